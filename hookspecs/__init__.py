@@ -1,0 +1,6 @@
+"""Hook specifications shipped with pluginhost.
+
+- :mod:`hookspecs.lifecycle`: the lifecycle contract every pluginhost host offers its plugins.
+- :mod:`hookspecs.greeter`: the demo host's own contract, used by ``pluginhost demo``, the
+  tests and the examples.
+"""

@@ -1,0 +1,189 @@
+"""Activation: import a plugin from its site dir, register it with pluggy, and undo both.
+
+Every step here can be undone, and each function undoes its own partial work when it fails, so
+the host never keeps a half-imported module or a half-registered plugin.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import importlib.abc
+import importlib.machinery
+import sys
+import threading
+import types
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
+from importlib.machinery import ModuleSpec
+from pathlib import Path
+from typing import Any, Final
+
+import pluggy
+
+from ._errors import ActivationError
+
+__all__ = ["PluginFinder", "call_lifecycle", "import_entry_point", "purge_modules", "register"]
+
+
+class PluginFinder(importlib.abc.MetaPathFinder):
+    """Finds each plugin's top-level modules in that plugin's site dir.
+
+    One finder serves every plugin of a host, so ``sys.path`` does not grow by an entry per
+    plugin and a lookup of any other module costs one dictionary miss.
+    """
+
+    def __init__(self) -> None:
+        self._roots: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def map(self, names: Iterable[str], root: Path) -> None:
+        """Make the top-level ``names`` importable from ``root``."""
+        with self._lock:
+            for name in names:
+                self._roots[name] = str(root)
+
+    def unmap(self, names: Iterable[str]) -> None:
+        """Forget ``names``; they are no longer importable through this finder."""
+        with self._lock:
+            for name in names:
+                self._roots.pop(name, None)
+
+    def root_of(self, name: str) -> str | None:
+        """The site dir that serves top-level ``name``, if any."""
+        return self._roots.get(name)
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None = None,
+        target: types.ModuleType | None = None,
+    ) -> ModuleSpec | None:
+        # Submodules are found through their package's __path__, which already points into the
+        # right site dir; only top-level names need the map.
+        root = self._roots.get(fullname)
+        if root is None:
+            return None
+        return importlib.machinery.PathFinder.find_spec(fullname, [root])
+
+
+def owned_modules(top_level: Iterable[str]) -> Iterator[str]:
+    """Names in ``sys.modules`` that belong to the given top-level names."""
+    tops = set(top_level)
+    for name in list(sys.modules):
+        if name.partition(".")[0] in tops:
+            yield name
+
+
+def import_entry_point(value: str, *, plugin: str, top_level: Sequence[str]) -> object:
+    """Import the object an entry point names (``module`` or ``module:attr.attr``).
+
+    On failure every module imported under ``top_level`` is purged again before the error is
+    raised, so a failed import leaves nothing behind.
+
+    :raises ActivationError: with step ``import``.
+    """
+    module_name, _, attrs_path = value.partition(":")
+    before = set(owned_modules(top_level))
+    try:
+        obj: object = importlib.import_module(module_name.strip())
+        for attr in filter(None, attrs_path.strip().split(".")):
+            obj = getattr(obj, attr)
+    except BaseException as exc:
+        fresh = [name for name in owned_modules(top_level) if name not in before]
+        _drop_modules(fresh)
+        # A plugin that calls sys.exit() at import must not stop the host; Ctrl-C still does.
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise ActivationError(
+            f"import of {value!r} failed: {type(exc).__name__}: {exc}", plugin=plugin, step="import"
+        ) from exc
+    return obj
+
+
+def register(pm: pluggy.PluginManager, obj: object, name: str) -> None:
+    """Register ``obj`` under ``name``, all or nothing.
+
+    pluggy adds hook implementations one at a time and does not remove the ones already added
+    when a later one fails validation; this undoes them.
+
+    :raises ActivationError: with step ``register``.
+    """
+    try:
+        pm.register(obj, name=name)
+    except Exception as exc:
+        if pm.get_plugin(name) is not None or pm.is_registered(obj):
+            pm.unregister(plugin=obj, name=name)
+        _forget_hookimpls(pm, obj)
+        raise ActivationError(
+            f"hook validation failed: {exc}", plugin=name, step="register"
+        ) from exc
+
+
+def _forget_hookimpls(pm: pluggy.PluginManager, obj: object) -> None:
+    """Remove any implementation of ``obj`` still attached to a hook caller."""
+    for caller in vars(pm.hook).values():
+        if isinstance(caller, pluggy.HookCaller):
+            for impl in caller.get_hookimpls():
+                if impl.plugin is obj:
+                    caller._remove_plugin(obj)
+                    break
+
+
+_MISSING: Final = object()
+
+
+def call_lifecycle(pm: pluggy.PluginManager, obj: object, hook: str, **kwargs: Any) -> object:
+    """Call the lifecycle hook ``hook`` of the one plugin ``obj``, not of every plugin.
+
+    :returns: the implementation's result, or ``None`` when ``obj`` does not implement it.
+    """
+    caller = getattr(pm.hook, hook, None)
+    if not isinstance(caller, pluggy.HookCaller):
+        return None
+    for impl in caller.get_hookimpls():
+        if impl.plugin is obj:
+            return impl.function(*[kwargs[arg] for arg in impl.argnames])
+    return None
+
+
+def implements(pm: pluggy.PluginManager, obj: object, hook: str) -> bool:
+    """Whether the registered plugin ``obj`` implements ``hook``."""
+    caller = getattr(pm.hook, hook, None)
+    if not isinstance(caller, pluggy.HookCaller):
+        return False
+    return any(impl.plugin is obj for impl in caller.get_hookimpls())
+
+
+def purge_modules(top_level: Iterable[str], roots: Iterable[Path] = ()) -> list[str]:
+    """Remove a plugin's modules from ``sys.modules`` and its dirs from the import caches.
+
+    :returns: the names of modules that are still alive after a garbage collection, because
+        something outside the plugin holds them (a reference kept by the host or another
+        plugin); an empty list when all were collected.
+    """
+    names = list(owned_modules(top_level))
+    refs = {name: weakref.ref(sys.modules[name]) for name in names}
+    _drop_modules(names)
+    _drop_path_caches(roots)
+    del names
+    # Modules, their functions and their globals form reference cycles; only the cycle
+    # collector frees them.
+    gc.collect()
+    return sorted(name for name, ref in refs.items() if ref() is not None)
+
+
+def _drop_modules(names: Iterable[str]) -> None:
+    for name in names:
+        sys.modules.pop(name, None)
+
+
+def _drop_path_caches(roots: Iterable[Path]) -> None:
+    # PathFinder caches one FileFinder per directory it was asked about; without this the cache
+    # grows with every version ever loaded and invalidate_caches() slows down.
+    prefixes = tuple(str(root) for root in roots)
+    if not prefixes:
+        return
+    for key in list(sys.path_importer_cache):
+        if isinstance(key, str) and key.startswith(prefixes):
+            sys.path_importer_cache.pop(key, None)

@@ -1,0 +1,68 @@
+"""A plugin found by a source: everything known about it before any of its code runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+
+from ._manifest import Manifest
+from ._names import PluginName
+from ._versions import Version
+
+
+@attrs.frozen
+class WheelOrigin:
+    """The plugin is a wheel file that must be installed before it can load."""
+
+    path: Path
+    sha256: str
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+@attrs.frozen
+class InstalledOrigin:
+    """The plugin is a distribution already installed in the host's environment."""
+
+    distribution: str
+    location: str
+
+    def __str__(self) -> str:
+        return f"{self.distribution} (installed at {self.location})"
+
+
+Origin = WheelOrigin | InstalledOrigin
+
+
+@attrs.frozen
+class Candidate:
+    """One version of one plugin, as a source offers it.
+
+    :param manifest: the plugin's declaration (name, version, constraints).
+    :param origin: where it comes from.
+    :param distribution: the distribution name from METADATA.
+    :param entry_point: the entry point's value, ``module`` or ``module:attr``.
+    :param requires_dist: the distribution's ``Requires-Dist`` lines.
+    :param top_level: the importable top-level names the plugin ships.
+    """
+
+    manifest: Manifest
+    origin: Origin
+    distribution: str
+    entry_point: str
+    requires_dist: tuple[str, ...] = ()
+    top_level: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> PluginName:
+        return self.manifest.name
+
+    @property
+    def version(self) -> Version:
+        return self.manifest.version
+
+    @property
+    def sha256(self) -> str | None:
+        return self.origin.sha256 if isinstance(self.origin, WheelOrigin) else None

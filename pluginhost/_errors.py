@@ -1,0 +1,152 @@
+"""The one exception tree of pluginhost.
+
+Every error a user can meet is a :class:`PluginHostError`; leaves also subclass the builtin that
+fits, so ``except ValueError`` keeps working for code that does not know pluginhost::
+
+    PluginHostError
+    ├── ManifestError (ValueError)          a plugin.toml or its metadata is unusable
+    │   └── VersionError                    a version or constraint string cannot be parsed
+    ├── WheelError (ValueError)             a wheel is refused before anything is written
+    ├── InstallError (OSError)              installing a valid wheel failed on the filesystem
+    ├── StoreError (OSError)                a stored document (the registry) has no usable copy,
+    │                                       or the filesystem refused a write
+    ├── ResolutionError                     requirements cannot be met (.missing, .cycle)
+    ├── ActivationError (RuntimeError)      import, registration or a lifecycle hook failed
+    ├── BuildError (RuntimeError)           a PEP 517 backend failed to build a plugin wheel
+    └── HostStateError (RuntimeError)       the host was used in a state that does not allow it
+
+Errors carry structured attributes (``.reason``, ``.plugin``, ``.path``) besides their message, so
+that events and the CLI can report them without parsing text.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class PluginHostError(Exception):
+    """Root of every error raised by pluginhost.
+
+    :param reason: what went wrong, as one sentence.
+    :param plugin: the plugin concerned, when known.
+    :param path: the file concerned (a wheel, a manifest), when known.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        plugin: str | None = None,
+        path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.reason = reason
+        self.plugin = plugin
+        self.path = os.fspath(path) if path is not None else None
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        where = []
+        if self.path:
+            where.append(self.path)
+        if self.plugin:
+            where.append(f"plugin {self.plugin!r}")
+        return ": ".join([*where, self.reason])
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only attributes would be lost by the default pickling of exceptions.
+        return (_rebuild, (type(self), self.__dict__.copy()))
+
+
+def _rebuild(cls: type[PluginHostError], state: dict[str, object]) -> PluginHostError:
+    err = cls.__new__(cls)
+    err.__dict__.update(state)
+    Exception.__init__(err, err._message())
+    return err
+
+
+class ManifestError(PluginHostError, ValueError):
+    """A plugin's manifest (``plugin.toml``) or metadata is unusable.
+
+    :param key: the dotted manifest key at fault (``plugin.requires.hello``), when one is.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        plugin: str | None = None,
+        path: str | os.PathLike[str] | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.key = key
+        super().__init__(reason, plugin=plugin, path=path)
+
+    def _message(self) -> str:
+        base = super()._message()
+        return f"{base} (key {self.key!r})" if self.key else base
+
+
+class VersionError(ManifestError):
+    """A version or a version constraint cannot be parsed."""
+
+
+class WheelError(PluginHostError, ValueError):
+    """A wheel is refused: malformed, lying about its contents, or unfit for this interpreter."""
+
+
+class InstallError(PluginHostError, OSError):
+    """Installing a wheel that passed validation failed on the filesystem."""
+
+
+class StoreError(PluginHostError, OSError):
+    """A stored document cannot be read or written safely.
+
+    Raised rather than returning data that may be wrong; ``.path`` is the document's main file.
+    """
+
+
+class ResolutionError(PluginHostError):
+    """Requirements between plugins cannot be met.
+
+    :param missing: names of required plugins that are not available.
+    :param cycle: the members of a dependency cycle, in cycle order.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        plugin: str | None = None,
+        path: str | os.PathLike[str] | None = None,
+        missing: tuple[str, ...] = (),
+        cycle: tuple[str, ...] = (),
+    ) -> None:
+        self.missing = missing
+        self.cycle = cycle
+        super().__init__(reason, plugin=plugin, path=path)
+
+
+class ActivationError(PluginHostError, RuntimeError):
+    """Importing, registering or running a lifecycle hook of a plugin failed.
+
+    :param step: the step that failed (``import``, ``register``, ``activate``, ...).
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        plugin: str | None = None,
+        path: str | os.PathLike[str] | None = None,
+        step: str = "activate",
+    ) -> None:
+        self.step = step
+        super().__init__(reason, plugin=plugin, path=path)
+
+
+class BuildError(PluginHostError, RuntimeError):
+    """A PEP 517 build backend failed to build a wheel from a plugin's source tree."""
+
+
+class HostStateError(PluginHostError, RuntimeError):
+    """The host was asked for something its current state does not allow."""

@@ -1,0 +1,148 @@
+"""Events: what happened to which plugin, delivered in order to subscribers and to ``logging``."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+import attrs
+
+__all__ = ["Event", "EventBus", "EventKind"]
+
+logger = logging.getLogger("pluginhost")
+
+
+class EventKind(str, enum.Enum):
+    """The kinds of event a host emits."""
+
+    DISCOVERED = "discovered"
+    MANIFEST_INVALID = "manifest_invalid"
+    LOADING = "loading"
+    LOADED = "loaded"
+    LOAD_FAILED = "load_failed"
+    UNLOADING = "unloading"
+    UNLOADED = "unloaded"
+    UPDATED = "updated"
+    REMOVED = "removed"
+    ROLLED_BACK = "rolled_back"
+    DRAIN_TIMEOUT = "drain_timeout"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_FAILURES = frozenset({EventKind.MANIFEST_INVALID, EventKind.LOAD_FAILED, EventKind.DRAIN_TIMEOUT})
+
+
+@attrs.frozen
+class Event:
+    """Something that happened to one plugin.
+
+    Errors travel as text (``error``, ``error_type``), never as live exceptions: a kept traceback
+    would pin the frames, and so the modules, of a plugin that has been unloaded.
+
+    :param kind: what happened.
+    :param plugin: the plugin concerned.
+    :param version: the version concerned (the new one, for an update).
+    :param previous_version: the version it replaced, for updates and rollbacks.
+    :param origin: where the plugin comes from (a wheel path or an installed distribution).
+    :param error: the error message, for failures.
+    :param error_type: the qualified name of the error's type, for failures.
+    :param step: the step that failed or was reached (``install``, ``import``, ``activate``...).
+    :param time: when it happened (``time.time()``).
+    """
+
+    kind: EventKind
+    plugin: str | None
+    version: str | None = None
+    previous_version: str | None = None
+    origin: str | None = None
+    error: str | None = None
+    error_type: str | None = None
+    step: str | None = None
+    time: float = attrs.field(factory=time.time, eq=False)
+
+    @classmethod
+    def failure(
+        cls, kind: EventKind, plugin: str | None, exc: BaseException, **fields: str | None
+    ) -> Event:
+        """An event for ``exc``, carrying its text and type but not the exception itself."""
+        error_type = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        step = getattr(exc, "step", None)
+        fields.setdefault("step", step if isinstance(step, str) else None)
+        return cls(kind, plugin, error=str(exc), error_type=error_type, **fields)  # type: ignore[arg-type]
+
+    def describe(self) -> str:
+        """One line for people: ``loaded hello 1.0.0 from /wheels/hello-1.0.0-py3-none-any.whl``."""
+        parts = [str(self.kind), self.plugin or "-"]
+        if self.previous_version and self.version:
+            parts.append(f"{self.previous_version} -> {self.version}")
+        elif self.version:
+            parts.append(self.version)
+        if self.step:
+            parts.append(f"at {self.step}")
+        if self.origin:
+            parts.append(f"from {self.origin}")
+        if self.error:
+            parts.append(f"({self.error})")
+        return " ".join(parts)
+
+
+Subscriber = Callable[[Event], object]
+
+
+class EventBus:
+    """Delivers events to subscribers one at a time, in the order they were emitted.
+
+    An event emitted while another is being delivered (a subscriber that acts on the host, say) is
+    queued and delivered after it, so every subscriber sees one global order.
+    """
+
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+        self._pending: deque[Event] = deque()
+        self._lock = threading.RLock()
+        self._delivering = False
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(event)`` for every later event.
+
+        :returns: a function that unsubscribes the callback.
+        """
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def emit(self, event: Event) -> None:
+        """Log ``event`` and deliver it to every subscriber."""
+        with self._lock:
+            self._pending.append(event)
+            if self._delivering:
+                return
+            self._delivering = True
+            try:
+                while self._pending:
+                    self._deliver(self._pending.popleft())
+            finally:
+                self._delivering = False
+
+    def _deliver(self, event: Event) -> None:
+        level = logging.WARNING if event.kind in _FAILURES else logging.INFO
+        logger.log(level, "%s", event.describe())
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:
+                # A broken subscriber must not break the host or starve the others; it is
+                # reported, not hidden.
+                logger.exception("event subscriber %r raised on %s", callback, event.kind)

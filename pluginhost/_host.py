@@ -1,0 +1,455 @@
+"""The host: the one object users hold, owner of the plugin manager and of every change to it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import threading
+import time
+import types
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Final
+
+import pluggy
+
+from hookspecs.lifecycle import lifecycle_specs
+
+from ._activate import PluginFinder
+from ._engine import BreakingChange, Engine, EngineConfig, key_of
+from ._errors import ActivationError, HostStateError, ResolutionError, WheelError
+from ._events import EventBus, Subscriber
+from ._names import plugin_name
+from ._policy import VersionPolicy
+from ._problems import Problem, ProblemKind
+from ._registry import Registry
+from ._sources import (
+    EnvironmentSource,
+    Scan,
+    Source,
+    WheelFolderSource,
+    candidate_from_wheel,
+    read_wheel,
+)
+from ._status import PluginInfo, PluginStatus
+from ._store import AtomicJsonFile, HomeLock
+from ._transition import Timeouts
+from ._versions import parse_version
+from ._watch import FolderChange, FolderWatcher
+from ._wheel import WheelLimits, inspect_wheel
+from ._worker import Worker
+
+__all__ = ["PluginHost"]
+
+logger = logging.getLogger("pluginhost")
+
+
+class PluginHost:
+    """Discovers, resolves, installs, registers and hot-swaps the plugins of one pluggy project.
+
+    :param project: the pluggy project name; hookimpls are marked with it.
+    :param specs: modules or classes of hookspecs, as ``PluginManager.add_hookspecs`` takes.
+    :param home: site dirs, backups, registry and lock; default ``./.pluginhost/<project>``.
+    :param watch: folders of wheels; read at start and, when ``live``, watched for changes.
+    :param api_version: the host API version that plugins' ``host`` constraints are checked on.
+    :param policy: the version policy.
+    :param group: the entry-point group; default ``<project>.plugins``.
+    :param environment: also load plugins installed in the host's environment.
+    :param include: glob patterns of wheel file names to read in watched folders.
+    :param exclude: glob patterns of wheel file names to skip.
+    :param max_depth: how deep to look into subfolders of watched folders.
+    :param follow_symlinks: follow symlinks in watched folders.
+    :param limits: limits on wheel archives.
+    :param sources: further :class:`~pluginhost.Source` objects to read candidates from.
+    :param live: watch the folders after start (with watchdog) and apply changes as they come.
+    :param polling: poll the folders instead of using inotify (for network filesystems).
+    :param rescan_interval: seconds between full rescans that catch missed events.
+    :param settle: seconds a new or changed wheel must stay unchanged before it is read.
+    :param timeouts: how long imports, lifecycle hooks, health checks and drains may take.
+    :param keep_backups: how many earlier versions of each plugin are kept for rollback.
+    :param breaking_change: ``"reject"`` an update that breaks an active dependent's
+        constraint, or ``"cascade"``: unload that dependent and update.
+    :param persist_state: save each plugin's exported state at stop and restore it at start.
+    """
+
+    def __init__(
+        self,
+        project: str,
+        specs: Iterable[types.ModuleType | type] = (),
+        *,
+        home: str | os.PathLike[str] | None = None,
+        watch: Iterable[str | os.PathLike[str]] = (),
+        api_version: str = "1.0.0",
+        policy: VersionPolicy = VersionPolicy(),
+        group: str | None = None,
+        environment: bool = True,
+        include: Sequence[str] = ("*.whl",),
+        exclude: Sequence[str] = (),
+        max_depth: int = 0,
+        follow_symlinks: bool = False,
+        limits: WheelLimits = WheelLimits(),
+        sources: Iterable[Source] = (),
+        live: bool = True,
+        polling: bool = False,
+        rescan_interval: float = 30.0,
+        settle: float = 0.3,
+        timeouts: Timeouts = Timeouts(),
+        keep_backups: int = 3,
+        breaking_change: BreakingChange = "reject",
+        persist_state: bool = False,
+    ) -> None:
+        self.project: Final = project
+        self.group: Final = group or f"{project}.plugins"
+        self.home: Final = Path(home) if home is not None else Path(".pluginhost", project)
+        self.limits: Final = limits
+        self.folders: Final = tuple(
+            WheelFolderSource(
+                Path(folder),
+                include=tuple(include),
+                exclude=tuple(exclude),
+                max_depth=max_depth,
+                follow_symlinks=follow_symlinks,
+                limits=limits,
+            )
+            for folder in watch
+        )
+        self._sources: Final = (*((EnvironmentSource(),) if environment else ()), *sources)
+        self._live = live
+        self._watch_options = {
+            "polling": polling,
+            "rescan_interval": rescan_interval,
+            "settle": settle,
+        }
+        self.plugin_manager: Final = pluggy.PluginManager(project)
+        self.plugin_manager.add_hookspecs(lifecycle_specs(project))
+        for spec in specs:
+            self.plugin_manager.add_hookspecs(spec)
+        self._lock = threading.RLock()
+        self._events = EventBus()
+        self._finder = PluginFinder()
+        self._registry = AtomicJsonFile(self.home / "registry.json")
+        self._home_lock = HomeLock(self.home)
+        self._engine = Engine(
+            EngineConfig(
+                site_root=self.home / "site",
+                staging_root=self.home / "staging",
+                api_version=parse_version(api_version),
+                policy=policy,
+                limits=limits,
+                timeouts=timeouts,
+                keep_backups=keep_backups,
+                breaking_change=breaking_change,
+                persist_state=persist_state,
+            ),
+            self.plugin_manager,
+            self._finder,
+            self,
+            self._events.emit,
+            self._write_registry,
+        )
+        self._persist_state = persist_state
+        self._wheel_cache: dict[Path, tuple[tuple[int, int, int], Scan]] = {}
+        self._folder_problems: dict[Path, str] = {}
+        self._worker: Worker | None = None
+        self._watcher: FolderWatcher | None = None
+        self._started = False
+
+    # -- life -------------------------------------------------------------------------------
+
+    @property
+    def hook(self) -> pluggy.HookRelay:
+        """pluggy's own hook relay: ``host.hook.greet(name="Ada")``. Calls take no lock."""
+        return self.plugin_manager.hook
+
+    @property
+    def site_root(self) -> Path:
+        """Where each plugin's isolated site dir lives."""
+        return self.home / "site"
+
+    @property
+    def staging_root(self) -> Path:
+        """Where wheels are copied and installed before they are renamed into place."""
+        return self.home / "staging"
+
+    def start(self) -> PluginHost:
+        """Restore the last committed plugins, then discover, resolve, install and register the
+        rest in dependency order, and start watching the folders.
+
+        :raises HostStateError: when the host is started, or another process uses its home.
+        """
+        with self._lock:
+            if self._started:
+                raise HostStateError("host is already started")
+            self._prepare_home()
+            self._home_lock.acquire()
+            try:
+                registry = self._read_registry()
+                sys.meta_path.insert(0, self._finder)
+                self._started = True
+                self._engine.restore(registry)
+                self._reconcile()
+            except BaseException:
+                self._halt(commit=False)
+                raise
+        self._start_watching()
+        return self
+
+    def stop(self) -> None:
+        """Stop watching, save state if asked, and unload every plugin, dependents first.
+
+        The registry keeps the active set, so the next start restores it.
+        """
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+        with self._lock:
+            if self._started:
+                self._halt(commit=True)
+
+    def _halt(self, *, commit: bool) -> None:
+        engine = self._engine
+        if commit and self._persist_state:
+            self._write_registry(engine.snapshot(with_state=True))
+        for name in reversed(list(engine.order)):
+            if name in engine.active:
+                engine.unload(name, removed=False, commit=False)
+        if self._finder in sys.meta_path:
+            sys.meta_path.remove(self._finder)
+        self._home_lock.release()
+        self._started = False
+
+    def __enter__(self) -> PluginHost:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(event)`` for every later :class:`~pluginhost.Event`, in order.
+
+        :returns: a function that unsubscribes it.
+        """
+        return self._events.subscribe(callback)
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait until every pending folder change has been applied.
+
+        :returns: ``False`` when changes were still pending at ``timeout``.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            watcher, worker = self._watcher, self._worker
+            quiet = watcher is None or watcher.wait_quiet(max(0.0, deadline - time.monotonic()))
+            idle = worker is None or worker.wait_idle(max(0.0, deadline - time.monotonic()))
+            # The worker may have run while the watcher saw more, or the other way round.
+            if quiet and idle and (watcher is None or not watcher.busy()):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+
+    # -- what users ask -----------------------------------------------------------------------
+
+    # Read-only questions take no lock: lifecycle hooks run on helper threads while a change
+    # holds the lock, and a plugin asking ``host.load_order()`` from ``pluginhost_activate``
+    # must not deadlock. Each answer is built from copies taken in one step under the GIL.
+
+    @property
+    def plugins(self) -> Mapping[str, PluginInfo]:
+        """A snapshot: plugin name to :class:`PluginInfo`, active plugins in load order first."""
+        engine = self._engine
+        infos: dict[str, PluginInfo] = {name: engine.info(name) for name in list(engine.order)}
+        for name, info in sorted(dict(engine.failed).items()):
+            infos.setdefault(name, info)
+        return types.MappingProxyType(infos)
+
+    def status(self, name: str) -> PluginStatus:
+        """The plugin's state, its history of changes and whether a rollback is available.
+
+        :raises HostStateError: when the host knows no plugin of that name.
+        """
+        return self._engine.status(plugin_name(name))
+
+    def load_order(self) -> tuple[str, ...]:
+        """The active plugins, in the order they were loaded (dependencies first)."""
+        return tuple(self._engine.order)
+
+    def dependency_graph(self) -> Mapping[str, tuple[str, ...]]:
+        """Each active plugin and the active plugins it depends on."""
+        engine = self._engine
+        graph = engine.plan.graph if engine.plan else {}
+        active = set(engine.active)
+        return types.MappingProxyType(
+            {n: tuple(d for d in graph.get(n, ()) if d in active) for n in list(engine.order)}
+        )
+
+    def problems(self) -> tuple[Problem, ...]:
+        """Why each plugin or version that is not active was left out, and folder trouble."""
+        folder = [
+            Problem(ProblemKind.FOLDER_UNAVAILABLE, None, f"{path}: {reason}", path=str(path))
+            for path, reason in sorted(dict(self._folder_problems).items())
+        ]
+        return (*list(self._engine.problems), *folder)
+
+    def install(self, wheel: str | os.PathLike[str]) -> PluginInfo:
+        """Install a plugin wheel and load it, or update the active version to it.
+
+        :returns: the plugin's info once it is active.
+        :raises WheelError: when the wheel is refused by validation.
+        :raises ManifestError: when its manifest is unusable.
+        :raises ResolutionError: when its requirements, the host constraint, the policy or a
+            conflict keep it out.
+        :raises ActivationError: when installing, importing, activating or checking it failed
+            (the version that was serving, if any, still serves).
+        """
+        path = Path(wheel).resolve()
+        with self._lock:
+            self._require_started()
+            info = inspect_wheel(path, limits=self.limits)
+            candidate = candidate_from_wheel(info, self.group, self.limits)
+            if candidate is None:
+                raise WheelError(
+                    f"declares no entry point in group {self.group!r}: not a plugin of this host",
+                    plugin=info.distribution,
+                    path=path,
+                )
+            engine = self._engine
+            engine.manual[candidate.name] = candidate
+            engine.removed.discard(candidate.name)
+            engine.rejected.discard(key_of(candidate))
+            engine.load_failures.pop(key_of(candidate), None)
+            self._reconcile()
+            active = engine.active.get(candidate.name)
+            if active is not None and key_of(active.candidate) == key_of(candidate):
+                return engine.info(candidate.name)
+            raise self._refusal(candidate.name, str(candidate.version))
+
+    def _refusal(self, name: str, version: str) -> ResolutionError | ActivationError:
+        problems = [p for p in self._engine.problems if p.plugin == name]
+        mine = [p for p in problems if p.version in (None, version)] or problems
+        if not mine:
+            return ResolutionError(f"{name} {version} was not chosen", plugin=name)
+        problem = mine[-1]
+        if problem.kind is ProblemKind.LOAD_FAILED:
+            return ActivationError(problem.message, plugin=name, step="load")
+        missing = problem.involved if problem.kind is ProblemKind.MISSING else ()
+        return ResolutionError(problem.message, plugin=name, missing=missing)
+
+    def remove(self, name: str) -> None:
+        """Unload a plugin (and the active plugins that require it); it stays out, across
+        restarts too, until it is installed again.
+
+        :raises HostStateError: when no plugin of that name is active.
+        """
+        key = plugin_name(name)
+        with self._lock:
+            engine = self._engine
+            if key not in engine.active:
+                raise HostStateError(f"plugin {key!r} is not active", plugin=key)
+            engine.removed.add(key)
+            engine.manual.pop(key, None)
+            engine.unload(key, removed=False)
+
+    def rollback(self, name: str) -> PluginInfo:
+        """Go back to the previous version of a plugin, from the backups kept in the home.
+
+        The version rolled back from is not loaded again until its wheel changes or it is
+        installed explicitly.
+
+        :raises HostStateError: when the plugin is not active or has no earlier version kept.
+        :raises ActivationError: when the earlier version fails to load (the current one stays).
+        """
+        with self._lock:
+            self._require_started()
+            return self._engine.rollback(plugin_name(name))
+
+    # -- discovery ----------------------------------------------------------------------------
+
+    def _reconcile(self) -> None:
+        """Bring the active set in line with what the sources offer now."""
+        with self._lock:
+            if self._started:
+                self._engine.reconcile(self._scan())
+
+    def _scan(self) -> Scan:
+        total = Scan()
+        for source in self._sources:
+            total = total + source.scan(self.group)
+        seen: set[Path] = set()
+        for folder in self.folders:
+            for path in folder.wheel_paths():
+                seen.add(path)
+                total = total + self._read_cached(path)
+        for stale in set(self._wheel_cache) - seen:
+            del self._wheel_cache[stale]
+        return total
+
+    def _read_cached(self, path: Path) -> Scan:
+        # Reading a wheel hashes and checks every member; a rescan pays that only for files
+        # that changed.
+        try:
+            st = path.stat()
+        except OSError:
+            return Scan()
+        key = (st.st_size, st.st_mtime_ns, st.st_ino)
+        cached = self._wheel_cache.get(path)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        scan = read_wheel(path, self.group, self.limits)
+        self._wheel_cache[path] = (key, scan)
+        return scan
+
+    def _start_watching(self) -> None:
+        if not self._live or not self.folders:
+            return
+        self._worker = Worker(self._reconcile)
+        self._worker.start()
+        folders = {f.path: f for f in self.folders}
+        self._watcher = FolderWatcher(
+            list(folders),
+            self._on_change,
+            wanted=lambda name: any(f.wanted(name) for f in self.folders),
+            on_problem=self._on_folder_problem,
+            **self._watch_options,  # type: ignore[arg-type]
+        )
+        self._watcher.start()
+
+    def _on_change(self, change: FolderChange) -> None:
+        self._folder_problems.pop(change.folder, None)
+        if self._worker is not None:
+            self._worker.request()
+
+    def _on_folder_problem(self, folder: Path, reason: str) -> None:
+        logger.warning("watched folder %s: %s", folder, reason)
+        if "watching again" in reason:
+            self._folder_problems.pop(folder, None)
+        else:
+            self._folder_problems[folder] = reason
+
+    # -- home -------------------------------------------------------------------------------
+
+    def _prepare_home(self) -> None:
+        try:
+            self.site_root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HostStateError(f"cannot prepare home: {exc}", path=self.home) from exc
+
+    def _read_registry(self) -> Registry:
+        # Only once the home is locked: leftovers of an interrupted install are never trusted.
+        shutil.rmtree(self.staging_root, ignore_errors=True)
+        self.staging_root.mkdir(parents=True, exist_ok=True)
+        data = self._registry.read()
+        if self._registry.recovered:
+            logger.warning("registry: %s", self._registry.recovered)
+        return Registry.from_json(data, self._registry.path) if data is not None else Registry()
+
+    def _write_registry(self, registry: Registry) -> None:
+        self._registry.write(registry.to_json())
+
+    def _require_started(self) -> None:
+        if not self._started:
+            raise HostStateError("host is not started; call start() first")

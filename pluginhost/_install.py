@@ -1,0 +1,251 @@
+"""Installation: a validated wheel into its own site dir, staged privately, renamed into place.
+
+Nothing is written outside ``staging_root`` before every wheel involved has passed validation, and
+nothing outside ``staging_root`` and ``site_root`` is ever written. A site dir is named by the
+plugin wheel's content hash, so the same bytes are never installed twice, and it appears whole, by
+one rename, or not at all. The dir name holds 8 hex digits of the hash; the full digest, stamped
+inside as ``.pluginhost/wheel.sha256``, is checked before a dir is reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import sys
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+import attrs
+from installer import install
+from installer.destinations import SchemeDictionaryDestination
+from installer.exceptions import InstallerError
+from installer.sources import WheelFile
+from installer.utils import get_launcher_kind
+
+from ._errors import InstallError, WheelError
+from ._wheel import WheelInfo, WheelLimits, inspect_wheel
+
+__all__ = ["InstalledSite", "install_wheel", "site_dir_name"]
+
+# What a name or version may look like in a directory name: no separators, no leading dot.
+_SAFE_PART: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!-]*")
+_CHUNK: Final = 64 * 1024
+_STAMP: Final = ".pluginhost/wheel.sha256"
+
+
+@attrs.frozen
+class InstalledSite:
+    """A plugin's site dir, ready to import from.
+
+    :param path: the site dir, the import root of the plugin and its extra wheels.
+    :param sha256: hex digest of the plugin's wheel.
+    :param top_level: importable names in the dir (the plugin's and its extra wheels'), sorted.
+    :param reused: ``True`` when the dir was already there and nothing was installed.
+    """
+
+    path: Path
+    sha256: str
+    top_level: tuple[str, ...]
+    reused: bool
+
+
+@attrs.frozen
+class _Copy:
+    """A private copy of a wheel in the staging dir, and what validation read from it."""
+
+    original: Path
+    path: Path
+    info: WheelInfo
+
+
+def site_dir_name(name: str, version: str, sha256: str) -> str:
+    """The name of a plugin's site dir: one per plugin, version and wheel content.
+
+    >>> site_dir_name("hello", "1.0.0", "0123456789abcdef")
+    'hello-1.0.0-01234567'
+
+    :raises ValueError: when ``name`` or ``version`` could not be a single, visible directory name.
+    """
+    for part in (name, version):
+        if not _SAFE_PART.fullmatch(part):
+            raise ValueError(f"{part!r} cannot be part of a directory name")
+    return f"{name}-{version}-{sha256[:8]}"
+
+
+def install_wheel(
+    wheel: str | os.PathLike[str],
+    *,
+    site_root: Path,
+    staging_root: Path,
+    name: str,
+    version: str,
+    expected_sha256: str | None = None,
+    extra_wheels: Sequence[Path] = (),
+    limits: WheelLimits = WheelLimits(),
+) -> InstalledSite:
+    """Validate ``wheel`` and its ``extra_wheels`` and install them into one new site dir.
+
+    >>> site = install_wheel(path, site_root=home / "site", staging_root=home / "staging",
+    ...                      name="hello", version="1.0.0")
+    >>> site.path.name, site.top_level
+    ('hello-1.0.0-5a1b2c3d', ('hello_plugin',))
+
+    :param wheel: the plugin's wheel.
+    :param site_root: where site dirs live; must be on the same filesystem as ``staging_root``.
+    :param staging_root: where private work dirs are made, and always removed again.
+    :param name: the plugin's name, for the site dir's name.
+    :param version: the plugin's version, for the site dir's name.
+    :param expected_sha256: the digest the caller read; other bytes are refused.
+    :param extra_wheels: wheels meeting the plugin's ``Requires-Dist``, installed beside it.
+    :param limits: bounds on the wheels' member count and sizes.
+    :raises WheelError: when a wheel is refused, or changed since the caller read it.
+    :raises InstallError: when the filesystem fails the install.
+    """
+    original = Path(wheel)
+    _check_site_dir_name(name, version, original)
+    staging = _make_staging(Path(staging_root), original)
+    try:
+        # A private copy, hashed while copied: the original may change or vanish mid-install.
+        own = _private_copy(original, staging / "wheels" / "0", expected_sha256, limits)
+        # Extra wheels are validated the same way, all before anything outside staging exists.
+        extras = [
+            _private_copy(Path(extra), staging / "wheels" / str(i), None, limits)
+            for i, extra in enumerate(extra_wheels, start=1)
+        ]
+        sha256 = own.info.sha256
+        top_level = tuple(sorted({n for copy in (own, *extras) for n in copy.info.top_level}))
+        # Named by content: the same bytes are never installed twice.
+        target = Path(site_root) / site_dir_name(name, version, sha256)
+        if target.exists():
+            _check_stamp(target, sha256, original)
+            return InstalledSite(target, sha256, top_level, reused=True)
+        # Everything goes into one staged site dir, bytecode not compiled.
+        site = staging / "site"
+        for copy in (own, *extras):
+            _install_copy(copy, site)
+        _write_stamp(site, sha256, original)
+        # One rename makes the site dir appear whole; a concurrent install may have won.
+        reused = _publish(site, target, original)
+        if reused:
+            _check_stamp(target, sha256, original)
+        return InstalledSite(target, sha256, top_level, reused=reused)
+    finally:
+        # Copies and any half-installed site go, whatever happened.
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _check_site_dir_name(name: str, version: str, original: Path) -> None:
+    # Before any work: name and version come from a manifest, which is not to be trusted.
+    try:
+        site_dir_name(name, version, "")
+    except ValueError as exc:
+        raise WheelError(f"cannot name a site dir: {exc}", plugin=name, path=original) from exc
+
+
+def _make_staging(staging_root: Path, original: Path) -> Path:
+    try:
+        staging_root.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="install-", dir=staging_root))
+    except OSError as exc:
+        raise InstallError(f"cannot make a staging dir: {exc}", path=original) from exc
+
+
+def _private_copy(
+    original: Path, folder: Path, expected_sha256: str | None, limits: WheelLimits
+) -> _Copy:
+    """Copy a wheel into ``folder`` under its own name (installer parses it) and validate it."""
+    path = folder / original.name
+    sha256 = _copy_hashing(original, path)
+    if expected_sha256 is not None and sha256 != expected_sha256.lower():
+        raise WheelError(
+            f"changed since it was read (sha256 {sha256}, expected {expected_sha256})",
+            path=original,
+        )
+    try:
+        info = inspect_wheel(path, limits=limits)
+    except WheelError as exc:
+        # Name the file the caller knows, not our private copy of it.
+        raise WheelError(exc.reason, plugin=exc.plugin, path=original) from exc
+    return _Copy(original, path, info)
+
+
+def _copy_hashing(source: Path, target: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        target.parent.mkdir(parents=True)
+        with source.open("rb") as src, target.open("xb") as dst:
+            while chunk := src.read(_CHUNK):
+                digest.update(chunk)
+                dst.write(chunk)
+    except OSError as exc:
+        raise InstallError(f"cannot copy the wheel for installing: {exc}", path=source) from exc
+    return digest.hexdigest()
+
+
+def _install_copy(copy: _Copy, site: Path) -> None:
+    """Install one validated copy into ``site`` with installer, checking RECORD once more."""
+    destination = SchemeDictionaryDestination(
+        _scheme_dict(site),
+        interpreter=sys.executable,
+        script_kind=get_launcher_kind(),
+        bytecode_optimization_levels=(),
+    )
+    try:
+        with WheelFile.open(copy.path) as source:
+            source.validate_record()
+            install(source, destination, {"INSTALLER": b"pluginhost\n"})
+    except OSError as exc:
+        raise InstallError(f"installing failed: {exc}", path=copy.original) from exc
+    except (InstallerError, ValueError, zipfile.BadZipFile) as exc:
+        raise WheelError(f"refused by installer: {exc}", path=copy.original) from exc
+
+
+def _scheme_dict(site: Path) -> dict[str, str]:
+    # Only the import root is importable: ".pluginhost" is not a valid module name, so scripts,
+    # data and headers under it cannot shadow or be imported as modules.
+    hidden = site / ".pluginhost"
+    return {
+        "purelib": str(site),
+        "platlib": str(site),
+        "scripts": str(hidden / "scripts"),
+        "data": str(hidden / "data"),
+        "headers": str(hidden / "headers"),
+    }
+
+
+def _write_stamp(site: Path, sha256: str, original: Path) -> None:
+    try:
+        (site / _STAMP).parent.mkdir(parents=True, exist_ok=True)
+        (site / _STAMP).write_text(sha256 + "\n", encoding="ascii")
+    except OSError as exc:
+        raise InstallError(f"cannot stamp the site dir: {exc}", path=original) from exc
+
+
+def _check_stamp(target: Path, sha256: str, original: Path) -> None:
+    """Make sure an existing site dir holds this very wheel, not one sharing 8 hex digits."""
+    try:
+        stamped = (target / _STAMP).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InstallError(f"cannot read the stamp of {target}: {exc}", path=original) from exc
+    if stamped != sha256:
+        raise InstallError(
+            f"{target} holds another wheel (sha256 {stamped}, not {sha256})", path=original
+        )
+
+
+def _publish(site: Path, target: Path, original: Path) -> bool:
+    """Rename the staged site into place; ``True`` when an identical one got there first."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(site, target)
+    except OSError as exc:
+        # Same name means same bytes: a concurrent install's dir is as good as ours.
+        if target.is_dir():
+            return True
+        raise InstallError(f"cannot move the site dir into place: {exc}", path=original) from exc
+    return False

@@ -1,0 +1,279 @@
+"""Sources: where candidates come from. Reading a candidate never imports plugin code.
+
+Two sources ship with pluginhost, both following the small :class:`Source` protocol:
+
+- :class:`EnvironmentSource`: distributions installed in the host's environment that declare an
+  entry point in the host's group;
+- :class:`WheelFolderSource`: ``*.whl`` files in a folder. Wheels there that are not plugins are
+  kept as *support wheels*, which can satisfy a plugin's ``Requires-Dist``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import posixpath
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Protocol, cast
+
+import attrs
+import importlib_metadata
+
+from ._candidate import Candidate, InstalledOrigin, WheelOrigin
+from ._errors import ManifestError, PluginHostError, WheelError
+from ._manifest import MANIFEST_NAME, Manifest
+from ._problems import Problem, ProblemKind
+from ._wheel import WheelInfo, WheelLimits, inspect_wheel, read_member
+
+__all__ = ["EnvironmentSource", "Scan", "Source", "WheelFolderSource", "candidate_from_wheel"]
+
+
+@attrs.frozen
+class Scan:
+    """What one look at a source found.
+
+    :param candidates: the plugins offered.
+    :param problems: wheels or manifests that could not be used, each naming its file.
+    :param support: wheels that are not plugins, available to satisfy ``Requires-Dist``.
+    """
+
+    candidates: tuple[Candidate, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    support: tuple[WheelInfo, ...] = ()
+
+    def __add__(self, other: Scan) -> Scan:
+        return Scan(
+            self.candidates + other.candidates,
+            self.problems + other.problems,
+            self.support + other.support,
+        )
+
+
+class Source(Protocol):
+    """Anything that can offer plugin candidates for an entry-point group.
+
+    >>> scan = WheelFolderSource("./wheels").scan("greeter.plugins")
+    >>> [str(c.name) for c in scan.candidates]
+    ['hello', 'polite']
+    """
+
+    def scan(self, group: str) -> Scan:
+        """Look for candidates of ``group`` now; never raises for one bad plugin."""
+        ...
+
+
+@attrs.frozen
+class WheelFolderSource:
+    """The wheels in one folder (and its subfolders, down to ``max_depth``).
+
+    :param path: the folder.
+    :param include: glob patterns a file name must match.
+    :param exclude: glob patterns that exclude a file name.
+    :param max_depth: how many levels of subfolders to enter (0: the folder only).
+    :param follow_symlinks: enter symlinked folders and read symlinked wheels.
+    :param limits: the archive limits applied while reading.
+    """
+
+    path: Path = attrs.field(converter=Path)
+    include: tuple[str, ...] = ("*.whl",)
+    exclude: tuple[str, ...] = ()
+    max_depth: int = 0
+    follow_symlinks: bool = False
+    limits: WheelLimits = WheelLimits()
+
+    def wheel_paths(self) -> list[Path]:
+        """The wheel files this source would read, sorted."""
+        return sorted(self._walk(self.path, 0))
+
+    def _walk(self, folder: Path, depth: int) -> Iterator[Path]:
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            if entry.is_symlink() and not self.follow_symlinks:
+                continue
+            if entry.is_dir() and depth < self.max_depth:
+                yield from self._walk(Path(entry.path), depth + 1)
+            elif entry.is_file() and self.wanted(entry.name):
+                yield Path(entry.path)
+
+    def wanted(self, filename: str) -> bool:
+        """Whether a file of this name is a wheel this source reads."""
+        if filename.startswith(".") or not filename.endswith(".whl"):
+            return False
+        if not any(fnmatch.fnmatch(filename, pattern) for pattern in self.include):
+            return False
+        return not any(fnmatch.fnmatch(filename, pattern) for pattern in self.exclude)
+
+    def scan(self, group: str) -> Scan:
+        """Read every wheel; bad ones become problems, non-plugins support wheels."""
+        total = Scan()
+        for path in self.wheel_paths():
+            total = total + read_wheel(path, group, self.limits)
+        return total
+
+
+def read_wheel(path: Path, group: str, limits: WheelLimits = WheelLimits()) -> Scan:
+    """Read one wheel file as a :class:`Scan` of at most one candidate."""
+    try:
+        info = inspect_wheel(path, limits=limits)
+        candidate = candidate_from_wheel(info, group, limits)
+    except (WheelError, ManifestError) as exc:
+        return Scan(problems=(_problem_from(exc, path),))
+    if candidate is None:
+        return Scan(support=(info,))
+    return Scan(candidates=(candidate,))
+
+
+def _problem_from(exc: PluginHostError, path: Path) -> Problem:
+    kind = (
+        ProblemKind.MANIFEST_INVALID
+        if isinstance(exc, ManifestError)
+        else ProblemKind.WHEEL_INVALID
+    )
+    return Problem(kind, exc.plugin, str(exc), path=exc.path or str(path))
+
+
+def candidate_from_wheel(
+    info: WheelInfo, group: str, limits: WheelLimits = WheelLimits()
+) -> Candidate | None:
+    """The plugin a validated wheel offers to ``group``, or ``None`` if it offers none.
+
+    :raises ManifestError: when the wheel declares several plugins or its manifest is unusable.
+    """
+    entry = _single_entry_point(
+        [(ep.name, ep.value) for ep in info.entry_points if ep.group == group],
+        info.distribution,
+        str(info.path),
+    )
+    if entry is None:
+        return None
+    ep_name, value = entry
+    member = _manifest_member(value, info.members)
+    where = f"{info.path}!{member}" if member else None
+    if member is None:
+        manifest = Manifest.default(name=ep_name, dist_version=info.version, path=None)
+    else:
+        data = read_member(info.path, member, max_size=limits.max_manifest_size)
+        manifest = Manifest.from_toml(
+            data, path=str(where), default_name=ep_name, dist_version=info.version
+        )
+    return Candidate(
+        manifest=manifest,
+        origin=WheelOrigin(info.path, info.sha256),
+        distribution=info.distribution,
+        entry_point=value,
+        requires_dist=info.requires_dist,
+        top_level=info.top_level,
+    )
+
+
+def _single_entry_point(
+    entries: Sequence[tuple[str, str]], distribution: str, path: str
+) -> tuple[str, str] | None:
+    # One distribution is one plugin: its manifest, version and site dir belong to one name.
+    if len(entries) > 1:
+        names = ", ".join(sorted(name for name, _ in entries))
+        raise ManifestError(
+            f"declares {len(entries)} plugins ({names}) in one distribution; one is allowed",
+            plugin=distribution,
+            path=path,
+            key="entry_points",
+        )
+    return entries[0] if entries else None
+
+
+def _manifest_member(value: str, members: frozenset[str]) -> str | None:
+    """Where the manifest of the entry point's package lies in the archive, if it ships one."""
+    module = value.partition(":")[0].strip().replace(".", "/")
+    for folder in (module, posixpath.dirname(module)):
+        if folder:
+            candidate = f"{folder}/{MANIFEST_NAME}"
+            if candidate in members:
+                return candidate
+    return None
+
+
+@attrs.frozen
+class EnvironmentSource:
+    """Distributions installed in the environment (``sys.path`` unless ``path`` is given)."""
+
+    path: tuple[str, ...] | None = None
+
+    def scan(self, group: str) -> Scan:
+        """Read the entry points of ``group`` and their manifests, importing nothing."""
+        found: dict[str, list[importlib_metadata.EntryPoint]] = {}
+        dists: dict[str, importlib_metadata.Distribution] = {}
+        for dist in self._distributions():
+            eps = [ep for ep in dist.entry_points if ep.group == group]
+            if eps:
+                key = dist.metadata["Name"] or "?"
+                found.setdefault(key, eps)
+                dists.setdefault(key, dist)
+        total = Scan()
+        for key in sorted(found):
+            total = total + _read_installed(dists[key], found[key])
+        return total
+
+    def _distributions(self) -> Iterator[importlib_metadata.Distribution]:
+        found = (
+            importlib_metadata.distributions()
+            if self.path is None
+            else importlib_metadata.distributions(path=list(self.path))
+        )
+        for dist in found:
+            yield cast(importlib_metadata.Distribution, dist)
+
+
+def _read_installed(
+    dist: importlib_metadata.Distribution, eps: Sequence[importlib_metadata.EntryPoint]
+) -> Scan:
+    name = dist.metadata["Name"] or "?"
+    location = str(dist.locate_file(""))
+    try:
+        entry = _single_entry_point([(ep.name, ep.value) for ep in eps], name, location)
+        assert entry is not None
+        manifest = _installed_manifest(dist, entry)
+    except ManifestError as exc:
+        return Scan(
+            problems=(Problem(ProblemKind.MANIFEST_INVALID, exc.plugin, str(exc), path=exc.path),)
+        )
+    candidate = Candidate(
+        manifest=manifest,
+        origin=InstalledOrigin(name, location),
+        distribution=name,
+        entry_point=entry[1],
+        requires_dist=tuple(dist.requires or ()),
+        top_level=_installed_top_level(dist),
+    )
+    return Scan(candidates=(candidate,))
+
+
+def _installed_manifest(dist: importlib_metadata.Distribution, entry: tuple[str, str]) -> Manifest:
+    ep_name, value = entry
+    version = dist.version
+    files = {f.as_posix(): f for f in dist.files or ()}
+    member = _manifest_member(value, frozenset(files))
+    if member is None:
+        return Manifest.default(name=ep_name, dist_version=version)
+    path = Path(str(dist.locate_file(files[member])))
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ManifestError(f"cannot read manifest: {exc}", plugin=ep_name, path=path) from exc
+    return Manifest.from_toml(data, path=str(path), default_name=ep_name, dist_version=version)
+
+
+def _installed_top_level(dist: importlib_metadata.Distribution) -> tuple[str, ...]:
+    text = dist.read_text("top_level.txt")
+    if text:
+        return tuple(sorted({line.strip() for line in text.splitlines() if line.strip()}))
+    names = set()
+    for f in dist.files or ():
+        first = f.parts[0] if f.parts else ""
+        if first.endswith((".dist-info", ".data", ".pth")) or first in {"..", "__pycache__"}:
+            continue
+        names.add(first[:-3] if first.endswith(".py") else first)
+    return tuple(sorted(n for n in names if n.isidentifier()))

@@ -1,0 +1,196 @@
+"""Atomic changes to a pluggy ``PluginManager``: plugins appear, disappear or replace each other
+in one step per hook, so a concurrent call sees the old set or the new set, never a mix.
+
+pluggy registers a plugin one hook implementation at a time and has no lock, so a call made
+meanwhile can see half a plugin. Here every hook's new implementation list is built aside and
+then put in place with a single attribute store, which no other thread can observe half done.
+A hook call copies the list it is given before iterating (``HookCaller.__call__``), so a call
+that started before the switch keeps the old list to its end.
+
+That copy is also how draining works, at no cost on the hot path: a call in flight holds a
+reference to each old ``HookImpl`` through its copy of the list. Once the reference counts of the
+old implementations fall back to what the host alone holds, every call that started before the
+switch has returned.
+
+This module is the only one that touches pluggy's private attributes (``_hookimpls``,
+``_name2plugin``, ``_verify_hook``, ``_hookexec``), present from pluggy 1.5 to 1.7; its tests
+fail loudly if a pluggy release changes them.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attrs
+import pluggy
+
+__all__ = ["Implementations", "Switch", "drain", "implementations_of", "prepare", "switch"]
+
+_IMPL_DEFAULTS: dict[str, Any] = {
+    "wrapper": False,
+    "hookwrapper": False,
+    "optionalhook": False,
+    "tryfirst": False,
+    "trylast": False,
+    "specname": None,
+}
+
+
+@attrs.frozen(eq=False)
+class Implementations:
+    """One plugin object and its hook implementations, ready to switch in or out.
+
+    :param name: the name the plugin is registered under.
+    :param plugin: the plugin object.
+    :param impls: ``(hook name, HookImpl)`` pairs.
+    """
+
+    name: str
+    plugin: object
+    impls: tuple[tuple[str, pluggy.HookImpl], ...]
+
+
+def prepare(pm: pluggy.PluginManager, plugin: object, name: str) -> Implementations:
+    """Collect and validate ``plugin``'s hook implementations without registering anything.
+
+    :raises pluggy.PluginValidationError: when an implementation does not fit its spec.
+    """
+    impls: list[tuple[str, pluggy.HookImpl]] = []
+    for attr in dir(plugin):
+        opts = pm.parse_hookimpl_opts(plugin, attr)
+        if opts is None:
+            continue
+        full: Any = {**_IMPL_DEFAULTS, **opts}
+        impl = pluggy.HookImpl(plugin, name, getattr(plugin, attr), full)
+        hook_name = full["specname"] or attr
+        caller = getattr(pm.hook, hook_name, None)
+        if isinstance(caller, pluggy.HookCaller) and caller.has_spec():
+            pm._verify_hook(caller, impl)
+        impls.append((hook_name, impl))
+    return Implementations(name, plugin, tuple(impls))
+
+
+def implementations_of(pm: pluggy.PluginManager, name: str) -> Implementations:
+    """The implementations of the plugin registered as ``name``, as they are now."""
+    plugin = pm.get_plugin(name)
+    impls = [
+        (caller.name, impl)
+        for caller in _callers(pm)
+        for impl in caller._hookimpls
+        if impl.plugin is plugin
+    ]
+    return Implementations(name, plugin, tuple(impls))
+
+
+@attrs.frozen(eq=False)
+class Switch:
+    """What :func:`switch` replaced, so that :meth:`undo` can put it back exactly."""
+
+    pm: pluggy.PluginManager
+    lists: dict[str, list[pluggy.HookImpl]]
+    names: dict[str, object]
+    created: tuple[str, ...]
+
+    def undo(self) -> None:
+        """Restore every hook list and name as they were before the switch, atomically per hook."""
+        for hook_name, impls in self.lists.items():
+            caller = getattr(self.pm.hook, hook_name)
+            caller._hookimpls = impls
+        for hook_name in self.created:
+            if not getattr(self.pm.hook, hook_name)._hookimpls:
+                delattr(self.pm.hook, hook_name)
+        registry = self.pm._name2plugin
+        for name in [n for n in registry if n not in self.names]:
+            del registry[name]
+        registry.update(self.names)
+
+
+def switch(
+    pm: pluggy.PluginManager,
+    old: Sequence[Implementations],
+    new: Sequence[Implementations],
+) -> Switch:
+    """Replace the plugins of ``old`` by those of ``new`` in one step per hook.
+
+    The caller must hold the host's lock: two switches at once would each build on a list the
+    other is about to replace.
+
+    :returns: a :class:`Switch` whose ``undo()`` puts everything back as it was.
+    """
+    gone = {id(o.plugin) for o in old}
+    hook_names = {h for group in (*old, *new) for h, _ in group.impls}
+    created = tuple(sorted(h for h in hook_names if not hasattr(pm.hook, h)))
+    for hook_name in created:
+        setattr(pm.hook, hook_name, pluggy.HookCaller(hook_name, pm._hookexec))
+    staged = {h: _staged_list(pm, h, gone, new) for h in hook_names}
+    names = {o.name: pm._name2plugin[o.name] for o in old if o.name in pm._name2plugin}
+    names.update({n.name: pm._name2plugin[n.name] for n in new if n.name in pm._name2plugin})
+    record = Switch(pm, {h: getattr(pm.hook, h)._hookimpls for h in hook_names}, names, created)
+    # The switch itself: one reference store per hook.
+    for hook_name, impls in staged.items():
+        getattr(pm.hook, hook_name)._hookimpls = impls
+    for o in old:
+        pm._name2plugin.pop(o.name, None)
+    for n in new:
+        pm._name2plugin[n.name] = n.plugin
+    _apply_history(pm, new)
+    return record
+
+
+def _staged_list(
+    pm: pluggy.PluginManager, hook_name: str, gone: set[int], new: Sequence[Implementations]
+) -> list[pluggy.HookImpl]:
+    """The hook's next implementation list, built on a scratch caller with pluggy's ordering."""
+    current = getattr(pm.hook, hook_name)
+    scratch = pluggy.HookCaller(hook_name, pm._hookexec)
+    scratch._hookimpls.extend(i for i in current._hookimpls if id(i.plugin) not in gone)
+    for group in new:
+        for name, impl in group.impls:
+            if name == hook_name:
+                scratch._add_hookimpl(impl)
+    return list(scratch._hookimpls)
+
+
+def _apply_history(pm: pluggy.PluginManager, new: Sequence[Implementations]) -> None:
+    for group in new:
+        for hook_name, impl in group.impls:
+            getattr(pm.hook, hook_name)._maybe_apply_history(impl)
+
+
+def _callers(pm: pluggy.PluginManager) -> Iterable[pluggy.HookCaller]:
+    return [c for c in vars(pm.hook).values() if isinstance(c, pluggy.HookCaller)]
+
+
+def _extra_refs(groups: Sequence[Implementations]) -> list[int]:
+    """Reference counts of every implementation in ``groups``, all measured the same way."""
+    return [sys.getrefcount(impl) for group in groups for _, impl in group.impls]
+
+
+def in_flight(groups: Sequence[Implementations]) -> int:
+    """How many references calls in flight hold on the implementations of ``groups``.
+
+    Each implementation must be held by its ``Implementations`` alone (and no longer by a hook
+    caller): what remains beyond that is held by calls still running it. 0 means drained.
+    """
+    # A probe held the same way gives what an implementation nobody else holds counts as;
+    # interpreters differ in how they count the call's own argument.
+    probe = Implementations("probe", None, (("probe", object()),))  # type: ignore[arg-type]
+    base = _extra_refs([probe])[0]
+    return sum(count - base for count in _extra_refs(groups))
+
+
+def drain(groups: Sequence[Implementations], timeout: float, poll: float = 0.001) -> bool:
+    """Wait until no call that started before the switch still runs ``groups``.
+
+    :returns: ``True`` when drained, ``False`` when calls were still running at ``timeout``.
+    """
+    deadline = time.monotonic() + timeout
+    while in_flight(groups) > 0:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll)
+        poll = min(poll * 2, 0.05)
+    return True

@@ -1,0 +1,376 @@
+"""Transitions: every change to the set of active plugins, all or nothing.
+
+A transition takes a group of plugins (one new plugin; or a plugin being updated together with
+the active plugins that depend on it) from their old versions, if any, to new candidates:
+
+1. install every new candidate into its own site dir (the old versions keep serving);
+2. set the old versions' modules aside and import the new ones, in dependency order, each import
+   bounded by a timeout;
+3. validate every new hook implementation against its spec, registering nothing yet;
+4. hand each old version's exported state to its new version;
+5. activate the new versions (``pluginhost_activate``), still unseen by hook calls;
+6. switch, in one step per hook, from the old implementations to the new ones;
+7. check the new versions' health within a timeout.
+
+A failure at any step undoes every earlier one, in reverse, and the old versions are back as they
+were: their modules in ``sys.modules``, their hook implementations in place, their state untouched
+(export does not change it). After a successful switch, :meth:`Retirement.finish` waits for calls
+still running the old versions, then deactivates and purges them.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import sys
+import threading
+import types
+import weakref
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+import pluggy
+
+from ._activate import PluginFinder, import_entry_point, owned_modules, purge_modules
+from ._candidate import Candidate
+from ._errors import ActivationError, PluginHostError
+from ._faults import crash_point
+from ._names import PluginName
+from ._swap import Implementations, Switch, drain, prepare, switch
+
+__all__ = ["Active", "Retirement", "Timeouts", "Transition", "call_hook"]
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class Timeouts:
+    """How long each step may take before it counts as a failure (seconds).
+
+    :param import_: importing a plugin's entry point.
+    :param activate: each lifecycle hook (activate, state export and import, deactivate).
+    :param health: ``pluginhost_health``.
+    :param drain: waiting for calls that started before a switch to finish.
+    """
+
+    import_: float = 30.0
+    activate: float = 30.0
+    health: float = 10.0
+    drain: float = 30.0
+
+
+@attrs.define(eq=False)
+class Active:
+    """An active plugin as the host keeps it."""
+
+    candidate: Candidate
+    impls: Implementations
+    site_dir: Path | None
+    top_level: tuple[str, ...]
+
+    @property
+    def name(self) -> PluginName:
+        return self.candidate.name
+
+
+@attrs.define(eq=False)
+class Member:
+    """One plugin of a transition while it is under way."""
+
+    candidate: Candidate
+    old: Active | None
+    site_dir: Path | None = None
+    top_level: tuple[str, ...] = ()
+    impls: Implementations | None = None
+    imported: bool = False
+    """Whether the import step was reached: only then may its names be purged."""
+    activated: bool = False
+    stash: dict[str, types.ModuleType] = attrs.field(factory=dict)
+    inherited: tuple[Any, str] | None = None
+    """State saved by an earlier run of the host, and the version that saved it."""
+
+    @property
+    def name(self) -> PluginName:
+        return self.candidate.name
+
+
+Installer = Callable[[Candidate], tuple[Path | None, tuple[str, ...]]]
+Checker = Callable[[Candidate, Sequence[str], Path | None, set[str]], None]
+
+
+def call_hook(impls: Implementations, hook: str, **kwargs: Any) -> object:
+    """Call one lifecycle hook of one plugin, registered or not; ``None`` if not implemented."""
+    for name, impl in impls.impls:
+        if name == hook:
+            return impl.function(*[kwargs[arg] for arg in impl.argnames])
+    return None
+
+
+def bounded(fn: Callable[[], T], timeout: float, *, plugin: str, step: str) -> T:
+    """Run ``fn`` in a helper thread and wait at most ``timeout`` seconds.
+
+    A step that hangs is a failure; its thread cannot be killed and is left to finish on its
+    own (a daemon thread, so it does not hold the process open).
+
+    :raises ActivationError: naming the step, when ``fn`` raises or does not finish in time.
+    """
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, fn()))
+        except BaseException as exc:
+            # Keep text, not the exception: its traceback would pin the plugin's frames.
+            outcome.append((False, f"{type(exc).__name__}: {exc}"))
+
+    thread = threading.Thread(target=run, name=f"pluginhost-{step}-{plugin}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if not outcome:
+        raise ActivationError(
+            f"{step} did not finish within {timeout:g}s", plugin=plugin, step=step
+        )
+    ok, value = outcome[0]
+    if not ok:
+        raise ActivationError(f"{step} failed: {value}", plugin=plugin, step=step)
+    return value  # type: ignore[no-any-return]
+
+
+@attrs.define(eq=False)
+class Transition:
+    """Carries out one transition; see the module docstring for the steps.
+
+    :param pm: the plugin manager.
+    :param finder: the host's import finder.
+    :param host: passed to ``pluginhost_activate`` and ``pluginhost_deactivate``.
+    :param install: puts a candidate's files in place; returns its site dir and top-level names.
+    :param check: refuses a candidate whose modules clash with others (outside ``members``).
+    :param timeouts: the step timeouts.
+    """
+
+    pm: pluggy.PluginManager
+    finder: PluginFinder
+    host: object
+    install: Installer
+    check: Checker
+    timeouts: Timeouts = Timeouts()
+
+    def run(self, members: Sequence[Member]) -> Retirement:
+        """Take ``members`` to their new candidates, or raise with everything undone.
+
+        :raises PluginHostError: the first failure (``ActivationError`` carries the step).
+        """
+        applied: Switch | None = None
+        try:
+            self._install(members)
+            self._import(members)
+            self._hand_over_state(members)
+            self._activate(members)
+            crash_point("after_import", str(members[0].candidate.version))
+            applied = switch(
+                self.pm,
+                [m.old.impls for m in members if m.old],
+                [m.impls for m in members if m.impls],
+            )
+            crash_point("after_switch", str(members[0].candidate.version))
+            self._check_health(members)
+        except PluginHostError:
+            self._undo(members, applied)
+            raise
+        return Retirement(self, [m.old for m in members if m.old], members)
+
+    def _install(self, members: Sequence[Member]) -> None:
+        names: set[str] = {m.name for m in members}
+        for m in members:
+            m.site_dir, m.top_level = self.install(m.candidate)
+            self.check(m.candidate, m.top_level, m.site_dir, names)
+
+    def _import(self, members: Sequence[Member]) -> None:
+        # The old versions' modules leave sys.modules (kept alive in the stash, still serving
+        # calls through their functions) so that the new versions import fresh.
+        for m in members:
+            if m.old is not None:
+                m.stash = _pop_modules(m.old.top_level)
+                self.finder.unmap(m.old.top_level)
+        for m in members:
+            m.imported = True
+            if m.site_dir is not None:
+                self.finder.map(m.top_level, m.site_dir)
+        for m in members:
+            value, name, tops = m.candidate.entry_point, m.name, m.top_level
+            obj = bounded(
+                functools.partial(import_entry_point, value, plugin=name, top_level=tops),
+                self.timeouts.import_,
+                plugin=name,
+                step="import",
+            )
+            m.impls = self._prepare(obj, name)
+
+    def _prepare(self, obj: object, name: str) -> Implementations:
+        try:
+            return prepare(self.pm, obj, name)
+        except pluggy.PluginValidationError as exc:
+            message = str(exc)
+        raise ActivationError(f"hook validation failed: {message}", plugin=name, step="register")
+
+    def _hand_over_state(self, members: Sequence[Member]) -> None:
+        for m in members:
+            new = m.impls
+            if new is None:
+                continue
+            if m.old is not None:
+                old = m.old.impls
+                state = bounded(
+                    functools.partial(call_hook, old, "pluginhost_export_state"),
+                    self.timeouts.activate,
+                    plugin=m.name,
+                    step="export_state",
+                )
+                previous = str(m.old.candidate.version)
+            elif m.inherited is not None:
+                state, previous = m.inherited
+            else:
+                continue
+            bounded(
+                functools.partial(
+                    call_hook,
+                    new,
+                    "pluginhost_import_state",
+                    state=state,
+                    previous_version=previous,
+                ),
+                self.timeouts.activate,
+                plugin=m.name,
+                step="import_state",
+            )
+
+    def _activate(self, members: Sequence[Member]) -> None:
+        for m in members:
+            impls = m.impls
+            assert impls is not None
+            bounded(
+                functools.partial(call_hook, impls, "pluginhost_activate", host=self.host),
+                self.timeouts.activate,
+                plugin=m.name,
+                step="activate",
+            )
+            m.activated = True
+
+    def _check_health(self, members: Sequence[Member]) -> None:
+        for m in members:
+            impls = m.impls
+            assert impls is not None
+            verdict = bounded(
+                functools.partial(call_hook, impls, "pluginhost_health"),
+                self.timeouts.health,
+                plugin=m.name,
+                step="health",
+            )
+            if verdict is False:
+                raise ActivationError("health check returned False", plugin=m.name, step="health")
+
+    def _undo(self, members: Sequence[Member], applied: Switch | None) -> None:
+        """Put the old versions back exactly and drop every trace of the new ones."""
+        if applied is not None:
+            applied.undo()
+        for m in reversed(members):
+            if m.activated and m.impls is not None:
+                self.deactivate(m.impls)
+            m.impls = None
+            if not m.imported:
+                # Its names were never served by us: they may well be the host's own modules.
+                continue
+            if m.site_dir is not None:
+                self.finder.unmap(m.top_level)
+            purge_modules(m.top_level, [m.site_dir] if m.site_dir else [])
+        for m in members:
+            if m.old is not None:
+                sys.modules.update(m.stash)
+                m.stash = {}
+                if m.old.site_dir is not None:
+                    self.finder.map(m.old.top_level, m.old.site_dir)
+
+    def unload(self, actives: dict[PluginName, Active], name: PluginName) -> list[str]:
+        """Take ``name`` out of ``actives`` and out of every hook, drain, deactivate and purge it.
+
+        The plugin is popped from ``actives`` here so that no caller's reference outlives the
+        purge (which checks that the plugin's modules are freed).
+
+        :returns: what went wrong on the way (a drain timeout, a failing deactivate, modules
+            still referenced), as text; unloading itself always completes.
+        """
+        active = actives.pop(name)
+        switch(self.pm, [active.impls], [])
+        problems = []
+        if not drain([active.impls], self.timeouts.drain):
+            problems.append(f"calls still running after {self.timeouts.drain:g}s")
+        error = self.deactivate(active.impls)
+        if error:
+            problems.append(error)
+        tops, roots = active.top_level, [active.site_dir] if active.site_dir else []
+        if active.site_dir is not None:
+            self.finder.unmap(tops)
+        del active
+        leaked = purge_modules(tops, roots)
+        if leaked:
+            problems.append(
+                "modules still referenced after unload (restart recommended to free them): "
+                + ", ".join(leaked)
+            )
+        return problems
+
+    def deactivate(self, impls: Implementations) -> str | None:
+        """Run ``pluginhost_deactivate``; returns the error text if it failed (never raises)."""
+        try:
+            bounded(
+                lambda: call_hook(impls, "pluginhost_deactivate", host=self.host),
+                self.timeouts.activate,
+                plugin=impls.name,
+                step="deactivate",
+            )
+        except ActivationError as exc:
+            return str(exc)
+        return None
+
+
+@attrs.define(eq=False)
+class Retirement:
+    """The old versions after a successful switch, waiting to be drained and purged."""
+
+    transition: Transition
+    old: list[Active]
+    members: Sequence[Member]
+
+    def finish(self) -> tuple[bool, list[str], list[str]]:
+        """Drain, deactivate and purge the old versions.
+
+        :returns: ``(drained, errors, leaked)``: whether every earlier call finished in time,
+            deactivation errors, and modules that something still holds.
+        """
+        groups = [a.impls for a in self.old]
+        drained = drain(groups, self.transition.timeouts.drain)
+        errors = [e for e in (self.transition.deactivate(g) for g in groups) if e]
+        del groups
+        leaked: list[str] = []
+        for m in self.members:
+            if m.old is None:
+                continue
+            stash, roots = m.stash, [m.old.site_dir] if m.old.site_dir else []
+            m.stash, m.old = {}, None
+            leaked += _purge_stash(stash, roots)
+        self.old = []
+        return drained, errors, leaked
+
+
+def _pop_modules(top_level: Sequence[str]) -> dict[str, types.ModuleType]:
+    return {name: sys.modules.pop(name) for name in list(owned_modules(top_level))}
+
+
+def _purge_stash(stash: dict[str, types.ModuleType], roots: list[Path]) -> list[str]:
+    refs = {name: weakref.ref(module) for name, module in stash.items()}
+    stash.clear()
+    purge_modules((), roots)
+    gc.collect()
+    return sorted(name for name, ref in refs.items() if ref() is not None)

@@ -1,0 +1,78 @@
+"""The host's single worker: folder changes are applied by one thread, one at a time, in order."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+__all__ = ["Worker"]
+
+logger = logging.getLogger("pluginhost")
+
+
+class Worker:
+    """Runs ``job`` whenever asked, on its own thread; requests made while it runs coalesce.
+
+    A request while the job runs makes it run once more afterwards, so a change noticed during a
+    run is never lost, and a storm of requests costs one extra run, not one run each.
+    """
+
+    def __init__(self, job: Callable[[], None], name: str = "pluginhost-worker") -> None:
+        self._job = job
+        self._cond = threading.Condition()
+        self._pending = False
+        self._running = False
+        self._stopping = False
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def start(self) -> None:
+        """Start the thread."""
+        self._thread.start()
+
+    def request(self) -> None:
+        """Ask for one more run of the job."""
+        with self._cond:
+            self._pending = True
+            self._cond.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no run is pending or under way; ``False`` on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._pending or self._running:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the run under way (if any), then stop the thread."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    self._pending = False
+                    self._cond.notify_all()
+                    return
+                self._pending = False
+                self._running = True
+            try:
+                self._job()
+            except Exception:
+                # One bad run must not end the worker: the next change gets its own chance.
+                logger.exception("pluginhost worker: applying folder changes failed")
+            finally:
+                with self._cond:
+                    self._running = False
+                    self._cond.notify_all()

@@ -1,0 +1,72 @@
+"""Shared fixtures: a wheel factory writing into a watched folder, and hosts in temp homes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hookspecs import greeter
+from pluginhost import Event, PluginHost
+from pluginhost.testing import WheelFactory
+
+
+@pytest.fixture
+def wheels(tmp_path: Path) -> Path:
+    """An empty folder for wheels, watched by the ``make_host`` hosts."""
+    folder = tmp_path / "wheels"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def factory(wheels: Path) -> WheelFactory:
+    """Writes plugin wheels for the greeter host into ``wheels``."""
+    return WheelFactory(wheels, group="greeter.plugins")
+
+
+@pytest.fixture
+def events() -> list[Event]:
+    """Events recorded by hosts made with ``make_host``."""
+    return []
+
+
+@pytest.fixture
+def make_host(
+    tmp_path: Path, wheels: Path, events: list[Event]
+) -> Iterator[Callable[..., PluginHost]]:
+    """Make (and later stop) greeter hosts on ``wheels`` in a temp home, recording events."""
+    hosts: list[PluginHost] = []
+
+    def make(*, start: bool = True, **kwargs: Any) -> PluginHost:
+        kwargs.setdefault("home", tmp_path / "home")
+        kwargs.setdefault("watch", [wheels])
+        kwargs.setdefault("api_version", greeter.API_VERSION)
+        kwargs.setdefault("environment", False)
+        host = PluginHost(greeter.PROJECT, specs=[greeter.GreeterSpec], **kwargs)
+        host.subscribe(events.append)
+        hosts.append(host)
+        if start:
+            host.start()
+        return host
+
+    yield make
+    for host in hosts:
+        host.stop()
+
+
+GREET = """
+import pluggy
+hookimpl = pluggy.HookimplMarker("greeter")
+
+@hookimpl
+def greet(name):
+    return "{text}"
+"""
+
+
+def greet_code(text: str) -> str:
+    """Plugin code whose ``greet`` answers ``text``."""
+    return GREET.format(text=text)

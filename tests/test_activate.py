@@ -1,0 +1,172 @@
+"""Activation primitives: the finder, all-or-nothing registration, lifecycle calls, purging."""
+
+from __future__ import annotations
+
+import gc
+import sys
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+
+import pluggy
+import pytest
+
+from hookspecs.lifecycle import lifecycle_specs
+from pluginhost import ActivationError
+from pluginhost._activate import (
+    PluginFinder,
+    call_lifecycle,
+    import_entry_point,
+    purge_modules,
+    register,
+)
+
+hookspec = pluggy.HookspecMarker("acttest")
+hookimpl = pluggy.HookimplMarker("acttest")
+
+
+class Spec:
+    @hookspec
+    def ping(self, x: int) -> int:  # type: ignore[empty-body]
+        ...
+
+    @hookspec
+    def pong(self, y: int) -> int:  # type: ignore[empty-body]
+        ...
+
+
+@pytest.fixture
+def pm() -> pluggy.PluginManager:
+    manager = pluggy.PluginManager("acttest")
+    manager.add_hookspecs(Spec)
+    manager.add_hookspecs(lifecycle_specs("acttest"))
+    return manager
+
+
+@pytest.fixture
+def finder() -> Iterator[PluginFinder]:
+    f = PluginFinder()
+    sys.meta_path.insert(0, f)
+    yield f
+    sys.meta_path.remove(f)
+
+
+def write_module(root: Path, name: str, body: str) -> None:
+    pkg = root / name
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(body)
+
+
+class TestPluginFinder:
+    def test_maps_top_level_to_site_dir(self, finder: PluginFinder, tmp_path: Path) -> None:
+        """A mapped name imports from its root, submodules included, without sys.path."""
+        write_module(tmp_path / "site", "mapped_pkg", "VALUE = 1\n")
+        (tmp_path / "site" / "mapped_pkg" / "sub.py").write_text("OTHER = 2\n")
+        finder.map(["mapped_pkg"], tmp_path / "site")
+        from mapped_pkg import sub  # type: ignore[import-not-found]
+
+        assert sub.OTHER == 2
+        ref = weakref.ref(sub)
+        # The test's own name still holds the submodule: purge reports exactly that one.
+        assert purge_modules(["mapped_pkg"], [tmp_path / "site"]) == ["mapped_pkg.sub"]
+        assert str(tmp_path / "site") not in sys.path_importer_cache
+        del sub
+        gc.collect()
+        assert ref() is None
+        finder.unmap(["mapped_pkg"])
+        with pytest.raises(ModuleNotFoundError):
+            import mapped_pkg  # type: ignore[import-not-found]  # noqa: F401
+
+    def test_unmapped_names_ignored(self, finder: PluginFinder) -> None:
+        """The finder answers None for names it does not map."""
+        assert finder.find_spec("json") is None
+
+
+class TestImportEntryPoint:
+    def test_attribute_path(self, finder: PluginFinder, tmp_path: Path) -> None:
+        """``module:attr.attr`` resolves attributes after the import."""
+        write_module(tmp_path, "ep_attr", "class A:\n    class B:\n        pass\n")
+        finder.map(["ep_attr"], tmp_path)
+        obj = import_entry_point("ep_attr:A.B", plugin="p", top_level=["ep_attr"])
+        assert getattr(obj, "__qualname__", None) == "A.B"
+        purge_modules(["ep_attr"])
+
+    def test_failure_purges_fresh_modules(self, finder: PluginFinder, tmp_path: Path) -> None:
+        """A failed import leaves none of the modules it imported in sys.modules."""
+        write_module(tmp_path, "ep_helper", "X = 1\n")
+        write_module(tmp_path, "ep_fail", "import ep_helper\nraise RuntimeError('no')\n")
+        finder.map(["ep_fail", "ep_helper"], tmp_path)
+        with pytest.raises(ActivationError, match="RuntimeError: no") as info:
+            import_entry_point("ep_fail", plugin="p", top_level=["ep_fail", "ep_helper"])
+        assert info.value.step == "import"
+        assert "ep_fail" not in sys.modules
+        assert "ep_helper" not in sys.modules
+
+    def test_sys_exit_contained(self, finder: PluginFinder, tmp_path: Path) -> None:
+        """A plugin calling sys.exit() at import is an ActivationError, not an exit."""
+        write_module(tmp_path, "ep_exit", "import sys\nsys.exit(3)\n")
+        finder.map(["ep_exit"], tmp_path)
+        with pytest.raises(ActivationError, match="SystemExit"):
+            import_entry_point("ep_exit", plugin="p", top_level=["ep_exit"])
+
+
+class Good:
+    @hookimpl
+    def ping(self, x: int) -> int:
+        return x + 1
+
+
+class HalfBad:
+    @hookimpl
+    def ping(self, x: int) -> int:
+        return x
+
+    @hookimpl
+    def pong(self, y: int, extra: int) -> int:
+        return y
+
+
+class TestRegister:
+    def test_all_or_nothing(self, pm: pluggy.PluginManager) -> None:
+        """A plugin with one invalid hook leaves none of its hooks registered."""
+        with pytest.raises(ActivationError, match="extra") as info:
+            register(pm, HalfBad(), "half")
+        assert info.value.step == "register"
+        assert pm.hook.ping(x=1) == []
+        assert pm.get_plugin("half") is None
+
+    def test_registers(self, pm: pluggy.PluginManager) -> None:
+        """A valid plugin answers calls."""
+        register(pm, Good(), "good")
+        assert pm.hook.ping(x=1) == [2]
+
+
+class Lifecycle:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    @hookimpl
+    def pluginhost_import_state(self, state: object, previous_version: str) -> None:
+        self.calls.append(f"import {state} {previous_version}")
+
+    @hookimpl
+    def pluginhost_health(self) -> str:
+        return "ok"
+
+
+class TestCallLifecycle:
+    def test_calls_one_plugin_only(self, pm: pluggy.PluginManager) -> None:
+        """The hook runs on the given plugin, not on its peers."""
+        one, two = Lifecycle(), Lifecycle()
+        register(pm, one, "one")
+        register(pm, two, "two")
+        call_lifecycle(pm, one, "pluginhost_import_state", state=5, previous_version="1.0.0")
+        assert one.calls == ["import 5 1.0.0"]
+        assert two.calls == []
+        assert call_lifecycle(pm, two, "pluginhost_health") == "ok"
+
+    def test_unimplemented_returns_none(self, pm: pluggy.PluginManager) -> None:
+        """A plugin that does not implement the hook gives None."""
+        good = Good()
+        register(pm, good, "good")
+        assert call_lifecycle(pm, good, "pluginhost_health") is None

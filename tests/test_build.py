@@ -1,0 +1,74 @@
+"""The PEP 517 frontend, on the demo plugins with their real backend (flit_core), offline."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from hookspecs import greeter
+from pluginhost import BuildError, PluginHost
+from pluginhost._build import build_wheel, cached_wheel, source_digest
+from pluginhost._demo import demo_plugins_dir
+
+pytestmark = pytest.mark.slow
+
+
+class TestBuildWheel:
+    def test_demo_plugin_builds_and_loads(self, tmp_path: Path) -> None:
+        """A demo plugin built by its own backend loads in a host and answers a hook."""
+        wheels = tmp_path / "wheels"
+        for project in ("hello", "polite"):
+            build_wheel(demo_plugins_dir() / project, wheels)
+        names = sorted(p.name for p in wheels.glob("*.whl"))
+        assert names == [
+            "hello_plugin-1.0.0-py3-none-any.whl",
+            "polite_plugin-1.0.0-py3-none-any.whl",
+        ]
+        members = zipfile.ZipFile(wheels / names[0]).namelist()
+        assert "hello_plugin/plugin.toml" in members
+        host = PluginHost(
+            greeter.PROJECT,
+            specs=[greeter.GreeterSpec],
+            home=tmp_path / "home",
+            watch=[wheels],
+            api_version=greeter.API_VERSION,
+            environment=False,
+        )
+        with host:
+            assert host.load_order() == ("hello", "polite")
+            answers = host.hook.greet(name="Ada")
+            assert "Pleased to meet you, Ada." in answers
+            assert any(a.startswith("Hello, Ada!") for a in answers)
+
+    def test_backend_failure(self, tmp_path: Path) -> None:
+        """A backend that fails is a BuildError naming the project and the backend's error."""
+        project = tmp_path / "broken"
+        project.mkdir()
+        (project / "pyproject.toml").write_text(
+            '[build-system]\nrequires = []\nbuild-backend = "no_such_backend_module"\n'
+        )
+        with pytest.raises(BuildError, match="no_such_backend_module") as info:
+            build_wheel(project, tmp_path / "out")
+        assert info.value.path == str(project.resolve())
+
+
+class TestCache:
+    def test_second_build_is_cached(self, tmp_path: Path) -> None:
+        """The same sources are built once; a change in them builds again."""
+        project = tmp_path / "hello"
+        project.mkdir()
+        for path in (demo_plugins_dir() / "hello").rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts:
+                target = project / path.relative_to(demo_plugins_dir() / "hello")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(path.read_bytes())
+        first = cached_wheel(project, tmp_path / "cache")
+        mtime = first.stat().st_mtime_ns
+        assert cached_wheel(project, tmp_path / "cache") == first
+        assert first.stat().st_mtime_ns == mtime
+        digest = source_digest(project)
+        (project / "hello_plugin" / "extra.py").write_text("X = 1\n")
+        assert source_digest(project) != digest
+        assert cached_wheel(project, tmp_path / "cache") != first

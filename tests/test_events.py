@@ -1,0 +1,125 @@
+"""EventBus and Event: order, re-entrancy, failure isolation, and text-only errors."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+
+from pluginhost import Event, EventKind
+from pluginhost._events import EventBus
+
+
+class TestEventBus:
+    def test_delivers_in_order(self) -> None:
+        """Every subscriber sees every event, in emit order."""
+        bus = EventBus()
+        a: list[str] = []
+        b: list[str] = []
+        bus.subscribe(lambda e: a.append(e.plugin or ""))
+        bus.subscribe(lambda e: b.append(e.plugin or ""))
+        for name in "xyz":
+            bus.emit(Event(EventKind.LOADED, name))
+        assert a == b == ["x", "y", "z"]
+
+    def test_nested_emit_queued_after_current(self) -> None:
+        """An event emitted by a subscriber is delivered after the one being delivered."""
+        bus = EventBus()
+        seen: list[tuple[str, str]] = []
+
+        def first(event: Event) -> None:
+            seen.append(("first", event.plugin or ""))
+            if event.plugin == "outer":
+                bus.emit(Event(EventKind.LOADED, "inner"))
+
+        bus.subscribe(first)
+        bus.subscribe(lambda e: seen.append(("second", e.plugin or "")))
+        bus.emit(Event(EventKind.LOADED, "outer"))
+        assert seen == [
+            ("first", "outer"),
+            ("second", "outer"),
+            ("first", "inner"),
+            ("second", "inner"),
+        ]
+
+    def test_unsubscribe(self) -> None:
+        """After unsubscribing, a callback gets nothing more."""
+        bus = EventBus()
+        seen: list[Event] = []
+        unsubscribe = bus.subscribe(seen.append)
+        bus.emit(Event(EventKind.LOADED, "a"))
+        unsubscribe()
+        bus.emit(Event(EventKind.LOADED, "b"))
+        assert [e.plugin for e in seen] == ["a"]
+
+    def test_raising_subscriber_logged(self, caplog: pytest.LogCaptureFixture) -> None:
+        """A subscriber's exception is logged with a traceback; later subscribers still run."""
+        bus = EventBus()
+        seen: list[Event] = []
+
+        def bad(event: Event) -> None:
+            raise KeyError("oops")
+
+        bus.subscribe(bad)
+        bus.subscribe(seen.append)
+        with caplog.at_level(logging.ERROR, logger="pluginhost"):
+            bus.emit(Event(EventKind.LOADED, "a"))
+        assert len(seen) == 1
+        assert "raised on loaded" in caplog.text
+        assert "KeyError" in caplog.text
+
+    def test_events_logged(self, caplog: pytest.LogCaptureFixture) -> None:
+        """Each event is logged; failures at WARNING."""
+        bus = EventBus()
+        with caplog.at_level(logging.INFO, logger="pluginhost"):
+            bus.emit(Event(EventKind.LOADED, "a", version="1.0.0"))
+            bus.emit(Event(EventKind.LOAD_FAILED, "b", error="bad"))
+        levels = [(r.levelno, r.getMessage()) for r in caplog.records]
+        assert levels == [
+            (logging.INFO, "loaded a 1.0.0"),
+            (logging.WARNING, "load_failed b (bad)"),
+        ]
+
+    def test_threads_see_one_order(self) -> None:
+        """Events emitted from several threads reach all subscribers in one common order."""
+        bus = EventBus()
+        a: list[str] = []
+        b: list[str] = []
+        bus.subscribe(lambda e: a.append(e.plugin or ""))
+        bus.subscribe(lambda e: b.append(e.plugin or ""))
+
+        def emit_many(prefix: str) -> None:
+            for i in range(200):
+                bus.emit(Event(EventKind.LOADED, f"{prefix}{i}"))
+
+        threads = [threading.Thread(target=emit_many, args=(p,)) for p in "abcd"]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(a) == 800
+        assert a == b
+
+
+class TestEvent:
+    def test_failure_keeps_text_only(self) -> None:
+        """Event.failure stores the message and type name, not the exception."""
+        try:
+            raise ValueError("bad value")
+        except ValueError as exc:
+            event = Event.failure(EventKind.LOAD_FAILED, "p", exc, version="1.0.0")
+        assert event.error == "bad value"
+        assert event.error_type == "builtins.ValueError"
+        assert event.version == "1.0.0"
+
+    def test_describe(self) -> None:
+        """describe() is one readable line."""
+        event = Event(EventKind.UPDATED, "hello", version="1.1.0", previous_version="1.0.0")
+        assert event.describe() == "updated hello 1.0.0 -> 1.1.0"
+
+    def test_frozen(self) -> None:
+        """Events are immutable."""
+        event = Event(EventKind.LOADED, "a")
+        with pytest.raises(AttributeError):
+            event.plugin = "b"  # type: ignore[misc]

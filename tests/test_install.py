@@ -1,0 +1,227 @@
+"""Installation: validated wheels into their own site dirs, staged, renamed, nothing left over."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import os
+import types
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+import pluginhost._install
+from pluginhost._errors import InstallError, WheelError
+from pluginhost._install import InstalledSite, install_wheel, site_dir_name
+from pluginhost._wheel import WheelInfo, WheelLimits, inspect_wheel
+from pluginhost.testing import BROKEN_KINDS, WheelFactory
+
+GREET = "def greet(name):\n    return f'hello, {name}'\n"
+
+
+@attrs.frozen
+class Roots:
+    site: Path
+    staging: Path
+
+    def install(self, wheel: Path, name: str = "hello", **kwargs: Any) -> InstalledSite:
+        kwargs.setdefault("version", "1.0.0")
+        return install_wheel(
+            wheel, site_root=self.site, staging_root=self.staging, name=name, **kwargs
+        )
+
+    def files(self) -> dict[str, tuple[int, int]]:
+        """Every path under both roots, with size and mtime."""
+        found = {}
+        for top in (self.site, self.staging):
+            for root, dirs, names in os.walk(top):
+                for name in dirs + names:
+                    st = os.stat(os.path.join(root, name))
+                    found[os.path.join(root, name)] = (st.st_size, st.st_mtime_ns)
+        return found
+
+    def staging_is_empty(self) -> bool:
+        return not any(self.staging.iterdir())
+
+
+@pytest.fixture
+def roots(tmp_path: Path) -> Roots:
+    """A site root and a staging root in a temp home."""
+    return Roots(tmp_path / "home" / "site", tmp_path / "home" / "staging")
+
+
+def load(site: Path, module: str) -> types.ModuleType:
+    """Import ``module`` from ``site`` only, without touching sys.path or sys.modules."""
+    spec = importlib.machinery.PathFinder.find_spec(module, [str(site)])
+    assert spec is not None
+    assert spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class TestSiteDirName:
+    def test_name(self) -> None:
+        """The dir is named by plugin, version and the first 8 hex digits of the sha256."""
+        assert site_dir_name("hello", "1.0.0", "0123456789abcdef") == "hello-1.0.0-01234567"
+
+    @pytest.mark.parametrize("name", ["../evil", ".hidden", "a/b", "a\\b", ""])
+    def test_unsafe_name(self, name: str) -> None:
+        """A name that is not one visible directory name is refused."""
+        with pytest.raises(ValueError, match="cannot be part of a directory name"):
+            site_dir_name(name, "1.0.0", "0123456789abcdef")
+
+
+class TestInstallWheel:
+    def test_installs_and_imports(self, factory: WheelFactory, roots: Roots) -> None:
+        """The plugin lands in its own site dir and imports from there."""
+        wheel = factory.build("hello", code=GREET)
+        site = roots.install(wheel)
+        assert site.path == roots.site / f"hello-1.0.0-{site.sha256[:8]}"
+        assert site.top_level == ("hello",)
+        assert not site.reused
+        assert load(site.path, "hello").greet("you") == "hello, you"
+        assert roots.staging_is_empty()
+
+    def test_layout(self, factory: WheelFactory, roots: Roots) -> None:
+        """Scripts and data go under the unimportable ``.pluginhost``; no bytecode is compiled."""
+        wheel = factory.build(
+            "hello",
+            files={
+                "hello-1.0.0.data/scripts/tool": "#!python\nprint('tool')\n",
+                "hello-1.0.0.data/data/share/hello.txt": "data",
+                "hello-1.0.0.data/purelib/extra_mod.py": "X = 2\n",
+            },
+        )
+        info = roots.install(wheel)
+        site = info.path
+        assert (site / ".pluginhost" / "scripts" / "tool").is_file()
+        assert (site / ".pluginhost" / "data" / "share" / "hello.txt").read_text() == "data"
+        assert load(site, "extra_mod").X == 2
+        assert (site / "hello-1.0.0.dist-info" / "INSTALLER").read_text() == "pluginhost\n"
+        assert (site / ".pluginhost" / "wheel.sha256").read_text().strip() == info.sha256
+        assert not list(site.rglob("__pycache__"))
+
+    def test_same_bytes_reused(self, factory: WheelFactory, roots: Roots) -> None:
+        """Installing the same bytes again returns the existing dir and writes nothing."""
+        wheel = factory.build("hello", code=GREET)
+        first = roots.install(wheel)
+        before = roots.files()
+        again = roots.install(wheel)
+        assert again == attrs.evolve(first, reused=True)
+        assert roots.files() == before
+
+    def test_reuse_checks_full_digest(self, factory: WheelFactory, roots: Roots) -> None:
+        """A dir with the right name but another wheel's digest inside is not reused."""
+        wheel = factory.build("hello")
+        sha = inspect_wheel(wheel).sha256
+        stamp = roots.site / site_dir_name("hello", "1.0.0", sha) / ".pluginhost" / "wheel.sha256"
+        stamp.parent.mkdir(parents=True)
+        stamp.write_text(sha[:8] + "0" * 56)
+        with pytest.raises(InstallError, match="holds another wheel"):
+            roots.install(wheel)
+        assert roots.staging_is_empty()
+
+    def test_expected_sha256_matches(self, factory: WheelFactory, roots: Roots) -> None:
+        """The digest the caller read is accepted when the bytes are unchanged."""
+        wheel = factory.build("hello")
+        sha = inspect_wheel(wheel).sha256
+        assert roots.install(wheel, expected_sha256=sha).sha256 == sha
+
+    def test_expected_sha256_mismatch(self, factory: WheelFactory, roots: Roots) -> None:
+        """Bytes other than the ones the caller read are refused, and nothing is left."""
+        wheel = factory.build("hello")
+        with pytest.raises(WheelError, match="changed since it was read") as caught:
+            roots.install(wheel, expected_sha256="0" * 64)
+        assert caught.value.path == str(wheel)
+        assert not roots.site.exists()
+        assert roots.staging_is_empty()
+
+    @pytest.mark.parametrize("kind", BROKEN_KINDS)
+    def test_broken_leaves_nothing(self, kind: str, factory: WheelFactory, roots: Roots) -> None:
+        """A broken wheel is refused before anything exists in the site root or staging."""
+        wheel = factory.build("evil", broken=kind)
+        with pytest.raises(WheelError) as caught:
+            roots.install(wheel, name="evil", limits=WheelLimits(max_members=50))
+        assert caught.value.path == str(wheel)
+        assert not roots.site.exists()
+        assert roots.staging_is_empty()
+
+    def test_broken_extra_wheel(self, factory: WheelFactory, roots: Roots) -> None:
+        """A broken extra wheel is refused like the plugin's own, and nothing is installed."""
+        wheel = factory.build("hello")
+        extra = factory.build("lib", broken="bad-record-hash")
+        with pytest.raises(WheelError, match="does not match its RECORD") as caught:
+            roots.install(wheel, extra_wheels=[extra])
+        assert caught.value.path == str(extra)
+        assert not roots.site.exists()
+        assert roots.staging_is_empty()
+
+    def test_extra_wheels_same_dir(self, factory: WheelFactory, roots: Roots) -> None:
+        """Extra wheels are installed into the plugin's dir, their names in ``top_level``."""
+        wheel = factory.build("hello", code="import helper_lib\nX = helper_lib.Y\n")
+        extra = factory.build("helper-lib", code="Y = 3\n", no_manifest=True)
+        site = roots.install(wheel, extra_wheels=[extra])
+        assert site.top_level == ("hello", "helper_lib")
+        assert (site.path / "helper_lib-1.0.0.dist-info" / "RECORD").is_file()
+        assert load(site.path, "helper_lib").Y == 3
+
+    def test_extra_wheel_conflicting_file(self, factory: WheelFactory, roots: Roots) -> None:
+        """Two wheels shipping the same file fail the install, naming the second wheel."""
+        wheel = factory.build("hello", files={"common.py": "A = 1\n"})
+        extra = factory.build("lib", files={"common.py": "A = 2\n"})
+        with pytest.raises(InstallError, match="already exists") as caught:
+            roots.install(wheel, extra_wheels=[extra])
+        assert caught.value.path == str(extra)
+        assert not roots.site.exists()
+        assert roots.staging_is_empty()
+
+    def test_unsafe_name_refused(self, factory: WheelFactory, roots: Roots) -> None:
+        """A plugin name that would escape the site root is refused before any work."""
+        wheel = factory.build("hello")
+        with pytest.raises(WheelError, match="cannot name a site dir"):
+            roots.install(wheel, name="../evil")
+        assert not roots.site.exists()
+        assert not roots.staging.exists()
+
+    @pytest.mark.parametrize("change", ["delete", "replace"])
+    def test_original_changed_after_copy(
+        self, change: str, factory: WheelFactory, roots: Roots, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Deleting or replacing the original right after the copy does not affect the install."""
+        wheel = factory.build("hello", code=GREET)
+        real_inspect = inspect_wheel
+
+        def inspect_after_change(path: Path, **kwargs: Any) -> WheelInfo:
+            if change == "delete":
+                wheel.unlink()
+            else:
+                factory.build("hello", code="raise SystemExit('the replacement')")
+            return real_inspect(path, **kwargs)
+
+        monkeypatch.setattr(pluginhost._install, "inspect_wheel", inspect_after_change)
+        site = roots.install(wheel)
+        assert load(site.path, "hello").greet("you") == "hello, you"
+
+    def test_concurrent_install_wins(
+        self, factory: WheelFactory, roots: Roots, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """When the same site dir appears during our install, it is kept and ours dropped."""
+        wheel = factory.build("hello", code=GREET)
+        real_install_copy = pluginhost._install._install_copy
+        raced: list[InstalledSite] = []
+
+        def install_copy_then_race(copy: Any, site: Path) -> None:
+            real_install_copy(copy, site)
+            if not raced:
+                monkeypatch.setattr(pluginhost._install, "_install_copy", real_install_copy)
+                raced.append(roots.install(wheel))
+
+        monkeypatch.setattr(pluginhost._install, "_install_copy", install_copy_then_race)
+        site = roots.install(wheel)
+        assert site.reused
+        assert site.path == raced[0].path
+        assert not raced[0].reused
+        assert roots.staging_is_empty()

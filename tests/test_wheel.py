@@ -1,0 +1,269 @@
+"""Wheel validation: what a valid wheel declares, and every way a wheel is refused."""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pluginhost._errors import WheelError
+from pluginhost._wheel import EntryPointSpec, WheelLimits, inspect_wheel, read_member
+from pluginhost.testing import BROKEN_KINDS, WheelFactory
+
+# "too-many-members" needs a limit below the default; the other kinds are refused either way.
+LOW = WheelLimits(max_members=50)
+
+REASONS = {
+    "bad-record-hash": "does not match its RECORD hash",
+    "missing-from-record": "is not listed in RECORD",
+    "record-extra-entry": "RECORD lists 'evil/ghost.py', which is not in the archive",
+    "no-record": "has no evil-1.0.0.dist-info/RECORD",
+    "absolute-path": "is an absolute path",
+    "dotdot-path": "has a '..' component",
+    "backslash-path": "contains a backslash",
+    "drive-letter": "starts with a drive letter",
+    "nul-name": "contains a NUL byte",
+    "symlink": "is a symbolic link",
+    "duplicate-member": "contains the member 'evil/__init__.py' twice",
+    "case-duplicate": "differing in case",
+    "pth-file": "is a .pth file",
+    "sitecustomize": "is a startup module",
+    "pycache-member": "__pycache__",
+    "filename-mismatch": "evil-9.9.9.dist-info disagrees with the file name",
+    "metadata-mismatch": "METADATA Version '9.9.9' disagrees with the file name",
+    "no-metadata": "has no evil-1.0.0.dist-info/METADATA",
+    "two-dist-info": "exactly one .dist-info directory",
+    "wheel-version": "Wheel-Version '2.0'",
+    "foreign-tag": "cp27-cp27m-win32",
+    "requires-python": "requires Python >=4",
+    "weak-hash": "with 'md5': a weak or unknown hash algorithm",
+    "zip-bomb": "zip bomb",
+    "too-many-members": "more than the limit of 50",
+    "not-a-zip": "not a zip archive",
+    "truncated": "not a zip archive",
+    "bad-filename": "not a valid wheel file name",
+}
+
+Snapshot = Callable[[], dict[str, tuple[int, int]]]
+
+
+@pytest.fixture
+def snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Snapshot:
+    """Every file under ``tmp_path`` with size and mtime; temp files are routed there too."""
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
+
+    def take() -> dict[str, tuple[int, int]]:
+        return {
+            os.path.join(root, name): (st.st_size, st.st_mtime_ns)
+            for root, dirs, files in os.walk(tmp_path)
+            for name in files + dirs
+            for st in [os.stat(os.path.join(root, name))]
+        }
+
+    return take
+
+
+class TestInspectWheel:
+    def test_valid_wheel_fields(self, factory: WheelFactory) -> None:
+        """A valid wheel's metadata, tags, entry points, top-level names and members are read."""
+        wheel = factory.build(
+            "Hello.World",
+            "1.2.0",
+            code="X = 1",
+            requires_dist=["attrs>=23", "pluggy"],
+            requires_python=">=3.8",
+            files={"helper_mod/__init__.py": "", "single.py": "", "README.txt": "hi"},
+        )
+        info = inspect_wheel(wheel)
+        assert info.path == wheel
+        assert info.distribution == "Hello.World"
+        assert info.version == "1.2.0"
+        assert info.dist_info_dir == "hello_world-1.2.0.dist-info"
+        assert info.tags == ("py3-none-any",)
+        assert info.requires_python == ">=3.8"
+        assert info.requires_dist == ("attrs>=23", "pluggy")
+        assert info.entry_points == (
+            EntryPointSpec(name="Hello.World", group="greeter.plugins", value="Hello_World"),
+        )
+        assert info.top_level == ("Hello_World", "helper_mod", "single")
+        assert "hello_world-1.2.0.dist-info/RECORD" in info.members
+        assert len(info.sha256) == 64
+
+    def test_sha256_is_of_the_file(self, factory: WheelFactory) -> None:
+        """The digest is the hex sha256 of the whole file."""
+        import hashlib
+
+        wheel = factory.build("hello")
+        assert inspect_wheel(wheel).sha256 == hashlib.sha256(wheel.read_bytes()).hexdigest()
+
+    def test_top_level_from_data_dirs(self, factory: WheelFactory) -> None:
+        """Modules under ``<name>.data/purelib`` and ``platlib`` are top-level; scripts are not."""
+        wheel = factory.build(
+            "hello",
+            files={
+                "hello-1.0.0.data/purelib/pure_mod.py": "",
+                "hello-1.0.0.data/platlib/plat_pkg/__init__.py": "",
+                "hello-1.0.0.data/scripts/tool": "#!python\n",
+            },
+        )
+        assert inspect_wheel(wheel).top_level == ("hello", "plat_pkg", "pure_mod")
+
+    @pytest.mark.parametrize(
+        "member", ["hello-1.0.0.data/evil.py", "hello-1.0.0.data/lib/evil.py", "hello-2.0.data/x"]
+    )
+    def test_data_dir_layout(self, member: str, factory: WheelFactory) -> None:
+        """Files in ``.data`` must be in a scheme directory of the one expected ``.data``."""
+        wheel = factory.build("hello", files={member: "X = 1\n"})
+        with pytest.raises(WheelError, match=r"\.data"):
+            inspect_wheel(wheel)
+
+    def test_entry_points_keep_case_and_percent(self, factory: WheelFactory) -> None:
+        """Entry point names keep their case, and ``%`` in values is not interpolated."""
+        wheel = factory.build("hello", group="Some.Group", entry_point="hello:obj  # 100%")
+        (entry,) = inspect_wheel(wheel).entry_points
+        assert entry == EntryPointSpec("hello", "Some.Group", "hello:obj  # 100%")
+
+    def test_writes_nothing(self, factory: WheelFactory, snapshot: Snapshot) -> None:
+        """Inspecting a valid wheel leaves every file and directory as it was."""
+        wheel = factory.build("hello", code="X = 1")
+        before = snapshot()
+        inspect_wheel(wheel)
+        assert snapshot() == before
+
+    def test_reasons_cover_every_broken_kind(self) -> None:
+        """Each broken kind of the factory has an expected reason below."""
+        assert set(REASONS) == set(BROKEN_KINDS)
+
+    @pytest.mark.parametrize("kind", BROKEN_KINDS)
+    def test_broken_refused(self, kind: str, factory: WheelFactory, snapshot: Snapshot) -> None:
+        """A broken wheel is refused, naming the file and the reason, writing nothing."""
+        wheel = factory.build("evil", broken=kind)
+        before = snapshot()
+        with pytest.raises(WheelError) as caught:
+            inspect_wheel(wheel, limits=LOW)
+        assert REASONS[kind] in caught.value.reason
+        assert caught.value.path == str(wheel)
+        assert str(wheel) in str(caught.value)
+        assert snapshot() == before
+
+    def test_error_names_plugin(self, factory: WheelFactory) -> None:
+        """Once the file name is parsed, the error names the distribution as the plugin."""
+        wheel = factory.build("Evil_Plugin", broken="bad-record-hash")
+        with pytest.raises(WheelError) as caught:
+            inspect_wheel(wheel)
+        assert caught.value.plugin == "evil-plugin"
+
+    def test_member_size_limit(self, factory: WheelFactory) -> None:
+        """A member larger than ``max_member_size`` is refused from its declared size."""
+        wheel = factory.build("hello", files={"hello/big.txt": os.urandom(4096)})
+        with pytest.raises(WheelError, match="over the limit of 1000"):
+            inspect_wheel(wheel, limits=WheelLimits(max_member_size=1000))
+
+    def test_total_size_limit(self, factory: WheelFactory) -> None:
+        """Members adding up to more than ``max_total_size`` are refused."""
+        files = {f"hello/f{i}.txt": os.urandom(600) for i in range(3)}
+        wheel = factory.build("hello", files=files)
+        with pytest.raises(WheelError, match="over the limit of 1500"):
+            inspect_wheel(wheel, limits=WheelLimits(max_total_size=1500))
+
+    def test_small_repetitive_member_accepted(self, factory: WheelFactory) -> None:
+        """A small member with a high ratio (a regular source file) is not taken for a bomb."""
+        wheel = factory.build("hello", files={"hello/table.py": "X = 0\n" * 50_000})
+        assert "hello/table.py" in inspect_wheel(wheel).members
+
+    def test_lying_central_directory(self, factory: WheelFactory, tmp_path: Path) -> None:
+        """A member holding more bytes than its central directory entry declares is refused."""
+        wheel = factory.build("hello", code="X = 1" * 100)
+        data = bytearray(wheel.read_bytes())
+        # The member's central directory entry: its name sits 46 bytes after the entry starts,
+        # and the uncompressed size 24 bytes after.
+        central = data.index(b"hello/__init__.py", data.index(b"PK\x01\x02")) - 46
+        data[central + 24 : central + 28] = (10).to_bytes(4, "little")
+        wheel.write_bytes(bytes(data))
+        with pytest.raises(WheelError, match=r"hello/__init__\.py"):
+            inspect_wheel(wheel)
+
+    def test_encrypted_member(self, factory: WheelFactory) -> None:
+        """A member flagged as encrypted is refused before it is read."""
+        wheel = factory.build("hello", code="X = 1")
+        data = bytearray(wheel.read_bytes())
+        central = data.index(b"hello/__init__.py", data.index(b"PK\x01\x02")) - 46
+        data[central + 8] |= 0x1  # general purpose flag bit 0: encrypted
+        wheel.write_bytes(bytes(data))
+        with pytest.raises(WheelError, match="is encrypted"):
+            inspect_wheel(wheel)
+
+    def test_requires_dist_must_parse(self, factory: WheelFactory) -> None:
+        """An unparsable Requires-Dist line is refused."""
+        wheel = factory.build("hello", requires_dist=["not a requirement !!"])
+        with pytest.raises(WheelError, match="invalid Requires-Dist"):
+            inspect_wheel(wheel)
+
+    def test_missing_file(self, tmp_path: Path) -> None:
+        """A wheel file that does not exist is refused, not an OSError."""
+        with pytest.raises(WheelError, match="cannot read the file"):
+            inspect_wheel(tmp_path / "gone-1.0-py3-none-any.whl")
+
+
+class TestReadMember:
+    def test_reads_member(self, factory: WheelFactory) -> None:
+        """A member's bytes are returned."""
+        text = "[plugin]\nname = 'hello'\n"
+        wheel = factory.build("hello", manifest=text)
+        assert read_member(wheel, "hello/plugin.toml", max_size=100) == text.encode()
+
+    def test_missing_member(self, factory: WheelFactory) -> None:
+        """A member that is not in the wheel is a WheelError naming it."""
+        wheel = factory.build("hello", no_manifest=True)
+        with pytest.raises(WheelError, match=r"has no member 'hello/plugin\.toml'"):
+            read_member(wheel, "hello/plugin.toml", max_size=100)
+
+    def test_too_large_member(self, factory: WheelFactory) -> None:
+        """A member larger than ``max_size`` is refused."""
+        wheel = factory.build("hello", manifest="x" * 200)
+        with pytest.raises(WheelError, match="over the limit of 100"):
+            read_member(wheel, "hello/plugin.toml", max_size=100)
+
+
+@functools.cache
+def valid_wheel_bytes() -> bytes:
+    """The bytes of one valid wheel, built once for the corruption tests."""
+    with tempfile.TemporaryDirectory() as folder:
+        files = {"hello-1.0.0.data/purelib/extra_mod.py": "Y = 2\n"}
+        wheel = WheelFactory(folder).build("hello", code="X = 1\n" * 30, files=files)
+        return wheel.read_bytes()
+
+
+# An edit overwrites, deletes or inserts a few bytes at a position (taken modulo the length).
+edits = st.lists(
+    st.tuples(st.integers(min_value=0), st.integers(0, 16), st.binary(max_size=8)),
+    min_size=1,
+    max_size=4,
+)
+
+
+class TestCorruption:
+    @settings(max_examples=300, deadline=None)
+    @given(edits=edits)
+    def test_only_wheel_errors(self, edits: list[tuple[int, int, bytes]]) -> None:
+        """Whatever bytes are damaged, the answer is a WheelInfo or a WheelError, nothing else."""
+        data = bytearray(valid_wheel_bytes())
+        for position, removed, inserted in edits:
+            at = position % len(data)
+            data[at : at + removed] = inserted
+        with tempfile.TemporaryDirectory() as folder:
+            wheel = Path(folder) / "hello-1.0.0-py3-none-any.whl"
+            wheel.write_bytes(bytes(data))
+            try:
+                inspect_wheel(wheel)
+                read_member(wheel, "hello/plugin.toml", max_size=4096)
+            except WheelError:
+                pass
