@@ -118,9 +118,19 @@ class Engine:
         for name in reversed(list(self.order)):
             if name not in offered_names:
                 self.unload(name, removed=True)
-        # Active versions stay candidates while any source still offers the plugin, so that
-        # deleting a newer wheel, or a file that is being replaced, never forces a change.
-        pool = [*offered, *(a.candidate for a in self.active.values())]
+        # While any source still offers a plugin, its active version stays a candidate unless
+        # downgrades are allowed: deleting the newest wheel then changes nothing rather than
+        # unloading a plugin whose older wheels the policy refuses.
+        keep = not self.config.policy.allow_downgrade
+        offered_keys = {key_of(c) for c in offered}
+        pool = [
+            *offered,
+            *(
+                a.candidate
+                for a in self.active.values()
+                if keep and key_of(a.candidate) not in offered_keys
+            ),
+        ]
         plan, breaking = self._plan(pool)
         self.plan = plan
         self.problems = [*scan.problems, *conflicts, *plan.problems, *breaking]

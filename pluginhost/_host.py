@@ -188,12 +188,15 @@ class PluginHost:
                 registry = self._read_registry()
                 sys.meta_path.insert(0, self._finder)
                 self._started = True
+                # Watch first: a wheel dropped while the folders are read is then seen twice
+                # (harmless, reads are idempotent) rather than never.
+                self._start_watching()
                 self._engine.restore(registry)
                 self._reconcile()
             except BaseException:
+                self._stop_watching()
                 self._halt(commit=False)
                 raise
-        self._start_watching()
         return self
 
     def stop(self) -> None:
@@ -201,12 +204,7 @@ class PluginHost:
 
         The registry keeps the active set, so the next start restores it.
         """
-        if self._watcher is not None:
-            self._watcher.stop()
-            self._watcher = None
-        if self._worker is not None:
-            self._worker.stop()
-            self._worker = None
+        self._stop_watching()
         with self._lock:
             if self._started:
                 self._halt(commit=True)
@@ -417,6 +415,14 @@ class PluginHost:
             **self._watch_options,  # type: ignore[arg-type]
         )
         self._watcher.start()
+
+    def _stop_watching(self) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
 
     def _on_change(self, change: FolderChange) -> None:
         self._folder_problems.pop(change.folder, None)

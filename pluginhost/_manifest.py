@@ -134,7 +134,8 @@ def _load(data: bytes, max_size: int, where: _Where) -> dict[str, object]:
     if len(data) > max_size:
         where.fail(f"manifest of {len(data)} bytes is larger than the limit of {max_size} bytes")
     try:
-        return tomllib.loads(data.decode("utf-8"))
+        parsed: dict[str, object] = tomllib.loads(data.decode("utf-8"))
+        return parsed
     except UnicodeDecodeError as e:
         where.fail(f"manifest is not UTF-8 (invalid byte at offset {e.start})", cause=e)
     except tomllib.TOMLDecodeError as e:

@@ -97,12 +97,13 @@ class TestInstallWheel:
         )
         info = roots.install(wheel)
         site = info.path
+        # No bytecode is compiled at install (checked before anything imports from the dir).
+        assert not list(site.rglob("__pycache__"))
         assert (site / ".pluginhost" / "scripts" / "tool").is_file()
         assert (site / ".pluginhost" / "data" / "share" / "hello.txt").read_text() == "data"
         assert load(site, "extra_mod").X == 2
         assert (site / "hello-1.0.0.dist-info" / "INSTALLER").read_text() == "pluginhost\n"
         assert (site / ".pluginhost" / "wheel.sha256").read_text().strip() == info.sha256
-        assert not list(site.rglob("__pycache__"))
 
     def test_same_bytes_reused(self, factory: WheelFactory, roots: Roots) -> None:
         """Installing the same bytes again returns the existing dir and writes nothing."""

@@ -1,0 +1,521 @@
+"""Hot swap: live folders, atomic replacement under load, state hand-off, rollback, restarts."""
+
+from __future__ import annotations
+
+import builtins
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from pluginhost import (
+    ActivationError,
+    Event,
+    EventKind,
+    HostStateError,
+    PluginHost,
+    PluginHostError,
+    PluginState,
+    ProblemKind,
+    Timeouts,
+    VersionPolicy,
+)
+from pluginhost.testing import WheelFactory
+
+MakeHost = Callable[..., PluginHost]
+
+TEMPLATE = """
+import builtins, time
+import pluggy
+hookimpl = pluggy.HookimplMarker("greeter")
+VERSION = "{version}"
+LOG = builtins.__dict__.setdefault("_hotswap_log", [])
+{top}
+count = 0
+
+@hookimpl
+def greet(name):
+    global count
+    count += 1
+    {greet}
+    return f"{{VERSION}}:{{count}}"
+
+@hookimpl
+def pluginhost_export_state():
+    {export}
+    return {{"count": count}}
+
+@hookimpl
+def pluginhost_import_state(state, previous_version):
+    global count
+    {import_}
+    count = state["count"]
+    LOG.append(("import", VERSION, previous_version, count))
+
+@hookimpl
+def pluginhost_health():
+    {health}
+    return True
+
+@hookimpl
+def pluginhost_deactivate(host):
+    LOG.append(("deactivate", VERSION, time.monotonic()))
+"""
+
+
+def code(
+    version: str,
+    *,
+    top: str = "",
+    greet: str = "pass",
+    export: str = "pass",
+    import_: str = "pass",
+    health: str = "pass",
+) -> str:
+    """A plugin that counts its calls, hands the count over, and logs its lifecycle."""
+    return TEMPLATE.format(
+        version=version, top=top, greet=greet, export=export, import_=import_, health=health
+    )
+
+
+@pytest.fixture(autouse=True)
+def hotswap_log() -> Iterator[list[tuple[object, ...]]]:
+    """The lifecycle log the test plugins write to (shared through builtins)."""
+    log: list[tuple[object, ...]] = builtins.__dict__.setdefault("_hotswap_log", [])
+    log.clear()
+    yield log
+    builtins.__dict__.pop("_hotswap_log", None)
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> WheelFactory:
+    """Builds wheels outside the watched folder, to be dropped in atomically."""
+    return WheelFactory(tmp_path / "outside", group="greeter.plugins")
+
+
+def drop(wheel: Path, folder: Path) -> Path:
+    """Move a finished wheel into the watched folder in one rename, as operators should."""
+    target = folder / wheel.name
+    os.replace(wheel, target)
+    return target
+
+
+def live(make_host: MakeHost, **kwargs: object) -> PluginHost:
+    kwargs.setdefault("settle", 0.05)
+    return make_host(**kwargs)
+
+
+def answers(host: PluginHost) -> list[str]:
+    return sorted(host.hook.greet(name="x"))
+
+
+class TestLiveFolder:
+    def test_new_version_dropped_swaps_with_state(
+        self,
+        factory: WheelFactory,
+        outside: WheelFactory,
+        make_host: MakeHost,
+        wheels: Path,
+        events: list[Event],
+    ) -> None:
+        """A newer wheel dropped in the folder replaces the old version and carries its state."""
+        factory.build("hello", "1.0.0", code=code("1.0.0"))
+        host = live(make_host)
+        assert answers(host) == ["1.0.0:1"]
+        assert answers(host) == ["1.0.0:2"]
+        drop(outside.build("hello", "1.1.0", code=code("1.1.0")), wheels)
+        assert host.wait_idle(20)
+        assert answers(host) == ["1.1.0:3"]
+        updated = [e for e in events if e.kind is EventKind.UPDATED]
+        assert [(e.version, e.previous_version) for e in updated] == [("1.1.0", "1.0.0")]
+        assert host.status("hello").info.state is PluginState.ACTIVE
+
+    def test_new_plugin_dropped_loads(
+        self, outside: WheelFactory, make_host: MakeHost, wheels: Path
+    ) -> None:
+        """A wheel of a new plugin dropped in the folder loads."""
+        host = live(make_host)
+        drop(outside.build("fresh", code=code("1.0.0")), wheels)
+        assert host.wait_idle(20)
+        assert host.load_order() == ("fresh",)
+
+    def test_slow_copy_read_once_complete(
+        self,
+        factory: WheelFactory,
+        outside: WheelFactory,
+        make_host: MakeHost,
+        wheels: Path,
+        events: list[Event],
+    ) -> None:
+        """A wheel written slowly in place is read only once complete: no failure on the way."""
+        factory.build("hello", "1.0.0", code=code("1.0.0"))
+        host = live(make_host, settle=0.15)
+        data = outside.build("hello", "1.1.0", code=code("1.1.0")).read_bytes()
+        with (wheels / "hello-1.1.0-py3-none-any.whl").open("wb") as out:
+            for start in range(0, len(data), 128):
+                out.write(data[start : start + 128])
+                out.flush()
+                time.sleep(0.02)
+        assert host.wait_idle(20)
+        assert host.plugins["hello"].version == "1.1.0"
+        assert not [e for e in events if e.kind is EventKind.LOAD_FAILED]
+        assert host.problems() == ()
+
+    def test_removed_file_unloads(
+        self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
+    ) -> None:
+        """Deleting the only wheel of a plugin unloads it with a removed event."""
+        path = factory.build("hello", code=code("1.0.0"))
+        host = live(make_host)
+        path.unlink()
+        assert host.wait_idle(20)
+        assert host.load_order() == ()
+        assert events[-1].kind is EventKind.REMOVED
+        assert events[-1].plugin == "hello"
+
+    def test_removed_file_with_other_provider(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """Deleting the active version's wheel keeps the plugin while another file provides it."""
+        factory.build("hello", "1.0.0", code=code("1.0.0"))
+        newest = factory.build("hello", "1.1.0", code=code("1.1.0"))
+        host = live(make_host)
+        assert host.plugins["hello"].version == "1.1.0"
+        newest.unlink()
+        assert host.wait_idle(20)
+        assert host.plugins["hello"].version == "1.1.0"
+        assert answers(host) == ["1.1.0:1"]
+
+    def test_rapid_drops_end_at_highest(
+        self, outside: WheelFactory, make_host: MakeHost, wheels: Path
+    ) -> None:
+        """v1, v2, v3 and other plugins dropped in quick succession end at the highest of each."""
+        host = live(make_host)
+        for version in ("1.0.0", "1.2.0", "1.1.0"):
+            drop(outside.build("hello", version, code=code(version)), wheels)
+            drop(outside.build(f"other{version[2]}", version, code=code(version)), wheels)
+        assert host.wait_idle(30)
+        assert host.plugins["hello"].version == "1.2.0"
+        assert sorted(host.load_order()) == ["hello", "other0", "other1", "other2"]
+
+    def test_temporary_names_ignored(
+        self, outside: WheelFactory, make_host: MakeHost, wheels: Path
+    ) -> None:
+        """A wheel still named .part is not touched; the rename into place loads it."""
+        host = live(make_host)
+        wheel = outside.build("hello", code=code("1.0.0"))
+        part = wheels / (wheel.name + ".part")
+        os.replace(wheel, part)
+        assert host.wait_idle(20)
+        assert host.load_order() == ()
+        os.replace(part, wheels / wheel.name)
+        assert host.wait_idle(20)
+        assert host.load_order() == ("hello",)
+
+
+class TestAtomicSwap:
+    def test_calls_during_many_swaps(
+        self, factory: WheelFactory, outside: WheelFactory, make_host: MakeHost, wheels: Path
+    ) -> None:
+        """Threads calling through 15 swaps see no error, no missing result, no mixed versions."""
+        factory.build("core", "1.0.0", code=code("1.0.0"), module="core")
+        echo = code("1.0.0", top="import core as _core", greet="return 'echo:' + _core.VERSION")
+        factory.build("echo", code=echo, requires={"core": "^1"})
+        host = live(make_host)
+        stop = threading.Event()
+        stats = {"calls": 0, "errors": 0, "missing": 0, "mixed": 0}
+        lock = threading.Lock()
+
+        def call() -> None:
+            while not stop.is_set():
+                try:
+                    results = host.hook.greet(name="x")
+                except Exception:
+                    with lock:
+                        stats["errors"] += 1
+                    continue
+                core = [r.split(":")[0] for r in results if not r.startswith("echo:")]
+                echoed = [r.split(":")[1] for r in results if r.startswith("echo:")]
+                with lock:
+                    stats["calls"] += 1
+                    if len(core) != 1 or len(echoed) != 1:
+                        stats["missing"] += 1
+                    elif core != echoed:
+                        stats["mixed"] += 1
+
+        threads = [threading.Thread(target=call) for _ in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            for minor in range(1, 16):
+                version = f"1.{minor}.0"
+                drop(outside.build("core", version, code=code(version), module="core"), wheels)
+                assert host.wait_idle(30)
+                assert host.plugins["core"].version == version
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        assert stats["calls"] > 100
+        assert stats["errors"] == 0
+        assert stats["missing"] == 0
+        assert stats["mixed"] == 0
+        assert sorted(host.hook.greet(name="x"))[0].startswith("1.15.0:")
+
+    def test_drain_waits_for_calls_in_flight(
+        self,
+        factory: WheelFactory,
+        outside: WheelFactory,
+        make_host: MakeHost,
+        hotswap_log: list[tuple[object, ...]],
+    ) -> None:
+        """The old version is deactivated only after a call that started before the switch ends."""
+        slow = "if name == 'slow':\n        time.sleep(0.6)"
+        factory.build("hello", "1.0.0", code=code("1.0.0", greet=slow))
+        host = live(make_host)
+        done: list[float] = []
+        caller = threading.Thread(
+            target=lambda: done.append((host.hook.greet(name="slow"), time.monotonic())[1])
+        )
+        caller.start()
+        time.sleep(0.1)
+        host.install(outside.build("hello", "1.1.0", code=code("1.1.0")))
+        caller.join()
+        deactivated = [e for e in hotswap_log if e[0] == "deactivate" and e[1] == "1.0.0"]
+        assert len(deactivated) == 1
+        assert float(deactivated[0][2]) >= done[0]  # type: ignore[arg-type]
+
+    def test_drain_timeout_reported(
+        self,
+        factory: WheelFactory,
+        outside: WheelFactory,
+        make_host: MakeHost,
+        events: list[Event],
+    ) -> None:
+        """A call outliving the graceful timeout is reported as drain_timeout."""
+        slow = "if name == 'slow':\n        time.sleep(1.5)"
+        factory.build("hello", "1.0.0", code=code("1.0.0", greet=slow))
+        host = live(make_host, timeouts=Timeouts(drain=0.2))
+        caller = threading.Thread(target=lambda: host.hook.greet(name="slow"))
+        caller.start()
+        time.sleep(0.1)
+        host.install(outside.build("hello", "1.1.0", code=code("1.1.0")))
+        caller.join()
+        assert any(e.kind is EventKind.DRAIN_TIMEOUT and e.plugin == "hello" for e in events)
+
+
+class TestRollbackOnFailure:
+    @pytest.mark.parametrize(
+        ("step", "kwargs"),
+        [
+            ("import", {"top": "raise RuntimeError('broken import')"}),
+            ("export_state", {}),
+            ("import_state", {"import_": "raise ValueError('bad state')"}),
+            ("health", {"health": "return False"}),
+            ("activate", {"top": "hookimpl(lambda host: 1/0)"}),
+        ],
+    )
+    def test_failed_update_keeps_old_serving(
+        self,
+        factory: WheelFactory,
+        outside: WheelFactory,
+        make_host: MakeHost,
+        events: list[Event],
+        step: str,
+        kwargs: dict[str, str],
+    ) -> None:
+        """A failure at any step rolls back: the old version serves with its state."""
+        old_code = (
+            code("1.0.0", export="raise KeyError('no export')")
+            if step == "export_state"
+            else code("1.0.0")
+        )
+        new_code = code("1.1.0", **kwargs)
+        if step == "activate":
+            new_code += (
+                "\n@hookimpl\ndef pluginhost_activate(host):\n    raise OSError('cannot start')\n"
+            )
+        factory.build("hello", "1.0.0", code=old_code)
+        host = live(make_host)
+        assert answers(host) == ["1.0.0:1"]
+        with pytest.raises(ActivationError) as info:
+            host.install(outside.build("hello", "1.1.0", code=new_code))
+        assert step in str(info.value)
+        assert answers(host) == ["1.0.0:2"]
+        failed = [e for e in events if e.kind is EventKind.LOAD_FAILED]
+        rolled = [e for e in events if e.kind is EventKind.ROLLED_BACK]
+        assert failed[-1].step == step
+        assert rolled[-1].version == "1.0.0"
+        assert rolled[-1].previous_version == "1.1.0"
+        assert host.status("hello").info.state is PluginState.ROLLED_BACK
+        assert host.plugins["hello"].version == "1.0.0"
+
+    def test_import_that_hangs_times_out(
+        self, factory: WheelFactory, outside: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """An import that hangs is bounded by the timeout and counts as a failure."""
+        factory.build("hello", "1.0.0", code=code("1.0.0"))
+        host = live(make_host, timeouts=Timeouts(import_=0.3))
+        hang = code("1.1.0", top="time.sleep(5)")
+        with pytest.raises(ActivationError, match=r"did not finish within 0\.3s"):
+            host.install(outside.build("hello", "1.1.0", code=hang))
+        assert answers(host) == ["1.0.0:1"]
+
+
+class TestManualRollback:
+    def test_rollback_to_previous(
+        self,
+        factory: WheelFactory,
+        outside: WheelFactory,
+        make_host: MakeHost,
+        events: list[Event],
+    ) -> None:
+        """rollback() returns to the previous version and keeps the newer one out."""
+        factory.build("hello", "1.0.0", code=code("1.0.0"))
+        host = live(make_host)
+        host.install(outside.build("hello", "1.1.0", code=code("1.1.0")))
+        status = host.status("hello")
+        assert status.rollback_available
+        assert status.backups == ("1.0.0",)
+        info = host.rollback("hello")
+        assert info.version == "1.0.0"
+        assert answers(host)[0].startswith("1.0.0:")
+        assert events[-1].kind is EventKind.ROLLED_BACK
+        host._reconcile()  # a rescan must not bring 1.1.0 back
+        assert host.plugins["hello"].version == "1.0.0"
+        with pytest.raises(HostStateError, match="no earlier version"):
+            host.rollback("hello")
+
+    def test_backups_limited(
+        self, factory: WheelFactory, outside: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """Only the last N versions are kept as backups; older site dirs are deleted."""
+        factory.build("hello", "1.0.0", code=code("1.0.0"))
+        host = live(make_host, keep_backups=2)
+        for minor in (1, 2, 3):
+            host.install(outside.build("hello", f"1.{minor}.0", code=code(f"1.{minor}.0")))
+        assert host.status("hello").backups == ("1.2.0", "1.1.0")
+        assert sorted(p.name.split("-")[1] for p in host.site_root.iterdir()) == [
+            "1.1.0",
+            "1.2.0",
+            "1.3.0",
+        ]
+
+
+class TestPolicyOnUpdates:
+    def test_downgrade_refused(
+        self, factory: WheelFactory, outside: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """A lower version is refused unless the policy allows downgrades."""
+        factory.build("hello", "1.1.0", code=code("1.1.0"))
+        host = live(make_host)
+        (factory.directory / "hello-1.1.0-py3-none-any.whl").unlink()
+        with pytest.raises(PluginHostError, match=r"1\.0\.0"):
+            host.install(outside.build("hello", "1.0.0", code=code("1.0.0")))
+        assert host.plugins["hello"].version == "1.1.0"
+
+    def test_downgrade_allowed(
+        self, factory: WheelFactory, outside: WheelFactory, make_host: MakeHost, wheels: Path
+    ) -> None:
+        """With allow_downgrade, installing a lower version replaces the active one."""
+        path = factory.build("hello", "1.1.0", code=code("1.1.0"))
+        host = live(make_host, policy=VersionPolicy(allow_downgrade=True))
+        path.unlink()
+        drop(outside.build("hello", "1.0.0", code=code("1.0.0")), wheels)
+        assert host.wait_idle(20)
+        assert host.plugins["hello"].version == "1.0.0"
+
+    def test_breaking_update_rejected(
+        self, factory: WheelFactory, outside: WheelFactory, make_host: MakeHost, wheels: Path
+    ) -> None:
+        """An update that breaks a dependent's constraint is refused, naming the dependent."""
+        factory.build("hello", "1.0.0", code=code("1.0.0"))
+        factory.build("polite", code=code("1.0.0"), requires={"hello": "^1.0"})
+        host = live(make_host)
+        drop(outside.build("hello", "2.0.0", code=code("2.0.0")), wheels)
+        assert host.wait_idle(20)
+        assert host.plugins["hello"].version == "1.0.0"
+        refusal = next(p for p in host.problems() if p.plugin == "hello")
+        assert refusal.kind is ProblemKind.REFUSED
+        assert "would break polite" in refusal.message
+
+    def test_breaking_update_cascades(
+        self, factory: WheelFactory, outside: WheelFactory, make_host: MakeHost, wheels: Path
+    ) -> None:
+        """With breaking_change='cascade', the dependent is unloaded and the update applied."""
+        factory.build("hello", "1.0.0", code=code("1.0.0"))
+        factory.build("polite", code=code("1.0.0"), requires={"hello": "^1.0"})
+        host = live(make_host, breaking_change="cascade")
+        drop(outside.build("hello", "2.0.0", code=code("2.0.0")), wheels)
+        assert host.wait_idle(20)
+        assert host.load_order() == ("hello",)
+        assert host.plugins["hello"].version == "2.0.0"
+
+    def test_same_version_other_bytes_conflict(
+        self, factory: WheelFactory, outside: WheelFactory, make_host: MakeHost, wheels: Path
+    ) -> None:
+        """The same name and version with other bytes is a conflict, never a silent replace."""
+        factory.build("hello", "1.0.0", code=code("1.0.0"))
+        host = live(make_host)
+        impostor = outside.build("hello", "1.0.0", code=code("1.0.0", greet="return 'evil'"))
+        # A build tag gives the same version a second valid file name.
+        os.replace(impostor, wheels / "hello-1.0.0-1-py3-none-any.whl")
+        assert host.wait_idle(20)
+        assert answers(host) == ["1.0.0:1"]
+        conflict = next(p for p in host.problems() if p.kind is ProblemKind.CONFLICT)
+        assert "other contents" in conflict.message
+
+
+class TestRestart:
+    def test_restart_restores_without_reinstalling(
+        self, factory: WheelFactory, outside: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """A restarted host loads the committed set from its site dirs, even manual installs."""
+        factory.build("hello", "1.0.0", code=code("1.0.0"))
+        host = live(make_host)
+        host.install(outside.build("extra", code=code("1.0.0")))
+        site = host.plugins["extra"].site_dir
+        assert site is not None
+        stamp = site.stat().st_mtime_ns
+        host.stop()
+        (outside.directory / "extra-1.0.0-py3-none-any.whl").unlink()
+        again = live(make_host)
+        assert sorted(again.load_order()) == ["extra", "hello"]
+        assert site.stat().st_mtime_ns == stamp
+        assert answers(again) == ["1.0.0:1", "1.0.0:1"]
+
+    def test_second_host_on_same_home_refused(self, make_host: MakeHost) -> None:
+        """Two hosts cannot share a home."""
+        live(make_host)
+        with pytest.raises(HostStateError, match="in use by process"):
+            live(make_host)
+
+    def test_state_persisted_across_restart(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """With persist_state, a plugin's state survives stop and start."""
+        factory.build("hello", "1.0.0", code=code("1.0.0"))
+        host = live(make_host, persist_state=True)
+        answers(host)
+        answers(host)
+        host.stop()
+        again = live(make_host, persist_state=True)
+        assert answers(again) == ["1.0.0:3"]
+
+    def test_corrupt_registry_falls_back(
+        self, factory: WheelFactory, outside: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """A corrupt registry falls back to its last good copy."""
+        factory.build("hello", "1.0.0", code=code("1.0.0"))
+        host = live(make_host)
+        host.install(outside.build("extra", code=code("1.0.0")))
+        host.install(outside.build("more", code=code("1.0.0")))
+        host.stop()
+        registry = host.home / "registry.json"
+        registry.write_text(registry.read_text()[:40])
+        again = live(make_host)
+        assert "extra" in again.load_order()
+        assert "hello" in again.load_order()
