@@ -126,6 +126,9 @@ class PluginHost:
         self.plugin_manager.add_hookspecs(lifecycle_specs(project))
         for spec in specs:
             self.plugin_manager.add_hookspecs(spec)
+        #: pluggy's own hook relay: ``host.hook.greet(name="Ada")``. Calls take no lock. A plain
+        #: attribute rather than a property, so the hot path pays no extra function call.
+        self.hook: Final[pluggy.HookRelay] = self.plugin_manager.hook
         self._lock = threading.RLock()
         self._events = EventBus()
         self._finder = PluginFinder()
@@ -157,11 +160,6 @@ class PluginHost:
         self._started = False
 
     # -- life -------------------------------------------------------------------------------
-
-    @property
-    def hook(self) -> pluggy.HookRelay:
-        """pluggy's own hook relay: ``host.hook.greet(name="Ada")``. Calls take no lock."""
-        return self.plugin_manager.hook
 
     @property
     def site_root(self) -> Path:

@@ -50,9 +50,9 @@ from pathlib import Path
 from typing import Final, Literal, final
 
 import attrs
+import watchdog.events
 from watchdog.events import (
     DirDeletedEvent,
-    FileAttribEvent,
     FileClosedEvent,
     FileCreatedEvent,
     FileDeletedEvent,
@@ -79,10 +79,13 @@ CHECK_INTERVAL: Final = 1.0
 WATCHING_AGAIN: Final = "folder is back, watching again"
 
 # Opened and closed-without-writing are left out: the host reading a wheel is not a change.
+# watchdog 7 reports attribute changes (a touch, a chmod) apart; earlier versions report them
+# as modifications.
+_ATTRIB: Final = getattr(watchdog.events, "FileAttribEvent", FileModifiedEvent)
 _EVENTS: Final[list[type[FileSystemEvent]]] = [
     FileCreatedEvent,
     FileModifiedEvent,
-    FileAttribEvent,
+    _ATTRIB,
     FileClosedEvent,
     FileMovedEvent,
     FileDeletedEvent,

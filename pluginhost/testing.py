@@ -20,12 +20,15 @@ import stat
 import sys
 import warnings
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 from packaging.utils import canonicalize_name
+
+if TYPE_CHECKING:
+    from ._host import PluginHost
 
 __all__ = ["BROKEN_KINDS", "WheelFactory"]
 
@@ -421,4 +424,29 @@ if "pytest" in sys.modules:
         """A :class:`WheelFactory` writing into ``tmp_path / "wheels"``."""
         return WheelFactory(tmp_path / "wheels")
 
-    # The ``host`` fixture (a started host on a temp home) goes here.
+    @pytest.fixture
+    def host_factory(tmp_path: Path) -> Iterator[Callable[..., PluginHost]]:
+        """Makes started :class:`~pluginhost.PluginHost` objects, stopped at teardown.
+
+        Takes the same arguments as ``PluginHost``; ``home`` defaults to ``tmp_path / "home"``
+        and ``environment`` to ``False``, so the host sees only the wheels the test gives it::
+
+            def test_greets(host_factory, wheel_factory):
+                wheel_factory.build("hello", code=GREET)
+                host = host_factory("greeter", specs=[GreeterSpec], watch=[wheel_factory.directory])
+                assert host.hook.greet(name="Ada") == ["Hello, Ada!"]
+        """
+        from ._host import PluginHost
+
+        hosts: list[PluginHost] = []
+
+        def make(project: str, *args: Any, **kwargs: Any) -> PluginHost:
+            kwargs.setdefault("home", tmp_path / "home")
+            kwargs.setdefault("environment", False)
+            host = PluginHost(project, *args, **kwargs)
+            hosts.append(host)
+            return host.start()
+
+        yield make
+        for host in reversed(hosts):
+            host.stop()

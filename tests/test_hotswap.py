@@ -519,3 +519,61 @@ class TestRestart:
         again = live(make_host)
         assert "extra" in again.load_order()
         assert "hello" in again.load_order()
+
+
+class TestFolderTrouble:
+    def test_folder_gone_and_back(
+        self, factory: WheelFactory, outside: WheelFactory, make_host: MakeHost, wheels: Path
+    ) -> None:
+        """A watched folder that disappears is reported; plugins keep serving; it is re-armed."""
+        factory.build("hello", code=code("1.0.0"))
+        host = live(make_host)
+        moved = wheels.parent / "moved-away"
+        os.rename(wheels, moved)
+        deadline = time.monotonic() + 10
+        while not any(p.kind is ProblemKind.FOLDER_UNAVAILABLE for p in host.problems()):
+            assert time.monotonic() < deadline, "folder loss never reported"
+            time.sleep(0.05)
+        assert answers(host) == ["1.0.0:1"]
+        wheels.mkdir()
+        os.replace(moved / "hello-1.0.0-py3-none-any.whl", wheels / "hello-1.0.0-py3-none-any.whl")
+        drop(outside.build("hello", "1.1.0", code=code("1.1.0")), wheels)
+        deadline = time.monotonic() + 10
+        while host.plugins["hello"].version != "1.1.0":
+            assert time.monotonic() < deadline, "folder never re-armed"
+            time.sleep(0.05)
+        assert host.wait_idle(20)
+        assert not any(p.kind is ProblemKind.FOLDER_UNAVAILABLE for p in host.problems())
+
+    def test_polling_mode(self, outside: WheelFactory, make_host: MakeHost, wheels: Path) -> None:
+        """With polling=True (no inotify), drops are still applied."""
+        host = live(make_host, polling=True)
+        drop(outside.build("hello", code=code("1.0.0")), wheels)
+        assert host.wait_idle(20)
+        assert host.load_order() == ("hello",)
+
+
+class TestStagingLeftovers:
+    def test_cleaned_at_start(self, factory: WheelFactory, make_host: MakeHost) -> None:
+        """Staging leftovers of an interrupted install are removed at start."""
+        factory.build("hello", code=code("1.0.0"))
+        host = live(make_host)
+        host.stop()
+        leftover = host.staging_root / "tmp-interrupted" / "site"
+        leftover.mkdir(parents=True)
+        (leftover / "half.py").write_text("x = 1\n")
+        live(make_host)
+        assert list(host.staging_root.iterdir()) == []
+
+
+class TestHostFactoryFixture:
+    def test_fixture(
+        self, host_factory: Callable[..., PluginHost], wheel_factory: WheelFactory
+    ) -> None:
+        """The public host_factory fixture starts a host on a temp home and stops it after."""
+        from hookspecs.greeter import GreeterSpec
+
+        wheel_factory.build("hello", code=code("1.0.0"))
+        host = host_factory("greeter", specs=[GreeterSpec], watch=[wheel_factory.directory])
+        assert answers(host) == ["1.0.0:1"]
+        assert host.home.parent == wheel_factory.directory.parent

@@ -1,0 +1,133 @@
+"""Sources: wheel folders and the installed environment, read without importing plugin code."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+import pytest
+from conftest import greet_code
+from installer import install
+from installer.destinations import SchemeDictionaryDestination
+from installer.sources import WheelFile
+
+from pluginhost import EnvironmentSource, ManifestError, PluginHost, ProblemKind, WheelFolderSource
+from pluginhost._sources import candidate_from_wheel
+from pluginhost._wheel import EntryPointSpec, inspect_wheel
+from pluginhost.testing import WheelFactory
+
+GROUP = "greeter.plugins"
+
+
+def install_into(wheel: Path, target: Path) -> None:
+    """Install a wheel into a plain directory, as pip --target would."""
+    target.mkdir(parents=True, exist_ok=True)
+    scheme = {k: str(target) for k in ("purelib", "platlib", "scripts", "data", "headers")}
+    destination = SchemeDictionaryDestination(scheme, sys.executable, "posix")
+    with WheelFile.open(wheel) as source:
+        install(source, destination, {})
+
+
+class TestWheelFolderSource:
+    def test_reads_plugins_and_support(self, factory: WheelFactory, wheels: Path) -> None:
+        """Plugins become candidates; wheels without an entry point in the group are support."""
+        factory.build("hello", "1.2.0", code=greet_code("hi"), requires={"base": "^1"})
+        factory.build("helperlib", group="other.group")
+        scan = WheelFolderSource(wheels).scan(GROUP)
+        assert [(c.name, str(c.version)) for c in scan.candidates] == [("hello", "1.2.0")]
+        assert [str(k) for k in scan.candidates[0].manifest.requires] == ["base"]
+        assert [s.distribution for s in scan.support] == ["helperlib"]
+        assert "hello" not in sys.modules
+
+    def test_include_exclude_depth(self, tmp_path: Path) -> None:
+        """Include and exclude patterns, max depth and dotfiles decide which files are read."""
+        root = tmp_path / "root"
+        WheelFactory(root).build("top")
+        WheelFactory(root / "a").build("one_down")
+        WheelFactory(root / "a" / "b").build("two_down")
+        WheelFactory(root).build("skipped_one")
+
+        def names(**kw: object) -> list[str]:
+            source = WheelFolderSource(root, **kw)  # type: ignore[arg-type]
+            return [p.name.split("-")[0] for p in source.wheel_paths()]
+
+        assert names() == ["skipped_one", "top"]
+        assert names(max_depth=1) == ["one_down", "skipped_one", "top"]
+        assert names(max_depth=2, exclude=("skipped*",)) == ["two_down", "one_down", "top"]
+        assert names(include=("top-*",)) == ["top"]
+
+    def test_symlinks_not_followed_by_default(self, factory: WheelFactory, tmp_path: Path) -> None:
+        """A symlinked wheel is ignored unless follow_symlinks is set."""
+        real = factory.build("hello")
+        linked = tmp_path / "linked"
+        linked.mkdir()
+        os.symlink(real, linked / real.name)
+        assert WheelFolderSource(linked).wheel_paths() == []
+        assert WheelFolderSource(linked, follow_symlinks=True).wheel_paths() == [linked / real.name]
+
+    def test_bad_wheel_is_a_problem(self, factory: WheelFactory, wheels: Path) -> None:
+        """A broken wheel is a wheel_invalid problem naming the file; others are still read."""
+        bad = factory.build("evil", broken="dotdot-path")
+        factory.build("good")
+        scan = WheelFolderSource(wheels).scan(GROUP)
+        assert [c.name for c in scan.candidates] == ["good"]
+        (problem,) = scan.problems
+        assert problem.kind is ProblemKind.WHEEL_INVALID
+        assert problem.path == str(bad)
+        assert str(bad) in problem.message
+
+    def test_two_plugins_in_one_wheel(self, factory: WheelFactory) -> None:
+        """A distribution declaring two plugins in the group is refused: one wheel, one plugin."""
+        info = inspect_wheel(factory.build("multi"))
+        two = attrs.evolve(
+            info,
+            entry_points=(
+                EntryPointSpec("multi", GROUP, "multi"),
+                EntryPointSpec("other", GROUP, "multi.other"),
+            ),
+        )
+        with pytest.raises(ManifestError, match=r"declares 2 plugins \(multi, other\)") as err:
+            candidate_from_wheel(two, GROUP)
+        assert err.value.key == "entry_points"
+
+
+class TestEnvironmentSource:
+    def test_installed_plugin_read_without_import(
+        self, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """An installed distribution's entry point and plugin.toml are read; nothing imported."""
+        wheel = factory.build("envplug", "2.1.0", code=greet_code("env"), host="^1.0")
+        site = tmp_path / "site"
+        install_into(wheel, site)
+        scan = EnvironmentSource(path=(str(site),)).scan(GROUP)
+        (candidate,) = scan.candidates
+        assert (candidate.name, str(candidate.version)) == ("envplug", "2.1.0")
+        assert str(candidate.manifest.host) == "^1.0"
+        assert candidate.top_level == ("envplug",)
+        assert candidate.manifest.path is not None
+        assert candidate.manifest.path.endswith("plugin.toml")
+        assert "envplug" not in sys.modules
+
+    def test_installed_plugin_loads(
+        self,
+        factory: WheelFactory,
+        tmp_path: Path,
+        make_host: Callable[..., PluginHost],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A host with environment=True loads plugins installed on sys.path, in place."""
+        wheel = factory.build("envplug", code=greet_code("from env"))
+        wheel.rename(tmp_path / wheel.name)
+        site = tmp_path / "site"
+        install_into(tmp_path / wheel.name, site)
+        monkeypatch.syspath_prepend(str(site))
+        host = make_host(sources=[EnvironmentSource(path=(str(site),))])
+        assert host.hook.greet(name="x") == ["from env"]
+        info = host.plugins["envplug"]
+        assert info.site_dir is None
+        assert info.origin.startswith("envplug")
+        host.remove("envplug")
+        assert "envplug" not in sys.modules
