@@ -386,7 +386,14 @@ class Engine:
 
     def _failed_change(self, members: Sequence[Member], exc: PluginHostError) -> None:
         """Report a change that was undone: the failure, and the rollback if something served."""
-        culprit = next((m for m in members if m.name == exc.plugin), members[-1])
+        # The blame goes to the version that changed: a dependent re-imported against it and
+        # failing is a symptom, and must not be marked as broken bytes itself.
+        changed = [
+            m for m in members if m.old is None or key_of(m.old.candidate) != key_of(m.candidate)
+        ]
+        culprit = next(
+            (m for m in changed if m.name == exc.plugin), changed[0] if changed else members[0]
+        )
         problem = load_problem(culprit.candidate, exc)
         self._fail(culprit.candidate, problem, exc)
         for m in members:
@@ -477,6 +484,8 @@ class Engine:
             if record.manual:
                 self.manual[record.candidate.name] = record.candidate
         inherited = dict(registry.state) if self.config.persist_state else {}
+        # Kept in every later commit, so a crash before the next stop does not lose it.
+        self.state.update(inherited)
         for record in registry.active:
             name = record.candidate.name
             missing = [d for d in record.candidate.manifest.requires if d not in self.active]
@@ -545,8 +554,12 @@ class Engine:
     # -- the steps the transition delegates ---------------------------------------------------
 
     def _install(self, candidate: Candidate) -> tuple[Path | None, tuple[str, ...]]:
-        """Put a candidate's files in place, reusing a site dir already installed."""
-        record = self._records.get(key_of(candidate)) or self._backup_record(candidate)
+        """Put a candidate's files in place, reusing a site dir already installed.
+
+        A dependent re-imported with its dependency is already installed: its wheel may be
+        long gone, and must not be needed.
+        """
+        record = self._known(candidate)
         if record is not None and record.site_dir is not None:
             site = self.config.site_root / Path(record.site_dir).name
             if site.is_dir():
@@ -568,9 +581,13 @@ class Engine:
         crash_point("after_install", str(candidate.version))
         return site_info.path, site_info.top_level
 
-    def _backup_record(self, candidate: Candidate) -> Record | None:
-        for record in self.backups.get(candidate.name, []):
-            if key_of(record.candidate) == key_of(candidate):
+    def _known(self, candidate: Candidate) -> Record | None:
+        """The record of an installed copy of ``candidate``: active, restored, or a backup."""
+        active = self.active.get(candidate.name)
+        if active is not None and key_of(active.candidate) == key_of(candidate):
+            return self._record(active)
+        for record in [self._records.get(key_of(candidate)), *self.backups.get(candidate.name, [])]:
+            if record is not None and key_of(record.candidate) == key_of(candidate):
                 return record
         return None
 

@@ -577,3 +577,45 @@ class TestHostFactoryFixture:
         host = host_factory("greeter", specs=[GreeterSpec], watch=[wheel_factory.directory])
         assert answers(host) == ["1.0.0:1"]
         assert host.home.parent == wheel_factory.directory.parent
+
+
+class TestDependentsInSwap:
+    def test_dependent_without_its_wheel_reimported(
+        self, factory: WheelFactory, outside: WheelFactory, make_host: MakeHost, wheels: Path
+    ) -> None:
+        """A dependent whose wheel is gone since it was installed is re-imported from its site."""
+        factory.build("core", "1.0.0", code=code("1.0.0"), module="core")
+        host = live(make_host)
+        echo = code("1.0.0", top="import core as _core", greet="return 'echo:' + _core.VERSION")
+        wheel = outside.build("echo", code=echo, requires={"core": "^1"})
+        host.install(wheel)
+        wheel.unlink()
+        drop(outside.build("core", "1.1.0", code=code("1.1.0"), module="core"), wheels)
+        assert host.wait_idle(20)
+        assert sorted(host.hook.greet(name="x"))[1] == "echo:1.1.0"
+
+    def test_dependent_broken_by_update_blames_the_update(
+        self,
+        factory: WheelFactory,
+        outside: WheelFactory,
+        make_host: MakeHost,
+        wheels: Path,
+        events: list[Event],
+    ) -> None:
+        """An update breaking a dependent's import rolls back; a later good update still works."""
+        factory.build("core", "1.0.0", code=code("1.0.0", top="OLD_API = 1"), module="core")
+        echo = code("1.0.0", top="from core import OLD_API", greet="return 'echo'")
+        factory.build("echo", code=echo, requires={"core": "^1"})
+        host = live(make_host)
+        drop(outside.build("core", "1.1.0", code=code("1.1.0"), module="core"), wheels)
+        assert host.wait_idle(20)
+        assert host.plugins["core"].version == "1.0.0"
+        failed = [e for e in events if e.kind is EventKind.LOAD_FAILED]
+        assert failed[-1].plugin == "core"
+        assert "OLD_API" in (failed[-1].error or "")
+        assert sorted(host.hook.greet(name="x")) == ["1.0.0:1", "echo"]
+        good = code("1.2.0", top="OLD_API = 2")
+        drop(outside.build("core", "1.2.0", code=good, module="core"), wheels)
+        assert host.wait_idle(20)
+        assert host.plugins["core"].version == "1.2.0"
+        assert sorted(host.hook.greet(name="x")) == ["1.2.0:2", "echo"]
