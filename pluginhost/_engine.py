@@ -7,6 +7,7 @@ backups kept for rollback) and is only ever called with the host's lock held.
 from __future__ import annotations
 
 import importlib.machinery
+import json
 import logging
 import shutil
 import sys
@@ -290,8 +291,9 @@ class Engine:
         ]
         if inherited:
             for m in members:
-                if m.old is None and m.name in inherited:
-                    m.inherited = (inherited[m.name], str(m.candidate.version))
+                saved = inherited.get(m.name)
+                if m.old is None and isinstance(saved, dict) and "value" in saved:
+                    m.inherited = (saved["value"], str(saved.get("version", "")))
         for m in members:
             self.emit(
                 Event(
@@ -496,31 +498,57 @@ class Engine:
                 continue
             self.change([name], {name: record.candidate}, inherited=inherited)
 
+    def prune_sites(self) -> list[str]:
+        """Delete site dirs that neither the active set nor a backup names (left by a crash
+        between an install and its commit); returns their names."""
+        keep = {a.site_dir.name for a in self.active.values() if a.site_dir is not None}
+        keep |= {r.site_dir for rs in self.backups.values() for r in rs if r.site_dir}
+        pruned = []
+        for entry in sorted(self.config.site_root.iterdir()):
+            if entry.is_dir() and not entry.is_symlink() and entry.name not in keep:
+                shutil.rmtree(entry, ignore_errors=True)
+                pruned.append(entry.name)
+        return pruned
+
     # -- persistence ------------------------------------------------------------------------
 
     def commit(self) -> None:
-        """Write the registry: the active set is committed once this returns."""
+        """Write the registry: the active set is committed once this returns.
+
+        With ``persist_state``, each active plugin's state is exported into the same document,
+        so a crash loses no more than what changed since the last commit.
+        """
         crash_point("while_persisting", _versions_text(self.active.values()))
-        self._persist(self.snapshot())
+        self._persist(self.snapshot(with_state=self.config.persist_state))
         crash_point("after_persisting", _versions_text(self.active.values()))
 
     def snapshot(self, *, with_state: bool = False) -> Registry:
-        """The registry document for the present state."""
-        state: dict[PluginName, Any] = dict(self.state)
+        """The registry document for the present state.
+
+        :param with_state: export each active plugin's state now; otherwise the state saved
+            before is kept. Each saved state names the version that exported it.
+        """
         if with_state:
             for name in self.order:
-                try:
-                    state[name] = call_hook(self.active[name].impls, "pluginhost_export_state")
-                except Exception as exc:
-                    logger.warning(
-                        "plugin %s: state not saved: %s: %s", name, type(exc).__name__, exc
-                    )
+                self._save_state(name)
         return Registry(
             active=tuple(self._record(self.active[n]) for n in self.order),
             history={n: tuple(r) for n, r in self.backups.items() if r},
-            state=state,
+            state=dict(self.state),
             removed=tuple(sorted(self.removed)),
         )
+
+    def _save_state(self, name: PluginName) -> None:
+        active = self.active[name]
+        try:
+            value = call_hook(active.impls, "pluginhost_export_state")
+            # Checked here so that one plugin's odd state never fails the whole commit.
+            json.dumps(value, allow_nan=False)
+        except Exception as exc:
+            logger.warning("plugin %s: state not saved: %s: %s", name, type(exc).__name__, exc)
+            return
+        if value is not None:
+            self.state[name] = {"version": str(active.candidate.version), "value": value}
 
     def _record(self, active: Active) -> Record:
         site = active.site_dir

@@ -190,6 +190,8 @@ class PluginHost:
                 # (harmless, reads are idempotent) rather than never.
                 self._start_watching()
                 self._engine.restore(registry)
+                for name in self._engine.prune_sites():
+                    logger.info("removed site dir %s: no committed plugin uses it", name)
                 self._reconcile()
             except BaseException:
                 self._stop_watching()
@@ -210,7 +212,7 @@ class PluginHost:
     def _halt(self, *, commit: bool) -> None:
         engine = self._engine
         if commit and self._persist_state:
-            self._write_registry(engine.snapshot(with_state=True))
+            engine.commit()
         for name in reversed(list(engine.order)):
             if name in engine.active:
                 engine.unload(name, removed=False, commit=False)

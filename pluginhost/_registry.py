@@ -64,7 +64,8 @@ class Registry:
 
     :param active: the active plugins, in load order.
     :param history: earlier versions per plugin, most recent first (the rollback backups).
-    :param state: each plugin's exported state, when the host persists state.
+    :param state: each plugin's exported state, when the host persists state, as
+        ``{"version": <version that exported it>, "value": <the state>}``.
     :param removed: plugins removed with ``host.remove()``, kept out until installed again.
     """
 
