@@ -1,7 +1,7 @@
-"""Activation: import a plugin from its site dir, register it with pluggy, and undo both.
+"""Activation: import a plugin from its site dir, and purge it again.
 
-Every step here can be undone, and each function undoes its own partial work when it fails, so
-the host never keeps a half-imported module or a half-registered plugin.
+Each function undoes its own partial work when it fails, so the host never keeps a
+half-imported plugin. Registration with pluggy lives in :mod:`pluginhost._swap`.
 """
 
 from __future__ import annotations
@@ -17,13 +17,10 @@ import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from importlib.machinery import ModuleSpec
 from pathlib import Path
-from typing import Any, Final
-
-import pluggy
 
 from ._errors import ActivationError
 
-__all__ = ["PluginFinder", "call_lifecycle", "import_entry_point", "purge_modules", "register"]
+__all__ = ["PluginFinder", "import_entry_point", "owned_modules", "purge_modules"]
 
 
 class PluginFinder(importlib.abc.MetaPathFinder):
@@ -99,60 +96,6 @@ def import_entry_point(value: str, *, plugin: str, top_level: Sequence[str]) -> 
             f"import of {value!r} failed: {type(exc).__name__}: {exc}", plugin=plugin, step="import"
         ) from exc
     return obj
-
-
-def register(pm: pluggy.PluginManager, obj: object, name: str) -> None:
-    """Register ``obj`` under ``name``, all or nothing.
-
-    pluggy adds hook implementations one at a time and does not remove the ones already added
-    when a later one fails validation; this undoes them.
-
-    :raises ActivationError: with step ``register``.
-    """
-    try:
-        pm.register(obj, name=name)
-    except Exception as exc:
-        if pm.get_plugin(name) is not None or pm.is_registered(obj):
-            pm.unregister(plugin=obj, name=name)
-        _forget_hookimpls(pm, obj)
-        raise ActivationError(
-            f"hook validation failed: {exc}", plugin=name, step="register"
-        ) from exc
-
-
-def _forget_hookimpls(pm: pluggy.PluginManager, obj: object) -> None:
-    """Remove any implementation of ``obj`` still attached to a hook caller."""
-    for caller in vars(pm.hook).values():
-        if isinstance(caller, pluggy.HookCaller):
-            for impl in caller.get_hookimpls():
-                if impl.plugin is obj:
-                    caller._remove_plugin(obj)
-                    break
-
-
-_MISSING: Final = object()
-
-
-def call_lifecycle(pm: pluggy.PluginManager, obj: object, hook: str, **kwargs: Any) -> object:
-    """Call the lifecycle hook ``hook`` of the one plugin ``obj``, not of every plugin.
-
-    :returns: the implementation's result, or ``None`` when ``obj`` does not implement it.
-    """
-    caller = getattr(pm.hook, hook, None)
-    if not isinstance(caller, pluggy.HookCaller):
-        return None
-    for impl in caller.get_hookimpls():
-        if impl.plugin is obj:
-            return impl.function(*[kwargs[arg] for arg in impl.argnames])
-    return None
-
-
-def implements(pm: pluggy.PluginManager, obj: object, hook: str) -> bool:
-    """Whether the registered plugin ``obj`` implements ``hook``."""
-    caller = getattr(pm.hook, hook, None)
-    if not isinstance(caller, pluggy.HookCaller):
-        return False
-    return any(impl.plugin is obj for impl in caller.get_hookimpls())
 
 
 def purge_modules(top_level: Iterable[str], roots: Iterable[Path] = ()) -> list[str]:

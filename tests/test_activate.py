@@ -1,4 +1,4 @@
-"""Activation primitives: the finder, all-or-nothing registration, lifecycle calls, purging."""
+"""Activation primitives: the finder, importing entry points, purging."""
 
 from __future__ import annotations
 
@@ -13,13 +13,7 @@ import pytest
 
 from hookspecs.lifecycle import lifecycle_specs
 from pluginhost import ActivationError
-from pluginhost._activate import (
-    PluginFinder,
-    call_lifecycle,
-    import_entry_point,
-    purge_modules,
-    register,
-)
+from pluginhost._activate import PluginFinder, import_entry_point, purge_modules
 
 hookspec = pluggy.HookspecMarker("acttest")
 hookimpl = pluggy.HookimplMarker("acttest")
@@ -108,65 +102,3 @@ class TestImportEntryPoint:
         finder.map(["ep_exit"], tmp_path)
         with pytest.raises(ActivationError, match="SystemExit"):
             import_entry_point("ep_exit", plugin="p", top_level=["ep_exit"])
-
-
-class Good:
-    @hookimpl
-    def ping(self, x: int) -> int:
-        return x + 1
-
-
-class HalfBad:
-    @hookimpl
-    def ping(self, x: int) -> int:
-        return x
-
-    @hookimpl
-    def pong(self, y: int, extra: int) -> int:
-        return y
-
-
-class TestRegister:
-    def test_all_or_nothing(self, pm: pluggy.PluginManager) -> None:
-        """A plugin with one invalid hook leaves none of its hooks registered."""
-        with pytest.raises(ActivationError, match="extra") as info:
-            register(pm, HalfBad(), "half")
-        assert info.value.step == "register"
-        assert pm.hook.ping(x=1) == []
-        assert pm.get_plugin("half") is None
-
-    def test_registers(self, pm: pluggy.PluginManager) -> None:
-        """A valid plugin answers calls."""
-        register(pm, Good(), "good")
-        assert pm.hook.ping(x=1) == [2]
-
-
-class Lifecycle:
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    @hookimpl
-    def pluginhost_import_state(self, state: object, previous_version: str) -> None:
-        self.calls.append(f"import {state} {previous_version}")
-
-    @hookimpl
-    def pluginhost_health(self) -> str:
-        return "ok"
-
-
-class TestCallLifecycle:
-    def test_calls_one_plugin_only(self, pm: pluggy.PluginManager) -> None:
-        """The hook runs on the given plugin, not on its peers."""
-        one, two = Lifecycle(), Lifecycle()
-        register(pm, one, "one")
-        register(pm, two, "two")
-        call_lifecycle(pm, one, "pluginhost_import_state", state=5, previous_version="1.0.0")
-        assert one.calls == ["import 5 1.0.0"]
-        assert two.calls == []
-        assert call_lifecycle(pm, two, "pluginhost_health") == "ok"
-
-    def test_unimplemented_returns_none(self, pm: pluggy.PluginManager) -> None:
-        """A plugin that does not implement the hook gives None."""
-        good = Good()
-        register(pm, good, "good")
-        assert call_lifecycle(pm, good, "pluginhost_health") is None

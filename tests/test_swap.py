@@ -1,0 +1,203 @@
+"""Atomic switches on a pluggy PluginManager, their undo, and draining calls in flight."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pluggy
+import pytest
+
+from hookspecs.lifecycle import lifecycle_specs
+from pluginhost._swap import drain, implementations_of, in_flight, prepare, switch
+from pluginhost._transition import call_hook
+
+hookspec = pluggy.HookspecMarker("swaptest")
+hookimpl = pluggy.HookimplMarker("swaptest")
+
+
+class Spec:
+    @hookspec
+    def ping(self, x: int) -> str:  # type: ignore[empty-body]
+        ...
+
+    @hookspec
+    def pong(self, y: int) -> str:  # type: ignore[empty-body]
+        ...
+
+    @hookspec(historic=True)
+    def configure(self, value: int) -> None: ...
+
+
+class Plugin:
+    def __init__(self, tag: str, delay: float = 0.0) -> None:
+        self.tag = tag
+        self.delay = delay
+        self.configured: list[int] = []
+
+    @hookimpl
+    def ping(self, x: int) -> str:
+        time.sleep(self.delay)
+        return f"ping-{self.tag}"
+
+    @hookimpl
+    def pong(self, y: int) -> str:
+        return f"pong-{self.tag}"
+
+    @hookimpl
+    def configure(self, value: int) -> None:
+        self.configured.append(value)
+
+    @hookimpl
+    def pluginhost_health(self) -> str:
+        return f"healthy-{self.tag}"
+
+
+class HalfBad:
+    @hookimpl
+    def ping(self, x: int) -> str:
+        return "fine"
+
+    @hookimpl
+    def pong(self, y: int, extra: int) -> str:
+        return "bad"
+
+
+@pytest.fixture
+def pm() -> pluggy.PluginManager:
+    manager = pluggy.PluginManager("swaptest")
+    manager.add_hookspecs(Spec)
+    manager.add_hookspecs(lifecycle_specs("swaptest"))
+    return manager
+
+
+def add(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
+    switch(pm, [], [prepare(pm, plugin, name)])
+
+
+class TestPrepare:
+    def test_validation_changes_nothing(self, pm: pluggy.PluginManager) -> None:
+        """A plugin with one invalid hook fails validation before anything is registered."""
+        add(pm, Plugin("a"), "a")
+        with pytest.raises(pluggy.PluginValidationError, match="extra"):
+            prepare(pm, HalfBad(), "half")
+        assert pm.hook.ping(x=1) == ["ping-a"]
+        assert pm.get_plugin("half") is None
+
+    def test_collects_every_hook(self) -> None:
+        """prepare() finds every hookimpl of the plugin, lifecycle hooks included."""
+        manager = pluggy.PluginManager("swaptest")
+        found = prepare(manager, Plugin("a"), "a")
+        assert sorted(name for name, _ in found.impls) == [
+            "configure",
+            "ping",
+            "pluginhost_health",
+            "pong",
+        ]
+
+
+class TestSwitch:
+    def test_register_replace_unregister(self, pm: pluggy.PluginManager) -> None:
+        """A switch adds, replaces or removes a plugin in every hook, and its name."""
+        add(pm, Plugin("a"), "p")
+        add(pm, Plugin("other"), "o")
+        b = Plugin("b")
+        switch(pm, [implementations_of(pm, "p")], [prepare(pm, b, "p")])
+        assert sorted(pm.hook.ping(x=1)) == ["ping-b", "ping-other"]
+        assert sorted(pm.hook.pong(y=1)) == ["pong-b", "pong-other"]
+        assert pm.get_plugin("p") is b
+        switch(pm, [implementations_of(pm, "p")], [])
+        assert pm.hook.ping(x=1) == ["ping-other"]
+        assert pm.get_plugin("p") is None
+
+    def test_undo_restores_exactly(self, pm: pluggy.PluginManager) -> None:
+        """undo() puts back the same implementation lists, in the same order, and the names."""
+        a = Plugin("a")
+        add(pm, a, "p")
+        add(pm, Plugin("other"), "o")
+        before = {h: list(getattr(pm.hook, h).get_hookimpls()) for h in ("ping", "pong")}
+        done = switch(pm, [implementations_of(pm, "p")], [prepare(pm, Plugin("b"), "p")])
+        done.undo()
+        after = {h: list(getattr(pm.hook, h).get_hookimpls()) for h in ("ping", "pong")}
+        assert after == before
+        assert pm.get_plugin("p") is a
+
+    def test_historic_replayed_for_new(self, pm: pluggy.PluginManager) -> None:
+        """A new plugin receives earlier calls of historic hooks, as pluggy's register does."""
+        pm.hook.configure.call_historic(kwargs={"value": 7})
+        late = Plugin("late")
+        add(pm, late, "late")
+        assert late.configured == [7]
+
+    def test_concurrent_calls_never_see_a_mix(self, pm: pluggy.PluginManager) -> None:
+        """Calls racing 300 switches always see exactly one version of the swapped plugin."""
+        add(pm, Plugin("v0"), "p")
+        add(pm, Plugin("other"), "o")
+        bad: list[list[str]] = []
+        stop = threading.Event()
+
+        def call() -> None:
+            while not stop.is_set():
+                result = pm.hook.ping(x=1)
+                if len(result) != 2 or "ping-other" not in result:
+                    bad.append(result)
+
+        threads = [threading.Thread(target=call) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for index in range(1, 301):
+            switch(pm, [implementations_of(pm, "p")], [prepare(pm, Plugin(f"v{index}"), "p")])
+        stop.set()
+        for t in threads:
+            t.join()
+        assert bad == []
+        assert sorted(pm.hook.ping(x=1)) == ["ping-other", "ping-v300"]
+
+
+class TestDrain:
+    def test_waits_for_call_in_flight(self, pm: pluggy.PluginManager) -> None:
+        """drain() returns only once a call that started before the switch has returned."""
+        add(pm, Plugin("slow", delay=0.4), "p")
+        finished: list[float] = []
+        caller = threading.Thread(
+            target=lambda: finished.append((pm.hook.ping(x=1), time.monotonic())[1])
+        )
+        caller.start()
+        time.sleep(0.1)
+        old = implementations_of(pm, "p")
+        switch(pm, [old], [prepare(pm, Plugin("fast"), "p")])
+        assert in_flight([old]) > 0
+        assert drain([old], timeout=5)
+        drained_at = time.monotonic()
+        caller.join()
+        assert finished[0] <= drained_at
+        assert in_flight([old]) == 0
+        assert pm.hook.ping(x=1) == ["ping-fast"]
+
+    def test_times_out(self, pm: pluggy.PluginManager) -> None:
+        """drain() gives up at its timeout while a call is still running."""
+        add(pm, Plugin("slow", delay=0.6), "p")
+        caller = threading.Thread(target=lambda: pm.hook.ping(x=1))
+        caller.start()
+        time.sleep(0.1)
+        old = implementations_of(pm, "p")
+        switch(pm, [old], [])
+        assert not drain([old], timeout=0.1)
+        caller.join()
+        assert drain([old], timeout=1)
+
+    def test_idle_plugin_drains_at_once(self, pm: pluggy.PluginManager) -> None:
+        """With no call in flight, a switched-out plugin is drained immediately."""
+        add(pm, Plugin("a"), "p")
+        old = implementations_of(pm, "p")
+        switch(pm, [old], [])
+        assert in_flight([old]) == 0
+
+
+class TestCallHook:
+    def test_calls_one_plugin_unregistered(self, pm: pluggy.PluginManager) -> None:
+        """call_hook runs one plugin's lifecycle hook, registered or not; None if absent."""
+        impls = prepare(pm, Plugin("solo"), "solo")
+        assert call_hook(impls, "pluginhost_health") == "healthy-solo"
+        assert call_hook(impls, "pluginhost_activate", host=None) is None
+        assert pm.hook.ping(x=1) == []
