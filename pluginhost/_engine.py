@@ -252,8 +252,9 @@ class Engine:
         """Load, update or re-import what the plan chooses, in its order."""
         for name in plan.order:
             candidate = plan.chosen[name]
-            active = self.active.get(name)
-            if active is not None and key_of(active.candidate) == key_of(candidate):
+            # No local reference to the active plugin here: it would outlive the change below
+            # and keep the replaced version's modules alive.
+            if self._is_active(candidate):
                 continue
             known = self.load_failures.get(key_of(candidate))
             if known is not None:
@@ -267,6 +268,10 @@ class Engine:
                 self._fail(candidate, _dependency_problem(candidate, missing[0]), None)
                 continue
             self.change([name], {name: candidate})
+
+    def _is_active(self, candidate: Candidate) -> bool:
+        active = self.active.get(candidate.name)
+        return active is not None and key_of(active.candidate) == key_of(candidate)
 
     # -- transitions -------------------------------------------------------------------------
 
@@ -453,8 +458,7 @@ class Engine:
         :raises HostStateError: when the plugin is not active or has no backup.
         :raises ActivationError: when the rollback itself fails (the current version stays).
         """
-        active = self.active.get(name)
-        if active is None:
+        if name not in self.active:
             raise HostStateError(f"plugin {name!r} is not active", plugin=name)
         backups = self.backups.get(name) or []
         if not backups:
@@ -463,7 +467,7 @@ class Engine:
             )
         record = backups[0]
         self._records[key_of(record.candidate)] = record
-        current = active.candidate
+        current = self.active[name].candidate
         if not self.change([name], {name: record.candidate}, rollback=True):
             raise ActivationError(
                 f"rollback to {record.candidate.version} failed; {current.version} stays active",

@@ -352,7 +352,10 @@ class Retirement:
         groups = [a.impls for a in self.old]
         drained = drain(groups, self.transition.timeouts.drain)
         errors = [e for e in (self.transition.deactivate(g) for g in groups) if e]
+        # Every reference this object holds to the old versions goes before the purge, which
+        # checks that their modules are freed.
         del groups
+        self.old = []
         leaked: list[str] = []
         for m in self.members:
             if m.old is None:
@@ -360,7 +363,6 @@ class Retirement:
             stash, roots = m.stash, [m.old.site_dir] if m.old.site_dir else []
             m.stash, m.old = {}, None
             leaked += _purge_stash(stash, roots)
-        self.old = []
         return drained, errors, leaked
 
 

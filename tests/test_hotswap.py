@@ -131,6 +131,8 @@ class TestLiveFolder:
         assert answers(host) == ["1.1.0:3"]
         updated = [e for e in events if e.kind is EventKind.UPDATED]
         assert [(e.version, e.previous_version) for e in updated] == [("1.1.0", "1.0.0")]
+        # The old version's modules were freed: nothing is reported as still referenced.
+        assert updated[0].error is None
         assert host.status("hello").info.state is PluginState.ACTIVE
 
     def test_new_plugin_dropped_loads(
@@ -384,6 +386,7 @@ class TestManualRollback:
         assert info.version == "1.0.0"
         assert answers(host)[0].startswith("1.0.0:")
         assert events[-1].kind is EventKind.ROLLED_BACK
+        assert events[-1].error is None
         host._reconcile()  # a rescan must not bring 1.1.0 back
         assert host.plugins["hello"].version == "1.0.0"
         with pytest.raises(HostStateError, match="no earlier version"):
