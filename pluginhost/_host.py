@@ -34,6 +34,7 @@ from ._sources import (
     read_wheel,
 )
 from ._status import PluginInfo, PluginStatus
+from ._statusdoc import StatusWriter
 from ._store import AtomicJsonFile, HomeLock
 from ._transition import Timeouts
 from ._versions import parse_version
@@ -134,6 +135,9 @@ class PluginHost:
         self._finder = PluginFinder()
         self._registry = AtomicJsonFile(self.home / "registry.json")
         self._home_lock = HomeLock(self.home)
+        # home/status.json, read by the CLI (list, status, graph, doctor) in other processes.
+        self._status_doc = StatusWriter(self.home)
+        self._events.subscribe(self._status_doc.record)
         self._engine = Engine(
             EngineConfig(
                 site_root=self.home / "site",
@@ -350,7 +354,10 @@ class PluginHost:
                 raise HostStateError(f"plugin {key!r} is not active", plugin=key)
             engine.removed.add(key)
             engine.manual.pop(key, None)
-            engine.unload(key, removed=False)
+            try:
+                engine.unload(key, removed=False)
+            finally:
+                self._status_doc.publish(self)
 
     def rollback(self, name: str) -> PluginInfo:
         """Go back to the previous version of a plugin, from the backups kept in the home.
@@ -363,7 +370,10 @@ class PluginHost:
         """
         with self._lock:
             self._require_started()
-            return self._engine.rollback(plugin_name(name))
+            try:
+                return self._engine.rollback(plugin_name(name))
+            finally:
+                self._status_doc.publish(self)
 
     # -- discovery ----------------------------------------------------------------------------
 
@@ -371,7 +381,10 @@ class PluginHost:
         """Bring the active set in line with what the sources offer now."""
         with self._lock:
             if self._started:
-                self._engine.reconcile(self._scan())
+                try:
+                    self._engine.reconcile(self._scan())
+                finally:
+                    self._status_doc.publish(self)
 
     def _scan(self) -> Scan:
         total = Scan()

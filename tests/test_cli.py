@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
+from conftest import greet_code
+
+from pluginhost._store import AtomicJsonFile
+from pluginhost.testing import WheelFactory
 
 pytestmark = pytest.mark.slow
 
@@ -24,34 +32,6 @@ def run_cli(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-class TestDemo:
-    def test_demo_runs(self, tmp_path: Path) -> None:
-        """`pluginhost demo` builds, loads in order, explains a missing dependency, calls hooks."""
-        proc = run_cli("demo", tmp_path=tmp_path)
-        assert proc.returncode == 0, proc.stderr
-        out = proc.stdout
-        assert "built  hello_plugin-1.0.0-py3-none-any.whl" in out
-        assert "Load order (dependencies first): hello -> polite" in out
-        assert "needy 0.1.0 requires translator ^2.0" in out
-        assert "Pleased to meet you, Ada." in out
-        assert "Hello, Ada!" in out
-        assert out.index("event  loaded hello") < out.index("event  loaded polite")
-        assert "event  unloaded polite" in out
-        assert "\033[" not in out
-
-    def test_demo_keep(self, tmp_path: Path) -> None:
-        """`--keep DIR` leaves the home and the wheels in DIR."""
-        keep = tmp_path / "kept"
-        proc = run_cli("demo", "--keep", str(keep), tmp_path=tmp_path)
-        assert proc.returncode == 0, proc.stderr
-        assert sorted(p.name for p in (keep / "wheels").glob("*.whl")) == [
-            "hello_plugin-1.0.0-py3-none-any.whl",
-            "needy_plugin-0.1.0-py3-none-any.whl",
-            "polite_plugin-1.0.0-py3-none-any.whl",
-        ]
-        assert any((keep / "home" / "site").iterdir())
-
-
 class TestUsage:
     def test_help(self, tmp_path: Path) -> None:
         """--help lists the commands and exits 0."""
@@ -64,3 +44,244 @@ class TestUsage:
         proc = run_cli("frobnicate", tmp_path=tmp_path)
         assert proc.returncode == 2
         assert "invalid choice" in proc.stderr
+
+    @pytest.mark.parametrize(
+        "command",
+        ["inspect", "run", "list", "status", "graph", "doctor", "rollback", "remove", "new"],
+    )
+    def test_command_help(self, tmp_path: Path, command: str) -> None:
+        """Every command has --help, which documents the exit codes."""
+        proc = run_cli(command, "--help", tmp_path=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert "exit codes:" in proc.stdout
+        assert "3  problems found" in proc.stdout
+
+    def test_error_is_one_line(self, tmp_path: Path) -> None:
+        """An error is one line on stderr, exit 1; --debug adds the traceback."""
+        proc = run_cli("list", "--home", str(tmp_path / "nowhere"), tmp_path=tmp_path)
+        assert proc.returncode == 1
+        assert proc.stderr.splitlines() == [
+            f"pluginhost: error: {tmp_path / 'nowhere'}: not a pluginhost home "
+            "(no lock, no registry.json)"
+        ]
+        debug = run_cli("--debug", "list", "--home", str(tmp_path / "nowhere"), tmp_path=tmp_path)
+        assert debug.returncode == 1
+        assert "Traceback" in debug.stderr
+
+    def test_no_home(self, tmp_path: Path) -> None:
+        """A home-reading command without --home or a pluginhost.toml here: usage error."""
+        proc = run_cli("list", tmp_path=tmp_path)
+        assert proc.returncode == 2
+        assert "no home given" in proc.stderr
+
+
+class TestInspect:
+    def test_good_and_bad(self, tmp_path: Path) -> None:
+        """A valid plugin prints its manifest; a bad one its reason; any refusal exits 3."""
+        factory = WheelFactory(tmp_path / "out")
+        good = factory.build("polite", "1.2.0", host="^1.2", requires={"hello": "^1.0"})
+        bad = factory.build("evil", broken="dotdot-path")
+        proc = run_cli("inspect", str(good), tmp_path=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert f"{good}: ok" in proc.stdout
+        assert "plugin         polite 1.2.0 (greeter.plugins)" in proc.stdout
+        assert "requires       hello ^1.0" in proc.stdout
+        assert "top-level      polite" in proc.stdout
+        proc = run_cli("inspect", str(good), str(bad), "--api-version", "2.0.0", tmp_path=tmp_path)
+        assert proc.returncode == 3
+        assert (
+            "refused: polite 1.2.0 requires host API ^1.2, the host provides 2.0.0" in proc.stdout
+        )
+        assert f"{bad}: REFUSED" in proc.stdout
+
+    def test_json(self, tmp_path: Path) -> None:
+        """--json: one report per wheel, with the refusals."""
+        factory = WheelFactory(tmp_path / "out")
+        bad = factory.build("evil", broken="bad-record-hash")
+        proc = run_cli("inspect", "--json", str(bad), tmp_path=tmp_path)
+        assert proc.returncode == 3
+        [report] = json.loads(proc.stdout)
+        assert report["ok"] is False
+        assert "does not match its RECORD hash" in report["refused"][0]
+
+    def test_other_group(self, tmp_path: Path) -> None:
+        """With --project, a wheel for another host is refused as not its plugin."""
+        wheel = WheelFactory(tmp_path / "out").build("hello")
+        proc = run_cli("inspect", "--project", "other", str(wheel), tmp_path=tmp_path)
+        assert proc.returncode == 3
+        assert "declares no entry point in group 'other.plugins'" in proc.stdout
+
+    def test_bad_api_version(self, tmp_path: Path) -> None:
+        """A malformed --api-version is a usage error."""
+        wheel = WheelFactory(tmp_path / "out").build("hello")
+        proc = run_cli("inspect", "--api-version", "one", str(wheel), tmp_path=tmp_path)
+        assert proc.returncode == 2
+        assert proc.stderr.startswith("pluginhost: error: --api-version:")
+
+
+class TestNew:
+    def test_new(self, tmp_path: Path) -> None:
+        """`new` writes the project; a second time it refuses to overwrite it."""
+        target = tmp_path / "shout"
+        proc = run_cli("new", "shout", "--dir", str(target), "--json", tmp_path=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert len(json.loads(proc.stdout)["files"]) == 4
+        assert (target / "shout_plugin" / "plugin.toml").is_file()
+        again = run_cli("new", "shout", "--dir", str(target), tmp_path=tmp_path)
+        assert again.returncode == 1
+        assert "exists and is not empty" in again.stderr
+
+
+CONFIG = """
+[pluginhost]
+project = "greeter"
+specs = ["hookspecs.greeter:GreeterSpec"]
+home = "home"
+watch = ["wheels"]
+api_version = "1.4.0"
+environment = false
+settle = 0.05
+"""
+
+
+class HostProcess:
+    """`pluginhost run` in a subprocess, its output collected as it comes."""
+
+    def __init__(self, config: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pluginhost", "run", "--config", str(config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, NO_COLOR="1"),
+        )
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, text: str, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in line for line in self.lines):
+                return
+            assert self.proc.poll() is None, self.proc.stderr.read() if self.proc.stderr else ""
+            time.sleep(0.02)
+        raise AssertionError(f"{text!r} not among {self.lines}")
+
+    def stop(self) -> tuple[int, str]:
+        self.proc.send_signal(signal.SIGTERM)
+        _, err = self.proc.communicate(timeout=30)
+        self.reader.join(5)
+        return self.proc.returncode, err
+
+
+def wait_file(path: Path, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+class TestRun:
+    def test_operate_a_running_host(self, tmp_path: Path) -> None:
+        """run, drop wheels, read the running host's home, roll back and remove through the
+        control folder, then SIGTERM: exit 0 and the registry intact."""
+        (tmp_path / "wheels").mkdir()
+        config = tmp_path / "pluginhost.toml"
+        config.write_text(CONFIG)
+        home = tmp_path / "home"
+        out = WheelFactory(tmp_path / "out")
+        built = [
+            out.build("hello", "1.0.0", code=greet_code("hello 1.0")),
+            out.build("polite", "1.0.0", code=greet_code("polite"), requires={"hello": "^1.0"}),
+            out.build("needy", "0.1.0", requires={"translator": "^2.0"}),
+        ]
+        newer = out.build("hello", "1.1.0", code=greet_code("hello 1.1"))
+        host = HostProcess(config)
+        try:
+            wait_file(home / "control" / "server.json")
+            for wheel in built:
+                os.replace(wheel, tmp_path / "wheels" / wheel.name)
+            host.wait_for("loaded polite 1.0.0")
+            os.replace(newer, tmp_path / "wheels" / newer.name)
+            host.wait_for("updated hello 1.0.0 -> 1.1.0")
+            assert host.lines[0].endswith(
+                "discovered hello 1.0.0 from "
+                + str(tmp_path / "wheels" / "hello-1.0.0-py3-none-any.whl")
+            )
+            self.check_reports(tmp_path, home)
+            self.check_control(tmp_path, home, host)
+        finally:
+            code, err = host.stop()
+        assert code == 0, err
+        assert err.splitlines()[-1] == "pluginhost: stopped"
+        registry = AtomicJsonFile(home / "registry.json").read()
+        assert registry is not None
+        assert [r["candidate"]["version"] for r in registry["active"]] == ["1.0.0"]
+        assert registry["removed"] == ["polite"]
+        stopped = run_cli("rollback", "hello", "--home", str(home), tmp_path=tmp_path)
+        assert stopped.returncode == 1
+        assert stopped.stderr == f"pluginhost: error: no host is running on {home}\n"
+
+    def check_reports(self, tmp_path: Path, home: Path) -> None:
+        listing = run_cli(
+            "list", "--config", str(tmp_path / "pluginhost.toml"), "--json", tmp_path=tmp_path
+        )
+        assert listing.returncode == 0, listing.stderr
+        rows = {r["name"]: (r["version"], r["state"]) for r in json.loads(listing.stdout)}
+        assert rows == {
+            "hello": ("1.1.0", "active"),
+            "polite": ("1.0.0", "active"),
+            "needy": ("0.1.0", "failed"),
+        }
+        status = run_cli("status", "hello", "--home", str(home), tmp_path=tmp_path)
+        assert status.returncode == 0, status.stderr
+        assert status.stdout.startswith("hello 1.1.0: active\n")
+        assert "  backups      1.0.0\n" in status.stdout
+        graph = run_cli("graph", "--home", str(home), tmp_path=tmp_path)
+        assert "load order (dependencies first): hello -> polite" in graph.stdout
+        assert "polite 1.0.0 requires hello ^1.0 [1.1.0]" in graph.stdout
+        dot = run_cli("graph", "--dot", "--home", str(home), tmp_path=tmp_path)
+        assert dot.stdout.startswith("digraph plugins {")
+        doctor = run_cli("doctor", "--json", "--home", str(home), tmp_path=tmp_path)
+        assert doctor.returncode == 3, doctor.stderr
+        report = json.loads(doctor.stdout)
+        assert report["ok"] is False
+        findings = {(f["check"], f["message"]) for f in report["findings"]}
+        assert ("unresolved", "needy 0.1.0 requires translator ^2.0, which is not available") in (
+            findings
+        )
+        assert any(check == "lock" and "pid" in message for check, message in findings)
+
+    def check_control(self, tmp_path: Path, home: Path, host: HostProcess) -> None:
+        rollback = run_cli("rollback", "hello", "--home", str(home), tmp_path=tmp_path)
+        assert rollback.returncode == 0, rollback.stderr
+        assert rollback.stdout == "hello: rolled back to 1.0.0\n"
+        host.wait_for("rolled_back hello 1.1.0 -> 1.0.0")
+        again = run_cli("rollback", "hello", "--home", str(home), tmp_path=tmp_path)
+        assert again.returncode == 1
+        assert again.stderr == (
+            "pluginhost: error: plugin 'hello' has no earlier version to roll back to\n"
+        )
+        remove = run_cli("remove", "polite", "--home", str(home), tmp_path=tmp_path)
+        assert remove.returncode == 0, remove.stderr
+        host.wait_for("unloaded polite 1.0.0")
+        status = run_cli("status", "polite", "--home", str(home), tmp_path=tmp_path)
+        assert status.returncode == 1
+        assert "no plugin named 'polite'" in status.stderr
+        assert "(it was removed)" in status.stderr
+
+    def test_config_error(self, tmp_path: Path) -> None:
+        """A bad config: one line naming the file and the key, exit 1, no host started."""
+        config = tmp_path / "pluginhost.toml"
+        config.write_text("[pluginhost]\nproject = 'greeter'\nkeep_backups = 'three'\n")
+        proc = run_cli("run", "--config", str(config), tmp_path=tmp_path)
+        assert proc.returncode == 1
+        assert proc.stderr == (
+            f"pluginhost: error: {config}: pluginhost.keep_backups: must be a integer, not string\n"
+        )

@@ -1,0 +1,132 @@
+"""Host configuration files for ``pluginhost run``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hookspecs import greeter
+from pluginhost import Timeouts, VersionPolicy
+from pluginhost._config import ConfigError, HostConfig
+
+FULL = """
+[pluginhost]
+project = "greeter"
+specs = ["hookspecs.greeter:GreeterSpec", "hookspecs.greeter"]
+home = "home"
+watch = ["wheels", "/abs/more"]
+api_version = "1.4.0"
+environment = false
+keep_backups = 5
+breaking_change = "cascade"
+persist_state = true
+polling = true
+settle = 0.5
+
+[pluginhost.policy]
+allow_prerelease = true
+
+[pluginhost.timeouts]
+import = 5
+drain = 1.5
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "pluginhost.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_full_config(tmp_path: Path) -> None:
+    """Every key is read, paths are resolved against the file's folder."""
+    config = HostConfig.from_file(write(tmp_path, FULL))
+    assert config.project == "greeter"
+    assert config.home == tmp_path / "home"
+    assert config.watch == (tmp_path / "wheels", Path("/abs/more"))
+    assert config.api_version == "1.4.0"
+    assert config.environment is False
+    assert config.policy == VersionPolicy(allow_prerelease=True)
+    assert config.timeouts == Timeouts(import_=5.0, drain=1.5)
+    assert (config.keep_backups, config.breaking_change) == (5, "cascade")
+    assert (config.persist_state, config.polling, config.settle) == (True, True, 0.5)
+    assert config.load_specs() == [greeter.GreeterSpec, greeter]
+
+
+def test_pyproject_tool_table(tmp_path: Path) -> None:
+    """[tool.pluginhost] in a pyproject.toml; defaults for what it does not say."""
+    path = write(tmp_path, '[tool.pluginhost]\nproject = "greeter"\n', "pyproject.toml")
+    config = HostConfig.from_file(path)
+    assert config.project == "greeter"
+    assert config.home is None
+    assert config.resolved_home == Path(".pluginhost", "greeter").resolve()
+    assert config.timeouts == Timeouts()
+
+
+def test_make_host(tmp_path: Path) -> None:
+    """The host built from a config carries its settings."""
+    text = FULL.replace(', "hookspecs.greeter"]', "]")
+    host = HostConfig.from_file(write(tmp_path, text)).make_host()
+    assert host.project == "greeter"
+    assert host.home == tmp_path / "home"
+    assert [f.path for f in host.folders] == [tmp_path / "wheels", Path("/abs/more")]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[other]\n", "has no [pluginhost] table"),
+        ("[pluginhost]\nhome = 'x'\n", "pluginhost.project: is required"),
+        ("[pluginhost]\nproject = 1\n", "pluginhost.project: must be a string, not integer"),
+        ("[pluginhost]\nproject = 'g'\nwatchh = []\n", "pluginhost.watchh: unknown key"),
+        ("[pluginhost]\nproject = 'g'\nwatch = [1]\n", "pluginhost.watch: must be a list"),
+        ("[pluginhost]\nproject = 'g'\napi_version = 'one'\n", "pluginhost.api_version: "),
+        ("[pluginhost]\nproject = 'g'\nkeep_backups = -1\n", "keep_backups: must not be neg"),
+        ("[pluginhost]\nproject = 'g'\nkeep_backups = true\n", "must be a integer, not boolean"),
+        ("[pluginhost]\nproject = 'g'\nbreaking_change = 'x'\n", "must be one of reject, cascade"),
+        ("[pluginhost]\nproject = 'g'\n[pluginhost.policy]\nx = 1\n", "policy.x: unknown"),
+        ("[pluginhost]\nproject = 'g'\n[pluginhost.policy]\nallow_downgrade = 1\n", "true or"),
+        (
+            "[pluginhost]\nproject = 'g'\n[pluginhost.timeouts]\ndrain = 0\n",
+            "pluginhost.timeouts.drain: must be a positive number of seconds",
+        ),
+        ("[pluginhost\n", "not valid TOML"),
+    ],
+)
+def test_errors_name_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    """Each mistake is one line naming the file and the key."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        HostConfig.from_file(path)
+    assert str(info.value).startswith(f"{path}: ")
+    assert message in str(info.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    """A file that is not there is a ConfigError naming it."""
+    with pytest.raises(ConfigError, match="cannot read"):
+        HostConfig.from_file(tmp_path / "nope.toml")
+
+
+def test_module_without_hooks(tmp_path: Path) -> None:
+    """A hookspec module whose hooks sit in a class: told to name the class."""
+    config = HostConfig.from_file(write(tmp_path, FULL))
+    with pytest.raises(ConfigError, match=r"toml: specs: did not find .* 'module:Class'"):
+        config.make_host()
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("no_such_module_xyz", "cannot import 'no_such_module_xyz'"),
+        ("hookspecs.greeter:Nope", "has no attribute 'Nope'"),
+        ("hookspecs.greeter:API_VERSION", "is not a class or module"),
+    ],
+)
+def test_bad_specs(tmp_path: Path, spec: str, message: str) -> None:
+    """Hookspecs that cannot be imported are reported against the specs key."""
+    config = HostConfig.from_file(write(tmp_path, f"[pluginhost]\nproject='g'\nspecs=['{spec}']\n"))
+    with pytest.raises(ConfigError, match=message) as info:
+        config.load_specs()
+    assert info.value.key == "specs"
