@@ -360,7 +360,9 @@ def _cmd_new(args: argparse.Namespace) -> int:
     else:
         for f in files:
             _say(f"wrote {f}")
-        _say(f"next: pip wheel --no-deps --no-build-isolation -w wheels {target}")
+        # pip reads a bare name as a project to fetch: a path must look like one.
+        where = str(target) if target.is_absolute() else f"./{target}"
+        _say(f"next: pip wheel --no-deps --no-build-isolation -w wheels {where}")
     return EXIT_OK
 
 

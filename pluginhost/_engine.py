@@ -105,17 +105,22 @@ class Engine:
 
     # -- reconciling with what the sources offer --------------------------------------------
 
-    def reconcile(self, scan: Scan) -> None:
-        """Make the active set what the candidates at hand and the policy call for."""
+    def reconcile(self, scan: Scan, unavailable: Sequence[Path] = ()) -> None:
+        """Make the active set what the candidates at hand and the policy call for.
+
+        :param unavailable: watched folders that cannot be read now: the plugins loaded from
+            them stay offered, so they keep serving until the folder is back.
+        """
         self.support = scan.support
         offered = [
             c
-            for c in (*scan.candidates, *self.manual.values())
+            for c in (*scan.candidates, *self.manual.values(), *self._from(unavailable))
             if c.name not in self.removed and key_of(c) not in self.rejected
         ]
         self._announce(offered)
-        offered, conflicts = self._drop_conflicts(offered)
+        # A plugin offered only with conflicting bytes is still offered: it stays loaded.
         offered_names = {c.name for c in offered}
+        offered, conflicts = self._drop_conflicts(offered)
         for name in reversed(list(self.order)):
             if name not in offered_names:
                 self.unload(name, removed=True)
@@ -147,6 +152,15 @@ class Engine:
                     )
                 )
         self._apply(plan)
+
+    def _from(self, folders: Sequence[Path]) -> list[Candidate]:
+        """Active plugins whose wheels lie in ``folders``."""
+        return [
+            a.candidate
+            for a in self.active.values()
+            if isinstance(a.candidate.origin, WheelOrigin)
+            and any(a.candidate.origin.path.is_relative_to(f) for f in folders)
+        ]
 
     def _announce(self, candidates: Iterable[Candidate]) -> None:
         """A ``discovered`` event for each candidate seen for the first time."""

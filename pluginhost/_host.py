@@ -382,9 +382,13 @@ class PluginHost:
         with self._lock:
             if self._started:
                 try:
-                    self._engine.reconcile(self._scan())
+                    self._engine.reconcile(self._scan(), self._unavailable())
                 finally:
                     self._status_doc.publish(self)
+
+    def _unavailable(self) -> list[Path]:
+        """Watched folders that cannot be listed now (gone, unreadable)."""
+        return [f.path for f in self.folders if not os.access(f.path, os.R_OK | os.X_OK)]
 
     def _scan(self) -> Scan:
         total = Scan()

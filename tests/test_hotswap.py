@@ -622,3 +622,38 @@ class TestDependentsInSwap:
         assert host.wait_idle(20)
         assert host.plugins["core"].version == "1.2.0"
         assert sorted(host.hook.greet(name="x")) == ["1.2.0:2", "echo"]
+
+
+class TestKeptServing:
+    def test_rebuilt_active_version_conflicts_but_stays(
+        self, factory: WheelFactory, outside: WheelFactory, make_host: MakeHost, wheels: Path
+    ) -> None:
+        """The active version's wheel rewritten with other bytes is a conflict; it stays loaded."""
+        path = factory.build("hello", "1.0.0", code=code("1.0.0"))
+        host = live(make_host)
+        rebuilt = outside.build("hello", "1.0.0", code=code("1.0.0", greet="return 'evil'"))
+        os.replace(rebuilt, path)
+        assert host.wait_idle(20)
+        assert host.load_order() == ("hello",)
+        assert answers(host) == ["1.0.0:1"]
+        assert any(p.kind is ProblemKind.CONFLICT for p in host.problems())
+
+    def test_unavailable_folder_keeps_serving_through_reconciles(
+        self, factory: WheelFactory, outside: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """Plugins of a folder that is gone keep serving when another change is applied."""
+        factory.build("hello", code=code("1.0.0"))
+        host = live(make_host)
+        os.rename(factory.directory, tmp_path / "gone")
+        host.install(outside.build("other", code=code("2.0.0")))
+        assert sorted(host.load_order()) == ["hello", "other"]
+
+    def test_start_with_folder_missing_restores(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """A restart while the watched folder is missing restores its committed plugins."""
+        factory.build("hello", code=code("1.0.0"))
+        live(make_host).stop()
+        os.rename(factory.directory, tmp_path / "gone")
+        again = live(make_host)
+        assert again.load_order() == ("hello",)

@@ -1,0 +1,143 @@
+"""The docs hold together: nav pages exist, relative links resolve, the reference is complete.
+
+Fast and without the docs tools (MkDocs is not a test dependency): ``tox -e docs`` builds the
+site itself with warnings as errors. These tests catch the same mistakes earlier.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+import pluginhost
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+MKDOCS_YML = ROOT / "mkdocs.yml"
+
+# [text](target) and ![alt](target), not reference-style [text][id] cross-references.
+_LINK = re.compile(r"!?\[(?:[^\]\\]|\\.)*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_INLINE_CODE = re.compile(r"(`+).+?\1")
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+
+
+def nav_pages() -> list[str]:
+    """The ``*.md`` files listed under ``nav:`` in mkdocs.yml (read without a YAML parser)."""
+    pages: list[str] = []
+    in_nav = False
+    for line in MKDOCS_YML.read_text(encoding="utf-8").splitlines():
+        if re.match(r"^nav:\s*$", line):
+            in_nav = True
+            continue
+        if in_nav and re.match(r"^\S", line):
+            break
+        if in_nav:
+            pages += re.findall(r"([\w./-]+\.md)\b", line)
+    return pages
+
+
+def doc_files() -> list[Path]:
+    return sorted(DOCS.glob("*.md"))
+
+
+def prose_lines(text: str) -> list[str]:
+    """The lines of a Markdown page outside fenced code blocks, with inline code removed."""
+    lines, fenced = [], False
+    for line in text.splitlines():
+        if _FENCE.match(line):
+            fenced = not fenced
+            continue
+        if not fenced:
+            lines.append(_INLINE_CODE.sub("", line))
+    return lines
+
+
+def slugify(text: str) -> str:
+    """Python-Markdown's ``toc`` slug of a heading's text (markup already removed)."""
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    text = re.sub(r"[^\w\s-]", "", text).strip().lower()
+    return re.sub(r"[-\s]+", "-", text)
+
+
+def anchors(page: Path) -> set[str]:
+    """The ids Python-Markdown gives the headings of ``page``, duplicates numbered as it does."""
+    found: set[str] = set()
+    fenced = False
+    for line in page.read_text(encoding="utf-8").splitlines():
+        if _FENCE.match(line):
+            fenced = not fenced
+            continue
+        match = None if fenced else _HEADING.match(line)
+        if match is None:
+            continue
+        # Rendered text: code spans keep their content, links their text, emphasis nothing.
+        text = re.sub(r"`+([^`]*)`+", r"\1", match.group(2))
+        text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
+        text = text.replace("*", "")
+        slug = base = slugify(text)
+        n = 0
+        while slug in found:
+            n += 1
+            slug = f"{base}_{n}"
+        found.add(slug)
+    return found
+
+
+def relative_links(page: Path) -> list[str]:
+    links = []
+    for line in prose_lines(page.read_text(encoding="utf-8")):
+        for target in _LINK.findall(line):
+            if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("/"):
+                continue  # external (http:, mailto:) or absolute: not ours to check
+            links.append(target)
+    return links
+
+
+def test_docs_exist() -> None:
+    assert MKDOCS_YML.is_file()
+    assert doc_files(), "docs/ has no Markdown pages"
+
+
+@pytest.mark.parametrize("page", nav_pages() or ["<no nav found>"])
+def test_nav_page_exists(page: str) -> None:
+    assert (DOCS / page).is_file(), f"mkdocs.yml nav lists {page}, which is not in docs/"
+
+
+def test_nav_lists_every_page() -> None:
+    listed = set(nav_pages())
+    unlisted = [p.name for p in doc_files() if p.name not in listed]
+    assert not unlisted, f"pages missing from the nav of mkdocs.yml: {unlisted}"
+
+
+@pytest.mark.parametrize("page", doc_files(), ids=lambda p: p.name)
+def test_relative_links_resolve(page: Path) -> None:
+    broken = []
+    for target in relative_links(page):
+        path, _, anchor = target.partition("#")
+        linked = (page.parent / path).resolve() if path else page
+        if not linked.is_file():
+            broken.append(f"{target}: no file {linked.relative_to(ROOT)}")
+        elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
+            broken.append(f"{target}: no heading with id {anchor!r} in {linked.name}")
+    assert not broken, f"{page.name} has broken links:\n" + "\n".join(broken)
+
+
+@pytest.mark.parametrize("name", pluginhost.__all__)
+def test_reference_documents_public_name(name: str) -> None:
+    reference = (DOCS / "reference.md").read_text(encoding="utf-8")
+    assert re.search(rf"^::: pluginhost\.{re.escape(name)}\s*$", reference, re.MULTILINE), (
+        f"reference.md has no '::: pluginhost.{name}' block"
+    )
+
+
+def test_slugs_match_python_markdown() -> None:
+    """The slug rules above, on headings of the kinds these docs use."""
+    assert slugify("7. Version policy") == "7-version-policy"
+    assert slugify("The manifest: plugin.toml") == "the-manifest-plugintoml"
+    assert slugify("One interpreter: a site dir isolates files, not modules") == (
+        "one-interpreter-a-site-dir-isolates-files-not-modules"
+    )
