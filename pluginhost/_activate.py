@@ -20,7 +20,14 @@ from pathlib import Path
 
 from ._errors import ActivationError
 
-__all__ = ["PluginFinder", "import_entry_point", "owned_modules", "purge_modules"]
+__all__ = [
+    "PluginFinder",
+    "import_entry_point",
+    "owned_modules",
+    "pop_modules",
+    "purge_modules",
+    "release",
+]
 
 
 class PluginFinder(importlib.abc.MetaPathFinder):
@@ -45,10 +52,6 @@ class PluginFinder(importlib.abc.MetaPathFinder):
         with self._lock:
             for name in names:
                 self._roots.pop(name, None)
-
-    def root_of(self, name: str) -> str | None:
-        """The site dir that serves top-level ``name``, if any."""
-        return self._roots.get(name)
 
     def find_spec(
         self,
@@ -98,18 +101,31 @@ def import_entry_point(value: str, *, plugin: str, top_level: Sequence[str]) -> 
     return obj
 
 
+def pop_modules(top_level: Iterable[str]) -> dict[str, types.ModuleType]:
+    """Take a plugin's modules out of ``sys.modules``, returning them by name."""
+    return {name: sys.modules.pop(name) for name in list(owned_modules(top_level))}
+
+
 def purge_modules(top_level: Iterable[str], roots: Iterable[Path] = ()) -> list[str]:
     """Remove a plugin's modules from ``sys.modules`` and its dirs from the import caches.
+
+    :returns: see :func:`release`.
+    """
+    return release(pop_modules(top_level), roots)
+
+
+def release(modules: dict[str, types.ModuleType], roots: Iterable[Path] = ()) -> list[str]:
+    """Let go of modules already out of ``sys.modules`` and of their dirs' import caches.
+
+    ``modules`` is emptied here, so that the caller's dict holds nothing once the check runs.
 
     :returns: the names of modules that are still alive after a garbage collection, because
         something outside the plugin holds them (a reference kept by the host or another
         plugin); an empty list when all were collected.
     """
-    names = list(owned_modules(top_level))
-    refs = {name: weakref.ref(sys.modules[name]) for name in names}
-    _drop_modules(names)
+    refs = {name: weakref.ref(module) for name, module in modules.items()}
+    modules.clear()
     _drop_path_caches(roots)
-    del names
     # Modules, their functions and their globals form reference cycles; only the cycle
     # collector frees them.
     gc.collect()

@@ -480,7 +480,6 @@ class Engine:
                 f"plugin {name!r} has no earlier version to roll back to", plugin=name
             )
         record = backups[0]
-        self._records[key_of(record.candidate)] = record
         current = self.active[name].candidate
         if not self.change([name], {name: record.candidate}, rollback=True):
             raise ActivationError(

@@ -21,11 +21,9 @@ still running the old versions, then deactivates and purges them.
 from __future__ import annotations
 
 import functools
-import gc
 import sys
 import threading
 import types
-import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,7 +31,7 @@ from typing import Any, TypeVar
 import attrs
 import pluggy
 
-from ._activate import PluginFinder, import_entry_point, owned_modules, purge_modules
+from ._activate import PluginFinder, import_entry_point, pop_modules, purge_modules, release
 from ._candidate import Candidate
 from ._errors import ActivationError, PluginHostError
 from ._faults import crash_point
@@ -192,7 +190,7 @@ class Transition:
         # calls through their functions) so that the new versions import fresh.
         for m in members:
             if m.old is not None:
-                m.stash = _pop_modules(m.old.top_level)
+                m.stash = pop_modules(m.old.top_level)
                 self.finder.unmap(m.old.top_level)
         for m in members:
             m.imported = True
@@ -362,17 +360,5 @@ class Retirement:
                 continue
             stash, roots = m.stash, [m.old.site_dir] if m.old.site_dir else []
             m.stash, m.old = {}, None
-            leaked += _purge_stash(stash, roots)
+            leaked += release(stash, roots)
         return drained, errors, leaked
-
-
-def _pop_modules(top_level: Sequence[str]) -> dict[str, types.ModuleType]:
-    return {name: sys.modules.pop(name) for name in list(owned_modules(top_level))}
-
-
-def _purge_stash(stash: dict[str, types.ModuleType], roots: list[Path]) -> list[str]:
-    refs = {name: weakref.ref(module) for name, module in stash.items()}
-    stash.clear()
-    purge_modules((), roots)
-    gc.collect()
-    return sorted(name for name, ref in refs.items() if ref() is not None)
