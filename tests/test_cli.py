@@ -187,6 +187,27 @@ def wait_file(path: Path, timeout: float = 15) -> None:
         time.sleep(0.02)
 
 
+def wait_status(home: Path, name: str, text: str, timeout: float = 15) -> str:
+    """`status NAME` once its output shows ``text``.
+
+    The host rewrites status.json after the change that printed an event line, so a reader
+    right after the line can still see the document from before it.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pluginhost", "status", name, "--home", str(home)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if proc.returncode == 0 and text in proc.stdout:
+            return proc.stdout
+        assert time.monotonic() < deadline, f"status never showed {text!r}: {proc.stdout}"
+        time.sleep(0.1)
+
+
 class TestRun:
     def test_operate_a_running_host(self, tmp_path: Path) -> None:
         """run, drop wheels, read the running host's home, roll back and remove through the
@@ -229,6 +250,7 @@ class TestRun:
         assert stopped.stderr == f"pluginhost: error: no host is running on {home}\n"
 
     def check_reports(self, tmp_path: Path, home: Path) -> None:
+        wait_status(home, "hello", "hello 1.1.0: active")
         listing = run_cli(
             "list", "--config", str(tmp_path / "pluginhost.toml"), "--json", tmp_path=tmp_path
         )

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_cli import CONFIG, HostProcess, run_cli, wait_file
+from test_cli import CONFIG, HostProcess, run_cli, wait_file, wait_status
 
 pytestmark = pytest.mark.slow
 
@@ -62,9 +62,7 @@ def test_new_plugin_hot_loaded_updated_and_rolled_back(tmp_path: Path) -> None:
         newer = pip_wheel(project, tmp_path / "dist-2")
         os.replace(newer, tmp_path / "wheels" / newer.name)
         host.wait_for(f"updated shout {first} -> 0.2.0")
-        status = run_cli("status", "shout", "--home", str(home), tmp_path=tmp_path)
-        assert status.returncode == 0, status.stderr
-        assert "0.2.0" in status.stdout
+        assert wait_status(home, "shout", "shout 0.2.0: active").startswith("shout 0.2.0")
         back = run_cli("rollback", "shout", "--home", str(home), tmp_path=tmp_path)
         assert back.returncode == 0, back.stderr
         assert f"rolled back to {first}" in back.stdout
