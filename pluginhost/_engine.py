@@ -43,6 +43,13 @@ logger = logging.getLogger("pluginhost")
 
 BreakingChange = Literal["reject", "cascade"]
 
+# What a file refused at discovery is reported as.
+_REFUSALS = {
+    ProblemKind.MANIFEST_INVALID: EventKind.MANIFEST_INVALID,
+    ProblemKind.WHEEL_INVALID: EventKind.REFUSED,
+    ProblemKind.UNTRUSTED: EventKind.REFUSED,
+}
+
 
 @attrs.frozen
 class EngineConfig:
@@ -102,14 +109,15 @@ class Engine:
         self.support: tuple[WheelInfo, ...] = ()
         self._records: dict[Key, Record] = {}
         self._seen: set[Key] = set()
+        self._refused: set[Problem] = set()
 
     # -- reconciling with what the sources offer --------------------------------------------
 
     def reconcile(self, scan: Scan, unavailable: Sequence[Path] = ()) -> None:
         """Make the active set what the candidates at hand and the policy call for.
 
-        :param unavailable: watched folders that cannot be read now: the plugins loaded from
-            them stay offered, so they keep serving until the folder is back.
+        :param unavailable: watched folders (or wheels) that cannot be read or trusted now:
+            the plugins loaded from them stay offered, so they keep serving until then.
         """
         self.support = scan.support
         offered = [
@@ -141,17 +149,25 @@ class Engine:
         self.plan = plan
         self.problems = [*scan.problems, *conflicts, *plan.problems, *breaking]
         self._mark_failed(plan, pool, scan.problems)
-        for problem in scan.problems:
-            if problem.kind is ProblemKind.MANIFEST_INVALID:
-                self.emit(
-                    Event(
-                        EventKind.MANIFEST_INVALID,
-                        problem.plugin,
-                        origin=problem.path,
-                        error=problem.message,
-                    )
-                )
+        self._report_refusals(scan.problems)
         self._apply(plan)
+
+    def _report_refusals(self, problems: Sequence[Problem]) -> None:
+        """An event for each file refused by a look at the sources, once while it stays there."""
+        current = {p for p in problems if p.kind in _REFUSALS}
+        for problem in sorted(current - self._refused, key=lambda p: (p.path or "", p.message)):
+            self.emit(
+                Event(
+                    _REFUSALS[problem.kind],
+                    problem.plugin,
+                    version=problem.version,
+                    origin=problem.path,
+                    error=problem.message,
+                    step=str(problem.kind),
+                )
+            )
+        # Forgotten once gone, so that the same bad file dropped again is reported again.
+        self._refused = current
 
     def _from(self, folders: Sequence[Path]) -> list[Candidate]:
         """Active plugins whose wheels lie in ``folders``."""
@@ -315,12 +331,10 @@ class Engine:
                     m.inherited = (saved["value"], str(saved.get("version", "")))
         for m in members:
             self.emit(
-                Event(
+                _event(
                     EventKind.LOADING,
-                    m.name,
-                    version=str(m.candidate.version),
+                    m.candidate,
                     previous_version=str(m.old.candidate.version) if m.old else None,
-                    origin=str(m.candidate.origin),
                 )
             )
         try:
@@ -395,12 +409,10 @@ class Engine:
                 kind = EventKind.ROLLED_BACK if rollback else EventKind.UPDATED
             self._history(m.name, str(kind), m.candidate)
             self.emit(
-                Event(
+                _event(
                     kind,
-                    m.name,
-                    version=str(m.candidate.version),
+                    m.candidate,
                     previous_version=before,
-                    origin=str(m.candidate.origin),
                     error=error if before is not None else None,
                 )
             )
@@ -426,6 +438,8 @@ class Engine:
                         exc,
                         version=str(m.old.candidate.version),
                         previous_version=str(m.candidate.version),
+                        origin=str(m.old.candidate.origin),
+                        sha256=m.old.candidate.sha256,
                     )
                 )
                 self.rolled_back.add(m.name)
@@ -682,6 +696,7 @@ class Engine:
                     exc,
                     version=str(candidate.version),
                     origin=str(candidate.origin),
+                    sha256=candidate.sha256,
                 )
             )
         else:
@@ -732,8 +747,10 @@ def _dependency_problem(candidate: Candidate, dep: str) -> Problem:
     )
 
 
-def _event(kind: EventKind, c: Candidate) -> Event:
-    return Event(kind, c.name, version=str(c.version), origin=str(c.origin))
+def _event(kind: EventKind, c: Candidate, **fields: Any) -> Event:
+    return Event(
+        kind, c.name, version=str(c.version), origin=str(c.origin), sha256=c.sha256, **fields
+    )
 
 
 def _leak_text(leaked: Sequence[str]) -> list[str]:

@@ -74,6 +74,11 @@ _ZIP_ERRORS: Final = (
 )
 
 
+def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"WheelLimits.{attribute.name} must be a positive integer, not {value!r}")
+
+
 @attrs.frozen
 class WheelLimits:
     """Bounds on what a wheel may cost to read, checked on declared and on actual sizes.
@@ -86,11 +91,11 @@ class WheelLimits:
     :param max_manifest_size: the most :func:`read_member` callers read of a ``plugin.toml``.
     """
 
-    max_members: int = 10_000
-    max_total_size: int = 256 * 1024 * 1024
-    max_ratio: int = 200
-    max_member_size: int = 64 * 1024 * 1024
-    max_manifest_size: int = 64 * 1024
+    max_members: int = attrs.field(default=10_000, validator=_positive)
+    max_total_size: int = attrs.field(default=256 * 1024 * 1024, validator=_positive)
+    max_ratio: int = attrs.field(default=200, validator=_positive)
+    max_member_size: int = attrs.field(default=64 * 1024 * 1024, validator=_positive)
+    max_manifest_size: int = attrs.field(default=64 * 1024, validator=_positive)
 
 
 @attrs.frozen
