@@ -2,9 +2,11 @@
 
 Every install, swap, rollback, unload, removal and refusal is written as the host's events
 report it, with time, plugin, version, sha256, origin and outcome, and the host's own start
-and stop. Each entry carries the sha256 of the line before it (``prev``), so that a line edited,
-removed or reordered later breaks the chain where it happened (``pluginhost audit --verify``).
-The chain shows accidents and clumsy edits; it cannot stop someone who may write the home and
+and stop (with the plugins it restores at start and unloads at stop).
+
+Each entry carries the sha256 of the line before it (``prev``), so that a line edited, removed
+or reordered later breaks the chain where it happened (``pluginhost audit --verify``). The
+chain shows accidents and clumsy edits; it cannot stop someone who may write the home and
 recomputes it, which is why the home itself must be private (see strict modes).
 
 Lines are written with one ``write`` on a file opened for appending and are not fsynced: a killed
@@ -85,6 +87,8 @@ def entry_for(event: Event) -> AuditEntry | None:
     """The audit entry an event makes, or ``None`` for events that are not audited."""
     if event.kind is EventKind.LOAD_FAILED:
         action, outcome = ("swap" if event.previous_version else "install"), "failed"
+    elif event.kind is EventKind.LOADED and event.step == "restore":
+        action, outcome = "restore", "ok"
     elif event.kind in _ACTIONS:
         action, outcome = _ACTIONS[event.kind]
     else:

@@ -312,6 +312,7 @@ class Engine:
         *,
         inherited: Mapping[PluginName, Any] | None = None,
         rollback: bool = False,
+        restoring: bool = False,
     ) -> bool:
         """Take ``names`` (and every active plugin depending on them) to ``targets``.
 
@@ -352,7 +353,8 @@ class Engine:
         crash_point("during_drain", str(members[0].candidate.version))
         drained, errors, leaked = retirement.finish()
         self.draining.clear()
-        self._retired(members, previous, drained, [*errors, *_leak_text(leaked)], rollback)
+        problems = [*errors, *_leak_text(leaked)]
+        self._retired(members, previous, drained, problems, rollback, restoring)
         return True
 
     def _group(self, names: Sequence[PluginName]) -> list[PluginName]:
@@ -389,6 +391,7 @@ class Engine:
         drained: bool,
         problems: Sequence[str],
         rollback: bool,
+        restoring: bool,
     ) -> None:
         if not drained:
             self.emit(
@@ -414,6 +417,8 @@ class Engine:
                     m.candidate,
                     previous_version=before,
                     error=error if before is not None else None,
+                    # A start loading what was committed installs nothing: it restores.
+                    step="restore" if restoring else None,
                 )
             )
 
@@ -527,7 +532,7 @@ class Engine:
                     record.candidate, _dependency_problem(record.candidate, missing[0]), None
                 )
                 continue
-            self.change([name], {name: record.candidate}, inherited=inherited)
+            self.change([name], {name: record.candidate}, inherited=inherited, restoring=True)
 
     def prune_sites(self) -> list[str]:
         """Delete site dirs that neither the active set nor a backup names (left by a crash
@@ -688,6 +693,8 @@ class Engine:
         }:
             self.load_failures[key_of(candidate)] = problem
         self._history(name, "failed", candidate, problem.message)
+        serving = self.active.get(name)
+        previous = str(serving.candidate.version) if serving is not None else None
         if exc is not None:
             self.emit(
                 Event.failure(
@@ -695,12 +702,14 @@ class Engine:
                     name,
                     exc,
                     version=str(candidate.version),
+                    previous_version=previous,
                     origin=str(candidate.origin),
                     sha256=candidate.sha256,
                 )
             )
         else:
-            self.emit(attrs.evolve(_event(EventKind.LOAD_FAILED, candidate), error=problem.message))
+            failure = _event(EventKind.LOAD_FAILED, candidate, previous_version=previous)
+            self.emit(attrs.evolve(failure, error=problem.message))
 
     def _record_problem(self, problem: Problem) -> None:
         if problem not in self.problems:
