@@ -21,7 +21,15 @@ import pluggy
 
 from ._activate import PluginFinder
 from ._candidate import Candidate, WheelOrigin
-from ._errors import ActivationError, HostStateError, PluginHostError, ResolutionError, WheelError
+from ._errors import (
+    ActivationError,
+    HostStateError,
+    ManifestError,
+    PluginHostError,
+    ResolutionError,
+    TrustError,
+    WheelError,
+)
 from ._events import Event, EventKind
 from ._faults import crash_point
 from ._install import install_wheel
@@ -43,11 +51,16 @@ logger = logging.getLogger("pluginhost")
 
 BreakingChange = Literal["reject", "cascade"]
 
-# What a file refused at discovery is reported as.
+# What a file refused at discovery is reported as, and the error it was refused with.
 _REFUSALS = {
     ProblemKind.MANIFEST_INVALID: EventKind.MANIFEST_INVALID,
     ProblemKind.WHEEL_INVALID: EventKind.REFUSED,
     ProblemKind.UNTRUSTED: EventKind.REFUSED,
+}
+_REFUSAL_ERRORS: dict[ProblemKind, type[PluginHostError]] = {
+    ProblemKind.MANIFEST_INVALID: ManifestError,
+    ProblemKind.WHEEL_INVALID: WheelError,
+    ProblemKind.UNTRUSTED: TrustError,
 }
 
 
@@ -163,6 +176,7 @@ class Engine:
                     version=problem.version,
                     origin=problem.path,
                     error=problem.message,
+                    error_type=_qualified(_REFUSAL_ERRORS[problem.kind]),
                     step=str(problem.kind),
                 )
             )
@@ -760,6 +774,10 @@ def _event(kind: EventKind, c: Candidate, **fields: Any) -> Event:
     return Event(
         kind, c.name, version=str(c.version), origin=str(c.origin), sha256=c.sha256, **fields
     )
+
+
+def _qualified(kind: type) -> str:
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 def _leak_text(leaked: Sequence[str]) -> list[str]:

@@ -389,7 +389,7 @@ class PluginHost:
             kind = (
                 EventKind.MANIFEST_INVALID if isinstance(exc, ManifestError) else EventKind.REFUSED
             )
-            self._events.emit(Event.failure(kind, exc.plugin, exc, origin=str(path)))
+            self._events.emit(Event.failure(kind, exc.plugin, exc, origin=exc.path or str(path)))
             raise
         return candidate
 

@@ -156,7 +156,7 @@ def candidate_from_wheel(
     if member is None:
         manifest = Manifest.default(name=ep_name, dist_version=info.version, path=None)
     else:
-        data = read_member(info.path, member, max_size=limits.max_manifest_size)
+        data = _read_manifest(info.path, member, ep_name, limits)
         manifest = Manifest.from_toml(
             data, path=str(where), default_name=ep_name, dist_version=info.version
         )
@@ -168,6 +168,14 @@ def candidate_from_wheel(
         requires_dist=info.requires_dist,
         top_level=info.top_level,
     )
+
+
+def _read_manifest(path: Path, member: str, plugin: str, limits: WheelLimits) -> bytes:
+    try:
+        return read_member(path, member, max_size=limits.max_manifest_size)
+    except WheelError as exc:
+        # An oversized manifest is the manifest's fault, reported as such.
+        raise ManifestError(exc.reason, plugin=plugin, path=f"{path}!{member}") from exc
 
 
 def _single_entry_point(
