@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +30,20 @@ def install_into(wheel: Path, target: Path) -> None:
     destination = SchemeDictionaryDestination(scheme, sys.executable, "posix")
     with WheelFile.open(wheel) as source:
         install(source, destination, {})
+
+
+def backdate(folder: Path, seconds: float = 60.0) -> None:
+    """Set a folder's mtime a while back, as that of a site-packages not touched lately."""
+    then = time.time() - seconds
+    os.utime(folder, (then, then))
+
+
+def drop_entry_points(site: Path, distribution: str) -> None:
+    """Empty an installed distribution's entry_points.txt in place (the site dir's mtime stays)."""
+    before = site.stat().st_mtime_ns
+    (entry_points,) = site.glob(f"{distribution}-*.dist-info/entry_points.txt")
+    entry_points.write_text("")
+    assert site.stat().st_mtime_ns == before
 
 
 class TestWheelFolderSource:
@@ -110,6 +125,31 @@ class TestEnvironmentSource:
         assert candidate.manifest.path is not None
         assert candidate.manifest.path.endswith("plugin.toml")
         assert "envplug" not in sys.modules
+
+    def test_scan_kept_until_the_path_changes(self, factory: WheelFactory, tmp_path: Path) -> None:
+        """A rescan reuses the last scan while no path entry changed, and reads again once a
+        distribution is installed."""
+        site = tmp_path / "site"
+        install_into(factory.build("envplug", code=greet_code("env")), site)
+        source = EnvironmentSource(path=(str(site),))
+        backdate(site)
+        first = source.scan(GROUP)
+        assert [c.name for c in first.candidates] == ["envplug"]
+        # An edit inside an existing .dist-info leaves the site dir's mtime alone: not seen.
+        drop_entry_points(site, "envplug")
+        assert source.scan(GROUP) is first
+        install_into(factory.build("other", code=greet_code("other")), site)
+        assert [c.name for c in source.scan(GROUP).candidates] == ["other"]
+
+    def test_fresh_path_entry_read_again(self, factory: WheelFactory, tmp_path: Path) -> None:
+        """A path entry changed within the last seconds is read again on every scan: a second
+        change in the same clock tick would not show in its mtime."""
+        site = tmp_path / "site"
+        install_into(factory.build("envplug", code=greet_code("env")), site)
+        source = EnvironmentSource(path=(str(site),))
+        assert [c.name for c in source.scan(GROUP).candidates] == ["envplug"]
+        drop_entry_points(site, "envplug")
+        assert source.scan(GROUP).candidates == ()
 
     def test_installed_plugin_loads(
         self,
