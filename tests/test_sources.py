@@ -126,6 +126,34 @@ class TestEnvironmentSource:
         assert candidate.manifest.path.endswith("plugin.toml")
         assert "envplug" not in sys.modules
 
+    def test_malformed_entry_points_of_another_distribution(
+        self, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """A distribution whose entry_points.txt cannot be parsed does not stop discovery."""
+        site = tmp_path / "site"
+        install_into(factory.build("envplug", code=greet_code("env")), site)
+        broken = site / "broken-1.0.dist-info"
+        broken.mkdir()
+        (broken / "METADATA").write_text("Metadata-Version: 2.1\nName: broken\nVersion: 1.0\n")
+        (broken / "entry_points.txt").write_text("[console_scripts]\nno equals sign here\n")
+        scan = EnvironmentSource(path=(str(site),)).scan(GROUP)
+        assert [c.name for c in scan.candidates] == ["envplug"]
+
+    def test_metadata_headers_read(self, factory: WheelFactory, tmp_path: Path) -> None:
+        """Name, version and Requires-Dist come from the METADATA headers, whatever follows."""
+        wheel = factory.build(
+            "envplug", "1.2.0", code=greet_code("env"), requires_dist=["attrs>=23", "tomli"]
+        )
+        site = tmp_path / "site"
+        install_into(wheel, site)
+        (metadata,) = site.glob("envplug-*.dist-info/METADATA")
+        headers, _, body = metadata.read_text().partition("\n\n")
+        long_field = "Description: a summary\n        |  Requires-Dist: not-a-header\n"
+        metadata.write_text(f"{headers}\n{long_field}\nName: in the body\n{body}")
+        (candidate,) = EnvironmentSource(path=(str(site),)).scan(GROUP).candidates
+        assert (candidate.distribution, str(candidate.version)) == ("envplug", "1.2.0")
+        assert candidate.requires_dist == ("attrs>=23", "tomli")
+
     def test_scan_kept_until_the_path_changes(self, factory: WheelFactory, tmp_path: Path) -> None:
         """A rescan reuses the last scan while no path entry changed, and reads again once a
         distribution is installed."""
