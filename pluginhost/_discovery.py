@@ -127,8 +127,10 @@ class Discovery:
         # A symlinked wheel is read only when the folder's options say so; its target is
         # what must be safe then.
         real = Path(os.path.realpath(path)) if folder.follow_symlinks else path
+        # The folder itself was checked by this look: a wheel in it costs one lstat.
+        checked = Path(os.path.abspath(folder.path)) if real == path else None
         try:
-            self.gate.check_path(real, "wheel")
+            self.gate.check_path(real, "wheel", checked=checked)
             if self.gate.hashes:
                 self.gate.trusted()
         except TrustError:

@@ -135,15 +135,21 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def unsafe_path(path: Path, *, uid: int | None = None) -> str | None:
+def unsafe_path(
+    path: Path, *, uid: int | None = None, checked: Path | None = None
+) -> str | None:
     """Why ``path`` is not safe to read code from, or ``None`` when it is (or does not exist).
 
     ``path`` and every folder above it are checked: no symlink, owned by ``uid`` (the effective
     user by default) or root, not writable by group or others except a sticky folder above.
+
+    :param checked: a folder above ``path`` already found safe: the walk stops there.
     """
     uid = os.geteuid() if uid is None else uid
     absolute = Path(os.path.abspath(path))
     for current in (absolute, *absolute.parents):
+        if current == checked:
+            break
         try:
             st = os.lstat(current)
         except FileNotFoundError:
@@ -190,14 +196,15 @@ class TrustGate:
     def hashes(self) -> bool:
         return self.mode == "hashes"
 
-    def check_path(self, path: Path, what: str) -> None:
+    def check_path(self, path: Path, what: str, *, checked: Path | None = None) -> None:
         """Refuse ``path`` (a folder, a wheel, the home) under strict modes.
 
+        :param checked: a folder above ``path`` already checked (see :func:`unsafe_path`).
         :raises TrustError: naming ``what`` and the component at fault.
         """
         if not self.strict_modes:
             return
-        reason = unsafe_path(path)
+        reason = unsafe_path(path, checked=checked)
         if reason is not None:
             raise TrustError(f"{what} refused by strict_modes: {reason}", path=path)
 

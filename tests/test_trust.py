@@ -99,6 +99,15 @@ class TestUnsafePath:
         parent.chmod(0o775)
         assert f"{parent} is writable by group" in (unsafe_path(parent / "wheels") or "")
 
+    def test_walk_stops_at_a_checked_folder(self, tmp_path: Path) -> None:
+        parent = tmp_path / "shared"
+        (parent / "wheels").mkdir(parents=True)
+        parent.chmod(0o777)
+        wheel = parent / "wheels" / "x.whl"
+        wheel.write_bytes(b"")
+        assert unsafe_path(wheel, checked=parent / "wheels") is None
+        assert f"{parent} is writable" in (unsafe_path(wheel) or "")
+
     def test_symlink_component(self, tmp_path: Path) -> None:
         (tmp_path / "real").mkdir()
         (tmp_path / "link").symlink_to(tmp_path / "real")
