@@ -55,7 +55,9 @@ class Rig:
         self.factory = WheelFactory(self.staging, group=f"{PROJECT}.plugins")
         self.folder.mkdir()
         for index in range(others):
-            self._drop(self.factory.build(f"other{index}", code=hook_module(PROJECT, "filler", "0")))
+            self._drop(
+                self.factory.build(f"other{index}", code=hook_module(PROJECT, "filler", "0"))
+            )
         self.serial = 0
         self.current = self._drop(self.build())
         self.old: list[Path] = []
@@ -65,7 +67,9 @@ class Rig:
         """The next version's wheel, in the staging dir."""
         self.serial += 1
         version = f"1.0.{self.serial}"
-        return self.factory.build("swapme", version, code=hook_module(PROJECT, "version", repr(version)))
+        return self.factory.build(
+            "swapme", version, code=hook_module(PROJECT, "version", repr(version))
+        )
 
     def _drop(self, wheel: Path) -> Path:
         target = self.folder / wheel.name

@@ -111,7 +111,8 @@ def _parser() -> argparse.ArgumentParser:
     output.add_argument("--dot", action="store_true", help="print Graphviz DOT")
     doctor = command(
         "doctor",
-        "check a home: unresolved plugins, conflicts, cycles, refusals, leaks, files, rights",
+        "check a home: unresolved plugins, conflicts, cycles, refusals, leaks, files, rights,"
+        " trust, audit",
         f"{_RUNNING}\nExit 3 when a problem is found.",
     )
     _add_home(doctor)

@@ -135,9 +135,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def unsafe_path(
-    path: Path, *, uid: int | None = None, checked: Path | None = None
-) -> str | None:
+def unsafe_path(path: Path, *, uid: int | None = None, checked: Path | None = None) -> str | None:
     """Why ``path`` is not safe to read code from, or ``None`` when it is (or does not exist).
 
     ``path`` and every folder above it are checked: no symlink, owned by ``uid`` (the effective
