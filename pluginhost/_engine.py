@@ -6,6 +6,7 @@ backups kept for rollback) and is only ever called with the host's lock held.
 
 from __future__ import annotations
 
+import copy
 import importlib.machinery
 import json
 import logging
@@ -21,7 +22,15 @@ import pluggy
 
 from ._activate import PluginFinder
 from ._candidate import Candidate, WheelOrigin
-from ._errors import ActivationError, HostStateError, PluginHostError, ResolutionError, WheelError
+from ._errors import (
+    ActivationError,
+    HostStateError,
+    InstallError,
+    PluginHostError,
+    ResolutionError,
+    StoreError,
+    WheelError,
+)
 from ._events import Event, EventKind
 from ._faults import crash_point
 from ._install import install_wheel
@@ -33,7 +42,7 @@ from ._requirements import support_wheels_for
 from ._resolve import Plan, resolve
 from ._sources import Scan
 from ._status import HistoryEntry, PluginInfo, PluginState, PluginStatus
-from ._transition import Active, Member, Timeouts, Transition, call_hook
+from ._transition import Active, Member, Retirement, Timeouts, Transition, call_hook
 from ._versions import Version
 from ._wheel import WheelInfo, WheelLimits
 
@@ -102,6 +111,9 @@ class Engine:
         self.support: tuple[WheelInfo, ...] = ()
         self._records: dict[Key, Record] = {}
         self._seen: set[Key] = set()
+        self._doomed: list[Record] = []
+        self.last_failure: PluginHostError | None = None
+        """The error of the last change that failed, without its traceback."""
 
     # -- reconciling with what the sources offer --------------------------------------------
 
@@ -304,6 +316,7 @@ class Engine:
 
         :returns: whether the change was committed (on failure everything is as before).
         """
+        self.last_failure = None
         group = self._group(names)
         members = [
             Member(targets.get(n) or self.active[n].candidate, self.active.get(n)) for n in group
@@ -328,9 +341,8 @@ class Engine:
         except PluginHostError as exc:
             self._failed_change(members, exc)
             return False
-        for m in members:
-            self._activated(m, rollback=rollback)
-        self.commit()
+        if not self._commit_switch(members, retirement, rollback=rollback):
+            return False
         for m in members:
             if m.old is not None:
                 self.draining.add(m.name)
@@ -340,6 +352,53 @@ class Engine:
         self.draining.clear()
         self._retired(members, previous, drained, [*errors, *_leak_text(leaked)], rollback)
         return True
+
+    def _commit_switch(
+        self, members: Sequence[Member], retirement: Retirement, *, rollback: bool
+    ) -> bool:
+        """Record the switched-in members and commit; if the commit fails, switch back.
+
+        Until the registry says so, the new versions are not what a restart would load: a
+        change whose commit fails is undone like one whose health check fails.
+        """
+        before = self._bookkeeping()
+        for m in members:
+            self._activated(m, rollback=rollback)
+        try:
+            self.commit()
+        except StoreError as exc:
+            self._restore_bookkeeping(before)
+            del before
+            self._doomed.clear()
+            retirement.undo()
+            self._failed_change(members, exc)
+            return False
+        del before
+        # Backups beyond keep_backups go only now: the registry no longer names them.
+        for record in self._doomed:
+            self._delete_site(record)
+        self._doomed.clear()
+        return True
+
+    def _bookkeeping(self) -> tuple[Any, ...]:
+        return (
+            list(self.order),
+            dict(self.active),
+            {n: list(rs) for n, rs in self.backups.items()},
+            set(self.rolled_back),
+            dict(self.failed),
+            dict(self.state),
+        )
+
+    def _restore_bookkeeping(self, saved: tuple[Any, ...]) -> None:
+        order, active, backups, rolled_back, failed, state = saved
+        self.order[:] = order
+        self.active.clear()
+        self.active.update(active)
+        self.backups = backups
+        self.rolled_back = rolled_back
+        self.failed = failed
+        self.state = state
 
     def _group(self, names: Sequence[PluginName]) -> list[PluginName]:
         """``names`` plus the active plugins that depend on any of them, in load order."""
@@ -416,6 +475,7 @@ class Engine:
             (m for m in changed if m.name == exc.plugin), changed[0] if changed else members[0]
         )
         problem = load_problem(culprit.candidate, exc)
+        self.last_failure = _detached(exc, culprit.name)
         self._fail(culprit.candidate, problem, exc)
         for m in members:
             if m.old is not None:
@@ -451,13 +511,24 @@ class Engine:
                 )
             )
         candidate = self.active[name].candidate
+        version = str(candidate.version)
+        index = self.order.index(name)
         self.order.remove(name)
+        if commit:
+            # Committed before the plugin is switched out: when the registry cannot be written,
+            # nothing has changed yet and the plugin keeps serving.
+            crash_point("removal_before_persisting", version)
+            try:
+                self.commit()
+            except StoreError as exc:
+                self.order.insert(index, name)
+                self.emit(Event.failure(EventKind.UNLOAD_FAILED, name, exc, version=version))
+                raise
+            crash_point("removal_after_persisting", version)
         self.rolled_back.discard(name)
         self.emit(_event(EventKind.UNLOADING, candidate))
         # The engine keeps no reference of its own, so that the purge can see the modules go.
         problems = self.transition.unload(self.active, name)
-        if commit:
-            self.commit()
         kind = EventKind.REMOVED if removed else EventKind.UNLOADED
         self._history(name, str(kind), candidate)
         self.emit(attrs.evolve(_event(kind, candidate), error="; ".join(problems) or None))
@@ -479,18 +550,16 @@ class Engine:
             raise HostStateError(
                 f"plugin {name!r} has no earlier version to roll back to", plugin=name
             )
-        record = backups[0]
+        record = backups.pop(0)
         current = self.active[name].candidate
+        # Off the backups before the change, so that its one commit records the whole rollback;
+        # the transition finds the backup's site dir among the known records.
+        self._records[key_of(record.candidate)] = record
         if not self.change([name], {name: record.candidate}, rollback=True):
-            raise ActivationError(
-                f"rollback to {record.candidate.version} failed; {current.version} stays active",
-                plugin=name,
-                step="rollback",
-            )
+            self.backups.setdefault(name, []).insert(0, record)
+            raise _rollback_failed(record.candidate, current, self.last_failure)
         # The version rolled back from stays out until its bytes change or it is installed again.
         self.rejected.add(key_of(current))
-        backups.pop(0)
-        self.commit()
         return self.info(name)
 
     def restore(self, registry: Registry) -> None:
@@ -582,8 +651,8 @@ class Engine:
         ]
         kept.insert(0, record)
         self.backups[name] = kept[: self.config.keep_backups]
-        for dropped in kept[self.config.keep_backups :]:
-            self._delete_site(dropped)
+        # Deleted once the commit that drops them from the registry is done.
+        self._doomed += kept[self.config.keep_backups :]
 
     def _delete_site(self, record: Record) -> None:
         if record.site_dir is None:
@@ -594,7 +663,15 @@ class Engine:
             return
         # Only ever a direct child of site_root, named by us: never a path from a document.
         target = self.config.site_root / Path(record.site_dir).name
-        shutil.rmtree(target, ignore_errors=True)
+        # Renamed aside first, so that a crash midway never leaves a partial dir under the name
+        # of a version; the next start prunes the dot-dir, which nothing names.
+        doomed = target.with_name(f".{target.name}.deleting")
+        try:
+            target.rename(doomed)
+        except OSError:
+            doomed = target
+        crash_point("while_deleting_site", str(record.candidate.version))
+        shutil.rmtree(doomed, ignore_errors=True)
 
     # -- the steps the transition delegates ---------------------------------------------------
 
@@ -667,11 +744,13 @@ class Engine:
         name = candidate.name
         if name not in self.active:
             self.failed[name] = failed_info(name, candidate, problem)
+        # A full or read-only disk is no fault of the bytes: they are tried again at the next
+        # change or rescan of the folders.
         if problem.kind in {
             ProblemKind.LOAD_FAILED,
             ProblemKind.WHEEL_INVALID,
             ProblemKind.CONFLICT,
-        }:
+        } and not isinstance(exc, InstallError | StoreError):
             self.load_failures[key_of(candidate)] = problem
         self._history(name, "failed", candidate, problem.message)
         if exc is not None:
@@ -734,6 +813,28 @@ def _dependency_problem(candidate: Candidate, dep: str) -> Problem:
 
 def _event(kind: EventKind, c: Candidate) -> Event:
     return Event(kind, c.name, version=str(c.version), origin=str(c.origin))
+
+
+def _detached(exc: PluginHostError, plugin: str) -> PluginHostError:
+    """A copy of ``exc`` naming ``plugin``, without the traceback that would pin the frames (and
+    so the modules) of the version that failed."""
+    clone = copy.copy(exc)
+    if clone.plugin is None:
+        clone.plugin = plugin
+        clone.args = (clone._message(),)
+    return clone
+
+
+def _rollback_failed(
+    target: Candidate, current: Candidate, failure: PluginHostError | None
+) -> PluginHostError:
+    """The error of a rollback that was undone: the file system's own kind when it refused."""
+    reason = f"rollback to {target.version} failed; {current.version} stays active"
+    if failure is not None:
+        reason = f"{reason}: {failure.reason}"
+    if isinstance(failure, InstallError | StoreError):
+        return type(failure)(reason, plugin=current.name, path=failure.path)
+    return ActivationError(reason, plugin=current.name, step="rollback")
 
 
 def _leak_text(leaked: Sequence[str]) -> list[str]:

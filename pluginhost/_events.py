@@ -26,6 +26,7 @@ class EventKind(str, enum.Enum):
     LOAD_FAILED = "load_failed"
     UNLOADING = "unloading"
     UNLOADED = "unloaded"
+    UNLOAD_FAILED = "unload_failed"
     UPDATED = "updated"
     REMOVED = "removed"
     ROLLED_BACK = "rolled_back"
@@ -35,7 +36,14 @@ class EventKind(str, enum.Enum):
         return self.value
 
 
-_FAILURES = frozenset({EventKind.MANIFEST_INVALID, EventKind.LOAD_FAILED, EventKind.DRAIN_TIMEOUT})
+_FAILURES = frozenset(
+    {
+        EventKind.MANIFEST_INVALID,
+        EventKind.LOAD_FAILED,
+        EventKind.UNLOAD_FAILED,
+        EventKind.DRAIN_TIMEOUT,
+    }
+)
 
 
 @attrs.frozen

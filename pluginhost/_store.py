@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Final, final
 
+from . import _fs
 from ._errors import HostStateError, StoreError
 
 __all__ = ["AtomicJsonFile", "HomeLock", "StoreError"]
@@ -118,22 +119,20 @@ class AtomicJsonFile:
             temp = self._write_temp(text.encode("ascii"))
             try:
                 self._rotate_backup()
-                os.replace(temp, self.path)
+                _fs.replace(temp, self.path)
             finally:
                 _unlink_quietly(temp)
-            _fsync_dir(self.path.parent)
+            _fs.fsync_dir(self.path.parent)
         except OSError as exc:
-            raise StoreError(f"cannot write: {exc}", path=self.path) from exc
+            raise StoreError(f"cannot write: {_fs.describe(exc)}", path=self.path) from exc
 
     def _write_temp(self, content: bytes) -> Path:
         # Same directory as the target so that os.replace is one atomic rename, never a copy.
         temp = self.path.with_name(f"{self._temp_prefix}{os.getpid()}-{secrets.token_hex(4)}")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        fd = _fs.open_new(temp)
         try:
-            with open(fd, "wb", closefd=False) as stream:
-                stream.write(content)
-                stream.flush()
-                os.fsync(fd)
+            _fs.write(fd, content, temp)
+            _fs.fsync(fd, temp)
         except BaseException:
             _unlink_quietly(temp)
             raise
@@ -156,12 +155,12 @@ class AtomicJsonFile:
             return
         link = self.path.with_name(f"{self._temp_prefix}{os.getpid()}-{secrets.token_hex(4)}")
         try:
-            os.link(self.path, link)
+            _fs.link(self.path, link)
         except OSError:
             # File systems without hard links (vfat, some network mounts): copy what we verified.
             link = self._write_temp(content)
         try:
-            os.replace(link, self.backup)
+            _fs.replace(link, self.backup)
         finally:
             # rename(2) does nothing when both names already link the same inode (left so by
             # a crash between this step and the next), which would leave the link behind.
@@ -231,15 +230,6 @@ def _is_stale(suffix: str) -> bool:
     except PermissionError:
         return False  # alive, under another user
     return False
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename itself durable: without it a power loss could bring the old name back.
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _unlink_quietly(path: Path) -> None:
