@@ -27,6 +27,7 @@ __all__ = [
     "link",
     "make_dirs",
     "make_temp_dir",
+    "open_lock",
     "open_new",
     "rename",
     "replace",
@@ -77,6 +78,11 @@ def create(path: Path) -> BinaryIO:
 def open_new(path: Path) -> int:
     """Open a new file for writing, as a descriptor closed on exec; fails if it exists."""
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+
+
+def open_lock(path: Path) -> int:
+    """Open (or create) a lock file for reading and writing, as a descriptor closed on exec."""
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
 
 def write(fd: int, data: bytes, path: Path) -> None:

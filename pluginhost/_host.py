@@ -29,6 +29,7 @@ from ._errors import (
     WheelError,
 )
 from ._events import EventBus, Subscriber
+from ._fs import describe
 from ._names import plugin_name
 from ._policy import VersionPolicy
 from ._problems import Problem, ProblemKind
@@ -482,7 +483,7 @@ class PluginHost:
         try:
             self.site_root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise HostStateError(f"cannot prepare home: {exc}", path=self.home) from exc
+            raise HostStateError(f"cannot prepare home: {describe(exc)}", path=self.home) from exc
 
     def _read_registry(self) -> Registry:
         # Only once the home is locked: leftovers of an interrupted install are never trusted.

@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import secrets
 import time
@@ -23,6 +24,8 @@ from ._errors import HostStateError, StoreError
 __all__ = ["AtomicJsonFile", "HomeLock", "StoreError"]
 
 FORMAT: Final = 1
+
+logger = logging.getLogger("pluginhost")
 
 
 class _UnusableCopyError(Exception):
@@ -109,8 +112,9 @@ class AtomicJsonFile:
 
         :param data: JSON-able data (no NaN or infinity: they are not JSON).
         :raises TypeError, ValueError: when ``data`` cannot be serialized; nothing is written.
-        :raises StoreError: when the file system refuses; the committed document is unchanged,
-            unless only the final directory sync failed (the new one is then in place).
+        :raises StoreError: when the file system refuses; the committed document is unchanged.
+            A failure of the final directory sync is logged, not raised: the new document is
+            in place, and only its survival of a power loss is in doubt.
         """
         canonical = _canonical(data)
         document = {"format": FORMAT, "sha256": _digest(canonical), "data": data}
@@ -122,9 +126,14 @@ class AtomicJsonFile:
                 _fs.replace(temp, self.path)
             finally:
                 _unlink_quietly(temp)
-            _fs.fsync_dir(self.path.parent)
         except OSError as exc:
             raise StoreError(f"cannot write: {_fs.describe(exc)}", path=self.path) from exc
+        try:
+            _fs.fsync_dir(self.path.parent)
+        except OSError as exc:
+            # Every reader, and a restart after this process is killed, already sees the new
+            # document: failing here would make the caller undo what is committed.
+            logger.warning("%s: written, but its directory sync failed: %s", self.path, exc)
 
     def _write_temp(self, content: bytes) -> Path:
         # Same directory as the target so that os.replace is one atomic rename, never a copy.
@@ -328,10 +337,12 @@ class HomeLock:
 
     def _open(self) -> int:
         try:
-            self.home.mkdir(parents=True, exist_ok=True)
-            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            _fs.make_dirs(self.home)
+            return _fs.open_lock(self.path)
         except OSError as exc:
-            raise HostStateError(f"cannot open the lock file: {exc}", path=self.path) from exc
+            raise HostStateError(
+                f"cannot open the lock file: {_fs.describe(exc)}", path=self.path
+            ) from exc
 
     def _record(self) -> None:
         # Written only once locked, through the locked descriptor, so a refused process never
