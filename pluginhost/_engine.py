@@ -112,6 +112,8 @@ class Engine:
         self._records: dict[Key, Record] = {}
         self._seen: set[Key] = set()
         self._doomed: list[Record] = []
+        self._fresh: set[Path] = set()
+        """Site dirs installed by the change under way (not reused)."""
         self.last_failure: PluginHostError | None = None
         """The error of the last change that failed, without its traceback."""
 
@@ -317,6 +319,7 @@ class Engine:
         :returns: whether the change was committed (on failure everything is as before).
         """
         self.last_failure = None
+        self._fresh.clear()
         group = self._group(names)
         members = [
             Member(targets.get(n) or self.active[n].candidate, self.active.get(n)) for n in group
@@ -477,6 +480,11 @@ class Engine:
         problem = load_problem(culprit.candidate, exc)
         self.last_failure = _detached(exc, culprit.name)
         self._fail(culprit.candidate, problem, exc)
+        # The site dirs this change installed go, or every broken drop would leave one behind.
+        for m in changed:
+            if m.site_dir is not None and m.site_dir in self._fresh:
+                self._delete_site(Record(m.candidate, m.site_dir.name, m.top_level))
+        self._fresh.clear()
         for m in members:
             if m.old is not None:
                 self.emit(
@@ -552,14 +560,17 @@ class Engine:
             )
         record = backups.pop(0)
         current = self.active[name].candidate
+        current_record = self._record(self.active[name])
         # Off the backups before the change, so that its one commit records the whole rollback;
         # the transition finds the backup's site dir among the known records.
         self._records[key_of(record.candidate)] = record
         if not self.change([name], {name: record.candidate}, rollback=True):
             self.backups.setdefault(name, []).insert(0, record)
             raise _rollback_failed(record.candidate, current, self.last_failure)
-        # The version rolled back from stays out until its bytes change or it is installed again.
+        # The version rolled back from stays out until its bytes change or it is installed again,
+        # and its site dir goes: nothing names it any more.
         self.rejected.add(key_of(current))
+        self._delete_site(current_record)
         return self.info(name)
 
     def restore(self, registry: Registry) -> None:
@@ -700,6 +711,8 @@ class Engine:
             extra_wheels=[w.path for w in extras],
             limits=self.config.limits,
         )
+        if not site_info.reused:
+            self._fresh.add(site_info.path)
         crash_point("after_install", str(candidate.version))
         return site_info.path, site_info.top_level
 
@@ -745,7 +758,7 @@ class Engine:
         if name not in self.active:
             self.failed[name] = failed_info(name, candidate, problem)
         # A full or read-only disk is no fault of the bytes: they are tried again at the next
-        # change or rescan of the folders.
+        # change in the folders, or by install().
         if problem.kind in {
             ProblemKind.LOAD_FAILED,
             ProblemKind.WHEEL_INVALID,

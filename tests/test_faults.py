@@ -105,6 +105,14 @@ def versions_on_disk(home: Path) -> list[str]:
     return [r["candidate"]["version"] for r in data["active"]]
 
 
+def sites_named(home: Path) -> set[str]:
+    """The site dirs the registry on disk names, active or backups."""
+    data = AtomicJsonFile(home / "registry.json").read()
+    assert data is not None
+    records = [*data["active"], *(r for rs in data["history"].values() for r in rs)]
+    return {r["site_dir"] for r in records}
+
+
 def answers(host: PluginHost) -> list[str]:
     return list(host.hook.greet(name="x"))
 
@@ -116,6 +124,8 @@ def check_untouched(host: PluginHost, home: Path, serving: str = "1.0.0") -> Non
     assert versions_on_disk(home) == [serving]
     assert list((home / "staging").iterdir()) == []
     assert [p.name for p in home.rglob("*") if ".tmp-" in p.name or "incoming" in p.name] == []
+    # A version that failed leaves no site dir behind.
+    assert {p.name for p in (home / "site").iterdir() if p.is_dir()} == sites_named(home)
 
 
 def failures(events: list[Event], kind: EventKind) -> list[Event]:
