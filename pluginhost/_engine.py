@@ -519,6 +519,7 @@ class Engine:
                 )
             )
         candidate = self.active[name].candidate
+        record = self._record(self.active[name])
         version = str(candidate.version)
         index = self.order.index(name)
         self.order.remove(name)
@@ -537,6 +538,9 @@ class Engine:
         self.emit(_event(EventKind.UNLOADING, candidate))
         # The engine keeps no reference of its own, so that the purge can see the modules go.
         problems = self.transition.unload(self.active, name)
+        if commit:
+            # Committed without it: its site dir is named by nothing (stop() keeps it).
+            self._delete_site(record)
         kind = EventKind.REMOVED if removed else EventKind.UNLOADED
         self._history(name, str(kind), candidate)
         self.emit(attrs.evolve(_event(kind, candidate), error="; ".join(problems) or None))
