@@ -7,6 +7,7 @@ backups kept for rollback) and is only ever called with the host's lock held.
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib.machinery
 import json
 import logging
@@ -25,9 +26,11 @@ from ._candidate import Candidate, WheelOrigin
 from ._errors import (
     ActivationError,
     HostStateError,
+    InstallError,
     ManifestError,
     PluginHostError,
     ResolutionError,
+    StoreError,
     TrustError,
     WheelError,
 )
@@ -42,7 +45,7 @@ from ._requirements import support_wheels_for
 from ._resolve import Plan, resolve
 from ._sources import Scan
 from ._status import HistoryEntry, PluginInfo, PluginState, PluginStatus
-from ._transition import Active, Member, Timeouts, Transition, call_hook
+from ._transition import Active, Member, Retirement, Timeouts, Transition, call_hook
 from ._versions import Version
 from ._wheel import WheelInfo, WheelLimits
 
@@ -127,6 +130,11 @@ class Engine:
         # Within _loading(): whether plugins were loaded and await their commit.
         self._batching = False
         self._uncommitted = False
+        self._doomed: list[Record] = []
+        self._fresh: set[Path] = set()
+        """Site dirs installed by the change under way (not reused)."""
+        self.last_failure: PluginHostError | None = None
+        """The error of the last change that failed, without its traceback."""
 
     # -- reconciling with what the sources offer --------------------------------------------
 
@@ -316,7 +324,16 @@ class Engine:
             self._batching = False
             if self._uncommitted:
                 self._uncommitted = False
-                self.commit()
+                self._commit_loads()
+
+    def _commit_loads(self) -> None:
+        try:
+            self.commit()
+        except StoreError as exc:
+            # The plugins serve, but a restart would not find them committed: it loads them
+            # again from their sources. Said loudly, not raised into the watcher's worker.
+            self.last_failure = exc
+            logger.error("new plugins loaded but not committed: %s", exc)
 
     def _apply_each(self, plan: Plan) -> None:
         for name in plan.order:
@@ -360,6 +377,8 @@ class Engine:
 
         :returns: whether the change was committed (on failure everything is as before).
         """
+        self.last_failure = None
+        self._fresh.clear()
         group = self._group(names)
         members = [
             Member(targets.get(n) or self.active[n].candidate, self.active.get(n)) for n in group
@@ -382,12 +401,8 @@ class Engine:
         except PluginHostError as exc:
             self._failed_change(members, exc)
             return False
-        for m in members:
-            self._activated(m, rollback=rollback)
-        if self._batching and all(m.old is None for m in members):
-            self._uncommitted = True
-        else:
-            self.commit()
+        if not self._commit_switch(members, retirement, rollback=rollback):
+            return False
         for m in members:
             if m.old is not None:
                 self.draining.add(m.name)
@@ -398,6 +413,56 @@ class Engine:
         problems = [*errors, *_leak_text(leaked)]
         self._retired(members, previous, drained, problems, rollback, restoring)
         return True
+
+    def _commit_switch(
+        self, members: Sequence[Member], retirement: Retirement, *, rollback: bool
+    ) -> bool:
+        """Record the switched-in members and commit; if the commit fails, switch back.
+
+        Until the registry says so, the new versions are not what a restart would load: a
+        change whose commit fails is undone like one whose health check fails.
+        """
+        before = self._bookkeeping()
+        for m in members:
+            self._activated(m, rollback=rollback)
+        if self._batching and all(m.old is None for m in members):
+            self._uncommitted = True  # committed with the others at the end of _loading()
+            return True
+        try:
+            self.commit()
+        except StoreError as exc:
+            self._restore_bookkeeping(before)
+            del before
+            self._doomed.clear()
+            retirement.undo()
+            self._failed_change(members, exc)
+            return False
+        del before
+        # Backups beyond keep_backups go only now: the registry no longer names them.
+        for record in self._doomed:
+            self._delete_site(record)
+        self._doomed.clear()
+        return True
+
+    def _bookkeeping(self) -> tuple[Any, ...]:
+        return (
+            list(self.order),
+            dict(self.active),
+            {n: list(rs) for n, rs in self.backups.items()},
+            set(self.rolled_back),
+            dict(self.failed),
+            dict(self.state),
+        )
+
+    def _restore_bookkeeping(self, saved: tuple[Any, ...]) -> None:
+        order, active, backups, rolled_back, failed, state = saved
+        self.order[:] = order
+        self.active.clear()
+        self.active.update(active)
+        self.backups = backups
+        self.rolled_back = rolled_back
+        self.failed = failed
+        self.state = state
 
     def _group(self, names: Sequence[PluginName]) -> list[PluginName]:
         """``names`` plus the active plugins that depend on any of them, in load order."""
@@ -475,7 +540,13 @@ class Engine:
             (m for m in changed if m.name == exc.plugin), changed[0] if changed else members[0]
         )
         problem = load_problem(culprit.candidate, exc)
+        self.last_failure = _detached(exc, culprit.name)
         self._fail(culprit.candidate, problem, exc)
+        # The site dirs this change installed go, or every broken drop would leave one behind.
+        for m in changed:
+            if m.site_dir is not None and m.site_dir in self._fresh:
+                self._delete_site(Record(m.candidate, m.site_dir.name, m.top_level))
+        self._fresh.clear()
         for m in members:
             if m.old is not None:
                 self.emit(
@@ -512,13 +583,28 @@ class Engine:
                 )
             )
         candidate = self.active[name].candidate
+        record = self._record(self.active[name])
+        version = str(candidate.version)
+        index = self.order.index(name)
         self.order.remove(name)
+        if commit:
+            # Committed before the plugin is switched out: when the registry cannot be written,
+            # nothing has changed yet and the plugin keeps serving.
+            crash_point("removal_before_persisting", version)
+            try:
+                self.commit()
+            except StoreError as exc:
+                self.order.insert(index, name)
+                self.emit(Event.failure(EventKind.UNLOAD_FAILED, name, exc, version=version))
+                raise
+            crash_point("removal_after_persisting", version)
         self.rolled_back.discard(name)
         self.emit(_event(EventKind.UNLOADING, candidate))
         # The engine keeps no reference of its own, so that the purge can see the modules go.
         problems = self.transition.unload(self.active, name)
         if commit:
-            self.commit()
+            # Committed without it: its site dir is named by nothing (stop() keeps it).
+            self._delete_site(record)
         kind = EventKind.REMOVED if removed else EventKind.UNLOADED
         self._history(name, str(kind), candidate)
         self.emit(attrs.evolve(_event(kind, candidate), error="; ".join(problems) or None))
@@ -540,18 +626,19 @@ class Engine:
             raise HostStateError(
                 f"plugin {name!r} has no earlier version to roll back to", plugin=name
             )
-        record = backups[0]
+        record = backups.pop(0)
         current = self.active[name].candidate
+        current_record = self._record(self.active[name])
+        # Off the backups before the change, so that its one commit records the whole rollback;
+        # the transition finds the backup's site dir among the known records.
+        self._records[key_of(record.candidate)] = record
         if not self.change([name], {name: record.candidate}, rollback=True):
-            raise ActivationError(
-                f"rollback to {record.candidate.version} failed; {current.version} stays active",
-                plugin=name,
-                step="rollback",
-            )
-        # The version rolled back from stays out until its bytes change or it is installed again.
+            self.backups.setdefault(name, []).insert(0, record)
+            raise _rollback_failed(record.candidate, current, self.last_failure)
+        # The version rolled back from stays out until its bytes change or it is installed again,
+        # and its site dir goes: nothing names it any more.
         self.rejected.add(key_of(current))
-        backups.pop(0)
-        self.commit()
+        self._delete_site(current_record)
         return self.info(name)
 
     def restore(self, registry: Registry) -> None:
@@ -647,8 +734,8 @@ class Engine:
         ]
         kept.insert(0, record)
         self.backups[name] = kept[: self.config.keep_backups]
-        for dropped in kept[self.config.keep_backups :]:
-            self._delete_site(dropped)
+        # Deleted once the commit that drops them from the registry is done.
+        self._doomed += kept[self.config.keep_backups :]
 
     def _delete_site(self, record: Record) -> None:
         if record.site_dir is None:
@@ -659,7 +746,15 @@ class Engine:
             return
         # Only ever a direct child of site_root, named by us: never a path from a document.
         target = self.config.site_root / Path(record.site_dir).name
-        shutil.rmtree(target, ignore_errors=True)
+        # Renamed aside first, so that a crash midway never leaves a partial dir under the name
+        # of a version; the next start prunes the dot-dir, which nothing names.
+        doomed = target.with_name(f".{target.name}.deleting")
+        try:
+            target.rename(doomed)
+        except OSError:
+            doomed = target
+        crash_point("while_deleting_site", str(record.candidate.version))
+        shutil.rmtree(doomed, ignore_errors=True)
 
     # -- the steps the transition delegates ---------------------------------------------------
 
@@ -688,6 +783,8 @@ class Engine:
             extra_wheels=[w.path for w in extras],
             limits=self.config.limits,
         )
+        if not site_info.reused:
+            self._fresh.add(site_info.path)
         crash_point("after_install", str(candidate.version))
         return site_info.path, site_info.top_level
 
@@ -732,11 +829,13 @@ class Engine:
         name = candidate.name
         if name not in self.active:
             self.failed[name] = failed_info(name, candidate, problem)
+        # A full or read-only disk is no fault of the bytes: they are tried again at the next
+        # change in the folders, or by install().
         if problem.kind in {
             ProblemKind.LOAD_FAILED,
             ProblemKind.WHEEL_INVALID,
             ProblemKind.CONFLICT,
-        }:
+        } and not isinstance(exc, InstallError | StoreError):
             self.load_failures[key_of(candidate)] = problem
         self._history(name, "failed", candidate, problem.message)
         serving = self.active.get(name)
@@ -810,6 +909,28 @@ def _event(kind: EventKind, c: Candidate, **fields: Any) -> Event:
 
 def _qualified(kind: type) -> str:
     return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _detached(exc: PluginHostError, plugin: str) -> PluginHostError:
+    """A copy of ``exc`` naming ``plugin``, without the traceback that would pin the frames (and
+    so the modules) of the version that failed."""
+    clone = copy.copy(exc)
+    if clone.plugin is None:
+        clone.plugin = plugin
+        clone.args = (clone._message(),)
+    return clone
+
+
+def _rollback_failed(
+    target: Candidate, current: Candidate, failure: PluginHostError | None
+) -> PluginHostError:
+    """The error of a rollback that was undone: the file system's own kind when it refused."""
+    reason = f"rollback to {target.version} failed; {current.version} stays active"
+    if failure is not None:
+        reason = f"{reason}: {failure.reason}"
+    if isinstance(failure, InstallError | StoreError):
+        return type(failure)(reason, plugin=current.name, path=failure.path)
+    return ActivationError(reason, plugin=current.name, step="rollback")
 
 
 def _leak_text(leaked: Sequence[str]) -> list[str]:

@@ -27,6 +27,7 @@ class EventKind(str, enum.Enum):
     LOAD_FAILED = "load_failed"
     UNLOADING = "unloading"
     UNLOADED = "unloaded"
+    UNLOAD_FAILED = "unload_failed"
     UPDATED = "updated"
     REMOVED = "removed"
     ROLLED_BACK = "rolled_back"
@@ -41,6 +42,7 @@ _FAILURES = frozenset(
         EventKind.MANIFEST_INVALID,
         EventKind.REFUSED,
         EventKind.LOAD_FAILED,
+        EventKind.UNLOAD_FAILED,
         EventKind.DRAIN_TIMEOUT,
     }
 )

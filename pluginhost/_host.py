@@ -25,12 +25,16 @@ from ._engine import BreakingChange, Engine, EngineConfig, key_of
 from ._errors import (
     ActivationError,
     HostStateError,
+    InstallError,
     ManifestError,
+    PluginHostError,
     ResolutionError,
+    StoreError,
     TrustError,
     WheelError,
 )
 from ._events import Event, EventBus, EventKind, Subscriber
+from ._fs import describe
 from ._names import plugin_name
 from ._policy import VersionPolicy
 from ._problems import Problem, ProblemKind
@@ -350,8 +354,11 @@ class PluginHost:
         :raises ManifestError: when its manifest is unusable.
         :raises ResolutionError: when its requirements, the host constraint, the policy or a
             conflict keep it out.
-        :raises ActivationError: when installing, importing, activating or checking it failed
+        :raises ActivationError: when importing, activating or checking it failed
             (the version that was serving, if any, still serves).
+        :raises InstallError: when the file system refused the install (disk full, read-only,
+            permission denied); the version that was serving, if any, still serves.
+        :raises StoreError: when the registry could not be committed; likewise.
         """
         with self._lock:
             self._require_started()
@@ -393,7 +400,11 @@ class PluginHost:
             raise
         return candidate
 
-    def _refusal(self, name: str, version: str) -> ResolutionError | ActivationError:
+    def _refusal(self, name: str, version: str) -> PluginHostError:
+        failure = self._engine.last_failure
+        if isinstance(failure, InstallError | StoreError) and failure.plugin == name:
+            # The file system refused (disk full, read-only): said as such, not as a bad plugin.
+            return failure
         problems = [p for p in self._engine.problems if p.plugin == name]
         mine = [p for p in problems if p.version in (None, version)] or problems
         if not mine:
@@ -409,6 +420,7 @@ class PluginHost:
         restarts too, until it is installed again.
 
         :raises HostStateError: when no plugin of that name is active.
+        :raises StoreError: when the registry cannot be written; the plugin was not removed.
         """
         key = plugin_name(name)
         with self._lock:
@@ -416,9 +428,15 @@ class PluginHost:
             if key not in engine.active:
                 raise HostStateError(f"plugin {key!r} is not active", plugin=key)
             engine.removed.add(key)
-            engine.manual.pop(key, None)
+            manual = engine.manual.pop(key, None)
             try:
                 engine.unload(key, removed=False)
+            except StoreError:
+                # Not committed, so not removed: it serves on, and stays wanted.
+                engine.removed.discard(key)
+                if manual is not None:
+                    engine.manual[key] = manual
+                raise
             finally:
                 self._status_doc.publish(self)
 
@@ -430,6 +448,7 @@ class PluginHost:
 
         :raises HostStateError: when the plugin is not active or has no earlier version kept.
         :raises ActivationError: when the earlier version fails to load (the current one stays).
+        :raises StoreError: when the registry cannot be written (the current one stays).
         """
         with self._lock:
             self._require_started()
@@ -495,7 +514,7 @@ class PluginHost:
         try:
             self.site_root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise HostStateError(f"cannot prepare home: {exc}", path=self.home) from exc
+            raise HostStateError(f"cannot prepare home: {describe(exc)}", path=self.home) from exc
 
     def _check_trust(self) -> None:
         # Code is imported from the home's site dirs: whoever may write there may run code.

@@ -9,14 +9,15 @@ inside as ``.pluginhost/wheel.sha256``, is checked before a dir is reused.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
 import re
 import shutil
 import sys
-import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -27,7 +28,9 @@ from installer.exceptions import InstallerError
 from installer.sources import WheelFile
 from installer.utils import get_launcher_kind
 
-from ._errors import InstallError, WheelError
+from . import _fs
+from ._errors import InstallError, PluginHostError, WheelError
+from ._faults import crash_point
 from ._wheel import WheelInfo, WheelLimits, inspect_wheel
 
 __all__ = ["InstalledSite", "install_wheel", "site_dir_name"]
@@ -96,7 +99,8 @@ def install_wheel(
     ('hello-1.0.0-5a1b2c3d', ('hello_plugin',))
 
     :param wheel: the plugin's wheel.
-    :param site_root: where site dirs live; must be on the same filesystem as ``staging_root``.
+    :param site_root: where site dirs live; best on the same file system as ``staging_root``
+        (else each site dir is copied once more, beside its final place, before its rename).
     :param staging_root: where private work dirs are made, and always removed again.
     :param name: the plugin's name, for the site dir's name.
     :param version: the plugin's version, for the site dir's name.
@@ -108,13 +112,15 @@ def install_wheel(
     """
     original = Path(wheel)
     _check_site_dir_name(name, version, original)
-    staging = _make_staging(Path(staging_root), original)
+    with _disk("cannot make a staging dir", name, original):
+        _fs.make_dirs(Path(staging_root))
+        staging = _fs.make_temp_dir(Path(staging_root), "install-")
     try:
         # A private copy, hashed while copied: the original may change or vanish mid-install.
-        own = _private_copy(original, staging / "wheels" / "0", expected_sha256, limits)
+        own = _private_copy(original, staging / "wheels" / "0", expected_sha256, limits, name)
         # Extra wheels are validated the same way, all before anything outside staging exists.
         extras = [
-            _private_copy(Path(extra), staging / "wheels" / str(i), None, limits)
+            _private_copy(Path(extra), staging / "wheels" / str(i), None, limits, name)
             for i, extra in enumerate(extra_wheels, start=1)
         ]
         sha256 = own.info.sha256
@@ -127,10 +133,13 @@ def install_wheel(
         # Everything goes into one staged site dir, bytecode not compiled.
         site = staging / "site"
         for copy in (own, *extras):
-            _install_copy(copy, site)
-        _write_stamp(site, sha256, original)
+            _install_copy(copy, site, name)
+        with _disk("cannot stamp the site dir", name, original):
+            _write_stamp(site, sha256)
+        crash_point("before_publish", version)
         # One rename makes the site dir appear whole; a concurrent install may have won.
-        reused = _publish(site, target, original)
+        with _disk("cannot move the site dir into place", name, original):
+            reused = _publish(site, target)
         if reused:
             _check_stamp(target, sha256, original)
         return InstalledSite(target, sha256, top_level, reused=reused)
@@ -147,20 +156,24 @@ def _check_site_dir_name(name: str, version: str, original: Path) -> None:
         raise WheelError(f"cannot name a site dir: {exc}", plugin=name, path=original) from exc
 
 
-def _make_staging(staging_root: Path, original: Path) -> Path:
+@contextlib.contextmanager
+def _disk(action: str, plugin: str, original: Path) -> Iterator[None]:
+    """Tell a file system's refusal during ``action`` as an :class:`InstallError`."""
     try:
-        staging_root.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix="install-", dir=staging_root))
+        yield
+    except PluginHostError:
+        raise
     except OSError as exc:
-        raise InstallError(f"cannot make a staging dir: {exc}", path=original) from exc
+        raise InstallError(f"{action}: {_fs.describe(exc)}", plugin=plugin, path=original) from exc
 
 
 def _private_copy(
-    original: Path, folder: Path, expected_sha256: str | None, limits: WheelLimits
+    original: Path, folder: Path, expected_sha256: str | None, limits: WheelLimits, plugin: str
 ) -> _Copy:
     """Copy a wheel into ``folder`` under its own name (installer parses it) and validate it."""
     path = folder / original.name
-    sha256 = _copy_hashing(original, path)
+    with _disk("cannot copy the wheel for installing", plugin, original):
+        sha256 = _copy_hashing(original, path)
     if expected_sha256 is not None and sha256 != expected_sha256.lower():
         raise WheelError(
             f"changed since it was read (sha256 {sha256}, expected {expected_sha256})",
@@ -176,18 +189,15 @@ def _private_copy(
 
 def _copy_hashing(source: Path, target: Path) -> str:
     digest = hashlib.sha256()
-    try:
-        target.parent.mkdir(parents=True)
-        with source.open("rb") as src, target.open("xb") as dst:
-            while chunk := src.read(_CHUNK):
-                digest.update(chunk)
-                dst.write(chunk)
-    except OSError as exc:
-        raise InstallError(f"cannot copy the wheel for installing: {exc}", path=source) from exc
+    _fs.make_dirs(target.parent)
+    with source.open("rb") as src, _fs.create(target) as dst:
+        while chunk := src.read(_CHUNK):
+            digest.update(chunk)
+            dst.write(chunk)
     return digest.hexdigest()
 
 
-def _install_copy(copy: _Copy, site: Path) -> None:
+def _install_copy(copy: _Copy, site: Path, plugin: str) -> None:
     """Install one validated copy into ``site`` with installer, checking RECORD once more."""
     destination = SchemeDictionaryDestination(
         _scheme_dict(site),
@@ -200,7 +210,9 @@ def _install_copy(copy: _Copy, site: Path) -> None:
             source.validate_record()
             install(source, destination, {"INSTALLER": b"pluginhost\n"})
     except OSError as exc:
-        raise InstallError(f"installing failed: {exc}", path=copy.original) from exc
+        raise InstallError(
+            f"installing failed: {_fs.describe(exc)}", plugin=plugin, path=copy.original
+        ) from exc
     except (InstallerError, ValueError, zipfile.BadZipFile) as exc:
         raise WheelError(f"refused by installer: {exc}", path=copy.original) from exc
 
@@ -218,12 +230,11 @@ def _scheme_dict(site: Path) -> dict[str, str]:
     }
 
 
-def _write_stamp(site: Path, sha256: str, original: Path) -> None:
-    try:
-        (site / _STAMP).parent.mkdir(parents=True, exist_ok=True)
-        (site / _STAMP).write_text(sha256 + "\n", encoding="ascii")
-    except OSError as exc:
-        raise InstallError(f"cannot stamp the site dir: {exc}", path=original) from exc
+def _write_stamp(site: Path, sha256: str) -> None:
+    stamp = site / _STAMP
+    _fs.make_dirs(stamp.parent)
+    with _fs.create(stamp) as stream:
+        stream.write(sha256.encode("ascii") + b"\n")
 
 
 def _check_stamp(target: Path, sha256: str, original: Path) -> None:
@@ -238,14 +249,33 @@ def _check_stamp(target: Path, sha256: str, original: Path) -> None:
         )
 
 
-def _publish(site: Path, target: Path, original: Path) -> bool:
-    """Rename the staged site into place; ``True`` when an identical one got there first."""
+def _publish(site: Path, target: Path) -> bool:
+    """Rename the staged site into place; ``True`` when an identical one got there first.
+
+    When ``site/`` is another file system than ``staging/`` (a mount of its own), the staged
+    site is copied next to ``target`` first, so that the rename that publishes it stays one
+    atomic step on one file system. A crash mid-copy leaves a dot-dir in ``site/`` that the
+    next start prunes, as it prunes every site dir nothing names.
+    """
+    _fs.make_dirs(target.parent)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(site, target)
+        _fs.rename(site, target)
     except OSError as exc:
-        # Same name means same bytes: a concurrent install's dir is as good as ours.
-        if target.is_dir():
-            return True
-        raise InstallError(f"cannot move the site dir into place: {exc}", path=original) from exc
+        if exc.errno != errno.EXDEV or target.is_dir():
+            return _lost_race(target, exc)
+        near = _fs.make_temp_dir(target.parent, f".{target.name}.incoming-")
+        try:
+            _fs.copy_tree(site, near / "site")
+            _fs.rename(near / "site", target)
+        except OSError as again:
+            return _lost_race(target, again)
+        finally:
+            shutil.rmtree(near, ignore_errors=True)
     return False
+
+
+def _lost_race(target: Path, exc: OSError) -> bool:
+    # Same name means same bytes: a concurrent install's dir is as good as ours.
+    if target.is_dir():
+        return True
+    raise exc

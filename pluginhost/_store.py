@@ -11,17 +11,21 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import secrets
 import time
 from pathlib import Path
 from typing import Any, Final, final
 
+from . import _fs
 from ._errors import HostStateError, StoreError
 
 __all__ = ["AtomicJsonFile", "HomeLock", "StoreError"]
 
 FORMAT: Final = 1
+
+logger = logging.getLogger("pluginhost")
 
 
 class _UnusableCopyError(Exception):
@@ -108,8 +112,9 @@ class AtomicJsonFile:
 
         :param data: JSON-able data (no NaN or infinity: they are not JSON).
         :raises TypeError, ValueError: when ``data`` cannot be serialized; nothing is written.
-        :raises StoreError: when the file system refuses; the committed document is unchanged,
-            unless only the final directory sync failed (the new one is then in place).
+        :raises StoreError: when the file system refuses; the committed document is unchanged.
+            A failure of the final directory sync is logged, not raised: the new document is
+            in place, and only its survival of a power loss is in doubt.
         """
         canonical = _canonical(data)
         document = {"format": FORMAT, "sha256": _digest(canonical), "data": data}
@@ -118,22 +123,25 @@ class AtomicJsonFile:
             temp = self._write_temp(text.encode("ascii"))
             try:
                 self._rotate_backup()
-                os.replace(temp, self.path)
+                _fs.replace(temp, self.path)
             finally:
                 _unlink_quietly(temp)
-            _fsync_dir(self.path.parent)
         except OSError as exc:
-            raise StoreError(f"cannot write: {exc}", path=self.path) from exc
+            raise StoreError(f"cannot write: {_fs.describe(exc)}", path=self.path) from exc
+        try:
+            _fs.fsync_dir(self.path.parent)
+        except OSError as exc:
+            # Every reader, and a restart after this process is killed, already sees the new
+            # document: failing here would make the caller undo what is committed.
+            logger.warning("%s: written, but its directory sync failed: %s", self.path, exc)
 
     def _write_temp(self, content: bytes) -> Path:
         # Same directory as the target so that os.replace is one atomic rename, never a copy.
         temp = self.path.with_name(f"{self._temp_prefix}{os.getpid()}-{secrets.token_hex(4)}")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        fd = _fs.open_new(temp)
         try:
-            with open(fd, "wb", closefd=False) as stream:
-                stream.write(content)
-                stream.flush()
-                os.fsync(fd)
+            _fs.write(fd, content, temp)
+            _fs.fsync(fd, temp)
         except BaseException:
             _unlink_quietly(temp)
             raise
@@ -156,12 +164,12 @@ class AtomicJsonFile:
             return
         link = self.path.with_name(f"{self._temp_prefix}{os.getpid()}-{secrets.token_hex(4)}")
         try:
-            os.link(self.path, link)
+            _fs.link(self.path, link)
         except OSError:
             # File systems without hard links (vfat, some network mounts): copy what we verified.
             link = self._write_temp(content)
         try:
-            os.replace(link, self.backup)
+            _fs.replace(link, self.backup)
         finally:
             # rename(2) does nothing when both names already link the same inode (left so by
             # a crash between this step and the next), which would leave the link behind.
@@ -231,15 +239,6 @@ def _is_stale(suffix: str) -> bool:
     except PermissionError:
         return False  # alive, under another user
     return False
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename itself durable: without it a power loss could bring the old name back.
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _unlink_quietly(path: Path) -> None:
@@ -338,10 +337,12 @@ class HomeLock:
 
     def _open(self) -> int:
         try:
-            self.home.mkdir(parents=True, exist_ok=True)
-            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            _fs.make_dirs(self.home)
+            return _fs.open_lock(self.path)
         except OSError as exc:
-            raise HostStateError(f"cannot open the lock file: {exc}", path=self.path) from exc
+            raise HostStateError(
+                f"cannot open the lock file: {_fs.describe(exc)}", path=self.path
+            ) from exc
 
     def _record(self) -> None:
         # Written only once locked, through the locked descriptor, so a refused process never

@@ -92,6 +92,8 @@ class Switch:
     pm: pluggy.PluginManager
     lists: dict[str, list[pluggy.HookImpl]]
     names: dict[str, object]
+    """The registered names the switch touched, with what they named before, if anything."""
+    touched: frozenset[str]
     created: tuple[str, ...]
 
     def undo(self) -> None:
@@ -102,10 +104,13 @@ class Switch:
         for hook_name in self.created:
             if not getattr(self.pm.hook, hook_name)._hookimpls:
                 delattr(self.pm.hook, hook_name)
+        # Only the names this switch touched: every other plugin stays registered as it is.
         registry = self.pm._name2plugin
-        for name in [n for n in registry if n not in self.names]:
-            del registry[name]
-        registry.update(self.names)
+        for name in self.touched:
+            if name in self.names:
+                registry[name] = self.names[name]
+            else:
+                registry.pop(name, None)
 
 
 def switch(
@@ -128,7 +133,9 @@ def switch(
     staged = {h: _staged_list(pm, h, gone, new) for h in hook_names}
     names = {o.name: pm._name2plugin[o.name] for o in old if o.name in pm._name2plugin}
     names.update({n.name: pm._name2plugin[n.name] for n in new if n.name in pm._name2plugin})
-    record = Switch(pm, {h: getattr(pm.hook, h)._hookimpls for h in hook_names}, names, created)
+    touched = frozenset(g.name for g in (*old, *new))
+    lists = {h: getattr(pm.hook, h)._hookimpls for h in hook_names}
+    record = Switch(pm, lists, names, touched, created)
     # The switch itself: one reference store per hook.
     for hook_name, impls in staged.items():
         getattr(pm.hook, hook_name)._hookimpls = impls

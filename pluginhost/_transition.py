@@ -191,7 +191,7 @@ class Transition:
         except PluginHostError:
             self._undo(members, applied)
             raise
-        return Retirement(self, [m.old for m in members if m.old], members)
+        return Retirement(self, [m.old for m in members if m.old], members, applied)
 
     def _install(self, members: Sequence[Member]) -> None:
         names: set[str] = {m.name for m in members}
@@ -271,6 +271,7 @@ class Transition:
         """Put the old versions back exactly and drop every trace of the new ones."""
         if applied is not None:
             applied.undo()
+        crash_point("while_undoing", str(members[0].candidate.version))
         for m in reversed(members):
             if m.activated and m.impls is not None:
                 self.deactivate(m.impls)
@@ -287,6 +288,7 @@ class Transition:
                 m.stash = {}
                 if m.old.site_dir is not None:
                     self.finder.map(m.old.top_level, m.old.site_dir)
+        crash_point("after_undoing", str(members[0].candidate.version))
 
     def unload(self, actives: dict[PluginName, Active], name: PluginName) -> list[str]:
         """Take ``name`` out of ``actives`` and out of every hook, drain, deactivate and purge it.
@@ -298,10 +300,13 @@ class Transition:
             still referenced), as text; unloading itself always completes.
         """
         active = actives.pop(name)
+        version = str(active.candidate.version)
         switch(self.pm, [active.impls], [])
+        crash_point("removal_after_unregister", version)
         problems = []
         if not drain([active.impls], self.timeouts.drain):
             problems.append(f"calls still running after {self.timeouts.drain:g}s")
+        crash_point("removal_after_drain", version)
         error = self.deactivate(active.impls)
         if error:
             problems.append(error)
@@ -335,6 +340,15 @@ class Retirement:
     transition: Transition
     old: list[Active]
     members: Sequence[Member]
+    applied: Switch | None = None
+
+    def undo(self) -> None:
+        """Switch the old versions back in, as if the transition had failed at its last step.
+
+        Only before :meth:`finish`: for when what follows the switch (the commit) fails.
+        """
+        self.transition._undo(self.members, self.applied)
+        self.old = []
 
     def finish(self) -> tuple[bool, list[str], list[str]]:
         """Drain, deactivate and purge the old versions.
@@ -342,6 +356,9 @@ class Retirement:
         :returns: ``(drained, errors, leaked)``: whether every earlier call finished in time,
             deactivation errors, and modules that something still holds.
         """
+        # The switch holds the old implementations for its undo: past this point there is none,
+        # and its references would look like calls in flight.
+        self.applied = None
         groups = [a.impls for a in self.old]
         drained = drain(groups, self.transition.timeouts.drain)
         errors = [e for e in (self.transition.deactivate(g) for g in groups) if e]

@@ -3,7 +3,8 @@
 Run as ``python tests/crash_host.py --home HOME [--watch DIR] [options]`` with the repository on
 ``PYTHONPATH``. It starts a host, optionally calls ``greet`` a few times, prints one JSON object
 per line on stdout (``{"event": "ready", ...}`` and so on), optionally updates ``hello`` (with
-``PLUGINHOST_CRASH_AT`` set, the process dies by SIGKILL during that update), and stops cleanly.
+``PLUGINHOST_CRASH_AT`` set, the process dies by SIGKILL during that update), or rolls it back,
+removes it, or deletes its wheel from the watched folder, and stops cleanly.
 
 If the home is locked by another process, it prints ``{"event": "refused", ...}`` and exits 3.
 """
@@ -52,6 +53,26 @@ def drop(wheel: Path, folder: Path) -> None:
     os.replace(temp, folder / wheel.name)
 
 
+def change(host: PluginHost, args: argparse.Namespace) -> bool:
+    """Make the change the options ask for; ``False`` if a folder change was not applied."""
+    if args.install is not None:
+        host.install(args.install)
+    if args.rollback is not None:
+        host.rollback(args.rollback)
+    if args.remove is not None:
+        host.remove(args.remove)
+    if args.drop is not None:
+        drop(args.drop, args.watch[0])
+    if args.delete is not None:
+        args.delete.unlink()
+    if (args.drop is not None or args.delete is not None) and not host.wait_idle(30):
+        return False
+    if any(x is not None for x in (args.install, args.drop, args.rollback, args.remove)):
+        hello = host.plugins.get("hello")
+        say("done", version=hello.version if hello is not None else None)
+    return True
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--home", type=Path, required=True)
@@ -61,6 +82,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--report", action="store_true", help="print a report after start")
     parser.add_argument("--install", type=Path, help="host.install() this wheel")
     parser.add_argument("--drop", type=Path, help="drop this wheel into the watched folder")
+    parser.add_argument("--rollback", help="host.rollback() this plugin")
+    parser.add_argument("--remove", help="host.remove() this plugin")
+    parser.add_argument("--delete", type=Path, help="delete this wheel from the watched folder")
+    parser.add_argument("--keep-backups", type=int, default=3, help="keep_backups")
     parser.add_argument("--hold", action="store_true", help="wait for stdin to close, then stop")
     args = parser.parse_args(argv)
 
@@ -72,6 +97,7 @@ def main(argv: list[str]) -> int:
         api_version=greeter.API_VERSION,
         environment=False,
         persist_state=args.persist,
+        keep_backups=args.keep_backups,
     )
     try:
         host.start()
@@ -84,15 +110,9 @@ def main(argv: list[str]) -> int:
         if args.report:
             say("report", **report(host))
         say("ready", pid=os.getpid(), exported=host.hook.pluginhost_export_state())
-        if args.install is not None:
-            host.install(args.install)
-        if args.drop is not None:
-            drop(args.drop, args.watch[0])
-            if not host.wait_idle(30):
-                say("timeout")
-                return 1
-        if args.install is not None or args.drop is not None:
-            say("done", version=host.plugins["hello"].version)
+        if not change(host, args):
+            say("timeout")
+            return 1
         if args.hold:
             sys.stdin.read()
     finally:

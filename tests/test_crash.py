@@ -1,6 +1,7 @@
-"""Crash safety of a hot swap, for real: a host process is SIGKILLed at each step of an update of
-``hello`` from 1.0.0 to 1.1.0 (``PLUGINHOST_CRASH_AT``, see ``pluginhost/_faults.py``), and a
-second process restarts a host on the same home.
+"""Crash safety of every change, for real: a host process is SIGKILLed at each step of an update
+of ``hello`` from 1.0.0 to 1.1.0, of an update undone by a failing health check, of a rollback to
+a backup, of a removal and of a backup's deletion (``PLUGINHOST_CRASH_AT``, see
+``pluginhost/_faults.py``), and a second process restarts a host on the same home.
 
 Every host runs in its own interpreter through ``tests/crash_host.py``; the wheels are real
 (``WheelFactory``) and nothing is mocked.
@@ -20,7 +21,7 @@ from typing import Any
 import attrs
 import pytest
 
-from pluginhost._faults import STEPS
+from pluginhost._faults import INSTALL_STEPS, REMOVAL_STEPS, STEPS, SWAP_STEPS, UNDO_STEPS
 from pluginhost._store import AtomicJsonFile
 from pluginhost.testing import WheelFactory
 
@@ -30,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = Path(__file__).with_name("crash_host.py")
 REFUSED = 3  # crash_host.py's exit status when the home is locked by another process
 
-OLD, NEW = "1.0.0", "1.1.0"
+OLD, NEW, NEWER = "1.0.0", "1.1.0", "1.2.0"
 CALLS_BEFORE_STOP = 5  # greet calls in the first, cleanly stopped run
 CALLS_BEFORE_UPDATE = 3  # greet calls in the crashing run, before the update starts
 
@@ -43,12 +44,18 @@ import pluggy
 hookimpl = pluggy.HookimplMarker("greeter")
 VERSION = "{version}"
 STATE = {{"count": 0, "inherited": None}}
+HEALTHY = {healthy}
 
 
 @hookimpl
 def greet(name):
     STATE["count"] += 1
     return VERSION
+
+
+@hookimpl
+def pluginhost_health():
+    return HEALTHY
 
 
 @hookimpl
@@ -76,6 +83,7 @@ def pluginhost_import_state(state, previous_version):
 # update again, so every step ends on 1.1.0.
 EXPECTED: dict[str, tuple[str, str, str]] = {
     # step: (committed at the crash, after restart via install, after restart via drop)
+    "before_publish": (OLD, OLD, NEW),
     "after_install": (OLD, OLD, NEW),
     "after_import": (OLD, OLD, NEW),
     "after_switch": (OLD, OLD, NEW),
@@ -98,12 +106,19 @@ def crash_at(step: str) -> str:
 
 @attrs.frozen
 class Scene:
-    """A home, a watched folder holding hello 1.0.0, and hello 1.1.0 in a folder of its own."""
+    """A home, a watched folder holding hello 1.0.0, and later versions in a folder of their own:
+    1.1.0, 1.2.0, and a 1.1.0 whose health check fails."""
 
     root: Path
     home: Path
     folder: Path
     new_wheel: Path
+    newer_wheel: Path
+    unhealthy_wheel: Path
+
+    @property
+    def old_wheel(self) -> Path:
+        return self.folder / "hello-1.0.0-py3-none-any.whl"
 
 
 @attrs.frozen
@@ -126,9 +141,18 @@ class Run:
 @pytest.fixture
 def scene(tmp_path: Path) -> Scene:
     folder = tmp_path / "wheels"
-    WheelFactory(folder).build("hello", OLD, code=PLUGIN.format(version=OLD))
-    new = WheelFactory(tmp_path / "incoming").build("hello", NEW, code=PLUGIN.format(version=NEW))
-    return Scene(tmp_path, tmp_path / "home", folder, new)
+    WheelFactory(folder).build("hello", OLD, code=plugin(OLD))
+    incoming = WheelFactory(tmp_path / "incoming")
+    new = incoming.build("hello", NEW, code=plugin(NEW))
+    newer = incoming.build("hello", NEWER, code=plugin(NEWER))
+    unhealthy = WheelFactory(tmp_path / "unhealthy").build(
+        "hello", NEW, code=plugin(NEW, healthy=False)
+    )
+    return Scene(tmp_path, tmp_path / "home", folder, new, newer, unhealthy)
+
+
+def plugin(version: str, *, healthy: bool = True) -> str:
+    return PLUGIN.format(version=version, healthy=healthy)
 
 
 def host_command(scene: Scene, *args: str) -> list[str]:
@@ -190,75 +214,211 @@ def stopped_cleanly(scene: Scene) -> int:
     return saved
 
 
-class TestCrashDuringUpdate:
-    def test_every_step_has_an_expectation(self) -> None:
-        """The table of expected versions covers exactly the crash points pluginhost has."""
-        assert set(EXPECTED) == set(STEPS)
+def crash(scene: Scene, step: str, version: str, *args: str) -> Run:
+    """Run a host that calls ``greet`` a few times, then does ``args`` and dies at the step."""
+    crashed = run_host(scene, "--calls", str(CALLS_BEFORE_UPDATE), *args, crash=f"{step}@{version}")
+    assert crashed.returncode == -signal.SIGKILL, (
+        f"{step}@{version} was not reached: exit status {crashed.returncode}\n{crashed.stderr}"
+    )
+    # Killed during the change: after the ready line, before the change returned.
+    assert crashed.names() == ["ready"], crashed.stderr
+    return crashed
 
+
+def committed_count(scene: Scene, at_crash: str, low: int, high: int) -> int:
+    """The count the registry holds for hello, exported by ``at_crash``, within what was called."""
+    at_kill = committed(scene)
+    # Every commit exports the state, naming the version that exported it.
+    assert at_kill["state"]["hello"]["version"] == at_crash
+    count: int = at_kill["state"]["hello"]["value"]["count"]
+    # The state the plugin really had: from the last commit, never ahead of the calls made.
+    assert low <= count <= high
+    return count
+
+
+def restart_serves(
+    scene: Scene,
+    expected: str | None,
+    count: int | None,
+    at_crash: str | None,
+    *,
+    state: str = "active",
+) -> dict[str, Any]:
+    """Restart on the home; check it serves exactly ``expected`` in ``state`` with the committed
+    ``count`` handed over from ``at_crash`` (or serves nothing), and that the home holds nothing
+    more than the registry names. Returns the registry."""
+    restart = run_host(scene, "--report")
+    # The kernel dropped the killed process's home lock: the restart was not refused.
+    assert restart.returncode == 0, restart.stderr
+    report = restart.event("report")
+    if expected is None:
+        assert report["load_order"] == []
+        assert report["greet"] == []
+    else:
+        assert report["load_order"] == ["hello"]
+        assert report["version"] == expected
+        assert report["state"] == state
+        assert report["greet"] == [expected]
+        # The state handed to the version serving now is the one committed, never garbage.
+        [state] = report["exported"]
+        assert state["version"] == expected
+        assert state["count"] == count
+        assert state["inherited"] == {"from": at_crash, "count": count}
+
+    assert list((scene.home / "staging").iterdir()) == []
+    registry = AtomicJsonFile(scene.home / "registry.json")
+    data = registry.read()
+    assert data is not None
+    assert registry.recovered is None
+    assert versions(data["active"]) == ([] if expected is None else [expected])
+    records = [*data["active"], *(r for rs in data["history"].values() for r in rs)]
+    for record in records:
+        assert (scene.home / "site" / record["site_dir"]).is_dir(), record["site_dir"]
+    on_disk = {p.name for p in (scene.home / "site").iterdir()}
+    named = {r["site_dir"] for r in records}
+    # A site dir installed before the crash but never committed is pruned at restart; one the
+    # restart's own failed load or removal installed or let go is deleted there and then.
+    assert on_disk == named
+    if expected is not None:
+        assert report["site_dir"] == str(scene.home / "site" / data["active"][0]["site_dir"])
+    assert [p.name for p in scene.home.iterdir() if ".tmp-" in p.name] == []
+    assert isinstance(data, dict)
+    return data
+
+
+class TestCrashSteps:
+    def test_every_step_has_an_expectation(self) -> None:
+        """The tables of expected versions cover exactly the crash points pluginhost has."""
+        covered = [*EXPECTED, *UNDO_STEPS, *REMOVAL, "while_deleting_site"]
+        assert sorted(covered) == sorted(STEPS)
+        assert set(EXPECTED) == {*INSTALL_STEPS, *SWAP_STEPS}
+        assert set(ROLLBACK) == set(SWAP_STEPS)
+        assert set(REMOVAL) == set(REMOVAL_STEPS)
+
+
+class TestCrashDuringUpdate:
     @pytest.mark.parametrize("via", ["install", "drop"])
-    @pytest.mark.parametrize("step", STEPS)
+    @pytest.mark.parametrize("step", [*INSTALL_STEPS, *SWAP_STEPS])
     def test_restart_serves_the_committed_version(self, scene: Scene, step: str, via: str) -> None:
         """Killed at the step, the update leaves a home a restart serves from cleanly."""
         saved = stopped_cleanly(scene)
         at_crash, after_install, after_drop = EXPECTED[step]
         expected = after_install if via == "install" else after_drop
 
-        crashed = run_host(
-            scene,
-            "--calls",
-            str(CALLS_BEFORE_UPDATE),
-            f"--{via}",
-            str(scene.new_wheel),
-            crash=crash_at(step),
-        )
-        assert crashed.returncode == -signal.SIGKILL, (
-            f"{crash_at(step)} was not reached: exit status {crashed.returncode}\n{crashed.stderr}"
-        )
-        # Killed during the update: after the ready line, before the update returned.
-        assert crashed.names() == ["ready"], crashed.stderr
+        crashed = crash(scene, step, NEW, f"--{via}", str(scene.new_wheel))
         assert crashed.event("ready")["exported"][0]["count"] == saved + CALLS_BEFORE_UPDATE
-        at_kill = committed(scene)
-        assert versions(at_kill["active"]) == [at_crash]
-        # Every commit exports the state, naming the version that exported it.
-        assert at_kill["state"]["hello"]["version"] == at_crash
-        committed_count: int = at_kill["state"]["hello"]["value"]["count"]
-        # The state the plugin really had: from the last commit, never ahead of the calls made.
-        assert saved <= committed_count <= saved + CALLS_BEFORE_UPDATE
+        assert versions(committed(scene)["active"]) == [at_crash]
+        count = committed_count(scene, at_crash, saved, saved + CALLS_BEFORE_UPDATE)
 
-        restart = run_host(scene, "--report")
-        # The kernel dropped the killed process's home lock: the restart was not refused.
-        assert restart.returncode == 0, restart.stderr
-        report = restart.event("report")
-        assert report["load_order"] == ["hello"]
-        assert report["version"] == expected
-        assert report["state"] == "active"
-        assert report["greet"] == [expected]
-
-        # The state handed to the version serving now is the one committed, never garbage.
-        [state] = report["exported"]
-        assert state["version"] == expected
-        assert state["count"] == committed_count
-        assert state["inherited"] is not None
-        assert state["inherited"]["count"] == committed_count
-        assert state["inherited"]["from"] == at_crash
-
-        assert list((scene.home / "staging").iterdir()) == []
-        registry = AtomicJsonFile(scene.home / "registry.json")
-        data = registry.read()
-        assert data is not None
-        assert registry.recovered is None
-        assert versions(data["active"]) == [expected]
-        records = [*data["active"], *(r for rs in data["history"].values() for r in rs)]
-        for record in records:
-            assert (scene.home / "site" / record["site_dir"]).is_dir(), record["site_dir"]
-        # A site dir installed before the crash but never committed is pruned at restart.
-        on_disk = {p.name for p in (scene.home / "site").iterdir()}
-        assert on_disk == {r["site_dir"] for r in records}
-        assert report["site_dir"] == str(scene.home / "site" / data["active"][0]["site_dir"])
+        data = restart_serves(scene, expected, count, at_crash)
         if expected == NEW:
             # The update committed (before the crash or at the restart): 1.0.0 is the backup.
             assert versions(data["history"]["hello"]) == [OLD]
-        assert [p.name for p in scene.home.iterdir() if ".tmp-" in p.name] == []
+
+
+class TestCrashDuringFailedUpdate:
+    @pytest.mark.parametrize("via", ["install", "drop"])
+    @pytest.mark.parametrize("step", UNDO_STEPS)
+    def test_restart_serves_the_old_version(self, scene: Scene, step: str, via: str) -> None:
+        """Killed while an update failing its health check is undone, 1.0.0 serves on restart.
+
+        Dropped, the unhealthy 1.1.0 is tried again at the restart, and undone again.
+        """
+        saved = stopped_cleanly(scene)
+        crash(scene, step, NEW, f"--{via}", str(scene.unhealthy_wheel))
+        assert versions(committed(scene)["active"]) == [OLD]
+        count = committed_count(scene, OLD, saved, saved + CALLS_BEFORE_UPDATE)
+        # Dropped, the retry at the restart is undone too, and says so.
+        state = "rolled_back" if via == "drop" else "active"
+        data = restart_serves(scene, OLD, count, OLD, state=state)
+        assert data["history"] == {}
+
+
+# Rolling 1.1.0 back to its backup 1.0.0 is a swap to 1.0.0 whose commit also drops 1.0.0 from
+# the backups: committed at the crash, and served after the restart.
+ROLLBACK: dict[str, str] = {
+    "after_import": NEW,
+    "after_switch": NEW,
+    "while_persisting": NEW,
+    "after_persisting": OLD,
+    "during_drain": OLD,
+}
+
+
+class TestCrashDuringRollback:
+    @pytest.mark.parametrize("step", SWAP_STEPS)
+    def test_restart_serves_the_committed_version(self, scene: Scene, step: str) -> None:
+        """Killed at the step of a rollback, the restart serves 1.1.0 with its backup, or
+        1.0.0 without: never a mix of the two."""
+        stopped_cleanly(scene)
+        updated = run_host(scene, "--calls", "2", "--install", str(scene.new_wheel))
+        assert updated.returncode == 0, updated.stderr
+        saved = committed_count(scene, NEW, 0, 10**6)
+
+        crash(scene, step, OLD, "--rollback", "hello")
+        expected = ROLLBACK[step]
+        assert versions(committed(scene)["active"]) == [expected]
+        count = committed_count(scene, expected, saved, saved + CALLS_BEFORE_UPDATE)
+        data = restart_serves(scene, expected, count, expected)
+        history = versions(data["history"].get("hello", []))
+        assert history == ([OLD] if expected == NEW else [])
+
+
+# What a removal leaves (``None``: nothing serves): ``host.remove()`` commits the removal before
+# it switches the plugin out; a wheel deleted from the folder is still gone at the restart, which
+# removes the plugin again if the crash came before the commit.
+REMOVAL: dict[str, tuple[str | None, str | None]] = {
+    # step: (after restart via remove, after restart via delete)
+    "removal_before_persisting": (OLD, None),
+    "removal_after_persisting": (None, None),
+    "removal_after_unregister": (None, None),
+    "removal_after_drain": (None, None),
+}
+
+
+class TestCrashDuringRemoval:
+    @pytest.mark.parametrize("via", ["remove", "delete"])
+    @pytest.mark.parametrize("step", REMOVAL_STEPS)
+    def test_restart_serves_the_committed_set(self, scene: Scene, step: str, via: str) -> None:
+        """Killed at the step of a removal, the restart serves hello 1.0.0 or nothing, and the
+        saved state of hello is kept either way."""
+        saved = stopped_cleanly(scene)
+        args = ["--remove", "hello"] if via == "remove" else ["--delete", str(scene.old_wheel)]
+        crash(scene, step, OLD, *args)
+        expected = REMOVAL[step][0 if via == "remove" else 1]
+        at_kill = committed(scene)
+        gone = step != "removal_before_persisting"
+        assert versions(at_kill["active"]) == ([] if gone else [OLD])
+        assert at_kill["removed"] == (["hello"] if gone and via == "remove" else [])
+        count = committed_count(scene, OLD, saved, saved + CALLS_BEFORE_UPDATE)
+
+        data = restart_serves(scene, expected, count, OLD)
+        # A removed plugin's saved state stays in the registry, for when it comes back; one
+        # serving was called once more by the restart's report.
+        assert data["state"]["hello"]["value"]["count"] == count + (expected is not None)
+
+
+class TestCrashWhileDeletingBackup:
+    def test_half_deleted_backup_is_pruned(self, scene: Scene) -> None:
+        """Killed midway through deleting a backup beyond ``keep_backups``, the restart serves
+        the committed version and prunes the half-deleted dir, which never kept its name."""
+        keep = ("--keep-backups", "1")
+        stopped_cleanly(scene)
+        updated = run_host(scene, *keep, "--install", str(scene.new_wheel))
+        assert updated.returncode == 0, updated.stderr
+        old_site = committed(scene)["history"]["hello"][0]["site_dir"]
+
+        crash(scene, "while_deleting_site", OLD, *keep, "--install", str(scene.newer_wheel))
+        at_kill = committed(scene)
+        assert versions(at_kill["active"]) == [NEWER]
+        assert versions(at_kill["history"]["hello"]) == [NEW]
+        site = scene.home / "site"
+        assert not (site / old_site).exists()
+        assert (site / f".{old_site}.deleting").is_dir()
+        count = committed_count(scene, NEWER, 0, 10**6)
+
+        data = restart_serves(scene, NEWER, count, NEWER)
+        assert versions(data["history"]["hello"]) == [NEW]
 
 
 class TestPersistedState:

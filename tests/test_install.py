@@ -214,8 +214,8 @@ class TestInstallWheel:
         real_install_copy = pluginhost._install._install_copy
         raced: list[InstalledSite] = []
 
-        def install_copy_then_race(copy: Any, site: Path) -> None:
-            real_install_copy(copy, site)
+        def install_copy_then_race(copy: Any, site: Path, plugin: str) -> None:
+            real_install_copy(copy, site, plugin)
             if not raced:
                 monkeypatch.setattr(pluginhost._install, "_install_copy", real_install_copy)
                 raced.append(roots.install(wheel))

@@ -122,6 +122,17 @@ class TestSwitch:
         assert after == before
         assert pm.get_plugin("p") is a
 
+    def test_undo_keeps_other_plugins_registered(self, pm: pluggy.PluginManager) -> None:
+        """undo() of a switch of one plugin leaves every other plugin's name registered."""
+        other = Plugin("other")
+        add(pm, other, "o")
+        add(pm, Plugin("a"), "p")
+        switch(pm, [implementations_of(pm, "p")], [prepare(pm, Plugin("b"), "p")]).undo()
+        assert pm.get_plugin("o") is other
+        assert sorted(name for name, _ in pm.list_name_plugin()) == ["o", "p"]
+        switch(pm, [], [prepare(pm, Plugin("new"), "n")]).undo()
+        assert sorted(name for name, _ in pm.list_name_plugin()) == ["o", "p"]
+
     def test_historic_replayed_for_new(self, pm: pluggy.PluginManager) -> None:
         """A new plugin receives earlier calls of historic hooks, as pluggy's register does."""
         pm.hook.configure.call_historic(kwargs={"value": 7})
