@@ -64,6 +64,10 @@ class Discovery:
     def look(self) -> Look:
         """Read every source now; one bad wheel or folder never hides the others."""
         self._trust_seen = self._trust_inputs()
+        with self.gate.pinned():
+            return self._look()
+
+    def _look(self) -> Look:
         total = Scan()
         for source in self.sources:
             total = total + self._screen(source.scan(self.group))

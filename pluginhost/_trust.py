@@ -22,6 +22,7 @@ drops the wheel.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -189,6 +190,7 @@ class TrustGate:
     strict_modes: bool = True
     trust_file: Path | None = None
     _cache: tuple[bytes, dict[str, TrustedHash]] | None = None
+    _pinned: Mapping[str, TrustedHash] | TrustError | None = None
 
     @property
     def hashes(self) -> bool:
@@ -206,11 +208,28 @@ class TrustGate:
         if reason is not None:
             raise TrustError(f"{what} refused by strict_modes: {reason}", path=path)
 
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[None]:
+        """Within this block, the trust file is read once: one look, one set of hashes."""
+        try:
+            self._pinned = self.trusted() if self.hashes else None
+        except TrustError as exc:
+            self._pinned = exc
+        try:
+            yield
+        finally:
+            self._pinned = None
+
     def trusted(self) -> Mapping[str, TrustedHash]:
-        """The hashes of the trust file as it is now.
+        """The hashes of the trust file as it is now (or as pinned).
 
         :raises TrustError: when the file is missing, unsafe or malformed: nothing is trusted.
         """
+        if isinstance(self._pinned, TrustError):
+            # A fresh error each time: raising one object again would grow its traceback.
+            raise TrustError(self._pinned.reason, path=self._pinned.path)
+        if self._pinned is not None:
+            return self._pinned
         path = self.trust_file
         if path is None:
             raise TrustError('trust="hashes" needs a trust file; none is configured')
