@@ -6,6 +6,7 @@ backups kept for rollback) and is only ever called with the host's lock held.
 
 from __future__ import annotations
 
+import functools
 import importlib.machinery
 import json
 import logging
@@ -33,7 +34,8 @@ from ._requirements import support_wheels_for
 from ._resolve import Plan, resolve
 from ._sources import Scan
 from ._status import HistoryEntry, PluginInfo, PluginState, PluginStatus
-from ._transition import Active, Member, Timeouts, Transition, call_hook
+from ._swap import Implementations
+from ._transition import Active, Member, Timeouts, Transition, bounded, call_hook
 from ._versions import Version
 from ._wheel import WheelInfo, WheelLimits
 
@@ -355,7 +357,7 @@ class Engine:
 
     def _activated(self, m: Member, *, rollback: bool) -> None:
         assert m.impls is not None
-        active = Active(m.candidate, m.impls, m.site_dir, m.top_level)
+        active = Active(m.candidate, m.impls, m.site_dir, m.top_level, m.effects)
         name = m.name
         if m.old is None:
             self.order.append(name)
@@ -393,7 +395,7 @@ class Engine:
                 kind = EventKind.LOADED
             else:
                 kind = EventKind.ROLLED_BACK if rollback else EventKind.UPDATED
-            self._history(m.name, str(kind), m.candidate)
+            self._history(m.name, str(kind), m.candidate, error if before is not None else None)
             self.emit(
                 Event(
                     kind,
@@ -459,7 +461,7 @@ class Engine:
         if commit:
             self.commit()
         kind = EventKind.REMOVED if removed else EventKind.UNLOADED
-        self._history(name, str(kind), candidate)
+        self._history(name, str(kind), candidate, "; ".join(problems) or None)
         self.emit(attrs.evolve(_event(kind, candidate), error="; ".join(problems) or None))
 
     def _dependents(self, name: PluginName) -> list[PluginName]:
@@ -558,11 +560,16 @@ class Engine:
     def _save_state(self, name: PluginName) -> None:
         active = self.active[name]
         try:
-            value = call_hook(active.impls, "pluginhost_export_state")
-            # Checked here so that one plugin's odd state never fails the whole commit.
-            json.dumps(value, allow_nan=False)
-        except Exception as exc:
-            logger.warning("plugin %s: state not saved: %s: %s", name, type(exc).__name__, exc)
+            # Bounded like every other run of plugin code: a state export that hangs or raises
+            # SystemExit must not take the commit, and the host's lock, with it.
+            value = bounded(
+                functools.partial(_json_state, active.impls),
+                self.config.timeouts.activate,
+                plugin=name,
+                step="export_state",
+            )
+        except ActivationError as exc:
+            logger.warning("plugin %s: state not saved: %s", name, exc.reason)
             return
         if value is not None:
             self.state[name] = {"version": str(active.candidate.version), "value": value}
@@ -734,6 +741,14 @@ def _dependency_problem(candidate: Candidate, dep: str) -> Problem:
 
 def _event(kind: EventKind, c: Candidate) -> Event:
     return Event(kind, c.name, version=str(c.version), origin=str(c.origin))
+
+
+def _json_state(impls: Implementations) -> object:
+    """A plugin's exported state, checked here so that one plugin's odd state never fails the
+    whole commit."""
+    value = call_hook(impls, "pluginhost_export_state")
+    json.dumps(value, allow_nan=False)
+    return value
 
 
 def _leak_text(leaked: Sequence[str]) -> list[str]:
