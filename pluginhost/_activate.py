@@ -14,11 +14,12 @@ import sys
 import threading
 import types
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib.machinery import ModuleSpec
 from pathlib import Path
 
 from ._errors import ActivationError
+from ._guard import describe_exception
 
 __all__ = [
     "PluginFinder",
@@ -96,7 +97,7 @@ def import_entry_point(value: str, *, plugin: str, top_level: Sequence[str]) -> 
         if isinstance(exc, KeyboardInterrupt):
             raise
         raise ActivationError(
-            f"import of {value!r} failed: {type(exc).__name__}: {exc}", plugin=plugin, step="import"
+            f"import of {value!r} failed: {describe_exception(exc)}", plugin=plugin, step="import"
         ) from exc
     return obj
 
@@ -119,17 +120,33 @@ def release(modules: dict[str, types.ModuleType], roots: Iterable[Path] = ()) ->
 
     ``modules`` is emptied here, so that the caller's dict holds nothing once the check runs.
 
-    :returns: the names of modules that are still alive after a garbage collection, because
-        something outside the plugin holds them (a reference kept by the host or another
-        plugin); an empty list when all were collected.
+    :returns: the names of modules that are still alive after a garbage collection, or whose
+        namespace is, because something outside the plugin holds them or their code (a
+        reference kept by the host or another plugin, a thread, a function stashed in another
+        module); an empty list when all were collected.
     """
-    refs = {name: weakref.ref(module) for name, module in modules.items()}
+    refs = {name: (weakref.ref(module), _mark(module)) for name, module in modules.items()}
     modules.clear()
     _drop_path_caches(roots)
     # Modules, their functions and their globals form reference cycles; only the cycle
     # collector frees them.
     gc.collect()
-    return sorted(name for name, ref in refs.items() if ref() is not None)
+    return sorted(name for name, (ref, mark) in refs.items() if ref() is not None or mark())
+
+
+class _Marker:
+    """Put in a module's namespace to learn whether the namespace outlives the module."""
+
+
+def _mark(module: types.ModuleType) -> Callable[[], object]:
+    # A function keeps its module's namespace alive (__globals__), not the module object: a
+    # function of the plugin kept anywhere shows only through an object in its namespace.
+    marker = _Marker()
+    try:
+        vars(module)["__pluginhost_marker__"] = marker
+    except Exception:  # a module object that refuses it; its own weak reference still counts
+        return lambda: None
+    return weakref.ref(marker)
 
 
 def _drop_modules(names: Iterable[str]) -> None:

@@ -266,8 +266,9 @@ def _contains(entries: Iterable[object], entry: object) -> bool:
 
 
 def _kind(entry: object) -> str:
-    kind = entry if isinstance(entry, type) else type(entry)
-    return f"{kind.__module__}.{kind.__qualname__}"
+    """A finder or hook by the name of its class, or its own for a class or function."""
+    named = entry if isinstance(entry, (type, types.FunctionType)) else type(entry)
+    return f"{named.__module__}.{named.__qualname__}"
 
 
 def _restore_path(before: list[str]) -> list[str]:

@@ -349,16 +349,16 @@ class Transition:
             applied.undo()
         problems: list[str] = []
         for m in reversed(members):
-            atexit_delta = 0
             if m.activated and m.impls is not None:
-                errors, atexit_delta = self._deactivate(m.impls, m.top_level)
+                errors, effects = self._deactivate(m.impls, m.top_level)
                 problems += errors
+                m.effects += effects
             m.impls = None
             if not m.imported:
                 # Its names were never served by us: they may well be the host's own modules.
                 continue
             roots = [m.site_dir] if m.site_dir else []
-            problems += _left_behind(m.effects, atexit_delta, roots)
+            problems += _left_behind(m.effects, roots)
             if m.site_dir is not None:
                 self.finder.unmap(m.top_level)
             problems += _leak_report(purge_modules(m.top_level, roots), m.top_level)
@@ -386,9 +386,9 @@ class Transition:
         if not drain([active.impls], self.timeouts.drain):
             problems.append(f"calls still running after {self.timeouts.drain:g}s")
         tops, roots = active.top_level, [active.site_dir] if active.site_dir else []
-        errors, atexit_delta = self._deactivate(active.impls, tops)
+        errors, effects = self._deactivate(active.impls, tops)
         problems += errors
-        problems += _left_behind(active.effects, atexit_delta, roots)
+        problems += _left_behind(active.effects + effects, roots)
         # No other version of it serves: whatever of its code remains in the import machinery
         # was left behind (possibly by a hook call, which nothing guards).
         swept = _guard.sweep(tops)
@@ -405,12 +405,14 @@ class Transition:
         errors, _ = self._deactivate(impls, ())
         return "; ".join(errors) or None
 
-    def _deactivate(self, impls: Implementations, owned: Sequence[str]) -> tuple[list[str], int]:
+    def _deactivate(
+        self, impls: Implementations, owned: Sequence[str]
+    ) -> tuple[list[str], Effects]:
         """Run ``pluginhost_deactivate`` (never raises) and put back what it changed in the
         import machinery.
 
-        :returns: what went wrong, as text, and how many ``atexit`` handlers it registered
-            (negative: unregistered).
+        :returns: what went wrong, as text, and what it did that outlives it (``atexit``
+            handlers unregistered count negative).
         """
         before = _guard.snapshot()
         errors = []
@@ -425,8 +427,11 @@ class Transition:
             errors.append(str(exc))
         effects = _guard.restore(before, owned)
         if effects.undone:
-            errors.append(_undone_text("deactivate", effects.undone))
-        return errors, effects.atexit
+            undone = ActivationError(
+                _undone_text("deactivate", effects.undone), plugin=impls.name, step="deactivate"
+            )
+            errors.append(str(undone))
+        return errors, effects
 
 
 @attrs.define(eq=False)
@@ -450,9 +455,9 @@ class Retirement:
         errors: list[str] = []
         for m in self.members:
             if m.old is not None:
-                failures, atexit_delta = self.transition._deactivate(m.old.impls, m.top_level)
+                failures, effects = self.transition._deactivate(m.old.impls, m.old.top_level)
                 roots = [m.old.site_dir] if m.old.site_dir else []
-                errors += failures + _left_behind(m.old.effects, atexit_delta, roots)
+                errors += failures + _left_behind(m.old.effects + effects, roots)
         # Every reference this object holds to the old versions goes before the purge, which
         # checks that their modules are freed.
         self.old = []
@@ -482,13 +487,14 @@ def _undone_text(step: str, undone: Sequence[str]) -> str:
     )
 
 
-def _left_behind(effects: Effects, atexit_delta: int, roots: Sequence[Path]) -> list[str]:
-    """What a deactivated plugin leaves running that cannot be undone from outside."""
+def _left_behind(effects: Effects, roots: Sequence[Path]) -> list[str]:
+    """What a deactivated plugin leaves running that cannot be undone from outside: threads
+    it started or running its code (from ``roots``), ``atexit`` handlers."""
     texts = [
-        f"{thread} after deactivate (threads cannot be stopped: restart recommended)"
+        f"{thread} (threads cannot be stopped: restart recommended)"
         for thread in _guard.lingering(effects.threads, roots, _GRACE)
     ]
-    handlers = effects.atexit + atexit_delta
+    handlers = effects.atexit
     if handlers > 0:
         texts.append(
             f"{handlers} atexit handler(s) it registered stay registered and will run at exit "
