@@ -189,17 +189,23 @@ class Transition:
             crash_point("after_switch", str(members[0].candidate.version))
             self._check_health(members)
         except PluginHostError as exc:
-            problems = self._undo(members, applied)
-            if not problems or not isinstance(exc, ActivationError):
-                raise
-            # What undoing could not clean up belongs to the same report as the failure.
-            raise ActivationError(
-                f"{exc.reason}; undoing it: {'; '.join(problems)}",
-                plugin=exc.plugin,
-                path=exc.path,
-                step=exc.step,
-            ) from None
-        return Retirement(self, [m.old for m in members if m.old], members)
+            failure = exc
+        else:
+            return Retirement(self, [m.old for m in members if m.old], members)
+        # The failure's traceback holds the steps' frames, whose locals hold the new versions
+        # (a snapshot of sys.modules, a health verdict): let go before the undo checks that
+        # they are freed.
+        _drop_tracebacks(failure)
+        problems = self._undo(members, applied)
+        if not problems or not isinstance(failure, ActivationError):
+            raise failure
+        # What undoing could not clean up belongs to the same report as the failure.
+        raise ActivationError(
+            f"{failure.reason}; undoing it: {'; '.join(problems)}",
+            plugin=failure.plugin,
+            path=failure.path,
+            step=failure.step,
+        )
 
     def _install(self, members: Sequence[Member]) -> None:
         names: set[str] = {m.name for m in members}
@@ -471,6 +477,15 @@ class Retirement:
         if leaked:
             errors += _holders_text(_owned(self.members))
         return drained, errors, leaked
+
+
+def _drop_tracebacks(exc: BaseException | None) -> None:
+    """Forget the frames of ``exc`` and of the exceptions it was raised from."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        exc.__traceback__ = None
+        exc = exc.__cause__ or exc.__context__
 
 
 def _owned(members: Sequence[Member]) -> list[str]:
