@@ -102,3 +102,27 @@ class TestImportEntryPoint:
         finder.map(["ep_exit"], tmp_path)
         with pytest.raises(ActivationError, match="SystemExit"):
             import_entry_point("ep_exit", plugin="p", top_level=["ep_exit"])
+
+
+class TestRelease:
+    def test_namespace_kept_by_a_function_reported(
+        self, finder: PluginFinder, tmp_path: Path
+    ) -> None:
+        """A function kept elsewhere keeps its module's namespace, not the module object: the
+        module is still reported as referenced."""
+        write_module(tmp_path, "kept_fn", "def helper():\n    return 1\n")
+        finder.map(["kept_fn"], tmp_path)
+        import_entry_point("kept_fn", plugin="p", top_level=["kept_fn"])
+        helper = sys.modules["kept_fn"].helper
+        assert purge_modules(["kept_fn"], [tmp_path]) == ["kept_fn"]
+        assert helper() == 1
+        del helper
+        finder.unmap(["kept_fn"])
+
+    def test_nothing_kept_nothing_reported(self, finder: PluginFinder, tmp_path: Path) -> None:
+        """A module nothing holds any more is not reported."""
+        write_module(tmp_path, "free_fn", "def helper():\n    return 1\n")
+        finder.map(["free_fn"], tmp_path)
+        import_entry_point("free_fn", plugin="p", top_level=["free_fn"])
+        assert purge_modules(["free_fn"], [tmp_path]) == []
+        finder.unmap(["free_fn"])
