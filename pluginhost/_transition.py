@@ -406,11 +406,6 @@ class Transition:
         problems += _leak_report(purge_modules(tops, roots), tops)
         return problems
 
-    def deactivate(self, impls: Implementations) -> str | None:
-        """Run ``pluginhost_deactivate``; returns the error text if it failed (never raises)."""
-        errors, _ = self._deactivate(impls, ())
-        return "; ".join(errors) or None
-
     def _deactivate(
         self, impls: Implementations, owned: Sequence[str]
     ) -> tuple[list[str], Effects]:

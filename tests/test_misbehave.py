@@ -563,6 +563,9 @@ class TestContainment:
         assert {p.plugin: p.kind for p in host.problems()} == dict.fromkeys(
             ["hangs", "exits", "patches"], ProblemKind.LOAD_FAILED
         )
+        info = host.status("exits").info
+        assert info.state is PluginState.FAILED
+        assert "activate failed: SystemExit: 3" in (info.error or "")
 
     @pytest.mark.parametrize(
         ("behaviour", "reason"),
