@@ -197,15 +197,20 @@ class Transition:
         # they are freed.
         _drop_tracebacks(failure)
         problems = self._undo(members, applied)
-        if not problems or not isinstance(failure, ActivationError):
+        if problems and isinstance(failure, ActivationError):
+            # What undoing could not clean up belongs to the same report as the failure.
+            failure = ActivationError(
+                f"{failure.reason}; undoing it: {'; '.join(problems)}",
+                plugin=failure.plugin,
+                path=failure.path,
+                step=failure.step,
+            )
+        try:
             raise failure
-        # What undoing could not clean up belongs to the same report as the failure.
-        raise ActivationError(
-            f"{failure.reason}; undoing it: {'; '.join(problems)}",
-            plugin=failure.plugin,
-            path=failure.path,
-            step=failure.step,
-        )
+        finally:
+            # Otherwise this frame, kept by the traceback, keeps the exception: a cycle that
+            # holds the old versions' hook implementations, which a drain would wait for.
+            del failure
 
     def _install(self, members: Sequence[Member]) -> None:
         names: set[str] = {m.name for m in members}

@@ -546,6 +546,18 @@ class TestLeftBehind:
 
 
 class TestContainment:
+    def test_removal_after_failed_update_drains_at_once(
+        self, factory: WheelFactory, outside: WheelFactory, make_host: MakeHost, events: list[Event]
+    ) -> None:
+        """Nothing of a failed update keeps the old version's hook implementations referenced:
+        removing it afterwards finds no call in flight."""
+        host = serving(factory, make_host, behaving("1.0.0"))
+        wheel = outside.build("hello", "1.1.0", code=misbehaving("health", "raise", "1.1.0"))
+        with pytest.raises(ActivationError):
+            host.install(wheel)
+        host.remove("hello")
+        assert last(events, EventKind.UNLOADED).error is None
+
     def test_one_broken_plugin_never_stops_others(
         self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
     ) -> None:
