@@ -60,7 +60,8 @@ def greet(name):
 """
 OTHER_ANSWER = '{"other": "x"}'
 
-TIMEOUTS = Timeouts(import_=0.5, activate=0.5, health=0.5, drain=5)
+# Long enough for a step that behaves on a busy machine, short enough for the ones that hang.
+TIMEOUTS = Timeouts(import_=1, activate=1, health=1, drain=5)
 
 RESTART = "restart recommended"
 
@@ -149,7 +150,7 @@ RAISES = [
     ("exit", r"SystemExit: 3"),
     ("interrupt", r"KeyboardInterrupt"),
     ("unprintable", r"Unprintable: <str\(\) of the exception raised ValueError>"),
-    ("hang", r"did not finish within 0\.5s; its thread 'pluginhost-\w+-hello' goes on running"),
+    ("hang", r"did not finish within 1s; its thread 'pluginhost-\w+-hello' goes on running"),
 ]
 
 
@@ -431,7 +432,7 @@ class TestDeactivate:
             *[(behaviour, f"failed: {reason}") for behaviour, reason in RAISES[:4]],
             (
                 "hang",
-                r"did not finish within 0\.5s; its thread 'pluginhost-deactivate-hello' goes on "
+                r"did not finish within 1s; its thread 'pluginhost-deactivate-hello' goes on "
                 r"running .*; daemon thread 'pluginhost-deactivate-hello' still running at "
                 rf"\S+/hello/__init__\.py:\d+ \(threads cannot be stopped: {RESTART}\)",
             ),
@@ -517,10 +518,15 @@ class TestLeftBehind:
         report: tuple[str, ...],
         stage: str,
         removal: bool,
+        request: pytest.FixtureRequest,
     ) -> None:
         """Reported when the version that did it goes, wherever it did it."""
         if stage == "call" and behaviour == "atexit":
-            pytest.skip("hook calls are not guarded: an atexit handler they register goes unseen")
+            # A known limit, kept as a test so that it is noticed if it goes away.
+            mark = pytest.mark.xfail(
+                strict=True, reason="hook calls are not guarded: their atexit handlers go unseen"
+            )
+            request.applymarker(mark)
         body = MISBEHAVING_GREET if stage == "call" else GREET
         code = misbehaving_code(stage, behaviour, hang=20, body=body)
         host = serving(factory, make_host, code)
@@ -582,7 +588,7 @@ class TestContainment:
     @pytest.mark.parametrize(
         ("behaviour", "reason"),
         [
-            ("hang", r"export_state did not finish within 0\.5s"),
+            ("hang", r"export_state did not finish within 1s"),
             ("exit", r"export_state failed: SystemExit: 3"),
             ("garbage", r"export_state failed: TypeError: Object of type Garbage is not JSON"),
         ],
