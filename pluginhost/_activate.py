@@ -76,12 +76,17 @@ def owned_modules(top_level: Iterable[str]) -> Iterator[str]:
             yield name
 
 
-def import_entry_point(value: str, *, plugin: str, top_level: Sequence[str]) -> object:
+def import_entry_point(
+    value: str, *, plugin: str, top_level: Sequence[str], root: Path | None = None
+) -> object:
     """Import the object an entry point names (``module`` or ``module:attr.attr``).
 
     On failure every module imported under ``top_level`` is purged again before the error is
     raised, so a failed import leaves nothing behind.
 
+    :param root: the site dir imported from; when given, only modules loaded from it are
+        purged on failure. An import that hung fails long after the host gave up on it, when
+        the version that serves may have put its own modules back under the same names.
     :raises ActivationError: with step ``import``.
     """
     module_name, _, attrs_path = value.partition(":")
@@ -91,7 +96,11 @@ def import_entry_point(value: str, *, plugin: str, top_level: Sequence[str]) -> 
         for attr in filter(None, attrs_path.strip().split(".")):
             obj = getattr(obj, attr)
     except BaseException as exc:
-        fresh = [name for name in owned_modules(top_level) if name not in before]
+        fresh = [
+            name
+            for name in owned_modules(top_level)
+            if name not in before and (root is None or _loaded_from(name, root))
+        ]
         _drop_modules(fresh)
         # A plugin that calls sys.exit() at import must not stop the host; Ctrl-C still does.
         if isinstance(exc, KeyboardInterrupt):
@@ -147,6 +156,12 @@ def _mark(module: types.ModuleType) -> Callable[[], object]:
     except Exception:  # a module object that refuses it; its own weak reference still counts
         return lambda: None
     return weakref.ref(marker)
+
+
+def _loaded_from(name: str, root: Path) -> bool:
+    """Whether module ``name`` was loaded from under ``root`` (or cannot tell: no file)."""
+    origin = getattr(sys.modules.get(name), "__file__", None)
+    return not isinstance(origin, str) or origin.startswith(str(root))
 
 
 def _drop_modules(names: Iterable[str]) -> None:

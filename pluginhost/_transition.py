@@ -235,7 +235,9 @@ class Transition:
             obj = self._guarded(
                 m,
                 owned,
-                functools.partial(import_entry_point, value, plugin=name, top_level=tops),
+                functools.partial(
+                    import_entry_point, value, plugin=name, top_level=tops, root=m.site_dir
+                ),
                 self.timeouts.import_,
                 "import",
             )

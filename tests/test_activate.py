@@ -96,6 +96,25 @@ class TestImportEntryPoint:
         assert "ep_fail" not in sys.modules
         assert "ep_helper" not in sys.modules
 
+    def test_failure_purges_only_what_root_loaded(
+        self, finder: PluginFinder, tmp_path: Path
+    ) -> None:
+        """With ``root``, a failed import leaves modules loaded from elsewhere under the same
+        names (a serving version's, put back while a hung import went on)."""
+        body = (
+            "import sys, types\n"
+            "kept = types.ModuleType('ep_late.kept')\n"
+            "kept.__file__ = '/elsewhere/ep_late/kept.py'\n"
+            "sys.modules['ep_late.kept'] = kept\n"
+            "raise RuntimeError('late')\n"
+        )
+        write_module(tmp_path, "ep_late", body)
+        finder.map(["ep_late"], tmp_path)
+        with pytest.raises(ActivationError, match="late"):
+            import_entry_point("ep_late", plugin="p", top_level=["ep_late"], root=tmp_path)
+        assert "ep_late" not in sys.modules
+        assert sys.modules.pop("ep_late.kept").__file__ == "/elsewhere/ep_late/kept.py"
+
     def test_sys_exit_contained(self, finder: PluginFinder, tmp_path: Path) -> None:
         """A plugin calling sys.exit() at import is an ActivationError, not an exit."""
         write_module(tmp_path, "ep_exit", "import sys\nsys.exit(3)\n")

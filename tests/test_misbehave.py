@@ -287,6 +287,42 @@ class TestFailingStep:
         ), str(info.value)
         assert "undoing it: daemon thread" in (last(events, EventKind.LOAD_FAILED).error or "")
 
+    @pytest.mark.parametrize(
+        "check",
+        [
+            "serves",
+            pytest.param(
+                "module",
+                marks=pytest.mark.xfail(
+                    strict=True,
+                    reason="importlib itself deletes sys.modules['hello'] when the late import "
+                    "fails, by then the serving version's module (see docs/limits.md)",
+                ),
+            ),
+        ],
+    )
+    def test_hung_import_failing_late(
+        self, factory: WheelFactory, outside: WheelFactory, make_host: MakeHost, check: str
+    ) -> None:
+        """An import that hung, then fails once the update was undone, purges only what it
+        loaded itself: the serving version serves on with its state."""
+        host = serving(factory, make_host, behaving("1.0.0"))
+        serving_module = sys.modules["hello"]
+        late = misbehaving_code(
+            "import", "hang", version="1.1.0", hang=20, body="raise RuntimeError('late')"
+        )
+        with pytest.raises(ActivationError, match="did not finish"):
+            host.install(outside.build("hello", "1.1.0", code=late))
+        assert sys.modules["hello"] is serving_module
+        release_misbehaving()
+        for thread in threading.enumerate():
+            if thread.name == "pluginhost-import-hello":
+                thread.join(10)
+        if check == "serves":
+            assert answers(host) == ["1.0.0:2", OTHER_ANSWER]
+        else:
+            assert sys.modules.get("hello") is serving_module
+
 
 MACHINERY = [
     ("patch-modules", r"sys\.modules\['json'\] replaced"),
