@@ -255,7 +255,8 @@ def _restore_list(
         current.remove(entry)
         undone.append(f"{label} entry {_kind(entry)} added")
     for index, entry in enumerate(before):
-        if not _contains(current, entry):
+        # Another host of the process, stopping meanwhile, takes its own finder out.
+        if not _contains(current, entry) and not _kind(entry).startswith("pluginhost."):
             current.insert(index, entry)
             undone.append(f"{label} entry {_kind(entry)} removed")
     return undone

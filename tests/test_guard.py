@@ -95,6 +95,17 @@ class TestRestore:
         assert sys.meta_path[0] is first
         assert sys.meta_path[-1] is foreign
 
+    def test_host_finders_left_alone(self) -> None:
+        """Another host's finder, taken out by its stop meanwhile, is not put back."""
+        from pluginhost._activate import PluginFinder
+
+        other_host = PluginFinder()
+        sys.meta_path.append(other_host)
+        before = snapshot()
+        sys.meta_path.remove(other_host)
+        assert restore(before, OWNED).undone == ()
+        assert other_host not in sys.meta_path
+
     def test_sys_path_put_back(self, tmp_path: Path) -> None:
         """sys.path is put back, and the finder cached for the entry added is dropped."""
         before = snapshot()
