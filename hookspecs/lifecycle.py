@@ -53,8 +53,9 @@ class LifecycleSpec:
         """Receive the state exported by ``previous_version`` of this plugin."""
 
     def pluginhost_health(self) -> Any:
-        """Called right after an update switched to this version; return normally if it is
-        healthy, raise or return ``False`` if not, and the update is rolled back."""
+        """Called right after an update switched to this version; return ``True`` or ``None`` if
+        it is healthy, raise or return ``False`` if not, and the update is rolled back. Any
+        other value counts as a broken check, and fails it too."""
 
 
 HOOK_NAMES = tuple(name for name in vars(LifecycleSpec) if name.startswith("pluginhost_"))

@@ -14,11 +14,12 @@ import sys
 import threading
 import types
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib.machinery import ModuleSpec
 from pathlib import Path
 
 from ._errors import ActivationError
+from ._guard import describe_exception
 
 __all__ = [
     "PluginFinder",
@@ -75,12 +76,17 @@ def owned_modules(top_level: Iterable[str]) -> Iterator[str]:
             yield name
 
 
-def import_entry_point(value: str, *, plugin: str, top_level: Sequence[str]) -> object:
+def import_entry_point(
+    value: str, *, plugin: str, top_level: Sequence[str], root: Path | None = None
+) -> object:
     """Import the object an entry point names (``module`` or ``module:attr.attr``).
 
     On failure every module imported under ``top_level`` is purged again before the error is
     raised, so a failed import leaves nothing behind.
 
+    :param root: the site dir imported from; when given, only modules loaded from it are
+        purged on failure. An import that hung fails long after the host gave up on it, when
+        the version that serves may have put its own modules back under the same names.
     :raises ActivationError: with step ``import``.
     """
     module_name, _, attrs_path = value.partition(":")
@@ -90,13 +96,17 @@ def import_entry_point(value: str, *, plugin: str, top_level: Sequence[str]) -> 
         for attr in filter(None, attrs_path.strip().split(".")):
             obj = getattr(obj, attr)
     except BaseException as exc:
-        fresh = [name for name in owned_modules(top_level) if name not in before]
+        fresh = [
+            name
+            for name in owned_modules(top_level)
+            if name not in before and (root is None or _loaded_from(name, root))
+        ]
         _drop_modules(fresh)
         # A plugin that calls sys.exit() at import must not stop the host; Ctrl-C still does.
         if isinstance(exc, KeyboardInterrupt):
             raise
         raise ActivationError(
-            f"import of {value!r} failed: {type(exc).__name__}: {exc}", plugin=plugin, step="import"
+            f"import of {value!r} failed: {describe_exception(exc)}", plugin=plugin, step="import"
         ) from exc
     return obj
 
@@ -119,17 +129,39 @@ def release(modules: dict[str, types.ModuleType], roots: Iterable[Path] = ()) ->
 
     ``modules`` is emptied here, so that the caller's dict holds nothing once the check runs.
 
-    :returns: the names of modules that are still alive after a garbage collection, because
-        something outside the plugin holds them (a reference kept by the host or another
-        plugin); an empty list when all were collected.
+    :returns: the names of modules that are still alive after a garbage collection, or whose
+        namespace is, because something outside the plugin holds them or their code (a
+        reference kept by the host or another plugin, a thread, a function stashed in another
+        module); an empty list when all were collected.
     """
-    refs = {name: weakref.ref(module) for name, module in modules.items()}
+    refs = {name: (weakref.ref(module), _mark(module)) for name, module in modules.items()}
     modules.clear()
     _drop_path_caches(roots)
     # Modules, their functions and their globals form reference cycles; only the cycle
     # collector frees them.
     gc.collect()
-    return sorted(name for name, ref in refs.items() if ref() is not None)
+    return sorted(name for name, (ref, mark) in refs.items() if ref() is not None or mark())
+
+
+class _Marker:
+    """Put in a module's namespace to learn whether the namespace outlives the module."""
+
+
+def _mark(module: types.ModuleType) -> Callable[[], object]:
+    # A function keeps its module's namespace alive (__globals__), not the module object: a
+    # function of the plugin kept anywhere shows only through an object in its namespace.
+    marker = _Marker()
+    try:
+        vars(module)["__pluginhost_marker__"] = marker
+    except Exception:  # a module object that refuses it; its own weak reference still counts
+        return lambda: None
+    return weakref.ref(marker)
+
+
+def _loaded_from(name: str, root: Path) -> bool:
+    """Whether module ``name`` was loaded from under ``root`` (or cannot tell: no file)."""
+    origin = getattr(sys.modules.get(name), "__file__", None)
+    return not isinstance(origin, str) or origin.startswith(str(root))
 
 
 def _drop_modules(names: Iterable[str]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import importlib.machinery
 import json
 import logging
@@ -45,7 +46,16 @@ from ._requirements import support_wheels_for
 from ._resolve import Plan, resolve
 from ._sources import Scan
 from ._status import HistoryEntry, PluginInfo, PluginState, PluginStatus
-from ._transition import Active, Member, Retirement, Timeouts, Transition, call_hook
+from ._swap import Implementations
+from ._transition import (
+    Active,
+    Member,
+    Retirement,
+    Timeouts,
+    Transition,
+    bounded,
+    call_hook,
+)
 from ._versions import Version
 from ._wheel import WheelInfo, WheelLimits
 
@@ -478,7 +488,7 @@ class Engine:
 
     def _activated(self, m: Member, *, rollback: bool) -> None:
         assert m.impls is not None
-        active = Active(m.candidate, m.impls, m.site_dir, m.top_level)
+        active = Active(m.candidate, m.impls, m.site_dir, m.top_level, m.effects)
         name = m.name
         if m.old is None:
             self.order.append(name)
@@ -517,7 +527,7 @@ class Engine:
                 kind = EventKind.LOADED
             else:
                 kind = EventKind.ROLLED_BACK if rollback else EventKind.UPDATED
-            self._history(m.name, str(kind), m.candidate)
+            self._history(m.name, str(kind), m.candidate, error if before is not None else None)
             self.emit(
                 _event(
                     kind,
@@ -606,7 +616,7 @@ class Engine:
             # Committed without it: its site dir is named by nothing (stop() keeps it).
             self._delete_site(record)
         kind = EventKind.REMOVED if removed else EventKind.UNLOADED
-        self._history(name, str(kind), candidate)
+        self._history(name, str(kind), candidate, "; ".join(problems) or None)
         self.emit(attrs.evolve(_event(kind, candidate), error="; ".join(problems) or None))
 
     def _dependents(self, name: PluginName) -> list[PluginName]:
@@ -710,11 +720,16 @@ class Engine:
     def _save_state(self, name: PluginName) -> None:
         active = self.active[name]
         try:
-            value = call_hook(active.impls, "pluginhost_export_state")
-            # Checked here so that one plugin's odd state never fails the whole commit.
-            json.dumps(value, allow_nan=False)
-        except Exception as exc:
-            logger.warning("plugin %s: state not saved: %s: %s", name, type(exc).__name__, exc)
+            # Bounded like every other run of plugin code: a state export that hangs or raises
+            # SystemExit must not take the commit, and the host's lock, with it.
+            value = bounded(
+                functools.partial(_json_state, active.impls),
+                self.config.timeouts.activate,
+                plugin=name,
+                step="export_state",
+            )
+        except ActivationError as exc:
+            logger.warning("plugin %s: state not saved: %s", name, exc.reason)
             return
         if value is not None:
             self.state[name] = {"version": str(active.candidate.version), "value": value}
@@ -931,6 +946,14 @@ def _rollback_failed(
     if isinstance(failure, InstallError | StoreError):
         return type(failure)(reason, plugin=current.name, path=failure.path)
     return ActivationError(reason, plugin=current.name, step="rollback")
+
+
+def _json_state(impls: Implementations) -> object:
+    """A plugin's exported state, checked here so that one plugin's odd state never fails the
+    whole commit."""
+    value = call_hook(impls, "pluginhost_export_state")
+    json.dumps(value, allow_nan=False)
+    return value
 
 
 def _leak_text(leaked: Sequence[str]) -> list[str]:

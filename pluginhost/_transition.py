@@ -31,16 +31,21 @@ from typing import Any, TypeVar
 import attrs
 import pluggy
 
+from . import _guard
 from ._activate import PluginFinder, import_entry_point, pop_modules, purge_modules, release
 from ._candidate import Candidate
 from ._errors import ActivationError, PluginHostError
 from ._faults import crash_point
+from ._guard import Effects
 from ._names import PluginName
 from ._swap import Implementations, Switch, drain, prepare, switch
 
 __all__ = ["Active", "Retirement", "Timeouts", "Transition", "call_hook"]
 
 T = TypeVar("T")
+
+_GRACE = 0.2
+"""How long a plugin's threads may take to end after its deactivate returned (seconds)."""
 
 
 @attrs.frozen
@@ -67,6 +72,8 @@ class Active:
     impls: Implementations
     site_dir: Path | None
     top_level: tuple[str, ...]
+    effects: Effects = Effects()
+    """What its import and lifecycle hooks did that outlives them (handlers, threads)."""
 
     @property
     def name(self) -> PluginName:
@@ -88,6 +95,7 @@ class Member:
     stash: dict[str, types.ModuleType] = attrs.field(factory=dict)
     inherited: tuple[Any, str] | None = None
     """State saved by an earlier run of the host, and the version that saved it."""
+    effects: Effects = Effects()
 
     @property
     def name(self) -> PluginName:
@@ -120,15 +128,21 @@ def bounded(fn: Callable[[], T], timeout: float, *, plugin: str, step: str) -> T
         try:
             outcome.append((True, fn()))
         except BaseException as exc:
-            # Keep text, not the exception: its traceback would pin the plugin's frames.
-            outcome.append((False, f"{type(exc).__name__}: {exc}"))
+            # Keep text, not the exception: its traceback would pin the plugin's frames. Every
+            # kind is contained, SystemExit and KeyboardInterrupt too: a real Ctrl-C is only
+            # ever delivered to the main thread, never to this one.
+            outcome.append((False, _guard.describe_exception(exc)))
 
     thread = threading.Thread(target=run, name=f"pluginhost-{step}-{plugin}", daemon=True)
     thread.start()
     thread.join(timeout)
     if not outcome:
         raise ActivationError(
-            f"{step} did not finish within {timeout:g}s", plugin=plugin, step=step
+            f"{step} did not finish within {timeout:g}s; its thread {thread.name!r} goes on "
+            "running the plugin's code (threads cannot be stopped: restart recommended if it "
+            "never returns)",
+            plugin=plugin,
+            step=step,
         )
     ok, value = outcome[0]
     if not ok:
@@ -188,10 +202,29 @@ class Transition:
             )
             crash_point("after_switch", str(members[0].candidate.version))
             self._check_health(members)
-        except PluginHostError:
-            self._undo(members, applied)
-            raise
-        return Retirement(self, [m.old for m in members if m.old], members, applied)
+        except PluginHostError as exc:
+            failure = exc
+        else:
+            return Retirement(self, [m.old for m in members if m.old], members, applied)
+        # The failure's traceback holds the steps' frames, whose locals hold the new versions
+        # (a snapshot of sys.modules, a health verdict): let go before the undo checks that
+        # they are freed.
+        _drop_tracebacks(failure)
+        problems = self._undo(members, applied)
+        if problems and isinstance(failure, ActivationError):
+            # What undoing could not clean up belongs to the same report as the failure.
+            failure = ActivationError(
+                f"{failure.reason}; undoing it: {'; '.join(problems)}",
+                plugin=failure.plugin,
+                path=failure.path,
+                step=failure.step,
+            )
+        try:
+            raise failure
+        finally:
+            # Otherwise this frame, kept by the traceback, keeps the exception: a cycle that
+            # holds the old versions' hook implementations, which a drain would wait for.
+            del failure
 
     def _install(self, members: Sequence[Member]) -> None:
         names: set[str] = {m.name for m in members}
@@ -210,13 +243,17 @@ class Transition:
             m.imported = True
             if m.site_dir is not None:
                 self.finder.map(m.top_level, m.site_dir)
+        owned = _owned(members)
         for m in members:
             value, name, tops = m.candidate.entry_point, m.name, m.top_level
-            obj = bounded(
-                functools.partial(import_entry_point, value, plugin=name, top_level=tops),
+            obj = self._guarded(
+                m,
+                owned,
+                functools.partial(
+                    import_entry_point, value, plugin=name, top_level=tops, root=m.site_dir
+                ),
                 self.timeouts.import_,
-                plugin=name,
-                step="import",
+                "import",
             )
             m.impls = self._prepare(obj, name)
 
@@ -224,64 +261,136 @@ class Transition:
         try:
             return prepare(self.pm, obj, name)
         except pluggy.PluginValidationError as exc:
-            message = str(exc)
-        raise ActivationError(f"hook validation failed: {message}", plugin=name, step="register")
+            message = f"hook validation failed: {exc}"
+        except Exception as exc:
+            # Collecting hooks reads the entry point object's attributes: plugin code may run.
+            message = f"collecting hook implementations failed: {_guard.describe_exception(exc)}"
+        raise ActivationError(message, plugin=name, step="register")
+
+    def _guarded(
+        self, m: Member, owned: Sequence[str], fn: Callable[[], T], timeout: float, step: str
+    ) -> T:
+        """Run one step of plugin code bounded by ``timeout``, and put back what it changed in
+        the import machinery; a change put back fails the step.
+
+        :raises ActivationError: naming the step.
+        """
+        before = _guard.snapshot()
+        try:
+            value = bounded(fn, timeout, plugin=m.name, step=step)
+        except ActivationError as exc:
+            undone = self._restore(m, before, owned)
+            if not undone:
+                raise
+            raise ActivationError(
+                f"{exc.reason}; {_undone_text(step, undone)}", plugin=m.name, step=step
+            ) from None
+        undone = self._restore(m, before, owned)
+        if undone:
+            raise ActivationError(_undone_text(step, undone), plugin=m.name, step=step)
+        return value
+
+    def _guarded_hook(
+        self,
+        m: Member,
+        owned: Sequence[str],
+        impls: Implementations,
+        hook: str,
+        timeout: float,
+        **kwargs: Any,
+    ) -> object:
+        """One lifecycle hook of one plugin, guarded (see :meth:`_guarded`).
+
+        A plugin that does not implement the hook runs no code: it costs neither a helper
+        thread nor a snapshot, which made most of a start with many plugins.
+        """
+        if not any(name == hook for name, _ in impls.impls):
+            return None
+        step = hook.removeprefix("pluginhost_")
+        call = functools.partial(call_hook, impls, hook, **kwargs)
+        return self._guarded(m, owned, call, timeout, step)
+
+    def _restore(self, m: Member, before: _guard.Snapshot, owned: Sequence[str]) -> list[str]:
+        effects = _guard.restore(before, owned)
+        m.effects += effects
+        return list(effects.undone)
 
     def _hand_over_state(self, members: Sequence[Member]) -> None:
+        owned = _owned(members)
         for m in members:
             new = m.impls
             if new is None:
                 continue
             if m.old is not None:
-                state = bounded_hook(
-                    m.old.impls, "pluginhost_export_state", self.timeouts.activate, "export_state"
+                state = self._guarded_hook(
+                    m, owned, m.old.impls, "pluginhost_export_state", self.timeouts.activate
                 )
                 previous = str(m.old.candidate.version)
             elif m.inherited is not None:
                 state, previous = m.inherited
             else:
                 continue
-            bounded_hook(
+            self._guarded_hook(
+                m,
+                owned,
                 new,
                 "pluginhost_import_state",
                 self.timeouts.activate,
-                "import_state",
                 state=state,
                 previous_version=previous,
             )
 
     def _activate(self, members: Sequence[Member]) -> None:
+        owned = _owned(members)
         for m in members:
             impls = m.impls
             assert impls is not None
-            bounded_hook(
-                impls, "pluginhost_activate", self.timeouts.activate, "activate", host=self.host
+            self._guarded_hook(
+                m, owned, impls, "pluginhost_activate", self.timeouts.activate, host=self.host
             )
             m.activated = True
 
     def _check_health(self, members: Sequence[Member]) -> None:
+        owned = _owned(members)
         for m in members:
             impls = m.impls
             assert impls is not None
-            verdict = bounded_hook(impls, "pluginhost_health", self.timeouts.health, "health")
+            verdict = self._guarded_hook(m, owned, impls, "pluginhost_health", self.timeouts.health)
             if verdict is False:
                 raise ActivationError("health check returned False", plugin=m.name, step="health")
+            if verdict is not None and verdict is not True:
+                # Only True, False and None have a meaning; anything else (a string, a
+                # generator never run, an object whose truth is unknown) is a broken check.
+                raise ActivationError(
+                    f"health check returned a {_type_name(verdict)}, not True, False or None",
+                    plugin=m.name,
+                    step="health",
+                )
 
-    def _undo(self, members: Sequence[Member], applied: Switch | None) -> None:
-        """Put the old versions back exactly and drop every trace of the new ones."""
+    def _undo(self, members: Sequence[Member], applied: Switch | None) -> list[str]:
+        """Put the old versions back exactly and drop every trace of the new ones.
+
+        :returns: what could not be cleaned up, as text (a failing deactivate, threads or
+            handlers of the new versions, modules still referenced).
+        """
         if applied is not None:
             applied.undo()
         crash_point("while_undoing", str(members[0].candidate.version))
+        problems: list[str] = []
         for m in reversed(members):
             if m.activated and m.impls is not None:
-                self.deactivate(m.impls)
+                errors, effects = self._deactivate(m.impls, m.top_level)
+                problems += errors
+                m.effects += effects
             m.impls = None
             if not m.imported:
                 # Its names were never served by us: they may well be the host's own modules.
                 continue
+            roots = [m.site_dir] if m.site_dir else []
+            problems += _left_behind(m.effects, roots)
             if m.site_dir is not None:
                 self.finder.unmap(m.top_level)
-            purge_modules(m.top_level, [m.site_dir] if m.site_dir else [])
+            problems += _leak_report(purge_modules(m.top_level, roots), m.top_level)
         for m in members:
             if m.old is not None:
                 sys.modules.update(m.stash)
@@ -289,6 +398,7 @@ class Transition:
                 if m.old.site_dir is not None:
                     self.finder.map(m.old.top_level, m.old.site_dir)
         crash_point("after_undoing", str(members[0].candidate.version))
+        return problems
 
     def unload(self, actives: dict[PluginName, Active], name: PluginName) -> list[str]:
         """Take ``name`` out of ``actives`` and out of every hook, drain, deactivate and purge it.
@@ -296,8 +406,9 @@ class Transition:
         The plugin is popped from ``actives`` here so that no caller's reference outlives the
         purge (which checks that the plugin's modules are freed).
 
-        :returns: what went wrong on the way (a drain timeout, a failing deactivate, modules
-            still referenced), as text; unloading itself always completes.
+        :returns: what went wrong on the way (a drain timeout, a failing deactivate, threads and
+            handlers left running, what it left in the import machinery, modules still
+            referenced), as text; unloading itself always completes.
         """
         active = actives.pop(name)
         version = str(active.candidate.version)
@@ -307,30 +418,45 @@ class Transition:
         if not drain([active.impls], self.timeouts.drain):
             problems.append(f"calls still running after {self.timeouts.drain:g}s")
         crash_point("removal_after_drain", version)
-        error = self.deactivate(active.impls)
-        if error:
-            problems.append(error)
         tops, roots = active.top_level, [active.site_dir] if active.site_dir else []
+        errors, effects = self._deactivate(active.impls, tops)
+        problems += errors
+        problems += _left_behind(active.effects + effects, roots)
+        # No other version of it serves: whatever of its code remains in the import machinery
+        # was left behind (possibly by a hook call, which nothing guards).
+        swept = _guard.sweep(tops)
+        if swept:
+            problems.append(f"removed what it left in the import machinery: {', '.join(swept)}")
         if active.site_dir is not None:
             self.finder.unmap(tops)
         del active
-        leaked = purge_modules(tops, roots)
-        if leaked:
-            problems.append(
-                "modules still referenced after unload (restart recommended to free them): "
-                + ", ".join(leaked)
-            )
+        problems += _leak_report(purge_modules(tops, roots), tops)
         return problems
 
-    def deactivate(self, impls: Implementations) -> str | None:
-        """Run ``pluginhost_deactivate``; returns the error text if it failed (never raises)."""
+    def _deactivate(
+        self, impls: Implementations, owned: Sequence[str]
+    ) -> tuple[list[str], Effects]:
+        """Run ``pluginhost_deactivate`` (never raises) and put back what it changed in the
+        import machinery.
+
+        :returns: what went wrong, as text, and what it did that outlives it (``atexit``
+            handlers unregistered count negative).
+        """
+        before = _guard.snapshot()
+        errors = []
         try:
             bounded_hook(
                 impls, "pluginhost_deactivate", self.timeouts.activate, "deactivate", host=self.host
             )
         except ActivationError as exc:
-            return str(exc)
-        return None
+            errors.append(str(exc))
+        effects = _guard.restore(before, owned)
+        if effects.undone:
+            undone = ActivationError(
+                _undone_text("deactivate", effects.undone), plugin=impls.name, step="deactivate"
+            )
+            errors.append(str(undone))
+        return errors, effects
 
 
 @attrs.define(eq=False)
@@ -354,17 +480,23 @@ class Retirement:
         """Drain, deactivate and purge the old versions.
 
         :returns: ``(drained, errors, leaked)``: whether every earlier call finished in time,
-            deactivation errors, and modules that something still holds.
+            what went wrong (deactivation errors, threads and handlers left running, where
+            the old code is still referenced from), and modules that something still holds.
         """
         # The switch holds the old implementations for its undo: past this point there is none,
         # and its references would look like calls in flight.
         self.applied = None
         groups = [a.impls for a in self.old]
         drained = drain(groups, self.transition.timeouts.drain)
-        errors = [e for e in (self.transition.deactivate(g) for g in groups) if e]
+        del groups
+        errors: list[str] = []
+        for m in self.members:
+            if m.old is not None:
+                failures, effects = self.transition._deactivate(m.old.impls, m.old.top_level)
+                roots = [m.old.site_dir] if m.old.site_dir else []
+                errors += failures + _left_behind(m.old.effects + effects, roots)
         # Every reference this object holds to the old versions goes before the purge, which
         # checks that their modules are freed.
-        del groups
         self.old = []
         leaked: list[str] = []
         for m in self.members:
@@ -373,4 +505,69 @@ class Retirement:
             stash, roots = m.stash, [m.old.site_dir] if m.old.site_dir else []
             m.stash, m.old = {}, None
             leaked += release(stash, roots)
+        if leaked:
+            errors += _holders_text(_owned(self.members))
         return drained, errors, leaked
+
+
+def _drop_tracebacks(exc: BaseException | None) -> None:
+    """Forget the frames of ``exc`` and of the exceptions it was raised from."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        exc.__traceback__ = None
+        exc = exc.__cause__ or exc.__context__
+
+
+def _owned(members: Sequence[Member]) -> list[str]:
+    """The top-level names of every version concerned by a transition."""
+    names = {name for m in members for name in m.top_level}
+    names.update(name for m in members if m.old is not None for name in m.old.top_level)
+    return sorted(names)
+
+
+def _undone_text(step: str, undone: Sequence[str]) -> str:
+    return (
+        f"{step} changed the interpreter's import machinery, which a plugin must not do; "
+        f"put back: {', '.join(undone)}"
+    )
+
+
+def _left_behind(effects: Effects, roots: Sequence[Path]) -> list[str]:
+    """What a deactivated plugin leaves running that cannot be undone from outside: threads
+    it started or running its code (from ``roots``), ``atexit`` handlers."""
+    texts = [
+        f"{thread} (threads cannot be stopped: restart recommended)"
+        for thread in _guard.lingering(effects.threads, roots, _GRACE)
+    ]
+    handlers = effects.atexit
+    if handlers > 0:
+        texts.append(
+            f"{handlers} atexit handler(s) it registered stay registered and will run at exit "
+            "(they cannot be removed from outside: restart recommended)"
+        )
+    return texts
+
+
+def _leak_report(leaked: Sequence[str], owned: Sequence[str]) -> list[str]:
+    if not leaked:
+        return []
+    return [
+        "modules still referenced after unload (restart recommended to free them): "
+        + ", ".join(leaked),
+        *_holders_text(owned),
+    ]
+
+
+def _holders_text(owned: Sequence[str]) -> list[str]:
+    found = _guard.holders(owned)
+    return [f"its code is still referenced from {', '.join(found)}"] if found else []
+
+
+def _type_name(value: object) -> str:
+    kind = type(value)
+    return (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )

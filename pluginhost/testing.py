@@ -2,7 +2,8 @@
 
 :class:`WheelFactory` writes real wheels with :mod:`zipfile` and a correct RECORD, in about a
 millisecond, without a build backend; with ``broken=`` (one of :data:`BROKEN_KINDS`) it writes a
-wheel that validation must refuse.
+wheel that validation must refuse. :func:`misbehaving_code` writes plugins that misbehave at one
+stage of their life in one of the ways of :data:`MISBEHAVIOURS`.
 
 This module is also a pytest plugin (the ``pytest11`` entry point ``pluginhost``), providing the
 ``wheel_factory`` fixture. It stays importable without pytest.
@@ -31,7 +32,21 @@ from packaging.utils import canonicalize_name
 if TYPE_CHECKING:
     from ._host import PluginHost
 
-__all__ = ["BROKEN_KINDS", "WheelFactory"]
+from ._misbehave import (
+    MISBEHAVING_STAGES,
+    MISBEHAVIOURS,
+    misbehaving_code,
+    release_misbehaving,
+)
+
+__all__ = [
+    "BROKEN_KINDS",
+    "MISBEHAVING_STAGES",
+    "MISBEHAVIOURS",
+    "WheelFactory",
+    "misbehaving_code",
+    "release_misbehaving",
+]
 
 #: The kinds of broken wheel :meth:`WheelFactory.build` makes with ``broken=``. Each is refused
 #: by validation with the default :class:`~pluginhost._wheel.WheelLimits`, except

@@ -96,9 +96,52 @@ class TestImportEntryPoint:
         assert "ep_fail" not in sys.modules
         assert "ep_helper" not in sys.modules
 
+    def test_failure_purges_only_what_root_loaded(
+        self, finder: PluginFinder, tmp_path: Path
+    ) -> None:
+        """With ``root``, a failed import leaves modules loaded from elsewhere under the same
+        names (a serving version's, put back while a hung import went on)."""
+        body = (
+            "import sys, types\n"
+            "kept = types.ModuleType('ep_late.kept')\n"
+            "kept.__file__ = '/elsewhere/ep_late/kept.py'\n"
+            "sys.modules['ep_late.kept'] = kept\n"
+            "raise RuntimeError('late')\n"
+        )
+        write_module(tmp_path, "ep_late", body)
+        finder.map(["ep_late"], tmp_path)
+        with pytest.raises(ActivationError, match="late"):
+            import_entry_point("ep_late", plugin="p", top_level=["ep_late"], root=tmp_path)
+        assert "ep_late" not in sys.modules
+        assert sys.modules.pop("ep_late.kept").__file__ == "/elsewhere/ep_late/kept.py"
+
     def test_sys_exit_contained(self, finder: PluginFinder, tmp_path: Path) -> None:
         """A plugin calling sys.exit() at import is an ActivationError, not an exit."""
         write_module(tmp_path, "ep_exit", "import sys\nsys.exit(3)\n")
         finder.map(["ep_exit"], tmp_path)
         with pytest.raises(ActivationError, match="SystemExit"):
             import_entry_point("ep_exit", plugin="p", top_level=["ep_exit"])
+
+
+class TestRelease:
+    def test_namespace_kept_by_a_function_reported(
+        self, finder: PluginFinder, tmp_path: Path
+    ) -> None:
+        """A function kept elsewhere keeps its module's namespace, not the module object: the
+        module is still reported as referenced."""
+        write_module(tmp_path, "kept_fn", "def helper():\n    return 1\n")
+        finder.map(["kept_fn"], tmp_path)
+        import_entry_point("kept_fn", plugin="p", top_level=["kept_fn"])
+        helper = sys.modules["kept_fn"].helper
+        assert purge_modules(["kept_fn"], [tmp_path]) == ["kept_fn"]
+        assert helper() == 1
+        del helper
+        finder.unmap(["kept_fn"])
+
+    def test_nothing_kept_nothing_reported(self, finder: PluginFinder, tmp_path: Path) -> None:
+        """A module nothing holds any more is not reported."""
+        write_module(tmp_path, "free_fn", "def helper():\n    return 1\n")
+        finder.map(["free_fn"], tmp_path)
+        import_entry_point("free_fn", plugin="p", top_level=["free_fn"])
+        assert purge_modules(["free_fn"], [tmp_path]) == []
+        finder.unmap(["free_fn"])

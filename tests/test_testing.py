@@ -12,7 +12,12 @@ import pytest
 from installer.sources import WheelFile
 
 from pluginhost._wheel import inspect_wheel, read_member
-from pluginhost.testing import WheelFactory
+from pluginhost.testing import (
+    MISBEHAVING_STAGES,
+    MISBEHAVIOURS,
+    WheelFactory,
+    misbehaving_code,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -176,3 +181,20 @@ class TestPytestPlugin:
             check=False,
         )
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+class TestMisbehavingCode:
+    @pytest.mark.parametrize("stage", MISBEHAVING_STAGES)
+    @pytest.mark.parametrize("behaviour", MISBEHAVIOURS)
+    def test_compiles(self, stage: str, behaviour: str) -> None:
+        """Every stage and behaviour gives valid Python, with the body appended."""
+        code = misbehaving_code(stage, behaviour, body="EXTRA = 1\n")
+        compile(code, "plugin.py", "exec")
+        assert code.rstrip().endswith("EXTRA = 1")
+
+    def test_unknown_refused(self) -> None:
+        """An unknown stage or behaviour is a ValueError naming the choices."""
+        with pytest.raises(ValueError, match="unknown stage 'boot'"):
+            misbehaving_code("boot", "raise")
+        with pytest.raises(ValueError, match="unknown behaviour 'explode'; choose from"):
+            misbehaving_code("import", "explode")

@@ -1,0 +1,332 @@
+"""Guards around plugin code: what it did to the process, put back or reported.
+
+Plugins share the interpreter (see ``docs/limits.md``). Around each import and lifecycle hook the
+host takes a cheap :class:`Snapshot` of the import machinery (``sys.modules`` identities,
+``sys.meta_path``, ``sys.path_hooks``, ``sys.path``), of the ``atexit`` handler count and of the
+running threads. Afterwards :func:`restore` puts back what the plugin changed in the import
+machinery and returns what cannot be undone from outside (handlers, threads) as :class:`Effects`,
+so that the unload can report it. Once a plugin is gone, :func:`lingering` finds its threads still
+running and :func:`holders` the process-wide places that still hold its code.
+
+Hook calls are never guarded: the hot path stays pluggy's. What a plugin does during a hook call
+is only seen by :func:`sweep` and :func:`lingering` when it is unloaded.
+"""
+
+from __future__ import annotations
+
+import atexit
+import operator
+import sys
+import threading
+import time
+import types
+from collections.abc import Collection, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "Effects",
+    "Snapshot",
+    "ThreadRef",
+    "describe_exception",
+    "holders",
+    "lingering",
+    "restore",
+    "snapshot",
+    "sweep",
+]
+
+_MISSING = object()
+_HELPER_PREFIX = "pluginhost-"
+"""The host's own helper threads (see ``_transition.bounded``): never counted as the plugin's."""
+
+
+@attrs.frozen
+class ThreadRef:
+    """A thread started by plugin code: its id and name, never the thread object (which would
+    keep the plugin's function, and so its modules, alive)."""
+
+    ident: int
+    name: str
+    daemon: bool
+
+
+@attrs.frozen
+class Effects:
+    """What plugin code did during guarded steps that outlives them.
+
+    :param undone: changes to the import machinery that were put back, one phrase each.
+    :param atexit: ``atexit`` handlers registered (negative when some were unregistered).
+    :param threads: threads started and still running when the step ended.
+    """
+
+    undone: tuple[str, ...] = ()
+    atexit: int = 0
+    threads: tuple[ThreadRef, ...] = ()
+
+    def __add__(self, other: Effects) -> Effects:
+        return Effects(
+            self.undone + other.undone,
+            self.atexit + other.atexit,
+            self.threads + other.threads,
+        )
+
+
+@attrs.frozen(eq=False)
+class Snapshot:
+    """The process-wide state plugin code may change, as it was before the code ran."""
+
+    modules: dict[str, types.ModuleType]
+    meta_path: list[Any]
+    path_hooks: list[Any]
+    path: list[str]
+    atexit: int
+    threads: frozenset[int]
+
+
+def snapshot() -> Snapshot:
+    """Take a snapshot (a few tens of microseconds: one copy of ``sys.modules``)."""
+    return Snapshot(
+        modules=sys.modules.copy(),
+        meta_path=list(sys.meta_path),
+        path_hooks=list(sys.path_hooks),
+        path=list(sys.path),
+        atexit=atexit._ncallbacks(),
+        threads=frozenset(sys._current_frames()),
+    )
+
+
+def restore(before: Snapshot, owned: Collection[str]) -> Effects:
+    """Put back what changed in the import machinery since ``before``; report the rest.
+
+    Entries of the plugin's own top-level names (``owned``) are its business. Elsewhere, an entry
+    of ``sys.modules`` replaced or removed is put back; one added is removed if it is no genuine
+    import (not a module, a module without a spec, or the plugin's own module under another
+    name). A finder or path hook added is removed if it is the plugin's own code; one removed is
+    put back. ``sys.path`` is put back as it was, and the finders cached for entries it lost.
+    Finders, hooks and modules added by libraries the plugin imported for the first time stay:
+    that is what importing them does.
+    """
+    tops = frozenset(owned)
+    undone = [
+        *_restore_modules(before.modules, tops),
+        *_restore_list(sys.meta_path, before.meta_path, "sys.meta_path", tops),
+        *_restore_list(sys.path_hooks, before.path_hooks, "sys.path_hooks", tops),
+        *_restore_path(before.path),
+    ]
+    return Effects(
+        undone=tuple(undone),
+        atexit=atexit._ncallbacks() - before.atexit,
+        threads=tuple(_new_threads(before.threads)),
+    )
+
+
+def sweep(owned: Collection[str]) -> list[str]:
+    """Remove the plugin's code from the import machinery, wherever it put it, whenever.
+
+    Run at unload, after the plugin's own modules left ``sys.modules``: what is left of it there
+    (its modules under other names), in ``sys.meta_path`` or ``sys.path_hooks`` was put there
+    by the plugin, possibly during a hook call, where nothing is guarded.
+
+    :returns: one phrase per entry removed.
+    """
+    tops = frozenset(owned)
+    removed = []
+    for name, value in list(sys.modules.items()):
+        if _top(name) not in tops and _owned(value, tops):
+            sys.modules.pop(name, None)
+            removed.append(f"sys.modules[{name!r}]")
+    removed += _sweep_list(sys.meta_path, "sys.meta_path", tops)
+    removed += _sweep_list(sys.path_hooks, "sys.path_hooks", tops)
+    return removed
+
+
+def _sweep_list(entries: list[Any], label: str, tops: frozenset[str]) -> list[str]:
+    removed = []
+    for entry in [e for e in entries if _owned(e, tops)]:
+        entries.remove(entry)
+        removed.append(f"{label} entry {_kind(entry)}")
+    return removed
+
+
+def lingering(threads: Iterable[ThreadRef], roots: Sequence[Path], grace: float) -> list[str]:
+    """Threads still running after a plugin was deactivated, one sentence each.
+
+    A thread counts when the plugin started it during a guarded step, or when it is running code
+    from one of ``roots`` (the plugin's site dirs), whoever started it. Threads that end within
+    ``grace`` seconds (a deactivate that signalled its thread without joining it) do not count.
+    """
+    tracked = {t.ident: t for t in threads}
+    prefixes = tuple(str(root) for root in roots)
+    deadline = time.monotonic() + grace
+    found = _running(tracked, prefixes)
+    while found and time.monotonic() < deadline:
+        time.sleep(0.01)
+        found = _running(tracked, prefixes)
+    return [_thread_text(ident, where, tracked) for ident, where in sorted(found.items())]
+
+
+def holders(owned: Collection[str]) -> list[str]:
+    """Module attributes outside the plugin that hold its functions, classes or objects.
+
+    Only called when a purge found the plugin's modules still alive, to say where from: one pass
+    over every module's namespace (milliseconds).
+    """
+    tops = frozenset(owned)
+    found = []
+    for module_name, module in list(sys.modules.items()):
+        if module_name.partition(".")[0] in tops or not isinstance(module, types.ModuleType):
+            continue
+        for attr, value in list(vars(module).items()):
+            if _owned(value, tops):
+                found.append(f"{module_name}.{attr}")
+    return sorted(found)
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``Type: message`` for an exception raised by plugin code, even one whose ``__str__``
+    raises or returns nothing."""
+    name = type(exc).__name__
+    try:
+        text = str(exc)
+    except Exception as inner:
+        text = f"<str() of the exception raised {type(inner).__name__}>"
+    return f"{name}: {text}" if text else name
+
+
+# -- the parts ---------------------------------------------------------------------------------
+
+
+def _top(name: str) -> str:
+    return name.partition(".")[0]
+
+
+def _restore_modules(before: dict[str, types.ModuleType], tops: frozenset[str]) -> list[str]:
+    now = sys.modules
+    changed = [
+        n for n, m in before.items() if now.get(n, _MISSING) is not m and _top(n) not in tops
+    ]
+    undone = []
+    for name in changed:
+        verb = "removed" if name not in now else "replaced"
+        now[name] = before[name]
+        undone.append(f"sys.modules[{name!r}] {verb}")
+    for name in now.keys() - before.keys():
+        value = now.get(name, _MISSING)
+        if _top(name) not in tops and value is not _MISSING and _fake(value, tops):
+            now.pop(name, None)
+            undone.append(f"sys.modules[{name!r}] added")
+    return sorted(undone)
+
+
+def _fake(value: object, tops: frozenset[str]) -> bool:
+    """Whether a new ``sys.modules`` entry was put there by hand rather than by an import."""
+    if _owned(value, tops):
+        return True
+    try:
+        return isinstance(value, types.ModuleType) and value.__spec__ is None
+    except Exception:  # a module whose attributes raise was not made by the import system
+        return True
+
+
+def _owned(value: object, tops: frozenset[str]) -> bool:
+    """Whether ``value`` is one of the plugin's modules, functions, classes or objects."""
+    try:
+        if isinstance(value, types.ModuleType):
+            name = value.__name__
+        elif isinstance(value, (type, types.FunctionType, types.MethodType)):
+            name = value.__module__
+        else:
+            name = type(value).__module__
+    except Exception:  # a module or class whose attributes raise is no proof either way
+        return False
+    return isinstance(name, str) and _top(name) in tops
+
+
+def _restore_list(
+    current: list[Any], before: list[Any], label: str, tops: frozenset[str]
+) -> list[str]:
+    if len(current) == len(before) and all(map(operator.is_, current, before)):
+        return []
+    undone = []
+    for entry in [e for e in current if _owned(e, tops) and not _contains(before, e)]:
+        current.remove(entry)
+        undone.append(f"{label} entry {_kind(entry)} added")
+    for index, entry in enumerate(before):
+        # Another host of the process, stopping meanwhile, takes its own finder out.
+        if not _contains(current, entry) and not _kind(entry).startswith("pluginhost."):
+            current.insert(index, entry)
+            undone.append(f"{label} entry {_kind(entry)} removed")
+    return undone
+
+
+def _contains(entries: Iterable[object], entry: object) -> bool:
+    return any(e is entry for e in entries)
+
+
+def _kind(entry: object) -> str:
+    """A finder or hook by the name of its class, or its own for a class or function."""
+    named = entry if isinstance(entry, (type, types.FunctionType)) else type(entry)
+    return f"{named.__module__}.{named.__qualname__}"
+
+
+def _restore_path(before: list[str]) -> list[str]:
+    if sys.path == before:
+        return []
+    known = set(before)
+    added = [entry for entry in sys.path if entry not in known]
+    sys.path[:] = before
+    for entry in added:
+        # Otherwise the finder cached for it would keep serving imports from it.
+        sys.path_importer_cache.pop(entry, None)
+    return [f"sys.path entry {e!r} added" for e in added] or ["sys.path reordered or shortened"]
+
+
+def _new_threads(before: frozenset[int]) -> list[ThreadRef]:
+    by_ident = {t.ident: t for t in threading.enumerate()}
+    started = []
+    for ident in sys._current_frames().keys() - before:
+        thread = by_ident.get(ident)
+        if thread is None:
+            started.append(ThreadRef(ident, f"<thread {ident}>", True))
+        elif not thread.name.startswith(_HELPER_PREFIX):
+            started.append(ThreadRef(ident, thread.name, thread.daemon))
+    return started
+
+
+def _running(tracked: dict[int, ThreadRef], prefixes: tuple[str, ...]) -> dict[int, str | None]:
+    """Live threads that are tracked or inside code under ``prefixes``: ident to where."""
+    me = threading.get_ident()
+    found: dict[int, str | None] = {}
+    for ident, frame in sys._current_frames().items():
+        if ident == me:
+            continue
+        where = _plugin_frame(frame, prefixes) if prefixes else None
+        if where is not None or ident in tracked:
+            found[ident] = where
+    return found
+
+
+def _plugin_frame(frame: types.FrameType | None, prefixes: tuple[str, ...]) -> str | None:
+    """``file:line`` of the innermost frame running code under ``prefixes``."""
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if filename.startswith(prefixes):
+            return f"{filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return None
+
+
+def _thread_text(ident: int, where: str | None, tracked: dict[int, ThreadRef]) -> str:
+    ref = tracked.get(ident)
+    if ref is None:
+        thread = next((t for t in threading.enumerate() if t.ident == ident), None)
+        name = thread.name if thread is not None else f"<thread {ident}>"
+        daemon = thread.daemon if thread is not None else True
+    else:
+        name, daemon = ref.name, ref.daemon
+    kind = "daemon thread" if daemon else "non-daemon thread (it keeps the process from exiting)"
+    at = f" at {where}" if where else ""
+    return f"{kind} {name!r} still running{at}"
