@@ -565,15 +565,17 @@ class Engine:
         record = backups.pop(0)
         current = self.active[name].candidate
         current_record = self._record(self.active[name])
-        # Off the backups before the change, so that its one commit records the whole rollback;
-        # the transition finds the backup's site dir among the known records.
+        # Off the backups, and the version rolled back from rejected (kept out until its bytes
+        # change or it is installed again, across restarts too), before the change, so that its
+        # one commit records the whole rollback. The transition finds the backup's site dir
+        # among the known records.
         self._records[key_of(record.candidate)] = record
+        self.rejected.add(key_of(current))
         if not self.change([name], {name: record.candidate}, rollback=True):
             self.backups.setdefault(name, []).insert(0, record)
+            self.rejected.discard(key_of(current))
             raise _rollback_failed(record.candidate, current, self.last_failure)
-        # The version rolled back from stays out until its bytes change or it is installed again,
-        # and its site dir goes: nothing names it any more.
-        self.rejected.add(key_of(current))
+        # Nothing names the version rolled back from any more.
         self._delete_site(current_record)
         return self.info(name)
 
@@ -582,6 +584,7 @@ class Engine:
         for name, records in registry.history.items():
             self.backups[name] = list(records)
         self.removed.update(registry.removed)
+        self.rejected.update(registry.rejected)
         for record in registry.active:
             self._records[key_of(record.candidate)] = record
             if record.manual:
@@ -637,6 +640,7 @@ class Engine:
             history={n: tuple(r) for n, r in self.backups.items() if r},
             state=dict(self.state),
             removed=tuple(sorted(self.removed)),
+            rejected=tuple(sorted(self.rejected)),
         )
 
     def _save_state(self, name: PluginName) -> None:

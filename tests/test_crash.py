@@ -346,12 +346,14 @@ ROLLBACK: dict[str, str] = {
 
 
 class TestCrashDuringRollback:
+    @pytest.mark.parametrize("via", ["install", "drop"])
     @pytest.mark.parametrize("step", SWAP_STEPS)
-    def test_restart_serves_the_committed_version(self, scene: Scene, step: str) -> None:
+    def test_restart_serves_the_committed_version(self, scene: Scene, step: str, via: str) -> None:
         """Killed at the step of a rollback, the restart serves 1.1.0 with its backup, or
-        1.0.0 without: never a mix of the two."""
+        1.0.0 without: never a mix of the two. A committed rollback sticks even with 1.1.0's
+        wheel still in the watched folder."""
         stopped_cleanly(scene)
-        updated = run_host(scene, "--calls", "2", "--install", str(scene.new_wheel))
+        updated = run_host(scene, "--calls", "2", f"--{via}", str(scene.new_wheel))
         assert updated.returncode == 0, updated.stderr
         saved = committed_count(scene, NEW, 0, 10**6)
 

@@ -392,6 +392,23 @@ class TestManualRollback:
         with pytest.raises(HostStateError, match="no earlier version"):
             host.rollback("hello")
 
+    def test_rollback_sticks_across_restart(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """A rollback is committed with the version rolled back from kept out: a restart does
+        not bring it back, though its wheel is still in the folder; its site dir is gone."""
+        factory.build("hello", "1.0.0", code=code("1.0.0"))
+        host = live(make_host)
+        factory.build("hello", "1.1.0", code=code("1.1.0"))
+        assert host.wait_idle(20)
+        assert host.plugins["hello"].version == "1.1.0"
+        host.rollback("hello")
+        assert [p.name.split("-")[1] for p in host.site_root.iterdir()] == ["1.0.0"]
+        host.stop()
+        again = live(make_host)
+        assert again.plugins["hello"].version == "1.0.0"
+        assert answers(again)[0].startswith("1.0.0:")
+
     def test_backups_limited(
         self, factory: WheelFactory, outside: WheelFactory, make_host: MakeHost
     ) -> None:
