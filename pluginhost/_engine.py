@@ -126,14 +126,16 @@ class Engine:
             them stay offered, so they keep serving until the folder is back.
         """
         self.support = scan.support
-        offered = [
+        present = [
             c
             for c in (*scan.candidates, *self.manual.values(), *self._from(unavailable))
-            if c.name not in self.removed and key_of(c) not in self.rejected
+            if c.name not in self.removed
         ]
+        offered = [c for c in present if key_of(c) not in self.rejected]
         self._announce(offered)
-        # A plugin offered only with conflicting bytes is still offered: it stays loaded.
-        offered_names = {c.name for c in offered}
+        # A plugin offered only with conflicting bytes is still offered: it stays loaded. So is
+        # one offered only in a version rolled back from: the rollback is what serves it.
+        offered_names = {c.name for c in present}
         offered, conflicts = self._drop_conflicts(offered)
         for name in reversed(list(self.order)):
             if name not in offered_names:

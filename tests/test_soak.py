@@ -2,12 +2,13 @@
 every step.
 
 A random (seeded) sequence of good updates, broken updates (a wheel validation refuses, an import
-that raises, a health check that fails), removals and rollbacks is applied through a watched
-folder, while four threads call the hook without pause. After each step, once the host is idle:
-no call failed or missed a plugin that stayed active through the step, no call was answered twice
-by one plugin or by a version that never loaded, the active set is the registry on disk and what
-pluggy has registered, no staging is left, no module of a retired version is alive, no site dir
-is kept beyond what the registry names, and each plugin's state counter survived its swaps.
+that raises, a health check that fails), removals, rollbacks and restarts is applied through a
+watched folder, while four threads call the hook without pause. After each step, once the host
+is idle: no call failed or missed a plugin that stayed active through the step, no call was
+answered twice by one plugin or by a version that never loaded, the active set is the registry on
+disk and what pluggy has registered, no staging is left, no module of a retired version is alive,
+no site dir is kept beyond what the registry names, and each plugin's state counter survived its
+swaps and restarts.
 
 Not in the default run (``-m "not soak"`` in pytest's options). Run it with::
 
@@ -138,7 +139,7 @@ class Callers:
 class Soak:
     """The host under test, its folder, and what the steps should lead to."""
 
-    host: PluginHost
+    make: Callable[[], PluginHost]
     home: Path
     folder: Path
     events: list[Event]
@@ -201,7 +202,21 @@ class Soak:
         assert self.host.rollback(name).version == backups[0], self.context()
         return lambda: self.expect_version(name, backups[0])
 
+    def restart(self, name: str) -> Callable[[], None]:
+        """Stop the host and start another on the same home: the same plugins serve."""
+        before = self.active()
+        self.host.stop()
+        self.callers.host = self.make()
+        return lambda: self.expect_active(before)
+
     # -- checks ------------------------------------------------------------------------------
+
+    @property
+    def host(self) -> PluginHost:
+        return self.callers.host
+
+    def expect_active(self, expected: dict[str, str]) -> None:
+        assert self.active() == expected, self.context()
 
     def active(self) -> dict[str, str]:
         plugins = self.host.plugins
@@ -267,6 +282,7 @@ class Soak:
             "drop_broken": (self.drop_broken, 25),
             "remove": (self.remove, 15),
             "rollback": (self.rollback, 20),
+            "restart": (self.restart, 3),
         }
         names, weights = zip(*((k, w) for k, (_, w) in steps.items()), strict=True)
         while time.monotonic() < deadline:
@@ -281,6 +297,9 @@ class Soak:
             expect()
             stable = set(before) & set(self.active())
             self.check(stable, before_counts)
+            if kind == "restart":
+                # Calls between the stop and the start rightly found no plugin.
+                stable = set()
             # Calls made wholly within an earlier step are all in by now.
             if step > 1:
                 missed = self.callers.missed(step - 1, self.stable_of.get(step - 1, set()))
@@ -311,15 +330,19 @@ def test_soak(
     every invariant holds after every step."""
     seed = int(os.environ.get("PLUGINHOST_SOAK_SEED") or random.randrange(2**32))
     print(f"\nsoak: seed {seed}, {SECONDS:g}s (PLUGINHOST_SOAK_SEED={seed} replays it)", flush=True)
-    host = make_host(
-        settle=0.05,
-        keep_backups=KEEP_BACKUPS,
-        persist_state=True,
-        timeouts=Timeouts(import_=10, activate=10, health=10, drain=10),
-    )
+
+    def make() -> PluginHost:
+        return make_host(
+            settle=0.05,
+            keep_backups=KEEP_BACKUPS,
+            persist_state=True,
+            timeouts=Timeouts(import_=10, activate=10, health=10, drain=10),
+        )
+
+    host = make()
     assert host.project == greeter.PROJECT
     callers = Callers(host)
-    soak = Soak(host, tmp_path / "home", wheels, events, callers, random.Random(seed), seed)
+    soak = Soak(make, tmp_path / "home", wheels, events, callers, random.Random(seed), seed)
     callers.start()
     try:
         soak.run(SECONDS)
