@@ -1,117 +1,118 @@
 """Benchmarks: each figure with its median and spread, each ratio against a baseline measured in
 the same run, so that a noisy machine does not fake a result.
 
-    python benchmarks/run.py [--quick] [--json results.json]
+    python benchmarks/run.py [--quick] [--json results.json] [--only 2,5]
 
-Figure measured so far: the hook call through ``host.hook`` (which carries the drain
-accounting of hot swaps) against the same implementations in a bare pluggy ``PluginManager``.
+The figures live beside this script, one module per subject: ``hook_call`` (1), ``swap`` (2, 3),
+``startup`` (4, 5), ``memory`` (6); figure 7 runs 2, 4 and 5 at growing sizes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import os
+import platform
 import sys
-import tempfile
-import timeit
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import pluggy
+# Run as a script: the figure modules are siblings, and pluginhost comes from the environment.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pluginhost import PluginHost
-from pluginhost.testing import WheelFactory
+import hook_call  # noqa: E402
+import memory  # noqa: E402
+import startup  # noqa: E402
+import swap  # noqa: E402
+from _common import Row, growth_exponent, row  # noqa: E402
 
-PROJECT = "benchgreeter"
-hookspec = pluggy.HookspecMarker(PROJECT)
-
-
-class Spec:
-    @hookspec
-    def greet(self, name: str) -> str:  # type: ignore[empty-body]
-        """Every plugin answers."""
+SCALING_SIZES = (10, 100, 1000)
+QUICK_SIZES = (2, 4)
 
 
-CODE = """
-import pluggy
-hookimpl = pluggy.HookimplMarker("benchgreeter")
-
-@hookimpl
-def greet(name):
-    return name
-"""
-
-
-def sample(fn: Callable[[], object], number: int, repeat: int) -> list[float]:
-    """Seconds per call, one figure per repeat."""
-    return [t / number for t in timeit.repeat(fn, number=number, repeat=repeat)]
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {
-        "median": statistics.median(values),
-        "min": min(values),
-        "max": max(values),
-        "stdev": statistics.pstdev(values),
-    }
-
-
-def bench_hook_call(count: int, number: int, repeat: int) -> dict[str, Any]:
-    """host.hook.greet vs a bare PluginManager holding the same module objects."""
-    with tempfile.TemporaryDirectory() as tmp:
-        wheels = Path(tmp, "wheels")
-        factory = WheelFactory(wheels, group=f"{PROJECT}.plugins")
-        for index in range(count):
-            factory.build(f"bench{index}", code=CODE)
-        host = PluginHost(
-            PROJECT,
-            specs=[Spec],
-            home=Path(tmp, "home"),
-            watch=[wheels],
-            environment=False,
-            live=False,
+def scaling(quick: bool) -> list[Row]:
+    """Figure 7: figures 2, 4 and 5 at growing sizes, and how their cost grows."""
+    sizes = QUICK_SIZES if quick else SCALING_SIZES
+    rows = swap.scaling(quick, sizes) + startup.scaling(quick, sizes)
+    for name in ("7 swap latency", "7 discovery", "7 cold start"):
+        medians = [r["pluginhost"]["median"] for r in rows if r["figure"].startswith(name)]
+        exponent = growth_exponent(sizes, medians)
+        rows.append(
+            row(
+                f"{name} growth",
+                f"{sizes[0]}-{sizes[-1]}",
+                [exponent],
+                unit="exp",
+                target="exponent <= 1.1",
+                met=exponent <= 1.1,
+            )
         )
-        with host:
-            bare = pluggy.PluginManager(PROJECT)
-            bare.add_hookspecs(Spec)
-            for name in host.load_order():
-                bare.register(sys.modules[f"bench{name[5:]}"], name=f"bare-{name}")
-            assert len(host.hook.greet(name="x")) == len(bare.hook.greet(name="x")) == count
-            # Interleave the two so that drift of the machine hits both alike.
-            ours: list[float] = []
-            base: list[float] = []
-            for _ in range(repeat):
-                ours += sample(lambda: host.hook.greet(name="x"), number, 1)
-                base += sample(lambda: bare.hook.greet(name="x"), number, 1)
-    ratio = statistics.median(ours) / statistics.median(base)
-    return {
-        "figure": f"hook call, {count} impls",
-        "pluginhost": summary(ours),
-        "pluggy": summary(base),
-        "ratio": ratio,
-        "target": "<= 1.05",
-        "met": ratio <= 1.05,
-    }
+    return rows
+
+
+FIGURES: dict[str, Callable[[bool], list[Row]]] = {
+    "1": hook_call.figure,
+    "2": swap.figures,  # 2 and 3 share their host
+    "4": startup.figures,  # 4 and 5 share their site dir
+    "6": memory.figures,
+    "7": scaling,
+}
+
+_SCALE = {"us": 1e6, "ms": 1e3, "MB": 1 / 2**20, "calls/s": 1.0, "exp": 1.0}
+
+
+def _value(value: float, unit: str) -> str:
+    scaled = value * _SCALE[unit]
+    return f"{scaled:,.0f}" if abs(scaled) >= 1000 else f"{scaled:.3g}"
+
+
+def table(rows: list[Row]) -> str:
+    """The results as a Markdown table, ready for benchmarks/README.md."""
+    lines = [
+        "| figure | size | median | p95 | min-max | baseline | baseline median | ratio "
+        "| target | met |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        unit, ours, base = r["unit"], r["pluginhost"], r["baseline"]
+        shown = f"{_value(ours['median'], unit)} {unit}"
+        lines.append(
+            f"| {r['figure']} | {r['size']} | {shown} | {_value(ours['p95'], unit)} "
+            f"| {_value(ours['min'], unit)}-{_value(ours['max'], unit)} "
+            f"| {r['baseline_name'] or '-'} "
+            f"| {_value(base['median'], unit) + ' ' + unit if base else '-'} "
+            f"| {'-' if r['ratio'] is None else format(r['ratio'], '.3f')} "
+            f"| {r['target']} | {'yes' if r['met'] else '**no**'} |"
+        )
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    """Where the figures were measured: they mean little without it."""
+    return (
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
     parser.add_argument("--json", type=Path, help="also save the results here")
+    parser.add_argument(
+        "--only", default=",".join(FIGURES), help=f"figures to run, of {','.join(FIGURES)}"
+    )
     args = parser.parse_args(argv)
-    number, repeat = (200, 3) if args.quick else (20_000, 15)
-    results = [bench_hook_call(count, number, repeat) for count in (1, 10, 100)]
-    print(f"{'figure':<24} {'pluginhost':>12} {'pluggy':>12} {'ratio':>7}  target")
-    for r in results:
-        ours, base = r["pluginhost"]["median"] * 1e6, r["pluggy"]["median"] * 1e6
-        print(
-            f"{r['figure']:<24} {ours:>10.2f}us {base:>10.2f}us {r['ratio']:>7.3f}  "
-            f"{r['target']} {'ok' if r['met'] else 'MISSED'}"
-        )
+    rows: list[Row] = []
+    for key in args.only.split(","):
+        started = time.perf_counter()
+        rows += FIGURES[key](args.quick)
+        print(f"figure {key}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    print(machine())
+    print(table(rows))
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        args.json.write_text(json.dumps({"machine": machine(), "results": rows}, indent=2))
     return 0
 
 

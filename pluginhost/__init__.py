@@ -13,6 +13,7 @@ from ._errors import (
     PluginHostError,
     ResolutionError,
     StoreError,
+    TrustError,
     VersionError,
     WheelError,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "Source",
     "StoreError",
     "Timeouts",
+    "TrustError",
     "Version",
     "VersionError",
     "VersionPolicy",

@@ -111,10 +111,23 @@ def _parser() -> argparse.ArgumentParser:
     output.add_argument("--dot", action="store_true", help="print Graphviz DOT")
     doctor = command(
         "doctor",
-        "check a home: unresolved plugins, conflicts, cycles, refusals, leaks, files, rights",
+        "check a home: unresolved plugins, conflicts, cycles, refusals, leaks, files, rights,"
+        " trust, audit",
         f"{_RUNNING}\nExit 3 when a problem is found.",
     )
     _add_home(doctor)
+
+    audit = command(
+        "audit",
+        "show a home's audit log: every install, swap, rollback, unload, removal and refusal",
+        "Lines come oldest first. --verify checks that no line was changed, removed or\n"
+        "reordered since it was written (exit 3 when one was).",
+    )
+    _add_home(audit)
+    audit.add_argument("--plugin", metavar="NAME", help="only the entries of this plugin")
+    audit.add_argument("--action", help="only this action (install, swap, refusal, ...)")
+    audit.add_argument("--tail", type=int, metavar="N", help="only the last N entries")
+    audit.add_argument("--verify", action="store_true", help="check the log's hash chain")
 
     for action in ("rollback", "remove"):
         verb = "roll back" if action == "rollback" else "remove"
@@ -327,6 +340,34 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_PROBLEMS if problems else EXIT_OK
 
 
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from ._audit import AUDIT_NAME, AuditEntry, read_audit, verify_audit
+
+    path = _home(args) / AUDIT_NAME
+    if not path.is_file():
+        raise PluginHostError("no audit log: no host has started on this home", path=path)
+    if args.verify:
+        faults = verify_audit(path)
+        for fault in faults:
+            _say(f"PROBLEM  {fault}")
+        _say(f"{len(faults)} problem(s) found" if faults else "audit log intact")
+        return EXIT_PROBLEMS if faults else EXIT_OK
+    entries = [
+        e
+        for e in read_audit(path)
+        if not isinstance(e, AuditEntry)
+        or (args.plugin in (None, e.plugin) and args.action in (None, e.action))
+    ]
+    if args.tail is not None:
+        entries = entries[-args.tail :] if args.tail > 0 else []
+    for e in entries:
+        if isinstance(e, AuditEntry):
+            _say(json.dumps(e.to_json(), sort_keys=True) if args.json else e.describe())
+        else:
+            _say(json.dumps({"unreadable": e}) if args.json else f"unreadable line: {e}")
+    return EXIT_OK
+
+
 def _cmd_control(args: argparse.Namespace) -> int:
     from ._control import send_request
 
@@ -374,6 +415,7 @@ _COMMANDS: Final[dict[str, Callable[[argparse.Namespace], int]]] = {
     "status": _cmd_status,
     "graph": _cmd_graph,
     "doctor": _cmd_doctor,
+    "audit": _cmd_audit,
     "rollback": _cmd_control,
     "remove": _cmd_control,
     "new": _cmd_new,

@@ -16,6 +16,9 @@ Example::
     [pluginhost.timeouts]
     import = 30
 
+    [pluginhost.limits]                         # see WheelLimits
+    max_total_size = 67108864
+
 Every error names the file and the key, so that an operator can fix it without reading code.
 """
 
@@ -35,7 +38,9 @@ from ._errors import PluginHostError, VersionError
 from ._host import PluginHost
 from ._policy import VersionPolicy
 from ._transition import Timeouts
+from ._trust import TrustMode
 from ._versions import parse_version
+from ._wheel import WheelLimits
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -65,8 +70,13 @@ _KEYS: Final = frozenset(
         "include",
         "exclude",
         "max_depth",
+        "trust",
+        "trust_file",
+        "strict_modes",
+        "limits",
     }
 )
+_LIMIT_KEYS: Final = frozenset(f.name for f in attrs.fields(WheelLimits))
 _POLICY_KEYS: Final = frozenset({"allow_prerelease", "allow_downgrade"})
 # TOML cannot spell ``import_`` naturally; the file says ``import``.
 _TIMEOUT_KEYS: Final = {
@@ -113,6 +123,10 @@ class HostConfig:
     include: tuple[str, ...] = ("*.whl",)
     exclude: tuple[str, ...] = ()
     max_depth: int = 0
+    trust: TrustMode = "permissions"
+    trust_file: Path | None = None
+    strict_modes: bool = True
+    limits: WheelLimits = WheelLimits()
 
     @classmethod
     def from_file(cls, path: str | Path) -> HostConfig:
@@ -173,6 +187,10 @@ class HostConfig:
             keep_backups=self.keep_backups,
             breaking_change=self.breaking_change,
             persist_state=self.persist_state,
+            trust=self.trust,
+            trust_file=self.trust_file,
+            strict_modes=self.strict_modes,
+            limits=self.limits,
         )
 
 
@@ -251,6 +269,10 @@ class _Reader:
             include=self.strings("include", defaults.include),
             exclude=self.strings("exclude", defaults.exclude),
             max_depth=self.count("max_depth", defaults.max_depth),
+            trust=self.trust(),
+            trust_file=self.path("trust_file") if "trust_file" in self.table else None,
+            strict_modes=self.get("strict_modes", bool, defaults.strict_modes),
+            limits=self.limits(),
         )
 
     def get(self, key: str, kind: type[_T], default: _T) -> _T:
@@ -302,6 +324,22 @@ class _Reader:
         if value not in choices:
             raise self.fail("breaking_change", f"must be one of {', '.join(choices)}")
         return "cascade" if value == "cascade" else "reject"
+
+    def trust(self) -> TrustMode:
+        value = self.get("trust", str, "permissions")
+        choices = get_args(TrustMode)
+        if value not in choices:
+            raise self.fail("trust", f"must be one of {', '.join(choices)}")
+        return "hashes" if value == "hashes" else "permissions"
+
+    def limits(self) -> WheelLimits:
+        table = self.sub_table("limits", _LIMIT_KEYS)
+        values = {}
+        for key, value in table.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise self.fail(f"limits.{key}", "must be a positive integer")
+            values[key] = value
+        return WheelLimits(**values)
 
     def sub_table(self, key: str, known: frozenset[str]) -> Mapping[str, Any]:
         table = self.table.get(key, {})

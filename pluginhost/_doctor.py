@@ -10,8 +10,11 @@ from typing import Any, Final
 
 import attrs
 
+from ._audit import AUDIT_NAME, verify_audit
+from ._errors import StoreError
 from ._report import HomeView
 from ._statusdoc import STATUS_FILE
+from ._trust import unsafe_path
 
 __all__ = ["Finding", "diagnose"]
 
@@ -28,6 +31,7 @@ _PROBLEM_CHECKS: Final = {
     "manifest_invalid": "invalid",
     "load_failed": "load_failed",
     "folder_unavailable": "folders",
+    "untrusted": "untrusted",
 }
 _LEAK_MARK: Final = "modules still referenced after unload"
 
@@ -59,6 +63,8 @@ def diagnose(view: HomeView) -> list[Finding]:
         *_site_dirs(view),
         *_staging(view),
         *_permissions(view.home),
+        *_trust(view.home),
+        *_audit(view.home),
     ]
     return sorted(findings, key=lambda f: not f.ok)
 
@@ -155,3 +161,25 @@ def _permissions(home: Path) -> Iterator[Finding]:
         path = home / name
         if path.exists() and not os.access(path, os.R_OK):
             yield Finding("permissions", False, f"{path} is not readable by this user (uid {uid})")
+
+
+def _trust(home: Path) -> Iterator[Finding]:
+    # What start() would refuse under strict modes: whoever may write the home runs code.
+    reason = unsafe_path(home)
+    if reason is not None:
+        yield Finding("trust", False, f"home refused by strict_modes: {reason}")
+
+
+def _audit(home: Path) -> Iterator[Finding]:
+    path = home / AUDIT_NAME
+    if not path.exists():
+        return
+    try:
+        faults = verify_audit(path)
+    except StoreError as exc:
+        yield Finding("audit", False, str(exc))
+        return
+    for fault in faults:
+        yield Finding("audit", False, f"{path}: {fault}")
+    if not faults:
+        yield Finding("audit", True, f"{path}: intact")

@@ -6,6 +6,7 @@ backups kept for rollback) and is only ever called with the host's lock held.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.machinery
 import json
@@ -13,7 +14,7 @@ import logging
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,9 +27,11 @@ from ._errors import (
     ActivationError,
     HostStateError,
     InstallError,
+    ManifestError,
     PluginHostError,
     ResolutionError,
     StoreError,
+    TrustError,
     WheelError,
 )
 from ._events import Event, EventKind
@@ -51,6 +54,18 @@ __all__ = ["Engine", "EngineConfig"]
 logger = logging.getLogger("pluginhost")
 
 BreakingChange = Literal["reject", "cascade"]
+
+# What a file refused at discovery is reported as, and the error it was refused with.
+_REFUSALS = {
+    ProblemKind.MANIFEST_INVALID: EventKind.MANIFEST_INVALID,
+    ProblemKind.WHEEL_INVALID: EventKind.REFUSED,
+    ProblemKind.UNTRUSTED: EventKind.REFUSED,
+}
+_REFUSAL_ERRORS: dict[ProblemKind, type[PluginHostError]] = {
+    ProblemKind.MANIFEST_INVALID: ManifestError,
+    ProblemKind.WHEEL_INVALID: WheelError,
+    ProblemKind.UNTRUSTED: TrustError,
+}
 
 
 @attrs.frozen
@@ -111,6 +126,10 @@ class Engine:
         self.support: tuple[WheelInfo, ...] = ()
         self._records: dict[Key, Record] = {}
         self._seen: set[Key] = set()
+        self._refused: set[Problem] = set()
+        # Within _loading(): whether plugins were loaded and await their commit.
+        self._batching = False
+        self._uncommitted = False
         self._doomed: list[Record] = []
         self._fresh: set[Path] = set()
         """Site dirs installed by the change under way (not reused)."""
@@ -122,8 +141,8 @@ class Engine:
     def reconcile(self, scan: Scan, unavailable: Sequence[Path] = ()) -> None:
         """Make the active set what the candidates at hand and the policy call for.
 
-        :param unavailable: watched folders that cannot be read now: the plugins loaded from
-            them stay offered, so they keep serving until the folder is back.
+        :param unavailable: watched folders (or wheels) that cannot be read or trusted now:
+            the plugins loaded from them stay offered, so they keep serving until then.
         """
         self.support = scan.support
         present = [
@@ -157,17 +176,26 @@ class Engine:
         self.plan = plan
         self.problems = [*scan.problems, *conflicts, *plan.problems, *breaking]
         self._mark_failed(plan, pool, scan.problems)
-        for problem in scan.problems:
-            if problem.kind is ProblemKind.MANIFEST_INVALID:
-                self.emit(
-                    Event(
-                        EventKind.MANIFEST_INVALID,
-                        problem.plugin,
-                        origin=problem.path,
-                        error=problem.message,
-                    )
-                )
+        self._report_refusals(scan.problems)
         self._apply(plan)
+
+    def _report_refusals(self, problems: Sequence[Problem]) -> None:
+        """An event for each file refused by a look at the sources, once while it stays there."""
+        current = {p for p in problems if p.kind in _REFUSALS}
+        for problem in sorted(current - self._refused, key=lambda p: (p.path or "", p.message)):
+            self.emit(
+                Event(
+                    _REFUSALS[problem.kind],
+                    problem.plugin,
+                    version=problem.version,
+                    origin=problem.path,
+                    error=problem.message,
+                    error_type=_qualified(_REFUSAL_ERRORS[problem.kind]),
+                    step=str(problem.kind),
+                )
+            )
+        # Forgotten once gone, so that the same bad file dropped again is reported again.
+        self._refused = current
 
     def _from(self, folders: Sequence[Path]) -> list[Candidate]:
         """Active plugins whose wheels lie in ``folders``."""
@@ -280,6 +308,36 @@ class Engine:
 
     def _apply(self, plan: Plan) -> None:
         """Load, update or re-import what the plan chooses, in its order."""
+        with self._loading():
+            self._apply_each(plan)
+
+    @contextlib.contextmanager
+    def _loading(self) -> Iterator[None]:
+        """Commit plugins newly loaded in this block once, at its end.
+
+        One registry write (two fsyncs, the whole set encoded) per plugin made a start with
+        hundreds of plugins take seconds. A crash before the end loses only loads, which the
+        next start repeats from the same sources; updates and unloads still commit at once.
+        """
+        self._batching = True
+        try:
+            yield
+        finally:
+            self._batching = False
+            if self._uncommitted:
+                self._uncommitted = False
+                self._commit_loads()
+
+    def _commit_loads(self) -> None:
+        try:
+            self.commit()
+        except StoreError as exc:
+            # The plugins serve, but a restart would not find them committed: it loads them
+            # again from their sources. Said loudly, not raised into the watcher's worker.
+            self.last_failure = exc
+            logger.error("new plugins loaded but not committed: %s", exc)
+
+    def _apply_each(self, plan: Plan) -> None:
         for name in plan.order:
             candidate = plan.chosen[name]
             # No local reference to the active plugin here: it would outlive the change below
@@ -312,6 +370,7 @@ class Engine:
         *,
         inherited: Mapping[PluginName, Any] | None = None,
         rollback: bool = False,
+        restoring: bool = False,
     ) -> bool:
         """Take ``names`` (and every active plugin depending on them) to ``targets``.
 
@@ -333,12 +392,10 @@ class Engine:
                     m.inherited = (saved["value"], str(saved.get("version", "")))
         for m in members:
             self.emit(
-                Event(
+                _event(
                     EventKind.LOADING,
-                    m.name,
-                    version=str(m.candidate.version),
+                    m.candidate,
                     previous_version=str(m.old.candidate.version) if m.old else None,
-                    origin=str(m.candidate.origin),
                 )
             )
         try:
@@ -355,7 +412,8 @@ class Engine:
         crash_point("during_drain", str(members[0].candidate.version))
         drained, errors, leaked = retirement.finish()
         self.draining.clear()
-        self._retired(members, previous, drained, [*errors, *_leak_text(leaked)], rollback)
+        problems = [*errors, *_leak_text(leaked)]
+        self._retired(members, previous, drained, problems, rollback, restoring)
         return True
 
     def _commit_switch(
@@ -369,6 +427,9 @@ class Engine:
         before = self._bookkeeping()
         for m in members:
             self._activated(m, rollback=rollback)
+        if self._batching and all(m.old is None for m in members):
+            self._uncommitted = True  # committed with the others at the end of _loading()
+            return True
         try:
             self.commit()
         except StoreError as exc:
@@ -439,6 +500,7 @@ class Engine:
         drained: bool,
         problems: Sequence[str],
         rollback: bool,
+        restoring: bool,
     ) -> None:
         if not drained:
             self.emit(
@@ -459,13 +521,13 @@ class Engine:
                 kind = EventKind.ROLLED_BACK if rollback else EventKind.UPDATED
             self._history(m.name, str(kind), m.candidate)
             self.emit(
-                Event(
+                _event(
                     kind,
-                    m.name,
-                    version=str(m.candidate.version),
+                    m.candidate,
                     previous_version=before,
-                    origin=str(m.candidate.origin),
                     error=error if before is not None else None,
+                    # A start loading what was committed installs nothing: it restores.
+                    step="restore" if restoring else None,
                 )
             )
 
@@ -496,6 +558,8 @@ class Engine:
                         exc,
                         version=str(m.old.candidate.version),
                         previous_version=str(m.candidate.version),
+                        origin=str(m.old.candidate.origin),
+                        sha256=m.old.candidate.sha256,
                     )
                 )
                 self.rolled_back.add(m.name)
@@ -594,6 +658,10 @@ class Engine:
         inherited = dict(registry.state) if self.config.persist_state else {}
         # Kept in every later commit, so a crash before the next stop does not lose it.
         self.state.update(inherited)
+        with self._loading():
+            self._restore_each(registry, inherited)
+
+    def _restore_each(self, registry: Registry, inherited: Mapping[PluginName, Any]) -> None:
         for record in registry.active:
             name = record.candidate.name
             missing = [d for d in record.candidate.manifest.requires if d not in self.active]
@@ -602,7 +670,7 @@ class Engine:
                     record.candidate, _dependency_problem(record.candidate, missing[0]), None
                 )
                 continue
-            self.change([name], {name: record.candidate}, inherited=inherited)
+            self.change([name], {name: record.candidate}, inherited=inherited, restoring=True)
 
     def prune_sites(self) -> list[str]:
         """Delete site dirs that neither the active set nor a backup names (left by a crash
@@ -776,6 +844,8 @@ class Engine:
         } and not isinstance(exc, InstallError | StoreError):
             self.load_failures[key_of(candidate)] = problem
         self._history(name, "failed", candidate, problem.message)
+        serving = self.active.get(name)
+        previous = str(serving.candidate.version) if serving is not None else None
         if exc is not None:
             self.emit(
                 Event.failure(
@@ -783,11 +853,14 @@ class Engine:
                     name,
                     exc,
                     version=str(candidate.version),
+                    previous_version=previous,
                     origin=str(candidate.origin),
+                    sha256=candidate.sha256,
                 )
             )
         else:
-            self.emit(attrs.evolve(_event(EventKind.LOAD_FAILED, candidate), error=problem.message))
+            failure = _event(EventKind.LOAD_FAILED, candidate, previous_version=previous)
+            self.emit(attrs.evolve(failure, error=problem.message))
 
     def _record_problem(self, problem: Problem) -> None:
         if problem not in self.problems:
@@ -834,8 +907,14 @@ def _dependency_problem(candidate: Candidate, dep: str) -> Problem:
     )
 
 
-def _event(kind: EventKind, c: Candidate) -> Event:
-    return Event(kind, c.name, version=str(c.version), origin=str(c.origin))
+def _event(kind: EventKind, c: Candidate, **fields: Any) -> Event:
+    return Event(
+        kind, c.name, version=str(c.version), origin=str(c.origin), sha256=c.sha256, **fields
+    )
+
+
+def _qualified(kind: type) -> str:
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 def _detached(exc: PluginHostError, plugin: str) -> PluginHostError:

@@ -7,6 +7,7 @@ fits, so ``except ValueError`` keeps working for code that does not know pluginh
     ├── ManifestError (ValueError)          a plugin.toml or its metadata is unusable
     │   └── VersionError                    a version or constraint string cannot be parsed
     ├── WheelError (ValueError)             a wheel is refused before anything is written
+    ├── TrustError (PermissionError)        a folder, wheel or trust file fails the trust policy
     ├── InstallError (OSError)              installing a valid wheel failed on the filesystem
     ├── StoreError (OSError)                a stored document (the registry) has no usable copy,
     │                                       or the filesystem refused a write
@@ -92,6 +93,13 @@ class VersionError(ManifestError):
 
 class WheelError(PluginHostError, ValueError):
     """A wheel is refused: malformed, lying about its contents, or unfit for this interpreter."""
+
+
+class TrustError(PluginHostError, PermissionError):
+    """A watched folder, a wheel, the home or the trust file fails the trust policy.
+
+    Nothing of a refused wheel is read beyond its file's owner, mode and hash.
+    """
 
 
 class InstallError(PluginHostError, OSError):

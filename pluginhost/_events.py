@@ -21,6 +21,7 @@ class EventKind(str, enum.Enum):
 
     DISCOVERED = "discovered"
     MANIFEST_INVALID = "manifest_invalid"
+    REFUSED = "refused"
     LOADING = "loading"
     LOADED = "loaded"
     LOAD_FAILED = "load_failed"
@@ -39,6 +40,7 @@ class EventKind(str, enum.Enum):
 _FAILURES = frozenset(
     {
         EventKind.MANIFEST_INVALID,
+        EventKind.REFUSED,
         EventKind.LOAD_FAILED,
         EventKind.UNLOAD_FAILED,
         EventKind.DRAIN_TIMEOUT,
@@ -58,6 +60,7 @@ class Event:
     :param version: the version concerned (the new one, for an update).
     :param previous_version: the version it replaced, for updates and rollbacks.
     :param origin: where the plugin comes from (a wheel path or an installed distribution).
+    :param sha256: the sha256 of the plugin's wheel, when it comes from one.
     :param error: the error message, for failures.
     :param error_type: the qualified name of the error's type, for failures.
     :param step: the step that failed or was reached (``install``, ``import``, ``activate``...).
@@ -69,6 +72,7 @@ class Event:
     version: str | None = None
     previous_version: str | None = None
     origin: str | None = None
+    sha256: str | None = None
     error: str | None = None
     error_type: str | None = None
     step: str | None = None

@@ -11,24 +11,29 @@ import time
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, get_args
 
 import pluggy
 
 from hookspecs.lifecycle import lifecycle_specs
 
 from ._activate import PluginFinder
+from ._audit import AuditLog
+from ._candidate import Candidate
+from ._discovery import Discovery
 from ._engine import BreakingChange, Engine, EngineConfig, key_of
 from ._errors import (
     ActivationError,
     HostStateError,
     InstallError,
+    ManifestError,
     PluginHostError,
     ResolutionError,
     StoreError,
+    TrustError,
     WheelError,
 )
-from ._events import EventBus, Subscriber
+from ._events import Event, EventBus, EventKind, Subscriber
 from ._fs import describe
 from ._names import plugin_name
 from ._policy import VersionPolicy
@@ -36,16 +41,15 @@ from ._problems import Problem, ProblemKind
 from ._registry import Registry
 from ._sources import (
     EnvironmentSource,
-    Scan,
     Source,
     WheelFolderSource,
     candidate_from_wheel,
-    read_wheel,
 )
 from ._status import PluginInfo, PluginStatus
 from ._statusdoc import StatusWriter
 from ._store import AtomicJsonFile, HomeLock
 from ._transition import Timeouts
+from ._trust import TrustGate, TrustMode
 from ._versions import parse_version
 from ._watch import FolderChange, FolderWatcher
 from ._wheel import WheelLimits, inspect_wheel
@@ -72,6 +76,12 @@ class PluginHost:
     :param max_depth: how deep to look into subfolders of watched folders.
     :param follow_symlinks: follow symlinks in watched folders.
     :param limits: limits on wheel archives.
+    :param trust: ``"permissions"``: read any wheel that passes validation (and strict modes);
+        ``"hashes"``: only wheels whose sha256 the trust file lists.
+    :param trust_file: the trust file for ``trust="hashes"``; default ``<home>/trusted.txt``.
+    :param strict_modes: refuse watched folders, wheels, the home and the trust file that are
+        reached through a symlink, owned by another user or writable by group or others (in
+        the manner of sshd's ``StrictModes``). ``False`` relaxes these checks.
     :param sources: further :class:`~pluginhost.Source` objects to read candidates from.
     :param live: watch the folders after start (with watchdog) and apply changes as they come.
     :param polling: poll the folders instead of using inotify (for network filesystems).
@@ -100,6 +110,9 @@ class PluginHost:
         max_depth: int = 0,
         follow_symlinks: bool = False,
         limits: WheelLimits = WheelLimits(),
+        trust: TrustMode = "permissions",
+        trust_file: str | os.PathLike[str] | None = None,
+        strict_modes: bool = True,
         sources: Iterable[Source] = (),
         live: bool = True,
         polling: bool = False,
@@ -125,7 +138,18 @@ class PluginHost:
             )
             for folder in watch
         )
-        self._sources: Final = (*((EnvironmentSource(),) if environment else ()), *sources)
+        if trust not in get_args(TrustMode):
+            raise ValueError(f"trust must be 'permissions' or 'hashes', not {trust!r}")
+        self.trust_file: Final = (
+            Path(trust_file) if trust_file is not None else self.home / "trusted.txt"
+        )
+        self._discovery = Discovery(
+            self.group,
+            self.folders,
+            (*((EnvironmentSource(),) if environment else ()), *sources),
+            limits,
+            TrustGate(trust, strict_modes, self.trust_file.absolute()),
+        )
         self._live = live
         self._watch_options = {
             "polling": polling,
@@ -147,6 +171,9 @@ class PluginHost:
         # home/status.json, read by the CLI (list, status, graph, doctor) in other processes.
         self._status_doc = StatusWriter(self.home)
         self._events.subscribe(self._status_doc.record)
+        # home/audit.log: every install, swap, rollback, unload, removal and refusal.
+        self._audit = AuditLog(self.home)
+        self._events.subscribe(self._audit.record)
         self._engine = Engine(
             EngineConfig(
                 site_root=self.home / "site",
@@ -166,7 +193,6 @@ class PluginHost:
             self._write_registry,
         )
         self._persist_state = persist_state
-        self._wheel_cache: dict[Path, tuple[tuple[int, int, int], Scan]] = {}
         self._folder_problems: dict[Path, str] = {}
         self._worker: Worker | None = None
         self._watcher: FolderWatcher | None = None
@@ -178,6 +204,11 @@ class PluginHost:
     def site_root(self) -> Path:
         """Where each plugin's isolated site dir lives."""
         return self.home / "site"
+
+    @property
+    def audit_log(self) -> Path:
+        """The append-only audit log (JSON lines), read by ``pluginhost audit``."""
+        return self._audit.path
 
     @property
     def staging_root(self) -> Path:
@@ -194,8 +225,11 @@ class PluginHost:
             if self._started:
                 raise HostStateError("host is already started")
             self._prepare_home()
+            self._check_trust()
             self._home_lock.acquire()
             try:
+                self._audit.open()
+                self._audit.host("start")
                 registry = self._read_registry()
                 sys.meta_path.insert(0, self._finder)
                 self._started = True
@@ -231,7 +265,11 @@ class PluginHost:
                 engine.unload(name, removed=False, commit=False)
         if self._finder in sys.meta_path:
             sys.meta_path.remove(self._finder)
-        self._home_lock.release()
+        try:
+            self._audit.host("stop")
+        finally:
+            self._audit.close()
+            self._home_lock.release()
         self._started = False
 
     def __enter__(self) -> PluginHost:
@@ -311,6 +349,8 @@ class PluginHost:
 
         :returns: the plugin's info once it is active.
         :raises WheelError: when the wheel is refused by validation.
+        :raises TrustError: when the trust policy refuses it (its folder or file's owner or
+            mode under ``strict_modes``, its hash under ``trust="hashes"``).
         :raises ManifestError: when its manifest is unusable.
         :raises ResolutionError: when its requirements, the host constraint, the policy or a
             conflict keep it out.
@@ -320,17 +360,9 @@ class PluginHost:
             permission denied); the version that was serving, if any, still serves.
         :raises StoreError: when the registry could not be committed; likewise.
         """
-        path = Path(wheel).resolve()
         with self._lock:
             self._require_started()
-            info = inspect_wheel(path, limits=self.limits)
-            candidate = candidate_from_wheel(info, self.group, self.limits)
-            if candidate is None:
-                raise WheelError(
-                    f"declares no entry point in group {self.group!r}: not a plugin of this host",
-                    plugin=info.distribution,
-                    path=path,
-                )
+            candidate = self._admit(Path(os.path.abspath(wheel)))
             engine = self._engine
             engine.manual[candidate.name] = candidate
             engine.removed.discard(candidate.name)
@@ -341,6 +373,32 @@ class PluginHost:
             if active is not None and key_of(active.candidate) == key_of(candidate):
                 return engine.info(candidate.name)
             raise self._refusal(candidate.name, str(candidate.version))
+
+    def _admit(self, path: Path) -> Candidate:
+        """The plugin a wheel given to ``install()`` offers, once trust and validation pass.
+
+        A refusal is reported like one in a watched folder (event, audit) and raised.
+        """
+        try:
+            self._discovery.admit_wheel(path)
+            path = path.resolve()
+            info = inspect_wheel(path, limits=self.limits)
+            candidate = candidate_from_wheel(info, self.group, self.limits)
+            if candidate is None:
+                raise WheelError(
+                    f"declares no entry point in group {self.group!r}: not a plugin of this host",
+                    plugin=info.distribution,
+                    path=path,
+                )
+            names = (candidate.name, info.distribution)
+            self._discovery.screen_info(info, names, str(candidate.version))
+        except (TrustError, WheelError, ManifestError) as exc:
+            kind = (
+                EventKind.MANIFEST_INVALID if isinstance(exc, ManifestError) else EventKind.REFUSED
+            )
+            self._events.emit(Event.failure(kind, exc.plugin, exc, origin=exc.path or str(path)))
+            raise
+        return candidate
 
     def _refusal(self, name: str, version: str) -> PluginHostError:
         failure = self._engine.last_failure
@@ -406,46 +464,19 @@ class PluginHost:
         with self._lock:
             if self._started:
                 try:
-                    self._engine.reconcile(self._scan(), self._unavailable())
+                    look = self._discovery.look()
+                    self._engine.reconcile(look.scan, look.held)
                 finally:
                     self._status_doc.publish(self)
-
-    def _unavailable(self) -> list[Path]:
-        """Watched folders that cannot be listed now (gone, unreadable)."""
-        return [f.path for f in self.folders if not os.access(f.path, os.R_OK | os.X_OK)]
-
-    def _scan(self) -> Scan:
-        total = Scan()
-        for source in self._sources:
-            total = total + source.scan(self.group)
-        seen: set[Path] = set()
-        for folder in self.folders:
-            for path in folder.wheel_paths():
-                seen.add(path)
-                total = total + self._read_cached(path)
-        for stale in set(self._wheel_cache) - seen:
-            del self._wheel_cache[stale]
-        return total
-
-    def _read_cached(self, path: Path) -> Scan:
-        # Reading a wheel hashes and checks every member; a rescan pays that only for files
-        # that changed.
-        try:
-            st = path.stat()
-        except OSError:
-            return Scan()
-        key = (st.st_size, st.st_mtime_ns, st.st_ino)
-        cached = self._wheel_cache.get(path)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        scan = read_wheel(path, self.group, self.limits)
-        self._wheel_cache[path] = (key, scan)
-        return scan
 
     def _start_watching(self) -> None:
         if not self._live or not self.folders:
             return
-        self._worker = Worker(self._reconcile)
+        self._worker = Worker(
+            self._reconcile,
+            poll=self._discovery.trust_changed,
+            interval=self._watch_options["rescan_interval"],
+        )
         self._worker.start()
         folders = {f.path: f for f in self.folders}
         self._watcher = FolderWatcher(
@@ -484,6 +515,13 @@ class PluginHost:
             self.site_root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise HostStateError(f"cannot prepare home: {describe(exc)}", path=self.home) from exc
+
+    def _check_trust(self) -> None:
+        # Code is imported from the home's site dirs: whoever may write there may run code.
+        gate = self._discovery.gate
+        gate.check_path(self.home, "home")
+        if gate.hashes:
+            gate.trusted()  # a missing or malformed trust file is a start-up error
 
     def _read_registry(self) -> Registry:
         # Only once the home is locked: leftovers of an interrupted install are never trusted.

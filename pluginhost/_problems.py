@@ -31,6 +31,9 @@ class ProblemKind(str, enum.Enum):
     """A Requires-Dist requirement is met neither by the environment nor by a wheel at hand."""
     LOAD_FAILED = "load_failed"
     """Installing, importing, registering or activating it failed."""
+    UNTRUSTED = "untrusted"
+    """A wheel or a watched folder fails the trust policy (strict modes, trusted hashes): it
+    is refused unread."""
     FOLDER_UNAVAILABLE = "folder_unavailable"
     """A watched folder is missing or unreadable; its plugins keep serving meanwhile."""
 

@@ -22,7 +22,9 @@ What is guaranteed:
 
 - A change is handed over once its ``(size, mtime_ns, inode)`` stayed the same for ``settle``
   seconds (a path that went away: stayed away as long), in one call per folder per round; the
-  paths due within one more settle time join the same round.
+  paths due within one more settle time join the same round. A file renamed into the folder
+  (``mv``, ``os.replace``; reported by inotify, not by polling) is complete when it appears:
+  it is due at once, and only the stat check stands between the event and the call.
 - A change that nets to nothing against what was last handed over (a wheel created and removed
   within the settle time, a late event for a file already reported) makes no call.
 - :meth:`FolderWatcher.wait_quiet` is exact: it does not trust that events have arrived but has
@@ -43,6 +45,7 @@ import errno
 import logging
 import os
 import stat
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -64,6 +67,9 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
+
+if sys.platform.startswith("linux"):
+    from watchdog.observers.inotify import InotifyObserver
 
 from ._errors import HostStateError
 
@@ -311,9 +317,11 @@ class FolderWatcher:
             if event.is_directory:
                 self._on_folder_event(os.fsdecode(event.src_path))
                 return
-            for path in (event.src_path, event.dest_path):
-                if path:
-                    self._note(os.fsdecode(path))
+            if event.src_path:
+                self._note(os.fsdecode(event.src_path))
+            if event.dest_path:
+                # A rename is atomic: the file it brings in is complete, nothing to wait for.
+                self._note(os.fsdecode(event.dest_path), at_once=True)
         except Exception:
             logger.exception("folder watcher: handling %s failed", event)
 
@@ -324,7 +332,7 @@ class FolderWatcher:
                 folder.suspect = True
                 self._cond.notify_all()
 
-    def _note(self, path: str) -> None:
+    def _note(self, path: str, *, at_once: bool = False) -> None:
         parent, name = os.path.split(path)
         if parent not in self._folders or not self._wanted(name):
             return
@@ -333,7 +341,7 @@ class FolderWatcher:
         with self._cond:
             before = self._pending.get((parent, name))
             forced = before is not None and before.forced
-            due = time.monotonic() + self._settle
+            due = time.monotonic() + (0.0 if at_once else self._settle)
             self._pending[parent, name] = _Pending(signature, due, forced)
             self._cond.notify_all()
 
@@ -491,7 +499,7 @@ class FolderWatcher:
     def _make_observer(self) -> BaseObserver:
         if not self._polling:
             try:
-                return Observer()
+                return _event_observer()
             except OSError as exc:
                 # Out of inotify instances, for one: polling still works.
                 logger.warning("folder watcher: inotify unavailable (%s), polling instead", exc)
@@ -539,6 +547,15 @@ class FolderWatcher:
             self._on_problem(folder.path, reason)
         except Exception:
             logger.exception("watched folder %s: on_problem failed", folder.path)
+
+
+def _event_observer() -> BaseObserver:
+    """The platform's event observer; on Linux one that reports a file renamed in from outside
+    the folder as a move (with its destination) rather than as a creation, which a writer that
+    is still writing also causes."""
+    if sys.platform.startswith("linux") and Observer is InotifyObserver:
+        return InotifyObserver(generate_full_events=True)
+    return Observer()
 
 
 def _folders_by_key(folders: Iterable[Path]) -> dict[str, _Folder]:

@@ -61,6 +61,9 @@ _RATIO_FLOOR: Final = 1024 * 1024
 _CHUNK: Final = 64 * 1024
 _DRIVE: Final = re.compile(r"^[A-Za-z]:")
 _MODULE_SUFFIXES: Final = (".py", ".pyc", ".so", ".pyd")
+_LOCAL_HEADER: Final = b"PK\x03\x04"
+_END_RECORD: Final = b"PK\x05\x06"
+_END_RECORD_SIZE: Final = 22
 # What zipfile and zlib raise on corrupt, truncated or unsupported data (an unknown compression
 # method or zip version is NotImplementedError); OSError covers the file itself.
 _ZIP_ERRORS: Final = (
@@ -72,6 +75,11 @@ _ZIP_ERRORS: Final = (
     NotImplementedError,
     OSError,
 )
+
+
+def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"WheelLimits.{attribute.name} must be a positive integer, not {value!r}")
 
 
 @attrs.frozen
@@ -86,11 +94,11 @@ class WheelLimits:
     :param max_manifest_size: the most :func:`read_member` callers read of a ``plugin.toml``.
     """
 
-    max_members: int = 10_000
-    max_total_size: int = 256 * 1024 * 1024
-    max_ratio: int = 200
-    max_member_size: int = 64 * 1024 * 1024
-    max_manifest_size: int = 64 * 1024
+    max_members: int = attrs.field(default=10_000, validator=_positive)
+    max_total_size: int = attrs.field(default=256 * 1024 * 1024, validator=_positive)
+    max_ratio: int = attrs.field(default=200, validator=_positive)
+    max_member_size: int = attrs.field(default=64 * 1024 * 1024, validator=_positive)
+    max_manifest_size: int = attrs.field(default=64 * 1024, validator=_positive)
 
 
 @attrs.frozen
@@ -293,7 +301,22 @@ def _open_zip(path: str | os.PathLike[str]) -> Iterator[tuple[zipfile.ZipFile, s
                 f"not a zip archive, or a truncated or unsupported one: {exc}"
             ) from exc
         with archive:
+            _check_bounds(handle, archive)
             yield archive, sha256
+
+
+def _check_bounds(handle: BinaryIO, archive: zipfile.ZipFile) -> None:
+    """Refuse bytes before the first member or after the end record: zipfile reads past both
+    (a self-extracting stub, a polyglot file), and what else reads the file may not."""
+    handle.seek(0)
+    if handle.read(4) != _LOCAL_HEADER:
+        raise _RefusedError("has data before its first member (not a plain zip archive)")
+    end = _END_RECORD_SIZE + len(archive.comment)
+    handle.seek(0, os.SEEK_END)
+    size = handle.tell()
+    handle.seek(max(0, size - end))
+    if size < end or handle.read(4) != _END_RECORD:
+        raise _RefusedError("has data after the end of its zip archive")
 
 
 def _hash_file(handle: BinaryIO) -> str:

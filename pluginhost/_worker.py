@@ -19,8 +19,19 @@ class Worker:
     run is never lost, and a storm of requests costs one extra run, not one run each.
     """
 
-    def __init__(self, job: Callable[[], None], name: str = "pluginhost-worker") -> None:
+    def __init__(
+        self,
+        job: Callable[[], None],
+        name: str = "pluginhost-worker",
+        *,
+        poll: Callable[[], bool] | None = None,
+        interval: float = 30.0,
+    ) -> None:
+        """:param poll: asked every ``interval`` seconds while idle; the job runs when it
+        answers ``True`` (a change that no event announces)."""
         self._job = job
+        self._poll = poll
+        self._interval = interval
         self._cond = threading.Condition()
         self._pending = False
         self._running = False
@@ -59,13 +70,16 @@ class Worker:
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while not self._pending and not self._stopping:
-                    self._cond.wait()
+                timeout = self._interval if self._poll is not None else None
+                self._cond.wait_for(lambda: self._pending or self._stopping, timeout)
                 if self._stopping:
                     self._pending = False
                     self._cond.notify_all()
                     return
-                self._pending = False
+                asked, self._pending = self._pending, False
+            if not asked and not self._polled():
+                continue
+            with self._cond:
                 self._running = True
             try:
                 self._job()
@@ -76,3 +90,11 @@ class Worker:
                 with self._cond:
                     self._running = False
                     self._cond.notify_all()
+
+    def _polled(self) -> bool:
+        assert self._poll is not None
+        try:
+            return self._poll()
+        except Exception:
+            logger.exception("pluginhost worker: checking for changes failed")
+            return False

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import stat
+import struct
 import sys
 import warnings
 import zipfile
@@ -64,6 +65,19 @@ BROKEN_KINDS: Final = (
     "not-a-zip",  # a text file named like a wheel
     "truncated",  # a valid wheel cut in half, so its central directory is gone
     "bad-filename",  # the file is named not-a-wheel.whl
+    "encrypted",  # the package's __init__.py is flagged as encrypted
+    "size-lie",  # the central directory declares __init__.py 65535 bytes long
+    "header-name-mismatch",  # the local header names __init__.pz, the directory __init__.py
+    "prepended-data",  # a shell script before the archive (a self-extracting stub)
+    "trailing-data",  # bytes after the archive's end record (a polyglot file)
+    "empty-file",  # zero bytes named like a wheel
+    "record-size-lie",  # RECORD gives the right hash but a wrong size for __init__.py
+    "record-malformed",  # a RECORD row with two columns
+    "metadata-name-mismatch",  # METADATA says Name: other-name, the file name does not
+    "pypy-tag",  # tagged pp310-pypy310_pp73-any: another interpreter
+    "platform-tag",  # tagged py3-none-win_amd64: another platform
+    "usercustomize",  # a usercustomize.py at the root
+    "data-purelib-escape",  # a member .data/purelib/../../evil.py
 )
 
 # Fixed so that identical inputs give identical bytes, whatever the clock or the platform.
@@ -94,6 +108,7 @@ class _Draft:
     wheel_version: str = "1.0"
     dist_info_version: str | None = None
     stated_version: str | None = None
+    stated_name: str | None = None
     record: bool = True
     weak: frozenset[str] = frozenset()
     after_record: Callable[[list[_Member]], None] | None = None
@@ -253,7 +268,8 @@ def _archive(draft: _Draft, entry_points: Mapping[str, Mapping[str, str]]) -> by
 
 def _metadata(draft: _Draft) -> str:
     version = draft.stated_version or draft.version
-    lines = ["Metadata-Version: 2.1", f"Name: {draft.distribution}", f"Version: {version}"]
+    name = draft.stated_name or draft.distribution
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
     lines += [f"{key}: {value}" for key, values in draft.metadata.items() for value in values]
     return "\n".join(lines) + "\n"
 
@@ -368,6 +384,43 @@ def _many(draft: _Draft) -> None:
     draft.members += [_Member(f"{draft.module}/m{i}.py", b"") for i in range(60)]
 
 
+def _record_row(edit: Callable[[bytes], bytes]) -> Callable[[_Draft], None]:
+    def change(draft: _Draft) -> None:
+        def rewrite(members: list[_Member]) -> None:
+            rows = members[-1].data.splitlines(keepends=True)
+            members[-1].data = edit(rows[0]) + b"".join(rows[1:])
+
+        draft.after_record = rewrite
+
+    return change
+
+
+def _data_escape(draft: _Draft) -> None:
+    name = f"{_escape(draft.distribution)}-{draft.version}.data/purelib/../../evil.py"
+    draft.members.append(_Member(name, b"print('escaped')\n"))
+
+
+def _patch_first(data: bytes, marker: bytes, offset: int, value: bytes) -> bytes:
+    """Overwrite bytes at ``offset`` in the first header starting with ``marker``."""
+    at = data.index(marker) + offset
+    return data[:at] + value + data[at + len(value) :]
+
+
+def _encrypted(data: bytes) -> bytes:
+    # General-purpose flag bit 0, in the local header and the central directory entry.
+    data = _patch_first(data, b"PK\x03\x04", 6, struct.pack("<H", 1))
+    return _patch_first(data, b"PK\x01\x02", 8, struct.pack("<H", 1))
+
+
+def _size_lie(data: bytes) -> bytes:
+    return _patch_first(data, b"PK\x01\x02", 24, struct.pack("<I", 65535))
+
+
+def _header_name(data: bytes) -> bytes:
+    at = data.index(b"__init__.py")  # the first one is in the first local header
+    return data[:at] + b"__init__.pz" + data[at + 11 :]
+
+
 _BREAKERS: Final[Mapping[str, Callable[[_Draft], None]]] = {
     "bad-record-hash": _set(after_record=_tamper),
     "missing-from-record": _unlisted_init,
@@ -394,6 +447,13 @@ _BREAKERS: Final[Mapping[str, Callable[[_Draft], None]]] = {
     "weak-hash": _weak,
     "zip-bomb": _add("{m}/bomb.bin", bytes(16 * 1024 * 1024)),
     "too-many-members": _many,
+    "record-size-lie": _record_row(lambda row: row.rsplit(b",", 1)[0] + b",999999\n"),
+    "record-malformed": _record_row(lambda row: row.rsplit(b",", 1)[0] + b"\n"),
+    "metadata-name-mismatch": _set(stated_name="other-name"),
+    "pypy-tag": _set(tag="pp310-pypy310_pp73-any"),
+    "platform-tag": _set(tag="py3-none-win_amd64"),
+    "usercustomize": _add("usercustomize.py", b"print('every start')\n"),
+    "data-purelib-escape": _data_escape,
 }
 
 # Kinds made by editing the finished bytes (zipfile cannot write a NUL in a name).
@@ -401,6 +461,12 @@ _BYTE_BREAKERS: Final[Mapping[str, Callable[[bytes], bytes]]] = {
     "not-a-zip": lambda data: b"this is not a zip archive\n",
     "truncated": lambda data: data[: len(data) // 2],
     "nul-name": lambda data: data.replace(b"evil_mod.py", b"evil\x00mod.py"),
+    "encrypted": _encrypted,
+    "size-lie": _size_lie,
+    "header-name-mismatch": _header_name,
+    "prepended-data": lambda data: b"#!/bin/sh\nexec python3 -m zipfile -e $0 .\n" + data,
+    "trailing-data": lambda data: data + b"\n# trailing bytes after the end record\n",
+    "empty-file": lambda data: b"",
 }
 
 

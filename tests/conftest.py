@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,11 @@ import pytest
 from hookspecs import greeter
 from pluginhost import Event, PluginHost
 from pluginhost.testing import WheelFactory
+
+# Strict modes refuse group-writable folders: with a umask of 002 (common for users with a
+# private group) every folder a test makes would be refused. The tests that need a writable
+# folder chmod it themselves.
+os.umask(0o022)
 
 
 @pytest.fixture

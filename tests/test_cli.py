@@ -47,7 +47,18 @@ class TestUsage:
 
     @pytest.mark.parametrize(
         "command",
-        ["inspect", "run", "list", "status", "graph", "doctor", "rollback", "remove", "new"],
+        [
+            "inspect",
+            "run",
+            "list",
+            "status",
+            "graph",
+            "doctor",
+            "audit",
+            "rollback",
+            "remove",
+            "new",
+        ],
     )
     def test_command_help(self, tmp_path: Path, command: str) -> None:
         """Every command has --help, which documents the exit codes."""

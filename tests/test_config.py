@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hookspecs import greeter
-from pluginhost import Timeouts, VersionPolicy
+from pluginhost import Timeouts, VersionPolicy, WheelLimits
 from pluginhost._config import ConfigError, HostConfig
 
 FULL = """
@@ -23,6 +23,9 @@ breaking_change = "cascade"
 persist_state = true
 polling = true
 settle = 0.5
+trust = "hashes"
+trust_file = "trusted.txt"
+strict_modes = false
 
 [pluginhost.policy]
 allow_prerelease = true
@@ -30,6 +33,10 @@ allow_prerelease = true
 [pluginhost.timeouts]
 import = 5
 drain = 1.5
+
+[pluginhost.limits]
+max_members = 500
+max_manifest_size = 4096
 """
 
 
@@ -52,6 +59,12 @@ def test_full_config(tmp_path: Path) -> None:
     assert (config.keep_backups, config.breaking_change) == (5, "cascade")
     assert (config.persist_state, config.polling, config.settle) == (True, True, 0.5)
     assert config.load_specs() == [greeter.GreeterSpec, greeter]
+    assert (config.trust, config.trust_file, config.strict_modes) == (
+        "hashes",
+        tmp_path / "trusted.txt",
+        False,
+    )
+    assert config.limits == WheelLimits(max_members=500, max_manifest_size=4096)
 
 
 def test_pyproject_tool_table(tmp_path: Path) -> None:
@@ -71,6 +84,9 @@ def test_make_host(tmp_path: Path) -> None:
     assert host.project == "greeter"
     assert host.home == tmp_path / "home"
     assert [f.path for f in host.folders] == [tmp_path / "wheels", Path("/abs/more")]
+    assert host.trust_file == tmp_path / "trusted.txt"
+    assert host.limits.max_members == 500
+    assert all(f.limits.max_members == 500 for f in host.folders)
 
 
 @pytest.mark.parametrize(
@@ -92,6 +108,10 @@ def test_make_host(tmp_path: Path) -> None:
             "pluginhost.timeouts.drain: must be a positive number of seconds",
         ),
         ("[pluginhost\n", "not valid TOML"),
+        ("[pluginhost]\nproject = 'g'\ntrust = 'all'\n", "trust: must be one of permissions"),
+        ("[pluginhost]\nproject = 'g'\nstrict_modes = 'no'\n", "must be a boolean"),
+        ("[pluginhost]\nproject = 'g'\n[pluginhost.limits]\nmax_ratio = 0\n", "positive int"),
+        ("[pluginhost]\nproject = 'g'\n[pluginhost.limits]\nmax_files = 1\n", "unknown key"),
     ],
 )
 def test_errors_name_file_and_key(tmp_path: Path, text: str, message: str) -> None:

@@ -75,6 +75,26 @@ def test_doctor(served: tuple[PluginHost, ControlServer]) -> None:
         site.with_name("moved").rename(site)
 
 
+def test_doctor_checks_audit_log_and_home_modes(
+    served: tuple[PluginHost, ControlServer],
+) -> None:
+    host, _ = served
+    assert ("audit", True) in {(f.check, f.ok) for f in diagnose(read_home(host.home))}
+    log = host.audit_log
+    log.write_bytes(b"".join(log.read_bytes().splitlines(keepends=True)[1:]))
+    host.home.chmod(0o775)
+    try:
+        problems = [f.message for f in diagnose(read_home(host.home)) if not f.ok]
+    finally:
+        host.home.chmod(0o755)
+    assert f"{log}: line 1: chain broken (a line before it was changed, removed or added)" in (
+        problems
+    )
+    assert any(
+        m.startswith(f"home refused by strict_modes: {host.home} is writable") for m in problems
+    )
+
+
 def test_rollback_and_remove(served: tuple[PluginHost, ControlServer]) -> None:
     """Requests are performed by the host, and the result comes back to the sender."""
     host, _ = served

@@ -100,7 +100,7 @@ class TestSteps:
 
     def test_4_broken_version_rolls_back(self, out: str) -> None:
         """The unhealthy version is rolled back and 1.1.0 answers with its counter intact."""
-        assert "event  load_failed hello 1.2.0 at health" in out
+        assert "event  load_failed hello 1.1.0 -> 1.2.0 at health" in out
         assert "event  rolled_back hello 1.2.0 -> 1.1.0 at health" in out
         assert "rolled back: hello is on 1.1.0 again" in out
         last = number(r"every greeting from #\d+ to #(\d+) given exactly once", out)

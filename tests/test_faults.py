@@ -405,7 +405,8 @@ def tmpfs(path: Path, size: str) -> Iterator[Path]:
         pytest.skip("no mount command; the injected variants cover this fault")
     path.mkdir(parents=True, exist_ok=True)
     try:
-        _mount("-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path))
+        # mode=0755: a fresh tmpfs is 1777, which strict modes refuse as a home.
+        _mount("-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path))
     except subprocess.CalledProcessError as exc:
         pytest.skip(f"cannot mount a tmpfs here ({exc.stderr.strip()}); injected variants cover it")
     try:

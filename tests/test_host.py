@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,7 @@ from pluginhost import (
     ResolutionError,
     WheelError,
 )
+from pluginhost._store import AtomicJsonFile
 from pluginhost.testing import WheelFactory
 
 MakeHost = Callable[..., PluginHost]
@@ -441,3 +443,48 @@ class TestSubscribers:
         assert not any(isinstance(v, BaseException) for v in values)
         assert isinstance(failed.error, str)
         assert "ZeroDivisionError" in failed.error
+
+
+class TestStartCost:
+    def test_plugins_loaded_together_committed_once(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """Plugins loaded at start are committed to the registry in one write at the end,
+        not one write each (with its fsyncs) while they load."""
+        for name in ("alpha", "beta", "gamma"):
+            factory.build(name, code=greet_code(name))
+        registry = AtomicJsonFile(tmp_path / "home" / "registry.json")
+        seen_while_loading: list[object] = []
+        host = make_host(start=False)
+        host.subscribe(
+            lambda e: (
+                seen_while_loading.append(registry.read()) if e.kind is EventKind.LOADED else None
+            )
+        )
+        host.start()
+        assert seen_while_loading == [None, None, None]
+        document = registry.read()
+        assert document is not None
+        assert [r["candidate"]["name"] for r in document["active"]] == ["alpha", "beta", "gamma"]
+
+    def test_no_helper_thread_for_hooks_not_implemented(
+        self, factory: WheelFactory, make_host: MakeHost, wheels: Path
+    ) -> None:
+        """Loading a plugin without lifecycle hooks starts one helper thread (for the import),
+        not one per lifecycle step."""
+        host = make_host()
+        wheel = factory.build("plain", code=greet_code("plain"))
+        started: set[str] = set()
+
+        def first_call(frame: object, event: str, arg: object) -> None:
+            # Runs in each thread started from now on: note it, then stop profiling it.
+            started.add(threading.current_thread().name)
+            sys.setprofile(None)
+
+        threading.setprofile(first_call)
+        try:
+            host.install(wheel)
+        finally:
+            threading.setprofile(None)
+        assert host.hook.greet(name="x") == ["plain"]
+        assert {n for n in started if n.startswith("pluginhost-")} == {"pluginhost-import-plain"}

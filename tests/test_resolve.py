@@ -464,6 +464,24 @@ class TestProperties:
         if brute_force_full_load(cands, policy, active):
             assert set(plan.chosen) == {c.name for c in cands}, plan.problems
 
+    @given(candidate_sets(duplicates=True), policies, actives())
+    def test_cycles_named_are_real(
+        self, cands: list[Candidate], policy: VersionPolicy, active: dict[PluginName, Version]
+    ) -> None:
+        """(f) Every cycle the resolver names is a closed path of real requirements (optional
+        ones count: they order loading too)."""
+        plan = resolve(cands, api_version=API_VERSION, policy=policy, active=active)
+        manifests = [c.manifest for c in cands]
+        edges = {(m.name, dep) for m in manifests for dep in [*m.requires, *m.optional]}
+        for problem in plan.problems:
+            if problem.kind is not ProblemKind.CYCLE:
+                continue
+            path = [N(n) for n in problem.message.rsplit(": ", 1)[1].split(" -> ")]
+            assert path[0] == path[-1]
+            assert problem.plugin in path
+            assert problem.plugin not in plan.chosen
+            assert all(step in edges for step in itertools.pairwise(path)), (path, edges)
+
 
 def brute_force_full_load(
     cands: Sequence[Candidate], policy: VersionPolicy, active: Mapping[PluginName, Version]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +30,20 @@ def install_into(wheel: Path, target: Path) -> None:
     destination = SchemeDictionaryDestination(scheme, sys.executable, "posix")
     with WheelFile.open(wheel) as source:
         install(source, destination, {})
+
+
+def backdate(folder: Path, seconds: float = 60.0) -> None:
+    """Set a folder's mtime a while back, as that of a site-packages not touched lately."""
+    then = time.time() - seconds
+    os.utime(folder, (then, then))
+
+
+def drop_entry_points(site: Path, distribution: str) -> None:
+    """Empty an installed distribution's entry_points.txt in place (the site dir's mtime stays)."""
+    before = site.stat().st_mtime_ns
+    (entry_points,) = site.glob(f"{distribution}-*.dist-info/entry_points.txt")
+    entry_points.write_text("")
+    assert site.stat().st_mtime_ns == before
 
 
 class TestWheelFolderSource:
@@ -110,6 +125,59 @@ class TestEnvironmentSource:
         assert candidate.manifest.path is not None
         assert candidate.manifest.path.endswith("plugin.toml")
         assert "envplug" not in sys.modules
+
+    def test_malformed_entry_points_of_another_distribution(
+        self, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """A distribution whose entry_points.txt cannot be parsed does not stop discovery."""
+        site = tmp_path / "site"
+        install_into(factory.build("envplug", code=greet_code("env")), site)
+        broken = site / "broken-1.0.dist-info"
+        broken.mkdir()
+        (broken / "METADATA").write_text("Metadata-Version: 2.1\nName: broken\nVersion: 1.0\n")
+        (broken / "entry_points.txt").write_text("[console_scripts]\nno equals sign here\n")
+        scan = EnvironmentSource(path=(str(site),)).scan(GROUP)
+        assert [c.name for c in scan.candidates] == ["envplug"]
+
+    def test_metadata_headers_read(self, factory: WheelFactory, tmp_path: Path) -> None:
+        """Name, version and Requires-Dist come from the METADATA headers, whatever follows."""
+        wheel = factory.build(
+            "envplug", "1.2.0", code=greet_code("env"), requires_dist=["attrs>=23", "tomli"]
+        )
+        site = tmp_path / "site"
+        install_into(wheel, site)
+        (metadata,) = site.glob("envplug-*.dist-info/METADATA")
+        headers, _, body = metadata.read_text().partition("\n\n")
+        long_field = "Description: a summary\n        |  Requires-Dist: not-a-header\n"
+        metadata.write_text(f"{headers}\n{long_field}\nName: in the body\n{body}")
+        (candidate,) = EnvironmentSource(path=(str(site),)).scan(GROUP).candidates
+        assert (candidate.distribution, str(candidate.version)) == ("envplug", "1.2.0")
+        assert candidate.requires_dist == ("attrs>=23", "tomli")
+
+    def test_scan_kept_until_the_path_changes(self, factory: WheelFactory, tmp_path: Path) -> None:
+        """A rescan reuses the last scan while no path entry changed, and reads again once a
+        distribution is installed."""
+        site = tmp_path / "site"
+        install_into(factory.build("envplug", code=greet_code("env")), site)
+        source = EnvironmentSource(path=(str(site),))
+        backdate(site)
+        first = source.scan(GROUP)
+        assert [c.name for c in first.candidates] == ["envplug"]
+        # An edit inside an existing .dist-info leaves the site dir's mtime alone: not seen.
+        drop_entry_points(site, "envplug")
+        assert source.scan(GROUP) is first
+        install_into(factory.build("other", code=greet_code("other")), site)
+        assert [c.name for c in source.scan(GROUP).candidates] == ["other"]
+
+    def test_fresh_path_entry_read_again(self, factory: WheelFactory, tmp_path: Path) -> None:
+        """A path entry changed within the last seconds is read again on every scan: a second
+        change in the same clock tick would not show in its mtime."""
+        site = tmp_path / "site"
+        install_into(factory.build("envplug", code=greet_code("env")), site)
+        source = EnvironmentSource(path=(str(site),))
+        assert [c.name for c in source.scan(GROUP).candidates] == ["envplug"]
+        drop_entry_points(site, "envplug")
+        assert source.scan(GROUP).candidates == ()
 
     def test_installed_plugin_loads(
         self,

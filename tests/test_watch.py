@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -210,6 +211,23 @@ class TestSettling:
         assert recorder.changes == []
         assert watcher.wait_quiet(TIMEOUT)
         assert recorder.paths() == {folder / "a.whl"}
+
+    @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify reports moves")
+    @pytest.mark.parametrize("source", ["outside", "temp-name"])
+    def test_renamed_in_at_once(
+        self, folder: Path, tmp_path: Path, make_watcher: Any, recorder: Recorder, source: str
+    ) -> None:
+        """A wheel renamed into place is complete: reported without waiting for the settle time,
+        while a wheel written in place still waits for it."""
+        make_watcher(folder, settle=3.0)
+        temp = tmp_path / "a.whl" if source == "outside" else folder / ".a.whl.tmp"
+        temp.write_bytes(b"wheel")
+        started = time.monotonic()
+        os.replace(temp, folder / "a.whl")
+        (folder / "b.whl").write_bytes(b"wheel")
+        assert recorder.wait_for_paths(folder / "a.whl")
+        assert recorder.times[0] - started < 1.5
+        assert folder / "b.whl" not in recorder.paths()
 
     def test_come_and_go(self, folder: Path, make_watcher: Any, recorder: Recorder) -> None:
         """A wheel created and removed within the settle time changed nothing: no call."""

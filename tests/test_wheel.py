@@ -48,6 +48,19 @@ REASONS = {
     "not-a-zip": "not a zip archive",
     "truncated": "not a zip archive",
     "bad-filename": "not a valid wheel file name",
+    "encrypted": "member 'evil/__init__.py' is encrypted",
+    "size-lie": "holds",
+    "header-name-mismatch": "and header b'evil/__init__.pz' differ",
+    "prepended-data": "has data before its first member",
+    "trailing-data": "has data after the end of its zip archive",
+    "empty-file": "not a zip archive",
+    "record-size-lie": "does not match its RECORD hash and size",
+    "record-malformed": "RECORD has a malformed row",
+    "metadata-name-mismatch": "METADATA Name 'other-name' disagrees with the file name",
+    "pypy-tag": "pp310-pypy310_pp73-any",
+    "platform-tag": "py3-none-win_amd64",
+    "usercustomize": "'usercustomize.py' is a startup module",
+    "data-purelib-escape": "has a '..' component",
 }
 
 Snapshot = Callable[[], dict[str, tuple[int, int]]]

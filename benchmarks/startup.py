@@ -1,0 +1,212 @@
+"""Figures 4 and 5: discovery and cold start over many installed distributions.
+
+4. Discovery: pluginhost's environment source (entry points and manifests, nothing imported)
+   against ``importlib.metadata.entry_points(group=...)`` over the same site dir.
+5. Cold start, in a fresh interpreter each time: a host started on the installed plugins
+   (discover, resolve, import, register in order) against pluggy's
+   ``load_setuptools_entrypoints`` of the same plugins; and the cost of importing unrelated
+   modules in a host with many plugins loaded from wheels against a host with none.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import Row, hook_module, row, run_child, write_site
+
+from pluginhost import EnvironmentSource
+from pluginhost.testing import WheelFactory
+
+PROJECT = "benchcold"
+GROUP = f"{PROJECT}.plugins"
+#: Distributions installed per plugin: 1,000 of which 200 are plugins.
+DISTS_PER_PLUGIN = 5
+#: Unrelated modules imported per run of the import figure.
+UNRELATED = 200
+
+_CHILD_PRELUDE = f"""
+import json, sys, time
+import pluggy
+hookspec = pluggy.HookspecMarker({PROJECT!r})
+class Spec:
+    @hookspec
+    def ping(self): ...
+"""
+
+# Both sides scan the whole sys.path (the site dir first): the host with its default
+# environment=True, pluggy with load_setuptools_entrypoints.
+_COLD_CHILD = (
+    _CHILD_PRELUDE
+    + """
+site, mode, home = sys.argv[1:4]
+sys.path.insert(0, site)
+from pluginhost import PluginHost
+started = time.perf_counter()
+if mode == "host":
+    host = PluginHost("benchcold", specs=[Spec], home=home, live=False)
+    host.start()
+    answers = host.hook.ping()
+else:
+    pm = pluggy.PluginManager("benchcold")
+    pm.add_hookspecs(Spec)
+    pm.load_setuptools_entrypoints("benchcold.plugins")
+    answers = pm.hook.ping()
+print(json.dumps({"seconds": time.perf_counter() - started, "plugins": len(answers)}))
+"""
+)
+
+_IMPORT_CHILD = (
+    _CHILD_PRELUDE
+    + """
+import importlib
+wheels, home, unrelated, count = sys.argv[1:5]
+from pluginhost import PluginHost
+host = PluginHost("benchcold", specs=[Spec], home=home, watch=[wheels], environment=False,
+                  live=False)
+host.start()
+loaded = len(host.hook.ping())
+sys.path.insert(0, unrelated)
+started = time.perf_counter()
+for index in range(int(count)):
+    importlib.import_module(f"unrelated{index}")
+seconds = (time.perf_counter() - started) / int(count)
+print(json.dumps({"seconds": seconds, "plugins": loaded, "sys_path": len(sys.path)}))
+"""
+)
+
+
+def make_site(root: Path, plugins: int) -> Path:
+    return write_site(
+        root, dists=DISTS_PER_PLUGIN * plugins, plugins=plugins, project=PROJECT, hook="ping"
+    )
+
+
+def discovery(site: Path, plugins: int, repeat: int, *, figure: str) -> Row:
+    ours: list[float] = []
+    base: list[float] = []
+    for _ in range(repeat):
+        # A new source each time: a kept scan would be measuring a dictionary lookup.
+        started = time.perf_counter()
+        scan = EnvironmentSource(path=(str(site),)).scan(GROUP)
+        ours.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        found = _entry_points_over(site)
+        base.append(time.perf_counter() - started)
+        assert len(scan.candidates) == len(found) == plugins, (len(scan.candidates), len(found))
+    ratio = statistics.median(ours) / statistics.median(base)
+    dists = DISTS_PER_PLUGIN * plugins
+    return row(
+        figure,
+        f"{dists}/{plugins}",
+        ours,
+        unit="ms",
+        baseline=base,
+        baseline_name="importlib.metadata.entry_points",
+        ratio=ratio,
+        target="ratio <= 1.2",
+        met=ratio <= 1.2,
+    )
+
+
+def _entry_points_over(site: Path) -> importlib.metadata.EntryPoints:
+    """``entry_points(group=...)`` as an application calls it, with only ``site`` on the path."""
+    saved = sys.path[:]
+    sys.path[:] = [str(site)]
+    try:
+        return importlib.metadata.entry_points(group=GROUP)
+    finally:
+        sys.path[:] = saved
+
+
+def cold_start(site: Path, plugins: int, repeat: int, tmp: Path, *, figure: str) -> Row:
+    ours: list[float] = []
+    base: list[float] = []
+    # One run each first, not counted: it writes the plugins' bytecode.
+    for index in range(repeat + 1):
+        home = tmp / f"home-{plugins}-{index}"
+        mine = run_child(_COLD_CHILD, str(site), "host", str(home))
+        theirs = run_child(_COLD_CHILD, str(site), "pluggy", "-")
+        assert mine["plugins"] == theirs["plugins"] == plugins, (mine, theirs)
+        if index:
+            ours.append(mine["seconds"])
+            base.append(theirs["seconds"])
+    ratio = statistics.median(ours) / statistics.median(base)
+    return row(
+        figure,
+        plugins,
+        ours,
+        unit="ms",
+        baseline=base,
+        baseline_name="pluggy load_setuptools_entrypoints",
+        ratio=ratio,
+        target="ratio <= 1.5",
+        met=ratio <= 1.5,
+    )
+
+
+def unrelated_import(plugins: int, repeat: int, tmp: Path) -> Row:
+    """Importing modules that are no plugin's, with ``plugins`` loaded from wheels vs none."""
+    wheels, empty, unrelated = tmp / "import-wheels", tmp / "import-empty", tmp / "unrelated"
+    factory = WheelFactory(wheels, group=GROUP)
+    for index in range(plugins):
+        factory.build(f"loaded{index}", code=hook_module(PROJECT, "ping", str(index)))
+    empty.mkdir()
+    unrelated.mkdir()
+    for index in range(UNRELATED):
+        (unrelated / f"unrelated{index}.py").write_text(f"VALUE = {index}\n")
+    ours: list[float] = []
+    base: list[float] = []
+    # The same homes each time: after the first start, a restart restores the plugins from
+    # their site dirs. The first run of each is not counted (bytecode, installation).
+    for index in range(repeat + 1):
+        args = (str(unrelated), str(UNRELATED))
+        mine = run_child(_IMPORT_CHILD, str(wheels), str(tmp / "import-home"), *args)
+        theirs = run_child(_IMPORT_CHILD, str(empty), str(tmp / "import-home-empty"), *args)
+        assert (mine["plugins"], theirs["plugins"]) == (plugins, 0), (mine, theirs)
+        assert mine["sys_path"] == theirs["sys_path"], "sys.path grew with the plugins"
+        if index:
+            ours.append(mine["seconds"])
+            base.append(theirs["seconds"])
+    ratio = statistics.median(ours) / statistics.median(base)
+    return row(
+        "5 unrelated import",
+        plugins,
+        ours,
+        unit="us",
+        baseline=base,
+        baseline_name="host with no plugins",
+        ratio=ratio,
+        target="ratio <= 1.1",
+        met=ratio <= 1.1,
+    )
+
+
+def figures(quick: bool) -> list[Row]:
+    plugins = 4 if quick else 200
+    repeat, children = (2, 1) if quick else (15, 7)
+    with tempfile.TemporaryDirectory() as tmp:
+        site = make_site(Path(tmp), plugins)
+        return [
+            discovery(site, plugins, repeat, figure="4 discovery"),
+            cold_start(site, plugins, children, Path(tmp), figure="5 cold start"),
+            unrelated_import(plugins, children, Path(tmp)),
+        ]
+
+
+def scaling(quick: bool, sizes: tuple[int, ...]) -> list[Row]:
+    """Figure 7 for discovery and cold start, at each size."""
+    repeat, children = (2, 1) if quick else (9, 3)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for plugins in sizes:
+            site = make_site(Path(tmp), plugins)
+            rows.append(discovery(site, plugins, repeat, figure="7 discovery, N plugins"))
+            rows.append(
+                cold_start(site, plugins, children, Path(tmp), figure="7 cold start, N plugins")
+            )
+    return rows

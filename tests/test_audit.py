@@ -1,0 +1,196 @@
+"""The audit log: what a host writes to ``home/audit.log``, its chain, and ``pluginhost audit``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import greet_code
+
+from pluginhost import PluginHost
+from pluginhost._audit import AuditEntry, AuditLog, read_audit, verify_audit
+from pluginhost._events import Event, EventKind
+from pluginhost.testing import WheelFactory
+
+MakeHost = Callable[..., PluginHost]
+
+
+def entries(host_or_path: PluginHost | Path) -> list[AuditEntry]:
+    path = host_or_path.audit_log if isinstance(host_or_path, PluginHost) else host_or_path
+    found = list(read_audit(path))
+    assert all(isinstance(e, AuditEntry) for e in found), found
+    return found  # type: ignore[return-value]
+
+
+def actions(host: PluginHost) -> list[tuple[str, str, str | None, str | None]]:
+    return [(e.action, e.outcome, e.plugin, e.version) for e in entries(host)]
+
+
+class TestWhatIsWritten:
+    def test_life_of_a_plugin(
+        self, factory: WheelFactory, make_host: MakeHost, wheels: Path
+    ) -> None:
+        """Install, swap, rollback, refusal, removal and stop, each with its facts, in order."""
+        first = factory.build("hello", code=greet_code("1.0"))
+        host = make_host()
+        second = factory.build("hello", "1.1.0", code=greet_code("1.1"))
+        assert host.wait_idle()
+        host.rollback("hello")
+        bad = factory.build("bad", broken="dotdot-path")
+        assert host.wait_idle()
+        host.remove("hello")
+        host.stop()
+        assert actions(host) == [
+            ("start", "ok", None, None),
+            ("install", "ok", "hello", "1.0.0"),
+            ("swap", "ok", "hello", "1.1.0"),
+            ("rollback", "ok", "hello", "1.0.0"),
+            ("refusal", "refused", "bad", None),
+            ("unload", "ok", "hello", "1.0.0"),
+            ("stop", "ok", None, None),
+        ]
+        install, swap, rollback, refusal = entries(host)[1:5]
+        assert install.sha256 == hashlib.sha256(first.read_bytes()).hexdigest()
+        assert install.origin == str(first)
+        assert (swap.previous_version, swap.origin) == ("1.0.0", str(second))
+        assert swap.sha256 == hashlib.sha256(second.read_bytes()).hexdigest()
+        assert rollback.previous_version == "1.1.0"
+        assert refusal.origin == str(bad)
+        assert refusal.reason is not None
+        assert "'../pluginhost-evil.py'" in refusal.reason
+        assert verify_audit(host.audit_log) == []
+
+    def test_failed_swap_and_automatic_rollback(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        factory.build("hello", code=greet_code("1.0"))
+        host = make_host()
+        factory.build("hello", "1.1.0", code="raise RuntimeError('boom at import')")
+        assert host.wait_idle()
+        failed, rolled = entries(host)[2:4]
+        assert (failed.action, failed.outcome, failed.version) == ("swap", "failed", "1.1.0")
+        assert failed.reason is not None
+        assert "boom at import" in failed.reason
+        assert (rolled.action, rolled.version, rolled.previous_version) == (
+            "rollback",
+            "1.0.0",
+            "1.1.0",
+        )
+
+    def test_failed_install(self, factory: WheelFactory, make_host: MakeHost) -> None:
+        factory.build("hello", code="raise RuntimeError('boom')")
+        host = make_host()
+        [failed] = [e for e in entries(host) if e.plugin == "hello"]
+        assert (failed.action, failed.outcome) == ("install", "failed")
+
+    def test_appends_across_restarts_and_stays_private(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        factory.build("hello", code=greet_code("1.0"))
+        make_host().stop()
+        host = make_host()
+        assert [a[0] for a in actions(host)] == [
+            "start",
+            "install",
+            "unload",
+            "stop",
+            "start",
+            "restore",
+        ]
+        assert verify_audit(host.audit_log) == []
+        assert stat.S_IMODE(host.audit_log.stat().st_mode) == 0o600
+
+
+class TestChain:
+    def write(self, path: Path, count: int) -> None:
+        log = AuditLog(path)
+        log.open()
+        for i in range(count):
+            log.record(Event(EventKind.LOADED, f"p{i}", version="1.0.0"))
+        log.close()
+
+    def test_edit_is_found(self, tmp_path: Path) -> None:
+        self.write(tmp_path, 3)
+        path = tmp_path / "audit.log"
+        lines = path.read_bytes().splitlines(keepends=True)
+        lines[1] = lines[1].replace(b'"p1"', b'"px"')
+        path.write_bytes(b"".join(lines))
+        assert verify_audit(path) == [
+            "line 3: chain broken (a line before it was changed, removed or added)"
+        ]
+
+    def test_removal_is_found(self, tmp_path: Path) -> None:
+        self.write(tmp_path, 3)
+        path = tmp_path / "audit.log"
+        lines = path.read_bytes().splitlines(keepends=True)
+        path.write_bytes(lines[0] + lines[2])
+        assert verify_audit(path) == [
+            "line 2: chain broken (a line before it was changed, removed or added)"
+        ]
+
+    def test_torn_line_is_closed_and_reported(self, tmp_path: Path) -> None:
+        """A crash mid-write leaves half a line: the next host goes on after it."""
+        self.write(tmp_path, 2)
+        path = tmp_path / "audit.log"
+        with path.open("ab") as f:
+            f.write(b'{"action": "inst')
+        self.write(tmp_path, 1)
+        assert verify_audit(path) == ["line 3: not an audit entry (torn by a crash while writing?)"]
+        assert [type(e) for e in read_audit(path)] == [AuditEntry, AuditEntry, str, AuditEntry]
+
+    def test_write_failure_is_a_store_error(self, tmp_path: Path) -> None:
+        log = AuditLog(tmp_path)
+        log.open()
+        assert log._fd is not None
+        os.close(log._fd)
+        log._fd = os.open(os.devnull, os.O_RDONLY)  # a descriptor that refuses writes
+        with pytest.raises(OSError, match=r"audit.log: cannot append to the audit log"):
+            log.record(Event(EventKind.LOADED, "p", version="1.0.0"))
+        log.close()
+
+
+class TestCommand:
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pluginhost", "audit", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    def test_show_filter_json_verify(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        factory.build("hello", code=greet_code("1.0"))
+        factory.build("polite", code=greet_code("polite"))
+        make_host().stop()
+        home = str(tmp_path / "home")
+        shown = self.run("--home", home)
+        assert shown.returncode == 0, shown.stderr
+        lines = shown.stdout.splitlines()
+        assert len(lines) == 6
+        assert " install ok hello 1.0.0 sha256:" in lines[1]
+        only = self.run("--home", home, "--plugin", "polite", "--action", "install", "--json")
+        [entry] = [json.loads(line) for line in only.stdout.splitlines()]
+        assert (entry["plugin"], entry["action"], entry["outcome"]) == ("polite", "install", "ok")
+        tail = self.run("--home", home, "--tail", "1")
+        assert tail.stdout.split()[1:3] == ["stop", "ok"]
+        assert self.run("--home", home, "--verify").stdout.strip() == "audit log intact"
+        log = tmp_path / "home" / "audit.log"
+        log.write_text(log.read_text().replace("polite", "rogue"))
+        tampered = self.run("--home", home, "--verify")
+        assert tampered.returncode == 3
+        assert "chain broken" in tampered.stdout
+
+    def test_no_log(self, tmp_path: Path) -> None:
+        proc = self.run("--home", str(tmp_path))
+        assert proc.returncode == 1
+        assert "no audit log" in proc.stderr
