@@ -130,6 +130,8 @@ class Engine:
         # Within _loading(): whether plugins were loaded and await their commit.
         self._batching = False
         self._uncommitted = False
+        # Within _loading(): plugins loaded anew (not restored) that await their commit.
+        self._batched: list[Candidate] = []
         self._doomed: list[Record] = []
         self._fresh: set[Path] = set()
         """Site dirs installed by the change under way (not reused)."""
@@ -324,18 +326,28 @@ class Engine:
             yield
         finally:
             self._batching = False
+            batched, self._batched = self._batched, []
             if self._uncommitted:
                 self._uncommitted = False
-                self._commit_loads()
+                self._commit_loads(batched)
 
-    def _commit_loads(self) -> None:
+    def _commit_loads(self, batched: Sequence[Candidate]) -> None:
+        """Commit the loads of a batch; if that fails, unload the plugins loaded anew.
+
+        Restored plugins stay: the registry already names them. The others are not what a
+        restart would load, so, as for an update, what is not committed does not serve.
+        """
         try:
             self.commit()
         except StoreError as exc:
-            # The plugins serve, but a restart would not find them committed: it loads them
-            # again from their sources. Said loudly, not raised into the watcher's worker.
-            self.last_failure = exc
-            logger.error("new plugins loaded but not committed: %s", exc)
+            logger.error("plugins loaded but not committed, unloaded again: %s", exc)
+            for candidate in reversed(batched):
+                if self._is_active(candidate):
+                    record = self._record(self.active[candidate.name])
+                    self.unload(candidate.name, removed=False, commit=False)
+                    self._delete_site(record)
+                self.last_failure = _detached(exc, candidate.name)
+                self._fail(candidate, load_problem(candidate, exc), exc)
 
     def _apply_each(self, plan: Plan) -> None:
         for name in plan.order:
@@ -403,7 +415,7 @@ class Engine:
         except PluginHostError as exc:
             self._failed_change(members, exc)
             return False
-        if not self._commit_switch(members, retirement, rollback=rollback):
+        if not self._commit_switch(members, retirement, rollback=rollback, restoring=restoring):
             return False
         for m in members:
             if m.old is not None:
@@ -417,7 +429,7 @@ class Engine:
         return True
 
     def _commit_switch(
-        self, members: Sequence[Member], retirement: Retirement, *, rollback: bool
+        self, members: Sequence[Member], retirement: Retirement, *, rollback: bool, restoring: bool
     ) -> bool:
         """Record the switched-in members and commit; if the commit fails, switch back.
 
@@ -429,6 +441,8 @@ class Engine:
             self._activated(m, rollback=rollback)
         if self._batching and all(m.old is None for m in members):
             self._uncommitted = True  # committed with the others at the end of _loading()
+            if not restoring:
+                self._batched += [m.candidate for m in members]
             return True
         try:
             self.commit()

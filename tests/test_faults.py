@@ -267,6 +267,40 @@ class TestInjectedCommitFaults:
         check_untouched(serving, home, serving="1.1.0")
         assert f"{home / 'registry.json'}: written, but its directory sync failed" in caplog.text
 
+    @pytest.mark.parametrize("via", ["drop", "install"])
+    def test_new_plugin_not_committed_is_not_loaded(
+        self,
+        serving: PluginHost,
+        factory: WheelFactory,
+        outside: WheelFactory,
+        disk: Disk,
+        events: list[Event],
+        tmp_path: Path,
+        via: str,
+    ) -> None:
+        """A new plugin whose load cannot be committed is unloaded again: the active set stays
+        what the registry says, ``install()`` raises the StoreError, events say why."""
+        home = tmp_path / "home"
+        disk.fail("open_new", errno.ENOSPC, registry_file)
+        if via == "drop":
+            factory.build("polite", "1.0.0", code=greet_code("polite"))
+            assert serving.wait_idle(20)
+        else:
+            wheel = outside.build("polite", "1.0.0", code=greet_code("polite"))
+            with pytest.raises(StoreError, match=r"disk full \(ENOSPC\)") as info:
+                serving.install(wheel)
+            assert info.value.plugin == "polite"
+        [failed] = [e for e in events if e.kind is EventKind.LOAD_FAILED]
+        assert (failed.plugin, failed.error_type) == ("polite", "pluginhost._errors.StoreError")
+        assert serving.load_order() == ("hello",)
+        check_untouched(serving, home)
+
+        disk.heal()
+        factory.build("polite", "1.0.1", code=greet_code("polite"))
+        assert serving.wait_idle(20)
+        assert serving.load_order() == ("hello", "polite")
+        assert sorted(versions_on_disk(home)) == ["1.0.0", "1.0.1"]
+
     def test_install_raises_store_error(
         self, serving: PluginHost, outside: WheelFactory, disk: Disk, tmp_path: Path
     ) -> None:
