@@ -340,6 +340,36 @@ class TestInjectedCommitFaults:
         assert answers(serving) == []
         assert versions_on_disk(home) == []
 
+    def test_deleted_wheel_refused_keeps_serving(
+        self,
+        serving: PluginHost,
+        wheels: Path,
+        factory: WheelFactory,
+        disk: Disk,
+        events: list[Event],
+        tmp_path: Path,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """A wheel deleted from the folder while the registry cannot be written: the plugin
+        serves on (unload_failed), and goes at the next change in the folder once healed."""
+        home = tmp_path / "home"
+        disk.fail("replace", errno.EROFS, registry_file)
+        (wheels / "hello-1.0.0-py3-none-any.whl").unlink()
+        assert serving.wait_idle(20)
+        [refused] = failures(events, EventKind.UNLOAD_FAILED)
+        assert refused.error is not None
+        assert "read-only file system (EROFS)" in refused.error
+        assert failures(events, EventKind.REMOVED) == []
+        check_untouched(serving, home)
+        # The worker that applied the folder change says so in the log, and carries on.
+        assert "applying folder changes failed" in caplog.text
+
+        disk.heal()
+        factory.build("other", "1.0.0", code=greet_code("other"))
+        assert serving.wait_idle(20)
+        assert serving.load_order() == ("other",)
+        assert [e.plugin for e in events if e.kind is EventKind.REMOVED] == ["hello"]
+
     def test_rollback_refused_keeps_current(
         self,
         serving: PluginHost,
