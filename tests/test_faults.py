@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import random
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -541,6 +542,29 @@ class TestRealFaults:
         factory.build("hello", "1.2.0", code=greet_code("1.2.0"))
         assert host.wait_idle(20)
         check_untouched(host, small_home, serving="1.2.0")
+
+    def test_disk_full_while_unpacking(
+        self,
+        small_home: Path,
+        make_host: MakeHost,
+        factory: WheelFactory,
+        events: list[Event],
+    ) -> None:
+        """Room for the copy of the wheel but not for its files: the installer's own write
+        fails with ENOSPC, told as an InstallError, and the half-unpacked staging goes."""
+        factory.build("hello", "1.0.0", code=greet_code("1.0.0"))
+        host = make_host(settle=0.05)
+        filler = fill(small_home)
+        # 384 KiB free: the 256 KiB (incompressible) wheel's copy fits, its unpacked files not.
+        os.truncate(filler, filler.stat().st_size - 384 * 1024)
+        payload = {"hello/blob.bin": random.Random(0).randbytes(256 * 1024)}
+        factory.build("hello", "1.1.0", code=greet_code("1.1.0"), files=payload)
+        assert host.wait_idle(20)
+        [failed] = failures(events, EventKind.LOAD_FAILED)
+        assert failed.error_type == "pluginhost._errors.InstallError"
+        assert failed.error is not None
+        assert "installing failed: disk full (ENOSPC)" in failed.error
+        check_untouched(host, small_home)
 
     def test_disk_full_at_removal(
         self, small_home: Path, make_host: MakeHost, factory: WheelFactory
