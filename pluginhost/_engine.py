@@ -137,6 +137,9 @@ class Engine:
         """Site dirs installed by the change under way (not reused)."""
         self.last_failure: PluginHostError | None = None
         """The error of the last change that failed, without its traceback."""
+        self.retry_wanted = False
+        """Whether the file system refused a change (disk full, read-only) since the last
+        reconcile: the same sources may well go through once it recovers."""
 
     # -- reconciling with what the sources offer --------------------------------------------
 
@@ -147,6 +150,7 @@ class Engine:
             the plugins loaded from them stay offered, so they keep serving until then.
         """
         self.support = scan.support
+        self.retry_wanted = False
         present = [
             c
             for c in (*scan.candidates, *self.manual.values(), *self._from(unavailable))
@@ -341,6 +345,7 @@ class Engine:
             self.commit()
         except StoreError as exc:
             logger.error("plugins loaded but not committed, unloaded again: %s", exc)
+            self.retry_wanted = True
             for candidate in reversed(batched):
                 if self._is_active(candidate):
                     record = self._record(self.active[candidate.name])
@@ -557,6 +562,8 @@ class Engine:
         )
         problem = load_problem(culprit.candidate, exc)
         self.last_failure = _detached(exc, culprit.name)
+        if isinstance(exc, InstallError | StoreError):
+            self.retry_wanted = True
         self._fail(culprit.candidate, problem, exc)
         # The site dirs this change installed go, or every broken drop would leave one behind.
         for m in changed:
@@ -611,6 +618,7 @@ class Engine:
                 self.commit()
             except StoreError as exc:
                 self.order.insert(index, name)
+                self.retry_wanted = True
                 self.emit(Event.failure(EventKind.UNLOAD_FAILED, name, exc, version=version))
                 raise
             crash_point("removal_after_persisting", version)

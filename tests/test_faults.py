@@ -18,6 +18,7 @@ import os
 import random
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -352,7 +353,8 @@ class TestInjectedCommitFaults:
         caplog: pytest.LogCaptureFixture,
     ) -> None:
         """A wheel deleted from the folder while the registry cannot be written: the plugin
-        serves on (unload_failed), and goes at the next change in the folder once healed."""
+        serves on (unload_failed), and goes at the next change in the folder once healed (or
+        by itself at the next rescan interval, see TestRetryWhenTheDiskRecovers)."""
         home = tmp_path / "home"
         disk.fail("replace", errno.EROFS, registry_file)
         (wheels / "hello-1.0.0-py3-none-any.whl").unlink()
@@ -396,6 +398,62 @@ class TestInjectedCommitFaults:
         disk.heal()
         assert serving.rollback("hello").version == "1.0.0"
         check_untouched(serving, home)
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+class TestRetryWhenTheDiskRecovers:
+    """A change the file system refused is tried again every rescan interval, by itself."""
+
+    def test_refused_update_goes_in_once_healed(
+        self,
+        make_host: MakeHost,
+        factory: WheelFactory,
+        disk: Disk,
+        events: list[Event],
+        tmp_path: Path,
+    ) -> None:
+        """Refused for a full disk, then tried again each interval (and refused again) until
+        the disk has room: then 1.1.0 goes in with no change in the folder."""
+        home = tmp_path / "home"
+        factory.build("hello", "1.0.0", code=greet_code("1.0.0"))
+        host = make_host(settle=0.05, rescan_interval=0.2)
+        disk.fail("create", errno.ENOSPC, under(home / "staging"))
+        factory.build("hello", "1.1.0", code=greet_code("1.1.0"))
+        assert eventually(lambda: len(failures(events, EventKind.LOAD_FAILED)) >= 2)
+        check_untouched(host, home)
+        disk.heal()
+        assert eventually(lambda: host.plugins["hello"].version == "1.1.0")
+        assert host.wait_idle(20)
+        check_untouched(host, home, serving="1.1.0")
+
+    def test_refused_removal_goes_through_once_healed(
+        self,
+        make_host: MakeHost,
+        factory: WheelFactory,
+        wheels: Path,
+        disk: Disk,
+        events: list[Event],
+        tmp_path: Path,
+    ) -> None:
+        """A deleted wheel whose removal the registry refused is removed once it may be."""
+        home = tmp_path / "home"
+        factory.build("hello", "1.0.0", code=greet_code("1.0.0"))
+        host = make_host(settle=0.05, rescan_interval=0.2)
+        disk.fail("replace", errno.EROFS, registry_file)
+        (wheels / "hello-1.0.0-py3-none-any.whl").unlink()
+        assert eventually(lambda: len(failures(events, EventKind.UNLOAD_FAILED)) >= 2)
+        assert answers(host) == ["1.0.0"]
+        disk.heal()
+        assert eventually(lambda: host.load_order() == ())
+        assert versions_on_disk(home) == []
 
 
 class TestInjectedCrossDevice:
