@@ -300,11 +300,15 @@ class Soak:
             if kind == "restart":
                 # Calls between the stop and the start rightly found no plugin.
                 stable = set()
+            self.stable_of[step] = stable
             # Calls made wholly within an earlier step are all in by now.
             if step > 1:
-                missed = self.callers.missed(step - 1, self.stable_of.get(step - 1, set()))
-                assert missed == [], f"calls missed {missed} in step {step - 1}: {self.context()}"
-            self.stable_of[step] = stable
+                self.check_calls(step - 1)
+
+    def check_calls(self, step: int) -> None:
+        """No call made wholly within ``step`` missed a plugin active all through it."""
+        missed = self.callers.missed(step, self.stable_of.get(step, set()))
+        assert missed == [], f"calls missed {missed} in step {step}: {self.context()}"
 
 
 @pytest.fixture
@@ -348,6 +352,7 @@ def test_soak(
         soak.run(SECONDS)
     finally:
         callers.join()
+    soak.check_calls(callers.step[0])
     assert callers.errors == [], f"seed {seed}: {callers.errors[:5]}"
     assert [r.getMessage() for r in errors_logged] == [], f"seed {seed}"
     print(
