@@ -422,6 +422,19 @@ class TestCrashWhileDeletingBackup:
         data = restart_serves(scene, NEWER, count, NEWER)
         assert versions(data["history"]["hello"]) == [NEW]
 
+    def test_half_deleted_site_of_a_removed_plugin_is_pruned(self, scene: Scene) -> None:
+        """Killed while a removed plugin's site dir is deleted (after the removal's commit), the
+        restart serves nothing and prunes what is left of the dir."""
+        saved = stopped_cleanly(scene)
+        old_site = committed(scene)["active"][0]["site_dir"]
+        crash(scene, "while_deleting_site", OLD, "--remove", "hello")
+        at_kill = committed(scene)
+        assert versions(at_kill["active"]) == []
+        assert at_kill["removed"] == ["hello"]
+        assert (scene.home / "site" / f".{old_site}.deleting").is_dir()
+        count = committed_count(scene, OLD, saved, saved + CALLS_BEFORE_UPDATE)
+        restart_serves(scene, None, count, OLD)
+
 
 class TestPersistedState:
     def test_state_saved_at_stop_is_restored(self, scene: Scene) -> None:
