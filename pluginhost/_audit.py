@@ -28,6 +28,7 @@ import attrs
 
 from ._errors import StoreError
 from ._events import Event, EventKind
+from ._fs import describe
 
 __all__ = ["AUDIT_NAME", "AuditEntry", "AuditLog", "read_audit", "verify_audit"]
 
@@ -41,6 +42,7 @@ _ACTIONS: Final = {
     EventKind.ROLLED_BACK: ("rollback", "ok"),
     EventKind.UNLOADED: ("unload", "ok"),
     EventKind.REMOVED: ("removal", "ok"),
+    EventKind.UNLOAD_FAILED: ("removal", "failed"),
     EventKind.REFUSED: ("refusal", "refused"),
     EventKind.MANIFEST_INVALID: ("refusal", "refused"),
     EventKind.DRAIN_TIMEOUT: ("drain", "timeout"),
@@ -131,9 +133,7 @@ class AuditLog:
             if torn:
                 os.write(self._fd, b"\n")
         except OSError as exc:
-            raise StoreError(
-                f"cannot open the audit log: {exc.strerror or exc}", path=self.path
-            ) from exc
+            raise StoreError(f"cannot open the audit log: {describe(exc)}", path=self.path) from exc
 
     def close(self) -> None:
         with self._lock:
@@ -166,7 +166,7 @@ class AuditLog:
                 written = os.write(self._fd, line)
             except OSError as exc:
                 raise StoreError(
-                    f"cannot append to the audit log: {exc.strerror or exc}", path=self.path
+                    f"cannot append to the audit log: {describe(exc)}", path=self.path
                 ) from exc
             if written != len(line):
                 raise StoreError(f"short write ({written} of {len(line)} bytes)", path=self.path)
@@ -211,7 +211,7 @@ def _raw_lines(path: Path) -> Iterator[tuple[int, bytes]]:
         with open(path, "rb") as f:
             yield from enumerate(f, start=1)
     except OSError as exc:
-        raise StoreError(f"cannot read the audit log: {exc.strerror or exc}", path=path) from exc
+        raise StoreError(f"cannot read the audit log: {describe(exc)}", path=path) from exc
 
 
 def _parse(raw: bytes) -> AuditEntry | None:

@@ -140,11 +140,16 @@ class Engine:
         # Within _loading(): whether plugins were loaded and await their commit.
         self._batching = False
         self._uncommitted = False
+        # Within _loading(): plugins loaded anew (not restored) that await their commit.
+        self._batched: list[Candidate] = []
         self._doomed: list[Record] = []
         self._fresh: set[Path] = set()
         """Site dirs installed by the change under way (not reused)."""
         self.last_failure: PluginHostError | None = None
         """The error of the last change that failed, without its traceback."""
+        self.retry_wanted = False
+        """Whether the file system refused a change (disk full, read-only) since the last
+        reconcile: the same sources may well go through once it recovers."""
 
     # -- reconciling with what the sources offer --------------------------------------------
 
@@ -155,14 +160,17 @@ class Engine:
             the plugins loaded from them stay offered, so they keep serving until then.
         """
         self.support = scan.support
-        offered = [
+        self.retry_wanted = False
+        present = [
             c
             for c in (*scan.candidates, *self.manual.values(), *self._from(unavailable))
-            if c.name not in self.removed and key_of(c) not in self.rejected
+            if c.name not in self.removed
         ]
+        offered = [c for c in present if key_of(c) not in self.rejected]
         self._announce(offered)
-        # A plugin offered only with conflicting bytes is still offered: it stays loaded.
-        offered_names = {c.name for c in offered}
+        # A plugin offered only with conflicting bytes is still offered: it stays loaded. So is
+        # one offered only in a version rolled back from: the rollback is what serves it.
+        offered_names = {c.name for c in present}
         offered, conflicts = self._drop_conflicts(offered)
         for name in reversed(list(self.order)):
             if name not in offered_names:
@@ -332,18 +340,29 @@ class Engine:
             yield
         finally:
             self._batching = False
+            batched, self._batched = self._batched, []
             if self._uncommitted:
                 self._uncommitted = False
-                self._commit_loads()
+                self._commit_loads(batched)
 
-    def _commit_loads(self) -> None:
+    def _commit_loads(self, batched: Sequence[Candidate]) -> None:
+        """Commit the loads of a batch; if that fails, unload the plugins loaded anew.
+
+        Restored plugins stay: the registry already names them. The others are not what a
+        restart would load, so, as for an update, what is not committed does not serve.
+        """
         try:
             self.commit()
         except StoreError as exc:
-            # The plugins serve, but a restart would not find them committed: it loads them
-            # again from their sources. Said loudly, not raised into the watcher's worker.
-            self.last_failure = exc
-            logger.error("new plugins loaded but not committed: %s", exc)
+            logger.error("plugins loaded but not committed, unloaded again: %s", exc)
+            self.retry_wanted = True
+            for candidate in reversed(batched):
+                if self._is_active(candidate):
+                    record = self._record(self.active[candidate.name])
+                    self.unload(candidate.name, removed=False, commit=False)
+                    self._delete_site(record)
+                self.last_failure = _detached(exc, candidate.name)
+                self._fail(candidate, load_problem(candidate, exc), exc)
 
     def _apply_each(self, plan: Plan) -> None:
         for name in plan.order:
@@ -411,7 +430,7 @@ class Engine:
         except PluginHostError as exc:
             self._failed_change(members, exc)
             return False
-        if not self._commit_switch(members, retirement, rollback=rollback):
+        if not self._commit_switch(members, retirement, rollback=rollback, restoring=restoring):
             return False
         for m in members:
             if m.old is not None:
@@ -425,7 +444,7 @@ class Engine:
         return True
 
     def _commit_switch(
-        self, members: Sequence[Member], retirement: Retirement, *, rollback: bool
+        self, members: Sequence[Member], retirement: Retirement, *, rollback: bool, restoring: bool
     ) -> bool:
         """Record the switched-in members and commit; if the commit fails, switch back.
 
@@ -437,6 +456,8 @@ class Engine:
             self._activated(m, rollback=rollback)
         if self._batching and all(m.old is None for m in members):
             self._uncommitted = True  # committed with the others at the end of _loading()
+            if not restoring:
+                self._batched += [m.candidate for m in members]
             return True
         try:
             self.commit()
@@ -551,6 +572,8 @@ class Engine:
         )
         problem = load_problem(culprit.candidate, exc)
         self.last_failure = _detached(exc, culprit.name)
+        if isinstance(exc, InstallError | StoreError):
+            self.retry_wanted = True
         self._fail(culprit.candidate, problem, exc)
         # The site dirs this change installed go, or every broken drop would leave one behind.
         for m in changed:
@@ -605,6 +628,7 @@ class Engine:
                 self.commit()
             except StoreError as exc:
                 self.order.insert(index, name)
+                self.retry_wanted = True
                 self.emit(Event.failure(EventKind.UNLOAD_FAILED, name, exc, version=version))
                 raise
             crash_point("removal_after_persisting", version)
@@ -639,15 +663,17 @@ class Engine:
         record = backups.pop(0)
         current = self.active[name].candidate
         current_record = self._record(self.active[name])
-        # Off the backups before the change, so that its one commit records the whole rollback;
-        # the transition finds the backup's site dir among the known records.
+        # Off the backups, and the version rolled back from rejected (kept out until its bytes
+        # change or it is installed again, across restarts too), before the change, so that its
+        # one commit records the whole rollback. The transition finds the backup's site dir
+        # among the known records.
         self._records[key_of(record.candidate)] = record
+        self.rejected.add(key_of(current))
         if not self.change([name], {name: record.candidate}, rollback=True):
             self.backups.setdefault(name, []).insert(0, record)
+            self.rejected.discard(key_of(current))
             raise _rollback_failed(record.candidate, current, self.last_failure)
-        # The version rolled back from stays out until its bytes change or it is installed again,
-        # and its site dir goes: nothing names it any more.
-        self.rejected.add(key_of(current))
+        # Nothing names the version rolled back from any more.
         self._delete_site(current_record)
         return self.info(name)
 
@@ -656,6 +682,7 @@ class Engine:
         for name, records in registry.history.items():
             self.backups[name] = list(records)
         self.removed.update(registry.removed)
+        self.rejected.update(registry.rejected)
         for record in registry.active:
             self._records[key_of(record.candidate)] = record
             if record.manual:
@@ -715,6 +742,7 @@ class Engine:
             history={n: tuple(r) for n, r in self.backups.items() if r},
             state=dict(self.state),
             removed=tuple(sorted(self.removed)),
+            rejected=tuple(sorted(self.rejected)),
         )
 
     def _save_state(self, name: PluginName) -> None:

@@ -1,10 +1,11 @@
 """The file operations behind every write pluginhost makes, and how their failures are told.
 
-Installs (:mod:`._install`) and stored documents (:mod:`._store`) write through these functions
-and nothing else of their own (the ``installer`` library's writes into a staged site dir are the
-one exception; its errors are the same ``OSError`` and are told the same way). That gives one
-place where a failing file system (disk full, read-only, permission denied, another device) is
-turned into words, and one seam where tests make the operating system fail on purpose.
+Installs (:mod:`._install`), stored documents and the home lock (:mod:`._store`) write through
+these functions and nothing else of their own (the ``installer`` library's writes into a staged
+site dir are the one exception; its errors are the same ``OSError`` and are told the same way).
+That gives one place where a failing file system (disk full, read-only, permission denied,
+another device) is turned into words, and one seam where tests make the operating system fail
+on purpose.
 
 Every function raises the ``OSError`` of the call that failed, with the path it concerns.
 """

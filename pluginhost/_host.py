@@ -469,12 +469,18 @@ class PluginHost:
                 finally:
                     self._status_doc.publish(self)
 
+    def _worth_a_look(self) -> bool:
+        """Asked by the worker every rescan interval: the trust file changed, or the file
+        system refused a change (disk full, read-only) that may go through now."""
+        changed = self._discovery.trust_changed()
+        return changed or self._engine.retry_wanted
+
     def _start_watching(self) -> None:
         if not self._live or not self.folders:
             return
         self._worker = Worker(
             self._reconcile,
-            poll=self._discovery.trust_changed,
+            poll=self._worth_a_look,
             interval=self._watch_options["rescan_interval"],
         )
         self._worker.start()

@@ -67,12 +67,15 @@ class Registry:
     :param state: each plugin's exported state, when the host persists state, as
         ``{"version": <version that exported it>, "value": <the state>}``.
     :param removed: plugins removed with ``host.remove()``, kept out until installed again.
+    :param rejected: versions rolled back from, as ``(name, version, sha256 or origin)``, kept
+        out until their bytes change or they are installed again.
     """
 
     active: tuple[Record, ...] = ()
     history: Mapping[PluginName, tuple[Record, ...]] = attrs.field(factory=dict)
     state: Mapping[PluginName, Any] = attrs.field(factory=dict)
     removed: tuple[PluginName, ...] = ()
+    rejected: tuple[tuple[str, str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -81,6 +84,7 @@ class Registry:
             "history": {k: [r.to_json() for r in v] for k, v in sorted(self.history.items())},
             "state": dict(self.state),
             "removed": sorted(self.removed),
+            "rejected": [list(k) for k in sorted(self.rejected)],
         }
 
     @classmethod
@@ -97,9 +101,17 @@ class Registry:
                 },
                 state={plugin_name(k): v for k, v in data.get("state", {}).items()},
                 removed=tuple(plugin_name(n) for n in data.get("removed", [])),
+                rejected=tuple(_key(k) for k in data.get("rejected", [])),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PluginHostError(f"registry is not readable: {exc}", path=path) from exc
+
+
+def _key(data: Any) -> tuple[str, str, str]:
+    name, version, bytes_id = data
+    if not all(isinstance(part, str) for part in (name, version, bytes_id)):
+        raise ValueError(f"not a rejected version: {data!r}")
+    return (plugin_name(name), version, bytes_id)
 
 
 def _candidate_to_json(c: Candidate) -> dict[str, Any]:

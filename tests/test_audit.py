@@ -15,7 +15,7 @@ import pytest
 from conftest import greet_code
 
 from pluginhost import PluginHost
-from pluginhost._audit import AuditEntry, AuditLog, read_audit, verify_audit
+from pluginhost._audit import AuditEntry, AuditLog, entry_for, read_audit, verify_audit
 from pluginhost._events import Event, EventKind
 from pluginhost.testing import WheelFactory
 
@@ -106,6 +106,26 @@ class TestWhatIsWritten:
         ]
         assert verify_audit(host.audit_log) == []
         assert stat.S_IMODE(host.audit_log.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize(
+    ("kind", "fields", "expected"),
+    [
+        (EventKind.LOAD_FAILED, {"previous_version": "1.0.0"}, ("swap", "failed")),
+        (EventKind.LOAD_FAILED, {}, ("install", "failed")),
+        (EventKind.LOADED, {"step": "restore"}, ("restore", "ok")),
+        (EventKind.UNLOAD_FAILED, {}, ("removal", "failed")),
+        (EventKind.DRAIN_TIMEOUT, {}, ("drain", "timeout")),
+        (EventKind.LOADING, {}, None),
+        (EventKind.DISCOVERED, {}, None),
+    ],
+)
+def test_entry_for(
+    kind: EventKind, fields: dict[str, str], expected: tuple[str, str] | None
+) -> None:
+    entry = entry_for(Event(kind, "p", version="1.1.0", **fields))  # type: ignore[arg-type]
+    got = (entry.action, entry.outcome) if entry is not None else None
+    assert got == expected
 
 
 class TestChain:

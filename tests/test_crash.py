@@ -346,12 +346,14 @@ ROLLBACK: dict[str, str] = {
 
 
 class TestCrashDuringRollback:
+    @pytest.mark.parametrize("via", ["install", "drop"])
     @pytest.mark.parametrize("step", SWAP_STEPS)
-    def test_restart_serves_the_committed_version(self, scene: Scene, step: str) -> None:
+    def test_restart_serves_the_committed_version(self, scene: Scene, step: str, via: str) -> None:
         """Killed at the step of a rollback, the restart serves 1.1.0 with its backup, or
-        1.0.0 without: never a mix of the two."""
+        1.0.0 without: never a mix of the two. A committed rollback sticks even with 1.1.0's
+        wheel still in the watched folder."""
         stopped_cleanly(scene)
-        updated = run_host(scene, "--calls", "2", "--install", str(scene.new_wheel))
+        updated = run_host(scene, "--calls", "2", f"--{via}", str(scene.new_wheel))
         assert updated.returncode == 0, updated.stderr
         saved = committed_count(scene, NEW, 0, 10**6)
 
@@ -419,6 +421,19 @@ class TestCrashWhileDeletingBackup:
 
         data = restart_serves(scene, NEWER, count, NEWER)
         assert versions(data["history"]["hello"]) == [NEW]
+
+    def test_half_deleted_site_of_a_removed_plugin_is_pruned(self, scene: Scene) -> None:
+        """Killed while a removed plugin's site dir is deleted (after the removal's commit), the
+        restart serves nothing and prunes what is left of the dir."""
+        saved = stopped_cleanly(scene)
+        old_site = committed(scene)["active"][0]["site_dir"]
+        crash(scene, "while_deleting_site", OLD, "--remove", "hello")
+        at_kill = committed(scene)
+        assert versions(at_kill["active"]) == []
+        assert at_kill["removed"] == ["hello"]
+        assert (scene.home / "site" / f".{old_site}.deleting").is_dir()
+        count = committed_count(scene, OLD, saved, saved + CALLS_BEFORE_UPDATE)
+        restart_serves(scene, None, count, OLD)
 
 
 class TestPersistedState:

@@ -15,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import random
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -267,6 +269,40 @@ class TestInjectedCommitFaults:
         check_untouched(serving, home, serving="1.1.0")
         assert f"{home / 'registry.json'}: written, but its directory sync failed" in caplog.text
 
+    @pytest.mark.parametrize("via", ["drop", "install"])
+    def test_new_plugin_not_committed_is_not_loaded(
+        self,
+        serving: PluginHost,
+        factory: WheelFactory,
+        outside: WheelFactory,
+        disk: Disk,
+        events: list[Event],
+        tmp_path: Path,
+        via: str,
+    ) -> None:
+        """A new plugin whose load cannot be committed is unloaded again: the active set stays
+        what the registry says, ``install()`` raises the StoreError, events say why."""
+        home = tmp_path / "home"
+        disk.fail("open_new", errno.ENOSPC, registry_file)
+        if via == "drop":
+            factory.build("polite", "1.0.0", code=greet_code("polite"))
+            assert serving.wait_idle(20)
+        else:
+            wheel = outside.build("polite", "1.0.0", code=greet_code("polite"))
+            with pytest.raises(StoreError, match=r"disk full \(ENOSPC\)") as info:
+                serving.install(wheel)
+            assert info.value.plugin == "polite"
+        [failed] = [e for e in events if e.kind is EventKind.LOAD_FAILED]
+        assert (failed.plugin, failed.error_type) == ("polite", "pluginhost._errors.StoreError")
+        assert serving.load_order() == ("hello",)
+        check_untouched(serving, home)
+
+        disk.heal()
+        factory.build("polite", "1.0.1", code=greet_code("polite"))
+        assert serving.wait_idle(20)
+        assert serving.load_order() == ("hello", "polite")
+        assert sorted(versions_on_disk(home)) == ["1.0.0", "1.0.1"]
+
     def test_install_raises_store_error(
         self, serving: PluginHost, outside: WheelFactory, disk: Disk, tmp_path: Path
     ) -> None:
@@ -306,6 +342,37 @@ class TestInjectedCommitFaults:
         assert answers(serving) == []
         assert versions_on_disk(home) == []
 
+    def test_deleted_wheel_refused_keeps_serving(
+        self,
+        serving: PluginHost,
+        wheels: Path,
+        factory: WheelFactory,
+        disk: Disk,
+        events: list[Event],
+        tmp_path: Path,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """A wheel deleted from the folder while the registry cannot be written: the plugin
+        serves on (unload_failed), and goes at the next change in the folder once healed (or
+        by itself at the next rescan interval, see TestRetryWhenTheDiskRecovers)."""
+        home = tmp_path / "home"
+        disk.fail("replace", errno.EROFS, registry_file)
+        (wheels / "hello-1.0.0-py3-none-any.whl").unlink()
+        assert serving.wait_idle(20)
+        [refused] = failures(events, EventKind.UNLOAD_FAILED)
+        assert refused.error is not None
+        assert "read-only file system (EROFS)" in refused.error
+        assert failures(events, EventKind.REMOVED) == []
+        check_untouched(serving, home)
+        # The worker that applied the folder change says so in the log, and carries on.
+        assert "applying folder changes failed" in caplog.text
+
+        disk.heal()
+        factory.build("other", "1.0.0", code=greet_code("other"))
+        assert serving.wait_idle(20)
+        assert serving.load_order() == ("other",)
+        assert [e.plugin for e in events if e.kind is EventKind.REMOVED] == ["hello"]
+
     def test_rollback_refused_keeps_current(
         self,
         serving: PluginHost,
@@ -331,6 +398,62 @@ class TestInjectedCommitFaults:
         disk.heal()
         assert serving.rollback("hello").version == "1.0.0"
         check_untouched(serving, home)
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+class TestRetryWhenTheDiskRecovers:
+    """A change the file system refused is tried again every rescan interval, by itself."""
+
+    def test_refused_update_goes_in_once_healed(
+        self,
+        make_host: MakeHost,
+        factory: WheelFactory,
+        disk: Disk,
+        events: list[Event],
+        tmp_path: Path,
+    ) -> None:
+        """Refused for a full disk, then tried again each interval (and refused again) until
+        the disk has room: then 1.1.0 goes in with no change in the folder."""
+        home = tmp_path / "home"
+        factory.build("hello", "1.0.0", code=greet_code("1.0.0"))
+        host = make_host(settle=0.05, rescan_interval=0.2)
+        disk.fail("create", errno.ENOSPC, under(home / "staging"))
+        factory.build("hello", "1.1.0", code=greet_code("1.1.0"))
+        assert eventually(lambda: len(failures(events, EventKind.LOAD_FAILED)) >= 2)
+        check_untouched(host, home)
+        disk.heal()
+        assert eventually(lambda: host.plugins["hello"].version == "1.1.0")
+        assert host.wait_idle(20)
+        check_untouched(host, home, serving="1.1.0")
+
+    def test_refused_removal_goes_through_once_healed(
+        self,
+        make_host: MakeHost,
+        factory: WheelFactory,
+        wheels: Path,
+        disk: Disk,
+        events: list[Event],
+        tmp_path: Path,
+    ) -> None:
+        """A deleted wheel whose removal the registry refused is removed once it may be."""
+        home = tmp_path / "home"
+        factory.build("hello", "1.0.0", code=greet_code("1.0.0"))
+        host = make_host(settle=0.05, rescan_interval=0.2)
+        disk.fail("replace", errno.EROFS, registry_file)
+        (wheels / "hello-1.0.0-py3-none-any.whl").unlink()
+        assert eventually(lambda: len(failures(events, EventKind.UNLOAD_FAILED)) >= 2)
+        assert answers(host) == ["1.0.0"]
+        disk.heal()
+        assert eventually(lambda: host.load_order() == ())
+        assert versions_on_disk(home) == []
 
 
 class TestInjectedCrossDevice:
@@ -477,6 +600,29 @@ class TestRealFaults:
         factory.build("hello", "1.2.0", code=greet_code("1.2.0"))
         assert host.wait_idle(20)
         check_untouched(host, small_home, serving="1.2.0")
+
+    def test_disk_full_while_unpacking(
+        self,
+        small_home: Path,
+        make_host: MakeHost,
+        factory: WheelFactory,
+        events: list[Event],
+    ) -> None:
+        """Room for the copy of the wheel but not for its files: the installer's own write
+        fails with ENOSPC, told as an InstallError, and the half-unpacked staging goes."""
+        factory.build("hello", "1.0.0", code=greet_code("1.0.0"))
+        host = make_host(settle=0.05)
+        filler = fill(small_home)
+        # 384 KiB free: the 256 KiB (incompressible) wheel's copy fits, its unpacked files not.
+        os.truncate(filler, filler.stat().st_size - 384 * 1024)
+        payload = {"hello/blob.bin": random.Random(0).randbytes(256 * 1024)}
+        factory.build("hello", "1.1.0", code=greet_code("1.1.0"), files=payload)
+        assert host.wait_idle(20)
+        [failed] = failures(events, EventKind.LOAD_FAILED)
+        assert failed.error_type == "pluginhost._errors.InstallError"
+        assert failed.error is not None
+        assert "installing failed: disk full (ENOSPC)" in failed.error
+        check_untouched(host, small_home)
 
     def test_disk_full_at_removal(
         self, small_home: Path, make_host: MakeHost, factory: WheelFactory

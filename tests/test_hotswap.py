@@ -392,6 +392,40 @@ class TestManualRollback:
         with pytest.raises(HostStateError, match="no earlier version"):
             host.rollback("hello")
 
+    def test_rollback_sticks_across_restart(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """A rollback is committed with the version rolled back from kept out: a restart does
+        not bring it back, though its wheel is still in the folder; its site dir is gone."""
+        factory.build("hello", "1.0.0", code=code("1.0.0"))
+        host = live(make_host)
+        factory.build("hello", "1.1.0", code=code("1.1.0"))
+        assert host.wait_idle(20)
+        assert host.plugins["hello"].version == "1.1.0"
+        host.rollback("hello")
+        assert [p.name.split("-")[1] for p in host.site_root.iterdir()] == ["1.0.0"]
+        host.stop()
+        again = live(make_host)
+        assert again.plugins["hello"].version == "1.0.0"
+        assert answers(again)[0].startswith("1.0.0:")
+
+    def test_rollback_to_a_version_whose_wheel_is_gone(
+        self, factory: WheelFactory, outside: WheelFactory, wheels: Path, make_host: MakeHost
+    ) -> None:
+        """Rolled back to a version whose wheel was replaced in the folder by the newer one, the
+        plugin stays: the rejected newer wheel still delivers it, and later rescans keep it."""
+        old = factory.build("hello", "1.0.0", code=code("1.0.0"))
+        host = live(make_host)
+        old.unlink()
+        drop(outside.build("hello", "1.1.0", code=code("1.1.0")), wheels)
+        assert host.wait_idle(20)
+        assert host.plugins["hello"].version == "1.1.0"
+        assert host.rollback("hello").version == "1.0.0"
+        assert host.wait_idle(20)
+        host._reconcile()
+        assert host.plugins["hello"].version == "1.0.0"
+        assert answers(host)[0].startswith("1.0.0:")
+
     def test_backups_limited(
         self, factory: WheelFactory, outside: WheelFactory, make_host: MakeHost
     ) -> None:

@@ -2,12 +2,13 @@
 every step.
 
 A random (seeded) sequence of good updates, broken updates (a wheel validation refuses, an import
-that raises, a health check that fails), removals and rollbacks is applied through a watched
-folder, while four threads call the hook without pause. After each step, once the host is idle:
-no call failed or missed a plugin that stayed active through the step, no call was answered twice
-by one plugin or by a version that never loaded, the active set is the registry on disk and what
-pluggy has registered, no staging is left, no module of a retired version is alive, no site dir
-is kept beyond what the registry names, and each plugin's state counter survived its swaps.
+that raises, a health check that fails), removals, rollbacks and restarts is applied through a
+watched folder, while four threads call the hook without pause. After each step, once the host
+is idle: no call failed or missed a plugin that stayed active through the step, no call was
+answered twice by one plugin or by a version that never loaded, the active set is the registry on
+disk and what pluggy has registered, no staging is left, no module of a retired version is alive,
+no site dir is kept beyond what the registry names, and each plugin's state counter survived its
+swaps and restarts.
 
 Not in the default run (``-m "not soak"`` in pytest's options). Run it with::
 
@@ -138,7 +139,7 @@ class Callers:
 class Soak:
     """The host under test, its folder, and what the steps should lead to."""
 
-    host: PluginHost
+    make: Callable[[], PluginHost]
     home: Path
     folder: Path
     events: list[Event]
@@ -147,6 +148,10 @@ class Soak:
     seed: int
     next_minor: dict[str, int] = attrs.Factory(lambda: dict.fromkeys(REQUIRES, 0))
     kinds: Counter[str] = attrs.Factory(Counter)
+    # Per plugin: the minor versions its wheels in the folder offer (good or not), and those
+    # rolled back from.
+    offered: dict[str, dict[int, bool]] = attrs.Factory(lambda: {n: {} for n in REQUIRES})
+    rejected: dict[str, set[int]] = attrs.Factory(lambda: {n: set() for n in REQUIRES})
     stable_of: dict[int, set[str]] = attrs.Factory(dict)
     """Step -> the plugins active before and after it, which every call within it must reach."""
 
@@ -154,7 +159,8 @@ class Soak:
 
     def build(self, name: str, *, broken: str | None = None, healthy: bool = True) -> str:
         self.next_minor[name] += 1
-        version = f"1.{self.next_minor[name]}.0"
+        minor = self.next_minor[name]
+        version = f"1.{minor}.0"
         code = CODE.format(
             name=name,
             version=version,
@@ -162,6 +168,9 @@ class Soak:
             broken='raise RuntimeError("broken on purpose")' if broken == "import" else "",
         )
         wheel_break = broken if broken in BROKEN_KINDS else None
+        if wheel_break is None:
+            # A candidate: good, or loadable only to fail (and undone).
+            self.offered[name][minor] = broken is None
         if wheel_break is None and broken != "import":
             # Health-failing versions answer calls between their switch and their check.
             self.callers.allowed.add(f"{name} {version}")
@@ -171,47 +180,74 @@ class Soak:
         return version
 
     def drop_good(self, name: str) -> Callable[[], None]:
-        version = self.build(name)
-        return lambda: self.expect_version(name, version if self.deps_active(name) else None)
+        before = self.active()
+        self.build(name)
+        return lambda: self.expect_active(self.converged(before))
 
     def drop_broken(self, name: str) -> Callable[[], None]:
-        before = self.active().get(name)
+        before = self.active()
         how = self.rng.choice(["import", "health", self.rng.choice(WHEEL_BREAKS)])
         self.kinds[f"broken:{'wheel' if how in BROKEN_KINDS else how}"] += 1
         self.build(name, broken=how, healthy=how != "health")
-        return lambda: self.expect_version(name, before if self.deps_active(name) else None)
+        return lambda: self.expect_active(self.converged(before))
 
     def remove(self, name: str) -> Callable[[], None]:
+        before = self.active()
         for wheel in self.folder.glob(f"{name}-*.whl"):
             wheel.unlink()
-        gone = {name, *(n for n, deps in REQUIRES.items() if name in deps)}
-
-        def check() -> None:
-            for n in gone:
-                self.expect_version(n, None)
-
-        return check
+        self.offered[name].clear()
+        return lambda: self.expect_active(self.converged(before))
 
     def rollback(self, name: str) -> Callable[[], None]:
-        backups = self.host.status(name).backups if name in self.active() else ()
+        before = self.active()
+        backups = self.host.status(name).backups if name in before else ()
         if not backups:
             with pytest.raises(HostStateError):
                 self.host.rollback(name)
-            return lambda: None
+            return lambda: self.expect_active(before)
         assert self.host.rollback(name).version == backups[0], self.context()
-        return lambda: self.expect_version(name, backups[0])
+        self.rejected[name].add(_minor(before[name]))
+        # A rollback changes that plugin alone; the folders are not looked at.
+        return lambda: self.expect_active({**before, name: backups[0]})
+
+    def restart(self, name: str) -> Callable[[], None]:
+        """Stop the host and start another on the same home: what was committed is restored,
+        then the folders are read as at any change."""
+        before = self.active()
+        self.host.stop()
+        self.callers.host = self.make()
+        return lambda: self.expect_active(self.converged(before))
+
+    def converged(self, before: dict[str, str]) -> dict[str, str]:
+        """What a look at the folder must lead to from ``before``: for each plugin whose
+        requirements are active, the highest version offered and not rolled back from, if it
+        is good and higher than the active one, else the active one; nothing for a plugin no
+        wheel offers. A broken highest version is tried, fails, and blocks lower ones."""
+        expected: dict[str, str] = {}
+        for name in ("alpha", "gamma", "beta"):
+            if not self.offered[name] or any(d not in expected for d in REQUIRES[name]):
+                continue
+            wanted = [m for m in self.offered[name] if m not in self.rejected[name]]
+            top = max(wanted, default=None)
+            current = _minor(before[name]) if name in before else None
+            if top is not None and self.offered[name][top] and (current or 0) < top:
+                expected[name] = f"1.{top}.0"
+            elif current is not None:
+                expected[name] = before[name]
+        return expected
 
     # -- checks ------------------------------------------------------------------------------
+
+    @property
+    def host(self) -> PluginHost:
+        return self.callers.host
+
+    def expect_active(self, expected: dict[str, str]) -> None:
+        assert self.active() == expected, self.context()
 
     def active(self) -> dict[str, str]:
         plugins = self.host.plugins
         return {n: plugins[n].version for n in self.host.load_order()}
-
-    def deps_active(self, name: str) -> bool:
-        return all(dep in self.active() for dep in REQUIRES[name])
-
-    def expect_version(self, name: str, version: str | None) -> None:
-        assert self.active().get(name) == version, f"{name}: {self.context()}"
 
     def counts(self) -> dict[str, int]:
         return {s["name"]: s["count"] for s in self.host.hook.pluginhost_export_state()}
@@ -267,6 +303,7 @@ class Soak:
             "drop_broken": (self.drop_broken, 25),
             "remove": (self.remove, 15),
             "rollback": (self.rollback, 20),
+            "restart": (self.restart, 3),
         }
         names, weights = zip(*((k, w) for k, (_, w) in steps.items()), strict=True)
         while time.monotonic() < deadline:
@@ -281,11 +318,22 @@ class Soak:
             expect()
             stable = set(before) & set(self.active())
             self.check(stable, before_counts)
+            if kind == "restart":
+                # Calls between the stop and the start rightly found no plugin.
+                stable = set()
+            self.stable_of[step] = stable
             # Calls made wholly within an earlier step are all in by now.
             if step > 1:
-                missed = self.callers.missed(step - 1, self.stable_of.get(step - 1, set()))
-                assert missed == [], f"calls missed {missed} in step {step - 1}: {self.context()}"
-            self.stable_of[step] = stable
+                self.check_calls(step - 1)
+
+    def check_calls(self, step: int) -> None:
+        """No call made wholly within ``step`` missed a plugin active all through it."""
+        missed = self.callers.missed(step, self.stable_of.get(step, set()))
+        assert missed == [], f"calls missed {missed} in step {step}: {self.context()}"
+
+
+def _minor(version: str) -> int:
+    return int(version.split(".")[1])
 
 
 @pytest.fixture
@@ -311,20 +359,25 @@ def test_soak(
     every invariant holds after every step."""
     seed = int(os.environ.get("PLUGINHOST_SOAK_SEED") or random.randrange(2**32))
     print(f"\nsoak: seed {seed}, {SECONDS:g}s (PLUGINHOST_SOAK_SEED={seed} replays it)", flush=True)
-    host = make_host(
-        settle=0.05,
-        keep_backups=KEEP_BACKUPS,
-        persist_state=True,
-        timeouts=Timeouts(import_=10, activate=10, health=10, drain=10),
-    )
+
+    def make() -> PluginHost:
+        return make_host(
+            settle=0.05,
+            keep_backups=KEEP_BACKUPS,
+            persist_state=True,
+            timeouts=Timeouts(import_=10, activate=10, health=10, drain=10),
+        )
+
+    host = make()
     assert host.project == greeter.PROJECT
     callers = Callers(host)
-    soak = Soak(host, tmp_path / "home", wheels, events, callers, random.Random(seed), seed)
+    soak = Soak(make, tmp_path / "home", wheels, events, callers, random.Random(seed), seed)
     callers.start()
     try:
         soak.run(SECONDS)
     finally:
         callers.join()
+    soak.check_calls(callers.step[0])
     assert callers.errors == [], f"seed {seed}: {callers.errors[:5]}"
     assert [r.getMessage() for r in errors_logged] == [], f"seed {seed}"
     print(

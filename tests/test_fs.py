@@ -1,0 +1,78 @@
+"""The file operations every write goes through, and the words their failures are told in."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+
+from pluginhost import _fs
+
+
+class TestDescribe:
+    @pytest.mark.parametrize(
+        ("code", "text"),
+        [
+            (errno.ENOSPC, "disk full (ENOSPC)"),
+            (errno.EDQUOT, "disk quota exceeded (EDQUOT)"),
+            (errno.EROFS, "read-only file system (EROFS)"),
+            (errno.EACCES, "permission denied (EACCES)"),
+            (errno.EPERM, "permission denied (EPERM)"),
+            (errno.EXDEV, "cross-device rename (EXDEV)"),
+            (errno.ENOENT, "No such file or directory (ENOENT)"),
+        ],
+    )
+    def test_names_the_reason_and_the_path(self, code: int, text: str) -> None:
+        """Each errno is told in words, with its symbol and the path concerned."""
+        exc = OSError(code, os.strerror(code), "/srv/home/registry.json")
+        assert _fs.describe(exc) == f"{text}: /srv/home/registry.json"
+
+    def test_both_paths_of_a_rename(self) -> None:
+        """A failed rename names where from and where to."""
+        exc = OSError(errno.EXDEV, "Invalid cross-device link", "/a/staging/x", None, "/b/site/x")
+        assert _fs.describe(exc) == "cross-device rename (EXDEV): /a/staging/x -> /b/site/x"
+
+    def test_without_errno_or_path(self) -> None:
+        """An OSError made from a message alone is told by that message."""
+        assert _fs.describe(OSError("something odd")) == "something odd"
+
+
+class TestOperations:
+    def test_descriptor_errors_name_the_file(self, tmp_path: Path) -> None:
+        """write() and fsync() on a descriptor say which file it was."""
+        path = tmp_path / "doc"
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+        try:
+            with pytest.raises(OSError, match="doc") as info:
+                _fs.write(fd, b"data", path)
+            assert info.value.errno == errno.EBADF
+            assert info.value.filename == str(path)
+        finally:
+            os.close(fd)
+
+    def test_open_new_refuses_an_existing_file(self, tmp_path: Path) -> None:
+        """open_new() never truncates what is there."""
+        (tmp_path / "doc").write_text("kept")
+        with pytest.raises(FileExistsError):
+            _fs.open_new(tmp_path / "doc")
+        assert (tmp_path / "doc").read_text() == "kept"
+
+    def test_copy_tree_copies_everything(self, tmp_path: Path) -> None:
+        """copy_tree() copies nested files and keeps their modes."""
+        source = tmp_path / "src"
+        (source / "pkg" / "sub").mkdir(parents=True)
+        (source / "pkg" / "__init__.py").write_text("x = 1\n")
+        (source / "pkg" / "sub" / "tool").write_text("#!/bin/sh\n")
+        (source / "pkg" / "sub" / "tool").chmod(0o755)
+        _fs.copy_tree(source, tmp_path / "dst")
+        assert (tmp_path / "dst" / "pkg" / "__init__.py").read_text() == "x = 1\n"
+        assert (tmp_path / "dst" / "pkg" / "sub" / "tool").stat().st_mode & 0o777 == 0o755
+
+    def test_copy_tree_keeps_the_errno(self, tmp_path: Path) -> None:
+        """A target that exists fails with its own errno, not a gathered shutil.Error."""
+        (tmp_path / "src").mkdir()
+        (tmp_path / "dst").mkdir()
+        with pytest.raises(FileExistsError):
+            _fs.copy_tree(tmp_path / "src", tmp_path / "dst")
