@@ -21,11 +21,11 @@ from pathlib import Path
 # Run as a script: the figure modules are siblings, and pluginhost comes from the environment.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import hook_call  # noqa: E402
-import memory  # noqa: E402
-import startup  # noqa: E402
-import swap  # noqa: E402
-from _common import Row, growth_exponent, row  # noqa: E402
+import hook_call
+import memory
+import startup
+import swap
+from _common import Row, growth_exponent, row
 
 SCALING_SIZES = (10, 100, 1000)
 QUICK_SIZES = (2, 4)
