@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import sys
-import threading
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -466,25 +465,3 @@ class TestStartCost:
         document = registry.read()
         assert document is not None
         assert [r["candidate"]["name"] for r in document["active"]] == ["alpha", "beta", "gamma"]
-
-    def test_no_helper_thread_for_hooks_not_implemented(
-        self, factory: WheelFactory, make_host: MakeHost, wheels: Path
-    ) -> None:
-        """Loading a plugin without lifecycle hooks starts one helper thread (for the import),
-        not one per lifecycle step."""
-        host = make_host()
-        wheel = factory.build("plain", code=greet_code("plain"))
-        started: set[str] = set()
-
-        def first_call(frame: object, event: str, arg: object) -> None:
-            # Runs in each thread started from now on: note it, then stop profiling it.
-            started.add(threading.current_thread().name)
-            sys.setprofile(None)
-
-        threading.setprofile(first_call)
-        try:
-            host.install(wheel)
-        finally:
-            threading.setprofile(None)
-        assert host.hook.greet(name="x") == ["plain"]
-        assert {n for n in started if n.startswith("pluginhost-")} == {"pluginhost-import-plain"}

@@ -1,0 +1,42 @@
+"""Transitions: the helper threads that bound each step of a change."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from pluginhost._errors import ActivationError
+from pluginhost._swap import Implementations
+from pluginhost._transition import bounded, bounded_hook
+
+
+class TestBounded:
+    def test_steps_reuse_a_helper(self) -> None:
+        """Steps one after another run on the same helper thread, not one thread each."""
+        first = bounded(threading.current_thread, 10, plugin="p", step="import")
+        second = bounded(threading.current_thread, 10, plugin="p", step="health")
+        assert first is second
+        assert first is not threading.current_thread()
+
+    def test_overrun_helper_not_reused(self) -> None:
+        """A helper stuck past its timeout is left behind; the next step gets another."""
+        release = threading.Event()
+
+        def stuck() -> threading.Thread:
+            release.wait(10)
+            return threading.current_thread()
+
+        with pytest.raises(ActivationError, match="did not finish"):
+            bounded(stuck, 0.05, plugin="p", step="import")
+        try:
+            # Were the stuck helper taken again, this would time out too.
+            other = bounded(threading.current_thread, 10, plugin="p", step="health")
+            assert other.name == "pluginhost-health-p"
+        finally:
+            release.set()
+
+    def test_hook_not_implemented_needs_no_helper(self) -> None:
+        """A lifecycle hook the plugin lacks answers None at once: no helper, no timeout."""
+        plain = Implementations("plain", object(), ())
+        assert bounded_hook(plain, "pluginhost_health", 0.0, "health") is None
