@@ -223,12 +223,15 @@ class Engine:
         """Newer versions held back only because an active dependent's constraint excludes them."""
         problems = []
         allow_pre = self.config.policy.allow_prerelease
+        # Grouped once: looking through the whole pool for each plugin grew with its square.
+        by_name: dict[PluginName, list[Candidate]] = {}
+        for c in pool:
+            by_name.setdefault(c.name, []).append(c)
         for name, chosen in plan.chosen.items():
             newer = [
                 c
-                for c in pool
-                if c.name == name
-                and c.version > chosen.version
+                for c in by_name.get(name, ())
+                if c.version > chosen.version
                 and c.manifest.host.allows(self.config.api_version, prerelease=True)
                 and (allow_pre or c.version.prerelease is None)
             ]
@@ -371,6 +374,10 @@ class Engine:
 
     def _group(self, names: Sequence[PluginName]) -> list[PluginName]:
         """``names`` plus the active plugins that depend on any of them, in load order."""
+        if not any(n in self.active for n in names):
+            # Only active plugins have active dependents; skipping the graph keeps loading
+            # hundreds of plugins from costing the square of their number.
+            return list(names)
         graph = {n: tuple(a.candidate.manifest.requires) for n, a in self.active.items()}
         found = set(names)
         grew = True
