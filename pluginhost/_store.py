@@ -52,10 +52,15 @@ class AtomicJsonFile:
         assert doc.read() == {"active": ["hello"]}
 
     :param path: the document's main file; its directory must exist.
+    :param durable: sync each write to disk and keep the last good copy. A document that is
+        only a view, rewritten after every change (the status document), can do without
+        both: a reader still sees the old document or the new one, never a torn one, except
+        after a power loss.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, durable: bool = True) -> None:
         self.path: Final = Path(path)
+        self.durable: Final = durable
         self.backup: Final = self.path.with_name(self.path.name + ".bak")
         self._temp_prefix: Final = f".{self.path.name}.tmp-"
         self._recovered: str | None = None
@@ -117,11 +122,13 @@ class AtomicJsonFile:
         try:
             temp = self._write_temp(text.encode("ascii"))
             try:
-                self._rotate_backup()
+                if self.durable:
+                    self._rotate_backup()
                 os.replace(temp, self.path)
             finally:
                 _unlink_quietly(temp)
-            _fsync_dir(self.path.parent)
+            if self.durable:
+                _fsync_dir(self.path.parent)
         except OSError as exc:
             raise StoreError(f"cannot write: {exc}", path=self.path) from exc
 
@@ -133,7 +140,8 @@ class AtomicJsonFile:
             with open(fd, "wb", closefd=False) as stream:
                 stream.write(content)
                 stream.flush()
-                os.fsync(fd)
+                if self.durable:
+                    os.fsync(fd)
         except BaseException:
             _unlink_quietly(temp)
             raise

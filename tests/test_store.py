@@ -154,6 +154,27 @@ class TestAtomicJsonFile:
         assert AtomicJsonFile(doc.backup).read() == {"n": 2}
         assert not doc.path.samefile(doc.backup)
 
+    def test_view_keeps_no_backup(self, tmp_path: Path) -> None:
+        """A document that is only a view (``durable=False``) is replaced whole, checksummed,
+        and keeps no backup copy."""
+        view = AtomicJsonFile(tmp_path / "status.json", durable=False)
+        view.write({"n": 1})
+        view.write({"n": 2})
+        assert view.read() == {"n": 2}
+        assert not view.backup.exists()
+        assert [p.name for p in tmp_path.iterdir()] == ["status.json"]
+
+    def test_status_document_is_a_view(self, tmp_path: Path) -> None:
+        """The host's status document is written as a view: no backup of it piles up."""
+        from pluginhost import PluginHost
+
+        with PluginHost("greeter", home=tmp_path / "home", environment=False, live=False):
+            pass
+        with PluginHost("greeter", home=tmp_path / "home", environment=False, live=False):
+            pass
+        assert (tmp_path / "home" / "status.json").exists()
+        assert not (tmp_path / "home" / "status.json.bak").exists()
+
     @pytest.mark.parametrize(
         ("damage", "reason"),
         [
