@@ -103,6 +103,8 @@ class Engine:
         self.support: tuple[WheelInfo, ...] = ()
         self._records: dict[Key, Record] = {}
         self._seen: set[Key] = set()
+        # Which active plugin provides each top-level module; None when to be worked out.
+        self._owners: dict[str, PluginName] | None = None
         # Within _loading(): whether plugins were loaded and await their commit.
         self._batching = False
         self._uncommitted = False
@@ -397,6 +399,7 @@ class Engine:
         elif key_of(m.old.candidate) != key_of(m.candidate) and not rollback:
             self._push_backup(name, self._record(m.old))
         self.active[name] = active
+        self._owners = None
         self.failed.pop(name, None)
         if rollback:
             self.rolled_back.add(name)
@@ -491,6 +494,7 @@ class Engine:
         self.emit(_event(EventKind.UNLOADING, candidate))
         # The engine keeps no reference of its own, so that the purge can see the modules go.
         problems = self.transition.unload(self.active, name)
+        self._owners = None
         if commit:
             self.commit()
         kind = EventKind.REMOVED if removed else EventKind.UNLOADED
@@ -683,7 +687,11 @@ class Engine:
         members: set[str],
     ) -> None:
         """Refuse top-level names that another plugin or the host already provides."""
-        owners = {m: n for n, a in self.active.items() for m in a.top_level}
+        if self._owners is None:
+            # Kept between checks (and dropped when the active set changes): built for each
+            # plugin, it made a start with many plugins cost the square of their number.
+            self._owners = {m: n for n, a in self.active.items() for m in a.top_level}
+        owners = self._owners
         for module in top_level:
             owner = owners.get(module)
             if owner is not None and owner not in members:
