@@ -399,7 +399,10 @@ class Engine:
         elif key_of(m.old.candidate) != key_of(m.candidate) and not rollback:
             self._push_backup(name, self._record(m.old))
         self.active[name] = active
-        self._owners = None
+        if self._owners is not None:
+            for module in m.old.top_level if m.old is not None else ():
+                self._owners.pop(module, None)
+            self._owners.update(dict.fromkeys(active.top_level, name))
         self.failed.pop(name, None)
         if rollback:
             self.rolled_back.add(name)
