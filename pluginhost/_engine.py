@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import attrs
 import pluggy
@@ -43,6 +43,9 @@ __all__ = ["Engine", "EngineConfig"]
 logger = logging.getLogger("pluginhost")
 
 BreakingChange = Literal["reject", "cascade"]
+
+#: How many changes of each plugin ``host.status(name).history`` keeps, the latest.
+HISTORY_LIMIT: Final = 100
 
 
 @attrs.frozen
@@ -745,7 +748,10 @@ class Engine:
         self, name: PluginName, outcome: str, c: Candidate, error: str | None = None
     ) -> None:
         entry = HistoryEntry(str(c.version), outcome, time.time(), c.sha256, error)
-        self.history.setdefault(name, []).append(entry)
+        entries = self.history.setdefault(name, [])
+        entries.append(entry)
+        # Bounded: a host swapping all day must not grow, nor its status document with it.
+        del entries[:-HISTORY_LIMIT]
 
     def info(self, name: PluginName) -> PluginInfo:
         """The snapshot of one plugin, active or failed (safe without the host lock)."""

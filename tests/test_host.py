@@ -465,3 +465,23 @@ class TestStartCost:
         document = registry.read()
         assert document is not None
         assert [r["candidate"]["name"] for r in document["active"]] == ["alpha", "beta", "gamma"]
+
+
+class TestHistory:
+    def test_keeps_the_latest_changes(
+        self, factory: WheelFactory, make_host: MakeHost, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A plugin's history keeps its latest changes only, so a host that swaps all day
+        does not grow."""
+        import pluginhost._engine
+
+        monkeypatch.setattr(pluginhost._engine, "HISTORY_LIMIT", 3)
+        host = make_host()
+        for minor in range(5):
+            host.install(factory.build("hello", f"1.{minor}.0", code=greet_code(str(minor))))
+        history = host.status("hello").history
+        assert [(h.version, h.outcome) for h in history] == [
+            ("1.2.0", "updated"),
+            ("1.3.0", "updated"),
+            ("1.4.0", "updated"),
+        ]
