@@ -27,7 +27,7 @@ GROUP = f"{PROJECT}.plugins"
 #: Distributions installed per plugin: 1,000 of which 200 are plugins.
 DISTS_PER_PLUGIN = 5
 #: Unrelated modules imported per run of the import figure.
-UNRELATED = 200
+UNRELATED = 1000
 
 _CHILD_PRELUDE = f"""
 import json, sys, time
