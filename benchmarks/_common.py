@@ -46,7 +46,7 @@ def row(
     *,
     unit: str,
     target: str,
-    met: bool,
+    met: bool | None,
     baseline: Sequence[float] = (),
     baseline_name: str = "",
     ratio: float | None = None,

@@ -166,8 +166,9 @@ def swap_latency(others: int, swaps: int, baselines: int, *, figure: str) -> Row
         baseline=base,
         baseline_name="pip --target + restart",
         ratio=p50 / statistics.median(base) if base else None,
-        target="p50 <= 10 ms",
-        met=p50 <= 0.010,
+        # The scaling rows show how the cost grows; the 10 ms target is for one small plugin.
+        target="p50 <= 10 ms" if others == 0 else "see growth",
+        met=p50 <= 0.010 if others == 0 else None,
     )
 
 
