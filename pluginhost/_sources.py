@@ -247,10 +247,11 @@ class EnvironmentSource:
             if eps:
                 core = _CoreMetadata.read(dist, read)
                 found.setdefault(core.name, (dist, core, eps))
-        total = Scan()
-        for key in sorted(found):
-            total = total + _read_installed(*found[key])
-        return total
+        scans = [_read_installed(*found[key]) for key in sorted(found)]
+        return Scan(
+            tuple(c for scan in scans for c in scan.candidates),
+            tuple(p for scan in scans for p in scan.problems),
+        )
 
     def _distributions(self) -> Iterator[importlib_metadata.Distribution]:
         found = (
@@ -340,7 +341,9 @@ class _CoreMetadata:
             if colon and not line[0].isspace():
                 fields.setdefault(key.strip().lower(), []).append(value.strip())
         requires = fields.get("requires-dist")
-        if requires is None and read("requires.txt") is not None:
+        # Only an egg-info keeps its requirements apart, in requires.txt.
+        egg = not str(getattr(dist, "_path", "")).endswith(".dist-info")
+        if requires is None and egg and read("requires.txt") is not None:
             requires = list(dist.requires or ())  # an egg-info's requirements
         return cls(
             name=(fields.get("name") or ["?"])[0],
