@@ -139,6 +139,13 @@ class TestAtomicJsonFile:
             "data": {"b": [1, 2], "a": "é"},
         }
 
+    def test_data_written_as_its_canonical_json(self, doc: AtomicJsonFile) -> None:
+        """The data is stored as the canonical JSON its checksum is taken over, in one line."""
+        doc.write({"b": [1, 2], "a": "é"})
+        text = doc.path.read_text()
+        assert text.count("\n") == 1
+        assert '"data": {"a":"\\u00e9","b":[1,2]}}' in text
+
     def test_missing_both_reads_none(self, doc: AtomicJsonFile) -> None:
         """With neither copy on disk there is no document, and nothing was recovered."""
         assert doc.read() is None
@@ -181,7 +188,7 @@ class TestAtomicJsonFile:
             (lambda good: good[: len(good) // 2], "truncated or not JSON"),
             (lambda good: b"\x00\xffgarbage", "truncated or not JSON"),
             (lambda good: b"", "is empty"),
-            (lambda good: good.replace(b'"n": 2', b'"n": 7'), "fails its checksum"),
+            (lambda good: good.replace(b'"n":2', b'"n":7'), "fails its checksum"),
             (lambda good: good.replace(b'"format": 1', b'"format": 2'), "unknown format 2"),
             (lambda good: b'{"n": 2}', "is not a stored document"),
         ],
