@@ -21,6 +21,7 @@ still running the old versions, then deactivates and purges them.
 from __future__ import annotations
 
 import functools
+import os
 import queue
 import sys
 import threading
@@ -204,6 +205,17 @@ class _Helper:
 
 #: Seconds an idle helper waits for another step before it ends.
 _IDLE: Final = 2.0
+
+
+def _forget_helpers() -> None:
+    # A forked child has none of its parent's threads: an idle helper taken there would never
+    # run its step, and the lock may have been held by a thread that is gone.
+    _Helper._idle = []
+    _Helper._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_helpers)
 
 
 @attrs.define(eq=False)

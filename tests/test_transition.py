@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -40,3 +41,20 @@ class TestBounded:
         """A lifecycle hook the plugin lacks answers None at once: no helper, no timeout."""
         plain = Implementations("plain", object(), ())
         assert bounded_hook(plain, "pluginhost_health", 0.0, "health") is None
+
+    @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+    # Python 3.12 warns about forking a process with threads: that is the case under test.
+    @pytest.mark.filterwarnings("ignore::DeprecationWarning")
+    def test_forked_child_gets_its_own_helper(self) -> None:
+        """A child forked after a step runs its own steps: its parent's idle helper is no thread
+        of the child's."""
+        bounded(threading.current_thread, 10, plugin="p", step="import")
+        pid = os.fork()
+        if pid == 0:  # the child: a step that never runs would time out
+            try:
+                bounded(threading.current_thread, 5, plugin="p", step="health")
+            except BaseException:
+                os._exit(1)
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
