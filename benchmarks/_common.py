@@ -46,7 +46,7 @@ def row(
     *,
     unit: str,
     target: str,
-    met: bool,
+    met: bool | None,
     baseline: Sequence[float] = (),
     baseline_name: str = "",
     ratio: float | None = None,
@@ -71,7 +71,9 @@ def row(
 def run_child(code: str, *args: str, timeout: float = 600) -> dict[str, Any]:
     """Run ``code`` in a fresh interpreter; it prints one JSON object as its last line."""
     proc = subprocess.run(
-        [sys.executable, "-c", code, *args],
+        # -I: the children import pluginhost from the environment, as this process does, not
+        # from whatever directory the suite was started in.
+        [sys.executable, "-I", "-c", code, *args],
         capture_output=True,
         text=True,
         timeout=timeout,

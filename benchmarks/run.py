@@ -21,11 +21,11 @@ from pathlib import Path
 # Run as a script: the figure modules are siblings, and pluginhost comes from the environment.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import hook_call  # noqa: E402
-import memory  # noqa: E402
-import startup  # noqa: E402
-import swap  # noqa: E402
-from _common import Row, growth_exponent, row  # noqa: E402
+import hook_call
+import memory
+import startup
+import swap
+from _common import Row, growth_exponent, row
 
 SCALING_SIZES = (10, 100, 1000)
 QUICK_SIZES = (2, 4)
@@ -67,6 +67,10 @@ def _value(value: float, unit: str) -> str:
     return f"{scaled:,.0f}" if abs(scaled) >= 1000 else f"{scaled:.3g}"
 
 
+def _verdict(met: bool | None) -> str:
+    return "-" if met is None else "yes" if met else "**no**"
+
+
 def table(rows: list[Row]) -> str:
     """The results as a Markdown table, ready for benchmarks/README.md."""
     lines = [
@@ -83,7 +87,7 @@ def table(rows: list[Row]) -> str:
             f"| {r['baseline_name'] or '-'} "
             f"| {_value(base['median'], unit) + ' ' + unit if base else '-'} "
             f"| {'-' if r['ratio'] is None else format(r['ratio'], '.3f')} "
-            f"| {r['target']} | {'yes' if r['met'] else '**no**'} |"
+            f"| {r['target']} | {_verdict(r['met'])} |"
         )
     return "\n".join(lines)
 

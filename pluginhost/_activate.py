@@ -90,7 +90,10 @@ def import_entry_point(
     :raises ActivationError: with step ``import``.
     """
     module_name, _, attrs_path = value.partition(":")
-    before = set(owned_modules(top_level))
+    # Usually none of its names is imported yet; looking through all of sys.modules for each
+    # plugin would make loading hundreds of plugins cost the square of their number.
+    already = any(name in sys.modules for name in top_level)
+    before = set(owned_modules(top_level)) if already else set()
     try:
         obj: object = importlib.import_module(module_name.strip())
         for attr in filter(None, attrs_path.strip().split(".")):

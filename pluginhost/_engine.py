@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import attrs
 import pluggy
@@ -76,6 +76,9 @@ _REFUSAL_ERRORS: dict[ProblemKind, type[PluginHostError]] = {
     ProblemKind.WHEEL_INVALID: WheelError,
     ProblemKind.UNTRUSTED: TrustError,
 }
+
+#: How many changes of each plugin ``host.status(name).history`` keeps, the latest.
+HISTORY_LIMIT: Final = 100
 
 
 @attrs.frozen
@@ -137,6 +140,8 @@ class Engine:
         self._records: dict[Key, Record] = {}
         self._seen: set[Key] = set()
         self._refused: set[Problem] = set()
+        # Which active plugin provides each top-level module; None when to be worked out.
+        self._owners: dict[str, PluginName] | None = None
         # Within _loading(): whether plugins were loaded and await their commit.
         self._batching = False
         self._uncommitted = False
@@ -279,12 +284,15 @@ class Engine:
         """Newer versions held back only because an active dependent's constraint excludes them."""
         problems = []
         allow_pre = self.config.policy.allow_prerelease
+        # Grouped once: looking through the whole pool for each plugin grew with its square.
+        by_name: dict[PluginName, list[Candidate]] = {}
+        for c in pool:
+            by_name.setdefault(c.name, []).append(c)
         for name, chosen in plan.chosen.items():
             newer = [
                 c
-                for c in pool
-                if c.name == name
-                and c.version > chosen.version
+                for c in by_name.get(name, ())
+                if c.version > chosen.version
                 and c.manifest.host.allows(self.config.api_version, prerelease=True)
                 and (allow_pre or c.version.prerelease is None)
             ]
@@ -497,6 +505,10 @@ class Engine:
 
     def _group(self, names: Sequence[PluginName]) -> list[PluginName]:
         """``names`` plus the active plugins that depend on any of them, in load order."""
+        if not any(n in self.active for n in names):
+            # Only active plugins have active dependents; skipping the graph keeps loading
+            # hundreds of plugins from costing the square of their number.
+            return list(names)
         graph = {n: tuple(a.candidate.manifest.requires) for n, a in self.active.items()}
         found = set(names)
         grew = True
@@ -516,6 +528,10 @@ class Engine:
         elif key_of(m.old.candidate) != key_of(m.candidate) and not rollback:
             self._push_backup(name, self._record(m.old))
         self.active[name] = active
+        if self._owners is not None:
+            for module in m.old.top_level if m.old is not None else ():
+                self._owners.pop(module, None)
+            self._owners.update(dict.fromkeys(active.top_level, name))
         self.failed.pop(name, None)
         if rollback:
             self.rolled_back.add(name)
@@ -636,6 +652,7 @@ class Engine:
         self.emit(_event(EventKind.UNLOADING, candidate))
         # The engine keeps no reference of its own, so that the purge can see the modules go.
         problems = self.transition.unload(self.active, name)
+        self._owners = None
         if commit:
             # Committed without it: its site dir is named by nothing (stop() keeps it).
             self._delete_site(record)
@@ -849,7 +866,11 @@ class Engine:
         members: set[str],
     ) -> None:
         """Refuse top-level names that another plugin or the host already provides."""
-        owners = {m: n for n, a in self.active.items() for m in a.top_level}
+        if self._owners is None:
+            # Kept between checks (and dropped when the active set changes): built for each
+            # plugin, it made a start with many plugins cost the square of their number.
+            self._owners = {m: n for n, a in self.active.items() for m in a.top_level}
+        owners = self._owners
         for module in top_level:
             owner = owners.get(module)
             if owner is not None and owner not in members:
@@ -907,7 +928,10 @@ class Engine:
         self, name: PluginName, outcome: str, c: Candidate, error: str | None = None
     ) -> None:
         entry = HistoryEntry(str(c.version), outcome, time.time(), c.sha256, error)
-        self.history.setdefault(name, []).append(entry)
+        entries = self.history.setdefault(name, [])
+        entries.append(entry)
+        # Bounded: a host swapping all day must not grow, nor its status document with it.
+        del entries[:-HISTORY_LIMIT]
 
     def info(self, name: PluginName) -> PluginInfo:
         """The snapshot of one plugin, active or failed (safe without the host lock)."""

@@ -48,7 +48,7 @@ from ._sources import (
 from ._status import PluginInfo, PluginStatus
 from ._statusdoc import StatusWriter
 from ._store import AtomicJsonFile, HomeLock
-from ._transition import Timeouts
+from ._transition import Timeouts, retire_idle_helpers
 from ._trust import TrustGate, TrustMode
 from ._versions import parse_version
 from ._watch import FolderChange, FolderWatcher
@@ -265,6 +265,7 @@ class PluginHost:
                 engine.unload(name, removed=False, commit=False)
         if self._finder in sys.meta_path:
             sys.meta_path.remove(self._finder)
+        retire_idle_helpers()
         try:
             self._audit.host("stop")
         finally:

@@ -184,6 +184,8 @@ def _version(table: dict[str, object], dist_version: str, where: _Where) -> Vers
         return dist
     key = _dotted("version")
     text = _string(table["version"], key, where)
+    if text == dist_version:
+        return dist  # the usual case, spared a second parse and a comparison
     try:
         version = parse_version(text)
     except VersionError as e:
@@ -212,7 +214,9 @@ def _requirements(
     where: _Where,
 ) -> dict[PluginName, Constraint]:
     """Parse ``plugin.requires`` or ``plugin.optional``, given what is ``required`` already."""
-    entries = _table(table.get(which, {}), _dotted(which), where)
+    if which not in table:
+        return {}  # the common case, and discovery parses hundreds of manifests at a start
+    entries = _table(table[which], _dotted(which), where)
     result: dict[PluginName, Constraint] = {}
     for raw, value in entries.items():
         key = _dotted(which, raw)

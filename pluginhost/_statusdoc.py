@@ -40,7 +40,9 @@ class StatusWriter:
     """
 
     def __init__(self, home: Path) -> None:
-        self._file = AtomicJsonFile(home / STATUS_FILE)
+        # Rewritten after every change and at every start: syncing it to disk and keeping a
+        # backup copy cost as much as committing the registry, for a document nothing restores.
+        self._file = AtomicJsonFile(home / STATUS_FILE, durable=False)
         self._events: collections.deque[Event] = collections.deque(maxlen=RECENT_EVENTS)
 
     def record(self, event: Event) -> None:

@@ -21,12 +21,14 @@ still running the old versions, then deactivates and purges them.
 from __future__ import annotations
 
 import functools
+import os
+import queue
 import sys
 import threading
 import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Final, TypeVar
 
 import attrs
 import pluggy
@@ -123,6 +125,7 @@ def bounded(fn: Callable[[], T], timeout: float, *, plugin: str, step: str) -> T
     :raises ActivationError: naming the step, when ``fn`` raises or does not finish in time.
     """
     outcome: list[Any] = []
+    done = threading.Event()
 
     def run() -> None:
         try:
@@ -133,17 +136,22 @@ def bounded(fn: Callable[[], T], timeout: float, *, plugin: str, step: str) -> T
             # ever delivered to the main thread, never to this one.
             outcome.append((False, _guard.describe_exception(exc)))
 
-    thread = threading.Thread(target=run, name=f"pluginhost-{step}-{plugin}", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if not outcome:
+    name = f"pluginhost-{step}-{plugin}"
+    helper = _Helper.take(name)
+    helper.jobs.put((name, run, done))
+    del run  # the helper holds the only reference, and drops it before it says it is done
+    if not done.wait(timeout):
+        # The helper is stuck in the plugin's code: it is not taken again, and ends once (if
+        # ever) the plugin's code returns.
+        helper.abandoned = True
         raise ActivationError(
-            f"{step} did not finish within {timeout:g}s; its thread {thread.name!r} goes on "
+            f"{step} did not finish within {timeout:g}s; its thread {name!r} goes on "
             "running the plugin's code (threads cannot be stopped: restart recommended if it "
             "never returns)",
             plugin=plugin,
             step=step,
         )
+    _Helper.give_back(helper)
     ok, value = outcome[0]
     if not ok:
         raise ActivationError(f"{step} failed: {value}", plugin=plugin, step=step)
@@ -162,6 +170,90 @@ def bounded_hook(
         return None
     call = functools.partial(call_hook, impls, hook, **kwargs)
     return bounded(call, timeout, plugin=impls.name, step=step)
+
+
+class _Helper:
+    """A thread that runs bounded steps one after another, kept for the next step.
+
+    Starting a thread per step cost more than a plugin's import itself when hundreds of plugins
+    load at once. A helper left idle for :data:`_IDLE` seconds ends, so none outlives a burst
+    of changes for long; one that overran its step is abandoned, never taken again.
+    """
+
+    _idle: ClassVar[list[_Helper]] = []
+    _lock: ClassVar = threading.Lock()
+
+    def __init__(self, name: str) -> None:
+        self.jobs: queue.SimpleQueue[tuple[str, Callable[[], None], threading.Event] | None] = (
+            queue.SimpleQueue()
+        )
+        self.abandoned = False
+        threading.Thread(target=self._loop, name=name, daemon=True).start()
+
+    @classmethod
+    def retire_idle(cls) -> None:
+        """End the idle helpers now rather than after their idle time."""
+        with cls._lock:
+            idle, cls._idle = cls._idle, []
+        for helper in idle:
+            helper.jobs.put(None)
+
+    @classmethod
+    def take(cls, name: str) -> _Helper:
+        with cls._lock:
+            if cls._idle:
+                return cls._idle.pop()
+        return cls(name)
+
+    @classmethod
+    def give_back(cls, helper: _Helper) -> None:
+        with cls._lock:
+            cls._idle.append(helper)
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                item = self.jobs.get(timeout=_IDLE)
+            except queue.Empty:
+                with self._lock:
+                    if self in self._idle:
+                        self._idle.remove(self)
+                        return
+                if self.abandoned:
+                    return  # its step overran: nobody will give it another
+                continue  # taken meanwhile: its job is on the way
+            if item is None:
+                return
+            name, job, done = item
+            del item
+            threading.current_thread().name = name
+            job()
+            # The job references the plugin: held on to, it would keep the modules alive past
+            # the purge that follows, which would then report them as leaked.
+            del job
+            done.set()
+            if self.abandoned:
+                return
+
+
+#: Seconds an idle helper waits for another step before it ends.
+_IDLE: Final = 2.0
+
+
+def retire_idle_helpers() -> None:
+    """End the idle helper threads now (a stopped host leaves none behind for long)."""
+    _Helper.retire_idle()
+
+
+def _forget_helpers() -> None:
+    # A forked child has none of its parent's threads: an idle helper taken there would never
+    # run its step, and the lock may have been held by a thread that is gone.
+    _Helper._idle = []
+    _Helper._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_helpers)
 
 
 @attrs.define(eq=False)

@@ -9,6 +9,7 @@ still being written (as far as its size, mtime and inode tell).
 How a change travels::
 
     watchdog thread   event ──► pending[path] = (stat signature, due = now + settle)
+                                    (renamed into the folder: due = now)
     watcher thread    due   ──► stat again ── same ──► settled ──► on_change(FolderChange)
                                            └─ differs ─► due = now + settle
                       every second             ──► folder still there? down folders re-armed

@@ -1,4 +1,4 @@
-"""Smoke test: the benchmark suite runs at tiny sizes (figures are not judged here)."""
+"""Smoke test: the benchmark suite runs every figure at tiny sizes (figures are not judged here)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,22 @@ pytestmark = pytest.mark.slow
 
 RUN = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
 
+FIGURES = [
+    "1 hook call",
+    "2 swap latency",
+    "3 calls during swaps (4 threads)",
+    "4 discovery",
+    "5 cold start",
+    "5 unrelated import",
+    "6 memory, RSS growth",
+    "7 swap latency, N plugins",
+    "7 discovery, N plugins",
+    "7 cold start, N plugins",
+    "7 swap latency growth",
+    "7 discovery growth",
+    "7 cold start growth",
+]
+
 
 def test_quick_run(tmp_path: Path) -> None:
     """benchmarks/run.py --quick prints the table and saves every figure as JSON."""
@@ -25,11 +41,13 @@ def test_quick_run(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "hook call, 100 impls" in proc.stdout
-    results = json.loads(out.read_text())
-    assert [r["figure"] for r in results] == [
-        "hook call, 1 impls",
-        "hook call, 10 impls",
-        "hook call, 100 impls",
-    ]
-    assert all(r["pluggy"]["median"] > 0 for r in results)
+    assert "| 1 hook call | 100 |" in proc.stdout
+    results = json.loads(out.read_text())["results"]
+    assert sorted({r["figure"] for r in results}) == sorted(FIGURES)
+    assert all(r["pluginhost"]["median"] > 0 for r in results if "growth" not in r["figure"])
+    ratios = [r for r in results if r["baseline"] is not None]
+    assert all(r["baseline"]["median"] > 0 and r["ratio"] > 0 for r in ratios)
+    calls = next(r for r in results if r["figure"].startswith("3 "))
+    assert calls["failed_calls"] == 0
+    memory = next(r for r in results if r["figure"].startswith("6 "))
+    assert memory["old_versions_alive"] == 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import sys
-import threading
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -467,24 +466,22 @@ class TestStartCost:
         assert document is not None
         assert [r["candidate"]["name"] for r in document["active"]] == ["alpha", "beta", "gamma"]
 
-    def test_no_helper_thread_for_hooks_not_implemented(
-        self, factory: WheelFactory, make_host: MakeHost, wheels: Path
+
+class TestHistory:
+    def test_keeps_the_latest_changes(
+        self, factory: WheelFactory, make_host: MakeHost, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """Loading a plugin without lifecycle hooks starts one helper thread (for the import),
-        not one per lifecycle step."""
+        """A plugin's history keeps its latest changes only, so a host that swaps all day
+        does not grow."""
+        import pluginhost._engine
+
+        monkeypatch.setattr(pluginhost._engine, "HISTORY_LIMIT", 3)
         host = make_host()
-        wheel = factory.build("plain", code=greet_code("plain"))
-        started: set[str] = set()
-
-        def first_call(frame: object, event: str, arg: object) -> None:
-            # Runs in each thread started from now on: note it, then stop profiling it.
-            started.add(threading.current_thread().name)
-            sys.setprofile(None)
-
-        threading.setprofile(first_call)
-        try:
-            host.install(wheel)
-        finally:
-            threading.setprofile(None)
-        assert host.hook.greet(name="x") == ["plain"]
-        assert {n for n in started if n.startswith("pluginhost-")} == {"pluginhost-import-plain"}
+        for minor in range(5):
+            host.install(factory.build("hello", f"1.{minor}.0", code=greet_code(str(minor))))
+        history = host.status("hello").history
+        assert [(h.version, h.outcome) for h in history] == [
+            ("1.2.0", "updated"),
+            ("1.3.0", "updated"),
+            ("1.4.0", "updated"),
+        ]

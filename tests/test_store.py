@@ -139,6 +139,13 @@ class TestAtomicJsonFile:
             "data": {"b": [1, 2], "a": "é"},
         }
 
+    def test_data_written_as_its_canonical_json(self, doc: AtomicJsonFile) -> None:
+        """The data is stored as the canonical JSON its checksum is taken over, in one line."""
+        doc.write({"b": [1, 2], "a": "é"})
+        text = doc.path.read_text()
+        assert text.count("\n") == 1
+        assert '"data": {"a":"\\u00e9","b":[1,2]}}' in text
+
     def test_missing_both_reads_none(self, doc: AtomicJsonFile) -> None:
         """With neither copy on disk there is no document, and nothing was recovered."""
         assert doc.read() is None
@@ -154,13 +161,34 @@ class TestAtomicJsonFile:
         assert AtomicJsonFile(doc.backup).read() == {"n": 2}
         assert not doc.path.samefile(doc.backup)
 
+    def test_view_keeps_no_backup(self, tmp_path: Path) -> None:
+        """A document that is only a view (``durable=False``) is replaced whole, checksummed,
+        and keeps no backup copy."""
+        view = AtomicJsonFile(tmp_path / "status.json", durable=False)
+        view.write({"n": 1})
+        view.write({"n": 2})
+        assert view.read() == {"n": 2}
+        assert not view.backup.exists()
+        assert [p.name for p in tmp_path.iterdir()] == ["status.json"]
+
+    def test_status_document_is_a_view(self, tmp_path: Path) -> None:
+        """The host's status document is written as a view: no backup of it piles up."""
+        from pluginhost import PluginHost
+
+        with PluginHost("greeter", home=tmp_path / "home", environment=False, live=False):
+            pass
+        with PluginHost("greeter", home=tmp_path / "home", environment=False, live=False):
+            pass
+        assert (tmp_path / "home" / "status.json").exists()
+        assert not (tmp_path / "home" / "status.json.bak").exists()
+
     @pytest.mark.parametrize(
         ("damage", "reason"),
         [
             (lambda good: good[: len(good) // 2], "truncated or not JSON"),
             (lambda good: b"\x00\xffgarbage", "truncated or not JSON"),
             (lambda good: b"", "is empty"),
-            (lambda good: good.replace(b'"n": 2', b'"n": 7'), "fails its checksum"),
+            (lambda good: good.replace(b'"n":2', b'"n":7'), "fails its checksum"),
             (lambda good: good.replace(b'"format": 1', b'"format": 2'), "unknown format 2"),
             (lambda good: b'{"n": 2}', "is not a stored document"),
         ],
