@@ -101,7 +101,7 @@ Key = tuple[str, str, str]
 
 def key_of(candidate: Candidate) -> Key:
     """Identity of a candidate's bytes: name, version and hash (or origin)."""
-    return (candidate.name, str(candidate.version), candidate.sha256 or str(candidate.origin))
+    return candidate.key
 
 
 class Engine:

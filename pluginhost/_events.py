@@ -150,7 +150,10 @@ class EventBus:
 
     def _deliver(self, event: Event) -> None:
         level = logging.WARNING if event.kind in _FAILURES else logging.INFO
-        logger.log(level, "%s", event.describe())
+        if logger.isEnabledFor(level):
+            # Only then: describing every event of a start with hundreds of plugins, for a log
+            # that drops the line, took a few milliseconds.
+            logger.log(level, "%s", event.describe())
         for callback in list(self._subscribers):
             try:
                 callback(event)

@@ -15,6 +15,7 @@ is only seen by :func:`sweep` and :func:`lingering` when it is unloaded.
 from __future__ import annotations
 
 import atexit
+import itertools
 import operator
 import sys
 import threading
@@ -205,20 +206,39 @@ def _top(name: str) -> str:
 
 def _restore_modules(before: dict[str, types.ModuleType], tops: frozenset[str]) -> list[str]:
     now = sys.modules
-    changed = [
-        n for n, m in before.items() if now.get(n, _MISSING) is not m and _top(n) not in tops
-    ]
+    if _only_added(before, now):
+        changed: list[str] = []
+        added: Iterable[str] = list(itertools.islice(now, len(before), None))
+    else:
+        changed = [
+            n for n, m in before.items() if now.get(n, _MISSING) is not m and _top(n) not in tops
+        ]
+        added = now.keys() - before.keys()
     undone = []
     for name in changed:
         verb = "removed" if name not in now else "replaced"
         now[name] = before[name]
         undone.append(f"sys.modules[{name!r}] {verb}")
-    for name in now.keys() - before.keys():
+    for name in added:
         value = now.get(name, _MISSING)
         if _top(name) not in tops and value is not _MISSING and _fake(value, tops):
             now.pop(name, None)
             undone.append(f"sys.modules[{name!r}] added")
     return sorted(undone)
+
+
+def _only_added(before: dict[str, types.ModuleType], now: dict[str, types.ModuleType]) -> bool:
+    """Whether ``now`` begins with every entry of ``before``, the same objects in the same order.
+
+    Dicts keep insertion order, so an entry removed or replaced (even put back) breaks the
+    match. Compared by identity in C: a start with hundreds of plugins looks at sys.modules,
+    which grows with each of them, once per plugin.
+    """
+    return (
+        len(now) >= len(before)
+        and not any(map(operator.is_not, before, now))
+        and not any(map(operator.is_not, before.values(), now.values()))
+    )
 
 
 def _fake(value: object, tops: frozenset[str]) -> bool:

@@ -142,7 +142,8 @@ def _collapse(
     pool: dict[PluginName, list[Candidate]] = defaultdict(list)
     conflicts: list[Problem] = []
     for group in groups.values():
-        kept, *others = sorted(group, key=_origin_key)
+        # Sorted only when there is a choice: the key's repr() is most of a start's resolution.
+        kept, *others = sorted(group, key=_origin_key) if len(group) > 1 else group
         pool[kept.name].append(kept)
         conflicts.extend(_conflict(kept, other) for other in others if not _same_bytes(kept, other))
     return {name: _descending(cands) for name, cands in sorted(pool.items())}, conflicts

@@ -292,7 +292,7 @@ def _settled(stamp: Sequence[tuple[str, int | None]]) -> bool:
 def _reader(dist: importlib_metadata.Distribution) -> Callable[[str], str | None]:
     """A function reading one file of the distribution's metadata directory, or ``None``.
 
-    For a distribution in a plain directory the file is opened directly: ``read_text`` goes
+    For a distribution in a plain directory the file is read directly: ``read_text`` goes
     through pathlib, which costs three times as much, paid once per installed distribution.
     """
     folder = getattr(dist, "_path", None)
@@ -302,12 +302,31 @@ def _reader(dist: importlib_metadata.Distribution) -> Callable[[str], str | None
 
     def read(filename: str) -> str | None:
         try:
-            with open(os.path.join(base, filename), encoding="utf-8") as f:
-                return f.read()
+            return _read_file(os.path.join(base, filename)).decode("utf-8")
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
             return None
 
     return read
+
+
+def _read_file(path: str) -> bytes:
+    """A small file's bytes, with ``os.open`` and ``os.read``.
+
+    ``open()`` builds a file object and a text decoder that cost twice the reading itself, and
+    discovery reads a file of each installed distribution and four of each plugin. Lines are
+    split with ``splitlines()`` afterwards, which knows every newline ``open()`` translates.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, _READ_CHUNK):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+_READ_CHUNK: Final = 64 * 1024
 
 
 def _entry_points(text: str, group: str) -> list[tuple[str, str]]:
@@ -419,7 +438,7 @@ def _installed_manifest(
         return Manifest.default(name=ep_name, dist_version=version)
     path = Path(location, member)
     try:
-        data = path.read_bytes()
+        data = _read_file(os.path.join(location, member))
     except OSError as exc:
         raise ManifestError(f"cannot read manifest: {exc}", plugin=ep_name, path=path) from exc
     return Manifest.from_toml(data, path=str(path), default_name=ep_name, dist_version=version)

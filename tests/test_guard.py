@@ -63,6 +63,29 @@ class TestRestore:
         assert sys.modules["json"] is json_module
         assert sys.modules["email"] is email_module
 
+    def test_replaced_among_additions_put_back(self) -> None:
+        """An entry replaced while others are added is put back, and the fake addition goes."""
+        json_module = sys.modules["json"]
+        before = snapshot()
+        sys.modules["guard_fake"] = types.ModuleType("guard_fake")
+        sys.modules["json"] = types.ModuleType("json")
+        assert restore(before, OWNED).undone == (
+            "sys.modules['guard_fake'] added",
+            "sys.modules['json'] replaced",
+        )
+        assert sys.modules["json"] is json_module
+
+    def test_entry_moved_under_another_name_put_back(self) -> None:
+        """The same module removed under one name and added under another (the entries keep
+        their objects, in another order) counts as both."""
+        json_module = sys.modules["json"]
+        before = snapshot()
+        del sys.modules["json"]
+        sys.modules["guard_alias"] = json_module
+        undone = restore(before, OWNED).undone
+        assert "sys.modules['json'] removed" in undone
+        assert sys.modules["json"] is json_module
+
     def test_hand_made_entries_removed_genuine_imports_kept(self) -> None:
         """A module without a spec, or an alias of the plugin's own, is removed; a module that
         an import made (it has a spec) stays."""
