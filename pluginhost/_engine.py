@@ -10,12 +10,13 @@ import contextlib
 import copy
 import functools
 import importlib.machinery
+import itertools
 import json
 import logging
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -37,6 +38,7 @@ from ._errors import (
 )
 from ._events import Event, EventKind
 from ._faults import crash_point
+from ._helpers import bounded
 from ._install import install_wheel
 from ._names import PluginName
 from ._policy import VersionPolicy
@@ -53,7 +55,6 @@ from ._transition import (
     Retirement,
     Timeouts,
     Transition,
-    bounded,
     call_hook,
 )
 from ._versions import Version
@@ -373,24 +374,31 @@ class Engine:
                 self._fail(candidate, load_problem(candidate, exc), exc)
 
     def _apply_each(self, plan: Plan) -> None:
-        for name in plan.order:
-            candidate = plan.chosen[name]
-            # No local reference to the active plugin here: it would outlive the change below
-            # and keep the replaced version's modules alive.
-            if self._is_active(candidate):
-                continue
-            known = self.load_failures.get(key_of(candidate))
-            if known is not None:
-                # The same bytes failed before; trying again would fail the same way.
-                self._record_problem(known)
-                continue
-            missing = [
-                d for d in candidate.manifest.requires if d not in self.active and d in plan.chosen
-            ]
-            if missing:
-                self._fail(candidate, _dependency_problem(candidate, missing[0]), None)
-                continue
-            self.change([name], {name: candidate})
+        try:
+            for index, name in enumerate(plan.order):
+                candidate = plan.chosen[name]
+                # No local reference to the active plugin here: it would outlive the change
+                # below and keep the replaced version's modules alive.
+                if self._is_active(candidate):
+                    continue
+                known = self.load_failures.get(key_of(candidate))
+                if known is not None:
+                    # The same bytes failed before; trying again would fail the same way.
+                    self._record_problem(known)
+                    continue
+                missing = [
+                    d
+                    for d in candidate.manifest.requires
+                    if d not in self.active and d in plan.chosen
+                ]
+                if missing:
+                    self._fail(candidate, _dependency_problem(candidate, missing[0]), None)
+                    continue
+                upcoming = (plan.chosen[n] for n in itertools.islice(plan.order, index, None))
+                self._import_ahead(upcoming, plan.chosen)
+                self.change([name], {name: candidate})
+        finally:
+            self.transition.discard_ahead()
 
     def _is_active(self, candidate: Candidate) -> bool:
         active = self.active.get(candidate.name)
@@ -711,15 +719,68 @@ class Engine:
             self._restore_each(registry, inherited)
 
     def _restore_each(self, registry: Registry, inherited: Mapping[PluginName, Any]) -> None:
-        for record in registry.active:
-            name = record.candidate.name
-            missing = [d for d in record.candidate.manifest.requires if d not in self.active]
-            if missing:
-                self._fail(
-                    record.candidate, _dependency_problem(record.candidate, missing[0]), None
-                )
-                continue
-            self.change([name], {name: record.candidate}, inherited=inherited, restoring=True)
+        committed = {r.candidate.name for r in registry.active}
+        try:
+            for index, record in enumerate(registry.active):
+                name = record.candidate.name
+                missing = [d for d in record.candidate.manifest.requires if d not in self.active]
+                if missing:
+                    self._fail(
+                        record.candidate, _dependency_problem(record.candidate, missing[0]), None
+                    )
+                    continue
+                upcoming = (r.candidate for r in itertools.islice(registry.active, index, None))
+                self._import_ahead(upcoming, committed)
+                self.change([name], {name: record.candidate}, inherited=inherited, restoring=True)
+        finally:
+            self.transition.discard_ahead()
+
+    def _import_ahead(self, upcoming: Iterable[Candidate], planned: Collection[str]) -> None:
+        """Import the run of new plugins about to load, at once (see :mod:`._preimport`).
+
+        The run starts with the next plugin and ends before the first that is not new, not
+        installed yet, needs a plugin of the run or still to load (``planned`` and not
+        active), or shares a top-level name with one of the run. Nothing happens when the next
+        plugin was imported ahead already, or when the run is a single plugin.
+        """
+        run: list[Member] = []
+        taken: set[str] = set()
+        for candidate in upcoming:
+            placed = self._placed(candidate)
+            needs = (*candidate.manifest.requires, *candidate.manifest.optional)
+            if (
+                placed is None
+                or self.transition.is_ahead(candidate)
+                or key_of(candidate) in self.load_failures
+                or any(d in planned and d not in self.active for d in needs)
+                or not taken.isdisjoint(placed[1])
+            ):
+                break
+            taken.update(placed[1])
+            run.append(Member(candidate, None, site_dir=placed[0], top_level=placed[1]))
+        if len(run) > 1:
+            self.transition.import_ahead(run)
+
+    def _placed(self, candidate: Candidate) -> tuple[Path | None, tuple[str, ...]] | None:
+        """Where a new plugin imports from, if it needs no install and passes the checks."""
+        if candidate.name in self.active:
+            return None
+        record = self._known(candidate)
+        site: Path | None = None
+        if record is not None and record.site_dir is not None:
+            site = self.config.site_root / Path(record.site_dir).name
+            if not site.is_dir():
+                return None
+            top_level = record.top_level
+        elif isinstance(candidate.origin, WheelOrigin):
+            return None  # installed in its own transition, which may fail
+        else:
+            top_level = candidate.top_level
+        try:
+            self._check(candidate, top_level, site, {candidate.name})
+        except ResolutionError:
+            return None  # refused in its own transition, which says why
+        return site, top_level
 
     def prune_sites(self) -> list[str]:
         """Delete site dirs that neither the active set nor a backup names (left by a crash

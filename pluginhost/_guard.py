@@ -32,6 +32,7 @@ __all__ = [
     "Snapshot",
     "ThreadRef",
     "describe_exception",
+    "failure",
     "holders",
     "lingering",
     "restore",
@@ -41,7 +42,7 @@ __all__ = [
 
 _MISSING = object()
 _HELPER_PREFIX = "pluginhost-"
-"""The host's own helper threads (see ``_transition.bounded``): never counted as the plugin's."""
+"""The host's own helper threads (see ``_helpers.bounded``): never counted as the plugin's."""
 
 
 @attrs.frozen
@@ -184,6 +185,18 @@ def holders(owned: Collection[str]) -> list[str]:
             if _owned(value, tops):
                 found.append(f"{module_name}.{attr}")
     return sorted(found)
+
+
+def failure(step: str, reason: str | None, undone: Sequence[str]) -> str:
+    """Why a guarded step failed: its own ``reason`` (when it raised or overran), and what it
+    changed in the import machinery that was put back (``undone``, a failure by itself)."""
+    put_back = (
+        f"{step} changed the interpreter's import machinery, which a plugin must not do; "
+        f"put back: {', '.join(undone)}"
+    )
+    if not undone:
+        return reason or ""
+    return f"{reason}; {put_back}" if reason else put_back
 
 
 def describe_exception(exc: BaseException) -> str:

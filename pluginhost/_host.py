@@ -35,6 +35,7 @@ from ._errors import (
 )
 from ._events import Event, EventBus, EventKind, Subscriber
 from ._fs import describe
+from ._helpers import retire_idle_helpers
 from ._names import plugin_name
 from ._policy import VersionPolicy
 from ._problems import Problem, ProblemKind
@@ -48,7 +49,7 @@ from ._sources import (
 from ._status import PluginInfo, PluginStatus
 from ._statusdoc import StatusWriter
 from ._store import AtomicJsonFile, HomeLock
-from ._transition import Timeouts, retire_idle_helpers
+from ._transition import Timeouts
 from ._trust import TrustGate, TrustMode
 from ._versions import parse_version
 from ._watch import FolderChange, FolderWatcher

@@ -5,7 +5,7 @@ the active plugins that depend on it) from their old versions, if any, to new ca
 
 1. install every new candidate into its own site dir (the old versions keep serving);
 2. set the old versions' modules aside and import the new ones, in dependency order, each import
-   bounded by a timeout;
+   bounded by a timeout (a new plugin may have been imported ahead, see :mod:`._preimport`);
 3. validate every new hook implementation against its spec, registering nothing yet;
 4. hand each old version's exported state to its new version;
 5. activate the new versions (``pluginhost_activate``), still unseen by hook calls;
@@ -20,16 +20,13 @@ still running the old versions, then deactivates and purges them.
 
 from __future__ import annotations
 
-import _thread
 import functools
-import os
-import queue
+import logging
 import sys
-import threading
 import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Final, TypeVar
+from typing import Any, TypeVar
 
 import attrs
 import pluggy
@@ -40,12 +37,16 @@ from ._candidate import Candidate
 from ._errors import ActivationError, PluginHostError
 from ._faults import crash_point
 from ._guard import Effects
+from ._helpers import bounded
 from ._names import PluginName
+from ._preimport import Ahead, Imported, import_ahead
 from ._swap import Implementations, Switch, drain, prepare, switch
 
 __all__ = ["Active", "Retirement", "Timeouts", "Transition", "call_hook"]
 
 T = TypeVar("T")
+
+logger = logging.getLogger("pluginhost")
 
 _GRACE = 0.2
 """How long a plugin's threads may take to end after its deactivate returned (seconds)."""
@@ -117,51 +118,6 @@ def call_hook(impls: Implementations, hook: str, **kwargs: Any) -> object:
     return None
 
 
-def bounded(fn: Callable[[], T], timeout: float, *, plugin: str, step: str) -> T:
-    """Run ``fn`` in a helper thread and wait at most ``timeout`` seconds.
-
-    A step that hangs is a failure; its thread cannot be killed and is left to finish on its
-    own (a daemon thread, so it does not hold the process open).
-
-    :raises ActivationError: naming the step, when ``fn`` raises or does not finish in time.
-    """
-    outcome: list[Any] = []
-    # A bare lock, held until the helper is done: half the hand-off cost of an Event (which
-    # allocates a Condition and a waiter lock), paid once per import at a start.
-    done = _thread.allocate_lock()
-    done.acquire()
-
-    def run() -> None:
-        try:
-            outcome.append((True, fn()))
-        except BaseException as exc:
-            # Keep text, not the exception: its traceback would pin the plugin's frames. Every
-            # kind is contained, SystemExit and KeyboardInterrupt too: a real Ctrl-C is only
-            # ever delivered to the main thread, never to this one.
-            outcome.append((False, _guard.describe_exception(exc)))
-
-    name = f"pluginhost-{step}-{plugin}"
-    helper = _Helper.take(name)
-    helper.jobs.put((name, run, done))
-    del run  # the helper holds the only reference, and drops it before it says it is done
-    if not done.acquire(timeout=timeout):
-        # The helper is stuck in the plugin's code: it is not taken again, and ends once (if
-        # ever) the plugin's code returns.
-        helper.abandoned = True
-        raise ActivationError(
-            f"{step} did not finish within {timeout:g}s; its thread {name!r} goes on "
-            "running the plugin's code (threads cannot be stopped: restart recommended if it "
-            "never returns)",
-            plugin=plugin,
-            step=step,
-        )
-    _Helper.give_back(helper)
-    ok, value = outcome[0]
-    if not ok:
-        raise ActivationError(f"{step} failed: {value}", plugin=plugin, step=step)
-    return value  # type: ignore[no-any-return]
-
-
 def bounded_hook(
     impls: Implementations, hook: str, timeout: float, step: str, **kwargs: Any
 ) -> object:
@@ -174,90 +130,6 @@ def bounded_hook(
         return None
     call = functools.partial(call_hook, impls, hook, **kwargs)
     return bounded(call, timeout, plugin=impls.name, step=step)
-
-
-class _Helper:
-    """A thread that runs bounded steps one after another, kept for the next step.
-
-    Starting a thread per step cost more than a plugin's import itself when hundreds of plugins
-    load at once. A helper left idle for :data:`_IDLE` seconds ends, so none outlives a burst
-    of changes for long; one that overran its step is abandoned, never taken again.
-    """
-
-    _idle: ClassVar[list[_Helper]] = []
-    _lock: ClassVar = threading.Lock()
-
-    def __init__(self, name: str) -> None:
-        self.jobs: queue.SimpleQueue[tuple[str, Callable[[], None], _thread.LockType] | None] = (
-            queue.SimpleQueue()
-        )
-        self.abandoned = False
-        threading.Thread(target=self._loop, name=name, daemon=True).start()
-
-    @classmethod
-    def retire_idle(cls) -> None:
-        """End the idle helpers now rather than after their idle time."""
-        with cls._lock:
-            idle, cls._idle = cls._idle, []
-        for helper in idle:
-            helper.jobs.put(None)
-
-    @classmethod
-    def take(cls, name: str) -> _Helper:
-        with cls._lock:
-            if cls._idle:
-                return cls._idle.pop()
-        return cls(name)
-
-    @classmethod
-    def give_back(cls, helper: _Helper) -> None:
-        with cls._lock:
-            cls._idle.append(helper)
-
-    def _loop(self) -> None:
-        while True:
-            try:
-                item = self.jobs.get(timeout=_IDLE)
-            except queue.Empty:
-                with self._lock:
-                    if self in self._idle:
-                        self._idle.remove(self)
-                        return
-                if self.abandoned:
-                    return  # its step overran: nobody will give it another
-                continue  # taken meanwhile: its job is on the way
-            if item is None:
-                return
-            name, job, done = item
-            del item
-            threading.current_thread().name = name
-            job()
-            # The job references the plugin: held on to, it would keep the modules alive past
-            # the purge that follows, which would then report them as leaked.
-            del job
-            done.release()
-            if self.abandoned:
-                return
-
-
-#: Seconds an idle helper waits for another step before it ends.
-_IDLE: Final = 2.0
-
-
-def retire_idle_helpers() -> None:
-    """End the idle helper threads now (a stopped host leaves none behind for long)."""
-    _Helper.retire_idle()
-
-
-def _forget_helpers() -> None:
-    # A forked child has none of its parent's threads: an idle helper taken there would never
-    # run its step, and the lock may have been held by a thread that is gone.
-    _Helper._idle = []
-    _Helper._lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_helpers)
 
 
 @attrs.define(eq=False)
@@ -278,6 +150,55 @@ class Transition:
     install: Installer
     check: Checker
     timeouts: Timeouts = Timeouts()
+    _ahead: dict[PluginName, Imported] = attrs.field(factory=dict, init=False, repr=False)
+    """Plugins imported ahead of their transitions, by name (see :meth:`import_ahead`)."""
+
+    def import_ahead(self, members: Sequence[Member]) -> None:
+        """Import new plugins now, one after another on one helper thread, for the transitions
+        that load them next (see :mod:`._preimport`).
+
+        :param members: new plugins (no old version), installed (``site_dir`` and
+            ``top_level`` set), none depending on another, none sharing a top-level name.
+        """
+        for m in members:
+            if m.site_dir is not None:
+                self.finder.map(m.top_level, m.site_dir)
+        plugins = [
+            Ahead(m.name, m.candidate.key, m.candidate.entry_point, m.top_level, m.site_dir)
+            for m in members
+        ]
+        results = import_ahead(plugins, self.timeouts.import_)
+        for result in results:
+            self._ahead[result.plugin.name] = result
+        # After an import that overran, the rest are imported the usual way, if at all.
+        for m in members[len(results) :]:
+            if m.site_dir is not None:
+                self.finder.unmap(m.top_level)
+
+    def discard_ahead(self) -> None:
+        """Drop the plugins imported ahead whose transitions did not come."""
+        while self._ahead:
+            _, result = self._ahead.popitem()
+            plugin = result.plugin
+            result.value = None
+            if plugin.site_dir is not None:
+                self.finder.unmap(plugin.top_level)
+            roots = [plugin.site_dir] if plugin.site_dir else []
+            leaked = purge_modules(plugin.top_level, roots)
+            if leaked:
+                logger.warning("%s, imported ahead, still referenced: %s", plugin.name, leaked)
+
+    def is_ahead(self, candidate: Candidate) -> bool:
+        """Whether ``candidate`` is the very one imported ahead under its name."""
+        result = self._ahead.get(candidate.name)
+        return result is not None and result.plugin.key == candidate.key
+
+    def _is_ahead(self, m: Member) -> bool:
+        return m.old is None and self.is_ahead(m.candidate)
+
+    def _imported_ahead(self, m: Member) -> Imported | None:
+        """The import done ahead for ``m``, taken out, if there is one."""
+        return self._ahead.pop(m.name) if self._is_ahead(m) else None
 
     def run(self, members: Sequence[Member]) -> Retirement:
         """Take ``members`` to their new candidates, or raise with everything undone.
@@ -326,7 +247,10 @@ class Transition:
         names: set[str] = {m.name for m in members}
         for m in members:
             m.site_dir, m.top_level = self.install(m.candidate)
-            self.check(m.candidate, m.top_level, m.site_dir, names)
+            # One imported ahead was checked before, when its modules were not loaded yet: now
+            # they would look like the host's own.
+            if not self._is_ahead(m):
+                self.check(m.candidate, m.top_level, m.site_dir, names)
 
     def _import(self, members: Sequence[Member]) -> None:
         # The old versions' modules leave sys.modules (kept alive in the stash, still serving
@@ -341,6 +265,14 @@ class Transition:
                 self.finder.map(m.top_level, m.site_dir)
         owned = _owned(members)
         for m in members:
+            ahead = self._imported_ahead(m)
+            if ahead is not None:
+                m.effects += ahead.effects
+                obj, ahead.value = ahead.value, None
+                if ahead.error is not None:
+                    raise ActivationError(ahead.error, plugin=m.name, step="import")
+                m.impls = self._prepare(obj, m.name)
+                continue
             value, name, tops = m.candidate.entry_point, m.name, m.top_level
             obj = self._guarded(
                 m,
@@ -378,12 +310,11 @@ class Transition:
             undone = self._restore(m, before, owned)
             if not undone:
                 raise
-            raise ActivationError(
-                f"{exc.reason}; {_undone_text(step, undone)}", plugin=m.name, step=step
-            ) from None
+            failure = _guard.failure(step, exc.reason, undone)
+            raise ActivationError(failure, plugin=m.name, step=step) from None
         undone = self._restore(m, before, owned)
         if undone:
-            raise ActivationError(_undone_text(step, undone), plugin=m.name, step=step)
+            raise ActivationError(_guard.failure(step, None, undone), plugin=m.name, step=step)
         return value
 
     def _guarded_hook(
@@ -549,7 +480,9 @@ class Transition:
         effects = _guard.restore(before, owned)
         if effects.undone:
             undone = ActivationError(
-                _undone_text("deactivate", effects.undone), plugin=impls.name, step="deactivate"
+                _guard.failure("deactivate", None, effects.undone),
+                plugin=impls.name,
+                step="deactivate",
             )
             errors.append(str(undone))
         return errors, effects
@@ -620,13 +553,6 @@ def _owned(members: Sequence[Member]) -> list[str]:
     names = {name for m in members for name in m.top_level}
     names.update(name for m in members if m.old is not None for name in m.old.top_level)
     return sorted(names)
-
-
-def _undone_text(step: str, undone: Sequence[str]) -> str:
-    return (
-        f"{step} changed the interpreter's import machinery, which a plugin must not do; "
-        f"put back: {', '.join(undone)}"
-    )
 
 
 def _left_behind(effects: Effects, roots: Sequence[Path]) -> list[str]:

@@ -8,8 +8,9 @@ import threading
 import pytest
 
 from pluginhost._errors import ActivationError
+from pluginhost._helpers import _IDLE, bounded, retire_idle_helpers
 from pluginhost._swap import Implementations
-from pluginhost._transition import _IDLE, bounded, bounded_hook, retire_idle_helpers
+from pluginhost._transition import bounded_hook
 
 
 class TestBounded:
