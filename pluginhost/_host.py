@@ -45,6 +45,7 @@ from ._sources import (
     Source,
     WheelFolderSource,
     candidate_from_wheel,
+    is_manifest,
 )
 from ._status import PluginInfo, PluginStatus
 from ._statusdoc import StatusWriter
@@ -53,7 +54,7 @@ from ._transition import Timeouts
 from ._trust import TrustGate, TrustMode
 from ._versions import parse_version
 from ._watch import FolderChange, FolderWatcher
-from ._wheel import WheelLimits, inspect_wheel
+from ._wheel import WheelLimits, inspect_members
 from ._worker import Worker
 
 __all__ = ["PluginHost"]
@@ -384,8 +385,10 @@ class PluginHost:
         try:
             self._discovery.admit_wheel(path)
             path = path.resolve()
-            info = inspect_wheel(path, limits=self.limits)
-            candidate = candidate_from_wheel(info, self.group, self.limits)
+            inspection = inspect_members(path, is_manifest, limits=self.limits)
+            info = inspection.info
+            read = inspection.read_member
+            candidate = candidate_from_wheel(info, self.group, self.limits, read=read)
             if candidate is None:
                 raise WheelError(
                     f"declares no entry point in group {self.group!r}: not a plugin of this host",

@@ -1,10 +1,14 @@
 """Installation: a validated wheel into its own site dir, staged privately, renamed into place.
 
 Nothing is written outside ``staging_root`` before every wheel involved has passed validation, and
-nothing outside ``staging_root`` and ``site_root`` is ever written. A site dir is named by the
-plugin wheel's content hash, so the same bytes are never installed twice, and it appears whole, by
-one rename, or not at all. The dir name holds 8 hex digits of the hash; the full digest, stamped
-inside as ``.pluginhost/wheel.sha256``, is checked before a dir is reused.
+nothing outside ``staging_root`` and ``site_root`` is ever written. What is installed is exactly
+what was validated: a wheel is read once into memory, hashed, validated and installed from those
+bytes (one too large to hold is copied into staging, hashed on the way, and used from the copy).
+
+A site dir is named by the plugin wheel's content hash, so the same bytes are never installed
+twice, and it appears whole, by one rename, or not at all. The dir name holds 8 hex digits of the
+hash; the full digest, stamped inside as ``.pluginhost/wheel.sha256``, is checked before a dir is
+reused.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
 import os
 import re
 import shutil
@@ -31,7 +36,7 @@ from installer.utils import get_launcher_kind
 from . import _fs
 from ._errors import InstallError, PluginHostError, WheelError
 from ._faults import crash_point
-from ._wheel import WheelInfo, WheelLimits, inspect_wheel
+from ._wheel import WheelInfo, WheelLimits, inspect_wheel, read_wheel_file
 
 __all__ = ["InstalledSite", "install_wheel", "site_dir_name"]
 
@@ -59,10 +64,15 @@ class InstalledSite:
 
 @attrs.frozen
 class _Copy:
-    """A private copy of a wheel in the staging dir, and what validation read from it."""
+    """A wheel's bytes as validated, and what validation read from them.
+
+    :param original: the wheel file the caller named, named in errors.
+    :param contents: the bytes, or for a wheel too large to hold, its private copy in staging.
+    :param info: what validation read.
+    """
 
     original: Path
-    path: Path
+    contents: bytes | Path = attrs.field(repr=False)
     info: WheelInfo
 
 
@@ -116,7 +126,8 @@ def install_wheel(
         _fs.make_dirs(Path(staging_root))
         staging = _fs.make_temp_dir(Path(staging_root), "install-")
     try:
-        # A private copy, hashed while copied: the original may change or vanish mid-install.
+        # Read once and hashed: what is validated and installed are those bytes, whatever
+        # becomes of the original meanwhile.
         own = _private_copy(original, staging / "wheels" / "0", expected_sha256, limits, name)
         # Extra wheels are validated the same way, all before anything outside staging exists.
         extras = [
@@ -170,21 +181,41 @@ def _disk(action: str, plugin: str, original: Path) -> Iterator[None]:
 def _private_copy(
     original: Path, folder: Path, expected_sha256: str | None, limits: WheelLimits, plugin: str
 ) -> _Copy:
-    """Copy a wheel into ``folder`` under its own name (installer parses it) and validate it."""
+    """Read a wheel once, check it is the one expected and validate those very bytes.
+
+    A wheel too large to hold in memory is copied into ``folder`` under its own name instead,
+    hashed while copied, and validated from the copy.
+    """
+    with _disk("cannot read the wheel for installing", plugin, original):
+        data = read_wheel_file(original)
+    if data is None:
+        return _staged_copy(original, folder, expected_sha256, limits, plugin)
+    _check_expected(hashlib.sha256(data).hexdigest(), expected_sha256, original)
+    # The bytes are validated under the original's name: its errors already name that file.
+    return _Copy(original, data, inspect_wheel(original, limits=limits, data=data))
+
+
+def _staged_copy(
+    original: Path, folder: Path, expected_sha256: str | None, limits: WheelLimits, plugin: str
+) -> _Copy:
     path = folder / original.name
     with _disk("cannot copy the wheel for installing", plugin, original):
         sha256 = _copy_hashing(original, path)
-    if expected_sha256 is not None and sha256 != expected_sha256.lower():
-        raise WheelError(
-            f"changed since it was read (sha256 {sha256}, expected {expected_sha256})",
-            path=original,
-        )
+    _check_expected(sha256, expected_sha256, original)
     try:
         info = inspect_wheel(path, limits=limits)
     except WheelError as exc:
         # Name the file the caller knows, not our private copy of it.
         raise WheelError(exc.reason, plugin=exc.plugin, path=original) from exc
     return _Copy(original, path, info)
+
+
+def _check_expected(sha256: str, expected_sha256: str | None, original: Path) -> None:
+    if expected_sha256 is not None and sha256 != expected_sha256.lower():
+        raise WheelError(
+            f"changed since it was read (sha256 {sha256}, expected {expected_sha256})",
+            path=original,
+        )
 
 
 def _copy_hashing(source: Path, target: Path) -> str:
@@ -198,7 +229,7 @@ def _copy_hashing(source: Path, target: Path) -> str:
 
 
 def _install_copy(copy: _Copy, site: Path, plugin: str) -> None:
-    """Install one validated copy into ``site`` with installer, checking RECORD once more."""
+    """Install one validated wheel into ``site`` with installer, from the bytes validated."""
     destination = SchemeDictionaryDestination(
         _scheme_dict(site),
         interpreter=sys.executable,
@@ -206,8 +237,13 @@ def _install_copy(copy: _Copy, site: Path, plugin: str) -> None:
         bytecode_optimization_levels=(),
     )
     try:
-        with WheelFile.open(copy.path) as source:
-            source.validate_record()
+        with _open_archive(copy) as archive:
+            source = WheelFile(archive)
+            # Validation hashed every member of these very bytes against RECORD, with a strong
+            # hash: installer hashing them again (by writing each to /dev/null, six system calls
+            # a member, 120 us for a small wheel) would prove nothing more. Its checks of names
+            # and rows stay: they refuse a few rows our validation lets through.
+            source.validate_record(validate_contents=False)
             install(source, destination, {"INSTALLER": b"pluginhost\n"})
     except OSError as exc:
         raise InstallError(
@@ -215,6 +251,14 @@ def _install_copy(copy: _Copy, site: Path, plugin: str) -> None:
         ) from exc
     except (InstallerError, ValueError, zipfile.BadZipFile) as exc:
         raise WheelError(f"refused by installer: {exc}", path=copy.original) from exc
+
+
+def _open_archive(copy: _Copy) -> zipfile.ZipFile:
+    """The validated wheel as a zip, named as the original (installer parses the file name)."""
+    contents = copy.contents
+    archive = zipfile.ZipFile(io.BytesIO(contents) if isinstance(contents, bytes) else contents)
+    archive.filename = str(copy.original)
+    return archive
 
 
 def _scheme_dict(site: Path) -> dict[str, str]:

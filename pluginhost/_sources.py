@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import fnmatch
+import functools
 import os
 import posixpath
 import sys
@@ -27,9 +28,23 @@ from ._candidate import Candidate, InstalledOrigin, WheelOrigin
 from ._errors import ManifestError, PluginHostError, WheelError
 from ._manifest import MANIFEST_NAME, Manifest
 from ._problems import Problem, ProblemKind
-from ._wheel import WheelInfo, WheelLimits, inspect_wheel, read_member
+from ._wheel import WheelInfo, WheelLimits, inspect_members, read_member
 
-__all__ = ["EnvironmentSource", "Scan", "Source", "WheelFolderSource", "candidate_from_wheel"]
+__all__ = [
+    "EnvironmentSource",
+    "MemberReader",
+    "Scan",
+    "Source",
+    "WheelFolderSource",
+    "candidate_from_wheel",
+    "is_manifest",
+]
+
+
+class MemberReader(Protocol):
+    """Reads one member of a wheel, as :meth:`~pluginhost._wheel.Inspection.read_member` does."""
+
+    def __call__(self, member: str, *, max_size: int) -> bytes: ...
 
 
 @attrs.frozen
@@ -121,8 +136,11 @@ class WheelFolderSource:
 def read_wheel(path: Path, group: str, limits: WheelLimits = WheelLimits()) -> Scan:
     """Read one wheel file as a :class:`Scan` of at most one candidate."""
     try:
-        info = inspect_wheel(path, limits=limits)
-        candidate = candidate_from_wheel(info, group, limits)
+        # The manifest is kept while the archive is checked: one read of the file, and the
+        # manifest comes from the very bytes that were validated.
+        inspection = inspect_members(path, is_manifest, limits=limits)
+        info = inspection.info
+        candidate = candidate_from_wheel(info, group, limits, read=inspection.read_member)
     except (WheelError, ManifestError) as exc:
         return Scan(problems=(_problem_from(exc, path),))
     if candidate is None:
@@ -139,11 +157,23 @@ def _problem_from(exc: PluginHostError, path: Path) -> Problem:
     return Problem(kind, exc.plugin, str(exc), path=exc.path or str(path))
 
 
+def is_manifest(member: str) -> bool:
+    """Whether a wheel member could be a plugin's manifest: what to keep while inspecting."""
+    return posixpath.basename(member) == MANIFEST_NAME
+
+
 def candidate_from_wheel(
-    info: WheelInfo, group: str, limits: WheelLimits = WheelLimits()
+    info: WheelInfo,
+    group: str,
+    limits: WheelLimits = WheelLimits(),
+    *,
+    read: MemberReader | None = None,
 ) -> Candidate | None:
     """The plugin a validated wheel offers to ``group``, or ``None`` if it offers none.
 
+    :param read: reads the manifest, e.g. from the members an inspection kept
+        (:func:`~pluginhost._wheel.inspect_members` with :func:`is_manifest`); by default it
+        is read from the file again.
     :raises ManifestError: when the wheel declares several plugins or its manifest is unusable.
     """
     entry = _single_entry_point(
@@ -159,7 +189,9 @@ def candidate_from_wheel(
     if member is None:
         manifest = Manifest.default(name=ep_name, dist_version=info.version, path=None)
     else:
-        data = _read_manifest(info.path, member, ep_name, limits)
+        data = _read_manifest(
+            info.path, member, ep_name, limits, read or functools.partial(read_member, info.path)
+        )
         manifest = Manifest.from_toml(
             data, path=str(where), default_name=ep_name, dist_version=info.version
         )
@@ -173,9 +205,11 @@ def candidate_from_wheel(
     )
 
 
-def _read_manifest(path: Path, member: str, plugin: str, limits: WheelLimits) -> bytes:
+def _read_manifest(
+    path: Path, member: str, plugin: str, limits: WheelLimits, read: MemberReader
+) -> bytes:
     try:
-        return read_member(path, member, max_size=limits.max_manifest_size)
+        return read(member, max_size=limits.max_manifest_size)
     except WheelError as exc:
         # An oversized manifest is the manifest's fault, reported as such.
         raise ManifestError(exc.reason, plugin=plugin, path=f"{path}!{member}") from exc

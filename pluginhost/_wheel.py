@@ -1,5 +1,9 @@
 """Read-only validation of a wheel: the archive is read in memory, nothing is written.
 
+A wheel of up to 32 MiB is read whole, with one read, and validated from those bytes: zipfile's
+many seeks then cost no system call, and a caller that passes the bytes on (to install them)
+knows they are the ones validated. A larger wheel is hashed and read from its file, by chunks.
+
 :func:`inspect_wheel` refuses, with a :class:`~pluginhost.WheelError` naming the file and the
 reason, any wheel that is malformed, that lies about its contents (RECORD, sizes, names), that could
 escape or surprise an installer (paths, links, duplicates, startup files, bytecode), or that does
@@ -18,6 +22,7 @@ import email.parser
 import email.policy
 import functools
 import hashlib
+import io
 import os
 import re
 import stat
@@ -25,7 +30,7 @@ import struct
 import sys
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Final
@@ -44,7 +49,16 @@ from packaging.version import InvalidVersion, Version
 
 from ._errors import WheelError
 
-__all__ = ["EntryPointSpec", "WheelInfo", "WheelLimits", "inspect_wheel", "read_member"]
+__all__ = [
+    "EntryPointSpec",
+    "Inspection",
+    "WheelInfo",
+    "WheelLimits",
+    "inspect_members",
+    "inspect_wheel",
+    "read_member",
+    "read_wheel_file",
+]
 
 #: Hash algorithms accepted in RECORD; md5 and sha1 can be forged, so RECORD would prove nothing.
 STRONG_HASHES: Final = frozenset({"sha256", "sha384", "sha512"})
@@ -59,6 +73,10 @@ _UNLISTED: Final = frozenset({"RECORD", "RECORD.jws", "RECORD.p7s"})
 # easily), not a bomb: the member and total size limits already bound what it can cost.
 _RATIO_FLOOR: Final = 1024 * 1024
 _CHUNK: Final = 64 * 1024
+# Up to this size a wheel is held in memory while it is validated (and installed): plugin wheels
+# are far smaller, and the common support wheels (numpy, pandas: 10 to 20 MB) still fit. Above
+# it, reading by chunks bounds the memory a wheel costs, at the price of a system call per seek.
+_IN_MEMORY: Final = 32 * 1024 * 1024
 _DRIVE: Final = re.compile(r"^[A-Za-z]:")
 _MODULE_SUFFIXES: Final = (".py", ".pyc", ".so", ".pyd")
 _LOCAL_HEADER: Final = b"PK\x03\x04"
@@ -210,7 +228,10 @@ class _RecordEntry:
 
 
 def inspect_wheel(
-    path: str | os.PathLike[str], *, limits: WheelLimits = WheelLimits()
+    path: str | os.PathLike[str],
+    *,
+    limits: WheelLimits = WheelLimits(),
+    data: bytes | None = None,
 ) -> WheelInfo:
     """Validate a wheel completely and return what it declares, writing nothing anywhere.
 
@@ -218,16 +239,37 @@ def inspect_wheel(
     >>> info.distribution, info.top_level
     ('hello', ('hello',))
 
-    :param path: the wheel file.
+    :param path: the wheel file; its name is parsed, and errors name it.
     :param limits: bounds on member count and sizes.
+    :param data: the file's bytes, as :func:`read_wheel_file` returned them: these are what is
+        validated, and the file is not read.
     :raises WheelError: naming the file, the distribution when known, and why it is refused.
+    """
+    return inspect_members(path, _none, limits=limits, data=data).info
+
+
+def inspect_members(
+    path: str | os.PathLike[str],
+    keep: Callable[[str], bool],
+    *,
+    limits: WheelLimits = WheelLimits(),
+    data: bytes | None = None,
+) -> Inspection:
+    """:func:`inspect_wheel`, keeping the bytes of the members ``keep`` accepts as it checks them.
+
+    >>> inspection = inspect_members(path, lambda name: name.endswith("/plugin.toml"))
+    >>> inspection.read_member("hello/plugin.toml", max_size=65536)
+    b'[plugin]\\nname = "hello"\\n'
+
+    :param keep: tells, by name, the members to keep; directories and RECORD are never kept.
+    :raises WheelError: as :func:`inspect_wheel` does.
     """
     wheel = Path(path)
     plugin: str | None = None
     try:
         filename = _FileName.parse(wheel.name)
         plugin = filename.distribution
-        return _inspect(wheel, filename, limits)
+        return _inspect(wheel, filename, limits, keep, data)
     except _RefusedError as exc:
         raise WheelError(str(exc), plugin=plugin, path=wheel) from exc.__cause__
 
@@ -240,22 +282,89 @@ def read_member(path: str | os.PathLike[str], member: str, *, max_size: int) -> 
     :param max_size: the largest uncompressed size accepted.
     :raises WheelError: when the member is missing, larger than ``max_size``, or unreadable.
     """
-    limits = WheelLimits(max_member_size=max_size)
     try:
         with _open_zip(path) as (archive, _sha256):
             try:
                 info = archive.getinfo(member)
             except KeyError:
                 raise _RefusedError(f"has no member {member!r}") from None
-            _check_entry(info)
-            _check_size(info, info.file_size, limits)
-            return _Reader(archive, limits).read(info)
+            return _Reader(archive, _check_member(info, max_size)).read(info)
     except _RefusedError as exc:
         raise WheelError(str(exc), path=path) from exc.__cause__
 
 
-def _inspect(wheel: Path, filename: _FileName, limits: WheelLimits) -> WheelInfo:
-    with _open_zip(wheel) as (archive, sha256):
+def read_wheel_file(path: str | os.PathLike[str]) -> bytes | None:
+    """The whole file, read at once, or ``None`` when it is too large to hold in memory (32 MiB).
+
+    :raises OSError: when the file cannot be opened or read.
+    """
+    with open(path, "rb", buffering=0) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > _IN_MEMORY:
+            return None
+        # One read, normally: asking for a byte more than the size finds a file grown meanwhile.
+        data = handle.read(size + 1)
+        return data if len(data) == size else _read_on(handle, data)
+
+
+def _read_on(handle: io.FileIO, data: bytes) -> bytes | None:
+    """The rest of a file whose size changed while it was read, unless it outgrows the bound."""
+    parts, total = [data], len(data)
+    while parts[-1] and total <= _IN_MEMORY:
+        parts.append(handle.read(_IN_MEMORY + 1 - total))
+        total += len(parts[-1])
+    return b"".join(parts) if total <= _IN_MEMORY else None
+
+
+@attrs.frozen
+class Inspection:
+    """A valid wheel's :class:`WheelInfo`, and the members kept by :func:`inspect_members`.
+
+    :param info: what the wheel declares.
+    """
+
+    info: WheelInfo
+    _kept: Mapping[str, tuple[zipfile.ZipInfo, bytes]] = attrs.field(repr=False)
+
+    def read_member(self, member: str, *, max_size: int) -> bytes:
+        """A kept member, refused as :func:`read_member` would refuse it in the same file.
+
+        These are the bytes checked against RECORD: the file is not read again, so a file
+        replaced since cannot slip in other bytes.
+
+        :raises WheelError: when the member is missing or larger than ``max_size``.
+        :raises KeyError: when the member is in the wheel but was not kept.
+        """
+        try:
+            if member not in self.info.members:
+                raise _RefusedError(f"has no member {member!r}")
+            info, data = self._kept[member]
+            _check_member(info, max_size)
+        except _RefusedError as exc:
+            raise WheelError(str(exc), path=self.info.path) from exc.__cause__
+        return data
+
+
+def _none(name: str) -> bool:
+    return False
+
+
+def _check_member(info: zipfile.ZipInfo, max_size: int) -> WheelLimits:
+    """Refuse one member read on its own as more than ``max_size``; returns the limits read."""
+    limits = WheelLimits(max_member_size=max_size)
+    _check_entry(info)
+    _check_size(info, info.file_size, limits)
+    return limits
+
+
+def _inspect(
+    wheel: Path,
+    filename: _FileName,
+    limits: WheelLimits,
+    keep: Callable[[str], bool],
+    data: bytes | None,
+) -> Inspection:
+    with _open_zip(wheel, data) as (archive, sha256):
         infos = _check_directory(archive.infolist(), limits)
         dist_info = _find_dist_info(infos, filename)
         reader = _Reader(archive, limits)
@@ -268,8 +377,8 @@ def _inspect(wheel: Path, filename: _FileName, limits: WheelLimits) -> WheelInfo
         requires_python = _check_requires_python(metadata)
         requires_dist = _requires_dist(metadata)
         entry_points = _read_entry_points(reader, infos, f"{dist_info}/entry_points.txt")
-        _check_record(reader, infos, dist_info, record)
-    return WheelInfo(
+        kept = _check_record(reader, infos, dist_info, record, keep)
+    info = WheelInfo(
         path=wheel,
         sha256=sha256,
         distribution=distribution,
@@ -282,19 +391,16 @@ def _inspect(wheel: Path, filename: _FileName, limits: WheelLimits) -> WheelInfo
         top_level=_top_level(infos, dist_info, filename.data_dir),
         members=frozenset(infos),
     )
+    return Inspection(info, kept)
 
 
 @contextmanager
-def _open_zip(path: str | os.PathLike[str]) -> Iterator[tuple[zipfile.ZipFile, str]]:
-    """Open the wheel once, hash it, then read the zip from that same handle."""
-    try:
-        handle = open(path, "rb")  # noqa: SIM115 (closed by the with below, after the yield)
-    except OSError as exc:
-        raise _RefusedError(f"cannot read the file: {exc}") from exc
-    with handle:
+def _open_zip(
+    path: str | os.PathLike[str], data: bytes | None = None
+) -> Iterator[tuple[zipfile.ZipFile, str]]:
+    """Read the wheel once and hash it, then read the zip from those same bytes."""
+    with _contents(path, data) as (handle, sha256):
         try:
-            sha256 = _hash_file(handle)
-            handle.seek(0)
             archive = zipfile.ZipFile(handle)
         except _ZIP_ERRORS as exc:
             raise _RefusedError(
@@ -303,6 +409,26 @@ def _open_zip(path: str | os.PathLike[str]) -> Iterator[tuple[zipfile.ZipFile, s
         with archive:
             _check_bounds(handle, archive)
             yield archive, sha256
+
+
+@contextmanager
+def _contents(path: str | os.PathLike[str], data: bytes | None) -> Iterator[tuple[BinaryIO, str]]:
+    """The wheel's bytes as a file and their sha256: in memory, unless too large to hold."""
+    try:
+        if data is None:
+            data = read_wheel_file(path)
+        handle = io.BytesIO(data) if data is not None else open(path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise _RefusedError(f"cannot read the file: {exc}") from exc
+    with handle:
+        try:
+            sha256 = hashlib.sha256(data).hexdigest() if data is not None else _hash_file(handle)
+            handle.seek(0)
+        except OSError as exc:
+            raise _RefusedError(
+                f"not a zip archive, or a truncated or unsupported one: {exc}"
+            ) from exc
+        yield handle, sha256
 
 
 def _check_bounds(handle: BinaryIO, archive: zipfile.ZipFile) -> None:
@@ -634,21 +760,32 @@ def _check_record(
     infos: Mapping[str, zipfile.ZipInfo],
     dist_info: str,
     record: Mapping[str, _RecordEntry | None],
-) -> None:
-    """Every file member is in RECORD with its true hash and size, and nothing else is."""
+    keep: Callable[[str], bool],
+) -> dict[str, tuple[zipfile.ZipInfo, bytes]]:
+    """Every file member is in RECORD with its true hash and size, and nothing else is.
+
+    :returns: the members ``keep`` accepts, each with the bytes that matched RECORD.
+    """
     listed = {path: entry for path, entry in record.items() if entry is not None}
+    kept = {}
     for name, info in infos.items():
         if info.is_dir() or _is_unlisted(name, dist_info):
             continue
         entry = listed.pop(name, None)
         if entry is None:
             raise _RefusedError(f"member {name!r} is not listed in RECORD with a hash")
-        _verify(name, entry, reader.chunks(info))
+        if keep(name):
+            data = reader.read(info)
+            _verify(name, entry, [data])
+            kept[name] = (info, data)
+        else:
+            _verify(name, entry, reader.chunks(info))
     if listed:
         raise _RefusedError(f"RECORD lists {min(listed)!r}, which is not in the archive")
+    return kept
 
 
-def _verify(name: str, entry: _RecordEntry, chunks: Iterator[bytes]) -> None:
+def _verify(name: str, entry: _RecordEntry, chunks: Iterable[bytes]) -> None:
     digest = hashlib.new(entry.algorithm)
     size = 0
     for chunk in chunks:

@@ -88,8 +88,8 @@ def registry_file(path: Path) -> bool:
     return path.name.startswith(("registry.json", ".registry.json"))
 
 
-# Where an install writes, by operation and the place it fails: the staging dir, the copy of the
-# wheel, the stamp, and the rename into site/.
+# Where an install writes, by operation and the place it fails: the staging dir, the stamp, and
+# the rename into site/ (the wheel itself is held in memory, not copied).
 INSTALL_WRITES = [
     ("make_temp_dir", "staging"),
     ("create", "staging"),
@@ -205,9 +205,7 @@ class TestInjectedInstallFaults:
             serving.install(wheel)
         assert info.value.plugin == "hello"
         assert info.value.path == str(wheel)
-        assert info.value.reason.startswith(
-            f"cannot copy the wheel for installing: {MEANING[code]}"
-        )
+        assert info.value.reason.startswith(f"cannot stamp the site dir: {MEANING[code]}")
         check_untouched(serving, home)
         disk.heal()
         assert serving.install(wheel).version == "1.1.0"
@@ -608,13 +606,13 @@ class TestRealFaults:
         factory: WheelFactory,
         events: list[Event],
     ) -> None:
-        """Room for the copy of the wheel but not for its files: the installer's own write
-        fails with ENOSPC, told as an InstallError, and the half-unpacked staging goes."""
+        """Room for the small files but not for the large one: the installer's own write fails
+        with ENOSPC, told as an InstallError, and the half-unpacked staging goes."""
         factory.build("hello", "1.0.0", code=greet_code("1.0.0"))
         host = make_host(settle=0.05)
         filler = fill(small_home)
-        # 384 KiB free: the 256 KiB (incompressible) wheel's copy fits, its unpacked files not.
-        os.truncate(filler, filler.stat().st_size - 384 * 1024)
+        # 128 KiB free: the 256 KiB (incompressible) member does not fit, the others do.
+        os.truncate(filler, filler.stat().st_size - 128 * 1024)
         payload = {"hello/blob.bin": random.Random(0).randbytes(256 * 1024)}
         factory.build("hello", "1.1.0", code=greet_code("1.1.0"), files=payload)
         assert host.wait_idle(20)

@@ -13,6 +13,7 @@ import attrs
 import pytest
 
 import pluginhost._install
+import pluginhost._wheel
 from pluginhost._errors import InstallError, WheelError
 from pluginhost._install import InstalledSite, install_wheel, site_dir_name
 from pluginhost._wheel import WheelInfo, WheelLimits, inspect_wheel
@@ -191,7 +192,7 @@ class TestInstallWheel:
     def test_original_changed_after_copy(
         self, change: str, factory: WheelFactory, roots: Roots, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """Deleting or replacing the original right after the copy does not affect the install."""
+        """Deleting or replacing the original once it is read does not affect the install."""
         wheel = factory.build("hello", code=GREET)
         real_inspect = inspect_wheel
 
@@ -226,3 +227,78 @@ class TestInstallWheel:
         assert site.path == raced[0].path
         assert not raced[0].reused
         assert roots.staging_is_empty()
+
+    def test_nothing_written_before_validation(
+        self, factory: WheelFactory, roots: Roots, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The wheel is validated from the bytes read: no copy of it exists, even in staging."""
+        wheel = factory.build("hello", code=GREET)
+        real_inspect = inspect_wheel
+        seen: list[list[Path]] = []
+
+        def inspect_and_look(path: Path, **kwargs: Any) -> WheelInfo:
+            seen.append([p for p in roots.staging.rglob("*") if not p.is_dir()])
+            return real_inspect(path, **kwargs)
+
+        monkeypatch.setattr(pluginhost._install, "inspect_wheel", inspect_and_look)
+        roots.install(wheel)
+        assert seen == [[]]
+
+    def test_installer_refusal_names_the_wheel(self, factory: WheelFactory, roots: Roots) -> None:
+        """installer's own RECORD checks still run, and its refusal names the caller's file."""
+        wheel = factory.build("hello", files={"hello-1.0.0.dist-info/RECORD.jws": "signature"})
+        with pytest.raises(WheelError, match="refused by installer") as caught:
+            roots.install(wheel)
+        assert caught.value.path == str(wheel)
+        assert f"In {wheel}, digital signature file" in caught.value.reason
+        assert not roots.site.exists()
+        assert roots.staging_is_empty()
+
+
+class TestLargeWheel:
+    """A wheel too large to hold in memory is copied into staging, hashed while copied, and
+    validated and installed from that private copy."""
+
+    @pytest.fixture(autouse=True)
+    def streamed(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(pluginhost._wheel, "_IN_MEMORY", 0)
+
+    def test_installs_and_imports(self, factory: WheelFactory, roots: Roots) -> None:
+        """The plugin lands in its site dir as it would from memory, and staging is emptied."""
+        wheel = factory.build("hello", code=GREET)
+        site = roots.install(wheel, expected_sha256=inspect_wheel(wheel).sha256)
+        assert load(site.path, "hello").greet("you") == "hello, you"
+        assert roots.staging_is_empty()
+
+    def test_expected_sha256_mismatch(self, factory: WheelFactory, roots: Roots) -> None:
+        """Bytes other than the ones the caller read are refused, naming the caller's file."""
+        wheel = factory.build("hello")
+        with pytest.raises(WheelError, match="changed since it was read") as caught:
+            roots.install(wheel, expected_sha256="0" * 64)
+        assert caught.value.path == str(wheel)
+        assert roots.staging_is_empty()
+
+    @pytest.mark.parametrize("kind", ["bad-record-hash", "dotdot-path", "trailing-data"])
+    def test_broken_names_the_wheel(self, kind: str, factory: WheelFactory, roots: Roots) -> None:
+        """A refusal names the caller's file, not the private copy."""
+        wheel = factory.build("evil", broken=kind)
+        with pytest.raises(WheelError) as caught:
+            roots.install(wheel, name="evil")
+        assert caught.value.path == str(wheel)
+        assert not roots.site.exists()
+        assert roots.staging_is_empty()
+
+    def test_original_changed_after_copy(
+        self, factory: WheelFactory, roots: Roots, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Replacing the original once it is copied does not affect the install."""
+        wheel = factory.build("hello", code=GREET)
+        real_inspect = inspect_wheel
+
+        def inspect_after_change(path: Path, **kwargs: Any) -> WheelInfo:
+            factory.build("hello", code="raise SystemExit('the replacement')")
+            return real_inspect(path, **kwargs)
+
+        monkeypatch.setattr(pluginhost._install, "inspect_wheel", inspect_after_change)
+        site = roots.install(wheel)
+        assert load(site.path, "hello").greet("you") == "hello, you"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -15,9 +17,19 @@ from installer import install
 from installer.destinations import SchemeDictionaryDestination
 from installer.sources import WheelFile
 
-from pluginhost import EnvironmentSource, ManifestError, PluginHost, ProblemKind, WheelFolderSource
+import pluginhost._sources
+import pluginhost._wheel
+from pluginhost import (
+    EnvironmentSource,
+    ManifestError,
+    PluginHost,
+    ProblemKind,
+    WheelFolderSource,
+    WheelLimits,
+    WheelOrigin,
+)
 from pluginhost._sources import candidate_from_wheel
-from pluginhost._wheel import EntryPointSpec, inspect_wheel
+from pluginhost._wheel import EntryPointSpec, Inspection, inspect_wheel
 from pluginhost.testing import WheelFactory
 
 GROUP = "greeter.plugins"
@@ -107,6 +119,52 @@ class TestWheelFolderSource:
         with pytest.raises(ManifestError, match=r"declares 2 plugins \(multi, other\)") as err:
             candidate_from_wheel(two, GROUP)
         assert err.value.key == "entry_points"
+
+    def test_wheel_opened_once(
+        self, factory: WheelFactory, wheels: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A plugin wheel and its manifest are read with one opening of the file."""
+        wheel = factory.build("hello", code=greet_code("hi"), requires={"base": "^1"})
+        opened: list[str] = []
+
+        def counting_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+            opened.append(str(file))
+            return open(file, *args, **kwargs)
+
+        monkeypatch.setattr(pluginhost._wheel, "open", counting_open, raising=False)
+        (candidate,) = WheelFolderSource(wheels).scan(GROUP).candidates
+        assert [str(k) for k in candidate.manifest.requires] == ["base"]
+        assert opened == [str(wheel)]
+
+    def test_manifest_from_the_validated_bytes(
+        self, factory: WheelFactory, wheels: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A wheel replaced right after it was validated does not lend it its manifest."""
+        wheel = factory.build("hello", code=greet_code("hi"), requires={"base": "^1"})
+        sha256 = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        real_inspect = pluginhost._sources.inspect_members
+
+        def inspect_then_replace(*args: Any, **kwargs: Any) -> Inspection:
+            inspection = real_inspect(*args, **kwargs)
+            factory.build("hello", code=greet_code("hi"), requires={"other": "^2"})
+            return inspection
+
+        monkeypatch.setattr(pluginhost._sources, "inspect_members", inspect_then_replace)
+        (candidate,) = WheelFolderSource(wheels).scan(GROUP).candidates
+        assert [str(k) for k in candidate.manifest.requires] == ["base"]
+        assert candidate.origin == WheelOrigin(wheel, sha256)
+
+    def test_oversized_manifest(self, factory: WheelFactory, wheels: Path) -> None:
+        """A manifest over ``max_manifest_size`` is a manifest problem naming the member."""
+        wheel = factory.build("hello", manifest="# padding\n" * 20)
+        limits = WheelLimits(max_manifest_size=100)
+        (problem,) = WheelFolderSource(wheels, limits=limits).scan(GROUP).problems
+        assert problem.kind is ProblemKind.MANIFEST_INVALID
+        assert problem.path == f"{wheel}!hello/plugin.toml"
+        assert problem.message == (
+            f"{wheel}!hello/plugin.toml: plugin 'hello': "
+            "member 'hello/plugin.toml' is 200 bytes uncompressed, over the limit of 100"
+        )
 
 
 class TestEnvironmentSource:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -12,8 +13,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import pluginhost._wheel
 from pluginhost._errors import WheelError
-from pluginhost._wheel import EntryPointSpec, WheelLimits, inspect_wheel, read_member
+from pluginhost._wheel import (
+    EntryPointSpec,
+    WheelLimits,
+    inspect_members,
+    inspect_wheel,
+    read_member,
+    read_wheel_file,
+)
 from pluginhost.testing import BROKEN_KINDS, WheelFactory
 
 # "too-many-members" needs a limit below the default; the other kinds are refused either way.
@@ -64,6 +73,16 @@ REASONS = {
 }
 
 Snapshot = Callable[[], dict[str, tuple[int, int]]]
+
+
+@pytest.fixture
+def streamed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wheels of any size are read from their file by chunks, not held in memory."""
+    monkeypatch.setattr(pluginhost._wheel, "_IN_MEMORY", 0)
+
+
+def is_toml(name: str) -> bool:
+    return name.endswith(".toml")
 
 
 @pytest.fixture
@@ -225,6 +244,130 @@ class TestInspectWheel:
         with pytest.raises(WheelError, match="cannot read the file"):
             inspect_wheel(tmp_path / "gone-1.0-py3-none-any.whl")
 
+    @pytest.mark.usefixtures("streamed")
+    @pytest.mark.parametrize("kind", BROKEN_KINDS)
+    def test_broken_refused_streamed(self, kind: str, factory: WheelFactory) -> None:
+        """A wheel too large to hold in memory is refused for the same reasons, read by chunks."""
+        wheel = factory.build("evil", broken=kind)
+        with pytest.raises(WheelError) as caught:
+            inspect_wheel(wheel, limits=LOW)
+        assert REASONS[kind] in caught.value.reason
+        assert caught.value.path == str(wheel)
+
+    def test_streamed_reads_the_same(
+        self, factory: WheelFactory, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A wheel read by chunks from its file is described as one held in memory."""
+        wheel = factory.build("hello", files={"hello-1.0.0.data/purelib/extra_mod.py": ""})
+        in_memory = inspect_wheel(wheel)
+        monkeypatch.setattr(pluginhost._wheel, "_IN_MEMORY", 0)
+        assert inspect_wheel(wheel) == in_memory
+
+    def test_data_validated_not_the_file(self, factory: WheelFactory) -> None:
+        """Bytes given as ``data`` are what is validated: the file is not read, errors name it."""
+        wheel = factory.build("hello", "1.0.0", code="X = 1")
+        data = wheel.read_bytes()
+        factory.build("hello", "1.0.0", code="X = 2")  # the file now holds other bytes
+        info = inspect_wheel(wheel, data=data)
+        assert info.sha256 == hashlib.sha256(data).hexdigest()
+        assert info.path == wheel
+        wheel.unlink()
+        with pytest.raises(WheelError, match="not a zip archive") as caught:
+            inspect_wheel(wheel, data=b"not a zip")
+        assert caught.value.path == str(wheel)
+
+
+class TestReadWheelFile:
+    def test_whole_file(self, factory: WheelFactory) -> None:
+        """A wheel is read whole."""
+        wheel = factory.build("hello")
+        assert read_wheel_file(wheel) == wheel.read_bytes()
+
+    def test_empty_file(self, tmp_path: Path) -> None:
+        """An empty file is read as no bytes (and refused later as not a zip archive)."""
+        empty = tmp_path / "empty-1.0-py3-none-any.whl"
+        empty.write_bytes(b"")
+        assert read_wheel_file(empty) == b""
+
+    @pytest.mark.parametrize("change", [-100, -1, 1, 100])
+    def test_size_changed_meanwhile(
+        self, change: int, factory: WheelFactory, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A file that grew or shrank after its size was taken is still read to its end."""
+        wheel = factory.build("hello")
+        real_fstat = os.fstat
+
+        def stale_fstat(fd: int) -> os.stat_result:
+            st = list(real_fstat(fd))
+            st[6] += change  # st_size, as it was before the change
+            return os.stat_result(st)
+
+        monkeypatch.setattr(os, "fstat", stale_fstat)
+        assert read_wheel_file(wheel) == wheel.read_bytes()
+
+    def test_grown_over_the_bound(
+        self, factory: WheelFactory, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A file that grew past the size held in memory while read is not held: ``None``."""
+        wheel = factory.build("hello")
+        size = wheel.stat().st_size
+        monkeypatch.setattr(pluginhost._wheel, "_IN_MEMORY", size - 1)
+        real_fstat = os.fstat
+        monkeypatch.setattr(
+            os, "fstat", lambda fd: os.stat_result([*real_fstat(fd)[:6], 10, *real_fstat(fd)[7:]])
+        )
+        assert read_wheel_file(wheel) is None
+
+    def test_too_large(self, factory: WheelFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A file over the size held in memory is not read: ``None``."""
+        wheel = factory.build("hello")
+        monkeypatch.setattr(pluginhost._wheel, "_IN_MEMORY", wheel.stat().st_size - 1)
+        assert read_wheel_file(wheel) is None
+
+    def test_missing(self, tmp_path: Path) -> None:
+        """A file that does not exist is an OSError."""
+        with pytest.raises(FileNotFoundError):
+            read_wheel_file(tmp_path / "gone-1.0-py3-none-any.whl")
+
+
+class TestInspectMembers:
+    def test_keeps_chosen_members(self, factory: WheelFactory) -> None:
+        """The members ``keep`` accepts are read from the inspection, as the file holds them."""
+        wheel = factory.build("hello", manifest="[plugin]\nname = 'hello'\n")
+        inspection = inspect_members(wheel, is_toml)
+        assert inspection.info == inspect_wheel(wheel)
+        got = inspection.read_member("hello/plugin.toml", max_size=100)
+        assert got == read_member(wheel, "hello/plugin.toml", max_size=100)
+
+    def test_kept_bytes_outlive_the_file(self, factory: WheelFactory) -> None:
+        """A kept member is the one validated, even once the file holds another wheel."""
+        wheel = factory.build("hello", manifest="[plugin]\nname = 'hello'\n")
+        inspection = inspect_members(wheel, is_toml)
+        factory.build("hello", manifest="[plugin]\nname = 'other'\n")
+        assert b"'hello'" in inspection.read_member("hello/plugin.toml", max_size=100)
+        assert b"'other'" in read_member(wheel, "hello/plugin.toml", max_size=100)
+
+    @pytest.mark.parametrize(
+        ("member", "max_size"), [("hello/plugin.toml", 100), ("hello/missing.toml", 100)]
+    )
+    def test_refused_as_read_member(
+        self, member: str, max_size: int, factory: WheelFactory
+    ) -> None:
+        """An oversized or missing member is refused with read_member's words, naming the file."""
+        wheel = factory.build("hello", manifest="x = 1\n" * 50)
+        with pytest.raises(WheelError) as from_file:
+            read_member(wheel, member, max_size=max_size)
+        with pytest.raises(WheelError) as kept:
+            inspect_members(wheel, is_toml).read_member(member, max_size=max_size)
+        assert str(kept.value) == str(from_file.value)
+        assert kept.value.path == str(wheel)
+
+    def test_member_not_kept(self, factory: WheelFactory) -> None:
+        """Asking for a member the inspection did not keep is a programming error."""
+        wheel = factory.build("hello")
+        with pytest.raises(KeyError):
+            inspect_members(wheel, is_toml).read_member("hello/__init__.py", max_size=100)
+
 
 class TestReadMember:
     def test_reads_member(self, factory: WheelFactory) -> None:
@@ -280,3 +423,31 @@ class TestCorruption:
                 read_member(wheel, "hello/plugin.toml", max_size=4096)
             except WheelError:
                 pass
+
+    @settings(max_examples=200, deadline=None)
+    @given(edits=edits, max_size=st.integers(1, 200))
+    def test_kept_member_as_read_member(
+        self, edits: list[tuple[int, int, bytes]], max_size: int
+    ) -> None:
+        """Once a damaged wheel passes, a kept member reads as read_member reads it."""
+        data = bytearray(valid_wheel_bytes())
+        for position, removed, inserted in edits:
+            at = position % len(data)
+            data[at : at + removed] = inserted
+        with tempfile.TemporaryDirectory() as folder:
+            wheel = Path(folder) / "hello-1.0.0-py3-none-any.whl"
+            wheel.write_bytes(bytes(data))
+            try:
+                inspection = inspect_members(wheel, is_toml)
+            except WheelError:
+                return
+            assert _outcome(inspection.read_member, max_size) == _outcome(
+                functools.partial(read_member, wheel), max_size
+            )
+
+
+def _outcome(read: Callable[..., bytes], max_size: int) -> bytes | str:
+    try:
+        return read("hello/plugin.toml", max_size=max_size)
+    except WheelError as exc:
+        return str(exc)
