@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.abc
 import os
 import sys
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import attrs
+import importlib_metadata
 import pytest
 from conftest import greet_code
 from installer import install
@@ -183,6 +186,53 @@ class TestEnvironmentSource:
         assert candidate.manifest.path is not None
         assert candidate.manifest.path.endswith("plugin.toml")
         assert "envplug" not in sys.modules
+
+    def test_finds_what_importlib_metadata_finds(
+        self, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """The distributions listed are importlib_metadata's, in its order: dist-info and
+        egg-info directories (names in any case, two versions of one distribution), EGG-INFO
+        of an .egg directory, a zip archive's, nothing for a file or a missing entry."""
+        site = tmp_path / "site"
+        install_into(factory.build("envplug", code=greet_code("env")), site)
+        for folder in ("Zeta_Lib-1.0.dist-info", "zeta.lib-2.0.dist-info", "Old-0.1.egg-info"):
+            (site / folder).mkdir()
+            (site / folder / "METADATA").write_text(f"Name: {folder.partition('-')[0]}\n")
+        egg = tmp_path / "legacy-1.0-py3.11.egg"
+        (egg / "EGG-INFO").mkdir(parents=True)
+        (egg / "EGG-INFO" / "PKG-INFO").write_text("Name: legacy\nVersion: 1.0\n")
+        archive = tmp_path / "zipped.zip"
+        with zipfile.ZipFile(archive, "w") as zipped:
+            zipped.writestr("zipped-1.0.dist-info/METADATA", "Name: zipped\nVersion: 1.0\n")
+        (tmp_path / "a-file").write_text("")
+        path = (str(site), str(egg), str(archive), str(tmp_path / "a-file"), str(tmp_path / "no"))
+
+        def where(found: object) -> str:
+            return str(found if isinstance(found, str) else getattr(found, "_path", found))
+
+        ours = [where(d) for d in EnvironmentSource(path=path)._installed()]
+        theirs = [where(d) for d in importlib_metadata.distributions(path=list(path))]
+        assert ours == theirs
+        assert len(ours) == 6
+
+    def test_other_finders_distributions_found(
+        self, factory: WheelFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A plugin that only another meta path finder knows of is discovered through it."""
+        site = tmp_path / "elsewhere"
+        install_into(factory.build("hidden", code=greet_code("hidden")), site)
+        (info,) = site.glob("hidden-*.dist-info")
+
+        class Finder(importlib.abc.MetaPathFinder):
+            def find_spec(self, *args: object) -> None:
+                return None
+
+            def find_distributions(self, context: object) -> list[Any]:
+                return [importlib_metadata.PathDistribution(info)]
+
+        monkeypatch.setattr(sys, "meta_path", [*sys.meta_path, Finder()])
+        scan = EnvironmentSource(path=(str(tmp_path / "empty"),)).scan(GROUP)
+        assert [c.name for c in scan.candidates] == ["hidden"]
 
     def test_malformed_entry_points_of_another_distribution(
         self, factory: WheelFactory, tmp_path: Path
