@@ -160,7 +160,8 @@ class AuditLog:
         with self._lock:
             if self._fd is None:
                 return
-            data = attrs.evolve(entry, prev=self._prev).to_json()
+            data = entry.to_json()
+            data["prev"] = self._prev
             line = json.dumps(data, sort_keys=True, ensure_ascii=False).encode() + b"\n"
             try:
                 written = os.write(self._fd, line)

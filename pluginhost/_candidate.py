@@ -74,5 +74,10 @@ class Candidate:
         return self.manifest.version
 
     @property
+    def version_text(self) -> str:
+        """``str(version)``, made once (with :attr:`key`): the host needs it for every event."""
+        return self.key[1]
+
+    @property
     def sha256(self) -> str | None:
         return self.origin.sha256 if isinstance(self.origin, WheelOrigin) else None

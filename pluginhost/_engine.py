@@ -239,10 +239,10 @@ class Engine:
         self, offered: Sequence[Candidate]
     ) -> tuple[list[Candidate], list[Problem]]:
         """Set aside candidates that claim an active version with other bytes: never a replace."""
-        active = {(n, str(a.candidate.version)): a.candidate for n, a in self.active.items()}
+        active = {(n, a.candidate.version_text): a.candidate for n, a in self.active.items()}
         kept, problems = [], []
         for c in offered:
-            current = active.get((c.name, str(c.version)))
+            current = active.get((c.name, c.version_text))
             if current is None or key_of(current) == key_of(c):
                 kept.append(c)
                 continue
@@ -254,7 +254,7 @@ class Engine:
                     f"(sha256 {c.sha256 or '-'}) than the active {c.name} {c.version} "
                     f"(sha256 {current.sha256 or '-'}); refused: a new version needs a new "
                     "version number",
-                    version=str(c.version),
+                    version=c.version_text,
                     path=str(c.origin),
                 )
             )
@@ -328,7 +328,7 @@ class Engine:
             if not problem.plugin or name in plan.chosen or name in self.active:
                 continue
             same = [c for c in pool if c.name == name]
-            match = [c for c in same if str(c.version) == problem.version] or same
+            match = [c for c in same if c.version_text == problem.version] or same
             self.failed[name] = failed_info(name, match[0] if match else None, problem)
 
     def _apply(self, plan: Plan) -> None:
@@ -438,7 +438,7 @@ class Engine:
                 _event(
                     EventKind.LOADING,
                     m.candidate,
-                    previous_version=str(m.old.candidate.version) if m.old else None,
+                    previous_version=m.old.candidate.version_text if m.old else None,
                 )
             )
         try:
@@ -451,8 +451,8 @@ class Engine:
         for m in members:
             if m.old is not None:
                 self.draining.add(m.name)
-        previous = {m.name: str(m.old.candidate.version) for m in members if m.old}
-        crash_point("during_drain", str(members[0].candidate.version))
+        previous = {m.name: m.old.candidate.version_text for m in members if m.old}
+        crash_point("during_drain", members[0].candidate.version_text)
         drained, errors, leaked = retirement.finish()
         self.draining.clear()
         problems = [*errors, *_leak_text(leaked)]
@@ -611,8 +611,8 @@ class Engine:
                         EventKind.ROLLED_BACK,
                         m.name,
                         exc,
-                        version=str(m.old.candidate.version),
-                        previous_version=str(m.candidate.version),
+                        version=m.old.candidate.version_text,
+                        previous_version=m.candidate.version_text,
                         origin=str(m.old.candidate.origin),
                         sha256=m.old.candidate.sha256,
                     )
@@ -641,7 +641,7 @@ class Engine:
             )
         candidate = self.active[name].candidate
         record = self._record(self.active[name])
-        version = str(candidate.version)
+        version = candidate.version_text
         index = self.order.index(name)
         self.order.remove(name)
         if commit:
@@ -746,11 +746,12 @@ class Engine:
         run: list[Member] = []
         taken: set[str] = set()
         for candidate in upcoming:
+            if self.transition.is_ahead(candidate):
+                break
             placed = self._placed(candidate)
             needs = (*candidate.manifest.requires, *candidate.manifest.optional)
             if (
                 placed is None
-                or self.transition.is_ahead(candidate)
                 or key_of(candidate) in self.load_failures
                 or any(d in planned and d not in self.active for d in needs)
                 or not taken.isdisjoint(placed[1])
@@ -838,7 +839,7 @@ class Engine:
             logger.warning("plugin %s: state not saved: %s", name, exc.reason)
             return
         if value is not None:
-            self.state[name] = {"version": str(active.candidate.version), "value": value}
+            self.state[name] = {"version": active.candidate.version_text, "value": value}
 
     def _record(self, active: Active) -> Record:
         site = active.site_dir
@@ -874,7 +875,7 @@ class Engine:
             target.rename(doomed)
         except OSError:
             doomed = target
-        crash_point("while_deleting_site", str(record.candidate.version))
+        crash_point("while_deleting_site", record.candidate.version_text)
         shutil.rmtree(doomed, ignore_errors=True)
 
     # -- the steps the transition delegates ---------------------------------------------------
@@ -899,14 +900,14 @@ class Engine:
             site_root=self.config.site_root,
             staging_root=self.config.staging_root,
             name=candidate.name,
-            version=str(candidate.version),
+            version=candidate.version_text,
             expected_sha256=origin.sha256,
             extra_wheels=[w.path for w in extras],
             limits=self.config.limits,
         )
         if not site_info.reused:
             self._fresh.add(site_info.path)
-        crash_point("after_install", str(candidate.version))
+        crash_point("after_install", candidate.version_text)
         return site_info.path, site_info.top_level
 
     def _known(self, candidate: Candidate) -> Record | None:
@@ -971,7 +972,7 @@ class Engine:
                     EventKind.LOAD_FAILED,
                     name,
                     exc,
-                    version=str(candidate.version),
+                    version=candidate.version_text,
                     previous_version=previous,
                     origin=str(candidate.origin),
                     sha256=candidate.sha256,
@@ -988,7 +989,7 @@ class Engine:
     def _history(
         self, name: PluginName, outcome: str, c: Candidate, error: str | None = None
     ) -> None:
-        entry = HistoryEntry(str(c.version), outcome, time.time(), c.sha256, error)
+        entry = HistoryEntry(c.version_text, outcome, time.time(), c.sha256, error)
         entries = self.history.setdefault(name, [])
         entries.append(entry)
         # Bounded: a host swapping all day must not grow, nor its status document with it.
@@ -1025,13 +1026,13 @@ def _dependency_problem(candidate: Candidate, dep: str) -> Problem:
         f"{candidate.name} {candidate.version} was skipped because {dep}, "
         "which it requires, is not active",
         involved=(dep,),
-        version=str(candidate.version),
+        version=candidate.version_text,
     )
 
 
 def _event(kind: EventKind, c: Candidate, **fields: Any) -> Event:
     return Event(
-        kind, c.name, version=str(c.version), origin=str(c.origin), sha256=c.sha256, **fields
+        kind, c.name, version=c.version_text, origin=str(c.origin), sha256=c.sha256, **fields
     )
 
 
@@ -1079,7 +1080,7 @@ def _leak_text(leaked: Sequence[str]) -> list[str]:
 
 
 def _versions_text(actives: Iterable[Active]) -> str:
-    return ",".join(str(a.candidate.version) for a in actives)
+    return ",".join(a.candidate.version_text for a in actives)
 
 
 def plugin_info(
@@ -1089,7 +1090,7 @@ def plugin_info(
     manifest = candidate.manifest
     return PluginInfo(
         name=candidate.name,
-        version=str(candidate.version),
+        version=candidate.version_text,
         state=state,
         origin=str(candidate.origin),
         distribution=candidate.distribution,
@@ -1127,7 +1128,7 @@ def load_problem(candidate: Candidate, exc: PluginHostError) -> Problem:
         candidate.name,
         f"{candidate.name} {candidate.version}: {exc.reason}",
         involved=getattr(exc, "missing", ()),
-        version=str(candidate.version),
+        version=candidate.version_text,
         path=str(candidate.origin),
     )
 

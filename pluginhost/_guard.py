@@ -318,9 +318,12 @@ def _restore_path(before: list[str]) -> list[str]:
 
 
 def _new_threads(before: frozenset[int]) -> list[ThreadRef]:
+    new = sys._current_frames().keys() - before
+    if not new:
+        return []  # the usual case, after each import of a start with hundreds of plugins
     by_ident = {t.ident: t for t in threading.enumerate()}
     started = []
-    for ident in sys._current_frames().keys() - before:
+    for ident in new:
         thread = by_ident.get(ident)
         if thread is None:
             started.append(ThreadRef(ident, f"<thread {ident}>", True))

@@ -211,13 +211,13 @@ class Transition:
             self._import(members)
             self._hand_over_state(members)
             self._activate(members)
-            crash_point("after_import", str(members[0].candidate.version))
+            crash_point("after_import", members[0].candidate.version_text)
             applied = switch(
                 self.pm,
                 [m.old.impls for m in members if m.old],
                 [m.impls for m in members if m.impls],
             )
-            crash_point("after_switch", str(members[0].candidate.version))
+            crash_point("after_switch", members[0].candidate.version_text)
             self._check_health(members)
         except PluginHostError as exc:
             failure = exc
@@ -352,7 +352,7 @@ class Transition:
                 state = self._guarded_hook(
                     m, owned, m.old.impls, "pluginhost_export_state", self.timeouts.activate
                 )
-                previous = str(m.old.candidate.version)
+                previous = m.old.candidate.version_text
             elif m.inherited is not None:
                 state, previous = m.inherited
             else:
@@ -402,7 +402,7 @@ class Transition:
         """
         if applied is not None:
             applied.undo()
-        crash_point("while_undoing", str(members[0].candidate.version))
+        crash_point("while_undoing", members[0].candidate.version_text)
         problems: list[str] = []
         for m in reversed(members):
             if m.activated and m.impls is not None:
@@ -424,7 +424,7 @@ class Transition:
                 m.stash = {}
                 if m.old.site_dir is not None:
                     self.finder.map(m.old.top_level, m.old.site_dir)
-        crash_point("after_undoing", str(members[0].candidate.version))
+        crash_point("after_undoing", members[0].candidate.version_text)
         return problems
 
     def unload(self, actives: dict[PluginName, Active], name: PluginName) -> list[str]:
@@ -438,7 +438,7 @@ class Transition:
             referenced), as text; unloading itself always completes.
         """
         active = actives.pop(name)
-        version = str(active.candidate.version)
+        version = active.candidate.version_text
         switch(self.pm, [active.impls], [])
         crash_point("removal_after_unregister", version)
         problems = []
