@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Final
 
 import attrs
 
@@ -69,6 +70,11 @@ def import_ahead(plugins: Sequence[Ahead], timeout: float) -> list[Imported]:
     return _Run(plugins, timeout).wait()
 
 
+_NAP: Final = 0.001
+"""The shortest wait for the helper (seconds): between two of its imports, the deadline just
+passed belongs to an import that finished in time, and the next one has not started yet."""
+
+
 class _Run:
     """The helper's loop over the plugins and the waiting thread's watch over it.
 
@@ -91,10 +97,12 @@ class _Run:
         helper, done = Helper.submit(_thread_name(self._plugins[0]), self._work)
         # Woken only when the helper is done, or when the import under way may have overrun:
         # waking after each import would cost the thread switches this module exists to save.
-        while not done.acquire(timeout=max(0.0, self._started + self._timeout - time.monotonic())):
+        while not done.acquire(timeout=max(_NAP, self._started + self._timeout - time.monotonic())):
             with self._lock:
-                if time.monotonic() < self._started + self._timeout:
-                    continue  # the helper moved on to another import meanwhile
+                if self._before is None or time.monotonic() < self._started + self._timeout:
+                    # Between two imports (the last one finished in time), or another import
+                    # started meanwhile.
+                    continue
                 self._abandoned = helper.abandoned = True
                 self._give_up()
                 # The stuck helper keeps this object: it must not keep the plugins too.
