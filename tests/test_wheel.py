@@ -406,18 +406,24 @@ edits = st.lists(
 )
 
 
+def damaged_wheel(folder: Path, edits: list[tuple[int, int, bytes]]) -> Path:
+    """A valid wheel with ``edits`` (position, bytes removed, bytes inserted) applied."""
+    data = bytearray(valid_wheel_bytes())
+    for position, removed, inserted in edits:
+        at = position % len(data)
+        data[at : at + removed] = inserted
+    wheel = folder / "hello-1.0.0-py3-none-any.whl"
+    wheel.write_bytes(bytes(data))
+    return wheel
+
+
 class TestCorruption:
     @settings(max_examples=300, deadline=None)
     @given(edits=edits)
     def test_only_wheel_errors(self, edits: list[tuple[int, int, bytes]]) -> None:
         """Whatever bytes are damaged, the answer is a WheelInfo or a WheelError, nothing else."""
-        data = bytearray(valid_wheel_bytes())
-        for position, removed, inserted in edits:
-            at = position % len(data)
-            data[at : at + removed] = inserted
         with tempfile.TemporaryDirectory() as folder:
-            wheel = Path(folder) / "hello-1.0.0-py3-none-any.whl"
-            wheel.write_bytes(bytes(data))
+            wheel = damaged_wheel(Path(folder), edits)
             try:
                 inspect_wheel(wheel)
                 read_member(wheel, "hello/plugin.toml", max_size=4096)
@@ -430,13 +436,8 @@ class TestCorruption:
         self, edits: list[tuple[int, int, bytes]], max_size: int
     ) -> None:
         """Once a damaged wheel passes, a kept member reads as read_member reads it."""
-        data = bytearray(valid_wheel_bytes())
-        for position, removed, inserted in edits:
-            at = position % len(data)
-            data[at : at + removed] = inserted
         with tempfile.TemporaryDirectory() as folder:
-            wheel = Path(folder) / "hello-1.0.0-py3-none-any.whl"
-            wheel.write_bytes(bytes(data))
+            wheel = damaged_wheel(Path(folder), edits)
             try:
                 inspection = inspect_members(wheel, is_toml)
             except WheelError:
