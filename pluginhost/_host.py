@@ -45,7 +45,7 @@ from ._sources import (
     Source,
     WheelFolderSource,
     candidate_from_wheel,
-    is_manifest,
+    inspect_plugin_wheel,
 )
 from ._status import PluginInfo, PluginStatus
 from ._statusdoc import StatusWriter
@@ -54,7 +54,7 @@ from ._transition import Timeouts
 from ._trust import TrustGate, TrustMode
 from ._versions import parse_version
 from ._watch import FolderChange, FolderWatcher
-from ._wheel import WheelLimits, inspect_members
+from ._wheel import WheelLimits
 from ._worker import Worker
 
 __all__ = ["PluginHost"]
@@ -385,10 +385,9 @@ class PluginHost:
         try:
             self._discovery.admit_wheel(path)
             path = path.resolve()
-            inspection = inspect_members(path, is_manifest, limits=self.limits)
+            inspection = inspect_plugin_wheel(path, self.limits)
             info = inspection.info
-            read = inspection.read_member
-            candidate = candidate_from_wheel(info, self.group, self.limits, read=read)
+            candidate = candidate_from_wheel(inspection, self.group, self.limits)
             if candidate is None:
                 raise WheelError(
                     f"declares no entry point in group {self.group!r}: not a plugin of this host",

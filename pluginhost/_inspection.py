@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import ManifestError, WheelError
-from ._sources import candidate_from_wheel
+from ._sources import candidate_from_wheel, inspect_plugin_wheel
 from ._versions import Version, parse_version
-from ._wheel import WheelInfo, inspect_wheel
+from ._wheel import Inspection, WheelInfo
 
 __all__ = ["describe", "inspect_file"]
 
@@ -31,10 +31,11 @@ def inspect_file(path: Path, *, group: str | None, api_version: str | None) -> d
     api = parse_version(api_version) if api_version is not None else None
     report: dict[str, Any] = {"path": str(path), "ok": False, "refused": []}
     try:
-        info = inspect_wheel(path)
+        inspection = inspect_plugin_wheel(path)
     except WheelError as exc:
         report["refused"].append(exc.reason)
         return report
+    info = inspection.info
     report.update(_wheel_json(info))
     groups = sorted({ep.group for ep in info.entry_points if ep.group.endswith(_GROUP_SUFFIX)})
     chosen = group or (groups[0] if len(groups) == 1 else None)
@@ -42,7 +43,7 @@ def inspect_file(path: Path, *, group: str | None, api_version: str | None) -> d
         report["refused"].append(_no_group(groups))
         return report
     report["group"] = chosen
-    _add_plugin(report, info, chosen, api)
+    _add_plugin(report, inspection, chosen, api)
     report["ok"] = not report["refused"]
     return report
 
@@ -53,9 +54,11 @@ def _no_group(groups: list[str]) -> str:
     return "declares no entry point in a '*.plugins' group: not a plugin (a support wheel)"
 
 
-def _add_plugin(report: dict[str, Any], info: WheelInfo, group: str, api: Version | None) -> None:
+def _add_plugin(
+    report: dict[str, Any], inspection: Inspection, group: str, api: Version | None
+) -> None:
     try:
-        candidate = candidate_from_wheel(info, group)
+        candidate = candidate_from_wheel(inspection, group)
     except (ManifestError, WheelError) as exc:
         report["refused"].append(str(exc))
         return

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import fnmatch
-import functools
 import importlib.machinery
 import importlib.metadata
 import os
@@ -31,23 +30,16 @@ from ._candidate import Candidate, InstalledOrigin, WheelOrigin
 from ._errors import ManifestError, PluginHostError, WheelError
 from ._manifest import MANIFEST_NAME, Manifest
 from ._problems import Problem, ProblemKind
-from ._wheel import WheelInfo, WheelLimits, inspect_members, read_member
+from ._wheel import Inspection, WheelInfo, WheelLimits, inspect_members
 
 __all__ = [
     "EnvironmentSource",
-    "MemberReader",
     "Scan",
     "Source",
     "WheelFolderSource",
     "candidate_from_wheel",
-    "is_manifest",
+    "inspect_plugin_wheel",
 ]
-
-
-class MemberReader(Protocol):
-    """Reads one member of a wheel, as :meth:`~pluginhost._wheel.Inspection.read_member` does."""
-
-    def __call__(self, member: str, *, max_size: int) -> bytes: ...
 
 
 @attrs.frozen
@@ -139,15 +131,12 @@ class WheelFolderSource:
 def read_wheel(path: Path, group: str, limits: WheelLimits = WheelLimits()) -> Scan:
     """Read one wheel file as a :class:`Scan` of at most one candidate."""
     try:
-        # The manifest is kept while the archive is checked: one read of the file, and the
-        # manifest comes from the very bytes that were validated.
-        inspection = inspect_members(path, is_manifest, limits=limits)
-        info = inspection.info
-        candidate = candidate_from_wheel(info, group, limits, read=inspection.read_member)
+        inspection = inspect_plugin_wheel(path, limits)
+        candidate = candidate_from_wheel(inspection, group, limits)
     except (WheelError, ManifestError) as exc:
         return Scan(problems=(_problem_from(exc, path),))
     if candidate is None:
-        return Scan(support=(info,))
+        return Scan(support=(inspection.info,))
     return Scan(candidates=(candidate,))
 
 
@@ -160,25 +149,30 @@ def _problem_from(exc: PluginHostError, path: Path) -> Problem:
     return Problem(kind, exc.plugin, str(exc), path=exc.path or str(path))
 
 
-def is_manifest(member: str) -> bool:
-    """Whether a wheel member could be a plugin's manifest: what to keep while inspecting."""
+def inspect_plugin_wheel(path: Path, limits: WheelLimits = WheelLimits()) -> Inspection:
+    """Validate a wheel as :func:`~pluginhost._wheel.inspect_wheel` does, keeping any manifest.
+
+    The manifest is kept while the archive is checked: the file is read once, and the manifest
+    :func:`candidate_from_wheel` reads comes from the very bytes that were validated.
+
+    :raises WheelError: when the wheel is refused.
+    """
+    return inspect_members(path, _is_manifest, limits=limits)
+
+
+def _is_manifest(member: str) -> bool:
     return posixpath.basename(member) == MANIFEST_NAME
 
 
 def candidate_from_wheel(
-    info: WheelInfo,
-    group: str,
-    limits: WheelLimits = WheelLimits(),
-    *,
-    read: MemberReader | None = None,
+    inspection: Inspection, group: str, limits: WheelLimits = WheelLimits()
 ) -> Candidate | None:
     """The plugin a validated wheel offers to ``group``, or ``None`` if it offers none.
 
-    :param read: reads the manifest, e.g. from the members an inspection kept
-        (:func:`~pluginhost._wheel.inspect_members` with :func:`is_manifest`); by default it
-        is read from the file again.
+    :param inspection: the wheel, as :func:`inspect_plugin_wheel` read it.
     :raises ManifestError: when the wheel declares several plugins or its manifest is unusable.
     """
+    info = inspection.info
     entry = _single_entry_point(
         [(ep.name, ep.value) for ep in info.entry_points if ep.group == group],
         info.distribution,
@@ -192,9 +186,7 @@ def candidate_from_wheel(
     if member is None:
         manifest = Manifest.default(name=ep_name, dist_version=info.version, path=None)
     else:
-        data = _read_manifest(
-            info.path, member, ep_name, limits, read or functools.partial(read_member, info.path)
-        )
+        data = _read_manifest(inspection, member, ep_name, limits)
         manifest = Manifest.from_toml(
             data, path=str(where), default_name=ep_name, dist_version=info.version
         )
@@ -208,13 +200,12 @@ def candidate_from_wheel(
     )
 
 
-def _read_manifest(
-    path: Path, member: str, plugin: str, limits: WheelLimits, read: MemberReader
-) -> bytes:
+def _read_manifest(inspection: Inspection, member: str, plugin: str, limits: WheelLimits) -> bytes:
     try:
-        return read(member, max_size=limits.max_manifest_size)
+        return inspection.read_member(member, max_size=limits.max_manifest_size)
     except WheelError as exc:
         # An oversized manifest is the manifest's fault, reported as such.
+        path = inspection.info.path
         raise ManifestError(exc.reason, plugin=plugin, path=f"{path}!{member}") from exc
 
 

@@ -31,8 +31,8 @@ from pluginhost import (
     WheelLimits,
     WheelOrigin,
 )
-from pluginhost._sources import candidate_from_wheel
-from pluginhost._wheel import EntryPointSpec, Inspection, inspect_wheel
+from pluginhost._sources import candidate_from_wheel, inspect_plugin_wheel
+from pluginhost._wheel import EntryPointSpec, Inspection
 from pluginhost.testing import WheelFactory
 
 GROUP = "greeter.plugins"
@@ -111,14 +111,15 @@ class TestWheelFolderSource:
 
     def test_two_plugins_in_one_wheel(self, factory: WheelFactory) -> None:
         """A distribution declaring two plugins in the group is refused: one wheel, one plugin."""
-        info = inspect_wheel(factory.build("multi"))
-        two = attrs.evolve(
-            info,
+        inspection = inspect_plugin_wheel(factory.build("multi"))
+        info = attrs.evolve(
+            inspection.info,
             entry_points=(
                 EntryPointSpec("multi", GROUP, "multi"),
                 EntryPointSpec("other", GROUP, "multi.other"),
             ),
         )
+        two = attrs.evolve(inspection, info=info)
         with pytest.raises(ManifestError, match=r"declares 2 plugins \(multi, other\)") as err:
             candidate_from_wheel(two, GROUP)
         assert err.value.key == "entry_points"
