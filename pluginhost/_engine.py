@@ -764,24 +764,15 @@ class Engine:
 
     def _placed(self, candidate: Candidate) -> tuple[Path | None, tuple[str, ...]] | None:
         """Where a new plugin imports from, if it needs no install and passes the checks."""
-        if candidate.name in self.active:
+        # A wheel still to install is installed in its own transition, which may fail.
+        placed = None if candidate.name in self.active else self._in_place(candidate)
+        if placed is None:
             return None
-        record = self._known(candidate)
-        site: Path | None = None
-        if record is not None and record.site_dir is not None:
-            site = self.config.site_root / Path(record.site_dir).name
-            if not site.is_dir():
-                return None
-            top_level = record.top_level
-        elif isinstance(candidate.origin, WheelOrigin):
-            return None  # installed in its own transition, which may fail
-        else:
-            top_level = candidate.top_level
         try:
-            self._check(candidate, top_level, site, {candidate.name})
+            self._check(candidate, placed[1], placed[0], {candidate.name})
         except ResolutionError:
             return None  # refused in its own transition, which says why
-        return site, top_level
+        return placed
 
     def prune_sites(self) -> list[str]:
         """Delete site dirs that neither the active set nor a backup names (left by a crash
@@ -886,14 +877,11 @@ class Engine:
         A dependent re-imported with its dependency is already installed: its wheel may be
         long gone, and must not be needed.
         """
-        record = self._known(candidate)
-        if record is not None and record.site_dir is not None:
-            site = self.config.site_root / Path(record.site_dir).name
-            if site.is_dir():
-                return site, record.top_level
+        placed = self._in_place(candidate)
+        if placed is not None:
+            return placed
         origin = candidate.origin
-        if not isinstance(origin, WheelOrigin):
-            return None, candidate.top_level
+        assert isinstance(origin, WheelOrigin)  # anything else is in place
         extras = support_wheels_for(candidate.name, candidate.requires_dist, self.support)
         site_info = install_wheel(
             origin.path,
@@ -909,6 +897,18 @@ class Engine:
             self._fresh.add(site_info.path)
         crash_point("after_install", candidate.version_text)
         return site_info.path, site_info.top_level
+
+    def _in_place(self, candidate: Candidate) -> tuple[Path | None, tuple[str, ...]] | None:
+        """Where a candidate imports from without installing anything, or ``None`` when its
+        wheel must be installed: a site dir installed before, or the environment."""
+        record = self._known(candidate)
+        if record is not None and record.site_dir is not None:
+            site = self.config.site_root / Path(record.site_dir).name
+            if site.is_dir():
+                return site, record.top_level
+        if isinstance(candidate.origin, WheelOrigin):
+            return None
+        return None, candidate.top_level
 
     def _known(self, candidate: Candidate) -> Record | None:
         """The record of an installed copy of ``candidate``: active, restored, or a backup."""
