@@ -3,8 +3,11 @@
 The public surface is what this module exports; every other module is private.
 """
 
-from ._candidate import Candidate, InstalledOrigin, WheelOrigin
-from ._errors import (
+from .discover.sources import EnvironmentSource, Scan, Source, WheelFolderSource
+from .discover.wheel import WheelInfo, WheelLimits
+from .host.host import PluginHost
+from .model.candidate import Candidate, InstalledOrigin, WheelOrigin
+from .model.errors import (
     ActivationError,
     BuildError,
     HostStateError,
@@ -17,16 +20,13 @@ from ._errors import (
     VersionError,
     WheelError,
 )
-from ._events import Event, EventKind
-from ._host import PluginHost
-from ._manifest import Manifest
-from ._policy import VersionPolicy
-from ._problems import Problem, ProblemKind
-from ._sources import EnvironmentSource, Scan, Source, WheelFolderSource
-from ._status import HistoryEntry, PluginInfo, PluginState, PluginStatus
-from ._transition import Timeouts
-from ._versions import Constraint, Version
-from ._wheel import WheelInfo, WheelLimits
+from .model.events import Event, EventKind
+from .model.manifest import Manifest
+from .model.policy import VersionPolicy
+from .model.problems import Problem, ProblemKind
+from .model.status import HistoryEntry, PluginInfo, PluginState, PluginStatus
+from .model.versions import Constraint, Version
+from .swap.transition import Timeouts
 
 __all__ = [
     "ActivationError",
@@ -64,3 +64,21 @@ __all__ = [
     "WheelLimits",
     "WheelOrigin",
 ]
+
+# Errors go by their public name (``pluginhost.WheelError``) in events and the audit log, so the
+# type a log names stays importable wherever the private module that defines it lives.
+for _error in (
+    ActivationError,
+    BuildError,
+    HostStateError,
+    InstallError,
+    ManifestError,
+    PluginHostError,
+    ResolutionError,
+    StoreError,
+    TrustError,
+    VersionError,
+    WheelError,
+):
+    _error.__module__ = __name__
+del _error

@@ -30,9 +30,9 @@ import attrs
 from packaging.utils import canonicalize_name
 
 if TYPE_CHECKING:
-    from ._host import PluginHost
+    from .host.host import PluginHost
 
-from ._misbehave import (
+from .testkit.misbehave import (
     MISBEHAVING_STAGES,
     MISBEHAVIOURS,
     misbehaving_code,
@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 #: The kinds of broken wheel :meth:`WheelFactory.build` makes with ``broken=``. Each is refused
-#: by validation with the default :class:`~pluginhost._wheel.WheelLimits`, except
+#: by validation with the default :class:`~pluginhost.discover.wheel.WheelLimits`, except
 #: ``too-many-members``, which is refused when ``max_members`` is 50 or lower.
 BROKEN_KINDS: Final = (
     "bad-record-hash",  # the package's __init__.py differs from its RECORD hash
@@ -517,7 +517,7 @@ if "pytest" in sys.modules:
                 host = host_factory("greeter", specs=[GreeterSpec], watch=[wheel_factory.directory])
                 assert host.hook.greet(name="Ada") == ["Hello, Ada!"]
         """
-        from ._host import PluginHost
+        from .host.host import PluginHost
 
         hosts: list[PluginHost] = []
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
-from pluginhost._candidate import Candidate, InstalledOrigin, WheelOrigin
-from pluginhost._manifest import Manifest
-from pluginhost._names import PluginName, plugin_name
-from pluginhost._policy import VersionPolicy
-from pluginhost._versions import Constraint, Version
+from pluginhost.model.candidate import Candidate, InstalledOrigin, WheelOrigin
+from pluginhost.model.manifest import Manifest
+from pluginhost.model.names import PluginName, plugin_name
+from pluginhost.model.policy import VersionPolicy
+from pluginhost.model.versions import Constraint, Version
 
 NAMES = ("a", "b", "c", "d")
 API_VERSION = Version(1, 2, 0)

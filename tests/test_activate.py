@@ -13,7 +13,7 @@ import pytest
 
 from hookspecs.lifecycle import lifecycle_specs
 from pluginhost import ActivationError
-from pluginhost._activate import PluginFinder, import_entry_point, purge_modules
+from pluginhost.load.modules import PluginFinder, import_entry_point, purge_modules
 
 hookspec = pluggy.HookspecMarker("acttest")
 hookimpl = pluggy.HookimplMarker("acttest")

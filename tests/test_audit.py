@@ -15,8 +15,8 @@ import pytest
 from conftest import greet_code
 
 from pluginhost import PluginHost
-from pluginhost._audit import AuditEntry, AuditLog, entry_for, read_audit, verify_audit
-from pluginhost._events import Event, EventKind
+from pluginhost.model.events import Event, EventKind
+from pluginhost.state.audit import AuditEntry, AuditLog, entry_for, read_audit, verify_audit
 from pluginhost.testing import WheelFactory
 
 MakeHost = Callable[..., PluginHost]

@@ -9,8 +9,8 @@ import pytest
 
 from hookspecs import greeter
 from pluginhost import BuildError, PluginHost
-from pluginhost._build import build_wheel, cached_wheel, source_digest
-from pluginhost._demo import demo_plugins_dir
+from pluginhost.cli.build import build_wheel, cached_wheel, source_digest
+from pluginhost.cli.demo import demo_plugins_dir
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import greet_code
 
-from pluginhost._store import AtomicJsonFile
+from pluginhost.state.store import AtomicJsonFile
 from pluginhost.testing import WheelFactory
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ import pytest
 
 from hookspecs import greeter
 from pluginhost import Timeouts, VersionPolicy, WheelLimits
-from pluginhost._config import ConfigError, HostConfig
+from pluginhost.host.settings import ConfigError, HostConfig
 
 FULL = """
 [pluginhost]

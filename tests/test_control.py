@@ -9,10 +9,10 @@ import pytest
 from conftest import greet_code
 
 from pluginhost import HostStateError, PluginHost
-from pluginhost._control import ControlServer, send_request
-from pluginhost._doctor import diagnose
-from pluginhost._report import graph_dot, graph_report, plugin_rows, plugin_status, read_home
-from pluginhost._store import AtomicJsonFile
+from pluginhost.cli.doctor import diagnose
+from pluginhost.cli.report import graph_dot, graph_report, plugin_rows, plugin_status, read_home
+from pluginhost.host.control import ControlServer, send_request
+from pluginhost.state.store import AtomicJsonFile
 from pluginhost.testing import WheelFactory
 
 

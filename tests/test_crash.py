@@ -1,7 +1,7 @@
 """Crash safety of every change, for real: a host process is SIGKILLed at each step of an update
 of ``hello`` from 1.0.0 to 1.1.0, of an update undone by a failing health check, of a rollback to
 a backup, of a removal and of a backup's deletion (``PLUGINHOST_CRASH_AT``, see
-``pluginhost/_faults.py``), and a second process restarts a host on the same home.
+``pluginhost/state/faults.py``), and a second process restarts a host on the same home.
 
 Every host runs in its own interpreter through ``tests/crash_host.py``; the wheels are real
 (``WheelFactory``) and nothing is mocked.
@@ -21,8 +21,8 @@ from typing import Any
 import attrs
 import pytest
 
-from pluginhost._faults import INSTALL_STEPS, REMOVAL_STEPS, STEPS, SWAP_STEPS, UNDO_STEPS
-from pluginhost._store import AtomicJsonFile
+from pluginhost.state.faults import INSTALL_STEPS, REMOVAL_STEPS, STEPS, SWAP_STEPS, UNDO_STEPS
+from pluginhost.state.store import AtomicJsonFile
 from pluginhost.testing import WheelFactory
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from pluginhost import Event, EventKind
-from pluginhost._events import EventBus
+from pluginhost.model.events import EventBus
 
 
 class TestEventBus:

@@ -2,7 +2,8 @@
 device, met while installing, committing the registry, removing and rolling back.
 
 Each fault is made two ways. Always: the operating system call fails on purpose, at the seam
-every pluginhost write goes through (``pluginhost._fs``), with the ``OSError`` the kernel gives.
+every pluginhost write goes through (``pluginhost.state.fs``), with the ``OSError`` the kernel
+gives.
 As root where mounts are allowed: for real, on a small tmpfs that is filled, remounted read-only,
 or mounted over ``site/``. Either way the fault must be a typed error naming the plugin, the file
 and the reason, the version serving before must serve on, events must say what happened, staging
@@ -33,14 +34,14 @@ from pluginhost import (
     InstallError,
     PluginHost,
     StoreError,
-    _fs,
 )
-from pluginhost._store import AtomicJsonFile
+from pluginhost.state import fs as _fs
+from pluginhost.state.store import AtomicJsonFile
 from pluginhost.testing import WheelFactory
 
 MakeHost = Callable[..., PluginHost]
 
-# The words an operator reads for each errno, as pluginhost._fs.describe says them.
+# The words an operator reads for each errno, as pluginhost.state.fs.describe says them.
 MEANING = {
     errno.ENOSPC: "disk full (ENOSPC)",
     errno.EROFS: "read-only file system (EROFS)",
@@ -51,7 +52,7 @@ FAULTS = list(MEANING)
 
 
 class Disk:
-    """Makes the file operations of ``pluginhost._fs`` fail on chosen paths, until healed."""
+    """Makes the file operations of ``pluginhost.state.fs`` fail on chosen paths, until healed."""
 
     def __init__(self) -> None:
         self._patch = pytest.MonkeyPatch()
@@ -172,7 +173,7 @@ class TestInjectedInstallFaults:
 
         [failed] = failures(events, EventKind.LOAD_FAILED)
         assert failed.version == "1.1.0"
-        assert failed.error_type == "pluginhost._errors.InstallError"
+        assert failed.error_type == "pluginhost.InstallError"
         assert failed.error is not None
         assert MEANING[code] in failed.error
         assert str(wheel) in failed.error
@@ -233,7 +234,7 @@ class TestInjectedCommitFaults:
         assert serving.wait_idle(20)
 
         [failed] = failures(events, EventKind.LOAD_FAILED)
-        assert failed.error_type == "pluginhost._errors.StoreError"
+        assert failed.error_type == "pluginhost.StoreError"
         assert failed.error is not None
         assert MEANING[code] in failed.error
         assert str(home / "registry.json") in failed.error
@@ -291,7 +292,7 @@ class TestInjectedCommitFaults:
                 serving.install(wheel)
             assert info.value.plugin == "polite"
         [failed] = [e for e in events if e.kind is EventKind.LOAD_FAILED]
-        assert (failed.plugin, failed.error_type) == ("polite", "pluginhost._errors.StoreError")
+        assert (failed.plugin, failed.error_type) == ("polite", "pluginhost.StoreError")
         assert serving.load_order() == ("hello",)
         check_untouched(serving, home)
 
@@ -589,7 +590,7 @@ class TestRealFaults:
         factory.build("hello", "1.1.0", code=greet_code("1.1.0"))
         assert host.wait_idle(20)
         [failed] = failures(events, EventKind.LOAD_FAILED)
-        assert failed.error_type == "pluginhost._errors.InstallError"
+        assert failed.error_type == "pluginhost.InstallError"
         assert failed.error is not None
         assert "disk full (ENOSPC)" in failed.error
         check_untouched(host, small_home)
@@ -617,7 +618,7 @@ class TestRealFaults:
         factory.build("hello", "1.1.0", code=greet_code("1.1.0"), files=payload)
         assert host.wait_idle(20)
         [failed] = failures(events, EventKind.LOAD_FAILED)
-        assert failed.error_type == "pluginhost._errors.InstallError"
+        assert failed.error_type == "pluginhost.InstallError"
         assert failed.error is not None
         assert "installing failed: disk full (ENOSPC)" in failed.error
         check_untouched(host, small_home)

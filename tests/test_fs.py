@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pluginhost import _fs
+from pluginhost.state import fs as _fs
 
 
 class TestDescribe:

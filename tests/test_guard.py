@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pluginhost._guard import (
+from pluginhost.load.guard import (
     ThreadRef,
     describe_exception,
     holders,
@@ -120,7 +120,7 @@ class TestRestore:
 
     def test_host_finders_left_alone(self) -> None:
         """Another host's finder, taken out by its stop meanwhile, is not put back."""
-        from pluginhost._activate import PluginFinder
+        from pluginhost.load.modules import PluginFinder
 
         other_host = PluginFinder()
         sys.meta_path.append(other_host)

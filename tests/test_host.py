@@ -23,7 +23,7 @@ from pluginhost import (
     ResolutionError,
     WheelError,
 )
-from pluginhost._store import AtomicJsonFile
+from pluginhost.state.store import AtomicJsonFile
 from pluginhost.testing import WheelFactory
 
 MakeHost = Callable[..., PluginHost]
@@ -437,7 +437,7 @@ class TestSubscribers:
         factory.build("crash", code="1/0")
         make_host()
         failed = next(e for e in events if e.kind is EventKind.LOAD_FAILED)
-        assert failed.error_type == "pluginhost._errors.ActivationError"
+        assert failed.error_type == "pluginhost.ActivationError"
         values = attrs.astuple(failed, recurse=False)
         assert not any(isinstance(v, BaseException) for v in values)
         assert isinstance(failed.error, str)
@@ -473,9 +473,9 @@ class TestHistory:
     ) -> None:
         """A plugin's history keeps its latest changes only, so a host that swaps all day
         does not grow."""
-        import pluginhost._engine
+        import pluginhost.host.engine
 
-        monkeypatch.setattr(pluginhost._engine, "HISTORY_LIMIT", 3)
+        monkeypatch.setattr(pluginhost.host.engine, "HISTORY_LIMIT", 3)
         host = make_host()
         for minor in range(5):
             host.install(factory.build("hello", f"1.{minor}.0", code=greet_code(str(minor))))

@@ -26,7 +26,7 @@ from pluginhost import (
     WheelError,
     WheelLimits,
 )
-from pluginhost._audit import AuditEntry, read_audit
+from pluginhost.state.audit import AuditEntry, read_audit
 from pluginhost.testing import BROKEN_KINDS, WheelFactory
 
 MakeHost = Callable[..., PluginHost]

@@ -12,11 +12,11 @@ from typing import Any
 import attrs
 import pytest
 
-import pluginhost._install
-import pluginhost._wheel
-from pluginhost._errors import InstallError, WheelError
-from pluginhost._install import InstalledSite, install_wheel, site_dir_name
-from pluginhost._wheel import WheelInfo, WheelLimits, inspect_wheel
+import pluginhost.discover.wheel
+import pluginhost.install.installer
+from pluginhost.discover.wheel import WheelInfo, WheelLimits, inspect_wheel
+from pluginhost.install.installer import InstalledSite, install_wheel, site_dir_name
+from pluginhost.model.errors import InstallError, WheelError
 from pluginhost.testing import BROKEN_KINDS, WheelFactory
 
 GREET = "def greet(name):\n    return f'hello, {name}'\n"
@@ -203,7 +203,7 @@ class TestInstallWheel:
                 factory.build("hello", code="raise SystemExit('the replacement')")
             return real_inspect(path, **kwargs)
 
-        monkeypatch.setattr(pluginhost._install, "inspect_wheel", inspect_after_change)
+        monkeypatch.setattr(pluginhost.install.installer, "inspect_wheel", inspect_after_change)
         site = roots.install(wheel)
         assert load(site.path, "hello").greet("you") == "hello, you"
 
@@ -212,16 +212,18 @@ class TestInstallWheel:
     ) -> None:
         """When the same site dir appears during our install, it is kept and ours dropped."""
         wheel = factory.build("hello", code=GREET)
-        real_install_copy = pluginhost._install._install_copy
+        real_install_copy = pluginhost.install.installer._install_copy
         raced: list[InstalledSite] = []
 
         def install_copy_then_race(copy: Any, site: Path, plugin: str) -> None:
             real_install_copy(copy, site, plugin)
             if not raced:
-                monkeypatch.setattr(pluginhost._install, "_install_copy", real_install_copy)
+                monkeypatch.setattr(
+                    pluginhost.install.installer, "_install_copy", real_install_copy
+                )
                 raced.append(roots.install(wheel))
 
-        monkeypatch.setattr(pluginhost._install, "_install_copy", install_copy_then_race)
+        monkeypatch.setattr(pluginhost.install.installer, "_install_copy", install_copy_then_race)
         site = roots.install(wheel)
         assert site.reused
         assert site.path == raced[0].path
@@ -240,7 +242,7 @@ class TestInstallWheel:
             seen.append([p for p in roots.staging.rglob("*") if not p.is_dir()])
             return real_inspect(path, **kwargs)
 
-        monkeypatch.setattr(pluginhost._install, "inspect_wheel", inspect_and_look)
+        monkeypatch.setattr(pluginhost.install.installer, "inspect_wheel", inspect_and_look)
         roots.install(wheel)
         assert seen == [[]]
 
@@ -261,7 +263,7 @@ class TestLargeWheel:
 
     @pytest.fixture(autouse=True)
     def streamed(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr(pluginhost._wheel, "_IN_MEMORY", 0)
+        monkeypatch.setattr(pluginhost.discover.wheel, "_IN_MEMORY", 0)
 
     def test_installs_and_imports(self, factory: WheelFactory, roots: Roots) -> None:
         """The plugin lands in its site dir as it would from memory, and staging is emptied."""
@@ -299,6 +301,6 @@ class TestLargeWheel:
             factory.build("hello", code="raise SystemExit('the replacement')")
             return real_inspect(path, **kwargs)
 
-        monkeypatch.setattr(pluginhost._install, "inspect_wheel", inspect_after_change)
+        monkeypatch.setattr(pluginhost.install.installer, "inspect_wheel", inspect_after_change)
         site = roots.install(wheel)
         assert load(site.path, "hello").greet("you") == "hello, you"

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pluginhost._errors import ManifestError, VersionError
-from pluginhost._manifest import MANIFEST_NAME, MAX_MANIFEST_SIZE, Manifest
-from pluginhost._names import PluginName, plugin_name
-from pluginhost._versions import ANY, Constraint, Version
+from pluginhost.model.errors import ManifestError, VersionError
+from pluginhost.model.manifest import MANIFEST_NAME, MAX_MANIFEST_SIZE, Manifest
+from pluginhost.model.names import PluginName, plugin_name
+from pluginhost.model.versions import ANY, Constraint, Version
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -127,7 +127,7 @@ def assert_rolled_back(
     failed = last(events, EventKind.LOAD_FAILED)
     assert failed.step == step
     assert failed.version == "1.1.0"
-    assert failed.error_type == "pluginhost._errors.ActivationError"
+    assert failed.error_type == "pluginhost.ActivationError"
     assert "plugin 'hello'" in (failed.error or "")
     assert re.search(reason, failed.error or ""), failed.error
     rolled = last(events, EventKind.ROLLED_BACK)

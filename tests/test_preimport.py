@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 from conftest import greet_code
 
-from pluginhost import Event, EventKind, PluginHost, ProblemKind, Timeouts, _transition
-from pluginhost._activate import import_entry_point
-from pluginhost._errors import ActivationError
-from pluginhost._helpers import bounded
-from pluginhost._names import PluginName
-from pluginhost._preimport import Ahead, Imported, import_ahead
+from pluginhost import Event, EventKind, PluginHost, ProblemKind, Timeouts
+from pluginhost.load.ahead import Ahead, Imported, import_ahead
+from pluginhost.load.bounded import bounded
+from pluginhost.load.modules import import_entry_point
+from pluginhost.model.errors import ActivationError
+from pluginhost.model.names import PluginName
+from pluginhost.swap import transition as _transition
 from pluginhost.testing import WheelFactory
 
 MakeHost = Callable[..., PluginHost]

@@ -11,12 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import API_VERSION, actives, candidate, candidate_sets, policies
 
-from pluginhost._candidate import Candidate
-from pluginhost._names import PluginName, plugin_name
-from pluginhost._policy import VersionPolicy
-from pluginhost._problems import Problem, ProblemKind
-from pluginhost._resolve import Plan, resolve
-from pluginhost._versions import Version
+from pluginhost.model.candidate import Candidate
+from pluginhost.model.names import PluginName, plugin_name
+from pluginhost.model.policy import VersionPolicy
+from pluginhost.model.problems import Problem, ProblemKind
+from pluginhost.model.versions import Version
+from pluginhost.resolve.resolver import Plan, resolve
 
 N = plugin_name
 PRE = VersionPolicy(allow_prerelease=True)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from pluginhost import HostStateError, ManifestError, PluginHost
-from pluginhost._build import build_wheel
-from pluginhost._scaffold import scaffold
+from pluginhost.cli.build import build_wheel
+from pluginhost.cli.scaffold import scaffold
 
 pytestmark = pytest.mark.slow
 

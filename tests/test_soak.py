@@ -36,7 +36,7 @@ import pytest
 
 from hookspecs import greeter
 from pluginhost import Event, EventKind, HostStateError, PluginHost, Timeouts
-from pluginhost._store import AtomicJsonFile
+from pluginhost.state.store import AtomicJsonFile
 from pluginhost.testing import BROKEN_KINDS, WheelFactory
 
 pytestmark = pytest.mark.soak

@@ -19,17 +19,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import pluginhost._store
-from pluginhost._errors import HostStateError, PluginHostError
-from pluginhost._store import AtomicJsonFile, HomeLock, StoreError
+import pluginhost.state.store
+from pluginhost.model.errors import HostStateError, PluginHostError
+from pluginhost.state.store import AtomicJsonFile, HomeLock, StoreError
 
 # The children import the module under test from this checkout, not from an installed copy.
-SOURCE_ROOT = Path(pluginhost._store.__file__).resolve().parents[1]
+SOURCE_ROOT = Path(pluginhost.state.store.__file__).resolve().parents[1]
 
 WRITER = """
 import random, sys
 from pathlib import Path
-from pluginhost._store import AtomicJsonFile
+from pluginhost.state.store import AtomicJsonFile
 
 doc = AtomicJsonFile(Path(sys.argv[1]))
 n = int(sys.argv[2])
@@ -43,7 +43,7 @@ while True:
 LOCKER = """
 import subprocess, sys, time
 from pathlib import Path
-from pluginhost._store import HomeLock
+from pluginhost.state.store import HomeLock
 
 HomeLock(Path(sys.argv[1])).acquire()
 helper = None

@@ -9,8 +9,8 @@ import pluggy
 import pytest
 
 from hookspecs.lifecycle import lifecycle_specs
-from pluginhost._swap import drain, implementations_of, in_flight, prepare, switch
-from pluginhost._transition import call_hook
+from pluginhost.swap.switch import drain, implementations_of, in_flight, prepare, switch
+from pluginhost.swap.transition import call_hook
 
 hookspec = pluggy.HookspecMarker("swaptest")
 hookimpl = pluggy.HookimplMarker("swaptest")

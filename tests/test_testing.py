@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from installer.sources import WheelFile
 
-from pluginhost._wheel import inspect_wheel, read_member
+from pluginhost.discover.wheel import inspect_wheel, read_member
 from pluginhost.testing import (
     MISBEHAVING_STAGES,
     MISBEHAVIOURS,

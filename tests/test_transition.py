@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
-from pluginhost._errors import ActivationError
-from pluginhost._helpers import _IDLE, bounded, retire_idle_helpers
-from pluginhost._swap import Implementations
-from pluginhost._transition import bounded_hook
+from pluginhost.load.bounded import _IDLE, bounded, retire_idle_helpers
+from pluginhost.model.errors import ActivationError
+from pluginhost.swap.switch import Implementations
+from pluginhost.swap.transition import bounded_hook
 
 
 class TestBounded:

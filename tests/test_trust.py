@@ -13,7 +13,7 @@ import pytest
 from conftest import greet_code
 
 from pluginhost import Event, EventKind, PluginHost, ProblemKind, TrustError
-from pluginhost._trust import TrustGate, parse_trust_file, unsafe_path
+from pluginhost.discover.trust import TrustGate, parse_trust_file, unsafe_path
 from pluginhost.testing import WheelFactory
 
 MakeHost = Callable[..., PluginHost]

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from pluginhost._errors import ManifestError, VersionError
-from pluginhost._versions import ANY, Constraint, Version, from_pep440, parse_version
+from pluginhost.model.errors import ManifestError, VersionError
+from pluginhost.model.versions import ANY, Constraint, Version, from_pep440, parse_version
 
 V = Version.parse
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from pluginhost._errors import HostStateError
-from pluginhost._watch import WATCHING_AGAIN, FolderChange, FolderWatcher, default_wanted
+from pluginhost.discover.watch import WATCHING_AGAIN, FolderChange, FolderWatcher, default_wanted
+from pluginhost.model.errors import HostStateError
 
 SETTLE = 0.15
 #: Generous: the tests must not fail on a loaded two-core machine.

@@ -13,9 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import pluginhost._wheel
-from pluginhost._errors import WheelError
-from pluginhost._wheel import (
+import pluginhost.discover.wheel
+from pluginhost.discover.wheel import (
     EntryPointSpec,
     WheelLimits,
     inspect_members,
@@ -23,6 +22,7 @@ from pluginhost._wheel import (
     read_member,
     read_wheel_file,
 )
+from pluginhost.model.errors import WheelError
 from pluginhost.testing import BROKEN_KINDS, WheelFactory
 
 # "too-many-members" needs a limit below the default; the other kinds are refused either way.
@@ -78,7 +78,7 @@ Snapshot = Callable[[], dict[str, tuple[int, int]]]
 @pytest.fixture
 def streamed(monkeypatch: pytest.MonkeyPatch) -> None:
     """Wheels of any size are read from their file by chunks, not held in memory."""
-    monkeypatch.setattr(pluginhost._wheel, "_IN_MEMORY", 0)
+    monkeypatch.setattr(pluginhost.discover.wheel, "_IN_MEMORY", 0)
 
 
 def is_toml(name: str) -> bool:
@@ -260,7 +260,7 @@ class TestInspectWheel:
         """A wheel read by chunks from its file is described as one held in memory."""
         wheel = factory.build("hello", files={"hello-1.0.0.data/purelib/extra_mod.py": ""})
         in_memory = inspect_wheel(wheel)
-        monkeypatch.setattr(pluginhost._wheel, "_IN_MEMORY", 0)
+        monkeypatch.setattr(pluginhost.discover.wheel, "_IN_MEMORY", 0)
         assert inspect_wheel(wheel) == in_memory
 
     def test_data_validated_not_the_file(self, factory: WheelFactory) -> None:
@@ -311,7 +311,7 @@ class TestReadWheelFile:
         """A file that grew past the size held in memory while read is not held: ``None``."""
         wheel = factory.build("hello")
         size = wheel.stat().st_size
-        monkeypatch.setattr(pluginhost._wheel, "_IN_MEMORY", size - 1)
+        monkeypatch.setattr(pluginhost.discover.wheel, "_IN_MEMORY", size - 1)
         real_fstat = os.fstat
         monkeypatch.setattr(
             os, "fstat", lambda fd: os.stat_result([*real_fstat(fd)[:6], 10, *real_fstat(fd)[7:]])
@@ -321,7 +321,7 @@ class TestReadWheelFile:
     def test_too_large(self, factory: WheelFactory, monkeypatch: pytest.MonkeyPatch) -> None:
         """A file over the size held in memory is not read: ``None``."""
         wheel = factory.build("hello")
-        monkeypatch.setattr(pluginhost._wheel, "_IN_MEMORY", wheel.stat().st_size - 1)
+        monkeypatch.setattr(pluginhost.discover.wheel, "_IN_MEMORY", wheel.stat().st_size - 1)
         assert read_wheel_file(wheel) is None
 
     def test_missing(self, tmp_path: Path) -> None:

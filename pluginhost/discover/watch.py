@@ -1,0 +1,628 @@
+"""Watched folders: filesystem events become "these wheel files settled, or went away".
+
+The watcher never installs or imports anything: it tells the host's single worker that a folder
+changed, once the files concerned stopped changing, and the host rescans that folder. Its contract:
+every change to a wanted file eventually leads to one ``on_change`` call made after the file
+stopped changing; a storm of events leads to few calls; nothing is reported while a file is
+still being written (as far as its size, mtime and inode tell).
+
+How a change travels::
+
+    watchdog thread   event ──► pending[path] = (stat signature, due = now + settle)
+                                    (renamed into the folder: due = now)
+    watcher thread    due   ──► stat again ── same ──► settled ──► on_change(FolderChange)
+                                           └─ differs ─► due = now + settle
+                      every second             ──► folder still there? down folders re-armed
+                      every rescan_interval,   ──► folder snapshot compared with what was
+                      and on wait_quiet()          handed over; differences become pending
+
+One thread (``pluginhost-watcher``) does every stat after the first, every rescan and every
+callback, so callbacks never run concurrently and no timer is started per event.
+
+What is guaranteed:
+
+- A change is handed over once its ``(size, mtime_ns, inode)`` stayed the same for ``settle``
+  seconds (a path that went away: stayed away as long), in one call per folder per round; the
+  paths due within one more settle time join the same round. A file renamed into the folder
+  (``mv``, ``os.replace``; reported by inotify, not by polling) is complete when it appears:
+  it is due at once, and only the stat check stands between the event and the call.
+- A change that nets to nothing against what was last handed over (a wheel created and removed
+  within the settle time, a late event for a file already reported) makes no call.
+- :meth:`FolderWatcher.wait_quiet` is exact: it does not trust that events have arrived but has
+  the watcher rescan every folder after the call, so every change made before it is handed over,
+  settled, before it returns ``True``. :meth:`FolderWatcher.busy` alone only knows the events
+  delivered so far: about a millisecond after a writer's ``close()``, about 0.5 s after a file
+  is moved out of the folder (watchdog waits for a matching move-in).
+
+What is not: a writer that pauses for longer than ``settle`` mid-file is taken as done (its
+next write makes another call), and a file replaced by one of the same size, mtime and inode
+goes unnoticed (the host's read cache could not tell them apart either).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import stat
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Final, Literal, final
+
+import attrs
+import watchdog.events
+from watchdog.events import (
+    DirDeletedEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver, ObservedWatch
+from watchdog.observers.polling import PollingObserver
+
+if sys.platform.startswith("linux"):
+    from watchdog.observers.inotify import InotifyObserver
+
+from ..model.errors import HostStateError
+
+__all__ = ["CHECK_INTERVAL", "WATCHING_AGAIN", "FolderChange", "FolderWatcher", "default_wanted"]
+
+logger = logging.getLogger("pluginhost")
+
+#: Seconds between checks that each folder is still there; folders that are down are retried
+#: this often.
+CHECK_INTERVAL: Final = 1.0
+
+#: The reason given to ``on_problem`` when a folder that was down can be watched again.
+WATCHING_AGAIN: Final = "folder is back, watching again"
+
+# Opened and closed-without-writing are left out: the host reading a wheel is not a change.
+# watchdog 7 reports attribute changes (a touch, a chmod) apart; earlier versions report them
+# as modifications.
+_ATTRIB: Final = getattr(watchdog.events, "FileAttribEvent", FileModifiedEvent)
+_EVENTS: Final[list[type[FileSystemEvent]]] = [
+    FileCreatedEvent,
+    FileModifiedEvent,
+    _ATTRIB,
+    FileClosedEvent,
+    FileMovedEvent,
+    FileDeletedEvent,
+    DirDeletedEvent,
+]
+
+#: ``(size, mtime_ns, inode)``: the host caches what it read under the same key.
+_Signature = tuple[int, int, int]
+#: ``(folder key, file name)``.
+_Key = tuple[str, str]
+
+
+def default_wanted(filename: str) -> bool:
+    """Whether a file of this name is a wheel to watch: ``*.whl``, not a dotfile.
+
+    Names of files still being written (``x.whl.part``, ``.tmp``, ``~``, ``.crdownload``) do not
+    end in ``.whl`` and are therefore ignored; renaming them into place is what reports them::
+
+        >>> default_wanted("a-1.0-py3-none-any.whl"), default_wanted("a.whl.part")
+        (True, False)
+    """
+    return filename.endswith(".whl") and not filename.startswith(".")
+
+
+@attrs.frozen
+class FolderChange:
+    """Wanted files of one watched folder that appeared, changed or went away, each settled.
+
+    :param folder: the watched folder, exactly as given to :class:`FolderWatcher`.
+    :param paths: the files concerned, ``folder / name``; those that went away do not exist.
+    """
+
+    folder: Path
+    paths: frozenset[Path]
+
+
+@attrs.define(eq=False)
+class _Folder:
+    """One watched folder. Only the watcher thread (or ``start()``, before it runs) changes
+    ``watch``, ``identity`` and ``known``; ``problem`` and ``suspect`` change under the lock."""
+
+    path: Path  # as given: the host keys its folders by it
+    key: str  # absolute: watchdog reports event paths under it
+    watch: ObservedWatch | None = None
+    identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the folder being watched
+    known: dict[str, _Signature] = attrs.Factory(dict)  # the files as last handed over
+    problem: str | None = None  # why the folder is down; None while it is watched
+    suspect: bool = False  # an event said the folder itself went away: check it now
+
+
+@attrs.frozen(eq=False)
+class _Pending:
+    """A path seen changing: its signature when last looked at, and when to look again."""
+
+    signature: _Signature | None  # None: the path is gone (or is no regular file)
+    due: float
+    forced: bool = False  # hand over even if it matches what was handed over before
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, sink: Callable[[FileSystemEvent], None]) -> None:
+        self._sink = sink
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        self._sink(event)
+
+
+@final
+class FolderWatcher:
+    """Watches folders of wheels and reports settled changes to ``on_change``.
+
+    Files already in a folder at :meth:`start` are its baseline and are not reported: the host
+    reads the folders itself when it starts. Only the folders themselves are watched, not their
+    subfolders. ``on_change`` and ``on_problem`` run on the watcher's own thread, one call at a
+    time (``on_problem`` also from :meth:`start`, for folders unusable then); an exception in
+    them is logged and the watcher goes on. From there :meth:`wait_quiet` refuses (it would
+    wait for itself) and :meth:`stop` does not join the watcher's thread.
+
+    A folder missing, deleted, replaced or unreadable is reported once to ``on_problem``; it is
+    retried every :data:`CHECK_INTERVAL` seconds and, once back, reported again with a reason
+    containing ``"watching again"``, followed by an ``on_change`` for every file found in it and
+    every file that went away meanwhile.
+
+    :param folders: the folders to watch.
+    :param on_change: called with each settled :class:`FolderChange`.
+    :param wanted: which file names to watch; :func:`default_wanted` by default.
+    :param on_problem: called with a folder and the reason it cannot be watched, or is again.
+    :param settle: seconds a file's size, mtime and inode must stay the same before it is
+        reported; a path that went away must stay away as long.
+    :param rescan_interval: seconds between full rescans that catch events the OS lost.
+    :param polling: poll the folders instead of using inotify (network filesystems).
+    :param poll_interval: seconds between polls when ``polling``.
+    """
+
+    def __init__(
+        self,
+        folders: Sequence[Path],
+        on_change: Callable[[FolderChange], None],
+        *,
+        wanted: Callable[[str], bool] = default_wanted,
+        on_problem: Callable[[Path, str], None] | None = None,
+        settle: float = 0.3,
+        rescan_interval: float = 30.0,
+        polling: bool = False,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self._folders: Final = _folders_by_key(folders)
+        self._on_change: Final = on_change
+        self._wanted: Final = wanted
+        self._on_problem: Final = on_problem or _log_problem
+        self._settle: Final = settle
+        self._rescan_interval: Final = rescan_interval
+        self._polling: Final = polling
+        self._poll_interval: Final = poll_interval
+        self._handler: Final = _Handler(self._on_event)
+        self._cond: Final = threading.Condition()
+        # Held around every schedule/unschedule and around stopping the observer, so that no
+        # watch is added to an observer being stopped. Never taken while holding _cond.
+        self._observer_lock: Final = threading.Lock()
+        self._observer: BaseObserver | None = None
+        self._thread: Final = threading.Thread(
+            target=self._run, name="pluginhost-watcher", daemon=True
+        )
+        self._state: Literal["new", "running", "stopped"] = "new"
+        self._pending: dict[_Key, _Pending] = {}
+        self._handing_over = False
+        self._sync_asked = 0  # wait_quiet() tickets handed out ...
+        self._sync_done = 0  # ... and covered by a full rescan
+        self._next_check = self._next_rescan = 0.0
+
+    # -- public ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Take each folder's baseline and start watching; returns once the baseline is taken.
+
+        :raises HostStateError: when the watcher was started before.
+        """
+        with self._cond:
+            if self._state != "new":
+                raise HostStateError("a folder watcher can be started only once")
+            self._state = "running"
+        self._observer = self._make_observer()
+        self._observer.start()
+        for folder in self._folders.values():
+            armed = self._arm(folder)
+            if isinstance(armed, str):
+                folder.problem = armed
+                self._report_problem(folder, armed)
+            else:
+                folder.known = armed
+        now = time.monotonic()
+        self._next_check = now + CHECK_INTERVAL
+        self._next_rescan = now + self._rescan_interval
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop watching and join the watcher's threads; does nothing when already stopped.
+
+        Changes not handed over yet are dropped.
+
+        :param timeout: seconds to wait for each thread.
+        """
+        with self._cond:
+            if self._state == "stopped":
+                return
+            started = self._state == "running"
+            self._state = "stopped"
+            self._cond.notify_all()
+        if not started:
+            return
+        with self._observer_lock:
+            if self._observer is not None:
+                self._observer.stop()
+        if self._observer is not None:
+            self._observer.join(timeout)
+        # Not started when start() failed; not joinable from its own callbacks.
+        if self._thread.ident is not None and threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+
+    def busy(self) -> bool:
+        """Whether a change was seen and not handed over yet, or ``on_change`` is running.
+
+        An event reaches the watcher within the inotify latency (about a millisecond; a file
+        moved out of the folder about 0.5 s late), so right after a write this may still say
+        ``False``: use :meth:`wait_quiet` for an exact answer.
+        """
+        with self._cond:
+            return self._busy()
+
+    def wait_quiet(self, timeout: float) -> bool:
+        """Wait until every change made before this call has been handed to ``on_change``.
+
+        Rather than trusting that events have arrived, this asks the watcher thread for a full
+        rescan started after the call, and waits until it is done and nothing is pending: a
+        file written (and closed) before the call is reported, settled, before this returns
+        ``True``. A stopped or never started watcher is quiet.
+
+        :param timeout: seconds to wait at most.
+        :returns: ``False`` when changes were still pending at ``timeout``.
+        :raises HostStateError: when called from ``on_change`` or ``on_problem``.
+        """
+        if threading.current_thread() is self._thread:
+            raise HostStateError("wait_quiet() cannot be called from the watcher's callbacks")
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            if self._state != "running":
+                return True
+            self._sync_asked += 1
+            ticket = self._sync_asked
+            self._cond.notify_all()
+            while self._state == "running" and (self._sync_done < ticket or self._busy()):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    # -- watchdog's thread -------------------------------------------------------------------
+
+    def _on_event(self, event: FileSystemEvent) -> None:
+        # An exception here would end watchdog's dispatch thread and every later event with it.
+        try:
+            if event.is_directory:
+                self._on_folder_event(os.fsdecode(event.src_path))
+                return
+            if event.src_path:
+                self._note(os.fsdecode(event.src_path))
+            if event.dest_path:
+                # A rename is atomic: the file it brings in is complete, nothing to wait for.
+                self._note(os.fsdecode(event.dest_path), at_once=True)
+        except Exception:
+            logger.exception("folder watcher: handling %s failed", event)
+
+    def _on_folder_event(self, path: str) -> None:
+        folder = self._folders.get(path)
+        if folder is not None:
+            with self._cond:
+                folder.suspect = True
+                self._cond.notify_all()
+
+    def _note(self, path: str, *, at_once: bool = False) -> None:
+        parent, name = os.path.split(path)
+        if parent not in self._folders or not self._wanted(name):
+            return
+        # The first stat here rather than on the watcher thread: settling starts at the event.
+        signature = _signature(path)
+        with self._cond:
+            before = self._pending.get((parent, name))
+            forced = before is not None and before.forced
+            due = time.monotonic() + (0.0 if at_once else self._settle)
+            self._pending[parent, name] = _Pending(signature, due, forced)
+            self._cond.notify_all()
+
+    # -- the watcher's thread ----------------------------------------------------------------
+
+    def _run(self) -> None:
+        while self._wait_for_work():
+            try:
+                self._check_folders()
+                self._hand_over(self._collect_settled())
+            except Exception:
+                logger.exception("folder watcher: a round of checks failed")
+                with self._cond:
+                    # Not at once: the same failure would spin.
+                    self._cond.wait(CHECK_INTERVAL)
+
+    def _wait_for_work(self) -> bool:
+        with self._cond:
+            while self._state == "running":
+                delay = self._next_work() - time.monotonic()
+                if delay <= 0:
+                    return True
+                self._cond.wait(delay)
+            return False
+
+    def _next_work(self) -> float:
+        if self._sync_asked > self._sync_done or any(f.suspect for f in self._folders.values()):
+            return 0.0
+        return min(self._next_check, self._next_rescan, self._settle_time())
+
+    def _settle_time(self) -> float:
+        """When to look at pending paths: the earliest due time, stretched to take in the paths
+        due within one more settle time, so that files dropped together make one call."""
+        dues = [p.due for p in self._pending.values()]
+        if not dues:
+            return float("inf")
+        first = min(dues)
+        return max(d for d in dues if d <= first + self._settle)
+
+    def _check_folders(self) -> None:
+        now = time.monotonic()
+        with self._cond:
+            ticket = self._sync_asked
+            full = ticket > self._sync_done or now >= self._next_rescan
+            periodic = full or now >= self._next_check
+            suspects = [f for f in self._folders.values() if f.suspect]
+            for folder in suspects:
+                folder.suspect = False
+        for folder in self._folders.values():
+            if periodic or folder in suspects:
+                self._check_folder(folder, full=full)
+        with self._cond:
+            if periodic:
+                self._next_check = now + CHECK_INTERVAL
+            if full:
+                self._next_rescan = now + self._rescan_interval
+                # The differences found are pending by now, so wait_quiet() sees them as busy.
+                self._sync_done = max(self._sync_done, ticket)
+            self._cond.notify_all()
+
+    def _check_folder(self, folder: _Folder, *, full: bool) -> None:
+        if folder.problem is not None:
+            self._rearm(folder)
+            return
+        lost = self._lost(folder)
+        if lost is not None:
+            self._go_down(folder, lost)
+            # A folder replaced by another is watched again at once.
+            self._rearm(folder)
+        elif full:
+            self._rescan(folder)
+
+    def _lost(self, folder: _Folder) -> str | None:
+        """Why a watched folder can no longer be watched, if it cannot."""
+        try:
+            identity = _identity(folder.key)
+        except OSError as exc:
+            return _reason(exc)
+        return None if identity == folder.identity else "folder was replaced"
+
+    def _go_down(self, folder: _Folder, reason: str) -> None:
+        self._disarm(folder)
+        with self._cond:
+            # Its pending paths are dropped when due: the re-arm compares with ``known``.
+            folder.problem = reason
+        self._report_problem(folder, reason)
+
+    def _rearm(self, folder: _Folder) -> None:
+        armed = self._arm(folder)
+        if isinstance(armed, str):
+            return  # still down, and reported when it went down
+        due = time.monotonic() + self._settle
+        with self._cond:
+            folder.problem = None
+            # Whatever is there now and whatever went away meanwhile: the host reconciles.
+            for name in {*armed, *folder.known}:
+                self._pending[folder.key, name] = _Pending(armed.get(name), due, forced=True)
+            self._cond.notify_all()
+        self._report_problem(folder, WATCHING_AGAIN)
+
+    def _rescan(self, folder: _Folder) -> None:
+        try:
+            snapshot = _snapshot(folder.key, self._wanted)
+        except OSError as exc:
+            self._go_down(folder, _reason(exc))
+            return
+        due = time.monotonic() + self._settle
+        with self._cond:
+            for name in _differences(folder.known, snapshot):
+                # A pending path is being settled already, with fresher information.
+                self._pending.setdefault((folder.key, name), _Pending(snapshot.get(name), due))
+
+    def _collect_settled(self) -> dict[str, set[str]]:
+        """Take the due paths that stayed the same out of ``pending``: names by folder key."""
+        now = time.monotonic()
+        with self._cond:
+            due = {key: p for key, p in self._pending.items() if p.due <= now}
+        current = {key: _signature(os.path.join(*key)) for key in due}  # no I/O under the lock
+        settled: dict[str, set[str]] = {}
+        with self._cond:
+            for key, entry in due.items():
+                if self._pending.get(key) is not entry:
+                    continue  # an event came meanwhile and restarted its settle time
+                folder = self._folders[key[0]]
+                if folder.problem is not None:
+                    del self._pending[key]
+                elif current[key] != entry.signature:
+                    due_again = time.monotonic() + self._settle
+                    self._pending[key] = _Pending(current[key], due_again, entry.forced)
+                else:
+                    del self._pending[key]
+                    if _remember(folder.known, key[1], entry.signature) or entry.forced:
+                        settled.setdefault(key[0], set()).add(key[1])
+            # Set in the same breath as the paths leave ``pending``: busy() never blinks.
+            self._handing_over = bool(settled)
+            self._cond.notify_all()
+        return settled
+
+    def _hand_over(self, settled: dict[str, set[str]]) -> None:
+        try:
+            for key, names in settled.items():
+                folder = self._folders[key]
+                change = FolderChange(folder.path, frozenset(folder.path / n for n in names))
+                try:
+                    self._on_change(change)
+                except Exception:
+                    logger.exception("watched folder %s: on_change failed", folder.path)
+        finally:
+            with self._cond:
+                self._handing_over = False
+                self._cond.notify_all()
+
+    # -- observers -----------------------------------------------------------------------------
+
+    def _make_observer(self) -> BaseObserver:
+        if not self._polling:
+            try:
+                return _event_observer()
+            except OSError as exc:
+                # Out of inotify instances, for one: polling still works.
+                logger.warning("folder watcher: inotify unavailable (%s), polling instead", exc)
+        return PollingObserver(timeout=self._poll_interval)
+
+    def _arm(self, folder: _Folder) -> dict[str, _Signature] | str:
+        """Watch ``folder`` afresh and read it: its snapshot, or why it cannot be watched."""
+        with self._observer_lock:
+            self._disarm_locked(folder)
+            if self._state != "running" or self._observer is None:
+                return "watcher stopped"
+            try:
+                identity = _identity(folder.key)
+                folder.watch = self._observer.schedule(
+                    self._handler, folder.key, event_filter=_EVENTS
+                )
+                # Read after the watch is in place, so that no change falls between the two.
+                snapshot = _snapshot(folder.key, self._wanted)
+            except OSError as exc:
+                self._disarm_locked(folder)
+                return _reason(exc)
+        folder.identity = identity
+        return snapshot
+
+    def _disarm(self, folder: _Folder) -> None:
+        with self._observer_lock:
+            self._disarm_locked(folder)
+
+    def _disarm_locked(self, folder: _Folder) -> None:
+        watch, folder.watch = folder.watch, None
+        if watch is not None and self._observer is not None:
+            # Already gone when the observer was stopped.
+            with contextlib.suppress(KeyError):
+                self._observer.unschedule(watch)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _busy(self) -> bool:
+        if self._state != "running":
+            return False  # nothing more will be handed over
+        return bool(self._pending) or self._handing_over or self._sync_asked > self._sync_done
+
+    def _report_problem(self, folder: _Folder, reason: str) -> None:
+        try:
+            self._on_problem(folder.path, reason)
+        except Exception:
+            logger.exception("watched folder %s: on_problem failed", folder.path)
+
+
+def _event_observer() -> BaseObserver:
+    """The platform's event observer; on Linux one that reports a file renamed in from outside
+    the folder as a move (with its destination) rather than as a creation, which a writer that
+    is still writing also causes."""
+    if sys.platform.startswith("linux") and Observer is InotifyObserver:
+        return InotifyObserver(generate_full_events=True)
+    return Observer()
+
+
+def _folders_by_key(folders: Iterable[Path]) -> dict[str, _Folder]:
+    by_key: dict[str, _Folder] = {}
+    for folder in folders:
+        key = os.path.abspath(folder)
+        by_key.setdefault(key, _Folder(Path(folder), key))
+    return by_key
+
+
+def _log_problem(folder: Path, reason: str) -> None:
+    logger.warning("watched folder %s: %s", folder, reason)
+
+
+def _signature(path: str) -> _Signature | None:
+    """``(size, mtime_ns, inode)`` of a regular file (symlinks followed); ``None`` otherwise."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ino) if stat.S_ISREG(st.st_mode) else None
+
+
+def _snapshot(folder: str, wanted: Callable[[str], bool]) -> dict[str, _Signature]:
+    """The wanted regular files of ``folder`` by name.
+
+    :raises OSError: when the folder cannot be listed.
+    """
+    found: dict[str, _Signature] = {}
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if wanted(entry.name):
+                signature = _signature(entry.path)
+                if signature is not None:
+                    found[entry.name] = signature
+    return found
+
+
+def _identity(folder: str) -> tuple[int, int]:
+    """:raises OSError: when ``folder`` is missing or is not a folder."""
+    st = os.stat(folder)
+    if not stat.S_ISDIR(st.st_mode):
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), folder)
+    return (st.st_dev, st.st_ino)
+
+
+def _differences(before: dict[str, _Signature], after: dict[str, _Signature]) -> set[str]:
+    return {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
+
+
+def _remember(known: dict[str, _Signature], name: str, signature: _Signature | None) -> bool:
+    """Record a handed-over file in ``known``; whether that changed anything."""
+    if known.get(name) == signature:
+        return False
+    if signature is None:
+        del known[name]
+    else:
+        known[name] = signature
+    return True
+
+
+def _reason(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "folder is missing"
+    if isinstance(exc, NotADirectoryError):
+        return "not a folder"
+    if isinstance(exc, PermissionError):
+        return f"folder is unreadable: {exc.strerror}"
+    return f"cannot watch the folder: {exc.strerror or exc}"

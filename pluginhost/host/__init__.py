@@ -1,0 +1,1 @@
+"""The host: settings, the engine that applies plans, the worker, and PluginHost itself."""

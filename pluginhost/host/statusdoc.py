@@ -1,0 +1,141 @@
+"""The status document: ``home/status.json``, what a running host shows to the CLI.
+
+The registry holds what a restart needs; this document holds what an operator asks about
+(failed plugins and why, the problems, the history, recent events). The host rewrites it whole,
+through :class:`~pluginhost.state.store.AtomicJsonFile`, under its lock after every change, so a
+reader in another process always sees one consistent snapshot.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from ..model.errors import PluginHostError
+from ..model.events import Event
+from ..model.problems import Problem
+from ..model.status import HistoryEntry, PluginInfo
+from ..state.store import AtomicJsonFile
+
+if TYPE_CHECKING:
+    from .host import PluginHost
+
+__all__ = ["STATUS_FILE", "StatusWriter", "problem_json"]
+
+logger = logging.getLogger("pluginhost")
+
+STATUS_FILE: Final = "status.json"
+FORMAT: Final = 1
+RECENT_EVENTS: Final = 50
+
+
+class StatusWriter:
+    """Keeps the recent events and writes the status document of one host.
+
+    :param home: the host's home; the document is ``home/status.json``.
+    """
+
+    def __init__(self, home: Path) -> None:
+        # Rewritten after every change and at every start: syncing it to disk and keeping a
+        # backup copy cost as much as committing the registry, for a document nothing restores.
+        self._file = AtomicJsonFile(home / STATUS_FILE, durable=False)
+        self._events: collections.deque[Event] = collections.deque(maxlen=RECENT_EVENTS)
+
+    def record(self, event: Event) -> None:
+        """An event bus subscriber: remember the event for the next document."""
+        self._events.append(event)
+
+    def publish(self, host: PluginHost) -> None:
+        """Write the document for ``host`` now; call with the host's lock held.
+
+        Never raises: the document is for people, and failing to write it must not fail the
+        change that was just committed.
+        """
+        try:
+            self._file.write(document(host, list(self._events)))
+        except Exception:
+            logger.exception("cannot write %s", self._file.path)
+
+
+def document(host: PluginHost, events: list[Event]) -> dict[str, Any]:
+    """The status document's data for ``host``."""
+    plugins = dict(host.plugins)
+    return {
+        "format": FORMAT,
+        "project": host.project,
+        "pid": os.getpid(),
+        "updated": time.time(),
+        "load_order": list(host.load_order()),
+        "graph": {name: list(deps) for name, deps in host.dependency_graph().items()},
+        "plugins": {name: _plugin_json(host, info) for name, info in plugins.items()},
+        "problems": [problem_json(p) for p in host.problems()],
+        "events": [_event_json(e) for e in events],
+    }
+
+
+def _plugin_json(host: PluginHost, info: PluginInfo) -> dict[str, Any]:
+    data = info_json(info)
+    try:
+        status = host.status(info.name)
+    except PluginHostError:
+        # Gone between the two reads: the next document will not list it.
+        return {**data, "history": [], "backups": []}
+    return {
+        **data,
+        "history": [_history_json(h) for h in status.history],
+        "backups": list(status.backups),
+    }
+
+
+def info_json(info: PluginInfo) -> dict[str, Any]:
+    """A :class:`PluginInfo` as JSON data."""
+    return {
+        "name": info.name,
+        "version": info.version,
+        "state": str(info.state),
+        "origin": info.origin,
+        "distribution": info.distribution,
+        "requires": dict(info.requires),
+        "optional": dict(info.optional),
+        "site_dir": str(info.site_dir) if info.site_dir is not None else None,
+        "sha256": info.sha256,
+        "error": info.error,
+    }
+
+
+def _history_json(entry: HistoryEntry) -> dict[str, Any]:
+    return {
+        "version": entry.version,
+        "outcome": entry.outcome,
+        "time": entry.time,
+        "sha256": entry.sha256,
+        "error": entry.error,
+    }
+
+
+def problem_json(problem: Problem) -> dict[str, Any]:
+    """A :class:`Problem` as JSON data."""
+    return {
+        "kind": str(problem.kind),
+        "plugin": problem.plugin,
+        "message": problem.message,
+        "involved": list(problem.involved),
+        "version": problem.version,
+        "path": problem.path,
+    }
+
+
+def _event_json(event: Event) -> dict[str, Any]:
+    return {
+        "kind": str(event.kind),
+        "plugin": event.plugin,
+        "version": event.version,
+        "previous_version": event.previous_version,
+        "error": event.error,
+        "time": event.time,
+        "text": event.describe(),
+    }

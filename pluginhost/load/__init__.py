@@ -1,0 +1,1 @@
+"""The import machinery: the finder, guarded imports on helper threads, imports ahead."""

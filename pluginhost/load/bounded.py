@@ -1,0 +1,169 @@
+"""Helper threads: plugin code run with a timeout, on a thread that can be left behind.
+
+A plugin's import or lifecycle hook may hang. Run on the host's own thread, it would hang the
+host; run on a helper, the host waits at most the step's timeout and goes on without it. A hung
+helper cannot be stopped: it is abandoned, and ends if ever the plugin's code returns.
+"""
+
+from __future__ import annotations
+
+import _thread
+import os
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, ClassVar, Final, TypeVar
+
+from ..model.errors import ActivationError
+from . import guard
+
+__all__ = ["Helper", "bounded", "outcome", "overran", "retire_idle_helpers"]
+
+T = TypeVar("T")
+
+
+def bounded(fn: Callable[[], T], timeout: float, *, plugin: str, step: str) -> T:
+    """Run ``fn`` in a helper thread and wait at most ``timeout`` seconds.
+
+    A step that hangs is a failure; its thread cannot be killed and is left to finish on its
+    own (a daemon thread, so it does not hold the process open).
+
+    :raises ActivationError: naming the step, when ``fn`` raises or does not finish in time.
+    """
+    result: list[tuple[bool, Any]] = []
+
+    def run() -> None:
+        result.append(outcome(fn))
+
+    name = f"pluginhost-{step}-{plugin}"
+    helper, done = Helper.submit(name, run)
+    del run  # the helper holds the only reference, and drops it before it says it is done
+    if not done.acquire(timeout=timeout):
+        # The helper is stuck in the plugin's code: it is not taken again, and ends once (if
+        # ever) the plugin's code returns.
+        helper.abandoned = True
+        raise ActivationError(overran(step, timeout, name), plugin=plugin, step=step)
+    Helper.give_back(helper)
+    ok, value = result[0]
+    if not ok:
+        raise ActivationError(f"{step} failed: {value}", plugin=plugin, step=step)
+    return value  # type: ignore[no-any-return]
+
+
+def outcome(fn: Callable[[], T]) -> tuple[bool, T | str]:
+    """``(True, fn())``, or ``(False, text)`` when it raised.
+
+    Text, not the exception: its traceback would pin the plugin's frames. Every kind is
+    contained, SystemExit and KeyboardInterrupt too: a real Ctrl-C is only ever delivered to the
+    main thread, never to a helper.
+    """
+    try:
+        return True, fn()
+    except BaseException as exc:
+        return False, guard.describe_exception(exc)
+
+
+def overran(step: str, timeout: float, thread: str) -> str:
+    """Why a step that did not finish in time failed."""
+    return (
+        f"{step} did not finish within {timeout:g}s; its thread {thread!r} goes on running the "
+        "plugin's code (threads cannot be stopped: restart recommended if it never returns)"
+    )
+
+
+class Helper:
+    """A thread that runs bounded steps one after another, kept for the next step.
+
+    Starting a thread per step cost more than a plugin's import itself when hundreds of plugins
+    load at once. A helper left idle for :data:`_IDLE` seconds ends, so none outlives a burst
+    of changes for long; one that overran its step is abandoned, never taken again.
+    """
+
+    _idle: ClassVar[list[Helper]] = []
+    _lock: ClassVar = threading.Lock()
+
+    def __init__(self, name: str) -> None:
+        self.jobs: queue.SimpleQueue[tuple[str, Callable[[], None], _thread.LockType] | None] = (
+            queue.SimpleQueue()
+        )
+        self.abandoned = False
+        threading.Thread(target=self._loop, name=name, daemon=True).start()
+
+    @classmethod
+    def retire_idle(cls) -> None:
+        """End the idle helpers now rather than after their idle time."""
+        with cls._lock:
+            idle, cls._idle = cls._idle, []
+        for helper in idle:
+            helper.jobs.put(None)
+
+    @classmethod
+    def submit(cls, name: str, job: Callable[[], None]) -> tuple[Helper, _thread.LockType]:
+        """Hand ``job`` to an idle helper (or a new one); returns it and a lock that it
+        releases once the job is done.
+
+        A bare lock rather than an Event (which allocates a Condition and a waiter lock): half
+        the cost of the hand-off, paid once per import at a start.
+        """
+        done = _thread.allocate_lock()
+        done.acquire()
+        helper = cls.take(name)
+        helper.jobs.put((name, job, done))
+        return helper, done
+
+    @classmethod
+    def take(cls, name: str) -> Helper:
+        with cls._lock:
+            if cls._idle:
+                return cls._idle.pop()
+        return cls(name)
+
+    @classmethod
+    def give_back(cls, helper: Helper) -> None:
+        with cls._lock:
+            cls._idle.append(helper)
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                item = self.jobs.get(timeout=_IDLE)
+            except queue.Empty:
+                with self._lock:
+                    if self in self._idle:
+                        self._idle.remove(self)
+                        return
+                if self.abandoned:
+                    return  # its step overran: nobody will give it another
+                continue  # taken meanwhile: its job is on the way
+            if item is None:
+                return
+            name, job, done = item
+            del item
+            threading.current_thread().name = name
+            job()
+            # The job references the plugin: held on to, it would keep the modules alive past
+            # the purge that follows, which would then report them as leaked.
+            del job
+            done.release()
+            if self.abandoned:
+                return
+
+
+#: Seconds an idle helper waits for another step before it ends.
+_IDLE: Final = 2.0
+
+
+def retire_idle_helpers() -> None:
+    """End the idle helper threads now (a stopped host leaves none behind for long)."""
+    Helper.retire_idle()
+
+
+def _forget_helpers() -> None:
+    # A forked child has none of its parent's threads: an idle helper taken there would never
+    # run its step, and the lock may have been held by a thread that is gone.
+    Helper._idle = []
+    Helper._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_helpers)

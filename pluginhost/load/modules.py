@@ -1,0 +1,183 @@
+"""Activation: import a plugin from its site dir, and purge it again.
+
+Each function undoes its own partial work when it fails, so the host never keeps a
+half-imported plugin. Registration with pluggy lives in :mod:`pluginhost.swap.switch`.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import importlib.abc
+import importlib.machinery
+import sys
+import threading
+import types
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from importlib.machinery import ModuleSpec
+from pathlib import Path
+
+from ..model.errors import ActivationError
+from .guard import describe_exception
+
+__all__ = [
+    "PluginFinder",
+    "import_entry_point",
+    "owned_modules",
+    "pop_modules",
+    "purge_modules",
+    "release",
+]
+
+
+class PluginFinder(importlib.abc.MetaPathFinder):
+    """Finds each plugin's top-level modules in that plugin's site dir.
+
+    One finder serves every plugin of a host, so ``sys.path`` does not grow by an entry per
+    plugin and a lookup of any other module costs one dictionary miss.
+    """
+
+    def __init__(self) -> None:
+        self._roots: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def map(self, names: Iterable[str], root: Path) -> None:
+        """Make the top-level ``names`` importable from ``root``."""
+        with self._lock:
+            for name in names:
+                self._roots[name] = str(root)
+
+    def unmap(self, names: Iterable[str]) -> None:
+        """Forget ``names``; they are no longer importable through this finder."""
+        with self._lock:
+            for name in names:
+                self._roots.pop(name, None)
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None = None,
+        target: types.ModuleType | None = None,
+    ) -> ModuleSpec | None:
+        # Submodules are found through their package's __path__, which already points into the
+        # right site dir; only top-level names need the map.
+        root = self._roots.get(fullname)
+        if root is None:
+            return None
+        return importlib.machinery.PathFinder.find_spec(fullname, [root])
+
+
+def owned_modules(top_level: Iterable[str]) -> Iterator[str]:
+    """Names in ``sys.modules`` that belong to the given top-level names."""
+    tops = set(top_level)
+    for name in list(sys.modules):
+        if name.partition(".")[0] in tops:
+            yield name
+
+
+def import_entry_point(
+    value: str, *, plugin: str, top_level: Sequence[str], root: Path | None = None
+) -> object:
+    """Import the object an entry point names (``module`` or ``module:attr.attr``).
+
+    On failure every module imported under ``top_level`` is purged again before the error is
+    raised, so a failed import leaves nothing behind.
+
+    :param root: the site dir imported from; when given, only modules loaded from it are
+        purged on failure. An import that hung fails long after the host gave up on it, when
+        the version that serves may have put its own modules back under the same names.
+    :raises ActivationError: with step ``import``.
+    """
+    module_name, _, attrs_path = value.partition(":")
+    # Usually none of its names is imported yet; looking through all of sys.modules for each
+    # plugin would make loading hundreds of plugins cost the square of their number.
+    already = any(name in sys.modules for name in top_level)
+    before = set(owned_modules(top_level)) if already else set()
+    try:
+        obj: object = importlib.import_module(module_name.strip())
+        for attr in filter(None, attrs_path.strip().split(".")):
+            obj = getattr(obj, attr)
+    except BaseException as exc:
+        fresh = [
+            name
+            for name in owned_modules(top_level)
+            if name not in before and (root is None or _loaded_from(name, root))
+        ]
+        _drop_modules(fresh)
+        # A plugin that calls sys.exit() at import must not stop the host; Ctrl-C still does.
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise ActivationError(
+            f"import of {value!r} failed: {describe_exception(exc)}", plugin=plugin, step="import"
+        ) from exc
+    return obj
+
+
+def pop_modules(top_level: Iterable[str]) -> dict[str, types.ModuleType]:
+    """Take a plugin's modules out of ``sys.modules``, returning them by name."""
+    return {name: sys.modules.pop(name) for name in list(owned_modules(top_level))}
+
+
+def purge_modules(top_level: Iterable[str], roots: Iterable[Path] = ()) -> list[str]:
+    """Remove a plugin's modules from ``sys.modules`` and its dirs from the import caches.
+
+    :returns: see :func:`release`.
+    """
+    return release(pop_modules(top_level), roots)
+
+
+def release(modules: dict[str, types.ModuleType], roots: Iterable[Path] = ()) -> list[str]:
+    """Let go of modules already out of ``sys.modules`` and of their dirs' import caches.
+
+    ``modules`` is emptied here, so that the caller's dict holds nothing once the check runs.
+
+    :returns: the names of modules that are still alive after a garbage collection, or whose
+        namespace is, because something outside the plugin holds them or their code (a
+        reference kept by the host or another plugin, a thread, a function stashed in another
+        module); an empty list when all were collected.
+    """
+    refs = {name: (weakref.ref(module), _mark(module)) for name, module in modules.items()}
+    modules.clear()
+    _drop_path_caches(roots)
+    # Modules, their functions and their globals form reference cycles; only the cycle
+    # collector frees them.
+    gc.collect()
+    return sorted(name for name, (ref, mark) in refs.items() if ref() is not None or mark())
+
+
+class _Marker:
+    """Put in a module's namespace to learn whether the namespace outlives the module."""
+
+
+def _mark(module: types.ModuleType) -> Callable[[], object]:
+    # A function keeps its module's namespace alive (__globals__), not the module object: a
+    # function of the plugin kept anywhere shows only through an object in its namespace.
+    marker = _Marker()
+    try:
+        vars(module)["__pluginhost_marker__"] = marker
+    except Exception:  # a module object that refuses it; its own weak reference still counts
+        return lambda: None
+    return weakref.ref(marker)
+
+
+def _loaded_from(name: str, root: Path) -> bool:
+    """Whether module ``name`` was loaded from under ``root`` (or cannot tell: no file)."""
+    origin = getattr(sys.modules.get(name), "__file__", None)
+    return not isinstance(origin, str) or origin.startswith(str(root))
+
+
+def _drop_modules(names: Iterable[str]) -> None:
+    for name in names:
+        sys.modules.pop(name, None)
+
+
+def _drop_path_caches(roots: Iterable[Path]) -> None:
+    # PathFinder caches one FileFinder per directory it was asked about; without this the cache
+    # grows with every version ever loaded and invalidate_caches() slows down.
+    prefixes = tuple(str(root) for root in roots)
+    if not prefixes:
+        return
+    for key in list(sys.path_importer_cache):
+        if isinstance(key, str) and key.startswith(prefixes):
+            sys.path_importer_cache.pop(key, None)

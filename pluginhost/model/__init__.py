@@ -1,0 +1,2 @@
+"""Values with no I/O: errors, names, versions and policy, manifests, candidates, problems,
+status, events."""

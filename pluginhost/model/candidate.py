@@ -1,0 +1,83 @@
+"""A plugin found by a source: everything known about it before any of its code runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+
+from .manifest import Manifest
+from .names import PluginName
+from .versions import Version
+
+
+@attrs.frozen
+class WheelOrigin:
+    """The plugin is a wheel file that must be installed before it can load."""
+
+    path: Path
+    sha256: str
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+@attrs.frozen
+class InstalledOrigin:
+    """The plugin is a distribution already installed in the host's environment."""
+
+    distribution: str
+    location: str
+
+    def __str__(self) -> str:
+        return f"{self.distribution} (installed at {self.location})"
+
+
+Origin = WheelOrigin | InstalledOrigin
+
+
+@attrs.frozen
+class Candidate:
+    """One version of one plugin, as a source offers it.
+
+    :param manifest: the plugin's declaration (name, version, constraints).
+    :param origin: where it comes from.
+    :param distribution: the distribution name from METADATA.
+    :param entry_point: the entry point's value, ``module`` or ``module:attr``.
+    :param requires_dist: the distribution's ``Requires-Dist`` lines.
+    :param top_level: the importable top-level names the plugin ships.
+    """
+
+    manifest: Manifest
+    origin: Origin
+    distribution: str
+    entry_point: str
+    requires_dist: tuple[str, ...] = ()
+    top_level: tuple[str, ...] = ()
+    key: tuple[str, str, str] = attrs.field(init=False, eq=False, repr=False)
+    """Identity of its bytes: name, version and sha256 (or origin, for an installed plugin).
+
+    Worked out once: the host compares it for every candidate at every reconcile, and a
+    version's text costs a microsecond each time it is made.
+    """
+
+    def __attrs_post_init__(self) -> None:
+        key = (self.name, str(self.version), self.sha256 or str(self.origin))
+        object.__setattr__(self, "key", key)
+
+    @property
+    def name(self) -> PluginName:
+        return self.manifest.name
+
+    @property
+    def version(self) -> Version:
+        return self.manifest.version
+
+    @property
+    def version_text(self) -> str:
+        """``str(version)``, made once (with :attr:`key`): the host needs it for every event."""
+        return self.key[1]
+
+    @property
+    def sha256(self) -> str | None:
+        return self.origin.sha256 if isinstance(self.origin, WheelOrigin) else None

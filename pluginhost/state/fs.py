@@ -1,0 +1,149 @@
+"""The file operations behind every write pluginhost makes, and how their failures are told.
+
+Installs (:mod:`pluginhost.install.installer`), stored documents and the home lock
+(:mod:`pluginhost.state.store`) write through these functions and nothing else of their own (the
+``installer`` library's writes into a staged site dir are the one exception; its errors are the
+same ``OSError`` and are told the same way). That gives one place where a failing file system (disk
+full, read-only, permission denied, another device) is turned into words, and one seam where tests
+make the operating system fail on purpose.
+
+Every function raises the ``OSError`` of the call that failed, with the path it concerns.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Final
+
+__all__ = [
+    "copy_tree",
+    "create",
+    "describe",
+    "fsync",
+    "fsync_dir",
+    "link",
+    "make_dirs",
+    "make_temp_dir",
+    "open_lock",
+    "open_new",
+    "rename",
+    "replace",
+    "write",
+]
+
+# What an operator should read for the errors a file system gives when it is full, read-only,
+# not ours, or not the one we thought.
+_MEANING: Final = {
+    errno.ENOSPC: "disk full",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EXDEV: "cross-device rename",
+    errno.EIO: "input/output error",
+}
+
+
+def describe(exc: OSError) -> str:
+    """Say what went wrong and where: ``disk full (ENOSPC): /home/site/x``.
+
+    >>> describe(OSError(errno.EROFS, "Read-only file system", "/srv/home/registry.json"))
+    'read-only file system (EROFS): /srv/home/registry.json'
+    """
+    code = errno.errorcode.get(exc.errno or 0, "")
+    meaning = _MEANING.get(exc.errno or 0) or exc.strerror or str(exc)
+    text = f"{meaning} ({code})" if code else meaning
+    where = [os.fspath(name) for name in (exc.filename, exc.filename2) if name is not None]
+    return f"{text}: {' -> '.join(where)}" if where else text
+
+
+def make_dirs(path: Path) -> None:
+    """Create ``path`` and its parents; an existing directory is fine."""
+    path.mkdir(parents=True, exist_ok=True)
+
+
+def make_temp_dir(root: Path, prefix: str) -> Path:
+    """Create a new, private directory in ``root``."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+
+
+def create(path: Path) -> BinaryIO:
+    """Open a new file for writing; fails if it exists."""
+    return path.open("xb")
+
+
+def open_new(path: Path) -> int:
+    """Open a new file for writing, as a descriptor closed on exec; fails if it exists."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+
+
+def open_lock(path: Path) -> int:
+    """Open (or create) a lock file for reading and writing, as a descriptor closed on exec."""
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
+
+def write(fd: int, data: bytes, path: Path) -> None:
+    """Write all of ``data`` to ``fd``, the open file ``path``."""
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        raise _naming(exc, path) from exc
+
+
+def fsync(fd: int, path: Path) -> None:
+    """Flush ``fd``, the open file ``path``, to disk."""
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        raise _naming(exc, path) from exc
+
+
+def fsync_dir(directory: Path) -> None:
+    """Flush a directory's entries to disk, which makes a rename in it durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fsync(fd, directory)
+    finally:
+        os.close(fd)
+
+
+def link(source: Path, target: Path) -> None:
+    """Make ``target`` a hard link to ``source``."""
+    os.link(source, target)
+
+
+def rename(source: Path, target: Path) -> None:
+    """Rename ``source`` to ``target``, which must not be a non-empty directory."""
+    os.rename(source, target)
+
+
+def replace(source: Path, target: Path) -> None:
+    """Rename ``source`` over ``target`` in one step."""
+    os.replace(source, target)
+
+
+def copy_tree(source: Path, target: Path) -> None:
+    """Copy a directory tree to ``target``, which must not exist.
+
+    Not :func:`shutil.copytree`: it gathers the errors of each file into one ``shutil.Error``,
+    which loses their ``errno``.
+    """
+    target.mkdir()
+    for entry in source.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            copy_tree(entry, target / entry.name)
+        else:
+            shutil.copy2(entry, target / entry.name, follow_symlinks=False)
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """``exc`` with ``path`` in it: calls on descriptors do not name the file."""
+    if exc.filename is not None:
+        return exc
+    return OSError(exc.errno, exc.strerror, os.fspath(path))

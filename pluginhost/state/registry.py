@@ -1,0 +1,161 @@
+"""The registry: what is installed and active, kept under ``home/`` across restarts and crashes.
+
+It is written as one document through :class:`~pluginhost.state.store.AtomicJsonFile` after every
+committed change, so after a crash at any point a restart finds either the set before the change
+or the set after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ..model.candidate import Candidate, InstalledOrigin, Origin, WheelOrigin
+from ..model.errors import PluginHostError
+from ..model.manifest import Manifest
+from ..model.names import PluginName, plugin_name
+from ..model.versions import Constraint, parse_version
+
+__all__ = ["Record", "Registry"]
+
+FORMAT = 1
+
+
+@attrs.frozen
+class Record:
+    """One installed version of a plugin: enough to load it again without its wheel.
+
+    :param candidate: what was discovered about it.
+    :param site_dir: its site dir, relative to the home's ``site/`` folder (``None`` for
+        distributions installed in the environment).
+    :param top_level: the top-level names served from the site dir.
+    :param manual: whether it was installed with ``host.install()`` rather than found by a source.
+    """
+
+    candidate: Candidate
+    site_dir: str | None
+    top_level: tuple[str, ...]
+    manual: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "candidate": _candidate_to_json(self.candidate),
+            "site_dir": self.site_dir,
+            "top_level": list(self.top_level),
+            "manual": self.manual,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Record:
+        return cls(
+            candidate=_candidate_from_json(data["candidate"]),
+            site_dir=data["site_dir"],
+            top_level=tuple(data["top_level"]),
+            manual=bool(data.get("manual", False)),
+        )
+
+
+@attrs.frozen
+class Registry:
+    """The committed state of a host home.
+
+    :param active: the active plugins, in load order.
+    :param history: earlier versions per plugin, most recent first (the rollback backups).
+    :param state: each plugin's exported state, when the host persists state, as
+        ``{"version": <version that exported it>, "value": <the state>}``.
+    :param removed: plugins removed with ``host.remove()``, kept out until installed again.
+    :param rejected: versions rolled back from, as ``(name, version, sha256 or origin)``, kept
+        out until their bytes change or they are installed again.
+    """
+
+    active: tuple[Record, ...] = ()
+    history: Mapping[PluginName, tuple[Record, ...]] = attrs.field(factory=dict)
+    state: Mapping[PluginName, Any] = attrs.field(factory=dict)
+    removed: tuple[PluginName, ...] = ()
+    rejected: tuple[tuple[str, str, str], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "active": [r.to_json() for r in self.active],
+            "history": {k: [r.to_json() for r in v] for k, v in sorted(self.history.items())},
+            "state": dict(self.state),
+            "removed": sorted(self.removed),
+            "rejected": [list(k) for k in sorted(self.rejected)],
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, path: Path) -> Registry:
+        """Rebuild a registry; a document of another format or shape is a PluginHostError."""
+        try:
+            if data.get("format") != FORMAT:
+                raise ValueError(f"unknown format {data.get('format')!r}")
+            return cls(
+                active=tuple(Record.from_json(r) for r in data["active"]),
+                history={
+                    plugin_name(k): tuple(Record.from_json(r) for r in v)
+                    for k, v in data["history"].items()
+                },
+                state={plugin_name(k): v for k, v in data.get("state", {}).items()},
+                removed=tuple(plugin_name(n) for n in data.get("removed", [])),
+                rejected=tuple(_key(k) for k in data.get("rejected", [])),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise PluginHostError(f"registry is not readable: {exc}", path=path) from exc
+
+
+def _key(data: Any) -> tuple[str, str, str]:
+    name, version, bytes_id = data
+    if not all(isinstance(part, str) for part in (name, version, bytes_id)):
+        raise ValueError(f"not a rejected version: {data!r}")
+    return (plugin_name(name), version, bytes_id)
+
+
+def _candidate_to_json(c: Candidate) -> dict[str, Any]:
+    m = c.manifest
+    origin: dict[str, str]
+    if isinstance(c.origin, WheelOrigin):
+        origin = {"wheel": str(c.origin.path), "sha256": c.origin.sha256}
+    else:
+        origin = {"distribution": c.origin.distribution, "location": c.origin.location}
+    return {
+        "name": m.name,
+        "version": str(m.version),
+        "host": str(m.host),
+        "requires": {k: str(v) for k, v in m.requires.items()},
+        "optional": {k: str(v) for k, v in m.optional.items()},
+        "manifest_path": m.path,
+        "origin": origin,
+        "distribution": c.distribution,
+        "entry_point": c.entry_point,
+        "requires_dist": list(c.requires_dist),
+        "top_level": list(c.top_level),
+    }
+
+
+def _candidate_from_json(d: Mapping[str, Any]) -> Candidate:
+    manifest = Manifest(
+        name=plugin_name(d["name"]),
+        version=parse_version(d["version"]),
+        host=Constraint.parse(d["host"]),
+        requires={plugin_name(k): Constraint.parse(v) for k, v in d["requires"].items()},
+        optional={plugin_name(k): Constraint.parse(v) for k, v in d["optional"].items()},
+        path=d["manifest_path"],
+    )
+    o = d["origin"]
+    origin: Origin = (
+        WheelOrigin(Path(o["wheel"]), o["sha256"])
+        if "wheel" in o
+        else InstalledOrigin(o["distribution"], o["location"])
+    )
+    return Candidate(
+        manifest=manifest,
+        origin=origin,
+        distribution=d["distribution"],
+        entry_point=d["entry_point"],
+        requires_dist=tuple(d["requires_dist"]),
+        top_level=tuple(d["top_level"]),
+    )

@@ -1,0 +1,1 @@
+"""Material for tests of hosts, re-exported by :mod:`pluginhost.testing`."""
