@@ -28,7 +28,7 @@ from ..discover.wheel import WheelInfo, WheelLimits
 from ..install.installer import install_wheel
 from ..load.bounded import bounded
 from ..load.modules import PluginFinder
-from ..model.candidate import Candidate, WheelOrigin
+from ..model.candidate import Candidate, CandidateKey, WheelOrigin
 from ..model.errors import (
     ActivationError,
     HostStateError,
@@ -97,14 +97,6 @@ class EngineConfig:
     persist_state: bool = False
 
 
-Key = tuple[str, str, str]
-
-
-def key_of(candidate: Candidate) -> Key:
-    """Identity of a candidate's bytes: name, version and hash (or origin)."""
-    return candidate.key
-
-
 class Engine:
     """Applies plans; see the module docstring."""
 
@@ -128,9 +120,9 @@ class Engine:
         self.plan: Plan | None = None
         self.problems: list[Problem] = []
         self.failed: dict[PluginName, PluginInfo] = {}
-        self.load_failures: dict[Key, Problem] = {}
+        self.load_failures: dict[CandidateKey, Problem] = {}
         self.removed: set[PluginName] = set()
-        self.rejected: set[Key] = set()
+        self.rejected: set[CandidateKey] = set()
         self.manual: dict[PluginName, Candidate] = {}
         self.backups: dict[PluginName, list[Record]] = {}
         self.history: dict[PluginName, list[HistoryEntry]] = {}
@@ -138,8 +130,8 @@ class Engine:
         self.draining: set[PluginName] = set()
         self.state: dict[PluginName, Any] = {}
         self.support: tuple[WheelInfo, ...] = ()
-        self._records: dict[Key, Record] = {}
-        self._seen: set[Key] = set()
+        self._records: dict[CandidateKey, Record] = {}
+        self._seen: set[CandidateKey] = set()
         self._refused: set[Problem] = set()
         # Which active plugin provides each top-level module; None when to be worked out.
         self._owners: dict[str, PluginName] | None = None
@@ -172,7 +164,7 @@ class Engine:
             for c in (*scan.candidates, *self.manual.values(), *self._from(unavailable))
             if c.name not in self.removed
         ]
-        offered = [c for c in present if key_of(c) not in self.rejected]
+        offered = [c for c in present if c.key not in self.rejected]
         self._announce(offered)
         # A plugin offered only with conflicting bytes is still offered: it stays loaded. So is
         # one offered only in a version rolled back from: the rollback is what serves it.
@@ -185,13 +177,13 @@ class Engine:
         # downgrades are allowed: deleting the newest wheel then changes nothing rather than
         # unloading a plugin whose older wheels the policy refuses.
         keep = not self.config.policy.allow_downgrade
-        offered_keys = {key_of(c) for c in offered}
+        offered_keys = {c.key for c in offered}
         pool = [
             *offered,
             *(
                 a.candidate
                 for a in self.active.values()
-                if keep and key_of(a.candidate) not in offered_keys
+                if keep and a.candidate.key not in offered_keys
             ),
         ]
         plan, breaking = self._plan(pool)
@@ -231,8 +223,8 @@ class Engine:
     def _announce(self, candidates: Iterable[Candidate]) -> None:
         """A ``discovered`` event for each candidate seen for the first time."""
         for c in candidates:
-            if key_of(c) not in self._seen:
-                self._seen.add(key_of(c))
+            if c.key not in self._seen:
+                self._seen.add(c.key)
                 self.emit(_event(EventKind.DISCOVERED, c))
 
     def _drop_conflicts(
@@ -243,7 +235,7 @@ class Engine:
         kept, problems = [], []
         for c in offered:
             current = active.get((c.name, c.version_text))
-            if current is None or key_of(current) == key_of(c):
+            if current is None or current.key == c.key:
                 kept.append(c)
                 continue
             problems.append(
@@ -381,7 +373,7 @@ class Engine:
                 # below and keep the replaced version's modules alive.
                 if self._is_active(candidate):
                     continue
-                known = self.load_failures.get(key_of(candidate))
+                known = self.load_failures.get(candidate.key)
                 if known is not None:
                     # The same bytes failed before; trying again would fail the same way.
                     self._record_problem(known)
@@ -402,7 +394,7 @@ class Engine:
 
     def _is_active(self, candidate: Candidate) -> bool:
         active = self.active.get(candidate.name)
-        return active is not None and key_of(active.candidate) == key_of(candidate)
+        return active is not None and active.candidate.key == candidate.key
 
     # -- transitions -------------------------------------------------------------------------
 
@@ -533,7 +525,7 @@ class Engine:
         name = m.name
         if m.old is None:
             self.order.append(name)
-        elif key_of(m.old.candidate) != key_of(m.candidate) and not rollback:
+        elif m.old.candidate.key != m.candidate.key and not rollback:
             self._push_backup(name, self._record(m.old))
         self.active[name] = active
         if self._owners is not None:
@@ -588,9 +580,7 @@ class Engine:
         """Report a change that was undone: the failure, and the rollback if something served."""
         # The blame goes to the version that changed: a dependent re-imported against it and
         # failing is a symptom, and must not be marked as broken bytes itself.
-        changed = [
-            m for m in members if m.old is None or key_of(m.old.candidate) != key_of(m.candidate)
-        ]
+        changed = [m for m in members if m.old is None or m.old.candidate.key != m.candidate.key]
         culprit = next(
             (m for m in changed if m.name == exc.plugin), changed[0] if changed else members[0]
         )
@@ -692,11 +682,11 @@ class Engine:
         # change or it is installed again, across restarts too), before the change, so that its
         # one commit records the whole rollback. The transition finds the backup's site dir
         # among the known records.
-        self._records[key_of(record.candidate)] = record
-        self.rejected.add(key_of(current))
+        self._records[record.candidate.key] = record
+        self.rejected.add(current.key)
         if not self.change([name], {name: record.candidate}, rollback=True):
             self.backups.setdefault(name, []).insert(0, record)
-            self.rejected.discard(key_of(current))
+            self.rejected.discard(current.key)
             raise _rollback_failed(record.candidate, current, self.last_failure)
         # Nothing names the version rolled back from any more.
         self._delete_site(current_record)
@@ -709,7 +699,7 @@ class Engine:
         self.removed.update(registry.removed)
         self.rejected.update(registry.rejected)
         for record in registry.active:
-            self._records[key_of(record.candidate)] = record
+            self._records[record.candidate.key] = record
             if record.manual:
                 self.manual[record.candidate.name] = record.candidate
         inherited = dict(registry.state) if self.config.persist_state else {}
@@ -752,7 +742,7 @@ class Engine:
             needs = (*candidate.manifest.requires, *candidate.manifest.optional)
             if (
                 placed is None
-                or key_of(candidate) in self.load_failures
+                or candidate.key in self.load_failures
                 or any(d in planned and d not in self.active for d in needs)
                 or not taken.isdisjoint(placed[1])
             ):
@@ -842,9 +832,7 @@ class Engine:
         )
 
     def _push_backup(self, name: PluginName, record: Record) -> None:
-        kept = [
-            r for r in self.backups.get(name, []) if key_of(r.candidate) != key_of(record.candidate)
-        ]
+        kept = [r for r in self.backups.get(name, []) if r.candidate.key != record.candidate.key]
         kept.insert(0, record)
         self.backups[name] = kept[: self.config.keep_backups]
         # Deleted once the commit that drops them from the registry is done.
@@ -913,10 +901,10 @@ class Engine:
     def _known(self, candidate: Candidate) -> Record | None:
         """The record of an installed copy of ``candidate``: active, restored, or a backup."""
         active = self.active.get(candidate.name)
-        if active is not None and key_of(active.candidate) == key_of(candidate):
+        if active is not None and active.candidate.key == candidate.key:
             return self._record(active)
-        for record in [self._records.get(key_of(candidate)), *self.backups.get(candidate.name, [])]:
-            if record is not None and key_of(record.candidate) == key_of(candidate):
+        for record in [self._records.get(candidate.key), *self.backups.get(candidate.name, [])]:
+            if record is not None and record.candidate.key == candidate.key:
                 return record
         return None
 
@@ -962,7 +950,7 @@ class Engine:
             ProblemKind.WHEEL_INVALID,
             ProblemKind.CONFLICT,
         } and not isinstance(exc, InstallError | StoreError):
-            self.load_failures[key_of(candidate)] = problem
+            self.load_failures[candidate.key] = problem
         self._history(name, "failed", candidate, problem.message)
         serving = self.active.get(name)
         previous = str(serving.candidate.version) if serving is not None else None

@@ -53,7 +53,7 @@ from ..state.fs import describe
 from ..state.registry import Registry
 from ..state.store import AtomicJsonFile, HomeLock
 from ..swap.transition import Timeouts
-from .engine import BreakingChange, Engine, EngineConfig, key_of
+from .engine import BreakingChange, Engine, EngineConfig
 from .statusdoc import StatusWriter
 from .worker import Worker
 
@@ -369,11 +369,11 @@ class PluginHost:
             engine = self._engine
             engine.manual[candidate.name] = candidate
             engine.removed.discard(candidate.name)
-            engine.rejected.discard(key_of(candidate))
-            engine.load_failures.pop(key_of(candidate), None)
+            engine.rejected.discard(candidate.key)
+            engine.load_failures.pop(candidate.key, None)
             self._reconcile()
             active = engine.active.get(candidate.name)
-            if active is not None and key_of(active.candidate) == key_of(candidate):
+            if active is not None and active.candidate.key == candidate.key:
                 return engine.info(candidate.name)
             raise self._refusal(candidate.name, str(candidate.version))
 

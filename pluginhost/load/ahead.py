@@ -22,6 +22,7 @@ from typing import Final
 
 import attrs
 
+from ..model.candidate import CandidateKey
 from ..model.names import PluginName
 from . import guard
 from .bounded import Helper, outcome, overran
@@ -39,7 +40,7 @@ class Ahead:
     """
 
     name: PluginName
-    key: tuple[str, str, str]
+    key: CandidateKey
     entry_point: str
     top_level: tuple[str, ...]
     site_dir: Path | None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import attrs
 
@@ -36,6 +37,35 @@ class InstalledOrigin:
 Origin = WheelOrigin | InstalledOrigin
 
 
+class CandidateKey(NamedTuple):
+    """The identity of a candidate's bytes: two candidates with one key are the same plugin.
+
+    A named tuple rather than an attrs class: the host hashes and compares one for every
+    candidate at every reconcile, and a tuple's hash and equality run at C speed.
+    """
+
+    name: PluginName
+    version: str
+    content: str
+    """The wheel's sha256, or, for an installed distribution, where it is installed."""
+
+    @classmethod
+    def from_json(cls, data: object) -> CandidateKey:
+        """Rebuild a key written by :meth:`to_json`.
+
+        :raises ValueError: when ``data`` is not three strings.
+        """
+        if not isinstance(data, list | tuple) or len(data) != 3:
+            raise ValueError(f"not a candidate key: {data!r}")
+        name, version, content = data
+        if not all(isinstance(part, str) for part in (name, version, content)):
+            raise ValueError(f"not a candidate key: {data!r}")
+        return cls(PluginName(name), version, content)
+
+    def to_json(self) -> list[str]:
+        return list(self)
+
+
 @attrs.frozen
 class Candidate:
     """One version of one plugin, as a source offers it.
@@ -54,7 +84,7 @@ class Candidate:
     entry_point: str
     requires_dist: tuple[str, ...] = ()
     top_level: tuple[str, ...] = ()
-    key: tuple[str, str, str] = attrs.field(init=False, eq=False, repr=False)
+    key: CandidateKey = attrs.field(init=False, eq=False, repr=False)
     """Identity of its bytes: name, version and sha256 (or origin, for an installed plugin).
 
     Worked out once: the host compares it for every candidate at every reconcile, and a
@@ -62,7 +92,7 @@ class Candidate:
     """
 
     def __attrs_post_init__(self) -> None:
-        key = (self.name, str(self.version), self.sha256 or str(self.origin))
+        key = CandidateKey(self.name, str(self.version), self.sha256 or str(self.origin))
         object.__setattr__(self, "key", key)
 
     @property
@@ -76,7 +106,7 @@ class Candidate:
     @property
     def version_text(self) -> str:
         """``str(version)``, made once (with :attr:`key`): the host needs it for every event."""
-        return self.key[1]
+        return self.key.version
 
     @property
     def sha256(self) -> str | None:

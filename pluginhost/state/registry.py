@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from ..model.candidate import Candidate, InstalledOrigin, Origin, WheelOrigin
+from ..model.candidate import Candidate, CandidateKey, InstalledOrigin, Origin, WheelOrigin
 from ..model.errors import PluginHostError
 from ..model.manifest import Manifest
 from ..model.names import PluginName, plugin_name
@@ -75,7 +75,7 @@ class Registry:
     history: Mapping[PluginName, tuple[Record, ...]] = attrs.field(factory=dict)
     state: Mapping[PluginName, Any] = attrs.field(factory=dict)
     removed: tuple[PluginName, ...] = ()
-    rejected: tuple[tuple[str, str, str], ...] = ()
+    rejected: tuple[CandidateKey, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,7 +84,7 @@ class Registry:
             "history": {k: [r.to_json() for r in v] for k, v in sorted(self.history.items())},
             "state": dict(self.state),
             "removed": sorted(self.removed),
-            "rejected": [list(k) for k in sorted(self.rejected)],
+            "rejected": [k.to_json() for k in sorted(self.rejected)],
         }
 
     @classmethod
@@ -107,11 +107,9 @@ class Registry:
             raise PluginHostError(f"registry is not readable: {exc}", path=path) from exc
 
 
-def _key(data: Any) -> tuple[str, str, str]:
-    name, version, bytes_id = data
-    if not all(isinstance(part, str) for part in (name, version, bytes_id)):
-        raise ValueError(f"not a rejected version: {data!r}")
-    return (plugin_name(name), version, bytes_id)
+def _key(data: Any) -> CandidateKey:
+    key = CandidateKey.from_json(data)
+    return key._replace(name=plugin_name(key.name))
 
 
 def _candidate_to_json(c: Candidate) -> dict[str, Any]:
