@@ -473,9 +473,9 @@ class TestHistory:
     ) -> None:
         """A plugin's history keeps its latest changes only, so a host that swaps all day
         does not grow."""
-        import pluginhost.host.engine
+        import pluginhost.host.view
 
-        monkeypatch.setattr(pluginhost.host.engine, "HISTORY_LIMIT", 3)
+        monkeypatch.setattr(pluginhost.host.view, "HISTORY_LIMIT", 3)
         host = make_host()
         for minor in range(5):
             host.install(factory.build("hello", f"1.{minor}.0", code=greet_code(str(minor))))

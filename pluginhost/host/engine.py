@@ -1,85 +1,69 @@
-"""The engine: turns a plan into changes of the active set, one transition at a time.
+"""The engine: turns plans into changes of the active set, one transition at a time.
 
-It owns the host's mutable state (what is active, in which order, what failed and why, the
-backups kept for rollback) and is only ever called with the host's lock held.
+It owns the :class:`~.ledger.Ledger` (what is active, in which order, what failed and why, the
+backups kept for rollback) and is only ever called with the host's lock held. The host asks it
+for changes through its methods and reads only its :attr:`Engine.view`, which the engine
+replaces once each change is complete.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
-import importlib.machinery
 import itertools
 import json
 import logging
-import shutil
-import sys
-import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final, Literal
+from types import MappingProxyType
+from typing import Any
 
 import attrs
 import pluggy
 
 from ..discover.sources import Scan
 from ..discover.wheel import WheelInfo, WheelLimits
-from ..install.installer import install_wheel
+from ..install.sites import Placed, SiteDirs
 from ..load.bounded import bounded
+from ..load.collisions import ModuleOwners
 from ..load.modules import PluginFinder
 from ..model.candidate import Candidate, CandidateKey, WheelOrigin
 from ..model.errors import (
     ActivationError,
     HostStateError,
     InstallError,
-    ManifestError,
     PluginHostError,
     ResolutionError,
     StoreError,
-    TrustError,
-    WheelError,
 )
 from ..model.events import Event, EventKind
 from ..model.names import PluginName
 from ..model.policy import VersionPolicy
 from ..model.problems import Problem, ProblemKind
-from ..model.status import HistoryEntry, PluginInfo, PluginState, PluginStatus
+from ..model.status import PluginInfo, PluginState
 from ..model.versions import Version
+from ..resolve.planning import BreakingChange, drop_conflicts, pin, plan
 from ..resolve.requirements import support_wheels_for
-from ..resolve.resolver import Plan, resolve
+from ..resolve.resolver import Plan
 from ..state.faults import crash_point
 from ..state.registry import Record, Registry
-from ..swap.switch import Implementations
-from ..swap.transition import (
-    Active,
-    Member,
-    Retirement,
-    Timeouts,
-    Transition,
-    call_hook,
+from ..swap.transition import Active, Member, Retirement, Timeouts, Transition, call_hook
+from .failures import (
+    REFUSALS,
+    candidate_event,
+    detached,
+    load_problem,
+    refusal,
+    refusal_event,
+    rollback_failed,
+    skipped_for,
 )
+from .ledger import Ledger
+from .view import History, View, failed_info, plugin_info
 
-__all__ = ["Engine", "EngineConfig"]
+__all__ = ["Engine", "EngineConfig", "Outcome"]
 
 logger = logging.getLogger("pluginhost")
-
-BreakingChange = Literal["reject", "cascade"]
-
-# What a file refused at discovery is reported as, and the error it was refused with.
-_REFUSALS = {
-    ProblemKind.MANIFEST_INVALID: EventKind.MANIFEST_INVALID,
-    ProblemKind.WHEEL_INVALID: EventKind.REFUSED,
-    ProblemKind.UNTRUSTED: EventKind.REFUSED,
-}
-_REFUSAL_ERRORS: dict[ProblemKind, type[PluginHostError]] = {
-    ProblemKind.MANIFEST_INVALID: ManifestError,
-    ProblemKind.WHEEL_INVALID: WheelError,
-    ProblemKind.UNTRUSTED: TrustError,
-}
-
-#: How many changes of each plugin ``host.status(name).history`` keeps, the latest.
-HISTORY_LIMIT: Final = 100
 
 
 @attrs.frozen
@@ -97,6 +81,16 @@ class EngineConfig:
     persist_state: bool = False
 
 
+@attrs.frozen
+class Outcome:
+    """What a reconcile did that its caller may need to answer for.
+
+    :param failures: the error of each candidate whose change failed, by its key.
+    """
+
+    failures: Mapping[CandidateKey, PluginHostError] = MappingProxyType({})
+
+
 class Engine:
     """Applies plans; see the module docstring."""
 
@@ -110,112 +104,282 @@ class Engine:
         persist: Callable[[Registry], None],
     ) -> None:
         self.config = config
-        self.pm = pm
-        self.emit = emit
+        self._emit = emit
         self._persist = persist
-        self.transition = Transition(pm, finder, host, self._install, self._check, config.timeouts)
-        self.finder = finder
-        self.active: dict[PluginName, Active] = {}
-        self.order: list[PluginName] = []
-        self.plan: Plan | None = None
-        self.problems: list[Problem] = []
-        self.failed: dict[PluginName, PluginInfo] = {}
-        self.load_failures: dict[CandidateKey, Problem] = {}
-        self.removed: set[PluginName] = set()
-        self.rejected: set[CandidateKey] = set()
-        self.manual: dict[PluginName, Candidate] = {}
-        self.backups: dict[PluginName, list[Record]] = {}
-        self.history: dict[PluginName, list[HistoryEntry]] = {}
-        self.rolled_back: set[PluginName] = set()
-        self.draining: set[PluginName] = set()
-        self.state: dict[PluginName, Any] = {}
-        self.support: tuple[WheelInfo, ...] = ()
+        self._ledger = Ledger()
+        self._sites = SiteDirs(config.site_root, config.staging_root, config.limits)
+        self._owners = ModuleOwners(self._providers)
+        self._transition = Transition(
+            pm, finder, host, self._install, self._owners.check, config.timeouts
+        )
+        self._history = History()
+        self._view = View()
+        self._plan: Plan | None = None
+        self._problems: list[Problem] = []
+        self._draining: set[PluginName] = set()
+        self._support: tuple[WheelInfo, ...] = ()
+        # The same bytes failed before: trying them again would fail the same way.
+        self._load_failures: dict[CandidateKey, Problem] = {}
+        # Installed copies known from the registry and from rollbacks, beside the ledger's.
         self._records: dict[CandidateKey, Record] = {}
         self._seen: set[CandidateKey] = set()
         self._refused: set[Problem] = set()
-        # Which active plugin provides each top-level module; None when to be worked out.
-        self._owners: dict[str, PluginName] | None = None
-        # Within _loading(): whether plugins were loaded and await their commit.
-        self._batching = False
+        self._failures: dict[CandidateKey, PluginHostError] = {}
+        # Each active plugin's snapshot, in load order, as last published.
+        self._infos: dict[PluginName, PluginInfo] = {}
+        # Within _loading(): loads that await their one commit at the end of the block.
+        self._batch: list[Candidate] | None = None
         self._uncommitted = False
-        # Within _loading(): plugins loaded anew (not restored) that await their commit.
-        self._batched: list[Candidate] = []
         self._doomed: list[Record] = []
-        self._fresh: set[Path] = set()
-        """Site dirs installed by the change under way (not reused)."""
-        self.last_failure: PluginHostError | None = None
-        """The error of the last change that failed, without its traceback."""
-        self.retry_wanted = False
+        self._retry = False
+
+    @property
+    def view(self) -> View:
+        """The plugins as of the last completed change (safe to read without the host lock)."""
+        return self._view
+
+    def wants_retry(self) -> bool:
         """Whether the file system refused a change (disk full, read-only) since the last
         reconcile: the same sources may well go through once it recovers."""
+        return self._retry
 
-    # -- reconciling with what the sources offer --------------------------------------------
+    # -- what the host asks for -----------------------------------------------------------------
 
-    def reconcile(self, scan: Scan, unavailable: Sequence[Path] = ()) -> None:
+    def reconcile(self, scan: Scan, unavailable: Sequence[Path] = ()) -> Outcome:
         """Make the active set what the candidates at hand and the policy call for.
 
         :param unavailable: watched folders (or wheels) that cannot be read or trusted now:
             the plugins loaded from them stay offered, so they keep serving until then.
+        :returns: the errors of the changes that failed.
         """
-        self.support = scan.support
-        self.retry_wanted = False
+        self._failures = {}
+        self._support = scan.support
+        self._retry = False
+        ledger = self._ledger
         present = [
             c
-            for c in (*scan.candidates, *self.manual.values(), *self._from(unavailable))
-            if c.name not in self.removed
+            for c in (*scan.candidates, *ledger.manual.values(), *self._from(unavailable))
+            if c.name not in ledger.removed
         ]
-        offered = [c for c in present if c.key not in self.rejected]
+        offered = [c for c in present if c.key not in ledger.rejected]
         self._announce(offered)
-        # A plugin offered only with conflicting bytes is still offered: it stays loaded. So is
-        # one offered only in a version rolled back from: the rollback is what serves it.
+        offered, conflicts = drop_conflicts(offered, self._active_candidates())
+        # A plugin offered only with conflicting bytes, or only in a version rolled back from,
+        # is still offered: it stays loaded.
         offered_names = {c.name for c in present}
-        offered, conflicts = self._drop_conflicts(offered)
-        for name in reversed(list(self.order)):
-            if name not in offered_names:
-                self.unload(name, removed=True)
-        # While any source still offers a plugin, its active version stays a candidate unless
-        # downgrades are allowed: deleting the newest wheel then changes nothing rather than
-        # unloading a plugin whose older wheels the policy refuses.
-        keep = not self.config.policy.allow_downgrade
-        offered_keys = {c.key for c in offered}
-        pool = [
-            *offered,
-            *(
-                a.candidate
-                for a in self.active.values()
-                if keep and a.candidate.key not in offered_keys
-            ),
-        ]
-        plan, breaking = self._plan(pool)
-        self.plan = plan
-        self.problems = [*scan.problems, *conflicts, *plan.problems, *breaking]
-        self._mark_failed(plan, pool, scan.problems)
+        for name in reversed(list(ledger.order)):
+            if name not in offered_names and name in ledger.active:
+                self._unload(name, removed=True)
+        pool = self._pool(offered)
+        outlook = plan(
+            pool,
+            self._active_candidates(),
+            api_version=self.config.api_version,
+            policy=self.config.policy,
+            breaking_change=self.config.breaking_change,
+        )
+        for name in outlook.victims:
+            if name in ledger.active:
+                self._unload(name, removed=False)
+        self._plan = outlook.plan
+        self._problems = [*scan.problems, *conflicts, *outlook.plan.problems, *outlook.problems]
+        self._mark_failed(pool, [*outlook.plan.problems, *scan.problems, *outlook.problems])
         self._report_refusals(scan.problems)
-        self._apply(plan)
+        with self._loading():
+            self._apply(outlook.plan)
+        self._publish()
+        return Outcome(MappingProxyType(dict(self._failures)))
 
-    def _report_refusals(self, problems: Sequence[Problem]) -> None:
-        """An event for each file refused by a look at the sources, once while it stays there."""
-        current = {p for p in problems if p.kind in _REFUSALS}
-        for problem in sorted(current - self._refused, key=lambda p: (p.path or "", p.message)):
-            self.emit(
-                Event(
-                    _REFUSALS[problem.kind],
-                    problem.plugin,
-                    version=problem.version,
-                    origin=problem.path,
-                    error=problem.message,
-                    error_type=_qualified(_REFUSAL_ERRORS[problem.kind]),
-                    step=str(problem.kind),
-                )
+    def install(self, candidate: Candidate, scan: Scan, unavailable: Sequence[Path]) -> PluginInfo:
+        """Load ``candidate`` (installed explicitly), or update its plugin to it.
+
+        A version older than one on offer is pinned when the policy allows downgrades: it
+        serves until :meth:`unpin`, whatever newer wheels the sources offer.
+
+        :raises PluginHostError: the error of the step that failed, or why it was not chosen.
+        """
+        ledger = self._ledger
+        name = candidate.name
+        before = (ledger.manual.get(name), name in ledger.pinned)
+        ledger.manual[name] = candidate
+        if self._newer_on_offer(candidate, scan) and self.config.policy.allow_downgrade:
+            ledger.pinned.add(name)
+        else:
+            ledger.pinned.discard(name)
+        ledger.removed.discard(name)
+        ledger.rejected.discard(candidate.key)
+        self._load_failures.pop(candidate.key, None)
+        outcome = self.reconcile(scan, unavailable)
+        if ledger.is_active(candidate):
+            return self._view.plugins[name]
+        if before[1] or name in ledger.pinned:
+            # A pin that did not take leaves the plugin where it was.
+            self._restore_pin(name, *before)
+        raise outcome.failures.get(candidate.key) or refusal(candidate, self._problems)
+
+    def unpin(self, name: PluginName, scan: Scan, unavailable: Sequence[Path]) -> None:
+        """Let the sources' versions of ``name`` compete again.
+
+        :raises HostStateError: when the plugin is not pinned.
+        """
+        if name not in self._ledger.pinned:
+            raise HostStateError(f"plugin {name!r} is not pinned", plugin=name)
+        self._ledger.pinned.discard(name)
+        self.commit()
+        self.reconcile(scan, unavailable)
+
+    def remove(self, name: PluginName) -> None:
+        """Unload ``name`` and the plugins that need it; it stays out until installed again.
+
+        :raises HostStateError: when no plugin of that name is active.
+        :raises StoreError: when the registry cannot be written; nothing was removed.
+        """
+        ledger = self._ledger
+        if name not in ledger.active:
+            raise HostStateError(f"plugin {name!r} is not active", plugin=name)
+        # What is undone by hand, not by a snapshot: a copy of the ledger would hold the
+        # plugin's implementations, and the purge would find its modules still referenced.
+        manual, pinned = ledger.manual.pop(name, None), name in ledger.pinned
+        ledger.removed.add(name)
+        ledger.pinned.discard(name)
+        try:
+            self._unload(name, removed=False)
+        except StoreError:
+            # Not committed, so not removed: it serves on, and stays wanted.
+            ledger.removed.discard(name)
+            self._restore_pin(name, manual, pinned)
+            raise
+        finally:
+            self._publish()
+
+    def rollback(self, name: PluginName) -> PluginInfo:
+        """Go back to the most recent backup of ``name``.
+
+        :raises HostStateError: when the plugin is not active or has no backup.
+        :raises ActivationError: when the rollback itself fails (the current version stays).
+        """
+        ledger = self._ledger
+        if name not in ledger.active:
+            raise HostStateError(f"plugin {name!r} is not active", plugin=name)
+        if not ledger.backups.get(name):
+            raise HostStateError(
+                f"plugin {name!r} has no earlier version to roll back to", plugin=name
             )
-        # Forgotten once gone, so that the same bad file dropped again is reported again.
-        self._refused = current
+        record = ledger.pop_backup(name)
+        # Only the candidate and the record: a reference to the active plugin would keep the
+        # version rolled back from alive, and the drain waiting for it.
+        current = ledger.active[name].candidate
+        current_record = ledger.record(ledger.active[name])
+        manual = ledger.manual.get(name)
+        # The version rolled back from is rejected (kept out until its bytes change or it is
+        # installed again, across restarts too) before the change, so that its one commit
+        # records the whole rollback. A pin moves to the version rolled back to, or a restart
+        # would find the pinned version rejected and the plugin offered by nothing.
+        self._records[record.candidate.key] = record
+        ledger.rejected.add(current.key)
+        if manual == current:
+            ledger.manual[name] = record.candidate
+        failure = self._change([name], {name: record.candidate}, rollback=True)
+        if failure is not None:
+            ledger.push_back(record)
+            ledger.rejected.discard(current.key)
+            if manual is not None:
+                ledger.manual[name] = manual
+            self._publish()
+            raise rollback_failed(record.candidate, current, failure)
+        # Nothing names the version rolled back from any more.
+        self._sites.delete(current_record, self._ledger.sites_in_use())
+        self._publish()
+        return self._view.plugins[name]
+
+    def restore(self, registry: Registry) -> None:
+        """Load exactly the committed active set, from its site dirs, without reinstalling."""
+        self._ledger.restored_from(registry)
+        for record in registry.active:
+            self._records[record.candidate.key] = record
+        inherited = dict(registry.state) if self.config.persist_state else {}
+        # Kept in every later commit, so a crash before the next stop does not lose it.
+        self._ledger.state.update(inherited)
+        with self._loading():
+            self._restore_each(registry, inherited)
+        self._publish()
+
+    def prune_sites(self) -> list[str]:
+        """Delete site dirs that neither the active set nor a backup names (left by a crash
+        between an install and its commit); returns their names."""
+        return self._sites.prune(self._ledger.sites_in_use())
+
+    def halt(self, *, save_state: bool) -> None:
+        """Unload every plugin, dependents first, without committing: the next start restores
+        the active set.
+
+        :param save_state: commit each plugin's exported state first.
+        """
+        if save_state:
+            self.commit()
+        for name in reversed(list(self._ledger.order)):
+            if name in self._ledger.active:
+                self._unload(name, removed=False, commit=False)
+        self._publish()
+
+    def commit(self) -> None:
+        """Write the registry: the active set is committed once this returns.
+
+        With ``persist_state``, each active plugin's state is exported into the same document,
+        so a crash loses no more than what changed since the last commit.
+        """
+        versions = _versions_text(self._ledger)
+        crash_point("while_persisting", versions)
+        if self.config.persist_state:
+            for name in self._ledger.order:
+                self._save_state(name)
+        self._persist(self._ledger.registry())
+        crash_point("after_persisting", versions)
+
+    # -- reconciling ---------------------------------------------------------------------------
+
+    def _active_candidates(self) -> dict[PluginName, Candidate]:
+        return {n: a.candidate for n, a in self._ledger.active.items()}
+
+    def _providers(self) -> Iterator[tuple[PluginName, Sequence[str]]]:
+        return ((n, a.top_level) for n, a in self._ledger.active.items())
+
+    def _pool(self, offered: Sequence[Candidate]) -> list[Candidate]:
+        """What the resolver chooses from: the offers, pins applied, and the active versions.
+
+        While any source still offers a plugin, its active version stays a candidate unless
+        downgrades are allowed: deleting the newest wheel then changes nothing rather than
+        unloading a plugin whose older wheels the policy refuses.
+        """
+        ledger = self._ledger
+        keys = {c.key for c in offered}
+        kept = () if self.config.policy.allow_downgrade else ledger.active.values()
+        pool = [*offered, *(a.candidate for a in kept if a.candidate.key not in keys)]
+        return pin(pool, {n: ledger.manual[n] for n in ledger.pinned if n in ledger.manual})
+
+    def _newer_on_offer(self, candidate: Candidate, scan: Scan) -> bool:
+        active = self._ledger.active.get(candidate.name)
+        offers = [c for c in scan.candidates if c.name == candidate.name]
+        if active is not None:
+            offers.append(active.candidate)
+        return any(c.version > candidate.version for c in offers)
+
+    def _restore_pin(self, name: PluginName, manual: Candidate | None, pinned: bool) -> None:
+        ledger = self._ledger
+        if manual is None:
+            ledger.manual.pop(name, None)
+        else:
+            ledger.manual[name] = manual
+        if pinned:
+            ledger.pinned.add(name)
+        else:
+            ledger.pinned.discard(name)
 
     def _from(self, folders: Sequence[Path]) -> list[Candidate]:
         """Active plugins whose wheels lie in ``folders``."""
         return [
             a.candidate
-            for a in self.active.values()
+            for a in self._ledger.active.values()
             if isinstance(a.candidate.origin, WheelOrigin)
             and any(a.candidate.origin.path.is_relative_to(f) for f in folders)
         ]
@@ -225,108 +389,32 @@ class Engine:
         for c in candidates:
             if c.key not in self._seen:
                 self._seen.add(c.key)
-                self.emit(_event(EventKind.DISCOVERED, c))
+                self._emit(candidate_event(EventKind.DISCOVERED, c))
 
-    def _drop_conflicts(
-        self, offered: Sequence[Candidate]
-    ) -> tuple[list[Candidate], list[Problem]]:
-        """Set aside candidates that claim an active version with other bytes: never a replace."""
-        active = {(n, a.candidate.version_text): a.candidate for n, a in self.active.items()}
-        kept, problems = [], []
-        for c in offered:
-            current = active.get((c.name, c.version_text))
-            if current is None or current.key == c.key:
-                kept.append(c)
-                continue
-            problems.append(
-                Problem(
-                    ProblemKind.CONFLICT,
-                    c.name,
-                    f"{c.name} {c.version} from {c.origin} has other contents "
-                    f"(sha256 {c.sha256 or '-'}) than the active {c.name} {c.version} "
-                    f"(sha256 {current.sha256 or '-'}); refused: a new version needs a new "
-                    "version number",
-                    version=c.version_text,
-                    path=str(c.origin),
-                )
-            )
-        return kept, problems
+    def _report_refusals(self, problems: Sequence[Problem]) -> None:
+        """An event for each file refused by a look at the sources, once while it stays there."""
+        current = {p for p in problems if p.kind in REFUSALS}
+        for problem in sorted(current - self._refused, key=lambda p: (p.path or "", p.message)):
+            self._emit(refusal_event(problem))
+        # Forgotten once gone, so that the same bad file dropped again is reported again.
+        self._refused = current
 
-    def _plan(self, pool: Sequence[Candidate]) -> tuple[Plan, list[Problem]]:
-        plan = self._resolve(pool)
-        breaking = self._breaking(plan, pool)
-        if breaking and self.config.breaking_change == "cascade":
-            # The dependents that stand in the way are let go, and the update goes ahead.
-            victims = {PluginName(p.involved[0]) for p in breaking}
-            plan = self._resolve([c for c in pool if c.name not in victims])
-            for name in victims:
-                if name in self.active:
-                    self.unload(name, removed=False)
-            return plan, [attrs.evolve(p, kind=ProblemKind.DEPENDENCY_FAILED) for p in breaking]
-        return plan, breaking
-
-    def _resolve(self, pool: Sequence[Candidate]) -> Plan:
-        return resolve(
-            pool,
-            api_version=self.config.api_version,
-            policy=self.config.policy,
-            active={name: a.candidate.version for name, a in self.active.items()},
-        )
-
-    def _breaking(self, plan: Plan, pool: Sequence[Candidate]) -> list[Problem]:
-        """Newer versions held back only because an active dependent's constraint excludes them."""
-        problems = []
-        allow_pre = self.config.policy.allow_prerelease
-        # Grouped once: looking through the whole pool for each plugin grew with its square.
-        by_name: dict[PluginName, list[Candidate]] = {}
-        for c in pool:
-            by_name.setdefault(c.name, []).append(c)
-        for name, chosen in plan.chosen.items():
-            newer = [
-                c
-                for c in by_name.get(name, ())
-                if c.version > chosen.version
-                and c.manifest.host.allows(self.config.api_version, prerelease=True)
-                and (allow_pre or c.version.prerelease is None)
-            ]
-            if not newer:
-                continue
-            best = max(newer, key=lambda c: c.version)
-            for dep_name, dep in self.active.items():
-                constraint = dep.candidate.manifest.requires.get(name)
-                if constraint is not None and not constraint.allows(
-                    best.version, prerelease=allow_pre
-                ):
-                    problems.append(
-                        Problem(
-                            ProblemKind.REFUSED,
-                            name,
-                            f"{name} {best.version} would break {dep_name} "
-                            f"{dep.candidate.version}, which requires {name} {constraint}",
-                            involved=(dep_name,),
-                            version=str(best.version),
-                        )
-                    )
-        return problems
-
-    def _mark_failed(
-        self, plan: Plan, pool: Sequence[Candidate], scan_problems: Iterable[Problem]
-    ) -> None:
+    def _mark_failed(self, pool: Sequence[Candidate], problems: Iterable[Problem]) -> None:
         # A problem marks a plugin failed only when no version of it is chosen: a refused old
         # version of a plugin whose newer version loads is worth reporting, not a failed state.
-        self.failed = {n: i for n, i in self.failed.items() if n not in plan.chosen}
-        for problem in [*plan.problems, *scan_problems]:
+        assert self._plan is not None
+        chosen = self._plan.chosen
+        ledger = self._ledger
+        ledger.failed = {n: i for n, i in ledger.failed.items() if n not in chosen}
+        for problem in problems:
             name = PluginName(problem.plugin or "")
-            if not problem.plugin or name in plan.chosen or name in self.active:
+            if not problem.plugin or name in chosen or name in ledger.active:
                 continue
             same = [c for c in pool if c.name == name]
             match = [c for c in same if c.version_text == problem.version] or same
-            self.failed[name] = failed_info(name, match[0] if match else None, problem)
+            ledger.failed[name] = failed_info(name, match[0] if match else None, problem)
 
-    def _apply(self, plan: Plan) -> None:
-        """Load, update or re-import what the plan chooses, in its order."""
-        with self._loading():
-            self._apply_each(plan)
+    # -- applying a plan -----------------------------------------------------------------------
 
     @contextlib.contextmanager
     def _loading(self) -> Iterator[None]:
@@ -336,12 +424,11 @@ class Engine:
         hundreds of plugins take seconds. A crash before the end loses only loads, which the
         next start repeats from the same sources; updates and unloads still commit at once.
         """
-        self._batching = True
+        self._batch = []
         try:
             yield
         finally:
-            self._batching = False
-            batched, self._batched = self._batched, []
+            batched, self._batch = self._batch, None
             if self._uncommitted:
                 self._uncommitted = False
                 self._commit_loads(batched)
@@ -356,49 +443,109 @@ class Engine:
             self.commit()
         except StoreError as exc:
             logger.error("plugins loaded but not committed, unloaded again: %s", exc)
-            self.retry_wanted = True
+            self._retry = True
             for candidate in reversed(batched):
-                if self._is_active(candidate):
-                    record = self._record(self.active[candidate.name])
-                    self.unload(candidate.name, removed=False, commit=False)
-                    self._delete_site(record)
-                self.last_failure = _detached(exc, candidate.name)
+                if self._ledger.is_active(candidate):
+                    record = self._ledger.record(self._ledger.active[candidate.name])
+                    self._unload(candidate.name, removed=False, commit=False)
+                    self._sites.delete(record, self._ledger.sites_in_use())
                 self._fail(candidate, load_problem(candidate, exc), exc)
 
-    def _apply_each(self, plan: Plan) -> None:
+    def _apply(self, plan: Plan) -> None:
+        """Load, update or re-import what the plan chooses, in its order."""
+        ledger = self._ledger
         try:
             for index, name in enumerate(plan.order):
                 candidate = plan.chosen[name]
                 # No local reference to the active plugin here: it would outlive the change
                 # below and keep the replaced version's modules alive.
-                if self._is_active(candidate):
+                if ledger.is_active(candidate):
                     continue
-                known = self.load_failures.get(candidate.key)
+                known = self._load_failures.get(candidate.key)
                 if known is not None:
-                    # The same bytes failed before; trying again would fail the same way.
-                    self._record_problem(known)
+                    self._refile(candidate, known)
                     continue
                 missing = [
                     d
                     for d in candidate.manifest.requires
-                    if d not in self.active and d in plan.chosen
+                    if d not in ledger.active and d in plan.chosen
                 ]
                 if missing:
-                    self._fail(candidate, _dependency_problem(candidate, missing[0]), None)
+                    self._fail(candidate, skipped_for(candidate, missing[0]), None)
                     continue
                 upcoming = (plan.chosen[n] for n in itertools.islice(plan.order, index, None))
                 self._import_ahead(upcoming, plan.chosen)
-                self.change([name], {name: candidate})
+                self._change([name], {name: candidate})
         finally:
-            self.transition.discard_ahead()
+            self._transition.discard_ahead()
 
-    def _is_active(self, candidate: Candidate) -> bool:
-        active = self.active.get(candidate.name)
-        return active is not None and active.candidate.key == candidate.key
+    def _refile(self, candidate: Candidate, known: Problem) -> None:
+        """File again the failure of bytes that failed before, and keep the plugin listed."""
+        if known not in self._problems:
+            self._problems.append(known)
+        if candidate.name not in self._ledger.active:
+            self._ledger.failed[candidate.name] = failed_info(candidate.name, candidate, known)
 
-    # -- transitions -------------------------------------------------------------------------
+    def _restore_each(self, registry: Registry, inherited: Mapping[PluginName, Any]) -> None:
+        committed = {r.candidate.name for r in registry.active}
+        try:
+            for index, record in enumerate(registry.active):
+                c = record.candidate
+                missing = [d for d in c.manifest.requires if d not in self._ledger.active]
+                if missing:
+                    self._fail(c, skipped_for(c, missing[0]), None)
+                    continue
+                upcoming = (r.candidate for r in itertools.islice(registry.active, index, None))
+                self._import_ahead(upcoming, committed)
+                self._change([c.name], {c.name: c}, inherited=inherited, restoring=True)
+        finally:
+            self._transition.discard_ahead()
 
-    def change(
+    def _import_ahead(self, upcoming: Iterable[Candidate], planned: Collection[str]) -> None:
+        """Import the run of new plugins about to load, at once (see :mod:`..load.ahead`).
+
+        The run starts with the next plugin and ends before the first that is not new, not
+        installed yet, needs a plugin of the run or still to load (``planned`` and not
+        active), or shares a top-level name with one of the run. Nothing happens when the next
+        plugin was imported ahead already, or when the run is a single plugin.
+        """
+        run: list[Member] = []
+        taken: set[str] = set()
+        active = self._ledger.active
+        for candidate in upcoming:
+            if self._transition.is_ahead(candidate):
+                break
+            placed = self._placed_new(candidate)
+            needs = (*candidate.manifest.requires, *candidate.manifest.optional)
+            if (
+                placed is None
+                or candidate.key in self._load_failures
+                or any(d in planned and d not in active for d in needs)
+                or not taken.isdisjoint(placed[1])
+            ):
+                break
+            taken.update(placed[1])
+            run.append(Member(candidate, None, site_dir=placed[0], top_level=placed[1]))
+        if len(run) > 1:
+            self._transition.import_ahead(run)
+
+    def _placed_new(self, candidate: Candidate) -> Placed | None:
+        """Where a new plugin imports from, if it needs no install and passes the checks."""
+        # A wheel still to install is installed in its own transition, which may fail.
+        if candidate.name in self._ledger.active:
+            return None
+        placed = self._sites.placed(candidate, self._known(candidate))
+        if placed is None:
+            return None
+        try:
+            self._owners.check(candidate, placed[1], placed[0], {candidate.name})
+        except ResolutionError:
+            return None  # refused in its own transition, which says why
+        return placed
+
+    # -- one change --------------------------------------------------------------------------
+
+    def _change(
         self,
         names: Sequence[PluginName],
         targets: Mapping[PluginName, Candidate],
@@ -406,137 +553,109 @@ class Engine:
         inherited: Mapping[PluginName, Any] | None = None,
         rollback: bool = False,
         restoring: bool = False,
-    ) -> bool:
+    ) -> PluginHostError | None:
         """Take ``names`` (and every active plugin depending on them) to ``targets``.
 
         Dependents not named in ``targets`` are re-imported at the same version, so that they
         bind to the new modules of what they depend on.
 
-        :returns: whether the change was committed (on failure everything is as before).
+        :returns: ``None`` once the change is committed, else its error (and everything is
+            as before).
         """
-        self.last_failure = None
-        self._fresh.clear()
-        group = self._group(names)
+        self._sites.begin()
+        active = self._ledger.active
         members = [
-            Member(targets.get(n) or self.active[n].candidate, self.active.get(n)) for n in group
+            Member(targets.get(n) or active[n].candidate, active.get(n)) for n in self._group(names)
         ]
-        if inherited:
-            for m in members:
-                saved = inherited.get(m.name)
-                if m.old is None and isinstance(saved, dict) and "value" in saved:
-                    m.inherited = (saved["value"], str(saved.get("version", "")))
         for m in members:
-            self.emit(
-                _event(
-                    EventKind.LOADING,
-                    m.candidate,
-                    previous_version=m.old.candidate.version_text if m.old else None,
-                )
-            )
+            saved = (inherited or {}).get(m.name)
+            if m.old is None and isinstance(saved, dict) and "value" in saved:
+                m.inherited = (saved["value"], str(saved.get("version", "")))
+            previous = m.old.candidate.version_text if m.old else None
+            self._emit(candidate_event(EventKind.LOADING, m.candidate, previous_version=previous))
         try:
-            retirement = self.transition.run(members)
+            retirement = self._transition.run(members)
         except PluginHostError as exc:
-            self._failed_change(members, exc)
-            return False
-        if not self._commit_switch(members, retirement, rollback=rollback, restoring=restoring):
-            return False
-        for m in members:
-            if m.old is not None:
-                self.draining.add(m.name)
-        previous = {m.name: m.old.candidate.version_text for m in members if m.old}
+            return self._failed_change(members, exc)
+        failure = self._commit_switch(members, retirement, rollback=rollback, restoring=restoring)
+        if failure is not None:
+            return failure
+        previous_versions = {m.name: m.old.candidate.version_text for m in members if m.old}
+        self._draining.update(previous_versions)
+        if previous_versions:
+            self._publish(previous_versions)  # the new versions serve, the old ones drain
         crash_point("during_drain", members[0].candidate.version_text)
         drained, errors, leaked = retirement.finish()
-        self.draining.clear()
+        self._draining.clear()
         problems = [*errors, *_leak_text(leaked)]
-        self._retired(members, previous, drained, problems, rollback, restoring)
-        return True
+        self._retired(members, previous_versions, drained, problems, rollback, restoring)
+        self._publish([m.name for m in members])
+        return None
 
     def _commit_switch(
         self, members: Sequence[Member], retirement: Retirement, *, rollback: bool, restoring: bool
-    ) -> bool:
+    ) -> PluginHostError | None:
         """Record the switched-in members and commit; if the commit fails, switch back.
 
         Until the registry says so, the new versions are not what a restart would load: a
         change whose commit fails is undone like one whose health check fails.
         """
-        before = self._bookkeeping()
+        before = self._ledger.snapshot()
         for m in members:
             self._activated(m, rollback=rollback)
-        if self._batching and all(m.old is None for m in members):
+        if self._batch is not None and all(m.old is None for m in members):
             self._uncommitted = True  # committed with the others at the end of _loading()
             if not restoring:
-                self._batched += [m.candidate for m in members]
-            return True
+                self._batch += [m.candidate for m in members]
+            return None
         try:
             self.commit()
         except StoreError as exc:
-            self._restore_bookkeeping(before)
+            self._ledger.restore(before)
             del before
+            self._owners.forget()
             self._doomed.clear()
             retirement.undo()
-            self._failed_change(members, exc)
-            return False
+            return self._failed_change(members, exc)
         del before
         # Backups beyond keep_backups go only now: the registry no longer names them.
         for record in self._doomed:
-            self._delete_site(record)
+            self._sites.delete(record, self._ledger.sites_in_use())
         self._doomed.clear()
-        return True
-
-    def _bookkeeping(self) -> tuple[Any, ...]:
-        return (
-            list(self.order),
-            dict(self.active),
-            {n: list(rs) for n, rs in self.backups.items()},
-            set(self.rolled_back),
-            dict(self.failed),
-            dict(self.state),
-        )
-
-    def _restore_bookkeeping(self, saved: tuple[Any, ...]) -> None:
-        order, active, backups, rolled_back, failed, state = saved
-        self.order[:] = order
-        self.active.clear()
-        self.active.update(active)
-        self.backups = backups
-        self.rolled_back = rolled_back
-        self.failed = failed
-        self.state = state
+        return None
 
     def _group(self, names: Sequence[PluginName]) -> list[PluginName]:
         """``names`` plus the active plugins that depend on any of them, in load order."""
-        if not any(n in self.active for n in names):
+        active = self._ledger.active
+        if not any(n in active for n in names):
             # Only active plugins have active dependents; skipping the graph keeps loading
             # hundreds of plugins from costing the square of their number.
             return list(names)
-        graph = {n: tuple(a.candidate.manifest.requires) for n, a in self.active.items()}
+        graph = {n: tuple(a.candidate.manifest.requires) for n, a in active.items()}
         found = set(names)
         grew = True
         while grew:
             extra = {n for n, deps in graph.items() if n not in found and found & set(deps)}
             found |= extra
             grew = bool(extra)
-        in_order = [n for n in self.order if n in found]
+        in_order = [n for n in self._ledger.order if n in found]
         return in_order + [n for n in names if n not in in_order]
 
     def _activated(self, m: Member, *, rollback: bool) -> None:
         assert m.impls is not None
-        active = Active(m.candidate, m.impls, m.site_dir, m.top_level, m.effects)
+        ledger = self._ledger
         name = m.name
         if m.old is None:
-            self.order.append(name)
+            ledger.order.append(name)
         elif m.old.candidate.key != m.candidate.key and not rollback:
-            self._push_backup(name, self._record(m.old))
-        self.active[name] = active
-        if self._owners is not None:
-            for module in m.old.top_level if m.old is not None else ():
-                self._owners.pop(module, None)
-            self._owners.update(dict.fromkeys(active.top_level, name))
-        self.failed.pop(name, None)
+            self._doomed += ledger.push_backup(ledger.record(m.old), self.config.keep_backups)
+        ledger.active[name] = Active(m.candidate, m.impls, m.site_dir, m.top_level, m.effects)
+        self._owners.moved(name, m.old.top_level if m.old else (), m.top_level)
+        ledger.failed.pop(name, None)
         if rollback:
-            self.rolled_back.add(name)
+            ledger.rolled_back.add(name)
         else:
-            self.rolled_back.discard(name)
+            ledger.rolled_back.discard(name)
 
     def _retired(
         self,
@@ -548,7 +667,7 @@ class Engine:
         restoring: bool,
     ) -> None:
         if not drained:
-            self.emit(
+            self._emit(
                 Event(
                     EventKind.DRAIN_TIMEOUT,
                     members[0].name,
@@ -560,23 +679,23 @@ class Engine:
         error = "; ".join(problems) or None
         for m in members:
             before = previous.get(m.name)
-            if before is None:
-                kind = EventKind.LOADED
-            else:
+            kind = EventKind.LOADED
+            if before is not None:
                 kind = EventKind.ROLLED_BACK if rollback else EventKind.UPDATED
-            self._history(m.name, str(kind), m.candidate, error if before is not None else None)
-            self.emit(
-                _event(
+            mine = error if before is not None else None
+            self._history.add(str(kind), m.candidate, mine)
+            self._emit(
+                candidate_event(
                     kind,
                     m.candidate,
                     previous_version=before,
-                    error=error if before is not None else None,
+                    error=mine,
                     # A start loading what was committed installs nothing: it restores.
                     step="restore" if restoring else None,
                 )
             )
 
-    def _failed_change(self, members: Sequence[Member], exc: PluginHostError) -> None:
+    def _failed_change(self, members: Sequence[Member], exc: PluginHostError) -> PluginHostError:
         """Report a change that was undone: the failure, and the rollback if something served."""
         # The blame goes to the version that changed: a dependent re-imported against it and
         # failing is a symptom, and must not be marked as broken bytes itself.
@@ -584,19 +703,16 @@ class Engine:
         culprit = next(
             (m for m in changed if m.name == exc.plugin), changed[0] if changed else members[0]
         )
-        problem = load_problem(culprit.candidate, exc)
-        self.last_failure = _detached(exc, culprit.name)
+        failure = detached(exc, culprit.name)
         if isinstance(exc, InstallError | StoreError):
-            self.retry_wanted = True
-        self._fail(culprit.candidate, problem, exc)
+            self._retry = True
+        self._fail(culprit.candidate, load_problem(culprit.candidate, exc), exc)
         # The site dirs this change installed go, or every broken drop would leave one behind.
-        for m in changed:
-            if m.site_dir is not None and m.site_dir in self._fresh:
-                self._delete_site(Record(m.candidate, m.site_dir.name, m.top_level))
-        self._fresh.clear()
+        records = [Record(m.candidate, m.site_dir.name, m.top_level) for m in changed if m.site_dir]
+        self._sites.drop_fresh(records, self._ledger.sites_in_use())
         for m in members:
             if m.old is not None:
-                self.emit(
+                self._emit(
                     Event.failure(
                         EventKind.ROLLED_BACK,
                         m.name,
@@ -607,21 +723,23 @@ class Engine:
                         sha256=m.old.candidate.sha256,
                     )
                 )
-                self.rolled_back.add(m.name)
+                self._ledger.rolled_back.add(m.name)
+        return failure
 
-    # -- unloading, rollback, restore ----------------------------------------------------------
+    # -- unloading -----------------------------------------------------------------------------
 
-    def unload(self, name: PluginName, *, removed: bool, commit: bool = True) -> None:
+    def _unload(self, name: PluginName, *, removed: bool, commit: bool = True) -> None:
         """Switch a plugin (and its dependents, first) out, drain, deactivate and purge it.
 
         :param removed: its wheel went away (a ``removed`` event) rather than an unload asked for.
-        :param commit: write the registry afterwards; ``stop()`` does not, so that the next
-            start restores what was active.
+        :param commit: write the registry first; ``halt()`` does not, so that the next start
+            restores what was active.
         """
-        while dependents := self._dependents(name):
+        ledger = self._ledger
+        while dependents := [n for n in self._group([name]) if n != name]:
             dependent = dependents[-1]
-            self.unload(dependent, removed=False, commit=commit)
-            self._record_problem(
+            self._unload(dependent, removed=False, commit=commit)
+            self._problems.append(
                 Problem(
                     ProblemKind.DEPENDENCY_FAILED,
                     dependent,
@@ -629,189 +747,73 @@ class Engine:
                     involved=(name,),
                 )
             )
-        candidate = self.active[name].candidate
-        record = self._record(self.active[name])
-        version = candidate.version_text
-        index = self.order.index(name)
-        self.order.remove(name)
+        candidate = ledger.active[name].candidate
+        record = ledger.record(ledger.active[name])
         if commit:
-            # Committed before the plugin is switched out: when the registry cannot be written,
-            # nothing has changed yet and the plugin keeps serving.
-            crash_point("removal_before_persisting", version)
-            try:
-                self.commit()
-            except StoreError as exc:
-                self.order.insert(index, name)
-                self.retry_wanted = True
-                self.emit(Event.failure(EventKind.UNLOAD_FAILED, name, exc, version=version))
-                raise
-            crash_point("removal_after_persisting", version)
-        self.rolled_back.discard(name)
-        self.emit(_event(EventKind.UNLOADING, candidate))
+            self._commit_unload(name)
+        ledger.rolled_back.discard(name)
+        self._emit(candidate_event(EventKind.UNLOADING, candidate))
         # The engine keeps no reference of its own, so that the purge can see the modules go.
-        problems = self.transition.unload(self.active, name)
-        self._owners = None
+        problems = self._transition.unload(ledger.active, name)
+        ledger.order.remove(name)
+        self._owners.forget()
         if commit:
-            # Committed without it: its site dir is named by nothing (stop() keeps it).
-            self._delete_site(record)
+            # Committed without it: its site dir is named by nothing (halt() keeps it).
+            self._sites.delete(record, ledger.sites_in_use())
         kind = EventKind.REMOVED if removed else EventKind.UNLOADED
-        self._history(name, str(kind), candidate, "; ".join(problems) or None)
-        self.emit(attrs.evolve(_event(kind, candidate), error="; ".join(problems) or None))
+        error = "; ".join(problems) or None
+        self._history.add(str(kind), candidate, error)
+        self._emit(candidate_event(kind, candidate, error=error))
+        if commit:
+            self._publish([name])  # halt() publishes once, at its end
 
-    def _dependents(self, name: PluginName) -> list[PluginName]:
-        """Active plugins that depend on ``name``, directly or not, in load order."""
-        return [n for n in self._group([name]) if n != name]
-
-    def rollback(self, name: PluginName) -> PluginInfo:
-        """Go back to the most recent backup of ``name``.
-
-        :raises HostStateError: when the plugin is not active or has no backup.
-        :raises ActivationError: when the rollback itself fails (the current version stays).
-        """
-        if name not in self.active:
-            raise HostStateError(f"plugin {name!r} is not active", plugin=name)
-        backups = self.backups.get(name) or []
-        if not backups:
-            raise HostStateError(
-                f"plugin {name!r} has no earlier version to roll back to", plugin=name
-            )
-        record = backups.pop(0)
-        current = self.active[name].candidate
-        current_record = self._record(self.active[name])
-        # Off the backups, and the version rolled back from rejected (kept out until its bytes
-        # change or it is installed again, across restarts too), before the change, so that its
-        # one commit records the whole rollback. The transition finds the backup's site dir
-        # among the known records.
-        self._records[record.candidate.key] = record
-        self.rejected.add(current.key)
-        if not self.change([name], {name: record.candidate}, rollback=True):
-            self.backups.setdefault(name, []).insert(0, record)
-            self.rejected.discard(current.key)
-            raise _rollback_failed(record.candidate, current, self.last_failure)
-        # Nothing names the version rolled back from any more.
-        self._delete_site(current_record)
-        return self.info(name)
-
-    def restore(self, registry: Registry) -> None:
-        """Load exactly the committed active set, from its site dirs, without reinstalling."""
-        for name, records in registry.history.items():
-            self.backups[name] = list(records)
-        self.removed.update(registry.removed)
-        self.rejected.update(registry.rejected)
-        for record in registry.active:
-            self._records[record.candidate.key] = record
-            if record.manual:
-                self.manual[record.candidate.name] = record.candidate
-        inherited = dict(registry.state) if self.config.persist_state else {}
-        # Kept in every later commit, so a crash before the next stop does not lose it.
-        self.state.update(inherited)
-        with self._loading():
-            self._restore_each(registry, inherited)
-
-    def _restore_each(self, registry: Registry, inherited: Mapping[PluginName, Any]) -> None:
-        committed = {r.candidate.name for r in registry.active}
+    def _commit_unload(self, name: PluginName) -> None:
+        """Commit the active set without ``name``, before it is switched out: when the registry
+        cannot be written, nothing has changed yet and the plugin keeps serving."""
+        ledger = self._ledger
+        version = ledger.active[name].candidate.version_text
+        index = ledger.order.index(name)
+        ledger.order.remove(name)
+        crash_point("removal_before_persisting", version)
         try:
-            for index, record in enumerate(registry.active):
-                name = record.candidate.name
-                missing = [d for d in record.candidate.manifest.requires if d not in self.active]
-                if missing:
-                    self._fail(
-                        record.candidate, _dependency_problem(record.candidate, missing[0]), None
-                    )
-                    continue
-                upcoming = (r.candidate for r in itertools.islice(registry.active, index, None))
-                self._import_ahead(upcoming, committed)
-                self.change([name], {name: record.candidate}, inherited=inherited, restoring=True)
+            self.commit()
+        except StoreError as exc:
+            self._retry = True
+            self._emit(Event.failure(EventKind.UNLOAD_FAILED, name, exc, version=version))
+            raise
         finally:
-            self.transition.discard_ahead()
+            ledger.order.insert(index, name)
+        crash_point("removal_after_persisting", version)
 
-    def _import_ahead(self, upcoming: Iterable[Candidate], planned: Collection[str]) -> None:
-        """Import the run of new plugins about to load, at once (see :mod:`pluginhost.load.ahead`).
+    # -- steps the transition delegates, and bookkeeping --------------------------------------
 
-        The run starts with the next plugin and ends before the first that is not new, not
-        installed yet, needs a plugin of the run or still to load (``planned`` and not
-        active), or shares a top-level name with one of the run. Nothing happens when the next
-        plugin was imported ahead already, or when the run is a single plugin.
+    def _install(self, candidate: Candidate) -> Placed:
+        """Put a candidate's files in place, reusing a site dir already installed.
+
+        A dependent re-imported with its dependency is already installed: its wheel may be
+        long gone, and must not be needed.
         """
-        run: list[Member] = []
-        taken: set[str] = set()
-        for candidate in upcoming:
-            if self.transition.is_ahead(candidate):
-                break
-            placed = self._placed(candidate)
-            needs = (*candidate.manifest.requires, *candidate.manifest.optional)
-            if (
-                placed is None
-                or candidate.key in self.load_failures
-                or any(d in planned and d not in self.active for d in needs)
-                or not taken.isdisjoint(placed[1])
-            ):
-                break
-            taken.update(placed[1])
-            run.append(Member(candidate, None, site_dir=placed[0], top_level=placed[1]))
-        if len(run) > 1:
-            self.transition.import_ahead(run)
+        placed = self._sites.placed(candidate, self._known(candidate))
+        if placed is not None:
+            return placed
+        support = support_wheels_for(candidate.name, candidate.requires_dist, self._support)
+        return self._sites.install(candidate, support)
 
-    def _placed(self, candidate: Candidate) -> tuple[Path | None, tuple[str, ...]] | None:
-        """Where a new plugin imports from, if it needs no install and passes the checks."""
-        # A wheel still to install is installed in its own transition, which may fail.
-        placed = None if candidate.name in self.active else self._in_place(candidate)
-        if placed is None:
-            return None
-        try:
-            self._check(candidate, placed[1], placed[0], {candidate.name})
-        except ResolutionError:
-            return None  # refused in its own transition, which says why
-        return placed
-
-    def prune_sites(self) -> list[str]:
-        """Delete site dirs that neither the active set nor a backup names (left by a crash
-        between an install and its commit); returns their names."""
-        keep = {a.site_dir.name for a in self.active.values() if a.site_dir is not None}
-        keep |= {r.site_dir for rs in self.backups.values() for r in rs if r.site_dir}
-        pruned = []
-        for entry in sorted(self.config.site_root.iterdir()):
-            if entry.is_dir() and not entry.is_symlink() and entry.name not in keep:
-                shutil.rmtree(entry, ignore_errors=True)
-                pruned.append(entry.name)
-        return pruned
-
-    # -- persistence ------------------------------------------------------------------------
-
-    def commit(self) -> None:
-        """Write the registry: the active set is committed once this returns.
-
-        With ``persist_state``, each active plugin's state is exported into the same document,
-        so a crash loses no more than what changed since the last commit.
-        """
-        crash_point("while_persisting", _versions_text(self.active.values()))
-        self._persist(self.snapshot(with_state=self.config.persist_state))
-        crash_point("after_persisting", _versions_text(self.active.values()))
-
-    def snapshot(self, *, with_state: bool = False) -> Registry:
-        """The registry document for the present state.
-
-        :param with_state: export each active plugin's state now; otherwise the state saved
-            before is kept. Each saved state names the version that exported it.
-        """
-        if with_state:
-            for name in self.order:
-                self._save_state(name)
-        return Registry(
-            active=tuple(self._record(self.active[n]) for n in self.order),
-            history={n: tuple(r) for n, r in self.backups.items() if r},
-            state=dict(self.state),
-            removed=tuple(sorted(self.removed)),
-            rejected=tuple(sorted(self.rejected)),
-        )
+    def _known(self, candidate: Candidate) -> Record | None:
+        """The record of an installed copy of ``candidate``: active, restored, or a backup."""
+        found = next(self._ledger.known(candidate), None)
+        if found is not None:
+            return found
+        record = self._records.get(candidate.key)
+        return record if record is not None and record.candidate.key == candidate.key else None
 
     def _save_state(self, name: PluginName) -> None:
-        active = self.active[name]
+        active = self._ledger.active[name]
         try:
             # Bounded like every other run of plugin code: a state export that hangs or raises
             # SystemExit must not take the commit, and the host's lock, with it.
             value = bounded(
-                functools.partial(_json_state, active.impls),
+                functools.partial(_json_state, active),
                 self.config.timeouts.activate,
                 plugin=name,
                 step="export_state",
@@ -820,129 +822,17 @@ class Engine:
             logger.warning("plugin %s: state not saved: %s", name, exc.reason)
             return
         if value is not None:
-            self.state[name] = {"version": active.candidate.version_text, "value": value}
-
-    def _record(self, active: Active) -> Record:
-        site = active.site_dir
-        return Record(
-            candidate=active.candidate,
-            site_dir=site.name if site is not None else None,
-            top_level=active.top_level,
-            manual=self.manual.get(active.name) == active.candidate,
-        )
-
-    def _push_backup(self, name: PluginName, record: Record) -> None:
-        kept = [r for r in self.backups.get(name, []) if r.candidate.key != record.candidate.key]
-        kept.insert(0, record)
-        self.backups[name] = kept[: self.config.keep_backups]
-        # Deleted once the commit that drops them from the registry is done.
-        self._doomed += kept[self.config.keep_backups :]
-
-    def _delete_site(self, record: Record) -> None:
-        if record.site_dir is None:
-            return
-        in_use = {a.site_dir.name for a in self.active.values() if a.site_dir is not None}
-        kept = {r.site_dir for rs in self.backups.values() for r in rs}
-        if record.site_dir in in_use or record.site_dir in kept:
-            return
-        # Only ever a direct child of site_root, named by us: never a path from a document.
-        target = self.config.site_root / Path(record.site_dir).name
-        # Renamed aside first, so that a crash midway never leaves a partial dir under the name
-        # of a version; the next start prunes the dot-dir, which nothing names.
-        doomed = target.with_name(f".{target.name}.deleting")
-        try:
-            target.rename(doomed)
-        except OSError:
-            doomed = target
-        crash_point("while_deleting_site", record.candidate.version_text)
-        shutil.rmtree(doomed, ignore_errors=True)
-
-    # -- the steps the transition delegates ---------------------------------------------------
-
-    def _install(self, candidate: Candidate) -> tuple[Path | None, tuple[str, ...]]:
-        """Put a candidate's files in place, reusing a site dir already installed.
-
-        A dependent re-imported with its dependency is already installed: its wheel may be
-        long gone, and must not be needed.
-        """
-        placed = self._in_place(candidate)
-        if placed is not None:
-            return placed
-        origin = candidate.origin
-        assert isinstance(origin, WheelOrigin)  # anything else is in place
-        extras = support_wheels_for(candidate.name, candidate.requires_dist, self.support)
-        site_info = install_wheel(
-            origin.path,
-            site_root=self.config.site_root,
-            staging_root=self.config.staging_root,
-            name=candidate.name,
-            version=candidate.version_text,
-            expected_sha256=origin.sha256,
-            extra_wheels=[w.path for w in extras],
-            limits=self.config.limits,
-        )
-        if not site_info.reused:
-            self._fresh.add(site_info.path)
-        crash_point("after_install", candidate.version_text)
-        return site_info.path, site_info.top_level
-
-    def _in_place(self, candidate: Candidate) -> tuple[Path | None, tuple[str, ...]] | None:
-        """Where a candidate imports from without installing anything, or ``None`` when its
-        wheel must be installed: a site dir installed before, or the environment."""
-        record = self._known(candidate)
-        if record is not None and record.site_dir is not None:
-            site = self.config.site_root / Path(record.site_dir).name
-            if site.is_dir():
-                return site, record.top_level
-        if isinstance(candidate.origin, WheelOrigin):
-            return None
-        return None, candidate.top_level
-
-    def _known(self, candidate: Candidate) -> Record | None:
-        """The record of an installed copy of ``candidate``: active, restored, or a backup."""
-        active = self.active.get(candidate.name)
-        if active is not None and active.candidate.key == candidate.key:
-            return self._record(active)
-        for record in [self._records.get(candidate.key), *self.backups.get(candidate.name, [])]:
-            if record is not None and record.candidate.key == candidate.key:
-                return record
-        return None
-
-    def _check(
-        self,
-        candidate: Candidate,
-        top_level: Sequence[str],
-        site_dir: Path | None,
-        members: set[str],
-    ) -> None:
-        """Refuse top-level names that another plugin or the host already provides."""
-        if self._owners is None:
-            # Kept between checks (and dropped when the active set changes): built for each
-            # plugin, it made a start with many plugins cost the square of their number.
-            self._owners = {m: n for n, a in self.active.items() for m in a.top_level}
-        owners = self._owners
-        for module in top_level:
-            owner = owners.get(module)
-            if owner is not None and owner not in members:
-                raise ResolutionError(
-                    f"top-level module {module!r} is provided both by plugin {owner!r} "
-                    f"and by plugin {candidate.name!r}",
-                    plugin=candidate.name,
-                )
-            if owner is None and site_dir is not None and _host_provides(module):
-                raise ResolutionError(
-                    f"top-level module {module!r} of plugin {candidate.name!r} is already "
-                    f"provided by the host environment ({_host_location(module)})",
-                    plugin=candidate.name,
-                )
-
-    # -- bookkeeping ---------------------------------------------------------------------------
+            self._ledger.state[name] = {"version": active.candidate.version_text, "value": value}
 
     def _fail(self, candidate: Candidate, problem: Problem, exc: PluginHostError | None) -> None:
-        self._record_problem(problem)
+        if problem not in self._problems:
+            self._problems.append(problem)
         name = candidate.name
-        if name not in self.active:
-            self.failed[name] = failed_info(name, candidate, problem)
+        ledger = self._ledger
+        if name not in ledger.active:
+            ledger.failed[name] = failed_info(name, candidate, problem)
+        if exc is not None:
+            self._failures[candidate.key] = detached(exc, name)
         # A full or read-only disk is no fault of the bytes: they are tried again at the next
         # change in the folders, or by install().
         if problem.kind in {
@@ -950,12 +840,12 @@ class Engine:
             ProblemKind.WHEEL_INVALID,
             ProblemKind.CONFLICT,
         } and not isinstance(exc, InstallError | StoreError):
-            self.load_failures[candidate.key] = problem
-        self._history(name, "failed", candidate, problem.message)
-        serving = self.active.get(name)
-        previous = str(serving.candidate.version) if serving is not None else None
+            self._load_failures[candidate.key] = problem
+        self._history.add("failed", candidate, problem.message)
+        serving = ledger.active.get(name)
+        previous = serving.candidate.version_text if serving is not None else None
         if exc is not None:
-            self.emit(
+            self._emit(
                 Event.failure(
                     EventKind.LOAD_FAILED,
                     name,
@@ -967,93 +857,70 @@ class Engine:
                 )
             )
         else:
-            failure = _event(EventKind.LOAD_FAILED, candidate, previous_version=previous)
-            self.emit(attrs.evolve(failure, error=problem.message))
+            self._emit(
+                candidate_event(
+                    EventKind.LOAD_FAILED,
+                    candidate,
+                    previous_version=previous,
+                    error=problem.message,
+                )
+            )
 
-    def _record_problem(self, problem: Problem) -> None:
-        if problem not in self.problems:
-            self.problems.append(problem)
+    # -- the view ------------------------------------------------------------------------------
 
-    def _history(
-        self, name: PluginName, outcome: str, c: Candidate, error: str | None = None
-    ) -> None:
-        entry = HistoryEntry(c.version_text, outcome, time.time(), c.sha256, error)
-        entries = self.history.setdefault(name, [])
-        entries.append(entry)
-        # Bounded: a host swapping all day must not grow, nor its status document with it.
-        del entries[:-HISTORY_LIMIT]
+    def _publish(self, changed: Iterable[PluginName] | None = None) -> None:
+        """Replace the view with the ledger as it stands: one reference store.
 
-    def info(self, name: PluginName) -> PluginInfo:
-        """The snapshot of one plugin, active or failed (safe without the host lock)."""
-        active = self.active.get(name)
-        if active is None:
-            failed = self.failed.get(name)
-            if failed is None:
-                raise HostStateError(f"no plugin named {name!r}", plugin=name)
-            return failed
-        state = PluginState.ACTIVE
-        if name in self.draining:
-            state = PluginState.DRAINING
-        elif name in self.rolled_back:
-            state = PluginState.ROLLED_BACK
-        return plugin_info(active.candidate, state, active.site_dir, None)
-
-    def status(self, name: PluginName) -> PluginStatus:
-        """``host.status(name)``."""
-        return PluginStatus(
-            info=self.info(name),
-            history=tuple(self.history.get(name, ())),
-            backups=tuple(str(r.candidate.version) for r in self.backups.get(name, ())),
+        :param changed: the only plugins whose snapshot may have changed since the last
+            publication; ``None`` to look at every one. A start publishes once per plugin
+            loaded (a plugin's activate may ask whether its dependencies are), so what is
+            copied each time is copied at C speed.
+        """
+        ledger = self._ledger
+        if changed is None:
+            self._infos = {name: self._info(name) for name in ledger.order}
+        else:
+            for name in changed:
+                if name in ledger.active:
+                    self._infos[name] = self._info(name)
+                else:
+                    self._infos.pop(name, None)
+        plugins: dict[str, PluginInfo] = {**self._infos}  # type: ignore[dict-item]
+        for name, info in sorted(ledger.failed.items()):
+            plugins.setdefault(name, info)
+        self._view = View(
+            order=tuple(ledger.order),
+            plugins=MappingProxyType(plugins),
+            problems=tuple(self._problems),
+            history=self._history.view(),
+            backups=MappingProxyType({**ledger.backups}),  # type: ignore[dict-item]
+            planned=self._plan.graph if self._plan else MappingProxyType({}),
         )
 
-
-def _dependency_problem(candidate: Candidate, dep: str) -> Problem:
-    return Problem(
-        ProblemKind.DEPENDENCY_FAILED,
-        candidate.name,
-        f"{candidate.name} {candidate.version} was skipped because {dep}, "
-        "which it requires, is not active",
-        involved=(dep,),
-        version=candidate.version_text,
-    )
-
-
-def _event(kind: EventKind, c: Candidate, **fields: Any) -> Event:
-    return Event(
-        kind, c.name, version=c.version_text, origin=str(c.origin), sha256=c.sha256, **fields
-    )
-
-
-def _qualified(kind: type) -> str:
-    return f"{kind.__module__}.{kind.__qualname__}"
+    def _info(self, name: PluginName) -> PluginInfo:
+        ledger = self._ledger
+        active = ledger.active[name]
+        state = PluginState.ACTIVE
+        if name in self._draining:
+            state = PluginState.DRAINING
+        elif name in ledger.rolled_back:
+            state = PluginState.ROLLED_BACK
+        pinned = name in ledger.pinned and ledger.manual.get(name) == active.candidate
+        info = self._infos.get(name)
+        if (
+            info is None
+            or info.sha256 != active.candidate.sha256
+            or info.version != active.candidate.version_text
+            or (info.state, info.pinned, info.site_dir) != (state, pinned, active.site_dir)
+        ):
+            info = plugin_info(active.candidate, state, active.site_dir, None, pinned=pinned)
+        return info
 
 
-def _detached(exc: PluginHostError, plugin: str) -> PluginHostError:
-    """A copy of ``exc`` naming ``plugin``, without the traceback that would pin the frames (and
-    so the modules) of the version that failed."""
-    clone = copy.copy(exc)
-    if clone.plugin is None:
-        clone.plugin = plugin
-        clone.args = (clone._message(),)
-    return clone
-
-
-def _rollback_failed(
-    target: Candidate, current: Candidate, failure: PluginHostError | None
-) -> PluginHostError:
-    """The error of a rollback that was undone: the file system's own kind when it refused."""
-    reason = f"rollback to {target.version} failed; {current.version} stays active"
-    if failure is not None:
-        reason = f"{reason}: {failure.reason}"
-    if isinstance(failure, InstallError | StoreError):
-        return type(failure)(reason, plugin=current.name, path=failure.path)
-    return ActivationError(reason, plugin=current.name, step="rollback")
-
-
-def _json_state(impls: Implementations) -> object:
+def _json_state(active: Active) -> object:
     """A plugin's exported state, checked here so that one plugin's odd state never fails the
     whole commit."""
-    value = call_hook(impls, "pluginhost_export_state")
+    value = call_hook(active.impls, "pluginhost_export_state")
     json.dumps(value, allow_nan=False)
     return value
 
@@ -1067,73 +934,5 @@ def _leak_text(leaked: Sequence[str]) -> list[str]:
     ]
 
 
-def _versions_text(actives: Iterable[Active]) -> str:
-    return ",".join(a.candidate.version_text for a in actives)
-
-
-def plugin_info(
-    candidate: Candidate, state: PluginState, site_dir: Path | None, error: str | None
-) -> PluginInfo:
-    """A :class:`PluginInfo` for ``candidate``."""
-    manifest = candidate.manifest
-    return PluginInfo(
-        name=candidate.name,
-        version=candidate.version_text,
-        state=state,
-        origin=str(candidate.origin),
-        distribution=candidate.distribution,
-        requires={k: str(v) for k, v in manifest.requires.items()},
-        optional={k: str(v) for k, v in manifest.optional.items()},
-        site_dir=site_dir,
-        sha256=candidate.sha256,
-        error=error,
-    )
-
-
-def failed_info(name: str, candidate: Candidate | None, problem: Problem) -> PluginInfo:
-    """The snapshot of a plugin that is not active because of ``problem``."""
-    if candidate is not None:
-        return plugin_info(candidate, PluginState.FAILED, None, problem.message)
-    return PluginInfo(
-        name=name,
-        version=problem.version or "",
-        state=PluginState.FAILED,
-        origin=problem.path or "",
-        distribution="",
-        error=problem.message,
-    )
-
-
-def load_problem(candidate: Candidate, exc: PluginHostError) -> Problem:
-    """The problem a failed load of ``candidate`` is reported as."""
-    kind = ProblemKind.LOAD_FAILED
-    if isinstance(exc, ResolutionError):
-        kind = ProblemKind.REQUIREMENT_FAILED if exc.missing else ProblemKind.CONFLICT
-    elif isinstance(exc, WheelError):
-        kind = ProblemKind.WHEEL_INVALID
-    return Problem(
-        kind,
-        candidate.name,
-        f"{candidate.name} {candidate.version}: {exc.reason}",
-        involved=getattr(exc, "missing", ()),
-        version=candidate.version_text,
-        path=str(candidate.origin),
-    )
-
-
-def _host_provides(module: str) -> bool:
-    if module in sys.modules or module in sys.builtin_module_names:
-        return True
-    if module in sys.stdlib_module_names:
-        return True
-    return importlib.machinery.PathFinder.find_spec(module) is not None
-
-
-def _host_location(module: str) -> str:
-    loaded = sys.modules.get(module)
-    if loaded is not None:
-        return getattr(loaded, "__file__", None) or "already imported"
-    if module in sys.stdlib_module_names or module in sys.builtin_module_names:
-        return "the standard library"
-    spec = importlib.machinery.PathFinder.find_spec(module)
-    return str(spec.origin) if spec and spec.origin else "on sys.path"
+def _versions_text(ledger: Ledger) -> str:
+    return ",".join(a.candidate.version_text for a in ledger.active.values())

@@ -32,13 +32,8 @@ from ..load.bounded import retire_idle_helpers
 from ..load.modules import PluginFinder
 from ..model.candidate import Candidate
 from ..model.errors import (
-    ActivationError,
     HostStateError,
-    InstallError,
     ManifestError,
-    PluginHostError,
-    ResolutionError,
-    StoreError,
     TrustError,
     WheelError,
 )
@@ -48,12 +43,13 @@ from ..model.policy import VersionPolicy
 from ..model.problems import Problem, ProblemKind
 from ..model.status import PluginInfo, PluginStatus
 from ..model.versions import parse_version
+from ..resolve.planning import BreakingChange
 from ..state.audit import AuditLog
 from ..state.fs import describe
 from ..state.registry import Registry
 from ..state.store import AtomicJsonFile, HomeLock
 from ..swap.transition import Timeouts
-from .engine import BreakingChange, Engine, EngineConfig
+from .engine import Engine, EngineConfig
 from .statusdoc import StatusWriter
 from .worker import Worker
 
@@ -259,12 +255,7 @@ class PluginHost:
                 self._halt(commit=True)
 
     def _halt(self, *, commit: bool) -> None:
-        engine = self._engine
-        if commit and self._persist_state:
-            engine.commit()
-        for name in reversed(list(engine.order)):
-            if name in engine.active:
-                engine.unload(name, removed=False, commit=False)
+        self._engine.halt(save_state=commit and self._persist_state)
         if self._finder in sys.meta_path:
             sys.meta_path.remove(self._finder)
         retire_idle_helpers()
@@ -308,36 +299,28 @@ class PluginHost:
 
     # Read-only questions take no lock: lifecycle hooks run on helper threads while a change
     # holds the lock, and a plugin asking ``host.load_order()`` from ``pluginhost_activate``
-    # must not deadlock. Each answer is built from copies taken in one step under the GIL.
+    # must not deadlock. Each answer comes from the engine's view, which is replaced whole
+    # once a change is complete: it never shows half of one.
 
     @property
     def plugins(self) -> Mapping[str, PluginInfo]:
         """A snapshot: plugin name to :class:`PluginInfo`, active plugins in load order first."""
-        engine = self._engine
-        infos: dict[str, PluginInfo] = {name: engine.info(name) for name in list(engine.order)}
-        for name, info in sorted(dict(engine.failed).items()):
-            infos.setdefault(name, info)
-        return types.MappingProxyType(infos)
+        return self._engine.view.plugins
 
     def status(self, name: str) -> PluginStatus:
         """The plugin's state, its history of changes and whether a rollback is available.
 
         :raises HostStateError: when the host knows no plugin of that name.
         """
-        return self._engine.status(plugin_name(name))
+        return self._engine.view.status(plugin_name(name))
 
     def load_order(self) -> tuple[str, ...]:
         """The active plugins, in the order they were loaded (dependencies first)."""
-        return tuple(self._engine.order)
+        return self._engine.view.order
 
     def dependency_graph(self) -> Mapping[str, tuple[str, ...]]:
         """Each active plugin and the active plugins it depends on."""
-        engine = self._engine
-        graph = engine.plan.graph if engine.plan else {}
-        active = set(engine.active)
-        return types.MappingProxyType(
-            {n: tuple(d for d in graph.get(n, ()) if d in active) for n in list(engine.order)}
-        )
+        return self._engine.view.graph
 
     def problems(self) -> tuple[Problem, ...]:
         """Why each plugin or version that is not active was left out, and folder trouble."""
@@ -345,7 +328,7 @@ class PluginHost:
             Problem(ProblemKind.FOLDER_UNAVAILABLE, None, f"{path}: {reason}", path=str(path))
             for path, reason in sorted(dict(self._folder_problems).items())
         ]
-        return (*list(self._engine.problems), *folder)
+        return (*self._engine.view.problems, *folder)
 
     def install(self, wheel: str | os.PathLike[str]) -> PluginInfo:
         """Install a plugin wheel and load it, or update the active version to it.
@@ -366,16 +349,29 @@ class PluginHost:
         with self._lock:
             self._require_started()
             candidate = self._admit(Path(os.path.abspath(wheel)))
-            engine = self._engine
-            engine.manual[candidate.name] = candidate
-            engine.removed.discard(candidate.name)
-            engine.rejected.discard(candidate.key)
-            engine.load_failures.pop(candidate.key, None)
-            self._reconcile()
-            active = engine.active.get(candidate.name)
-            if active is not None and active.candidate.key == candidate.key:
-                return engine.info(candidate.name)
-            raise self._refusal(candidate.name, str(candidate.version))
+            look = self._discovery.look()
+            try:
+                return self._engine.install(candidate, look.scan, look.held)
+            finally:
+                self._status_doc.publish(self)
+
+    def unpin(self, name: str) -> None:
+        """Let the sources' versions of a plugin pinned by :meth:`install` compete again.
+
+        A plugin is pinned when ``install()`` was given a version older than one on offer
+        (which takes ``VersionPolicy(allow_downgrade=True)``); the newest version the sources
+        offer then loads as usual.
+
+        :raises HostStateError: when the plugin is not pinned.
+        :raises StoreError: when the registry cannot be written; it stays pinned.
+        """
+        with self._lock:
+            self._require_started()
+            look = self._discovery.look()
+            try:
+                self._engine.unpin(plugin_name(name), look.scan, look.held)
+            finally:
+                self._status_doc.publish(self)
 
     def _admit(self, path: Path) -> Candidate:
         """The plugin a wheel given to ``install()`` offers, once trust and validation pass.
@@ -404,21 +400,6 @@ class PluginHost:
             raise
         return candidate
 
-    def _refusal(self, name: str, version: str) -> PluginHostError:
-        failure = self._engine.last_failure
-        if isinstance(failure, InstallError | StoreError) and failure.plugin == name:
-            # The file system refused (disk full, read-only): said as such, not as a bad plugin.
-            return failure
-        problems = [p for p in self._engine.problems if p.plugin == name]
-        mine = [p for p in problems if p.version in (None, version)] or problems
-        if not mine:
-            return ResolutionError(f"{name} {version} was not chosen", plugin=name)
-        problem = mine[-1]
-        if problem.kind is ProblemKind.LOAD_FAILED:
-            return ActivationError(problem.message, plugin=name, step="load")
-        missing = problem.involved if problem.kind is ProblemKind.MISSING else ()
-        return ResolutionError(problem.message, plugin=name, missing=missing)
-
     def remove(self, name: str) -> None:
         """Unload a plugin (and the active plugins that require it); it stays out, across
         restarts too, until it is installed again.
@@ -426,21 +407,9 @@ class PluginHost:
         :raises HostStateError: when no plugin of that name is active.
         :raises StoreError: when the registry cannot be written; the plugin was not removed.
         """
-        key = plugin_name(name)
         with self._lock:
-            engine = self._engine
-            if key not in engine.active:
-                raise HostStateError(f"plugin {key!r} is not active", plugin=key)
-            engine.removed.add(key)
-            manual = engine.manual.pop(key, None)
             try:
-                engine.unload(key, removed=False)
-            except StoreError:
-                # Not committed, so not removed: it serves on, and stays wanted.
-                engine.removed.discard(key)
-                if manual is not None:
-                    engine.manual[key] = manual
-                raise
+                self._engine.remove(plugin_name(name))
             finally:
                 self._status_doc.publish(self)
 
@@ -477,7 +446,7 @@ class PluginHost:
         """Asked by the worker every rescan interval: the trust file changed, or the file
         system refused a change (disk full, read-only) that may go through now."""
         changed = self._discovery.trust_changed()
-        return changed or self._engine.retry_wanted
+        return changed or self._engine.wants_retry()
 
     def _start_watching(self) -> None:
         if not self._live or not self.folders:

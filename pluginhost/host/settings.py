@@ -38,8 +38,8 @@ from ..discover.wheel import WheelLimits
 from ..model.errors import PluginHostError, VersionError
 from ..model.policy import VersionPolicy
 from ..model.versions import parse_version
+from ..resolve.planning import BreakingChange
 from ..swap.transition import Timeouts
-from .engine import BreakingChange
 from .host import PluginHost
 
 if sys.version_info >= (3, 11):

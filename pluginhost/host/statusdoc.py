@@ -104,6 +104,7 @@ def info_json(info: PluginInfo) -> dict[str, Any]:
         "site_dir": str(info.site_dir) if info.site_dir is not None else None,
         "sha256": info.sha256,
         "error": info.error,
+        "pinned": info.pinned,
     }
 
 

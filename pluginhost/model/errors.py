@@ -49,13 +49,23 @@ class PluginHostError(Exception):
         where = []
         if self.path:
             where.append(self.path)
-        if self.plugin:
+        if self.plugin and not _names(self.reason, self.plugin):
             where.append(f"plugin {self.plugin!r}")
         return ": ".join([*where, self.reason])
 
     def __reduce__(self) -> tuple[object, ...]:
         # Keyword-only attributes would be lost by the default pickling of exceptions.
         return (_rebuild, (type(self), self.__dict__.copy()))
+
+
+def _names(reason: str, plugin: str) -> bool:
+    """Whether ``reason`` already names ``plugin``: its message then says it once."""
+    quoted = repr(plugin)
+    return (
+        f"plugin {quoted}" in reason
+        or f"plugin named {quoted}" in reason
+        or reason.startswith(f"{plugin} ")
+    )
 
 
 def _rebuild(cls: type[PluginHostError], state: dict[str, object]) -> PluginHostError:

@@ -43,6 +43,8 @@ class PluginInfo:
     :param site_dir: its isolated site dir (``None`` for plugins installed in the environment).
     :param sha256: the wheel's hash (``None`` for installed plugins).
     :param error: why it is not active, or what went wrong last.
+    :param pinned: whether the plugin is held at this version by ``host.install()`` of an
+        older wheel, until ``host.unpin(name)``.
     """
 
     name: str
@@ -55,6 +57,7 @@ class PluginInfo:
     site_dir: Path | None = None
     sha256: str | None = None
     error: str | None = None
+    pinned: bool = False
 
 
 @attrs.frozen

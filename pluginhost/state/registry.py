@@ -33,12 +33,15 @@ class Record:
         distributions installed in the environment).
     :param top_level: the top-level names served from the site dir.
     :param manual: whether it was installed with ``host.install()`` rather than found by a source.
+    :param pinned: whether the plugin is held at this version (installed below a version on
+        offer), until it is unpinned.
     """
 
     candidate: Candidate
     site_dir: str | None
     top_level: tuple[str, ...]
     manual: bool = False
+    pinned: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -46,6 +49,7 @@ class Record:
             "site_dir": self.site_dir,
             "top_level": list(self.top_level),
             "manual": self.manual,
+            "pinned": self.pinned,
         }
 
     @classmethod
@@ -55,6 +59,7 @@ class Record:
             site_dir=data["site_dir"],
             top_level=tuple(data["top_level"]),
             manual=bool(data.get("manual", False)),
+            pinned=bool(data.get("pinned", False)),
         )
 
 

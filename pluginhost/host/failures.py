@@ -1,0 +1,133 @@
+"""How the engine tells a failed change: the problem it files, the error it raises."""
+
+from __future__ import annotations
+
+import copy
+
+from ..model.candidate import Candidate
+from ..model.errors import (
+    ActivationError,
+    InstallError,
+    ManifestError,
+    PluginHostError,
+    ResolutionError,
+    StoreError,
+    TrustError,
+    WheelError,
+)
+from ..model.events import Event, EventKind
+from ..model.problems import Problem, ProblemKind
+
+__all__ = [
+    "REFUSALS",
+    "candidate_event",
+    "detached",
+    "load_problem",
+    "refusal",
+    "refusal_event",
+    "rollback_failed",
+    "skipped_for",
+]
+
+# What a file refused at discovery is reported as, and the error it was refused with.
+REFUSALS: dict[ProblemKind, tuple[EventKind, type[PluginHostError]]] = {
+    ProblemKind.MANIFEST_INVALID: (EventKind.MANIFEST_INVALID, ManifestError),
+    ProblemKind.WHEEL_INVALID: (EventKind.REFUSED, WheelError),
+    ProblemKind.UNTRUSTED: (EventKind.REFUSED, TrustError),
+}
+
+
+def load_problem(candidate: Candidate, exc: PluginHostError) -> Problem:
+    """The problem a failed load of ``candidate`` is filed as."""
+    kind = ProblemKind.LOAD_FAILED
+    if isinstance(exc, ResolutionError):
+        kind = ProblemKind.REQUIREMENT_FAILED if exc.missing else ProblemKind.CONFLICT
+    elif isinstance(exc, WheelError):
+        kind = ProblemKind.WHEEL_INVALID
+    return Problem(
+        kind,
+        candidate.name,
+        f"{candidate.name} {candidate.version}: {exc.reason}",
+        involved=getattr(exc, "missing", ()),
+        version=candidate.version_text,
+        path=str(candidate.origin),
+    )
+
+
+def skipped_for(candidate: Candidate, dependency: str) -> Problem:
+    """The problem of a plugin skipped because a plugin it requires is not active."""
+    return Problem(
+        ProblemKind.DEPENDENCY_FAILED,
+        candidate.name,
+        f"{candidate.name} {candidate.version} was skipped because {dependency}, "
+        "which it requires, is not active",
+        involved=(dependency,),
+        version=candidate.version_text,
+    )
+
+
+def refusal(candidate: Candidate, problems: list[Problem]) -> PluginHostError:
+    """The error for a candidate that was offered but is not active, from the problems filed.
+
+    Only for candidates that failed no step of their own: those raise the step's error.
+    """
+    name, version = candidate.name, candidate.version_text
+    filed = [p for p in problems if p.plugin == name]
+    mine = [p for p in filed if p.version in (None, version)] or filed
+    if not mine:
+        return ResolutionError(f"{name} {version} was not chosen", plugin=name)
+    problem = mine[-1]
+    if problem.kind is ProblemKind.LOAD_FAILED:
+        return ActivationError(problem.message, plugin=name, step="load")
+    missing = problem.involved if problem.kind is ProblemKind.MISSING else ()
+    return ResolutionError(problem.message, plugin=name, missing=missing)
+
+
+def detached(exc: PluginHostError, plugin: str) -> PluginHostError:
+    """A copy of ``exc`` naming ``plugin``, without the traceback that would pin the frames (and
+    so the modules) of the version that failed."""
+    clone = copy.copy(exc)
+    clone.__traceback__ = None
+    clone.__context__ = clone.__cause__ = None
+    if clone.plugin is None:
+        clone.plugin = plugin
+        clone.args = (clone._message(),)
+    return clone
+
+
+def rollback_failed(
+    target: Candidate, current: Candidate, failure: PluginHostError | None
+) -> PluginHostError:
+    """The error of a rollback that was undone: the file system's own kind when it refused."""
+    reason = f"rollback to {target.version} failed; {current.version} stays active"
+    if failure is not None:
+        reason = f"{reason}: {failure.reason}"
+    if isinstance(failure, InstallError | StoreError):
+        return type(failure)(reason, plugin=current.name, path=failure.path)
+    return ActivationError(reason, plugin=current.name, step="rollback")
+
+
+def refusal_event(problem: Problem) -> Event:
+    """The event of a file refused by a look at the sources."""
+    kind, error = REFUSALS[problem.kind]
+    return Event(
+        kind,
+        problem.plugin,
+        version=problem.version,
+        origin=problem.path,
+        error=problem.message,
+        error_type=f"{error.__module__}.{error.__qualname__}",
+        step=str(problem.kind),
+    )
+
+
+def candidate_event(kind: EventKind, c: Candidate, **fields: object) -> Event:
+    """An event about ``c``, naming its version, origin and hash."""
+    return Event(
+        kind,
+        c.name,
+        version=c.version_text,
+        origin=str(c.origin),
+        sha256=c.sha256,
+        **fields,  # type: ignore[arg-type]
+    )

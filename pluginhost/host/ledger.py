@@ -1,0 +1,145 @@
+"""The ledger: everything the engine knows of the plugins, in one value it snapshots and restores.
+
+A change that fails after it touched the ledger (a commit the disk refused, say) puts back the
+copy taken before it, so no field can be forgotten by the undo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+
+from ..model.candidate import Candidate, CandidateKey
+from ..model.names import PluginName
+from ..model.status import PluginInfo
+from ..state.registry import Record, Registry
+from ..swap.transition import Active
+
+__all__ = ["Ledger"]
+
+
+@attrs.define
+class Ledger:
+    """The engine's bookkeeping; only the engine holds one.
+
+    :param active: each active plugin.
+    :param order: the active plugins in load order.
+    :param failed: plugins that are not active, and why.
+    :param backups: earlier versions of each plugin, most recent first.
+    :param rolled_back: active plugins serving a version rolled back to.
+    :param state: state saved for each plugin, as the registry keeps it.
+    :param manual: versions installed with ``host.install()``: offered even without a wheel in
+        a watched folder.
+    :param pinned: plugins held at their ``manual`` version: other versions on offer are not
+        chosen until the plugin is unpinned.
+    :param removed: plugins removed with ``host.remove()``, kept out until installed again.
+    :param rejected: versions rolled back from, kept out until their bytes change.
+    """
+
+    active: dict[PluginName, Active] = attrs.Factory(dict)
+    order: list[PluginName] = attrs.Factory(list)
+    failed: dict[PluginName, PluginInfo] = attrs.Factory(dict)
+    backups: dict[PluginName, tuple[Record, ...]] = attrs.Factory(dict)
+    rolled_back: set[PluginName] = attrs.Factory(set)
+    state: dict[PluginName, Any] = attrs.Factory(dict)
+    manual: dict[PluginName, Candidate] = attrs.Factory(dict)
+    pinned: set[PluginName] = attrs.Factory(set)
+    removed: set[PluginName] = attrs.Factory(set)
+    rejected: set[CandidateKey] = attrs.Factory(set)
+
+    def snapshot(self) -> Ledger:
+        """A copy that later changes to this ledger leave as it is."""
+        return Ledger(
+            active=dict(self.active),
+            order=list(self.order),
+            failed=dict(self.failed),
+            backups=dict(self.backups),
+            rolled_back=set(self.rolled_back),
+            state=dict(self.state),
+            manual=dict(self.manual),
+            pinned=set(self.pinned),
+            removed=set(self.removed),
+            rejected=set(self.rejected),
+        )
+
+    def restore(self, snapshot: Ledger) -> None:
+        """Put back what :meth:`snapshot` took; the snapshot is not to be used again."""
+        for field in attrs.fields(Ledger):
+            setattr(self, field.name, getattr(snapshot, field.name))
+
+    def is_active(self, candidate: Candidate) -> bool:
+        """Whether exactly these bytes of ``candidate`` serve now."""
+        active = self.active.get(candidate.name)
+        return active is not None and active.candidate.key == candidate.key
+
+    def record(self, active: Active) -> Record:
+        """The registry record of an active plugin."""
+        site = active.site_dir
+        manual = self.manual.get(active.name) == active.candidate
+        return Record(
+            candidate=active.candidate,
+            site_dir=site.name if site is not None else None,
+            top_level=active.top_level,
+            manual=manual,
+            pinned=manual and active.name in self.pinned,
+        )
+
+    def push_backup(self, record: Record, keep: int) -> list[Record]:
+        """Keep ``record`` as the most recent backup of its plugin.
+
+        :returns: the backups beyond ``keep``, dropped (their site dirs go after the commit).
+        """
+        name = record.candidate.name
+        others = [r for r in self.backups.get(name, ()) if r.candidate.key != record.candidate.key]
+        kept = [record, *others]
+        self.backups[name] = tuple(kept[:keep])
+        return kept[keep:]
+
+    def pop_backup(self, name: PluginName) -> Record:
+        """Take the most recent backup of ``name`` off its list."""
+        first, *rest = self.backups[name]
+        self.backups[name] = tuple(rest)
+        return first
+
+    def push_back(self, record: Record) -> None:
+        """Put a backup taken off by :meth:`pop_backup` back in first place."""
+        name = record.candidate.name
+        self.backups[name] = (record, *self.backups.get(name, ()))
+
+    def sites_in_use(self) -> set[str]:
+        """The site dirs that the active plugins and the backups name."""
+        active = {a.site_dir.name for a in self.active.values() if a.site_dir is not None}
+        return active | {r.site_dir for rs in self.backups.values() for r in rs if r.site_dir}
+
+    def known(self, candidate: Candidate) -> Iterator[Record]:
+        """Records of installed copies of ``candidate``'s bytes: active, or a backup."""
+        active = self.active.get(candidate.name)
+        if active is not None and active.candidate.key == candidate.key:
+            yield self.record(active)
+        for record in self.backups.get(candidate.name, ()):
+            if record.candidate.key == candidate.key:
+                yield record
+
+    def registry(self) -> Registry:
+        """The registry document for this ledger, with the state saved so far."""
+        return Registry(
+            active=tuple(self.record(self.active[n]) for n in self.order),
+            history={n: r for n, r in self.backups.items() if r},
+            state=dict(self.state),
+            removed=tuple(sorted(self.removed)),
+            rejected=tuple(sorted(self.rejected)),
+        )
+
+    def restored_from(self, registry: Registry) -> None:
+        """Take the committed bookkeeping of ``registry``, before its plugins load again."""
+        for name, records in registry.history.items():
+            self.backups[name] = tuple(records)
+        self.removed.update(registry.removed)
+        self.rejected.update(registry.rejected)
+        for record in registry.active:
+            if record.manual:
+                self.manual[record.candidate.name] = record.candidate
+                if record.pinned:
+                    self.pinned.add(record.candidate.name)

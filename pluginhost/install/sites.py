@@ -1,0 +1,113 @@
+"""The home's site dirs: which one a version imports from, installing new ones, deleting old.
+
+A site dir is named by what it holds (``<name>-<version>-<sha8>``) and is only ever a direct
+child of ``site_root``; no path from a document or an archive names one.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Collection, Sequence
+from pathlib import Path
+
+from ..discover.wheel import WheelInfo, WheelLimits
+from ..model.candidate import Candidate, WheelOrigin
+from ..state.faults import crash_point
+from ..state.registry import Record
+from .installer import install_wheel
+
+__all__ = ["Placed", "SiteDirs"]
+
+Placed = tuple[Path | None, tuple[str, ...]]
+"""Where a plugin imports from (``None``: the environment) and the top-level names it serves."""
+
+
+class SiteDirs:
+    """The site dirs under one home.
+
+    :param site_root: the home's ``site/``.
+    :param staging_root: the home's ``staging/``, where installs happen before their rename.
+    :param limits: bounds on wheel archives.
+    """
+
+    def __init__(self, site_root: Path, staging_root: Path, limits: WheelLimits) -> None:
+        self.site_root = site_root
+        self.staging_root = staging_root
+        self.limits = limits
+        self._fresh: set[Path] = set()
+
+    def placed(self, candidate: Candidate, known: Record | None) -> Placed | None:
+        """Where ``candidate`` imports from without installing anything, or ``None`` when its
+        wheel must be installed.
+
+        :param known: the record of an installed copy of the same bytes, if any.
+        """
+        if known is not None and known.site_dir is not None:
+            site = self.site_root / Path(known.site_dir).name
+            if site.is_dir():
+                return site, known.top_level
+        if isinstance(candidate.origin, WheelOrigin):
+            return None
+        return None, candidate.top_level
+
+    def install(self, candidate: Candidate, support: Sequence[WheelInfo]) -> Placed:
+        """Install ``candidate``'s wheel, and the wheels meeting its ``Requires-Dist``.
+
+        :raises WheelError: when a wheel is refused, or changed since it was read.
+        :raises InstallError: when the file system refuses the install.
+        """
+        origin = candidate.origin
+        assert isinstance(origin, WheelOrigin)  # anything else is in place
+        site = install_wheel(
+            origin.path,
+            site_root=self.site_root,
+            staging_root=self.staging_root,
+            name=candidate.name,
+            version=candidate.version_text,
+            expected_sha256=origin.sha256,
+            extra_wheels=[w.path for w in support],
+            limits=self.limits,
+        )
+        if not site.reused:
+            self._fresh.add(site.path)
+        crash_point("after_install", candidate.version_text)
+        return site.path, site.top_level
+
+    def begin(self) -> None:
+        """Start a change: the site dirs it installs are told apart from those it reuses."""
+        self._fresh.clear()
+
+    def drop_fresh(self, records: Sequence[Record], in_use: Collection[str]) -> None:
+        """Delete the site dirs the change under way installed for ``records``: it failed."""
+        for record in records:
+            if record.site_dir is not None and self.site_root / record.site_dir in self._fresh:
+                self.delete(record, in_use)
+        self._fresh.clear()
+
+    def delete(self, record: Record, in_use: Collection[str]) -> None:
+        """Delete ``record``'s site dir, unless a name in ``in_use`` still needs it."""
+        if record.site_dir is None or record.site_dir in in_use:
+            return
+        target = self.site_root / Path(record.site_dir).name
+        # Renamed aside first, so that a crash midway never leaves a partial dir under the name
+        # of a version; the next start prunes the dot-dir, which nothing names.
+        doomed = target.with_name(f".{target.name}.deleting")
+        try:
+            target.rename(doomed)
+        except OSError:
+            doomed = target
+        crash_point("while_deleting_site", record.candidate.version_text)
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    def prune(self, keep: Collection[str]) -> list[str]:
+        """Delete the site dirs not in ``keep`` (left by a crash between an install and its
+        commit, or midway through a deletion).
+
+        :returns: the names of the dirs deleted.
+        """
+        pruned = []
+        for entry in sorted(self.site_root.iterdir()):
+            if entry.is_dir() and not entry.is_symlink() and entry.name not in keep:
+                shutil.rmtree(entry, ignore_errors=True)
+                pruned.append(entry.name)
+        return pruned

@@ -1,0 +1,95 @@
+"""Collision checks: one provider per top-level module, and never one the host already has.
+
+Plugins import through one finder that maps top-level names to site dirs, so two plugins
+shipping ``utils``, or a plugin shipping ``json``, would shadow each other or the host.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import sys
+from collections.abc import Callable, Collection, Iterable, Sequence
+from pathlib import Path
+
+from ..model.candidate import Candidate
+from ..model.errors import ResolutionError
+from ..model.names import PluginName
+
+__all__ = ["ModuleOwners"]
+
+Providers = Callable[[], Iterable[tuple[PluginName, Sequence[str]]]]
+"""The active plugins and the top-level names each serves."""
+
+
+class ModuleOwners:
+    """Which active plugin provides each top-level module.
+
+    :param providers: asked when the map must be built anew.
+    """
+
+    def __init__(self, providers: Providers) -> None:
+        self._providers = providers
+        # Kept between checks, and dropped when the active set changes in a way not told:
+        # built for each plugin, it made a start with many plugins cost the square of their
+        # number.
+        self._owners: dict[str, PluginName] | None = None
+
+    def forget(self) -> None:
+        """Build the map anew at the next check."""
+        self._owners = None
+
+    def moved(self, name: PluginName, old: Sequence[str], new: Sequence[str]) -> None:
+        """``name`` now serves ``new`` instead of ``old``."""
+        if self._owners is None:
+            return
+        for module in old:
+            self._owners.pop(module, None)
+        self._owners.update(dict.fromkeys(new, name))
+
+    def check(
+        self,
+        candidate: Candidate,
+        top_level: Sequence[str],
+        site_dir: Path | None,
+        members: Collection[str],
+    ) -> None:
+        """Refuse top-level names that another plugin or the host already provides.
+
+        :param members: the plugins changing together with ``candidate``: their names are
+            theirs to keep.
+        :raises ResolutionError: naming the module and who provides it.
+        """
+        if self._owners is None:
+            self._owners = {m: n for n, names in self._providers() for m in names}
+        for module in top_level:
+            owner = self._owners.get(module)
+            if owner is not None and owner not in members:
+                raise ResolutionError(
+                    f"top-level module {module!r} is provided both by plugin {owner!r} "
+                    f"and by plugin {candidate.name!r}",
+                    plugin=candidate.name,
+                )
+            if owner is None and site_dir is not None and _host_provides(module):
+                raise ResolutionError(
+                    f"top-level module {module!r} of plugin {candidate.name!r} is already "
+                    f"provided by the host environment ({_host_location(module)})",
+                    plugin=candidate.name,
+                )
+
+
+def _host_provides(module: str) -> bool:
+    if module in sys.modules or module in sys.builtin_module_names:
+        return True
+    if module in sys.stdlib_module_names:
+        return True
+    return importlib.machinery.PathFinder.find_spec(module) is not None
+
+
+def _host_location(module: str) -> str:
+    loaded = sys.modules.get(module)
+    if loaded is not None:
+        return getattr(loaded, "__file__", None) or "already imported"
+    if module in sys.stdlib_module_names or module in sys.builtin_module_names:
+        return "the standard library"
+    spec = importlib.machinery.PathFinder.find_spec(module)
+    return str(spec.origin) if spec and spec.origin else "on sys.path"

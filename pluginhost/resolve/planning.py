@@ -1,0 +1,163 @@
+"""Planning: what the engine asks of the resolver, given the versions active now.
+
+Pure functions of the candidates on offer, the active versions, the host API version and the
+policy. The resolver chooses versions from scratch; planning adds what only a running host has:
+bytes that claim an active version but differ from it, updates that an active dependent's
+constraint would break, and, with ``breaking_change="cascade"``, the dependents let go so that
+such an update goes ahead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Literal
+
+import attrs
+
+from ..model.candidate import Candidate
+from ..model.names import PluginName
+from ..model.policy import VersionPolicy
+from ..model.problems import Problem, ProblemKind
+from ..model.versions import Version
+from .resolver import Plan, resolve
+
+__all__ = ["BreakingChange", "Outlook", "drop_conflicts", "pin", "plan"]
+
+BreakingChange = Literal["reject", "cascade"]
+"""What an update that breaks an active dependent's constraint does: it is refused
+(``"reject"``), or the dependent is unloaded and the update goes ahead (``"cascade"``)."""
+
+
+@attrs.frozen
+class Outlook:
+    """A plan, with what planning found around it.
+
+    :param plan: what the resolver chose from the pool.
+    :param problems: updates held back by an active dependent (``REFUSED``, filed under the
+        update), or dependents let go for an update (``DEPENDENCY_FAILED``, filed under the
+        dependent).
+    :param victims: active dependents to unload before the plan is applied (cascade only).
+    """
+
+    plan: Plan
+    problems: tuple[Problem, ...] = ()
+    victims: tuple[PluginName, ...] = ()
+
+
+def drop_conflicts(
+    offered: Sequence[Candidate], active: Mapping[PluginName, Candidate]
+) -> tuple[list[Candidate], list[Problem]]:
+    """Set aside candidates that claim an active version with other bytes: never a replace.
+
+    :returns: the candidates kept, and a ``CONFLICT`` problem for each one set aside.
+    """
+    by_version = {(n, c.version_text): c for n, c in active.items()}
+    kept, problems = [], []
+    for c in offered:
+        current = by_version.get((c.name, c.version_text))
+        if current is None or current.key == c.key:
+            kept.append(c)
+            continue
+        problems.append(
+            Problem(
+                ProblemKind.CONFLICT,
+                c.name,
+                f"{c.name} {c.version} from {c.origin} has other contents "
+                f"(sha256 {c.sha256 or '-'}) than the active {c.name} {c.version} "
+                f"(sha256 {current.sha256 or '-'}); refused: a new version needs a new "
+                "version number",
+                version=c.version_text,
+                path=str(c.origin),
+            )
+        )
+    return kept, problems
+
+
+def pin(pool: Iterable[Candidate], pins: Mapping[PluginName, Candidate]) -> list[Candidate]:
+    """The pool with every version of a pinned plugin but the pinned one taken out."""
+    return [c for c in pool if c.name not in pins or c.key == pins[c.name].key]
+
+
+def plan(
+    pool: Sequence[Candidate],
+    active: Mapping[PluginName, Candidate],
+    *,
+    api_version: Version,
+    policy: VersionPolicy,
+    breaking_change: BreakingChange,
+) -> Outlook:
+    """Resolve ``pool`` against the active versions, holding back or cascading breaking updates.
+
+    :param pool: every candidate on offer, the active versions included when they stay.
+    :param active: the candidate of each active plugin.
+    """
+    versions = {name: c.version for name, c in active.items()}
+    first = resolve(pool, api_version=api_version, policy=policy, active=versions)
+    breaking = _breaking(first, pool, active, api_version, policy)
+    if not breaking or breaking_change != "cascade":
+        return Outlook(first, tuple(breaking))
+    # The dependents that stand in the way are let go, and the update goes ahead.
+    victims = tuple(dict.fromkeys(PluginName(p.involved[0]) for p in breaking))
+    again = resolve(
+        [c for c in pool if c.name not in victims],
+        api_version=api_version,
+        policy=policy,
+        active=versions,
+    )
+    let_go = tuple(_let_go(p, active[PluginName(p.involved[0])]) for p in breaking)
+    return Outlook(again, let_go, victims)
+
+
+def _breaking(
+    plan: Plan,
+    pool: Sequence[Candidate],
+    active: Mapping[PluginName, Candidate],
+    api_version: Version,
+    policy: VersionPolicy,
+) -> list[Problem]:
+    """Newer versions held back only because an active dependent's constraint excludes them."""
+    problems = []
+    allow_pre = policy.allow_prerelease
+    # Grouped once: looking through the whole pool for each plugin grew with its square.
+    by_name: dict[PluginName, list[Candidate]] = {}
+    for c in pool:
+        by_name.setdefault(c.name, []).append(c)
+    for name, chosen in plan.chosen.items():
+        newer = [
+            c
+            for c in by_name.get(name, ())
+            if c.version > chosen.version
+            and c.manifest.host.allows(api_version, prerelease=True)
+            and (allow_pre or c.version.prerelease is None)
+        ]
+        if not newer:
+            continue
+        best = max(newer, key=lambda c: c.version)
+        for dep_name, dep in active.items():
+            constraint = dep.manifest.requires.get(name)
+            if constraint is not None and not constraint.allows(best.version, prerelease=allow_pre):
+                problems.append(
+                    Problem(
+                        ProblemKind.REFUSED,
+                        name,
+                        f"{name} {best.version} would break {dep_name} "
+                        f"{dep.version}, which requires {name} {constraint}",
+                        involved=(dep_name,),
+                        version=str(best.version),
+                    )
+                )
+    return problems
+
+
+def _let_go(breaking: Problem, dependent: Candidate) -> Problem:
+    """The problem of a dependent unloaded for an update: filed under the dependent."""
+    update = f"{breaking.plugin} {breaking.version}"
+    constraint = dependent.manifest.requires.get(PluginName(breaking.plugin or ""))
+    return Problem(
+        ProblemKind.DEPENDENCY_FAILED,
+        dependent.name,
+        f"{dependent.name} {dependent.version} was unloaded for {update}: it requires "
+        f"{breaking.plugin} {constraint}",
+        involved=(breaking.plugin or "",),
+        version=dependent.version_text,
+    )
