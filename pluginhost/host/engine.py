@@ -47,7 +47,7 @@ from ..model.problems import Problem, ProblemKind
 from ..model.status import HistoryEntry, PluginInfo, PluginState, PluginStatus
 from ..model.versions import Version
 from ..resolve.requirements import support_wheels_for
-from ..resolve.resolver import Plan, resolve
+from ..resolve.resolution import Plan, resolve
 from ..state.faults import crash_point
 from ..state.registry import Record, Registry
 from ..swap.switch import Implementations
