@@ -5,7 +5,7 @@ from __future__ import annotations
 from resolving import N, only, run, versions_of
 from strategies import candidate
 
-from pluginhost.model.problems import ProblemKind
+from pluginhost.model.problems import ProblemKind, Requirement
 
 
 class TestChoice:
@@ -71,6 +71,56 @@ class TestProblems:
         problem = only(plan, ProblemKind.MISSING)
         assert problem.message == "polite 1.1.0 requires hello ^1.0, which is not available"
         assert dict(plan.chosen) == {}
+
+    def test_missing_names_the_dependency(self) -> None:
+        """MISSING has the absent plugin in ``involved`` and the requirement as fields."""
+        plan = run([candidate("polite", "1.1.0", requires={"hello": "^1.0"})])
+        problem = only(plan, ProblemKind.MISSING)
+        assert problem.involved == ("hello",)
+        assert problem.requirement == Requirement("polite", "1.1.0", "hello", "^1.0")
+
+    def test_unsatisfiable_carries_the_requirement(self) -> None:
+        """UNSATISFIABLE names the required plugin and carries who requires what and what is
+        available, highest first."""
+        plan = run(
+            [
+                candidate("hello", "1.2.0"),
+                candidate("hello", "1.0.0"),
+                candidate("polite", "1.1.0", requires={"hello": "^2.0"}),
+            ]
+        )
+        problem = only(plan, ProblemKind.UNSATISFIABLE)
+        assert problem.involved == ("hello",)
+        assert problem.requirement == Requirement(
+            "polite", "1.1.0", "hello", "^2.0", available=("1.2.0", "1.0.0"), chosen="1.2.0"
+        )
+
+    def test_conflict_between_requirers_names_the_version_chosen(self) -> None:
+        """When other requirers chose the version, the requirement says which version it was."""
+        plan = run(
+            [
+                candidate("a", "1.0.0", requires={"c": "^1"}),
+                candidate("b", "1.0.0", requires={"c": "^2"}),
+                candidate("c", "1.0.0"),
+                candidate("c", "2.0.0"),
+            ]
+        )
+        assert only(plan, ProblemKind.UNSATISFIABLE).requirement == Requirement(
+            "a", "1.0.0", "c", "^1", available=("2.0.0", "1.0.0"), chosen="2.0.0"
+        )
+
+    def test_dependency_failed_carries_the_requirement(self) -> None:
+        """DEPENDENCY_FAILED carries the requirement on the skipped plugin; none was chosen."""
+        plan = run(
+            [
+                candidate("top", "1.0.0", requires={"base": "^1"}),
+                candidate("base", "1.0.0", requires={"gone": "*"}),
+            ]
+        )
+        problem = only(plan, ProblemKind.DEPENDENCY_FAILED)
+        assert problem.requirement == Requirement(
+            "top", "1.0.0", "base", "^1", available=("1.0.0",)
+        )
 
     def test_transitive_skip(self) -> None:
         """Dependents of a skipped plugin are skipped with the chain named; the rest loads."""

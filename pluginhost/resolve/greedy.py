@@ -15,10 +15,10 @@ import attrs
 
 from ..model.candidate import Candidate
 from ..model.names import PluginName
-from ..model.problems import Problem, ProblemKind
+from ..model.problems import Problem, ProblemKind, Requirement
 from ..model.versions import Constraint
 from .graph import demands_of, find_cycles, graph_of
-from .reports import label, problem_for
+from .reports import label, problem_for, requirement_of
 from .screen import Pool
 
 __all__ = ["Greedy"]
@@ -118,20 +118,25 @@ class Greedy:
     ) -> _Failure | None:
         needs = f"{label(cand)} requires {dep} {constraint}"
         if dep not in self._pool:
-            return _root_failure(ProblemKind.MISSING, cand, f"{needs}, which is not available")
+            missing = requirement_of(cand, dep, constraint, ())
+            return _root_failure(
+                ProblemKind.MISSING, cand, f"{needs}, which is not available", missing
+            )
+        available = self._eligible[dep]
         if dep in self.skips:
-            return _dependency_failure(cand, needs, self.skips[dep])
+            skipped = requirement_of(cand, dep, constraint, available)
+            return _dependency_failure(cand, needs, self.skips[dep], skipped)
         got = chosen.get(dep)
         if got is not None and constraint.allows(got.version, prerelease=self._allow_pre):
             return None
-        available = self._eligible[dep]
         message = f"{needs}, available: {dep} {', '.join(str(c.version) for c in available)}"
         if got is not None and any(
             constraint.allows(c.version, prerelease=self._allow_pre) for c in available
         ):
             # A fitting version exists: say why it is not the one chosen.
             message += f"; other plugins' requirements chose {label(got)}"
-        return _root_failure(ProblemKind.UNSATISFIABLE, cand, message)
+        unmet = requirement_of(cand, dep, constraint, available, got)
+        return _root_failure(ProblemKind.UNSATISFIABLE, cand, message, unmet)
 
     def _exclude(self, failures: Iterable[_Failure]) -> None:
         for failure in failures:
@@ -171,14 +176,22 @@ def _pick(
     return best
 
 
-def _root_failure(kind: ProblemKind, cand: Candidate, message: str) -> _Failure:
-    return _Failure(cand, problem_for(kind, cand, message), _Skip((cand.name,), message))
+def _root_failure(
+    kind: ProblemKind, cand: Candidate, message: str, requirement: Requirement | None = None
+) -> _Failure:
+    # The required plugin is involved too: the host names it in ResolutionError.missing.
+    involved = (requirement.requires,) if requirement is not None else ()
+    problem = problem_for(kind, cand, message, involved, requirement)
+    return _Failure(cand, problem, _Skip((cand.name,), message))
 
 
-def _dependency_failure(cand: Candidate, needs: str, skip: _Skip) -> _Failure:
+def _dependency_failure(
+    cand: Candidate, needs: str, skip: _Skip, requirement: Requirement
+) -> _Failure:
     chain = (cand.name, *skip.chain)
     message = f"{needs}, which is skipped: {' -> '.join(chain)} ({skip.cause})"
-    problem = problem_for(ProblemKind.DEPENDENCY_FAILED, cand, message, skip.chain)
+    kind = ProblemKind.DEPENDENCY_FAILED
+    problem = problem_for(kind, cand, message, skip.chain, requirement)
     return _Failure(cand, problem, _Skip(chain, skip.cause))
 
 
