@@ -23,7 +23,7 @@ from .model.errors import (
 from .model.events import Event, EventKind
 from .model.manifest import Manifest
 from .model.policy import VersionPolicy
-from .model.problems import Problem, ProblemKind
+from .model.problems import Problem, ProblemKind, Requirement
 from .model.status import HistoryEntry, PluginInfo, PluginState, PluginStatus
 from .model.versions import Constraint, Version
 from .swap.transition import Timeouts
@@ -49,6 +49,7 @@ __all__ = [
     "PluginStatus",
     "Problem",
     "ProblemKind",
+    "Requirement",
     "ResolutionError",
     "Scan",
     "Source",

@@ -20,6 +20,7 @@ from pluginhost import (
     PluginHost,
     PluginState,
     ProblemKind,
+    Requirement,
     ResolutionError,
     WheelError,
 )
@@ -342,6 +343,26 @@ class TestInstall:
         host = make_host()
         with pytest.raises(ResolutionError, match="ghost"):
             host.install(wheel)
+
+    def test_install_names_the_missing_dependency(
+        self, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """The ResolutionError of a missing requirement names the dependency in ``.missing``."""
+        wheel = WheelFactory(tmp_path / "w").build("needy", requires={"hello": "^1"})
+        host = make_host()
+        with pytest.raises(ResolutionError) as info:
+            host.install(wheel)
+        assert info.value.missing == ("hello",)
+
+    def test_install_error_carries_the_requirement(
+        self, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """The ResolutionError of an unmet requirement carries it as fields."""
+        wheel = WheelFactory(tmp_path / "w").build("needy", requires={"hello": "^1"})
+        host = make_host()
+        with pytest.raises(ResolutionError) as info:
+            host.install(wheel)
+        assert info.value.requirement == Requirement("needy", "1.0.0", "hello", "^1")
 
     def test_install_failing_import(self, make_host: MakeHost, tmp_path: Path) -> None:
         """install() of a plugin whose import fails raises ActivationError."""

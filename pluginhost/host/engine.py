@@ -44,7 +44,7 @@ from ..model.status import PluginInfo, PluginState
 from ..model.versions import Version
 from ..resolve.planning import BreakingChange, drop_conflicts, pin, plan
 from ..resolve.requirements import support_wheels_for
-from ..resolve.resolver import Plan
+from ..resolve.resolution import Plan
 from ..state.faults import crash_point
 from ..state.registry import Record, Registry
 from ..swap.transition import Active, Member, Retirement, Timeouts, Transition, call_hook

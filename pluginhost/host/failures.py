@@ -16,7 +16,8 @@ from ..model.errors import (
     WheelError,
 )
 from ..model.events import Event, EventKind
-from ..model.problems import Problem, ProblemKind
+from ..model.names import PluginName
+from ..model.problems import Problem, ProblemKind, Requirement
 
 __all__ = [
     "REFUSALS",
@@ -51,11 +52,13 @@ def load_problem(candidate: Candidate, exc: PluginHostError) -> Problem:
         involved=getattr(exc, "missing", ()),
         version=candidate.version_text,
         path=str(candidate.origin),
+        requirement=getattr(exc, "requirement", None),
     )
 
 
-def skipped_for(candidate: Candidate, dependency: str) -> Problem:
+def skipped_for(candidate: Candidate, dependency: PluginName) -> Problem:
     """The problem of a plugin skipped because a plugin it requires is not active."""
+    constraint = candidate.manifest.requires[dependency]
     return Problem(
         ProblemKind.DEPENDENCY_FAILED,
         candidate.name,
@@ -63,6 +66,9 @@ def skipped_for(candidate: Candidate, dependency: str) -> Problem:
         "which it requires, is not active",
         involved=(dependency,),
         version=candidate.version_text,
+        requirement=Requirement(
+            candidate.name, candidate.version_text, dependency, str(constraint)
+        ),
     )
 
 
@@ -80,7 +86,9 @@ def refusal(candidate: Candidate, problems: list[Problem]) -> PluginHostError:
     if problem.kind is ProblemKind.LOAD_FAILED:
         return ActivationError(problem.message, plugin=name, step="load")
     missing = problem.involved if problem.kind is ProblemKind.MISSING else ()
-    return ResolutionError(problem.message, plugin=name, missing=missing)
+    return ResolutionError(
+        problem.message, plugin=name, missing=missing, requirement=problem.requirement
+    )
 
 
 def detached(exc: PluginHostError, plugin: str) -> PluginHostError:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..model.errors import PluginHostError
 from ..model.events import Event
-from ..model.problems import Problem
+from ..model.problems import Problem, Requirement
 from ..model.status import HistoryEntry, PluginInfo
 from ..state.store import AtomicJsonFile
 
@@ -127,6 +127,20 @@ def problem_json(problem: Problem) -> dict[str, Any]:
         "involved": list(problem.involved),
         "version": problem.version,
         "path": problem.path,
+        "requirement": _requirement_json(problem.requirement),
+    }
+
+
+def _requirement_json(requirement: Requirement | None) -> dict[str, Any] | None:
+    if requirement is None:
+        return None
+    return {
+        "plugin": requirement.plugin,
+        "version": requirement.version,
+        "requires": requirement.requires,
+        "constraint": requirement.constraint,
+        "available": list(requirement.available),
+        "chosen": requirement.chosen,
     }
 
 

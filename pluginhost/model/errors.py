@@ -11,7 +11,8 @@ fits, so ``except ValueError`` keeps working for code that does not know pluginh
     ├── InstallError (OSError)              installing a valid wheel failed on the filesystem
     ├── StoreError (OSError)                a stored document (the registry) has no usable copy,
     │                                       or the filesystem refused a write
-    ├── ResolutionError                     requirements cannot be met (.missing, .cycle)
+    ├── ResolutionError                     requirements cannot be met (.missing, .cycle,
+    │                                       .requirement)
     ├── ActivationError (RuntimeError)      import, registration or a lifecycle hook failed
     ├── BuildError (RuntimeError)           a PEP 517 backend failed to build a plugin wheel
     └── HostStateError (RuntimeError)       the host was used in a state that does not allow it
@@ -23,6 +24,8 @@ that events and the CLI can report them without parsing text.
 from __future__ import annotations
 
 import os
+
+from .problems import Requirement
 
 
 class PluginHostError(Exception):
@@ -128,6 +131,8 @@ class ResolutionError(PluginHostError):
 
     :param missing: names of required plugins that are not available.
     :param cycle: the members of a dependency cycle, in cycle order.
+    :param requirement: the requirement that is not met, as fields (who requires what, the
+        constraint, the versions at hand), when one requirement is the cause.
     """
 
     def __init__(
@@ -138,9 +143,11 @@ class ResolutionError(PluginHostError):
         path: str | os.PathLike[str] | None = None,
         missing: tuple[str, ...] = (),
         cycle: tuple[str, ...] = (),
+        requirement: Requirement | None = None,
     ) -> None:
         self.missing = missing
         self.cycle = cycle
+        self.requirement = requirement
         super().__init__(reason, plugin=plugin, path=path)
 
 

@@ -42,15 +42,46 @@ class ProblemKind(str, enum.Enum):
 
 
 @attrs.frozen
+class Requirement:
+    """One plugin's requirement on another, as a problem reports it: who requires what, and
+    what was at hand.
+
+    >>> needs = Requirement("polite", "1.1.0", "hello", "^2.0", available=("1.2.0", "1.0.0"))
+    >>> f"{needs.plugin} {needs.version} requires {needs.requires} {needs.constraint}"
+    'polite 1.1.0 requires hello ^2.0'
+
+    :param plugin: the plugin that requires.
+    :param version: its version.
+    :param requires: the plugin it requires.
+    :param constraint: the constraint it puts on that plugin, as written (``^2.0``).
+    :param available: the versions of the required plugin that the host could load, highest
+        first; empty when there are none (``missing``).
+    :param chosen: the version of the required plugin chosen in its place (by other plugins'
+        requirements, or as the highest at hand), when one was.
+    """
+
+    plugin: str
+    version: str
+    requires: str
+    constraint: str
+    available: tuple[str, ...] = ()
+    chosen: str | None = None
+
+
+@attrs.frozen
 class Problem:
     """One reason why a plugin (or one of its versions) is not loaded.
 
     :param kind: the kind of problem.
     :param plugin: the plugin concerned.
     :param message: a complete sentence for people, naming everything involved.
-    :param involved: the other plugins involved (the cycle's members, the missing dependency).
+    :param involved: the other plugins involved: the required plugin of a ``missing`` or
+        ``unsatisfiable`` requirement, the chain down to the root cause of a
+        ``dependency_failed``, the other members of a ``cycle``.
     :param version: the version concerned, when the problem is about one version.
     :param path: the file concerned, when there is one.
+    :param requirement: the requirement that is not met, as fields: set on ``missing`` and
+        ``unsatisfiable`` problems, and on ``dependency_failed`` ones that resolution found.
     """
 
     kind: ProblemKind
@@ -59,6 +90,7 @@ class Problem:
     involved: tuple[str, ...] = ()
     version: str | None = None
     path: str | None = None
+    requirement: Requirement | None = None
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.message}"

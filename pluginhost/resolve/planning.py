@@ -19,7 +19,7 @@ from ..model.names import PluginName
 from ..model.policy import VersionPolicy
 from ..model.problems import Problem, ProblemKind
 from ..model.versions import Version
-from .resolver import Plan, resolve
+from .resolution import Plan, resolve
 
 __all__ = ["BreakingChange", "Outlook", "drop_conflicts", "pin", "plan"]
 
