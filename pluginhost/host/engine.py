@@ -18,13 +18,13 @@ import sys
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import attrs
 import pluggy
 
 from ..discover.sources import Scan
-from ..discover.wheel import WheelInfo, WheelLimits
+from ..discover.wheel import WheelInfo
 from ..install.installer import install_wheel
 from ..load.bounded import bounded
 from ..load.modules import PluginFinder
@@ -42,10 +42,8 @@ from ..model.errors import (
 )
 from ..model.events import Event, EventKind
 from ..model.names import PluginName
-from ..model.policy import VersionPolicy
 from ..model.problems import Problem, ProblemKind
 from ..model.status import HistoryEntry, PluginInfo, PluginState, PluginStatus
-from ..model.versions import Version
 from ..resolve.requirements import support_wheels_for
 from ..resolve.resolver import Plan, resolve
 from ..state.faults import crash_point
@@ -55,16 +53,14 @@ from ..swap.transition import (
     Active,
     Member,
     Retirement,
-    Timeouts,
     Transition,
     call_hook,
 )
+from .settings import Settings
 
-__all__ = ["Engine", "EngineConfig"]
+__all__ = ["Engine"]
 
 logger = logging.getLogger("pluginhost")
-
-BreakingChange = Literal["reject", "cascade"]
 
 # What a file refused at discovery is reported as, and the error it was refused with.
 _REFUSALS = {
@@ -82,27 +78,12 @@ _REFUSAL_ERRORS: dict[ProblemKind, type[PluginHostError]] = {
 HISTORY_LIMIT: Final = 100
 
 
-@attrs.frozen
-class EngineConfig:
-    """The host settings the engine works with."""
-
-    site_root: Path
-    staging_root: Path
-    api_version: Version
-    policy: VersionPolicy
-    limits: WheelLimits
-    timeouts: Timeouts
-    keep_backups: int = 3
-    breaking_change: BreakingChange = "reject"
-    persist_state: bool = False
-
-
 class Engine:
     """Applies plans; see the module docstring."""
 
     def __init__(
         self,
-        config: EngineConfig,
+        config: Settings,
         pm: pluggy.PluginManager,
         finder: PluginFinder,
         host: object,
@@ -268,7 +249,7 @@ class Engine:
     def _resolve(self, pool: Sequence[Candidate]) -> Plan:
         return resolve(
             pool,
-            api_version=self.config.api_version,
+            api_version=self.config.api,
             policy=self.config.policy,
             active={name: a.candidate.version for name, a in self.active.items()},
         )
@@ -286,7 +267,7 @@ class Engine:
                 c
                 for c in by_name.get(name, ())
                 if c.version > chosen.version
-                and c.manifest.host.allows(self.config.api_version, prerelease=True)
+                and c.manifest.host.allows(self.config.api, prerelease=True)
                 and (allow_pre or c.version.prerelease is None)
             ]
             if not newer:
