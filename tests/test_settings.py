@@ -91,6 +91,16 @@ class TestConstructor:
         host = PluginHost("greeter", **options)
         assert getattr(host.settings, name) == in_dir(tmp_path, value)
 
+    def test_host_parts_work_from_the_settings(self, tmp_path: Path) -> None:
+        """The watched folders, the watcher and the engine use the host's settings."""
+        names = ("include", "exclude", "max_depth", "follow_symlinks", "limits")
+        options = {name: OTHER[name][0] for name in (*names, "watch")}
+        host = PluginHost("greeter", home=tmp_path, **options)
+        folder = host.folders[1]
+        assert folder.path == Path("b")
+        assert [getattr(folder, n) for n in names] == [OTHER[n][0] for n in names]
+        assert host._engine.config is host.settings
+
     def test_settings_value_and_overrides(self, tmp_path: Path) -> None:
         """settings= passes a whole value; keyword options beside it win."""
         base = Settings(home=tmp_path, keep_backups=7, polling=True)
