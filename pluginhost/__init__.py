@@ -6,6 +6,7 @@ The public surface is what this module exports; every other module is private.
 from .discover.sources import EnvironmentSource, Scan, Source, WheelFolderSource
 from .discover.wheel import WheelInfo, WheelLimits
 from .host.host import PluginHost
+from .host.settings import Settings
 from .model.candidate import Candidate, InstalledOrigin, WheelOrigin
 from .model.errors import (
     ActivationError,
@@ -15,6 +16,7 @@ from .model.errors import (
     ManifestError,
     PluginHostError,
     ResolutionError,
+    SettingsError,
     StoreError,
     TrustError,
     VersionError,
@@ -52,6 +54,8 @@ __all__ = [
     "Requirement",
     "ResolutionError",
     "Scan",
+    "Settings",
+    "SettingsError",
     "Source",
     "StoreError",
     "Timeouts",
@@ -76,6 +80,7 @@ for _error in (
     ManifestError,
     PluginHostError,
     ResolutionError,
+    SettingsError,
     StoreError,
     TrustError,
     VersionError,

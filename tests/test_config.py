@@ -8,7 +8,7 @@ import pytest
 
 from hookspecs import greeter
 from pluginhost import Timeouts, VersionPolicy, WheelLimits
-from pluginhost.host.settings import ConfigError, HostConfig
+from pluginhost.host.config_file import ConfigError, HostConfig
 
 FULL = """
 [pluginhost]

@@ -10,6 +10,7 @@ import re
 import unicodedata
 from pathlib import Path
 
+import attrs
 import pytest
 
 import pluginhost
@@ -141,3 +142,47 @@ def test_slugs_match_python_markdown() -> None:
     assert slugify("One interpreter: a site dir isolates files, not modules") == (
         "one-interpreter-a-site-dir-isolates-files-not-modules"
     )
+
+
+def _section(page: str, heading: str) -> str:
+    """The text of ``page`` from ``heading`` to the next heading of any level."""
+    text = (DOCS / page).read_text(encoding="utf-8")
+    start = text.index(heading + "\n")
+    end = re.compile(r"^#", re.MULTILINE).search(text, start + len(heading))
+    return text[start : end.start() if end else len(text)]
+
+
+def test_host_tutorial_lists_every_setting() -> None:
+    """The options table of the host tutorial is the Settings fields, and only them, plus the
+    constructor's own arguments."""
+    from pluginhost.host.settings import NAMES
+
+    table = _section("host-tutorial.md", "## 3. Every `PluginHost` option")
+    listed = re.findall(r"^\| `(\w+)` \|", table, re.MULTILINE)
+    assert listed == ["project", "specs", *NAMES[:14], "settings", "sources", *NAMES[14:]]
+
+
+def test_operations_config_example_has_every_key(tmp_path: Path) -> None:
+    """The example configuration of the operations guide sets every key a file can hold, and
+    it reads."""
+    from pluginhost.host.config_file import FILE_KEYS, HostConfig
+    from pluginhost.host.settings import Settings
+
+    section = _section("operations.md", "### `run` and its configuration")
+    example = re.search(r"```toml\n(.*?)```", section, re.M | re.S)
+    assert example is not None
+    path = tmp_path / "pluginhost.toml"
+    path.write_text(example.group(1), encoding="utf-8")
+    config = HostConfig.from_file(path)
+    document = re.findall(r"^(\w+) =", example.group(1).split("\n[pluginhost.")[0], re.MULTILINE)
+    tables = ("policy", "timeouts", "limits")
+    assert sorted([*document, *tables]) == sorted(FILE_KEYS)
+    for table in tables:
+        shown = re.search(
+            rf"^\[pluginhost\.{table}\][^\n]*\n(.*?)(?:\n\n|\Z)", section, re.M | re.S
+        )
+        assert shown is not None, table
+        keys = re.findall(r"^(\w+) =", shown.group(1), re.MULTILINE)
+        fields = [f.name.rstrip("_") for f in attrs.fields(type(getattr(Settings(), table)))]
+        assert keys == fields, table
+    assert config.project == "greeter"

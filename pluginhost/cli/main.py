@@ -200,7 +200,7 @@ def _table(rows: Sequence[Sequence[str]]) -> None:
 def _home(args: argparse.Namespace) -> Path:
     if args.home is not None:
         return Path(args.home)
-    from ..host.settings import HostConfig
+    from ..host.config_file import HostConfig
 
     config = args.config
     if config is None:
@@ -235,8 +235,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from ..host.config_file import HostConfig
     from ..host.control import ControlServer
-    from ..host.settings import HostConfig
     from ..model.events import Event
 
     config = HostConfig.from_file(args.config)

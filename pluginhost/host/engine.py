@@ -22,7 +22,7 @@ import attrs
 import pluggy
 
 from ..discover.sources import Scan
-from ..discover.wheel import WheelInfo, WheelLimits
+from ..discover.wheel import WheelInfo
 from ..install.sites import Placed, SiteDirs
 from ..load.bounded import bounded
 from ..load.collisions import ModuleOwners
@@ -38,16 +38,14 @@ from ..model.errors import (
 )
 from ..model.events import Event, EventKind
 from ..model.names import PluginName
-from ..model.policy import VersionPolicy
 from ..model.problems import Problem, ProblemKind
 from ..model.status import PluginInfo, PluginState
-from ..model.versions import Version
-from ..resolve.planning import BreakingChange, drop_conflicts, pin, plan
+from ..resolve.planning import drop_conflicts, pin, plan
 from ..resolve.requirements import support_wheels_for
 from ..resolve.resolution import Plan
 from ..state.faults import crash_point
 from ..state.registry import Record, Registry
-from ..swap.transition import Active, Member, Retirement, Timeouts, Transition, call_hook
+from ..swap.transition import Active, Member, Retirement, Transition, call_hook
 from .failures import (
     REFUSALS,
     candidate_event,
@@ -59,26 +57,12 @@ from .failures import (
     skipped_for,
 )
 from .ledger import Ledger
+from .settings import Settings
 from .view import History, View, failed_info, plugin_info
 
-__all__ = ["Engine", "EngineConfig", "Outcome"]
+__all__ = ["Engine", "Outcome"]
 
 logger = logging.getLogger("pluginhost")
-
-
-@attrs.frozen
-class EngineConfig:
-    """The host settings the engine works with."""
-
-    site_root: Path
-    staging_root: Path
-    api_version: Version
-    policy: VersionPolicy
-    limits: WheelLimits
-    timeouts: Timeouts
-    keep_backups: int = 3
-    breaking_change: BreakingChange = "reject"
-    persist_state: bool = False
 
 
 @attrs.frozen
@@ -96,7 +80,7 @@ class Engine:
 
     def __init__(
         self,
-        config: EngineConfig,
+        config: Settings,
         pm: pluggy.PluginManager,
         finder: PluginFinder,
         host: object,
@@ -174,7 +158,7 @@ class Engine:
         outlook = plan(
             pool,
             self._active_candidates(),
-            api_version=self.config.api_version,
+            api_version=self.config.api,
             policy=self.config.policy,
             breaking_change=self.config.breaking_change,
         )

@@ -9,9 +9,9 @@ import sys
 import threading
 import time
 import types
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Final, get_args
+from typing import Any, Final
 
 import pluggy
 
@@ -25,9 +25,8 @@ from ..discover.sources import (
     candidate_from_wheel,
     inspect_plugin_wheel,
 )
-from ..discover.trust import TrustGate, TrustMode
+from ..discover.trust import TrustGate
 from ..discover.watch import FolderChange, FolderWatcher
-from ..discover.wheel import WheelLimits
 from ..load.bounded import retire_idle_helpers
 from ..load.modules import PluginFinder
 from ..model.candidate import Candidate
@@ -39,17 +38,14 @@ from ..model.errors import (
 )
 from ..model.events import Event, EventBus, EventKind, Subscriber
 from ..model.names import plugin_name
-from ..model.policy import VersionPolicy
 from ..model.problems import Problem, ProblemKind
 from ..model.status import PluginInfo, PluginStatus
-from ..model.versions import parse_version
-from ..resolve.planning import BreakingChange
 from ..state.audit import AuditLog
 from ..state.fs import describe
 from ..state.registry import Registry
 from ..state.store import AtomicJsonFile, HomeLock
-from ..swap.transition import Timeouts
-from .engine import Engine, EngineConfig
+from .engine import Engine
+from .settings import Settings
 from .statusdoc import StatusWriter
 from .worker import Worker
 
@@ -61,35 +57,23 @@ logger = logging.getLogger("pluginhost")
 class PluginHost:
     """Discovers, resolves, installs, registers and hot-swaps the plugins of one pluggy project.
 
+    Every keyword argument but ``settings`` and ``sources`` is a field of
+    :class:`~pluginhost.Settings`, documented there, with the same name and default:
+    ``PluginHost("greeter", specs, home="./home", watch=["./wheels"])``. They are checked when
+    the host is built, not by a type checker: ``**options`` cannot name them without listing
+    them a second time. For static checking, build a :class:`~pluginhost.Settings` (its
+    parameters are typed) and pass it as ``settings=``; keyword arguments given beside it
+    override its values.
+
     :param project: the pluggy project name; hookimpls are marked with it.
     :param specs: modules or classes of hookspecs, as ``PluginManager.add_hookspecs`` takes.
-    :param home: site dirs, backups, registry and lock; default ``./.pluginhost/<project>``.
-    :param watch: folders of wheels; read at start and, when ``live``, watched for changes.
-    :param api_version: the host API version that plugins' ``host`` constraints are checked on.
-    :param policy: the version policy.
-    :param group: the entry-point group; default ``<project>.plugins``.
-    :param environment: also load plugins installed in the host's environment.
-    :param include: glob patterns of wheel file names to read in watched folders.
-    :param exclude: glob patterns of wheel file names to skip.
-    :param max_depth: how deep to look into subfolders of watched folders.
-    :param follow_symlinks: follow symlinks in watched folders.
-    :param limits: limits on wheel archives.
-    :param trust: ``"permissions"``: read any wheel that passes validation (and strict modes);
-        ``"hashes"``: only wheels whose sha256 the trust file lists.
-    :param trust_file: the trust file for ``trust="hashes"``; default ``<home>/trusted.txt``.
-    :param strict_modes: refuse watched folders, wheels, the home and the trust file that are
-        reached through a symlink, owned by another user or writable by group or others (in
-        the manner of sshd's ``StrictModes``). ``False`` relaxes these checks.
-    :param sources: further :class:`~pluginhost.Source` objects to read candidates from.
-    :param live: watch the folders after start (with watchdog) and apply changes as they come.
-    :param polling: poll the folders instead of using inotify (for network filesystems).
-    :param rescan_interval: seconds between full rescans that catch missed events.
-    :param settle: seconds a new or changed wheel must stay unchanged before it is read.
-    :param timeouts: how long imports, lifecycle hooks, health checks and drains may take.
-    :param keep_backups: how many earlier versions of each plugin are kept for rollback.
-    :param breaking_change: ``"reject"`` an update that breaks an active dependent's
-        constraint, or ``"cascade"``: unload that dependent and update.
-    :param persist_state: save each plugin's exported state at stop and restore it at start.
+    :param settings: the settings as one value; default ``Settings()``.
+    :param sources: further :class:`~pluginhost.Source` objects to read candidates from (live
+        objects, which is why they are not settings a file could hold).
+    :param options: any :class:`~pluginhost.Settings` field, by name.
+    :raises TypeError: naming an option that is not a setting.
+    :raises SettingsError: naming an option whose value is wrong.
+    :raises VersionError: when ``api_version`` is not a version.
     """
 
     def __init__(
@@ -97,62 +81,45 @@ class PluginHost:
         project: str,
         specs: Iterable[types.ModuleType | type] = (),
         *,
-        home: str | os.PathLike[str] | None = None,
-        watch: Iterable[str | os.PathLike[str]] = (),
-        api_version: str = "1.0.0",
-        policy: VersionPolicy = VersionPolicy(),
-        group: str | None = None,
-        environment: bool = True,
-        include: Sequence[str] = ("*.whl",),
-        exclude: Sequence[str] = (),
-        max_depth: int = 0,
-        follow_symlinks: bool = False,
-        limits: WheelLimits = WheelLimits(),
-        trust: TrustMode = "permissions",
-        trust_file: str | os.PathLike[str] | None = None,
-        strict_modes: bool = True,
+        settings: Settings | None = None,
         sources: Iterable[Source] = (),
-        live: bool = True,
-        polling: bool = False,
-        rescan_interval: float = 30.0,
-        settle: float = 0.3,
-        timeouts: Timeouts = Timeouts(),
-        keep_backups: int = 3,
-        breaking_change: BreakingChange = "reject",
-        persist_state: bool = False,
+        **options: Any,
     ) -> None:
+        given = (settings if settings is not None else Settings()).replace(**options)
         self.project: Final = project
-        self.group: Final = group or f"{project}.plugins"
-        self.home: Final = Path(home) if home is not None else Path(".pluginhost", project)
-        self.limits: Final = limits
+        self.group: Final = given.group or f"{project}.plugins"
+        self.home: Final = given.home if given.home is not None else Path(".pluginhost", project)
+        self.trust_file: Final = (
+            given.trust_file if given.trust_file is not None else self.home / "trusted.txt"
+        )
+        # The defaults that depend on the project, filled in: the settings this host runs with.
+        self._settings: Final = given.replace(
+            group=self.group, home=self.home, trust_file=self.trust_file
+        )
+        self.limits: Final = given.limits
         self.folders: Final = tuple(
             WheelFolderSource(
-                Path(folder),
-                include=tuple(include),
-                exclude=tuple(exclude),
-                max_depth=max_depth,
-                follow_symlinks=follow_symlinks,
-                limits=limits,
+                folder,
+                include=given.include,
+                exclude=given.exclude,
+                max_depth=given.max_depth,
+                follow_symlinks=given.follow_symlinks,
+                limits=given.limits,
             )
-            for folder in watch
-        )
-        if trust not in get_args(TrustMode):
-            raise ValueError(f"trust must be 'permissions' or 'hashes', not {trust!r}")
-        self.trust_file: Final = (
-            Path(trust_file) if trust_file is not None else self.home / "trusted.txt"
+            for folder in given.watch
         )
         self._discovery = Discovery(
             self.group,
             self.folders,
-            (*((EnvironmentSource(),) if environment else ()), *sources),
-            limits,
-            TrustGate(trust, strict_modes, self.trust_file.absolute()),
+            (*((EnvironmentSource(),) if given.environment else ()), *sources),
+            given.limits,
+            TrustGate(given.trust, given.strict_modes, self.trust_file.absolute()),
         )
-        self._live = live
+        self._live = given.live
         self._watch_options = {
-            "polling": polling,
-            "rescan_interval": rescan_interval,
-            "settle": settle,
+            "polling": given.polling,
+            "rescan_interval": given.rescan_interval,
+            "settle": given.settle,
         }
         self.plugin_manager: Final = pluggy.PluginManager(project)
         self.plugin_manager.add_hookspecs(lifecycle_specs(project))
@@ -173,28 +140,24 @@ class PluginHost:
         self._audit = AuditLog(self.home)
         self._events.subscribe(self._audit.record)
         self._engine = Engine(
-            EngineConfig(
-                site_root=self.home / "site",
-                staging_root=self.home / "staging",
-                api_version=parse_version(api_version),
-                policy=policy,
-                limits=limits,
-                timeouts=timeouts,
-                keep_backups=keep_backups,
-                breaking_change=breaking_change,
-                persist_state=persist_state,
-            ),
+            self._settings,
             self.plugin_manager,
             self._finder,
             self,
             self._events.emit,
             self._write_registry,
         )
-        self._persist_state = persist_state
+        self._persist_state = given.persist_state
         self._folder_problems: dict[Path, str] = {}
         self._worker: Worker | None = None
         self._watcher: FolderWatcher | None = None
         self._started = False
+
+    @property
+    def settings(self) -> Settings:
+        """The settings this host runs with; ``group``, ``home`` and ``trust_file`` are always
+        set (their defaults depend on the project)."""
+        return self._settings
 
     # -- life -------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ fits, so ``except ValueError`` keeps working for code that does not know pluginh
     ├── InstallError (OSError)              installing a valid wheel failed on the filesystem
     ├── StoreError (OSError)                a stored document (the registry) has no usable copy,
     │                                       or the filesystem refused a write
+    ├── SettingsError (ValueError)          a host setting has a value it cannot take (.key)
     ├── ResolutionError                     requirements cannot be met (.missing, .cycle,
     │                                       .requirement)
     ├── ActivationError (RuntimeError)      import, registration or a lifecycle hook failed
@@ -102,6 +103,20 @@ class ManifestError(PluginHostError, ValueError):
 
 class VersionError(ManifestError):
     """A version or a version constraint cannot be parsed."""
+
+
+class SettingsError(PluginHostError, ValueError):
+    """A host setting (a :class:`~pluginhost.Settings` field) has a value it cannot take.
+
+    :param key: the setting at fault (``keep_backups``).
+    """
+
+    def __init__(self, reason: str, *, key: str) -> None:
+        self.key = key
+        super().__init__(reason)
+
+    def _message(self) -> str:
+        return f"{self.key} {self.reason}"
 
 
 class WheelError(PluginHostError, ValueError):

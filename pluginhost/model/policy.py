@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import attrs
+
+#: What to do with an update that an active dependent's constraint excludes: ``"reject"`` it,
+#: or ``"cascade"``: unload that dependent and update.
+BreakingChange = Literal["reject", "cascade"]
 
 
 @attrs.frozen

@@ -10,22 +10,17 @@ such an update goes ahead.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Literal
 
 import attrs
 
 from ..model.candidate import Candidate
 from ..model.names import PluginName
-from ..model.policy import VersionPolicy
+from ..model.policy import BreakingChange, VersionPolicy
 from ..model.problems import Problem, ProblemKind
 from ..model.versions import Version
 from .resolution import Plan, resolve
 
-__all__ = ["BreakingChange", "Outlook", "drop_conflicts", "pin", "plan"]
-
-BreakingChange = Literal["reject", "cascade"]
-"""What an update that breaks an active dependent's constraint does: it is refused
-(``"reject"``), or the dependent is unloaded and the update goes ahead (``"cascade"``)."""
+__all__ = ["Outlook", "drop_conflicts", "pin", "plan"]
 
 
 @attrs.frozen
