@@ -41,7 +41,8 @@ from ..model.candidate import Candidate
 from ..model.errors import ActivationError, PluginHostError
 from ..model.names import PluginName
 from ..state.faults import crash_point
-from .switch import Implementations, Switch, drain, prepare, switch
+from .drain import Drained, drain
+from .switch import Implementations, Switch, prepare, switch
 
 __all__ = ["Active", "Retirement", "Timeouts", "Transition", "call_hook"]
 
@@ -443,8 +444,9 @@ class Transition:
         switch(self.pm, [active.impls], [])
         crash_point("removal_after_unregister", version)
         problems = []
-        if not drain([active.impls], self.timeouts.drain):
-            problems.append(f"calls still running after {self.timeouts.drain:g}s")
+        problem = drain([active.impls], self.timeouts.drain).problem(self.timeouts.drain)
+        if problem is not None:
+            problems.append(problem)
         crash_point("removal_after_drain", version)
         tops, roots = active.top_level, [active.site_dir] if active.site_dir else []
         errors, effects = self._deactivate(active.impls, tops)
@@ -497,6 +499,8 @@ class Retirement:
     old: list[Active]
     members: Sequence[Member]
     applied: Switch | None = None
+    outcome: Drained | None = None
+    """What the drain saw, once :meth:`finish` ran."""
 
     def undo(self) -> None:
         """Switch the old versions back in, as if the transition had failed at its last step.
@@ -509,17 +513,21 @@ class Retirement:
     def finish(self) -> tuple[bool, list[str], list[str]]:
         """Drain, deactivate and purge the old versions.
 
-        :returns: ``(drained, errors, leaked)``: whether every earlier call finished in time,
-            what went wrong (deactivation errors, threads and handlers left running, where
+        :returns: ``(drained, errors, leaked)``: whether no earlier call was still running at
+            the drain's timeout, what went wrong (the old versions kept by something that is
+            not a running call, deactivation errors, threads and handlers left running, where
             the old code is still referenced from), and modules that something still holds.
         """
         # The switch holds the old implementations for its undo: past this point there is none,
         # and its references would look like calls in flight.
         self.applied = None
         groups = [a.impls for a in self.old]
-        drained = drain(groups, self.transition.timeouts.drain)
+        timeout = self.transition.timeouts.drain
+        self.outcome = drain(groups, timeout)
         del groups
         errors: list[str] = []
+        if self.outcome is Drained.KEPT:
+            errors.append(str(self.outcome.problem(timeout)))
         for m in self.members:
             if m.old is not None:
                 failures, effects = self.transition._deactivate(m.old.impls, m.old.top_level)
@@ -537,7 +545,7 @@ class Retirement:
             leaked += release(stash, roots)
         if leaked:
             errors += _holders_text(_owned(self.members))
-        return drained, errors, leaked
+        return self.outcome is not Drained.TIMED_OUT, errors, leaked
 
 
 def _drop_tracebacks(exc: BaseException | None) -> None:
