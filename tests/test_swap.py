@@ -9,8 +9,8 @@ import pluggy
 import pytest
 
 from hookspecs.lifecycle import lifecycle_specs
+from pluginhost.swap.hooks import call_hook
 from pluginhost.swap.switch import implementations_of, prepare, switch
-from pluginhost.swap.transition import call_hook
 
 hookspec = pluggy.HookspecMarker("swaptest")
 hookimpl = pluggy.HookimplMarker("swaptest")

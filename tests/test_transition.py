@@ -9,8 +9,8 @@ import pytest
 
 from pluginhost.load.bounded import _IDLE, bounded, retire_idle_helpers
 from pluginhost.model.errors import ActivationError
+from pluginhost.swap.hooks import bounded_hook
 from pluginhost.swap.switch import Implementations
-from pluginhost.swap.transition import bounded_hook
 
 
 class TestBounded:

@@ -50,15 +50,11 @@ from ..resolve.requirements import support_wheels_for
 from ..resolve.resolver import Plan, resolve
 from ..state.faults import crash_point
 from ..state.registry import Record, Registry
+from ..swap.hooks import call_hook
+from ..swap.members import Active, Member
+from ..swap.retirement import Retirement
 from ..swap.switch import Implementations
-from ..swap.transition import (
-    Active,
-    Member,
-    Retirement,
-    Timeouts,
-    Transition,
-    call_hook,
-)
+from ..swap.transition import Timeouts, Transition
 
 __all__ = ["Engine", "EngineConfig"]
 
