@@ -9,7 +9,6 @@ import pluggy
 import pytest
 
 from hookspecs.lifecycle import lifecycle_specs
-from pluginhost.swap.hooks import call_hook
 from pluginhost.swap.switch import implementations_of, prepare, switch
 
 hookspec = pluggy.HookspecMarker("swaptest")
@@ -163,12 +162,3 @@ class TestSwitch:
             t.join()
         assert bad == []
         assert sorted(pm.hook.ping(x=1)) == ["ping-other", "ping-v300"]
-
-
-class TestCallHook:
-    def test_calls_one_plugin_unregistered(self, pm: pluggy.PluginManager) -> None:
-        """call_hook runs one plugin's lifecycle hook, registered or not; None if absent."""
-        impls = prepare(pm, Plugin("solo"), "solo")
-        assert call_hook(impls, "pluginhost_health") == "healthy-solo"
-        assert call_hook(impls, "pluginhost_activate", host=None) is None
-        assert pm.hook.ping(x=1) == []
