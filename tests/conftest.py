@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,22 @@ import pytest
 
 from hookspecs import greeter
 from pluginhost import Event, PluginHost
+from pluginhost.load.modules import PluginFinder
 from pluginhost.testing import WheelFactory
 
 # Strict modes refuse group-writable folders: with a umask of 002 (common for users with a
 # private group) every folder a test makes would be refused. The tests that need a writable
 # folder chmod it themselves.
 os.umask(0o022)
+
+
+@pytest.fixture
+def finder() -> Iterator[PluginFinder]:
+    """A plugin finder, first on ``sys.meta_path`` for the test."""
+    f = PluginFinder()
+    sys.meta_path.insert(0, f)
+    yield f
+    sys.meta_path.remove(f)
 
 
 @pytest.fixture

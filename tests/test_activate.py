@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import sys
 import weakref
-from collections.abc import Iterator
 from pathlib import Path
 
 import pluggy
@@ -35,14 +34,6 @@ def pm() -> pluggy.PluginManager:
     manager.add_hookspecs(Spec)
     manager.add_hookspecs(lifecycle_specs("acttest"))
     return manager
-
-
-@pytest.fixture
-def finder() -> Iterator[PluginFinder]:
-    f = PluginFinder()
-    sys.meta_path.insert(0, f)
-    yield f
-    sys.meta_path.remove(f)
 
 
 def write_module(root: Path, name: str, body: str) -> None:

@@ -1,4 +1,4 @@
-"""Atomic switches on a pluggy PluginManager, their undo, and draining calls in flight."""
+"""Atomic switches on a pluggy PluginManager, and their undo."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import pluggy
 import pytest
 
 from hookspecs.lifecycle import lifecycle_specs
-from pluginhost.swap.switch import drain, implementations_of, in_flight, prepare, switch
-from pluginhost.swap.transition import call_hook
+from pluginhost.swap.switch import implementations_of, prepare, switch
 
 hookspec = pluggy.HookspecMarker("swaptest")
 hookimpl = pluggy.HookimplMarker("swaptest")
@@ -163,52 +162,3 @@ class TestSwitch:
             t.join()
         assert bad == []
         assert sorted(pm.hook.ping(x=1)) == ["ping-other", "ping-v300"]
-
-
-class TestDrain:
-    def test_waits_for_call_in_flight(self, pm: pluggy.PluginManager) -> None:
-        """drain() returns only once a call that started before the switch has returned."""
-        add(pm, Plugin("slow", delay=0.4), "p")
-        finished: list[float] = []
-        caller = threading.Thread(
-            target=lambda: finished.append((pm.hook.ping(x=1), time.monotonic())[1])
-        )
-        caller.start()
-        time.sleep(0.1)
-        old = implementations_of(pm, "p")
-        switch(pm, [old], [prepare(pm, Plugin("fast"), "p")])
-        assert in_flight([old]) > 0
-        assert drain([old], timeout=5)
-        drained_at = time.monotonic()
-        caller.join()
-        assert finished[0] <= drained_at
-        assert in_flight([old]) == 0
-        assert pm.hook.ping(x=1) == ["ping-fast"]
-
-    def test_times_out(self, pm: pluggy.PluginManager) -> None:
-        """drain() gives up at its timeout while a call is still running."""
-        add(pm, Plugin("slow", delay=0.6), "p")
-        caller = threading.Thread(target=lambda: pm.hook.ping(x=1))
-        caller.start()
-        time.sleep(0.1)
-        old = implementations_of(pm, "p")
-        switch(pm, [old], [])
-        assert not drain([old], timeout=0.1)
-        caller.join()
-        assert drain([old], timeout=1)
-
-    def test_idle_plugin_drains_at_once(self, pm: pluggy.PluginManager) -> None:
-        """With no call in flight, a switched-out plugin is drained immediately."""
-        add(pm, Plugin("a"), "p")
-        old = implementations_of(pm, "p")
-        switch(pm, [old], [])
-        assert in_flight([old]) == 0
-
-
-class TestCallHook:
-    def test_calls_one_plugin_unregistered(self, pm: pluggy.PluginManager) -> None:
-        """call_hook runs one plugin's lifecycle hook, registered or not; None if absent."""
-        impls = prepare(pm, Plugin("solo"), "solo")
-        assert call_hook(impls, "pluginhost_health") == "healthy-solo"
-        assert call_hook(impls, "pluginhost_activate", host=None) is None
-        assert pm.hook.ping(x=1) == []

@@ -45,7 +45,10 @@ from ..resolve.requirements import support_wheels_for
 from ..resolve.resolution import Plan
 from ..state.faults import crash_point
 from ..state.registry import Record, Registry
-from ..swap.transition import Active, Member, Retirement, Transition, call_hook
+from ..swap.hooks import call_hook
+from ..swap.members import Active, Member
+from ..swap.retirement import Retirement
+from ..swap.transition import Transition
 from .failures import (
     REFUSALS,
     candidate_event,

@@ -15,7 +15,7 @@ from ..model.candidate import Candidate, CandidateKey
 from ..model.names import PluginName
 from ..model.status import PluginInfo
 from ..state.registry import Record, Registry
-from ..swap.transition import Active
+from ..swap.members import Active
 
 __all__ = ["Ledger"]
 

@@ -7,27 +7,24 @@ then put in place with a single attribute store, which no other thread can obser
 A hook call copies the list it is given before iterating (``HookCaller.__call__``), so a call
 that started before the switch keeps the old list to its end.
 
-That copy is also how draining works, at no cost on the hot path: a call in flight holds a
-reference to each old ``HookImpl`` through its copy of the list. Once the reference counts of the
-old implementations fall back to what the host alone holds, every call that started before the
-switch has returned.
+That copy is also how draining works (:mod:`pluginhost.swap.drain`): a call in flight holds a
+reference to each old ``HookImpl`` through its copy of the list.
 
-This module is the only one that touches pluggy's private attributes (``_hookimpls``,
-``_name2plugin``, ``_verify_hook``, ``_hookexec``), present from pluggy 1.5 to 1.7; its tests
-fail loudly if a pluggy release changes them.
+This module and the drain are the only ones that touch pluggy's private attributes
+(``_hookimpls``, ``_name2plugin``, ``_verify_hook``, ``_hookexec``, the call loop
+``_multicall``), present from pluggy 1.5 to 1.7; their tests fail loudly if a pluggy release
+changes them.
 """
 
 from __future__ import annotations
 
-import sys
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
 import pluggy
 
-__all__ = ["Implementations", "Switch", "drain", "implementations_of", "prepare", "switch"]
+__all__ = ["Implementations", "Switch", "implementations_of", "prepare", "switch"]
 
 _IMPL_DEFAULTS: dict[str, Any] = {
     "wrapper": False,
@@ -174,35 +171,3 @@ def _apply_history(pm: pluggy.PluginManager, new: Sequence[Implementations]) -> 
 
 def _callers(pm: pluggy.PluginManager) -> Iterable[pluggy.HookCaller]:
     return [c for c in vars(pm.hook).values() if isinstance(c, pluggy.HookCaller)]
-
-
-def _extra_refs(groups: Sequence[Implementations]) -> list[int]:
-    """Reference counts of every implementation in ``groups``, all measured the same way."""
-    return [sys.getrefcount(impl) for group in groups for _, impl in group.impls]
-
-
-def in_flight(groups: Sequence[Implementations]) -> int:
-    """How many references calls in flight hold on the implementations of ``groups``.
-
-    Each implementation must be held by its ``Implementations`` alone (and no longer by a hook
-    caller): what remains beyond that is held by calls still running it. 0 means drained.
-    """
-    # A probe held the same way gives what an implementation nobody else holds counts as;
-    # interpreters differ in how they count the call's own argument.
-    probe = Implementations("probe", None, (("probe", object()),))  # type: ignore[arg-type]
-    base = _extra_refs([probe])[0]
-    return sum(count - base for count in _extra_refs(groups))
-
-
-def drain(groups: Sequence[Implementations], timeout: float, poll: float = 0.001) -> bool:
-    """Wait until no call that started before the switch still runs ``groups``.
-
-    :returns: ``True`` when drained, ``False`` when calls were still running at ``timeout``.
-    """
-    deadline = time.monotonic() + timeout
-    while in_flight(groups) > 0:
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(poll)
-        poll = min(poll * 2, 0.05)
-    return True

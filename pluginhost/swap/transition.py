@@ -15,8 +15,9 @@ the active plugins that depend on it) from their old versions, if any, to new ca
 
 A failure at any step undoes every earlier one, in reverse, and the old versions are back as they
 were: their modules in ``sys.modules``, their hook implementations in place, their state untouched
-(export does not change it). After a successful switch, :meth:`Retirement.finish` waits for calls
-still running the old versions, then deactivates and purges them.
+(export does not change it). After a successful switch, the :class:`~.retirement.Retirement` it
+returns drains, deactivates and purges the old versions (:mod:`pluginhost.swap.retirement`).
+:meth:`Transition.unload` takes a plugin out the same way, with no new version.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,22 +35,22 @@ import pluggy
 from ..load import guard
 from ..load.ahead import Ahead, Imported, import_ahead
 from ..load.bounded import bounded
-from ..load.guard import Effects
-from ..load.modules import PluginFinder, import_entry_point, pop_modules, purge_modules, release
+from ..load.modules import PluginFinder, import_entry_point, pop_modules, purge_modules
 from ..model.candidate import Candidate
 from ..model.errors import ActivationError, PluginHostError
 from ..model.names import PluginName
 from ..state.faults import crash_point
-from .switch import Implementations, Switch, drain, prepare, switch
+from .cleanup import deactivate, leak_report, left_behind
+from .hooks import call_hook, implements
+from .members import Active, Member, owned_names
+from .retirement import Retirement, unload
+from .switch import Implementations, Switch, prepare, switch
 
-__all__ = ["Active", "Retirement", "Timeouts", "Transition", "call_hook"]
+__all__ = ["Checker", "Installer", "Timeouts", "Transition"]
 
 T = TypeVar("T")
 
 logger = logging.getLogger("pluginhost")
-
-_GRACE = 0.2
-"""How long a plugin's threads may take to end after its deactivate returned (seconds)."""
 
 
 @attrs.frozen
@@ -69,68 +69,8 @@ class Timeouts:
     drain: float = 30.0
 
 
-@attrs.define(eq=False)
-class Active:
-    """An active plugin as the host keeps it."""
-
-    candidate: Candidate
-    impls: Implementations
-    site_dir: Path | None
-    top_level: tuple[str, ...]
-    effects: Effects = Effects()
-    """What its import and lifecycle hooks did that outlives them (handlers, threads)."""
-
-    @property
-    def name(self) -> PluginName:
-        return self.candidate.name
-
-
-@attrs.define(eq=False)
-class Member:
-    """One plugin of a transition while it is under way."""
-
-    candidate: Candidate
-    old: Active | None
-    site_dir: Path | None = None
-    top_level: tuple[str, ...] = ()
-    impls: Implementations | None = None
-    imported: bool = False
-    """Whether the import step was reached: only then may its names be purged."""
-    activated: bool = False
-    stash: dict[str, types.ModuleType] = attrs.field(factory=dict)
-    inherited: tuple[Any, str] | None = None
-    """State saved by an earlier run of the host, and the version that saved it."""
-    effects: Effects = Effects()
-
-    @property
-    def name(self) -> PluginName:
-        return self.candidate.name
-
-
 Installer = Callable[[Candidate], tuple[Path | None, tuple[str, ...]]]
 Checker = Callable[[Candidate, Sequence[str], Path | None, set[str]], None]
-
-
-def call_hook(impls: Implementations, hook: str, **kwargs: Any) -> object:
-    """Call one lifecycle hook of one plugin, registered or not; ``None`` if not implemented."""
-    for name, impl in impls.impls:
-        if name == hook:
-            return impl.function(*[kwargs[arg] for arg in impl.argnames])
-    return None
-
-
-def bounded_hook(
-    impls: Implementations, hook: str, timeout: float, step: str, **kwargs: Any
-) -> object:
-    """Call one lifecycle hook of one plugin within ``timeout`` (see :func:`bounded`).
-
-    A plugin that does not implement the hook costs no helper thread: starting one for each
-    step of each plugin was most of the time a start with many plugins took.
-    """
-    if not any(name == hook for name, _ in impls.impls):
-        return None
-    call = functools.partial(call_hook, impls, hook, **kwargs)
-    return bounded(call, timeout, plugin=impls.name, step=step)
 
 
 @attrs.define(eq=False)
@@ -228,7 +168,7 @@ class Transition:
         # (a snapshot of sys.modules, a health verdict): let go before the undo checks that
         # they are freed.
         _drop_tracebacks(failure)
-        problems = self._undo(members, applied)
+        problems = self.undo(members, applied)
         if problems and isinstance(failure, ActivationError):
             # What undoing could not clean up belongs to the same report as the failure.
             failure = ActivationError(
@@ -264,7 +204,7 @@ class Transition:
             m.imported = True
             if m.site_dir is not None:
                 self.finder.map(m.top_level, m.site_dir)
-        owned = _owned(members)
+        owned = owned_names(members)
         for m in members:
             ahead = self._imported_ahead(m)
             if ahead is not None:
@@ -332,7 +272,7 @@ class Transition:
         A plugin that does not implement the hook runs no code: it costs neither a helper
         thread nor a snapshot, which made most of a start with many plugins.
         """
-        if not any(name == hook for name, _ in impls.impls):
+        if not implements(impls, hook):
             return None
         step = hook.removeprefix("pluginhost_")
         call = functools.partial(call_hook, impls, hook, **kwargs)
@@ -344,7 +284,7 @@ class Transition:
         return list(effects.undone)
 
     def _hand_over_state(self, members: Sequence[Member]) -> None:
-        owned = _owned(members)
+        owned = owned_names(members)
         for m in members:
             new = m.impls
             if new is None:
@@ -369,7 +309,7 @@ class Transition:
             )
 
     def _activate(self, members: Sequence[Member]) -> None:
-        owned = _owned(members)
+        owned = owned_names(members)
         for m in members:
             impls = m.impls
             assert impls is not None
@@ -379,7 +319,7 @@ class Transition:
             m.activated = True
 
     def _check_health(self, members: Sequence[Member]) -> None:
-        owned = _owned(members)
+        owned = owned_names(members)
         for m in members:
             impls = m.impls
             assert impls is not None
@@ -395,7 +335,7 @@ class Transition:
                     step="health",
                 )
 
-    def _undo(self, members: Sequence[Member], applied: Switch | None) -> list[str]:
+    def undo(self, members: Sequence[Member], applied: Switch | None) -> list[str]:
         """Put the old versions back exactly and drop every trace of the new ones.
 
         :returns: what could not be cleaned up, as text (a failing deactivate, threads or
@@ -407,7 +347,9 @@ class Transition:
         problems: list[str] = []
         for m in reversed(members):
             if m.activated and m.impls is not None:
-                errors, effects = self._deactivate(m.impls, m.top_level)
+                errors, effects = deactivate(
+                    m.impls, m.top_level, host=self.host, timeout=self.timeouts.activate
+                )
                 problems += errors
                 m.effects += effects
             m.impls = None
@@ -415,10 +357,10 @@ class Transition:
                 # Its names were never served by us: they may well be the host's own modules.
                 continue
             roots = [m.site_dir] if m.site_dir else []
-            problems += _left_behind(m.effects, roots)
+            problems += left_behind(m.effects, roots)
             if m.site_dir is not None:
                 self.finder.unmap(m.top_level)
-            problems += _leak_report(purge_modules(m.top_level, roots), m.top_level)
+            problems += leak_report(purge_modules(m.top_level, roots), m.top_level)
         for m in members:
             if m.old is not None:
                 sys.modules.update(m.stash)
@@ -429,115 +371,12 @@ class Transition:
         return problems
 
     def unload(self, actives: dict[PluginName, Active], name: PluginName) -> list[str]:
-        """Take ``name`` out of ``actives`` and out of every hook, drain, deactivate and purge it.
+        """Take ``name`` out of ``actives`` and out of every hook, drain, deactivate and purge it
+        (see :func:`.retirement.unload`).
 
-        The plugin is popped from ``actives`` here so that no caller's reference outlives the
-        purge (which checks that the plugin's modules are freed).
-
-        :returns: what went wrong on the way (a drain timeout, a failing deactivate, threads and
-            handlers left running, what it left in the import machinery, modules still
-            referenced), as text; unloading itself always completes.
+        :returns: what went wrong on the way, as text; unloading itself always completes.
         """
-        active = actives.pop(name)
-        version = active.candidate.version_text
-        switch(self.pm, [active.impls], [])
-        crash_point("removal_after_unregister", version)
-        problems = []
-        if not drain([active.impls], self.timeouts.drain):
-            problems.append(f"calls still running after {self.timeouts.drain:g}s")
-        crash_point("removal_after_drain", version)
-        tops, roots = active.top_level, [active.site_dir] if active.site_dir else []
-        errors, effects = self._deactivate(active.impls, tops)
-        problems += errors
-        problems += _left_behind(active.effects + effects, roots)
-        # No other version of it serves: whatever of its code remains in the import machinery
-        # was left behind (possibly by a hook call, which nothing guards).
-        swept = guard.sweep(tops)
-        if swept:
-            problems.append(f"removed what it left in the import machinery: {', '.join(swept)}")
-        if active.site_dir is not None:
-            self.finder.unmap(tops)
-        del active
-        problems += _leak_report(purge_modules(tops, roots), tops)
-        return problems
-
-    def _deactivate(
-        self, impls: Implementations, owned: Sequence[str]
-    ) -> tuple[list[str], Effects]:
-        """Run ``pluginhost_deactivate`` (never raises) and put back what it changed in the
-        import machinery.
-
-        :returns: what went wrong, as text, and what it did that outlives it (``atexit``
-            handlers unregistered count negative).
-        """
-        before = guard.snapshot()
-        errors = []
-        try:
-            bounded_hook(
-                impls, "pluginhost_deactivate", self.timeouts.activate, "deactivate", host=self.host
-            )
-        except ActivationError as exc:
-            errors.append(str(exc))
-        effects = guard.restore(before, owned)
-        if effects.undone:
-            undone = ActivationError(
-                guard.failure("deactivate", None, effects.undone),
-                plugin=impls.name,
-                step="deactivate",
-            )
-            errors.append(str(undone))
-        return errors, effects
-
-
-@attrs.define(eq=False)
-class Retirement:
-    """The old versions after a successful switch, waiting to be drained and purged."""
-
-    transition: Transition
-    old: list[Active]
-    members: Sequence[Member]
-    applied: Switch | None = None
-
-    def undo(self) -> None:
-        """Switch the old versions back in, as if the transition had failed at its last step.
-
-        Only before :meth:`finish`: for when what follows the switch (the commit) fails.
-        """
-        self.transition._undo(self.members, self.applied)
-        self.old = []
-
-    def finish(self) -> tuple[bool, list[str], list[str]]:
-        """Drain, deactivate and purge the old versions.
-
-        :returns: ``(drained, errors, leaked)``: whether every earlier call finished in time,
-            what went wrong (deactivation errors, threads and handlers left running, where
-            the old code is still referenced from), and modules that something still holds.
-        """
-        # The switch holds the old implementations for its undo: past this point there is none,
-        # and its references would look like calls in flight.
-        self.applied = None
-        groups = [a.impls for a in self.old]
-        drained = drain(groups, self.transition.timeouts.drain)
-        del groups
-        errors: list[str] = []
-        for m in self.members:
-            if m.old is not None:
-                failures, effects = self.transition._deactivate(m.old.impls, m.old.top_level)
-                roots = [m.old.site_dir] if m.old.site_dir else []
-                errors += failures + _left_behind(m.old.effects + effects, roots)
-        # Every reference this object holds to the old versions goes before the purge, which
-        # checks that their modules are freed.
-        self.old = []
-        leaked: list[str] = []
-        for m in self.members:
-            if m.old is None:
-                continue
-            stash, roots = m.stash, [m.old.site_dir] if m.old.site_dir else []
-            m.stash, m.old = {}, None
-            leaked += release(stash, roots)
-        if leaked:
-            errors += _holders_text(_owned(self.members))
-        return drained, errors, leaked
+        return unload(self, actives, name)
 
 
 def _drop_tracebacks(exc: BaseException | None) -> None:
@@ -547,44 +386,6 @@ def _drop_tracebacks(exc: BaseException | None) -> None:
         seen.add(id(exc))
         exc.__traceback__ = None
         exc = exc.__cause__ or exc.__context__
-
-
-def _owned(members: Sequence[Member]) -> list[str]:
-    """The top-level names of every version concerned by a transition."""
-    names = {name for m in members for name in m.top_level}
-    names.update(name for m in members if m.old is not None for name in m.old.top_level)
-    return sorted(names)
-
-
-def _left_behind(effects: Effects, roots: Sequence[Path]) -> list[str]:
-    """What a deactivated plugin leaves running that cannot be undone from outside: threads
-    it started or running its code (from ``roots``), ``atexit`` handlers."""
-    texts = [
-        f"{thread} (threads cannot be stopped: restart recommended)"
-        for thread in guard.lingering(effects.threads, roots, _GRACE)
-    ]
-    handlers = effects.atexit
-    if handlers > 0:
-        texts.append(
-            f"{handlers} atexit handler(s) it registered stay registered and will run at exit "
-            "(they cannot be removed from outside: restart recommended)"
-        )
-    return texts
-
-
-def _leak_report(leaked: Sequence[str], owned: Sequence[str]) -> list[str]:
-    if not leaked:
-        return []
-    return [
-        "modules still referenced after unload (restart recommended to free them): "
-        + ", ".join(leaked),
-        *_holders_text(owned),
-    ]
-
-
-def _holders_text(owned: Sequence[str]) -> list[str]:
-    found = guard.holders(owned)
-    return [f"its code is still referenced from {', '.join(found)}"] if found else []
 
 
 def _type_name(value: object) -> str:

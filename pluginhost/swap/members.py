@@ -1,0 +1,63 @@
+"""The plugins a transition works on: an active plugin as the host keeps it, and a member of a
+transition while it is under way."""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ..load.guard import Effects
+from ..model.candidate import Candidate
+from ..model.names import PluginName
+from .switch import Implementations
+
+__all__ = ["Active", "Member", "owned_names"]
+
+
+@attrs.define(eq=False)
+class Active:
+    """An active plugin as the host keeps it."""
+
+    candidate: Candidate
+    impls: Implementations
+    site_dir: Path | None
+    top_level: tuple[str, ...]
+    effects: Effects = Effects()
+    """What its import and lifecycle hooks did that outlives them (handlers, threads)."""
+
+    @property
+    def name(self) -> PluginName:
+        return self.candidate.name
+
+
+@attrs.define(eq=False)
+class Member:
+    """One plugin of a transition while it is under way."""
+
+    candidate: Candidate
+    old: Active | None
+    site_dir: Path | None = None
+    top_level: tuple[str, ...] = ()
+    impls: Implementations | None = None
+    imported: bool = False
+    """Whether the import step was reached: only then may its names be purged."""
+    activated: bool = False
+    stash: dict[str, types.ModuleType] = attrs.field(factory=dict)
+    inherited: tuple[Any, str] | None = None
+    """State saved by an earlier run of the host, and the version that saved it."""
+    effects: Effects = Effects()
+
+    @property
+    def name(self) -> PluginName:
+        return self.candidate.name
+
+
+def owned_names(members: Sequence[Member]) -> list[str]:
+    """The top-level names of every version concerned by a transition."""
+    names = {name for m in members for name in m.top_level}
+    names.update(name for m in members if m.old is not None for name in m.old.top_level)
+    return sorted(names)

@@ -1,0 +1,135 @@
+"""Retiring versions: the old versions after a successful switch (drained, deactivated and
+purged, or switched back in when what follows the switch fails), and a plugin unloaded with no
+new version (switched out, drained, deactivated and purged)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import attrs
+
+from ..load import guard
+from ..load.modules import purge_modules, release
+from ..model.names import PluginName
+from ..state.faults import crash_point
+from .cleanup import deactivate, holders_text, leak_report, left_behind
+from .drain import Drained, drain
+from .members import Active, Member, owned_names
+from .switch import Switch, switch
+
+if TYPE_CHECKING:
+    from .transition import Transition
+
+__all__ = ["Retirement", "unload"]
+
+
+@attrs.define(eq=False)
+class Retirement:
+    """The old versions after a successful switch, waiting to be drained and purged.
+
+    :param transition: the transition that switched them out.
+    :param old: the old versions.
+    :param members: the transition's members.
+    :param applied: the switch, for :meth:`undo`.
+    """
+
+    transition: Transition
+    old: list[Active]
+    members: Sequence[Member]
+    applied: Switch | None = None
+    outcome: Drained | None = None
+    """What the drain saw, once :meth:`finish` ran."""
+
+    def undo(self) -> None:
+        """Switch the old versions back in, as if the transition had failed at its last step.
+
+        Only before :meth:`finish`: for when what follows the switch (the commit) fails.
+        """
+        self.transition.undo(self.members, self.applied)
+        self.old = []
+
+    def finish(self) -> tuple[bool, list[str], list[str]]:
+        """Drain, deactivate and purge the old versions.
+
+        :returns: ``(drained, errors, leaked)``: whether no earlier call was still running at
+            the drain's timeout, what went wrong (the old versions kept by something that is
+            not a running call, deactivation errors, threads and handlers left running, where
+            the old code is still referenced from), and modules that something still holds.
+        """
+        timeouts = self.transition.timeouts
+        # The switch holds the old implementations for its undo: past this point there is none,
+        # and its references would look like calls in flight.
+        self.applied = None
+        groups = [a.impls for a in self.old]
+        self.outcome = drain(groups, timeouts.drain)
+        del groups
+        errors: list[str] = []
+        if self.outcome is Drained.KEPT:
+            errors.append(str(self.outcome.problem(timeouts.drain)))
+        for m in self.members:
+            if m.old is not None:
+                failures, effects = deactivate(
+                    m.old.impls,
+                    m.old.top_level,
+                    host=self.transition.host,
+                    timeout=timeouts.activate,
+                )
+                roots = [m.old.site_dir] if m.old.site_dir else []
+                errors += failures + left_behind(m.old.effects + effects, roots)
+        # Every reference this object holds to the old versions goes before the purge, which
+        # checks that their modules are freed.
+        self.old = []
+        leaked: list[str] = []
+        for m in self.members:
+            if m.old is None:
+                continue
+            stash, roots = m.stash, [m.old.site_dir] if m.old.site_dir else []
+            m.stash, m.old = {}, None
+            leaked += release(stash, roots)
+        if leaked:
+            errors += holders_text(owned_names(self.members))
+        return self.outcome is not Drained.TIMED_OUT, errors, leaked
+
+
+def unload(
+    transition: Transition, actives: dict[PluginName, Active], name: PluginName
+) -> list[str]:
+    """Take ``name`` out of ``actives`` and out of every hook, drain, deactivate and purge it.
+
+    The plugin is popped from ``actives`` here so that no caller's reference outlives the
+    purge (which checks that the plugin's modules are freed).
+
+    :param transition: gives the plugin manager, the finder, the host and the timeouts.
+    :param actives: the active plugins, by name.
+    :param name: the plugin to unload.
+    :returns: what went wrong on the way (a drain timeout, a failing deactivate, threads and
+        handlers left running, what it left in the import machinery, modules still
+        referenced), as text; unloading itself always completes.
+    """
+    active = actives.pop(name)
+    version = active.candidate.version_text
+    switch(transition.pm, [active.impls], [])
+    crash_point("removal_after_unregister", version)
+    problems = []
+    timeouts = transition.timeouts
+    problem = drain([active.impls], timeouts.drain).problem(timeouts.drain)
+    if problem is not None:
+        problems.append(problem)
+    crash_point("removal_after_drain", version)
+    tops, roots = active.top_level, [active.site_dir] if active.site_dir else []
+    errors, effects = deactivate(
+        active.impls, tops, host=transition.host, timeout=timeouts.activate
+    )
+    problems += errors
+    problems += left_behind(active.effects + effects, roots)
+    # No other version of it serves: whatever of its code remains in the import machinery
+    # was left behind (possibly by a hook call, which nothing guards).
+    swept = guard.sweep(tops)
+    if swept:
+        problems.append(f"removed what it left in the import machinery: {', '.join(swept)}")
+    if active.site_dir is not None:
+        transition.finder.unmap(tops)
+    del active
+    problems += leak_report(purge_modules(tops, roots), tops)
+    return problems

@@ -1,0 +1,71 @@
+"""The helper threads that bound each step of a change."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from pluginhost.load.bounded import _IDLE, bounded, retire_idle_helpers
+from pluginhost.model.errors import ActivationError
+
+
+class TestBounded:
+    def test_steps_reuse_a_helper(self) -> None:
+        """Steps one after another run on the same helper thread, not one thread each."""
+        first = bounded(threading.current_thread, 10, plugin="p", step="import")
+        second = bounded(threading.current_thread, 10, plugin="p", step="health")
+        assert first is second
+        assert first is not threading.current_thread()
+
+    def test_overrun_helper_not_reused(self) -> None:
+        """A helper stuck past its timeout is left behind; the next step gets another."""
+        release = threading.Event()
+
+        def stuck() -> threading.Thread:
+            release.wait(10)
+            return threading.current_thread()
+
+        with pytest.raises(ActivationError, match="did not finish"):
+            bounded(stuck, 0.05, plugin="p", step="import")
+        try:
+            # Were the stuck helper taken again, this would time out too.
+            other = bounded(threading.current_thread, 10, plugin="p", step="health")
+            assert other.name == "pluginhost-health-p"
+        finally:
+            release.set()
+
+    def test_overrun_helper_ends_when_its_step_returns(self) -> None:
+        """Abandoned, a helper must not wait for jobs forever once its plugin code returns."""
+        release = threading.Event()
+        with pytest.raises(ActivationError, match="did not finish"):
+            bounded(lambda: release.wait(10), 0.05, plugin="p", step="stuck")
+        [helper] = [t for t in threading.enumerate() if t.name == "pluginhost-stuck-p"]
+        release.set()
+        helper.join(_IDLE + 3)
+        assert not helper.is_alive()
+
+    def test_idle_helpers_retire_at_once(self) -> None:
+        """A stopped host leaves no idle helper waiting out its idle time."""
+        helper = bounded(threading.current_thread, 10, plugin="p", step="idle")
+        retire_idle_helpers()
+        helper.join(_IDLE / 2)
+        assert not helper.is_alive()
+
+    @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+    # Python 3.12 warns about forking a process with threads: that is the case under test.
+    @pytest.mark.filterwarnings("ignore::DeprecationWarning")
+    def test_forked_child_gets_its_own_helper(self) -> None:
+        """A child forked after a step runs its own steps: its parent's idle helper is no thread
+        of the child's."""
+        bounded(threading.current_thread, 10, plugin="p", step="import")
+        pid = os.fork()
+        if pid == 0:  # the child: a step that never runs would time out
+            try:
+                bounded(threading.current_thread, 5, plugin="p", step="health")
+            except BaseException:
+                os._exit(1)
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
