@@ -10,7 +10,7 @@ import pytest
 from hookspecs import greeter
 from pluginhost import BuildError, PluginHost
 from pluginhost.cli.build import build_wheel, cached_wheel, source_digest
-from pluginhost.cli.demo import demo_plugins_dir
+from pluginhost.cli.commands.demo import demo_plugins_dir
 
 pytestmark = pytest.mark.slow
 

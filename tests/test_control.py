@@ -9,8 +9,11 @@ import pytest
 from conftest import greet_code
 
 from pluginhost import HostStateError, PluginHost
-from pluginhost.cli.doctor import diagnose
-from pluginhost.cli.report import graph_dot, graph_report, plugin_rows, plugin_status, read_home
+from pluginhost.cli.commands.doctor import diagnose
+from pluginhost.cli.commands.graph import graph_dot, graph_report
+from pluginhost.cli.commands.list import plugin_rows
+from pluginhost.cli.commands.status import plugin_status
+from pluginhost.cli.home import read_home
 from pluginhost.host.control import ControlServer, send_request
 from pluginhost.state.store import AtomicJsonFile
 from pluginhost.testing import WheelFactory

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pluginhost.cli import demo as _demo
+from pluginhost.cli.commands import demo as _demo
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ import pytest
 
 from pluginhost import HostStateError, ManifestError, PluginHost
 from pluginhost.cli.build import build_wheel
-from pluginhost.cli.scaffold import scaffold
+from pluginhost.cli.commands.new import scaffold
 
 pytestmark = pytest.mark.slow
 

@@ -1,154 +1,48 @@
-"""The public wheel factory: valid, deterministic wheels with the manifest asked for."""
+"""The public testing module: its names, its pytest plugin and the misbehaving-code catalogue."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
-from installer.sources import WheelFile
 
-from pluginhost.discover.wheel import inspect_wheel, read_member
-from pluginhost.testing import (
-    MISBEHAVING_STAGES,
-    MISBEHAVIOURS,
-    WheelFactory,
-    misbehaving_code,
-)
+import pluginhost.testing
+from pluginhost.testing import MISBEHAVING_STAGES, MISBEHAVIOURS, misbehaving_code
+from pluginhost.testkit import hostile, misbehave, wheels
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def manifest_of(wheel: Path, module: str) -> dict[str, object]:
-    return tomllib.loads(read_member(wheel, f"{module}/plugin.toml", max_size=4096).decode())
+class TestPublicFace:
+    def test_names(self) -> None:
+        """Every public name is the testkit's own object, and ``__all__`` lists exactly them."""
+        assert pluginhost.testing.__all__ == [
+            "BROKEN_KINDS",
+            "MISBEHAVING_STAGES",
+            "MISBEHAVIOURS",
+            "WheelFactory",
+            "misbehaving_code",
+            "release_misbehaving",
+        ]
+        assert pluginhost.testing.WheelFactory is wheels.WheelFactory
+        assert pluginhost.testing.BROKEN_KINDS is hostile.BROKEN_KINDS
+        assert pluginhost.testing.misbehaving_code is misbehave.misbehaving_code
+        assert pluginhost.testing.release_misbehaving is misbehave.release_misbehaving
 
-
-class TestWheelFactory:
-    def test_deterministic(self, tmp_path: Path) -> None:
-        """Identical inputs give identical bytes, whichever directory and moment."""
-
-        def build(folder: Path) -> bytes:
-            factory = WheelFactory(folder)
-            files = {"data.txt": b"\0\1"}
-            return factory.build(
-                "hello", code="X = 1", requires={"dep": "^1"}, files=files
-            ).read_bytes()
-
-        assert build(tmp_path / "one") == build(tmp_path / "two")
-
-    def test_inputs_change_bytes(self, factory: WheelFactory) -> None:
-        """Different code gives a different wheel."""
-        one = factory.build("hello", code="X = 1").read_bytes()
-        two = factory.build("hello", code="X = 2").read_bytes()
-        assert one != two
-
-    def test_names(self, factory: WheelFactory) -> None:
-        """The file, the package and the entry point follow the plugin name."""
-        wheel = factory.build("My.Plugin-Name", "2.0.1")
-        assert wheel == factory.directory / "my_plugin_name-2.0.1-py3-none-any.whl"
-        info = inspect_wheel(wheel)
-        assert info.distribution == "My.Plugin-Name"
-        assert info.top_level == ("My_Plugin_Name",)
-        (entry,) = info.entry_points
-        assert (entry.name, entry.group, entry.value) == (
-            "My.Plugin-Name",
-            "greeter.plugins",
-            "My_Plugin_Name",
+    @pytest.mark.slow
+    def test_imports_without_pytest(self) -> None:
+        """Outside pytest, importing the module neither imports pytest nor defines fixtures."""
+        code = (
+            "import sys, pluginhost.testing as t; "
+            "print('pytest' in sys.modules, hasattr(t, 'wheel_factory'))"
         )
-
-    def test_overrides(self, factory: WheelFactory) -> None:
-        """Module, group, entry point, distribution, tag and file name can all be chosen."""
-        wheel = factory.build(
-            "hello",
-            module="hello_impl",
-            group="other.group",
-            entry_point="hello_impl:plugin",
-            distribution="hello-dist",
-            tag="py2.py3-none-any",
-            filename="custom-name.whl",
+        result = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
         )
-        assert wheel.name == "custom-name.whl"
-        with zipfile.ZipFile(wheel) as archive:
-            names = set(archive.namelist())
-            wheel_file = archive.read("hello_dist-1.0.0.dist-info/WHEEL").decode()
-        assert {"hello_impl/__init__.py", "hello_dist-1.0.0.dist-info/METADATA"} <= names
-        assert "Tag: py2.py3-none-any\n" in wheel_file
-        entry_points = "[other.group]\nhello = hello_impl:plugin\n"
-        assert read_member(wheel, "hello_dist-1.0.0.dist-info/entry_points.txt", max_size=999) == (
-            entry_points.encode()
-        )
-
-    def test_generated_manifest(self, factory: WheelFactory) -> None:
-        """The manifest holds name, version, host and the requires and optional tables."""
-        wheel = factory.build(
-            "hello",
-            "1.2.0",
-            host="^1.0",
-            requires={"base": "^2", "my.dep": ">=0.3"},
-            optional={"metrics": "~1.1"},
-        )
-        assert manifest_of(wheel, "hello") == {
-            "plugin": {
-                "name": "hello",
-                "version": "1.2.0",
-                "host": "^1.0",
-                "requires": {"base": "^2", "my.dep": ">=0.3"},
-                "optional": {"metrics": "~1.1"},
-            }
-        }
-
-    def test_minimal_manifest(self, factory: WheelFactory) -> None:
-        """Without constraints the manifest has just name and version."""
-        wheel = factory.build("hello")
-        assert manifest_of(wheel, "hello") == {"plugin": {"name": "hello", "version": "1.0.0"}}
-
-    def test_manifest_escapes(self, factory: WheelFactory) -> None:
-        """Quotes and backslashes in values survive the TOML round trip."""
-        wheel = factory.build("hello", host='say "hi" \\ bye')
-        assert manifest_of(wheel, "hello")["plugin"] == {
-            "name": "hello",
-            "version": "1.0.0",
-            "host": 'say "hi" \\ bye',
-        }
-
-    def test_manifest_verbatim(self, factory: WheelFactory) -> None:
-        """A given manifest is written as is."""
-        wheel = factory.build("hello", manifest="not [valid toml")
-        assert read_member(wheel, "hello/plugin.toml", max_size=99) == b"not [valid toml"
-
-    def test_no_manifest(self, factory: WheelFactory) -> None:
-        """``no_manifest`` ships no plugin.toml."""
-        wheel = factory.build("hello", no_manifest=True)
-        assert "hello/plugin.toml" not in inspect_wheel(wheel).members
-
-    def test_metadata(self, factory: WheelFactory) -> None:
-        """Requires-Dist and Requires-Python land in METADATA."""
-        wheel = factory.build("hello", requires_dist=["attrs>=23"], requires_python=">=3.8")
-        info = inspect_wheel(wheel)
-        assert info.requires_dist == ("attrs>=23",)
-        assert info.requires_python == ">=3.8"
-
-    def test_record_satisfies_installer(self, factory: WheelFactory) -> None:
-        """installer's own RECORD check accepts the factory's wheels."""
-        wheel = factory.build("hello", code="X = 1", files={"hello/data.bin": b"\xff" * 10})
-        with WheelFile.open(wheel) as source:
-            source.validate_record()
-
-    def test_no_temporary_file_left(self, factory: WheelFactory) -> None:
-        """Wheels are written aside and renamed: only the wheel remains in the folder."""
-        wheel = factory.build("hello")
-        assert list(factory.directory.iterdir()) == [wheel]
-
-    def test_unknown_broken_kind(self, factory: WheelFactory) -> None:
-        """An unknown ``broken`` kind is a ValueError, not a valid wheel."""
-        with pytest.raises(ValueError, match="unknown broken kind"):
-            factory.build("hello", broken="slightly-off")
+        assert result.stdout.split() == ["False", "False"]
 
 
 FIXTURE_TEST = """
@@ -164,10 +58,9 @@ class TestPytestPlugin:
     def test_wheel_factory_fixture(self, tmp_path: Path) -> None:
         """Loaded as a pytest plugin, the module provides the ``wheel_factory`` fixture."""
         (tmp_path / "test_fixture.py").write_text(FIXTURE_TEST)
-        root = str(Path(__file__).resolve().parent.parent)
         env = {
             **os.environ,
-            "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]),
+            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
             # Only -p loads the plugin, even where the pytest11 entry point is installed too.
             "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
         }

@@ -1,1 +1,5 @@
-"""Material for tests of hosts, re-exported by :mod:`pluginhost.testing`."""
+"""Material for tests of hosts, re-exported by :mod:`pluginhost.testing`.
+
+``wheels`` (the wheel factory), ``archive`` (a wheel's members and bytes), ``hostile`` (the
+broken kinds), ``misbehave`` (plugins that misbehave at one stage of their life).
+"""

@@ -8,6 +8,7 @@ see its plugin unloaded. The exit code is 0 only when every step behaved as narr
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shutil
@@ -24,13 +25,13 @@ import attrs
 
 from hookspecs import greeter
 
-from ..host.host import PluginHost
-from ..model.errors import HostStateError
-from ..model.events import Event, EventKind
-from ..model.problems import ProblemKind
-from .build import _backend, cached_wheel
+from ...host.host import PluginHost
+from ...model.errors import HostStateError
+from ...model.events import Event, EventKind
+from ...model.problems import ProblemKind
+from ..build import _backend, cached_wheel
 
-__all__ = ["demo_plugins_dir", "run_demo"]
+__all__ = ["demo_plugins_dir", "run", "run_demo"]
 
 _INITIAL = ("hello", "polite", "needy")
 """Projects whose wheels are in the watched folder before the host starts."""
@@ -53,7 +54,7 @@ _COLOURS = {
 
 def demo_plugins_dir() -> Path:
     """The demo plugins' source trees: shipped in the package, or the checkout's own folder."""
-    package = Path(__file__).resolve().parent.parent
+    package = Path(__file__).resolve().parents[2]
     shipped = package / "demo_plugins"
     if (shipped / "hello" / "pyproject.toml").is_file():
         return shipped
@@ -413,6 +414,11 @@ class _Demo:
             f"polite should be gone, load order is {order}",
         )
         self.greet("Ada")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo; ``--keep DIR`` leaves its home and wheels there."""
+    return run_demo(keep=args.keep)
 
 
 def run_demo(keep: Path | None = None, out: TextIO = sys.stdout) -> int:

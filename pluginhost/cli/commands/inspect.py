@@ -9,17 +9,37 @@ manifest's ``host`` constraint.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
-from ..discover.sources import candidate_from_wheel, inspect_plugin_wheel
-from ..discover.wheel import Inspection, WheelInfo
-from ..model.errors import ManifestError, WheelError
-from ..model.versions import Version, parse_version
+from ...discover.sources import candidate_from_wheel, inspect_plugin_wheel
+from ...discover.wheel import Inspection, WheelInfo
+from ...model.errors import ManifestError, VersionError, WheelError
+from ...model.versions import Version, parse_version
+from ..common import EXIT_OK, EXIT_PROBLEMS, UsageError, print_json, say
 
-__all__ = ["describe", "inspect_file"]
+__all__ = ["describe", "inspect_file", "run"]
 
 _GROUP_SUFFIX = ".plugins"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Inspect each wheel and print what it declares; exit 3 when any would be refused.
+
+    :raises UsageError: when ``--api-version`` is not a version.
+    """
+    group = args.group or (f"{args.project}.plugins" if args.project else None)
+    try:
+        reports = [inspect_file(p, group=group, api_version=args.api_version) for p in args.wheels]
+    except VersionError as exc:
+        raise UsageError(f"--api-version: {exc.reason}") from exc
+    if args.json:
+        print_json(reports)
+    for report in [] if args.json else reports:
+        for line in describe(report):
+            say(line)
+    return EXIT_OK if all(r["ok"] for r in reports) else EXIT_PROBLEMS
 
 
 def inspect_file(path: Path, *, group: str | None, api_version: str | None) -> dict[str, Any]:

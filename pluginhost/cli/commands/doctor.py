@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -10,13 +11,14 @@ from typing import Any, Final
 
 import attrs
 
-from ..discover.trust import unsafe_path
-from ..host.statusdoc import STATUS_FILE
-from ..model.errors import StoreError
-from ..state.audit import AUDIT_NAME, verify_audit
-from .report import HomeView
+from ...discover.trust import unsafe_path
+from ...host.statusdoc import STATUS_FILE
+from ...model.errors import StoreError
+from ...state.audit import AUDIT_NAME, verify_audit
+from ..common import EXIT_OK, EXIT_PROBLEMS, home, print_json, say
+from ..home import HomeView, read_home
 
-__all__ = ["Finding", "diagnose"]
+__all__ = ["Finding", "diagnose", "run"]
 
 # Problem kinds of the status document, grouped as an operator thinks of them.
 _PROBLEM_CHECKS: Final = {
@@ -51,6 +53,19 @@ class Finding:
 
     def to_json(self) -> dict[str, Any]:
         return {"check": self.check, "ok": self.ok, "message": self.message}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print every finding of :func:`diagnose`; exit 3 when one is a problem."""
+    findings = diagnose(read_home(home(args)))
+    problems = [f for f in findings if not f.ok]
+    if args.json:
+        print_json({"ok": not problems, "findings": [f.to_json() for f in findings]})
+    else:
+        for f in findings:
+            say(f"{'ok' if f.ok else 'PROBLEM':<8} {f.check:<15} {f.message}")
+        say(f"{len(problems)} problem(s) found" if problems else "no problems found")
+    return EXIT_PROBLEMS if problems else EXIT_OK
 
 
 def diagnose(view: HomeView) -> list[Finding]:

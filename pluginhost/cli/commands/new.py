@@ -7,6 +7,7 @@ hookspecs as a stub, and has a test that loads it in a real host with ``pluginho
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import inspect
 import json
@@ -16,10 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
-from ..model.errors import HostStateError, ManifestError
-from ..model.versions import parse_version
+from ...model.errors import HostStateError, ManifestError
+from ...model.versions import parse_version
+from ..common import EXIT_OK, print_json, say
 
-__all__ = ["DEFAULT_HOOKSPEC", "scaffold"]
+__all__ = ["DEFAULT_HOOKSPEC", "run", "scaffold"]
 
 DEFAULT_HOOKSPEC: Final = "hookspecs.greeter:GreeterSpec"
 _HOST_COMMENT: Final = "   # the host API versions it works with\n"
@@ -107,6 +109,27 @@ def test_loads_and_answers(tmp_path, host_factory):
     host = host_factory({project_q}, specs=[SPEC], watch=[wheels.directory]{api_arg})
     assert host.load_order() == (MANIFEST["name"],), host.problems()
 {check}'''
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the project of :func:`scaffold` and say how to build it."""
+    target = args.dir or Path(f"{args.name}-plugin")
+    files = scaffold(
+        args.name,
+        target,
+        project=args.project,
+        hookspec=args.hookspec or DEFAULT_HOOKSPEC,
+        api_version=args.api_version,
+    )
+    if args.json:
+        print_json({"dir": str(target), "files": [str(f) for f in files]})
+    else:
+        for f in files:
+            say(f"wrote {f}")
+        # pip reads a bare name as a project to fetch: a path must look like one.
+        where = str(target) if target.is_absolute() else f"./{target}"
+        say(f"next: pip wheel --no-deps --no-build-isolation -w wheels {where}")
+    return EXIT_OK
 
 
 def scaffold(

@@ -1,0 +1,33 @@
+"""``pluginhost rollback NAME`` and ``pluginhost remove NAME``: requests to the running host.
+
+The request goes through ``HOME/control/`` to the host started with ``pluginhost run``, which
+performs it under its lock (:mod:`pluginhost.host.control`).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ...host.control import send_request
+from ...model.errors import PluginHostError
+from ..common import EXIT_OK, home, print_json, say
+
+__all__ = ["run"]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Send ``args.command`` for ``args.name`` and print the host's answer.
+
+    :raises PluginHostError: when no host answers, or it refuses the request.
+    """
+    result = send_request(home(args), args.command, args.name, timeout=args.timeout)
+    if args.json:
+        print_json(result)
+    if not result["ok"]:
+        raise PluginHostError(result["error"] or "the host refused the request")
+    if not args.json:
+        info = result["info"]
+        done = "rolled back to" if args.command == "rollback" else "removed"
+        version = f" {info['version']}" if info else ""
+        say(f"{args.name}: {done}{version}")
+    return EXIT_OK

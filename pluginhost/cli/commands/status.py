@@ -1,0 +1,62 @@
+"""``pluginhost status NAME``: one plugin of a host's home, with its history and backups."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ...model.errors import HostStateError
+from ...model.names import plugin_name
+from ..common import EXIT_OK, home, print_json, say
+from ..home import HomeView, read_home
+
+__all__ = ["plugin_status", "run", "status_lines"]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the plugin's :func:`plugin_status` as lines, or as JSON with ``--json``."""
+    entry = plugin_status(read_home(home(args)), args.name)
+    if args.json:
+        print_json(entry)
+        return EXIT_OK
+    for line in status_lines(entry):
+        say(line)
+    return EXIT_OK
+
+
+def plugin_status(view: HomeView, name: str) -> dict[str, Any]:
+    """The plugin's entry with its history and backups, and whether a rollback is possible.
+
+    :raises HostStateError: when the home knows no plugin of that name.
+    """
+    key = plugin_name(name)
+    entry = view.plugins.get(key)
+    if entry is None:
+        removed = (view.registry or {}).get("removed", [])
+        why = " (it was removed)" if key in removed else ""
+        raise HostStateError(f"no plugin named {key!r} on {view.home}{why}", plugin=key)
+    return {**entry, "rollback_available": bool(entry.get("backups"))}
+
+
+def status_lines(entry: Mapping[str, Any]) -> list[str]:
+    """A :func:`plugin_status` entry as lines for people."""
+    requires = ", ".join(f"{k} {v}" for k, v in entry["requires"].items()) or "-"
+    fields = (
+        ("origin", entry["origin"]),
+        ("distribution", entry["distribution"]),
+        ("requires", requires),
+        ("site dir", entry["site_dir"] or "-"),
+        ("sha256", entry["sha256"] or "-"),
+        ("backups", ", ".join(entry["backups"]) or "none (no rollback available)"),
+        ("error", entry["error"] or "-"),
+    )
+    lines = [f"{entry['name']} {entry['version']}: {entry['state']}"]
+    lines += [f"  {label:<13}{value}" for label, value in fields]
+    lines.append("  history:")
+    for h in entry["history"]:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(h["time"]))
+        error = f" ({h['error']})" if h["error"] else ""
+        lines.append(f"    {when}  {h['outcome']} {h['version']}{error}")
+    return lines

@@ -1,0 +1,114 @@
+"""A host's home as the CLI reads it: the status document and the registry, read once.
+
+Everything here only reads, and may run while a host works on the home: each report comes from
+one document (``status.json``, or the registry when a host never wrote a status), and documents
+are replaced atomically, so a report is always one consistent snapshot, never half of a change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ..host.statusdoc import STATUS_FILE
+from ..model.errors import HostStateError, PluginHostError, StoreError
+from ..state.store import HomeLock
+from ..state.store import _read_copy as read_copy  # the checksummed read, without any clean-up
+from ..state.store import _UnusableCopyError as UnusableCopyError
+
+__all__ = ["HomeView", "read_document", "read_home"]
+
+
+@attrs.frozen
+class HomeView:
+    """What the documents of a home say, read once.
+
+    :param holder: the pid of the host holding the home's lock, if one does.
+    :param status: the status document's data, if it could be read.
+    :param registry: the registry's data, if it could be read.
+    :param errors: why a document could not be read, by file name.
+    """
+
+    home: Path
+    holder: int | None
+    status: Mapping[str, Any] | None
+    registry: Mapping[str, Any] | None
+    errors: Mapping[str, str] = attrs.field(factory=dict)
+
+    @property
+    def plugins(self) -> Mapping[str, Mapping[str, Any]]:
+        """Each plugin the host knows, by name: from the status, or the registry's active set."""
+        if self.status is not None:
+            plugins: Mapping[str, Mapping[str, Any]] = self.status.get("plugins", {})
+            return plugins
+        if self.registry is not None:
+            return {r["candidate"]["name"]: _record_plugin(r) for r in self.registry["active"]}
+        return {}
+
+    @property
+    def load_order(self) -> list[str]:
+        if self.status is not None:
+            return list(self.status.get("load_order", []))
+        return list(self.plugins)
+
+
+def read_document(path: Path) -> Any | None:
+    """A checksummed document (main copy, else its backup) without writing anything.
+
+    :raises StoreError: when a copy exists but neither is usable.
+    """
+    try:
+        return read_copy(path)
+    except UnusableCopyError as main:
+        try:
+            return read_copy(path.with_name(path.name + ".bak"))
+        except UnusableCopyError as bak:
+            if main.missing and bak.missing:
+                return None
+            raise StoreError(f"unusable: {main.reason}; backup {bak.reason}", path=path) from None
+
+
+def read_home(home: Path) -> HomeView:
+    """Read a home's documents once.
+
+    :raises HostStateError: when ``home`` is not a pluginhost home at all.
+    """
+    if not (home / "lock").exists() and not (home / "registry.json").exists():
+        raise HostStateError("not a pluginhost home (no lock, no registry.json)", path=home)
+    errors: dict[str, str] = {}
+    documents: dict[str, Any] = {}
+    for name in (STATUS_FILE, "registry.json"):
+        try:
+            documents[name] = read_document(home / name)
+        except PluginHostError as exc:
+            errors[name] = exc.reason
+    return HomeView(
+        home=home,
+        holder=HomeLock.holder(home),
+        status=documents.get(STATUS_FILE),
+        registry=documents.get("registry.json"),
+        errors=errors,
+    )
+
+
+def _record_plugin(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A registry record shaped like a status document's plugin entry."""
+    c = record["candidate"]
+    origin = c["origin"]
+    return {
+        "name": c["name"],
+        "version": c["version"],
+        "state": "committed",
+        "origin": origin.get("wheel") or origin.get("distribution", ""),
+        "distribution": c["distribution"],
+        "requires": c["requires"],
+        "optional": c["optional"],
+        "site_dir": record["site_dir"],
+        "sha256": origin.get("sha256"),
+        "error": None,
+        "history": [],
+        "backups": [],
+    }

@@ -1,0 +1,237 @@
+"""The hostile corpus: every way a wheel can lie, as edits to a wheel being written.
+
+:data:`BROKEN_KINDS` names them; :class:`~pluginhost.testkit.wheels.WheelFactory` applies one
+with ``build(broken=...)``: :func:`break_draft` edits the members before the archive is written,
+:func:`break_bytes` edits the finished bytes, :func:`break_filename` the file's name.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Mapping
+from typing import Final
+
+from .archive import FILE_MODE, LINK_MODE, Draft, Member, escape
+
+__all__ = ["BROKEN_KINDS", "break_bytes", "break_draft", "break_filename", "check_kind"]
+
+BROKEN_KINDS: Final = (
+    "bad-record-hash",  # the package's __init__.py differs from its RECORD hash
+    "missing-from-record",  # the package's __init__.py has no RECORD row
+    "record-extra-entry",  # RECORD lists <module>/ghost.py, which is not in the archive
+    "no-record",  # the .dist-info has no RECORD
+    "absolute-path",  # a member named /tmp/pluginhost-evil.py
+    "dotdot-path",  # a member named ../pluginhost-evil.py
+    "backslash-path",  # a member named <module>\evil.py
+    "drive-letter",  # a member named C:/pluginhost-evil.py
+    "nul-name",  # a member name with a NUL byte in it
+    "symlink",  # <module>/link.py is a symbolic link to /etc/passwd
+    "duplicate-member",  # <module>/__init__.py is in the archive twice
+    "case-duplicate",  # <module>/__init__.py and <module>/__INIT__.py
+    "pth-file",  # a pluginhost-evil.pth at the root, which would run at every interpreter start
+    "sitecustomize",  # a sitecustomize.py at the root, same danger
+    "pycache-member",  # stale bytecode in <module>/__pycache__/
+    "filename-mismatch",  # the .dist-info says version 9.9.9, the file name does not
+    "metadata-mismatch",  # METADATA says Version 9.9.9, the file name does not
+    "no-metadata",  # the .dist-info has no METADATA
+    "two-dist-info",  # a second, empty-but-for-METADATA .dist-info directory
+    "wheel-version",  # WHEEL says Wheel-Version 2.0
+    "foreign-tag",  # tagged cp27-cp27m-win32, which no modern interpreter accepts
+    "requires-python",  # METADATA says Requires-Python >=4
+    "weak-hash",  # RECORD hashes the package's __init__.py with md5
+    "zip-bomb",  # a 16 MiB member of zeros, deflated to about 16 KiB (ratio about 1000)
+    "too-many-members",  # 60 extra small modules: refused with WheelLimits(max_members=50)
+    "not-a-zip",  # a text file named like a wheel
+    "truncated",  # a valid wheel cut in half, so its central directory is gone
+    "bad-filename",  # the file is named not-a-wheel.whl
+    "encrypted",  # the package's __init__.py is flagged as encrypted
+    "size-lie",  # the central directory declares __init__.py 65535 bytes long
+    "header-name-mismatch",  # the local header names __init__.pz, the directory __init__.py
+    "prepended-data",  # a shell script before the archive (a self-extracting stub)
+    "trailing-data",  # bytes after the archive's end record (a polyglot file)
+    "empty-file",  # zero bytes named like a wheel
+    "record-size-lie",  # RECORD gives the right hash but a wrong size for __init__.py
+    "record-malformed",  # a RECORD row with two columns
+    "metadata-name-mismatch",  # METADATA says Name: other-name, the file name does not
+    "pypy-tag",  # tagged pp310-pypy310_pp73-any: another interpreter
+    "platform-tag",  # tagged py3-none-win_amd64: another platform
+    "usercustomize",  # a usercustomize.py at the root
+    "data-purelib-escape",  # a member .data/purelib/../../evil.py
+)
+
+
+def check_kind(kind: str) -> None:
+    """:raises ValueError: when ``kind`` is not one of :data:`BROKEN_KINDS`."""
+    if kind not in BROKEN_KINDS:
+        raise ValueError(f"unknown broken kind {kind!r}; choose from {BROKEN_KINDS}")
+
+
+def break_draft(draft: Draft, kind: str | None) -> None:
+    """Edit ``draft`` the way ``kind`` needs before it is written (``None``: leave it intact)."""
+    _BREAKERS.get(kind or "", _intact)(draft)
+
+
+def break_bytes(data: bytes, kind: str | None) -> bytes:
+    """The finished wheel ``data`` edited the way ``kind`` needs (``None``: unchanged)."""
+    return _BYTE_BREAKERS.get(kind or "", _same)(data)
+
+
+def break_filename(filename: str, kind: str | None) -> str:
+    """The file name to write the wheel under: ``filename``, unless ``kind`` is about the name."""
+    return "not-a-wheel.whl" if kind == "bad-filename" else filename
+
+
+def _package_init(draft: Draft) -> Member:
+    return draft.members[0]
+
+
+def _tamper(members: list[Member]) -> None:
+    members[0].data += b"\n# changed after RECORD was written\n"
+
+
+def _add(name: str, data: bytes = b"", mode: int = FILE_MODE) -> Callable[[Draft], None]:
+    def add(draft: Draft) -> None:
+        draft.members.append(Member(name.format(m=draft.module), data, mode))
+
+    return add
+
+
+def _unlisted_init(draft: Draft) -> None:
+    _package_init(draft).in_record = False
+
+
+def _ghost(draft: Draft) -> None:
+    def add_row(members: list[Member]) -> None:
+        ghost = f"{draft.module}/ghost.py,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0\n"
+        members[-1].data = ghost.encode() + members[-1].data
+
+    draft.after_record = add_row
+
+
+def _no_record(draft: Draft) -> None:
+    draft.record = False
+
+
+def _duplicate(draft: Draft) -> None:
+    draft.members.append(Member(_package_init(draft).name, _package_init(draft).data))
+
+
+def _no_metadata(draft: Draft) -> None:
+    def drop(members: list[Member]) -> None:
+        members[:] = [m for m in members if not m.name.endswith("/METADATA")]
+
+    draft.after_record = drop
+
+
+def _set(**changes: object) -> Callable[[Draft], None]:
+    def change(draft: Draft) -> None:
+        for key, value in changes.items():
+            setattr(draft, key, value)
+
+    return change
+
+
+def _requires_python(draft: Draft) -> None:
+    draft.metadata["Requires-Python"] = [">=4"]
+
+
+def _weak(draft: Draft) -> None:
+    draft.weak = frozenset({_package_init(draft).name})
+
+
+def _many(draft: Draft) -> None:
+    draft.members += [Member(f"{draft.module}/m{i}.py", b"") for i in range(60)]
+
+
+def _record_row(edit: Callable[[bytes], bytes]) -> Callable[[Draft], None]:
+    def change(draft: Draft) -> None:
+        def rewrite(members: list[Member]) -> None:
+            rows = members[-1].data.splitlines(keepends=True)
+            members[-1].data = edit(rows[0]) + b"".join(rows[1:])
+
+        draft.after_record = rewrite
+
+    return change
+
+
+def _data_escape(draft: Draft) -> None:
+    name = f"{escape(draft.distribution)}-{draft.version}.data/purelib/../../evil.py"
+    draft.members.append(Member(name, b"print('escaped')\n"))
+
+
+def _patch_first(data: bytes, marker: bytes, offset: int, value: bytes) -> bytes:
+    """Overwrite bytes at ``offset`` in the first header starting with ``marker``."""
+    at = data.index(marker) + offset
+    return data[:at] + value + data[at + len(value) :]
+
+
+def _encrypted(data: bytes) -> bytes:
+    # General-purpose flag bit 0, in the local header and the central directory entry.
+    data = _patch_first(data, b"PK\x03\x04", 6, struct.pack("<H", 1))
+    return _patch_first(data, b"PK\x01\x02", 8, struct.pack("<H", 1))
+
+
+def _size_lie(data: bytes) -> bytes:
+    return _patch_first(data, b"PK\x01\x02", 24, struct.pack("<I", 65535))
+
+
+def _header_name(data: bytes) -> bytes:
+    at = data.index(b"__init__.py")  # the first one is in the first local header
+    return data[:at] + b"__init__.pz" + data[at + 11 :]
+
+
+_BREAKERS: Final[Mapping[str, Callable[[Draft], None]]] = {
+    "bad-record-hash": _set(after_record=_tamper),
+    "missing-from-record": _unlisted_init,
+    "record-extra-entry": _ghost,
+    "no-record": _no_record,
+    "absolute-path": _add("/tmp/pluginhost-evil.py"),
+    "dotdot-path": _add("../pluginhost-evil.py"),
+    "backslash-path": _add("{m}\\evil.py"),
+    "drive-letter": _add("C:/pluginhost-evil.py"),
+    "nul-name": _add("{m}/evil_mod.py"),
+    "symlink": _add("{m}/link.py", b"/etc/passwd", LINK_MODE),
+    "duplicate-member": _duplicate,
+    "case-duplicate": _add("{m}/__INIT__.py"),
+    "pth-file": _add("pluginhost-evil.pth", b"import os\n"),
+    "sitecustomize": _add("sitecustomize.py", b"print('every start')\n"),
+    "pycache-member": _add("{m}/__pycache__/__init__.cpython-311.pyc", b"\0" * 16),
+    "filename-mismatch": _set(dist_info_version="9.9.9"),
+    "metadata-mismatch": _set(stated_version="9.9.9"),
+    "no-metadata": _no_metadata,
+    "two-dist-info": _add("other-1.0.dist-info/METADATA", b"Name: other\nVersion: 1.0\n"),
+    "wheel-version": _set(wheel_version="2.0"),
+    "foreign-tag": _set(tag="cp27-cp27m-win32"),
+    "requires-python": _requires_python,
+    "weak-hash": _weak,
+    "zip-bomb": _add("{m}/bomb.bin", bytes(16 * 1024 * 1024)),
+    "too-many-members": _many,
+    "record-size-lie": _record_row(lambda row: row.rsplit(b",", 1)[0] + b",999999\n"),
+    "record-malformed": _record_row(lambda row: row.rsplit(b",", 1)[0] + b"\n"),
+    "metadata-name-mismatch": _set(stated_name="other-name"),
+    "pypy-tag": _set(tag="pp310-pypy310_pp73-any"),
+    "platform-tag": _set(tag="py3-none-win_amd64"),
+    "usercustomize": _add("usercustomize.py", b"print('every start')\n"),
+    "data-purelib-escape": _data_escape,
+}
+
+# Kinds made by editing the finished bytes (zipfile cannot write a NUL in a name).
+_BYTE_BREAKERS: Final[Mapping[str, Callable[[bytes], bytes]]] = {
+    "not-a-zip": lambda data: b"this is not a zip archive\n",
+    "truncated": lambda data: data[: len(data) // 2],
+    "nul-name": lambda data: data.replace(b"evil_mod.py", b"evil\x00mod.py"),
+    "encrypted": _encrypted,
+    "size-lie": _size_lie,
+    "header-name-mismatch": _header_name,
+    "prepended-data": lambda data: b"#!/bin/sh\nexec python3 -m zipfile -e $0 .\n" + data,
+    "trailing-data": lambda data: data + b"\n# trailing bytes after the end record\n",
+    "empty-file": lambda data: b"",
+}
+
+
+def _intact(draft: Draft) -> None:
+    pass
+
+
+def _same(data: bytes) -> bytes:
+    return data
