@@ -8,7 +8,6 @@ replaces once each change is complete.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import json
@@ -22,46 +21,35 @@ import attrs
 import pluggy
 
 from ..discover.sources import Scan
-from ..discover.wheel import WheelInfo
-from ..install.sites import Placed, SiteDirs
 from ..load.bounded import bounded
-from ..load.collisions import ModuleOwners
 from ..load.modules import PluginFinder
 from ..model.candidate import Candidate, CandidateKey, WheelOrigin
 from ..model.errors import (
     ActivationError,
     HostStateError,
-    InstallError,
     PluginHostError,
-    ResolutionError,
     StoreError,
 )
-from ..model.events import Event, EventKind
+from ..model.events import Event
 from ..model.names import PluginName
-from ..model.problems import Problem, ProblemKind
+from ..model.problems import Problem
 from ..model.status import PluginInfo, PluginState
 from ..resolve.planning import drop_conflicts, pin, plan
-from ..resolve.requirements import support_wheels_for
 from ..resolve.resolution import Plan
 from ..state.faults import crash_point
-from ..state.registry import Record, Registry
+from ..state.registry import Registry
 from ..swap.hooks import call_hook
-from ..swap.members import Active, Member
-from ..swap.retirement import Retirement
-from ..swap.transition import Transition
+from ..swap.members import Active
+from .changes import Changer
 from .failures import (
-    REFUSALS,
-    candidate_event,
-    detached,
-    load_problem,
     refusal,
-    refusal_event,
     rollback_failed,
     skipped_for,
 )
+from .journal import Journal
 from .ledger import Ledger
 from .settings import Settings
-from .view import History, View, failed_info, plugin_info
+from .view import View, failed_info, plugin_info
 
 __all__ = ["Engine", "Outcome"]
 
@@ -91,34 +79,16 @@ class Engine:
         persist: Callable[[Registry], None],
     ) -> None:
         self.config = config
-        self._emit = emit
         self._persist = persist
         self._ledger = Ledger()
-        self._sites = SiteDirs(config.site_root, config.staging_root, config.limits)
-        self._owners = ModuleOwners(self._providers)
-        self._transition = Transition(
-            pm, finder, host, self._install, self._owners.check, config.timeouts
+        self._journal = Journal(emit)
+        self._changer = Changer(
+            config, pm, finder, host, self._ledger, self._journal, self.commit, self._publish
         )
-        self._history = History()
         self._view = View()
         self._plan: Plan | None = None
-        self._problems: list[Problem] = []
-        self._draining: set[PluginName] = set()
-        self._support: tuple[WheelInfo, ...] = ()
-        # The same bytes failed before: trying them again would fail the same way.
-        self._load_failures: dict[CandidateKey, Problem] = {}
-        # Installed copies known from the registry and from rollbacks, beside the ledger's.
-        self._records: dict[CandidateKey, Record] = {}
-        self._seen: set[CandidateKey] = set()
-        self._refused: set[Problem] = set()
-        self._failures: dict[CandidateKey, PluginHostError] = {}
         # Each active plugin's snapshot, in load order, as last published.
         self._infos: dict[PluginName, PluginInfo] = {}
-        # Within _loading(): loads that await their one commit at the end of the block.
-        self._batch: list[Candidate] | None = None
-        self._uncommitted = False
-        self._doomed: list[Record] = []
-        self._retry = False
 
     @property
     def view(self) -> View:
@@ -128,7 +98,7 @@ class Engine:
     def wants_retry(self) -> bool:
         """Whether the file system refused a change (disk full, read-only) since the last
         reconcile: the same sources may well go through once it recovers."""
-        return self._retry
+        return self._journal.wants_retry()
 
     # -- what the host asks for -----------------------------------------------------------------
 
@@ -139,9 +109,8 @@ class Engine:
             the plugins loaded from them stay offered, so they keep serving until then.
         :returns: the errors of the changes that failed.
         """
-        self._failures = {}
-        self._support = scan.support
-        self._retry = False
+        self._changer.offer_support(scan.support)
+        self._journal.begin(scan.problems)
         ledger = self._ledger
         present = [
             c
@@ -149,14 +118,14 @@ class Engine:
             if c.name not in ledger.removed
         ]
         offered = [c for c in present if c.key not in ledger.rejected]
-        self._announce(offered)
+        self._journal.announce(offered)
         offered, conflicts = drop_conflicts(offered, self._active_candidates())
         # A plugin offered only with conflicting bytes, or only in a version rolled back from,
         # is still offered: it stays loaded.
         offered_names = {c.name for c in present}
         for name in reversed(list(ledger.order)):
             if name not in offered_names and name in ledger.active:
-                self._unload(name, removed=True)
+                self._changer.unload(name, removed=True)
         pool = self._pool(offered)
         outlook = plan(
             pool,
@@ -167,15 +136,16 @@ class Engine:
         )
         for name in outlook.victims:
             if name in ledger.active:
-                self._unload(name, removed=False)
+                self._changer.unload(name, removed=False)
         self._plan = outlook.plan
-        self._problems = [*scan.problems, *conflicts, *outlook.plan.problems, *outlook.problems]
+        for problem in [*conflicts, *outlook.plan.problems, *outlook.problems]:
+            self._journal.file(problem)
         self._mark_failed(pool, [*outlook.plan.problems, *scan.problems, *outlook.problems])
-        self._report_refusals(scan.problems)
-        with self._loading():
+        self._journal.report_refusals(scan.problems)
+        with self._changer.loading():
             self._apply(outlook.plan)
         self._publish()
-        return Outcome(MappingProxyType(dict(self._failures)))
+        return Outcome(self._journal.failures())
 
     def install(self, candidate: Candidate, scan: Scan, unavailable: Sequence[Path]) -> PluginInfo:
         """Load ``candidate`` (installed explicitly), or update its plugin to it.
@@ -195,14 +165,14 @@ class Engine:
             ledger.pinned.discard(name)
         ledger.removed.discard(name)
         ledger.rejected.discard(candidate.key)
-        self._load_failures.pop(candidate.key, None)
+        self._journal.forgive(candidate.key)
         outcome = self.reconcile(scan, unavailable)
         if ledger.is_active(candidate):
             return self._view.plugins[name]
         if before[1] or name in ledger.pinned:
             # A pin that did not take leaves the plugin where it was.
             self._restore_pin(name, *before)
-        raise outcome.failures.get(candidate.key) or refusal(candidate, self._problems)
+        raise outcome.failures.get(candidate.key) or refusal(candidate, self._journal.problems())
 
     def unpin(self, name: PluginName, scan: Scan, unavailable: Sequence[Path]) -> None:
         """Let the sources' versions of ``name`` compete again.
@@ -230,7 +200,7 @@ class Engine:
         ledger.removed.add(name)
         ledger.pinned.discard(name)
         try:
-            self._unload(name, removed=False)
+            self._changer.unload(name, removed=False)
         except StoreError:
             # Not committed, so not removed: it serves on, and stays wanted.
             ledger.removed.discard(name)
@@ -262,11 +232,11 @@ class Engine:
         # installed again, across restarts too) before the change, so that its one commit
         # records the whole rollback. A pin moves to the version rolled back to, or a restart
         # would find the pinned version rejected and the plugin offered by nothing.
-        self._records[record.candidate.key] = record
+        self._changer.remember(record)
         ledger.rejected.add(current.key)
         if manual == current:
             ledger.manual[name] = record.candidate
-        failure = self._change([name], {name: record.candidate}, rollback=True)
+        failure = self._changer.change([name], {name: record.candidate}, rollback=True)
         if failure is not None:
             ledger.push_back(record)
             ledger.rejected.discard(current.key)
@@ -275,7 +245,7 @@ class Engine:
             self._publish()
             raise rollback_failed(record.candidate, current, failure)
         # Nothing names the version rolled back from any more.
-        self._sites.delete(current_record, self._ledger.sites_in_use())
+        self._changer.sites().delete(current_record, self._ledger.sites_in_use())
         self._publish()
         return self._view.plugins[name]
 
@@ -283,18 +253,18 @@ class Engine:
         """Load exactly the committed active set, from its site dirs, without reinstalling."""
         self._ledger.restored_from(registry)
         for record in registry.active:
-            self._records[record.candidate.key] = record
+            self._changer.remember(record)
         inherited = dict(registry.state) if self.config.persist_state else {}
         # Kept in every later commit, so a crash before the next stop does not lose it.
         self._ledger.state.update(inherited)
-        with self._loading():
+        with self._changer.loading():
             self._restore_each(registry, inherited)
         self._publish()
 
     def prune_sites(self) -> list[str]:
         """Delete site dirs that neither the active set nor a backup names (left by a crash
         between an install and its commit); returns their names."""
-        return self._sites.prune(self._ledger.sites_in_use())
+        return self._changer.sites().prune(self._ledger.sites_in_use())
 
     def halt(self, *, save_state: bool) -> None:
         """Unload every plugin, dependents first, without committing: the next start restores
@@ -306,7 +276,7 @@ class Engine:
             self.commit()
         for name in reversed(list(self._ledger.order)):
             if name in self._ledger.active:
-                self._unload(name, removed=False, commit=False)
+                self._changer.unload(name, removed=False, commit=False)
         self._publish()
 
     def commit(self) -> None:
@@ -371,21 +341,6 @@ class Engine:
             and any(a.candidate.origin.path.is_relative_to(f) for f in folders)
         ]
 
-    def _announce(self, candidates: Iterable[Candidate]) -> None:
-        """A ``discovered`` event for each candidate seen for the first time."""
-        for c in candidates:
-            if c.key not in self._seen:
-                self._seen.add(c.key)
-                self._emit(candidate_event(EventKind.DISCOVERED, c))
-
-    def _report_refusals(self, problems: Sequence[Problem]) -> None:
-        """An event for each file refused by a look at the sources, once while it stays there."""
-        current = {p for p in problems if p.kind in REFUSALS}
-        for problem in sorted(current - self._refused, key=lambda p: (p.path or "", p.message)):
-            self._emit(refusal_event(problem))
-        # Forgotten once gone, so that the same bad file dropped again is reported again.
-        self._refused = current
-
     def _mark_failed(self, pool: Sequence[Candidate], problems: Iterable[Problem]) -> None:
         # A problem marks a plugin failed only when no version of it is chosen: a refused old
         # version of a plugin whose newer version loads is worth reporting, not a failed state.
@@ -403,41 +358,6 @@ class Engine:
 
     # -- applying a plan -----------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _loading(self) -> Iterator[None]:
-        """Commit plugins newly loaded in this block once, at its end.
-
-        One registry write (two fsyncs, the whole set encoded) per plugin made a start with
-        hundreds of plugins take seconds. A crash before the end loses only loads, which the
-        next start repeats from the same sources; updates and unloads still commit at once.
-        """
-        self._batch = []
-        try:
-            yield
-        finally:
-            batched, self._batch = self._batch, None
-            if self._uncommitted:
-                self._uncommitted = False
-                self._commit_loads(batched)
-
-    def _commit_loads(self, batched: Sequence[Candidate]) -> None:
-        """Commit the loads of a batch; if that fails, unload the plugins loaded anew.
-
-        Restored plugins stay: the registry already names them. The others are not what a
-        restart would load, so, as for an update, what is not committed does not serve.
-        """
-        try:
-            self.commit()
-        except StoreError as exc:
-            logger.error("plugins loaded but not committed, unloaded again: %s", exc)
-            self._retry = True
-            for candidate in reversed(batched):
-                if self._ledger.is_active(candidate):
-                    record = self._ledger.record(self._ledger.active[candidate.name])
-                    self._unload(candidate.name, removed=False, commit=False)
-                    self._sites.delete(record, self._ledger.sites_in_use())
-                self._fail(candidate, load_problem(candidate, exc), exc)
-
     def _apply(self, plan: Plan) -> None:
         """Load, update or re-import what the plan chooses, in its order."""
         ledger = self._ledger
@@ -448,7 +368,7 @@ class Engine:
                 # below and keep the replaced version's modules alive.
                 if ledger.is_active(candidate):
                     continue
-                known = self._load_failures.get(candidate.key)
+                known = self._journal.failed_before(candidate.key)
                 if known is not None:
                     self._refile(candidate, known)
                     continue
@@ -458,18 +378,17 @@ class Engine:
                     if d not in ledger.active and d in plan.chosen
                 ]
                 if missing:
-                    self._fail(candidate, skipped_for(candidate, missing[0]), None)
+                    self._changer.fail(candidate, skipped_for(candidate, missing[0]), None)
                     continue
                 upcoming = (plan.chosen[n] for n in itertools.islice(plan.order, index, None))
-                self._import_ahead(upcoming, plan.chosen)
-                self._change([name], {name: candidate})
+                self._changer.import_ahead(upcoming, plan.chosen)
+                self._changer.change([name], {name: candidate})
         finally:
-            self._transition.discard_ahead()
+            self._changer.discard_ahead()
 
     def _refile(self, candidate: Candidate, known: Problem) -> None:
         """File again the failure of bytes that failed before, and keep the plugin listed."""
-        if known not in self._problems:
-            self._problems.append(known)
+        self._journal.file(known)
         if candidate.name not in self._ledger.active:
             self._ledger.failed[candidate.name] = failed_info(candidate.name, candidate, known)
 
@@ -480,319 +399,19 @@ class Engine:
                 c = record.candidate
                 missing = [d for d in c.manifest.requires if d not in self._ledger.active]
                 if missing:
-                    self._fail(c, skipped_for(c, missing[0]), None)
+                    self._changer.fail(c, skipped_for(c, missing[0]), None)
                     continue
                 upcoming = (r.candidate for r in itertools.islice(registry.active, index, None))
-                self._import_ahead(upcoming, committed)
-                self._change([c.name], {c.name: c}, inherited=inherited, restoring=True)
+                self._changer.import_ahead(upcoming, committed)
+                self._changer.change([c.name], {c.name: c}, inherited=inherited, restoring=True)
         finally:
-            self._transition.discard_ahead()
-
-    def _import_ahead(self, upcoming: Iterable[Candidate], planned: Collection[str]) -> None:
-        """Import the run of new plugins about to load, at once (see :mod:`..load.ahead`).
-
-        The run starts with the next plugin and ends before the first that is not new, not
-        installed yet, needs a plugin of the run or still to load (``planned`` and not
-        active), or shares a top-level name with one of the run. Nothing happens when the next
-        plugin was imported ahead already, or when the run is a single plugin.
-        """
-        run: list[Member] = []
-        taken: set[str] = set()
-        active = self._ledger.active
-        for candidate in upcoming:
-            if self._transition.is_ahead(candidate):
-                break
-            placed = self._placed_new(candidate)
-            needs = (*candidate.manifest.requires, *candidate.manifest.optional)
-            if (
-                placed is None
-                or candidate.key in self._load_failures
-                or any(d in planned and d not in active for d in needs)
-                or not taken.isdisjoint(placed[1])
-            ):
-                break
-            taken.update(placed[1])
-            run.append(Member(candidate, None, site_dir=placed[0], top_level=placed[1]))
-        if len(run) > 1:
-            self._transition.import_ahead(run)
-
-    def _placed_new(self, candidate: Candidate) -> Placed | None:
-        """Where a new plugin imports from, if it needs no install and passes the checks."""
-        # A wheel still to install is installed in its own transition, which may fail.
-        if candidate.name in self._ledger.active:
-            return None
-        placed = self._sites.placed(candidate, self._known(candidate))
-        if placed is None:
-            return None
-        try:
-            self._owners.check(candidate, placed[1], placed[0], {candidate.name})
-        except ResolutionError:
-            return None  # refused in its own transition, which says why
-        return placed
+            self._changer.discard_ahead()
 
     # -- one change --------------------------------------------------------------------------
 
-    def _change(
-        self,
-        names: Sequence[PluginName],
-        targets: Mapping[PluginName, Candidate],
-        *,
-        inherited: Mapping[PluginName, Any] | None = None,
-        rollback: bool = False,
-        restoring: bool = False,
-    ) -> PluginHostError | None:
-        """Take ``names`` (and every active plugin depending on them) to ``targets``.
-
-        Dependents not named in ``targets`` are re-imported at the same version, so that they
-        bind to the new modules of what they depend on.
-
-        :returns: ``None`` once the change is committed, else its error (and everything is
-            as before).
-        """
-        self._sites.begin()
-        active = self._ledger.active
-        members = [
-            Member(targets.get(n) or active[n].candidate, active.get(n)) for n in self._group(names)
-        ]
-        for m in members:
-            saved = (inherited or {}).get(m.name)
-            if m.old is None and isinstance(saved, dict) and "value" in saved:
-                m.inherited = (saved["value"], str(saved.get("version", "")))
-            previous = m.old.candidate.version_text if m.old else None
-            self._emit(candidate_event(EventKind.LOADING, m.candidate, previous_version=previous))
-        try:
-            retirement = self._transition.run(members)
-        except PluginHostError as exc:
-            return self._failed_change(members, exc)
-        failure = self._commit_switch(members, retirement, rollback=rollback, restoring=restoring)
-        if failure is not None:
-            return failure
-        previous_versions = {m.name: m.old.candidate.version_text for m in members if m.old}
-        self._draining.update(previous_versions)
-        if previous_versions:
-            self._publish(previous_versions)  # the new versions serve, the old ones drain
-        crash_point("during_drain", members[0].candidate.version_text)
-        drained, errors, leaked = retirement.finish()
-        self._draining.clear()
-        problems = [*errors, *_leak_text(leaked)]
-        self._retired(members, previous_versions, drained, problems, rollback, restoring)
-        self._publish([m.name for m in members])
-        return None
-
-    def _commit_switch(
-        self, members: Sequence[Member], retirement: Retirement, *, rollback: bool, restoring: bool
-    ) -> PluginHostError | None:
-        """Record the switched-in members and commit; if the commit fails, switch back.
-
-        Until the registry says so, the new versions are not what a restart would load: a
-        change whose commit fails is undone like one whose health check fails.
-        """
-        before = self._ledger.snapshot()
-        for m in members:
-            self._activated(m, rollback=rollback)
-        if self._batch is not None and all(m.old is None for m in members):
-            self._uncommitted = True  # committed with the others at the end of _loading()
-            if not restoring:
-                self._batch += [m.candidate for m in members]
-            return None
-        try:
-            self.commit()
-        except StoreError as exc:
-            self._ledger.restore(before)
-            del before
-            self._owners.forget()
-            self._doomed.clear()
-            retirement.undo()
-            return self._failed_change(members, exc)
-        del before
-        # Backups beyond keep_backups go only now: the registry no longer names them.
-        for record in self._doomed:
-            self._sites.delete(record, self._ledger.sites_in_use())
-        self._doomed.clear()
-        return None
-
-    def _group(self, names: Sequence[PluginName]) -> list[PluginName]:
-        """``names`` plus the active plugins that depend on any of them, in load order."""
-        active = self._ledger.active
-        if not any(n in active for n in names):
-            # Only active plugins have active dependents; skipping the graph keeps loading
-            # hundreds of plugins from costing the square of their number.
-            return list(names)
-        graph = {n: tuple(a.candidate.manifest.requires) for n, a in active.items()}
-        found = set(names)
-        grew = True
-        while grew:
-            extra = {n for n, deps in graph.items() if n not in found and found & set(deps)}
-            found |= extra
-            grew = bool(extra)
-        in_order = [n for n in self._ledger.order if n in found]
-        return in_order + [n for n in names if n not in in_order]
-
-    def _activated(self, m: Member, *, rollback: bool) -> None:
-        assert m.impls is not None
-        ledger = self._ledger
-        name = m.name
-        if m.old is None:
-            ledger.order.append(name)
-        elif m.old.candidate.key != m.candidate.key and not rollback:
-            self._doomed += ledger.push_backup(ledger.record(m.old), self.config.keep_backups)
-        ledger.active[name] = Active(m.candidate, m.impls, m.site_dir, m.top_level, m.effects)
-        self._owners.moved(name, m.old.top_level if m.old else (), m.top_level)
-        ledger.failed.pop(name, None)
-        if rollback:
-            ledger.rolled_back.add(name)
-        else:
-            ledger.rolled_back.discard(name)
-
-    def _retired(
-        self,
-        members: Sequence[Member],
-        previous: Mapping[PluginName, str],
-        drained: bool,
-        problems: Sequence[str],
-        rollback: bool,
-        restoring: bool,
-    ) -> None:
-        if not drained:
-            self._emit(
-                Event(
-                    EventKind.DRAIN_TIMEOUT,
-                    members[0].name,
-                    version=previous.get(members[0].name),
-                    error="calls were still running the old version after "
-                    f"{self.config.timeouts.drain:g}s; it was deactivated anyway",
-                )
-            )
-        error = "; ".join(problems) or None
-        for m in members:
-            before = previous.get(m.name)
-            kind = EventKind.LOADED
-            if before is not None:
-                kind = EventKind.ROLLED_BACK if rollback else EventKind.UPDATED
-            mine = error if before is not None else None
-            self._history.add(str(kind), m.candidate, mine)
-            self._emit(
-                candidate_event(
-                    kind,
-                    m.candidate,
-                    previous_version=before,
-                    error=mine,
-                    # A start loading what was committed installs nothing: it restores.
-                    step="restore" if restoring else None,
-                )
-            )
-
-    def _failed_change(self, members: Sequence[Member], exc: PluginHostError) -> PluginHostError:
-        """Report a change that was undone: the failure, and the rollback if something served."""
-        # The blame goes to the version that changed: a dependent re-imported against it and
-        # failing is a symptom, and must not be marked as broken bytes itself.
-        changed = [m for m in members if m.old is None or m.old.candidate.key != m.candidate.key]
-        culprit = next(
-            (m for m in changed if m.name == exc.plugin), changed[0] if changed else members[0]
-        )
-        failure = detached(exc, culprit.name)
-        if isinstance(exc, InstallError | StoreError):
-            self._retry = True
-        self._fail(culprit.candidate, load_problem(culprit.candidate, exc), exc)
-        # The site dirs this change installed go, or every broken drop would leave one behind.
-        records = [Record(m.candidate, m.site_dir.name, m.top_level) for m in changed if m.site_dir]
-        self._sites.drop_fresh(records, self._ledger.sites_in_use())
-        for m in members:
-            if m.old is not None:
-                self._emit(
-                    Event.failure(
-                        EventKind.ROLLED_BACK,
-                        m.name,
-                        exc,
-                        version=m.old.candidate.version_text,
-                        previous_version=m.candidate.version_text,
-                        origin=str(m.old.candidate.origin),
-                        sha256=m.old.candidate.sha256,
-                    )
-                )
-                self._ledger.rolled_back.add(m.name)
-        return failure
-
     # -- unloading -----------------------------------------------------------------------------
 
-    def _unload(self, name: PluginName, *, removed: bool, commit: bool = True) -> None:
-        """Switch a plugin (and its dependents, first) out, drain, deactivate and purge it.
-
-        :param removed: its wheel went away (a ``removed`` event) rather than an unload asked for.
-        :param commit: write the registry first; ``halt()`` does not, so that the next start
-            restores what was active.
-        """
-        ledger = self._ledger
-        while dependents := [n for n in self._group([name]) if n != name]:
-            dependent = dependents[-1]
-            self._unload(dependent, removed=False, commit=commit)
-            self._problems.append(
-                Problem(
-                    ProblemKind.DEPENDENCY_FAILED,
-                    dependent,
-                    f"{dependent} was unloaded because {name}, which it requires, went away",
-                    involved=(name,),
-                )
-            )
-        candidate = ledger.active[name].candidate
-        record = ledger.record(ledger.active[name])
-        if commit:
-            self._commit_unload(name)
-        ledger.rolled_back.discard(name)
-        self._emit(candidate_event(EventKind.UNLOADING, candidate))
-        # The engine keeps no reference of its own, so that the purge can see the modules go.
-        problems = self._transition.unload(ledger.active, name)
-        ledger.order.remove(name)
-        self._owners.forget()
-        if commit:
-            # Committed without it: its site dir is named by nothing (halt() keeps it).
-            self._sites.delete(record, ledger.sites_in_use())
-        kind = EventKind.REMOVED if removed else EventKind.UNLOADED
-        error = "; ".join(problems) or None
-        self._history.add(str(kind), candidate, error)
-        self._emit(candidate_event(kind, candidate, error=error))
-        if commit:
-            self._publish([name])  # halt() publishes once, at its end
-
-    def _commit_unload(self, name: PluginName) -> None:
-        """Commit the active set without ``name``, before it is switched out: when the registry
-        cannot be written, nothing has changed yet and the plugin keeps serving."""
-        ledger = self._ledger
-        version = ledger.active[name].candidate.version_text
-        index = ledger.order.index(name)
-        ledger.order.remove(name)
-        crash_point("removal_before_persisting", version)
-        try:
-            self.commit()
-        except StoreError as exc:
-            self._retry = True
-            self._emit(Event.failure(EventKind.UNLOAD_FAILED, name, exc, version=version))
-            raise
-        finally:
-            ledger.order.insert(index, name)
-        crash_point("removal_after_persisting", version)
-
     # -- steps the transition delegates, and bookkeeping --------------------------------------
-
-    def _install(self, candidate: Candidate) -> Placed:
-        """Put a candidate's files in place, reusing a site dir already installed.
-
-        A dependent re-imported with its dependency is already installed: its wheel may be
-        long gone, and must not be needed.
-        """
-        placed = self._sites.placed(candidate, self._known(candidate))
-        if placed is not None:
-            return placed
-        support = support_wheels_for(candidate.name, candidate.requires_dist, self._support)
-        return self._sites.install(candidate, support)
-
-    def _known(self, candidate: Candidate) -> Record | None:
-        """The record of an installed copy of ``candidate``: active, restored, or a backup."""
-        found = next(self._ledger.known(candidate), None)
-        if found is not None:
-            return found
-        record = self._records.get(candidate.key)
-        return record if record is not None and record.candidate.key == candidate.key else None
 
     def _save_state(self, name: PluginName) -> None:
         active = self._ledger.active[name]
@@ -811,48 +430,6 @@ class Engine:
         if value is not None:
             self._ledger.state[name] = {"version": active.candidate.version_text, "value": value}
 
-    def _fail(self, candidate: Candidate, problem: Problem, exc: PluginHostError | None) -> None:
-        if problem not in self._problems:
-            self._problems.append(problem)
-        name = candidate.name
-        ledger = self._ledger
-        if name not in ledger.active:
-            ledger.failed[name] = failed_info(name, candidate, problem)
-        if exc is not None:
-            self._failures[candidate.key] = detached(exc, name)
-        # A full or read-only disk is no fault of the bytes: they are tried again at the next
-        # change in the folders, or by install().
-        if problem.kind in {
-            ProblemKind.LOAD_FAILED,
-            ProblemKind.WHEEL_INVALID,
-            ProblemKind.CONFLICT,
-        } and not isinstance(exc, InstallError | StoreError):
-            self._load_failures[candidate.key] = problem
-        self._history.add("failed", candidate, problem.message)
-        serving = ledger.active.get(name)
-        previous = serving.candidate.version_text if serving is not None else None
-        if exc is not None:
-            self._emit(
-                Event.failure(
-                    EventKind.LOAD_FAILED,
-                    name,
-                    exc,
-                    version=candidate.version_text,
-                    previous_version=previous,
-                    origin=str(candidate.origin),
-                    sha256=candidate.sha256,
-                )
-            )
-        else:
-            self._emit(
-                candidate_event(
-                    EventKind.LOAD_FAILED,
-                    candidate,
-                    previous_version=previous,
-                    error=problem.message,
-                )
-            )
-
     # -- the view ------------------------------------------------------------------------------
 
     def _publish(self, changed: Iterable[PluginName] | None = None) -> None:
@@ -864,12 +441,13 @@ class Engine:
             copied each time is copied at C speed.
         """
         ledger = self._ledger
+        draining = self._changer.draining()
         if changed is None:
-            self._infos = {name: self._info(name) for name in ledger.order}
+            self._infos = {name: self._info(name, draining) for name in ledger.order}
         else:
             for name in changed:
                 if name in ledger.active:
-                    self._infos[name] = self._info(name)
+                    self._infos[name] = self._info(name, draining)
                 else:
                     self._infos.pop(name, None)
         plugins: dict[str, PluginInfo] = {**self._infos}  # type: ignore[dict-item]
@@ -878,17 +456,17 @@ class Engine:
         self._view = View(
             order=tuple(ledger.order),
             plugins=MappingProxyType(plugins),
-            problems=tuple(self._problems),
-            history=self._history.view(),
+            problems=self._journal.problems(),
+            history=self._journal.history.view(),
             backups=MappingProxyType({**ledger.backups}),  # type: ignore[dict-item]
             planned=self._plan.graph if self._plan else MappingProxyType({}),
         )
 
-    def _info(self, name: PluginName) -> PluginInfo:
+    def _info(self, name: PluginName, draining: Collection[PluginName]) -> PluginInfo:
         ledger = self._ledger
         active = ledger.active[name]
         state = PluginState.ACTIVE
-        if name in self._draining:
+        if name in draining:
             state = PluginState.DRAINING
         elif name in ledger.rolled_back:
             state = PluginState.ROLLED_BACK
@@ -910,15 +488,6 @@ def _json_state(active: Active) -> object:
     value = call_hook(active.impls, "pluginhost_export_state")
     json.dumps(value, allow_nan=False)
     return value
-
-
-def _leak_text(leaked: Sequence[str]) -> list[str]:
-    if not leaked:
-        return []
-    return [
-        "modules still referenced after unload (restart recommended to free them): "
-        + ", ".join(leaked)
-    ]
 
 
 def _versions_text(ledger: Ledger) -> str:

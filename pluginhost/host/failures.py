@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 
 from ..model.candidate import Candidate
 from ..model.errors import (
@@ -72,7 +73,7 @@ def skipped_for(candidate: Candidate, dependency: PluginName) -> Problem:
     )
 
 
-def refusal(candidate: Candidate, problems: list[Problem]) -> PluginHostError:
+def refusal(candidate: Candidate, problems: Sequence[Problem]) -> PluginHostError:
     """The error for a candidate that was offered but is not active, from the problems filed.
 
     Only for candidates that failed no step of their own: those raise the step's error.

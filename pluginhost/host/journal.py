@@ -1,0 +1,138 @@
+"""The journal: what the engine tells of its changes, kept in one place.
+
+It files the problems of the last reconcile, remembers the error of each candidate whose change
+failed (``install()`` raises it) and the bytes that failed for good, keeps each plugin's
+history, and emits the events of discovery, refusal and failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import MappingProxyType
+
+from ..model.candidate import Candidate, CandidateKey
+from ..model.errors import InstallError, PluginHostError, StoreError
+from ..model.events import Event, EventKind
+from ..model.problems import Problem, ProblemKind
+from .failures import REFUSALS, candidate_event, detached, refusal_event
+from .view import History
+
+__all__ = ["Journal"]
+
+# Kinds of failure that are the bytes' own: the same bytes would fail the same way again.
+_FOR_GOOD = frozenset({ProblemKind.LOAD_FAILED, ProblemKind.WHEEL_INVALID, ProblemKind.CONFLICT})
+
+
+class Journal:
+    """The engine's account of what happened.
+
+    :param emit: delivers an event to the host's subscribers.
+    """
+
+    def __init__(self, emit: Callable[[Event], None]) -> None:
+        self.emit = emit
+        self.history = History()
+        self._problems: list[Problem] = []
+        self._failures: dict[CandidateKey, PluginHostError] = {}
+        self._for_good: dict[CandidateKey, Problem] = {}
+        self._seen: set[CandidateKey] = set()
+        self._refused: set[Problem] = set()
+        self._retry = False
+
+    # -- a reconcile's account ---------------------------------------------------------------
+
+    def begin(self, problems: Iterable[Problem]) -> None:
+        """Start the account of a reconcile with the problems its plan found."""
+        self._problems = list(problems)
+        self._failures = {}
+        self._retry = False
+
+    def problems(self) -> tuple[Problem, ...]:
+        return tuple(self._problems)
+
+    def failures(self) -> Mapping[CandidateKey, PluginHostError]:
+        """The error of each candidate whose change failed since :meth:`begin`."""
+        return MappingProxyType(dict(self._failures))
+
+    def file(self, problem: Problem) -> None:
+        """Add ``problem`` to the account, once."""
+        if problem not in self._problems:
+            self._problems.append(problem)
+
+    def wants_retry(self) -> bool:
+        """Whether the file system refused a change (disk full, read-only) since :meth:`begin`."""
+        return self._retry
+
+    def refused_by_disk(self) -> None:
+        """Note that the file system refused a change: it may go through once it recovers."""
+        self._retry = True
+
+    # -- bytes that failed for good ----------------------------------------------------------
+
+    def failed_before(self, key: CandidateKey) -> Problem | None:
+        """The problem of bytes that failed before: trying them again would fail the same way."""
+        return self._for_good.get(key)
+
+    def forgive(self, key: CandidateKey) -> None:
+        """Let bytes that failed be tried again (``install()`` asks for them explicitly)."""
+        self._for_good.pop(key, None)
+
+    # -- events ------------------------------------------------------------------------------
+
+    def announce(self, candidates: Iterable[Candidate]) -> None:
+        """A ``discovered`` event for each candidate seen for the first time."""
+        for c in candidates:
+            if c.key not in self._seen:
+                self._seen.add(c.key)
+                self.emit(candidate_event(EventKind.DISCOVERED, c))
+
+    def report_refusals(self, problems: Sequence[Problem]) -> None:
+        """An event for each file refused by a look at the sources, once while it stays there."""
+        current = {p for p in problems if p.kind in REFUSALS}
+        for problem in sorted(current - self._refused, key=lambda p: (p.path or "", p.message)):
+            self.emit(refusal_event(problem))
+        # Forgotten once gone, so that the same bad file dropped again is reported again.
+        self._refused = current
+
+    def failed(
+        self,
+        candidate: Candidate,
+        problem: Problem,
+        exc: PluginHostError | None,
+        previous: str | None,
+    ) -> None:
+        """Tell that a change to ``candidate`` failed with ``problem`` (and ``exc``).
+
+        :param previous: the version that serves on, if one does.
+        """
+        self.file(problem)
+        if exc is not None:
+            self._failures[candidate.key] = detached(exc, candidate.name)
+        if isinstance(exc, InstallError | StoreError):
+            # A full or read-only disk is no fault of the bytes: they are tried again at the
+            # next change in the folders, or by install().
+            self._retry = True
+        elif problem.kind in _FOR_GOOD:
+            self._for_good[candidate.key] = problem
+        self.history.add("failed", candidate, problem.message)
+        if exc is not None:
+            self.emit(
+                Event.failure(
+                    EventKind.LOAD_FAILED,
+                    candidate.name,
+                    exc,
+                    version=candidate.version_text,
+                    previous_version=previous,
+                    origin=str(candidate.origin),
+                    sha256=candidate.sha256,
+                )
+            )
+        else:
+            self.emit(
+                candidate_event(
+                    EventKind.LOAD_FAILED,
+                    candidate,
+                    previous_version=previous,
+                    error=problem.message,
+                )
+            )
