@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 #: The kinds of broken wheel :meth:`WheelFactory.build` makes with ``broken=``. Each is refused
-#: by validation with the default :class:`~pluginhost.discover.wheel.WheelLimits`, except
+#: by validation with the default :class:`~pluginhost.discover.archive.WheelLimits`, except
 #: ``too-many-members``, which is refused when ``max_members`` is 50 or lower.
 BROKEN_KINDS: Final = (
     "bad-record-hash",  # the package's __init__.py differs from its RECORD hash

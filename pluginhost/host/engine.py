@@ -23,8 +23,10 @@ from typing import Any, Final, Literal
 import attrs
 import pluggy
 
+from ..discover.archive import WheelLimits
+from ..discover.handover import ValidatedWheel
 from ..discover.sources import Scan
-from ..discover.wheel import WheelInfo, WheelLimits
+from ..discover.wheel import WheelInfo
 from ..install.installer import install_wheel
 from ..load.bounded import bounded
 from ..load.modules import PluginFinder
@@ -108,8 +110,11 @@ class Engine:
         host: object,
         emit: Callable[[Event], None],
         persist: Callable[[Registry], None],
+        validated: Callable[[Path, str], ValidatedWheel | None] = lambda path, sha256: None,
     ) -> None:
         self.config = config
+        # The bytes discovery validated, handed over so that installing reads nothing again.
+        self._validated = validated
         self.pm = pm
         self.emit = emit
         self._persist = persist
@@ -878,8 +883,9 @@ class Engine:
             name=candidate.name,
             version=candidate.version_text,
             expected_sha256=origin.sha256,
-            extra_wheels=[w.path for w in extras],
+            extra_wheels=[self._validated(w.path, w.sha256) or w.path for w in extras],
             limits=self.config.limits,
+            validated=self._validated(origin.path, origin.sha256),
         )
         if not site_info.reused:
             self._fresh.add(site_info.path)

@@ -33,8 +33,8 @@ from typing import Any, Final, TypeVar, get_args
 
 import attrs
 
+from ..discover.archive import WheelLimits
 from ..discover.trust import TrustMode
-from ..discover.wheel import WheelLimits
 from ..model.errors import PluginHostError, VersionError
 from ..model.policy import VersionPolicy
 from ..model.versions import parse_version
