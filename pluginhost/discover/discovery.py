@@ -146,7 +146,9 @@ class Discovery:
         try:
             found = self._admit(path, key, next_look=False)
         except TrustError as exc:
-            return Scan(problems=(_untrusted(exc, path, version=self._version_read(path)),))
+            # Listed under another name or version: the version read is part of the refusal.
+            version = self._version_read(path) if exc.plugin else None
+            return Scan(problems=(_untrusted(exc, path, version=version),))
         except (WheelError, ManifestError) as exc:
             return Scan(problems=(problem_from(exc, path),))
         if isinstance(found, WheelInfo):
