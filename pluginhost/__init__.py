@@ -3,8 +3,11 @@
 The public surface is what this module exports; every other module is private.
 """
 
-from .discover.sources import EnvironmentSource, Scan, Source, WheelFolderSource
-from .discover.wheel import WheelInfo, WheelLimits
+from .discover.archive import WheelLimits
+from .discover.environment import EnvironmentSource
+from .discover.folder import WheelFolderSource
+from .discover.sources import Scan, Source
+from .discover.wheel import WheelInfo
 from .host.host import PluginHost
 from .host.settings import Settings
 from .model.candidate import Candidate, InstalledOrigin, WheelOrigin

@@ -12,9 +12,10 @@ from typing import Any
 import attrs
 import pytest
 
-import pluginhost.discover.wheel
+import pluginhost.discover.archive
 import pluginhost.install.installer
-from pluginhost.discover.wheel import WheelInfo, WheelLimits, inspect_wheel
+from pluginhost.discover.archive import WheelLimits
+from pluginhost.discover.wheel import WheelInfo, inspect_wheel
 from pluginhost.install.installer import InstalledSite, install_wheel, site_dir_name
 from pluginhost.model.errors import InstallError, WheelError
 from pluginhost.testing import BROKEN_KINDS, WheelFactory
@@ -263,7 +264,7 @@ class TestLargeWheel:
 
     @pytest.fixture(autouse=True)
     def streamed(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr(pluginhost.discover.wheel, "_IN_MEMORY", 0)
+        monkeypatch.setattr(pluginhost.discover.archive, "_IN_MEMORY", 0)
 
     def test_installs_and_imports(self, factory: WheelFactory, roots: Roots) -> None:
         """The plugin lands in its site dir as it would from memory, and staging is emptied."""

@@ -20,8 +20,8 @@ from installer import install
 from installer.destinations import SchemeDictionaryDestination
 from installer.sources import WheelFile
 
-import pluginhost.discover.sources
-import pluginhost.discover.wheel
+import pluginhost.discover.archive
+import pluginhost.discover.candidates
 from pluginhost import (
     EnvironmentSource,
     ManifestError,
@@ -31,8 +31,9 @@ from pluginhost import (
     WheelLimits,
     WheelOrigin,
 )
-from pluginhost.discover.sources import candidate_from_wheel, inspect_plugin_wheel
-from pluginhost.discover.wheel import EntryPointSpec, Inspection
+from pluginhost.discover.candidates import candidate_from_wheel, inspect_plugin_wheel
+from pluginhost.discover.metadata import EntryPointSpec
+from pluginhost.discover.wheel import Inspection
 from pluginhost.testing import WheelFactory
 
 GROUP = "greeter.plugins"
@@ -135,7 +136,7 @@ class TestWheelFolderSource:
             opened.append(str(file))
             return open(file, *args, **kwargs)
 
-        monkeypatch.setattr(pluginhost.discover.wheel, "open", counting_open, raising=False)
+        monkeypatch.setattr(pluginhost.discover.archive, "open", counting_open, raising=False)
         (candidate,) = WheelFolderSource(wheels).scan(GROUP).candidates
         assert [str(k) for k in candidate.manifest.requires] == ["base"]
         assert opened == [str(wheel)]
@@ -146,14 +147,14 @@ class TestWheelFolderSource:
         """A wheel replaced right after it was validated does not lend it its manifest."""
         wheel = factory.build("hello", code=greet_code("hi"), requires={"base": "^1"})
         sha256 = hashlib.sha256(wheel.read_bytes()).hexdigest()
-        real_inspect = pluginhost.discover.sources.inspect_members
+        real_inspect = pluginhost.discover.candidates.inspect_members
 
         def inspect_then_replace(*args: Any, **kwargs: Any) -> Inspection:
             inspection = real_inspect(*args, **kwargs)
             factory.build("hello", code=greet_code("hi"), requires={"other": "^2"})
             return inspection
 
-        monkeypatch.setattr(pluginhost.discover.sources, "inspect_members", inspect_then_replace)
+        monkeypatch.setattr(pluginhost.discover.candidates, "inspect_members", inspect_then_replace)
         (candidate,) = WheelFolderSource(wheels).scan(GROUP).candidates
         assert [str(k) for k in candidate.manifest.requires] == ["base"]
         assert candidate.origin == WheelOrigin(wheel, sha256)

@@ -13,15 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import pluginhost.discover.wheel
-from pluginhost.discover.wheel import (
-    EntryPointSpec,
-    WheelLimits,
-    inspect_members,
-    inspect_wheel,
-    read_member,
-    read_wheel_file,
-)
+import pluginhost.discover.archive
+from pluginhost.discover.archive import WheelBytes, WheelLimits, read_wheel_bytes
+from pluginhost.discover.metadata import EntryPointSpec
+from pluginhost.discover.wheel import inspect_members, inspect_wheel, read_member
 from pluginhost.model.errors import WheelError
 from pluginhost.testing import BROKEN_KINDS, WheelFactory
 
@@ -78,7 +73,7 @@ Snapshot = Callable[[], dict[str, tuple[int, int]]]
 @pytest.fixture
 def streamed(monkeypatch: pytest.MonkeyPatch) -> None:
     """Wheels of any size are read from their file by chunks, not held in memory."""
-    monkeypatch.setattr(pluginhost.discover.wheel, "_IN_MEMORY", 0)
+    monkeypatch.setattr(pluginhost.discover.archive, "_IN_MEMORY", 0)
 
 
 def is_toml(name: str) -> bool:
@@ -260,7 +255,7 @@ class TestInspectWheel:
         """A wheel read by chunks from its file is described as one held in memory."""
         wheel = factory.build("hello", files={"hello-1.0.0.data/purelib/extra_mod.py": ""})
         in_memory = inspect_wheel(wheel)
-        monkeypatch.setattr(pluginhost.discover.wheel, "_IN_MEMORY", 0)
+        monkeypatch.setattr(pluginhost.discover.archive, "_IN_MEMORY", 0)
         assert inspect_wheel(wheel) == in_memory
 
     def test_data_validated_not_the_file(self, factory: WheelFactory) -> None:
@@ -268,26 +263,26 @@ class TestInspectWheel:
         wheel = factory.build("hello", "1.0.0", code="X = 1")
         data = wheel.read_bytes()
         factory.build("hello", "1.0.0", code="X = 2")  # the file now holds other bytes
-        info = inspect_wheel(wheel, data=data)
+        info = inspect_wheel(wheel, data=WheelBytes.of(data))
         assert info.sha256 == hashlib.sha256(data).hexdigest()
         assert info.path == wheel
         wheel.unlink()
         with pytest.raises(WheelError, match="not a zip archive") as caught:
-            inspect_wheel(wheel, data=b"not a zip")
+            inspect_wheel(wheel, data=WheelBytes.of(b"not a zip"))
         assert caught.value.path == str(wheel)
 
 
-class TestReadWheelFile:
+class TestReadWheelBytes:
     def test_whole_file(self, factory: WheelFactory) -> None:
-        """A wheel is read whole."""
+        """A wheel is read whole, and hashed."""
         wheel = factory.build("hello")
-        assert read_wheel_file(wheel) == wheel.read_bytes()
+        assert read_wheel_bytes(wheel) == WheelBytes.of(wheel.read_bytes())
 
     def test_empty_file(self, tmp_path: Path) -> None:
         """An empty file is read as no bytes (and refused later as not a zip archive)."""
         empty = tmp_path / "empty-1.0-py3-none-any.whl"
         empty.write_bytes(b"")
-        assert read_wheel_file(empty) == b""
+        assert read_wheel_bytes(empty) == WheelBytes.of(b"")
 
     @pytest.mark.parametrize("change", [-100, -1, 1, 100])
     def test_size_changed_meanwhile(
@@ -303,7 +298,7 @@ class TestReadWheelFile:
             return os.stat_result(st)
 
         monkeypatch.setattr(os, "fstat", stale_fstat)
-        assert read_wheel_file(wheel) == wheel.read_bytes()
+        assert read_wheel_bytes(wheel) == WheelBytes.of(wheel.read_bytes())
 
     def test_grown_over_the_bound(
         self, factory: WheelFactory, monkeypatch: pytest.MonkeyPatch
@@ -311,23 +306,23 @@ class TestReadWheelFile:
         """A file that grew past the size held in memory while read is not held: ``None``."""
         wheel = factory.build("hello")
         size = wheel.stat().st_size
-        monkeypatch.setattr(pluginhost.discover.wheel, "_IN_MEMORY", size - 1)
+        monkeypatch.setattr(pluginhost.discover.archive, "_IN_MEMORY", size - 1)
         real_fstat = os.fstat
         monkeypatch.setattr(
             os, "fstat", lambda fd: os.stat_result([*real_fstat(fd)[:6], 10, *real_fstat(fd)[7:]])
         )
-        assert read_wheel_file(wheel) is None
+        assert read_wheel_bytes(wheel) is None
 
     def test_too_large(self, factory: WheelFactory, monkeypatch: pytest.MonkeyPatch) -> None:
         """A file over the size held in memory is not read: ``None``."""
         wheel = factory.build("hello")
-        monkeypatch.setattr(pluginhost.discover.wheel, "_IN_MEMORY", wheel.stat().st_size - 1)
-        assert read_wheel_file(wheel) is None
+        monkeypatch.setattr(pluginhost.discover.archive, "_IN_MEMORY", wheel.stat().st_size - 1)
+        assert read_wheel_bytes(wheel) is None
 
     def test_missing(self, tmp_path: Path) -> None:
         """A file that does not exist is an OSError."""
         with pytest.raises(FileNotFoundError):
-            read_wheel_file(tmp_path / "gone-1.0-py3-none-any.whl")
+            read_wheel_bytes(tmp_path / "gone-1.0-py3-none-any.whl")
 
 
 class TestInspectMembers:

@@ -1,10 +1,18 @@
 """Discovery: one look at every source a host reads, through the trust policy.
 
-Wheels in watched folders pass the trust gate before their archive is parsed: the folder and
-the file under strict modes, then their sha256 against the trust file under ``trust="hashes"``.
-Reading a wheel hashes and checks every member, so results are cached per file and a rescan
-pays only for files that changed; trust decisions are taken again at every look, since the
-trust file or a folder's mode may change meanwhile.
+Every wheel file, whether in a watched folder or given to ``install()``, takes one path
+(:meth:`Discovery.admit` and the look both go through ``Discovery._admit``):
+
+1. the folder and the file pass strict modes (owners, modes, symlinks), before a byte is read;
+2. the file is read once and those bytes hashed once; under ``trust="hashes"`` the hash must be
+   listed in the trust file before the archive is parsed;
+3. the bytes are validated in memory and read as a candidate (or a support wheel);
+4. under ``trust="hashes"``, the name and version the hash is listed for must be the wheel's;
+5. the validated bytes are kept for their install (:mod:`~pluginhost.discover.handover`).
+
+Reading a wheel hashes and checks every member, so what a file yields is cached by its
+identity (size, mtime, inode) and a rescan pays only for files that changed; trust decisions
+are taken again at every look, since the trust file or a folder's mode may change meanwhile.
 """
 
 from __future__ import annotations
@@ -16,16 +24,35 @@ from pathlib import Path
 import attrs
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
-from ..model.candidate import WheelOrigin
-from ..model.errors import TrustError
+from ..model.candidate import Candidate, WheelOrigin
+from ..model.errors import ManifestError, TrustError, WheelError
 from ..model.problems import Problem, ProblemKind
-from .sources import Scan, Source, WheelFolderSource, read_wheel
+from .archive import WheelBytes, WheelLimits, read_wheel_bytes
+from .candidates import candidate_from_wheel, inspect_plugin_wheel
+from .folder import WheelFolderSource, problem_from
+from .handover import DEFAULT_CAP, ValidatedWheel, ValidatedWheels
+from .sources import Scan, Source
 from .trust import TrustGate, file_sha256
-from .wheel import WheelInfo, WheelLimits
+from .wheel import WheelInfo
 
 __all__ = ["Discovery", "Look"]
 
 _StatKey = tuple[int, int, int]
+_Outcome = Candidate | WheelInfo | WheelError | ManifestError
+
+
+@attrs.frozen
+class _Read:
+    """What one wheel file yielded, for as long as its identity stays the same.
+
+    :param key: the file's ``(size, mtime_ns, inode)`` when it was read.
+    :param sha256: the digest of the bytes read.
+    :param outcome: what validation made of them; ``None`` while refused unread.
+    """
+
+    key: _StatKey
+    sha256: str
+    outcome: _Outcome | None = None
 
 
 @attrs.frozen
@@ -51,19 +78,22 @@ class Discovery:
         sources: Sequence[Source],
         limits: WheelLimits,
         gate: TrustGate,
+        *,
+        keep_bytes: int = DEFAULT_CAP,
     ) -> None:
         self.group = group
         self.folders = tuple(folders)
         self.sources = tuple(sources)
         self.limits = limits
         self.gate = gate
-        self._scans: dict[Path, tuple[_StatKey, Scan]] = {}
-        self._hashes: dict[Path, tuple[_StatKey, str]] = {}
+        self._reads: dict[Path, _Read] = {}
+        self._handover = ValidatedWheels(keep_bytes)
         self._trust_seen: object = None
 
     def look(self) -> Look:
         """Read every source now; one bad wheel or folder never hides the others."""
         self._trust_seen = self._trust_inputs()
+        self._handover.new_look()
         with self.gate.pinned():
             return self._look()
 
@@ -82,10 +112,8 @@ class Discovery:
             for path in folder.wheel_paths():
                 seen.add(path)
                 total = total + self._read(path, folder, held)
-        for stale in set(self._scans) - seen:
-            del self._scans[stale]
-        for stale in set(self._hashes) - seen:
-            del self._hashes[stale]
+        for stale in set(self._reads) - seen:
+            del self._reads[stale]
         return Look(total, tuple(held))
 
     def trust_changed(self) -> bool:
@@ -105,53 +133,164 @@ class Discovery:
         return None
 
     def _read(self, path: Path, folder: WheelFolderSource, held: list[Path]) -> Scan:
+        """One wheel of a watched folder, through :meth:`_admit`; refusals become problems."""
         try:
             key = _stat_key(path)
         except OSError:
             return Scan()  # gone since the folder was listed: the next look settles it
         try:
-            self._admit(path, folder, key, held)
+            self._check_file(path, folder)
         except TrustError as exc:
+            held.append(path)
             return Scan(problems=(_untrusted(exc, path),))
-        cached = self._scans.get(path)
-        if cached is None or cached[0] != key:
-            cached = (key, read_wheel(path, self.group, self.limits))
-            self._scans[path] = cached
-        return self._screen(cached[1])
+        try:
+            found = self._admit(path, key, next_look=False)
+        except TrustError as exc:
+            # Listed under another name or version: the version read is part of the refusal.
+            version = self._version_read(path) if exc.plugin else None
+            return Scan(problems=(_untrusted(exc, path, version=version),))
+        except (WheelError, ManifestError) as exc:
+            return Scan(problems=(problem_from(exc, path),))
+        if isinstance(found, WheelInfo):
+            return Scan(support=(found,))
+        return Scan(candidates=(found,))
 
-    def _admit(
-        self, path: Path, folder: WheelFolderSource, key: _StatKey, held: list[Path]
-    ) -> None:
-        """Refuse a wheel file under the trust policy before its archive is parsed.
+    def _version_read(self, path: Path) -> str | None:
+        """The version of the plugin read from ``path``, if one was."""
+        read = self._reads.get(path)
+        found = read.outcome if read is not None else None
+        return str(found.version) if isinstance(found, Candidate) else None
 
-        A wheel refused because it, or the trust file, cannot be trusted *now* is held: what
-        was loaded from it keeps serving. A hash taken out of a readable trust file is not:
-        that is how an operator revokes a plugin.
+    def _check_file(self, path: Path, folder: WheelFolderSource) -> None:
+        """Refuse a wheel file of a folder under the trust policy before a byte is read.
+
+        A wheel refused here, because it or the trust file cannot be trusted *now*, is held:
+        what was loaded from it keeps serving. A hash taken out of a readable trust file is
+        not (see :meth:`_admit`): that is how an operator revokes a plugin.
+
+        :raises TrustError: when the file or the trust file cannot be trusted.
         """
         # A symlinked wheel is read only when the folder's options say so; its target is
         # what must be safe then.
         real = Path(os.path.realpath(path)) if folder.follow_symlinks else path
         # The folder itself was checked by this look: a wheel in it costs one lstat.
         checked = Path(os.path.abspath(folder.path)) if real == path else None
-        try:
-            self.gate.check_path(real, "wheel", checked=checked)
-            if self.gate.hashes:
-                self.gate.trusted()
-        except TrustError:
-            held.append(path)
-            raise
+        self.gate.check_path(real, "wheel", checked=checked)
         if self.gate.hashes:
-            self.gate.check_sha256(path, self._sha256(path, key))
+            self.gate.trusted()
 
-    def _sha256(self, path: Path, key: _StatKey) -> str:
-        cached = self._hashes.get(path)
-        if cached is None or cached[0] != key:
-            cached = (key, file_sha256(path))
-            self._hashes[path] = cached
-        return cached[1]
+    def admit(self, path: Path) -> Candidate:
+        """The plugin a wheel file given to ``install()`` offers, once trust and validation pass.
+
+        The same path as a wheel in a watched folder takes (:meth:`_admit`); its validated
+        bytes are kept for its install, through the look that precedes the install.
+
+        :param path: the wheel file, absolute; symlinks are resolved once it is found safe.
+        :raises TrustError: when the trust policy refuses it, naming the file (and the plugin
+            when its hash is listed under another name or version).
+        :raises WheelError: when validation refuses it, or it is no plugin of this host.
+        :raises ManifestError: when its manifest is unusable.
+        """
+        self.gate.check_path(path, "wheel")
+        path = path.resolve()
+        try:
+            key = _stat_key(path)
+        except OSError as exc:
+            raise WheelError(f"cannot read the file: {exc}", path=path) from exc
+        with self.gate.pinned():
+            found = self._admit(path, key, next_look=True)
+        if isinstance(found, WheelInfo):
+            raise WheelError(
+                f"declares no entry point in group {self.group!r}: not a plugin of this host",
+                plugin=found.distribution,
+                path=path,
+            )
+        return found
+
+    def validated(self, path: Path, sha256: str) -> ValidatedWheel | None:
+        """The bytes of the wheel at ``path`` as discovery validated them, for installing them
+        without reading, hashing or validating the file again; ``None`` when they were not kept
+        (then the installer reads the file afresh).
+
+        :param sha256: the digest the caller expects: other bytes are not handed over.
+        """
+        return self._handover.take(path, sha256)
+
+    def _admit(self, path: Path, key: _StatKey, *, next_look: bool) -> Candidate | WheelInfo:
+        """The one path of a wheel file: read once, hashed once, screened, validated.
+
+        Under ``trust="hashes"`` the file's hash must be listed before its archive is parsed,
+        and the name and version it is listed for must be the ones the wheel declares. What a
+        file yields is kept by its identity (size, mtime, inode) so a rescan reads only the
+        files that changed; the trust decisions are taken again each time.
+
+        :returns: the plugin it offers, or what it declares when it is no plugin (a support
+            wheel).
+        :raises TrustError: when its hash is not listed, or listed for another name or version.
+        :raises WheelError: when validation refuses it.
+        :raises ManifestError: when its manifest is unusable.
+        """
+        read = self._reads.get(path)
+        data = None
+        if read is None or read.key != key:
+            read, data = self._read_file(path, key)
+            self._reads[path] = read
+        if self.gate.hashes:
+            self.gate.check_sha256(path, read.sha256)  # refused unread
+        outcome = read.outcome
+        if outcome is None:
+            outcome = self._validate(path, data, next_look)
+            # A wheel too large to hold was read again: what was validated is what is screened.
+            validated = outcome.sha256 if isinstance(outcome, Candidate | WheelInfo) else None
+            self._reads[path] = _Read(key, validated or read.sha256, outcome)
+        if isinstance(outcome, WheelError | ManifestError):
+            raise outcome.with_traceback(None)
+        self._screen_identity(outcome)
+        return outcome
+
+    def _read_file(self, path: Path, key: _StatKey) -> tuple[_Read, WheelBytes | None]:
+        """The file's bytes, read once and hashed once (a file too large to hold: its hash)."""
+        try:
+            data = read_wheel_bytes(path)
+            sha256 = data.sha256 if data is not None else file_sha256(path)
+        except OSError as exc:
+            raise WheelError(f"cannot read the file: {exc}", path=path) from exc
+        return _Read(key, sha256), data
+
+    def _validate(self, path: Path, data: WheelBytes | None, next_look: bool) -> _Outcome:
+        """What the bytes read make of the wheel; the bytes are kept for its install.
+
+        Without bytes (the wheel is too large to hold, or was refused unread at an earlier
+        look) the file is read again.
+        """
+        try:
+            inspection = inspect_plugin_wheel(path, self.limits, data)
+            candidate = candidate_from_wheel(inspection, self.group, self.limits)
+        except (WheelError, ManifestError) as exc:
+            return exc
+        if data is not None:
+            self._handover.keep(ValidatedWheel(inspection.info, data.data), next_look=next_look)
+        return candidate or inspection.info
+
+    def _screen_identity(self, found: Candidate | WheelInfo) -> None:
+        """Under ``trust="hashes"``, the name and version a hash is listed for must be the
+        wheel's own.
+
+        :raises TrustError: when they are not.
+        """
+        if not self.gate.hashes:
+            return
+        if isinstance(found, WheelInfo):
+            self.check_identity(found.path, found.sha256, (found.distribution,), (found.version,))
+            return
+        assert isinstance(found.origin, WheelOrigin)
+        versions = (str(found.version), *_filename_version(found.origin.path))
+        names = (found.name, found.distribution)
+        self.check_identity(found.origin.path, found.origin.sha256, names, versions)
 
     def _screen(self, scan: Scan) -> Scan:
-        """Under ``trust="hashes"``, keep only wheels listed under their own name and version."""
+        """Under ``trust="hashes"``, keep only the wheels of other sources listed under their
+        own name and version."""
         if not self.gate.hashes:
             return scan
         candidates, problems = [], list(scan.problems)
@@ -160,10 +299,7 @@ class Discovery:
                 candidates.append(c)  # installed in the environment: trusted as the host is
                 continue
             try:
-                origin = c.origin
-                versions = (str(c.version), *_filename_version(origin.path))
-                for_names = (c.name, c.distribution)
-                self.check_identity(origin.path, origin.sha256, for_names, versions)
+                self._screen_identity(c)
             except TrustError as exc:
                 problems.append(_untrusted(exc, c.origin.path, version=str(c.version)))
             else:
@@ -171,7 +307,7 @@ class Discovery:
         support = []
         for info in scan.support:
             try:
-                self.check_identity(info.path, info.sha256, (info.distribution,), (info.version,))
+                self._screen_identity(info)
             except TrustError as exc:
                 problems.append(_untrusted(exc, info.path))
             else:
@@ -192,21 +328,6 @@ class Discovery:
                 return
         assert failure is not None
         raise failure
-
-    def admit_wheel(self, path: Path) -> None:
-        """The checks of a watched wheel, for a wheel given to ``install()``.
-
-        :raises TrustError: when the trust policy refuses it.
-        """
-        self.gate.check_path(path, "wheel")
-        if self.gate.hashes:
-            self.gate.check_sha256(path, file_sha256(path))
-
-    def screen_info(self, info: WheelInfo, names: tuple[str, ...], version: str) -> None:
-        """:raises TrustError: when ``trust="hashes"`` refuses a validated wheel."""
-        if self.gate.hashes:
-            versions = (version, info.version)
-            self.check_identity(info.path, info.sha256, names, versions)
 
 
 def _stat_key(path: Path) -> _StatKey:

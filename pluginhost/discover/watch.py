@@ -42,11 +42,8 @@ goes unnoticed (the host's read cache could not tell them apart either).
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
-import stat
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -54,25 +51,22 @@ from pathlib import Path
 from typing import Final, Literal, final
 
 import attrs
-import watchdog.events
 from watchdog.events import (
-    DirDeletedEvent,
-    FileClosedEvent,
-    FileCreatedEvent,
-    FileDeletedEvent,
-    FileModifiedEvent,
-    FileMovedEvent,
     FileSystemEvent,
-    FileSystemEventHandler,
 )
-from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
-from watchdog.observers.polling import PollingObserver
-
-if sys.platform.startswith("linux"):
-    from watchdog.observers.inotify import InotifyObserver
 
 from ..model.errors import HostStateError
+from .folder_snapshot import (
+    Signature,
+    differences,
+    folder_identity,
+    read_signature,
+    read_snapshot,
+    remember,
+    unwatchable_reason,
+)
+from .observers import EVENTS, Handler, make_observer
 
 __all__ = ["CHECK_INTERVAL", "WATCHING_AGAIN", "FolderChange", "FolderWatcher", "default_wanted"]
 
@@ -85,22 +79,7 @@ CHECK_INTERVAL: Final = 1.0
 #: The reason given to ``on_problem`` when a folder that was down can be watched again.
 WATCHING_AGAIN: Final = "folder is back, watching again"
 
-# Opened and closed-without-writing are left out: the host reading a wheel is not a change.
-# watchdog 7 reports attribute changes (a touch, a chmod) apart; earlier versions report them
-# as modifications.
-_ATTRIB: Final = getattr(watchdog.events, "FileAttribEvent", FileModifiedEvent)
-_EVENTS: Final[list[type[FileSystemEvent]]] = [
-    FileCreatedEvent,
-    FileModifiedEvent,
-    _ATTRIB,
-    FileClosedEvent,
-    FileMovedEvent,
-    FileDeletedEvent,
-    DirDeletedEvent,
-]
 
-#: ``(size, mtime_ns, inode)``: the host caches what it read under the same key.
-_Signature = tuple[int, int, int]
 #: ``(folder key, file name)``.
 _Key = tuple[str, str]
 
@@ -138,7 +117,7 @@ class _Folder:
     key: str  # absolute: watchdog reports event paths under it
     watch: ObservedWatch | None = None
     identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the folder being watched
-    known: dict[str, _Signature] = attrs.Factory(dict)  # the files as last handed over
+    known: dict[str, Signature] = attrs.Factory(dict)  # the files as last handed over
     problem: str | None = None  # why the folder is down; None while it is watched
     suspect: bool = False  # an event said the folder itself went away: check it now
 
@@ -147,17 +126,9 @@ class _Folder:
 class _Pending:
     """A path seen changing: its signature when last looked at, and when to look again."""
 
-    signature: _Signature | None  # None: the path is gone (or is no regular file)
+    signature: Signature | None  # None: the path is gone (or is no regular file)
     due: float
     forced: bool = False  # hand over even if it matches what was handed over before
-
-
-class _Handler(FileSystemEventHandler):
-    def __init__(self, sink: Callable[[FileSystemEvent], None]) -> None:
-        self._sink = sink
-
-    def dispatch(self, event: FileSystemEvent) -> None:
-        self._sink(event)
 
 
 @final
@@ -207,7 +178,7 @@ class FolderWatcher:
         self._rescan_interval: Final = rescan_interval
         self._polling: Final = polling
         self._poll_interval: Final = poll_interval
-        self._handler: Final = _Handler(self._on_event)
+        self._handler: Final = Handler(self._on_event)
         self._cond: Final = threading.Condition()
         # Held around every schedule/unschedule and around stopping the observer, so that no
         # watch is added to an observer being stopped. Never taken while holding _cond.
@@ -234,7 +205,7 @@ class FolderWatcher:
             if self._state != "new":
                 raise HostStateError("a folder watcher can be started only once")
             self._state = "running"
-        self._observer = self._make_observer()
+        self._observer = make_observer(polling=self._polling, poll_interval=self._poll_interval)
         self._observer.start()
         for folder in self._folders.values():
             armed = self._arm(folder)
@@ -338,7 +309,7 @@ class FolderWatcher:
         if parent not in self._folders or not self._wanted(name):
             return
         # The first stat here rather than on the watcher thread: settling starts at the event.
-        signature = _signature(path)
+        signature = read_signature(path)
         with self._cond:
             before = self._pending.get((parent, name))
             forced = before is not None and before.forced
@@ -418,9 +389,9 @@ class FolderWatcher:
     def _lost(self, folder: _Folder) -> str | None:
         """Why a watched folder can no longer be watched, if it cannot."""
         try:
-            identity = _identity(folder.key)
+            identity = folder_identity(folder.key)
         except OSError as exc:
-            return _reason(exc)
+            return unwatchable_reason(exc)
         return None if identity == folder.identity else "folder was replaced"
 
     def _go_down(self, folder: _Folder, reason: str) -> None:
@@ -445,13 +416,13 @@ class FolderWatcher:
 
     def _rescan(self, folder: _Folder) -> None:
         try:
-            snapshot = _snapshot(folder.key, self._wanted)
+            snapshot = read_snapshot(folder.key, self._wanted)
         except OSError as exc:
-            self._go_down(folder, _reason(exc))
+            self._go_down(folder, unwatchable_reason(exc))
             return
         due = time.monotonic() + self._settle
         with self._cond:
-            for name in _differences(folder.known, snapshot):
+            for name in differences(folder.known, snapshot):
                 # A pending path is being settled already, with fresher information.
                 self._pending.setdefault((folder.key, name), _Pending(snapshot.get(name), due))
 
@@ -460,7 +431,7 @@ class FolderWatcher:
         now = time.monotonic()
         with self._cond:
             due = {key: p for key, p in self._pending.items() if p.due <= now}
-        current = {key: _signature(os.path.join(*key)) for key in due}  # no I/O under the lock
+        current = {key: read_signature(os.path.join(*key)) for key in due}  # no I/O under the lock
         settled: dict[str, set[str]] = {}
         with self._cond:
             for key, entry in due.items():
@@ -474,7 +445,7 @@ class FolderWatcher:
                     self._pending[key] = _Pending(current[key], due_again, entry.forced)
                 else:
                     del self._pending[key]
-                    if _remember(folder.known, key[1], entry.signature) or entry.forced:
+                    if remember(folder.known, key[1], entry.signature) or entry.forced:
                         settled.setdefault(key[0], set()).add(key[1])
             # Set in the same breath as the paths leave ``pending``: busy() never blinks.
             self._handing_over = bool(settled)
@@ -497,31 +468,22 @@ class FolderWatcher:
 
     # -- observers -----------------------------------------------------------------------------
 
-    def _make_observer(self) -> BaseObserver:
-        if not self._polling:
-            try:
-                return _event_observer()
-            except OSError as exc:
-                # Out of inotify instances, for one: polling still works.
-                logger.warning("folder watcher: inotify unavailable (%s), polling instead", exc)
-        return PollingObserver(timeout=self._poll_interval)
-
-    def _arm(self, folder: _Folder) -> dict[str, _Signature] | str:
+    def _arm(self, folder: _Folder) -> dict[str, Signature] | str:
         """Watch ``folder`` afresh and read it: its snapshot, or why it cannot be watched."""
         with self._observer_lock:
             self._disarm_locked(folder)
             if self._state != "running" or self._observer is None:
                 return "watcher stopped"
             try:
-                identity = _identity(folder.key)
+                identity = folder_identity(folder.key)
                 folder.watch = self._observer.schedule(
-                    self._handler, folder.key, event_filter=_EVENTS
+                    self._handler, folder.key, event_filter=EVENTS
                 )
                 # Read after the watch is in place, so that no change falls between the two.
-                snapshot = _snapshot(folder.key, self._wanted)
+                snapshot = read_snapshot(folder.key, self._wanted)
             except OSError as exc:
                 self._disarm_locked(folder)
-                return _reason(exc)
+                return unwatchable_reason(exc)
         folder.identity = identity
         return snapshot
 
@@ -550,15 +512,6 @@ class FolderWatcher:
             logger.exception("watched folder %s: on_problem failed", folder.path)
 
 
-def _event_observer() -> BaseObserver:
-    """The platform's event observer; on Linux one that reports a file renamed in from outside
-    the folder as a move (with its destination) rather than as a creation, which a writer that
-    is still writing also causes."""
-    if sys.platform.startswith("linux") and Observer is InotifyObserver:
-        return InotifyObserver(generate_full_events=True)
-    return Observer()
-
-
 def _folders_by_key(folders: Iterable[Path]) -> dict[str, _Folder]:
     by_key: dict[str, _Folder] = {}
     for folder in folders:
@@ -569,60 +522,3 @@ def _folders_by_key(folders: Iterable[Path]) -> dict[str, _Folder]:
 
 def _log_problem(folder: Path, reason: str) -> None:
     logger.warning("watched folder %s: %s", folder, reason)
-
-
-def _signature(path: str) -> _Signature | None:
-    """``(size, mtime_ns, inode)`` of a regular file (symlinks followed); ``None`` otherwise."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_size, st.st_mtime_ns, st.st_ino) if stat.S_ISREG(st.st_mode) else None
-
-
-def _snapshot(folder: str, wanted: Callable[[str], bool]) -> dict[str, _Signature]:
-    """The wanted regular files of ``folder`` by name.
-
-    :raises OSError: when the folder cannot be listed.
-    """
-    found: dict[str, _Signature] = {}
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if wanted(entry.name):
-                signature = _signature(entry.path)
-                if signature is not None:
-                    found[entry.name] = signature
-    return found
-
-
-def _identity(folder: str) -> tuple[int, int]:
-    """:raises OSError: when ``folder`` is missing or is not a folder."""
-    st = os.stat(folder)
-    if not stat.S_ISDIR(st.st_mode):
-        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), folder)
-    return (st.st_dev, st.st_ino)
-
-
-def _differences(before: dict[str, _Signature], after: dict[str, _Signature]) -> set[str]:
-    return {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
-
-
-def _remember(known: dict[str, _Signature], name: str, signature: _Signature | None) -> bool:
-    """Record a handed-over file in ``known``; whether that changed anything."""
-    if known.get(name) == signature:
-        return False
-    if signature is None:
-        del known[name]
-    else:
-        known[name] = signature
-    return True
-
-
-def _reason(exc: OSError) -> str:
-    if isinstance(exc, FileNotFoundError):
-        return "folder is missing"
-    if isinstance(exc, NotADirectoryError):
-        return "not a folder"
-    if isinstance(exc, PermissionError):
-        return f"folder is unreadable: {exc.strerror}"
-    return f"cannot watch the folder: {exc.strerror or exc}"

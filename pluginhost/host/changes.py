@@ -46,6 +46,7 @@ class Changer:
 
     :param config: the host's settings.
     :param ledger: the engine's ledger, changed in place.
+    :param sites: the home's site dirs.
     :param journal: where failures, history and events go.
     :param commit: writes the registry from the ledger (the engine's).
     :param publish: replaces the engine's view; given the plugins that changed.
@@ -58,6 +59,7 @@ class Changer:
         finder: PluginFinder,
         host: object,
         ledger: Ledger,
+        sites: SiteDirs,
         journal: Journal,
         commit: Callable[[], None],
         publish: Callable[[Iterable[PluginName]], None],
@@ -67,7 +69,7 @@ class Changer:
         self._journal = journal
         self._commit = commit
         self._publish = publish
-        self._sites = SiteDirs(config.site_root, config.staging_root, config.limits)
+        self._sites = sites
         self._owners = ModuleOwners(self._providers)
         self._transition = Transition(
             pm, finder, host, self.install, self._owners.check, config.timeouts
@@ -92,10 +94,6 @@ class Changer:
     def draining(self) -> Collection[PluginName]:
         """Plugins whose replaced version is draining now."""
         return frozenset(self._draining)
-
-    def sites(self) -> SiteDirs:
-        """The home's site dirs."""
-        return self._sites
 
     def forget_owners(self) -> None:
         """The active set changed behind the collision checks' back (a ledger restored)."""

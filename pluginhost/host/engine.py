@@ -21,6 +21,7 @@ import attrs
 import pluggy
 
 from ..discover.sources import Scan
+from ..install.sites import Handover, SiteDirs
 from ..load.bounded import bounded
 from ..load.modules import PluginFinder
 from ..model.candidate import Candidate, CandidateKey, WheelOrigin
@@ -77,13 +78,23 @@ class Engine:
         host: object,
         emit: Callable[[Event], None],
         persist: Callable[[Registry], None],
+        validated: Handover = lambda path, sha256: None,
     ) -> None:
         self.config = config
         self._persist = persist
         self._ledger = Ledger()
         self._journal = Journal(emit)
+        self._sites = SiteDirs(config.site_root, config.staging_root, config.limits, validated)
         self._changer = Changer(
-            config, pm, finder, host, self._ledger, self._journal, self.commit, self._publish
+            config,
+            pm,
+            finder,
+            host,
+            self._ledger,
+            self._sites,
+            self._journal,
+            self.commit,
+            self._publish,
         )
         self._view = View()
         self._plan: Plan | None = None
@@ -245,7 +256,7 @@ class Engine:
             self._publish()
             raise rollback_failed(record.candidate, current, failure)
         # Nothing names the version rolled back from any more.
-        self._changer.sites().delete(current_record, self._ledger.sites_in_use())
+        self._sites.delete(current_record, self._ledger.sites_in_use())
         self._publish()
         return self._view.plugins[name]
 
@@ -264,7 +275,7 @@ class Engine:
     def prune_sites(self) -> list[str]:
         """Delete site dirs that neither the active set nor a backup names (left by a crash
         between an install and its commit); returns their names."""
-        return self._changer.sites().prune(self._ledger.sites_in_use())
+        return self._sites.prune(self._ledger.sites_in_use())
 
     def halt(self, *, save_state: bool) -> None:
         """Unload every plugin, dependents first, without committing: the next start restores

@@ -18,13 +18,9 @@ import pluggy
 from hookspecs.lifecycle import lifecycle_specs
 
 from ..discover.discovery import Discovery
-from ..discover.sources import (
-    EnvironmentSource,
-    Source,
-    WheelFolderSource,
-    candidate_from_wheel,
-    inspect_plugin_wheel,
-)
+from ..discover.environment import EnvironmentSource
+from ..discover.folder import WheelFolderSource
+from ..discover.sources import Source
 from ..discover.trust import TrustGate
 from ..discover.watch import FolderChange, FolderWatcher
 from ..load.bounded import retire_idle_helpers
@@ -146,6 +142,7 @@ class PluginHost:
             self,
             self._events.emit,
             self._write_registry,
+            validated=self._discovery.validated,
         )
         self._persist_state = given.persist_state
         self._folder_problems: dict[Path, str] = {}
@@ -342,26 +339,13 @@ class PluginHost:
         A refusal is reported like one in a watched folder (event, audit) and raised.
         """
         try:
-            self._discovery.admit_wheel(path)
-            path = path.resolve()
-            inspection = inspect_plugin_wheel(path, self.limits)
-            info = inspection.info
-            candidate = candidate_from_wheel(inspection, self.group, self.limits)
-            if candidate is None:
-                raise WheelError(
-                    f"declares no entry point in group {self.group!r}: not a plugin of this host",
-                    plugin=info.distribution,
-                    path=path,
-                )
-            names = (candidate.name, info.distribution)
-            self._discovery.screen_info(info, names, str(candidate.version))
+            return self._discovery.admit(path)
         except (TrustError, WheelError, ManifestError) as exc:
             kind = (
                 EventKind.MANIFEST_INVALID if isinstance(exc, ManifestError) else EventKind.REFUSED
             )
             self._events.emit(Event.failure(kind, exc.plugin, exc, origin=exc.path or str(path)))
             raise
-        return candidate
 
     def remove(self, name: str) -> None:
         """Unload a plugin (and the active plugins that require it); it stays out, across

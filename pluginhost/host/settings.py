@@ -16,8 +16,8 @@ from typing import Any, Final, Literal, get_args
 
 import attrs
 
+from ..discover.archive import WheelLimits
 from ..discover.trust import TrustMode
-from ..discover.wheel import WheelLimits
 from ..model.errors import SettingsError
 from ..model.policy import BreakingChange, VersionPolicy
 from ..model.versions import Version, parse_version

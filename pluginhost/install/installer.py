@@ -4,6 +4,9 @@ Nothing is written outside ``staging_root`` before every wheel involved has pass
 nothing outside ``staging_root`` and ``site_root`` is ever written. What is installed is exactly
 what was validated: a wheel is read once into memory, hashed, validated and installed from those
 bytes (one too large to hold is copied into staging, hashed on the way, and used from the copy).
+A wheel discovery validated already is handed over as a
+:class:`~pluginhost.discover.handover.ValidatedWheel` and installed from its bytes, with no
+further read, hash or validation.
 
 A site dir is named by the plugin wheel's content hash, so the same bytes are never installed
 twice, and it appears whole, by one rename, or not at all. The dir name holds 8 hex digits of the
@@ -33,7 +36,9 @@ from installer.exceptions import InstallerError
 from installer.sources import WheelFile
 from installer.utils import get_launcher_kind
 
-from ..discover.wheel import WheelInfo, WheelLimits, inspect_wheel, read_wheel_file
+from ..discover.archive import WheelLimits, read_wheel_bytes
+from ..discover.handover import ValidatedWheel
+from ..discover.wheel import WheelInfo, inspect_wheel
 from ..model.errors import InstallError, PluginHostError, WheelError
 from ..state import fs
 from ..state.faults import crash_point
@@ -98,8 +103,9 @@ def install_wheel(
     name: str,
     version: str,
     expected_sha256: str | None = None,
-    extra_wheels: Sequence[Path] = (),
+    extra_wheels: Sequence[Path | ValidatedWheel] = (),
     limits: WheelLimits = WheelLimits(),
+    validated: ValidatedWheel | None = None,
 ) -> InstalledSite:
     """Validate ``wheel`` and its ``extra_wheels`` and install them into one new site dir.
 
@@ -115,8 +121,12 @@ def install_wheel(
     :param name: the plugin's name, for the site dir's name.
     :param version: the plugin's version, for the site dir's name.
     :param expected_sha256: the digest the caller read; other bytes are refused.
-    :param extra_wheels: wheels meeting the plugin's ``Requires-Dist``, installed beside it.
+    :param extra_wheels: wheels meeting the plugin's ``Requires-Dist``, installed beside it:
+        files, or wheels validated already.
     :param limits: bounds on the wheels' member count and sizes.
+    :param validated: ``wheel`` as discovery validated it (under the same ``limits``): its
+        bytes are installed, the file is not read. Ignored unless it is of this very file
+        with ``expected_sha256``.
     :raises WheelError: when a wheel is refused, or changed since the caller read it.
     :raises InstallError: when the filesystem fails the install.
     """
@@ -128,10 +138,14 @@ def install_wheel(
     try:
         # Read once and hashed: what is validated and installed are those bytes, whatever
         # becomes of the original meanwhile.
-        own = _private_copy(original, staging / "wheels" / "0", expected_sha256, limits, name)
+        own = _handed_over(validated, original, expected_sha256) or _private_copy(
+            original, staging / "wheels" / "0", expected_sha256, limits, name
+        )
         # Extra wheels are validated the same way, all before anything outside staging exists.
         extras = [
-            _private_copy(Path(extra), staging / "wheels" / str(i), None, limits, name)
+            _Copy(extra.info.path, extra.data, extra.info)
+            if isinstance(extra, ValidatedWheel)
+            else _private_copy(Path(extra), staging / "wheels" / str(i), None, limits, name)
             for i, extra in enumerate(extra_wheels, start=1)
         ]
         sha256 = own.info.sha256
@@ -178,6 +192,17 @@ def _disk(action: str, plugin: str, original: Path) -> Iterator[None]:
         raise InstallError(f"{action}: {fs.describe(exc)}", plugin=plugin, path=original) from exc
 
 
+def _handed_over(
+    validated: ValidatedWheel | None, original: Path, expected_sha256: str | None
+) -> _Copy | None:
+    """The bytes discovery validated, when they are of ``original`` with the expected hash."""
+    if validated is None or validated.info.path != original:
+        return None
+    if expected_sha256 is not None and validated.info.sha256 != expected_sha256.lower():
+        return None
+    return _Copy(original, validated.data, validated.info)
+
+
 def _private_copy(
     original: Path, folder: Path, expected_sha256: str | None, limits: WheelLimits, plugin: str
 ) -> _Copy:
@@ -187,12 +212,12 @@ def _private_copy(
     hashed while copied, and validated from the copy.
     """
     with _disk("cannot read the wheel for installing", plugin, original):
-        data = read_wheel_file(original)
+        data = read_wheel_bytes(original)
     if data is None:
         return _staged_copy(original, folder, expected_sha256, limits, plugin)
-    _check_expected(hashlib.sha256(data).hexdigest(), expected_sha256, original)
+    _check_expected(data.sha256, expected_sha256, original)
     # The bytes are validated under the original's name: its errors already name that file.
-    return _Copy(original, data, inspect_wheel(original, limits=limits, data=data))
+    return _Copy(original, data.data, inspect_wheel(original, limits=limits, data=data))
 
 
 def _staged_copy(

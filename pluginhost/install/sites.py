@@ -7,10 +7,12 @@ child of ``site_root``; no path from a document or an archive names one.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
-from ..discover.wheel import WheelInfo, WheelLimits
+from ..discover.archive import WheelLimits
+from ..discover.handover import ValidatedWheel
+from ..discover.wheel import WheelInfo
 from ..model.candidate import Candidate, WheelOrigin
 from ..state.faults import crash_point
 from ..state.registry import Record
@@ -21,6 +23,9 @@ __all__ = ["Placed", "SiteDirs"]
 Placed = tuple[Path | None, tuple[str, ...]]
 """Where a plugin imports from (``None``: the environment) and the top-level names it serves."""
 
+Handover = Callable[[Path, str], ValidatedWheel | None]
+"""Gives the bytes discovery read and validated for a wheel path and sha256, if it kept them."""
+
 
 class SiteDirs:
     """The site dirs under one home.
@@ -28,12 +33,21 @@ class SiteDirs:
     :param site_root: the home's ``site/``.
     :param staging_root: the home's ``staging/``, where installs happen before their rename.
     :param limits: bounds on wheel archives.
+    :param validated: hands over the bytes discovery validated, so that an install reads
+        and hashes nothing again; without them, the file is read and validated anew.
     """
 
-    def __init__(self, site_root: Path, staging_root: Path, limits: WheelLimits) -> None:
+    def __init__(
+        self,
+        site_root: Path,
+        staging_root: Path,
+        limits: WheelLimits,
+        validated: Handover = lambda path, sha256: None,
+    ) -> None:
         self.site_root = site_root
         self.staging_root = staging_root
         self.limits = limits
+        self._validated = validated
         self._fresh: set[Path] = set()
 
     def placed(self, candidate: Candidate, known: Record | None) -> Placed | None:
@@ -65,8 +79,9 @@ class SiteDirs:
             name=candidate.name,
             version=candidate.version_text,
             expected_sha256=origin.sha256,
-            extra_wheels=[w.path for w in support],
+            extra_wheels=[self._validated(w.path, w.sha256) or w.path for w in support],
             limits=self.limits,
+            validated=self._validated(origin.path, origin.sha256),
         )
         if not site.reused:
             self._fresh.add(site.path)

@@ -3,7 +3,7 @@
 It runs the checks a host runs before installing: every rule of
 :func:`~pluginhost.discover.wheel.inspect_wheel` (archive, paths, RECORD hashes, metadata,
 tags), the entry point and the manifest
-(:func:`~pluginhost.discover.sources.candidate_from_wheel`), and, given an API version, the
+(:func:`~pluginhost.discover.candidates.candidate_from_wheel`), and, given an API version, the
 manifest's ``host`` constraint.
 """
 
@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ...discover.sources import candidate_from_wheel, inspect_plugin_wheel
+from ...discover.candidates import candidate_from_wheel, inspect_plugin_wheel
 from ...discover.wheel import Inspection, WheelInfo
 from ...model.errors import ManifestError, VersionError, WheelError
 from ...model.versions import Version, parse_version

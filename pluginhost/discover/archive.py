@@ -1,0 +1,309 @@
+"""The zip archive of a wheel: its bytes read at once, its bounds, its central directory and
+counted reads of its members.
+
+A wheel of up to 32 MiB is read whole, with one read, and hashed once: zipfile's many seeks then
+cost no system call, and a caller that passes the bytes on (to install them) knows they are the
+ones validated. A larger wheel is hashed and read from its file, by chunks.
+
+The central directory is checked as declared (names, kinds, sizes) before a byte is
+decompressed; :class:`MemberReader` then counts the bytes actually read, so that a lying header
+cannot bypass the declared checks. Every refusal is a :class:`RefusedError`, which the public
+functions of :mod:`~pluginhost.discover.wheel` turn into a :class:`~pluginhost.WheelError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import stat
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import BinaryIO, Final
+
+import attrs
+
+__all__ = [
+    "STARTUP_MODULES",
+    "ZIP_ERRORS",
+    "MemberReader",
+    "RefusedError",
+    "WheelBytes",
+    "WheelLimits",
+    "check_directory",
+    "check_entry",
+    "check_size",
+    "open_zip",
+    "read_wheel_bytes",
+]
+
+#: Modules that ``site`` imports at every interpreter start: a plugin must not ship one.
+STARTUP_MODULES: Final = frozenset({"sitecustomize", "usercustomize"})
+
+# Below this size a high ratio is just a repetitive file (a long, regular source file reaches 200
+# easily), not a bomb: the member and total size limits already bound what it can cost.
+_RATIO_FLOOR: Final = 1024 * 1024
+_CHUNK: Final = 64 * 1024
+# Up to this size a wheel is held in memory while it is validated (and installed): plugin wheels
+# are far smaller, and the common support wheels (numpy, pandas: 10 to 20 MB) still fit. Above
+# it, reading by chunks bounds the memory a wheel costs, at the price of a system call per seek.
+_IN_MEMORY: Final = 32 * 1024 * 1024
+_DRIVE: Final = re.compile(r"^[A-Za-z]:")
+_LOCAL_HEADER: Final = b"PK\x03\x04"
+_END_RECORD: Final = b"PK\x05\x06"
+_END_RECORD_SIZE: Final = 22
+#: What zipfile and zlib raise on corrupt, truncated or unsupported data (an unknown compression
+#: method or zip version is NotImplementedError); OSError covers the file itself.
+ZIP_ERRORS: Final = (
+    zipfile.BadZipFile,
+    zlib.error,
+    struct.error,
+    EOFError,
+    ValueError,
+    NotImplementedError,
+    OSError,
+)
+
+
+def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"WheelLimits.{attribute.name} must be a positive integer, not {value!r}")
+
+
+@attrs.frozen
+class WheelLimits:
+    """Bounds on what a wheel may cost to read, checked on declared and on actual sizes.
+
+    :param max_members: entries in the archive, directories included.
+    :param max_total_size: sum of the uncompressed sizes of all members, in bytes.
+    :param max_ratio: uncompressed / compressed size of one member (zip bombs); members under
+        1 MiB uncompressed are exempt, since a small repetitive file is not a bomb.
+    :param max_member_size: uncompressed size of one member, in bytes.
+    :param max_manifest_size: the most :func:`read_member` callers read of a ``plugin.toml``.
+    """
+
+    max_members: int = attrs.field(default=10_000, validator=_positive)
+    max_total_size: int = attrs.field(default=256 * 1024 * 1024, validator=_positive)
+    max_ratio: int = attrs.field(default=200, validator=_positive)
+    max_member_size: int = attrs.field(default=64 * 1024 * 1024, validator=_positive)
+    max_manifest_size: int = attrs.field(default=64 * 1024, validator=_positive)
+
+
+class RefusedError(Exception):
+    """One reason to refuse a wheel; the public functions add the path and the plugin."""
+
+
+@attrs.frozen
+class WheelBytes:
+    """A wheel file's bytes, read at once, and their sha256, taken once.
+
+    :param data: the whole file.
+    :param sha256: hex digest of ``data``.
+    """
+
+    data: bytes = attrs.field(repr=False)
+    sha256: str
+
+    @classmethod
+    def of(cls, data: bytes) -> WheelBytes:
+        """``data`` with its digest."""
+        return cls(data, hashlib.sha256(data).hexdigest())
+
+
+def read_wheel_bytes(path: str | os.PathLike[str]) -> WheelBytes | None:
+    """The whole file, read at once and hashed, or ``None`` when it is too large to hold in
+    memory (32 MiB).
+
+    :raises OSError: when the file cannot be opened or read.
+    """
+    with open(path, "rb", buffering=0) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > _IN_MEMORY:
+            return None
+        # One read, normally: asking for a byte more than the size finds a file grown meanwhile.
+        data = handle.read(size + 1)
+        whole = data if len(data) == size else _read_on(handle, data)
+    return WheelBytes.of(whole) if whole is not None else None
+
+
+def _read_on(handle: io.FileIO, data: bytes) -> bytes | None:
+    """The rest of a file whose size changed while it was read, unless it outgrows the bound."""
+    parts, total = [data], len(data)
+    while parts[-1] and total <= _IN_MEMORY:
+        parts.append(handle.read(_IN_MEMORY + 1 - total))
+        total += len(parts[-1])
+    return b"".join(parts) if total <= _IN_MEMORY else None
+
+
+@contextmanager
+def open_zip(
+    path: str | os.PathLike[str], data: WheelBytes | None = None
+) -> Iterator[tuple[zipfile.ZipFile, str]]:
+    """Read the wheel once and hash it (unless ``data`` holds its bytes already), then read the
+    zip from those same bytes; yields the archive and the sha256 of the bytes."""
+    with _contents(path, data) as (handle, sha256):
+        try:
+            archive = zipfile.ZipFile(handle)
+        except ZIP_ERRORS as exc:
+            raise RefusedError(
+                f"not a zip archive, or a truncated or unsupported one: {exc}"
+            ) from exc
+        with archive:
+            _check_bounds(handle, archive)
+            yield archive, sha256
+
+
+@contextmanager
+def _contents(
+    path: str | os.PathLike[str], data: WheelBytes | None
+) -> Iterator[tuple[BinaryIO, str]]:
+    """The wheel's bytes as a file and their sha256: in memory, unless too large to hold."""
+    try:
+        if data is None:
+            data = read_wheel_bytes(path)
+        handle = io.BytesIO(data.data) if data is not None else open(path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise RefusedError(f"cannot read the file: {exc}") from exc
+    with handle:
+        try:
+            sha256 = data.sha256 if data is not None else _hash_file(handle)
+            handle.seek(0)
+        except OSError as exc:
+            raise RefusedError(
+                f"not a zip archive, or a truncated or unsupported one: {exc}"
+            ) from exc
+        yield handle, sha256
+
+
+def _check_bounds(handle: BinaryIO, archive: zipfile.ZipFile) -> None:
+    """Refuse bytes before the first member or after the end record: zipfile reads past both
+    (a self-extracting stub, a polyglot file), and what else reads the file may not."""
+    handle.seek(0)
+    if handle.read(4) != _LOCAL_HEADER:
+        raise RefusedError("has data before its first member (not a plain zip archive)")
+    end = _END_RECORD_SIZE + len(archive.comment)
+    handle.seek(0, os.SEEK_END)
+    size = handle.tell()
+    handle.seek(max(0, size - end))
+    if size < end or handle.read(4) != _END_RECORD:
+        raise RefusedError("has data after the end of its zip archive")
+
+
+def _hash_file(handle: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    while chunk := handle.read(_CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_directory(
+    infos: list[zipfile.ZipInfo], limits: WheelLimits
+) -> dict[str, zipfile.ZipInfo]:
+    """Check every entry as declared; returns the entries by name."""
+    if len(infos) > limits.max_members:
+        raise RefusedError(f"has {len(infos)} members, more than the limit of {limits.max_members}")
+    by_folded: dict[str, str] = {}
+    for info in infos:
+        check_entry(info)
+        check_size(info, info.file_size, limits)
+        folded = info.filename.casefold()
+        if folded in by_folded:
+            first = by_folded[folded]
+            kind = "twice" if first == info.filename else f"twice, differing in case from {first!r}"
+            raise RefusedError(f"contains the member {info.filename!r} {kind}")
+        by_folded[folded] = info.filename
+    total = sum(info.file_size for info in infos)
+    if total > limits.max_total_size:
+        raise RefusedError(
+            f"declares {total} bytes uncompressed, over the limit of {limits.max_total_size}"
+        )
+    return {info.filename: info for info in infos}
+
+
+def check_entry(info: zipfile.ZipInfo) -> None:
+    """Refuse an entry that is not a plain file or directory, or whose name is unsafe."""
+    # orig_filename is the name as stored; zipfile cuts ``filename`` at a NUL byte.
+    name = info.orig_filename
+    _check_name(name)
+    if stat.S_ISLNK(info.external_attr >> 16):
+        raise RefusedError(f"member {name!r} is a symbolic link")
+    if info.flag_bits & 0x1:
+        raise RefusedError(f"member {name!r} is encrypted")
+
+
+def _check_name(name: str) -> None:
+    """Refuse a member name that could land outside the target or run at interpreter start."""
+    if "\x00" in name:
+        raise RefusedError(f"member name {name!r} contains a NUL byte")
+    if "\\" in name:
+        raise RefusedError(f"member name {name!r} contains a backslash")
+    if name.startswith("/"):
+        raise RefusedError(f"member name {name!r} is an absolute path")
+    if _DRIVE.match(name):
+        raise RefusedError(f"member name {name!r} starts with a drive letter")
+    parts = name.removesuffix("/").split("/")
+    odd = [part for part in parts if part in ("", ".", "..")]
+    if odd:
+        raise RefusedError(f"member name {name!r} has a {odd[0]!r} component")
+    _check_parts(name, [part.casefold() for part in parts])
+
+
+def _check_parts(name: str, parts: list[str]) -> None:
+    if "__pycache__" in parts:
+        raise RefusedError(f"member {name!r} is in a __pycache__ directory (stale bytecode)")
+    if parts[-1].endswith(".pth") and not name.endswith("/"):
+        raise RefusedError(f"member {name!r} is a .pth file, which runs at interpreter start")
+    if any(part.split(".", 1)[0] in STARTUP_MODULES for part in parts):
+        raise RefusedError(f"member {name!r} is a startup module (sitecustomize/usercustomize)")
+
+
+def check_size(info: zipfile.ZipInfo, size: int, limits: WheelLimits) -> None:
+    """Refuse a member whose (declared or actual) uncompressed ``size`` is over a limit."""
+    if size > limits.max_member_size:
+        raise RefusedError(
+            f"member {info.filename!r} is {size} bytes uncompressed, "
+            f"over the limit of {limits.max_member_size}"
+        )
+    if size > _RATIO_FLOOR and size > limits.max_ratio * max(info.compress_size, 1):
+        raise RefusedError(
+            f"member {info.filename!r} expands from {info.compress_size} to {size} bytes, "
+            f"a ratio over the limit of {limits.max_ratio} (zip bomb)"
+        )
+
+
+class MemberReader:
+    """Reads members of one archive, refusing as soon as actual sizes break the limits."""
+
+    def __init__(self, archive: zipfile.ZipFile, limits: WheelLimits) -> None:
+        self._archive: Final = archive
+        self._limits: Final = limits
+        self._total = 0
+
+    def read(self, info: zipfile.ZipInfo) -> bytes:
+        """The whole member."""
+        return b"".join(self.chunks(info))
+
+    def chunks(self, info: zipfile.ZipInfo) -> Iterator[bytes]:
+        """The member's bytes in chunks, checked against the limits as they come."""
+        size = 0
+        try:
+            with self._archive.open(info) as stream:
+                while chunk := stream.read(_CHUNK):
+                    size += len(chunk)
+                    self._count(info, size, len(chunk))
+                    yield chunk
+        except ZIP_ERRORS as exc:
+            raise RefusedError(f"cannot read member {info.filename!r}: {exc}") from exc
+        if size != info.file_size:
+            raise RefusedError(f"member {info.filename!r} holds {size} bytes, not {info.file_size}")
+
+    def _count(self, info: zipfile.ZipInfo, size: int, more: int) -> None:
+        # Counting what was really read keeps a lying header from bypassing the declared checks.
+        self._total += more
+        check_size(info, size, self._limits)
+        if self._total > self._limits.max_total_size:
+            raise RefusedError(f"holds over {self._limits.max_total_size} bytes uncompressed")

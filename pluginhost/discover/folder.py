@@ -1,0 +1,92 @@
+"""The wheel-folder source: the ``*.whl`` files of a folder, each read as one candidate, one
+support wheel or one problem naming the file."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import attrs
+
+from ..model.errors import ManifestError, PluginHostError, WheelError
+from ..model.problems import Problem, ProblemKind
+from .archive import WheelLimits
+from .candidates import candidate_from_wheel, inspect_plugin_wheel
+from .sources import Scan
+
+__all__ = ["WheelFolderSource", "problem_from", "read_wheel"]
+
+
+@attrs.frozen
+class WheelFolderSource:
+    """The wheels in one folder (and its subfolders, down to ``max_depth``).
+
+    :param path: the folder.
+    :param include: glob patterns a file name must match.
+    :param exclude: glob patterns that exclude a file name.
+    :param max_depth: how many levels of subfolders to enter (0: the folder only).
+    :param follow_symlinks: enter symlinked folders and read symlinked wheels.
+    :param limits: the archive limits applied while reading.
+    """
+
+    path: Path = attrs.field(converter=Path)
+    include: tuple[str, ...] = ("*.whl",)
+    exclude: tuple[str, ...] = ()
+    max_depth: int = 0
+    follow_symlinks: bool = False
+    limits: WheelLimits = WheelLimits()
+
+    def wheel_paths(self) -> list[Path]:
+        """The wheel files this source would read, sorted."""
+        return sorted(self._walk(self.path, 0))
+
+    def _walk(self, folder: Path, depth: int) -> Iterator[Path]:
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            if entry.is_symlink() and not self.follow_symlinks:
+                continue
+            if entry.is_dir() and depth < self.max_depth:
+                yield from self._walk(Path(entry.path), depth + 1)
+            elif entry.is_file() and self.wanted(entry.name):
+                yield Path(entry.path)
+
+    def wanted(self, filename: str) -> bool:
+        """Whether a file of this name is a wheel this source reads."""
+        if filename.startswith(".") or not filename.endswith(".whl"):
+            return False
+        if not any(fnmatch.fnmatch(filename, pattern) for pattern in self.include):
+            return False
+        return not any(fnmatch.fnmatch(filename, pattern) for pattern in self.exclude)
+
+    def scan(self, group: str) -> Scan:
+        """Read every wheel; bad ones become problems, non-plugins support wheels."""
+        total = Scan()
+        for path in self.wheel_paths():
+            total = total + read_wheel(path, group, self.limits)
+        return total
+
+
+def read_wheel(path: Path, group: str, limits: WheelLimits = WheelLimits()) -> Scan:
+    """Read one wheel file as a :class:`Scan` of at most one candidate."""
+    try:
+        inspection = inspect_plugin_wheel(path, limits)
+        candidate = candidate_from_wheel(inspection, group, limits)
+    except (WheelError, ManifestError) as exc:
+        return Scan(problems=(problem_from(exc, path),))
+    if candidate is None:
+        return Scan(support=(inspection.info,))
+    return Scan(candidates=(candidate,))
+
+
+def problem_from(exc: PluginHostError, path: Path) -> Problem:
+    kind = (
+        ProblemKind.MANIFEST_INVALID
+        if isinstance(exc, ManifestError)
+        else ProblemKind.WHEEL_INVALID
+    )
+    return Problem(kind, exc.plugin, str(exc), path=exc.path or str(path))

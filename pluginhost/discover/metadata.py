@@ -1,0 +1,265 @@
+"""What a wheel declares: its file name, ``.dist-info`` layout, METADATA and WHEEL headers, tags,
+``Requires-Python``, ``Requires-Dist``, entry points and importable top-level names.
+
+Each check refuses with a :class:`~pluginhost.discover.archive.RefusedError` saying why: the
+name and version must agree between the file name, the ``.dist-info`` directory and METADATA,
+and the wheel must fit this interpreter.
+"""
+
+from __future__ import annotations
+
+import configparser
+import email.message
+import email.parser
+import email.policy
+import functools
+import sys
+import zipfile
+from collections.abc import Mapping
+from typing import Final
+
+import attrs
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.tags import Tag, sys_tags
+from packaging.utils import (
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+from .archive import MemberReader, RefusedError
+
+__all__ = [
+    "DATA_SCHEMES",
+    "EntryPointSpec",
+    "FileName",
+    "check_metadata",
+    "check_requires_python",
+    "check_tags",
+    "check_wheel_version",
+    "find_dist_info",
+    "find_top_level",
+    "read_entry_points",
+    "read_headers",
+    "read_requires_dist",
+    "read_text",
+]
+
+#: The ``.data`` subdirectories a wheel may use (the installation schemes).
+DATA_SCHEMES: Final = frozenset({"purelib", "platlib", "headers", "scripts", "data"})
+_MODULE_SUFFIXES: Final = (".py", ".pyc", ".so", ".pyd")
+
+
+@attrs.frozen
+class EntryPointSpec:
+    """One entry point declared in a wheel's ``entry_points.txt``."""
+
+    name: str
+    group: str
+    value: str
+
+    @classmethod
+    def parse_all(cls, text: str) -> tuple[EntryPointSpec, ...]:
+        """Parse an ``entry_points.txt``, keeping the case of names and the text of values.
+
+        >>> EntryPointSpec.parse_all("[greeter.plugins]\\nHello = hello_plugin\\n")
+        (EntryPointSpec(name='Hello', group='greeter.plugins', value='hello_plugin'),)
+
+        :raises ValueError: when the text is not a valid INI file.
+        """
+        # No interpolation: a "%" in a value is text, and "=" alone separates name from value.
+        parser = _CaseSensitiveParser(interpolation=None, delimiters=("=",))
+        try:
+            parser.read_string(text)
+        except configparser.Error as exc:
+            raise ValueError(str(exc)) from exc
+        return tuple(
+            cls(name, group, value.strip())
+            for group in parser.sections()
+            for name, value in parser.items(group)
+        )
+
+
+class _CaseSensitiveParser(configparser.ConfigParser):
+    def optionxform(self, optionstr: str) -> str:
+        # Entry point names are case-sensitive; ConfigParser lowercases keys by default.
+        return optionstr
+
+
+@attrs.frozen
+class FileName:
+    distribution: NormalizedName
+    version: Version
+    tags: frozenset[Tag]
+    data_dir: str  # spelled as in the file name, which is where installer looks for it
+
+    @classmethod
+    def parse(cls, filename: str) -> FileName:
+        try:
+            name, version, _build, tags = parse_wheel_filename(filename)
+        except (InvalidWheelFilename, InvalidVersion) as exc:
+            raise RefusedError(f"not a valid wheel file name: {exc}") from exc
+        raw_name, raw_version = filename.split("-")[:2]
+        return cls(name, version, tags, f"{raw_name}-{raw_version}.data")
+
+
+def find_dist_info(infos: Mapping[str, zipfile.ZipInfo], filename: FileName) -> str:
+    """The one ``.dist-info`` directory, agreeing with the file name; checks ``.data`` too."""
+    roots = {name.split("/", 1)[0] for name in infos if "/" in name}
+    found = sorted(root for root in roots if root.endswith(".dist-info"))
+    if len(found) != 1:
+        listed = ", ".join(found) or "none"
+        raise RefusedError(f"must contain exactly one .dist-info directory, found {listed}")
+    dist_info = found[0]
+    stem = dist_info.removesuffix(".dist-info")
+    name, _, version = stem.partition("-")
+    if canonicalize_name(name) != filename.distribution or _version(version) != filename.version:
+        raise RefusedError(
+            f"{dist_info} disagrees with the file name ({filename.distribution} {filename.version})"
+        )
+    _check_data_dir(infos, roots, filename.data_dir)
+    return dist_info
+
+
+def _check_data_dir(infos: Mapping[str, zipfile.ZipInfo], roots: set[str], data_dir: str) -> None:
+    strays = sorted(root for root in roots if root.endswith(".data") and root != data_dir)
+    if strays:
+        raise RefusedError(f"has the .data directory {strays[0]!r}, expected only {data_dir!r}")
+    for name in infos:
+        if not _in_data_scheme(name, data_dir):
+            raise RefusedError(f"member {name!r} is not in a valid {data_dir} subdirectory")
+
+
+def _in_data_scheme(name: str, data_dir: str) -> bool:
+    """Whether ``name`` is outside ``data_dir`` or inside one of its scheme directories."""
+    parts = name.removesuffix("/").split("/")
+    if parts[0] != data_dir:
+        return True
+    if name.endswith("/"):
+        return len(parts) == 1 or parts[1] in DATA_SCHEMES
+    return len(parts) > 2 and parts[1] in DATA_SCHEMES
+
+
+def _version(text: str) -> Version | None:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
+
+
+def read_headers(
+    reader: MemberReader, infos: Mapping[str, zipfile.ZipInfo], member: str
+) -> email.message.Message:
+    """Parse an RFC 822 style metadata file (METADATA, WHEEL)."""
+    text = read_text(reader, infos, member)
+    return email.parser.Parser(policy=email.policy.compat32).parsestr(text)
+
+
+def read_text(reader: MemberReader, infos: Mapping[str, zipfile.ZipInfo], member: str) -> str:
+    if member not in infos:
+        raise RefusedError(f"has no {member}")
+    try:
+        return reader.read(infos[member]).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RefusedError(f"{member} is not valid UTF-8: {exc}") from exc
+
+
+def _header(headers: email.message.Message, key: str) -> str:
+    value = headers.get(key)
+    if value is None or not str(value).strip():
+        raise RefusedError(f"METADATA has no {key}")
+    return str(value).strip()
+
+
+def check_metadata(metadata: email.message.Message, filename: FileName) -> tuple[str, str]:
+    """METADATA's Name and Version, which must agree with the file name (and so the dist-info)."""
+    name, version = _header(metadata, "Name"), _header(metadata, "Version")
+    if canonicalize_name(name) != filename.distribution:
+        raise RefusedError(f"METADATA Name {name!r} disagrees with the file name")
+    if _version(version) != filename.version:
+        raise RefusedError(f"METADATA Version {version!r} disagrees with the file name")
+    return name, version
+
+
+def check_wheel_version(wheel_meta: email.message.Message) -> None:
+    text = str(wheel_meta.get("Wheel-Version", "")).strip()
+    major = text.split(".", 1)[0]
+    if not (major.isdigit() and int(major) == 1):
+        raise RefusedError(f"WHEEL has Wheel-Version {text!r}; only 1.x is supported")
+
+
+@functools.lru_cache(maxsize=1)
+def _supported_tags() -> frozenset[Tag]:
+    # sys_tags() yields hundreds of tags and costs about a millisecond: compute it once.
+    return frozenset(sys_tags())
+
+
+def check_tags(tags: frozenset[Tag]) -> None:
+    if tags.isdisjoint(_supported_tags()):
+        listed = ", ".join(sorted(str(tag) for tag in tags))
+        raise RefusedError(f"none of its tags ({listed}) is supported by this interpreter")
+
+
+def check_requires_python(metadata: email.message.Message) -> str | None:
+    text = metadata.get("Requires-Python")
+    if text is None:
+        return None
+    try:
+        spec = SpecifierSet(str(text))
+    except InvalidSpecifier as exc:
+        raise RefusedError(f"METADATA has an invalid Requires-Python {text!r}") from exc
+    running = ".".join(str(part) for part in sys.version_info[:3])
+    if not spec.contains(running, prereleases=True):
+        raise RefusedError(f"requires Python {text}, this is Python {running}")
+    return str(text)
+
+
+def read_requires_dist(metadata: email.message.Message) -> tuple[str, ...]:
+    lines = tuple(str(line).strip() for line in metadata.get_all("Requires-Dist") or ())
+    for line in lines:
+        try:
+            Requirement(line)
+        except InvalidRequirement as exc:
+            raise RefusedError(f"METADATA has an invalid Requires-Dist {line!r}") from exc
+    return lines
+
+
+def read_entry_points(
+    reader: MemberReader, infos: Mapping[str, zipfile.ZipInfo], member: str
+) -> tuple[EntryPointSpec, ...]:
+    if member not in infos:
+        return ()
+    try:
+        return EntryPointSpec.parse_all(read_text(reader, infos, member))
+    except ValueError as exc:
+        raise RefusedError(f"{member} is not valid: {exc}") from exc
+
+
+def find_top_level(
+    infos: Mapping[str, zipfile.ZipInfo], dist_info: str, data_dir: str
+) -> tuple[str, ...]:
+    """Importable names at the root of purelib/platlib, including ``<name>.data/purelib``."""
+    names = set()
+    for member in infos:
+        parts = member.split("/")
+        if parts[0] == data_dir and len(parts) > 2 and parts[1] in ("purelib", "platlib"):
+            parts = parts[2:]
+        elif parts[0] in (dist_info, data_dir):
+            continue
+        name = _importable(parts)
+        if name is not None:
+            names.add(name)
+    return tuple(sorted(names))
+
+
+def _importable(parts: list[str]) -> str | None:
+    """The top-level name a member makes importable: its package, or itself as a module."""
+    if len(parts) > 1:
+        return parts[0] if parts[0].isidentifier() else None
+    stem = parts[0].split(".", 1)[0]
+    if parts[0].endswith(_MODULE_SUFFIXES) and stem.isidentifier():
+        return stem
+    return None

@@ -1,0 +1,112 @@
+"""RECORD: every file of a wheel is listed with a strong hash and its size, and nothing else is.
+
+Each member's bytes are hashed as they are read (through the counting
+:class:`~pluginhost.discover.archive.MemberReader`) and compared with its row; the members a
+caller asks to keep are returned with the very bytes that matched.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import zipfile
+from collections.abc import Callable, Iterable, Mapping
+from typing import Final
+
+import attrs
+
+from .archive import MemberReader, RefusedError
+from .metadata import read_text
+
+__all__ = ["STRONG_HASHES", "check_record", "is_unlisted", "read_record"]
+
+#: Hash algorithms accepted in RECORD; md5 and sha1 can be forged, so RECORD would prove nothing.
+STRONG_HASHES: Final = frozenset({"sha256", "sha384", "sha512"})
+
+# Signature files are by definition not listed in the RECORD they sign.
+_UNLISTED: Final = frozenset({"RECORD", "RECORD.jws", "RECORD.p7s"})
+
+
+@attrs.frozen
+class _RecordEntry:
+    algorithm: str
+    digest: str
+    size: int
+
+    @classmethod
+    def parse(cls, path: str, hash_: str, size: str) -> _RecordEntry:
+        algorithm, _, digest = hash_.partition("=")
+        if not digest or not size:
+            raise RefusedError(f"RECORD gives no hash or no size for {path!r}")
+        if algorithm not in STRONG_HASHES:
+            raise RefusedError(
+                f"RECORD hashes {path!r} with {algorithm!r}: a weak or unknown hash algorithm "
+                "(only sha256, sha384 and sha512 are accepted)"
+            )
+        if not size.isdigit():
+            raise RefusedError(f"RECORD gives the invalid size {size!r} for {path!r}")
+        return cls(algorithm, digest.rstrip("="), int(size))
+
+
+def read_record(
+    reader: MemberReader, infos: Mapping[str, zipfile.ZipInfo], dist_info: str
+) -> dict[str, _RecordEntry | None]:
+    """RECORD by path; ``None`` for the rows of RECORD itself and its signatures."""
+    text = read_text(reader, infos, f"{dist_info}/RECORD")
+    entries: dict[str, _RecordEntry | None] = {}
+    for row in csv.reader(text.splitlines()):
+        if len(row) != 3:
+            raise RefusedError(f"RECORD has a malformed row {row!r}")
+        path, hash_, size = row
+        if path in entries:
+            raise RefusedError(f"RECORD lists {path!r} twice")
+        unlisted = is_unlisted(path, dist_info)
+        entries[path] = None if unlisted else _RecordEntry.parse(path, hash_, size)
+    return entries
+
+
+def is_unlisted(path: str, dist_info: str) -> bool:
+    folder, _, name = path.rpartition("/")
+    return folder == dist_info and name in _UNLISTED
+
+
+def check_record(
+    reader: MemberReader,
+    infos: Mapping[str, zipfile.ZipInfo],
+    dist_info: str,
+    record: Mapping[str, _RecordEntry | None],
+    keep: Callable[[str], bool],
+) -> dict[str, tuple[zipfile.ZipInfo, bytes]]:
+    """Every file member is in RECORD with its true hash and size, and nothing else is.
+
+    :returns: the members ``keep`` accepts, each with the bytes that matched RECORD.
+    """
+    listed = {path: entry for path, entry in record.items() if entry is not None}
+    kept = {}
+    for name, info in infos.items():
+        if info.is_dir() or is_unlisted(name, dist_info):
+            continue
+        entry = listed.pop(name, None)
+        if entry is None:
+            raise RefusedError(f"member {name!r} is not listed in RECORD with a hash")
+        if keep(name):
+            data = reader.read(info)
+            _verify(name, entry, [data])
+            kept[name] = (info, data)
+        else:
+            _verify(name, entry, reader.chunks(info))
+    if listed:
+        raise RefusedError(f"RECORD lists {min(listed)!r}, which is not in the archive")
+    return kept
+
+
+def _verify(name: str, entry: _RecordEntry, chunks: Iterable[bytes]) -> None:
+    digest = hashlib.new(entry.algorithm)
+    size = 0
+    for chunk in chunks:
+        digest.update(chunk)
+        size += len(chunk)
+    actual = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode("ascii")
+    if actual != entry.digest or size != entry.size:
+        raise RefusedError(f"member {name!r} does not match its RECORD hash and size")

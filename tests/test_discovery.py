@@ -1,0 +1,323 @@
+"""Discovery built directly on real folders and real wheels: the folder look, trust refusals,
+the cache by file identity, the one admission path and the hand-over of validated bytes; and,
+through real hosts, one read and one hash per wheel."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import greet_code
+
+from pluginhost import (
+    PluginHost,
+    ProblemKind,
+    TrustError,
+    WheelError,
+    WheelFolderSource,
+    WheelInfo,
+    WheelLimits,
+    WheelOrigin,
+)
+from pluginhost.discover.discovery import Discovery
+from pluginhost.discover.trust import TrustGate
+from pluginhost.testing import WheelFactory
+
+GROUP = "greeter.plugins"
+MakeHost = Callable[..., PluginHost]
+CountIO = Callable[..., "WheelIO"]
+
+#: Wheel paths whose openings are counted, each with the count; filled by the audit hook.
+_OPENED: dict[str, int] = {}
+_HOOKED: list[bool] = []
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event == "open" and args and isinstance(args[0], str | bytes | os.PathLike):
+        path = os.path.realpath(os.fsdecode(args[0]))
+        if path in _OPENED:
+            _OPENED[path] += 1
+
+
+class WheelIO:
+    """Counts, for one wheel, the openings of its file and the sha256 digests of its bytes."""
+
+    def __init__(self, wheel: Path, at: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        if not _HOOKED:  # an audit hook cannot be removed: one for the whole run
+            sys.addaudithook(_audit)
+            _HOOKED.append(True)
+        self.path = os.path.realpath(at)
+        self.sha256 = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        self.digests: list[str] = []
+        real = hashlib.sha256
+        digests = self.digests
+
+        class Counted:
+            def __init__(self, data: bytes = b"", **kwargs: Any) -> None:
+                self._hash = real(data, **kwargs)
+
+            def update(self, data: bytes) -> None:
+                self._hash.update(data)
+
+            def hexdigest(self) -> str:
+                digests.append(self._hash.hexdigest())
+                return digests[-1]
+
+        monkeypatch.setattr(hashlib, "sha256", Counted)
+        _OPENED[self.path] = 0
+
+    @property
+    def opened(self) -> int:
+        return _OPENED[self.path]
+
+    @property
+    def hashed(self) -> int:
+        return self.digests.count(self.sha256)
+
+    def close(self) -> None:
+        _OPENED.pop(self.path, None)
+
+
+@pytest.fixture
+def count_io(monkeypatch: pytest.MonkeyPatch) -> Iterator[CountIO]:
+    """Count the reads and hashes of a wheel (at its path, or ``at``) from now on."""
+    made: list[WheelIO] = []
+
+    def start(wheel: Path, at: Path | None = None) -> WheelIO:
+        made.append(WheelIO(wheel, at or wheel, monkeypatch))
+        return made[-1]
+
+    yield start
+    for io in made:
+        io.close()
+
+
+def trust_line(wheel: Path, name: str = "hello", version: str = "1.0.0") -> str:
+    return f"{name}=={version} --hash=sha256:{hashlib.sha256(wheel.read_bytes()).hexdigest()}\n"
+
+
+def discovery(
+    wheels: Path, *, trust_file: Path | None = None, keep_bytes: int = 1 << 26
+) -> Discovery:
+    mode = "hashes" if trust_file is not None else "permissions"
+    gate = TrustGate(mode, True, trust_file)
+    folder = WheelFolderSource(wheels)
+    return Discovery(GROUP, [folder], [], WheelLimits(), gate, keep_bytes=keep_bytes)
+
+
+class TestLook:
+    def test_folder_look(self, factory: WheelFactory, wheels: Path) -> None:
+        """A look offers the plugins, keeps non-plugins as support and names broken files."""
+        hello = factory.build("hello", code=greet_code("hi"))
+        factory.build("base", group="other.group")
+        broken = factory.build("evil", broken="bad-record-hash")
+        look = discovery(wheels).look()
+        (candidate,) = look.scan.candidates
+        assert candidate.name == "hello"
+        assert candidate.origin == WheelOrigin(
+            hello, hashlib.sha256(hello.read_bytes()).hexdigest()
+        )
+        assert [info.distribution for info in look.scan.support] == ["base"]
+        (problem,) = look.scan.problems
+        assert (problem.kind, problem.path) == (ProblemKind.WHEEL_INVALID, str(broken))
+        assert look.held == ()
+
+    def test_unlisted_wheel_refused_unread(
+        self, factory: WheelFactory, wheels: Path, tmp_path: Path
+    ) -> None:
+        """Under ``trust="hashes"`` an unlisted wheel is refused before it is parsed."""
+        broken = factory.build("evil", broken="bad-record-hash")
+        trusted = tmp_path / "trusted.txt"
+        trusted.write_text("")
+        (problem,) = discovery(wheels, trust_file=trusted).look().scan.problems
+        assert problem.kind is ProblemKind.UNTRUSTED
+        assert "is not listed in the trust file" in problem.message
+        assert problem.path == str(broken)
+
+    def test_listed_under_another_version(
+        self, factory: WheelFactory, wheels: Path, tmp_path: Path
+    ) -> None:
+        """A hash listed for another version is refused, naming the plugin and the version."""
+        wheel = factory.build("hello", "1.0.0", code=greet_code("hi"))
+        trusted = tmp_path / "trusted.txt"
+        trusted.write_text(trust_line(wheel, version="2.0.0"))
+        (problem,) = discovery(wheels, trust_file=trusted).look().scan.problems
+        assert (problem.kind, problem.plugin, problem.version) == (
+            ProblemKind.UNTRUSTED,
+            "hello",
+            "1.0.0",
+        )
+
+    def test_unsafe_folder_held(self, factory: WheelFactory, wheels: Path) -> None:
+        """A folder writable by others is held: its plugins keep serving until it is safe."""
+        factory.build("hello", code=greet_code("hi"))
+        wheels.chmod(0o777)
+        look = discovery(wheels).look()
+        assert look.held == (wheels,)
+        assert [p.kind for p in look.scan.problems] == [ProblemKind.UNTRUSTED]
+
+
+class TestCache:
+    def test_unchanged_wheel_not_read_again(
+        self, factory: WheelFactory, wheels: Path, count_io: CountIO
+    ) -> None:
+        """A second look reuses what an unchanged file yielded; it does not open it."""
+        wheel = factory.build("hello", code=greet_code("hi"))
+        found = discovery(wheels)
+        first = found.look().scan
+        io = count_io(wheel)
+        assert found.look().scan == first
+        assert io.opened == 0
+
+    def test_changed_wheel_read_again(
+        self, factory: WheelFactory, wheels: Path, count_io: CountIO
+    ) -> None:
+        """A file whose size, mtime or inode changed is read again, once."""
+        factory.build("hello", code=greet_code("hi"))
+        found = discovery(wheels)
+        found.look()
+        wheel = factory.build("hello", code=greet_code("hello again"))
+        io = count_io(wheel)
+        (candidate,) = found.look().scan.candidates
+        assert candidate.sha256 == io.sha256
+        assert (io.opened, io.hashed) == (1, 1)
+
+    def test_trust_taken_again_on_a_cached_read(
+        self, factory: WheelFactory, wheels: Path, tmp_path: Path
+    ) -> None:
+        """A hash taken out of the trust file refuses a wheel read before, unchanged."""
+        wheel = factory.build("hello", code=greet_code("hi"))
+        trusted = tmp_path / "trusted.txt"
+        trusted.write_text(trust_line(wheel))
+        found = discovery(wheels, trust_file=trusted)
+        assert [c.name for c in found.look().scan.candidates] == ["hello"]
+        trusted.write_text("")
+        scan = found.look().scan
+        assert scan.candidates == ()
+        assert [p.kind for p in scan.problems] == [ProblemKind.UNTRUSTED]
+
+
+class TestAdmit:
+    def test_same_candidate_as_a_look(self, factory: WheelFactory, wheels: Path) -> None:
+        """A wheel given to ``admit`` yields the candidate a look at its folder yields."""
+        wheel = factory.build("hello", code=greet_code("hi"))
+        (looked,) = discovery(wheels).look().scan.candidates
+        assert discovery(wheels).admit(wheel) == looked
+
+    def test_not_a_plugin(self, factory: WheelFactory, wheels: Path) -> None:
+        """A wheel with no entry point in the group is refused, naming it."""
+        wheel = factory.build("base", group="other.group")
+        with pytest.raises(WheelError, match="not a plugin of this host") as caught:
+            discovery(wheels).admit(wheel)
+        assert (caught.value.plugin, caught.value.path) == ("base", str(wheel))
+
+    def test_refused_by_hashes(self, factory: WheelFactory, wheels: Path, tmp_path: Path) -> None:
+        """Under ``trust="hashes"``, ``admit`` refuses a hash listed under another name."""
+        wheel = factory.build("hello", code=greet_code("hi"))
+        trusted = tmp_path / "trusted.txt"
+        trusted.write_text(trust_line(wheel, name="other"))
+        with pytest.raises(TrustError, match=r"lists this sha256 as other==1\.0\.0") as caught:
+            discovery(wheels, trust_file=trusted).admit(wheel)
+        assert (caught.value.plugin, caught.value.path) == ("hello", str(wheel))
+
+    def test_symlink_refused(self, factory: WheelFactory, wheels: Path, tmp_path: Path) -> None:
+        """Under strict modes a symlinked wheel is refused before it is read."""
+        wheel = factory.build("hello", code=greet_code("hi"))
+        link = tmp_path / wheel.name
+        link.symlink_to(wheel)
+        with pytest.raises(TrustError, match="symbolic link"):
+            discovery(wheels).admit(link)
+
+
+class TestHandOver:
+    def test_look_hands_over_the_bytes_read(self, factory: WheelFactory, wheels: Path) -> None:
+        """The bytes a look validated are handed over once, for that very hash."""
+        wheel = factory.build("hello", code=greet_code("hi"))
+        found = discovery(wheels)
+        (candidate,) = found.look().scan.candidates
+        assert isinstance(candidate.origin, WheelOrigin)
+        assert found.validated(wheel, "0" * 64) is None
+        handed = found.validated(wheel, candidate.origin.sha256)
+        assert handed is not None
+        assert handed.data == wheel.read_bytes()
+        assert handed.info.sha256 == candidate.origin.sha256
+        assert found.validated(wheel, candidate.origin.sha256) is None
+
+    def test_dropped_at_the_next_look(self, factory: WheelFactory, wheels: Path) -> None:
+        """Bytes nobody took are dropped when the next look starts."""
+        wheel = factory.build("hello", code=greet_code("hi"))
+        found = discovery(wheels)
+        (candidate,) = found.look().scan.candidates
+        found.look()
+        assert found.validated(wheel, str(candidate.sha256)) is None
+
+    def test_admitted_kept_through_one_look(self, factory: WheelFactory, wheels: Path) -> None:
+        """Bytes of a wheel given to ``admit`` survive the look that precedes its install."""
+        wheel = factory.build("hello", code=greet_code("hi"))
+        found = discovery(wheels)
+        candidate = found.admit(wheel)
+        found.look()
+        assert found.validated(wheel, str(candidate.sha256)) is not None
+
+    def test_cap(self, factory: WheelFactory, wheels: Path) -> None:
+        """Bytes over the cap are not kept: the install reads the file afresh."""
+        wheel = factory.build("hello", code=greet_code("hi"))
+        found = discovery(wheels, keep_bytes=wheel.stat().st_size - 1)
+        (candidate,) = found.look().scan.candidates
+        assert found.validated(wheel, str(candidate.sha256)) is None
+
+    def test_support_wheel_handed_over(self, factory: WheelFactory, wheels: Path) -> None:
+        """A support wheel's bytes are handed over too."""
+        wheel = factory.build("base", group="other.group")
+        found = discovery(wheels)
+        (info,) = found.look().scan.support
+        assert isinstance(info, WheelInfo)
+        handed = found.validated(wheel, info.sha256)
+        assert handed is not None
+        assert handed.info == info
+
+
+class TestOneReadOneHash:
+    def test_folder_drop_with_hashes(
+        self,
+        factory: WheelFactory,
+        make_host: MakeHost,
+        wheels: Path,
+        tmp_path: Path,
+        count_io: CountIO,
+    ) -> None:
+        """A wheel dropped into a watched folder under ``trust="hashes"`` is opened once and
+        hashed once, from discovery to its site dir."""
+        trusted = tmp_path / "trusted.txt"
+        trusted.write_text("")
+        host = make_host(trust="hashes", trust_file=trusted, settle=0.05)
+        aside = WheelFactory(tmp_path / "aside").build("hello", code=greet_code("hi"))
+        trusted.write_text(trust_line(aside))
+        io = count_io(aside, at=wheels / aside.name)
+        os.replace(aside, wheels / aside.name)
+        assert host.wait_idle()
+        assert host.plugins["hello"].version == "1.0.0"
+        assert (io.opened, io.hashed) == (1, 1)
+
+    @pytest.mark.parametrize("trust", ["permissions", "hashes"])
+    def test_install(
+        self,
+        trust: str,
+        factory: WheelFactory,
+        make_host: MakeHost,
+        tmp_path: Path,
+        count_io: CountIO,
+    ) -> None:
+        """A wheel given to ``install()`` is opened once and hashed once."""
+        wheel = factory.build("hello", code=greet_code("hi"))
+        trusted = tmp_path / "trusted.txt"
+        trusted.write_text(trust_line(wheel))
+        host = make_host(watch=[], trust=trust, trust_file=trusted)
+        io = count_io(wheel)
+        assert host.install(wheel).version == "1.0.0"
+        assert (io.opened, io.hashed) == (1, 1)
