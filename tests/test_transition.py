@@ -13,7 +13,7 @@ import pytest
 
 from hookspecs import greeter
 from hookspecs.lifecycle import lifecycle_specs
-from pluginhost.discover.sources import candidate_from_wheel, inspect_plugin_wheel
+from pluginhost.discover.candidates import candidate_from_wheel, inspect_plugin_wheel
 from pluginhost.install.installer import install_wheel
 from pluginhost.load.modules import PluginFinder, purge_modules
 from pluginhost.model.candidate import Candidate, WheelOrigin

@@ -228,8 +228,11 @@ class Changer:
         drained, errors, leaked = retirement.finish()
         self._draining.clear()
         problems = [*errors, *_leak_text(leaked)]
-        self._retired(members, previous_versions, drained, problems, rollback, restoring)
+        told = self._retired(members, previous_versions, drained, problems, rollback, restoring)
+        # Published before it is told, so that a subscriber reading the host sees the change.
         self._publish([m.name for m in members])
+        for event in told:
+            self._journal.emit(event)
         return None
 
     def _commit_switch(
@@ -305,9 +308,11 @@ class Changer:
         problems: Sequence[str],
         rollback: bool,
         restoring: bool,
-    ) -> None:
+    ) -> list[Event]:
+        """Each member's history entry, and the events that tell the change."""
+        told = []
         if not drained:
-            self._journal.emit(
+            told.append(
                 Event(
                     EventKind.DRAIN_TIMEOUT,
                     members[0].name,
@@ -324,7 +329,7 @@ class Changer:
                 kind = EventKind.ROLLED_BACK if rollback else EventKind.UPDATED
             mine = error if before is not None else None
             self._journal.history.add(str(kind), m.candidate, mine)
-            self._journal.emit(
+            told.append(
                 candidate_event(
                     kind,
                     m.candidate,
@@ -334,6 +339,7 @@ class Changer:
                     step="restore" if restoring else None,
                 )
             )
+        return told
 
     def _failed_change(self, members: Sequence[Member], exc: PluginHostError) -> PluginHostError:
         """Report a change that was undone: the failure, and the rollback if something served."""
@@ -401,9 +407,9 @@ class Changer:
         kind = EventKind.REMOVED if removed else EventKind.UNLOADED
         error = "; ".join(problems) or None
         self._journal.history.add(str(kind), candidate, error)
-        self._journal.emit(candidate_event(kind, candidate, error=error))
         if commit:
             self._publish([name])  # halt() publishes once, at its end
+        self._journal.emit(candidate_event(kind, candidate, error=error))
 
     def _commit_unload(self, name: PluginName) -> None:
         """Commit the active set without ``name``, before it is switched out: when the registry

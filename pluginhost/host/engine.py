@@ -183,7 +183,13 @@ class Engine:
         if before[1] or name in ledger.pinned:
             # A pin that did not take leaves the plugin where it was.
             self._restore_pin(name, *before)
-        raise outcome.failures.get(candidate.key) or refusal(candidate, self._journal.problems())
+        serving = ledger.active.get(name)
+        raise outcome.failures.get(candidate.key) or refusal(
+            candidate,
+            self._journal.problems(),
+            serving.candidate if serving is not None else None,
+            self.config.policy,
+        )
 
     def unpin(self, name: PluginName, scan: Scan, unavailable: Sequence[Path]) -> None:
         """Let the sources' versions of ``name`` compete again.

@@ -18,6 +18,7 @@ from ..model.errors import (
 )
 from ..model.events import Event, EventKind
 from ..model.names import PluginName
+from ..model.policy import VersionPolicy
 from ..model.problems import Problem, ProblemKind, Requirement
 
 __all__ = [
@@ -73,16 +74,23 @@ def skipped_for(candidate: Candidate, dependency: PluginName) -> Problem:
     )
 
 
-def refusal(candidate: Candidate, problems: Sequence[Problem]) -> PluginHostError:
+def refusal(
+    candidate: Candidate,
+    problems: Sequence[Problem],
+    serving: Candidate | None,
+    policy: VersionPolicy,
+) -> PluginHostError:
     """The error for a candidate that was offered but is not active, from the problems filed.
 
     Only for candidates that failed no step of their own: those raise the step's error.
+
+    :param serving: the version of the plugin that serves instead, if one does.
     """
     name, version = candidate.name, candidate.version_text
     filed = [p for p in problems if p.plugin == name]
     mine = [p for p in filed if p.version in (None, version)] or filed
     if not mine:
-        return ResolutionError(f"{name} {version} was not chosen", plugin=name)
+        return ResolutionError(_not_chosen(candidate, serving, policy), plugin=name)
     problem = mine[-1]
     if problem.kind is ProblemKind.LOAD_FAILED:
         return ActivationError(problem.message, plugin=name, step="load")
@@ -90,6 +98,20 @@ def refusal(candidate: Candidate, problems: Sequence[Problem]) -> PluginHostErro
     return ResolutionError(
         problem.message, plugin=name, missing=missing, requirement=problem.requirement
     )
+
+
+def _not_chosen(candidate: Candidate, serving: Candidate | None, policy: VersionPolicy) -> str:
+    text = f"{candidate.name} {candidate.version} was not chosen"
+    if serving is None:
+        return text
+    if serving.version <= candidate.version:
+        return f"{text}: {serving.version} serves"
+    if not policy.allow_downgrade:
+        return (
+            f"{text}: it is older than {serving.version}, which serves, and the version policy "
+            "forbids a downgrade (VersionPolicy(allow_downgrade=True) allows it, and pins it)"
+        )
+    return f"{text}: it is older than {serving.version}, which serves"
 
 
 def detached(exc: PluginHostError, plugin: str) -> PluginHostError:
