@@ -506,3 +506,25 @@ class TestHistory:
             ("1.3.0", "updated"),
             ("1.4.0", "updated"),
         ]
+
+
+class TestMessages:
+    def test_remove_of_unknown_plugin_names_it_once(self, make_host: MakeHost) -> None:
+        """An error about a plugin names it once, not once as its subject and again inside."""
+        host = make_host()
+        with pytest.raises(HostStateError) as info:
+            host.remove("ghost")
+        assert str(info.value) == "plugin 'ghost' is not active"
+        assert info.value.plugin == "ghost"
+
+    def test_failed_install_names_the_plugin_once(
+        self, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """install() of a plugin whose import fails raises the import's error, naming the
+        plugin once."""
+        wheel = WheelFactory(tmp_path / "w").build("crash", code="1/0")
+        host = make_host()
+        with pytest.raises(ActivationError) as info:
+            host.install(wheel)
+        assert info.value.plugin == "crash"
+        assert str(info.value).count("plugin 'crash'") == 1, str(info.value)

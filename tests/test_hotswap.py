@@ -691,3 +691,109 @@ class TestKeptServing:
         os.rename(factory.directory, tmp_path / "gone")
         again = live(make_host)
         assert again.load_order() == ("hello",)
+
+
+def served(host: PluginHost) -> list[str]:
+    """The versions answering, without their call counters."""
+    return [answer.split(":")[0] for answer in answers(host)]
+
+
+class TestStaysListed:
+    def test_failed_import_stays_listed_after_an_unrelated_change(
+        self, factory: WheelFactory, outside: WheelFactory, make_host: MakeHost, wheels: Path
+    ) -> None:
+        """A plugin whose import failed stays in host.plugins, with its reason, after another
+        wheel is dropped, and its status can be asked for."""
+        factory.build("crash", code="1/0")
+        host = live(make_host)
+        assert host.plugins["crash"].state is PluginState.FAILED
+        drop(outside.build("hello", code=code("1.0.0")), wheels)
+        assert host.wait_idle(20)
+        assert host.load_order() == ("hello",)
+        assert host.plugins["crash"].state is PluginState.FAILED
+        assert "ZeroDivisionError" in (host.status("crash").info.error or "")
+
+    def test_cascaded_dependent_stays_listed(
+        self, factory: WheelFactory, outside: WheelFactory, make_host: MakeHost, wheels: Path
+    ) -> None:
+        """With breaking_change='cascade', the dependent let go stays in host.plugins and
+        status() with its reason, and its dependency_failed problem is filed under it."""
+        factory.build("hello", "1.0.0", code=code("1.0.0"))
+        factory.build("polite", code=code("1.0.0"), requires={"hello": "^1.0"})
+        host = live(make_host, breaking_change="cascade")
+        drop(outside.build("hello", "2.0.0", code=code("2.0.0")), wheels)
+        assert host.wait_idle(20)
+        assert host.load_order() == ("hello",)
+        polite = host.status("polite").info
+        assert polite.state is PluginState.FAILED
+        assert "hello" in (polite.error or "")
+        (problem,) = [p for p in host.problems() if p.kind is ProblemKind.DEPENDENCY_FAILED]
+        assert (problem.plugin, problem.involved) == ("polite", ("hello",))
+
+
+class TestPin:
+    def test_older_version_installed_is_pinned_until_unpinned(
+        self, factory: WheelFactory, outside: WheelFactory, make_host: MakeHost, wheels: Path
+    ) -> None:
+        """install() of an older wheel, with downgrades allowed, makes it serve while a newer
+        wheel sits in the folder, across restarts, until the operator unpins it."""
+        factory.build("hello", "1.1.0", code=code("1.1.0"))
+        policy = VersionPolicy(allow_downgrade=True)
+        host = live(make_host, policy=policy)
+        info = host.install(outside.build("hello", "1.0.0", code=code("1.0.0")))
+        assert (info.version, info.pinned) == ("1.0.0", True)
+        drop(outside.build("hello", "1.2.0", code=code("1.2.0")), wheels)
+        assert host.wait_idle(20)
+        assert served(host) == ["1.0.0"]
+        host.stop()
+        again = live(make_host, policy=policy)
+        assert served(again) == ["1.0.0"]
+        assert again.plugins["hello"].pinned
+        again.unpin("hello")
+        assert served(again) == ["1.2.0"]
+        with pytest.raises(HostStateError, match="not pinned"):
+            again.unpin("hello")
+
+    def test_older_version_refused_without_downgrades(
+        self, factory: WheelFactory, outside: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """Without downgrades, install() of an older wheel says the policy forbids it."""
+        factory.build("hello", "1.1.0", code=code("1.1.0"))
+        host = live(make_host)
+        with pytest.raises(PluginHostError, match="forbids a downgrade"):
+            host.install(outside.build("hello", "1.0.0", code=code("1.0.0")))
+        assert served(host) == ["1.1.0"]
+
+
+class TestRollbackOfInstalled:
+    def test_rollback_survives_a_restart(self, outside: WheelFactory, make_host: MakeHost) -> None:
+        """A plugin loaded with install() and rolled back comes back rolled back after a
+        restart, rather than being unloaded as removed."""
+        host = live(make_host)
+        host.install(outside.build("hello", "1.0.0", code=code("1.0.0")))
+        host.install(outside.build("hello", "1.1.0", code=code("1.1.0")))
+        assert host.rollback("hello").version == "1.0.0"
+        host.stop()
+        again = live(make_host)
+        assert again.load_order() == ("hello",)
+        assert served(again) == ["1.0.0"]
+
+
+class TestConsistentReads:
+    def test_unloading_plugin_is_listed_while_it_answers(
+        self, factory: WheelFactory, make_host: MakeHost, wheels: Path
+    ) -> None:
+        """While a removed wheel's plugin is unloaded, load_order() names it as long as its
+        hooks answer, and not after."""
+        factory.build("hello", "1.0.0", code=code("1.0.0"))
+        host = live(make_host)
+        seen: list[tuple[tuple[str, ...], list[str]]] = []
+
+        def look(event: Event) -> None:
+            if event.kind in (EventKind.UNLOADING, EventKind.REMOVED):
+                seen.append((host.load_order(), served(host)))
+
+        host.subscribe(look)
+        (wheels / "hello-1.0.0-py3-none-any.whl").unlink()
+        assert host.wait_idle(20)
+        assert seen == [(("hello",), ["1.0.0"]), ((), [])]
