@@ -134,3 +134,12 @@ def test_timeout_withdraws_request(make_host: Callable[..., PluginHost]) -> None
         assert sorted(p.name for p in server.folder.iterdir()) == ["server.json"]
     finally:
         server.stop()
+
+
+def test_unpin_request(served: tuple[PluginHost, ControlServer]) -> None:
+    """An unpin request is performed by the host; one for a plugin that is not pinned is
+    refused with the host's reason."""
+    host, _ = served
+    refused = send_request(host.home, "unpin", "hello", timeout=10)
+    assert not refused["ok"]
+    assert refused["error"] == "plugin 'hello' is not pinned"

@@ -79,8 +79,8 @@ def _parser() -> argparse.ArgumentParser:
         "run",
         "run a host from a config file, logging events until SIGINT or SIGTERM",
         "The config is a pluginhost.toml ([pluginhost] table) or a pyproject.toml\n"
-        "([tool.pluginhost]). The host serves `pluginhost rollback` and `remove` through\n"
-        "HOME/control/. Exit 0 after a clean stop on SIGINT/SIGTERM.",
+        "([tool.pluginhost]). The host serves `pluginhost rollback`, `remove` and\n"
+        "`unpin` through HOME/control/. Exit 0 after a clean stop on SIGINT/SIGTERM.",
     )
     run.add_argument("--config", type=Path, required=True, metavar="FILE")
     run.add_argument("--json", action="store_true", help="print events as JSON lines")
@@ -115,11 +115,15 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--tail", type=int, metavar="N", help="only the last N entries")
     audit.add_argument("--verify", action="store_true", help="check the log's hash chain")
 
-    for action in ("rollback", "remove"):
-        verb = "roll back" if action == "rollback" else "remove"
+    verbs = {
+        "rollback": "roll back a plugin",
+        "remove": "remove a plugin",
+        "unpin": "unpin a plugin that install() of an older wheel pinned",
+    }
+    for action, verb in verbs.items():
         cmd = command(
             action,
-            f"{verb} a plugin on the host running on a home",
+            f"{verb} on the host running on a home",
             "The request goes through HOME/control/ to the host started with `pluginhost run`,\n"
             "which performs it under its lock. When no host runs on HOME, nothing is done\n"
             "(exit 1): start one with `pluginhost run`.",
@@ -170,6 +174,7 @@ _MODULES: Final = {
     "audit": "audit",
     "rollback": "control",
     "remove": "control",
+    "unpin": "control",
     "new": "new",
 }
 

@@ -1,4 +1,5 @@
-"""The control folder: how ``pluginhost rollback`` and ``remove`` act on a running host.
+"""The control folder: how ``pluginhost rollback``, ``remove`` and ``unpin`` act on a running
+host.
 
 A CLI process never touches a running host's registry or site dirs. It writes a request into
 ``home/control/`` (a temp file renamed into place, so the host never reads half of one); the
@@ -9,7 +10,8 @@ other change) and writes ``<id>.result.json`` the same atomic way. The client wa
 Files in ``home/control/``:
 
 - ``server.json``: ``{"pid": ...}`` of the process that serves requests (written at start);
-- ``<id>.request.json``: ``{"id", "action", "plugin"}``, ``action`` is ``rollback`` or ``remove``;
+- ``<id>.request.json``: ``{"id", "action", "plugin"}``, ``action`` is ``rollback``, ``remove``
+  or ``unpin``;
 - ``<id>.taken``: a request being performed;
 - ``<id>.result.json``: ``{"id", "ok", "action", "plugin", "error", "info"}``.
 
@@ -43,7 +45,7 @@ __all__ = ["ACTIONS", "CONTROL_DIR", "ControlServer", "send_request"]
 logger = logging.getLogger("pluginhost")
 
 CONTROL_DIR: Final = "control"
-ACTIONS: Final = ("rollback", "remove")
+ACTIONS: Final = ("rollback", "remove", "unpin")
 _SERVER: Final = "server.json"
 _ID: Final = re.compile(r"^[0-9a-f]{16}$")
 _REQUEST_SUFFIX: Final = ".request.json"
@@ -138,6 +140,7 @@ class ControlServer:
         self._actions: Mapping[str, Callable[[str], Any]] = {
             "rollback": host.rollback,
             "remove": host.remove,
+            "unpin": host.unpin,
         }
 
     def start(self) -> None:

@@ -1,4 +1,4 @@
-"""``pluginhost rollback NAME`` and ``pluginhost remove NAME``: requests to the running host.
+"""``pluginhost rollback|remove|unpin NAME``: requests to the running host.
 
 The request goes through ``HOME/control/`` to the host started with ``pluginhost run``, which
 performs it under its lock (:mod:`pluginhost.host.control`).
@@ -27,7 +27,9 @@ def run(args: argparse.Namespace) -> int:
         raise PluginHostError(result["error"] or "the host refused the request")
     if not args.json:
         info = result["info"]
-        done = "rolled back to" if args.command == "rollback" else "removed"
+        done = {"rollback": "rolled back to", "remove": "removed", "unpin": "unpinned"}[
+            args.command
+        ]
         version = f" {info['version']}" if info else ""
         say(f"{args.name}: {done}{version}")
     return EXIT_OK
