@@ -50,7 +50,7 @@ from .failures import (
 from .journal import Journal
 from .ledger import Ledger
 from .settings import Settings
-from .view import View, failed_info, plugin_info
+from .view import View, active_info, failed_info
 
 __all__ = ["Engine", "Outcome"]
 
@@ -182,7 +182,7 @@ class Engine:
             return self._view.plugins[name]
         if before[1] or name in ledger.pinned:
             # A pin that did not take leaves the plugin where it was.
-            self._restore_pin(name, *before)
+            ledger.set_pin(name, *before)
         serving = ledger.active.get(name)
         raise outcome.failures.get(candidate.key) or refusal(
             candidate,
@@ -221,7 +221,7 @@ class Engine:
         except StoreError:
             # Not committed, so not removed: it serves on, and stays wanted.
             ledger.removed.discard(name)
-            self._restore_pin(name, manual, pinned)
+            self._ledger.set_pin(name, manual, pinned)
             raise
         finally:
             self._publish()
@@ -337,17 +337,6 @@ class Engine:
         if active is not None:
             offers.append(active.candidate)
         return any(c.version > candidate.version for c in offers)
-
-    def _restore_pin(self, name: PluginName, manual: Candidate | None, pinned: bool) -> None:
-        ledger = self._ledger
-        if manual is None:
-            ledger.manual.pop(name, None)
-        else:
-            ledger.manual[name] = manual
-        if pinned:
-            ledger.pinned.add(name)
-        else:
-            ledger.pinned.discard(name)
 
     def _from(self, folders: Sequence[Path]) -> list[Candidate]:
         """Active plugins whose wheels lie in ``folders``."""
@@ -488,15 +477,7 @@ class Engine:
         elif name in ledger.rolled_back:
             state = PluginState.ROLLED_BACK
         pinned = name in ledger.pinned and ledger.manual.get(name) == active.candidate
-        info = self._infos.get(name)
-        if (
-            info is None
-            or info.sha256 != active.candidate.sha256
-            or info.version != active.candidate.version_text
-            or (info.state, info.pinned, info.site_dir) != (state, pinned, active.site_dir)
-        ):
-            info = plugin_info(active.candidate, state, active.site_dir, None, pinned=pinned)
-        return info
+        return active_info(active, state, pinned, self._infos.get(name))
 
 
 def _json_state(active: Active) -> object:

@@ -69,6 +69,17 @@ class Ledger:
         for field in attrs.fields(Ledger):
             setattr(self, field.name, getattr(snapshot, field.name))
 
+    def set_pin(self, name: PluginName, manual: Candidate | None, pinned: bool) -> None:
+        """Put ``name``'s explicit install and pin as they were (``None``: no install)."""
+        if manual is None:
+            self.manual.pop(name, None)
+        else:
+            self.manual[name] = manual
+        if pinned:
+            self.pinned.add(name)
+        else:
+            self.pinned.discard(name)
+
     def is_active(self, candidate: Candidate) -> bool:
         """Whether exactly these bytes of ``candidate`` serve now."""
         active = self.active.get(candidate.name)

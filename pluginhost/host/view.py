@@ -21,8 +21,9 @@ from ..model.names import PluginName
 from ..model.problems import Problem
 from ..model.status import HistoryEntry, PluginInfo, PluginState, PluginStatus
 from ..state.registry import Record
+from ..swap.members import Active
 
-__all__ = ["HISTORY_LIMIT", "History", "View", "failed_info", "plugin_info"]
+__all__ = ["HISTORY_LIMIT", "History", "View", "active_info", "failed_info", "plugin_info"]
 
 #: How many changes of each plugin ``host.status(name).history`` keeps, the latest.
 HISTORY_LIMIT: Final = 100
@@ -116,6 +117,21 @@ def plugin_info(
         error=error,
         pinned=pinned,
     )
+
+
+def active_info(
+    active: Active, state: PluginState, pinned: bool, last: PluginInfo | None
+) -> PluginInfo:
+    """The snapshot of an active plugin: ``last`` when it still says the same, as it mostly
+    does, since a view is published after every change."""
+    c = active.candidate
+    if (
+        last is None
+        or (last.sha256, last.version) != (c.sha256, c.version_text)
+        or (last.state, last.pinned, last.site_dir) != (state, pinned, active.site_dir)
+    ):
+        return plugin_info(c, state, active.site_dir, None, pinned=pinned)
+    return last
 
 
 def failed_info(name: str, candidate: Candidate | None, problem: Problem) -> PluginInfo:
