@@ -75,19 +75,7 @@ __all__ = [
 
 # Errors go by their public name (``pluginhost.WheelError``) in events and the audit log, so the
 # type a log names stays importable wherever the private module that defines it lives.
-for _error in (
-    ActivationError,
-    BuildError,
-    HostStateError,
-    InstallError,
-    ManifestError,
-    PluginHostError,
-    ResolutionError,
-    SettingsError,
-    StoreError,
-    TrustError,
-    VersionError,
-    WheelError,
-):
-    _error.__module__ = __name__
+for _error in [globals()[name] for name in __all__]:
+    if isinstance(_error, type) and issubclass(_error, PluginHostError):
+        _error.__module__ = __name__
 del _error
