@@ -183,12 +183,11 @@ class Engine:
         if before[1] or name in ledger.pinned:
             # A pin that did not take leaves the plugin where it was.
             ledger.set_pin(name, *before)
-        serving = ledger.active.get(name)
+        # Only the candidate that serves, never the active plugin: the traceback of the error
+        # raised here keeps this frame, and with it what its locals reference.
+        serving = self._active_candidates().get(name)
         raise outcome.failures.get(candidate.key) or refusal(
-            candidate,
-            self._journal.problems(),
-            serving.candidate if serving is not None else None,
-            self.config.policy,
+            candidate, self._journal.problems(), serving, self.config.policy
         )
 
     def unpin(self, name: PluginName, scan: Scan, unavailable: Sequence[Path]) -> None:
