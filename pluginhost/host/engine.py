@@ -79,8 +79,11 @@ class Engine:
         emit: Callable[[Event], None],
         persist: Callable[[Registry], None],
         validated: Handover = lambda path, sha256: None,
+        revoked: Callable[[Candidate], Problem | None] = lambda candidate: None,
     ) -> None:
         self.config = config
+        # Why a version admitted before is not trusted any more (its hash left the trust file).
+        self._revoked = revoked
         self._persist = persist
         self._ledger = Ledger()
         self._journal = Journal(emit)
@@ -128,6 +131,7 @@ class Engine:
             for c in (*scan.candidates, *ledger.manual.values(), *self._from(unavailable))
             if c.name not in ledger.removed
         ]
+        present = self._drop_revoked(present)
         offered = [c for c in present if c.key not in ledger.rejected]
         self._journal.announce(offered)
         offered, conflicts = drop_conflicts(offered, self._active_candidates())
@@ -330,6 +334,25 @@ class Engine:
         pool = [*offered, *(a.candidate for a in kept if a.candidate.key not in keys)]
         return pin(pool, {n: ledger.manual[n] for n in ledger.pinned if n in ledger.manual})
 
+    def _drop_revoked(self, present: Sequence[Candidate]) -> list[Candidate]:
+        """``present`` without revoked versions; a revoked version that serves is unloaded
+        first, so that the best version still trusted may take its place."""
+        ledger = self._ledger
+        for name in reversed(list(ledger.order)):
+            if name in ledger.active:
+                problem = self._revoked(ledger.active[name].candidate)
+                if problem is not None:
+                    self._journal.file(problem)
+                    self._changer.unload(name, removed=True)
+        kept = []
+        for c in present:
+            problem = self._revoked(c)
+            if problem is None:
+                kept.append(c)
+            else:
+                self._journal.file(problem)
+        return kept
+
     def _newer_on_offer(self, candidate: Candidate, scan: Scan) -> bool:
         active = self._ledger.active.get(candidate.name)
         offers = [c for c in scan.candidates if c.name == candidate.name]
@@ -398,15 +421,23 @@ class Engine:
             self._ledger.failed[candidate.name] = failed_info(candidate.name, candidate, known)
 
     def _restore_each(self, registry: Registry, inherited: Mapping[PluginName, Any]) -> None:
-        committed = {r.candidate.name for r in registry.active}
+        # A revoked version is never imported again, not even to be unloaded at once.
+        records = []
+        for record in registry.active:
+            problem = self._revoked(record.candidate)
+            if problem is None:
+                records.append(record)
+            else:
+                self._changer.fail(record.candidate, problem, None)
+        committed = {r.candidate.name for r in records}
         try:
-            for index, record in enumerate(registry.active):
+            for index, record in enumerate(records):
                 c = record.candidate
                 missing = [d for d in c.manifest.requires if d not in self._ledger.active]
                 if missing:
                     self._changer.fail(c, skipped_for(c, missing[0]), None)
                     continue
-                upcoming = (r.candidate for r in itertools.islice(registry.active, index, None))
+                upcoming = (r.candidate for r in itertools.islice(records, index, None))
                 self._changer.import_ahead(upcoming, committed)
                 self._changer.change([c.name], {c.name: c}, inherited=inherited, restoring=True)
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -20,6 +21,7 @@ from hookspecs.lifecycle import lifecycle_specs
 from ..discover.discovery import Discovery
 from ..discover.environment import EnvironmentSource
 from ..discover.folder import WheelFolderSource
+from ..discover.revocation import revocation
 from ..discover.sources import Source
 from ..discover.trust import TrustGate
 from ..discover.watch import FolderChange, FolderWatcher
@@ -143,6 +145,7 @@ class PluginHost:
             self._events.emit,
             self._write_registry,
             validated=self._discovery.validated,
+            revoked=functools.partial(revocation, self._discovery.gate),
         )
         self._persist_state = given.persist_state
         self._folder_problems: dict[Path, str] = {}
@@ -194,7 +197,9 @@ class PluginHost:
                 # Watch first: a wheel dropped while the folders are read is then seen twice
                 # (harmless, reads are idempotent) rather than never.
                 self._start_watching()
-                self._engine.restore(registry)
+                # The trust file read once for the whole restore (revoked versions stay out).
+                with self._discovery.gate.pinned():
+                    self._engine.restore(registry)
                 for name in self._engine.prune_sites():
                     logger.info("removed site dir %s: no committed plugin uses it", name)
                 self._reconcile()
@@ -311,7 +316,8 @@ class PluginHost:
             candidate = self._admit(Path(os.path.abspath(wheel)))
             look = self._discovery.look()
             try:
-                return self._engine.install(candidate, look.scan, look.held)
+                with self._discovery.gate.pinned():
+                    return self._engine.install(candidate, look.scan, look.held)
             finally:
                 self._status_doc.publish(self)
 
@@ -329,7 +335,8 @@ class PluginHost:
             self._require_started()
             look = self._discovery.look()
             try:
-                self._engine.unpin(plugin_name(name), look.scan, look.held)
+                with self._discovery.gate.pinned():
+                    self._engine.unpin(plugin_name(name), look.scan, look.held)
             finally:
                 self._status_doc.publish(self)
 
@@ -385,7 +392,8 @@ class PluginHost:
             if self._started:
                 try:
                     look = self._discovery.look()
-                    self._engine.reconcile(look.scan, look.held)
+                    with self._discovery.gate.pinned():
+                        self._engine.reconcile(look.scan, look.held)
                 finally:
                     self._status_doc.publish(self)
 
