@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from pluginhost.discover.watch import WATCHING_AGAIN, FolderChange, FolderWatcher, default_wanted
+from pluginhost.discover.folder_snapshot import default_wanted
+from pluginhost.discover.watch import WATCHING_AGAIN, FolderChange, FolderWatcher
 from pluginhost.model.errors import HostStateError
 
 SETTLE = 0.15
@@ -95,7 +96,7 @@ def make_watcher(recorder: Recorder) -> Iterator[Callable[..., FolderWatcher]]:
 
 def drop_watch(watcher: FolderWatcher, folder: Path) -> None:
     """Lose every later event of ``folder`` the way a queue overflow would: unschedule its watch."""
-    watcher._disarm(watcher._folders[os.path.abspath(folder)])
+    watcher._observers.disarm(os.path.abspath(folder))
 
 
 class TestDefaultWanted:
@@ -386,8 +387,7 @@ class TestRescan:
         """With its events lost, a new wheel is still found by the periodic rescan."""
         watcher = make_watcher(folder, rescan_interval=0.5)
         drop_watch(watcher, folder)
-        assert watcher._observer is not None
-        assert not watcher._observer.emitters
+        assert not watcher._observers.armed()
         (folder / "a.whl").write_bytes(b"wheel")
         assert recorder.wait_for_paths(folder / "a.whl")
 
