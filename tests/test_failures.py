@@ -25,11 +25,13 @@ from pluginhost.model.errors import (
 )
 from pluginhost.model.events import EventKind
 from pluginhost.model.names import plugin_name
+from pluginhost.model.policy import VersionPolicy
 from pluginhost.model.problems import Problem, ProblemKind, Requirement
 
 N = plugin_name
 HELLO1, HELLO2 = candidate("hello", "1.0.0"), candidate("hello", "2.0.0")
 POLITE = candidate("polite", "1.1.0", requires={"hello": "^1.0"})
+POLICY = VersionPolicy()
 
 
 def raised(exc: PluginHostError) -> PluginHostError:
@@ -90,15 +92,38 @@ class TestSkippedFor:
 class TestRefusal:
     def test_not_chosen_without_a_problem(self) -> None:
         """A candidate no problem names was simply not chosen."""
-        err = refusal(HELLO1, [Problem(ProblemKind.MISSING, "other", "other is missing")])
+        err = refusal(
+            HELLO1, [Problem(ProblemKind.MISSING, "other", "other is missing")], None, POLICY
+        )
         assert isinstance(err, ResolutionError)
         assert str(err) == "hello 1.0.0 was not chosen"
         assert err.plugin == "hello"
 
+    def test_not_chosen_while_a_newer_or_same_version_serves(self) -> None:
+        """A version not chosen names the one serving, and the policy when it forbids that."""
+        err = refusal(HELLO1, [], HELLO2, POLICY)
+        assert str(err) == (
+            "hello 1.0.0 was not chosen: it is older than 2.0.0, which serves, and the "
+            "version policy forbids a downgrade (VersionPolicy(allow_downgrade=True) allows "
+            "it, and pins it)"
+        )
+        assert str(refusal(HELLO2, [], HELLO1, POLICY)) == (
+            "hello 2.0.0 was not chosen: 1.0.0 serves"
+        )
+        same_version = candidate("hello", "1.0.0", sha="0" * 64)
+        assert str(refusal(same_version, [], HELLO1, POLICY)) == (
+            "hello 1.0.0 was not chosen: 1.0.0 serves"
+        )
+
+    def test_not_chosen_older_with_downgrades_allowed(self) -> None:
+        """With downgrades allowed, an older version not chosen says only that it is older."""
+        err = refusal(HELLO1, [], HELLO2, VersionPolicy(allow_downgrade=True))
+        assert str(err) == "hello 1.0.0 was not chosen: it is older than 2.0.0, which serves"
+
     def test_load_failure_is_an_activation_error(self) -> None:
         """A filed load failure comes back as an ActivationError of the load step."""
         problem = Problem(ProblemKind.LOAD_FAILED, "hello", "hello 1.0.0: boom", version="1.0.0")
-        err = refusal(HELLO1, [problem])
+        err = refusal(HELLO1, [problem], None, POLICY)
         assert isinstance(err, ActivationError)
         assert (str(err), err.step) == ("hello 1.0.0: boom", "load")
 
@@ -113,7 +138,7 @@ class TestRefusal:
             version="1.1.0",
             requirement=needs,
         )
-        err = refusal(POLITE, [problem])
+        err = refusal(POLITE, [problem], None, POLICY)
         assert isinstance(err, ResolutionError)
         assert (err.missing, err.requirement) == (("hello",), needs)
 
@@ -122,7 +147,7 @@ class TestRefusal:
         problem = Problem(
             ProblemKind.CYCLE, "polite", "polite and hello require each other", ("hello",)
         )
-        err = refusal(POLITE, [problem])
+        err = refusal(POLITE, [problem], None, POLICY)
         assert isinstance(err, ResolutionError)
         assert err.missing == ()
 
@@ -130,12 +155,12 @@ class TestRefusal:
         """The problem of the version asked for wins over one of another version."""
         mine = Problem(ProblemKind.REFUSED, "hello", "hello 2.0.0 is refused", version="2.0.0")
         other = Problem(ProblemKind.REFUSED, "hello", "hello 1.0.0 is refused", version="1.0.0")
-        assert str(refusal(HELLO2, [mine, other])) == "hello 2.0.0 is refused"
+        assert str(refusal(HELLO2, [mine, other], None, POLICY)) == "hello 2.0.0 is refused"
 
     def test_another_version_problem_when_none_of_mine(self) -> None:
         """Without a problem of its own version, the plugin's latest problem explains it."""
         other = Problem(ProblemKind.REFUSED, "hello", "hello 1.0.0 is refused", version="1.0.0")
-        assert str(refusal(HELLO2, [other])) == "hello 1.0.0 is refused"
+        assert str(refusal(HELLO2, [other], None, POLICY)) == "hello 1.0.0 is refused"
 
 
 class TestDetached:

@@ -133,6 +133,25 @@ class TestRecord:
         assert (rec.manual, rec.pinned) == (False, False)
 
 
+class TestSetPin:
+    def test_sets_and_clears(self) -> None:
+        """set_pin puts an explicit install and its pin as given, and takes them away."""
+        ledger = Ledger()
+        ledger.set_pin(N("hello"), HELLO1, pinned=True)
+        assert (ledger.manual, ledger.pinned) == ({"hello": HELLO1}, {"hello"})
+        ledger.set_pin(N("hello"), HELLO1, pinned=False)
+        assert (ledger.manual, ledger.pinned) == ({"hello": HELLO1}, set())
+        ledger.set_pin(N("hello"), None, pinned=False)
+        assert (ledger.manual, ledger.pinned) == ({}, set())
+
+    def test_leaves_other_plugins_alone(self) -> None:
+        """Putting one plugin's pin back touches no other plugin's."""
+        ledger = Ledger()
+        ledger.set_pin(N("polite"), POLITE, pinned=True)
+        ledger.set_pin(N("hello"), None, pinned=False)
+        assert (ledger.manual, ledger.pinned) == ({"polite": POLITE}, {"polite"})
+
+
 class TestBackups:
     def test_push_keeps_the_most_recent_first(self) -> None:
         """Backups are kept most recent first."""

@@ -5,15 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 from types import MappingProxyType
 
+import attrs
 import pytest
 from strategies import candidate
 
-from pluginhost.host.view import HISTORY_LIMIT, History, View, failed_info, plugin_info
+from pluginhost.host.view import (
+    HISTORY_LIMIT,
+    History,
+    View,
+    active_info,
+    failed_info,
+    plugin_info,
+)
 from pluginhost.model.errors import HostStateError
 from pluginhost.model.names import plugin_name
 from pluginhost.model.problems import Problem, ProblemKind
 from pluginhost.model.status import PluginState
 from pluginhost.state.registry import Record
+from pluginhost.swap.members import Active
+from pluginhost.swap.switch import Implementations
 
 N = plugin_name
 HELLO = candidate("hello", "1.1.0")
@@ -105,6 +115,48 @@ class TestHistory:
         history.add("unloaded", HELLO)
         assert len(before["hello"]) == 1
         assert len(history.view()["hello"]) == 2
+
+
+def serving(site: Path | None = Path("/home/site/hello-1.1.0")) -> Active:
+    """``HELLO`` as the ledger keeps it once it serves (a plugin object with no hooks)."""
+    return Active(HELLO, Implementations("hello", object(), ()), site, ("hello",))
+
+
+class TestActiveInfo:
+    def test_made_when_there_is_none(self) -> None:
+        """Without an earlier snapshot, one is made from the active plugin."""
+        info = active_info(serving(), PluginState.ACTIVE, False, None)
+        assert info == plugin_info(HELLO, PluginState.ACTIVE, Path("/home/site/hello-1.1.0"), None)
+
+    def test_earlier_snapshot_kept_when_it_says_the_same(self) -> None:
+        """The earlier snapshot is reused when nothing it shows changed."""
+        last = active_info(serving(), PluginState.ACTIVE, False, None)
+        assert active_info(serving(), PluginState.ACTIVE, False, last) is last
+
+    @pytest.mark.parametrize(
+        ("state", "pinned", "site", "version"),
+        [
+            (PluginState.ROLLED_BACK, False, Path("/home/site/hello-1.1.0"), "1.1.0"),
+            (PluginState.ACTIVE, True, Path("/home/site/hello-1.1.0"), "1.1.0"),
+            (PluginState.ACTIVE, False, Path("/home/site/other"), "1.1.0"),
+            (PluginState.ACTIVE, False, Path("/home/site/hello-1.1.0"), "1.0.0"),
+        ],
+    )
+    def test_made_anew_when_something_changed(
+        self, state: PluginState, pinned: bool, site: Path, version: str
+    ) -> None:
+        """A change of state, pin, site dir or version makes a new snapshot."""
+        last = attrs.evolve(
+            active_info(serving(), PluginState.ACTIVE, False, None), version=version
+        )
+        info = active_info(serving(site), state, pinned, last)
+        assert info is not last
+        assert (info.state, info.pinned, info.site_dir, info.version) == (
+            state,
+            pinned,
+            site,
+            "1.1.0",
+        )
 
 
 class TestPluginInfo:
