@@ -5,6 +5,7 @@ and disarms folders on it."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import sys
 import threading
@@ -61,15 +62,24 @@ class Handler(FileSystemEventHandler):
         self._sink(event)
 
 
-def make_observer(*, polling: bool, poll_interval: float) -> BaseObserver:
-    """An event observer, or a polling one when asked or when inotify is unavailable."""
+def make_observer(*, polling: bool, poll_interval: float) -> tuple[BaseObserver, str | None]:
+    """An event observer, or a polling one when asked or when inotify is unavailable.
+
+    :returns: the observer, and why it polls when it was not asked to.
+    """
     if not polling:
         try:
-            return event_observer()
+            return event_observer(), None
         except OSError as exc:
             # Out of inotify instances, for one: polling still works.
-            logger.warning("folder watcher: inotify unavailable (%s), polling instead", exc)
-    return PollingObserver(timeout=poll_interval)
+            reason = f"{_unavailable(exc)}: polling it every {poll_interval:g}s"
+            logger.warning("folder watcher: %s", reason)
+            return PollingObserver(timeout=poll_interval), reason
+    return PollingObserver(timeout=poll_interval), None
+
+
+def _unavailable(exc: OSError) -> str:
+    return _EXHAUSTED.get(exc.errno or 0, f"inotify is unavailable ({exc})")
 
 
 def event_observer() -> BaseObserver:
@@ -80,6 +90,12 @@ def event_observer() -> BaseObserver:
         return InotifyObserver(generate_full_events=True)
     return Observer()
 
+
+# What inotify says when the system's limits ran out, said for people.
+_EXHAUSTED: Final = {
+    errno.EMFILE: "the system's inotify instances ran out (fs.inotify.max_user_instances)",
+    errno.ENOSPC: "the system's inotify watches ran out (fs.inotify.max_user_watches)",
+}
 
 #: The reason :meth:`Observers.arm` gives once the observer is stopped (or before it started).
 STOPPED: Final = "watcher stopped"
@@ -95,6 +111,9 @@ class Armed:
 
     identity: tuple[int, int]
     snapshot: dict[str, Signature]
+    polled: str | None = None
+    """Why the folder is polled rather than watched with events (the system's inotify
+    instances or watches ran out), or ``None``."""
 
 
 @final
@@ -130,12 +149,18 @@ class Observers:
         self._poll_interval: Final = poll_interval
         self._lock: Final = threading.Lock()
         self._observer: BaseObserver | None = None
+        # Why the observer polls though it was not asked to (inotify unavailable at start).
+        self._polls: str | None = None
+        # Made when an event observer runs out of inotify instances or watches for a folder.
+        self._fallback: BaseObserver | None = None
         self._stopped = False
-        self._watches: dict[str, ObservedWatch] = {}
+        self._watches: dict[str, tuple[BaseObserver, ObservedWatch]] = {}
 
     def start(self) -> None:
         """Make the observer and start its threads."""
-        self._observer = make_observer(polling=self._polling, poll_interval=self._poll_interval)
+        self._observer, self._polls = make_observer(
+            polling=self._polling, poll_interval=self._poll_interval
+        )
         self._observer.start()
 
     def stop(self, timeout: float) -> None:
@@ -145,10 +170,11 @@ class Observers:
         """
         with self._lock:
             self._stopped = True
-            if self._observer is not None:
-                self._observer.stop()
-        if self._observer is not None:
-            self._observer.join(timeout)
+            running = [o for o in (self._observer, self._fallback) if o is not None]
+            for observer in running:
+                observer.stop()
+        for observer in running:
+            observer.join(timeout)
 
     def arm(self, folder: str) -> Armed | str:
         """Watch ``folder`` afresh (dropping its earlier watch) and read it.
@@ -162,15 +188,33 @@ class Observers:
                 return STOPPED
             try:
                 identity = folder_identity(folder)
-                self._watches[folder] = self._observer.schedule(
-                    self._handler, folder, event_filter=EVENTS
-                )
+                polled = self._schedule(folder)
                 # Read after the watch is in place, so that no change falls between the two.
                 snapshot = read_snapshot(folder, self._wanted)
             except OSError as exc:
                 self._disarm_locked(folder)
                 return unwatchable_reason(exc)
-        return Armed(identity, snapshot)
+        return Armed(identity, snapshot, polled)
+
+    def _schedule(self, folder: str) -> str | None:
+        """Watch ``folder`` with events, or, when the system's inotify instances or watches
+        ran out, with a polling observer; returns why it is polled, if it is."""
+        assert self._observer is not None
+        try:
+            watch = self._observer.schedule(self._handler, folder, event_filter=EVENTS)
+        except OSError as exc:
+            if exc.errno not in _EXHAUSTED or isinstance(self._observer, PollingObserver):
+                raise
+            reason = f"{_unavailable(exc)}: polling it every {self._poll_interval:g}s"
+            logger.warning("watched folder %s: %s", folder, reason)
+            if self._fallback is None:
+                self._fallback = PollingObserver(timeout=self._poll_interval)
+                self._fallback.start()
+            watch = self._fallback.schedule(self._handler, folder, event_filter=EVENTS)
+            self._watches[folder] = (self._fallback, watch)
+            return reason
+        self._watches[folder] = (self._observer, watch)
+        return self._polls
 
     def disarm(self, folder: str) -> None:
         """Stop watching ``folder``; nothing happens when it is not armed."""
@@ -183,8 +227,9 @@ class Observers:
             return frozenset(self._watches)
 
     def _disarm_locked(self, folder: str) -> None:
-        watch = self._watches.pop(folder, None)
-        if watch is not None and self._observer is not None:
+        scheduled = self._watches.pop(folder, None)
+        if scheduled is not None:
+            observer, watch = scheduled
             # Already gone when the observer was stopped.
             with contextlib.suppress(KeyError):
-                self._observer.unschedule(watch)
+                observer.unschedule(watch)

@@ -112,6 +112,8 @@ class FolderWatcher:
     :param on_change: called with each settled :class:`FolderChange`.
     :param wanted: which file names to watch; :func:`default_wanted` by default.
     :param on_problem: called with a folder and the reason it cannot be watched, or is again.
+    :param on_polled: called with a folder that is polled instead of watched with events
+        (the system's inotify instances or watches ran out), and why.
     :param settle: seconds a file's size, mtime and inode must stay the same before it is
         reported; a path that went away must stay away as long.
     :param rescan_interval: seconds between full rescans that catch events the OS lost.
@@ -126,6 +128,7 @@ class FolderWatcher:
         *,
         wanted: Callable[[str], bool] = default_wanted,
         on_problem: Callable[[Path, str], None] | None = None,
+        on_polled: Callable[[Path, str], None] | None = None,
         settle: float = 0.3,
         rescan_interval: float = 30.0,
         polling: bool = False,
@@ -135,6 +138,7 @@ class FolderWatcher:
         self._on_change: Final = on_change
         self._wanted: Final = wanted
         self._on_problem: Final = on_problem or _log_problem
+        self._on_polled: Final = on_polled or _log_problem
         self._settle: Final = settle
         self._rescan_interval: Final = rescan_interval
         # Its lock is never taken while holding _cond.
@@ -171,6 +175,7 @@ class FolderWatcher:
                 self._report_problem(folder, armed)
             else:
                 folder.identity, folder.known = armed.identity, armed.snapshot
+                self._report_polled(folder, armed.polled)
         now = time.monotonic()
         self._next_check = now + CHECK_INTERVAL
         self._next_rescan = now + self._rescan_interval
@@ -339,6 +344,7 @@ class FolderWatcher:
         if isinstance(armed, str):
             return  # still down, and reported when it went down
         folder.identity = armed.identity
+        self._report_polled(folder, armed.polled)
         now = time.monotonic()
         with self._cond:
             folder.problem = None
@@ -406,6 +412,15 @@ class FolderWatcher:
             self._on_problem(folder.path, reason)
         except Exception:
             logger.exception("watched folder %s: on_problem failed", folder.path)
+
+    def _report_polled(self, folder: WatchedFolder, reason: str | None) -> None:
+        """Tell that ``folder`` is polled, not watched with events (inotify ran out)."""
+        if reason is None:
+            return
+        try:
+            self._on_polled(folder.path, reason)
+        except Exception:
+            logger.exception("watched folder %s: on_polled failed", folder.path)
 
 
 def _log_problem(folder: Path, reason: str) -> None:

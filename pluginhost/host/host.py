@@ -418,6 +418,7 @@ class PluginHost:
             self._on_change,
             wanted=lambda name: any(f.wanted(name) for f in self.folders),
             on_problem=self._on_folder_problem,
+            on_polled=self._on_folder_polled,
             **self._watch_options,  # type: ignore[arg-type]
         )
         self._watcher.start()
@@ -434,6 +435,10 @@ class PluginHost:
         self._folder_problems.pop(change.folder, None)
         if self._worker is not None:
             self._worker.request()
+
+    def _on_folder_polled(self, folder: Path, reason: str) -> None:
+        # Changes are still seen, later: said once as an event, not filed as a problem.
+        self._events.emit(Event(EventKind.FOLDER_POLLED, None, origin=str(folder), error=reason))
 
     def _on_folder_problem(self, folder: Path, reason: str) -> None:
         logger.warning("watched folder %s: %s", folder, reason)
