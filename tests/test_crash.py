@@ -505,3 +505,118 @@ class TestHomeLock:
         third = run_host(scene, "--report")
         assert third.returncode == 0, third.stderr
         assert third.event("report")["version"] == OLD
+
+
+# A plugin whose load crashes the process: at import, or in its activate hook.
+CRASHER = """
+import ctypes, os
+import pluggy
+
+hookimpl = pluggy.HookimplMarker("greeter")
+{at_import}
+
+
+@hookimpl
+def greet(name):
+    return "crasher"
+
+
+@hookimpl
+def pluginhost_activate(host):
+    {at_activate}
+"""
+CRASHES = {
+    "abort": ("os.abort()", -signal.SIGABRT),
+    "exit": ("os._exit(7)", 7),
+    "segfault": ("ctypes.string_at(0)", -signal.SIGSEGV),
+}
+
+
+def crasher(
+    folder: Path, how: str, *, at: str = "import", name: str = "crasher", version: str = OLD
+) -> Path:
+    crash = CRASHES[how][0]
+    code = CRASHER.format(
+        at_import=crash if at == "import" else "",
+        at_activate=crash if at == "activate" else "pass",
+    )
+    return WheelFactory(folder).build(name, version, code=code)
+
+
+def crashed_during_load(run: Run, how: str) -> None:
+    """The host process died in the load: by the crash asked for, before it was ready."""
+    assert run.returncode == CRASHES[how][1], run.stderr
+    assert "ready" not in run.names()
+
+
+def held_back(scene: Scene, plugin: str, version: str = "1.0.0") -> dict[str, Any]:
+    """A start that skips the quarantined version and says why; its report."""
+    restart = run_host(scene, "--report")
+    assert restart.returncode == 0, restart.stderr
+    report = restart.event("report")
+    assert [p for p in report["problems"] if f"{plugin} {version}: crashed during load" in p]
+    return report
+
+
+def cli(scene: Scene, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pluginhost", *args, "--home", str(scene.home)],
+        cwd=scene.root,
+        env=host_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+class TestCrashDuringLoad:
+    """A plugin that crashes the process while loading is quarantined at the next start."""
+
+    @pytest.mark.parametrize("at", ["import", "activate"])
+    @pytest.mark.parametrize("how", sorted(CRASHES))
+    def test_next_start_skips_it(self, scene: Scene, how: str, at: str) -> None:
+        """The next starts serve the others, file ``crashed during load`` and audit it, and
+        never run the crasher's code again."""
+        crasher(scene.folder, how, at=at)
+        crashed_during_load(run_host(scene, "--report"), how)
+        for _ in range(2):
+            report = held_back(scene, "crasher")
+            assert report["load_order"] == ["hello"]
+            assert report["greet"] == [OLD]
+        audited = [json.loads(line) for line in (scene.home / "audit.log").read_text().splitlines()]
+        assert [(e["action"], e["outcome"]) for e in audited if e.get("plugin") == "crasher"] == [
+            ("install", "failed"),
+            ("install", "failed"),
+        ]
+
+    def test_crashing_update_falls_back_to_the_committed_version(self, scene: Scene) -> None:
+        """An update dropped into the folder of a running host kills it; the restart serves
+        the committed version, with its state, and holds the new one back."""
+        incoming = crasher(scene.root / "crashing", "abort", name="hello", version=NEW)
+        stopped_cleanly(scene)
+        crashed = run_host(scene, "--drop", str(incoming))
+        assert crashed.returncode == -signal.SIGABRT, crashed.stderr
+        report = held_back(scene, "hello", NEW)
+        assert report["version"] == OLD
+        assert report["greet"] == [OLD]
+        assert report["exported"][0]["count"] == CALLS_BEFORE_STOP
+
+    def test_release_and_removal_lift_the_quarantine(self, scene: Scene) -> None:
+        """``pluginhost release`` lets it be tried (and crash) again; removing its wheel lifts
+        the quarantine too, so the same wheel dropped again is tried again."""
+        wheel = crasher(scene.folder, "exit")
+        crashed_during_load(run_host(scene), "exit")
+        held_back(scene, "crasher")
+        released = cli(scene, "release", "crasher")
+        assert released.returncode == 0, released.stderr
+        assert "released crasher 1.0.0" in released.stdout
+        assert cli(scene, "release", "crasher").returncode == 1
+        crashed_during_load(run_host(scene), "exit")
+        held_back(scene, "crasher")
+        kept = wheel.read_bytes()
+        wheel.unlink()
+        assert run_host(scene, "--report").event("report")["problems"] == []
+        assert list((scene.home / "quarantine").glob("*.json")) == []
+        wheel.write_bytes(kept)
+        crashed_during_load(run_host(scene), "exit")

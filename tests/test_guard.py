@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import atexit
+import ctypes
 import importlib.abc
 import importlib.machinery
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
 import sys
 import threading
 import types
@@ -22,9 +28,23 @@ from pluginhost.load.guard import (
     snapshot,
     sweep,
 )
+from pluginhost.testing import WheelFactory
 
 # Stands for a plugin's top-level name: objects defined in this test module count as its own.
 OWNED = [__name__.partition(".")[0]]
+# Names the tests put in sys.modules, taken out after each test.
+LEFTOVERS = {
+    "guard_fake",
+    "guard_alias",
+    "guard_library",
+    "guard_shadowed",
+    "guard_other",
+    "guard_pkg",
+    "guard_vendored",
+    "_cython_0_0_guard",
+    "guard_main",
+    "guard_mp_main",
+}
 
 
 class Finder(importlib.abc.MetaPathFinder):
@@ -36,13 +56,14 @@ class Finder(importlib.abc.MetaPathFinder):
 def no_leftovers() -> Iterator[None]:
     """Each test leaves the import machinery as it found it, whatever it asserted."""
     json_module = sys.modules["json"]
-    meta_path, path = list(sys.meta_path), list(sys.path)
+    meta_path, path, path_hooks = list(sys.meta_path), list(sys.path), list(sys.path_hooks)
     yield
     sys.modules["json"] = json_module
-    for name in ("guard_fake", "guard_alias", "guard_library"):
+    for name in [n for n in sys.modules if n.partition(".")[0] in LEFTOVERS]:
         sys.modules.pop(name, None)
     sys.meta_path[:] = meta_path
     sys.path[:] = path
+    sys.path_hooks[:] = path_hooks
 
 
 class TestRestore:
@@ -64,13 +85,13 @@ class TestRestore:
         assert sys.modules["email"] is email_module
 
     def test_replaced_among_additions_put_back(self) -> None:
-        """An entry replaced while others are added is put back, and the fake addition goes."""
+        """An entry replaced while others are added is put back, and the alias added goes."""
         json_module = sys.modules["json"]
         before = snapshot()
-        sys.modules["guard_fake"] = types.ModuleType("guard_fake")
+        sys.modules["guard_alias"] = sys.modules[__name__]
         sys.modules["json"] = types.ModuleType("json")
         assert restore(before, OWNED).undone == (
-            "sys.modules['guard_fake'] added",
+            "sys.modules['guard_alias'] added",
             "sys.modules['json'] replaced",
         )
         assert sys.modules["json"] is json_module
@@ -86,20 +107,18 @@ class TestRestore:
         assert "sys.modules['json'] removed" in undone
         assert sys.modules["json"] is json_module
 
-    def test_hand_made_entries_removed_genuine_imports_kept(self) -> None:
-        """A module without a spec, or an alias of the plugin's own, is removed; a module that
-        an import made (it has a spec) stays."""
+    def test_own_code_under_another_name_removed_genuine_imports_kept(self) -> None:
+        """An alias of the plugin's own module is removed; a module that an import made (it
+        has a spec) stays, and so does an anonymous one no import could find."""
         before = snapshot()
         sys.modules["guard_fake"] = types.ModuleType("guard_fake")
         sys.modules["guard_alias"] = sys.modules[__name__]
         library = types.ModuleType("guard_library")
         library.__spec__ = importlib.machinery.ModuleSpec("guard_library", None)
         sys.modules["guard_library"] = library
-        assert restore(before, OWNED).undone == (
-            "sys.modules['guard_alias'] added",
-            "sys.modules['guard_fake'] added",
-        )
+        assert restore(before, OWNED).undone == ("sys.modules['guard_alias'] added",)
         assert sys.modules["guard_library"] is library
+        assert "guard_fake" in sys.modules
 
     def test_own_finder_removed_others_kept(self) -> None:
         """The plugin's own finder is removed; a library's (not its code) stays; one removed
@@ -157,6 +176,125 @@ class TestRestore:
             thread.join()
         assert effects.atexit == 1
         assert effects.threads == (ThreadRef(thread.ident or 0, "guard-worker", True),)
+
+
+class TestAddedOrTampered:
+    """What a first import adds is kept and not blamed; what stands in an import's way is."""
+
+    def test_module_registered_by_a_compiled_extension_kept(self) -> None:
+        """A module made by ``PyImport_AddModule``, as Cython's runtime makes
+        ``_cython_3_*`` and ``cython_runtime``, has no spec and is not blamed."""
+        before = snapshot()
+        add_module = ctypes.pythonapi["PyImport_AddModule"]
+        add_module.restype = ctypes.c_void_p  # a borrowed reference: not one for ctypes to own
+        assert add_module(b"_cython_0_0_guard")
+        made = sys.modules["_cython_0_0_guard"]
+        assert made.__spec__ is None
+        assert restore(before, OWNED).undone == ()
+        assert sys.modules["_cython_0_0_guard"] is made
+
+    def test_submodule_registered_by_its_parent_kept(self, tmp_path: Path) -> None:
+        """``pyexpat`` registers ``pyexpat.errors`` by hand: a module that is no package, so
+        nothing under it can be imported, and its entries stand in nobody's way."""
+        (tmp_path / "guard_pkg.py").write_text("import sys, types\n")
+        sys.path.insert(0, str(tmp_path))
+        before = snapshot()
+        import guard_pkg  # type: ignore[import-not-found]
+
+        sys.modules["guard_pkg.errors"] = types.ModuleType("guard_pkg.errors")
+        assert restore(before, OWNED).undone == ()
+        assert "guard_pkg.errors" in sys.modules
+        del guard_pkg
+
+    def test_alias_of_the_main_module_kept(self) -> None:
+        """``multiprocessing`` registers ``__main__`` again as ``__mp_main__``; the main module
+        of a script has no spec."""
+        script = types.ModuleType("__main__")
+        sys.modules["guard_main"] = script
+        before = snapshot()
+        sys.modules["guard_mp_main"] = script
+        assert restore(before, OWNED).undone == ()
+        assert sys.modules["guard_mp_main"] is script
+
+    def test_fake_in_the_way_of_an_importable_module_removed(self, tmp_path: Path) -> None:
+        """An entry under a name an import would find elsewhere (on sys.path here) is put
+        there by hand, whatever it is: removed and blamed."""
+        (tmp_path / "guard_shadowed.py").write_text("")
+        sys.path.insert(0, str(tmp_path))
+        before = snapshot()
+        sys.modules["guard_shadowed"] = types.ModuleType("guard_shadowed")
+        assert restore(before, OWNED).undone == ("sys.modules['guard_shadowed'] added",)
+        assert "guard_shadowed" not in sys.modules
+
+    def test_fake_in_the_way_of_another_finder_removed(self, tmp_path: Path) -> None:
+        """A name only another finder of sys.meta_path serves (another plugin's, an editable
+        install's) counts as importable too; so does a module of the standard library."""
+        from pluginhost.load.modules import PluginFinder
+
+        (tmp_path / "guard_other").mkdir()
+        (tmp_path / "guard_other" / "__init__.py").write_text("")
+        other = PluginFinder()
+        other.map(["guard_other"], tmp_path)
+        sys.meta_path.append(other)
+        assert "xdrlib" not in sys.modules
+        before = snapshot()
+        sys.modules["guard_other"] = types.ModuleType("guard_other")
+        sys.modules["xdrlib"] = types.ModuleType("xdrlib")
+        assert restore(before, OWNED).undone == (
+            "sys.modules['guard_other'] added",
+            "sys.modules['xdrlib'] added",
+        )
+        assert "xdrlib" not in sys.modules
+
+    def test_second_name_of_the_same_file_kept(self, tmp_path: Path) -> None:
+        """A library that registers its module under a second name that an import would load
+        from the same file (a vendored package's alias) stands in nobody's way."""
+        package = tmp_path / "guard_pkg"
+        package.mkdir()
+        (package / "__init__.py").write_text("")
+        (package / "vendored.py").write_text("")
+        sys.path.insert(0, str(tmp_path))
+        import guard_pkg  # type: ignore[import-not-found]
+
+        before = snapshot()
+        spec = importlib.util.spec_from_file_location("guard_vendored", package / "vendored.py")
+        assert spec is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["guard_vendored"] = module
+        sys.modules["guard_pkg.vendored"] = module
+        assert restore(before, OWNED).undone == ()
+        sys.modules["guard_pkg.vendored"] = types.ModuleType("guard_pkg.vendored")
+        del guard_pkg
+
+    @pytest.mark.parametrize("label", ["meta_path", "path_hooks"])
+    def test_reordered_entries_put_back(self, label: str) -> None:
+        """Moving an entry ahead of another (the environment's finder before the host's) is
+        tampering, though nothing was added or removed."""
+        entries: list[object] = getattr(sys, label)
+        entries[:0] = [Finder(), Finder()]
+        first, second = entries[0], entries[1]
+        expected = list(entries)
+        before = snapshot()
+        entries[0], entries[1] = second, first
+        assert restore(before, []).undone == (f"sys.{label} reordered",)
+        assert entries == expected
+
+    def test_library_finder_keeps_its_place(self) -> None:
+        """A library's finder inserted first stays first when an entry the plugin removed is
+        put back where it was."""
+        library, removed = Finder(), sys.meta_path[1]
+        expected = [library, *sys.meta_path]
+        before = snapshot()
+        sys.meta_path.remove(removed)
+        sys.meta_path.insert(0, library)
+        undone = restore(before, [])
+        assert undone.undone == (f"sys.meta_path entry {_kind(removed)} removed",)
+        assert sys.meta_path == expected
+
+
+def _kind(entry: object) -> str:
+    named = entry if isinstance(entry, type) else type(entry)
+    return f"{named.__module__}.{named.__qualname__}"
 
 
 class TestSweep:
@@ -234,3 +372,87 @@ class TestDescribeException:
         assert describe_exception(UnprintableError()) == (
             "UnprintableError: <str() of the exception raised RuntimeError>"
         )
+
+
+# Plugins whose import is the process's first import of a library that registers modules by
+# hand: the standard library's expat (``pyexpat.errors``), multiprocessing (``__mp_main__``),
+# and a compiled extension made by Cython (``_cython_3_*``, ``cython_runtime``, registered with
+# ``PyImport_AddModule`` as here).
+FIRST_IMPORTS = {
+    "expat-user": "import xml.parsers.expat",
+    "expat-user-too": "import xml.parsers.expat",
+    "mp-user": "import multiprocessing",
+    "cython-like": (
+        "import ctypes\n"
+        "add_module = ctypes.pythonapi['PyImport_AddModule']\n"
+        "add_module.restype = ctypes.c_void_p\n"
+        "add_module(b'_cython_0_0_guard')\n"
+        "add_module(b'cython_runtime')"
+    ),
+}
+FIRST_IMPORT_PLUGIN = """
+{imports}
+import pluggy
+
+hookimpl = pluggy.HookimplMarker("greeter")
+
+
+@hookimpl
+def greet(name):
+    return {name!r}
+"""
+CRASH_HOST = Path(__file__).with_name("crash_host.py")
+
+
+def run_host(home: Path, folder: Path) -> dict[str, object]:
+    """Start a greeter host in a fresh interpreter on ``folder``; its report."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env.pop("PLUGINHOST_CRASH_AT", None)
+    proc = subprocess.run(
+        [sys.executable, str(CRASH_HOST), "--home", str(home), "--watch", str(folder), "--report"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    [report] = [line for line in lines if line["event"] == "report"]
+    return report
+
+
+@pytest.mark.slow
+class TestFirstImports:
+    """Whichever plugin imports such a library first is not refused for what it registers."""
+
+    @pytest.mark.parametrize("names", [sorted(FIRST_IMPORTS), *([n] for n in FIRST_IMPORTS)])
+    def test_plugins_load(self, tmp_path: Path, names: list[str]) -> None:
+        """Together (imported ahead, one after another) or alone, every plugin loads."""
+        factory = WheelFactory(tmp_path / "wheels")
+        for name in names:
+            factory.build(
+                name, code=FIRST_IMPORT_PLUGIN.format(imports=FIRST_IMPORTS[name], name=name)
+            )
+        report = run_host(tmp_path / "home", factory.directory)
+        assert report["problems"] == []
+        assert sorted(report["load_order"]) == names  # type: ignore[call-overload]
+        assert sorted(report["greet"]) == names  # type: ignore[call-overload]
+
+    @pytest.mark.parametrize("variable", ["PLUGINHOST_PYYAML_WHEEL", "PLUGINHOST_LXML_WHEEL"])
+    def test_real_cython_extension_as_support_wheel(self, tmp_path: Path, variable: str) -> None:
+        """A plugin whose support wheel is a real compiled Cython extension (PyYAML's
+        ``_yaml``, lxml's ``etree``: ``pip download pyyaml lxml``) loads."""
+        given = os.environ.get(variable)
+        if not given:
+            pytest.skip(f"set {variable} to a wheel downloaded for this interpreter")
+        wheel = Path(given)
+        factory = WheelFactory(tmp_path / "wheels")
+        factory.directory.mkdir()
+        shutil.copy(wheel, factory.directory / wheel.name)
+        library = "yaml" if "YAML" in variable else "lxml.etree"
+        code = FIRST_IMPORT_PLUGIN.format(imports=f"import {library}", name=library)
+        factory.build("compiled-user", code=code, requires_dist=[wheel.name.split("-")[0]])
+        report = run_host(tmp_path / "home", factory.directory)
+        assert report["problems"] == []
+        assert report["greet"] == [library]

@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import greet_code
@@ -202,9 +203,9 @@ class TestHostImportsAhead:
         runs: list[list[str]] = []
         real = _transition.import_ahead
 
-        def spy(plugins: list[Ahead], timeout: float) -> list[Imported]:
+        def spy(plugins: list[Ahead], timeout: float, mark: Any) -> list[Imported]:
             runs.append([p.name for p in plugins])
-            return real(plugins, timeout)
+            return real(plugins, timeout, mark)
 
         monkeypatch.setattr(_transition, "import_ahead", spy)
         host = make_host()

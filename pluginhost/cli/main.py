@@ -128,9 +128,19 @@ def _parser() -> argparse.ArgumentParser:
             "which performs it under its lock. When no host runs on HOME, nothing is done\n"
             "(exit 1): start one with `pluginhost run`.",
         )
-        cmd.add_argument("name", metavar="NAME")
-        _add_home(cmd)
+        _add_name_and_home(cmd)
         cmd.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (60)")
+
+    _add_name_and_home(
+        command(
+            "release",
+            "let the versions of a plugin quarantined for crashing the host while loading be"
+            " tried again",
+            "Removes their entries from HOME/quarantine/; works with or without a host running\n"
+            "(a running host tries them again within its rescan interval). Removing the wheel\n"
+            "lifts the quarantine too. Exit 1 when no version of NAME is quarantined.",
+        )
+    )
 
     new = command(
         "new",
@@ -148,6 +158,11 @@ def _parser() -> argparse.ArgumentParser:
     new.add_argument("--api-version", help="host API version (default: the hookspec module's)")
     _add_json(new)
     return parser
+
+
+def _add_name_and_home(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("name", metavar="NAME")
+    _add_home(cmd)
 
 
 def _add_json(cmd: argparse.ArgumentParser) -> None:
@@ -175,6 +190,7 @@ _MODULES: Final = {
     "rollback": "control",
     "remove": "control",
     "unpin": "control",
+    "release": "release",
     "new": "new",
 }
 

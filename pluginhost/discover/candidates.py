@@ -17,6 +17,7 @@ __all__ = [
     "candidate_from_wheel",
     "inspect_plugin_wheel",
     "manifest_member",
+    "own_entry_point",
     "single_entry_point",
 ]
 
@@ -56,6 +57,7 @@ def candidate_from_wheel(
     if entry is None:
         return None
     ep_name, value = entry
+    own_entry_point(value, info.top_level, ep_name, str(info.path))
     member = manifest_member(value, info.members)
     where = f"{info.path}!{member}" if member else None
     if member is None:
@@ -97,6 +99,46 @@ def single_entry_point(
             key="entry_points",
         )
     return entries[0] if entries else None
+
+
+def own_entry_point(value: str, top_level: Sequence[str], plugin: str, path: str) -> None:
+    """Refuse an entry point that names a module its own wheel does not ship.
+
+    Otherwise a plugin could name another plugin's module (``evil = hello``: hello would answer
+    twice, and removing ``evil`` would take hello's hooks with it), the standard library's, or
+    pluginhost's own, and have it registered as itself.
+
+    :param value: the entry point's value, ``module`` or ``module:attr.attr``.
+    :param top_level: the importable top-level names the wheel ships.
+    :raises ManifestError: when the value is malformed or its module is not the wheel's.
+    """
+    module, colon, attr = (part.strip() for part in value.partition(":"))
+    if not _dotted(module) or (colon and not _dotted(attr)):
+        raise ManifestError(
+            f"entry point {_clipped(value)} is not 'module' or 'module:attribute'",
+            plugin=plugin,
+            path=path,
+            key="entry_points",
+        )
+    top = module.partition(".")[0]
+    if top not in top_level:
+        shipped = ", ".join(top_level) or "none"
+        raise ManifestError(
+            f"entry point {_clipped(value)} names module {_clipped(top)}, which the wheel "
+            f"does not ship (its top-level names: {shipped})",
+            plugin=plugin,
+            path=path,
+            key="entry_points",
+        )
+
+
+def _dotted(name: str) -> bool:
+    return all(part.isidentifier() for part in name.split("."))
+
+
+def _clipped(value: str, limit: int = 120) -> str:
+    # The value comes from the wheel: a message quoting all of it could be megabytes long.
+    return repr(value if len(value) <= limit else value[:limit] + "...")
 
 
 def manifest_member(value: str, members: frozenset[str]) -> str | None:

@@ -26,11 +26,12 @@ from ..model.names import PluginName
 from ..model.problems import Problem, ProblemKind
 from ..resolve.requirements import support_wheels_for
 from ..state.faults import crash_point
+from ..state.quarantine import Quarantine, Verdict
 from ..state.registry import Record
 from ..swap.members import Active, Member
 from ..swap.retirement import Retirement
 from ..swap.transition import Transition
-from .failures import candidate_event, detached, load_problem
+from .failures import candidate_event, detached, leak_text, load_problem
 from .journal import Journal
 from .ledger import Ledger
 from .settings import Settings
@@ -71,8 +72,15 @@ class Changer:
         self._publish = publish
         self._sites = sites
         self._owners = ModuleOwners(self._providers)
+        self._quarantine = Quarantine.of_home(config.site_root.parent)
         self._transition = Transition(
-            pm, finder, host, self.install, self._owners.check, config.timeouts
+            pm,
+            finder,
+            host,
+            self.install,
+            self._owners.check,
+            config.timeouts,
+            mark=self._quarantine.loading,
         )
         self._support: tuple[WheelInfo, ...] = ()
         # Installed copies known from the registry and from rollbacks, beside the ledger's.
@@ -82,6 +90,7 @@ class Changer:
         self._batch: list[Candidate] | None = None
         self._uncommitted = False
         self._doomed: list[Record] = []
+        self._held: dict[CandidateKey, Verdict] = {}
 
     def offer_support(self, support: Sequence[WheelInfo]) -> None:
         """The wheels at hand that may meet plugins' ``Requires-Dist``."""
@@ -90,6 +99,38 @@ class Changer:
     def remember(self, record: Record) -> None:
         """An installed copy the ledger may not name (committed before, or a rollback's)."""
         self._records[record.candidate.key] = record
+
+    def convict_crashed(self) -> None:
+        """At start: quarantine the versions whose load a dead process left unfinished."""
+        self._quarantine.crashed()
+        self._held = self._quarantine.held()
+
+    def quarantine_changed(self) -> bool:
+        """Whether the quarantine folder changed since it was last read (a release)."""
+        return self._quarantine.changed()
+
+    def hold_back(self, offered: Iterable[Candidate]) -> list[Candidate]:
+        """``offered`` without the quarantined versions, as the quarantine folder says now."""
+        held = self._quarantine.held()
+        for key in self._held.keys() - held.keys():
+            self._journal.forgive(key)  # released: it may be tried again
+        self._held = held
+        return [c for c in offered if not self.held(c)]
+
+    def held(self, candidate: Candidate) -> bool:
+        """Whether ``candidate`` is quarantined; its failure is filed if so."""
+        verdict = self._held.get(candidate.key)
+        if verdict is None:
+            return False
+        if self._journal.failed_before(candidate.key) is None:
+            self.fail(candidate, verdict.problem(), verdict.error())
+        else:
+            self._journal.file(verdict.problem())
+        if self._batch is not None:
+            # Restoring: the registry must stop naming it, or removing its wheel (which lifts
+            # the quarantine) would have the next start restore it, and crash again.
+            self._uncommitted = True
+        return True
 
     def draining(self) -> Collection[PluginName]:
         """Plugins whose replaced version is draining now."""
@@ -155,6 +196,7 @@ class Changer:
             needs = (*candidate.manifest.requires, *candidate.manifest.optional)
             if (
                 placed is None
+                or candidate.key in self._held
                 or self._journal.failed_before(candidate.key) is not None
                 or any(d in planned and d not in active for d in needs)
                 or not taken.isdisjoint(placed[1])
@@ -223,7 +265,7 @@ class Changer:
         crash_point("during_drain", members[0].candidate.version_text)
         drained, errors, leaked = retirement.finish()
         self._draining.clear()
-        problems = [*errors, *_leak_text(leaked)]
+        problems = [*errors, *leak_text(leaked)]
         told = self._retired(members, previous_versions, drained, problems, rollback, restoring)
         # Published before it is told, so that a subscriber reading the host sees the change.
         self._publish([m.name for m in members])
@@ -455,12 +497,3 @@ class Changer:
         previous = serving.candidate.version_text if serving is not None else None
         del serving
         self._journal.failed(candidate, problem, exc, previous)
-
-
-def _leak_text(leaked: Sequence[str]) -> list[str]:
-    if not leaked:
-        return []
-    return [
-        "modules still referenced after unload (restart recommended to free them): "
-        + ", ".join(leaked)
-    ]

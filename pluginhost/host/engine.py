@@ -112,7 +112,7 @@ class Engine:
     def wants_retry(self) -> bool:
         """Whether the file system refused a change (disk full, read-only) since the last
         reconcile: the same sources may well go through once it recovers."""
-        return self._journal.wants_retry()
+        return self._journal.wants_retry() or self._changer.quarantine_changed()
 
     # -- what the host asks for -----------------------------------------------------------------
 
@@ -132,7 +132,7 @@ class Engine:
             if c.name not in ledger.removed
         ]
         present = self._drop_revoked(present)
-        offered = [c for c in present if c.key not in ledger.rejected]
+        offered = self._changer.hold_back(c for c in present if c.key not in ledger.rejected)
         self._journal.announce(offered)
         offered, conflicts = drop_conflicts(offered, self._active_candidates())
         # A plugin offered only with conflicting bytes, or only in a version rolled back from,
@@ -272,7 +272,9 @@ class Engine:
         return self._view.plugins[name]
 
     def restore(self, registry: Registry) -> None:
-        """Load exactly the committed active set, from its site dirs, without reinstalling."""
+        """Load exactly the committed active set, from its site dirs, without reinstalling;
+        but not a version whose load crashed the process (it is quarantined)."""
+        self._changer.convict_crashed()
         self._ledger.restored_from(registry)
         for record in registry.active:
             self._changer.remember(record)
@@ -388,6 +390,8 @@ class Engine:
         try:
             for index, record in enumerate(records):
                 c = record.candidate
+                if self._changer.held(c):
+                    continue
                 missing = [d for d in c.manifest.requires if d not in self._ledger.active]
                 if missing:
                     self._changer.fail(c, skipped_for(c, missing[0]), None)

@@ -25,6 +25,7 @@ __all__ = [
     "REFUSALS",
     "candidate_event",
     "detached",
+    "leak_text",
     "load_problem",
     "refusal",
     "refusal_event",
@@ -162,3 +163,13 @@ def candidate_event(kind: EventKind, c: Candidate, **fields: object) -> Event:
         sha256=c.sha256,
         **fields,  # type: ignore[arg-type]
     )
+
+
+def leak_text(leaked: Sequence[str]) -> list[str]:
+    """What is said of modules that something still holds after an unload."""
+    if not leaked:
+        return []
+    return [
+        "modules still referenced after unload (restart recommended to free them): "
+        + ", ".join(leaked)
+    ]

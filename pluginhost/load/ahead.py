@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -24,6 +24,7 @@ import attrs
 
 from ..model.candidate import CandidateKey
 from ..model.names import PluginName
+from ..state.quarantine import Loading, Marker, unmarked
 from . import guard
 from .bounded import Helper, outcome, overran
 from .guard import Effects
@@ -37,6 +38,7 @@ class Ahead:
     """A plugin to import ahead: what :func:`~pluginhost.load.modules.import_entry_point` needs.
 
     :param key: the candidate's identity, so that the transition takes the import it meant.
+    :param loading: what the loading marker records while it is imported (none when ``None``).
     """
 
     name: PluginName
@@ -44,6 +46,7 @@ class Ahead:
     entry_point: str
     top_level: tuple[str, ...]
     site_dir: Path | None
+    loading: Loading | None = None
 
 
 @attrs.define(eq=False)
@@ -61,15 +64,22 @@ class Imported:
     effects: Effects = Effects()
 
 
-def import_ahead(plugins: Sequence[Ahead], timeout: float) -> list[Imported]:
+def import_ahead(
+    plugins: Sequence[Ahead],
+    timeout: float,
+    mark: Callable[[Sequence[Loading]], Marker] = unmarked,
+) -> list[Imported]:
     """Import ``plugins`` in order on one helper thread; their results, in the same order.
 
     Each plugin's top-level names must be importable already (mapped by the host's finder, or on
     ``sys.path``). When an import overruns ``timeout``, its result is that failure, the helper is
     abandoned in the plugin's code, and the plugins after it are not imported: the list is then
     shorter than ``plugins``.
+
+    :param mark: puts a loading marker on disk for the plugin whose import runs (see
+        :mod:`pluginhost.state.quarantine`), one plugin at a time.
     """
-    return _Run(plugins, timeout).wait()
+    return _Run(plugins, timeout, mark).wait()
 
 
 _NAP: Final = 0.001
@@ -84,9 +94,13 @@ class _Run:
     once the import returns, or the waiting thread once it gives up on it. Never both.
     """
 
-    def __init__(self, plugins: Sequence[Ahead], timeout: float) -> None:
+    def __init__(
+        self, plugins: Sequence[Ahead], timeout: float, mark: Callable[[Sequence[Loading]], Marker]
+    ) -> None:
         self._plugins = plugins
         self._timeout = timeout
+        self._mark = mark
+        self._marker = Marker()
         self._lock = threading.Lock()
         self._results: list[Imported] = []
         self._started = time.monotonic()
@@ -118,6 +132,8 @@ class _Run:
         plugin = self._plugins[len(self._results)]
         before, self._before = self._before, None
         assert before is not None
+        # The import failed, by timeout: whatever its thread does later is not a crash of its load.
+        self._marker.clear()
         effects = guard.restore(before, plugin.top_level)
         reason = overran("import", self._timeout, _thread_name(plugin))
         error = guard.failure("import", reason, effects.undone)
@@ -134,11 +150,14 @@ class _Run:
         would keep it, and with it every module imported before.
         """
         for plugin in self._plugins:
+            marker = self._mark([plugin.loading] if plugin.loading else [])
             with self._lock:
                 if self._abandoned:
+                    marker.clear()
                     return
                 self._started = time.monotonic()
                 self._before = guard.snapshot()
+                self._marker = marker
             # Named as the helper of a single import is, so that reports read the same.
             threading.current_thread().name = _thread_name(plugin)
             ok, value = outcome(
@@ -150,6 +169,7 @@ class _Run:
                     root=plugin.site_dir,
                 )
             )
+            marker.clear()
             with self._lock:
                 if self._given_up():
                     return  # the waiting thread put the machinery back

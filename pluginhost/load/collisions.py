@@ -14,6 +14,7 @@ from pathlib import Path
 from ..model.candidate import Candidate
 from ..model.errors import ResolutionError
 from ..model.names import PluginName
+from .modules import PluginFinder
 
 __all__ = ["ModuleOwners"]
 
@@ -82,7 +83,27 @@ def _host_provides(module: str) -> bool:
         return True
     if module in sys.stdlib_module_names:
         return True
-    return importlib.machinery.PathFinder.find_spec(module) is not None
+    return _host_spec(module) is not None
+
+
+def _host_spec(module: str) -> importlib.machinery.ModuleSpec | None:
+    """What an import of ``module`` finds through the environment's finders.
+
+    Every finder of ``sys.meta_path`` is asked, not only ``sys.path``'s: an editable install,
+    a zip importer or an application's own finder serve names that no ``sys.path`` entry has.
+    Hosts' plugin finders are left out: the plugins they serve are checked by name above
+    (their modules are imported, or they are this host's own active plugins).
+    """
+    for finder in list(sys.meta_path):
+        if isinstance(finder, PluginFinder):
+            continue
+        try:
+            spec = finder.find_spec(module, None)
+        except Exception:  # a finder without find_spec, or that fails to look, finds nothing
+            continue
+        if spec is not None:
+            return spec
+    return None
 
 
 def _host_location(module: str) -> str:
@@ -91,5 +112,7 @@ def _host_location(module: str) -> str:
         return getattr(loaded, "__file__", None) or "already imported"
     if module in sys.stdlib_module_names or module in sys.builtin_module_names:
         return "the standard library"
-    spec = importlib.machinery.PathFinder.find_spec(module)
-    return str(spec.origin) if spec and spec.origin else "on sys.path"
+    spec = _host_spec(module)
+    if spec is None:
+        return "on sys.path"
+    return str(spec.origin) if spec.origin else f"through {spec.loader!r}"

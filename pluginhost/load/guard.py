@@ -103,13 +103,18 @@ def snapshot() -> Snapshot:
 def restore(before: Snapshot, owned: Collection[str]) -> Effects:
     """Put back what changed in the import machinery since ``before``; report the rest.
 
-    Entries of the plugin's own top-level names (``owned``) are its business. Elsewhere, an entry
-    of ``sys.modules`` replaced or removed is put back; one added is removed if it is no genuine
-    import (not a module, a module without a spec, or the plugin's own module under another
-    name). A finder or path hook added is removed if it is the plugin's own code; one removed is
-    put back. ``sys.path`` is put back as it was, and the finders cached for entries it lost.
-    Finders, hooks and modules added by libraries the plugin imported for the first time stay:
-    that is what importing them does.
+    Entries of the plugin's own top-level names (``owned``) are its business. Elsewhere, the
+    guard tells tampering from adding. Tampering is put back and reported: an entry of
+    ``sys.modules`` replaced or removed; one added that stands where an import would find
+    another module (:func:`_shadows`), or that is the plugin's own code under another name; a
+    finder or path hook of the plugin's own code added, any entry removed, or the entries
+    reordered; any change to ``sys.path`` (and the finders cached for entries it lost).
+
+    What a first import adds is kept and not blamed: modules, finders and hooks of a library
+    imported for the first time, and the entries the interpreter or a compiled extension
+    registers by name, with no spec and nowhere an import could find them (``pyexpat.errors``,
+    Cython's ``_cython_3_*`` and ``cython_runtime``, ``__mp_main__`` for ``multiprocessing``).
+    So whichever plugin imports such a library first is never the one refused.
     """
     tops = frozenset(owned)
     undone = [
@@ -234,7 +239,7 @@ def _restore_modules(before: dict[str, types.ModuleType], tops: frozenset[str]) 
         undone.append(f"sys.modules[{name!r}] {verb}")
     for name in added:
         value = now.get(name, _MISSING)
-        if _top(name) not in tops and value is not _MISSING and _fake(value, tops):
+        if _top(name) not in tops and value is not _MISSING and _planted(name, value, tops):
             now.pop(name, None)
             undone.append(f"sys.modules[{name!r}] added")
     return sorted(undone)
@@ -254,14 +259,67 @@ def _only_added(before: dict[str, types.ModuleType], now: dict[str, types.Module
     )
 
 
-def _fake(value: object, tops: frozenset[str]) -> bool:
-    """Whether a new ``sys.modules`` entry was put there by hand rather than by an import."""
+def _planted(name: str, value: object, tops: frozenset[str]) -> bool:
+    """Whether a new ``sys.modules`` entry is tampering rather than what an import added.
+
+    Judged by what the entry does, not by how it looks: an entry without a spec is what
+    CPython and compiled extensions register by name (``pyexpat.errors``, ``cython_runtime``),
+    and a library may register its module under a second name; both are harmless unless an
+    import of that name would have found another module.
+    """
     if _owned(value, tops):
         return True
+    if _imported_as(value, name):
+        return False
+    found = _found(name)
+    return found is not None and found != _origin(value)
+
+
+def _imported_as(value: object, name: str) -> bool:
+    """Whether ``value`` is the module an import of ``name`` made (its spec says so)."""
     try:
-        return isinstance(value, types.ModuleType) and value.__spec__ is None
+        spec = value.__spec__ if isinstance(value, types.ModuleType) else None
+        return spec is not None and spec.name == name
     except Exception:  # a module whose attributes raise was not made by the import system
-        return True
+        return False
+
+
+def _found(name: str) -> str | None:
+    """Where an import of ``name`` would load it from (a file, or the name of a finder that
+    would), ``None`` when no import would find it."""
+    parent, _, _ = name.rpartition(".")
+    path = None
+    if not parent:
+        if name in sys.builtin_module_names:
+            return "built-in"
+    else:
+        try:
+            path = getattr(sys.modules.get(parent), "__path__", None)
+        except Exception:
+            return None
+        if path is None:
+            return None  # not a package: no import finds anything under it
+    for finder in list(sys.meta_path):
+        spec = _find(finder, name, path)
+        if spec is not None:
+            return str(getattr(spec, "origin", None) or _kind(finder))
+    return None
+
+
+def _find(finder: object, name: str, path: object) -> object:
+    try:
+        return finder.find_spec(name, path)  # type: ignore[attr-defined]
+    except Exception:  # a finder without find_spec, or that fails to look, finds nothing
+        return None
+
+
+def _origin(value: object) -> str | None:
+    try:
+        spec = value.__spec__ if isinstance(value, types.ModuleType) else None
+        origin = getattr(spec, "origin", None) or getattr(value, "__file__", None)
+    except Exception:
+        return None
+    return origin if isinstance(origin, str) else None
 
 
 def _owned(value: object, tops: frozenset[str]) -> bool:
@@ -281,18 +339,44 @@ def _owned(value: object, tops: frozenset[str]) -> bool:
 def _restore_list(
     current: list[Any], before: list[Any], label: str, tops: frozenset[str]
 ) -> list[str]:
+    """Put ``current`` back in the order of ``before``: the plugin's own entries added go,
+    entries removed come back, and a library's entries added stay after the entry they
+    followed."""
     if len(current) == len(before) and all(map(operator.is_, current, before)):
         return []
     undone = []
     for entry in [e for e in current if _owned(e, tops) and not _contains(before, e)]:
         current.remove(entry)
         undone.append(f"{label} entry {_kind(entry)} added")
-    for index, entry in enumerate(before):
-        # Another host of the process, stopping meanwhile, takes its own finder out.
-        if not _contains(current, entry) and not _kind(entry).startswith("pluginhost."):
-            current.insert(index, entry)
-            undone.append(f"{label} entry {_kind(entry)} removed")
+    # Another host of the process, stopping meanwhile, takes its own finder out.
+    kept = [e for e in before if _contains(current, e) or not _kind(e).startswith("pluginhost.")]
+    undone += [f"{label} entry {_kind(e)} removed" for e in kept if not _contains(current, e)]
+    merged, in_order = _merged(current, kept)
+    if not undone and not in_order:
+        undone.append(f"{label} reordered")
+    current[:] = merged
     return undone
+
+
+def _merged(current: list[Any], kept: list[Any]) -> tuple[list[Any], bool]:
+    """``kept`` in its order, with each other entry of ``current`` placed after the entry of
+    ``kept`` it followed in ``current`` (or first, when none did); and whether ``current``
+    had the entries of ``kept`` in that order already."""
+    position = {id(e): i for i, e in enumerate(kept)}
+    after: dict[int, list[Any]] = {}
+    anchor, seen = -1, []
+    for entry in current:
+        index = position.get(id(entry))
+        if index is not None and index not in seen:
+            anchor = index
+            seen.append(index)
+        else:  # a library's entry, or a second reference to one of kept
+            after.setdefault(anchor, []).append(entry)
+    merged = list(after.get(-1, ()))
+    for index, entry in enumerate(kept):
+        merged.append(entry)
+        merged += after.get(index, ())
+    return merged, seen == sorted(seen)
 
 
 def _contains(entries: Iterable[object], entry: object) -> bool:

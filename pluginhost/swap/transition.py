@@ -41,6 +41,7 @@ from ..model.candidate import Candidate
 from ..model.errors import ActivationError, PluginHostError
 from ..model.names import PluginName
 from ..state.faults import crash_point
+from ..state.quarantine import Loading, Marker, unmarked
 from .cleanup import deactivate, leak_report, left_behind
 from .hooks import call_hook, implements
 from .members import Active, Member, owned_names
@@ -84,6 +85,9 @@ class Transition:
     :param install: puts a candidate's files in place; returns its site dir and top-level names.
     :param check: refuses a candidate whose modules clash with others (outside ``members``).
     :param timeouts: the step timeouts.
+    :param mark: puts a loading marker on disk while new versions' code first runs (their
+        import, the state handed to them, their activate), so that a crash there is known at
+        the next start (:mod:`pluginhost.state.quarantine`).
     """
 
     pm: pluggy.PluginManager
@@ -92,6 +96,7 @@ class Transition:
     install: Installer
     check: Checker
     timeouts: Timeouts = Timeouts()
+    mark: Callable[[Sequence[Loading]], Marker] = attrs.field(default=unmarked, kw_only=True)
     _ahead: dict[PluginName, Imported] = attrs.field(factory=dict, init=False, repr=False)
     """Plugins imported ahead of their transitions, by name (see :meth:`import_ahead`)."""
 
@@ -106,10 +111,17 @@ class Transition:
             if m.site_dir is not None:
                 self.finder.map(m.top_level, m.site_dir)
         plugins = [
-            Ahead(m.name, m.candidate.key, m.candidate.entry_point, m.top_level, m.site_dir)
+            Ahead(
+                m.name,
+                m.candidate.key,
+                m.candidate.entry_point,
+                m.top_level,
+                m.site_dir,
+                Loading.of(m.candidate),
+            )
             for m in members
         ]
-        results = import_ahead(plugins, self.timeouts.import_)
+        results = import_ahead(plugins, self.timeouts.import_, self.mark)
         for result in results:
             self._ahead[result.plugin.name] = result
         # After an import that overran, the rest are imported the usual way, if at all.
@@ -150,9 +162,10 @@ class Transition:
         applied: Switch | None = None
         try:
             self._install(members)
-            self._import(members)
-            self._hand_over_state(members)
-            self._activate(members)
+            with self.mark(_new_versions(members)):
+                self._import(members)
+                self._hand_over_state(members)
+                self._activate(members)
             crash_point("after_import", members[0].candidate.version_text)
             applied = switch(
                 self.pm,
@@ -382,6 +395,16 @@ class Transition:
         :returns: what went wrong on the way, as text; unloading itself always completes.
         """
         return unload(self, actives, name)
+
+
+def _new_versions(members: Sequence[Member]) -> list[Loading]:
+    """The members whose version changes: a dependent re-imported at its version is not to
+    blame for a crash while its dependency's new version loads."""
+    return [
+        Loading.of(m.candidate)
+        for m in members
+        if m.old is None or m.old.candidate.key != m.candidate.key
+    ]
 
 
 def _drop_tracebacks(exc: BaseException | None) -> None:

@@ -1,0 +1,282 @@
+"""The quarantine: plugin versions that crashed the process while loading, kept out until an
+operator lets them back.
+
+Before a plugin's code first runs (its import, the state handed to it, its activate), the host
+writes a loading marker, ``<home>/quarantine/loading/<digest>``, naming the version; it removes
+the marker once the step returns, however it ended. A marker found at the next start (the home
+lock held: no other host is loading) means the process died during that load: ``os.abort()``,
+``os._exit()``, a segfault in an extension, or a kill from outside. :meth:`Quarantine.crashed`
+turns it into a verdict, ``<home>/quarantine/<digest>.json``, by one rename, and that version is
+not loaded again while the verdict stays.
+
+A verdict goes when its file goes: when the wheel it names is removed (:meth:`Quarantine.held`
+lifts it), or when an operator runs ``pluginhost release NAME`` (:func:`release`), with or without
+a host running; a running host reads the folder at each reconcile.
+
+The marker is written, not fsynced: it must outlive the process, not the machine. Once
+``write()`` returns, the kernel holds the bytes whatever happens to the process; a marker lost to a
+power cut only means the crash happens once more. A start with hundreds of plugins pays two
+small file operations per plugin, not two disk flushes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+
+from ..model.candidate import Candidate, CandidateKey, WheelOrigin
+from ..model.errors import ActivationError
+from ..model.names import PluginName
+from ..model.problems import Problem, ProblemKind
+
+__all__ = ["Loading", "Marker", "Quarantine", "Verdict", "release", "unmarked"]
+
+logger = logging.getLogger("pluginhost")
+
+FOLDER: Final = "quarantine"
+"""The quarantine's folder in the home."""
+_LOADING: Final = "loading"
+_SUFFIX: Final = ".json"
+
+
+@attrs.frozen
+class Loading:
+    """One plugin version about to run code: what its marker, and a verdict, record.
+
+    :param wheel: the wheel it comes from, when it comes from one (removing it lifts a verdict).
+    """
+
+    key: CandidateKey
+    origin: str
+    wheel: str | None = None
+
+    @classmethod
+    def of(cls, candidate: Candidate) -> Loading:
+        origin = candidate.origin
+        wheel = str(origin.path) if isinstance(origin, WheelOrigin) else None
+        return cls(candidate.key, str(origin), wheel)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key.to_json(), "origin": self.origin, "wheel": self.wheel}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Loading:
+        """:raises ValueError: when ``data`` is not what :meth:`to_json` writes."""
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        origin, wheel = data.get("origin"), data.get("wheel")
+        if not isinstance(origin, str) or not isinstance(wheel, str | None):
+            raise ValueError("origin or wheel is not text")
+        return cls(CandidateKey.from_json(data.get("key")), origin, wheel)
+
+
+@attrs.frozen
+class Verdict:
+    """A version that crashed the process during its load, and when that was found."""
+
+    loading: Loading
+    since: str
+    path: Path
+
+    @property
+    def key(self) -> CandidateKey:
+        return self.loading.key
+
+    @property
+    def reason(self) -> str:
+        name = self.key.name
+        return (
+            f"crashed during load: the process died while {name} {self.key.version} was "
+            f"loading (found at the start at {self.since}); it stays out until its wheel is "
+            f"removed or `pluginhost release {name}` is run"
+        )
+
+    def problem(self) -> Problem:
+        """The problem filed for the version while it is held back."""
+        return Problem(
+            ProblemKind.LOAD_FAILED,
+            self.key.name,
+            f"{self.key.name} {self.key.version}: {self.reason}",
+            version=self.key.version,
+            path=self.loading.origin,
+        )
+
+    def error(self) -> ActivationError:
+        """The error ``install()`` raises for the version."""
+        return ActivationError(
+            self.reason, plugin=self.key.name, path=self.loading.origin, step="load"
+        )
+
+
+class Marker:
+    """A loading marker on disk (or none): removed on leaving the ``with`` block, or by
+    :meth:`clear` (which a thread that gave up on a hung import calls), whichever is first."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._path = path
+
+    def __enter__(self) -> Marker:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        path, self._path = self._path, None
+        if path is not None:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                logger.warning("cannot remove loading marker %s: %s", path, exc)
+
+
+def unmarked(plugins: Sequence[Loading]) -> Marker:
+    """No marker: for transitions and imports run without a home (tests of the parts)."""
+    return Marker()
+
+
+class Quarantine:
+    """The quarantine folder of one home.
+
+    :param folder: ``<home>/quarantine``.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._markers = folder / _LOADING
+        self._seen: frozenset[str] | None = None
+
+    @classmethod
+    def of_home(cls, home: Path) -> Quarantine:
+        return cls(home / FOLDER)
+
+    def loading(self, plugins: Sequence[Loading]) -> Marker:
+        """Mark ``plugins`` as loading until the marker returned is left or cleared.
+
+        A marker that cannot be written (a full disk) is logged, and the load goes on without:
+        refusing to load for want of a marker would make every full disk an outage.
+        """
+        if not plugins:
+            return Marker()
+        record = json.dumps([p.to_json() for p in plugins]).encode()
+        path = self._markers / _digest(p.key for p in plugins)
+        try:
+            self._markers.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _write_private(path, record)
+        except OSError as exc:
+            logger.warning("cannot write loading marker %s: %s", path, exc)
+            return Marker()
+        return Marker(path)
+
+    def crashed(self) -> list[Verdict]:
+        """Turn the markers a dead process left into verdicts; the new verdicts.
+
+        Only at start, with the home lock held: no marker then belongs to a load under way.
+        """
+        found = []
+        for marker in _entries(self._markers):
+            if marker.name.startswith("."):
+                marker.unlink(missing_ok=True)  # a marker half written when the process died
+                continue
+            try:
+                plugins = [Loading.from_json(p) for p in json.loads(marker.read_bytes())]
+            except (OSError, ValueError, TypeError) as exc:
+                logger.warning("unreadable loading marker %s dropped: %s", marker, exc)
+                marker.unlink(missing_ok=True)
+                continue
+            found += [self._convict(p) for p in plugins]
+            marker.unlink(missing_ok=True)
+        return found
+
+    def _convict(self, plugin: Loading) -> Verdict:
+        since = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        path = self.folder / f"{_digest([plugin.key])}{_SUFFIX}"
+        _write_private(path, json.dumps({**plugin.to_json(), "since": since}).encode())
+        logger.error("plugin %s %s %s", plugin.key.name, plugin.key.version, "crashed during load")
+        return Verdict(plugin, since, path)
+
+    def held(self) -> dict[CandidateKey, Verdict]:
+        """The versions held back now, by key; a verdict whose wheel is gone is lifted."""
+        verdicts = read_verdicts(self.folder)
+        self._seen = frozenset(v.path.name for v in verdicts)
+        held = {}
+        for verdict in verdicts:
+            if verdict.loading.wheel is not None and _gone(verdict.loading.wheel):
+                logger.info("quarantine of %s lifted: its wheel is gone", verdict.key.name)
+                verdict.path.unlink(missing_ok=True)
+            else:
+                held[verdict.key] = verdict
+        return held
+
+    def changed(self) -> bool:
+        """Whether verdicts came or went since :meth:`held` last looked."""
+        names = frozenset(p.name for p in _entries(self.folder) if p.name.endswith(_SUFFIX))
+        return self._seen is not None and names != self._seen
+
+
+def release(home: Path, name: PluginName) -> list[Verdict]:
+    """Lift the verdicts on every version of plugin ``name`` in ``home``; those lifted.
+
+    Safe with a host running: each verdict is one file, removed in one step, and the host reads
+    the folder again at its next reconcile.
+    """
+    lifted = [v for v in read_verdicts(home / FOLDER) if v.key.name == name]
+    for verdict in lifted:
+        verdict.path.unlink(missing_ok=True)
+    return lifted
+
+
+def read_verdicts(folder: Path) -> list[Verdict]:
+    """The verdicts in a quarantine folder; unreadable files are logged and skipped."""
+    verdicts = []
+    for path in _entries(folder):
+        if not path.name.endswith(_SUFFIX) or path.name.startswith("."):
+            continue
+        try:
+            data = json.loads(path.read_bytes())
+            since = data.get("since") if isinstance(data, dict) else None
+            verdicts.append(Verdict(Loading.from_json(data), str(since), path))
+        except (OSError, ValueError, TypeError) as exc:
+            logger.warning("unreadable quarantine entry %s skipped: %s", path, exc)
+    return verdicts
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all (a temp file renamed), readable by the owner only."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.replace(temp, path)
+
+
+def _entries(folder: Path) -> list[Path]:
+    try:
+        return sorted(folder.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _digest(keys: Iterable[CandidateKey]) -> str:
+    text = json.dumps([k.to_json() for k in keys])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _gone(wheel: str) -> bool:
+    try:
+        os.stat(wheel)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False  # unreadable now (a folder unmounted, say) is not removed
+    return False

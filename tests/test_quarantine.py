@@ -1,0 +1,175 @@
+"""The quarantine of versions that crashed the process while loading: markers, verdicts, lifting,
+and a host that holds a quarantined version back (the crashes themselves, in real processes,
+are in ``test_crash.py``)."""
+
+from __future__ import annotations
+
+import logging
+import stat
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pluginhost import ActivationError, Event, EventKind, PluginHost, ProblemKind
+from pluginhost.discover.candidates import candidate_from_wheel, inspect_plugin_wheel
+from pluginhost.model.candidate import Candidate
+from pluginhost.model.names import PluginName
+from pluginhost.state.audit import AuditEntry, read_audit
+from pluginhost.state.quarantine import Loading, Quarantine, read_verdicts, release
+from pluginhost.testing import WheelFactory
+
+MakeHost = Callable[..., PluginHost]
+GROUP = "greeter.plugins"
+GREET = """
+import pluggy
+hookimpl = pluggy.HookimplMarker("greeter")
+
+
+@hookimpl
+def greet(name):
+    return {answer!r}
+"""
+
+
+def candidate(wheel: Path) -> Candidate:
+    found = candidate_from_wheel(inspect_plugin_wheel(wheel), GROUP)
+    assert found is not None
+    return found
+
+
+def crash_while_loading(home: Path, wheel: Path) -> None:
+    """Leave the marker a process dying during the load of ``wheel`` leaves."""
+    Quarantine.of_home(home).loading([Loading.of(candidate(wheel))])
+
+
+@pytest.fixture
+def wheel(factory: WheelFactory) -> Path:
+    return factory.build("hello", "1.1.0", code=GREET.format(answer="1.1.0"))
+
+
+class TestMarker:
+    def test_present_while_loading_gone_after(self, tmp_path: Path, wheel: Path) -> None:
+        """The marker names the version while the block runs, privately, and goes after."""
+        quarantine = Quarantine(tmp_path / "quarantine")
+        loading = Loading.of(candidate(wheel))
+        with quarantine.loading([loading]):
+            [marker] = (tmp_path / "quarantine" / "loading").iterdir()
+            assert stat.S_IMODE(marker.stat().st_mode) == 0o600
+            assert stat.S_IMODE(marker.parent.stat().st_mode) == 0o700
+            assert loading.key.content in marker.read_text()
+        assert list(marker.parent.iterdir()) == []
+
+    def test_removed_when_the_load_raises(self, tmp_path: Path, wheel: Path) -> None:
+        """A load that fails by raising is no crash."""
+        quarantine = Quarantine(tmp_path / "quarantine")
+        with pytest.raises(RuntimeError), quarantine.loading([Loading.of(candidate(wheel))]):
+            raise RuntimeError("import failed")
+        assert quarantine.crashed() == []
+
+    def test_unwritable_folder_does_not_stop_the_load(
+        self, tmp_path: Path, wheel: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Without a marker the load goes on, and the warning says why."""
+        (tmp_path / "quarantine").write_text("a file where the folder should be")
+        quarantine = Quarantine(tmp_path / "quarantine")
+        with caplog.at_level(logging.WARNING, "pluginhost"):
+            quarantine.loading([Loading.of(candidate(wheel))]).clear()
+        assert "cannot write loading marker" in caplog.text
+
+
+class TestVerdicts:
+    def test_marker_left_by_a_crash_becomes_a_verdict(self, tmp_path: Path, wheel: Path) -> None:
+        """At start, a leftover marker holds its version back, saying it crashed during load."""
+        crash_while_loading(tmp_path, wheel)
+        quarantine = Quarantine.of_home(tmp_path)
+        [verdict] = quarantine.crashed()
+        assert verdict.key == candidate(wheel).key
+        assert list((tmp_path / "quarantine" / "loading").iterdir()) == []
+        assert stat.S_IMODE(verdict.path.stat().st_mode) == 0o600
+        assert quarantine.held() == {verdict.key: verdict}
+        problem = verdict.problem()
+        assert problem.kind is ProblemKind.LOAD_FAILED
+        assert "hello 1.1.0: crashed during load" in problem.message
+        assert "pluginhost release hello" in problem.message
+        assert problem.path == str(wheel)
+
+    def test_half_written_and_unreadable_markers_dropped(self, tmp_path: Path) -> None:
+        """A marker the dying process had not finished, or garbage, convicts nobody."""
+        folder = tmp_path / "quarantine" / "loading"
+        folder.mkdir(parents=True)
+        (folder / ".abc.123.tmp").write_text("[")
+        (folder / "abc").write_text("not json")
+        assert Quarantine.of_home(tmp_path).crashed() == []
+        assert list(folder.iterdir()) == []
+
+    def test_removing_the_wheel_lifts_it(self, tmp_path: Path, wheel: Path) -> None:
+        """The operator's first way out: the wheel goes, and so does the verdict."""
+        crash_while_loading(tmp_path, wheel)
+        quarantine = Quarantine.of_home(tmp_path)
+        quarantine.crashed()
+        wheel.unlink()
+        assert quarantine.held() == {}
+        assert read_verdicts(tmp_path / "quarantine") == []
+
+    def test_release_lifts_only_that_plugin(self, tmp_path: Path, factory: WheelFactory) -> None:
+        """The second way out: ``pluginhost release NAME``; the folder is seen to change."""
+        hello = factory.build("hello", "1.1.0")
+        hello_world = factory.build("hello-world", "1.0.0")
+        for wheel in (hello, hello_world):
+            crash_while_loading(tmp_path, wheel)
+            Quarantine.of_home(tmp_path).crashed()
+        quarantine = Quarantine.of_home(tmp_path)
+        assert len(quarantine.held()) == 2
+        assert not quarantine.changed()
+        [lifted] = release(tmp_path, PluginName("hello"))
+        assert lifted.key.name == "hello"
+        assert quarantine.changed()
+        assert [k.name for k in quarantine.held()] == ["hello-world"]
+        assert release(tmp_path, PluginName("hello")) == []
+
+
+class TestHostHoldsBack:
+    def test_quarantined_version_skipped_older_one_serves(
+        self, factory: WheelFactory, wheel: Path, make_host: MakeHost, events: list[Event]
+    ) -> None:
+        """The version that crashed is skipped with a clear problem, an event and an audit
+        entry; the next version at hand serves; install() of it raises the same reason."""
+        factory.build("hello", "1.0.0", code=GREET.format(answer="1.0.0"))
+        home = factory.directory.parent / "home"
+        crash_while_loading(home, wheel)
+        host = make_host()
+        assert host.hook.greet(name="x") == ["1.0.0"]
+        [problem] = [p for p in host.problems() if p.version == "1.1.0"]
+        assert "crashed during load" in problem.message
+        [failed] = [e for e in events if e.kind is EventKind.LOAD_FAILED]
+        assert (failed.version, failed.origin) == ("1.1.0", str(wheel))
+        audited = [e for e in read_audit(host.audit_log) if isinstance(e, AuditEntry)]
+        assert [(e.action, e.outcome) for e in audited if e.version == "1.1.0"] == [
+            ("install", "failed")
+        ]
+        with pytest.raises(ActivationError, match="crashed during load"):
+            host.install(wheel)
+        assert host.hook.greet(name="x") == ["1.0.0"]
+
+    def test_released_while_running_is_tried_again(self, wheel: Path, make_host: MakeHost) -> None:
+        """A release with the host running takes effect at its next look at the home."""
+        home = wheel.parent.parent / "home"
+        crash_while_loading(home, wheel)
+        host = make_host(rescan_interval=0.05)
+        assert host.load_order() == ()
+        assert release(home, PluginName("hello"))
+        deadline = time.monotonic() + 10
+        while host.load_order() != ("hello",) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert host.hook.greet(name="x") == ["1.1.0"]
+        assert not [p for p in host.problems() if "crashed" in p.message]
+
+    def test_no_marker_after_a_load(self, wheel: Path, make_host: MakeHost) -> None:
+        """A clean load and stop leave no marker behind, so nothing is quarantined later."""
+        host = make_host()
+        assert host.load_order() == ("hello",)
+        host.stop()
+        assert list((host.home / "quarantine" / "loading").iterdir()) == []
+        assert make_host().load_order() == ("hello",)
