@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import pytest
 from conftest import greet_code
@@ -156,7 +157,12 @@ settle = 0.05
 
 
 class HostProcess:
-    """`pluginhost run` in a subprocess, its output collected as it comes."""
+    """`pluginhost run` in a subprocess, its output collected as it comes.
+
+    Both pipes are read by threads of their own until the process closes them: reading one
+    with ``communicate()`` beside a thread reading it too made the thread fail on a closed
+    file now and then.
+    """
 
     def __init__(self, config: Path) -> None:
         self.proc = subprocess.Popen(
@@ -167,28 +173,35 @@ class HostProcess:
             env=dict(os.environ, NO_COLOR="1"),
         )
         self.lines: list[str] = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
+        self.errors: list[str] = []
+        self.readers = [
+            threading.Thread(target=self._read, args=(self.proc.stdout, self.lines), daemon=True),
+            threading.Thread(target=self._read, args=(self.proc.stderr, self.errors), daemon=True),
+        ]
+        for reader in self.readers:
+            reader.start()
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
+    @staticmethod
+    def _read(stream: IO[str] | None, into: list[str]) -> None:
+        assert stream is not None
+        for line in stream:
+            into.append(line.rstrip("\n"))
 
     def wait_for(self, text: str, timeout: float = 15) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if any(text in line for line in self.lines):
                 return
-            assert self.proc.poll() is None, self.proc.stderr.read() if self.proc.stderr else ""
+            assert self.proc.poll() is None, "\n".join(self.errors)
             time.sleep(0.02)
         raise AssertionError(f"{text!r} not among {self.lines}")
 
     def stop(self) -> tuple[int, str]:
         self.proc.send_signal(signal.SIGTERM)
-        _, err = self.proc.communicate(timeout=30)
-        self.reader.join(5)
-        return self.proc.returncode, err
+        code = self.proc.wait(timeout=30)
+        for reader in self.readers:
+            reader.join(5)
+        return code, "".join(f"{line}\n" for line in self.errors)
 
 
 def wait_file(path: Path, timeout: float = 15) -> None:
