@@ -76,6 +76,14 @@ REASONS = {
     "requires-dist-huge": "METADATA has an invalid Requires-Dist 'attrs>=1111",
     "requires-dist-marker-huge": "METADATA has an invalid Requires-Dist 'attrs; python_version",
     "record-size-arabic-digits": "RECORD gives the invalid size '\u0660'",
+    "overlapping-entries": "overlaps member 'evil/overlap.bin' in the archive",
+    "same-offset": "(overlapping members: a zip bomb)",
+    "into-central-directory": "runs into the central directory",
+    "archive-ratio": "a ratio over the archive limit of 100",
+    "long-component": "has a component of 303 bytes, over the limit of 255",
+    "long-path": "over the limit of 1024 (a path the file system cannot hold)",
+    "file-and-directory": "'evil/sub' is a file where member 'evil/sub/x.py' needs a directory",
+    "data-same-file": "install to the same file",
 }
 
 Snapshot = Callable[[], dict[str, tuple[int, int]]]
