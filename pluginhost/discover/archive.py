@@ -5,10 +5,11 @@ A wheel of up to 32 MiB is read whole, with one read, and hashed once: zipfile's
 cost no system call, and a caller that passes the bytes on (to install them) knows they are the
 ones validated. A larger wheel is hashed and read from its file, by chunks.
 
-The central directory is checked as declared (names, kinds, sizes) before a byte is
-decompressed; :class:`MemberReader` then counts the bytes actually read, so that a lying header
-cannot bypass the declared checks. Every refusal is a :class:`RefusedError`, which the public
-functions of :mod:`~pluginhost.discover.wheel` turn into a :class:`~pluginhost.WheelError`.
+The central directory is checked as declared (names, kinds, sizes, the whole archive's ratio,
+and that no two members share bytes) before a byte is decompressed; :class:`MemberReader` then
+counts the bytes actually read, so that a lying header cannot bypass the declared checks.
+Every refusal is a :class:`RefusedError`, which the public functions of
+:mod:`~pluginhost.discover.wheel` turn into a :class:`~pluginhost.WheelError`.
 """
 
 from __future__ import annotations
