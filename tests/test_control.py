@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import greet_code
 
-from pluginhost import HostStateError, PluginHost
+from pluginhost import HostStateError, PluginHost, TrustError
 from pluginhost.cli.commands.doctor import diagnose
 from pluginhost.cli.commands.graph import graph_dot, graph_report
 from pluginhost.cli.commands.list import plugin_rows
 from pluginhost.cli.commands.status import plugin_status
 from pluginhost.cli.home import read_home
-from pluginhost.host.control import ControlServer, send_request
+from pluginhost.host.control import CONTROL_DIR, ControlServer, send_request
 from pluginhost.state.store import AtomicJsonFile
 from pluginhost.testing import WheelFactory
 
@@ -143,3 +148,142 @@ def test_unpin_request(served: tuple[PluginHost, ControlServer]) -> None:
     refused = send_request(host.home, "unpin", "hello", timeout=10)
     assert not refused["ok"]
     assert refused["error"] == "plugin 'hello' is not pinned"
+
+
+@pytest.fixture
+def idle(make_host: Callable[..., PluginHost], factory: WheelFactory) -> Iterator[ControlServer]:
+    """A host serving hello, with a control server that polls only when a test asks."""
+    factory.build("hello", "1.0.0", code=greet_code("hello"))
+    server = ControlServer(make_host(), interval=3600)
+    server.start()
+    yield server
+    server.stop()
+
+
+def plant(server: ControlServer, make: Callable[[Path], object]) -> str:
+    """Make a request file with ``make``; returns its id."""
+    request_id = secrets.token_hex(8)
+    make(server.folder / f"{request_id}.request.json")
+    return request_id
+
+
+def answer(server: ControlServer, request_id: str) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(
+        (server.folder / f"{request_id}.result.json").read_text("utf-8")
+    )
+    return result
+
+
+def remove_request(path: Path) -> None:
+    path.write_text(json.dumps({"id": "x", "action": "remove", "plugin": "hello"}))
+
+
+class TestControlFolder:
+    def test_symlinked_folder_refused_and_nothing_deleted(
+        self, make_host: Callable[..., PluginHost], tmp_path: Path
+    ) -> None:
+        """A control/ that is a link is refused at start; the files it leads to stay."""
+        host = make_host()
+        outside = tmp_path / "precious"
+        outside.mkdir()
+        (outside / "data.txt").write_text("keep me")
+        (host.home / CONTROL_DIR).symlink_to(outside)
+        with pytest.raises(TrustError, match="control folder refused: it is a symbolic link"):
+            ControlServer(host).start()
+        assert (outside / "data.txt").read_text() == "keep me"
+
+    @pytest.mark.parametrize("mode", [0o777, 0o770, 0o702])
+    def test_folder_writable_by_others_refused(
+        self, make_host: Callable[..., PluginHost], mode: int
+    ) -> None:
+        """A control/ that group or others may write to is refused at start."""
+        host = make_host()
+        folder = host.home / CONTROL_DIR
+        folder.mkdir()
+        folder.chmod(mode)
+        with pytest.raises(TrustError, match=r"writable by group or others .*chmod go-w"):
+            ControlServer(host).start()
+
+    def test_folder_made_private(self, idle: ControlServer) -> None:
+        """The folder the server makes is private, whatever the umask."""
+        assert stat.S_IMODE(idle.folder.stat().st_mode) == 0o700
+
+    def test_folder_turned_into_a_link_later(self, idle: ControlServer, tmp_path: Path) -> None:
+        """A control/ swapped for a link while serving: polls are refused, nothing is read
+        or deleted through it."""
+        outside = tmp_path / "precious"
+        outside.mkdir()
+        plant_id = secrets.token_hex(8)
+        remove_request(outside / f"{plant_id}.request.json")
+        idle.folder.rename(tmp_path / "old-control")
+        idle.folder.symlink_to(outside)
+        with pytest.raises(TrustError, match="symbolic link"):
+            idle.poll()
+        assert [p.name for p in outside.iterdir()] == [f"{plant_id}.request.json"]
+        idle.folder.unlink()
+        (tmp_path / "old-control").rename(idle.folder)
+
+    def test_stray_directory_ignored_with_a_warning(
+        self, make_host: Callable[..., PluginHost], caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A directory in control/ (even one named like a request) does not stop start() or
+        a poll: it is left alone, with one warning."""
+        host = make_host()
+        folder = host.home / CONTROL_DIR
+        folder.mkdir(mode=0o700)
+        stray = folder / f"{secrets.token_hex(8)}.request.json"
+        stray.mkdir()
+        (stray / "inside").write_text("x")
+        server = ControlServer(host, interval=3600)
+        server.start()
+        try:
+            assert server.poll() == 0
+            assert server.poll() == 0
+        finally:
+            server.stop()
+        assert (stray / "inside").exists()
+        warnings = [r for r in caplog.records if "ignoring the directory" in r.getMessage()]
+        assert len(warnings) == 1
+
+
+class TestRequestFiles:
+    def test_fifo_answered_unread(self, idle: ControlServer) -> None:
+        """A FIFO request does not hang the poll (nor stop()): it is refused unread."""
+        request_id = plant(idle, lambda p: os.mkfifo(p, 0o600))
+        assert idle.poll() == 1
+        result = answer(idle, request_id)
+        assert not result["ok"]
+        assert result["error"] == "request refused unread: is a FIFO, not a regular file"
+
+    def test_link_to_a_device_answered_unread(self, idle: ControlServer) -> None:
+        """A link to /dev/zero is not followed: refused unread, not read for ever."""
+        request_id = plant(idle, lambda p: p.symlink_to("/dev/zero"))
+        assert idle.poll() == 1
+        assert "is a symbolic link" in answer(idle, request_id)["error"]
+
+    def test_oversized_request_refused(self, idle: ControlServer) -> None:
+        """A request over 64 KiB is refused, not parsed."""
+        request_id = plant(idle, lambda p: p.write_bytes(b" " * (64 * 1024 + 1)))
+        idle.poll()
+        assert answer(idle, request_id)["error"] == (
+            "request refused unread: is 65537 bytes, over the limit of 65536"
+        )
+
+    def test_another_users_request_refused(self, idle: ControlServer, tmp_path: Path) -> None:
+        """A request owned by another user is not performed: hello stays."""
+        if os.geteuid() != 0:
+            pytest.skip("giving a file to another user needs root")
+        request_id = plant(idle, remove_request)
+        os.chown(idle.folder / f"{request_id}.request.json", 54321, 54321)
+        idle.poll()
+        assert answer(idle, request_id)["error"] == (
+            "request refused unread: is owned by uid 54321, not by uid 0"
+        )
+        assert idle._host.load_order() == ("hello",)
+
+    def test_own_request_performed(self, idle: ControlServer) -> None:
+        """The control case: the same request, this user's regular file, is performed."""
+        request_id = plant(idle, remove_request)
+        idle.poll()
+        assert answer(idle, request_id)["ok"]
+        assert idle._host.load_order() == ()

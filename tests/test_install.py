@@ -6,6 +6,7 @@ import importlib.machinery
 import importlib.util
 import os
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,12 @@ import pytest
 
 import pluginhost.discover.archive
 import pluginhost.install.installer
+from pluginhost import PluginHost, ProblemKind
 from pluginhost.discover.archive import WheelLimits
 from pluginhost.discover.wheel import WheelInfo, inspect_wheel
 from pluginhost.install.installer import InstalledSite, install_wheel, site_dir_name
 from pluginhost.model.errors import InstallError, WheelError
+from pluginhost.state.audit import AuditEntry, read_audit
 from pluginhost.testing import BROKEN_KINDS, WheelFactory
 
 GREET = "def greet(name):\n    return f'hello, {name}'\n"
@@ -305,3 +308,41 @@ class TestLargeWheel:
         monkeypatch.setattr(pluginhost.install.installer, "inspect_wheel", inspect_after_change)
         site = roots.install(wheel)
         assert load(site.path, "hello").greet("you") == "hello, you"
+
+
+class TestNamesTheFileSystemCannotHold:
+    def test_path_too_long_under_a_deep_home_is_a_wheel_error(
+        self, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """A member that validation accepts but that outgrows PATH_MAX under this home is
+        refused as the wheel's fault (WheelError, remembered), not as a disk fault retried."""
+        deep = tmp_path.joinpath(*["d" * 200] * 17)
+        deep.mkdir(parents=True)
+        roots = Roots(deep / "site", deep / "staging")
+        member = "hello/" + "/".join(["p" * 150] * 6) + "/x.py"
+        wheel = factory.build("hello", files={member: "X = 1\n"})
+        with pytest.raises(WheelError, match=r"the file system cannot hold a member here: .*"):
+            roots.install(wheel)
+        assert not roots.site.exists()
+        assert roots.staging_is_empty()
+
+    @pytest.mark.parametrize("kind", ["long-component", "file-and-directory"])
+    def test_refused_once_and_remembered(
+        self, kind: str, factory: WheelFactory, make_host: Callable[..., PluginHost]
+    ) -> None:
+        """Such a wheel in a watched folder is refused at validation with one audit entry;
+        later looks do not try it again."""
+        host = make_host()
+        wheel = factory.build("hello", broken=kind)
+        assert host.wait_idle()
+        for i in range(3):
+            factory.build(f"other{i}", code="")  # a change in the folder: one more look
+            assert host.wait_idle()
+        entries = [
+            e
+            for e in read_audit(host.audit_log)
+            if isinstance(e, AuditEntry) and e.origin == str(wheel)
+        ]
+        assert [(e.action, e.outcome) for e in entries] == [("refusal", "refused")]
+        [problem] = [p for p in host.problems() if p.path == str(wheel)]
+        assert problem.kind is ProblemKind.WHEEL_INVALID

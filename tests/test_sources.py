@@ -33,6 +33,7 @@ from pluginhost import (
 )
 from pluginhost.discover.candidates import candidate_from_wheel, inspect_plugin_wheel
 from pluginhost.discover.metadata import EntryPointSpec
+from pluginhost.discover.regular import open_regular
 from pluginhost.discover.wheel import Inspection
 from pluginhost.testing import WheelFactory
 
@@ -134,9 +135,9 @@ class TestWheelFolderSource:
 
         def counting_open(file: Any, *args: Any, **kwargs: Any) -> Any:
             opened.append(str(file))
-            return open(file, *args, **kwargs)
+            return open_regular(file, *args, **kwargs)
 
-        monkeypatch.setattr(pluginhost.discover.archive, "open", counting_open, raising=False)
+        monkeypatch.setattr(pluginhost.discover.archive, "open_regular", counting_open)
         (candidate,) = WheelFolderSource(wheels).scan(GROUP).candidates
         assert [str(k) for k in candidate.manifest.requires] == ["base"]
         assert opened == [str(wheel)]

@@ -72,10 +72,20 @@ REASONS = {
     "record-field-over-csv-limit": "RECORD is not valid CSV: field larger than field limit",
     "requires-python-huge": "METADATA has an invalid Requires-Python '>=3.1111",
     "metadata-version-huge": "METADATA Version '1.1111",
-    "dist-info-version-huge": "disagrees with the file name (evil 1.0.0)",
+    # A .dist-info name of over 5,000 bytes: no file system holds it, refused before its version
+    # is read (the version parser's refusal is tested in test_fuzz_fields).
+    "dist-info-version-huge": "over the limit of 1024 (a path the file system cannot hold)",
     "requires-dist-huge": "METADATA has an invalid Requires-Dist 'attrs>=1111",
     "requires-dist-marker-huge": "METADATA has an invalid Requires-Dist 'attrs; python_version",
     "record-size-arabic-digits": "RECORD gives the invalid size '\u0660'",
+    "overlapping-entries": "overlaps member 'evil/overlap.bin' in the archive",
+    "same-offset": "(overlapping members: a zip bomb)",
+    "into-central-directory": "runs into the central directory",
+    "archive-ratio": "a ratio over the archive limit of 100",
+    "long-component": "has a component of 303 bytes, over the limit of 255",
+    "long-path": "over the limit of 1024 (a path the file system cannot hold)",
+    "file-and-directory": "'evil/sub' is a file where member 'evil/sub/x.py' needs a directory",
+    "data-same-file": "install to the same file",
 }
 
 Snapshot = Callable[[], dict[str, tuple[int, int]]]

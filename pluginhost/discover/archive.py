@@ -5,10 +5,11 @@ A wheel of up to 32 MiB is read whole, with one read, and hashed once: zipfile's
 cost no system call, and a caller that passes the bytes on (to install them) knows they are the
 ones validated. A larger wheel is hashed and read from its file, by chunks.
 
-The central directory is checked as declared (names, kinds, sizes) before a byte is
-decompressed; :class:`MemberReader` then counts the bytes actually read, so that a lying header
-cannot bypass the declared checks. Every refusal is a :class:`RefusedError`, which the public
-functions of :mod:`~pluginhost.discover.wheel` turn into a :class:`~pluginhost.WheelError`.
+The central directory is checked as declared (names, kinds, sizes, the whole archive's ratio,
+and that no two members share bytes) before a byte is decompressed; :class:`MemberReader` then
+counts the bytes actually read, so that a lying header cannot bypass the declared checks.
+Every refusal is a :class:`RefusedError`, which the public functions of
+:mod:`~pluginhost.discover.wheel` turn into a :class:`~pluginhost.WheelError`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import re
 import stat
 import struct
 import zipfile
@@ -27,6 +27,9 @@ from typing import BinaryIO, Final
 
 import attrs
 
+from .names import STARTUP_MODULES, name_refusal, tree_refusal
+from .regular import open_regular
+
 __all__ = [
     "STARTUP_MODULES",
     "ZIP_ERRORS",
@@ -34,25 +37,27 @@ __all__ = [
     "RefusedError",
     "WheelBytes",
     "WheelLimits",
+    "check_archive_ratio",
     "check_directory",
     "check_entry",
     "check_size",
+    "open_wheel_file",
     "open_zip",
     "read_wheel_bytes",
 ]
 
-#: Modules that ``site`` imports at every interpreter start: a plugin must not ship one.
-STARTUP_MODULES: Final = frozenset({"sitecustomize", "usercustomize"})
 
 # Below this size a high ratio is just a repetitive file (a long, regular source file reaches 200
 # easily), not a bomb: the member and total size limits already bound what it can cost.
 _RATIO_FLOOR: Final = 1024 * 1024
+# The same for the whole archive: a few MiB of small, repetitive files cost nothing to unpack.
+_ARCHIVE_RATIO_FLOOR: Final = 8 * 1024 * 1024
+_LOCAL_HEADER_SIZE: Final = 30
 _CHUNK: Final = 64 * 1024
 # Up to this size a wheel is held in memory while it is validated (and installed): plugin wheels
 # are far smaller, and the common support wheels (numpy, pandas: 10 to 20 MB) still fit. Above
 # it, reading by chunks bounds the memory a wheel costs, at the price of a system call per seek.
 _IN_MEMORY: Final = 32 * 1024 * 1024
-_DRIVE: Final = re.compile(r"^[A-Za-z]:")
 _LOCAL_HEADER: Final = b"PK\x03\x04"
 _END_RECORD: Final = b"PK\x05\x06"
 _END_RECORD_SIZE: Final = 22
@@ -82,6 +87,9 @@ class WheelLimits:
     :param max_total_size: sum of the uncompressed sizes of all members, in bytes.
     :param max_ratio: uncompressed / compressed size of one member (zip bombs); members under
         1 MiB uncompressed are exempt, since a small repetitive file is not a bomb.
+    :param max_archive_ratio: uncompressed / compressed size of all members together (many
+        small bombs, each under the per-member floor); archives under 8 MiB uncompressed are
+        exempt. A wheel of code compresses 3 to 10 times.
     :param max_member_size: uncompressed size of one member, in bytes.
     :param max_manifest_size: the most :func:`read_member` callers read of a ``plugin.toml``.
     """
@@ -91,6 +99,7 @@ class WheelLimits:
     max_ratio: int = attrs.field(default=200, validator=_positive)
     max_member_size: int = attrs.field(default=64 * 1024 * 1024, validator=_positive)
     max_manifest_size: int = attrs.field(default=64 * 1024, validator=_positive)
+    max_archive_ratio: int = attrs.field(default=100, validator=_positive)
 
 
 class RefusedError(Exception):
@@ -118,16 +127,30 @@ def read_wheel_bytes(path: str | os.PathLike[str]) -> WheelBytes | None:
     """The whole file, read at once and hashed, or ``None`` when it is too large to hold in
     memory (32 MiB).
 
+    Only a regular file is read, and a symbolic link is not followed (see
+    :func:`~.regular.open_regular`): a FIFO or a device is refused at once.
+
+    :raises NotRegularFileError: when ``path`` is not a regular file.
     :raises OSError: when the file cannot be opened or read.
     """
-    with open(path, "rb", buffering=0) as handle:
-        size = os.fstat(handle.fileno()).st_size
+    fd, st = open_regular(path)
+    with open(fd, "rb", buffering=0) as handle:
+        size = st.st_size
         if size > _IN_MEMORY:
             return None
         # One read, normally: asking for a byte more than the size finds a file grown meanwhile.
         data = handle.read(size + 1)
         whole = data if len(data) == size else _read_on(handle, data)
     return WheelBytes.of(whole) if whole is not None else None
+
+
+def open_wheel_file(path: str | os.PathLike[str]) -> BinaryIO:
+    """A wheel too large to hold, opened to be read by chunks: a regular file only.
+
+    :raises NotRegularFileError: when ``path`` is not a regular file.
+    """
+    fd, _st = open_regular(path)
+    return open(fd, "rb")
 
 
 def _read_on(handle: io.FileIO, data: bytes) -> bytes | None:
@@ -154,6 +177,7 @@ def open_zip(
             ) from exc
         with archive:
             _check_bounds(handle, archive)
+            _check_overlaps(handle, archive)
             yield archive, sha256
 
 
@@ -165,7 +189,7 @@ def _contents(
     try:
         if data is None:
             data = read_wheel_bytes(path)
-        handle = io.BytesIO(data.data) if data is not None else open(path, "rb")  # noqa: SIM115
+        handle = io.BytesIO(data.data) if data is not None else open_wheel_file(path)
     except OSError as exc:
         raise RefusedError(f"cannot read the file: {exc}") from exc
     with handle:
@@ -191,6 +215,38 @@ def _check_bounds(handle: BinaryIO, archive: zipfile.ZipFile) -> None:
     handle.seek(max(0, size - end))
     if size < end or handle.read(4) != _END_RECORD:
         raise RefusedError("has data after the end of its zip archive")
+
+
+def _check_overlaps(handle: BinaryIO, archive: zipfile.ZipFile) -> None:
+    """Refuse members whose bytes overlap, or run into the central directory.
+
+    Overlapping members are how the "better zip bomb" makes a few kilobytes expand to gigabytes
+    while every member keeps a modest ratio; zipfile catches it in some versions only, and only
+    as a member is read. Each member's local header and data must end before the next one.
+    """
+    end, previous = 0, ""
+    for info in sorted(archive.infolist(), key=lambda i: i.header_offset):
+        if info.header_offset < end:
+            raise RefusedError(
+                f"member {info.filename!r} overlaps member {previous!r} in the archive "
+                "(overlapping members: a zip bomb)"
+            )
+        end, previous = _member_end(handle, info), info.filename
+    start_dir: int = getattr(archive, "start_dir", end)
+    if end > start_dir:
+        raise RefusedError(
+            f"member {previous!r} runs into the central directory (overlapping members: a zip bomb)"
+        )
+
+
+def _member_end(handle: BinaryIO, info: zipfile.ZipInfo) -> int:
+    """Where a member's local header and data end, as its local header says."""
+    handle.seek(info.header_offset)
+    header = handle.read(_LOCAL_HEADER_SIZE)
+    if len(header) < _LOCAL_HEADER_SIZE or header[:4] != _LOCAL_HEADER:
+        raise RefusedError(f"member {info.filename!r} has no local header where it should")
+    name_size, extra_size = (int(n) for n in struct.unpack("<HH", header[26:30]))
+    return info.header_offset + _LOCAL_HEADER_SIZE + name_size + extra_size + info.compress_size
 
 
 def _hash_file(handle: BinaryIO) -> str:
@@ -221,44 +277,36 @@ def check_directory(
         raise RefusedError(
             f"declares {total} bytes uncompressed, over the limit of {limits.max_total_size}"
         )
+    check_archive_ratio(total, sum(info.compress_size for info in infos), limits, "declares")
+    reason = tree_refusal([info.filename for info in infos])
+    if reason is not None:
+        raise RefusedError(reason)
     return {info.filename: info for info in infos}
+
+
+def check_archive_ratio(total: int, compressed: int, limits: WheelLimits, verb: str) -> None:
+    """Refuse an archive whose members together expand more than ``max_archive_ratio`` times.
+
+    :param verb: ``declares`` or ``holds``: whether ``total`` is declared or was read.
+    """
+    if total > _ARCHIVE_RATIO_FLOOR and total > limits.max_archive_ratio * max(compressed, 1):
+        raise RefusedError(
+            f"{verb} {total} bytes uncompressed from {compressed} compressed, a ratio over the "
+            f"archive limit of {limits.max_archive_ratio} (zip bomb)"
+        )
 
 
 def check_entry(info: zipfile.ZipInfo) -> None:
     """Refuse an entry that is not a plain file or directory, or whose name is unsafe."""
     # orig_filename is the name as stored; zipfile cuts ``filename`` at a NUL byte.
     name = info.orig_filename
-    _check_name(name)
+    reason = name_refusal(name)
+    if reason is not None:
+        raise RefusedError(reason)
     if stat.S_ISLNK(info.external_attr >> 16):
         raise RefusedError(f"member {name!r} is a symbolic link")
     if info.flag_bits & 0x1:
         raise RefusedError(f"member {name!r} is encrypted")
-
-
-def _check_name(name: str) -> None:
-    """Refuse a member name that could land outside the target or run at interpreter start."""
-    if "\x00" in name:
-        raise RefusedError(f"member name {name!r} contains a NUL byte")
-    if "\\" in name:
-        raise RefusedError(f"member name {name!r} contains a backslash")
-    if name.startswith("/"):
-        raise RefusedError(f"member name {name!r} is an absolute path")
-    if _DRIVE.match(name):
-        raise RefusedError(f"member name {name!r} starts with a drive letter")
-    parts = name.removesuffix("/").split("/")
-    odd = [part for part in parts if part in ("", ".", "..")]
-    if odd:
-        raise RefusedError(f"member name {name!r} has a {odd[0]!r} component")
-    _check_parts(name, [part.casefold() for part in parts])
-
-
-def _check_parts(name: str, parts: list[str]) -> None:
-    if "__pycache__" in parts:
-        raise RefusedError(f"member {name!r} is in a __pycache__ directory (stale bytecode)")
-    if parts[-1].endswith(".pth") and not name.endswith("/"):
-        raise RefusedError(f"member {name!r} is a .pth file, which runs at interpreter start")
-    if any(part.split(".", 1)[0] in STARTUP_MODULES for part in parts):
-        raise RefusedError(f"member {name!r} is a startup module (sitecustomize/usercustomize)")
 
 
 def check_size(info: zipfile.ZipInfo, size: int, limits: WheelLimits) -> None:
@@ -281,6 +329,7 @@ class MemberReader:
     def __init__(self, archive: zipfile.ZipFile, limits: WheelLimits) -> None:
         self._archive: Final = archive
         self._limits: Final = limits
+        self._compressed: Final = sum(info.compress_size for info in archive.infolist())
         self._total = 0
 
     def read(self, info: zipfile.ZipInfo) -> bytes:
@@ -307,3 +356,4 @@ class MemberReader:
         check_size(info, size, self._limits)
         if self._total > self._limits.max_total_size:
             raise RefusedError(f"holds over {self._limits.max_total_size} bytes uncompressed")
+        check_archive_ratio(self._total, self._compressed, self._limits, "holds")

@@ -36,14 +36,24 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from ..model.errors import TrustError
+from .regular import open_regular, read_regular
 
-__all__ = ["TrustGate", "TrustMode", "TrustedHash", "file_sha256", "parse_trust_file"]
+__all__ = [
+    "MAX_TRUST_FILE",
+    "TrustGate",
+    "TrustMode",
+    "TrustedHash",
+    "file_sha256",
+    "parse_trust_file",
+]
 
 TrustMode = Literal["permissions", "hashes"]
 
 _HEX64: Final = re.compile(r"^[0-9a-f]{64}$")
 _REQUIREMENT: Final = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s=;]+)$")
 _CHUNK: Final = 1024 * 1024
+#: The largest trust file read: 4 MiB is some 25,000 hashes.
+MAX_TRUST_FILE: Final = 4 * 1024 * 1024
 
 
 @attrs.frozen
@@ -128,12 +138,26 @@ def _hash_values(tokens: list[str], number: int, path: Path) -> list[str]:
 
 
 def file_sha256(path: Path) -> str:
-    """The sha256 of a file's bytes, read in chunks."""
+    """The sha256 of a regular file's bytes, read in chunks.
+
+    :raises NotRegularFileError: when ``path`` is not a regular file (see
+        :func:`~.regular.open_regular`).
+    """
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    fd, _st = open_regular(path)
+    with open(fd, "rb") as f:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _read_trust_file(path: Path) -> bytes:
+    """The trust file's bytes: a regular file of at most 4 MiB (a link is resolved first;
+    strict modes refuse one anyway).
+
+    :raises OSError: when it cannot be read, is not a regular file or is too large.
+    """
+    return read_regular(os.path.realpath(path), max_size=MAX_TRUST_FILE)
 
 
 def unsafe_path(path: Path, *, uid: int | None = None, checked: Path | None = None) -> str | None:
@@ -237,7 +261,7 @@ class TrustGate:
         # Compared by content, not by mtime: two quick edits of the same size can share an
         # mtime tick. The file is small; reading it at each look costs microseconds.
         try:
-            data = path.read_bytes()
+            data = _read_trust_file(path)
         except OSError as exc:
             raise TrustError(f"cannot read the trust file: {exc}", path=path) from exc
         if self._cache is not None and self._cache[0] == data:
@@ -255,7 +279,7 @@ class TrustGate:
         if not self.hashes or self.trust_file is None:
             return None
         try:
-            return (unsafe_path(self.trust_file), self.trust_file.read_bytes())
+            return (unsafe_path(self.trust_file), _read_trust_file(self.trust_file))
         except OSError as exc:
             return str(exc)
 

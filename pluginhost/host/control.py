@@ -15,32 +15,37 @@ Files in ``home/control/``:
 - ``<id>.taken``: a request being performed;
 - ``<id>.result.json``: ``{"id", "ok", "action", "plugin", "error", "info"}``.
 
-Anyone who can write to the home can ask for these changes: the home's permissions are the
-access control, as they are for the registry itself.
+Only this user can ask for these changes: the host refuses a ``control/`` folder that is a
+symbolic link, another user's, or writable by group or others, and reads only requests that are
+regular files of its own user (a FIFO, a device, a link or another user's file is answered with
+a refusal, unread).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
 import re
 import secrets
+import stat
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from ..model.errors import HostStateError, PluginHostError
+from ..discover.regular import read_regular
+from ..model.errors import HostStateError, PluginHostError, TrustError
 from ..state.store import HomeLock
 from .statusdoc import info_json
 
 if TYPE_CHECKING:
     from .host import PluginHost
 
-__all__ = ["ACTIONS", "CONTROL_DIR", "ControlServer", "send_request"]
+__all__ = ["ACTIONS", "CONTROL_DIR", "MAX_REQUEST", "ControlServer", "send_request"]
 
 logger = logging.getLogger("pluginhost")
 
@@ -50,17 +55,38 @@ _SERVER: Final = "server.json"
 _ID: Final = re.compile(r"^[0-9a-f]{16}$")
 _REQUEST_SUFFIX: Final = ".request.json"
 _RESULT_SUFFIX: Final = ".result.json"
+#: The largest request read: one is about 100 bytes.
+MAX_REQUEST: Final = 64 * 1024
+_FOLDER_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
 def _write_atomic(path: Path, data: Mapping[str, Any]) -> None:
     """Write JSON beside ``path`` and rename it in, so a reader sees all of it or nothing."""
-    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    fd = os.open(path.parent, _FOLDER_FLAGS)
     try:
-        temp.write_text(json.dumps(data) + "\n", "utf-8")
-        os.replace(temp, path)
+        _write_at(fd, path.name, data)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
+        os.close(fd)
+
+
+def _write_at(folder: int, name: str, data: Mapping[str, Any]) -> None:
+    """:func:`_write_atomic` into the folder opened as ``folder``, private to this user."""
+    temp = f".{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600, dir_fd=folder)
+    try:
+        with open(fd, "w", encoding="utf-8") as stream:
+            stream.write(json.dumps(data) + "\n")
+        os.replace(temp, name, src_dir_fd=folder, dst_dir_fd=folder)
+    finally:
+        _unlink_at(folder, temp)
+
+
+def _unlink_at(folder: int, name: str) -> bool:
+    try:
+        os.unlink(name, dir_fd=folder)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _read_json(path: Path) -> Any:
@@ -113,6 +139,22 @@ def _check_server(home: Path) -> Path:
     return folder
 
 
+def _check_folder(path: Path, st: os.stat_result) -> None:
+    """:raises TrustError: unless ``st`` is a directory of this user that no one else may
+    write to."""
+    uid = os.geteuid()
+    if not stat.S_ISDIR(st.st_mode):
+        reason = "it is not a directory"
+    elif st.st_uid != uid:
+        reason = f"it is owned by uid {st.st_uid}, not by this user (uid {uid})"
+    elif st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        mode = oct(stat.S_IMODE(st.st_mode))
+        reason = f"it is writable by group or others (mode {mode}; fix with chmod go-w)"
+    else:
+        return
+    raise TrustError(f"control folder refused: {reason}", path=path)
+
+
 def _unlink(path: Path) -> bool:
     try:
         path.unlink()
@@ -126,6 +168,11 @@ def _unlink(path: Path) -> bool:
 
 class ControlServer:
     """Polls ``home/control/`` on its own thread and performs requests on ``host``.
+
+    The folder is a way into the host, so it is checked at each look: a real directory (not a
+    symbolic link) of this user, writable by no one else. A request is read only when it is a
+    regular file of this user, of at most 64 KiB, opened without following a link; anything
+    else is answered with a refusal, unread. A directory there is ignored, with a warning.
 
     :param host: a started host.
     :param interval: seconds between looks at the folder.
@@ -142,15 +189,23 @@ class ControlServer:
             "remove": host.remove,
             "unpin": host.unpin,
         }
+        self._warned: set[str] = set()
 
     def start(self) -> None:
-        """Clear requests left by an earlier process, announce this one, start polling."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        for leftover in self.folder.iterdir():
-            # Requests nobody waits for any more must not run now, long after they were made.
-            if leftover.name != _SERVER:
-                _unlink(leftover)
-        _write_atomic(self.folder / _SERVER, {"pid": os.getpid()})
+        """Clear requests left by an earlier process, announce this one, start polling.
+
+        :raises TrustError: when the control folder is a symbolic link, not a directory, not
+            this user's, or writable by group or others.
+        """
+        with contextlib.suppress(FileExistsError):
+            self.folder.mkdir(mode=0o700)
+        with self._opened() as folder:
+            for entry in os.scandir(folder):
+                # Requests nobody waits for any more must not run now, long after they were
+                # made. Only names in this very folder go: a link is removed, not followed.
+                if entry.name != _SERVER and not self._stray(entry):
+                    _unlink_at(folder, entry.name)
+            _write_at(folder, _SERVER, {"pid": os.getpid()})
         self._thread.start()
 
     def stop(self) -> None:
@@ -158,42 +213,93 @@ class ControlServer:
         self._stopping.set()
         if self._thread.is_alive():
             self._thread.join()
-        _unlink(self.folder / _SERVER)
+        with contextlib.suppress(OSError), self._opened() as folder:
+            _unlink_at(folder, _SERVER)
+
+    @contextlib.contextmanager
+    def _opened(self) -> Iterator[int]:
+        """The control folder, opened without following a link and checked; see the class."""
+        try:
+            fd = os.open(self.folder, _FOLDER_FLAGS | os.O_NOFOLLOW)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise TrustError(
+                    "control folder refused: it is a symbolic link or not a directory",
+                    path=self.folder,
+                ) from exc
+            raise
+        try:
+            _check_folder(self.folder, os.fstat(fd))
+            yield fd
+        finally:
+            os.close(fd)
+
+    def _stray(self, entry: os.DirEntry[str]) -> bool:
+        """Whether ``entry`` is a directory, to be left alone (and told once)."""
+        if not entry.is_dir(follow_symlinks=False):
+            return False
+        if entry.name not in self._warned:
+            self._warned.add(entry.name)
+            logger.warning("control folder %s: ignoring the directory %r", self.folder, entry.name)
+        return True
 
     def _loop(self) -> None:
+        told = ""
         while not self._stopping.wait(self._interval):
             try:
                 self.poll()
-            except Exception:
-                # The folder may vanish or turn unreadable; keep serving once it is back.
-                logger.exception("control folder %s", self.folder)
+                told = ""
+            except Exception as exc:
+                # The folder may vanish, turn unreadable or unsafe; keep serving once it is
+                # back, telling each new trouble once rather than at every look.
+                if repr(exc) != told:
+                    logger.exception("control folder %s", self.folder)
+                told = repr(exc)
 
     def poll(self) -> int:
-        """Perform every pending request, oldest first; returns how many."""
-        pending = sorted(
-            (p for p in self.folder.iterdir() if p.name.endswith(_REQUEST_SUFFIX)),
-            key=lambda p: p.stat().st_mtime_ns,
-        )
+        """Perform every pending request, oldest first; returns how many.
+
+        :raises TrustError: when the control folder is refused (see :meth:`start`).
+        """
         done = 0
-        for request in pending:
-            request_id = request.name[: -len(_REQUEST_SUFFIX)]
-            if not _ID.match(request_id):
-                continue
-            taken = request.with_name(f"{request_id}.taken")
-            try:
-                os.replace(request, taken)  # claimed: the client can no longer withdraw it
-            except FileNotFoundError:
-                continue
-            result = self._perform(request_id, taken)
-            _write_atomic(self.folder / f"{request_id}{_RESULT_SUFFIX}", result)
-            _unlink(taken)
-            done += 1
+        with self._opened() as folder:
+            for request_id in self._pending(folder):
+                taken = f"{request_id}.taken"
+                try:
+                    # Claimed: the client can no longer withdraw it.
+                    request = f"{request_id}{_REQUEST_SUFFIX}"
+                    os.replace(request, taken, src_dir_fd=folder, dst_dir_fd=folder)
+                except FileNotFoundError:
+                    continue
+                result = self._perform(request_id, folder, taken)
+                _write_at(folder, f"{request_id}{_RESULT_SUFFIX}", result)
+                _unlink_at(folder, taken)
+                done += 1
         return done
 
-    def _perform(self, request_id: str, taken: Path) -> dict[str, Any]:
+    def _pending(self, folder: int) -> list[str]:
+        """The ids of the requests in the folder, oldest first; directories are left alone."""
+        found = []
+        for entry in os.scandir(folder):
+            request_id = entry.name.removesuffix(_REQUEST_SUFFIX)
+            if request_id == entry.name or not _ID.fullmatch(request_id) or self._stray(entry):
+                continue
+            try:
+                found.append((entry.stat(follow_symlinks=False).st_mtime_ns, request_id))
+            except FileNotFoundError:
+                continue  # withdrawn meanwhile
+        return [request_id for _mtime, request_id in sorted(found)]
+
+    def _perform(self, request_id: str, folder: int, taken: str) -> dict[str, Any]:
         result: dict[str, Any] = {"id": request_id, "ok": False, "info": None, "error": None}
         try:
-            request = _read_json(taken)
+            data = read_regular(taken, max_size=MAX_REQUEST, dir_fd=folder, owner=os.geteuid())
+        except OSError as exc:
+            result["error"] = f"request refused unread: {exc}"
+            logger.warning("control request %s refused unread: %s", request_id, exc)
+            return result
+        try:
+            request = json.loads(data.decode("utf-8"))
             action, plugin = request["action"], request["plugin"]
             result.update(action=action, plugin=plugin)
             perform = self._actions[action]

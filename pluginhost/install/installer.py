@@ -36,7 +36,7 @@ from installer.exceptions import InstallerError
 from installer.sources import WheelFile
 from installer.utils import get_launcher_kind
 
-from ..discover.archive import WheelLimits, read_wheel_bytes
+from ..discover.archive import WheelLimits, open_wheel_file, read_wheel_bytes
 from ..discover.handover import ValidatedWheel
 from ..discover.wheel import WheelInfo, inspect_wheel
 from ..model.errors import InstallError, PluginHostError, WheelError
@@ -49,6 +49,9 @@ __all__ = ["InstalledSite", "install_wheel", "site_dir_name"]
 _SAFE_PART: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!-]*")
 _CHUNK: Final = 64 * 1024
 _STAMP: Final = ".pluginhost/wheel.sha256"
+# Failures of a fresh, private site dir that come from the member names, not from the disk:
+# validation refuses such names; a path that outgrows PATH_MAX under a deep home is the rest.
+_CANNOT_HOLD: Final = frozenset({errno.ENAMETOOLONG, errno.ENOTDIR, errno.EISDIR, errno.EEXIST})
 
 
 @attrs.frozen
@@ -127,7 +130,8 @@ def install_wheel(
     :param validated: ``wheel`` as discovery validated it (under the same ``limits``): its
         bytes are installed, the file is not read. Ignored unless it is of this very file
         with ``expected_sha256``.
-    :raises WheelError: when a wheel is refused, or changed since the caller read it.
+    :raises WheelError: when a wheel is refused, changed since the caller read it, or names a
+        member the file system cannot hold under ``site_root`` (a path too long).
     :raises InstallError: when the filesystem fails the install.
     """
     original = Path(wheel)
@@ -246,7 +250,7 @@ def _check_expected(sha256: str, expected_sha256: str | None, original: Path) ->
 def _copy_hashing(source: Path, target: Path) -> str:
     digest = hashlib.sha256()
     fs.make_dirs(target.parent)
-    with source.open("rb") as src, fs.create(target) as dst:
+    with open_wheel_file(source) as src, fs.create(target) as dst:
         while chunk := src.read(_CHUNK):
             digest.update(chunk)
             dst.write(chunk)
@@ -271,6 +275,12 @@ def _install_copy(copy: _Copy, site: Path, plugin: str) -> None:
             source.validate_record(validate_contents=False)
             install(source, destination, {"INSTALLER": b"pluginhost\n"})
     except OSError as exc:
+        if exc.errno in _CANNOT_HOLD:
+            # No retry makes room for this path here: refused for good, like at validation.
+            raise WheelError(
+                f"the file system cannot hold a member here: {fs.describe(exc)}",
+                path=copy.original,
+            ) from exc
         raise InstallError(
             f"installing failed: {fs.describe(exc)}", plugin=plugin, path=copy.original
         ) from exc

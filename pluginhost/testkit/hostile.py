@@ -7,7 +7,12 @@ with ``build(broken=...)``: :func:`break_draft` edits the members before the arc
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 import struct
+import zipfile
+import zlib
 from collections.abc import Callable, Mapping
 from typing import Final
 
@@ -68,6 +73,14 @@ BROKEN_KINDS: Final = (
     "requires-dist-huge",  # a Requires-Dist specifier names a 5,000-digit version
     "requires-dist-marker-huge",  # a Requires-Dist marker compares with a 5,000-digit version
     "record-size-arabic-digits",  # RECORD gives __init__.py the size U+0660 (an Arabic-Indic zero)
+    "overlapping-entries",  # <module>/overlap.bin holds __init__.py's header and bytes (zip bomb)
+    "same-offset",  # a second directory entry, <module>/alias.py, at __init__.py's header
+    "into-central-directory",  # RECORD's compressed size runs into the central directory
+    "archive-ratio",  # 12 members of 1 MiB of zeros: each under the member floor, 1000x in all
+    "long-component",  # a member name with a component of 300 bytes (over NAME_MAX)
+    "long-path",  # a member name of over 1,200 bytes (no file system path holds it)
+    "file-and-directory",  # <module>/sub is a file, and <module>/sub/x.py needs it a directory
+    "data-same-file",  # .data/purelib/<module>/__init__.py installs over <module>/__init__.py
 )
 
 _HUGE: Final = "1" * 5000  # over int()'s default limit of 4,300 digits
@@ -189,6 +202,23 @@ def _data_escape(draft: Draft) -> None:
     draft.members.append(Member(name, b"print('escaped')\n"))
 
 
+def _zeros(draft: Draft) -> None:
+    draft.members += [Member(f"{draft.module}/zeros{i}.bin", bytes(1 << 20)) for i in range(12)]
+
+
+def _both(*breakers: Callable[[Draft], None]) -> Callable[[Draft], None]:
+    def change(draft: Draft) -> None:
+        for breaker in breakers:
+            breaker(draft)
+
+    return change
+
+
+def _data_twice(draft: Draft) -> None:
+    name = f"{escape(draft.distribution)}-{draft.version}.data/purelib/{draft.module}/__init__.py"
+    draft.members.append(Member(name, b"X = 'installed over the package'\n"))
+
+
 def _patch_first(data: bytes, marker: bytes, offset: int, value: bytes) -> bytes:
     """Overwrite bytes at ``offset`` in the first header starting with ``marker``."""
     at = data.index(marker) + offset
@@ -208,6 +238,81 @@ def _size_lie(data: bytes) -> bytes:
 def _header_name(data: bytes) -> bytes:
     at = data.index(b"__init__.py")  # the first one is in the first local header
     return data[:at] + b"__init__.pz" + data[at + 11 :]
+
+
+# -- zips laid out by hand (stored members), for the kinds zipfile cannot write -------------
+
+_LOCAL: Final = struct.Struct("<4sHHHHHIIIHH")
+_CENTRAL: Final = struct.Struct("<4sHHHHHHIIIHHHHHII")
+_END: Final = struct.Struct("<4sHHHHIIH")
+_DOS_DATE: Final = 0x21  # 1980-01-01
+
+
+def _members(data: bytes) -> list[tuple[str, bytes]]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return [(info.filename, archive.read(info)) for info in archive.infolist()]
+
+
+def _local(name: str, body: bytes) -> bytes:
+    raw, crc = name.encode(), zlib.crc32(body)
+    header = _LOCAL.pack(
+        b"PK\x03\x04", 20, 0, 0, 0, _DOS_DATE, crc, len(body), len(body), len(raw), 0
+    )
+    return header + raw + body
+
+
+def _central(name: str, body: bytes, offset: int, overrun: int = 0) -> bytes:
+    raw, crc, size = name.encode(), zlib.crc32(body), len(body)
+    fields = (0x314, 20, 0, 0, 0, _DOS_DATE, crc, size + overrun, size, len(raw), 0, 0, 0, 0)
+    return _CENTRAL.pack(b"PK\x01\x02", *fields, FILE_MODE, offset) + raw
+
+
+def _laid_out(members: list[tuple[str, bytes]]) -> tuple[bytes, list[tuple[str, bytes, int]]]:
+    """Members stored one after the other: the bytes, and each one's name, body and offset."""
+    out, placed = b"", []
+    for name, body in members:
+        placed.append((name, body, len(out)))
+        out += _local(name, body)
+    return out, placed
+
+
+def _finish(local: bytes, central: list[bytes]) -> bytes:
+    directory = b"".join(central)
+    end = _END.pack(b"PK\x05\x06", 0, 0, len(central), len(central), len(directory), len(local), 0)
+    return local + directory + end
+
+
+def _row_for(name: str, body: bytes) -> bytes:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(body).digest()).rstrip(b"=")
+    return f"{name},sha256={digest.decode()},{len(body)}\n".encode()
+
+
+def _overlapping(data: bytes) -> bytes:
+    """The "better zip bomb" in small: one stored member spans another's header and bytes.
+
+    Otherwise valid (RECORD lists both), so only a check of overlaps refuses it.
+    """
+    (init, body), *rest = _members(data)
+    inner = _local(init, body)
+    outer = init.rsplit("/", 1)[0] + "/overlap.bin"
+    record, rows = rest[-1]
+    rest[-1] = (record, _row_for(outer, inner) + rows)
+    local, placed = _laid_out([(outer, inner), *rest])
+    entries = [(outer, inner, 0), (init, body, _LOCAL.size + len(outer.encode())), *placed[1:]]
+    return _finish(local, [_central(*entry) for entry in entries])
+
+
+def _same_offset(data: bytes) -> bytes:
+    local, placed = _laid_out(_members(data))
+    name, body, offset = placed[0]
+    alias = (name.rsplit("/", 1)[0] + "/alias.py", body, offset)
+    return _finish(local, [_central(*entry) for entry in [*placed, alias]])
+
+
+def _into_central(data: bytes) -> bytes:
+    local, placed = _laid_out(_members(data))
+    *head, last = placed
+    return _finish(local, [*(_central(*entry) for entry in head), _central(*last, overrun=64)])
 
 
 _BREAKERS: Final[Mapping[str, Callable[[Draft], None]]] = {
@@ -256,6 +361,11 @@ _BREAKERS: Final[Mapping[str, Callable[[Draft], None]]] = {
         "Requires-Dist", f'attrs; python_version < "{_HUGE}"'
     ),
     "record-size-arabic-digits": _record_size("\u0660"),
+    "archive-ratio": _zeros,
+    "long-component": _add("{m}/" + "x" * 300 + ".py"),
+    "long-path": _add("{m}/" + "/".join(["d" * 200] * 6) + "/x.py"),
+    "file-and-directory": _both(_add("{m}/sub", b"a file\n"), _add("{m}/sub/x.py")),
+    "data-same-file": _data_twice,
 }
 
 # Kinds made by editing the finished bytes (zipfile cannot write a NUL in a name).
@@ -269,6 +379,9 @@ _BYTE_BREAKERS: Final[Mapping[str, Callable[[bytes], bytes]]] = {
     "prepended-data": lambda data: b"#!/bin/sh\nexec python3 -m zipfile -e $0 .\n" + data,
     "trailing-data": lambda data: data + b"\n# trailing bytes after the end record\n",
     "empty-file": lambda data: b"",
+    "overlapping-entries": _overlapping,
+    "same-offset": _same_offset,
+    "into-central-directory": _into_central,
 }
 
 

@@ -10,6 +10,7 @@ manifest's ``host`` constraint.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,9 @@ def inspect_file(path: Path, *, group: str | None, api_version: str | None) -> d
     api = parse_version(api_version) if api_version is not None else None
     report: dict[str, Any] = {"path": str(path), "ok": False, "refused": []}
     try:
-        inspection = inspect_plugin_wheel(path)
+        # A link named on the command line is followed, as install() follows it; what is read
+        # then is a regular file only: a FIFO or a device is refused at once, not waited on.
+        inspection = inspect_plugin_wheel(Path(os.path.realpath(path)))
     except WheelError as exc:
         report["refused"].append(exc.reason)
         return report

@@ -1,0 +1,130 @@
+"""Member names a wheel may hold: where each lands in a site dir, and whether a file system can
+hold it there.
+
+Each rule returns the reason a name is refused, or ``None``; :mod:`~pluginhost.discover.archive`
+raises it. A name the file system cannot hold (too long, or a file where another member needs a
+directory) is refused here, when the wheel is validated, once and for good: at install time it
+would be a file-system failure, tried again at each look.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Final
+
+__all__ = [
+    "MEMBER_PATH_MAX",
+    "NAME_MAX",
+    "STARTUP_MODULES",
+    "installed_parts",
+    "name_refusal",
+    "tree_refusal",
+]
+
+#: Modules that ``site`` imports at every interpreter start: a plugin must not ship one.
+STARTUP_MODULES: Final = frozenset({"sitecustomize", "usercustomize"})
+
+# What the file system holds, portably: NAME_MAX bytes for one component (Linux, macOS, NTFS);
+# for a whole member name, PATH_MAX (4096 on Linux) less room for the home and the site dir.
+NAME_MAX: Final = 255
+MEMBER_PATH_MAX: Final = 1024
+_DRIVE: Final = re.compile(r"^[A-Za-z]:")
+# The installer's scheme puts these at the root of the site dir, like the root's own members.
+_DATA_SCHEMES: Final = frozenset({"purelib", "platlib"})
+
+
+def name_refusal(name: str) -> str | None:
+    """Why a member name could land outside the target, run at interpreter start or not fit
+    on a file system; ``None`` when it is safe.
+
+    :param name: the name as stored in the archive.
+    """
+    if "\x00" in name:
+        return f"member name {name!r} contains a NUL byte"
+    if "\\" in name:
+        return f"member name {name!r} contains a backslash"
+    if name.startswith("/"):
+        return f"member name {name!r} is an absolute path"
+    if _DRIVE.match(name):
+        return f"member name {name!r} starts with a drive letter"
+    parts = name.removesuffix("/").split("/")
+    odd = [part for part in parts if part in ("", ".", "..")]
+    if odd:
+        return f"member name {name!r} has a {odd[0]!r} component"
+    return _length_refusal(name, parts) or _parts_refusal(name, [p.casefold() for p in parts])
+
+
+def _length_refusal(name: str, parts: list[str]) -> str | None:
+    size = _size(name)
+    if size > MEMBER_PATH_MAX:
+        return (
+            f"member name {name[:64]!r}... is {size} bytes long, over the limit of "
+            f"{MEMBER_PATH_MAX} (a path the file system cannot hold)"
+        )
+    longest = max(parts, key=_size)
+    if _size(longest) > NAME_MAX:
+        return (
+            f"member name {name[:64]!r}... has a component of {_size(longest)} bytes, over "
+            f"the limit of {NAME_MAX} (a name the file system cannot hold)"
+        )
+    return None
+
+
+def _size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogateescape"))
+
+
+def _parts_refusal(name: str, parts: list[str]) -> str | None:
+    if "__pycache__" in parts:
+        return f"member {name!r} is in a __pycache__ directory (stale bytecode)"
+    if parts[-1].endswith(".pth") and not name.endswith("/"):
+        return f"member {name!r} is a .pth file, which runs at interpreter start"
+    if any(part.split(".", 1)[0] in STARTUP_MODULES for part in parts):
+        return f"member {name!r} is a startup module (sitecustomize/usercustomize)"
+    return None
+
+
+def tree_refusal(names: Iterable[str]) -> str | None:
+    """Why members cannot be installed together: one path installed as a file twice, or as a
+    file and as a directory (``a/b`` and ``a/b/c``), compared without case as some file
+    systems do; ``None`` when they can.
+
+    :param names: every member name of the archive, each one safe by :func:`name_refusal`.
+    """
+    files: dict[str, str] = {}
+    folders: dict[str, str] = {}
+    for name in names:
+        parts = installed_parts(name)
+        for depth in range(1, len(parts)):
+            folders.setdefault("/".join(parts[:depth]).casefold(), name)
+        key = "/".join(parts).casefold()
+        if name.endswith("/"):
+            folders.setdefault(key, name)
+        elif key in files:
+            return f"members {files[key]!r} and {name!r} install to the same file"
+        else:
+            files[key] = name
+    clash = sorted(files.keys() & folders.keys())
+    if not clash:
+        return None
+    return (
+        f"member {files[clash[0]]!r} is a file where member {folders[clash[0]]!r} needs a "
+        "directory of the same name (no file system holds both)"
+    )
+
+
+def installed_parts(name: str) -> list[str]:
+    """Where a member lands in its site dir, as path components.
+
+    >>> installed_parts("hello-1.0.data/purelib/hello/a.py"), installed_parts("hello/a.py")
+    (['hello', 'a.py'], ['hello', 'a.py'])
+
+    The other ``.data`` schemes (scripts, headers, data) land under ``.pluginhost/``.
+    """
+    parts = name.removesuffix("/").split("/")
+    if len(parts) < 2 or not parts[0].endswith(".data"):
+        return parts
+    if parts[1] in _DATA_SCHEMES and len(parts) > 2:
+        return parts[2:]
+    return [".pluginhost", *parts[1:]]

@@ -1,0 +1,118 @@
+"""Opening only regular files: what pluginhost reads from a path it was given or found.
+
+A wheel, a trust file or a control request is a path someone else may have made. Opened the
+ordinary way, a FIFO blocks until a writer comes (forever, while the host holds its lock), a
+device such as ``/dev/zero`` never ends, and a symbolic link leads anywhere. So every such file
+is opened by :func:`open_regular`:
+
+- ``lstat`` first, so that a device is never even opened (opening some has side effects);
+- ``O_NOFOLLOW`` (a link swapped in meanwhile is refused), ``O_NONBLOCK`` (a FIFO swapped in
+  meanwhile does not block the open) and ``O_NOCTTY``;
+- ``fstat`` of what was opened: a regular file, the very one ``lstat`` saw.
+
+Callers that accept a symbolic link resolve it first, and check the target.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from typing import Final
+
+__all__ = ["NotRegularFileError", "kind_of", "open_regular", "read_regular"]
+
+_FLAGS: Final = (
+    os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+)
+_KINDS: Final = (
+    (stat.S_ISLNK, "a symbolic link (not followed)"),
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+class NotRegularFileError(OSError):
+    """A path that is not a regular file (or not one that may be read), refused unread.
+
+    Its text is the reason alone, e.g. ``is a FIFO, not a regular file``: callers put the path
+    in front.
+    """
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def kind_of(mode: int) -> str:
+    """What a file of this ``st_mode`` is, in words (``a FIFO``, ``a regular file``)."""
+    return next((kind for test, kind in _KINDS if test(mode)), "a regular file")
+
+
+def open_regular(
+    path: str | os.PathLike[str], *, dir_fd: int | None = None, owner: int | None = None
+) -> tuple[int, os.stat_result]:
+    """Open a regular file for reading, never blocking and never following a final link.
+
+    :param path: the file; relative to ``dir_fd`` when that is given.
+    :param dir_fd: a directory opened already: ``path`` is found there, whatever its name
+        leads to now.
+    :param owner: the uid the file must belong to, if any.
+    :returns: the descriptor (the caller closes it) and its ``fstat``.
+    :raises NotRegularFileError: when ``path`` is not a regular file, not the owner's, or was
+        replaced between the look and the open.
+    :raises OSError: when it cannot be found or opened.
+    """
+    before = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)
+    _check(path, before, owner)
+    try:
+        fd = os.open(path, _FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO):  # swapped for a link or a socket meanwhile
+            raise _refusal(path, "was replaced while it was opened") from exc
+        raise
+    try:
+        after = os.fstat(fd)
+        _check(path, after, owner)
+        if (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
+            raise _refusal(path, "was replaced while it was opened")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, after
+
+
+def read_regular(
+    path: str | os.PathLike[str],
+    *,
+    max_size: int,
+    dir_fd: int | None = None,
+    owner: int | None = None,
+) -> bytes:
+    """The whole of a regular file of at most ``max_size`` bytes, opened by :func:`open_regular`.
+
+    :raises NotRegularFileError: as :func:`open_regular` does, and when the file holds more
+        than ``max_size`` bytes (checked on what is read, not only on its declared size).
+    :raises OSError: when it cannot be opened or read.
+    """
+    fd, st = open_regular(path, dir_fd=dir_fd, owner=owner)
+    with open(fd, "rb", buffering=0, closefd=True) as handle:
+        if st.st_size > max_size:
+            raise _refusal(path, f"is {st.st_size} bytes, over the limit of {max_size}")
+        data = handle.read(max_size + 1)
+    if len(data) > max_size:
+        raise _refusal(path, f"holds over {max_size} bytes, the limit")
+    return data
+
+
+def _check(path: str | os.PathLike[str], st: os.stat_result, owner: int | None) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        raise _refusal(path, f"is {kind_of(st.st_mode)}, not a regular file")
+    if owner is not None and st.st_uid != owner:
+        raise _refusal(path, f"is owned by uid {st.st_uid}, not by uid {owner}")
+
+
+def _refusal(path: str | os.PathLike[str], reason: str) -> NotRegularFileError:
+    return NotRegularFileError(errno.EINVAL, reason, os.fspath(path))

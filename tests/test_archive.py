@@ -1,0 +1,95 @@
+"""The archive checks added against hostile zips: overlapping members, the whole archive's
+ratio, and member names no file system holds (pluginhost.discover.archive and .names)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pluginhost import WheelError, WheelLimits
+from pluginhost.discover.names import installed_parts, name_refusal, tree_refusal
+from pluginhost.discover.wheel import inspect_wheel
+from pluginhost.testing import WheelFactory
+
+MIB = 1024 * 1024
+
+
+class TestOverlaps:
+    @pytest.mark.parametrize(
+        ("kind", "reason"),
+        [
+            ("overlapping-entries", "member 'hello/__init__.py' overlaps member 'hello/overlap"),
+            ("same-offset", "member 'hello/alias.py' overlaps member 'hello/__init__.py'"),
+            ("into-central-directory", "runs into the central directory"),
+        ],
+    )
+    def test_refused_before_any_member_is_read(
+        self, factory: WheelFactory, kind: str, reason: str
+    ) -> None:
+        """Members sharing bytes are refused from the headers, with their names, whatever
+        zipfile itself would check when reading them."""
+        wheel = factory.build("hello", broken=kind)
+        with pytest.raises(WheelError, match="a zip bomb") as caught:
+            inspect_wheel(wheel)
+        assert reason in caught.value.reason
+
+    def test_laid_out_by_hand_but_intact_is_accepted(self, factory: WheelFactory) -> None:
+        """The control: members written one after the other pass (the check is not the
+        hand-made layout refusing)."""
+        inspect_wheel(factory.build("hello", files={"hello/a.py": "A = 1\n"}))
+
+
+class TestArchiveRatio:
+    def test_default_and_validation(self) -> None:
+        """The limit defaults to 100 and must be a positive integer."""
+        assert WheelLimits().max_archive_ratio == 100
+        with pytest.raises(ValueError, match="max_archive_ratio must be a positive integer"):
+            WheelLimits(max_archive_ratio=0)
+
+    def test_many_small_bombs_refused(self, factory: WheelFactory) -> None:
+        """Members each under the per-member floor add up to a bomb: refused on declared
+        sizes, naming both totals."""
+        wheel = factory.build("hello", broken="archive-ratio")
+        with pytest.raises(WheelError, match=r"declares \d+ bytes uncompressed from \d+ comp"):
+            inspect_wheel(wheel)
+
+    def test_raised_limit_accepts(self, factory: WheelFactory) -> None:
+        """The same wheel passes with a limit above its ratio (and a per-member one too)."""
+        wheel = factory.build("hello", broken="archive-ratio")
+        inspect_wheel(wheel, limits=WheelLimits(max_archive_ratio=5000))
+
+    def test_small_archives_exempt(self, factory: WheelFactory) -> None:
+        """Under 8 MiB in all, repetitive members are no bomb."""
+        files = {f"hello/z{i}.txt": bytes(MIB) for i in range(7)}
+        inspect_wheel(factory.build("hello", files=files))
+
+
+class TestNames:
+    def test_component_length_counts_bytes(self) -> None:
+        """255 bytes per component pass; 256, or 128 two-byte letters, do not."""
+        assert name_refusal("pkg/" + "a" * 255) is None
+        assert "component of 256 bytes" in (name_refusal("pkg/" + "a" * 256) or "")
+        assert "component of 256 bytes" in (name_refusal("pkg/" + "é" * 128) or "")
+
+    def test_whole_name_length(self) -> None:
+        """A name over 1024 bytes is refused even when every component is short."""
+        assert name_refusal("/".join(["a" * 100] * 10)) is None
+        assert "over the limit of 1024" in (name_refusal("/".join(["a" * 100] * 11)) or "")
+
+    @pytest.mark.parametrize(
+        ("names", "reason"),
+        [
+            (["a/b", "a/b/c.py"], "'a/b' is a file where member 'a/b/c.py' needs a directory"),
+            (["a/b/", "a/b"], "'a/b' is a file where member 'a/b/' needs a directory"),
+            (["A/b.py", "a/B.py/c"], "'A/b.py' is a file where member 'a/B.py/c' needs"),
+            (["p.data/purelib/a/b", "a/b"], "install to the same file"),
+            (["p.data/platlib/a", "a/b.py"], "where member 'a/b.py' needs a directory"),
+        ],
+    )
+    def test_tree_clashes(self, names: list[str], reason: str) -> None:
+        """Names a file system cannot hold together, .data schemes included."""
+        assert reason in (tree_refusal(names) or "")
+
+    def test_tree_without_clash(self) -> None:
+        """Scripts and data land under .pluginhost/: no clash with the package's own names."""
+        assert tree_refusal(["a/b.py", "p.data/scripts/a", "p.data/data/a/b.py/c"]) is None
+        assert installed_parts("p.data/scripts/a") == [".pluginhost", "scripts", "a"]
