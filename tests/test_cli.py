@@ -201,6 +201,9 @@ class HostProcess:
         code = self.proc.wait(timeout=30)
         for reader in self.readers:
             reader.join(5)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
         return code, "".join(f"{line}\n" for line in self.errors)
 
 

@@ -187,6 +187,19 @@ class TestStrictModesInHost:
         assert host.load_order() == ()
         assert f"{outside} is writable" in untrusted(host)[0]
 
+    def test_symlinked_wheel_with_a_safe_target_loads(
+        self, make_host: MakeHost, wheels: Path, tmp_path: Path
+    ) -> None:
+        """In a folder that follows symlinks, a link to a wheel in a safe place loads; the
+        bytes are read from the target, never through the link."""
+        outside = tmp_path / "elsewhere"
+        outside.mkdir()
+        real = WheelFactory(outside, group="greeter.plugins").build("linked", code=greet_code("hi"))
+        (wheels / real.name).symlink_to(real)
+        host = make_host(follow_symlinks=True)
+        assert greetings(host) == ["hi"]
+        assert host.plugins["linked"].origin == str(wheels / real.name)
+
     def test_relaxed(self, factory: WheelFactory, make_host: MakeHost, wheels: Path) -> None:
         factory.build("hello", code=greet_code("hi")).chmod(0o666)
         wheels.chmod(0o777)

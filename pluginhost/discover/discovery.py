@@ -268,9 +268,15 @@ class Discovery:
 
     def _read_file(self, path: Path, key: _StatKey) -> tuple[_Read, WheelBytes | None]:
         """The file's bytes, read once and hashed once (a file too large to hold: its hash)."""
+        source = path
+        if path.is_symlink():
+            # Listed only by a folder that follows symlinks. The bytes are read from the
+            # target (the read itself follows no link), checked here, where it is read.
+            source = Path(os.path.realpath(path))
+            self.gate.check_path(source, "wheel")
         try:
-            data = read_wheel_bytes(path)
-            sha256 = data.sha256 if data is not None else file_sha256(path)
+            data = read_wheel_bytes(source)
+            sha256 = data.sha256 if data is not None else file_sha256(source)
         except OSError as exc:
             raise WheelError(f"cannot read the file: {exc}", path=path) from exc
         return _Read(key, sha256), data
