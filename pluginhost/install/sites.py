@@ -167,8 +167,8 @@ class SiteDirs:
 def _tampered(candidate: Candidate, path: Path, reason: str) -> TrustError:
     """The refusal of a site dir changed since it was installed, naming the file."""
     return TrustError(
-        f"{path} {reason}; its site dir is not imported (remove that dir, and the wheel is "
-        "installed again from its bytes)",
+        f"{path} {reason}; its site dir is not imported (once that dir is gone, the wheel "
+        "is installed again from its bytes)",
         plugin=candidate.name,
         path=path,
     )
