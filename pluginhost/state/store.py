@@ -101,6 +101,25 @@ class AtomicJsonFile:
         self._recovered = f"{self.path.name} {main.reason}; used {self.backup}"
         return data
 
+    def peek(self) -> Any | None:
+        """Like :meth:`read`, but writing nothing (no stale temp file removed): for readers
+        that are not the home's host, such as ``pluginhost audit --verify``.
+
+        :returns: the document's data, or ``None`` when neither copy exists.
+        :raises StoreError: when a copy exists but neither is usable.
+        """
+        try:
+            return _read_copy(self.path)
+        except _UnusableCopyError as main:
+            try:
+                return _read_copy(self.backup)
+            except _UnusableCopyError as bak:
+                if main.missing and bak.missing:
+                    return None
+                raise StoreError(
+                    f"unusable: {main.reason}; backup {bak.reason}", path=self.path
+                ) from None
+
     def write(self, data: Any) -> None:
         """Commit ``data`` as the new document, durably, keeping the previous one as backup.
 
