@@ -215,9 +215,9 @@ class TestStartChecksTheHome:
 class TestSecondUser:
     def test_cannot_plant_code_a_root_host_runs(
         self,
+        shared_dir: Path,  # first: torn down after the hosts are stopped
         make_host: MakeHost,
         factory: WheelFactory,
-        shared_dir: Path,
         second_user: str,
     ) -> None:
         """Another user cannot write into a root host's site dir, even with a home others may
@@ -240,9 +240,9 @@ class TestSecondUser:
 
     def test_start_refuses_what_another_user_changed(
         self,
+        shared_dir: Path,  # first: torn down after the hosts are stopped
         make_host: MakeHost,
         factory: WheelFactory,
-        shared_dir: Path,
         second_user: str,
     ) -> None:
         """A site dir left open to others by hand and written by another user refuses start,
