@@ -117,7 +117,10 @@ class TestPrivateModes:
 
     def test_copied_trees_are_private(self, tmp_path: Path, umask: int) -> None:
         """copy_tree's folders are 0o700."""
-        (tmp_path / "src" / "sub").mkdir(parents=True)
+        (tmp_path / "src").mkdir()
+        (tmp_path / "src").chmod(0o755)  # readable by us under any umask, root or not
+        (tmp_path / "src" / "sub").mkdir()
+        (tmp_path / "src" / "sub").chmod(0o755)
         _fs.copy_tree(tmp_path / "src", tmp_path / "dst")
         assert _mode(tmp_path / "dst") == _mode(tmp_path / "dst" / "sub") == 0o700
 
