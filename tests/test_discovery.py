@@ -5,6 +5,7 @@ through real hosts, one read and one hash per wheel."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -14,6 +15,8 @@ from typing import Any
 import pytest
 from conftest import greet_code
 
+import pluginhost.discover.discovery
+import pluginhost.discover.folder
 from pluginhost import (
     PluginHost,
     ProblemKind,
@@ -110,6 +113,21 @@ def discovery(
     return Discovery(GROUP, [folder], [], WheelLimits(), gate, keep_bytes=keep_bytes)
 
 
+@pytest.fixture
+def buggy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading any wheel of the distribution ``buggy`` fails as a bug would: not with a typed
+    refusal but a RuntimeError, the other wheels read as usual."""
+    real = pluginhost.discover.discovery.candidate_from_wheel
+
+    def read(inspection: Any, *args: Any) -> Any:
+        if inspection.info.distribution == "buggy":
+            raise RuntimeError("a bug in a parser")
+        return real(inspection, *args)
+
+    for module in (pluginhost.discover.discovery, pluginhost.discover.folder):
+        monkeypatch.setattr(module, "candidate_from_wheel", read)
+
+
 class TestLook:
     def test_folder_look(self, factory: WheelFactory, wheels: Path) -> None:
         """A look offers the plugins, keeps non-plugins as support and names broken files."""
@@ -160,6 +178,79 @@ class TestLook:
         look = discovery(wheels).look()
         assert look.held == (wheels,)
         assert [p.kind for p in look.scan.problems] == [ProblemKind.UNTRUSTED]
+
+
+class TestUnexpectedError:
+    @pytest.mark.usefixtures("buggy")
+    def test_problem_names_the_file(
+        self, factory: WheelFactory, wheels: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """An error no check expected while reading one wheel refuses that wheel, naming it
+        and logging the traceback; the other wheels of the look are read."""
+        factory.build("hello", code=greet_code("hi"))
+        bad = factory.build("buggy", code=greet_code("bug"))
+        with caplog.at_level(logging.ERROR, logger="pluginhost"):
+            look = discovery(wheels).look()
+        assert [c.name for c in look.scan.candidates] == ["hello"]
+        (problem,) = look.scan.problems
+        assert (problem.kind, problem.path) == (ProblemKind.WHEEL_INVALID, str(bad))
+        assert str(bad) in problem.message
+        assert "failed unexpectedly (RuntimeError: a bug in a parser)" in problem.message
+        assert f"reading {bad} failed unexpectedly" in caplog.text
+        assert "Traceback (most recent call last)" in caplog.text
+
+    @pytest.mark.usefixtures("buggy")
+    def test_remembered(
+        self, factory: WheelFactory, wheels: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The same bytes are refused again at the next look without being read or logged."""
+        bad = factory.build("buggy")
+        found = discovery(wheels)
+        found.look()
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="pluginhost"):
+            (problem,) = found.look().scan.problems
+        assert problem.path == str(bad)
+        assert caplog.text == ""
+
+    @pytest.mark.usefixtures("buggy")
+    def test_admit_raises_wheel_error(self, factory: WheelFactory, wheels: Path) -> None:
+        """A wheel given to ``admit`` whose reading fails unexpectedly is a WheelError naming
+        it, not the bare error."""
+        bad = factory.build("buggy")
+        with pytest.raises(WheelError, match="failed unexpectedly") as caught:
+            discovery(wheels).admit(bad)
+        assert caught.value.path == str(bad)
+
+    @pytest.mark.usefixtures("buggy")
+    def test_folder_source(self, factory: WheelFactory, wheels: Path) -> None:
+        """A wheel folder used as a plain source refuses such a wheel the same way."""
+        factory.build("hello", code=greet_code("hi"))
+        bad = factory.build("buggy")
+        scan = WheelFolderSource(wheels).scan(GROUP)
+        assert [c.name for c in scan.candidates] == ["hello"]
+        assert [(p.kind, p.path) for p in scan.problems] == [(ProblemKind.WHEEL_INVALID, str(bad))]
+
+    def test_in_a_step_before_validation(self, factory: WheelFactory, wheels: Path) -> None:
+        """An unexpected error in the trust screening of one file is a problem naming it too."""
+        factory.build("hello", code=greet_code("hi"))
+        bad = factory.build("buggy")
+
+        class BuggyGate(TrustGate):
+            def check_path(self, path: Path, *args: Any, **kwargs: Any) -> None:
+                if path.name == bad.name:
+                    raise KeyError("a bug in the trust gate")
+                super().check_path(path, *args, **kwargs)
+
+        gate = BuggyGate("permissions", True, None)
+        found = Discovery(GROUP, [WheelFolderSource(wheels)], [], WheelLimits(), gate)
+        look = found.look()
+        assert [c.name for c in look.scan.candidates] == ["hello"]
+        (problem,) = look.scan.problems
+        assert problem.path == str(bad)
+        assert "KeyError: 'a bug in the trust gate'" in problem.message
+        with pytest.raises(WheelError, match="failed unexpectedly"):
+            found.admit(bad)
 
 
 class TestCache:

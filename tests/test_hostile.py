@@ -131,6 +131,14 @@ HOSTILE_MANIFESTS = {
     "bad-constraint": "[plugin]\nname = 'hello'\nversion = '1.1.0'\nhost = '>>1'\n",
     "unknown-key": "[plugin]\nname = 'hello'\nversion = '1.1.0'\nrun = 'rm -rf /'\n",
     "not-a-table": "plugin = 'hello'\n",
+    # Integers and versions past what int() reads (its 4,300-digit limit).
+    "huge-integer": "[plugin]\nname = 'hello'\nversion = '1.1.0'\nx = " + "1" * 5000 + "\n",
+    "huge-version": "[plugin]\nname = 'hello'\nversion = '1.1." + "1" * 5000 + "'\n",
+    "huge-constraint": "[plugin]\nname = 'hello'\nversion = '1.1.0'\nhost = '^"
+    + "9" * 5000
+    + "'\n",
+    "superscript-version": "[plugin]\nname = 'hello'\nversion = '\u00b9.1.0'\n",
+    "arabic-digit-constraint": "[plugin]\nname = 'hello'\nversion = '1.1.0'\nhost = '^\u0661.0'\n",
 }
 
 

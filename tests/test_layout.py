@@ -14,6 +14,9 @@ STAGES = ("model", "state", "discover", "resolve", "install", "load", "swap", "h
 #: Above every stage: the public faces and the material for tests.
 TOP = ("testkit",)
 
+#: The size past which a module is doing more than one job.
+MAX_LINES = 500
+
 
 def modules() -> list[Path]:
     return sorted(
@@ -60,6 +63,11 @@ class TestLayout:
             return  # the package's top (``__init__``, ``testing``) may import anything
         above = sorted(m for m in imported(path) if (stage_of(m) or -1) > own)
         assert not above, f"{path.name} imports from a later stage: {above}"
+
+    def test_one_job_a_module(self, path: Path) -> None:
+        """No module grows past the size where it does more than one job."""
+        lines = len(path.read_text("utf-8").splitlines())
+        assert lines <= MAX_LINES, f"{path.relative_to(PACKAGE)} has {lines} lines"
 
 
 def test_every_stage_is_a_folder() -> None:

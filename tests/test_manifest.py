@@ -205,6 +205,15 @@ class TestManifestErrors:
         if key is not None:
             assert repr(key) in str(err)
 
+    @pytest.mark.skipif(not hasattr(sys, "get_int_max_str_digits"), reason="no digit limit")
+    @pytest.mark.parametrize(
+        "line", ["x = " + "1" * 5000, "[plugin.requires]\nhello = 1" + "0" * 5000]
+    )
+    def test_integer_over_int_digit_limit(self, line: str) -> None:
+        """An integer of 5,000 digits (which int() refuses on its own) is invalid TOML."""
+        err = refused(f"[plugin]\n{line}\n")
+        assert err.reason.startswith("invalid TOML: Exceeds the limit (4300 digits)")
+
     def test_version_disagreement_shows_both(self) -> None:
         """A manifest version differing from the distribution's names both."""
         err = refused('[plugin]\nversion = "1.2.0"\n', dist="1.1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -140,6 +141,12 @@ BAD_CONSTRAINTS = [
 
 
 class TestConstraint:
+    @pytest.mark.parametrize("text", ["^\u0661.0", "\u0663", ">=1.\uff12"])
+    def test_digits_of_other_scripts_refused(self, text: str) -> None:
+        """Only ASCII digits are numbers in a constraint (regex's \\d takes any script's)."""
+        with pytest.raises(VersionError, match="cannot read"):
+            Constraint.parse(text)
+
     @pytest.mark.parametrize(("text", "version", "allowed"), TABLE)
     def test_table(self, text: str, version: str, allowed: bool) -> None:
         """Each operator has its npm/Cargo meaning, prereleases excluded unless named."""
@@ -215,6 +222,20 @@ class TestParseVersion:
         """Text that is neither semver nor mappable PEP 440 is a VersionError."""
         with pytest.raises(VersionError):
             parse_version(text)
+
+    @pytest.mark.skipif(not hasattr(sys, "set_int_max_str_digits"), reason="no digit limit")
+    def test_over_a_lowered_digit_limit(self) -> None:
+        """A part over the interpreter's int() digit limit, set low by the application, is a
+        VersionError, not a bare ValueError."""
+        limit = sys.get_int_max_str_digits()
+        sys.set_int_max_str_digits(640)
+        try:
+            with pytest.raises(VersionError, match="neither a semantic nor a PEP 440"):
+                parse_version("1." + "9" * 700)
+            with pytest.raises(VersionError, match="cannot read"):
+                Constraint.parse("^1." + "9" * 700)
+        finally:
+            sys.set_int_max_str_digits(limit)
 
     def test_not_a_string(self) -> None:
         """A non-string version is a VersionError, not a TypeError."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -14,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from pluginhost.discover.watch import WATCHING_AGAIN, FolderChange, FolderWatcher, default_wanted
+from pluginhost.discover.folder_snapshot import default_wanted
+from pluginhost.discover.watch import WATCHING_AGAIN, FolderChange, FolderWatcher
 from pluginhost.model.errors import HostStateError
 
 SETTLE = 0.15
@@ -95,7 +98,7 @@ def make_watcher(recorder: Recorder) -> Iterator[Callable[..., FolderWatcher]]:
 
 def drop_watch(watcher: FolderWatcher, folder: Path) -> None:
     """Lose every later event of ``folder`` the way a queue overflow would: unschedule its watch."""
-    watcher._disarm(watcher._folders[os.path.abspath(folder)])
+    watcher._observers.disarm(os.path.abspath(folder))
 
 
 class TestDefaultWanted:
@@ -386,8 +389,7 @@ class TestRescan:
         """With its events lost, a new wheel is still found by the periodic rescan."""
         watcher = make_watcher(folder, rescan_interval=0.5)
         drop_watch(watcher, folder)
-        assert watcher._observer is not None
-        assert not watcher._observer.emitters
+        assert not watcher._observers.armed()
         (folder / "a.whl").write_bytes(b"wheel")
         assert recorder.wait_for_paths(folder / "a.whl")
 
@@ -478,3 +480,69 @@ class TestLifecycle:
         watcher = make_watcher(folder)
         with pytest.raises(HostStateError):
             watcher.start()
+
+
+_POLLED_HOST = """
+import json, os, pathlib, sys, time
+from hookspecs import greeter
+from pluginhost import EventKind, PluginHost
+from pluginhost.testing import WheelFactory
+
+home, wheels, outside = map(pathlib.Path, sys.argv[1:4])
+events = []
+host = PluginHost(greeter.PROJECT, specs=[greeter.GreeterSpec], home=home, watch=[wheels],
+                  api_version=greeter.API_VERSION, environment=False, settle=0.05)
+host.subscribe(events.append)
+with host:
+    code = "import pluggy\\nhookimpl = pluggy.HookimplMarker('greeter')\\n"
+    code += "@hookimpl\\ndef greet(name):\\n    return 'polled'\\n"
+    wheel = WheelFactory(outside).build("hello", code=code)
+    os.replace(wheel, wheels / wheel.name)
+    deadline = time.monotonic() + 20
+    while host.load_order() != ("hello",) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    polled = [(e.origin, e.error) for e in events if e.kind is EventKind.FOLDER_POLLED]
+    print(json.dumps({"answers": host.hook.greet(name="x"), "polled": polled}))
+"""
+
+
+class TestInotifyExhausted:
+    @pytest.mark.slow
+    @pytest.mark.parametrize("limit", ["max_inotify_instances", "max_inotify_watches"])
+    def test_folder_is_polled_and_said_so(self, tmp_path: Path, limit: str) -> None:
+        """When the system's inotify instances or watches run out, the folder is polled (an
+        event says so) and a wheel dropped there still loads."""
+        unshare = shutil.which("unshare")
+        if unshare is None:
+            pytest.skip("unshare (util-linux) is not installed")
+        # A user namespace of its own, where the limit is 0: the rest of the machine keeps its
+        # inotify instances and watches.
+        probe = subprocess.run(
+            [unshare, "--user", "--map-root-user", "sh", "-c", f"echo 0 > /proc/sys/user/{limit}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.returncode != 0:
+            pytest.skip(f"no user namespace with its own inotify limits: {probe.stderr.strip()}")
+        wheels = tmp_path / "wheels"
+        wheels.mkdir()
+        script = tmp_path / "polled_host.py"
+        script.write_text(_POLLED_HOST)
+        shell = f'echo 0 > /proc/sys/user/{limit} && exec "$@"'
+        argv = [sys.executable, str(script), str(tmp_path / "home"), str(wheels)]
+        argv.append(str(tmp_path / "outside"))
+        proc = subprocess.run(
+            [unshare, "--user", "--map-root-user", "sh", "-c", shell, "sh", *argv],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        result = json.loads(proc.stdout.splitlines()[-1])
+        assert result["answers"] == ["polled"]
+        [(origin, reason)] = result["polled"]
+        assert origin == str(wheels)
+        assert "inotify" in reason
+        assert "ran out" in reason

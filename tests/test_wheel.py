@@ -65,6 +65,17 @@ REASONS = {
     "platform-tag": "py3-none-win_amd64",
     "usercustomize": "'usercustomize.py' is a startup module",
     "data-purelib-escape": "has a '..' component",
+    "wheel-version-superscript": "WHEEL has Wheel-Version '\u00b9.0'",
+    "wheel-version-huge": "WHEEL has Wheel-Version '1111",
+    "record-size-superscript": "RECORD gives the invalid size '\u00b9'",
+    "record-size-huge": "RECORD gives the invalid size '1111",
+    "record-field-over-csv-limit": "RECORD is not valid CSV: field larger than field limit",
+    "requires-python-huge": "METADATA has an invalid Requires-Python '>=3.1111",
+    "metadata-version-huge": "METADATA Version '1.1111",
+    "dist-info-version-huge": "disagrees with the file name (evil 1.0.0)",
+    "requires-dist-huge": "METADATA has an invalid Requires-Dist 'attrs>=1111",
+    "requires-dist-marker-huge": "METADATA has an invalid Requires-Dist 'attrs; python_version",
+    "record-size-arabic-digits": "RECORD gives the invalid size '\u0660'",
 }
 
 Snapshot = Callable[[], dict[str, tuple[int, int]]]

@@ -25,11 +25,11 @@ import attrs
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from ..model.candidate import Candidate, WheelOrigin
-from ..model.errors import ManifestError, TrustError, WheelError
+from ..model.errors import ManifestError, PluginHostError, TrustError, WheelError
 from ..model.problems import Problem, ProblemKind
 from .archive import WheelBytes, WheelLimits, read_wheel_bytes
 from .candidates import candidate_from_wheel, inspect_plugin_wheel
-from .folder import WheelFolderSource, problem_from
+from .folder import WheelFolderSource, problem_from, unexpected
 from .handover import DEFAULT_CAP, ValidatedWheel, ValidatedWheels
 from .sources import Scan, Source
 from .trust import TrustGate, file_sha256
@@ -133,7 +133,17 @@ class Discovery:
         return None
 
     def _read(self, path: Path, folder: WheelFolderSource, held: list[Path]) -> Scan:
-        """One wheel of a watched folder, through :meth:`_admit`; refusals become problems."""
+        """One wheel of a watched folder, through :meth:`_admit`; refusals become problems.
+
+        So does any error no step expected: it names the file, and the other files of the
+        look are read and applied all the same.
+        """
+        try:
+            return self._read_one(path, folder, held)
+        except Exception as exc:
+            return Scan(problems=(problem_from(unexpected(exc, path), path),))
+
+    def _read_one(self, path: Path, folder: WheelFolderSource, held: list[Path]) -> Scan:
         try:
             key = _stat_key(path)
         except OSError:
@@ -191,14 +201,12 @@ class Discovery:
         :raises WheelError: when validation refuses it, or it is no plugin of this host.
         :raises ManifestError: when its manifest is unusable.
         """
-        self.gate.check_path(path, "wheel")
-        path = path.resolve()
         try:
-            key = _stat_key(path)
-        except OSError as exc:
-            raise WheelError(f"cannot read the file: {exc}", path=path) from exc
-        with self.gate.pinned():
-            found = self._admit(path, key, next_look=True)
+            found = self._admit_given(path)
+        except PluginHostError:
+            raise
+        except Exception as exc:
+            raise unexpected(exc, path) from None
         if isinstance(found, WheelInfo):
             raise WheelError(
                 f"declares no entry point in group {self.group!r}: not a plugin of this host",
@@ -206,6 +214,16 @@ class Discovery:
                 path=path,
             )
         return found
+
+    def _admit_given(self, path: Path) -> Candidate | WheelInfo:
+        self.gate.check_path(path, "wheel")
+        path = path.resolve()
+        try:
+            key = _stat_key(path)
+        except OSError as exc:
+            raise WheelError(f"cannot read the file: {exc}", path=path) from exc
+        with self.gate.pinned():
+            return self._admit(path, key, next_look=True)
 
     def validated(self, path: Path, sha256: str) -> ValidatedWheel | None:
         """The bytes of the wheel at ``path`` as discovery validated them, for installing them
@@ -268,6 +286,9 @@ class Discovery:
             candidate = candidate_from_wheel(inspection, self.group, self.limits)
         except (WheelError, ManifestError) as exc:
             return exc
+        except Exception as exc:
+            # Kept like any refusal: the same bytes are not read, nor logged, at each look.
+            return unexpected(exc, path)
         if data is not None:
             self._handover.keep(ValidatedWheel(inspection.info, data.data), next_look=next_look)
         return candidate or inspection.info

@@ -4,7 +4,9 @@ support wheel or one problem naming the file."""
 from __future__ import annotations
 
 import fnmatch
+import logging
 import os
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +18,9 @@ from .archive import WheelLimits
 from .candidates import candidate_from_wheel, inspect_plugin_wheel
 from .sources import Scan
 
-__all__ = ["WheelFolderSource", "problem_from", "read_wheel"]
+__all__ = ["WheelFolderSource", "problem_from", "read_wheel", "unexpected"]
+
+logger = logging.getLogger("pluginhost")
 
 
 @attrs.frozen
@@ -78,6 +82,8 @@ def read_wheel(path: Path, group: str, limits: WheelLimits = WheelLimits()) -> S
         candidate = candidate_from_wheel(inspection, group, limits)
     except (WheelError, ManifestError) as exc:
         return Scan(problems=(problem_from(exc, path),))
+    except Exception as exc:
+        return Scan(problems=(problem_from(unexpected(exc, path), path),))
     if candidate is None:
         return Scan(support=(inspection.info,))
     return Scan(candidates=(candidate,))
@@ -90,3 +96,19 @@ def problem_from(exc: PluginHostError, path: Path) -> Problem:
         else ProblemKind.WHEEL_INVALID
     )
     return Problem(kind, exc.plugin, str(exc), path=exc.path or str(path))
+
+
+def unexpected(exc: Exception, path: Path) -> WheelError:
+    """The refusal of a wheel whose reading failed with an error no check expected.
+
+    One file must never stop a look at the others, nor a host's start: the file is refused
+    like an invalid one, naming it, and the error is logged with its traceback, since it is a
+    bug of pluginhost (or of a library it uses) to report.
+    """
+    # As text: a kept exception would keep the validation's frames and the bytes they read.
+    trace = "".join(traceback.format_exception(exc))
+    logger.error("reading %s failed unexpectedly, refused:\n%s", path, trace)
+    text = str(exc)
+    text = text if len(text) <= 200 else text[:200] + "..."
+    reason = f"reading it failed unexpectedly ({type(exc).__name__}: {text})"
+    return WheelError(reason, path=path)

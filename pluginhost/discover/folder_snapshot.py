@@ -1,26 +1,44 @@
-"""What a watched folder holds, as the watcher compares it: each wanted file's signature
-``(size, mtime_ns, inode)``, snapshots of a folder, the folder's own identity, and why a folder
-cannot be watched."""
+"""A watched folder as the watcher sees it: which files it wants, each wanted file's signature
+``(size, mtime_ns, inode)``, snapshots of a folder, the folder's own identity, why a folder
+cannot be watched, and :class:`WatchedFolder`, what the watcher keeps of each folder."""
 
 from __future__ import annotations
 
 import errno
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import attrs
 
 __all__ = [
     "Signature",
+    "WatchedFolder",
+    "default_wanted",
     "differences",
     "folder_identity",
     "read_signature",
     "read_snapshot",
     "remember",
     "unwatchable_reason",
+    "watched_folders",
 ]
 
 #: ``(size, mtime_ns, inode)``: the host caches what it read under the same key.
 Signature = tuple[int, int, int]
+
+
+def default_wanted(filename: str) -> bool:
+    """Whether a file of this name is a wheel to watch: ``*.whl``, not a dotfile.
+
+    Names of files still being written (``x.whl.part``, ``.tmp``, ``~``, ``.crdownload``) do not
+    end in ``.whl`` and are therefore ignored; renaming them into place is what reports them::
+
+        >>> default_wanted("a-1.0-py3-none-any.whl"), default_wanted("a.whl.part")
+        (True, False)
+    """
+    return filename.endswith(".whl") and not filename.startswith(".")
 
 
 def read_signature(path: str) -> Signature | None:
@@ -78,3 +96,33 @@ def unwatchable_reason(exc: OSError) -> str:
     if isinstance(exc, PermissionError):
         return f"folder is unreadable: {exc.strerror}"
     return f"cannot watch the folder: {exc.strerror or exc}"
+
+
+@attrs.define(eq=False)
+class WatchedFolder:
+    """One watched folder. Only the watcher thread (or ``start()``, before it runs) changes
+    ``identity`` and ``known``; ``problem`` and ``suspect`` change under the watcher's lock."""
+
+    path: Path  # as given: the host keys its folders by it
+    key: str  # absolute: watchdog reports event paths under it
+    identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the folder being watched
+    known: dict[str, Signature] = attrs.Factory(dict)  # the files as last handed over
+    problem: str | None = None  # why the folder is down; None while it is watched
+    suspect: bool = False  # an event said the folder itself went away: check it now
+
+    def lost(self) -> str | None:
+        """Why the folder being watched can no longer be watched, if it cannot."""
+        try:
+            identity = folder_identity(self.key)
+        except OSError as exc:
+            return unwatchable_reason(exc)
+        return None if identity == self.identity else "folder was replaced"
+
+
+def watched_folders(folders: Iterable[Path]) -> dict[str, WatchedFolder]:
+    """A :class:`WatchedFolder` for each folder by its absolute path, the first of duplicates."""
+    by_key: dict[str, WatchedFolder] = {}
+    for folder in folders:
+        key = os.path.abspath(folder)
+        by_key.setdefault(key, WatchedFolder(Path(folder), key))
+    return by_key

@@ -13,22 +13,22 @@ import email.message
 import email.parser
 import email.policy
 import functools
+import re
 import sys
 import zipfile
 from collections.abc import Mapping
 from typing import Final
 
 import attrs
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.tags import Tag, sys_tags
 from packaging.utils import (
-    InvalidWheelFilename,
     NormalizedName,
     canonicalize_name,
     parse_wheel_filename,
 )
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from .archive import MemberReader, RefusedError
 
@@ -51,6 +51,8 @@ __all__ = [
 #: The ``.data`` subdirectories a wheel may use (the installation schemes).
 DATA_SCHEMES: Final = frozenset({"purelib", "platlib", "headers", "scripts", "data"})
 _MODULE_SUFFIXES: Final = (".py", ".pyc", ".so", ".pyd")
+# ASCII digits, and few: int() refuses "¹" (which str.isdigit() accepts) and 5,000 digits.
+_WHEEL_VERSION: Final = re.compile(r"0*1(?:\.[0-9]{1,9})*", re.ASCII)
 
 
 @attrs.frozen
@@ -100,8 +102,10 @@ class FileName:
     def parse(cls, filename: str) -> FileName:
         try:
             name, version, _build, tags = parse_wheel_filename(filename)
-        except (InvalidWheelFilename, InvalidVersion) as exc:
-            raise RefusedError(f"not a valid wheel file name: {exc}") from exc
+        except ValueError as exc:
+            # InvalidWheelFilename and InvalidVersion, and int()'s own refusal of a version
+            # with thousands of digits.
+            raise RefusedError(f"not a valid wheel file name: {_cut(str(exc))}") from exc
         raw_name, raw_version = filename.split("-")[:2]
         return cls(name, version, tags, f"{raw_name}-{raw_version}.data")
 
@@ -146,7 +150,7 @@ def _in_data_scheme(name: str, data_dir: str) -> bool:
 def _version(text: str) -> Version | None:
     try:
         return Version(text)
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or int() refusing thousands of digits
         return None
 
 
@@ -186,9 +190,8 @@ def check_metadata(metadata: email.message.Message, filename: FileName) -> tuple
 
 def check_wheel_version(wheel_meta: email.message.Message) -> None:
     text = str(wheel_meta.get("Wheel-Version", "")).strip()
-    major = text.split(".", 1)[0]
-    if not (major.isdigit() and int(major) == 1):
-        raise RefusedError(f"WHEEL has Wheel-Version {text!r}; only 1.x is supported")
+    if not _WHEEL_VERSION.fullmatch(text):
+        raise RefusedError(f"WHEEL has Wheel-Version {_cut(text)!r}; only 1.x is supported")
 
 
 @functools.lru_cache(maxsize=1)
@@ -207,24 +210,46 @@ def check_requires_python(metadata: email.message.Message) -> str | None:
     text = metadata.get("Requires-Python")
     if text is None:
         return None
-    try:
-        spec = SpecifierSet(str(text))
-    except InvalidSpecifier as exc:
-        raise RefusedError(f"METADATA has an invalid Requires-Python {text!r}") from exc
     running = ".".join(str(part) for part in sys.version_info[:3])
-    if not spec.contains(running, prereleases=True):
-        raise RefusedError(f"requires Python {text}, this is Python {running}")
+    try:
+        # Specifiers parse their versions only when compared: both steps can refuse.
+        fits = SpecifierSet(str(text)).contains(running, prereleases=True)
+    except ValueError as exc:  # InvalidSpecifier, InvalidVersion, or int()'s digit limit
+        raise RefusedError(f"METADATA has an invalid Requires-Python {_cut(str(text))!r}") from exc
+    if not fits:
+        raise RefusedError(f"requires Python {_cut(str(text))}, this is Python {running}")
     return str(text)
 
 
 def read_requires_dist(metadata: email.message.Message) -> tuple[str, ...]:
+    """The ``Requires-Dist`` lines, each checked as resolution will use it.
+
+    A specifier's version is parsed only when it is compared, and a marker only when evaluated:
+    both are done here once, so that resolving the requirement later cannot fail untyped.
+    """
     lines = tuple(str(line).strip() for line in metadata.get_all("Requires-Dist") or ())
     for line in lines:
         try:
-            Requirement(line)
-        except InvalidRequirement as exc:
-            raise RefusedError(f"METADATA has an invalid Requires-Dist {line!r}") from exc
+            _check_requirement(Requirement(line))
+        except ValueError as exc:  # InvalidRequirement, InvalidVersion, UndefinedComparison...
+            raise RefusedError(f"METADATA has an invalid Requires-Dist {_cut(line)!r}") from exc
     return lines
+
+
+def _check_requirement(req: Requirement) -> None:
+    """Compare each specifier and evaluate the marker once, as resolution will.
+
+    :raises ValueError: when one of them cannot be.
+    """
+    for spec in req.specifier:
+        spec.contains("0", prereleases=True)
+    if req.marker is not None:
+        req.marker.evaluate({"extra": ""})
+
+
+def _cut(text: str, limit: int = 80) -> str:
+    """``text`` for a message, cut short: a field may be megabytes long."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def read_entry_points(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import csv
 import hashlib
+import re
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from typing import Final
@@ -26,6 +27,9 @@ STRONG_HASHES: Final = frozenset({"sha256", "sha384", "sha512"})
 
 # Signature files are by definition not listed in the RECORD they sign.
 _UNLISTED: Final = frozenset({"RECORD", "RECORD.jws", "RECORD.p7s"})
+# ASCII digits only, and few enough that int() never meets its digit limit: str.isdigit()
+# accepts "¹" and "٣", and int() refuses the one and 5,000 digits of the other.
+_SIZE: Final = re.compile(r"[0-9]{1,20}", re.ASCII)
 
 
 @attrs.frozen
@@ -44,8 +48,8 @@ class _RecordEntry:
                 f"RECORD hashes {path!r} with {algorithm!r}: a weak or unknown hash algorithm "
                 "(only sha256, sha384 and sha512 are accepted)"
             )
-        if not size.isdigit():
-            raise RefusedError(f"RECORD gives the invalid size {size!r} for {path!r}")
+        if not _SIZE.fullmatch(size):
+            raise RefusedError(f"RECORD gives the invalid size {_show(size)} for {path!r}")
         return cls(algorithm, digest.rstrip("="), int(size))
 
 
@@ -55,15 +59,29 @@ def read_record(
     """RECORD by path; ``None`` for the rows of RECORD itself and its signatures."""
     text = read_text(reader, infos, f"{dist_info}/RECORD")
     entries: dict[str, _RecordEntry | None] = {}
-    for row in csv.reader(text.splitlines()):
+    for row in _rows(text):
         if len(row) != 3:
-            raise RefusedError(f"RECORD has a malformed row {row!r}")
+            raise RefusedError(f"RECORD has a malformed row {_show(','.join(row), 80)}")
         path, hash_, size = row
         if path in entries:
             raise RefusedError(f"RECORD lists {path!r} twice")
         unlisted = is_unlisted(path, dist_info)
         entries[path] = None if unlisted else _RecordEntry.parse(path, hash_, size)
     return entries
+
+
+def _rows(text: str) -> list[list[str]]:
+    """RECORD's rows; the csv module's own errors (a field over its size limit, a NUL in
+    older Pythons) are the wheel's fault, refused like any other."""
+    try:
+        return list(csv.reader(text.splitlines()))
+    except csv.Error as exc:
+        raise RefusedError(f"RECORD is not valid CSV: {exc}") from exc
+
+
+def _show(text: str, limit: int = 40) -> str:
+    """``text`` for a message, cut short: a field may be megabytes long."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def is_unlisted(path: str, dist_info: str) -> bool:

@@ -18,6 +18,8 @@ How a change travels::
 
 One thread (``pluginhost-watcher``) does every stat after the first, every rescan and every
 callback, so callbacks never run concurrently and no timer is started per event.
+The paths settling are kept in :mod:`.pending`, folders are armed on watchdog by
+:mod:`.observers`, and folders are read and checked by :mod:`.folder_snapshot`.
 
 What is guaranteed:
 
@@ -41,34 +43,32 @@ goes unnoticed (the host's read cache could not tell them apart either).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final, Literal, final
 
 import attrs
-from watchdog.events import (
-    FileSystemEvent,
-)
-from watchdog.observers.api import BaseObserver, ObservedWatch
+from watchdog.events import FileSystemEvent
 
 from ..model.errors import HostStateError
 from .folder_snapshot import (
-    Signature,
+    WatchedFolder,
+    default_wanted,
     differences,
-    folder_identity,
     read_signature,
     read_snapshot,
     remember,
     unwatchable_reason,
+    watched_folders,
 )
-from .observers import EVENTS, Handler, make_observer
+from .observers import Observers
+from .pending import PendingPaths
 
-__all__ = ["CHECK_INTERVAL", "WATCHING_AGAIN", "FolderChange", "FolderWatcher", "default_wanted"]
+__all__ = ["CHECK_INTERVAL", "WATCHING_AGAIN", "FolderChange", "FolderWatcher"]
 
 logger = logging.getLogger("pluginhost")
 
@@ -78,22 +78,6 @@ CHECK_INTERVAL: Final = 1.0
 
 #: The reason given to ``on_problem`` when a folder that was down can be watched again.
 WATCHING_AGAIN: Final = "folder is back, watching again"
-
-
-#: ``(folder key, file name)``.
-_Key = tuple[str, str]
-
-
-def default_wanted(filename: str) -> bool:
-    """Whether a file of this name is a wheel to watch: ``*.whl``, not a dotfile.
-
-    Names of files still being written (``x.whl.part``, ``.tmp``, ``~``, ``.crdownload``) do not
-    end in ``.whl`` and are therefore ignored; renaming them into place is what reports them::
-
-        >>> default_wanted("a-1.0-py3-none-any.whl"), default_wanted("a.whl.part")
-        (True, False)
-    """
-    return filename.endswith(".whl") and not filename.startswith(".")
 
 
 @attrs.frozen
@@ -106,29 +90,6 @@ class FolderChange:
 
     folder: Path
     paths: frozenset[Path]
-
-
-@attrs.define(eq=False)
-class _Folder:
-    """One watched folder. Only the watcher thread (or ``start()``, before it runs) changes
-    ``watch``, ``identity`` and ``known``; ``problem`` and ``suspect`` change under the lock."""
-
-    path: Path  # as given: the host keys its folders by it
-    key: str  # absolute: watchdog reports event paths under it
-    watch: ObservedWatch | None = None
-    identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the folder being watched
-    known: dict[str, Signature] = attrs.Factory(dict)  # the files as last handed over
-    problem: str | None = None  # why the folder is down; None while it is watched
-    suspect: bool = False  # an event said the folder itself went away: check it now
-
-
-@attrs.frozen(eq=False)
-class _Pending:
-    """A path seen changing: its signature when last looked at, and when to look again."""
-
-    signature: Signature | None  # None: the path is gone (or is no regular file)
-    due: float
-    forced: bool = False  # hand over even if it matches what was handed over before
 
 
 @final
@@ -151,6 +112,8 @@ class FolderWatcher:
     :param on_change: called with each settled :class:`FolderChange`.
     :param wanted: which file names to watch; :func:`default_wanted` by default.
     :param on_problem: called with a folder and the reason it cannot be watched, or is again.
+    :param on_polled: called with a folder that is polled instead of watched with events
+        (the system's inotify instances or watches ran out), and why.
     :param settle: seconds a file's size, mtime and inode must stay the same before it is
         reported; a path that went away must stay away as long.
     :param rescan_interval: seconds between full rescans that catch events the OS lost.
@@ -165,30 +128,29 @@ class FolderWatcher:
         *,
         wanted: Callable[[str], bool] = default_wanted,
         on_problem: Callable[[Path, str], None] | None = None,
+        on_polled: Callable[[Path, str], None] | None = None,
         settle: float = 0.3,
         rescan_interval: float = 30.0,
         polling: bool = False,
         poll_interval: float = 1.0,
     ) -> None:
-        self._folders: Final = _folders_by_key(folders)
+        self._folders: Final = watched_folders(folders)
         self._on_change: Final = on_change
         self._wanted: Final = wanted
         self._on_problem: Final = on_problem or _log_problem
+        self._on_polled: Final = on_polled or _log_problem
         self._settle: Final = settle
         self._rescan_interval: Final = rescan_interval
-        self._polling: Final = polling
-        self._poll_interval: Final = poll_interval
-        self._handler: Final = Handler(self._on_event)
+        # Its lock is never taken while holding _cond.
+        self._observers: Final = Observers(
+            self._on_event, wanted, polling=polling, poll_interval=poll_interval
+        )
         self._cond: Final = threading.Condition()
-        # Held around every schedule/unschedule and around stopping the observer, so that no
-        # watch is added to an observer being stopped. Never taken while holding _cond.
-        self._observer_lock: Final = threading.Lock()
-        self._observer: BaseObserver | None = None
         self._thread: Final = threading.Thread(
             target=self._run, name="pluginhost-watcher", daemon=True
         )
         self._state: Literal["new", "running", "stopped"] = "new"
-        self._pending: dict[_Key, _Pending] = {}
+        self._pending: Final = PendingPaths(settle)  # under _cond
         self._handing_over = False
         self._sync_asked = 0  # wait_quiet() tickets handed out ...
         self._sync_done = 0  # ... and covered by a full rescan
@@ -205,15 +167,15 @@ class FolderWatcher:
             if self._state != "new":
                 raise HostStateError("a folder watcher can be started only once")
             self._state = "running"
-        self._observer = make_observer(polling=self._polling, poll_interval=self._poll_interval)
-        self._observer.start()
+        self._observers.start()
         for folder in self._folders.values():
-            armed = self._arm(folder)
+            armed = self._observers.arm(folder.key)
             if isinstance(armed, str):
                 folder.problem = armed
                 self._report_problem(folder, armed)
             else:
-                folder.known = armed
+                folder.identity, folder.known = armed.identity, armed.snapshot
+                self._report_polled(folder, armed.polled)
         now = time.monotonic()
         self._next_check = now + CHECK_INTERVAL
         self._next_rescan = now + self._rescan_interval
@@ -234,11 +196,7 @@ class FolderWatcher:
             self._cond.notify_all()
         if not started:
             return
-        with self._observer_lock:
-            if self._observer is not None:
-                self._observer.stop()
-        if self._observer is not None:
-            self._observer.join(timeout)
+        self._observers.stop(timeout)
         # Not started when start() failed; not joinable from its own callbacks.
         if self._thread.ident is not None and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
@@ -311,10 +269,7 @@ class FolderWatcher:
         # The first stat here rather than on the watcher thread: settling starts at the event.
         signature = read_signature(path)
         with self._cond:
-            before = self._pending.get((parent, name))
-            forced = before is not None and before.forced
-            due = time.monotonic() + (0.0 if at_once else self._settle)
-            self._pending[parent, name] = _Pending(signature, due, forced)
+            self._pending.seen((parent, name), signature, time.monotonic(), at_once=at_once)
             self._cond.notify_all()
 
     # -- the watcher's thread ----------------------------------------------------------------
@@ -342,16 +297,7 @@ class FolderWatcher:
     def _next_work(self) -> float:
         if self._sync_asked > self._sync_done or any(f.suspect for f in self._folders.values()):
             return 0.0
-        return min(self._next_check, self._next_rescan, self._settle_time())
-
-    def _settle_time(self) -> float:
-        """When to look at pending paths: the earliest due time, stretched to take in the paths
-        due within one more settle time, so that files dropped together make one call."""
-        dues = [p.due for p in self._pending.values()]
-        if not dues:
-            return float("inf")
-        first = min(dues)
-        return max(d for d in dues if d <= first + self._settle)
+        return min(self._next_check, self._next_rescan, self._pending.next_round())
 
     def _check_folders(self) -> None:
         now = time.monotonic()
@@ -374,11 +320,11 @@ class FolderWatcher:
                 self._sync_done = max(self._sync_done, ticket)
             self._cond.notify_all()
 
-    def _check_folder(self, folder: _Folder, *, full: bool) -> None:
+    def _check_folder(self, folder: WatchedFolder, *, full: bool) -> None:
         if folder.problem is not None:
             self._rearm(folder)
             return
-        lost = self._lost(folder)
+        lost = folder.lost()
         if lost is not None:
             self._go_down(folder, lost)
             # A folder replaced by another is watched again at once.
@@ -386,67 +332,55 @@ class FolderWatcher:
         elif full:
             self._rescan(folder)
 
-    def _lost(self, folder: _Folder) -> str | None:
-        """Why a watched folder can no longer be watched, if it cannot."""
-        try:
-            identity = folder_identity(folder.key)
-        except OSError as exc:
-            return unwatchable_reason(exc)
-        return None if identity == folder.identity else "folder was replaced"
-
-    def _go_down(self, folder: _Folder, reason: str) -> None:
-        self._disarm(folder)
+    def _go_down(self, folder: WatchedFolder, reason: str) -> None:
+        self._observers.disarm(folder.key)
         with self._cond:
             # Its pending paths are dropped when due: the re-arm compares with ``known``.
             folder.problem = reason
         self._report_problem(folder, reason)
 
-    def _rearm(self, folder: _Folder) -> None:
-        armed = self._arm(folder)
+    def _rearm(self, folder: WatchedFolder) -> None:
+        armed = self._observers.arm(folder.key)
         if isinstance(armed, str):
             return  # still down, and reported when it went down
-        due = time.monotonic() + self._settle
+        folder.identity = armed.identity
+        self._report_polled(folder, armed.polled)
+        now = time.monotonic()
         with self._cond:
             folder.problem = None
             # Whatever is there now and whatever went away meanwhile: the host reconciles.
-            for name in {*armed, *folder.known}:
-                self._pending[folder.key, name] = _Pending(armed.get(name), due, forced=True)
+            for name in {*armed.snapshot, *folder.known}:
+                self._pending.force((folder.key, name), armed.snapshot.get(name), now)
             self._cond.notify_all()
         self._report_problem(folder, WATCHING_AGAIN)
 
-    def _rescan(self, folder: _Folder) -> None:
+    def _rescan(self, folder: WatchedFolder) -> None:
         try:
             snapshot = read_snapshot(folder.key, self._wanted)
         except OSError as exc:
             self._go_down(folder, unwatchable_reason(exc))
             return
-        due = time.monotonic() + self._settle
+        now = time.monotonic()
         with self._cond:
             for name in differences(folder.known, snapshot):
-                # A pending path is being settled already, with fresher information.
-                self._pending.setdefault((folder.key, name), _Pending(snapshot.get(name), due))
+                self._pending.missed((folder.key, name), snapshot.get(name), now)
 
     def _collect_settled(self) -> dict[str, set[str]]:
         """Take the due paths that stayed the same out of ``pending``: names by folder key."""
-        now = time.monotonic()
         with self._cond:
-            due = {key: p for key, p in self._pending.items() if p.due <= now}
+            due = self._pending.due(time.monotonic())
         current = {key: read_signature(os.path.join(*key)) for key in due}  # no I/O under the lock
         settled: dict[str, set[str]] = {}
         with self._cond:
+            now = time.monotonic()
             for key, entry in due.items():
-                if self._pending.get(key) is not entry:
-                    continue  # an event came meanwhile and restarted its settle time
                 folder = self._folders[key[0]]
                 if folder.problem is not None:
-                    del self._pending[key]
-                elif current[key] != entry.signature:
-                    due_again = time.monotonic() + self._settle
-                    self._pending[key] = _Pending(current[key], due_again, entry.forced)
-                else:
-                    del self._pending[key]
-                    if remember(folder.known, key[1], entry.signature) or entry.forced:
-                        settled.setdefault(key[0], set()).add(key[1])
+                    self._pending.discard(key, entry)
+                elif self._pending.settled(key, entry, current[key], now) and (
+                    remember(folder.known, key[1], entry.signature) or entry.forced
+                ):
+                    settled.setdefault(key[0], set()).add(key[1])
             # Set in the same breath as the paths leave ``pending``: busy() never blinks.
             self._handing_over = bool(settled)
             self._cond.notify_all()
@@ -466,38 +400,6 @@ class FolderWatcher:
                 self._handing_over = False
                 self._cond.notify_all()
 
-    # -- observers -----------------------------------------------------------------------------
-
-    def _arm(self, folder: _Folder) -> dict[str, Signature] | str:
-        """Watch ``folder`` afresh and read it: its snapshot, or why it cannot be watched."""
-        with self._observer_lock:
-            self._disarm_locked(folder)
-            if self._state != "running" or self._observer is None:
-                return "watcher stopped"
-            try:
-                identity = folder_identity(folder.key)
-                folder.watch = self._observer.schedule(
-                    self._handler, folder.key, event_filter=EVENTS
-                )
-                # Read after the watch is in place, so that no change falls between the two.
-                snapshot = read_snapshot(folder.key, self._wanted)
-            except OSError as exc:
-                self._disarm_locked(folder)
-                return unwatchable_reason(exc)
-        folder.identity = identity
-        return snapshot
-
-    def _disarm(self, folder: _Folder) -> None:
-        with self._observer_lock:
-            self._disarm_locked(folder)
-
-    def _disarm_locked(self, folder: _Folder) -> None:
-        watch, folder.watch = folder.watch, None
-        if watch is not None and self._observer is not None:
-            # Already gone when the observer was stopped.
-            with contextlib.suppress(KeyError):
-                self._observer.unschedule(watch)
-
     # -- helpers -------------------------------------------------------------------------------
 
     def _busy(self) -> bool:
@@ -505,19 +407,20 @@ class FolderWatcher:
             return False  # nothing more will be handed over
         return bool(self._pending) or self._handing_over or self._sync_asked > self._sync_done
 
-    def _report_problem(self, folder: _Folder, reason: str) -> None:
+    def _report_problem(self, folder: WatchedFolder, reason: str) -> None:
         try:
             self._on_problem(folder.path, reason)
         except Exception:
             logger.exception("watched folder %s: on_problem failed", folder.path)
 
-
-def _folders_by_key(folders: Iterable[Path]) -> dict[str, _Folder]:
-    by_key: dict[str, _Folder] = {}
-    for folder in folders:
-        key = os.path.abspath(folder)
-        by_key.setdefault(key, _Folder(Path(folder), key))
-    return by_key
+    def _report_polled(self, folder: WatchedFolder, reason: str | None) -> None:
+        """Tell that ``folder`` is polled, not watched with events (inotify ran out)."""
+        if reason is None:
+            return
+        try:
+            self._on_polled(folder.path, reason)
+        except Exception:
+            logger.exception("watched folder %s: on_polled failed", folder.path)
 
 
 def _log_problem(folder: Path, reason: str) -> None:

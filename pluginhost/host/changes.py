@@ -95,10 +95,6 @@ class Changer:
         """Plugins whose replaced version is draining now."""
         return frozenset(self._draining)
 
-    def forget_owners(self) -> None:
-        """The active set changed behind the collision checks' back (a ledger restored)."""
-        self._owners.forget()
-
     def discard_ahead(self) -> None:
         """Forget the imports made ahead that no change used."""
         self._transition.discard_ahead()

@@ -12,7 +12,7 @@ import functools
 import itertools
 import json
 import logging
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -24,7 +24,7 @@ from ..discover.sources import Scan
 from ..install.sites import Handover, SiteDirs
 from ..load.bounded import bounded
 from ..load.modules import PluginFinder
-from ..model.candidate import Candidate, CandidateKey, WheelOrigin
+from ..model.candidate import Candidate, CandidateKey
 from ..model.errors import (
     ActivationError,
     HostStateError,
@@ -35,7 +35,7 @@ from ..model.events import Event
 from ..model.names import PluginName
 from ..model.problems import Problem
 from ..model.status import PluginInfo, PluginState
-from ..resolve.planning import drop_conflicts, pin, plan
+from ..resolve.planning import drop_conflicts, plan
 from ..resolve.resolution import Plan
 from ..state.faults import crash_point
 from ..state.registry import Registry
@@ -79,8 +79,11 @@ class Engine:
         emit: Callable[[Event], None],
         persist: Callable[[Registry], None],
         validated: Handover = lambda path, sha256: None,
+        revoked: Callable[[Candidate], Problem | None] = lambda candidate: None,
     ) -> None:
         self.config = config
+        # Why a version admitted before is not trusted any more (its hash left the trust file).
+        self._revoked = revoked
         self._persist = persist
         self._ledger = Ledger()
         self._journal = Journal(emit)
@@ -125,9 +128,10 @@ class Engine:
         ledger = self._ledger
         present = [
             c
-            for c in (*scan.candidates, *ledger.manual.values(), *self._from(unavailable))
+            for c in (*scan.candidates, *ledger.manual.values(), *self._ledger.held_in(unavailable))
             if c.name not in ledger.removed
         ]
+        present = self._drop_revoked(present)
         offered = [c for c in present if c.key not in ledger.rejected]
         self._journal.announce(offered)
         offered, conflicts = drop_conflicts(offered, self._active_candidates())
@@ -137,7 +141,7 @@ class Engine:
         for name in reversed(list(ledger.order)):
             if name not in offered_names and name in ledger.active:
                 self._changer.unload(name, removed=True)
-        pool = self._pool(offered)
+        pool = self._ledger.pool(offered, allow_downgrade=self.config.policy.allow_downgrade)
         outlook = plan(
             pool,
             self._active_candidates(),
@@ -151,7 +155,9 @@ class Engine:
         self._plan = outlook.plan
         for problem in [*conflicts, *outlook.plan.problems, *outlook.problems]:
             self._journal.file(problem)
-        self._mark_failed(pool, [*outlook.plan.problems, *scan.problems, *outlook.problems])
+        self._ledger.mark_failed(
+            outlook.plan.chosen, pool, [*outlook.plan.problems, *scan.problems, *outlook.problems]
+        )
         self._journal.report_refusals(scan.problems)
         with self._changer.loading():
             self._apply(outlook.plan)
@@ -170,7 +176,7 @@ class Engine:
         name = candidate.name
         before = (ledger.manual.get(name), name in ledger.pinned)
         ledger.manual[name] = candidate
-        if self._newer_on_offer(candidate, scan) and self.config.policy.allow_downgrade:
+        if ledger.newer_on_offer(candidate, scan.candidates) and self.config.policy.allow_downgrade:
             ledger.pinned.add(name)
         else:
             ledger.pinned.discard(name)
@@ -312,54 +318,26 @@ class Engine:
     # -- reconciling ---------------------------------------------------------------------------
 
     def _active_candidates(self) -> dict[PluginName, Candidate]:
-        return {n: a.candidate for n, a in self._ledger.active.items()}
+        return self._ledger.candidates()
 
-    def _providers(self) -> Iterator[tuple[PluginName, Sequence[str]]]:
-        return ((n, a.top_level) for n, a in self._ledger.active.items())
-
-    def _pool(self, offered: Sequence[Candidate]) -> list[Candidate]:
-        """What the resolver chooses from: the offers, pins applied, and the active versions.
-
-        While any source still offers a plugin, its active version stays a candidate unless
-        downgrades are allowed: deleting the newest wheel then changes nothing rather than
-        unloading a plugin whose older wheels the policy refuses.
-        """
+    def _drop_revoked(self, present: Sequence[Candidate]) -> list[Candidate]:
+        """``present`` without revoked versions; a revoked version that serves is unloaded
+        first, so that the best version still trusted may take its place."""
         ledger = self._ledger
-        keys = {c.key for c in offered}
-        kept = () if self.config.policy.allow_downgrade else ledger.active.values()
-        pool = [*offered, *(a.candidate for a in kept if a.candidate.key not in keys)]
-        return pin(pool, {n: ledger.manual[n] for n in ledger.pinned if n in ledger.manual})
-
-    def _newer_on_offer(self, candidate: Candidate, scan: Scan) -> bool:
-        active = self._ledger.active.get(candidate.name)
-        offers = [c for c in scan.candidates if c.name == candidate.name]
-        if active is not None:
-            offers.append(active.candidate)
-        return any(c.version > candidate.version for c in offers)
-
-    def _from(self, folders: Sequence[Path]) -> list[Candidate]:
-        """Active plugins whose wheels lie in ``folders``."""
-        return [
-            a.candidate
-            for a in self._ledger.active.values()
-            if isinstance(a.candidate.origin, WheelOrigin)
-            and any(a.candidate.origin.path.is_relative_to(f) for f in folders)
-        ]
-
-    def _mark_failed(self, pool: Sequence[Candidate], problems: Iterable[Problem]) -> None:
-        # A problem marks a plugin failed only when no version of it is chosen: a refused old
-        # version of a plugin whose newer version loads is worth reporting, not a failed state.
-        assert self._plan is not None
-        chosen = self._plan.chosen
-        ledger = self._ledger
-        ledger.failed = {n: i for n, i in ledger.failed.items() if n not in chosen}
-        for problem in problems:
-            name = PluginName(problem.plugin or "")
-            if not problem.plugin or name in chosen or name in ledger.active:
-                continue
-            same = [c for c in pool if c.name == name]
-            match = [c for c in same if c.version_text == problem.version] or same
-            ledger.failed[name] = failed_info(name, match[0] if match else None, problem)
+        for name in reversed(list(ledger.order)):
+            if name in ledger.active:
+                problem = self._revoked(ledger.active[name].candidate)
+                if problem is not None:
+                    self._journal.file(problem)
+                    self._changer.unload(name, removed=True)
+        kept = []
+        for c in present:
+            problem = self._revoked(c)
+            if problem is None:
+                kept.append(c)
+            else:
+                self._journal.file(problem)
+        return kept
 
     # -- applying a plan -----------------------------------------------------------------------
 
@@ -398,15 +376,23 @@ class Engine:
             self._ledger.failed[candidate.name] = failed_info(candidate.name, candidate, known)
 
     def _restore_each(self, registry: Registry, inherited: Mapping[PluginName, Any]) -> None:
-        committed = {r.candidate.name for r in registry.active}
+        # A revoked version is never imported again, not even to be unloaded at once.
+        records = []
+        for record in registry.active:
+            problem = self._revoked(record.candidate)
+            if problem is None:
+                records.append(record)
+            else:
+                self._changer.fail(record.candidate, problem, None)
+        committed = {r.candidate.name for r in records}
         try:
-            for index, record in enumerate(registry.active):
+            for index, record in enumerate(records):
                 c = record.candidate
                 missing = [d for d in c.manifest.requires if d not in self._ledger.active]
                 if missing:
                     self._changer.fail(c, skipped_for(c, missing[0]), None)
                     continue
-                upcoming = (r.candidate for r in itertools.islice(registry.active, index, None))
+                upcoming = (r.candidate for r in itertools.islice(records, index, None))
                 self._changer.import_ahead(upcoming, committed)
                 self._changer.change([c.name], {c.name: c}, inherited=inherited, restoring=True)
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -21,6 +22,7 @@ from ..discover.discovery import Discovery
 from ..discover.environment import EnvironmentSource
 from ..discover.folder import WheelFolderSource
 from ..discover.home_check import check_home
+from ..discover.revocation import revocation
 from ..discover.sources import Source
 from ..discover.trust import TrustGate
 from ..discover.watch import FolderChange, FolderWatcher
@@ -144,6 +146,7 @@ class PluginHost:
             self._events.emit,
             self._write_registry,
             validated=self._discovery.validated,
+            revoked=functools.partial(revocation, self._discovery.gate),
         )
         self._persist_state = given.persist_state
         self._folder_problems: dict[Path, str] = {}
@@ -195,7 +198,9 @@ class PluginHost:
                 # Watch first: a wheel dropped while the folders are read is then seen twice
                 # (harmless, reads are idempotent) rather than never.
                 self._start_watching()
-                self._engine.restore(registry)
+                # The trust file read once for the whole restore (revoked versions stay out).
+                with self._discovery.gate.pinned():
+                    self._engine.restore(registry)
                 for name in self._engine.prune_sites():
                     logger.info("removed site dir %s: no committed plugin uses it", name)
                 self._reconcile()
@@ -312,7 +317,8 @@ class PluginHost:
             candidate = self._admit(Path(os.path.abspath(wheel)))
             look = self._discovery.look()
             try:
-                return self._engine.install(candidate, look.scan, look.held)
+                with self._discovery.gate.pinned():
+                    return self._engine.install(candidate, look.scan, look.held)
             finally:
                 self._status_doc.publish(self)
 
@@ -330,7 +336,8 @@ class PluginHost:
             self._require_started()
             look = self._discovery.look()
             try:
-                self._engine.unpin(plugin_name(name), look.scan, look.held)
+                with self._discovery.gate.pinned():
+                    self._engine.unpin(plugin_name(name), look.scan, look.held)
             finally:
                 self._status_doc.publish(self)
 
@@ -386,7 +393,8 @@ class PluginHost:
             if self._started:
                 try:
                     look = self._discovery.look()
-                    self._engine.reconcile(look.scan, look.held)
+                    with self._discovery.gate.pinned():
+                        self._engine.reconcile(look.scan, look.held)
                 finally:
                     self._status_doc.publish(self)
 
@@ -411,6 +419,7 @@ class PluginHost:
             self._on_change,
             wanted=lambda name: any(f.wanted(name) for f in self.folders),
             on_problem=self._on_folder_problem,
+            on_polled=self._on_folder_polled,
             **self._watch_options,  # type: ignore[arg-type]
         )
         self._watcher.start()
@@ -427,6 +436,10 @@ class PluginHost:
         self._folder_problems.pop(change.folder, None)
         if self._worker is not None:
             self._worker.request()
+
+    def _on_folder_polled(self, folder: Path, reason: str) -> None:
+        # Changes are still seen, later: said once as an event, not filed as a problem.
+        self._events.emit(Event(EventKind.FOLDER_POLLED, None, origin=str(folder), error=reason))
 
     def _on_folder_problem(self, folder: Path, reason: str) -> None:
         logger.warning("watched folder %s: %s", folder, reason)

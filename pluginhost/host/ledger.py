@@ -6,16 +6,20 @@ copy taken before it, so no field can be forgotten by the undo.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
 
-from ..model.candidate import Candidate, CandidateKey
+from ..model.candidate import Candidate, CandidateKey, WheelOrigin
 from ..model.names import PluginName
+from ..model.problems import Problem
 from ..model.status import PluginInfo
+from ..resolve.planning import pin
 from ..state.registry import Record, Registry
 from ..swap.members import Active
+from .view import failed_info
 
 __all__ = ["Ledger"]
 
@@ -118,6 +122,59 @@ class Ledger:
         """Put a backup taken off by :meth:`pop_backup` back in first place."""
         name = record.candidate.name
         self.backups[name] = (record, *self.backups.get(name, ()))
+
+    def candidates(self) -> dict[PluginName, Candidate]:
+        """The candidate of each active plugin."""
+        return {n: a.candidate for n, a in self.active.items()}
+
+    def pool(self, offered: Sequence[Candidate], *, allow_downgrade: bool) -> list[Candidate]:
+        """What the resolver chooses from: the offers, pins applied, and the active versions.
+
+        While any source still offers a plugin, its active version stays a candidate unless
+        downgrades are allowed: deleting the newest wheel then changes nothing rather than
+        unloading a plugin whose older wheels the policy refuses.
+        """
+        keys = {c.key for c in offered}
+        kept = () if allow_downgrade else self.active.values()
+        pool = [*offered, *(a.candidate for a in kept if a.candidate.key not in keys)]
+        return pin(pool, {n: self.manual[n] for n in self.pinned if n in self.manual})
+
+    def held_in(self, folders: Sequence[Path]) -> list[Candidate]:
+        """Active plugins whose wheels lie in ``folders``."""
+        return [
+            a.candidate
+            for a in self.active.values()
+            if isinstance(a.candidate.origin, WheelOrigin)
+            and any(a.candidate.origin.path.is_relative_to(f) for f in folders)
+        ]
+
+    def newer_on_offer(self, candidate: Candidate, offers: Iterable[Candidate]) -> bool:
+        """Whether a version newer than ``candidate`` serves or is on offer."""
+        active = self.active.get(candidate.name)
+        same = [c for c in offers if c.name == candidate.name]
+        if active is not None:
+            same.append(active.candidate)
+        return any(c.version > candidate.version for c in same)
+
+    def mark_failed(
+        self,
+        chosen: Mapping[PluginName, Candidate],
+        pool: Sequence[Candidate],
+        problems: Iterable[Problem],
+    ) -> None:
+        """List as failed each plugin a problem is about and no version of which is chosen.
+
+        A refused old version of a plugin whose newer version loads is worth reporting, not a
+        failed state.
+        """
+        self.failed = {n: i for n, i in self.failed.items() if n not in chosen}
+        for problem in problems:
+            name = PluginName(problem.plugin or "")
+            if not problem.plugin or name in chosen or name in self.active:
+                continue
+            same = [c for c in pool if c.name == name]
+            match = [c for c in same if c.version_text == problem.version] or same
+            self.failed[name] = failed_info(name, match[0] if match else None, problem)
 
     def sites_in_use(self) -> set[str]:
         """The site dirs that the active plugins and the backups name."""

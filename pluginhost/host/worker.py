@@ -83,8 +83,10 @@ class Worker:
                 self._running = True
             try:
                 self._job()
-            except Exception:
-                # One bad run must not end the worker: the next change gets its own chance.
+            except BaseException:
+                # One bad run must not end the worker, whatever it raised (a SystemExit would
+                # end the thread silently): the next change gets its own chance. The steps
+                # turn what one file causes into a problem naming it; this is the last resort.
                 logger.exception("pluginhost worker: applying folder changes failed")
             finally:
                 with self._cond:
@@ -95,6 +97,6 @@ class Worker:
         assert self._poll is not None
         try:
             return self._poll()
-        except Exception:
+        except BaseException:
             logger.exception("pluginhost worker: checking for changes failed")
             return False

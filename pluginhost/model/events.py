@@ -32,6 +32,8 @@ class EventKind(str, enum.Enum):
     REMOVED = "removed"
     ROLLED_BACK = "rolled_back"
     DRAIN_TIMEOUT = "drain_timeout"
+    FOLDER_POLLED = "folder_polled"
+    """A watched folder is polled: the system's inotify instances or watches ran out."""
 
     def __str__(self) -> str:
         return self.value

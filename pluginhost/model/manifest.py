@@ -143,6 +143,9 @@ def _load(data: bytes, max_size: int, where: _Where) -> dict[str, object]:
         where.fail(f"invalid TOML: {e}", cause=e)
     except RecursionError as e:
         where.fail("invalid TOML: nested too deeply", cause=e)
+    except ValueError as e:
+        # tomllib lets int() refuse an integer of thousands of digits on its own.
+        where.fail(f"invalid TOML: {e}", cause=e)
 
 
 def _plugin_table(document: dict[str, object], where: _Where) -> dict[str, object]:

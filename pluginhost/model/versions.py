@@ -21,7 +21,6 @@ from typing import Final
 
 import attrs
 import semver
-from packaging.version import InvalidVersion
 from packaging.version import Version as Pep440Version
 
 from .errors import VersionError
@@ -36,7 +35,8 @@ _COMPARATOR: Final = re.compile(
     r"(?P<op>\^|~>?|>=|<=|>|<|==?)?\s*v?"
     r"(?P<major>\d+|[xX*])(?:\.(?P<minor>\d+|[xX*]))?(?:\.(?P<patch>\d+|[xX*]))?"
     r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
-    r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
+    r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?",
+    re.ASCII,  # "\d" alone would take any script's digits, and int() them
 )
 _WILDCARDS: Final = frozenset({"x", "X", "*"})
 
@@ -70,8 +70,8 @@ def from_pep440(text: str) -> Version:
         raise VersionError(f"version string of {len(text)} characters is too long")
     try:
         pv = Pep440Version(text)
-    except InvalidVersion:
-        raise VersionError(f"{text!r} is neither a semantic nor a PEP 440 version") from None
+    except ValueError:  # InvalidVersion, or a part over int()'s digit limit (which can be set)
+        raise VersionError(f"{_show(text)} is neither a semantic nor a PEP 440 version") from None
     unmappable = {
         "an epoch": pv.epoch != 0,
         "a post release": pv.post is not None,
@@ -187,10 +187,23 @@ def _parse_token(token: str, whole: str) -> list[_Comparator]:
     for p in parts:
         if p is None or p in _WILDCARDS:
             break
-        known.append(int(p))
+        known.append(_number(p, token, whole))
     if match["pre"] and len(known) < 3:
         raise VersionError(f"prerelease on a partial version {token!r} in constraint {whole!r}")
     return _expand(op.rstrip(">") if op == "~>" else op.replace("==", "="), known, match["pre"])
+
+
+def _number(digits: str, token: str, whole: str) -> int:
+    """One numeric part; the interpreter's digit limit for ``int()`` can be set below
+    :data:`_MAX_LEN`, so it may refuse what the length check let through."""
+    try:
+        return int(digits)
+    except ValueError:
+        raise VersionError(f"cannot read {_show(token)} in constraint {_show(whole)}") from None
+
+
+def _show(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 # One branch per operator, in the order of the table in the module docstring.

@@ -87,20 +87,39 @@ def plan(
     :param active: the candidate of each active plugin.
     """
     versions = {name: c.version for name, c in active.items()}
-    first = resolve(pool, api_version=api_version, policy=policy, active=versions)
+
+    def without(victims: Sequence[PluginName]) -> Plan:
+        kept = [c for c in pool if c.name not in victims]
+        return resolve(kept, api_version=api_version, policy=policy, active=versions)
+
+    first = without(())
     breaking = _breaking(first, pool, active, api_version, policy)
     if not breaking or breaking_change != "cascade":
         return Outlook(first, tuple(breaking))
     # The dependents that stand in the way are let go, and the update goes ahead.
-    victims = tuple(dict.fromkeys(PluginName(p.involved[0]) for p in breaking))
-    again = resolve(
-        [c for c in pool if c.name not in victims],
-        api_version=api_version,
-        policy=policy,
-        active=versions,
-    )
-    let_go = tuple(_let_go(p, active[PluginName(p.involved[0])]) for p in breaking)
-    return Outlook(again, let_go, victims)
+    again = without(_victims(breaking))
+    # Unless it cannot load even then (it misses a plugin of its own, say): such an update is
+    # held back as with "reject", and lets none of its dependents go for nothing.
+    ahead = [p for p in breaking if _chosen(again, p)]
+    held = tuple(p for p in breaking if p not in ahead)
+    if not ahead:
+        return Outlook(first, held)
+    victims = _victims(ahead)
+    if held:
+        again = without(victims)
+    let_go = tuple(_let_go(p, active[PluginName(p.involved[0])]) for p in ahead)
+    return Outlook(again, held + let_go, victims)
+
+
+def _victims(breaking: Sequence[Problem]) -> tuple[PluginName, ...]:
+    """The active dependents that hold back the updates of ``breaking``, each once."""
+    return tuple(dict.fromkeys(PluginName(p.involved[0]) for p in breaking))
+
+
+def _chosen(plan: Plan, update: Problem) -> bool:
+    """Whether ``plan`` chose the version that ``update`` was held back for."""
+    chosen = plan.chosen.get(PluginName(update.plugin or ""))
+    return chosen is not None and chosen.version_text == update.version
 
 
 def _breaking(

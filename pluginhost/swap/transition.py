@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -162,6 +163,10 @@ class Transition:
             self._check_health(members)
         except PluginHostError as exc:
             failure = exc
+        except Exception as exc:
+            # A bug (of pluginhost or a library it uses) fails this change like a failed step:
+            # undone, filed under the plugin and its file, and the changes after it still run.
+            failure = _unexpected(members[0], exc)
         else:
             return Retirement(self, [m.old for m in members if m.old], members, applied)
         # The failure's traceback holds the steps' frames, whose locals hold the new versions
@@ -395,3 +400,23 @@ def _type_name(value: object) -> str:
         if kind.__module__ == "builtins"
         else f"{kind.__module__}.{kind.__qualname__}"
     )
+
+
+def _unexpected(member: Member, exc: Exception) -> ActivationError:
+    """The failure of a change that raised an error no step expected, logged with its trace.
+
+    The trace is logged as text: a kept exception would keep the frames, and with them the
+    new version's modules, that the undo is about to purge.
+    """
+    trace = "".join(traceback.format_exception(exc))
+    logger.error("changing %s failed unexpectedly, undone:\n%s", member.name, trace)
+    return ActivationError(
+        f"failed unexpectedly ({type(exc).__name__}: {_cut(str(exc))})",
+        plugin=member.name,
+        path=str(member.candidate.origin),
+        step="unexpected",
+    )
+
+
+def _cut(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -57,7 +57,20 @@ BROKEN_KINDS: Final = (
     "platform-tag",  # tagged py3-none-win_amd64: another platform
     "usercustomize",  # a usercustomize.py at the root
     "data-purelib-escape",  # a member .data/purelib/../../evil.py
+    "wheel-version-superscript",  # WHEEL says Wheel-Version ¹.0 (a digit to str.isdigit())
+    "wheel-version-huge",  # WHEEL's Wheel-Version is a number of 5,000 digits
+    "record-size-superscript",  # RECORD gives __init__.py the size ¹
+    "record-size-huge",  # RECORD gives __init__.py a size of 5,000 digits
+    "record-field-over-csv-limit",  # a RECORD field longer than the csv module's field limit
+    "requires-python-huge",  # METADATA's Requires-Python names a 5,000-digit version
+    "metadata-version-huge",  # METADATA's Version is a number of 5,000 digits
+    "dist-info-version-huge",  # the .dist-info name's version is a number of 5,000 digits
+    "requires-dist-huge",  # a Requires-Dist specifier names a 5,000-digit version
+    "requires-dist-marker-huge",  # a Requires-Dist marker compares with a 5,000-digit version
+    "record-size-arabic-digits",  # RECORD gives __init__.py the size U+0660 (an Arabic-Indic zero)
 )
+
+_HUGE: Final = "1" * 5000  # over int()'s default limit of 4,300 digits
 
 
 def check_kind(kind: str) -> None:
@@ -154,6 +167,23 @@ def _record_row(edit: Callable[[bytes], bytes]) -> Callable[[Draft], None]:
     return change
 
 
+def _record_size(size: str) -> Callable[[Draft], None]:
+    return _record_row(lambda row: row.rsplit(b",", 1)[0] + b"," + size.encode() + b"\n")
+
+
+def _long_record_field(row: bytes) -> bytes:
+    # The csv module refuses a field over 131,072 characters (csv.field_size_limit()).
+    path, rest = row.split(b",", 1)
+    return path + b",sha256=" + b"A" * 140_000 + b"," + rest.rsplit(b",", 1)[1]
+
+
+def _metadata_line(key: str, value: str) -> Callable[[Draft], None]:
+    def change(draft: Draft) -> None:
+        draft.metadata[key] = [value]
+
+    return change
+
+
 def _data_escape(draft: Draft) -> None:
     name = f"{escape(draft.distribution)}-{draft.version}.data/purelib/../../evil.py"
     draft.members.append(Member(name, b"print('escaped')\n"))
@@ -213,6 +243,19 @@ _BREAKERS: Final[Mapping[str, Callable[[Draft], None]]] = {
     "platform-tag": _set(tag="py3-none-win_amd64"),
     "usercustomize": _add("usercustomize.py", b"print('every start')\n"),
     "data-purelib-escape": _data_escape,
+    "wheel-version-superscript": _set(wheel_version="\u00b9.0"),
+    "wheel-version-huge": _set(wheel_version=f"{_HUGE}.0"),
+    "record-size-superscript": _record_size("\u00b9"),
+    "record-size-huge": _record_size(_HUGE),
+    "record-field-over-csv-limit": _record_row(_long_record_field),
+    "requires-python-huge": _metadata_line("Requires-Python", f">=3.{_HUGE}"),
+    "metadata-version-huge": _set(stated_version=f"1.{_HUGE}"),
+    "dist-info-version-huge": _set(dist_info_version=f"1.{_HUGE}"),
+    "requires-dist-huge": _metadata_line("Requires-Dist", f"attrs>={_HUGE}"),
+    "requires-dist-marker-huge": _metadata_line(
+        "Requires-Dist", f'attrs; python_version < "{_HUGE}"'
+    ),
+    "record-size-arabic-digits": _record_size("\u0660"),
 }
 
 # Kinds made by editing the finished bytes (zipfile cannot write a NUL in a name).

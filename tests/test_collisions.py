@@ -1,0 +1,127 @@
+"""Collision checks built directly: who provides each top-level module, and what the host has."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from strategies import candidate
+
+from pluginhost.load.collisions import ModuleOwners
+from pluginhost.model.errors import ResolutionError
+from pluginhost.model.names import PluginName, plugin_name
+
+N = plugin_name
+SITE = Path("/home/site/x")
+HELLO, POLITE = candidate("hello", "1.0.0"), candidate("polite", "1.0.0")
+
+
+class Active:
+    """The active plugins and their names, as the engine's ledger would give them; counts how
+    often the map is built."""
+
+    def __init__(self, **serving: Sequence[str]) -> None:
+        self.serving = {N(k): tuple(v) for k, v in serving.items()}
+        self.asked = 0
+
+    def __call__(self) -> Iterator[tuple[PluginName, Sequence[str]]]:
+        self.asked += 1
+        return iter(self.serving.items())
+
+
+class TestCheck:
+    def test_name_of_another_plugin_refused(self) -> None:
+        """A top-level name another active plugin provides is refused, naming both."""
+        owners = ModuleOwners(Active(hello=["utils", "hello"]))
+        with pytest.raises(ResolutionError) as err:
+            owners.check(POLITE, ["polite", "utils"], SITE, {"polite"})
+        assert err.value.plugin == "polite"
+        assert err.value.reason == (
+            "top-level module 'utils' is provided both by plugin 'hello' and by plugin 'polite'"
+        )
+
+    def test_own_names_and_fellow_members_allowed(self) -> None:
+        """A plugin keeps its own names, and those of the plugins changing with it."""
+        owners = ModuleOwners(Active(hello=["hello"], polite=["polite_utils"]))
+        owners.check(HELLO, ["hello"], SITE, {"hello"})
+        owners.check(HELLO, ["hello", "polite_utils"], SITE, {"hello", "polite"})
+
+    def test_host_module_refused(self) -> None:
+        """A plugin shipping a module the host environment has (``json``) is refused."""
+        owners = ModuleOwners(Active())
+        with pytest.raises(ResolutionError, match="already provided by the host") as err:
+            owners.check(HELLO, ["hello", "json"], SITE, {"hello"})
+        assert "'json' of plugin 'hello'" in err.value.reason
+        assert err.value.plugin == "hello"
+
+    def test_host_module_on_sys_path_refused(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A module the host could import from its sys.path, not imported yet, is refused,
+        naming the file."""
+        (tmp_path / "host_only_mod.py").write_text("X = 1\n")
+        monkeypatch.syspath_prepend(str(tmp_path))
+        owners = ModuleOwners(Active())
+        with pytest.raises(ResolutionError, match="already provided by the host") as err:
+            owners.check(HELLO, ["host_only_mod"], SITE, {"hello"})
+        assert str(tmp_path / "host_only_mod.py") in err.value.reason
+        assert "host_only_mod" not in sys.modules
+
+    def test_stdlib_module_not_imported_refused(self) -> None:
+        """A standard library module nobody imported yet is refused as the standard library's."""
+        assert "tabnanny" not in sys.modules
+        owners = ModuleOwners(Active())
+        with pytest.raises(ResolutionError, match=r"\(the standard library\)"):
+            owners.check(HELLO, ["tabnanny"], SITE, {"hello"})
+
+    def test_plugin_in_the_environment_is_the_host_module(self) -> None:
+        """A plugin installed in the environment (no site dir) imports its own module from
+        there: that is no collision."""
+        owners = ModuleOwners(Active())
+        owners.check(HELLO, ["json"], None, {"hello"})
+
+    def test_new_name_allowed(self) -> None:
+        """A name nobody provides is allowed."""
+        ModuleOwners(Active(hello=["hello"])).check(POLITE, ["polite_xyz"], SITE, {"polite"})
+
+
+class TestMap:
+    def test_map_built_once(self) -> None:
+        """The map is built once and kept between checks."""
+        active = Active(hello=["hello"])
+        owners = ModuleOwners(active)
+        owners.check(POLITE, ["polite_a"], SITE, {"polite"})
+        owners.check(POLITE, ["polite_b"], SITE, {"polite"})
+        assert active.asked == 1
+
+    def test_moved_updates_the_map(self) -> None:
+        """After ``moved``, the plugin's old names are free and its new names are its own."""
+        active = Active(hello=["hello_v1"])
+        owners = ModuleOwners(active)
+        owners.check(POLITE, ["polite_a"], SITE, {"polite"})
+        owners.moved(N("hello"), ["hello_v1"], ["hello_v2"])
+        owners.check(POLITE, ["hello_v1"], SITE, {"polite"})
+        with pytest.raises(ResolutionError, match="'hello_v2' is provided both"):
+            owners.check(POLITE, ["hello_v2"], SITE, {"polite"})
+        assert active.asked == 1
+
+    def test_moved_before_any_check_is_left_to_the_build(self) -> None:
+        """Before the map is built, ``moved`` records nothing: the build will ask."""
+        active = Active(hello=["hello_v2"])
+        owners = ModuleOwners(active)
+        owners.moved(N("hello"), ["hello_v1"], ["hello_v2"])
+        with pytest.raises(ResolutionError, match="'hello_v2' is provided both"):
+            owners.check(POLITE, ["hello_v2"], SITE, {"polite"})
+        assert active.asked == 1
+
+    def test_forget_builds_anew(self) -> None:
+        """After ``forget`` the next check asks for the active plugins again."""
+        active = Active(hello=["hello_mod"])
+        owners = ModuleOwners(active)
+        owners.check(POLITE, ["polite_a"], SITE, {"polite"})
+        del active.serving[N("hello")]
+        owners.forget()
+        owners.check(POLITE, ["hello_mod"], SITE, {"polite"})
+        assert active.asked == 2

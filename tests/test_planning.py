@@ -1,0 +1,162 @@
+"""Planning against the active versions: conflicts, pins, breaking updates held back or cascaded."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from resolving import N, versions_of
+from strategies import API_VERSION, candidate
+
+from pluginhost.model.candidate import Candidate
+from pluginhost.model.policy import BreakingChange, VersionPolicy
+from pluginhost.model.problems import ProblemKind
+from pluginhost.resolve.planning import Outlook, drop_conflicts, pin, plan
+
+HELLO1, HELLO2 = candidate("hello", "1.0.0"), candidate("hello", "2.0.0")
+POLITE = candidate("polite", "1.0.0", requires={"hello": "^1.0"})
+
+
+def outlook(
+    pool: Sequence[Candidate],
+    active: Sequence[Candidate],
+    breaking_change: BreakingChange = "reject",
+    policy: VersionPolicy = VersionPolicy(),
+) -> Outlook:
+    """Plan ``pool`` with ``active`` serving."""
+    return plan(
+        pool,
+        {c.name: c for c in active},
+        api_version=API_VERSION,
+        policy=policy,
+        breaking_change=breaking_change,
+    )
+
+
+class TestDropConflicts:
+    def test_other_bytes_of_an_active_version_set_aside(self) -> None:
+        """A candidate claiming the active version with other bytes is refused as a conflict."""
+        impostor = candidate("hello", "1.0.0", sha="f" * 64, path="/w/hello-1.0.0.whl")
+        kept, problems = drop_conflicts([impostor, HELLO1, HELLO2], {N("hello"): HELLO1})
+        assert kept == [HELLO1, HELLO2]
+        (problem,) = problems
+        assert problem.kind is ProblemKind.CONFLICT
+        assert (problem.plugin, problem.version, problem.path) == (
+            "hello",
+            "1.0.0",
+            "/w/hello-1.0.0.whl",
+        )
+        assert f"sha256 {'f' * 64}" in problem.message
+        assert f"sha256 {HELLO1.sha256}" in problem.message
+
+    def test_nothing_active_nothing_dropped(self) -> None:
+        """Without active versions every candidate is kept."""
+        assert drop_conflicts([HELLO1, HELLO2], {}) == ([HELLO1, HELLO2], [])
+
+    def test_installed_plugins_compared_by_location(self) -> None:
+        """An installed plugin's identity is where it is installed: the same place is no
+        conflict."""
+        env = candidate("hello", "1.0.0", installed=True)
+        kept, problems = drop_conflicts([env], {N("hello"): env})
+        assert (kept, problems) == ([env], [])
+
+
+class TestPin:
+    def test_only_the_pinned_version_of_a_pinned_plugin(self) -> None:
+        """A pinned plugin keeps only its pinned bytes in the pool; others keep all theirs."""
+        assert pin([HELLO1, HELLO2, POLITE], {N("hello"): HELLO1}) == [HELLO1, POLITE]
+
+    def test_pinned_bytes_matter(self) -> None:
+        """Other bytes of the pinned version are taken out too."""
+        other = candidate("hello", "1.0.0", sha="0" * 64)
+        assert pin([other, HELLO1], {N("hello"): HELLO1}) == [HELLO1]
+
+
+class TestPlan:
+    def test_update_without_dependents(self) -> None:
+        """With nothing in the way, the newest version is chosen and no problem filed."""
+        result = outlook([HELLO1, HELLO2], [HELLO1])
+        assert versions_of(result.plan) == {"hello": "2.0.0"}
+        assert (result.problems, result.victims) == ((), ())
+
+    def test_breaking_update_rejected(self) -> None:
+        """With "reject", an update an active dependent excludes is held back, filed under the
+        update, naming the dependent."""
+        result = outlook([HELLO1, HELLO2, POLITE], [HELLO1, POLITE])
+        assert versions_of(result.plan) == {"hello": "1.0.0", "polite": "1.0.0"}
+        assert result.victims == ()
+        (problem,) = result.problems
+        assert problem.kind is ProblemKind.REFUSED
+        assert (problem.plugin, problem.version, problem.involved) == (
+            "hello",
+            "2.0.0",
+            ("polite",),
+        )
+        assert problem.message == "hello 2.0.0 would break polite 1.0.0, which requires hello ^1.0"
+
+    def test_breaking_update_cascades(self) -> None:
+        """With "cascade", the dependent is let go, the update goes ahead, and the dependent's
+        problem is filed under the dependent."""
+        result = outlook([HELLO1, HELLO2, POLITE], [HELLO1, POLITE], "cascade")
+        assert versions_of(result.plan) == {"hello": "2.0.0"}
+        assert result.victims == ("polite",)
+        (problem,) = result.problems
+        assert problem.kind is ProblemKind.DEPENDENCY_FAILED
+        assert (problem.plugin, problem.version, problem.involved) == (
+            "polite",
+            "1.0.0",
+            ("hello",),
+        )
+        assert problem.message == (
+            "polite 1.0.0 was unloaded for hello 2.0.0: it requires hello ^1.0"
+        )
+
+    def test_each_dependent_let_go_once(self) -> None:
+        """Two dependents in the way are both let go, each named once."""
+        kind = candidate("kind", "1.0.0", requires={"hello": "~1.0"})
+        result = outlook([HELLO1, HELLO2, POLITE, kind], [HELLO1, POLITE, kind], "cascade")
+        assert set(result.victims) == {"polite", "kind"}
+        assert len(result.victims) == 2
+        assert {p.plugin for p in result.problems} == {"polite", "kind"}
+
+    def test_dependent_that_allows_the_update_stays(self) -> None:
+        """An active dependent whose constraint allows the update is no victim."""
+        easy = candidate("easy", "1.0.0", requires={"hello": ">=1.0"})
+        result = outlook([HELLO1, HELLO2, easy], [HELLO1, easy], "cascade")
+        assert versions_of(result.plan) == {"hello": "2.0.0", "easy": "1.0.0"}
+        assert result.victims == ()
+
+    def test_prerelease_is_no_breaking_update_unless_allowed(self) -> None:
+        """A prerelease the policy does not allow is not an update anyone breaks."""
+        pre = candidate("hello", "2.0.0-rc.1")
+        held = outlook([HELLO1, pre, POLITE], [HELLO1, POLITE], "cascade")
+        assert (held.victims, held.problems) == ((), ())
+        allowed = VersionPolicy(allow_prerelease=True)
+        result = outlook([HELLO1, pre, POLITE], [HELLO1, POLITE], "cascade", allowed)
+        assert result.victims == ("polite",)
+
+    def test_update_the_host_refuses_is_no_breaking_update(self) -> None:
+        """A newer version the host API excludes breaks nobody: it could not load anyway."""
+        future = candidate("hello", "2.0.0", host=">=9.0")
+        result = outlook([HELLO1, future, POLITE], [HELLO1, POLITE], "cascade")
+        assert (result.victims, result.problems) == ((), ())
+
+    def test_cascade_lets_no_one_go_for_an_update_that_cannot_load(self) -> None:
+        """An update that cannot load even without its dependents (it requires a plugin that is
+        missing) unloads no dependent: it is held back as with "reject"."""
+        broken = candidate("hello", "2.0.0", requires={"zeta": "^1.0"})
+        result = outlook([HELLO1, broken, POLITE], [HELLO1, POLITE], "cascade")
+        assert versions_of(result.plan) == {"hello": "1.0.0", "polite": "1.0.0"}
+        assert result.victims == ()
+        assert [(p.kind, p.plugin) for p in result.problems] == [(ProblemKind.REFUSED, "hello")]
+
+    def test_cascade_lets_go_only_for_updates_that_go_ahead(self) -> None:
+        """Of two blocked updates, only the one that can load lets its dependent go."""
+        broken = candidate("hello", "2.0.0", requires={"zeta": "^1.0"})
+        world1, world2 = candidate("world", "1.0.0"), candidate("world", "2.0.0")
+        fan = candidate("fan", "1.0.0", requires={"world": "^1.0"})
+        pool = [HELLO1, broken, POLITE, world1, world2, fan]
+        result = outlook(pool, [HELLO1, POLITE, world1, fan], "cascade")
+        assert result.victims == ("fan",)
+        assert versions_of(result.plan) == {"hello": "1.0.0", "polite": "1.0.0", "world": "2.0.0"}
+        kinds = sorted((p.plugin or "", p.kind) for p in result.problems)
+        assert kinds == [("fan", ProblemKind.DEPENDENCY_FAILED), ("hello", ProblemKind.REFUSED)]

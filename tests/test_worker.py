@@ -1,0 +1,200 @@
+"""The host's worker survives whatever a run raises; through real hosts, one wheel whose
+reading or change fails in a way no check expected is a problem naming its file, and every
+other change still applies: at start, in the watched folders and through ``install()``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import greet_code
+
+import pluginhost.discover.discovery
+import pluginhost.install.sites
+from pluginhost import (
+    ActivationError,
+    Event,
+    EventKind,
+    PluginHost,
+    ProblemKind,
+    WheelError,
+)
+from pluginhost.host.worker import Worker
+from pluginhost.state.audit import AuditEntry, read_audit
+from pluginhost.testing import WheelFactory
+
+MakeHost = Callable[..., PluginHost]
+
+
+class TestWorker:
+    @pytest.mark.parametrize("error", [RuntimeError("bug"), SystemExit(3)])
+    def test_survives_a_failed_run(
+        self, error: BaseException, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A run that raises, even SystemExit, is logged; the next request runs the job."""
+        runs: list[int] = []
+        ran = threading.Event()
+
+        def job() -> None:
+            runs.append(1)
+            ran.set()
+            if len(runs) == 1:
+                raise error
+
+        worker = Worker(job)
+        worker.start()
+        try:
+            worker.request()
+            assert worker.wait_idle(10)
+            worker.request()
+            assert worker.wait_idle(10)
+        finally:
+            worker.stop()
+        assert len(runs) == 2
+        assert "applying folder changes failed" in caplog.text
+
+    def test_survives_a_failed_poll(self) -> None:
+        """A poll that raises counts as no change; the worker keeps polling."""
+        polls: list[int] = []
+        again = threading.Event()
+
+        def poll() -> bool:
+            polls.append(1)
+            if len(polls) > 1:
+                again.set()
+            raise SystemExit(1)
+
+        worker = Worker(lambda: None, poll=poll, interval=0.01)
+        worker.start()
+        try:
+            assert again.wait(10)
+        finally:
+            worker.stop()
+
+
+@pytest.fixture
+def buggy_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading the distribution ``buggy`` fails as a bug would, with a bare RuntimeError."""
+    real = pluginhost.discover.discovery.candidate_from_wheel
+
+    def read(inspection: Any, *args: Any) -> Any:
+        if inspection.info.distribution == "buggy":
+            raise RuntimeError("a bug in a parser")
+        return real(inspection, *args)
+
+    monkeypatch.setattr(pluginhost.discover.discovery, "candidate_from_wheel", read)
+
+
+@pytest.fixture
+def buggy_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Installing any version 2.0.0 fails as a bug would, with a bare KeyError."""
+    real = pluginhost.install.sites.install_wheel
+
+    def install(wheel: Path, *args: Any, **kwargs: Any) -> Any:
+        if "-2.0.0-" in Path(wheel).name:
+            raise KeyError("a bug in the installer")
+        return real(wheel, *args, **kwargs)
+
+    monkeypatch.setattr(pluginhost.install.sites, "install_wheel", install)
+
+
+def problem_for(host: PluginHost, wheel: Path) -> str:
+    (problem,) = [p for p in host.problems() if p.path == str(wheel)]
+    assert problem.kind in {ProblemKind.WHEEL_INVALID, ProblemKind.LOAD_FAILED}
+    return problem.message
+
+
+def audited(host: PluginHost, wheel: Path) -> list[tuple[str, str]]:
+    return [
+        (e.action, e.outcome)
+        for e in read_audit(host.audit_log)
+        if isinstance(e, AuditEntry) and e.origin == str(wheel)
+    ]
+
+
+class TestOneWheelNeverStopsTheHost:
+    @pytest.mark.usefixtures("buggy_reading")
+    def test_start(self, factory: WheelFactory, make_host: MakeHost) -> None:
+        """``start()`` succeeds with such a wheel in a folder: the others load, it is refused
+        with a problem naming it, an event and an audit entry."""
+        factory.build("hello", code=greet_code("hi"))
+        bad = factory.build("buggy", code=greet_code("bug"))
+        host = make_host()
+        assert host.load_order() == ("hello",)
+        assert "failed unexpectedly (RuntimeError: a bug in a parser)" in problem_for(host, bad)
+        assert audited(host, bad) == [("refusal", "refused")]
+
+    @pytest.mark.parametrize("kind", ["wheel-version-superscript", "record-field-over-csv-limit"])
+    def test_start_with_an_unreadable_field(
+        self, factory: WheelFactory, make_host: MakeHost, kind: str
+    ) -> None:
+        """The issue's cases: a field no parser can read refuses its wheel, not the start."""
+        factory.build("hello", code=greet_code("hi"))
+        bad = factory.build("other", code=greet_code("bug"), broken=kind)
+        host = make_host()
+        assert host.load_order() == ("hello",)
+        assert str(bad) in problem_for(host, bad)
+
+    @pytest.mark.usefixtures("buggy_reading")
+    def test_dropped(self, factory: WheelFactory, make_host: MakeHost) -> None:
+        """Dropped beside a good plugin, such a wheel is refused and the good one loads; a
+        later drop still applies."""
+        host = make_host()
+        bad = factory.build("buggy", code=greet_code("bug"))
+        factory.build("hello", code=greet_code("hi"))
+        assert host.wait_idle()
+        assert host.load_order() == ("hello",)
+        assert str(bad) in problem_for(host, bad)
+        factory.build("later", code=greet_code("later"))
+        assert host.wait_idle()
+        assert host.load_order() == ("hello", "later")
+
+    @pytest.mark.usefixtures("buggy_reading")
+    def test_installed(self, tmp_path: Path, make_host: MakeHost, events: list[Event]) -> None:
+        """``install()`` of such a wheel raises a WheelError naming it, with an event and an
+        audit entry."""
+        host = make_host()
+        bad = WheelFactory(tmp_path / "elsewhere").build("buggy", code=greet_code("bug"))
+        with pytest.raises(WheelError, match="failed unexpectedly") as caught:
+            host.install(bad)
+        assert caught.value.path == str(bad)
+        assert [e.kind for e in events if e.origin == str(bad)] == [EventKind.REFUSED]
+        assert audited(host, bad) == [("refusal", "refused")]
+
+    @pytest.mark.usefixtures("buggy_install")
+    def test_change_fails_unexpectedly(
+        self, factory: WheelFactory, make_host: MakeHost, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A change whose step raises an error no step expected is undone and filed under the
+        plugin and its file; the serving version stays, and the other changes apply."""
+        factory.build("hello", code=greet_code("1.0"))
+        host = make_host()
+        with caplog.at_level(logging.ERROR, logger="pluginhost"):
+            update = factory.build("hello", "2.0.0", code=greet_code("2.0"))
+            factory.build("other", code=greet_code("other"))
+            assert host.wait_idle()
+        assert host.plugins["hello"].version == "1.0.0"
+        assert sorted(host.hook.greet(name="x")) == ["1.0", "other"]
+        message = problem_for(host, update)
+        assert "failed unexpectedly (KeyError: 'a bug in the installer')" in message
+        assert "changing hello failed unexpectedly" in caplog.text
+        factory.build("later", code=greet_code("later"))
+        assert host.wait_idle()
+        assert "later" in host.load_order()
+
+    @pytest.mark.usefixtures("buggy_install")
+    def test_install_change_fails_unexpectedly(
+        self, tmp_path: Path, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """``install()`` raises that failure typed, naming the step and the file."""
+        factory.build("hello", code=greet_code("1.0"))
+        host = make_host()
+        wheel = WheelFactory(tmp_path / "elsewhere").build("hello", "2.0.0")
+        with pytest.raises(ActivationError, match="failed unexpectedly") as caught:
+            host.install(wheel)
+        assert (caught.value.step, caught.value.path) == ("unexpected", str(wheel))
+        assert host.hook.greet(name="x") == ["1.0"]
