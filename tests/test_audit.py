@@ -128,6 +128,10 @@ def test_entry_for(
     assert got == expected
 
 
+def faults(path: Path) -> list[str]:
+    return [str(f) for f in verify_audit(path)]
+
+
 class TestChain:
     def write(self, path: Path, count: int) -> None:
         log = AuditLog(path)
@@ -137,33 +141,163 @@ class TestChain:
         log.close()
 
     def test_edit_is_found(self, tmp_path: Path) -> None:
+        """A line edited breaks the chain at the line after it."""
         self.write(tmp_path, 3)
         path = tmp_path / "audit.log"
         lines = path.read_bytes().splitlines(keepends=True)
         lines[1] = lines[1].replace(b'"p1"', b'"px"')
         path.write_bytes(b"".join(lines))
-        assert verify_audit(path) == [
+        assert faults(path) == [
             "line 3: chain broken (a line before it was changed, removed or added)"
         ]
 
     def test_removal_is_found(self, tmp_path: Path) -> None:
+        """A line removed in the middle breaks the chain, and the head counts it missing."""
         self.write(tmp_path, 3)
         path = tmp_path / "audit.log"
         lines = path.read_bytes().splitlines(keepends=True)
         path.write_bytes(lines[0] + lines[2])
-        assert verify_audit(path) == [
-            "line 2: chain broken (a line before it was changed, removed or added)"
+        assert faults(path) == [
+            "line 2: chain broken (a line before it was changed, removed or added)",
+            "1 line(s) missing before the last line: audit.head records 3 lines, the log has 2",
         ]
 
-    def test_torn_line_is_closed_and_reported(self, tmp_path: Path) -> None:
-        """A crash mid-write leaves half a line: the next host goes on after it."""
+    def test_torn_line_is_closed_and_reported_as_a_crash(self, tmp_path: Path) -> None:
+        """A crash mid-write leaves half a line: the next host closes it, records a
+        ``recover`` entry, and --verify reports a crash, not tampering."""
         self.write(tmp_path, 2)
         path = tmp_path / "audit.log"
         with path.open("ab") as f:
             f.write(b'{"action": "inst')
         self.write(tmp_path, 1)
-        assert verify_audit(path) == ["line 3: not an audit entry (torn by a crash while writing?)"]
-        assert [type(e) for e in read_audit(path)] == [AuditEntry, AuditEntry, str, AuditEntry]
+        found = verify_audit(path)
+        assert [(f.line, f.reason, f.crash) for f in found] == [
+            (3, "cut short by a crash while it was written", True)
+        ]
+        assert [e if isinstance(e, str) else e.action for e in read_audit(path)] == [
+            "install",
+            "install",
+            '{"action": "inst',
+            "recover",
+            "install",
+        ]
+        recover = list(read_audit(path))[3]
+        assert isinstance(recover, AuditEntry)
+        assert recover.reason == "line 3 was cut short by a crash while it was written"
+
+    def test_torn_last_line_before_a_restart_is_a_crash(self, tmp_path: Path) -> None:
+        """Half a line the head does not count yet, with no start since: a crash."""
+        self.write(tmp_path, 2)
+        path = tmp_path / "audit.log"
+        with path.open("ab") as f:
+            f.write(b'{"action": "inst')
+        found = verify_audit(path)
+        assert [(f.line, f.crash) for f in found] == [(3, True)]
+
+    def test_lines_removed_from_the_end(self, tmp_path: Path) -> None:
+        """Lines cut off the end leave an intact chain: the head shows them missing."""
+        self.write(tmp_path, 3)
+        path = tmp_path / "audit.log"
+        lines = path.read_bytes().splitlines(keepends=True)
+        path.write_bytes(b"".join(lines[:-2]))
+        assert faults(path) == [
+            "2 line(s) missing at the end: audit.head records 3 lines, the log has 1 "
+            "(lines removed from the end)"
+        ]
+
+    def test_emptied_log(self, tmp_path: Path) -> None:
+        """A log emptied whole is every line missing, not an intact empty log."""
+        self.write(tmp_path, 2)
+        path = tmp_path / "audit.log"
+        path.write_bytes(b"")
+        assert faults(path) == [
+            "2 line(s) missing at the end: audit.head records 2 lines, the log has 0 "
+            "(lines removed from the end)"
+        ]
+
+    def test_last_line_cut_short_after_it_was_written(self, tmp_path: Path) -> None:
+        """Half of a line the head counts whole is tampering, not a crash."""
+        self.write(tmp_path, 2)
+        path = tmp_path / "audit.log"
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) - 20])
+        found = verify_audit(path)
+        assert [(f.line, f.reason, f.crash) for f in found] == [
+            (2, "cut short after it was written (audit.head has it)", False)
+        ]
+
+    def test_last_line_replaced(self, tmp_path: Path) -> None:
+        """Lines cut and others written in their place, chained right: not the head's line."""
+        self.write(tmp_path, 3)
+        path = tmp_path / "audit.log"
+        lines = path.read_bytes().splitlines(keepends=True)
+        forged = json.loads(lines[-1])
+        forged["plugin"] = "rogue"
+        lines[-1] = json.dumps(forged, sort_keys=True).encode() + b"\n"
+        path.write_bytes(b"".join(lines))
+        assert faults(path) == [
+            "line 3: is not the line audit.head records (cut and written again?)"
+        ]
+
+    def test_crash_between_a_line_and_its_head(self, tmp_path: Path) -> None:
+        """A line written whose head was not (a kill in between) is no fault; the next start
+        counts it."""
+        self.write(tmp_path, 1)
+        head = (tmp_path / "audit.head").read_bytes()
+        self.write(tmp_path, 1)
+        path = tmp_path / "audit.log"
+        with path.open("ab") as f:  # one more line, as a killed host wrote it
+            last = path.read_bytes().splitlines(keepends=True)[-1]
+            entry = json.loads(last)
+            entry["prev"] = hashlib.sha256(last).hexdigest()
+            f.write(json.dumps(entry, sort_keys=True).encode() + b"\n")
+        assert faults(path) == []
+        (tmp_path / "audit.head").write_bytes(head)  # and an older head still
+        assert faults(path) == []
+        self.write(tmp_path, 1)
+        assert faults(path) == []
+        assert json.loads((tmp_path / "audit.head").read_text())["data"]["count"] == 4
+
+    def test_missing_head(self, tmp_path: Path) -> None:
+        """A log without its head cannot show truncation, and says so."""
+        self.write(tmp_path, 1)
+        (tmp_path / "audit.head").unlink()
+        assert faults(tmp_path / "audit.log") == [
+            "no audit.head: lines removed from the end go unseen"
+        ]
+
+    def test_head_is_private(self, tmp_path: Path) -> None:
+        """The head is written like the log: private."""
+        self.write(tmp_path, 1)
+        assert stat.S_IMODE((tmp_path / "audit.head").stat().st_mode) == 0o600
+
+
+class TestBounds:
+    def test_huge_reason_is_cut_with_its_digest(self, tmp_path: Path) -> None:
+        """A 4 MB refusal reason adds a few KB to the log, keeping the sha256 of the whole."""
+        reason = "Requires-Dist: " + "x" * 4_000_000
+        log = AuditLog(tmp_path)
+        log.open()
+        log.record(Event(EventKind.REFUSED, "p", error=reason))
+        log.close()
+        assert (tmp_path / "audit.log").stat().st_size < 5_000
+        (entry,) = [e for e in entries(tmp_path / "audit.log") if e.action == "refusal"]
+        assert entry.reason is not None
+        assert entry.reason.startswith("Requires-Dist: xxx")
+        digest = hashlib.sha256(reason.encode()).hexdigest()
+        assert entry.reason.endswith(
+            f"… [3997967 more characters cut; sha256 of the whole {digest}]"
+        )
+        assert faults(tmp_path / "audit.log") == []
+
+    def test_every_field_is_bounded(self, tmp_path: Path) -> None:
+        """Not only the reason: a huge plugin name, version or origin is cut too."""
+        log = AuditLog(tmp_path)
+        log.open()
+        huge = "v" * 100_000
+        log.record(Event(EventKind.LOADED, huge, version=huge, origin=huge))
+        log.close()
+        assert (tmp_path / "audit.log").stat().st_size < 10_000
 
     def test_write_failure_is_a_store_error(self, tmp_path: Path) -> None:
         log = AuditLog(tmp_path)
@@ -204,6 +338,13 @@ class TestCommand:
         tail = self.run("--home", home, "--tail", "1")
         assert tail.stdout.split()[1:3] == ["stop", "ok"]
         assert self.run("--home", home, "--verify").stdout.strip() == "audit log intact"
+        log = tmp_path / "home" / "audit.log"
+        whole = log.read_bytes()
+        log.write_bytes(b"".join(whole.splitlines(keepends=True)[:-1]))
+        truncated = self.run("--home", home, "--verify")
+        assert truncated.returncode == 3
+        assert "1 line(s) missing at the end" in truncated.stdout
+        log.write_bytes(whole)
         log = tmp_path / "home" / "audit.log"
         log.write_text(log.read_text().replace("polite", "rogue"))
         tampered = self.run("--home", home, "--verify")

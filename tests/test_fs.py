@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -76,3 +78,79 @@ class TestOperations:
         (tmp_path / "dst").mkdir()
         with pytest.raises(FileExistsError):
             _fs.copy_tree(tmp_path / "src", tmp_path / "dst")
+
+
+@pytest.fixture
+def umask(request: pytest.FixtureRequest) -> Iterator[int]:
+    """Runs the test under the umask given as its parameter, and puts the old one back."""
+    old = os.umask(request.param)
+    try:
+        yield request.param
+    finally:
+        os.umask(old)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o002, 0o022, 0o777], indirect=True)
+class TestPrivateModes:
+    def test_made_dirs_are_private(self, tmp_path: Path, umask: int) -> None:
+        """Every directory make_dirs creates is 0o700; one that existed keeps its mode."""
+        tmp_path.chmod(0o755)
+        _fs.make_dirs(tmp_path / "a" / "b" / "c")
+        assert [_mode(tmp_path / p) for p in ("a", "a/b", "a/b/c")] == [0o700] * 3
+        assert _mode(tmp_path) == 0o755
+
+    def test_temp_dirs_are_private(self, tmp_path: Path, umask: int) -> None:
+        """A temp dir is 0o700 whatever the umask."""
+        assert _mode(_fs.make_temp_dir(tmp_path, "x-")) == 0o700
+
+    def test_new_files_are_private(self, tmp_path: Path, umask: int) -> None:
+        """open_new, create and open_lock make files 0o600: never wider, never unreadable."""
+        os.close(_fs.open_new(tmp_path / "new"))
+        with _fs.create(tmp_path / "created") as f:
+            f.write(b"x")
+        os.close(_fs.open_lock(tmp_path / "lock"))
+        assert [_mode(tmp_path / n) for n in ("new", "created", "lock")] == [0o600] * 3
+
+    def test_copied_trees_are_private(self, tmp_path: Path, umask: int) -> None:
+        """copy_tree's folders are 0o700."""
+        (tmp_path / "src").mkdir()
+        (tmp_path / "src").chmod(0o755)  # readable by us under any umask, root or not
+        (tmp_path / "src" / "sub").mkdir()
+        (tmp_path / "src" / "sub").chmod(0o755)
+        _fs.copy_tree(tmp_path / "src", tmp_path / "dst")
+        assert _mode(tmp_path / "dst") == _mode(tmp_path / "dst" / "sub") == 0o700
+
+
+class TestMakePrivate:
+    def test_strips_group_and_others_keeps_the_owner(self, tmp_path: Path) -> None:
+        """Group and others lose every bit, at any depth; the owner keeps its own, exec too."""
+        (tmp_path / "t" / "d").mkdir(parents=True)
+        (tmp_path / "t" / "d" / "script").write_text("#!/bin/sh\n")
+        (tmp_path / "t" / "d" / "script").chmod(0o777)
+        (tmp_path / "t" / "f").write_text("x")
+        (tmp_path / "t" / "f").chmod(0o666)
+        (tmp_path / "t" / "d").chmod(0o777)
+        _fs.make_private(tmp_path / "t")
+        modes = [_mode(tmp_path / "t" / p) for p in (".", "d", "d/script", "f")]
+        assert modes == [0o700, 0o700, 0o700, 0o600]
+
+    def test_links_are_not_followed(self, tmp_path: Path) -> None:
+        """A symlink in the tree leaves its target's mode alone."""
+        (tmp_path / "outside").write_text("x")
+        (tmp_path / "outside").chmod(0o644)
+        (tmp_path / "t").mkdir()
+        (tmp_path / "t" / "link").symlink_to(tmp_path / "outside")
+        _fs.make_private(tmp_path / "t")
+        assert _mode(tmp_path / "outside") == 0o644
+
+    def test_open_lock_refuses_a_symlink(self, tmp_path: Path) -> None:
+        """A lock file that is a symbolic link is not opened (nor its target created)."""
+        (tmp_path / "lock").symlink_to(tmp_path / "elsewhere")
+        with pytest.raises(OSError, match="Too many levels of symbolic links") as caught:
+            _fs.open_lock(tmp_path / "lock")
+        assert caught.value.errno == errno.ELOOP
+        assert not (tmp_path / "elsewhere").exists()

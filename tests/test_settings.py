@@ -38,6 +38,7 @@ OTHER: dict[str, tuple[Any, str | None]] = {
     "trust": ("hashes", '"hashes"'),
     "trust_file": (Path("trust.txt"), '"trust.txt"'),
     "strict_modes": (False, "false"),
+    "verify_sites": ("hash", '"hash"'),
     "live": (False, None),
     "polling": (True, "true"),
     "rescan_interval": (2.5, "2.5"),

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import json
+import secrets
+from collections.abc import Callable
+from pathlib import Path
 
+from conftest import greet_code
+
+from pluginhost import PluginHost
 from pluginhost.host.statusdoc import problem_json
 from pluginhost.model.problems import Problem, ProblemKind, Requirement
+from pluginhost.state.bounds import bound_strings, bound_text
+from pluginhost.testing import WheelFactory
+
+MakeHost = Callable[..., PluginHost]
 
 
 class TestProblemJson:
@@ -35,3 +45,38 @@ class TestProblemJson:
         """A problem without a requirement writes null for it."""
         problem = Problem(ProblemKind.CYCLE, "a", "a 1.0.0 is in a dependency cycle: a -> a")
         assert problem_json(problem)["requirement"] is None
+
+
+class TestBounds:
+    def test_huge_requires_dist_keeps_the_documents_small(
+        self, make_host: MakeHost, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """A wheel with a 4 MB ``Requires-Dist`` quoted by its refusal adds kilobytes, not
+        megabytes, to status.json and to the audit log."""
+        factory.build("hello", code=greet_code("hi"))
+        factory.build("huge", requires_dist=["huge-dep-" + secrets.token_hex(2_000_000)])
+        host = make_host()
+        assert host.hook.greet(name="x") == ["hi"]
+        home = tmp_path / "home"
+        assert (home / "status.json").stat().st_size < 200_000
+        assert (home / "audit.log").stat().st_size < 50_000
+        status = json.loads((home / "status.json").read_text())["data"]
+        assert any(
+            "more characters cut; sha256 of the whole" in json.dumps(p) for p in status["problems"]
+        )
+
+
+class TestBoundStrings:
+    def test_every_string_at_any_depth(self) -> None:
+        """Strings in lists and dicts, keys included, are bounded; other values are kept."""
+        data = {"k" * 10: ["v" * 10, {"n": 5, "s": "s" * 10}], "b": None}
+        bounded = bound_strings(data, 4)
+        (key,) = [k for k in bounded if k != "b"]
+        assert key.startswith("kkkk… [6 more characters cut")
+        assert bounded[key][0].startswith("vvvv… [6 more")
+        assert bounded[key][1]["n"] == 5
+        assert bounded["b"] is None
+
+    def test_short_strings_unchanged(self) -> None:
+        """Text within the bound is kept as it is."""
+        assert bound_text("x" * 2048) == "x" * 2048

@@ -41,7 +41,7 @@ while True:
 """
 
 LOCKER = """
-import subprocess, sys, time
+import os, subprocess, sys, threading, time
 from pathlib import Path
 from pluginhost.state.store import HomeLock
 
@@ -52,8 +52,26 @@ if sys.argv[2:] == ["--spawn"]:
     helper = subprocess.Popen(
         [sys.executable, "-c", "import time; time.sleep(60)"], close_fds=False
     )
+elif sys.argv[2:] == ["--fork"]:
+    # What plugin code may do (multiprocessing's fork start method): a bare fork, no exec.
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(60)
+        os._exit(0)
+    helper = type("Forked", (), {"pid": pid})()
 print(helper.pid if helper else 0, flush=True)
 time.sleep(60)
+"""
+
+PROBER = """
+import sys
+from pathlib import Path
+from pluginhost.state.store import HomeLock
+
+HomeLock.holder(Path(sys.argv[1]))
+print("probing", flush=True)
+while True:
+    HomeLock.holder(Path(sys.argv[1]))
 """
 
 JSON_VALUES = st.recursive(
@@ -474,3 +492,36 @@ class TestHomeLock:
                 pass
         finally:
             os.kill(helper, signal.SIGKILL)
+
+    @pytest.mark.slow
+    def test_forked_child_of_killed_holder_does_not_keep_lock(
+        self, tmp_path: Path, spawn: Callable[..., subprocess.Popen[str]]
+    ) -> None:
+        """A child made by a bare fork in the holder holds nothing once the holder is killed."""
+        child = spawn(LOCKER, str(tmp_path), "--fork")
+        assert child.stdout is not None
+        forked = int(child.stdout.readline())
+        try:
+            child.kill()
+            child.wait()
+            os.kill(forked, 0)  # still alive
+            with HomeLock(tmp_path):
+                pass
+        finally:
+            os.kill(forked, signal.SIGKILL)
+
+    @pytest.mark.slow
+    def test_probes_never_refuse_an_acquire(
+        self, tmp_path: Path, spawn: Callable[..., subprocess.Popen[str]]
+    ) -> None:
+        """Other processes probing ``holder()`` in a loop (the CLI's list, status, doctor)
+        never make an acquire fail with "in use"."""
+        with HomeLock(tmp_path):
+            pass
+        probers = [spawn(PROBER, str(tmp_path)) for _ in range(2)]
+        for prober in probers:
+            assert prober.stdout is not None
+            assert prober.stdout.readline() == "probing\n"
+        for _ in range(2000):
+            with HomeLock(tmp_path):
+                pass

@@ -14,10 +14,8 @@ from typing import Any
 import attrs
 
 from ..host.statusdoc import STATUS_FILE
-from ..model.errors import HostStateError, PluginHostError, StoreError
-from ..state.store import HomeLock
-from ..state.store import _read_copy as read_copy  # the checksummed read, without any clean-up
-from ..state.store import _UnusableCopyError as UnusableCopyError
+from ..model.errors import HostStateError, PluginHostError
+from ..state.store import AtomicJsonFile, HomeLock
 
 __all__ = ["HomeView", "read_document", "read_home"]
 
@@ -60,15 +58,7 @@ def read_document(path: Path) -> Any | None:
 
     :raises StoreError: when a copy exists but neither is usable.
     """
-    try:
-        return read_copy(path)
-    except UnusableCopyError as main:
-        try:
-            return read_copy(path.with_name(path.name + ".bak"))
-        except UnusableCopyError as bak:
-            if main.missing and bak.missing:
-                return None
-            raise StoreError(f"unusable: {main.reason}; backup {bak.reason}", path=path) from None
+    return AtomicJsonFile(path).peek()
 
 
 def read_home(home: Path) -> HomeView:

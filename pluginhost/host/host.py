@@ -21,6 +21,7 @@ from hookspecs.lifecycle import lifecycle_specs
 from ..discover.discovery import Discovery
 from ..discover.environment import EnvironmentSource
 from ..discover.folder import WheelFolderSource
+from ..discover.home_check import check_home
 from ..discover.revocation import revocation
 from ..discover.sources import Source
 from ..discover.trust import TrustGate
@@ -39,7 +40,7 @@ from ..model.names import plugin_name
 from ..model.problems import Problem, ProblemKind
 from ..model.status import PluginInfo, PluginStatus
 from ..state.audit import AuditLog
-from ..state.fs import describe
+from ..state.fs import describe, make_dirs
 from ..state.registry import Registry
 from ..state.store import AtomicJsonFile, HomeLock
 from .engine import Engine
@@ -451,21 +452,24 @@ class PluginHost:
 
     def _prepare_home(self) -> None:
         try:
-            self.site_root.mkdir(parents=True, exist_ok=True)
+            # Private whatever the umask: whoever may write in the home may run code here.
+            make_dirs(self.site_root)
+            make_dirs(self.staging_root)
         except OSError as exc:
             raise HostStateError(f"cannot prepare home: {describe(exc)}", path=self.home) from exc
 
     def _check_trust(self) -> None:
         # Code is imported from the home's site dirs: whoever may write there may run code.
         gate = self._discovery.gate
-        gate.check_path(self.home, "home")
+        if gate.strict_modes:
+            check_home(self.home)  # every entry: owner, mode, no symlinks
         if gate.hashes:
             gate.trusted()  # a missing or malformed trust file is a start-up error
 
     def _read_registry(self) -> Registry:
         # Only once the home is locked: leftovers of an interrupted install are never trusted.
         shutil.rmtree(self.staging_root, ignore_errors=True)
-        self.staging_root.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.staging_root)
         data = self._registry.read()
         if self._registry.recovered:
             logger.warning("registry: %s", self._registry.recovered)

@@ -18,6 +18,7 @@ import attrs
 
 from ..discover.archive import WheelLimits
 from ..discover.trust import TrustMode
+from ..install.site_record import SiteCheck
 from ..model.errors import SettingsError
 from ..model.policy import BreakingChange, VersionPolicy
 from ..model.versions import Version, parse_version
@@ -162,7 +163,15 @@ class Settings:
     strict_modes: bool = attrs.field(default=True, validator=_bool, metadata=_file("boolean"))
     """Refuse watched folders, wheels, the home and the trust file that are reached through a
     symlink, owned by another user or writable by group or others (like sshd's
-    ``StrictModes``)."""
+    ``StrictModes``); at start, every entry inside the home too."""
+    verify_sites: SiteCheck = attrs.field(
+        default="size",
+        validator=_one_of,
+        metadata={**_file("choice"), "choices": get_args(SiteCheck)},
+    )
+    """How a site dir's files are compared with its RECORD before it is first imported from
+    (at start): ``"size"`` (a stat per file) or ``"hash"`` (every byte read and hashed). A site
+    dir that differs, or holds a file no RECORD lists, is not imported."""
     # A file cannot say it: ``pluginhost run`` hosts are always live.
     live: bool = attrs.field(default=True, validator=_bool)
     """Watch the folders after start and apply changes as they come; ``False``: read them at

@@ -3,7 +3,8 @@
 The registry holds what a restart needs; this document holds what an operator asks about
 (failed plugins and why, the problems, the history, recent events). The host rewrites it whole,
 through :class:`~pluginhost.state.store.AtomicJsonFile`, under its lock after every change, so a
-reader in another process always sees one consistent snapshot.
+reader in another process always sees one consistent snapshot. Every string in it is bounded
+(see :mod:`pluginhost.state.bounds`): a wheel's field quoted by a refusal cannot make it grow.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ..model.errors import PluginHostError
 from ..model.events import Event
 from ..model.problems import Problem, Requirement
 from ..model.status import HistoryEntry, PluginInfo
+from ..state.bounds import bound_strings
 from ..state.store import AtomicJsonFile
 
 if TYPE_CHECKING:
@@ -56,7 +58,7 @@ class StatusWriter:
         change that was just committed.
         """
         try:
-            self._file.write(document(host, list(self._events)))
+            self._file.write(bound_strings(document(host, list(self._events))))
         except Exception:
             logger.exception("cannot write %s", self._file.path)
 

@@ -165,6 +165,8 @@ def install_wheel(
             _install_copy(copy, site, name)
         with _disk("cannot stamp the site dir", name, original):
             _write_stamp(site, sha256)
+            # installer writes with the umask's modes: made private before anyone can see it.
+            fs.make_private(site)
         crash_point("before_publish", version)
         # One rename makes the site dir appear whole; a concurrent install may have won.
         with _disk("cannot move the site dir into place", name, original):

@@ -1,7 +1,10 @@
 """The home's site dirs: which one a version imports from, installing new ones, deleting old.
 
 A site dir is named by what it holds (``<name>-<version>-<sha8>``) and is only ever a direct
-child of ``site_root``; no path from a document or an archive names one.
+child of ``site_root``; no path from a document or an archive names one. Before a site dir this
+process did not install is first imported from, its files are compared with their RECORD (see
+:mod:`.site_record`): one that fails is not imported, and the change that needs it fails with a
+:class:`~pluginhost.TrustError` naming the file and the reason.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ from pathlib import Path
 from ..discover.archive import WheelLimits
 from ..discover.handover import ValidatedWheel
 from ..discover.wheel import WheelInfo
-from ..model.candidate import Candidate, WheelOrigin
+from ..model.candidate import Candidate, CandidateKey, WheelOrigin
+from ..model.errors import TrustError
 from ..state.faults import crash_point
 from ..state.registry import Record
 from .installer import install_wheel
+from .site_record import SiteCheck, site_fault
 
 __all__ = ["Placed", "SiteDirs"]
 
@@ -35,6 +40,8 @@ class SiteDirs:
     :param limits: bounds on wheel archives.
     :param validated: hands over the bytes discovery validated, so that an install reads
         and hashes nothing again; without them, the file is read and validated anew.
+    :param verify: how a site dir is compared with its RECORD before it is first imported
+        from (the ``verify_sites`` setting).
     """
 
     def __init__(
@@ -43,12 +50,18 @@ class SiteDirs:
         staging_root: Path,
         limits: WheelLimits,
         validated: Handover = lambda path, sha256: None,
+        verify: SiteCheck = "size",
     ) -> None:
         self.site_root = site_root
         self.staging_root = staging_root
         self.limits = limits
+        self.verify = verify
         self._validated = validated
         self._fresh: set[Path] = set()
+        # Site dirs found unchanged, or installed, by this process: not compared again.
+        self._verified: set[Path] = set()
+        # Why the site dir of a version was refused, until the install that raises it.
+        self._refused: dict[CandidateKey, tuple[Path, str]] = {}
 
     def placed(self, candidate: Candidate, known: Record | None) -> Placed | None:
         """Where ``candidate`` imports from without installing anything, or ``None`` when its
@@ -58,11 +71,24 @@ class SiteDirs:
         """
         if known is not None and known.site_dir is not None:
             site = self.site_root / Path(known.site_dir).name
-            if site.is_dir():
+            if site.is_dir() and self._unchanged(candidate, site):
                 return site, known.top_level
         if isinstance(candidate.origin, WheelOrigin):
             return None
         return None, candidate.top_level
+
+    def _unchanged(self, candidate: Candidate, site: Path) -> bool:
+        """Whether ``site`` holds what was installed; else the refusal is kept for
+        :meth:`install` to raise (a placement is asked for without raising)."""
+        if site in self._verified:
+            return True
+        fault = site_fault(site, self.verify)
+        if fault is not None:
+            self._refused[candidate.key] = fault
+            return False
+        self._refused.pop(candidate.key, None)
+        self._verified.add(site)
+        return True
 
     def install(self, candidate: Candidate, support: Sequence[WheelInfo]) -> Placed:
         """Install ``candidate``'s wheel, and the wheels meeting its ``Requires-Dist``.
@@ -72,6 +98,9 @@ class SiteDirs:
         """
         origin = candidate.origin
         assert isinstance(origin, WheelOrigin)  # anything else is in place
+        refused = self._refused.pop(candidate.key, None)
+        if refused is not None:
+            raise _tampered(candidate, *refused)
         site = install_wheel(
             origin.path,
             site_root=self.site_root,
@@ -85,6 +114,12 @@ class SiteDirs:
         )
         if not site.reused:
             self._fresh.add(site.path)
+        elif site.path not in self._verified:
+            # Installed by an earlier process, and not named by any record this one read.
+            fault = site_fault(site.path, self.verify)
+            if fault is not None:
+                raise _tampered(candidate, *fault)
+        self._verified.add(site.path)
         crash_point("after_install", candidate.version_text)
         return site.path, site.top_level
 
@@ -104,6 +139,7 @@ class SiteDirs:
         if record.site_dir is None or record.site_dir in in_use:
             return
         target = self.site_root / Path(record.site_dir).name
+        self._verified.discard(target)
         # Renamed aside first, so that a crash midway never leaves a partial dir under the name
         # of a version; the next start prunes the dot-dir, which nothing names.
         doomed = target.with_name(f".{target.name}.deleting")
@@ -126,3 +162,13 @@ class SiteDirs:
                 shutil.rmtree(entry, ignore_errors=True)
                 pruned.append(entry.name)
         return pruned
+
+
+def _tampered(candidate: Candidate, path: Path, reason: str) -> TrustError:
+    """The refusal of a site dir changed since it was installed, naming the file."""
+    return TrustError(
+        f"{path} {reason}; its site dir is not imported (once that dir is gone, the wheel "
+        "is installed again from its bytes)",
+        plugin=candidate.name,
+        path=path,
+    )

@@ -6,11 +6,18 @@ and stop (with the plugins it restores at start and unloads at stop).
 
 Each entry carries the sha256 of the line before it (``prev``), so that a line edited, removed
 or reordered later breaks the chain where it happened (``pluginhost audit --verify``). The
-chain shows accidents and clumsy edits; it cannot stop someone who may write the home and
-recomputes it, which is why the home itself must be private (see strict modes).
+chain's head, the number of lines and the sha256 of the last, is kept beside the log in
+``audit.head``, replaced atomically after every line, so that lines removed from the end are
+seen too. The chain shows accidents and clumsy edits; it cannot stop someone who may write the
+home and recomputes it, which is why the home itself must be private (see strict modes).
+
+Every field of a line is bounded (:data:`~pluginhost.state.bounds.FIELD_LIMIT` characters): a
+longer one keeps its beginning, the number of characters cut and the sha256 of the whole.
 
 Lines are written with one ``write`` on a file opened for appending and are not fsynced: a killed
-host loses no line it wrote, a power cut may lose the last ones.
+host loses no line it wrote, a power cut may lose the last ones (and leave the head ahead of the
+log). A line cut short by a crash while it was written is closed at the next start, which
+records a ``recover`` entry after it: ``--verify`` reports it as a crash, not as tampering.
 """
 
 from __future__ import annotations
@@ -28,11 +35,23 @@ import attrs
 
 from ..model.errors import StoreError
 from ..model.events import Event, EventKind
-from .fs import describe
+from .bounds import bound_text
+from .fs import FILE_MODE, describe
+from .store import AtomicJsonFile
 
-__all__ = ["AUDIT_NAME", "AuditEntry", "AuditLog", "read_audit", "verify_audit"]
+__all__ = [
+    "AUDIT_HEAD",
+    "AUDIT_NAME",
+    "AuditEntry",
+    "AuditFault",
+    "AuditLog",
+    "read_audit",
+    "verify_audit",
+]
 
 AUDIT_NAME: Final = "audit.log"
+#: The chain's head, beside the log: ``{"count": <lines>, "last": <sha256 of the last line>}``.
+AUDIT_HEAD: Final = "audit.head"
 
 # Each audited event kind: the action it records and its outcome. Events that only announce
 # (discovered, loading, unloading) are not audited: the outcome that follows them is.
@@ -67,8 +86,8 @@ class AuditEntry:
     prev: str = _GENESIS
 
     def to_json(self) -> dict[str, str | None]:
-        """The entry as the log stores it."""
-        return attrs.asdict(self)
+        """The entry as the log stores it, each field bounded."""
+        return {k: v if v is None else bound_text(v) for k, v in attrs.asdict(self).items()}
 
     def describe(self) -> str:
         """One line for people."""
@@ -113,27 +132,67 @@ def _iso(timestamp: float) -> str:
     return moment.isoformat(timespec="milliseconds")
 
 
+@attrs.frozen
+class AuditFault:
+    """What ``--verify`` finds wrong with one line, or with the log as a whole.
+
+    :param line: the line's number (from 1), ``None`` for the log as a whole.
+    :param reason: what is wrong, for people.
+    :param crash: the line was cut short by a crash while it was written: damage, not
+        tampering.
+    """
+
+    line: int | None
+    reason: str
+    crash: bool = False
+
+    def __str__(self) -> str:
+        return self.reason if self.line is None else f"line {self.line}: {self.reason}"
+
+
 class AuditLog:
-    """Appends entries to ``home/audit.log``; an event subscriber of the host."""
+    """Appends entries to ``home/audit.log``, and keeps its head; an event subscriber."""
 
     def __init__(self, home: Path) -> None:
         self.path = home / AUDIT_NAME
+        self._head = AtomicJsonFile(home / AUDIT_HEAD, durable=False)
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._prev = _GENESIS
+        self._count = 0
 
     def open(self) -> None:
-        """Open for appending (creating it private), and find the chain's last link.
+        """Open for appending (creating it private), find the chain's last link and anchor it.
 
-        :raises StoreError: when the file cannot be opened.
+        A line cut short by a crash is closed, and a ``recover`` entry says so.
+
+        :raises StoreError: when the file cannot be opened or the head cannot be written.
         """
         try:
             self._prev, torn = _last_link(self.path)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self._count = self._counted()
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+            os.fchmod(self._fd, FILE_MODE)
             if torn:
                 os.write(self._fd, b"\n")
         except OSError as exc:
             raise StoreError(f"cannot open the audit log: {describe(exc)}", path=self.path) from exc
+        if torn:
+            reason = f"line {self._count} was cut short by a crash while it was written"
+            self.append(
+                AuditEntry(time=_iso(_now()), action="recover", outcome="ok", reason=reason)
+            )
+        else:
+            self._anchor()
+
+    def _counted(self) -> int:
+        """The log's number of lines: from the head when it matches the last line."""
+        head = _read_head(self._head)
+        if isinstance(head, dict) and head.get("last") == self._prev:
+            count = head.get("count")
+            if isinstance(count, int):
+                return count
+        return sum(1 for _ in _raw_lines(self.path)) if self.path.exists() else 0
 
     def close(self) -> None:
         with self._lock:
@@ -152,7 +211,7 @@ class AuditLog:
         self.append(AuditEntry(time=_iso(_now()), action=action, outcome="ok", reason=reason))
 
     def append(self, entry: AuditEntry) -> None:
-        """Write one line.
+        """Write one line, then anchor the head on it.
 
         :raises StoreError: when it cannot be written (the event bus logs it; the change the
             entry describes has happened and stands).
@@ -172,6 +231,19 @@ class AuditLog:
             if written != len(line):
                 raise StoreError(f"short write ({written} of {len(line)} bytes)", path=self.path)
             self._prev = hashlib.sha256(line).hexdigest()
+            self._count += 1
+            self._anchor()
+
+    def _anchor(self) -> None:
+        self._head.write({"count": self._count, "last": self._prev})
+
+
+def _read_head(head: AtomicJsonFile) -> Any:
+    """The head's data; ``None`` when it is missing or unusable (it is then counted again)."""
+    try:
+        return head.peek()
+    except StoreError:
+        return None
 
 
 def _now() -> float:
@@ -226,20 +298,82 @@ def _parse(raw: bytes) -> AuditEntry | None:
         return None
 
 
-def verify_audit(path: Path) -> list[str]:
-    """What is wrong with an audit log's lines and chain; empty when nothing is.
+def verify_audit(path: Path) -> list[AuditFault]:
+    """What is wrong with an audit log's lines, its chain and its head; empty when nothing is.
 
-    :raises StoreError: when the file cannot be read.
+    :raises StoreError: when the log cannot be read.
     """
-    faults = []
+    lines = [raw for _number, raw in _raw_lines(path)]
+    try:
+        head = AtomicJsonFile(path.with_name(AUDIT_HEAD), durable=False).peek()
+    except StoreError as exc:
+        return [
+            *_chain_faults(lines, 0),
+            AuditFault(None, f"{AUDIT_HEAD} {exc.reason}: truncation cannot be ruled out"),
+        ]
+    count, last = _head(head)
+    faults = list(_chain_faults(lines, count or 0))
+    if head is None and lines:
+        faults.append(AuditFault(None, f"no {AUDIT_HEAD}: lines removed from the end go unseen"))
+    elif head is not None and (count is None or last is None):
+        faults.append(AuditFault(None, f"{AUDIT_HEAD} is not a head: truncation goes unseen"))
+    elif count is not None and last is not None:
+        faults.extend(_head_faults(count, last, lines, {f.line for f in faults}))
+    return faults
+
+
+def _head(data: Any) -> tuple[int | None, str | None]:
+    if not isinstance(data, dict):
+        return None, None
+    count, last = data.get("count"), data.get("last")
+    return (
+        count if isinstance(count, int) and not isinstance(count, bool) else None,
+        last if isinstance(last, str) else None,
+    )
+
+
+def _chain_faults(lines: list[bytes], anchored: int) -> Iterator[AuditFault]:
+    """Lines that are no entry, and breaks of the chain; ``anchored`` lines were whole when
+    the head was last written."""
     prev = _GENESIS
-    for number, raw in _raw_lines(path):
+    for index, raw in enumerate(lines):
+        number = index + 1
         entry = _parse(raw)
         if entry is None:
-            faults.append(f"line {number}: not an audit entry (torn by a crash while writing?)")
+            after = lines[index + 1] if index + 1 < len(lines) else None
+            yield _unreadable(number, raw, after, anchored=number <= anchored)
         elif entry.prev != prev:
-            faults.append(
-                f"line {number}: chain broken (a line before it was changed, removed or added)"
+            yield AuditFault(
+                number, "chain broken (a line before it was changed, removed or added)"
             )
         prev = hashlib.sha256(raw).hexdigest()
-    return faults
+
+
+def _unreadable(number: int, raw: bytes, after: bytes | None, *, anchored: bool) -> AuditFault:
+    """A line that is no entry: a crash's when it is the last, unfinished and not yet
+    anchored, or when the next start's ``recover`` entry follows it."""
+    if after is None and not raw.endswith(b"\n"):
+        if anchored:
+            return AuditFault(number, f"cut short after it was written ({AUDIT_HEAD} has it)")
+        return AuditFault(number, "cut short by a crash while written (no start since)", True)
+    recovered = _parse(after) if after is not None else None
+    if recovered is not None and recovered.action == "recover":
+        return AuditFault(number, "cut short by a crash while it was written", True)
+    return AuditFault(number, "not an audit entry (changed by hand?)")
+
+
+def _head_faults(
+    count: int, last: str, lines: list[bytes], reported: set[int | None]
+) -> Iterator[AuditFault]:
+    """Lines missing at the end, or a last anchored line that is not the one anchored."""
+    if count > len(lines):
+        missing = count - len(lines)
+        ends_right = bool(lines) and hashlib.sha256(lines[-1]).hexdigest() == last
+        where = "before the last line" if ends_right else "at the end"
+        yield AuditFault(
+            None,
+            f"{missing} line(s) missing {where}: {AUDIT_HEAD} records {count} lines, the log "
+            f"has {len(lines)}" + ("" if ends_right else " (lines removed from the end)"),
+        )
+    elif count and count not in reported and hashlib.sha256(lines[count - 1]).hexdigest() != last:
+        yield AuditFault(count, f"is not the line {AUDIT_HEAD} records (cut and written again?)")

@@ -7,6 +7,12 @@ same ``OSError`` and are told the same way). That gives one place where a failin
 full, read-only, permission denied, another device) is turned into words, and one seam where tests
 make the operating system fail on purpose.
 
+Everything they create is private, whatever the umask: directories ``0o700``, files ``0o600``
+(see :data:`DIR_MODE`, :data:`FILE_MODE`), set with an explicit ``chmod`` after creation, since a
+umask can take bits away from a mode given to ``open`` or ``mkdir`` (a umask of ``0o777`` leaves
+the owner unable to read its own file) but a umask of ``0`` would leave a file writable by all.
+Whoever may write into the home may run code as the host.
+
 Every function raises the ``OSError`` of the call that failed, with the path it concerns.
 """
 
@@ -15,11 +21,14 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Final
 
 __all__ = [
+    "DIR_MODE",
+    "FILE_MODE",
     "copy_tree",
     "create",
     "describe",
@@ -27,6 +36,7 @@ __all__ = [
     "fsync_dir",
     "link",
     "make_dirs",
+    "make_private",
     "make_temp_dir",
     "open_lock",
     "open_new",
@@ -34,6 +44,11 @@ __all__ = [
     "replace",
     "write",
 ]
+
+#: The mode of every directory pluginhost creates in a home.
+DIR_MODE: Final = 0o700
+#: The mode of every file pluginhost creates in a home (an executable one keeps ``0o700``).
+FILE_MODE: Final = 0o600
 
 # What an operator should read for the errors a file system gives when it is full, read-only,
 # not ours, or not the one we thought.
@@ -62,28 +77,78 @@ def describe(exc: OSError) -> str:
 
 
 def make_dirs(path: Path) -> None:
-    """Create ``path`` and its parents; an existing directory is fine."""
-    path.mkdir(parents=True, exist_ok=True)
+    """Create ``path`` and its missing parents, private; an existing directory is fine.
+
+    Only the directories this call creates are made private: one that exists is left as it
+    is (the home's parents are the operator's; the strict-modes check judges them).
+    """
+    missing = []
+    current = Path(path)
+    while not current.is_dir() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            if not directory.is_dir():
+                raise
+            continue  # made meanwhile by another thread or process: theirs to set
+        os.chmod(directory, DIR_MODE)
 
 
 def make_temp_dir(root: Path, prefix: str) -> Path:
     """Create a new, private directory in ``root``."""
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+    os.chmod(path, DIR_MODE)
+    return path
 
 
 def create(path: Path) -> BinaryIO:
-    """Open a new file for writing; fails if it exists."""
-    return path.open("xb")
+    """Open a new, private file for writing; fails if it exists."""
+    return os.fdopen(open_new(path), "wb")
 
 
 def open_new(path: Path) -> int:
-    """Open a new file for writing, as a descriptor closed on exec; fails if it exists."""
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    """Open a new, private file for writing, as a descriptor closed on exec; fails if it exists."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    return _private(fd, path)
 
 
 def open_lock(path: Path) -> int:
-    """Open (or create) a lock file for reading and writing, as a descriptor closed on exec."""
-    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    """Open (or create, private) a lock file for reading and writing, as a descriptor closed on
+    exec; a symbolic link is refused (``ELOOP``)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, FILE_MODE)
+    return _private(fd, path)
+
+
+def make_private(root: Path) -> None:
+    """Take every permission of group and others off ``root`` and everything under it.
+
+    For trees written by code that does not go through this module (the ``installer``
+    library's writes into a staged site dir): the owner's bits, executable ones included,
+    stay. Symbolic links are not followed (nor changed: their mode means nothing).
+    """
+    for directory, dirs, files in os.walk(root):
+        for name in (*dirs, *files):
+            _strip_group_other(Path(directory, name))
+    _strip_group_other(Path(root))
+
+
+def _strip_group_other(path: Path) -> None:
+    st = os.lstat(path)
+    if not stat.S_ISLNK(st.st_mode) and stat.S_IMODE(st.st_mode) & 0o077:
+        os.chmod(path, stat.S_IMODE(st.st_mode) & 0o700)
+
+
+def _private(fd: int, path: Path) -> int:
+    """``fd`` with the mode :data:`FILE_MODE`, whatever the umask left of it."""
+    try:
+        os.fchmod(fd, FILE_MODE)
+    except OSError as exc:
+        os.close(fd)
+        raise _naming(exc, path) from exc
+    return fd
 
 
 def write(fd: int, data: bytes, path: Path) -> None:
@@ -134,7 +199,8 @@ def copy_tree(source: Path, target: Path) -> None:
     Not :func:`shutil.copytree`: it gathers the errors of each file into one ``shutil.Error``,
     which loses their ``errno``.
     """
-    target.mkdir()
+    target.mkdir(mode=DIR_MODE)
+    os.chmod(target, DIR_MODE)
     for entry in source.iterdir():
         if entry.is_dir() and not entry.is_symlink():
             copy_tree(entry, target / entry.name)

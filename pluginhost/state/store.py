@@ -8,6 +8,7 @@ killed host leaves neither a torn registry nor a stale lock behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -99,6 +100,25 @@ class AtomicJsonFile:
             ) from None
         self._recovered = f"{self.path.name} {main.reason}; used {self.backup}"
         return data
+
+    def peek(self) -> Any | None:
+        """Like :meth:`read`, but writing nothing (no stale temp file removed): for readers
+        that are not the home's host, such as ``pluginhost audit --verify``.
+
+        :returns: the document's data, or ``None`` when neither copy exists.
+        :raises StoreError: when a copy exists but neither is usable.
+        """
+        try:
+            return _read_copy(self.path)
+        except _UnusableCopyError as main:
+            try:
+                return _read_copy(self.backup)
+            except _UnusableCopyError as bak:
+                if main.missing and bak.missing:
+                    return None
+                raise StoreError(
+                    f"unusable: {main.reason}; backup {bak.reason}", path=self.path
+                ) from None
 
     def write(self, data: Any) -> None:
         """Commit ``data`` as the new document, durably, keeping the previous one as backup.
@@ -263,8 +283,12 @@ class HomeLock:
     An ``flock`` on ``home/lock``: the kernel drops it when the process dies, so a killed host
     never leaves a stale lock. Locks belong to an open file description, so a second
     :class:`HomeLock` on the same home is refused within one process too. The descriptor is
-    close-on-exec, so subprocesses started by the host do not keep the home locked after it
-    dies; a child made by a bare ``fork`` does share it until it exits or execs.
+    close-on-exec, and closed in every child made by ``fork`` (``os.register_at_fork``), so no
+    process started by the host or by its plugins keeps the home locked after the host dies.
+
+    Only another holder of the exclusive lock refuses :meth:`acquire`: a reader's probe
+    (:meth:`holder`, from ``pluginhost list``, ``status`` or ``doctor``) holds a shared lock for
+    an instant, and is waited out rather than taken for a host.
 
     Usage::
 
@@ -278,6 +302,7 @@ class HomeLock:
         self.home: Final = Path(home)
         self.path: Final = self.home / "lock"
         self._fd: int | None = None
+        self._pid = os.getpid()
 
     def acquire(self) -> None:
         """Take the lock without waiting, and record this process in the lock file.
@@ -290,22 +315,25 @@ class HomeLock:
             raise HostStateError(f"home {self.home} is already locked by this HomeLock")
         fd = self._open()
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _describe(os.pread(fd, 4096, 0))
-            os.close(fd)
-            raise HostStateError(f"home {self.home} is in use by {holder}") from None
+            taken = _lock_exclusive(fd, self.path)
         except BaseException:
             os.close(fd)
             raise
+        if not taken:
+            holder = _describe(os.pread(fd, 4096, 0))
+            os.close(fd)
+            raise HostStateError(f"home {self.home} is in use by {holder}")
         self._fd = fd
+        self._pid = os.getpid()
+        _HELD.add(fd)
         self._record()
 
     def release(self) -> None:
         """Give the lock up; does nothing when it is not held."""
         fd, self._fd = self._fd, None
-        if fd is None:
-            return
+        if fd is None or self._pid != os.getpid():
+            return  # in a forked child, whose copy of the descriptor is closed already
+        _HELD.discard(fd)
         try:
             # Emptied while still held, so that nobody reads our pid once we are gone. The file
             # itself stays: unlinking it would let two processes lock two different inodes.
@@ -326,15 +354,20 @@ class HomeLock:
     def holder(home: Path) -> int | None:
         """Return the pid recorded by the process holding the lock on ``home``, if it is held.
 
-        Probes with a shared, non-blocking lock: for that instant an :meth:`acquire` elsewhere
-        would be refused, so this is for diagnostics, not for polling in a tight loop.
+        Probes with a shared, non-blocking lock, which an :meth:`acquire` elsewhere waits out:
+        a probe never makes a host's start fail.
 
-        :returns: the holder's pid; ``None`` when nobody holds the lock or no pid is recorded.
+        :returns: the holder's pid; ``None`` when nobody holds the lock or no pid is recorded
+            (or the lock file is a symbolic link, which no host locks).
         """
         try:
-            fd = os.open(Path(home) / "lock", os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(Path(home) / "lock", os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return None
+            raise
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -365,6 +398,59 @@ class HomeLock:
         with contextlib.suppress(OSError):
             os.ftruncate(self._fd, 0)
             os.pwrite(self._fd, f"{os.getpid()}\n{started}\n".encode(), 0)
+
+
+# Probes hold their shared lock for microseconds; this bounds the wait for a storm of them.
+_PROBE_WAIT: Final = 5.0
+# The descriptors of the locks this process holds (even a HomeLock dropped without release).
+_HELD: Final[set[int]] = set()
+
+
+def _lock_exclusive(fd: int, path: Path) -> bool:
+    """Take the exclusive lock on ``fd``; ``False`` when another process holds it exclusively.
+
+    A refusal while nobody holds it exclusively comes from readers' shared probes: a shared
+    lock on a second descriptor then succeeds, and the exclusive one is tried again.
+    """
+    deadline = time.monotonic() + _PROBE_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            pass
+        if not _only_probed(path) or time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+
+
+def _only_probed(path: Path) -> bool:
+    """Whether nobody holds ``path``'s lock exclusively (readers' probes may hold it shared)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+    finally:
+        os.close(fd)
+
+
+def _forget_in_child() -> None:
+    """In a child made by ``fork``: drop its copy of each lock's descriptor, never unlocking
+    (that would unlock the parent's lock, which is the same open file description)."""
+    for fd in _HELD:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def _parse_pid(record: bytes) -> int | None:

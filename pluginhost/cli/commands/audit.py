@@ -14,7 +14,8 @@ __all__ = ["run"]
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the entries asked for, oldest first; with ``--verify``, the chain's faults.
+    """Print the entries asked for, oldest first; with ``--verify``, the chain's and the
+    head's faults.
 
     :raises PluginHostError: when the home has no audit log.
     """
@@ -40,8 +41,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _verify(path: Path) -> int:
+    """Print each fault; exit 3 on damage or tampering. A crash's torn line is told, and is
+    not a problem: the host closed it and recorded the recovery."""
     faults = verify_audit(path)
+    problems = [f for f in faults if not f.crash]
     for fault in faults:
-        say(f"PROBLEM  {fault}")
-    say(f"{len(faults)} problem(s) found" if faults else "audit log intact")
-    return EXIT_PROBLEMS if faults else EXIT_OK
+        say(f"{'CRASH' if fault.crash else 'PROBLEM':<8} {fault}")
+    if problems:
+        say(f"{len(problems)} problem(s) found")
+    else:
+        crashes = f" ({len(faults)} line(s) cut short by a crash)" if faults else ""
+        say(f"audit log intact{crashes}")
+    return EXIT_PROBLEMS if problems else EXIT_OK

@@ -11,8 +11,9 @@ from typing import Any, Final
 
 import attrs
 
-from ...discover.trust import unsafe_path
+from ...discover.home_check import home_faults
 from ...host.statusdoc import STATUS_FILE
+from ...install.site_record import site_fault
 from ...model.errors import StoreError
 from ...state.audit import AUDIT_NAME, verify_audit
 from ..common import EXIT_OK, EXIT_PROBLEMS, home, print_json, say
@@ -140,8 +141,15 @@ def _site_dirs(view: HomeView) -> Iterator[Finding]:
     referenced = {r["site_dir"] for r in _records(view.registry) if r.get("site_dir")}
     for name in sorted(referenced):
         # Only a direct child of site/: never follow a path a document could smuggle in.
-        if not (site_root / Path(name).name).is_dir():
+        site = site_root / Path(name).name
+        if not site.is_dir():
             yield Finding("site_dirs", False, f"site dir {name} is in the registry but missing")
+            continue
+        fault = site_fault(site)
+        if fault is not None:
+            yield Finding(
+                "site_dirs", False, f"{fault[0]} {fault[1]} (its site dir is not imported)"
+            )
     try:
         on_disk = {p.name for p in site_root.iterdir() if p.is_dir()}
     except OSError:
@@ -180,9 +188,8 @@ def _permissions(home: Path) -> Iterator[Finding]:
 
 def _trust(home: Path) -> Iterator[Finding]:
     # What start() would refuse under strict modes: whoever may write the home runs code.
-    reason = unsafe_path(home)
-    if reason is not None:
-        yield Finding("trust", False, f"home refused by strict_modes: {reason}")
+    for fault in home_faults(home):
+        yield Finding("trust", False, f"home refused by strict_modes: {fault.reason}")
 
 
 def _audit(home: Path) -> Iterator[Finding]:
@@ -195,6 +202,7 @@ def _audit(home: Path) -> Iterator[Finding]:
         yield Finding("audit", False, str(exc))
         return
     for fault in faults:
-        yield Finding("audit", False, f"{path}: {fault}")
-    if not faults:
+        # A crash's torn line is damage the host recovered from, not tampering.
+        yield Finding("audit", fault.crash, f"{path}: {fault}")
+    if not any(not f.crash for f in faults):
         yield Finding("audit", True, f"{path}: intact")

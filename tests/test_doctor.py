@@ -1,0 +1,70 @@
+"""``pluginhost doctor`` on homes damaged the ways strict modes, site-dir RECORDs and the audit
+head guard against (its lock probe is tested with HomeLock, in test_store.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from conftest import greet_code
+
+from pluginhost import PluginHost
+from pluginhost.cli.commands.doctor import diagnose
+from pluginhost.cli.home import read_home
+from pluginhost.testing import WheelFactory
+
+MakeHost = Callable[..., PluginHost]
+
+
+def problems(home: Path) -> list[str]:
+    return [f.message for f in diagnose(read_home(home)) if not f.ok]
+
+
+def stopped_home(make_host: MakeHost, factory: WheelFactory, tmp_path: Path) -> Path:
+    factory.build("hello", code=greet_code("hi"))
+    make_host().stop()
+    return tmp_path / "home"
+
+
+class TestDoctor:
+    def test_writable_entry_deep_in_the_home(
+        self, make_host: MakeHost, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """A file others may write inside a site dir is named, not only the home's own mode."""
+        home = stopped_home(make_host, factory, tmp_path)
+        for folder in [home, *(p for p in home.rglob("*") if p.is_dir())]:
+            folder.chmod(0o755)
+        (module,) = home.glob("site/hello-*/hello/__init__.py")
+        module.chmod(0o646)
+        assert problems(home) == [
+            f"home refused by strict_modes: {module} is writable by others (mode 0o646; fix "
+            "with chmod go-w)"
+        ]
+
+    def test_changed_site_dir(
+        self, make_host: MakeHost, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """A site dir that differs from its RECORD is named with the file and the reason."""
+        home = stopped_home(make_host, factory, tmp_path)
+        (module,) = home.glob("site/hello-*/hello/__init__.py")
+        module.write_text("import os\n" + module.read_text())
+        (message,) = problems(home)
+        assert message.startswith(f"{module} changed since it was installed (size ")
+        assert message.endswith("(its site dir is not imported)")
+
+    def test_truncated_audit_log(
+        self, make_host: MakeHost, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """Lines cut off the end of the audit log are a problem; a crash's torn line is not."""
+        home = stopped_home(make_host, factory, tmp_path)
+        log = home / "audit.log"
+        whole = log.read_bytes()
+        log.write_bytes(b"".join(whole.splitlines(keepends=True)[:-1]))
+        assert problems(home) == [
+            f"{log}: 1 line(s) missing at the end: audit.head records 4 lines, the log has 3 "
+            "(lines removed from the end)"
+        ]
+        log.write_bytes(whole + b'{"action": "ins')
+        assert problems(home) == []
+        crash = [f for f in diagnose(read_home(home)) if "crash" in f.message]
+        assert [f.ok for f in crash] == [True]
