@@ -168,6 +168,20 @@ class TestStartVerifiesSiteDirs:
         assert os.path.getsize(module) == len(text)
         assert make_host().hook.greet(name="x") == ["HELLO"]
 
+    def test_hash_check_when_asked(
+        self, make_host: MakeHost, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """With ``verify_sites="hash"`` a host compares the bytes: a same-size edit of an
+        installed file keeps that version out at the next start."""
+        factory.build("hello", code=greet_code("hello"))
+        make_host(verify_sites="hash").stop()
+        (site,) = (tmp_path / "home" / "site").glob("hello-*")
+        module = site / "hello" / "__init__.py"
+        module.write_text(module.read_text().replace('"hello"', '"HELLO"'))
+        host = make_host(verify_sites="hash")
+        assert host.hook.greet(name="x") == []
+        assert "changed since it was installed" in (host.plugins["hello"].error or "")
+
 
 class TestSiteDirs:
     def test_placed_refuses_and_install_raises(

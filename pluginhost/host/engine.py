@@ -87,7 +87,9 @@ class Engine:
         self._persist = persist
         self._ledger = Ledger()
         self._journal = Journal(emit)
-        self._sites = SiteDirs(config.site_root, config.staging_root, config.limits, validated)
+        self._sites = SiteDirs(
+            config.site_root, config.staging_root, config.limits, validated, config.verify_sites
+        )
         self._changer = Changer(
             config,
             pm,
