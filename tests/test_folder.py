@@ -1,0 +1,148 @@
+"""The wheel-folder source: a folder's wheels read as candidates, without importing plugin code."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from conftest import greet_code
+
+import pluginhost.discover.archive
+import pluginhost.discover.candidates
+from pluginhost import (
+    ManifestError,
+    ProblemKind,
+    WheelFolderSource,
+    WheelLimits,
+    WheelOrigin,
+)
+from pluginhost.discover.candidates import candidate_from_wheel, inspect_plugin_wheel
+from pluginhost.discover.metadata import EntryPointSpec
+from pluginhost.discover.regular import open_regular
+from pluginhost.discover.wheel import Inspection
+from pluginhost.testing import WheelFactory
+
+GROUP = "greeter.plugins"
+
+
+def drop_entry_points(site: Path, distribution: str) -> None:
+    """Empty an installed distribution's entry_points.txt in place (the site dir's mtime stays)."""
+    before = site.stat().st_mtime_ns
+    (entry_points,) = site.glob(f"{distribution}-*.dist-info/entry_points.txt")
+    entry_points.write_text("")
+    assert site.stat().st_mtime_ns == before
+
+
+class TestWheelFolderSource:
+    def test_reads_plugins_and_support(self, factory: WheelFactory, wheels: Path) -> None:
+        """Plugins become candidates; wheels without an entry point in the group are support."""
+        factory.build("hello", "1.2.0", code=greet_code("hi"), requires={"base": "^1"})
+        factory.build("helperlib", group="other.group")
+        scan = WheelFolderSource(wheels).scan(GROUP)
+        assert [(c.name, str(c.version)) for c in scan.candidates] == [("hello", "1.2.0")]
+        assert [str(k) for k in scan.candidates[0].manifest.requires] == ["base"]
+        assert [s.distribution for s in scan.support] == ["helperlib"]
+        assert "hello" not in sys.modules
+
+    def test_include_exclude_depth(self, tmp_path: Path) -> None:
+        """Include and exclude patterns, max depth and dotfiles decide which files are read."""
+        root = tmp_path / "root"
+        WheelFactory(root).build("top")
+        WheelFactory(root / "a").build("one_down")
+        WheelFactory(root / "a" / "b").build("two_down")
+        WheelFactory(root).build("skipped_one")
+
+        def names(**kw: object) -> list[str]:
+            source = WheelFolderSource(root, **kw)  # type: ignore[arg-type]
+            return [p.name.split("-")[0] for p in source.wheel_paths()]
+
+        assert names() == ["skipped_one", "top"]
+        assert names(max_depth=1) == ["one_down", "skipped_one", "top"]
+        assert names(max_depth=2, exclude=("skipped*",)) == ["two_down", "one_down", "top"]
+        assert names(include=("top-*",)) == ["top"]
+
+    def test_symlinks_not_followed_by_default(self, factory: WheelFactory, tmp_path: Path) -> None:
+        """A symlinked wheel is ignored unless follow_symlinks is set."""
+        real = factory.build("hello")
+        linked = tmp_path / "linked"
+        linked.mkdir()
+        os.symlink(real, linked / real.name)
+        assert WheelFolderSource(linked).wheel_paths() == []
+        assert WheelFolderSource(linked, follow_symlinks=True).wheel_paths() == [linked / real.name]
+
+    def test_bad_wheel_is_a_problem(self, factory: WheelFactory, wheels: Path) -> None:
+        """A broken wheel is a wheel_invalid problem naming the file; others are still read."""
+        bad = factory.build("evil", broken="dotdot-path")
+        factory.build("good")
+        scan = WheelFolderSource(wheels).scan(GROUP)
+        assert [c.name for c in scan.candidates] == ["good"]
+        (problem,) = scan.problems
+        assert problem.kind is ProblemKind.WHEEL_INVALID
+        assert problem.path == str(bad)
+        assert str(bad) in problem.message
+
+    def test_two_plugins_in_one_wheel(self, factory: WheelFactory) -> None:
+        """A distribution declaring two plugins in the group is refused: one wheel, one plugin."""
+        inspection = inspect_plugin_wheel(factory.build("multi"))
+        info = attrs.evolve(
+            inspection.info,
+            entry_points=(
+                EntryPointSpec("multi", GROUP, "multi"),
+                EntryPointSpec("other", GROUP, "multi.other"),
+            ),
+        )
+        two = attrs.evolve(inspection, info=info)
+        with pytest.raises(ManifestError, match=r"declares 2 plugins \(multi, other\)") as err:
+            candidate_from_wheel(two, GROUP)
+        assert err.value.key == "entry_points"
+
+    def test_wheel_opened_once(
+        self, factory: WheelFactory, wheels: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A plugin wheel and its manifest are read with one opening of the file."""
+        wheel = factory.build("hello", code=greet_code("hi"), requires={"base": "^1"})
+        opened: list[str] = []
+
+        def counting_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+            opened.append(str(file))
+            return open_regular(file, *args, **kwargs)
+
+        monkeypatch.setattr(pluginhost.discover.archive, "open_regular", counting_open)
+        (candidate,) = WheelFolderSource(wheels).scan(GROUP).candidates
+        assert [str(k) for k in candidate.manifest.requires] == ["base"]
+        assert opened == [str(wheel)]
+
+    def test_manifest_from_the_validated_bytes(
+        self, factory: WheelFactory, wheels: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A wheel replaced right after it was validated does not lend it its manifest."""
+        wheel = factory.build("hello", code=greet_code("hi"), requires={"base": "^1"})
+        sha256 = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        real_inspect = pluginhost.discover.candidates.inspect_members
+
+        def inspect_then_replace(*args: Any, **kwargs: Any) -> Inspection:
+            inspection = real_inspect(*args, **kwargs)
+            factory.build("hello", code=greet_code("hi"), requires={"other": "^2"})
+            return inspection
+
+        monkeypatch.setattr(pluginhost.discover.candidates, "inspect_members", inspect_then_replace)
+        (candidate,) = WheelFolderSource(wheels).scan(GROUP).candidates
+        assert [str(k) for k in candidate.manifest.requires] == ["base"]
+        assert candidate.origin == WheelOrigin(wheel, sha256)
+
+    def test_oversized_manifest(self, factory: WheelFactory, wheels: Path) -> None:
+        """A manifest over ``max_manifest_size`` is a manifest problem naming the member."""
+        wheel = factory.build("hello", manifest="# padding\n" * 20)
+        limits = WheelLimits(max_manifest_size=100)
+        (problem,) = WheelFolderSource(wheels, limits=limits).scan(GROUP).problems
+        assert problem.kind is ProblemKind.MANIFEST_INVALID
+        assert problem.path == f"{wheel}!hello/plugin.toml"
+        assert problem.message == (
+            f"{wheel}!hello/plugin.toml: plugin 'hello': "
+            "member 'hello/plugin.toml' is 200 bytes uncompressed, over the limit of 100"
+        )
