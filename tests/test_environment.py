@@ -18,10 +18,8 @@ from installer import install
 from installer.destinations import SchemeDictionaryDestination
 from installer.sources import WheelFile
 
-from pluginhost import (
-    EnvironmentSource,
-    PluginHost,
-)
+from hookspecs import greeter
+from pluginhost import EnvironmentSource, PluginHost, ProblemKind
 from pluginhost.testing import WheelFactory
 
 GROUP = "greeter.plugins"
@@ -126,6 +124,42 @@ class TestEnvironmentSource:
         (broken / "entry_points.txt").write_text("[console_scripts]\nno equals sign here\n")
         scan = EnvironmentSource(path=(str(site),)).scan(GROUP)
         assert [c.name for c in scan.candidates] == ["envplug"]
+
+    @pytest.mark.parametrize("file", ["METADATA", "entry_points.txt"])
+    def test_unreadable_distribution_is_a_problem(
+        self, factory: WheelFactory, tmp_path: Path, file: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A distribution in the group whose metadata is not UTF-8 is a problem naming it, and
+        the other plugins are read all the same; a host on it starts."""
+        site = tmp_path / "site"
+        install_into(factory.build("envplug", code=greet_code("env")), site)
+        broken = site / "broken-1.0.dist-info"
+        broken.mkdir()
+        texts = {
+            "METADATA": b"Metadata-Version: 2.1\nName: broken\nVersion: 1.0\n",
+            "entry_points.txt": f"[{GROUP}]\nbroken = broken\n".encode(),
+        }
+        texts[file] += b"\xff\xfe not UTF-8\n"
+        for name, data in texts.items():
+            (broken / name).write_bytes(data)
+        scan = EnvironmentSource(path=(str(site),)).scan(GROUP)
+        assert [c.name for c in scan.candidates] == ["envplug"]
+        (problem,) = scan.problems
+        assert problem.kind is ProblemKind.MANIFEST_INVALID
+        assert problem.path == str(broken)
+        assert "UnicodeDecodeError" in problem.message
+        monkeypatch.syspath_prepend(str(site))  # installed there: imported as the host imports
+        host = PluginHost(
+            "greeter",
+            specs=[greeter.GreeterSpec],
+            home=tmp_path / "home",
+            api_version=greeter.API_VERSION,
+            environment=False,
+            sources=[EnvironmentSource(path=(str(site),))],
+        )
+        with host:
+            assert host.hook.greet(name="x") == ["env"]
+            assert str(broken) in [p.path for p in host.problems()]
 
     def test_metadata_headers_read(self, factory: WheelFactory, tmp_path: Path) -> None:
         """Name, version and Requires-Dist come from the METADATA headers, whatever follows."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import importlib.machinery
 import importlib.metadata
+import logging
 import os
 import re
 import sys
@@ -23,6 +24,8 @@ from ..model.manifest import Manifest
 from ..model.problems import Problem, ProblemKind
 from .candidates import manifest_member, single_entry_point
 from .sources import Scan
+
+logger = logging.getLogger("pluginhost")
 
 __all__ = ["EnvironmentSource"]
 
@@ -61,29 +64,22 @@ class EnvironmentSource:
         return scan
 
     def _read(self, group: str) -> Scan:
-        found: dict[
-            str, tuple[importlib_metadata.Distribution, _CoreMetadata, list[tuple[str, str]]]
-        ] = {}
+        found: dict[str, _Found] = {}
+        unreadable: list[Problem] = []
         for installed in self._installed():
-            read = _folder_reader(installed) if isinstance(installed, str) else _reader(installed)
-            text = read("entry_points.txt")
-            # Most distributions declare nothing in this group: a substring test spares parsing
-            # their entry points (a false positive is merely parsed for nothing).
-            if not text or group not in text:
+            # One distribution whose metadata cannot be read (not UTF-8, say) is a problem
+            # naming it, never the end of the look: the other plugins load all the same.
+            try:
+                entry = _in_group(installed, group)
+            except Exception as exc:
+                unreadable.append(_unreadable(_where(installed), exc))
                 continue
-            eps = _entry_points(text, group)
-            if eps:
-                dist = (
-                    importlib_metadata.PathDistribution(Path(installed))
-                    if isinstance(installed, str)
-                    else installed
-                )
-                core = _CoreMetadata.read(dist, read)
-                found.setdefault(core.name, (dist, core, eps))
-        scans = [_read_installed(*found[key]) for key in sorted(found)]
+            if entry is not None:
+                found.setdefault(entry[1].name, entry)
+        scans = [_guarded_read(*found[key]) for key in sorted(found)]
         return Scan(
             tuple(c for scan in scans for c in scan.candidates),
-            tuple(p for scan in scans for p in scan.problems),
+            (*unreadable, *(p for scan in scans for p in scan.problems)),
         )
 
     def _installed(self) -> Iterator[str | importlib_metadata.Distribution]:
@@ -265,6 +261,55 @@ class _CoreMetadata:
             version=(fields.get("version") or [dist.version])[0],
             requires_dist=tuple(requires or ()),
         )
+
+
+_Found = tuple[importlib_metadata.Distribution, "_CoreMetadata", list[tuple[str, str]]]
+
+
+def _in_group(installed: str | importlib_metadata.Distribution, group: str) -> _Found | None:
+    """An installed distribution with its metadata and entry points, if it has some in
+    ``group``."""
+    read = _folder_reader(installed) if isinstance(installed, str) else _reader(installed)
+    text = read("entry_points.txt")
+    # Most distributions declare nothing in this group: a substring test spares parsing
+    # their entry points (a false positive is merely parsed for nothing).
+    if not text or group not in text:
+        return None
+    eps = _entry_points(text, group)
+    if not eps:
+        return None
+    dist = (
+        importlib_metadata.PathDistribution(Path(installed))
+        if isinstance(installed, str)
+        else installed
+    )
+    return dist, _CoreMetadata.read(dist, read), eps
+
+
+def _guarded_read(
+    dist: importlib_metadata.Distribution, core: _CoreMetadata, entries: Sequence[tuple[str, str]]
+) -> Scan:
+    try:
+        return _read_installed(dist, core, entries)
+    except Exception as exc:
+        return Scan(problems=(_unreadable(_location(dist), exc),))
+
+
+def _where(installed: str | importlib_metadata.Distribution) -> str:
+    if isinstance(installed, str):
+        return installed
+    return str(getattr(installed, "_path", None) or installed)
+
+
+def _unreadable(where: str, exc: Exception) -> Problem:
+    logger.warning("installed distribution at %s: cannot be read", where, exc_info=exc)
+    reason = f"{type(exc).__name__}: {exc}"[:300]
+    return Problem(
+        ProblemKind.MANIFEST_INVALID,
+        None,
+        f"{where}: the installed distribution's metadata cannot be read ({reason})",
+        path=where,
+    )
 
 
 def _read_installed(
