@@ -797,3 +797,31 @@ class TestConsistentReads:
         (wheels / "hello-1.0.0-py3-none-any.whl").unlink()
         assert host.wait_idle(20)
         assert seen == [(("hello",), ["1.0.0"]), ((), [])]
+
+
+class TestModuleCollisionsInOneChange:
+    def test_update_taking_a_dependents_module_is_refused(
+        self, factory: WheelFactory, outside: WheelFactory, make_host: MakeHost, wheels: Path
+    ) -> None:
+        """An update that starts shipping a top-level module its active dependent ships is a
+        conflict, though the dependent is re-imported in the same change; both serve on."""
+        factory.build("hello", "1.0.0", code=code("1.0.0"))
+        factory.build(
+            "polite",
+            code=code("1.0.0"),
+            requires={"hello": "^1.0"},
+            files={"shared_utils/__init__.py": ""},
+        )
+        host = live(make_host)
+        assert host.load_order() == ("hello", "polite")
+        newer = outside.build(
+            "hello", "1.1.0", code=code("1.1.0"), files={"shared_utils/__init__.py": ""}
+        )
+        drop(newer, wheels)
+        assert host.wait_idle(20)
+        assert host.plugins["hello"].version == "1.0.0"
+        conflict = next(p for p in host.problems() if p.plugin == "hello")
+        assert "'shared_utils' is provided both by plugin 'polite' and by plugin 'hello'" in (
+            conflict.message
+        )
+        assert host.load_order() == ("hello", "polite")

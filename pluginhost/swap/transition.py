@@ -38,7 +38,7 @@ from ..load.ahead import Ahead, Imported, import_ahead
 from ..load.bounded import bounded
 from ..load.modules import PluginFinder, import_entry_point, pop_modules, purge_modules
 from ..model.candidate import Candidate
-from ..model.errors import ActivationError, PluginHostError
+from ..model.errors import ActivationError, PluginHostError, ResolutionError
 from ..model.names import PluginName
 from ..state.faults import crash_point
 from ..state.quarantine import Loading, Marker, unmarked
@@ -203,13 +203,15 @@ class Transition:
             del failure
 
     def _install(self, members: Sequence[Member]) -> None:
-        names: set[str] = {m.name for m in members}
+        claimed: dict[str, PluginName] = {}
         for m in members:
             m.site_dir, m.top_level = self.install(m.candidate)
             # One imported ahead was checked before, when its modules were not loaded yet: now
-            # they would look like the host's own.
+            # they would look like the host's own. A name another member serves now is not
+            # this one's to take: only the plugin's own earlier version gives its names up.
             if not self._is_ahead(m):
-                self.check(m.candidate, m.top_level, m.site_dir, names)
+                self.check(m.candidate, m.top_level, m.site_dir, {m.name})
+            _claim(claimed, m)
 
     def _import(self, members: Sequence[Member]) -> None:
         # The old versions' modules leave sys.modules (kept alive in the stash, still serving
@@ -443,3 +445,15 @@ def _unexpected(member: Member, exc: Exception) -> ActivationError:
 
 def _cut(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _claim(claimed: dict[str, PluginName], member: Member) -> None:
+    """Record ``member``'s top-level names; two members of one change never share one."""
+    for module in member.top_level:
+        owner = claimed.setdefault(module, member.name)
+        if owner != member.name:
+            raise ResolutionError(
+                f"top-level module {module!r} is provided both by plugin {owner!r} "
+                f"and by plugin {member.name!r}",
+                plugin=member.name,
+            )
