@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..discover.regular import read_regular
 from ..model.errors import HostStateError, PluginHostError, TrustError
+from ..state import fs
 from ..state.store import HomeLock
 from .statusdoc import info_json
 
@@ -198,7 +199,7 @@ class ControlServer:
             this user's, or writable by group or others.
         """
         with contextlib.suppress(FileExistsError):
-            self.folder.mkdir(mode=0o700)
+            fs.make_dirs(self.folder)  # private, whatever the umask
         with self._opened() as folder:
             for entry in os.scandir(folder):
                 # Requests nobody waits for any more must not run now, long after they were

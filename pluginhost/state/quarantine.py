@@ -36,6 +36,7 @@ from ..model.candidate import Candidate, CandidateKey, WheelOrigin
 from ..model.errors import ActivationError
 from ..model.names import PluginName
 from ..model.problems import Problem, ProblemKind
+from .fs import make_dirs
 
 __all__ = ["Loading", "Marker", "Quarantine", "Verdict", "release", "unmarked"]
 
@@ -169,7 +170,7 @@ class Quarantine:
         record = json.dumps([p.to_json() for p in plugins]).encode()
         path = self._markers / _digest(p.key for p in plugins)
         try:
-            self._markers.mkdir(mode=0o700, parents=True, exist_ok=True)
+            make_dirs(self._markers)
             _write_private(path, record)
         except OSError as exc:
             logger.warning("cannot write loading marker %s: %s", path, exc)
