@@ -59,6 +59,8 @@ class TestMarker:
             assert stat.S_IMODE(marker.stat().st_mode) == 0o600
             assert stat.S_IMODE(marker.parent.stat().st_mode) == 0o700
             assert loading.key.content in marker.read_text()
+        assert marker.read_bytes() == b""  # the process's marker file, empty: nothing loads
+        quarantine.close()
         assert list(marker.parent.iterdir()) == []
 
     def test_removed_when_the_load_raises(self, tmp_path: Path, wheel: Path) -> None:
@@ -67,6 +69,7 @@ class TestMarker:
         with pytest.raises(RuntimeError), quarantine.loading([Loading.of(candidate(wheel))]):
             raise RuntimeError("import failed")
         assert quarantine.crashed() == []
+        quarantine.close()
 
     def test_unwritable_folder_does_not_stop_the_load(
         self, tmp_path: Path, wheel: Path, caplog: pytest.LogCaptureFixture

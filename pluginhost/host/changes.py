@@ -1,9 +1,6 @@
-"""One change of the active set: a transition, its commit, and the retirement of the versions it
-replaced; and the unload of a plugin.
-
-The :class:`Changer` works on the engine's ledger, which the engine hands it, and tells what
-happened through the engine's journal. It never decides what to change: the engine does, from
-the plan.
+"""One change of the active set (a transition, its commit, the retirement of what it replaced),
+and the unload of a plugin. The :class:`Changer` works on the ledger the engine hands it and
+tells what happened through the engine's journal; the engine decides what to change.
 """
 
 from __future__ import annotations
@@ -104,6 +101,9 @@ class Changer:
         """At start: quarantine the versions whose load a dead process left unfinished."""
         self._quarantine.crashed()
         self._held = self._quarantine.held()
+
+    def close(self) -> None:
+        self._quarantine.close()  # the host stops: nothing loads, the loading marker goes
 
     def quarantine_changed(self) -> bool:
         """Whether the quarantine folder changed since it was last read (a release)."""

@@ -303,6 +303,7 @@ class Engine:
         for name in reversed(list(self._ledger.order)):
             if name in self._ledger.active:
                 self._changer.unload(name, removed=False, commit=False)
+        self._changer.close()
         self._publish()
 
     def commit(self) -> None:

@@ -32,6 +32,7 @@ from ..model.candidate import Candidate
 from ..model.errors import (
     HostStateError,
     ManifestError,
+    StoreError,
     TrustError,
     WheelError,
 )
@@ -314,13 +315,13 @@ class PluginHost:
         """
         with self._lock:
             self._require_started()
-            candidate = self._admit(Path(os.path.abspath(wheel)))
-            look = self._discovery.look()
             try:
+                candidate = self._admit(Path(os.path.abspath(wheel)))
+                look = self._discovery.look()
                 with self._discovery.gate.pinned():
                     return self._engine.install(candidate, look.scan, look.held)
             finally:
-                self._status_doc.publish(self)
+                self._after_change()
 
     def unpin(self, name: str) -> None:
         """Let the sources' versions of a plugin pinned by :meth:`install` compete again.
@@ -339,7 +340,7 @@ class PluginHost:
                 with self._discovery.gate.pinned():
                     self._engine.unpin(plugin_name(name), look.scan, look.held)
             finally:
-                self._status_doc.publish(self)
+                self._after_change()
 
     def _admit(self, path: Path) -> Candidate:
         """The plugin a wheel given to ``install()`` offers, once trust and validation pass.
@@ -366,7 +367,7 @@ class PluginHost:
             try:
                 self._engine.remove(plugin_name(name))
             finally:
-                self._status_doc.publish(self)
+                self._after_change()
 
     def rollback(self, name: str) -> PluginInfo:
         """Go back to the previous version of a plugin, from the backups kept in the home.
@@ -383,7 +384,7 @@ class PluginHost:
             try:
                 return self._engine.rollback(plugin_name(name))
             finally:
-                self._status_doc.publish(self)
+                self._after_change()
 
     # -- discovery ----------------------------------------------------------------------------
 
@@ -396,7 +397,7 @@ class PluginHost:
                     with self._discovery.gate.pinned():
                         self._engine.reconcile(look.scan, look.held)
                 finally:
-                    self._status_doc.publish(self)
+                    self._after_change()
 
     def _worth_a_look(self) -> bool:
         """Asked by the worker every rescan interval: the trust file changed, or the file
@@ -477,6 +478,15 @@ class PluginHost:
 
     def _write_registry(self, registry: Registry) -> None:
         self._registry.write(registry.to_json())
+
+    def _after_change(self) -> None:
+        """Once a change is complete: the audit log's head anchored, the status document
+        written. Neither fails the change, which has happened."""
+        try:
+            self._audit.anchor()
+        except StoreError as exc:
+            logger.error("audit log head not anchored: %s", exc)
+        self._status_doc.publish(self)
 
     def _require_started(self) -> None:
         if not self._started:

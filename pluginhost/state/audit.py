@@ -160,6 +160,7 @@ class AuditLog:
         self._fd: int | None = None
         self._prev = _GENESIS
         self._count = 0
+        self._unanchored = False
 
     def open(self) -> None:
         """Open for appending (creating it private), find the chain's last link and anchor it.
@@ -182,8 +183,7 @@ class AuditLog:
             self.append(
                 AuditEntry(time=_iso(_now()), action="recover", outcome="ok", reason=reason)
             )
-        else:
-            self._anchor()
+        self._anchor()
 
     def _counted(self) -> int:
         """The log's number of lines: from the head when it matches the last line."""
@@ -195,8 +195,17 @@ class AuditLog:
         return sum(1 for _ in _raw_lines(self.path)) if self.path.exists() else 0
 
     def close(self) -> None:
+        """Anchor the head on the last line, and close the log.
+
+        :raises StoreError: when the head cannot be written (the log is closed all the same).
+        """
         with self._lock:
-            if self._fd is not None:
+            if self._fd is None:
+                return
+            try:
+                if self._unanchored:
+                    self._anchor()
+            finally:
                 os.close(self._fd)
                 self._fd = None
 
@@ -211,7 +220,7 @@ class AuditLog:
         self.append(AuditEntry(time=_iso(_now()), action=action, outcome="ok", reason=reason))
 
     def append(self, entry: AuditEntry) -> None:
-        """Write one line, then anchor the head on it.
+        """Write one line; the head is anchored on it by the next :meth:`anchor`.
 
         :raises StoreError: when it cannot be written (the event bus logs it; the change the
             entry describes has happened and stands).
@@ -232,10 +241,25 @@ class AuditLog:
                 raise StoreError(f"short write ({written} of {len(line)} bytes)", path=self.path)
             self._prev = hashlib.sha256(line).hexdigest()
             self._count += 1
-            self._anchor()
+            self._unanchored = True
+
+    def anchor(self) -> None:
+        """Anchor the head on the last line, if lines came since it was last anchored.
+
+        Called once a change is complete, not after every line: a start with hundreds of
+        plugins writes hundreds of lines, and rewriting the head for each cost more than the
+        start itself. Lines written since the last anchor are still chained; only their
+        removal from the end goes unseen until the next anchor.
+
+        :raises StoreError: when the head cannot be written.
+        """
+        with self._lock:
+            if self._fd is not None and self._unanchored:
+                self._anchor()
 
     def _anchor(self) -> None:
         self._head.write({"count": self._count, "last": self._prev})
+        self._unanchored = False
 
 
 def _read_head(head: AtomicJsonFile) -> Any:

@@ -31,11 +31,31 @@ def bound_text(text: str, limit: int = FIELD_LIMIT) -> str:
 
 
 def bound_strings(data: Any, limit: int = FIELD_LIMIT) -> Any:
-    """JSON data with every string in it, keys included, bounded by :func:`bound_text`."""
+    """JSON data with every string in it, keys included, bounded by :func:`bound_text`.
+
+    Short strings and numbers are kept without a call each: a status document of hundreds of
+    plugins holds thousands of them, and this runs at every change.
+    """
     if isinstance(data, str):
         return bound_text(data, limit)
     if isinstance(data, dict):
-        return {bound_text(str(k), limit): bound_strings(v, limit) for k, v in data.items()}
+        return {
+            (k if type(k) is str and len(k) <= limit else bound_text(str(k), limit)): (
+                v
+                if type(v) in _KEPT or (type(v) is str and len(v) <= limit)
+                else bound_strings(v, limit)
+            )
+            for k, v in data.items()
+        }
     if isinstance(data, (list, tuple)):
-        return [bound_strings(v, limit) for v in data]
+        return [
+            v
+            if type(v) in _KEPT or (type(v) is str and len(v) <= limit)
+            else bound_strings(v, limit)
+            for v in data
+        ]
     return data
+
+
+# Values kept as they are: nothing in them can grow.
+_KEPT: Final = frozenset({int, float, bool, type(None)})

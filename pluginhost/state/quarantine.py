@@ -2,8 +2,9 @@
 operator lets them back.
 
 Before a plugin's code first runs (its import, the state handed to it, its activate), the host
-writes a loading marker, ``<home>/quarantine/loading/<digest>``, naming the version; it removes
-the marker once the step returns, however it ended. A marker found at the next start (the home
+records the version in its loading marker, ``<home>/quarantine/loading/<pid>``, one file per
+process listing the versions loading now; it takes the version off once the step returns,
+however it ended. A marker found at the next start (the home
 lock held: no other host is loading) means the process died during that load: ``os.abort()``,
 ``os._exit()``, a segfault in an extension, or a kill from outside. :meth:`Quarantine.crashed`
 turns it into a verdict, ``<home>/quarantine/<digest>.json``, by one rename, and that version is
@@ -16,17 +17,20 @@ a host running; a running host reads the folder at each reconcile.
 The marker is written, not fsynced: it must outlive the process, not the machine. Once
 ``write()`` returns, the kernel holds the bytes whatever happens to the process; a marker lost to a
 power cut only means the crash happens once more. A start with hundreds of plugins pays two
-small file operations per plugin, not two disk flushes.
+small writes in place per plugin, not two disk flushes nor two folder changes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import logging
 import os
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -118,11 +122,11 @@ class Verdict:
 
 
 class Marker:
-    """A loading marker on disk (or none): removed on leaving the ``with`` block, or by
+    """A loading marker on disk (or none): taken off on leaving the ``with`` block, or by
     :meth:`clear` (which a thread that gave up on a hung import calls), whichever is first."""
 
-    def __init__(self, path: Path | None = None) -> None:
-        self._path = path
+    def __init__(self, done: Callable[[], None] | None = None) -> None:
+        self._done = done
 
     def __enter__(self) -> Marker:
         return self
@@ -131,12 +135,9 @@ class Marker:
         self.clear()
 
     def clear(self) -> None:
-        path, self._path = self._path, None
-        if path is not None:
-            try:
-                path.unlink(missing_ok=True)
-            except OSError as exc:
-                logger.warning("cannot remove loading marker %s: %s", path, exc)
+        done, self._done = self._done, None
+        if done is not None:
+            done()
 
 
 def unmarked(plugins: Sequence[Loading]) -> Marker:
@@ -153,6 +154,11 @@ class Quarantine:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._markers = folder / _LOADING
+        # The loads under way in this process, and its marker file (see _rewrite).
+        self._lock = threading.Lock()
+        self._live: dict[int, list[dict[str, Any]]] = {}
+        self._next = 0
+        self._fd: int | None = None
         self._seen: frozenset[str] | None = None
 
     @classmethod
@@ -167,15 +173,60 @@ class Quarantine:
         """
         if not plugins:
             return Marker()
-        record = json.dumps([p.to_json() for p in plugins]).encode()
-        path = self._markers / _digest(p.key for p in plugins)
+        with self._lock:
+            ident = self._next
+            self._next += 1
+            self._live[ident] = [p.to_json() for p in plugins]
+            if not self._rewrite():
+                del self._live[ident]
+                return Marker()
+        return Marker(functools.partial(self._done, ident))
+
+    def close(self) -> None:
+        """Take this process's marker file away (no load is under way: the host stops)."""
+        with self._lock:
+            if self._fd is None:
+                return
+            os.close(self._fd)
+            self._fd = None
+            with contextlib.suppress(OSError):
+                os.unlink(self._markers / str(os.getpid()))
+
+    def _done(self, ident: int) -> None:
+        with self._lock:
+            if self._live.pop(ident, None) is not None:
+                self._rewrite()
+
+    def _rewrite(self) -> bool:
+        """Write what loads now into this process's marker file, in place.
+
+        One file per process, rewritten with ``pwrite``: a start loading hundreds of plugins
+        paid a file created and removed (two folder changes) for each. A file cut short or
+        left longer (the process died between the write and the truncate) does not parse,
+        and is dropped at the next start with a warning: that crash then happens once more.
+        """
+        live = [p for plugins in self._live.values() for p in plugins]
+        data = json.dumps(live).encode() if live else b""
         try:
-            make_dirs(self._markers)
-            _write_private(path, record)
+            if self._fd is None:
+                self._fd = self._open_marker()
+            os.pwrite(self._fd, data, 0)
+            os.ftruncate(self._fd, len(data))
         except OSError as exc:
-            logger.warning("cannot write loading marker %s: %s", path, exc)
-            return Marker()
-        return Marker(path)
+            logger.warning("cannot write loading marker in %s: %s", self._markers, exc)
+            return False
+        return True
+
+    def _open_marker(self) -> int:
+        path = self._markers / str(os.getpid())
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(path, flags, 0o600)
+        except FileNotFoundError:  # the first marker of this home: its folder is made
+            make_dirs(self._markers)
+            fd = os.open(path, flags, 0o600)
+        os.fchmod(fd, 0o600)
+        return fd
 
     def crashed(self) -> list[Verdict]:
         """Turn the markers a dead process left into verdicts; the new verdicts.
@@ -188,7 +239,8 @@ class Quarantine:
                 marker.unlink(missing_ok=True)  # a marker half written when the process died
                 continue
             try:
-                plugins = [Loading.from_json(p) for p in json.loads(marker.read_bytes())]
+                data = marker.read_bytes()
+                plugins = [Loading.from_json(p) for p in json.loads(data)] if data else []
             except (OSError, ValueError, TypeError) as exc:
                 logger.warning("unreadable loading marker %s dropped: %s", marker, exc)
                 marker.unlink(missing_ok=True)
