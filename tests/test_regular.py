@@ -14,11 +14,12 @@ from typing import TypeVar
 import pytest
 from test_hostile import LIMITS, Scene, marker_code
 
-from pluginhost import Event, PluginHost, TrustError, WheelError
+from pluginhost import Event, EventKind, PluginHost, ProblemKind, TrustError, WheelError
 from pluginhost.cli.commands.inspect import inspect_file
 from pluginhost.discover.archive import read_wheel_bytes
 from pluginhost.discover.regular import NotRegularFileError, open_regular, read_regular
 from pluginhost.discover.trust import TrustGate, file_sha256
+from pluginhost.state.audit import read_audit
 from pluginhost.testing import WheelFactory
 
 MakeHost = Callable[..., PluginHost]
@@ -169,13 +170,24 @@ class TestHost:
         assert host.load_order() == ("hello",)
 
     @pytest.mark.parametrize("kind", KINDS)
-    def test_in_a_watched_folder(self, scene: Scene, kind: str) -> None:
-        """A special file in a watched folder is never opened: the host goes on serving."""
-        make_special(scene.factory.directory / WHEEL, kind)
+    def test_in_a_watched_folder(self, scene: Scene, events: list[Event], kind: str) -> None:
+        """A special file in a watched folder is refused without blocking, naming it and what
+        it is; the host goes on serving: the five promises hold."""
+        path = scene.factory.directory / WHEEL
+        reason = make_special(path, kind)
         scene.factory.build("polite", code="")  # a change, so that the folder is looked at
         assert within(scene.host.wait_idle)
         assert scene.host.load_order() == ("hello", "polite")
         assert scene.host.hook.greet(name="x") == ["1.0.0"]
+        assert not scene.marker.exists()
+        (problem,) = [p for p in scene.host.problems() if p.path == str(path)]
+        assert problem.kind is ProblemKind.WHEEL_INVALID
+        assert reason in problem.message
+        [event] = [e for e in events if e.origin == str(path)]
+        assert event.kind is EventKind.REFUSED
+        assert reason in (event.error or "")
+        audited = [e for e in read_audit(scene.host.audit_log) if getattr(e, "origin", None)]
+        assert [e.action for e in audited if e.origin == str(path)] == ["refusal"]
 
 
 class TestTrustFile:

@@ -56,7 +56,9 @@ class WheelFolderSource:
                 continue
             if entry.is_dir() and depth < self.max_depth:
                 yield from self._walk(Path(entry.path), depth + 1)
-            elif entry.is_file() and self.wanted(entry.name):
+            elif self.wanted(entry.name):
+                # Whatever it is: a FIFO, a device or a folder named like a wheel is refused
+                # when read (opened without blocking), not skipped without a word.
                 yield Path(entry.path)
 
     def wanted(self, filename: str) -> bool:
