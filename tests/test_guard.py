@@ -236,15 +236,15 @@ class TestAddedOrTampered:
         other = PluginFinder()
         other.map(["guard_other"], tmp_path)
         sys.meta_path.append(other)
-        assert "xdrlib" not in sys.modules
+        assert "tabnanny" not in sys.modules
         before = snapshot()
         sys.modules["guard_other"] = types.ModuleType("guard_other")
-        sys.modules["xdrlib"] = types.ModuleType("xdrlib")
+        sys.modules["tabnanny"] = types.ModuleType("tabnanny")
         assert restore(before, OWNED).undone == (
             "sys.modules['guard_other'] added",
-            "sys.modules['xdrlib'] added",
+            "sys.modules['tabnanny'] added",
         )
-        assert "xdrlib" not in sys.modules
+        assert "tabnanny" not in sys.modules
 
     def test_second_name_of_the_same_file_kept(self, tmp_path: Path) -> None:
         """A library that registers its module under a second name that an import would load

@@ -115,8 +115,12 @@ class TestWhatTheHostCreates:
         with no_umask():
             make_host()
         (site,) = site_dirs(tmp_path / "home")
-        modes = {stat.S_IMODE(p.lstat().st_mode) for p in [site, *site.rglob("*")]}
+        # Bytecode the interpreter caches at import (unless PYTHONDONTWRITEBYTECODE is set)
+        # follows the umask: it lies behind the site dir's 0700, out of other users' reach.
+        installed = [p for p in site.rglob("*") if "__pycache__" not in p.parts]
+        modes = {stat.S_IMODE(p.lstat().st_mode) for p in [site, *installed]}
         assert modes <= {0o600, 0o700}
+        assert stat.S_IMODE(site.stat().st_mode) == 0o700
 
 
 class TestHomeFaults:

@@ -164,7 +164,11 @@ class TestStartVerifiesSiteDirs:
         (site,) = (tmp_path / "home" / "site").glob("hello-*")
         module = site / "hello" / "__init__.py"
         text = module.read_text()
+        mtime = module.stat().st_mtime
         module.write_text(text.replace('"hello"', '"HELLO"'))
+        # A later mtime, or the bytecode cached at the first start (same size, same second)
+        # would be imported instead of the edit.
+        os.utime(module, (mtime + 10, mtime + 10))
         assert os.path.getsize(module) == len(text)
         assert make_host().hook.greet(name="x") == ["HELLO"]
 
