@@ -34,6 +34,7 @@ from pluginhost import (
     InstallError,
     PluginHost,
     StoreError,
+    VersionPolicy,
 )
 from pluginhost.state import fs as _fs
 from pluginhost.state.store import AtomicJsonFile
@@ -693,3 +694,22 @@ class TestRealFaults:
             check_untouched(host, tmp_path / "home", serving="1.1.0")
             assert sorted(p.name.split("-")[1] for p in site.iterdir()) == ["1.0.0", "1.1.0"]
             host.stop()
+
+
+class TestUnpinRefused:
+    def test_unpin_not_committed_stays_pinned(
+        self, make_host: MakeHost, factory: WheelFactory, disk: Disk, tmp_path: Path
+    ) -> None:
+        """An unpin the registry refuses raises the StoreError, and the plugin stays pinned on
+        the version it was pinned to."""
+        factory.build("hello", "1.1.0", code=greet_code("1.1.0"))
+        host = make_host(policy=VersionPolicy(allow_downgrade=True))
+        older = WheelFactory(tmp_path / "outside").build("hello", "1.0.0", code=greet_code("1.0.0"))
+        assert host.install(older).pinned
+        disk.fail("replace", errno.ENOSPC, registry_file)
+        with pytest.raises(StoreError, match="disk full"):
+            host.unpin("hello")
+        disk.heal()
+        assert answers(host) == ["1.0.0"]
+        host.unpin("hello")
+        assert answers(host) == ["1.1.0"]

@@ -202,11 +202,16 @@ class Engine:
         """Let the sources' versions of ``name`` compete again.
 
         :raises HostStateError: when the plugin is not pinned.
+        :raises StoreError: when the registry cannot be written; it stays pinned.
         """
         if name not in self._ledger.pinned:
             raise HostStateError(f"plugin {name!r} is not pinned", plugin=name)
         self._ledger.pinned.discard(name)
-        self.commit()
+        try:
+            self.commit()
+        except StoreError:
+            self._ledger.pinned.add(name)  # not committed: still pinned, across restarts too
+            raise
         self.reconcile(scan, unavailable)
 
     def remove(self, name: PluginName) -> None:
