@@ -14,6 +14,7 @@ from pathlib import Path
 from ..model.candidate import Candidate
 from ..model.errors import ResolutionError
 from ..model.names import PluginName
+from .guard import find_spec_anywhere
 from .modules import PluginFinder
 
 __all__ = ["ModuleOwners"]
@@ -94,16 +95,8 @@ def _host_spec(module: str) -> importlib.machinery.ModuleSpec | None:
     Hosts' plugin finders are left out: the plugins they serve are checked by name above
     (their modules are imported, or they are this host's own active plugins).
     """
-    for finder in list(sys.meta_path):
-        if isinstance(finder, PluginFinder):
-            continue
-        try:
-            spec = finder.find_spec(module, None)
-        except Exception:  # a finder without find_spec, or that fails to look, finds nothing
-            continue
-        if spec is not None:
-            return spec
-    return None
+    found = find_spec_anywhere(module, skip=(PluginFinder,))
+    return found[1] if found is not None else None
 
 
 def _host_location(module: str) -> str:

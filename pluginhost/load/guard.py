@@ -299,18 +299,31 @@ def _found(name: str) -> str | None:
             return None
         if path is None:
             return None  # not a package: no import finds anything under it
-    for finder in list(sys.meta_path):
-        spec = _find(finder, name, path)
-        if spec is not None:
-            return str(getattr(spec, "origin", None) or _kind(finder))
-    return None
-
-
-def _find(finder: object, name: str, path: object) -> object:
-    try:
-        return finder.find_spec(name, path)  # type: ignore[attr-defined]
-    except Exception:  # a finder without find_spec, or that fails to look, finds nothing
+    found = find_spec_anywhere(name, path)
+    if found is None:
         return None
+    finder, spec = found
+    return str(getattr(spec, "origin", None) or _kind(finder))
+
+
+def find_spec_anywhere(
+    name: str, path: Sequence[str] | None = None, *, skip: tuple[type, ...] = ()
+) -> tuple[object, Any] | None:
+    """The first finder of ``sys.meta_path`` that finds ``name``, and its spec.
+
+    :param path: the parent package's ``__path__`` for a dotted name.
+    :param skip: finder types not to ask.
+    """
+    for finder in list(sys.meta_path):
+        if isinstance(finder, skip):
+            continue
+        try:
+            spec = finder.find_spec(name, path)
+        except Exception:  # a finder without find_spec, or that fails to look, finds nothing
+            continue
+        if spec is not None:
+            return finder, spec
+    return None
 
 
 def _origin(value: object) -> str | None:
