@@ -16,11 +16,12 @@ from ..discover.wheel import WheelInfo
 from ..install.sites import Placed, SiteDirs
 from ..load.collisions import ModuleOwners
 from ..load.modules import PluginFinder
+from ..load.reaper import Reaper
 from ..model.candidate import Candidate, CandidateKey
 from ..model.errors import InstallError, PluginHostError, ResolutionError, StoreError
 from ..model.events import Event, EventKind
 from ..model.names import PluginName
-from ..model.problems import Problem, ProblemKind
+from ..model.problems import Problem
 from ..resolve.requirements import support_wheels_for
 from ..state.faults import crash_point
 from ..state.quarantine import Quarantine, Verdict
@@ -28,7 +29,7 @@ from ..state.registry import Record
 from ..swap.members import Active, Member
 from ..swap.retirement import Retirement
 from ..swap.transition import Transition
-from .failures import candidate_event, detached, leak_text, load_problem
+from .failures import candidate_event, dependency_gone, detached, load_problem
 from .journal import Journal
 from .ledger import Ledger
 from .settings import Settings
@@ -48,6 +49,7 @@ class Changer:
     :param journal: where failures, history and events go.
     :param commit: writes the registry from the ledger (the engine's).
     :param publish: replaces the engine's view; given the plugins that changed.
+    :param reaper: watches retired versions' modules (the host's, which reports leaks).
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class Changer:
         journal: Journal,
         commit: Callable[[], None],
         publish: Callable[[Iterable[PluginName]], None],
+        reaper: Reaper,
     ) -> None:
         self.config = config
         self._ledger = ledger
@@ -78,6 +81,7 @@ class Changer:
             self._owners.check,
             config.timeouts,
             mark=self._quarantine.loading,
+            reaper=reaper,
         )
         self._support: tuple[WheelInfo, ...] = ()
         # Installed copies known from the registry and from rollbacks, beside the ledger's.
@@ -263,9 +267,8 @@ class Changer:
         if previous_versions:
             self._publish(previous_versions)  # the new versions serve, the old ones drain
         crash_point("during_drain", members[0].candidate.version_text)
-        drained, errors, leaked = retirement.finish()
+        drained, problems = retirement.finish()
         self._draining.clear()
-        problems = [*errors, *leak_text(leaked)]
         told = self._retired(members, previous_versions, drained, problems, rollback, restoring)
         # Published before it is told, so that a subscriber reading the host sees the change.
         self._publish([m.name for m in members])
@@ -421,14 +424,7 @@ class Changer:
         while dependents := [n for n in self._group([name]) if n != name]:
             dependent = dependents[-1]
             self.unload(dependent, removed=False, commit=commit)
-            self._journal.file(
-                Problem(
-                    ProblemKind.DEPENDENCY_FAILED,
-                    dependent,
-                    f"{dependent} was unloaded because {name}, which it requires, went away",
-                    involved=(name,),
-                )
-            )
+            self._journal.file(dependency_gone(dependent, name))
         candidate = ledger.active[name].candidate
         record = ledger.record(ledger.active[name])
         if commit:

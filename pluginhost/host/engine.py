@@ -24,6 +24,7 @@ from ..discover.sources import Scan
 from ..install.sites import Handover, SiteDirs
 from ..load.bounded import bounded
 from ..load.modules import PluginFinder
+from ..load.reaper import Reaper
 from ..model.candidate import Candidate, CandidateKey
 from ..model.errors import (
     ActivationError,
@@ -80,6 +81,7 @@ class Engine:
         persist: Callable[[Registry], None],
         validated: Handover = lambda path, sha256: None,
         revoked: Callable[[Candidate], Problem | None] = lambda candidate: None,
+        reaper: Reaper | None = None,
     ) -> None:
         self.config = config
         # Why a version admitted before is not trusted any more (its hash left the trust file).
@@ -100,6 +102,7 @@ class Engine:
             self._journal,
             self.commit,
             self._publish,
+            reaper or Reaper(),
         )
         self._view = View()
         self._plan: Plan | None = None
