@@ -71,10 +71,7 @@ class WheelFolderSource:
 
     def scan(self, group: str) -> Scan:
         """Read every wheel; bad ones become problems, non-plugins support wheels."""
-        total = Scan()
-        for path in self.wheel_paths():
-            total = total + read_wheel(path, group, self.limits)
-        return total
+        return Scan.joined(read_wheel(path, group, self.limits) for path in self.wheel_paths())
 
 
 def read_wheel(path: Path, group: str, limits: WheelLimits = WheelLimits()) -> Scan:
