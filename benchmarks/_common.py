@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -54,6 +55,10 @@ def row(
 ) -> Row:
     """One line of the table: our figure, its baseline from the same run, and the verdict."""
     result: Row = {
+        # Where and under what load the row was measured: a row taken under load is re-run,
+        # not published (see README.md).
+        "python": platform.python_version(),
+        "load": os.getloadavg()[0],
         "figure": figure,
         "size": size,
         "unit": unit,

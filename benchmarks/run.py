@@ -38,7 +38,7 @@ def scaling(quick: bool) -> list[Row]:
     sizes = QUICK_SIZES if quick else SCALING_SIZES
     rows = swap.scaling(quick, sizes) + startup.scaling(quick, sizes)
     for name in ("7 swap latency", "7 discovery", "7 cold start"):
-        medians = [r["pluginhost"]["median"] for r in rows if r["figure"].startswith(name)]
+        medians = [r["pluginhost"]["median"] for r in rows if r["figure"] == f"{name}, N plugins"]
         exponent = growth_exponent(sizes, medians)
         rows.append(
             row(
@@ -78,8 +78,8 @@ def table(rows: list[Row]) -> str:
     """The results as a Markdown table, ready for benchmarks/README.md."""
     lines = [
         "| figure | size | median | p95 | min-max | baseline | baseline median | ratio "
-        "| target | met |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| target | met | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         unit, ours, base = r["unit"], r["pluginhost"], r["baseline"]
@@ -90,7 +90,7 @@ def table(rows: list[Row]) -> str:
             f"| {r['baseline_name'] or '-'} "
             f"| {_value(base['median'], unit) + ' ' + unit if base else '-'} "
             f"| {'-' if r['ratio'] is None else format(r['ratio'], '.3f')} "
-            f"| {r['target']} | {_verdict(r['met'])} |"
+            f"| {r['target']} | {_verdict(r['met'])} | {r['load']:.2f} |"
         )
     return "\n".join(lines)
 

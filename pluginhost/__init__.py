@@ -1,37 +1,110 @@
 """pluginhost: a pluggy plugin host that discovers, resolves, installs and hot-swaps plugin wheels.
 
 The public surface is what this module exports; every other module is private.
+
+The names are imported when first used (PEP 562): ``import pluginhost`` costs next to nothing,
+and a host pays for what it uses. Errors go by their public name (``pluginhost.WheelError``)
+wherever they are raised, so the type an event or the audit log names stays importable.
 """
 
-from .discover.archive import WheelLimits
-from .discover.environment import EnvironmentSource
-from .discover.folder import WheelFolderSource
-from .discover.sources import Scan, Source
-from .discover.wheel import WheelInfo
-from .host.host import PluginHost
-from .host.settings import Settings
-from .model.candidate import Candidate, InstalledOrigin, WheelOrigin
-from .model.errors import (
-    ActivationError,
-    BuildError,
-    HostStateError,
-    InstallError,
-    ManifestError,
-    PluginHostError,
-    ResolutionError,
-    SettingsError,
-    StoreError,
-    TrustError,
-    VersionError,
-    WheelError,
-)
-from .model.events import Event, EventKind
-from .model.manifest import Manifest
-from .model.policy import VersionPolicy
-from .model.problems import Problem, ProblemKind, Requirement
-from .model.status import HistoryEntry, PluginInfo, PluginState, PluginStatus
-from .model.versions import Constraint, Version
-from .swap.transition import Timeouts
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .discover.archive import WheelLimits
+    from .discover.environment import EnvironmentSource
+    from .discover.folder import WheelFolderSource
+    from .discover.sources import (
+        Scan,
+        Source,
+    )
+    from .discover.wheel import WheelInfo
+    from .host.host import PluginHost
+    from .host.settings import Settings
+    from .model.candidate import (
+        Candidate,
+        InstalledOrigin,
+        WheelOrigin,
+    )
+    from .model.errors import (
+        ActivationError,
+        BuildError,
+        HostStateError,
+        InstallError,
+        ManifestError,
+        PluginHostError,
+        ResolutionError,
+        SettingsError,
+        StoreError,
+        TrustError,
+        VersionError,
+        WheelError,
+    )
+    from .model.events import (
+        Event,
+        EventKind,
+    )
+    from .model.manifest import Manifest
+    from .model.policy import VersionPolicy
+    from .model.problems import (
+        Problem,
+        ProblemKind,
+        Requirement,
+    )
+    from .model.status import (
+        HistoryEntry,
+        PluginInfo,
+        PluginState,
+        PluginStatus,
+    )
+    from .model.versions import (
+        Constraint,
+        Version,
+    )
+    from .swap.transition import Timeouts
+
+# Each public name and the private module that defines it.
+_EXPORTS: dict[str, str] = {
+    "ActivationError": ".model.errors",
+    "BuildError": ".model.errors",
+    "Candidate": ".model.candidate",
+    "Constraint": ".model.versions",
+    "EnvironmentSource": ".discover.environment",
+    "Event": ".model.events",
+    "EventKind": ".model.events",
+    "HistoryEntry": ".model.status",
+    "HostStateError": ".model.errors",
+    "InstallError": ".model.errors",
+    "InstalledOrigin": ".model.candidate",
+    "Manifest": ".model.manifest",
+    "ManifestError": ".model.errors",
+    "PluginHost": ".host.host",
+    "PluginHostError": ".model.errors",
+    "PluginInfo": ".model.status",
+    "PluginState": ".model.status",
+    "PluginStatus": ".model.status",
+    "Problem": ".model.problems",
+    "ProblemKind": ".model.problems",
+    "Requirement": ".model.problems",
+    "ResolutionError": ".model.errors",
+    "Scan": ".discover.sources",
+    "Settings": ".host.settings",
+    "SettingsError": ".model.errors",
+    "Source": ".discover.sources",
+    "StoreError": ".model.errors",
+    "Timeouts": ".swap.transition",
+    "TrustError": ".model.errors",
+    "Version": ".model.versions",
+    "VersionError": ".model.errors",
+    "VersionPolicy": ".model.policy",
+    "WheelError": ".model.errors",
+    "WheelFolderSource": ".discover.folder",
+    "WheelInfo": ".discover.wheel",
+    "WheelLimits": ".discover.archive",
+    "WheelOrigin": ".model.candidate",
+}
 
 __all__ = [
     "ActivationError",
@@ -73,9 +146,15 @@ __all__ = [
     "WheelOrigin",
 ]
 
-# Errors go by their public name (``pluginhost.WheelError``) in events and the audit log, so the
-# type a log names stays importable wherever the private module that defines it lives.
-for _error in [globals()[name] for name in __all__]:
-    if isinstance(_error, type) and issubclass(_error, PluginHostError):
-        _error.__module__ = __name__
-del _error
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # the next access is a plain global
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

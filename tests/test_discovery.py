@@ -293,6 +293,88 @@ class TestCache:
         assert [p.kind for p in scan.problems] == [ProblemKind.UNTRUSTED]
 
 
+class TestIncrementalLook:
+    def test_only_named_files_read(
+        self,
+        factory: WheelFactory,
+        wheels: Path,
+        count_io: CountIO,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A look told which file changed reads that one; the others are not even stat'ed
+        again, and the scan is what a full look gives."""
+        hello = factory.build("hello", code=greet_code("hi"))
+        other = factory.build("other", code=greet_code("yo"))
+        found = discovery(wheels)
+        found.look()
+        new = factory.build("third", code=greet_code("new"))
+        stated: list[str] = []
+        real_stat = pluginhost.discover.discovery._stat_key
+
+        def counting(path: Path) -> Any:
+            stated.append(path.name)
+            return real_stat(path)
+
+        monkeypatch.setattr(pluginhost.discover.discovery, "_stat_key", counting)
+        io_hello, io_new = count_io(hello), count_io(new)
+        scan = found.look({wheels: {new}}).scan
+        assert stated == [new.name]
+        assert (io_hello.opened, io_new.opened) == (0, 1)
+        assert scan == discovery(wheels).look().scan
+        assert sorted(c.name for c in scan.candidates) == ["hello", "other", "third"]
+        del other
+
+    def test_removed_file_leaves_the_scan(self, factory: WheelFactory, wheels: Path) -> None:
+        """A file named as changed that is gone is no longer offered."""
+        factory.build("hello", code=greet_code("hi"))
+        gone = factory.build("other", code=greet_code("yo"))
+        found = discovery(wheels)
+        found.look()
+        gone.unlink()
+        scan = found.look({wheels: {gone}}).scan
+        assert [c.name for c in scan.candidates] == ["hello"]
+
+    def test_unnamed_change_waits_for_a_full_look(
+        self, factory: WheelFactory, wheels: Path
+    ) -> None:
+        """A change no event named is not seen by an incremental look; a full look sees it
+        (the host makes one at least every rescan interval)."""
+        factory.build("hello", code=greet_code("hi"))
+        found = discovery(wheels)
+        found.look()
+        factory.build("quiet", code=greet_code("shh"))
+        assert [c.name for c in found.look({wheels: set()}).scan.candidates] == ["hello"]
+        assert sorted(c.name for c in found.look().scan.candidates) == ["hello", "quiet"]
+
+    def test_trust_change_makes_a_full_look(
+        self, factory: WheelFactory, wheels: Path, tmp_path: Path
+    ) -> None:
+        """When the trust file changed, a look told of one file checks them all again."""
+        wheel = factory.build("hello", code=greet_code("hi"))
+        other = factory.build("other", code=greet_code("yo"))
+        trusted = tmp_path / "trusted.txt"
+        trusted.write_text(trust_line(wheel) + trust_line(other, "other"))
+        found = discovery(wheels, trust_file=trusted)
+        assert len(found.look().scan.candidates) == 2
+        trusted.write_text(trust_line(other, "other"))
+        scan = found.look({wheels: {other}}).scan
+        assert [c.name for c in scan.candidates] == ["other"]
+        assert [p.kind for p in scan.problems] == [ProblemKind.UNTRUSTED]
+
+    def test_held_file_stays_held(self, factory: WheelFactory, wheels: Path) -> None:
+        """A wheel held by the trust policy at the last look is held again when reused."""
+        factory.build("hello", code=greet_code("hi"))
+        unsafe = factory.build("other", code=greet_code("yo"))
+        unsafe.chmod(0o666)
+        found = discovery(wheels)
+        first = found.look()
+        assert first.held == (unsafe,)
+        fresh = factory.build("third", code=greet_code("new"))
+        again = found.look({wheels: {fresh}})
+        assert again.held == (unsafe,)
+        assert again.scan.problems == first.scan.problems
+
+
 class TestAdmit:
     def test_same_candidate_as_a_look(self, factory: WheelFactory, wheels: Path) -> None:
         """A wheel given to ``admit`` yields the candidate a look at its folder yields."""

@@ -12,13 +12,20 @@ Every wheel file, whether in a watched folder or given to ``install()``, takes o
 
 Reading a wheel hashes and checks every member, so what a file yields is cached by its
 identity (size, mtime, inode) and a rescan pays only for files that changed; trust decisions
-are taken again at every look, since the trust file or a folder's mode may change meanwhile.
+are taken again at every full look, since the trust file or a folder's mode may change
+meanwhile.
+
+A look told which files of a folder changed (the watcher's events name them) reads only those
+and keeps what the last look found for the others: with a thousand wheels in a folder, listing,
+checking and joining them all again made a swap cost what the host holds, not what changed.
+The folders themselves are checked at every look; a full look (at start, for ``install()``,
+after a trust change, and at least once per rescan interval) remains the safety net.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 import attrs
@@ -87,17 +94,29 @@ class Discovery:
         self.limits = limits
         self.gate = gate
         self._reads: dict[Path, _Read] = {}
+        # What the last look found in each folder, per wheel: its scan and whether it was held.
+        self._found: dict[Path, dict[Path, tuple[Scan, bool]]] = {}
         self._handover = ValidatedWheels(keep_bytes)
         self._trust_seen: object = None
 
-    def look(self) -> Look:
-        """Read every source now; one bad wheel or folder never hides the others."""
-        self._trust_seen = self._trust_inputs()
+    def look(self, changed: Mapping[Path, Collection[Path]] | None = None) -> Look:
+        """Read every source now; one bad wheel or folder never hides the others.
+
+        :param changed: by watched folder (as the folder source names it), the files that
+            appeared, changed or went away since the last look; the other files of those
+            folders, and every file of the other folders, are taken from the last look. ``None``
+            for a full look, which is also what a look is when what trust depends on (a
+            folder's owner or mode, the trust file) changed since the last one.
+        """
+        inputs = self._trust_inputs()
+        if inputs != self._trust_seen:
+            changed = None
+        self._trust_seen = inputs
         self._handover.new_look()
         with self.gate.pinned():
-            return self._look()
+            return self._look(changed)
 
-    def _look(self) -> Look:
+    def _look(self, changed: Mapping[Path, Collection[Path]] | None) -> Look:
         scans = [self._screen(source.scan(self.group)) for source in self.sources]
         held: list[Path] = []
         seen: set[Path] = set()
@@ -106,13 +125,42 @@ class Discovery:
             if refusal is not None or not os.access(folder.path, os.R_OK | os.X_OK):
                 held.append(folder.path)
                 scans.append(Scan(problems=(refusal,) if refusal else ()))
+                self._found.pop(folder.path, None)
                 continue
-            for path in folder.wheel_paths():
-                seen.add(path)
-                scans.append(self._read(path, folder, held))
+            found = self._look_in(folder, changed, held)
+            seen.update(found)
+            scans += [scan for scan, _ in found.values()]
         for stale in set(self._reads) - seen:
             del self._reads[stale]
         return Look(Scan.joined(scans), tuple(held))
+
+    def _look_in(
+        self,
+        folder: WheelFolderSource,
+        changed: Mapping[Path, Collection[Path]] | None,
+        held: list[Path],
+    ) -> dict[Path, tuple[Scan, bool]]:
+        """One folder's wheels, in order: those ``changed`` names (all, for a full look, or for
+        a folder with subfolders, which are not watched) read again, the others as last time."""
+        last = self._found.get(folder.path)
+        touched: set[Path] = set()
+        if changed is None or last is None or folder.max_depth > 0:
+            paths, last = folder.wheel_paths(), {}
+        else:
+            touched = set(changed.get(folder.path, ()))
+            listed = (set(last) - touched) | {p for p in touched if folder.lists(p)}
+            paths = sorted(listed)
+        found: dict[Path, tuple[Scan, bool]] = {}
+        for path in paths:
+            kept = None if path in touched else last.get(path)
+            if kept is None:
+                before = len(held)
+                kept = (self._read(path, folder, held), len(held) > before)
+            elif kept[1]:
+                held.append(path)
+            found[path] = kept
+        self._found[folder.path] = found
+        return found
 
     def trust_changed(self) -> bool:
         """Whether what trust decisions depend on (the folders' owners and modes, the trust

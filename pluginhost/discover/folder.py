@@ -6,6 +6,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
+import stat
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,6 +61,17 @@ class WheelFolderSource:
                 # Whatever it is: a FIFO, a device or a folder named like a wheel is refused
                 # when read (opened without blocking), not skipped without a word.
                 yield Path(entry.path)
+
+    def lists(self, path: Path) -> bool:
+        """Whether :meth:`wheel_paths` lists ``path``, a direct child of the folder (used
+        when an event names it)."""
+        if path.parent != self.path or not self.wanted(path.name):
+            return False
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return False
+        return self.follow_symlinks or not stat.S_ISLNK(st.st_mode)
 
     def wanted(self, filename: str) -> bool:
         """Whether a file of this name is a wheel this source reads."""

@@ -42,16 +42,21 @@ def default_wanted(filename: str) -> bool:
 
 
 def read_signature(path: str) -> Signature | None:
-    """``(size, mtime_ns, inode)`` of a regular file (symlinks followed); ``None`` otherwise."""
+    """``(size, mtime_ns, inode)`` of a file (symlinks followed); ``None`` when there is none.
+
+    Anything else named like a wheel (a FIFO, a device, a socket, a folder) has the size -1: it
+    is reported like a file, so that the host refuses it by name (it never opens one in a way
+    that blocks), rather than it going unseen until a full look.
+    """
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return (st.st_size, st.st_mtime_ns, st.st_ino) if stat.S_ISREG(st.st_mode) else None
+    return (st.st_size if stat.S_ISREG(st.st_mode) else -1, st.st_mtime_ns, st.st_ino)
 
 
 def read_snapshot(folder: str, wanted: Callable[[str], bool]) -> dict[str, Signature]:
-    """The wanted regular files of ``folder`` by name.
+    """The wanted files of ``folder`` by name (see :func:`read_signature`).
 
     :raises OSError: when the folder cannot be listed.
     """

@@ -390,11 +390,12 @@ class PluginHost:
     # -- discovery ----------------------------------------------------------------------------
 
     def _reconcile(self) -> None:
-        """Bring the active set in line with what the sources offer now."""
+        """Bring the active set in line with what the sources offer now (the worker's job:
+        reading only the files the watcher reported, when it reported some)."""
         with self._lock:
             if self._started:
                 try:
-                    look = self._discovery.look()
+                    look = self._discovery.look(self._watching.take_changes())
                     with self._discovery.gate.pinned():
                         self._engine.reconcile(look.scan, look.held)
                 finally:

@@ -4,6 +4,7 @@ them, with what each watched folder's trouble is now."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -48,6 +49,10 @@ class Watching:
         self._poll = poll
         self._emit = emit
         self._problems: dict[Path, str] = {}
+        # The files the watcher reported since the last look took them, by folder.
+        self._changed: dict[Path, set[Path]] = {}
+        self._changed_lock = threading.Lock()
+        self._full_at = time.monotonic()
         self._worker: Worker | None = None
         self._watcher: FolderWatcher | None = None
 
@@ -95,6 +100,18 @@ class Watching:
             if time.monotonic() >= deadline:
                 return False
 
+    def take_changes(self) -> dict[Path, set[Path]] | None:
+        """The files reported changed since the last call, for a look that reads only those;
+        ``None`` when a full look is due: nothing was reported (a run asked for by a poll or a
+        failure), or the last full one is a rescan interval old."""
+        now = time.monotonic()
+        with self._changed_lock:
+            changed, self._changed = self._changed, {}
+        if not changed or now - self._full_at >= self._settings.rescan_interval:
+            self._full_at = now
+            return None
+        return changed
+
     def problems(self) -> list[Problem]:
         """Each watched folder that cannot be watched now, and why."""
         return [
@@ -104,6 +121,8 @@ class Watching:
 
     def _on_change(self, change: FolderChange) -> None:
         self._problems.pop(change.folder, None)
+        with self._changed_lock:
+            self._changed.setdefault(change.folder, set()).update(change.paths)
         if self._worker is not None:
             self._worker.request()
 

@@ -190,3 +190,11 @@ class BuildError(PluginHostError, RuntimeError):
 
 class HostStateError(PluginHostError, RuntimeError):
     """The host was asked for something its current state does not allow."""
+
+
+# Public errors go by their public name (``pluginhost.WheelError``) in events, tracebacks and the
+# audit log, so the type a log names stays importable wherever the private module that defines
+# it lives.
+for _error in list(globals().values()):
+    if isinstance(_error, type) and issubclass(_error, PluginHostError):
+        _error.__module__ = "pluginhost"

@@ -1,0 +1,80 @@
+"""Tests for pluginhost/__init__.py: the public surface, imported when first used."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import pluginhost
+
+INIT = Path(pluginhost.__file__)
+
+
+def imported_by(code: str) -> set[str]:
+    """The top-level packages a fresh interpreter imports to run ``code``."""
+    probe = (
+        "import sys, json; before = set(sys.modules); "
+        f"{code}; "
+        "print(json.dumps(sorted({m.split('.')[0] for m in set(sys.modules) - before})))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    return set(json.loads(out))
+
+
+class TestPublicSurface:
+    def test_every_name_resolves_to_its_module(self) -> None:
+        """Each name of ``__all__`` is the object its private module defines."""
+        for name in pluginhost.__all__:
+            module = importlib.import_module(pluginhost._EXPORTS[name], "pluginhost")
+            assert getattr(pluginhost, name) is getattr(module, name)
+
+    def test_type_checking_imports_match(self) -> None:
+        """What type checkers see (the ``TYPE_CHECKING`` imports) is what runs: the same names
+        from the same modules, and ``__all__`` lists exactly those."""
+        tree = ast.parse(INIT.read_text())
+        block = next(n for n in tree.body if isinstance(n, ast.If))
+        seen = {
+            alias.name: "." * node.level + (node.module or "")
+            for node in block.body
+            if isinstance(node, ast.ImportFrom)
+            for alias in node.names
+        }
+        assert seen == pluginhost._EXPORTS
+        assert sorted(pluginhost.__all__) == sorted(seen)
+
+    def test_unknown_name(self) -> None:
+        """A name that is not public is an AttributeError, as for any module."""
+        with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+            pluginhost.Nope  # noqa: B018
+
+    def test_dir_lists_the_public_names(self) -> None:
+        """``dir(pluginhost)`` shows every public name, imported yet or not."""
+        assert set(pluginhost.__all__) <= set(dir(pluginhost))
+
+    def test_errors_go_by_their_public_name(self) -> None:
+        """Every error of the tree reports ``pluginhost`` as its module."""
+        errors = [getattr(pluginhost, n) for n in pluginhost.__all__ if n.endswith("Error")]
+        assert errors
+        assert {e.__module__ for e in errors} == {"pluginhost"}
+        assert all(issubclass(e, pluginhost.PluginHostError) for e in errors)
+
+
+class TestLightImport:
+    def test_import_loads_next_to_nothing(self) -> None:
+        """``import pluginhost`` imports none of the libraries a host may not need."""
+        loaded = imported_by("import pluginhost")
+        assert loaded <= {"pluginhost", "typing", "_typing", "collections", "__future__"}, loaded
+
+    def test_a_host_without_folders_needs_no_watchdog_nor_installer(self) -> None:
+        """A host class, and its errors, come without watchdog or installer."""
+        loaded = imported_by("from pluginhost import PluginHost, WheelError")
+        assert not loaded & {"watchdog", "installer"}, loaded
+        assert "pluginhost" in loaded

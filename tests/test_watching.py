@@ -1,0 +1,73 @@
+"""Tests for pluginhost.host.watching, through real hosts: a folder event makes the worker read
+only the files it names, and a full look still comes at least once per rescan interval."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import greet_code
+
+import pluginhost.discover.discovery
+from pluginhost import PluginHost
+from pluginhost.testing import WheelFactory
+
+MakeHost = Callable[..., PluginHost]
+
+
+@pytest.fixture
+def stated(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the wheel files discovery looks at (one stat each), from now on."""
+    seen: list[str] = []
+    real = pluginhost.discover.discovery._stat_key
+
+    def counting(path: Path) -> Any:
+        seen.append(path.name)
+        return real(path)
+
+    monkeypatch.setattr(pluginhost.discover.discovery, "_stat_key", counting)
+    return seen
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+class TestWatching:
+    def test_a_dropped_wheel_is_the_only_one_read(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path, stated: list[str]
+    ) -> None:
+        """Dropping an update into a folder of several wheels looks at that file alone."""
+        for index in range(5):
+            factory.build(f"p{index}", code=greet_code(str(index)))
+        host = make_host(settle=0.05, rescan_interval=3600)
+        outside = WheelFactory(tmp_path / "outside", group="greeter.plugins")
+        wheel = outside.build("p2", "1.1.0", code=greet_code("new"))
+        stated.clear()
+        wheel.rename(factory.directory / wheel.name)
+        wait_for(lambda: host.plugins["p2"].version == "1.1.0")
+        assert host.wait_idle(20)
+        assert set(stated) == {wheel.name}
+        assert sorted(host.hook.greet(name="x")) == ["0", "1", "3", "4", "new"]
+
+    def test_full_look_once_per_rescan_interval(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path, stated: list[str]
+    ) -> None:
+        """Once the rescan interval has passed, the next run looks at every wheel again."""
+        for index in range(3):
+            factory.build(f"p{index}", code=greet_code(str(index)))
+        host = make_host(settle=0.05, rescan_interval=0.2)
+        time.sleep(0.3)
+        outside = WheelFactory(tmp_path / "outside", group="greeter.plugins")
+        wheel = outside.build("p1", "1.1.0", code=greet_code("new"))
+        stated.clear()
+        wheel.rename(factory.directory / wheel.name)
+        wait_for(lambda: host.plugins["p1"].version == "1.1.0")
+        assert host.wait_idle(20)
+        assert len(set(stated)) == 4  # the three first wheels and the update
