@@ -10,6 +10,7 @@ from .discover.sources import Scan, Source
 from .discover.wheel import WheelInfo
 from .host.host import PluginHost
 from .host.settings import Settings
+from .host.snapshot import HostSnapshot
 from .model.candidate import Candidate, InstalledOrigin, WheelOrigin
 from .model.errors import (
     ActivationError,
@@ -42,6 +43,7 @@ __all__ = [
     "Event",
     "EventKind",
     "HistoryEntry",
+    "HostSnapshot",
     "HostStateError",
     "InstallError",
     "InstalledOrigin",
@@ -79,3 +81,18 @@ for _error in [globals()[name] for name in __all__]:
     if isinstance(_error, type) and issubclass(_error, PluginHostError):
         _error.__module__ = __name__
 del _error
+
+
+def __getattr__(name: str) -> str:
+    # Looked up on first use only: reading the distribution's metadata costs a few
+    # milliseconds that ``import pluginhost`` should not pay.
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+        try:
+            found = version(__name__)
+        except PackageNotFoundError:  # a checkout on sys.path, never installed
+            found = "0+unknown"
+        globals()["__version__"] = found
+        return found
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,6 +7,7 @@ are replaced atomically, so a report is always one consistent snapshot, never ha
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,25 @@ class HomeView:
         if self.registry is not None:
             return {r["candidate"]["name"]: _record_plugin(r) for r in self.registry["active"]}
         return {}
+
+    def host_json(self) -> dict[str, Any]:
+        """Whether a host runs on the home, and which: its pid, or the last host's."""
+        status = self.status or {}
+        return {
+            "running": self.holder is not None,
+            "pid": self.holder if self.holder is not None else status.get("pid"),
+            "last_seen": status.get("updated"),
+        }
+
+    def stopped_line(self) -> str | None:
+        """``host not running (last seen ...)`` when no host runs on the home, else ``None``:
+        what follows is the home as the last host left it, not a live host."""
+        if self.holder is not None:
+            return None
+        if self.status is None:
+            return "host not running (no status written: the registry's plugins are shown)"
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.status["updated"]))
+        return f"host not running (last seen {when}, pid {self.status.get('pid')})"
 
     @property
     def load_order(self) -> list[str]:

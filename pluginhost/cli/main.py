@@ -9,13 +9,27 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
+import os
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
 from ..model.errors import PluginHostError
-from .common import EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, UsageError, note
+from .common import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PIPE,
+    EXIT_PROBLEMS,
+    EXIT_USAGE,
+    UsageError,
+    error_document,
+    note,
+    say,
+)
 
 __all__ = ["main"]
 
@@ -25,7 +39,9 @@ exit codes:
   {EXIT_ERROR}  error: one line on stderr says what (a traceback too with --debug)
   {EXIT_USAGE}  usage error: bad arguments
   {EXIT_PROBLEMS}  problems found (inspect: a wheel would be refused; doctor: the home has
-     problems)"""
+     problems)
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
+  {EXIT_PIPE}  stdout closed early (`pluginhost list | head -2`), silently, as git does"""
 
 _HOME_HELP: Final = (
     "the host's home; default: the home of --config, or of ./pluginhost.toml if it exists"
@@ -48,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_epilog(),
         formatter_class=raw,
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    _add_globals(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_: str, extra: str = "") -> argparse.ArgumentParser:
@@ -84,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--config", type=Path, required=True, metavar="FILE")
     run.add_argument("--json", action="store_true", help="print events as JSON lines")
+    _add_loudness(run)
 
     listing = command("list", "list the plugins of a host's home", _RUNNING)
     _add_home(listing)
@@ -157,7 +174,44 @@ def _parser() -> argparse.ArgumentParser:
     )
     new.add_argument("--api-version", help="host API version (default: the hookspec module's)")
     _add_json(new)
+
+    _add_completion(command)
     return parser
+
+
+def _add_completion(command: Callable[..., argparse.ArgumentParser]) -> None:
+    completion = command(
+        "completion",
+        "print a shell completion script for bash, zsh or fish",
+        'bash: eval "$(pluginhost completion bash)" in ~/.bashrc\n'
+        'zsh:  eval "$(pluginhost completion zsh)" in ~/.zshrc (after compinit)\n'
+        "fish: pluginhost completion fish > ~/.config/fish/completions/pluginhost.fish",
+    )
+    completion.add_argument("shell", choices=["bash", "zsh", "fish"])
+
+
+def _add_globals(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument(
+        "--version", action=_Version, nargs=0, help="print the version of pluginhost and exit"
+    )
+
+
+class _Version(argparse.Action):
+    """``--version``: the installed distribution's version, read only when asked for."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        version = importlib.import_module("pluginhost").__version__
+        print(f"pluginhost {version}")
+        parser.exit()
+
+
+def _add_loudness(cmd: argparse.ArgumentParser) -> None:
+    loud = cmd.add_mutually_exclusive_group()
+    loud.add_argument(
+        "-v", "--verbose", action="count", default=0, help="also info (-v) and debug (-vv) logs"
+    )
+    loud.add_argument("-q", "--quiet", action="store_true", help="only errors, no warnings")
 
 
 def _add_name_and_home(cmd: argparse.ArgumentParser) -> None:
@@ -192,6 +246,7 @@ _MODULES: Final = {
     "unpin": "control",
     "release": "release",
     "new": "new",
+    "completion": "completion",
 }
 
 
@@ -203,24 +258,73 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
-    args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.ERROR,
-        format="pluginhost: %(levelname)s: %(message)s",
-    )
+    """Run the command line; returns the exit code.
+
+    Ctrl-C ends it with exit 130 and no traceback; a reader that closes stdout early ends it
+    silently with exit 141, as git (killed by SIGPIPE) does.
+    """
+    debug = False
+    try:
+        parser = _parser()
+        args = parser.parse_args(argv)
+        debug = args.debug
+        logging.basicConfig(
+            level=logging.DEBUG if debug else logging.ERROR,
+            format="pluginhost: %(levelname)s: %(message)s",
+        )
+        args.parser = parser
+        return _run(args)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_PIPE
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return _command(args.command)(args)
+    except (KeyboardInterrupt, BrokenPipeError):
+        raise
     except UsageError as exc:
-        note(f"error: {exc}")
-        return EXIT_USAGE
+        return _failed(args, f"error: {exc}", EXIT_USAGE)
     except PluginHostError as exc:
         if args.debug:
             raise
-        note(f"error: {exc}")
-        return EXIT_ERROR
+        return _failed(args, f"error: {exc}", EXIT_ERROR)
+    except OSError as exc:
+        # A file the command was pointed at, or one it writes: the system's words, one line.
+        if args.debug:
+            raise
+        return _failed(args, f"error: {_os_error(exc)}", EXIT_ERROR)
     except Exception as exc:
         if args.debug:
             raise
-        note(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
-        return EXIT_ERROR
+        text = f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)"
+        return _failed(args, text, EXIT_ERROR)
+
+
+def _failed(args: argparse.Namespace, text: str, code: int) -> int:
+    """One line on stderr and, for a command asked for JSON, an error document on stdout."""
+    note(text)
+    if getattr(args, "json", False) and not getattr(args, "json_done", False):
+        # One line: also the last line of a command that prints JSON lines (run, audit).
+        say(json.dumps(error_document(args.command, text.partition(": ")[2], code)))
+    return code
+
+
+def _os_error(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename is not None else ""
+    return f"{where}{exc.strerror or exc}"
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush at exit does not
+    raise on the closed pipe again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)

@@ -28,15 +28,22 @@ _GROUP_SUFFIX = ".plugins"
 def run(args: argparse.Namespace) -> int:
     """Inspect each wheel and print what it declares; exit 3 when any would be refused.
 
-    :raises UsageError: when ``--api-version`` is not a version.
+    :raises UsageError: when ``--api-version`` is not a version, or a path names no file or
+        a directory.
     """
     group = args.group or (f"{args.project}.plugins" if args.project else None)
+    for path in args.wheels:
+        # A path that names no file is a mistake on the command line, not a wheel to refuse.
+        if not path.exists():
+            raise UsageError(f"{path}: no such file")
+        if path.is_dir():
+            raise UsageError(f"{path}: is a directory, not a wheel")
     try:
         reports = [inspect_file(p, group=group, api_version=args.api_version) for p in args.wheels]
     except VersionError as exc:
         raise UsageError(f"--api-version: {exc.reason}") from exc
     if args.json:
-        print_json(reports)
+        print_json({"ok": all(r["ok"] for r in reports), "wheels": reports})
     for report in [] if args.json else reports:
         for line in describe(report):
             say(line)

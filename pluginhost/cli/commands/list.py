@@ -13,10 +13,15 @@ __all__ = ["plugin_rows", "run"]
 
 def run(args: argparse.Namespace) -> int:
     """Print the rows of :func:`plugin_rows` as a table, or as JSON with ``--json``."""
-    rows = plugin_rows(read_home(home(args)))
+    view = read_home(home(args))
+    rows = plugin_rows(view)
     if args.json:
-        print_json(rows)
-    elif not rows:
+        print_json({"host": view.host_json(), "plugins": rows})
+        return EXIT_OK
+    stopped = view.stopped_line()
+    if stopped is not None:
+        say(stopped)
+    if not rows:
         say("no plugins")
     else:
         header = [["NAME", "VERSION", "STATE", "ORIGIN / ERROR"]]

@@ -17,10 +17,14 @@ __all__ = ["plugin_status", "run", "status_lines"]
 
 def run(args: argparse.Namespace) -> int:
     """Print the plugin's :func:`plugin_status` as lines, or as JSON with ``--json``."""
-    entry = plugin_status(read_home(home(args)), args.name)
+    view = read_home(home(args))
+    entry = plugin_status(view, args.name)
     if args.json:
-        print_json(entry)
+        print_json({"host": view.host_json(), **entry})
         return EXIT_OK
+    stopped = view.stopped_line()
+    for line in [stopped] if stopped is not None else []:
+        say(line)
     for line in status_lines(entry):
         say(line)
     return EXIT_OK

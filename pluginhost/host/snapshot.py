@@ -1,0 +1,168 @@
+"""What ``pluginhost list`` and ``status`` show, as values: from a running host, or read from a
+home in another process (``status.json``), so that tools do not parse the CLI's text.
+
+>>> snap = HostSnapshot.read(home)                      # doctest: +SKIP
+>>> snap.running, [p.info.version for p in snap.plugins.values()]  # doctest: +SKIP
+(False, ['1.1.0', '1.0.0'])
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ..model.errors import HostStateError, PluginHostError
+from ..model.problems import Problem, ProblemKind, Requirement
+from ..model.status import HistoryEntry, PluginInfo, PluginState, PluginStatus
+from ..state.store import AtomicJsonFile, HomeLock
+from .statusdoc import STATUS_FILE
+
+if TYPE_CHECKING:
+    from .host import PluginHost
+
+__all__ = ["HostSnapshot"]
+
+
+@attrs.frozen
+class HostSnapshot:
+    """A host's plugins and problems at one moment.
+
+    :param home: the host's home.
+    :param running: whether a host holds the home's lock now.
+    :param pid: the pid of the host holding the lock, else of the last host that wrote the
+        status document, if any.
+    :param updated: when the status document was written (``time.time()``); ``None`` when
+        there is none (the plugins are then the registry's, as the next start restores them).
+    :param load_order: the active plugins, dependencies first.
+    :param plugins: each plugin with its history and backups, by name.
+    :param problems: why each plugin or version that is not active was left out.
+    """
+
+    home: Path
+    running: bool
+    pid: int | None
+    updated: float | None
+    load_order: tuple[str, ...]
+    plugins: Mapping[str, PluginStatus] = attrs.field(hash=False)
+    problems: tuple[Problem, ...]
+
+    @classmethod
+    def of(cls, host: PluginHost) -> HostSnapshot:
+        """The snapshot of a host in this process."""
+        plugins: dict[str, PluginStatus] = {}
+        for name in host.plugins:
+            try:
+                plugins[name] = host.status(name)
+            except PluginHostError:  # gone between the two reads
+                continue
+        return cls(
+            home=host.home,
+            running=host.running,
+            pid=os.getpid(),
+            updated=time.time(),
+            load_order=host.load_order(),
+            plugins=plugins,
+            problems=host.problems(),
+        )
+
+    @classmethod
+    def read(cls, home: Path) -> HostSnapshot:
+        """The snapshot of the host of ``home``, read from its documents without writing.
+
+        :raises HostStateError: when ``home`` is not a pluginhost home.
+        :raises StoreError: when neither the status document nor the registry can be read.
+        """
+        home = Path(home)
+        if not (home / "lock").exists() and not (home / "registry.json").exists():
+            raise HostStateError("not a pluginhost home (no lock, no registry.json)", path=home)
+        holder = HomeLock.holder(home)
+        status = AtomicJsonFile(home / STATUS_FILE).peek()
+        if status is not None:
+            return cls.from_status(home, status, holder)
+        registry = AtomicJsonFile(home / "registry.json").peek() or {"active": []}
+        plugins = {
+            r["candidate"]["name"]: PluginStatus(_registry_info(r), (), ())
+            for r in registry["active"]
+        }
+        return cls(home, holder is not None, holder, None, tuple(plugins), plugins, ())
+
+    @classmethod
+    def from_status(cls, home: Path, data: Mapping[str, Any], holder: int | None) -> HostSnapshot:
+        """The snapshot a status document's ``data`` describes; ``holder`` holds the lock."""
+        plugins = {name: _plugin_status(entry) for name, entry in data["plugins"].items()}
+        return cls(
+            home=home,
+            running=holder is not None,
+            pid=holder if holder is not None else data.get("pid"),
+            updated=data.get("updated"),
+            load_order=tuple(data.get("load_order", ())),
+            plugins=plugins,
+            problems=tuple(_problem(p) for p in data.get("problems", ())),
+        )
+
+
+def _plugin_status(entry: Mapping[str, Any]) -> PluginStatus:
+    info = PluginInfo(
+        name=entry["name"],
+        version=entry["version"],
+        state=PluginState(entry["state"]),
+        origin=entry["origin"],
+        distribution=entry["distribution"],
+        requires=dict(entry["requires"]),
+        optional=dict(entry["optional"]),
+        site_dir=Path(entry["site_dir"]) if entry.get("site_dir") else None,
+        sha256=entry.get("sha256"),
+        error=entry.get("error"),
+        pinned=bool(entry.get("pinned", False)),
+    )
+    history = tuple(
+        HistoryEntry(h["version"], h["outcome"], h["time"], h.get("sha256"), h.get("error"))
+        for h in entry.get("history", ())
+    )
+    return PluginStatus(info, history, tuple(entry.get("backups", ())))
+
+
+def _registry_info(record: Mapping[str, Any]) -> PluginInfo:
+    """A registry record: committed, so active once a host starts on the home."""
+    c = record["candidate"]
+    origin = c["origin"]
+    site_dir = record.get("site_dir")
+    return PluginInfo(
+        name=c["name"],
+        version=c["version"],
+        state=PluginState.ACTIVE,
+        origin=origin.get("wheel") or origin.get("distribution", ""),
+        distribution=c["distribution"],
+        requires=dict(c["requires"]),
+        optional=dict(c["optional"]),
+        site_dir=Path(site_dir) if site_dir else None,
+        sha256=origin.get("sha256"),
+    )
+
+
+def _problem(data: Mapping[str, Any]) -> Problem:
+    req = data.get("requirement")
+    requirement = None
+    if req is not None:
+        requirement = Requirement(
+            req["plugin"],
+            req["version"],
+            req["requires"],
+            req["constraint"],
+            tuple(req["available"]),
+            req.get("chosen"),
+        )
+    return Problem(
+        kind=ProblemKind(data["kind"]),
+        plugin=data["plugin"],
+        message=data["message"],
+        involved=tuple(data.get("involved", ())),
+        version=data.get("version"),
+        path=data.get("path"),
+        requirement=requirement,
+    )
