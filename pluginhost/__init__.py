@@ -6,8 +6,10 @@ The public surface is what this module exports; every other module is private.
 from .discover.archive import WheelLimits
 from .discover.environment import EnvironmentSource
 from .discover.folder import WheelFolderSource
+from .discover.report import WheelReport
 from .discover.sources import Scan, Source
 from .discover.wheel import WheelInfo
+from .host.doctor import Diagnosis, Finding
 from .host.host import PluginHost
 from .host.settings import Settings
 from .host.snapshot import HostSnapshot
@@ -39,9 +41,11 @@ __all__ = [
     "BuildError",
     "Candidate",
     "Constraint",
+    "Diagnosis",
     "EnvironmentSource",
     "Event",
     "EventKind",
+    "Finding",
     "HistoryEntry",
     "HostSnapshot",
     "HostStateError",
@@ -73,6 +77,7 @@ __all__ = [
     "WheelInfo",
     "WheelLimits",
     "WheelOrigin",
+    "WheelReport",
 ]
 
 # Errors go by their public name (``pluginhost.WheelError``) in events and the audit log, so the

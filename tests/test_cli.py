@@ -197,8 +197,8 @@ class HostProcess:
             time.sleep(0.02)
         raise AssertionError(f"{text!r} not among {self.lines}")
 
-    def stop(self) -> tuple[int, str]:
-        self.proc.send_signal(signal.SIGTERM)
+    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
+        self.proc.send_signal(sig)
         code = self.proc.wait(timeout=30)
         for reader in self.readers:
             reader.join(5)
@@ -384,8 +384,9 @@ class TestRunTellsTheTruth:
             host.wait_for('"kind": "missing"')
             host.wait_for('"kind": "loaded"')
         finally:
-            code, err = host.stop()
-        assert code == 0, err
+            code, err = host.stop(signal.SIGINT)
+        assert code == 0, err  # Ctrl-C is how run is asked to stop: a clean stop
+        assert err.splitlines()[-2:] == ["pluginhost: stopping", "pluginhost: stopped"]
         docs = [json.loads(line) for line in host.lines]
         assert all(d["schema"] == 1 for d in docs)
         loaded = next(d for d in docs if d["type"] == "event" and d["kind"] == "loaded")

@@ -52,14 +52,14 @@ class TestHostSnapshot:
     def test_registry_only(
         self, make_host: Callable[..., PluginHost], factory: WheelFactory
     ) -> None:
-        """A home without status.json shows the registry's plugins, as the next start has them."""
+        """A home without status.json shows the registry's plugins as committed."""
         factory.build("hello", "1.0.0")
         host = make_host()
         host.stop()
         (host.home / "status.json").unlink()
         snap = HostSnapshot.read(host.home)
         assert snap.updated is None
-        assert snap.plugins["hello"].info.state is PluginState.ACTIVE
+        assert snap.plugins["hello"].info.state is PluginState.COMMITTED
 
     def test_not_a_home(self, tmp_path: Path) -> None:
         """A folder that is no home is an error naming it."""

@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..model.errors import HostStateError, PluginHostError
+from ..model.errors import PluginHostError
 from ..model.problems import Problem, ProblemKind, Requirement
 from ..model.status import HistoryEntry, PluginInfo, PluginState, PluginStatus
-from ..state.store import AtomicJsonFile, HomeLock
-from .statusdoc import STATUS_FILE
+from .homeview import HomeView, read_home
 
 if TYPE_CHECKING:
     from .host import PluginHost
@@ -41,6 +40,8 @@ class HostSnapshot:
     :param load_order: the active plugins, dependencies first.
     :param plugins: each plugin with its history and backups, by name.
     :param problems: why each plugin or version that is not active was left out.
+    :param errors: why a document of the home could not be read, by file name (the snapshot
+        then comes from the other one).
     """
 
     home: Path
@@ -50,6 +51,7 @@ class HostSnapshot:
     load_order: tuple[str, ...]
     plugins: Mapping[str, PluginStatus] = attrs.field(hash=False)
     problems: tuple[Problem, ...]
+    errors: Mapping[str, str] = attrs.field(factory=dict, hash=False)
 
     @classmethod
     def of(cls, host: PluginHost) -> HostSnapshot:
@@ -72,37 +74,28 @@ class HostSnapshot:
 
     @classmethod
     def read(cls, home: Path) -> HostSnapshot:
-        """The snapshot of the host of ``home``, read from its documents without writing.
+        """The snapshot of the host of ``home``, read from its documents without writing:
+        ``status.json``, or the registry when no host wrote a status (plugins then
+        :attr:`~PluginState.COMMITTED`).
 
         :raises HostStateError: when ``home`` is not a pluginhost home.
-        :raises StoreError: when neither the status document nor the registry can be read.
         """
-        home = Path(home)
-        if not (home / "lock").exists() and not (home / "registry.json").exists():
-            raise HostStateError("not a pluginhost home (no lock, no registry.json)", path=home)
-        holder = HomeLock.holder(home)
-        status = AtomicJsonFile(home / STATUS_FILE).peek()
-        if status is not None:
-            return cls.from_status(home, status, holder)
-        registry = AtomicJsonFile(home / "registry.json").peek() or {"active": []}
-        plugins = {
-            r["candidate"]["name"]: PluginStatus(_registry_info(r), (), ())
-            for r in registry["active"]
-        }
-        return cls(home, holder is not None, holder, None, tuple(plugins), plugins, ())
+        return cls.from_view(read_home(Path(home)))
 
     @classmethod
-    def from_status(cls, home: Path, data: Mapping[str, Any], holder: int | None) -> HostSnapshot:
-        """The snapshot a status document's ``data`` describes; ``holder`` holds the lock."""
-        plugins = {name: _plugin_status(entry) for name, entry in data["plugins"].items()}
+    def from_view(cls, view: HomeView) -> HostSnapshot:
+        """The snapshot of a home already read."""
+        status = view.status or {}
+        plugins = {name: _plugin_status(entry) for name, entry in view.plugins.items()}
         return cls(
-            home=home,
-            running=holder is not None,
-            pid=holder if holder is not None else data.get("pid"),
-            updated=data.get("updated"),
-            load_order=tuple(data.get("load_order", ())),
+            home=view.home,
+            running=view.holder is not None,
+            pid=view.holder if view.holder is not None else status.get("pid"),
+            updated=status.get("updated"),
+            load_order=tuple(view.load_order),
             plugins=plugins,
-            problems=tuple(_problem(p) for p in data.get("problems", ())),
+            problems=tuple(_problem(p) for p in status.get("problems", ())),
+            errors=view.errors,
         )
 
 
@@ -125,24 +118,6 @@ def _plugin_status(entry: Mapping[str, Any]) -> PluginStatus:
         for h in entry.get("history", ())
     )
     return PluginStatus(info, history, tuple(entry.get("backups", ())))
-
-
-def _registry_info(record: Mapping[str, Any]) -> PluginInfo:
-    """A registry record: committed, so active once a host starts on the home."""
-    c = record["candidate"]
-    origin = c["origin"]
-    site_dir = record.get("site_dir")
-    return PluginInfo(
-        name=c["name"],
-        version=c["version"],
-        state=PluginState.ACTIVE,
-        origin=origin.get("wheel") or origin.get("distribution", ""),
-        distribution=c["distribution"],
-        requires=dict(c["requires"]),
-        optional=dict(c["optional"]),
-        site_dir=Path(site_dir) if site_dir else None,
-        sha256=origin.get("sha256"),
-    )
 
 
 def _problem(data: Mapping[str, Any]) -> Problem:

@@ -1,4 +1,4 @@
-"""A host's home as the CLI reads it: the status document and the registry, read once.
+"""A host's home as another process reads it: the status document and the registry, read once.
 
 Everything here only reads, and may run while a host works on the home: each report comes from
 one document (``status.json``, or the registry when a host never wrote a status), and documents
@@ -7,16 +7,16 @@ are replaced atomically, so a report is always one consistent snapshot, never ha
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from ..host.statusdoc import STATUS_FILE
 from ..model.errors import HostStateError, PluginHostError
+from ..model.status import PluginState
 from ..state.store import AtomicJsonFile, HomeLock
+from .statusdoc import STATUS_FILE
 
 __all__ = ["HomeView", "read_document", "read_home"]
 
@@ -46,25 +46,6 @@ class HomeView:
         if self.registry is not None:
             return {r["candidate"]["name"]: _record_plugin(r) for r in self.registry["active"]}
         return {}
-
-    def host_json(self) -> dict[str, Any]:
-        """Whether a host runs on the home, and which: its pid, or the last host's."""
-        status = self.status or {}
-        return {
-            "running": self.holder is not None,
-            "pid": self.holder if self.holder is not None else status.get("pid"),
-            "last_seen": status.get("updated"),
-        }
-
-    def stopped_line(self) -> str | None:
-        """``host not running (last seen ...)`` when no host runs on the home, else ``None``:
-        what follows is the home as the last host left it, not a live host."""
-        if self.holder is not None:
-            return None
-        if self.status is None:
-            return "host not running (no status written: the registry's plugins are shown)"
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.status["updated"]))
-        return f"host not running (last seen {when}, pid {self.status.get('pid')})"
 
     @property
     def load_order(self) -> list[str]:
@@ -111,7 +92,7 @@ def _record_plugin(record: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "name": c["name"],
         "version": c["version"],
-        "state": "committed",
+        "state": str(PluginState.COMMITTED),
         "origin": origin.get("wheel") or origin.get("distribution", ""),
         "distribution": c["distribution"],
         "requires": c["requires"],
