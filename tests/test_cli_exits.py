@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_cli import run_cli
+from test_cli import CONFIG, run_cli, wait_file
 
 import pluginhost
 from pluginhost import PluginHost
@@ -59,6 +59,48 @@ class TestClosedPipe:
             os.close(write_end)
         assert proc.returncode == 141
         assert proc.stderr == ""
+
+    def test_reader_leaves_the_demo(self, tmp_path: Path) -> None:
+        """A reader that leaves the demo while its host's threads print events: silent, exit
+        141, the host stopped on the way out (no traceback, no log)."""
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pluginhost", "demo"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(os.environ, NO_COLOR="1", XDG_CACHE_HOME=str(tmp_path / "cache")),
+        )
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        # Until the host's threads print events: the next write may be theirs or the main's.
+        while b"event  loaded" not in proc.stdout.readline():
+            pass
+        proc.stdout.close()
+        with proc.stderr:
+            err = proc.stderr.read()
+        assert proc.wait(timeout=120) == 141
+        assert err == b""
+
+    def test_reader_leaves_run(self, tmp_path: Path) -> None:
+        """run whose reader left stops its host cleanly at the next event, exit 141."""
+        (tmp_path / "wheels").mkdir()
+        config = tmp_path / "pluginhost.toml"
+        config.write_text(CONFIG)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pluginhost", "run", "--config", str(config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        wait_file(tmp_path / "home" / "control" / "server.json")
+        proc.stdout.close()
+        wheel = WheelFactory(tmp_path / "out").build("hello")
+        os.replace(wheel, tmp_path / "wheels" / wheel.name)
+        with proc.stderr:
+            err = proc.stderr.read()
+        assert proc.wait(timeout=60) == 141
+        assert err.splitlines()[1:] == ["pluginhost: stopping", "pluginhost: stopped"]
 
     def test_head(self, tmp_path: Path, stopped_home: Path) -> None:
         """`pluginhost list | head -1` through a real shell pipe prints one line, no error."""

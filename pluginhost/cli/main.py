@@ -11,7 +11,6 @@ import argparse
 import importlib
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ from .common import (
     note,
     say,
 )
+from .pipe import ClosedPipeGuard, silence
 
 __all__ = ["main"]
 
@@ -261,8 +261,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code.
 
     Ctrl-C ends it with exit 130 and no traceback; a reader that closes stdout early ends it
-    silently with exit 141, as git (killed by SIGPIPE) does.
+    silently with exit 141, as git (killed by SIGPIPE) does (:mod:`.pipe`).
     """
+    guard = ClosedPipeGuard(sys.stdout)
+    sys.stdout = guard
+    try:
+        code = _main(argv, guard)
+    finally:
+        sys.stdout = guard.inner
+    return EXIT_PIPE if guard.reader_gone else code
+
+
+def _main(argv: Sequence[str] | None, guard: ClosedPipeGuard) -> int:
     debug = False
     try:
         parser = _parser()
@@ -272,6 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             level=logging.DEBUG if debug else logging.ERROR,
             format="pluginhost: %(levelname)s: %(message)s",
         )
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(guard.quiet_log)
         args.parser = parser
         return _run(args)
     except KeyboardInterrupt:
@@ -279,8 +291,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        _silence_stdout()
+        if not guard.reader_gone:  # written past the guard
+            silence(guard.inner)
         return EXIT_PIPE
+    finally:
+        for handler in logging.getLogger().handlers:
+            handler.removeFilter(guard.quiet_log)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -318,13 +334,3 @@ def _failed(args: argparse.Namespace, text: str, code: int) -> int:
 def _os_error(exc: OSError) -> str:
     where = f"{exc.filename}: " if exc.filename is not None else ""
     return f"{where}{exc.strerror or exc}"
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null, so that the interpreter's last flush at exit does not
-    raise on the closed pipe again."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, sys.stdout.fileno())
-    finally:
-        os.close(devnull)

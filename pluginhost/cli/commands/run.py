@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -52,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
         watched = ", ".join(str(f.path) for f in host.folders) or "no folder"
         note(f"serving {host.project} from {host.home} (pid {os.getpid()}), watching {watched}")
         tracker.update(host.problems())
-        while not stop.wait(_POLL):
+        # A reader of stdout that went away (`run | head`) ends it too, cleanly.
+        while not stop.wait(_POLL) and not getattr(sys.stdout, "reader_gone", False):
             tracker.update(host.problems())
         note("stopping")
         server.stop()
