@@ -226,3 +226,20 @@ class TestJsonDocuments:
         assert doc["command"] == args[0]
         assert doc["exit"] == 1
         assert proc.stderr == f"pluginhost: error: {doc['error']}\n"
+
+    def test_bad_arguments_with_json(self, tmp_path: Path) -> None:
+        """Arguments argparse refuses: usage and one line on stderr, exit 2, and with --json an
+        error document on stdout."""
+        proc = run_cli("status", "--json", tmp_path=tmp_path)
+        assert proc.returncode == 2
+        assert json.loads(proc.stdout) == {
+            "schema": 1,
+            "ok": False,
+            "command": "status",
+            "error": "the following arguments are required: NAME",
+            "exit": 2,
+        }
+        assert proc.stderr.splitlines()[-1] == (
+            "pluginhost: error: the following arguments are required: NAME"
+        )
+        assert run_cli("status", tmp_path=tmp_path).stdout == ""

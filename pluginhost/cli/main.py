@@ -14,7 +14,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, NoReturn
 
 from ..model.errors import PluginHostError
 from .common import (
@@ -58,7 +58,7 @@ def _epilog(extra: str = "") -> str:
 
 def _parser() -> argparse.ArgumentParser:
     raw = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="pluginhost",
         description="Discover, resolve, install and hot-swap pluggy plugin wheels.",
         epilog=_epilog(),
@@ -190,6 +190,22 @@ def _add_completion(command: Callable[..., argparse.ArgumentParser]) -> None:
     completion.add_argument("shell", choices=["bash", "zsh", "fish"])
 
 
+class _ArgumentsError(Exception):
+    """Bad arguments, found by argparse in the parser ``parser``."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose errors come back to :func:`main` rather than exiting, so that
+    a command asked for ``--json`` answers bad arguments in JSON too."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _ArgumentsError(self, message)
+
+
 def _add_globals(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     parser.add_argument(
@@ -276,7 +292,7 @@ def _main(argv: Sequence[str] | None, guard: ClosedPipeGuard) -> int:
     debug = False
     try:
         parser = _parser()
-        args = parser.parse_args(argv)
+        args = _parse(parser, argv)
         debug = args.debug
         logging.basicConfig(
             level=logging.DEBUG if debug else logging.ERROR,
@@ -297,6 +313,21 @@ def _main(argv: Sequence[str] | None, guard: ClosedPipeGuard) -> int:
     finally:
         for handler in logging.getLogger().handlers:
             handler.removeFilter(guard.quiet_log)
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """The parsed arguments; bad ones exit 2 as argparse exits, with a JSON error document on
+    stdout too when ``--json`` is among them."""
+    try:
+        return parser.parse_args(argv)
+    except _ArgumentsError as exc:
+        exc.parser.print_usage(sys.stderr)
+        note(f"error: {exc}")
+        words = sys.argv[1:] if argv is None else list(argv)
+        if "--json" in words:
+            command = next((w for w in words if w in _MODULES), "pluginhost")
+            say(json.dumps(error_document(command, str(exc), EXIT_USAGE)))
+        raise SystemExit(EXIT_USAGE) from None
 
 
 def _run(args: argparse.Namespace) -> int:
