@@ -16,13 +16,19 @@ if TYPE_CHECKING:
     from .discover.archive import WheelLimits
     from .discover.environment import EnvironmentSource
     from .discover.folder import WheelFolderSource
+    from .discover.report import WheelReport
     from .discover.sources import (
         Scan,
         Source,
     )
     from .discover.wheel import WheelInfo
+    from .host.doctor import (
+        Diagnosis,
+        Finding,
+    )
     from .host.host import PluginHost
     from .host.settings import Settings
+    from .host.snapshot import HostSnapshot
     from .model.candidate import (
         Candidate,
         InstalledOrigin,
@@ -71,10 +77,13 @@ _EXPORTS: dict[str, str] = {
     "BuildError": ".model.errors",
     "Candidate": ".model.candidate",
     "Constraint": ".model.versions",
+    "Diagnosis": ".host.doctor",
     "EnvironmentSource": ".discover.environment",
     "Event": ".model.events",
     "EventKind": ".model.events",
+    "Finding": ".host.doctor",
     "HistoryEntry": ".model.status",
+    "HostSnapshot": ".host.snapshot",
     "HostStateError": ".model.errors",
     "InstallError": ".model.errors",
     "InstalledOrigin": ".model.candidate",
@@ -104,6 +113,7 @@ _EXPORTS: dict[str, str] = {
     "WheelInfo": ".discover.wheel",
     "WheelLimits": ".discover.archive",
     "WheelOrigin": ".model.candidate",
+    "WheelReport": ".discover.report",
 }
 
 __all__ = [
@@ -111,10 +121,13 @@ __all__ = [
     "BuildError",
     "Candidate",
     "Constraint",
+    "Diagnosis",
     "EnvironmentSource",
     "Event",
     "EventKind",
+    "Finding",
     "HistoryEntry",
+    "HostSnapshot",
     "HostStateError",
     "InstallError",
     "InstalledOrigin",
@@ -144,10 +157,13 @@ __all__ = [
     "WheelInfo",
     "WheelLimits",
     "WheelOrigin",
+    "WheelReport",
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        return _version()
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -157,4 +173,17 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    return sorted({*globals(), *__all__, "__version__"})
+
+
+def _version() -> str:
+    # Looked up on first use only: reading the distribution's metadata costs a few
+    # milliseconds that ``import pluginhost`` should not pay.
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+    try:
+        found = version(__name__)
+    except PackageNotFoundError:  # a checkout on sys.path, never installed
+        found = "0+unknown"
+    globals()["__version__"] = found
+    return found

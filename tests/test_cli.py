@@ -15,6 +15,7 @@ from typing import IO
 import pytest
 from conftest import greet_code
 
+from pluginhost.host.config_file import HostConfig
 from pluginhost.state.store import AtomicJsonFile
 from pluginhost.testing import WheelFactory
 
@@ -112,7 +113,7 @@ class TestInspect:
         bad = factory.build("evil", broken="bad-record-hash")
         proc = run_cli("inspect", "--json", str(bad), tmp_path=tmp_path)
         assert proc.returncode == 3
-        [report] = json.loads(proc.stdout)
+        [report] = json.loads(proc.stdout)["wheels"]
         assert report["ok"] is False
         assert "does not match its RECORD hash" in report["refused"][0]
 
@@ -164,9 +165,9 @@ class HostProcess:
     file now and then.
     """
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, *args: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pluginhost", "run", "--config", str(config)],
+            [sys.executable, "-m", "pluginhost", "run", "--config", str(config), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -196,8 +197,8 @@ class HostProcess:
             time.sleep(0.02)
         raise AssertionError(f"{text!r} not among {self.lines}")
 
-    def stop(self) -> tuple[int, str]:
-        self.proc.send_signal(signal.SIGTERM)
+    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
+        self.proc.send_signal(sig)
         code = self.proc.wait(timeout=30)
         for reader in self.readers:
             reader.join(5)
@@ -282,7 +283,9 @@ class TestRun:
             "list", "--config", str(tmp_path / "pluginhost.toml"), "--json", tmp_path=tmp_path
         )
         assert listing.returncode == 0, listing.stderr
-        rows = {r["name"]: (r["version"], r["state"]) for r in json.loads(listing.stdout)}
+        rows = {
+            r["name"]: (r["version"], r["state"]) for r in json.loads(listing.stdout)["plugins"]
+        }
         assert rows == {
             "hello": ("1.1.0", "active"),
             "polite": ("1.0.0", "active"),
@@ -334,3 +337,89 @@ class TestRun:
         assert proc.stderr == (
             f"pluginhost: error: {config}: pluginhost.keep_backups: must be a integer, not string\n"
         )
+
+
+class TestRunTellsTheTruth:
+    def test_problems_appear_and_clear(self, tmp_path: Path) -> None:
+        """A missing folder and a plugin left out each get one line when they appear and one
+        when they clear, without --debug."""
+        config = tmp_path / "pluginhost.toml"
+        config.write_text(CONFIG)
+        out = WheelFactory(tmp_path / "out")
+        polite = out.build("polite", "1.0.0", requires={"hello": "^1.0"})
+        hello = out.build("hello", "1.0.0")
+        host = HostProcess(config)
+        wheels = tmp_path / "wheels"
+        try:
+            host.wait_for(f"watched folder unavailable: {wheels}: folder is missing")
+            wheels.mkdir()
+            host.wait_for(f"cleared: {wheels}: folder is missing")
+            os.replace(polite, wheels / polite.name)
+            missing = "polite 1.0.0 requires hello ^1.0, which is not available"
+            host.wait_for(f"not loaded: {missing}")
+            os.replace(hello, wheels / hello.name)
+            host.wait_for(f"cleared: {missing}")
+        finally:
+            code, err = host.stop()
+        assert code == 0, err
+        told = [line.split("  ", 1)[1] for line in host.lines]
+        assert told.count(f"not loaded: {missing}") == 1
+        assert told.count(f"cleared: {missing}") == 1
+        assert f"pluginhost: WARNING: watched folder {wheels}: folder is missing" in err
+
+    def test_json_records(self, tmp_path: Path) -> None:
+        """--json prints one document per line: events as the audit log records them, and
+        problems; each with its schema version."""
+        (tmp_path / "wheels").mkdir()
+        config = tmp_path / "pluginhost.toml"
+        config.write_text(CONFIG)
+        out = WheelFactory(tmp_path / "out")
+        needy = out.build("needy", "0.1.0", requires={"translator": "^2.0"})
+        hello = out.build("hello", "1.0.0")
+        host = HostProcess(config, "--json")
+        try:
+            wait_file(tmp_path / "home" / "control" / "server.json")
+            os.replace(needy, tmp_path / "wheels" / needy.name)
+            os.replace(hello, tmp_path / "wheels" / hello.name)
+            host.wait_for('"kind": "missing"')
+            host.wait_for('"kind": "loaded"')
+        finally:
+            code, err = host.stop(signal.SIGINT)
+        assert code == 0, err  # Ctrl-C is how run is asked to stop: a clean stop
+        assert err.splitlines()[-2:] == ["pluginhost: stopping", "pluginhost: stopped"]
+        docs = [json.loads(line) for line in host.lines]
+        assert all(d["schema"] == 1 for d in docs)
+        loaded = next(d for d in docs if d["type"] == "event" and d["kind"] == "loaded")
+        assert loaded["action"] == "install"
+        assert (loaded["plugin"], loaded["version"]) == ("hello", "1.0.0")
+        assert loaded["origin"] == str(tmp_path / "wheels" / hello.name)
+        assert loaded["time"].startswith("20")
+        problem = next(d for d in docs if d["type"] == "problem")
+        assert (problem["change"], problem["plugin"]) == ("appeared", "needy")
+        audited = [
+            json.loads(line) for line in (tmp_path / "home" / "audit.log").read_text().splitlines()
+        ]
+        same = next(a for a in audited if a.get("kind") == "loaded")
+        assert {k: v for k, v in same.items() if k != "prev"} == {
+            k: v for k, v in loaded.items() if k not in ("schema", "type")
+        }
+
+    def test_registry_restored_from_backup(self, tmp_path: Path) -> None:
+        """A registry restored from its backup is a warning on stderr by default; -q hides it."""
+        (tmp_path / "wheels").mkdir()
+        config = tmp_path / "pluginhost.toml"
+        config.write_text(CONFIG)
+        out = WheelFactory(tmp_path / "out")
+        with HostConfig.from_file(config).make_host() as setup:
+            # Two commits: the second keeps the first as the backup.
+            setup.install(out.build("hello", "1.0.0"))
+            setup.install(out.build("hello", "1.1.0"))
+        assert (tmp_path / "home" / "registry.json.bak").is_file()
+        (tmp_path / "home" / "registry.json").write_text("{broken")
+        for args, shown in (((), True), (("-q",), False)):
+            host = HostProcess(config, *args)
+            wait_file(tmp_path / "home" / "control" / "server.json")
+            _, err = host.stop()
+            (tmp_path / "home" / "control" / "server.json").unlink(missing_ok=True)
+            assert ("WARNING: registry: registry.json" in err) is shown, err
+            (tmp_path / "home" / "registry.json").write_text("{broken")

@@ -28,11 +28,12 @@ class TestTable:
 
 class TestPrintJson:
     def test_keeps_key_order(self, capsys: pytest.CaptureFixture[str]) -> None:
-        """JSON comes out indented, keys in the order the command built them."""
+        """JSON comes out indented, its schema version first, then the keys in the order the
+        command built them."""
         print_json({"b": 1, "a": [2]})
         out = capsys.readouterr().out
-        assert out == '{\n  "b": 1,\n  "a": [\n    2\n  ]\n}\n'
-        assert json.loads(out) == {"b": 1, "a": [2]}
+        assert out == '{\n  "schema": 1,\n  "b": 1,\n  "a": [\n    2\n  ]\n}\n'
+        assert json.loads(out) == {"schema": 1, "b": 1, "a": [2]}
 
 
 class TestHome:

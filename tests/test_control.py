@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from conftest import greet_code
 
-from pluginhost import HostStateError, PluginHost, TrustError
-from pluginhost.cli.commands.doctor import diagnose
+from pluginhost import HostSnapshot, HostStateError, PluginHost, TrustError
 from pluginhost.cli.commands.graph import graph_dot, graph_report
 from pluginhost.cli.commands.list import plugin_rows
 from pluginhost.cli.commands.status import plugin_status
-from pluginhost.cli.home import read_home
 from pluginhost.host.control import CONTROL_DIR, ControlServer, send_request
+from pluginhost.host.doctor import diagnose
+from pluginhost.host.homeview import read_home
 from pluginhost.state.store import AtomicJsonFile
 from pluginhost.testing import WheelFactory
 
@@ -43,8 +43,8 @@ def served(
 def test_status_document_follows_changes(served: tuple[PluginHost, ControlServer]) -> None:
     """status.json names the active set, the failed plugin and the history after each change."""
     host, _ = served
-    view = read_home(host.home)
-    assert view.holder is not None
+    view = HostSnapshot.read(host.home)
+    assert view.running
     assert [r["name"] for r in plugin_rows(view)] == ["hello", "polite", "needy"]
     hello = plugin_status(view, "Hello")
     assert (hello["version"], hello["state"], hello["backups"]) == ("1.1.0", "active", ["1.0.0"])
@@ -115,7 +115,7 @@ def test_rollback_and_remove(served: tuple[PluginHost, ControlServer]) -> None:
     assert again["error"] == "plugin 'hello' has no earlier version to roll back to"
     assert send_request(host.home, "remove", "hello", timeout=10)["ok"]
     assert host.load_order() == ()
-    assert plugin_rows(read_home(host.home))[0]["state"] == "failed"  # needy only
+    assert plugin_rows(HostSnapshot.read(host.home))[0]["state"] == "failed"  # needy only
     assert sorted(p.name for p in (host.home / "control").iterdir()) == ["server.json"]
 
 

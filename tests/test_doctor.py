@@ -8,9 +8,9 @@ from pathlib import Path
 
 from conftest import greet_code
 
-from pluginhost import PluginHost
-from pluginhost.cli.commands.doctor import diagnose
-from pluginhost.cli.home import read_home
+from pluginhost import Diagnosis, Finding, PluginHost
+from pluginhost.host.doctor import diagnose
+from pluginhost.host.homeview import read_home
 from pluginhost.testing import WheelFactory
 
 MakeHost = Callable[..., PluginHost]
@@ -68,3 +68,24 @@ class TestDoctor:
         assert problems(home) == []
         crash = [f for f in diagnose(read_home(home)) if "crash" in f.message]
         assert [f.ok for f in crash] == [True]
+
+
+class TestDiagnosis:
+    def test_running_and_stopped(
+        self, make_host: MakeHost, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """Diagnosis.read gives doctor's findings as values, on a running host's home and on a
+        stopped one's."""
+        factory.build("needy", "0.1.0", requires={"translator": "^2.0"})
+        host = make_host()
+        running = Diagnosis.read(host.home)
+        assert not running.ok
+        assert [f.message for f in running.problems] == [
+            "needy 0.1.0 requires translator ^2.0, which is not available"
+        ]
+        assert any(f.check == "lock" and "pid" in f.message for f in running.findings)
+        host.stop()
+        stopped = Diagnosis.read(host.home)
+        assert stopped.problems == running.problems
+        assert Finding("lock", True, f"no host is running on {host.home}") in stopped.findings
+        assert stopped.to_json()["ok"] is False

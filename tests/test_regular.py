@@ -15,9 +15,9 @@ import pytest
 from test_hostile import LIMITS, Scene, marker_code
 
 from pluginhost import Event, EventKind, PluginHost, ProblemKind, TrustError, WheelError
-from pluginhost.cli.commands.inspect import inspect_file
 from pluginhost.discover.archive import read_wheel_bytes
 from pluginhost.discover.regular import NotRegularFileError, open_regular, read_regular
+from pluginhost.discover.report import WheelReport
 from pluginhost.discover.trust import TrustGate, file_sha256
 from pluginhost.state.audit import read_audit
 from pluginhost.testing import WheelFactory
@@ -122,7 +122,7 @@ class TestWheelReaders:
         """``pluginhost inspect`` reports the refusal instead of waiting on the file."""
         path = tmp_path / WHEEL
         reason = make_special(path, kind)
-        report = within(lambda: inspect_file(path, group=None, api_version=None))
+        report = within(lambda: WheelReport.read(path).to_json())
         assert not report["ok"]
         assert report["refused"] == [f"cannot read the file: {reason}"]
 
@@ -133,7 +133,7 @@ class TestWheelReaders:
         wheel = factory.build("hello", code="")
         link = tmp_path / WHEEL
         link.symlink_to(wheel)
-        assert inspect_file(link, group=None, api_version=None)["ok"]
+        assert WheelReport.read(link).ok
 
 
 @pytest.fixture

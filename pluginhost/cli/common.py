@@ -5,16 +5,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 __all__ = [
     "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_PIPE",
     "EXIT_PROBLEMS",
     "EXIT_USAGE",
+    "SCHEMA",
     "UsageError",
+    "document",
+    "error_document",
     "home",
     "note",
     "print_json",
@@ -26,15 +31,31 @@ EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_PROBLEMS: Final = 3
+EXIT_INTERRUPTED: Final = 128 + 2  # SIGINT, as a shell reports a process it ended
+EXIT_PIPE: Final = 128 + 13  # SIGPIPE, as git ends when its reader goes away
+
+#: The version of every JSON document the commands print (docs/json.md describes them); it
+#: grows when a field changes meaning or goes away, not when one is added.
+SCHEMA: Final = 1
 
 
 class UsageError(Exception):
     """Bad arguments found after parsing (exit 2)."""
 
 
-def print_json(data: Any) -> None:
-    """``data`` as indented JSON on stdout."""
-    print(json.dumps(data, indent=2, sort_keys=False))
+def document(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` as a JSON document: its schema version first."""
+    return {"schema": SCHEMA, **data}
+
+
+def error_document(command: str, message: str, code: int) -> dict[str, Any]:
+    """The document a command asked for JSON prints when it fails."""
+    return document({"ok": False, "command": command, "error": message, "exit": code})
+
+
+def print_json(data: Mapping[str, Any]) -> None:
+    """``data`` as an indented JSON :func:`document` on stdout."""
+    print(json.dumps(document(data), indent=2, sort_keys=False), flush=True)
 
 
 def say(text: str) -> None:

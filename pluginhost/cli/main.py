@@ -9,13 +9,27 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, NoReturn
 
 from ..model.errors import PluginHostError
-from .common import EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, UsageError, note
+from .common import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PIPE,
+    EXIT_PROBLEMS,
+    EXIT_USAGE,
+    UsageError,
+    error_document,
+    note,
+    say,
+)
+from .pipe import ClosedPipeGuard, silence
 
 __all__ = ["main"]
 
@@ -25,7 +39,9 @@ exit codes:
   {EXIT_ERROR}  error: one line on stderr says what (a traceback too with --debug)
   {EXIT_USAGE}  usage error: bad arguments
   {EXIT_PROBLEMS}  problems found (inspect: a wheel would be refused; doctor: the home has
-     problems)"""
+     problems)
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
+  {EXIT_PIPE}  stdout closed early (`pluginhost list | head -2`), silently, as git does"""
 
 _HOME_HELP: Final = (
     "the host's home; default: the home of --config, or of ./pluginhost.toml if it exists"
@@ -42,13 +58,13 @@ def _epilog(extra: str = "") -> str:
 
 def _parser() -> argparse.ArgumentParser:
     raw = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="pluginhost",
         description="Discover, resolve, install and hot-swap pluggy plugin wheels.",
         epilog=_epilog(),
         formatter_class=raw,
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    _add_globals(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_: str, extra: str = "") -> argparse.ArgumentParser:
@@ -84,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--config", type=Path, required=True, metavar="FILE")
     run.add_argument("--json", action="store_true", help="print events as JSON lines")
+    _add_loudness(run)
 
     listing = command("list", "list the plugins of a host's home", _RUNNING)
     _add_home(listing)
@@ -157,7 +174,60 @@ def _parser() -> argparse.ArgumentParser:
     )
     new.add_argument("--api-version", help="host API version (default: the hookspec module's)")
     _add_json(new)
+
+    _add_completion(command)
     return parser
+
+
+def _add_completion(command: Callable[..., argparse.ArgumentParser]) -> None:
+    completion = command(
+        "completion",
+        "print a shell completion script for bash, zsh or fish",
+        'bash: eval "$(pluginhost completion bash)" in ~/.bashrc\n'
+        'zsh:  eval "$(pluginhost completion zsh)" in ~/.zshrc (after compinit)\n'
+        "fish: pluginhost completion fish > ~/.config/fish/completions/pluginhost.fish",
+    )
+    completion.add_argument("shell", choices=["bash", "zsh", "fish"])
+
+
+class _ArgumentsError(Exception):
+    """Bad arguments, found by argparse in the parser ``parser``."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose errors come back to :func:`main` rather than exiting, so that
+    a command asked for ``--json`` answers bad arguments in JSON too."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _ArgumentsError(self, message)
+
+
+def _add_globals(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument(
+        "--version", action=_Version, nargs=0, help="print the version of pluginhost and exit"
+    )
+
+
+class _Version(argparse.Action):
+    """``--version``: the installed distribution's version, read only when asked for."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        version = importlib.import_module("pluginhost").__version__
+        print(f"pluginhost {version}")
+        parser.exit()
+
+
+def _add_loudness(cmd: argparse.ArgumentParser) -> None:
+    loud = cmd.add_mutually_exclusive_group()
+    loud.add_argument(
+        "-v", "--verbose", action="count", default=0, help="also info (-v) and debug (-vv) logs"
+    )
+    loud.add_argument("-q", "--quiet", action="store_true", help="only errors, no warnings")
 
 
 def _add_name_and_home(cmd: argparse.ArgumentParser) -> None:
@@ -192,6 +262,7 @@ _MODULES: Final = {
     "unpin": "control",
     "release": "release",
     "new": "new",
+    "completion": "completion",
 }
 
 
@@ -203,24 +274,94 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
-    args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.ERROR,
-        format="pluginhost: %(levelname)s: %(message)s",
-    )
+    """Run the command line; returns the exit code.
+
+    Ctrl-C ends it with exit 130 and no traceback; a reader that closes stdout early ends it
+    silently with exit 141, as git (killed by SIGPIPE) does (:mod:`.pipe`).
+    """
+    guard = ClosedPipeGuard(sys.stdout)
+    sys.stdout = guard
+    try:
+        code = _main(argv, guard)
+    finally:
+        sys.stdout = guard.inner
+    return EXIT_PIPE if guard.reader_gone else code
+
+
+def _main(argv: Sequence[str] | None, guard: ClosedPipeGuard) -> int:
+    debug = False
+    try:
+        parser = _parser()
+        args = _parse(parser, argv)
+        debug = args.debug
+        logging.basicConfig(
+            level=logging.DEBUG if debug else logging.ERROR,
+            format="pluginhost: %(levelname)s: %(message)s",
+        )
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(guard.quiet_log)
+        args.parser = parser
+        return _run(args)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        if not guard.reader_gone:  # written past the guard
+            silence(guard.inner)
+        return EXIT_PIPE
+    finally:
+        for handler in logging.getLogger().handlers:
+            handler.removeFilter(guard.quiet_log)
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """The parsed arguments; bad ones exit 2 as argparse exits, with a JSON error document on
+    stdout too when ``--json`` is among them."""
+    try:
+        return parser.parse_args(argv)
+    except _ArgumentsError as exc:
+        exc.parser.print_usage(sys.stderr)
+        note(f"error: {exc}")
+        words = sys.argv[1:] if argv is None else list(argv)
+        if "--json" in words:
+            command = next((w for w in words if w in _MODULES), "pluginhost")
+            say(json.dumps(error_document(command, str(exc), EXIT_USAGE)))
+        raise SystemExit(EXIT_USAGE) from None
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return _command(args.command)(args)
+    except (KeyboardInterrupt, BrokenPipeError):
+        raise
     except UsageError as exc:
-        note(f"error: {exc}")
-        return EXIT_USAGE
+        return _failed(args, f"error: {exc}", EXIT_USAGE)
     except PluginHostError as exc:
         if args.debug:
             raise
-        note(f"error: {exc}")
-        return EXIT_ERROR
+        return _failed(args, f"error: {exc}", EXIT_ERROR)
+    except OSError as exc:
+        # A file the command was pointed at, or one it writes: the system's words, one line.
+        if args.debug:
+            raise
+        return _failed(args, f"error: {_os_error(exc)}", EXIT_ERROR)
     except Exception as exc:
         if args.debug:
             raise
-        note(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
-        return EXIT_ERROR
+        text = f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)"
+        return _failed(args, text, EXIT_ERROR)
+
+
+def _failed(args: argparse.Namespace, text: str, code: int) -> int:
+    """One line on stderr and, for a command asked for JSON, an error document on stdout."""
+    note(text)
+    if getattr(args, "json", False) and not getattr(args, "json_done", False):
+        # One line: also the last line of a command that prints JSON lines (run, audit).
+        say(json.dumps(error_document(args.command, text.partition(": ")[2], code)))
+    return code
+
+
+def _os_error(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename is not None else ""
+    return f"{where}{exc.strerror or exc}"

@@ -209,6 +209,11 @@ class PluginHost:
                 raise
         return self
 
+    @property
+    def running(self) -> bool:
+        """Whether the host is started (and not stopped since)."""
+        return self._started
+
     def stop(self) -> None:
         """Stop watching, save state if asked, and unload every plugin, dependents first.
 

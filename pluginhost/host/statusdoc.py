@@ -26,7 +26,7 @@ from ..state.store import AtomicJsonFile, canonical
 if TYPE_CHECKING:
     from .host import PluginHost
 
-__all__ = ["STATUS_FILE", "StatusWriter", "problem_json"]
+__all__ = ["STATUS_FILE", "StatusWriter", "history_json", "info_json", "problem_json"]
 
 logger = logging.getLogger("pluginhost")
 
@@ -119,7 +119,7 @@ def _plugin_json(info: PluginInfo, status: PluginStatus) -> dict[str, Any]:
     data = info_json(info)
     return {
         **data,
-        "history": [_history_json(h) for h in status.history],
+        "history": [history_json(h) for h in status.history],
         "backups": list(status.backups),
     }
 
@@ -141,7 +141,8 @@ def info_json(info: PluginInfo) -> dict[str, Any]:
     }
 
 
-def _history_json(entry: HistoryEntry) -> dict[str, Any]:
+def history_json(entry: HistoryEntry) -> dict[str, Any]:
+    """A :class:`HistoryEntry` as JSON data."""
     return {
         "version": entry.version,
         "outcome": entry.outcome,

@@ -14,6 +14,9 @@ import attrs
 __all__ = ["Event", "EventBus", "EventKind"]
 
 logger = logging.getLogger("pluginhost")
+# Each event as a log line, on a logger of its own: a program that shows the events itself
+# (``pluginhost run``) turns these off and keeps the other warnings.
+event_logger = logging.getLogger("pluginhost.events")
 
 
 class EventKind(str, enum.Enum):
@@ -155,10 +158,10 @@ class EventBus:
 
     def _deliver(self, event: Event) -> None:
         level = logging.WARNING if event.kind in _FAILURES else logging.INFO
-        if logger.isEnabledFor(level):
+        if event_logger.isEnabledFor(level):
             # Only then: describing every event of a start with hundreds of plugins, for a log
             # that drops the line, took a few milliseconds.
-            logger.log(level, "%s", event.describe())
+            event_logger.log(level, "%s", event.describe())
         for callback in list(self._subscribers):
             try:
                 callback(event)

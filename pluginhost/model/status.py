@@ -24,6 +24,9 @@ class PluginState(str, enum.Enum):
     """Replaced; calls that started before the switch are still finishing on it."""
     REMOVED = "removed"
     """Unloaded because its wheel went away or it was removed."""
+    COMMITTED = "committed"
+    """In the registry of a home whose host never wrote a status: active at its next start.
+    Only a :class:`~pluginhost.HostSnapshot` read from such a home says it."""
 
     def __str__(self) -> str:
         return self.value

@@ -46,6 +46,7 @@ __all__ = [
     "AuditFault",
     "AuditLog",
     "read_audit",
+    "record_for",
     "verify_audit",
 ]
 
@@ -73,11 +74,23 @@ _TAIL: Final = 64 * 1024
 
 @attrs.frozen
 class AuditEntry:
-    """One line of the audit log."""
+    """One line of the audit log, and one event as ``pluginhost run --json`` prints it.
+
+    :param time: when, ISO 8601 in UTC with milliseconds.
+    :param action: what was done (``install``, ``swap``, ``refusal``...; for an event that
+        only announces, its kind).
+    :param outcome: ``ok``, ``failed``, ``refused``, ``timeout``; ``info`` for an event that
+        only announces.
+    :param kind: the kind of the event that made it; ``None`` for the host's own entries
+        (``start``, ``stop``, ``recover``) and lines written before it was recorded.
+    :param reason: the error, for failures and refusals.
+    :param prev: the sha256 of the line before it in the log (the chain).
+    """
 
     time: str
     action: str
     outcome: str
+    kind: str | None = None
     plugin: str | None = None
     version: str | None = None
     previous_version: str | None = None
@@ -115,10 +128,21 @@ def entry_for(event: Event) -> AuditEntry | None:
         action, outcome = _ACTIONS[event.kind]
     else:
         return None
+    return _entry(event, action, outcome)
+
+
+def record_for(event: Event) -> AuditEntry:
+    """The record of any event: its audit entry, or, for an event that only announces
+    (``discovered``, ``loading``...), an entry whose action is its kind and outcome ``info``."""
+    return entry_for(event) or _entry(event, str(event.kind), "info")
+
+
+def _entry(event: Event, action: str, outcome: str) -> AuditEntry:
     return AuditEntry(
         time=_iso(event.time),
         action=action,
         outcome=outcome,
+        kind=str(event.kind),
         plugin=event.plugin,
         version=event.version,
         previous_version=event.previous_version,

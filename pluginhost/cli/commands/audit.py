@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ...model.errors import PluginHostError
 from ...state.audit import AUDIT_NAME, AuditEntry, read_audit, verify_audit
-from ..common import EXIT_OK, EXIT_PROBLEMS, home, say
+from ..common import EXIT_OK, EXIT_PROBLEMS, document, home, print_json, say
 
 __all__ = ["run"]
 
@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise PluginHostError("no audit log: no host has started on this home", path=path)
     if args.verify:
-        return _verify(path)
+        return _verify(path, as_json=args.json)
     entries = [
         e
         for e in read_audit(path)
@@ -34,17 +34,21 @@ def run(args: argparse.Namespace) -> int:
         entries = entries[-args.tail :] if args.tail > 0 else []
     for e in entries:
         if isinstance(e, AuditEntry):
-            say(json.dumps(e.to_json(), sort_keys=True) if args.json else e.describe())
+            say(json.dumps(document(e.to_json()), sort_keys=True) if args.json else e.describe())
         else:
-            say(json.dumps({"unreadable": e}) if args.json else f"unreadable line: {e}")
+            say(json.dumps(document({"unreadable": e})) if args.json else f"unreadable line: {e}")
     return EXIT_OK
 
 
-def _verify(path: Path) -> int:
+def _verify(path: Path, *, as_json: bool) -> int:
     """Print each fault; exit 3 on damage or tampering. A crash's torn line is told, and is
     not a problem: the host closed it and recorded the recovery."""
     faults = verify_audit(path)
     problems = [f for f in faults if not f.crash]
+    if as_json:
+        found = [{"line": f.line, "reason": f.reason, "crash": f.crash} for f in faults]
+        print_json({"ok": not problems, "path": str(path), "faults": found})
+        return EXIT_PROBLEMS if problems else EXIT_OK
     for fault in faults:
         say(f"{'CRASH' if fault.crash else 'PROBLEM':<8} {fault}")
     if problems:

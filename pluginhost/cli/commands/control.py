@@ -21,11 +21,12 @@ def run(args: argparse.Namespace) -> int:
     :raises PluginHostError: when no host answers, or it refuses the request.
     """
     result = send_request(home(args), args.command, args.name, timeout=args.timeout)
+    if not result["ok"]:
+        # With --json, main() prints the error document.
+        raise PluginHostError(result["error"] or "the host refused the request")
     if args.json:
         print_json(result)
-    if not result["ok"]:
-        raise PluginHostError(result["error"] or "the host refused the request")
-    if not args.json:
+    else:
         info = result["info"]
         done = {"rollback": "rolled back to", "remove": "removed", "unpin": "unpinned"}[
             args.command

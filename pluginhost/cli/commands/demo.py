@@ -30,6 +30,7 @@ from ...model.errors import HostStateError
 from ...model.events import Event, EventKind
 from ...model.problems import ProblemKind
 from ..build import _backend, cached_wheel
+from ..common import UsageError
 
 __all__ = ["demo_plugins_dir", "run", "run_demo"]
 
@@ -107,7 +108,10 @@ def _workspace(keep: Path | None) -> Iterator[Path]:
         # restore those, and the story told here would no longer be true.
         if keep.exists() and (not keep.is_dir() or any(keep.iterdir())):
             raise HostStateError(f"--keep {keep}: not a new or empty folder")
-        keep.mkdir(parents=True, exist_ok=True)
+        try:
+            keep.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--keep {keep}: cannot create it: {exc.strerror or exc}") from exc
         yield keep.resolve()
         return
     tmp = Path(tempfile.mkdtemp(prefix="pluginhost-demo-")).resolve()

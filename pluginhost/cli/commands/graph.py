@@ -8,8 +8,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Final
 
+from ...host.homeview import HomeView, read_home
 from ..common import EXIT_OK, home, print_json, say
-from ..home import HomeView, read_home
 
 __all__ = ["graph_dot", "graph_report", "run"]
 

@@ -1,22 +1,29 @@
-"""``pluginhost list``: the plugins of a host's home, one row each, read from its documents."""
+"""``pluginhost list``: the plugins of a host's home, one row each (:class:`HostSnapshot`)."""
 
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
+from ...host.snapshot import HostSnapshot
+from ...host.statusdoc import info_json
 from ..common import EXIT_OK, home, print_json, say, table
-from ..home import HomeView, read_home
 
-__all__ = ["plugin_rows", "run"]
+__all__ = ["host_json", "plugin_rows", "run", "stopped_line"]
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the rows of :func:`plugin_rows` as a table, or as JSON with ``--json``."""
-    rows = plugin_rows(read_home(home(args)))
+    snapshot = HostSnapshot.read(home(args))
+    rows = plugin_rows(snapshot)
     if args.json:
-        print_json(rows)
-    elif not rows:
+        print_json({"host": host_json(snapshot), "plugins": rows})
+        return EXIT_OK
+    stopped = stopped_line(snapshot)
+    if stopped is not None:
+        say(stopped)
+    if not rows:
         say("no plugins")
     else:
         header = [["NAME", "VERSION", "STATE", "ORIGIN / ERROR"]]
@@ -25,12 +32,25 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def plugin_rows(view: HomeView) -> list[dict[str, Any]]:
+def plugin_rows(snapshot: HostSnapshot) -> list[dict[str, Any]]:
     """One row per plugin, active ones in load order first."""
-    plugins = view.plugins
-    names = [n for n in view.load_order if n in plugins]
+    plugins = snapshot.plugins
+    names = [n for n in snapshot.load_order if n in plugins]
     names += sorted(n for n in plugins if n not in names)
-    rows = [dict(plugins[n]) for n in names]
-    for row in rows:
-        row.pop("history", None)
-    return rows
+    return [{**info_json(plugins[n].info), "backups": list(plugins[n].backups)} for n in names]
+
+
+def host_json(snapshot: HostSnapshot) -> dict[str, Any]:
+    """Whether a host runs on the home, and which: its pid, or the last host's."""
+    return {"running": snapshot.running, "pid": snapshot.pid, "last_seen": snapshot.updated}
+
+
+def stopped_line(snapshot: HostSnapshot) -> str | None:
+    """``host not running (last seen ...)`` when no host runs on the home, else ``None``:
+    what follows is the home as the last host left it, not a live host."""
+    if snapshot.running:
+        return None
+    if snapshot.updated is None:
+        return "host not running (no status written: the registry's plugins are shown)"
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(snapshot.updated))
+    return f"host not running (last seen {when}, pid {snapshot.pid})"

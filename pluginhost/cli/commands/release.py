@@ -23,12 +23,11 @@ def run(args: argparse.Namespace) -> int:
     name = plugin_name(args.name)
     lifted = release(home(args), name)
     if args.json:
-        print_json(
-            [
-                {"plugin": v.key.name, "version": v.key.version, "origin": v.loading.origin}
-                for v in lifted
-            ]
-        )
+        released = [
+            {"plugin": v.key.name, "version": v.key.version, "origin": v.loading.origin}
+            for v in lifted
+        ]
+        print_json({"ok": bool(lifted), "released": released})
     for verdict in lifted if not args.json else ():
         say(f"released {name} {verdict.key.version} ({verdict.loading.origin})")
     if not lifted:

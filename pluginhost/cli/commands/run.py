@@ -1,38 +1,49 @@
-"""``pluginhost run``: a host from a config file, logging its events until SIGINT or SIGTERM.
+"""``pluginhost run``: a host from a config file, telling what happens until SIGINT or SIGTERM.
 
-While it runs, it serves ``pluginhost rollback`` and ``remove`` through ``HOME/control/``.
+It prints each event as it comes, and each problem (a plugin left out and why, a watched folder
+missing) once when it appears and once when it clears. Warnings (a registry restored from its
+backup, a folder that cannot be watched) go to stderr by default; ``-q`` keeps only errors,
+``-v`` adds info and ``-vv`` debug logs. With ``--json`` every line on stdout is one JSON
+document: an event as the audit log records it, or a problem that appeared or cleared.
+
+While it runs, it serves ``pluginhost rollback``, ``remove`` and ``unpin`` through
+``HOME/control/``.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import logging
 import os
 import signal
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import FrameType
+from typing import Any, Final
 
 from ...host.config_file import HostConfig
 from ...host.control import ControlServer
+from ...host.statusdoc import problem_json
 from ...model.events import Event
-from ..common import EXIT_OK, note, say
+from ...model.problems import Problem, ProblemKind
+from ...state.audit import record_for
+from ..common import EXIT_OK, document, note, say
 
-__all__ = ["run"]
+__all__ = ["ProblemTracker", "problem_line", "run"]
+
+_POLL: Final = 0.2
 
 
 def run(args: argparse.Namespace) -> int:
-    """Start the host of ``--config``, print each event, stop cleanly on a signal."""
+    """Start the host of ``--config``, print each event and problem, stop cleanly on a signal."""
+    _set_log_level(args)
     host = HostConfig.from_file(args.config).make_host()
-
-    def show(event: Event) -> None:
-        if args.json:
-            print(json.dumps({"kind": str(event.kind), "text": event.describe()}), flush=True)
-        else:
-            say(f"{time.strftime('%H:%M:%S')}  {event.describe()}")
-
-    host.subscribe(show)
+    host.subscribe(lambda event: _show_event(event, as_json=args.json))
+    tracker = ProblemTracker(lambda p, appeared: _show_problem(p, appeared, as_json=args.json))
     stop = threading.Event()
     previous = {sig: signal.signal(sig, _setter(stop)) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -41,8 +52,10 @@ def run(args: argparse.Namespace) -> int:
         server.start()
         watched = ", ".join(str(f.path) for f in host.folders) or "no folder"
         note(f"serving {host.project} from {host.home} (pid {os.getpid()}), watching {watched}")
-        while not stop.wait(0.2):
-            pass
+        tracker.update(host.problems())
+        # A reader of stdout that went away (`run | head`) ends it too, cleanly.
+        while not stop.wait(_POLL) and not getattr(sys.stdout, "reader_gone", False):
+            tracker.update(host.problems())
         note("stopping")
         server.stop()
     finally:
@@ -51,6 +64,76 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
     note("stopped")
     return EXIT_OK
+
+
+def _set_log_level(args: argparse.Namespace) -> None:
+    """Warnings by default; the events are printed here, so their own log lines are off."""
+    if args.debug or args.verbose >= 2:
+        level = logging.DEBUG
+    elif args.verbose == 1:
+        level = logging.INFO
+    else:
+        level = logging.ERROR if args.quiet else logging.WARNING
+    logging.getLogger().setLevel(level)
+    logging.getLogger("pluginhost.events").setLevel(logging.CRITICAL + 1)
+
+
+class ProblemTracker:
+    """Tells each problem once when it appears and once when it clears.
+
+    :param show: called with the problem and ``True`` when it appeared, ``False`` when it
+        cleared.
+    """
+
+    def __init__(self, show: Callable[[Problem, bool], None]) -> None:
+        self._show = show
+        self._known: dict[tuple[str, str | None, str], Problem] = {}
+
+    def update(self, problems: Iterable[Problem]) -> None:
+        """Compare ``problems`` with the last ones: tell the new, then the gone."""
+        now = {(str(p.kind), p.plugin, p.message): p for p in problems}
+        for key, problem in now.items():
+            if key not in self._known:
+                self._show(problem, True)
+        for key, problem in self._known.items():
+            if key not in now:
+                self._show(problem, False)
+        self._known = now
+
+
+def problem_line(problem: Problem, *, appeared: bool) -> str:
+    """One line for people: ``not loaded: polite 1.1.0 requires hello ^1.0 ...`` when it
+    appears, ``cleared: ...`` when it is gone."""
+    if not appeared:
+        return f"cleared: {problem.message}"
+    if problem.kind is ProblemKind.FOLDER_UNAVAILABLE:
+        return f"watched folder unavailable: {problem.message}"
+    return f"not loaded: {problem.message}"
+
+
+def _show_event(event: Event, *, as_json: bool) -> None:
+    if as_json:
+        _json_line({"type": "event", **record_for(event).to_json()})
+    else:
+        say(f"{_clock()}  {event.describe()}")
+
+
+def _show_problem(problem: Problem, appeared: bool, *, as_json: bool) -> None:
+    if as_json:
+        change = "appeared" if appeared else "cleared"
+        now = datetime.datetime.now(tz=datetime.timezone.utc).isoformat(timespec="milliseconds")
+        _json_line({"type": "problem", "change": change, "time": now, **problem_json(problem)})
+    else:
+        say(f"{_clock()}  {problem_line(problem, appeared=appeared)}")
+
+
+def _json_line(data: dict[str, Any]) -> None:
+    data.pop("prev", None)  # the audit log's chain: no meaning outside the log
+    say(json.dumps(document(data), sort_keys=False))
+
+
+def _clock() -> str:
+    return time.strftime("%H:%M:%S")
 
 
 def _setter(stop: threading.Event) -> Callable[[int, FrameType | None], None]:

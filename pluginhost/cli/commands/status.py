@@ -4,40 +4,56 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
+from ...host.homeview import read_home
+from ...host.snapshot import HostSnapshot
+from ...host.statusdoc import history_json, info_json
 from ...model.errors import HostStateError
 from ...model.names import plugin_name
 from ..common import EXIT_OK, home, print_json, say
-from ..home import HomeView, read_home
+from .list import host_json, stopped_line
 
 __all__ = ["plugin_status", "run", "status_lines"]
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the plugin's :func:`plugin_status` as lines, or as JSON with ``--json``."""
-    entry = plugin_status(read_home(home(args)), args.name)
+    view = read_home(home(args))
+    snapshot = HostSnapshot.from_view(view)
+    entry = plugin_status(snapshot, args.name, removed=(view.registry or {}).get("removed", ()))
     if args.json:
-        print_json(entry)
+        print_json({"host": host_json(snapshot), **entry})
         return EXIT_OK
+    stopped = stopped_line(snapshot)
+    for line in [stopped] if stopped is not None else []:
+        say(line)
     for line in status_lines(entry):
         say(line)
     return EXIT_OK
 
 
-def plugin_status(view: HomeView, name: str) -> dict[str, Any]:
+def plugin_status(
+    snapshot: HostSnapshot, name: str, *, removed: Collection[str] = ()
+) -> dict[str, Any]:
     """The plugin's entry with its history and backups, and whether a rollback is possible.
+
+    :param removed: the plugins removed from the home, named when asked for.
 
     :raises HostStateError: when the home knows no plugin of that name.
     """
     key = plugin_name(name)
-    entry = view.plugins.get(key)
-    if entry is None:
-        removed = (view.registry or {}).get("removed", [])
+    status = snapshot.plugins.get(key)
+    if status is None:
         why = " (it was removed)" if key in removed else ""
-        raise HostStateError(f"no plugin named {key!r} on {view.home}{why}", plugin=key)
-    return {**entry, "rollback_available": bool(entry.get("backups"))}
+        raise HostStateError(f"no plugin named {key!r} on {snapshot.home}{why}", plugin=key)
+    return {
+        **info_json(status.info),
+        "history": [history_json(h) for h in status.history],
+        "backups": list(status.backups),
+        "rollback_available": status.rollback_available,
+    }
 
 
 def status_lines(entry: Mapping[str, Any]) -> list[str]:

@@ -1,4 +1,4 @@
-"""A host's home as the CLI reads it: the status document and the registry, read once.
+"""A host's home as another process reads it: the status document and the registry, read once.
 
 Everything here only reads, and may run while a host works on the home: each report comes from
 one document (``status.json``, or the registry when a host never wrote a status), and documents
@@ -13,9 +13,10 @@ from typing import Any
 
 import attrs
 
-from ..host.statusdoc import STATUS_FILE
 from ..model.errors import HostStateError, PluginHostError
+from ..model.status import PluginState
 from ..state.store import AtomicJsonFile, HomeLock
+from .statusdoc import STATUS_FILE
 
 __all__ = ["HomeView", "read_document", "read_home"]
 
@@ -91,7 +92,7 @@ def _record_plugin(record: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "name": c["name"],
         "version": c["version"],
-        "state": "committed",
+        "state": str(PluginState.COMMITTED),
         "origin": origin.get("wheel") or origin.get("distribution", ""),
         "distribution": c["distribution"],
         "requires": c["requires"],

@@ -1,4 +1,4 @@
-"""The CLI's reader of a home: documents read without writing, from the backup when needed."""
+"""A home as another process reads it: documents read without writing, from the backup."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pluginhost.cli.home import read_document, read_home
+from pluginhost.host.homeview import read_document, read_home
 from pluginhost.model.errors import HostStateError, StoreError
 from pluginhost.state.store import AtomicJsonFile
 

@@ -1,0 +1,143 @@
+"""What a wheel declares and what would refuse it, without importing it: ``pluginhost inspect``
+and :class:`WheelReport`.
+
+It runs the checks a host runs before installing: every rule of
+:func:`~pluginhost.discover.wheel.inspect_wheel` (archive, paths, RECORD hashes, metadata,
+tags), the entry point and the manifest (:func:`~.candidates.candidate_from_wheel`), and,
+given an API version, the manifest's ``host`` constraint.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+
+from ..model.errors import ManifestError, WheelError
+from ..model.manifest import Manifest
+from ..model.versions import Version, parse_version
+from .candidates import candidate_from_wheel, inspect_plugin_wheel
+from .wheel import WheelInfo
+
+__all__ = ["WheelReport"]
+
+_GROUP_SUFFIX: Final = ".plugins"
+
+
+@attrs.frozen
+class WheelReport:
+    """One wheel, checked as a host would check it before installing it.
+
+    >>> report = WheelReport.read(Path("hello-1.0.0-py3-none-any.whl"))  # doctest: +SKIP
+    >>> report.ok, report.manifest.name, report.refused                  # doctest: +SKIP
+    (True, 'hello', ())
+
+    :param path: the file as given.
+    :param refused: why a host would refuse it, each reason one sentence; empty when it would
+        take it.
+    :param wheel: what the wheel declares, when it is a valid wheel.
+    :param group: the entry-point group it was checked for.
+    :param manifest: the plugin's manifest, when it offers a plugin to ``group``.
+    :param entry_point: the plugin's entry point (``module:object``), with the manifest.
+    """
+
+    path: Path
+    refused: tuple[str, ...]
+    wheel: WheelInfo | None = None
+    group: str | None = None
+    manifest: Manifest | None = None
+    entry_point: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether a host would take the wheel."""
+        return not self.refused
+
+    @classmethod
+    def read(
+        cls, path: Path, *, group: str | None = None, api_version: str | Version | None = None
+    ) -> WheelReport:
+        """Check the wheel at ``path``; never raises for a bad wheel, it lists the refusals.
+
+        A link is followed, as :meth:`PluginHost.install` follows it; what is read then is a
+        regular file only: a FIFO or a device is refused at once, not waited on.
+
+        :param group: the host's entry-point group; ``None`` takes the wheel's one
+            ``*.plugins`` group.
+        :param api_version: the host API version to check the ``host`` constraint against.
+        :raises VersionError: when ``api_version`` is not a version.
+        """
+        api = parse_version(api_version) if isinstance(api_version, str) else api_version
+        path = Path(path)
+        try:
+            inspection = inspect_plugin_wheel(Path(os.path.realpath(path)))
+        except WheelError as exc:
+            return cls(path, (exc.reason,))
+        info = inspection.info
+        groups = sorted({ep.group for ep in info.entry_points if ep.group.endswith(_GROUP_SUFFIX)})
+        chosen = group or (groups[0] if len(groups) == 1 else None)
+        if chosen is None:
+            return cls(path, (_no_group(groups),), info)
+        try:
+            candidate = candidate_from_wheel(inspection, chosen)
+        except (ManifestError, WheelError) as exc:
+            return cls(path, (str(exc),), info, chosen)
+        if candidate is None:
+            reason = f"declares no entry point in group {chosen!r}: not a plugin of this host"
+            return cls(path, (reason,), info, chosen)
+        manifest = candidate.manifest
+        refused: tuple[str, ...] = ()
+        # The same test the resolver applies (prereleases of the host API match on order).
+        if api is not None and not manifest.host.allows(api, prerelease=True):
+            refused = (
+                f"{manifest.name} {manifest.version} requires host API {manifest.host}, "
+                f"the host provides {api}",
+            )
+        return cls(path, refused, info, chosen, manifest, candidate.entry_point)
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as ``pluginhost inspect --json`` prints it."""
+        data: dict[str, Any] = {
+            "path": str(self.path),
+            "ok": self.ok,
+            "refused": list(self.refused),
+        }
+        if self.wheel is not None:
+            data.update(_wheel_json(self.wheel))
+        if self.group is not None:
+            data["group"] = self.group
+        if self.manifest is not None:
+            m = self.manifest
+            data["plugin"] = {
+                "name": m.name,
+                "version": str(m.version),
+                "host": str(m.host),
+                "requires": {k: str(v) for k, v in m.requires.items()},
+                "optional": {k: str(v) for k, v in m.optional.items()},
+                "manifest": m.path,
+                "entry_point": self.entry_point,
+            }
+        return data
+
+
+def _no_group(groups: list[str]) -> str:
+    if groups:
+        return f"declares plugins for several hosts ({', '.join(groups)}); choose with --group"
+    return "declares no entry point in a '*.plugins' group: not a plugin (a support wheel)"
+
+
+def _wheel_json(info: WheelInfo) -> dict[str, Any]:
+    return {
+        "distribution": info.distribution,
+        "version": info.version,
+        "sha256": info.sha256,
+        "tags": list(info.tags),
+        "requires_python": info.requires_python,
+        "requires_dist": list(info.requires_dist),
+        "top_level": list(info.top_level),
+        "entry_points": [
+            {"group": ep.group, "name": ep.name, "value": ep.value} for ep in info.entry_points
+        ],
+    }

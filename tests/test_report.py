@@ -1,0 +1,55 @@
+"""WheelReport: a wheel checked as a host would check it, without importing it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pluginhost import Version, VersionError, WheelReport
+from pluginhost.testing import WheelFactory
+
+
+class TestWheelReport:
+    def test_plugin(self, wheel_factory: WheelFactory) -> None:
+        """A valid plugin: its wheel, group, manifest and entry point, no refusal."""
+        path = wheel_factory.build("polite", "1.2.0", host="^1.2", requires={"hello": "^1.0"})
+        report = WheelReport.read(path)
+        assert report.ok
+        assert report.refused == ()
+        assert report.group == "greeter.plugins"
+        assert report.wheel is not None
+        assert report.wheel.distribution == "polite"
+        assert report.manifest is not None
+        assert (report.manifest.name, str(report.manifest.version)) == ("polite", "1.2.0")
+        assert report.to_json()["plugin"]["requires"] == {"hello": "^1.0"}
+
+    def test_host_constraint(self, wheel_factory: WheelFactory) -> None:
+        """Given the host's API version, a plugin that does not allow it is refused."""
+        path = wheel_factory.build("polite", "1.2.0", host="^1.2")
+        assert WheelReport.read(path, api_version="1.3.0").ok
+        report = WheelReport.read(path, api_version=Version.parse("2.0.0"))
+        assert report.refused == ("polite 1.2.0 requires host API ^1.2, the host provides 2.0.0",)
+        with pytest.raises(VersionError):
+            WheelReport.read(path, api_version="one")
+
+    def test_bad_wheel(self, wheel_factory: WheelFactory) -> None:
+        """A wheel that fails validation is a report with the reason, never an exception."""
+        report = WheelReport.read(wheel_factory.build("evil", broken="bad-record-hash"))
+        assert not report.ok
+        assert report.wheel is None
+        assert "does not match its RECORD hash" in report.refused[0]
+
+    def test_other_group(self, wheel_factory: WheelFactory) -> None:
+        """A plugin of another host is refused as not a plugin of this one."""
+        report = WheelReport.read(wheel_factory.build("hello"), group="other.plugins")
+        assert report.refused == (
+            "declares no entry point in group 'other.plugins': not a plugin of this host",
+        )
+        assert report.wheel is not None
+
+    def test_json_path(self, tmp_path: Path, wheel_factory: WheelFactory) -> None:
+        """The JSON names the path as given, also for a link to the wheel."""
+        link = tmp_path / "link.whl"
+        link.symlink_to(wheel_factory.build("hello"))
+        assert WheelReport.read(link).to_json()["path"] == str(link)
