@@ -22,6 +22,7 @@ from .model.errors import (
     SettingsError,
     StoreError,
     TrustError,
+    UnorderableVersionError,
     VersionError,
     WheelError,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "StoreError",
     "Timeouts",
     "TrustError",
+    "UnorderableVersionError",
     "Version",
     "VersionError",
     "VersionPolicy",
