@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from resolving import PRE, N, only, run, versions_of
-from strategies import candidate
+from strategies import NAMES, candidate
 
 from pluginhost.model.problems import ProblemKind
 from pluginhost.model.specifiers import BothConstraints, DistSpecifier
@@ -178,3 +180,46 @@ class TestResolved:
         assert versions_of(plan)["metadata"] == "2.0.0-rc.1"
         plan = run([html("1.0", "pytest-metadata>=1"), metadata("2.0rc1")], policy=PRE)
         assert versions_of(plan)["metadata"] == "2.0.0-rc.1"
+
+
+RELEASES = [f"{a}.{b}.{c}" for a in range(3) for b in range(2) for c in range(2)]
+
+
+@st.composite
+def twin_sets(draw: st.DrawFn) -> tuple[list[object], list[object]]:
+    """One random plugin set written twice: requirements in plugin.toml, then in Requires-Dist.
+
+    Releases only, and operators that mean the same in both dialects (``>=``, ``<``, any), on
+    plugins that are present: the two must resolve alike.
+    """
+    present = draw(st.lists(st.sampled_from(NAMES), min_size=1, unique=True))
+    toml, dist = [], []
+    for name in present:
+        for version in draw(
+            st.lists(st.sampled_from(RELEASES), min_size=1, max_size=3, unique=True)
+        ):
+            others = [n for n in present if n != name]
+            deps = (
+                draw(st.lists(st.sampled_from(others), max_size=2, unique=True)) if others else []
+            )
+            rules = {d: draw(st.sampled_from(["*", ">=", "<"])) for d in deps}
+            bounds = {d: draw(st.sampled_from(RELEASES)) for d in deps}
+            npm = {d: "*" if r == "*" else f"{r}{bounds[d]}" for d, r in rules.items()}
+            lines = [d if r == "*" else f"{d}{r}{bounds[d]}" for d, r in rules.items()]
+            toml.append(candidate(name, version, requires=npm))
+            dist.append(candidate(name, version, requires_dist=lines))
+    return toml, dist
+
+
+class TestSameAsPluginToml:
+    @settings(max_examples=300, deadline=None)
+    @given(twin_sets())
+    def test_resolves_alike(self, twins: tuple[list[object], list[object]]) -> None:
+        """Requirements written as Requires-Dist resolve exactly as the same ones in plugin.toml:
+        the versions chosen, the load order and the problems."""
+        toml, dist = (run(side) for side in twins)
+        assert versions_of(dist) == versions_of(toml)
+        assert dist.order == toml.order
+        assert dict(dist.graph) == dict(toml.graph)
+        shown = [(p.kind, p.plugin, p.version, p.message) for p in toml.problems]
+        assert [(p.kind, p.plugin, p.version, p.message) for p in dist.problems] == shown
