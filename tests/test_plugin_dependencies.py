@@ -119,6 +119,20 @@ class TestFromAFolder:
         problem = next(p for p in host.problems() if p.plugin == "cmap")
         assert problem.kind is ProblemKind.DEPENDENCY_FAILED
 
+    def test_wheel_deleted_unloads_the_dependent(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """The plugin's wheel deleted: the dependent goes with it, saying why; from then on the
+        requirement is a third-party one that nothing meets."""
+        cmap(factory)
+        wheel = leaflet(factory, "0.2.1")
+        host = make_host(settle=0.05)
+        wheel.unlink()
+        assert host.wait_idle(20)
+        assert host.load_order() == ()
+        messages = [p.message for p in host.problems() if p.plugin == "cmap"]
+        assert "cmap was unloaded because leaflet, which it requires, went away" in messages
+
     def test_restart_keeps_the_link(
         self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
     ) -> None:

@@ -100,16 +100,16 @@ class Candidate:
     version's text costs a microsecond each time it is made.
     """
 
-    def __attrs_post_init__(self) -> None:
-        key = CandidateKey(self.name, str(self.version), self.sha256 or str(self.origin))
-        object.__setattr__(self, "key", key)
-        object.__setattr__(self, "requires", _requires(self.manifest, self.plugin_requires))
-
     requires: Mapping[PluginName, PluginConstraint] = attrs.field(
         init=False, eq=False, hash=False, repr=False
     )
     """The plugins it requires: ``[plugin.requires]`` of its manifest and the plugins its
     ``Requires-Dist`` names; both constraints apply to a plugin named by both."""
+
+    def __attrs_post_init__(self) -> None:
+        key = CandidateKey(self.name, str(self.version), self.sha256 or str(self.origin))
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "requires", _requires(self.manifest, self.plugin_requires))
 
     @property
     def name(self) -> PluginName:
@@ -132,6 +132,7 @@ class Candidate:
 def _requires(
     manifest: Manifest, linked: Mapping[PluginName, DistSpecifier]
 ) -> Mapping[PluginName, PluginConstraint]:
+    """``[plugin.requires]`` merged with the links, both constraints where both name a plugin."""
     if not linked:
         return manifest.requires  # the usual case, spared a copy
     names = sorted({*manifest.requires, *linked})
