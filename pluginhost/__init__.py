@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         SettingsError,
         StoreError,
         TrustError,
+        UnorderableVersionError,
         VersionError,
         WheelError,
     )
@@ -105,6 +106,7 @@ _EXPORTS: dict[str, str] = {
     "StoreError": ".model.errors",
     "Timeouts": ".swap.transition",
     "TrustError": ".model.errors",
+    "UnorderableVersionError": ".model.errors",
     "Version": ".model.versions",
     "VersionError": ".model.errors",
     "VersionPolicy": ".model.policy",
@@ -149,6 +151,7 @@ __all__ = [
     "StoreError",
     "Timeouts",
     "TrustError",
+    "UnorderableVersionError",
     "Version",
     "VersionError",
     "VersionPolicy",

@@ -43,9 +43,9 @@ def only(plan: Plan, kind: ProblemKind, plugin: str | None = None) -> Problem:
 
 def satisfied(constraint_holder: Candidate, dep: PluginName, chosen: Candidate, pre: bool) -> bool:
     """Whether ``chosen`` meets the requirement ``constraint_holder`` puts on ``dep``."""
-    return constraint_holder.manifest.requires[dep].allows(chosen.version, prerelease=pre)
+    return constraint_holder.requires[dep].allows(chosen.version, prerelease=pre)
 
 
 def requirers(name: PluginName, chosen: Mapping[PluginName, Candidate]) -> list[Candidate]:
     """The chosen candidates that require ``name``."""
-    return [c for c in chosen.values() if name in c.manifest.requires]
+    return [c for c in chosen.values() if name in c.requires]

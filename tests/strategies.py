@@ -7,7 +7,7 @@ cycles and unsatisfiable constraints turn up often.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from hypothesis import strategies as st
@@ -16,7 +16,7 @@ from pluginhost.model.candidate import Candidate, InstalledOrigin, WheelOrigin
 from pluginhost.model.manifest import Manifest
 from pluginhost.model.names import PluginName, plugin_name
 from pluginhost.model.policy import VersionPolicy
-from pluginhost.model.versions import Constraint, Version
+from pluginhost.model.versions import Constraint, Version, parse_dist_version
 
 NAMES = ("a", "b", "c", "d")
 API_VERSION = Version(1, 2, 0)
@@ -33,6 +33,8 @@ def candidate(
     path: str | None = None,
     sha: str | None = None,
     installed: bool = False,
+    requires_dist: Sequence[str] = (),
+    distribution: str | None = None,
 ) -> Candidate:
     """A candidate from plain strings; the wheel path and sha256 are made up unless given.
 
@@ -41,7 +43,7 @@ def candidate(
     """
     manifest = Manifest(
         name=plugin_name(name),
-        version=Version.parse(version),
+        version=parse_dist_version(version),
         host=Constraint.parse(host),
         requires=_constraints(requires),
         optional=_constraints(optional),
@@ -52,7 +54,13 @@ def candidate(
     else:
         digest = sha or hashlib.sha256(f"{name}=={version}".encode()).hexdigest()
         origin = WheelOrigin(Path(path or f"/wheels/{name}-{version}.whl"), digest)
-    return Candidate(manifest, origin, distribution=name, entry_point=f"{name}_plugin")
+    return Candidate(
+        manifest,
+        origin,
+        distribution=distribution or name,
+        entry_point=f"{name}_plugin",
+        requires_dist=tuple(requires_dist),
+    )
 
 
 def _constraints(texts: Mapping[str, str] | None) -> dict[PluginName, Constraint]:

@@ -130,13 +130,19 @@ class TestManifestDefault:
         """The path, when given, is kept."""
         assert Manifest.default(name="p", dist_version="1", path="x.whl").path == "x.whl"
 
-    def test_default_unmappable_version(self) -> None:
-        """A dist version without semver equivalent is a VersionError on key ``version``."""
+    def test_default_post_release(self) -> None:
+        """A dist version without semver equivalent is kept as its PEP 440 version."""
+        manifest = Manifest.default(name="Plain", dist_version="1.0.post2", path="x.whl")
+        assert str(manifest.version) == "1.0.post2"
+        assert manifest.version > Version(1, 0, 0)
+
+    def test_default_unreadable_version(self) -> None:
+        """A dist version that is no version is a VersionError on key ``version``."""
         with pytest.raises(VersionError) as info:
-            Manifest.default(name="Plain", dist_version="1.0.post2", path="x.whl")
+            Manifest.default(name="Plain", dist_version="1.0.poast2", path="x.whl")
         err = info.value
         assert (err.key, err.plugin, err.path) == ("version", "plain", "x.whl")
-        assert "post release" in err.reason
+        assert "distribution version" in err.reason
 
     def test_default_invalid_name(self) -> None:
         """An entry-point name that is no valid plugin name is refused on key ``name``."""
@@ -169,7 +175,7 @@ ERRORS: list[tuple[str | bytes, str | None, str, type[ManifestError]]] = [
     ("[plugin.optional]\nm = true\n", "plugin.optional.m", "not a boolean", ManifestError),
     ("[plugin]\nhost = 1979-05-27\n", "plugin.host", "not date", ManifestError),
     ('[plugin]\nversion = "one"\n', "plugin.version", "neither a semantic", VersionError),
-    ('[plugin]\nversion = "1.1.0.post1"\n', "plugin.version", "post release", VersionError),
+    ('[plugin]\nversion = "1.1.0.post1"\n', "plugin.version", "disagrees", ManifestError),
     ('[plugin]\nhost = "^^1"\n', "plugin.host", "cannot read '^^1'", VersionError),
     ("[plugin.requires]\nhello = 'nope'\n", "plugin.requires.hello", "'nope'", VersionError),
     ("[plugin.optional]\nm = ''\n", "plugin.optional.m", "empty alternative", VersionError),
@@ -234,13 +240,11 @@ class TestManifestErrors:
             )
         assert (info.value.path, info.value.plugin, info.value.key) == (PATH, "p", None)
 
-    def test_unmappable_dist_version(self) -> None:
-        """A dist version without semver equivalent is a VersionError on key ``version``."""
+    def test_dev_release_dist_version(self) -> None:
+        """A dev release is not its release: a manifest naming the release disagrees."""
         err = refused('[plugin]\nversion = "1.0.0"\n', dist="1.0.0.dev1")
-        assert type(err) is VersionError
-        assert err.key == "version"
-        assert "distribution version" in err.reason
-        assert "dev release" in err.reason
+        assert err.key == "plugin.version"
+        assert "disagrees" in err.reason
 
     def test_invalid_entry_point_name(self) -> None:
         """Without a manifest name, an invalid entry-point name is refused on key ``name``."""

@@ -141,6 +141,7 @@ class TestConstructor:
             ({"settle": 0}, SettingsError, "settle must be a positive number of seconds"),
             ({"rescan_interval": True}, SettingsError, "rescan_interval must be a positive"),
             ({"api_version": "one"}, VersionError, "one"),
+            ({"api_version": "1!2.0"}, VersionError, "has an epoch"),
             ({"policy": {}}, TypeError, "policy"),
         ],
     )

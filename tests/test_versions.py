@@ -10,9 +10,18 @@ from typing import Any
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from packaging.version import Version as Pep440Version
 
-from pluginhost.model.errors import ManifestError, VersionError
-from pluginhost.model.versions import ANY, Constraint, Version, from_pep440, parse_version
+from pluginhost.model.errors import ManifestError, UnorderableVersionError, VersionError
+from pluginhost.model.versions import (
+    ANY,
+    Constraint,
+    Version,
+    check_orderable,
+    from_pep440,
+    parse_dist_version,
+    parse_version,
+)
 
 V = Version.parse
 
@@ -217,9 +226,9 @@ class TestParseVersion:
         """Strict semver is taken as is; anything else goes through the PEP 440 mapping."""
         assert str(parse_version(text)) == expected
 
-    @pytest.mark.parametrize("text", ["", "one", "1.2.3.4", "1!1.0", "1.0.post1", "x" * 2000])
+    @pytest.mark.parametrize("text", ["", "one", "1.2.3.4.x", "1!", "1.0.poast1", "x" * 2000])
     def test_refused(self, text: str) -> None:
-        """Text that is neither semver nor mappable PEP 440 is a VersionError."""
+        """Text that is neither semver nor PEP 440 is a VersionError."""
         with pytest.raises(VersionError):
             parse_version(text)
 
@@ -272,17 +281,12 @@ class TestPep440:
     @pytest.mark.parametrize(
         ("text", "why"),
         [
-            ("1!1.0", "an epoch"),
-            ("1.0.post1", "a post release"),
-            ("1.0.dev3", "a dev release"),
-            ("1.0+local", "a local version"),
-            ("1.2.3.4", "more than three release parts"),
             ("nonsense", "neither a semantic nor a PEP 440 version"),
             ("1" * 1001, "too long"),
         ],
     )
     def test_refused(self, text: str, why: str) -> None:
-        """Versions without a faithful semver ordering are refused, saying why."""
+        """Text that is no PEP 440 version is refused, saying why."""
         with pytest.raises(VersionError, match=why):
             from_pep440(text)
 
@@ -511,3 +515,177 @@ class TestConstraintProperties:
         texts = [data.draw(render(c)) for c in alt]
         both = Constraint.parse(" ".join(texts)).allows(release)
         assert both is all(Constraint.parse(t).allows(release) for t in texts)
+
+
+# -- PEP 440 versions without a semver equivalent ------------------------------------------------
+
+
+class TestPep440Exact:
+    @pytest.mark.parametrize(
+        ("text", "shown", "projection"),
+        [
+            ("0.2.0.post2", "0.2.0.post2", "0.2.0"),
+            ("1!2.0", "1!2.0", "2.0.0"),
+            ("1.2.3.4", "1.2.3.4", "1.2.3"),
+            ("1.0.dev3", "1.0.dev3", "1.0.0-0.dev.3"),
+            ("1.0+ABC.1", "1.0+abc.1", "1.0.0"),
+            ("1.0a1.dev2", "1.0a1.dev2", "1.0.0-alpha.1"),
+            ("1.0rc1.post1", "1.0rc1.post1", "1.0.0-rc.1"),
+            ("1.0.post1.dev2", "1.0.post1.dev2", "1.0.0"),
+            ("1.2.3.4a1", "1.2.3.4a1", "1.2.3"),
+        ],
+    )
+    def test_kept_with_projection(self, text: str, shown: str, projection: str) -> None:
+        """A version without semver equivalent keeps its PEP 440 text and gets a projection."""
+        version = from_pep440(text)
+        assert str(version) == shown
+        assert version.exact == Pep440Version(text)
+        assert str(version.project()) == projection
+        assert parse_version(text) == version
+
+    def test_mapped_versions_have_no_exact(self) -> None:
+        """A version with a semver equivalent is that semver version, as before."""
+        assert from_pep440("1.2rc1").exact is None
+        assert from_pep440("1.2rc1").pep440 == Pep440Version("1.2rc1")
+
+    def test_post_release_sorts_after_its_release(self) -> None:
+        """0.2.0.post2 is above 0.2.0 and 0.2.0.post1, below 0.2.1."""
+        texts = ["0.2.0", "0.2.0.post1", "0.2.0.post2", "0.2.1"]
+        versions = [parse_version(t) for t in reversed(texts)]
+        assert [str(v) for v in sorted(versions)] == texts
+
+    def test_epoch_sorts_above_everything(self) -> None:
+        """1!0.1 is above every version without an epoch."""
+        assert from_pep440("1!0.1") > Version(99, 0, 0)
+        assert max([Version(5, 0, 0), from_pep440("1!0.1"), from_pep440("4.0.post9")]) == (
+            from_pep440("1!0.1")
+        )
+
+    @pytest.mark.parametrize(
+        ("text", "constraint", "allowed"),
+        [
+            ("0.2.0.post2", "=0.2.0", True),
+            ("0.2.0.post2", "^0.2", True),
+            ("0.2.0.post2", ">0.2.0", False),
+            ("1.2.3.4", "~1.2.3", True),
+            ("1.2.3.4", ">1.2.3", False),
+            ("1.0+abc", "1.0.0", True),
+            ("1.0.dev3", "^1.0", False),
+            ("1.0.dev3", ">=1.0.0-0", True),
+            ("0.9.9.post1", "<1.0", True),
+        ],
+    )
+    def test_constraint_on_projection(self, text: str, constraint: str, allowed: bool) -> None:
+        """A constraint matches the projection: a post release satisfies what its release does."""
+        assert Constraint.parse(constraint).allows(from_pep440(text)) is allowed
+
+    def test_dev_release_is_a_prerelease(self) -> None:
+        """A dev release counts as a prerelease for the policy, and matches with it."""
+        dev = from_pep440("1.1.dev1")
+        assert dev.is_prerelease
+        assert not Constraint.parse("^1.0").allows(dev)
+        assert Constraint.parse("^1.0").allows(dev, prerelease=True)
+
+    def test_four_part_prerelease_is_a_prerelease(self) -> None:
+        """1.2.3.4a1 projects onto 1.2.3 but stays a prerelease for the policy."""
+        version = from_pep440("1.2.3.4a1")
+        assert version.is_prerelease
+        assert not Constraint.parse(">=1.0").allows(version)
+        assert Constraint.parse(">=1.0").allows(version, prerelease=True)
+
+    def test_epoch_allowed_only_by_any(self) -> None:
+        """A version with an epoch satisfies '*' and no constraint that orders."""
+        epoch = from_pep440("1!2.0")
+        assert ANY.allows(epoch)
+        assert not Constraint.parse(">=0.0.0").allows(epoch, prerelease=True)
+        assert Constraint.parse("^2.0 || *").allows(epoch)
+
+    def test_check_orderable_names_plugin_and_version(self) -> None:
+        """An npm constraint on an epoch is a typed error naming the plugin and the version."""
+        with pytest.raises(UnorderableVersionError) as info:
+            check_orderable(Constraint.parse("^2.0"), from_pep440("1!2.0"), plugin="leaflet")
+        err = info.value
+        assert (err.plugin, err.version) == ("leaflet", "1!2.0")
+        assert "leaflet 1!2.0 has an epoch" in str(err)
+        assert isinstance(err, VersionError)
+        check_orderable(ANY, from_pep440("1!2.0"), plugin="leaflet")
+        check_orderable(Constraint.parse("^2.0"), from_pep440("2.0.post1"), plugin="leaflet")
+
+    def test_dist_version_local_is_pep440(self) -> None:
+        """A distribution's 1.0.0+abc is PEP 440's local version, above 1.0.0."""
+        assert parse_dist_version("1.0.0+abc") > Version(1, 0, 0)
+        assert parse_version("1.0.0+abc") == Version(1, 0, 0)
+
+    def test_registry_round_trip(self) -> None:
+        """str() of an exact version reads back as the same version."""
+        for text in ["0.2.0.post2", "1!2.0", "1.2.3.4", "1.0.dev3", "1.0.0+abc"]:
+            version = parse_dist_version(text)
+            again = parse_dist_version(str(version))
+            assert again == version
+            assert again.exact == version.exact
+
+
+# Any PEP 440 version: epochs, several release parts, pre, post, dev and local segments.
+pep440_texts = st.builds(
+    lambda epoch, release, pre, post, dev, local: (
+        f"{epoch}!" * (epoch > 0)
+        + ".".join(map(str, release))
+        + (f"{pre[0]}{pre[1]}" if pre else "")
+        + (f".post{post}" if post is not None else "")
+        + (f".dev{dev}" if dev is not None else "")
+        + (f"+{local}" if local else "")
+    ),
+    st.sampled_from([0, 0, 0, 0, 1]),
+    st.lists(st.integers(0, 3), min_size=1, max_size=5),
+    st.none() | st.tuples(st.sampled_from(["a", "b", "rc"]), st.integers(0, 2)),
+    st.none() | st.integers(0, 2),
+    st.none() | st.integers(0, 2),
+    st.sampled_from(["", "", "", "abc", "7"]),
+)
+
+
+class TestPep440Properties:
+    @settings(max_examples=400)
+    @given(pep440_texts, pep440_texts)
+    @example("1.0.post1", "1.0")
+    @example("1!0.1", "9.0")
+    @example("1.0.dev1", "1.0a1")
+    def test_order_agrees_with_packaging(self, a: str, b: str) -> None:
+        """Plugin versions compare exactly as packaging.version.Version does."""
+        mine, theirs = parse_dist_version(a), parse_dist_version(b)
+        pa, pb = Pep440Version(a), Pep440Version(b)
+        assert (mine < theirs, mine == theirs, mine > theirs) == (pa < pb, pa == pb, pa > pb)
+
+    @settings(max_examples=400)
+    @given(st.lists(pep440_texts, min_size=1, max_size=8))
+    def test_sorting_agrees_with_packaging(self, texts: list[str]) -> None:
+        """Sorting plugin versions sorts them as PEP 440 does."""
+        ours = [Pep440Version(str(v)) for v in sorted(map(parse_dist_version, texts))]
+        assert ours == sorted(map(Pep440Version, texts))
+
+    @settings(max_examples=400)
+    @given(pep440_texts, pep440_texts)
+    @example("1.2.3", "1.2.3.4a1")
+    @example("1.0.dev1", "1.0a1")
+    def test_projection_never_decreases(self, a: str, b: str) -> None:
+        """Without epochs, a higher PEP 440 version never projects lower: ranges stay ranges."""
+        mine, theirs = parse_dist_version(a), parse_dist_version(b)
+        if not (mine.orderable and theirs.orderable) or mine > theirs:
+            return
+        assert mine.project() <= theirs.project()
+
+    @given(pep440_texts, constraints(), st.booleans())
+    def test_constraint_matches_the_projection(
+        self, text: str, constraint: tuple[str, Any], pre_ok: bool
+    ) -> None:
+        """Without an epoch, a version satisfies a constraint exactly when its projection does,
+        once prereleases are on (the policy asks the PEP 440 version whether it is one)."""
+        version = parse_dist_version(text)
+        if not version.orderable:
+            return
+        parsed = Constraint.parse(constraint[0])
+        assert parsed.allows(version, prerelease=True) is parsed.allows(
+            version.project(), prerelease=True
+        )
+        if not version.is_prerelease:
+            assert parsed.allows(version, prerelease=pre_ok) is parsed.allows(version.project())

@@ -22,6 +22,7 @@ from ..model.errors import InstallError, PluginHostError, ResolutionError, Store
 from ..model.events import Event, EventKind
 from ..model.names import PluginName
 from ..model.problems import Problem
+from ..resolve.links import third_party
 from ..resolve.requirements import support_wheels_for
 from ..state.faults import crash_point
 from ..state.quarantine import Quarantine, Verdict
@@ -197,7 +198,7 @@ class Changer:
             if self._transition.is_ahead(candidate):
                 break
             placed = self._placed_new(candidate)
-            needs = (*candidate.manifest.requires, *candidate.manifest.optional)
+            needs = (*candidate.requires, *candidate.manifest.optional)
             if (
                 placed is None
                 or candidate.key in self._held
@@ -315,7 +316,7 @@ class Changer:
             # Only active plugins have active dependents; skipping the graph keeps loading
             # hundreds of plugins from costing the square of their number.
             return list(names)
-        graph = {n: tuple(a.candidate.manifest.requires) for n, a in active.items()}
+        graph = {n: tuple(a.candidate.requires) for n, a in active.items()}
         found = set(names)
         grew = True
         while grew:
@@ -472,7 +473,7 @@ class Changer:
         placed = self._sites.placed(candidate, self.known(candidate))
         if placed is not None:
             return placed
-        support = support_wheels_for(candidate.name, candidate.requires_dist, self._support)
+        support = support_wheels_for(candidate.name, third_party(candidate), self._support)
         return self._sites.install(candidate, support)
 
     def known(self, candidate: Candidate) -> Record | None:

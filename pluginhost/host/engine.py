@@ -369,9 +369,7 @@ class Engine:
                     self._refile(candidate, known)
                     continue
                 missing = [
-                    d
-                    for d in candidate.manifest.requires
-                    if d not in ledger.active and d in plan.chosen
+                    d for d in candidate.requires if d not in ledger.active and d in plan.chosen
                 ]
                 if missing:
                     self._changer.fail(candidate, skipped_for(candidate, missing[0]), None)
@@ -403,7 +401,7 @@ class Engine:
                 c = record.candidate
                 if self._changer.held(c):
                     continue
-                missing = [d for d in c.manifest.requires if d not in self._ledger.active]
+                missing = [d for d in c.requires if d not in self._ledger.active]
                 if missing:
                     self._changer.fail(c, skipped_for(c, missing[0]), None)
                     continue

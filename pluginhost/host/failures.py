@@ -64,7 +64,7 @@ def load_problem(candidate: Candidate, exc: PluginHostError) -> Problem:
 
 def skipped_for(candidate: Candidate, dependency: PluginName) -> Problem:
     """The problem of a plugin skipped because a plugin it requires is not active."""
-    constraint = candidate.manifest.requires[dependency]
+    constraint = candidate.requires[dependency]
     return Problem(
         ProblemKind.DEPENDENCY_FAILED,
         candidate.name,

@@ -19,7 +19,7 @@ import attrs
 from ..discover.archive import WheelLimits
 from ..discover.trust import TrustMode
 from ..install.site_record import SiteCheck
-from ..model.errors import SettingsError
+from ..model.errors import SettingsError, VersionError
 from ..model.policy import BreakingChange, VersionPolicy
 from ..model.versions import Version, parse_version
 from ..swap.transition import Timeouts
@@ -70,7 +70,9 @@ def _strings(value: str | Iterable[str]) -> tuple[str, ...]:
 
 
 def _version(settings: object, attribute: attrs.Attribute[str], value: str) -> None:
-    parse_version(value)  # raises VersionError, as PluginHost always did
+    # Raises VersionError, as PluginHost always did; an epoch no host constraint could order.
+    if not parse_version(value).orderable:
+        raise VersionError(f"api_version {value!r} has an epoch, which no host constraint orders")
 
 
 def _one_of(settings: object, attribute: attrs.Attribute[str], value: str) -> None:

@@ -110,7 +110,7 @@ def plugin_info(
         state=state,
         origin=str(candidate.origin),
         distribution=candidate.distribution,
-        requires={k: str(v) for k, v in manifest.requires.items()},
+        requires={k: str(v) for k, v in candidate.requires.items()},
         optional={k: str(v) for k, v in manifest.optional.items()},
         site_dir=site_dir,
         sha256=candidate.sha256,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import NamedTuple
 
 import attrs
 
 from .manifest import Manifest
 from .names import PluginName
+from .specifiers import DistSpecifier, PluginConstraint, both
 from .versions import Version
 
 
@@ -76,6 +79,9 @@ class Candidate:
     :param entry_point: the entry point's value, ``module`` or ``module:attr``.
     :param requires_dist: the distribution's ``Requires-Dist`` lines.
     :param top_level: the importable top-level names the plugin ships.
+    :param plugin_requires: the plugins its ``Requires-Dist`` names, by plugin name: set by
+        resolution (:func:`pluginhost.resolve.links.link`), which knows the other plugins'
+        distributions; derived data, so not part of equality.
     """
 
     manifest: Manifest
@@ -84,6 +90,9 @@ class Candidate:
     entry_point: str
     requires_dist: tuple[str, ...] = ()
     top_level: tuple[str, ...] = ()
+    plugin_requires: Mapping[PluginName, DistSpecifier] = attrs.field(
+        factory=dict, eq=False, hash=False, repr=False
+    )
     key: CandidateKey = attrs.field(init=False, eq=False, repr=False)
     """Identity of its bytes: name, version and sha256 (or origin, for an installed plugin).
 
@@ -91,9 +100,16 @@ class Candidate:
     version's text costs a microsecond each time it is made.
     """
 
+    requires: Mapping[PluginName, PluginConstraint] = attrs.field(
+        init=False, eq=False, hash=False, repr=False
+    )
+    """The plugins it requires: ``[plugin.requires]`` of its manifest and the plugins its
+    ``Requires-Dist`` names; both constraints apply to a plugin named by both."""
+
     def __attrs_post_init__(self) -> None:
         key = CandidateKey(self.name, str(self.version), self.sha256 or str(self.origin))
         object.__setattr__(self, "key", key)
+        object.__setattr__(self, "requires", _requires(self.manifest, self.plugin_requires))
 
     @property
     def name(self) -> PluginName:
@@ -111,3 +127,15 @@ class Candidate:
     @property
     def sha256(self) -> str | None:
         return self.origin.sha256 if isinstance(self.origin, WheelOrigin) else None
+
+
+def _requires(
+    manifest: Manifest, linked: Mapping[PluginName, DistSpecifier]
+) -> Mapping[PluginName, PluginConstraint]:
+    """``[plugin.requires]`` merged with the links, both constraints where both name a plugin."""
+    if not linked:
+        return manifest.requires  # the usual case, spared a copy
+    names = sorted({*manifest.requires, *linked})
+    return MappingProxyType(
+        {name: both(manifest.requires.get(name), linked.get(name)) for name in names}
+    )

@@ -6,6 +6,7 @@ fits, so ``except ValueError`` keeps working for code that does not know pluginh
     PluginHostError
     ├── ManifestError (ValueError)          a plugin.toml or its metadata is unusable
     │   └── VersionError                    a version or constraint string cannot be parsed
+    │       └── UnorderableVersionError     a constraint cannot order a version (an epoch)
     ├── WheelError (ValueError)             a wheel is refused before anything is written
     ├── TrustError (PermissionError)        a folder, wheel or trust file fails the trust policy
     ├── InstallError (OSError)              installing a valid wheel failed on the filesystem
@@ -103,6 +104,18 @@ class ManifestError(PluginHostError, ValueError):
 
 class VersionError(ManifestError):
     """A version or a version constraint cannot be parsed."""
+
+
+class UnorderableVersionError(VersionError):
+    """An npm/Cargo style constraint (``plugin.toml``) meets a PEP 440 version it cannot order:
+    one with an epoch (``1!2.0``), which sorts above every version without one.
+
+    :param version: the version, as its distribution writes it.
+    """
+
+    def __init__(self, reason: str, *, plugin: str | None = None, version: str) -> None:
+        self.version = version
+        super().__init__(reason, plugin=plugin)
 
 
 class SettingsError(PluginHostError, ValueError):

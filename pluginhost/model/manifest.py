@@ -27,7 +27,7 @@ import attrs
 
 from .errors import ManifestError, VersionError
 from .names import PluginName, plugin_name
-from .versions import ANY, Constraint, Version, parse_version
+from .versions import ANY, Constraint, Version, parse_dist_version, parse_version
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -203,7 +203,7 @@ def _version(table: dict[str, object], dist_version: str, where: _Where) -> Vers
 
 def _dist_version(text: str, where: _Where) -> Version:
     try:
-        return parse_version(text)
+        return parse_dist_version(text)
     except VersionError as e:
         reason = f"the distribution version cannot be a plugin version: {e.reason}"
         where.fail(reason, "version", cause=e, kind=VersionError)

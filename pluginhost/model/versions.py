@@ -11,23 +11,44 @@ A comma (or a space) joins comparators that must all hold; ``||`` joins alternat
 A prerelease version (``1.2.0-rc.1``) matches only when the caller allows prereleases or when a
 comparator of the same alternative names a prerelease of the same ``major.minor.patch``, so that
 ``>=1.2.0-rc.1`` accepts ``1.2.0-rc.2`` but not ``1.3.0-beta.1``.
+
+Plugin versions are distribution versions (PEP 440). Those with a semver equivalent (``1.2``,
+``1.2.0rc1``) become that semver version. The others keep their exact PEP 440 version, which
+orders them against every other version, and match constraints through their *projection*, the
+semver version standing for them (``docs/limits.md``, "Versions"):
+
+- a post release (``0.2.0.post2``), a local version (``1.0+abc``) and a release of more than three
+  parts (``1.2.3.4``) satisfy what ``0.2.0``, ``1.0.0`` and ``1.2.3`` satisfy;
+- a dev release (``1.2.0.dev3``) is a prerelease of ``1.2.0`` that sorts before its alphas
+  (``1.2.0-0.dev.3``); a dev release of a prerelease or of a post release counts as that one;
+- a version with an epoch (``1!2.0``) sorts above every version without one, which no npm/Cargo
+  constraint can say: only ``*`` allows it (:func:`check_orderable` names it), while a
+  ``Requires-Dist`` specifier (PEP 440) orders it like any other.
+
+The projection never decreases as the PEP 440 version grows, so a constraint's range of versions
+stays a range.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Final
+from typing import Final, SupportsInt
 
 import attrs
 import semver
 from packaging.version import Version as Pep440Version
 
-from .errors import VersionError
+from .errors import UnorderableVersionError, VersionError
 
-Version = semver.Version
-
-__all__ = ["Constraint", "Version", "from_pep440", "parse_version"]
+__all__ = [
+    "Constraint",
+    "Version",
+    "check_orderable",
+    "from_pep440",
+    "parse_dist_version",
+    "parse_version",
+]
 
 _MAX_LEN: Final = 1000
 _PRE_NAMES: Final = {"a": "alpha", "b": "beta", "rc": "rc"}
@@ -39,10 +60,92 @@ _COMPARATOR: Final = re.compile(
     re.ASCII,  # "\d" alone would take any script's digits, and int() them
 )
 _WILDCARDS: Final = frozenset({"x", "X", "*"})
+_SEMVER_PRE: Final = re.compile(r"(?P<name>alpha|beta|rc)\.(?P<number>\d+)", re.ASCII)
+_PEP440_PRE: Final = {"alpha": "a", "beta": "b", "rc": "rc"}
+
+
+class Version(semver.Version):
+    """A plugin or host version: a semver version, or a PEP 440 version and its projection.
+
+    >>> v = from_pep440("0.2.0.post2")
+    >>> str(v), v > Version(0, 2, 0), Constraint.parse("=0.2.0").allows(v)
+    ('0.2.0.post2', True, True)
+
+    The semver fields (``major``, ``minor``, ``patch``, ``prerelease``) hold the projection that
+    constraints match; :attr:`exact` holds the PEP 440 version, set only when it has no semver
+    equivalent. Two versions of which one has :attr:`exact` compare by PEP 440.
+    """
+
+    __slots__ = ("_exact",)
+
+    def __init__(
+        self,
+        major: SupportsInt,
+        minor: SupportsInt = 0,
+        patch: SupportsInt = 0,
+        prerelease: str | int | None = None,
+        build: str | int | None = None,
+        *,
+        exact: Pep440Version | None = None,
+    ) -> None:
+        super().__init__(major, minor, patch, prerelease, build)
+        self._exact = exact
+
+    @classmethod
+    def from_pep440(cls, text: str) -> Version:
+        """:func:`from_pep440`, as a constructor."""
+        return from_pep440(text)
+
+    @property
+    def exact(self) -> Pep440Version | None:
+        """The PEP 440 version, when it has no semver equivalent (else ``None``)."""
+        return self._exact
+
+    @property
+    def pep440(self) -> Pep440Version | None:
+        """The PEP 440 version this version is, or ``None`` for a semver version that PEP 440
+        cannot write (``1.0.0-foo``, ``2.0.0-0``)."""
+        if self._exact is not None:
+            return self._exact
+        return _as_pep440(self)
+
+    @property
+    def is_prerelease(self) -> bool:
+        """A prerelease or dev release (PEP 440), or a semver prerelease: what the policy asks."""
+        if self._exact is not None:
+            return self._exact.is_prerelease
+        return self.prerelease is not None
+
+    @property
+    def orderable(self) -> bool:
+        """Whether npm/Cargo constraints can order it: every version but one with an epoch."""
+        return self._exact is None or self._exact.epoch == 0
+
+    def compare(self, other: object) -> int:
+        if isinstance(other, Version) and (self._exact is not None or other._exact is not None):
+            mine, theirs = self.pep440, other.pep440
+            if mine is not None and theirs is not None:
+                return (mine > theirs) - (mine < theirs)
+        return super().compare(other)  # type: ignore[arg-type]
+
+    def project(self) -> Version:
+        """The semver version that stands for this one in constraints."""
+        return Version(self.major, self.minor, self.patch, self.prerelease, self.build)
+
+    def __str__(self) -> str:
+        return str(self._exact) if self._exact is not None else super().__str__()
+
+    def __repr__(self) -> str:
+        if self._exact is not None:
+            return f"Version.from_pep440({str(self._exact)!r})"
+        return super().__repr__()
+
+    # semver's hash is of the projection's fields: versions equal by PEP 440 share them.
+    __hash__ = semver.Version.__hash__
 
 
 def parse_version(text: str) -> Version:
-    """Parse a plugin or host version: strict semver, else a PEP 440 version mapped to semver.
+    """Parse a plugin or host version: strict semver, else a PEP 440 version.
 
     >>> str(parse_version("1.2"))
     '1.2.0'
@@ -57,14 +160,26 @@ def parse_version(text: str) -> Version:
         return from_pep440(text)
 
 
+def parse_dist_version(text: str) -> Version:
+    """Parse a distribution's version (a plugin's): like :func:`parse_version`, except that a
+    local version (``1.0.0+abc``) is PEP 440's, ordered above ``1.0.0``, not semver build
+    metadata, which orders nothing.
+
+    :raises VersionError: when the text is no version.
+    """
+    if isinstance(text, str) and "+" in text and _is_pep440(text):
+        return from_pep440(text)
+    return parse_version(text)
+
+
 def from_pep440(text: str) -> Version:
-    """Map a PEP 440 distribution version to semver.
+    """Read a PEP 440 distribution version.
 
     ``1.2`` becomes ``1.2.0`` and ``1.2.0rc1`` becomes ``1.2.0-rc.1``. Epochs, post, dev and local
-    versions, and releases of more than three non-zero parts have no faithful semver ordering and
-    are refused.
+    versions, and releases of more than three non-zero parts keep their exact PEP 440 version
+    beside their projection (the module docstring says which).
 
-    :raises VersionError: when the version cannot be mapped.
+    :raises VersionError: when the text is no PEP 440 version.
     """
     if len(text) > _MAX_LEN:
         raise VersionError(f"version string of {len(text)} characters is too long")
@@ -72,21 +187,68 @@ def from_pep440(text: str) -> Version:
         pv = Pep440Version(text)
     except ValueError:  # InvalidVersion, or a part over int()'s digit limit (which can be set)
         raise VersionError(f"{_show(text)} is neither a semantic nor a PEP 440 version") from None
-    unmappable = {
-        "an epoch": pv.epoch != 0,
-        "a post release": pv.post is not None,
-        "a dev release": pv.dev is not None,
-        "a local version": pv.local is not None,
-        "more than three release parts": any(pv.release[3:]),
-    }
-    for what, present in unmappable.items():
-        if present:
-            raise VersionError(f"{text!r} has {what}, which has no semver equivalent")
     major, minor, patch = (*pv.release, 0, 0)[:3]
-    prerelease = None
+    extra = any(pv.release[3:])
+    mappable = pv.epoch == 0 and pv.post is None and pv.dev is None and pv.local is None
+    if mappable and not extra:
+        pre = None if pv.pre is None else f"{_PRE_NAMES[pv.pre[0]]}.{pv.pre[1]}"
+        return Version(major, minor, patch, pre)
+    return Version(major, minor, patch, _projected_pre(pv, extra), exact=pv)
+
+
+def _projected_pre(pv: Pep440Version, extra: bool) -> str | None:
+    """The prerelease of a PEP 440 version's projection (see the module docstring)."""
+    if extra:
+        # 1.2.3.4a1 lies between 1.2.3 and 1.2.4: any prerelease of 1.2.3 would sort below 1.2.3.
+        return None
     if pv.pre is not None:
-        prerelease = f"{_PRE_NAMES[pv.pre[0]]}.{pv.pre[1]}"
-    return Version(major, minor, patch, prerelease)
+        return f"{_PRE_NAMES[pv.pre[0]]}.{pv.pre[1]}"
+    if pv.dev is not None and pv.post is None:
+        # Numeric identifiers sort before alphanumeric ones: 0.dev.N comes before alpha.
+        return f"0.dev.{pv.dev}"
+    return None
+
+
+def _as_pep440(version: semver.Version) -> Pep440Version | None:
+    if version.build is not None:
+        return None
+    text = f"{version.major}.{version.minor}.{version.patch}"
+    if version.prerelease is not None:
+        match = _SEMVER_PRE.fullmatch(version.prerelease)
+        if match is None:
+            return None
+        text += f"{_PEP440_PRE[match['name']]}{match['number']}"
+    return Pep440Version(text)
+
+
+def _is_pep440(text: str) -> bool:
+    try:
+        Pep440Version(text)
+    except ValueError:
+        return False
+    return True
+
+
+def check_orderable(constraint: Constraint, version: Version, *, plugin: str) -> None:
+    """Refuse a constraint that must order a version it cannot: one with an epoch.
+
+    >>> try:
+    ...     check_orderable(Constraint.parse("^1.0"), from_pep440("1!1.0"), plugin="hello")
+    ... except UnorderableVersionError as e:
+    ...     print(e.plugin, e.version)
+    hello 1!1.0
+
+    :param plugin: the plugin whose version it is.
+    :raises UnorderableVersionError: naming the plugin, the version and the constraint.
+    """
+    if version.orderable or constraint.is_any:
+        return
+    raise UnorderableVersionError(
+        f"{plugin} {version} has an epoch, which the npm/Cargo constraint {constraint.text!r}"
+        " cannot order; only '*' or a Requires-Dist specifier (PEP 440) can require it",
+        plugin=plugin,
+        version=str(version),
+    )
 
 
 @attrs.frozen
@@ -102,7 +264,8 @@ class _Comparator:
     implicit: bool = False
 
     def allows(self, version: Version) -> bool:
-        return _OPS[self.op](version.compare(self.bound))
+        # The projection, not the PEP 440 order: a post release satisfies what its release does.
+        return _OPS[self.op](semver.Version.compare(version, self.bound))
 
 
 _OPS: Final[dict[str, Callable[[int], bool]]] = {
@@ -138,11 +301,21 @@ class Constraint:
         alternatives = tuple(_parse_alternative(part, text) for part in text.split("||"))
         return cls(text=text.strip(), alternatives=alternatives)
 
+    @property
+    def is_any(self) -> bool:
+        """Whether it allows every version (``*``): it orders nothing."""
+        return any(not alt for alt in self.alternatives)
+
     def allows(self, version: Version, *, prerelease: bool = False) -> bool:
         """Whether ``version`` satisfies the constraint.
 
+        A version with an epoch satisfies only a constraint that allows everything
+        (:func:`check_orderable` says why, as an error).
+
         :param prerelease: let any prerelease match on its ordering alone (the host's policy).
         """
+        if not version.orderable:
+            return self.is_any
         return any(_alternative_allows(alt, version, prerelease) for alt in self.alternatives)
 
     def __str__(self) -> str:
@@ -152,7 +325,7 @@ class Constraint:
 def _alternative_allows(alt: tuple[_Comparator, ...], version: Version, pre_ok: bool) -> bool:
     if not all(c.allows(version) for c in alt):
         return False
-    if version.prerelease is None or pre_ok:
+    if not version.is_prerelease or pre_ok:
         return True
     base = version.finalize_version()
     return any(

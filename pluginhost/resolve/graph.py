@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 
 from ..model.candidate import Candidate
 from ..model.names import PluginName
-from ..model.versions import Constraint
+from ..model.specifiers import PluginConstraint
 
 __all__ = ["Graph", "demands_of", "find_cycles", "graph_of", "load_order"]
 
@@ -22,11 +22,11 @@ Graph = Mapping[PluginName, tuple[PluginName, ...]]
 
 def demands_of(
     chosen: Mapping[PluginName, Candidate],
-) -> dict[PluginName, list[tuple[Candidate, Constraint]]]:
+) -> dict[PluginName, list[tuple[Candidate, PluginConstraint]]]:
     """The constraints that the chosen plugins' requirements put on each plugin."""
     demands = defaultdict(list)
     for cand in chosen.values():
-        for dep, constraint in cand.manifest.requires.items():
+        for dep, constraint in cand.requires.items():
             demands[dep].append((cand, constraint))
     return demands
 
@@ -41,7 +41,7 @@ def graph_of(
 def _edges(
     cand: Candidate, chosen: Mapping[PluginName, Candidate], allow_pre: bool
 ) -> tuple[PluginName, ...]:
-    deps = {dep for dep in cand.manifest.requires if dep in chosen}
+    deps = {dep for dep in cand.requires if dep in chosen}
     deps.update(
         dep
         for dep, constraint in cand.manifest.optional.items()

@@ -16,7 +16,7 @@ import attrs
 from ..model.candidate import Candidate
 from ..model.names import PluginName
 from ..model.problems import Problem, ProblemKind, Requirement
-from ..model.versions import Constraint
+from ..model.specifiers import PluginConstraint
 from .graph import demands_of, find_cycles, graph_of
 from .reports import label, problem_for, requirement_of
 from .screen import Pool
@@ -101,11 +101,11 @@ class Greedy:
         demands = demands_of(chosen)
         failures = []
         for name, cand in sorted(chosen.items()):
-            for dep, constraint in sorted(cand.manifest.requires.items()):
+            for dep, constraint in sorted(cand.requires.items()):
                 failure = self._unmet(cand, dep, constraint, chosen)
                 if failure is not None:
                     failures.append(failure)
-            if cand.version.prerelease and not self._allow_pre and not demands.get(name):
+            if cand.version.is_prerelease and not self._allow_pre and not demands.get(name):
                 failures.append(_root_failure(ProblemKind.REFUSED, cand, _unrequired(cand)))
         return failures
 
@@ -113,7 +113,7 @@ class Greedy:
         self,
         cand: Candidate,
         dep: PluginName,
-        constraint: Constraint,
+        constraint: PluginConstraint,
         chosen: Mapping[PluginName, Candidate],
     ) -> _Failure | None:
         needs = f"{label(cand)} requires {dep} {constraint}"
@@ -163,7 +163,9 @@ class Greedy:
 
 
 def _pick(
-    cands: Sequence[Candidate], demands: Sequence[tuple[Candidate, Constraint]], allow_pre: bool
+    cands: Sequence[Candidate],
+    demands: Sequence[tuple[Candidate, PluginConstraint]],
+    allow_pre: bool,
 ) -> Candidate:
     """The highest candidate satisfying every demand, else the most of them, ties to the higher."""
     best, best_score = cands[0], -1

@@ -18,6 +18,7 @@ from ..model.names import PluginName
 from ..model.policy import BreakingChange, VersionPolicy
 from ..model.problems import Problem, ProblemKind
 from ..model.versions import Version
+from .links import link
 from .resolution import Plan, resolve
 
 __all__ = ["Outlook", "drop_conflicts", "pin", "plan"]
@@ -86,6 +87,11 @@ def plan(
     :param pool: every candidate on offer, the active versions included when they stay.
     :param active: the candidate of each active plugin.
     """
+    # Active plugins link to the plugins on offer and to each other (a removed wheel's plugin
+    # is still active until it is unloaded), and the pool to the active ones.
+    linked = link(list(active.values()), pool)
+    active = {c.name: c for c in linked}
+    pool = link(pool, linked)
     versions = {name: c.version for name, c in active.items()}
 
     def without(victims: Sequence[PluginName]) -> Plan:
@@ -142,13 +148,13 @@ def _breaking(
             for c in by_name.get(name, ())
             if c.version > chosen.version
             and c.manifest.host.allows(api_version, prerelease=True)
-            and (allow_pre or c.version.prerelease is None)
+            and (allow_pre or not c.version.is_prerelease)
         ]
         if not newer:
             continue
         best = max(newer, key=lambda c: c.version)
         for dep_name, dep in active.items():
-            constraint = dep.manifest.requires.get(name)
+            constraint = dep.requires.get(name)
             if constraint is not None and not constraint.allows(best.version, prerelease=allow_pre):
                 problems.append(
                     Problem(
@@ -166,7 +172,7 @@ def _breaking(
 def _let_go(breaking: Problem, dependent: Candidate) -> Problem:
     """The problem of a dependent unloaded for an update: filed under the dependent."""
     update = f"{breaking.plugin} {breaking.version}"
-    constraint = dependent.manifest.requires.get(PluginName(breaking.plugin or ""))
+    constraint = dependent.requires.get(PluginName(breaking.plugin or ""))
     return Problem(
         ProblemKind.DEPENDENCY_FAILED,
         dependent.name,

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from ..model.candidate import Candidate, WheelOrigin
 from ..model.names import PluginName
 from ..model.problems import Problem, ProblemKind, Requirement
-from ..model.versions import Constraint
+from ..model.specifiers import PluginConstraint
 
 __all__ = ["above_chosen", "label", "problem_for", "problem_key", "requirement_of"]
 
@@ -48,7 +48,7 @@ def problem_for(
 def requirement_of(
     cand: Candidate,
     dep: PluginName,
-    constraint: Constraint,
+    constraint: PluginConstraint,
     available: Iterable[Candidate],
     chosen: Candidate | None = None,
 ) -> Requirement:

@@ -40,6 +40,10 @@ give an equal :class:`Plan`. "``v`` satisfies ``c``" always means
 6. **Order.** :class:`graphlib.TopologicalSorter` over the chosen plugins, each ready batch sorted
    by name: dependencies (and present optional ones) load first.
 
+Requirements are a plugin's ``[plugin.requires]`` and the plugins its ``Requires-Dist`` names
+(:mod:`.links`: the distribution of a candidate, with its PEP 440 specifier); when both name one
+plugin, a version must satisfy both. Everything below says "requires" of both alike.
+
 Problem messages name plugins with versions; ``Problem.plugin`` is the plugin refused or skipped,
 ``Problem.involved`` the others.
 
@@ -63,6 +67,7 @@ from ..model.problems import Problem
 from ..model.versions import Version
 from .graph import Graph, graph_of, load_order
 from .greedy import Greedy
+from .links import link
 from .reports import above_chosen, problem_key
 from .screen import collapse, screen
 from .search import search_full
@@ -107,6 +112,8 @@ def resolve(
     :returns: the plan; it never raises for unresolvable input, it names problems instead.
     """
     allow_pre = policy.allow_prerelease
+    # 0. Requires-Dist lines naming another plugin's distribution are requirements like any.
+    candidates = link(list(candidates))
     # 1. One candidate per name and version; other bytes under the same version are conflicts.
     pool, conflicts = collapse(candidates)
     # 2. Refuse what the host API, the downgrade rule or the prerelease rule excludes outright.

@@ -1,7 +1,9 @@
 """Which candidates may be chosen at all (rules 1 and 2 of :mod:`.resolution`).
 
 One candidate per name and version (other bytes under the same version are ``CONFLICT``), and
-``REFUSED`` for the versions that the host API, the downgrade rule or the prerelease rule excludes.
+``REFUSED`` for the versions that the host API, the downgrade rule or the prerelease rule excludes,
+and for a version with an epoch (``1!2.0``) that a ``plugin.toml`` constraint other than ``*``
+names: such a constraint cannot order it.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 from ..model.candidate import Candidate, WheelOrigin
+from ..model.errors import UnorderableVersionError
 from ..model.names import PluginName
 from ..model.policy import VersionPolicy
 from ..model.problems import Problem, ProblemKind
-from ..model.versions import Version
+from ..model.specifiers import BothConstraints, PluginConstraint
+from ..model.versions import Constraint, Version, check_orderable
 from .reports import label, problem_for
 
 __all__ = ["Pool", "collapse", "screen"]
@@ -70,11 +74,14 @@ def _descending(cands: Iterable[Candidate]) -> tuple[Candidate, ...]:
 def screen(
     pool: Pool, api_version: Version, policy: VersionPolicy, active: Mapping[PluginName, Version]
 ) -> dict[Candidate, Problem]:
-    named = _named_prereleases(pool)
+    demands = _demands(pool)
+    named = _named_prereleases(pool, demands)
     refused = {}
     for name, cands in pool.items():
         for cand in cands:
             reason = _refusal(cand, api_version, policy, active.get(name), named)
+            if reason is None:
+                reason = _unorderable(cand, demands[name])
             if reason is not None:
                 refused[cand] = problem_for(ProblemKind.REFUSED, cand, reason)
     return refused
@@ -97,21 +104,44 @@ def _refusal(
             f"{label(cand)} is lower than the active {cand.name} {active},"
             " and the policy does not allow downgrades"
         )
-    if cand.version.prerelease and not policy.allow_prerelease and cand not in named:
+    if cand.version.is_prerelease and not policy.allow_prerelease and cand not in named:
         return f"{label(cand)} is a prerelease, and the policy does not allow prereleases"
     return None
 
 
-def _named_prereleases(pool: Pool) -> set[Candidate]:
-    """Prereleases that some plugin's requirement names explicitly, whatever the policy says."""
-    constraints = defaultdict(list)
+_Demands = Mapping[PluginName, list[tuple[Candidate, PluginConstraint]]]
+
+
+def _demands(pool: Pool) -> _Demands:
+    """What every candidate of the pool requires of each plugin, whether chosen or not."""
+    demands = defaultdict(list)
     for cands in pool.values():
         for cand in cands:
-            for dep, constraint in cand.manifest.requires.items():
-                constraints[dep].append(constraint)
+            for dep, constraint in cand.requires.items():
+                demands[dep].append((cand, constraint))
+    return demands
+
+
+def _unorderable(cand: Candidate, demands: list[tuple[Candidate, PluginConstraint]]) -> str | None:
+    """Why a version with an epoch cannot be chosen: a plugin.toml constraint must order it."""
+    if cand.version.orderable:
+        return None
+    for requirer, constraint in demands:
+        written = constraint.manifest if isinstance(constraint, BothConstraints) else constraint
+        if not isinstance(written, Constraint):
+            continue  # a Requires-Dist specifier orders epochs as PEP 440 does
+        try:
+            check_orderable(written, cand.version, plugin=cand.name)
+        except UnorderableVersionError as e:
+            return f"{e.reason} (required by {label(requirer)})"
+    return None
+
+
+def _named_prereleases(pool: Pool, demands: _Demands) -> set[Candidate]:
+    """Prereleases that some plugin's requirement names explicitly, whatever the policy says."""
     return {
         cand
         for name, cands in pool.items()
         for cand in cands
-        if cand.version.prerelease and any(c.allows(cand.version) for c in constraints[name])
+        if cand.version.is_prerelease and any(c.allows(cand.version) for _, c in demands[name])
     }

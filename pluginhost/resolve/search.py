@@ -54,7 +54,7 @@ def search_full(eligible: Pool, allow_pre: bool) -> dict[PluginName, Candidate] 
 
 def _could_load(name: PluginName, eligible: Pool) -> bool:
     # Spares the search a hopeless walk when some plugin lacks versions or dependencies outright.
-    return any(all(eligible.get(dep) for dep in c.manifest.requires) for c in eligible[name])
+    return any(all(eligible.get(dep) for dep in c.requires) for c in eligible[name])
 
 
 def _fits(
@@ -65,22 +65,23 @@ def _fits(
 ) -> bool:
     """Whether ``cand`` agrees with the versions picked so far, both ways."""
     level = len(picked)
-    for dep, constraint in cand.manifest.requires.items():
+    for dep, constraint in cand.requires.items():
         at = position.get(dep)
         if at is None or at == level:  # missing, or requiring itself: a cycle
             return False
         if at < level and not constraint.allows(picked[at].version, prerelease=allow_pre):
             return False
     return all(
-        p.manifest.requires[cand.name].allows(cand.version, prerelease=allow_pre)
+        p.requires[cand.name].allows(cand.version, prerelease=allow_pre)
         for p in picked
-        if cand.name in p.manifest.requires
+        if cand.name in p.requires
     )
 
 
 def _loads_together(full: Mapping[PluginName, Candidate], allow_pre: bool) -> bool:
     demands = demands_of(full)
     unrequired = any(
-        c.version.prerelease and not allow_pre and not demands.get(name) for name, c in full.items()
+        c.version.is_prerelease and not allow_pre and not demands.get(name)
+        for name, c in full.items()
     )
     return not unrequired and not find_cycles(graph_of(full, allow_pre))

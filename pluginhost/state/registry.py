@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+from packaging.specifiers import SpecifierSet
 
 from ..model.candidate import Candidate, CandidateKey, InstalledOrigin, Origin, WheelOrigin
 from ..model.errors import PluginHostError
 from ..model.manifest import Manifest
 from ..model.names import PluginName, plugin_name
-from ..model.versions import Constraint, parse_version
+from ..model.specifiers import DistSpecifier
+from ..model.versions import Constraint, parse_dist_version
 from .store import canonical
 
 __all__ = ["Record", "Registry", "RegistryEncoder"]
@@ -179,13 +181,18 @@ def _candidate_to_json(c: Candidate) -> dict[str, Any]:
         "entry_point": c.entry_point,
         "requires_dist": list(c.requires_dist),
         "top_level": list(c.top_level),
+        # Which plugins its Requires-Dist named when it was chosen: a restart loads it in
+        # that order and unloads it with them, before any folder is looked at.
+        "plugin_requires": {
+            k: [v.distribution, str(v.specifier)] for k, v in c.plugin_requires.items()
+        },
     }
 
 
 def _candidate_from_json(d: Mapping[str, Any]) -> Candidate:
     manifest = Manifest(
         name=plugin_name(d["name"]),
-        version=parse_version(d["version"]),
+        version=parse_dist_version(d["version"]),
         host=Constraint.parse(d["host"]),
         requires={plugin_name(k): Constraint.parse(v) for k, v in d["requires"].items()},
         optional={plugin_name(k): Constraint.parse(v) for k, v in d["optional"].items()},
@@ -204,4 +211,8 @@ def _candidate_from_json(d: Mapping[str, Any]) -> Candidate:
         entry_point=d["entry_point"],
         requires_dist=tuple(d["requires_dist"]),
         top_level=tuple(d["top_level"]),
+        plugin_requires={
+            plugin_name(k): DistSpecifier(dist, SpecifierSet(spec))
+            for k, (dist, spec) in d.get("plugin_requires", {}).items()
+        },
     )

@@ -1,0 +1,107 @@
+"""Requires-Dist on another plugin: which plugins a candidate's ``Requires-Dist`` names.
+
+A requirement whose distribution is the distribution of a plugin candidate (from a watched
+folder or the environment) is a plugin dependency: it orders the load and constrains the
+version with its PEP 440 specifier, exactly as ``[plugin.requires]`` does, and the host does not
+look for it among the third-party requirements (:func:`third_party`). Its markers are evaluated
+for the running interpreter with no extra asked for, so requirements of the plugin's own extras
+(``extra == "test"``) do not apply; extras asked *of* the other plugin
+(``datasette-leaflet[x]``) are not installed by anyone, so they add nothing here.
+
+The link depends on the candidates at hand (a folder may offer the other plugin later), so it is
+made by :func:`link` at each resolution, never stored in a wheel's candidate by discovery.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Final
+
+import attrs
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+
+from ..model.candidate import Candidate
+from ..model.names import PluginName
+from ..model.specifiers import DistSpecifier
+
+__all__ = ["link", "third_party"]
+
+_PARSED_CACHE: Final = 4096
+
+
+def link(candidates: Sequence[Candidate], known: Iterable[Candidate] = ()) -> list[Candidate]:
+    """``candidates``, each with the plugins its ``Requires-Dist`` names as ``plugin_requires``.
+
+    :param known: more candidates whose distributions count as plugins (the active ones).
+    :returns: the same candidates in the same order; one whose links changed is a new copy.
+        Links already made are kept (an active plugin's, made when it was chosen).
+    """
+    plugins = _plugins_by_distribution([*candidates, *known])
+    return [_linked(c, plugins) for c in candidates]
+
+
+def third_party(candidate: Candidate) -> tuple[str, ...]:
+    """``candidate``'s ``Requires-Dist`` lines but those naming a plugin it is linked to."""
+    linked = {canonicalize_name(s.distribution) for s in candidate.plugin_requires.values()}
+    if not linked:
+        return candidate.requires_dist
+    return tuple(
+        line
+        for line in candidate.requires_dist
+        if (parsed := _parse(line)) is None or parsed[0] not in linked
+    )
+
+
+def _plugins_by_distribution(
+    candidates: Iterable[Candidate],
+) -> dict[NormalizedName, set[PluginName]]:
+    plugins: dict[NormalizedName, set[PluginName]] = defaultdict(set)
+    for c in candidates:
+        plugins[canonicalize_name(c.distribution)].add(c.name)
+    return plugins
+
+
+def _linked(cand: Candidate, plugins: Mapping[NormalizedName, set[PluginName]]) -> Candidate:
+    found: dict[PluginName, DistSpecifier] = {}
+    own = canonicalize_name(cand.distribution)
+    for line in cand.requires_dist:
+        parsed = _parse(line)
+        if parsed is None or parsed[0] == own:
+            continue
+        dist, written, specifier = parsed
+        for name in plugins.get(dist, ()):
+            if name == cand.name:
+                continue
+            before = found.get(name)
+            # Two applying lines on one distribution (under different markers) both hold.
+            merged = specifier if before is None else before.specifier & specifier
+            found[name] = DistSpecifier(written, merged)
+    # A link made earlier stays when its plugin is no longer at hand: an active plugin keeps
+    # needing the plugin it was loaded with, which is then missing, as in plugin.toml.
+    merged_links = {**cand.plugin_requires, **found}
+    if merged_links == cand.plugin_requires:
+        return cand
+    return attrs.evolve(cand, plugin_requires=dict(sorted(merged_links.items())))
+
+
+@functools.lru_cache(maxsize=_PARSED_CACHE)
+def _parse(line: str) -> tuple[NormalizedName, str, SpecifierSet] | None:
+    """A line's distribution and specifier, or ``None`` when it does not apply here.
+
+    An unreadable line is left to the third-party check, which refuses it with a reason.
+    """
+    try:
+        req = Requirement(line)
+    except InvalidRequirement:
+        return None
+    try:
+        applies = req.marker is None or req.marker.evaluate({"extra": ""})
+    except ValueError:  # UndefinedComparison and the like: the third-party check says why
+        return None
+    if not applies:
+        return None
+    return canonicalize_name(req.name), req.name, req.specifier
