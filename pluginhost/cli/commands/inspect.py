@@ -99,7 +99,8 @@ def _add_plugin(
         "requires": {k: str(v) for k, v in manifest.requires.items()},
         "optional": {k: str(v) for k, v in manifest.optional.items()},
         "manifest": manifest.path,
-        "entry_point": candidate.entry_point,
+        "display": candidate.display,
+        "entry_points": [{"name": ep.name, "value": ep.value} for ep in candidate.entry_points],
     }
     # The same test the resolver applies (prereleases of the host API match on order).
     if api is not None and not manifest.host.allows(api, prerelease=True):
@@ -137,6 +138,8 @@ def describe(report: dict[str, Any]) -> list[str]:
     plugin = report.get("plugin")
     if plugin is not None:
         lines.append(f"  plugin         {plugin['name']} {plugin['version']} ({report['group']})")
+        eps = ", ".join(f"{ep['name']} = {ep['value']}" for ep in plugin["entry_points"])
+        lines.append(f"  entry points   {eps}")
         lines.append(f"  host           {plugin['host']}")
         for kind in ("requires", "optional"):
             deps = ", ".join(f"{k} {v}" for k, v in plugin[kind].items())
