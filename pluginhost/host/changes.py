@@ -401,6 +401,7 @@ class Changer:
                         EventKind.ROLLED_BACK,
                         m.name,
                         exc,
+                        distribution=m.old.candidate.distribution,
                         version=m.old.candidate.version_text,
                         previous_version=m.candidate.version_text,
                         origin=str(m.old.candidate.origin),
