@@ -12,7 +12,7 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
-from pluginhost.model.candidate import Candidate, InstalledOrigin, WheelOrigin
+from pluginhost.model.candidate import Candidate, EntryPoint, InstalledOrigin, WheelOrigin
 from pluginhost.model.manifest import Manifest
 from pluginhost.model.names import PluginName, plugin_name
 from pluginhost.model.policy import VersionPolicy
@@ -54,11 +54,12 @@ def candidate(
     else:
         digest = sha or hashlib.sha256(f"{name}=={version}".encode()).hexdigest()
         origin = WheelOrigin(Path(path or f"/wheels/{name}-{version}.whl"), digest)
+    entry_points = (EntryPoint(name, f"{name}_plugin"),)
     return Candidate(
         manifest,
         origin,
         distribution=distribution or name,
-        entry_point=f"{name}_plugin",
+        entry_points=entry_points,
         requires_dist=tuple(requires_dist),
     )
 
@@ -178,7 +179,7 @@ def _copies(draw: st.DrawFn, cands: list[Candidate]) -> Candidate:
         other = hashlib.sha256(f"{original.origin}#{where}".encode()).hexdigest()
         sha = original.sha256 if kind == "same" else other
         origin = WheelOrigin(Path(f"/elsewhere/{where}.whl"), sha)
-    return Candidate(original.manifest, origin, original.distribution, original.entry_point)
+    return Candidate(original.manifest, origin, original.distribution, original.entry_points)
 
 
 @st.composite

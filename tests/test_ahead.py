@@ -18,6 +18,7 @@ from pluginhost import Event, EventKind, PluginHost, ProblemKind, Timeouts
 from pluginhost.load.ahead import Ahead, Imported, import_ahead
 from pluginhost.load.bounded import bounded
 from pluginhost.load.modules import import_entry_point
+from pluginhost.model.candidate import CandidateKey, EntryPoint
 from pluginhost.model.errors import ActivationError
 from pluginhost.model.names import PluginName
 from pluginhost.swap import transition as _transition
@@ -46,7 +47,14 @@ def modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callabl
 
 
 def ahead(name: str) -> Ahead:
-    return Ahead(PluginName(name), (name, "1.0.0", "-"), name, (name,), None)
+    key = CandidateKey(PluginName(name), "1.0.0", "-")
+    return Ahead(PluginName(name), key, (EntryPoint(name, name),), (name,), None)
+
+
+def first(result: Imported) -> object:
+    """The object of the one entry point a plugin imported ahead has."""
+    assert isinstance(result.value, tuple)
+    return result.value[0]
 
 
 class TestImportAhead:
@@ -57,7 +65,7 @@ class TestImportAhead:
         results = import_ahead([ahead(n) for n in names], timeout=10)
         assert [r.plugin.name for r in results] == names
         assert all(r.error is None for r in results)
-        threads = {getattr(r.value, "THREAD", None) for r in results}
+        threads = {getattr(first(r), "THREAD", None) for r in results}
         assert len(threads) == 1
         assert threading.get_ident() not in threads
 
@@ -71,7 +79,7 @@ class TestImportAhead:
         results = import_ahead([ahead(broken), ahead(fine)], timeout=10)
         assert results[0].value is None
         assert results[1].error is None
-        assert getattr(results[1].value, "VALUE", None) == 1
+        assert getattr(first(results[1]), "VALUE", None) == 1
         sys.modules.pop(broken, None)
         one = functools.partial(import_entry_point, broken, plugin=broken, top_level=(broken,))
         with pytest.raises(ActivationError, match="import failed") as alone:

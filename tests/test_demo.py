@@ -80,9 +80,11 @@ class TestSteps:
 
     def test_2_discovery_order_and_hooks(self, out: str) -> None:
         """Discovery, the dependency with its constraint, the load order, hook answers."""
-        assert "event  discovered polite 1.0.0 from wheels/polite_plugin-1.0.0" in out
+        discovered = "event  discovered polite-plugin (polite) 1.0.0"
+        assert f"{discovered} from wheels/polite_plugin-1.0.0" in out
         assert "polite 1.0.0 (active) requires hello ^1.0" in out
-        assert out.index("event  loaded hello 1.0.0") < out.index("event  loaded polite 1.0.0")
+        hello = out.index("event  loaded hello-plugin (hello) 1.0.0")
+        assert hello < out.index("event  loaded polite-plugin (polite) 1.0.0")
         assert "load order (dependencies first): hello -> polite" in out
         assert "Hello, Ada! (hello 1.0.0, greeting #1)" in out
         assert "Pleased to meet you, Ada." in out
@@ -91,7 +93,7 @@ class TestSteps:
     def test_3_hot_swap_under_load(self, out: str) -> None:
         """The update under load: its event, the counter going on, calls served, none failed."""
         assert "dropped hello_plugin-1.1.0-py3-none-any.whl into wheels/" in out
-        assert "event  updated hello 1.0.0 -> 1.1.0" in out
+        assert "event  updated hello-plugin (hello) 1.0.0 -> 1.1.0" in out
         first_new = number(r"first by hello 1\.1\.0: #(\d+)", out)
         assert first_new > number(r"([\d,]+) calls served so far", out)
         assert "state handed over: the counter went on" in out
@@ -100,8 +102,8 @@ class TestSteps:
 
     def test_4_broken_version_rolls_back(self, out: str) -> None:
         """The unhealthy version is rolled back and 1.1.0 answers with its counter intact."""
-        assert "event  load_failed hello 1.1.0 -> 1.2.0 at health" in out
-        assert "event  rolled_back hello 1.2.0 -> 1.1.0 at health" in out
+        assert "event  load_failed hello-plugin (hello) 1.1.0 -> 1.2.0 at health" in out
+        assert "event  rolled_back hello-plugin (hello) 1.2.0 -> 1.1.0 at health" in out
         assert "rolled back: hello is on 1.1.0 again" in out
         last = number(r"every greeting from #\d+ to #(\d+) given exactly once", out)
         assert f"Hello again, Ada! (hello 1.1.0, greeting #{last + 1})" in out
@@ -113,9 +115,9 @@ class TestSteps:
     def test_6_removed_wheel_unloads(self, out: str) -> None:
         """Deleting polite's wheel unloads it with a removed event; hello goes on alone."""
         assert "deleted polite_plugin-1.0.0-py3-none-any.whl" in out
-        assert "event  removed polite 1.0.0" in out
+        assert "event  removed polite-plugin (polite) 1.0.0" in out
         assert "polite unloaded; load order now: hello" in out
-        tail = out[out.index("event  removed polite") :]
+        tail = out[out.index("event  removed polite-plugin (polite)") :]
         assert "Pleased to meet you" not in tail
         assert "(hello 1.1.0, greeting #" in tail
 

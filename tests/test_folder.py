@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
 from conftest import greet_code
 
@@ -21,10 +20,14 @@ from pluginhost import (
     WheelLimits,
     WheelOrigin,
 )
-from pluginhost.discover.candidates import candidate_from_wheel, inspect_plugin_wheel
-from pluginhost.discover.metadata import EntryPointSpec
+from pluginhost.discover.candidates import (
+    candidate_from_wheel,
+    inspect_plugin_wheel,
+    unit_entry_points,
+)
 from pluginhost.discover.regular import open_regular
 from pluginhost.discover.wheel import Inspection
+from pluginhost.model.candidate import EntryPoint
 from pluginhost.testing import WheelFactory
 
 GROUP = "greeter.plugins"
@@ -86,20 +89,54 @@ class TestWheelFolderSource:
         assert problem.path == str(bad)
         assert str(bad) in problem.message
 
-    def test_two_plugins_in_one_wheel(self, factory: WheelFactory) -> None:
-        """A distribution declaring two plugins in the group is refused: one wheel, one plugin."""
-        inspection = inspect_plugin_wheel(factory.build("multi"))
-        info = attrs.evolve(
-            inspection.info,
-            entry_points=(
-                EntryPointSpec("multi", GROUP, "multi"),
-                EntryPointSpec("other", GROUP, "multi.other"),
-            ),
+    def test_two_entry_points_are_one_plugin(self, factory: WheelFactory) -> None:
+        """A distribution declaring two entry points in the group is one plugin with both, in
+        the order declared, named by its manifest."""
+        wheel = factory.build("multi", more_entry_points={"multi.other": "multi.other:PLUGIN"})
+        found = candidate_from_wheel(inspect_plugin_wheel(wheel), GROUP)
+        assert found is not None
+        assert found.name == "multi"
+        assert found.entry_points == (
+            EntryPoint("multi", "multi"),
+            EntryPoint("multi.other", "multi.other:PLUGIN"),
         )
-        two = attrs.evolve(inspection, info=info)
-        with pytest.raises(ManifestError, match=r"declares 2 plugins \(multi, other\)") as err:
-            candidate_from_wheel(two, GROUP)
+
+    def test_several_entry_points_without_manifest_named_by_distribution(
+        self, factory: WheelFactory
+    ) -> None:
+        """With no plugin.toml, a plugin of several entry points is named after its
+        distribution, and shown as such."""
+        wheel = factory.build(
+            "xd", distribution="Pytest_XD", no_manifest=True, more_entry_points={"xd.loop": "xd"}
+        )
+        found = candidate_from_wheel(inspect_plugin_wheel(wheel), GROUP)
+        assert found is not None
+        assert (found.name, found.display) == ("pytest-xd", "Pytest_XD")
+
+    def test_entry_point_of_a_unit_naming_another_module_refused(
+        self, factory: WheelFactory
+    ) -> None:
+        """Each entry point of a unit must name the wheel's own modules."""
+        wheel = factory.build("multi", more_entry_points={"evil": "json"})
+        with pytest.raises(ManifestError, match="names module 'json'") as err:
+            candidate_from_wheel(inspect_plugin_wheel(wheel), GROUP)
         assert err.value.key == "entry_points"
+
+    def test_entry_points_with_two_manifests_refused(self, factory: WheelFactory) -> None:
+        """Entry points beside two different plugin.toml files are refused: one distribution,
+        one manifest."""
+        wheel = factory.build(
+            "multi",
+            more_entry_points={"second": "second"},
+            files={"second/__init__.py": "", "second/plugin.toml": "[plugin]\n"},
+        )
+        with pytest.raises(ManifestError, match="2 manifests"):
+            candidate_from_wheel(inspect_plugin_wheel(wheel), GROUP)
+
+    def test_entry_point_name_declared_twice_refused(self) -> None:
+        """One name declared twice in a group is refused: both would be registered under it."""
+        with pytest.raises(ManifestError, match="declares entry point 'a' twice"):
+            unit_entry_points([("a", "x"), ("a", "y")], "dist", "dist.whl")
 
     def test_wheel_opened_once(
         self, factory: WheelFactory, wheels: Path, monkeypatch: pytest.MonkeyPatch

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import pluggy
 import pytest
 from strategies import candidate
 
 from hookspecs import greeter
 from pluginhost.host.ledger import Ledger
-from pluginhost.model.candidate import Candidate
+from pluginhost.model.candidate import Candidate, EntryPoint
+from pluginhost.model.errors import PluginHostError
 from pluginhost.model.names import plugin_name
 from pluginhost.model.status import PluginInfo, PluginState
-from pluginhost.state.registry import Record, Registry
+from pluginhost.state.registry import FORMAT, Record, Registry
 from pluginhost.swap.members import Active
 from pluginhost.swap.switch import prepare
 
@@ -40,7 +42,7 @@ def active(
     pm: pluggy.PluginManager, c: Candidate, site: Path | None = None, top: tuple[str, ...] = ()
 ) -> Active:
     """What the engine keeps of ``c`` once it serves: its implementations parsed by pluggy."""
-    return Active(c, prepare(pm, Greeter(), c.name), site, top or (f"{c.name}_plugin",))
+    return Active(c, (prepare(pm, Greeter(), c.name),), site, top or (f"{c.name}_plugin",))
 
 
 def site_name(c: Candidate) -> str:
@@ -104,6 +106,28 @@ class TestSnapshot:
 
 
 class TestRecord:
+    def test_entry_points_round_trip(self) -> None:
+        """A record keeps every entry point of its plugin, names and values, in order."""
+        two = attrs.evolve(HELLO1, entry_points=(EntryPoint("a", "x"), EntryPoint("b", "x.b")))
+        again = Record.from_json(record(two).to_json())
+        assert again.candidate.entry_points == two.entry_points
+
+    def test_record_written_with_one_entry_point_read(self) -> None:
+        """A record written before plugins could have several entry points (``entry_point``,
+        a string) is read as one entry point named like the plugin."""
+        data = record(HELLO1).to_json()
+        del data["candidate"]["entry_points"]
+        data["candidate"]["entry_point"] = "hello_plugin"
+        again = Record.from_json(data)
+        assert again.candidate.entry_points == (EntryPoint("hello", "hello_plugin"),)
+
+    def test_record_without_entry_points_refused(self) -> None:
+        """A registry naming a plugin with no entry point is not readable."""
+        data = {"format": FORMAT, "active": [record(HELLO1).to_json()]}
+        data["active"][0]["candidate"]["entry_points"] = []
+        with pytest.raises(PluginHostError, match="no entry point"):
+            Registry.from_json(data, Path("registry.json"))
+
     def test_record_names_the_site_dir_by_its_name(self, pm: pluggy.PluginManager) -> None:
         """The record of an active plugin names its site dir relative to ``site/``."""
         ledger = loaded(pm, HELLO1)

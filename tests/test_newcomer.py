@@ -57,16 +57,17 @@ def test_new_plugin_hot_loaded_updated_and_rolled_back(tmp_path: Path) -> None:
     try:
         wait_file(home / "control" / "server.json")
         os.replace(wheel, tmp_path / "wheels" / wheel.name)
-        host.wait_for(f"loaded shout {first}")
+        host.wait_for(f"loaded shout-plugin (shout) {first}")
         bump(project, first, "0.2.0")
         newer = pip_wheel(project, tmp_path / "dist-2")
         os.replace(newer, tmp_path / "wheels" / newer.name)
-        host.wait_for(f"updated shout {first} -> 0.2.0")
-        assert wait_status(home, "shout", "shout 0.2.0: active").startswith("shout 0.2.0")
+        host.wait_for(f"updated shout-plugin (shout) {first} -> 0.2.0")
+        status = wait_status(home, "shout", "shout-plugin (shout) 0.2.0: active")
+        assert status.startswith("shout-plugin (shout) 0.2.0")
         back = run_cli("rollback", "shout", "--home", str(home), tmp_path=tmp_path)
         assert back.returncode == 0, back.stderr
         assert f"rolled back to {first}" in back.stdout
-        host.wait_for(f"rolled_back shout 0.2.0 -> {first}")
+        host.wait_for(f"rolled_back shout-plugin (shout) 0.2.0 -> {first}")
     finally:
         code, err = host.stop()
     assert code == 0, err

@@ -134,8 +134,9 @@ def candidate(factory: WheelFactory, version: str, **kwargs: str) -> Candidate:
 
 def active(member: Member) -> Active:
     """What the engine keeps of a member once its transition succeeded."""
-    assert member.impls is not None
-    return Active(member.candidate, member.impls, member.site_dir, member.top_level, member.effects)
+    regs = member.registrations
+    assert regs is not None
+    return Active(member.candidate, regs, member.site_dir, member.top_level, member.effects)
 
 
 def load(transition: Transition, factory: WheelFactory, version: str) -> Active:
@@ -206,8 +207,8 @@ class TestRun:
         assert err.value.step == "health"
         assert pm.hook.greet(name="x") == ["1.0.0:2"]
         assert sys.modules[MODULE] is old_module
-        assert pm.get_plugin("hello") is old.impls.plugin
-        assert member.impls is None
+        assert pm.get_plugin("hello") is old.registrations[0].plugin
+        assert member.registrations is None
         assert log[-1] == ("deactivate", "1.1.0", HOST)
 
     def test_failed_import_leaves_nothing(

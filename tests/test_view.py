@@ -119,7 +119,7 @@ class TestHistory:
 
 def serving(site: Path | None = Path("/home/site/hello-1.1.0")) -> Active:
     """``HELLO`` as the ledger keeps it once it serves (a plugin object with no hooks)."""
-    return Active(HELLO, Implementations("hello", object(), ()), site, ("hello",))
+    return Active(HELLO, (Implementations("hello", object(), ()),), site, ("hello",))
 
 
 class TestActiveInfo:

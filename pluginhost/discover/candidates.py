@@ -1,5 +1,6 @@
-"""What makes a distribution a plugin candidate: one entry point in the host's group, and the
-``plugin.toml`` beside its module (or a default manifest), read from the bytes validated."""
+"""What makes a distribution a plugin candidate: its entry points in the host's group (one unit,
+however many), and the ``plugin.toml`` beside their module (or a default manifest), read from
+the bytes validated."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import posixpath
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..model.candidate import Candidate, WheelOrigin
+from ..model.candidate import Candidate, EntryPoint, WheelOrigin
 from ..model.errors import ManifestError, WheelError
 from ..model.manifest import MANIFEST_NAME, Manifest
 from .archive import WheelBytes, WheelLimits
@@ -15,10 +16,12 @@ from .wheel import Inspection, inspect_members
 
 __all__ = [
     "candidate_from_wheel",
+    "default_plugin_name",
     "inspect_plugin_wheel",
     "manifest_member",
     "own_entry_point",
-    "single_entry_point",
+    "unit_entry_points",
+    "unit_manifest_member",
 ]
 
 
@@ -49,29 +52,30 @@ def candidate_from_wheel(
     :raises ManifestError: when the wheel declares several plugins or its manifest is unusable.
     """
     info = inspection.info
-    entry = single_entry_point(
+    entry_points = unit_entry_points(
         [(ep.name, ep.value) for ep in info.entry_points if ep.group == group],
         info.distribution,
         str(info.path),
     )
-    if entry is None:
+    if not entry_points:
         return None
-    ep_name, value = entry
-    own_entry_point(value, info.top_level, ep_name, str(info.path))
-    member = manifest_member(value, info.members)
+    name = default_plugin_name(entry_points, info.distribution)
+    for ep in entry_points:
+        own_entry_point(ep.value, info.top_level, name, str(info.path))
+    member = unit_manifest_member(entry_points, info.members, name, str(info.path))
     where = f"{info.path}!{member}" if member else None
     if member is None:
-        manifest = Manifest.default(name=ep_name, dist_version=info.version, path=None)
+        manifest = Manifest.default(name=name, dist_version=info.version, path=None)
     else:
-        data = _read_manifest(inspection, member, ep_name, limits)
+        data = _read_manifest(inspection, member, name, limits)
         manifest = Manifest.from_toml(
-            data, path=str(where), default_name=ep_name, dist_version=info.version
+            data, path=str(where), default_name=name, dist_version=info.version
         )
     return Candidate(
         manifest=manifest,
         origin=WheelOrigin(info.path, info.sha256),
         distribution=info.distribution,
-        entry_point=value,
+        entry_points=entry_points,
         requires_dist=info.requires_dist,
         top_level=info.top_level,
     )
@@ -86,19 +90,54 @@ def _read_manifest(inspection: Inspection, member: str, plugin: str, limits: Whe
         raise ManifestError(exc.reason, plugin=plugin, path=f"{path}!{member}") from exc
 
 
-def single_entry_point(
+def unit_entry_points(
     entries: Sequence[tuple[str, str]], distribution: str, path: str
-) -> tuple[str, str] | None:
-    # One distribution is one plugin: its manifest, version and site dir belong to one name.
-    if len(entries) > 1:
-        names = ", ".join(sorted(name for name, _ in entries))
+) -> tuple[EntryPoint, ...]:
+    """The entry points one distribution declares in the host's group: one plugin, however
+    many there are (pytest-xdist declares ``xdist`` and ``xdist.looponfail``).
+
+    :param entries: ``(name, value)`` pairs, in the order the distribution declares them.
+    :returns: none when the distribution offers no plugin to the group.
+    :raises ManifestError: when one name is declared twice: both would be registered under it.
+    """
+    seen: set[str] = set()
+    for name, _ in entries:
+        if name in seen:
+            raise ManifestError(
+                f"declares entry point {_clipped(name)} twice in one group",
+                plugin=distribution,
+                path=path,
+                key="entry_points",
+            )
+        seen.add(name)
+    return tuple(EntryPoint(name, value) for name, value in entries)
+
+
+def default_plugin_name(entry_points: Sequence[EntryPoint], distribution: str) -> str:
+    """The plugin's name when no ``plugin.toml`` gives one: its one entry point's name, or,
+    for a distribution of several, the distribution's, since no one entry point names them
+    all."""
+    return entry_points[0].name if len(entry_points) == 1 else distribution
+
+
+def unit_manifest_member(
+    entry_points: Sequence[EntryPoint], members: frozenset[str], plugin: str, path: str
+) -> str | None:
+    """The ``plugin.toml`` beside the entry points' modules, if one ships.
+
+    :raises ManifestError: when the entry points have different manifests: one distribution
+        is one plugin, with one name and one set of constraints.
+    """
+    found = sorted({m for ep in entry_points if (m := manifest_member(ep.value, members))})
+    if len(found) > 1:
         raise ManifestError(
-            f"declares {len(entries)} plugins ({names}) in one distribution; one is allowed",
-            plugin=distribution,
+            f"its entry points have {len(found)} manifests ({', '.join(found)}); "
+            "one distribution is one plugin and may have one",
+            plugin=plugin,
             path=path,
             key="entry_points",
         )
-    return entries[0] if entries else None
+    return found[0] if found else None
 
 
 def own_entry_point(value: str, top_level: Sequence[str], plugin: str, path: str) -> None:

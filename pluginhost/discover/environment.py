@@ -18,11 +18,11 @@ from typing import Any, Final, cast
 import attrs
 import importlib_metadata
 
-from ..model.candidate import Candidate, InstalledOrigin
+from ..model.candidate import Candidate, EntryPoint, InstalledOrigin
 from ..model.errors import ManifestError
 from ..model.manifest import Manifest
 from ..model.problems import Problem, ProblemKind
-from .candidates import manifest_member, single_entry_point
+from .candidates import default_plugin_name, unit_entry_points, unit_manifest_member
 from .sources import Scan
 
 logger = logging.getLogger("pluginhost")
@@ -320,9 +320,8 @@ def _read_installed(
     read = _reader(dist)
     files = _installed_files(dist, read)
     try:
-        entry = single_entry_point(entries, name, location)
-        assert entry is not None
-        manifest = _installed_manifest(location, core.version, files, entry)
+        entry_points = unit_entry_points(entries, name, location)
+        manifest = _installed_manifest(location, core.version, files, entry_points, name)
     except ManifestError as exc:
         return Scan(
             problems=(Problem(ProblemKind.MANIFEST_INVALID, exc.plugin, str(exc), path=exc.path),)
@@ -331,7 +330,7 @@ def _read_installed(
         manifest=manifest,
         origin=InstalledOrigin(name, location),
         distribution=name,
-        entry_point=entry[1],
+        entry_points=entry_points,
         requires_dist=core.requires_dist,
         top_level=_installed_top_level(read, files),
     )
@@ -363,10 +362,14 @@ def _location(dist: importlib_metadata.Distribution) -> str:
 
 
 def _installed_manifest(
-    location: str, version: str, files: list[str], entry: tuple[str, str]
+    location: str,
+    version: str,
+    files: list[str],
+    entry_points: Sequence[EntryPoint],
+    distribution: str,
 ) -> Manifest:
-    ep_name, value = entry
-    member = manifest_member(value, frozenset(files))
+    ep_name = default_plugin_name(entry_points, distribution)
+    member = unit_manifest_member(entry_points, frozenset(files), ep_name, location)
     if member is None:
         return Manifest.default(name=ep_name, dist_version=version)
     # A string, not a Path: made for each of hundreds of plugins at a start, for error messages.

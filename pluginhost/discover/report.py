@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import attrs
 
+from ..model.candidate import EntryPoint
 from ..model.errors import ManifestError, WheelError
 from ..model.manifest import Manifest
 from ..model.versions import Version, parse_version
@@ -40,7 +41,10 @@ class WheelReport:
     :param wheel: what the wheel declares, when it is a valid wheel.
     :param group: the entry-point group it was checked for.
     :param manifest: the plugin's manifest, when it offers a plugin to ``group``.
-    :param entry_point: the plugin's entry point (``module:object``), with the manifest.
+    :param entry_points: the plugin's entry points (each ``name = module:object``), with the
+        manifest.
+    :param display: how the host names the plugin: its name, and its distribution's when that
+        says more (``datasette-render-binary (export)``).
     """
 
     path: Path
@@ -48,7 +52,8 @@ class WheelReport:
     wheel: WheelInfo | None = None
     group: str | None = None
     manifest: Manifest | None = None
-    entry_point: str | None = None
+    entry_points: tuple[EntryPoint, ...] = ()
+    display: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -95,7 +100,7 @@ class WheelReport:
                 f"{manifest.name} {manifest.version} requires host API {manifest.host}, "
                 f"the host provides {api}",
             )
-        return cls(path, refused, info, chosen, manifest, candidate.entry_point)
+        return cls(path, refused, info, chosen, manifest, candidate.entry_points, candidate.display)
 
     def to_json(self) -> dict[str, Any]:
         """The report as ``pluginhost inspect --json`` prints it."""
@@ -117,7 +122,8 @@ class WheelReport:
                 "requires": {k: str(v) for k, v in m.requires.items()},
                 "optional": {k: str(v) for k, v in m.optional.items()},
                 "manifest": m.path,
-                "entry_point": self.entry_point,
+                "display": self.display,
+                "entry_points": [{"name": ep.name, "value": ep.value} for ep in self.entry_points],
             }
         return data
 

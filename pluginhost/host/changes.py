@@ -83,6 +83,7 @@ class Changer:
             config.timeouts,
             mark=self._quarantine.loading,
             reaper=reaper,
+            owner_of=ledger.registered_by,
         )
         self._support: tuple[WheelInfo, ...] = ()
         # Installed copies known from the registry and from rollbacks, beside the ledger's.
@@ -327,14 +328,13 @@ class Changer:
         return in_order + [n for n in names if n not in in_order]
 
     def _activated(self, m: Member, *, rollback: bool) -> None:
-        assert m.impls is not None
-        ledger = self._ledger
-        name = m.name
+        regs, ledger, name = m.registrations, self._ledger, m.name
+        assert regs is not None
         if m.old is None:
             ledger.order.append(name)
         elif m.old.candidate.key != m.candidate.key and not rollback:
             self._doomed += ledger.push_backup(ledger.record(m.old), self.config.keep_backups)
-        ledger.active[name] = Active(m.candidate, m.impls, m.site_dir, m.top_level, m.effects)
+        ledger.active[name] = Active(m.candidate, regs, m.site_dir, m.top_level, m.effects)
         self._owners.moved(name, m.old.top_level if m.old else (), m.top_level)
         ledger.failed.pop(name, None)
         if rollback:
@@ -405,6 +405,7 @@ class Changer:
                         EventKind.ROLLED_BACK,
                         m.name,
                         exc,
+                        distribution=m.old.candidate.distribution,
                         version=m.old.candidate.version_text,
                         previous_version=m.candidate.version_text,
                         origin=str(m.old.candidate.origin),

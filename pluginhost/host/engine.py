@@ -40,7 +40,7 @@ from ..resolve.planning import drop_conflicts, plan
 from ..resolve.resolution import Plan
 from ..state.faults import crash_point
 from ..state.registry import Registry
-from ..swap.hooks import call_hook
+from ..swap.hooks import export_state
 from ..swap.members import Active
 from .changes import Changer
 from .failures import (
@@ -481,7 +481,7 @@ class Engine:
 def _json_state(active: Active) -> object:
     """A plugin's exported state, checked here so that one plugin's odd state never fails the
     whole commit."""
-    value = call_hook(active.impls, "pluginhost_export_state")
+    value = export_state(active.registrations)
     json.dumps(value, allow_nan=False)
     return value
 

@@ -161,6 +161,7 @@ def candidate_event(kind: EventKind, c: Candidate, **fields: object) -> Event:
     return Event(
         kind,
         c.name,
+        distribution=c.distribution,
         version=c.version_text,
         origin=str(c.origin),
         sha256=c.sha256,

@@ -121,6 +121,7 @@ class Journal:
                     EventKind.LOAD_FAILED,
                     candidate.name,
                     exc,
+                    distribution=candidate.distribution,
                     version=candidate.version_text,
                     previous_version=previous,
                     origin=str(candidate.origin),

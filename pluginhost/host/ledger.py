@@ -123,6 +123,13 @@ class Ledger:
         name = record.candidate.name
         self.backups[name] = (record, *self.backups.get(name, ()))
 
+    def registered_by(self, name: str) -> str | None:
+        """The active plugin with an entry point registered as ``name``, for people."""
+        for active in self.active.values():
+            if any(ep.name == name for ep in active.candidate.entry_points):
+                return active.candidate.display
+        return None
+
     def candidates(self) -> dict[PluginName, Candidate]:
         """The candidate of each active plugin."""
         return {n: a.candidate for n, a in self.active.items()}

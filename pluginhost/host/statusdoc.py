@@ -132,6 +132,8 @@ def info_json(info: PluginInfo) -> dict[str, Any]:
         "state": str(info.state),
         "origin": info.origin,
         "distribution": info.distribution,
+        "display": info.display,
+        "entry_points": list(info.entry_points),
         "requires": dict(info.requires),
         "optional": dict(info.optional),
         "site_dir": str(info.site_dir) if info.site_dir is not None else None,
@@ -182,6 +184,7 @@ def _event_json(event: Event) -> dict[str, Any]:
     return {
         "kind": str(event.kind),
         "plugin": event.plugin,
+        "distribution": event.distribution,
         "version": event.version,
         "previous_version": event.previous_version,
         "error": event.error,

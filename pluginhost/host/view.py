@@ -110,6 +110,7 @@ def plugin_info(
         state=state,
         origin=str(candidate.origin),
         distribution=candidate.distribution,
+        entry_points=tuple(ep.name for ep in candidate.entry_points),
         requires={k: str(v) for k, v in candidate.requires.items()},
         optional={k: str(v) for k, v in manifest.optional.items()},
         site_dir=site_dir,

@@ -22,20 +22,20 @@ from typing import Final
 
 import attrs
 
-from ..model.candidate import CandidateKey
+from ..model.candidate import CandidateKey, EntryPoint
 from ..model.names import PluginName
 from ..state.quarantine import Loading, Marker, unmarked
 from . import guard
 from .bounded import Helper, outcome, overran
 from .guard import Effects
-from .modules import import_entry_point
+from .modules import import_entry_points
 
 __all__ = ["Ahead", "Imported", "import_ahead"]
 
 
 @attrs.frozen
 class Ahead:
-    """A plugin to import ahead: what :func:`~pluginhost.load.modules.import_entry_point` needs.
+    """A plugin to import ahead: what :func:`~pluginhost.load.modules.import_entry_points` needs.
 
     :param key: the candidate's identity, so that the transition takes the import it meant.
     :param loading: what the loading marker records while it is imported (none when ``None``).
@@ -43,7 +43,7 @@ class Ahead:
 
     name: PluginName
     key: CandidateKey
-    entry_point: str
+    entry_points: tuple[EntryPoint, ...]
     top_level: tuple[str, ...]
     site_dir: Path | None
     loading: Loading | None = None
@@ -51,7 +51,8 @@ class Ahead:
 
 @attrs.define(eq=False)
 class Imported:
-    """One import done ahead: the entry point's object, or why the import failed.
+    """One import done ahead: the entry points' objects (a tuple, in their order), or why the
+    import failed.
 
     :param error: the failure as a guarded import would report it (raised, overran, or changed
         the import machinery), ``None`` when the import succeeded.
@@ -162,8 +163,8 @@ class _Run:
             threading.current_thread().name = _thread_name(plugin)
             ok, value = outcome(
                 functools.partial(
-                    import_entry_point,
-                    plugin.entry_point,
+                    import_entry_points,
+                    plugin.entry_points,
                     plugin=plugin.name,
                     top_level=plugin.top_level,
                     root=plugin.site_dir,

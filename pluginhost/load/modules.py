@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from importlib.machinery import ModuleSpec
 from pathlib import Path
 
+from ..model.candidate import EntryPoint
 from ..model.errors import ActivationError
 from .guard import describe_exception
 from .reaper import Released
@@ -23,6 +24,7 @@ from .reaper import Released
 __all__ = [
     "PluginFinder",
     "import_entry_point",
+    "import_entry_points",
     "owned_modules",
     "pop_modules",
     "purge_modules",
@@ -111,6 +113,26 @@ def import_entry_point(
             f"import of {value!r} failed: {describe_exception(exc)}", plugin=plugin, step="import"
         ) from exc
     return obj
+
+
+def import_entry_points(
+    entry_points: Sequence[EntryPoint],
+    *,
+    plugin: str,
+    top_level: Sequence[str],
+    root: Path | None = None,
+) -> tuple[object, ...]:
+    """Import the objects of a plugin's entry points, in order: one plugin, one import step.
+
+    A failure leaves the modules of the entry points imported before it in place: the caller
+    purges the plugin's names, as after any failed step.
+
+    :raises ActivationError: with step ``import``, from :func:`import_entry_point`.
+    """
+    return tuple(
+        import_entry_point(ep.value, plugin=plugin, top_level=top_level, root=root)
+        for ep in entry_points
+    )
 
 
 def pop_modules(top_level: Iterable[str]) -> dict[str, types.ModuleType]:

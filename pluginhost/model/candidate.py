@@ -10,7 +10,7 @@ from typing import NamedTuple
 import attrs
 
 from .manifest import Manifest
-from .names import PluginName
+from .names import PluginName, display_name
 from .specifiers import DistSpecifier, PluginConstraint, both
 from .versions import Version
 
@@ -38,6 +38,20 @@ class InstalledOrigin:
 
 
 Origin = WheelOrigin | InstalledOrigin
+
+
+@attrs.frozen
+class EntryPoint:
+    """One entry point of a plugin's distribution in the host's group.
+
+    :param name: the name as the distribution declares it; the entry point's object is
+        registered with the plugin manager under it, as pluggy's
+        ``load_setuptools_entrypoints`` does.
+    :param value: ``module`` or ``module:attr``.
+    """
+
+    name: str
+    value: str
 
 
 class CandidateKey(NamedTuple):
@@ -73,10 +87,15 @@ class CandidateKey(NamedTuple):
 class Candidate:
     """One version of one plugin, as a source offers it.
 
+    A plugin is one distribution: when it declares several entry points in the host's group
+    (pytest-xdist declares ``xdist`` and ``xdist.looponfail``), they are one unit, loaded,
+    swapped, rolled back and removed together, each registered under its own name.
+
     :param manifest: the plugin's declaration (name, version, constraints).
     :param origin: where it comes from.
     :param distribution: the distribution name from METADATA.
-    :param entry_point: the entry point's value, ``module`` or ``module:attr``.
+    :param entry_points: the distribution's entry points in the host's group, in the order
+        it declares them (at least one).
     :param requires_dist: the distribution's ``Requires-Dist`` lines.
     :param top_level: the importable top-level names the plugin ships.
     :param plugin_requires: the plugins its ``Requires-Dist`` names, by plugin name: set by
@@ -87,7 +106,7 @@ class Candidate:
     manifest: Manifest
     origin: Origin
     distribution: str
-    entry_point: str
+    entry_points: tuple[EntryPoint, ...]
     requires_dist: tuple[str, ...] = ()
     top_level: tuple[str, ...] = ()
     plugin_requires: Mapping[PluginName, DistSpecifier] = attrs.field(
@@ -123,6 +142,13 @@ class Candidate:
     def version_text(self) -> str:
         """``str(version)``, made once (with :attr:`key`): the host needs it for every event."""
         return self.key.version
+
+    @property
+    def display(self) -> str:
+        """The name for people: ``datasette-render-binary (export)``, or the distribution's
+        name alone when the plugin's name is the distribution's (see
+        :func:`~.names.display_name`)."""
+        return display_name(self.name, self.distribution)
 
     @property
     def sha256(self) -> str | None:

@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 import attrs
 
+from .names import display_name
+
 __all__ = ["Event", "EventBus", "EventKind"]
 
 logger = logging.getLogger("pluginhost")
@@ -65,6 +67,8 @@ class Event:
 
     :param kind: what happened.
     :param plugin: the plugin concerned.
+    :param distribution: its distribution, when known: :meth:`describe` shows both, as
+        ``datasette-render-binary (export)``, when the plugin's name is not the distribution's.
     :param version: the version concerned (the new one, for an update).
     :param previous_version: the version it replaced, for updates and rollbacks.
     :param origin: where the plugin comes from (a wheel path or an installed distribution).
@@ -79,6 +83,7 @@ class Event:
     plugin: str | None
     version: str | None = None
     previous_version: str | None = None
+    distribution: str | None = attrs.field(default=None, kw_only=True)
     origin: str | None = None
     sha256: str | None = None
     error: str | None = None
@@ -98,7 +103,8 @@ class Event:
 
     def describe(self) -> str:
         """One line for people: ``loaded hello 1.0.0 from /wheels/hello-1.0.0-py3-none-any.whl``."""
-        parts = [str(self.kind), self.plugin or "-"]
+        who = display_name(self.plugin, self.distribution) if self.plugin else "-"
+        parts = [str(self.kind), who]
         if self.previous_version and self.version:
             parts.append(f"{self.previous_version} -> {self.version}")
         elif self.version:

@@ -16,3 +16,20 @@ def plugin_name(text: str) -> PluginName:
     'hello-world'
     """
     return PluginName(canonicalize_name(text))
+
+
+def display_name(plugin: str, distribution: str | None) -> str:
+    """A plugin's name for people: its distribution's name, with the plugin's name in brackets
+    when it is not the distribution's, since entry-point names such as ``export`` or ``sort``
+    say little on their own.
+
+    >>> display_name("export", "datasette-render-binary")
+    'datasette-render-binary (export)'
+    >>> display_name("pytest-xdist", "pytest_xdist")
+    'pytest_xdist'
+    >>> display_name("hello", "")
+    'hello'
+    """
+    if not distribution or canonicalize_name(distribution) == plugin:
+        return distribution or plugin
+    return f"{distribution} ({plugin})"

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import attrs
 
+from .names import display_name
+
 __all__ = ["HistoryEntry", "PluginInfo", "PluginState", "PluginStatus"]
 
 
@@ -41,6 +43,9 @@ class PluginInfo:
     :param state: see :class:`PluginState`.
     :param origin: the wheel path or installed distribution it comes from.
     :param distribution: its distribution name.
+    :param entry_points: the names its entry points are registered under with the plugin
+        manager, in the order the distribution declares them (several for a distribution such
+        as pytest-xdist, all loaded, swapped and removed together).
     :param requires: required plugins and their constraints.
     :param optional: optional plugins and their constraints.
     :param site_dir: its isolated site dir (``None`` for plugins installed in the environment).
@@ -61,6 +66,13 @@ class PluginInfo:
     sha256: str | None = None
     error: str | None = None
     pinned: bool = False
+    entry_points: tuple[str, ...] = ()
+
+    @property
+    def display(self) -> str:
+        """The name for people: ``datasette-render-binary (export)`` (see
+        :func:`~pluginhost.model.names.display_name`)."""
+        return display_name(self.name, self.distribution)
 
 
 @attrs.frozen

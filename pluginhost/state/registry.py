@@ -14,7 +14,14 @@ from typing import Any
 import attrs
 from packaging.specifiers import SpecifierSet
 
-from ..model.candidate import Candidate, CandidateKey, InstalledOrigin, Origin, WheelOrigin
+from ..model.candidate import (
+    Candidate,
+    CandidateKey,
+    EntryPoint,
+    InstalledOrigin,
+    Origin,
+    WheelOrigin,
+)
 from ..model.errors import PluginHostError
 from ..model.manifest import Manifest
 from ..model.names import PluginName, plugin_name
@@ -178,7 +185,7 @@ def _candidate_to_json(c: Candidate) -> dict[str, Any]:
         "manifest_path": m.path,
         "origin": origin,
         "distribution": c.distribution,
-        "entry_point": c.entry_point,
+        "entry_points": [[ep.name, ep.value] for ep in c.entry_points],
         "requires_dist": list(c.requires_dist),
         "top_level": list(c.top_level),
         # Which plugins its Requires-Dist named when it was chosen: a restart loads it in
@@ -208,7 +215,7 @@ def _candidate_from_json(d: Mapping[str, Any]) -> Candidate:
         manifest=manifest,
         origin=origin,
         distribution=d["distribution"],
-        entry_point=d["entry_point"],
+        entry_points=_entry_points_from_json(d, manifest.name),
         requires_dist=tuple(d["requires_dist"]),
         top_level=tuple(d["top_level"]),
         plugin_requires={
@@ -216,3 +223,14 @@ def _candidate_from_json(d: Mapping[str, Any]) -> Candidate:
             for k, (dist, spec) in d.get("plugin_requires", {}).items()
         },
     )
+
+
+def _entry_points_from_json(d: Mapping[str, Any], name: str) -> tuple[EntryPoint, ...]:
+    if "entry_points" in d:
+        found = tuple(EntryPoint(str(n), str(v)) for n, v in d["entry_points"])
+        if not found:
+            raise ValueError(f"plugin {name!r} has no entry point")
+        return found
+    # Written before a plugin could have several: its one entry point, whose name was not
+    # kept, registered under the plugin's name.
+    return (EntryPoint(name, d["entry_point"]),)

@@ -20,12 +20,12 @@ _GRACE = 0.2
 
 
 def deactivate(
-    impls: Implementations, owned: Sequence[str], *, host: object, timeout: float
+    registrations: Sequence[Implementations], owned: Sequence[str], *, host: object, timeout: float
 ) -> tuple[list[str], Effects]:
-    """Run ``pluginhost_deactivate`` (never raises) and put back what it changed in the import
-    machinery.
+    """Run ``pluginhost_deactivate`` of each entry point, last first (never raises), and put
+    back what they changed in the import machinery.
 
-    :param impls: the plugin to deactivate.
+    :param registrations: the plugin to deactivate, one per entry point.
     :param owned: the top-level names its version may leave in the import machinery.
     :param host: passed to the hook.
     :param timeout: how long the hook may take (seconds).
@@ -34,15 +34,16 @@ def deactivate(
     """
     before = guard.snapshot()
     errors = []
-    try:
-        bounded_hook(impls, "pluginhost_deactivate", timeout, "deactivate", host=host)
-    except ActivationError as exc:
-        errors.append(str(exc))
+    for impls in reversed(registrations):
+        try:
+            bounded_hook(impls, "pluginhost_deactivate", timeout, "deactivate", host=host)
+        except ActivationError as exc:
+            errors.append(str(exc))
     effects = guard.restore(before, owned)
     if effects.undone:
         undone = ActivationError(
             guard.failure("deactivate", None, effects.undone),
-            plugin=impls.name,
+            plugin=registrations[0].name,
             step="deactivate",
         )
         errors.append(str(undone))

@@ -1,14 +1,20 @@
-"""Calling one lifecycle hook of one plugin, registered or not, outside pluggy's broadcast."""
+"""Calling one lifecycle hook of one plugin, registered or not, outside pluggy's broadcast.
+
+A plugin of several entry points has its lifecycle hooks called on each entry point's object
+that implements them, in the order the distribution declares them (deactivate in reverse);
+its state goes across by entry-point name (:func:`unit_state`, :func:`state_of`).
+"""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..load.bounded import bounded
 from .switch import Implementations
 
-__all__ = ["bounded_hook", "call_hook", "implements"]
+__all__ = ["bounded_hook", "call_hook", "export_state", "implements", "state_of", "unit_state"]
 
 
 def implements(impls: Implementations, hook: str) -> bool:
@@ -36,3 +42,39 @@ def bounded_hook(
         return None
     call = functools.partial(call_hook, impls, hook, **kwargs)
     return bounded(call, timeout, plugin=impls.name, step=step)
+
+
+def unit_state(states: Mapping[str, object], count: int) -> object:
+    """The state a plugin hands over or saves, from what its entry points exported.
+
+    A plugin of one entry point hands over that one's state as it is, as before plugins could
+    have several; a plugin of several hands over ``{entry-point name: state}`` of those that
+    implement ``pluginhost_export_state`` (``None`` when none does).
+
+    :param states: the exported states, by entry-point name.
+    :param count: how many entry points the plugin has.
+    """
+    if count == 1:
+        return next(iter(states.values()), None)
+    return dict(states) or None
+
+
+def state_of(saved: object, name: str, count: int) -> object:
+    """The part of ``saved`` (see :func:`unit_state`) that the entry point ``name`` imports.
+
+    :param count: how many entry points the new version has.
+    """
+    if count == 1:
+        return saved
+    return saved.get(name) if isinstance(saved, dict) else None
+
+
+def export_state(registrations: Sequence[Implementations]) -> object:
+    """A plugin's state, exported by each of its entry points that implements the hook, in the
+    calling thread (see :func:`unit_state`)."""
+    states = {
+        r.name: call_hook(r, "pluginhost_export_state")
+        for r in registrations
+        if implements(r, "pluginhost_export_state")
+    }
+    return unit_state(states, len(registrations))

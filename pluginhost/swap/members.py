@@ -23,7 +23,8 @@ class Active:
     """An active plugin as the host keeps it."""
 
     candidate: Candidate
-    impls: Implementations
+    registrations: tuple[Implementations, ...]
+    """One per entry point, in the order the distribution declares them."""
     site_dir: Path | None
     top_level: tuple[str, ...]
     effects: Effects = Effects()
@@ -42,10 +43,12 @@ class Member:
     old: Active | None
     site_dir: Path | None = None
     top_level: tuple[str, ...] = ()
-    impls: Implementations | None = None
+    registrations: tuple[Implementations, ...] | None = None
+    """The new version's, one per entry point, once imported and validated."""
     imported: bool = False
     """Whether the import step was reached: only then may its names be purged."""
-    activated: bool = False
+    activated: int = 0
+    """How many of its entry points were activated, in order."""
     stash: dict[str, types.ModuleType] = attrs.field(factory=dict)
     inherited: tuple[Any, str] | None = None
     """State saved by an earlier run of the host, and the version that saved it."""

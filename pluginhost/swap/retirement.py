@@ -61,14 +61,14 @@ class Retirement:
         # The switch holds the old implementations for its undo: past this point there is none,
         # and its references would look like calls in flight.
         self.applied = None
-        groups = [a.impls for a in self.old]
+        groups = [r for a in self.old for r in a.registrations]
         self.outcome = drain(groups, timeouts.drain)
         del groups
         errors: list[str] = []
         for m in self.members:
             if m.old is not None:
                 failures, effects = deactivate(
-                    m.old.impls,
+                    m.old.registrations,
                     m.old.top_level,
                     host=self.transition.host,
                     timeout=timeouts.activate,
@@ -107,17 +107,17 @@ def unload(
     """
     active = actives.pop(name)
     version = active.candidate.version_text
-    switch(transition.pm, [active.impls], [])
+    switch(transition.pm, active.registrations, [])
     crash_point("removal_after_unregister", version)
     problems = []
     timeouts = transition.timeouts
-    problem = drain([active.impls], timeouts.drain).problem(timeouts.drain)
+    problem = drain(active.registrations, timeouts.drain).problem(timeouts.drain)
     if problem is not None:
         problems.append(problem)
     crash_point("removal_after_drain", version)
     tops, roots = active.top_level, [active.site_dir] if active.site_dir else []
     errors, effects = deactivate(
-        active.impls, tops, host=transition.host, timeout=timeouts.activate
+        active.registrations, tops, host=transition.host, timeout=timeouts.activate
     )
     problems += errors
     problems += left_behind(active.effects + effects, roots)

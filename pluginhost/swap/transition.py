@@ -36,7 +36,7 @@ import pluggy
 from ..load import guard
 from ..load.ahead import Ahead, Imported, import_ahead
 from ..load.bounded import bounded
-from ..load.modules import PluginFinder, import_entry_point, pop_modules, purge_modules
+from ..load.modules import PluginFinder, import_entry_points, pop_modules, purge_modules
 from ..load.reaper import Reaper
 from ..model.candidate import Candidate
 from ..model.errors import ActivationError, PluginHostError, ResolutionError
@@ -44,8 +44,9 @@ from ..model.names import PluginName
 from ..state.faults import crash_point
 from ..state.quarantine import Loading, Marker, unmarked
 from .cleanup import deactivate, left_behind
-from .hooks import call_hook, implements
+from .hooks import call_hook, implements, state_of, unit_state
 from .members import Active, Member, owned_names
+from .registered import Owner, check_registered_names, no_owner
 from .retirement import Retirement, unload
 from .switch import Implementations, Switch, prepare, switch
 
@@ -89,6 +90,8 @@ class Transition:
     :param mark: puts a loading marker on disk while new versions' code first runs (their
         import, the state handed to them, their activate), so that a crash there is known at
         the next start (:mod:`pluginhost.state.quarantine`).
+    :param owner_of: which active plugin registered a name, for the refusal of an entry
+        point whose name another plugin has (see :mod:`.registered`).
     """
 
     pm: pluggy.PluginManager
@@ -100,6 +103,7 @@ class Transition:
     mark: Callable[[Sequence[Loading]], Marker] = attrs.field(default=unmarked, kw_only=True)
     reaper: Reaper = attrs.field(factory=Reaper, kw_only=True)
     """Watches retired versions' modules until the collector frees them."""
+    owner_of: Owner = attrs.field(default=no_owner, kw_only=True)
     _ahead: dict[PluginName, Imported] = attrs.field(factory=dict, init=False, repr=False)
     """Plugins imported ahead of their transitions, by name (see :meth:`import_ahead`)."""
 
@@ -117,7 +121,7 @@ class Transition:
             Ahead(
                 m.name,
                 m.candidate.key,
-                m.candidate.entry_point,
+                m.candidate.entry_points,
                 m.top_level,
                 m.site_dir,
                 Loading.of(m.candidate),
@@ -171,8 +175,8 @@ class Transition:
             crash_point("after_import", members[0].candidate.version_text)
             applied = switch(
                 self.pm,
-                [m.old.impls for m in members if m.old],
-                [m.impls for m in members if m.impls],
+                [r for m in members if m.old for r in m.old.registrations],
+                [r for m in members if m.registrations for r in m.registrations],
             )
             crash_point("after_switch", members[0].candidate.version_text)
             self._check_health(members)
@@ -205,6 +209,7 @@ class Transition:
             del failure
 
     def _install(self, members: Sequence[Member]) -> None:
+        check_registered_names(self.pm, members, self.owner_of)
         claimed: dict[str, PluginName] = {}
         for m in members:
             m.site_dir, m.top_level = self.install(m.candidate)
@@ -234,21 +239,29 @@ class Transition:
                 obj, ahead.value = ahead.value, None
                 if ahead.error is not None:
                     raise ActivationError(ahead.error, plugin=m.name, step="import")
-                m.impls = self._prepare(obj, m.name)
+                m.registrations = self._prepare(m, obj)
                 continue
-            value, name, tops = m.candidate.entry_point, m.name, m.top_level
+            eps, name, tops = m.candidate.entry_points, m.name, m.top_level
             obj = self._guarded(
                 m,
                 owned,
                 functools.partial(
-                    import_entry_point, value, plugin=name, top_level=tops, root=m.site_dir
+                    import_entry_points, eps, plugin=name, top_level=tops, root=m.site_dir
                 ),
                 self.timeouts.import_,
                 "import",
             )
-            m.impls = self._prepare(obj, name)
+            m.registrations = self._prepare(m, obj)
 
-    def _prepare(self, obj: object, name: str) -> Implementations:
+    def _prepare(self, m: Member, objects: object) -> tuple[Implementations, ...]:
+        """Each entry point's object, prepared under the entry point's name."""
+        assert isinstance(objects, tuple)
+        eps = m.candidate.entry_points
+        return tuple(
+            self._prepare_one(obj, ep.name, m.name) for ep, obj in zip(eps, objects, strict=True)
+        )
+
+    def _prepare_one(self, obj: object, name: str, plugin: str) -> Implementations:
         try:
             return prepare(self.pm, obj, name)
         except pluggy.PluginValidationError as exc:
@@ -256,7 +269,7 @@ class Transition:
         except Exception as exc:
             # Collecting hooks reads the entry point object's attributes: plugin code may run.
             message = f"collecting hook implementations failed: {guard.describe_exception(exc)}"
-        raise ActivationError(message, plugin=name, step="register")
+        raise ActivationError(message, plugin=plugin, step="register")
 
     def _guarded(
         self, m: Member, owned: Sequence[str], fn: Callable[[], T], timeout: float, step: str
@@ -308,54 +321,51 @@ class Transition:
     def _hand_over_state(self, members: Sequence[Member]) -> None:
         owned = owned_names(members)
         for m in members:
-            new = m.impls
+            new = m.registrations
             if new is None:
                 continue
             if m.old is not None:
-                state = self._guarded_hook(
-                    m, owned, m.old.impls, "pluginhost_export_state", self.timeouts.activate
-                )
+                states = {
+                    r.name: self._guarded_hook(
+                        m, owned, r, "pluginhost_export_state", self.timeouts.activate
+                    )
+                    for r in m.old.registrations
+                    if implements(r, "pluginhost_export_state")
+                }
+                saved = unit_state(states, len(m.old.registrations))
                 previous = m.old.candidate.version_text
             elif m.inherited is not None:
-                state, previous = m.inherited
+                saved, previous = m.inherited
             else:
                 continue
-            self._guarded_hook(
-                m,
-                owned,
-                new,
-                "pluginhost_import_state",
-                self.timeouts.activate,
-                state=state,
-                previous_version=previous,
-            )
+            for r in new:
+                self._guarded_hook(
+                    m,
+                    owned,
+                    r,
+                    "pluginhost_import_state",
+                    self.timeouts.activate,
+                    state=state_of(saved, r.name, len(new)),
+                    previous_version=previous,
+                )
 
     def _activate(self, members: Sequence[Member]) -> None:
         owned = owned_names(members)
         for m in members:
-            impls = m.impls
-            assert impls is not None
-            self._guarded_hook(
-                m, owned, impls, "pluginhost_activate", self.timeouts.activate, host=self.host
-            )
-            m.activated = True
+            assert m.registrations is not None
+            for r in m.registrations:
+                self._guarded_hook(
+                    m, owned, r, "pluginhost_activate", self.timeouts.activate, host=self.host
+                )
+                m.activated += 1
 
     def _check_health(self, members: Sequence[Member]) -> None:
         owned = owned_names(members)
         for m in members:
-            impls = m.impls
-            assert impls is not None
-            verdict = self._guarded_hook(m, owned, impls, "pluginhost_health", self.timeouts.health)
-            if verdict is False:
-                raise ActivationError("health check returned False", plugin=m.name, step="health")
-            if verdict is not None and verdict is not True:
-                # Only True, False and None have a meaning; anything else (a string, a
-                # generator never run, an object whose truth is unknown) is a broken check.
-                raise ActivationError(
-                    f"health check returned a {_type_name(verdict)}, not True, False or None",
-                    plugin=m.name,
-                    step="health",
-                )
+            assert m.registrations is not None
+            for r in m.registrations:
+                verdict = self._guarded_hook(m, owned, r, "pluginhost_health", self.timeouts.health)
+                _judge_health(verdict, m.name)
 
     def undo(self, members: Sequence[Member], applied: Switch | None) -> list[str]:
         """Put the old versions back exactly and drop every trace of the new ones.
@@ -368,13 +378,18 @@ class Transition:
         crash_point("while_undoing", members[0].candidate.version_text)
         problems: list[str] = []
         for m in reversed(members):
-            if m.activated and m.impls is not None:
+            if m.activated and m.registrations is not None:
+                # Only the entry points whose activate ran through; no local keeps them, or
+                # the purge below would find the new version's modules still referenced.
                 errors, effects = deactivate(
-                    m.impls, m.top_level, host=self.host, timeout=self.timeouts.activate
+                    m.registrations[: m.activated],
+                    m.top_level,
+                    host=self.host,
+                    timeout=self.timeouts.activate,
                 )
                 problems += errors
                 m.effects += effects
-            m.impls = None
+            m.registrations = None
             if not m.imported:
                 # Its names were never served by us: they may well be the host's own modules.
                 continue
@@ -419,6 +434,19 @@ def _drop_tracebacks(exc: BaseException | None) -> None:
         seen.add(id(exc))
         exc.__traceback__ = None
         exc = exc.__cause__ or exc.__context__
+
+
+def _judge_health(verdict: object, plugin: PluginName) -> None:
+    if verdict is False:
+        raise ActivationError("health check returned False", plugin=plugin, step="health")
+    if verdict is not None and verdict is not True:
+        # Only True, False and None have a meaning; anything else (a string, a generator
+        # never run, an object whose truth is unknown) is a broken check.
+        raise ActivationError(
+            f"health check returned a {_type_name(verdict)}, not True, False or None",
+            plugin=plugin,
+            step="health",
+        )
 
 
 def _type_name(value: object) -> str:

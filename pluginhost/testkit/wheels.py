@@ -44,6 +44,7 @@ class WheelFactory:
         module: str | None = None,
         group: str | None = None,
         entry_point: str | None = None,
+        more_entry_points: Mapping[str, str] | None = None,
         manifest: str | None = None,
         no_manifest: bool = False,
         host: str | None = None,
@@ -65,6 +66,8 @@ class WheelFactory:
         :param module: the package name; defaults to ``name`` with ``-`` and ``.`` as ``_``.
         :param group: the entry point group; defaults to the factory's.
         :param entry_point: the entry point value; defaults to ``module``.
+        :param more_entry_points: more entry points in the same group, by name, declared after
+            ``name``'s: one distribution, one plugin of several entry points.
         :param manifest: the text of ``<module>/plugin.toml``, verbatim.
         :param no_manifest: ship no ``plugin.toml`` at all.
         :param host: the manifest's ``host`` constraint.
@@ -93,7 +96,8 @@ class WheelFactory:
         if requires_python is not None:
             metadata["Requires-Python"] = [requires_python]
         draft = Draft(distribution or name, version, tag, package, members, metadata)
-        entry_points = {group or self.group: {name: entry_point or package}}
+        declared = {name: entry_point or package, **(more_entry_points or {})}
+        entry_points = {group or self.group: declared}
         break_draft(draft, broken)
         data = break_bytes(write_archive(draft, entry_points), broken)
         return self._write(break_filename(filename or draft.filename, broken), data)

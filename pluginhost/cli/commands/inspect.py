@@ -54,6 +54,8 @@ def describe(report: dict[str, Any]) -> list[str]:
     plugin = report.get("plugin")
     if plugin is not None:
         lines.append(f"  plugin         {plugin['name']} {plugin['version']} ({report['group']})")
+        eps = ", ".join(f"{ep['name']} = {ep['value']}" for ep in plugin["entry_points"])
+        lines.append(f"  entry points   {eps}")
         lines.append(f"  host           {plugin['host']}")
         for kind in ("requires", "optional"):
             deps = ", ".join(f"{k} {v}" for k, v in plugin[kind].items())

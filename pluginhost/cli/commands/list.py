@@ -27,9 +27,14 @@ def run(args: argparse.Namespace) -> int:
         say("no plugins")
     else:
         header = [["NAME", "VERSION", "STATE", "ORIGIN / ERROR"]]
-        body = [[r["name"], r["version"], r["state"], r["error"] or r["origin"]] for r in rows]
+        body = [[_name(r), r["version"], r["state"], r["error"] or r["origin"]] for r in rows]
         table(header + body)
     return EXIT_OK
+
+
+def _name(row: dict[str, Any]) -> str:
+    # A status.json written before the display name was kept has the plugin's name alone.
+    return str(row.get("display") or row["name"])
 
 
 def plugin_rows(snapshot: HostSnapshot) -> list[dict[str, Any]]:

@@ -62,13 +62,14 @@ def status_lines(entry: Mapping[str, Any]) -> list[str]:
     fields = (
         ("origin", entry["origin"]),
         ("distribution", entry["distribution"]),
+        ("entry points", ", ".join(entry.get("entry_points", ())) or "-"),
         ("requires", requires),
         ("site dir", entry["site_dir"] or "-"),
         ("sha256", entry["sha256"] or "-"),
         ("backups", ", ".join(entry["backups"]) or "none (no rollback available)"),
         ("error", entry["error"] or "-"),
     )
-    lines = [f"{entry['name']} {entry['version']}: {entry['state']}"]
+    lines = [f"{entry.get('display') or entry['name']} {entry['version']}: {entry['state']}"]
     lines += [f"  {label:<13}{value}" for label, value in fields]
     lines.append("  history:")
     for h in entry["history"]:
