@@ -14,6 +14,7 @@ from .model.candidate import Candidate, InstalledOrigin, WheelOrigin
 from .model.errors import (
     ActivationError,
     BuildError,
+    DependencyConflictError,
     HostStateError,
     InstallError,
     ManifestError,
@@ -38,6 +39,7 @@ __all__ = [
     "BuildError",
     "Candidate",
     "Constraint",
+    "DependencyConflictError",
     "EnvironmentSource",
     "Event",
     "EventKind",

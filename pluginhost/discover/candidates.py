@@ -11,6 +11,7 @@ from ..model.candidate import Candidate, WheelOrigin
 from ..model.errors import ManifestError, WheelError
 from ..model.manifest import MANIFEST_NAME, Manifest
 from .archive import WheelBytes, WheelLimits
+from .names import startup_file_refusal
 from .wheel import Inspection, inspect_members
 
 __all__ = [
@@ -56,6 +57,9 @@ def candidate_from_wheel(
     )
     if entry is None:
         return None
+    startup = startup_file_refusal(info.members)
+    if startup is not None:
+        raise WheelError(startup, plugin=info.distribution, path=info.path)
     ep_name, value = entry
     own_entry_point(value, info.top_level, ep_name, str(info.path))
     member = manifest_member(value, info.members)

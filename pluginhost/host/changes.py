@@ -12,7 +12,6 @@ from typing import Any
 
 import pluggy
 
-from ..discover.wheel import WheelInfo
 from ..install.sites import Placed, SiteDirs
 from ..load.collisions import ModuleOwners
 from ..load.modules import PluginFinder
@@ -21,13 +20,13 @@ from ..model.errors import InstallError, PluginHostError, ResolutionError, Store
 from ..model.events import Event, EventKind
 from ..model.names import PluginName
 from ..model.problems import Problem, ProblemKind
-from ..resolve.requirements import support_wheels_for
 from ..state.faults import crash_point
 from ..state.quarantine import Quarantine, Verdict
 from ..state.registry import Record
 from ..swap.members import Active, Member
 from ..swap.retirement import Retirement
 from ..swap.transition import Transition
+from .dependencies import SharedDependencies
 from .failures import candidate_event, detached, leak_text, load_problem
 from .journal import Journal
 from .ledger import Ledger
@@ -48,6 +47,7 @@ class Changer:
     :param journal: where failures, history and events go.
     :param commit: writes the registry from the ledger (the engine's).
     :param publish: replaces the engine's view; given the plugins that changed.
+    :param deps: the shared third-party dependencies the plugins use.
     """
 
     def __init__(
@@ -61,13 +61,14 @@ class Changer:
         journal: Journal,
         commit: Callable[[], None],
         publish: Callable[[Iterable[PluginName]], None],
+        deps: SharedDependencies,
     ) -> None:
         self.config = config
         self._ledger = ledger
         self._journal = journal
         self._commit = commit
         self._publish = publish
-        self._sites = sites
+        self._sites, self.deps = sites, deps
         self._owners = ModuleOwners(self._providers)
         self._quarantine = Quarantine.of_home(config.site_root.parent)
         self._transition = Transition(
@@ -79,7 +80,6 @@ class Changer:
             config.timeouts,
             mark=self._quarantine.loading,
         )
-        self._support: tuple[WheelInfo, ...] = ()
         # Installed copies known from the registry and from rollbacks, beside the ledger's.
         self._records: dict[CandidateKey, Record] = {}
         self._draining: set[PluginName] = set()
@@ -88,10 +88,6 @@ class Changer:
         self._uncommitted = False
         self._doomed: list[Record] = []
         self._held: dict[CandidateKey, Verdict] = {}
-
-    def offer_support(self, support: Sequence[WheelInfo]) -> None:
-        """The wheels at hand that may meet plugins' ``Requires-Dist``."""
-        self._support = tuple(support)
 
     def remember(self, record: Record) -> None:
         """An installed copy the ledger may not name (committed before, or a rollback's)."""
@@ -141,7 +137,8 @@ class Changer:
         self._transition.discard_ahead()
 
     def _providers(self) -> Iterator[tuple[PluginName, Sequence[str]]]:
-        return ((n, a.top_level) for n, a in self._ledger.active.items())
+        yield from ((n, a.top_level) for n, a in self._ledger.active.items())
+        yield from self.deps.owners()  # its names are its own: its users do not clash
 
     @contextlib.contextmanager
     def loading(self) -> Iterator[None]:
@@ -254,8 +251,10 @@ class Changer:
         try:
             retirement = self._transition.run(members)
         except PluginHostError as exc:
+            self.deps.retain(self._ledger.candidates())
             return self._failed_change(members, exc)
         failure = self._commit_switch(members, retirement, rollback=rollback, restoring=restoring)
+        self.deps.retain(self._ledger.candidates())  # retire what nobody uses any more
         if failure is not None:
             return failure
         previous_versions = {m.name: m.old.candidate.version_text for m in members if m.old}
@@ -442,6 +441,7 @@ class Changer:
         if commit:
             # Committed without it: its site dir is named by nothing (halt() keeps it).
             self._sites.delete(record, ledger.sites_in_use())
+            self.deps.retain(self._ledger.candidates())
         kind = EventKind.REMOVED if removed else EventKind.UNLOADED
         error = "; ".join(problems) or None
         self._journal.history.add(str(kind), candidate, error)
@@ -473,11 +473,12 @@ class Changer:
         A dependent re-imported with its dependency is already installed: its wheel may be
         long gone, and must not be needed.
         """
+        self.deps.attach(candidate)  # may serve new dependencies: the owners change
+        self._owners.forget()
         placed = self._sites.placed(candidate, self.known(candidate))
         if placed is not None:
             return placed
-        support = support_wheels_for(candidate.name, candidate.requires_dist, self._support)
-        return self._sites.install(candidate, support)
+        return self._sites.install(candidate, ())
 
     def known(self, candidate: Candidate) -> Record | None:
         """The record of an installed copy of ``candidate``: active, restored, or a backup."""

@@ -42,6 +42,7 @@ from ..state.registry import Registry
 from ..swap.hooks import call_hook
 from ..swap.members import Active
 from .changes import Changer
+from .dependencies import SharedDependencies, dependency_refusals
 from .failures import (
     refusal,
     rollback_failed,
@@ -90,6 +91,7 @@ class Engine:
         self._sites = SiteDirs(
             config.site_root, config.staging_root, config.limits, validated, config.verify_sites
         )
+        self.deps = SharedDependencies.of_home(config, validated, finder)
         self._changer = Changer(
             config,
             pm,
@@ -100,6 +102,7 @@ class Engine:
             self._journal,
             self.commit,
             self._publish,
+            self.deps,
         )
         self._view = View()
         self._plan: Plan | None = None
@@ -125,7 +128,9 @@ class Engine:
             the plugins loaded from them stay offered, so they keep serving until then.
         :returns: the errors of the changes that failed.
         """
-        self._changer.offer_support(scan.support)
+        problems, refused = dependency_refusals(scan.problems, scan.candidates)
+        scan = attrs.evolve(scan, problems=tuple(problems))
+        self.deps.offer(scan.support, refused)
         self._journal.begin(scan.problems)
         ledger = self._ledger
         present = [
@@ -288,14 +293,17 @@ class Engine:
         inherited = dict(registry.state) if self.config.persist_state else {}
         # Kept in every later commit, so a crash before the next stop does not lose it.
         self._ledger.state.update(inherited)
+        for refused in self.deps.restore(registry.deps):
+            logger.error("shared dependency not served again: %s", refused)
         with self._changer.loading():
             self._restore_each(registry, inherited)
+        self.deps.retain(self._ledger.candidates())
         self._publish()
 
     def prune_sites(self) -> list[str]:
         """Delete site dirs that neither the active set nor a backup names (left by a crash
         between an install and its commit); returns their names."""
-        return self._sites.prune(self._ledger.sites_in_use())
+        return self._sites.prune(self._ledger.sites_in_use()) + self.deps.prune()
 
     def halt(self, *, save_state: bool) -> None:
         """Unload every plugin, dependents first, without committing: the next start restores
@@ -309,6 +317,7 @@ class Engine:
             if name in self._ledger.active:
                 self._changer.unload(name, removed=False, commit=False)
         self._changer.close()
+        self.deps.close()
         self._publish()
 
     def commit(self) -> None:
@@ -322,7 +331,7 @@ class Engine:
         if self.config.persist_state:
             for name in self._ledger.order:
                 self._save_state(name)
-        self._persist(self._ledger.registry())
+        self._persist(attrs.evolve(self._ledger.registry(), deps=self.deps.records()))
         crash_point("after_persisting", versions)
 
     # -- reconciling ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from ..model.errors import PluginHostError
 from ..model.manifest import Manifest
 from ..model.names import PluginName, plugin_name
 from ..model.versions import Constraint, parse_version
+from .dependencies import DepRecord
 
 __all__ = ["Record", "Registry"]
 
@@ -74,6 +75,8 @@ class Registry:
     :param removed: plugins removed with ``host.remove()``, kept out until installed again.
     :param rejected: versions rolled back from, as ``(name, version, sha256 or origin)``, kept
         out until their bytes change or they are installed again.
+    :param deps: the shared dependencies serving the active plugins (absent from documents
+        written before they existed: none).
     """
 
     active: tuple[Record, ...] = ()
@@ -81,6 +84,7 @@ class Registry:
     state: Mapping[PluginName, Any] = attrs.field(factory=dict)
     removed: tuple[PluginName, ...] = ()
     rejected: tuple[CandidateKey, ...] = ()
+    deps: tuple[DepRecord, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -90,6 +94,7 @@ class Registry:
             "state": dict(self.state),
             "removed": sorted(self.removed),
             "rejected": [k.to_json() for k in sorted(self.rejected)],
+            "deps": [d.to_json() for d in self.deps],
         }
 
     @classmethod
@@ -107,6 +112,7 @@ class Registry:
                 state={plugin_name(k): v for k, v in data.get("state", {}).items()},
                 removed=tuple(plugin_name(n) for n in data.get("removed", [])),
                 rejected=tuple(_key(k) for k in data.get("rejected", [])),
+                deps=tuple(DepRecord.from_json(d) for d in data.get("deps", [])),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PluginHostError(f"registry is not readable: {exc}", path=path) from exc

@@ -1,0 +1,300 @@
+"""The shared dependencies serving the active plugins: chosen, installed once, mapped, retired.
+
+Each dependency serves from one dir under ``home/deps/`` (:mod:`..install.deps`), through the
+host's finder, for every plugin whose requirement its version meets (:mod:`..resolve.shared`
+chooses). Its top-level names belong to the dependency, not to any plugin: two plugins using it
+are not a clash. A dependency no active plugin uses any more is unmapped, purged and deleted.
+The registry records which dependencies serve (:class:`~..state.dependencies.DepRecord`), so a
+restart maps them again without reinstalling.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+import attrs
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+
+from ..discover.wheel import WheelInfo
+from ..install.deps import DepSites
+from ..install.sites import Handover
+from ..load.modules import PluginFinder, purge_modules
+from ..model.candidate import Candidate
+from ..model.errors import PluginHostError, ResolutionError
+from ..model.names import PluginName
+from ..model.problems import Problem, ProblemKind
+from ..resolve.shared import Choice, Need, Serving, choose_dependencies
+from ..state.dependencies import DepRecord, DepUser
+from .settings import Settings
+
+__all__ = ["SharedDependencies", "dependency_refusals", "environment_version"]
+
+logger = logging.getLogger("pluginhost")
+
+
+def environment_version(name: str) -> str | None:
+    """The version of distribution ``name`` on ``sys.path``, the host environment's own.
+
+    Only ``sys.path`` is searched, not the finders of ``sys.meta_path``: a host's finder may
+    answer for the dependencies it serves itself, which are no copy of the environment's.
+    """
+    for dist in importlib.metadata.distributions(name=name, path=list(sys.path)):
+        version = dist.metadata["Version"]
+        if version:
+            return str(version)
+    return None
+
+
+class SharedDependencies:
+    """The shared dependencies of one host.
+
+    :param sites: the home's dependency dirs.
+    :param finder: the host's import finder, which serves their modules.
+    :param installed: the version of a distribution in the host environment.
+    """
+
+    def __init__(
+        self,
+        sites: DepSites,
+        finder: PluginFinder,
+        installed: Callable[[str], str | None] = environment_version,
+    ) -> None:
+        self._sites = sites
+        self._finder = finder
+        self._installed = installed
+        self._serving: dict[str, DepRecord] = {}
+        self._wheels: tuple[WheelInfo, ...] = ()
+        self._refused: dict[str, list[tuple[str, str]]] = {}
+
+    @classmethod
+    def of_home(
+        cls, config: Settings, validated: Handover, finder: PluginFinder
+    ) -> SharedDependencies:
+        """The shared dependencies of a home, served from its ``deps/`` folder."""
+        root = config.site_root.parent / "deps"
+        sites = DepSites(root, config.staging_root, config.limits, validated, config.verify_sites)
+        return cls(sites, finder)
+
+    # -- what is at hand -----------------------------------------------------------------------
+
+    def offer(
+        self, wheels: Sequence[WheelInfo], refused: Mapping[str, list[tuple[str, str]]]
+    ) -> None:
+        """The dependency wheels at hand, and those refused (by normalized name)."""
+        self._wheels = tuple(wheels)
+        self._refused = dict(refused)
+
+    def serving(self) -> Mapping[str, DepRecord]:
+        """The dependencies serving now, by normalized name."""
+        return dict(self._serving)
+
+    def dist_info_dirs(self) -> dict[str, Path]:
+        """The ``.dist-info`` dir of each dependency serving, by normalized name: what an
+        ``importlib.metadata`` lookup should find for it."""
+        return {
+            name: self._sites.root / record.site_dir / record.dist_info
+            for name, record in self._serving.items()
+        }
+
+    def owners(self) -> Iterator[tuple[PluginName, Sequence[str]]]:
+        """Each dependency serving, as an owner of top-level names for the collision check."""
+        for name, record in self._serving.items():
+            yield PluginName(f"{name} (a shared dependency)"), record.top_level
+
+    # -- a plugin's requirements ---------------------------------------------------------------
+
+    def attach(self, candidate: Candidate) -> None:
+        """Serve the dependencies ``candidate`` needs, and count it among their users.
+
+        :raises DependencyConflictError: when no single version meets every requirement.
+        :raises ResolutionError: when a serving dependency would have to change version.
+        :raises WheelError, InstallError, TrustError: when a dependency cannot be installed.
+        """
+        name = candidate.name
+        who = f"{name} {candidate.version_text}"
+        serving = {
+            n: Serving(r.version, tuple(Need(u.who, u.requirement) for u in r.users))
+            for n, r in self._serving.items()
+        }
+        choices = choose_dependencies(
+            name,
+            who,
+            candidate.requires_dist,
+            self._wheels,
+            serving,
+            self._installed,
+            self._refused,
+        )
+        for choice in choices:
+            self._serve(candidate, choice)
+
+    def _serve(self, candidate: Candidate, choice: Choice) -> None:
+        plugin = candidate.name
+        user = DepUser(plugin, candidate.version_text, choice.need.who, choice.need.requirement)
+        current = self._serving.get(choice.distribution)
+        if choice.wheel is None:
+            assert current is not None
+            if user not in current.users:
+                self._serving[choice.distribution] = _with_user(current, user)
+            return
+        if current is not None:
+            users = ", ".join(sorted({u.plugin for u in current.users}))
+            raise ResolutionError(
+                f"{choice.need.who} needs {choice.need.requirement}, but {choice.distribution} "
+                f"{current.version} serves {users}: a shared dependency is not swapped to "
+                f"{choice.wheel.version} under its users",
+                plugin=plugin,
+                missing=(choice.distribution,),
+            )
+        site, top_level, _ = self._sites.install(choice.wheel, plugin)
+        record = DepRecord(
+            choice.distribution,
+            choice.wheel.version,
+            choice.wheel.sha256,
+            site.name,
+            top_level,
+            choice.wheel.dist_info_dir,
+            (user,),
+        )
+        self._map(record)
+
+    def _map(self, record: DepRecord) -> None:
+        self._finder.map(record.top_level, self._sites.root / record.site_dir)
+        self._serving[record.distribution] = record
+
+    def retain(self, active: Mapping[PluginName, Candidate]) -> list[str]:
+        """Keep as users only the plugins active now; retire the dependencies nobody uses.
+
+        :returns: the names of the dependencies retired.
+        """
+        retired = []
+        for name, record in list(self._serving.items()):
+            users = tuple(u for u in record.users if _uses(active, u))
+            if users:
+                self._serving[name] = DepRecord(*_fields(record), users)
+                continue
+            del self._serving[name]
+            self._retire(record)
+            retired.append(name)
+        return retired
+
+    def _retire(self, record: DepRecord) -> None:
+        site = self._sites.root / record.site_dir
+        self._finder.unmap(record.top_level)
+        leaked = purge_modules(record.top_level, [site])
+        if leaked:
+            logger.warning("shared dependency %s still referenced: %s", record.distribution, leaked)
+        self._sites.delete(record.site_dir, record.version)
+
+    # -- crash safety --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop serving every dependency, keeping their dirs: the host halts, and its next
+        start serves them again from what the registry recorded."""
+        for record in self._serving.values():
+            self._finder.unmap(record.top_level)
+            purge_modules(record.top_level, [self._sites.root / record.site_dir])
+        self._serving.clear()
+
+    def records(self) -> tuple[DepRecord, ...]:
+        """What the registry records of the dependencies serving."""
+        return tuple(self._serving[n] for n in sorted(self._serving))
+
+    def restore(self, records: Sequence[DepRecord]) -> list[PluginHostError]:
+        """Serve again the dependencies a registry records, from their dirs, unless changed.
+
+        :returns: the refusal of each dir that changed since it was installed (not served:
+            its users install it again from its wheel, if one is at hand).
+        """
+        refused = []
+        for record in records:
+            site = self._sites.root / record.site_dir
+            if not site.is_dir():
+                continue
+            try:
+                self._sites.check(site, record.distribution)
+            except PluginHostError as exc:
+                refused.append(exc)
+                continue
+            self._map(record)
+        return refused
+
+    def in_use(self) -> set[str]:
+        """The dirs of the dependencies serving."""
+        return {r.site_dir for r in self._serving.values()}
+
+    def prune(self) -> list[str]:
+        """Delete the dependency dirs nothing serves from (left by a crash)."""
+        return self._sites.prune(self.in_use())
+
+
+def dependency_refusals(
+    problems: Sequence[Problem], candidates: Sequence[Candidate]
+) -> tuple[list[Problem], dict[str, list[tuple[str, str]]]]:
+    """Tell refused dependency wheels from refused plugins.
+
+    A wheel refused by validation whose distribution no candidate offers as a plugin, and which
+    a candidate's ``Requires-Dist`` names, is a dependency wheel: it is no failed plugin (its
+    problem names no plugin, its refusal is still reported), and the plugin needing it names the
+    refusal instead of calling the dependency missing.
+
+    :returns: the problems, those of dependency wheels naming no plugin; and the refusals, by
+        normalized distribution name, as ``(version, reason)`` pairs.
+    """
+    plugins = {canonicalize_name(c.distribution) for c in candidates}
+    needed = {canonicalize_name(r.name) for c in candidates for r in _parsed(c.requires_dist)}
+    kept: list[Problem] = []
+    refused: dict[str, list[tuple[str, str]]] = {}
+    for problem in problems:
+        found = _wheel_name(problem) if problem.kind is ProblemKind.WHEEL_INVALID else None
+        if found is None or found[0] in plugins or found[0] not in needed:
+            kept.append(problem)
+            continue
+        reason = problem.message.rpartition(": ")[2] if problem.path else problem.message
+        refused.setdefault(found[0], []).append((found[1], reason))
+        kept.append(attrs.evolve(problem, plugin=None, version=found[1]))
+    return kept, refused
+
+
+def _parsed(texts: Sequence[str]) -> Iterator[Requirement]:
+    for text in texts:
+        try:
+            yield Requirement(text)
+        except InvalidRequirement:
+            continue  # refused with the plugin, when its requirements are checked
+
+
+def _wheel_name(problem: Problem) -> tuple[str, str] | None:
+    """The normalized distribution and version a refused wheel's file name declares."""
+    if not problem.path:
+        return None
+    try:
+        name, version, _, _ = parse_wheel_filename(Path(problem.path).name)
+    except InvalidWheelFilename:
+        return None
+    return str(name), str(version)
+
+
+def _fields(record: DepRecord) -> tuple[str, str, str, str, tuple[str, ...], str]:
+    return (
+        record.distribution,
+        record.version,
+        record.sha256,
+        record.site_dir,
+        record.top_level,
+        record.dist_info,
+    )
+
+
+def _uses(active: Mapping[PluginName, Candidate], user: DepUser) -> bool:
+    serving = active.get(PluginName(user.plugin))
+    return serving is not None and serving.version_text == user.version
+
+
+def _with_user(record: DepRecord, user: DepUser) -> DepRecord:
+    return DepRecord(*_fields(record), (*record.users, user))
