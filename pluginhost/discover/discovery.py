@@ -29,7 +29,7 @@ from ..model.errors import ManifestError, PluginHostError, TrustError, WheelErro
 from ..model.problems import Problem, ProblemKind
 from .archive import WheelBytes, WheelLimits, read_wheel_bytes
 from .candidates import candidate_from_wheel, inspect_plugin_wheel
-from .folder import WheelFolderSource, problem_from, unexpected
+from .folder import WheelFolderSource, is_sdist, problem_from, sdist_problem, unexpected
 from .handover import DEFAULT_CAP, ValidatedWheel, ValidatedWheels
 from .sources import Scan, Source
 from .trust import TrustGate, file_sha256
@@ -139,6 +139,8 @@ class Discovery:
         look are read and applied all the same.
         """
         try:
+            if is_sdist(path.name):
+                return Scan(problems=(sdist_problem(path),))  # reported unopened
             return self._read_one(path, folder, held)
         except Exception as exc:
             return Scan(problems=(problem_from(unexpected(exc, path), path),))
