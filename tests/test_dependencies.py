@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from pluginhost import (
     ProblemKind,
 )
 from pluginhost.host.dependencies import environment_version
+from pluginhost.state.dependencies import DepRecord, DepUser
+from pluginhost.state.registry import Registry
 from pluginhost.state.store import AtomicJsonFile
 from pluginhost.testing import WheelFactory
 
@@ -60,6 +63,8 @@ class TestShared:
         (site,) = _deps(tmp_path / "home")
         assert site.startswith("sharedlib-1.2.0-")
         assert not [p for p in host.problems() if p.kind is ProblemKind.CONFLICT]
+        dist_info = host._engine.deps.dist_info_dirs()["sharedlib"]
+        assert (dist_info / "METADATA").is_file()
 
     def test_registry_records_the_serving_dependency(
         self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
@@ -125,6 +130,18 @@ class TestShared:
         assert host.plugins["squatter"].state is PluginState.FAILED
         assert "shared dependency" in (host.plugins["squatter"].error or "")
 
+    def test_dependency_shadowing_the_host_is_refused(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """A dependency wheel shipping a module the host has (json) is refused, naming it."""
+        factory.build("hostlib", group="other.group", module="json")
+        factory.build("user", code=greet_code("x"), requires_dist=["hostlib>=1"])
+        host = make_host()
+        assert host.load_order() == ()
+        error = host.plugins["user"].error or ""
+        assert "top-level module 'json' of shared dependency hostlib" in error
+        assert "host environment" in error
+
 
 class TestChoice:
     def test_environment_copy_preferred(self, factory: WheelFactory, make_host: MakeHost) -> None:
@@ -168,20 +185,129 @@ class TestChoice:
         assert caught.value.needs == (("mistral 1.0.0", "sharedlib>=3"),)
         assert caught.value.available[0][0] == "1.0.0"
 
-    def test_newer_dependency_under_users_is_refused_not_swapped(
-        self, factory: WheelFactory, make_host: MakeHost
+
+class TestSwap:
+    def test_newer_dependency_swapped_with_its_users(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
     ) -> None:
-        """A plugin needing a newer version than the serving one is refused, naming the users;
-        the users keep the version they use."""
+        """A plugin needing a newer version swaps the dependency, and its users move to it in
+        the same transition; the old version's dir goes."""
         _lib(factory, "1.0.0")
         _user(factory, "anthropic", "sharedlib>=1")
+        host = make_host()
+        assert host.hook.greet(name="x") == ["1.0.0"]
+        _lib(factory, "2.0.0")
+        _user(factory, "mistral", "sharedlib>=2")
+        host.wait_idle(10)
+        assert sorted(host.load_order()) == ["anthropic", "mistral"]
+        assert host.hook.greet(name="x") == ["2.0.0", "2.0.0"]
+        (site,) = _deps(tmp_path / "home")
+        assert site.startswith("sharedlib-2.0.0-")
+        assert sys.modules["sharedlib"].VALUE == "2.0.0"
+
+    def test_user_staying_blocks_the_swap(self, factory: WheelFactory, make_host: MakeHost) -> None:
+        """A user whose requirement the newer version does not meet keeps it: the newcomer is
+        refused, naming both requirements."""
+        _lib(factory, "1.0.0")
+        _user(factory, "anthropic", "sharedlib<2")
         host = make_host()
         _lib(factory, "2.0.0")
         _user(factory, "mistral", "sharedlib>=2")
         host.wait_idle(10)
         assert host.load_order() == ("anthropic",)
         assert host.hook.greet(name="x") == ["1.0.0"]
-        assert "sharedlib 1.0.0 serves anthropic" in (host.plugins["mistral"].error or "")
+        error = host.plugins["mistral"].error or ""
+        assert "anthropic 1.0.0 needs sharedlib<2" in error
+        assert "mistral 1.0.0 needs sharedlib>=2" in error
+
+    def test_failed_swap_puts_both_back(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """A newcomer failing its health check undoes the swap: the users serve on with the
+        old version's modules, and the new version's dir goes."""
+        _lib(factory, "1.0.0")
+        _user(factory, "anthropic", "sharedlib>=1")
+        host = make_host()
+        before = sys.modules["sharedlib"]
+        _lib(factory, "2.0.0")
+        code = greet_code("m") + "\nimport sharedlib\n\n@hookimpl\ndef pluginhost_health():\n"
+        code += "    return False\n"
+        factory.build("mistral", code=code, requires_dist=["sharedlib>=2"])
+        host.wait_idle(10)
+        assert host.load_order() == ("anthropic",)
+        assert host.hook.greet(name="x") == ["1.0.0"]
+        assert sys.modules["sharedlib"] is before
+        (site,) = _deps(tmp_path / "home")
+        assert site.startswith("sharedlib-1.0.0-")
+        assert "health" in (host.plugins["mistral"].error or "")
+
+    def test_rollback_puts_the_dependency_back(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """Rolling back a plugin whose update swapped the dependency swaps it back, with its
+        users, when the older wheel is at hand."""
+        _lib(factory, "1.0.0")
+        _lib(factory, "2.0.0")
+        _user(factory, "anthropic", "sharedlib<2")
+        _user(factory, "mistral", "sharedlib>=1")
+        host = make_host()
+        assert host.hook.greet(name="x") == ["1.0.0", "1.0.0"]
+        _user(factory, "anthropic", "sharedlib>=2", version="2.0.0")
+        host.wait_idle(10)
+        assert host.plugins["anthropic"].version == "2.0.0"
+        assert host.hook.greet(name="x") == ["2.0.0", "2.0.0"]
+        host.rollback("anthropic")
+        assert host.plugins["anthropic"].version == "1.0.0"
+        assert host.hook.greet(name="x") == ["1.0.0", "1.0.0"]
+        # Re-imported by the rollback, like a dependent: it serves, at its own version.
+        assert host.plugins["mistral"].version == "1.0.0"
+        assert "mistral" in host.load_order()
+
+    def test_restart_after_swap_serves_the_new_version(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """The registry records the swapped-in version: a restart serves it without wheels."""
+        _lib(factory, "1.0.0")
+        _user(factory, "anthropic", "sharedlib>=1")
+        host = make_host()
+        new = _lib(factory, "2.0.0")
+        _user(factory, "mistral", "sharedlib>=2")
+        host.wait_idle(10)
+        host.stop()
+        new.unlink()
+        assert make_host().hook.greet(name="x") == ["2.0.0", "2.0.0"]
+
+    def test_swap_under_calling_threads(self, factory: WheelFactory, make_host: MakeHost) -> None:
+        """Threads calling through a swap of the dependency and its users never fail, and each
+        answer is a whole version."""
+        _lib(factory, "1.0.0")
+        _user(factory, "anthropic", "sharedlib>=1")
+        host = make_host()
+        stop = threading.Event()
+        errors: list[BaseException] = []
+        answers: set[str] = set()
+
+        def call() -> None:
+            while not stop.is_set():
+                try:
+                    answers.update(host.hook.greet(name="x"))
+                except BaseException as exc:
+                    errors.append(exc)
+
+        threads = [threading.Thread(target=call) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        try:
+            _lib(factory, "2.0.0")
+            _user(factory, "mistral", "sharedlib>=2")
+            host.wait_idle(10)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        assert errors == []
+        assert answers <= {"1.0.0", "2.0.0"}
+        assert host.hook.greet(name="x") == ["2.0.0", "2.0.0"]
 
 
 class TestRefusedDependency:
@@ -226,3 +352,23 @@ class TestRefusedDependency:
         host = make_host()
         assert host.load_order() == ()
         assert ".pth" in (host.plugins["user"].error or "")
+
+
+class TestDepRecord:
+    def test_registry_round_trip(self, tmp_path: Path) -> None:
+        """A registry with shared dependencies reads back the same; one without them reads as
+        none (documents written before they existed)."""
+        record = DepRecord(
+            "sharedlib",
+            "1.0.0",
+            "ab" * 32,
+            "sharedlib-1.0.0-abababab",
+            ("sharedlib",),
+            "sharedlib-1.0.0.dist-info",
+            (DepUser("anthropic", "1.0.0", "anthropic 1.0.0", "sharedlib>=1"),),
+        )
+        registry = Registry(deps=(record,))
+        assert Registry.from_json(registry.to_json(), tmp_path) == registry
+        older = registry.to_json()
+        del older["deps"]
+        assert Registry.from_json(older, tmp_path).deps == ()

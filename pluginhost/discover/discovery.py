@@ -6,7 +6,7 @@ Every wheel file, whether in a watched folder or given to ``install()``, takes o
 1. the folder and the file pass strict modes (owners, modes, symlinks), before a byte is read;
 2. the file is read once and those bytes hashed once; under ``trust="hashes"`` the hash must be
    listed in the trust file before the archive is parsed;
-3. the bytes are validated in memory and read as a candidate (or a support wheel);
+3. the bytes are validated in memory and read as a candidate (or a dependency wheel);
 4. under ``trust="hashes"``, the name and version the hash is listed for must be the wheel's;
 5. the validated bytes are kept for their install (:mod:`~pluginhost.discover.handover`).
 
@@ -59,7 +59,7 @@ class _Read:
 class Look:
     """What one look found.
 
-    :param scan: candidates, problems and support wheels.
+    :param scan: candidates, problems and dependency wheels.
     :param held: folders that cannot be read now (gone, unreadable, untrusted): the plugins
         loaded from them keep serving until they can be read again.
     """

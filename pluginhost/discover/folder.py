@@ -1,5 +1,5 @@
 """The wheel-folder source: the ``*.whl`` files of a folder, each read as one candidate, one
-support wheel or one problem naming the file."""
+dependency wheel or one problem naming the file."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ class WheelFolderSource:
         return not any(fnmatch.fnmatch(filename, pattern) for pattern in self.exclude)
 
     def scan(self, group: str) -> Scan:
-        """Read every wheel; bad ones become problems, non-plugins support wheels."""
+        """Read every wheel; bad ones become problems, non-plugins dependency wheels."""
         total = Scan()
         for path in self.wheel_paths():
             total = total + read_wheel(path, group, self.limits)

@@ -47,7 +47,7 @@ class Changer:
     :param journal: where failures, history and events go.
     :param commit: writes the registry from the ledger (the engine's).
     :param publish: replaces the engine's view; given the plugins that changed.
-    :param deps: the shared third-party dependencies the plugins use.
+    :param deps: the shared third-party dependencies, swapped with the plugins using them.
     """
 
     def __init__(
@@ -229,14 +229,15 @@ class Changer:
     ) -> PluginHostError | None:
         """Take ``names`` (and every active plugin depending on them) to ``targets``.
 
-        Dependents not named in ``targets`` are re-imported at the same version, so that they
-        bind to the new modules of what they depend on.
+        Dependents not named in ``targets`` (and the users of a shared dependency swapped for
+        them) are re-imported at the same version, so that they bind to the new modules.
 
         :returns: ``None`` once the change is committed, else its error (and everything is
             as before).
         """
         self._sites.begin()
         active = self._ledger.active
+        names = [*names, *self.deps.begin(names, targets)]
         members = [
             Member(targets.get(n) or active[n].candidate, active.get(n)) for n in self._group(names)
         ]
@@ -251,10 +252,8 @@ class Changer:
         try:
             retirement = self._transition.run(members)
         except PluginHostError as exc:
-            self.deps.retain(self._ledger.candidates())
             return self._failed_change(members, exc)
         failure = self._commit_switch(members, retirement, rollback=rollback, restoring=restoring)
-        self.deps.retain(self._ledger.candidates())  # retire what nobody uses any more
         if failure is not None:
             return failure
         previous_versions = {m.name: m.old.candidate.version_text for m in members if m.old}
@@ -263,6 +262,7 @@ class Changer:
             self._publish(previous_versions)  # the new versions serve, the old ones drain
         crash_point("during_drain", members[0].candidate.version_text)
         drained, errors, leaked = retirement.finish()
+        self.deps.finish(self._ledger.candidates())  # after the drain: old versions used them
         self._draining.clear()
         problems = [*errors, *leak_text(leaked)]
         told = self._retired(members, previous_versions, drained, problems, rollback, restoring)
@@ -380,6 +380,7 @@ class Changer:
 
     def _failed_change(self, members: Sequence[Member], exc: PluginHostError) -> PluginHostError:
         """Report a change that was undone: the failure, and the rollback if something served."""
+        self.deps.undo(self._ledger.candidates())
         # The blame goes to the version that changed: a dependent re-imported against it and
         # failing is a symptom, and must not be marked as broken bytes itself.
         changed = [m for m in members if m.old is None or m.old.candidate.key != m.candidate.key]
@@ -437,11 +438,11 @@ class Changer:
         # The engine keeps no reference of its own, so that the purge can see the modules go.
         problems = self._transition.unload(ledger.active, name)
         ledger.order.remove(name)
-        self._owners.forget()
         if commit:
             # Committed without it: its site dir is named by nothing (halt() keeps it).
             self._sites.delete(record, ledger.sites_in_use())
             self.deps.retain(self._ledger.candidates())
+        self._owners.forget()
         kind = EventKind.REMOVED if removed else EventKind.UNLOADED
         error = "; ".join(problems) or None
         self._journal.history.add(str(kind), candidate, error)
@@ -473,12 +474,10 @@ class Changer:
         A dependent re-imported with its dependency is already installed: its wheel may be
         long gone, and must not be needed.
         """
-        self.deps.attach(candidate)  # may serve new dependencies: the owners change
-        self._owners.forget()
+        self.deps.attach(candidate)
+        self._owners.forget()  # the dependencies serving may have changed
         placed = self._sites.placed(candidate, self.known(candidate))
-        if placed is not None:
-            return placed
-        return self._sites.install(candidate, ())
+        return placed if placed is not None else self._sites.install(candidate, ())
 
     def known(self, candidate: Candidate) -> Record | None:
         """The record of an installed copy of ``candidate``: active, restored, or a backup."""

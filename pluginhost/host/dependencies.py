@@ -13,7 +13,8 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import types
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import attrs
@@ -23,7 +24,8 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from ..discover.wheel import WheelInfo
 from ..install.deps import DepSites
 from ..install.sites import Handover
-from ..load.modules import PluginFinder, purge_modules
+from ..load.collisions import host_provider
+from ..load.modules import PluginFinder, pop_modules, purge_modules, release
 from ..model.candidate import Candidate
 from ..model.errors import PluginHostError, ResolutionError
 from ..model.names import PluginName
@@ -68,6 +70,9 @@ class SharedDependencies:
         self._finder = finder
         self._installed = installed
         self._serving: dict[str, DepRecord] = {}
+        # The change under way: the plugins changing, and the dependencies swapped for them.
+        self._changing: frozenset[str] = frozenset()
+        self._swaps: list[_Swap] = []
         self._wheels: tuple[WheelInfo, ...] = ()
         self._refused: dict[str, list[tuple[str, str]]] = {}
 
@@ -108,30 +113,60 @@ class SharedDependencies:
 
     # -- a plugin's requirements ---------------------------------------------------------------
 
+    def begin(
+        self, names: Sequence[PluginName], targets: Mapping[PluginName, Candidate]
+    ) -> list[PluginName]:
+        """Start a change of ``names``: the active plugins using a dependency that their new
+        versions need at another version are returned, to change with them (one transition
+        swaps the dependency and re-imports its users, or undoes both)."""
+        changing = [targets[n] for n in names if n in targets]
+        extra: set[PluginName] = set()
+        for candidate in changing:
+            try:
+                choices = self._choose(candidate, {c.name for c in changing})
+            except PluginHostError:
+                continue  # its install fails, naming why
+            for choice in choices:
+                current = self._serving.get(choice.distribution)
+                if choice.wheel is not None and current is not None:
+                    extra.update(PluginName(u.plugin) for u in current.users)
+        extra.difference_update(names)
+        self._changing = frozenset([*names, *extra])
+        self._swaps = []
+        return sorted(extra)
+
     def attach(self, candidate: Candidate) -> None:
         """Serve the dependencies ``candidate`` needs, and count it among their users.
 
+        A serving dependency that it needs at another version is swapped, when every plugin
+        using it changes in the same transition (see :meth:`begin`).
+
         :raises DependencyConflictError: when no single version meets every requirement.
-        :raises ResolutionError: when a serving dependency would have to change version.
+        :raises ResolutionError: when a serving dependency would have to change version under
+            plugins that do not change with it.
         :raises WheelError, InstallError, TrustError: when a dependency cannot be installed.
         """
-        name = candidate.name
-        who = f"{name} {candidate.version_text}"
+        for choice in self._choose(candidate, {candidate.name}):
+            self._serve(candidate, choice)
+
+    def _choose(self, candidate: Candidate, replaced: Collection[str]) -> list[Choice]:
+        """The choices for ``candidate``, leaving out the needs of the versions it replaces."""
         serving = {
-            n: Serving(r.version, tuple(Need(u.who, u.requirement) for u in r.users))
+            n: Serving(
+                r.version,
+                tuple(Need(u.who, u.requirement) for u in r.users if u.plugin not in replaced),
+            )
             for n, r in self._serving.items()
         }
-        choices = choose_dependencies(
-            name,
-            who,
+        return choose_dependencies(
+            candidate.name,
+            f"{candidate.name} {candidate.version_text}",
             candidate.requires_dist,
             self._wheels,
             serving,
             self._installed,
             self._refused,
         )
-        for choice in choices:
-            self._serve(candidate, choice)
 
     def _serve(self, candidate: Candidate, choice: Choice) -> None:
         plugin = candidate.name
@@ -143,25 +178,65 @@ class SharedDependencies:
                 self._serving[choice.distribution] = _with_user(current, user)
             return
         if current is not None:
-            users = ", ".join(sorted({u.plugin for u in current.users}))
-            raise ResolutionError(
-                f"{choice.need.who} needs {choice.need.requirement}, but {choice.distribution} "
-                f"{current.version} serves {users}: a shared dependency is not swapped to "
-                f"{choice.wheel.version} under its users",
-                plugin=plugin,
-                missing=(choice.distribution,),
-            )
-        site, top_level, _ = self._sites.install(choice.wheel, plugin)
+            staying = sorted({u.plugin for u in current.users} - self._changing - {plugin})
+            if staying:
+                raise ResolutionError(
+                    f"{choice.need.who} needs {choice.need.requirement}, but "
+                    f"{choice.distribution} {current.version} serves {', '.join(staying)}, "
+                    f"which {'is' if len(staying) == 1 else 'are'} not changing with it",
+                    plugin=plugin,
+                    missing=(choice.distribution,),
+                )
+        wheel = choice.wheel
+        if current is None:
+            _check_host(choice.distribution, wheel.top_level, plugin)
+        site, top_level, fresh = self._sites.install(wheel, plugin)
+        others = tuple(u for u in current.users if u.plugin != plugin) if current else ()
         record = DepRecord(
             choice.distribution,
-            choice.wheel.version,
-            choice.wheel.sha256,
+            wheel.version,
+            wheel.sha256,
             site.name,
             top_level,
-            choice.wheel.dist_info_dir,
-            (user,),
+            wheel.dist_info_dir,
+            (*others, user),
         )
+        if current is not None:
+            # Set aside, not dropped: the users' old versions serve calls through them until
+            # the switch, and an undo puts them back.
+            stash = pop_modules(current.top_level)
+            self._finder.unmap(current.top_level)
+            self._swaps.append(_Swap(current, stash, record, fresh))
         self._map(record)
+
+    def undo(self, active: Mapping[PluginName, Candidate]) -> None:
+        """The change failed, and its plugins are back: so are the dependencies it swapped,
+        with their modules; the dependencies nobody uses any more go."""
+        while self._swaps:
+            swap = self._swaps.pop()
+            new_site = self._sites.root / swap.new.site_dir
+            self._finder.unmap(swap.new.top_level)
+            leaked = purge_modules(swap.new.top_level, [new_site])
+            if leaked:
+                logger.warning("%s, swapped in and out, still referenced: %s", swap.new, leaked)
+            sys.modules.update(swap.stash)
+            self._map(swap.old)
+            if swap.fresh:
+                self._sites.delete(swap.new.site_dir, swap.new.version)
+        self.retain(active)
+
+    def finish(self, active: Mapping[PluginName, Candidate]) -> None:
+        """The change is committed and drained: the versions swapped out let go of their
+        modules and their dirs; the dependencies nobody uses any more go."""
+        while self._swaps:
+            swap = self._swaps.pop()
+            old_site = self._sites.root / swap.old.site_dir
+            leaked = release(swap.stash, [old_site])
+            if leaked:
+                logger.warning("%s, swapped out, still referenced: %s", swap.old, leaked)
+            if swap.old.site_dir != swap.new.site_dir:
+                self._sites.delete(swap.old.site_dir, swap.old.version)
+        self.retain(active)
 
     def _map(self, record: DepRecord) -> None:
         self._finder.map(record.top_level, self._sites.root / record.site_dir)
@@ -278,6 +353,33 @@ def _wheel_name(problem: Problem) -> tuple[str, str] | None:
     except InvalidWheelFilename:
         return None
     return str(name), str(version)
+
+
+def _check_host(distribution: str, top_level: Sequence[str], plugin: str) -> None:
+    """Refuse a dependency whose top-level name the host environment already provides: one
+    interpreter has one module of a name.
+
+    :raises ResolutionError: naming the module and where the host has it from.
+    """
+    for module in top_level:
+        where = host_provider(module)
+        if where is not None:
+            raise ResolutionError(
+                f"top-level module {module!r} of shared dependency {distribution} is already "
+                f"provided by the host environment ({where})",
+                plugin=plugin,
+            )
+
+
+@attrs.define
+class _Swap:
+    """A dependency swapped by the change under way: the record and the modules it replaced,
+    the record now serving, and whether its dir was installed by this change."""
+
+    old: DepRecord
+    stash: dict[str, types.ModuleType]
+    new: DepRecord
+    fresh: bool
 
 
 def _fields(record: DepRecord) -> tuple[str, str, str, str, tuple[str, ...], str]:
