@@ -26,7 +26,7 @@ from ..install.deps import DepSites
 from ..install.sites import Handover
 from ..load.collisions import host_provider
 from ..load.modules import PluginFinder, pop_modules, purge_modules, release
-from ..model.candidate import Candidate
+from ..model.candidate import Candidate, WheelOrigin
 from ..model.errors import PluginHostError, ResolutionError
 from ..model.names import PluginName
 from ..model.problems import Problem, ProblemKind
@@ -119,7 +119,9 @@ class SharedDependencies:
         """Start a change of ``names``: the active plugins using a dependency that their new
         versions need at another version are returned, to change with them (one transition
         swaps the dependency and re-imports its users, or undoes both)."""
-        changing = [targets[n] for n in names if n in targets]
+        changing = [
+            targets[n] for n in names if n in targets and isinstance(targets[n].origin, WheelOrigin)
+        ]
         extra: set[PluginName] = set()
         for candidate in changing:
             try:
@@ -146,6 +148,8 @@ class SharedDependencies:
             plugins that do not change with it.
         :raises WheelError, InstallError, TrustError: when a dependency cannot be installed.
         """
+        if not isinstance(candidate.origin, WheelOrigin):
+            return  # installed in the environment, with what it requires, by its installer
         for choice in self._choose(candidate, {candidate.name}):
             self._serve(candidate, choice)
 
