@@ -42,10 +42,12 @@ logger = logging.getLogger("pluginhost")
 def environment_version(name: str) -> str | None:
     """The version of distribution ``name`` on ``sys.path``, the host environment's own.
 
-    Only ``sys.path`` is searched, not the finders of ``sys.meta_path``: a host's finder may
-    answer for the dependencies it serves itself, which are no copy of the environment's.
+    Only the entries of ``sys.path`` are searched, not the finders of ``sys.meta_path``: a
+    host's finder may answer for the dependencies it serves itself, which are no copy of the
+    environment's.
     """
-    for dist in importlib.metadata.distributions(name=name, path=list(sys.path)):
+    context = importlib.metadata.DistributionFinder.Context(name=name, path=list(sys.path))
+    for dist in importlib.metadata.MetadataPathFinder.find_distributions(context):
         version = dist.metadata["Version"]
         if version:
             return str(version)
