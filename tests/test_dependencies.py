@@ -4,6 +4,7 @@ and real hosts."""
 from __future__ import annotations
 
 import builtins
+import shutil
 import sys
 import threading
 from collections.abc import Callable
@@ -14,11 +15,13 @@ import pytest
 from conftest import greet_code
 
 from pluginhost import (
+    Candidate,
     DependencyConflictError,
     PluginHost,
     PluginState,
     ProblemKind,
 )
+from pluginhost.discover.candidates import candidate_from_wheel, inspect_plugin_wheel
 from pluginhost.host.dependencies import environment_version
 from pluginhost.state.dependencies import DepRecord, DepUser
 from pluginhost.state.registry import Registry
@@ -93,6 +96,42 @@ class TestShared:
         assert host.hook.greet(name="x") == ["1.2.0"]
         assert _deps(tmp_path / "home") == before
         assert (tmp_path / "home" / "deps" / before[0]).stat().st_ino == stamp
+
+    def test_lost_dependency_dir_is_installed_again(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """A recorded dependency dir gone at restart is installed again from its wheel, and
+        its users serve."""
+        _lib(factory, "1.2.0")
+        _user(factory, "anthropic", "sharedlib>=1.0")
+        _user(factory, "mistral", "sharedlib>=1.0")
+        make_host().stop()
+        (site,) = _deps(tmp_path / "home")
+        shutil.rmtree(tmp_path / "home" / "deps" / site)
+        host = make_host()
+        assert host.hook.greet(name="x") == ["1.2.0", "1.2.0"]
+        assert _deps(tmp_path / "home") == [site]
+
+    def test_ready_only_when_served(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """A plugin is ready to import (ahead of its transition) only once every dependency it
+        needs serves at a version that meets it."""
+        _lib(factory, "1.0.0")
+        _user(factory, "anthropic", "sharedlib>=1")
+        host = make_host()
+        elsewhere = WheelFactory(tmp_path / "elsewhere", group=factory.group)
+        newer = _user(elsewhere, "mistral", "sharedlib>=2")
+        same = _user(elsewhere, "gemini", "sharedlib>=1")
+        deps = host._engine.deps
+
+        def read(path: Path) -> Candidate:
+            found = candidate_from_wheel(inspect_plugin_wheel(path), factory.group)
+            assert found is not None
+            return found
+
+        assert deps.ready(read(same))
+        assert not deps.ready(read(newer))
 
     def test_orphaned_dependency_dir_is_pruned(
         self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path

@@ -210,7 +210,7 @@ class Changer:
         if candidate.name in self._ledger.active:
             return None
         placed = self._sites.placed(candidate, self.known(candidate))
-        if placed is None:
+        if placed is None or not self.deps.ready(candidate):
             return None
         try:
             self._owners.check(candidate, placed[1], placed[0], {candidate.name})

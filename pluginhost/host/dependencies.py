@@ -155,6 +155,16 @@ class SharedDependencies:
         for choice in self._choose(candidate, {candidate.name}):
             self._serve(candidate, choice)
 
+    def ready(self, candidate: Candidate) -> bool:
+        """Whether every dependency ``candidate`` needs serves already, at a version that meets
+        it: only then may it be imported ahead of its transition (which attaches it)."""
+        if not isinstance(candidate.origin, WheelOrigin):
+            return True
+        try:
+            return all(c.wheel is None for c in self._choose(candidate, {candidate.name}))
+        except PluginHostError:
+            return False  # its own transition fails, naming why
+
     def _choose(self, candidate: Candidate, replaced: Collection[str]) -> list[Choice]:
         """The choices for ``candidate``, leaving out the needs of the versions it replaces."""
         serving = {
