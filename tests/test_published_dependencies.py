@@ -42,7 +42,9 @@ def _published(name: str) -> Path:
     if fitting:
         return fitting[0]
     cache.mkdir(parents=True, exist_ok=True)
+    # No retries and a short timeout: without a registry the tests are skipped, not stalled.
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+    command += ["--retries", "0", "--timeout", "20", "--disable-pip-version-check"]
     command += ["--dest", str(cache), f"{name}=={version}"]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
