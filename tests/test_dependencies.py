@@ -350,6 +350,15 @@ class TestSwap:
 
 
 class TestRefusedDependency:
+    def test_refusal_quoted_whole(self, factory: WheelFactory, make_host: MakeHost) -> None:
+        """The refusal the plugin names is the validation's whole reason, colons included."""
+        _lib(factory, "7.1.0", broken="weak-hash")
+        _user(factory, "anthropic", "sharedlib>=7")
+        host = make_host()
+        error = host.plugins["anthropic"].error or ""
+        assert "sharedlib 7.1.0 is in the folder but was refused: RECORD" in error
+        assert "with 'md5': a weak or unknown hash algorithm" in error
+
     def test_refused_dependency_is_no_failed_plugin(
         self, factory: WheelFactory, make_host: MakeHost
     ) -> None:

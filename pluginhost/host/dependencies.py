@@ -346,7 +346,7 @@ def dependency_refusals(
         if found is None or found[0] in plugins or found[0] not in needed:
             kept.append(problem)
             continue
-        reason = problem.message.rpartition(": ")[2] if problem.path else problem.message
+        reason = _reason(problem)
         refused.setdefault(found[0], []).append((found[1], reason))
         kept.append(attrs.evolve(problem, plugin=None, version=found[1]))
     return kept, refused
@@ -358,6 +358,14 @@ def _parsed(texts: Sequence[str]) -> Iterator[Requirement]:
             yield Requirement(text)
         except InvalidRequirement:
             continue  # refused with the plugin, when its requirements are checked
+
+
+def _reason(problem: Problem) -> str:
+    """A refusal's reason, without the file and the distribution its message starts with."""
+    reason = problem.message.removeprefix(f"{problem.path}: ")
+    if problem.plugin:
+        reason = reason.removeprefix(f"plugin {problem.plugin!r}: ")
+    return reason
 
 
 def _wheel_name(problem: Problem) -> tuple[str, str] | None:
