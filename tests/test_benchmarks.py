@@ -27,6 +27,7 @@ FIGURES = [
     "7 swap latency growth",
     "7 discovery growth",
     "7 cold start growth",
+    "8 longest call gap during a swap",
 ]
 
 

@@ -425,17 +425,47 @@ class TestUnloadLeaks:
     def test_held_module_reported(
         self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
     ) -> None:
-        """When something keeps a plugin's module alive, the unloaded event says so."""
+        """When something keeps a plugin's module alive past a full collection, a ``leaked``
+        event says so; the removal itself went well."""
         factory.build("sticky", code=greet_code("x"))
         host = make_host()
         held = sys.modules["sticky"]
         host.remove("sticky")
-        unloaded = events[-1]
-        assert unloaded.kind is EventKind.UNLOADED
-        assert unloaded.error is not None
-        assert "still referenced" in unloaded.error
-        assert "sticky" in unloaded.error
+        assert events[-1].kind is EventKind.UNLOADED
+        assert events[-1].error is None
+        [leaked] = host.check_leaks()
+        assert leaked is events[-1]
+        assert (leaked.kind, leaked.plugin, leaked.version) == (EventKind.LEAKED, "sticky", "1.0.0")
+        assert "modules still referenced after unload" in (leaked.error or "")
+        assert "sticky" in (leaked.error or "")
         del held
+
+    def test_leak_reported_after_the_interpreters_own_collection(
+        self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
+    ) -> None:
+        """The host never collects on its own: a held module is told after the next full
+        collection the interpreter makes, at the host's next change."""
+        factory.build("sticky", code=greet_code("x"))
+        factory.build("other", code=greet_code("y"))
+        host = make_host()
+        held = sys.modules["sticky"]
+        host.remove("sticky")
+        host.remove("other")
+        assert EventKind.LEAKED not in [e.kind for e in events]
+        gc.collect()  # as the interpreter does when its thresholds say so
+        host.install(factory.build("third", code=greet_code("z")))
+        leaked = [e for e in events if e.kind is EventKind.LEAKED]
+        assert [e.plugin for e in leaked] == ["sticky"]
+        del held
+
+    def test_freed_module_not_reported(
+        self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
+    ) -> None:
+        """A removed plugin that nothing holds is freed by the collection: no ``leaked`` event."""
+        factory.build("loose", code=greet_code("x"))
+        host = make_host()
+        host.remove("loose")
+        assert host.check_leaks() == []
 
 
 class TestSubscribers:

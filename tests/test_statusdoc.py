@@ -10,9 +10,10 @@ from pathlib import Path
 from conftest import greet_code
 
 from pluginhost import PluginHost
-from pluginhost.host.statusdoc import problem_json
+from pluginhost.host.statusdoc import document, problem_json
 from pluginhost.model.problems import Problem, ProblemKind, Requirement
 from pluginhost.state.bounds import bound_strings, bound_text
+from pluginhost.state.store import canonical
 from pluginhost.testing import WheelFactory
 
 MakeHost = Callable[..., PluginHost]
@@ -80,3 +81,39 @@ class TestBoundStrings:
     def test_short_strings_unchanged(self) -> None:
         """Text within the bound is kept as it is."""
         assert bound_text("x" * 2048) == "x" * 2048
+
+
+class TestIncrementalText:
+    def test_same_document_as_encoding_it_whole(
+        self, make_host: MakeHost, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """Change after change (loads, an update, a removal, a failure), status.json holds byte
+        for byte the canonical JSON of the whole document, though unchanged plugins' entries
+        are reused."""
+        for index in range(4):
+            factory.build(f"p{index}", code=greet_code(str(index)))
+        host = make_host()
+        outside = WheelFactory(tmp_path / "outside", group="greeter.plugins")
+        doc = tmp_path / "home" / "status.json"
+
+        def whole() -> None:
+            written = doc.read_text()
+            data = json.loads(written)["data"]
+            expected = document(host, [], plugins=True)
+            # The time and the recent events are the writer's own, not the document's.
+            expected["updated"], expected["events"] = data["updated"], data["events"]
+            assert f'"data": {canonical(bound_strings(expected))}}}' in written
+
+        whole()
+        host.install(outside.build("p1", "1.1.0", code=greet_code("new")))
+        whole()
+        host.remove("p2")
+        whole()
+        factory.build("needy", requires={"absent": "^1.0"})
+        host.install(outside.build("p3", "1.2.0", code=greet_code("newer")))
+        whole()
+        payload = json.loads(doc.read_text())["data"]
+        assert set(payload["plugins"]) == {"p0", "p1", "p3", "needy"}
+        assert payload["plugins"]["needy"]["state"] == "failed"
+        assert payload["plugins"]["p1"]["version"] == "1.1.0"
+        assert [h["version"] for h in payload["plugins"]["p1"]["history"]] == ["1.0.0", "1.1.0"]

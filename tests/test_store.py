@@ -274,6 +274,34 @@ class TestAtomicJsonFile:
         doc.path.write_bytes(b"garbage")
         assert doc.read() == {"n": 1}
 
+    def test_same_size_damage_in_place_is_not_rotated(self, doc: AtomicJsonFile) -> None:
+        """A main copy changed in place after this object wrote it, even to the same size, is
+        checked again before rotation: the damage never reaches the backup."""
+        doc.write({"n": 1})
+        doc.write({"n": 2})
+        good = doc.path.read_bytes()
+        doc.path.write_bytes(good.replace(b'"n":2', b'"n":7'))
+        doc.write({"n": 3})
+        doc.path.write_bytes(b"garbage")
+        assert doc.read() == {"n": 1}
+
+    def test_own_copy_rotated_without_reading_it(self, doc: AtomicJsonFile) -> None:
+        """The copy this object wrote is rotated by a hard link, not read and decoded again."""
+        doc.write({"n": 1})
+        opened: list[str] = []
+
+        def hook(event: str, args: tuple[object, ...]) -> None:
+            if event == "open" and str(args[0]) == str(doc.path):
+                opened.append(str(args[1]))
+
+        sys.addaudithook(hook)
+        doc.write({"n": 2})
+        count = len(opened)
+        del opened[:]  # the hook stays installed (audit hooks cannot be removed)
+        assert count == 0
+        assert AtomicJsonFile(doc.backup).read() == {"n": 1}
+        assert doc.read() == {"n": 2}
+
     def test_write_after_crash_between_link_and_rename(self, doc: AtomicJsonFile) -> None:
         """When both copies link one inode, as a crash can leave them, writing leaves no temp."""
         doc.write({"n": 1})

@@ -98,23 +98,21 @@ class Discovery:
             return self._look()
 
     def _look(self) -> Look:
-        total = Scan()
-        for source in self.sources:
-            total = total + self._screen(source.scan(self.group))
-        held = []
+        scans = [self._screen(source.scan(self.group)) for source in self.sources]
+        held: list[Path] = []
         seen: set[Path] = set()
         for folder in self.folders:
             refusal = self._folder_refusal(folder)
             if refusal is not None or not os.access(folder.path, os.R_OK | os.X_OK):
                 held.append(folder.path)
-                total = total + Scan(problems=(refusal,) if refusal else ())
+                scans.append(Scan(problems=(refusal,) if refusal else ()))
                 continue
             for path in folder.wheel_paths():
                 seen.add(path)
-                total = total + self._read(path, folder, held)
+                scans.append(self._read(path, folder, held))
         for stale in set(self._reads) - seen:
             del self._reads[stale]
-        return Look(total, tuple(held))
+        return Look(Scan.joined(scans), tuple(held))
 
     def trust_changed(self) -> bool:
         """Whether what trust decisions depend on (the folders' owners and modes, the trust

@@ -91,10 +91,7 @@ class WheelFolderSource:
 
     def scan(self, group: str) -> Scan:
         """Read every wheel; bad ones become problems, non-plugins dependency wheels."""
-        total = Scan()
-        for path in self.wheel_paths():
-            total = total + read_wheel(path, group, self.limits)
-        return total
+        return Scan.joined(read_wheel(path, group, self.limits) for path in self.wheel_paths())
 
 
 def is_sdist(filename: str) -> bool:

@@ -169,21 +169,28 @@ def unsafe_path(path: Path, *, uid: int | None = None, checked: Path | None = No
     :param checked: a folder above ``path`` already found safe: the walk stops there.
     """
     uid = os.geteuid() if uid is None else uid
-    absolute = Path(os.path.abspath(path))
-    for current in (absolute, *absolute.parents):
-        if current == checked:
-            break
+    # Strings, not Path objects: a look runs this for every wheel of every folder, and
+    # pathlib's parents and comparisons cost more than the lstat.
+    current = os.path.abspath(path)
+    stop = os.path.abspath(checked) if checked is not None else None
+    leaf = True
+    while current != stop:
         try:
             st = os.lstat(current)
         except FileNotFoundError:
-            continue
-        reason = _unsafe_entry(current, st, uid, leaf=current == absolute)
-        if reason is not None:
-            return reason
+            pass
+        else:
+            reason = _unsafe_entry(current, st, uid, leaf=leaf)
+            if reason is not None:
+                return reason
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current, leaf = parent, False
     return None
 
 
-def _unsafe_entry(path: Path, st: os.stat_result, uid: int, *, leaf: bool) -> str | None:
+def _unsafe_entry(path: str, st: os.stat_result, uid: int, *, leaf: bool) -> str | None:
     if stat.S_ISLNK(st.st_mode):
         return f"{path} is a symbolic link (resolve it, or relax strict_modes)"
     if st.st_uid not in (uid, 0):

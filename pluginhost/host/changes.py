@@ -15,11 +15,12 @@ import pluggy
 from ..install.sites import Placed, SiteDirs
 from ..load.collisions import ModuleOwners
 from ..load.modules import PluginFinder
+from ..load.reaper import Reaper
 from ..model.candidate import Candidate, CandidateKey
 from ..model.errors import InstallError, PluginHostError, ResolutionError, StoreError
 from ..model.events import Event, EventKind
 from ..model.names import PluginName
-from ..model.problems import Problem, ProblemKind
+from ..model.problems import Problem
 from ..state.faults import crash_point
 from ..state.quarantine import Quarantine, Verdict
 from ..state.registry import Record
@@ -27,7 +28,7 @@ from ..swap.members import Active, Member
 from ..swap.retirement import Retirement
 from ..swap.transition import Transition
 from .dependencies import SharedDependencies
-from .failures import candidate_event, detached, leak_text, load_problem
+from .failures import candidate_event, dependency_gone, detached, load_problem
 from .journal import Journal
 from .ledger import Ledger
 from .settings import Settings
@@ -47,6 +48,7 @@ class Changer:
     :param journal: where failures, history and events go.
     :param commit: writes the registry from the ledger (the engine's).
     :param publish: replaces the engine's view; given the plugins that changed.
+    :param reaper: watches retired versions' modules (the host's, which reports leaks).
     :param deps: the shared third-party dependencies, swapped with the plugins using them.
     """
 
@@ -61,6 +63,7 @@ class Changer:
         journal: Journal,
         commit: Callable[[], None],
         publish: Callable[[Iterable[PluginName]], None],
+        reaper: Reaper,
         deps: SharedDependencies,
     ) -> None:
         self.config = config
@@ -79,6 +82,7 @@ class Changer:
             self._owners.check,
             config.timeouts,
             mark=self._quarantine.loading,
+            reaper=reaper,
         )
         # Installed copies known from the registry and from rollbacks, beside the ledger's.
         self._records: dict[CandidateKey, Record] = {}
@@ -261,10 +265,9 @@ class Changer:
         if previous_versions:
             self._publish(previous_versions)  # the new versions serve, the old ones drain
         crash_point("during_drain", members[0].candidate.version_text)
-        drained, errors, leaked = retirement.finish()
+        drained, problems = retirement.finish()
         self.deps.finish(self._ledger.candidates())  # after the drain: old versions used them
         self._draining.clear()
-        problems = [*errors, *leak_text(leaked)]
         told = self._retired(members, previous_versions, drained, problems, rollback, restoring)
         # Published before it is told, so that a subscriber reading the host sees the change.
         self._publish([m.name for m in members])
@@ -421,14 +424,7 @@ class Changer:
         while dependents := [n for n in self._group([name]) if n != name]:
             dependent = dependents[-1]
             self.unload(dependent, removed=False, commit=commit)
-            self._journal.file(
-                Problem(
-                    ProblemKind.DEPENDENCY_FAILED,
-                    dependent,
-                    f"{dependent} was unloaded because {name}, which it requires, went away",
-                    involved=(name,),
-                )
-            )
+            self._journal.file(dependency_gone(dependent, name))
         candidate = ledger.active[name].candidate
         record = ledger.record(ledger.active[name])
         if commit:

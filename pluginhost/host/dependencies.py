@@ -21,11 +21,13 @@ import attrs
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
+from ..discover.sources import Scan
 from ..discover.wheel import WheelInfo
 from ..install.deps import DepSites
 from ..install.sites import Handover
 from ..load.collisions import host_provider
 from ..load.modules import PluginFinder, pop_modules, purge_modules, release
+from ..load.reaper import Reaper, Released
 from ..model.candidate import Candidate, WheelOrigin
 from ..model.errors import PluginHostError, ResolutionError
 from ..model.names import PluginName
@@ -59,6 +61,7 @@ class SharedDependencies:
 
     :param sites: the home's dependency dirs.
     :param finder: the host's import finder, which serves their modules.
+    :param reaper: watches the modules of versions let go of (leaks are told by the host).
     :param installed: the version of a distribution in the host environment.
     """
 
@@ -66,10 +69,12 @@ class SharedDependencies:
         self,
         sites: DepSites,
         finder: PluginFinder,
+        reaper: Reaper,
         installed: Callable[[str], str | None] = environment_version,
     ) -> None:
         self._sites = sites
         self._finder = finder
+        self._reaper = reaper
         self._installed = installed
         self._serving: dict[str, DepRecord] = {}
         # The change under way: the plugins changing, and the dependencies swapped for them.
@@ -80,21 +85,25 @@ class SharedDependencies:
 
     @classmethod
     def of_home(
-        cls, config: Settings, validated: Handover, finder: PluginFinder
+        cls, config: Settings, validated: Handover, finder: PluginFinder, reaper: Reaper
     ) -> SharedDependencies:
         """The shared dependencies of a home, served from its ``deps/`` folder."""
         root = config.site_root.parent / "deps"
         sites = DepSites(root, config.staging_root, config.limits, validated, config.verify_sites)
-        return cls(sites, finder)
+        return cls(sites, finder, reaper)
 
     # -- what is at hand -----------------------------------------------------------------------
 
-    def offer(
-        self, wheels: Sequence[WheelInfo], refused: Mapping[str, list[tuple[str, str]]]
-    ) -> None:
-        """The dependency wheels at hand, and those refused (by normalized name)."""
-        self._wheels = tuple(wheels)
-        self._refused = dict(refused)
+    def offer(self, scan: Scan) -> Scan:
+        """Take the dependency wheels of a look at the sources, and those refused.
+
+        :returns: ``scan``, the problems of refused dependency wheels naming no plugin (see
+            :func:`dependency_refusals`).
+        """
+        problems, refused = dependency_refusals(scan.problems, scan.candidates)
+        self._wheels = tuple(scan.support)
+        self._refused = refused
+        return attrs.evolve(scan, problems=tuple(problems))
 
     def serving(self) -> Mapping[str, DepRecord]:
         """The dependencies serving now, by normalized name."""
@@ -232,9 +241,7 @@ class SharedDependencies:
             swap = self._swaps.pop()
             new_site = self._sites.root / swap.new.site_dir
             self._finder.unmap(swap.new.top_level)
-            leaked = purge_modules(swap.new.top_level, [new_site])
-            if leaked:
-                logger.warning("%s, swapped in and out, still referenced: %s", swap.new, leaked)
+            self._watch(purge_modules(swap.new.top_level, [new_site]), swap.new)
             sys.modules.update(swap.stash)
             self._map(swap.old)
             if swap.fresh:
@@ -247,9 +254,7 @@ class SharedDependencies:
         while self._swaps:
             swap = self._swaps.pop()
             old_site = self._sites.root / swap.old.site_dir
-            leaked = release(swap.stash, [old_site])
-            if leaked:
-                logger.warning("%s, swapped out, still referenced: %s", swap.old, leaked)
+            self._watch(release(swap.stash, [old_site]), swap.old)
             if swap.old.site_dir != swap.new.site_dir:
                 self._sites.delete(swap.old.site_dir, swap.old.version)
         self.retain(active)
@@ -277,10 +282,12 @@ class SharedDependencies:
     def _retire(self, record: DepRecord) -> None:
         site = self._sites.root / record.site_dir
         self._finder.unmap(record.top_level)
-        leaked = purge_modules(record.top_level, [site])
-        if leaked:
-            logger.warning("shared dependency %s still referenced: %s", record.distribution, leaked)
+        self._watch(purge_modules(record.top_level, [site]), record)
         self._sites.delete(record.site_dir, record.version)
+
+    def _watch(self, released: Released, record: DepRecord) -> None:
+        """Have the reaper tell if the modules of ``record`` let go of outlive a collection."""
+        self._reaper.watch(released, record.distribution, record.version, record.top_level)
 
     # -- crash safety --------------------------------------------------------------------------
 
@@ -289,20 +296,21 @@ class SharedDependencies:
         start serves them again from what the registry recorded."""
         for record in self._serving.values():
             self._finder.unmap(record.top_level)
-            purge_modules(record.top_level, [self._sites.root / record.site_dir])
+            self._watch(
+                purge_modules(record.top_level, [self._sites.root / record.site_dir]), record
+            )
         self._serving.clear()
 
     def records(self) -> tuple[DepRecord, ...]:
         """What the registry records of the dependencies serving."""
         return tuple(self._serving[n] for n in sorted(self._serving))
 
-    def restore(self, records: Sequence[DepRecord]) -> list[PluginHostError]:
+    def restore(self, records: Sequence[DepRecord]) -> None:
         """Serve again the dependencies a registry records, from their dirs, unless changed.
 
-        :returns: the refusal of each dir that changed since it was installed (not served:
-            its users install it again from its wheel, if one is at hand).
+        A dir that changed since it was installed is not served, and its refusal logged: its
+        users install it again from its wheel, if one is at hand, or fail naming it.
         """
-        refused = []
         for record in records:
             site = self._sites.root / record.site_dir
             if not site.is_dir():
@@ -310,10 +318,9 @@ class SharedDependencies:
             try:
                 self._sites.check(site, record.distribution)
             except PluginHostError as exc:
-                refused.append(exc)
+                logger.error("shared dependency not served again: %s", exc)
                 continue
             self._map(record)
-        return refused
 
     def in_use(self) -> set[str]:
         """The dirs of the dependencies serving."""

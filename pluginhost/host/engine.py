@@ -24,6 +24,7 @@ from ..discover.sources import Scan
 from ..install.sites import Handover, SiteDirs
 from ..load.bounded import bounded
 from ..load.modules import PluginFinder
+from ..load.reaper import Reaper
 from ..model.candidate import Candidate, CandidateKey
 from ..model.errors import (
     ActivationError,
@@ -42,7 +43,7 @@ from ..state.registry import Registry
 from ..swap.hooks import call_hook
 from ..swap.members import Active
 from .changes import Changer
-from .dependencies import SharedDependencies, dependency_refusals
+from .dependencies import SharedDependencies
 from .failures import (
     refusal,
     rollback_failed,
@@ -81,6 +82,7 @@ class Engine:
         persist: Callable[[Registry], None],
         validated: Handover = lambda path, sha256: None,
         revoked: Callable[[Candidate], Problem | None] = lambda candidate: None,
+        reaper: Reaper | None = None,
     ) -> None:
         self.config = config
         # Why a version admitted before is not trusted any more (its hash left the trust file).
@@ -91,7 +93,8 @@ class Engine:
         self._sites = SiteDirs(
             config.site_root, config.staging_root, config.limits, validated, config.verify_sites
         )
-        self.deps = SharedDependencies.of_home(config, validated, finder)
+        reaper = reaper or Reaper()
+        self.deps = SharedDependencies.of_home(config, validated, finder, reaper)
         self._changer = Changer(
             config,
             pm,
@@ -102,6 +105,7 @@ class Engine:
             self._journal,
             self.commit,
             self._publish,
+            reaper,
             self.deps,
         )
         self._view = View()
@@ -128,9 +132,7 @@ class Engine:
             the plugins loaded from them stay offered, so they keep serving until then.
         :returns: the errors of the changes that failed.
         """
-        problems, refused = dependency_refusals(scan.problems, scan.candidates)
-        scan = attrs.evolve(scan, problems=tuple(problems))
-        self.deps.offer(scan.support, refused)
+        scan = self.deps.offer(scan)  # refused dependency wheels are no failed plugins
         self._journal.begin(scan.problems)
         ledger = self._ledger
         present = [
@@ -293,8 +295,7 @@ class Engine:
         inherited = dict(registry.state) if self.config.persist_state else {}
         # Kept in every later commit, so a crash before the next stop does not lose it.
         self._ledger.state.update(inherited)
-        for refused in self.deps.restore(registry.deps):
-            logger.error("shared dependency not served again: %s", refused)
+        self.deps.restore(registry.deps)
         with self._changer.loading():
             self._restore_each(registry, inherited)
         self.deps.retain(self._ledger.candidates())

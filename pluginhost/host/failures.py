@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 
+from ..load.reaper import Leak
 from ..model.candidate import Candidate
 from ..model.errors import (
     ActivationError,
@@ -20,12 +21,14 @@ from ..model.events import Event, EventKind
 from ..model.names import PluginName
 from ..model.policy import VersionPolicy
 from ..model.problems import Problem, ProblemKind, Requirement
+from ..swap.cleanup import leak_report
 
 __all__ = [
     "REFUSALS",
     "candidate_event",
+    "dependency_gone",
     "detached",
-    "leak_text",
+    "leak_event",
     "load_problem",
     "refusal",
     "refusal_event",
@@ -166,11 +169,17 @@ def candidate_event(kind: EventKind, c: Candidate, **fields: object) -> Event:
     )
 
 
-def leak_text(leaked: Sequence[str]) -> list[str]:
-    """What is said of modules that something still holds after an unload."""
-    if not leaked:
-        return []
-    return [
-        "modules still referenced after unload (restart recommended to free them): "
-        + ", ".join(leaked)
-    ]
+def leak_event(leak: Leak) -> Event:
+    """The ``leaked`` event of a retired version whose modules outlived a full collection."""
+    text = "; ".join(leak_report(leak.modules, leak.owned))
+    return Event(EventKind.LEAKED, leak.plugin, version=leak.version, error=text)
+
+
+def dependency_gone(dependent: PluginName, name: PluginName) -> Problem:
+    """Why ``dependent`` was unloaded along with ``name``."""
+    return Problem(
+        ProblemKind.DEPENDENCY_FAILED,
+        dependent,
+        f"{dependent} was unloaded because {name}, which it requires, went away",
+        involved=(name,),
+    )

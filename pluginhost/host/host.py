@@ -8,7 +8,6 @@ import os
 import shutil
 import sys
 import threading
-import time
 import types
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -25,9 +24,9 @@ from ..discover.home_check import check_home
 from ..discover.revocation import revocation
 from ..discover.sources import Source
 from ..discover.trust import TrustGate
-from ..discover.watch import FolderChange, FolderWatcher
 from ..load.bounded import retire_idle_helpers
 from ..load.modules import PluginFinder
+from ..load.reaper import Leak, Reaper
 from ..model.candidate import Candidate
 from ..model.errors import (
     HostStateError,
@@ -38,16 +37,17 @@ from ..model.errors import (
 )
 from ..model.events import Event, EventBus, EventKind, Subscriber
 from ..model.names import plugin_name
-from ..model.problems import Problem, ProblemKind
+from ..model.problems import Problem
 from ..model.status import PluginInfo, PluginStatus
 from ..state.audit import AuditLog
 from ..state.fs import describe, make_dirs
-from ..state.registry import Registry
+from ..state.registry import Registry, RegistryEncoder
 from ..state.store import AtomicJsonFile, HomeLock
 from .engine import Engine
+from .failures import leak_event
 from .settings import Settings
 from .statusdoc import StatusWriter
-from .worker import Worker
+from .watching import Watching
 
 __all__ = ["PluginHost"]
 
@@ -115,12 +115,6 @@ class PluginHost:
             given.limits,
             TrustGate(given.trust, given.strict_modes, self.trust_file.absolute()),
         )
-        self._live = given.live
-        self._watch_options = {
-            "polling": given.polling,
-            "rescan_interval": given.rescan_interval,
-            "settle": given.settle,
-        }
         self.plugin_manager: Final = pluggy.PluginManager(project)
         self.plugin_manager.add_hookspecs(lifecycle_specs(project))
         for spec in specs:
@@ -132,6 +126,7 @@ class PluginHost:
         self._events = EventBus()
         self._finder = PluginFinder()
         self._registry = AtomicJsonFile(self.home / "registry.json")
+        self._registry_text = RegistryEncoder()  # re-encodes only the records that changed
         self._home_lock = HomeLock(self.home)
         # home/status.json, read by the CLI (list, status, graph, doctor) in other processes.
         self._status_doc = StatusWriter(self.home)
@@ -139,6 +134,8 @@ class PluginHost:
         # home/audit.log: every install, swap, rollback, unload, removal and refusal.
         self._audit = AuditLog(self.home)
         self._events.subscribe(self._audit.record)
+        # Watches replaced versions' modules; their leaks are told after a full collection.
+        self._reaper = Reaper()
         self._engine = Engine(
             self._settings,
             self.plugin_manager,
@@ -148,11 +145,12 @@ class PluginHost:
             self._write_registry,
             validated=self._discovery.validated,
             revoked=functools.partial(revocation, self._discovery.gate),
+            reaper=self._reaper,
         )
         self._persist_state = given.persist_state
-        self._folder_problems: dict[Path, str] = {}
-        self._worker: Worker | None = None
-        self._watcher: FolderWatcher | None = None
+        self._watching = Watching(
+            self.folders, given, self._reconcile, self._worth_a_look, self._events.emit
+        )
         self._started = False
 
     @property
@@ -198,7 +196,7 @@ class PluginHost:
                 self._started = True
                 # Watch first: a wheel dropped while the folders are read is then seen twice
                 # (harmless, reads are idempotent) rather than never.
-                self._start_watching()
+                self._watching.start()
                 # The trust file read once for the whole restore (revoked versions stay out).
                 with self._discovery.gate.pinned():
                     self._engine.restore(registry)
@@ -206,7 +204,7 @@ class PluginHost:
                     logger.info("removed site dir %s: no committed plugin uses it", name)
                 self._reconcile()
             except BaseException:
-                self._stop_watching()
+                self._watching.stop()
                 self._halt(commit=False)
                 raise
         return self
@@ -216,7 +214,7 @@ class PluginHost:
 
         The registry keeps the active set, so the next start restores it.
         """
-        self._stop_watching()
+        self._watching.stop()
         with self._lock:
             if self._started:
                 self._halt(commit=True)
@@ -251,16 +249,7 @@ class PluginHost:
 
         :returns: ``False`` when changes were still pending at ``timeout``.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            watcher, worker = self._watcher, self._worker
-            quiet = watcher is None or watcher.wait_quiet(max(0.0, deadline - time.monotonic()))
-            idle = worker is None or worker.wait_idle(max(0.0, deadline - time.monotonic()))
-            # The worker may have run while the watcher saw more, or the other way round.
-            if quiet and idle and (watcher is None or not watcher.busy()):
-                return True
-            if time.monotonic() >= deadline:
-                return False
+        return self._watching.wait_idle(timeout)
 
     # -- what users ask -----------------------------------------------------------------------
 
@@ -291,11 +280,7 @@ class PluginHost:
 
     def problems(self) -> tuple[Problem, ...]:
         """Why each plugin or version that is not active was left out, and folder trouble."""
-        folder = [
-            Problem(ProblemKind.FOLDER_UNAVAILABLE, None, f"{path}: {reason}", path=str(path))
-            for path, reason in sorted(dict(self._folder_problems).items())
-        ]
-        return (*self._engine.view.problems, *folder)
+        return (*self._engine.view.problems, *self._watching.problems())
 
     def install(self, wheel: str | os.PathLike[str]) -> PluginInfo:
         """Install a plugin wheel and load it, or update the active version to it.
@@ -341,6 +326,22 @@ class PluginHost:
                     self._engine.unpin(plugin_name(name), look.scan, look.held)
             finally:
                 self._after_change()
+
+    def check_leaks(self) -> list[Event]:
+        """Run a full garbage collection now, and report the replaced, rolled back or unloaded
+        versions whose modules something still holds (a ``leaked`` event each, returned).
+
+        The host never collects on its own, since a full collection pauses every thread: it
+        reports leaks after the interpreter's own next full collection.
+        """
+        with self._lock:
+            return self._tell_leaks(self._reaper.collect())
+
+    def _tell_leaks(self, leaks: list[Leak]) -> list[Event]:
+        events = [leak_event(leak) for leak in leaks]
+        for event in events:
+            self._events.emit(event)
+        return events
 
     def _admit(self, path: Path) -> Candidate:
         """The plugin a wheel given to ``install()`` offers, once trust and validation pass.
@@ -402,52 +403,10 @@ class PluginHost:
     def _worth_a_look(self) -> bool:
         """Asked by the worker every rescan interval: the trust file changed, or the file
         system refused a change (disk full, read-only) that may go through now."""
+        with self._lock:
+            self._tell_leaks(self._reaper.due())  # weak references only: nothing is collected
         changed = self._discovery.trust_changed()
         return changed or self._engine.wants_retry()
-
-    def _start_watching(self) -> None:
-        if not self._live or not self.folders:
-            return
-        self._worker = Worker(
-            self._reconcile,
-            poll=self._worth_a_look,
-            interval=self._watch_options["rescan_interval"],
-        )
-        self._worker.start()
-        folders = {f.path: f for f in self.folders}
-        self._watcher = FolderWatcher(
-            list(folders),
-            self._on_change,
-            wanted=lambda name: any(f.wanted(name) for f in self.folders),
-            on_problem=self._on_folder_problem,
-            on_polled=self._on_folder_polled,
-            **self._watch_options,  # type: ignore[arg-type]
-        )
-        self._watcher.start()
-
-    def _stop_watching(self) -> None:
-        if self._watcher is not None:
-            self._watcher.stop()
-            self._watcher = None
-        if self._worker is not None:
-            self._worker.stop()
-            self._worker = None
-
-    def _on_change(self, change: FolderChange) -> None:
-        self._folder_problems.pop(change.folder, None)
-        if self._worker is not None:
-            self._worker.request()
-
-    def _on_folder_polled(self, folder: Path, reason: str) -> None:
-        # Changes are still seen, later: said once as an event, not filed as a problem.
-        self._events.emit(Event(EventKind.FOLDER_POLLED, None, origin=str(folder), error=reason))
-
-    def _on_folder_problem(self, folder: Path, reason: str) -> None:
-        logger.warning("watched folder %s: %s", folder, reason)
-        if "watching again" in reason:
-            self._folder_problems.pop(folder, None)
-        else:
-            self._folder_problems[folder] = reason
 
     # -- home -------------------------------------------------------------------------------
 
@@ -477,11 +436,12 @@ class PluginHost:
         return Registry.from_json(data, self._registry.path) if data is not None else Registry()
 
     def _write_registry(self, registry: Registry) -> None:
-        self._registry.write(registry.to_json())
+        self._registry.write_canonical(self._registry_text.canonical(registry))
 
     def _after_change(self) -> None:
         """Once a change is complete: the audit log's head anchored, the status document
         written. Neither fails the change, which has happened."""
+        self._tell_leaks(self._reaper.due())
         try:
             self._audit.anchor()
         except StoreError as exc:

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any, Final
 from ..model.errors import PluginHostError
 from ..model.events import Event
 from ..model.problems import Problem, Requirement
-from ..model.status import HistoryEntry, PluginInfo
-from ..state.bounds import bound_strings
-from ..state.store import AtomicJsonFile
+from ..model.status import HistoryEntry, PluginInfo, PluginStatus
+from ..state.bounds import bound_strings, bound_text
+from ..state.store import AtomicJsonFile, canonical
 
 if TYPE_CHECKING:
     from .host import PluginHost
@@ -46,6 +46,10 @@ class StatusWriter:
         # backup copy cost as much as committing the registry, for a document nothing restores.
         self._file = AtomicJsonFile(home / STATUS_FILE, durable=False)
         self._events: collections.deque[Event] = collections.deque(maxlen=RECENT_EVENTS)
+        # Each plugin's entry as text, with what it was made from: a change re-encodes only
+        # the plugins it touched, not all of a host's thousand.
+        self._texts: dict[str, tuple[PluginInfo, tuple[HistoryEntry, ...], tuple[str, ...], str]]
+        self._texts = {}
 
     def record(self, event: Event) -> None:
         """An event bus subscriber: remember the event for the next document."""
@@ -58,34 +62,61 @@ class StatusWriter:
         change that was just committed.
         """
         try:
-            self._file.write(bound_strings(document(host, list(self._events))))
+            self._file.write_canonical(self._text(host))
         except Exception:
             logger.exception("cannot write %s", self._file.path)
 
+    def _text(self, host: PluginHost) -> str:
+        """The document as canonical JSON, byte for byte ``canonical(bound_strings(document(
+        host, events)))``, with the entries of unchanged plugins taken from the last one."""
+        doc = document(host, list(self._events), plugins=False)
+        kept = {}
+        for name, info in host.plugins.items():
+            status = _status(host, info)
+            last = self._texts.get(name)
+            if last is None or last[:2] != (info, status.history) or last[2] != status.backups:
+                text = canonical(bound_strings(_plugin_json(info, status)))
+                last = (info, status.history, status.backups, text)
+            kept[name] = last
+        self._texts = kept
+        # In the order canonical JSON sorts keys: by the key itself, not by its encoding.
+        entries = sorted((bound_text(n), t[3]) for n, t in kept.items())
+        plugins = ",".join(f"{canonical(key)}:{text}" for key, text in entries)
+        parts = {k: canonical(bound_strings(v)) for k, v in doc.items()}
+        parts["plugins"] = "{" + plugins + "}"
+        return "{" + ",".join(f"{canonical(k)}:{parts[k]}" for k in sorted(parts)) + "}"
 
-def document(host: PluginHost, events: list[Event]) -> dict[str, Any]:
-    """The status document's data for ``host``."""
-    plugins = dict(host.plugins)
-    return {
+
+def document(host: PluginHost, events: list[Event], *, plugins: bool = True) -> dict[str, Any]:
+    """The status document's data for ``host`` (without its ``plugins`` entry if not
+    ``plugins``: the writer encodes those one by one)."""
+    doc = {
         "format": FORMAT,
         "project": host.project,
         "pid": os.getpid(),
         "updated": time.time(),
         "load_order": list(host.load_order()),
         "graph": {name: list(deps) for name, deps in host.dependency_graph().items()},
-        "plugins": {name: _plugin_json(host, info) for name, info in plugins.items()},
         "problems": [problem_json(p) for p in host.problems()],
         "events": [_event_json(e) for e in events],
     }
+    if plugins:
+        doc["plugins"] = {
+            name: _plugin_json(info, _status(host, info)) for name, info in host.plugins.items()
+        }
+    return doc
 
 
-def _plugin_json(host: PluginHost, info: PluginInfo) -> dict[str, Any]:
-    data = info_json(info)
+def _status(host: PluginHost, info: PluginInfo) -> PluginStatus:
     try:
-        status = host.status(info.name)
+        return host.status(info.name)
     except PluginHostError:
         # Gone between the two reads: the next document will not list it.
-        return {**data, "history": [], "backups": []}
+        return PluginStatus(info, (), ())
+
+
+def _plugin_json(info: PluginInfo, status: PluginStatus) -> dict[str, Any]:
+    data = info_json(info)
     return {
         **data,
         "history": [_history_json(h) for h in status.history],

@@ -30,11 +30,6 @@ from pathlib import Path
 from typing import Final
 
 import attrs
-from installer import install
-from installer.destinations import SchemeDictionaryDestination
-from installer.exceptions import InstallerError
-from installer.sources import WheelFile
-from installer.utils import get_launcher_kind
 
 from ..discover.archive import WheelLimits, open_wheel_file, read_wheel_bytes
 from ..discover.handover import ValidatedWheel
@@ -261,6 +256,13 @@ def _copy_hashing(source: Path, target: Path) -> str:
 
 def _install_copy(copy: _Copy, site: Path, plugin: str) -> None:
     """Install one validated wheel into ``site`` with installer, from the bytes validated."""
+    # Imported here: a host that restores its plugins from their site dirs never needs it.
+    from installer import install
+    from installer.destinations import SchemeDictionaryDestination
+    from installer.exceptions import InstallerError
+    from installer.sources import WheelFile
+    from installer.utils import get_launcher_kind
+
     destination = SchemeDictionaryDestination(
         _scheme_dict(site),
         interpreter=sys.executable,

@@ -6,20 +6,19 @@ half-imported plugin. Registration with pluggy lives in :mod:`pluginhost.swap.sw
 
 from __future__ import annotations
 
-import gc
 import importlib
 import importlib.abc
 import importlib.machinery
 import sys
 import threading
 import types
-import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from importlib.machinery import ModuleSpec
 from pathlib import Path
 
 from ..model.errors import ActivationError
 from .guard import describe_exception
+from .reaper import Released
 
 __all__ = [
     "PluginFinder",
@@ -119,7 +118,7 @@ def pop_modules(top_level: Iterable[str]) -> dict[str, types.ModuleType]:
     return {name: sys.modules.pop(name) for name in list(owned_modules(top_level))}
 
 
-def purge_modules(top_level: Iterable[str], roots: Iterable[Path] = ()) -> list[str]:
+def purge_modules(top_level: Iterable[str], roots: Iterable[Path] = ()) -> Released:
     """Remove a plugin's modules from ``sys.modules`` and its dirs from the import caches.
 
     :returns: see :func:`release`.
@@ -127,38 +126,22 @@ def purge_modules(top_level: Iterable[str], roots: Iterable[Path] = ()) -> list[
     return release(pop_modules(top_level), roots)
 
 
-def release(modules: dict[str, types.ModuleType], roots: Iterable[Path] = ()) -> list[str]:
+def release(modules: dict[str, types.ModuleType], roots: Iterable[Path] = ()) -> Released:
     """Let go of modules already out of ``sys.modules`` and of their dirs' import caches.
 
-    ``modules`` is emptied here, so that the caller's dict holds nothing once the check runs.
+    ``modules`` is emptied here, so that the caller's dict holds nothing once they are watched.
+    Nothing is collected here (see :mod:`pluginhost.load.reaper`): a full collection on the swap
+    path would pause every caller.
 
-    :returns: the names of modules that are still alive after a garbage collection, or whose
-        namespace is, because something outside the plugin holds them or their code (a
+    :returns: the modules, watched through weak references: what is still alive after the
+        interpreter's next full collection is held by something outside the plugin (a
         reference kept by the host or another plugin, a thread, a function stashed in another
-        module); an empty list when all were collected.
+        module).
     """
-    refs = {name: (weakref.ref(module), _mark(module)) for name, module in modules.items()}
+    released = Released.of(modules)
     modules.clear()
     _drop_path_caches(roots)
-    # Modules, their functions and their globals form reference cycles; only the cycle
-    # collector frees them.
-    gc.collect()
-    return sorted(name for name, (ref, mark) in refs.items() if ref() is not None or mark())
-
-
-class _Marker:
-    """Put in a module's namespace to learn whether the namespace outlives the module."""
-
-
-def _mark(module: types.ModuleType) -> Callable[[], object]:
-    # A function keeps its module's namespace alive (__globals__), not the module object: a
-    # function of the plugin kept anywhere shows only through an object in its namespace.
-    marker = _Marker()
-    try:
-        vars(module)["__pluginhost_marker__"] = marker
-    except Exception:  # a module object that refuses it; its own weak reference still counts
-        return lambda: None
-    return weakref.ref(marker)
+    return released
 
 
 def _loaded_from(name: str, root: Path) -> bool:

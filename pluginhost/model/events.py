@@ -32,6 +32,8 @@ class EventKind(str, enum.Enum):
     REMOVED = "removed"
     ROLLED_BACK = "rolled_back"
     DRAIN_TIMEOUT = "drain_timeout"
+    LEAKED = "leaked"
+    """A retired version's modules outlived a full garbage collection: something holds them."""
     FOLDER_POLLED = "folder_polled"
     """A watched folder is polled: the system's inotify instances or watches ran out."""
 
@@ -46,6 +48,7 @@ _FAILURES = frozenset(
         EventKind.LOAD_FAILED,
         EventKind.UNLOAD_FAILED,
         EventKind.DRAIN_TIMEOUT,
+        EventKind.LEAKED,
     }
 )
 

@@ -65,6 +65,7 @@ _ACTIONS: Final = {
     EventKind.REFUSED: ("refusal", "refused"),
     EventKind.MANIFEST_INVALID: ("refusal", "refused"),
     EventKind.DRAIN_TIMEOUT: ("drain", "timeout"),
+    EventKind.LEAKED: ("release", "leaked"),
 }
 _GENESIS: Final = "0" * 64
 _TAIL: Final = 64 * 1024

@@ -19,8 +19,9 @@ from ..model.manifest import Manifest
 from ..model.names import PluginName, plugin_name
 from ..model.versions import Constraint, parse_version
 from .dependencies import DepRecord
+from .store import canonical
 
-__all__ = ["Record", "Registry"]
+__all__ = ["Record", "Registry", "RegistryEncoder"]
 
 FORMAT = 1
 
@@ -116,6 +117,50 @@ class Registry:
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PluginHostError(f"registry is not readable: {exc}", path=path) from exc
+
+
+class RegistryEncoder:
+    """A registry's canonical JSON (:func:`~pluginhost.state.store.canonical` of
+    :meth:`Registry.to_json`), re-encoding only the records that changed since the last call.
+
+    A commit used to encode every record of a host of a thousand plugins to change one. A
+    record's text is kept while its candidate object and the rest of the record stay the same:
+    candidates are frozen values, and an unchanged plugin keeps its candidate object.
+    """
+
+    def __init__(self) -> None:
+        self._texts: dict[tuple[object, ...], tuple[Candidate, str]] = {}
+
+    def canonical(self, registry: Registry) -> str:
+        """The text, byte for byte what ``canonical(registry.to_json())`` gives."""
+        kept: dict[tuple[object, ...], tuple[Candidate, str]] = {}
+
+        def encode(records: tuple[Record, ...]) -> str:
+            texts = []
+            for r in records:
+                key = (id(r.candidate), r.site_dir, r.top_level, r.manual, r.pinned)
+                found = self._texts.get(key) or kept.get(key)
+                # The cache holds each candidate it names, so its id cannot be reused meanwhile.
+                if found is None or found[0] is not r.candidate:
+                    found = (r.candidate, canonical(r.to_json()))
+                kept[key] = found
+                texts.append(found[1])
+            return "[" + ",".join(texts) + "]"
+
+        history = ",".join(
+            f"{canonical(name)}:{encode(records)}"
+            for name, records in sorted(registry.history.items())
+        )
+        rejected = canonical([k.to_json() for k in sorted(registry.rejected)])
+        deps = canonical([d.to_json() for d in registry.deps])
+        text = (
+            f'{{"active":{encode(registry.active)},"deps":{deps},"format":{FORMAT},'
+            f'"history":{{{history}}},'
+            f'"rejected":{rejected},"removed":{canonical(sorted(registry.removed))},'
+            f'"state":{canonical(dict(registry.state))}}}'
+        )
+        self._texts = kept
+        return text
 
 
 def _key(data: Any) -> CandidateKey:

@@ -12,13 +12,14 @@ timeout for a call that has ended. So when references remain, the drain looks at
 executing right now, in every thread: a call in flight is a pluggy call loop on some thread's
 stack whose implementation list holds an old implementation. References that no executing frame
 explains belong to something else (a dead frame, a kept list): the drain does not wait for them,
-and says so (:attr:`Drained.KEPT`).
+and says so (:attr:`Drained.KEPT`). It does not collect garbage to tell the two apart: a full
+collection would pause every caller. Whether the old code is really kept is told later, by the
+modules' weak references (:mod:`pluginhost.load.reaper`).
 """
 
 from __future__ import annotations
 
 import enum
-import gc
 import sys
 import time
 import types
@@ -52,17 +53,14 @@ class Drained(enum.Enum):
     DRAINED = "drained"
     """No reference is left: every call that started before the switch has returned."""
     KEPT = "kept"
-    """No call runs the old implementations, yet something else still references them."""
+    """No call runs the old implementations, yet something else still references them:
+    garbage not yet collected (a traceback cycle), or something that keeps them."""
     TIMED_OUT = "timed_out"
     """Calls were still running the old implementations at the timeout."""
 
     def problem(self, timeout: float) -> str | None:
-        """What this outcome means for the old version, as text; ``None`` when drained."""
-        if self is Drained.KEPT:
-            return (
-                "the old version is still referenced by a kept exception or garbage, "
-                "not by a running call: it was not waited for"
-            )
+        """What this outcome means for the old version, as text; ``None`` when no call is left
+        (kept references are the leak check's to report, once the collector had its chance)."""
         if self is Drained.TIMED_OUT:
             return f"calls still running after {timeout:g}s"
         return None
@@ -123,17 +121,10 @@ def drain(groups: Sequence[Implementations], timeout: float, poll: float = 0.001
     :returns: what the drain saw (:class:`Drained`).
     """
     deadline = time.monotonic() + timeout
-    collected = False
     while in_flight(groups) > 0:
         if not running(groups):
-            if collected:
-                return Drained.DRAINED if in_flight(groups) == 0 else Drained.KEPT
-            # References that no running call explains: a traceback cycle is garbage until the
-            # collector runs. One collection, only here and not on every swap, tells garbage
-            # from something that keeps them (a full collection pauses every caller).
-            gc.collect()
-            collected = True
-            continue
+            # References that no running call explains: garbage or kept, no call runs them.
+            return Drained.KEPT
         if time.monotonic() >= deadline:
             return Drained.TIMED_OUT
         time.sleep(poll)

@@ -13,7 +13,7 @@ from ..load import guard
 from ..load.modules import purge_modules, release
 from ..model.names import PluginName
 from ..state.faults import crash_point
-from .cleanup import deactivate, holders_text, leak_report, left_behind
+from .cleanup import deactivate, left_behind
 from .drain import Drained, drain
 from .members import Active, Member, owned_names
 from .switch import Switch, switch
@@ -49,13 +49,13 @@ class Retirement:
         self.transition.undo(self.members, self.applied)
         self.old = []
 
-    def finish(self) -> tuple[bool, list[str], list[str]]:
-        """Drain, deactivate and purge the old versions.
+    def finish(self) -> tuple[bool, list[str]]:
+        """Drain, deactivate and purge the old versions; their modules go to the transition's
+        reaper, which tells later whether something still holds them.
 
-        :returns: ``(drained, errors, leaked)``: whether no earlier call was still running at
-            the drain's timeout, what went wrong (the old versions kept by something that is
-            not a running call, deactivation errors, threads and handlers left running, where
-            the old code is still referenced from), and modules that something still holds.
+        :returns: ``(drained, errors)``: whether no earlier call was still running at the
+            drain's timeout, and what went wrong (deactivation errors, threads and handlers
+            left running).
         """
         timeouts = self.transition.timeouts
         # The switch holds the old implementations for its undo: past this point there is none,
@@ -65,8 +65,6 @@ class Retirement:
         self.outcome = drain(groups, timeouts.drain)
         del groups
         errors: list[str] = []
-        if self.outcome is Drained.KEPT:
-            errors.append(str(self.outcome.problem(timeouts.drain)))
         for m in self.members:
             if m.old is not None:
                 failures, effects = deactivate(
@@ -80,16 +78,15 @@ class Retirement:
         # Every reference this object holds to the old versions goes before the purge, which
         # checks that their modules are freed.
         self.old = []
-        leaked: list[str] = []
+        owned = owned_names(self.members)
         for m in self.members:
             if m.old is None:
                 continue
             stash, roots = m.stash, [m.old.site_dir] if m.old.site_dir else []
+            version = m.old.candidate.version_text
             m.stash, m.old = {}, None
-            leaked += release(stash, roots)
-        if leaked:
-            errors += holders_text(owned_names(self.members))
-        return self.outcome is not Drained.TIMED_OUT, errors, leaked
+            self.transition.reaper.watch(release(stash, roots), m.name, version, owned)
+        return self.outcome is not Drained.TIMED_OUT, errors
 
 
 def unload(
@@ -105,7 +102,8 @@ def unload(
     :param name: the plugin to unload.
     :returns: what went wrong on the way (a drain timeout, a failing deactivate, threads and
         handlers left running, what it left in the import machinery, modules still
-        referenced), as text; unloading itself always completes.
+        referenced is told later, by the transition's reaper), as text; unloading itself
+        always completes.
     """
     active = actives.pop(name)
     version = active.candidate.version_text
@@ -131,5 +129,5 @@ def unload(
     if active.site_dir is not None:
         transition.finder.unmap(tops)
     del active
-    problems += leak_report(purge_modules(tops, roots), tops)
+    transition.reaper.watch(purge_modules(tops, roots), name, version, tops)
     return problems

@@ -37,12 +37,13 @@ from ..load import guard
 from ..load.ahead import Ahead, Imported, import_ahead
 from ..load.bounded import bounded
 from ..load.modules import PluginFinder, import_entry_point, pop_modules, purge_modules
+from ..load.reaper import Reaper
 from ..model.candidate import Candidate
 from ..model.errors import ActivationError, PluginHostError, ResolutionError
 from ..model.names import PluginName
 from ..state.faults import crash_point
 from ..state.quarantine import Loading, Marker, unmarked
-from .cleanup import deactivate, leak_report, left_behind
+from .cleanup import deactivate, left_behind
 from .hooks import call_hook, implements
 from .members import Active, Member, owned_names
 from .retirement import Retirement, unload
@@ -97,6 +98,8 @@ class Transition:
     check: Checker
     timeouts: Timeouts = Timeouts()
     mark: Callable[[Sequence[Loading]], Marker] = attrs.field(default=unmarked, kw_only=True)
+    reaper: Reaper = attrs.field(factory=Reaper, kw_only=True)
+    """Watches retired versions' modules until the collector frees them."""
     _ahead: dict[PluginName, Imported] = attrs.field(factory=dict, init=False, repr=False)
     """Plugins imported ahead of their transitions, by name (see :meth:`import_ahead`)."""
 
@@ -138,9 +141,8 @@ class Transition:
             if plugin.site_dir is not None:
                 self.finder.unmap(plugin.top_level)
             roots = [plugin.site_dir] if plugin.site_dir else []
-            leaked = purge_modules(plugin.top_level, roots)
-            if leaked:
-                logger.warning("%s, imported ahead, still referenced: %s", plugin.name, leaked)
+            released = purge_modules(plugin.top_level, roots)
+            self.reaper.watch(released, plugin.name, plugin.key.version, plugin.top_level)
 
     def is_ahead(self, candidate: Candidate) -> bool:
         """Whether ``candidate`` is the very one imported ahead under its name."""
@@ -359,7 +361,7 @@ class Transition:
         """Put the old versions back exactly and drop every trace of the new ones.
 
         :returns: what could not be cleaned up, as text (a failing deactivate, threads or
-            handlers of the new versions, modules still referenced).
+            handlers of the new versions); modules still referenced are told by the reaper.
         """
         if applied is not None:
             applied.undo()
@@ -380,7 +382,8 @@ class Transition:
             problems += left_behind(m.effects, roots)
             if m.site_dir is not None:
                 self.finder.unmap(m.top_level)
-            problems += leak_report(purge_modules(m.top_level, roots), m.top_level)
+            released = purge_modules(m.top_level, roots)
+            self.reaper.watch(released, m.name, m.candidate.version_text, m.top_level)
         for m in members:
             if m.old is not None:
                 sys.modules.update(m.stash)

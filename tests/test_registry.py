@@ -1,0 +1,100 @@
+"""Tests for pluginhost.state.registry: the registry document and its incremental encoding."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import candidate, candidate_sets
+
+from pluginhost.model.candidate import Candidate, CandidateKey
+from pluginhost.model.names import plugin_name
+from pluginhost.state.dependencies import DepRecord, DepUser
+from pluginhost.state.registry import Record, Registry, RegistryEncoder
+from pluginhost.state.store import canonical
+
+
+def record(c: Candidate, *, manual: bool = False, pinned: bool = False) -> Record:
+    return Record(c, f"{c.name}-{c.version}-0000", (f"{c.name}_plugin",), manual, pinned)
+
+
+def registry(cands: list[Candidate], state: dict[str, object] | None = None) -> Registry:
+    """The first version of each name active, the others its backups."""
+    active: dict[str, Record] = {}
+    history: dict[str, list[Record]] = {}
+    for c in cands:
+        if c.name not in active:
+            active[c.name] = record(c)
+        else:
+            history.setdefault(c.name, []).append(record(c, manual=True))
+    return Registry(
+        active=tuple(active.values()),
+        history={plugin_name(k): tuple(v) for k, v in history.items()},
+        state={plugin_name(k): v for k, v in (state or {}).items()},
+        removed=(plugin_name("gone"),),
+        rejected=(CandidateKey(plugin_name("bad"), "1.0.0", "ab" * 32),),
+    )
+
+
+class TestRegistryEncoder:
+    @settings(max_examples=60, deadline=None)
+    @given(cands=candidate_sets(max_versions=3), changes=st.lists(st.integers(0, 20), max_size=4))
+    def test_same_text_as_encoding_it_whole(
+        self, cands: list[Candidate], changes: list[int]
+    ) -> None:
+        """Commit after commit, with records changing, coming and going, the text is byte for
+        byte the canonical JSON of the whole document."""
+        encoder = RegistryEncoder()
+        current = list(cands)
+        for change in [0, *changes]:
+            if current and change % 3 == 1:
+                current.pop(change % len(current))  # a plugin goes
+            elif current and change % 3 == 2:
+                current.reverse()  # the load order and the backups change
+            reg = registry(current, state={"n": {"count": change}})
+            assert encoder.canonical(reg) == canonical(reg.to_json())
+
+    def test_unchanged_records_are_not_encoded_again(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A second commit encodes only the record that changed."""
+        cands = [candidate(f"p{i}", "1.0.0") for i in range(5)]
+        encoder = RegistryEncoder()
+        first = Registry(active=tuple(record(c) for c in cands))
+        encoder.canonical(first)
+        second = Registry(active=(*first.active[:4], record(cands[4], manual=True, pinned=True)))
+        expected = canonical(second.to_json())
+        encoded: list[str] = []
+        real = Record.to_json
+
+        def counting(self: Record) -> dict[str, object]:
+            encoded.append(self.candidate.name)
+            return real(self)
+
+        monkeypatch.setattr(Record, "to_json", counting)
+        assert encoder.canonical(second) == expected
+        assert encoded == ["p4"]
+
+    def test_round_trip(self, tmp_path: Path) -> None:
+        """What the encoder writes reads back as the same registry."""
+        reg = registry([candidate("a", "1.0.0"), candidate("a", "0.9.0"), candidate("b", "2.0.0")])
+        data = json.loads(RegistryEncoder().canonical(reg))
+        assert Registry.from_json(data, tmp_path) == reg
+
+    def test_shared_dependencies_encoded(self, tmp_path: Path) -> None:
+        """The shared dependencies serving are in the text, as in the whole document's
+        encoding, and read back."""
+        dep = DepRecord(
+            "sharedlib",
+            "1.0.0",
+            "ab" * 32,
+            "sharedlib-1.0.0-abababab",
+            ("sharedlib",),
+            "sharedlib-1.0.0.dist-info",
+            (DepUser("a", "1.0.0", "a 1.0.0", "sharedlib>=1"),),
+        )
+        reg = Registry(active=(record(candidate("a", "1.0.0")),), deps=(dep,))
+        text = RegistryEncoder().canonical(reg)
+        assert text == canonical(reg.to_json())
+        assert Registry.from_json(json.loads(text), tmp_path) == reg
