@@ -23,8 +23,6 @@ from pluginhost import (
 )
 from pluginhost.discover.candidates import candidate_from_wheel, inspect_plugin_wheel
 from pluginhost.host.dependencies import environment_version
-from pluginhost.state.dependencies import DepRecord, DepUser
-from pluginhost.state.registry import Registry
 from pluginhost.state.store import AtomicJsonFile
 from pluginhost.testing import WheelFactory
 
@@ -400,23 +398,3 @@ class TestRefusedDependency:
         host = make_host()
         assert host.load_order() == ()
         assert ".pth" in (host.plugins["user"].error or "")
-
-
-class TestDepRecord:
-    def test_registry_round_trip(self, tmp_path: Path) -> None:
-        """A registry with shared dependencies reads back the same; one without them reads as
-        none (documents written before they existed)."""
-        record = DepRecord(
-            "sharedlib",
-            "1.0.0",
-            "ab" * 32,
-            "sharedlib-1.0.0-abababab",
-            ("sharedlib",),
-            "sharedlib-1.0.0.dist-info",
-            (DepUser("anthropic", "1.0.0", "anthropic 1.0.0", "sharedlib>=1"),),
-        )
-        registry = Registry(deps=(record,))
-        assert Registry.from_json(registry.to_json(), tmp_path) == registry
-        older = registry.to_json()
-        del older["deps"]
-        assert Registry.from_json(older, tmp_path).deps == ()

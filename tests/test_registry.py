@@ -98,3 +98,6 @@ class TestRegistryEncoder:
         text = RegistryEncoder().canonical(reg)
         assert text == canonical(reg.to_json())
         assert Registry.from_json(json.loads(text), tmp_path) == reg
+        older = reg.to_json()
+        del older["deps"]  # written before shared dependencies existed: none
+        assert Registry.from_json(older, tmp_path).deps == ()
