@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .model.errors import (
         ActivationError,
         BuildError,
+        DependencyConflictError,
         HostStateError,
         InstallError,
         ManifestError,
@@ -78,6 +79,7 @@ _EXPORTS: dict[str, str] = {
     "BuildError": ".model.errors",
     "Candidate": ".model.candidate",
     "Constraint": ".model.versions",
+    "DependencyConflictError": ".model.errors",
     "Diagnosis": ".host.doctor",
     "EnvironmentSource": ".discover.environment",
     "Event": ".model.events",
@@ -123,6 +125,7 @@ __all__ = [
     "BuildError",
     "Candidate",
     "Constraint",
+    "DependencyConflictError",
     "Diagnosis",
     "EnvironmentSource",
     "Event",

@@ -183,3 +183,46 @@ class TestWheelFolderSource:
             f"{wheel}!hello/plugin.toml: plugin 'hello': "
             "member 'hello/plugin.toml' is 200 bytes uncompressed, over the limit of 100"
         )
+
+
+class TestSourceDistributions:
+    def test_sdist_reported_unread(self, tmp_path: Path) -> None:
+        """An sdist in a folder is a problem naming it and saying to build a wheel."""
+        for name in ("hello-1.0.0.tar.gz", "legacy-0.1.zip"):
+            (tmp_path / name).write_bytes(b"not even an archive")
+        scan = WheelFolderSource(tmp_path).scan(GROUP)
+        assert not scan.candidates
+        assert not scan.support
+        assert [p.kind for p in scan.problems] == [ProblemKind.SOURCE_DISTRIBUTION] * 2
+        for problem in scan.problems:
+            assert problem.plugin is None
+            assert "source distributions are not built; build a wheel" in problem.message
+            assert problem.path is not None
+            assert problem.path in problem.message
+
+    def test_sdist_excluded_is_not_reported(self, tmp_path: Path) -> None:
+        """An sdist matched by an exclude pattern is not looked at."""
+        (tmp_path / "hello-1.0.0.tar.gz").write_bytes(b"")
+        assert WheelFolderSource(tmp_path, exclude=("*.tar.gz",)).scan(GROUP).problems == ()
+
+    def test_fifo_named_like_an_sdist_is_never_opened(self, tmp_path: Path) -> None:
+        """A FIFO named *.tar.gz is named as a FIFO, without an open that would block."""
+        os.mkfifo(tmp_path / "hello-1.0.0.tar.gz", 0o600)
+        (problem,) = WheelFolderSource(tmp_path).scan(GROUP).problems
+        assert problem.kind is ProblemKind.SOURCE_DISTRIBUTION
+        assert "is a FIFO named like a source distribution" in problem.message
+
+    def test_host_reports_sdist_with_an_event(
+        self, wheels: Path, make_host: Any, events: list[Any]
+    ) -> None:
+        """A host tells an sdist in its folder: a problem and a refused event, no failed plugin;
+        a FIFO of that name does not block its start."""
+        (wheels / "hello-1.0.0.tar.gz").write_bytes(b"")
+        os.mkfifo(wheels / "other-2.0.tar.gz", 0o600)
+        host = make_host()
+        kinds = [p.kind for p in host.problems()]
+        assert kinds.count(ProblemKind.SOURCE_DISTRIBUTION) == 2
+        refused = [e for e in events if str(e.kind) == "refused"]
+        assert len(refused) == 2
+        assert all("tar.gz" in (e.error or "") for e in refused)
+        assert dict(host.plugins) == {}

@@ -280,8 +280,11 @@ class TestTransactionalRegistration:
 
 
 class TestRequiresDist:
-    def test_met_by_support_wheel(self, factory: WheelFactory, make_host: MakeHost) -> None:
-        """A Requires-Dist met by a non-plugin wheel in the folder installs beside the plugin."""
+    def test_met_by_support_wheel(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """A Requires-Dist met by a non-plugin wheel in the folder is installed once, into a
+        shared dependency site of its own, not into the plugin's site dir."""
         factory.build(
             "helperlib", "0.5.0", group="other.group", files={"helperlib/util.py": "N = 42\n"}
         )
@@ -291,7 +294,10 @@ class TestRequiresDist:
         assert host.load_order() == ("user",)
         site_dir = host.plugins["user"].site_dir
         assert site_dir is not None
-        assert (site_dir / "helperlib" / "util.py").is_file()
+        assert not (site_dir / "helperlib").exists()
+        (shared,) = (tmp_path / "home" / "deps").iterdir()
+        assert shared.name.startswith("helperlib-0.5.0-")
+        assert (shared / "helperlib" / "util.py").is_file()
 
     def test_met_by_environment(self, factory: WheelFactory, make_host: MakeHost) -> None:
         """A Requires-Dist the host environment satisfies (pluggy) needs nothing more."""

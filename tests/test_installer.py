@@ -23,6 +23,9 @@ from pluginhost.model.errors import InstallError, WheelError
 from pluginhost.state.audit import AuditEntry, read_audit
 from pluginhost.testing import BROKEN_KINDS, WheelFactory
 
+# A .pth member refuses a plugin wheel when it is read as a plugin (see test_wheel.py), not an
+# install: a dependency wheel may ship one, inert in a site dir.
+ARCHIVE_KINDS = [kind for kind in BROKEN_KINDS if kind != "pth-file"]
 GREET = "def greet(name):\n    return f'hello, {name}'\n"
 
 
@@ -145,7 +148,7 @@ class TestInstallWheel:
         assert not roots.site.exists()
         assert roots.staging_is_empty()
 
-    @pytest.mark.parametrize("kind", BROKEN_KINDS)
+    @pytest.mark.parametrize("kind", ARCHIVE_KINDS)
     def test_broken_leaves_nothing(self, kind: str, factory: WheelFactory, roots: Roots) -> None:
         """A broken wheel is refused before anything exists in the site root or staging."""
         wheel = factory.build("evil", broken=kind)
@@ -154,6 +157,16 @@ class TestInstallWheel:
         assert caught.value.path == str(wheel)
         assert not roots.site.exists()
         assert roots.staging_is_empty()
+
+    def test_pth_member_installed_as_a_plain_file(
+        self, factory: WheelFactory, roots: Roots
+    ) -> None:
+        """A dependency wheel's .pth member is installed as an ordinary file at the root of its
+        dir, where nothing processes it."""
+        wheel = factory.build("lib", group="other.group", files={"lib-hook.pth": "import os\n"})
+        site = roots.install(wheel, name="lib")
+        assert (site.path / "lib-hook.pth").read_text() == "import os\n"
+        assert site.top_level == ("lib",)
 
     def test_broken_extra_wheel(self, factory: WheelFactory, roots: Roots) -> None:
         """A broken extra wheel is refused like the plugin's own, and nothing is installed."""

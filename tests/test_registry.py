@@ -12,6 +12,7 @@ from strategies import candidate, candidate_sets
 
 from pluginhost.model.candidate import Candidate, CandidateKey
 from pluginhost.model.names import plugin_name
+from pluginhost.state.dependencies import DepRecord, DepUser
 from pluginhost.state.registry import Record, Registry, RegistryEncoder
 from pluginhost.state.store import canonical
 
@@ -80,3 +81,23 @@ class TestRegistryEncoder:
         reg = registry([candidate("a", "1.0.0"), candidate("a", "0.9.0"), candidate("b", "2.0.0")])
         data = json.loads(RegistryEncoder().canonical(reg))
         assert Registry.from_json(data, tmp_path) == reg
+
+    def test_shared_dependencies_encoded(self, tmp_path: Path) -> None:
+        """The shared dependencies serving are in the text, as in the whole document's
+        encoding, and read back."""
+        dep = DepRecord(
+            "sharedlib",
+            "1.0.0",
+            "ab" * 32,
+            "sharedlib-1.0.0-abababab",
+            ("sharedlib",),
+            "sharedlib-1.0.0.dist-info",
+            (DepUser("a", "1.0.0", "a 1.0.0", "sharedlib>=1"),),
+        )
+        reg = Registry(active=(record(candidate("a", "1.0.0")),), deps=(dep,))
+        text = RegistryEncoder().canonical(reg)
+        assert text == canonical(reg.to_json())
+        assert Registry.from_json(json.loads(text), tmp_path) == reg
+        older = reg.to_json()
+        del older["deps"]  # written before shared dependencies existed: none
+        assert Registry.from_json(older, tmp_path).deps == ()

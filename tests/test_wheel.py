@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import pluginhost.discover.archive
 from pluginhost.discover.archive import WheelBytes, WheelLimits, read_wheel_bytes
+from pluginhost.discover.candidates import candidate_from_wheel, inspect_plugin_wheel
 from pluginhost.discover.metadata import EntryPointSpec
 from pluginhost.discover.wheel import inspect_members, inspect_wheel, read_member
 from pluginhost.model.errors import WheelError
@@ -22,6 +23,8 @@ from pluginhost.testing import BROKEN_KINDS, WheelFactory
 
 # "too-many-members" needs a limit below the default; the other kinds are refused either way.
 LOW = WheelLimits(max_members=50)
+# A .pth member is refused in plugin wheels only, once the wheel is read as a plugin.
+ARCHIVE_KINDS = [kind for kind in BROKEN_KINDS if kind != "pth-file"]
 
 REASONS = {
     "bad-record-hash": "does not match its RECORD hash",
@@ -190,7 +193,7 @@ class TestInspectWheel:
         """Each broken kind of the factory has an expected reason below."""
         assert set(REASONS) == set(BROKEN_KINDS)
 
-    @pytest.mark.parametrize("kind", BROKEN_KINDS)
+    @pytest.mark.parametrize("kind", ARCHIVE_KINDS)
     def test_broken_refused(self, kind: str, factory: WheelFactory, snapshot: Snapshot) -> None:
         """A broken wheel is refused, naming the file and the reason, writing nothing."""
         wheel = factory.build("evil", broken=kind)
@@ -201,6 +204,17 @@ class TestInspectWheel:
         assert caught.value.path == str(wheel)
         assert str(wheel) in str(caught.value)
         assert snapshot() == before
+
+    def test_pth_member_refused_only_for_plugins(self, factory: WheelFactory) -> None:
+        """A .pth member passes archive validation (a dependency wheel may ship one, inert in a
+        site dir) and refuses the wheel once it offers a plugin."""
+        wheel = factory.build("evil", broken="pth-file")
+        inspection = inspect_plugin_wheel(wheel, LOW)
+        assert "pluginhost-evil.pth" in inspection.info.members
+        with pytest.raises(WheelError) as caught:
+            candidate_from_wheel(inspection, factory.group)
+        assert REASONS["pth-file"] in caught.value.reason
+        assert caught.value.path == str(wheel)
 
     def test_error_names_plugin(self, factory: WheelFactory) -> None:
         """Once the file name is parsed, the error names the distribution as the plugin."""
@@ -261,7 +275,7 @@ class TestInspectWheel:
             inspect_wheel(tmp_path / "gone-1.0-py3-none-any.whl")
 
     @pytest.mark.usefixtures("streamed")
-    @pytest.mark.parametrize("kind", BROKEN_KINDS)
+    @pytest.mark.parametrize("kind", ARCHIVE_KINDS)
     def test_broken_refused_streamed(self, kind: str, factory: WheelFactory) -> None:
         """A wheel too large to hold in memory is refused for the same reasons, read by chunks."""
         wheel = factory.build("evil", broken=kind)

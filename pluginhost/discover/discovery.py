@@ -6,7 +6,7 @@ Every wheel file, whether in a watched folder or given to ``install()``, takes o
 1. the folder and the file pass strict modes (owners, modes, symlinks), before a byte is read;
 2. the file is read once and those bytes hashed once; under ``trust="hashes"`` the hash must be
    listed in the trust file before the archive is parsed;
-3. the bytes are validated in memory and read as a candidate (or a support wheel);
+3. the bytes are validated in memory and read as a candidate (or a dependency wheel);
 4. under ``trust="hashes"``, the name and version the hash is listed for must be the wheel's;
 5. the validated bytes are kept for their install (:mod:`~pluginhost.discover.handover`).
 
@@ -36,7 +36,7 @@ from ..model.errors import ManifestError, PluginHostError, TrustError, WheelErro
 from ..model.problems import Problem, ProblemKind
 from .archive import WheelBytes, WheelLimits, read_wheel_bytes
 from .candidates import candidate_from_wheel, inspect_plugin_wheel
-from .folder import WheelFolderSource, problem_from, unexpected
+from .folder import WheelFolderSource, is_sdist, problem_from, sdist_problem, unexpected
 from .handover import DEFAULT_CAP, ValidatedWheel, ValidatedWheels
 from .sources import Scan, Source
 from .trust import TrustGate, file_sha256
@@ -66,7 +66,7 @@ class _Read:
 class Look:
     """What one look found.
 
-    :param scan: candidates, problems and support wheels.
+    :param scan: candidates, problems and dependency wheels.
     :param held: folders that cannot be read now (gone, unreadable, untrusted): the plugins
         loaded from them keep serving until they can be read again.
     """
@@ -185,6 +185,8 @@ class Discovery:
         look are read and applied all the same.
         """
         try:
+            if is_sdist(path.name):
+                return Scan(problems=(sdist_problem(path),))  # reported unopened
             return self._read_one(path, folder, held)
         except Exception as exc:
             return Scan(problems=(problem_from(unexpected(exc, path), path),))

@@ -1,5 +1,5 @@
 """The wheel-folder source: the ``*.whl`` files of a folder, each read as one candidate, one
-support wheel or one problem naming the file."""
+dependency wheel or one problem naming the file."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import stat
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Final
 
 import attrs
 
@@ -17,9 +18,21 @@ from ..model.errors import ManifestError, PluginHostError, WheelError
 from ..model.problems import Problem, ProblemKind
 from .archive import WheelLimits
 from .candidates import candidate_from_wheel, inspect_plugin_wheel
+from .regular import kind_of
 from .sources import Scan
 
-__all__ = ["WheelFolderSource", "problem_from", "read_wheel", "unexpected"]
+__all__ = [
+    "SDIST_SUFFIXES",
+    "WheelFolderSource",
+    "is_sdist",
+    "problem_from",
+    "read_wheel",
+    "sdist_problem",
+    "unexpected",
+]
+
+#: The file names of source distributions (PEP 625's ``.tar.gz``, and the older ``.zip``).
+SDIST_SUFFIXES: Final = (".tar.gz", ".zip")
 
 logger = logging.getLogger("pluginhost")
 
@@ -44,7 +57,8 @@ class WheelFolderSource:
     limits: WheelLimits = WheelLimits()
 
     def wheel_paths(self) -> list[Path]:
-        """The wheel files this source would read, sorted."""
+        """The wheel files this source would read (and the source distributions it reports),
+        sorted."""
         return sorted(self._walk(self.path, 0))
 
     def _walk(self, folder: Path, depth: int) -> Iterator[Path]:
@@ -74,20 +88,55 @@ class WheelFolderSource:
         return self.follow_symlinks or not stat.S_ISLNK(st.st_mode)
 
     def wanted(self, filename: str) -> bool:
-        """Whether a file of this name is a wheel this source reads."""
-        if filename.startswith(".") or not filename.endswith(".whl"):
+        """Whether a file of this name is a wheel this source reads, or a source distribution
+        it reports (see :func:`sdist_problem`)."""
+        if filename.startswith("."):
+            return False
+        if is_sdist(filename):
+            return not any(fnmatch.fnmatch(filename, pattern) for pattern in self.exclude)
+        if not filename.endswith(".whl"):
             return False
         if not any(fnmatch.fnmatch(filename, pattern) for pattern in self.include):
             return False
         return not any(fnmatch.fnmatch(filename, pattern) for pattern in self.exclude)
 
     def scan(self, group: str) -> Scan:
-        """Read every wheel; bad ones become problems, non-plugins support wheels."""
+        """Read every wheel; bad ones become problems, non-plugins dependency wheels."""
         return Scan.joined(read_wheel(path, group, self.limits) for path in self.wheel_paths())
 
 
+def is_sdist(filename: str) -> bool:
+    """Whether a file of this name is a source distribution (``.tar.gz``, ``.zip``)."""
+    return filename.endswith(SDIST_SUFFIXES)
+
+
+def sdist_problem(path: Path) -> Problem:
+    """The report of a source distribution in a watched folder, made from its name alone.
+
+    It is never opened: building it would run its build backend's code, and a FIFO or a
+    device under such a name would block or never end (its kind is named instead).
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError as exc:
+        reason = f"cannot be looked at: {exc.strerror}"
+    else:
+        reason = (
+            "source distributions are not built; build a wheel (python -m build --wheel, or "
+            "pip wheel --no-deps) and put the wheel here"
+            if stat.S_ISREG(mode)
+            else f"is {kind_of(mode)} named like a source distribution; it is not read"
+        )
+    return Problem(
+        ProblemKind.SOURCE_DISTRIBUTION, None, f"{path}: {reason}", version=None, path=str(path)
+    )
+
+
 def read_wheel(path: Path, group: str, limits: WheelLimits = WheelLimits()) -> Scan:
-    """Read one wheel file as a :class:`Scan` of at most one candidate."""
+    """Read one wheel file as a :class:`Scan` of at most one candidate (a source distribution:
+    its problem, unread)."""
+    if is_sdist(path.name):
+        return Scan(problems=(sdist_problem(path),))
     try:
         inspection = inspect_plugin_wheel(path, limits)
         candidate = candidate_from_wheel(inspection, group, limits)

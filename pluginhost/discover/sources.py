@@ -5,7 +5,7 @@ Two sources ship with pluginhost, both following the small :class:`Source` proto
 - :class:`~pluginhost.discover.environment.EnvironmentSource`: distributions installed in the
   host's environment that declare an entry point in the host's group;
 - :class:`~pluginhost.discover.folder.WheelFolderSource`: ``*.whl`` files in a folder. Wheels
-  there that are not plugins are kept as *support wheels*, which can satisfy a plugin's
+  there that are not plugins are kept as *dependency wheels*, which can satisfy a plugin's
   ``Requires-Dist``.
 """
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import pluggy
 
-from ..discover.wheel import WheelInfo
 from ..install.sites import Placed, SiteDirs
 from ..load.collisions import ModuleOwners
 from ..load.modules import PluginFinder
@@ -22,14 +21,13 @@ from ..model.errors import InstallError, PluginHostError, ResolutionError, Store
 from ..model.events import Event, EventKind
 from ..model.names import PluginName
 from ..model.problems import Problem
-from ..resolve.links import third_party
-from ..resolve.requirements import support_wheels_for
 from ..state.faults import crash_point
 from ..state.quarantine import Quarantine, Verdict
 from ..state.registry import Record
 from ..swap.members import Active, Member
 from ..swap.retirement import Retirement
 from ..swap.transition import Transition
+from .dependencies import SharedDependencies
 from .failures import candidate_event, dependency_gone, detached, load_problem
 from .journal import Journal
 from .ledger import Ledger
@@ -51,6 +49,7 @@ class Changer:
     :param commit: writes the registry from the ledger (the engine's).
     :param publish: replaces the engine's view; given the plugins that changed.
     :param reaper: watches retired versions' modules (the host's, which reports leaks).
+    :param deps: the shared third-party dependencies, swapped with the plugins using them.
     """
 
     def __init__(
@@ -65,13 +64,14 @@ class Changer:
         commit: Callable[[], None],
         publish: Callable[[Iterable[PluginName]], None],
         reaper: Reaper,
+        deps: SharedDependencies,
     ) -> None:
         self.config = config
         self._ledger = ledger
         self._journal = journal
         self._commit = commit
         self._publish = publish
-        self._sites = sites
+        self._sites, self.deps = sites, deps
         self._owners = ModuleOwners(self._providers)
         self._quarantine = Quarantine.of_home(config.site_root.parent)
         self._transition = Transition(
@@ -85,7 +85,6 @@ class Changer:
             reaper=reaper,
             owner_of=ledger.registered_by,
         )
-        self._support: tuple[WheelInfo, ...] = ()
         # Installed copies known from the registry and from rollbacks, beside the ledger's.
         self._records: dict[CandidateKey, Record] = {}
         self._draining: set[PluginName] = set()
@@ -94,10 +93,6 @@ class Changer:
         self._uncommitted = False
         self._doomed: list[Record] = []
         self._held: dict[CandidateKey, Verdict] = {}
-
-    def offer_support(self, support: Sequence[WheelInfo]) -> None:
-        """The wheels at hand that may meet plugins' ``Requires-Dist``."""
-        self._support = tuple(support)
 
     def remember(self, record: Record) -> None:
         """An installed copy the ledger may not name (committed before, or a rollback's)."""
@@ -147,7 +142,8 @@ class Changer:
         self._transition.discard_ahead()
 
     def _providers(self) -> Iterator[tuple[PluginName, Sequence[str]]]:
-        return ((n, a.top_level) for n, a in self._ledger.active.items())
+        yield from ((n, a.top_level) for n, a in self._ledger.active.items())
+        yield from self.deps.owners()  # its names are its own: its users do not clash
 
     @contextlib.contextmanager
     def loading(self) -> Iterator[None]:
@@ -219,7 +215,7 @@ class Changer:
         if candidate.name in self._ledger.active:
             return None
         placed = self._sites.placed(candidate, self.known(candidate))
-        if placed is None:
+        if placed is None or not self.deps.ready(candidate):
             return None
         try:
             self._owners.check(candidate, placed[1], placed[0], {candidate.name})
@@ -238,14 +234,15 @@ class Changer:
     ) -> PluginHostError | None:
         """Take ``names`` (and every active plugin depending on them) to ``targets``.
 
-        Dependents not named in ``targets`` are re-imported at the same version, so that they
-        bind to the new modules of what they depend on.
+        Dependents not named in ``targets`` (and the users of a shared dependency swapped for
+        them) are re-imported at the same version, so that they bind to the new modules.
 
         :returns: ``None`` once the change is committed, else its error (and everything is
             as before).
         """
         self._sites.begin()
         active = self._ledger.active
+        names = [*names, *self.deps.begin(names, targets)]
         members = [
             Member(targets.get(n) or active[n].candidate, active.get(n)) for n in self._group(names)
         ]
@@ -270,6 +267,7 @@ class Changer:
             self._publish(previous_versions)  # the new versions serve, the old ones drain
         crash_point("during_drain", members[0].candidate.version_text)
         drained, problems = retirement.finish()
+        self.deps.finish(self._ledger.candidates())  # after the drain: old versions used them
         self._draining.clear()
         told = self._retired(members, previous_versions, drained, problems, rollback, restoring)
         # Published before it is told, so that a subscriber reading the host sees the change.
@@ -385,6 +383,7 @@ class Changer:
 
     def _failed_change(self, members: Sequence[Member], exc: PluginHostError) -> PluginHostError:
         """Report a change that was undone: the failure, and the rollback if something served."""
+        self.deps.undo(self._ledger.candidates())
         # The blame goes to the version that changed: a dependent re-imported against it and
         # failing is a symptom, and must not be marked as broken bytes itself.
         changed = [m for m in members if m.old is None or m.old.candidate.key != m.candidate.key]
@@ -436,10 +435,11 @@ class Changer:
         # The engine keeps no reference of its own, so that the purge can see the modules go.
         problems = self._transition.unload(ledger.active, name)
         ledger.order.remove(name)
-        self._owners.forget()
         if commit:
             # Committed without it: its site dir is named by nothing (halt() keeps it).
             self._sites.delete(record, ledger.sites_in_use())
+            self.deps.retain(self._ledger.candidates())
+        self._owners.forget()
         kind = EventKind.REMOVED if removed else EventKind.UNLOADED
         error = "; ".join(problems) or None
         self._journal.history.add(str(kind), candidate, error)
@@ -471,11 +471,10 @@ class Changer:
         A dependent re-imported with its dependency is already installed: its wheel may be
         long gone, and must not be needed.
         """
+        self.deps.attach(candidate)
+        self._owners.forget()  # the dependencies serving may have changed
         placed = self._sites.placed(candidate, self.known(candidate))
-        if placed is not None:
-            return placed
-        support = support_wheels_for(candidate.name, third_party(candidate), self._support)
-        return self._sites.install(candidate, support)
+        return placed if placed is not None else self._sites.install(candidate, ())
 
     def known(self, candidate: Candidate) -> Record | None:
         """The record of an installed copy of ``candidate``: active, restored, or a backup."""

@@ -34,6 +34,7 @@ _PROBLEM_CHECKS: Final = {
     "manifest_invalid": "invalid",
     "load_failed": "load_failed",
     "folder_unavailable": "folders",
+    "source_distribution": "invalid",
     "untrusted": "untrusted",
 }
 _LEAK_MARK: Final = "modules still referenced after unload"

@@ -43,6 +43,7 @@ from ..state.registry import Registry
 from ..swap.hooks import export_state
 from ..swap.members import Active
 from .changes import Changer
+from .dependencies import SharedDependencies
 from .failures import (
     refusal,
     rollback_failed,
@@ -92,6 +93,8 @@ class Engine:
         self._sites = SiteDirs(
             config.site_root, config.staging_root, config.limits, validated, config.verify_sites
         )
+        reaper = reaper or Reaper()
+        self.deps = SharedDependencies.of_home(config, validated, finder, reaper)
         self._changer = Changer(
             config,
             pm,
@@ -102,7 +105,8 @@ class Engine:
             self._journal,
             self.commit,
             self._publish,
-            reaper or Reaper(),
+            reaper,
+            self.deps,
         )
         self._view = View()
         self._plan: Plan | None = None
@@ -128,7 +132,7 @@ class Engine:
             the plugins loaded from them stay offered, so they keep serving until then.
         :returns: the errors of the changes that failed.
         """
-        self._changer.offer_support(scan.support)
+        scan = self.deps.offer(scan)  # refused dependency wheels are no failed plugins
         self._journal.begin(scan.problems)
         ledger = self._ledger
         present = [
@@ -291,14 +295,16 @@ class Engine:
         inherited = dict(registry.state) if self.config.persist_state else {}
         # Kept in every later commit, so a crash before the next stop does not lose it.
         self._ledger.state.update(inherited)
+        self.deps.restore(registry.deps)
         with self._changer.loading():
             self._restore_each(registry, inherited)
+        self.deps.retain(self._ledger.candidates())
         self._publish()
 
     def prune_sites(self) -> list[str]:
         """Delete site dirs that neither the active set nor a backup names (left by a crash
         between an install and its commit); returns their names."""
-        return self._sites.prune(self._ledger.sites_in_use())
+        return self._sites.prune(self._ledger.sites_in_use()) + self.deps.prune()
 
     def halt(self, *, save_state: bool) -> None:
         """Unload every plugin, dependents first, without committing: the next start restores
@@ -312,6 +318,7 @@ class Engine:
             if name in self._ledger.active:
                 self._changer.unload(name, removed=False, commit=False)
         self._changer.close()
+        self.deps.close()
         self._publish()
 
     def commit(self) -> None:
@@ -325,7 +332,7 @@ class Engine:
         if self.config.persist_state:
             for name in self._ledger.order:
                 self._save_state(name)
-        self._persist(self._ledger.registry())
+        self._persist(attrs.evolve(self._ledger.registry(), deps=self.deps.records()))
         crash_point("after_persisting", versions)
 
     # -- reconciling ---------------------------------------------------------------------------

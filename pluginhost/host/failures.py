@@ -41,6 +41,7 @@ REFUSALS: dict[ProblemKind, tuple[EventKind, type[PluginHostError]]] = {
     ProblemKind.MANIFEST_INVALID: (EventKind.MANIFEST_INVALID, ManifestError),
     ProblemKind.WHEEL_INVALID: (EventKind.REFUSED, WheelError),
     ProblemKind.UNTRUSTED: (EventKind.REFUSED, TrustError),
+    ProblemKind.SOURCE_DISTRIBUTION: (EventKind.REFUSED, WheelError),
 }
 
 

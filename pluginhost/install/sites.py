@@ -23,7 +23,7 @@ from ..state.registry import Record
 from .installer import install_wheel
 from .site_record import SiteCheck, site_fault
 
-__all__ = ["Placed", "SiteDirs"]
+__all__ = ["Placed", "SiteDirs", "delete_dir", "prune_dirs"]
 
 Placed = tuple[Path | None, tuple[str, ...]]
 """Where a plugin imports from (``None``: the environment) and the top-level names it serves."""
@@ -140,15 +140,7 @@ class SiteDirs:
             return
         target = self.site_root / Path(record.site_dir).name
         self._verified.discard(target)
-        # Renamed aside first, so that a crash midway never leaves a partial dir under the name
-        # of a version; the next start prunes the dot-dir, which nothing names.
-        doomed = target.with_name(f".{target.name}.deleting")
-        try:
-            target.rename(doomed)
-        except OSError:
-            doomed = target
-        crash_point("while_deleting_site", record.candidate.version_text)
-        shutil.rmtree(doomed, ignore_errors=True)
+        delete_dir(target, record.candidate.version_text)
 
     def prune(self, keep: Collection[str]) -> list[str]:
         """Delete the site dirs not in ``keep`` (left by a crash between an install and its
@@ -156,12 +148,32 @@ class SiteDirs:
 
         :returns: the names of the dirs deleted.
         """
-        pruned = []
-        for entry in sorted(self.site_root.iterdir()):
-            if entry.is_dir() and not entry.is_symlink() and entry.name not in keep:
-                shutil.rmtree(entry, ignore_errors=True)
-                pruned.append(entry.name)
-        return pruned
+        return prune_dirs(self.site_root, keep)
+
+
+def delete_dir(target: Path, version: str) -> None:
+    """Delete a site dir (or a shared dependency's dir) of ``version``."""
+    # Renamed aside first, so that a crash midway never leaves a partial dir under the name
+    # of a version; the next start prunes the dot-dir, which nothing names.
+    doomed = target.with_name(f".{target.name}.deleting")
+    try:
+        target.rename(doomed)
+    except OSError:
+        doomed = target
+    crash_point("while_deleting_site", version)
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
+def prune_dirs(root: Path, keep: Collection[str]) -> list[str]:
+    """Delete the dirs of ``root`` not in ``keep``; returns their names."""
+    if not root.is_dir():
+        return []
+    pruned = []
+    for entry in sorted(root.iterdir()):
+        if entry.is_dir() and not entry.is_symlink() and entry.name not in keep:
+            shutil.rmtree(entry, ignore_errors=True)
+            pruned.append(entry.name)
+    return pruned
 
 
 def _tampered(candidate: Candidate, path: Path, reason: str) -> TrustError:

@@ -17,7 +17,7 @@ from ..model.names import PluginName
 from .guard import find_spec_anywhere
 from .modules import PluginFinder
 
-__all__ = ["ModuleOwners"]
+__all__ = ["ModuleOwners", "host_provider"]
 
 Providers = Callable[[], Iterable[tuple[PluginName, Sequence[str]]]]
 """The active plugins and the top-level names each serves."""
@@ -77,6 +77,12 @@ class ModuleOwners:
                     f"provided by the host environment ({_host_location(module)})",
                     plugin=candidate.name,
                 )
+
+
+def host_provider(module: str) -> str | None:
+    """Where the host environment provides top-level ``module`` from, ``None`` when it does not
+    (what a shared dependency serving that name would shadow)."""
+    return _host_location(module) if _host_provides(module) else None
 
 
 def _host_provides(module: str) -> bool:

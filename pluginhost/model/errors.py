@@ -14,7 +14,9 @@ fits, so ``except ValueError`` keeps working for code that does not know pluginh
     │                                       or the filesystem refused a write
     ├── SettingsError (ValueError)          a host setting has a value it cannot take (.key)
     ├── ResolutionError                     requirements cannot be met (.missing, .cycle,
-    │                                       .requirement)
+    │   │                                   .requirement)
+    │   └── DependencyConflictError         no one version of a third-party dependency meets
+    │                                       every plugin's Requires-Dist (.needs, .available)
     ├── ActivationError (RuntimeError)      import, registration or a lifecycle hook failed
     ├── BuildError (RuntimeError)           a PEP 517 backend failed to build a plugin wheel
     └── HostStateError (RuntimeError)       the host was used in a state that does not allow it
@@ -177,6 +179,32 @@ class ResolutionError(PluginHostError):
         self.cycle = cycle
         self.requirement = requirement
         super().__init__(reason, plugin=plugin, path=path)
+
+
+class DependencyConflictError(ResolutionError):
+    """No single version of a third-party dependency meets what the plugins require of it.
+
+    :param distribution: the dependency (its normalized name).
+    :param needs: who needs what, as ``(plugin, requirement)`` pairs (``("anthropic 1.0.0",
+        "opentelemetry-api>=1.20")``).
+    :param available: the versions at hand, as ``(version, where)`` pairs (``where`` is
+        ``environment``, a wheel path, or a refusal).
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        plugin: str | None = None,
+        path: str | os.PathLike[str] | None = None,
+        distribution: str = "",
+        needs: tuple[tuple[str, str], ...] = (),
+        available: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        self.distribution = distribution
+        self.needs = needs
+        self.available = available
+        super().__init__(reason, plugin=plugin, path=path, missing=(distribution,))
 
 
 class ActivationError(PluginHostError, RuntimeError):

@@ -34,6 +34,9 @@ class ProblemKind(str, enum.Enum):
     UNTRUSTED = "untrusted"
     """A wheel or a watched folder fails the trust policy (strict modes, trusted hashes): it
     is refused unread."""
+    SOURCE_DISTRIBUTION = "source_distribution"
+    """A source distribution (``.tar.gz``, ``.zip``) lies in a watched folder: it is not built,
+    and nothing in it is read."""
     FOLDER_UNAVAILABLE = "folder_unavailable"
     """A watched folder is missing or unreadable; its plugins keep serving meanwhile."""
 

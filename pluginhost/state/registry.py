@@ -27,6 +27,7 @@ from ..model.manifest import Manifest
 from ..model.names import PluginName, plugin_name
 from ..model.specifiers import DistSpecifier
 from ..model.versions import Constraint, parse_dist_version
+from .dependencies import DepRecord
 from .store import canonical
 
 __all__ = ["Record", "Registry", "RegistryEncoder"]
@@ -84,6 +85,8 @@ class Registry:
     :param removed: plugins removed with ``host.remove()``, kept out until installed again.
     :param rejected: versions rolled back from, as ``(name, version, sha256 or origin)``, kept
         out until their bytes change or they are installed again.
+    :param deps: the shared dependencies serving the active plugins (absent from documents
+        written before they existed: none).
     """
 
     active: tuple[Record, ...] = ()
@@ -91,6 +94,7 @@ class Registry:
     state: Mapping[PluginName, Any] = attrs.field(factory=dict)
     removed: tuple[PluginName, ...] = ()
     rejected: tuple[CandidateKey, ...] = ()
+    deps: tuple[DepRecord, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -100,6 +104,7 @@ class Registry:
             "state": dict(self.state),
             "removed": sorted(self.removed),
             "rejected": [k.to_json() for k in sorted(self.rejected)],
+            "deps": [d.to_json() for d in self.deps],
         }
 
     @classmethod
@@ -117,6 +122,7 @@ class Registry:
                 state={plugin_name(k): v for k, v in data.get("state", {}).items()},
                 removed=tuple(plugin_name(n) for n in data.get("removed", [])),
                 rejected=tuple(_key(k) for k in data.get("rejected", [])),
+                deps=tuple(DepRecord.from_json(d) for d in data.get("deps", [])),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PluginHostError(f"registry is not readable: {exc}", path=path) from exc
@@ -155,8 +161,10 @@ class RegistryEncoder:
             for name, records in sorted(registry.history.items())
         )
         rejected = canonical([k.to_json() for k in sorted(registry.rejected)])
+        deps = canonical([d.to_json() for d in registry.deps])
         text = (
-            f'{{"active":{encode(registry.active)},"format":{FORMAT},"history":{{{history}}},'
+            f'{{"active":{encode(registry.active)},"deps":{deps},"format":{FORMAT},'
+            f'"history":{{{history}}},'
             f'"rejected":{rejected},"removed":{canonical(sorted(registry.removed))},'
             f'"state":{canonical(dict(registry.state))}}}'
         )

@@ -1,0 +1,435 @@
+"""The shared dependencies serving the active plugins: chosen, installed once, mapped, retired.
+
+Each dependency serves from one dir under ``home/deps/`` (:mod:`..install.deps`), through the
+host's finder, for every plugin whose requirement its version meets (:mod:`..resolve.shared`
+chooses). Its top-level names belong to the dependency, not to any plugin: two plugins using it
+are not a clash. A dependency no active plugin uses any more is unmapped, purged and deleted.
+The registry records which dependencies serve (:class:`~..state.dependencies.DepRecord`), so a
+restart maps them again without reinstalling.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import sys
+import types
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from pathlib import Path
+
+import attrs
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+
+from ..discover.sources import Scan
+from ..discover.wheel import WheelInfo
+from ..install.deps import DepSites
+from ..install.sites import Handover
+from ..load.collisions import host_provider
+from ..load.modules import PluginFinder, pop_modules, purge_modules, release
+from ..load.reaper import Reaper, Released
+from ..model.candidate import Candidate, WheelOrigin
+from ..model.errors import PluginHostError, ResolutionError
+from ..model.names import PluginName
+from ..model.problems import Problem, ProblemKind
+from ..resolve.links import third_party
+from ..resolve.shared import Choice, Need, Serving, choose_dependencies
+from ..state.dependencies import DepRecord, DepUser
+from .settings import Settings
+
+__all__ = ["SharedDependencies", "dependency_refusals", "environment_version"]
+
+logger = logging.getLogger("pluginhost")
+
+
+def environment_version(name: str) -> str | None:
+    """The version of distribution ``name`` on ``sys.path``, the host environment's own.
+
+    Only the entries of ``sys.path`` are searched, not the finders of ``sys.meta_path``: a
+    host's finder may answer for the dependencies it serves itself, which are no copy of the
+    environment's.
+    """
+    context = importlib.metadata.DistributionFinder.Context(name=name, path=list(sys.path))
+    for dist in importlib.metadata.MetadataPathFinder.find_distributions(context):
+        version = dist.metadata["Version"]
+        if version:
+            return str(version)
+    return None
+
+
+class SharedDependencies:
+    """The shared dependencies of one host.
+
+    :param sites: the home's dependency dirs.
+    :param finder: the host's import finder, which serves their modules.
+    :param reaper: watches the modules of versions let go of (leaks are told by the host).
+    :param installed: the version of a distribution in the host environment.
+    """
+
+    def __init__(
+        self,
+        sites: DepSites,
+        finder: PluginFinder,
+        reaper: Reaper,
+        installed: Callable[[str], str | None] = environment_version,
+    ) -> None:
+        self._sites = sites
+        self._finder = finder
+        self._reaper = reaper
+        self._installed = installed
+        self._serving: dict[str, DepRecord] = {}
+        # The change under way: the plugins changing, and the dependencies swapped for them.
+        self._changing: frozenset[str] = frozenset()
+        self._swaps: list[_Swap] = []
+        self._wheels: tuple[WheelInfo, ...] = ()
+        self._refused: dict[str, list[tuple[str, str]]] = {}
+
+    @classmethod
+    def of_home(
+        cls, config: Settings, validated: Handover, finder: PluginFinder, reaper: Reaper
+    ) -> SharedDependencies:
+        """The shared dependencies of a home, served from its ``deps/`` folder."""
+        root = config.site_root.parent / "deps"
+        sites = DepSites(root, config.staging_root, config.limits, validated, config.verify_sites)
+        return cls(sites, finder, reaper)
+
+    # -- what is at hand -----------------------------------------------------------------------
+
+    def offer(self, scan: Scan) -> Scan:
+        """Take the dependency wheels of a look at the sources, and those refused.
+
+        :returns: ``scan``, the problems of refused dependency wheels naming no plugin (see
+            :func:`dependency_refusals`).
+        """
+        problems, refused = dependency_refusals(scan.problems, scan.candidates)
+        self._wheels = tuple(scan.support)
+        self._refused = refused
+        return attrs.evolve(scan, problems=tuple(problems))
+
+    def serving(self) -> Mapping[str, DepRecord]:
+        """The dependencies serving now, by normalized name."""
+        return dict(self._serving)
+
+    def dist_info_dirs(self) -> dict[str, Path]:
+        """The ``.dist-info`` dir of each dependency serving, by normalized name: what an
+        ``importlib.metadata`` lookup should find for it."""
+        return {
+            name: self._sites.root / record.site_dir / record.dist_info
+            for name, record in self._serving.items()
+        }
+
+    def owners(self) -> Iterator[tuple[PluginName, Sequence[str]]]:
+        """Each dependency serving, as an owner of top-level names for the collision check."""
+        for name, record in self._serving.items():
+            yield PluginName(f"{name} (a shared dependency)"), record.top_level
+
+    # -- a plugin's requirements ---------------------------------------------------------------
+
+    def begin(
+        self, names: Sequence[PluginName], targets: Mapping[PluginName, Candidate]
+    ) -> list[PluginName]:
+        """Start a change of ``names``: the active plugins using a dependency that their new
+        versions need at another version are returned, to change with them (one transition
+        swaps the dependency and re-imports its users, or undoes both)."""
+        changing = [
+            targets[n] for n in names if n in targets and isinstance(targets[n].origin, WheelOrigin)
+        ]
+        extra: set[PluginName] = set()
+        for candidate in changing:
+            try:
+                choices = self._choose(candidate, {c.name for c in changing})
+            except PluginHostError:
+                continue  # its install fails, naming why
+            for choice in choices:
+                current = self._serving.get(choice.distribution)
+                if choice.wheel is not None and current is not None:
+                    extra.update(PluginName(u.plugin) for u in current.users)
+        extra.difference_update(names)
+        self._changing = frozenset([*names, *extra])
+        self._swaps = []
+        return sorted(extra)
+
+    def attach(self, candidate: Candidate) -> None:
+        """Serve the dependencies ``candidate`` needs, and count it among their users.
+
+        A serving dependency that it needs at another version is swapped, when every plugin
+        using it changes in the same transition (see :meth:`begin`).
+
+        :raises DependencyConflictError: when no single version meets every requirement.
+        :raises ResolutionError: when a serving dependency would have to change version under
+            plugins that do not change with it.
+        :raises WheelError, InstallError, TrustError: when a dependency cannot be installed.
+        """
+        if not isinstance(candidate.origin, WheelOrigin):
+            return  # installed in the environment, with what it requires, by its installer
+        for choice in self._choose(candidate, {candidate.name}):
+            self._serve(candidate, choice)
+
+    def ready(self, candidate: Candidate) -> bool:
+        """Whether every dependency ``candidate`` needs serves already, at a version that meets
+        it: only then may it be imported ahead of its transition (which attaches it)."""
+        if not isinstance(candidate.origin, WheelOrigin):
+            return True
+        try:
+            return all(c.wheel is None for c in self._choose(candidate, {candidate.name}))
+        except PluginHostError:
+            return False  # its own transition fails, naming why
+
+    def _choose(self, candidate: Candidate, replaced: Collection[str]) -> list[Choice]:
+        """The choices for ``candidate``, leaving out the needs of the versions it replaces."""
+        serving = {
+            n: Serving(
+                r.version,
+                tuple(Need(u.who, u.requirement) for u in r.users if u.plugin not in replaced),
+            )
+            for n, r in self._serving.items()
+        }
+        return choose_dependencies(
+            candidate.name,
+            f"{candidate.name} {candidate.version_text}",
+            # Lines naming another plugin are plugin dependencies (resolve/links.py).
+            third_party(candidate),
+            self._wheels,
+            serving,
+            self._installed,
+            self._refused,
+        )
+
+    def _serve(self, candidate: Candidate, choice: Choice) -> None:
+        plugin = candidate.name
+        user = DepUser(plugin, candidate.version_text, choice.need.who, choice.need.requirement)
+        current = self._serving.get(choice.distribution)
+        if choice.wheel is None:
+            assert current is not None
+            if user not in current.users:
+                self._serving[choice.distribution] = _with_user(current, user)
+            return
+        if current is not None:
+            staying = sorted({u.plugin for u in current.users} - self._changing - {plugin})
+            if staying:
+                raise ResolutionError(
+                    f"{choice.need.who} needs {choice.need.requirement}, but "
+                    f"{choice.distribution} {current.version} serves {', '.join(staying)}, "
+                    f"which {'is' if len(staying) == 1 else 'are'} not changing with it",
+                    plugin=plugin,
+                    missing=(choice.distribution,),
+                )
+        wheel = choice.wheel
+        if current is None:
+            _check_host(choice.distribution, wheel.top_level, plugin)
+        site, top_level, fresh = self._sites.install(wheel, plugin)
+        others = tuple(u for u in current.users if u.plugin != plugin) if current else ()
+        record = DepRecord(
+            choice.distribution,
+            wheel.version,
+            wheel.sha256,
+            site.name,
+            top_level,
+            wheel.dist_info_dir,
+            (*others, user),
+        )
+        if current is not None:
+            # Set aside, not dropped: the users' old versions serve calls through them until
+            # the switch, and an undo puts them back.
+            stash = pop_modules(current.top_level)
+            self._finder.unmap(current.top_level)
+            self._swaps.append(_Swap(current, stash, record, fresh))
+        self._map(record)
+
+    def undo(self, active: Mapping[PluginName, Candidate]) -> None:
+        """The change failed, and its plugins are back: so are the dependencies it swapped,
+        with their modules; the dependencies nobody uses any more go."""
+        while self._swaps:
+            swap = self._swaps.pop()
+            new_site = self._sites.root / swap.new.site_dir
+            self._finder.unmap(swap.new.top_level)
+            self._watch(purge_modules(swap.new.top_level, [new_site]), swap.new)
+            sys.modules.update(swap.stash)
+            self._map(swap.old)
+            if swap.fresh:
+                self._sites.delete(swap.new.site_dir, swap.new.version)
+        self.retain(active)
+
+    def finish(self, active: Mapping[PluginName, Candidate]) -> None:
+        """The change is committed and drained: the versions swapped out let go of their
+        modules and their dirs; the dependencies nobody uses any more go."""
+        while self._swaps:
+            swap = self._swaps.pop()
+            old_site = self._sites.root / swap.old.site_dir
+            self._watch(release(swap.stash, [old_site]), swap.old)
+            if swap.old.site_dir != swap.new.site_dir:
+                self._sites.delete(swap.old.site_dir, swap.old.version)
+        self.retain(active)
+
+    def _map(self, record: DepRecord) -> None:
+        self._finder.map(record.top_level, self._sites.root / record.site_dir)
+        self._serving[record.distribution] = record
+
+    def retain(self, active: Mapping[PluginName, Candidate]) -> list[str]:
+        """Keep as users only the plugins active now; retire the dependencies nobody uses.
+
+        :returns: the names of the dependencies retired.
+        """
+        retired = []
+        for name, record in list(self._serving.items()):
+            users = tuple(u for u in record.users if _uses(active, u))
+            if users:
+                self._serving[name] = DepRecord(*_fields(record), users)
+                continue
+            del self._serving[name]
+            self._retire(record)
+            retired.append(name)
+        return retired
+
+    def _retire(self, record: DepRecord) -> None:
+        site = self._sites.root / record.site_dir
+        self._finder.unmap(record.top_level)
+        self._watch(purge_modules(record.top_level, [site]), record)
+        self._sites.delete(record.site_dir, record.version)
+
+    def _watch(self, released: Released, record: DepRecord) -> None:
+        """Have the reaper tell if the modules of ``record`` let go of outlive a collection."""
+        self._reaper.watch(released, record.distribution, record.version, record.top_level)
+
+    # -- crash safety --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop serving every dependency, keeping their dirs: the host halts, and its next
+        start serves them again from what the registry recorded."""
+        for record in self._serving.values():
+            self._finder.unmap(record.top_level)
+            self._watch(
+                purge_modules(record.top_level, [self._sites.root / record.site_dir]), record
+            )
+        self._serving.clear()
+
+    def records(self) -> tuple[DepRecord, ...]:
+        """What the registry records of the dependencies serving."""
+        return tuple(self._serving[n] for n in sorted(self._serving))
+
+    def restore(self, records: Sequence[DepRecord]) -> None:
+        """Serve again the dependencies a registry records, from their dirs, unless changed.
+
+        A dir that changed since it was installed is not served, and its refusal logged: its
+        users install it again from its wheel, if one is at hand, or fail naming it.
+        """
+        for record in records:
+            site = self._sites.root / record.site_dir
+            if not site.is_dir():
+                continue
+            try:
+                self._sites.check(site, record.distribution)
+            except PluginHostError as exc:
+                logger.error("shared dependency not served again: %s", exc)
+                continue
+            self._map(record)
+
+    def in_use(self) -> set[str]:
+        """The dirs of the dependencies serving."""
+        return {r.site_dir for r in self._serving.values()}
+
+    def prune(self) -> list[str]:
+        """Delete the dependency dirs nothing serves from (left by a crash)."""
+        return self._sites.prune(self.in_use())
+
+
+def dependency_refusals(
+    problems: Sequence[Problem], candidates: Sequence[Candidate]
+) -> tuple[list[Problem], dict[str, list[tuple[str, str]]]]:
+    """Tell refused dependency wheels from refused plugins.
+
+    A wheel refused by validation whose distribution no candidate offers as a plugin, and which
+    a candidate's ``Requires-Dist`` names, is a dependency wheel: it is no failed plugin (its
+    problem names no plugin, its refusal is still reported), and the plugin needing it names the
+    refusal instead of calling the dependency missing.
+
+    :returns: the problems, those of dependency wheels naming no plugin; and the refusals, by
+        normalized distribution name, as ``(version, reason)`` pairs.
+    """
+    plugins = {canonicalize_name(c.distribution) for c in candidates}
+    needed = {canonicalize_name(r.name) for c in candidates for r in _parsed(c.requires_dist)}
+    kept: list[Problem] = []
+    refused: dict[str, list[tuple[str, str]]] = {}
+    for problem in problems:
+        found = _wheel_name(problem) if problem.kind is ProblemKind.WHEEL_INVALID else None
+        if found is None or found[0] in plugins or found[0] not in needed:
+            kept.append(problem)
+            continue
+        reason = _reason(problem)
+        refused.setdefault(found[0], []).append((found[1], reason))
+        kept.append(attrs.evolve(problem, plugin=None, version=found[1]))
+    return kept, refused
+
+
+def _parsed(texts: Sequence[str]) -> Iterator[Requirement]:
+    for text in texts:
+        try:
+            yield Requirement(text)
+        except InvalidRequirement:
+            continue  # refused with the plugin, when its requirements are checked
+
+
+def _reason(problem: Problem) -> str:
+    """A refusal's reason, without the file and the distribution its message starts with."""
+    reason = problem.message.removeprefix(f"{problem.path}: ")
+    if problem.plugin:
+        reason = reason.removeprefix(f"plugin {problem.plugin!r}: ")
+    return reason
+
+
+def _wheel_name(problem: Problem) -> tuple[str, str] | None:
+    """The normalized distribution and version a refused wheel's file name declares."""
+    if not problem.path:
+        return None
+    try:
+        name, version, _, _ = parse_wheel_filename(Path(problem.path).name)
+    except InvalidWheelFilename:
+        return None
+    return str(name), str(version)
+
+
+def _check_host(distribution: str, top_level: Sequence[str], plugin: str) -> None:
+    """Refuse a dependency whose top-level name the host environment already provides: one
+    interpreter has one module of a name.
+
+    :raises ResolutionError: naming the module and where the host has it from.
+    """
+    for module in top_level:
+        where = host_provider(module)
+        if where is not None:
+            raise ResolutionError(
+                f"top-level module {module!r} of shared dependency {distribution} is already "
+                f"provided by the host environment ({where})",
+                plugin=plugin,
+            )
+
+
+@attrs.define
+class _Swap:
+    """A dependency swapped by the change under way: the record and the modules it replaced,
+    the record now serving, and whether its dir was installed by this change."""
+
+    old: DepRecord
+    stash: dict[str, types.ModuleType]
+    new: DepRecord
+    fresh: bool
+
+
+def _fields(record: DepRecord) -> tuple[str, str, str, str, tuple[str, ...], str]:
+    return (
+        record.distribution,
+        record.version,
+        record.sha256,
+        record.site_dir,
+        record.top_level,
+        record.dist_info,
+    )
+
+
+def _uses(active: Mapping[PluginName, Candidate], user: DepUser) -> bool:
+    serving = active.get(PluginName(user.plugin))
+    return serving is not None and serving.version_text == user.version
+
+
+def _with_user(record: DepRecord, user: DepUser) -> DepRecord:
+    return DepRecord(*_fields(record), (*record.users, user))

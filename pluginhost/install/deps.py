@@ -1,0 +1,100 @@
+"""Shared dependency sites: a third-party dependency wheel installed once, for every plugin.
+
+A dependency wheel (one that offers no plugin) found in the watched folders is installed into a
+dir of its own under the home's ``deps/`` folder, named by what it holds
+(``<distribution>-<version>-<sha8>``) like a plugin's site dir, with the same validation, the
+same staging and rename, and the same comparison with its RECORD before a dir this process did
+not install is first imported from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from pathlib import Path
+
+from ..discover.archive import WheelLimits
+from ..discover.wheel import WheelInfo
+from ..model.errors import TrustError
+from .installer import install_wheel
+from .site_record import SiteCheck, site_fault
+from .sites import Handover, delete_dir, prune_dirs
+
+__all__ = ["DepSites"]
+
+
+class DepSites:
+    """The shared dependency sites under one home.
+
+    :param root: the home's ``deps/``.
+    :param staging_root: the home's ``staging/``.
+    :param limits: bounds on wheel archives.
+    :param validated: hands over the bytes discovery validated.
+    :param verify: how a dir is compared with its RECORD before it is first used.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        staging_root: Path,
+        limits: WheelLimits,
+        validated: Handover = lambda path, sha256: None,
+        verify: SiteCheck = "size",
+    ) -> None:
+        self.root = root
+        self.staging_root = staging_root
+        self.limits = limits
+        self.verify = verify
+        self._validated = validated
+        self._verified: set[Path] = set()
+
+    def install(self, wheel: WheelInfo, plugin: str) -> tuple[Path, tuple[str, ...], bool]:
+        """Install ``wheel`` (or reuse its dir, when these bytes are installed already).
+
+        :param plugin: the plugin that needs it, named by errors.
+        :returns: its dir, its top-level names, and whether the dir was installed anew.
+        :raises WheelError: when the wheel is refused or changed since it was read.
+        :raises InstallError: when the file system refuses the install.
+        :raises TrustError: when an existing dir differs from its RECORD.
+        """
+        site = install_wheel(
+            wheel.path,
+            site_root=self.root,
+            staging_root=self.staging_root,
+            name=wheel.distribution,
+            version=wheel.version,
+            expected_sha256=wheel.sha256,
+            limits=self.limits,
+            validated=self._validated(wheel.path, wheel.sha256),
+        )
+        if site.reused:
+            self.check(site.path, plugin)
+        self._verified.add(site.path)
+        return site.path, site.top_level, not site.reused
+
+    def check(self, site: Path, plugin: str) -> None:
+        """Refuse a dir that changed since it was installed, before anything imports from it.
+
+        :raises TrustError: naming the file and the reason.
+        """
+        if site in self._verified:
+            return
+        fault = site_fault(site, self.verify)
+        if fault is not None:
+            path, reason = fault
+            raise TrustError(
+                f"{path} {reason}; this shared dependency is not imported (once its dir is "
+                "gone, it is installed again from its wheel)",
+                plugin=plugin,
+                path=path,
+            )
+        self._verified.add(site)
+
+    def delete(self, name: str, version: str) -> None:
+        """Delete the dir ``name`` (renamed aside first, so a crash leaves only a dot-dir)."""
+        target = self.root / Path(name).name
+        self._verified.discard(target)
+        delete_dir(target, version)
+
+    def prune(self, keep: Collection[str]) -> list[str]:
+        """Delete the dirs not in ``keep`` (left by a crash); returns their names."""
+        return prune_dirs(self.root, keep)

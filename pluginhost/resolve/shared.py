@@ -1,0 +1,212 @@
+"""Shared third-party dependencies: which version of each meets every plugin that needs it.
+
+A plugin's ``Requires-Dist`` on a library (not on another plugin) is met, in this order of
+preference, by the host environment's copy, by the shared dependency already serving, or by the
+highest wheel at hand that meets the requirements of every plugin using that dependency. One
+version of each dependency serves every plugin (they share one interpreter, and so one module
+per name); requirements that no single version meets are refused with
+:class:`~pluginhost.DependencyConflictError`, naming who needs what and which versions exist.
+
+Pure: the environment is asked through the ``installed`` callable the caller gives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+import attrs
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from ..discover.wheel import WheelInfo
+from ..model.errors import DependencyConflictError, ResolutionError
+
+__all__ = ["Choice", "Need", "Serving", "applicable", "choose_dependencies"]
+
+
+@attrs.frozen
+class Need:
+    """One requirement on a dependency: who needs it (``"anthropic 1.0.0"``) and the
+    requirement as written (``"opentelemetry-api>=1.20"``)."""
+
+    who: str
+    requirement: str
+
+
+@attrs.frozen
+class Serving:
+    """A shared dependency serving now: its version and what its users need of it."""
+
+    version: str
+    needs: tuple[Need, ...] = ()
+
+
+@attrs.frozen
+class Choice:
+    """What meets one dependency of a plugin.
+
+    :param distribution: the dependency's normalized name.
+    :param need: the requirement it meets.
+    :param wheel: the wheel to serve it from; ``None`` when the serving copy meets it.
+    """
+
+    distribution: str
+    need: Need
+    wheel: WheelInfo | None
+
+
+Installed = Callable[[str], str | None]
+"""The version of a distribution in the host environment, ``None`` when it has none."""
+
+
+def applicable(who: str, texts: Iterable[str]) -> list[Requirement]:
+    """The requirements of ``texts`` that apply here (no extra asked for, this platform).
+
+    :raises ResolutionError: naming a requirement that cannot be parsed.
+    """
+    found = []
+    for text in texts:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement as exc:
+            raise ResolutionError(f"invalid Requires-Dist {text!r}: {exc}", plugin=who) from exc
+        if req.marker is None or req.marker.evaluate({"extra": ""}):
+            found.append(req)
+    return found
+
+
+def choose_dependencies(
+    plugin: str,
+    who: str,
+    requires_dist: Iterable[str],
+    wheels: Sequence[WheelInfo],
+    serving: Mapping[str, Serving],
+    installed: Installed,
+    refused: Mapping[str, Sequence[tuple[str, str]]] = {},
+) -> list[Choice]:
+    """The shared dependencies that meet ``requires_dist`` and those of the wheels chosen.
+
+    :param plugin: the plugin whose requirements these are (errors name it).
+    :param who: the plugin and its version, as needs name it (``"anthropic 1.0.0"``).
+    :param wheels: the dependency wheels at hand in the watched folders.
+    :param serving: the shared dependencies serving now, by normalized name.
+    :param installed: the version of a distribution in the environment.
+    :param refused: dependency wheels at hand that validation refused, by normalized name, as
+        ``(version, reason)`` pairs: an unmet requirement names them.
+    :returns: one choice per dependency the environment does not meet, in the order needed.
+    :raises DependencyConflictError: naming the requirement that no version meets.
+    """
+    chosen: dict[str, Choice] = {}
+    pending = [(who, req) for req in applicable(plugin, requires_dist)]
+    while pending:
+        needer, req = pending.pop(0)
+        name = canonicalize_name(req.name)
+        need = Need(needer, str(req))
+        env = installed(name)
+        if env is not None and req.specifier.contains(env, prereleases=True):
+            continue  # the environment's copy is preferred
+        if name in chosen:
+            _check_again(plugin, name, chosen[name], need, serving, wheels, refused, env)
+            continue
+        choice = _choose(plugin, name, need, req, serving, wheels, refused, env)
+        chosen[name] = choice
+        if choice.wheel is not None:
+            label = f"{name} {choice.wheel.version}"
+            pending += [(label, r) for r in applicable(plugin, choice.wheel.requires_dist)]
+    return list(chosen.values())
+
+
+def _choose(
+    plugin: str,
+    name: str,
+    need: Need,
+    req: Requirement,
+    serving: Mapping[str, Serving],
+    wheels: Sequence[WheelInfo],
+    refused: Mapping[str, Sequence[tuple[str, str]]],
+    env: str | None,
+) -> Choice:
+    current = serving.get(name)
+    if current is not None and req.specifier.contains(current.version, prereleases=True):
+        return Choice(name, need, None)
+    needs = (*(current.needs if current else ()), need)
+    fitting = [w for w in wheels if _meets(w, name, needs)]
+    best = max(fitting, key=_version_key, default=None)
+    if best is None:
+        raise _conflict(plugin, name, needs, wheels, refused, env)
+    return Choice(name, need, best)
+
+
+def _check_again(
+    plugin: str,
+    name: str,
+    choice: Choice,
+    need: Need,
+    serving: Mapping[str, Serving],
+    wheels: Sequence[WheelInfo],
+    refused: Mapping[str, Sequence[tuple[str, str]]],
+    env: str | None,
+) -> None:
+    """A second requirement on a dependency chosen already must be met by that choice."""
+    version = choice.wheel.version if choice.wheel else serving[name].version
+    if Requirement(need.requirement).specifier.contains(version, prereleases=True):
+        return
+    current = serving.get(name)
+    needs = (*(current.needs if current else ()), choice.need, need)
+    raise _conflict(plugin, name, needs, wheels, refused, env)
+
+
+def _meets(wheel: WheelInfo, name: str, needs: Sequence[Need]) -> bool:
+    if canonicalize_name(wheel.distribution) != name:
+        return False
+    return all(
+        Requirement(n.requirement).specifier.contains(wheel.version, prereleases=True)
+        for n in needs
+    )
+
+
+def _conflict(
+    plugin: str,
+    name: str,
+    needs: Sequence[Need],
+    wheels: Sequence[WheelInfo],
+    refused: Mapping[str, Sequence[tuple[str, str]]],
+    env: str | None,
+) -> DependencyConflictError:
+    """The refusal naming who needs what of ``name``, and every version at hand."""
+    at_hand = [
+        (w.version, str(w.path))
+        for w in sorted(wheels, key=_version_key, reverse=True)
+        if canonicalize_name(w.distribution) == name
+    ]
+    if env is not None:
+        at_hand.append((env, "environment"))
+    turned_down = [(version, f"refused: {reason}") for version, reason in refused.get(name, ())]
+    who = "; ".join(f"{n.who} needs {n.requirement}" for n in needs)
+    if at_hand:
+        versions = ", ".join(f"{v} ({where})" for v, where in at_hand)
+        reason = f"no single version of {name} meets every requirement ({who}); at hand: {versions}"
+    elif not turned_down:
+        reason = (
+            f"requirement {needs[-1].requirement!r} is met neither by the host environment nor "
+            f"by a wheel in the watched folders ({who})"
+        )
+    else:
+        reason = f"no usable version of {name} ({who})"
+    for version, why in turned_down:
+        reason += f"; {name} {version} is in the folder but was {why}"
+    return DependencyConflictError(
+        reason,
+        plugin=plugin,
+        distribution=name,
+        needs=tuple((n.who, n.requirement) for n in needs),
+        available=(*at_hand, *turned_down),
+    )
+
+
+def _version_key(wheel: WheelInfo) -> tuple[Version, str]:
+    try:
+        return (Version(wheel.version), str(wheel.path))
+    except InvalidVersion:
+        return (Version("0"), str(wheel.path))

@@ -1,0 +1,400 @@
+"""Shared third-party dependencies of plugins (pluginhost/host/dependencies.py), with real wheels
+and real hosts."""
+
+from __future__ import annotations
+
+import builtins
+import shutil
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import greet_code
+
+from pluginhost import (
+    Candidate,
+    DependencyConflictError,
+    PluginHost,
+    PluginState,
+    ProblemKind,
+)
+from pluginhost.discover.candidates import candidate_from_wheel, inspect_plugin_wheel
+from pluginhost.host.dependencies import environment_version
+from pluginhost.state.store import AtomicJsonFile
+from pluginhost.testing import WheelFactory
+
+MakeHost = Callable[..., PluginHost]
+
+
+def _lib(factory: WheelFactory, version: str, **kwargs: Any) -> Path:
+    """A dependency wheel ``sharedlib`` (no plugin): ``sharedlib.VALUE`` names its version."""
+    return factory.build(
+        "sharedlib",
+        version,
+        group="other.group",
+        code=f"VALUE = {version!r}\n",
+        **kwargs,
+    )
+
+
+def _user(factory: WheelFactory, name: str, requirement: str, version: str = "1.0.0") -> Path:
+    """A plugin whose ``greet`` answers the version of ``sharedlib`` it imported."""
+    code = greet_code("x").replace('return "x"', "return sharedlib.VALUE") + "\nimport sharedlib\n"
+    return factory.build(name, version, code=code, requires_dist=[requirement])
+
+
+def _deps(home: Path) -> list[str]:
+    return sorted(p.name for p in (home / "deps").iterdir()) if (home / "deps").is_dir() else []
+
+
+class TestShared:
+    def test_two_plugins_share_one_dependency(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """Two plugins needing one library load both, from one shared site, not as a clash."""
+        _lib(factory, "1.2.0")
+        _user(factory, "anthropic", "sharedlib>=1.0")
+        _user(factory, "mistral", "sharedlib>=1.1")
+        host = make_host()
+        assert sorted(host.load_order()) == ["anthropic", "mistral"]
+        assert host.hook.greet(name="x") == ["1.2.0", "1.2.0"]
+        (site,) = _deps(tmp_path / "home")
+        assert site.startswith("sharedlib-1.2.0-")
+        assert not [p for p in host.problems() if p.kind is ProblemKind.CONFLICT]
+        dist_info = host._engine.deps.dist_info_dirs()["sharedlib"]
+        assert (dist_info / "METADATA").is_file()
+
+    def test_registry_records_the_serving_dependency(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """The registry names the dependency, its dir and its users."""
+        _lib(factory, "1.2.0")
+        _user(factory, "anthropic", "sharedlib>=1.0")
+        make_host().stop()
+        doc = AtomicJsonFile(tmp_path / "home" / "registry.json").read()
+        (dep,) = doc["deps"]
+        assert dep["distribution"] == "sharedlib"
+        assert dep["version"] == "1.2.0"
+        assert [u[0] for u in dep["users"]] == ["anthropic"]
+
+    def test_restart_restores_without_reinstall(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """After a restart the same dependency dir serves, even with its wheel gone."""
+        wheel = _lib(factory, "1.2.0")
+        _user(factory, "anthropic", "sharedlib>=1.0")
+        make_host().stop()
+        before = _deps(tmp_path / "home")
+        stamp = (tmp_path / "home" / "deps" / before[0]).stat().st_ino
+        wheel.unlink()
+        host = make_host()
+        assert host.hook.greet(name="x") == ["1.2.0"]
+        assert _deps(tmp_path / "home") == before
+        assert (tmp_path / "home" / "deps" / before[0]).stat().st_ino == stamp
+
+    def test_lost_dependency_dir_is_installed_again(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """A recorded dependency dir gone at restart is installed again from its wheel, and
+        its users serve."""
+        _lib(factory, "1.2.0")
+        _user(factory, "anthropic", "sharedlib>=1.0")
+        _user(factory, "mistral", "sharedlib>=1.0")
+        make_host().stop()
+        (site,) = _deps(tmp_path / "home")
+        shutil.rmtree(tmp_path / "home" / "deps" / site)
+        host = make_host()
+        assert host.hook.greet(name="x") == ["1.2.0", "1.2.0"]
+        assert _deps(tmp_path / "home") == [site]
+
+    def test_ready_only_when_served(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """A plugin is ready to import (ahead of its transition) only once every dependency it
+        needs serves at a version that meets it."""
+        _lib(factory, "1.0.0")
+        _user(factory, "anthropic", "sharedlib>=1")
+        host = make_host()
+        elsewhere = WheelFactory(tmp_path / "elsewhere", group=factory.group)
+        newer = _user(elsewhere, "mistral", "sharedlib>=2")
+        same = _user(elsewhere, "gemini", "sharedlib>=1")
+        deps = host._engine.deps
+
+        def read(path: Path) -> Candidate:
+            found = candidate_from_wheel(inspect_plugin_wheel(path), factory.group)
+            assert found is not None
+            return found
+
+        assert deps.ready(read(same))
+        assert not deps.ready(read(newer))
+
+    def test_orphaned_dependency_dir_is_pruned(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """A dependency dir nothing records (a crash before the commit) goes at the next start."""
+        (tmp_path / "home" / "deps" / "ghost-1.0-0123abcd").mkdir(parents=True)
+        make_host()
+        assert _deps(tmp_path / "home") == []
+
+    def test_last_user_gone_retires_the_dependency(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """Once no plugin uses a dependency, its modules and its dir go."""
+        _lib(factory, "1.2.0")
+        wheel = _user(factory, "anthropic", "sharedlib>=1.0")
+        host = make_host()
+        assert "sharedlib" in sys.modules
+        wheel.unlink()
+        host.wait_idle(10)
+        assert host.load_order() == ()
+        assert "sharedlib" not in sys.modules
+        assert _deps(tmp_path / "home") == []
+
+    def test_dependency_clashing_with_a_plugin_module_is_refused(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """A plugin shipping a top-level module a serving dependency owns is refused."""
+        _lib(factory, "1.2.0")
+        _user(factory, "anthropic", "sharedlib>=1.0")
+        factory.build(
+            "squatter", code=greet_code("s"), files={"sharedlib/__init__.py": "VALUE = 'evil'\n"}
+        )
+        host = make_host()
+        assert host.load_order() == ("anthropic",)
+        assert host.plugins["squatter"].state is PluginState.FAILED
+        assert "shared dependency" in (host.plugins["squatter"].error or "")
+
+    def test_dependency_shadowing_the_host_is_refused(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """A dependency wheel shipping a module the host has (json) is refused, naming it."""
+        factory.build("hostlib", group="other.group", module="json")
+        factory.build("user", code=greet_code("x"), requires_dist=["hostlib>=1"])
+        host = make_host()
+        assert host.load_order() == ()
+        error = host.plugins["user"].error or ""
+        assert "top-level module 'json' of shared dependency hostlib" in error
+        assert "host environment" in error
+
+
+class TestChoice:
+    def test_environment_copy_preferred(self, factory: WheelFactory, make_host: MakeHost) -> None:
+        """A requirement the environment meets (pluggy) is not served from a folder wheel."""
+        factory.build("pluggy", "99.0.0", group="other.group", files={"pluggy/x.py": ""})
+        factory.build("user", code=greet_code("x"), requires_dist=["pluggy>=1"])
+        host = make_host()
+        assert host.load_order() == ("user",)
+        assert "pluggy" not in host._engine.deps.serving()
+
+    def test_environment_version_reads_sys_path_only(self) -> None:
+        """The environment's version of a distribution comes from sys.path."""
+        assert environment_version("pluggy") is not None
+        assert environment_version("no-such-dist-here") is None
+
+    def test_unsatisfiable_pair_named(self, factory: WheelFactory, make_host: MakeHost) -> None:
+        """Two plugins whose requirements no one version meets: the second is refused, naming
+        who needs what and the versions at hand."""
+        _lib(factory, "1.0.0")
+        _lib(factory, "2.0.0")
+        _user(factory, "anthropic", "sharedlib>=2")
+        _user(factory, "mistral", "sharedlib<2")
+        host = make_host()
+        assert host.load_order() == ("anthropic",)
+        error = host.plugins["mistral"].error or ""
+        assert "mistral 1.0.0 needs sharedlib<2" in error
+        assert "anthropic 1.0.0 needs sharedlib>=2" in error
+        assert "at hand: 2.0.0" in error
+
+    def test_unsatisfiable_install_raises_typed_error(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """install() of a plugin whose requirement nothing meets raises DependencyConflictError
+        naming the requirement, the plugin, and the versions at hand."""
+        _lib(factory, "1.0.0")
+        elsewhere = WheelFactory(tmp_path / "elsewhere", group="greeter.plugins")
+        wheel = _user(elsewhere, "mistral", "sharedlib>=3")
+        host = make_host()
+        with pytest.raises(DependencyConflictError) as caught:
+            host.install(wheel)
+        assert caught.value.needs == (("mistral 1.0.0", "sharedlib>=3"),)
+        assert caught.value.available[0][0] == "1.0.0"
+
+
+class TestSwap:
+    def test_newer_dependency_swapped_with_its_users(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """A plugin needing a newer version swaps the dependency, and its users move to it in
+        the same transition; the old version's dir goes."""
+        _lib(factory, "1.0.0")
+        _user(factory, "anthropic", "sharedlib>=1")
+        host = make_host()
+        assert host.hook.greet(name="x") == ["1.0.0"]
+        _lib(factory, "2.0.0")
+        _user(factory, "mistral", "sharedlib>=2")
+        host.wait_idle(10)
+        assert sorted(host.load_order()) == ["anthropic", "mistral"]
+        assert host.hook.greet(name="x") == ["2.0.0", "2.0.0"]
+        (site,) = _deps(tmp_path / "home")
+        assert site.startswith("sharedlib-2.0.0-")
+        assert sys.modules["sharedlib"].VALUE == "2.0.0"
+
+    def test_user_staying_blocks_the_swap(self, factory: WheelFactory, make_host: MakeHost) -> None:
+        """A user whose requirement the newer version does not meet keeps it: the newcomer is
+        refused, naming both requirements."""
+        _lib(factory, "1.0.0")
+        _user(factory, "anthropic", "sharedlib<2")
+        host = make_host()
+        _lib(factory, "2.0.0")
+        _user(factory, "mistral", "sharedlib>=2")
+        host.wait_idle(10)
+        assert host.load_order() == ("anthropic",)
+        assert host.hook.greet(name="x") == ["1.0.0"]
+        error = host.plugins["mistral"].error or ""
+        assert "anthropic 1.0.0 needs sharedlib<2" in error
+        assert "mistral 1.0.0 needs sharedlib>=2" in error
+
+    def test_failed_swap_puts_both_back(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """A newcomer failing its health check undoes the swap: the users serve on with the
+        old version's modules, and the new version's dir goes."""
+        _lib(factory, "1.0.0")
+        _user(factory, "anthropic", "sharedlib>=1")
+        host = make_host()
+        before = sys.modules["sharedlib"]
+        _lib(factory, "2.0.0")
+        code = greet_code("m") + "\nimport sharedlib\n\n@hookimpl\ndef pluginhost_health():\n"
+        code += "    return False\n"
+        factory.build("mistral", code=code, requires_dist=["sharedlib>=2"])
+        host.wait_idle(10)
+        assert host.load_order() == ("anthropic",)
+        assert host.hook.greet(name="x") == ["1.0.0"]
+        assert sys.modules["sharedlib"] is before
+        (site,) = _deps(tmp_path / "home")
+        assert site.startswith("sharedlib-1.0.0-")
+        assert "health" in (host.plugins["mistral"].error or "")
+
+    def test_rollback_puts_the_dependency_back(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """Rolling back a plugin whose update swapped the dependency swaps it back, with its
+        users, when the older wheel is at hand."""
+        _lib(factory, "1.0.0")
+        _lib(factory, "2.0.0")
+        _user(factory, "anthropic", "sharedlib<2")
+        _user(factory, "mistral", "sharedlib>=1")
+        host = make_host()
+        assert host.hook.greet(name="x") == ["1.0.0", "1.0.0"]
+        _user(factory, "anthropic", "sharedlib>=2", version="2.0.0")
+        host.wait_idle(10)
+        assert host.plugins["anthropic"].version == "2.0.0"
+        assert host.hook.greet(name="x") == ["2.0.0", "2.0.0"]
+        host.rollback("anthropic")
+        assert host.plugins["anthropic"].version == "1.0.0"
+        assert host.hook.greet(name="x") == ["1.0.0", "1.0.0"]
+        # Re-imported by the rollback, like a dependent: it serves, at its own version.
+        assert host.plugins["mistral"].version == "1.0.0"
+        assert "mistral" in host.load_order()
+
+    def test_restart_after_swap_serves_the_new_version(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """The registry records the swapped-in version: a restart serves it without wheels."""
+        _lib(factory, "1.0.0")
+        _user(factory, "anthropic", "sharedlib>=1")
+        host = make_host()
+        new = _lib(factory, "2.0.0")
+        _user(factory, "mistral", "sharedlib>=2")
+        host.wait_idle(10)
+        host.stop()
+        new.unlink()
+        assert make_host().hook.greet(name="x") == ["2.0.0", "2.0.0"]
+
+    def test_swap_under_calling_threads(self, factory: WheelFactory, make_host: MakeHost) -> None:
+        """Threads calling through a swap of the dependency and its users never fail, and each
+        answer is a whole version."""
+        _lib(factory, "1.0.0")
+        _user(factory, "anthropic", "sharedlib>=1")
+        host = make_host()
+        stop = threading.Event()
+        errors: list[BaseException] = []
+        answers: set[str] = set()
+
+        def call() -> None:
+            while not stop.is_set():
+                try:
+                    answers.update(host.hook.greet(name="x"))
+                except BaseException as exc:
+                    errors.append(exc)
+
+        threads = [threading.Thread(target=call) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        try:
+            _lib(factory, "2.0.0")
+            _user(factory, "mistral", "sharedlib>=2")
+            host.wait_idle(10)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        assert errors == []
+        assert answers <= {"1.0.0", "2.0.0"}
+        assert host.hook.greet(name="x") == ["2.0.0", "2.0.0"]
+
+
+class TestRefusedDependency:
+    def test_refusal_quoted_whole(self, factory: WheelFactory, make_host: MakeHost) -> None:
+        """The refusal the plugin names is the validation's whole reason, colons included."""
+        _lib(factory, "7.1.0", broken="weak-hash")
+        _user(factory, "anthropic", "sharedlib>=7")
+        host = make_host()
+        error = host.plugins["anthropic"].error or ""
+        assert "sharedlib 7.1.0 is in the folder but was refused: RECORD" in error
+        assert "with 'md5': a weak or unknown hash algorithm" in error
+
+    def test_refused_dependency_is_no_failed_plugin(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """A dependency wheel refused by validation is reported, not listed as a failed plugin;
+        the plugin needing it names the refusal."""
+        _lib(factory, "7.1.0", broken="bad-record-hash")
+        _user(factory, "anthropic", "sharedlib>=7")
+        host = make_host()
+        assert "sharedlib" not in host.plugins
+        error = host.plugins["anthropic"].error or ""
+        assert "sharedlib 7.1.0 is in the folder but was refused" in error
+        assert "RECORD" in error
+        refusal = next(p for p in host.problems() if p.kind is ProblemKind.WHEEL_INVALID)
+        assert refusal.plugin is None
+
+    def test_pth_member_accepted_in_dependency_wheel(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """A dependency wheel with a .pth member installs, and the .pth is inert."""
+        factory.build(
+            "sharedlib",
+            "1.0.0",
+            group="other.group",
+            code="VALUE = '1.0.0'\n",
+            files={"sharedlib-hook.pth": "import builtins; builtins.PTH_RAN = True\n"},
+        )
+        _user(factory, "anthropic", "sharedlib>=1")
+        host = make_host()
+        assert host.hook.greet(name="x") == ["1.0.0"]
+        (site,) = _deps(tmp_path / "home")
+        assert (tmp_path / "home" / "deps" / site / "sharedlib-hook.pth").is_file()
+        assert not hasattr(builtins, "PTH_RAN")
+
+    def test_pth_member_refused_in_plugin_wheel(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """A plugin wheel with a .pth member is still refused."""
+        factory.build("user", code=greet_code("x"), files={"user-hook.pth": "import os\n"})
+        host = make_host()
+        assert host.load_order() == ()
+        assert ".pth" in (host.plugins["user"].error or "")
