@@ -10,6 +10,7 @@ import gc
 import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.metadata
 import sys
 import threading
 import types
@@ -18,7 +19,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib.machinery import ModuleSpec
 from pathlib import Path
 
+import importlib_metadata
+
 from ..model.errors import ActivationError
+from .distributions import Context, find_distributions
 from .guard import describe_exception
 
 __all__ = [
@@ -35,7 +39,9 @@ class PluginFinder(importlib.abc.MetaPathFinder):
     """Finds each plugin's top-level modules in that plugin's site dir.
 
     One finder serves every plugin of a host, so ``sys.path`` does not grow by an entry per
-    plugin and a lookup of any other module costs one dictionary miss.
+    plugin and a lookup of any other module costs one dictionary miss. It also answers
+    ``importlib.metadata`` with the distributions of the site dirs it maps
+    (:mod:`pluginhost.load.distributions`).
     """
 
     def __init__(self) -> None:
@@ -66,6 +72,15 @@ class PluginFinder(importlib.abc.MetaPathFinder):
         if root is None:
             return None
         return importlib.machinery.PathFinder.find_spec(fullname, [root])
+
+    def find_distributions(
+        self, context: Context | None = None
+    ) -> Iterator[importlib.metadata.Distribution | importlib_metadata.Distribution]:
+        """The distributions installed in the site dirs mapped now, for ``importlib.metadata``
+        and ``importlib_metadata``, which ask every finder on ``sys.meta_path``."""
+        with self._lock:
+            roots = set(self._roots.values())
+        return find_distributions(roots, context or importlib.metadata.DistributionFinder.Context())
 
 
 def owned_modules(top_level: Iterable[str]) -> Iterator[str]:

@@ -36,6 +36,7 @@ import pluggy
 from ..load import guard
 from ..load.ahead import Ahead, Imported, import_ahead
 from ..load.bounded import bounded
+from ..load.distributions import distribution_of
 from ..load.modules import PluginFinder, import_entry_point, pop_modules, purge_modules
 from ..model.candidate import Candidate
 from ..model.errors import ActivationError, PluginHostError, ResolutionError
@@ -232,7 +233,7 @@ class Transition:
                 obj, ahead.value = ahead.value, None
                 if ahead.error is not None:
                     raise ActivationError(ahead.error, plugin=m.name, step="import")
-                m.impls = self._prepare(obj, m.name)
+                m.impls = self._prepare(obj, m)
                 continue
             value, name, tops = m.candidate.entry_point, m.name, m.top_level
             obj = self._guarded(
@@ -244,11 +245,12 @@ class Transition:
                 self.timeouts.import_,
                 "import",
             )
-            m.impls = self._prepare(obj, name)
+            m.impls = self._prepare(obj, m)
 
-    def _prepare(self, obj: object, name: str) -> Implementations:
+    def _prepare(self, obj: object, m: Member) -> Implementations:
+        name = m.name
         try:
-            return prepare(self.pm, obj, name)
+            return prepare(self.pm, obj, name, distribution_of(m.candidate, m.site_dir))
         except pluggy.PluginValidationError as exc:
             message = f"hook validation failed: {exc}"
         except Exception as exc:
