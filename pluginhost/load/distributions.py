@@ -68,6 +68,21 @@ def dist_infos(root: str) -> tuple[tuple[str, Path], ...]:
     return tuple(found)
 
 
+def _installed_dist_infos(location: str) -> tuple[tuple[str, Path], ...]:
+    # Hundreds of plugins installed in one site-packages would each list it: listed again only
+    # when an entry was added or removed there (the folder's mtime).
+    try:
+        stamp = os.stat(location).st_mtime_ns
+    except OSError:
+        return ()
+    return _listing(location, stamp)
+
+
+@functools.lru_cache(maxsize=64)
+def _listing(location: str, stamp: int) -> tuple[tuple[str, Path], ...]:
+    return dist_infos(location)
+
+
 #: For site dirs only: a site dir's name carries its content's hash, and it is never changed
 #: once renamed into place. Asked at every ``importlib.metadata`` look-up.
 _site_dist_infos = functools.lru_cache(maxsize=4096)(dist_infos)
@@ -81,7 +96,7 @@ def distribution_of(
     if site_dir is not None:
         found = _site_dist_infos(str(site_dir))
     elif isinstance(candidate.origin, InstalledOrigin):
-        found = dist_infos(candidate.origin.location)
+        found = _installed_dist_infos(candidate.origin.location)
     else:
         return None
     wanted = canonicalize_name(candidate.distribution)
