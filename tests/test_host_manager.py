@@ -229,7 +229,9 @@ def published(requirement: str) -> Path:
     stem = f"{name.replace('-', '_')}-{version}-"
     found = sorted(CACHE.glob(f"{stem}*.whl"))
     if not found:
+        # Few retries and a short timeout: without a registry, skip soon rather than hang CI.
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+        command += ["--retries", "1", "--timeout", "15"]
         result = subprocess.run(
             [*command, "-d", str(CACHE), requirement],
             check=False,

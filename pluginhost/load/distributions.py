@@ -50,10 +50,10 @@ def find_distributions(
             continue
         for name, path in _site_dist_infos(root):
             if wanted is None or name == wanted:
-                yield make(path)
+                yield make(Path(path))
 
 
-def dist_infos(root: str) -> tuple[tuple[str, Path], ...]:
+def dist_infos(root: str) -> tuple[tuple[str, str], ...]:
     """The ``(canonical name, path)`` of each ``*.dist-info`` dir in ``root``."""
     try:
         entries = sorted(os.listdir(root))
@@ -64,23 +64,25 @@ def dist_infos(root: str) -> tuple[tuple[str, Path], ...]:
         stem, dot, suffix = entry.rpartition(".")
         if dot and suffix == "dist-info":
             # ``name-version``: a wheel's name part is escaped, so it has no ``-`` of its own.
-            found.append((canonicalize_name(stem.rpartition("-")[0] or stem), Path(root, entry)))
+            name = canonicalize_name(stem.rpartition("-")[0] or stem)
+            found.append((name, os.path.join(root, entry)))
     return tuple(found)
 
 
-def _installed_dist_infos(location: str) -> tuple[tuple[str, Path], ...]:
+def _installed_dist_infos(location: str) -> dict[str, str]:
     # Hundreds of plugins installed in one site-packages would each list it: listed again only
     # when an entry was added or removed there (the folder's mtime).
     try:
         stamp = os.stat(location).st_mtime_ns
     except OSError:
-        return ()
+        return {}
     return _listing(location, stamp)
 
 
 @functools.lru_cache(maxsize=64)
-def _listing(location: str, stamp: int) -> tuple[tuple[str, Path], ...]:
-    return dist_infos(location)
+def _listing(location: str, stamp: int) -> dict[str, str]:
+    # A dict: each of those plugins looks its own name up in it.
+    return dict(reversed(dist_infos(location)))
 
 
 #: For site dirs only: a site dir's name carries its content's hash, and it is never changed
@@ -93,14 +95,11 @@ def distribution_of(
 ) -> importlib.metadata.Distribution | None:
     """The distribution a plugin comes from: its dist-info in its site dir, or, installed in
     the environment, where it is installed; ``None`` when none carries its name."""
+    wanted = canonicalize_name(candidate.distribution)
     if site_dir is not None:
-        found = _site_dist_infos(str(site_dir))
+        found = dict(reversed(_site_dist_infos(str(site_dir)))).get(wanted)
     elif isinstance(candidate.origin, InstalledOrigin):
-        found = _installed_dist_infos(candidate.origin.location)
+        found = _installed_dist_infos(candidate.origin.location).get(wanted)
     else:
         return None
-    wanted = canonicalize_name(candidate.distribution)
-    for name, path in found:
-        if name == wanted:
-            return importlib.metadata.PathDistribution(path)
-    return None
+    return None if found is None else importlib.metadata.PathDistribution(Path(found))
