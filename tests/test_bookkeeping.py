@@ -130,7 +130,7 @@ class TestAnnouncement:
         pm.register(Angry(), "angry")
         with pytest.raises(ActivationError, match="no thanks") as caught:
             switch(pm, [], [prepare(pm, Plugin(), "p")])
-        assert caught.value.step == "register"
+        assert (caught.value.step, caught.value.plugin) == ("register", "p")
         assert pm.get_plugin("p") is None
         assert pm.hook.ping() == []
         history = pm.hook.booktest_plugin_registered._call_history

@@ -74,16 +74,16 @@ def keep(
     assert history is not None  # announcer() checked that the hook is historic
     live, before, _ = _replace(history, gone, [])
     start = len(history)
-    try:
-        for n in new:
+    for n in new:
+        try:
             announce.call_historic(kwargs=_announcement(announce, n, pm))
-    except Exception as exc:
-        Bookkeeping((distinfo, (live, before, history[start:]))).undo()
-        raise ActivationError(
-            f"{announce.name} raised when told of it: {type(exc).__name__}: {exc}",
-            plugin=new[0].name,
-            step="register",
-        ) from exc
+        except Exception as exc:
+            Bookkeeping((distinfo, (live, before, history[start:]))).undo()
+            raise ActivationError(
+                f"{announce.name} raised when told of it: {type(exc).__name__}: {exc}",
+                plugin=n.name,
+                step="register",
+            ) from exc
     return Bookkeeping((distinfo, (live, before, history[start:])))
 
 
