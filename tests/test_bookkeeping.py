@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.metadata
 import types
+import weakref
 from pathlib import Path
 
 import pluggy
@@ -86,6 +88,20 @@ class TestDistributions:
         pm._plugin_distinfo.append((own, dist(tmp_path / "3", "own", "0.1")))
         done.undo()
         assert [p for p, *_ in listed(pm)] == [a, own]
+
+    def test_undone_plugin_not_kept(self, pm: pluggy.PluginManager, tmp_path: Path) -> None:
+        """After undo, the switch's record holds no reference to the plugin it took out, which
+        is purged next and checked for leaks."""
+        listener = Listener()
+        pm.register(listener, "listener")
+        plugin = Plugin()
+        ref = weakref.ref(plugin)
+        done = switch(pm, [], [prepare(pm, plugin, "p", dist(tmp_path, "hello", "1.0.0"))])
+        done.undo()
+        del plugin
+        gc.collect()
+        assert ref() is None
+        assert listener.heard == ["p"]
 
     def test_plugin_without_distribution_not_listed(self, pm: pluggy.PluginManager) -> None:
         """A plugin with no distribution registers, and list_plugin_distinfo() leaves it out."""

@@ -50,6 +50,8 @@ class Bookkeeping:
         for live, before, added in self.lists:
             kept = {id(e) for e in before} | {id(e) for e in added}
             live[:] = before + [e for e in live if id(e) not in kept]
+            # The undone plugins are purged next, and checked for references left: none here.
+            added.clear()
 
 
 def keep(
