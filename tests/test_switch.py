@@ -9,6 +9,7 @@ import pluggy
 import pytest
 
 from hookspecs.lifecycle import lifecycle_specs
+from pluginhost import ActivationError
 from pluginhost.swap.switch import implementations_of, prepare, switch
 
 hookspec = pluggy.HookspecMarker("swaptest")
@@ -138,6 +139,39 @@ class TestSwitch:
         late = Plugin("late")
         add(pm, late, "late")
         assert late.configured == [7]
+
+    def test_failing_history_undoes_the_switch(self, pm: pluggy.PluginManager) -> None:
+        """A new plugin raising when given an earlier historic call fails the switch, undone."""
+
+        class Fussy(Plugin):
+            @hookimpl
+            def configure(self, value: int) -> None:
+                raise ValueError("not that value")
+
+        add(pm, Plugin("a"), "p")
+        pm.hook.configure.call_historic(kwargs={"value": 7})
+        with pytest.raises(ActivationError, match="not that value") as caught:
+            switch(pm, [implementations_of(pm, "p")], [prepare(pm, Fussy("b"), "p")])
+        assert caught.value.step == "register"
+        assert pm.hook.ping(x=1) == ["ping-a"]
+
+    def test_name_of_the_application_refused(self, pm: pluggy.PluginManager) -> None:
+        """A new plugin named like a plugin the application registered is refused, and the
+        application's plugin keeps its name and its hooks."""
+        own = Plugin("own")
+        pm.register(own, "p")
+        with pytest.raises(ActivationError, match="already has a plugin named 'p'"):
+            add(pm, Plugin("a"), "p")
+        assert pm.get_plugin("p") is own
+        assert pm.hook.ping(x=1) == ["ping-own"]
+
+    def test_blocked_name_refused(self, pm: pluggy.PluginManager) -> None:
+        """A new plugin whose name the application blocked (``-p no:NAME``) is refused."""
+        pm.set_blocked("p")
+        with pytest.raises(ActivationError, match="blocks the name 'p'"):
+            add(pm, Plugin("a"), "p")
+        assert pm.is_blocked("p")
+        assert pm.hook.ping(x=1) == []
 
     def test_concurrent_calls_never_see_a_mix(self, pm: pluggy.PluginManager) -> None:
         """Calls racing 300 switches always see exactly one version of the swapped plugin."""

@@ -15,8 +15,6 @@ from typing import Any, Final
 
 import pluggy
 
-from hookspecs.lifecycle import lifecycle_specs
-
 from ..discover.discovery import Discovery
 from ..discover.environment import EnvironmentSource
 from ..discover.folder import WheelFolderSource
@@ -45,6 +43,7 @@ from ..state.registry import Registry, RegistryEncoder
 from ..state.store import AtomicJsonFile, HomeLock
 from .engine import Engine
 from .failures import leak_event
+from .manager import plugin_manager
 from .settings import Settings
 from .statusdoc import StatusWriter
 from .watching import Watching
@@ -57,7 +56,7 @@ logger = logging.getLogger("pluginhost")
 class PluginHost:
     """Discovers, resolves, installs, registers and hot-swaps the plugins of one pluggy project.
 
-    Every keyword argument but ``settings`` and ``sources`` is a field of
+    Every keyword argument but ``settings``, ``sources`` and ``manager`` is a field of
     :class:`~pluginhost.Settings`, documented there, with the same name and default:
     ``PluginHost("greeter", specs, home="./home", watch=["./wheels"])``. They are checked when
     the host is built, not by a type checker: ``**options`` cannot name them without listing
@@ -70,9 +69,13 @@ class PluginHost:
     :param settings: the settings as one value; default ``Settings()``.
     :param sources: further :class:`~pluginhost.Source` objects to read candidates from (live
         objects, which is why they are not settings a file could hold).
+    :param manager: the application's own ``pluggy.PluginManager`` (or subclass) for
+        ``project``, to register the plugins in instead of a new one; its specs and the
+        plugins it registered itself stay as they are. Also a live object, not a setting.
     :param options: any :class:`~pluginhost.Settings` field, by name.
     :raises TypeError: naming an option that is not a setting.
-    :raises SettingsError: naming an option whose value is wrong.
+    :raises SettingsError: naming an option whose value is wrong, or ``manager`` when it is
+        not a plugin manager of ``project``.
     :raises VersionError: when ``api_version`` is not a version.
     """
 
@@ -83,6 +86,7 @@ class PluginHost:
         *,
         settings: Settings | None = None,
         sources: Iterable[Source] = (),
+        manager: pluggy.PluginManager | None = None,
         **options: Any,
     ) -> None:
         given = (settings if settings is not None else Settings()).replace(**options)
@@ -115,10 +119,7 @@ class PluginHost:
             given.limits,
             TrustGate(given.trust, given.strict_modes, self.trust_file.absolute()),
         )
-        self.plugin_manager: Final = pluggy.PluginManager(project)
-        self.plugin_manager.add_hookspecs(lifecycle_specs(project))
-        for spec in specs:
-            self.plugin_manager.add_hookspecs(spec)
+        self.plugin_manager: Final = plugin_manager(project, specs, manager)
         #: pluggy's own hook relay: ``host.hook.greet(name="Ada")``. Calls take no lock. A plain
         #: attribute rather than a property, so the hot path pays no extra function call.
         self.hook: Final[pluggy.HookRelay] = self.plugin_manager.hook

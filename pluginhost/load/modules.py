@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.metadata
 import sys
 import threading
 import types
@@ -16,8 +17,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from importlib.machinery import ModuleSpec
 from pathlib import Path
 
+import importlib_metadata
+
 from ..model.candidate import EntryPoint
 from ..model.errors import ActivationError
+from .distributions import Context, find_distributions
 from .guard import describe_exception
 from .reaper import Released
 
@@ -36,7 +40,9 @@ class PluginFinder(importlib.abc.MetaPathFinder):
     """Finds each plugin's top-level modules in that plugin's site dir.
 
     One finder serves every plugin of a host, so ``sys.path`` does not grow by an entry per
-    plugin and a lookup of any other module costs one dictionary miss.
+    plugin and a lookup of any other module costs one dictionary miss. It also answers
+    ``importlib.metadata`` with the distributions of the site dirs it maps
+    (:mod:`pluginhost.load.distributions`).
     """
 
     def __init__(self) -> None:
@@ -67,6 +73,15 @@ class PluginFinder(importlib.abc.MetaPathFinder):
         if root is None:
             return None
         return importlib.machinery.PathFinder.find_spec(fullname, [root])
+
+    def find_distributions(
+        self, context: Context | None = None
+    ) -> Iterator[importlib.metadata.Distribution | importlib_metadata.Distribution]:
+        """The distributions installed in the site dirs mapped now, for ``importlib.metadata``
+        and ``importlib_metadata``, which ask every finder on ``sys.meta_path``."""
+        with self._lock:
+            roots = set(self._roots.values())
+        return find_distributions(roots, context or importlib.metadata.DistributionFinder.Context())
 
 
 def owned_modules(top_level: Iterable[str]) -> Iterator[str]:

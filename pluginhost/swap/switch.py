@@ -10,19 +10,29 @@ that started before the switch keeps the old list to its end.
 That copy is also how draining works (:mod:`pluginhost.swap.drain`): a call in flight holds a
 reference to each old ``HookImpl`` through its copy of the list.
 
-This module and the drain are the only ones that touch pluggy's private attributes
-(``_hookimpls``, ``_name2plugin``, ``_verify_hook``, ``_hookexec``, the call loop
-``_multicall``), present from pluggy 1.5 to 1.7; their tests fail loudly if a pluggy release
-changes them.
+The manager may be the application's own (``PluginHost(..., manager=pm)``): hook
+implementations are collected by its ``parse_hookimpl_opts`` (pytest's collects unmarked
+``pytest_*`` functions), a name it blocks or its own plugins hold is refused, and what its
+``register`` keeps besides hook lists is kept by :mod:`.bookkeeping`. Plugins it registered
+itself are never touched.
+
+This module, :mod:`.bookkeeping` and the drain are the only ones that touch pluggy's private
+attributes (``_hookimpls``, ``_name2plugin``, ``_verify_hook``, ``_hookexec``,
+``_plugin_distinfo``, ``_call_history``, the call loop ``_multicall``), present from pluggy 1.5
+to 1.7; their tests fail loudly if a pluggy release changes them.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
 import pluggy
+
+from ..model.errors import ActivationError
+from .bookkeeping import Bookkeeping, keep
 
 __all__ = ["Implementations", "Switch", "implementations_of", "prepare", "switch"]
 
@@ -43,15 +53,25 @@ class Implementations:
     :param name: the name the plugin is registered under.
     :param plugin: the plugin object.
     :param impls: ``(hook name, HookImpl)`` pairs.
+    :param dist: the distribution it comes from, for ``pm.list_plugin_distinfo()``.
     """
 
     name: str
     plugin: object
     impls: tuple[tuple[str, pluggy.HookImpl], ...]
+    dist: importlib.metadata.Distribution | None = None
 
 
-def prepare(pm: pluggy.PluginManager, plugin: object, name: str) -> Implementations:
+def prepare(
+    pm: pluggy.PluginManager,
+    plugin: object,
+    name: str,
+    dist: importlib.metadata.Distribution | None = None,
+) -> Implementations:
     """Collect and validate ``plugin``'s hook implementations without registering anything.
+
+    The manager's own ``parse_hookimpl_opts`` decides what is a hook implementation, as in
+    its ``register``.
 
     :raises pluggy.PluginValidationError: when an implementation does not fit its spec.
     """
@@ -67,7 +87,7 @@ def prepare(pm: pluggy.PluginManager, plugin: object, name: str) -> Implementati
         if isinstance(caller, pluggy.HookCaller) and caller.has_spec():
             pm._verify_hook(caller, impl)
         impls.append((hook_name, impl))
-    return Implementations(name, plugin, tuple(impls))
+    return Implementations(name, plugin, tuple(impls), dist)
 
 
 def implementations_of(pm: pluggy.PluginManager, name: str) -> Implementations:
@@ -92,9 +112,12 @@ class Switch:
     """The registered names the switch touched, with what they named before, if anything."""
     touched: frozenset[str]
     created: tuple[str, ...]
+    kept: Bookkeeping | None = None
 
     def undo(self) -> None:
         """Restore every hook list and name as they were before the switch, atomically per hook."""
+        if self.kept is not None:
+            self.kept.undo()
         for hook_name, impls in self.lists.items():
             caller = getattr(self.pm.hook, hook_name)
             caller._hookimpls = impls
@@ -121,7 +144,12 @@ def switch(
     other is about to replace.
 
     :returns: a :class:`Switch` whose ``undo()`` puts everything back as it was.
+    :raises ActivationError: with step ``register``, nothing changed, when a new plugin's name
+        is blocked in the manager or names a plugin other than the ones leaving; or, all
+        undone, when a new plugin raised as a historic call was replayed to it, or the
+        manager's announcement of a new plugin raised (:mod:`.bookkeeping`).
     """
+    _check_names(pm, old, new)
     gone = {id(o.plugin) for o in old}
     hook_names = {h for group in (*old, *new) for h, _ in group.impls}
     created = tuple(sorted(h for h in hook_names if not hasattr(pm.hook, h)))
@@ -140,8 +168,31 @@ def switch(
         pm._name2plugin.pop(o.name, None)
     for n in new:
         pm._name2plugin[n.name] = n.plugin
-    _apply_history(pm, new)
-    return record
+    try:
+        _apply_history(pm, new)
+        kept = keep(pm, old, new)
+    except BaseException:
+        record.undo()
+        raise
+    return attrs.evolve(record, kept=kept)
+
+
+def _check_names(
+    pm: pluggy.PluginManager, old: Sequence[Implementations], new: Sequence[Implementations]
+) -> None:
+    """Refuse a new plugin whose name the manager blocks or gives to a plugin not leaving."""
+    leaving = {id(o.plugin) for o in old}
+    for n in new:
+        if n.name not in pm._name2plugin:
+            continue
+        holder = pm._name2plugin[n.name]
+        if holder is None:
+            reason = f"the plugin manager blocks the name {n.name!r}"
+        elif id(holder) not in leaving:
+            reason = f"the plugin manager already has a plugin named {n.name!r}: {holder!r}"
+        else:
+            continue
+        raise ActivationError(reason, plugin=n.name, step="register")
 
 
 def _staged_list(
@@ -164,9 +215,22 @@ def _staged_list(
 
 
 def _apply_history(pm: pluggy.PluginManager, new: Sequence[Implementations]) -> None:
+    """Replay the historic calls made so far (pytest's ``pytest_addoption``) to the new
+    plugins, as ``register`` does.
+
+    :raises ActivationError: with step ``register`` when a new plugin's implementation raised.
+    """
     for group in new:
         for hook_name, impl in group.impls:
-            getattr(pm.hook, hook_name)._maybe_apply_history(impl)
+            try:
+                getattr(pm.hook, hook_name)._maybe_apply_history(impl)
+            except Exception as exc:
+                raise ActivationError(
+                    f"{hook_name} raised when given the calls made before it was loaded: "
+                    f"{type(exc).__name__}: {exc}",
+                    plugin=group.name,
+                    step="register",
+                ) from exc
 
 
 def _callers(pm: pluggy.PluginManager) -> Iterable[pluggy.HookCaller]:

@@ -23,6 +23,7 @@ returns drains, deactivates and purges the old versions (:mod:`pluginhost.swap.r
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import logging
 import sys
 import traceback
@@ -36,6 +37,7 @@ import pluggy
 from ..load import guard
 from ..load.ahead import Ahead, Imported, import_ahead
 from ..load.bounded import bounded
+from ..load.distributions import distribution_of
 from ..load.modules import PluginFinder, import_entry_points, pop_modules, purge_modules
 from ..load.reaper import Reaper
 from ..model.candidate import Candidate
@@ -254,16 +256,21 @@ class Transition:
             m.registrations = self._prepare(m, obj)
 
     def _prepare(self, m: Member, objects: object) -> tuple[Implementations, ...]:
-        """Each entry point's object, prepared under the entry point's name."""
+        """Each entry point's object, prepared under the entry point's name, with the plugin's
+        distribution (for the manager's ``list_plugin_distinfo()``)."""
         assert isinstance(objects, tuple)
         eps = m.candidate.entry_points
+        dist = distribution_of(m.candidate, m.site_dir)
         return tuple(
-            self._prepare_one(obj, ep.name, m.name) for ep, obj in zip(eps, objects, strict=True)
+            self._prepare_one(obj, ep.name, m.name, dist)
+            for ep, obj in zip(eps, objects, strict=True)
         )
 
-    def _prepare_one(self, obj: object, name: str, plugin: str) -> Implementations:
+    def _prepare_one(
+        self, obj: object, name: str, plugin: str, dist: importlib.metadata.Distribution | None
+    ) -> Implementations:
         try:
-            return prepare(self.pm, obj, name)
+            return prepare(self.pm, obj, name, dist)
         except pluggy.PluginValidationError as exc:
             message = f"hook validation failed: {exc}"
         except Exception as exc:

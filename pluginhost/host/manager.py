@@ -1,0 +1,86 @@
+"""The host's plugin manager: a new one, or the application's own, adopted.
+
+An application that already has a ``pluggy.PluginManager`` (pytest's ``PytestPluginManager``,
+``llm.plugins.pm``, ``datasette.plugins.pm`` with its built-in plugins registered) hands it to
+``PluginHost(project, specs, manager=pm)``. The host then registers its plugins there, through
+that manager's own hook parsing, and leaves the plugins the application registered itself alone
+(:mod:`pluginhost.swap.switch`).
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Iterable
+
+import pluggy
+
+from hookspecs.lifecycle import lifecycle_specs
+
+from ..model.errors import SettingsError
+
+__all__ = ["plugin_manager"]
+
+Specs = types.ModuleType | type
+
+
+def plugin_manager(
+    project: str, specs: Iterable[Specs], manager: pluggy.PluginManager | None = None
+) -> pluggy.PluginManager:
+    """``manager`` (or a new manager for ``project``) with the lifecycle specs and ``specs``.
+
+    A spec object the manager already has (the application added its hookspecs itself) is not
+    added twice. The lifecycle hooks (``pluginhost_*``) are added to an adopted manager too:
+    pluginhost calls them on one plugin at a time, never as a broadcast, so the application's
+    plugins are never asked.
+
+    :raises SettingsError: with key ``manager``, when ``manager`` is not a
+        ``pluggy.PluginManager`` or is for another project; with key ``specs``, when a spec
+        names a hook the manager already has from another spec object (nothing is added then).
+    """
+    if manager is None:
+        manager = pluggy.PluginManager(project)
+    elif not isinstance(manager, pluggy.PluginManager):
+        raise SettingsError(
+            f"must be a pluggy.PluginManager, not {type(manager).__name__}", key="manager"
+        )
+    elif manager.project_name != project:
+        raise SettingsError(
+            f"is the plugin manager of project {manager.project_name!r}, not of {project!r}: "
+            "its plugins' hooks are marked for the other project",
+            key="manager",
+        )
+    wanted = [lifecycle_specs(project), *specs]
+    fresh = [spec for spec in wanted if not _added(manager, spec)]
+    for spec in fresh:
+        _check_clash(manager, spec)
+    for spec in fresh:
+        manager.add_hookspecs(spec)
+    return manager
+
+
+def _hook_names(manager: pluggy.PluginManager, spec: Specs) -> list[str]:
+    return [name for name in dir(spec) if manager.parse_hookspec_opts(spec, name) is not None]
+
+
+def _added(manager: pluggy.PluginManager, spec: Specs) -> bool:
+    """Whether every hook ``spec`` declares is already specified by ``spec`` itself."""
+    names = _hook_names(manager, spec)
+    return bool(names) and all(_spec_source(manager, name) is spec for name in names)
+
+
+def _spec_source(manager: pluggy.PluginManager, name: str) -> object:
+    caller = getattr(manager.hook, name, None)
+    if isinstance(caller, pluggy.HookCaller) and caller.spec is not None:
+        return caller.spec.namespace
+    return None
+
+
+def _check_clash(manager: pluggy.PluginManager, spec: Specs) -> None:
+    for name in _hook_names(manager, spec):
+        source = _spec_source(manager, name)
+        if source is not None and source is not spec:
+            raise SettingsError(
+                f"declare hook {name!r}, which the plugin manager already has from "
+                f"{getattr(source, '__name__', source)!r}",
+                key="specs",
+            )

@@ -1,0 +1,105 @@
+"""The distributions of the site dirs that serve: what ``importlib.metadata`` sees of them.
+
+A site dir is never on ``sys.path``, so ``importlib.metadata`` (and its backport
+``importlib_metadata``) would not find the distributions installed in it. The host's
+:class:`~pluginhost.load.modules.PluginFinder` answers their ``find_distributions`` with the
+dist-info dirs of the site dirs it maps, which are those of the serving versions: after a swap,
+a removal or a rollback, ``version("hello")`` is the serving version's. It sits first on
+``sys.meta_path``, so a plugin served from a folder shadows an older copy installed in the
+environment, as it does for imports.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import importlib_metadata
+from packaging.utils import canonicalize_name
+
+from ..model.candidate import Candidate, InstalledOrigin
+
+__all__ = ["dist_infos", "distribution_of", "find_distributions"]
+
+#: Either library's context object (``name``, ``path``); the two share no base class.
+Context = (
+    importlib.metadata.DistributionFinder.Context | importlib_metadata.DistributionFinder.Context
+)
+
+
+def find_distributions(
+    roots: Iterable[str], context: Context
+) -> Iterator[importlib.metadata.Distribution | importlib_metadata.Distribution]:
+    """The distributions in ``roots`` that ``context`` asks for, as the asking library's
+    ``PathDistribution``: stdlib objects for ``importlib.metadata``, the backport's for
+    ``importlib_metadata``.
+
+    :param roots: site dirs.
+    :param context: its ``name`` (``None`` for all) and, when the caller gave one, ``path``,
+        which only the site dirs it lists then match.
+    """
+    backport = isinstance(context, importlib_metadata.DistributionFinder.Context)
+    make = importlib_metadata.PathDistribution if backport else importlib.metadata.PathDistribution
+    wanted = None if context.name is None else canonicalize_name(context.name)
+    searched = set(context.path) if "path" in vars(context) else None
+    for root in sorted(roots):
+        if searched is not None and root not in searched:
+            continue
+        for name, path in _site_dist_infos(root):
+            if wanted is None or name == wanted:
+                yield make(Path(path))
+
+
+def dist_infos(root: str) -> tuple[tuple[str, str], ...]:
+    """The ``(canonical name, path)`` of each ``*.dist-info`` dir in ``root``."""
+    try:
+        entries = sorted(os.listdir(root))
+    except OSError:
+        return ()
+    found = []
+    for entry in entries:
+        stem, dot, suffix = entry.rpartition(".")
+        if dot and suffix == "dist-info":
+            # ``name-version``: a wheel's name part is escaped, so it has no ``-`` of its own.
+            name = canonicalize_name(stem.rpartition("-")[0] or stem)
+            found.append((name, os.path.join(root, entry)))
+    return tuple(found)
+
+
+def _installed_dist_infos(location: str) -> dict[str, str]:
+    # Hundreds of plugins installed in one site-packages would each list it: listed again only
+    # when an entry was added or removed there (the folder's mtime).
+    try:
+        stamp = os.stat(location).st_mtime_ns
+    except OSError:
+        return {}
+    return _listing(location, stamp)
+
+
+@functools.lru_cache(maxsize=64)
+def _listing(location: str, stamp: int) -> dict[str, str]:
+    # A dict: each of those plugins looks its own name up in it.
+    return dict(reversed(dist_infos(location)))
+
+
+#: For site dirs only: a site dir's name carries its content's hash, and it is never changed
+#: once renamed into place. Asked at every ``importlib.metadata`` look-up.
+_site_dist_infos = functools.lru_cache(maxsize=4096)(dist_infos)
+
+
+def distribution_of(
+    candidate: Candidate, site_dir: Path | None
+) -> importlib.metadata.Distribution | None:
+    """The distribution a plugin comes from: its dist-info in its site dir, or, installed in
+    the environment, where it is installed; ``None`` when none carries its name."""
+    wanted = canonicalize_name(candidate.distribution)
+    if site_dir is not None:
+        found = dict(reversed(_site_dist_infos(str(site_dir)))).get(wanted)
+    elif isinstance(candidate.origin, InstalledOrigin):
+        found = _installed_dist_infos(candidate.origin.location).get(wanted)
+    else:
+        return None
+    return None if found is None else importlib.metadata.PathDistribution(Path(found))

@@ -1,0 +1,245 @@
+"""PluginHost(..., manager=pm): the application's own plugin manager adopted, with real pytest,
+datasette and llm managers and a real published wheel."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import importlib_metadata
+import pluggy
+import pytest
+from _pytest.config import Config, get_config
+
+from pluginhost import PluginHost, SettingsError
+from pluginhost.testing import WheelFactory
+
+#: A published plugin whose two hooks are unmarked ``pytest_*`` functions.
+PYTEST_MOCK = "pytest-mock==3.17.0"
+#: Where published wheels are downloaded once, outside the repository.
+CACHE = Path(os.environ.get("PLUGINHOST_WHEEL_CACHE", Path.home() / ".cache/pluginhost-wheels"))
+
+PYTEST_PLUGIN = """
+from importlib.metadata import version
+
+# pytest-asyncio's pattern: the plugin asks for its own version while it is imported.
+__version__ = version("phx-pytest")
+
+def pytest_addoption(parser):
+    parser.addini("phx_{tag}", "an option of phx-pytest {tag}")
+
+def pytest_report_header(config):
+    return "phx-pytest {tag}"
+"""
+
+
+class Listener:
+    """A plugin of the application: hears of every plugin registered, like pytest's fixture
+    manager does."""
+
+    def __init__(self) -> None:
+        self.heard: list[str] = []
+
+    def pytest_plugin_registered(self, plugin: object, plugin_name: str) -> None:
+        self.heard.append(plugin_name)
+
+
+@pytest.fixture
+def config() -> Config:
+    """A real pytest configuration, its PytestPluginManager with pytest's own plugins."""
+    return get_config()
+
+
+@pytest.fixture
+def adopt(tmp_path: Path, wheels: Path) -> Iterator[Any]:
+    """Starts (and later stops) hosts on the application's manager, watching ``wheels``."""
+    hosts: list[PluginHost] = []
+
+    def make(pm: pluggy.PluginManager, **kwargs: Any) -> PluginHost:
+        # Each application's entry-point group: pytest's has a name of its own.
+        kwargs.setdefault("group", {"pytest": "pytest11"}.get(pm.project_name, pm.project_name))
+        host = PluginHost(
+            pm.project_name,
+            manager=pm,
+            home=tmp_path / "home",
+            watch=[wheels],
+            environment=False,
+            live=False,
+            **kwargs,
+        )
+        hosts.append(host)
+        return host.start()
+
+    yield make
+    for host in hosts:
+        host.stop()
+
+
+def own_plugins(pm: pluggy.PluginManager) -> dict[str, tuple[str, ...]]:
+    """The application's own plugins and the hooks each answers, to compare before and after."""
+    return {
+        name: tuple(sorted(c.name for c in pm.get_hookcallers(plugin) or ()))
+        for name, plugin in pm.list_name_plugin()
+        if plugin is not None and not name.startswith("phx")
+    }
+
+
+def listed(pm: pluggy.PluginManager) -> list[tuple[str, str]]:
+    return [(d.project_name, d.version) for _, d in pm.list_plugin_distinfo()]
+
+
+def versions(name: str) -> set[str]:
+    """The version both importlib.metadata and its backport give for ``name``."""
+    return {importlib.metadata.version(name), importlib_metadata.version(name)}
+
+
+class TestPytestManager:
+    def test_unmarked_hooks_collected(
+        self, adopt: Any, config: Config, wheels: Path, tmp_path: Path
+    ) -> None:
+        """Unmarked ``pytest_*`` functions are hooks, history is replayed (pytest_addoption)
+        and the application hears of the plugin, as with pytest's own register."""
+        pm = config.pluginmanager
+        listener = Listener()
+        pm.register(listener, "listener")
+        WheelFactory(wheels, "pytest11").build(
+            "phx-pytest", code=PYTEST_PLUGIN.format(tag="one"), no_manifest=True
+        )
+        adopt(pm)
+        hooks = sorted(c.name for c in pm.get_hookcallers(pm.get_plugin("phx-pytest")) or ())
+        assert hooks == ["pytest_addoption", "pytest_report_header"]
+        assert "phx_one" in config._parser._inidict
+        assert listener.heard[-1] == "phx-pytest"
+        assert listener.heard.count("phx-pytest") == 1
+
+    def test_swap_rollback_remove_keep_the_application(
+        self, adopt: Any, config: Config, wheels: Path, tmp_path: Path
+    ) -> None:
+        """Through a swap, a rollback and a removal, pytest's own plugins answer as before,
+        and the metadata and list_plugin_distinfo() are the serving version's."""
+        pm = config.pluginmanager
+        before = own_plugins(pm)
+        factory = WheelFactory(wheels, "pytest11")
+        factory.build("phx-pytest", code=PYTEST_PLUGIN.format(tag="one"), no_manifest=True)
+        host = adopt(pm)
+        assert versions("phx-pytest") == {"1.0.0"}
+        newer = WheelFactory(tmp_path / "newer", "pytest11").build(
+            "phx-pytest", "2.0.0", code=PYTEST_PLUGIN.format(tag="two"), no_manifest=True
+        )
+        host.install(newer)
+        assert versions("phx-pytest") == {"2.0.0"}
+        assert pm.get_plugin("phx-pytest").__version__ == "2.0.0"
+        assert listed(pm) == [("phx-pytest", "2.0.0")]
+        assert "phx_two" in config._parser._inidict
+        host.rollback("phx-pytest")
+        assert versions("phx-pytest") == {"1.0.0"}
+        assert pm.get_plugin("phx-pytest").__version__ == "1.0.0"
+        assert listed(pm) == [("phx-pytest", "1.0.0")]
+        assert own_plugins(pm) == before
+        host.remove("phx-pytest")
+        assert listed(pm) == []
+        with pytest.raises(importlib.metadata.PackageNotFoundError):
+            importlib.metadata.version("phx-pytest")
+        assert own_plugins(pm) == before
+        assert host.problems() == ()
+
+    def test_name_held_by_the_application_refused(
+        self, adopt: Any, config: Config, wheels: Path
+    ) -> None:
+        """A plugin named like one of pytest's own is refused; pytest's keeps serving."""
+        pm = config.pluginmanager
+        python_plugin = pm.get_plugin("python")
+        WheelFactory(wheels, "pytest11").build(
+            "python",
+            code="def pytest_report_header(config):\n    return 'x'\n",
+            module="phx_python",
+            no_manifest=True,
+        )
+        host = adopt(pm)
+        assert pm.get_plugin("python") is python_plugin
+        (problem,) = host.problems()
+        assert "already has a plugin named 'python'" in problem.message
+
+    def test_published_pytest_mock(self, adopt: Any, config: Config, wheels: Path) -> None:
+        """The published pytest-mock wheel loads with both its unmarked hooks, and its
+        version shows in the metadata and in list_plugin_distinfo()."""
+        shutil.copy(published(PYTEST_MOCK), wheels)
+        pm = config.pluginmanager
+        host = adopt(pm)
+        assert host.problems() == ()
+        plugin = pm.get_plugin("pytest-mock")
+        hooks = sorted(c.name for c in pm.get_hookcallers(plugin) or ())
+        assert hooks == ["pytest_addoption", "pytest_configure"]
+        assert "mock_use_standalone_module" in config._parser._inidict
+        assert versions("pytest_mock") == {"3.17.0"}
+        assert listed(pm) == [("pytest-mock", "3.17.0")]
+
+    def test_other_project_refused(self, config: Config, tmp_path: Path) -> None:
+        """Adopting pytest's manager for another project is a SettingsError."""
+        with pytest.raises(SettingsError, match="project 'pytest', not of 'greeter'"):
+            PluginHost("greeter", manager=config.pluginmanager, home=tmp_path / "home")
+
+
+class TestApplicationListings:
+    def test_datasette_plugins(self, adopt: Any, wheels: Path) -> None:
+        """datasette's get_plugins() (its /-/plugins page) shows the plugin with its version;
+        datasette's built-in plugins stay."""
+        plugins = pytest.importorskip("datasette.plugins", reason="datasette is not installed")
+        builtins = own_plugins(plugins.pm)
+        WheelFactory(wheels, "datasette").build(
+            "phx-datasette", "1.2.0", code=hook_code("datasette", "extra_template_vars")
+        )
+        host = adopt(plugins.pm)
+        shown = {p["name"]: p for p in plugins.get_plugins()}
+        assert shown["phx-datasette"]["version"] == "1.2.0"
+        assert shown["phx-datasette"]["hooks"] == ["extra_template_vars"]
+        host.stop()
+        assert "phx-datasette" not in {p["name"] for p in plugins.get_plugins()}
+        assert own_plugins(plugins.pm) == builtins
+
+    def test_llm_plugins(self, adopt: Any, wheels: Path) -> None:
+        """llm's get_plugins() (``llm plugins``) shows the plugin with its version."""
+        llm = pytest.importorskip("llm", reason="llm is not installed")
+        WheelFactory(wheels, "llm").build(
+            "phx-llm", "0.3.0", code=hook_code("llm", "register_commands", "cli")
+        )
+        adopt(llm.plugins.pm)
+        shown = {p["name"]: p for p in llm.get_plugins()}
+        assert shown["phx-llm"]["version"] == "0.3.0"
+        assert shown["phx-llm"]["hooks"] == ["register_commands"]
+
+
+def hook_code(project: str, hook: str, *args: str) -> str:
+    """A plugin module with one marked hook implementation that does nothing."""
+    return (
+        f"import pluggy\n\nhookimpl = pluggy.HookimplMarker({project!r})\n\n\n"
+        f"@hookimpl\ndef {hook}({', '.join(args)}):\n    return None\n"
+    )
+
+
+def published(requirement: str) -> Path:
+    """A published wheel, downloaded once into :data:`CACHE`; skips when it cannot be."""
+    name, _, version = requirement.partition("==")
+    stem = f"{name.replace('-', '_')}-{version}-"
+    found = sorted(CACHE.glob(f"{stem}*.whl"))
+    if not found:
+        # Few retries and a short timeout: without a registry, skip soon rather than hang CI.
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+        command += ["--retries", "1", "--timeout", "15"]
+        result = subprocess.run(
+            [*command, "-d", str(CACHE), requirement],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        found = sorted(CACHE.glob(f"{stem}*.whl"))
+        if result.returncode != 0 or not found:
+            pytest.skip(f"cannot download {requirement}: {result.stderr.strip()[-300:]}")
+    return found[0]
