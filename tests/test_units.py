@@ -14,20 +14,31 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from _pytest import hookspec
+from _pytest.config import PytestPluginManager
 
 from pluginhost import Event, PluginHost, PluginState
 from pluginhost.testing import WheelFactory
 
 MakeHost = Callable[..., PluginHost]
 
-PUBLISHED = ("pytest-xdist==3.6.1", "execnet==2.1.1")
-"""A published distribution of two ``pytest11`` entry points, and the library it imports."""
-
-CACHE = Path(
-    os.environ.get("PLUGINHOST_WHEEL_CACHE", Path(tempfile.gettempdir()) / "pluginhost-wheels")
+PUBLISHED = (
+    "pytest-html==4.1.1",
+    "pytest-metadata==3.1.1",
+    "jinja2==3.1.4",
+    "markupsafe==2.1.5",
 )
-"""Where published wheels are downloaded to: outside the repository, kept between runs."""
+"""A published distribution of two ``pytest11`` entry points (``html``, ``html_fixtures``), the
+plugin it requires, and the libraries they import. Not pytest-xdist: the tests run under
+pytest-xdist, and its modules in the environment would clash with the wheel's."""
+
+CACHE = (
+    Path(
+        os.environ.get("PLUGINHOST_WHEEL_CACHE", Path(tempfile.gettempdir()) / "pluginhost-wheels")
+    )
+    / f"cp{sys.version_info[0]}{sys.version_info[1]}"
+)
+"""Where published wheels are downloaded to: outside the repository, kept between runs, one
+folder per Python (MarkupSafe's wheel is built for one)."""
 
 PART = """
 import builtins
@@ -216,7 +227,8 @@ def published(requirement: str) -> Path:
     is skipped, saying why, when the package registry cannot be reached."""
     name, _, version = requirement.partition("==")
     prefix = f"{name.replace('-', '_')}-{version}-"
-    found = sorted(CACHE.glob(f"{prefix}*.whl"))
+    CACHE.mkdir(parents=True, exist_ok=True)
+    found = sorted(p for p in CACHE.glob("*.whl") if p.name.lower().startswith(prefix))
     if found:
         return found[0]
     command = [sys.executable, "-m", "pip", "download", requirement, "--no-deps", "-d", str(CACHE)]
@@ -224,23 +236,25 @@ def published(requirement: str) -> Path:
         done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=180)
     except subprocess.TimeoutExpired:
         pytest.skip(f"pip download {requirement} timed out: the package registry is unreachable")
-    found = sorted(CACHE.glob(f"{prefix}*.whl"))
+    found = sorted(p for p in CACHE.glob("*.whl") if p.name.lower().startswith(prefix))
     if done.returncode != 0 or not found:
         pytest.skip(f"pip download {requirement} failed: {done.stderr.strip()[-300:]}")
     return found[0]
 
 
 class TestPublishedUnit:
-    def test_pytest_xdist_loads_both_entry_points(
+    def test_pytest_html_loads_both_entry_points(
         self, tmp_path: Path, wheels: Path, events: list[Event]
     ) -> None:
-        """pytest-xdist, as published, loads in group pytest11 as one plugin whose entry points
-        xdist and xdist.looponfail are registered under their names, and is removed whole."""
+        """pytest-html, as published, loads in group pytest11 as one plugin whose entry points
+        html and html_fixtures are registered under their names, after pytest-metadata, which
+        it requires; and is removed whole. pytest's own manager is adopted, so its unmarked
+        ``pytest_*`` functions are hooks."""
         for requirement in PUBLISHED:
             shutil.copy(published(requirement), wheels)
         host = PluginHost(
             "pytest",
-            specs=[hookspec],
+            manager=PytestPluginManager(),
             group="pytest11",
             home=tmp_path / "home",
             watch=[wheels],
@@ -249,14 +263,17 @@ class TestPublishedUnit:
         host.subscribe(events.append)
         with host:
             pm = host.plugin_manager
-            info = host.plugins["pytest-xdist"]
+            info = host.plugins["pytest-html"]
             assert (info.state, info.entry_points) == (
                 PluginState.ACTIVE,
-                ("xdist", "xdist.looponfail"),
+                ("html", "html_fixtures"),
             )
-            assert info.display == "pytest-xdist"
+            assert info.display == "pytest-html"
+            assert host.load_order() == ("metadata", "pytest-html")
+            assert pm.get_plugin("html") is not None
+            assert pm.get_plugin("html_fixtures") is not None
             impls = pm.hook.pytest_addoption.get_hookimpls()
-            assert sorted(i.plugin_name for i in impls) == ["xdist", "xdist.looponfail"]
-            host.remove("pytest-xdist")
-            assert pm.get_plugin("xdist") is None
-            assert pm.get_plugin("xdist.looponfail") is None
+            assert {"html", "metadata"} <= {i.plugin_name for i in impls}
+            host.remove("pytest-html")
+            assert pm.get_plugin("html") is None
+            assert pm.get_plugin("html_fixtures") is None
