@@ -112,6 +112,7 @@ def _plugin_status(entry: Mapping[str, Any]) -> PluginStatus:
         sha256=entry.get("sha256"),
         error=entry.get("error"),
         pinned=bool(entry.get("pinned", False)),
+        entry_points=tuple(entry.get("entry_points", ())),
     )
     history = tuple(
         HistoryEntry(h["version"], h["outcome"], h["time"], h.get("sha256"), h.get("error"))

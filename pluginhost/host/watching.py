@@ -107,10 +107,14 @@ class Watching:
         now = time.monotonic()
         with self._changed_lock:
             changed, self._changed = self._changed, {}
-        if not changed or now - self._full_at >= self._settings.rescan_interval:
+        if not changed or self.full_look_due():
             self._full_at = now
             return None
         return changed
+
+    def full_look_due(self) -> bool:
+        """Whether the last full look is a rescan interval old."""
+        return time.monotonic() - self._full_at >= self._settings.rescan_interval
 
     def problems(self) -> list[Problem]:
         """Each watched folder that cannot be watched now, and why."""
