@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .discover.wheel import WheelInfo
     from .host.host import PluginHost
     from .host.settings import Settings
+    from .model.answers import HookAnswer
     from .model.candidate import (
         Candidate,
         InstalledOrigin,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from .model.errors import (
         ActivationError,
         BuildError,
+        CallError,
         HostStateError,
         InstallError,
         ManifestError,
@@ -69,12 +71,14 @@ if TYPE_CHECKING:
 _EXPORTS: dict[str, str] = {
     "ActivationError": ".model.errors",
     "BuildError": ".model.errors",
+    "CallError": ".model.errors",
     "Candidate": ".model.candidate",
     "Constraint": ".model.versions",
     "EnvironmentSource": ".discover.environment",
     "Event": ".model.events",
     "EventKind": ".model.events",
     "HistoryEntry": ".model.status",
+    "HookAnswer": ".model.answers",
     "HostStateError": ".model.errors",
     "InstallError": ".model.errors",
     "InstalledOrigin": ".model.candidate",
@@ -109,12 +113,14 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "ActivationError",
     "BuildError",
+    "CallError",
     "Candidate",
     "Constraint",
     "EnvironmentSource",
     "Event",
     "EventKind",
     "HistoryEntry",
+    "HookAnswer",
     "HostStateError",
     "InstallError",
     "InstalledOrigin",

@@ -164,9 +164,9 @@ class HostProcess:
     file now and then.
     """
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, *extra: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pluginhost", "run", "--config", str(config)],
+            [sys.executable, "-m", "pluginhost", "run", "--config", str(config), *extra],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

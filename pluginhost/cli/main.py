@@ -16,6 +16,7 @@ from typing import Final
 
 from ..model.errors import PluginHostError
 from .common import EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, UsageError, note
+from .run_options import add_run_options
 
 __all__ = ["main"]
 
@@ -84,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--config", type=Path, required=True, metavar="FILE")
     run.add_argument("--json", action="store_true", help="print events as JSON lines")
+    add_run_options(run)
 
     listing = command("list", "list the plugins of a host's home", _RUNNING)
     _add_home(listing)
@@ -119,6 +121,8 @@ def _parser() -> argparse.ArgumentParser:
         "rollback": "roll back a plugin",
         "remove": "remove a plugin",
         "unpin": "unpin a plugin that install() of an older wheel pinned",
+        "disable": "disable a plugin (unloaded, its wheel kept, until enabled; persists)",
+        "enable": "enable a plugin disabled before",
     }
     for action, verb in verbs.items():
         cmd = command(
@@ -126,10 +130,18 @@ def _parser() -> argparse.ArgumentParser:
             f"{verb} on the host running on a home",
             "The request goes through HOME/control/ to the host started with `pluginhost run`,\n"
             "which performs it under its lock. When no host runs on HOME, nothing is done\n"
-            "(exit 1): start one with `pluginhost run`.",
+            "(exit 1): start one with `pluginhost run`"
+            + (
+                "; except for disable and enable,\nwhich are then recorded in HOME for its "
+                "next start."
+                if action in ("disable", "enable")
+                else "."
+            ),
         )
         _add_name_and_home(cmd)
         cmd.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (60)")
+
+    _add_call(command("call", _CALL_HELP, _CALL_EPILOG))
 
     _add_name_and_home(
         command(
@@ -158,6 +170,24 @@ def _parser() -> argparse.ArgumentParser:
     new.add_argument("--api-version", help="host API version (default: the hookspec module's)")
     _add_json(new)
     return parser
+
+
+_CALL_HELP: Final = (
+    "call a hook on the host running on a home: each plugin's answer, with its version"
+)
+_CALL_EPILOG: Final = (
+    "Arguments are key=value; a value is read as a JSON literal when it is one (n=3,\n"
+    "flag=true, items='[1,2]', name='\"42\"'), else as a string (name=Ada).\n"
+    "The call goes through HOME/control/ to the host started with `pluginhost run`.\n"
+    "Exit 3 when an implementation raised."
+)
+
+
+def _add_call(call: argparse.ArgumentParser) -> None:
+    call.add_argument("hook", metavar="HOOK")
+    call.add_argument("arguments", nargs="*", metavar="KEY=VALUE")
+    _add_home(call)
+    call.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (60)")
 
 
 def _add_name_and_home(cmd: argparse.ArgumentParser) -> None:
@@ -190,6 +220,9 @@ _MODULES: Final = {
     "rollback": "control",
     "remove": "control",
     "unpin": "control",
+    "disable": "control",
+    "enable": "control",
+    "call": "call",
     "release": "release",
     "new": "new",
 }

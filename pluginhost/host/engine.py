@@ -36,6 +36,7 @@ from ..model.events import Event
 from ..model.names import PluginName
 from ..model.problems import Problem
 from ..model.status import PluginInfo, PluginState
+from ..resolve.admission import Admission
 from ..resolve.planning import drop_conflicts, plan
 from ..resolve.resolution import Plan
 from ..state.faults import crash_point
@@ -48,10 +49,11 @@ from .failures import (
     rollback_failed,
     skipped_for,
 )
+from .hookcheck import HookCheck
 from .journal import Journal
 from .ledger import Ledger
 from .settings import Settings
-from .view import View, active_info, failed_info
+from .view import View, active_info, failed_info, kept_out_info
 
 __all__ = ["Engine", "Outcome"]
 
@@ -105,6 +107,9 @@ class Engine:
             reaper or Reaper(),
         )
         self._view = View()
+        self.admission = Admission(config.only, config.block)  # and what the host disabled
+        self._kept_out: dict[PluginName, tuple[Candidate, Problem]] = {}
+        self.hooks = HookCheck(pm, lambda: self._ledger.active, emit)
         self._plan: Plan | None = None
         # Each active plugin's snapshot, in load order, as last published.
         self._infos: dict[PluginName, PluginInfo] = {}
@@ -136,7 +141,9 @@ class Engine:
             for c in (*scan.candidates, *ledger.manual.values(), *self._ledger.held_in(unavailable))
             if c.name not in ledger.removed
         ]
-        present = self._drop_revoked(present)
+        present, self._kept_out = self.admission.screen(self._drop_revoked(present))
+        for _candidate, problem in self._kept_out.values():
+            self._journal.file(problem)
         offered = self._changer.hold_back(c for c in present if c.key not in ledger.rejected)
         self._journal.announce(offered)
         offered, conflicts = drop_conflicts(offered, self._active_candidates())
@@ -145,7 +152,7 @@ class Engine:
         offered_names = {c.name for c in present}
         for name in reversed(list(ledger.order)):
             if name not in offered_names and name in ledger.active:
-                self._changer.unload(name, removed=True)
+                self._changer.unload(name, removed=self.admission.allows(name))
         pool = self._ledger.pool(offered, allow_downgrade=self.config.policy.allow_downgrade)
         outlook = plan(
             pool,
@@ -285,6 +292,9 @@ class Engine:
         """Load exactly the committed active set, from its site dirs, without reinstalling;
         but not a version whose load crashed the process (it is quarantined)."""
         self._changer.convict_crashed()
+        # Disabled or blocked since the commit: not imported again, not even to be unloaded.
+        allowed = tuple(r for r in registry.active if self.admission.allows(r.candidate.name))
+        registry = attrs.evolve(registry, active=allowed)
         self._ledger.restored_from(registry)
         for record in registry.active:
             self._changer.remember(record)
@@ -413,10 +423,6 @@ class Engine:
         finally:
             self._changer.discard_ahead()
 
-    # -- one change --------------------------------------------------------------------------
-
-    # -- unloading -----------------------------------------------------------------------------
-
     # -- steps the transition delegates, and bookkeeping --------------------------------------
 
     def _save_state(self, name: PluginName) -> None:
@@ -457,12 +463,14 @@ class Engine:
                 else:
                     self._infos.pop(name, None)
         plugins: dict[str, PluginInfo] = {**self._infos}  # type: ignore[dict-item]
+        for name, (candidate, problem) in self._kept_out.items():
+            plugins.setdefault(name, kept_out_info(candidate, problem))
         for name, info in sorted(ledger.failed.items()):
             plugins.setdefault(name, info)
         self._view = View(
             order=tuple(ledger.order),
             plugins=MappingProxyType(plugins),
-            problems=self._journal.problems(),
+            problems=(*self._journal.problems(), *self.hooks.problems()),
             history=self._journal.history.view(),
             backups=MappingProxyType({**ledger.backups}),  # type: ignore[dict-item]
             planned=self._plan.graph if self._plan else MappingProxyType({}),

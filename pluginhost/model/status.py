@@ -24,6 +24,8 @@ class PluginState(str, enum.Enum):
     """Replaced; calls that started before the switch are still finishing on it."""
     REMOVED = "removed"
     """Unloaded because its wheel went away or it was removed."""
+    DISABLED = "disabled"
+    """Kept out by ``host.disable()`` (its wheel untouched) until ``host.enable()``."""
 
     def __str__(self) -> str:
         return self.value

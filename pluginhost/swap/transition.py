@@ -36,6 +36,7 @@ import pluggy
 from ..load import guard
 from ..load.ahead import Ahead, Imported, import_ahead
 from ..load.bounded import bounded
+from ..load.guard import type_name
 from ..load.modules import PluginFinder, import_entry_point, pop_modules, purge_modules
 from ..load.reaper import Reaper
 from ..model.candidate import Candidate
@@ -44,7 +45,7 @@ from ..model.names import PluginName
 from ..state.faults import crash_point
 from ..state.quarantine import Loading, Marker, unmarked
 from .cleanup import deactivate, left_behind
-from .hooks import call_hook, implements
+from .hooks import call_hook, implements, unknown_hooks, unknown_text
 from .members import Active, Member, owned_names
 from .retirement import Retirement, unload
 from .switch import Implementations, Switch, prepare, switch
@@ -89,6 +90,8 @@ class Transition:
     :param mark: puts a loading marker on disk while new versions' code first runs (their
         import, the state handed to them, their activate), so that a crash there is known at
         the next start (:mod:`pluginhost.state.quarantine`).
+    :param refuse_unknown_hooks: refuse a plugin that implements hooks no spec knows (see
+        :func:`~pluginhost.swap.hooks.unknown_hooks`) at its register step.
     """
 
     pm: pluggy.PluginManager
@@ -100,6 +103,7 @@ class Transition:
     mark: Callable[[Sequence[Loading]], Marker] = attrs.field(default=unmarked, kw_only=True)
     reaper: Reaper = attrs.field(factory=Reaper, kw_only=True)
     """Watches retired versions' modules until the collector frees them."""
+    refuse_unknown_hooks: bool = attrs.field(default=False, kw_only=True)
     _ahead: dict[PluginName, Imported] = attrs.field(factory=dict, init=False, repr=False)
     """Plugins imported ahead of their transitions, by name (see :meth:`import_ahead`)."""
 
@@ -250,7 +254,11 @@ class Transition:
 
     def _prepare(self, obj: object, name: str) -> Implementations:
         try:
-            return prepare(self.pm, obj, name)
+            impls = prepare(self.pm, obj, name)
+            unknown = unknown_hooks(self.pm, impls) if self.refuse_unknown_hooks else ()
+            if not unknown:
+                return impls
+            message = f"refused: it {unknown_text(unknown)} (unknown_hooks='refuse')"
         except pluggy.PluginValidationError as exc:
             message = f"hook validation failed: {exc}"
         except Exception as exc:
@@ -352,7 +360,7 @@ class Transition:
                 # Only True, False and None have a meaning; anything else (a string, a
                 # generator never run, an object whose truth is unknown) is a broken check.
                 raise ActivationError(
-                    f"health check returned a {_type_name(verdict)}, not True, False or None",
+                    f"health check returned a {type_name(verdict)}, not True, False or None",
                     plugin=m.name,
                     step="health",
                 )
@@ -419,15 +427,6 @@ def _drop_tracebacks(exc: BaseException | None) -> None:
         seen.add(id(exc))
         exc.__traceback__ = None
         exc = exc.__cause__ or exc.__context__
-
-
-def _type_name(value: object) -> str:
-    kind = type(value)
-    return (
-        kind.__qualname__
-        if kind.__module__ == "builtins"
-        else f"{kind.__module__}.{kind.__qualname__}"
-    )
 
 
 def _unexpected(member: Member, exc: Exception) -> ActivationError:

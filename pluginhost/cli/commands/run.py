@@ -14,17 +14,23 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
+import attrs
+
 from ...host.config_file import HostConfig
 from ...host.control import ControlServer
 from ...model.events import Event
 from ..common import EXIT_OK, note, say
+from ..run_options import blocked_names, start_metrics
 
 __all__ = ["run"]
 
 
 def run(args: argparse.Namespace) -> int:
     """Start the host of ``--config``, print each event, stop cleanly on a signal."""
-    host = HostConfig.from_file(args.config).make_host()
+    config = HostConfig.from_file(args.config)
+    blocked = blocked_names(args.plugin_options)
+    host = attrs.evolve(config, block=(*config.block, *blocked)).make_host()
+    metrics = start_metrics(host, args.metrics_port, args.metrics_address)
 
     def show(event: Event) -> None:
         if args.json:
@@ -47,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
         server.stop()
     finally:
         host.stop()
+        if metrics is not None:
+            metrics.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     note("stopped")
