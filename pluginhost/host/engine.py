@@ -470,7 +470,7 @@ class Engine:
         self._view = View(
             order=tuple(ledger.order),
             plugins=MappingProxyType(plugins),
-            problems=(*self._journal.problems(), *self.hooks.problems()),
+            problems=(*self._journal.problems(), *self.hooks.problems(changed)),
             history=self._journal.history.view(),
             backups=MappingProxyType({**ledger.backups}),  # type: ignore[dict-item]
             planned=self._plan.graph if self._plan else MappingProxyType({}),

@@ -9,7 +9,7 @@ as it is now: a spec the host adds later makes the warning go at the next change
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Final
 
 import pluggy
@@ -46,6 +46,7 @@ class HookCheck:
         # Per version: the number of hook callers the answer was found with (a spec added
         # since makes it stale), and the answer.
         self._seen: dict[CandidateKey, tuple[int, tuple[str, ...]]] = {}
+        self._problems: dict[PluginName, Problem] = {}
 
     def unknown(self, active: Active) -> tuple[str, ...]:
         """The hooks ``active`` implements that no spec knows (empty when none)."""
@@ -57,22 +58,31 @@ class HookCheck:
             self._seen[key] = seen
         return seen[1]
 
-    def problems(self) -> list[Problem]:
-        """A problem for each active plugin with hooks no spec knows."""
+    def problems(self, changed: Iterable[PluginName] | None = None) -> tuple[Problem, ...]:
+        """A problem for each active plugin with hooks no spec knows.
+
+        :param changed: the only plugins that may have changed since the last call (a start
+            publishes once per plugin loaded: looking at every plugin each time would cost the
+            square of their number); ``None`` to look at every one.
+        """
         actives = self._actives()
-        problems = []
-        for name, active in actives.items():
-            hooks = self.unknown(active)
-            if hooks:
-                c = active.candidate
-                text = f"{name} {c.version_text} {unknown_text(hooks)} (it loaded: a typo?)"
-                problems.append(
-                    Problem(ProblemKind.UNKNOWN_HOOKS, name, text, version=c.version_text)
-                )
-        # Versions no longer active are forgotten, so the memory stays the size of the set.
-        keys = {a.candidate.key for a in actives.values()}
-        self._seen = {k: v for k, v in self._seen.items() if k in keys}
-        return problems
+        for name in actives if changed is None else changed:
+            active = actives.get(name)
+            hooks = self.unknown(active) if active is not None else ()
+            if hooks and active is not None:
+                version = active.candidate.version_text
+                text = f"{name} {version} {unknown_text(hooks)} (it loaded: a typo?)"
+                problem = Problem(ProblemKind.UNKNOWN_HOOKS, name, text, version=version)
+                self._problems[name] = problem
+            else:
+                self._problems.pop(name, None)
+        if changed is None:
+            # Versions and plugins no longer active are forgotten, so the memory stays the
+            # size of the active set.
+            keys = {a.candidate.key for a in actives.values()}
+            self._seen = {k: v for k, v in self._seen.items() if k in keys}
+            self._problems = {n: p for n, p in self._problems.items() if n in actives}
+        return tuple(self._problems.values())
 
     def after(self, event: Event) -> None:
         """An event subscriber: after an event telling of a version that started serving with

@@ -13,7 +13,8 @@ The metrics, named by Prometheus conventions:
 - ``pluginhost_loads_total{result="ok"|"failed"}``: first loads of a plugin (a restore at
   start included);
 - ``pluginhost_swaps_total{result="ok"|"failed"}``: updates of a serving plugin to another
-  version (failed: undone, the old version serves on);
+  version (failed: undone, the old version serves on); the dependents re-imported at their
+  own version with it are part of that one swap;
 - ``pluginhost_rollbacks_total{result="ok", trigger="explicit"|"failure"}``: returns to an
   earlier version, asked for (``host.rollback``) or after a failed change;
 - ``pluginhost_refusals_total{reason}``: wheels and manifests refused (``wheel_invalid``,
@@ -118,6 +119,9 @@ class HostMetrics:
             self.loads.labels("ok").inc()
         elif kind is EventKind.LOAD_FAILED:
             (self.swaps if event.previous_version else self.loads).labels("failed").inc()
+        elif kind is EventKind.UPDATED and event.previous_version == event.version:
+            # A dependent re-imported at the same version: part of another plugin's swap.
+            self._started.pop(plugin, None)
         elif kind is EventKind.UPDATED:
             self.swaps.labels("ok").inc()
             self._timed(event)
