@@ -176,8 +176,8 @@ def remote_call(host: PluginHost, request: Mapping[str, Any]) -> Callable[[], li
         answers = bounded(
             functools.partial(host.call_each, hook, **kwargs),
             host.settings.timeouts.health,
-            plugin="-",
-            step=f"call {hook}",
+            plugin="",  # every plugin implementing the hook: the error names none
+            step=f"call of {hook}",
         )
         return answers_json(answers)
 
