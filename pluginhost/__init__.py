@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .host.host import PluginHost
     from .host.settings import Settings
     from .host.snapshot import HostSnapshot
+    from .model.answers import HookAnswer
     from .model.candidate import (
         Candidate,
         InstalledOrigin,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from .model.errors import (
         ActivationError,
         BuildError,
+        CallError,
         DependencyConflictError,
         HostStateError,
         InstallError,
@@ -77,6 +79,7 @@ if TYPE_CHECKING:
 _EXPORTS: dict[str, str] = {
     "ActivationError": ".model.errors",
     "BuildError": ".model.errors",
+    "CallError": ".model.errors",
     "Candidate": ".model.candidate",
     "Constraint": ".model.versions",
     "DependencyConflictError": ".model.errors",
@@ -86,6 +89,7 @@ _EXPORTS: dict[str, str] = {
     "EventKind": ".model.events",
     "Finding": ".host.doctor",
     "HistoryEntry": ".model.status",
+    "HookAnswer": ".model.answers",
     "HostSnapshot": ".host.snapshot",
     "HostStateError": ".model.errors",
     "InstallError": ".model.errors",
@@ -123,6 +127,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "ActivationError",
     "BuildError",
+    "CallError",
     "Candidate",
     "Constraint",
     "DependencyConflictError",
@@ -132,6 +137,7 @@ __all__ = [
     "EventKind",
     "Finding",
     "HistoryEntry",
+    "HookAnswer",
     "HostSnapshot",
     "HostStateError",
     "InstallError",

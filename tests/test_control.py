@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from conftest import greet_code
 
-from pluginhost import HostSnapshot, HostStateError, PluginHost, TrustError
+from pluginhost import HostSnapshot, HostStateError, PluginHost, Timeouts, TrustError
 from pluginhost.cli.commands.graph import graph_dot, graph_report
 from pluginhost.cli.commands.list import plugin_rows
 from pluginhost.cli.commands.status import plugin_status
-from pluginhost.host.control import CONTROL_DIR, ControlServer, send_request
+from pluginhost.host.control import CONTROL_DIR, MAX_REQUEST, ControlServer, send_request
 from pluginhost.host.doctor import diagnose
 from pluginhost.host.homeview import read_home
 from pluginhost.state.store import AtomicJsonFile
@@ -287,3 +287,87 @@ class TestRequestFiles:
         idle.poll()
         assert answer(idle, request_id)["ok"]
         assert idle._host.load_order() == ()
+
+
+HANGS = """
+import threading, pluggy
+hookimpl = pluggy.HookimplMarker("greeter")
+release = threading.Event()
+
+@hookimpl
+def greet(name):
+    release.wait(30)
+    return "late"
+"""
+
+
+class TestCallAndChoices:
+    def test_call(self, served: tuple[PluginHost, ControlServer]) -> None:
+        """A call request is answered with each implementation's answer as JSON."""
+        host, _ = served
+        result = send_request(
+            host.home, "call", "greet", timeout=10, hook="greet", kwargs={"name": "Ada"}
+        )
+        assert result["ok"], result
+        answers = {a["plugin"]: (a["version"], a["result"]) for a in result["answers"]}
+        assert answers == {"hello": ("1.1.0", "hello 1.1"), "polite": ("1.0.0", "polite")}
+
+    @pytest.mark.parametrize(
+        ("fields", "error"),
+        [
+            ({"hook": "gret", "kwargs": {}}, "the host has no hook named 'gret'"),
+            ({"hook": "greet", "kwargs": {"nom": 1}}, "greet takes name (missing: name;"),
+            ({"hook": "greet", "kwargs": [1]}, "malformed request: ValueError"),
+            ({"hook": 3, "kwargs": {}}, "malformed request: ValueError"),
+            ({}, "malformed request: KeyError('hook')"),
+        ],
+    )
+    def test_call_refused(
+        self, served: tuple[PluginHost, ControlServer], fields: dict[str, Any], error: str
+    ) -> None:
+        """A call the host cannot make is refused with the reason, nothing called."""
+        host, _ = served
+        result = send_request(host.home, "call", "greet", timeout=10, **fields)
+        assert not result["ok"]
+        assert error in result["error"]
+
+    def test_oversized_call_refused_unread(self, served: tuple[PluginHost, ControlServer]) -> None:
+        """A request over 64 KiB is refused unread, however it is spelled."""
+        host, _ = served
+        big = {"name": "x" * (MAX_REQUEST + 1)}
+        result = send_request(host.home, "call", "greet", timeout=10, hook="greet", kwargs=big)
+        assert not result["ok"]
+        assert result["error"].startswith("request refused unread")
+
+    def test_hanging_call_is_bounded(
+        self, make_host: Callable[..., PluginHost], factory: WheelFactory
+    ) -> None:
+        """An implementation that hangs makes the call an error after the health timeout,
+        and the control folder serves the next request."""
+        factory.build("slow", code=HANGS)
+        host = make_host(timeouts=Timeouts(health=0.3))
+        (impl,) = host.hook.greet.get_hookimpls()
+        release = impl.function.__globals__["release"]
+        server = ControlServer(host, interval=0.02)
+        server.start()
+        try:
+            result = send_request(
+                host.home, "call", "greet", timeout=10, hook="greet", kwargs={"name": "x"}
+            )
+            assert not result["ok"]
+            assert result["error"].startswith("call of greet did not finish within 0.3s")
+            # The control folder is not held up: the next request is answered.
+            refused = send_request(host.home, "remove", "ghost", timeout=10)
+            assert refused["error"] == "plugin 'ghost' is not active"
+        finally:
+            release.set()
+            server.stop()
+
+    def test_disable_and_enable(self, served: tuple[PluginHost, ControlServer]) -> None:
+        """disable and enable requests act on the host and say whether anything changed."""
+        host, _ = served
+        assert send_request(host.home, "disable", "polite", timeout=10)["changed"] is True
+        assert host.load_order() == ("hello",)
+        assert send_request(host.home, "disable", "polite", timeout=10)["changed"] is False
+        assert send_request(host.home, "enable", "polite", timeout=10)["changed"] is True
+        assert host.load_order() == ("hello", "polite")

@@ -47,6 +47,10 @@ OTHER: dict[str, tuple[Any, str | None]] = {
     "keep_backups": (0, "0"),
     "breaking_change": ("cascade", '"cascade"'),
     "persist_state": (True, "true"),
+    # Names are normalized like plugin names, in a file as in the constructor.
+    "only": (("hello", "polite"), '["hello", "Polite"]'),
+    "block": (("needy-plugin",), '"Needy_Plugin"'),
+    "unknown_hooks": ("refuse", '"refuse"'),
 }
 
 

@@ -30,6 +30,7 @@ from .common import (
     say,
 )
 from .pipe import ClosedPipeGuard, silence
+from .run_options import add_run_options
 
 __all__ = ["main"]
 
@@ -101,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, required=True, metavar="FILE")
     run.add_argument("--json", action="store_true", help="print events as JSON lines")
     _add_loudness(run)
+    add_run_options(run)
 
     listing = command("list", "list the plugins of a host's home", _RUNNING)
     _add_home(listing)
@@ -120,22 +122,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_home(doctor)
 
-    audit = command(
-        "audit",
-        "show a home's audit log: every install, swap, rollback, unload, removal and refusal",
-        "Lines come oldest first. --verify checks that no line was changed, removed or\n"
-        "reordered since it was written (exit 3 when one was).",
-    )
-    _add_home(audit)
-    audit.add_argument("--plugin", metavar="NAME", help="only the entries of this plugin")
-    audit.add_argument("--action", help="only this action (install, swap, refusal, ...)")
-    audit.add_argument("--tail", type=int, metavar="N", help="only the last N entries")
-    audit.add_argument("--verify", action="store_true", help="check the log's hash chain")
+    _add_audit(command)
 
     verbs = {
         "rollback": "roll back a plugin",
         "remove": "remove a plugin",
         "unpin": "unpin a plugin that install() of an older wheel pinned",
+        "disable": "disable a plugin (unloaded, its wheel kept, until enabled; persists)",
+        "enable": "enable a plugin disabled before",
     }
     for action, verb in verbs.items():
         cmd = command(
@@ -143,10 +137,18 @@ def _parser() -> argparse.ArgumentParser:
             f"{verb} on the host running on a home",
             "The request goes through HOME/control/ to the host started with `pluginhost run`,\n"
             "which performs it under its lock. When no host runs on HOME, nothing is done\n"
-            "(exit 1): start one with `pluginhost run`.",
+            "(exit 1): start one with `pluginhost run`"
+            + (
+                "; except for disable and enable,\nwhich are then recorded in HOME for its "
+                "next start."
+                if action in ("disable", "enable")
+                else "."
+            ),
         )
         _add_name_and_home(cmd)
         cmd.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (60)")
+
+    _add_call(command("call", _CALL_HELP, _CALL_EPILOG))
 
     _add_name_and_home(
         command(
@@ -159,6 +161,27 @@ def _parser() -> argparse.ArgumentParser:
         )
     )
 
+    _add_new(command)
+
+    _add_completion(command)
+    return parser
+
+
+def _add_audit(command: Callable[..., argparse.ArgumentParser]) -> None:
+    audit = command(
+        "audit",
+        "show a home's audit log: every install, swap, rollback, unload, removal and refusal",
+        "Lines come oldest first. --verify checks that no line was changed, removed or\n"
+        "reordered since it was written (exit 3 when one was).",
+    )
+    _add_home(audit)
+    audit.add_argument("--plugin", metavar="NAME", help="only the entries of this plugin")
+    audit.add_argument("--action", help="only this action (install, swap, refusal, ...)")
+    audit.add_argument("--tail", type=int, metavar="N", help="only the last N entries")
+    audit.add_argument("--verify", action="store_true", help="check the log's hash chain")
+
+
+def _add_new(command: Callable[..., argparse.ArgumentParser]) -> None:
     new = command(
         "new",
         "scaffold a plugin project (pyproject, plugin.toml, hookimpl stubs, a test)",
@@ -174,9 +197,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     new.add_argument("--api-version", help="host API version (default: the hookspec module's)")
     _add_json(new)
-
-    _add_completion(command)
-    return parser
 
 
 def _add_completion(command: Callable[..., argparse.ArgumentParser]) -> None:
@@ -230,6 +250,24 @@ def _add_loudness(cmd: argparse.ArgumentParser) -> None:
     loud.add_argument("-q", "--quiet", action="store_true", help="only errors, no warnings")
 
 
+_CALL_HELP: Final = (
+    "call a hook on the host running on a home: each plugin's answer, with its version"
+)
+_CALL_EPILOG: Final = (
+    "Arguments are key=value; a value is read as a JSON literal when it is one (n=3,\n"
+    "flag=true, items='[1,2]', name='\"42\"'), else as a string (name=Ada).\n"
+    "The call goes through HOME/control/ to the host started with `pluginhost run`.\n"
+    "Exit 3 when an implementation raised."
+)
+
+
+def _add_call(call: argparse.ArgumentParser) -> None:
+    call.add_argument("hook", metavar="HOOK")
+    call.add_argument("arguments", nargs="*", metavar="KEY=VALUE")
+    _add_home(call)
+    call.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (60)")
+
+
 def _add_name_and_home(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("name", metavar="NAME")
     _add_home(cmd)
@@ -260,6 +298,9 @@ _MODULES: Final = {
     "rollback": "control",
     "remove": "control",
     "unpin": "control",
+    "disable": "control",
+    "enable": "control",
+    "call": "call",
     "release": "release",
     "new": "new",
     "completion": "completion",

@@ -84,6 +84,7 @@ class Changer:
             mark=self._quarantine.loading,
             reaper=reaper,
             owner_of=ledger.registered_by,
+            refuse_unknown_hooks=config.unknown_hooks == "refuse",
         )
         # Installed copies known from the registry and from rollbacks, beside the ledger's.
         self._records: dict[CandidateKey, Record] = {}
@@ -273,7 +274,7 @@ class Changer:
         # Published before it is told, so that a subscriber reading the host sees the change.
         self._publish([m.name for m in members])
         for event in told:
-            self._journal.emit(event)
+            self._journal.emit(event.drained_in(retirement.drain_seconds))
         return None
 
     def _commit_switch(

@@ -10,8 +10,10 @@ other change) and writes ``<id>.result.json`` the same atomic way. The client wa
 Files in ``home/control/``:
 
 - ``server.json``: ``{"pid": ...}`` of the process that serves requests (written at start);
-- ``<id>.request.json``: ``{"id", "action", "plugin"}``, ``action`` is ``rollback``, ``remove``
-  or ``unpin``;
+- ``<id>.request.json``: ``{"id", "action", "plugin"}``, ``action`` is ``rollback``, ``remove``,
+  ``unpin``, ``disable`` or ``enable``; or ``{"id", "action": "call", "hook", "kwargs"}``
+  (``kwargs`` a JSON object), answered with ``"answers"`` (see :mod:`pluginhost.host.calls`),
+  the call run on a helper thread bounded by the health timeout;
 - ``<id>.taken``: a request being performed;
 - ``<id>.result.json``: ``{"id", "ok", "action", "plugin", "error", "info"}``.
 
@@ -39,8 +41,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..discover.regular import read_regular
 from ..model.errors import HostStateError, PluginHostError, TrustError
+from ..model.status import PluginInfo
 from ..state import fs
 from ..state.store import HomeLock
+from .calls import remote_call
 from .statusdoc import info_json
 
 if TYPE_CHECKING:
@@ -51,7 +55,7 @@ __all__ = ["ACTIONS", "CONTROL_DIR", "MAX_REQUEST", "ControlServer", "send_reque
 logger = logging.getLogger("pluginhost")
 
 CONTROL_DIR: Final = "control"
-ACTIONS: Final = ("rollback", "remove", "unpin")
+ACTIONS: Final = ("rollback", "remove", "unpin", "disable", "enable", "call")
 _SERVER: Final = "server.json"
 _ID: Final = re.compile(r"^[0-9a-f]{16}$")
 _REQUEST_SUFFIX: Final = ".request.json"
@@ -97,8 +101,12 @@ def _read_json(path: Path) -> Any:
 # -- the client: the CLI ---------------------------------------------------------------------
 
 
-def send_request(home: Path, action: str, plugin: str, *, timeout: float = 60.0) -> dict[str, Any]:
+def send_request(
+    home: Path, action: str, plugin: str, *, timeout: float = 60.0, **fields: Any
+) -> dict[str, Any]:
     """Ask the host running on ``home`` to perform ``action`` on ``plugin``; wait for it.
+
+    :param fields: more fields of the request (``hook`` and ``kwargs`` of a ``call``).
 
     :returns: the result document (``ok`` says whether the host performed it).
     :raises HostStateError: when no host runs on ``home``, the host there serves no control
@@ -107,7 +115,7 @@ def send_request(home: Path, action: str, plugin: str, *, timeout: float = 60.0)
     folder = _check_server(home)
     request_id = secrets.token_hex(8)
     request = folder / f"{request_id}{_REQUEST_SUFFIX}"
-    _write_atomic(request, {"id": request_id, "action": action, "plugin": plugin})
+    _write_atomic(request, {"id": request_id, "action": action, "plugin": plugin, **fields})
     result = folder / f"{request_id}{_RESULT_SUFFIX}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -189,6 +197,8 @@ class ControlServer:
             "rollback": host.rollback,
             "remove": host.remove,
             "unpin": host.unpin,
+            "disable": host.disable,
+            "enable": host.enable,
         }
         self._warned: set[str] = set()
 
@@ -300,25 +310,41 @@ class ControlServer:
             logger.warning("control request %s refused unread: %s", request_id, exc)
             return result
         try:
-            request = json.loads(data.decode("utf-8"))
-            action, plugin = request["action"], request["plugin"]
-            result.update(action=action, plugin=plugin)
-            perform = self._actions[action]
+            perform = self._parse(data, result)
+        except PluginHostError as exc:
+            result["error"] = str(exc)  # a call the host cannot make (CallError)
+            return result
         except (OSError, ValueError, KeyError, TypeError) as exc:
             result["error"] = f"malformed request: {exc!r}"
             return result
-        logger.info("control request %s: %s %s", request_id, action, plugin)
+        logger.info("control request %s: %s %s", request_id, result["action"], result["plugin"])
         try:
-            info = perform(plugin)
+            result.update(ok=True, **perform())
         except PluginHostError as exc:
             # The reason alone when it already names the plugin: one clear line, no echo.
             named = exc.plugin is not None and repr(exc.plugin) in exc.reason
-            result["error"] = exc.reason if named else str(exc)
-            return result
+            result.update(ok=False, error=exc.reason if named else str(exc))
         except Exception as exc:
             # Whatever went wrong, the client gets an answer rather than a timeout.
             logger.exception("control request %s failed", request_id)
-            result["error"] = f"{type(exc).__name__}: {exc}"
-            return result
-        result.update(ok=True, info=info_json(info) if info is not None else None)
+            result.update(ok=False, error=f"{type(exc).__name__}: {exc}")
         return result
+
+    def _parse(self, data: bytes, result: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+        """What a request asks, ready to perform; it returns the fields of the result."""
+        request = json.loads(data.decode("utf-8"))
+        action = request["action"]
+        plugin = request["hook"] if action == "call" else request["plugin"]
+        result.update(action=action, plugin=plugin)
+        if action == "call":
+            call = remote_call(self._host, request)
+            return lambda: {"answers": call()}
+        change = self._actions[action]
+
+        def perform() -> dict[str, Any]:
+            info = change(plugin)
+            if isinstance(info, bool):  # disable, enable: whether anything changed
+                return {"changed": info}
+            return {"info": info_json(info) if isinstance(info, PluginInfo) else None}
+
+        return perform

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import json
 import logging
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -36,12 +35,12 @@ from ..model.events import Event
 from ..model.names import PluginName
 from ..model.problems import Problem
 from ..model.status import PluginInfo, PluginState
+from ..resolve.admission import Admission
 from ..resolve.planning import drop_conflicts, plan
 from ..resolve.resolution import Plan
 from ..state.faults import crash_point
 from ..state.registry import Registry
-from ..swap.hooks import export_state
-from ..swap.members import Active
+from ..swap.hooks import json_state
 from .changes import Changer
 from .dependencies import SharedDependencies
 from .failures import (
@@ -49,10 +48,11 @@ from .failures import (
     rollback_failed,
     skipped_for,
 )
+from .hookcheck import HookCheck
 from .journal import Journal
 from .ledger import Ledger
 from .settings import Settings
-from .view import View, active_info, failed_info
+from .view import View, active_info, failed_info, kept_out_info
 
 __all__ = ["Engine", "Outcome"]
 
@@ -109,6 +109,9 @@ class Engine:
             self.deps,
         )
         self._view = View()
+        self.admission = Admission(config.only, config.block)  # and what the host disabled
+        self._kept_out: dict[PluginName, tuple[Candidate, Problem]] = {}
+        self.hooks = HookCheck(pm, lambda: self._ledger.active, emit)
         self._plan: Plan | None = None
         # Each active plugin's snapshot, in load order, as last published.
         self._infos: dict[PluginName, PluginInfo] = {}
@@ -140,7 +143,9 @@ class Engine:
             for c in (*scan.candidates, *ledger.manual.values(), *self._ledger.held_in(unavailable))
             if c.name not in ledger.removed
         ]
-        present = self._drop_revoked(present)
+        present, self._kept_out = self.admission.screen(self._drop_revoked(present))
+        for _candidate, problem in self._kept_out.values():
+            self._journal.file(problem)
         offered = self._changer.hold_back(c for c in present if c.key not in ledger.rejected)
         self._journal.announce(offered)
         offered, conflicts = drop_conflicts(offered, self._active_candidates())
@@ -149,7 +154,7 @@ class Engine:
         offered_names = {c.name for c in present}
         for name in reversed(list(ledger.order)):
             if name not in offered_names and name in ledger.active:
-                self._changer.unload(name, removed=True)
+                self._changer.unload(name, removed=self.admission.allows(name))
         pool = self._ledger.pool(offered, allow_downgrade=self.config.policy.allow_downgrade)
         outlook = plan(
             pool,
@@ -289,6 +294,9 @@ class Engine:
         """Load exactly the committed active set, from its site dirs, without reinstalling;
         but not a version whose load crashed the process (it is quarantined)."""
         self._changer.convict_crashed()
+        # Disabled or blocked since the commit: not imported again, not even to be unloaded.
+        allowed = tuple(r for r in registry.active if self.admission.allows(r.candidate.name))
+        registry = attrs.evolve(registry, active=allowed)
         self._ledger.restored_from(registry)
         for record in registry.active:
             self._changer.remember(record)
@@ -418,10 +426,6 @@ class Engine:
         finally:
             self._changer.discard_ahead()
 
-    # -- one change --------------------------------------------------------------------------
-
-    # -- unloading -----------------------------------------------------------------------------
-
     # -- steps the transition delegates, and bookkeeping --------------------------------------
 
     def _save_state(self, name: PluginName) -> None:
@@ -430,7 +434,7 @@ class Engine:
             # Bounded like every other run of plugin code: a state export that hangs or raises
             # SystemExit must not take the commit, and the host's lock, with it.
             value = bounded(
-                functools.partial(_json_state, active),
+                functools.partial(json_state, active.registrations),
                 self.config.timeouts.activate,
                 plugin=name,
                 step="export_state",
@@ -462,12 +466,14 @@ class Engine:
                 else:
                     self._infos.pop(name, None)
         plugins: dict[str, PluginInfo] = {**self._infos}  # type: ignore[dict-item]
+        for name, (candidate, problem) in self._kept_out.items():
+            plugins.setdefault(name, kept_out_info(candidate, problem))
         for name, info in sorted(ledger.failed.items()):
             plugins.setdefault(name, info)
         self._view = View(
             order=tuple(ledger.order),
             plugins=MappingProxyType(plugins),
-            problems=self._journal.problems(),
+            problems=(*self._journal.problems(), *self.hooks.problems(changed)),
             history=self._journal.history.view(),
             backups=MappingProxyType({**ledger.backups}),  # type: ignore[dict-item]
             planned=self._plan.graph if self._plan else MappingProxyType({}),
@@ -483,14 +489,6 @@ class Engine:
             state = PluginState.ROLLED_BACK
         pinned = name in ledger.pinned and ledger.manual.get(name) == active.candidate
         return active_info(active, state, pinned, self._infos.get(name))
-
-
-def _json_state(active: Active) -> object:
-    """A plugin's exported state, checked here so that one plugin's odd state never fails the
-    whole commit."""
-    value = export_state(active.registrations)
-    json.dumps(value, allow_nan=False)
-    return value
 
 
 def _versions_text(ledger: Ledger) -> str:

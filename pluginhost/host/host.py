@@ -38,9 +38,11 @@ from ..model.names import plugin_name
 from ..model.problems import Problem
 from ..model.status import PluginInfo, PluginStatus
 from ..state.audit import AuditLog
+from ..state.disabled import DisabledList
 from ..state.fs import describe, make_dirs
 from ..state.registry import Registry, RegistryEncoder
 from ..state.store import AtomicJsonFile, HomeLock
+from .controls import Controls
 from .engine import Engine
 from .failures import leak_event
 from .manager import plugin_manager
@@ -53,7 +55,7 @@ __all__ = ["PluginHost"]
 logger = logging.getLogger("pluginhost")
 
 
-class PluginHost:
+class PluginHost(Controls):
     """Discovers, resolves, installs, registers and hot-swaps the plugins of one pluggy project.
 
     Every keyword argument but ``settings``, ``sources`` and ``manager`` is a field of
@@ -148,6 +150,8 @@ class PluginHost:
             revoked=functools.partial(revocation, self._discovery.gate),
             reaper=self._reaper,
         )
+        self._events.subscribe(self._engine.hooks.after)  # names hooks no spec knows
+        self._disabled = DisabledList(self.home)  # host.disable(): home/disabled.json
         self._persist_state = given.persist_state
         self._watching = Watching(
             self.folders, given, self._reconcile, self._worth_a_look, self._events.emit
@@ -193,6 +197,7 @@ class PluginHost:
                 self._audit.open()
                 self._audit.host("start")
                 registry = self._read_registry()
+                self._engine.admission = self._engine.admission.with_disabled(self._disabled.read())
                 sys.meta_path.insert(0, self._finder)
                 self._started = True
                 # Watch first: a wheel dropped while the folders are read is then seen twice

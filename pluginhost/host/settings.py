@@ -20,17 +20,22 @@ from ..discover.archive import WheelLimits
 from ..discover.trust import TrustMode
 from ..install.site_record import SiteCheck
 from ..model.errors import SettingsError, VersionError
+from ..model.names import plugin_name
 from ..model.policy import BreakingChange, VersionPolicy
 from ..model.versions import Version, parse_version
 from ..swap.transition import Timeouts
 
-__all__ = ["FileKey", "FileKind", "Settings", "positive_seconds"]
+__all__ = ["FileKey", "FileKind", "Settings", "UnknownHooks", "positive_seconds"]
 
 #: How a configuration file spells a setting's value (``config_file`` reads each kind).
 FileKind = Literal[
     "string", "boolean", "count", "seconds", "strings", "path", "paths", "version", "choice",
     "table",
 ]  # fmt: skip
+
+
+#: What a plugin implementing hooks that no spec knows gets (see ``Settings.unknown_hooks``).
+UnknownHooks = Literal["warn", "refuse"]
 
 
 @attrs.frozen
@@ -67,6 +72,15 @@ def _paths(value: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> 
 
 def _strings(value: str | Iterable[str]) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _names(value: str | Iterable[str]) -> tuple[str, ...]:
+    # Normalized like plugin names, so that "Hello_World" in a file blocks "hello-world".
+    return tuple(plugin_name(v) for v in _strings(value))
+
+
+def _optional_names(value: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else _names(value)
 
 
 def _version(settings: object, attribute: attrs.Attribute[str], value: str) -> None:
@@ -203,6 +217,23 @@ class Settings:
     ``"cascade"``: unload that dependent and update."""
     persist_state: bool = attrs.field(default=False, validator=_bool, metadata=_file("boolean"))
     """Save each plugin's exported state in the registry and hand it back at the next start."""
+
+    only: tuple[str, ...] | None = attrs.field(
+        default=None, converter=_optional_names, metadata=_file("strings")
+    )
+    """When set, the only plugins that may load (by name); every other one is reported as
+    ``blocked``. ``None``: no allow-list."""
+    block: tuple[str, ...] = attrs.field(default=(), converter=_names, metadata=_file("strings"))
+    """Plugins that may not load (by name), reported as ``blocked``; ``pluginhost run -p
+    no:NAME`` adds to it."""
+    unknown_hooks: UnknownHooks = attrs.field(
+        default="warn",
+        validator=_one_of,
+        metadata={**_file("choice"), "choices": get_args(UnknownHooks)},
+    )
+    """A plugin that implements hooks no spec of the host knows (pluggy's ``check_pending``:
+    ``optionalhook`` exempt), or no hook at all: ``"warn"`` (it loads; an ``unknown_hooks``
+    event and problem name the hooks) or ``"refuse"`` (it is not loaded, for that reason)."""
 
     def replace(self, **changes: Any) -> Settings:
         """These settings with some keys changed, converted and checked like a new value.

@@ -18,7 +18,7 @@ import attrs
 from ..model.candidate import Candidate
 from ..model.errors import HostStateError
 from ..model.names import PluginName
-from ..model.problems import Problem
+from ..model.problems import Problem, ProblemKind
 from ..model.status import HistoryEntry, PluginInfo, PluginState, PluginStatus
 from ..state.registry import Record
 from ..swap.members import Active
@@ -147,3 +147,10 @@ def failed_info(name: str, candidate: Candidate | None, problem: Problem) -> Plu
         distribution="",
         error=problem.message,
     )
+
+
+def kept_out_info(candidate: Candidate, problem: Problem) -> PluginInfo:
+    """The snapshot of a plugin that may not load: disabled, or blocked by the settings."""
+    disabled = problem.kind is ProblemKind.DISABLED
+    state = PluginState.DISABLED if disabled else PluginState.FAILED
+    return plugin_info(candidate, state, None, problem.message)

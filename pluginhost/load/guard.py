@@ -38,6 +38,7 @@ __all__ = [
     "restore",
     "snapshot",
     "sweep",
+    "type_name",
 ]
 
 _MISSING = object()
@@ -202,6 +203,16 @@ def failure(step: str, reason: str | None, undone: Sequence[str]) -> str:
     if not undone:
         return reason or ""
     return f"{reason}; {put_back}" if reason else put_back
+
+
+def type_name(value: object) -> str:
+    """The name of ``value``'s type for people: ``set``, or ``module.Class`` beyond builtins."""
+    kind = type(value)
+    return (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
 
 
 def describe_exception(exc: BaseException) -> str:

@@ -19,6 +19,8 @@ fits, so ``except ValueError`` keeps working for code that does not know pluginh
     │                                       every plugin's Requires-Dist (.needs, .available)
     ├── ActivationError (RuntimeError)      import, registration or a lifecycle hook failed
     ├── BuildError (RuntimeError)           a PEP 517 backend failed to build a plugin wheel
+    ├── CallError (ValueError)              a hook call asked of the host names no hook it
+    │                                       has, or arguments its spec does not take
     └── HostStateError (RuntimeError)       the host was used in a state that does not allow it
 
 Errors carry structured attributes (``.reason``, ``.plugin``, ``.path``) besides their message, so
@@ -227,6 +229,18 @@ class ActivationError(PluginHostError, RuntimeError):
 
 class BuildError(PluginHostError, RuntimeError):
     """A PEP 517 build backend failed to build a wheel from a plugin's source tree."""
+
+
+class CallError(PluginHostError, ValueError):
+    """``host.call_each()`` (or ``pluginhost call``) named a hook the host has no spec for, a
+    lifecycle hook, or arguments that the hook's spec does not take.
+
+    :param hook: the hook named.
+    """
+
+    def __init__(self, reason: str, *, hook: str) -> None:
+        self.hook = hook
+        super().__init__(reason)
 
 
 class HostStateError(PluginHostError, RuntimeError):

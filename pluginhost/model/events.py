@@ -41,6 +41,12 @@ class EventKind(str, enum.Enum):
     """A retired version's modules outlived a full garbage collection: something holds them."""
     FOLDER_POLLED = "folder_polled"
     """A watched folder is polled: the system's inotify instances or watches ran out."""
+    DISABLED = "disabled"
+    """``host.disable(name)``: kept out (and unloaded) until ``host.enable(name)``."""
+    ENABLED = "enabled"
+    """``host.enable(name)``: may load again."""
+    UNKNOWN_HOOKS = "unknown_hooks"
+    """A loaded plugin implements hooks that no spec of the host knows (``error`` names them)."""
 
     def __str__(self) -> str:
         return self.value
@@ -54,6 +60,7 @@ _FAILURES = frozenset(
         EventKind.UNLOAD_FAILED,
         EventKind.DRAIN_TIMEOUT,
         EventKind.LEAKED,
+        EventKind.UNKNOWN_HOOKS,
     }
 )
 
@@ -77,6 +84,8 @@ class Event:
     :param error_type: the qualified name of the error's type, for failures.
     :param step: the step that failed or was reached (``install``, ``import``, ``activate``...).
     :param time: when it happened (``time.time()``).
+    :param drain_seconds: for an update or a rollback, how long the replaced version took to
+        drain (calls still running it waited for).
     """
 
     kind: EventKind
@@ -90,6 +99,7 @@ class Event:
     error_type: str | None = None
     step: str | None = None
     time: float = attrs.field(factory=time.time, eq=False)
+    drain_seconds: float | None = attrs.field(default=None, eq=False)
 
     @classmethod
     def failure(
@@ -100,6 +110,10 @@ class Event:
         step = getattr(exc, "step", None)
         fields.setdefault("step", step if isinstance(step, str) else None)
         return cls(kind, plugin, error=str(exc), error_type=error_type, **fields)  # type: ignore[arg-type]
+
+    def drained_in(self, seconds: float | None) -> Event:
+        """This event with ``drain_seconds``, when it tells of a version replaced."""
+        return attrs.evolve(self, drain_seconds=seconds) if self.previous_version else self
 
     def describe(self) -> str:
         """One line for people: ``loaded hello 1.0.0 from /wheels/hello-1.0.0-py3-none-any.whl``."""

@@ -39,6 +39,13 @@ class ProblemKind(str, enum.Enum):
     and nothing in it is read."""
     FOLDER_UNAVAILABLE = "folder_unavailable"
     """A watched folder is missing or unreadable; its plugins keep serving meanwhile."""
+    DISABLED = "disabled"
+    """Disabled with ``host.disable()`` or ``pluginhost disable``, until enabled again."""
+    BLOCKED = "blocked"
+    """Kept out by the host's ``only`` or ``block`` settings."""
+    UNKNOWN_HOOKS = "unknown_hooks"
+    """It implements hooks that no spec of the host knows (a warning while it serves, or the
+    reason it was refused with ``unknown_hooks="refuse"``)."""
 
     def __str__(self) -> str:
         return self.value

@@ -29,6 +29,8 @@ class PluginState(str, enum.Enum):
     COMMITTED = "committed"
     """In the registry of a home whose host never wrote a status: active at its next start.
     Only a :class:`~pluginhost.HostSnapshot` read from such a home says it."""
+    DISABLED = "disabled"
+    """Kept out by ``host.disable()`` (its wheel untouched) until ``host.enable()``."""
 
     def __str__(self) -> str:
         return self.value

@@ -67,6 +67,9 @@ _ACTIONS: Final = {
     EventKind.MANIFEST_INVALID: ("refusal", "refused"),
     EventKind.DRAIN_TIMEOUT: ("drain", "timeout"),
     EventKind.LEAKED: ("release", "leaked"),
+    EventKind.DISABLED: ("disable", "ok"),
+    EventKind.ENABLED: ("enable", "ok"),
+    EventKind.UNKNOWN_HOOKS: ("unknown_hooks", "warning"),
 }
 _GENESIS: Final = "0" * 64
 _TAIL: Final = 64 * 1024

@@ -8,13 +8,53 @@ its state goes across by entry-point name (:func:`unit_state`, :func:`state_of`)
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import pluggy
 
 from ..load.bounded import bounded
 from .switch import Implementations
 
-__all__ = ["bounded_hook", "call_hook", "export_state", "implements", "state_of", "unit_state"]
+__all__ = [
+    "bounded_hook",
+    "call_hook",
+    "export_state",
+    "implements",
+    "json_state",
+    "state_of",
+    "unit_state",
+    "unknown_hooks",
+    "unknown_text",
+]
+
+
+def unknown_hooks(
+    pm: pluggy.PluginManager, registrations: Sequence[Implementations]
+) -> tuple[str, ...]:
+    """The hooks a plugin (each of its entry points) implements that no spec of ``pm`` knows,
+    as pluggy's ``check_pending`` finds them: an ``optionalhook`` is exempt, and a spec added
+    to ``pm`` since the plugin loaded counts. A plugin with no hook implementation at all gets
+    ``("(none)",)``: it can answer nothing.
+    """
+    pairs = [pair for r in registrations for pair in r.impls]
+    if not pairs:
+        return ("(none)",)
+    unknown = []
+    for name, impl in pairs:
+        caller = getattr(pm.hook, name, None)
+        known = isinstance(caller, pluggy.HookCaller) and caller.has_spec()
+        if not known and not impl.optionalhook:
+            unknown.append(name)
+    return tuple(sorted(set(unknown)))
+
+
+def unknown_text(hooks: tuple[str, ...]) -> str:
+    """Why ``hooks`` (from :func:`unknown_hooks`) are worth a word, as one clause."""
+    if hooks == ("(none)",):
+        return "implements no hook at all"
+    return f"implements hooks that no spec of the host knows: {', '.join(hooks)}"
 
 
 def implements(impls: Implementations, hook: str) -> bool:
@@ -78,3 +118,14 @@ def export_state(registrations: Sequence[Implementations]) -> object:
         if implements(r, "pluginhost_export_state")
     }
     return unit_state(states, len(registrations))
+
+
+def json_state(registrations: Sequence[Implementations]) -> object:
+    """A plugin's exported state (:func:`export_state`), checked to be JSON here, so that one
+    plugin's odd state never fails the commit of the whole registry.
+
+    :raises TypeError, ValueError: when the state is not JSON.
+    """
+    value = export_state(registrations)
+    json.dumps(value, allow_nan=False)
+    return value

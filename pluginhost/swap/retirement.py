@@ -4,6 +4,7 @@ new version (switched out, drained, deactivated and purged)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,8 @@ class Retirement:
     members: Sequence[Member]
     applied: Switch | None = None
     outcome: Drained | None = None
+    drain_seconds: float | None = None
+    """How long the drain of :meth:`finish` took (for the metrics of a swap)."""
     """What the drain saw, once :meth:`finish` ran."""
 
     def undo(self) -> None:
@@ -62,7 +65,9 @@ class Retirement:
         # and its references would look like calls in flight.
         self.applied = None
         groups = [r for a in self.old for r in a.registrations]
+        started = time.monotonic()
         self.outcome = drain(groups, timeouts.drain)
+        self.drain_seconds = time.monotonic() - started
         del groups
         errors: list[str] = []
         for m in self.members:

@@ -38,6 +38,7 @@ from ..load import guard
 from ..load.ahead import Ahead, Imported, import_ahead
 from ..load.bounded import bounded
 from ..load.distributions import distribution_of
+from ..load.guard import type_name
 from ..load.modules import PluginFinder, import_entry_points, pop_modules, purge_modules
 from ..load.reaper import Reaper
 from ..model.candidate import Candidate
@@ -46,7 +47,7 @@ from ..model.names import PluginName
 from ..state.faults import crash_point
 from ..state.quarantine import Loading, Marker, unmarked
 from .cleanup import deactivate, left_behind
-from .hooks import call_hook, implements, state_of, unit_state
+from .hooks import call_hook, implements, state_of, unit_state, unknown_hooks, unknown_text
 from .members import Active, Member, owned_names
 from .registered import Owner, check_registered_names, no_owner
 from .retirement import Retirement, unload
@@ -94,6 +95,8 @@ class Transition:
         the next start (:mod:`pluginhost.state.quarantine`).
     :param owner_of: which active plugin registered a name, for the refusal of an entry
         point whose name another plugin has (see :mod:`.registered`).
+    :param refuse_unknown_hooks: refuse a plugin that implements hooks no spec knows (see
+        :func:`~pluginhost.swap.hooks.unknown_hooks`) at its register step.
     """
 
     pm: pluggy.PluginManager
@@ -106,6 +109,7 @@ class Transition:
     reaper: Reaper = attrs.field(factory=Reaper, kw_only=True)
     """Watches retired versions' modules until the collector frees them."""
     owner_of: Owner = attrs.field(default=no_owner, kw_only=True)
+    refuse_unknown_hooks: bool = attrs.field(default=False, kw_only=True)
     _ahead: dict[PluginName, Imported] = attrs.field(factory=dict, init=False, repr=False)
     """Plugins imported ahead of their transitions, by name (see :meth:`import_ahead`)."""
 
@@ -261,10 +265,15 @@ class Transition:
         assert isinstance(objects, tuple)
         eps = m.candidate.entry_points
         dist = distribution_of(m.candidate, m.site_dir)
-        return tuple(
+        registrations = tuple(
             self._prepare_one(obj, ep.name, m.name, dist)
             for ep, obj in zip(eps, objects, strict=True)
         )
+        unknown = unknown_hooks(self.pm, registrations) if self.refuse_unknown_hooks else ()
+        if unknown:
+            reason = f"refused: it {unknown_text(unknown)} (unknown_hooks='refuse')"
+            raise ActivationError(reason, plugin=m.name, step="register")
+        return registrations
 
     def _prepare_one(
         self, obj: object, name: str, plugin: str, dist: importlib.metadata.Distribution | None
@@ -450,19 +459,10 @@ def _judge_health(verdict: object, plugin: PluginName) -> None:
         # Only True, False and None have a meaning; anything else (a string, a generator
         # never run, an object whose truth is unknown) is a broken check.
         raise ActivationError(
-            f"health check returned a {_type_name(verdict)}, not True, False or None",
+            f"health check returned a {type_name(verdict)}, not True, False or None",
             plugin=plugin,
             step="health",
         )
-
-
-def _type_name(value: object) -> str:
-    kind = type(value)
-    return (
-        kind.__qualname__
-        if kind.__module__ == "builtins"
-        else f"{kind.__module__}.{kind.__qualname__}"
-    )
 
 
 def _unexpected(member: Member, exc: Exception) -> ActivationError:

@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import Any, Final
 
+import attrs
+
 from ...host.config_file import HostConfig
 from ...host.control import ControlServer
 from ...host.statusdoc import problem_json
@@ -32,6 +34,7 @@ from ...model.events import Event
 from ...model.problems import Problem, ProblemKind
 from ...state.audit import record_for
 from ..common import EXIT_OK, document, note, say
+from ..run_options import blocked_names, start_metrics
 
 __all__ = ["ProblemTracker", "problem_line", "run"]
 
@@ -41,7 +44,10 @@ _POLL: Final = 0.2
 def run(args: argparse.Namespace) -> int:
     """Start the host of ``--config``, print each event and problem, stop cleanly on a signal."""
     _set_log_level(args)
-    host = HostConfig.from_file(args.config).make_host()
+    config = HostConfig.from_file(args.config)
+    blocked = blocked_names(args.plugin_options)
+    host = attrs.evolve(config, block=(*config.block, *blocked)).make_host()
+    metrics = start_metrics(host, args.metrics_port, args.metrics_address)
     host.subscribe(lambda event: _show_event(event, as_json=args.json))
     tracker = ProblemTracker(lambda p, appeared: _show_problem(p, appeared, as_json=args.json))
     stop = threading.Event()
@@ -60,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         server.stop()
     finally:
         host.stop()
+        if metrics is not None:
+            metrics.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     note("stopped")

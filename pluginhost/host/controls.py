@@ -1,0 +1,105 @@
+"""The operator's switches on a host: disable and enable a plugin, and ask each implementation
+of a hook for its answer. A base of :class:`~pluginhost.PluginHost`, kept apart so that each
+file stays one job.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from ..model.answers import HookAnswer
+from ..model.events import Event, EventBus, EventKind
+from ..model.names import plugin_name
+from ..model.status import PluginInfo
+from ..state.disabled import DisabledList, record_choice
+from .calls import call_each
+from .engine import Engine
+
+__all__ = ["Controls"]
+
+
+class Controls:
+    """:meth:`disable`, :meth:`enable`, :meth:`disabled` and :meth:`call_each`."""
+
+    # Set by PluginHost.__init__.
+    _lock: threading.RLock
+    _engine: Engine
+    _events: EventBus
+    _disabled: DisabledList
+    _started: bool
+
+    # Defined by PluginHost.
+    @property
+    def plugins(self) -> Mapping[str, PluginInfo]:
+        raise NotImplementedError
+
+    def _reconcile(self) -> None:
+        raise NotImplementedError
+
+    def disabled(self) -> frozenset[str]:
+        """The plugins disabled with :meth:`disable` (or ``pluginhost disable``), as the home
+        records them.
+
+        :raises StoreError: when the record is unusable.
+        """
+        return frozenset(self._disabled.read())
+
+    def disable(self, name: str) -> bool:
+        """Unload a plugin (and the plugins that need it) and keep it out, without touching its
+        wheel, across restarts too, until :meth:`enable`. A plugin not loaded yet, or not known
+        yet, is kept out from now on. The choice is committed to ``home/disabled.json`` before
+        anything is unloaded, so a crash in between leaves it disabled.
+
+        On a host that is not started, the choice is only recorded (the next start acts on it).
+
+        :returns: whether anything changed (``False``: it was disabled already).
+        :raises HostStateError: when the host is not started and another process uses its home.
+        :raises StoreError: when the choice cannot be recorded; nothing changed.
+        """
+        return self._choose(name, disabled=True)
+
+    def enable(self, name: str) -> bool:
+        """Let a plugin disabled with :meth:`disable` load again (its wheel, or what the sources
+        offer, is read as usual).
+
+        :returns: whether anything changed (``False``: it was not disabled).
+        :raises HostStateError: when the host is not started and another process uses its home.
+        :raises StoreError: when the choice cannot be recorded; nothing changed.
+        """
+        return self._choose(name, disabled=False)
+
+    def _choose(self, name: str, *, disabled: bool) -> bool:
+        name = plugin_name(name)
+        with self._lock:
+            if not self._started:
+                return record_choice(self._disabled.home, name, disabled=disabled)
+            admission = self._engine.admission
+            now = admission.disabled | {name} if disabled else admission.disabled - {name}
+            if now == admission.disabled:
+                return False
+            self._disabled.write(now)  # committed first: crash-safe
+            self._engine.admission = attrs.evolve(admission, disabled=now)
+            info = self.plugins.get(name)
+            kind = EventKind.DISABLED if disabled else EventKind.ENABLED
+            self._events.emit(Event(kind, name, version=info.version if info else None))
+            self._reconcile()
+        return True
+
+    def call_each(self, hook: str, /, **kwargs: Any) -> tuple[HookAnswer, ...]:
+        """Call each implementation of ``hook`` on its own and collect every answer, with the
+        plugin and version that gave it: ``host.call_each("greet", name="Ada")``.
+
+        Read-only for the host: it takes no lock and changes nothing (what the plugins do is
+        theirs). The implementations are called in pluggy's order, in this thread; one that
+        raises gives an answer with ``error`` set, and the others are still called. Wrappers
+        are not called; lifecycle hooks are refused.
+
+        :returns: one :class:`~pluginhost.HookAnswer` per implementation.
+        :raises CallError: when the host has no such hook, it is a lifecycle or historic
+            hook, or ``kwargs`` are not the arguments its spec names.
+        """
+        return call_each(self._engine.hooks.pm, self.plugins, hook, kwargs)

@@ -1,0 +1,197 @@
+"""Operating a running host from the shell, as real subprocesses: ``pluginhost call``,
+``disable``/``enable``, ``run -p no:NAME``, unknown hooks, and ``run --metrics-port``."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import greet_code
+from test_calls import RAISES
+from test_cli import CONFIG, HostProcess, run_cli, wait_file, wait_status
+
+from pluginhost.cli.commands.call import parse_arguments
+from pluginhost.cli.common import UsageError
+from pluginhost.cli.run_options import blocked_names
+from pluginhost.testing import WheelFactory
+
+ODD = """
+import pluggy
+hookimpl = pluggy.HookimplMarker("greeter")
+
+@hookimpl
+def greet(name):
+    return {name}
+"""
+
+TYPO = """
+import pluggy
+hookimpl = pluggy.HookimplMarker("greeter")
+
+@hookimpl
+def gret(name):
+    return name
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        text: str = reply.read().decode()
+        return text
+
+
+class TestArguments:
+    def test_key_value_rule(self) -> None:
+        """A value is a JSON literal when it is one, else the string as given."""
+        assert parse_arguments(["name=Ada", "n=3", "ok=true", "x=[1]", 's="42"', "e="]) == {
+            "name": "Ada",
+            "n": 3,
+            "ok": True,
+            "x": [1],
+            "s": "42",
+            "e": "",
+        }
+
+    @pytest.mark.parametrize("bad", [["name"], ["1x=2"], ["a=1", "a=2"]])
+    def test_bad_arguments(self, bad: list[str]) -> None:
+        """No '=', a key that is not a name, or a key twice: usage errors."""
+        with pytest.raises(UsageError):
+            parse_arguments(bad)
+
+    def test_blocked_names(self) -> None:
+        """-p takes no:NAME only."""
+        assert blocked_names(["no:a", "no:b"]) == ("a", "b")
+        with pytest.raises(UsageError, match="only -p no:NAME"):
+            blocked_names(["a"])
+
+
+@pytest.mark.slow
+class TestOperate:
+    def test_call_disable_metrics_and_unknown_hooks(self, tmp_path: Path) -> None:
+        """A running host answers `call`, warns of a hook no spec knows, keeps out what
+        `-p no:` blocks, serves metrics that count a swap, and disables and enables plugins;
+        a stopped one records the choice; `unknown_hooks = "refuse"` keeps the typo out."""
+        wheels = tmp_path / "wheels"
+        wheels.mkdir()
+        config = tmp_path / "pluginhost.toml"
+        config.write_text(CONFIG)
+        home = tmp_path / "home"
+        out = WheelFactory(tmp_path / "out")
+        built = [
+            out.build("hello", "1.0.0", code=greet_code("hello 1.0")),
+            out.build("polite", "1.0.0", code=greet_code("polite"), requires={"hello": "^1.0"}),
+            out.build("broken", "0.2.0", code=RAISES),
+            out.build("odd", "0.3.0", code=ODD),
+            out.build("typo", "0.1.0", code=TYPO),
+            out.build("blocked", "1.0.0", code=greet_code("blocked")),
+        ]
+        port = free_port()
+        host = HostProcess(config, "-p", "no:blocked", "--metrics-port", str(port))
+        try:
+            wait_file(home / "control" / "server.json")
+            for wheel in built:
+                os.replace(wheel, wheels / wheel.name)
+            host.wait_for("loaded polite 1.0.0")
+            host.wait_for("unknown_hooks typo 0.1.0")
+            assert any("(implements hooks that no spec of the host knows: gret)" in line
+                       for line in host.lines)  # fmt: skip
+            self.check_call(tmp_path, home)
+            newer = out.build("hello", "1.1.0", code=greet_code("hello 1.1"))
+            os.replace(newer, wheels / newer.name)
+            host.wait_for("updated hello 1.0.0 -> 1.1.0")
+            self.check_metrics(port)
+            self.check_disable(tmp_path, home, host)
+        finally:
+            code, err = host.stop()
+        assert code == 0, err
+        assert f"metrics on http://127.0.0.1:{port}/metrics" in err
+        self.check_stopped(tmp_path, home, config)
+
+    def check_call(self, tmp_path: Path, home: Path) -> None:
+        call = run_cli("call", "greet", "name=Ada", "--home", str(home), tmp_path=tmp_path)
+        assert call.returncode == 3, call.stderr  # broken raised
+        lines = set(call.stdout.splitlines())
+        assert {
+            'hello 1.0.0: "hello 1.0"',
+            'polite 1.0.0: "polite"',
+            "broken 0.2.0: raised ValueError: no Ada",
+            "odd 0.3.0: {'Ada'} (a set, not JSON)",
+        } == lines
+        as_json = run_cli(
+            "call", "greet", "name=Ada", "--json", "--home", str(home), tmp_path=tmp_path
+        )
+        answers = {a["plugin"]: a for a in json.loads(as_json.stdout)["answers"]}
+        assert answers["hello"]["result"] == "hello 1.0"
+        assert (answers["odd"]["repr"], answers["odd"]["type"]) == ("{'Ada'}", "set")
+        assert answers["broken"]["error_type"] == "builtins.ValueError"
+        typo = run_cli("call", "gret", "name=x", "--home", str(home), tmp_path=tmp_path)
+        assert typo.returncode == 1
+        assert "the host has no hook named 'gret' (its hooks: farewell, greet)" in typo.stderr
+        missing = run_cli("call", "greet", "--home", str(home), tmp_path=tmp_path)
+        assert missing.returncode == 1
+        assert "greet takes name (missing: name)" in missing.stderr
+        usage = run_cli("call", "greet", "Ada", "--home", str(home), tmp_path=tmp_path)
+        assert usage.returncode == 2
+        assert "is not key=value" in usage.stderr
+
+    def check_metrics(self, port: int) -> None:
+        text = scrape(port)
+        assert 'pluginhost_swaps_total{result="ok"} 1.0' in text
+        assert 'pluginhost_loads_total{result="ok"} 5.0' in text
+        assert "pluginhost_swap_duration_seconds_count 1.0" in text
+        assert "pluginhost_drain_duration_seconds_count 1.0" in text
+        assert 'pluginhost_plugins{state="active"} 5.0' in text
+        assert 'pluginhost_plugins{state="failed"} 1.0' in text  # blocked
+
+    def check_disable(self, tmp_path: Path, home: Path, host: HostProcess) -> None:
+        blocked = wait_status(home, "blocked", "blocked 1.0.0: failed")
+        assert "blocked is blocked by the host's settings (block)" in blocked
+        disable = run_cli("disable", "hello", "--home", str(home), tmp_path=tmp_path)
+        assert disable.returncode == 0, disable.stderr
+        assert disable.stdout == "hello: disabled\n"
+        host.wait_for("disabled hello 1.1.0")
+        host.wait_for("unloaded hello 1.1.0")
+        wait_status(home, "hello", "hello 1.1.0: disabled")
+        listing = json.loads(
+            run_cli("list", "--json", "--home", str(home), tmp_path=tmp_path).stdout
+        )
+        states = {row["name"]: row["state"] for row in listing}
+        assert (states["hello"], states["polite"]) == ("disabled", "failed")
+        again = run_cli("disable", "hello", "--home", str(home), tmp_path=tmp_path)
+        assert again.stdout == "hello: already disabled\n"
+        enable = run_cli("enable", "hello", "--home", str(home), tmp_path=tmp_path)
+        assert enable.stdout == "hello: enabled\n"
+        host.wait_for("loaded polite 1.0.0")  # the dependent came back with it
+        wait_status(home, "polite", "polite 1.0.0: active")
+
+    def check_stopped(self, tmp_path: Path, home: Path, config: Path) -> None:
+        disable = run_cli("disable", "polite", "--home", str(home), tmp_path=tmp_path)
+        assert disable.returncode == 0, disable.stderr
+        assert disable.stdout == (
+            f"polite: disabled (no host running: recorded in {home}, for its next start)\n"
+        )
+        strict = tmp_path / "strict.toml"
+        strict.write_text(CONFIG + 'unknown_hooks = "refuse"\n')
+        host = HostProcess(strict)
+        try:
+            wait_file(home / "control" / "server.json")
+            host.wait_for("loaded hello 1.1.0")
+            polite = wait_status(home, "polite", "polite 1.0.0: disabled")
+            assert "pluginhost enable polite" in polite
+            typo = wait_status(home, "typo", "typo 0.1.0: failed")
+            assert "unknown_hooks='refuse'" in typo
+            assert not any("loaded polite" in line for line in host.lines)
+        finally:
+            code, err = host.stop()
+        assert code == 0, err

@@ -1,0 +1,119 @@
+"""host.disable() and host.enable(), and the only/block settings, on a real host."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import greet_code
+
+from pluginhost import Event, PluginHost, PluginState, ProblemKind
+from pluginhost.state.audit import AuditEntry, read_audit
+from pluginhost.state.disabled import DisabledList
+from pluginhost.testing import WheelFactory
+
+
+def kinds(events: list[Event], plugin: str) -> list[str]:
+    return [str(e.kind) for e in events if e.plugin == plugin]
+
+
+@pytest.fixture
+def two(factory: WheelFactory) -> None:
+    """hello, and polite, which requires it."""
+    factory.build("hello", "1.0.0", code=greet_code("hello"))
+    factory.build("polite", "1.0.0", code=greet_code("polite"), requires={"hello": "^1.0"})
+
+
+@pytest.mark.usefixtures("two")
+class TestDisable:
+    def test_disable_unloads_and_keeps_the_wheel(
+        self, make_host: Callable[..., PluginHost], wheels: Path, events: list[Event]
+    ) -> None:
+        """Disabled: unloaded with its dependents, shown disabled, its wheel untouched."""
+        host = make_host()
+        assert host.disable("Hello") is True
+        assert host.load_order() == ()
+        assert host.plugins["hello"].state is PluginState.DISABLED
+        assert host.plugins["polite"].state is PluginState.FAILED
+        assert (wheels / "hello-1.0.0-py3-none-any.whl").exists()
+        assert kinds(events, "hello")[-3:] == ["disabled", "unloading", "unloaded"]
+        problems = {p.plugin: p.kind for p in host.problems()}
+        assert problems["hello"] is ProblemKind.DISABLED
+        assert host.hook.greet(name="x") == []
+        assert host.disable("hello") is False
+
+    def test_enable_brings_it_back(
+        self, make_host: Callable[..., PluginHost], events: list[Event]
+    ) -> None:
+        """Enabled: loaded again from its wheel, dependents too."""
+        host = make_host()
+        host.disable("hello")
+        assert host.enable("hello") is True
+        assert host.load_order() == ("hello", "polite")
+        assert "enabled" in kinds(events, "hello")
+        assert host.enable("hello") is False
+
+    def test_persists_across_restarts(self, make_host: Callable[..., PluginHost]) -> None:
+        """The choice is in home/disabled.json: the next start keeps the plugin out."""
+        host = make_host()
+        host.disable("polite")
+        host.stop()
+        again = make_host()
+        assert again.load_order() == ("hello",)
+        assert again.plugins["polite"].state is PluginState.DISABLED
+        assert again.disabled() == {"polite"}
+
+    def test_committed_before_a_crash_keeps_it_out(
+        self, make_host: Callable[..., PluginHost], tmp_path: Path, events: list[Event]
+    ) -> None:
+        """A choice on disk whose unload never happened (a crash between) holds at start:
+        the registry still names the plugin, yet it is not imported."""
+        host = make_host()
+        host.stop()
+        DisabledList(tmp_path / "home").write(["polite"])
+        events.clear()
+        again = make_host()
+        assert again.load_order() == ("hello",)
+        assert "loading" not in kinds(events, "polite")
+
+    def test_stopped_host_records_only(
+        self, make_host: Callable[..., PluginHost], tmp_path: Path
+    ) -> None:
+        """On a host that is not started, disable is recorded for its start."""
+        host = make_host(start=False)
+        assert host.disable("hello") is True
+        assert DisabledList(tmp_path / "home").read() == {"hello"}
+        host.start()
+        assert host.load_order() == ()
+
+    def test_audited(self, make_host: Callable[..., PluginHost], tmp_path: Path) -> None:
+        """disable and enable are entries of the audit log."""
+        host = make_host()
+        host.disable("hello")
+        host.enable("hello")
+        entries = read_audit(host.audit_log)
+        actions = [(e.action, e.plugin) for e in entries if isinstance(e, AuditEntry)]
+        assert ("disable", "hello") in actions
+        assert actions.index(("enable", "hello")) > actions.index(("disable", "hello"))
+
+
+@pytest.mark.usefixtures("two")
+class TestOnlyAndBlock:
+    def test_block(self, make_host: Callable[..., PluginHost]) -> None:
+        """A blocked plugin is not loaded; its reason is a problem and its error."""
+        host = make_host(block=["polite"])
+        assert host.load_order() == ("hello",)
+        polite = host.plugins["polite"]
+        assert (polite.state, polite.error) == (
+            PluginState.FAILED,
+            "polite is blocked by the host's settings (block)",
+        )
+
+    def test_only(self, make_host: Callable[..., PluginHost]) -> None:
+        """Outside the allow-list: not loaded, and its dependents miss it."""
+        host = make_host(only=["polite"])
+        assert host.load_order() == ()
+        problems = {p.plugin: p.kind for p in host.problems()}
+        assert problems["hello"] is ProblemKind.BLOCKED
+        assert problems["polite"] is ProblemKind.MISSING
