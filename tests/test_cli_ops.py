@@ -165,7 +165,7 @@ class TestOperate:
         wait_status(home, "hello", "hello 1.1.0: disabled")
         listing = json.loads(
             run_cli("list", "--json", "--home", str(home), tmp_path=tmp_path).stdout
-        )
+        )["plugins"]
         states = {row["name"]: row["state"] for row in listing}
         assert (states["hello"], states["polite"]) == ("disabled", "failed")
         again = run_cli("disable", "hello", "--home", str(home), tmp_path=tmp_path)

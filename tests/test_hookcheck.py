@@ -67,18 +67,18 @@ class TestUnknownHooks:
 
         pm = spec_pm()
         impls = prepare(pm, Plugin(), "p")
-        assert unknown_hooks(pm, impls) == ("gret",)
+        assert unknown_hooks(pm, [impls]) == ("gret",)
 
         class Later:
             @pluggy.HookspecMarker("greeter")
             def gret(self, name: str) -> str: ...
 
         pm.add_hookspecs(Later)
-        assert unknown_hooks(pm, impls) == ()
+        assert unknown_hooks(pm, [impls]) == ()
 
     def test_no_hooks_at_all(self) -> None:
         """A plugin with no implementation at all is told as such."""
-        assert unknown_hooks(spec_pm(), prepare(spec_pm(), Plain(), "p")) == ("(none)",)
+        assert unknown_hooks(spec_pm(), [prepare(spec_pm(), Plain(), "p")]) == ("(none)",)
 
 
 class TestWarn:
