@@ -343,7 +343,9 @@ class TestAtomicJsonFile:
         assert temps(doc.path) == []
         assert doc.read() == {"n": 1}
 
-    @pytest.mark.parametrize("bad", [float("nan"), float("inf"), object()], ids=repr)
+    @pytest.mark.parametrize(
+        "bad", [float("nan"), float("inf"), object()], ids=["nan", "inf", "object"]
+    )
     def test_unserializable_data_writes_nothing(self, doc: AtomicJsonFile, bad: object) -> None:
         """Data that is not JSON is refused before any file is touched."""
         with pytest.raises((TypeError, ValueError)):
