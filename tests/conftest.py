@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from hookspecs import greeter
 from pluginhost import Event, PluginHost
@@ -19,6 +20,12 @@ from pluginhost.testing import WheelFactory
 # private group) every folder a test makes would be refused. The tests that need a writable
 # folder chmod it themselves.
 os.umask(0o022)
+
+# The tests run one worker per core beside other work (pytest-xdist, CI on shared machines): a
+# property test's example taking longer than hypothesis's 200 ms deadline, or its inputs slow to
+# draw, says the machine is busy, not that the code is wrong. What they check stays the same.
+settings.register_profile("pluginhost", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("pluginhost")
 
 
 @pytest.fixture

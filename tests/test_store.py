@@ -54,10 +54,15 @@ if sys.argv[2:] == ["--spawn"]:
     )
 elif sys.argv[2:] == ["--fork"]:
     # What plugin code may do (multiprocessing's fork start method): a bare fork, no exec.
+    # The child's at-fork handlers have run once fork() returns in it: it says so through a
+    # pipe, so the test never kills the holder while the child has not yet dropped its copy.
+    ready, done = os.pipe()
     pid = os.fork()
     if pid == 0:
+        os.write(done, b"x")
         time.sleep(60)
         os._exit(0)
+    os.read(ready, 1)
     helper = type("Forked", (), {"pid": pid})()
 print(helper.pid if helper else 0, flush=True)
 time.sleep(60)
@@ -343,7 +348,9 @@ class TestAtomicJsonFile:
         assert temps(doc.path) == []
         assert doc.read() == {"n": 1}
 
-    @pytest.mark.parametrize("bad", [float("nan"), float("inf"), object()], ids=repr)
+    @pytest.mark.parametrize(
+        "bad", [float("nan"), float("inf"), object()], ids=["nan", "inf", "object"]
+    )
     def test_unserializable_data_writes_nothing(self, doc: AtomicJsonFile, bad: object) -> None:
         """Data that is not JSON is refused before any file is touched."""
         with pytest.raises((TypeError, ValueError)):
