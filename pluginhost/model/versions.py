@@ -25,7 +25,36 @@ from packaging.version import Version as Pep440Version
 
 from .errors import VersionError
 
-Version = semver.Version
+
+class Version(semver.Version):
+    """A semantic version whose build metadata orders like a PEP 440 local version.
+
+    semver ignores ``+build`` when ordering; here ``1.2.0 < 1.2.0+dev.1 < 1.2.0+dev.2 <
+    1.2.0+dev.10``, so that each local rebuild (``pluginhost dev``) is a newer version that
+    swaps, never the same version with other bytes. Constraints still ignore it: ``=1.2.0``
+    allows ``1.2.0+dev.3``, as PEP 440's ``==1.2.0`` allows ``1.2.0+local``.
+
+    >>> Version.parse("1.2.0+dev.2") > Version.parse("1.2.0+dev.1")
+    True
+    """
+
+    def compare(self, other: object) -> int:
+        result = super().compare(other)  # type: ignore[arg-type]
+        if result or not isinstance(other, semver.Version):
+            return result
+        return _cmp_keys(_local_key(self.build), _local_key(other.build))
+
+
+def _local_key(build: str | None) -> tuple[tuple[int, int | str], ...]:
+    """PEP 440's order of local labels: none first; numbers after words, compared as numbers."""
+    if not build:
+        return ()
+    return tuple((1, int(p)) if p.isdigit() else (0, p.lower()) for p in build.split("."))
+
+
+def _cmp_keys(a: tuple[tuple[int, int | str], ...], b: tuple[tuple[int, int | str], ...]) -> int:
+    return (a > b) - (a < b)
+
 
 __all__ = ["Constraint", "Version", "from_pep440", "parse_version"]
 
@@ -102,7 +131,9 @@ class _Comparator:
     implicit: bool = False
 
     def allows(self, version: Version) -> bool:
-        return _OPS[self.op](version.compare(self.bound))
+        # semver's own order, blind to build metadata: a local build satisfies what its
+        # release does.
+        return _OPS[self.op](semver.Version.compare(version, self.bound))
 
 
 _OPS: Final[dict[str, Callable[[int], bool]]] = {
