@@ -70,6 +70,9 @@ class Event:
     :param error_type: the qualified name of the error's type, for failures.
     :param step: the step that failed or was reached (``install``, ``import``, ``activate``...).
     :param time: when it happened (``time.time()``).
+    :param reimported_for: for a plugin re-imported at the same version because a plugin it
+        requires changed, that change (``hello 1.1.0``); ``version`` and ``previous_version``
+        are then the same.
     """
 
     kind: EventKind
@@ -82,6 +85,7 @@ class Event:
     error_type: str | None = None
     step: str | None = None
     time: float = attrs.field(factory=time.time, eq=False)
+    reimported_for: str | None = None
 
     @classmethod
     def failure(
@@ -96,7 +100,10 @@ class Event:
     def describe(self) -> str:
         """One line for people: ``loaded hello 1.0.0 from /wheels/hello-1.0.0-py3-none-any.whl``."""
         parts = [str(self.kind), self.plugin or "-"]
-        if self.previous_version and self.version:
+        if self.reimported_for and self.version:
+            # Not "1.0.0 -> 1.0.0": the version did not change, what it requires did.
+            parts.append(f"{self.version} (re-imported for {self.reimported_for})")
+        elif self.previous_version and self.version:
             parts.append(f"{self.previous_version} -> {self.version}")
         elif self.version:
             parts.append(self.version)
