@@ -264,6 +264,11 @@ class TestLocalBuilds:
         assert max(parse_version(higher), parse_version(lower)) == parse_version(higher)
         assert parse_version(lower) != parse_version(higher)
 
+    def test_pep440_local_label_kept(self) -> None:
+        """A PEP 440 local version keeps its label as build metadata (``pluginhost dev``)."""
+        assert str(from_pep440("1.2+dev.3")) == "1.2.0+dev.3"
+        assert from_pep440("1.2+dev.3") > from_pep440("1.2+dev.2")
+
     def test_same_label_equal(self) -> None:
         """The same label is the same version, with the same hash."""
         assert parse_version("1.2.0+dev.3") == parse_version("1.2.0+dev.3")
@@ -308,7 +313,6 @@ class TestPep440:
             ("1!1.0", "an epoch"),
             ("1.0.post1", "a post release"),
             ("1.0.dev3", "a dev release"),
-            ("1.0+local", "a local version"),
             ("1.2.3.4", "more than three release parts"),
             ("nonsense", "neither a semantic nor a PEP 440 version"),
             ("1" * 1001, "too long"),

@@ -89,9 +89,10 @@ def parse_version(text: str) -> Version:
 def from_pep440(text: str) -> Version:
     """Map a PEP 440 distribution version to semver.
 
-    ``1.2`` becomes ``1.2.0`` and ``1.2.0rc1`` becomes ``1.2.0-rc.1``. Epochs, post, dev and local
-    versions, and releases of more than three non-zero parts have no faithful semver ordering and
-    are refused.
+    ``1.2`` becomes ``1.2.0``, ``1.2.0rc1`` becomes ``1.2.0-rc.1`` and a local label stays one
+    (``1.2+dev.3`` becomes ``1.2.0+dev.3``, ordered as :class:`Version` says). Epochs, post and
+    dev releases, and releases of more than three non-zero parts have no faithful semver
+    ordering and are refused.
 
     :raises VersionError: when the version cannot be mapped.
     """
@@ -105,7 +106,6 @@ def from_pep440(text: str) -> Version:
         "an epoch": pv.epoch != 0,
         "a post release": pv.post is not None,
         "a dev release": pv.dev is not None,
-        "a local version": pv.local is not None,
         "more than three release parts": any(pv.release[3:]),
     }
     for what, present in unmappable.items():
@@ -115,7 +115,7 @@ def from_pep440(text: str) -> Version:
     prerelease = None
     if pv.pre is not None:
         prerelease = f"{_PRE_NAMES[pv.pre[0]]}.{pv.pre[1]}"
-    return Version(major, minor, patch, prerelease)
+    return Version(major, minor, patch, prerelease, pv.local)
 
 
 @attrs.frozen
