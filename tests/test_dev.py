@@ -140,11 +140,33 @@ class TestDev:
             code, err = host.stop()
         assert code == 0, err
 
+    def test_host_writes_start_no_rebuild(self, project: Path) -> None:
+        """A home inside the project, even one not hidden, is no source: no rebuild loop."""
+        config = project / "pluginhost.toml"
+        config.write_text(config.read_text().replace('".pluginhost-home"', '"home"'))
+        host = HostProcess(config)
+        try:
+            wait_file(project / "home" / "control" / "server.json")
+            dev = DevProcess(project)
+            try:
+                dev.wait_for("watching")
+                init = project / INIT
+                init.write_text(init.read_text().replace("Hello from", "Hi from"))
+                dev.wait_for("serving shout 0.1.0+dev.2")
+                time.sleep(2)  # the swap wrote the home's status, registry and audit log
+                assert not any("dev.3" in line for line in dev.lines), dev.lines
+            finally:
+                assert dev.stop() == 0, dev.lines
+        finally:
+            code, err = host.stop()
+        assert code == 0, err
+
     def test_no_host_running(self, project: Path, tmp_path: Path) -> None:
-        """Without a host on the home, the wheel is dropped and the command says none took it."""
-        proc = run_cli("dev", str(project), "--once", "--wait", "0.5", tmp_path=tmp_path)
+        """Without a host on the home, the wheel is dropped and the command says so at once."""
+        proc = run_cli("dev", str(project), "--once", tmp_path=tmp_path)
         assert proc.returncode == 1
-        assert "is `pluginhost run` running?" in proc.stdout
+        home, folder = project / ".pluginhost-home", project / "wheels"
+        assert f"no host is running on {home}: the wheel waits in {folder}" in proc.stdout
         assert (project / "wheels" / "shout_plugin-0.1.0+dev.1-py3-none-any.whl").is_file()
 
     def test_no_folder(self, tmp_path: Path) -> None:

@@ -87,19 +87,21 @@ class DevLoop:
         self.project = project
         self.folder = folder
         self.home = home
+        # Never sources: what the host writes must not start a rebuild, let alone a loop.
+        self.outputs = tuple(p for p in (folder, home) if p is not None)
         self.wait = wait
         self.digest: str | None = None
         self.last: DevWheel | None = None
 
     def rebuild(self) -> bool:
         """Build, label and drop one wheel; ``False`` when it failed to build or load."""
-        digest = _digest(self.project, self.folder)
+        digest = _digest(self.project, self.outputs)
         if digest == self.digest and self.last is not None:
             say(f"no change in the sources since {self.last.version}: nothing rebuilt")
             return True
         started = time.monotonic()
         try:
-            _check_syntax(self.project, self.folder)
+            _check_syntax(self.project, self.outputs)
             wheel = self._build()
         except BuildError as exc:
             _block("build failed; the host keeps serving what it has", str(exc))
@@ -154,6 +156,12 @@ class DevLoop:
         if self.home is None:
             say("no host home known (--config): not waiting for a host to take it")
             return True
+        if not self._host_running():
+            say(
+                f"no host is running on {self.home}: the wheel waits in {self.folder} "
+                "(start one with `pluginhost run`)"
+            )
+            return False
         deadline = time.monotonic() + self.wait
         while time.monotonic() < deadline:
             verdict = _verdict(self._status(), wheel)
@@ -173,6 +181,13 @@ class DevLoop:
         )
         return False
 
+    def _host_running(self) -> bool:
+        assert self.home is not None
+        try:
+            return read_home(self.home).holder is not None
+        except PluginHostError:  # not a home yet: no host ever ran on it
+            return False
+
     def _prune(self, serving: DevWheel) -> None:
         """Delete the dev builds older than the one served: the host never goes back to them."""
         for old in dev_wheels(self.folder, serving.distribution):
@@ -182,13 +197,13 @@ class DevLoop:
     def watch(self, debounce: float) -> None:
         """Rebuild after each burst of saves, until interrupted."""
         changed = threading.Event()
-        handler = _Handler(self.project, self.folder, changed)
+        handler = _Handler(self.project, self.outputs, changed)
         observer = Observer()
         # The top folder alone, then each source folder in depth: a watch on the whole tree
         # would follow the host's home (when it is in the project) through every install.
         observer.schedule(handler, str(self.project), recursive=False)
         for child in sorted(self.project.iterdir()):
-            if child.is_dir() and _source_file(child, self.project, self.folder):
+            if child.is_dir() and _source_file(child, self.project, self.outputs):
                 observer.schedule(handler, str(child), recursive=True)
         observer.start()
         try:
@@ -215,21 +230,21 @@ def _bursts(changed: threading.Event, debounce: float) -> Iterator[None]:
 class _Handler(FileSystemEventHandler):
     """Sets ``changed`` for a change to a source file; build output and editors' files aside."""
 
-    def __init__(self, project: Path, folder: Path, changed: threading.Event) -> None:
+    def __init__(self, project: Path, outputs: tuple[Path, ...], changed: threading.Event) -> None:
         self.project = project
-        self.folder = folder
+        self.outputs = outputs
         self.changed = changed
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in {"opened", "closed_no_write"}:
             return
         paths = [event.src_path, getattr(event, "dest_path", "")]
-        if any(p and _source_file(Path(os.fsdecode(p)), self.project, self.folder) for p in paths):
+        if any(p and _source_file(Path(os.fsdecode(p)), self.project, self.outputs) for p in paths):
             self.changed.set()
 
 
-def _source_file(path: Path, project: Path, folder: Path) -> bool:
-    if path.is_relative_to(folder):
+def _source_file(path: Path, project: Path, outputs: tuple[Path, ...]) -> bool:
+    if any(path.is_relative_to(out) for out in outputs):
         return False
     try:
         parts = path.relative_to(project).parts
@@ -240,22 +255,24 @@ def _source_file(path: Path, project: Path, folder: Path) -> bool:
     return bool(parts) and not parts[-1].endswith(_IGNORED_SUFFIXES)
 
 
-def _sources(project: Path, folder: Path) -> list[Path]:
+def _sources(project: Path, outputs: tuple[Path, ...]) -> list[Path]:
     """The files a rebuild depends on: the tree without the host's home and the build output."""
-    return sorted(p for p in project.rglob("*") if p.is_file() and _source_file(p, project, folder))
+    return sorted(
+        p for p in project.rglob("*") if p.is_file() and _source_file(p, project, outputs)
+    )
 
 
-def _digest(project: Path, folder: Path) -> str:
+def _digest(project: Path, outputs: tuple[Path, ...]) -> str:
     digest = hashlib.sha256()
-    for path in _sources(project, folder):
+    for path in _sources(project, outputs):
         digest.update(path.relative_to(project).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
-def _check_syntax(project: Path, folder: Path) -> None:
+def _check_syntax(project: Path, outputs: tuple[Path, ...]) -> None:
     """Compile every Python file first: a syntax error reads better here than from the host."""
-    for path in _sources(project, folder):
+    for path in _sources(project, outputs):
         if path.suffix != ".py":
             continue
         try:
