@@ -129,7 +129,7 @@ class Session:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
-            env=_env(),
+            env=_env(folder),
         )
 
     def run(self, code: str) -> tuple[str, str | None]:
@@ -148,10 +148,15 @@ class Session:
         self.proc.wait(timeout=60)
 
 
-def _env() -> dict[str, str]:
+def _env(folder: Path) -> dict[str, str]:
     bin_dir = str(Path(sys.executable).parent)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    return dict(env, PATH=os.pathsep.join([bin_dir, env.get("PATH", "")]), NO_COLOR="1")
+    # A pytest run by a page gets a temp root of its own: in the shared one it would clean up,
+    # and warn about, the temp folders of the pytest running this test.
+    temp_root = folder.parent / "pytest-root"
+    temp_root.mkdir(exist_ok=True)
+    path = os.pathsep.join([bin_dir, env.get("PATH", "")])
+    return dict(env, PATH=path, NO_COLOR="1", PYTEST_DEBUG_TEMPROOT=str(temp_root))
 
 
 def run_console(body: str, folder: Path) -> tuple[str, str | None]:
@@ -161,7 +166,7 @@ def run_console(body: str, folder: Path) -> tuple[str, str | None]:
         capture_output=True,
         text=True,
         timeout=300,
-        env=_env(),
+        env=_env(folder),
         check=False,
     )
     error = None if proc.returncode == 0 else f"exit {proc.returncode}\n{proc.stderr}"
