@@ -60,6 +60,7 @@ class TestUsage:
             "rollback",
             "remove",
             "new",
+            "dev",
         ],
     )
     def test_command_help(self, tmp_path: Path, command: str) -> None:

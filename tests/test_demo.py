@@ -61,6 +61,10 @@ def number(pattern: str, text: str) -> int:
     return int(match[1].replace(",", ""))
 
 
+def _line_with(text: str, out: str) -> str:
+    return next(line for line in out.splitlines() if text in line)
+
+
 class TestSteps:
     def test_exit_and_plain_text(self, first: subprocess.CompletedProcess[str]) -> None:
         """Exit 0, every check passed, no colour with NO_COLOR, nothing on stderr."""
@@ -92,13 +96,35 @@ class TestSteps:
 
     def test_3_hot_swap_under_load(self, out: str) -> None:
         """The update under load: its event, the counter going on, calls served, none failed."""
-        assert "dropped hello_plugin-1.1.0-py3-none-any.whl into wheels/" in out
+        assert "dropped hello_plugin-1.1.0-py3-none-any.whl into wheels/ (one rename)" in out
         assert "event  updated hello-plugin (hello) 1.0.0 -> 1.1.0" in out
         first_new = number(r"first by hello 1\.1\.0: #(\d+)", out)
         assert first_new > number(r"([\d,]+) calls served so far", out)
         assert "state handed over: the counter went on" in out
         assert number(r"during the swap \(from the drop until idle\): ([\d,]+) served", out) > 0
         assert re.search(r"until idle\): [\d,]+ served, 0 failed \([\d,]+ served in all\)", out)
+
+    def test_no_version_goes_to_itself(self, out: str) -> None:
+        """No ``1.0.0 -> 1.0.0`` line: polite, re-imported for hello, says so instead."""
+        assert not re.search(r"(\S+) -> \1\b", out), re.search(r".*(\S+) -> \1\b.*", out)
+        assert "event  updated polite-plugin (polite) 1.0.0 (re-imported for hello 1.1.0) from" in out
+        assert "event  rolled_back polite-plugin (polite) 1.0.0 (re-imported for hello 1.2.0) at health" in out
+
+    def test_counter_gap_explained(self, out: str) -> None:
+        """The line after the last old and first new greeting says why they are where they are."""
+        line = out.splitlines()[out.splitlines().index(_line_with("last greeting by", out)) + 1]
+        assert re.fullmatch(
+            r"    \((consecutive: the counter went from #\d+ to #\d+ at the switch|why they "
+            r"overlap: \d+ calls? that took hello 1\.0\.0 just before the switch was paused .*)\)",
+            line,
+        ), line
+
+    def test_failure_reason_where_it_first_shows(self, out: str) -> None:
+        """needy's first line in step 2 says why it is not loaded."""
+        assert (
+            "needy 0.1.0 (failed), not loaded: requires translator ^2.0, which is not available"
+            in out[: out.index("3. Hot swap")]
+        )
 
     def test_4_broken_version_rolls_back(self, out: str) -> None:
         """The unhealthy version is rolled back and 1.1.0 answers with its counter intact."""
@@ -142,6 +168,19 @@ class TestSecondRun:
         ]
         assert (keep / "home" / "registry.json").is_file()
         assert any(p.name.startswith("hello-1.1.0-") for p in (keep / "home" / "site").iterdir())
+        tail = proc.stdout[proc.stdout.index("Next, look at what the host left there:") :]
+        assert f"  pluginhost list --home {keep / 'home'}    # the plugins" in tail
+        assert f"  pluginhost audit --home {keep / 'home'}" in tail
+        assert f"  pluginhost doctor --home {keep / 'home'}" in tail
+        listed = subprocess.run(
+            [sys.executable, "-m", "pluginhost", "list", "--home", str(keep / "home")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert "hello" in listed.stdout
 
     def test_keep_refuses_used_folder(self, cache: Path, tmp_path: Path) -> None:
         """--keep on a folder with things in it is one clear error, not a mixed-up demo."""

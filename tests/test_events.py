@@ -118,6 +118,17 @@ class TestEvent:
         event = Event(EventKind.UPDATED, "hello", version="1.1.0", previous_version="1.0.0")
         assert event.describe() == "updated hello 1.0.0 -> 1.1.0"
 
+    def test_describe_reimport(self) -> None:
+        """A dependent re-imported at its version names the change, never ``1.0.0 -> 1.0.0``."""
+        event = Event(
+            EventKind.UPDATED,
+            "polite",
+            version="1.0.0",
+            previous_version="1.0.0",
+            reimported_for="hello 1.1.0",
+        )
+        assert event.describe() == "updated polite 1.0.0 (re-imported for hello 1.1.0)"
+
     def test_frozen(self) -> None:
         """Events are immutable."""
         event = Event(EventKind.LOADED, "a")

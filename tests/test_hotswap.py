@@ -657,6 +657,25 @@ class TestDependentsInSwap:
         assert host.plugins["core"].version == "1.2.0"
         assert sorted(host.hook.greet(name="x")) == ["1.2.0:2", "echo"]
 
+    def test_dependent_events_name_the_change(
+        self,
+        factory: WheelFactory,
+        outside: WheelFactory,
+        make_host: MakeHost,
+        wheels: Path,
+        events: list[Event],
+    ) -> None:
+        """The dependent's loading and updated events say what it was re-imported for."""
+        factory.build("core", "1.0.0", code=code("1.0.0"), module="core")
+        factory.build("echo", code=code("1.0.0", greet="return 'echo'"), requires={"core": "^1"})
+        host = live(make_host)
+        drop(outside.build("core", "1.1.0", code=code("1.1.0"), module="core"), wheels)
+        assert host.wait_idle(20)
+        echo = [e for e in events if e.plugin == "echo" and e.kind is not EventKind.DISCOVERED]
+        assert [e.reimported_for for e in echo[-2:]] == ["core 1.1.0", "core 1.1.0"]
+        core = [e for e in events if e.plugin == "core" and e.kind is EventKind.UPDATED]
+        assert core[-1].reimported_for is None
+
 
 class TestKeptServing:
     def test_rebuilt_active_version_conflicts_but_stays(

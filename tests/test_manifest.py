@@ -96,6 +96,20 @@ class TestManifestParse:
         manifest = parse(f'[plugin]\nversion = "{version}"\n', dist=dist)
         assert manifest.version == Version.parse("1.2.0-rc.1" if "rc" in dist else "1.2.0")
 
+    def test_version_omitted_is_the_distribution_version(self) -> None:
+        """Without a version key, the distribution's version is the plugin's: stated once."""
+        assert str(parse('[plugin]\nhost = "^1.0"\n', dist="2.1").version) == "2.1.0"
+
+    def test_local_build_agrees_and_is_kept(self) -> None:
+        """A dev build of the stated release agrees, and keeps its label to order rebuilds."""
+        manifest = parse('[plugin]\nversion = "1.2.0"\n', dist="1.2.0+dev.4")
+        assert str(manifest.version) == "1.2.0+dev.4"
+
+    def test_other_release_still_disagrees(self) -> None:
+        """A stated version of another release is refused, as before."""
+        error = refused('[plugin]\nversion = "1.3.0"\n', dist="1.2.0+dev.4")
+        assert "disagrees with the distribution version" in str(error)
+
     def test_dotted_requirement(self) -> None:
         """A requirement whose name has a dot is a quoted key, normalized like any other."""
         manifest = parse('[plugin.requires]\n"my.dep" = "1"\n[plugin]\nhost = "*"\n')

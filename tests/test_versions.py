@@ -252,6 +252,44 @@ class TestParseVersion:
             parse_version(1.2)  # type: ignore[arg-type]
 
 
+class TestLocalBuilds:
+    """Build metadata orders like PEP 440 local labels, so that each dev rebuild swaps."""
+
+    @pytest.mark.parametrize(
+        ("lower", "higher"),
+        [
+            ("1.2.0", "1.2.0+dev.1"),
+            ("1.2.0+dev.1", "1.2.0+dev.2"),
+            ("1.2.0+dev.9", "1.2.0+dev.10"),
+            ("1.2.0+dev", "1.2.0+dev.1"),
+            ("1.2.0+abc", "1.2.0+7"),
+            ("1.2.0+dev.99", "1.2.1"),
+            ("1.2.0-rc.1+dev.5", "1.2.0"),
+        ],
+    )
+    def test_ordered(self, lower: str, higher: str) -> None:
+        """A later label sorts after an earlier one and after none; the release decides first."""
+        assert parse_version(lower) < parse_version(higher)
+        assert max(parse_version(higher), parse_version(lower)) == parse_version(higher)
+        assert parse_version(lower) != parse_version(higher)
+
+    def test_pep440_local_label_kept(self) -> None:
+        """A PEP 440 local version keeps its label, and its PEP 440 spelling."""
+        assert str(from_pep440("1.2+dev.3")) == "1.2+dev.3"
+        assert from_pep440("1.2+dev.3") > from_pep440("1.2+dev.2")
+
+    def test_same_label_equal(self) -> None:
+        """The same label is the same version, with the same hash."""
+        assert parse_version("1.2.0+dev.3") == parse_version("1.2.0+dev.3")
+        assert hash(parse_version("1.2.0+dev.3")) == hash(parse_version("1.2.0+dev.3"))
+
+    @pytest.mark.parametrize("text", ["=1.2.0", "^1.2", "~1.2.0", "<=1.2.0", ">=1.2.0", "1.2"])
+    def test_constraints_ignore_the_label(self, text: str) -> None:
+        """A local build satisfies what its release satisfies, as PEP 440's ``==1.2.0`` does."""
+        assert Constraint.parse(text).allows(parse_version("1.2.0+dev.3"))
+        assert not Constraint.parse("<1.2.0").allows(parse_version("1.2.0+dev.3"))
+
+
 class TestPep440:
     @pytest.mark.parametrize(
         ("text", "expected"),
@@ -614,7 +652,7 @@ class TestPep440Exact:
     def test_dist_version_local_is_pep440(self) -> None:
         """A distribution's 1.0.0+abc is PEP 440's local version, above 1.0.0."""
         assert parse_dist_version("1.0.0+abc") > Version(1, 0, 0)
-        assert parse_version("1.0.0+abc") == Version(1, 0, 0)
+        assert parse_version("1.0.0+abc") > Version(1, 0, 0)  # build metadata orders alike
 
     def test_registry_round_trip(self) -> None:
         """str() of an exact version reads back as the same version."""

@@ -162,6 +162,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     _add_new(command)
+    _add_dev(command("dev", _DEV_HELP, _DEV_EPILOG))
 
     _add_completion(command)
     return parser
@@ -186,7 +187,8 @@ def _add_new(command: Callable[..., argparse.ArgumentParser]) -> None:
         "new",
         "scaffold a plugin project (pyproject, plugin.toml, hookimpl stubs, a test)",
         "Build it with `pip wheel --no-deps --no-build-isolation DIR` and drop the wheel\n"
-        "into a folder a host watches.",
+        "into a folder a host watches; with --with-host, `pluginhost run --config\n"
+        "DIR/pluginhost.toml` and `pluginhost dev DIR` do both on each save.",
     )
     new.add_argument("name", metavar="NAME")
     new.add_argument("--dir", type=Path, help="where to write it (default: ./NAME-plugin)")
@@ -196,6 +198,7 @@ def _add_new(command: Callable[..., argparse.ArgumentParser]) -> None:
         help="the host's hookspecs, module:Class or module (default: the demo greeter's)",
     )
     new.add_argument("--api-version", help="host API version (default: the hookspec module's)")
+    new.add_argument("--with-host", action="store_true", help=_WITH_HOST_HELP)
     _add_json(new)
 
 
@@ -268,6 +271,33 @@ def _add_call(call: argparse.ArgumentParser) -> None:
     call.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (60)")
 
 
+_WITH_HOST_HELP: Final = (
+    "also write a pluginhost.toml for a host watching DIR/wheels/, and that folder"
+)
+_DEV_HELP: Final = "rebuild a plugin on each save and drop it into a running host's watched folder"
+_DEV_EPILOG: Final = (
+    "Each build is labelled RELEASE+dev.N (N one more each time), so that the host swaps to\n"
+    "it; the wheel is renamed into the folder in one step, and the command waits until the\n"
+    "host serves it or says why not. A failed build or load leaves the serving version\n"
+    "serving. The folder and home come from --config, else DIR/pluginhost.toml or\n"
+    "./pluginhost.toml (as written by `pluginhost new --with-host`). Exit 1 when --once\n"
+    "fails."
+)
+
+
+def _add_dev(dev: argparse.ArgumentParser) -> None:
+    dev.add_argument("dir", type=Path, metavar="DIR", help="the plugin project (pyproject.toml)")
+    dev.add_argument("--config", type=Path, metavar="FILE", help="the host's pluginhost.toml")
+    dev.add_argument("--into", type=Path, metavar="FOLDER", help="drop wheels here instead")
+    dev.add_argument("--once", action="store_true", help="build and drop once, then exit")
+    dev.add_argument(
+        "--debounce", type=float, default=0.3, help="seconds of quiet before a rebuild (0.3)"
+    )
+    dev.add_argument(
+        "--wait", type=float, default=15.0, help="seconds to wait for the host to take it (15)"
+    )
+
+
 def _add_name_and_home(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("name", metavar="NAME")
     _add_home(cmd)
@@ -304,6 +334,7 @@ _MODULES: Final = {
     "release": "release",
     "new": "new",
     "completion": "completion",
+    "dev": "dev",
 }
 
 

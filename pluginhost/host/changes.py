@@ -24,11 +24,11 @@ from ..model.problems import Problem
 from ..state.faults import crash_point
 from ..state.quarantine import Quarantine, Verdict
 from ..state.registry import Record
-from ..swap.members import Active, Member
+from ..swap.members import Active, Member, mark_reimports
 from ..swap.retirement import Retirement
 from ..swap.transition import Transition
 from .dependencies import SharedDependencies
-from .failures import candidate_event, dependency_gone, detached, load_problem
+from .failures import candidate_event, dependency_gone, detached, load_problem, member_event
 from .journal import Journal
 from .ledger import Ledger
 from .settings import Settings
@@ -247,14 +247,12 @@ class Changer:
         members = [
             Member(targets.get(n) or active[n].candidate, active.get(n)) for n in self._group(names)
         ]
+        mark_reimports(members)
         for m in members:
             saved = (inherited or {}).get(m.name)
             if m.old is None and isinstance(saved, dict) and "value" in saved:
                 m.inherited = (saved["value"], str(saved.get("version", "")))
-            previous = m.old.candidate.version_text if m.old else None
-            self._journal.emit(
-                candidate_event(EventKind.LOADING, m.candidate, previous_version=previous)
-            )
+            self._journal.emit(member_event(EventKind.LOADING, m))
         try:
             retirement = self._transition.run(members)
         except PluginHostError as exc:
@@ -371,9 +369,9 @@ class Changer:
             mine = error if before is not None else None
             self._journal.history.add(str(kind), m.candidate, mine)
             told.append(
-                candidate_event(
+                member_event(
                     kind,
-                    m.candidate,
+                    m,
                     previous_version=before,
                     error=mine,
                     # A start loading what was committed installs nothing: it restores.
@@ -387,7 +385,7 @@ class Changer:
         self.deps.undo(self._ledger.candidates())
         # The blame goes to the version that changed: a dependent re-imported against it and
         # failing is a symptom, and must not be marked as broken bytes itself.
-        changed = [m for m in members if m.old is None or m.old.candidate.key != m.candidate.key]
+        changed = [m for m in members if m.changed]
         culprit = next(
             (m for m in changed if m.name == exc.plugin), changed[0] if changed else members[0]
         )
@@ -410,6 +408,7 @@ class Changer:
                         previous_version=m.candidate.version_text,
                         origin=str(m.old.candidate.origin),
                         sha256=m.old.candidate.sha256,
+                        reimported_for=m.reimported_for,
                     )
                 )
                 self._ledger.rolled_back.add(m.name)

@@ -22,6 +22,7 @@ from ..model.names import PluginName
 from ..model.policy import VersionPolicy
 from ..model.problems import Problem, ProblemKind, Requirement
 from ..swap.cleanup import leak_report
+from ..swap.members import Member
 
 __all__ = [
     "REFUSALS",
@@ -30,6 +31,7 @@ __all__ = [
     "detached",
     "leak_event",
     "load_problem",
+    "member_event",
     "refusal",
     "refusal_event",
     "rollback_failed",
@@ -155,6 +157,13 @@ def refusal_event(problem: Problem) -> Event:
         error_type=f"{error.__module__}.{error.__qualname__}",
         step=str(problem.kind),
     )
+
+
+def member_event(kind: EventKind, m: Member, **fields: object) -> Event:
+    """An event about a member of a transition: its version, the one it replaces (unless given),
+    and, for a dependent re-imported at the same version, the change it was re-imported for."""
+    fields.setdefault("previous_version", m.old.candidate.version_text if m.old else None)
+    return candidate_event(kind, m.candidate, reimported_for=m.reimported_for, **fields)
 
 
 def candidate_event(kind: EventKind, c: Candidate, **fields: object) -> Event:

@@ -86,6 +86,9 @@ class Event:
     :param time: when it happened (``time.time()``).
     :param drain_seconds: for an update or a rollback, how long the replaced version took to
         drain (calls still running it waited for).
+    :param reimported_for: for a plugin re-imported at the same version because a plugin it
+        requires changed, that change (``hello 1.1.0``); ``version`` and ``previous_version``
+        are then the same.
     """
 
     kind: EventKind
@@ -100,6 +103,7 @@ class Event:
     step: str | None = None
     time: float = attrs.field(factory=time.time, eq=False)
     drain_seconds: float | None = attrs.field(default=None, eq=False)
+    reimported_for: str | None = None
 
     @classmethod
     def failure(
@@ -119,7 +123,10 @@ class Event:
         """One line for people: ``loaded hello 1.0.0 from /wheels/hello-1.0.0-py3-none-any.whl``."""
         who = display_name(self.plugin, self.distribution) if self.plugin else "-"
         parts = [str(self.kind), who]
-        if self.previous_version and self.version:
+        if self.reimported_for and self.version:
+            # Not "1.0.0 -> 1.0.0": the version did not change, what it requires did.
+            parts.append(f"{self.version} (re-imported for {self.reimported_for})")
+        elif self.previous_version and self.version:
             parts.append(f"{self.previous_version} -> {self.version}")
         elif self.version:
             parts.append(self.version)

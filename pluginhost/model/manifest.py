@@ -4,7 +4,7 @@
 
     [plugin]
     name = "polite"            # optional: the entry-point name
-    version = "1.1.0"          # optional: the distribution version, which it must agree with
+    version = "1.1.0"          # optional: the distribution's by default; if stated, must agree
     host = "^1.2"              # optional: constraint on the host's api_version, "*" by default
     [plugin.requires]          # plugins that must be present
     hello = "^1.0"
@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Final, NoReturn
 
 import attrs
+import semver
 
 from .errors import ManifestError, VersionError
 from .names import PluginName, plugin_name
@@ -193,12 +194,22 @@ def _version(table: dict[str, object], dist_version: str, where: _Where) -> Vers
         version = parse_version(text)
     except VersionError as e:
         where.fail(e.reason, key, cause=e, kind=VersionError)
-    if version != dist:
+    # Agreement ignores a local label: a local build such as ``1.2.0+dev.3`` (``pluginhost
+    # dev``) agrees with a manifest saying ``1.2.0``; a post release does not agree with its
+    # release. The distribution's version is the one kept, label and all.
+    if not _agrees(version, dist):
         where.fail(
             f"version {_show(text)} disagrees with the distribution version {_show(dist_version)}",
             key,
         )
-    return version
+    return dist
+
+
+def _agrees(stated: Version, dist: Version) -> bool:
+    mine, theirs = stated.pep440, dist.pep440
+    if mine is not None and theirs is not None:
+        return mine.public == theirs.public
+    return semver.Version.compare(stated, dist) == 0  # semver's order sees no build metadata
 
 
 def _dist_version(text: str, where: _Where) -> Version:

@@ -126,7 +126,12 @@ class Version(semver.Version):
             mine, theirs = self.pep440, other.pep440
             if mine is not None and theirs is not None:
                 return (mine > theirs) - (mine < theirs)
-        return super().compare(other)  # type: ignore[arg-type]
+        result = super().compare(other)  # type: ignore[arg-type]
+        if result or not isinstance(other, semver.Version):
+            return result
+        # semver orders no build metadata; here it orders like a PEP 440 local label, so that
+        # each local rebuild (``1.2.0+dev.3``, ``pluginhost dev``) is newer than the last.
+        return _cmp_keys(_local_key(self.build), _local_key(other.build))
 
     def project(self) -> Version:
         """The semver version that stands for this one in constraints."""
@@ -142,6 +147,17 @@ class Version(semver.Version):
 
     # semver's hash is of the projection's fields: versions equal by PEP 440 share them.
     __hash__ = semver.Version.__hash__
+
+
+def _local_key(build: str | None) -> tuple[tuple[int, int | str], ...]:
+    """PEP 440's order of local labels: none first; numbers after words, compared as numbers."""
+    if not build:
+        return ()
+    return tuple((1, int(p)) if p.isdigit() else (0, p.lower()) for p in build.split("."))
+
+
+def _cmp_keys(a: tuple[tuple[int, int | str], ...], b: tuple[tuple[int, int | str], ...]) -> int:
+    return (a > b) - (a < b)
 
 
 def parse_version(text: str) -> Version:

@@ -15,7 +15,7 @@ from ..model.candidate import Candidate
 from ..model.names import PluginName
 from .switch import Implementations
 
-__all__ = ["Active", "Member", "owned_names"]
+__all__ = ["Active", "Member", "mark_reimports", "owned_names"]
 
 
 @attrs.define(eq=False)
@@ -53,10 +53,25 @@ class Member:
     inherited: tuple[Any, str] | None = None
     """State saved by an earlier run of the host, and the version that saved it."""
     effects: Effects = Effects()
+    reimported_for: str | None = None
+    """For a plugin re-imported at the same version, the change it follows (``hello 1.1.0``):
+    worked out while ``old`` is known, which retirement forgets."""
 
     @property
     def name(self) -> PluginName:
         return self.candidate.name
+
+    @property
+    def changed(self) -> bool:
+        """Whether it brings other bytes than the version it replaces (or replaces none)."""
+        return self.old is None or self.old.candidate.key != self.candidate.key
+
+
+def mark_reimports(members: Sequence[Member]) -> None:
+    """Set :attr:`Member.reimported_for` of the members that keep their bytes."""
+    causes = ", ".join(f"{o.name} {o.candidate.version_text}" for o in members if o.changed)
+    for m in members:
+        m.reimported_for = None if m.changed else causes or None
 
 
 def owned_names(members: Sequence[Member]) -> list[str]:

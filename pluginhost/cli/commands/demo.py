@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -277,7 +278,12 @@ class _Demo:
         self.host.start()
         for name, info in self.host.plugins.items():
             wants = ", ".join(f"{dep} {rule}" for dep, rule in info.requires.items())
-            self.say.line(f"{name} {info.version} ({info.state}) requires {wants or 'nothing'}")
+            if info.error:
+                # A failure says why where it first shows, not steps later.
+                why = info.error.removeprefix(f"{name} {info.version} ")
+                self.say.line(f"{name} {info.version} ({info.state}), not loaded: {why}", "33")
+            else:
+                self.say.line(f"{name} {info.version} ({info.state}) requires {wants or 'nothing'}")
         order = " -> ".join(self.host.load_order())
         self.say.line(f"load order (dependencies first): {order}", "1")
         self.greet("Ada")
@@ -308,8 +314,9 @@ class _Demo:
         wheel = self.built[project]
         staged = Path(shutil.copy2(wheel, self.outside))
         self.dropped_at = len(self.events)
+        # Said before the rename: the host's events about it may come before this thread runs.
+        self.say.line(f"dropped {wheel.name} into wheels/ (one rename)", "1")
         os.replace(staged, self.wheels / wheel.name)
-        self.say.line(f"dropped {wheel.name} into wheels/", "1")
 
     # -- 3. hot swap under load ----------------------------------------------------------------
 
@@ -333,13 +340,11 @@ class _Demo:
         old = [n for v, n in greetings if v == "1.0.0"]
         new = [n for v, n in greetings if v == "1.1.0"]
         self.say.line(f"answered by hello 1.0.0: {len(old):,} calls; by hello 1.1.0: {len(new):,}")
-        self.explain_dependents("against hello 1.1.0, in the same all-or-nothing transition")
         if old and new:
             self.say.line(
                 f"last greeting by hello 1.0.0: #{max(old)}; first by hello 1.1.0: #{min(new)}"
             )
-            if max(old) > min(new):
-                self.say.line("  (calls already under way at the switch finish on the old version)")
+            self.say.line(f"  {_overlap(old, new)}")
         self.check_numbering(sorted(n for _, n in greetings), swapped=bool(old and new))
         self.check(
             traffic.failed() == 0,
@@ -361,12 +366,6 @@ class _Demo:
         )
         self.last_number += count
 
-    def explain_dependents(self, how: str) -> None:
-        """polite's ``1.0.0 -> 1.0.0`` lines look odd without a word on why they are there."""
-        since = self.events[self.dropped_at :]
-        if any(e.plugin == "polite" and e.version == e.previous_version for e in since):
-            self.say.line(f"polite 1.0.0 -> 1.0.0? polite requires hello: re-imported {how}")
-
     # -- 4. a broken version rolls back --------------------------------------------------------
 
     def broken(self) -> None:
@@ -376,7 +375,6 @@ class _Demo:
         self.wait()
         since = self.events[self.dropped_at :]
         rolled = any(e.kind is EventKind.ROLLED_BACK and e.plugin == "hello" for e in since)
-        self.explain_dependents("against hello 1.2.0, then rolled back with it")
         info = self.host.status("hello").info
         self.check(
             rolled and info.version == "1.1.0",
@@ -420,6 +418,34 @@ class _Demo:
         self.greet("Ada")
 
 
+def _next_commands(say: _Narrator, root: Path) -> None:
+    """What to run on the kept folder: the commands that read a home, and a host on it."""
+    home, wheels = shlex.quote(str(root / "home")), shlex.quote(str(root / "wheels"))
+    say.say("Next, look at what the host left there:")
+    for command, why in (
+        (f"pluginhost list --home {home}", "the plugins and their states"),
+        (f"pluginhost status hello --home {home}", "hello's history and backups"),
+        (f"pluginhost audit --home {home}", "every install, swap, rollback and removal"),
+        (f"pluginhost doctor --home {home}", "what is wrong, and why (exit 3: needy)"),
+        (f"pluginhost inspect {wheels}/*.whl", "what each wheel declares"),
+    ):
+        say.line(f"{command}    # {why}")
+
+
+def _overlap(old: list[int], new: list[int]) -> str:
+    """One line on why the last old greeting and the first new one are not neighbours."""
+    first_new = min(new)
+    late = [n for n in old if n > first_new]
+    if not late:
+        return f"(consecutive: the counter went from #{max(old)} to #{first_new} at the switch)"
+    calls = "1 call" if len(late) == 1 else f"{len(late)} calls"
+    return (
+        f"(why they overlap: {calls} that took hello 1.0.0 just before the switch was paused "
+        f"(threads take turns at the interpreter lock) while the others made "
+        f"{max(late) - first_new:,} calls on 1.1.0; one shared counter, so no number repeats)"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the demo; ``--keep DIR`` leaves its home and wheels there."""
     return run_demo(keep=args.keep)
@@ -441,6 +467,7 @@ def run_demo(keep: Path | None = None, out: TextIO = sys.stdout) -> int:
                 f"Left in {root}: wheels/ (the watched folder) and home/ (registry.json, "
                 "and in site/ one isolated site dir per version installed)"
             )
+            _next_commands(say, root)
     if ok:
         say.say("Demo complete: every step behaved as shown.", "32")
         return 0

@@ -49,11 +49,21 @@ name = {module}
 _MANIFEST: Final = """\
 [plugin]
 name = {name}
-version = "0.1.0"          # must agree with the version in pyproject.toml
+# version: the distribution's, from pyproject.toml (state it here only to check they agree)
 {host}
 [plugin.requires]          # other plugins this one needs, with semver constraints
 # hello = "^1.0"
 """
+
+_HOST_CONFIG: Final = """\
+# A host to develop the plugin against: `pluginhost run --config pluginhost.toml`.
+[pluginhost]
+project = {project_q}
+specs = [{hookspec_q}]
+home = ".pluginhost-home"   # registry, site dirs, audit log (relative to this file)
+watch = ["wheels"]          # built wheels go here: `pluginhost dev .` drops one on each save
+environment = false         # only the wheels of wheels/, not plugins installed in this Python
+{api_line}"""
 
 _INIT: Final = '''\
 """The {name_raw} plugin for the {project} host."""
@@ -87,6 +97,8 @@ else:
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / {module_q}
 MANIFEST = tomllib.loads((PACKAGE / "plugin.toml").read_text("utf-8"))["plugin"]
+# The version lives in pyproject.toml only: the manifest takes the distribution's.
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]["version"]
 
 
 @pytest.fixture(autouse=True)
@@ -100,7 +112,7 @@ def test_loads_and_answers(tmp_path, host_factory):
     wheels = WheelFactory(tmp_path / "wheels", group={group_q})
     wheels.build(
         MANIFEST["name"],
-        MANIFEST["version"],
+        VERSION,
         module=PACKAGE.name,
         distribution={dist_q},
         code=(PACKAGE / "__init__.py").read_text("utf-8"),
@@ -120,12 +132,17 @@ def run(args: argparse.Namespace) -> int:
         project=args.project,
         hookspec=args.hookspec or DEFAULT_HOOKSPEC,
         api_version=args.api_version,
+        with_host=args.with_host,
     )
     if args.json:
         print_json({"dir": str(target), "files": [str(f) for f in files]})
+        return EXIT_OK
+    for f in files:
+        say(f"wrote {f}{'/' if f.is_dir() else ''}")
+    if args.with_host:
+        say(f"next: pluginhost run --config {target / 'pluginhost.toml'}   # one shell: the host")
+        say(f"      pluginhost dev {target}   # another: rebuild and drop a wheel on each save")
     else:
-        for f in files:
-            say(f"wrote {f}")
         # pip reads a bare name as a project to fetch: a path must look like one.
         where = str(target) if target.is_absolute() else f"./{target}"
         say(f"next: pip wheel --no-deps --no-build-isolation -w wheels {where}")
@@ -139,12 +156,17 @@ def scaffold(
     project: str = "greeter",
     hookspec: str = DEFAULT_HOOKSPEC,
     api_version: str | None = None,
+    with_host: bool = False,
 ) -> list[Path]:
     """Write a plugin project for ``name`` into ``target``; returns the files written.
+
+    The version is written once, in ``pyproject.toml``: the manifest takes the distribution's.
 
     :param hookspec: ``module:Class`` or ``module`` holding the host's hookspecs.
     :param api_version: the host API version the ``host`` constraint is made from; by default
         the hookspec module's ``API_VERSION``, if it has one.
+    :param with_host: also write a ``pluginhost.toml`` for a host watching ``target/wheels``,
+        and that folder (the last path returned).
     :raises ManifestError: when ``name`` is not a valid plugin name.
     :raises HostStateError: when ``target`` exists and is not empty, or the hookspec cannot be
         imported or declares no hooks for ``project``.
@@ -162,18 +184,25 @@ def scaffold(
         raise HostStateError(f"{hookspec!r} declares no hookspecs of project {project!r}")
     api = api_version or getattr(module_obj, "API_VERSION", None)
     fields = _fields(name, project, spec_module, spec_attr or "", api)
+    fields["hookspec_q"] = _q(hookspec)
+    fields["api_line"] = f"api_version = {_q(api)}\n" if api is not None else ""
     files = {
         "pyproject.toml": _PYPROJECT.format(**fields),
         f"{fields['module_dir']}/plugin.toml": _MANIFEST.format(**fields),
         f"{fields['module_dir']}/__init__.py": _INIT.format(hooks=_stubs(hooks), **fields),
         f"tests/test_{fields['module_dir']}.py": _TEST.format(**fields),
     }
+    if with_host:
+        files["pluginhost.toml"] = _HOST_CONFIG.format(**fields)
     written = []
     for relative, text in files.items():
         path = target / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, "utf-8")
         written.append(path)
+    if with_host:
+        (target / "wheels").mkdir()
+        written.append(target / "wheels")
     return written
 
 
