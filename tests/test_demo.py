@@ -107,8 +107,9 @@ class TestSteps:
     def test_no_version_goes_to_itself(self, out: str) -> None:
         """No ``1.0.0 -> 1.0.0`` line: polite, re-imported for hello, says so instead."""
         assert not re.search(r"(\S+) -> \1\b", out), re.search(r".*(\S+) -> \1\b.*", out)
-        assert "event  updated polite-plugin (polite) 1.0.0 (re-imported for hello 1.1.0) from" in out
-        assert "event  rolled_back polite-plugin (polite) 1.0.0 (re-imported for hello 1.2.0) at health" in out
+        polite = "polite-plugin (polite) 1.0.0"
+        assert f"event  updated {polite} (re-imported for hello 1.1.0) from" in out
+        assert f"event  rolled_back {polite} (re-imported for hello 1.2.0) at health" in out
 
     def test_counter_gap_explained(self, out: str) -> None:
         """The line after the last old and first new greeting says why they are where they are."""
