@@ -45,7 +45,7 @@ _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _BARE_KEY: Final = re.compile(r"[A-Za-z0-9_-]+")
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)  # immutable, and hashed with every candidate that holds it
 class Manifest:
     """A plugin's declaration: its name, version and constraints.
 
