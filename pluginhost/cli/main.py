@@ -8,6 +8,7 @@ a call of that module's ``run(args)``, and errors into one line on stderr and an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import logging
@@ -355,6 +356,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout = guard
     try:
         code = _main(argv, guard)
+        # What stdout still buffers goes out here, where a reader gone is caught and said by
+        # the exit code, not at the interpreter's exit ("Exception ignored ... BrokenPipeError").
+        with contextlib.suppress(BrokenPipeError):  # the guard has recorded it: exit 141
+            guard.flush()
     finally:
         sys.stdout = guard.inner
     return EXIT_PIPE if guard.reader_gone else code
