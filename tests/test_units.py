@@ -25,7 +25,7 @@ PUBLISHED = (
     "pytest-html==4.1.1",
     "pytest-metadata==3.1.1",
     "jinja2==3.1.4",
-    "markupsafe==2.1.5",
+    "markupsafe==3.0.2",
 )
 """A published distribution of two ``pytest11`` entry points (``html``, ``html_fixtures``), the
 plugin it requires, and the libraries they import. Not pytest-xdist: the tests run under

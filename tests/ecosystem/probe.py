@@ -18,6 +18,7 @@ import asyncio
 import importlib
 import inspect
 import json
+import os
 import shutil
 import sys
 import threading
@@ -348,20 +349,31 @@ def swap(app: str, work: Path, old: Path, new: Path) -> dict[str, Any]:
                 except Exception as error:
                     failures.append(repr(error))
 
+        def version() -> str | None:
+            info = host.plugins.get(name)
+            return None if info is None else str(info.version)
+
         threads = [threading.Thread(target=call) for _ in range(4)]
         for thread in threads:
             thread.start()
-        time.sleep(0.3)
-        (work / "wheels" / old.name).unlink()
-        shutil.copy2(new, work / "wheels" / new.name)
-        deadline = time.monotonic() + 60
-        while str(host.plugins[name].version) == before and time.monotonic() < deadline:
-            host.wait_idle(1)
-        time.sleep(0.3)
-        stop.set()
-        for thread in threads:
-            thread.join()
-        after = str(host.plugins[name].version)
+        try:
+            time.sleep(0.3)
+            # The new wheel first, whole (written aside, renamed in), then the old one goes: a
+            # wheel deleted first is a removal, and the plugin would be unloaded meanwhile.
+            aside = work / f".{new.name}.part"
+            shutil.copy2(new, aside)
+            os.replace(aside, work / "wheels" / new.name)
+            deadline = time.monotonic() + 60
+            while version() == before and time.monotonic() < deadline:
+                host.wait_idle(1)
+            (work / "wheels" / old.name).unlink()
+            host.wait_idle(10)
+            time.sleep(0.3)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        after = version()
         problems = [str(p) for p in host.problems()]
     return {
         "before": before,
