@@ -57,17 +57,12 @@ class TestWatching:
         assert sorted(host.hook.greet(name="x")) == ["0", "1", "3", "4", "new"]
 
     def test_full_look_once_per_rescan_interval(
-        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path, stated: list[str]
+        self, factory: WheelFactory, make_host: MakeHost, stated: list[str]
     ) -> None:
-        """Once the rescan interval has passed, the next run looks at every wheel again."""
+        """With nothing reported, a full look still comes once the rescan interval has passed:
+        every wheel is looked at again (what no event announces, such as a mode change)."""
         for index in range(3):
             factory.build(f"p{index}", code=greet_code(str(index)))
-        host = make_host(settle=0.05, rescan_interval=0.2)
-        time.sleep(0.3)
-        outside = WheelFactory(tmp_path / "outside", group="greeter.plugins")
-        wheel = outside.build("p1", "1.1.0", code=greet_code("new"))
+        make_host(settle=0.05, rescan_interval=0.2)
         stated.clear()
-        wheel.rename(factory.directory / wheel.name)
-        wait_for(lambda: host.plugins["p1"].version == "1.1.0")
-        assert host.wait_idle(20)
-        assert len(set(stated)) == 4  # the three first wheels and the update
+        wait_for(lambda: len(set(stated)) == 3, timeout=10)
