@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +21,13 @@ from pluginhost.testing import WheelFactory
 # private group) every folder a test makes would be refused. The tests that need a writable
 # folder chmod it themselves.
 os.umask(0o022)
+
+# A shell that starts the tests in the background (`cmd &`, as a CI script may) makes them ignore
+# SIGINT, and every child inherits an ignored signal: a `pluginhost` started by a test would then
+# install no KeyboardInterrupt handler, and the tests of Ctrl-C could not be right. A handler (not
+# an ignore) is reset to the default at exec, so the children get Python's usual Ctrl-C.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # The tests run one worker per core beside other work (pytest-xdist, CI on shared machines): a
 # property test's example taking longer than hypothesis's 200 ms deadline, or its inputs slow to

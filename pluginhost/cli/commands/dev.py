@@ -48,7 +48,6 @@ def run(args: argparse.Namespace) -> int:
     ok = loop.rebuild()
     if args.once:
         return EXIT_OK if ok else EXIT_ERROR
-    say(f"watching {project} for changes (Ctrl-C to stop)")
     loop.watch(args.debounce)
     return EXIT_OK
 
@@ -206,6 +205,9 @@ class DevLoop:
             if child.is_dir() and _source_file(child, self.project, self.outputs):
                 observer.schedule(handler, str(child), recursive=True)
         observer.start()
+        # Said once the watches are in place (watchdog sets them up in start()): a save made
+        # after reading this line is never missed.
+        say(f"watching {self.project} for changes (Ctrl-C to stop)")
         try:
             for _ in _bursts(changed, debounce):
                 self.rebuild()
