@@ -415,9 +415,8 @@ class PluginHost(Controls):
     def _worth_a_look(self) -> bool:
         """Asked by the worker every rescan interval: the trust file changed, the file system
         refused a change (disk full, read-only) that may go through now, or a full look is due
-        (what no event announces, a wheel's mode changed say, is seen then)."""
-        with self._lock:
-            self._tell_leaks(self._reaper.due())  # weak references only: nothing is collected
+        (what no event announces, a wheel's mode changed say, is seen then). The run that
+        follows ends in :meth:`_after_change`, which also tells the leaks that came due."""
         changed = self._discovery.trust_changed()
         return changed or self._engine.wants_retry() or self._watching.full_look_due()
 
