@@ -25,17 +25,13 @@ from ..load.bounded import bounded
 from ..load.modules import PluginFinder
 from ..load.reaper import Reaper
 from ..model.candidate import Candidate, CandidateKey
-from ..model.errors import (
-    ActivationError,
-    HostStateError,
-    PluginHostError,
-    StoreError,
-)
+from ..model.errors import ActivationError, HostStateError, PluginHostError, StoreError
 from ..model.events import Event
 from ..model.names import PluginName
 from ..model.problems import Problem
 from ..model.status import PluginInfo, PluginState
 from ..resolve.admission import Admission
+from ..resolve.parts import PartMemo
 from ..resolve.planning import drop_conflicts, plan
 from ..resolve.resolution import Plan
 from ..state.faults import crash_point
@@ -43,11 +39,7 @@ from ..state.registry import Registry
 from ..swap.hooks import json_state
 from .changes import Changer
 from .dependencies import SharedDependencies
-from .failures import (
-    refusal,
-    rollback_failed,
-    skipped_for,
-)
+from .failures import refusal, rollback_failed, skipped_for
 from .hookcheck import HookCheck
 from .journal import Journal
 from .ledger import Ledger
@@ -113,6 +105,7 @@ class Engine:
         self._kept_out: dict[PluginName, tuple[Candidate, Problem]] = {}
         self.hooks = HookCheck(pm, lambda: self._ledger.active, emit)
         self._plan: Plan | None = None
+        self._parts = PartMemo()  # a change re-plans only the parts of the pool it touches
         # Each active plugin's snapshot, in load order, as last published.
         self._infos: dict[PluginName, PluginInfo] = {}
 
@@ -162,6 +155,7 @@ class Engine:
             api_version=self.config.api,
             policy=self.config.policy,
             breaking_change=self.config.breaking_change,
+            memo=self._parts,
         )
         for name in outlook.victims:
             if name in ledger.active:

@@ -76,7 +76,7 @@ class Version(semver.Version):
     equivalent. Two versions of which one has :attr:`exact` compare by PEP 440.
     """
 
-    __slots__ = ("_exact",)
+    __slots__ = ("_exact", "_hash")
 
     def __init__(
         self,
@@ -145,8 +145,14 @@ class Version(semver.Version):
             return f"Version.from_pep440({str(self._exact)!r})"
         return super().__repr__()
 
-    # semver's hash is of the projection's fields: versions equal by PEP 440 share them.
-    __hash__ = semver.Version.__hash__
+    def __hash__(self) -> int:
+        # semver's hash is of the projection's fields, so versions equal by PEP 440 share
+        # them; kept once made, since the resolver hashes every active version at each change.
+        try:
+            return self._hash
+        except AttributeError:
+            self._hash: int = semver.Version.__hash__(self)
+            return self._hash
 
 
 def _local_key(build: str | None) -> tuple[tuple[int, int | str], ...]:

@@ -61,13 +61,19 @@ def _plugins_by_distribution(
 ) -> dict[NormalizedName, set[PluginName]]:
     plugins: dict[NormalizedName, set[PluginName]] = defaultdict(set)
     for c in candidates:
-        plugins[canonicalize_name(c.distribution)].add(c.name)
+        plugins[_canonical(c.distribution)].add(c.name)
     return plugins
+
+
+@functools.lru_cache(maxsize=_PARSED_CACHE)
+def _canonical(distribution: str) -> NormalizedName:
+    # Asked for every candidate at every resolution: a thousand regex substitutions a swap.
+    return canonicalize_name(distribution)
 
 
 def _linked(cand: Candidate, plugins: Mapping[NormalizedName, set[PluginName]]) -> Candidate:
     found: dict[PluginName, DistSpecifier] = {}
-    own = canonicalize_name(cand.distribution)
+    own = _canonical(cand.distribution)
     for line in cand.requires_dist:
         parsed = _parse(line)
         if parsed is None or parsed[0] == own:

@@ -19,7 +19,8 @@ from ..model.policy import BreakingChange, VersionPolicy
 from ..model.problems import Problem, ProblemKind
 from ..model.versions import Version
 from .links import link
-from .resolution import Plan, resolve
+from .parts import PartMemo
+from .resolution import Plan, resolve_linked
 
 __all__ = ["Outlook", "drop_conflicts", "pin", "plan"]
 
@@ -81,11 +82,13 @@ def plan(
     api_version: Version,
     policy: VersionPolicy,
     breaking_change: BreakingChange,
+    memo: PartMemo | None = None,
 ) -> Outlook:
     """Resolve ``pool`` against the active versions, holding back or cascading breaking updates.
 
     :param pool: every candidate on offer, the active versions included when they stay.
     :param active: the candidate of each active plugin.
+    :param memo: the parts' plans of earlier resolutions (see :func:`.resolution.resolve`).
     """
     # Active plugins link to the plugins on offer and to each other (a removed wheel's plugin
     # is still active until it is unloaded), and the pool to the active ones.
@@ -96,7 +99,11 @@ def plan(
 
     def without(victims: Sequence[PluginName]) -> Plan:
         kept = [c for c in pool if c.name not in victims]
-        return resolve(kept, api_version=api_version, policy=policy, active=versions)
+        # The pool is linked already, to the active plugins too (a superset of what
+        # resolve() would link it to).
+        return resolve_linked(
+            kept, api_version=api_version, policy=policy, active=versions, memo=memo
+        )
 
     first = without(())
     breaking = _breaking(first, pool, active, api_version, policy)
@@ -143,6 +150,8 @@ def _breaking(
     for c in pool:
         by_name.setdefault(c.name, []).append(c)
     for name, chosen in plan.chosen.items():
+        if len(by_name.get(name, ())) <= 1:
+            continue  # the chosen version is the only one: nothing newer is held back
         newer = [
             c
             for c in by_name.get(name, ())

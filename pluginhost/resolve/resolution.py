@@ -31,14 +31,20 @@ give an equal :class:`Plan`. "``v`` satisfies ``c``" always means
    skipped plugins only grow, so there are at most (versions + plugins + 1) rounds.
 5. **Full-load search.** Greedy rounds can skip more than needed: when two requirers disagree on
    a dependency, the one that loses is dropped even if lowering the other would have pleased both.
-   So when the rounds skip anything, a depth-first search (names sorted, versions highest first,
-   at most :data:`.search.SEARCH_BUDGET` steps) looks for versions that load *every* plugin
-   under rules 2-4, and when it finds them they are the plan. Guarantee: if all plugins can load
-   together and the search finds it within its budget (always for a few plugins of a few
-   versions), all load. When no full load exists, the greedy result stands: consistent, but not
-   necessarily the largest set.
-6. **Order.** :class:`graphlib.TopologicalSorter` over the chosen plugins, each ready batch sorted
-   by name: dependencies (and present optional ones) load first.
+   So when the rounds skip anything in a part (plugins joined by requirements, :mod:`.parts`), a
+   depth-first search (names sorted, versions highest first, at most
+   :data:`.search.SEARCH_BUDGET` steps) looks for versions that load *every* plugin of that part
+   under rules 2-4, and when it finds them they are the part's plan. Guarantee: if all plugins of
+   a part can load together and the search finds it within its budget (always for a few plugins
+   of a few versions), all load. When no full load of a part exists, its greedy result stands:
+   consistent, but not necessarily the largest set.
+6. **Order.** Dependencies (and present optional ones) load first: batch after batch of the
+   plugins whose dependencies are loaded, each batch sorted by name, as one
+   :class:`graphlib.TopologicalSorter` over the chosen plugins gives it.
+
+Rules 1-6 look only along requirements, so each part of the pool is resolved alone and the plan
+is the union of the parts' plans (:mod:`.parts`); a host keeps them in a
+:class:`~.parts.PartMemo`, and a change re-plans only the parts it touches.
 
 Requirements are a plugin's ``[plugin.requires]`` and the plugins its ``Requires-Dist`` names
 (:mod:`.links`: the distribution of a candidate, with its PEP 440 specifier); when both name one
@@ -54,7 +60,7 @@ This module holds the plan and runs the steps in order; the rules live beside it
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import final
 
@@ -68,11 +74,12 @@ from ..model.versions import Version
 from .graph import Graph, graph_of, load_order
 from .greedy import Greedy
 from .links import link
+from .parts import PartMemo, PartPlan, levels_of, merge_order, split
 from .reports import above_chosen, problem_key
 from .screen import collapse, screen
 from .search import search_full
 
-__all__ = ["Plan", "resolve"]
+__all__ = ["Plan", "resolve", "resolve_linked"]
 
 
 @final
@@ -99,6 +106,7 @@ def resolve(
     api_version: Version,
     policy: VersionPolicy = VersionPolicy(),
     active: Mapping[PluginName, Version] | None = None,
+    memo: PartMemo | None = None,
 ) -> Plan:
     """Choose a version per plugin and a load order; see the module docstring for the rules.
 
@@ -109,15 +117,64 @@ def resolve(
     :param api_version: the host's API version, matched against each manifest's ``host``.
     :param policy: the operator's prerelease and downgrade rules.
     :param active: the version of each plugin active now, for the downgrade rule.
+    :param memo: the plans of the parts of earlier resolutions, reused for equal parts (the
+        plan is the same with or without it).
     :returns: the plan; it never raises for unresolvable input, it names problems instead.
     """
-    allow_pre = policy.allow_prerelease
     # 0. Requires-Dist lines naming another plugin's distribution are requirements like any.
-    candidates = link(list(candidates))
+    return resolve_linked(
+        link(list(candidates)), api_version=api_version, policy=policy, active=active, memo=memo
+    )
+
+
+def resolve_linked(
+    candidates: Sequence[Candidate],
+    *,
+    api_version: Version,
+    policy: VersionPolicy,
+    active: Mapping[PluginName, Version] | None,
+    memo: PartMemo | None,
+) -> Plan:
+    """:func:`resolve` of candidates already linked (:func:`.links.link`) among themselves."""
+    active = active or {}
+    parts = split(candidates)
+
+    def resolve_part(part: Sequence[Candidate]) -> PartPlan:
+        return _resolve_part(part, api_version, policy, active)
+
+    if memo is None:
+        plans = [resolve_part(part) for part in parts]
+    else:
+        plans = memo.plans(parts, active, (api_version, policy), resolve_part)
+    chosen: dict[PluginName, Candidate] = {}
+    graph: dict[PluginName, tuple[PluginName, ...]] = {}
+    levels: dict[PluginName, int] = {}
+    problems: list[Problem] = []
+    for part_plan in plans:
+        chosen.update(part_plan.chosen)
+        graph.update(part_plan.graph)
+        levels.update(part_plan.levels)
+        problems.extend(part_plan.problems)
+    return Plan(
+        chosen=MappingProxyType(dict(sorted(chosen.items()))),
+        order=merge_order(levels),
+        problems=tuple(sorted(problems, key=problem_key)),
+        graph=MappingProxyType(dict(sorted(graph.items()))),
+    )
+
+
+def _resolve_part(
+    candidates: Sequence[Candidate],
+    api_version: Version,
+    policy: VersionPolicy,
+    active: Mapping[PluginName, Version],
+) -> PartPlan:
+    """Rules 1-6 for the linked candidates of one part (:mod:`.parts`)."""
+    allow_pre = policy.allow_prerelease
     # 1. One candidate per name and version; other bytes under the same version are conflicts.
     pool, conflicts = collapse(candidates)
     # 2. Refuse what the host API, the downgrade rule or the prerelease rule excludes outright.
-    refused = screen(pool, api_version, policy, active or {})
+    refused = screen(pool, api_version, policy, active)
     eligible = {name: tuple(c for c in cands if c not in refused) for name, cands in pool.items()}
     # 3-4. Greedy rounds choose versions and skip what cannot load, cycles included.
     greedy = Greedy(pool, eligible, refused, allow_pre)
@@ -131,9 +188,9 @@ def resolve(
     # 6. Load order and the problems worth reporting against what was chosen.
     graph = graph_of(chosen, allow_pre)
     problems = [*conflicts, *above_chosen([*refused.items(), *failures], chosen)]
-    return Plan(
-        chosen=MappingProxyType(dict(sorted(chosen.items()))),
-        order=load_order(graph),
-        problems=tuple(sorted(problems, key=problem_key)),
-        graph=MappingProxyType(graph),
+    return PartPlan(
+        chosen=chosen,
+        graph=graph,
+        problems=tuple(problems),
+        levels=levels_of(graph, load_order(graph)),
     )
