@@ -159,9 +159,8 @@ def install_wheel(
         for copy in (own, *extras):
             _install_copy(copy, site, name)
         with _disk("cannot stamp the site dir", name, original):
+            # Private already: every file and directory was made so (install/destination.py).
             _write_stamp(site, sha256)
-            # installer writes with the umask's modes: made private before anyone can see it.
-            fs.make_private(site)
         crash_point("before_publish", version)
         # One rename makes the site dir appear whole; a concurrent install may have won.
         with _disk("cannot move the site dir into place", name, original):
@@ -258,17 +257,12 @@ def _install_copy(copy: _Copy, site: Path, plugin: str) -> None:
     """Install one validated wheel into ``site`` with installer, from the bytes validated."""
     # Imported here: a host that restores its plugins from their site dirs never needs it.
     from installer import install
-    from installer.destinations import SchemeDictionaryDestination
     from installer.exceptions import InstallerError
     from installer.sources import WheelFile
-    from installer.utils import get_launcher_kind
 
-    destination = SchemeDictionaryDestination(
-        _scheme_dict(site),
-        interpreter=sys.executable,
-        script_kind=get_launcher_kind(),
-        bytecode_optimization_levels=(),
-    )
+    from .destination import private_destination
+
+    destination = private_destination(_scheme_dict(site), sys.executable)
     try:
         with _open_archive(copy) as archive:
             source = WheelFile(archive)
