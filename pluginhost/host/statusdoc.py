@@ -48,8 +48,14 @@ class StatusWriter:
         self._events: collections.deque[Event] = collections.deque(maxlen=RECENT_EVENTS)
         # Each plugin's entry as text, with what it was made from: a change re-encodes only
         # the plugins it touched, not all of a host's thousand.
-        self._texts: dict[str, tuple[PluginInfo, tuple[HistoryEntry, ...], tuple[str, ...], str]]
+        self._texts: dict[
+            str, tuple[PluginInfo, tuple[HistoryEntry, ...], tuple[str, ...], str, str]
+        ]
         self._texts = {}
+        # The other entries (load order, graph, problems...) as text, with the value each was
+        # made from: comparing a thousand-plugin graph with the last one runs at C speed,
+        # bounding and encoding it again did not.
+        self._parts: dict[str, tuple[object, str]] = {}
 
     def record(self, event: Event) -> None:
         """An event bus subscriber: remember the event for the next document."""
@@ -75,16 +81,24 @@ class StatusWriter:
             status = _status(host, info)
             last = self._texts.get(name)
             if last is None or last[:2] != (info, status.history) or last[2] != status.backups:
-                text = canonical(bound_strings(_plugin_json(info, status)))
-                last = (info, status.history, status.backups, text)
+                key = bound_text(name)
+                text = canonical(key) + ":" + canonical(bound_strings(_plugin_json(info, status)))
+                last = (info, status.history, status.backups, key, text)
             kept[name] = last
         self._texts = kept
         # In the order canonical JSON sorts keys: by the key itself, not by its encoding.
-        entries = sorted((bound_text(n), t[3]) for n, t in kept.items())
-        plugins = ",".join(f"{canonical(key)}:{text}" for key, text in entries)
-        parts = {k: canonical(bound_strings(v)) for k, v in doc.items()}
+        plugins = ",".join(t[4] for t in sorted(kept.values(), key=lambda t: t[3]))
+        parts = {k: self._part(k, v) for k, v in doc.items()}
         parts["plugins"] = "{" + plugins + "}"
         return "{" + ",".join(f"{canonical(k)}:{parts[k]}" for k in sorted(parts)) + "}"
+
+    def _part(self, key: str, value: object) -> str:
+        last = self._parts.get(key)
+        if last is not None and last[0] == value:
+            return last[1]
+        text = canonical(bound_strings(value))
+        self._parts[key] = (value, text)
+        return text
 
 
 def document(host: PluginHost, events: list[Event], *, plugins: bool = True) -> dict[str, Any]:
