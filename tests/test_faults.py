@@ -94,7 +94,7 @@ def registry_file(path: Path) -> bool:
 # the rename into site/ (the wheel itself is held in memory, not copied).
 INSTALL_WRITES = [
     ("make_temp_dir", "staging"),
-    ("create", "staging"),
+    ("open_new", "staging"),
     ("make_dirs", "staging"),
     ("rename", "staging"),
 ]
@@ -202,7 +202,7 @@ class TestInjectedInstallFaults:
         """``host.install()`` raises the InstallError itself, with plugin, wheel and reason."""
         home = tmp_path / "home"
         wheel = outside.build("hello", "1.1.0", code=greet_code("1.1.0"))
-        disk.fail("create", code, under(home / "staging"))
+        disk.fail("open_new", code, under(home / "staging"))
         with pytest.raises(InstallError) as info:
             serving.install(wheel)
         assert info.value.plugin == "hello"
@@ -425,7 +425,7 @@ class TestRetryWhenTheDiskRecovers:
         home = tmp_path / "home"
         factory.build("hello", "1.0.0", code=greet_code("1.0.0"))
         host = make_host(settle=0.05, rescan_interval=0.2)
-        disk.fail("create", errno.ENOSPC, under(home / "staging"))
+        disk.fail("open_new", errno.ENOSPC, under(home / "staging"))
         factory.build("hello", "1.1.0", code=greet_code("1.1.0"))
         assert eventually(lambda: len(failures(events, EventKind.LOAD_FAILED)) >= 2)
         check_untouched(host, home)

@@ -26,6 +26,8 @@ from installer.destinations import SchemeDictionaryDestination
 from installer.records import Hash, RecordEntry
 from installer.utils import Scheme, get_launcher_kind
 
+from ..state import fs
+
 __all__ = ["PrivateDestination", "private_destination"]
 
 _FILE: Final = 0o600
@@ -98,8 +100,6 @@ def _write_new(target: Path, data: bytes, mode: int) -> None:
         # no errno, so that it is an install that failed, not a path the disk cannot hold.
         raise FileExistsError(f"File already exists: {target}") from None
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        fs.write(fd, data, target)
     finally:
         os.close(fd)

@@ -170,7 +170,7 @@ def install_wheel(
         return InstalledSite(target, sha256, top_level, reused=reused)
     finally:
         # Copies and any half-installed site go, whatever happened.
-        shutil.rmtree(staging, ignore_errors=True)
+        _remove_staging(staging)
 
 
 def _check_site_dir_name(name: str, version: str, original: Path) -> None:
@@ -310,8 +310,21 @@ def _scheme_dict(site: Path) -> dict[str, str]:
 def _write_stamp(site: Path, sha256: str) -> None:
     stamp = site / _STAMP
     fs.make_dirs(stamp.parent)
-    with fs.create(stamp) as stream:
-        stream.write(sha256.encode("ascii") + b"\n")
+    fd = fs.open_new(stamp)
+    try:
+        fs.write(fd, sha256.encode("ascii") + b"\n", stamp)
+    finally:
+        os.close(fd)
+
+
+def _remove_staging(staging: Path) -> None:
+    """Remove a work dir; after a published install it is empty, which one ``rmdir`` tells
+    (a tree walk is a dozen system calls, each a wait for the interpreter lock under busy
+    callers)."""
+    try:
+        os.rmdir(staging)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _check_stamp(target: Path, sha256: str, original: Path) -> None:
