@@ -124,7 +124,10 @@ def _replace(
     """Take the entries of the ``gone`` plugins out of ``live`` and append ``added``, in one
     store; ``live`` is either list of ``(plugin, ...)`` pairs or of ``(kwargs, callback)``."""
     before = list(live)
-    live[:] = [e for e in before if id(_plugin_of(e)) not in gone] + added
+    if gone:
+        live[:] = [e for e in before if id(_plugin_of(e)) not in gone] + added
+    else:  # a first load, as at a start: a look at every entry for each made a start O(n^2)
+        live.extend(added)
     return (live, before, added)
 
 
