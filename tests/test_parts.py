@@ -18,6 +18,7 @@ from pluginhost.model.candidate import Candidate
 from pluginhost.model.names import PluginName
 from pluginhost.model.policy import VersionPolicy
 from pluginhost.model.versions import Version
+from pluginhost.resolve.graph import load_order
 from pluginhost.resolve.links import link
 from pluginhost.resolve.parts import PartMemo, split
 from pluginhost.resolve.resolution import Plan, _resolve_part, resolve
@@ -178,3 +179,6 @@ class TestProperties:
             assert mine == theirs or set(mine) == names
         if len(whole.chosen) == len({c.name for c in pool}):
             assert dict(plan.chosen) == whole.chosen
+        if dict(plan.chosen) == whole.chosen:
+            # The same plugins: the order merged from the parts is one sort of the whole graph.
+            assert plan.order == load_order(whole.graph)
