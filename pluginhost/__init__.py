@@ -63,6 +63,7 @@ if TYPE_CHECKING:
         ProblemKind,
         Requirement,
     )
+    from .model.rollout import Rollout
     from .model.status import (
         HistoryEntry,
         PluginInfo,
@@ -104,6 +105,7 @@ _EXPORTS: dict[str, str] = {
     "Problem": ".model.problems",
     "ProblemKind": ".model.problems",
     "Requirement": ".model.problems",
+    "Rollout": ".model.rollout",
     "ResolutionError": ".model.errors",
     "Scan": ".discover.sources",
     "Settings": ".host.settings",
@@ -153,6 +155,7 @@ __all__ = [
     "ProblemKind",
     "Requirement",
     "ResolutionError",
+    "Rollout",
     "Scan",
     "Settings",
     "SettingsError",
