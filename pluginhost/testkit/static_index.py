@@ -9,6 +9,7 @@ HTML, by the request's ``Accept``; TLS when given a certificate. Every request i
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import json
@@ -144,7 +145,9 @@ class StaticIndex(Serving):
             context.load_cert_chain(*map(str, self.certificate))
             server.socket = context.wrap_socket(server.socket, server_side=True)
         self._server = server
-        threading.Thread(target=server.serve_forever, name="static-index", daemon=True).start()
+        # A short poll interval: stop() (a test of an index going down) returns at once.
+        serve = functools.partial(server.serve_forever, poll_interval=0.05)
+        threading.Thread(target=serve, name="static-index", daemon=True).start()
 
     def stop(self) -> None:
         """Stop serving: connections are refused until :meth:`start`."""
