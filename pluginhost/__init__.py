@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .discover.archive import WheelLimits
     from .discover.environment import EnvironmentSource
     from .discover.folder import WheelFolderSource
+    from .discover.following import IndexSource
     from .discover.report import WheelReport
     from .discover.sources import (
         Scan,
@@ -114,6 +115,7 @@ _EXPORTS: dict[str, str] = {
     "ProblemKind": ".model.problems",
     "Requirement": ".model.problems",
     "Rollout": ".model.rollout",
+    "IndexSource": ".discover.following",
     "ResolutionError": ".model.errors",
     "Scan": ".discover.sources",
     "Settings": ".host.settings",
@@ -152,6 +154,7 @@ __all__ = [
     "HostStateError",
     "IndexHashError",
     "IndexResponseError",
+    "IndexSource",
     "IndexUnavailableError",
     "InstallError",
     "InstalledOrigin",
