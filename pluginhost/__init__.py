@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .discover.environment import EnvironmentSource
     from .discover.folder import WheelFolderSource
     from .discover.following import IndexSource
+    from .discover.index_settings import IndexSettings
     from .discover.report import WheelReport
     from .discover.sources import (
         Scan,
@@ -116,6 +117,7 @@ _EXPORTS: dict[str, str] = {
     "Requirement": ".model.problems",
     "Rollout": ".model.rollout",
     "IndexSource": ".discover.following",
+    "IndexSettings": ".discover.index_settings",
     "ResolutionError": ".model.errors",
     "Scan": ".discover.sources",
     "Settings": ".host.settings",
@@ -154,6 +156,7 @@ __all__ = [
     "HostStateError",
     "IndexHashError",
     "IndexResponseError",
+    "IndexSettings",
     "IndexSource",
     "IndexUnavailableError",
     "InstallError",

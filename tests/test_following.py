@@ -276,3 +276,74 @@ class TestPolls:
         assert len(idle) >= 3
         assert {path for _, path, _ in idle} == {"/simple/hello/"}
         assert all("If-None-Match" in headers for _, _, headers in idle)
+
+
+class TestConfig:
+    def test_index_table_read(self, tmp_path: Path) -> None:
+        """A [[pluginhost.index]] table is read into Settings.index, paths against the file,
+        and the host follows it."""
+        from pluginhost.host.config_file import HostConfig
+
+        config = tmp_path / "pluginhost.toml"
+        config.write_text(
+            '[pluginhost]\nproject = "greeter"\n'
+            '[[pluginhost.index]]\nurl = "http://127.0.0.1:1/simple/"\n'
+            'projects = ["Hello_Plugin"]\n'
+            'poll_interval = 5\nca = "ca.pem"\nusername = "u"\npassword = "secret"\n'
+            'rollout = { host_id = "web-1", steps = [[0, 10], [60, 100]] }\n'
+        )
+        (index,) = HostConfig.from_file(config).index
+        assert index.projects == ("hello-plugin",)
+        assert (index.poll_interval, index.ca) == (5, tmp_path / "ca.pem")
+        assert index.rollout == Rollout(host_id="web-1", steps=[(0, 10), (60, 100)])
+        assert "secret" not in repr(index)
+
+    @pytest.mark.parametrize(
+        ("table", "key"),
+        [
+            ('url = "ftp://x/"', "index[0].url"),
+            ('url = "http://x/"\npoll_interval = 0', "index[0].poll_interval"),
+            ('url = "http://x/"\nusername = "u"', "index[0]"),
+            ('url = "http://x/"\nrollout = { steps = [[0, 200]] }', "index[0].rollout"),
+            ('url = "http://x/"\nfrobnicate = 1', "index[0].frobnicate"),
+        ],
+    )
+    def test_bad_table_names_the_key(self, tmp_path: Path, table: str, key: str) -> None:
+        """A wrong value in an index table is an error naming the file and the key."""
+        from pluginhost.host.config_file import ConfigError, HostConfig
+
+        config = tmp_path / "pluginhost.toml"
+        config.write_text(f'[pluginhost]\nproject = "greeter"\n[[pluginhost.index]]\n{table}\n')
+        with pytest.raises(ConfigError) as info:
+            HostConfig.from_file(config)
+        assert info.value.key == f"pluginhost.{key}"
+
+
+class TestRun:
+    def test_run_follows_the_configured_index(
+        self, static_index: StaticIndex, built: WheelFactory, tmp_path: Path
+    ) -> None:
+        """`pluginhost run` follows the [[pluginhost.index]] of its config, and `pluginhost
+        status` says why a newer release does not serve there yet."""
+        from test_cli import HostProcess, wait_status
+
+        static_index.publish(
+            built.build("hello", "1.0.0", code=counter("1.0.0")), upload_time=LONG_AGO
+        )
+        static_index.publish(built.build("hello", "2.0.0", code=counter("2.0.0")))
+        late = next(h for h in (f"h{i}" for i in range(50)) if cohort(h, "hello", "2.0.0") >= 10)
+        config = tmp_path / "pluginhost.toml"
+        config.write_text(
+            '[pluginhost]\nproject = "greeter"\nspecs = ["hookspecs.greeter:GreeterSpec"]\n'
+            f'home = "home"\napi_version = "{greeter.API_VERSION}"\nenvironment = false\n'
+            f'[[pluginhost.index]]\nurl = "{static_index.url}"\npoll_interval = 0.2\n'
+            f'rollout = {{ host_id = "{late}", steps = [[0, 10], [3600, 100]] }}\n'
+        )
+        host = HostProcess(config)
+        try:
+            host.wait_for("loaded hello 1.0.0")
+            text = wait_status(tmp_path / "home", "hello", "pending")
+            assert "hello 2.0.0 is not serving here yet: rollout: 10% of hosts after 0 s" in text
+        finally:
+            code, errors = host.stop()
+        assert code == 0, errors

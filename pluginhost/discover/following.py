@@ -22,11 +22,10 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, final
-from urllib.parse import urlsplit, urlunsplit
 
-from packaging.utils import canonicalize_name
+import attrs
 
-from ..model.errors import PackageIndexError, SettingsError
+from ..model.errors import PackageIndexError
 from ..model.events import Event, EventKind
 from ..model.problems import Problem, ProblemKind
 from ..model.rollout import Rollout
@@ -34,27 +33,19 @@ from ..state.fs import make_dirs
 from ..state.sightings import Sightings
 from .folder import WheelFolderSource
 from .index.backoff import Backoff
+from .index_settings import IndexSettings
 from .offering import Offer, Offering
 from .sources import Scan
 
 if TYPE_CHECKING:
     from .index.client import IndexClient
 
-__all__ = ["IndexSource", "display_url"]
+__all__ = ["IndexSource"]
 
 logger = logging.getLogger("pluginhost")
 
 #: Called with the cache folder and the files whose offer changed (maybe none).
 Changed = Callable[[Path, set[Path]], None]
-
-
-def display_url(url: str) -> str:
-    """``url`` without credentials: what logs, events and problems may show."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, ""))
 
 
 @final
@@ -90,24 +81,20 @@ class IndexSource:
         follow_offsite_redirects: bool = False,
         timeout: float = 10.0,
     ) -> None:
-        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
-            raise SettingsError(f"must be an http(s) URL, not {url!r}", key="index.url")
-        for key, value in (("poll_interval", poll_interval), ("timeout", timeout)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise SettingsError("must be a positive number of seconds", key=f"index.{key}")
-        if rollout is not None and not isinstance(rollout, Rollout):
-            raise SettingsError(f"must be a Rollout, not {rollout!r}", key="index.rollout")
-        if isinstance(projects, str):
-            projects = [projects]
-        self.url: Final = display_url(url)
-        self.projects: Final = (
-            None if projects is None else tuple(sorted({canonicalize_name(p) for p in projects}))
+        self.settings: Final = IndexSettings(
+            url,
+            projects=projects,
+            poll_interval=poll_interval,
+            rollout=rollout,
+            auth=auth,
+            ca=ca,
+            follow_offsite_redirects=follow_offsite_redirects,
+            timeout=timeout,
         )
+        self.url: Final = self.settings.shown_url
+        self.projects: Final = self.settings.projects
         self.poll_interval: Final = float(poll_interval)
         self.rollout: Final = rollout
-        self.timeout: Final = float(timeout)
-        self._client_args: Final = (url, auth, None if ca is None else Path(ca))
-        self.follow_offsite_redirects: Final = follow_offsite_redirects
         self.cache: Path | None = None
         self._offering: Offering | None = None
         self._offer = Offer()
@@ -122,6 +109,11 @@ class IndexSource:
         self._poll_lock = threading.Lock()  # one poll at a time: the client has one user
         self._changed: Changed = lambda folder, paths: None
         self._emit: Callable[[Event], None] = lambda event: None
+
+    @classmethod
+    def from_settings(cls, settings: IndexSettings) -> IndexSource:
+        """The source for ``settings`` (a ``[[pluginhost.index]]`` table)."""
+        return cls(**attrs.asdict(settings, recurse=False))
 
     def __repr__(self) -> str:
         return f"IndexSource({self.url!r}, projects={self.projects!r})"
@@ -158,13 +150,13 @@ class IndexSource:
 
         assert self.cache is not None, "attach() comes first"
         make_dirs(self.cache)
-        url, auth, ca = self._client_args
+        given = self.settings
         client: IndexClient = IndexClient(
-            url,
-            auth=auth,
-            ca=ca,
-            timeout=self.timeout,
-            follow_offsite_redirects=self.follow_offsite_redirects,
+            given.url,
+            auth=given.auth,
+            ca=given.ca,
+            timeout=given.timeout,
+            follow_offsite_redirects=given.follow_offsite_redirects,
         )
         sightings = Sightings(self.cache / "sightings.json")
         self._offering = Offering(

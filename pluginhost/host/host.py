@@ -119,7 +119,7 @@ class PluginHost(Controls):
             for folder in given.watch
         )
         # Followed package indexes: each one's cache folder is read like a watched folder.
-        self._indexes = Indexes(sources, self.home)
+        self._indexes = Indexes(sources, self.home, given.index)
         self._discovery = Discovery(
             self.group,
             (*self.folders, *self._indexes.folders),

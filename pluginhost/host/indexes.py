@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..discover.following import Changed, IndexSource
+from ..discover.index_settings import IndexSettings
 from ..discover.sources import Source
 from ..model.events import Event
 from ..model.problems import Problem
@@ -21,10 +22,13 @@ class Indexes:
 
     :param sources: every source given to the host.
     :param home: the host's home, where each index's cache folder lives.
+    :param settings: further indexes to follow, as ``Settings.index`` gives them.
     """
 
-    def __init__(self, sources: Iterable[Source], home: Path) -> None:
-        given = list(sources)
+    def __init__(
+        self, sources: Iterable[Source], home: Path, settings: Iterable[IndexSettings] = ()
+    ) -> None:
+        given = [*sources, *(IndexSource.from_settings(s) for s in settings)]
         self.sources = tuple(s for s in given if isinstance(s, IndexSource))
         #: The other sources, read by discovery as they are.
         self.others = tuple(s for s in given if not isinstance(s, IndexSource))
