@@ -31,6 +31,9 @@ FIGURES = [
     "7 discovery growth",
     "7 cold start growth",
     "8 longest call gap during a swap",
+    "9 upload to serving, 1 s poll",
+    "9 idle poll, wall time",
+    "9 idle poll, bytes",
 ]
 
 
