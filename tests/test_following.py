@@ -347,3 +347,35 @@ class TestRun:
         finally:
             code, errors = host.stop()
         assert code == 0, errors
+
+
+class TestRestart:
+    def test_restart_with_the_index_down_keeps_serving(
+        self, static_index: StaticIndex, built: WheelFactory, tmp_path: Path, events: list[Event]
+    ) -> None:
+        """A host restarted while its index is down restores what it served from the index,
+        and unloads nothing for it."""
+        static_index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
+
+        def host() -> PluginHost:
+            source = IndexSource(static_index.url, poll_interval=POLL, timeout=1.0)
+            made = PluginHost(
+                greeter.PROJECT,
+                specs=[greeter.GreeterSpec],
+                home=tmp_path / "home",
+                api_version=greeter.API_VERSION,
+                environment=False,
+                sources=[source],
+            )
+            made.subscribe(events.append)
+            return made
+
+        with host() as first:
+            assert answers(first) == ["1.0.0:1"]
+        static_index.stop()
+        with host() as second:
+            assert answers(second) == ["1.0.0:1"]
+            wait_for(lambda: any(e.kind is EventKind.INDEX_UNAVAILABLE for e in events))
+            time.sleep(POLL * 3)
+            assert answers(second) == ["1.0.0:2"]
+        assert EventKind.REMOVED not in [e.kind for e in events]

@@ -124,3 +124,35 @@ class TestRealServers:
         wait_for(lambda: any(e.kind is EventKind.REFUSED for e in events), timeout=30)
         assert answers(host) == ["1.0.0:1"]
         assert any(p.kind is ProblemKind.WHEEL_INVALID for p in host.problems())
+
+
+class TestOutage:
+    def test_pypiserver_stopped_then_restarted(
+        self,
+        pypi_server: PypiServer,
+        built: WheelFactory,
+        follow: Callable[..., PluginHost],
+        events: list[Event],
+    ) -> None:
+        """The index stopped: nothing unloaded, the outage told once; started again: its end
+        told once, and what was published meanwhile arrives."""
+        pypi_server.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
+        host = follow(pypi_server, projects=["hello"])
+        pypi_server.stop()
+        wait_for(lambda: any(e.kind is EventKind.INDEX_UNAVAILABLE for e in events), timeout=30)
+        assert answers(host) == ["1.0.0:1"]
+        built.build("hello", "1.1.0", code=counter("1.1.0"))
+        (pypi_server.packages / "hello-1.1.0-py3-none-any.whl").write_bytes(
+            (built.directory / "hello-1.1.0-py3-none-any.whl").read_bytes()
+        )
+        pypi_server.start()
+        wait_for(lambda: host.plugins["hello"].version == "1.1.0", timeout=60)
+        kinds = [e.kind for e in events]
+        assert (
+            kinds.count(EventKind.INDEX_UNAVAILABLE),
+            kinds.count(EventKind.INDEX_AVAILABLE),
+        ) == (
+            1,
+            1,
+        )
+        assert EventKind.REMOVED not in kinds
