@@ -3,6 +3,8 @@ pypiserver (PEP 503 HTML) and the static index (yanks, ETags, faults)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -245,3 +247,17 @@ class TestFaults:
             page = client.project("hello-old")
         assert isinstance(page, ProjectPage)
         assert versions(page) == ["1.0.0"]
+
+
+class TestLazyHttpx:
+    def test_httpx_imported_only_when_used(self) -> None:
+        """Importing the client costs no httpx: it is imported when a client is made."""
+        probe = (
+            "import sys; import pluginhost.discover.index.client as c; "
+            "print('httpx' in sys.modules); c.IndexClient('http://127.0.0.1:9/simple/').close(); "
+            "print('httpx' in sys.modules)"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+        ).stdout
+        assert out.split() == ["False", "True"]
