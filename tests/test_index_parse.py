@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pluginhost import IndexResponseError
 from pluginhost.discover.index import parse
@@ -123,3 +126,19 @@ class TestContentKind:
         """A page of another type (a proxy's text, a file) is an IndexResponseError."""
         with pytest.raises(IndexResponseError, match="'text/plain'"):
             parse.content_kind("text/plain", URL)
+
+
+class TestAnyBytes:
+    @given(st.binary(max_size=300), st.sampled_from(["json", "html"]))
+    def test_bytes_parse_or_are_typed(self, body: bytes, kind: str) -> None:
+        """Any bytes either parse or are an IndexResponseError: nothing untyped escapes."""
+        with contextlib.suppress(IndexResponseError):
+            parse.project_files(body, kind, URL)
+        with contextlib.suppress(IndexResponseError):
+            parse.project_names(body, kind, URL)
+
+    @given(st.text(alphabet=st.sampled_from(list("<>/=\"' abhrefdatyk-!#[]&;:%x0")), max_size=200))
+    def test_markup_like_text(self, text: str) -> None:
+        """Text made of markup's characters parses as HTML or is an IndexResponseError."""
+        with contextlib.suppress(IndexResponseError):
+            parse.project_files(text.encode(), "html", URL)
