@@ -63,11 +63,23 @@ class TestProjectFiles:
         assert from_json.is_yanked
         assert from_html.is_yanked
 
-    def test_upload_time_in_utc(self) -> None:
-        """A PEP 700 upload-time with a Z suffix reads as an aware UTC datetime."""
-        entry = {"filename": "a.whl", "url": "a.whl", "upload-time": "2026-01-02T03:04:05.123Z"}
+    @pytest.mark.parametrize(
+        ("stamp", "micro", "hour"),
+        [
+            ("2026-01-02T03:04:05Z", 0, 3),
+            ("2026-01-02T03:04:05.123Z", 123000, 3),
+            ("2026-01-02T03:04:05.1Z", 100000, 3),
+            ("2026-01-02T03:04:05.123456789Z", 123456, 3),
+            ("2026-01-02T05:04:05.5+02:00", 500000, 3),
+            ("2026-01-02T03:04:05", 0, 3),
+        ],
+    )
+    def test_upload_time_in_utc(self, stamp: str, micro: int, hour: int) -> None:
+        """A PEP 700 upload-time reads as an aware UTC datetime, whatever its fraction's digits
+        (Python 3.10's fromisoformat reads neither the Z nor most of them)."""
+        entry = {"filename": "a.whl", "url": "a.whl", "upload-time": stamp}
         (file,) = parse.project_files(json_page(entry), "json", URL)
-        assert file.upload_time == datetime(2026, 1, 2, 3, 4, 5, 123000, tzinfo=timezone.utc)
+        assert file.upload_time == datetime(2026, 1, 2, hour, 4, 5, micro, tzinfo=timezone.utc)
 
     def test_html_base_href(self) -> None:
         """Links resolve against the page's ``<base href>`` when it has one."""
@@ -85,11 +97,17 @@ class TestProjectFiles:
             (json_page({"filename": 3, "url": "a"}), "json", "without a filename"),
             (json_page({"filename": "a", "url": "a", "hashes": {"sha256": "xyz"}}), "json", "64"),
             (json_page({"filename": "a", "url": "a", "yanked": 3}), "json", "yanked field"),
-            (json_page({"filename": "a", "url": "a", "upload-time": "nope"}), "json", "readable"),
+            (json_page({"filename": "a", "url": "a", "upload-time": "nope"}), "json", "ISO 8601"),
+            (
+                json_page({"filename": "a", "url": "a", "upload-time": "2026-13-40T00:00:00Z"}),
+                "json",
+                "month",
+            ),
             (json_page({"filename": "a", "url": "file:///etc/passwd"}), "json", "not an http"),
             (b"\xff\xfe<a href='x'>", "html", "UnicodeDecodeError"),
             (b'<meta name="pypi:repository-version" content="2.0">', "html", "version '2.0'"),
             (b'<a href="javascript:alert(1)">a.whl</a>', "html", "not an http"),
+            (b"<![0", "html", "not a readable page|"),
         ],
     )
     def test_bad_page_is_typed(self, body: bytes, kind: str, reason: str) -> None:
