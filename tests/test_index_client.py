@@ -131,6 +131,17 @@ class TestPolling:
             static_index.publish(built.build("hello", "1.1.0"))
             assert versions(read(client, "hello")) == ["1.0.0", "1.1.0"]
 
+    def test_forget(self, static_index: StaticIndex, built: WheelFactory) -> None:
+        """After forget(), the next poll reads the page in full even though nothing changed."""
+        static_index.publish(built.build("hello", "1.0.0"))
+        with IndexClient(static_index.url) as client:
+            read(client, "hello")
+            client.forget("Hello")
+            assert versions(read(client, "hello")) == ["1.0.0"]
+            client.forget()
+            assert versions(read(client, "hello")) == ["1.0.0"]
+            assert client.project("hello") is NOT_MODIFIED
+
     def test_serial_without_validators(self, tmp_path: Path, built: WheelFactory) -> None:
         """A server that sends a serial but no ETag: an unchanged serial is NOT_MODIFIED."""
         with StaticIndex(tmp_path / "ix", validators=False) as index:

@@ -122,6 +122,16 @@ class IndexClient:
         self._last[project] = page
         return page
 
+    def forget(self, name: str | None = None) -> None:
+        """Drop what the client remembers of a project's last answer (of every project when
+        ``name`` is None): the next :meth:`project` reads the page in full, never
+        :data:`NOT_MODIFIED` (a caller that could not use the last page asks for it again).
+        """
+        if name is None:
+            self._last.clear()
+        else:
+            self._last.pop(canonicalize_name(name), None)
+
     def serial(self) -> int | None:
         """The index's serial, read from the headers of its root listing (the body is left
         unread): one small request that tells a poller following many projects whether anything
