@@ -3,6 +3,8 @@ pypiserver (PEP 503 HTML) and the static index (yanks, ETags, faults)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -49,11 +51,23 @@ class TestPages:
         assert from_json.serial is not None  # devpi's X-Devpi-Serial
         assert from_html.serial is None  # pypiserver sends none
 
-    def test_root_listing(self, pypi_server: PypiServer, built: WheelFactory) -> None:
-        """The root listing names every project, normalized."""
-        pypi_server.publish(built.build("Hello_World", "1.0.0"))
-        with IndexClient(pypi_server.url) as client:
+    @pytest.mark.parametrize("server", ["devpi_index", "pypi_server"])
+    def test_root_listing(
+        self, server: str, request: pytest.FixtureRequest, built: WheelFactory
+    ) -> None:
+        """The root listing names every project, normalized, on devpi and on pypiserver."""
+        index = request.getfixturevalue(server)
+        index.publish(built.build("Hello_World", "1.0.0"))
+        with IndexClient(index.url) as client:
             assert client.projects() == ("hello-world",)
+
+    def test_page_size_cap(self, static_index: StaticIndex) -> None:
+        """A page past the size cap is an IndexResponseError, not read into memory whole."""
+        big = b'{"meta": {"api-version": "1.0"}, "files": []}' + b" " * 5000
+        static_index.fault("/simple/hello/", Fault(body=big))
+        refused = pytest.raises(IndexResponseError, match="larger than 1000 bytes")
+        with IndexClient(static_index.url, max_page_bytes=1000) as client, refused:
+            client.project("hello")
 
 
 class TestPolling:
@@ -90,6 +104,19 @@ class TestPolling:
             pypi_server.delete("hello", "1.0.0")
             assert versions(read(client, "hello")) == ["1.1.0"]
 
+    def test_index_serial(
+        self, devpi_index: DevpiIndex, pypi_server: PypiServer, built: WheelFactory
+    ) -> None:
+        """serial() reads the index-wide serial: unchanged while idle, raised by a publish;
+        None from pypiserver, which sends none."""
+        with IndexClient(devpi_index.url) as devpi, IndexClient(pypi_server.url) as pypi:
+            before = devpi.serial()
+            assert before is not None
+            assert devpi.serial() == before
+            devpi_index.publish(built.build("hello", "1.0.0"))
+            assert (devpi.serial() or 0) > before
+            assert pypi.serial() is None
+
     def test_etag_gives_304(self, static_index: StaticIndex, built: WheelFactory) -> None:
         """Where the server honours If-None-Match (the static index; PyPI does too), an idle
         poll is one request answered 304, with no body and no download."""
@@ -103,6 +130,17 @@ class TestPolling:
             assert "If-None-Match" in headers
             static_index.publish(built.build("hello", "1.1.0"))
             assert versions(read(client, "hello")) == ["1.0.0", "1.1.0"]
+
+    def test_forget(self, static_index: StaticIndex, built: WheelFactory) -> None:
+        """After forget(), the next poll reads the page in full even though nothing changed."""
+        static_index.publish(built.build("hello", "1.0.0"))
+        with IndexClient(static_index.url) as client:
+            read(client, "hello")
+            client.forget("Hello")
+            assert versions(read(client, "hello")) == ["1.0.0"]
+            client.forget()
+            assert versions(read(client, "hello")) == ["1.0.0"]
+            assert client.project("hello") is NOT_MODIFIED
 
     def test_serial_without_validators(self, tmp_path: Path, built: WheelFactory) -> None:
         """A server that sends a serial but no ETag: an unchanged serial is NOT_MODIFIED."""
@@ -153,6 +191,17 @@ class TestDownload:
             stored = index.file_path(wheel.name)
             stored.write_bytes(stored.read_bytes().replace(b"PK", b"Pk", 1))
             with pytest.raises(IndexHashError, match="sha256"):
+                client.download(file, tmp_path / "cache")
+        assert list((tmp_path / "cache").iterdir()) == []
+
+    def test_download_size_cap(
+        self, static_index: StaticIndex, built: WheelFactory, tmp_path: Path
+    ) -> None:
+        """A file past the download cap is refused, and nothing of it is left."""
+        static_index.publish(built.build("hello", "1.0.0"))
+        with IndexClient(static_index.url, max_download_bytes=100) as client:
+            file = read(client, "hello").files[0]
+            with pytest.raises(IndexResponseError, match="larger than 100 bytes"):
                 client.download(file, tmp_path / "cache")
         assert list((tmp_path / "cache").iterdir()) == []
 
@@ -245,3 +294,17 @@ class TestFaults:
             page = client.project("hello-old")
         assert isinstance(page, ProjectPage)
         assert versions(page) == ["1.0.0"]
+
+
+class TestLazyHttpx:
+    def test_httpx_imported_only_when_used(self) -> None:
+        """Importing the client costs no httpx: it is imported when a client is made."""
+        probe = (
+            "import sys; import pluginhost.discover.index.client as c; "
+            "print('httpx' in sys.modules); c.IndexClient('http://127.0.0.1:9/simple/').close(); "
+            "print('httpx' in sys.modules)"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+        ).stdout
+        assert out.split() == ["False", "True"]

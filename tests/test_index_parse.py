@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pluginhost import IndexResponseError
 from pluginhost.discover.index import parse
@@ -60,11 +63,23 @@ class TestProjectFiles:
         assert from_json.is_yanked
         assert from_html.is_yanked
 
-    def test_upload_time_in_utc(self) -> None:
-        """A PEP 700 upload-time with a Z suffix reads as an aware UTC datetime."""
-        entry = {"filename": "a.whl", "url": "a.whl", "upload-time": "2026-01-02T03:04:05.123Z"}
+    @pytest.mark.parametrize(
+        ("stamp", "micro", "hour"),
+        [
+            ("2026-01-02T03:04:05Z", 0, 3),
+            ("2026-01-02T03:04:05.123Z", 123000, 3),
+            ("2026-01-02T03:04:05.1Z", 100000, 3),
+            ("2026-01-02T03:04:05.123456789Z", 123456, 3),
+            ("2026-01-02T05:04:05.5+02:00", 500000, 3),
+            ("2026-01-02T03:04:05", 0, 3),
+        ],
+    )
+    def test_upload_time_in_utc(self, stamp: str, micro: int, hour: int) -> None:
+        """A PEP 700 upload-time reads as an aware UTC datetime, whatever its fraction's digits
+        (Python 3.10's fromisoformat reads neither the Z nor most of them)."""
+        entry = {"filename": "a.whl", "url": "a.whl", "upload-time": stamp}
         (file,) = parse.project_files(json_page(entry), "json", URL)
-        assert file.upload_time == datetime(2026, 1, 2, 3, 4, 5, 123000, tzinfo=timezone.utc)
+        assert file.upload_time == datetime(2026, 1, 2, hour, 4, 5, micro, tzinfo=timezone.utc)
 
     def test_html_base_href(self) -> None:
         """Links resolve against the page's ``<base href>`` when it has one."""
@@ -82,11 +97,17 @@ class TestProjectFiles:
             (json_page({"filename": 3, "url": "a"}), "json", "without a filename"),
             (json_page({"filename": "a", "url": "a", "hashes": {"sha256": "xyz"}}), "json", "64"),
             (json_page({"filename": "a", "url": "a", "yanked": 3}), "json", "yanked field"),
-            (json_page({"filename": "a", "url": "a", "upload-time": "nope"}), "json", "readable"),
+            (json_page({"filename": "a", "url": "a", "upload-time": "nope"}), "json", "ISO 8601"),
+            (
+                json_page({"filename": "a", "url": "a", "upload-time": "2026-13-40T00:00:00Z"}),
+                "json",
+                "month",
+            ),
             (json_page({"filename": "a", "url": "file:///etc/passwd"}), "json", "not an http"),
             (b"\xff\xfe<a href='x'>", "html", "UnicodeDecodeError"),
             (b'<meta name="pypi:repository-version" content="2.0">', "html", "version '2.0'"),
             (b'<a href="javascript:alert(1)">a.whl</a>', "html", "not an http"),
+            (b"<![0", "html", "not a readable page|"),
         ],
     )
     def test_bad_page_is_typed(self, body: bytes, kind: str, reason: str) -> None:
@@ -123,3 +144,19 @@ class TestContentKind:
         """A page of another type (a proxy's text, a file) is an IndexResponseError."""
         with pytest.raises(IndexResponseError, match="'text/plain'"):
             parse.content_kind("text/plain", URL)
+
+
+class TestAnyBytes:
+    @given(st.binary(max_size=300), st.sampled_from(["json", "html"]))
+    def test_bytes_parse_or_are_typed(self, body: bytes, kind: str) -> None:
+        """Any bytes either parse or are an IndexResponseError: nothing untyped escapes."""
+        with contextlib.suppress(IndexResponseError):
+            parse.project_files(body, kind, URL)
+        with contextlib.suppress(IndexResponseError):
+            parse.project_names(body, kind, URL)
+
+    @given(st.text(alphabet=st.sampled_from(list("<>/=\"' abhrefdatyk-!#[]&;:%x0")), max_size=200))
+    def test_markup_like_text(self, text: str) -> None:
+        """Text made of markup's characters parses as HTML or is an IndexResponseError."""
+        with contextlib.suppress(IndexResponseError):
+            parse.project_files(text.encode(), "html", URL)

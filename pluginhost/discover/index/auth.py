@@ -69,11 +69,13 @@ def find_credentials(
 
 
 def _from_netrc(host: str, env: Mapping[str, str]) -> Credentials | None:
-    path = Path(env.get("NETRC") or Path.home() / ".netrc")
+    given = env.get("NETRC")
+    path = Path(given) if given else Path.home() / ".netrc"
     if not path.is_file():
         return None
     try:
-        entry = netrc.netrc(str(path)).authenticators(host)
+        # Given no file, netrc reads ~/.netrc and refuses it when others may read its passwords.
+        entry = netrc.netrc(given or None).authenticators(host)
     except netrc.NetrcParseError as e:
         # The parser's message quotes the token it choked on, which may be a password.
         raise SettingsError(f"cannot be parsed: {path} line {e.lineno}", key="auth") from None

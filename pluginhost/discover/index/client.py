@@ -42,6 +42,8 @@ ACCEPT: Final = (
 )
 #: The largest page read (a plugin's page is kilobytes; PyPI's largest are a few megabytes).
 MAX_PAGE_BYTES: Final = 32 * 1024 * 1024
+#: The largest file downloaded (a plugin wheel is kilobytes to megabytes).
+MAX_DOWNLOAD_BYTES: Final = 1024 * 1024 * 1024
 #: The largest core metadata file read (PEP 658).
 MAX_METADATA_BYTES: Final = 4 * 1024 * 1024
 _SERIAL_HEADERS: Final = ("X-PyPI-Last-Serial", "X-Devpi-Serial")
@@ -60,6 +62,8 @@ class IndexClient:
     :param ca: a CA bundle (PEM) to verify the index's TLS certificate with.
     :param timeout: seconds for every request (connecting, each read, a page in total).
     :param follow_offsite_redirects: follow a redirect to another host (credentials stay home).
+    :param max_page_bytes: the largest page read; a larger one is an IndexResponseError.
+    :param max_download_bytes: the largest file downloaded; a larger one is refused.
     """
 
     def __init__(
@@ -70,8 +74,12 @@ class IndexClient:
         ca: str | Path | None = None,
         timeout: float = 10.0,
         follow_offsite_redirects: bool = False,
+        max_page_bytes: int = MAX_PAGE_BYTES,
+        max_download_bytes: int = MAX_DOWNLOAD_BYTES,
     ) -> None:
         bare, _ = split_userinfo(url)
+        self.max_page_bytes: Final = max_page_bytes
+        self.max_download_bytes: Final = max_download_bytes
         self.url: Final = bare if bare.endswith("/") else f"{bare}/"
         self._credentials = find_credentials(url, auth)
         self._transport = Transport(
@@ -114,6 +122,29 @@ class IndexClient:
         self._last[project] = page
         return page
 
+    def forget(self, name: str | None = None) -> None:
+        """Drop what the client remembers of a project's last answer (of every project when
+        ``name`` is None): the next :meth:`project` reads the page in full, never
+        :data:`NOT_MODIFIED` (a caller that could not use the last page asks for it again).
+        """
+        if name is None:
+            self._last.clear()
+        else:
+            self._last.pop(canonicalize_name(name), None)
+
+    def serial(self) -> int | None:
+        """The index's serial, read from the headers of its root listing (the body is left
+        unread): one small request that tells a poller following many projects whether anything
+        changed on an index that sends one (PyPI's ``X-PyPI-Last-Serial``, devpi's
+        ``X-Devpi-Serial``, both index-wide there).
+
+        :returns: the serial; None when the index sends none (pypiserver).
+        :raises IndexUnavailableError: as :meth:`project`.
+        """
+        with self._transport.get(self.url, {"Accept": ACCEPT}) as response:
+            _check_status(response)
+            return _serial(response)
+
     def projects(self) -> tuple[str, ...]:
         """The normalized names of every project of the index (its root listing).
 
@@ -123,7 +154,7 @@ class IndexClient:
         started = time.monotonic()
         with self._transport.get(self.url, {"Accept": ACCEPT}) as response:
             _check_status(response)
-            kind, body = self._body(response, MAX_PAGE_BYTES, started)
+            kind, body = self._body(response, self.max_page_bytes, started)
             return parse.project_names(body, kind, str(response.url))
 
     def download(self, file: IndexFile, into: Path) -> Path:
@@ -135,6 +166,8 @@ class IndexClient:
         :returns: ``into / file.filename``.
         :raises IndexHashError: the bytes do not match (nothing is left), or the index gave no
             sha256 to check them against.
+        :raises IndexResponseError: the file is larger than ``max_download_bytes``, or its name
+            is not a plain file name (nothing is left either way).
         :raises IndexUnavailableError: the download failed.
         """
         target = Path(into) / _plain_filename(file)
@@ -194,7 +227,7 @@ class IndexClient:
     def _page(
         self, project: str, response: httpx.Response, serial: int | None, started: float
     ) -> ProjectPage:
-        kind, body = self._body(response, MAX_PAGE_BYTES, started)
+        kind, body = self._body(response, self.max_page_bytes, started)
         url = str(response.url)
         return ProjectPage(
             project=project,
@@ -213,7 +246,12 @@ class IndexClient:
         digest = hashlib.sha256()
         with self._transport.get(url, {}) as response:
             _check_status(response)
+            size = 0
             for chunk in self._transport.stream(response):
+                size += len(chunk)
+                if size > self.max_download_bytes:
+                    reason = f"sent a file larger than {self.max_download_bytes} bytes"
+                    raise IndexResponseError(reason, url=url)
                 digest.update(chunk)
                 out.write(chunk)
         return digest.hexdigest()

@@ -24,6 +24,7 @@ JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPES = ("application/vnd.pypi.simple.v1+html", "text/html")
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_ISO_TIME = re.compile(r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)(\.\d+)?(Z|z|[+-]\d\d:\d\d)?")
 _T = TypeVar("_T")
 
 
@@ -72,8 +73,9 @@ def _guarded(url: str, parse: Callable[[], _T]) -> _T:
         return parse()
     except _PageError as e:
         raise IndexResponseError(str(e), url=url) from e
-    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as e:
-        # json's and html.parser's own failures, and fields of the wrong shape deep in a page.
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError, AssertionError) as e:
+        # json's and html.parser's own failures (before 3.13, _markupbase raises AssertionError
+        # on an unknown marked section such as "<![0"), and fields of the wrong shape.
         raise IndexResponseError(f"is not a readable page: {type(e).__name__}: {e}", url=url) from e
 
 
@@ -135,11 +137,16 @@ def _upload_time(value: object, filename: str) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise _PageError(f"gives {filename} an upload-time that is not a string")
-    # PEP 700: ISO 8601, UTC, "Z" suffix; Python 3.10's fromisoformat does not read the "Z".
-    when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return (
-        when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
-    )
+    # PEP 700: ISO 8601 in UTC, usually with a "Z" and any number of fraction digits; Python
+    # 3.10's fromisoformat reads neither, so the fraction is padded to microseconds here.
+    match = _ISO_TIME.fullmatch(value.strip())
+    if match is None:
+        raise _PageError(f"gives {filename} an upload-time that is not ISO 8601: {value!r}")
+    stamp, fraction, zone = match.groups()
+    micro = (fraction or "")[1:7].ljust(6, "0")
+    offset = "+00:00" if zone in (None, "Z", "z") else zone
+    when = datetime.fromisoformat(f"{stamp}.{micro}{offset}")
+    return when.astimezone(timezone.utc)
 
 
 def _json_names(body: bytes) -> tuple[str, ...]:
