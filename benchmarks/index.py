@@ -10,7 +10,6 @@ on loopback, real wheels, a real host and its poller thread.
 
 from __future__ import annotations
 
-import datetime
 import random
 import socket
 import statistics
@@ -136,33 +135,40 @@ def _index_of(projects: int, tmp: Path) -> Iterator[StaticIndex]:
 
 
 def idle_poll(projects: int, polls: int) -> list[Row]:
-    """The bytes and the wall time of one poll that finds nothing new."""
+    """The bytes and the wall time of one poll that finds nothing new: asking the index-wide
+    serial first (one request), and asking each project's page (a conditional request each, as
+    with an index that sends no serial)."""
+    rows = []
     with tempfile.TemporaryDirectory() as tmp, _index_of(projects, Path(tmp)) as index:
         port = int(index.base.rsplit(":", 1)[1])
         relay = _Relay(port)
-        client = IndexClient(f"http://127.0.0.1:{relay.port}/simple/")
-        cache = Path(tmp, "cache")
-        cache.mkdir()
-        names = tuple(f"p{n}" for n in range(projects))
-        now = datetime.datetime.now(datetime.timezone.utc)
-        offering = Offering(
-            client, cache, names, None, "bench", Sightings(cache / "s.json"), print, lambda: now
-        )
-        offering.poll()  # the first poll reads every page and downloads every wheel
-        seconds, sizes = [], []
-        for _ in range(polls):
-            before, started = relay.bytes, time.perf_counter()
-            offering.poll()
-            seconds.append(time.perf_counter() - started)
-            time.sleep(0.05)  # the relay's last bytes counted
-            sizes.append(float(relay.bytes - before))
-        offering.close()
+        for way in ("serial", "per project"):
+            client = IndexClient(f"http://127.0.0.1:{relay.port}/simple/")
+            cache = Path(tmp, way)
+            cache.mkdir()
+            names = tuple(f"p{n}" for n in range(projects))
+            offering = Offering(
+                client, cache, names, None, "bench", Sightings(cache / "s.json"), print
+            )
+            if way == "per project":
+                offering._serials = False  # as for an index that sends no serial
+            offering.poll()  # the first poll reads every page and downloads every wheel
+            seconds, sizes = [], []
+            for _ in range(polls):
+                before, started = relay.bytes, time.perf_counter()
+                offering.poll()
+                seconds.append(time.perf_counter() - started)
+                time.sleep(0.05)  # the relay's last bytes counted
+                sizes.append(float(relay.bytes - before))
+            offering.close()
+            rows += [
+                row(f"9 idle poll ({way}), wall time", projects, seconds, unit="ms", target="-",
+                    met=None),
+                row(f"9 idle poll ({way}), bytes", projects, sizes, unit="B", target="-",
+                    met=None),
+            ]  # fmt: skip
         relay.close()
-    common = {"unit_note": "one poll, every followed project"}
-    return [
-        row("9 idle poll, wall time", projects, seconds, unit="ms", target="-", met=None, **common),
-        row("9 idle poll, bytes", projects, sizes, unit="B", target="-", met=None, **common),
-    ]
+    return rows
 
 
 def figures(quick: bool) -> list[Row]:

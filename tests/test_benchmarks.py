@@ -32,8 +32,10 @@ FIGURES = [
     "7 cold start growth",
     "8 longest call gap during a swap",
     "9 upload to serving, 1 s poll",
-    "9 idle poll, wall time",
-    "9 idle poll, bytes",
+    "9 idle poll (serial), wall time",
+    "9 idle poll (serial), bytes",
+    "9 idle poll (per project), wall time",
+    "9 idle poll (per project), bytes",
 ]
 
 

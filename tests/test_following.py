@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import greet_code
 from test_engine import COUNTER
 
 from hookspecs import greeter
@@ -262,20 +263,38 @@ class TestRefresh:
 
 
 class TestPolls:
-    def test_idle_polls_are_conditional(
+    def test_idle_poll_is_one_serial_request(
         self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker
     ) -> None:
-        """An idle poll is one conditional request per followed project, and never a
-        download."""
-        static_index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
-        follow(static_index, projects=["hello"])
+        """With an index-wide serial, an idle poll is one request for the root's headers,
+        whatever the number of projects, and never a download."""
+        for name in ("hello", "polite", "other"):
+            static_index.publish(built.build(name, "1.0.0", code=greet_code(name)))
+        follow(static_index, projects=["hello", "polite", "other"])
         time.sleep(POLL * 2)
         before = len(static_index.requests)
         time.sleep(POLL * 6)
         idle = static_index.requests[before:]
         assert len(idle) >= 3
-        assert {path for _, path, _ in idle} == {"/simple/hello/"}
-        assert all("If-None-Match" in headers for _, _, headers in idle)
+        assert {path for _, path, _ in idle} == {"/simple/"}
+
+    def test_idle_polls_are_conditional(
+        self, built: WheelFactory, follow: HostMaker, tmp_path: Path
+    ) -> None:
+        """Without a serial, an idle poll is one conditional request per followed project,
+        answered 304, and never a download."""
+        with StaticIndex(tmp_path / "plain", serial=False) as index:
+            index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
+            follow(index, projects=["hello"])
+            time.sleep(POLL * 2)
+            before = len(index.requests)
+            time.sleep(POLL * 6)
+            idle = index.requests[before:]
+            assert len(idle) >= 3
+            assert {path for _, path, _ in idle} == {"/simple/hello/"}
+            assert all("If-None-Match" in headers for _, _, headers in idle)
+            # The serial is asked for once: the index sends none.
+            assert [path for _, path, _ in index.requests].count("/simple/") == 1
 
 
 class TestConfig:

@@ -12,6 +12,8 @@ For each followed project:
 - when the index offers no version of the project at all (every release deleted, or the
   project gone), nothing is taken back: its cached wheels are *held*, the serving version
   serves on, and a problem says so;
+- an index that sends an index-wide serial (PyPI, devpi) is asked for it first: while it stays
+  the same, a poll is that one small request, whatever the number of projects;
 - a download whose bytes do not match the index's sha256 is refused, and not tried again until
   the project's page changes;
 - the distributions a plugin's ``Requires-Dist`` names are followed too (their highest
@@ -117,6 +119,9 @@ class Offering:
         self._refused: dict[str, dict[str, Problem]] = {}
         self._hashes: dict[Path, tuple[tuple[int, int], str]] = {}
         self._requires: dict[Path, set[NormalizedName]] = {}
+        # The index-wide serial at the last complete poll; whether the index sends one.
+        self._serial: int | None = None
+        self._serials: bool | None = None
 
     def close(self) -> None:
         self._client.close()
@@ -126,6 +131,9 @@ class Offering:
 
         :raises PackageIndexError: when the index cannot be read; nothing changed then.
         """
+        serial = self._index_serial()
+        if serial is not None and serial == self._serial:
+            return self._decide().offer()  # nothing changed on the index: no page read
         names = self._projects if self._projects is not None else self._client.projects()
         self._read(names)
         if self._projects is None:
@@ -141,7 +149,16 @@ class Offering:
             self._deps |= wanted
             self._read(sorted(wanted))
             decision = self._decide()
+        self._serial = serial  # only once every page was read
         return decision.offer()
+
+    def _index_serial(self) -> int | None:
+        """The index-wide serial (one small request), while the index sends one."""
+        if self._serials is False:
+            return None
+        serial = self._client.serial()
+        self._serials = serial is not None
+        return serial
 
     def _read(self, names: tuple[str, ...] | list[str]) -> None:
         for name in names:
