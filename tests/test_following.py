@@ -262,6 +262,16 @@ class TestRefresh:
             wait_for(lambda: host.plugins["hello"].version == "1.1.0", timeout=10)
 
 
+def idle_requests(index: StaticIndex) -> list[tuple[str, str, dict[str, str]]]:
+    """The requests of a few polls once the host has what the index offers."""
+    time.sleep(POLL * 2)
+    before = len(index.requests)
+    time.sleep(POLL * 6)
+    idle = index.requests[before:]
+    assert len(idle) >= 3
+    return idle
+
+
 class TestPolls:
     def test_idle_poll_is_one_serial_request(
         self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker
@@ -271,11 +281,7 @@ class TestPolls:
         for name in ("hello", "polite", "other"):
             static_index.publish(built.build(name, "1.0.0", code=greet_code(name)))
         follow(static_index, projects=["hello", "polite", "other"])
-        time.sleep(POLL * 2)
-        before = len(static_index.requests)
-        time.sleep(POLL * 6)
-        idle = static_index.requests[before:]
-        assert len(idle) >= 3
+        idle = idle_requests(static_index)
         assert {path for _, path, _ in idle} == {"/simple/"}
 
     def test_idle_polls_are_conditional(
@@ -286,11 +292,7 @@ class TestPolls:
         with StaticIndex(tmp_path / "plain", serial=False) as index:
             index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
             follow(index, projects=["hello"])
-            time.sleep(POLL * 2)
-            before = len(index.requests)
-            time.sleep(POLL * 6)
-            idle = index.requests[before:]
-            assert len(idle) >= 3
+            idle = idle_requests(index)
             assert {path for _, path, _ in idle} == {"/simple/hello/"}
             assert all("If-None-Match" in headers for _, _, headers in idle)
             # The serial is asked for once: the index sends none.
