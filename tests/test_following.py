@@ -400,3 +400,23 @@ class TestRestart:
             time.sleep(POLL * 3)
             assert answers(second) == ["1.0.0:2"]
         assert EventKind.REMOVED not in [e.kind for e in events]
+
+
+class TestStop:
+    def test_stop_ends_a_long_poll_between_requests(
+        self, built: WheelFactory, follow: HostMaker, tmp_path: Path
+    ) -> None:
+        """A host stops without waiting for the end of a poll of many slow pages."""
+        names = [f"p{n}" for n in range(10)]
+        with StaticIndex(tmp_path / "slow", serial=False) as index:
+            for name in names:
+                index.publish(built.build(name, "1.0.0", code=greet_code(name)))
+            host = follow(index, projects=names)
+            for name in names:  # each page as it is, but slow
+                page = (tmp_path / "slow" / "simple" / name / "index.json").read_bytes()
+                index.fault(f"/simple/{name}/", Fault(body=page, delay=0.5))
+            host.refresh()
+            time.sleep(0.3)
+            started = time.monotonic()
+            host.stop()
+            assert time.monotonic() - started < 2.5  # the whole poll takes 5 s

@@ -34,7 +34,7 @@ from ..state.sightings import Sightings
 from .folder import WheelFolderSource
 from .index.backoff import Backoff
 from .index_settings import IndexSettings
-from .offering import Offer, Offering
+from .offering import Offer, Offering, PollStoppedError
 from .sources import Scan
 
 if TYPE_CHECKING:
@@ -160,7 +160,14 @@ class IndexSource:
         )
         sightings = Sightings(self.cache / "sightings.json")
         self._offering = Offering(
-            client, self.cache, self.projects, self.rollout, host_id, sightings, emit
+            client,
+            self.cache,
+            self.projects,
+            self.rollout,
+            host_id,
+            sightings,
+            emit,
+            stopping=lambda: self._stopping,
         )
         self._changed, self._emit = changed, emit
         self._stopping = False
@@ -235,6 +242,8 @@ class IndexSource:
                 offer = self._offering.poll()
             except PackageIndexError as exc:
                 self._down(exc)
+                return False
+            except PollStoppedError:
                 return False
             except Exception:
                 # A bug here must not end the polling, nor pass unseen: what was offered

@@ -43,9 +43,13 @@ from .releases import Release, file_sha256, releases, requires_of, withdrawal_re
 if TYPE_CHECKING:
     from .index.client import IndexClient
 
-__all__ = ["Offer", "Offering"]
+__all__ = ["Offer", "Offering", "PollStoppedError"]
 
 _NONE: Mapping[str, str] = MappingProxyType({})
+
+
+class PollStoppedError(Exception):
+    """The source is stopping: the poll under way ends between two requests, deciding nothing."""
 
 
 @attrs.frozen
@@ -91,6 +95,8 @@ class Offering:
     :param host_id: this host's id, for the cohorts.
     :param sightings: first sightings, for releases without an upload time.
     :param emit: where a refused download's event goes.
+    :param now: the clock, for the rollout.
+    :param stopping: whether the source is stopping.
     """
 
     def __init__(
@@ -103,6 +109,7 @@ class Offering:
         sightings: Sightings,
         emit: Callable[[Event], None],
         now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.timezone.utc),
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self._client = client
         self._cache = cache
@@ -112,6 +119,7 @@ class Offering:
         self._sightings = sightings
         self._emit = emit
         self._now = now
+        self._stopping = stopping
         self._pages: dict[str, ProjectPage | None] = {}
         self._deps: set[NormalizedName] = set()
         # Per project: the files whose download did not match their sha256 (the refusal), until
@@ -162,6 +170,8 @@ class Offering:
 
     def _read(self, names: tuple[str, ...] | list[str]) -> None:
         for name in names:
+            if self._stopping():
+                raise PollStoppedError  # a poll of many projects must not hold up the host's stop
             page = self._client.project(name)
             if page is NOT_MODIFIED:
                 continue
