@@ -4,8 +4,8 @@ the same run, so that a noisy machine does not fake a result.
     python benchmarks/run.py [--quick] [--json results.json] [--only 2,5]
 
 The figures live beside this script, one module per subject: ``hook_call`` (1), ``swap`` (2, 3),
-``startup`` (4, 5), ``memory`` (6), ``pauses`` (8); figure 7 runs 2, 4 and 5 at growing
-sizes.
+``startup`` (4, 5), ``memory`` (6), ``pauses`` (8), ``index`` (9); figure 7 runs 2, 4 and 5
+at growing sizes.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import hook_call
+import index
 import memory
 import pauses
 import startup
@@ -60,9 +61,10 @@ FIGURES: dict[str, Callable[[bool], list[Row]]] = {
     "6": memory.figures,
     "7": scaling,
     "8": pauses.figures,
+    "9": index.figures,
 }
 
-_SCALE = {"us": 1e6, "ms": 1e3, "MB": 1 / 2**20, "calls/s": 1.0, "exp": 1.0}
+_SCALE = {"us": 1e6, "ms": 1e3, "MB": 1 / 2**20, "B": 1.0, "calls/s": 1.0, "exp": 1.0}
 
 
 def _value(value: float, unit: str) -> str:

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from .discover.archive import WheelLimits
     from .discover.environment import EnvironmentSource
     from .discover.folder import WheelFolderSource
+    from .discover.following import IndexSource
+    from .discover.index_settings import IndexSettings
     from .discover.report import WheelReport
     from .discover.sources import (
         Scan,
@@ -41,8 +43,12 @@ if TYPE_CHECKING:
         CallError,
         DependencyConflictError,
         HostStateError,
+        IndexHashError,
+        IndexResponseError,
+        IndexUnavailableError,
         InstallError,
         ManifestError,
+        PackageIndexError,
         PluginHostError,
         ResolutionError,
         SettingsError,
@@ -63,6 +69,7 @@ if TYPE_CHECKING:
         ProblemKind,
         Requirement,
     )
+    from .model.rollout import Rollout
     from .model.status import (
         HistoryEntry,
         PluginInfo,
@@ -92,10 +99,14 @@ _EXPORTS: dict[str, str] = {
     "HookAnswer": ".model.answers",
     "HostSnapshot": ".host.snapshot",
     "HostStateError": ".model.errors",
+    "IndexHashError": ".model.errors",
+    "IndexResponseError": ".model.errors",
+    "IndexUnavailableError": ".model.errors",
     "InstallError": ".model.errors",
     "InstalledOrigin": ".model.candidate",
     "Manifest": ".model.manifest",
     "ManifestError": ".model.errors",
+    "PackageIndexError": ".model.errors",
     "PluginHost": ".host.host",
     "PluginHostError": ".model.errors",
     "PluginInfo": ".model.status",
@@ -104,6 +115,9 @@ _EXPORTS: dict[str, str] = {
     "Problem": ".model.problems",
     "ProblemKind": ".model.problems",
     "Requirement": ".model.problems",
+    "Rollout": ".model.rollout",
+    "IndexSource": ".discover.following",
+    "IndexSettings": ".discover.index_settings",
     "ResolutionError": ".model.errors",
     "Scan": ".discover.sources",
     "Settings": ".host.settings",
@@ -140,10 +154,16 @@ __all__ = [
     "HookAnswer",
     "HostSnapshot",
     "HostStateError",
+    "IndexHashError",
+    "IndexResponseError",
+    "IndexSettings",
+    "IndexSource",
+    "IndexUnavailableError",
     "InstallError",
     "InstalledOrigin",
     "Manifest",
     "ManifestError",
+    "PackageIndexError",
     "PluginHost",
     "PluginHostError",
     "PluginInfo",
@@ -153,6 +173,7 @@ __all__ = [
     "ProblemKind",
     "Requirement",
     "ResolutionError",
+    "Rollout",
     "Scan",
     "Settings",
     "SettingsError",

@@ -16,6 +16,7 @@ from hookspecs import greeter
 from pluginhost import Event, PluginHost
 from pluginhost.load.modules import PluginFinder
 from pluginhost.testing import WheelFactory
+from pluginhost.testkit.indexes import DevpiIndex, DevpiServer, PypiServer, StaticIndex
 
 # Strict modes refuse group-writable folders: with a umask of 002 (common for users with a
 # private group) every folder a test makes would be refused. The tests that need a writable
@@ -102,3 +103,30 @@ def greet(name):
 def greet_code(text: str) -> str:
     """Plugin code whose ``greet`` answers ``text``."""
     return GREET.format(text=text)
+
+
+@pytest.fixture(scope="session")
+def devpi_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevpiServer]:
+    """One devpi-server per test session (per xdist worker): it takes seconds to start."""
+    with DevpiServer(tmp_path_factory.mktemp("devpi")) as server:
+        yield server
+
+
+@pytest.fixture
+def devpi_index(devpi_server: DevpiServer) -> DevpiIndex:
+    """A fresh, empty index of the session's devpi-server (PEP 691 JSON)."""
+    return devpi_server.new_index()
+
+
+@pytest.fixture
+def pypi_server(tmp_path: Path) -> Iterator[PypiServer]:
+    """A pypiserver of the test's own (PEP 503 HTML), anyone may read and upload."""
+    with PypiServer(tmp_path / "pypiserver") as server:
+        yield server
+
+
+@pytest.fixture
+def static_index(tmp_path: Path) -> Iterator[StaticIndex]:
+    """A static index of the test's own: yanks, upload times, ETags and faults."""
+    with StaticIndex(tmp_path / "static-index") as index:
+        yield index

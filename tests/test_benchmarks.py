@@ -31,6 +31,11 @@ FIGURES = [
     "7 discovery growth",
     "7 cold start growth",
     "8 longest call gap during a swap",
+    "9 upload to serving, 1 s poll",
+    "9 idle poll (serial), wall time",
+    "9 idle poll (serial), bytes",
+    "9 idle poll (per project), wall time",
+    "9 idle poll (per project), bytes",
 ]
 
 

@@ -167,6 +167,7 @@ def test_operations_config_example_has_every_key(tmp_path: Path) -> None:
     """The example configuration of the operations guide sets every key a file can hold, and
     it reads."""
     from pluginhost.host.config_file import FILE_KEYS, HostConfig
+    from pluginhost.host.index_config import INDEX_KEYS
     from pluginhost.host.settings import Settings
 
     section = _section("operations.md", "### `run` and its configuration")
@@ -177,7 +178,12 @@ def test_operations_config_example_has_every_key(tmp_path: Path) -> None:
     config = HostConfig.from_file(path)
     document = re.findall(r"^(\w+) =", example.group(1).split("\n[pluginhost.")[0], re.MULTILINE)
     tables = ("policy", "timeouts", "limits")
-    assert sorted([*document, *tables]) == sorted(FILE_KEYS)
+    assert sorted([*document, *tables, "index"]) == sorted(FILE_KEYS)
+    (index,) = re.findall(
+        r"^\[\[pluginhost\.index\]\][^\n]*\n(.*?)(?:\n\n|\Z)", section, re.M | re.S
+    )
+    assert tuple(re.findall(r"^(\w+) =", index, re.MULTILINE)) == INDEX_KEYS
+    assert config.index[0].rollout is not None
     for table in tables:
         shown = re.search(
             rf"^\[pluginhost\.{table}\][^\n]*\n(.*?)(?:\n\n|\Z)", section, re.M | re.S

@@ -268,3 +268,71 @@ class TestView:
         assert before.order == ()
         assert dict(before.plugins) == {}
         assert rig.engine.view.order == ("hello",)
+
+
+COUNTER = """
+import pluggy
+hookimpl = pluggy.HookimplMarker("greeter")
+count = 0
+
+@hookimpl
+def greet(name):
+    global count
+    count += 1
+    return f"{version}:{{count}}"
+
+@hookimpl
+def pluginhost_export_state():
+    return {{"count": count}}
+
+@hookimpl
+def pluginhost_import_state(state, previous_version):
+    global count
+    count = state["count"]
+"""
+
+
+class TestWithdrawn:
+    def test_taken_back_version_rolls_back_with_its_state(
+        self, rig: Rig, built: WheelFactory
+    ) -> None:
+        """A serving version its index took back is swapped for the highest one still offered,
+        downgrade policy or not, with its state, and the event gives the index's reason."""
+        v1 = built.build("hello", "1.0.0", code=COUNTER.format(version="1.0.0"))
+        v2 = built.build("hello", "2.0.0", code=COUNTER.format(version="2.0.0"))
+        rig.engine.reconcile(scan_of(v1, v2))
+        assert rig.answers() == ["2.0.0:1"]
+        sha = candidate_of(v2).sha256
+        assert sha is not None
+        rig.engine.reconcile(scan_of(v1), (), {sha: "yanked: broken"})
+        assert rig.answers() == ["1.0.0:2"]  # the count handed back
+        info = rig.engine.view.plugins["hello"]
+        assert (info.version, info.state) == ("1.0.0", PluginState.ROLLED_BACK)
+        (event,) = [e for e in rig.events if e.kind is EventKind.ROLLED_BACK]
+        assert (event.previous_version, event.version, event.error) == (
+            "2.0.0",
+            "1.0.0",
+            "yanked: broken",
+        )
+        assert not any(e.kind is EventKind.UNLOADED for e in rig.events)
+
+    def test_taken_back_version_is_never_chosen(self, rig: Rig, built: WheelFactory) -> None:
+        """A version its index took back is not loaded though it is the highest on offer."""
+        v1 = built.build("hello", "1.0.0", code=greet_code("1.0.0"))
+        v2 = built.build("hello", "2.0.0", code=greet_code("2.0.0"))
+        sha = candidate_of(v2).sha256
+        assert sha is not None
+        rig.engine.reconcile(scan_of(v1, v2), (), {sha: "deleted from the index"})
+        assert rig.answers() == ["1.0.0"]
+
+    def test_nothing_else_on_offer_keeps_serving(self, rig: Rig, built: WheelFactory) -> None:
+        """When every version on offer was taken back, the serving one keeps serving."""
+        v1 = built.build("hello", "1.0.0", code=greet_code("1.0.0"))
+        rig.engine.reconcile(scan_of(v1))
+        sha = candidate_of(v1).sha256
+        assert sha is not None
+        rig.engine.reconcile(scan_of(v1), (), {sha: "yanked"})
+        assert rig.answers() == ["1.0.0"]
+        assert [k for k in rig.kinds() if k[0] is not EventKind.DISCOVERED][-1][0] is (
+            EventKind.LOADED
+        )

@@ -73,7 +73,7 @@ class TestLightImport:
         them (what else the interpreter imports for it depends on what it imported at start)."""
         loaded = imported_by("import pluginhost")
         assert [m for m in loaded if m.startswith("pluginhost.")] == [], loaded
-        heavy = {"attr", "attrs", "pluggy", "packaging", "semver", "watchdog", "installer"}
+        heavy = {"attr", "attrs", "pluggy", "packaging", "semver", "watchdog", "installer", "httpx"}
         assert not {m.partition(".")[0] for m in loaded} & (heavy | {"email", "zipfile"}), loaded
 
     def test_a_host_without_folders_needs_no_watchdog_nor_installer(self) -> None:

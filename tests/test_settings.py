@@ -18,6 +18,7 @@ from pluginhost import (
     VersionPolicy,
     WheelLimits,
 )
+from pluginhost.discover.index_settings import IndexSettings
 from pluginhost.host.config_file import FILE_KEYS, ConfigError, HostConfig
 from pluginhost.host.settings import NAMES
 
@@ -51,6 +52,10 @@ OTHER: dict[str, tuple[Any, str | None]] = {
     "only": (("hello", "polite"), '["hello", "Polite"]'),
     "block": (("needy-plugin",), '"Needy_Plugin"'),
     "unknown_hooks": ("refuse", '"refuse"'),
+    "index": (
+        (IndexSettings("http://127.0.0.1:1/simple/", poll_interval=5.0),),
+        '[{ url = "http://127.0.0.1:1/simple/", poll_interval = 5 }]',
+    ),
 }
 
 

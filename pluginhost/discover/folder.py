@@ -8,7 +8,7 @@ import logging
 import os
 import stat
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Final
 
@@ -47,6 +47,8 @@ class WheelFolderSource:
     :param max_depth: how many levels of subfolders to enter (0: the folder only).
     :param follow_symlinks: enter symlinked folders and read symlinked wheels.
     :param limits: the archive limits applied while reading.
+    :param offers: which of the folder's wheels are offered (a package index's cache: see
+        :class:`~pluginhost.IndexSource`); ``None``: every one.
     """
 
     path: Path = attrs.field(converter=Path)
@@ -55,11 +57,13 @@ class WheelFolderSource:
     max_depth: int = 0
     follow_symlinks: bool = False
     limits: WheelLimits = WheelLimits()
+    offers: Callable[[Path], bool] | None = attrs.field(default=None, eq=False, repr=False)
 
     def wheel_paths(self) -> list[Path]:
         """The wheel files this source would read (and the source distributions it reports),
         sorted."""
-        return sorted(self._walk(self.path, 0))
+        found = sorted(self._walk(self.path, 0))
+        return found if self.offers is None else [p for p in found if self.offers(p)]
 
     def _walk(self, folder: Path, depth: int) -> Iterator[Path]:
         try:
@@ -80,6 +84,8 @@ class WheelFolderSource:
         """Whether :meth:`wheel_paths` lists ``path``, a direct child of the folder (used
         when an event names it)."""
         if path.parent != self.path or not self.wanted(path.name):
+            return False
+        if self.offers is not None and not self.offers(path):
             return False
         try:
             st = os.lstat(path)

@@ -232,12 +232,14 @@ class Changer:
         inherited: Mapping[PluginName, Any] | None = None,
         rollback: bool = False,
         restoring: bool = False,
+        reason: str | None = None,
     ) -> PluginHostError | None:
         """Take ``names`` (and every active plugin depending on them) to ``targets``.
 
         Dependents not named in ``targets`` (and the users of a shared dependency swapped for
         them) are re-imported at the same version, so that they bind to the new modules.
 
+        :param reason: why, for the events and the audit log (a release ``yanked``).
         :returns: ``None`` once the change is committed, else its error (and everything is
             as before).
         """
@@ -268,7 +270,8 @@ class Changer:
         drained, problems = retirement.finish()
         self.deps.finish(self._ledger.candidates())  # after the drain: old versions used them
         self._draining.clear()
-        told = self._retired(members, previous_versions, drained, problems, rollback, restoring)
+        why = [reason, *problems] if reason else problems
+        told = self._retired(members, previous_versions, drained, why, rollback, restoring)
         # Published before it is told, so that a subscriber reading the host sees the change.
         self._publish([m.name for m in members])
         for event in told:

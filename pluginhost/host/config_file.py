@@ -19,6 +19,11 @@ Example::
     [pluginhost.limits]                         # see WheelLimits
     max_total_size = 67108864
 
+    [[pluginhost.index]]                        # a package index to follow (see IndexSource)
+    url = "https://pypi.example.org/team/plugins/+simple/"
+    poll_interval = 30
+    rollout = { steps = [[0, 10], [1800, 50], [7200, 100]] }
+
 Besides ``project`` and ``specs``, the keys are the fields of :class:`Settings` that carry a
 :class:`FileKey`, read by its kind. Every error names the file and the key, so that an operator
 can fix it without reading code.
@@ -37,6 +42,7 @@ import attrs
 
 from ..model.errors import PluginHostError, SettingsError, VersionError
 from .host import PluginHost
+from .index_config import read_indexes
 from .settings import FileKey, FileKind, Settings, positive_seconds
 
 if sys.version_info >= (3, 11):
@@ -254,9 +260,12 @@ class _Reader:
 
     def apply(self, settings: Settings, key: str, spec: FileKey, value: object) -> Settings:
         """``settings`` with the file's ``value`` for ``key``, checked by the setting too."""
-        read = (
-            self.table(key, spec, value) if spec.kind == "table" else self.value(key, spec, value)
-        )
+        if spec.kind == "indexes":
+            read: object = read_indexes(value, self.fail, self.resolve)
+        elif spec.kind == "table":
+            read = self.table(key, spec, value)
+        else:
+            read = self.value(key, spec, value)
         try:
             return settings.replace(**{key: read})
         except (SettingsError, VersionError) as exc:

@@ -45,10 +45,13 @@ from .journal import Journal
 from .ledger import Ledger
 from .settings import Settings
 from .view import View, active_info, failed_info, kept_out_info
+from .withdrawal import drop_revoked, withdraw
 
 __all__ = ["Engine", "Outcome"]
 
 logger = logging.getLogger("pluginhost")
+
+_NONE_WITHDRAWN: Mapping[str, str] = MappingProxyType({})
 
 
 @attrs.frozen
@@ -106,6 +109,8 @@ class Engine:
         self.hooks = HookCheck(pm, lambda: self._ledger.active, emit)
         self._plan: Plan | None = None
         self._parts = PartMemo()  # a change re-plans only the parts of the pool it touches
+        # The active plugins whose version their index took back, and why (this reconcile's).
+        self._withdrawn: dict[PluginName, str] = {}
         # Each active plugin's snapshot, in load order, as last published.
         self._infos: dict[PluginName, PluginInfo] = {}
 
@@ -121,11 +126,19 @@ class Engine:
 
     # -- what the host asks for -----------------------------------------------------------------
 
-    def reconcile(self, scan: Scan, unavailable: Sequence[Path] = ()) -> Outcome:
+    def reconcile(
+        self,
+        scan: Scan,
+        unavailable: Sequence[Path] = (),
+        withdrawn: Mapping[str, str] = _NONE_WITHDRAWN,
+    ) -> Outcome:
         """Make the active set what the candidates at hand and the policy call for.
 
         :param unavailable: watched folders (or wheels) that cannot be read or trusted now:
             the plugins loaded from them stay offered, so they keep serving until then.
+        :param withdrawn: the sha256 of each wheel its index took back, and why (``yanked``,
+            ``deleted from the index``): never chosen, and an active one is rolled back to the
+            highest version still offered, with its state, whatever the downgrade policy.
         :returns: the errors of the changes that failed.
         """
         scan = self.deps.offer(scan)  # refused dependency wheels are no failed plugins
@@ -136,7 +149,10 @@ class Engine:
             for c in (*scan.candidates, *ledger.manual.values(), *self._ledger.held_in(unavailable))
             if c.name not in ledger.removed
         ]
-        present, self._kept_out = self.admission.screen(self._drop_revoked(present))
+        present, self._withdrawn = withdraw(present, ledger.candidates(), withdrawn)
+        unload = self._changer.unload
+        present = drop_revoked(present, ledger, self._revoked, self._journal.file, unload)
+        present, self._kept_out = self.admission.screen(present)
         for _candidate, problem in self._kept_out.values():
             self._journal.file(problem)
         offered = self._changer.hold_back(c for c in present if c.key not in ledger.rejected)
@@ -148,7 +164,9 @@ class Engine:
         for name in reversed(list(ledger.order)):
             if name not in offered_names and name in ledger.active:
                 self._changer.unload(name, removed=self.admission.allows(name))
-        pool = self._ledger.pool(offered, allow_downgrade=self.config.policy.allow_downgrade)
+        pool = self._ledger.pool(
+            offered, allow_downgrade=self.config.policy.allow_downgrade, dropped=self._withdrawn
+        )
         outlook = plan(
             pool,
             self._active_candidates(),
@@ -156,6 +174,7 @@ class Engine:
             policy=self.config.policy,
             breaking_change=self.config.breaking_change,
             memo=self._parts,
+            downgradable=self._withdrawn,
         )
         for name in outlook.victims:
             if name in ledger.active:
@@ -342,25 +361,6 @@ class Engine:
     def _active_candidates(self) -> dict[PluginName, Candidate]:
         return self._ledger.candidates()
 
-    def _drop_revoked(self, present: Sequence[Candidate]) -> list[Candidate]:
-        """``present`` without revoked versions; a revoked version that serves is unloaded
-        first, so that the best version still trusted may take its place."""
-        ledger = self._ledger
-        for name in reversed(list(ledger.order)):
-            if name in ledger.active:
-                problem = self._revoked(ledger.active[name].candidate)
-                if problem is not None:
-                    self._journal.file(problem)
-                    self._changer.unload(name, removed=True)
-        kept = []
-        for c in present:
-            problem = self._revoked(c)
-            if problem is None:
-                kept.append(c)
-            else:
-                self._journal.file(problem)
-        return kept
-
     # -- applying a plan -----------------------------------------------------------------------
 
     def _apply(self, plan: Plan) -> None:
@@ -385,7 +385,10 @@ class Engine:
                     continue
                 upcoming = (plan.chosen[n] for n in itertools.islice(plan.order, index, None))
                 self._changer.import_ahead(upcoming, plan.chosen)
-                self._changer.change([name], {name: candidate})
+                reason = self._withdrawn.get(name)
+                self._changer.change(
+                    [name], {name: candidate}, rollback=bool(reason), reason=reason
+                )
         finally:
             self._changer.discard_ahead()
 

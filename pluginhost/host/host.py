@@ -45,6 +45,7 @@ from ..state.store import AtomicJsonFile, HomeLock
 from .controls import Controls
 from .engine import Engine
 from .failures import leak_event
+from .indexes import Indexes
 from .manager import plugin_manager
 from .settings import Settings
 from .statusdoc import StatusWriter
@@ -53,6 +54,9 @@ from .watching import Watching
 __all__ = ["PluginHost"]
 
 logger = logging.getLogger("pluginhost")
+
+#: How long ``start()`` waits for each followed index's first poll (it serves meanwhile).
+_FIRST_POLL_WAIT: Final = 60.0
 
 
 class PluginHost(Controls):
@@ -114,10 +118,12 @@ class PluginHost(Controls):
             )
             for folder in given.watch
         )
+        # Followed package indexes: each one's cache folder is read like a watched folder.
+        self._indexes = Indexes(sources, self.home, given.index)
         self._discovery = Discovery(
             self.group,
-            self.folders,
-            (*((EnvironmentSource(),) if given.environment else ()), *sources),
+            (*self.folders, *self._indexes.folders),
+            (*((EnvironmentSource(),) if given.environment else ()), *self._indexes.others),
             given.limits,
             TrustGate(given.trust, given.strict_modes, self.trust_file.absolute()),
         )
@@ -154,7 +160,12 @@ class PluginHost(Controls):
         self._disabled = DisabledList(self.home)  # host.disable(): home/disabled.json
         self._persist_state = given.persist_state
         self._watching = Watching(
-            self.folders, given, self._reconcile, self._worth_a_look, self._events.emit
+            self.folders,
+            given,
+            self._reconcile,
+            self._worth_a_look,
+            self._events.emit,
+            told=bool(self._indexes.sources),
         )
         self._started = False
 
@@ -203,6 +214,10 @@ class PluginHost(Controls):
                 # Watch first: a wheel dropped while the folders are read is then seen twice
                 # (harmless, reads are idempotent) rather than never.
                 self._watching.start()
+                # Polled on their own threads; until an index first answers, what was
+                # committed from it is held, so the restore below is not undone.
+                live = self._settings.live
+                self._indexes.start(self._watching.changed, self._events.emit, live=live)
                 # The trust file read once for the whole restore (revoked versions stay out).
                 with self._discovery.gate.pinned():
                     self._engine.restore(registry)
@@ -210,9 +225,14 @@ class PluginHost(Controls):
                     logger.info("removed site dir %s: no committed plugin uses it", name)
                 self._reconcile()
             except BaseException:
+                self._indexes.stop()
                 self._watching.stop()
                 self._halt(commit=False)
                 raise
+        if self._indexes.sources:
+            # Outside the lock: the first polls download, and the host serves meanwhile.
+            self._indexes.wait_polled(_FIRST_POLL_WAIT)
+            self._reconcile()
         return self
 
     @property
@@ -225,6 +245,7 @@ class PluginHost(Controls):
 
         The registry keeps the active set, so the next start restores it.
         """
+        self._indexes.stop()
         self._watching.stop()
         with self._lock:
             if self._started:
@@ -291,7 +312,17 @@ class PluginHost(Controls):
 
     def problems(self) -> tuple[Problem, ...]:
         """Why each plugin or version that is not active was left out, and folder trouble."""
-        return (*self._engine.view.problems, *self._watching.problems())
+        view, watching, indexes = self._engine.view, self._watching, self._indexes
+        return (*view.problems, *watching.problems(), *indexes.problems())
+
+    def refresh(self) -> None:
+        """Ask every source to look again now: each followed index is polled at once, and
+        the watched folders are read in full; what changed is applied as usual."""
+        self._indexes.refresh()
+        if self._settings.live:
+            self._watching.refresh()
+        else:
+            self._reconcile()
 
     def install(self, wheel: str | os.PathLike[str]) -> PluginInfo:
         """Install a plugin wheel and load it, or update the active version to it.
@@ -314,8 +345,9 @@ class PluginHost(Controls):
             try:
                 candidate = self._admit(Path(os.path.abspath(wheel)))
                 look = self._discovery.look()
+                held = (*look.held, *self._indexes.held())
                 with self._discovery.gate.pinned():
-                    return self._engine.install(candidate, look.scan, look.held)
+                    return self._engine.install(candidate, look.scan, held)
             finally:
                 self._after_change()
 
@@ -334,7 +366,8 @@ class PluginHost(Controls):
             look = self._discovery.look()
             try:
                 with self._discovery.gate.pinned():
-                    self._engine.unpin(plugin_name(name), look.scan, look.held)
+                    held = (*look.held, *self._indexes.held())
+                    self._engine.unpin(plugin_name(name), look.scan, held)
             finally:
                 self._after_change()
 
@@ -407,8 +440,9 @@ class PluginHost(Controls):
             if self._started:
                 try:
                     look = self._discovery.look(self._watching.take_changes())
+                    held = (*look.held, *self._indexes.held())
                     with self._discovery.gate.pinned():
-                        self._engine.reconcile(look.scan, look.held)
+                        self._engine.reconcile(look.scan, held, self._indexes.withdrawn())
                 finally:
                     self._after_change()
 

@@ -6,7 +6,7 @@ copy taken before it, so no field can be forgotten by the undo.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -134,15 +134,23 @@ class Ledger:
         """The candidate of each active plugin."""
         return {n: a.candidate for n, a in self.active.items()}
 
-    def pool(self, offered: Sequence[Candidate], *, allow_downgrade: bool) -> list[Candidate]:
+    def pool(
+        self,
+        offered: Sequence[Candidate],
+        *,
+        allow_downgrade: bool,
+        dropped: Collection[PluginName] = (),
+    ) -> list[Candidate]:
         """What the resolver chooses from: the offers, pins applied, and the active versions.
 
         While any source still offers a plugin, its active version stays a candidate unless
         downgrades are allowed: deleting the newest wheel then changes nothing rather than
         unloading a plugin whose older wheels the policy refuses.
+
+        :param dropped: plugins whose active version is not kept (its index took it back).
         """
         keys = {c.key for c in offered}
-        kept = () if allow_downgrade else self.active.values()
+        kept = [] if allow_downgrade else [a for a in self.active.values() if a.name not in dropped]
         pool = [*offered, *(a.candidate for a in kept if a.candidate.key not in keys)]
         return pin(pool, {n: self.manual[n] for n in self.pinned if n in self.manual})
 

@@ -17,6 +17,7 @@ from typing import Any, Final, Literal, get_args
 import attrs
 
 from ..discover.archive import WheelLimits
+from ..discover.index_settings import IndexSettings
 from ..discover.trust import TrustMode
 from ..install.site_record import SiteCheck
 from ..model.errors import SettingsError, VersionError
@@ -30,7 +31,7 @@ __all__ = ["FileKey", "FileKind", "Settings", "UnknownHooks", "positive_seconds"
 #: How a configuration file spells a setting's value (``config_file`` reads each kind).
 FileKind = Literal[
     "string", "boolean", "count", "seconds", "strings", "path", "paths", "version", "choice",
-    "table",
+    "table", "indexes",
 ]  # fmt: skip
 
 
@@ -234,6 +235,15 @@ class Settings:
     """A plugin that implements hooks no spec of the host knows (pluggy's ``check_pending``:
     ``optionalhook`` exempt), or no hook at all: ``"warn"`` (it loads; an ``unknown_hooks``
     event and problem name the hooks) or ``"refuse"`` (it is not loaded, for that reason)."""
+    index: tuple[IndexSettings, ...] = attrs.field(
+        default=(),
+        converter=tuple,
+        validator=attrs.validators.deep_iterable(attrs.validators.instance_of(IndexSettings)),
+        metadata=_file("indexes"),
+    )
+    """Package indexes to follow (``[[pluginhost.index]]`` tables), each as an
+    :class:`~pluginhost.IndexSource` takes it: ``url``, ``projects``, ``poll_interval``,
+    ``rollout``, ``auth``, ``ca``, ``follow_offsite_redirects``, ``timeout``."""
 
     def replace(self, **changes: Any) -> Settings:
         """These settings with some keys changed, converted and checked like a new value.

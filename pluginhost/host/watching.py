@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,7 +42,12 @@ class Watching:
         apply: Callable[[], None],
         poll: Callable[[], bool],
         emit: Callable[[Event], None],
+        *,
+        told: bool = False,
     ) -> None:
+        """:param told: whether sources tell their changes (:meth:`changed`) besides the
+        folders: the worker runs then, watched folders or not."""
+        self._told = told
         self._folders = tuple(folders)
         self._settings = settings
         self._apply = apply
@@ -59,13 +64,15 @@ class Watching:
     def start(self) -> None:
         """Start the worker and the watcher (nothing when the host is not live)."""
         given = self._settings
-        if not given.live or not self._folders:
+        if not given.live or not (self._folders or self._told):
+            return
+        self._worker = Worker(self._apply, poll=self._poll, interval=given.rescan_interval)
+        self._worker.start()
+        if not self._folders:
             return
         # Imported here: watchdog costs every import of pluginhost otherwise, watching or not.
         from ..discover.watch import FolderWatcher
 
-        self._worker = Worker(self._apply, poll=self._poll, interval=given.rescan_interval)
-        self._worker.start()
         self._watcher = FolderWatcher(
             list({f.path: f for f in self._folders}),
             self._on_change,
@@ -125,8 +132,19 @@ class Watching:
 
     def _on_change(self, change: FolderChange) -> None:
         self._problems.pop(change.folder, None)
+        self.changed(change.folder, change.paths)
+
+    def changed(self, folder: Path, paths: Iterable[Path]) -> None:
+        """Files of ``folder`` that changed (none: something else did), for the worker to
+        apply; told by the watcher, and by the sources that follow an index."""
         with self._changed_lock:
-            self._changed.setdefault(change.folder, set()).update(change.paths)
+            self._changed.setdefault(folder, set()).update(paths)
+        if self._worker is not None:
+            self._worker.request()
+
+    def refresh(self) -> None:
+        """Ask the worker for a full look now."""
+        self._full_at = float("-inf")
         if self._worker is not None:
             self._worker.request()
 

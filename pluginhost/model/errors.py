@@ -21,7 +21,11 @@ fits, so ``except ValueError`` keeps working for code that does not know pluginh
     ├── BuildError (RuntimeError)           a PEP 517 backend failed to build a plugin wheel
     ├── CallError (ValueError)              a hook call asked of the host names no hook it
     │                                       has, or arguments its spec does not take
-    └── HostStateError (RuntimeError)       the host was used in a state that does not allow it
+    ├── HostStateError (RuntimeError)       the host was used in a state that does not allow it
+    └── PackageIndexError                   a package index could not be used (.url)
+        ├── IndexUnavailableError (OSError) down, timeout, 5xx, TLS, a refused redirect
+        ├── IndexResponseError (ValueError) garbage: bad JSON or HTML, a wrong content type
+        └── IndexHashError (ValueError)     a download does not match the index's sha256
 
 Errors carry structured attributes (``.reason``, ``.plugin``, ``.path``) besides their message, so
 that events and the CLI can report them without parsing text.
@@ -245,6 +249,44 @@ class CallError(PluginHostError, ValueError):
 
 class HostStateError(PluginHostError, RuntimeError):
     """The host was asked for something its current state does not allow."""
+
+
+class PackageIndexError(PluginHostError):
+    """A package index (the simple repository API) could not be used.
+
+    :param url: the URL asked for, printed without its userinfo so that a password never reaches
+        a message, a log or an event.
+    """
+
+    def __init__(self, reason: str, *, url: str, plugin: str | None = None) -> None:
+        self.url = _without_userinfo(url)
+        super().__init__(reason, plugin=plugin)
+
+    def _message(self) -> str:
+        return f"{self.url}: {super()._message()}"
+
+
+class IndexUnavailableError(PackageIndexError, OSError):
+    """The index did not answer usefully: down, too slow, a 5xx, a TLS failure, or a redirect to
+    another host that the settings do not allow. Nothing is concluded from it about any project."""
+
+
+class IndexResponseError(PackageIndexError, ValueError):
+    """The index answered with something that is not a page of the simple API: bad JSON or HTML,
+    a wrong content type, a page past the size cap."""
+
+
+class IndexHashError(PackageIndexError, ValueError):
+    """A downloaded file does not match the sha256 the index gave for it; nothing is kept."""
+
+
+def _without_userinfo(url: str) -> str:
+    """``url`` without ``user:password@``: what an error may print."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    netloc, slash, path = rest.partition("/")
+    return f"{scheme}://{netloc.rpartition('@')[2]}{slash}{path}"
 
 
 # Public errors go by their public name (``pluginhost.WheelError``) in events, tracebacks and the

@@ -47,6 +47,10 @@ class EventKind(str, enum.Enum):
     """``host.enable(name)``: may load again."""
     UNKNOWN_HOOKS = "unknown_hooks"
     """A loaded plugin implements hooks that no spec of the host knows (``error`` names them)."""
+    INDEX_UNAVAILABLE = "index_unavailable"
+    """A followed package index cannot be read (told once per outage; ``origin`` is its URL)."""
+    INDEX_AVAILABLE = "index_available"
+    """A followed package index that could not be read answers again."""
 
     def __str__(self) -> str:
         return self.value
@@ -61,6 +65,7 @@ _FAILURES = frozenset(
         EventKind.DRAIN_TIMEOUT,
         EventKind.LEAKED,
         EventKind.UNKNOWN_HOOKS,
+        EventKind.INDEX_UNAVAILABLE,
     }
 )
 

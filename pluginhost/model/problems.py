@@ -46,6 +46,14 @@ class ProblemKind(str, enum.Enum):
     UNKNOWN_HOOKS = "unknown_hooks"
     """It implements hooks that no spec of the host knows (a warning while it serves, or the
     reason it was refused with ``unknown_hooks="refuse"``)."""
+    INDEX_UNAVAILABLE = "index_unavailable"
+    """A followed package index cannot be read now (down, slow, failing, garbage); what it
+    offered keeps serving."""
+    NOT_ON_INDEX = "not_on_index"
+    """A followed package index offers no version of a project; the version serving keeps
+    serving."""
+    ROLLOUT = "rollout"
+    """A newer release on a followed index has not reached this host yet (staged rollout)."""
 
     def __str__(self) -> str:
         return self.value

@@ -9,7 +9,7 @@ such an update goes ahead.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import attrs
 
@@ -83,19 +83,22 @@ def plan(
     policy: VersionPolicy,
     breaking_change: BreakingChange,
     memo: PartMemo | None = None,
+    downgradable: Collection[PluginName] = (),
 ) -> Outlook:
     """Resolve ``pool`` against the active versions, holding back or cascading breaking updates.
 
     :param pool: every candidate on offer, the active versions included when they stay.
     :param active: the candidate of each active plugin.
     :param memo: the parts' plans of earlier resolutions (see :func:`.resolution.resolve`).
+    :param downgradable: plugins that may go to a lower version whatever the policy (their
+        active version was taken back by its index).
     """
     # Active plugins link to the plugins on offer and to each other (a removed wheel's plugin
     # is still active until it is unloaded), and the pool to the active ones.
     linked = link(list(active.values()), pool)
     active = {c.name: c for c in linked}
     pool = link(pool, linked)
-    versions = {name: c.version for name, c in active.items()}
+    versions = {name: c.version for name, c in active.items() if name not in downgradable}
 
     def without(victims: Sequence[PluginName]) -> Plan:
         kept = [c for c in pool if c.name not in victims]

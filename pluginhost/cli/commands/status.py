@@ -7,11 +7,14 @@ import time
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from packaging.utils import canonicalize_name
+
 from ...host.homeview import read_home
 from ...host.snapshot import HostSnapshot
 from ...host.statusdoc import history_json, info_json
 from ...model.errors import HostStateError
 from ...model.names import plugin_name
+from ...model.problems import ProblemKind
 from ..common import EXIT_OK, home, print_json, say
 from .list import host_json, stopped_line
 
@@ -53,7 +56,19 @@ def plugin_status(
         "history": [history_json(h) for h in status.history],
         "backups": list(status.backups),
         "rollback_available": status.rollback_available,
+        "pending": pending(snapshot, key, status.info.distribution),
     }
+
+
+def pending(snapshot: HostSnapshot, name: str, distribution: str | None) -> list[str]:
+    """Why newer releases of the plugin on a followed index do not serve here yet (the
+    staged rollout), one line each."""
+    ours = {name, canonicalize_name(distribution or name)}
+    return [
+        p.message
+        for p in snapshot.problems
+        if p.kind is ProblemKind.ROLLOUT and p.plugin is not None and p.plugin in ours
+    ]
 
 
 def status_lines(entry: Mapping[str, Any]) -> list[str]:
@@ -71,6 +86,7 @@ def status_lines(entry: Mapping[str, Any]) -> list[str]:
     )
     lines = [f"{entry.get('display') or entry['name']} {entry['version']}: {entry['state']}"]
     lines += [f"  {label:<13}{value}" for label, value in fields]
+    lines += [f"  {'pending':<13}{line}" for line in entry.get("pending", ())]
     lines.append("  history:")
     for h in entry["history"]:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(h["time"]))

@@ -1,0 +1,264 @@
+"""Parsers of the simple API's pages: PEP 691 JSON and PEP 503 HTML into the same values.
+
+A page that is not one (bad JSON, undecodable bytes, fields of the wrong type, an API version
+this client does not speak) is an :class:`IndexResponseError` naming the URL and the reason:
+nothing untyped escapes a parser.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from html.parser import HTMLParser
+from typing import TypeVar
+from urllib.parse import urljoin, urlsplit
+
+from packaging.utils import canonicalize_name
+
+from ...model.errors import IndexResponseError
+from .pages import IndexFile
+
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+HTML_TYPES = ("application/vnd.pypi.simple.v1+html", "text/html")
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_ISO_TIME = re.compile(r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)(\.\d+)?(Z|z|[+-]\d\d:\d\d)?")
+_T = TypeVar("_T")
+
+
+def content_kind(content_type: str, url: str) -> str:
+    """``"json"`` or ``"html"`` for a page's ``Content-Type``.
+
+    :raises IndexResponseError: any other type (a proxy's error page, a file, plain text).
+    """
+    mime = content_type.partition(";")[0].strip().lower()
+    if mime in (JSON_TYPE, "application/json"):
+        return "json"
+    if mime in HTML_TYPES:
+        return "html"
+    raise IndexResponseError(
+        f"answered with content type {mime or 'none'!r}, not a page of the simple API", url=url
+    )
+
+
+def project_files(body: bytes, kind: str, url: str) -> tuple[IndexFile, ...]:
+    """The files listed by a project's page.
+
+    :param body: the page's bytes.
+    :param kind: ``"json"`` or ``"html"`` (:func:`content_kind`).
+    :param url: the page's URL, against which relative links resolve.
+    :raises IndexResponseError: the page cannot be read.
+    """
+    return _guarded(
+        url, lambda: _json_files(body, url) if kind == "json" else _html_files(body, url)
+    )
+
+
+def project_names(body: bytes, kind: str, url: str) -> tuple[str, ...]:
+    """The normalized project names of the index's root listing.
+
+    :raises IndexResponseError: the page cannot be read.
+    """
+    return _guarded(url, lambda: _json_names(body) if kind == "json" else _html_names(body))
+
+
+class _PageError(Exception):
+    """A reason the page is unusable, given a URL by :func:`_guarded`."""
+
+
+def _guarded(url: str, parse: Callable[[], _T]) -> _T:
+    try:
+        return parse()
+    except _PageError as e:
+        raise IndexResponseError(str(e), url=url) from e
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError, AssertionError) as e:
+        # json's and html.parser's own failures (before 3.13, _markupbase raises AssertionError
+        # on an unknown marked section such as "<![0"), and fields of the wrong shape.
+        raise IndexResponseError(f"is not a readable page: {type(e).__name__}: {e}", url=url) from e
+
+
+# -- PEP 691 JSON --------------------------------------------------------------------------------
+
+
+def _json_document(body: bytes) -> Mapping[str, object]:
+    document = json.loads(body.decode("utf-8"))
+    if not isinstance(document, dict):
+        raise _PageError("is JSON but not an object")
+    meta = document.get("meta")
+    version = meta.get("api-version") if isinstance(meta, dict) else None
+    if not isinstance(version, str) or version.partition(".")[0] != "1":
+        raise _PageError(f"speaks simple API version {version!r}, not 1.x")
+    return document
+
+
+def _json_files(body: bytes, url: str) -> tuple[IndexFile, ...]:
+    entries = _json_document(body).get("files")
+    if not isinstance(entries, list):
+        raise _PageError("has no list of files")
+    return tuple(_json_file(entry, url) for entry in entries)
+
+
+def _json_file(entry: object, page_url: str) -> IndexFile:
+    if not isinstance(entry, dict):
+        raise _PageError("lists a file that is not an object")
+    filename, href = entry.get("filename"), entry.get("url")
+    if not isinstance(filename, str) or not isinstance(href, str) or not filename:
+        raise _PageError("lists a file without a filename or url")
+    hashes = entry.get("hashes", {})
+    metadata = entry.get("core-metadata", entry.get("dist-info-metadata", False))
+    return IndexFile(
+        filename=filename,
+        url=_absolute(page_url, href),
+        sha256=_sha256(hashes.get("sha256") if isinstance(hashes, dict) else None, filename),
+        yanked=_yanked_json(entry.get("yanked", False)),
+        requires_python=_text(entry.get("requires-python")),
+        upload_time=_upload_time(entry.get("upload-time"), filename),
+        metadata_sha256=_sha256(
+            metadata.get("sha256") if isinstance(metadata, dict) else None, filename
+        ),
+        has_metadata=bool(metadata),
+    )
+
+
+def _yanked_json(value: object) -> str | None:
+    if value is False or value is None:
+        return None
+    if value is True:
+        return ""
+    if isinstance(value, str):
+        return value
+    raise _PageError(f"has a yanked field of type {type(value).__name__}")
+
+
+def _upload_time(value: object, filename: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _PageError(f"gives {filename} an upload-time that is not a string")
+    # PEP 700: ISO 8601 in UTC, usually with a "Z" and any number of fraction digits; Python
+    # 3.10's fromisoformat reads neither, so the fraction is padded to microseconds here.
+    match = _ISO_TIME.fullmatch(value.strip())
+    if match is None:
+        raise _PageError(f"gives {filename} an upload-time that is not ISO 8601: {value!r}")
+    stamp, fraction, zone = match.groups()
+    micro = (fraction or "")[1:7].ljust(6, "0")
+    offset = "+00:00" if zone in (None, "Z", "z") else zone
+    when = datetime.fromisoformat(f"{stamp}.{micro}{offset}")
+    return when.astimezone(timezone.utc)
+
+
+def _json_names(body: bytes) -> tuple[str, ...]:
+    entries = _json_document(body).get("projects")
+    if not isinstance(entries, list):
+        raise _PageError("has no list of projects")
+    names = [e.get("name") if isinstance(e, dict) else None for e in entries]
+    if not all(isinstance(n, str) and n for n in names):
+        raise _PageError("lists a project without a name")
+    return tuple(canonicalize_name(str(n)) for n in names)
+
+
+# -- PEP 503 HTML --------------------------------------------------------------------------------
+
+
+class _Anchors(HTMLParser):
+    """Collects the ``<a>`` elements of a page (attributes and text) and its ``<base href>``."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.anchors: list[tuple[dict[str, str | None], str]] = []
+        self.base: str | None = None
+        self.version: str | None = None
+        self._open: dict[str, str | None] | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "a":
+            self._close()
+            self._open, self._text = found, []
+        elif tag == "base" and self.base is None:
+            self.base = found.get("href")
+        elif tag == "meta" and found.get("name") == "pypi:repository-version":
+            self.version = found.get("content")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a":
+            self._close()
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None:
+            self._text.append(data)
+
+    def close(self) -> None:
+        super().close()
+        self._close()
+
+    def _close(self) -> None:
+        if self._open is not None:
+            self.anchors.append((self._open, "".join(self._text).strip()))
+            self._open = None
+
+
+def _html_page(body: bytes) -> _Anchors:
+    parser = _Anchors()
+    parser.feed(body.decode("utf-8"))
+    parser.close()
+    if parser.version is not None and parser.version.partition(".")[0] != "1":
+        raise _PageError(f"speaks simple API version {parser.version!r}, not 1.x")
+    return parser
+
+
+def _html_files(body: bytes, url: str) -> tuple[IndexFile, ...]:
+    page = _html_page(body)
+    base = urljoin(url, page.base) if page.base else url
+    return tuple(_html_file(a, text, base) for a, text in page.anchors if a.get("href"))
+
+
+def _html_file(attrs: Mapping[str, str | None], text: str, base: str) -> IndexFile:
+    href = str(attrs["href"])
+    link, _, fragment = _absolute(base, href).partition("#")
+    filename = text or urlsplit(link).path.rpartition("/")[2]
+    algorithm, _, digest = fragment.partition("=")
+    metadata = attrs.get("data-core-metadata", attrs.get("data-dist-info-metadata"))
+    meta_algorithm, _, meta_digest = (metadata or "").partition("=")
+    return IndexFile(
+        filename=filename,
+        url=link,
+        sha256=_sha256(digest if algorithm == "sha256" else None, filename),
+        yanked=(attrs["data-yanked"] or "") if "data-yanked" in attrs else None,
+        requires_python=_text(attrs.get("data-requires-python")),
+        metadata_sha256=_sha256(meta_digest if meta_algorithm == "sha256" else None, filename),
+        has_metadata="data-core-metadata" in attrs or "data-dist-info-metadata" in attrs,
+    )
+
+
+def _html_names(body: bytes) -> tuple[str, ...]:
+    return tuple(canonicalize_name(text) for _, text in _html_page(body).anchors if text)
+
+
+# -- shared --------------------------------------------------------------------------------------
+
+
+def _absolute(base: str, href: str) -> str:
+    url = urljoin(base, href)
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise _PageError(f"links to {href!r}, which is not an http(s) URL")
+    return url
+
+
+def _sha256(value: object, filename: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _SHA256.fullmatch(value.lower()):
+        raise _PageError(f"gives {filename} a sha256 that is not 64 hex digits")
+    return value.lower()
+
+
+def _text(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise _PageError(f"has a {type(value).__name__} where text belongs")
+    return value

@@ -1,0 +1,152 @@
+"""One request to a package index: timeouts, redirects kept on the index's host unless allowed,
+credentials sent only to the index's own origin, and every failure of the transport translated
+into :class:`IndexUnavailableError` naming the URL (never its credentials).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+from urllib.parse import urljoin, urlsplit
+
+from ...model.errors import IndexResponseError, IndexUnavailableError
+from .auth import Credentials
+
+if TYPE_CHECKING:
+    import httpx
+
+#: Redirects followed for one request, at most.
+MAX_REDIRECTS: Final = 5
+_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
+
+
+def origin(url: str) -> tuple[str, str]:
+    """The (scheme, host:port) of ``url``: what credentials and redirects are kept to."""
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc.rpartition("@")[2].lower()
+
+
+class Transport:
+    """An httpx client for one index, reused across requests (one poller thread uses it).
+
+    :param index_url: the index's root, without userinfo: credentials go only to its origin.
+    :param credentials: for HTTP basic auth, when the index needs them.
+    :param ca: a CA bundle (PEM) to verify the index's certificate with, instead of the system's.
+    :param timeout: seconds for connecting and for each read; pages also get it as a total.
+    :param follow_offsite_redirects: follow a redirect to another host (without credentials).
+    """
+
+    def __init__(
+        self,
+        index_url: str,
+        *,
+        credentials: Credentials | None,
+        ca: str | Path | None,
+        timeout: float,
+        follow_offsite_redirects: bool,
+    ) -> None:
+        import httpx  # noqa: PLC0415  (only when an index is used: `import pluginhost` stays light)
+
+        self.index_url: Final = index_url
+        self.timeout: Final = timeout
+        self.follow_offsite_redirects: Final = follow_offsite_redirects
+        self._origin = origin(index_url)
+        self._auth = (
+            httpx.BasicAuth(credentials.username, credentials.password) if credentials else None
+        )
+        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca)) if ca else True
+        self._client = httpx.Client(
+            verify=verify, timeout=httpx.Timeout(timeout), follow_redirects=False
+        )
+
+    @contextlib.contextmanager
+    def get(self, url: str, headers: dict[str, str]) -> Iterator[httpx.Response]:
+        """A streamed GET of ``url``, redirects followed as the settings allow; the body is read
+        by the caller.
+
+        :raises IndexUnavailableError: the index cannot be reached, timed out, refused TLS, or
+            redirected where it may not.
+        """
+        import httpx  # noqa: PLC0415
+
+        for _ in range(MAX_REDIRECTS + 1):
+            auth = self._auth if origin(url) == self._origin else None
+            try:
+                request = self._client.build_request("GET", url, headers=headers)
+                response = self._client.send(request, auth=auth, stream=True)
+            except httpx.TimeoutException as e:
+                raise IndexUnavailableError(
+                    f"did not answer within {self.timeout:g} s ({type(e).__name__})", url=url
+                ) from e
+            except httpx.HTTPError as e:
+                raise IndexUnavailableError(
+                    f"cannot be reached: {_transport_reason(e)}", url=url
+                ) from e
+            if response.status_code not in _REDIRECTS:
+                try:
+                    yield response
+                finally:
+                    response.close()
+                return
+            response.close()
+            url = self._redirect(url, response.headers.get("Location"))
+        raise IndexUnavailableError(f"redirected more than {MAX_REDIRECTS} times", url=url)
+
+    def _redirect(self, url: str, location: str | None) -> str:
+        if not location:
+            raise IndexResponseError("answered a redirect without a Location", url=url)
+        target = urljoin(url, location)
+        if origin(target) != self._origin and not self.follow_offsite_redirects:
+            where = "://".join(origin(target))
+            raise IndexUnavailableError(
+                f"redirected to another host ({where}), which the settings do not allow "
+                "(follow_offsite_redirects)",
+                url=url,
+            )
+        return target
+
+    def read(self, response: httpx.Response, cap: int, *, started: float) -> bytes:
+        """The body of ``response``, at most ``cap`` bytes and within the timeout in total.
+
+        :raises IndexResponseError: the body is larger than ``cap``.
+        :raises IndexUnavailableError: the body trickled in past the timeout, or broke off.
+        """
+        url = str(response.url)
+        chunks, size = [], 0
+        for chunk in self.stream(response):
+            size += len(chunk)
+            if size > cap:
+                raise IndexResponseError(f"sent a page larger than {cap} bytes", url=url)
+            if time.monotonic() - started > self.timeout:
+                raise IndexUnavailableError(
+                    f"took more than {self.timeout:g} s to send a page", url=url
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def stream(self, response: httpx.Response) -> Iterator[bytes]:
+        """The body of ``response`` in chunks; a transport failure is IndexUnavailableError."""
+        import httpx  # noqa: PLC0415
+
+        try:
+            yield from response.iter_bytes()
+        except httpx.TimeoutException as e:
+            raise IndexUnavailableError(
+                f"stopped sending for {self.timeout:g} s", url=str(response.url)
+            ) from e
+        except httpx.HTTPError as e:
+            raise IndexUnavailableError(
+                f"broke off: {_transport_reason(e)}", url=str(response.url)
+            ) from e
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _transport_reason(error: Exception) -> str:
+    # httpx's messages name the socket's or TLS's failure, not the URL nor its credentials.
+    return f"{type(error).__name__}: {error}"

@@ -1,0 +1,333 @@
+"""What one poll of an index decides: which cached wheels are offered, which were taken back
+(yanked, or deleted from the index), and what is held.
+
+For each followed project:
+
+- its page is read (conditionally: an unchanged page costs a 304, or the same serial);
+- a yanked wheel is never offered; a cached wheel no longer on the page was deleted from the
+  index. Both are *withdrawn*: a host serving one rolls back, saying why;
+- each version not yanked is offered once the rollout has reached this host for it (upload
+  time from the index, PEP 700, else the first sighting); the highest is downloaded when the
+  cache lacks it, and the earlier ones stay cached, so that a rollback downloads nothing;
+- when the index offers no version of the project at all (every release deleted, or the
+  project gone), nothing is taken back: its cached wheels are *held*, the serving version
+  serves on, and a problem says so;
+- an index that sends an index-wide serial (PyPI, devpi) is asked for it first: while it stays
+  the same, a poll is that one small request, whatever the number of projects;
+- a download whose bytes do not match the index's sha256 is refused, and not tried again until
+  the project's page changes;
+- the distributions a plugin's ``Requires-Dist`` names are followed too (their highest
+  release, no rollout), so that its dependencies come from the same index, hashes checked.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+import attrs
+from packaging.utils import InvalidWheelFilename, NormalizedName, parse_wheel_filename
+
+from ..model.errors import IndexHashError
+from ..model.events import Event, EventKind
+from ..model.problems import Problem, ProblemKind
+from ..model.rollout import Rollout, cohort
+from ..state.sightings import Sightings
+from .index.pages import NOT_MODIFIED, ProjectPage
+from .releases import Release, file_sha256, releases, requires_of, withdrawal_reason
+
+if TYPE_CHECKING:
+    from .index.client import IndexClient
+
+__all__ = ["Offer", "Offering", "PollStoppedError"]
+
+_NONE: Mapping[str, str] = MappingProxyType({})
+
+
+class PollStoppedError(Exception):
+    """The source is stopping: the poll under way ends between two requests, deciding nothing."""
+
+
+@attrs.frozen
+class Offer:
+    """What a poll decided.
+
+    :param offered: the cached wheels offered to the host's discovery.
+    :param withdrawn: the sha256 of each wheel taken back, and why.
+    :param held: cached wheels of projects the index offers no version of: what was loaded
+        from them keeps serving.
+    :param notes: problems to show (nothing offered, refused downloads, rollout waits).
+    """
+
+    offered: frozenset[Path] = frozenset()
+    withdrawn: Mapping[str, str] = _NONE
+    held: tuple[Path, ...] = ()
+    notes: tuple[Problem, ...] = ()
+
+
+@attrs.define
+class _Decision:
+    offered: set[Path] = attrs.Factory(set)
+    withdrawn: dict[str, str] = attrs.Factory(dict)
+    held: list[Path] = attrs.Factory(list)
+    notes: list[Problem] = attrs.Factory(list)
+
+    def offer(self) -> Offer:
+        return Offer(
+            frozenset(self.offered),
+            MappingProxyType(dict(self.withdrawn)),
+            tuple(self.held),
+            tuple(self.notes),
+        )
+
+
+class Offering:
+    """The polls of one index, from the source's thread only; see the module docstring.
+
+    :param client: the index's client.
+    :param cache: the cache folder (made private by the source).
+    :param projects: the projects followed; ``None``: every one of the index.
+    :param rollout: when a release reaches this host; ``None``: at once.
+    :param host_id: this host's id, for the cohorts.
+    :param sightings: first sightings, for releases without an upload time.
+    :param emit: where a refused download's event goes.
+    :param now: the clock, for the rollout.
+    :param stopping: whether the source is stopping.
+    """
+
+    def __init__(
+        self,
+        client: IndexClient,
+        cache: Path,
+        projects: tuple[str, ...] | None,
+        rollout: Rollout | None,
+        host_id: str,
+        sightings: Sightings,
+        emit: Callable[[Event], None],
+        now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.timezone.utc),
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self._client = client
+        self._cache = cache
+        self._projects = projects
+        self._rollout = rollout
+        self._host_id = host_id
+        self._sightings = sightings
+        self._emit = emit
+        self._now = now
+        self._stopping = stopping
+        self._pages: dict[str, ProjectPage | None] = {}
+        self._deps: set[NormalizedName] = set()
+        # Per project: the files whose download did not match their sha256 (the refusal), until
+        # the project's page changes.
+        self._refused: dict[str, dict[str, Problem]] = {}
+        self._hashes: dict[Path, tuple[tuple[int, int], str]] = {}
+        self._requires: dict[Path, set[NormalizedName]] = {}
+        # The index-wide serial at the last complete poll; whether the index sends one.
+        self._serial: int | None = None
+        self._serials: bool | None = None
+
+    def close(self) -> None:
+        self._client.close()
+
+    def poll(self) -> Offer:
+        """Read the index and decide.
+
+        :raises PackageIndexError: when the index cannot be read; nothing changed then.
+        """
+        serial = self._index_serial()
+        if serial is not None and serial == self._serial:
+            return self._decide().offer()  # nothing changed on the index: no page read
+        names = self._projects if self._projects is not None else self._client.projects()
+        self._read(names)
+        if self._projects is None:
+            for gone in set(self._pages) - set(names) - self._deps:
+                self._pages[gone] = None  # no longer listed: every release deleted
+        decision = self._decide()
+        # A plugin's dependencies are followed too, from the same index (a few rounds at most:
+        # a dependency's own dependencies are found in the next).
+        for _ in range(3):
+            wanted = self._dependencies(decision) - set(self._pages)
+            if not wanted:
+                break
+            self._deps |= wanted
+            self._read(sorted(wanted))
+            decision = self._decide()
+        self._serial = serial  # only once every page was read
+        return decision.offer()
+
+    def _index_serial(self) -> int | None:
+        """The index-wide serial (one small request), while the index sends one."""
+        if self._serials is False:
+            return None
+        serial = self._client.serial()
+        self._serials = serial is not None
+        return serial
+
+    def _read(self, names: tuple[str, ...] | list[str]) -> None:
+        for name in names:
+            if self._stopping():
+                raise PollStoppedError  # a poll of many projects must not hold up the host's stop
+            page = self._client.project(name)
+            if page is NOT_MODIFIED:
+                continue
+            last = self._pages.get(name)
+            if page is None or last is None or page.files != last.files:
+                self._refused.pop(name, None)  # the page changed: a refused file may be fixed
+            self._pages[name] = page
+
+    # -- deciding --------------------------------------------------------------------------
+
+    def _decide(self) -> _Decision:
+        now = self._now()
+        cached = self._cached()
+        decision = _Decision()
+        for project, page in sorted(self._pages.items()):
+            self._decide_project(project, page, cached.get(project, {}), now, decision)
+        return decision
+
+    def _decide_project(
+        self,
+        project: str,
+        page: ProjectPage | None,
+        mine: dict[str, Path],
+        now: datetime.datetime,
+        decision: _Decision,
+    ) -> None:
+        files = page.files if page is not None else ()
+        listed = {f.filename for f in files}
+        for filename, path in mine.items():
+            if filename not in listed:
+                decision.withdrawn[self._sha(path)] = "deleted from the index"
+        found = releases(project, files)
+        for r in found:
+            if r.yanked and r.file.sha256:
+                decision.withdrawn[r.file.sha256] = withdrawal_reason(r.file)
+        live = [r for r in found if not r.yanked]
+        admitted = (
+            live[:1] if project in self._deps else self._admitted(project, live, now, decision)
+        )
+        if admitted:
+            self._fetch(project, admitted[0], mine, decision)
+        offered = [
+            mine[r.file.filename]
+            for r in admitted
+            if r.file.filename in mine and self._intact(mine[r.file.filename], r)
+        ]
+        decision.offered.update(offered)
+        decision.notes += self._refused.get(project, {}).values()
+        if not offered:
+            decision.held += mine.values()
+        if not live:
+            decision.notes.append(
+                Problem(
+                    ProblemKind.NOT_ON_INDEX,
+                    project,
+                    f"the index offers no version of {project}"
+                    + ("; the version serving keeps serving" if mine else ""),
+                )
+            )
+
+    def _admitted(
+        self, project: str, live: list[Release], now: datetime.datetime, decision: _Decision
+    ) -> list[Release]:
+        """The releases the rollout has brought to this host, highest first; a note for each
+        newer one it has not brought yet."""
+        if self._rollout is None:
+            return live
+        admitted = []
+        for release in live:
+            version = str(release.version)
+            uploaded = release.file.upload_time or self._sightings.first_seen(project, version, now)
+            age = (now - uploaded).total_seconds()
+            group = cohort(self._host_id, project, version)
+            if self._rollout.admits(group, age):
+                admitted.append(release)
+            elif not admitted:  # an older release not here yet is no news
+                wait = self._rollout.wait_text(group, age)
+                decision.notes.append(
+                    Problem(
+                        ProblemKind.ROLLOUT,
+                        project,
+                        f"{project} {version} is not serving here yet: {wait}",
+                        version=version,
+                    )
+                )
+        return admitted
+
+    def _fetch(
+        self, project: str, release: Release, mine: dict[str, Path], decision: _Decision
+    ) -> None:
+        """Download ``release`` into the cache when it is missing or not the index's bytes."""
+        file = release.file
+        path = mine.get(file.filename)
+        if path is not None and self._intact(path, release):
+            return
+        if file.filename in self._refused.get(project, {}):
+            return
+        try:
+            mine[file.filename] = self._client.download(file, self._cache)
+        except IndexHashError as exc:
+            problem = Problem(
+                ProblemKind.WHEEL_INVALID,
+                project,
+                f"{exc.reason}; not tried again until the index's page for {project} changes",
+                version=str(release.version),
+                path=file.url,
+            )
+            self._refused.setdefault(project, {})[file.filename] = problem
+            self._emit(Event.failure(EventKind.REFUSED, project, exc, origin=file.url))
+
+    def _intact(self, path: Path, release: Release) -> bool:
+        """Whether the cached wheel is the file the index lists now (a release replaced under
+        the same name is downloaded again)."""
+        expected = release.file.sha256
+        return expected is None or self._sha(path) == expected
+
+    # -- the cache ---------------------------------------------------------------------------
+
+    def _cached(self) -> dict[str, dict[str, Path]]:
+        """The wheels of the cache, by project and file name."""
+        found: dict[str, dict[str, Path]] = {}
+        try:
+            entries = list(os.scandir(self._cache))
+        except FileNotFoundError:
+            return found
+        for entry in entries:
+            if entry.name.startswith(".") or not entry.name.endswith(".whl"):
+                continue
+            try:
+                name = parse_wheel_filename(entry.name)[0]
+            except InvalidWheelFilename:
+                continue
+            found.setdefault(name, {})[entry.name] = Path(entry.path)
+        return found
+
+    def _sha(self, path: Path) -> str:
+        """The sha256 of a cached wheel, hashed again only when its size or mtime changed
+        (``""`` for a file gone meanwhile)."""
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return ""
+        stamp = (st.st_size, st.st_mtime_ns)
+        known = self._hashes.get(path)
+        if known is None or known[0] != stamp:
+            known = (stamp, file_sha256(path))
+            self._hashes[path] = known
+        return known[1]
+
+    def _dependencies(self, decision: _Decision) -> set[NormalizedName]:
+        """The distributions the offered wheels require (their own names aside)."""
+        if self._projects is None:
+            return set()  # every project of the index is followed already
+        wanted: set[NormalizedName] = set()
+        for path in decision.offered:
+            if path not in self._requires:
+                self._requires[path] = requires_of(path)
+            wanted |= self._requires[path]
+        return wanted

@@ -1,0 +1,136 @@
+"""The releases of one project on an index, as a follower sees them: one wheel per version that
+this interpreter can install, what was yanked, and what a cached wheel's bytes are.
+
+Pure functions of the index's page and this interpreter's tags, but for :func:`file_sha256`
+and :func:`requires_of`, which read a wheel of the cache.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import functools
+import hashlib
+import platform
+import zipfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import attrs
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.tags import sys_tags
+from packaging.utils import (
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_wheel_filename,
+)
+from packaging.version import Version
+
+from .index.pages import IndexFile
+
+__all__ = ["Release", "file_sha256", "releases", "requires_of", "withdrawal_reason"]
+
+
+@attrs.frozen
+class Release:
+    """One version of a project: the wheel of it this interpreter prefers.
+
+    :param version: the version, as PEP 440 orders it.
+    :param file: the wheel, as the index lists it.
+    """
+
+    version: Version
+    file: IndexFile
+
+    @property
+    def yanked(self) -> bool:
+        return self.file.yanked is not None
+
+
+@functools.cache
+def _tag_rank() -> Mapping[object, int]:
+    """This interpreter's tags, best first (the order pip prefers them in)."""
+    return {tag: rank for rank, tag in enumerate(sys_tags())}
+
+
+def _python() -> str:
+    return platform.python_version()
+
+
+def _rank(file: IndexFile, project: str) -> tuple[Version, int] | None:
+    """The file's version and how much this interpreter prefers it; ``None`` when it is no
+    wheel of ``project`` this interpreter can install."""
+    try:
+        name, version, _build, tags = parse_wheel_filename(file.filename)
+    except InvalidWheelFilename:
+        return None  # a source distribution, or no wheel at all
+    if name != project:
+        return None
+    ranks = [_tag_rank()[t] for t in tags if t in _tag_rank()]
+    if not ranks:
+        return None
+    if file.requires_python:
+        try:
+            if not SpecifierSet(file.requires_python).contains(_python(), prereleases=True):
+                return None
+        except InvalidSpecifier:
+            pass  # validation reads the wheel's own Requires-Python, and says what is wrong
+    return version, min(ranks)
+
+
+def releases(project: str, files: Iterable[IndexFile]) -> list[Release]:
+    """One release per version that has a wheel for this interpreter, highest version first.
+
+    Of a version's wheels, the one whose tags this interpreter prefers; a version with a wheel
+    not yanked is not yanked (PEP 592 yanks files; a release is yanked when all of them are).
+    """
+    best: dict[Version, tuple[bool, int, IndexFile]] = {}
+    for file in files:
+        ranked = _rank(file, project)
+        if ranked is None:
+            continue
+        version, rank = ranked
+        key = (file.yanked is not None, rank, file)
+        if version not in best or key[:2] < best[version][:2]:
+            best[version] = key
+    return [Release(v, best[v][2]) for v in sorted(best, reverse=True)]
+
+
+def withdrawal_reason(file: IndexFile) -> str:
+    """What the event and the audit line say of a yanked file: ``yanked`` and its reason."""
+    return f"yanked: {file.yanked}" if file.yanked else "yanked"
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a cached wheel, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(functools.partial(f.read, 1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def requires_of(path: Path) -> set[NormalizedName]:
+    """The distributions a cached wheel's ``Requires-Dist`` names for this interpreter (extras
+    aside): the follower fetches them from the same index.
+
+    A wheel that cannot be read names none: validation refuses it, and says why.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+            if len(names) != 1:
+                return set()
+            text = archive.read(names[0]).decode("utf-8", "replace")
+    except (OSError, zipfile.BadZipFile):
+        return set()
+    found: set[NormalizedName] = set()
+    for line in email.parser.Parser().parsestr(text, headersonly=True).get_all("Requires-Dist", []):
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+            found.add(canonicalize_name(requirement.name))
+    return found

@@ -1,0 +1,72 @@
+"""The package indexes a host follows (:class:`~pluginhost.IndexSource`), as one part of it:
+their cache folders for discovery, their lives, and what the engine and ``problems()`` read of
+them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from ..discover.following import Changed, IndexSource
+from ..discover.index_settings import IndexSettings
+from ..discover.sources import Source
+from ..model.events import Event
+from ..model.problems import Problem
+from ..state.host_id import host_id
+
+__all__ = ["Indexes"]
+
+
+class Indexes:
+    """The index sources among a host's ``sources``.
+
+    :param sources: every source given to the host.
+    :param home: the host's home, where each index's cache folder lives.
+    :param settings: further indexes to follow, as ``Settings.index`` gives them.
+    """
+
+    def __init__(
+        self, sources: Iterable[Source], home: Path, settings: Iterable[IndexSettings] = ()
+    ) -> None:
+        given = [*sources, *(IndexSource.from_settings(s) for s in settings)]
+        self.sources = tuple(s for s in given if isinstance(s, IndexSource))
+        #: The other sources, read by discovery as they are.
+        self.others = tuple(s for s in given if not isinstance(s, IndexSource))
+        #: Each index's cache folder, read by discovery like a watched folder.
+        self.folders = tuple(s.attach(home) for s in self.sources)
+        self._home = home
+
+    def start(self, changed: Changed, emit: Callable[[Event], None], *, live: bool) -> None:
+        """Start every source's polling; the host id is made (or read) for their rollouts."""
+        if not self.sources:
+            return
+        stored = host_id(self._home / "state")
+        for source in self.sources:
+            rollout = source.rollout
+            given = rollout.host_id if rollout is not None else None
+            source.start(given or stored, changed, emit, live=live)
+
+    def wait_polled(self, timeout: float) -> None:
+        """Wait (up to ``timeout`` each) for every source's first poll to end."""
+        for source in self.sources:
+            source.wait_polled(timeout)
+
+    def stop(self) -> None:
+        for source in self.sources:
+            source.stop()
+
+    def refresh(self) -> None:
+        """Ask every source to poll now."""
+        for source in self.sources:
+            source.refresh()
+
+    def held(self) -> tuple[Path, ...]:
+        """What must keep serving whatever the sources offer now."""
+        return tuple(p for s in self.sources for p in s.held())
+
+    def withdrawn(self) -> dict[str, str]:
+        """The sha256 of every wheel an index took back, and why."""
+        return {sha: why for s in self.sources for sha, why in s.withdrawn().items()}
+
+    def problems(self) -> list[Problem]:
+        return [p for s in self.sources for p in s.problems()]

@@ -1,0 +1,422 @@
+"""Following a package index with a host: a static index on loopback (yanks, upload times,
+ETags and faults that the real servers do not serve), real wheels, real threads."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import greet_code
+from test_engine import COUNTER
+
+from hookspecs import greeter
+from pluginhost import (
+    Event,
+    EventKind,
+    IndexSource,
+    PluginHost,
+    PluginState,
+    ProblemKind,
+    Rollout,
+)
+from pluginhost.model.rollout import cohort
+from pluginhost.testing import WheelFactory
+from pluginhost.testkit.static_index import Fault, StaticIndex
+
+POLL = 0.2
+LONG_AGO = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+
+HostMaker = Callable[..., PluginHost]
+
+
+def counter(version: str) -> str:
+    return COUNTER.format(version=version)
+
+
+def wait_for(what: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not what():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> WheelFactory:
+    return WheelFactory(tmp_path / "built")
+
+
+@pytest.fixture
+def follow(tmp_path: Path, events: list[Event]) -> Iterator[Callable[..., PluginHost]]:
+    hosts: list[PluginHost] = []
+
+    def make(index: StaticIndex | str, *, home: str = "home", **options: Any) -> PluginHost:
+        url = index if isinstance(index, str) else index.url
+        source_options = {k: options.pop(k) for k in ("projects", "rollout") if k in options}
+        source = IndexSource(url, poll_interval=POLL, timeout=2.0, **source_options)
+        host = PluginHost(
+            greeter.PROJECT,
+            specs=[greeter.GreeterSpec],
+            home=tmp_path / home,
+            api_version=greeter.API_VERSION,
+            environment=False,
+            sources=[source],
+            **options,
+        )
+        host.subscribe(events.append)
+        hosts.append(host)
+        host.start()
+        return host
+
+    yield make
+    for host in hosts:
+        host.stop()
+
+
+def answers(host: PluginHost) -> list[str]:
+    return sorted(host.hook.greet(name="x"))
+
+
+class TestFollowing:
+    def test_published_version_swapped_in(
+        self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker
+    ) -> None:
+        """A host loads what the index offers at start, and swaps to a newer version once it
+        is published, its state handed over."""
+        static_index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
+        host = follow(static_index)
+        assert answers(host) == ["1.0.0:1"]
+        static_index.publish(built.build("hello", "1.1.0", code=counter("1.1.0")))
+        wait_for(lambda: host.plugins["hello"].version == "1.1.0")
+        assert answers(host) == ["1.1.0:2"]
+        cached = host.plugins["hello"]
+        assert "index" in str(cached.origin)
+
+    def test_yanked_version_rolled_back(
+        self,
+        static_index: StaticIndex,
+        built: WheelFactory,
+        follow: HostMaker,
+        events: list[Event],
+        tmp_path: Path,
+    ) -> None:
+        """A serving version yanked on the index is swapped back to the highest version still
+        allowed, with its state, and the event and the audit line say it was yanked."""
+        static_index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
+        static_index.publish(built.build("hello", "2.0.0", code=counter("2.0.0")))
+        host = follow(static_index)
+        assert answers(host) == ["2.0.0:1"]
+        static_index.yank("hello", "2.0.0", "breaks the greeting")
+        wait_for(lambda: host.plugins["hello"].version == "1.0.0")
+        assert answers(host) == ["1.0.0:2"]
+        assert host.plugins["hello"].state is PluginState.ROLLED_BACK
+        (event,) = [e for e in events if e.kind is EventKind.ROLLED_BACK]
+        assert event.error == "yanked: breaks the greeting"
+        assert not [e for e in events if e.kind in (EventKind.UNLOADED, EventKind.REMOVED)]
+        audit = [json.loads(line) for line in host.audit_log.read_text().splitlines()]
+        assert [a["reason"] for a in audit if a["action"] == "rollback"] == [
+            "yanked: breaks the greeting"
+        ]
+
+    def test_deleted_release_rolled_back(
+        self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker, events: list[Event]
+    ) -> None:
+        """A serving release deleted from the index rolls back from the cache, saying so."""
+        static_index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
+        host = follow(static_index)
+        static_index.publish(built.build("hello", "2.0.0", code=counter("2.0.0")))
+        wait_for(lambda: host.plugins["hello"].version == "2.0.0")
+        static_index.delete("hello", "2.0.0")
+        wait_for(lambda: host.plugins["hello"].version == "1.0.0")
+        assert answers(host) == ["1.0.0:1"]
+        (event,) = [e for e in events if e.kind is EventKind.ROLLED_BACK]
+        assert event.error == "deleted from the index"
+
+    def test_no_version_left_keeps_serving(
+        self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker
+    ) -> None:
+        """When the index offers no version of a project any more, the serving version keeps
+        serving and a problem says so."""
+        static_index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
+        host = follow(static_index)
+        static_index.delete("hello", "1.0.0")
+        wait_for(lambda: any(p.kind is ProblemKind.NOT_ON_INDEX for p in host.problems()))
+        host.refresh()
+        host.wait_idle(10)
+        assert answers(host)[0].startswith("1.0.0")
+
+    def test_outage_keeps_serving_and_is_told_once(
+        self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker, events: list[Event]
+    ) -> None:
+        """An index stopped, then started again: nothing is unloaded, the outage and its end
+        are each told once, and a release published meanwhile arrives after."""
+        static_index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
+        host = follow(static_index)
+        static_index.stop()
+        wait_for(lambda: any(e.kind is EventKind.INDEX_UNAVAILABLE for e in events))
+        time.sleep(POLL * 6)
+        assert answers(host) == ["1.0.0:1"]
+        assert [p.kind for p in host.problems()] == [ProblemKind.INDEX_UNAVAILABLE]
+        static_index.publish(built.build("hello", "1.1.0", code=counter("1.1.0")))
+        static_index.start()
+        wait_for(lambda: host.plugins["hello"].version == "1.1.0")
+        kinds = [e.kind for e in events]
+        assert kinds.count(EventKind.INDEX_UNAVAILABLE) == 1
+        assert kinds.count(EventKind.INDEX_AVAILABLE) == 1
+        assert EventKind.UNLOADED not in kinds
+        assert host.problems() == ()
+
+    def test_garbage_and_5xx_keep_serving(
+        self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker, events: list[Event]
+    ) -> None:
+        """An index answering 5xx or garbage leaves every plugin serving."""
+        static_index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
+        host = follow(static_index)
+        static_index.fault("/simple/", Fault(status=503))
+        static_index.fault("/simple/hello/", Fault(body=b"{not json"))
+        wait_for(lambda: any(e.kind is EventKind.INDEX_UNAVAILABLE for e in events))
+        time.sleep(POLL * 4)
+        assert answers(host) == ["1.0.0:1"]
+
+    def test_hash_mismatch_refused_until_page_changes(
+        self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker, events: list[Event]
+    ) -> None:
+        """A download whose bytes do not match the index's sha256 is refused, once, and the
+        serving version serves on."""
+        static_index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
+        host = follow(static_index)
+        static_index.publish(built.build("hello", "1.1.0", code=counter("1.1.0")))
+        tampered = static_index.file_path("hello-1.1.0-py3-none-any.whl")
+        tampered.write_bytes(tampered.read_bytes() + b"\0")
+        wait_for(lambda: any(e.kind is EventKind.REFUSED for e in events))
+        time.sleep(POLL * 5)
+        assert [e.kind for e in events].count(EventKind.REFUSED) == 1
+        assert answers(host) == ["1.0.0:1"]
+        assert any(p.kind is ProblemKind.WHEEL_INVALID for p in host.problems())
+
+
+class TestRollout:
+    def test_cohorts_follow_the_steps(
+        self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker
+    ) -> None:
+        """A release reaches a host once its age passes the step covering the host's cohort;
+        until then the problem says why."""
+        static_index.publish(
+            built.build("hello", "1.0.0", code=counter("1.0.0")), upload_time=LONG_AGO
+        )
+        now = datetime.datetime.now(datetime.timezone.utc)
+        static_index.publish(
+            built.build("hello", "2.0.0", code=counter("2.0.0")),
+            upload_time=now - datetime.timedelta(seconds=100),
+        )
+        hosts = [f"host-{i}" for i in range(40)]
+        # 100 s old: cohorts below 50 have it (step 60 s), the others wait for 1 h.
+        early = next(h for h in hosts if cohort(h, "hello", "2.0.0") < 50)
+        late = next(h for h in hosts if cohort(h, "hello", "2.0.0") >= 50)
+        steps = [(0, 10), (60, 50), (3600, 100)]
+        first = follow(static_index, home="early", rollout=Rollout(host_id=early, steps=steps))
+        second = follow(static_index, home="late", rollout=Rollout(host_id=late, steps=steps))
+        assert first.plugins["hello"].version == "2.0.0"
+        assert second.plugins["hello"].version == "1.0.0"
+        (note,) = [p for p in second.problems() if p.kind is ProblemKind.ROLLOUT]
+        group = cohort(late, "hello", "2.0.0")
+        assert f"rollout: 50% of hosts after 1 min; this host is in cohort {group}" in note.message
+
+    def test_first_sighting_persists(
+        self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker, tmp_path: Path
+    ) -> None:
+        """Without an upload time, a release's age counts from its first sighting, kept in the
+        home across restarts."""
+        static_index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
+        rollout = Rollout(host_id="h", steps=[(3600, 100)])
+        host = follow(static_index, rollout=rollout)
+        assert "hello" not in host.plugins
+        host.stop()
+        (sightings,) = (tmp_path / "home" / "index").glob("*/sightings.json")
+        assert "hello 1.0.0" in sightings.read_text()
+
+
+class TestRefresh:
+    def test_refresh_polls_now(
+        self, static_index: StaticIndex, built: WheelFactory, tmp_path: Path
+    ) -> None:
+        """host.refresh() polls at once: with an hour between polls, a release still arrives."""
+        static_index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
+        source = IndexSource(static_index.url, poll_interval=3600)
+        host = PluginHost(
+            greeter.PROJECT,
+            specs=[greeter.GreeterSpec],
+            home=tmp_path / "home",
+            api_version=greeter.API_VERSION,
+            environment=False,
+            sources=[source],
+        )
+        with host:
+            static_index.publish(built.build("hello", "1.1.0", code=counter("1.1.0")))
+            host.refresh()
+            wait_for(lambda: host.plugins["hello"].version == "1.1.0", timeout=10)
+
+
+def idle_requests(index: StaticIndex) -> list[tuple[str, str, dict[str, str]]]:
+    """The requests of a few polls once the host has what the index offers."""
+    time.sleep(POLL * 2)
+    before = len(index.requests)
+    time.sleep(POLL * 6)
+    idle = index.requests[before:]
+    assert len(idle) >= 3
+    return idle
+
+
+class TestPolls:
+    def test_idle_poll_is_one_serial_request(
+        self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker
+    ) -> None:
+        """With an index-wide serial, an idle poll is one request for the root's headers,
+        whatever the number of projects, and never a download."""
+        for name in ("hello", "polite", "other"):
+            static_index.publish(built.build(name, "1.0.0", code=greet_code(name)))
+        follow(static_index, projects=["hello", "polite", "other"])
+        idle = idle_requests(static_index)
+        assert {path for _, path, _ in idle} == {"/simple/"}
+
+    def test_idle_polls_are_conditional(
+        self, built: WheelFactory, follow: HostMaker, tmp_path: Path
+    ) -> None:
+        """Without a serial, an idle poll is one conditional request per followed project,
+        answered 304, and never a download."""
+        with StaticIndex(tmp_path / "plain", serial=False) as index:
+            index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
+            follow(index, projects=["hello"])
+            idle = idle_requests(index)
+            assert {path for _, path, _ in idle} == {"/simple/hello/"}
+            assert all("If-None-Match" in headers for _, _, headers in idle)
+            # The serial is asked for once: the index sends none.
+            assert [path for _, path, _ in index.requests].count("/simple/") == 1
+
+
+class TestConfig:
+    def test_index_table_read(self, tmp_path: Path) -> None:
+        """A [[pluginhost.index]] table is read into Settings.index, paths against the file,
+        and the host follows it."""
+        from pluginhost.host.config_file import HostConfig
+
+        config = tmp_path / "pluginhost.toml"
+        config.write_text(
+            '[pluginhost]\nproject = "greeter"\n'
+            '[[pluginhost.index]]\nurl = "http://127.0.0.1:1/simple/"\n'
+            'projects = ["Hello_Plugin"]\n'
+            'poll_interval = 5\nca = "ca.pem"\nusername = "u"\npassword = "secret"\n'
+            'rollout = { host_id = "web-1", steps = [[0, 10], [60, 100]] }\n'
+        )
+        (index,) = HostConfig.from_file(config).index
+        assert index.projects == ("hello-plugin",)
+        assert (index.poll_interval, index.ca) == (5, tmp_path / "ca.pem")
+        assert index.rollout == Rollout(host_id="web-1", steps=[(0, 10), (60, 100)])
+        assert "secret" not in repr(index)
+
+    @pytest.mark.parametrize(
+        ("table", "key"),
+        [
+            ('url = "ftp://x/"', "index[0].url"),
+            ('url = "http://x/"\npoll_interval = 0', "index[0].poll_interval"),
+            ('url = "http://x/"\nusername = "u"', "index[0]"),
+            ('url = "http://x/"\nrollout = { steps = [[0, 200]] }', "index[0].rollout"),
+            ('url = "http://x/"\nfrobnicate = 1', "index[0].frobnicate"),
+        ],
+    )
+    def test_bad_table_names_the_key(self, tmp_path: Path, table: str, key: str) -> None:
+        """A wrong value in an index table is an error naming the file and the key."""
+        from pluginhost.host.config_file import ConfigError, HostConfig
+
+        config = tmp_path / "pluginhost.toml"
+        config.write_text(f'[pluginhost]\nproject = "greeter"\n[[pluginhost.index]]\n{table}\n')
+        with pytest.raises(ConfigError) as info:
+            HostConfig.from_file(config)
+        assert info.value.key == f"pluginhost.{key}"
+
+
+class TestRun:
+    def test_run_follows_the_configured_index(
+        self, static_index: StaticIndex, built: WheelFactory, tmp_path: Path
+    ) -> None:
+        """`pluginhost run` follows the [[pluginhost.index]] of its config, and `pluginhost
+        status` says why a newer release does not serve there yet."""
+        from test_cli import HostProcess, wait_status
+
+        static_index.publish(
+            built.build("hello", "1.0.0", code=counter("1.0.0")), upload_time=LONG_AGO
+        )
+        static_index.publish(built.build("hello", "2.0.0", code=counter("2.0.0")))
+        late = next(h for h in (f"h{i}" for i in range(50)) if cohort(h, "hello", "2.0.0") >= 10)
+        config = tmp_path / "pluginhost.toml"
+        config.write_text(
+            '[pluginhost]\nproject = "greeter"\nspecs = ["hookspecs.greeter:GreeterSpec"]\n'
+            f'home = "home"\napi_version = "{greeter.API_VERSION}"\nenvironment = false\n'
+            f'[[pluginhost.index]]\nurl = "{static_index.url}"\npoll_interval = 0.2\n'
+            f'rollout = {{ host_id = "{late}", steps = [[0, 10], [3600, 100]] }}\n'
+        )
+        host = HostProcess(config)
+        try:
+            host.wait_for("loaded hello 1.0.0")
+            text = wait_status(tmp_path / "home", "hello", "pending")
+            assert "hello 2.0.0 is not serving here yet: rollout: 10% of hosts after 0 s" in text
+        finally:
+            code, errors = host.stop()
+        assert code == 0, errors
+
+
+class TestRestart:
+    def test_restart_with_the_index_down_keeps_serving(
+        self, static_index: StaticIndex, built: WheelFactory, tmp_path: Path, events: list[Event]
+    ) -> None:
+        """A host restarted while its index is down restores what it served from the index,
+        and unloads nothing for it."""
+        static_index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
+
+        def host() -> PluginHost:
+            source = IndexSource(static_index.url, poll_interval=POLL, timeout=1.0)
+            made = PluginHost(
+                greeter.PROJECT,
+                specs=[greeter.GreeterSpec],
+                home=tmp_path / "home",
+                api_version=greeter.API_VERSION,
+                environment=False,
+                sources=[source],
+            )
+            made.subscribe(events.append)
+            return made
+
+        with host() as first:
+            assert answers(first) == ["1.0.0:1"]
+        static_index.stop()
+        with host() as second:
+            assert answers(second) == ["1.0.0:1"]
+            wait_for(lambda: any(e.kind is EventKind.INDEX_UNAVAILABLE for e in events))
+            time.sleep(POLL * 3)
+            assert answers(second) == ["1.0.0:2"]
+        assert EventKind.REMOVED not in [e.kind for e in events]
+
+
+class TestStop:
+    def test_stop_ends_a_long_poll_between_requests(
+        self, built: WheelFactory, follow: HostMaker, tmp_path: Path
+    ) -> None:
+        """A host stops without waiting for the end of a poll of many slow pages."""
+        names = [f"p{n}" for n in range(10)]
+        with StaticIndex(tmp_path / "slow", serial=False) as index:
+            for name in names:
+                index.publish(built.build(name, "1.0.0", code=greet_code(name)))
+            host = follow(index, projects=names)
+            for name in names:  # each page as it is, but slow
+                page = (tmp_path / "slow" / "simple" / name / "index.json").read_bytes()
+                index.fault(f"/simple/{name}/", Fault(body=page, delay=0.5))
+            host.refresh()
+            time.sleep(0.3)
+            started = time.monotonic()
+            host.stop()
+            assert time.monotonic() - started < 2.5  # the whole poll takes 5 s

@@ -1,0 +1,162 @@
+"""Tests for the simple API's parsers: JSON and HTML into the same values, every bad page typed."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from datetime import datetime, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pluginhost import IndexResponseError
+from pluginhost.discover.index import parse
+from pluginhost.discover.index.pages import IndexFile
+
+URL = "https://index.example/simple/hello/"
+SHA = "ab" * 32
+META = "cd" * 32
+
+
+def json_page(*files: dict[str, object], version: str = "1.1") -> bytes:
+    return json.dumps({"meta": {"api-version": version}, "name": "hello", "files": files}).encode()
+
+
+class TestProjectFiles:
+    def test_json_and_html_read_alike(self) -> None:
+        """A PEP 691 JSON page and the PEP 503 HTML page of the same files give the same values."""
+        as_json = json_page(
+            {
+                "filename": "hello-1.0.0-py3-none-any.whl",
+                "url": "../../files/hello-1.0.0-py3-none-any.whl",
+                "hashes": {"sha256": SHA},
+                "requires-python": ">=3.10",
+                "yanked": "broken",
+                "core-metadata": {"sha256": META},
+            }
+        )
+        as_html = (
+            b'<html><body><a href="../../files/hello-1.0.0-py3-none-any.whl#sha256='
+            + SHA.encode()
+            + b'" data-requires-python="&gt;=3.10" data-yanked="broken" '
+            b'data-core-metadata="sha256=' + META.encode() + b'">hello-1.0.0-py3-none-any.whl</a>'
+        )
+        expected = IndexFile(
+            filename="hello-1.0.0-py3-none-any.whl",
+            url="https://index.example/files/hello-1.0.0-py3-none-any.whl",
+            sha256=SHA,
+            yanked="broken",
+            requires_python=">=3.10",
+            metadata_sha256=META,
+            has_metadata=True,
+        )
+        assert parse.project_files(as_json, "json", URL) == (expected,)
+        assert parse.project_files(as_html, "html", URL) == (expected,)
+
+    def test_yanked_without_reason(self) -> None:
+        """``yanked: true`` and a bare ``data-yanked`` are yanked with an empty reason."""
+        entry = {"filename": "a.whl", "url": "a.whl", "hashes": {}, "yanked": True}
+        (from_json,) = parse.project_files(json_page(entry), "json", URL)
+        (from_html,) = parse.project_files(b'<a href="a.whl" data-yanked>a.whl</a>', "html", URL)
+        assert from_json.yanked == from_html.yanked == ""
+        assert from_json.is_yanked
+        assert from_html.is_yanked
+
+    @pytest.mark.parametrize(
+        ("stamp", "micro", "hour"),
+        [
+            ("2026-01-02T03:04:05Z", 0, 3),
+            ("2026-01-02T03:04:05.123Z", 123000, 3),
+            ("2026-01-02T03:04:05.1Z", 100000, 3),
+            ("2026-01-02T03:04:05.123456789Z", 123456, 3),
+            ("2026-01-02T05:04:05.5+02:00", 500000, 3),
+            ("2026-01-02T03:04:05", 0, 3),
+        ],
+    )
+    def test_upload_time_in_utc(self, stamp: str, micro: int, hour: int) -> None:
+        """A PEP 700 upload-time reads as an aware UTC datetime, whatever its fraction's digits
+        (Python 3.10's fromisoformat reads neither the Z nor most of them)."""
+        entry = {"filename": "a.whl", "url": "a.whl", "upload-time": stamp}
+        (file,) = parse.project_files(json_page(entry), "json", URL)
+        assert file.upload_time == datetime(2026, 1, 2, hour, 4, 5, micro, tzinfo=timezone.utc)
+
+    def test_html_base_href(self) -> None:
+        """Links resolve against the page's ``<base href>`` when it has one."""
+        page = b'<base href="https://files.example/x/"><a href="a.whl">a.whl</a>'
+        (file,) = parse.project_files(page, "html", URL)
+        assert file.url == "https://files.example/x/a.whl"
+
+    @pytest.mark.parametrize(
+        ("body", "kind", "reason"),
+        [
+            (b"{not json", "json", "not a readable page"),
+            (b"[1, 2]", "json", "not an object"),
+            (json_page(version="2.0"), "json", "version '2.0'"),
+            (b'{"meta": {"api-version": "1.0"}, "files": 3}', "json", "no list of files"),
+            (json_page({"filename": 3, "url": "a"}), "json", "without a filename"),
+            (json_page({"filename": "a", "url": "a", "hashes": {"sha256": "xyz"}}), "json", "64"),
+            (json_page({"filename": "a", "url": "a", "yanked": 3}), "json", "yanked field"),
+            (json_page({"filename": "a", "url": "a", "upload-time": "nope"}), "json", "ISO 8601"),
+            (
+                json_page({"filename": "a", "url": "a", "upload-time": "2026-13-40T00:00:00Z"}),
+                "json",
+                "month",
+            ),
+            (json_page({"filename": "a", "url": "file:///etc/passwd"}), "json", "not an http"),
+            (b"\xff\xfe<a href='x'>", "html", "UnicodeDecodeError"),
+            (b'<meta name="pypi:repository-version" content="2.0">', "html", "version '2.0'"),
+            (b'<a href="javascript:alert(1)">a.whl</a>', "html", "not an http"),
+            (b"<![0", "html", "not a readable page|"),
+        ],
+    )
+    def test_bad_page_is_typed(self, body: bytes, kind: str, reason: str) -> None:
+        """Every unreadable page is an IndexResponseError naming the URL and the reason."""
+        with pytest.raises(IndexResponseError, match=reason) as caught:
+            parse.project_files(body, kind, URL)
+        assert caught.value.url == URL
+        assert URL in str(caught.value)
+
+
+class TestProjectNames:
+    def test_root_listing_normalized(self) -> None:
+        """The root listing's names come normalized, from JSON and from HTML."""
+        as_json = b'{"meta": {"api-version": "1.0"}, "projects": [{"name": "Hello_World"}]}'
+        as_html = b'<a href="hello-world/">Hello_World</a>'
+        assert parse.project_names(as_json, "json", URL) == ("hello-world",)
+        assert parse.project_names(as_html, "html", URL) == ("hello-world",)
+
+
+class TestContentKind:
+    @pytest.mark.parametrize(
+        ("header", "kind"),
+        [
+            ("application/vnd.pypi.simple.v1+json", "json"),
+            ("application/vnd.pypi.simple.v1+html", "html"),
+            ("text/html; charset=utf-8", "html"),
+        ],
+    )
+    def test_known_types(self, header: str, kind: str) -> None:
+        """The simple API's types and plain HTML are read."""
+        assert parse.content_kind(header, URL) == kind
+
+    def test_other_type_refused(self) -> None:
+        """A page of another type (a proxy's text, a file) is an IndexResponseError."""
+        with pytest.raises(IndexResponseError, match="'text/plain'"):
+            parse.content_kind("text/plain", URL)
+
+
+class TestAnyBytes:
+    @given(st.binary(max_size=300), st.sampled_from(["json", "html"]))
+    def test_bytes_parse_or_are_typed(self, body: bytes, kind: str) -> None:
+        """Any bytes either parse or are an IndexResponseError: nothing untyped escapes."""
+        with contextlib.suppress(IndexResponseError):
+            parse.project_files(body, kind, URL)
+        with contextlib.suppress(IndexResponseError):
+            parse.project_names(body, kind, URL)
+
+    @given(st.text(alphabet=st.sampled_from(list("<>/=\"' abhrefdatyk-!#[]&;:%x0")), max_size=200))
+    def test_markup_like_text(self, text: str) -> None:
+        """Text made of markup's characters parses as HTML or is an IndexResponseError."""
+        with contextlib.suppress(IndexResponseError):
+            parse.project_files(text.encode(), "html", URL)

@@ -1,0 +1,97 @@
+"""Tests for the index transport: TLS with a custom CA bundle on a real loopback server."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from pluginhost import IndexUnavailableError
+from pluginhost.discover.index.client import IndexClient
+from pluginhost.discover.index.pages import ProjectPage
+from pluginhost.discover.index.transport import origin
+from pluginhost.testing import WheelFactory
+from pluginhost.testkit.indexes import StaticIndex
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, as PEM files in ``folder``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pluginhost test index")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_index(tmp_path: Path) -> tuple[StaticIndex, Path]:
+    """A static index over HTTPS with a self-signed certificate, and that certificate."""
+    cert, key = self_signed(tmp_path / "tls")
+    index = StaticIndex(tmp_path / "index", certificate=(cert, key))
+    index.publish(WheelFactory(tmp_path / "built").build("hello", "1.0.0"))
+    index.start()
+    yield index, cert
+    index.stop()
+
+
+class TestTls:
+    def test_ca_bundle_trusted(self, tls_index: tuple[StaticIndex, Path], tmp_path: Path) -> None:
+        """With its CA bundle (ca=) the index is read and downloaded from over HTTPS."""
+        index, cert = tls_index
+        with IndexClient(index.url, ca=cert) as client:
+            page = client.project("hello")
+            assert isinstance(page, ProjectPage)
+            assert client.download(page.files[0], tmp_path / "cache").is_file()
+
+    def test_unknown_certificate_refused(self, tls_index: tuple[StaticIndex, Path]) -> None:
+        """Without the CA bundle the certificate is refused: an IndexUnavailableError."""
+        index, _ = tls_index
+        refused = pytest.raises(IndexUnavailableError, match=r"(?i)certificate")
+        with IndexClient(index.url, timeout=5) as client, refused:
+            client.project("hello")
+
+
+class TestOrigin:
+    @pytest.mark.parametrize(
+        ("a", "b", "same"),
+        [
+            ("https://h/simple/", "https://h/files/x.whl", True),
+            ("https://h/simple/", "https://u:p@H/simple/", True),
+            ("https://h/simple/", "http://h/simple/", False),
+            ("https://h/simple/", "https://h:8443/simple/", False),
+            ("https://h/simple/", "https://files.h/x.whl", False),
+        ],
+    )
+    def test_same_origin(self, a: str, b: str, same: bool) -> None:
+        """Scheme, host and port make an origin; userinfo and case do not."""
+        assert (origin(a) == origin(b)) is same

@@ -1,0 +1,69 @@
+"""Tests for the static test index: pages by Accept, changes, serial, faults, restarts."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pluginhost.testing import WheelFactory
+from pluginhost.testkit.static_index import HTML_TYPE, JSON_TYPE, Fault, StaticIndex
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> WheelFactory:
+    return WheelFactory(tmp_path / "built")
+
+
+class TestStaticIndex:
+    def test_pages_by_accept(self, static_index: StaticIndex, built: WheelFactory) -> None:
+        """JSON to a client that asks for it, HTML otherwise, both with the serial."""
+        static_index.publish(built.build("hello", "1.0.0"))
+        as_json = httpx.get(f"{static_index.url}hello/", headers={"Accept": JSON_TYPE})
+        as_html = httpx.get(f"{static_index.url}hello/")
+        assert as_json.headers["Content-Type"] == JSON_TYPE
+        assert json.loads(as_json.content)["files"][0]["filename"] == "hello-1.0.0-py3-none-any.whl"
+        assert as_html.headers["Content-Type"] == HTML_TYPE
+        assert b"hello-1.0.0-py3-none-any.whl</a>" in as_html.content
+        assert as_json.headers["X-PyPI-Last-Serial"] == str(static_index.serial)
+
+    def test_delete_last_release(self, static_index: StaticIndex, built: WheelFactory) -> None:
+        """Deleting a project's last release removes its file, its page (404) and its listing."""
+        wheel = built.build("hello", "1.0.0")
+        static_index.publish(wheel)
+        serial = static_index.serial
+        static_index.delete("hello", "1.0.0")
+        assert static_index.serial > serial
+        assert not static_index.file_path(wheel.name).exists()
+        assert httpx.get(f"{static_index.url}hello/").status_code == 404
+        assert b"hello" not in httpx.get(static_index.url).content
+
+    def test_faults(self, static_index: StaticIndex) -> None:
+        """A fault answers its path with its status, body or redirect."""
+        static_index.fault("/simple/a/", Fault(status=503, body=b"down"))
+        static_index.fault("/simple/b/", Fault(redirect="http://elsewhere.invalid/"))
+        down = httpx.get(f"{static_index.url}a/")
+        moved = httpx.get(f"{static_index.url}b/")
+        assert (down.status_code, down.content) == (503, b"down")
+        assert (moved.status_code, moved.headers["Location"]) == (302, "http://elsewhere.invalid/")
+
+    def test_restart_same_port(self, static_index: StaticIndex, built: WheelFactory) -> None:
+        """Stopped, the index refuses connections; started again, it serves the same pages."""
+        static_index.publish(built.build("hello", "1.0.0"))
+        static_index.stop()
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(static_index.url)
+        static_index.start()
+        assert httpx.get(f"{static_index.url}hello/").status_code == 200
+
+    def test_no_path_escape(self, static_index: StaticIndex) -> None:
+        """A file request cannot leave the files folder (sent raw: clients normalize ``..``)."""
+        host, port = static_index.base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as conn:
+            conn.sendall(b"GET /files/../simple/index.json HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = conn.recv(200)
+        assert static_index.requests[-1][1] == "/files/../simple/index.json"
+        assert answer.startswith(b"HTTP/1.1 404")
