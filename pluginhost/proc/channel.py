@@ -148,13 +148,17 @@ class Channel:
             thread.join(timeout)
 
     # -- the reader thread
+    def dispose(self) -> None:
+        """Close the socket (the reader thread's end, or a channel whose handshake failed)."""
+        self.reader.close()
+        self.sock.close()
+
     def _read(self) -> None:
         try:
             self._route()
         finally:
             self._on_eof()
-            self.reader.close()
-            self.sock.close()
+            self.dispose()
 
     def _route(self) -> None:
         read = self.reader.read

@@ -184,7 +184,11 @@ class Worker:
         finally:
             theirs.close()
         worker = cls(spec, process, ours, on_exit, cgroup_path)
-        worker._handshake(secret, start_timeout)
+        try:
+            worker._handshake(secret, start_timeout)
+        except BaseException:
+            worker._channel.dispose()
+            raise
         return worker
 
     # -- starting
