@@ -43,7 +43,8 @@ class Channel:
     """Frames to and from one worker; thread-safe.
 
     :param sock: the host's end of the socketpair, blocking.
-    :param on_other: called in the reader thread with each message that answers no request.
+    :param on_other: called in the reader thread with each message that answers no request,
+        and with each failure that says a limit was hit.
     :param on_eof: called in the reader thread once, after the waiting callers are woken.
     """
 
@@ -176,6 +177,10 @@ class Channel:
             except (OSError, ValueError, msgspec.DecodeError):
                 return
             if isinstance(message, (Result, Failure)):
+                if isinstance(message, Failure) and message.kind == "limit":
+                    # Told before the caller wakes: the worker exits right after, and its
+                    # exit must name the limit whichever thread gets there first.
+                    self._on_other(message)
                 with self._lock:
                     slot = pending.pop(message.id, None)
                 if slot is not None:
