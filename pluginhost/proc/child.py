@@ -171,14 +171,26 @@ def _fail_load(channel: Channel, reason: str, trace: str, limit: str | None) -> 
     _exit(EXIT_LIMIT if limit else EXIT_LOAD)
 
 
+#: What the worker itself imports; the plugin sees the host's copies of these and their
+#: directories' neighbours (in a virtualenv, its site-packages), after its own paths.
+_OWN = ("pluginhost", "pluggy", "msgspec")
+
+
 def _set_path(paths: list[str]) -> None:
-    """The plugin's paths first, then the standard library, then the host's (site-packages,
-    pluginhost's own): a private dependency wins over the host's copy of a module that the
-    worker has not imported itself (pluggy, msgspec and pluginhost are)."""
+    """The plugin's paths first, then the standard library, then only the entries that hold
+    what the worker imports itself (and import hooks, such as an editable install's), so
+    that a private dependency wins over the host's copy of a module. The worker never imports
+    attrs, so that a plugin may bring its own."""
     stdlib = {sysconfig.get_path(key) for key in ("stdlib", "platstdlib")}
-    ordered = [p for p in sys.path if p in stdlib or p.endswith("lib-dynload") or ".zip" in p]
-    rest = [p for p in sys.path if p not in ordered]
-    sys.path[:] = [*paths, *ordered, *rest]
+    files = [getattr(sys.modules.get(name), "__file__", None) or "" for name in _OWN]
+
+    def kept(entry: str) -> bool:
+        if entry in stdlib or entry.endswith("lib-dynload") or not os.path.isdir(entry):
+            return True
+        root = os.path.join(os.path.abspath(entry), "")
+        return any(file.startswith(root) for file in files)
+
+    sys.path[:] = [*paths, *(entry for entry in sys.path if entry and kept(entry))]
 
 
 def _serve(channel: Channel, plugin: Plugin) -> NoReturn:
