@@ -103,6 +103,16 @@ class TestStart:
         with pytest.raises(PluginCrashedError, match="died while starting"):
             workers.start(f"import ctypes, os\n{crash}\nplugin = None\n")
 
+    def test_a_plugin_that_hangs_at_import_is_killed_at_the_start_timeout(
+        self, workers: Workers
+    ) -> None:
+        """A worker still importing at start_timeout is killed, and the error says so."""
+        spec = workers.spec("import time\ntime.sleep(60)\nplugin = None\n")
+        began = time.monotonic()
+        with pytest.raises(PluginCrashedError, match=r"did not load the plugin within 1\.0 s"):
+            Worker.start(spec, start_timeout=1.0)
+        assert time.monotonic() - began < 5
+
     def test_hook_wrappers_are_refused(self, workers: Workers) -> None:
         """A plugin that declares a hook wrapper is refused at load, with that reason."""
         source = """

@@ -158,8 +158,10 @@ class Channel:
         try:
             self._route()
         finally:
-            self._on_eof()
-            self.dispose()
+            try:
+                self._on_eof()
+            finally:
+                self.dispose()
 
     def _route(self) -> None:
         read = self.reader.read

@@ -19,7 +19,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final, final
+from typing import Any, Final, NoReturn, final
 
 import attrs
 
@@ -203,6 +203,9 @@ class Worker:
             if not secrets.compare_digest(echo.secret, secret):
                 self._refuse_start("the worker's hello does not carry its secret", echo)
             ready = channel.receive()
+        except TimeoutError:
+            reason = f"the worker did not load the plugin within {timeout} s and was killed"
+            self._refuse_start(reason, False)
         except (OSError, ValueError) as e:
             self._refuse_start(f"the handshake failed: {e}", None)
         if isinstance(ready, LoadFailed):
@@ -213,7 +216,8 @@ class Worker:
         self.enforced = tuple(ready.enforced)
         channel.start_reader(f"pluginhost-worker-{self.pid}")
 
-    def _refuse_start(self, reason: str, received: object) -> None:
+    def _refuse_start(self, reason: str, received: object) -> NoReturn:
+        """Kill and reap the worker, and raise; ``received`` None: it died on its own."""
         if received is None:
             info = self._reap(kill=True)
             reason = f"the worker died while starting ({info.reason})"
@@ -221,7 +225,7 @@ class Worker:
             self._reap(kill=True)
         raise PluginCrashedError(reason, plugin=self.spec.plugin)
 
-    def _load_failed(self, failed: LoadFailed) -> None:
+    def _load_failed(self, failed: LoadFailed) -> NoReturn:
         self._limit = failed.limit
         self._reap(kill=False)
         if failed.limit is not None:
