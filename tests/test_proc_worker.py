@@ -56,6 +56,10 @@ class Plugin:
         os._exit(9)
 
     @hookimpl
+    def leave(self):
+        raise SystemExit(2)
+
+    @hookimpl
     def give(self, what):
         return object() if what == "object" else {"nested": [1, {2}]}
 
@@ -189,6 +193,15 @@ class TestErrors:
         assert (error.type_name, error.message) == ("plug.MyError", "custom trouble")
         assert 'raise MyError("custom trouble")' in error.remote_traceback
         assert error.hook == "fail"
+
+    def test_system_exit_in_a_hook_is_an_error_not_an_exit(self, workers: Workers) -> None:
+        """SystemExit raised by a hook comes back as a RemotePluginError; the worker serves on."""
+        worker = workers.start(GREET)
+        with pytest.raises(RemotePluginError) as caught:
+            worker.call("leave", {})
+        assert caught.value.type_name == "SystemExit"
+        assert not isinstance(caught.value, SystemExit)
+        assert worker.call("echo", {"value": 1}) == 1
 
     def test_unencodable_argument_names_hook_argument_and_type(self, workers: Workers) -> None:
         """An argument the codec cannot carry is a CodecError naming the hook, the argument

@@ -20,7 +20,15 @@ import msgspec
 
 from .messages import HEADER, MAX_FRAME, Failure, Result, decoder, encoder, frame
 
-__all__ = ["Channel", "Slot"]
+__all__ = ["Channel", "FrameTooLargeError", "Slot"]
+
+
+class FrameTooLargeError(ValueError):
+    """A message encodes past the largest frame a peer accepts."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        super().__init__(f"a message of {size} bytes is past the limit of {MAX_FRAME}")
 
 
 class Slot:
@@ -71,9 +79,13 @@ class Channel:
     def send(self, message: object) -> None:
         """Send one message.
 
+        :raises FrameTooLargeError: the message encodes past :data:`MAX_FRAME`.
         :raises OSError: the worker is gone.
         """
-        data = frame(self._encode(message))
+        payload = self._encode(message)
+        if len(payload) > MAX_FRAME:
+            raise FrameTooLargeError(len(payload))
+        data = frame(payload)
         with self._send_lock:
             self.sock.sendall(data)
 
@@ -103,6 +115,8 @@ class Channel:
         """Send the message ``make(id)`` and return the slot its reply will fill.
 
         :raises BaseException: the error the channel was closed with, when it is closed.
+        :raises FrameTooLargeError: the message is too large to send.
+        :raises OSError: the socket broke before the reader saw the worker's end.
         """
         slot = Slot()
         with self._lock:
@@ -112,10 +126,9 @@ class Channel:
             self._pending[ident] = slot
         try:
             self.send(make(ident))
-        except OSError:
-            self._pending.pop(ident, None)
-            self.wait_closed(1.0)
-            raise self._closed or ConnectionError("the worker's channel broke") from None
+        except (OSError, FrameTooLargeError):
+            self.forget(ident)
+            raise
         return ident, slot
 
     def forget(self, ident: int) -> None:

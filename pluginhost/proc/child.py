@@ -52,6 +52,7 @@ EXIT_REFUSED = 3  # the hello was wrong: another version, or not our secret
 EXIT_LIMIT = 4  # a resource limit was hit
 EXIT_ORPHAN = 5  # the parent was gone before the worker could watch for it
 EXIT_LOAD = 6  # the plugin could not be loaded
+EXIT_FAULT = 7  # the worker's own code failed
 
 _PR_SET_PDEATHSIG = 1
 
@@ -77,7 +78,14 @@ class Channel:
         return self.decode(payload) if len(payload) == size else None
 
     def send(self, message: object) -> None:
-        self.sock.sendall(frame(self.encode(message)))
+        """Send one message.
+
+        :raises ValueError: ``(reason, size)`` when it encodes past the largest frame.
+        """
+        payload = self.encode(message)
+        if len(payload) > MAX_FRAME:
+            raise ValueError(f"it encodes to {len(payload)} bytes, past {MAX_FRAME}", len(payload))
+        self.sock.sendall(frame(payload))
 
 
 def main() -> NoReturn:
@@ -86,9 +94,13 @@ def main() -> NoReturn:
     version, fd, parent, secret = _boot()
     _watch_parent(parent)
     channel = Channel(_socket(fd))
-    spec = _handshake(channel, version, secret)
-    plugin = _load(channel, spec)
-    _serve(channel, plugin)
+    try:
+        spec = _handshake(channel, version, secret)
+        plugin = _load(channel, spec)
+        _serve(channel, plugin)
+    except BaseException:  # a fault of the worker itself: told, then out at once
+        traceback.print_exc()
+        _exit(EXIT_FAULT)
 
 
 def _boot() -> tuple[int, int, int, bytes]:
@@ -204,6 +216,9 @@ def _serve(channel: Channel, plugin: Plugin) -> NoReturn:
         reply = _answer(plugin, message)
         try:
             channel.send(reply)
+        except ValueError as e:  # past the largest frame
+            size = f"message of {e.args[1]} bytes"
+            channel.send(Failure(message.id, "codec", size, str(e.args[0]), "", argument="result"))
         except OSError:
             _exit(0)
         limit = reply.type_name if isinstance(reply, Failure) and reply.kind == "limit" else None
@@ -218,7 +233,7 @@ def _answer(plugin: Plugin, call: Call) -> Result | Failure:
         value = plugin.run(call)
     except BadCallError as e:
         return Failure(call.id, "call", "CallError", str(e), "")
-    except Exception as e:
+    except BaseException as e:  # plugin code: even SystemExit goes back to the host
         return _failure(plugin, call, e)
     found = uncarried(value, "result")
     if found is not None:
@@ -227,7 +242,7 @@ def _answer(plugin: Plugin, call: Call) -> Result | Failure:
     return Result(call.id, value)
 
 
-def _failure(plugin: Plugin, call: Call, error: Exception) -> Failure:
+def _failure(plugin: Plugin, call: Call, error: BaseException) -> Failure:
     limit = confine.limit_of(error, plugin.limits)
     if limit is not None:
         return Failure(call.id, "limit", limit, _describe(error), _trace(error))

@@ -33,7 +33,7 @@ from ..model.errors import (
 )
 from ..model.limits import ResourceLimits
 from . import cgroup, launcher
-from .channel import Channel, Slot
+from .channel import Channel, FrameTooLargeError, Slot
 from .child import EXIT_LIMIT, EXIT_REFUSED
 from .messages import (
     PROTOCOL_VERSION,
@@ -131,6 +131,8 @@ class WorkerSpec:
 #: How long the reader waits for a worker whose channel closed to be reaped, before it wakes
 #: the callers with a less precise error.
 _EOF_REAP = 0.05
+#: How long a worker may take to exit after its channel closed before it is killed.
+_EOF_GRACE = 2.0
 
 OnExit = Callable[["Worker", ExitInfo], None]
 
@@ -288,7 +290,7 @@ class Worker:
         if found is not None:
             self._codec_error(hook, *found)
 
-    def _codec_error(self, hook: str, place: str, type_name: str) -> None:
+    def _codec_error(self, hook: str, place: str, type_name: str) -> NoReturn:
         side = "returned" if place.startswith("result") else "passed"
         raise CodecError(
             f"hook {hook!r} {side} {place} of type {type_name}, which cannot cross to or from"
@@ -312,7 +314,7 @@ class Worker:
     ) -> Any:
         if timeout is None:
             timeout = self.spec.limits.call_timeout_s
-        ident, slot = self._channel.request(lambda i: Call(i, op, name, entry_point, kwargs))
+        ident, slot = self._send_request(Call(0, op, name, entry_point, kwargs))
         if not slot.wait(timeout):
             self._channel.forget(ident)
             if kill:
@@ -326,14 +328,34 @@ class Worker:
             )
         return self._outcome(name, slot)
 
+    def _send_request(self, call: Call) -> tuple[int, Slot]:
+        def numbered(ident: int) -> Call:
+            call.id = ident
+            return call
+
+        try:
+            return self._channel.request(numbered)
+        except FrameTooLargeError as e:
+            self._codec_error(call.name, "the arguments", f"message of {e.size} bytes")
+        except PluginCrashedError as e:
+            raise _fresh(e) from None
+        except OSError as e:
+            self._channel.wait_closed(1.0)
+            gone = self._channel.closed
+            if isinstance(gone, PluginCrashedError):
+                raise _fresh(gone) from e
+            raise PluginCrashedError(
+                f"the channel to the worker broke: {e}", plugin=self.spec.plugin
+            ) from e
+
     def _outcome(self, name: str, slot: Slot) -> Any:
         reply = slot.reply
         if isinstance(reply, Result):
             return reply.value
         if isinstance(reply, Failure):
             raise self._failure_error(name, reply)
-        assert slot.error is not None
-        raise slot.error
+        assert isinstance(slot.error, PluginCrashedError)
+        raise _fresh(slot.error)
 
     def _failure_error(self, name: str, failure: Failure) -> Exception:
         plugin = self.spec.plugin
@@ -413,7 +435,11 @@ class Worker:
             limit=self._limit,
         )
         self._channel.close(gone)
-        info = self._reap(kill=False)
+        # A worker alive without its channel serves nobody (the reader gave up on a broken
+        # frame): it is killed rather than waited for.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(_EOF_GRACE)
+        info = self._reap(kill=True)
         if self._on_exit is not None:
             self._on_exit(self, info)
 
@@ -429,6 +455,12 @@ class Worker:
         self.exit_info = info
         self._exited.set()
         return info
+
+
+def _fresh(error: PluginCrashedError) -> PluginCrashedError:
+    """A new instance of the channel's one closing error for each caller: one instance raised
+    in several threads would gather all their tracebacks."""
+    return PluginCrashedError(error.reason, plugin=error.plugin, limit=error.limit)
 
 
 def _exit_info(code: int, limit: str | None) -> ExitInfo:
