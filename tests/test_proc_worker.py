@@ -353,14 +353,23 @@ class TestStop:
         assert not alive(worker.pid)
         assert len(workers.exits) == 1
 
-    def test_killed_parent_leaves_no_worker(self, tmp_path: Path) -> None:
-        """kill -9 of a process that started a worker leaves no worker behind."""
-        (tmp_path / "plug.py").write_text("plugin = object()\n", "utf-8")
+    @pytest.mark.parametrize("busy", [False, True], ids=["idle", "in-a-call"])
+    def test_killed_parent_leaves_no_worker(self, tmp_path: Path, busy: bool) -> None:
+        """kill -9 of a process that started a worker leaves no worker behind: an idle worker
+        reads EOF, one busy in a long call (not reading) gets the parent-death signal."""
+        (tmp_path / "plug.py").write_text(
+            "import time, pluggy\nclass P:\n    @pluggy.HookimplMarker('demo')\n"
+            "    def wait(self):\n        time.sleep(60)\nplugin = P()\n",
+            "utf-8",
+        )
         script = textwrap.dedent(f"""
-            import sys, time
+            import sys, threading, time
             from pluginhost.proc.worker import Worker, WorkerSpec
             spec = WorkerSpec("p", "demo", "g", (("main", "plug:plugin"),), ({str(tmp_path)!r},))
             worker = Worker.start(spec)
+            if {busy!r}:
+                threading.Thread(target=worker.call, args=("wait", {{}}), daemon=True).start()
+                time.sleep(0.3)
             print(worker.pid, flush=True)
             time.sleep(60)
         """)
