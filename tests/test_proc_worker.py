@@ -313,6 +313,50 @@ class TestDeadline:
         info = worker.stop()
         assert (info.signal, info.limit) == (signal.SIGKILL, "call_timeout_s")
 
+    def test_a_waiting_callers_deadline_holds_while_another_thread_reads(
+        self, workers: Workers
+    ) -> None:
+        """A caller whose deadline passes while another caller reads the socket gets
+        PluginTimeoutError in time; the worker is killed and the other caller told."""
+        source = (
+            "import time\nclass P:\n    @hookimpl\n    def nap(self, s):\n"
+            "        time.sleep(s)\nplugin = P()\n"
+        )
+        worker = workers.start(source)
+        errors: list[BaseException] = []
+
+        def long_call() -> None:
+            try:
+                worker.call("nap", {"s": 30})
+            except PluginCrashedError as e:
+                errors.append(e)
+
+        reader = threading.Thread(target=long_call)
+        reader.start()
+        time.sleep(0.3)
+        began = time.monotonic()
+        with pytest.raises(PluginTimeoutError):
+            worker.call("nap", {"s": 0}, timeout=0.5)
+        assert time.monotonic() - began < 0.5 + 1.0
+        reader.join(10)
+        assert len(errors) == 1
+
+    def test_a_ping_past_its_deadline_leaves_the_channel_whole(self, workers: Workers) -> None:
+        """A ping that times out behind a long call kills nothing, and the next call works."""
+        source = (
+            "import time\nclass P:\n    @hookimpl\n    def nap(self, s):\n"
+            "        time.sleep(s)\n        return s\nplugin = P()\n"
+        )
+        worker = workers.start(source)
+        thread = threading.Thread(target=worker.call, args=("nap", {"s": 1.0}))
+        thread.start()
+        time.sleep(0.2)
+        with pytest.raises(PluginCrashedError, match="did not answer a ping"):
+            worker.ping(timeout=0.2)
+        thread.join(10)
+        assert worker.call("nap", {"s": 0}) == 0
+        assert worker.alive
+
 
 class TestState:
     def test_export_and_import_state(self, workers: Workers) -> None:
