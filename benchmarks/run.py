@@ -26,6 +26,7 @@ import hook_call
 import index
 import memory
 import pauses
+import process_calls
 import startup
 import swap
 from _common import Row, growth_exponent, row
@@ -61,7 +62,8 @@ FIGURES: dict[str, Callable[[bool], list[Row]]] = {
     "6": memory.figures,
     "7": scaling,
     "8": pauses.figures,
-    "9": index.figures,
+    "9": process_calls.figures,
+    "10": index.figures,
 }
 
 _SCALE = {"us": 1e6, "ms": 1e3, "MB": 1 / 2**20, "B": 1.0, "calls/s": 1.0, "exp": 1.0}

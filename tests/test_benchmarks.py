@@ -31,11 +31,12 @@ FIGURES = [
     "7 discovery growth",
     "7 cold start growth",
     "8 longest call gap during a swap",
-    "9 upload to serving, 1 s poll",
-    "9 idle poll (serial), wall time",
-    "9 idle poll (serial), bytes",
-    "9 idle poll (per project), wall time",
-    "9 idle poll (per project), bytes",
+    "9 process plugin call",
+    "10 upload to serving, 1 s poll",
+    "10 idle poll (serial), wall time",
+    "10 idle poll (serial), bytes",
+    "10 idle poll (per project), wall time",
+    "10 idle poll (per project), bytes",
 ]
 
 

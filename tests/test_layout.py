@@ -10,7 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "pluginhost"
 
 #: The stages, lowest first: a module may import from its own stage and the stages before it.
-STAGES = ("model", "state", "discover", "resolve", "install", "load", "swap", "host", "cli")
+STAGES = ("model", "state", "discover", "resolve", "install", "load", "proc", "swap", "host", "cli")
 #: Above every stage: the public faces and the material for tests.
 TOP = ("testkit",)
 

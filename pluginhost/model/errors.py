@@ -18,6 +18,16 @@ fits, so ``except ValueError`` keeps working for code that does not know pluginh
     │   └── DependencyConflictError         no one version of a third-party dependency meets
     │                                       every plugin's Requires-Dist (.needs, .available)
     ├── ActivationError (RuntimeError)      import, registration or a lifecycle hook failed
+    │   └── PluginLoadError                 a process plugin's worker could not load it
+    │                                       (.remote_traceback)
+    ├── PluginCrashedError (RuntimeError)   a process plugin's worker died during the call,
+    │                                       or is restarting (.limit)
+    ├── PluginTimeoutError (TimeoutError)   a call into a process plugin passed its deadline
+    ├── RemotePluginError                   a process plugin's code raised in its worker
+    │                                       (.type_name, .message, .remote_traceback); for a
+    │                                       builtin type, also an instance of that type
+    ├── CodecError (TypeError)              a value cannot cross to or from a worker process
+    │                                       (.hook, .argument, .type_name)
     ├── BuildError (RuntimeError)           a PEP 517 backend failed to build a plugin wheel
     ├── CallError (ValueError)              a hook call asked of the host names no hook it
     │                                       has, or arguments its spec does not take
@@ -33,7 +43,9 @@ that events and the CLI can report them without parsing text.
 
 from __future__ import annotations
 
+import builtins
 import os
+from typing import Any
 
 from .problems import Requirement
 
@@ -287,6 +299,177 @@ def _without_userinfo(url: str) -> str:
         return url
     netloc, slash, path = rest.partition("/")
     return f"{scheme}://{netloc.rpartition('@')[2]}{slash}{path}"
+
+
+class PluginLoadError(ActivationError):
+    """A process plugin's worker could not load it: an import failed, or it declares a hook
+    wrapper, which cannot cross a process boundary.
+
+    :param remote_traceback: the traceback text from the worker, when code raised there.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        plugin: str | None = None,
+        path: str | os.PathLike[str] | None = None,
+        step: str = "import",
+        remote_traceback: str = "",
+    ) -> None:
+        self.remote_traceback = remote_traceback
+        super().__init__(reason, plugin=plugin, path=path, step=step)
+
+
+class PluginCrashedError(PluginHostError, RuntimeError):
+    """A process plugin's worker died during the call (or before it), or is restarting.
+
+    :param limit: the resource limit the worker hit (``memory_mb``, ``open_files``, ...), if one.
+    """
+
+    def __init__(self, reason: str, *, plugin: str | None = None, limit: str | None = None) -> None:
+        self.limit = limit
+        super().__init__(reason, plugin=plugin)
+
+
+class PluginTimeoutError(PluginHostError, TimeoutError):
+    """A call into a process plugin passed its deadline; the worker was killed.
+
+    :param hook: the hook called.
+    :param timeout: the deadline, in seconds.
+    """
+
+    def __init__(
+        self, reason: str, *, plugin: str | None = None, hook: str = "", timeout: float = 0.0
+    ) -> None:
+        self.hook = hook
+        self.timeout = timeout
+        super().__init__(reason, plugin=plugin)
+
+
+class RemotePluginError(PluginHostError):
+    """A process plugin's code raised in its worker.
+
+    Build one with :meth:`from_remote`: for a builtin exception type (``ValueError``,
+    ``KeyError``, ...) it gives an instance of a subclass of both this class and that type, so
+    that ``except ValueError`` keeps working across the process boundary.
+
+    :param type_name: the qualified name of the exception's type in the worker.
+    :param message: ``str()`` of the exception in the worker.
+    :param remote_traceback: the traceback text from the worker.
+    :param hook: the hook called, when the error came from a hook call.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        plugin: str | None = None,
+        type_name: str = "",
+        message: str = "",
+        remote_traceback: str = "",
+        hook: str | None = None,
+    ) -> None:
+        self.type_name = type_name
+        self.message = message
+        self.remote_traceback = remote_traceback
+        self.hook = hook
+        self._builtin = False
+        super().__init__(reason, plugin=plugin)
+
+    @classmethod
+    def from_remote(
+        cls,
+        type_name: str,
+        message: str,
+        remote_traceback: str,
+        *,
+        plugin: str | None = None,
+        hook: str | None = None,
+        builtin: bool = False,
+    ) -> RemotePluginError:
+        """The error to raise in the host for an exception raised in a worker.
+
+        :param builtin: whether ``type_name`` names a type of the ``builtins`` module.
+        """
+        where = f" in hook {hook!r}" if hook else ""
+        reason = f"{type_name}{where}: {message}" if message else f"{type_name}{where}"
+        kind = _remote_type(type_name) if builtin else cls
+        error = kind(
+            reason,
+            plugin=plugin,
+            type_name=type_name,
+            message=message,
+            remote_traceback=remote_traceback,
+            hook=hook,
+        )
+        error._builtin = builtin
+        return error
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # The builtin-typed subclasses are made at run time: pickled by what makes them.
+        state = self.__dict__.copy()
+        return (_rebuild_remote, (state,))
+
+
+def _rebuild_remote(state: dict[str, Any]) -> RemotePluginError:
+    error = RemotePluginError.from_remote(
+        state["type_name"],
+        state["message"],
+        state["remote_traceback"],
+        plugin=state["plugin"],
+        hook=state["hook"],
+        builtin=state.get("_builtin", False),
+    )
+    error.__dict__.update(state)
+    return error
+
+
+_REMOTE_TYPES: dict[str, type[RemotePluginError]] = {}
+
+
+def _remote_type(type_name: str) -> type[RemotePluginError]:
+    """The cached subclass of :class:`RemotePluginError` and the builtin ``type_name``, or the
+    plain class when that builtin cannot be mixed in (it takes other constructor arguments)."""
+    known = _REMOTE_TYPES.get(type_name)
+    if known is not None:
+        return known
+    found = getattr(builtins, type_name, None)
+    kind: type[RemotePluginError] = RemotePluginError
+    if isinstance(found, type) and issubclass(found, Exception):
+        try:
+            kind = type(f"Remote{type_name}", (RemotePluginError, found), {})
+            kind("probe", type_name=type_name)
+        except TypeError:
+            kind = RemotePluginError
+        else:
+            kind.__module__ = "pluginhost"
+    _REMOTE_TYPES[type_name] = kind
+    return kind
+
+
+class CodecError(PluginHostError, TypeError):
+    """An argument or a result cannot cross to or from a worker process.
+
+    :param hook: the hook called.
+    :param argument: the argument's name, or ``"result"``; with the place inside it
+        (``items[2]['key']``) when the value is nested.
+    :param type_name: the type that cannot be carried.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        plugin: str | None = None,
+        hook: str = "",
+        argument: str = "",
+        type_name: str = "",
+    ) -> None:
+        self.hook = hook
+        self.argument = argument
+        self.type_name = type_name
+        super().__init__(reason, plugin=plugin)
 
 
 # Public errors go by their public name (``pluginhost.WheelError``) in events, tracebacks and the

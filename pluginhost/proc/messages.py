@@ -1,0 +1,188 @@
+"""The messages between the host and a worker process, and their codec.
+
+MessagePack through msgspec, never pickle in either direction: a worker can only send values
+(``None``, booleans, numbers, strings, bytes, lists, maps), never objects that run code when
+read. Each message is a tagged :class:`msgspec.Struct` encoded as an array; a frame on the
+socket is a 4-byte big-endian length followed by the encoded message.
+
+A value crosses if it is made of ``None``, ``bool``, ``int`` (64-bit), ``float``, ``str``,
+``bytes``, and lists, tuples and dicts (string keys) of those. Tuples come back as lists.
+:func:`uncarried` finds the part of a value that cannot cross, so that the error names it.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from typing import Any, Union
+
+import msgspec
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "Call",
+    "Failure",
+    "Hello",
+    "HookMsg",
+    "LimitsMsg",
+    "LoadFailed",
+    "Message",
+    "Ready",
+    "Result",
+    "SpecMsg",
+    "Stopping",
+    "decoder",
+    "encoder",
+    "frame",
+    "uncarried",
+]
+
+#: Raised whenever the messages change shape: a worker of another version is refused.
+PROTOCOL_VERSION = 1
+
+HEADER = struct.Struct(">I")
+#: No frame is larger: a length past it means a broken or hostile peer.
+MAX_FRAME = 256 * 1024 * 1024
+
+
+class LimitsMsg(msgspec.Struct, array_like=True):
+    memory_mb: int | None = None
+    cpu_cores: int | None = None
+    threads: int | None = None
+    open_files: int | None = None
+    call_timeout_s: float | None = None
+
+
+class SpecMsg(msgspec.Struct, array_like=True):
+    plugin: str
+    project_name: str
+    group: str
+    entry_points: list[tuple[str, str]]
+    paths: list[str]
+    limits: LimitsMsg
+    #: The cgroup v2 directory the host made for this worker, which it joins; None: rlimits.
+    cgroup: str | None = None
+
+
+class HookMsg(msgspec.Struct, array_like=True):
+    name: str
+    specname: str | None
+    argnames: list[str]
+    tryfirst: bool
+    trylast: bool
+    optionalhook: bool
+    entry_point: str
+
+
+class Hello(msgspec.Struct, tag="hello", array_like=True):
+    """Host to worker first (with the spec), then worker to host (echoing the secret)."""
+
+    version: int
+    secret: bytes
+    spec: SpecMsg | None = None
+
+
+class Ready(msgspec.Struct, tag="ready", array_like=True):
+    pid: int
+    hooks: list[HookMsg]
+    #: How each limit is enforced (``memory_mb: RLIMIT_AS``), for status and reports.
+    enforced: list[str]
+
+
+class LoadFailed(msgspec.Struct, tag="load_failed", array_like=True):
+    reason: str
+    traceback: str
+    limit: str | None = None
+
+
+class Call(msgspec.Struct, tag="call", array_like=True):
+    """``op`` is ``hook``, ``ping``, ``export_state`` or ``import_state``."""
+
+    id: int
+    op: str
+    name: str
+    entry_point: str | None
+    kwargs: dict[str, Any]
+
+
+class Result(msgspec.Struct, tag="result", array_like=True):
+    id: int
+    value: Any
+
+
+class Failure(msgspec.Struct, tag="failure", array_like=True):
+    """``kind``: ``remote`` (plugin code raised), ``codec`` (the result cannot cross; then
+    ``argument`` says where), ``call`` (no such hook), ``limit`` (a limit was hit: the worker
+    stops after sending it; ``type_name`` is then the limit)."""
+
+    id: int
+    kind: str
+    type_name: str
+    message: str
+    traceback: str
+    builtin: bool = False
+    argument: str | None = None
+
+
+class Stopping(msgspec.Struct, tag="stopping", array_like=True):
+    """The worker hit a limit outside a call and is about to exit."""
+
+    limit: str
+    reason: str
+
+
+Message = Union[Hello, Ready, LoadFailed, Call, Result, Failure, Stopping]  # noqa: UP007
+
+
+def encoder() -> msgspec.msgpack.Encoder:
+    """An encoder for :data:`Message` values (one per side, made once)."""
+    return msgspec.msgpack.Encoder()
+
+
+def decoder() -> msgspec.msgpack.Decoder[Any]:
+    """A decoder that accepts only :data:`Message` values."""
+    return msgspec.msgpack.Decoder(Message)
+
+
+def frame(payload: bytes) -> bytes:
+    """``payload`` with its length in front, as it goes on the socket."""
+    return HEADER.pack(len(payload)) + payload
+
+
+_SCALARS = (type(None), bool, int, float, str, bytes)
+_INT_RANGE = (-(2**63), 2**64 - 1)
+
+
+def uncarried(value: object, where: str) -> tuple[str, str] | None:
+    """The first part of ``value`` that cannot cross, as ``(place, type name)``; None if all can.
+
+    :param where: the name of ``value`` (an argument's name, ``result``), the root of the place.
+    """
+    kind = type(value)
+    if kind is str or kind is float or kind is bool or value is None or kind is bytes:
+        return None
+    if kind is int:
+        in_range = _INT_RANGE[0] <= value <= _INT_RANGE[1]  # type: ignore[operator]
+        return None if in_range else (where, "int (past 64 bits)")
+    if kind is list or kind is tuple:
+        items: Iterable[object] = value  # type: ignore[assignment]
+        return _first(uncarried(item, f"{where}[{i}]") for i, item in enumerate(items))
+    if kind is dict:
+        entries: dict[object, object] = value  # type: ignore[assignment]
+        return _first(_entry(key, item, where) for key, item in entries.items())
+    return (where, _type_name(kind))
+
+
+def _entry(key: object, item: object, where: str) -> tuple[str, str] | None:
+    if type(key) is not str:
+        return (f"{where} key {key!r}", _type_name(type(key)))
+    return uncarried(item, f"{where}[{key!r}]")
+
+
+def _first(found: Iterable[tuple[str, str] | None]) -> tuple[str, str] | None:
+    return next((f for f in found if f is not None), None)
+
+
+def _type_name(kind: type) -> str:
+    module = kind.__module__
+    return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
