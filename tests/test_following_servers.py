@@ -107,6 +107,23 @@ class TestRealServers:
             "sharedlib"
         ]
 
+    def test_dependency_release_the_plugin_allows(
+        self, index: Index, built: WheelFactory, follow: Callable[..., PluginHost]
+    ) -> None:
+        """The dependency release fetched is the highest the plugin's specifier allows, not the
+        highest on the index."""
+        for version in ("1.2.0", "2.0.0"):
+            code = f"VALUE = {version!r}\n"
+            index.publish(built.build("sharedlib", version, group="other.group", code=code))
+        code = greet_code("x").replace('return "x"', "return sharedlib.VALUE")
+        wheel = built.build(
+            "hello", "1.0.0", code=code + "\nimport sharedlib\n", requires_dist=["sharedlib<2"]
+        )
+        index.publish(wheel)
+        host = follow(index, projects=["hello"])
+        wait_for(lambda: "hello" in host.load_order(), timeout=30)
+        assert host.hook.greet(name="x") == ["1.2.0"]
+
     def test_tampered_file_refused(
         self,
         index: Index,

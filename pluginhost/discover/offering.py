@@ -16,8 +16,9 @@ For each followed project:
   the same, a poll is that one small request, whatever the number of projects;
 - a download whose bytes do not match the index's sha256 is refused, and not tried again until
   the project's page changes;
-- the distributions a plugin's ``Requires-Dist`` names are followed too (their highest
-  release, no rollout), so that its dependencies come from the same index, hashes checked.
+- the distributions a plugin's ``Requires-Dist`` names are followed too (the highest release
+  every offered plugin's specifiers allow, no rollout), so that its dependencies come from the
+  same index, hashes checked.
 """
 
 from __future__ import annotations
@@ -30,7 +31,13 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import attrs
-from packaging.utils import InvalidWheelFilename, NormalizedName, parse_wheel_filename
+from packaging.specifiers import SpecifierSet
+from packaging.utils import (
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_wheel_filename,
+)
 
 from ..model.errors import IndexHashError
 from ..model.events import Event, EventKind
@@ -126,7 +133,9 @@ class Offering:
         # the project's page changes.
         self._refused: dict[str, dict[str, Problem]] = {}
         self._hashes: dict[Path, tuple[tuple[int, int], str]] = {}
-        self._requires: dict[Path, set[NormalizedName]] = {}
+        self._requires: dict[Path, dict[NormalizedName, SpecifierSet]] = {}
+        # What the offered plugins' Requires-Dist allow of each dependency, as last decided.
+        self._needs: dict[NormalizedName, SpecifierSet] = {}
         # The index-wide serial at the last complete poll; whether the index sends one.
         self._serial: int | None = None
         self._serials: bool | None = None
@@ -151,11 +160,13 @@ class Offering:
         # A plugin's dependencies are followed too, from the same index (a few rounds at most:
         # a dependency's own dependencies are found in the next).
         for _ in range(3):
+            allowed = self._needs
             wanted = self._dependencies(decision) - set(self._pages)
-            if not wanted:
-                break
-            self._deps |= wanted
-            self._read(sorted(wanted))
+            if wanted:
+                self._deps |= wanted
+                self._read(sorted(wanted))
+            elif self._needs == allowed:
+                break  # no dependency to read, and each one's constraints as decided
             decision = self._decide()
         self._serial = serial  # only once every page was read
         return decision.offer()
@@ -209,7 +220,9 @@ class Offering:
                 decision.withdrawn[r.file.sha256] = withdrawal_reason(r.file)
         live = [r for r in found if not r.yanked]
         admitted = (
-            live[:1] if project in self._deps else self._admitted(project, live, now, decision)
+            self._fitting(project, live)
+            if project in self._deps
+            else self._admitted(project, live, now, decision)
         )
         if admitted:
             self._fetch(project, admitted[0], mine, decision)
@@ -231,6 +244,14 @@ class Offering:
                     + ("; the version serving keeps serving" if mine else ""),
                 )
             )
+
+    def _fitting(self, project: str, live: list[Release]) -> list[Release]:
+        """A dependency's highest release that every offered plugin's ``Requires-Dist`` allows
+        (prereleases only where a specifier names one), in a list; none when none does."""
+        allowed = self._needs.get(canonicalize_name(project))
+        if allowed is None:
+            return live[:1]
+        return [r for r in live if allowed.contains(r.version)][:1]
 
     def _admitted(
         self, project: str, live: list[Release], now: datetime.datetime, decision: _Decision
@@ -322,12 +343,15 @@ class Offering:
         return known[1]
 
     def _dependencies(self, decision: _Decision) -> set[NormalizedName]:
-        """The distributions the offered wheels require (their own names aside)."""
+        """The distributions the offered wheels require (their own names aside); what they
+        allow of each is kept for :meth:`_fitting`."""
         if self._projects is None:
             return set()  # every project of the index is followed already
-        wanted: set[NormalizedName] = set()
+        needs: dict[NormalizedName, SpecifierSet] = {}
         for path in decision.offered:
             if path not in self._requires:
                 self._requires[path] = requires_of(path)
-            wanted |= self._requires[path]
-        return wanted
+            for name, allowed in self._requires[path].items():
+                needs[name] = needs[name] & allowed if name in needs else allowed
+        self._needs = needs
+        return set(needs)

@@ -111,9 +111,9 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def requires_of(path: Path) -> set[NormalizedName]:
+def requires_of(path: Path) -> dict[NormalizedName, SpecifierSet]:
     """The distributions a cached wheel's ``Requires-Dist`` names for this interpreter (extras
-    aside): the follower fetches them from the same index.
+    aside), each with the versions it allows: the follower fetches them from the same index.
 
     A wheel that cannot be read names none: validation refuses it, and says why.
     """
@@ -121,16 +121,20 @@ def requires_of(path: Path) -> set[NormalizedName]:
         with zipfile.ZipFile(path) as archive:
             names = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
             if len(names) != 1:
-                return set()
+                return {}
             text = archive.read(names[0]).decode("utf-8", "replace")
     except (OSError, zipfile.BadZipFile):
-        return set()
-    found: set[NormalizedName] = set()
+        return {}
+    found: dict[NormalizedName, SpecifierSet] = {}
     for line in email.parser.Parser().parsestr(text, headersonly=True).get_all("Requires-Dist", []):
         try:
             requirement = Requirement(line)
         except InvalidRequirement:
             continue
         if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-            found.add(canonicalize_name(requirement.name))
+            name = canonicalize_name(requirement.name)
+            # Two lines on one distribution (under different markers) both hold.
+            found[name] = (
+                found[name] & requirement.specifier if name in found else requirement.specifier
+            )
     return found
