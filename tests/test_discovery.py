@@ -20,6 +20,7 @@ import pluginhost.discover.folder
 from pluginhost import (
     PluginHost,
     ProblemKind,
+    Scan,
     TrustError,
     WheelError,
     WheelFolderSource,
@@ -293,6 +294,17 @@ class TestCache:
         assert [p.kind for p in scan.problems] == [ProblemKind.UNTRUSTED]
 
 
+class CountingSource:
+    """A source offering nothing, which counts how often it is read."""
+
+    def __init__(self) -> None:
+        self.scans = 0
+
+    def scan(self, group: str) -> Scan:
+        self.scans += 1
+        return Scan()
+
+
 class TestIncrementalLook:
     def test_only_named_files_read(
         self,
@@ -360,6 +372,22 @@ class TestIncrementalLook:
         scan = found.look({wheels: {other}}).scan
         assert [c.name for c in scan.candidates] == ["other"]
         assert [p.kind for p in scan.problems] == [ProblemKind.UNTRUSTED]
+
+    def test_other_sources_read_at_full_looks_only(
+        self, factory: WheelFactory, wheels: Path
+    ) -> None:
+        """A look told what changed in a folder reuses what the other sources (the
+        environment's distributions) offered at the last full look; a full look reads them."""
+        hello = factory.build("hello", code=greet_code("hi"))
+        environment = CountingSource()
+        gate = TrustGate("permissions", True, None)
+        found = Discovery(GROUP, [WheelFolderSource(wheels)], [environment], WheelLimits(), gate)
+        found.look()
+        found.look({wheels: {hello}})
+        found.look({wheels: set()})
+        assert environment.scans == 1
+        found.look()
+        assert environment.scans == 2
 
     def test_held_file_stays_held(self, factory: WheelFactory, wheels: Path) -> None:
         """A wheel held by the trust policy at the last look is held again when reused."""

@@ -16,10 +16,11 @@ are taken again at every full look, since the trust file or a folder's mode may 
 meanwhile.
 
 A look told which files of a folder changed (the watcher's events name them) reads only those
-and keeps what the last look found for the others: with a thousand wheels in a folder, listing,
-checking and joining them all again made a swap cost what the host holds, not what changed.
-The folders themselves are checked at every look; a full look (at start, for ``install()``,
-after a trust change, and at least once per rescan interval) remains the safety net.
+and keeps what the last look found for the others, and for the other sources (the environment's
+installed distributions): with a thousand wheels in a folder, listing, checking and joining them
+all again made a swap cost what the host holds, not what changed. The folders themselves are
+checked at every look, once; a full look (at start, for ``install()``, after a trust change, and
+at least once per rescan interval) remains the safety net.
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ class Discovery:
         self._found: dict[Path, dict[Path, tuple[Scan, bool]]] = {}
         self._handover = ValidatedWheels(keep_bytes)
         self._trust_seen: object = None
+        self._sources_scan: Scan | None = None
 
     def look(self, changed: Mapping[Path, Collection[Path]] | None = None) -> Look:
         """Read every source now; one bad wheel or folder never hides the others.
@@ -114,14 +116,23 @@ class Discovery:
         self._trust_seen = inputs
         self._handover.new_look()
         with self.gate.pinned():
-            return self._look(changed)
+            return self._look(changed, inputs[0])
 
-    def _look(self, changed: Mapping[Path, Collection[Path]] | None) -> Look:
-        scans = [self._screen(source.scan(self.group)) for source in self.sources]
+    def _look(
+        self,
+        changed: Mapping[Path, Collection[Path]] | None,
+        refusals: Sequence[Problem | None],
+    ) -> Look:
+        if changed is None or self._sources_scan is None:
+            # The other sources (the environment's installed distributions) are read again at
+            # every full look; a look told what changed in a folder reuses what they offered.
+            self._sources_scan = Scan.joined(
+                self._screen(source.scan(self.group)) for source in self.sources
+            )
+        scans = [self._sources_scan]
         held: list[Path] = []
         seen: set[Path] = set()
-        for folder in self.folders:
-            refusal = self._folder_refusal(folder)
+        for folder, refusal in zip(self.folders, refusals, strict=True):
             if refusal is not None or not os.access(folder.path, os.R_OK | os.X_OK):
                 held.append(folder.path)
                 scans.append(Scan(problems=(refusal,) if refusal else ()))
@@ -167,7 +178,7 @@ class Discovery:
         file) changed since the last look: no folder event announces such a change."""
         return self._trust_inputs() != self._trust_seen
 
-    def _trust_inputs(self) -> object:
+    def _trust_inputs(self) -> tuple[tuple[Problem | None, ...], object]:
         folders = tuple(self._folder_refusal(f) for f in self.folders)
         return folders, self.gate.fingerprint()
 
