@@ -1,4 +1,4 @@
-"""Figure 10: following a package index. A static index (``pluginhost.testkit.static_index``)
+"""Figure 13: following a package index. A static index (``pluginhost.testkit.static_index``)
 on loopback, real wheels, a real host and its poller thread.
 
 - upload to serving: a new version published at a random moment of the poll cycle, until a
@@ -78,7 +78,7 @@ def upload_to_serving(swaps: int) -> Row:
     p50 = statistics.median(latencies)
     limit = POLL / 2 + 0.1
     return row(
-        "10 upload to serving, 1 s poll",
+        "13 upload to serving, 1 s poll",
         1,
         latencies,
         unit="ms",
@@ -162,9 +162,9 @@ def idle_poll(projects: int, polls: int) -> list[Row]:
                 sizes.append(float(relay.bytes - before))
             offering.close()
             rows += [
-                row(f"10 idle poll ({way}), wall time", projects, seconds, unit="ms", target="-",
+                row(f"13 idle poll ({way}), wall time", projects, seconds, unit="ms", target="-",
                     met=None),
-                row(f"10 idle poll ({way}), bytes", projects, sizes, unit="B", target="-",
+                row(f"13 idle poll ({way}), bytes", projects, sizes, unit="B", target="-",
                     met=None),
             ]  # fmt: skip
         relay.close()

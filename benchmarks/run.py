@@ -63,7 +63,7 @@ FIGURES: dict[str, Callable[[bool], list[Row]]] = {
     "7": scaling,
     "8": pauses.figures,
     "9": process_calls.figures,
-    "10": index.figures,
+    "13": index.figures,
 }
 
 _SCALE = {"us": 1e6, "ms": 1e3, "MB": 1 / 2**20, "B": 1.0, "calls/s": 1.0, "exp": 1.0}

@@ -32,11 +32,11 @@ FIGURES = [
     "7 cold start growth",
     "8 longest call gap during a swap",
     "9 process plugin call",
-    "10 upload to serving, 1 s poll",
-    "10 idle poll (serial), wall time",
-    "10 idle poll (serial), bytes",
-    "10 idle poll (per project), wall time",
-    "10 idle poll (per project), bytes",
+    "13 upload to serving, 1 s poll",
+    "13 idle poll (serial), wall time",
+    "13 idle poll (serial), bytes",
+    "13 idle poll (per project), wall time",
+    "13 idle poll (per project), bytes",
 ]
 
 
