@@ -13,7 +13,7 @@ from strategies import candidate, candidate_sets
 from pluginhost.model.candidate import Candidate, CandidateKey
 from pluginhost.model.names import plugin_name
 from pluginhost.state.dependencies import DepRecord, DepUser
-from pluginhost.state.registry import Record, Registry, RegistryEncoder
+from pluginhost.state.registry import Record, Registry, RegistryEncoder, RegistryFile
 from pluginhost.state.store import canonical
 
 
@@ -101,3 +101,26 @@ class TestRegistryEncoder:
         older = reg.to_json()
         del older["deps"]  # written before shared dependencies existed: none
         assert Registry.from_json(older, tmp_path).deps == ()
+
+
+class TestRegistryFile:
+    def test_written_then_read_back(self, tmp_path: Path) -> None:
+        """What is committed is what a restart reads; no file reads as an empty registry."""
+        file = RegistryFile(tmp_path / "registry.json")
+        assert file.read() == Registry()
+        reg = registry([candidate("a", "1.0.0"), candidate("a", "0.9.0"), candidate("b", "2.0.0")])
+        file.write(reg)
+        assert RegistryFile(tmp_path / "registry.json").read() == reg
+
+    def test_torn_file_recovered_from_backup(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A registry torn by a crash is read from the copy kept by the commit before, and the
+        recovery is logged."""
+        file = RegistryFile(tmp_path / "registry.json")
+        first = registry([candidate("a", "1.0.0")])
+        file.write(first)
+        file.write(registry([candidate("a", "1.1.0")]))
+        (tmp_path / "registry.json").write_text('{"format": 1, "sha')
+        assert RegistryFile(tmp_path / "registry.json").read() == first
+        assert "registry:" in caplog.text

@@ -29,9 +29,9 @@ from typing import Final
 import attrs
 
 from ..model.errors import TrustError
-from .trust import unsafe_path
+from .trust import TrustGate, unsafe_path
 
-__all__ = ["HomeFault", "check_home", "home_faults"]
+__all__ = ["HomeFault", "check_home", "check_start", "home_faults"]
 
 # Folders of the home whose contents are not walked (see the module's docstring).
 _NOT_WALKED: Final = frozenset({"staging", "control"})
@@ -111,3 +111,17 @@ def _fault(path: Path, st: os.stat_result, uid: int, *, reachable: bool) -> str 
     if st.st_uid not in (uid, 0):
         return f"{path} is owned by uid {st.st_uid}, neither this user (uid {uid}) nor root"
     return None
+
+
+def check_start(home: Path, gate: TrustGate) -> None:
+    """What a host checks before it imports anything from ``home``: code is imported from its
+    site dirs, so whoever may write there may run code.
+
+    :raises TrustError: when strict modes are on and the home fails them (every entry: owner,
+        mode, no symbolic links), or when hashes are trusted and the trust file is missing or
+        malformed.
+    """
+    if gate.strict_modes:
+        check_home(home)
+    if gate.hashes:
+        gate.trusted()

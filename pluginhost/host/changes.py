@@ -66,11 +66,8 @@ class Changer:
         reaper: Reaper,
         deps: SharedDependencies,
     ) -> None:
-        self.config = config
-        self._ledger = ledger
-        self._journal = journal
-        self._commit = commit
-        self._publish = publish
+        self.config, self._ledger, self._journal = config, ledger, journal
+        self._commit, self._publish = commit, publish
         self._sites, self.deps = sites, deps
         self._owners = ModuleOwners(self._providers)
         self._quarantine = Quarantine.of_home(config.site_root.parent)

@@ -157,7 +157,7 @@ class Engine:
             self._journal.file(problem)
         offered = self._changer.hold_back(c for c in present if c.key not in ledger.rejected)
         self._journal.announce(offered)
-        offered, conflicts = drop_conflicts(offered, self._active_candidates())
+        offered, conflicts = drop_conflicts(offered, self._ledger.candidates())
         # A plugin offered only with conflicting bytes, or only in a version rolled back from,
         # is still offered: it stays loaded.
         offered_names = {c.name for c in present}
@@ -169,7 +169,7 @@ class Engine:
         )
         outlook = plan(
             pool,
-            self._active_candidates(),
+            self._ledger.candidates(),
             api_version=self.config.api,
             policy=self.config.policy,
             breaking_change=self.config.breaking_change,
@@ -218,7 +218,7 @@ class Engine:
             ledger.set_pin(name, *before)
         # Only the candidate that serves, never the active plugin: the traceback of the error
         # raised here keeps this frame, and with it what its locals reference.
-        serving = self._active_candidates().get(name)
+        serving = self._ledger.candidates().get(name)
         raise outcome.failures.get(candidate.key) or refusal(
             candidate, self._journal.problems(), serving, self.config.policy
         )
@@ -357,9 +357,6 @@ class Engine:
         crash_point("after_persisting", versions)
 
     # -- reconciling ---------------------------------------------------------------------------
-
-    def _active_candidates(self) -> dict[PluginName, Candidate]:
-        return self._ledger.candidates()
 
     # -- applying a plan -----------------------------------------------------------------------
 

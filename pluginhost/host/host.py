@@ -17,8 +17,7 @@ import pluggy
 
 from ..discover.discovery import Discovery
 from ..discover.environment import EnvironmentSource
-from ..discover.folder import WheelFolderSource
-from ..discover.home_check import check_home
+from ..discover.home_check import check_start
 from ..discover.revocation import revocation
 from ..discover.sources import Source
 from ..discover.trust import TrustGate
@@ -40,14 +39,14 @@ from ..model.status import PluginInfo, PluginStatus
 from ..state.audit import AuditLog
 from ..state.disabled import DisabledList
 from ..state.fs import describe, make_dirs
-from ..state.registry import Registry, RegistryEncoder
-from ..state.store import AtomicJsonFile, HomeLock
+from ..state.registry import Registry, RegistryFile
+from ..state.store import HomeLock
 from .controls import Controls
 from .engine import Engine
 from .failures import leak_event
 from .indexes import Indexes
 from .manager import plugin_manager
-from .settings import Settings
+from .settings import Settings, watched_folders
 from .statusdoc import StatusWriter
 from .watching import Watching
 
@@ -107,17 +106,7 @@ class PluginHost(Controls):
             group=self.group, home=self.home, trust_file=self.trust_file
         )
         self.limits: Final = given.limits
-        self.folders: Final = tuple(
-            WheelFolderSource(
-                folder,
-                include=given.include,
-                exclude=given.exclude,
-                max_depth=given.max_depth,
-                follow_symlinks=given.follow_symlinks,
-                limits=given.limits,
-            )
-            for folder in given.watch
-        )
+        self.folders: Final = watched_folders(given)
         # Followed package indexes: each one's cache folder is read like a watched folder.
         self._indexes = Indexes(sources, self.home, given.index)
         self._discovery = Discovery(
@@ -134,8 +123,7 @@ class PluginHost(Controls):
         self._lock = threading.RLock()
         self._events = EventBus()
         self._finder = PluginFinder()
-        self._registry = AtomicJsonFile(self.home / "registry.json")
-        self._registry_text = RegistryEncoder()  # re-encodes only the records that changed
+        self._registry = RegistryFile(self.home / "registry.json")
         self._home_lock = HomeLock(self.home)
         # home/status.json, read by the CLI (list, status, graph, doctor) in other processes.
         self._status_doc = StatusWriter(self.home)
@@ -151,7 +139,7 @@ class PluginHost(Controls):
             self._finder,
             self,
             self._events.emit,
-            self._write_registry,
+            self._registry.write,
             validated=self._discovery.validated,
             revoked=functools.partial(revocation, self._discovery.gate),
             reaper=self._reaper,
@@ -202,7 +190,7 @@ class PluginHost(Controls):
             if self._started:
                 raise HostStateError("host is already started")
             self._prepare_home()
-            self._check_trust()
+            check_start(self.home, self._discovery.gate)
             self._home_lock.acquire()
             try:
                 self._audit.open()
@@ -464,25 +452,11 @@ class PluginHost(Controls):
         except OSError as exc:
             raise HostStateError(f"cannot prepare home: {describe(exc)}", path=self.home) from exc
 
-    def _check_trust(self) -> None:
-        # Code is imported from the home's site dirs: whoever may write there may run code.
-        gate = self._discovery.gate
-        if gate.strict_modes:
-            check_home(self.home)  # every entry: owner, mode, no symlinks
-        if gate.hashes:
-            gate.trusted()  # a missing or malformed trust file is a start-up error
-
     def _read_registry(self) -> Registry:
         # Only once the home is locked: leftovers of an interrupted install are never trusted.
         shutil.rmtree(self.staging_root, ignore_errors=True)
         make_dirs(self.staging_root)
-        data = self._registry.read()
-        if self._registry.recovered:
-            logger.warning("registry: %s", self._registry.recovered)
-        return Registry.from_json(data, self._registry.path) if data is not None else Registry()
-
-    def _write_registry(self, registry: Registry) -> None:
-        self._registry.write_canonical(self._registry_text.canonical(registry))
+        return self._registry.read()
 
     def _after_change(self) -> None:
         """Once a change is complete: the audit log's head anchored, the status document

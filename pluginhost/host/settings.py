@@ -17,6 +17,7 @@ from typing import Any, Final, Literal, get_args
 import attrs
 
 from ..discover.archive import WheelLimits
+from ..discover.folder import WheelFolderSource
 from ..discover.index_settings import IndexSettings
 from ..discover.trust import TrustMode
 from ..install.site_record import SiteCheck
@@ -26,7 +27,9 @@ from ..model.policy import BreakingChange, VersionPolicy
 from ..model.versions import Version, parse_version
 from ..swap.transition import Timeouts
 
-__all__ = ["FileKey", "FileKind", "Settings", "UnknownHooks", "positive_seconds"]
+__all__ = [
+    "FileKey", "FileKind", "Settings", "UnknownHooks", "positive_seconds", "watched_folders",
+]  # fmt: skip
 
 #: How a configuration file spells a setting's value (``config_file`` reads each kind).
 FileKind = Literal[
@@ -281,3 +284,18 @@ class Settings:
 
 #: Every setting's name, in the order of :class:`Settings`.
 NAMES: Final = tuple(f.name for f in attrs.fields(Settings))
+
+
+def watched_folders(settings: Settings) -> tuple[WheelFolderSource, ...]:
+    """A source for each folder of ``settings.watch``, with the settings' filters and limits."""
+    return tuple(
+        WheelFolderSource(
+            folder,
+            include=settings.include,
+            exclude=settings.exclude,
+            max_depth=settings.max_depth,
+            follow_symlinks=settings.follow_symlinks,
+            limits=settings.limits,
+        )
+        for folder in settings.watch
+    )

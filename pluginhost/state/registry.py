@@ -7,6 +7,7 @@ or the set after it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,11 @@ from ..model.names import PluginName, plugin_name
 from ..model.specifiers import DistSpecifier
 from ..model.versions import Constraint, parse_dist_version
 from .dependencies import DepRecord
-from .store import canonical
+from .store import AtomicJsonFile, canonical
 
-__all__ = ["Record", "Registry", "RegistryEncoder"]
+__all__ = ["Record", "Registry", "RegistryEncoder", "RegistryFile"]
+
+logger = logging.getLogger("pluginhost")
 
 FORMAT = 1
 
@@ -242,3 +245,37 @@ def _entry_points_from_json(d: Mapping[str, Any], name: str) -> tuple[EntryPoint
     # Written before a plugin could have several: its one entry point, whose name was not
     # kept, registered under the plugin's name.
     return (EntryPoint(name, d["entry_point"]),)
+
+
+class RegistryFile:
+    """``home/registry.json``: what a restart restores, read at start and rewritten whole, crash
+    safe, at every commit (only the records that changed are encoded again).
+
+    :param path: the file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._file = AtomicJsonFile(path)
+        self._text = RegistryEncoder()
+
+    @property
+    def path(self) -> Path:
+        return self._file.path
+
+    def read(self) -> Registry:
+        """The registry on disk (empty when there is none); a recovery from the backup is
+        logged.
+
+        :raises PluginHostError: when neither copy is readable.
+        """
+        data = self._file.read()
+        if self._file.recovered:
+            logger.warning("registry: %s", self._file.recovered)
+        return Registry.from_json(data, self._file.path) if data is not None else Registry()
+
+    def write(self, registry: Registry) -> None:
+        """Commit ``registry``.
+
+        :raises StoreError: when it cannot be written.
+        """
+        self._file.write_canonical(self._text.canonical(registry))
