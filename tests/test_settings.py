@@ -11,6 +11,7 @@ import pytest
 
 from pluginhost import (
     PluginHost,
+    ResourceLimits,
     Settings,
     SettingsError,
     Timeouts,
@@ -51,6 +52,14 @@ OTHER: dict[str, tuple[Any, str | None]] = {
     "only": (("hello", "polite"), '["hello", "Polite"]'),
     "block": (("needy-plugin",), '"Needy_Plugin"'),
     "unknown_hooks": ("refuse", '"refuse"'),
+    "isolation": ("process", '"process"'),
+    "resources": (
+        ResourceLimits(memory_mb=256, call_timeout_s=2.5),
+        "{ memory_mb = 256, call_timeout_s = 2.5 }",
+    ),
+    "restart_limit": (5, "5"),
+    "restart_window": (60.0, "60"),
+    "state_interval": (2.0, "2"),
 }
 
 

@@ -19,6 +19,10 @@ Example::
     [pluginhost.limits]                         # see WheelLimits
     max_total_size = 67108864
 
+    [pluginhost.resources]                      # process plugins' ceilings: ResourceLimits
+    memory_mb = 512
+    call_timeout_s = 5
+
 Besides ``project`` and ``specs``, the keys are the fields of :class:`Settings` that carry a
 :class:`FileKey`, read by its kind. Every error names the file and the key, so that an operator
 can fix it without reading code.
@@ -295,4 +299,10 @@ class _Reader:
             raise self.fail(f"{key}.{unknown[0]}", f"unknown key (known: {known})")
         assert spec.item is not None  # every table setting names the kind of its values
         read = _ITEMS[spec.item]
-        return kind(**{names[k]: self.scalar(f"{key}.{k}", read, v) for k, v in value.items()})
+        # A key ending in ``_s`` is seconds in a table of counts (``resources.call_timeout_s``).
+        return kind(
+            **{
+                names[k]: self.scalar(f"{key}.{k}", _seconds if k.endswith("_s") else read, v)
+                for k, v in value.items()
+            }
+        )

@@ -25,12 +25,7 @@ from ..load.bounded import bounded
 from ..load.modules import PluginFinder
 from ..load.reaper import Reaper
 from ..model.candidate import Candidate, CandidateKey
-from ..model.errors import (
-    ActivationError,
-    HostStateError,
-    PluginHostError,
-    StoreError,
-)
+from ..model.errors import ActivationError, HostStateError, PluginHostError, StoreError
 from ..model.events import Event
 from ..model.names import PluginName
 from ..model.problems import Problem
@@ -43,11 +38,7 @@ from ..state.registry import Registry
 from ..swap.hooks import json_state
 from .changes import Changer
 from .dependencies import SharedDependencies
-from .failures import (
-    refusal,
-    rollback_failed,
-    skipped_for,
-)
+from .failures import refusal, rollback_failed, skipped_for
 from .hookcheck import HookCheck
 from .journal import Journal
 from .ledger import Ledger
@@ -108,6 +99,7 @@ class Engine:
             reaper,
             self.deps,
         )
+        self.processes = self._changer.processes  # process plugins' workers
         self._view = View()
         self.admission = Admission(config.only, config.block)  # and what the host disabled
         self._kept_out: dict[PluginName, tuple[Candidate, Problem]] = {}
@@ -473,11 +465,19 @@ class Engine:
         self._view = View(
             order=tuple(ledger.order),
             plugins=MappingProxyType(plugins),
-            problems=(*self._journal.problems(), *self.hooks.problems(changed)),
+            problems=(
+                *self._journal.problems(),
+                *self.hooks.problems(changed),
+                *self.processes.problems(),
+            ),
             history=self._journal.history.view(),
             backups=MappingProxyType({**ledger.backups}),  # type: ignore[dict-item]
             planned=self._plan.graph if self._plan else MappingProxyType({}),
         )
+
+    def refresh(self, name: PluginName) -> None:
+        """Publish ``name`` again: its worker restarted or was quarantined."""
+        self._publish([name] if name in self._ledger.active else ())
 
     def _info(self, name: PluginName, draining: Collection[PluginName]) -> PluginInfo:
         ledger = self._ledger

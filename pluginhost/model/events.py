@@ -47,6 +47,12 @@ class EventKind(str, enum.Enum):
     """``host.enable(name)``: may load again."""
     UNKNOWN_HOOKS = "unknown_hooks"
     """A loaded plugin implements hooks that no spec of the host knows (``error`` names them)."""
+    CRASHED = "crashed"
+    """A process plugin's worker died (``error``: its exit code or signal, and the limit hit)."""
+    RESTARTED = "restarted"
+    """A process plugin's worker was started again after a crash, with its last saved state."""
+    QUARANTINED = "quarantined"
+    """A process plugin crashed too often: no more restarts until an operator brings it back."""
 
     def __str__(self) -> str:
         return self.value
@@ -61,6 +67,8 @@ _FAILURES = frozenset(
         EventKind.DRAIN_TIMEOUT,
         EventKind.LEAKED,
         EventKind.UNKNOWN_HOOKS,
+        EventKind.CRASHED,
+        EventKind.QUARANTINED,
     }
 )
 
