@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hook_call
 import memory
 import pauses
+import process_calls
 import startup
 import swap
 from _common import Row, growth_exponent, row
@@ -60,6 +61,7 @@ FIGURES: dict[str, Callable[[bool], list[Row]]] = {
     "6": memory.figures,
     "7": scaling,
     "8": pauses.figures,
+    "9": process_calls.figures,
 }
 
 _SCALE = {"us": 1e6, "ms": 1e3, "MB": 1 / 2**20, "calls/s": 1.0, "exp": 1.0}

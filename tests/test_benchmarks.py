@@ -31,6 +31,7 @@ FIGURES = [
     "7 discovery growth",
     "7 cold start growth",
     "8 longest call gap during a swap",
+    "9 process plugin call",
 ]
 
 

@@ -43,7 +43,8 @@ class Channel:
     """Frames to and from one worker; thread-safe.
 
     :param sock: the host's end of the socketpair, blocking.
-    :param on_other: called in the reader thread with each message that answers no request.
+    :param on_other: called in the reader thread with each message that answers no request,
+        and with each failure that says a limit was hit.
     :param on_eof: called in the reader thread once, after the waiting callers are woken.
     """
 
@@ -148,13 +149,17 @@ class Channel:
             thread.join(timeout)
 
     # -- the reader thread
+    def dispose(self) -> None:
+        """Close the socket (the reader thread's end, or a channel whose handshake failed)."""
+        self.reader.close()
+        self.sock.close()
+
     def _read(self) -> None:
         try:
             self._route()
         finally:
             self._on_eof()
-            self.reader.close()
-            self.sock.close()
+            self.dispose()
 
     def _route(self) -> None:
         read = self.reader.read
@@ -172,6 +177,10 @@ class Channel:
             except (OSError, ValueError, msgspec.DecodeError):
                 return
             if isinstance(message, (Result, Failure)):
+                if isinstance(message, Failure) and message.kind == "limit":
+                    # Told before the caller wakes: the worker exits right after, and its
+                    # exit must name the limit whichever thread gets there first.
+                    self._on_other(message)
                 with self._lock:
                     slot = pending.pop(message.id, None)
                 if slot is not None:

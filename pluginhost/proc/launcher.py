@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["spawn"]
+__all__ = ["argv", "spawn"]
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent.parent)
 
@@ -37,11 +37,10 @@ def spawn(fd: int, boot: bytes) -> subprocess.Popen[bytes]:
 
     :raises OSError: the interpreter could not be started.
     """
-    argv = [sys.executable, "-I", "-c", _BOOTSTRAP.format(root=_PACKAGE_ROOT)]
 
     def start() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            argv,
+            argv(),
             stdin=subprocess.PIPE,
             pass_fds=(fd,),
             # Out of the host's process group: a Ctrl-C in the host's terminal is the host's to
@@ -57,6 +56,11 @@ def spawn(fd: int, boot: bytes) -> subprocess.Popen[bytes]:
     except OSError:
         pass  # the worker died at once: the handshake reports how
     return process
+
+
+def argv() -> list[str]:
+    """The command line of a worker (it carries no secret)."""
+    return [sys.executable, "-I", "-c", _BOOTSTRAP.format(root=_PACKAGE_ROOT)]
 
 
 def _in_launcher(start: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:

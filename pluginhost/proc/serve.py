@@ -63,7 +63,7 @@ class Plugin:
             if opts is None:
                 continue
             hook = opts.get("specname") or attr
-            impl = _registered(pm, hook, obj)
+            impl = _registered(pm, hook, obj, attr)
             if impl is None:
                 continue
             if impl.hookwrapper or impl.wrapper:
@@ -140,9 +140,16 @@ def _resolve(value: str) -> object:
     return obj
 
 
-def _registered(pm: pluggy.PluginManager, hook: str, obj: object) -> pluggy.HookImpl | None:
+def _registered(
+    pm: pluggy.PluginManager, hook: str, obj: object, attr: str
+) -> pluggy.HookImpl | None:
+    """The implementation pluggy registered for ``obj.attr`` (one object may implement a hook
+    twice, through ``specname``)."""
     caller = getattr(pm.hook, hook, None)
     if caller is None:
         return None
-    found: list[pluggy.HookImpl] = [i for i in caller.get_hookimpls() if i.plugin is obj]
+    function = getattr(obj, attr)
+    found: list[pluggy.HookImpl] = [
+        i for i in caller.get_hookimpls() if i.plugin is obj and i.function == function
+    ]
     return found[0] if found else None

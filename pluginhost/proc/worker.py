@@ -184,7 +184,11 @@ class Worker:
         finally:
             theirs.close()
         worker = cls(spec, process, ours, on_exit, cgroup_path)
-        worker._handshake(secret, start_timeout)
+        try:
+            worker._handshake(secret, start_timeout)
+        except BaseException:
+            worker._channel.dispose()
+            raise
         return worker
 
     # -- starting
@@ -344,7 +348,6 @@ class Worker:
             except CodecError as e:
                 return e
         if failure.kind == "limit":
-            self._limit = self._limit or failure.type_name
             reason = f"the worker hit its {failure.type_name} limit in hook {name!r} and stopped"
             return PluginCrashedError(
                 f"{reason}: {failure.message}", plugin=plugin, limit=failure.type_name
@@ -386,8 +389,12 @@ class Worker:
                 self._process.send_signal(sig)
 
     def _on_message(self, message: object) -> None:
-        if isinstance(message, Stopping) and self._limit is None:
+        if self._limit is not None:
+            return
+        if isinstance(message, Stopping):
             self._limit = message.limit
+        elif isinstance(message, Failure):
+            self._limit = message.type_name
 
     def _on_eof(self) -> None:
         # The socket closes as the worker exits, so its status is there at once (a short wait,

@@ -1,0 +1,351 @@
+"""Worker processes as the host holds them: calls, errors, crashes, deadlines, state."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from procplugins import Workers, alive, wait_gone, workers
+
+from pluginhost.model.errors import (
+    CallError,
+    CodecError,
+    PluginCrashedError,
+    PluginLoadError,
+    PluginTimeoutError,
+    RemotePluginError,
+)
+from pluginhost.model.limits import ResourceLimits
+from pluginhost.proc.worker import Worker
+
+__all__ = ["workers"]
+
+GREET = """
+import os, ctypes
+
+class MyError(Exception):
+    pass
+
+class Plugin:
+    @hookimpl(tryfirst=True)
+    def greet(self, name):
+        return f"hello {name}"
+
+    @hookimpl(specname="greet")
+    def greet_loudly(self, name):
+        return name.upper()
+
+    @hookimpl
+    def fail(self, kind):
+        if kind == "value":
+            raise ValueError("no such value")
+        if kind == "key":
+            raise KeyError("k")
+        raise MyError("custom trouble")
+
+    @hookimpl
+    def die(self, how):
+        if how == "segfault":
+            ctypes.string_at(0)
+        os._exit(9)
+
+    @hookimpl
+    def give(self, what):
+        return object() if what == "object" else {"nested": [1, {2}]}
+
+    @hookimpl
+    def echo(self, value):
+        return value
+
+plugin = Plugin()
+"""
+
+
+class TestStart:
+    def test_describes_each_hook_implementation(self, workers: Workers) -> None:
+        """The worker reports each implementation with its name, specname, argnames, options."""
+        worker = workers.start(GREET)
+        hooks = {h.name: h for h in worker.hooks}
+        assert hooks["greet"].tryfirst
+        assert hooks["greet"].argnames == ("name",)
+        assert hooks["greet_loudly"].specname == "greet"
+        assert hooks["greet_loudly"].hook == "greet"
+        assert {h.entry_point for h in worker.hooks} == {"main"}
+        assert alive(worker.pid)
+
+    def test_started_from_a_thread_that_ends_the_worker_lives_on(self, workers: Workers) -> None:
+        """A worker started from a short-lived thread outlives that thread (the parent-death
+        signal follows the launcher thread, not the caller's)."""
+        started: list[Worker] = []
+        thread = threading.Thread(target=lambda: started.append(workers.start(GREET)))
+        thread.start()
+        thread.join()
+        workers.started.extend(started)
+        time.sleep(0.3)
+        assert started[0].call("echo", {"value": 1}) == 1
+
+    def test_import_error_is_a_load_error_with_the_remote_traceback(self, workers: Workers) -> None:
+        """An error at import is a PluginLoadError carrying the worker's traceback text."""
+        with pytest.raises(PluginLoadError) as caught:
+            workers.start("import no_such_module_here\nplugin = None\n")
+        assert "No module named 'no_such_module_here'" in caught.value.reason
+        assert "import no_such_module_here" in caught.value.remote_traceback
+
+    @pytest.mark.parametrize("crash", ["ctypes.string_at(0)", "os._exit(3)"])
+    def test_crash_at_import_is_a_crashed_error(self, workers: Workers, crash: str) -> None:
+        """A segfault or os._exit while importing the plugin is a PluginCrashedError."""
+        with pytest.raises(PluginCrashedError, match="died while starting"):
+            workers.start(f"import ctypes, os\n{crash}\nplugin = None\n")
+
+    def test_hook_wrappers_are_refused(self, workers: Workers) -> None:
+        """A plugin that declares a hook wrapper is refused at load, with that reason."""
+        source = """
+        class Plugin:
+            @hookimpl(wrapper=True)
+            def greet(self, name):
+                return (yield)
+
+        plugin = Plugin()
+        """
+        with pytest.raises(PluginLoadError, match="hook wrappers cannot cross"):
+            workers.start(source)
+
+
+class TestCall:
+    def test_call_returns_the_result(self, workers: Workers) -> None:
+        """A call runs the plugin's implementation in the worker and returns its result."""
+        worker = workers.start(GREET)
+        assert worker.call("greet", {"name": "ann"}) == "hello ann"
+
+    def test_values_cross_as_msgpack_values(self, workers: Workers) -> None:
+        """Nested lists, dicts, bytes, floats and big ints cross; tuples come back as lists."""
+        worker = workers.start(GREET)
+        value = {"a": [1, 2.5, None, True, b"\x00", {"b": (2**63, -(2**63))}]}
+        expected = {"a": [1, 2.5, None, True, b"\x00", {"b": [2**63, -(2**63)]}]}
+        assert worker.call("echo", {"value": value}) == expected
+
+    def test_several_threads_call_at_once(self, workers: Workers) -> None:
+        """Calls from several threads at once each get their own result."""
+        worker = workers.start(GREET)
+        results: dict[int, list[object]] = {n: [] for n in range(8)}
+
+        def run(n: int) -> None:
+            for i in range(50):
+                results[n].append(worker.call("echo", {"value": [n, i]}))
+
+        threads = [threading.Thread(target=run, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert results == {n: [[n, i] for i in range(50)] for n in range(8)}
+
+    def test_unknown_hook_is_a_call_error(self, workers: Workers) -> None:
+        """A hook the plugin does not implement is a CallError, and the worker keeps serving."""
+        worker = workers.start(GREET)
+        with pytest.raises(CallError, match="no hook 'nope'"):
+            worker.call("nope", {})
+        with pytest.raises(CallError, match="needs the argument 'name'"):
+            worker.call("greet", {})
+        assert worker.call("echo", {"value": 2}) == 2
+
+
+class TestErrors:
+    def test_builtin_error_is_caught_as_that_builtin(self, workers: Workers) -> None:
+        """A ValueError raised in the worker is caught by ``except ValueError`` in the host."""
+        worker = workers.start(GREET)
+        with pytest.raises(ValueError, match="no such value") as caught:
+            worker.call("fail", {"kind": "value"})
+        assert isinstance(caught.value, RemotePluginError)
+        assert caught.value.type_name == "ValueError"
+        assert 'raise ValueError("no such value")' in caught.value.remote_traceback
+        with pytest.raises(KeyError):
+            worker.call("fail", {"kind": "key"})
+
+    def test_custom_error_is_a_remote_plugin_error(self, workers: Workers) -> None:
+        """A plugin's own exception type comes back as RemotePluginError with its name,
+        message and traceback text."""
+        worker = workers.start(GREET)
+        with pytest.raises(RemotePluginError) as caught:
+            worker.call("fail", {"kind": "mine"})
+        error = caught.value
+        assert type(error) is RemotePluginError
+        assert (error.type_name, error.message) == ("plug.MyError", "custom trouble")
+        assert 'raise MyError("custom trouble")' in error.remote_traceback
+        assert error.hook == "fail"
+
+    def test_unencodable_argument_names_hook_argument_and_type(self, workers: Workers) -> None:
+        """An argument the codec cannot carry is a CodecError naming the hook, the argument
+        (and the place inside it) and the type, before anything is sent."""
+        worker = workers.start(GREET)
+        with pytest.raises(CodecError) as caught:
+            worker.call("echo", {"value": {"a": [1, threading.Lock()]}})
+        assert caught.value.hook == "echo"
+        assert caught.value.argument == "value['a'][1]"
+        assert caught.value.type_name == "_thread.lock"
+        with pytest.raises(CodecError, match="key 3"):
+            worker.call("echo", {"value": {3: "int key"}})
+
+    def test_unencodable_result_names_hook_and_type(self, workers: Workers) -> None:
+        """A result the codec cannot carry is a CodecError naming the hook and the type, and
+        the worker keeps serving."""
+        worker = workers.start(GREET)
+        with pytest.raises(CodecError) as caught:
+            worker.call("give", {"what": "object"})
+        assert (caught.value.hook, caught.value.argument) == ("give", "result")
+        assert caught.value.type_name == "object"
+        with pytest.raises(CodecError, match=r"result\['nested'\]\[1\] of type set"):
+            worker.call("give", {"what": "set"})
+        assert worker.call("echo", {"value": "still here"}) == "still here"
+
+
+class TestCrash:
+    @pytest.mark.parametrize(
+        ("how", "returncode", "sig"), [("segfault", None, 11), ("exit", 9, None)]
+    )
+    def test_crash_in_a_call(
+        self, workers: Workers, how: str, returncode: int | None, sig: int | None
+    ) -> None:
+        """A segfault or os._exit in a call is a PluginCrashedError, and on_exit is called
+        once with how the worker ended."""
+        worker = workers.start(GREET)
+        with pytest.raises(PluginCrashedError):
+            worker.call("die", {"how": how})
+        assert wait_gone(worker.pid, 5)
+        deadline = time.monotonic() + 5
+        while not workers.exits and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [(w, i.returncode, i.signal) for w, i in workers.exits] == [
+            (worker, returncode, sig)
+        ]
+        assert worker.exit_info is workers.exits[0][1]
+        with pytest.raises(PluginCrashedError):
+            worker.call("echo", {"value": 1})
+
+    def test_calls_in_flight_fail_at_once_when_the_worker_is_killed(self, workers: Workers) -> None:
+        """Callers waiting on a worker that is killed get PluginCrashedError at once, without
+        waiting for any deadline."""
+        worker = workers.start(
+            "import time\nclass P:\n    @hookimpl\n    def wait(self):\n"
+            "        time.sleep(60)\nplugin = P()\n"
+        )
+        errors: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                worker.call("wait", {})
+            except PluginCrashedError as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=call) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.3)
+        began = time.monotonic()
+        subprocess.run(["kill", "-9", str(worker.pid)], check=True)
+        for thread in threads:
+            thread.join(10)
+        assert len(errors) == 3
+        assert time.monotonic() - began < 3
+        assert "SIGKILL" in str(errors[0])
+
+    def test_crash_in_activation(self, workers: Workers) -> None:
+        """A segfault in the plugin's activation hook is a PluginCrashedError."""
+        source = """
+        import ctypes
+        class Plugin:
+            @hookimpl
+            def pluginhost_activate(self, host):
+                ctypes.string_at(0)
+        plugin = Plugin()
+        """
+        worker = workers.start(source)
+        with pytest.raises(PluginCrashedError, match="SIGSEGV"):
+            worker.call("pluginhost_activate", {"host": None})
+
+
+class TestDeadline:
+    def test_spin_past_the_timeout_is_a_timeout_and_kills_the_worker(
+        self, workers: Workers
+    ) -> None:
+        """A call that spins past call_timeout_s raises PluginTimeoutError at the deadline,
+        and the hung worker is killed."""
+        source = (
+            "class P:\n    @hookimpl\n    def spin(self):\n        while True:\n"
+            "            pass\nplugin = P()\n"
+        )
+        worker = workers.start(source, limits=ResourceLimits(call_timeout_s=0.5))
+        began = time.monotonic()
+        with pytest.raises(PluginTimeoutError) as caught:
+            worker.call("spin", {})
+        assert time.monotonic() - began < 0.5 + 1.0
+        assert caught.value.timeout == 0.5
+        assert wait_gone(worker.pid, 5)
+        info = worker.stop()
+        assert (info.signal, info.limit) == (signal.SIGKILL, "call_timeout_s")
+
+
+class TestState:
+    def test_export_and_import_state(self, workers: Workers) -> None:
+        """State goes out through pluginhost_export_state and in through
+        pluginhost_import_state, with the previous version."""
+        source = """
+        class Plugin:
+            seen = None
+            @hookimpl
+            def pluginhost_export_state(self):
+                return {"count": 3}
+            @hookimpl
+            def pluginhost_import_state(self, state, previous_version):
+                Plugin.seen = [state, previous_version]
+            @hookimpl
+            def seen_state(self):
+                return Plugin.seen
+        plugin = Plugin()
+        """
+        old, new = workers.start(source), workers.start(source)
+        new.import_state(old.export_state(), "1.0")
+        assert new.call("seen_state", {}) == [{"count": 3}, "1.0"]
+
+    def test_no_state_hook_exports_none(self, workers: Workers) -> None:
+        """A plugin without pluginhost_export_state exports None, and importing is a no-op."""
+        worker = workers.start(GREET)
+        assert worker.export_state() is None
+        worker.import_state({"x": 1}, None)
+        worker.ping()
+
+
+class TestStop:
+    def test_stop_closes_the_channel_and_the_worker_exits(self, workers: Workers) -> None:
+        """stop() ends the worker through its channel: exit code 0, on_exit called once."""
+        worker = workers.start(GREET)
+        info = worker.stop()
+        assert (info.returncode, info.signal, info.limit) == (0, None, None)
+        assert not alive(worker.pid)
+        assert len(workers.exits) == 1
+
+    def test_killed_parent_leaves_no_worker(self, tmp_path: Path) -> None:
+        """kill -9 of a process that started a worker leaves no worker behind."""
+        (tmp_path / "plug.py").write_text("plugin = object()\n", "utf-8")
+        script = textwrap.dedent(f"""
+            import sys, time
+            from pluginhost.proc.worker import Worker, WorkerSpec
+            spec = WorkerSpec("p", "demo", "g", (("main", "plug:plugin"),), ({str(tmp_path)!r},))
+            worker = Worker.start(spec)
+            print(worker.pid, flush=True)
+            time.sleep(60)
+        """)
+        parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        assert parent.stdout is not None
+        pid = int(parent.stdout.readline())
+        assert alive(pid)
+        parent.kill()
+        parent.wait()
+        parent.stdout.close()
+        assert wait_gone(pid, 5)
