@@ -200,18 +200,16 @@ class Supervisor:
         except PluginHostError as exc:
             self._handle_crash(link, f"restart failed: {exc}", getattr(exc, "limit", None))
             return
-        placed = self._place(link, worker)
-        if not placed:
+        outcome = self._place(link, worker)
+        if outcome == "stale":
             worker.stop()
-            return
-        if worker.exit_info is not None:  # died before it was in place: not told by its link
-            with link.lock:
-                if link.worker is worker:
-                    link.worker = None
-            self._handle_crash(link, worker.exit_info.reason, worker.exit_info.limit)
-            return
-        took = time.monotonic() - started
-        logger.info("restarted process plugin %s in %.3fs", link.plugin, took)
+        elif outcome == "died":  # before it was in place: its link did not tell
+            info = worker.exit_info
+            assert info is not None
+            self._handle_crash(link, info.reason, info.limit)
+        else:
+            took = time.monotonic() - started
+            logger.info("restarted process plugin %s in %.3fs", link.plugin, took)
 
     def _started(self, link: Link) -> Worker:
         """A new worker for ``link``, with its state and activated (no lock held).
@@ -224,23 +222,33 @@ class Supervisor:
                 worker.import_state(link.state, link.version)
             for entry_point in _implementing(worker, "pluginhost_activate"):
                 worker.call("pluginhost_activate", {"host": None}, entry_point=entry_point)
-            worker.ping()
+            worker.ping(timeout=10.0)  # a busy machine is no crash
         except BaseException:
             worker.stop()
             raise
         return worker
 
-    def _place(self, link: Link, worker: Worker) -> bool:
-        """Put ``worker`` in ``link``'s place under the host's lock; tell it."""
-        placed: list[bool] = []
+    def _place(self, link: Link, worker: Worker) -> str:
+        """Put ``worker`` in ``link``'s place under the host's lock, and tell it.
+
+        :returns: ``"placed"``; ``"stale"`` when the link was retired, quarantined or given
+            another worker meanwhile; ``"died"`` when the worker is gone already. A worker
+            dying once in place is told by the link (its exit is seen under the same lock).
+        """
+        outcome: list[str] = ["stale"]
 
         def place() -> None:
             with link.lock:
                 if link.retired or link.quarantined or link.worker is not None:
                     return
+                if worker.exit_info is not None:
+                    outcome[0] = "died"
+                    return
                 link.worker = worker
                 link.restarts += 1
-            placed.append(True)
+            outcome[0] = "placed"
+            # Published before it is told: a subscriber reading the host sees the new worker.
+            self._refresh(link.plugin)
             self._emit(
                 Event(
                     EventKind.RESTARTED,
@@ -249,15 +257,14 @@ class Supervisor:
                     step="state restored" if link.has_state else None,
                 )
             )
-            self._refresh(link.plugin)
 
         self._locked(place)
-        return bool(placed)
+        return outcome[0]
 
     def _tell(self, link: Link, kind: EventKind, error: str, limit: str | None) -> None:
         def tell() -> None:
-            self._emit(Event(kind, link.plugin, version=link.version, error=error, step=limit))
             self._refresh(link.plugin)
+            self._emit(Event(kind, link.plugin, version=link.version, error=error, step=limit))
 
         self._locked(tell)
 
