@@ -34,6 +34,7 @@ from ..model.events import Event, EventKind
 from ..proc.worker import ExitInfo, Worker
 from ..swap.process import Link, Processes
 from .dependencies import SharedDependencies
+from .private import PrivateDependencies
 from .settings import Settings
 
 __all__ = ["Supervisor", "processes_for"]
@@ -48,14 +49,19 @@ BACKOFF_MAX: Final = 30.0
 def processes_for(
     config: Settings, pm: pluggy.PluginManager, deps: SharedDependencies
 ) -> Processes:
-    """The process plugins of a host with these settings (its supervisor sets ``on_exit``)."""
-    return Processes(
+    """The process plugins of a host with these settings (its supervisor sets ``on_exit``);
+    their third-party dependencies are their own, not ``deps``' (see :mod:`.private`)."""
+    private = PrivateDependencies(config, deps.validated, deps.wheels)
+    processes = Processes(
         project=pm.project_name,
         group=config.group or f"{pm.project_name}.plugins",
         isolation=config.isolation,
         ceilings=config.resources,
+        paths=private.paths,
         start_timeout=config.timeouts.import_,
     )
+    deps.private = processes.isolated
+    return processes
 
 
 def backoff(crashes: int, rng: Callable[[], float] = random.random) -> float:
