@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -72,6 +73,8 @@ class Link:
     on_exit: Callable[[Link, ExitInfo], None] | None = None
     """Told when its serving worker dies unasked (the supervisor's)."""
     lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
+    timers: list[Callable[[str, float], None]] = attrs.field(factory=list, repr=False)
+    """Told how long each call took (``HostMetrics.process_call``), when any is."""
 
     @property
     def plugin(self) -> str:
@@ -87,6 +90,17 @@ class Link:
 
         :raises PluginCrashedError: while the worker is restarting or quarantined.
         """
+        if not self.timers:
+            return self._forward(entry_point, hook, kwargs)
+        started = time.perf_counter()
+        try:
+            return self._forward(entry_point, hook, kwargs)
+        finally:
+            took = time.perf_counter() - started
+            for timer in self.timers:
+                timer(self.plugin, took)
+
+    def _forward(self, entry_point: str, hook: str, kwargs: Mapping[str, Any]) -> Any:
         worker = self.worker
         if worker is None:
             return self._absent(hook)
@@ -149,6 +163,8 @@ class Processes:
     paths: Callable[[Candidate], Sequence[str]] = lambda candidate: ()
     start_timeout: float = 30.0
     on_exit: Callable[[Link, ExitInfo], None] | None = None
+    timers: list[Callable[[str, float], None]] = attrs.field(factory=list, init=False)
+    """Told how long each call into a worker took (shared with every link)."""
     _links: set[Link] = attrs.field(factory=set, init=False)
 
     def isolated(self, candidate: Candidate) -> bool:
@@ -192,6 +208,7 @@ class Processes:
         spec = self.spec(candidate, member.site_dir)
         limits = spec.limits
         link = Link(spec, candidate.version_text, timeout=limits.call_timeout_s)
+        link.timers = self.timers
         link.on_exit = self._exited
         link.worker = _start(spec, link, self.start_timeout)
         names = [ep.name for ep in candidate.entry_points]
