@@ -27,6 +27,17 @@ class TestRemotePluginError:
         assert type(again) is type(error)
         assert (error.type_name, error.remote_traceback, error.hook) == ("KeyError", "tb", "h")
 
+    def test_pickles_as_the_same_builtin_typed_error(self) -> None:
+        """A remote error survives pickling with its builtin type and its attributes."""
+        error = RemotePluginError.from_remote("ValueError", "m", "tb", plugin="p", builtin=True)
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error)
+        assert (copy.type_name, copy.remote_traceback, str(copy)) == (
+            "ValueError",
+            "tb",
+            str(error),
+        )
+
     def test_builtin_that_cannot_be_mixed_in_stays_plain(self) -> None:
         """A builtin whose constructor takes other arguments gives a plain RemotePluginError."""
         error = RemotePluginError.from_remote("UnicodeDecodeError", "m", "tb", builtin=True)

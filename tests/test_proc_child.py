@@ -86,6 +86,20 @@ class TestPath:
         assert where != semver.__file__
         assert where.startswith(worker.spec.paths[0])
 
+    def test_a_private_attrs_wins_too(self, workers: Workers) -> None:
+        """The worker does not import attrs itself (the host's values do), so a plugin may
+        bring its own."""
+        source = """
+        import attrs
+        class Plugin:
+            @hookimpl
+            def which(self):
+                return attrs.WHICH
+        plugin = Plugin()
+        """
+        worker = workers.start(source, attrs="WHICH = 'private attrs'\n")
+        assert worker.call("which", {}) == "private attrs"
+
     def test_the_worker_imports_no_host_module_of_the_plugin(self, workers: Workers) -> None:
         """The plugin's paths come before everything else on the worker's sys.path."""
         source = """

@@ -56,6 +56,10 @@ class Plugin:
         os._exit(9)
 
     @hookimpl
+    def leave(self):
+        raise SystemExit(2)
+
+    @hookimpl
     def give(self, what):
         return object() if what == "object" else {"nested": [1, {2}]}
 
@@ -102,6 +106,16 @@ class TestStart:
         """A segfault or os._exit while importing the plugin is a PluginCrashedError."""
         with pytest.raises(PluginCrashedError, match="died while starting"):
             workers.start(f"import ctypes, os\n{crash}\nplugin = None\n")
+
+    def test_a_plugin_that_hangs_at_import_is_killed_at_the_start_timeout(
+        self, workers: Workers
+    ) -> None:
+        """A worker still importing at start_timeout is killed, and the error says so."""
+        spec = workers.spec("import time\ntime.sleep(60)\nplugin = None\n")
+        began = time.monotonic()
+        with pytest.raises(PluginCrashedError, match=r"did not load the plugin within 1\.0 s"):
+            Worker.start(spec, start_timeout=1.0)
+        assert time.monotonic() - began < 5
 
     def test_hook_wrappers_are_refused(self, workers: Workers) -> None:
         """A plugin that declares a hook wrapper is refused at load, with that reason."""
@@ -179,6 +193,15 @@ class TestErrors:
         assert (error.type_name, error.message) == ("plug.MyError", "custom trouble")
         assert 'raise MyError("custom trouble")' in error.remote_traceback
         assert error.hook == "fail"
+
+    def test_system_exit_in_a_hook_is_an_error_not_an_exit(self, workers: Workers) -> None:
+        """SystemExit raised by a hook comes back as a RemotePluginError; the worker serves on."""
+        worker = workers.start(GREET)
+        with pytest.raises(RemotePluginError) as caught:
+            worker.call("leave", {})
+        assert caught.value.type_name == "SystemExit"
+        assert not isinstance(caught.value, SystemExit)
+        assert worker.call("echo", {"value": 1}) == 1
 
     def test_unencodable_argument_names_hook_argument_and_type(self, workers: Workers) -> None:
         """An argument the codec cannot carry is a CodecError naming the hook, the argument
@@ -290,6 +313,50 @@ class TestDeadline:
         info = worker.stop()
         assert (info.signal, info.limit) == (signal.SIGKILL, "call_timeout_s")
 
+    def test_a_waiting_callers_deadline_holds_while_another_thread_reads(
+        self, workers: Workers
+    ) -> None:
+        """A caller whose deadline passes while another caller reads the socket gets
+        PluginTimeoutError in time; the worker is killed and the other caller told."""
+        source = (
+            "import time\nclass P:\n    @hookimpl\n    def nap(self, s):\n"
+            "        time.sleep(s)\nplugin = P()\n"
+        )
+        worker = workers.start(source)
+        errors: list[BaseException] = []
+
+        def long_call() -> None:
+            try:
+                worker.call("nap", {"s": 30})
+            except PluginCrashedError as e:
+                errors.append(e)
+
+        reader = threading.Thread(target=long_call)
+        reader.start()
+        time.sleep(0.3)
+        began = time.monotonic()
+        with pytest.raises(PluginTimeoutError):
+            worker.call("nap", {"s": 0}, timeout=0.5)
+        assert time.monotonic() - began < 0.5 + 1.0
+        reader.join(10)
+        assert len(errors) == 1
+
+    def test_a_ping_past_its_deadline_leaves_the_channel_whole(self, workers: Workers) -> None:
+        """A ping that times out behind a long call kills nothing, and the next call works."""
+        source = (
+            "import time\nclass P:\n    @hookimpl\n    def nap(self, s):\n"
+            "        time.sleep(s)\n        return s\nplugin = P()\n"
+        )
+        worker = workers.start(source)
+        thread = threading.Thread(target=worker.call, args=("nap", {"s": 1.0}))
+        thread.start()
+        time.sleep(0.2)
+        with pytest.raises(PluginCrashedError, match="did not answer a ping"):
+            worker.ping(timeout=0.2)
+        thread.join(10)
+        assert worker.call("nap", {"s": 0}) == 0
+        assert worker.alive
+
 
 class TestState:
     def test_export_and_import_state(self, workers: Workers) -> None:
@@ -330,14 +397,23 @@ class TestStop:
         assert not alive(worker.pid)
         assert len(workers.exits) == 1
 
-    def test_killed_parent_leaves_no_worker(self, tmp_path: Path) -> None:
-        """kill -9 of a process that started a worker leaves no worker behind."""
-        (tmp_path / "plug.py").write_text("plugin = object()\n", "utf-8")
+    @pytest.mark.parametrize("busy", [False, True], ids=["idle", "in-a-call"])
+    def test_killed_parent_leaves_no_worker(self, tmp_path: Path, busy: bool) -> None:
+        """kill -9 of a process that started a worker leaves no worker behind: an idle worker
+        reads EOF, one busy in a long call (not reading) gets the parent-death signal."""
+        (tmp_path / "plug.py").write_text(
+            "import time, pluggy\nclass P:\n    @pluggy.HookimplMarker('demo')\n"
+            "    def wait(self):\n        time.sleep(60)\nplugin = P()\n",
+            "utf-8",
+        )
         script = textwrap.dedent(f"""
-            import sys, time
+            import sys, threading, time
             from pluginhost.proc.worker import Worker, WorkerSpec
             spec = WorkerSpec("p", "demo", "g", (("main", "plug:plugin"),), ({str(tmp_path)!r},))
             worker = Worker.start(spec)
+            if {busy!r}:
+                threading.Thread(target=worker.call, args=("wait", {{}}), daemon=True).start()
+                time.sleep(0.3)
             print(worker.pid, flush=True)
             time.sleep(60)
         """)

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import builtins
 import os
+from typing import Any
 
 from .problems import Requirement
 
@@ -331,6 +332,7 @@ class RemotePluginError(PluginHostError):
         self.message = message
         self.remote_traceback = remote_traceback
         self.hook = hook
+        self._builtin = False
         super().__init__(reason, plugin=plugin)
 
     @classmethod
@@ -351,7 +353,7 @@ class RemotePluginError(PluginHostError):
         where = f" in hook {hook!r}" if hook else ""
         reason = f"{type_name}{where}: {message}" if message else f"{type_name}{where}"
         kind = _remote_type(type_name) if builtin else cls
-        return kind(
+        error = kind(
             reason,
             plugin=plugin,
             type_name=type_name,
@@ -359,6 +361,26 @@ class RemotePluginError(PluginHostError):
             remote_traceback=remote_traceback,
             hook=hook,
         )
+        error._builtin = builtin
+        return error
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # The builtin-typed subclasses are made at run time: pickled by what makes them.
+        state = self.__dict__.copy()
+        return (_rebuild_remote, (state,))
+
+
+def _rebuild_remote(state: dict[str, Any]) -> RemotePluginError:
+    error = RemotePluginError.from_remote(
+        state["type_name"],
+        state["message"],
+        state["remote_traceback"],
+        plugin=state["plugin"],
+        hook=state["hook"],
+        builtin=state.get("_builtin", False),
+    )
+    error.__dict__.update(state)
+    return error
 
 
 _REMOTE_TYPES: dict[str, type[RemotePluginError]] = {}

@@ -18,8 +18,10 @@ import contextlib
 import itertools
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..model.limits import ResourceLimits
+if TYPE_CHECKING:  # the worker imports this module: it must not import attrs for the plugin
+    from ..model.limits import ResourceLimits
 
 __all__ = ["available", "join", "make", "oom_killed", "remove"]
 

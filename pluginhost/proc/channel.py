@@ -1,51 +1,95 @@
-"""The host's end of a worker's socket: requests out, one reader thread routing replies.
+"""The host's end of a worker's socket: requests out, replies routed by the caller that reads.
 
-Each request carries an id; the caller waits on a lock of its own (the cheapest wake-up Python
-has), which the reader releases when the reply with that id arrives. When the socket reaches
-EOF (the worker died), every caller still waiting is woken at once with the error
-:meth:`Channel.close` was given, without waiting for its deadline.
+Each request carries an id. There is no reader thread: a caller waiting for its reply becomes
+the *leader* when no other thread reads, and reads frames, handing each reply to its caller,
+until its own comes; the others wait on a condition and one of them takes over when the leader
+leaves. A lone caller so reads its own reply without any thread hand-over (the cost of a call
+is then the round trip). The worker's death is seen by :meth:`Channel.finish`, which the host
+calls from a thread that waits for the process: it reads what is left and wakes every caller
+still waiting with the error it is given, at once.
+
+Frames are read with a buffer of our own (not a socket file), so that a read that passes its
+deadline leaves the channel whole: a ping that times out does not break the next call.
 """
 
 from __future__ import annotations
 
-import _thread
 import contextlib
 import itertools
+import select
 import socket
 import threading
+import time
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import Any
 
 import msgspec
 
 from .messages import HEADER, MAX_FRAME, Failure, Result, decoder, encoder, frame
 
-__all__ = ["Channel", "Slot"]
+__all__ = ["Channel", "FrameTooLargeError", "Slot"]
+
+
+class FrameTooLargeError(ValueError):
+    """A message encodes past the largest frame a peer accepts."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        super().__init__(f"a message of {size} bytes is past the limit of {MAX_FRAME}")
 
 
 class Slot:
-    """One request waiting for its reply."""
+    """One request waiting for its reply (or for the channel's end)."""
 
     __slots__ = ("done", "error", "reply")
 
     def __init__(self) -> None:
-        self.done = _thread.allocate_lock()
-        self.done.acquire()
+        self.done = False
         self.reply: Result | Failure | None = None
         self.error: BaseException | None = None
 
-    def wait(self, timeout: float | None) -> bool:
-        """Whether the reply (or the channel's end) came within ``timeout`` seconds."""
-        return self.done.acquire(timeout=-1 if timeout is None else max(timeout, 0.0))
+
+class Frames:
+    """Whole frames from a blocking socket, each read within an optional deadline."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = bytearray()
+        self.poller = select.poll()
+        self.poller.register(sock, select.POLLIN)
+
+    def next(self, deadline: float | None) -> bytes | None:
+        """The next frame's payload; None at EOF (or a frame past :data:`MAX_FRAME`).
+
+        :raises TimeoutError: ``deadline`` (a ``time.monotonic()`` value) passed first.
+        """
+        buffer = self.buffer
+        while True:
+            if len(buffer) >= 4:
+                (size,) = HEADER.unpack_from(buffer)
+                if size > MAX_FRAME:
+                    return None
+                if len(buffer) >= 4 + size:
+                    payload = bytes(buffer[4 : 4 + size])
+                    del buffer[: 4 + size]
+                    return payload
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self.poller.poll(left * 1000):
+                    raise TimeoutError
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                return None
+            buffer += chunk
 
 
 class Channel:
     """Frames to and from one worker; thread-safe.
 
     :param sock: the host's end of the socketpair, blocking.
-    :param on_other: called in the reader thread with each message that answers no request,
-        and with each failure that says a limit was hit.
-    :param on_eof: called in the reader thread once, after the waiting callers are woken.
+    :param on_other: called with each message that answers no request, and with each failure
+        that says a limit was hit (before its caller wakes).
+    :param on_eof: called once, by the reader that meets the end of the socket.
     """
 
     def __init__(
@@ -55,84 +99,179 @@ class Channel:
         on_eof: Callable[[], None],
     ) -> None:
         self.sock = sock
-        self.reader: BinaryIO = sock.makefile("rb", buffering=1 << 16)  # type: ignore[assignment]
+        self.frames = Frames(sock)
         self._encode = encoder().encode
         self._decode = decoder().decode
         self._send_lock = threading.Lock()
-        self._lock = threading.Lock()
+        self._cond = threading.Condition(threading.Lock())
         self._pending: dict[int, Slot] = {}
         self._ids = itertools.count(1)
         self._closed: BaseException | None = None
+        self._leading = False
+        self._eof = False
+        self._waiting = 0
         self._on_other = on_other
         self._on_eof = on_eof
-        self._thread: threading.Thread | None = None
 
-    # -- before the reader runs: the handshake, in the starting thread
     def send(self, message: object) -> None:
         """Send one message.
 
+        :raises FrameTooLargeError: the message encodes past :data:`MAX_FRAME`.
         :raises OSError: the worker is gone.
         """
-        data = frame(self._encode(message))
+        payload = self._encode(message)
+        if len(payload) > MAX_FRAME:
+            raise FrameTooLargeError(len(payload))
+        data = frame(payload)
         with self._send_lock:
             self.sock.sendall(data)
 
-    def receive(self) -> Any:
-        """The next message, read in the calling thread (the handshake's); None at EOF.
+    def receive(self, deadline: float | None) -> Any:
+        """The next message, for the handshake (before any request); None at EOF.
 
         :raises msgspec.DecodeError: the peer sent something that is not a message.
-        :raises OSError: the socket's timeout passed.
+        :raises TimeoutError: ``deadline`` passed.
         """
-        header = self.reader.read(HEADER.size)
-        if len(header) < HEADER.size:
-            return None
-        (size,) = HEADER.unpack(header)
-        if size > MAX_FRAME:
-            raise msgspec.DecodeError(f"a frame of {size} bytes")
-        payload = self.reader.read(size)
-        return self._decode(payload) if len(payload) == size else None
-
-    def start_reader(self, name: str) -> None:
-        """Start routing replies; from now on only the reader reads."""
-        self.sock.settimeout(None)
-        self._thread = threading.Thread(target=self._read, name=name, daemon=True)
-        self._thread.start()
+        payload = self.frames.next(deadline)
+        return None if payload is None else self._decode(payload)
 
     # -- requests
     def request(self, make: Callable[[int], object]) -> tuple[int, Slot]:
         """Send the message ``make(id)`` and return the slot its reply will fill.
 
         :raises BaseException: the error the channel was closed with, when it is closed.
+        :raises FrameTooLargeError: the message is too large to send.
+        :raises OSError: the socket broke before the worker's end was seen.
         """
         slot = Slot()
-        with self._lock:
+        with self._cond:
             if self._closed is not None:
                 raise self._closed
             ident = next(self._ids)
             self._pending[ident] = slot
         try:
             self.send(make(ident))
-        except OSError:
-            self._pending.pop(ident, None)
-            self.wait_closed(1.0)
-            raise self._closed or ConnectionError("the worker's channel broke") from None
+        except (OSError, FrameTooLargeError):
+            self.forget(ident)
+            raise
         return ident, slot
+
+    def wait(self, slot: Slot, timeout: float | None) -> bool:
+        """Wait for ``slot``'s reply, reading the socket when no other thread does.
+
+        :returns: whether the reply (or the channel's end) came within ``timeout`` seconds.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if not self._lead_or_wait(slot, deadline):
+                return slot.done
+            try:
+                eof = self._read_until(slot, deadline)
+            except TimeoutError:
+                return slot.done
+            finally:
+                self._step_down()
+            if eof:
+                self._on_eof()
+            if slot.done:
+                return True
+
+    def _lead_or_wait(self, slot: Slot, deadline: float | None) -> bool:
+        """Become the reader (True), or wait until ``slot`` is done, the reader leaves, or the
+        deadline passes (False when done or past the deadline)."""
+        with self._cond:
+            while not slot.done:
+                if self._closed is not None:
+                    slot.error, slot.done = self._closed, True
+                    return False
+                if not self._leading and not self._eof:
+                    self._leading = True
+                    return True
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._waiting += 1
+                try:
+                    self._cond.wait(left)
+                finally:
+                    self._waiting -= 1
+            return False
+
+    def _step_down(self) -> None:
+        with self._cond:
+            self._leading = False
+            if self._waiting:
+                self._cond.notify_all()
+
+    def _read_until(self, slot: Slot | None, deadline: float | None) -> bool:
+        """Read and route frames until ``slot`` is done or EOF (``slot`` None: until EOF).
+
+        :returns: whether this read met EOF first (the others wait for :meth:`close`).
+        :raises TimeoutError: ``deadline`` passed.
+        """
+        while slot is None or not slot.done:
+            try:
+                payload = self.frames.next(deadline)
+                message = None if payload is None else self._decode(payload)
+            except (OSError, msgspec.DecodeError):
+                message = None
+            if message is None:
+                with self._cond:
+                    first, self._eof = not self._eof, True
+                return first
+            self._route(message)
+        return False
+
+    def _route(self, message: object) -> None:
+        if not isinstance(message, (Result, Failure)):
+            self._on_other(message)
+            return
+        if isinstance(message, Failure) and message.kind == "limit":
+            # Told before the caller wakes: the worker exits right after, and its exit must
+            # name the limit.
+            self._on_other(message)
+        with self._cond:
+            slot = self._pending.pop(message.id, None)
+            if slot is not None:
+                slot.reply = message
+                slot.done = True
+                if self._waiting:
+                    self._cond.notify_all()
 
     def forget(self, ident: int) -> None:
         """Stop waiting for the reply to ``ident`` (its caller gave up)."""
-        with self._lock:
+        with self._cond:
             self._pending.pop(ident, None)
 
+    # -- the end
+    def drain(self, timeout: float) -> None:
+        """After the worker exited: read and route what it sent last (a reply, a limit hit),
+        unless a reader already met the end.
+
+        :param timeout: how long to wait for the reader to leave and for the last frames.
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._leading and time.monotonic() < deadline:
+                self._cond.wait(max(deadline - time.monotonic(), 0.0))
+            if self._leading or self._eof:
+                return
+            self._leading = True
+        try:
+            with contextlib.suppress(TimeoutError):
+                self._read_until(None, deadline)
+        finally:
+            self._step_down()
+
     def close(self, error: BaseException) -> None:
-        """Mark the channel closed with ``error`` and wake every waiting caller with it."""
-        with self._lock:
+        """Close the channel with ``error``: every caller still waiting gets it at once."""
+        with self._cond:
             if self._closed is None:
                 self._closed = error
-            waiting = list(self._pending.values())
+            for slot in self._pending.values():
+                slot.error, slot.done = self._closed, True
             self._pending.clear()
-        for slot in waiting:
-            slot.error = self._closed
-            slot.done.release()
+            self._cond.notify_all()
 
     @property
     def closed(self) -> BaseException | None:
@@ -143,48 +282,6 @@ class Channel:
         with contextlib.suppress(OSError):  # already gone
             self.sock.shutdown(socket.SHUT_WR)
 
-    def wait_closed(self, timeout: float) -> None:
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-
-    # -- the reader thread
     def dispose(self) -> None:
-        """Close the socket (the reader thread's end, or a channel whose handshake failed)."""
-        self.reader.close()
+        """Close the socket, once the channel is finished (or its handshake failed)."""
         self.sock.close()
-
-    def _read(self) -> None:
-        try:
-            self._route()
-        finally:
-            self._on_eof()
-            self.dispose()
-
-    def _route(self) -> None:
-        read = self.reader.read
-        decode = self._decode
-        pending = self._pending
-        while True:
-            try:
-                header = read(4)
-                if len(header) < 4:
-                    return
-                (size,) = HEADER.unpack(header)
-                if size > MAX_FRAME:
-                    return
-                message = decode(read(size))
-            except (OSError, ValueError, msgspec.DecodeError):
-                return
-            if isinstance(message, (Result, Failure)):
-                if isinstance(message, Failure) and message.kind == "limit":
-                    # Told before the caller wakes: the worker exits right after, and its
-                    # exit must name the limit whichever thread gets there first.
-                    self._on_other(message)
-                with self._lock:
-                    slot = pending.pop(message.id, None)
-                if slot is not None:
-                    slot.reply = message
-                    slot.done.release()
-            else:
-                self._on_other(message)

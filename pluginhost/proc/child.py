@@ -52,6 +52,7 @@ EXIT_REFUSED = 3  # the hello was wrong: another version, or not our secret
 EXIT_LIMIT = 4  # a resource limit was hit
 EXIT_ORPHAN = 5  # the parent was gone before the worker could watch for it
 EXIT_LOAD = 6  # the plugin could not be loaded
+EXIT_FAULT = 7  # the worker's own code failed
 
 _PR_SET_PDEATHSIG = 1
 
@@ -77,7 +78,14 @@ class Channel:
         return self.decode(payload) if len(payload) == size else None
 
     def send(self, message: object) -> None:
-        self.sock.sendall(frame(self.encode(message)))
+        """Send one message.
+
+        :raises ValueError: ``(reason, size)`` when it encodes past the largest frame.
+        """
+        payload = self.encode(message)
+        if len(payload) > MAX_FRAME:
+            raise ValueError(f"it encodes to {len(payload)} bytes, past {MAX_FRAME}", len(payload))
+        self.sock.sendall(frame(payload))
 
 
 def main() -> NoReturn:
@@ -86,9 +94,13 @@ def main() -> NoReturn:
     version, fd, parent, secret = _boot()
     _watch_parent(parent)
     channel = Channel(_socket(fd))
-    spec = _handshake(channel, version, secret)
-    plugin = _load(channel, spec)
-    _serve(channel, plugin)
+    try:
+        spec = _handshake(channel, version, secret)
+        plugin = _load(channel, spec)
+        _serve(channel, plugin)
+    except BaseException:  # a fault of the worker itself: told, then out at once
+        traceback.print_exc()
+        _exit(EXIT_FAULT)
 
 
 def _boot() -> tuple[int, int, int, bytes]:
@@ -171,14 +183,26 @@ def _fail_load(channel: Channel, reason: str, trace: str, limit: str | None) -> 
     _exit(EXIT_LIMIT if limit else EXIT_LOAD)
 
 
+#: What the worker itself imports; the plugin sees the host's copies of these and their
+#: directories' neighbours (in a virtualenv, its site-packages), after its own paths.
+_OWN = ("pluginhost", "pluggy", "msgspec")
+
+
 def _set_path(paths: list[str]) -> None:
-    """The plugin's paths first, then the standard library, then the host's (site-packages,
-    pluginhost's own): a private dependency wins over the host's copy of a module that the
-    worker has not imported itself (pluggy, msgspec and pluginhost are)."""
+    """The plugin's paths first, then the standard library, then only the entries that hold
+    what the worker imports itself (and import hooks, such as an editable install's), so
+    that a private dependency wins over the host's copy of a module. The worker never imports
+    attrs, so that a plugin may bring its own."""
     stdlib = {sysconfig.get_path(key) for key in ("stdlib", "platstdlib")}
-    ordered = [p for p in sys.path if p in stdlib or p.endswith("lib-dynload") or ".zip" in p]
-    rest = [p for p in sys.path if p not in ordered]
-    sys.path[:] = [*paths, *ordered, *rest]
+    files = [getattr(sys.modules.get(name), "__file__", None) or "" for name in _OWN]
+
+    def kept(entry: str) -> bool:
+        if entry in stdlib or entry.endswith("lib-dynload") or not os.path.isdir(entry):
+            return True
+        root = os.path.join(os.path.abspath(entry), "")
+        return any(file.startswith(root) for file in files)
+
+    sys.path[:] = [*paths, *(entry for entry in sys.path if entry and kept(entry))]
 
 
 def _serve(channel: Channel, plugin: Plugin) -> NoReturn:
@@ -192,6 +216,9 @@ def _serve(channel: Channel, plugin: Plugin) -> NoReturn:
         reply = _answer(plugin, message)
         try:
             channel.send(reply)
+        except ValueError as e:  # past the largest frame
+            size = f"message of {e.args[1]} bytes"
+            channel.send(Failure(message.id, "codec", size, str(e.args[0]), "", argument="result"))
         except OSError:
             _exit(0)
         limit = reply.type_name if isinstance(reply, Failure) and reply.kind == "limit" else None
@@ -206,7 +233,7 @@ def _answer(plugin: Plugin, call: Call) -> Result | Failure:
         value = plugin.run(call)
     except BadCallError as e:
         return Failure(call.id, "call", "CallError", str(e), "")
-    except Exception as e:
+    except BaseException as e:  # plugin code: even SystemExit goes back to the host
         return _failure(plugin, call, e)
     found = uncarried(value, "result")
     if found is not None:
@@ -215,7 +242,7 @@ def _answer(plugin: Plugin, call: Call) -> Result | Failure:
     return Result(call.id, value)
 
 
-def _failure(plugin: Plugin, call: Call, error: Exception) -> Failure:
+def _failure(plugin: Plugin, call: Call, error: BaseException) -> Failure:
     limit = confine.limit_of(error, plugin.limits)
     if limit is not None:
         return Failure(call.id, "limit", limit, _describe(error), _trace(error))

@@ -9,6 +9,7 @@ process. The worker's secret goes over its stdin, never on argv or in its enviro
 
 from __future__ import annotations
 
+import os
 import queue
 import subprocess
 import sys
@@ -72,6 +73,16 @@ def _in_launcher(start: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Pop
         raise outcome
     assert isinstance(outcome, subprocess.Popen)
     return outcome
+
+
+def _forget_thread() -> None:
+    """In a forked child the launcher thread does not exist: the next spawn starts one."""
+    global _started  # noqa: PLW0603 (the lock may be held by a thread that is not in the child)
+    _started = threading.Lock()
+    _thread.clear()
+
+
+os.register_at_fork(after_in_child=_forget_thread)
 
 
 def _ensure_thread() -> None:

@@ -17,11 +17,13 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final, final
+from typing import Any, Final, NoReturn, final
 
 import attrs
+import msgspec
 
 from ..model.errors import (
     CallError,
@@ -33,13 +35,14 @@ from ..model.errors import (
 )
 from ..model.limits import ResourceLimits
 from . import cgroup, launcher
-from .channel import Channel, Slot
+from .channel import Channel, FrameTooLargeError, Slot
 from .child import EXIT_LIMIT, EXIT_REFUSED
 from .messages import (
     PROTOCOL_VERSION,
     Call,
     Failure,
     Hello,
+    HookMsg,
     LimitsMsg,
     LoadFailed,
     Ready,
@@ -128,9 +131,8 @@ class WorkerSpec:
         )
 
 
-#: How long the reader waits for a worker whose channel closed to be reaped, before it wakes
-#: the callers with a less precise error.
-_EOF_REAP = 0.05
+#: How long a worker may take to exit after its channel closed before it is killed.
+_EOF_GRACE = 2.0
 
 OnExit = Callable[["Worker", ExitInfo], None]
 
@@ -158,6 +160,7 @@ class Worker:
         self._limit: str | None = None
         self._exited = threading.Event()
         self._channel = Channel(sock, self._on_message, self._on_eof)
+        self._watcher: threading.Thread | None = None
 
     @classmethod
     def start(
@@ -165,7 +168,7 @@ class Worker:
     ) -> Worker:
         """Spawn, shake hands, set limits, import the entry points, describe the hooks.
 
-        :param on_exit: called once, in the worker's reader thread, when the worker is gone
+        :param on_exit: called once, in the worker's watcher thread, when the worker is gone
             (never when :meth:`start` raises).
         :raises PluginLoadError: the import failed, or the plugin declares a hook wrapper; the
             reason says which, with the remote traceback text.
@@ -194,15 +197,18 @@ class Worker:
     # -- starting
     def _handshake(self, secret: bytes, timeout: float) -> None:
         channel = self._channel
-        channel.sock.settimeout(timeout)
+        deadline = time.monotonic() + timeout
         try:
             channel.send(Hello(PROTOCOL_VERSION, secret, self.spec.message(self._cgroup)))
-            echo = channel.receive()
+            echo = channel.receive(deadline)
             if not isinstance(echo, Hello) or echo.version != PROTOCOL_VERSION:
                 self._refuse_start("the worker's hello is missing or of another version", echo)
             if not secrets.compare_digest(echo.secret, secret):
                 self._refuse_start("the worker's hello does not carry its secret", echo)
-            ready = channel.receive()
+            ready = channel.receive(deadline)
+        except TimeoutError:
+            reason = f"the worker did not load the plugin within {timeout} s and was killed"
+            self._refuse_start(reason, False)
         except (OSError, ValueError) as e:
             self._refuse_start(f"the handshake failed: {e}", None)
         if isinstance(ready, LoadFailed):
@@ -211,9 +217,13 @@ class Worker:
             self._refuse_start("the worker sent no description of the plugin", ready)
         self.hooks = tuple(_description(h) for h in ready.hooks)
         self.enforced = tuple(ready.enforced)
-        channel.start_reader(f"pluginhost-worker-{self.pid}")
+        watcher = threading.Thread(target=self._watch, name=f"pluginhost-worker-{self.pid}")
+        watcher.daemon = True
+        self._watcher = watcher
+        watcher.start()
 
-    def _refuse_start(self, reason: str, received: object) -> None:
+    def _refuse_start(self, reason: str, received: object) -> NoReturn:
+        """Kill and reap the worker, and raise; ``received`` None: it died on its own."""
         if received is None:
             info = self._reap(kill=True)
             reason = f"the worker died while starting ({info.reason})"
@@ -221,7 +231,7 @@ class Worker:
             self._reap(kill=True)
         raise PluginCrashedError(reason, plugin=self.spec.plugin)
 
-    def _load_failed(self, failed: LoadFailed) -> None:
+    def _load_failed(self, failed: LoadFailed) -> NoReturn:
         self._limit = failed.limit
         self._reap(kill=False)
         if failed.limit is not None:
@@ -284,7 +294,7 @@ class Worker:
         if found is not None:
             self._codec_error(hook, *found)
 
-    def _codec_error(self, hook: str, place: str, type_name: str) -> None:
+    def _codec_error(self, hook: str, place: str, type_name: str) -> NoReturn:
         side = "returned" if place.startswith("result") else "passed"
         raise CodecError(
             f"hook {hook!r} {side} {place} of type {type_name}, which cannot cross to or from"
@@ -308,8 +318,8 @@ class Worker:
     ) -> Any:
         if timeout is None:
             timeout = self.spec.limits.call_timeout_s
-        ident, slot = self._channel.request(lambda i: Call(i, op, name, entry_point, kwargs))
-        if not slot.wait(timeout):
+        ident, slot = self._send_request(Call(0, op, name, entry_point, kwargs))
+        if not self._channel.wait(slot, timeout):
             self._channel.forget(ident)
             if kill:
                 self._kill("call_timeout_s")
@@ -322,14 +332,34 @@ class Worker:
             )
         return self._outcome(name, slot)
 
+    def _send_request(self, call: Call) -> tuple[int, Slot]:
+        def numbered(ident: int) -> Call:
+            call.id = ident
+            return call
+
+        try:
+            return self._channel.request(numbered)
+        except FrameTooLargeError as e:
+            self._codec_error(call.name, "the arguments", f"message of {e.size} bytes")
+        except PluginCrashedError as e:
+            raise _fresh(e) from None
+        except OSError as e:
+            self._exited.wait(_EOF_GRACE)
+            gone = self._channel.closed
+            if isinstance(gone, PluginCrashedError):
+                raise _fresh(gone) from e
+            raise PluginCrashedError(
+                f"the channel to the worker broke: {e}", plugin=self.spec.plugin
+            ) from e
+
     def _outcome(self, name: str, slot: Slot) -> Any:
         reply = slot.reply
         if isinstance(reply, Result):
             return reply.value
         if isinstance(reply, Failure):
             raise self._failure_error(name, reply)
-        assert slot.error is not None
-        raise slot.error
+        assert isinstance(slot.error, PluginCrashedError)
+        raise _fresh(slot.error)
 
     def _failure_error(self, name: str, failure: Failure) -> Exception:
         plugin = self.spec.plugin
@@ -397,19 +427,28 @@ class Worker:
             self._limit = message.type_name
 
     def _on_eof(self) -> None:
-        # The socket closes as the worker exits, so its status is there at once (a short wait,
-        # so that the error can say how it died); the callers are woken either way.
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._process.wait(_EOF_REAP)
-        how = self._process.returncode
-        ended = _exit_info(how, self._limit).reason if how is not None else "closed its channel"
-        gone = PluginCrashedError(
-            f"the worker of plugin {self.spec.plugin!r} (pid {self.pid}) {ended}",
-            plugin=self.spec.plugin,
-            limit=self._limit,
-        )
-        self._channel.close(gone)
-        info = self._reap(kill=False)
+        # The socket closes as the worker exits, and the watcher, waiting for the process,
+        # closes the channel then. A worker alive without its channel serves nobody (a broken
+        # frame): it is killed if it has not exited after a grace period.
+        timer = threading.Timer(_EOF_GRACE, self._signal, (signal.SIGKILL,))
+        timer.daemon = True
+        timer.start()
+
+    def _watch(self) -> None:
+        """The watcher thread: waits for the worker's end, then tells everyone, once."""
+        self._process.wait()
+        try:
+            self._channel.drain(_EOF_GRACE)
+            info = self._reap(kill=False)
+            self._channel.close(
+                PluginCrashedError(
+                    f"the worker of plugin {self.spec.plugin!r} (pid {self.pid}) {info.reason}",
+                    plugin=self.spec.plugin,
+                    limit=info.limit,
+                )
+            )
+        finally:
+            self._channel.dispose()
         if self._on_exit is not None:
             self._on_exit(self, info)
 
@@ -425,6 +464,12 @@ class Worker:
         self.exit_info = info
         self._exited.set()
         return info
+
+
+def _fresh(error: PluginCrashedError) -> PluginCrashedError:
+    """A new instance of the channel's one closing error for each caller: one instance raised
+    in several threads would gather all their tracebacks."""
+    return PluginCrashedError(error.reason, plugin=error.plugin, limit=error.limit)
 
 
 def _exit_info(code: int, limit: str | None) -> ExitInfo:
@@ -446,13 +491,6 @@ def _exit_info(code: int, limit: str | None) -> ExitInfo:
     return ExitInfo(returncode=returncode, signal=sig, limit=limit, reason=reason)
 
 
-def _description(hook: Any) -> HookDescription:
-    return HookDescription(
-        name=hook.name,
-        specname=hook.specname,
-        argnames=tuple(hook.argnames),
-        tryfirst=hook.tryfirst,
-        trylast=hook.trylast,
-        optionalhook=hook.optionalhook,
-        entry_point=hook.entry_point,
-    )
+def _description(hook: HookMsg) -> HookDescription:
+    name, specname, argnames, *options = msgspec.structs.astuple(hook)
+    return HookDescription(name, specname, tuple(argnames), *options)
