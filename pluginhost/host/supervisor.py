@@ -260,7 +260,7 @@ class Supervisor:
                     EventKind.RESTARTED,
                     link.plugin,
                     version=link.version,
-                    step="state restored" if link.has_state else None,
+                    distribution=link.distribution,
                 )
             )
 
@@ -270,7 +270,16 @@ class Supervisor:
     def _tell(self, link: Link, kind: EventKind, error: str, limit: str | None) -> None:
         def tell() -> None:
             self._refresh(link.plugin)
-            self._emit(Event(kind, link.plugin, version=link.version, error=error, step=limit))
+            self._emit(
+                Event(
+                    kind,
+                    link.plugin,
+                    version=link.version,
+                    distribution=link.distribution,
+                    error=error,
+                    step=limit,
+                )
+            )
 
         self._locked(tell)
 

@@ -59,6 +59,8 @@ class Link:
 
     spec: WorkerSpec
     version: str
+    distribution: str | None = None
+    """Its distribution's name, for events."""
     worker: Worker | None = None
     timeout: float | None = None
     state: Any = None
@@ -207,7 +209,9 @@ class Processes:
         candidate = member.candidate
         spec = self.spec(candidate, member.site_dir)
         limits = spec.limits
-        link = Link(spec, candidate.version_text, timeout=limits.call_timeout_s)
+        link = Link(
+            spec, candidate.version_text, candidate.distribution, timeout=limits.call_timeout_s
+        )
         link.timers = self.timers
         link.on_exit = self._exited
         link.worker = _start(spec, link, self.start_timeout)
