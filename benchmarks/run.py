@@ -26,6 +26,7 @@ import hook_call
 import memory
 import pauses
 import process_calls
+import process_host
 import startup
 import swap
 from _common import Row, growth_exponent, row
@@ -62,6 +63,7 @@ FIGURES: dict[str, Callable[[bool], list[Row]]] = {
     "7": scaling,
     "8": pauses.figures,
     "9": process_calls.figures,
+    "10": process_host.figures,
 }
 
 _SCALE = {"us": 1e6, "ms": 1e3, "MB": 1 / 2**20, "calls/s": 1.0, "exp": 1.0}

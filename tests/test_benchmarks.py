@@ -32,6 +32,9 @@ FIGURES = [
     "7 cold start growth",
     "8 longest call gap during a swap",
     "9 process plugin call",
+    "10 process plugin swap latency",
+    "11 process plugin restart",
+    "12 hook call beside process plugins",
 ]
 
 
