@@ -5,22 +5,28 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pluggy
 import pytest
 from conftest import greet_code
-from processhost import build, counter, kinds, wait_for
+from processhost import build, counter, kinds, process_manifest, wait_for
 from procplugins import alive
 
+from hookspecs import greeter
 from pluginhost import (
     ActivationError,
     Event,
     EventKind,
+    HostSnapshot,
+    PluginCrashedError,
     PluginHost,
     PluginState,
     ResourceLimits,
 )
+from pluginhost.cli.commands.status import plugin_status, status_lines
 from pluginhost.model.candidate import Candidate, InstalledOrigin, WheelOrigin
 from pluginhost.model.manifest import Manifest
 from pluginhost.swap.process import Processes
@@ -126,6 +132,30 @@ class TestLoad:
         if step is not None:
             assert failed[0].step == step
 
+    def test_application_manager(self, factory: WheelFactory, make_host: MakeHost) -> None:
+        """An adopted plugin manager registers the proxies through its own hook parsing."""
+        pm = pluggy.PluginManager(greeter.PROJECT)
+        pm.add_hookspecs(greeter.GreeterSpec)
+        build(factory, "counter", code=counter())
+        host = make_host(manager=pm)
+        assert pm.hook.greet(name="x")[0].startswith("hi x #1")
+        assert host.plugins["counter"].isolation == "process"
+
+    def test_status_for_people_and_scripts(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """status.json, HostSnapshot and pluginhost status show the worker and its limits."""
+        build(factory, "counter", code=counter(), resources="open_files = 64")
+        host = make_host()
+        pid = host.plugins["counter"].pid
+        entry = plugin_status(HostSnapshot.read(host.home), "counter")
+        assert (entry["isolation"], entry["pid"], entry["restarts"]) == ("process", pid, 0)
+        assert entry["limits"]["open_files"] == 64
+        lines = status_lines(entry)
+        assert "  isolation    process" in lines
+        assert f"  worker       pid {pid}, 0 restart(s)" in lines
+        assert "  limits       open_files=64" in lines
+
 
 class TestSwap:
     def test_hot_swap_under_four_threads(
@@ -165,6 +195,44 @@ class TestSwap:
         assert first_v2 > 50
         wait_for(lambda: not alive(old_pid))
         wait_for(lambda: EventKind.UPDATED in kinds(events, "counter"))
+
+    def test_several_entry_points(
+        self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
+    ) -> None:
+        """A process plugin of two entry points: each one's state goes across a swap and a
+        restart after a crash."""
+        extra = (
+            "class Extra:\n"
+            "    count = 0\n"
+            "    @staticmethod\n    @hookimpl\n    def farewell(name):\n"
+            "        Extra.count += 1\n        return f'bye #{Extra.count}'\n"
+            "    @staticmethod\n    @hookimpl\n    def pluginhost_export_state():\n"
+            "        return Extra.count\n"
+            "    @staticmethod\n    @hookimpl\n"
+            "    def pluginhost_import_state(state, previous_version):\n"
+            "        Extra.count = state or 0\n"
+        )
+        for version, prefix in (("1.0.0", "v1"), ("1.1.0", "v2")):
+            factory.build(
+                "counter",
+                version,
+                code=counter(prefix, more=extra),
+                more_entry_points={"extra": "counter:Extra"},
+                manifest=process_manifest("counter", version),
+            )
+            if version == "1.0.0":
+                host = make_host(state_interval=0.05)
+                host.hook.greet(name="a")
+                assert host.hook.farewell(name="a") == "bye #1"
+        wait_for(lambda: host.plugins["counter"].version == "1.1.0")
+        assert host.hook.greet(name="b")[0].startswith("v2 b #2")
+        assert host.hook.farewell(name="b") == "bye #2"
+        time.sleep(0.3)  # exported meanwhile
+        with pytest.raises(PluginCrashedError):
+            host.hook.greet(name="exit")
+        wait_for(lambda: host.plugins["counter"].restarts == 1)
+        assert host.hook.greet(name="c")[0].startswith("v2 c #3")
+        assert host.hook.farewell(name="c") == "bye #3"
 
     def test_failed_swap_keeps_the_old_worker(
         self, factory: WheelFactory, make_host: MakeHost

@@ -21,11 +21,13 @@ from procplugins import alive
 from pluginhost import (
     Event,
     EventKind,
+    HostStateError,
     PluginCrashedError,
     PluginHost,
     PluginTimeoutError,
     ProblemKind,
 )
+from pluginhost.host.control import ControlServer, send_request
 from pluginhost.host.supervisor import BACKOFF_MAX, backoff
 from pluginhost.testing import WheelFactory
 
@@ -140,6 +142,28 @@ class TestQuarantine:
         assert not host.plugins["counter"].quarantined
         assert host.problems() == ()
         assert host.hook.greet(name="a")[0].startswith("hi a #1")
+
+    def test_restart_through_the_control_folder(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """pluginhost restart NAME reaches a running host: a quarantined plugin comes back."""
+        build(factory, "counter", code=counter())
+        host = make_host(restart_limit=1)
+        with pytest.raises(PluginCrashedError):
+            host.hook.greet(name="exit")
+        wait_for(lambda: host.plugins["counter"].quarantined)
+        server = ControlServer(host, interval=0.02)
+        server.start()
+        try:
+            answer = send_request(host.home, "restart", "counter", timeout=10)
+        finally:
+            server.stop()
+        assert answer["ok"]
+        wait_for(lambda: serving(host, "counter", restarts=1))
+        factory.build("hello", code=greet_code("Hello"))
+        wait_for(lambda: "hello" in host.plugins)
+        with pytest.raises(HostStateError, match="not a process plugin"):
+            host.restart("hello")
 
     def test_rollback_from_quarantine(
         self, factory: WheelFactory, make_host: MakeHost, events: list[Event]

@@ -105,21 +105,25 @@ class Link:
     def _forward(self, entry_point: str, hook: str, kwargs: Mapping[str, Any]) -> Any:
         worker = self.worker
         if worker is None:
-            return self._absent(hook)
-        if hook == _EXPORT:
-            self.keep(worker.call(hook, kwargs, timeout=self.timeout, entry_point=entry_point))
-            return self.state
-        if hook == _IMPORT:
-            self.keep(kwargs.get("state"))
-        return worker.call(hook, kwargs, timeout=self.timeout, entry_point=entry_point)
+            return self._absent(hook, entry_point)
+        value = worker.call(hook, kwargs, timeout=self.timeout, entry_point=entry_point)
+        # The state crossing at a swap is kept for a restart; a plugin of several entry points
+        # crosses it one part at a time, so only the supervisor's exports keep it whole.
+        if hook in (_EXPORT, _IMPORT) and len(self.spec.entry_points) == 1:
+            self.keep(value if hook == _EXPORT else kwargs.get("state"))
+        return value
 
     def keep(self, state: Any) -> None:
         """Remember ``state`` for a restart."""
         self.state, self.has_state = state, True
 
-    def _absent(self, hook: str) -> Any:
+    def _absent(self, hook: str, entry_point: str) -> Any:
         if hook == _EXPORT:
-            return self.state  # what it saved last: a swap from a crashed worker keeps it
+            # What it saved last: a swap from a crashed worker keeps it (shaped as the worker
+            # exports it: by entry point for a plugin of several).
+            if len(self.spec.entry_points) == 1:
+                return self.state
+            return self.state.get(entry_point) if isinstance(self.state, dict) else None
         if hook == _DEACTIVATE:
             return None
         why = "is quarantined after repeated crashes" if self.quarantined else "is restarting"
