@@ -25,7 +25,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Any, Final
 
 import pluggy
 
@@ -41,6 +41,7 @@ __all__ = ["Supervisor", "processes_for"]
 
 logger = logging.getLogger("pluginhost")
 
+_EXPORT: Final = "pluginhost_export_state"
 #: The first restart's delay, and the most any restart waits (seconds).
 BACKOFF_BASE: Final = 0.05
 BACKOFF_MAX: Final = 30.0
@@ -222,12 +223,19 @@ class Supervisor:
 
         :raises PluginHostError: when it does not come up.
         """
-        worker = Worker.start(link.spec, on_exit=link.exited, start_timeout=60.0)
+        timeouts = self.config.timeouts
+        worker = Worker.start(link.spec, on_exit=link.exited, start_timeout=timeouts.import_)
+        several = len(link.spec.entry_points) > 1
         try:
-            if link.has_state:
-                worker.import_state(link.state, link.version)
+            for entry_point in _implementing(worker, "pluginhost_import_state"):
+                part = link.state
+                if several:
+                    part = part.get(entry_point) if isinstance(part, dict) else None
+                kwargs = {"state": part, "previous_version": link.version}
+                # Bounded like every lifecycle hook: a hung one is killed, and counts as a crash.
+                _call(worker, "pluginhost_import_state", kwargs, entry_point, timeouts.activate)
             for entry_point in _implementing(worker, "pluginhost_activate"):
-                worker.call("pluginhost_activate", {"host": None}, entry_point=entry_point)
+                _call(worker, "pluginhost_activate", {"host": None}, entry_point, timeouts.activate)
             worker.ping(timeout=10.0)  # a busy machine is no crash
         except BaseException:
             worker.stop()
@@ -290,13 +298,27 @@ class Supervisor:
         self._next_export = time.monotonic() + self.config.state_interval
         for link in self._processes.live():
             worker = link.worker
-            if worker is None or not _implementing(worker, "pluginhost_export_state"):
+            if worker is None or not _implementing(worker, _EXPORT):
                 continue
+            timeout = self.config.timeouts.activate
             try:
-                link.keep(worker.export_state())
+                states = {
+                    entry_point: _call(worker, _EXPORT, {}, entry_point, timeout)
+                    for entry_point in _implementing(worker, _EXPORT)
+                }
+                # Shaped as the worker's own export (and the in-process hand-over) shape it.
+                several = len(link.spec.entry_points) > 1
+                link.keep((states or None) if several else next(iter(states.values())))
             except PluginHostError as exc:
                 # A crash meanwhile is told by the link; anything else keeps the last state.
                 logger.info("state of %s not exported: %s", link.plugin, exc)
+
+
+def _call(
+    worker: Worker, hook: str, kwargs: dict[str, Any], entry_point: str, timeout: float
+) -> Any:
+    """One lifecycle hook of one entry point in ``worker``, within ``timeout`` seconds."""
+    return worker.call(hook, kwargs, entry_point=entry_point, timeout=timeout)
 
 
 def _implementing(worker: Worker, hook: str) -> Sequence[str]:
