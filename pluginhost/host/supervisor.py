@@ -25,17 +25,20 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pluggy
 
 from ..model.errors import PluginHostError
 from ..model.events import Event, EventKind
-from ..proc.worker import ExitInfo, Worker
 from ..swap.process import Link, Processes
 from .dependencies import SharedDependencies
 from .private import PrivateDependencies
 from .settings import Settings
+
+if TYPE_CHECKING:
+    # Imported when a worker first restarts (see pluginhost.swap.process).
+    from ..proc.worker import ExitInfo, Worker
 
 __all__ = ["Supervisor", "processes_for"]
 
@@ -223,6 +226,8 @@ class Supervisor:
 
         :raises PluginHostError: when it does not come up.
         """
+        from ..proc.worker import Worker  # noqa: PLC0415  see the imports above
+
         timeouts = self.config.timeouts
         worker = Worker.start(link.spec, on_exit=link.exited, start_timeout=timeouts.import_)
         several = len(link.spec.entry_points) > 1

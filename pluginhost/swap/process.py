@@ -30,11 +30,12 @@ from ..model.candidate import Candidate, InstalledOrigin, WheelOrigin
 from ..model.errors import ActivationError, PluginCrashedError, PluginHostError
 from ..model.limits import ResourceLimits
 from ..model.problems import Problem, ProblemKind
-from ..proc.worker import ExitInfo, Worker, WorkerSpec
 from .proxies import ProcessProxy, build_proxies
 from .switch import Implementations
 
 if TYPE_CHECKING:
+    # Imported when a process plugin first loads: a host without any pays nothing for them.
+    from ..proc.worker import ExitInfo, Worker, WorkerSpec
     from .members import Member
 
 __all__ = ["Link", "Processes", "link_of", "stop_workers"]
@@ -186,6 +187,8 @@ class Processes:
 
     def spec(self, candidate: Candidate, site_dir: Path | None) -> WorkerSpec:
         """How ``candidate``'s worker is started."""
+        from ..proc.worker import WorkerSpec  # noqa: PLC0415  see the imports above
+
         origin = candidate.origin
         first = [str(site_dir)] if site_dir is not None else []
         if site_dir is None and isinstance(origin, InstalledOrigin) and origin.location:
@@ -263,6 +266,8 @@ class Processes:
 
 
 def _start(spec: WorkerSpec, link: Link, timeout: float) -> Worker:
+    from ..proc.worker import Worker  # noqa: PLC0415  see the imports above
+
     try:
         return Worker.start(spec, on_exit=link.exited, start_timeout=timeout)
     except ActivationError:
