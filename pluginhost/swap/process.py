@@ -173,6 +173,8 @@ class Processes:
     timers: list[Callable[[str, float], None]] = attrs.field(factory=list, init=False)
     """Told how long each call into a worker took (shared with every link)."""
     _links: set[Link] = attrs.field(factory=set, init=False)
+    # The transition adds links under the host's lock; the supervisor reads them without it.
+    _guard: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 
     def isolated(self, candidate: Candidate) -> bool:
         """Whether ``candidate`` runs in a worker process: its manifest asks for it, or the host
@@ -231,13 +233,15 @@ class Processes:
         except BaseException:
             link.stop()
             raise
-        self._links.add(link)
+        with self._guard:
+            self._links.add(link)
         return prepared
 
     def live(self) -> list[Link]:
         """The links whose workers serve or may be restarted (not retired)."""
-        links = [link for link in self._links if not link.retired]
-        self._links = set(links)
+        with self._guard:
+            links = [link for link in self._links if not link.retired]
+            self._links = set(links)
         return links
 
     def _exited(self, link: Link, info: ExitInfo) -> None:
