@@ -254,9 +254,10 @@ class Processes:
             Problem(
                 ProblemKind.QUARANTINED,
                 link.plugin,
-                f"plugin {link.plugin!r} {link.version} is quarantined: its worker crashed "
-                f"{len(link.crashes)} times in a row; host.rollback(), a new version or "
-                f"'pluginhost restart {link.plugin}' brings it back",
+                f"{link.plugin} {link.version} is quarantined: its worker crashed "
+                f"{len(link.crashes)} times in a short while and is not restarted any more "
+                f"(`pluginhost restart {link.plugin}`, a rollback or a new version brings it "
+                "back)",
                 version=link.version,
             )
             for link in self.live()
