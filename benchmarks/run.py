@@ -27,6 +27,7 @@ import index
 import memory
 import pauses
 import process_calls
+import process_host
 import startup
 import swap
 from _common import Row, growth_exponent, row
@@ -63,6 +64,7 @@ FIGURES: dict[str, Callable[[bool], list[Row]]] = {
     "7": scaling,
     "8": pauses.figures,
     "9": process_calls.figures,
+    "10": process_host.figures,
     "13": index.figures,
 }
 

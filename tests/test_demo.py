@@ -1,4 +1,4 @@
-"""``pluginhost demo``, run as a real subprocess: each of its six steps is visible and checked."""
+"""``pluginhost demo``, run as a real subprocess: each of its seven steps is visible and checked."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ WHEELS = (
     "needy_plugin-0.1.0-py3-none-any.whl",
     "hello_plugin-1.1.0-py3-none-any.whl",
     "hello_plugin-1.2.0-py3-none-any.whl",
+    "sturdy_plugin-1.0.0-py3-none-any.whl",
 )
 
 
@@ -148,6 +149,22 @@ class TestSteps:
         assert "Pleased to meet you" not in tail
         assert "(hello 1.1.0, greeting #" in tail
 
+    def test_7_process_plugin_crashes_and_comes_back(self, out: str) -> None:
+        """sturdy runs in a worker; its crash reaches the caller, hello serves on, and a new
+        worker comes back with sturdy's state."""
+        step = out[out.index("7. Crash containment") :]
+        host_pid = number(r"\(the host is pid (\d+)\)", step)
+        first = number(r"sturdy 1\.0\.0 runs in worker pid (\d+)", step)
+        assert first != host_pid
+        assert "farewell #1" in step
+        assert 'host.hook.farewell(name="crash") raised PluginCrashedError' in step
+        assert "event  crashed sturdy-plugin (sturdy) 1.0.0 (exited with code 1)" in step
+        assert "event  restarted sturdy-plugin (sturdy) 1.0.0" in step
+        assert re.search(r"meanwhile hello served [\d,]+ calls from 4 threads, 0 failed", step)
+        second = number(r"sturdy is back in a new worker \(pid (\d+), 1 restart\)", step)
+        assert second not in (first, host_pid)
+        assert f"(sturdy, worker pid {second}, farewell #2)" in step
+
 
 class TestSecondRun:
     def test_reuses_cache_and_keeps(
@@ -166,6 +183,7 @@ class TestSecondRun:
             "hello_plugin-1.1.0-py3-none-any.whl",
             "hello_plugin-1.2.0-py3-none-any.whl",
             "needy_plugin-0.1.0-py3-none-any.whl",
+            "sturdy_plugin-1.0.0-py3-none-any.whl",
         ]
         assert (keep / "home" / "registry.json").is_file()
         assert any(p.name.startswith("hello-1.1.0-") for p in (keep / "home" / "site").iterdir())

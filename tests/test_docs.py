@@ -177,7 +177,7 @@ def test_operations_config_example_has_every_key(tmp_path: Path) -> None:
     path.write_text(example.group(1), encoding="utf-8")
     config = HostConfig.from_file(path)
     document = re.findall(r"^(\w+) =", example.group(1).split("\n[pluginhost.")[0], re.MULTILINE)
-    tables = ("policy", "timeouts", "limits")
+    tables = ("policy", "timeouts", "limits", "resources")
     assert sorted([*document, *tables, "index"]) == sorted(FILE_KEYS)
     (index,) = re.findall(
         r"^\[\[pluginhost\.index\]\][^\n]*\n(.*?)(?:\n\n|\Z)", section, re.M | re.S

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pluginhost.model.errors import ManifestError, VersionError
+from pluginhost.model.limits import ResourceLimits
 from pluginhost.model.manifest import MANIFEST_NAME, MAX_MANIFEST_SIZE, Manifest
 from pluginhost.model.names import PluginName, plugin_name
 from pluginhost.model.versions import ANY, Constraint, Version
@@ -178,7 +179,63 @@ ERRORS: list[tuple[str | bytes, str | None, str, type[ManifestError]]] = [
     (
         '[plugin]\nnmae = "x"\n',
         "plugin.nmae",
-        "host, name, optional, requires, version",
+        "host, isolation, name, optional, requires, resources, version",
+        ManifestError,
+    ),
+    (
+        '[plugin]\nisolation = "thread"\n',
+        "plugin.isolation",
+        "'in-process' or 'process'",
+        ManifestError,
+    ),
+    ("[plugin]\nisolation = 1\n", "plugin.isolation", "must be a string", ManifestError),
+    ('[plugin]\nresources = "x"\n', "plugin.resources", "must be a table", ManifestError),
+    (
+        "[plugin.resources]\nram = 1\n",
+        "plugin.resources.ram",
+        "memory_mb, cpu_cores",
+        ManifestError,
+    ),
+    (
+        "[plugin.resources]\nmemory_mb = 1.5\n",
+        "plugin.resources.memory_mb",
+        "an integer, not a float",
+        ManifestError,
+    ),
+    (
+        "[plugin.resources]\nthreads = true\n",
+        "plugin.resources.threads",
+        "not a boolean",
+        ManifestError,
+    ),
+    (
+        "[plugin.resources]\nopen_files = 0\n",
+        "plugin.resources.open_files",
+        "positive",
+        ManifestError,
+    ),
+    (
+        "[plugin.resources]\ncall_timeout_s = -1\n",
+        "plugin.resources.call_timeout_s",
+        "positive",
+        ManifestError,
+    ),
+    (
+        "[plugin.resources]\ncall_timeout_s = nan\n",
+        "plugin.resources.call_timeout_s",
+        "positive",
+        ManifestError,
+    ),
+    (
+        "[plugin.resources]\ncall_timeout_s = inf\n",
+        "plugin.resources.call_timeout_s",
+        "finite",
+        ManifestError,
+    ),
+    (
+        "[plugin.resources]\ncall_timeout_s = '1'\n",
+        "plugin.resources.call_timeout_s",
+        "seconds, not a string",
         ManifestError,
     ),
     ("[plugin.requires.hello]\n", "plugin.requires.hello", "not a table", ManifestError),
@@ -209,6 +266,23 @@ ERRORS: list[tuple[str | bytes, str | None, str, type[ManifestError]]] = [
     ('[plugin.requires]\n"a b" = "1"\n', 'plugin.requires."a b"', "requires entry", ManifestError),
     ('[plugin.optional]\n"" = "1"\n', 'plugin.optional.""', "not a valid", ManifestError),
 ]
+
+
+class TestIsolation:
+    def test_in_process_by_default(self) -> None:
+        """A manifest that says nothing runs in process, with no limits of its own."""
+        m = Manifest.from_toml(b"[plugin]\n", path="p", default_name="p", dist_version="1.0")
+        assert (m.isolation, m.resources) == ("in-process", ResourceLimits())
+
+    def test_process_and_resources(self) -> None:
+        """isolation and [plugin.resources] are read, seconds as a float or an integer."""
+        data = (
+            b'[plugin]\nisolation = "process"\n[plugin.resources]\n'
+            b"memory_mb = 256\nthreads = 8\ncall_timeout_s = 2\n"
+        )
+        m = Manifest.from_toml(data, path="p", default_name="p", dist_version="1.0")
+        assert m.isolation == "process"
+        assert m.resources == ResourceLimits(memory_mb=256, threads=8, call_timeout_s=2)
 
 
 class TestManifestErrors:

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 from conftest import greet_code
+from processhost import build, counter, wait_for
 
-from pluginhost import PluginHost
+from pluginhost import PluginCrashedError, PluginHost
 from pluginhost.host.metrics import HostMetrics
 from pluginhost.testing import WheelFactory
 
@@ -66,15 +67,24 @@ class TestHostMetrics:
         host.start()
         assert value(metrics, "pluginhost_refusals_total", reason="wheel_invalid") == 1
 
-    def test_process_plugin_hook(self, metered: tuple[PluginHost, HostMetrics]) -> None:
-        """The documented hook for process plugins feeds its metrics."""
-        _host, metrics = metered
-        metrics.process_restarted("worker")
-        metrics.process_call("worker", 0.002)
-        assert value(metrics, "pluginhost_process_restarts_total", plugin="worker") == 1
-        assert (
-            value(metrics, "pluginhost_process_call_duration_seconds_count", plugin="worker") == 1
-        )
+    def test_process_plugins(
+        self, metered: tuple[PluginHost, HostMetrics], factory: WheelFactory
+    ) -> None:
+        """Calls into a worker are timed, and its restarts after a crash counted."""
+        host, metrics = metered
+        build(factory, "counter", code=counter())
+        host.start()
+        host.hook.greet(name="a")
+        host.hook.greet(name="b")
+        samples = "pluginhost_process_call_duration_seconds_count"
+        assert value(metrics, samples, plugin="counter") == 2
+        with pytest.raises(PluginCrashedError):
+            host.hook.greet(name="exit")
+        wait_for(lambda: host.plugins["counter"].restarts == 1)
+        wait_for(lambda: value(metrics, "pluginhost_process_restarts_total", plugin="counter") == 1)
+        metrics.close()
+        host.hook.greet(name="c")
+        assert value(metrics, samples, plugin="counter") == 3  # the crashed call, timed too
 
     def test_hook_calls_are_not_metered(
         self, metered: tuple[PluginHost, HostMetrics], factory: WheelFactory

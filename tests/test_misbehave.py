@@ -83,7 +83,10 @@ def interpreter_intact() -> Iterator[None]:
     yield
     release_misbehaving()
     for thread in threading.enumerate():
-        if thread.name.startswith(("misbehave-", "pluginhost-")):
+        # The launcher of worker processes lives as long as the process, by design.
+        if thread.name.startswith(("misbehave-", "pluginhost-")) and thread.name != (
+            "pluginhost-launcher"
+        ):
             thread.join(10)
     builtins.__dict__.pop("_misbehave_stash", None)
     json_module.__dict__.pop("_misbehave_stash", None)

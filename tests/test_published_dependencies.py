@@ -34,9 +34,10 @@ def _cache() -> Path:
     return Path(os.environ.get("PLUGINHOST_WHEEL_CACHE", default))
 
 
-def _published(name: str) -> Path:
-    """The wheel of ``name`` at its pinned version for this interpreter, downloaded once."""
-    version = PINNED[name]
+def _published(name: str, version: str | None = None) -> Path:
+    """The wheel of ``name`` at ``version`` (its pinned one by default) for this interpreter,
+    downloaded once."""
+    version = version or PINNED[name]
     cache = _cache()
     found = sorted(cache.glob(f"{name}-{version}-*.whl"))
     fitting = [w for w in found if _fits(w)]

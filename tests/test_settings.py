@@ -11,6 +11,7 @@ import pytest
 
 from pluginhost import (
     PluginHost,
+    ResourceLimits,
     Settings,
     SettingsError,
     Timeouts,
@@ -52,6 +53,14 @@ OTHER: dict[str, tuple[Any, str | None]] = {
     "only": (("hello", "polite"), '["hello", "Polite"]'),
     "block": (("needy-plugin",), '"Needy_Plugin"'),
     "unknown_hooks": ("refuse", '"refuse"'),
+    "isolation": ("process", '"process"'),
+    "resources": (
+        ResourceLimits(memory_mb=256, call_timeout_s=2.5),
+        "{ memory_mb = 256, call_timeout_s = 2.5 }",
+    ),
+    "restart_limit": (5, "5"),
+    "restart_window": (60.0, "60"),
+    "state_interval": (2.0, "2"),
     "index": (
         (IndexSettings("http://127.0.0.1:1/simple/", poll_interval=5.0),),
         '[{ url = "http://127.0.0.1:1/simple/", poll_interval = 5 }]',

@@ -131,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
         "unpin": "unpin a plugin that install() of an older wheel pinned",
         "disable": "disable a plugin (unloaded, its wheel kept, until enabled; persists)",
         "enable": "enable a plugin disabled before",
+        "restart": "restart a process plugin's worker (one quarantined after crashes, too)",
     }
     for action, verb in verbs.items():
         cmd = command(
@@ -331,6 +332,7 @@ _MODULES: Final = {
     "unpin": "control",
     "disable": "control",
     "enable": "control",
+    "restart": "control",
     "call": "call",
     "release": "release",
     "new": "new",

@@ -32,6 +32,7 @@ from .failures import candidate_event, dependency_gone, detached, load_problem, 
 from .journal import Journal
 from .ledger import Ledger
 from .settings import Settings
+from .supervisor import processes_for
 from .view import failed_info
 
 __all__ = ["Changer"]
@@ -71,6 +72,7 @@ class Changer:
         self._sites, self.deps = sites, deps
         self._owners = ModuleOwners(self._providers)
         self._quarantine = Quarantine.of_home(config.site_root.parent)
+        self.processes = processes_for(config, pm, deps)  # the supervisor sets its on_exit
         self._transition = Transition(
             pm,
             finder,
@@ -82,6 +84,7 @@ class Changer:
             reaper=reaper,
             owner_of=ledger.registered_by,
             refuse_unknown_hooks=config.unknown_hooks == "refuse",
+            processes=self.processes,
         )
         # Installed copies known from the registry and from rollbacks, beside the ledger's.
         self._records: dict[CandidateKey, Record] = {}

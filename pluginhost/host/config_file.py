@@ -19,6 +19,9 @@ Example::
     [pluginhost.limits]                         # see WheelLimits
     max_total_size = 67108864
 
+    [pluginhost.resources]                      # process plugins' ceilings: ResourceLimits
+    memory_mb = 512
+    call_timeout_s = 5
     [[pluginhost.index]]                        # a package index to follow (see IndexSource)
     url = "https://pypi.example.org/team/plugins/+simple/"
     poll_interval = 30
@@ -304,4 +307,10 @@ class _Reader:
             raise self.fail(f"{key}.{unknown[0]}", f"unknown key (known: {known})")
         assert spec.item is not None  # every table setting names the kind of its values
         read = _ITEMS[spec.item]
-        return kind(**{names[k]: self.scalar(f"{key}.{k}", read, v) for k, v in value.items()})
+        # A key ending in ``_s`` is seconds in a table of counts (``resources.call_timeout_s``).
+        return kind(
+            **{
+                names[k]: self.scalar(f"{key}.{k}", _seconds if k.endswith("_s") else read, v)
+                for k, v in value.items()
+            }
+        )

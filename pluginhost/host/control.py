@@ -55,7 +55,7 @@ __all__ = ["ACTIONS", "CONTROL_DIR", "MAX_REQUEST", "ControlServer", "send_reque
 logger = logging.getLogger("pluginhost")
 
 CONTROL_DIR: Final = "control"
-ACTIONS: Final = ("rollback", "remove", "unpin", "disable", "enable", "call")
+ACTIONS: Final = ("rollback", "remove", "unpin", "disable", "enable", "restart", "call")
 _SERVER: Final = "server.json"
 _ID: Final = re.compile(r"^[0-9a-f]{16}$")
 _REQUEST_SUFFIX: Final = ".request.json"
@@ -199,6 +199,7 @@ class ControlServer:
             "unpin": host.unpin,
             "disable": host.disable,
             "enable": host.enable,
+            "restart": host.restart,
         }
         self._warned: set[str] = set()
 

@@ -12,18 +12,21 @@ from typing import Any
 import attrs
 
 from ..model.answers import HookAnswer
+from ..model.errors import HostStateError
 from ..model.events import Event, EventBus, EventKind
 from ..model.names import plugin_name
-from ..model.status import PluginInfo
+from ..model.status import PluginInfo, PluginState
 from ..state.disabled import DisabledList, record_choice
 from .calls import call_each
 from .engine import Engine
+from .supervisor import Supervisor
 
 __all__ = ["Controls"]
 
 
 class Controls:
-    """:meth:`disable`, :meth:`enable`, :meth:`disabled` and :meth:`call_each`."""
+    """:meth:`disable`, :meth:`enable`, :meth:`disabled`, :meth:`restart` and
+    :meth:`call_each`."""
 
     # Set by PluginHost.__init__.
     _lock: threading.RLock
@@ -31,6 +34,7 @@ class Controls:
     _events: EventBus
     _disabled: DisabledList
     _started: bool
+    _supervisor: Supervisor
 
     # Defined by PluginHost.
     @property
@@ -39,6 +43,31 @@ class Controls:
 
     def _reconcile(self) -> None:
         raise NotImplementedError
+
+    def restart(self, name: str) -> PluginInfo:
+        """Start a process plugin's worker again now: one quarantined after repeated crashes
+        (the operator's way back, besides a rollback or a new version), or one waiting for its
+        restart. The worker gets the state its plugin last exported. It starts on the
+        supervisor's thread: watch for the ``restarted`` event, or :meth:`status`.
+
+        :raises HostStateError: when the plugin is not active, or not a process plugin.
+        """
+        key = plugin_name(name)
+        with self._lock:
+            if not self._started:
+                raise HostStateError("host is not started; call start() first")
+            info = self._engine.view.plugins.get(key)
+            if info is None or info.state is PluginState.FAILED:
+                raise HostStateError(f"plugin {key!r} is not active", plugin=key)
+            links = [
+                link
+                for link in self._engine.processes.live()
+                if (link.plugin, link.version) == (key, info.version)
+            ]
+            if not links:
+                raise HostStateError(f"plugin {key!r} is not a process plugin", plugin=key)
+            self._supervisor.restart(links[-1])
+            return info
 
     def disabled(self) -> frozenset[str]:
         """The plugins disabled with :meth:`disable` (or ``pluginhost disable``), as the home

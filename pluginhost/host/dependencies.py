@@ -83,6 +83,9 @@ class SharedDependencies:
         self._swaps: list[_Swap] = []
         self._wheels: tuple[WheelInfo, ...] = ()
         self._refused: dict[str, list[tuple[str, str]]] = {}
+        #: Whether a plugin's dependencies are its own (a process plugin's: :mod:`.private`).
+        self.private: Callable[[Candidate], bool] = lambda candidate: False
+        self.validated: Handover = lambda path, sha256: None
 
     @classmethod
     def of_home(
@@ -91,7 +94,9 @@ class SharedDependencies:
         """The shared dependencies of a home, served from its ``deps/`` folder."""
         root = config.site_root.parent / "deps"
         sites = DepSites(root, config.staging_root, config.limits, validated, config.verify_sites)
-        return cls(sites, finder, reaper)
+        shared = cls(sites, finder, reaper)
+        shared.validated = validated
+        return shared
 
     # -- what is at hand -----------------------------------------------------------------------
 
@@ -105,6 +110,10 @@ class SharedDependencies:
         self._wheels = tuple(scan.support)
         self._refused = refused
         return attrs.evolve(scan, problems=tuple(problems))
+
+    def wheels(self) -> tuple[WheelInfo, ...]:
+        """The dependency wheels at hand in the watched folders, as the last look found them."""
+        return self._wheels
 
     def serving(self) -> Mapping[str, DepRecord]:
         """The dependencies serving now, by normalized name."""
@@ -160,15 +169,15 @@ class SharedDependencies:
             plugins that do not change with it.
         :raises WheelError, InstallError, TrustError: when a dependency cannot be installed.
         """
-        if not isinstance(candidate.origin, WheelOrigin):
-            return  # installed in the environment, with what it requires, by its installer
+        if not isinstance(candidate.origin, WheelOrigin) or self.private(candidate):
+            return  # installed in the environment by its installer, or private to it
         for choice in self._choose(candidate, {candidate.name}):
             self._serve(candidate, choice)
 
     def ready(self, candidate: Candidate) -> bool:
         """Whether every dependency ``candidate`` needs serves already, at a version that meets
         it: only then may it be imported ahead of its transition (which attaches it)."""
-        if not isinstance(candidate.origin, WheelOrigin):
+        if not isinstance(candidate.origin, WheelOrigin) or self.private(candidate):
             return True
         try:
             return all(c.wheel is None for c in self._choose(candidate, {candidate.name}))

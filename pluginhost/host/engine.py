@@ -103,6 +103,7 @@ class Engine:
             reaper,
             self.deps,
         )
+        self.processes = self._changer.processes  # process plugins' workers
         self._view = View()
         self.admission = Admission(config.only, config.block)  # and what the host disabled
         self._kept_out: dict[PluginName, tuple[Candidate, Problem]] = {}
@@ -467,11 +468,19 @@ class Engine:
         self._view = View(
             order=tuple(ledger.order),
             plugins=MappingProxyType(plugins),
-            problems=(*self._journal.problems(), *self.hooks.problems(changed)),
+            problems=(
+                *self._journal.problems(),
+                *self.hooks.problems(changed),
+                *self.processes.problems(),
+            ),
             history=self._journal.history.view(),
             backups=MappingProxyType({**ledger.backups}),  # type: ignore[dict-item]
             planned=self._plan.graph if self._plan else MappingProxyType({}),
         )
+
+    def refresh(self, name: PluginName) -> None:
+        """Publish ``name`` again: its worker restarted or was quarantined."""
+        self._publish([name] if name in self._ledger.active else ())
 
     def _info(self, name: PluginName, draining: Collection[PluginName]) -> PluginInfo:
         ledger = self._ledger

@@ -48,6 +48,7 @@ from .indexes import Indexes
 from .manager import plugin_manager
 from .settings import Settings, watched_folders
 from .statusdoc import StatusWriter
+from .supervisor import Supervisor
 from .watching import Watching
 
 __all__ = ["PluginHost"]
@@ -145,6 +146,14 @@ class PluginHost(Controls):
             reaper=self._reaper,
         )
         self._events.subscribe(self._engine.hooks.after)  # names hooks no spec knows
+        # Process plugins' workers: a crash is told, restarted or quarantined from its thread.
+        self._supervisor = Supervisor(
+            self._settings,
+            self._engine.processes,
+            self._supervised,
+            self._events.emit,
+            lambda name: self._engine.refresh(plugin_name(name)),
+        )
         self._disabled = DisabledList(self.home)  # host.disable(): home/disabled.json
         self._persist_state = given.persist_state
         self._watching = Watching(
@@ -212,6 +221,7 @@ class PluginHost(Controls):
                 for name in self._engine.prune_sites():
                     logger.info("removed site dir %s: no committed plugin uses it", name)
                 self._reconcile()
+                self._supervisor.start()
             except BaseException:
                 self._indexes.stop()
                 self._watching.stop()
@@ -235,12 +245,14 @@ class PluginHost(Controls):
         """
         self._indexes.stop()
         self._watching.stop()
+        self._supervisor.stop()  # before the lock: its thread may be waiting for it
         with self._lock:
             if self._started:
                 self._halt(commit=True)
 
     def _halt(self, *, commit: bool) -> None:
         self._engine.halt(save_state=commit and self._persist_state)
+        self._engine.processes.stop_all()  # what unloading left (none, unless it failed)
         if self._finder in sys.meta_path:
             sys.meta_path.remove(self._finder)
         retire_idle_helpers()
@@ -457,6 +469,15 @@ class PluginHost(Controls):
         shutil.rmtree(self.staging_root, ignore_errors=True)
         make_dirs(self.staging_root)
         return self._registry.read()
+
+    def _supervised(self, change: Callable[[], None]) -> None:
+        """Run one step of the supervisor under the lock, while the host runs."""
+        with self._lock:
+            if self._started:
+                try:
+                    change()
+                finally:
+                    self._after_change()
 
     def _after_change(self) -> None:
         """Once a change is complete: the audit log's head anchored, the status document

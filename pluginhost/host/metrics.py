@@ -24,11 +24,11 @@ The metrics, named by Prometheus conventions:
   were waited for;
 - ``pluginhost_plugins{state}``: plugins by state, read from the host when scraped.
 
-Process plugins (out-of-process workers) are not part of the host yet. When they land, their
-supervisor reports through :meth:`HostMetrics.process_restarted` and
-:meth:`HostMetrics.process_call`, which feed ``pluginhost_process_restarts_total{plugin}`` and
-``pluginhost_process_call_duration_seconds{plugin}`` (a call crossing a pipe is worth timing,
-unlike an in-process one).
+Process plugins (in worker processes): each ``restarted`` event counts in
+``pluginhost_process_restarts_total{plugin}`` (:meth:`HostMetrics.process_restarted`), and
+each call into a worker is timed in ``pluginhost_process_call_duration_seconds{plugin}``
+(:meth:`HostMetrics.process_call`: a call crossing a socket is worth timing, unlike an
+in-process one, which stays untimed).
 """
 
 from __future__ import annotations
@@ -109,6 +109,8 @@ class HostMetrics:
         self._started: dict[str, float] = {}
         self._server: Any = None
         self._unsubscribe = host.subscribe(self.record)
+        self._timers = host._engine.processes.timers
+        self._timers.append(self.process_call)
 
     def record(self, event: Event) -> None:
         """An event subscriber: count ``event``."""
@@ -130,6 +132,8 @@ class HostMetrics:
             self.rollbacks.labels("ok", trigger).inc()
             if not event.error:
                 self._timed(event)
+        elif kind is EventKind.RESTARTED:
+            self.process_restarted(plugin)
         elif kind in (EventKind.REFUSED, EventKind.MANIFEST_INVALID):
             self.refusals.labels(_reason(event)).inc()
 
@@ -165,6 +169,8 @@ class HostMetrics:
     def close(self) -> None:
         """Stop serving and stop counting."""
         self._unsubscribe()
+        if self.process_call in self._timers:
+            self._timers.remove(self.process_call)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -22,13 +22,15 @@ from ..discover.index_settings import IndexSettings
 from ..discover.trust import TrustMode
 from ..install.site_record import SiteCheck
 from ..model.errors import SettingsError, VersionError
+from ..model.limits import ResourceLimits
 from ..model.names import plugin_name
 from ..model.policy import BreakingChange, VersionPolicy
 from ..model.versions import Version, parse_version
 from ..swap.transition import Timeouts
 
 __all__ = [
-    "FileKey", "FileKind", "Settings", "UnknownHooks", "positive_seconds", "watched_folders",
+    "FileKey", "FileKind", "HostIsolation", "Settings", "UnknownHooks", "positive_seconds",
+    "watched_folders",
 ]  # fmt: skip
 
 #: How a configuration file spells a setting's value (``config_file`` reads each kind).
@@ -37,6 +39,9 @@ FileKind = Literal[
     "table", "indexes",
 ]  # fmt: skip
 
+
+#: Where the host runs the plugins of its watched folders (see ``Settings.isolation``).
+HostIsolation = Literal["manifest", "process"]
 
 #: What a plugin implementing hooks that no spec knows gets (see ``Settings.unknown_hooks``).
 UnknownHooks = Literal["warn", "refuse"]
@@ -247,6 +252,33 @@ class Settings:
     """Package indexes to follow (``[[pluginhost.index]]`` tables), each as an
     :class:`~pluginhost.IndexSource` takes it: ``url``, ``projects``, ``poll_interval``,
     ``rollout``, ``auth``, ``ca``, ``follow_offsite_redirects``, ``timeout``."""
+
+    isolation: HostIsolation = attrs.field(
+        default="manifest",
+        validator=_one_of,
+        metadata={**_file("choice"), "choices": get_args(HostIsolation)},
+    )
+    """Where plugins run: ``"manifest"`` (as each plugin's ``plugin.toml`` says, in the host's
+    process by default) or ``"process"`` (every plugin from the watched folders in a worker
+    process of its own; plugins installed in the environment still follow their manifest)."""
+    resources: ResourceLimits = attrs.field(
+        default=ResourceLimits(),
+        validator=attrs.validators.instance_of(ResourceLimits),
+        metadata=_file("table", "count"),
+    )
+    """The limits of process plugins' workers: ceilings and defaults, which a manifest's
+    ``[plugin.resources]`` may lower but never raise (``memory_mb``, ``cpu_cores``,
+    ``threads``, ``open_files``, ``call_timeout_s``)."""
+    restart_limit: int = attrs.field(default=3, validator=_count, metadata=_file("count"))
+    """How many crashes of a process plugin within ``restart_window`` quarantine it (no more
+    restarts until an operator brings it back); 0: never restarted."""
+    restart_window: float = attrs.field(
+        default=300.0, validator=_seconds, metadata=_file("seconds")
+    )
+    """The window (seconds) in which ``restart_limit`` crashes quarantine a process plugin."""
+    state_interval: float = attrs.field(default=10.0, validator=_seconds, metadata=_file("seconds"))
+    """How often (seconds) each process plugin's state is exported and kept, for the restart
+    after a crash (it is also taken at each swap)."""
 
     def replace(self, **changes: Any) -> Settings:
         """These settings with some keys changed, converted and checked like a new value.

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ..model.errors import PluginHostError
+from ..model.limits import ResourceLimits
 from ..model.problems import Problem, ProblemKind, Requirement
 from ..model.status import HistoryEntry, PluginInfo, PluginState, PluginStatus
 from .homeview import HomeView, read_home
@@ -113,6 +114,11 @@ def _plugin_status(entry: Mapping[str, Any]) -> PluginStatus:
         error=entry.get("error"),
         pinned=bool(entry.get("pinned", False)),
         entry_points=tuple(entry.get("entry_points", ())),
+        isolation=str(entry.get("isolation", "in-process")),
+        pid=entry.get("pid"),
+        restarts=int(entry.get("restarts", 0)),
+        limits=ResourceLimits(**entry["limits"]) if entry.get("limits") else None,
+        quarantined=bool(entry.get("quarantined", False)),
     )
     history = tuple(
         HistoryEntry(h["version"], h["outcome"], h["time"], h.get("sha256"), h.get("error"))

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+import attrs
+
 from ..model.errors import PluginHostError
 from ..model.events import Event
 from ..model.problems import Problem, Requirement
@@ -160,6 +162,11 @@ def info_json(info: PluginInfo) -> dict[str, Any]:
         "sha256": info.sha256,
         "error": info.error,
         "pinned": info.pinned,
+        "isolation": info.isolation,
+        "pid": info.pid,
+        "restarts": info.restarts,
+        "limits": attrs.asdict(info.limits) if info.limits is not None else None,
+        "quarantined": info.quarantined,
     }
 
 

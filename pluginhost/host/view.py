@@ -22,6 +22,7 @@ from ..model.problems import Problem, ProblemKind
 from ..model.status import HistoryEntry, PluginInfo, PluginState, PluginStatus
 from ..state.registry import Record
 from ..swap.members import Active
+from ..swap.process import link_of
 
 __all__ = ["HISTORY_LIMIT", "History", "View", "active_info", "failed_info", "plugin_info"]
 
@@ -126,6 +127,17 @@ def active_info(
     """The snapshot of an active plugin: ``last`` when it still says the same, as it mostly
     does, since a view is published after every change."""
     c = active.candidate
+    link = link_of(active.registrations)
+    if link is not None:  # a process plugin: its worker may have changed since
+        info = plugin_info(c, state, active.site_dir, None, pinned=pinned)
+        return attrs.evolve(
+            info,
+            isolation="process",
+            pid=link.pid,
+            restarts=link.restarts,
+            limits=link.spec.limits,
+            quarantined=link.quarantined,
+        )
     if (
         last is None
         or (last.sha256, last.version) != (c.sha256, c.version_text)

@@ -47,6 +47,12 @@ class EventKind(str, enum.Enum):
     """``host.enable(name)``: may load again."""
     UNKNOWN_HOOKS = "unknown_hooks"
     """A loaded plugin implements hooks that no spec of the host knows (``error`` names them)."""
+    CRASHED = "crashed"
+    """A process plugin's worker died (``error``: its exit code or signal, and the limit hit)."""
+    RESTARTED = "restarted"
+    """A process plugin's worker was started again after a crash, with its last saved state."""
+    QUARANTINED = "quarantined"
+    """A process plugin crashed too often: no more restarts until an operator brings it back."""
     INDEX_UNAVAILABLE = "index_unavailable"
     """A followed package index cannot be read (told once per outage; ``origin`` is its URL)."""
     INDEX_AVAILABLE = "index_available"
@@ -65,6 +71,8 @@ _FAILURES = frozenset(
         EventKind.DRAIN_TIMEOUT,
         EventKind.LEAKED,
         EventKind.UNKNOWN_HOOKS,
+        EventKind.CRASHED,
+        EventKind.QUARANTINED,
         EventKind.INDEX_UNAVAILABLE,
     }
 )

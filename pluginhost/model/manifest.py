@@ -10,6 +10,9 @@
     hello = "^1.0"
     [plugin.optional]          # plugins that order the load when present
     metrics = ">=0.3"
+    isolation = "process"      # optional: run in a worker process ("in-process" by default)
+    [plugin.resources]         # optional: the worker's limits, lowering the host's
+    memory_mb = 256            # also cpu_cores, threads, open_files, call_timeout_s (seconds)
 
 Every way a manifest can be unusable is a :class:`ManifestError` naming the file, the plugin and
 the dotted key at fault.
@@ -21,12 +24,13 @@ import json
 import re
 import sys
 from collections.abc import Mapping
-from typing import Final, NoReturn
+from typing import Final, Literal, NoReturn, get_args
 
 import attrs
 import semver
 
 from .errors import ManifestError, VersionError
+from .limits import ResourceLimits
 from .names import PluginName, plugin_name
 from .versions import ANY, Constraint, Version, parse_dist_version, parse_version
 
@@ -35,12 +39,22 @@ if sys.version_info >= (3, 11):
 else:
     import tomli as tomllib
 
-__all__ = ["MANIFEST_NAME", "MAX_MANIFEST_SIZE", "Manifest"]
+__all__ = ["MANIFEST_NAME", "MAX_MANIFEST_SIZE", "Isolation", "Manifest"]
 
 MANIFEST_NAME: Final = "plugin.toml"
 MAX_MANIFEST_SIZE: Final = 64 * 1024
 
-_PLUGIN_KEYS: Final = ("host", "name", "optional", "requires", "version")
+_PLUGIN_KEYS: Final = ("host", "isolation", "name", "optional", "requires", "resources", "version")
+#: Where a plugin's code runs: in the host's process, or in a worker process of its own.
+Isolation = Literal["in-process", "process"]
+#: Each ``[plugin.resources]`` key, and whether it may be a fraction (seconds) or not (counts).
+_RESOURCES: Final = {
+    "memory_mb": False,
+    "cpu_cores": False,
+    "threads": False,
+    "open_files": False,
+    "call_timeout_s": True,
+}
 _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _BARE_KEY: Final = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -56,6 +70,9 @@ class Manifest:
     :param optional: plugins that order the load when present and are not needed otherwise.
     :param path: where the manifest was read from (``wheel.whl!pkg/plugin.toml``), or ``None``
         when the plugin ships no manifest.
+    :param isolation: ``"process"``: the plugin asks to run in a worker process of its own.
+    :param resources: the limits it asks for in its worker (each lowers the host's, never
+        raises it).
     """
 
     name: PluginName
@@ -64,6 +81,8 @@ class Manifest:
     requires: Mapping[PluginName, Constraint] = attrs.field(factory=dict, hash=False)
     optional: Mapping[PluginName, Constraint] = attrs.field(factory=dict, hash=False)
     path: str | None = None
+    isolation: Isolation = "in-process"
+    resources: ResourceLimits = ResourceLimits()
 
     @classmethod
     def from_toml(
@@ -97,7 +116,9 @@ class Manifest:
         host = _constraint(table["host"], _dotted("host"), where) if "host" in table else ANY
         requires = _requirements(table, "requires", name, {}, where)
         optional = _requirements(table, "optional", name, requires, where)
-        return cls(name, version, host, requires, optional, path)
+        isolation = _isolation(table, where)
+        resources = _resources(table, where)
+        return cls(name, version, host, requires, optional, path, isolation, resources)
 
     @classmethod
     def default(cls, *, name: str, dist_version: str, path: str | None = None) -> Manifest:
@@ -243,6 +264,40 @@ def _requirements(
             where.fail(f"{name!r} is both required and optional", key)
         result[name] = _constraint(value, key, where)
     return result
+
+
+def _isolation(table: dict[str, object], where: _Where) -> Isolation:
+    if "isolation" not in table:
+        return "in-process"
+    key = _dotted("isolation")
+    text = _string(table["isolation"], key, where)
+    choices: dict[str, Isolation] = {"process": "process", "in-process": "in-process"}
+    if text not in choices:
+        allowed = " or ".join(map(repr, get_args(Isolation)))
+        where.fail(f"must be {allowed}, not {_show(text)}", key)
+    return choices[text]
+
+
+def _resources(table: dict[str, object], where: _Where) -> ResourceLimits:
+    if "resources" not in table:
+        return ResourceLimits()
+    entries = _table(table["resources"], _dotted("resources"), where)
+    values: dict[str, int | float] = {}
+    for raw, value in entries.items():
+        key = _dotted("resources", raw)
+        if raw not in _RESOURCES:
+            allowed = ", ".join(_RESOURCES)
+            where.fail(f"unknown key {_show(raw)}; allowed keys are {allowed}", key)
+        fraction = _RESOURCES[raw]
+        number = isinstance(value, int | float) if fraction else isinstance(value, int)
+        if isinstance(value, bool) or not number:
+            what = "a number of seconds" if fraction else "an integer"
+            where.fail(f"must be {what}, not {_toml_type(value)}", key)
+        assert isinstance(value, int | float)
+        if not 0 < value < float("inf"):  # also refuses nan
+            where.fail(f"must be a positive finite number, not {value}", key)
+        values[raw] = value
+    return ResourceLimits(**values)  # type: ignore[arg-type]
 
 
 def _constraint(value: object, key: str, where: _Where) -> Constraint:

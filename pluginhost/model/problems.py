@@ -46,6 +46,9 @@ class ProblemKind(str, enum.Enum):
     UNKNOWN_HOOKS = "unknown_hooks"
     """It implements hooks that no spec of the host knows (a warning while it serves, or the
     reason it was refused with ``unknown_hooks="refuse"``)."""
+    QUARANTINED = "quarantined"
+    """A process plugin whose worker crashed too often: it gets no more restarts until an
+    operator brings it back (``host.rollback()``, a new version, ``pluginhost restart``)."""
     INDEX_UNAVAILABLE = "index_unavailable"
     """A followed package index cannot be read now (down, slow, failing, garbage); what it
     offered keeps serving."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import attrs
 
+from .limits import ResourceLimits
 from .names import display_name
 
 __all__ = ["HistoryEntry", "PluginInfo", "PluginState", "PluginStatus"]
@@ -55,6 +56,13 @@ class PluginInfo:
     :param error: why it is not active, or what went wrong last.
     :param pinned: whether the plugin is held at this version by ``host.install()`` of an
         older wheel, until ``host.unpin(name)``.
+    :param isolation: ``"process"`` for a plugin running in a worker process of its own,
+        ``"in-process"`` otherwise.
+    :param pid: a process plugin's worker's pid (``None`` while it restarts, or quarantined).
+    :param restarts: how many times a process plugin's worker was restarted after a crash.
+    :param limits: the limits a process plugin's worker runs under.
+    :param quarantined: a process plugin that crashed too often: no more restarts until an
+        operator brings it back.
     """
 
     name: str
@@ -69,6 +77,11 @@ class PluginInfo:
     error: str | None = None
     pinned: bool = False
     entry_points: tuple[str, ...] = ()
+    isolation: str = "in-process"
+    pid: int | None = None
+    restarts: int = 0
+    limits: ResourceLimits | None = None
+    quarantined: bool = False
 
     @property
     def display(self) -> str:

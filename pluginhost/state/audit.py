@@ -70,6 +70,9 @@ _ACTIONS: Final = {
     EventKind.DISABLED: ("disable", "ok"),
     EventKind.ENABLED: ("enable", "ok"),
     EventKind.UNKNOWN_HOOKS: ("unknown_hooks", "warning"),
+    EventKind.CRASHED: ("crash", "failed"),
+    EventKind.RESTARTED: ("restart", "ok"),
+    EventKind.QUARANTINED: ("quarantine", "failed"),
 }
 _GENESIS: Final = "0" * 64
 _TAIL: Final = 64 * 1024

@@ -24,6 +24,7 @@ from ..model.candidate import (
     WheelOrigin,
 )
 from ..model.errors import PluginHostError
+from ..model.limits import ResourceLimits
 from ..model.manifest import Manifest
 from ..model.names import PluginName, plugin_name
 from ..model.specifiers import DistSpecifier
@@ -194,6 +195,7 @@ def _candidate_to_json(c: Candidate) -> dict[str, Any]:
         "requires": {k: str(v) for k, v in m.requires.items()},
         "optional": {k: str(v) for k, v in m.optional.items()},
         "manifest_path": m.path,
+        **_isolation_to_json(m),
         "origin": origin,
         "distribution": c.distribution,
         "entry_points": [[ep.name, ep.value] for ep in c.entry_points],
@@ -207,6 +209,15 @@ def _candidate_to_json(c: Candidate) -> dict[str, Any]:
     }
 
 
+def _isolation_to_json(m: Manifest) -> dict[str, Any]:
+    """A process plugin's isolation and limits; nothing for the others (records written
+    before they existed read the same)."""
+    if m.isolation == "in-process" and m.resources == ResourceLimits():
+        return {}
+    limits = {k: v for k, v in attrs.asdict(m.resources).items() if v is not None}
+    return {"isolation": m.isolation, "resources": limits}
+
+
 def _candidate_from_json(d: Mapping[str, Any]) -> Candidate:
     manifest = Manifest(
         name=plugin_name(d["name"]),
@@ -215,6 +226,8 @@ def _candidate_from_json(d: Mapping[str, Any]) -> Candidate:
         requires={plugin_name(k): Constraint.parse(v) for k, v in d["requires"].items()},
         optional={plugin_name(k): Constraint.parse(v) for k, v in d["optional"].items()},
         path=d["manifest_path"],
+        isolation="process" if d.get("isolation") == "process" else "in-process",
+        resources=ResourceLimits(**d.get("resources", {})),
     )
     o = d["origin"]
     origin: Origin = (

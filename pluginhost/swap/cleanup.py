@@ -11,6 +11,7 @@ from ..load import guard
 from ..load.guard import Effects
 from ..model.errors import ActivationError
 from .hooks import bounded_hook
+from .process import stop_workers
 from .switch import Implementations
 
 __all__ = ["deactivate", "holders_text", "leak_report", "left_behind"]
@@ -22,8 +23,8 @@ _GRACE = 0.2
 def deactivate(
     registrations: Sequence[Implementations], owned: Sequence[str], *, host: object, timeout: float
 ) -> tuple[list[str], Effects]:
-    """Run ``pluginhost_deactivate`` of each entry point, last first (never raises), and put
-    back what they changed in the import machinery.
+    """Run ``pluginhost_deactivate`` of each entry point, last first (never raises), put
+    back what they changed in the import machinery, and stop a process plugin's worker.
 
     :param registrations: the plugin to deactivate, one per entry point.
     :param owned: the top-level names its version may leave in the import machinery.
@@ -39,6 +40,7 @@ def deactivate(
             bounded_hook(impls, "pluginhost_deactivate", timeout, "deactivate", host=host)
         except ActivationError as exc:
             errors.append(str(exc))
+    stop_workers(registrations)  # a process plugin's worker goes with its version
     effects = guard.restore(before, owned)
     if effects.undone:
         undone = ActivationError(

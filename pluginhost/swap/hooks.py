@@ -15,6 +15,9 @@ from typing import Any
 import pluggy
 
 from ..load.bounded import bounded
+from ..load.guard import type_name
+from ..model.errors import ActivationError
+from ..model.names import PluginName
 from .switch import Implementations
 
 __all__ = [
@@ -23,6 +26,7 @@ __all__ = [
     "export_state",
     "implements",
     "json_state",
+    "judge_health",
     "state_of",
     "unit_state",
     "unknown_hooks",
@@ -129,3 +133,20 @@ def json_state(registrations: Sequence[Implementations]) -> object:
     value = export_state(registrations)
     json.dumps(value, allow_nan=False)
     return value
+
+
+def judge_health(verdict: object, plugin: PluginName) -> None:
+    """Refuse a ``pluginhost_health`` verdict other than True or None.
+
+    :raises ActivationError: at ``health``.
+    """
+    if verdict is False:
+        raise ActivationError("health check returned False", plugin=plugin, step="health")
+    if verdict is not None and verdict is not True:
+        # Only True, False and None have a meaning; anything else (a string, a generator
+        # never run, an object whose truth is unknown) is a broken check.
+        raise ActivationError(
+            f"health check returned a {type_name(verdict)}, not True, False or None",
+            plugin=plugin,
+            step="health",
+        )

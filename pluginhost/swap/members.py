@@ -12,10 +12,11 @@ import attrs
 
 from ..load.guard import Effects
 from ..model.candidate import Candidate
+from ..model.errors import ResolutionError
 from ..model.names import PluginName
 from .switch import Implementations
 
-__all__ = ["Active", "Member", "mark_reimports", "owned_names"]
+__all__ = ["Active", "Member", "claim", "mark_reimports", "owned_names"]
 
 
 @attrs.define(eq=False)
@@ -79,3 +80,18 @@ def owned_names(members: Sequence[Member]) -> list[str]:
     names = {name for m in members for name in m.top_level}
     names.update(name for m in members if m.old is not None for name in m.old.top_level)
     return sorted(names)
+
+
+def claim(claimed: dict[str, PluginName], member: Member) -> None:
+    """Record ``member``'s top-level names; two members of one change never share one.
+
+    :raises ResolutionError: when another member claimed one of them.
+    """
+    for module in member.top_level:
+        owner = claimed.setdefault(module, member.name)
+        if owner != member.name:
+            raise ResolutionError(
+                f"top-level module {module!r} is provided both by plugin {owner!r} "
+                f"and by plugin {member.name!r}",
+                plugin=member.name,
+            )

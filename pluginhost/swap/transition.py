@@ -38,17 +38,25 @@ from ..load import guard
 from ..load.ahead import Ahead, Imported, import_ahead
 from ..load.bounded import bounded
 from ..load.distributions import distribution_of
-from ..load.guard import type_name
 from ..load.modules import PluginFinder, import_entry_points, pop_modules, purge_modules
 from ..load.reaper import Reaper
 from ..model.candidate import Candidate
-from ..model.errors import ActivationError, PluginHostError, ResolutionError
+from ..model.errors import ActivationError, PluginHostError
 from ..model.names import PluginName
 from ..state.faults import crash_point
 from ..state.quarantine import Loading, Marker, unmarked
 from .cleanup import deactivate, left_behind
-from .hooks import call_hook, implements, state_of, unit_state, unknown_hooks, unknown_text
-from .members import Active, Member, owned_names
+from .hooks import (
+    call_hook,
+    implements,
+    judge_health,
+    state_of,
+    unit_state,
+    unknown_hooks,
+    unknown_text,
+)
+from .members import Active, Member, claim, owned_names
+from .process import Processes, stop_workers
 from .registered import Owner, check_registered_names, no_owner
 from .retirement import Retirement, unload
 from .switch import Implementations, Switch, prepare, switch
@@ -97,6 +105,8 @@ class Transition:
         point whose name another plugin has (see :mod:`.registered`).
     :param refuse_unknown_hooks: refuse a plugin that implements hooks no spec knows (see
         :func:`~pluginhost.swap.hooks.unknown_hooks`) at its register step.
+    :param processes: which plugins run in a worker process (:mod:`.process`), started at
+        their import step; nothing of them is imported, mapped or checked for clashes here.
     """
 
     pm: pluggy.PluginManager
@@ -110,6 +120,7 @@ class Transition:
     """Watches retired versions' modules until the collector frees them."""
     owner_of: Owner = attrs.field(default=no_owner, kw_only=True)
     refuse_unknown_hooks: bool = attrs.field(default=False, kw_only=True)
+    processes: Processes = attrs.field(factory=Processes, kw_only=True)
     _ahead: dict[PluginName, Imported] = attrs.field(factory=dict, init=False, repr=False)
     """Plugins imported ahead of their transitions, by name (see :meth:`import_ahead`)."""
 
@@ -120,6 +131,7 @@ class Transition:
         :param members: new plugins (no old version), installed (``site_dir`` and
             ``top_level`` set), none depending on another, none sharing a top-level name.
         """
+        members = [m for m in members if not self.processes.isolated(m.candidate)]
         for m in members:
             if m.site_dir is not None:
                 self.finder.map(m.top_level, m.site_dir)
@@ -222,9 +234,11 @@ class Transition:
             # One imported ahead was checked before, when its modules were not loaded yet: now
             # they would look like the host's own. A name another member serves now is not
             # this one's to take: only the plugin's own earlier version gives its names up.
-            if not self._is_ahead(m):
+            if self.processes.isolated(m.candidate):
+                m.top_level = ()  # none of its names is imported here: none to own or clash
+            elif not self._is_ahead(m):
                 self.check(m.candidate, m.top_level, m.site_dir, {m.name})
-            _claim(claimed, m)
+            claim(claimed, m)
 
     def _import(self, members: Sequence[Member]) -> None:
         # The old versions' modules leave sys.modules (kept alive in the stash, still serving
@@ -239,6 +253,9 @@ class Transition:
                 self.finder.map(m.top_level, m.site_dir)
         owned = owned_names(members)
         for m in members:
+            if self.processes.isolated(m.candidate):
+                m.registrations = self.processes.load(m, self._prepare)
+                continue
             ahead = self._imported_ahead(m)
             if ahead is not None:
                 m.effects += ahead.effects
@@ -381,7 +398,7 @@ class Transition:
             assert m.registrations is not None
             for r in m.registrations:
                 verdict = self._guarded_hook(m, owned, r, "pluginhost_health", self.timeouts.health)
-                _judge_health(verdict, m.name)
+                judge_health(verdict, m.name)
 
     def undo(self, members: Sequence[Member], applied: Switch | None) -> list[str]:
         """Put the old versions back exactly and drop every trace of the new ones.
@@ -405,6 +422,7 @@ class Transition:
                 )
                 problems += errors
                 m.effects += effects
+            stop_workers(m.registrations or ())  # a process plugin's, when not deactivated
             m.registrations = None
             if not m.imported:
                 # Its names were never served by us: they may well be the host's own modules.
@@ -452,19 +470,6 @@ def _drop_tracebacks(exc: BaseException | None) -> None:
         exc = exc.__cause__ or exc.__context__
 
 
-def _judge_health(verdict: object, plugin: PluginName) -> None:
-    if verdict is False:
-        raise ActivationError("health check returned False", plugin=plugin, step="health")
-    if verdict is not None and verdict is not True:
-        # Only True, False and None have a meaning; anything else (a string, a generator
-        # never run, an object whose truth is unknown) is a broken check.
-        raise ActivationError(
-            f"health check returned a {type_name(verdict)}, not True, False or None",
-            plugin=plugin,
-            step="health",
-        )
-
-
 def _unexpected(member: Member, exc: Exception) -> ActivationError:
     """The failure of a change that raised an error no step expected, logged with its trace.
 
@@ -483,15 +488,3 @@ def _unexpected(member: Member, exc: Exception) -> ActivationError:
 
 def _cut(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _claim(claimed: dict[str, PluginName], member: Member) -> None:
-    """Record ``member``'s top-level names; two members of one change never share one."""
-    for module in member.top_level:
-        owner = claimed.setdefault(module, member.name)
-        if owner != member.name:
-            raise ResolutionError(
-                f"top-level module {module!r} is provided both by plugin {owner!r} "
-                f"and by plugin {member.name!r}",
-                plugin=member.name,
-            )

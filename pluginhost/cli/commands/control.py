@@ -1,4 +1,5 @@
-"""``pluginhost rollback|remove|unpin|disable|enable NAME``: requests to the running host.
+"""``pluginhost rollback|remove|unpin|disable|enable|restart NAME``: requests to the running
+host.
 
 The request goes through ``HOME/control/`` to the host started with ``pluginhost run``, which
 performs it under its lock (:mod:`pluginhost.host.control`). ``disable`` and ``enable`` also
@@ -39,9 +40,12 @@ def run(args: argparse.Namespace) -> int:
         if args.command in _CHOICES:
             say(f"{args.name}: {_CHOICES[args.command][result['changed']]}")
             return EXIT_OK
-        done = {"rollback": "rolled back to", "remove": "removed", "unpin": "unpinned"}[
-            args.command
-        ]
+        done = {
+            "rollback": "rolled back to",
+            "remove": "removed",
+            "unpin": "unpinned",
+            "restart": "restarted",
+        }[args.command]
         version = f" {info['version']}" if info else ""
         say(f"{args.name}: {done}{version}")
     return EXIT_OK

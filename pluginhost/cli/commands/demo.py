@@ -1,9 +1,10 @@
 """``pluginhost demo``: the whole pipeline on the demo plugins, narrated as it happens.
 
-Six steps, each checked as well as shown: build the plugins' wheels with their PEP 517 backend;
+Seven steps, each checked as well as shown: build the plugins' wheels with their PEP 517 backend;
 discover, resolve and load them; hot-swap a new version while threads keep calling; drop a
 broken version and see it rolled back; explain a requirement nobody meets; delete a wheel and
-see its plugin unloaded. The exit code is 0 only when every step behaved as narrated.
+see its plugin unloaded; crash a process plugin and see it come back while the host serves
+(:mod:`pluginhost.cli.crash_demo`). The exit code is 0 only when every step behaved as narrated.
 """
 
 from __future__ import annotations
@@ -32,13 +33,14 @@ from ...model.events import Event, EventKind
 from ...model.problems import ProblemKind
 from ..build import _backend, cached_wheel
 from ..common import UsageError
+from ..crash_demo import crash_step
 
 __all__ = ["demo_plugins_dir", "run", "run_demo"]
 
 _INITIAL = ("hello", "polite", "needy")
 """Projects whose wheels are in the watched folder before the host starts."""
-_LATER = ("hello-1.1", "hello-broken")
-"""Projects whose wheels are dropped in while the host runs (steps 3 and 4)."""
+_LATER = ("hello-1.1", "hello-broken", "sturdy")
+"""Projects whose wheels are dropped in while the host runs (steps 3, 4 and 7)."""
 _THREADS = 4
 _IDLE_TIMEOUT = 20.0
 _GREETING = re.compile(r"\(hello (?P<version>[^,]+), greeting #(?P<number>\d+)\)")
@@ -215,6 +217,7 @@ class _Demo:
             api_version=greeter.API_VERSION,
             environment=False,  # only the demo's wheels, whatever this environment holds
             settle=0.1,  # the demo drops whole wheels in one rename: no need to wait long
+            state_interval=0.1,  # sturdy's state, kept for its restart (step 7)
         )
 
     def check(self, passed: bool, fact: str, failure: str) -> None:
@@ -239,7 +242,10 @@ class _Demo:
             self.broken()
             self.missing()
             self.remove()
-            self.say.say("Stopping the host: each plugin is deactivated and unloaded")
+            crash_step(self.host, self.say, self.check, self._drop_sturdy, self._traffic)
+            self.say.say(
+                "Stopping the host: each plugin is deactivated, and sturdy's worker stopped"
+            )
         finally:
             self.host.stop()
         self.outside.rmdir()  # empty once every drop is done: nothing there to explore
@@ -300,6 +306,13 @@ class _Demo:
         if hello is not None:
             self.last_number = max(self.last_number, hello[1])
         return hello
+
+    def _drop_sturdy(self) -> None:
+        self.drop("sturdy")
+        self.wait()
+
+    def _traffic(self) -> _Traffic:
+        return _Traffic(self.host, _THREADS)
 
     def wait(self) -> None:
         idle = self.host.wait_idle(_IDLE_TIMEOUT)

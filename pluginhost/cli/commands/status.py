@@ -85,7 +85,8 @@ def status_lines(entry: Mapping[str, Any]) -> list[str]:
         ("error", entry["error"] or "-"),
     )
     lines = [f"{entry.get('display') or entry['name']} {entry['version']}: {entry['state']}"]
-    lines += [f"  {label:<13}{value}" for label, value in fields]
+    lines += [f"  {label:<13}{value}" for label, value in (*fields[:3], *_process(entry))]
+    lines += [f"  {label:<13}{value}" for label, value in fields[3:]]
     lines += [f"  {'pending':<13}{line}" for line in entry.get("pending", ())]
     lines.append("  history:")
     for h in entry["history"]:
@@ -93,3 +94,20 @@ def status_lines(entry: Mapping[str, Any]) -> list[str]:
         error = f" ({h['error']})" if h["error"] else ""
         lines.append(f"    {when}  {h['outcome']} {h['version']}{error}")
     return lines
+
+
+def _process(entry: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The lines of a process plugin: its worker, its restarts and its limits."""
+    if entry.get("isolation") != "process":
+        return []
+    pid = entry.get("pid")
+    worker = f"pid {pid}" if pid is not None else "none (restarting)"
+    if entry.get("quarantined"):
+        worker = "none (quarantined after repeated crashes)"
+    limits = entry.get("limits") or {}
+    shown = ", ".join(f"{k}={v}" for k, v in limits.items() if v is not None)
+    return [
+        ("isolation", "process"),
+        ("worker", f"{worker}, {entry.get('restarts', 0)} restart(s)"),
+        ("limits", shown or "none"),
+    ]

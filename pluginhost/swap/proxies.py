@@ -1,0 +1,144 @@
+"""Proxy hook implementations: what the host's plugin manager registers for a process plugin.
+
+Nothing of a process plugin is imported into the host. Its worker describes the plugin's hook
+implementations (:class:`~pluginhost.proc.HookDescription`), and each entry point becomes one
+:class:`ProcessProxy` whose attributes are functions named as the plugin's, taking the plugin's
+own argument names, and marked with the host's project and the plugin's hookimpl options
+(``tryfirst``, ``trylast``, ``optionalhook``, ``specname``). The manager (the host's, or an
+application's own) collects and validates them as it does any plugin: pluggy reads argument
+names from a function's signature, which is why each is a real function, compiled from source,
+rather than a ``*args`` wrapper.
+
+Each function hands its arguments, by name, to a ``forward`` callable (the plugin's
+:class:`~pluginhost.swap.process.Link`), which calls the worker.
+"""
+
+from __future__ import annotations
+
+import keyword
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, Protocol
+
+import pluggy
+
+from ..model.errors import ActivationError
+
+__all__ = ["Forward", "HookLike", "ProcessProxy", "build_proxies"]
+
+#: The argument name of the forwarding callable inside each generated function: a plugin's
+#: argument cannot take it (it is refused at load).
+_FORWARD: Final = "_pluginhost_forward_"
+
+#: Arguments of lifecycle hooks that are live objects of the host: they cannot cross to the
+#: worker, which gets ``None`` in their place.
+HOST_ONLY: Final = {"pluginhost_activate": "host", "pluginhost_deactivate": "host"}
+
+
+class HookLike(Protocol):
+    """What a proxy needs of a hook implementation's description (the worker's)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def specname(self) -> str | None: ...
+    @property
+    def argnames(self) -> Sequence[str]: ...
+    @property
+    def tryfirst(self) -> bool: ...
+    @property
+    def trylast(self) -> bool: ...
+    @property
+    def optionalhook(self) -> bool: ...
+    @property
+    def entry_point(self) -> str: ...
+
+
+#: ``forward(entry_point, hook name, kwargs)``: the call into the worker.
+Forward = Callable[[str, str, Mapping[str, Any]], Any]
+
+
+class ProcessProxy:
+    """One entry point of a process plugin, as the host's plugin manager sees it.
+
+    :param plugin: the plugin's name, for ``repr`` and errors.
+    :param entry_point: the entry point's name.
+    :param link: the object that carries calls to the worker (kept for the host: status,
+        supervision, stopping the worker when the version is retired).
+    """
+
+    def __init__(self, plugin: str, entry_point: str, link: object) -> None:
+        self._pluginhost_plugin = plugin
+        self._pluginhost_entry_point = entry_point
+        self._pluginhost_link = link
+
+    @property
+    def pluginhost_link(self) -> object:
+        """The link to the worker that serves this proxy."""
+        return self._pluginhost_link
+
+    def __repr__(self) -> str:
+        return f"<process plugin {self._pluginhost_plugin} ({self._pluginhost_entry_point})>"
+
+
+def build_proxies(
+    plugin: str,
+    project: str,
+    entry_points: Sequence[str],
+    hooks: Sequence[HookLike],
+    forward: Forward,
+    link: object,
+) -> tuple[ProcessProxy, ...]:
+    """One proxy per entry point, in order, carrying the hooks the worker found on it.
+
+    :param plugin: the plugin's name, for errors.
+    :param project: the host's pluggy project: the functions carry its hookimpl marker.
+    :param entry_points: the distribution's entry points in the host's group, in order.
+    :param hooks: what the worker found.
+    :param forward: how a call reaches the worker.
+    :param link: kept on each proxy (see :class:`ProcessProxy`).
+    :raises ActivationError: at ``register``, when a hook or argument name is not one a
+        function can have.
+    """
+    marker = pluggy.HookimplMarker(project)
+    proxies = {ep: ProcessProxy(plugin, ep, link) for ep in entry_points}
+    for hook in hooks:
+        proxy = proxies.get(hook.entry_point)
+        if proxy is None:
+            reason = f"its worker named an unknown entry point {hook.entry_point!r}"
+            raise ActivationError(reason, plugin=plugin, step="register")
+        function = _function(plugin, hook, forward)
+        marked = marker(
+            tryfirst=hook.tryfirst,
+            trylast=hook.trylast,
+            optionalhook=hook.optionalhook,
+            specname=hook.specname,
+        )(function)
+        setattr(proxy, hook.name, marked)
+    return tuple(proxies[ep] for ep in entry_points)
+
+
+def _function(plugin: str, hook: HookLike, forward: Forward) -> Callable[..., Any]:
+    """A function named ``hook.name`` taking ``hook.argnames`` that forwards them by name."""
+    names = [hook.name, *hook.argnames]
+    for name in names:
+        if not name.isidentifier() or keyword.iskeyword(name) or name == _FORWARD:
+            reason = f"hook {hook.name!r} has a name a function cannot take: {name!r}"
+            raise ActivationError(reason, plugin=plugin, step="register")
+    if len(set(hook.argnames)) != len(hook.argnames):
+        reason = f"hook {hook.name!r} names an argument twice"
+        raise ActivationError(reason, plugin=plugin, step="register")
+    called = hook.specname or hook.name  # the worker finds an implementation by its hook
+    local = HOST_ONLY.get(called)
+    items = ", ".join(f"{a!r}: {'None' if a == local else a}" for a in hook.argnames)
+    # Only identifiers checked above, and string literals, reach the source: nothing the worker
+    # sends runs.
+    source = (
+        f"def make({_FORWARD}):\n"
+        f"    def {hook.name}({', '.join(hook.argnames)}):\n"
+        f"        return {_FORWARD}({hook.entry_point!r}, {called!r}, {{{items}}})\n"
+        f"    return {hook.name}\n"
+    )
+    namespace: dict[str, Any] = {}
+    exec(compile(source, f"<process plugin {plugin}>", "exec"), namespace)
+    made: Callable[..., Any] = namespace["make"](forward)
+    return made

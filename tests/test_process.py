@@ -1,0 +1,319 @@
+"""Process plugins in transitions: loaded into a worker, swapped, rolled back, unloaded."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pluggy
+import pytest
+from conftest import greet_code
+from processhost import build, counter, kinds, process_manifest, wait_for
+from procplugins import alive
+
+from hookspecs import greeter
+from pluginhost import (
+    ActivationError,
+    Event,
+    EventKind,
+    HostSnapshot,
+    PluginCrashedError,
+    PluginHost,
+    PluginState,
+    ResourceLimits,
+)
+from pluginhost.cli.commands.status import plugin_status, status_lines
+from pluginhost.model.candidate import Candidate, InstalledOrigin, WheelOrigin
+from pluginhost.model.manifest import Manifest
+from pluginhost.swap.process import Processes
+from pluginhost.testing import WheelFactory
+
+MakeHost = Callable[..., PluginHost]
+
+
+class TestLoad:
+    def test_called_through_host_hook(self, factory: WheelFactory, make_host: MakeHost) -> None:
+        """A plugin.toml asking for a worker: its hooks answer host.hook from another process,
+        and none of its modules is imported into the host."""
+        build(factory, "counter", code=counter())
+        host = make_host()
+        (answer,) = host.hook.greet(name="Ada")
+        assert answer.startswith("hi Ada #1 from ")
+        pid = int(answer.rpartition(" ")[2])
+        assert pid != os.getpid()
+        assert "counter" not in sys.modules
+        info = host.plugins["counter"]
+        assert (info.isolation, info.pid, info.restarts) == ("process", pid, 0)
+
+    def test_beside_in_process_plugins(self, factory: WheelFactory, make_host: MakeHost) -> None:
+        """Process and in-process plugins answer the same hook, each in its own place."""
+        build(factory, "counter", code=counter())
+        factory.build("hello", code=greet_code("Hello"))
+        host = make_host()
+        answers = sorted(host.hook.greet(name="Ada"))
+        assert answers[0] == "Hello"
+        assert answers[1].startswith("hi Ada #1")
+        assert host.plugins["hello"].isolation == "in-process"
+        assert host.plugins["hello"].pid is None
+
+    def test_host_forces_isolation(self, factory: WheelFactory, make_host: MakeHost) -> None:
+        """isolation="process" runs a plugin whose manifest says nothing in a worker."""
+        factory.build("plain", code=counter("plain"))
+        host = make_host(isolation="process")
+        assert host.hook.greet(name="x")[0].startswith("plain x #1")
+        assert host.plugins["plain"].isolation == "process"
+        assert "plain" not in sys.modules
+
+    def test_manifest_lowers_the_host_limits(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """The limits in force: the host's ceilings, lowered by the manifest, never raised."""
+        build(factory, "counter", code=counter(), resources="open_files = 512\nthreads = 64")
+        host = make_host(resources=ResourceLimits(open_files=256, threads=100, memory_mb=2048))
+        limits = host.plugins["counter"].limits
+        assert limits == ResourceLimits(open_files=256, threads=64, memory_mb=2048)
+
+    def test_no_module_clash_between_process_plugins(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """Two process plugins with one top-level module name both serve (no clash rule)."""
+        build(factory, "one", code=counter("one"))
+        factory.build(
+            "two",
+            code=counter("two"),
+            module="one",
+            manifest='[plugin]\nname = "two"\nisolation = "process"\n',
+        )
+        host = make_host()
+        answers = sorted(a.split(" #")[0] for a in host.hook.greet(name="x"))
+        assert answers == ["one x", "two x"]
+
+    def test_hook_wrapper_refused(
+        self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
+    ) -> None:
+        """A process plugin declaring a hook wrapper is refused at load, with that reason."""
+        wrapper = "@hookimpl(wrapper=True)\ndef farewell(name):\n    return (yield)\n"
+        build(factory, "wrapped", code=counter(more=wrapper))
+        host = make_host()
+        info = host.plugins["wrapped"]
+        assert info.state is PluginState.FAILED
+        assert "wrapper" in str(info.error)
+        assert host.hook.greet(name="x") == []
+
+    @pytest.mark.parametrize(
+        ("code", "step"),
+        [
+            ("import os\nos._exit(7)\n", "import"),
+            ("import ctypes\nctypes.string_at(0)\n", "import"),
+            (counter(more="@hookimpl\ndef pluginhost_activate(host):\n    os._exit(5)\n"), None),
+        ],
+        ids=["exit-at-import", "segfault-at-import", "exit-at-activate"],
+    )
+    def test_crash_while_loading(
+        self,
+        factory: WheelFactory,
+        make_host: MakeHost,
+        events: list[Event],
+        code: str,
+        step: str | None,
+    ) -> None:
+        """A worker dying at import or activation fails the load; the host serves on."""
+        factory.build("hello", code=greet_code("Hello"))
+        build(factory, "doomed", code=code)
+        host = make_host()
+        assert host.plugins["doomed"].state is PluginState.FAILED
+        assert host.hook.greet(name="x") == ["Hello"]
+        failed = [e for e in events if e.kind is EventKind.LOAD_FAILED]
+        assert [e.plugin for e in failed] == ["doomed"]
+        if step is not None:
+            assert failed[0].step == step
+
+    def test_application_manager(self, factory: WheelFactory, make_host: MakeHost) -> None:
+        """An adopted plugin manager registers the proxies through its own hook parsing."""
+        pm = pluggy.PluginManager(greeter.PROJECT)
+        pm.add_hookspecs(greeter.GreeterSpec)
+        build(factory, "counter", code=counter())
+        host = make_host(manager=pm)
+        assert pm.hook.greet(name="x")[0].startswith("hi x #1")
+        assert host.plugins["counter"].isolation == "process"
+
+    def test_status_for_people_and_scripts(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """status.json, HostSnapshot and pluginhost status show the worker and its limits."""
+        build(factory, "counter", code=counter(), resources="open_files = 64")
+        host = make_host()
+        pid = host.plugins["counter"].pid
+        entry = plugin_status(HostSnapshot.read(host.home), "counter")
+        assert (entry["isolation"], entry["pid"], entry["restarts"]) == ("process", pid, 0)
+        assert entry["limits"]["open_files"] == 64
+        lines = status_lines(entry)
+        assert "  isolation    process" in lines
+        assert f"  worker       pid {pid}, 0 restart(s)" in lines
+        assert "  limits       open_files=64" in lines
+
+
+class TestSwap:
+    def test_hot_swap_under_four_threads(
+        self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
+    ) -> None:
+        """A new version of a process plugin swaps in while 4 threads call: its state is
+        carried, the old worker is stopped, and no call fails."""
+        build(factory, "counter", code=counter("v1"))
+        host = make_host()
+        old_pid = host.plugins["counter"].pid
+        assert old_pid is not None
+        stop = threading.Event()
+        answers: list[str] = []
+        failures: list[BaseException] = []
+
+        def call() -> None:
+            while not stop.is_set():
+                try:
+                    answers.extend(host.hook.greet(name="t"))
+                except BaseException as exc:
+                    failures.append(exc)
+
+        threads = [threading.Thread(target=call) for _ in range(4)]
+        for t in threads:
+            t.start()
+        wait_for(lambda: len(answers) > 50)
+        build(factory, "counter", "1.1.0", code=counter("v2"))
+        wait_for(lambda: host.plugins["counter"].version == "1.1.0")
+        wait_for(lambda: any(a.startswith("v2") for a in answers[-10:]))
+        stop.set()
+        for t in threads:
+            t.join()
+        assert failures == []
+        # The count goes on from the state exported before the switch (calls the old worker
+        # served between that export and the switch are not in it, as in process).
+        first_v2 = min(int(a.split("#")[1].split()[0]) for a in answers if a.startswith("v2"))
+        assert first_v2 > 50
+        wait_for(lambda: not alive(old_pid))
+        wait_for(lambda: EventKind.UPDATED in kinds(events, "counter"))
+
+    def test_several_entry_points(
+        self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
+    ) -> None:
+        """A process plugin of two entry points: each one's state goes across a swap and a
+        restart after a crash."""
+        extra = (
+            "class Extra:\n"
+            "    count = 0\n"
+            "    @staticmethod\n    @hookimpl\n    def farewell(name):\n"
+            "        Extra.count += 1\n        return f'bye #{Extra.count}'\n"
+            "    @staticmethod\n    @hookimpl\n    def pluginhost_export_state():\n"
+            "        return Extra.count\n"
+            "    @staticmethod\n    @hookimpl\n"
+            "    def pluginhost_import_state(state, previous_version):\n"
+            "        Extra.count = state or 0\n"
+        )
+        for version, prefix in (("1.0.0", "v1"), ("1.1.0", "v2")):
+            factory.build(
+                "counter",
+                version,
+                code=counter(prefix, more=extra),
+                more_entry_points={"extra": "counter:Extra"},
+                manifest=process_manifest("counter", version),
+            )
+            if version == "1.0.0":
+                host = make_host(state_interval=0.05)
+                host.hook.greet(name="a")
+                assert host.hook.farewell(name="a") == "bye #1"
+        wait_for(lambda: host.plugins["counter"].version == "1.1.0")
+        assert host.hook.greet(name="b")[0].startswith("v2 b #2")
+        assert host.hook.farewell(name="b") == "bye #2"
+        time.sleep(0.3)  # exported meanwhile
+        with pytest.raises(PluginCrashedError):
+            host.hook.greet(name="exit")
+        wait_for(lambda: host.plugins["counter"].restarts == 1)
+        assert host.hook.greet(name="c")[0].startswith("v2 c #3")
+        assert host.hook.farewell(name="c") == "bye #3"
+
+    def test_failed_swap_keeps_the_old_worker(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """A new version whose health check fails is undone: the old worker serves on, and the
+        new one is stopped."""
+        build(factory, "counter", code=counter("v1"))
+        host = make_host()
+        pid = host.plugins["counter"].pid
+        sick = "@hookimpl\ndef pluginhost_health():\n    return os.getpid() < 0\n"
+        build(factory, "counter", "1.1.0", code=counter("v2", more=sick))
+        host.wait_idle()
+        assert host.plugins["counter"].version == "1.0.0"
+        assert host.plugins["counter"].pid == pid
+        assert host.hook.greet(name="x")[0].startswith("v1 x #1")
+        assert _workers_of(host) == {pid}
+
+    def test_rollback(self, factory: WheelFactory, make_host: MakeHost) -> None:
+        """host.rollback() goes back to the earlier version in a new worker, with the state."""
+        build(factory, "counter", code=counter("v1"))
+        host = make_host()
+        host.hook.greet(name="a")
+        build(factory, "counter", "1.1.0", code=counter("v2"))
+        wait_for(lambda: host.plugins["counter"].version == "1.1.0")
+        host.hook.greet(name="b")
+        info = host.rollback("counter")
+        assert (info.version, info.state) == ("1.0.0", PluginState.ROLLED_BACK)
+        assert host.hook.greet(name="c")[0].startswith("v1 c #3")
+
+    def test_unload_and_stop_leave_no_worker(
+        self, factory: WheelFactory, make_host: MakeHost, wheels: Path
+    ) -> None:
+        """A removed plugin's worker is stopped, and so is every worker at host.stop()."""
+        build(factory, "one", code=counter("one"))
+        build(factory, "two", code=counter("two"))
+        host = make_host()
+        pids = _workers_of(host)
+        assert len(pids) == 2
+        (wheels / "one-1.0.0-py3-none-any.whl").unlink()
+        wait_for(lambda: "one" not in host.plugins)
+        assert len(_workers_of(host)) == 1
+        wait_for(lambda: sum(alive(p) for p in pids) == 1)
+        host.stop()
+        wait_for(lambda: not any(alive(p) for p in pids))
+
+
+class TestIsolation:
+    def candidate(self, isolation: str, origin: WheelOrigin | InstalledOrigin) -> Candidate:
+        manifest = Manifest.default(name="p", dist_version="1.0")
+        if isolation == "process":
+            manifest = Manifest(manifest.name, manifest.version, isolation="process")
+        return Candidate(manifest=manifest, origin=origin, distribution="p", entry_points=())
+
+    @pytest.mark.parametrize(
+        ("host", "manifest", "installed", "expected"),
+        [
+            ("manifest", "in-process", False, False),
+            ("manifest", "process", False, True),
+            ("manifest", "process", True, True),
+            ("process", "in-process", False, True),
+            ("process", "in-process", True, False),
+        ],
+    )
+    def test_who_runs_in_a_worker(
+        self, host: str, manifest: str, installed: bool, expected: bool
+    ) -> None:
+        """The manifest asks; the host forces it on wheels, not on installed distributions."""
+        origin: WheelOrigin | InstalledOrigin = (
+            InstalledOrigin("p", "/site-packages") if installed else WheelOrigin(Path("p.whl"), "0")
+        )
+        processes = Processes(isolation=host)  # type: ignore[arg-type]
+        assert processes.isolated(self.candidate(manifest, origin)) is expected
+
+
+def _workers_of(host: PluginHost) -> set[int]:
+    """The pids of the host's live workers."""
+    return {link.pid for link in host._engine.processes.live() if link.pid is not None}
+
+
+def test_activation_error_is_public() -> None:
+    """A failed worker start is an ActivationError (PluginLoadError) like a failed import."""
+    from pluginhost import PluginLoadError
+
+    assert issubclass(PluginLoadError, ActivationError)

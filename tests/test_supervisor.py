@@ -1,0 +1,249 @@
+"""Supervision of process plugins: crashes told, workers restarted with their state, crash
+loops quarantined, and the operator's way back."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import greet_code
+from processhost import build, counter, kinds, serving, wait_for
+from procplugins import alive
+
+from pluginhost import (
+    Event,
+    EventKind,
+    HostStateError,
+    PluginCrashedError,
+    PluginHost,
+    PluginTimeoutError,
+    ProblemKind,
+)
+from pluginhost.host.control import ControlServer, send_request
+from pluginhost.host.supervisor import BACKOFF_MAX, backoff
+from pluginhost.testing import WheelFactory
+
+MakeHost = Callable[..., PluginHost]
+
+
+class TestCrash:
+    @pytest.mark.parametrize(
+        ("how", "told"), [("exit", "code 3"), ("segv", "SIGSEGV")], ids=["os._exit", "segfault"]
+    )
+    def test_crash_in_a_call(
+        self,
+        factory: WheelFactory,
+        make_host: MakeHost,
+        events: list[Event],
+        how: str,
+        told: str,
+    ) -> None:
+        """A worker dying in a call: the caller gets PluginCrashedError, the host serves on,
+        a crashed event says how, and a new worker serves with the state last exported."""
+        build(factory, "counter", code=counter())
+        factory.build("hello", code=greet_code("Hello"))
+        host = make_host(state_interval=0.05)
+        host.hook.greet(name="a")
+        host.hook.greet(name="b")
+        first = host.plugins["counter"].pid
+        assert first is not None
+        wait_for(lambda: _saved(host, "counter") == {"count": 2})
+        with pytest.raises(PluginCrashedError):
+            host.hook.greet(name=how)
+        wait_for(lambda: len([e for e in events if e.kind is EventKind.CRASHED]) == 1)
+        crashed = [e for e in events if e.kind is EventKind.CRASHED]
+        assert told in str(crashed[0].error)
+        assert host.hook.farewell(name="x") is None  # the host serves meanwhile
+        wait_for(lambda: serving(host, "counter", restarts=1))
+        info = host.plugins["counter"]
+        assert info.pid != first
+        assert info.restarts == 1
+        assert kinds(events, "counter")[-2:] == [EventKind.CRASHED, EventKind.RESTARTED]
+        assert sorted(host.hook.greet(name="c"))[1].startswith("hi c #3")
+
+    def test_killed_worker(
+        self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
+    ) -> None:
+        """A worker killed from outside (SIGKILL) is told with its signal and restarted."""
+        build(factory, "counter", code=counter())
+        host = make_host()
+        pid = host.plugins["counter"].pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: host.plugins["counter"].restarts == 1)
+        crashed = [e for e in events if e.kind is EventKind.CRASHED]
+        assert "SIGKILL" in str(crashed[0].error)
+        assert host.hook.greet(name="a")[0].startswith("hi a #1")
+
+    def test_deadline(
+        self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
+    ) -> None:
+        """A call past call_timeout_s raises PluginTimeoutError at its deadline; the hung
+        worker is killed and restarted."""
+        spin = "@hookimpl\ndef farewell(name):\n    while True:\n        pass\n"
+        build(factory, "spinner", code=counter(more=spin), resources="call_timeout_s = 0.5")
+        host = make_host()
+        started = time.monotonic()
+        with pytest.raises(PluginTimeoutError):
+            host.hook.farewell(name="x")
+        assert time.monotonic() - started < 5
+        wait_for(lambda: host.plugins["spinner"].restarts == 1)
+        crashed = [e for e in events if e.kind is EventKind.CRASHED]
+        assert crashed[0].step == "call_timeout_s"
+
+    def test_memory_limit_named(
+        self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
+    ) -> None:
+        """A worker allocating past memory_mb stops; the crashed event names the limit."""
+        hog = "@hookimpl\ndef farewell(name):\n    return len(bytearray(1024 * 1024 * 1024))\n"
+        build(factory, "hog", code=counter(more=hog), resources="memory_mb = 200")
+        host = make_host()
+        with pytest.raises(PluginCrashedError):
+            host.hook.farewell(name="x")
+        wait_for(lambda: any(e.kind is EventKind.CRASHED for e in events))
+        crashed = [e for e in events if e.kind is EventKind.CRASHED]
+        assert crashed[0].step == "memory_mb"
+        assert "memory_mb" in str(crashed[0].error)
+
+
+class TestQuarantine:
+    def test_crash_loop_ends_in_quarantine(
+        self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
+    ) -> None:
+        """restart_limit crashes within restart_window: quarantined, a problem filed, no more
+        restarts, and calls get PluginCrashedError until host.restart() brings it back."""
+        build(factory, "counter", code=counter())
+        host = make_host(restart_limit=3, restart_window=60)
+        for n in range(3):
+            wait_for(lambda n=n: serving(host, "counter", restarts=n))
+            with pytest.raises(PluginCrashedError):
+                host.hook.greet(name="exit")
+            wait_for(lambda n=n: kinds(events, "counter").count(EventKind.CRASHED) == n + 1)
+        wait_for(lambda: EventKind.QUARANTINED in kinds(events, "counter"))
+        info = host.plugins["counter"]
+        assert info.quarantined
+        assert info.pid is None
+        assert info.restarts == 2
+        assert [p.kind for p in host.problems()] == [ProblemKind.QUARANTINED]
+        with pytest.raises(PluginCrashedError, match="quarantined"):
+            host.hook.greet(name="a")
+        time.sleep(0.3)
+        assert kinds(events, "counter").count(EventKind.RESTARTED) == 2  # no more restarts
+        host.restart("counter")
+        wait_for(lambda: serving(host, "counter", restarts=3))
+        assert not host.plugins["counter"].quarantined
+        assert host.problems() == ()
+        assert host.hook.greet(name="a")[0].startswith("hi a #1")
+
+    def test_restart_through_the_control_folder(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """pluginhost restart NAME reaches a running host: a quarantined plugin comes back."""
+        build(factory, "counter", code=counter())
+        host = make_host(restart_limit=1)
+        with pytest.raises(PluginCrashedError):
+            host.hook.greet(name="exit")
+        wait_for(lambda: host.plugins["counter"].quarantined)
+        server = ControlServer(host, interval=0.02)
+        server.start()
+        try:
+            answer = send_request(host.home, "restart", "counter", timeout=10)
+        finally:
+            server.stop()
+        assert answer["ok"]
+        wait_for(lambda: serving(host, "counter", restarts=1))
+        factory.build("hello", code=greet_code("Hello"))
+        wait_for(lambda: "hello" in host.plugins)
+        with pytest.raises(HostStateError, match="not a process plugin"):
+            host.restart("hello")
+
+    def test_rollback_from_quarantine(
+        self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
+    ) -> None:
+        """A quarantined version rolled back from: the earlier version serves in a new worker."""
+        build(factory, "counter", code=counter("v1"))
+        host = make_host(restart_limit=1)
+        build(factory, "counter", "1.1.0", code=counter("v2"))
+        wait_for(lambda: host.plugins["counter"].version == "1.1.0")
+        with pytest.raises(PluginCrashedError):
+            host.hook.greet(name="exit")
+        wait_for(lambda: host.plugins["counter"].quarantined)
+        info = host.rollback("counter")
+        assert info.version == "1.0.0"
+        assert info.pid is not None
+        assert host.hook.greet(name="a")[0].startswith("v1 a")
+        assert host.problems() == ()
+
+    def test_window_forgets_old_crashes(self, factory: WheelFactory, make_host: MakeHost) -> None:
+        """Crashes older than restart_window do not count towards the quarantine."""
+        build(factory, "counter", code=counter())
+        host = make_host(restart_limit=2, restart_window=0.2)
+        for n in range(3):
+            wait_for(lambda n=n: serving(host, "counter", restarts=n))
+            time.sleep(0.3)
+            with pytest.raises(PluginCrashedError):
+                host.hook.greet(name="exit")
+        wait_for(lambda: host.plugins["counter"].restarts == 3)
+        assert not host.plugins["counter"].quarantined
+
+
+class TestHostDeath:
+    def test_kill_9_of_the_host_leaves_no_worker(self, tmp_path: Path) -> None:
+        """A host process killed with SIGKILL leaves none of its workers behind."""
+        wheels = tmp_path / "wheels"
+        WheelFactory(wheels).build(
+            "counter",
+            code=counter(),
+            manifest='[plugin]\nname = "counter"\nisolation = "process"\n',
+        )
+        script = textwrap.dedent(
+            f"""
+            import sys, time
+            sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
+            from hookspecs import greeter
+            from pluginhost import PluginHost
+            host = PluginHost(greeter.PROJECT, specs=[greeter.GreeterSpec],
+                              home={str(tmp_path / "home")!r}, watch=[{str(wheels)!r}],
+                              api_version=greeter.API_VERSION, environment=False)
+            host.start()
+            print(host.plugins["counter"].pid, flush=True)
+            time.sleep(60)
+            """
+        )
+        process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+        try:
+            assert process.stdout is not None
+            pid = int(process.stdout.readline())
+            assert alive(pid)
+        finally:
+            process.kill()
+            process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+        wait_for(lambda: not alive(pid), timeout=10)
+
+
+class TestBackoff:
+    def test_grows_and_is_capped(self) -> None:
+        """Each crash in a row doubles the delay, up to BACKOFF_MAX, jittered in its top half."""
+        lows = [backoff(n, rng=lambda: 0.0) for n in range(1, 6)]
+        highs = [backoff(n, rng=lambda: 1.0) for n in range(1, 6)]
+        assert all(b == 2 * a for a, b in itertools.pairwise(lows))
+        assert all(h == 2 * low for low, h in zip(lows, highs, strict=True))
+        assert backoff(100, rng=lambda: 1.0) == BACKOFF_MAX
+
+
+def _saved(host: PluginHost, name: str) -> object:
+    """The state a process plugin's link keeps for its restart."""
+    for link in host._engine.processes.live():
+        if link.plugin == name:
+            return link.state
+    return None
