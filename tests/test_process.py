@@ -266,17 +266,21 @@ class TestSwap:
         self, factory: WheelFactory, make_host: MakeHost, wheels: Path
     ) -> None:
         """A removed plugin's worker is stopped, and so is every worker at host.stop()."""
+        before = _child_workers()
         build(factory, "one", code=counter("one"))
         build(factory, "two", code=counter("two"))
         host = make_host()
         pids = _workers_of(host)
         assert len(pids) == 2
+        # Beside them, one worker booted ahead for the next start (swap/process.py).
+        wait_for(lambda: len(_child_workers() - before) == 3)
         (wheels / "one-1.0.0-py3-none-any.whl").unlink()
         wait_for(lambda: "one" not in host.plugins)
         assert len(_workers_of(host)) == 1
         wait_for(lambda: sum(alive(p) for p in pids) == 1)
         host.stop()
         wait_for(lambda: not any(alive(p) for p in pids))
+        wait_for(lambda: not _child_workers() - before)
 
 
 class TestIsolation:
@@ -305,6 +309,24 @@ class TestIsolation:
         )
         processes = Processes(isolation=host)  # type: ignore[arg-type]
         assert processes.isolated(self.candidate(manifest, origin)) is expected
+
+
+def _child_workers() -> set[int]:
+    """The pids of this process's children that run a worker (serving or booted ahead)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                command = cmdline.read()
+        except OSError:
+            continue  # gone meanwhile
+        if fields[0] != "Z" and int(fields[1]) == os.getpid() and b"proc.child" in command:
+            found.add(int(entry))
+    return found
 
 
 def _workers_of(host: PluginHost) -> set[int]:

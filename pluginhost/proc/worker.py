@@ -1,8 +1,9 @@
 """One plugin in a worker process, as the host holds it: start, call, state, stop.
 
-:meth:`Worker.start` spawns the worker (from the launcher thread), shakes hands (a fresh secret
-and the protocol version), has it set its limits and import the plugin, and learns the hook
-implementations it declares (:class:`HookDescription`), from which the host builds proxies.
+:meth:`Worker.start` takes a worker booted ahead (:mod:`.spare`) or boots one (from the
+launcher thread), shakes hands (a fresh secret and the protocol version), has it set its limits
+and import the plugin, and learns the hook implementations it declares
+(:class:`HookDescription`), from which the host builds proxies.
 :meth:`Worker.call` is thread-safe; the worker runs the calls it gets one at a time. When the
 worker dies, calls in flight get :class:`~pluginhost.PluginCrashedError` at once and
 ``on_exit`` is called once with an :class:`ExitInfo`.
@@ -11,7 +12,6 @@ worker dies, calls in flight get :class:`~pluginhost.PluginCrashedError` at once
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 import signal
 import socket
@@ -34,7 +34,7 @@ from ..model.errors import (
     RemotePluginError,
 )
 from ..model.limits import ResourceLimits
-from . import cgroup, launcher
+from . import cgroup
 from .channel import Channel, FrameTooLargeError, Slot
 from .child import EXIT_LIMIT, EXIT_REFUSED
 from .messages import (
@@ -51,6 +51,7 @@ from .messages import (
     Stopping,
     uncarried,
 )
+from .spare import Spares, boot
 
 __all__ = ["ExitInfo", "HookDescription", "Worker", "WorkerSpec"]
 
@@ -164,31 +165,31 @@ class Worker:
 
     @classmethod
     def start(
-        cls, spec: WorkerSpec, *, on_exit: OnExit | None = None, start_timeout: float = 10.0
+        cls,
+        spec: WorkerSpec,
+        *,
+        on_exit: OnExit | None = None,
+        start_timeout: float = 10.0,
+        spares: Spares | None = None,
     ) -> Worker:
         """Spawn, shake hands, set limits, import the entry points, describe the hooks.
 
         :param on_exit: called once, in the worker's watcher thread, when the worker is gone
             (never when :meth:`start` raises).
+        :param spares: where a worker booted ahead is taken from (see :mod:`.spare`).
         :raises PluginLoadError: the import failed, or the plugin declares a hook wrapper; the
             reason says which, with the remote traceback text.
         :raises PluginCrashedError: the worker died (or hit a limit) while starting, refused the
             handshake, or did not start within ``start_timeout``.
         """
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        secret = secrets.token_bytes(32)
         cgroup_path = cgroup.make(spec.limits)
-        boot = f"{PROTOCOL_VERSION} {theirs.fileno()} {os.getpid()} {secret.hex()}\n"
         try:
-            process = launcher.spawn(theirs.fileno(), boot.encode("ascii"))
+            booted = spares.take() if spares is not None else boot()
         except OSError as e:
-            ours.close()
             raise PluginCrashedError(f"the worker could not start: {e}", plugin=spec.plugin) from e
-        finally:
-            theirs.close()
-        worker = cls(spec, process, ours, on_exit, cgroup_path)
+        worker = cls(spec, booted.process, booted.sock, on_exit, cgroup_path)
         try:
-            worker._handshake(secret, start_timeout)
+            worker._handshake(booted.secret, start_timeout)
         except BaseException:
             worker._channel.dispose()
             raise

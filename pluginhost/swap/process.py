@@ -35,6 +35,7 @@ from .switch import Implementations
 
 if TYPE_CHECKING:
     # Imported when a process plugin first loads: a host without any pays nothing for them.
+    from ..proc.spare import Spares
     from ..proc.worker import ExitInfo, Worker, WorkerSpec
     from .members import Member
 
@@ -173,6 +174,9 @@ class Processes:
     timers: list[Callable[[str, float], None]] = attrs.field(factory=list, init=False)
     """Told how long each call into a worker took (shared with every link)."""
     _links: set[Link] = attrs.field(factory=set, init=False)
+    # A worker booted ahead for the next start, once a process plugin was loaded: the load
+    # runs under the host's lock, and booting an interpreter there held it 50-100 ms.
+    _spares: Spares | None = attrs.field(default=None, init=False)
     # The transition adds links under the host's lock; the supervisor reads them without it.
     _guard: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 
@@ -223,7 +227,11 @@ class Processes:
         )
         link.timers = self.timers
         link.on_exit = self._exited
-        link.worker = _start(spec, link, self.start_timeout)
+        if self._spares is None:
+            from ..proc.spare import Spares  # noqa: PLC0415  see the imports above
+
+            self._spares = Spares()
+        link.worker = _start(spec, link, self.start_timeout, self._spares)
         names = [ep.name for ep in candidate.entry_points]
         try:
             proxies = build_proxies(
@@ -268,13 +276,15 @@ class Processes:
         """Stop every worker left (the host stops); each gets its grace period."""
         for link in self.live():
             link.stop()
+        if self._spares is not None:
+            self._spares.close()
 
 
-def _start(spec: WorkerSpec, link: Link, timeout: float) -> Worker:
+def _start(spec: WorkerSpec, link: Link, timeout: float, spares: Spares) -> Worker:
     from ..proc.worker import Worker  # noqa: PLC0415  see the imports above
 
     try:
-        return Worker.start(spec, on_exit=link.exited, start_timeout=timeout)
+        return Worker.start(spec, on_exit=link.exited, start_timeout=timeout, spares=spares)
     except ActivationError:
         raise  # PluginLoadError: the import failed in the worker, or a hook wrapper
     except PluginHostError as exc:  # crashed while starting
