@@ -60,6 +60,10 @@ class Plugin:
         raise SystemExit(2)
 
     @hookimpl
+    def quit(self, code):
+        os._exit(code)
+
+    @hookimpl
     def give(self, what):
         return object() if what == "object" else {"nested": [1, {2}]}
 
@@ -250,6 +254,23 @@ class TestCrash:
         assert worker.exit_info is workers.exits[0][1]
         with pytest.raises(PluginCrashedError):
             worker.call("echo", {"value": 1})
+
+    @pytest.mark.parametrize("code", [3, 4])
+    def test_plugin_exit_code_is_the_plugins(self, workers: Workers, code: int) -> None:
+        """Once the worker serves, an exit code the worker uses while starting (3: refused the
+        handshake, 4: a limit hit) is the plugin's own os._exit: said as such, no limit named."""
+        worker = workers.start(GREET)
+        with pytest.raises(PluginCrashedError):
+            worker.call("quit", {"code": code})
+        assert wait_gone(worker.pid, 5)
+        deadline = time.monotonic() + 5
+        while worker.exit_info is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert worker.exit_info is not None
+        assert (worker.exit_info.reason, worker.exit_info.limit) == (
+            f"exited with code {code}",
+            None,
+        )
 
     def test_calls_in_flight_fail_at_once_when_the_worker_is_killed(self, workers: Workers) -> None:
         """Callers waiting on a worker that is killed get PluginCrashedError at once, without

@@ -461,7 +461,7 @@ class Worker:
             if self._limit is None and cgroup.oom_killed(self._cgroup):
                 self._limit = "memory_mb"
             cgroup.remove(self._cgroup)
-        info = _exit_info(code, self._limit)
+        info = _exit_info(code, self._limit, started=self._watcher is not None)
         self.exit_info = info
         self._exited.set()
         return info
@@ -473,7 +473,9 @@ def _fresh(error: PluginCrashedError) -> PluginCrashedError:
     return PluginCrashedError(error.reason, plugin=error.plugin, limit=error.limit)
 
 
-def _exit_info(code: int, limit: str | None) -> ExitInfo:
+def _exit_info(code: int, limit: str | None, *, started: bool) -> ExitInfo:
+    """How a worker ended; once it serves, an exit code is the plugin's own (``os._exit(3)``),
+    not one of the worker's start-up codes."""
     if code < 0:
         try:
             name = signal.Signals(-code).name
@@ -483,11 +485,11 @@ def _exit_info(code: int, limit: str | None) -> ExitInfo:
         returncode, sig = None, -code
     else:
         how = f"exited with code {code}"
-        if code == EXIT_REFUSED:
+        if code == EXIT_REFUSED and not started:
             how += " (refused the handshake)"
         returncode, sig = code, None
-    if limit is None and code == EXIT_LIMIT:
-        limit = "unknown"
+    if limit is None and code == EXIT_LIMIT and not started:
+        limit = "unknown"  # a limit hit while loading is told by its message, or by this code
     reason = f"{how} after hitting its {limit} limit" if limit else how
     return ExitInfo(returncode=returncode, signal=sig, limit=limit, reason=reason)
 
