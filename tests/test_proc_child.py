@@ -10,7 +10,7 @@ import pytest
 from procplugins import Workers, workers
 
 from pluginhost.proc import launcher
-from pluginhost.proc.child import EXIT_REFUSED, Channel
+from pluginhost.proc.child import EXIT_ORPHAN, EXIT_REFUSED, Channel
 from pluginhost.proc.messages import PROTOCOL_VERSION, Hello, LimitsMsg, Ready, SpecMsg
 
 __all__ = ["workers"]
@@ -58,6 +58,14 @@ class TestHandshake:
         channel.send(hello(b"x" * 32))
         assert channel.receive() is None
         assert finish(process, channel) == EXIT_REFUSED
+
+    def test_let_go_before_any_hello_exits_quietly(self, capfd: pytest.CaptureFixture[str]) -> None:
+        """A worker whose channel closes before any hello (one booted ahead, let go when its
+        host stops) exits without a word on the host's terminal."""
+        process, channel = spawned(b"s" * 32)
+        channel.sock.shutdown(socket.SHUT_WR)
+        assert finish(process, channel) == EXIT_ORPHAN
+        assert capfd.readouterr().err == ""
 
     def test_another_protocol_version_is_refused(self) -> None:
         """A hello of another protocol version is refused."""

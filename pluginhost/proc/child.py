@@ -50,7 +50,7 @@ __all__ = ["EXIT_LIMIT", "EXIT_ORPHAN", "EXIT_REFUSED", "main"]
 #: Exit codes that say why the worker left on its own.
 EXIT_REFUSED = 3  # the hello was wrong: another version, or not our secret
 EXIT_LIMIT = 4  # a resource limit was hit
-EXIT_ORPHAN = 5  # the parent was gone before the worker could watch for it
+EXIT_ORPHAN = 5  # the parent was gone, or let the worker go before its hello
 EXIT_LOAD = 6  # the plugin could not be loaded
 EXIT_FAULT = 7  # the worker's own code failed
 
@@ -146,6 +146,10 @@ def _handshake(channel: Channel, version: int, secret: bytes) -> SpecMsg:
         hello = channel.receive()
     except msgspec.DecodeError:
         _refuse("the host's hello is not a message")
+    if hello is None:
+        # The channel closed before any hello: a worker booted ahead that its host let go
+        # (it stopped). Nothing was refused; nothing to say on the host's terminal.
+        os._exit(EXIT_ORPHAN)
     if not isinstance(hello, Hello) or hello.spec is None:
         _refuse("no hello from the host")
     if hello.version != PROTOCOL_VERSION or version != PROTOCOL_VERSION:
