@@ -125,28 +125,7 @@ class TestPrivateModes:
         assert _mode(tmp_path / "dst") == _mode(tmp_path / "dst" / "sub") == 0o700
 
 
-class TestMakePrivate:
-    def test_strips_group_and_others_keeps_the_owner(self, tmp_path: Path) -> None:
-        """Group and others lose every bit, at any depth; the owner keeps its own, exec too."""
-        (tmp_path / "t" / "d").mkdir(parents=True)
-        (tmp_path / "t" / "d" / "script").write_text("#!/bin/sh\n")
-        (tmp_path / "t" / "d" / "script").chmod(0o777)
-        (tmp_path / "t" / "f").write_text("x")
-        (tmp_path / "t" / "f").chmod(0o666)
-        (tmp_path / "t" / "d").chmod(0o777)
-        _fs.make_private(tmp_path / "t")
-        modes = [_mode(tmp_path / "t" / p) for p in (".", "d", "d/script", "f")]
-        assert modes == [0o700, 0o700, 0o700, 0o600]
-
-    def test_links_are_not_followed(self, tmp_path: Path) -> None:
-        """A symlink in the tree leaves its target's mode alone."""
-        (tmp_path / "outside").write_text("x")
-        (tmp_path / "outside").chmod(0o644)
-        (tmp_path / "t").mkdir()
-        (tmp_path / "t" / "link").symlink_to(tmp_path / "outside")
-        _fs.make_private(tmp_path / "t")
-        assert _mode(tmp_path / "outside") == 0o644
-
+class TestOpenLock:
     def test_open_lock_refuses_a_symlink(self, tmp_path: Path) -> None:
         """A lock file that is a symbolic link is not opened (nor its target created)."""
         (tmp_path / "lock").symlink_to(tmp_path / "elsewhere")

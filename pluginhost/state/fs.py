@@ -21,7 +21,6 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import stat
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Final
@@ -36,7 +35,6 @@ __all__ = [
     "fsync_dir",
     "link",
     "make_dirs",
-    "make_private",
     "make_temp_dir",
     "open_lock",
     "open_new",
@@ -120,25 +118,6 @@ def open_lock(path: Path) -> int:
     exec; a symbolic link is refused (``ELOOP``)."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, FILE_MODE)
     return _private(fd, path)
-
-
-def make_private(root: Path) -> None:
-    """Take every permission of group and others off ``root`` and everything under it.
-
-    For trees written by code that does not go through this module (the ``installer``
-    library's writes into a staged site dir): the owner's bits, executable ones included,
-    stay. Symbolic links are not followed (nor changed: their mode means nothing).
-    """
-    for directory, dirs, files in os.walk(root):
-        for name in (*dirs, *files):
-            _strip_group_other(Path(directory, name))
-    _strip_group_other(Path(root))
-
-
-def _strip_group_other(path: Path) -> None:
-    st = os.lstat(path)
-    if not stat.S_ISLNK(st.st_mode) and stat.S_IMODE(st.st_mode) & 0o077:
-        os.chmod(path, stat.S_IMODE(st.st_mode) & 0o700)
 
 
 def _private(fd: int, path: Path) -> int:
