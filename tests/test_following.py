@@ -97,6 +97,22 @@ class TestFollowing:
         cached = host.plugins["hello"]
         assert "index" in str(cached.origin)
 
+    def test_prerelease_dependency_taken_when_no_final_release_fits(
+        self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker
+    ) -> None:
+        """A dependency released only as a prerelease is fetched, as pip would choose it,
+        though the plugin's Requires-Dist names no prerelease."""
+        code = "VALUE = 'rc'\n"
+        static_index.publish(built.build("sharedlib", "1.0.0rc1", group="other", code=code))
+        plugin = greet_code("x").replace('return "x"', "return sharedlib.VALUE")
+        wheel = built.build(
+            "hello", "1.0.0", code=plugin + "\nimport sharedlib\n", requires_dist=["sharedlib"]
+        )
+        static_index.publish(wheel)
+        host = follow(static_index, projects=["hello"])
+        wait_for(lambda: "hello" in host.load_order())
+        assert host.hook.greet(name="x") == ["rc"]
+
     def test_yanked_version_rolled_back(
         self,
         static_index: StaticIndex,

@@ -247,11 +247,14 @@ class Offering:
 
     def _fitting(self, project: str, live: list[Release]) -> list[Release]:
         """A dependency's highest release that every offered plugin's ``Requires-Dist`` allows
-        (prereleases only where a specifier names one), in a list; none when none does."""
+        (a prerelease where a specifier names one, or where no final release fits), in a list;
+        none when none does."""
         allowed = self._needs.get(canonicalize_name(project))
         if allowed is None:
             return live[:1]
-        return [r for r in live if allowed.contains(r.version)][:1]
+        # filter() as pip chooses: prereleases too when no final release fits.
+        fitting = set(allowed.filter(r.version for r in live))
+        return [r for r in live if r.version in fitting][:1]
 
     def _admitted(
         self, project: str, live: list[Release], now: datetime.datetime, decision: _Decision
