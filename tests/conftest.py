@@ -7,13 +7,13 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from hookspecs import greeter
-from pluginhost import Event, PluginHost
+from pluginhost import Event, IndexSource, PluginHost
 from pluginhost.load.modules import PluginFinder
 from pluginhost.testing import WheelFactory
 from pluginhost.testkit.indexes import DevpiIndex, DevpiServer, PypiServer, StaticIndex
@@ -130,3 +130,51 @@ def static_index(tmp_path: Path) -> Iterator[StaticIndex]:
     """A static index of the test's own: yanks, upload times, ETags and faults."""
     with StaticIndex(tmp_path / "static-index") as index:
         yield index
+
+
+# -- following an index (test_following.py, test_following_servers.py) -------------------------
+
+POLL = 0.2
+"""How often the test hosts poll the indexes they follow."""
+
+
+class Followed(Protocol):
+    """An index a test host follows: the static one, or a real server."""
+
+    @property
+    def url(self) -> str: ...
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> WheelFactory:
+    """Builds wheels to publish, outside any index or watched folder."""
+    return WheelFactory(tmp_path / "built")
+
+
+@pytest.fixture
+def follow(tmp_path: Path, events: list[Event]) -> Iterator[Callable[..., PluginHost]]:
+    hosts: list[PluginHost] = []
+
+    def make(
+        index: Followed | str, *, home: str = "home", timeout: float = 2.0, **options: Any
+    ) -> PluginHost:
+        url = index if isinstance(index, str) else index.url
+        source_options = {k: options.pop(k) for k in ("projects", "rollout") if k in options}
+        source = IndexSource(url, poll_interval=POLL, timeout=timeout, **source_options)
+        host = PluginHost(
+            greeter.PROJECT,
+            specs=[greeter.GreeterSpec],
+            home=tmp_path / home,
+            api_version=greeter.API_VERSION,
+            environment=False,
+            sources=[source],
+            **options,
+        )
+        host.subscribe(events.append)
+        hosts.append(host)
+        host.start()
+        return host
+
+    yield make
+    for host in hosts:
+        host.stop()

@@ -6,12 +6,11 @@ from __future__ import annotations
 import datetime
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import greet_code
+from conftest import POLL, greet_code
 from test_engine import COUNTER
 
 from hookspecs import greeter
@@ -28,7 +27,6 @@ from pluginhost.model.rollout import cohort
 from pluginhost.testing import WheelFactory
 from pluginhost.testkit.static_index import Fault, StaticIndex
 
-POLL = 0.2
 LONG_AGO = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
 
 HostMaker = Callable[..., PluginHost]
@@ -44,38 +42,6 @@ def wait_for(what: Callable[[], bool], timeout: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
         time.sleep(0.05)
-
-
-@pytest.fixture
-def built(tmp_path: Path) -> WheelFactory:
-    return WheelFactory(tmp_path / "built")
-
-
-@pytest.fixture
-def follow(tmp_path: Path, events: list[Event]) -> Iterator[Callable[..., PluginHost]]:
-    hosts: list[PluginHost] = []
-
-    def make(index: StaticIndex | str, *, home: str = "home", **options: Any) -> PluginHost:
-        url = index if isinstance(index, str) else index.url
-        source_options = {k: options.pop(k) for k in ("projects", "rollout") if k in options}
-        source = IndexSource(url, poll_interval=POLL, timeout=2.0, **source_options)
-        host = PluginHost(
-            greeter.PROJECT,
-            specs=[greeter.GreeterSpec],
-            home=tmp_path / home,
-            api_version=greeter.API_VERSION,
-            environment=False,
-            sources=[source],
-            **options,
-        )
-        host.subscribe(events.append)
-        hosts.append(host)
-        host.start()
-        return host
-
-    yield make
-    for host in hosts:
-        host.stop()
 
 
 def answers(host: PluginHost) -> list[str]:

@@ -3,23 +3,20 @@ pypiserver (PEP 503 HTML), started by the tests, published to through their uplo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import pytest
-from conftest import greet_code
-from test_following import POLL, answers, counter, wait_for
+from conftest import Followed, greet_code
+from test_following import answers, counter, wait_for
 
-from hookspecs import greeter
-from pluginhost import Event, EventKind, IndexSource, PluginHost, ProblemKind
+from pluginhost import Event, EventKind, PluginHost, ProblemKind
 from pluginhost.testing import WheelFactory
 from pluginhost.testkit.indexes import DevpiIndex, PypiServer
 
 
-class Index(Protocol):
-    @property
-    def url(self) -> str: ...
+class Index(Followed, Protocol):
     def publish(self, wheel: Path) -> None: ...
     def delete(self, project: str, version: str) -> None: ...
     def file_path(self, filename: str) -> Path: ...
@@ -35,35 +32,6 @@ def index(request: pytest.FixtureRequest) -> Index:
     return server
 
 
-@pytest.fixture
-def built(tmp_path: Path) -> WheelFactory:
-    return WheelFactory(tmp_path / "built")
-
-
-@pytest.fixture
-def follow(tmp_path: Path, events: list[Event]) -> Iterator[Callable[..., PluginHost]]:
-    hosts: list[PluginHost] = []
-
-    def make(index: Index, **source_options: Any) -> PluginHost:
-        source = IndexSource(index.url, poll_interval=POLL, timeout=5.0, **source_options)
-        host = PluginHost(
-            greeter.PROJECT,
-            specs=[greeter.GreeterSpec],
-            home=tmp_path / "home",
-            api_version=greeter.API_VERSION,
-            environment=False,
-            sources=[source],
-        )
-        host.subscribe(events.append)
-        hosts.append(host)
-        host.start()
-        return host
-
-    yield make
-    for host in hosts:
-        host.stop()
-
-
 class TestRealServers:
     def test_publish_then_delete(
         self,
@@ -75,7 +43,7 @@ class TestRealServers:
         """A release published is swapped in; deleted from the index, the host rolls back to
         the earlier release, its state handed back, saying why."""
         index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
-        host = follow(index, projects=["hello"])
+        host = follow(index, projects=["hello"], timeout=5.0)
         assert answers(host) == ["1.0.0:1"]
         index.publish(built.build("hello", "1.1.0", code=counter("1.1.0")))
         wait_for(lambda: host.plugins["hello"].version == "1.1.0", timeout=30)
@@ -100,7 +68,7 @@ class TestRealServers:
                 "hello", "1.0.0", code=code + "\nimport sharedlib\n", requires_dist=["sharedlib>=1"]
             )
         )
-        host = follow(index, projects=["hello"])
+        host = follow(index, projects=["hello"], timeout=5.0)
         wait_for(lambda: "hello" in host.load_order(), timeout=30)
         assert host.hook.greet(name="x") == ["1.2.0"]
         assert [p.name.split("-")[0] for p in (tmp_path / "home" / "deps").iterdir()] == [
@@ -120,7 +88,7 @@ class TestRealServers:
             "hello", "1.0.0", code=code + "\nimport sharedlib\n", requires_dist=["sharedlib<2"]
         )
         index.publish(wheel)
-        host = follow(index, projects=["hello"])
+        host = follow(index, projects=["hello"], timeout=5.0)
         wait_for(lambda: "hello" in host.load_order(), timeout=30)
         assert host.hook.greet(name="x") == ["1.2.0"]
 
@@ -134,7 +102,7 @@ class TestRealServers:
         """Bytes changed on the server's disk do not match the index's sha256: refused, and the
         serving version serves on."""
         index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
-        host = follow(index, projects=["hello"])
+        host = follow(index, projects=["hello"], timeout=5.0)
         index.publish(built.build("hello", "1.1.0", code=counter("1.1.0")))
         stored = index.file_path("hello-1.1.0-py3-none-any.whl")
         stored.write_bytes(stored.read_bytes() + b"tampered")
@@ -154,7 +122,7 @@ class TestOutage:
         """The index stopped: nothing unloaded, the outage told once; started again: its end
         told once, and what was published meanwhile arrives."""
         pypi_server.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
-        host = follow(pypi_server, projects=["hello"])
+        host = follow(pypi_server, projects=["hello"], timeout=5.0)
         pypi_server.stop()
         wait_for(lambda: any(e.kind is EventKind.INDEX_UNAVAILABLE for e in events), timeout=30)
         assert answers(host) == ["1.0.0:1"]

@@ -17,12 +17,6 @@ from pluginhost.testing import WheelFactory
 from pluginhost.testkit.indexes import DevpiIndex, Fault, PypiServer, StaticIndex
 
 
-@pytest.fixture
-def built(tmp_path: Path) -> WheelFactory:
-    """Builds wheels to publish, outside any index."""
-    return WheelFactory(tmp_path / "built")
-
-
 def read(client: IndexClient, project: str) -> ProjectPage:
     page = client.project(project)
     assert isinstance(page, ProjectPage), page

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import json
 import socket
-from pathlib import Path
 
 import httpx
 import pytest
 
 from pluginhost.testing import WheelFactory
 from pluginhost.testkit.static_index import HTML_TYPE, JSON_TYPE, Fault, StaticIndex
-
-
-@pytest.fixture
-def built(tmp_path: Path) -> WheelFactory:
-    return WheelFactory(tmp_path / "built")
 
 
 class TestStaticIndex:
