@@ -97,6 +97,8 @@ class TestFollowing:
         wait_for(lambda: host.plugins["hello"].version == "1.0.0")
         assert answers(host) == ["1.0.0:2"]
         assert host.plugins["hello"].state is PluginState.ROLLED_BACK
+        # The view changes before the event is told (host/changes.py): wait for it.
+        wait_for(lambda: any(e.kind is EventKind.ROLLED_BACK for e in events))
         (event,) = [e for e in events if e.kind is EventKind.ROLLED_BACK]
         assert event.error == "yanked: breaks the greeting"
         assert not [e for e in events if e.kind in (EventKind.UNLOADED, EventKind.REMOVED)]
@@ -116,6 +118,8 @@ class TestFollowing:
         static_index.delete("hello", "2.0.0")
         wait_for(lambda: host.plugins["hello"].version == "1.0.0")
         assert answers(host) == ["1.0.0:1"]
+        # The view changes before the event is told (host/changes.py): wait for it.
+        wait_for(lambda: any(e.kind is EventKind.ROLLED_BACK for e in events))
         (event,) = [e for e in events if e.kind is EventKind.ROLLED_BACK]
         assert event.error == "deleted from the index"
 

@@ -51,6 +51,8 @@ class TestRealServers:
         index.delete("hello", "1.1.0")
         wait_for(lambda: host.plugins["hello"].version == "1.0.0", timeout=30)
         assert answers(host) == ["1.0.0:3"]
+        # The view changes before the event is told (host/changes.py): wait for it.
+        wait_for(lambda: any(e.kind is EventKind.ROLLED_BACK for e in events))
         (event,) = [e for e in events if e.kind is EventKind.ROLLED_BACK]
         assert event.error == "deleted from the index"
 
