@@ -63,6 +63,8 @@ class TestCrash:
         assert told in str(crashed[0].error)
         assert host.hook.farewell(name="x") is None  # the host serves meanwhile
         wait_for(lambda: serving(host, "counter", restarts=1))
+        # The new worker is published before the restarted event is told (host/supervisor.py).
+        wait_for(lambda: EventKind.RESTARTED in kinds(events, "counter"))
         info = host.plugins["counter"]
         assert info.pid != first
         assert info.restarts == 1
