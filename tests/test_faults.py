@@ -36,6 +36,7 @@ from pluginhost import (
     StoreError,
     VersionPolicy,
 )
+from pluginhost.install import writer_process
 from pluginhost.state import fs as _fs
 from pluginhost.state.store import AtomicJsonFile
 from pluginhost.testing import WheelFactory
@@ -59,7 +60,12 @@ class Disk:
         self._patch = pytest.MonkeyPatch()
 
     def fail(self, operation: str, code: int, where: Callable[[Path], bool]) -> None:
-        """Make ``_fs.<operation>`` raise ``OSError(code)`` when a path it is given is ``where``."""
+        """Make ``_fs.<operation>`` raise ``OSError(code)`` when a path it is given is ``where``.
+
+        The faults are made in this process: the site writer (another process) is kept off
+        until healed, so that every install meets them. The tmpfs tests meet real ones in it.
+        """
+        self._patch.setattr(writer_process, "_GIVE_UP", 0)
         real = getattr(_fs, operation)
 
         def failing(*args: Any, **kwargs: Any) -> Any:

@@ -19,6 +19,7 @@ from pluginhost import PluginHost, ProblemKind
 from pluginhost.discover.archive import WheelLimits
 from pluginhost.discover.wheel import WheelInfo, inspect_wheel
 from pluginhost.install.installer import InstalledSite, install_wheel, site_dir_name
+from pluginhost.install.site_writer import SiteJob, write_site
 from pluginhost.model.errors import InstallError, WheelError
 from pluginhost.state.audit import AuditEntry, read_audit
 from pluginhost.testing import BROKEN_KINDS, WheelFactory
@@ -51,7 +52,8 @@ class Roots:
         return found
 
     def staging_is_empty(self) -> bool:
-        return not any(self.staging.iterdir())
+        # An install that reuses a site dir, or writes it elsewhere, never makes it.
+        return not self.staging.exists() or not any(self.staging.iterdir())
 
 
 @pytest.fixture
@@ -224,24 +226,17 @@ class TestInstallWheel:
         site = roots.install(wheel)
         assert load(site.path, "hello").greet("you") == "hello, you"
 
-    def test_concurrent_install_wins(
-        self, factory: WheelFactory, roots: Roots, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_concurrent_install_wins(self, factory: WheelFactory, roots: Roots) -> None:
         """When the same site dir appears during our install, it is kept and ours dropped."""
         wheel = factory.build("hello", code=GREET)
-        real_install_copy = pluginhost.install.installer._install_copy
         raced: list[InstalledSite] = []
 
-        def install_copy_then_race(copy: Any, site: Path, plugin: str) -> None:
-            real_install_copy(copy, site, plugin)
-            if not raced:
-                monkeypatch.setattr(
-                    pluginhost.install.installer, "_install_copy", real_install_copy
-                )
-                raced.append(roots.install(wheel))
+        def race_then_write(job: SiteJob) -> bool:
+            # Another install of the same bytes publishes while ours is being written.
+            raced.append(roots.install(wheel))
+            return write_site(job)
 
-        monkeypatch.setattr(pluginhost.install.installer, "_install_copy", install_copy_then_race)
-        site = roots.install(wheel)
+        site = roots.install(wheel, write=race_then_write)
         assert site.reused
         assert site.path == raced[0].path
         assert not raced[0].reused

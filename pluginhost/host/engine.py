@@ -85,9 +85,8 @@ class Engine:
         self._persist = persist
         self._ledger = Ledger()
         self._journal = Journal(emit)
-        self._sites = SiteDirs(
-            config.site_root, config.staging_root, config.limits, validated, config.verify_sites
-        )
+        sites = (config.site_root, config.staging_root, config.limits, validated)
+        self._sites = SiteDirs(*sites, config.verify_sites, offload=True)
         reaper = reaper or Reaper()
         self.deps = SharedDependencies.of_home(config, validated, finder, reaper)
         self._changer = Changer(
@@ -341,6 +340,7 @@ class Engine:
                 self._changer.unload(name, removed=False, commit=False)
         self._changer.close()
         self.deps.close()
+        self._sites.close()
         self._publish()
 
     def commit(self) -> None:

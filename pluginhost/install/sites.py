@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..discover.archive import WheelLimits
 from ..discover.handover import ValidatedWheel
@@ -22,6 +23,10 @@ from ..state.faults import crash_point
 from ..state.registry import Record
 from .installer import install_wheel
 from .site_record import SiteCheck, site_fault
+from .site_writer import SiteWrite, write_site
+
+if TYPE_CHECKING:
+    from .writer_process import WriterProcess
 
 __all__ = ["Placed", "SiteDirs", "delete_dir", "prune_dirs"]
 
@@ -42,6 +47,9 @@ class SiteDirs:
         and hashes nothing again; without them, the file is read and validated anew.
     :param verify: how a site dir is compared with its RECORD before it is first imported
         from (the ``verify_sites`` setting).
+    :param offload: write site dirs in a helper process the host keeps
+        (:class:`~.writer_process.WriterProcess`), so that a swap's file work does not wait
+        for the interpreter lock behind threads that call hooks; :meth:`close` ends it.
     """
 
     def __init__(
@@ -51,12 +59,16 @@ class SiteDirs:
         limits: WheelLimits,
         validated: Handover = lambda path, sha256: None,
         verify: SiteCheck = "size",
+        *,
+        offload: bool = False,
     ) -> None:
         self.site_root = site_root
         self.staging_root = staging_root
         self.limits = limits
         self.verify = verify
         self._validated = validated
+        self._offload = offload
+        self._writer: WriterProcess | None = None
         self._fresh: set[Path] = set()
         # Site dirs found unchanged, or installed, by this process: not compared again.
         self._verified: set[Path] = set()
@@ -111,6 +123,7 @@ class SiteDirs:
             extra_wheels=[self._validated(w.path, w.sha256) or w.path for w in support],
             limits=self.limits,
             validated=self._validated(origin.path, origin.sha256),
+            write=self._site_writer(),
         )
         if not site.reused:
             self._fresh.add(site.path)
@@ -122,6 +135,22 @@ class SiteDirs:
         self._verified.add(site.path)
         crash_point("after_install", candidate.version_text)
         return site.path, site.top_level
+
+    def _site_writer(self) -> SiteWrite:
+        if not self._offload:
+            return write_site
+        if self._writer is None:
+            # Imported here: msgspec and subprocess are for hosts that install, not for every
+            # import of pluginhost.
+            from .writer_process import WriterProcess
+
+            self._writer = WriterProcess()
+        return self._writer
+
+    def close(self) -> None:
+        """End the helper process that writes site dirs, if there is one."""
+        if self._writer is not None:
+            self._writer.close()
 
     def begin(self) -> None:
         """Start a change: the site dirs it installs are told apart from those it reuses."""

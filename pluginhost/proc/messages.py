@@ -12,13 +12,16 @@ A value crosses if it is made of ``None``, ``bool``, ``int`` (64-bit), ``float``
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable
 from typing import Any, Union
 
 import msgspec
 
+from ..state.frames import HEADER, MAX_FRAME, frame
+
 __all__ = [
+    "HEADER",
+    "MAX_FRAME",
     "PROTOCOL_VERSION",
     "Call",
     "Failure",
@@ -39,10 +42,6 @@ __all__ = [
 
 #: Raised whenever the messages change shape: a worker of another version is refused.
 PROTOCOL_VERSION = 1
-
-HEADER = struct.Struct(">I")
-#: No frame is larger: a length past it means a broken or hostile peer.
-MAX_FRAME = 256 * 1024 * 1024
 
 
 class LimitsMsg(msgspec.Struct, array_like=True):
@@ -142,11 +141,6 @@ def encoder() -> msgspec.msgpack.Encoder:
 def decoder() -> msgspec.msgpack.Decoder[Any]:
     """A decoder that accepts only :data:`Message` values."""
     return msgspec.msgpack.Decoder(Message)
-
-
-def frame(payload: bytes) -> bytes:
-    """``payload`` with its length in front, as it goes on the socket."""
-    return HEADER.pack(len(payload)) + payload
 
 
 _SCALARS = (type(None), bool, int, float, str, bytes)

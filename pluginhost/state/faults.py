@@ -27,7 +27,15 @@ import os
 import signal
 from typing import Final
 
-__all__ = ["INSTALL_STEPS", "REMOVAL_STEPS", "STEPS", "SWAP_STEPS", "UNDO_STEPS", "crash_point"]
+__all__ = [
+    "INSTALL_STEPS",
+    "REMOVAL_STEPS",
+    "STEPS",
+    "SWAP_STEPS",
+    "UNDO_STEPS",
+    "armed",
+    "crash_point",
+]
 
 INSTALL_STEPS: Final = ("before_publish", "after_install")
 SWAP_STEPS: Final = (
@@ -49,7 +57,13 @@ STEPS: Final = (*INSTALL_STEPS, *SWAP_STEPS, *UNDO_STEPS, *REMOVAL_STEPS, "while
 _ARMED: Final = os.environ.get("PLUGINHOST_CRASH_AT") or None
 
 
+def armed(step: str, version: str) -> bool:
+    """Whether this process is to crash at ``step@version`` (work that would reach the step in
+    a helper process is then done in this one, so that the host is the process that dies)."""
+    return _ARMED is not None and f"{step}@{version}" == _ARMED
+
+
 def crash_point(step: str, version: str) -> None:
     """Kill this process at once if the environment asks for a crash at ``step@version``."""
-    if _ARMED is not None and f"{step}@{version}" == _ARMED:
+    if armed(step, version):
         os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,81 @@
+"""The site writer's own process: it writes the site dirs the host gives it, one at a time.
+
+The host (:mod:`.writer_process`) starts it with ``python -I``, writes each job as a frame to
+its stdin and reads each answer from its stdout. What it is given was validated by the host:
+it only writes (:func:`~.site_writer.write_site`). It ends at the end of its stdin, when the
+host that started it is gone, or after :data:`IDLE` seconds without a job.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import time
+from typing import Final
+
+import msgspec
+
+from ..model.errors import InstallError, WheelError
+from ..state.frames import read_frame, write_frame
+from .site_writer import load_installer, write_site
+from .writer_messages import (
+    PROTOCOL,
+    JobMsg,
+    Reply,
+    WriteDone,
+    WriteFailed,
+    WriterReady,
+    decoder,
+    job_of,
+)
+
+__all__ = ["IDLE", "main"]
+
+#: Seconds without a job after which the writer ends (the host starts another when needed).
+IDLE: Final = 600.0
+#: How often an idle writer looks whether its host is still there.
+_LOOK: Final = 5.0
+
+
+def main() -> None:
+    """Serve jobs from stdin until it ends, the host is gone, or the writer idled too long."""
+    # The channel keeps fd 1; anything printed goes to stderr instead of into the channel.
+    channel = os.dup(1)
+    os.dup2(2, 1)
+    host = os.getppid()
+    encoder = msgspec.msgpack.Encoder()
+    load_installer()
+    write_frame(channel, encoder.encode(WriterReady(PROTOCOL, os.getpid())))
+    messages = decoder()
+    while (payload := _next_job(0, host)) is not None:
+        write_frame(channel, encoder.encode(_serve(payload, messages)))
+
+
+def _next_job(fd: int, host: int) -> bytes | None:
+    """The next job's frame; ``None`` when there is none to wait for any more."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    idle_until = time.monotonic() + IDLE
+    while not poller.poll(_LOOK * 1000):
+        if os.getppid() != host or time.monotonic() > idle_until:
+            return None
+    return read_frame(fd)
+
+
+def _serve(payload: bytes, messages: msgspec.msgpack.Decoder[object]) -> Reply:
+    try:
+        message = messages.decode(payload)
+    except msgspec.DecodeError as exc:
+        return WriteFailed("install", f"the site writer cannot read its job: {exc}", None, None)
+    if not isinstance(message, JobMsg):
+        return WriteFailed("install", f"the site writer got no job: {message!r}", None, None)
+    job = job_of(message)
+    try:
+        return WriteDone(write_site(job))
+    except WheelError as exc:
+        return WriteFailed("wheel", exc.reason, exc.plugin, exc.path)
+    except InstallError as exc:
+        return WriteFailed("install", exc.reason, exc.plugin, exc.path)
+    except Exception as exc:  # the host must have an answer, and a typed one
+        reason = f"the site writer failed: {type(exc).__name__}: {exc}"
+        return WriteFailed("install", reason, job.plugin, str(job.wheels[0].original))

@@ -1,0 +1,247 @@
+"""The site writer: a helper process the host keeps, which writes site dirs for it.
+
+Why a process: writing a site dir takes dozens of system calls (``mkdir``, ``open``, ``write``,
+``close``, ``rename``), and the thread that makes them gives up Python's interpreter lock at
+each slow one. When other threads call hooks without pause, it waits for the lock again each
+time, up to the switch interval (5 ms) or more, so a swap of a small plugin took over a second
+under four busy callers. Here the host hands the validated bytes over and waits once for the
+answer; the writer also writes the modules' bytecode, so that the host's import only reads.
+
+The writer starts at the first install (which is written in the host's process, as is every
+install until the writer said it is ready) and ends when :meth:`WriterProcess.close` is called,
+when the host's process ends, or after :data:`~.writer_child.IDLE` seconds without a job. A
+writer that dies, answers garbage or passes its deadline is killed and the install is written
+in the host's process instead, with a warning; after :data:`_GIVE_UP` such losses in a row, no
+writer is started again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Final
+
+import attrs
+import msgspec
+
+from ..model.errors import InstallError, WheelError
+from ..state.faults import armed
+from ..state.frames import read_frame, write_frame
+from .site_writer import SiteJob, write_site
+from .writer_child import IDLE
+from .writer_messages import (
+    PROTOCOL,
+    Reply,
+    WriteDone,
+    WriteFailed,
+    WriterReady,
+    decoder,
+    message_of,
+)
+
+__all__ = ["WriterProcess"]
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a job may take in the writer before it is taken for hung.
+_JOB_TIMEOUT: Final = 120.0
+#: Seconds for the rest of a greeting that has begun to arrive.
+_GREETING_TIMEOUT: Final = 5.0
+#: Writers lost in a row after which every install is written in the host's process.
+_GIVE_UP: Final = 3
+#: A writer idle this close to its :data:`IDLE` end is replaced rather than used.
+_MARGIN: Final = 30.0
+_ROOT: Final = str(Path(__file__).resolve().parent.parent.parent)
+# ``-I``: no user site, no PYTHON* variables, no current directory on sys.path; the writer
+# finds this pluginhost (installed or an editable checkout) through the root put first.
+_BOOT: Final = (
+    f"import sys; sys.path.insert(0, {_ROOT!r}); "
+    "from pluginhost.install.writer_child import main; main()"
+)
+
+
+class _LostError(Exception):
+    """The writer cannot be used any more (it is killed)."""
+
+
+class _Child:
+    """One writer process and its two pipes (non-blocking on the host's side)."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", "-c", _BOOT],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            # Out of the host's process group: a Ctrl-C in its terminal is the host's.
+            start_new_session=True,
+        )
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.jobs = self.process.stdin.fileno()
+        self.answers = self.process.stdout.fileno()
+        os.set_blocking(self.jobs, False)
+        os.set_blocking(self.answers, False)
+        self.ready = False
+        self.used = time.monotonic()
+        self.encoder = msgspec.msgpack.Encoder()
+        self.decoder = decoder()
+
+    def check_ready(self) -> bool:
+        """Whether the writer said it is ready; reads its greeting if it is there already.
+
+        :raises _LostError: it ended, or greeted with garbage or another protocol.
+        """
+        if not self.ready:
+            if not select.select([self.answers], [], [], 0)[0]:
+                return False  # still starting: nothing to read yet (an end would be readable)
+            greeting = self._read(time.monotonic() + _GREETING_TIMEOUT)
+            if not isinstance(greeting, WriterReady) or greeting.protocol != PROTOCOL:
+                raise _LostError(f"the site writer greeted with {greeting!r}")
+            self.ready = True
+        return True
+
+    def ask(self, job: SiteJob) -> Reply:
+        """Send ``job``, and wait for its answer.
+
+        :raises _LostError: the writer ended, answered garbage, or passed the deadline.
+        """
+        deadline = time.monotonic() + _JOB_TIMEOUT
+        try:
+            write_frame(self.jobs, self.encoder.encode(message_of(job)), deadline)
+        except OSError as exc:
+            raise _LostError(f"cannot send a job: {exc}") from exc
+        reply = self._read(deadline)
+        self.used = time.monotonic()
+        return reply
+
+    def _read(self, deadline: float) -> Reply:
+        try:
+            payload = read_frame(self.answers, deadline)
+        except OSError as exc:
+            raise _LostError(str(exc)) from exc
+        if payload is None:
+            raise _LostError(f"the site writer ended (exit code {self.process.poll()})")
+        try:
+            reply: Reply = self.decoder.decode(payload)
+        except msgspec.DecodeError as exc:
+            raise _LostError(f"the site writer answered garbage: {exc}") from exc
+        return reply
+
+    def expired(self) -> bool:
+        return time.monotonic() - self.used > IDLE - _MARGIN
+
+    def close(self, *, kill: bool = False) -> None:
+        if kill:
+            self.process.kill()
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                pipe.close()  # the writer reads the end of its stdin and ends
+        try:
+            self.process.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class WriterProcess:
+    """Writes site dirs in a helper process (a :data:`~.site_writer.SiteWrite`).
+
+    >>> writer = WriterProcess()
+    >>> reused = writer(job)  # in the host's process until the writer is ready
+    >>> writer.close()
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._child: _Child | None = None
+        self._lost = 0
+
+    @property
+    def pid(self) -> int | None:
+        """The writer's process id, once it is ready."""
+        child = self._child
+        return child.process.pid if child is not None and child.ready else None
+
+    def __call__(self, job: SiteJob) -> bool:
+        """Write ``job``'s site dir: in the writer when it is ready, else in this process.
+
+        :raises WheelError: when installer refuses a wheel.
+        :raises InstallError: when the file system fails the install.
+        """
+        if self._lost >= _GIVE_UP or armed("before_publish", job.version):
+            # Given up on; or the host is the process that is to crash before the publish.
+            return write_site(job)
+        with self._lock:
+            child = self._usable()
+            if child is not None:
+                full = attrs.evolve(job, compile=_compiles(), optimize=sys.flags.optimize)
+                try:
+                    reply = child.ask(full)
+                except _LostError as exc:
+                    self._lose(child, exc)
+                else:
+                    self._lost = 0
+                    return _outcome(reply, job)
+        return write_site(job)
+
+    def close(self) -> None:
+        """End the writer (it is started again by the next install)."""
+        with self._lock:
+            child, self._child = self._child, None
+        if child is not None:
+            child.close()
+
+    def _usable(self) -> _Child | None:
+        """The writer if it is ready; starts one when there is none (this job is then written
+        here: the writer takes longer to start than a small site dir to write)."""
+        child = self._child
+        if child is not None and child.expired():
+            child.close()
+            self._child = child = None
+        if child is None:
+            self._start()
+            return None
+        try:
+            return child if child.check_ready() else None
+        except _LostError as exc:
+            self._lose(child, exc)
+            return None
+
+    def _start(self) -> None:
+        try:
+            self._child = _Child()
+        except OSError as exc:
+            self._lost += 1
+            logger.warning("cannot start the site writer (%s): installing in this process", exc)
+
+    def _lose(self, child: _Child, exc: _LostError) -> None:
+        self._child = None
+        self._lost += 1
+        child.close(kill=True)
+        give_up = " (no more after this)" if self._lost >= _GIVE_UP else ""
+        logger.warning(
+            "site writer (pid %d) lost: %s; installing in this process%s",
+            child.process.pid,
+            exc,
+            give_up,
+        )
+
+
+def _compiles() -> bool:
+    """Whether the host's imports write bytecode where the writer would (its own cache)."""
+    return not sys.dont_write_bytecode and sys.pycache_prefix is None
+
+
+def _outcome(reply: Reply, job: SiteJob) -> bool:
+    if isinstance(reply, WriteDone):
+        return reply.reused
+    if isinstance(reply, WriteFailed):
+        error = WheelError if reply.kind == "wheel" else InstallError
+        raise error(reply.reason, plugin=reply.plugin, path=reply.path)
+    raise InstallError(f"the site writer answered {reply!r}", plugin=job.plugin)

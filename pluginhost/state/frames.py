@@ -1,0 +1,97 @@
+"""Length-prefixed frames: how the host and its helper processes cut a byte stream into messages.
+
+A frame is a 4-byte big-endian length and that many bytes. A length past :data:`MAX_FRAME` is a
+broken or hostile peer's. The readers and writers here work on a pipe's file descriptor within
+a deadline, so that a peer that stops answering never holds the host's thread for good.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import struct
+import time
+from typing import Final
+
+__all__ = ["HEADER", "MAX_FRAME", "FrameError", "frame", "read_frame", "write_frame"]
+
+HEADER: Final = struct.Struct(">I")
+#: No frame is larger: a length past it means a broken or hostile peer.
+MAX_FRAME: Final = 256 * 1024 * 1024
+_CHUNK: Final = 1024 * 1024
+
+
+class FrameError(OSError):
+    """The peer sent a frame past :data:`MAX_FRAME`, ended mid-frame, or did not answer in time."""
+
+
+def frame(payload: bytes) -> bytes:
+    """``payload`` with its length in front, as it goes on the wire."""
+    return HEADER.pack(len(payload)) + payload
+
+
+def write_frame(fd: int, payload: bytes, deadline: float | None = None) -> None:
+    """Write ``payload`` as one frame to ``fd`` (a non-blocking fd when ``deadline`` is given).
+
+    :param deadline: a :func:`time.monotonic` time past which the write gives up.
+    :raises FrameError: the deadline passed.
+    :raises OSError: the peer is gone (``BrokenPipeError``).
+    """
+    data = memoryview(frame(payload))
+    while data:
+        if deadline is not None:
+            _wait(fd, select.POLLOUT, deadline)
+        try:
+            written = os.write(fd, data[:_CHUNK])
+        except BlockingIOError:
+            continue
+        data = data[written:]
+
+
+def read_frame(fd: int, deadline: float | None = None) -> bytes | None:
+    """The next frame's payload from ``fd``; ``None`` at the end of the stream.
+
+    :raises FrameError: a frame past :data:`MAX_FRAME`, a stream ending mid-frame, or the
+        deadline passed.
+    """
+    header = _read_exactly(fd, HEADER.size, deadline, start=True)
+    if header is None:
+        return None
+    (size,) = HEADER.unpack(header)
+    if size > MAX_FRAME:
+        raise FrameError(f"a frame of {size} bytes is past the limit of {MAX_FRAME}")
+    payload = _read_exactly(fd, size, deadline, start=False)
+    assert payload is not None
+    return payload
+
+
+def _read_exactly(fd: int, size: int, deadline: float | None, *, start: bool) -> bytes | None:
+    parts: list[bytes] = []
+    left = size
+    while left:
+        if deadline is not None:
+            _wait(fd, select.POLLIN, deadline)
+        try:
+            chunk = os.read(fd, min(left, _CHUNK))
+        except BlockingIOError:
+            continue
+        if not chunk:
+            if start and left == size:
+                return None
+            raise FrameError("the stream ended in the middle of a frame")
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
+
+
+def _wait(fd: int, event: int, deadline: float) -> None:
+    poller = select.poll()
+    poller.register(fd, event)
+    while True:
+        left = deadline - time.monotonic()
+        # Polled once even when the deadline has passed: a deadline of now asks "is it there?".
+        # POLLHUP and POLLERR come back too: the read or write that follows tells them.
+        if poller.poll(max(0.0, left) * 1000):
+            return
+        if left <= 0:
+            raise FrameError("the peer did not answer in time")

@@ -1,0 +1,75 @@
+"""Length-prefixed frames on a real pipe: whole frames, the end, a broken peer, a deadline."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from pluginhost.state.frames import HEADER, MAX_FRAME, FrameError, read_frame, write_frame
+
+
+@pytest.fixture
+def pipe() -> Iterator[tuple[int, int]]:
+    reader, writer = os.pipe()
+    yield reader, writer
+    for fd in (reader, writer):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def test_frames_cross_whole(pipe: tuple[int, int]) -> None:
+    """Frames larger than the pipe's buffer arrive whole and in order."""
+    reader, writer = pipe
+    big = os.urandom(300_000)
+    thread = threading.Thread(target=lambda: [write_frame(writer, p) for p in (b"a", big, b"")])
+    thread.start()
+    assert read_frame(reader) == b"a"
+    assert read_frame(reader, time.monotonic() + 10) == big
+    assert read_frame(reader) == b""
+    thread.join()
+
+
+def test_end_of_stream_is_none(pipe: tuple[int, int]) -> None:
+    reader, writer = pipe
+    os.close(writer)
+    assert read_frame(reader) is None
+
+
+def test_end_mid_frame_is_an_error(pipe: tuple[int, int]) -> None:
+    reader, writer = pipe
+    os.write(writer, HEADER.pack(10) + b"abc")
+    os.close(writer)
+    with pytest.raises(FrameError, match="ended in the middle"):
+        read_frame(reader)
+
+
+def test_a_frame_past_the_limit_is_refused_unread(pipe: tuple[int, int]) -> None:
+    reader, writer = pipe
+    os.write(writer, HEADER.pack(MAX_FRAME + 1))
+    with pytest.raises(FrameError, match="past the limit"):
+        read_frame(reader)
+
+
+def test_deadline(pipe: tuple[int, int]) -> None:
+    """A peer that says nothing: the read gives up at its deadline, and a deadline of now
+    still looks once."""
+    reader, writer = pipe
+    started = time.monotonic()
+    with pytest.raises(FrameError, match="did not answer in time"):
+        read_frame(reader, started + 0.2)
+    assert 0.2 <= time.monotonic() - started < 2
+    write_frame(writer, b"there")
+    assert read_frame(reader, time.monotonic()) == b"there"
+
+
+def test_write_deadline_on_a_full_pipe(pipe: tuple[int, int]) -> None:
+    """A peer that reads nothing: a non-blocking write gives up at its deadline."""
+    _reader, writer = pipe
+    os.set_blocking(writer, False)
+    with pytest.raises(FrameError, match="did not answer in time"):
+        write_frame(writer, b"x" * 1_000_000, time.monotonic() + 0.2)

@@ -1,0 +1,158 @@
+"""The site writer: a real helper process writes site dirs, answers with typed errors, and a
+lost writer leaves the install to the host's process."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import pluginhost.install.writer_process
+from pluginhost import WheelError
+from pluginhost.install.installer import InstalledSite, install_wheel
+from pluginhost.install.writer_process import WriterProcess
+from pluginhost.testing import WheelFactory
+
+GREET = "def greet(name):\n    return f'hello, {name}'\n"
+
+
+@pytest.fixture
+def writer() -> Iterator[WriterProcess]:
+    made = WriterProcess()
+    yield made
+    made.close()
+
+
+def ready(writer: WriterProcess, tmp_path: Path, factory: WheelFactory) -> int:
+    """Start ``writer`` (its first install is written here) and wait until it is ready."""
+    deadline = time.monotonic() + 30
+    serial = 0
+    while writer.pid is None:
+        assert time.monotonic() < deadline, "the site writer never said it is ready"
+        serial += 1  # other bytes each time: the same ones would reuse their site dir
+        wheel = factory.build("warm", f"1.0.{serial}", code=GREET)
+        install(writer, tmp_path / "warm", wheel, "warm")
+        time.sleep(0.05)
+    return writer.pid
+
+
+def install(writer: WriterProcess, home: Path, wheel: Path, name: str) -> InstalledSite:
+    return install_wheel(
+        wheel,
+        site_root=home / "site",
+        staging_root=home / "staging",
+        name=name,
+        version="1.0.0",
+        write=writer,
+    )
+
+
+class TestWriter:
+    def test_writes_a_site_dir_in_its_own_process(
+        self,
+        writer: WriterProcess,
+        factory: WheelFactory,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Once ready, the writer (another process) writes the site dir, with the bytecode
+        the host's import would write, so that the import writes nothing."""
+        monkeypatch.setattr(sys, "dont_write_bytecode", False)
+        pid = ready(writer, tmp_path, factory)
+        assert pid != os.getpid()
+        site = install(writer, tmp_path / "home", factory.build("hello", code=GREET), "hello")
+        assert not site.reused
+        cached = list(site.path.glob("hello/__pycache__/*.pyc"))
+        assert len(cached) == 1
+        assert sys.implementation.cache_tag in cached[0].name
+        assert not (site.path / ".pluginhost" / "__pycache__").exists()
+        assert not any((tmp_path / "home" / "staging").iterdir())
+
+    def test_no_bytecode_when_the_host_writes_none(
+        self,
+        writer: WriterProcess,
+        factory: WheelFactory,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A host run with PYTHONDONTWRITEBYTECODE gets none from the writer either."""
+        monkeypatch.setattr(sys, "dont_write_bytecode", True)
+        ready(writer, tmp_path, factory)
+        site = install(writer, tmp_path / "home", factory.build("hello", code=GREET), "hello")
+        assert not any(site.path.rglob("*.pyc"))
+
+    def test_first_install_is_written_here(
+        self, writer: WriterProcess, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """The writer starts at the first install, which does not wait for it."""
+        assert writer.pid is None
+        site = install(writer, tmp_path / "home", factory.build("hello", code=GREET), "hello")
+        assert (site.path / "hello" / "__init__.py").is_file()
+
+    def test_refusal_is_typed_and_names_the_wheel(
+        self, writer: WriterProcess, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """installer's refusal in the writer reaches the host as a WheelError naming the
+        caller's file, and nothing is left behind."""
+        ready(writer, tmp_path, factory)
+        home = tmp_path / "home"
+        wheel = factory.build("hello", files={"hello-1.0.0.dist-info/RECORD.jws": "signature"})
+        with pytest.raises(WheelError, match="refused by installer") as caught:
+            install(writer, home, wheel, "hello")
+        assert caught.value.path == str(wheel)
+        assert not (home / "site").exists() or not any((home / "site").iterdir())
+        assert not any((home / "staging").iterdir())
+
+    def test_killed_writer_leaves_the_install_here(
+        self,
+        writer: WriterProcess,
+        factory: WheelFactory,
+        tmp_path: Path,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """A writer killed between jobs: the next install is written in this process, with a
+        warning, and a new writer is started."""
+        pid = ready(writer, tmp_path, factory)
+        os.kill(pid, signal.SIGKILL)
+        with caplog.at_level(logging.WARNING, logger=pluginhost.install.writer_process.__name__):
+            site = install(writer, tmp_path / "home", factory.build("hello", code=GREET), "hello")
+        assert (site.path / "hello" / "__init__.py").is_file()
+        assert any(f"site writer (pid {pid}) lost" in r.getMessage() for r in caplog.records)
+        assert ready(writer, tmp_path, factory) != pid
+
+    def test_garbage_answer_is_a_lost_writer(
+        self,
+        writer: WriterProcess,
+        factory: WheelFactory,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """A writer that greets with garbage is not used: installs go on here."""
+        garbage = "import os, time; os.write(1, b'\\x00\\x00\\x00\\x03abc'); time.sleep(30)"
+        monkeypatch.setattr(pluginhost.install.writer_process, "_BOOT", garbage)
+        home = tmp_path / "home"
+        with caplog.at_level(logging.WARNING, logger=pluginhost.install.writer_process.__name__):
+            for n in range(5):
+                install(writer, home, factory.build(f"p{n}", code=GREET), f"p{n}")
+                time.sleep(0.2)
+        assert writer.pid is None
+        assert len(list((home / "site").iterdir())) == 5
+        assert any("garbage" in r.getMessage() for r in caplog.records)
+
+    def test_close_ends_the_writer(
+        self, writer: WriterProcess, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        pid = ready(writer, tmp_path, factory)
+        writer.close()
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not Path(f"/proc/{pid}").exists()
+        assert writer.pid is None
