@@ -8,17 +8,19 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import greet_code
 
 import pluginhost.install.writer_process
-from pluginhost import WheelError
+from pluginhost import PluginHost, WheelError
 from pluginhost.install.installer import InstalledSite, install_wheel
 from pluginhost.install.writer_process import WriterProcess
 from pluginhost.testing import WheelFactory
 
+MakeHost = Callable[..., PluginHost]
 GREET = "def greet(name):\n    return f'hello, {name}'\n"
 
 
@@ -156,3 +158,62 @@ class TestWriter:
             time.sleep(0.05)
         assert not Path(f"/proc/{pid}").exists()
         assert writer.pid is None
+
+
+def writers() -> set[int]:
+    """The site writers this process started and that still run."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = next(line for line in status.splitlines() if line.startswith("PPid:"))
+        ours = int(parent.split()[1]) == os.getpid() and b"writer_child" in cmdline
+        if ours and "State:\tZ" not in status:  # a zombie has ended
+            found.add(int(entry.name))
+    return found
+
+
+class TestHost:
+    def test_a_watching_host_swaps_through_its_writer(
+        self,
+        make_host: MakeHost,
+        factory: WheelFactory,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A host that watches a folder starts its writer with it; a dropped wheel's site dir
+        is written there (with its bytecode), and stopping the host ends the writer."""
+        monkeypatch.setattr(sys, "dont_write_bytecode", False)
+        before = writers()
+        factory.build("hello", code=greet_code("v1"))
+        host = make_host()
+        started = writers() - before
+        assert len(started) == 1
+        deadline = time.monotonic() + 30
+        version = 1
+        while True:  # the writer is ready once a site dir comes with bytecode
+            version += 1
+            factory.build("hello", f"1.0.{version}", code=greet_code(f"v{version}"))
+            assert host.wait_idle(20)
+            assert host.hook.greet(name="x") == [f"v{version}"]
+            site = host.plugins["hello"].site_dir
+            assert site is not None
+            if any(site.rglob("*.pyc")) or time.monotonic() > deadline:
+                break
+        assert any(site.rglob("*.pyc"))
+        host.stop()
+        deadline = time.monotonic() + 10
+        while writers() & started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not writers() & started
+
+    def test_a_host_of_installed_plugins_starts_none(
+        self, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        before = writers()
+        make_host(watch=[], environment=True)
+        assert writers() == before

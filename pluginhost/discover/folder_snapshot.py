@@ -12,6 +12,8 @@ from pathlib import Path
 
 import attrs
 
+from ..model.pacing import paced
+
 __all__ = [
     "Signature",
     "WatchedFolder",
@@ -62,7 +64,7 @@ def read_snapshot(folder: str, wanted: Callable[[str], bool]) -> dict[str, Signa
     """
     found: dict[str, Signature] = {}
     with os.scandir(folder) as entries:
-        for entry in entries:
+        for entry in paced(entries):
             if wanted(entry.name):
                 signature = read_signature(entry.path)
                 if signature is not None:

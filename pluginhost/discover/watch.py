@@ -55,6 +55,7 @@ import attrs
 from watchdog.events import FileSystemEvent
 
 from ..model.errors import HostStateError
+from ..model.pacing import paced_thread
 from .folder_snapshot import (
     WatchedFolder,
     default_wanted,
@@ -275,6 +276,7 @@ class FolderWatcher:
     # -- the watcher's thread ----------------------------------------------------------------
 
     def _run(self) -> None:
+        paced_thread()  # its rescans run while the application calls hooks
         while self._wait_for_work():
             try:
                 self._check_folders()

@@ -86,7 +86,7 @@ class Engine:
         self._ledger = Ledger()
         self._journal = Journal(emit)
         sites = (config.site_root, config.staging_root, config.limits, validated)
-        self._sites = SiteDirs(*sites, config.verify_sites, offload=True)
+        self.sites = SiteDirs(*sites, config.verify_sites, offload=True)  # the host starts it
         reaper = reaper or Reaper()
         self.deps = SharedDependencies.of_home(config, validated, finder, reaper)
         self._changer = Changer(
@@ -95,7 +95,7 @@ class Engine:
             finder,
             host,
             self._ledger,
-            self._sites,
+            self.sites,
             self._journal,
             self.commit,
             self._publish,
@@ -299,7 +299,7 @@ class Engine:
             self._publish()
             raise rollback_failed(record.candidate, current, failure)
         # Nothing names the version rolled back from any more.
-        self._sites.delete(current_record, self._ledger.sites_in_use())
+        self.sites.delete(current_record, self._ledger.sites_in_use())
         self._publish()
         return self._view.plugins[name]
 
@@ -325,7 +325,7 @@ class Engine:
     def prune_sites(self) -> list[str]:
         """Delete site dirs that neither the active set nor a backup names (left by a crash
         between an install and its commit); returns their names."""
-        return self._sites.prune(self._ledger.sites_in_use()) + self.deps.prune()
+        return self.sites.prune(self._ledger.sites_in_use()) + self.deps.prune()
 
     def halt(self, *, save_state: bool) -> None:
         """Unload every plugin, dependents first, without committing: the next start restores
@@ -340,7 +340,7 @@ class Engine:
                 self._changer.unload(name, removed=False, commit=False)
         self._changer.close()
         self.deps.close()
-        self._sites.close()
+        self.sites.close()
         self._publish()
 
     def commit(self) -> None:

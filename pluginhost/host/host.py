@@ -34,6 +34,7 @@ from ..model.errors import (
 )
 from ..model.events import Event, EventBus, EventKind, Subscriber
 from ..model.names import plugin_name
+from ..model.pacing import pace
 from ..model.problems import Problem
 from ..model.status import PluginInfo, PluginStatus
 from ..state.audit import AuditLog
@@ -227,6 +228,8 @@ class PluginHost(Controls):
                 self._watching.stop()
                 self._halt(commit=False)
                 raise
+        if self._discovery.folders or self._indexes.sources:
+            self._engine.sites.start_writer()  # such a host installs sooner or later
         if self._indexes.sources:
             # Outside the lock: the first polls download, and the host serves meanwhile.
             self._indexes.wait_polled(_FIRST_POLL_WAIT)
@@ -440,6 +443,7 @@ class PluginHost(Controls):
             if self._started:
                 try:
                     look = self._discovery.look(self._watching.take_changes())
+                    pace()
                     held = (*look.held, *self._indexes.held())
                     with self._discovery.gate.pinned():
                         self._engine.reconcile(look.scan, held, self._indexes.withdrawn())

@@ -14,6 +14,7 @@ import attrs
 
 from ..model.candidate import Candidate, CandidateKey, WheelOrigin
 from ..model.names import PluginName
+from ..model.pacing import paced
 from ..model.problems import Problem
 from ..model.status import PluginInfo
 from ..resolve.planning import pin
@@ -208,7 +209,7 @@ class Ledger:
     def registry(self) -> Registry:
         """The registry document for this ledger, with the state saved so far."""
         return Registry(
-            active=tuple(self.record(self.active[n]) for n in self.order),
+            active=tuple(self.record(self.active[n]) for n in paced(self.order)),
             history={n: r for n, r in self.backups.items() if r},
             state=dict(self.state),
             removed=tuple(sorted(self.removed)),

@@ -20,6 +20,7 @@ import attrs
 
 from ..model.errors import PluginHostError
 from ..model.events import Event
+from ..model.pacing import pace, paced
 from ..model.problems import Problem, Requirement
 from ..model.status import HistoryEntry, PluginInfo, PluginStatus
 from ..state.bounds import bound_strings, bound_text
@@ -78,8 +79,9 @@ class StatusWriter:
         """The document as canonical JSON, byte for byte ``canonical(bound_strings(document(
         host, events)))``, with the entries of unchanged plugins taken from the last one."""
         doc = document(host, list(self._events), plugins=False)
+        pace()
         kept = {}
-        for name, info in host.plugins.items():
+        for name, info in paced(host.plugins.items()):
             status = _status(host, info)
             last = self._texts.get(name)
             if last is None or not _same(last[:3], (info, status.history, status.backups)):
@@ -89,6 +91,7 @@ class StatusWriter:
             kept[name] = last
         self._texts = kept
         # In the order canonical JSON sorts keys: by the key itself, not by its encoding.
+        pace()
         plugins = ",".join(t[4] for t in sorted(kept.values(), key=lambda t: t[3]))
         parts = {k: self._part(k, v) for k, v in doc.items()}
         parts["plugins"] = "{" + plugins + "}"

@@ -7,6 +7,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from ..model.pacing import paced_thread
+
 __all__ = ["Worker"]
 
 logger = logging.getLogger("pluginhost")
@@ -68,6 +70,7 @@ class Worker:
             self._thread.join(timeout)
 
     def _loop(self) -> None:
+        paced_thread()  # its swaps run while the application calls hooks
         while True:
             with self._cond:
                 timeout = self._interval if self._poll is not None else None

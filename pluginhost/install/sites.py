@@ -147,6 +147,13 @@ class SiteDirs:
             self._writer = WriterProcess()
         return self._writer
 
+    def start_writer(self) -> None:
+        """Start the helper process that writes site dirs now, ahead of the first install (a
+        host that watches folders or follows an index installs sooner or later)."""
+        self._site_writer()
+        if self._writer is not None:
+            self._writer.start()
+
     def close(self) -> None:
         """End the helper process that writes site dirs, if there is one."""
         if self._writer is not None:

@@ -2,15 +2,14 @@
 
 The host (:mod:`.writer_process`) starts it with ``python -I``, writes each job as a frame to
 its stdin and reads each answer from its stdout. What it is given was validated by the host:
-it only writes (:func:`~.site_writer.write_site`). It ends at the end of its stdin, when the
-host that started it is gone, or after :data:`IDLE` seconds without a job.
+it only writes (:func:`~.site_writer.write_site`). It ends at the end of its stdin, or when
+the host that started it is gone.
 """
 
 from __future__ import annotations
 
 import os
 import select
-import time
 from typing import Final
 
 import msgspec
@@ -29,16 +28,14 @@ from .writer_messages import (
     job_of,
 )
 
-__all__ = ["IDLE", "main"]
+__all__ = ["main"]
 
-#: Seconds without a job after which the writer ends (the host starts another when needed).
-IDLE: Final = 600.0
 #: How often an idle writer looks whether its host is still there.
 _LOOK: Final = 5.0
 
 
 def main() -> None:
-    """Serve jobs from stdin until it ends, the host is gone, or the writer idled too long."""
+    """Serve jobs from stdin until it ends or the host is gone."""
     # The channel keeps fd 1; anything printed goes to stderr instead of into the channel.
     channel = os.dup(1)
     os.dup2(2, 1)
@@ -55,9 +52,8 @@ def _next_job(fd: int, host: int) -> bytes | None:
     """The next job's frame; ``None`` when there is none to wait for any more."""
     poller = select.poll()
     poller.register(fd, select.POLLIN)
-    idle_until = time.monotonic() + IDLE
     while not poller.poll(_LOOK * 1000):
-        if os.getppid() != host or time.monotonic() > idle_until:
+        if os.getppid() != host:
             return None
     return read_frame(fd)
 

@@ -7,9 +7,9 @@ time, up to the switch interval (5 ms) or more, so a swap of a small plugin took
 under four busy callers. Here the host hands the validated bytes over and waits once for the
 answer; the writer also writes the modules' bytecode, so that the host's import only reads.
 
-The writer starts at the first install (which is written in the host's process, as is every
-install until the writer said it is ready) and ends when :meth:`WriterProcess.close` is called,
-when the host's process ends, or after :data:`~.writer_child.IDLE` seconds without a job. A
+The writer starts with a host that watches folders or follows an index, or else at the first
+install (which is written in the host's process, as is every install until the writer said it
+is ready), and ends when :meth:`WriterProcess.close` is called or the host's process ends. A
 writer that dies, answers garbage or passes its deadline is killed and the install is written
 in the host's process instead, with a warning; after :data:`_GIVE_UP` such losses in a row, no
 writer is started again.
@@ -34,7 +34,6 @@ from ..model.errors import InstallError, WheelError
 from ..state.faults import armed
 from ..state.frames import read_frame, write_frame
 from .site_writer import SiteJob, write_site
-from .writer_child import IDLE
 from .writer_messages import (
     PROTOCOL,
     Reply,
@@ -55,8 +54,6 @@ _JOB_TIMEOUT: Final = 120.0
 _GREETING_TIMEOUT: Final = 5.0
 #: Writers lost in a row after which every install is written in the host's process.
 _GIVE_UP: Final = 3
-#: A writer idle this close to its :data:`IDLE` end is replaced rather than used.
-_MARGIN: Final = 30.0
 _ROOT: Final = str(Path(__file__).resolve().parent.parent.parent)
 # ``-I``: no user site, no PYTHON* variables, no current directory on sys.path; the writer
 # finds this pluginhost (installed or an editable checkout) through the root put first.
@@ -88,7 +85,6 @@ class _Child:
         os.set_blocking(self.jobs, False)
         os.set_blocking(self.answers, False)
         self.ready = False
-        self.used = time.monotonic()
         self.encoder = msgspec.msgpack.Encoder()
         self.decoder = decoder()
 
@@ -116,9 +112,7 @@ class _Child:
             write_frame(self.jobs, self.encoder.encode(message_of(job)), deadline)
         except OSError as exc:
             raise _LostError(f"cannot send a job: {exc}") from exc
-        reply = self._read(deadline)
-        self.used = time.monotonic()
-        return reply
+        return self._read(deadline)
 
     def _read(self, deadline: float) -> Reply:
         try:
@@ -132,9 +126,6 @@ class _Child:
         except msgspec.DecodeError as exc:
             raise _LostError(f"the site writer answered garbage: {exc}") from exc
         return reply
-
-    def expired(self) -> bool:
-        return time.monotonic() - self.used > IDLE - _MARGIN
 
     def close(self, *, kill: bool = False) -> None:
         if kill:
@@ -190,6 +181,12 @@ class WriterProcess:
                     return _outcome(reply, job)
         return write_site(job)
 
+    def start(self) -> None:
+        """Start the writer now, ahead of the first install, unless it runs or was given up."""
+        with self._lock:
+            if self._child is None and self._lost < _GIVE_UP:
+                self._start()
+
     def close(self) -> None:
         """End the writer (it is started again by the next install)."""
         with self._lock:
@@ -201,9 +198,6 @@ class WriterProcess:
         """The writer if it is ready; starts one when there is none (this job is then written
         here: the writer takes longer to start than a small site dir to write)."""
         child = self._child
-        if child is not None and child.expired():
-            child.close()
-            self._child = child = None
         if child is None:
             self._start()
             return None

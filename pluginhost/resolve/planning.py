@@ -15,6 +15,7 @@ import attrs
 
 from ..model.candidate import Candidate
 from ..model.names import PluginName
+from ..model.pacing import pace
 from ..model.policy import BreakingChange, VersionPolicy
 from ..model.problems import Problem, ProblemKind
 from ..model.versions import Version
@@ -95,9 +96,12 @@ def plan(
     """
     # Active plugins link to the plugins on offer and to each other (a removed wheel's plugin
     # is still active until it is unloaded), and the pool to the active ones.
+    pace()
     linked = link(list(active.values()), pool)
     active = {c.name: c for c in linked}
+    pace()
     pool = link(pool, linked)
+    pace()
     versions = {name: c.version for name, c in active.items() if name not in downgradable}
 
     def without(victims: Sequence[PluginName]) -> Plan:
@@ -109,6 +113,7 @@ def plan(
         )
 
     first = without(())
+    pace()
     breaking = _breaking(first, pool, active, api_version, policy)
     if not breaking or breaking_change != "cascade":
         return Outlook(first, tuple(breaking))

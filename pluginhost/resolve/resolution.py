@@ -68,6 +68,7 @@ import attrs
 
 from ..model.candidate import Candidate
 from ..model.names import PluginName
+from ..model.pacing import pace, paced
 from ..model.policy import VersionPolicy
 from ..model.problems import Problem
 from ..model.versions import Version
@@ -138,6 +139,7 @@ def resolve_linked(
     """:func:`resolve` of candidates already linked (:func:`.links.link`) among themselves."""
     active = active or {}
     parts = split(candidates)
+    pace()
 
     def resolve_part(part: Sequence[Candidate]) -> PartPlan:
         return _resolve_part(part, api_version, policy, active)
@@ -145,7 +147,7 @@ def resolve_linked(
     if memo is None:
         plans = [resolve_part(part) for part in parts]
     else:
-        plans = memo.plans(parts, active, (api_version, policy), resolve_part)
+        plans = memo.plans(paced(parts), active, (api_version, policy), resolve_part)
     chosen: dict[PluginName, Candidate] = {}
     graph: dict[PluginName, tuple[PluginName, ...]] = {}
     levels: dict[PluginName, int] = {}

@@ -27,6 +27,7 @@ from ..model.errors import PluginHostError
 from ..model.limits import ResourceLimits
 from ..model.manifest import Manifest
 from ..model.names import PluginName, plugin_name
+from ..model.pacing import paced
 from ..model.specifiers import DistSpecifier
 from ..model.versions import Constraint, parse_dist_version
 from .dependencies import DepRecord
@@ -150,7 +151,7 @@ class RegistryEncoder:
 
         def encode(records: tuple[Record, ...]) -> str:
             texts = []
-            for r in records:
+            for r in paced(records):
                 key = (id(r.candidate), r.site_dir, r.top_level, r.manual, r.pinned)
                 found = self._texts.get(key) or kept.get(key)
                 # The cache holds each candidate it names, so its id cannot be reused meanwhile.

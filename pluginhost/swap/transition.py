@@ -43,6 +43,7 @@ from ..load.reaper import Reaper
 from ..model.candidate import Candidate
 from ..model.errors import ActivationError, PluginHostError
 from ..model.names import PluginName
+from ..model.pacing import pace
 from ..state.faults import crash_point
 from ..state.quarantine import Loading, Marker, unmarked
 from .cleanup import deactivate, left_behind
@@ -186,6 +187,7 @@ class Transition:
         applied: Switch | None = None
         try:
             self._install(members)
+            pace()
             with self.mark(_new_versions(members)):
                 self._import(members)
                 self._hand_over_state(members)

@@ -1,0 +1,61 @@
+"""Yield points: long work on a host's thread gives the interpreter lock back, so that threads
+calling hooks meanwhile are not paused for long.
+
+A thread that wants Python's interpreter lock waits up to the switch interval (5 ms by default)
+before it asks the holder to let go; a swap among a thousand plugins holds it for stretches of
+several milliseconds of pure Python work (planning, the registry, the status document), and a
+caller waited that long between two calls. :func:`pace`, called between the steps of that work
+and inside its long loops, lets go of the lock once the thread has run :data:`SLICE` seconds of
+CPU since it last did. Letting go is a sleep just long enough for a waiting thread to wake and
+take the lock (an immediate release is taken back before any other thread wakes); on a thread
+nobody waits for, it costs that sleep, about a tenth of the slice. Only the threads that ask
+for it (:func:`paced_thread`) yield.
+
+The price is the paced thread's share of the lock: after each yield it waits for the lock
+again, up to the switch interval when the caller that took it does not wait itself. A swap
+among busy callers takes longer; the callers are never held for long.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from typing import Final, TypeVar
+
+__all__ = ["SLICE", "pace", "paced", "paced_thread"]
+
+T = TypeVar("T")
+
+#: Seconds of this thread's CPU time between two yields.
+SLICE: Final = 0.001
+#: How long a yield sleeps: more than a waiting thread takes to wake and take the lock.
+_HANDOFF: Final = 0.0001
+
+_last = threading.local()
+
+
+def paced_thread() -> None:
+    """Make this thread's :func:`pace` calls yield: called by the host's own threads (the
+    worker, the watcher), whose work runs while the application calls hooks. Elsewhere (a
+    host's start on the application's thread, say) they cost nothing."""
+    _last.on = True
+    _last.cpu = time.thread_time()
+
+
+def pace() -> None:
+    """Give the interpreter lock to a waiting thread if this thread has held it long."""
+    if not getattr(_last, "on", False):
+        return
+    now = time.thread_time()
+    if now - _last.cpu >= SLICE:
+        time.sleep(_HANDOFF)
+        _last.cpu = time.thread_time()
+
+
+def paced(items: Iterable[T], every: int = 64) -> Iterator[T]:
+    """``items``, with a :func:`pace` before each run of ``every`` of them."""
+    for index, item in enumerate(items):
+        if index % every == 0:
+            pace()
+        yield item
