@@ -94,7 +94,9 @@ class _Child:
         :raises _LostError: it ended, or greeted with garbage or another protocol.
         """
         if not self.ready:
-            if not select.select([self.answers], [], [], 0)[0]:
+            poller = select.poll()  # not select(): a busy host's descriptors pass 1024
+            poller.register(self.answers, select.POLLIN)
+            if not poller.poll(0):
                 return False  # still starting: nothing to read yet (an end would be readable)
             greeting = self._read(time.monotonic() + _GREETING_TIMEOUT)
             if not isinstance(greeting, WriterReady) or greeting.protocol != PROTOCOL:

@@ -28,19 +28,27 @@ from ..model.candidate import Candidate
 from ..model.names import PluginName
 from ..model.specifiers import DistSpecifier
 
-__all__ = ["link", "third_party"]
+__all__ = ["link", "plugins_by_distribution", "third_party"]
 
 _PARSED_CACHE: Final = 4096
 
 
-def link(candidates: Sequence[Candidate], known: Iterable[Candidate] = ()) -> list[Candidate]:
+def link(
+    candidates: Sequence[Candidate],
+    known: Iterable[Candidate] = (),
+    *,
+    plugins: Mapping[NormalizedName, set[PluginName]] | None = None,
+) -> list[Candidate]:
     """``candidates``, each with the plugins its ``Requires-Dist`` names as ``plugin_requires``.
 
     :param known: more candidates whose distributions count as plugins (the active ones).
+    :param plugins: :func:`plugins_by_distribution` of ``candidates`` and ``known``, when the
+        caller made it already (then ``known`` is not read).
     :returns: the same candidates in the same order; one whose links changed is a new copy.
         Links already made are kept (an active plugin's, made when it was chosen).
     """
-    plugins = _plugins_by_distribution([*candidates, *known])
+    if plugins is None:
+        plugins = plugins_by_distribution([*candidates, *known])
     return [_linked(c, plugins) for c in candidates]
 
 
@@ -56,12 +64,14 @@ def third_party(candidate: Candidate) -> tuple[str, ...]:
     )
 
 
-def _plugins_by_distribution(
+def plugins_by_distribution(
     candidates: Iterable[Candidate],
 ) -> dict[NormalizedName, set[PluginName]]:
+    """The plugins of each distribution among ``candidates``, by its normalized name."""
     plugins: dict[NormalizedName, set[PluginName]] = defaultdict(set)
+    canonical = _canonical
     for c in candidates:
-        plugins[_canonical(c.distribution)].add(c.name)
+        plugins[canonical(c.distribution)].add(c.name)
     return plugins
 
 

@@ -19,7 +19,7 @@ from ..model.pacing import pace
 from ..model.policy import BreakingChange, VersionPolicy
 from ..model.problems import Problem, ProblemKind
 from ..model.versions import Version
-from .links import link
+from .links import link, plugins_by_distribution
 from .parts import PartMemo
 from .resolution import Plan, resolve_linked
 
@@ -96,11 +96,14 @@ def plan(
     """
     # Active plugins link to the plugins on offer and to each other (a removed wheel's plugin
     # is still active until it is unloaded), and the pool to the active ones.
+    # Both links are made with one map: the active plugins and the pool name the same
+    # distributions either way (a thousand candidates, at each swap).
+    plugins = plugins_by_distribution([*active.values(), *pool])
     pace()
-    linked = link(list(active.values()), pool)
+    linked = link(list(active.values()), plugins=plugins)
     active = {c.name: c for c in linked}
     pace()
-    pool = link(pool, linked)
+    pool = link(pool, plugins=plugins)
     pace()
     versions = {name: c.version for name, c in active.items() if name not in downgradable}
 
