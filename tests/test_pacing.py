@@ -1,5 +1,5 @@
-"""Yield points: a thread that paces its work lets a waiting thread run within about a slice of
-CPU time, where it would otherwise wait the whole switch interval."""
+"""Yield points: a thread that paces its work lets a waiting thread run after about each slice
+of CPU time, where it would otherwise run only at each switch interval."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ import pytest
 
 from pluginhost.model.pacing import pace, paced, paced_thread
 
-#: A long switch interval for these tests: without yields, a waiting thread waits about as long.
+#: A long switch interval for these tests: without yields, a waiting thread runs at most once
+#: per interval while the work runs.
 INTERVAL = 0.02
+#: CPU seconds of work: five intervals, or a hundred slices.
+WORK = 0.1
 
 
 @pytest.fixture
@@ -24,61 +27,79 @@ def long_interval() -> Iterator[None]:
     sys.setswitchinterval(before)
 
 
-def longest_wait(work: Callable[[], None]) -> float:
-    """The longest gap between two steps of a thread that counts without pause while ``work``
-    runs on this thread."""
+def turns_while(work: Callable[[Callable[[], None]], Callable[[], None]]) -> int:
+    """How many times the interpreter lock went to a thread that counts without pause and
+    back, while the work ``work(note)`` makes runs on the calling thread (it calls ``note``
+    at each step).
+
+    Counted by the work itself, as the times the other thread's count moved between two of its
+    steps: a machine busy with other processes may stop either thread for a while, but only a
+    hand-over of the lock lets the other thread count in between.
+    """
     stop = threading.Event()
-    gaps = [0.0]
+    count = [0]
     started = threading.Event()
 
-    def count() -> None:
-        last = time.perf_counter()
+    def run() -> None:
         started.set()
         while not stop.is_set():
-            now = time.perf_counter()
-            gaps[0] = max(gaps[0], now - last)
-            last = now
+            count[0] += 1
 
-    thread = threading.Thread(target=count)
+    thread = threading.Thread(target=run)
     thread.start()
     started.wait()
-    time.sleep(0.01)
-    gaps[0] = 0.0
-    work()
+    turns = [0]
+    seen = [count[0]]
+
+    def note() -> None:
+        if count[0] != seen[0]:
+            turns[0] += 1
+            seen[0] = count[0]
+
+    work(note)()
     stop.set()
     thread.join()
-    return gaps[0]
+    return turns[0]
 
 
-def spin(seconds: float, step: Callable[[], None]) -> Callable[[], None]:
-    def work() -> None:
-        deadline = time.thread_time() + seconds
-        while time.thread_time() < deadline:
-            step()
+def spin(step: Callable[[], None]) -> Callable[[Callable[[], None]], Callable[[], None]]:
+    def make(note: Callable[[], None]) -> Callable[[], None]:
+        def work() -> None:
+            deadline = time.thread_time() + WORK
+            while time.thread_time() < deadline:
+                note()
+                step()
 
-    return work
+        return work
+
+    return make
+
+
+def in_a_paced_thread(work: Callable[[], int]) -> int:
+    outcome: list[int] = []
+
+    def run() -> None:
+        paced_thread()
+        outcome.append(work())
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return outcome[0]
 
 
 @pytest.mark.usefixtures("long_interval")
 def test_pace_lets_a_waiting_thread_run() -> None:
-    """Pure Python work of 60 ms: without yields the other thread waits about the switch
-    interval at a time; with pace() between steps, a small part of it. (The paced work takes
-    far longer: after each yield it waits for the lock a switch interval.)"""
-    unpaced = longest_wait(spin(0.06, lambda: None))
-    not_asked = longest_wait(spin(0.06, pace))  # this thread has not asked to yield
-    outcome: list[float] = []
-
-    def paced_work() -> None:
-        paced_thread()
-        outcome.append(longest_wait(spin(0.06, pace)))
-
-    thread = threading.Thread(target=paced_work)
-    thread.start()
-    thread.join()
-    paced_wait = outcome[0]
-    assert unpaced > INTERVAL * 0.6
-    assert not_asked > INTERVAL * 0.6
-    assert paced_wait < INTERVAL * 0.4
+    """Pure Python work of 100 ms of CPU: without yields the lock goes to the other thread
+    about once per switch interval (five times, a few more on a loaded machine); with pace()
+    between steps, about once per slice (a hundred times, fewer on a loaded machine). A thread
+    that did not ask to be paced does not yield."""
+    unpaced = turns_while(spin(lambda: None))
+    not_asked = turns_while(spin(pace))
+    yielding = in_a_paced_thread(lambda: turns_while(spin(pace)))
+    assert unpaced <= 20
+    assert not_asked <= 20
+    assert yielding >= 40
 
 
 def test_paced_keeps_every_item_in_order() -> None:
