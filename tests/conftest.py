@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -103,6 +104,42 @@ def greet(name):
 def greet_code(text: str) -> str:
     """Plugin code whose ``greet`` answers ``text``."""
     return GREET.format(text=text)
+
+
+COUNTER = """
+import pluggy
+hookimpl = pluggy.HookimplMarker("greeter")
+count = 0
+
+@hookimpl
+def greet(name):
+    global count
+    count += 1
+    return f"{version}:{{count}}"
+
+@hookimpl
+def pluginhost_export_state():
+    return {{"count": count}}
+
+@hookimpl
+def pluginhost_import_state(state, previous_version):
+    global count
+    count = state["count"]
+"""
+
+
+def counter_code(version: str) -> str:
+    """Plugin code whose ``greet`` answers ``<version>:<calls so far>``, the count handed over
+    from version to version as the plugin's state."""
+    return COUNTER.format(version=version)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Wait until ``condition()`` holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
 
 
 @pytest.fixture(scope="session")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 from pluginhost import Event, EventKind, PluginHost
 from pluginhost.testing import WheelFactory
 
@@ -53,14 +50,6 @@ def build(
     """A process plugin's wheel in ``factory``'s folder."""
     manifest = process_manifest(name, version, resources)
     factory.build(name, version, code=code, manifest=manifest)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    """Wait until ``condition()`` holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def kinds(events: list[Event], plugin: str) -> list[EventKind]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pluggy
 import pytest
-from conftest import greet_code
+from conftest import counter_code, greet_code
 
 from hookspecs import greeter
 from hookspecs.lifecycle import lifecycle_specs
@@ -270,36 +270,14 @@ class TestView:
         assert rig.engine.view.order == ("hello",)
 
 
-COUNTER = """
-import pluggy
-hookimpl = pluggy.HookimplMarker("greeter")
-count = 0
-
-@hookimpl
-def greet(name):
-    global count
-    count += 1
-    return f"{version}:{{count}}"
-
-@hookimpl
-def pluginhost_export_state():
-    return {{"count": count}}
-
-@hookimpl
-def pluginhost_import_state(state, previous_version):
-    global count
-    count = state["count"]
-"""
-
-
 class TestWithdrawn:
     def test_taken_back_version_rolls_back_with_its_state(
         self, rig: Rig, built: WheelFactory
     ) -> None:
         """A serving version its index took back is swapped for the highest one still offered,
         downgrade policy or not, with its state, and the event gives the index's reason."""
-        v1 = built.build("hello", "1.0.0", code=COUNTER.format(version="1.0.0"))
-        v2 = built.build("hello", "2.0.0", code=COUNTER.format(version="2.0.0"))
+        v1 = built.build("hello", "1.0.0", code=counter_code("1.0.0"))
+        v2 = built.build("hello", "2.0.0", code=counter_code("2.0.0"))
         rig.engine.reconcile(scan_of(v1, v2))
         assert rig.answers() == ["2.0.0:1"]
         sha = candidate_of(v2).sha256

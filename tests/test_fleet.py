@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from test_following import counter
+from conftest import counter_code
 
 from pluginhost.model.rollout import cohort
 from pluginhost.testing import WheelFactory
@@ -66,7 +66,7 @@ class TestFleet:
         built = WheelFactory(tmp_path / "built")
         long_ago = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
         static_index.publish(
-            built.build("hello", "1.0.0", code=counter("1.0.0")), upload_time=long_ago
+            built.build("hello", "1.0.0", code=counter_code("1.0.0")), upload_time=long_ago
         )
         ids = fleet_ids()
         outs = [tmp_path / f"host-{n}.jsonl" for n in range(5)]
@@ -80,7 +80,7 @@ class TestFleet:
         try:
             wait_all(outs, "1.0.0")
             static_index.publish(
-                built.build("hello", "2.0.0", code=counter("2.0.0")),
+                built.build("hello", "2.0.0", code=counter_code("2.0.0")),
                 upload_time=datetime.datetime.now(datetime.timezone.utc),
             )
             wait_all(outs, "2.0.0")

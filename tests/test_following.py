@@ -10,8 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import POLL, greet_code
-from test_engine import COUNTER
+from conftest import POLL, counter_code, greet_code, wait_for
 
 from hookspecs import greeter
 from pluginhost import (
@@ -32,18 +31,6 @@ LONG_AGO = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
 HostMaker = Callable[..., PluginHost]
 
 
-def counter(version: str) -> str:
-    return COUNTER.format(version=version)
-
-
-def wait_for(what: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not what():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.05)
-
-
 def answers(host: PluginHost) -> list[str]:
     return sorted(host.hook.greet(name="x"))
 
@@ -54,10 +41,10 @@ class TestFollowing:
     ) -> None:
         """A host loads what the index offers at start, and swaps to a newer version once it
         is published, its state handed over."""
-        static_index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
+        static_index.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
         host = follow(static_index)
         assert answers(host) == ["1.0.0:1"]
-        static_index.publish(built.build("hello", "1.1.0", code=counter("1.1.0")))
+        static_index.publish(built.build("hello", "1.1.0", code=counter_code("1.1.0")))
         wait_for(lambda: host.plugins["hello"].version == "1.1.0")
         assert answers(host) == ["1.1.0:2"]
         cached = host.plugins["hello"]
@@ -89,8 +76,8 @@ class TestFollowing:
     ) -> None:
         """A serving version yanked on the index is swapped back to the highest version still
         allowed, with its state, and the event and the audit line say it was yanked."""
-        static_index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
-        static_index.publish(built.build("hello", "2.0.0", code=counter("2.0.0")))
+        static_index.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
+        static_index.publish(built.build("hello", "2.0.0", code=counter_code("2.0.0")))
         host = follow(static_index)
         assert answers(host) == ["2.0.0:1"]
         static_index.yank("hello", "2.0.0", "breaks the greeting")
@@ -111,9 +98,9 @@ class TestFollowing:
         self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker, events: list[Event]
     ) -> None:
         """A serving release deleted from the index rolls back from the cache, saying so."""
-        static_index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
+        static_index.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
         host = follow(static_index)
-        static_index.publish(built.build("hello", "2.0.0", code=counter("2.0.0")))
+        static_index.publish(built.build("hello", "2.0.0", code=counter_code("2.0.0")))
         wait_for(lambda: host.plugins["hello"].version == "2.0.0")
         static_index.delete("hello", "2.0.0")
         wait_for(lambda: host.plugins["hello"].version == "1.0.0")
@@ -128,7 +115,7 @@ class TestFollowing:
     ) -> None:
         """When the index offers no version of a project any more, the serving version keeps
         serving and a problem says so."""
-        static_index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
+        static_index.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
         host = follow(static_index)
         static_index.delete("hello", "1.0.0")
         wait_for(lambda: any(p.kind is ProblemKind.NOT_ON_INDEX for p in host.problems()))
@@ -141,14 +128,14 @@ class TestFollowing:
     ) -> None:
         """An index stopped, then started again: nothing is unloaded, the outage and its end
         are each told once, and a release published meanwhile arrives after."""
-        static_index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
+        static_index.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
         host = follow(static_index)
         static_index.stop()
         wait_for(lambda: any(e.kind is EventKind.INDEX_UNAVAILABLE for e in events))
         time.sleep(POLL * 6)
         assert answers(host) == ["1.0.0:1"]
         assert [p.kind for p in host.problems()] == [ProblemKind.INDEX_UNAVAILABLE]
-        static_index.publish(built.build("hello", "1.1.0", code=counter("1.1.0")))
+        static_index.publish(built.build("hello", "1.1.0", code=counter_code("1.1.0")))
         static_index.start()
         wait_for(lambda: host.plugins["hello"].version == "1.1.0")
         kinds = [e.kind for e in events]
@@ -161,7 +148,7 @@ class TestFollowing:
         self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker, events: list[Event]
     ) -> None:
         """An index answering 5xx or garbage leaves every plugin serving."""
-        static_index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
+        static_index.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
         host = follow(static_index)
         static_index.fault("/simple/", Fault(status=503))
         static_index.fault("/simple/hello/", Fault(body=b"{not json"))
@@ -174,9 +161,9 @@ class TestFollowing:
     ) -> None:
         """A download whose bytes do not match the index's sha256 is refused, once, and the
         serving version serves on."""
-        static_index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
+        static_index.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
         host = follow(static_index)
-        static_index.publish(built.build("hello", "1.1.0", code=counter("1.1.0")))
+        static_index.publish(built.build("hello", "1.1.0", code=counter_code("1.1.0")))
         tampered = static_index.file_path("hello-1.1.0-py3-none-any.whl")
         tampered.write_bytes(tampered.read_bytes() + b"\0")
         wait_for(lambda: any(e.kind is EventKind.REFUSED for e in events))
@@ -193,11 +180,11 @@ class TestRollout:
         """A release reaches a host once its age passes the step covering the host's cohort;
         until then the problem says why."""
         static_index.publish(
-            built.build("hello", "1.0.0", code=counter("1.0.0")), upload_time=LONG_AGO
+            built.build("hello", "1.0.0", code=counter_code("1.0.0")), upload_time=LONG_AGO
         )
         now = datetime.datetime.now(datetime.timezone.utc)
         static_index.publish(
-            built.build("hello", "2.0.0", code=counter("2.0.0")),
+            built.build("hello", "2.0.0", code=counter_code("2.0.0")),
             upload_time=now - datetime.timedelta(seconds=100),
         )
         hosts = [f"host-{i}" for i in range(40)]
@@ -218,7 +205,7 @@ class TestRollout:
     ) -> None:
         """Without an upload time, a release's age counts from its first sighting, kept in the
         home across restarts."""
-        static_index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
+        static_index.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
         rollout = Rollout(host_id="h", steps=[(3600, 100)])
         host = follow(static_index, rollout=rollout)
         assert "hello" not in host.plugins
@@ -232,7 +219,7 @@ class TestRefresh:
         self, static_index: StaticIndex, built: WheelFactory, tmp_path: Path
     ) -> None:
         """host.refresh() polls at once: with an hour between polls, a release still arrives."""
-        static_index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
+        static_index.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
         source = IndexSource(static_index.url, poll_interval=3600)
         host = PluginHost(
             greeter.PROJECT,
@@ -243,7 +230,7 @@ class TestRefresh:
             sources=[source],
         )
         with host:
-            static_index.publish(built.build("hello", "1.1.0", code=counter("1.1.0")))
+            static_index.publish(built.build("hello", "1.1.0", code=counter_code("1.1.0")))
             host.refresh()
             wait_for(lambda: host.plugins["hello"].version == "1.1.0", timeout=10)
 
@@ -276,7 +263,7 @@ class TestPolls:
         """Without a serial, an idle poll is one conditional request per followed project,
         answered 304, and never a download."""
         with StaticIndex(tmp_path / "plain", serial=False) as index:
-            index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
+            index.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
             follow(index, projects=["hello"])
             idle = idle_requests(index)
             assert {path for _, path, _ in idle} == {"/simple/hello/"}
@@ -335,9 +322,9 @@ class TestRun:
         from test_cli import HostProcess, wait_status
 
         static_index.publish(
-            built.build("hello", "1.0.0", code=counter("1.0.0")), upload_time=LONG_AGO
+            built.build("hello", "1.0.0", code=counter_code("1.0.0")), upload_time=LONG_AGO
         )
-        static_index.publish(built.build("hello", "2.0.0", code=counter("2.0.0")))
+        static_index.publish(built.build("hello", "2.0.0", code=counter_code("2.0.0")))
         late = next(h for h in (f"h{i}" for i in range(50)) if cohort(h, "hello", "2.0.0") >= 10)
         config = tmp_path / "pluginhost.toml"
         config.write_text(
@@ -362,7 +349,7 @@ class TestRestart:
     ) -> None:
         """A host restarted while its index is down restores what it served from the index,
         and unloads nothing for it."""
-        static_index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
+        static_index.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
 
         def host() -> PluginHost:
             source = IndexSource(static_index.url, poll_interval=POLL, timeout=1.0)

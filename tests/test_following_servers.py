@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Protocol
 
 import pytest
-from conftest import Followed, greet_code
-from test_following import answers, counter, wait_for
+from conftest import Followed, counter_code, greet_code, wait_for
+from test_following import answers
 
 from pluginhost import Event, EventKind, PluginHost, ProblemKind
 from pluginhost.testing import WheelFactory
@@ -42,10 +42,10 @@ class TestRealServers:
     ) -> None:
         """A release published is swapped in; deleted from the index, the host rolls back to
         the earlier release, its state handed back, saying why."""
-        index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
+        index.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
         host = follow(index, projects=["hello"], timeout=5.0)
         assert answers(host) == ["1.0.0:1"]
-        index.publish(built.build("hello", "1.1.0", code=counter("1.1.0")))
+        index.publish(built.build("hello", "1.1.0", code=counter_code("1.1.0")))
         wait_for(lambda: host.plugins["hello"].version == "1.1.0", timeout=30)
         assert answers(host) == ["1.1.0:2"]
         index.delete("hello", "1.1.0")
@@ -103,9 +103,9 @@ class TestRealServers:
     ) -> None:
         """Bytes changed on the server's disk do not match the index's sha256: refused, and the
         serving version serves on."""
-        index.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
+        index.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
         host = follow(index, projects=["hello"], timeout=5.0)
-        index.publish(built.build("hello", "1.1.0", code=counter("1.1.0")))
+        index.publish(built.build("hello", "1.1.0", code=counter_code("1.1.0")))
         stored = index.file_path("hello-1.1.0-py3-none-any.whl")
         stored.write_bytes(stored.read_bytes() + b"tampered")
         wait_for(lambda: any(e.kind is EventKind.REFUSED for e in events), timeout=30)
@@ -123,12 +123,12 @@ class TestOutage:
     ) -> None:
         """The index stopped: nothing unloaded, the outage told once; started again: its end
         told once, and what was published meanwhile arrives."""
-        pypi_server.publish(built.build("hello", "1.0.0", code=counter("1.0.0")))
+        pypi_server.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
         host = follow(pypi_server, projects=["hello"], timeout=5.0)
         pypi_server.stop()
         wait_for(lambda: any(e.kind is EventKind.INDEX_UNAVAILABLE for e in events), timeout=30)
         assert answers(host) == ["1.0.0:1"]
-        built.build("hello", "1.1.0", code=counter("1.1.0"))
+        built.build("hello", "1.1.0", code=counter_code("1.1.0"))
         (pypi_server.packages / "hello-1.1.0-py3-none-any.whl").write_bytes(
             (built.directory / "hello-1.1.0-py3-none-any.whl").read_bytes()
         )

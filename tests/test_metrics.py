@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import greet_code
-from processhost import build, counter, wait_for
+from conftest import greet_code, wait_for
+from processhost import build, counter
 
 from pluginhost import PluginCrashedError, PluginHost
 from pluginhost.host.metrics import HostMetrics

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pluggy
 import pytest
-from conftest import greet_code
-from processhost import build, counter, kinds, process_manifest, wait_for
+from conftest import greet_code, wait_for
+from processhost import build, counter, kinds, process_manifest
 from procplugins import alive
 
 from hookspecs import greeter

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import greet_code
-from processhost import build, counter, kinds, serving, wait_for
+from conftest import greet_code, wait_for
+from processhost import build, counter, kinds, serving
 from procplugins import alive
 
 from pluginhost import (
