@@ -86,7 +86,8 @@ class Engine:
         self._ledger = Ledger()
         self._journal = Journal(emit)
         sites = (config.site_root, config.staging_root, config.limits, validated)
-        self.sites = SiteDirs(*sites, config.verify_sites, offload=True)  # the host starts it
+        # Public: the host starts its site writer when it starts (host.py).
+        self.sites = SiteDirs(*sites, config.verify_sites, offload=True)
         reaper = reaper or Reaper()
         self.deps = SharedDependencies.of_home(config, validated, finder, reaper)
         self._changer = Changer(

@@ -214,8 +214,8 @@ def _private_copy(
 ) -> _Copy:
     """Read a wheel once, check it is the one expected and validate those very bytes.
 
-    A wheel too large to hold in memory is copied into ``folder`` under its own name instead,
-    hashed while copied, and validated from the copy.
+    A wheel too large to hold in memory is copied under its own name into the folder ``slot``
+    of ``copies`` instead, hashed while copied, and validated from the copy.
     """
     with disk_errors("cannot read the wheel for installing", plugin, original):
         data = read_wheel_bytes(original)
