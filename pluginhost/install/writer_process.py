@@ -24,13 +24,13 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Final
 
 import attrs
 import msgspec
 
 from ..model.errors import InstallError, WheelError
+from ..model.interpreter import fresh_interpreter
 from ..state.faults import armed
 from ..state.frames import read_frame, write_frame
 from .site_writer import SiteJob, write_site
@@ -54,13 +54,8 @@ _JOB_TIMEOUT: Final = 120.0
 _GREETING_TIMEOUT: Final = 5.0
 #: Writers lost in a row after which every install is written in the host's process.
 _GIVE_UP: Final = 3
-_ROOT: Final = str(Path(__file__).resolve().parent.parent.parent)
-# ``-I``: no user site, no PYTHON* variables, no current directory on sys.path; the writer
-# finds this pluginhost (installed or an editable checkout) through the root put first.
-_BOOT: Final = (
-    f"import sys; sys.path.insert(0, {_ROOT!r}); "
-    "from pluginhost.install.writer_child import main; main()"
-)
+#: What the writer runs (a module attribute: the tests give it a misbehaving program).
+_BOOT: Final = fresh_interpreter("pluginhost.install.writer_child")
 
 
 class _LostError(Exception):
@@ -72,7 +67,7 @@ class _Child:
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-I", "-c", _BOOT],
+            _BOOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             # Out of the host's process group: a Ctrl-C in its terminal is the host's.

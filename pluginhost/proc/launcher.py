@@ -12,20 +12,12 @@ from __future__ import annotations
 import os
 import queue
 import subprocess
-import sys
 import threading
 from collections.abc import Callable
-from pathlib import Path
+
+from ..model.interpreter import fresh_interpreter
 
 __all__ = ["argv", "spawn"]
-
-_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent.parent)
-
-# ``-I``: no user site, no PYTHON* variables, no current directory on sys.path; the worker
-# finds this pluginhost (the host's own, an editable checkout or not) through the root put first.
-_BOOTSTRAP = (
-    "import sys; sys.path.insert(0, {root!r}); from pluginhost.proc.child import main; main()"
-)
 
 _Job = tuple[Callable[[], subprocess.Popen[bytes]], "queue.SimpleQueue[object]"]
 _jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
@@ -61,7 +53,7 @@ def spawn(fd: int, boot: bytes) -> subprocess.Popen[bytes]:
 
 def argv() -> list[str]:
     """The command line of a worker (it carries no secret)."""
-    return [sys.executable, "-I", "-c", _BOOTSTRAP.format(root=_PACKAGE_ROOT)]
+    return fresh_interpreter("pluginhost.proc.child")
 
 
 def _in_launcher(start: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
