@@ -279,6 +279,20 @@ class TestCache:
         assert candidate.sha256 == io.sha256
         assert (io.opened, io.hashed) == (1, 1)
 
+    def test_fresh_names_what_the_look_read(self, factory: WheelFactory, wheels: Path) -> None:
+        """A look's fresh candidates are those whose wheel it read and validated, each with
+        those bytes; what is taken from the last look, or is no plugin, is not fresh."""
+        factory.build("hello", code=greet_code("hi"))
+        factory.build("base", group="other.group")
+        found = discovery(wheels)
+        ((candidate, wheel),) = found.look().fresh
+        assert candidate.name == "hello"
+        assert wheel.info.path == candidate.origin.path  # type: ignore[union-attr]
+        assert hashlib.sha256(wheel.data).hexdigest() == candidate.sha256
+        assert found.look().fresh == ()
+        changed = factory.build("hello", "1.0.1", code=greet_code("hello again"))
+        assert [c.origin.path for c, _ in found.look().fresh] == [changed]  # type: ignore[union-attr]
+
     def test_trust_taken_again_on_a_cached_read(
         self, factory: WheelFactory, wheels: Path, tmp_path: Path
     ) -> None:

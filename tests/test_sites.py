@@ -6,6 +6,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -114,22 +116,17 @@ class TestInstall:
         assert not list(sites.site_root.iterdir())
 
     def test_hand_over_installs_the_bytes_discovery_validated(
-        self, tmp_path: Path, factory: WheelFactory
+        self, tmp_path: Path, factory: WheelFactory, kept: tuple[Candidate, ValidatedWheel]
     ) -> None:
         """With the hand-over, the bytes validated at discovery are installed, not the file
         (which may have changed since), and each wheel is asked for by its path and hash."""
-        wheel = factory.build("hello", "1.0.0", code="VERSION = 'seen'\n")
-        data = read_wheel_bytes(wheel)
-        assert data is not None
-        inspection = inspect_plugin_wheel(wheel, data=data)
-        c = candidate_from_wheel(inspection, GROUP)
-        assert c is not None
-        kept = ValidatedWheel(inspection.info, data.data)
+        c, validated = kept
+        wheel = validated.info.path
         asked: list[tuple[Path, str]] = []
 
         def handover(path: Path, sha256: str) -> ValidatedWheel | None:
             asked.append((path, sha256))
-            return kept if (path, sha256) == (wheel, kept.info.sha256) else None
+            return validated if (path, sha256) == (wheel, validated.info.sha256) else None
 
         sites = SiteDirs(tmp_path / "site", tmp_path / "staging", WheelLimits(), handover)
         factory.build("hello", "1.0.0", code="VERSION = 'swapped'\n")
@@ -260,3 +257,89 @@ class TestPrune:
         (sites.site_root / "note.txt").write_text("x")
         assert sites.prune(keep=()) == []
         assert (elsewhere / "data").read_text() == "keep me"
+
+
+@pytest.fixture
+def kept(factory: WheelFactory) -> tuple[Candidate, ValidatedWheel]:
+    """A ``hello`` wheel as discovery reads it: its candidate and its validated bytes."""
+    wheel = factory.build("hello", "1.0.0", code="VERSION = 'seen'\n")
+    data = read_wheel_bytes(wheel)
+    assert data is not None
+    inspection = inspect_plugin_wheel(wheel, data=data)
+    c = candidate_from_wheel(inspection, GROUP)
+    assert c is not None
+    return c, ValidatedWheel(inspection.info, data.data)
+
+
+@pytest.fixture
+def offloading(tmp_path: Path, kept: tuple[Candidate, ValidatedWheel]) -> Iterator[SiteDirs]:
+    """Site dirs written by a ready site writer, handed ``kept`` over by its path and hash."""
+    c, wheel = kept
+
+    def handover(path: Path, sha256: str) -> ValidatedWheel | None:
+        return wheel if (path, sha256) == (wheel.info.path, c.sha256) else None
+
+    home = tmp_path / "home"
+    made = SiteDirs(home / "site", home / "staging", WheelLimits(), handover, offload=True)
+    made.start_writer()
+    deadline = time.monotonic() + 30
+    serial = 0
+    while made.writer_pid is None:  # installs are written here until the writer greeted
+        assert time.monotonic() < deadline, "the site writer never said it is ready"
+        serial += 1
+        made.install(plugin(WheelFactory(tmp_path / "warm", group=GROUP), f"0.0.{serial}"), ())
+        time.sleep(0.05)
+    yield made
+    made.close()
+
+
+def appears(path: Path) -> bool:
+    deadline = time.monotonic() + 20
+    while not path.exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+class TestWriteAhead:
+    def test_chosen_wheel_is_installed_from_its_write_ahead(
+        self, offloading: SiteDirs, kept: tuple[Candidate, ValidatedWheel]
+    ) -> None:
+        """The writer writes a fresh wheel's site dir before any install asks for it; the
+        install then takes that dir, and the end of the change keeps it."""
+        c, wheel = kept
+        offloading.write_ahead([(c, wheel)])
+        target = offloading.site_root / f"hello-1.0.0-{c.sha256[:8]}"
+        assert appears(target)
+        site, top_level = offloading.install(c, ())
+        assert site == target
+        assert top_level == ("hello",)
+        assert (site / "hello" / "__init__.py").read_text() == "VERSION = 'seen'\n"
+        offloading.end_ahead()
+        assert target.is_dir()
+        offloading.drop_fresh([record_of(c, site)], ())  # it counts as installed by the change
+        assert not target.exists()
+
+    def test_write_ahead_nobody_installs_is_deleted(
+        self, offloading: SiteDirs, kept: tuple[Candidate, ValidatedWheel]
+    ) -> None:
+        c, wheel = kept
+        before = set(offloading.site_root.iterdir())
+        offloading.write_ahead([(c, wheel)])
+        target = offloading.site_root / f"hello-1.0.0-{c.sha256[:8]}"
+        assert appears(target)
+        offloading.end_ahead()
+        assert set(offloading.site_root.iterdir()) == before
+
+    def test_installed_dir_is_not_written_again(
+        self, offloading: SiteDirs, kept: tuple[Candidate, ValidatedWheel]
+    ) -> None:
+        """A site dir that is there already is not written ahead, and survives the end of the
+        change."""
+        c, wheel = kept
+        site, _ = offloading.install(c, ())
+        assert site is not None
+        offloading.write_ahead([(c, wheel)])
+        offloading.end_ahead()
+        assert (site / "hello" / "__init__.py").is_file()

@@ -16,7 +16,11 @@ from conftest import greet_code
 
 import pluginhost.install.writer_process
 from pluginhost import PluginHost, WheelError
-from pluginhost.install.installer import InstalledSite, install_wheel
+from pluginhost.discover.archive import read_wheel_bytes
+from pluginhost.discover.handover import ValidatedWheel
+from pluginhost.discover.wheel import inspect_wheel
+from pluginhost.install.installer import InstalledSite, install_wheel, plugin_job
+from pluginhost.install.site_writer import SiteJob
 from pluginhost.install.writer_process import WriterProcess
 from pluginhost.testing import WheelFactory
 
@@ -162,6 +166,96 @@ class TestWriter:
         assert writer.pid is None
 
 
+def ahead_job(home: Path, wheel: Path, name: str) -> SiteJob:
+    """The job of ``wheel``'s site dir under ``home``, as the host sends it ahead."""
+    data = read_wheel_bytes(wheel)
+    assert data is not None
+    validated = ValidatedWheel(inspect_wheel(wheel, data=data), data.data)
+    return plugin_job(
+        validated,
+        site_root=home / "site",
+        staging_root=home / "staging",
+        name=name,
+        version="1.0.0",
+    )
+
+
+class TestAhead:
+    def test_job_sent_ahead_is_written_meanwhile(
+        self, writer: WriterProcess, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """A job sent ahead is written while the host goes on; collecting it says it was
+        written, not found."""
+        ready(writer, tmp_path, factory)
+        job = ahead_job(tmp_path / "home", factory.build("hello", code=GREET), "hello")
+        assert writer.send_ahead(job)
+        deadline = time.monotonic() + 20
+        while not (job.target / "hello" / "__init__.py").is_file():
+            assert time.monotonic() < deadline, "never written"
+            time.sleep(0.005)
+        assert writer.collect(job) is False
+        assert writer.collect(job) is None  # answered once
+
+    def test_nothing_is_sent_ahead_before_the_writer_is_ready(
+        self, writer: WriterProcess, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        job = ahead_job(tmp_path / "home", factory.build("hello", code=GREET), "hello")
+        assert not writer.send_ahead(job)
+        assert writer.collect(job) is None
+        assert not job.target.exists()
+
+    def test_install_after_jobs_ahead_gets_its_own_answer(
+        self, writer: WriterProcess, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """The answers to jobs sent ahead are read before an install's own: each install
+        gets the answer to its job."""
+        ready(writer, tmp_path, factory)
+        home = tmp_path / "home"
+        first = ahead_job(home, factory.build("first", code=GREET), "first")
+        refused = factory.build("bad", files={"bad-1.0.0.dist-info/RECORD.jws": "signature"})
+        assert writer.send_ahead(first)
+        assert writer.send_ahead(ahead_job(home, refused, "bad"))
+        site = install(writer, home, factory.build("hello", code=GREET), "hello")
+        assert not site.reused
+        assert (site.path / "hello" / "__init__.py").is_file()
+        assert (first.target / "first" / "__init__.py").is_file()
+        assert writer.collect(first) is None  # its answer was read for the install
+
+    def test_refusal_ahead_is_raised_when_collected(
+        self, writer: WriterProcess, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        ready(writer, tmp_path, factory)
+        wheel = factory.build("bad", files={"bad-1.0.0.dist-info/RECORD.jws": "signature"})
+        job = ahead_job(tmp_path / "home", wheel, "bad")
+        assert writer.send_ahead(job)
+        with pytest.raises(WheelError, match="refused by installer") as caught:
+            writer.collect(job)
+        assert caught.value.path == str(wheel)
+        assert not job.target.exists()
+
+    def test_writer_killed_with_a_job_ahead(
+        self,
+        writer: WriterProcess,
+        factory: WheelFactory,
+        tmp_path: Path,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """A writer killed with a job ahead: collecting it says to write it again, with the
+        loss logged, and the next install is written here."""
+        pid = ready(writer, tmp_path, factory)
+        job = ahead_job(tmp_path / "home", factory.build("hello", code=GREET), "hello")
+        os.kill(pid, signal.SIGSTOP)  # the job waits in the pipe until the writer dies
+        try:
+            assert writer.send_ahead(job)
+        finally:
+            os.kill(pid, signal.SIGKILL)
+        with caplog.at_level(logging.WARNING, logger=pluginhost.install.writer_process.__name__):
+            assert writer.collect(job) is None
+        assert any(f"site writer (pid {pid}) lost" in r.getMessage() for r in caplog.records)
+        site = install(writer, tmp_path / "home", factory.build("hello", code=GREET), "hello")
+        assert (site.path / "hello" / "__init__.py").is_file()
+
+
 def writers() -> set[int]:
     """The site writers this process started and that still run."""
     found = set()
@@ -212,6 +306,33 @@ class TestHost:
         while writers() & started and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not writers() & started
+
+    def test_a_wheel_written_ahead_and_not_chosen_leaves_no_site_dir(
+        self,
+        make_host: MakeHost,
+        factory: WheelFactory,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """The writer starts on each wheel a look reads while the host plans; one the plan
+        refuses (made for another host API) leaves no site dir once the change is over."""
+        monkeypatch.setattr(sys, "dont_write_bytecode", False)
+        factory.build("hello", code=greet_code("v1"))
+        host = make_host()
+        sites = host.home / "site"
+        deadline = time.monotonic() + 30
+        version = 1
+        while host._engine.sites.writer_pid is None:  # the test peeks: no API tells it
+            assert time.monotonic() < deadline, "the site writer never said it is ready"
+            version += 1
+            factory.build("hello", f"1.0.{version}", code=greet_code(f"v{version}"))
+            assert host.wait_idle(20)
+            time.sleep(0.05)
+        factory.build("hello", "9.0.0", code=greet_code("v9"), host=">=99")
+        assert host.wait_idle(20)
+        assert host.hook.greet(name="x") == [f"v{version}"]
+        assert host.plugins["hello"].version == f"1.0.{version}"
+        assert not list(sites.glob("hello-9.0.0-*"))
+        assert not any((host.home / "staging").iterdir())
 
     def test_a_host_of_installed_plugins_starts_none(
         self, make_host: MakeHost, tmp_path: Path

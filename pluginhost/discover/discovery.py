@@ -71,10 +71,14 @@ class Look:
     :param scan: candidates, problems and dependency wheels.
     :param held: folders that cannot be read now (gone, unreadable, untrusted): the plugins
         loaded from them keep serving until they can be read again.
+    :param fresh: the candidates of the folders' wheels this look read and validated, each
+        with the bytes it validated (kept for the install too): the host's site writer may
+        start on them while the host plans.
     """
 
     scan: Scan
     held: tuple[Path, ...] = ()
+    fresh: tuple[tuple[Candidate, ValidatedWheel], ...] = ()
 
 
 class Discovery:
@@ -99,6 +103,9 @@ class Discovery:
         # What the last look found in each folder, per wheel: its scan and whether it was held.
         self._found: dict[Path, dict[Path, tuple[Scan, bool]]] = {}
         self._handover = ValidatedWheels(keep_bytes)
+        # This look's validated bytes by path, and the candidates read from them.
+        self._validated_now: dict[Path, ValidatedWheel] = {}
+        self._fresh: list[tuple[Candidate, ValidatedWheel]] = []
         self._trust_seen: object = None
         self._sources_scan: Scan | None = None
 
@@ -116,6 +123,8 @@ class Discovery:
             changed = None
         self._trust_seen = inputs
         self._handover.new_look()
+        self._validated_now.clear()
+        self._fresh.clear()
         with self.gate.pinned():
             return self._look(changed, inputs[0])
 
@@ -144,7 +153,7 @@ class Discovery:
             scans += [scan for scan, _ in found.values()]
         for stale in set(self._reads) - seen:
             del self._reads[stale]
-        return Look(Scan.joined(scans), tuple(held))
+        return Look(Scan.joined(scans), tuple(held), tuple(self._fresh))
 
     def _look_in(
         self,
@@ -228,6 +237,9 @@ class Discovery:
             return Scan(problems=(problem_from(exc, path),))
         if isinstance(found, WheelInfo):
             return Scan(support=(found,))
+        wheel = self._validated_now.pop(path, None)
+        if wheel is not None:
+            self._fresh.append((found, wheel))
         return Scan(candidates=(found,))
 
     def _version_read(self, path: Path) -> str | None:
@@ -361,7 +373,9 @@ class Discovery:
             # Kept like any refusal: the same bytes are not read, nor logged, at each look.
             return unexpected(exc, path)
         if data is not None:
-            self._handover.keep(ValidatedWheel(inspection.info, data.data), next_look=next_look)
+            wheel = ValidatedWheel(inspection.info, data.data)
+            if self._handover.keep(wheel, next_look=next_look) and not next_look:
+                self._validated_now[path] = wheel
         return candidate or inspection.info
 
     def _screen_identity(self, found: Candidate | WheelInfo) -> None:

@@ -443,11 +443,13 @@ class PluginHost(Controls):
             if self._started:
                 try:
                     look = self._discovery.look(self._watching.take_changes())
+                    self._engine.sites.write_ahead(look.fresh)  # written while this plans
                     pace()
                     held = (*look.held, *self._indexes.held())
                     with self._discovery.gate.pinned():
                         self._engine.reconcile(look.scan, held, self._indexes.withdrawn())
                 finally:
+                    self._engine.sites.end_ahead()
                     self._after_change()
 
     def _worth_a_look(self) -> bool:

@@ -33,7 +33,7 @@ from ..model.errors import InstallError, WheelError
 from ..state import fs
 from .site_writer import STAMP, SiteJob, SiteWrite, StagedWheel, disk_errors, write_site
 
-__all__ = ["InstalledSite", "install_wheel", "site_dir_name"]
+__all__ = ["InstalledSite", "install_wheel", "plugin_job", "site_dir_name"]
 
 # What a name or version may look like in a directory name: no separators, no leading dot.
 _SAFE_PART: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!-]*")
@@ -145,18 +145,25 @@ def install_wheel(
         if target.exists():
             _check_stamp(target, sha256, original)
             return InstalledSite(target, sha256, top_level, reused=True)
-        job = SiteJob(
-            tuple(StagedWheel(copy.original, copy.contents) for copy in (own, *extras)),
-            Path(staging_root),
-            target,
-            name,
-            version,
-            sha256,
-        )
-        reused = write(job)
+        wheels = tuple(StagedWheel(copy.original, copy.contents) for copy in (own, *extras))
+        reused = write(SiteJob(wheels, Path(staging_root), target, name, version, sha256))
         if reused:
             _check_stamp(target, sha256, original)
         return InstalledSite(target, sha256, top_level, reused=reused)
+
+
+def plugin_job(
+    wheel: ValidatedWheel, *, site_root: Path, staging_root: Path, name: str, version: str
+) -> SiteJob:
+    """The job that writes the site dir of a plugin wheel validated already, with no extra
+    wheels: the job :func:`install_wheel` gives its writer for that wheel.
+
+    :raises ValueError: when ``name`` or ``version`` cannot name a site dir.
+    """
+    sha256 = wheel.info.sha256
+    target = Path(site_root) / site_dir_name(name, version, sha256)
+    staged = (StagedWheel(wheel.info.path, wheel.data),)
+    return SiteJob(staged, Path(staging_root), target, name, version, sha256)
 
 
 class _Copies:

@@ -21,9 +21,9 @@ from ..model.candidate import Candidate, CandidateKey, WheelOrigin
 from ..model.errors import TrustError
 from ..state.faults import crash_point
 from ..state.registry import Record
-from .installer import install_wheel
+from .installer import install_wheel, plugin_job
 from .site_record import SiteCheck, site_fault
-from .site_writer import SiteWrite, write_site
+from .site_writer import SiteJob, SiteWrite, write_site
 
 if TYPE_CHECKING:
     from .writer_process import WriterProcess
@@ -74,6 +74,8 @@ class SiteDirs:
         self._verified: set[Path] = set()
         # Why the site dir of a version was refused, until the install that raises it.
         self._refused: dict[CandidateKey, tuple[Path, str]] = {}
+        # The site dirs the writer was given ahead of their install (see write_ahead).
+        self._ahead: set[Path] = set()
 
     def placed(self, candidate: Candidate, known: Record | None) -> Placed | None:
         """Where ``candidate`` imports from without installing anything, or ``None`` when its
@@ -113,6 +115,11 @@ class SiteDirs:
         refused = self._refused.pop(candidate.key, None)
         if refused is not None:
             raise _tampered(candidate, *refused)
+        validated = self._validated(origin.path, origin.sha256)
+        if validated is not None and not support and self._ahead:
+            written = self._written_ahead(candidate, validated)
+            if written is not None:
+                return written
         site = install_wheel(
             origin.path,
             site_root=self.site_root,
@@ -122,7 +129,7 @@ class SiteDirs:
             expected_sha256=origin.sha256,
             extra_wheels=[self._validated(w.path, w.sha256) or w.path for w in support],
             limits=self.limits,
-            validated=self._validated(origin.path, origin.sha256),
+            validated=validated,
             write=self._site_writer(),
         )
         if not site.reused:
@@ -136,6 +143,74 @@ class SiteDirs:
         crash_point("after_install", candidate.version_text)
         return site.path, site.top_level
 
+    def write_ahead(self, fresh: Sequence[tuple[Candidate, ValidatedWheel]]) -> None:
+        """Have the site writer start on wheels a look just validated, while the host plans:
+        the install of one that is chosen then only waits for the writer's answer.
+
+        Only when the writer is ready, for a few wheels at a time, and for site dirs not there
+        yet. A site dir written ahead that no install took is deleted by :meth:`end_ahead`.
+        """
+        writer = self._writer
+        if writer is None:
+            return
+        for candidate, wheel in fresh:
+            job = self._ahead_job(candidate, wheel)
+            if job is None or job.target in self._verified or job.target in self._ahead:
+                continue
+            if job.target.exists():
+                continue
+            if not writer.send_ahead(job):
+                return
+            self._ahead.add(job.target)
+
+    def end_ahead(self) -> None:
+        """After a change: delete the site dirs written ahead that no install took (nothing
+        names them; a crash before this leaves them to the prune at the next start)."""
+        if not self._ahead:
+            return
+        assert self._writer is not None
+        self._writer.settle()
+        for target in self._ahead:
+            delete_dir(target, "")
+        self._ahead.clear()
+
+    def _ahead_job(self, candidate: Candidate, wheel: ValidatedWheel) -> SiteJob | None:
+        origin = candidate.origin
+        if not isinstance(origin, WheelOrigin) or (wheel.info.path, wheel.info.sha256) != (
+            origin.path,
+            origin.sha256,
+        ):
+            return None
+        try:
+            return plugin_job(
+                wheel,
+                site_root=self.site_root,
+                staging_root=self.staging_root,
+                name=candidate.name,
+                version=candidate.version_text,
+            )
+        except ValueError:
+            return None  # refused by its install, which says why
+
+    def _written_ahead(self, candidate: Candidate, validated: ValidatedWheel) -> Placed | None:
+        """The site dir of ``candidate`` if the writer wrote it ahead (see :meth:`write_ahead`);
+        ``None`` when it is to be installed as usual.
+
+        :raises WheelError, InstallError: as the install would.
+        """
+        job = self._ahead_job(candidate, validated)
+        if job is None or job.target not in self._ahead:
+            return None
+        self._ahead.discard(job.target)
+        assert self._writer is not None
+        if self._writer.collect(job) is not False:
+            # Lost meanwhile, or found there already: the install settles it, as without.
+            return None
+        self._fresh.add(job.target)
+        self._verified.add(job.target)
+        crash_point("after_install", candidate.version_text)
+        return job.target, tuple(sorted(set(validated.info.top_level)))
+
     def _site_writer(self) -> SiteWrite:
         if not self._offload:
             return write_site
@@ -146,6 +221,11 @@ class SiteDirs:
 
             self._writer = WriterProcess()
         return self._writer
+
+    @property
+    def writer_pid(self) -> int | None:
+        """The process id of the site writer, once it is ready."""
+        return self._writer.pid if self._writer is not None else None
 
     def start_writer(self) -> None:
         """Start the helper process that writes site dirs now, ahead of the first install (a

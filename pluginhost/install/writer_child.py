@@ -42,10 +42,13 @@ def main() -> None:
     host = os.getppid()
     encoder = msgspec.msgpack.Encoder()
     load_installer()
-    write_frame(channel, encoder.encode(WriterReady(PROTOCOL, os.getpid())))
     messages = decoder()
-    while (payload := _next_job(0, host)) is not None:
-        write_frame(channel, encoder.encode(_serve(payload, messages)))
+    try:
+        write_frame(channel, encoder.encode(WriterReady(PROTOCOL, os.getpid())))
+        while (payload := _next_job(0, host)) is not None:
+            write_frame(channel, encoder.encode(_serve(payload, messages)))
+    except BrokenPipeError:
+        return  # the host closed the channel (it stopped, or gave this writer up): done
 
 
 def _next_job(fd: int, host: int) -> bytes | None:

@@ -17,6 +17,7 @@ writer is started again.
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import select
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Final
 
 import attrs
@@ -44,7 +46,7 @@ from .writer_messages import (
     message_of,
 )
 
-__all__ = ["WriterProcess"]
+__all__ = ["AHEAD", "WriterProcess"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +54,8 @@ logger = logging.getLogger(__name__)
 _JOB_TIMEOUT: Final = 120.0
 #: Seconds for the rest of a greeting that has begun to arrive.
 _GREETING_TIMEOUT: Final = 5.0
+#: The most jobs sent ahead of their install and not answered yet.
+AHEAD: Final = 4
 #: Writers lost in a row after which every install is written in the host's process.
 _GIVE_UP: Final = 3
 #: What the writer runs (a module attribute: the tests give it a misbehaving program).
@@ -99,17 +103,24 @@ class _Child:
             self.ready = True
         return True
 
-    def ask(self, job: SiteJob) -> Reply:
-        """Send ``job``, and wait for its answer.
+    def send(self, job: SiteJob) -> None:
+        """Send ``job``; its answer comes in the order of the jobs sent.
+
+        :raises _LostError: the writer cannot be reached, or passed the deadline.
+        """
+        try:
+            write_frame(
+                self.jobs, self.encoder.encode(message_of(job)), time.monotonic() + _JOB_TIMEOUT
+            )
+        except OSError as exc:
+            raise _LostError(f"cannot send a job: {exc}") from exc
+
+    def answer(self) -> Reply:
+        """Wait for the answer to the oldest job sent and not answered yet.
 
         :raises _LostError: the writer ended, answered garbage, or passed the deadline.
         """
-        deadline = time.monotonic() + _JOB_TIMEOUT
-        try:
-            write_frame(self.jobs, self.encoder.encode(message_of(job)), deadline)
-        except OSError as exc:
-            raise _LostError(f"cannot send a job: {exc}") from exc
-        return self._read(deadline)
+        return self._read(time.monotonic() + _JOB_TIMEOUT)
 
     def _read(self, deadline: float) -> Reply:
         try:
@@ -149,6 +160,8 @@ class WriterProcess:
         self._lock = threading.Lock()
         self._child: _Child | None = None
         self._lost = 0
+        # The site dirs of the jobs sent ahead and not answered yet, oldest first.
+        self._ahead: collections.deque[Path] = collections.deque()
 
     @property
     def pid(self) -> int | None:
@@ -168,15 +181,75 @@ class WriterProcess:
         with self._lock:
             child = self._usable()
             if child is not None:
-                full = attrs.evolve(job, compile=_compiles(), optimize=sys.flags.optimize)
                 try:
-                    reply = child.ask(full)
+                    self._settle(child)
+                    child.send(_full(job))
+                    reply = child.answer()
                 except _LostError as exc:
                     self._lose(child, exc)
                 else:
                     self._lost = 0
                     return _outcome(reply, job)
         return write_site(job)
+
+    def send_ahead(self, job: SiteJob) -> bool:
+        """Send ``job`` to a ready writer and return at once, so that it is written while the
+        host goes on; :meth:`collect` waits for its answer.
+
+        :returns: whether it was sent (not when the writer is not ready, or was given up).
+        """
+        if self._lost >= _GIVE_UP or armed("before_publish", job.version):
+            return False
+        with self._lock:
+            child = self._child
+            if child is None or len(self._ahead) >= AHEAD:
+                return False
+            try:
+                if not child.check_ready():
+                    return False
+                child.send(_full(job))
+            except _LostError as exc:
+                self._lose(child, exc)
+                return False
+            self._ahead.append(job.target)
+            return True
+
+    def collect(self, job: SiteJob) -> bool | None:
+        """The outcome of ``job``, sent ahead: whether its site dir was there already.
+
+        :returns: ``None`` when it was not sent ahead, or the writer was lost meanwhile (the
+            job is then to be written again).
+        :raises WheelError: when installer refused the wheel.
+        :raises InstallError: when the file system failed the install.
+        """
+        with self._lock:
+            child = self._child
+            if child is None or job.target not in self._ahead:
+                return None
+            try:
+                while self._ahead.popleft() != job.target:
+                    child.answer()  # a job ahead of it, which no install asked for
+                reply = child.answer()
+            except _LostError as exc:
+                self._lose(child, exc)
+                return None
+            self._lost = 0
+            return _outcome(reply, job)
+
+    def settle(self) -> None:
+        """Wait for the answers to every job sent ahead (their outcomes are not wanted)."""
+        with self._lock:
+            child = self._child
+            if child is not None:
+                try:
+                    self._settle(child)
+                except _LostError as exc:
+                    self._lose(child, exc)
+
+    def _settle(self, child: _Child) -> None:
+        while self._ahead:
+            self._ahead.popleft()
+            child.answer()
 
     def start(self) -> None:
         """Start the writer now, ahead of the first install, unless it runs or was given up."""
@@ -188,6 +261,7 @@ class WriterProcess:
         """End the writer (it is started again by the next install)."""
         with self._lock:
             child, self._child = self._child, None
+            self._ahead.clear()
         if child is not None:
             child.close()
 
@@ -213,6 +287,7 @@ class WriterProcess:
 
     def _lose(self, child: _Child, exc: _LostError) -> None:
         self._child = None
+        self._ahead.clear()
         self._lost += 1
         child.close(kill=True)
         give_up = " (no more after this)" if self._lost >= _GIVE_UP else ""
@@ -222,6 +297,11 @@ class WriterProcess:
             exc,
             give_up,
         )
+
+
+def _full(job: SiteJob) -> SiteJob:
+    """``job`` with the bytecode settings of this process, for the writer to follow."""
+    return attrs.evolve(job, compile=_compiles(), optimize=sys.flags.optimize)
 
 
 def _compiles() -> bool:
