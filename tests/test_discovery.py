@@ -293,6 +293,29 @@ class TestCache:
         changed = factory.build("hello", "1.0.1", code=greet_code("hello again"))
         assert [c.origin.path for c, _ in found.look().fresh] == [changed]  # type: ignore[union-attr]
 
+    def test_told_what_changed_looks_as_a_full_look(
+        self, factory: WheelFactory, wheels: Path
+    ) -> None:
+        """Looks told which files changed (added in the middle of the name order, at the
+        ends, replaced, removed, unlisted) offer what a full look of the folder offers, in
+        the same order."""
+        for name in ("bravo", "delta", "foxtrot"):
+            factory.build(name, code=greet_code(name))
+        found = discovery(wheels)
+        found.look()
+        gone = wheels / "foxtrot-1.0.0-py3-none-any.whl"
+        steps: list[Callable[[], list[Path]]] = [
+            lambda: [factory.build("charlie", code=greet_code("c"))],
+            lambda: [factory.build("alpha", code=greet_code("a")), factory.build("zulu")],
+            lambda: [factory.build("delta", "2.0.0", code=greet_code("d2"))],
+            lambda: [factory.build("bravo", code=greet_code("changed bytes"))],
+            lambda: [gone, wheels / "not-a-wheel.txt"] if gone.unlink() is None else [],
+        ]
+        for step in steps:
+            told = found.look({wheels: set(step())}).scan
+            assert told == discovery(wheels).look().scan
+            assert [c.name for c in told.candidates] == sorted(c.name for c in told.candidates)
+
     def test_trust_taken_again_on_a_cached_read(
         self, factory: WheelFactory, wheels: Path, tmp_path: Path
     ) -> None:
