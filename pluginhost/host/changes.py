@@ -117,7 +117,7 @@ class Changer:
         for key in self._held.keys() - held.keys():
             self._journal.forgive(key)  # released: it may be tried again
         self._held = held
-        return [c for c in offered if not self.held(c)]
+        return [c for c in offered if not self.held(c)] if held else list(offered)
 
     def held(self, candidate: Candidate) -> bool:
         """Whether ``candidate`` is quarantined; its failure is filed if so."""

@@ -355,19 +355,30 @@ def dependency_refusals(
     :returns: the problems, those of dependency wheels naming no plugin; and the refusals, by
         normalized distribution name, as ``(version, reason)`` pairs.
     """
-    plugins = {canonicalize_name(c.distribution) for c in candidates}
-    needed = {canonicalize_name(r.name) for c in candidates for r in _parsed(c.requires_dist)}
     kept: list[Problem] = []
     refused: dict[str, list[tuple[str, str]]] = {}
+    named: tuple[set[str], set[str]] | None = None  # made for the first refused wheel only
     for problem in problems:
         found = _wheel_name(problem) if problem.kind is ProblemKind.WHEEL_INVALID else None
-        if found is None or found[0] in plugins or found[0] not in needed:
+        if found is not None and named is None:
+            named = _plugins_and_needs(candidates)
+        if found is None or named is None or found[0] in named[0] or found[0] not in named[1]:
             kept.append(problem)
             continue
         reason = _reason(problem)
         refused.setdefault(found[0], []).append((found[1], reason))
         kept.append(attrs.evolve(problem, plugin=None, version=found[1]))
     return kept, refused
+
+
+def _plugins_and_needs(candidates: Sequence[Candidate]) -> tuple[set[str], set[str]]:
+    """The distributions of ``candidates``, and those their ``Requires-Dist`` name (both
+    normalized): made only when a look refused a wheel, not at every swap among a thousand."""
+    plugins: set[str] = {canonicalize_name(c.distribution) for c in candidates}
+    needed: set[str] = {
+        canonicalize_name(r.name) for c in candidates for r in _parsed(c.requires_dist)
+    }
+    return plugins, needed
 
 
 def _parsed(texts: Sequence[str]) -> Iterator[Requirement]:
