@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 import attrs
+from packaging.utils import NormalizedName, canonicalize_name
 
 from .manifest import Manifest
 from .names import PluginName, display_name
@@ -127,18 +128,24 @@ class Candidate:
     """The plugins it requires: ``[plugin.requires]`` of its manifest and the plugins its
     ``Requires-Dist`` names; both constraints apply to a plugin named by both."""
 
+    name: PluginName = attrs.field(init=False, eq=False, hash=False, repr=False)
+    """The plugin's name (its manifest's)."""
+
+    version: Version = attrs.field(init=False, eq=False, hash=False, repr=False)
+    """The plugin's version (its manifest's)."""
+
+    dist_key: NormalizedName = attrs.field(init=False, eq=False, hash=False, repr=False)
+    """The distribution's name, normalized: how ``Requires-Dist`` lines name it."""
+
     def __attrs_post_init__(self) -> None:
+        # Plain attributes, not properties: the resolver reads them for every candidate, at
+        # every change, tens of thousands of times among a thousand plugins.
+        object.__setattr__(self, "name", self.manifest.name)
+        object.__setattr__(self, "version", self.manifest.version)
+        object.__setattr__(self, "dist_key", canonicalize_name(self.distribution))
         key = CandidateKey(self.name, str(self.version), self.sha256 or str(self.origin))
         object.__setattr__(self, "key", key)
         object.__setattr__(self, "requires", _requires(self.manifest, self.plugin_requires))
-
-    @property
-    def name(self) -> PluginName:
-        return self.manifest.name
-
-    @property
-    def version(self) -> Version:
-        return self.manifest.version
 
     @property
     def version_text(self) -> str:

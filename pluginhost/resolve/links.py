@@ -69,21 +69,14 @@ def plugins_by_distribution(
 ) -> dict[NormalizedName, set[PluginName]]:
     """The plugins of each distribution among ``candidates``, by its normalized name."""
     plugins: dict[NormalizedName, set[PluginName]] = defaultdict(set)
-    canonical = _canonical
     for c in candidates:
-        plugins[canonical(c.distribution)].add(c.name)
+        plugins[c.dist_key].add(c.name)
     return plugins
-
-
-@functools.lru_cache(maxsize=_PARSED_CACHE)
-def _canonical(distribution: str) -> NormalizedName:
-    # Asked for every candidate at every resolution: a thousand regex substitutions a swap.
-    return canonicalize_name(distribution)
 
 
 def _linked(cand: Candidate, plugins: Mapping[NormalizedName, set[PluginName]]) -> Candidate:
     found: dict[PluginName, DistSpecifier] = {}
-    own = _canonical(cand.distribution)
+    own = cand.dist_key
     for line in cand.requires_dist:
         parsed = _parse(line)
         if parsed is None or parsed[0] == own:

@@ -62,14 +62,17 @@ def split(candidates: Sequence[Candidate]) -> list[list[Candidate]]:
         return top
 
     for cand in candidates:
-        named = chain(cand.requires, cand.manifest.optional)
-        for dep in named:
+        if not cand.requires and not cand.manifest.optional:
+            continue  # most plugins: nothing to join
+        for dep in chain(cand.requires, cand.manifest.optional):
             a, b = root(cand.name), root(dep)
             if a != b:
                 parent[a] = b
     parts: dict[PluginName, list[Candidate]] = defaultdict(list)
     for cand in candidates:
-        parts[root(cand.name)].append(cand)
+        # A name no requirement joined is its own root: one lookup instead of a call.
+        name = cand.name
+        parts[root(name) if name in parent else name].append(cand)
     return list(parts.values())
 
 
@@ -116,17 +119,21 @@ class PartMemo:
         if terms != self._terms:
             self._now, self._before, self._terms = {}, {}, terms
         found = []
+        now, before = self._now, self._before
         for part in parts:
-            key = _key(part, active)
-            got = self._now.get(key) or self._before.get(key)
+            if len(part) == 1 and not part[0].plugin_requires:  # most parts: _key inlined
+                key: Hashable = (part[0], active.get(part[0].name))
+            else:
+                key = _key(part, active)
+            got = now.get(key) or before.get(key)
             if got is None:
                 self.misses += 1
                 got = resolve_part(part)
             else:
                 self.hits += 1
-            self._now[key] = got
+            now[key] = got
             found.append(got)
-        self._now, self._before = {}, self._now
+        self._now, self._before = {}, now
         return found
 
 
