@@ -244,6 +244,25 @@ class TestSites:
 
 
 class TestRegistry:
+    def test_unchanged_plugin_keeps_its_record(self, pm: pluggy.PluginManager) -> None:
+        """Each registry hands an unchanged plugin's record over again (the very object its
+        encoder knows); a plugin pinned, or swapped, gets a new record saying so."""
+        ledger = loaded(pm, HELLO1, POLITE)
+        first = ledger.registry().active
+        second = ledger.registry().active
+        assert [a is b for a, b in zip(first, second, strict=True)] == [True, True]
+        ledger.manual[N("hello")] = HELLO1
+        ledger.pinned.add(N("hello"))
+        pinned = ledger.registry().active
+        assert (pinned[0].manual, pinned[0].pinned) == (True, True)
+        assert pinned[1] is first[1]
+        ledger.active[N("polite")] = active(pm, HELLO2, Path("/home/site/other"))
+        swapped = ledger.registry().active
+        assert swapped[1].candidate is HELLO2
+        assert swapped[1].site_dir == "other"
+        assert swapped[0] is pinned[0]
+        assert swapped == tuple(ledger.record(ledger.active[n]) for n in ledger.order)
+
     def test_registry_lists_the_active_in_load_order(self, pm: pluggy.PluginManager) -> None:
         """The registry names the active plugins in load order, with backups and bookkeeping."""
         ledger = loaded(pm, POLITE, HELLO2)

@@ -493,7 +493,7 @@ class PluginHost(Controls):
             self._audit.anchor()
         except StoreError as exc:
             logger.error("audit log head not anchored: %s", exc)
-        self._status_doc.publish(self)
+        self._status_doc.publish(self, self._engine.view)
 
     def _require_started(self) -> None:
         if not self._started:

@@ -53,6 +53,9 @@ class Ledger:
     pinned: set[PluginName] = attrs.Factory(set)
     removed: set[PluginName] = attrs.Factory(set)
     rejected: set[CandidateKey] = attrs.Factory(set)
+    # The records of the last registry(), by plugin, each kept while it says the same: a
+    # commit among a thousand plugins made a thousand records to change one.
+    _records: dict[PluginName, Record] = attrs.field(factory=dict, init=False, repr=False, eq=False)
 
     def snapshot(self) -> Ledger:
         """A copy that later changes to this ledger leave as it is."""
@@ -100,6 +103,18 @@ class Ledger:
             top_level=active.top_level,
             manual=manual,
             pinned=manual and active.name in self.pinned,
+        )
+
+    def _says(self, record: Record, active: Active) -> bool:
+        """Whether ``record`` is still the record of ``active``."""
+        site = active.site_dir
+        manual = self.manual.get(active.name) == active.candidate
+        return (
+            record.candidate is active.candidate
+            and record.top_level == active.top_level
+            and record.site_dir == (site.name if site is not None else None)
+            and record.manual == manual
+            and record.pinned == (manual and active.name in self.pinned)
         )
 
     def push_backup(self, record: Record, keep: int) -> list[Record]:
@@ -208,8 +223,15 @@ class Ledger:
 
     def registry(self) -> Registry:
         """The registry document for this ledger, with the state saved so far."""
+        last, self._records = self._records, {}
+        for name in paced(self.order):
+            active = self.active[name]
+            kept = last.get(name)
+            if kept is None or not self._says(kept, active):
+                kept = self.record(active)
+            self._records[name] = kept
         return Registry(
-            active=tuple(self.record(self.active[n]) for n in paced(self.order)),
+            active=tuple(self._records.values()),
             history={n: r for n, r in self.backups.items() if r},
             state=dict(self.state),
             removed=tuple(sorted(self.removed)),

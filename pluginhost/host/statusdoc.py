@@ -27,7 +27,9 @@ from ..state.bounds import bound_strings, bound_text
 from ..state.store import AtomicJsonFile, canonical
 
 if TYPE_CHECKING:
+    from ..state.registry import Record
     from .host import PluginHost
+    from .view import View
 
 __all__ = ["STATUS_FILE", "StatusWriter", "history_json", "info_json", "problem_json"]
 
@@ -52,7 +54,7 @@ class StatusWriter:
         # Each plugin's entry as text, with what it was made from: a change re-encodes only
         # the plugins it touched, not all of a host's thousand.
         self._texts: dict[
-            str, tuple[PluginInfo, tuple[HistoryEntry, ...], tuple[str, ...], str, str]
+            str, tuple[PluginInfo, tuple[HistoryEntry, ...], tuple[Record, ...], str, str]
         ]
         self._texts = {}
         # The other entries (load order, graph, problems...) as text, with the value each was
@@ -64,30 +66,36 @@ class StatusWriter:
         """An event bus subscriber: remember the event for the next document."""
         self._events.append(event)
 
-    def publish(self, host: PluginHost) -> None:
+    def publish(self, host: PluginHost, view: View) -> None:
         """Write the document for ``host`` now; call with the host's lock held.
+
+        :param view: the host's view, whose plugins' entries are written.
 
         Never raises: the document is for people, and failing to write it must not fail the
         change that was just committed.
         """
         try:
-            self._file.write_canonical(self._text(host))
+            self._file.write_canonical(self._text(host, view))
         except Exception:
             logger.exception("cannot write %s", self._file.path)
 
-    def _text(self, host: PluginHost) -> str:
+    def _text(self, host: PluginHost, view: View) -> str:
         """The document as canonical JSON, byte for byte ``canonical(bound_strings(document(
         host, events)))``, with the entries of unchanged plugins taken from the last one."""
         doc = document(host, list(self._events), plugins=False)
         pace()
         kept = {}
-        for name, info in paced(host.plugins.items()):
-            status = _status(host, info)
+        for name, info in paced(view.plugins.items()):
+            # Told apart by the identity of what the entry is made of: an unchanged plugin's
+            # snapshot, history and backups are the very objects of the last view.
+            history, backups = view.history.get(name, ()), view.backups.get(name, ())
             last = self._texts.get(name)
-            if last is None or not _same(last[:3], (info, status.history, status.backups)):
+            if last is None or not _same(last[:3], (info, history, backups)):
+                versions = tuple(r.candidate.version_text for r in backups)
+                entry = _plugin_json(info, PluginStatus(info, history, versions))
                 key = bound_text(name)
-                text = canonical(key) + ":" + canonical(bound_strings(_plugin_json(info, status)))
-                last = (info, status.history, status.backups, key, text)
+                text = canonical(key) + ":" + canonical(bound_strings(entry))
+                last = (info, history, backups, key, text)
             kept[name] = last
         self._texts = kept
         # In the order canonical JSON sorts keys: by the key itself, not by its encoding.

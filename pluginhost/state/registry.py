@@ -138,26 +138,27 @@ class RegistryEncoder:
     :meth:`Registry.to_json`), re-encoding only the records that changed since the last call.
 
     A commit used to encode every record of a host of a thousand plugins to change one. A
-    record's text is kept while its candidate object and the rest of the record stay the same:
-    candidates are frozen values, and an unchanged plugin keeps its candidate object.
+    record's text is kept while the very record object is given again: records are frozen
+    values, and the ledger hands an unchanged plugin's record over again.
     """
 
     def __init__(self) -> None:
-        self._texts: dict[tuple[object, ...], tuple[Candidate, str]] = {}
+        self._texts: dict[int, tuple[Record, str]] = {}
 
     def canonical(self, registry: Registry) -> str:
         """The text, byte for byte what ``canonical(registry.to_json())`` gives."""
-        kept: dict[tuple[object, ...], tuple[Candidate, str]] = {}
+        kept: dict[int, tuple[Record, str]] = {}
 
         def encode(records: tuple[Record, ...]) -> str:
             texts = []
             for r in paced(records):
-                key = (id(r.candidate), r.site_dir, r.top_level, r.manual, r.pinned)
-                found = self._texts.get(key) or kept.get(key)
-                # The cache holds each candidate it names, so its id cannot be reused meanwhile.
-                if found is None or found[0] is not r.candidate:
-                    found = (r.candidate, canonical(r.to_json()))
-                kept[key] = found
+                # By the record's identity: the ledger hands the same record over while it
+                # says the same. The cache holds each record it names, so its id cannot be
+                # reused meanwhile; an equal record made anew is encoded anew.
+                found = self._texts.get(id(r)) or kept.get(id(r))
+                if found is None or found[0] is not r:
+                    found = (r, canonical(r.to_json()))
+                kept[id(r)] = found
                 texts.append(found[1])
             return "[" + ",".join(texts) + "]"
 
