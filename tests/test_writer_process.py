@@ -154,6 +154,32 @@ class TestWriter:
         assert len(list((home / "site").iterdir())) == 5
         assert any("garbage" in r.getMessage() for r in caplog.records)
 
+    # Python 3.12 warns about forking a process with threads: that is the case under test.
+    @pytest.mark.filterwarnings("ignore::DeprecationWarning")
+    def test_forked_child_lets_the_parents_writer_be(
+        self, writer: WriterProcess, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """A child made by fork does not use its parent's writer (its installs are written
+        in the child, which starts its own writer); the parent's serves on."""
+        pid = ready(writer, tmp_path, factory)
+        wheel = factory.build("hello", code=GREET)
+        child = os.fork()
+        if child == 0:
+            try:
+                forgot = writer.pid is None
+                site = install(writer, tmp_path / "child", wheel, "hello")
+                ok = forgot and (site.path / "hello" / "__init__.py").is_file()
+                writer.close()
+            except BaseException:
+                os._exit(2)
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert writer.pid == pid
+        site = install(writer, tmp_path / "home", factory.build("polite", code=GREET), "polite")
+        assert not site.reused
+        assert writer.pid == pid
+
     def test_close_ends_the_writer(
         self, writer: WriterProcess, factory: WheelFactory, tmp_path: Path
     ) -> None:

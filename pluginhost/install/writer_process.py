@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Final
 
@@ -135,6 +136,13 @@ class _Child:
             raise _LostError(f"the site writer answered garbage: {exc}") from exc
         return reply
 
+    def forget(self) -> None:
+        """Close this process's copies of the pipes, leaving the writer to its starter."""
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                pipe.close()
+        self.process.returncode = 0  # not this process's child to wait for
+
     def close(self, *, kill: bool = False) -> None:
         if kill:
             self.process.kill()
@@ -162,6 +170,7 @@ class WriterProcess:
         self._lost = 0
         # The site dirs of the jobs sent ahead and not answered yet, oldest first.
         self._ahead: collections.deque[Path] = collections.deque()
+        _WRITERS.add(self)
 
     @property
     def pid(self) -> int | None:
@@ -265,6 +274,15 @@ class WriterProcess:
         if child is not None:
             child.close()
 
+    def forget(self) -> None:
+        """In a child made by ``fork``: let go of the parent's writer without a word to it (its
+        pipes are the parent's), so that this process starts its own at its next install."""
+        child, self._child = self._child, None
+        self._lock = threading.Lock()  # another thread of the parent may have held it
+        self._ahead.clear()
+        if child is not None:
+            child.forget()
+
     def _usable(self) -> _Child | None:
         """The writer if it is ready; starts one when there is none (this job is then written
         here: the writer takes longer to start than a small site dir to write)."""
@@ -297,6 +315,20 @@ class WriterProcess:
             exc,
             give_up,
         )
+
+
+#: The writers of this process, for a child made by ``fork`` to let go of.
+_WRITERS: Final[weakref.WeakSet[WriterProcess]] = weakref.WeakSet()
+
+
+def _forget_in_child() -> None:
+    # A parent's writer answers the parent: a child sharing its pipes would read answers to
+    # jobs it never sent, and keep the writer's stdin open after the parent closed it.
+    for writer in list(_WRITERS):
+        writer.forget()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def _full(job: SiteJob) -> SiteJob:
