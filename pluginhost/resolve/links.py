@@ -75,6 +75,8 @@ def plugins_by_distribution(
 
 
 def _linked(cand: Candidate, plugins: Mapping[NormalizedName, set[PluginName]]) -> Candidate:
+    if not cand.requires_dist:
+        return cand  # most plugins: nothing to link, and links made earlier stay (see below)
     found: dict[PluginName, DistSpecifier] = {}
     own = cand.dist_key
     for line in cand.requires_dist:

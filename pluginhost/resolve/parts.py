@@ -105,6 +105,10 @@ class PartMemo:
         self._now: dict[Hashable, PartPlan] = {}
         self._before: dict[Hashable, PartPlan] = {}
         self._terms: tuple[Version, VersionPolicy] | None = None
+        # One-candidate parts by the candidate's identity, checked by the identity of it and
+        # of its plugin's active version: hashing a thousand (candidate, version) keys at each
+        # change cost more than all the rest of the memo.
+        self._singles: dict[int, tuple[Candidate, Version | None, PartPlan]] = {}
         self.hits = 0
         self.misses = 0
 
@@ -118,11 +122,22 @@ class PartMemo:
         """The plan of each part, from the memo where an equal part was resolved before."""
         if terms != self._terms:
             self._now, self._before, self._terms = {}, {}, terms
+            self._singles = {}
         found = []
         now, before = self._now, self._before
+        singles: dict[int, tuple[Candidate, Version | None, PartPlan]] = {}
+        last_singles = self._singles
         for part in parts:
-            if len(part) == 1 and not part[0].plugin_requires:  # most parts: _key inlined
-                key: Hashable = (part[0], active.get(part[0].name))
+            single = len(part) == 1 and not part[0].plugin_requires
+            if single:  # most parts
+                only, version = part[0], active.get(part[0].name)
+                seen = last_singles.get(id(only))
+                if seen is not None and seen[0] is only and seen[1] is version:
+                    self.hits += 1
+                    singles[id(only)] = seen
+                    found.append(seen[2])
+                    continue
+                key: Hashable = (only, version)
             else:
                 key = _key(part, active)
             got = now.get(key) or before.get(key)
@@ -132,8 +147,13 @@ class PartMemo:
             else:
                 self.hits += 1
             now[key] = got
+            if single:
+                singles[id(only)] = (only, version, got)
             found.append(got)
         self._now, self._before = {}, now
+        # As the keyed plans: what this resolution used. Each entry holds its candidate, so
+        # no id here is reused while it is kept.
+        self._singles = singles
         return found
 
 

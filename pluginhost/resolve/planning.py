@@ -9,6 +9,7 @@ such an update goes ahead.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import attrs
@@ -154,15 +155,22 @@ def _breaking(
     policy: VersionPolicy,
 ) -> list[Problem]:
     """Newer versions held back only because an active dependent's constraint excludes them."""
-    problems = []
+    problems: list[Problem] = []
     allow_pre = policy.allow_prerelease
+    # Only a plugin offered in several versions can have a newer one held back: counted at C
+    # speed, since most plugins of a large pool are offered in one version.
+    several = sorted(n for n, k in collections.Counter(c.name for c in pool).items() if k > 1)
+    if not several:
+        return problems
     # Grouped once: looking through the whole pool for each plugin grew with its square.
-    by_name: dict[PluginName, list[Candidate]] = {}
+    by_name: dict[PluginName, list[Candidate]] = {name: [] for name in several}
     for c in pool:
-        by_name.setdefault(c.name, []).append(c)
-    for name, chosen in plan.chosen.items():
-        if len(by_name.get(name, ())) <= 1:
-            continue  # the chosen version is the only one: nothing newer is held back
+        if c.name in by_name:
+            by_name[c.name].append(c)
+    for name in several:  # in the order of plan.chosen, which is sorted by name
+        chosen = plan.chosen.get(name)
+        if chosen is None:
+            continue
         newer = [
             c
             for c in by_name.get(name, ())
