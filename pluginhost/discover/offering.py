@@ -24,8 +24,10 @@ For each followed project:
 from __future__ import annotations
 
 import datetime
+import functools
+import operator
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -38,6 +40,7 @@ from packaging.utils import (
     canonicalize_name,
     parse_wheel_filename,
 )
+from packaging.version import Version
 
 from ..model.errors import IndexHashError
 from ..model.events import Event, EventKind
@@ -133,9 +136,11 @@ class Offering:
         # the project's page changes.
         self._refused: dict[str, dict[str, Problem]] = {}
         self._hashes: dict[Path, tuple[tuple[int, int], str]] = {}
-        self._requires: dict[Path, dict[NormalizedName, SpecifierSet]] = {}
-        # What the offered plugins' Requires-Dist allow of each dependency, as last decided.
-        self._needs: dict[NormalizedName, SpecifierSet] = {}
+        # Each offered wheel's Requires-Dist, by its sha256.
+        self._requires: dict[str, dict[NormalizedName, SpecifierSet]] = {}
+        # What the offered wheels' Requires-Dist allow of each dependency (one specifier set
+        # per wheel that names it), as last decided.
+        self._needs: dict[NormalizedName, frozenset[SpecifierSet]] = {}
         # The index-wide serial at the last complete poll; whether the index sends one.
         self._serial: int | None = None
         self._serials: bool | None = None
@@ -152,9 +157,11 @@ class Offering:
         if serial is not None and serial == self._serial:
             return self._decide().offer()  # nothing changed on the index: no page read
         names = self._projects if self._projects is not None else self._client.projects()
-        self._read(names)
-        if self._projects is None:
-            for gone in set(self._pages) - set(names) - self._deps:
+        # Following every project, the listing tells which dependencies the index has.
+        listed = None if self._projects is not None else frozenset(names)
+        self._read(dict.fromkeys([*names, *sorted(self._deps & self._needs.keys())]), listed)
+        if listed is not None:
+            for gone in set(self._pages) - listed - self._deps:
                 self._pages[gone] = None  # no longer listed: every release deleted
         decision = self._decide()
         # A plugin's dependencies are followed too, from the same index (a few rounds at most:
@@ -164,7 +171,7 @@ class Offering:
             wanted = self._dependencies(decision) - set(self._pages)
             if wanted:
                 self._deps |= wanted
-                self._read(sorted(wanted))
+                self._read(sorted(wanted), listed)
             elif self._needs == allowed:
                 break  # no dependency to read, and each one's constraints as decided
             decision = self._decide()
@@ -179,11 +186,13 @@ class Offering:
         self._serials = serial is not None
         return serial
 
-    def _read(self, names: tuple[str, ...] | list[str]) -> None:
+    def _read(self, names: Iterable[str], listed: frozenset[str] | None) -> None:
+        """Read the pages of ``names`` (conditionally); a name the index's listing lacks is
+        taken as gone without a request."""
         for name in names:
             if self._stopping():
                 raise PollStoppedError  # a poll of many projects must not hold up the host's stop
-            page = self._client.project(name)
+            page = self._client.project(name) if listed is None or name in listed else None
             if page is NOT_MODIFIED:
                 continue
             last = self._pages.get(name)
@@ -219,23 +228,23 @@ class Offering:
             if r.yanked and r.file.sha256:
                 decision.withdrawn[r.file.sha256] = withdrawal_reason(r.file)
         live = [r for r in found if not r.yanked]
-        admitted = (
-            self._fitting(project, live)
-            if project in self._deps
-            else self._admitted(project, live, now, decision)
-        )
-        if admitted:
-            self._fetch(project, admitted[0], mine, decision)
+        followed = project not in self._deps
+        admitted = self._admitted(project, live, now, decision) if followed else []
+        needed = self._fitting(project, live) if not followed or project in self._needs else []
+        # The newest release the rollout brought, and each release a plugin's Requires-Dist
+        # needs (older ones too): downloaded when missing.
+        for release in dict.fromkeys([*admitted[:1], *needed]):
+            self._fetch(project, release, mine, decision)
         offered = [
             mine[r.file.filename]
-            for r in admitted
+            for r in dict.fromkeys([*admitted, *needed])
             if r.file.filename in mine and self._intact(mine[r.file.filename], r)
         ]
         decision.offered.update(offered)
         decision.notes += self._refused.get(project, {}).values()
         if not offered:
             decision.held += mine.values()
-        if not live:
+        if not live and followed:  # a dependency may well come from the environment
             decision.notes.append(
                 Problem(
                     ProblemKind.NOT_ON_INDEX,
@@ -246,15 +255,22 @@ class Offering:
             )
 
     def _fitting(self, project: str, live: list[Release]) -> list[Release]:
-        """A dependency's highest release that every offered plugin's ``Requires-Dist`` allows
-        (a prerelease where a specifier names one, or where no final release fits), in a list;
-        none when none does."""
-        allowed = self._needs.get(canonicalize_name(project))
-        if allowed is None:
+        """The releases of a dependency its users need, highest first: the highest that every
+        offered wheel's ``Requires-Dist`` allows (one version serves every plugin in the
+        host's interpreter), and the highest each one allows alone (a plugin's new release
+        that needs a newer major, a process plugin's private copy); the resolver of shared
+        dependencies chooses among them. Prereleases as pip takes them: where a specifier
+        names one, or where no final release fits.
+        """
+        specifiers = self._needs.get(canonicalize_name(project))
+        if not specifiers:
             return live[:1]
-        # filter() as pip chooses: prereleases too when no final release fits.
-        fitting = set(allowed.filter(r.version for r in live))
-        return [r for r in live if r.version in fitting][:1]
+        wanted: set[Version] = set()
+        for allowed in (functools.reduce(operator.and_, specifiers), *specifiers):
+            fitting = list(allowed.filter(r.version for r in live))
+            if fitting:
+                wanted.add(max(fitting))
+        return [r for r in live if r.version in wanted]
 
     def _admitted(
         self, project: str, live: list[Release], now: datetime.datetime, decision: _Decision
@@ -346,15 +362,14 @@ class Offering:
         return known[1]
 
     def _dependencies(self, decision: _Decision) -> set[NormalizedName]:
-        """The distributions the offered wheels require (their own names aside); what they
-        allow of each is kept for :meth:`_fitting`."""
-        if self._projects is None:
-            return set()  # every project of the index is followed already
-        needs: dict[NormalizedName, SpecifierSet] = {}
+        """The distributions the offered wheels require (their own names aside); what each
+        wheel allows of each is kept for :meth:`_fitting`."""
+        needs: dict[NormalizedName, set[SpecifierSet]] = {}
         for path in decision.offered:
-            if path not in self._requires:
-                self._requires[path] = requires_of(path)
-            for name, allowed in self._requires[path].items():
-                needs[name] = needs[name] & allowed if name in needs else allowed
-        self._needs = needs
+            sha = self._sha(path)
+            if sha not in self._requires:
+                self._requires[sha] = requires_of(path)
+            for name, allowed in self._requires[sha].items():
+                needs.setdefault(name, set()).add(allowed)
+        self._needs = {name: frozenset(allowed) for name, allowed in needs.items()}
         return set(needs)
