@@ -4,10 +4,15 @@ plugins it offers, followed on the same index, through a host on a static index 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
-from conftest import greet_code, wait_for
+from conftest import counter_code, greet_code, wait_for
+from strategies import candidate
 
-from pluginhost import PluginHost
+from pluginhost import PluginHost, PluginInfo, PluginState
+from pluginhost.host.indexes import Indexes
+from pluginhost.host.view import View
+from pluginhost.state.registry import Record
 from pluginhost.testing import WheelFactory
 from pluginhost.testkit.static_index import StaticIndex
 
@@ -84,3 +89,61 @@ class TestDependencies:
         host.wait_idle(10)
         assert host.hook.greet(name="x") == ["hi"]
         assert host.problems() == ()
+
+
+def cached(host: PluginHost) -> list[str]:
+    """The wheels in the host's index cache, by name."""
+    return sorted(p.name for p in (host.home / "index").glob("*/*.whl"))
+
+
+def wheel_name(version: str) -> str:
+    return f"hello-{version}-py3-none-any.whl"
+
+
+class TestCachePruning:
+    def test_cache_keeps_what_serves_and_the_backups(
+        self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker
+    ) -> None:
+        """The cache keeps the wheels of the version serving and of its backups, and prunes
+        the rest: a host following an index for months does not grow without bound. A yank
+        rolls back to the backup without downloading it again."""
+        static_index.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
+        host = follow(static_index, keep_backups=1)
+        for version in ("1.1.0", "1.2.0", "1.3.0"):
+            static_index.publish(built.build("hello", version, code=counter_code(version)))
+            wait_for(lambda v=version: host.plugins["hello"].version == v)
+        wait_for(lambda: cached(host) == [wheel_name("1.2.0"), wheel_name("1.3.0")])
+        static_index.yank("hello", "1.3.0", "bad")
+        wait_for(lambda: host.plugins["hello"].version == "1.2.0")
+        downloads = [path for _, path, _ in static_index.requests if path.startswith("/files/")]
+        assert downloads.count(f"/files/{wheel_name('1.2.0')}") == 1
+
+    def test_partial_download_pruned(
+        self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker
+    ) -> None:
+        """A download cut short by a crash (a ``.partial-`` file) is deleted at the next poll."""
+        static_index.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
+        host = follow(static_index)
+        (folder,) = (host.home / "index").iterdir()
+        partial = folder / ".partial-crashed.whl"
+        partial.write_bytes(b"half a wheel")
+        host.refresh()
+        wait_for(lambda: not partial.exists())
+        assert cached(host) == [wheel_name("1.0.0")]
+
+
+class TestKept:
+    def test_nothing_until_the_host_published_a_view(self, tmp_path: Path) -> None:
+        """The caches are told the host's versions (serving, failed, backups) only once it
+        has published a view since its start: before its restore, its view names nothing,
+        and a cache pruned then would lose the wheel of a version serving."""
+        serving, backup = candidate("hello", "2.0.0", sha="a" * 64), candidate("hello", "1.0.0")
+        info = PluginInfo("hello", "2.0.0", PluginState.ACTIVE, "o", "hello", sha256="a" * 64)
+        views = [View()]
+        indexes = Indexes([], tmp_path, (), lambda: views[-1])
+        indexes.start(lambda folder, paths: None, lambda event: None, live=False)
+        assert indexes.kept() is None
+        record = Record(candidate=backup, site_dir="hello-1.0.0", top_level=("hello",))
+        views.append(View(plugins={"hello": info}, backups={"hello": (record,)}))
+        assert indexes.kept() == {serving.sha256, backup.sha256}
+        assert Indexes([], tmp_path).kept() is None  # no view given: never pruned

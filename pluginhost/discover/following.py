@@ -19,7 +19,7 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, final
 
@@ -138,12 +138,16 @@ class IndexSource:
         emit: Callable[[Event], None],
         *,
         live: bool = True,
+        keep: Callable[[], Collection[str] | None] = lambda: None,
     ) -> None:
         """Start polling: at once, then every ``poll_interval`` when ``live``.
 
         :param host_id: this host's id, for the rollout's cohorts.
         :param changed: told the files whose offer changed after a poll.
         :param emit: where the outage events go.
+        :param keep: the sha256 of the wheels the host names (serving, backups); the cache
+            keeps those and what the index's offer wants, and prunes the rest. ``None`` (or
+            no ``keep``): the host cannot tell yet, and nothing is pruned.
         """
         # Imported here: httpx costs every import of pluginhost otherwise.
         from .index.client import IndexClient
@@ -168,6 +172,7 @@ class IndexSource:
             sightings,
             emit,
             stopping=lambda: self._stopping,
+            keep=keep,
         )
         self._changed, self._emit = changed, emit
         self._stopping = False

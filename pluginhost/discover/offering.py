@@ -8,7 +8,9 @@ For each followed project:
   index. Both are *withdrawn*: a host serving one rolls back, saying why;
 - each version not yanked is offered once the rollout has reached this host for it (upload
   time from the index, PEP 700, else the first sighting); the highest is downloaded when the
-  cache lacks it, and the earlier ones stay cached, so that a rollback downloads nothing;
+  cache lacks it. The cache keeps it, the versions the host serves or keeps as backups (so
+  that a rollback downloads nothing) and what the plugins' dependencies need, and prunes the
+  rest once the poll has settled (a long-running host does not grow without bound);
 - when the index offers no version of the project at all (every release deleted, or the
   project gone), nothing is taken back: its cached wheels are *held*, the serving version
   serves on, and a problem says so;
@@ -25,9 +27,10 @@ from __future__ import annotations
 
 import datetime
 import functools
+import logging
 import operator
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -54,6 +57,8 @@ if TYPE_CHECKING:
     from .index.client import IndexClient
 
 __all__ = ["Offer", "Offering", "PollStoppedError"]
+
+logger = logging.getLogger("pluginhost")
 
 _NONE: Mapping[str, str] = MappingProxyType({})
 
@@ -107,6 +112,9 @@ class Offering:
     :param emit: where a refused download's event goes.
     :param now: the clock, for the rollout.
     :param stopping: whether the source is stopping.
+    :param keep: the sha256 of the wheels the host names (its plugins' versions, their
+        backups); ``None`` while it cannot tell (before it restored what it committed):
+        nothing is pruned then.
     """
 
     def __init__(
@@ -120,8 +128,10 @@ class Offering:
         emit: Callable[[Event], None],
         now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.timezone.utc),
         stopping: Callable[[], bool] = lambda: False,
+        keep: Callable[[], Collection[str] | None] = lambda: None,
     ) -> None:
         self._client = client
+        self._keep = keep
         self._cache = cache
         self._projects = projects
         self._rollout = rollout
@@ -155,7 +165,7 @@ class Offering:
         """
         serial = self._index_serial()
         if serial is not None and serial == self._serial:
-            return self._decide().offer()  # nothing changed on the index: no page read
+            return self._decide(prune=True).offer()  # nothing changed: no page read
         names = self._projects if self._projects is not None else self._client.projects()
         # Following every project, the listing tells which dependencies the index has.
         listed = None if self._projects is not None else frozenset(names)
@@ -176,7 +186,9 @@ class Offering:
                 break  # no dependency to read, and each one's constraints as decided
             decision = self._decide()
         self._serial = serial  # only once every page was read
-        return decision.offer()
+        # Pruned once the dependencies are settled (a wheel pruned for lack of them would be
+        # downloaded again in the next round).
+        return self._decide(prune=True).offer()
 
     def _index_serial(self) -> int | None:
         """The index-wide serial (one small request), while the index sends one."""
@@ -202,12 +214,20 @@ class Offering:
 
     # -- deciding --------------------------------------------------------------------------
 
-    def _decide(self) -> _Decision:
+    def _decide(self, *, prune: bool = False) -> _Decision:
+        """Decide on every project read; with ``prune``, delete the cached wheels nothing
+        needs (:meth:`_prune`)."""
         now = self._now()
         cached = self._cached()
+        keep = self._keep() if prune else None
         decision = _Decision()
         for project, page in sorted(self._pages.items()):
-            self._decide_project(project, page, cached.get(project, {}), now, decision)
+            mine = cached.get(project, {})
+            self._decide_project(project, page, mine, now, decision, keep)
+        if keep is not None:
+            for project in cached.keys() - self._pages.keys():  # no longer followed
+                self._prune(cached[project], (), keep)
+            self._prune_partials()
         return decision
 
     def _decide_project(
@@ -217,6 +237,7 @@ class Offering:
         mine: dict[str, Path],
         now: datetime.datetime,
         decision: _Decision,
+        keep: Collection[str] | None = None,
     ) -> None:
         files = page.files if page is not None else ()
         listed = {f.filename for f in files}
@@ -233,8 +254,11 @@ class Offering:
         needed = self._fitting(project, live) if not followed or project in self._needs else []
         # The newest release the rollout brought, and each release a plugin's Requires-Dist
         # needs (older ones too): downloaded when missing.
-        for release in dict.fromkeys([*admitted[:1], *needed]):
+        wanted = list(dict.fromkeys([*admitted[:1], *needed]))
+        for release in wanted:
             self._fetch(project, release, mine, decision)
+        if keep is not None:
+            self._prune(mine, {r.file.filename for r in wanted}, keep)
         offered = [
             mine[r.file.filename]
             for r in dict.fromkeys([*admitted, *needed])
@@ -329,6 +353,27 @@ class Offering:
         return expected is None or self._sha(path) == expected
 
     # -- the cache ---------------------------------------------------------------------------
+
+    def _prune(self, mine: dict[str, Path], wanted: Collection[str], keep: Collection[str]) -> None:
+        """Delete the cached wheels of a project that are neither ``wanted`` by this decision
+        (the newest release the rollout brought, the releases its users' Requires-Dist need)
+        nor named by the host (``keep``: serving, a backup for a rollback, held while the index
+        offers nothing); ``mine`` loses them. A release needed again is downloaded again.
+
+        Crash-safe: each is one unlink, and what a crash leaves is pruned at the next poll.
+        """
+        for filename, path in list(mine.items()):
+            if filename in wanted or self._sha(path) in keep:
+                continue
+            path.unlink(missing_ok=True)
+            self._hashes.pop(path, None)
+            del mine[filename]
+            logger.info("index cache: removed %s (nothing serving or kept for a rollback)", path)
+
+    def _prune_partials(self) -> None:
+        """Delete downloads a crash cut short (this thread is the cache's only writer)."""
+        for partial in self._cache.glob(".partial-*"):
+            partial.unlink(missing_ok=True)
 
     def _cached(self) -> dict[str, dict[str, Path]]:
         """The wheels of the cache, by project and file name."""
