@@ -11,6 +11,7 @@ from strategies import candidate
 
 from pluginhost import PluginHost, PluginInfo, PluginState
 from pluginhost.host.indexes import Indexes
+from pluginhost.host.settings import Settings
 from pluginhost.host.view import View
 from pluginhost.state.registry import Record
 from pluginhost.testing import WheelFactory
@@ -140,10 +141,10 @@ class TestKept:
         serving, backup = candidate("hello", "2.0.0", sha="a" * 64), candidate("hello", "1.0.0")
         info = PluginInfo("hello", "2.0.0", PluginState.ACTIVE, "o", "hello", sha256="a" * 64)
         views = [View()]
-        indexes = Indexes([], tmp_path, (), lambda: views[-1])
+        indexes = Indexes([], Settings(home=tmp_path), lambda: views[-1])
         indexes.start(lambda folder, paths: None, lambda event: None, live=False)
         assert indexes.kept() is None
         record = Record(candidate=backup, site_dir="hello-1.0.0", top_level=("hello",))
         views.append(View(plugins={"hello": info}, backups={"hello": (record,)}))
         assert indexes.kept() == {serving.sha256, backup.sha256}
-        assert Indexes([], tmp_path).kept() is None  # no view given: never pruned
+        assert Indexes([], Settings(home=tmp_path)).kept() is None  # no view: never pruned

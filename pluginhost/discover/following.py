@@ -139,6 +139,7 @@ class IndexSource:
         *,
         live: bool = True,
         keep: Callable[[], Collection[str] | None] = lambda: None,
+        trusted: Callable[[], Collection[str] | None] = lambda: None,
     ) -> None:
         """Start polling: at once, then every ``poll_interval`` when ``live``.
 
@@ -148,6 +149,8 @@ class IndexSource:
         :param keep: the sha256 of the wheels the host names (serving, backups); the cache
             keeps those and what the index's offer wants, and prunes the rest. ``None`` (or
             no ``keep``): the host cannot tell yet, and nothing is pruned.
+        :param trusted: the sha256 the host's trust file lists (``trust="hashes"``); a
+            release it lacks is not downloaded. ``None``: every release may be.
         """
         # Imported here: httpx costs every import of pluginhost otherwise.
         from .index.client import IndexClient
@@ -173,6 +176,7 @@ class IndexSource:
             emit,
             stopping=lambda: self._stopping,
             keep=keep,
+            trusted=trusted,
         )
         self._changed, self._emit = changed, emit
         self._stopping = False

@@ -115,6 +115,8 @@ class Offering:
     :param keep: the sha256 of the wheels the host names (its plugins' versions, their
         backups); ``None`` while it cannot tell (before it restored what it committed):
         nothing is pruned then.
+    :param trusted: the sha256 the host's trust file lists (``trust="hashes"``): a release
+        it lacks is never downloaded (its hash is on the index's page); ``None``: any may be.
     """
 
     def __init__(
@@ -129,9 +131,11 @@ class Offering:
         now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.timezone.utc),
         stopping: Callable[[], bool] = lambda: False,
         keep: Callable[[], Collection[str] | None] = lambda: None,
+        trusted: Callable[[], Collection[str] | None] = lambda: None,
     ) -> None:
         self._client = client
         self._keep = keep
+        self._trusted = trusted
         self._cache = cache
         self._projects = projects
         self._rollout = rollout
@@ -220,10 +224,11 @@ class Offering:
         now = self._now()
         cached = self._cached()
         keep = self._keep() if prune else None
+        trusted = self._trusted()
         decision = _Decision()
         for project, page in sorted(self._pages.items()):
             mine = cached.get(project, {})
-            self._decide_project(project, page, mine, now, decision, keep)
+            self._decide_project(project, page, mine, now, decision, keep, trusted)
         if keep is not None:
             for project in cached.keys() - self._pages.keys():  # no longer followed
                 self._prune(cached[project], (), keep)
@@ -238,6 +243,7 @@ class Offering:
         now: datetime.datetime,
         decision: _Decision,
         keep: Collection[str] | None = None,
+        trusted: Collection[str] | None = None,
     ) -> None:
         files = page.files if page is not None else ()
         listed = {f.filename for f in files}
@@ -250,8 +256,10 @@ class Offering:
                 decision.withdrawn[r.file.sha256] = withdrawal_reason(r.file)
         live = [r for r in found if not r.yanked]
         followed = project not in self._deps
-        admitted = self._admitted(project, live, now, decision) if followed else []
-        needed = self._fitting(project, live) if not followed or project in self._needs else []
+        eligible = self._trusted_only(project, live, trusted, decision if followed else None)
+        admitted = self._admitted(project, eligible, now, decision) if followed else []
+        wants = not followed or project in self._needs
+        needed = self._fitting(project, eligible) if wants else []
         # The newest release the rollout brought, and each release a plugin's Requires-Dist
         # needs (older ones too): downloaded when missing.
         wanted = list(dict.fromkeys([*admitted[:1], *needed]))
@@ -277,6 +285,34 @@ class Offering:
                     + ("; the version serving keeps serving" if mine else ""),
                 )
             )
+
+    def _trusted_only(
+        self,
+        project: str,
+        live: list[Release],
+        trusted: Collection[str] | None,
+        decision: _Decision | None,
+    ) -> list[Release]:
+        """The releases whose sha256 on the index the trust file lists (all, without
+        ``trusted``); a note, in ``decision``, for each newer one it lacks: none is downloaded,
+        so a trusted older release serves."""
+        if trusted is None:
+            return live
+        kept = [r for r in live if r.file.sha256 in trusted]
+        newer = live[: live.index(kept[0])] if kept else live
+        notes = decision.notes if decision is not None else []
+        for release in newer:
+            notes.append(
+                Problem(
+                    ProblemKind.UNTRUSTED,
+                    project,
+                    f"{project} {release.version} on the index: its sha256 "
+                    f"{release.file.sha256} is not listed in the trust file; not downloaded",
+                    version=str(release.version),
+                    path=release.file.url,
+                )
+            )
+        return kept
 
     def _fitting(self, project: str, live: list[Release]) -> list[Release]:
         """The releases of a dependency its users need, highest first: the highest that every
