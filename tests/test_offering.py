@@ -92,6 +92,27 @@ class TestDependencies:
         assert host.problems() == ()
 
 
+class TestRefused:
+    def test_new_host_serves_the_release_before_a_broken_one(
+        self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker
+    ) -> None:
+        """A host new to the index, whose newest releases it refuses (one not for this
+        Python, one for another host API), fetches the releases below and serves the newest
+        it takes (it served nothing of them: only the newest was downloaded); a release
+        older than that is not downloaded."""
+        for name in ("hello", "polite"):
+            static_index.publish(built.build(name, "0.9.0", code=greet_code(f"{name} 0.9")))
+            static_index.publish(built.build(name, "1.0.0", code=greet_code(f"{name} 1.0")))
+        newer = built.build("hello", "2.0.0", code=greet_code("x"), requires_python=">=3.99")
+        static_index.publish(newer)
+        static_index.publish(built.build("polite", "2.0.0", code=greet_code("x"), host=">=99"))
+        host = follow(static_index)
+        wait_for(lambda: host.load_order() == ("hello", "polite"))
+        assert sorted(host.hook.greet(name="x")) == ["hello 1.0", "polite 1.0"]
+        downloads = [path for _, path, _ in static_index.requests if path.startswith("/files/")]
+        assert not [path for path in downloads if "0.9.0" in path]
+
+
 def cached(host: PluginHost) -> list[str]:
     """The wheels in the host's index cache, by name."""
     return sorted(p.name for p in (host.home / "index").glob("*/*.whl"))

@@ -19,7 +19,7 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, final
 
@@ -34,7 +34,7 @@ from ..state.sightings import Sightings
 from .folder import WheelFolderSource
 from .index.backoff import Backoff
 from .index_settings import IndexSettings
-from .offering import Offer, Offering, PollStoppedError
+from .offering import NO_HOST, HostSide, Offer, Offering, PollStoppedError
 from .sources import Scan
 
 if TYPE_CHECKING:
@@ -138,19 +138,15 @@ class IndexSource:
         emit: Callable[[Event], None],
         *,
         live: bool = True,
-        keep: Callable[[], Collection[str] | None] = lambda: None,
-        trusted: Callable[[], Collection[str] | None] = lambda: None,
+        host: HostSide = NO_HOST,
     ) -> None:
         """Start polling: at once, then every ``poll_interval`` when ``live``.
 
         :param host_id: this host's id, for the rollout's cohorts.
         :param changed: told the files whose offer changed after a poll.
         :param emit: where the outage events go.
-        :param keep: the sha256 of the wheels the host names (serving, backups); the cache
-            keeps those and what the index's offer wants, and prunes the rest. ``None`` (or
-            no ``keep``): the host cannot tell yet, and nothing is pruned.
-        :param trusted: the sha256 the host's trust file lists (``trust="hashes"``); a
-            release it lacks is not downloaded. ``None``: every release may be.
+        :param host: what the host tells the polls: the versions it names (their wheels stay
+            cached, the rest is pruned), its trust file's hashes, the wheels it did not take.
         """
         # Imported here: httpx costs every import of pluginhost otherwise.
         from .index.client import IndexClient
@@ -175,8 +171,7 @@ class IndexSource:
             sightings,
             emit,
             stopping=lambda: self._stopping,
-            keep=keep,
-            trusted=trusted,
+            host=host,
         )
         self._changed, self._emit = changed, emit
         self._stopping = False

@@ -27,21 +27,18 @@ from __future__ import annotations
 
 import datetime
 import functools
-import logging
 import operator
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 from packaging.specifiers import SpecifierSet
 from packaging.utils import (
-    InvalidWheelFilename,
     NormalizedName,
     canonicalize_name,
-    parse_wheel_filename,
 )
 from packaging.version import Version
 
@@ -51,20 +48,51 @@ from ..model.problems import Problem, ProblemKind
 from ..model.rollout import Rollout, cohort
 from ..state.sightings import Sightings
 from .index.pages import NOT_MODIFIED, ProjectPage
-from .releases import Release, file_sha256, releases, requires_of, withdrawal_reason
+from .index_cache import IndexCache
+from .releases import Release, releases, requires_of, withdrawal_reason
 
 if TYPE_CHECKING:
     from .index.client import IndexClient
 
-__all__ = ["Offer", "Offering", "PollStoppedError"]
-
-logger = logging.getLogger("pluginhost")
+__all__ = ["NO_HOST", "HostSide", "Offer", "Offering", "PollStoppedError"]
 
 _NONE: Mapping[str, str] = MappingProxyType({})
 
 
 class PollStoppedError(Exception):
     """The source is stopping: the poll under way ends between two requests, deciding nothing."""
+
+
+class HostSide(Protocol):
+    """What a poll asks of the host that follows the index (``host/indexes.py`` answers); the
+    defaults (:data:`NO_HOST`) prune nothing, screen nothing and see no refusal."""
+
+    def kept(self) -> Collection[str] | None:
+        """The sha256 of the versions the host names (serving, failed, backups): their wheels
+        stay cached. ``None`` while it cannot tell (before its restore): nothing is pruned."""
+
+    def trusted(self) -> Collection[str] | None:
+        """The sha256 its trust file lists (``trust="hashes"``): a release it lacks is never
+        downloaded. ``None``: any may be."""
+
+    def refused(self) -> Collection[str]:
+        """The wheels (paths) the host did not take (invalid, untrusted, failed to load): the
+        next release down is fetched, so that an older good one serves."""
+
+
+class _NoHost:
+    def kept(self) -> Collection[str] | None:
+        return None
+
+    def trusted(self) -> Collection[str] | None:
+        return None
+
+    def refused(self) -> Collection[str]:
+        return ()
+
+
+#: A host that tells nothing (an offering used alone, as the benchmarks do).
+NO_HOST: HostSide = _NoHost()
 
 
 @attrs.frozen
@@ -112,11 +140,7 @@ class Offering:
     :param emit: where a refused download's event goes.
     :param now: the clock, for the rollout.
     :param stopping: whether the source is stopping.
-    :param keep: the sha256 of the wheels the host names (its plugins' versions, their
-        backups); ``None`` while it cannot tell (before it restored what it committed):
-        nothing is pruned then.
-    :param trusted: the sha256 the host's trust file lists (``trust="hashes"``): a release
-        it lacks is never downloaded (its hash is on the index's page); ``None``: any may be.
+    :param host: what the host tells the polls (:class:`HostSide`).
     """
 
     def __init__(
@@ -130,13 +154,12 @@ class Offering:
         emit: Callable[[Event], None],
         now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.timezone.utc),
         stopping: Callable[[], bool] = lambda: False,
-        keep: Callable[[], Collection[str] | None] = lambda: None,
-        trusted: Callable[[], Collection[str] | None] = lambda: None,
+        host: HostSide = NO_HOST,
     ) -> None:
         self._client = client
-        self._keep = keep
-        self._trusted = trusted
+        self._host = host
         self._cache = cache
+        self._files = IndexCache(cache)
         self._projects = projects
         self._rollout = rollout
         self._host_id = host_id
@@ -149,7 +172,6 @@ class Offering:
         # Per project: the files whose download did not match their sha256 (the refusal), until
         # the project's page changes.
         self._refused: dict[str, dict[str, Problem]] = {}
-        self._hashes: dict[Path, tuple[tuple[int, int], str]] = {}
         # Each offered wheel's Requires-Dist, by its sha256.
         self._requires: dict[str, dict[NormalizedName, SpecifierSet]] = {}
         # What the offered wheels' Requires-Dist allow of each dependency (one specifier set
@@ -220,19 +242,19 @@ class Offering:
 
     def _decide(self, *, prune: bool = False) -> _Decision:
         """Decide on every project read; with ``prune``, delete the cached wheels nothing
-        needs (:meth:`_prune`)."""
+        needs (:meth:`IndexCache.prune`)."""
         now = self._now()
-        cached = self._cached()
-        keep = self._keep() if prune else None
-        trusted = self._trusted()
+        cached = self._files.wheels()
+        keep = self._host.kept() if prune else None
+        told = _Told(self._host.trusted(), {os.path.abspath(p) for p in self._host.refused()})
         decision = _Decision()
         for project, page in sorted(self._pages.items()):
             mine = cached.get(project, {})
-            self._decide_project(project, page, mine, now, decision, keep, trusted)
+            self._decide_project(project, page, mine, now, decision, keep, told)
         if keep is not None:
             for project in cached.keys() - self._pages.keys():  # no longer followed
-                self._prune(cached[project], (), keep)
-            self._prune_partials()
+                self._files.prune(cached[project], (), keep)
+            self._files.prune_partials()
         return decision
 
     def _decide_project(
@@ -243,30 +265,32 @@ class Offering:
         now: datetime.datetime,
         decision: _Decision,
         keep: Collection[str] | None = None,
-        trusted: Collection[str] | None = None,
+        told: _Told | None = None,
     ) -> None:
         files = page.files if page is not None else ()
         listed = {f.filename for f in files}
         for filename, path in mine.items():
             if filename not in listed:
-                decision.withdrawn[self._sha(path)] = "deleted from the index"
+                decision.withdrawn[self._files.sha(path)] = "deleted from the index"
         found = releases(project, files)
         for r in found:
             if r.yanked and r.file.sha256:
                 decision.withdrawn[r.file.sha256] = withdrawal_reason(r.file)
         live = [r for r in found if not r.yanked]
         followed = project not in self._deps
-        eligible = self._trusted_only(project, live, trusted, decision if followed else None)
+        told = told or _Told()
+        eligible = self._trusted_only(project, live, told.trusted, decision if followed else None)
         admitted = self._admitted(project, eligible, now, decision) if followed else []
         wants = not followed or project in self._needs
         needed = self._fitting(project, eligible) if wants else []
-        # The newest release the rollout brought, and each release a plugin's Requires-Dist
-        # needs (older ones too): downloaded when missing.
-        wanted = list(dict.fromkeys([*admitted[:1], *needed]))
+        # The newest release the rollout brought (and the next ones down, while the host did
+        # not take them), and each release a plugin's Requires-Dist needs (older ones too):
+        # downloaded when missing.
+        wanted = list(dict.fromkeys([*_down_to_taken(admitted, mine, told.refused), *needed]))
         for release in wanted:
             self._fetch(project, release, mine, decision)
         if keep is not None:
-            self._prune(mine, {r.file.filename for r in wanted}, keep)
+            self._files.prune(mine, {r.file.filename for r in wanted}, keep)
         offered = [
             mine[r.file.filename]
             for r in dict.fromkeys([*admitted, *needed])
@@ -386,71 +410,40 @@ class Offering:
         """Whether the cached wheel is the file the index lists now (a release replaced under
         the same name is downloaded again)."""
         expected = release.file.sha256
-        return expected is None or self._sha(path) == expected
-
-    # -- the cache ---------------------------------------------------------------------------
-
-    def _prune(self, mine: dict[str, Path], wanted: Collection[str], keep: Collection[str]) -> None:
-        """Delete the cached wheels of a project that are neither ``wanted`` by this decision
-        (the newest release the rollout brought, the releases its users' Requires-Dist need)
-        nor named by the host (``keep``: serving, a backup for a rollback, held while the index
-        offers nothing); ``mine`` loses them. A release needed again is downloaded again.
-
-        Crash-safe: each is one unlink, and what a crash leaves is pruned at the next poll.
-        """
-        for filename, path in list(mine.items()):
-            if filename in wanted or self._sha(path) in keep:
-                continue
-            path.unlink(missing_ok=True)
-            self._hashes.pop(path, None)
-            del mine[filename]
-            logger.info("index cache: removed %s (nothing serving or kept for a rollback)", path)
-
-    def _prune_partials(self) -> None:
-        """Delete downloads a crash cut short (this thread is the cache's only writer)."""
-        for partial in self._cache.glob(".partial-*"):
-            partial.unlink(missing_ok=True)
-
-    def _cached(self) -> dict[str, dict[str, Path]]:
-        """The wheels of the cache, by project and file name."""
-        found: dict[str, dict[str, Path]] = {}
-        try:
-            entries = list(os.scandir(self._cache))
-        except FileNotFoundError:
-            return found
-        for entry in entries:
-            if entry.name.startswith(".") or not entry.name.endswith(".whl"):
-                continue
-            try:
-                name = parse_wheel_filename(entry.name)[0]
-            except InvalidWheelFilename:
-                continue
-            found.setdefault(name, {})[entry.name] = Path(entry.path)
-        return found
-
-    def _sha(self, path: Path) -> str:
-        """The sha256 of a cached wheel, hashed again only when its size or mtime changed
-        (``""`` for a file gone meanwhile)."""
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            return ""
-        stamp = (st.st_size, st.st_mtime_ns)
-        known = self._hashes.get(path)
-        if known is None or known[0] != stamp:
-            known = (stamp, file_sha256(path))
-            self._hashes[path] = known
-        return known[1]
+        return expected is None or self._files.sha(path) == expected
 
     def _dependencies(self, decision: _Decision) -> set[NormalizedName]:
         """The distributions the offered wheels require (their own names aside); what each
         wheel allows of each is kept for :meth:`_fitting`."""
         needs: dict[NormalizedName, set[SpecifierSet]] = {}
         for path in decision.offered:
-            sha = self._sha(path)
+            sha = self._files.sha(path)
             if sha not in self._requires:
                 self._requires[sha] = requires_of(path)
             for name, allowed in self._requires[sha].items():
                 needs.setdefault(name, set()).add(allowed)
         self._needs = {name: frozenset(allowed) for name, allowed in needs.items()}
         return set(needs)
+
+
+@attrs.frozen
+class _Told:
+    """What the host told one decision: the hashes its trust file lists (``None``: no such
+    policy), and the wheels it did not take (absolute paths)."""
+
+    trusted: Collection[str] | None = None
+    refused: Collection[str] = frozenset()
+
+
+def _down_to_taken(
+    admitted: list[Release], mine: Mapping[str, Path], refused: Collection[str]
+) -> list[Release]:
+    """The admitted releases from the newest down to the first one the host did not refuse
+    (downloaded or not yet): a broken newest release must not leave a new host without any."""
+    wanted = []
+    for release in admitted:
+        wanted.append(release)
+        path = mine.get(release.file.filename)
+        if path is None or os.path.abspath(path) not in refused:
+            break
+    return wanted

@@ -61,9 +61,7 @@ class Indexes:
         for source in self.sources:
             rollout = source.rollout
             given = rollout.host_id if rollout is not None else None
-            source.start(
-                given or stored, changed, emit, live=live, keep=self.kept, trusted=self.trusted
-            )
+            source.start(given or stored, changed, emit, live=live, host=self)
 
     def trusted(self) -> frozenset[str] | None:
         """The sha256 the trust file lists under ``trust="hashes"``; ``None`` without that
@@ -74,6 +72,13 @@ class Indexes:
             return frozenset(self._gate.trusted())
         except TrustError:
             return None
+
+    def refused(self) -> frozenset[str]:
+        """The wheels the host's view names in a problem (refused, untrusted, failed to load):
+        the polls fetch the next release down for them."""
+        if self._view is None:
+            return frozenset()
+        return frozenset(p.path for p in self._view().problems if p.path)
 
     def kept(self) -> frozenset[str] | None:
         """The sha256 of every version the host's view names (serving, failed, a backup);
