@@ -9,7 +9,7 @@ from pathlib import Path
 from conftest import counter_code, greet_code, wait_for
 from strategies import candidate
 
-from pluginhost import PluginHost, PluginInfo, PluginState
+from pluginhost import Event, EventKind, PluginHost, PluginInfo, PluginState
 from pluginhost.host.indexes import Indexes
 from pluginhost.host.settings import Settings
 from pluginhost.host.view import View
@@ -169,3 +169,49 @@ class TestKept:
         views.append(View(plugins={"hello": info}, backups={"hello": (record,)}))
         assert indexes.kept() == {serving.sha256, backup.sha256}
         assert Indexes([], Settings(home=tmp_path)).kept() is None  # no view: never pruned
+
+
+def downloads(index: StaticIndex) -> list[str]:
+    """The files the index served, in order."""
+    return [path for _, path, _ in index.requests if path.startswith("/files/")]
+
+
+class TestMetadata:
+    def test_release_for_another_python_not_downloaded(
+        self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker
+    ) -> None:
+        """A release whose core metadata (PEP 658) requires another Python is not downloaded
+        (the page does not say: only its metadata file does), and the release below serves
+        from the first poll."""
+        static_index.publish(built.build("hello", "1.0.0", code=greet_code("hello 1.0")))
+        newer = built.build("hello", "2.0.0", code=greet_code("x"), requires_python=">=3.99")
+        static_index.publish(newer)
+        host = follow(static_index)
+        assert host.hook.greet(name="x") == ["hello 1.0"]
+        assert downloads(static_index) == [
+            "/files/hello-2.0.0-py3-none-any.whl.metadata",
+            "/files/hello-1.0.0-py3-none-any.whl.metadata",
+            "/files/hello-1.0.0-py3-none-any.whl",
+        ]
+        (problem,) = host.problems()
+        assert "requires Python >=3.99 (its metadata)" in problem.message
+
+    def test_metadata_not_matching_its_hash_refused(
+        self,
+        static_index: StaticIndex,
+        built: WheelFactory,
+        follow: HostMaker,
+        events: list[Event],
+    ) -> None:
+        """A metadata file whose bytes do not match the index's sha256 refuses its release
+        before the wheel is downloaded, and the release below serves."""
+        static_index.publish(built.build("hello", "1.0.0", code=greet_code("hello 1.0")))
+        static_index.publish(built.build("hello", "2.0.0", code=greet_code("hello 2.0")))
+        metadata = static_index.file_path("hello-2.0.0-py3-none-any.whl.metadata")
+        metadata.write_bytes(metadata.read_bytes() + b"Requires-Dist: evil\n")
+        host = follow(static_index)
+        wait_for(lambda: host.plugins.get("hello") is not None)
+        assert host.hook.greet(name="x") == ["hello 1.0"]
+        assert "/files/hello-2.0.0-py3-none-any.whl" not in downloads(static_index)
+        (refused,) = [e for e in events if e.kind is EventKind.REFUSED]
+        assert "metadata of hello-2.0.0-py3-none-any.whl has sha256" in str(refused.error)

@@ -16,8 +16,12 @@ For each followed project:
   serves on, and a problem says so;
 - an index that sends an index-wide serial (PyPI, devpi) is asked for it first: while it stays
   the same, a poll is that one small request, whatever the number of projects;
-- a download whose bytes do not match the index's sha256 is refused, and not tried again until
-  the project's page changes;
+- before a download, the release's core metadata file (PEP 658/714), when the index offers
+  one, is read (its sha256 checked): a release this Python cannot install is not downloaded,
+  and its ``Requires-Dist`` is taken from it;
+- a download (or metadata file) whose bytes do not match the index's sha256 is refused, and not
+  tried again until the project's page changes; a release the poll or the host refused sends
+  the poll to the one below, so that a new host serves the newest release it can take;
 - the distributions a plugin's ``Requires-Dist`` names are followed too (the highest release
   every offered plugin's specifiers allow, no rollout), so that its dependencies come from the
   same index, hashes checked.
@@ -49,7 +53,14 @@ from ..model.rollout import Rollout, cohort
 from ..state.sightings import Sightings
 from .index.pages import NOT_MODIFIED, ProjectPage
 from .index_cache import IndexCache
-from .releases import Release, releases, requires_of, withdrawal_reason
+from .releases import (
+    Release,
+    metadata_fields,
+    python_fits,
+    releases,
+    requires_of,
+    withdrawal_reason,
+)
 
 if TYPE_CHECKING:
     from .index.client import IndexClient
@@ -286,7 +297,9 @@ class Offering:
         # The newest release the rollout brought (and the next ones down, while the host did
         # not take them), and each release a plugin's Requires-Dist needs (older ones too):
         # downloaded when missing.
-        wanted = list(dict.fromkeys([*_down_to_taken(admitted, mine, told.refused), *needed]))
+        skipped = self._refused.get(project, {}).keys()
+        top = _down_to_taken(admitted, mine, told.refused, skipped)
+        wanted = list(dict.fromkeys([*top, *needed]))
         for release in wanted:
             self._fetch(project, release, mine, decision)
         if keep is not None:
@@ -386,7 +399,8 @@ class Offering:
     def _fetch(
         self, project: str, release: Release, mine: dict[str, Path], decision: _Decision
     ) -> None:
-        """Download ``release`` into the cache when it is missing or not the index's bytes."""
+        """Download ``release`` into the cache when it is missing or not the index's bytes,
+        unless its core metadata says this interpreter cannot install it."""
         file = release.file
         path = mine.get(file.filename)
         if path is not None and self._intact(path, release):
@@ -394,17 +408,40 @@ class Offering:
         if file.filename in self._refused.get(project, {}):
             return
         try:
-            mine[file.filename] = self._client.download(file, self._cache)
+            if self._installable(project, release):
+                mine[file.filename] = self._client.download(file, self._cache)
         except IndexHashError as exc:
-            problem = Problem(
-                ProblemKind.WHEEL_INVALID,
-                project,
-                f"{exc.reason}; not tried again until the index's page for {project} changes",
-                version=str(release.version),
-                path=file.url,
-            )
-            self._refused.setdefault(project, {})[file.filename] = problem
+            self._refuse(project, release, exc.reason)
             self._emit(Event.failure(EventKind.REFUSED, project, exc, origin=file.url))
+
+    def _installable(self, project: str, release: Release) -> bool:
+        """Whether the release's core metadata (PEP 658/714, when the index offers it: one
+        small request, its sha256 checked) lets this interpreter install it; decided before
+        the download, and its ``Requires-Dist`` kept for the dependencies.
+
+        :raises IndexHashError: the metadata does not match the index's sha256.
+        """
+        file = release.file
+        body = self._client.metadata(file) if file.sha256 is not None else None
+        if body is None:
+            return True
+        assert file.sha256 is not None
+        requires, python = metadata_fields(body.decode("utf-8", "replace"))
+        self._requires[file.sha256] = requires
+        if python is None or python_fits(python):
+            return True
+        self._refuse(project, release, f"{file.filename} requires Python {python} (its metadata)")
+        return False
+
+    def _refuse(self, project: str, release: Release, reason: str) -> None:
+        """Say why ``release`` is not downloaded; not tried again until its page changes."""
+        self._refused.setdefault(project, {})[release.file.filename] = Problem(
+            ProblemKind.WHEEL_INVALID,
+            project,
+            f"{reason}; not tried again until the index's page for {project} changes",
+            version=str(release.version),
+            path=release.file.url,
+        )
 
     def _intact(self, path: Path, release: Release) -> bool:
         """Whether the cached wheel is the file the index lists now (a release replaced under
@@ -436,14 +473,19 @@ class _Told:
 
 
 def _down_to_taken(
-    admitted: list[Release], mine: Mapping[str, Path], refused: Collection[str]
+    admitted: list[Release],
+    mine: Mapping[str, Path],
+    refused: Collection[str],
+    skipped: Collection[str],
 ) -> list[Release]:
-    """The admitted releases from the newest down to the first one the host did not refuse
-    (downloaded or not yet): a broken newest release must not leave a new host without any."""
+    """The admitted releases from the newest down to the first one neither the host refused
+    (``refused``: paths) nor the poll did (``skipped``: file names refused before or at the
+    download): a broken newest release must not leave a new host without any."""
     wanted = []
     for release in admitted:
         wanted.append(release)
-        path = mine.get(release.file.filename)
-        if path is None or os.path.abspath(path) not in refused:
+        name = release.file.filename
+        path = mine.get(name)
+        if name not in skipped and (path is None or os.path.abspath(path) not in refused):
             break
     return wanted
