@@ -275,8 +275,8 @@ class Offering:
         mine: dict[str, Path],
         now: datetime.datetime,
         decision: _Decision,
-        keep: Collection[str] | None = None,
-        told: _Told | None = None,
+        keep: Collection[str] | None,
+        told: _Told,
     ) -> None:
         files = page.files if page is not None else ()
         listed = {f.filename for f in files}
@@ -289,7 +289,6 @@ class Offering:
                 decision.withdrawn[r.file.sha256] = withdrawal_reason(r.file)
         live = [r for r in found if not r.yanked]
         followed = project not in self._deps
-        told = told or _Told()
         eligible = self._trusted_only(project, live, told.trusted, decision if followed else None)
         admitted = self._admitted(project, eligible, now, decision) if followed else []
         wants = not followed or project in self._needs
