@@ -284,6 +284,8 @@ class Offering:
             if filename not in listed:
                 decision.withdrawn[self._files.sha(path)] = "deleted from the index"
         found = releases(project, files)
+        if page is not None and self._rollout is not None:
+            self._sightings.retain(project, {str(r.version) for r in found})
         for r in found:
             if r.yanked and r.file.sha256:
                 decision.withdrawn[r.file.sha256] = withdrawal_reason(r.file)
