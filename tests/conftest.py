@@ -196,7 +196,8 @@ def follow(tmp_path: Path, events: list[Event]) -> Iterator[Callable[..., Plugin
         index: Followed | str, *, home: str = "home", timeout: float = 2.0, **options: Any
     ) -> PluginHost:
         url = index if isinstance(index, str) else index.url
-        source_options = {k: options.pop(k) for k in ("projects", "rollout") if k in options}
+        source_keys = ("projects", "rollout", "auth", "ca")
+        source_options = {k: options.pop(k) for k in source_keys if k in options}
         source = IndexSource(url, poll_interval=POLL, timeout=timeout, **source_options)
         host = PluginHost(
             greeter.PROJECT,

@@ -4,6 +4,7 @@ ETags and faults that the real servers do not serve), real wheels, real threads.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -159,8 +160,9 @@ class TestFollowing:
     def test_hash_mismatch_refused_until_page_changes(
         self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker, events: list[Event]
     ) -> None:
-        """A download whose bytes do not match the index's sha256 is refused, once, and the
-        serving version serves on."""
+        """A download whose bytes do not match the index's sha256 is refused, once (not
+        downloaded again at each poll), and the serving version serves on; once the index
+        lists other bytes for it (a release uploaded again), they are downloaded and served."""
         static_index.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
         host = follow(static_index)
         static_index.publish(built.build("hello", "1.1.0", code=counter_code("1.1.0")))
@@ -171,6 +173,52 @@ class TestFollowing:
         assert [e.kind for e in events].count(EventKind.REFUSED) == 1
         assert answers(host) == ["1.0.0:1"]
         assert any(p.kind is ProblemKind.WHEEL_INVALID for p in host.problems())
+        path = "/files/hello-1.1.0-py3-none-any.whl"
+        assert [p for _, p, _ in static_index.requests].count(path) == 1
+        again = built.build("hello", "1.1.0", code=counter_code("1.1.0") + "# built again\n")
+        static_index.publish(again)
+        wait_for(lambda: host.plugins["hello"].version == "1.1.0")
+        assert answers(host) == ["1.1.0:2"]
+
+    def test_outage_polls_back_off(
+        self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker, events: list[Event]
+    ) -> None:
+        """While the index fails, the polls come further and further apart (from the poll
+        interval up to ten times it), and at the poll interval again once it answers."""
+        static_index.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
+        follow(static_index)
+        static_index.fault("/simple/", Fault(status=503))
+        wait_for(lambda: any(e.kind is EventKind.INDEX_UNAVAILABLE for e in events))
+        before = len(static_index.requests)
+        time.sleep(POLL * 20)
+        failing = len(static_index.requests) - before
+        assert failing <= 10, failing  # about 6; 20 at the poll interval
+        del static_index.faults["/simple/"]
+        wait_for(lambda: any(e.kind is EventKind.INDEX_AVAILABLE for e in events))
+        before = len(static_index.requests)
+        time.sleep(POLL * 10)
+        assert len(static_index.requests) - before >= 6
+
+    def test_trust_file_applies_to_index_wheels(
+        self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker, tmp_path: Path
+    ) -> None:
+        """With trust="hashes", a release whose sha256 on the index the trust file lacks is
+        not even downloaded, and the trusted release before it serves (a host that took the
+        newest release only served nothing)."""
+        trusted = built.build("hello", "1.0.0", code=counter_code("1.0.0"))
+        static_index.publish(trusted)
+        static_index.publish(built.build("hello", "1.1.0", code=counter_code("1.1.0")))
+        digest = hashlib.sha256(trusted.read_bytes()).hexdigest()
+        trust_file = tmp_path / "trusted.txt"
+        trust_file.write_text(f"hello==1.0.0 --hash=sha256:{digest}\n")
+        trust_file.chmod(0o600)
+        host = follow(static_index, trust="hashes", trust_file=trust_file)
+        assert answers(host) == ["1.0.0:1"]
+        (untrusted,) = [p for p in host.problems() if p.kind is ProblemKind.UNTRUSTED]
+        assert untrusted.version == "1.1.0"
+        assert "not listed in the trust file; not downloaded" in untrusted.message
+        downloads = [path for _, path, _ in static_index.requests if path.endswith(".whl")]
+        assert downloads == ["/files/hello-1.0.0-py3-none-any.whl"]
 
 
 class TestRollout:

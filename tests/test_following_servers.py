@@ -3,6 +3,7 @@ pypiserver (PEP 503 HTML), started by the tests, published to through their uplo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -55,6 +56,9 @@ class TestRealServers:
         wait_for(lambda: any(e.kind is EventKind.ROLLED_BACK for e in events))
         (event,) = [e for e in events if e.kind is EventKind.ROLLED_BACK]
         assert event.error == "deleted from the index"
+        audit = [json.loads(line) for line in host.audit_log.read_text().splitlines()]
+        rollbacks = [a["reason"] for a in audit if a["action"] == "rollback"]
+        assert rollbacks == ["deleted from the index"]
 
     def test_dependency_from_the_index(
         self, index: Index, built: WheelFactory, follow: Callable[..., PluginHost], tmp_path: Path

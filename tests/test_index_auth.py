@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import wait_for
 
-from pluginhost import IndexUnavailableError, SettingsError
+from hookspecs import greeter
+from pluginhost import (
+    Event,
+    EventKind,
+    IndexUnavailableError,
+    PluginHost,
+    SettingsError,
+)
 from pluginhost.discover.index.auth import Credentials, find_credentials, split_userinfo
 from pluginhost.discover.index.client import IndexClient
 from pluginhost.discover.index.pages import ProjectPage
@@ -115,3 +125,84 @@ class TestAgainstServer:
                 assert isinstance(client.project("hello"), ProjectPage)
         assert "Authorization" in static_index.requests[0][2]
         assert [r for r in elsewhere.requests if "Authorization" in r[2]] == []
+
+
+def shown_by(host: PluginHost, events: list[Event], caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Everything a host following an index shows: its log, events, problems, audit log,
+    status document, and the reprs of its sources."""
+    status = host.home / "status.json"
+    return [
+        caplog.text,
+        *(f"{e!r} {e.describe()}" for e in events),
+        *(repr(p) for p in host.problems()),
+        host.audit_log.read_text(),
+        status.read_text() if status.exists() else "",
+        *(repr(s) for s in host._indexes.sources),
+    ]
+
+
+class TestHost:
+    @pytest.mark.parametrize("given", ["auth", "url", "environment", "netrc"])
+    def test_no_secret_in_anything_the_host_shows(
+        self,
+        given: str,
+        locked: PypiServer,
+        tmp_path: Path,
+        caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch,
+        follow: Callable[..., PluginHost],
+        events: list[Event],
+    ) -> None:
+        """A host following an index with a password (given, in the URL, from the environment
+        or .netrc) loads from it, through an outage and its end, and its log, events,
+        problems, audit log and status document never carry the password."""
+        caplog.set_level(logging.DEBUG)
+        url, auth = locked.url, None
+        if given == "auth":
+            auth = ("bob", SECRET)
+        elif given == "url":
+            url = url.replace("http://", f"http://bob:{SECRET}@")
+        elif given == "environment":
+            monkeypatch.setenv("PLUGINHOST_INDEX_USERNAME", "bob")
+            monkeypatch.setenv("PLUGINHOST_INDEX_PASSWORD", SECRET)
+        else:
+            (tmp_path / "netrc").write_text(f"machine 127.0.0.1 login bob password {SECRET}\n")
+            monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+        host = follow(url, auth=auth)
+        assert "hello" in host.load_order()
+        locked.stop()
+        wait_for(lambda: any(e.kind is EventKind.INDEX_UNAVAILABLE for e in events))
+        locked.start()
+        wait_for(lambda: any(e.kind is EventKind.INDEX_AVAILABLE for e in events))
+        shown = shown_by(host, events, caplog)
+        assert "127.0.0.1" in " ".join(shown)  # the index is named, without its password
+        assert not [text for text in shown if SECRET in text]
+
+    def test_no_secret_from_run_with_a_config(self, locked: PypiServer, tmp_path: Path) -> None:
+        """`pluginhost run --json` with username and password in its [[pluginhost.index]]
+        follows the index and prints, logs and audits nothing of the password."""
+        from test_cli import HostProcess
+
+        config = tmp_path / "pluginhost.toml"
+        config.write_text(
+            '[pluginhost]\nproject = "greeter"\nspecs = ["hookspecs.greeter:GreeterSpec"]\n'
+            f'home = "home"\napi_version = "{greeter.API_VERSION}"\nenvironment = false\n'
+            f'[[pluginhost.index]]\nurl = "{locked.url}"\npoll_interval = 0.2\n'
+            f'username = "bob"\npassword = "{SECRET}"\n'
+        )
+        config.chmod(0o600)
+        host = HostProcess(config, "--json")
+        try:
+            host.wait_for('"hello"')
+            locked.stop()
+            time.sleep(1)
+            locked.start()
+            time.sleep(1)
+        finally:
+            code, errors = host.stop()
+        assert code == 0, errors
+        home = tmp_path / "home"
+        shown = [*host.lines, errors, (home / "audit.log").read_text()]
+        shown.append((home / "status.json").read_text())
+        assert any("index_unavailable" in line for line in host.lines)
+        assert not [text for text in shown if SECRET in text]

@@ -125,6 +125,21 @@ class TestPolling:
             static_index.publish(built.build("hello", "1.1.0"))
             assert versions(read(client, "hello")) == ["1.0.0", "1.1.0"]
 
+    def test_last_modified_gives_304(self, tmp_path: Path, built: WheelFactory) -> None:
+        """A server that sends only Last-Modified is asked If-Modified-Since: an idle poll is a
+        304, and a change is read."""
+        with StaticIndex(tmp_path / "lm", validators="last-modified") as index:
+            index.publish(built.build("hello", "1.0.0"))
+            with IndexClient(index.url) as client:
+                read(client, "hello")
+                index.requests.clear()
+                assert client.project("hello") is NOT_MODIFIED
+                ((_, _, headers),) = index.requests
+                assert "If-Modified-Since" in headers
+                assert "If-None-Match" not in headers
+                index.publish(built.build("hello", "1.1.0"))
+                assert versions(read(client, "hello")) == ["1.0.0", "1.1.0"]
+
     def test_forget(self, static_index: StaticIndex, built: WheelFactory) -> None:
         """After forget(), the next poll reads the page in full even though nothing changed."""
         static_index.publish(built.build("hello", "1.0.0"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from pluginhost import IndexUnavailableError
+from pluginhost import IndexUnavailableError, PluginHost, ProblemKind
 from pluginhost.discover.index.client import IndexClient
 from pluginhost.discover.index.pages import ProjectPage
 from pluginhost.discover.index.transport import origin
@@ -79,6 +80,19 @@ class TestTls:
         refused = pytest.raises(IndexUnavailableError, match=r"(?i)certificate")
         with IndexClient(index.url, timeout=5) as client, refused:
             client.project("hello")
+
+    def test_host_follows_with_its_ca(
+        self, tls_index: tuple[StaticIndex, Path], follow: Callable[..., PluginHost]
+    ) -> None:
+        """A host given the CA bundle (IndexSource(ca=)) loads from the index over HTTPS;
+        without it, the index is unavailable and nothing loads."""
+        index, cert = tls_index
+        assert follow(index, home="trusting", ca=cert, timeout=5.0).load_order() == ("hello",)
+        refusing = follow(index, home="refusing", timeout=5.0)
+        assert refusing.load_order() == ()
+        (problem,) = refusing.problems()
+        assert problem.kind is ProblemKind.INDEX_UNAVAILABLE
+        assert "certificate" in problem.message.lower()
 
 
 class TestOrigin:

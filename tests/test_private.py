@@ -93,3 +93,29 @@ class TestPublished:
         _user(factory, "new", "tabulate", "tabulate==0.9.0")
         host = make_host()
         assert sorted(host.hook.greet(name="x")) == ["x: tabulate 0.8.10", "x: tabulate 0.9.0"]
+
+
+class TestPruning:
+    def test_dirs_of_versions_no_longer_kept_are_deleted(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """Swapped through four versions, each needing its own sharedlib, a process plugin
+        keeps the private dirs of the version serving and of its backup (keep_backups=1),
+        and a rollback to the backup serves with its dir."""
+        host = make_host(keep_backups=1)
+        for n in range(4):
+            _lib(factory, "sharedlib", f"1.{n}.0")
+            factory.build(
+                "user",
+                f"1.{n}.0",
+                code=VERSION_OF.format(lib="sharedlib"),
+                manifest=process_manifest("user", f"1.{n}.0"),
+                requires_dist=[f"sharedlib==1.{n}.0"],
+            )
+            host.wait_idle(30)
+            assert host.hook.greet(name="x") == [f"x: sharedlib 1.{n}.0"]
+        folder = tmp_path / "home" / "private" / "user"
+        dirs = sorted(p.name.rsplit("-", 1)[0] for p in folder.iterdir() if p.is_dir())
+        assert dirs == ["sharedlib-1.2.0", "sharedlib-1.3.0"]
+        host.rollback("user")
+        assert host.hook.greet(name="x") == ["x: sharedlib 1.2.0"]

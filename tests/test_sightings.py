@@ -18,3 +18,20 @@ class TestSightings:
         later = T0 + datetime.timedelta(hours=3)
         assert Sightings(path).first_seen("hello", "1.0", later) == T0
         assert Sightings(path).first_seen("hello", "2.0", later) == later
+
+    def test_releases_gone_from_the_index_forgotten(self, tmp_path: Path) -> None:
+        """retain() forgets a project's releases no longer on the index, after a restart too,
+        and leaves the other projects' alone; nothing gone, nothing is written."""
+        path = tmp_path / "sightings.json"
+        seen = Sightings(path)
+        for project, version in (("hello", "1.0"), ("hello", "2.0"), ("polite", "1.0")):
+            seen.first_seen(project, version, T0)
+        seen.retain("hello", {"2.0"})
+        written = path.stat().st_mtime_ns
+        seen.retain("hello", {"2.0"})
+        assert path.stat().st_mtime_ns == written
+        later = T0 + datetime.timedelta(hours=1)
+        again = Sightings(path)
+        assert again.first_seen("hello", "1.0", later) == later  # forgotten: seen anew
+        assert again.first_seen("hello", "2.0", later) == T0
+        assert again.first_seen("polite", "1.0", later) == T0

@@ -34,7 +34,7 @@ from ..state.sightings import Sightings
 from .folder import WheelFolderSource
 from .index.backoff import Backoff
 from .index_settings import IndexSettings
-from .offering import Offer, Offering, PollStoppedError
+from .offering import NO_HOST, HostSide, Offer, Offering, PollStoppedError
 from .sources import Scan
 
 if TYPE_CHECKING:
@@ -138,12 +138,15 @@ class IndexSource:
         emit: Callable[[Event], None],
         *,
         live: bool = True,
+        host: HostSide = NO_HOST,
     ) -> None:
         """Start polling: at once, then every ``poll_interval`` when ``live``.
 
         :param host_id: this host's id, for the rollout's cohorts.
         :param changed: told the files whose offer changed after a poll.
         :param emit: where the outage events go.
+        :param host: what the host tells the polls: the versions it names (their wheels stay
+            cached, the rest is pruned), its trust file's hashes, the wheels it did not take.
         """
         # Imported here: httpx costs every import of pluginhost otherwise.
         from .index.client import IndexClient
@@ -168,6 +171,7 @@ class IndexSource:
             sightings,
             emit,
             stopping=lambda: self._stopping,
+            host=host,
         )
         self._changed, self._emit = changed, emit
         self._stopping = False

@@ -8,14 +8,20 @@ For each followed project:
   index. Both are *withdrawn*: a host serving one rolls back, saying why;
 - each version not yanked is offered once the rollout has reached this host for it (upload
   time from the index, PEP 700, else the first sighting); the highest is downloaded when the
-  cache lacks it, and the earlier ones stay cached, so that a rollback downloads nothing;
+  cache lacks it. The cache keeps it, the versions the host serves or keeps as backups (so
+  that a rollback downloads nothing) and what the plugins' dependencies need, and prunes the
+  rest once the poll has settled (a long-running host does not grow without bound);
 - when the index offers no version of the project at all (every release deleted, or the
   project gone), nothing is taken back: its cached wheels are *held*, the serving version
   serves on, and a problem says so;
 - an index that sends an index-wide serial (PyPI, devpi) is asked for it first: while it stays
   the same, a poll is that one small request, whatever the number of projects;
-- a download whose bytes do not match the index's sha256 is refused, and not tried again until
-  the project's page changes;
+- before a download, the release's core metadata file (PEP 658/714), when the index offers
+  one, is read (its sha256 checked): a release this Python cannot install is not downloaded,
+  and its ``Requires-Dist`` is taken from it;
+- a download (or metadata file) whose bytes do not match the index's sha256 is refused, and not
+  tried again until the project's page changes; a release the poll or the host refused sends
+  the poll to the one below, so that a new host serves the newest release it can take;
 - the distributions a plugin's ``Requires-Dist`` names are followed too (the highest release
   every offered plugin's specifiers allow, no rollout), so that its dependencies come from the
   same index, hashes checked.
@@ -24,20 +30,21 @@ For each followed project:
 from __future__ import annotations
 
 import datetime
+import functools
+import operator
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 from packaging.specifiers import SpecifierSet
 from packaging.utils import (
-    InvalidWheelFilename,
     NormalizedName,
     canonicalize_name,
-    parse_wheel_filename,
 )
+from packaging.version import Version
 
 from ..model.errors import IndexHashError
 from ..model.events import Event, EventKind
@@ -45,18 +52,58 @@ from ..model.problems import Problem, ProblemKind
 from ..model.rollout import Rollout, cohort
 from ..state.sightings import Sightings
 from .index.pages import NOT_MODIFIED, ProjectPage
-from .releases import Release, file_sha256, releases, requires_of, withdrawal_reason
+from .index_cache import IndexCache
+from .releases import (
+    Release,
+    metadata_fields,
+    python_fits,
+    releases,
+    requires_of,
+    withdrawal_reason,
+)
 
 if TYPE_CHECKING:
     from .index.client import IndexClient
 
-__all__ = ["Offer", "Offering", "PollStoppedError"]
+__all__ = ["NO_HOST", "HostSide", "Offer", "Offering", "PollStoppedError"]
 
 _NONE: Mapping[str, str] = MappingProxyType({})
 
 
 class PollStoppedError(Exception):
     """The source is stopping: the poll under way ends between two requests, deciding nothing."""
+
+
+class HostSide(Protocol):
+    """What a poll asks of the host that follows the index (``host/indexes.py`` answers); the
+    defaults (:data:`NO_HOST`) prune nothing, screen nothing and see no refusal."""
+
+    def kept(self) -> Collection[str] | None:
+        """The sha256 of the versions the host names (serving, failed, backups): their wheels
+        stay cached. ``None`` while it cannot tell (before its restore): nothing is pruned."""
+
+    def trusted(self) -> Collection[str] | None:
+        """The sha256 its trust file lists (``trust="hashes"``): a release it lacks is never
+        downloaded. ``None``: any may be."""
+
+    def refused(self) -> Collection[str]:
+        """The wheels (paths) the host did not take (invalid, untrusted, failed to load): the
+        next release down is fetched, so that an older good one serves."""
+
+
+class _NoHost:
+    def kept(self) -> Collection[str] | None:
+        return None
+
+    def trusted(self) -> Collection[str] | None:
+        return None
+
+    def refused(self) -> Collection[str]:
+        return ()
+
+
+#: A host that tells nothing (an offering used alone, as the benchmarks do).
+NO_HOST: HostSide = _NoHost()
 
 
 @attrs.frozen
@@ -104,6 +151,7 @@ class Offering:
     :param emit: where a refused download's event goes.
     :param now: the clock, for the rollout.
     :param stopping: whether the source is stopping.
+    :param host: what the host tells the polls (:class:`HostSide`).
     """
 
     def __init__(
@@ -117,9 +165,12 @@ class Offering:
         emit: Callable[[Event], None],
         now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.timezone.utc),
         stopping: Callable[[], bool] = lambda: False,
+        host: HostSide = NO_HOST,
     ) -> None:
         self._client = client
+        self._host = host
         self._cache = cache
+        self._files = IndexCache(cache)
         self._projects = projects
         self._rollout = rollout
         self._host_id = host_id
@@ -132,10 +183,11 @@ class Offering:
         # Per project: the files whose download did not match their sha256 (the refusal), until
         # the project's page changes.
         self._refused: dict[str, dict[str, Problem]] = {}
-        self._hashes: dict[Path, tuple[tuple[int, int], str]] = {}
-        self._requires: dict[Path, dict[NormalizedName, SpecifierSet]] = {}
-        # What the offered plugins' Requires-Dist allow of each dependency, as last decided.
-        self._needs: dict[NormalizedName, SpecifierSet] = {}
+        # Each offered wheel's Requires-Dist, by its sha256.
+        self._requires: dict[str, dict[NormalizedName, SpecifierSet]] = {}
+        # What the offered wheels' Requires-Dist allow of each dependency (one specifier set
+        # per wheel that names it), as last decided.
+        self._needs: dict[NormalizedName, frozenset[SpecifierSet]] = {}
         # The index-wide serial at the last complete poll; whether the index sends one.
         self._serial: int | None = None
         self._serials: bool | None = None
@@ -150,11 +202,13 @@ class Offering:
         """
         serial = self._index_serial()
         if serial is not None and serial == self._serial:
-            return self._decide().offer()  # nothing changed on the index: no page read
+            return self._decide(prune=True).offer()  # nothing changed: no page read
         names = self._projects if self._projects is not None else self._client.projects()
-        self._read(names)
-        if self._projects is None:
-            for gone in set(self._pages) - set(names) - self._deps:
+        # Following every project, the listing tells which dependencies the index has.
+        listed = None if self._projects is not None else frozenset(names)
+        self._read(dict.fromkeys([*names, *sorted(self._deps & self._needs.keys())]), listed)
+        if listed is not None:
+            for gone in set(self._pages) - listed - self._deps:
                 self._pages[gone] = None  # no longer listed: every release deleted
         decision = self._decide()
         # A plugin's dependencies are followed too, from the same index (a few rounds at most:
@@ -164,12 +218,14 @@ class Offering:
             wanted = self._dependencies(decision) - set(self._pages)
             if wanted:
                 self._deps |= wanted
-                self._read(sorted(wanted))
+                self._read(sorted(wanted), listed)
             elif self._needs == allowed:
                 break  # no dependency to read, and each one's constraints as decided
             decision = self._decide()
         self._serial = serial  # only once every page was read
-        return decision.offer()
+        # Pruned once the dependencies are settled (a wheel pruned for lack of them would be
+        # downloaded again in the next round).
+        return self._decide(prune=True).offer()
 
     def _index_serial(self) -> int | None:
         """The index-wide serial (one small request), while the index sends one."""
@@ -179,11 +235,13 @@ class Offering:
         self._serials = serial is not None
         return serial
 
-    def _read(self, names: tuple[str, ...] | list[str]) -> None:
+    def _read(self, names: Iterable[str], listed: frozenset[str] | None) -> None:
+        """Read the pages of ``names`` (conditionally); a name the index's listing lacks is
+        taken as gone without a request."""
         for name in names:
             if self._stopping():
                 raise PollStoppedError  # a poll of many projects must not hold up the host's stop
-            page = self._client.project(name)
+            page = self._client.project(name) if listed is None or name in listed else None
             if page is NOT_MODIFIED:
                 continue
             last = self._pages.get(name)
@@ -193,12 +251,21 @@ class Offering:
 
     # -- deciding --------------------------------------------------------------------------
 
-    def _decide(self) -> _Decision:
+    def _decide(self, *, prune: bool = False) -> _Decision:
+        """Decide on every project read; with ``prune``, delete the cached wheels nothing
+        needs (:meth:`IndexCache.prune`)."""
         now = self._now()
-        cached = self._cached()
+        cached = self._files.wheels()
+        keep = self._host.kept() if prune else None
+        told = _Told(self._host.trusted(), {os.path.abspath(p) for p in self._host.refused()})
         decision = _Decision()
         for project, page in sorted(self._pages.items()):
-            self._decide_project(project, page, cached.get(project, {}), now, decision)
+            mine = cached.get(project, {})
+            self._decide_project(project, page, mine, now, decision, keep, told)
+        if keep is not None:
+            for project in cached.keys() - self._pages.keys():  # no longer followed
+                self._files.prune(cached[project], (), keep)
+            self._files.prune_partials()
         return decision
 
     def _decide_project(
@@ -208,34 +275,46 @@ class Offering:
         mine: dict[str, Path],
         now: datetime.datetime,
         decision: _Decision,
+        keep: Collection[str] | None,
+        told: _Told,
     ) -> None:
         files = page.files if page is not None else ()
         listed = {f.filename for f in files}
         for filename, path in mine.items():
             if filename not in listed:
-                decision.withdrawn[self._sha(path)] = "deleted from the index"
+                decision.withdrawn[self._files.sha(path)] = "deleted from the index"
         found = releases(project, files)
+        if page is not None and self._rollout is not None:
+            self._sightings.retain(project, {str(r.version) for r in found})
         for r in found:
             if r.yanked and r.file.sha256:
                 decision.withdrawn[r.file.sha256] = withdrawal_reason(r.file)
         live = [r for r in found if not r.yanked]
-        admitted = (
-            self._fitting(project, live)
-            if project in self._deps
-            else self._admitted(project, live, now, decision)
-        )
-        if admitted:
-            self._fetch(project, admitted[0], mine, decision)
+        followed = project not in self._deps
+        eligible = self._trusted_only(project, live, told.trusted, decision if followed else None)
+        admitted = self._admitted(project, eligible, now, decision) if followed else []
+        wants = not followed or project in self._needs
+        needed = self._fitting(project, eligible) if wants else []
+        # The newest release the rollout brought (and the next ones down, while the host did
+        # not take them), and each release a plugin's Requires-Dist needs (older ones too):
+        # downloaded when missing.
+        skipped = self._refused.get(project, {}).keys()
+        top = _down_to_taken(admitted, mine, told.refused, skipped)
+        wanted = list(dict.fromkeys([*top, *needed]))
+        for release in wanted:
+            self._fetch(project, release, mine, decision)
+        if keep is not None:
+            self._files.prune(mine, {r.file.filename for r in wanted}, keep)
         offered = [
             mine[r.file.filename]
-            for r in admitted
+            for r in dict.fromkeys([*admitted, *needed])
             if r.file.filename in mine and self._intact(mine[r.file.filename], r)
         ]
         decision.offered.update(offered)
         decision.notes += self._refused.get(project, {}).values()
         if not offered:
             decision.held += mine.values()
-        if not live:
+        if not live and followed:  # a dependency may well come from the environment
             decision.notes.append(
                 Problem(
                     ProblemKind.NOT_ON_INDEX,
@@ -245,16 +324,51 @@ class Offering:
                 )
             )
 
+    def _trusted_only(
+        self,
+        project: str,
+        live: list[Release],
+        trusted: Collection[str] | None,
+        decision: _Decision | None,
+    ) -> list[Release]:
+        """The releases whose sha256 on the index the trust file lists (all, without
+        ``trusted``); a note, in ``decision``, for each newer one it lacks: none is downloaded,
+        so a trusted older release serves."""
+        if trusted is None:
+            return live
+        kept = [r for r in live if r.file.sha256 in trusted]
+        newer = live[: live.index(kept[0])] if kept else live
+        notes = decision.notes if decision is not None else []
+        for release in newer:
+            notes.append(
+                Problem(
+                    ProblemKind.UNTRUSTED,
+                    project,
+                    f"{project} {release.version} on the index: its sha256 "
+                    f"{release.file.sha256} is not listed in the trust file; not downloaded",
+                    version=str(release.version),
+                    path=release.file.url,
+                )
+            )
+        return kept
+
     def _fitting(self, project: str, live: list[Release]) -> list[Release]:
-        """A dependency's highest release that every offered plugin's ``Requires-Dist`` allows
-        (a prerelease where a specifier names one, or where no final release fits), in a list;
-        none when none does."""
-        allowed = self._needs.get(canonicalize_name(project))
-        if allowed is None:
+        """The releases of a dependency its users need, highest first: the highest that every
+        offered wheel's ``Requires-Dist`` allows (one version serves every plugin in the
+        host's interpreter), and the highest each one allows alone (a plugin's new release
+        that needs a newer major, a process plugin's private copy); the resolver of shared
+        dependencies chooses among them. Prereleases as pip takes them: where a specifier
+        names one, or where no final release fits.
+        """
+        specifiers = self._needs.get(canonicalize_name(project))
+        if not specifiers:
             return live[:1]
-        # filter() as pip chooses: prereleases too when no final release fits.
-        fitting = set(allowed.filter(r.version for r in live))
-        return [r for r in live if r.version in fitting][:1]
+        wanted: set[Version] = set()
+        for allowed in (functools.reduce(operator.and_, specifiers), *specifiers):
+            fitting = list(allowed.filter(r.version for r in live))
+            if fitting:
+                wanted.add(max(fitting))
+        return [r for r in live if r.version in wanted]
 
     def _admitted(
         self, project: str, live: list[Release], now: datetime.datetime, decision: _Decision
@@ -286,7 +400,8 @@ class Offering:
     def _fetch(
         self, project: str, release: Release, mine: dict[str, Path], decision: _Decision
     ) -> None:
-        """Download ``release`` into the cache when it is missing or not the index's bytes."""
+        """Download ``release`` into the cache when it is missing or not the index's bytes,
+        unless its core metadata says this interpreter cannot install it."""
         file = release.file
         path = mine.get(file.filename)
         if path is not None and self._intact(path, release):
@@ -294,67 +409,84 @@ class Offering:
         if file.filename in self._refused.get(project, {}):
             return
         try:
-            mine[file.filename] = self._client.download(file, self._cache)
+            if self._installable(project, release):
+                mine[file.filename] = self._client.download(file, self._cache)
         except IndexHashError as exc:
-            problem = Problem(
-                ProblemKind.WHEEL_INVALID,
-                project,
-                f"{exc.reason}; not tried again until the index's page for {project} changes",
-                version=str(release.version),
-                path=file.url,
-            )
-            self._refused.setdefault(project, {})[file.filename] = problem
+            self._refuse(project, release, exc.reason)
             self._emit(Event.failure(EventKind.REFUSED, project, exc, origin=file.url))
+
+    def _installable(self, project: str, release: Release) -> bool:
+        """Whether the release's core metadata (PEP 658/714, when the index offers it: one
+        small request, its sha256 checked) lets this interpreter install it; decided before
+        the download, and its ``Requires-Dist`` kept for the dependencies.
+
+        :raises IndexHashError: the metadata does not match the index's sha256.
+        """
+        file = release.file
+        body = self._client.metadata(file) if file.sha256 is not None else None
+        if body is None:
+            return True
+        assert file.sha256 is not None
+        requires, python = metadata_fields(body.decode("utf-8", "replace"))
+        self._requires[file.sha256] = requires
+        if python is None or python_fits(python):
+            return True
+        self._refuse(project, release, f"{file.filename} requires Python {python} (its metadata)")
+        return False
+
+    def _refuse(self, project: str, release: Release, reason: str) -> None:
+        """Say why ``release`` is not downloaded; not tried again until its page changes."""
+        self._refused.setdefault(project, {})[release.file.filename] = Problem(
+            ProblemKind.WHEEL_INVALID,
+            project,
+            f"{reason}; not tried again until the index's page for {project} changes",
+            version=str(release.version),
+            path=release.file.url,
+        )
 
     def _intact(self, path: Path, release: Release) -> bool:
         """Whether the cached wheel is the file the index lists now (a release replaced under
         the same name is downloaded again)."""
         expected = release.file.sha256
-        return expected is None or self._sha(path) == expected
-
-    # -- the cache ---------------------------------------------------------------------------
-
-    def _cached(self) -> dict[str, dict[str, Path]]:
-        """The wheels of the cache, by project and file name."""
-        found: dict[str, dict[str, Path]] = {}
-        try:
-            entries = list(os.scandir(self._cache))
-        except FileNotFoundError:
-            return found
-        for entry in entries:
-            if entry.name.startswith(".") or not entry.name.endswith(".whl"):
-                continue
-            try:
-                name = parse_wheel_filename(entry.name)[0]
-            except InvalidWheelFilename:
-                continue
-            found.setdefault(name, {})[entry.name] = Path(entry.path)
-        return found
-
-    def _sha(self, path: Path) -> str:
-        """The sha256 of a cached wheel, hashed again only when its size or mtime changed
-        (``""`` for a file gone meanwhile)."""
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            return ""
-        stamp = (st.st_size, st.st_mtime_ns)
-        known = self._hashes.get(path)
-        if known is None or known[0] != stamp:
-            known = (stamp, file_sha256(path))
-            self._hashes[path] = known
-        return known[1]
+        return expected is None or self._files.sha(path) == expected
 
     def _dependencies(self, decision: _Decision) -> set[NormalizedName]:
-        """The distributions the offered wheels require (their own names aside); what they
-        allow of each is kept for :meth:`_fitting`."""
-        if self._projects is None:
-            return set()  # every project of the index is followed already
-        needs: dict[NormalizedName, SpecifierSet] = {}
+        """The distributions the offered wheels require (their own names aside); what each
+        wheel allows of each is kept for :meth:`_fitting`."""
+        needs: dict[NormalizedName, set[SpecifierSet]] = {}
         for path in decision.offered:
-            if path not in self._requires:
-                self._requires[path] = requires_of(path)
-            for name, allowed in self._requires[path].items():
-                needs[name] = needs[name] & allowed if name in needs else allowed
-        self._needs = needs
+            sha = self._files.sha(path)
+            if sha not in self._requires:
+                self._requires[sha] = requires_of(path)
+            for name, allowed in self._requires[sha].items():
+                needs.setdefault(name, set()).add(allowed)
+        self._needs = {name: frozenset(allowed) for name, allowed in needs.items()}
         return set(needs)
+
+
+@attrs.frozen
+class _Told:
+    """What the host told one decision: the hashes its trust file lists (``None``: no such
+    policy), and the wheels it did not take (absolute paths)."""
+
+    trusted: Collection[str] | None = None
+    refused: Collection[str] = frozenset()
+
+
+def _down_to_taken(
+    admitted: list[Release],
+    mine: Mapping[str, Path],
+    refused: Collection[str],
+    skipped: Collection[str],
+) -> list[Release]:
+    """The admitted releases from the newest down to the first one neither the host refused
+    (``refused``: paths) nor the poll did (``skipped``: file names refused before or at the
+    download): a broken newest release must not leave a new host without any."""
+    wanted = []
+    for release in admitted:
+        wanted.append(release)
+        name = release.file.filename
+        path = mine.get(name)
+        if name not in skipped and (path is None or os.path.abspath(path) not in refused):
+            break
+    return wanted

@@ -7,6 +7,7 @@ and :func:`requires_of`, which read a wheel of the cache.
 
 from __future__ import annotations
 
+import email.message
 import email.parser
 import functools
 import hashlib
@@ -29,7 +30,16 @@ from packaging.version import Version
 
 from .index.pages import IndexFile
 
-__all__ = ["Release", "file_sha256", "releases", "requires_of", "withdrawal_reason"]
+__all__ = [
+    "Release",
+    "file_sha256",
+    "metadata_fields",
+    "python_fits",
+    "releases",
+    "requires_in",
+    "requires_of",
+    "withdrawal_reason",
+]
 
 
 @attrs.frozen
@@ -70,13 +80,18 @@ def _rank(file: IndexFile, project: str) -> tuple[Version, int] | None:
     ranks = [_tag_rank()[t] for t in tags if t in _tag_rank()]
     if not ranks:
         return None
-    if file.requires_python:
-        try:
-            if not SpecifierSet(file.requires_python).contains(_python(), prereleases=True):
-                return None
-        except InvalidSpecifier:
-            pass  # validation reads the wheel's own Requires-Python, and says what is wrong
+    if file.requires_python and not python_fits(file.requires_python):
+        return None
     return version, min(ranks)
+
+
+def python_fits(requires_python: str) -> bool:
+    """Whether this interpreter meets a ``Requires-Python``; an unreadable one is taken as met
+    (validation reads the wheel's own, and says what is wrong)."""
+    try:
+        return SpecifierSet(requires_python).contains(_python(), prereleases=True)
+    except InvalidSpecifier:
+        return True
 
 
 def releases(project: str, files: Iterable[IndexFile]) -> list[Release]:
@@ -125,8 +140,20 @@ def requires_of(path: Path) -> dict[NormalizedName, SpecifierSet]:
             text = archive.read(names[0]).decode("utf-8", "replace")
     except (OSError, zipfile.BadZipFile):
         return {}
+    return requires_in(text)
+
+
+def metadata_fields(text: str) -> tuple[dict[NormalizedName, SpecifierSet], str | None]:
+    """The ``Requires-Dist`` (as :func:`requires_in`) and the ``Requires-Python`` of a core
+    metadata file (PEP 658/714: what an index serves beside a wheel, read before it)."""
+    return requires_in(text), _headers(text).get("Requires-Python")
+
+
+def requires_in(text: str) -> dict[NormalizedName, SpecifierSet]:
+    """The distributions a METADATA text's ``Requires-Dist`` names for this interpreter
+    (extras aside), each with the versions it allows."""
     found: dict[NormalizedName, SpecifierSet] = {}
-    for line in email.parser.Parser().parsestr(text, headersonly=True).get_all("Requires-Dist", []):
+    for line in _headers(text).get_all("Requires-Dist", []):
         try:
             requirement = Requirement(line)
         except InvalidRequirement:
@@ -138,3 +165,7 @@ def requires_of(path: Path) -> dict[NormalizedName, SpecifierSet]:
                 found[name] & requirement.specifier if name in found else requirement.specifier
             )
     return found
+
+
+def _headers(text: str) -> email.message.Message:
+    return email.parser.Parser().parsestr(text, headersonly=True)

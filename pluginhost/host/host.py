@@ -110,7 +110,7 @@ class PluginHost(Controls):
         self.limits: Final = given.limits
         self.folders: Final = watched_folders(given)
         # Followed package indexes: each one's cache folder is read like a watched folder.
-        self._indexes = Indexes(sources, self.home, given.index)
+        self._indexes = Indexes(sources, self._settings, lambda: self._engine.view)
         self._discovery = Discovery(
             self.group,
             (*self.folders, *self._indexes.folders),

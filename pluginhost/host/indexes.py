@@ -8,11 +8,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..discover.following import Changed, IndexSource
-from ..discover.index_settings import IndexSettings
 from ..discover.sources import Source
+from ..discover.trust import TrustGate
+from ..model.errors import TrustError
 from ..model.events import Event
 from ..model.problems import Problem
 from ..state.host_id import host_id
+from .settings import Settings
+from .view import View
 
 __all__ = ["Indexes"]
 
@@ -21,30 +24,74 @@ class Indexes:
     """The index sources among a host's ``sources``.
 
     :param sources: every source given to the host.
-    :param home: the host's home, where each index's cache folder lives.
-    :param settings: further indexes to follow, as ``Settings.index`` gives them.
+    :param settings: the host's settings, its home filled in (each index's cache folder lives
+        there): further indexes to follow (``index``), and the trust policy.
+    :param view: the host's view (published, read without its lock): the versions it serves
+        and keeps as backups, whose wheels each index's cache keeps; ``None``: caches are
+        not pruned.
     """
 
     def __init__(
-        self, sources: Iterable[Source], home: Path, settings: Iterable[IndexSettings] = ()
+        self,
+        sources: Iterable[Source],
+        settings: Settings,
+        view: Callable[[], View] | None = None,
     ) -> None:
-        given = [*sources, *(IndexSource.from_settings(s) for s in settings)]
+        assert settings.home is not None, "the host fills in its home"
+        self._home = home = settings.home
+        given = [*sources, *(IndexSource.from_settings(s) for s in settings.index)]
         self.sources = tuple(s for s in given if isinstance(s, IndexSource))
         #: The other sources, read by discovery as they are.
         self.others = tuple(s for s in given if not isinstance(s, IndexSource))
         #: Each index's cache folder, read by discovery like a watched folder.
         self.folders = tuple(s.attach(home) for s in self.sources)
-        self._home = home
+        self._view = view
+        # The host's trust policy, read on the pollers' threads: a release whose index sha256
+        # the trust file lacks is never downloaded.
+        self._gate = TrustGate(settings.trust, settings.strict_modes, settings.trust_file)
+        self._before: View | None = None  # the view before the host restored its plugins
 
     def start(self, changed: Changed, emit: Callable[[Event], None], *, live: bool) -> None:
         """Start every source's polling; the host id is made (or read) for their rollouts."""
+        # Called before the host restores what it committed: its view names nothing yet.
+        self._before = self._view() if self._view is not None else None
         if not self.sources:
             return
         stored = host_id(self._home / "state")
         for source in self.sources:
             rollout = source.rollout
             given = rollout.host_id if rollout is not None else None
-            source.start(given or stored, changed, emit, live=live)
+            source.start(given or stored, changed, emit, live=live, host=self)
+
+    def trusted(self) -> frozenset[str] | None:
+        """The sha256 the trust file lists under ``trust="hashes"``; ``None`` without that
+        policy, or when the file cannot be read (the host's own screening then says why)."""
+        if not self._gate.hashes:
+            return None
+        try:
+            return frozenset(self._gate.trusted())
+        except TrustError:
+            return None
+
+    def refused(self) -> frozenset[str]:
+        """The wheels the host's view names in a problem (refused, untrusted, failed to load):
+        the polls fetch the next release down for them."""
+        if self._view is None:
+            return frozenset()
+        return frozenset(p.path for p in self._view().problems if p.path)
+
+    def kept(self) -> frozenset[str] | None:
+        """The sha256 of every version the host's view names (serving, failed, a backup);
+        ``None`` until the host has published a view since its start (the restore of what it
+        committed): until then it cannot tell, and no cache is pruned."""
+        if self._view is None:
+            return None
+        view = self._view()
+        if view is self._before:
+            return None
+        named = {info.sha256 for info in view.plugins.values()}
+        named |= {r.candidate.sha256 for records in view.backups.values() for r in records}
+        return frozenset(sha for sha in named if sha)
 
     def wait_polled(self, timeout: float) -> None:
         """Wait (up to ``timeout`` each) for every source's first poll to end."""

@@ -8,6 +8,7 @@ release look new again and start its rollout over.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Collection
 from pathlib import Path
 from typing import Final
 
@@ -39,6 +40,20 @@ class Sightings:
             make_dirs(self._file.path.parent)
             self._file.write(seen)
         return datetime.datetime.fromisoformat(seen[key])
+
+    def retain(self, project: str, versions: Collection[str]) -> None:
+        """Forget the releases of ``project`` other than ``versions`` (gone from the index):
+        the document does not grow with every release ever seen. Written only if one went.
+
+        :raises StoreError: when the document is unusable or cannot be written.
+        """
+        seen = self._load()
+        prefix = f"{project} "
+        gone = [k for k in seen if k.startswith(prefix) and k[len(prefix) :] not in versions]
+        if gone:
+            for key in gone:
+                del seen[key]
+            self._file.write(seen)
 
     def _load(self) -> dict[str, str]:
         if self._seen is None:

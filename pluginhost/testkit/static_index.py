@@ -13,6 +13,7 @@ import functools
 import hashlib
 import html
 import json
+import os
 import shutil
 import socket
 import ssl
@@ -22,11 +23,11 @@ import time
 import zipfile
 from collections.abc import Callable
 from datetime import datetime, timezone
-from email.utils import formatdate
+from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Final, TypeVar
+from typing import Final, Literal, TypeVar
 
 import attrs
 from packaging.utils import canonicalize_name, parse_wheel_filename
@@ -101,7 +102,9 @@ class StaticIndex(Serving):
     :param root: the folder (``simple/`` pages and ``files/``).
     :param certificate: a (certificate, key) pair of PEM files: serve HTTPS.
     :param serial: send ``X-PyPI-Last-Serial``, raised at every change.
-    :param validators: send ``ETag`` and ``Last-Modified`` and answer 304 to conditional requests.
+    :param validators: send ``ETag`` and ``Last-Modified`` and answer 304 to conditional
+        requests; ``"last-modified"``: send only ``Last-Modified`` (answering 304 to
+        ``If-Modified-Since``), as a server that keeps no ETags does.
     """
 
     def __init__(
@@ -110,7 +113,7 @@ class StaticIndex(Serving):
         *,
         certificate: tuple[Path, Path] | None = None,
         serial: bool = True,
-        validators: bool = True,
+        validators: bool | Literal["last-modified"] = True,
     ) -> None:
         self.root: Final = Path(root)
         self.certificate: Final = certificate
@@ -120,10 +123,15 @@ class StaticIndex(Serving):
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.faults: dict[str, Fault] = {}
         self._entries: dict[str, list[_Entry]] = {}
+        # Each page's Last-Modified (whole seconds, as HTTP dates go), keyed by its project
+        # ("" for the root): moved by a second at least at each change, so that a page
+        # changed twice within a second is not taken for the one a client has.
+        self._modified: dict[str, int] = {}
         self._port = free_port()
         self._server: ThreadingHTTPServer | None = None
         (self.root / "files").mkdir(parents=True, exist_ok=True)
-        self._write_pages()
+        (self.root / "simple").mkdir(exist_ok=True)
+        self._write_root()
 
     @property
     def base(self) -> str:
@@ -161,14 +169,16 @@ class StaticIndex(Serving):
     def publish(
         self, wheel: Path, *, upload_time: datetime | None = None, metadata: bool = True
     ) -> None:
-        """Add ``wheel`` (copied into ``files/``), with a PEP 700 time and PEP 658 metadata."""
+        """Add ``wheel`` (copied into ``files/``), with a PEP 700 time and PEP 658 metadata; a
+        wheel of a name published before replaces it, bytes and line (a re-upload)."""
         target = self.file_path(wheel.name)
         shutil.copyfile(wheel, target)
         metadata_sha = self._write_metadata(target) if metadata else None
         entry = _Entry(wheel.name, _sha256(target), upload_time, None, metadata_sha)
         project = canonicalize_name(parse_wheel_filename(wheel.name)[0])
-        self._entries.setdefault(project, []).append(entry)
-        self._write_pages()
+        kept = [e for e in self._entries.get(project, []) if e.filename != wheel.name]
+        self._entries[project] = [*kept, entry]
+        self._write_project(project)
 
     def yank(self, project: str, version: str, reason: str = "") -> None:
         """Yank every file of a release (PEP 592), with ``reason``."""
@@ -199,7 +209,7 @@ class StaticIndex(Serving):
             else:
                 kept.append(changed)
         self._entries[name] = kept
-        self._write_pages()
+        self._write_project(name)
 
     def _write_metadata(self, wheel: Path) -> str:
         with zipfile.ZipFile(wheel) as zf:
@@ -208,23 +218,43 @@ class StaticIndex(Serving):
         wheel.with_name(wheel.name + ".metadata").write_bytes(data)
         return hashlib.sha256(data).hexdigest()
 
-    def _write_pages(self) -> None:
-        self.serial += 1
-        simple = self.root / "simple"
-        shutil.rmtree(simple, ignore_errors=True)
-        simple.mkdir()
+    def last_modified(self, page: str) -> int:
+        """The ``Last-Modified`` of a page (``""``: the root listing; else its project)."""
+        return self._modified.get(page, 0)
+
+    def _stamp(self, page: str) -> None:
+        self._modified[page] = max(int(time.time()), self._modified.get(page, 0) + 1)
+
+    def _write_root(self) -> None:
+        self._stamp("")
         projects = sorted(p for p, entries in self._entries.items() if entries)
-        _write_pair(simple, _root_json(projects), _root_html(projects))
-        for project in projects:
-            folder = simple / project
-            folder.mkdir()
-            entries = self._entries[project]
+        _write_pair(self.root / "simple", _root_json(projects), _root_html(projects))
+
+    def _write_project(self, project: str) -> None:
+        """Write the pages of ``project`` alone (and the root listing when the projects
+        changed), then raise the serial: publishing is not slowed by the other projects."""
+        folder = self.root / "simple" / project
+        entries = self._entries.get(project, [])
+        self._stamp(project)
+        if entries:
+            listed = folder.is_dir()
+            folder.mkdir(exist_ok=True)
             _write_pair(folder, _project_json(project, entries), _project_html(project, entries))
+        else:
+            listed = not folder.is_dir()
+            shutil.rmtree(folder, ignore_errors=True)
+        if not listed:
+            self._write_root()
+        # After the pages: a client that sees the new serial reads the new pages.
+        self.serial += 1
 
 
 def _write_pair(folder: Path, as_json: str, as_html: str) -> None:
-    (folder / "index.json").write_text(as_json, "utf-8")
-    (folder / "index.html").write_text(as_html, "utf-8")
+    for name, text in (("index.json", as_json), ("index.html", as_html)):
+        # Renamed into place: a request served meanwhile reads the old page or the new one.
+        partial = folder / f".{name}.partial"
+        partial.write_text(text, "utf-8")
+        os.replace(partial, folder / name)
 
 
 def _sha256(path: Path) -> str:
@@ -298,7 +328,7 @@ def _handler(index: StaticIndex) -> type[BaseHTTPRequestHandler]:
             elif self.path.startswith("/files/"):
                 self._file(index.root / "files" / self.path.removeprefix("/files/"))
             elif self.path.startswith("/simple/"):
-                self._page(index.root / self.path.lstrip("/"))
+                self._page(index.root / self.path.lstrip("/"), self.path[8:].strip("/"))
             else:
                 self._send(404, b"not found", "text/plain")
 
@@ -315,24 +345,40 @@ def _handler(index: StaticIndex) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(200, path.read_bytes(), "application/octet-stream")
 
-        def _page(self, folder: Path) -> None:
+        def _page(self, folder: Path, page: str) -> None:
             wants_json = JSON_TYPE in self.headers.get("Accept", "")
             path = folder / ("index.json" if wants_json else "index.html")
             if not path.is_file():
                 self._send(404, b"no such project", "text/plain")
                 return
+            # The serial before the body: the page read is then at least as new as it says.
+            serial = index.serial
             body = path.read_bytes()
             headers = {"Vary": "Accept"}
             if index.send_serial:
-                headers["X-PyPI-Last-Serial"] = str(index.serial)
+                headers["X-PyPI-Last-Serial"] = str(serial)
             if index.validators:
+                modified = index.last_modified(page)
+                headers["Last-Modified"] = formatdate(modified, usegmt=True)
                 etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
-                headers["ETag"] = etag
-                headers["Last-Modified"] = formatdate(path.stat().st_mtime, usegmt=True)
-                if self.headers.get("If-None-Match") == etag:
+                if index.validators is True:
+                    headers["ETag"] = etag
+                if self._not_modified(etag if index.validators is True else None, modified):
                     self._send(304, b"", None, headers)
                     return
             self._send(200, body, JSON_TYPE if wants_json else HTML_TYPE, headers)
+
+        def _not_modified(self, etag: str | None, modified: int) -> bool:
+            """Whether the client has this page (If-None-Match, when sent, decides alone)."""
+            if "If-None-Match" in self.headers:
+                return etag is not None and self.headers["If-None-Match"] == etag
+            since = self.headers.get("If-Modified-Since")
+            if since is None:
+                return False
+            try:
+                return modified <= parsedate_to_datetime(since).timestamp()
+            except (TypeError, ValueError):
+                return False  # not a date: the page is sent
 
         def _send(
             self, status: int, body: bytes, kind: str | None, headers: dict[str, str] | None = None
