@@ -196,9 +196,10 @@ def follow(tmp_path: Path, events: list[Event]) -> Iterator[Callable[..., Plugin
         index: Followed | str, *, home: str = "home", timeout: float = 2.0, **options: Any
     ) -> PluginHost:
         url = index if isinstance(index, str) else index.url
-        source_keys = ("projects", "rollout", "auth", "ca")
-        source_options = {k: options.pop(k) for k in source_keys if k in options}
-        source = IndexSource(url, poll_interval=POLL, timeout=timeout, **source_options)
+        source_keys = ("projects", "rollout", "auth", "ca", "poll_interval")
+        source_options = {"poll_interval": POLL}
+        source_options.update({k: options.pop(k) for k in source_keys if k in options})
+        source = IndexSource(url, timeout=timeout, **source_options)
         host = PluginHost(
             greeter.PROJECT,
             specs=[greeter.GreeterSpec],
