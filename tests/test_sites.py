@@ -332,6 +332,21 @@ class TestWriteAhead:
         offloading.end_ahead()
         assert set(offloading.site_root.iterdir()) == before
 
+    def test_install_with_support_wheels_does_not_take_a_write_ahead(
+        self, offloading: SiteDirs, kept: tuple[Candidate, ValidatedWheel], factory: WheelFactory
+    ) -> None:
+        """A dir written ahead holds the plugin's wheel alone: an install that also needs
+        support wheels writes its own, with them."""
+        c, wheel = kept
+        offloading.write_ahead([(c, wheel)])
+        target = offloading.site_root / f"hello-1.0.0-{c.sha256[:8]}"
+        assert appears(target)
+        base = inspect_wheel(factory.build("base", group="other.group"))
+        site, top_level = offloading.install(c, [base])
+        assert site == target
+        assert top_level == ("base", "hello")
+        assert (site / "base" / "__init__.py").is_file()
+
     def test_installed_dir_is_not_written_again(
         self, offloading: SiteDirs, kept: tuple[Candidate, ValidatedWheel]
     ) -> None:

@@ -116,7 +116,9 @@ class SiteDirs:
         if refused is not None:
             raise _tampered(candidate, *refused)
         validated = self._validated(origin.path, origin.sha256)
-        if validated is not None and not support and self._ahead:
+        if support:
+            self.end_ahead()  # a site dir written ahead holds the plugin's wheel alone
+        elif validated is not None and self._ahead:
             written = self._written_ahead(candidate, validated)
             if written is not None:
                 return written
