@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -298,6 +299,53 @@ class TestCrash:
         assert len(errors) == 3
         assert time.monotonic() - began < 3
         assert "SIGKILL" in str(errors[0])
+
+    def test_calls_in_flight_fail_at_once_when_a_forked_child_keeps_the_socket(
+        self, workers: Workers, tmp_path: Path
+    ) -> None:
+        """A worker that dies while a process it forked lives on (holding its end of the
+        socket open, so no EOF comes): every caller, the one reading the socket included,
+        gets PluginCrashedError at once."""
+        pidfile = tmp_path / "child.pid"
+        worker = workers.start(
+            f"""
+            import os, time
+            class P:
+                @hookimpl
+                def wait(self):
+                    time.sleep(60)
+                @hookimpl
+                def die(self):
+                    child = os.fork()
+                    if child == 0:
+                        time.sleep(60)
+                        os._exit(0)
+                    open({str(pidfile)!r}, "w").write(str(child))
+                    time.sleep(0.3)
+                    os._exit(3)
+            plugin = P()
+            """
+        )
+        took: dict[str, float] = {}
+
+        def call(hook: str) -> None:
+            began = time.monotonic()
+            with pytest.raises(PluginCrashedError):
+                worker.call(hook, {})
+            took[f"{hook}{len(took)}"] = time.monotonic() - began
+
+        threads = [threading.Thread(target=call, args=(hook,)) for hook in ("die", "wait", "wait")]
+        try:
+            for thread in threads:
+                thread.start()
+                time.sleep(0.05)
+            for thread in threads:
+                thread.join(90)
+        finally:
+            if pidfile.exists():
+                os.kill(int(pidfile.read_text()), signal.SIGKILL)
+        assert len(took) == 3
+        assert max(took.values()) < 1.5, took
 
     def test_crash_in_activation(self, workers: Workers) -> None:
         """A segfault in the plugin's activation hook is a PluginCrashedError."""

@@ -282,6 +282,16 @@ class Channel:
         with contextlib.suppress(OSError):  # already gone
             self.sock.shutdown(socket.SHUT_WR)
 
+    def hang_up(self) -> None:
+        """Close both sides, once the worker exited: what it sent is still read, then EOF.
+
+        The worker's exit closes its end, unless a process it forked still holds it: the
+        reader would then wait for that process, not for the worker. Shutting our end down
+        wakes a reader blocked on it, and the frames already received stay readable.
+        """
+        with contextlib.suppress(OSError):  # already gone
+            self.sock.shutdown(socket.SHUT_RDWR)
+
     def dispose(self) -> None:
         """Close the socket, once the channel is finished (or its handshake failed)."""
         self.sock.close()

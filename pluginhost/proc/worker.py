@@ -438,6 +438,7 @@ class Worker:
     def _watch(self) -> None:
         """The watcher thread: waits for the worker's end, then tells everyone, once."""
         self._process.wait()
+        self._channel.hang_up()
         try:
             self._channel.drain(_EOF_GRACE)
             info = self._reap(kill=False)
