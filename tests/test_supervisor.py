@@ -85,6 +85,22 @@ class TestCrash:
         assert "SIGKILL" in str(crashed[0].error)
         assert host.hook.greet(name="a")[0].startswith("hi a #1")
 
+    def test_restart_takes_the_worker_booted_ahead(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """A restart after a crash is served by the worker booted ahead, not by an
+        interpreter started then."""
+        build(factory, "counter", code=counter())
+        host = make_host()
+        spares = host._engine.processes.spares()
+        wait_for(lambda: spares.ready_pid is not None)
+        ahead = spares.ready_pid
+        with pytest.raises(PluginCrashedError):
+            host.hook.greet(name="exit")
+        wait_for(lambda: serving(host, "counter", restarts=1))
+        assert host.plugins["counter"].pid == ahead
+        wait_for(lambda: spares.ready_pid not in (None, ahead))  # the next one booted
+
     def test_deadline(
         self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
     ) -> None:

@@ -9,8 +9,9 @@ hit; calls in flight already got :class:`~pluginhost.PluginCrashedError` from th
    a ``quarantined`` event and problem, and no more restarts until an operator brings it back
    (``host.rollback()``, a new version, ``host.restart()`` / ``pluginhost restart NAME``);
 3. otherwise, after a jittered exponential backoff, a new worker is started from the same
-   spec, handed the state last exported (at the last swap, or at the last of the exports made
-   every ``state_interval`` seconds), activated and pinged, all without the host's lock; then,
+   spec (the one booted ahead, :mod:`pluginhost.proc.spare`, when it is ready), handed the
+   state last exported (at the last swap, or at the last of the exports made every
+   ``state_interval`` seconds), activated and pinged, all without the host's lock; then,
    under the lock, the link's worker is replaced in one reference store and a ``restarted``
    event goes out. A failed restart counts as another crash.
 
@@ -229,7 +230,12 @@ class Supervisor:
         from ..proc.worker import Worker  # noqa: PLC0415  see the imports above
 
         timeouts = self.config.timeouts
-        worker = Worker.start(link.spec, on_exit=link.exited, start_timeout=timeouts.import_)
+        worker = Worker.start(
+            link.spec,
+            on_exit=link.exited,
+            start_timeout=timeouts.import_,
+            spares=self._processes.spares(),
+        )
         several = len(link.spec.entry_points) > 1
         try:
             for entry_point in _implementing(worker, "pluginhost_import_state"):

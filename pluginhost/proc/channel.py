@@ -4,9 +4,10 @@ Each request carries an id. There is no reader thread: a caller waiting for its 
 the *leader* when no other thread reads, and reads frames, handing each reply to its caller,
 until its own comes; the others wait on a condition and one of them takes over when the leader
 leaves. A lone caller so reads its own reply without any thread hand-over (the cost of a call
-is then the round trip). The worker's death is seen by :meth:`Channel.finish`, which the host
-calls from a thread that waits for the process: it reads what is left and wakes every caller
-still waiting with the error it is given, at once.
+is then the round trip). The worker's death is seen by a thread that waits for the process
+(:class:`~pluginhost.proc.worker.Worker`'s watcher): it hangs up (:meth:`Channel.hang_up`),
+reads what is left (:meth:`Channel.drain`) and wakes every caller still waiting with the error
+it gives :meth:`Channel.close`, at once.
 
 Frames are read with a buffer of our own (not a socket file), so that a read that passes its
 deadline leaves the channel whole: a ping that times out does not break the next call.

@@ -227,11 +227,7 @@ class Processes:
         )
         link.timers = self.timers
         link.on_exit = self._exited
-        if self._spares is None:
-            from ..proc.spare import Spares  # noqa: PLC0415  see the imports above
-
-            self._spares = Spares()
-        link.worker = _start(spec, link, self.start_timeout, self._spares)
+        link.worker = _start(spec, link, self.start_timeout, self.spares())
         names = [ep.name for ep in candidate.entry_points]
         try:
             proxies = build_proxies(
@@ -244,6 +240,16 @@ class Processes:
         with self._guard:
             self._links.add(link)
         return prepared
+
+    def spares(self) -> Spares:
+        """The workers booted ahead for the next start (a load, a swap, a restart), made when
+        the first process plugin loads."""
+        with self._guard:
+            if self._spares is None:
+                from ..proc.spare import Spares  # noqa: PLC0415  see the imports above
+
+                self._spares = Spares()
+            return self._spares
 
     def live(self) -> list[Link]:
         """The links whose workers serve or may be restarted (not retired)."""
