@@ -39,7 +39,8 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     # Imported when a worker first restarts (see pluginhost.swap.process).
-    from ..proc.worker import ExitInfo, Worker
+    from ..proc.exits import ExitInfo
+    from ..proc.worker import Worker
 
 __all__ = ["Supervisor", "processes_for"]
 

@@ -6,7 +6,7 @@ and import the plugin, and learns the hook implementations it declares
 (:class:`HookDescription`), from which the host builds proxies.
 :meth:`Worker.call` is thread-safe; the worker runs the calls it gets one at a time. When the
 worker dies, calls in flight get :class:`~pluginhost.PluginCrashedError` at once and
-``on_exit`` is called once with an :class:`ExitInfo`.
+``on_exit`` is called once with an :class:`~.exits.ExitInfo`.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from ..model.errors import (
 from ..model.limits import ResourceLimits
 from . import cgroup
 from .channel import Channel, FrameTooLargeError, Slot
-from .child import EXIT_LIMIT, EXIT_REFUSED
+from .exits import ExitInfo, exit_info
 from .messages import (
     PROTOCOL_VERSION,
     Call,
@@ -53,7 +53,7 @@ from .messages import (
 )
 from .spare import Spares, boot
 
-__all__ = ["ExitInfo", "HookDescription", "Worker", "WorkerSpec"]
+__all__ = ["HookDescription", "Worker", "WorkerSpec"]
 
 
 @final
@@ -79,24 +79,6 @@ class HookDescription:
     def hook(self) -> str:
         """The name of the hook it implements."""
         return self.specname or self.name
-
-
-@final
-@attrs.frozen
-class ExitInfo:
-    """How a worker ended.
-
-    :param returncode: its exit code, or None when a signal killed it.
-    :param signal: the signal that killed it, if one did.
-    :param limit: the limit it hit (``memory_mb``, ``open_files``, ``threads``,
-        ``call_timeout_s``), if one.
-    :param reason: one line for events and problems.
-    """
-
-    returncode: int | None
-    signal: int | None
-    limit: str | None
-    reason: str
 
 
 @final
@@ -462,7 +444,7 @@ class Worker:
             if self._limit is None and cgroup.oom_killed(self._cgroup):
                 self._limit = "memory_mb"
             cgroup.remove(self._cgroup)
-        info = _exit_info(code, self._limit, started=self._watcher is not None)
+        info = exit_info(code, self._limit, started=self._watcher is not None)
         self.exit_info = info
         self._exited.set()
         return info
@@ -472,27 +454,6 @@ def _fresh(error: PluginCrashedError) -> PluginCrashedError:
     """A new instance of the channel's one closing error for each caller: one instance raised
     in several threads would gather all their tracebacks."""
     return PluginCrashedError(error.reason, plugin=error.plugin, limit=error.limit)
-
-
-def _exit_info(code: int, limit: str | None, *, started: bool) -> ExitInfo:
-    """How a worker ended; once it serves, an exit code is the plugin's own (``os._exit(3)``),
-    not one of the worker's start-up codes."""
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        how = f"killed by {name}"
-        returncode, sig = None, -code
-    else:
-        how = f"exited with code {code}"
-        if code == EXIT_REFUSED and not started:
-            how += " (refused the handshake)"
-        returncode, sig = code, None
-    if limit is None and code == EXIT_LIMIT and not started:
-        limit = "unknown"  # a limit hit while loading is told by its message, or by this code
-    reason = f"{how} after hitting its {limit} limit" if limit else how
-    return ExitInfo(returncode=returncode, signal=sig, limit=limit, reason=reason)
 
 
 def _description(hook: HookMsg) -> HookDescription:

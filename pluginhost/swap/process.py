@@ -35,8 +35,9 @@ from .switch import Implementations
 
 if TYPE_CHECKING:
     # Imported when a process plugin first loads: a host without any pays nothing for them.
+    from ..proc.exits import ExitInfo
     from ..proc.spare import Spares
-    from ..proc.worker import ExitInfo, Worker, WorkerSpec
+    from ..proc.worker import Worker, WorkerSpec
     from .members import Member
 
 __all__ = ["Link", "Processes", "link_of", "stop_workers"]
