@@ -23,6 +23,7 @@ from pluginhost.model.errors import (
     RemotePluginError,
 )
 from pluginhost.model.limits import ResourceLimits
+from pluginhost.proc import cgroup, launcher
 from pluginhost.proc.worker import Worker
 
 __all__ = ["workers"]
@@ -121,6 +122,37 @@ class TestStart:
         with pytest.raises(PluginCrashedError, match=r"did not load the plugin within 1\.0 s"):
             Worker.start(spec, start_timeout=1.0)
         assert time.monotonic() - began < 5
+
+    @pytest.mark.parametrize("failure", ["boot", "import", "crash", "timeout"])
+    def test_a_failed_start_leaves_no_cgroup(
+        self, workers: Workers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str
+    ) -> None:
+        """The cgroup made for a worker is removed however its start fails: no interpreter,
+        an import error, a crash at import, the start timeout. (This machine's cgroups may not
+        be delegated: the cgroup is a folder here, made and removed through proc.cgroup.)"""
+        made: list[Path] = []
+        removed: list[Path] = []
+
+        def make(limits: ResourceLimits) -> Path:
+            made.append(tmp_path / f"group{len(made)}")
+            made[-1].mkdir()
+            return made[-1]
+
+        monkeypatch.setattr(cgroup, "make", make)
+        monkeypatch.setattr(cgroup, "remove", removed.append)
+        if failure == "boot":
+            monkeypatch.setattr(launcher, "argv", lambda: [str(tmp_path / "no-python")])
+        source = {
+            "boot": "plugin = None\n",
+            "import": "import no_such_module_here\nplugin = None\n",
+            "crash": "import os\nos._exit(3)\n",
+            "timeout": "import time\ntime.sleep(60)\nplugin = None\n",
+        }[failure]
+        spec = workers.spec(source, limits=ResourceLimits(memory_mb=500))
+        with pytest.raises((PluginCrashedError, PluginLoadError)):
+            Worker.start(spec, start_timeout=2)
+        assert made
+        assert removed == made
 
     def test_hook_wrappers_are_refused(self, workers: Workers) -> None:
         """A plugin that declares a hook wrapper is refused at load, with that reason."""

@@ -168,11 +168,15 @@ class Worker:
         try:
             booted = spares.take() if spares is not None else boot()
         except OSError as e:
+            if cgroup_path is not None:
+                cgroup.remove(cgroup_path)
             raise PluginCrashedError(f"the worker could not start: {e}", plugin=spec.plugin) from e
         worker = cls(spec, booted.process, booted.sock, on_exit, cgroup_path)
         try:
             worker._handshake(booted.secret, start_timeout)
         except BaseException:
+            if worker.exit_info is None:  # not reaped yet: no process nor cgroup left behind
+                worker._reap(kill=True)
             worker._channel.dispose()
             raise
         return worker
