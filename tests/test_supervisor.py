@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import greet_code, wait_for
 from processhost import build, counter, kinds, serving
-from procplugins import alive
+from procplugins import alive, wait_gone
 
 from pluginhost import (
     Event,
@@ -214,17 +214,21 @@ class TestQuarantine:
 
 
 class TestHostDeath:
-    def test_kill_9_of_the_host_leaves_no_worker(self, tmp_path: Path) -> None:
-        """A host process killed with SIGKILL leaves none of its workers behind."""
+    @pytest.mark.parametrize("busy", [False, True], ids=["idle", "in-a-call"])
+    def test_kill_9_of_the_host_leaves_no_worker(self, tmp_path: Path, busy: bool) -> None:
+        """A host process killed with SIGKILL leaves none of its workers behind, the one booted
+        ahead included: an idle worker reads EOF, one busy in a long call (not reading its
+        socket) gets the parent-death signal."""
         wheels = tmp_path / "wheels"
+        nap = "@hookimpl\ndef farewell(name):\n    import time\n    time.sleep(60)\n"
         WheelFactory(wheels).build(
             "counter",
-            code=counter(),
+            code=counter(more=nap),
             manifest='[plugin]\nname = "counter"\nisolation = "process"\n',
         )
         script = textwrap.dedent(
             f"""
-            import sys, time
+            import sys, threading, time
             sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
             from hookspecs import greeter
             from pluginhost import PluginHost
@@ -232,21 +236,29 @@ class TestHostDeath:
                               home={str(tmp_path / "home")!r}, watch=[{str(wheels)!r}],
                               api_version=greeter.API_VERSION, environment=False)
             host.start()
-            print(host.plugins["counter"].pid, flush=True)
+            spares = host._engine.processes.spares()
+            while spares.ready_pid is None:
+                time.sleep(0.01)
+            if {busy!r}:
+                call = lambda: host.hook.farewell(name="x")
+                threading.Thread(target=call, daemon=True).start()
+                time.sleep(0.3)
+            print(host.plugins["counter"].pid, spares.ready_pid, flush=True)
             time.sleep(60)
             """
         )
         process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
         try:
             assert process.stdout is not None
-            pid = int(process.stdout.readline())
-            assert alive(pid)
+            pids = [int(pid) for pid in process.stdout.readline().split()]
+            assert len(pids) == 2
+            assert all(alive(pid) for pid in pids)
         finally:
             process.kill()
             process.wait()
             if process.stdout is not None:
                 process.stdout.close()
-        wait_for(lambda: not alive(pid), timeout=10)
+        assert all(wait_gone(pid, 5) for pid in pids)
 
 
 class TestBackoff:
