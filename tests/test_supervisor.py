@@ -183,22 +183,55 @@ class TestQuarantine:
         with pytest.raises(HostStateError, match="not a process plugin"):
             host.restart("hello")
 
-    def test_rollback_from_quarantine(
-        self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
-    ) -> None:
-        """A quarantined version rolled back from: the earlier version serves in a new worker."""
-        build(factory, "counter", code=counter("v1"))
-        host = make_host(restart_limit=1)
-        build(factory, "counter", "1.1.0", code=counter("v2"))
-        wait_for(lambda: host.plugins["counter"].version == "1.1.0")
-        with pytest.raises(PluginCrashedError):
-            host.hook.greet(name="exit")
-        wait_for(lambda: host.plugins["counter"].quarantined)
+    def test_rollback_from_quarantine(self, factory: WheelFactory, make_host: MakeHost) -> None:
+        """A quarantined version rolled back from: the earlier version serves in a new worker,
+        and the quarantine's record goes with the version (a restart serves the earlier one)."""
+        host = _quarantined_update(factory, make_host)
         info = host.rollback("counter")
         assert info.version == "1.0.0"
         assert info.pid is not None
         assert host.hook.greet(name="a")[0].startswith("v1 a")
         assert host.problems() == ()
+        assert "1.1.0" not in (host.home / "crash_loops.json").read_text()
+        host.stop()
+        assert serving(make_host(restart_limit=1), "counter")
+
+    def test_new_version_brings_it_back(self, factory: WheelFactory, make_host: MakeHost) -> None:
+        """A new version dropped while a version is quarantined serves in a new worker."""
+        host = _quarantined_update(factory, make_host)
+        build(factory, "counter", "1.2.0", code=counter("v3"))
+        wait_for(lambda: host.plugins["counter"].version == "1.2.0")
+        assert serving(host, "counter")
+        assert host.hook.greet(name="a")[0].startswith("v3 a")
+        assert host.problems() == ()
+        assert "1.1.0" not in (host.home / "crash_loops.json").read_text()
+
+    def test_kept_across_a_restart_of_the_host(
+        self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
+    ) -> None:
+        """A host restarted after a quarantine keeps the plugin quarantined: no worker starts
+        (none of its code runs), calls get PluginCrashedError, the problem is filed; restart()
+        brings it back with the state the host persisted, and a later start serves it."""
+        build(factory, "counter", code=counter())
+        host = make_host(restart_limit=1, persist_state=True, state_interval=0.05)
+        host.hook.greet(name="a")
+        wait_for(lambda: _saved(host, "counter") == {"count": 1})
+        with pytest.raises(PluginCrashedError):
+            host.hook.greet(name="exit")
+        wait_for(lambda: host.plugins["counter"].quarantined)
+        host.stop()
+        again = make_host(restart_limit=1, persist_state=True)
+        info = again.plugins["counter"]
+        assert (info.quarantined, info.pid) == (True, None)
+        assert [p.kind for p in again.problems()] == [ProblemKind.QUARANTINED]
+        with pytest.raises(PluginCrashedError, match="quarantined"):
+            again.hook.greet(name="b")
+        again.restart("counter")
+        wait_for(lambda: serving(again, "counter", restarts=1))
+        assert again.hook.greet(name="b")[0].startswith("hi b #2")
+        again.stop()
+        third = make_host(restart_limit=1)
+        assert serving(third, "counter")
 
     def test_window_forgets_old_crashes(self, factory: WheelFactory, make_host: MakeHost) -> None:
         """Crashes older than restart_window do not count towards the quarantine."""
@@ -269,6 +302,19 @@ class TestBackoff:
         assert all(b == 2 * a for a, b in itertools.pairwise(lows))
         assert all(h == 2 * low for low, h in zip(lows, highs, strict=True))
         assert backoff(100, rng=lambda: 1.0) == BACKOFF_MAX
+
+
+def _quarantined_update(factory: WheelFactory, make_host: MakeHost) -> PluginHost:
+    """A host whose counter 1.1.0, an update of 1.0.0, crashed into quarantine."""
+    build(factory, "counter", code=counter("v1"))
+    host = make_host(restart_limit=1)
+    build(factory, "counter", "1.1.0", code=counter("v2"))
+    wait_for(lambda: host.plugins["counter"].version == "1.1.0")
+    with pytest.raises(PluginCrashedError):
+        host.hook.greet(name="exit")
+    wait_for(lambda: host.plugins["counter"].quarantined)
+    assert "1.1.0" in (host.home / "crash_loops.json").read_text()
+    return host
 
 
 def _saved(host: PluginHost, name: str) -> object:
