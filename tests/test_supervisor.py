@@ -117,19 +117,40 @@ class TestCrash:
         crashed = [e for e in events if e.kind is EventKind.CRASHED]
         assert crashed[0].step == "call_timeout_s"
 
-    def test_memory_limit_named(
-        self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
+    @pytest.mark.parametrize(
+        ("limit", "resources", "hog"),
+        [
+            ("memory_mb", "memory_mb = 200", "len(bytearray(1024 * 1024 * 1024))"),
+            ("open_files", "open_files = 32", "len([open(__file__) for _ in range(100)])"),
+            (
+                "threads",
+                "threads = 4",
+                "[threading.Thread(target=time.sleep, args=(5,)).start() for _ in range(10)]",
+            ),
+        ],
+    )
+    def test_limit_named(
+        self,
+        factory: WheelFactory,
+        make_host: MakeHost,
+        events: list[Event],
+        limit: str,
+        resources: str,
+        hog: str,
     ) -> None:
-        """A worker allocating past memory_mb stops; the crashed event names the limit."""
-        hog = "@hookimpl\ndef farewell(name):\n    return len(bytearray(1024 * 1024 * 1024))\n"
-        build(factory, "hog", code=counter(more=hog), resources="memory_mb = 200")
+        """A worker passing a limit in a call stops: the caller gets PluginCrashedError naming
+        the limit, and so does the crashed event; the worker is restarted."""
+        code = f"@hookimpl\ndef farewell(name):\n    import threading, time\n    return {hog}\n"
+        build(factory, "hog", code=counter(more=code), resources=resources)
         host = make_host()
-        with pytest.raises(PluginCrashedError):
+        with pytest.raises(PluginCrashedError) as caught:
             host.hook.farewell(name="x")
+        assert caught.value.limit == limit
         wait_for(lambda: any(e.kind is EventKind.CRASHED for e in events))
         crashed = [e for e in events if e.kind is EventKind.CRASHED]
-        assert crashed[0].step == "memory_mb"
-        assert "memory_mb" in str(crashed[0].error)
+        assert crashed[0].step == limit
+        assert limit in str(crashed[0].error)
+        wait_for(lambda: serving(host, "hog", restarts=1))
 
 
 class TestQuarantine:
