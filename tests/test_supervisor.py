@@ -85,6 +85,26 @@ class TestCrash:
         assert "SIGKILL" in str(crashed[0].error)
         assert host.hook.greet(name="a")[0].startswith("hi a #1")
 
+    def test_calls_while_restarting(
+        self, factory: WheelFactory, make_host: MakeHost, events: list[Event], tmp_path: Path
+    ) -> None:
+        """A call while a crashed worker restarts gets PluginCrashedError saying so, at once,
+        not after the restart."""
+        mark = tmp_path / "imported"
+        slow = (
+            f"import pathlib, time\nif pathlib.Path({str(mark)!r}).exists():\n    time.sleep(2)\n"
+        )
+        build(factory, "counter", code=counter(more=f"{slow}pathlib.Path({str(mark)!r}).touch()\n"))
+        host = make_host()
+        with pytest.raises(PluginCrashedError):
+            host.hook.greet(name="exit")
+        wait_for(lambda: EventKind.CRASHED in kinds(events, "counter"))
+        began = time.monotonic()
+        with pytest.raises(PluginCrashedError, match="is restarting"):
+            host.hook.greet(name="a")
+        assert time.monotonic() - began < 1
+        wait_for(lambda: serving(host, "counter", restarts=1))
+
     def test_restart_takes_the_worker_booted_ahead(
         self, factory: WheelFactory, make_host: MakeHost
     ) -> None:
