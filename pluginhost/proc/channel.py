@@ -253,8 +253,15 @@ class Channel:
         """
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._leading and time.monotonic() < deadline:
-                self._cond.wait(max(deadline - time.monotonic(), 0.0))
+            # Counted as a waiter: a leader stepping down wakes only counted waiters, and an
+            # uncounted wait here lasted the whole timeout (a crashed worker's callers got
+            # their error 2 s late, one crash in five).
+            self._waiting += 1
+            try:
+                while self._leading and time.monotonic() < deadline:
+                    self._cond.wait(max(deadline - time.monotonic(), 0.0))
+            finally:
+                self._waiting -= 1
             if self._leading or self._eof:
                 return
             self._leading = True
