@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -77,6 +79,25 @@ plugin = Plugin()
 """
 
 
+def fork_a_sleeper(pidfile: Path) -> str:
+    """Plugin code (needing ``os``) that forks a child sleeping 60 s, which keeps the worker's
+    socket open, and writes its pid to ``pidfile``."""
+    return (
+        "if (child := os.fork()) == 0:\n    __import__('time').sleep(60)\n    os._exit(0)\n"
+        f"open({str(pidfile)!r}, 'w').write(str(child))"
+    )
+
+
+@contextlib.contextmanager
+def killing(pidfile: Path) -> Iterator[None]:
+    """Kill the process whose pid ``pidfile`` holds (once written) on leaving."""
+    try:
+        yield
+    finally:
+        if pidfile.exists():
+            os.kill(int(pidfile.read_text()), signal.SIGKILL)
+
+
 class TestStart:
     def test_describes_each_hook_implementation(self, workers: Workers) -> None:
         """The worker reports each implementation with its name, specname, argnames, options."""
@@ -112,6 +133,18 @@ class TestStart:
         """A segfault or os._exit while importing the plugin is a PluginCrashedError."""
         with pytest.raises(PluginCrashedError, match="died while starting"):
             workers.start(f"import ctypes, os\n{crash}\nplugin = None\n")
+
+    def test_crash_at_import_is_seen_with_a_forked_child_keeping_the_socket(
+        self, workers: Workers, tmp_path: Path
+    ) -> None:
+        """A worker dying at import while a process it forked lives on (holding its socket
+        open) fails the start at once, as a crash, not at the start timeout."""
+        pidfile = tmp_path / "child.pid"
+        source = f"import os\n{fork_a_sleeper(pidfile)}\nos._exit(3)\n"
+        began = time.monotonic()
+        with killing(pidfile), pytest.raises(PluginCrashedError, match="died while starting"):
+            Worker.start(workers.spec(source), start_timeout=30)
+        assert time.monotonic() - began < 5
 
     def test_a_plugin_that_hangs_at_import_is_killed_at_the_start_timeout(
         self, workers: Workers
@@ -352,24 +385,11 @@ class TestCrash:
         socket open, so no EOF comes): every caller, the one reading the socket included,
         gets PluginCrashedError at once."""
         pidfile = tmp_path / "child.pid"
+        fork = textwrap.indent(fork_a_sleeper(pidfile), " " * 8)
         worker = workers.start(
-            f"""
-            import os, time
-            class P:
-                @hookimpl
-                def wait(self):
-                    time.sleep(60)
-                @hookimpl
-                def die(self):
-                    child = os.fork()
-                    if child == 0:
-                        time.sleep(60)
-                        os._exit(0)
-                    open({str(pidfile)!r}, "w").write(str(child))
-                    time.sleep(0.3)
-                    os._exit(3)
-            plugin = P()
-            """
+            "import os, time\nclass P:\n    @hookimpl\n    def wait(self):\n"
+            "        time.sleep(60)\n    @hookimpl\n    def die(self):\n"
+            f"{fork}\n        time.sleep(0.3)\n        os._exit(3)\nplugin = P()\n"
         )
         took: dict[str, float] = {}
 
@@ -380,15 +400,12 @@ class TestCrash:
             took[f"{hook}{len(took)}"] = time.monotonic() - began
 
         threads = [threading.Thread(target=call, args=(hook,)) for hook in ("die", "wait", "wait")]
-        try:
+        with killing(pidfile):
             for thread in threads:
                 thread.start()
                 time.sleep(0.05)
             for thread in threads:
                 thread.join(90)
-        finally:
-            if pidfile.exists():
-                os.kill(int(pidfile.read_text()), signal.SIGKILL)
         assert len(took) == 3
         assert max(took.values()) < 1.5, took
 

@@ -116,6 +116,8 @@ class WorkerSpec:
 
 #: How long a worker may take to exit after its channel closed before it is killed.
 _EOF_GRACE = 2.0
+#: How often a starting worker's exit is looked for while the host waits for its messages.
+_EXIT_POLL = 0.05
 
 OnExit = Callable[["Worker", ExitInfo], None]
 
@@ -187,12 +189,12 @@ class Worker:
         deadline = time.monotonic() + timeout
         try:
             channel.send(Hello(PROTOCOL_VERSION, secret, self.spec.message(self._cgroup)))
-            echo = channel.receive(deadline)
+            echo = self._receive(deadline)
             if not isinstance(echo, Hello) or echo.version != PROTOCOL_VERSION:
                 self._refuse_start("the worker's hello is missing or of another version", echo)
             if not secrets.compare_digest(echo.secret, secret):
                 self._refuse_start("the worker's hello does not carry its secret", echo)
-            ready = channel.receive(deadline)
+            ready = self._receive(deadline)
         except TimeoutError:
             reason = f"the worker did not load the plugin within {timeout} s and was killed"
             self._refuse_start(reason, False)
@@ -208,6 +210,22 @@ class Worker:
         watcher.daemon = True
         self._watcher = watcher
         watcher.start()
+
+    def _receive(self, deadline: float) -> Any:
+        """The worker's next message while it starts; None at EOF, which its exit brings even
+        when a process it forked at import keeps its socket open (that wait lasted the whole
+        start timeout).
+
+        :raises TimeoutError: ``deadline`` passed.
+        """
+        while True:
+            try:
+                return self._channel.receive(min(deadline, time.monotonic() + _EXIT_POLL))
+            except TimeoutError:
+                if time.monotonic() >= deadline:
+                    raise
+                if self._process.poll() is not None:
+                    self._channel.hang_up()  # what it sent is still read, then EOF
 
     def _refuse_start(self, reason: str, received: object) -> NoReturn:
         """Kill and reap the worker, and raise; ``received`` None: it died on its own."""
