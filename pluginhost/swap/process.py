@@ -319,7 +319,10 @@ class Processes:
 
     def _retired(self, link: Link) -> None:
         if self.supervised and link.quarantined:
-            self.lift(link)
+            try:
+                self.lift(link)
+            except StoreError as exc:  # the change goes on; a later start may find it quarantined
+                logger.warning("quarantine record of %s not lifted: %s", link.plugin, exc)
 
     def _recorded(self, key: CandidateKey) -> Quarantined | None:
         """The quarantine record of this very version, if any. A record of another version
