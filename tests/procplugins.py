@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from pluginhost.model.limits import ResourceLimits
-from pluginhost.proc.worker import ExitInfo, Worker, WorkerSpec
+from pluginhost.proc.exits import ExitInfo
+from pluginhost.proc.worker import Worker, WorkerSpec
 
 HEADER = """\
 import pluggy

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +25,7 @@ from pluginhost.model.errors import (
     RemotePluginError,
 )
 from pluginhost.model.limits import ResourceLimits
+from pluginhost.proc import cgroup, launcher
 from pluginhost.proc.worker import Worker
 
 __all__ = ["workers"]
@@ -75,6 +79,25 @@ plugin = Plugin()
 """
 
 
+def fork_a_sleeper(pidfile: Path) -> str:
+    """Plugin code (needing ``os``) that forks a child sleeping 60 s, which keeps the worker's
+    socket open, and writes its pid to ``pidfile``."""
+    return (
+        "if (child := os.fork()) == 0:\n    __import__('time').sleep(60)\n    os._exit(0)\n"
+        f"open({str(pidfile)!r}, 'w').write(str(child))"
+    )
+
+
+@contextlib.contextmanager
+def killing(pidfile: Path) -> Iterator[None]:
+    """Kill the process whose pid ``pidfile`` holds (once written) on leaving."""
+    try:
+        yield
+    finally:
+        if pidfile.exists():
+            os.kill(int(pidfile.read_text()), signal.SIGKILL)
+
+
 class TestStart:
     def test_describes_each_hook_implementation(self, workers: Workers) -> None:
         """The worker reports each implementation with its name, specname, argnames, options."""
@@ -111,6 +134,18 @@ class TestStart:
         with pytest.raises(PluginCrashedError, match="died while starting"):
             workers.start(f"import ctypes, os\n{crash}\nplugin = None\n")
 
+    def test_crash_at_import_is_seen_with_a_forked_child_keeping_the_socket(
+        self, workers: Workers, tmp_path: Path
+    ) -> None:
+        """A worker dying at import while a process it forked lives on (holding its socket
+        open) fails the start at once, as a crash, not at the start timeout."""
+        pidfile = tmp_path / "child.pid"
+        source = f"import os\n{fork_a_sleeper(pidfile)}\nos._exit(3)\n"
+        began = time.monotonic()
+        with killing(pidfile), pytest.raises(PluginCrashedError, match="died while starting"):
+            Worker.start(workers.spec(source), start_timeout=30)
+        assert time.monotonic() - began < 5
+
     def test_a_plugin_that_hangs_at_import_is_killed_at_the_start_timeout(
         self, workers: Workers
     ) -> None:
@@ -120,6 +155,37 @@ class TestStart:
         with pytest.raises(PluginCrashedError, match=r"did not load the plugin within 1\.0 s"):
             Worker.start(spec, start_timeout=1.0)
         assert time.monotonic() - began < 5
+
+    @pytest.mark.parametrize("failure", ["boot", "import", "crash", "timeout"])
+    def test_a_failed_start_leaves_no_cgroup(
+        self, workers: Workers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str
+    ) -> None:
+        """The cgroup made for a worker is removed however its start fails: no interpreter,
+        an import error, a crash at import, the start timeout. (This machine's cgroups may not
+        be delegated: the cgroup is a folder here, made and removed through proc.cgroup.)"""
+        made: list[Path] = []
+        removed: list[Path] = []
+
+        def make(limits: ResourceLimits) -> Path:
+            made.append(tmp_path / f"group{len(made)}")
+            made[-1].mkdir()
+            return made[-1]
+
+        monkeypatch.setattr(cgroup, "make", make)
+        monkeypatch.setattr(cgroup, "remove", removed.append)
+        if failure == "boot":
+            monkeypatch.setattr(launcher, "argv", lambda: [str(tmp_path / "no-python")])
+        source = {
+            "boot": "plugin = None\n",
+            "import": "import no_such_module_here\nplugin = None\n",
+            "crash": "import os\nos._exit(3)\n",
+            "timeout": "import time\ntime.sleep(60)\nplugin = None\n",
+        }[failure]
+        spec = workers.spec(source, limits=ResourceLimits(memory_mb=500))
+        with pytest.raises((PluginCrashedError, PluginLoadError)):
+            Worker.start(spec, start_timeout=2)
+        assert made
+        assert removed == made
 
     def test_hook_wrappers_are_refused(self, workers: Workers) -> None:
         """A plugin that declares a hook wrapper is refused at load, with that reason."""
@@ -255,6 +321,19 @@ class TestCrash:
         with pytest.raises(PluginCrashedError):
             worker.call("echo", {"value": 1})
 
+    def test_every_crash_is_told_at_once(self, workers: Workers) -> None:
+        """A worker exiting in a call fails that call at once, every time: the thread waiting
+        for the worker's exit and the caller reading its socket race, and neither waits out
+        the other (before the fix, about one crash in five took 2 s)."""
+        took = []
+        for _ in range(40):
+            worker = workers.start(GREET)
+            began = time.monotonic()
+            with pytest.raises(PluginCrashedError):
+                worker.call("die", {"how": "exit"})
+            took.append(time.monotonic() - began)
+        assert max(took) < 1.0, sorted(took)[-3:]
+
     @pytest.mark.parametrize("code", [3, 4])
     def test_plugin_exit_code_is_the_plugins(self, workers: Workers, code: int) -> None:
         """Once the worker serves, an exit code the worker uses while starting (3: refused the
@@ -298,6 +377,37 @@ class TestCrash:
         assert len(errors) == 3
         assert time.monotonic() - began < 3
         assert "SIGKILL" in str(errors[0])
+
+    def test_calls_in_flight_fail_at_once_when_a_forked_child_keeps_the_socket(
+        self, workers: Workers, tmp_path: Path
+    ) -> None:
+        """A worker that dies while a process it forked lives on (holding its end of the
+        socket open, so no EOF comes): every caller, the one reading the socket included,
+        gets PluginCrashedError at once."""
+        pidfile = tmp_path / "child.pid"
+        fork = textwrap.indent(fork_a_sleeper(pidfile), " " * 8)
+        worker = workers.start(
+            "import os, time\nclass P:\n    @hookimpl\n    def wait(self):\n"
+            "        time.sleep(60)\n    @hookimpl\n    def die(self):\n"
+            f"{fork}\n        time.sleep(0.3)\n        os._exit(3)\nplugin = P()\n"
+        )
+        took: dict[str, float] = {}
+
+        def call(hook: str) -> None:
+            began = time.monotonic()
+            with pytest.raises(PluginCrashedError):
+                worker.call(hook, {})
+            took[f"{hook}{len(took)}"] = time.monotonic() - began
+
+        threads = [threading.Thread(target=call, args=(hook,)) for hook in ("die", "wait", "wait")]
+        with killing(pidfile):
+            for thread in threads:
+                thread.start()
+                time.sleep(0.05)
+            for thread in threads:
+                thread.join(90)
+        assert len(took) == 3
+        assert max(took.values()) < 1.5, took
 
     def test_crash_in_activation(self, workers: Workers) -> None:
         """A segfault in the plugin's activation hook is a PluginCrashedError."""

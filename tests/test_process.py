@@ -110,8 +110,14 @@ class TestLoad:
             ("import os\nos._exit(7)\n", "import"),
             ("import ctypes\nctypes.string_at(0)\n", "import"),
             (counter(more="@hookimpl\ndef pluginhost_activate(host):\n    os._exit(5)\n"), None),
+            (
+                counter(
+                    more="@hookimpl\ndef pluginhost_activate(host):\n    ctypes.string_at(0)\n"
+                ),
+                None,
+            ),
         ],
-        ids=["exit-at-import", "segfault-at-import", "exit-at-activate"],
+        ids=["exit-at-import", "segfault-at-import", "exit-at-activate", "segfault-at-activate"],
     )
     def test_crash_while_loading(
         self,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import greet_code, wait_for
 from processhost import build, counter, kinds, serving
-from procplugins import alive
+from procplugins import alive, wait_gone
 
 from pluginhost import (
     Event,
@@ -85,6 +85,42 @@ class TestCrash:
         assert "SIGKILL" in str(crashed[0].error)
         assert host.hook.greet(name="a")[0].startswith("hi a #1")
 
+    def test_calls_while_restarting(
+        self, factory: WheelFactory, make_host: MakeHost, events: list[Event], tmp_path: Path
+    ) -> None:
+        """A call while a crashed worker restarts gets PluginCrashedError saying so, at once,
+        not after the restart."""
+        mark = tmp_path / "imported"
+        slow = (
+            f"import pathlib, time\nif pathlib.Path({str(mark)!r}).exists():\n    time.sleep(2)\n"
+        )
+        build(factory, "counter", code=counter(more=f"{slow}pathlib.Path({str(mark)!r}).touch()\n"))
+        host = make_host()
+        with pytest.raises(PluginCrashedError):
+            host.hook.greet(name="exit")
+        wait_for(lambda: EventKind.CRASHED in kinds(events, "counter"))
+        began = time.monotonic()
+        with pytest.raises(PluginCrashedError, match="is restarting"):
+            host.hook.greet(name="a")
+        assert time.monotonic() - began < 1
+        wait_for(lambda: serving(host, "counter", restarts=1))
+
+    def test_restart_takes_the_worker_booted_ahead(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """A restart after a crash is served by the worker booted ahead, not by an
+        interpreter started then."""
+        build(factory, "counter", code=counter())
+        host = make_host()
+        spares = host._engine.processes.spares()
+        wait_for(lambda: spares.ready_pid is not None)
+        ahead = spares.ready_pid
+        with pytest.raises(PluginCrashedError):
+            host.hook.greet(name="exit")
+        wait_for(lambda: serving(host, "counter", restarts=1))
+        assert host.plugins["counter"].pid == ahead
+        wait_for(lambda: spares.ready_pid not in (None, ahead))  # the next one booted
+
     def test_deadline(
         self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
     ) -> None:
@@ -101,19 +137,40 @@ class TestCrash:
         crashed = [e for e in events if e.kind is EventKind.CRASHED]
         assert crashed[0].step == "call_timeout_s"
 
-    def test_memory_limit_named(
-        self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
+    @pytest.mark.parametrize(
+        ("limit", "resources", "hog"),
+        [
+            ("memory_mb", "memory_mb = 200", "len(bytearray(1024 * 1024 * 1024))"),
+            ("open_files", "open_files = 32", "len([open(__file__) for _ in range(100)])"),
+            (
+                "threads",
+                "threads = 4",
+                "[threading.Thread(target=time.sleep, args=(5,)).start() for _ in range(10)]",
+            ),
+        ],
+    )
+    def test_limit_named(
+        self,
+        factory: WheelFactory,
+        make_host: MakeHost,
+        events: list[Event],
+        limit: str,
+        resources: str,
+        hog: str,
     ) -> None:
-        """A worker allocating past memory_mb stops; the crashed event names the limit."""
-        hog = "@hookimpl\ndef farewell(name):\n    return len(bytearray(1024 * 1024 * 1024))\n"
-        build(factory, "hog", code=counter(more=hog), resources="memory_mb = 200")
+        """A worker passing a limit in a call stops: the caller gets PluginCrashedError naming
+        the limit, and so does the crashed event; the worker is restarted."""
+        code = f"@hookimpl\ndef farewell(name):\n    import threading, time\n    return {hog}\n"
+        build(factory, "hog", code=counter(more=code), resources=resources)
         host = make_host()
-        with pytest.raises(PluginCrashedError):
+        with pytest.raises(PluginCrashedError) as caught:
             host.hook.farewell(name="x")
+        assert caught.value.limit == limit
         wait_for(lambda: any(e.kind is EventKind.CRASHED for e in events))
         crashed = [e for e in events if e.kind is EventKind.CRASHED]
-        assert crashed[0].step == "memory_mb"
-        assert "memory_mb" in str(crashed[0].error)
+        assert crashed[0].step == limit
+        assert limit in str(crashed[0].error)
+        wait_for(lambda: serving(host, "hog", restarts=1))
 
 
 class TestQuarantine:
@@ -167,22 +224,57 @@ class TestQuarantine:
         with pytest.raises(HostStateError, match="not a process plugin"):
             host.restart("hello")
 
-    def test_rollback_from_quarantine(
-        self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
-    ) -> None:
-        """A quarantined version rolled back from: the earlier version serves in a new worker."""
-        build(factory, "counter", code=counter("v1"))
-        host = make_host(restart_limit=1)
-        build(factory, "counter", "1.1.0", code=counter("v2"))
-        wait_for(lambda: host.plugins["counter"].version == "1.1.0")
-        with pytest.raises(PluginCrashedError):
-            host.hook.greet(name="exit")
-        wait_for(lambda: host.plugins["counter"].quarantined)
+    def test_rollback_from_quarantine(self, factory: WheelFactory, make_host: MakeHost) -> None:
+        """A quarantined version rolled back from: the earlier version serves in a new worker,
+        and the quarantine's record goes with the version (a restart serves the earlier one)."""
+        host = _quarantined_update(factory, make_host)
         info = host.rollback("counter")
         assert info.version == "1.0.0"
         assert info.pid is not None
         assert host.hook.greet(name="a")[0].startswith("v1 a")
         assert host.problems() == ()
+        # The old version's worker, and its record, go once its calls drained.
+        wait_for(lambda: "1.1.0" not in (host.home / "crash_loops.json").read_text())
+        host.stop()
+        assert serving(make_host(restart_limit=1), "counter")
+
+    def test_new_version_brings_it_back(self, factory: WheelFactory, make_host: MakeHost) -> None:
+        """A new version dropped while a version is quarantined serves in a new worker."""
+        host = _quarantined_update(factory, make_host)
+        build(factory, "counter", "1.2.0", code=counter("v3"))
+        wait_for(lambda: host.plugins["counter"].version == "1.2.0")
+        assert serving(host, "counter")
+        assert host.hook.greet(name="a")[0].startswith("v3 a")
+        assert host.problems() == ()
+        # The old version's worker, and its record, go once its calls drained.
+        wait_for(lambda: "1.1.0" not in (host.home / "crash_loops.json").read_text())
+
+    def test_kept_across_a_restart_of_the_host(
+        self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
+    ) -> None:
+        """A host restarted after a quarantine keeps the plugin quarantined: no worker starts
+        (none of its code runs), calls get PluginCrashedError, the problem is filed; restart()
+        brings it back with the state the host persisted, and a later start serves it."""
+        build(factory, "counter", code=counter())
+        host = make_host(restart_limit=1, persist_state=True, state_interval=0.05)
+        host.hook.greet(name="a")
+        wait_for(lambda: _saved(host, "counter") == {"count": 1})
+        with pytest.raises(PluginCrashedError):
+            host.hook.greet(name="exit")
+        wait_for(lambda: host.plugins["counter"].quarantined)
+        host.stop()
+        again = make_host(restart_limit=1, persist_state=True)
+        info = again.plugins["counter"]
+        assert (info.quarantined, info.pid) == (True, None)
+        assert [p.kind for p in again.problems()] == [ProblemKind.QUARANTINED]
+        with pytest.raises(PluginCrashedError, match="quarantined"):
+            again.hook.greet(name="b")
+        again.restart("counter")
+        wait_for(lambda: serving(again, "counter", restarts=1))
+        assert again.hook.greet(name="b")[0].startswith("hi b #2")
+        again.stop()
+        third = make_host(restart_limit=1)
+        assert serving(third, "counter")
 
     def test_window_forgets_old_crashes(self, factory: WheelFactory, make_host: MakeHost) -> None:
         """Crashes older than restart_window do not count towards the quarantine."""
@@ -198,17 +290,21 @@ class TestQuarantine:
 
 
 class TestHostDeath:
-    def test_kill_9_of_the_host_leaves_no_worker(self, tmp_path: Path) -> None:
-        """A host process killed with SIGKILL leaves none of its workers behind."""
+    @pytest.mark.parametrize("busy", [False, True], ids=["idle", "in-a-call"])
+    def test_kill_9_of_the_host_leaves_no_worker(self, tmp_path: Path, busy: bool) -> None:
+        """A host process killed with SIGKILL leaves none of its workers behind, the one booted
+        ahead included: an idle worker reads EOF, one busy in a long call (not reading its
+        socket) gets the parent-death signal."""
         wheels = tmp_path / "wheels"
+        nap = "@hookimpl\ndef farewell(name):\n    import time\n    time.sleep(60)\n"
         WheelFactory(wheels).build(
             "counter",
-            code=counter(),
+            code=counter(more=nap),
             manifest='[plugin]\nname = "counter"\nisolation = "process"\n',
         )
         script = textwrap.dedent(
             f"""
-            import sys, time
+            import sys, threading, time
             sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
             from hookspecs import greeter
             from pluginhost import PluginHost
@@ -216,21 +312,29 @@ class TestHostDeath:
                               home={str(tmp_path / "home")!r}, watch=[{str(wheels)!r}],
                               api_version=greeter.API_VERSION, environment=False)
             host.start()
-            print(host.plugins["counter"].pid, flush=True)
+            spares = host._engine.processes.spares()
+            while spares.ready_pid is None:
+                time.sleep(0.01)
+            if {busy!r}:
+                call = lambda: host.hook.farewell(name="x")
+                threading.Thread(target=call, daemon=True).start()
+                time.sleep(0.3)
+            print(host.plugins["counter"].pid, spares.ready_pid, flush=True)
             time.sleep(60)
             """
         )
         process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
         try:
             assert process.stdout is not None
-            pid = int(process.stdout.readline())
-            assert alive(pid)
+            pids = [int(pid) for pid in process.stdout.readline().split()]
+            assert len(pids) == 2
+            assert all(alive(pid) for pid in pids)
         finally:
             process.kill()
             process.wait()
             if process.stdout is not None:
                 process.stdout.close()
-        wait_for(lambda: not alive(pid), timeout=10)
+        assert all(wait_gone(pid, 5) for pid in pids)
 
 
 class TestBackoff:
@@ -241,6 +345,19 @@ class TestBackoff:
         assert all(b == 2 * a for a, b in itertools.pairwise(lows))
         assert all(h == 2 * low for low, h in zip(lows, highs, strict=True))
         assert backoff(100, rng=lambda: 1.0) == BACKOFF_MAX
+
+
+def _quarantined_update(factory: WheelFactory, make_host: MakeHost) -> PluginHost:
+    """A host whose counter 1.1.0, an update of 1.0.0, crashed into quarantine."""
+    build(factory, "counter", code=counter("v1"))
+    host = make_host(restart_limit=1)
+    build(factory, "counter", "1.1.0", code=counter("v2"))
+    wait_for(lambda: host.plugins["counter"].version == "1.1.0")
+    with pytest.raises(PluginCrashedError):
+        host.hook.greet(name="exit")
+    wait_for(lambda: host.plugins["counter"].quarantined)
+    assert "1.1.0" in (host.home / "crash_loops.json").read_text()
+    return host
 
 
 def _saved(host: PluginHost, name: str) -> object:

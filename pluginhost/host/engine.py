@@ -472,7 +472,7 @@ class Engine:
             problems=(
                 *self._journal.problems(),
                 *self.hooks.problems(changed),
-                *self.processes.problems(),
+                *self.processes.problems(ledger.active),
             ),
             history=self._journal.history.view(),
             backups=MappingProxyType({**ledger.backups}),  # type: ignore[dict-item]

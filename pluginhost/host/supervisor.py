@@ -7,10 +7,12 @@ hit; calls in flight already got :class:`~pluginhost.PluginCrashedError` from th
 1. a ``crashed`` event names the exit code or signal, and the limit hit if any;
 2. after ``restart_limit`` crashes within ``restart_window`` seconds, the plugin is quarantined:
    a ``quarantined`` event and problem, and no more restarts until an operator brings it back
-   (``host.rollback()``, a new version, ``host.restart()`` / ``pluginhost restart NAME``);
+   (``host.rollback()``, a new version, ``host.restart()`` / ``pluginhost restart NAME``),
+   also across the host's restarts (:mod:`pluginhost.state.crash_loops`);
 3. otherwise, after a jittered exponential backoff, a new worker is started from the same
-   spec, handed the state last exported (at the last swap, or at the last of the exports made
-   every ``state_interval`` seconds), activated and pinged, all without the host's lock; then,
+   spec (the one booted ahead, :mod:`pluginhost.proc.spare`, when it is ready), handed the
+   state last exported (at the last swap, or at the last of the exports made every
+   ``state_interval`` seconds), activated and pinged, all without the host's lock; then,
    under the lock, the link's worker is replaced in one reference store and a ``restarted``
    event goes out. A failed restart counts as another crash.
 
@@ -29,8 +31,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pluggy
 
-from ..model.errors import PluginHostError
+from ..model.errors import PluginHostError, StoreError
 from ..model.events import Event, EventKind
+from ..state.crash_loops import CrashLoops
 from ..swap.process import Link, Processes
 from .dependencies import SharedDependencies
 from .private import PrivateDependencies
@@ -38,7 +41,8 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     # Imported when a worker first restarts (see pluginhost.swap.process).
-    from ..proc.worker import ExitInfo, Worker
+    from ..proc.exits import ExitInfo
+    from ..proc.worker import Worker
 
 __all__ = ["Supervisor", "processes_for"]
 
@@ -63,6 +67,7 @@ def processes_for(
         ceilings=config.resources,
         paths=private.paths,
         start_timeout=config.timeouts.import_,
+        crash_loops=CrashLoops(config.site_root.parent),
     )
     deps.private = processes.isolated
     return processes
@@ -111,6 +116,7 @@ class Supervisor:
     def start(self) -> None:
         """Start the supervisor's thread."""
         self._stopping = False
+        self._processes.supervised = True
         self._next_export = time.monotonic() + self.config.state_interval
         self._thread = threading.Thread(target=self._run, name="pluginhost-supervisor", daemon=True)
         self._thread.start()
@@ -119,6 +125,7 @@ class Supervisor:
         """Stop the thread; no restart starts after this returns."""
         with self._wake:
             self._stopping = True
+            self._processes.supervised = False  # the host stops: quarantine records stay
             self._wake.notify_all()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
@@ -138,6 +145,7 @@ class Supervisor:
             link.quarantined = False
             link.crashes.clear()
             self._schedule(link, 0.0)
+        self._keep(self._processes.lift, link)
 
     # -- the thread --------------------------------------------------------------------------
 
@@ -195,6 +203,7 @@ class Supervisor:
             return
         if quarantine:
             link.quarantined = True
+            self._keep(self._processes.quarantine, link)  # before it is told: crash-safe
             why = f"{len(link.crashes)} crashes within {self.config.restart_window:g}s"
             self._tell(link, EventKind.QUARANTINED, why, None)
             return
@@ -229,7 +238,12 @@ class Supervisor:
         from ..proc.worker import Worker  # noqa: PLC0415  see the imports above
 
         timeouts = self.config.timeouts
-        worker = Worker.start(link.spec, on_exit=link.exited, start_timeout=timeouts.import_)
+        worker = Worker.start(
+            link.spec,
+            on_exit=link.exited,
+            start_timeout=timeouts.import_,
+            spares=self._processes.spares(),
+        )
         several = len(link.spec.entry_points) > 1
         try:
             for entry_point in _implementing(worker, "pluginhost_import_state"):
@@ -279,6 +293,13 @@ class Supervisor:
 
         self._locked(place)
         return outcome[0]
+
+    def _keep(self, change: Callable[[Link], None], link: Link) -> None:
+        """Record a quarantine, or lift it; a refused write leaves it to this run alone."""
+        try:
+            change(link)
+        except StoreError as exc:
+            logger.warning("quarantine of %s not kept for the next start: %s", link.plugin, exc)
 
     def _tell(self, link: Link, kind: EventKind, error: str, limit: str | None) -> None:
         def tell() -> None:

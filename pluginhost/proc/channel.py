@@ -4,9 +4,10 @@ Each request carries an id. There is no reader thread: a caller waiting for its 
 the *leader* when no other thread reads, and reads frames, handing each reply to its caller,
 until its own comes; the others wait on a condition and one of them takes over when the leader
 leaves. A lone caller so reads its own reply without any thread hand-over (the cost of a call
-is then the round trip). The worker's death is seen by :meth:`Channel.finish`, which the host
-calls from a thread that waits for the process: it reads what is left and wakes every caller
-still waiting with the error it is given, at once.
+is then the round trip). The worker's death is seen by a thread that waits for the process
+(:class:`~pluginhost.proc.worker.Worker`'s watcher): it hangs up (:meth:`Channel.hang_up`),
+reads what is left (:meth:`Channel.drain`) and wakes every caller still waiting with the error
+it gives :meth:`Channel.close`, at once.
 
 Frames are read with a buffer of our own (not a socket file), so that a read that passes its
 deadline leaves the channel whole: a ping that times out does not break the next call.
@@ -252,8 +253,15 @@ class Channel:
         """
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._leading and time.monotonic() < deadline:
-                self._cond.wait(max(deadline - time.monotonic(), 0.0))
+            # Counted as a waiter: a leader stepping down wakes only counted waiters, and an
+            # uncounted wait here lasted the whole timeout (a crashed worker's callers got
+            # their error 2 s late, one crash in five).
+            self._waiting += 1
+            try:
+                while self._leading and time.monotonic() < deadline:
+                    self._cond.wait(max(deadline - time.monotonic(), 0.0))
+            finally:
+                self._waiting -= 1
             if self._leading or self._eof:
                 return
             self._leading = True
@@ -281,6 +289,16 @@ class Channel:
         """Close the write side: the worker reads EOF and exits."""
         with contextlib.suppress(OSError):  # already gone
             self.sock.shutdown(socket.SHUT_WR)
+
+    def hang_up(self) -> None:
+        """Close both sides, once the worker exited: what it sent is still read, then EOF.
+
+        The worker's exit closes its end, unless a process it forked still holds it: the
+        reader would then wait for that process, not for the worker. Shutting our end down
+        wakes a reader blocked on it, and the frames already received stay readable.
+        """
+        with contextlib.suppress(OSError):  # already gone
+            self.sock.shutdown(socket.SHUT_RDWR)
 
     def dispose(self) -> None:
         """Close the socket, once the channel is finished (or its handshake failed)."""

@@ -6,7 +6,7 @@ and import the plugin, and learns the hook implementations it declares
 (:class:`HookDescription`), from which the host builds proxies.
 :meth:`Worker.call` is thread-safe; the worker runs the calls it gets one at a time. When the
 worker dies, calls in flight get :class:`~pluginhost.PluginCrashedError` at once and
-``on_exit`` is called once with an :class:`ExitInfo`.
+``on_exit`` is called once with an :class:`~.exits.ExitInfo`.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from ..model.errors import (
 from ..model.limits import ResourceLimits
 from . import cgroup
 from .channel import Channel, FrameTooLargeError, Slot
-from .child import EXIT_LIMIT, EXIT_REFUSED
+from .exits import ExitInfo, exit_info
 from .messages import (
     PROTOCOL_VERSION,
     Call,
@@ -53,7 +53,7 @@ from .messages import (
 )
 from .spare import Spares, boot
 
-__all__ = ["ExitInfo", "HookDescription", "Worker", "WorkerSpec"]
+__all__ = ["HookDescription", "Worker", "WorkerSpec"]
 
 
 @final
@@ -79,24 +79,6 @@ class HookDescription:
     def hook(self) -> str:
         """The name of the hook it implements."""
         return self.specname or self.name
-
-
-@final
-@attrs.frozen
-class ExitInfo:
-    """How a worker ended.
-
-    :param returncode: its exit code, or None when a signal killed it.
-    :param signal: the signal that killed it, if one did.
-    :param limit: the limit it hit (``memory_mb``, ``open_files``, ``threads``,
-        ``call_timeout_s``), if one.
-    :param reason: one line for events and problems.
-    """
-
-    returncode: int | None
-    signal: int | None
-    limit: str | None
-    reason: str
 
 
 @final
@@ -134,6 +116,8 @@ class WorkerSpec:
 
 #: How long a worker may take to exit after its channel closed before it is killed.
 _EOF_GRACE = 2.0
+#: How often a starting worker's exit is looked for while the host waits for its messages.
+_EXIT_POLL = 0.05
 
 OnExit = Callable[["Worker", ExitInfo], None]
 
@@ -186,11 +170,15 @@ class Worker:
         try:
             booted = spares.take() if spares is not None else boot()
         except OSError as e:
+            if cgroup_path is not None:
+                cgroup.remove(cgroup_path)
             raise PluginCrashedError(f"the worker could not start: {e}", plugin=spec.plugin) from e
         worker = cls(spec, booted.process, booted.sock, on_exit, cgroup_path)
         try:
             worker._handshake(booted.secret, start_timeout)
         except BaseException:
+            if worker.exit_info is None:  # not reaped yet: no process nor cgroup left behind
+                worker._reap(kill=True)
             worker._channel.dispose()
             raise
         return worker
@@ -201,12 +189,12 @@ class Worker:
         deadline = time.monotonic() + timeout
         try:
             channel.send(Hello(PROTOCOL_VERSION, secret, self.spec.message(self._cgroup)))
-            echo = channel.receive(deadline)
+            echo = self._receive(deadline)
             if not isinstance(echo, Hello) or echo.version != PROTOCOL_VERSION:
                 self._refuse_start("the worker's hello is missing or of another version", echo)
             if not secrets.compare_digest(echo.secret, secret):
                 self._refuse_start("the worker's hello does not carry its secret", echo)
-            ready = channel.receive(deadline)
+            ready = self._receive(deadline)
         except TimeoutError:
             reason = f"the worker did not load the plugin within {timeout} s and was killed"
             self._refuse_start(reason, False)
@@ -222,6 +210,22 @@ class Worker:
         watcher.daemon = True
         self._watcher = watcher
         watcher.start()
+
+    def _receive(self, deadline: float) -> Any:
+        """The worker's next message while it starts; None at EOF, which its exit brings even
+        when a process it forked at import keeps its socket open (that wait lasted the whole
+        start timeout).
+
+        :raises TimeoutError: ``deadline`` passed.
+        """
+        while True:
+            try:
+                return self._channel.receive(min(deadline, time.monotonic() + _EXIT_POLL))
+            except TimeoutError:
+                if time.monotonic() >= deadline:
+                    raise
+                if self._process.poll() is not None:
+                    self._channel.hang_up()  # what it sent is still read, then EOF
 
     def _refuse_start(self, reason: str, received: object) -> NoReturn:
         """Kill and reap the worker, and raise; ``received`` None: it died on its own."""
@@ -438,6 +442,7 @@ class Worker:
     def _watch(self) -> None:
         """The watcher thread: waits for the worker's end, then tells everyone, once."""
         self._process.wait()
+        self._channel.hang_up()
         try:
             self._channel.drain(_EOF_GRACE)
             info = self._reap(kill=False)
@@ -461,7 +466,7 @@ class Worker:
             if self._limit is None and cgroup.oom_killed(self._cgroup):
                 self._limit = "memory_mb"
             cgroup.remove(self._cgroup)
-        info = _exit_info(code, self._limit, started=self._watcher is not None)
+        info = exit_info(code, self._limit, started=self._watcher is not None)
         self.exit_info = info
         self._exited.set()
         return info
@@ -471,27 +476,6 @@ def _fresh(error: PluginCrashedError) -> PluginCrashedError:
     """A new instance of the channel's one closing error for each caller: one instance raised
     in several threads would gather all their tracebacks."""
     return PluginCrashedError(error.reason, plugin=error.plugin, limit=error.limit)
-
-
-def _exit_info(code: int, limit: str | None, *, started: bool) -> ExitInfo:
-    """How a worker ended; once it serves, an exit code is the plugin's own (``os._exit(3)``),
-    not one of the worker's start-up codes."""
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        how = f"killed by {name}"
-        returncode, sig = None, -code
-    else:
-        how = f"exited with code {code}"
-        if code == EXIT_REFUSED and not started:
-            how += " (refused the handshake)"
-        returncode, sig = code, None
-    if limit is None and code == EXIT_LIMIT and not started:
-        limit = "unknown"  # a limit hit while loading is told by its message, or by this code
-    reason = f"{how} after hitting its {limit} limit" if limit else how
-    return ExitInfo(returncode=returncode, signal=sig, limit=limit, reason=reason)
 
 
 def _description(hook: HookMsg) -> HookDescription:

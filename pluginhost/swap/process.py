@@ -18,6 +18,7 @@ one reference store, without touching the plugin manager.
 from __future__ import annotations
 
 import collections
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,20 +27,25 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
 
-from ..model.candidate import Candidate, InstalledOrigin, WheelOrigin
-from ..model.errors import ActivationError, PluginCrashedError, PluginHostError
+from ..model.candidate import Candidate, CandidateKey, InstalledOrigin, WheelOrigin
+from ..model.errors import ActivationError, PluginCrashedError, PluginHostError, StoreError
 from ..model.limits import ResourceLimits
+from ..model.names import PluginName
 from ..model.problems import Problem, ProblemKind
+from ..state.crash_loops import CrashLoops, Quarantined
 from .proxies import ProcessProxy, build_proxies
 from .switch import Implementations
 
 if TYPE_CHECKING:
     # Imported when a process plugin first loads: a host without any pays nothing for them.
+    from ..proc.exits import ExitInfo
     from ..proc.spare import Spares
-    from ..proc.worker import ExitInfo, Worker, WorkerSpec
-    from .members import Member
+    from ..proc.worker import HookDescription, Worker, WorkerSpec
+    from .members import Active, Member
 
 __all__ = ["Link", "Processes", "link_of", "stop_workers"]
+
+logger = logging.getLogger("pluginhost")
 
 #: Hooks whose calls the link answers itself when the worker is gone (crashed, restarting,
 #: quarantined): a version retired then still hands over the state it last exported, and its
@@ -47,6 +53,10 @@ __all__ = ["Link", "Processes", "link_of", "stop_workers"]
 _EXPORT: Final = "pluginhost_export_state"
 _IMPORT: Final = "pluginhost_import_state"
 _DEACTIVATE: Final = "pluginhost_deactivate"
+#: Lifecycle hooks a quarantined link answers itself: a start restoring a version quarantined
+#: before (see :mod:`pluginhost.state.crash_loops`) keeps the state it is handed for the
+#: restart that brings it back, which activates it then.
+_DEFERRED: Final = ("pluginhost_activate", "pluginhost_health")
 
 
 @attrs.define(eq=False)
@@ -76,6 +86,12 @@ class Link:
     """Its version left service: its worker was stopped on purpose, and is never restarted."""
     on_exit: Callable[[Link, ExitInfo], None] | None = None
     """Told when its serving worker dies unasked (the supervisor's)."""
+    key: CandidateKey | None = None
+    """The identity of the version it serves (what a quarantine is recorded under)."""
+    hooks: tuple[HookDescription, ...] = ()
+    """The plugin's hook implementations, as its first worker described them."""
+    on_retired: Callable[[Link], None] | None = None
+    """Told when its version leaves service (:func:`stop_workers`)."""
     lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
     timers: list[Callable[[str, float], None]] = attrs.field(factory=list, repr=False)
     """Told how long each call took (``HostMetrics.process_call``), when any is."""
@@ -107,7 +123,7 @@ class Link:
     def _forward(self, entry_point: str, hook: str, kwargs: Mapping[str, Any]) -> Any:
         worker = self.worker
         if worker is None:
-            return self._absent(hook, entry_point)
+            return self._absent(hook, entry_point, kwargs)
         value = worker.call(hook, kwargs, timeout=self.timeout, entry_point=entry_point)
         # The state crossing at a swap is kept for a restart; a plugin of several entry points
         # crosses it one part at a time, so only the supervisor's exports keep it whole.
@@ -119,7 +135,15 @@ class Link:
         """Remember ``state`` for a restart."""
         self.state, self.has_state = state, True
 
-    def _absent(self, hook: str, entry_point: str) -> Any:
+    def _absent(self, hook: str, entry_point: str, kwargs: Mapping[str, Any]) -> Any:
+        if self.quarantined and hook == _IMPORT:
+            state = kwargs.get("state")
+            if len(self.spec.entry_points) > 1:  # kept by entry point, as exports keep it
+                state = {**(self.state if isinstance(self.state, dict) else {}), entry_point: state}
+            self.keep(state)
+            return None
+        if self.quarantined and hook in _DEFERRED:
+            return None
         if hook == _EXPORT:
             # What it saved last: a swap from a crashed worker keeps it (shaped as the worker
             # exports it: by entry point for a plugin of several).
@@ -171,6 +195,12 @@ class Processes:
     paths: Callable[[Candidate], Sequence[str]] = lambda candidate: ()
     start_timeout: float = 30.0
     on_exit: Callable[[Link, ExitInfo], None] | None = None
+    crash_loops: CrashLoops | None = None
+    """Where quarantines are recorded across restarts (none: they last as long as the host)."""
+    supervised: bool = attrs.field(default=False, init=False)
+    """Whether the supervisor runs: a version leaving service then does so by a change (a
+    rollback, a new version, a removal) and takes its quarantine record with it; at the
+    host's stop the record stays."""
     timers: list[Callable[[str, float], None]] = attrs.field(factory=list, init=False)
     """Told how long each call into a worker took (shared with every link)."""
     _links: set[Link] = attrs.field(factory=set, init=False)
@@ -227,15 +257,17 @@ class Processes:
         )
         link.timers = self.timers
         link.on_exit = self._exited
-        if self._spares is None:
-            from ..proc.spare import Spares  # noqa: PLC0415  see the imports above
-
-            self._spares = Spares()
-        link.worker = _start(spec, link, self.start_timeout, self._spares)
+        link.key, link.on_retired = candidate.key, self._retired
+        record = self._recorded(candidate.key)
+        if record is not None:
+            _restore_quarantine(link, record)  # no worker: none of its code runs
+        else:
+            link.worker = _start(spec, link, self.start_timeout, self.spares())
+            link.hooks = link.worker.hooks
         names = [ep.name for ep in candidate.entry_points]
         try:
             proxies = build_proxies(
-                candidate.name, self.project, names, link.worker.hooks, link.forward, link
+                candidate.name, self.project, names, link.hooks, link.forward, link
             )
             prepared = prepare(member, proxies)
         except BaseException:
@@ -244,6 +276,16 @@ class Processes:
         with self._guard:
             self._links.add(link)
         return prepared
+
+    def spares(self) -> Spares:
+        """The workers booted ahead for the next start (a load, a swap, a restart), made when
+        the first process plugin loads."""
+        with self._guard:
+            if self._spares is None:
+                from ..proc.spare import Spares  # noqa: PLC0415  see the imports above
+
+                self._spares = Spares()
+            return self._spares
 
     def live(self) -> list[Link]:
         """The links whose workers serve or may be restarted (not retired)."""
@@ -256,8 +298,50 @@ class Processes:
         if self.on_exit is not None:
             self.on_exit(link, info)
 
-    def problems(self) -> list[Problem]:
-        """A problem for each quarantined process plugin."""
+    # -- quarantines kept across restarts (pluginhost.state.crash_loops)
+
+    def quarantine(self, link: Link) -> None:
+        """Record ``link``'s version as quarantined, so that a restart keeps it so.
+
+        :raises StoreError: the record could not be written (the quarantine holds in memory).
+        """
+        if self.crash_loops is not None and link.key is not None:
+            hooks = [_hook_record(h) for h in link.hooks]
+            self.crash_loops.record(link.key, len(link.crashes), hooks)
+
+    def lift(self, link: Link) -> None:
+        """Lift ``link``'s quarantine record: brought back, or its version left service.
+
+        :raises StoreError: the record could not be removed.
+        """
+        if self.crash_loops is not None and link.key is not None:
+            self.crash_loops.forget(link.key)
+
+    def _retired(self, link: Link) -> None:
+        if self.supervised and link.quarantined:
+            try:
+                self.lift(link)
+            except StoreError as exc:  # the change goes on; a later start may find it quarantined
+                logger.warning("quarantine record of %s not lifted: %s", link.plugin, exc)
+
+    def _recorded(self, key: CandidateKey) -> Quarantined | None:
+        """The quarantine record of this very version, if any. A record of another version
+        of the plugin, none of whose versions serves, is stale (that version was replaced
+        while the host was stopped, or starting), and is lifted."""
+        if self.crash_loops is None:
+            return None
+        record = self.crash_loops.get(key)
+        serving = any(link.key is not None and link.key.name == key.name for link in self.live())
+        if record is None and not serving:
+            try:
+                self.crash_loops.forget_plugin(key.name)
+            except StoreError as exc:  # a stale record left: it never matches this version
+                logger.warning("stale quarantine record of %s left: %s", key.name, exc)
+        return record
+
+    def problems(self, serving: Mapping[PluginName, Active]) -> list[Problem]:
+        """A problem for each quarantined process plugin serving (``serving`` names the active
+        versions: one left quarantined is stopped after the drain, when the view is out)."""
         return [
             Problem(
                 ProblemKind.QUARANTINED,
@@ -269,7 +353,7 @@ class Processes:
                 version=link.version,
             )
             for link in self.live()
-            if link.quarantined
+            if link.quarantined and _serves(link, serving)
         ]
 
     def stop_all(self) -> None:
@@ -293,6 +377,26 @@ def _start(spec: WorkerSpec, link: Link, timeout: float, spares: Spares) -> Work
         ) from exc
 
 
+def _serves(link: Link, serving: Mapping[PluginName, Active]) -> bool:
+    active = serving.get(PluginName(link.plugin))
+    return active is not None and active.candidate.key == link.key
+
+
+def _restore_quarantine(link: Link, record: Quarantined) -> None:
+    """Make ``link`` quarantined as it was recorded, with the hooks recorded."""
+    from ..proc.worker import HookDescription  # noqa: PLC0415  see the imports above
+
+    link.quarantined = True
+    link.crashes.extend([time.monotonic()] * record.crashes)
+    link.hooks = tuple(
+        HookDescription(**{**hook, "argnames": tuple(hook["argnames"])}) for hook in record.hooks
+    )
+
+
+def _hook_record(hook: HookDescription) -> dict[str, Any]:
+    return {**attrs.asdict(hook), "argnames": list(hook.argnames)}
+
+
 def link_of(registrations: Sequence[Implementations]) -> Link | None:
     """The link of a process plugin's registrations; ``None`` for an in-process plugin."""
     for r in registrations:
@@ -308,3 +412,5 @@ def stop_workers(registrations: Sequence[Implementations]) -> None:
     link = link_of(registrations)
     if link is not None:
         link.stop()
+        if link.on_retired is not None:
+            link.on_retired(link)
