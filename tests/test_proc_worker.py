@@ -95,7 +95,8 @@ def killing(pidfile: Path) -> Iterator[None]:
         yield
     finally:
         if pidfile.exists():
-            os.kill(int(pidfile.read_text()), signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # gone with the worker's group
+                os.kill(int(pidfile.read_text()), signal.SIGKILL)
 
 
 class TestStart:
@@ -408,6 +409,28 @@ class TestCrash:
                 thread.join(90)
         assert len(took) == 3
         assert max(took.values()) < 1.5, took
+
+    @pytest.mark.parametrize("crash", [True, False])
+    def test_what_the_plugin_started_goes_with_its_worker(
+        self, workers: Workers, tmp_path: Path, crash: bool
+    ) -> None:
+        """A program the plugin started (which its parent's end leaves running otherwise) is
+        killed with the worker's process group, whether the worker crashed or was stopped."""
+        pidfile = tmp_path / "sleeper.pid"
+        worker = workers.start(
+            "import os, subprocess\nclass P:\n    @hookimpl\n    def start(self, crash):\n"
+            "        sleeper = subprocess.Popen(['sleep', '60'])\n"
+            f"        open({str(pidfile)!r}, 'w').write(str(sleeper.pid))\n"
+            "        if crash:\n            os._exit(3)\nplugin = P()\n"
+        )
+        with killing(pidfile):
+            if crash:
+                with pytest.raises(PluginCrashedError):
+                    worker.call("start", {"crash": True})
+            else:
+                worker.call("start", {"crash": False})
+                worker.stop(grace=1.0)
+            assert wait_gone(int(pidfile.read_text()), 5)
 
     def test_crash_in_activation(self, workers: Workers) -> None:
         """A segfault in the plugin's activation hook is a PluginCrashedError."""

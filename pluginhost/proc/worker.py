@@ -12,6 +12,7 @@ worker dies, calls in flight get :class:`~pluginhost.PluginCrashedError` at once
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import signal
 import socket
@@ -423,6 +424,12 @@ class Worker:
             with contextlib.suppress(OSError):  # already reaped: nothing left to signal
                 self._process.send_signal(sig)
 
+    def _wait_unreaped(self) -> None:
+        """Wait for the worker's exit, leaving it to be reaped (its pid stays its own)."""
+        if self._process.returncode is None:
+            with contextlib.suppress(ChildProcessError):  # reaped meanwhile by stop()
+                os.waitid(os.P_PID, self._process.pid, os.WEXITED | os.WNOWAIT)
+
     def _on_message(self, message: object) -> None:
         if self._limit is not None:
             return
@@ -441,7 +448,7 @@ class Worker:
 
     def _watch(self) -> None:
         """The watcher thread: waits for the worker's end, then tells everyone, once."""
-        self._process.wait()
+        self._wait_unreaped()
         self._channel.hang_up()
         try:
             self._channel.drain(_EOF_GRACE)
@@ -461,6 +468,11 @@ class Worker:
     def _reap(self, *, kill: bool) -> ExitInfo:
         if kill:
             self._signal(signal.SIGKILL)
+        self._wait_unreaped()
+        # What the plugin forked goes with the worker: its process group, named by the
+        # worker's pid (a session of its own), which the unreaped worker still holds.
+        with contextlib.suppress(OSError):  # nobody left in it
+            os.killpg(self._process.pid, signal.SIGKILL)
         code = self._process.wait()
         if self._cgroup is not None:
             if self._limit is None and cgroup.oom_killed(self._cgroup):
