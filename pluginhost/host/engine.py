@@ -28,6 +28,7 @@ from ..model.candidate import Candidate, CandidateKey
 from ..model.errors import ActivationError, HostStateError, PluginHostError, StoreError
 from ..model.events import Event
 from ..model.names import PluginName
+from ..model.pacing import paced
 from ..model.problems import Problem
 from ..model.status import PluginInfo, PluginState
 from ..resolve.admission import Admission
@@ -454,7 +455,7 @@ class Engine:
         ledger = self._ledger
         draining = self._changer.draining()
         if changed is None:
-            self._infos = {name: self._info(name, draining) for name in ledger.order}
+            self._infos = {name: self._info(name, draining) for name in paced(ledger.order)}
         else:
             for name in changed:
                 if name in ledger.active:
