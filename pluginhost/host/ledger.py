@@ -95,26 +95,26 @@ class Ledger:
 
     def record(self, active: Active) -> Record:
         """The registry record of an active plugin."""
+        site_dir, manual, pinned = self._bookkeeping(active)
+        return Record(active.candidate, site_dir, active.top_level, manual, pinned)
+
+    def _bookkeeping(self, active: Active) -> tuple[str | None, bool, bool]:
+        """What a record says of ``active`` beside its candidate and names: its site dir's
+        name, whether it was installed explicitly, and whether it is pinned."""
         site = active.site_dir
         manual = self.manual.get(active.name) == active.candidate
-        return Record(
-            candidate=active.candidate,
-            site_dir=site.name if site is not None else None,
-            top_level=active.top_level,
-            manual=manual,
-            pinned=manual and active.name in self.pinned,
+        return (
+            (site.name if site is not None else None),
+            manual,
+            manual and active.name in self.pinned,
         )
 
     def _says(self, record: Record, active: Active) -> bool:
         """Whether ``record`` is still the record of ``active``."""
-        site = active.site_dir
-        manual = self.manual.get(active.name) == active.candidate
         return (
             record.candidate is active.candidate
             and record.top_level == active.top_level
-            and record.site_dir == (site.name if site is not None else None)
-            and record.manual == manual
-            and record.pinned == (manual and active.name in self.pinned)
+            and (record.site_dir, record.manual, record.pinned) == self._bookkeeping(active)
         )
 
     def push_backup(self, record: Record, keep: int) -> list[Record]:

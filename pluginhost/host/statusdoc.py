@@ -20,6 +20,7 @@ import attrs
 
 from ..model.errors import PluginHostError
 from ..model.events import Event
+from ..model.names import PluginName
 from ..model.pacing import pace, paced
 from ..model.problems import Problem, Requirement
 from ..model.status import HistoryEntry, PluginInfo, PluginStatus
@@ -91,8 +92,7 @@ class StatusWriter:
             history, backups = view.history.get(name, ()), view.backups.get(name, ())
             last = self._texts.get(name)
             if last is None or not _same(last[:3], (info, history, backups)):
-                versions = tuple(r.candidate.version_text for r in backups)
-                entry = _plugin_json(info, PluginStatus(info, history, versions))
+                entry = _plugin_json(info, view.status(PluginName(name)))
                 key = bound_text(name)
                 text = canonical(key) + ":" + canonical(bound_strings(entry))
                 last = (info, history, backups, key, text)

@@ -47,7 +47,7 @@ from .writer_messages import (
     message_of,
 )
 
-__all__ = ["AHEAD", "WriterProcess"]
+__all__ = ["WriterProcess"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ _JOB_TIMEOUT: Final = 120.0
 #: Seconds for the rest of a greeting that has begun to arrive.
 _GREETING_TIMEOUT: Final = 5.0
 #: The most jobs sent ahead of their install and not answered yet.
-AHEAD: Final = 4
+_AHEAD: Final = 4
 #: Writers lost in a row after which every install is written in the host's process.
 _GIVE_UP: Final = 3
 #: What the writer runs (a module attribute: the tests give it a misbehaving program).
@@ -211,7 +211,7 @@ class WriterProcess:
             return False
         with self._lock:
             child = self._child
-            if child is None or len(self._ahead) >= AHEAD:
+            if child is None or len(self._ahead) >= _AHEAD:
                 return False
             try:
                 if not child.check_ready():

@@ -137,9 +137,7 @@ class PartMemo:
                     singles[id(only)] = seen
                     found.append(seen[2])
                     continue
-                key: Hashable = (only, version)
-            else:
-                key = _key(part, active)
+            key = _key(part, active)
             got = now.get(key) or before.get(key)
             if got is None:
                 self.misses += 1
