@@ -112,6 +112,13 @@ class TestRealServers:
         # good bytes (it did, on a loaded machine).
         host = follow(index, projects=["hello"], timeout=5.0, poll_interval=3600)
         wait_for(lambda: "hello" in host.load_order(), timeout=30)
+        filed: list[bool] = []  # at each refusal told, whether the host's problems show it
+
+        def told(event: Event) -> None:
+            if event.kind is EventKind.REFUSED:
+                filed.append(any(p.kind is ProblemKind.WHEEL_INVALID for p in host.problems()))
+
+        host.subscribe(told)
         index.publish(built.build("hello", "1.1.0", code=counter_code("1.1.0")))
         stored = index.file_path("hello-1.1.0-py3-none-any.whl")
         stored.write_bytes(stored.read_bytes() + b"tampered")
@@ -119,6 +126,8 @@ class TestRealServers:
         wait_for(lambda: any(e.kind is EventKind.REFUSED for e in events), timeout=30)
         assert answers(host) == ["1.0.0:1"]
         assert any(p.kind is ProblemKind.WHEEL_INVALID for p in host.problems())
+        assert filed  # told once the refusal is there to read
+        assert all(filed)
 
 
 class TestOutage:

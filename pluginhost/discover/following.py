@@ -109,6 +109,8 @@ class IndexSource:
         self._poll_lock = threading.Lock()  # one poll at a time: the client has one user
         self._changed: Changed = lambda folder, paths: None
         self._emit: Callable[[Event], None] = lambda event: None
+        # The events of the poll under way, told once its offer is published (see _poll).
+        self._told: list[Event] = []
 
     @classmethod
     def from_settings(cls, settings: IndexSettings) -> IndexSource:
@@ -169,7 +171,7 @@ class IndexSource:
             self.rollout,
             host_id,
             sightings,
-            emit,
+            self._told.append,
             stopping=lambda: self._stopping,
             host=host,
         )
@@ -239,28 +241,50 @@ class IndexSource:
             self._wake.clear()
 
     def _poll(self) -> bool:
-        """One poll; whether the index answered."""
+        """One poll; whether the index answered.
+
+        The events of the poll are told once its offer is published: a subscriber that reads
+        the host's problems on a refused download finds the refusal there (told before, it was
+        read too early).
+        """
         assert self._offering is not None
         with self._poll_lock:
             try:
-                offer = self._offering.poll()
-            except PackageIndexError as exc:
-                self._down(exc)
-                return False
-            except PollStoppedError:
-                return False
-            except Exception:
-                # A bug here must not end the polling, nor pass unseen: what was offered
-                # stays offered, and the next poll tries again.
-                logger.exception("index %s: the poll failed unexpectedly", self.url)
-                return False
-            recovered = self._up()
-            before, self._offer = self._offer, offer
-            first, self._polled_once = not self._polled_once, True
-        if first or recovered or before != offer:
+                read = self._read(self._offering)
+            finally:
+                told, self._told[:] = self._told[:], []
+        for event in told:
+            self._emit(event)
+        if read is None:
+            return False
+        before, offer, look = read
+        if look:
             assert self.cache is not None
             self._changed(self.cache, set(before.offered ^ offer.offered))
         return True
+
+    def _read(self, offering: Offering) -> tuple[Offer, Offer, bool] | None:
+        """Poll the index and publish its offer (under the poll lock).
+
+        :returns: the offer before and the offer now, and whether the host is to look again;
+            ``None`` when the index did not answer.
+        """
+        try:
+            offer = offering.poll()
+        except PackageIndexError as exc:
+            self._down(exc)
+            return None
+        except PollStoppedError:
+            return None
+        except Exception:
+            # A bug here must not end the polling, nor pass unseen: what was offered stays
+            # offered, and the next poll tries again.
+            logger.exception("index %s: the poll failed unexpectedly", self.url)
+            return None
+        recovered = self._up()
+        before, self._offer = self._offer, offer
+        first, self._polled_once = not self._polled_once, True
+        return before, offer, first or recovered or before != offer
 
     def _down(self, exc: PackageIndexError) -> None:
         """The index could not be read: what it offered keeps serving; said once."""

@@ -187,10 +187,10 @@ class Engine:
         self._ledger.mark_failed(
             outlook.plan.chosen, pool, [*outlook.plan.problems, *scan.problems, *outlook.problems]
         )
-        self._journal.report_refusals(scan.problems)
         with self._changer.loading():
             self._apply(outlook.plan)
         self._publish()
+        self._journal.report_refusals(scan.problems)  # told once the view shows them
         return Outcome(self._journal.failures())
 
     def install(self, candidate: Candidate, scan: Scan, unavailable: Sequence[Path]) -> PluginInfo:
