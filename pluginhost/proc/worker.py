@@ -392,7 +392,7 @@ class Worker:
 
     # -- the end
     def stop(self, grace: float = 2.0) -> ExitInfo:
-        """Close the channel, then SIGTERM after ``grace`` seconds, then SIGKILL.
+        """Close the channel, then SIGTERM after ``grace`` s, then SIGKILL; ``on_exit`` has run.
 
         :returns: how the worker ended (also :attr:`exit_info`).
         """
@@ -406,6 +406,11 @@ class Worker:
             except subprocess.TimeoutExpired:
                 continue
         self._exited.wait(grace + 5.0)
+        watcher = self._watcher
+        if watcher is not None and watcher is not threading.current_thread():
+            # on_exit has been called when stop returns: whoever stopped the worker may
+            # count on it (the watcher sets exit_info just before it calls on_exit).
+            watcher.join(grace + 5.0)
         assert self.exit_info is not None
         return self.exit_info
 
