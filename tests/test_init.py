@@ -81,3 +81,39 @@ class TestLightImport:
         loaded = {m.partition(".")[0] for m in imported_by("from pluginhost import PluginHost")}
         assert not loaded & {"watchdog", "installer"}, loaded
         assert "pluginhost" in loaded
+
+    def test_a_host_of_installed_plugins_starts_without_wheel_readers(self, tmp_path: Path) -> None:
+        """A host whose plugins are installed, with no manifest, requirement nor index, starts
+        and serves without what reading a wheel, a requirement or an index needs."""
+        site = tmp_path / "site"
+        (site / "plain_plugin").mkdir(parents=True)
+        (site / "plain_plugin" / "__init__.py").write_text(
+            "import pluggy\n\n@pluggy.HookimplMarker('lean')\ndef ping():\n    return 'pong'\n"
+        )
+        info = site / "plain_plugin-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: plain-plugin\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text("[lean.plugins]\nplain = plain_plugin\n")
+        code = (
+            f"import sys; sys.path.insert(0, {str(site)!r}); import pluggy, pluginhost; "
+            "spec = type('Spec', (), {'ping': pluggy.HookspecMarker('lean')(lambda self: None)}); "
+            f"host = pluginhost.PluginHost('lean', specs=[spec], home={str(tmp_path / 'home')!r}, "
+            "live=False).start(); assert host.hook.ping() == ['pong'], host.problems()"
+        )
+        loaded = imported_by(code)
+        assert "plain_plugin" in loaded
+        unneeded = {
+            "configparser",
+            "email.parser",
+            "installer",
+            "packaging.requirements",
+            "packaging.tags",
+            "pluginhost.discover.following",
+            "pluginhost.install.installer",
+            "subprocess",
+            "tomllib",
+            "tomli",
+            "watchdog",
+            "httpx",
+        }
+        assert not loaded & unneeded, sorted(loaded & unneeded)

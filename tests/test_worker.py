@@ -14,7 +14,7 @@ import pytest
 from conftest import greet_code
 
 import pluginhost.discover.discovery
-import pluginhost.install.sites
+import pluginhost.install.installer
 from pluginhost import (
     ActivationError,
     Event,
@@ -92,14 +92,15 @@ def buggy_reading(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def buggy_install(monkeypatch: pytest.MonkeyPatch) -> None:
     """Installing any version 2.0.0 fails as a bug would, with a bare KeyError."""
-    real = pluginhost.install.sites.install_wheel
+    real = pluginhost.install.installer.install_wheel
 
     def install(wheel: Path, *args: Any, **kwargs: Any) -> Any:
         if "-2.0.0-" in Path(wheel).name:
             raise KeyError("a bug in the installer")
         return real(wheel, *args, **kwargs)
 
-    monkeypatch.setattr(pluginhost.install.sites, "install_wheel", install)
+    # The site dirs import the installer when they first install, from its module.
+    monkeypatch.setattr(pluginhost.install.installer, "install_wheel", install)
 
 
 def problem_for(host: PluginHost, wheel: Path) -> str:

@@ -31,7 +31,6 @@ from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 import attrs
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from ..model.candidate import Candidate, WheelOrigin
 from ..model.errors import ManifestError, PluginHostError, TrustError, WheelError
@@ -461,6 +460,10 @@ def _stat_key(path: Path) -> _StatKey:
 
 
 def _filename_version(path: Path) -> tuple[str, ...]:
+    # Imported here: packaging.utils loads packaging.tags and subprocess, which a host that
+    # reads no wheel never needs.
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
     try:
         return (str(parse_wheel_filename(path.name)[1]),)
     except InvalidWheelFilename:

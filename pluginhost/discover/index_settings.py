@@ -10,9 +10,9 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import attrs
-from packaging.utils import canonicalize_name
 
 from ..model.errors import SettingsError
+from ..model.names import canonicalize_name
 from ..model.rollout import Rollout
 
 __all__ = ["IndexSettings", "display_url"]

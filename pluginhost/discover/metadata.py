@@ -8,29 +8,31 @@ and the wheel must fit this interpreter.
 
 from __future__ import annotations
 
-import configparser
-import email.message
-import email.parser
-import email.policy
 import functools
 import re
 import sys
-import zipfile
 from collections.abc import Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import attrs
-from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
-from packaging.tags import Tag, sys_tags
-from packaging.utils import (
-    NormalizedName,
-    canonicalize_name,
-    parse_wheel_filename,
-)
 from packaging.version import Version
 
+from ..model.names import canonicalize_name
 from .archive import MemberReader, RefusedError
+
+if TYPE_CHECKING:
+    import configparser
+    import email.message
+    import zipfile
+
+    from packaging.requirements import Requirement
+    from packaging.tags import Tag
+    from packaging.utils import NormalizedName
+
+# email, configparser, packaging.requirements and packaging.tags (with subprocess) are imported
+# where a wheel is read, not with this module: a host that reads no wheel (its plugins all
+# installed) starts without them.
 
 __all__ = [
     "DATA_SCHEMES",
@@ -72,8 +74,10 @@ class EntryPointSpec:
 
         :raises ValueError: when the text is not a valid INI file.
         """
+        import configparser
+
         # No interpolation: a "%" in a value is text, and "=" alone separates name from value.
-        parser = _CaseSensitiveParser(interpolation=None, delimiters=("=",))
+        parser = _case_sensitive_parser()(interpolation=None, delimiters=("=",))
         try:
             parser.read_string(text)
         except configparser.Error as exc:
@@ -85,10 +89,16 @@ class EntryPointSpec:
         )
 
 
-class _CaseSensitiveParser(configparser.ConfigParser):
-    def optionxform(self, optionstr: str) -> str:
-        # Entry point names are case-sensitive; ConfigParser lowercases keys by default.
-        return optionstr
+@functools.cache
+def _case_sensitive_parser() -> type[configparser.ConfigParser]:
+    import configparser
+
+    class CaseSensitiveParser(configparser.ConfigParser):
+        def optionxform(self, optionstr: str) -> str:
+            # Entry point names are case-sensitive; ConfigParser lowercases keys by default.
+            return optionstr
+
+    return CaseSensitiveParser
 
 
 @attrs.frozen
@@ -100,6 +110,8 @@ class FileName:
 
     @classmethod
     def parse(cls, filename: str) -> FileName:
+        from packaging.utils import parse_wheel_filename
+
         try:
             name, version, _build, tags = parse_wheel_filename(filename)
         except ValueError as exc:
@@ -158,6 +170,9 @@ def read_headers(
     reader: MemberReader, infos: Mapping[str, zipfile.ZipInfo], member: str
 ) -> email.message.Message:
     """Parse an RFC 822 style metadata file (METADATA, WHEEL)."""
+    import email.parser
+    import email.policy
+
     text = read_text(reader, infos, member)
     return email.parser.Parser(policy=email.policy.compat32).parsestr(text)
 
@@ -196,6 +211,8 @@ def check_wheel_version(wheel_meta: email.message.Message) -> None:
 
 @functools.lru_cache(maxsize=1)
 def _supported_tags() -> frozenset[Tag]:
+    from packaging.tags import sys_tags
+
     # sys_tags() yields hundreds of tags and costs about a millisecond: compute it once.
     return frozenset(sys_tags())
 
@@ -227,6 +244,8 @@ def read_requires_dist(metadata: email.message.Message) -> tuple[str, ...]:
     A specifier's version is parsed only when it is compared, and a marker only when evaluated:
     both are done here once, so that resolving the requirement later cannot fail untyped.
     """
+    from packaging.requirements import Requirement
+
     lines = tuple(str(line).strip() for line in metadata.get_all("Requires-Dist") or ())
     for line in lines:
         try:

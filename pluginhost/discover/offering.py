@@ -40,14 +40,11 @@ from typing import TYPE_CHECKING, Protocol
 
 import attrs
 from packaging.specifiers import SpecifierSet
-from packaging.utils import (
-    NormalizedName,
-    canonicalize_name,
-)
 from packaging.version import Version
 
 from ..model.errors import IndexHashError
 from ..model.events import Event, EventKind
+from ..model.names import canonicalize_name
 from ..model.problems import Problem, ProblemKind
 from ..model.rollout import Rollout, cohort
 from ..state.sightings import Sightings
@@ -63,6 +60,8 @@ from .releases import (
 )
 
 if TYPE_CHECKING:
+    from packaging.utils import NormalizedName
+
     from .index.client import IndexClient
 
 __all__ = ["NO_HOST", "HostSide", "Offer", "Offering", "PollStoppedError"]

@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Final, Literal
 
 import attrs
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from ..model.errors import TrustError
+from ..model.names import canonicalize_name
 from .regular import open_regular, read_regular
 
 __all__ = [

@@ -16,10 +16,9 @@ import sys
 import types
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from ..discover.sources import Scan
 from ..discover.wheel import WheelInfo
@@ -30,12 +29,16 @@ from ..load.modules import PluginFinder, pop_modules, purge_modules, release
 from ..load.reaper import Reaper, Released
 from ..model.candidate import Candidate, WheelOrigin
 from ..model.errors import PluginHostError, ResolutionError
-from ..model.names import PluginName
+from ..model.names import PluginName, canonicalize_name
 from ..model.problems import Problem, ProblemKind
+from ..model.specifiers import requirement
 from ..resolve.links import third_party
 from ..resolve.shared import Choice, Need, Serving, choose_dependencies
 from ..state.dependencies import DepRecord, DepUser
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
 __all__ = ["SharedDependencies", "dependency_refusals", "environment_version"]
 
@@ -384,8 +387,8 @@ def _plugins_and_needs(candidates: Sequence[Candidate]) -> tuple[set[str], set[s
 def _parsed(texts: Sequence[str]) -> Iterator[Requirement]:
     for text in texts:
         try:
-            yield Requirement(text)
-        except InvalidRequirement:
+            yield requirement(text)
+        except ValueError:  # InvalidRequirement
             continue  # refused with the plugin, when its requirements are checked
 
 
@@ -401,9 +404,11 @@ def _wheel_name(problem: Problem) -> tuple[str, str] | None:
     """The normalized distribution and version a refused wheel's file name declares."""
     if not problem.path:
         return None
+    from packaging.utils import parse_wheel_filename
+
     try:
         name, version, _, _ = parse_wheel_filename(Path(problem.path).name)
-    except InvalidWheelFilename:
+    except ValueError:  # InvalidWheelFilename, InvalidVersion
         return None
     return str(name), str(version)
 

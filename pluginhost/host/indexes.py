@@ -4,10 +4,11 @@ them."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeGuard
 
-from ..discover.following import Changed, IndexSource
 from ..discover.sources import Source
 from ..discover.trust import TrustGate
 from ..model.errors import TrustError
@@ -17,7 +18,31 @@ from ..state.host_id import host_id
 from .settings import Settings
 from .view import View
 
+if TYPE_CHECKING:
+    from ..discover.following import Changed, IndexSource
+
 __all__ = ["Indexes"]
+
+_FOLLOWING = "pluginhost.discover.following"
+
+
+def _index_sources(sources: Iterable[Source], settings: Settings) -> list[Source]:
+    """``sources`` and the indexes of ``settings``, the latter as :class:`IndexSource` values.
+
+    Index following (its polling, its release pages and requirements) is imported only for a
+    host that follows an index: an ``IndexSource`` given in ``sources`` was made by importing
+    its module, and a host without one, nor ``index`` settings, does not need it.
+    """
+    if not settings.index:
+        return list(sources)
+    from ..discover.following import IndexSource
+
+    return [*sources, *(IndexSource.from_settings(s) for s in settings.index)]
+
+
+def _is_index(source: Source) -> TypeGuard[IndexSource]:
+    following = sys.modules.get(_FOLLOWING)
+    return following is not None and isinstance(source, following.IndexSource)
 
 
 class Indexes:
@@ -39,10 +64,10 @@ class Indexes:
     ) -> None:
         assert settings.home is not None, "the host fills in its home"
         self._home = home = settings.home
-        given = [*sources, *(IndexSource.from_settings(s) for s in settings.index)]
-        self.sources = tuple(s for s in given if isinstance(s, IndexSource))
+        given = _index_sources(sources, settings)
+        self.sources = tuple(s for s in given if _is_index(s))
         #: The other sources, read by discovery as they are.
-        self.others = tuple(s for s in given if not isinstance(s, IndexSource))
+        self.others = tuple(s for s in given if not _is_index(s))
         #: Each index's cache folder, read by discovery like a watched folder.
         self.folders = tuple(s.attach(home) for s in self.sources)
         self._view = view

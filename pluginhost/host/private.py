@@ -29,13 +29,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from packaging.utils import canonicalize_name
-
 from ..discover.wheel import WheelInfo
 from ..install.deps import DepSites
 from ..install.sites import Handover, delete_dir
 from ..model.candidate import Candidate, WheelOrigin
 from ..model.errors import StoreError
+from ..model.names import canonicalize_name
 from ..resolve.links import third_party
 from ..resolve.shared import choose_dependencies
 from ..state.fs import make_dirs

@@ -15,7 +15,6 @@ from pathlib import Path
 from ..discover.archive import WheelLimits
 from ..discover.wheel import WheelInfo
 from ..model.errors import TrustError
-from .installer import install_wheel
 from .site_record import SiteCheck, site_fault
 from .sites import Handover, delete_dir, prune_dirs
 
@@ -56,6 +55,8 @@ class DepSites:
         :raises InstallError: when the file system refuses the install.
         :raises TrustError: when an existing dir differs from its RECORD.
         """
+        from .installer import install_wheel  # imported at the first install, as in .sites
+
         site = install_wheel(
             wheel.path,
             site_root=self.root,

@@ -21,11 +21,10 @@ from ..model.candidate import Candidate, CandidateKey, WheelOrigin
 from ..model.errors import TrustError
 from ..state.faults import crash_point
 from ..state.registry import Record
-from .installer import install_wheel, plugin_job
 from .site_record import SiteCheck, site_fault
-from .site_writer import SiteJob, SiteWrite, write_site
 
 if TYPE_CHECKING:
+    from .site_writer import SiteJob, SiteWrite
     from .writer_process import WriterProcess
 
 __all__ = ["Placed", "SiteDirs", "delete_dir", "prune_dirs"]
@@ -122,6 +121,8 @@ class SiteDirs:
             written = self._written_ahead(candidate, validated)
             if written is not None:
                 return written
+        from .installer import install_wheel
+
         site = install_wheel(
             origin.path,
             site_root=self.site_root,
@@ -183,6 +184,8 @@ class SiteDirs:
             origin.sha256,
         ):
             return None
+        from .installer import plugin_job
+
         try:
             return plugin_job(
                 wheel,
@@ -214,6 +217,10 @@ class SiteDirs:
         return job.target, tuple(sorted(set(validated.info.top_level)))
 
     def _site_writer(self) -> SiteWrite:
+        # The installer and the site writer are imported at the first install: a host whose
+        # plugins are all installed in its environment starts without them.
+        from .site_writer import write_site
+
         if not self._offload:
             return write_site
         if self._writer is None:

@@ -18,9 +18,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import importlib_metadata
-from packaging.utils import canonicalize_name
 
 from ..model.candidate import Candidate, InstalledOrigin
+from ..model.names import canonicalize_name
 
 __all__ = ["dist_infos", "distribution_of", "find_distributions"]
 

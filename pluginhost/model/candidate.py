@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import attrs
-from packaging.utils import NormalizedName, canonicalize_name
 
 from .manifest import Manifest
-from .names import PluginName, display_name
+from .names import PluginName, canonicalize_name, display_name
 from .specifiers import DistSpecifier, PluginConstraint, both
 from .versions import Version
+
+if TYPE_CHECKING:
+    from packaging.utils import NormalizedName
 
 
 @attrs.frozen

@@ -34,11 +34,6 @@ from .limits import ResourceLimits
 from .names import PluginName, plugin_name
 from .versions import ANY, Constraint, Version, parse_dist_version, parse_version
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
-
 __all__ = ["MANIFEST_NAME", "MAX_MANIFEST_SIZE", "Isolation", "Manifest"]
 
 MANIFEST_NAME: Final = "plugin.toml"
@@ -153,6 +148,11 @@ class _Where:
 
 
 def _load(data: bytes, max_size: int, where: _Where) -> dict[str, object]:
+    # Imported here: a host whose plugins have no manifest starts without a TOML parser.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
     if len(data) > max_size:
         where.fail(f"manifest of {len(data)} bytes is larger than the limit of {max_size} bytes")
     try:

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-from typing import NewType
+import re
+from typing import TYPE_CHECKING, Final, NewType, cast
 
-from packaging.utils import canonicalize_name
+if TYPE_CHECKING:
+    from packaging.utils import NormalizedName
 
 PluginName = NewType("PluginName", str)
+
+_SEPARATORS: Final = re.compile(r"[-_.]+")
+
+
+def canonicalize_name(name: str) -> NormalizedName:
+    """A distribution name as PEP 503 normalizes it: each run of ``-``, ``_`` and ``.`` becomes
+    one ``-``, in lower case (what ``packaging.utils.canonicalize_name`` gives, without
+    importing ``packaging.utils``, which loads ``packaging.tags`` and ``subprocess`` with it).
+
+    >>> canonicalize_name("Hello_World..Two")
+    'hello-world-two'
+    """
+    return cast("NormalizedName", _SEPARATORS.sub("-", name).lower())
 
 
 def plugin_name(text: str) -> PluginName:

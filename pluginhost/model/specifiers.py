@@ -10,14 +10,30 @@ Each has the :class:`~pluginhost.model.versions.Constraint` methods that resolut
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import attrs
 from packaging.specifiers import SpecifierSet
 
 from .versions import Constraint, Version
 
-__all__ = ["BothConstraints", "DistSpecifier", "PluginConstraint", "both"]
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
+
+__all__ = ["BothConstraints", "DistSpecifier", "PluginConstraint", "both", "requirement"]
+
+
+def requirement(text: str) -> Requirement:
+    """A ``Requires-Dist`` line (PEP 508), parsed.
+
+    ``packaging.requirements`` is imported at the first line parsed: with its markers it loads
+    ``packaging.tags`` and ``subprocess``, which a host whose plugins require nothing never needs.
+
+    :raises ValueError: ``InvalidRequirement`` when the line is not a requirement.
+    """
+    from packaging.requirements import Requirement
+
+    return Requirement(text)
 
 
 @attrs.frozen

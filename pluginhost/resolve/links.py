@@ -17,16 +17,17 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import attrs
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
-from packaging.utils import NormalizedName, canonicalize_name
 
 from ..model.candidate import Candidate
-from ..model.names import PluginName
-from ..model.specifiers import DistSpecifier
+from ..model.names import PluginName, canonicalize_name
+from ..model.specifiers import DistSpecifier, requirement
+
+if TYPE_CHECKING:
+    from packaging.utils import NormalizedName
 
 __all__ = ["link", "plugins_by_distribution", "third_party"]
 
@@ -106,8 +107,8 @@ def _parse(line: str) -> tuple[NormalizedName, str, SpecifierSet] | None:
     An unreadable line is left to the third-party check, which refuses it with a reason.
     """
     try:
-        req = Requirement(line)
-    except InvalidRequirement:
+        req = requirement(line)
+    except ValueError:  # InvalidRequirement
         return None
     try:
         applies = req.marker is None or req.marker.evaluate({"extra": ""})

@@ -13,14 +13,18 @@ Pure: the environment is asked through the ``installed`` callable the caller giv
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import attrs
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from ..discover.wheel import WheelInfo
 from ..model.errors import DependencyConflictError, ResolutionError
+from ..model.names import canonicalize_name
+from ..model.specifiers import requirement
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
 __all__ = ["Choice", "Need", "Serving", "applicable", "choose_dependencies"]
 
@@ -68,8 +72,8 @@ def applicable(who: str, texts: Iterable[str]) -> list[Requirement]:
     found = []
     for text in texts:
         try:
-            req = Requirement(text)
-        except InvalidRequirement as exc:
+            req = requirement(text)
+        except ValueError as exc:  # InvalidRequirement
             raise ResolutionError(f"invalid Requires-Dist {text!r}: {exc}", plugin=who) from exc
         if req.marker is None or req.marker.evaluate({"extra": ""}):
             found.append(req)
@@ -150,7 +154,7 @@ def _check_again(
 ) -> None:
     """A second requirement on a dependency chosen already must be met by that choice."""
     version = choice.wheel.version if choice.wheel else serving[name].version
-    if Requirement(need.requirement).specifier.contains(version, prereleases=True):
+    if requirement(need.requirement).specifier.contains(version, prereleases=True):
         return
     current = serving.get(name)
     needs = (*(current.needs if current else ()), choice.need, need)
@@ -161,7 +165,7 @@ def _meets(wheel: WheelInfo, name: str, needs: Sequence[Need]) -> bool:
     if canonicalize_name(wheel.distribution) != name:
         return False
     return all(
-        Requirement(n.requirement).specifier.contains(wheel.version, prereleases=True)
+        requirement(n.requirement).specifier.contains(wheel.version, prereleases=True)
         for n in needs
     )
 
