@@ -442,11 +442,13 @@ def _new_threads(before: frozenset[int]) -> list[ThreadRef]:
 
 def _running(tracked: dict[int, ThreadRef], prefixes: tuple[str, ...]) -> dict[int, str | None]:
     """Live threads that are tracked or inside code under ``prefixes``: ident to where."""
-    me = threading.get_ident()
+    frames = sys._current_frames()
+    # This thread's own frame, bound to a local here, would hold itself in a cycle, and with
+    # it its callers' frames and everything they hold (the versions just retired, until the
+    # next full collection).
+    frames.pop(threading.get_ident())
     found: dict[int, str | None] = {}
-    for ident, frame in sys._current_frames().items():
-        if ident == me:
-            continue
+    for ident, frame in frames.items():
         where = _plugin_frame(frame, prefixes) if prefixes else None
         if where is not None or ident in tracked:
             found[ident] = where

@@ -24,6 +24,7 @@ from ..model.errors import ActivationError
 from .distributions import Context, find_distributions
 from .guard import describe_exception
 from .reaper import Released
+from .reclaim import reclaim
 
 __all__ = [
     "PluginFinder",
@@ -167,8 +168,9 @@ def release(modules: dict[str, types.ModuleType], roots: Iterable[Path] = ()) ->
     """Let go of modules already out of ``sys.modules`` and of their dirs' import caches.
 
     ``modules`` is emptied here, so that the caller's dict holds nothing once they are watched.
-    Nothing is collected here (see :mod:`pluginhost.load.reaper`): a full collection on the swap
-    path would pause every caller.
+    No full collection runs here (see :mod:`pluginhost.load.reaper`): a full collection on the
+    swap path would pause every caller. Modules that only their own cycles hold are freed at
+    once instead, by reference counting (:func:`~.reclaim.reclaim`).
 
     :returns: the modules, watched through weak references: what is still alive after the
         interpreter's next full collection is held by something outside the plugin (a
@@ -176,8 +178,11 @@ def release(modules: dict[str, types.ModuleType], roots: Iterable[Path] = ()) ->
         module).
     """
     released = Released.of(modules)
+    held = list(modules.values())
     modules.clear()
     _drop_path_caches(roots)
+    reclaim(held)
+    del held  # the last references to the modules, if reclaim cleared their namespaces
     return released
 
 

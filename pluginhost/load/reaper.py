@@ -1,10 +1,11 @@
 """Watching retired versions' modules until the interpreter frees them, without pausing anyone.
 
 A module's functions point back at its namespace (``__globals__``) and every class points at
-itself (``__mro__``), so a retired version's code is freed by the cycle collector, never by
-reference counting alone. Forcing a full collection on the swap path would free it at once,
-but a full collection holds the interpreter lock for as long as it takes to walk every object
-of the process: tens of milliseconds with a thousand plugins, during which no hook call runs.
+itself (``__mro__``), so a retired version's code is freed by the cycle collector, not by
+reference counting alone, unless its release breaks those cycles (:mod:`.reclaim`, when only
+they hold it). Forcing a full collection on the swap path would free it at once, but a full
+collection holds the interpreter lock for as long as it takes to walk every object of the
+process: tens of milliseconds with a thousand plugins, during which no hook call runs.
 
 So nothing here collects on its own. Each release is watched through weak references; the
 interpreter's own collector runs when its thresholds say so, and a gc callback counts the full
