@@ -63,6 +63,23 @@ class TestMarker:
         quarantine.close()
         assert list(marker.parent.iterdir()) == []
 
+    def test_shorter_rewrite_names_only_what_still_loads(
+        self, tmp_path: Path, factory: WheelFactory
+    ) -> None:
+        """Two loads at once, the longer one done first: the marker, written over in place,
+        names only the one still loading, and a crash then convicts only that one."""
+        short = Loading.of(candidate(factory.build("a", "1.0.0", code=GREET.format(answer="a"))))
+        long = [
+            Loading.of(candidate(factory.build(name, "1.0.0", code=GREET.format(answer=name))))
+            for name in ("bbbbbbbb", "cccccccc")
+        ]
+        quarantine = Quarantine.of_home(tmp_path)
+        first = quarantine.loading([short])
+        quarantine.loading(long).clear()
+        del first  # the process dies with ``short`` still loading
+        [verdict] = Quarantine.of_home(tmp_path).crashed()
+        assert verdict.key == short.key
+
     def test_removed_when_the_load_raises(self, tmp_path: Path, wheel: Path) -> None:
         """A load that fails by raising is no crash."""
         quarantine = Quarantine(tmp_path / "quarantine")

@@ -131,6 +131,34 @@ class TestUnsafePath:
         assert f"owned by uid {me}" in (unsafe_path(folder, uid=other) or "")
 
 
+class TestCheckFolder:
+    def test_folder_itself_checked_each_time(self, tmp_path: Path) -> None:
+        """A look told what changed still sees the folder itself turn unsafe."""
+        folder = tmp_path / "parent" / "wheels"
+        folder.mkdir(parents=True)
+        gate = TrustGate()
+        gate.check_folder(folder, "watched folder")
+        folder.chmod(0o777)
+        with pytest.raises(TrustError, match="watched folder refused by strict_modes"):
+            gate.check_folder(folder, "watched folder", again=False)
+
+    def test_parents_checked_again_only_when_asked(self, tmp_path: Path) -> None:
+        """A parent turned unsafe is seen by the next full check, not by a look told what
+        changed (no event announces it), while the folder itself is unchanged."""
+        parent = tmp_path / "parent"
+        folder = parent / "wheels"
+        folder.mkdir(parents=True)
+        gate = TrustGate()
+        gate.check_folder(folder, "watched folder")
+        parent.chmod(0o777)
+        gate.check_folder(folder, "watched folder", again=False)
+        with pytest.raises(TrustError, match=f"{parent} is writable by group and others"):
+            gate.check_folder(folder, "watched folder")
+        with pytest.raises(TrustError):  # and the refusal is kept for the looks after
+            gate.check_folder(folder, "watched folder", again=False)
+        parent.chmod(0o755)
+
+
 class TestStrictModesInHost:
     def test_writable_folder_refused_then_trusted(
         self, factory: WheelFactory, make_host: MakeHost, wheels: Path, events: list[Event]

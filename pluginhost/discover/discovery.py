@@ -19,8 +19,9 @@ A look told which files of a folder changed (the watcher's events name them) rea
 and keeps what the last look found for the others, and for the other sources (the environment's
 installed distributions): with a thousand wheels in a folder, listing, checking and joining them
 all again made a swap cost what the host holds, not what changed. The folders themselves are
-checked at every look, once; a full look (at start, for ``install()``, after a trust change, and
-at least once per rescan interval) remains the safety net.
+checked at every look, once (up to the root at a full look, the folder alone otherwise: see
+``TrustGate.check_folder``); a full look (at start, for ``install()``, after a trust change,
+and at least once per rescan interval) remains the safety net.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ class Discovery:
             for a full look, which is also what a look is when what trust depends on (a
             folder's owner or mode, the trust file) changed since the last one.
         """
-        inputs = self._trust_inputs()
+        inputs = self._trust_inputs(again=changed is None)
         if inputs != self._trust_seen:
             changed = None
         self._trust_seen = inputs
@@ -211,13 +212,13 @@ class Discovery:
         file) changed since the last look: no folder event announces such a change."""
         return self._trust_inputs() != self._trust_seen
 
-    def _trust_inputs(self) -> tuple[tuple[Problem | None, ...], object]:
-        folders = tuple(self._folder_refusal(f) for f in self.folders)
+    def _trust_inputs(self, *, again: bool = True) -> tuple[tuple[Problem | None, ...], object]:
+        folders = tuple(self._folder_refusal(f, again) for f in self.folders)
         return folders, self.gate.fingerprint()
 
-    def _folder_refusal(self, folder: WheelFolderSource) -> Problem | None:
+    def _folder_refusal(self, folder: WheelFolderSource, again: bool) -> Problem | None:
         try:
-            self.gate.check_path(folder.path, "watched folder")
+            self.gate.check_folder(folder.path, "watched folder", again=again)
         except TrustError as exc:
             return _untrusted(exc, folder.path)
         return None

@@ -222,6 +222,8 @@ class TrustGate:
     trust_file: Path | None = None
     _cache: tuple[bytes, dict[str, TrustedHash]] | None = None
     _pinned: Mapping[str, TrustedHash] | TrustError | None = None
+    # By folder: its (inode, mode, owner) and why it was refused, at its last full check.
+    _folders: dict[str, tuple[object, str | None]] = attrs.field(factory=dict, repr=False)
 
     @property
     def hashes(self) -> bool:
@@ -238,6 +240,32 @@ class TrustGate:
         reason = unsafe_path(path, checked=checked)
         if reason is not None:
             raise TrustError(f"{what} refused by strict_modes: {reason}", path=path)
+
+    def check_folder(self, path: Path, what: str, *, again: bool = True) -> None:
+        """:meth:`check_path` for a watched folder.
+
+        :param again: walk up to the root; else the folders above ``path`` are taken as the
+            last full check found them while ``path`` itself (its inode, mode and owner) is
+            unchanged. A look told which files changed then costs one ``lstat``, not one per
+            folder up to the root (a swap waited for the interpreter lock after each while
+            threads called hooks); a change above the folder, which no event announces, is
+            seen by the next full check (the poll's, at each rescan interval).
+        :raises TrustError: naming ``what`` and the component at fault.
+        """
+        if not self.strict_modes:
+            return
+        key = os.path.abspath(path)
+        try:
+            st = os.lstat(key)
+            signature: object = (st.st_ino, st.st_mode, st.st_uid)
+        except OSError as exc:
+            signature = exc.errno
+        kept = self._folders.get(key)
+        if again or kept is None or kept[0] != signature:
+            kept = (signature, unsafe_path(path))
+            self._folders[key] = kept
+        if kept[1] is not None:
+            raise TrustError(f"{what} refused by strict_modes: {kept[1]}", path=path)
 
     @contextlib.contextmanager
     def pinned(self) -> Iterator[None]:

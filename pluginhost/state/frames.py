@@ -38,12 +38,14 @@ def write_frame(fd: int, payload: bytes, deadline: float | None = None) -> None:
     :raises OSError: the peer is gone (``BrokenPipeError``).
     """
     data = memoryview(frame(payload))
+    first = _tried_first(fd, deadline)
     while data:
-        if deadline is not None:
+        if not first:
             _wait(fd, select.POLLOUT, deadline)
         try:
             written = os.write(fd, data[:_CHUNK])
         except BlockingIOError:
+            first = False
             continue
         data = data[written:]
 
@@ -68,12 +70,14 @@ def read_frame(fd: int, deadline: float | None = None) -> bytes | None:
 def _read_exactly(fd: int, size: int, deadline: float | None, *, start: bool) -> bytes | None:
     parts: list[bytes] = []
     left = size
+    first = _tried_first(fd, deadline)
     while left:
-        if deadline is not None:
+        if not first:
             _wait(fd, select.POLLIN, deadline)
         try:
             chunk = os.read(fd, min(left, _CHUNK))
         except BlockingIOError:
+            first = False
             continue
         if not chunk:
             if start and left == size:
@@ -84,10 +88,21 @@ def _read_exactly(fd: int, size: int, deadline: float | None, *, start: bool) ->
     return b"".join(parts)
 
 
-def _wait(fd: int, event: int, deadline: float) -> None:
+def _tried_first(fd: int, deadline: float | None) -> bool:
+    """Whether a read or write is tried before waiting for ``fd``: it is when ``fd`` is
+    non-blocking (a try that finds nothing costs one refused system call) or there is no
+    deadline to keep. The host's thread waits for the interpreter lock again after each system
+    call while other threads call hooks: a wait when the data is there is one call too many."""
+    return deadline is None or not os.get_blocking(fd)
+
+
+def _wait(fd: int, event: int, deadline: float | None) -> None:
     poller = select.poll()
     poller.register(fd, event)
     while True:
+        if deadline is None:
+            poller.poll()
+            return
         left = deadline - time.monotonic()
         # Polled once even when the deadline has passed: a deadline of now asks "is it there?".
         # POLLHUP and POLLERR come back too: the read or write that follows tells them.

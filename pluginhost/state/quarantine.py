@@ -159,6 +159,7 @@ class Quarantine:
         self._live: dict[int, list[dict[str, Any]]] = {}
         self._next = 0
         self._fd: int | None = None
+        self._length = 0  # of what the marker file holds
         self._seen: frozenset[str] | None = None
 
     @classmethod
@@ -188,7 +189,7 @@ class Quarantine:
             if self._fd is None:
                 return
             os.close(self._fd)
-            self._fd = None
+            self._fd, self._length = None, 0
             with contextlib.suppress(OSError):
                 os.unlink(self._markers / str(os.getpid()))
 
@@ -201,17 +202,23 @@ class Quarantine:
         """Write what loads now into this process's marker file, in place.
 
         One file per process, rewritten with ``pwrite``: a start loading hundreds of plugins
-        paid a file created and removed (two folder changes) for each. A file cut short or
-        left longer (the process died between the write and the truncate) does not parse,
-        and is dropped at the next start with a warning: that crash then happens once more.
+        paid a file created and removed (two folder changes) for each. One system call each
+        time (a swap waited for the interpreter lock after each while threads called hooks):
+        emptied with a truncate, written over with the JSON padded with spaces to the length
+        it had, which JSON reads the same. A write cut short does not parse, and is dropped at
+        the next start with a warning: that crash then happens once more.
         """
         live = [p for plugins in self._live.values() for p in plugins]
-        data = json.dumps(live).encode() if live else b""
         try:
             if self._fd is None:
                 self._fd = self._open_marker()
-            os.pwrite(self._fd, data, 0)
-            os.ftruncate(self._fd, len(data))
+            if live:
+                data = json.dumps(live).encode()
+                os.pwrite(self._fd, data.ljust(self._length), 0)
+                self._length = max(self._length, len(data))
+            else:
+                os.ftruncate(self._fd, 0)
+                self._length = 0
         except OSError as exc:
             logger.warning("cannot write loading marker in %s: %s", self._markers, exc)
             return False
@@ -219,7 +226,8 @@ class Quarantine:
 
     def _open_marker(self) -> int:
         path = self._markers / str(os.getpid())
-        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        # Emptied: a marker of a dead process with this pid was read at the start already.
+        flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
             fd = os.open(path, flags, 0o600)
         except FileNotFoundError:  # the first marker of this home: its folder is made
@@ -246,6 +254,7 @@ class Quarantine:
                 marker.unlink(missing_ok=True)
                 continue
             found += [self._convict(p) for p in plugins]
+            self._seen = None  # new verdicts: read the folder again
             marker.unlink(missing_ok=True)
         return found
 
@@ -257,7 +266,15 @@ class Quarantine:
         return Verdict(plugin, since, path)
 
     def held(self) -> dict[CandidateKey, Verdict]:
-        """The versions held back now, by key; a verdict whose wheel is gone is lifted."""
+        """The versions held back now, by key; a verdict whose wheel is gone is lifted.
+
+        Verdicts are only ever written by :meth:`crashed` (at start) and only removed
+        otherwise (``pluginhost release``, a wheel gone): once a read found none, none can
+        appear, and the folder is not listed again (a swap waited for the lock after each of
+        those system calls while threads called hooks).
+        """
+        if self._seen == frozenset():
+            return {}
         verdicts = read_verdicts(self.folder)
         self._seen = frozenset(v.path.name for v in verdicts)
         held = {}
