@@ -262,3 +262,14 @@ def test_config_error_shown_is_the_real_one(tmp_path: Path) -> None:
     for page in ("operations.md", "troubleshooting.md"):
         text = (DOCS / page).read_text(encoding="utf-8")
         assert f"pluginhost: error: {real}\n" in text, page
+
+
+def test_index_map_lists_every_page() -> None:
+    """The map of index.md links every other page of docs/."""
+    mapped = set(
+        re.findall(
+            r"^\| \[[^\]]+\]\(([\w-]+\.md)\) \|", _section("index.md", "## Map of these docs"), re.M
+        )
+    )
+    unmapped = [p.name for p in doc_files() if p.name != "index.md" and p.name not in mapped]
+    assert not unmapped, f"pages missing from the map of index.md: {unmapped}"
