@@ -73,5 +73,8 @@ def lifecycle_specs(project_name: str) -> type:
             original.__code__, original.__globals__, name, original.__defaults__
         )
         copy.__doc__ = original.__doc__
+        # pluggy drops ``self`` only from a function whose qualified name names its class; a
+        # copy takes its name from the code object on 3.11+, and from ``name`` alone on 3.10.
+        copy.__qualname__ = original.__qualname__
         namespace[name] = mark(copy)
     return type(f"LifecycleSpec_{project_name}", (), namespace)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from typing import IO
 import pytest
 from conftest import greet_code
 
+import pluginhost.cli.commands
 from pluginhost.host.config_file import HostConfig
 from pluginhost.state.store import AtomicJsonFile
 from pluginhost.testing import WheelFactory
@@ -69,6 +71,17 @@ class TestUsage:
         assert proc.returncode == 0, proc.stderr
         assert "exit codes:" in proc.stdout
         assert "3  problems found" in proc.stdout
+
+    def test_help_names_every_command_that_exits_three(self, tmp_path: Path) -> None:
+        """The help's line for exit 3 names each command whose module can return it."""
+        proc = run_cli("--help", tmp_path=tmp_path)
+        line = re.search(r"^  3  problems found (.*?)\n  \d", proc.stdout, re.M | re.S)
+        assert line is not None, proc.stdout
+        commands = Path(pluginhost.cli.commands.__file__).parent
+        giving = sorted(m.stem for m in commands.glob("*.py") if "EXIT_PROBLEMS" in m.read_text())
+        assert giving, "no command module returns EXIT_PROBLEMS"
+        missing = [name for name in giving if not re.search(rf"\b{name}\b", line.group(1))]
+        assert not missing, f"exit 3 of {missing} is not in --help"
 
     def test_error_is_one_line(self, tmp_path: Path) -> None:
         """An error is one line on stderr, exit 1; --debug adds the traceback."""

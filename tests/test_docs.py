@@ -193,3 +193,83 @@ def test_operations_config_example_has_every_key(tmp_path: Path) -> None:
         fields = [f.name.rstrip("_") for f in attrs.fields(type(getattr(Settings(), table)))]
         assert keys == fields, table
     assert config.project == "greeter"
+
+
+def _code_texts(text: str) -> list[str]:
+    """The fenced blocks and the inline code spans of a Markdown page."""
+    fenced = re.findall(r"^\s*```[^\n]*\n(.*?)^\s*```", text, re.MULTILINE | re.DOTALL)
+    spans = re.findall(r"(`+)(.+?)\1", "\n".join(_outside_fences(text)))
+    return [*fenced, *(span for _, span in spans)]
+
+
+def _outside_fences(text: str) -> list[str]:
+    lines, fenced = [], False
+    for line in text.splitlines():
+        if _FENCE.match(line):
+            fenced = not fenced
+        elif not fenced:
+            lines.append(line)
+    return lines
+
+
+# `pluginhost COMMAND` and what follows it up to the end of the command line (a pipe, a
+# comment, a shell operator), as the pages show it to be typed.
+_COMMAND_LINE = re.compile(r"\bpluginhost[ \t]+([a-z]+)((?:[ \t]+(?![|;#&$>])[^\s|;#&>]+)*)")
+
+
+def shown_command_options() -> list[tuple[str, str, str]]:
+    """``(page, command, option)`` for each option the pages show after ``pluginhost COMMAND``."""
+    from pluginhost.cli.completion import commands
+    from pluginhost.cli.main import _parser
+
+    _, found = commands(_parser())
+    known = {c.name for c in found}
+    shown = []
+    for page in [ROOT / "README.md", *doc_files()]:
+        for code in _code_texts(page.read_text(encoding="utf-8")):
+            for match in _COMMAND_LINE.finditer(code):
+                if match.group(1) not in known:
+                    continue
+                for option in re.findall(r"(?<![\w:-])(--?[A-Za-z][\w-]*)", match.group(2)):
+                    shown.append((page.name, match.group(1), option))
+    return shown
+
+
+def test_cli_options_shown_exist() -> None:
+    """Every option the pages show after ``pluginhost COMMAND`` is one that command takes."""
+    from pluginhost.cli.completion import commands
+    from pluginhost.cli.main import _parser
+
+    top, found = commands(_parser())
+    everywhere = {flag for option in top for flag in option.flags} | {"-h", "--help", "--debug"}
+    takes = {c.name: {f for o in c.options for f in o.flags} | everywhere for c in found}
+    shown = shown_command_options()
+    assert len(shown) > 20, shown  # the pages show many: the pattern still finds them
+    unknown = [f"{page}: pluginhost {c} {o}" for page, c, o in shown if o not in takes[c]]
+    assert not unknown, "options the command does not take:\n" + "\n".join(unknown)
+
+
+def test_config_error_shown_is_the_real_one(tmp_path: Path) -> None:
+    """The unknown-key error the pages quote is the one a file with that key gets, key list and
+    all."""
+    from pluginhost.host.config_file import ConfigError, HostConfig
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[pluginhost]\nproject = "greeter"\ntimeout = 3\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        HostConfig.from_file(bad)
+    real = str(raised.value).replace(str(bad), "/tmp/cli/bad.toml")
+    for page in ("operations.md", "troubleshooting.md"):
+        text = (DOCS / page).read_text(encoding="utf-8")
+        assert f"pluginhost: error: {real}\n" in text, page
+
+
+def test_index_map_lists_every_page() -> None:
+    """The map of index.md links every other page of docs/."""
+    mapped = set(
+        re.findall(
+            r"^\| \[[^\]]+\]\(([\w-]+\.md)\) \|", _section("index.md", "## Map of these docs"), re.M
+        )
+    )
+    unmapped = [p.name for p in doc_files() if p.name != "index.md" and p.name not in mapped]
+    assert not unmapped, f"pages missing from the map of index.md: {unmapped}"

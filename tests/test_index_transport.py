@@ -13,7 +13,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from pluginhost import IndexUnavailableError, PluginHost, ProblemKind
+from pluginhost import (
+    IndexSettings,
+    IndexUnavailableError,
+    PluginHost,
+    ProblemKind,
+    SettingsError,
+)
 from pluginhost.discover.index.client import IndexClient
 from pluginhost.discover.index.pages import ProjectPage
 from pluginhost.discover.index.transport import origin
@@ -93,6 +99,35 @@ class TestTls:
         (problem,) = refusing.problems()
         assert problem.kind is ProblemKind.INDEX_UNAVAILABLE
         assert "certificate" in problem.message.lower()
+
+
+class TestCaBundle:
+    @pytest.mark.parametrize(
+        ("content", "why"),
+        [(None, "No such file"), (b"not a certificate\n", "(?i)certificate|PEM|X509")],
+    )
+    def test_unusable_bundle_is_a_settings_error(
+        self, tmp_path: Path, content: bytes | None, why: str
+    ) -> None:
+        """A CA bundle that is missing or holds no certificate is a SettingsError naming the
+        file and the index, not a bare OSError."""
+        bundle = tmp_path / "company-ca.pem"
+        if content is not None:
+            bundle.write_bytes(content)
+        with pytest.raises(SettingsError, match=why) as raised:
+            IndexClient("https://index.example.org/simple/", ca=bundle)
+        assert raised.value.key == "ca"
+        assert str(bundle) in str(raised.value)
+        assert "https://index.example.org/simple/" in str(raised.value)
+
+    def test_host_start_refuses_then_starts(self, tmp_path: Path) -> None:
+        """A host whose index names a missing CA bundle refuses to start, naming it, and
+        starts once the index is left out (the home was let go)."""
+        index = IndexSettings("https://index.example.org/simple/", ca=tmp_path / "nope.pem")
+        host = PluginHost("greeter", home=tmp_path / "home", environment=False, index=[index])
+        with pytest.raises(SettingsError, match=r"nope\.pem"):
+            host.start()
+        PluginHost("greeter", home=tmp_path / "home", environment=False).start().stop()
 
 
 class TestOrigin:

@@ -29,6 +29,16 @@ class TestPluginManager:
         assert pm.hook.greet.spec is not None
         assert pm.hook.pluginhost_health.spec is not None
 
+    def test_lifecycle_specs_name_only_their_arguments(self) -> None:
+        """The lifecycle specs' arguments are the hooks' own, without ``self``, on every Python:
+        on 3.10 a copied function's qualified name has no class unless it is set, and pluggy
+        then keeps ``self``, so that a call such as ``hook.pluginhost_export_state()`` warned."""
+        pm = plugin_manager(greeter.PROJECT, [])
+        assert pm.hook.pluginhost_export_state.spec.argnames == ()
+        assert pm.hook.pluginhost_activate.spec.argnames == ("host",)
+        assert pm.hook.pluginhost_import_state.spec.argnames == ("state", "previous_version")
+        pm.hook.pluginhost_export_state()  # no warning (filterwarnings = error)
+
     def test_adopted_manager_kept(self) -> None:
         """The application's manager is used itself, its own plugins still registered."""
         own = pluggy.PluginManager(greeter.PROJECT)

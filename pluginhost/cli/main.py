@@ -41,7 +41,7 @@ exit codes:
   {EXIT_ERROR}  error: one line on stderr says what (a traceback too with --debug)
   {EXIT_USAGE}  usage error: bad arguments
   {EXIT_PROBLEMS}  problems found (inspect: a wheel would be refused; doctor: the home has
-     problems)
+     problems; audit --verify: the log was damaged; call: an implementation raised)
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
   {EXIT_PIPE}  stdout closed early (`pluginhost list | head -2`), silently, as git does"""
 

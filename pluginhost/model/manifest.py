@@ -6,11 +6,11 @@
     name = "polite"            # optional: the entry-point name
     version = "1.1.0"          # optional: the distribution's by default; if stated, must agree
     host = "^1.2"              # optional: constraint on the host's api_version, "*" by default
+    isolation = "process"      # optional: run in a worker process ("in-process" by default)
     [plugin.requires]          # plugins that must be present
     hello = "^1.0"
     [plugin.optional]          # plugins that order the load when present
     metrics = ">=0.3"
-    isolation = "process"      # optional: run in a worker process ("in-process" by default)
     [plugin.resources]         # optional: the worker's limits, lowering the host's
     memory_mb = 256            # also cpu_cores, threads, open_files, call_timeout_s (seconds)
 

@@ -1,4 +1,4 @@
-"""This host's id in a fleet: ``home/host-id.json``, a random id made at the first start.
+"""This host's id in a fleet: ``home/state/host-id.json``, a random id made at the first start.
 
 The rollout's cohorts hash it (see :mod:`pluginhost.model.rollout`): it must survive restarts
 and crashes, or a host would change cohort, and take a release early or late, at each start.

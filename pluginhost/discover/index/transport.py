@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urljoin, urlsplit
 
-from ...model.errors import IndexResponseError, IndexUnavailableError
+from ...model.errors import IndexResponseError, IndexUnavailableError, SettingsError
 from .auth import Credentials
 
 if TYPE_CHECKING:
@@ -30,6 +30,21 @@ def origin(url: str) -> tuple[str, str]:
     return parts.scheme, parts.netloc.rpartition("@")[2].lower()
 
 
+def _verify(ca: str | Path | None, index_url: str) -> ssl.SSLContext | bool:
+    """The system's CAs (``True``), or a context that trusts the bundle ``ca``.
+
+    :raises SettingsError: naming the bundle and the index, when it cannot be read or holds no
+        certificate (a missing file would otherwise be a bare ``FileNotFoundError``).
+    """
+    if not ca:
+        return True
+    try:
+        return ssl.create_default_context(cafile=str(ca))
+    except OSError as exc:  # ssl.SSLError is one too: a file without a PEM certificate
+        reason = f"{ca} cannot be used as the CA bundle of {index_url}: {exc.strerror or exc}"
+        raise SettingsError(reason, key="ca") from exc
+
+
 class Transport:
     """An httpx client for one index, reused across requests (one poller thread uses it).
 
@@ -38,6 +53,7 @@ class Transport:
     :param ca: a CA bundle (PEM) to verify the index's certificate with, instead of the system's.
     :param timeout: seconds for connecting and for each read; pages also get it as a total.
     :param follow_offsite_redirects: follow a redirect to another host (without credentials).
+    :raises SettingsError: when ``ca`` cannot be read or holds no certificate.
     """
 
     def __init__(
@@ -58,9 +74,8 @@ class Transport:
         self._auth = (
             httpx.BasicAuth(credentials.username, credentials.password) if credentials else None
         )
-        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca)) if ca else True
         self._client = httpx.Client(
-            verify=verify, timeout=httpx.Timeout(timeout), follow_redirects=False
+            verify=_verify(ca, index_url), timeout=httpx.Timeout(timeout), follow_redirects=False
         )
 
     @contextlib.contextmanager
