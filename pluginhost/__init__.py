@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         Finding,
     )
     from .host.host import PluginHost
+    from .host.metrics import HostMetrics
     from .host.settings import Settings
     from .host.snapshot import HostSnapshot
     from .model.answers import HookAnswer
@@ -104,6 +105,7 @@ _EXPORTS: dict[str, str] = {
     "Finding": ".host.doctor",
     "HistoryEntry": ".model.status",
     "HookAnswer": ".model.answers",
+    "HostMetrics": ".host.metrics",
     "HostSnapshot": ".host.snapshot",
     "HostStateError": ".model.errors",
     "IndexHashError": ".model.errors",
@@ -165,6 +167,7 @@ __all__ = [
     "Finding",
     "HistoryEntry",
     "HookAnswer",
+    "HostMetrics",
     "HostSnapshot",
     "HostStateError",
     "IndexHashError",

@@ -11,8 +11,7 @@ import pytest
 from conftest import greet_code, wait_for
 from processhost import build, counter
 
-from pluginhost import PluginCrashedError, PluginHost
-from pluginhost.host.metrics import HostMetrics
+from pluginhost import HostMetrics, PluginCrashedError, PluginHost
 from pluginhost.testing import WheelFactory
 
 
