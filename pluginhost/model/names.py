@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
 PluginName = NewType("PluginName", str)
 
-_SEPARATORS: Final = re.compile(r"[-_.]+")
+_RUNS: Final = re.compile(r"-{2,}")
 
 
 def canonicalize_name(name: str) -> NormalizedName:
@@ -21,7 +21,11 @@ def canonicalize_name(name: str) -> NormalizedName:
     >>> canonicalize_name("Hello_World..Two")
     'hello-world-two'
     """
-    return cast("NormalizedName", _SEPARATORS.sub("-", name).lower())
+    # str methods first, the pattern only for runs: called for every candidate at every look.
+    value = name.lower().replace("_", "-").replace(".", "-")
+    if "--" in value:
+        value = _RUNS.sub("-", value)
+    return cast("NormalizedName", value)
 
 
 def plugin_name(text: str) -> PluginName:

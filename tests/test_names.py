@@ -1,0 +1,34 @@
+"""Tests for pluginhost.model.names: one spelling per plugin and distribution name."""
+
+from __future__ import annotations
+
+import packaging.utils
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pluginhost.model.names import canonicalize_name, display_name, plugin_name
+
+
+class TestCanonicalizeName:
+    @given(st.text(alphabet="aZ09-_.é ", max_size=12))
+    def test_as_packaging_normalizes(self, name: str) -> None:
+        """The same spelling as packaging's canonicalize_name (PEP 503), which is not
+        imported for it, runs of separators and case included."""
+        assert canonicalize_name(name) == packaging.utils.canonicalize_name(name)
+
+    def test_runs_of_separators_become_one(self) -> None:
+        """``-``, ``_`` and ``.`` in any mix are one ``-``."""
+        assert canonicalize_name("Hello_.-World--Two") == "hello-world-two"
+
+
+class TestPluginNames:
+    def test_plugin_name_is_normalized(self) -> None:
+        """A plugin's name is its normalized spelling."""
+        assert plugin_name("Hello_World") == "hello-world"
+
+    def test_display_name_names_the_entry_point_when_it_differs(self) -> None:
+        """The distribution's name, with the plugin's in brackets when it is not the same."""
+        assert display_name("export", "datasette-render-binary") == (
+            "datasette-render-binary (export)"
+        )
+        assert display_name("pytest-xdist", "pytest_xdist") == "pytest_xdist"
