@@ -37,8 +37,8 @@ __all__ = ["reclaim"]
 _BUDGET: Final = 1_000_000
 #: Every namespace refers to it, and it to nothing of a plugin's.
 _BUILTINS: Final = vars(builtins)
-#: References to each gathered object held by the test itself: its list and
-#: ``sys.getrefcount``'s argument.
+#: References to each gathered object held by the test itself while it is counted: its list,
+#: and the one ``map`` passes to ``sys.getrefcount``.
 _OWN_REFS: Final = 2
 
 
@@ -118,11 +118,16 @@ def _held(found: list[object], module_count: int) -> bool:
     once more in a list of its own, which is no outside reference.
     """
     index = {id(obj): position for position, obj in enumerate(found)}
+    # Counted in one call into C (no other thread runs meanwhile), before and after the
+    # references from inside are: a reference moved by another thread in between changes a
+    # count, and the version is then left to the collector, which stops every thread.
+    counts = list(map(sys.getrefcount, found))
     inner = _inner_references(found, index)
+    if counts != list(map(sys.getrefcount, found)):
+        return True
     given = 2 * module_count
-    # Read straight from the list: a loop variable would be one more reference.
     outside = [
-        sys.getrefcount(found[position]) - _OWN_REFS - inner[position] - (position < given)
+        counts[position] - _OWN_REFS - inner[position] - (position < given)
         for position in range(len(found))
     ]
     reached = [position for position, count in enumerate(outside) if count > 0]
