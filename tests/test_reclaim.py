@@ -4,6 +4,7 @@ their own cycles hold them, and left to the collector when anything else does.""
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 import types
 import weakref
@@ -62,6 +63,36 @@ class TestReclaim:
         """Functions, classes and instances that only point at each other are freed when the
         module is let go of, with no collection."""
         made, big = module("alone")
+        held = [made]
+        del made
+        assert reclaim(held) is True
+        del held
+        assert big() is None
+
+    @pytest.mark.parametrize(
+        "source",
+        [
+            "import dataclasses\n@dataclasses.dataclass\nclass P:\n    x: int = 1\nI = P()\n",
+            "import attrs\n@attrs.frozen\nclass P:\n    x: int = 1\nI = P()\n",
+            "import enum\nclass Color(enum.Enum):\n    RED = 1\n",
+            "import functools\n@functools.lru_cache\ndef f(x):\n    return x\nf(1)\n",
+            "import collections\nP = collections.namedtuple('P', 'a b')\nI = P(1, 2)\n",
+        ],
+        ids=["dataclass", "attrs", "enum", "lru_cache", "namedtuple"],
+    )
+    def test_common_constructs_are_freed(self, source: str) -> None:
+        """What libraries generate for a module (a dataclass's wrapped __repr__, attrs' methods,
+        an enum, a cache, a named tuple) is the version's too, and freed with it."""
+        made = types.ModuleType("constructs")
+        sys.modules["constructs"] = made  # while it runs, as an import has it
+        try:
+            exec(source, vars(made))
+        finally:
+            del sys.modules["constructs"]
+        watched = Big()
+        vars(made)["BIG"] = watched
+        big = weakref.ref(watched)
+        del watched
         held = [made]
         del made
         assert reclaim(held) is True

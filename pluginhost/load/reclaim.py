@@ -101,8 +101,20 @@ def _owned(obj: object, names: set[str], namespaces: set[int]) -> bool:
     if isinstance(obj, type):
         return obj.__module__ in names
     if isinstance(obj, types.FunctionType):
-        return id(obj.__globals__) in namespaces
+        # Defined there, or a wrapper of something defined there (functools.wraps copies
+        # __module__: dataclasses wraps each generated __repr__ so).
+        return id(obj.__globals__) in namespaces or obj.__module__ in names
+    if isinstance(obj, dict) and "__name__" in obj:
+        return not _module_namespace(obj)
     return True
+
+
+def _module_namespace(namespace: dict[str, object]) -> bool:
+    """Whether ``namespace`` is the namespace of a module in ``sys.modules`` (another one's:
+    the version's own are out of it), which a wrapper's ``__globals__`` reaches."""
+    name = namespace.get("__name__")
+    module = sys.modules.get(name) if isinstance(name, str) else None
+    return module is not None and vars(module) is namespace
 
 
 def _finalized(obj: object) -> bool:
