@@ -208,6 +208,12 @@ def _unsafe_entry(path: str, st: os.stat_result, uid: int, *, leaf: bool) -> str
     return None
 
 
+def _refuse(path: Path, what: str, reason: str | None) -> None:
+    """:raises TrustError: naming ``what`` and why strict modes refuse ``path``, if they do."""
+    if reason is not None:
+        raise TrustError(f"{what} refused by strict_modes: {reason}", path=path)
+
+
 @attrs.define
 class TrustGate:
     """The host's trust policy, with the trust file read again whenever it changes.
@@ -237,9 +243,7 @@ class TrustGate:
         """
         if not self.strict_modes:
             return
-        reason = unsafe_path(path, checked=checked)
-        if reason is not None:
-            raise TrustError(f"{what} refused by strict_modes: {reason}", path=path)
+        _refuse(path, what, unsafe_path(path, checked=checked))
 
     def check_folder(self, path: Path, what: str, *, again: bool = True) -> None:
         """:meth:`check_path` for a watched folder.
@@ -264,8 +268,7 @@ class TrustGate:
         if again or kept is None or kept[0] != signature:
             kept = (signature, unsafe_path(path))
             self._folders[key] = kept
-        if kept[1] is not None:
-            raise TrustError(f"{what} refused by strict_modes: {kept[1]}", path=path)
+        _refuse(path, what, kept[1])
 
     @contextlib.contextmanager
     def pinned(self) -> Iterator[None]:

@@ -25,7 +25,7 @@ import builtins
 import gc
 import sys
 import types
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Final
 
 from ..model.pacing import paced
@@ -68,7 +68,7 @@ def _gather(
     seen = {id(root) for root in roots}
     found = list(roots)
     budget = _BUDGET
-    for obj in paced(_walk(found)):
+    for obj in paced(found):  # a list's iterator takes in what is appended meanwhile
         refs = gc.get_referents(obj)
         budget -= len(refs)
         if budget < 0:
@@ -81,14 +81,6 @@ def _gather(
             seen.add(id(ref))
             found.append(ref)
     return found
-
-
-def _walk(found: list[object]) -> Iterator[object]:
-    """Each object of ``found``, including those appended while walking it."""
-    index = 0
-    while index < len(found):
-        yield found[index]
-        index += 1
 
 
 def _owned(obj: object, names: set[str], namespaces: set[int]) -> bool:
