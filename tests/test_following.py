@@ -82,9 +82,11 @@ class TestFollowing:
         host = follow(static_index)
         assert answers(host) == ["2.0.0:1"]
         static_index.yank("hello", "2.0.0", "breaks the greeting")
-        wait_for(lambda: host.plugins["hello"].version == "1.0.0")
+        # The view shows 1.0.0 as soon as it serves, while 2.0.0 drains: the state says
+        # rolled back only once the drain is over.
+        wait_for(lambda: host.plugins["hello"].state is PluginState.ROLLED_BACK)
+        assert host.plugins["hello"].version == "1.0.0"
         assert answers(host) == ["1.0.0:2"]
-        assert host.plugins["hello"].state is PluginState.ROLLED_BACK
         # The view changes before the event is told (host/changes.py): wait for it.
         wait_for(lambda: any(e.kind is EventKind.ROLLED_BACK for e in events))
         (event,) = [e for e in events if e.kind is EventKind.ROLLED_BACK]
