@@ -35,7 +35,7 @@ import attrs
 
 from ..model.candidate import Candidate, WheelOrigin
 from ..model.errors import ManifestError, PluginHostError, TrustError, WheelError
-from ..model.pacing import paced
+from ..model.pacing import pace, paced
 from ..model.problems import Problem, ProblemKind
 from .archive import WheelBytes, WheelLimits, read_wheel_bytes
 from .candidates import candidate_from_wheel, inspect_plugin_wheel
@@ -119,7 +119,9 @@ class Discovery:
             for a full look, which is also what a look is when what trust depends on (a
             folder's owner or mode, the trust file) changed since the last one.
         """
+        pace()  # the worker's first step of a change: the one before may have held the lock
         inputs = self._trust_inputs(again=changed is None)
+        pace()
         if inputs != self._trust_seen:
             changed = None
         self._trust_seen = inputs
@@ -154,6 +156,7 @@ class Discovery:
             scans += [scan for scan, _ in found.values()]
         for stale in set(self._reads) - seen:
             del self._reads[stale]
+        pace()
         return Look(Scan.joined(scans), tuple(held), tuple(self._fresh))
 
     def _look_in(
@@ -205,6 +208,7 @@ class Discovery:
     ) -> tuple[Scan, bool]:
         """:meth:`_read` of ``path``, and whether it was held."""
         before = len(held)
+        pace()  # each wheel read is a step of its own
         return self._read(path, folder, held), len(held) > before
 
     def trust_changed(self) -> bool:

@@ -11,7 +11,9 @@ Two sources ship with pluginhost, both following the small :class:`Source` proto
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
+from itertools import chain
 from typing import Protocol
 
 import attrs
@@ -48,11 +50,17 @@ class Scan:
         """All of ``scans`` as one, in order: linear, where adding them one by one copies the
         growing tuples again for each (quadratic in the wheels of a folder)."""
         parts = list(scans)
+        # Chained in C: a look joins a scan per wheel, a thousand at each swap.
         return cls(
-            tuple(c for s in parts for c in s.candidates),
-            tuple(p for s in parts for p in s.problems),
-            tuple(w for s in parts for w in s.support),
+            tuple(chain.from_iterable(map(_CANDIDATES, parts))),
+            tuple(chain.from_iterable(map(_PROBLEMS, parts))),
+            tuple(chain.from_iterable(map(_SUPPORT, parts))),
         )
+
+
+_CANDIDATES = operator.attrgetter("candidates")
+_PROBLEMS = operator.attrgetter("problems")
+_SUPPORT = operator.attrgetter("support")
 
 
 class Source(Protocol):

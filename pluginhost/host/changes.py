@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import operator
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from ..model.candidate import Candidate, CandidateKey
 from ..model.errors import InstallError, PluginHostError, ResolutionError, StoreError
 from ..model.events import Event, EventKind
 from ..model.names import PluginName
+from ..model.pacing import pace
 from ..model.problems import Problem
 from ..state.faults import crash_point
 from ..state.quarantine import Quarantine, Verdict
@@ -38,6 +40,7 @@ from .view import failed_info
 __all__ = ["Changer"]
 
 logger = logging.getLogger("pluginhost")
+_REQUIRING = operator.attrgetter("candidate.requires")
 
 
 class Changer:
@@ -294,6 +297,7 @@ class Changer:
             if not restoring:
                 self._batch += [m.candidate for m in members]
             return None
+        pace()  # the new versions serve: callers go first, then the commit
         try:
             self._commit()
         except StoreError as exc:
@@ -314,17 +318,14 @@ class Changer:
         """``names`` plus the active plugins that depend on any of them, in load order."""
         active = self._ledger.active
         if not any(n in active for n in names):
-            # Only active plugins have active dependents; skipping the graph keeps loading
-            # hundreds of plugins from costing the square of their number.
+            # Only active plugins have active dependents: loading hundreds stays linear.
             return list(names)
-        graph = {n: tuple(a.candidate.requires) for n, a in active.items()}
+        # Only plugins that require others can be dependents: picked out in C, as is the order.
+        graph = {a.name: set(a.candidate.requires) for a in filter(_REQUIRING, active.values())}
         found = set(names)
-        grew = True
-        while grew:
-            extra = {n for n, deps in graph.items() if n not in found and found & set(deps)}
+        while extra := {n for n, deps in graph.items() if n not in found and found & deps}:
             found |= extra
-            grew = bool(extra)
-        in_order = [n for n in self._ledger.order if n in found]
+        in_order = list(filter(found.__contains__, self._ledger.order))
         return in_order + [n for n in names if n not in in_order]
 
     def _activated(self, m: Member, *, rollback: bool) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -28,14 +28,14 @@ from ..model.candidate import Candidate, CandidateKey
 from ..model.errors import ActivationError, HostStateError, PluginHostError, StoreError
 from ..model.events import Event
 from ..model.names import PluginName
-from ..model.pacing import paced
+from ..model.pacing import pace, paced
 from ..model.problems import Problem
-from ..model.status import PluginInfo, PluginState
+from ..model.status import PluginInfo
 from ..resolve.admission import Admission
 from ..resolve.parts import PartMemo
 from ..resolve.planning import drop_conflicts, plan
 from ..resolve.resolution import Plan
-from ..state.faults import crash_point
+from ..state.faults import any_armed, crash_point
 from ..state.registry import Registry
 from ..swap.hooks import json_state
 from .changes import Changer
@@ -45,7 +45,7 @@ from .hookcheck import HookCheck
 from .journal import Journal
 from .ledger import Ledger
 from .settings import Settings
-from .view import View, active_info, failed_info, kept_out_info
+from .view import View, failed_info, kept_out_info
 from .withdrawal import drop_revoked, withdraw
 
 __all__ = ["Engine", "Outcome"]
@@ -151,15 +151,20 @@ class Engine:
             for c in (*scan.candidates, *ledger.manual.values(), *self._ledger.held_in(unavailable))
             if c.name not in ledger.removed
         ]
+        # Each step looks at every candidate: the lock is let go between them (model/pacing.py).
+        pace()
         present, self._withdrawn = withdraw(present, ledger.candidates(), withdrawn)
         unload = self._changer.unload
         present = drop_revoked(present, ledger, self._revoked, self._journal.file, unload)
+        pace()
         present, self._kept_out = self.admission.screen(present)
         for _candidate, problem in self._kept_out.values():
             self._journal.file(problem)
         offered = self._changer.hold_back(c for c in present if c.key not in ledger.rejected)
+        pace()
         self._journal.announce(offered)
         offered, conflicts = drop_conflicts(offered, self._ledger.candidates())
+        pace()
         # A plugin offered only with conflicting bytes, or only in a version rolled back from,
         # is still offered: it stays loaded.
         offered_names = {c.name for c in present}
@@ -169,6 +174,7 @@ class Engine:
         pool = self._ledger.pool(
             offered, allow_downgrade=self.config.policy.allow_downgrade, dropped=self._withdrawn
         )
+        pace()
         outlook = plan(
             pool,
             self._ledger.candidates(),
@@ -187,8 +193,10 @@ class Engine:
         self._ledger.mark_failed(
             outlook.plan.chosen, pool, [*outlook.plan.problems, *scan.problems, *outlook.problems]
         )
+        pace()
         with self._changer.loading():
             self._apply(outlook.plan)
+        pace()
         self._publish()
         self._journal.report_refusals(scan.problems)  # told once the view shows them
         return Outcome(self._journal.failures())
@@ -351,12 +359,14 @@ class Engine:
         With ``persist_state``, each active plugin's state is exported into the same document,
         so a crash loses no more than what changed since the last commit.
         """
-        versions = _versions_text(self._ledger)
+        # Named by every active version: a crash test arms it by the one it changes.
+        versions = self._ledger.versions_text() if any_armed() else ""
         crash_point("while_persisting", versions)
         if self.config.persist_state:
             for name in self._ledger.order:
                 self._save_state(name)
         self._persist(attrs.evolve(self._ledger.registry(), deps=self.deps.records()))
+        pace()
         crash_point("after_persisting", versions)
 
     # -- reconciling ---------------------------------------------------------------------------
@@ -455,11 +465,14 @@ class Engine:
         ledger = self._ledger
         draining = self._changer.draining()
         if changed is None:
-            self._infos = {name: self._info(name, draining) for name in paced(ledger.order)}
+            self._infos = {
+                name: ledger.info(name, draining, self._infos.get(name))
+                for name in paced(ledger.order)
+            }
         else:
             for name in changed:
                 if name in ledger.active:
-                    self._infos[name] = self._info(name, draining)
+                    self._infos[name] = ledger.info(name, draining, self._infos.get(name))
                 else:
                     self._infos.pop(name, None)
         plugins: dict[str, PluginInfo] = {**self._infos}  # type: ignore[dict-item]
@@ -483,18 +496,3 @@ class Engine:
     def refresh(self, name: PluginName) -> None:
         """Publish ``name`` again: its worker restarted or was quarantined."""
         self._publish([name] if name in self._ledger.active else ())
-
-    def _info(self, name: PluginName, draining: Collection[PluginName]) -> PluginInfo:
-        ledger = self._ledger
-        active = ledger.active[name]
-        state = PluginState.ACTIVE
-        if name in draining:
-            state = PluginState.DRAINING
-        elif name in ledger.rolled_back:
-            state = PluginState.ROLLED_BACK
-        pinned = name in ledger.pinned and ledger.manual.get(name) == active.candidate
-        return active_info(active, state, pinned, self._infos.get(name))
-
-
-def _versions_text(ledger: Ledger) -> str:
-    return ",".join(a.candidate.version_text for a in ledger.active.values())

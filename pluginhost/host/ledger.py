@@ -6,6 +6,7 @@ copy taken before it, so no field can be forgotten by the undo.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,13 +15,13 @@ import attrs
 
 from ..model.candidate import Candidate, CandidateKey, WheelOrigin
 from ..model.names import PluginName
-from ..model.pacing import paced
 from ..model.problems import Problem
-from ..model.status import PluginInfo
+from ..model.status import PluginInfo, PluginState
 from ..resolve.planning import pin
+from ..state.kept import Kept
 from ..state.registry import Record, Registry
 from ..swap.members import Active
-from .view import failed_info
+from .view import active_info, failed_info
 
 __all__ = ["Ledger"]
 
@@ -53,9 +54,15 @@ class Ledger:
     pinned: set[PluginName] = attrs.Factory(set)
     removed: set[PluginName] = attrs.Factory(set)
     rejected: set[CandidateKey] = attrs.Factory(set)
-    # The records of the last registry(), by plugin, each kept while it says the same: a
-    # commit among a thousand plugins made a thousand records to change one.
-    _records: dict[PluginName, Record] = attrs.field(factory=dict, init=False, repr=False, eq=False)
+    # The records of the last registry(), each kept while it says the same (see _record_of):
+    # a commit among a thousand plugins made a thousand records to change one.
+    _records: Kept[PluginName, Active, Record] = attrs.field(
+        factory=Kept, init=False, repr=False, eq=False
+    )
+    # The explicit installs and pins the kept records were made with.
+    _recorded_pins: tuple[dict[PluginName, Candidate], frozenset[PluginName]] = attrs.field(
+        factory=lambda: ({}, frozenset()), init=False, repr=False, eq=False
+    )
 
     def snapshot(self) -> Ledger:
         """A copy that later changes to this ledger leave as it is."""
@@ -107,14 +114,6 @@ class Ledger:
             (site.name if site is not None else None),
             manual,
             manual and active.name in self.pinned,
-        )
-
-    def _says(self, record: Record, active: Active) -> bool:
-        """Whether ``record`` is still the record of ``active``."""
-        return (
-            record.candidate is active.candidate
-            and record.top_level == active.top_level
-            and (record.site_dir, record.manual, record.pinned) == self._bookkeeping(active)
         )
 
     def push_backup(self, record: Record, keep: int) -> list[Record]:
@@ -223,20 +222,45 @@ class Ledger:
 
     def registry(self) -> Registry:
         """The registry document for this ledger, with the state saved so far."""
-        last, self._records = self._records, {}
-        for name in paced(self.order):
-            active = self.active[name]
-            kept = last.get(name)
-            if kept is None or not self._says(kept, active):
-                kept = self.record(active)
-            self._records[name] = kept
+        order = list(self.order)
+        actives = list(map(self.active.__getitem__, order))
+        # A record says what its Active says (a frozen value: the same object, the same
+        # record) and whether the plugin was installed explicitly and pinned: the plugins whose
+        # install or pin changed are recorded again.
+        manual, pinned = dict(self.manual), frozenset(self.pinned)
+        last_manual, last_pinned = self._recorded_pins
+        again = set(last_pinned ^ pinned)
+        if manual != last_manual:
+            again.update(name for name, _ in manual.items() ^ last_manual.items())
+        self._recorded_pins = (manual, pinned)
+        records = self._records.results(order, actives, self._record_of, again)
         return Registry(
-            active=tuple(self._records.values()),
-            history={n: r for n, r in self.backups.items() if r},
+            active=tuple(records),
+            history=dict(filter(operator.itemgetter(1), self.backups.items())),
             state=dict(self.state),
             removed=tuple(sorted(self.removed)),
             rejected=tuple(sorted(self.rejected)),
         )
+
+    def info(
+        self, name: PluginName, draining: Collection[PluginName], last: PluginInfo | None
+    ) -> PluginInfo:
+        """The snapshot of active plugin ``name`` (``last``: its previous one, reused if equal)."""
+        active = self.active[name]
+        state = PluginState.ACTIVE
+        if name in draining:
+            state = PluginState.DRAINING
+        elif name in self.rolled_back:
+            state = PluginState.ROLLED_BACK
+        pinned = name in self.pinned and self.manual.get(name) == active.candidate
+        return active_info(active, state, pinned, last)
+
+    def versions_text(self) -> str:
+        """Every active version, as the crash points of a commit name them."""
+        return ",".join(a.candidate.version_text for a in self.active.values())
+
+    def _record_of(self, _name: PluginName, active: Active) -> Record:
+        return self.record(active)
 
     def restored_from(self, registry: Registry) -> None:
         """Take the committed bookkeeping of ``registry``, before its plugins load again."""

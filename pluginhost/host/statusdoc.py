@@ -13,6 +13,7 @@ import collections
 import logging
 import os
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -21,14 +22,14 @@ import attrs
 from ..model.errors import PluginHostError
 from ..model.events import Event
 from ..model.names import PluginName
-from ..model.pacing import pace, paced
+from ..model.pacing import pace
 from ..model.problems import Problem, Requirement
 from ..model.status import HistoryEntry, PluginInfo, PluginStatus
 from ..state.bounds import bound_strings, bound_text
+from ..state.kept import Kept
 from ..state.store import AtomicJsonFile, canonical
 
 if TYPE_CHECKING:
-    from ..state.registry import Record
     from .host import PluginHost
     from .view import View
 
@@ -52,12 +53,13 @@ class StatusWriter:
         # backup copy cost as much as committing the registry, for a document nothing restores.
         self._file = AtomicJsonFile(home / STATUS_FILE, durable=False)
         self._events: collections.deque[Event] = collections.deque(maxlen=RECENT_EVENTS)
-        # Each plugin's entry as text, with what it was made from: a change re-encodes only
-        # the plugins it touched, not all of a host's thousand.
-        self._texts: dict[
-            str, tuple[PluginInfo, tuple[HistoryEntry, ...], tuple[Record, ...], str, str]
-        ]
-        self._texts = {}
+        # Each plugin's entry as text, kept while its snapshot, history and backups are the
+        # very objects of the last view: a change re-encodes only the plugins it touched, and
+        # finds them in C, not in a loop over a host's thousand (see state/kept.py).
+        self._entries: Kept[str, PluginInfo, str] = Kept()
+        # The plugins' names sorted as canonical JSON sorts keys, for the names of the last
+        # view: a swap does not change them.
+        self._sorted: tuple[list[str], list[int]] = ([], [])
         # The other entries (load order, graph, problems...) as text, with the value each was
         # made from: comparing a thousand-plugin graph with the last one runs at C speed,
         # bounding and encoding it again did not.
@@ -75,64 +77,91 @@ class StatusWriter:
         Never raises: the document is for people, and failing to write it must not fail the
         change that was just committed.
         """
+        pace()  # after the audit log's anchor, and the change before it
         try:
-            self._file.write_canonical(self._text(host, view))
+            text = self._text(host, view)
+            pace()
+            self._file.write_canonical(text)
         except Exception:
             logger.exception("cannot write %s", self._file.path)
 
     def _text(self, host: PluginHost, view: View) -> str:
         """The document as canonical JSON, byte for byte ``canonical(bound_strings(document(
         host, events)))``, with the entries of unchanged plugins taken from the last one."""
-        doc = document(host, list(self._events), plugins=False)
+        doc = document(host, list(self._events), plugins=False, graph=False)
         pace()
-        kept = {}
-        for name, info in paced(view.plugins.items()):
-            # Told apart by the identity of what the entry is made of: an unchanged plugin's
-            # snapshot, history and backups are the very objects of the last view.
-            history, backups = view.history.get(name, ()), view.backups.get(name, ())
-            last = self._texts.get(name)
-            if last is None or not _same(last[:3], (info, history, backups)):
-                entry = _plugin_json(info, view.status(PluginName(name)))
-                key = bound_text(name)
-                text = canonical(key) + ":" + canonical(bound_strings(entry))
-                last = (info, history, backups, key, text)
-            kept[name] = last
-        self._texts = kept
-        # In the order canonical JSON sorts keys: by the key itself, not by its encoding.
-        pace()
-        plugins = ",".join(t[4] for t in sorted(kept.values(), key=lambda t: t[3]))
-        parts = {k: self._part(k, v) for k, v in doc.items()}
-        parts["plugins"] = "{" + plugins + "}"
-        return "{" + ",".join(f"{canonical(k)}:{parts[k]}" for k in sorted(parts)) + "}"
+        names = list(view.plugins)
+        histories: list[object] = list(map(view.history.get, names))
+        backups: list[object] = list(map(view.backups.get, names))
 
-    def _part(self, key: str, value: object) -> str:
+        def entry(name: str, info: PluginInfo) -> str:
+            data = _plugin_json(info, view.status(PluginName(name)))
+            # With the comma that follows the entry before it: the entries go into one join.
+            return "," + canonical(bound_text(name)) + ":" + canonical(bound_strings(data))
+
+        texts = self._entries.results(
+            names, list(view.plugins.values()), entry, also=(histories, backups)
+        )
+        pace()
+        parts = {k: self._part(k, v) for k, v in doc.items()}
+        # Kept while the load order and the plan's graph are equal to the last ones (compared
+        # in C): working out the active graph walks every plugin.
+        parts["graph"] = self._part(
+            "graph", (view.order, view.planned), lambda _: _graph_json(view.graph)
+        )
+        entries = list(map(texts.__getitem__, self._sorted_order(names)))
+        if entries:
+            entries[0] = entries[0][1:]
+        parts["plugins"] = ""  # in its place among the keys, written below
+        pieces: list[str] = []
+        for key in sorted(parts):
+            pieces += ("," if pieces else "{", canonical(key), ":")
+            if key == "plugins":
+                pieces += ("{", *entries, "}")
+            else:
+                pieces.append(parts[key])
+        pieces.append("}")
+        # One join: the document of a thousand plugins is most of a megabyte, and each copy of
+        # it cost a good part of a millisecond.
+        return "".join(pieces)
+
+    def _sorted_order(self, names: list[str]) -> list[int]:
+        """The positions of ``names`` in the order canonical JSON sorts their keys: by the
+        bounded key itself, not by its encoding."""
+        if names != self._sorted[0]:
+            order = sorted(range(len(names)), key=lambda i: bound_text(names[i]))
+            self._sorted = (names, order)
+        return self._sorted[1]
+
+    def _part(self, key: str, value: object, to_json: Callable[[Any], object] = lambda v: v) -> str:
         last = self._parts.get(key)
         if last is not None and last[0] == value:
             return last[1]
-        text = canonical(bound_strings(value))
+        text = canonical(bound_strings(to_json(value)))
         self._parts[key] = (value, text)
         return text
 
 
-def _same(last: tuple[object, ...], now: tuple[object, ...]) -> bool:
-    # Identity first: an unchanged plugin's values are the very objects of the last
-    # document, and comparing a thousand infos field by field took a millisecond a change.
-    return all(a is b or a == b for a, b in zip(last, now, strict=True))
+def _graph_json(graph: Mapping[str, tuple[str, ...]]) -> dict[str, list[str]]:
+    return {name: list(deps) for name, deps in graph.items()}
 
 
-def document(host: PluginHost, events: list[Event], *, plugins: bool = True) -> dict[str, Any]:
+def document(
+    host: PluginHost, events: list[Event], *, plugins: bool = True, graph: bool = True
+) -> dict[str, Any]:
     """The status document's data for ``host`` (without its ``plugins`` entry if not
-    ``plugins``: the writer encodes those one by one)."""
+    ``plugins``, nor its ``graph`` if not ``graph``: the writer encodes those itself)."""
     doc = {
         "format": FORMAT,
         "project": host.project,
         "pid": os.getpid(),
         "updated": time.time(),
         "load_order": list(host.load_order()),
-        "graph": {name: list(deps) for name, deps in host.dependency_graph().items()},
         "problems": [problem_json(p) for p in host.problems()],
         "events": [_event_json(e) for e in events],
     }
+    if graph:
+        doc["graph"] = _graph_json(host.dependency_graph())
     if plugins:
         doc["plugins"] = {
             name: _plugin_json(info, _status(host, info)) for name, info in host.plugins.items()

@@ -22,6 +22,7 @@ import errno
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO, Final
 
@@ -130,12 +131,17 @@ def _private(fd: int, path: Path) -> int:
     return fd
 
 
-def write(fd: int, data: bytes, path: Path) -> None:
-    """Write all of ``data`` to ``fd``, the open file ``path``."""
-    view = memoryview(data)
+def write(fd: int, data: bytes | Sequence[bytes], path: Path) -> None:
+    """Write all of ``data`` to ``fd``, the open file ``path``: one bytes, or parts written one
+    after the other without joining them first, in one system call where the kernel takes them
+    all (a call that waits costs a turn of the interpreter lock when other threads want it)."""
+    parts = [data] if isinstance(data, bytes | bytearray | memoryview) else list(data)
     try:
-        while view:
-            view = view[os.write(fd, view) :]
+        done = os.writev(fd, parts)
+        if done < sum(map(len, parts)):
+            view = memoryview(b"".join(parts))[done:]  # a short write: rare, and copied then
+            while view:
+                view = view[os.write(fd, view) :]
     except OSError as exc:
         raise _naming(exc, path) from exc
 

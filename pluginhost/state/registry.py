@@ -8,6 +8,7 @@ or the set after it.
 from __future__ import annotations
 
 import logging
+import operator
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,10 +28,11 @@ from ..model.errors import PluginHostError
 from ..model.limits import ResourceLimits
 from ..model.manifest import Manifest
 from ..model.names import PluginName, plugin_name
-from ..model.pacing import paced
+from ..model.pacing import pace
 from ..model.specifiers import DistSpecifier
 from ..model.versions import Constraint, parse_dist_version
 from .dependencies import DepRecord
+from .kept import Kept
 from .store import AtomicJsonFile, canonical
 
 __all__ = ["Record", "Registry", "RegistryEncoder", "RegistryFile"]
@@ -138,44 +140,48 @@ class RegistryEncoder:
     :meth:`Registry.to_json`), re-encoding only the records that changed since the last call.
 
     A commit used to encode every record of a host of a thousand plugins to change one. A
-    record's text is kept while the very record object is given again: records are frozen
-    values, and the ledger hands an unchanged plugin's record over again.
+    record's text is kept while the very record object is given again (found in C, see
+    :mod:`.kept`): records are frozen values, and the ledger hands an unchanged plugin's record
+    over again, and its backups as the same tuple.
     """
 
     def __init__(self) -> None:
-        self._texts: dict[int, tuple[Record, str]] = {}
+        self._active: Kept[str, Record, str] = Kept()
+        self._history: Kept[PluginName, tuple[Record, ...], str] = Kept()
 
     def canonical(self, registry: Registry) -> str:
         """The text, byte for byte what ``canonical(registry.to_json())`` gives."""
-        kept: dict[int, tuple[Record, str]] = {}
-
-        def encode(records: tuple[Record, ...]) -> str:
-            texts = []
-            for r in paced(records):
-                # By the record's identity: the ledger hands the same record over while it
-                # says the same. The cache holds each record it names, so its id cannot be
-                # reused meanwhile; an equal record made anew is encoded anew.
-                found = self._texts.get(id(r)) or kept.get(id(r))
-                if found is None or found[0] is not r:
-                    found = (r, canonical(r.to_json()))
-                kept[id(r)] = found
-                texts.append(found[1])
-            return "[" + ",".join(texts) + "]"
-
-        history = ",".join(
-            f"{canonical(name)}:{encode(records)}"
-            for name, records in sorted(registry.history.items())
-        )
+        records = list(registry.active)
+        names = list(map(_NAME_OF, records))
+        active = ",".join(self._active.results(names, records, _record_text))
+        # In the order canonical JSON sorts keys (plugin names are str).
+        plugins = sorted(registry.history)
+        backups = list(map(registry.history.__getitem__, plugins))
+        history = ",".join(self._history.results(plugins, backups, _history_text))
         rejected = canonical([k.to_json() for k in sorted(registry.rejected)])
         deps = canonical([d.to_json() for d in registry.deps])
-        text = (
-            f'{{"active":{encode(registry.active)},"deps":{deps},"format":{FORMAT},'
+        return (
+            f'{{"active":[{active}],"deps":{deps},"format":{FORMAT},'
             f'"history":{{{history}}},'
             f'"rejected":{rejected},"removed":{canonical(sorted(registry.removed))},'
             f'"state":{canonical(dict(registry.state))}}}'
         )
-        self._texts = kept
-        return text
+
+    @property
+    def encoded(self) -> int:
+        """How many active records and backup lists the last call encoded: for the tests."""
+        return self._active.made + self._history.made
+
+
+_NAME_OF = operator.attrgetter("candidate.name")
+
+
+def _record_text(_name: str, record: Record) -> str:
+    return canonical(record.to_json())
+
+
+def _history_text(name: PluginName, records: tuple[Record, ...]) -> str:
+    return f"{canonical(name)}:[{','.join(canonical(r.to_json()) for r in records)}]"
 
 
 def _key(data: Any) -> CandidateKey:
@@ -293,4 +299,6 @@ class RegistryFile:
 
         :raises StoreError: when it cannot be written.
         """
-        self._file.write_canonical(self._text.canonical(registry))
+        text = self._text.canonical(registry)
+        pace()  # encoding a thousand plugins' registry holds the lock; writing it does not
+        self._file.write_canonical(text)

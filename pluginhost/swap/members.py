@@ -19,9 +19,10 @@ from .switch import Implementations
 __all__ = ["Active", "Member", "claim", "mark_reimports", "owned_names"]
 
 
-@attrs.define(eq=False)
+@attrs.frozen(eq=False)
 class Active:
-    """An active plugin as the host keeps it."""
+    """An active plugin as the host keeps it: a frozen value, so that the registry can tell an
+    unchanged plugin by the identity of its ``Active`` (:mod:`pluginhost.state.kept`)."""
 
     candidate: Candidate
     registrations: tuple[Implementations, ...]

@@ -13,6 +13,7 @@ import attrs
 from ..load import guard
 from ..load.modules import purge_modules, release
 from ..model.names import PluginName
+from ..model.pacing import pace
 from ..state.faults import crash_point
 from .cleanup import deactivate, left_behind
 from .drain import Drained, drain
@@ -60,6 +61,7 @@ class Retirement:
             drain's timeout, and what went wrong (deactivation errors, threads and handlers
             left running).
         """
+        pace()  # after the commit, before the drain: callers of the new versions go first
         timeouts = self.transition.timeouts
         # The switch holds the old implementations for its undo: past this point there is none,
         # and its references would look like calls in flight.
