@@ -76,6 +76,25 @@ class TestRegistryEncoder:
         assert encoder.canonical(second) == expected
         assert encoded == ["p4"]
 
+    def test_unchanged_backups_are_not_encoded_again(self) -> None:
+        """The backups of a plugin, handed over as the same tuple, keep their text; a plugin
+        whose backups changed is encoded again, with the one active record that changed."""
+        cands = [candidate("a", "1.0.0"), candidate("b", "1.0.0")]
+        encoder = RegistryEncoder()
+        a_backups = (record(candidate("a", "0.9.0")),)
+        first = Registry(
+            active=tuple(record(c) for c in cands),
+            history={plugin_name("a"): a_backups, plugin_name("b"): ()},
+        )
+        encoder.canonical(first)
+        assert encoder.encoded == 4
+        second = Registry(
+            active=(first.active[0], record(candidate("b", "1.1.0"))),
+            history={plugin_name("a"): a_backups, plugin_name("b"): (first.active[1],)},
+        )
+        assert encoder.canonical(second) == canonical(second.to_json())
+        assert encoder.encoded == 2
+
     def test_round_trip(self, tmp_path: Path) -> None:
         """What the encoder writes reads back as the same registry."""
         reg = registry([candidate("a", "1.0.0"), candidate("a", "0.9.0"), candidate("b", "2.0.0")])
