@@ -96,6 +96,8 @@ class TestRevocation:
         assert host.hook.greet(name="x") == ["1.1.0"]
         trusted.write_text(listing(old))
         assert eventually(lambda: host.hook.greet(name="x") == ["1.0.0"])
+        # The view is published just after the hooks switch: wait for it too.
+        assert eventually(lambda: "hello" in host.plugins)
         assert host.plugins["hello"].version == "1.0.0"
 
     def test_unreadable_trust_file_revokes_nothing(self, tmp_path: Path) -> None:

@@ -196,8 +196,7 @@ class Engine:
         pace()
         with self._changer.loading():
             self._apply(outlook.plan)
-        pace()
-        self._publish()
+        self._publish()  # at once: the view is not to lag behind what the hooks answer
         self._journal.report_refusals(scan.problems)  # told once the view shows them
         return Outcome(self._journal.failures())
 
