@@ -181,7 +181,7 @@ def _record_text(_name: str, record: Record) -> str:
 
 
 def _history_text(name: PluginName, records: tuple[Record, ...]) -> str:
-    return f"{canonical(name)}:[{','.join(canonical(r.to_json()) for r in records)}]"
+    return f"{canonical(name)}:[{','.join(_record_text(name, r) for r in records)}]"
 
 
 def _key(data: Any) -> CandidateKey:
