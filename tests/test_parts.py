@@ -20,7 +20,8 @@ from pluginhost.model.policy import VersionPolicy
 from pluginhost.model.versions import Version
 from pluginhost.resolve.graph import load_order
 from pluginhost.resolve.links import link
-from pluginhost.resolve.parts import PartMemo, split
+from pluginhost.resolve.parts import split
+from pluginhost.resolve.replan import Replan
 from pluginhost.resolve.resolution import Plan, _resolve_part, resolve
 
 EIGHT = ("a", "b", "c", "d", "e", "f", "g", "h")
@@ -30,7 +31,7 @@ def names_of(parts: list[list[Candidate]]) -> list[set[str]]:
     return sorted(({str(c.name) for c in part} for part in parts), key=sorted)
 
 
-def run(pool: list[Candidate], active: dict[PluginName, Version], memo: PartMemo | None) -> Plan:
+def run(pool: list[Candidate], active: dict[PluginName, Version], memo: Replan | None) -> Plan:
     return resolve(pool, api_version=API_VERSION, policy=VersionPolicy(), active=active, memo=memo)
 
 
@@ -83,7 +84,7 @@ class TestMemo:
         """After one plugin of a hundred changes, the ninety-nine other parts come from the memo,
         and the plan is the one a fresh resolution gives."""
         pool = [candidate(f"p{i:02d}", "1.0.0") for i in range(100)]
-        memo = PartMemo()
+        memo = Replan()
         first = run(pool, {}, memo)
         # With the plugins active, each part is planned once more (the downgrade rule reads
         # the active version); then only changes miss.
@@ -100,7 +101,7 @@ class TestMemo:
         """The active version takes part in the downgrade rule, so a part is re-planned when it
         changes, even with the same candidates."""
         pool = [candidate("a", "1.0.0"), candidate("a", "2.0.0")]
-        memo = PartMemo()
+        memo = Replan()
         run(pool, {}, memo)
         plan = run(pool, {PluginName("a"): Version(3, 0, 0)}, memo)
         assert dict(plan.chosen) == {}  # both are downgrades now
@@ -109,7 +110,7 @@ class TestMemo:
     def test_other_policy_forgets_the_memo(self) -> None:
         """Plans made under one policy are never reused under another."""
         pool = [candidate("a", "1.0.0"), candidate("a", "2.0.0-rc.1")]
-        memo = PartMemo()
+        memo = Replan()
         run(pool, {}, memo)
         pre = resolve(
             pool,
@@ -154,7 +155,7 @@ class TestProperties:
         self, steps: History, policy: VersionPolicy
     ) -> None:
         """Through a series of changes, a resolution with the memo equals a fresh one."""
-        memo = PartMemo()
+        memo = Replan()
         active: dict[PluginName, Version] = {}
         for pool, given_active in steps:
             active = active if given_active is None else given_active

@@ -7,12 +7,21 @@ that cannot be read now, and versions a start would restore from the registry.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from ..model.candidate import Candidate, WheelOrigin
 from ..model.errors import TrustError
 from ..model.problems import Problem, ProblemKind
 from .trust import TrustGate
 
-__all__ = ["revocation"]
+__all__ = ["revocation", "revoker"]
+
+
+def revoker(gate: TrustGate) -> Callable[[Candidate], Problem | None] | None:
+    """:func:`revocation` under ``gate``, or ``None`` when no version can be revoked (trust is
+    not by hashes): the engine then spares a look at every version at each change."""
+    return functools.partial(revocation, gate) if gate.hashes else None
 
 
 def revocation(gate: TrustGate, candidate: Candidate) -> Problem | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
@@ -24,7 +25,7 @@ from ..install.sites import Handover, SiteDirs
 from ..load.bounded import bounded
 from ..load.modules import PluginFinder
 from ..load.reaper import Reaper
-from ..model.candidate import Candidate, CandidateKey
+from ..model.candidate import Candidate, CandidateKey, without_keys
 from ..model.errors import ActivationError, HostStateError, PluginHostError, StoreError
 from ..model.events import Event
 from ..model.names import PluginName
@@ -32,8 +33,8 @@ from ..model.pacing import pace, paced
 from ..model.problems import Problem
 from ..model.status import PluginInfo
 from ..resolve.admission import Admission
-from ..resolve.parts import PartMemo
 from ..resolve.planning import drop_conflicts, plan
+from ..resolve.replan import Replan
 from ..resolve.resolution import Plan
 from ..state.faults import any_armed, crash_point
 from ..state.registry import Registry
@@ -53,6 +54,7 @@ __all__ = ["Engine", "Outcome"]
 logger = logging.getLogger("pluginhost")
 
 _NONE_WITHDRAWN: Mapping[str, str] = MappingProxyType({})
+_NAME = operator.attrgetter("name")
 
 
 @attrs.frozen
@@ -77,11 +79,12 @@ class Engine:
         emit: Callable[[Event], None],
         persist: Callable[[Registry], None],
         validated: Handover = lambda path, sha256: None,
-        revoked: Callable[[Candidate], Problem | None] = lambda candidate: None,
+        revoked: Callable[[Candidate], Problem | None] | None = None,
         reaper: Reaper | None = None,
     ) -> None:
         self.config = config
-        # Why a version admitted before is not trusted any more (its hash left the trust file).
+        # Why a version admitted before is not trusted any more (its hash left the trust file);
+        # None when no version can be (trust is not by hashes).
         self._revoked = revoked
         self._persist = persist
         self._ledger = Ledger()
@@ -110,7 +113,7 @@ class Engine:
         self._kept_out: dict[PluginName, tuple[Candidate, Problem]] = {}
         self.hooks = HookCheck(pm, lambda: self._ledger.active, emit)
         self._plan: Plan | None = None
-        self._parts = PartMemo()  # a change re-plans only the parts of the pool it touches
+        self._parts = Replan()  # a change re-plans only the parts of the pool it touches
         # The active plugins whose version their index took back, and why (this reconcile's).
         self._withdrawn: dict[PluginName, str] = {}
         # Each active plugin's snapshot, in load order, as last published.
@@ -146,11 +149,9 @@ class Engine:
         scan = self.deps.offer(scan)  # refused dependency wheels are no failed plugins
         self._journal.begin(scan.problems)
         ledger = self._ledger
-        present = [
-            c
-            for c in (*scan.candidates, *ledger.manual.values(), *self._ledger.held_in(unavailable))
-            if c.name not in ledger.removed
-        ]
+        present = [*scan.candidates, *ledger.manual.values(), *ledger.held_in(unavailable)]
+        if ledger.removed:
+            present = [c for c in present if c.name not in ledger.removed]
         # Each step looks at every candidate: the lock is let go between them (model/pacing.py).
         pace()
         present, self._withdrawn = withdraw(present, ledger.candidates(), withdrawn)
@@ -160,16 +161,16 @@ class Engine:
         present, self._kept_out = self.admission.screen(present)
         for _candidate, problem in self._kept_out.values():
             self._journal.file(problem)
-        offered = self._changer.hold_back(c for c in present if c.key not in ledger.rejected)
+        offered = self._changer.hold_back(without_keys(present, ledger.rejected))
         pace()
         self._journal.announce(offered)
         offered, conflicts = drop_conflicts(offered, self._ledger.candidates())
         pace()
         # A plugin offered only with conflicting bytes, or only in a version rolled back from,
         # is still offered: it stays loaded.
-        offered_names = {c.name for c in present}
-        for name in reversed(list(ledger.order)):
-            if name not in offered_names and name in ledger.active:
+        gone = ledger.active.keys() - set(map(_NAME, present))  # in C: a thousand names
+        for name in reversed([n for n in ledger.order if n in gone] if gone else []):
+            if name in ledger.active:
                 self._changer.unload(name, removed=self.admission.allows(name))
         pool = self._ledger.pool(
             offered, allow_downgrade=self.config.policy.allow_downgrade, dropped=self._withdrawn
@@ -411,7 +412,7 @@ class Engine:
         # A revoked version is never imported again, not even to be unloaded at once.
         records = []
         for record in registry.active:
-            problem = self._revoked(record.candidate)
+            problem = self._revoked(record.candidate) if self._revoked else None
             if problem is None:
                 records.append(record)
             else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import shutil
@@ -18,7 +17,7 @@ import pluggy
 from ..discover.discovery import Discovery
 from ..discover.environment import EnvironmentSource
 from ..discover.home_check import check_start
-from ..discover.revocation import revocation
+from ..discover.revocation import revoker
 from ..discover.sources import Source
 from ..discover.trust import TrustGate
 from ..load.bounded import retire_idle_helpers
@@ -143,7 +142,7 @@ class PluginHost(Controls):
             self._events.emit,
             self._registry.write,
             validated=self._discovery.validated,
-            revoked=functools.partial(revocation, self._discovery.gate),
+            revoked=revoker(self._discovery.gate),
             reaper=self._reaper,
         )
         self._events.subscribe(self._engine.hooks.after)  # names hooks no spec knows

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 
-from ..model.candidate import Candidate, CandidateKey
+from ..model.candidate import Candidate, CandidateKey, without_keys
 from ..model.errors import InstallError, PluginHostError, StoreError
 from ..model.events import Event, EventKind
 from ..model.problems import Problem, ProblemKind
@@ -81,8 +81,8 @@ class Journal:
 
     def announce(self, candidates: Iterable[Candidate]) -> None:
         """A ``discovered`` event for each candidate seen for the first time."""
-        for c in candidates:
-            if c.key not in self._seen:
+        for c in without_keys(candidates, self._seen):
+            if c.key not in self._seen:  # two copies of one wheel: told once
                 self._seen.add(c.key)
                 self.emit(candidate_event(EventKind.DISCOVERED, c))
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from ..model.candidate import Candidate, CandidateKey, WheelOrigin
+from ..model.candidate import Candidate, CandidateKey, WheelOrigin, candidate_key, without_keys
 from ..model.names import PluginName
 from ..model.problems import Problem
 from ..model.status import PluginInfo, PluginState
@@ -24,6 +24,8 @@ from ..swap.members import Active
 from .view import active_info, failed_info
 
 __all__ = ["Ledger"]
+
+_CANDIDATE = operator.attrgetter("candidate")
 
 
 @attrs.define
@@ -147,7 +149,7 @@ class Ledger:
 
     def candidates(self) -> dict[PluginName, Candidate]:
         """The candidate of each active plugin."""
-        return {n: a.candidate for n, a in self.active.items()}
+        return dict(zip(self.active.keys(), map(_CANDIDATE, self.active.values()), strict=True))
 
     def pool(
         self,
@@ -164,13 +166,17 @@ class Ledger:
 
         :param dropped: plugins whose active version is not kept (its index took it back).
         """
-        keys = {c.key for c in offered}
-        kept = [] if allow_downgrade else [a for a in self.active.values() if a.name not in dropped]
-        pool = [*offered, *(a.candidate for a in kept if a.candidate.key not in keys)]
+        # Sifted in C: a thousand candidates at each change.
+        kept = [] if allow_downgrade else list(map(_CANDIDATE, self.active.values()))
+        if dropped:
+            kept = [c for c in kept if c.name not in dropped]
+        pool = [*offered, *without_keys(kept, set(map(candidate_key, offered)))]
         return pin(pool, {n: self.manual[n] for n in self.pinned if n in self.manual})
 
     def held_in(self, folders: Sequence[Path]) -> list[Candidate]:
         """Active plugins whose wheels lie in ``folders``."""
+        if not folders:
+            return []  # every folder readable: nothing held, and no look at each plugin
         return [
             a.candidate
             for a in self.active.values()

@@ -22,17 +22,20 @@ __all__ = ["drop_revoked", "withdraw"]
 def drop_revoked(
     present: Sequence[Candidate],
     ledger: Ledger,
-    revoked: Callable[[Candidate], Problem | None],
+    revoked: Callable[[Candidate], Problem | None] | None,
     file: Callable[[Problem], None],
     unload: Callable[..., None],
 ) -> list[Candidate]:
     """``present`` without revoked versions; a revoked version that serves is unloaded
     first, so that the best version still trusted may take its place.
 
-    :param revoked: why a version is not trusted any more, or ``None``.
+    :param revoked: why a version is not trusted any more, or ``None`` (trusted); ``None``
+        itself when no version can be revoked (trust is not by hashes): nothing is looked at.
     :param file: where each revocation's problem is filed.
     :param unload: the engine's unload of an active plugin (``removed=True``).
     """
+    if revoked is None:
+        return list(present)
     for name in reversed(list(ledger.order)):
         if name in ledger.active:
             problem = revoked(ledger.active[name].candidate)

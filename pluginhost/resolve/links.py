@@ -15,8 +15,10 @@ made by :func:`link` at each resolution, never stored in a wheel's candidate by 
 from __future__ import annotations
 
 import functools
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import compress
 from typing import TYPE_CHECKING, Final
 
 import attrs
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["link", "plugins_by_distribution", "third_party"]
 
 _PARSED_CACHE: Final = 4096
+_REQUIRES_DIST: Final = operator.attrgetter("requires_dist")
+_DIST_KEY: Final = operator.attrgetter("dist_key")
 
 
 def link(
@@ -48,6 +52,8 @@ def link(
     :returns: the same candidates in the same order; one whose links changed is a new copy.
         Links already made are kept (an active plugin's, made when it was chosen).
     """
+    if not any(map(_REQUIRES_DIST, candidates)):
+        return list(candidates)  # nothing to link: found at C speed, as for most plugins
     if plugins is None:
         plugins = plugins_by_distribution([*candidates, *known])
     return [_linked(c, plugins) for c in candidates]
@@ -68,9 +74,15 @@ def third_party(candidate: Candidate) -> tuple[str, ...]:
 def plugins_by_distribution(
     candidates: Iterable[Candidate],
 ) -> dict[NormalizedName, set[PluginName]]:
-    """The plugins of each distribution among ``candidates``, by its normalized name."""
+    """The plugins of each distribution among ``candidates`` that a ``Requires-Dist`` line of
+    one of them names (the only ones a link looks up), by its normalized name."""
+    candidates = list(candidates)
+    # Found at C speed: going through a thousand candidates in Python at each change cost a
+    # millisecond, for the few distributions that lines name.
+    lines = map(_REQUIRES_DIST, filter(_REQUIRES_DIST, candidates))
+    named = set().union(*map(_named, lines))
     plugins: dict[NormalizedName, set[PluginName]] = defaultdict(set)
-    for c in candidates:
+    for c in compress(candidates, map(named.__contains__, map(_DIST_KEY, candidates))):
         plugins[c.dist_key].add(c.name)
     return plugins
 
@@ -98,6 +110,12 @@ def _linked(cand: Candidate, plugins: Mapping[NormalizedName, set[PluginName]]) 
     if merged_links == cand.plugin_requires:
         return cand
     return attrs.evolve(cand, plugin_requires=dict(sorted(merged_links.items())))
+
+
+@functools.lru_cache(maxsize=_PARSED_CACHE)
+def _named(lines: tuple[str, ...]) -> frozenset[NormalizedName]:
+    """The distributions that ``lines`` name, where they apply here."""
+    return frozenset(parsed[0] for line in lines if (parsed := _parse(line)) is not None)
 
 
 @functools.lru_cache(maxsize=_PARSED_CACHE)

@@ -17,7 +17,7 @@ plugin.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from itertools import chain
 from typing import final
@@ -161,9 +161,15 @@ def _key(part: Sequence[Candidate], active: Mapping[PluginName, Version]) -> Has
     if len(part) == 1 and not part[0].plugin_requires:  # most parts: spared two sets
         only = part[0]
         return only, active.get(only.name)
+    # Counted, not a set: two equal copies (one wheel offered twice) make one conflict each
+    # against other bytes, so a part with one copy is not the part with two.
     cands = frozenset(
-        (c, tuple((n, str(s)) for n, s in c.plugin_requires.items())) if c.plugin_requires else c
-        for c in part
+        Counter(
+            (c, tuple((n, str(s)) for n, s in c.plugin_requires.items()))
+            if c.plugin_requires
+            else c
+            for c in part
+        ).items()
     )
     names = {c.name for c in part}
     return cands, frozenset((n, active[n]) for n in names if n in active)

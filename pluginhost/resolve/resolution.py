@@ -43,8 +43,8 @@ give an equal :class:`Plan`. "``v`` satisfies ``c``" always means
    :class:`graphlib.TopologicalSorter` over the chosen plugins gives it.
 
 Rules 1-6 look only along requirements, so each part of the pool is resolved alone and the plan
-is the union of the parts' plans (:mod:`.parts`); a host keeps them in a
-:class:`~.parts.PartMemo`, and a change re-plans only the parts it touches.
+is the union of the parts' plans (:mod:`.parts`); a host keeps its last resolution in a
+:class:`~.replan.Replan`, and a change re-plans only the parts it touches.
 
 Requirements are a plugin's ``[plugin.requires]`` and the plugins its ``Requires-Dist`` names
 (:mod:`.links`: the distribution of a candidate, with its PEP 440 specifier); when both name one
@@ -68,14 +68,15 @@ import attrs
 
 from ..model.candidate import Candidate
 from ..model.names import PluginName
-from ..model.pacing import pace, paced
+from ..model.pacing import paced
 from ..model.policy import VersionPolicy
 from ..model.problems import Problem
 from ..model.versions import Version
 from .graph import Graph, graph_of, load_order
 from .greedy import Greedy
 from .links import link
-from .parts import PartMemo, PartPlan, levels_of, merge_order, split
+from .parts import PartPlan, levels_of, merge_order, split
+from .replan import Replan
 from .reports import above_chosen, problem_key
 from .screen import collapse, screen
 from .search import search_full
@@ -107,7 +108,7 @@ def resolve(
     api_version: Version,
     policy: VersionPolicy = VersionPolicy(),
     active: Mapping[PluginName, Version] | None = None,
-    memo: PartMemo | None = None,
+    memo: Replan | None = None,
 ) -> Plan:
     """Choose a version per plugin and a load order; see the module docstring for the rules.
 
@@ -118,8 +119,8 @@ def resolve(
     :param api_version: the host's API version, matched against each manifest's ``host``.
     :param policy: the operator's prerelease and downgrade rules.
     :param active: the version of each plugin active now, for the downgrade rule.
-    :param memo: the plans of the parts of earlier resolutions, reused for equal parts (the
-        plan is the same with or without it).
+    :param memo: the last resolution of the same planner, of which only what the candidates
+        or the active versions changed is planned again (the plan is the same without it).
     :returns: the plan; it never raises for unresolvable input, it names problems instead.
     """
     # 0. Requires-Dist lines naming another plugin's distribution are requirements like any.
@@ -134,34 +135,34 @@ def resolve_linked(
     api_version: Version,
     policy: VersionPolicy,
     active: Mapping[PluginName, Version] | None,
-    memo: PartMemo | None,
+    memo: Replan | None,
 ) -> Plan:
     """:func:`resolve` of candidates already linked (:func:`.links.link`) among themselves."""
     active = active or {}
-    parts = split(candidates)
-    pace()
 
     def resolve_part(part: Sequence[Candidate]) -> PartPlan:
         return _resolve_part(part, api_version, policy, active)
 
-    if memo is None:
-        plans = [resolve_part(part) for part in parts]
-    else:
-        plans = memo.plans(paced(parts), active, (api_version, policy), resolve_part)
-    chosen: dict[PluginName, Candidate] = {}
-    graph: dict[PluginName, tuple[PluginName, ...]] = {}
+    if memo is not None:
+        chosen, order, problems, graph = memo.resolve(
+            candidates, active, (api_version, policy), resolve_part
+        )
+        return Plan(chosen=chosen, order=order, problems=problems, graph=graph)
+    plans = [resolve_part(part) for part in paced(split(candidates), every=16)]
+    merged: dict[PluginName, Candidate] = {}
+    edges: dict[PluginName, tuple[PluginName, ...]] = {}
     levels: dict[PluginName, int] = {}
-    problems: list[Problem] = []
+    found: list[Problem] = []
     for part_plan in plans:
-        chosen.update(part_plan.chosen)
-        graph.update(part_plan.graph)
+        merged.update(part_plan.chosen)
+        edges.update(part_plan.graph)
         levels.update(part_plan.levels)
-        problems.extend(part_plan.problems)
+        found.extend(part_plan.problems)
     return Plan(
-        chosen=MappingProxyType(dict(sorted(chosen.items()))),
+        chosen=MappingProxyType(dict(sorted(merged.items()))),
         order=merge_order(levels),
-        problems=tuple(sorted(problems, key=problem_key)),
-        graph=MappingProxyType(dict(sorted(graph.items()))),
+        problems=tuple(sorted(found, key=problem_key)),
+        graph=MappingProxyType(dict(sorted(edges.items()))),
     )
 
 
