@@ -4,7 +4,8 @@ the same run, so that a noisy machine does not fake a result.
     python benchmarks/run.py [--quick] [--json results.json] [--only 2,5]
 
 The figures live beside this script, one module per subject: ``hook_call`` (1), ``swap`` (2, 3),
-``startup`` (4, 5), ``memory`` (6), ``pauses`` (8), ``index`` (9); figure 7 runs 2, 4 and 5
+``startup`` (4, 5), ``memory`` (6), ``pauses`` (8), ``index`` (9), ``floor`` (beside 2 and 7:
+a swap done by hand, the least any swap costs); figure 7 runs 2, 4 and 5
 at growing sizes.
 """
 
@@ -40,7 +41,9 @@ def scaling(quick: bool) -> list[Row]:
     """Figure 7: figures 2, 4 and 5 at growing sizes, and how their cost grows."""
     sizes = QUICK_SIZES if quick else SCALING_SIZES
     rows = swap.scaling(quick, sizes) + startup.scaling(quick, sizes)
-    for name in ("7 swap latency", "7 discovery", "7 cold start"):
+    # A swap is to cost what changed (issue 13): its latency may grow by 0.1 at most from 10
+    # to 1,000 plugins; a start reads every plugin, so it may grow about linearly.
+    for name, limit in (("7 swap latency", 0.1), ("7 discovery", 1.1), ("7 cold start", 1.1)):
         medians = [r["pluginhost"]["median"] for r in rows if r["figure"] == f"{name}, N plugins"]
         exponent = growth_exponent(sizes, medians)
         rows.append(
@@ -49,8 +52,8 @@ def scaling(quick: bool) -> list[Row]:
                 f"{sizes[0]}-{sizes[-1]}",
                 [exponent],
                 unit="exp",
-                target="exponent <= 1.1",
-                met=exponent <= 1.1,
+                target=f"exponent <= {limit}",
+                met=exponent <= limit,
             )
         )
     return rows

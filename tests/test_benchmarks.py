@@ -16,6 +16,8 @@ RUN = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
 FIGURES = [
     "1 hook call",
     "2 swap latency",
+    "2 swap latency, hand-built floor",
+    "2 swap latency, hand-built floor (durable)",
     "3 calls during swaps (4 threads)",
     "4 discovery",
     "5 cold start",
@@ -24,6 +26,8 @@ FIGURES = [
     "5 unrelated import",
     "6 memory, RSS growth",
     "7 swap latency, N plugins",
+    "7 swap latency, N plugins, hand-built floor",
+    "7 swap latency, N plugins, hand-built floor (durable)",
     "7 discovery, N plugins",
     "7 cold start, N plugins",
     "7 cold start, N plugins, import counted",

@@ -81,6 +81,8 @@ def plugins_by_distribution(
     # millisecond, for the few distributions that lines name.
     lines = map(_REQUIRES_DIST, filter(_REQUIRES_DIST, candidates))
     named = set().union(*map(_named, lines))
+    if not named:
+        return {}
     plugins: dict[NormalizedName, set[PluginName]] = defaultdict(set)
     for c in compress(candidates, map(named.__contains__, map(_DIST_KEY, candidates))):
         plugins[c.dist_key].add(c.name)

@@ -28,6 +28,7 @@ from .resolution import Plan, resolve_linked
 __all__ = ["Outlook", "drop_conflicts", "pin", "plan"]
 
 _VERSION = operator.attrgetter("version")
+_NAME = operator.attrgetter("name")
 
 
 @attrs.frozen
@@ -167,7 +168,7 @@ def _breaking(
     allow_pre = policy.allow_prerelease
     # Only a plugin offered in several versions can have a newer one held back: counted at C
     # speed, since most plugins of a large pool are offered in one version.
-    several = sorted(n for n, k in collections.Counter(c.name for c in pool).items() if k > 1)
+    several = sorted(n for n, k in collections.Counter(map(_NAME, pool)).items() if k > 1)
     if not several:
         return problems
     # Grouped once: looking through the whole pool for each plugin grew with its square.

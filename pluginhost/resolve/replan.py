@@ -124,7 +124,8 @@ class Replan:
         touched.update(map(_name, removed))
         for c in added:
             touched.update(c.requires, c.manifest.optional)
-        names = list(active.keys() | self._active.keys())
+        last = self._active.keys()
+        names = list(active.keys() if active.keys() == last else active.keys() | last)
         # Compared by identity: a version is the active candidate's own object, unchanged
         # until another version serves (an equal copy only costs a re-plan of its part).
         moved = map(operator.is_not, map(active.get, names), map(self._active.get, names))
