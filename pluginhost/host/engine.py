@@ -154,7 +154,9 @@ class Engine:
             present = [c for c in present if c.name not in ledger.removed]
         # Each step looks at every candidate: the lock is let go between them (model/pacing.py).
         pace()
-        present, self._withdrawn = withdraw(present, ledger.candidates(), withdrawn)
+        present, self._withdrawn = (  # the active plugins are looked at only when one is
+            withdraw(present, ledger.candidates(), withdrawn) if withdrawn else (present, {})
+        )
         unload = self._changer.unload
         present = drop_revoked(present, ledger, self._revoked, self._journal.file, unload)
         pace()
@@ -164,21 +166,23 @@ class Engine:
         offered = self._changer.hold_back(without_keys(present, ledger.rejected))
         pace()
         self._journal.announce(offered)
-        offered, conflicts = drop_conflicts(offered, self._ledger.candidates())
+        active = ledger.candidates()  # made again only if a plugin is unloaded below
+        offered, conflicts = drop_conflicts(offered, active)
         pace()
         # A plugin offered only with conflicting bytes, or only in a version rolled back from,
         # is still offered: it stays loaded.
-        gone = ledger.active.keys() - set(map(_NAME, present))  # in C: a thousand names
-        for name in reversed([n for n in ledger.order if n in gone] if gone else []):
-            if name in ledger.active:
-                self._changer.unload(name, removed=self.admission.allows(name))
+        if gone := ledger.active.keys() - set(map(_NAME, present)):  # in C: a thousand names
+            for name in reversed([n for n in ledger.order if n in gone]):
+                if name in ledger.active:
+                    self._changer.unload(name, removed=self.admission.allows(name))
+            active = ledger.candidates()
         pool = self._ledger.pool(
             offered, allow_downgrade=self.config.policy.allow_downgrade, dropped=self._withdrawn
         )
         pace()
         outlook = plan(
             pool,
-            self._ledger.candidates(),
+            active,
             api_version=self.config.api,
             policy=self.config.policy,
             breaking_change=self.config.breaking_change,
@@ -368,8 +372,6 @@ class Engine:
         self._persist(attrs.evolve(self._ledger.registry(), deps=self.deps.records()))
         pace()
         crash_point("after_persisting", versions)
-
-    # -- reconciling ---------------------------------------------------------------------------
 
     # -- applying a plan -----------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from itertools import compress
 from pathlib import Path
 from types import MappingProxyType
@@ -184,12 +184,16 @@ def _requires(
 candidate_key = operator.attrgetter("key")
 
 
-def without_keys(candidates: Iterable[Candidate], keys: Container[CandidateKey]) -> list[Candidate]:
+def without_keys(
+    candidates: Iterable[Candidate], keys: Collection[CandidateKey]
+) -> list[Candidate]:
     """``candidates`` whose key is not in ``keys``, in order.
 
     Sifted in C (``compress`` over the keys' membership): a host goes through every candidate
     at each change, and a Python loop over a thousand cost a good part of a millisecond.
     """
     candidates = list(candidates)
+    if not keys:
+        return candidates
     outside = map(operator.not_, map(keys.__contains__, map(candidate_key, candidates)))
     return list(compress(candidates, outside))
