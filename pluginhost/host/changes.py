@@ -475,8 +475,8 @@ class Changer:
         A dependent re-imported with its dependency is already installed: its wheel may be
         long gone, and must not be needed.
         """
-        self.deps.attach(candidate)
-        self._owners.forget()  # the dependencies serving may have changed
+        if self.deps.attach(candidate):
+            self._owners.forget()  # the dependencies' names changed: the map is made again
         placed = self._sites.placed(candidate, self.known(candidate))
         return placed if placed is not None else self._sites.install(candidate, ())
 

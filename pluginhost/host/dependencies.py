@@ -161,7 +161,7 @@ class SharedDependencies:
         self._swaps = []
         return sorted(extra)
 
-    def attach(self, candidate: Candidate) -> None:
+    def attach(self, candidate: Candidate) -> bool:
         """Serve the dependencies ``candidate`` needs, and count it among their users.
 
         A serving dependency that it needs at another version is swapped, when every plugin
@@ -171,11 +171,16 @@ class SharedDependencies:
         :raises ResolutionError: when a serving dependency would have to change version under
             plugins that do not change with it.
         :raises WheelError, InstallError, TrustError: when a dependency cannot be installed.
+        :returns: whether a dependency started serving or was swapped: the top-level names
+            that dependencies own may have changed.
         """
         if not isinstance(candidate.origin, WheelOrigin) or self.private(candidate):
-            return  # installed in the environment by its installer, or private to it
+            return False  # installed in the environment by its installer, or private to it
+        changed = False
         for choice in self._choose(candidate, {candidate.name}):
             self._serve(candidate, choice)
+            changed = changed or choice.wheel is not None
+        return changed
 
     def ready(self, candidate: Candidate) -> bool:
         """Whether every dependency ``candidate`` needs serves already, at a version that meets

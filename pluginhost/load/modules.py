@@ -10,11 +10,13 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.metadata
+import operator
 import sys
 import threading
 import types
 from collections.abc import Iterable, Iterator, Sequence
 from importlib.machinery import ModuleSpec
+from itertools import compress
 from pathlib import Path
 
 import importlib_metadata
@@ -35,6 +37,10 @@ __all__ = [
     "purge_modules",
     "release",
 ]
+
+# A module name's top-level package, found in C.
+_PARTITION = operator.methodcaller("partition", ".")
+_HEAD = operator.itemgetter(0)
 
 
 class PluginFinder(importlib.abc.MetaPathFinder):
@@ -88,9 +94,11 @@ class PluginFinder(importlib.abc.MetaPathFinder):
 def owned_modules(top_level: Iterable[str]) -> Iterator[str]:
     """Names in ``sys.modules`` that belong to the given top-level names."""
     tops = set(top_level)
-    for name in list(sys.modules):
-        if name.partition(".")[0] in tops:
-            yield name
+    names = list(sys.modules)
+    # Sifted in C: with a thousand plugins loaded, sys.modules holds thousands of names, and
+    # a swap looks through them before its import and at its purge.
+    heads = map(_HEAD, map(_PARTITION, names))
+    yield from compress(names, map(tops.__contains__, heads))
 
 
 def import_entry_point(
