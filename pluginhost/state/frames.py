@@ -56,21 +56,23 @@ def read_frame(fd: int, deadline: float | None = None) -> bytes | None:
     :raises FrameError: a frame past :data:`MAX_FRAME`, a stream ending mid-frame, or the
         deadline passed.
     """
-    header = _read_exactly(fd, HEADER.size, deadline, start=True)
+    first = _tried_first(fd, deadline)  # asked once a frame: each asking is a system call
+    header = _read_exactly(fd, HEADER.size, deadline, first=first, start=True)
     if header is None:
         return None
     (size,) = HEADER.unpack(header)
     if size > MAX_FRAME:
         raise FrameError(f"a frame of {size} bytes is past the limit of {MAX_FRAME}")
-    payload = _read_exactly(fd, size, deadline, start=False)
+    payload = _read_exactly(fd, size, deadline, first=first, start=False)
     assert payload is not None
     return payload
 
 
-def _read_exactly(fd: int, size: int, deadline: float | None, *, start: bool) -> bytes | None:
+def _read_exactly(
+    fd: int, size: int, deadline: float | None, *, first: bool, start: bool
+) -> bytes | None:
     parts: list[bytes] = []
     left = size
-    first = _tried_first(fd, deadline)
     while left:
         if not first:
             _wait(fd, select.POLLIN, deadline)
