@@ -3,6 +3,7 @@ the touched parts resolved again."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import API_VERSION, actives, candidate, candidate_sets, dependency_maps, policies
@@ -12,6 +13,7 @@ from pluginhost.model.candidate import Candidate
 from pluginhost.model.names import PluginName
 from pluginhost.model.policy import VersionPolicy
 from pluginhost.model.versions import Version
+from pluginhost.resolve.parts import PartPlan
 from pluginhost.resolve.replan import Replan
 from pluginhost.resolve.resolution import Plan, resolve
 
@@ -146,3 +148,23 @@ class TestProperties:
             assert run(pool, memo, active, policy) == fresh
             assert run(pool, memo, active, policy) == fresh  # nothing touched
             active = {n: c.version for n, c in fresh.chosen.items()}
+
+
+class TestFailure:
+    def test_a_resolution_that_raises_leaves_nothing_half_patched(self) -> None:
+        """An error in the middle of a re-plan (a part's resolution raising) forgets the last
+        resolution: the next one starts afresh and equals a fresh resolution."""
+        a1, b = candidate("a", "1.0.0"), candidate("b", "1.0.0", requires={"a": "^1"})
+        memo = Replan()
+        run([a1, b], memo)
+        a2 = candidate("a", "1.1.0")
+
+        def broken(part: object) -> PartPlan:
+            raise RuntimeError("a bug in a rule")
+
+        with pytest.raises(RuntimeError):
+            memo.resolve([a2, b], {}, (API_VERSION, VersionPolicy()), broken)
+        plan = run([a2, b], memo)
+        assert plan == run([a2, b], None)
+        assert plan.order == ("a", "b")
+        assert plan.chosen[PluginName("a")] is a2

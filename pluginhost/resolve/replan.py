@@ -98,19 +98,34 @@ class Replan:
         if not touched and self._merged is not None:
             self._memo.hits += len(self._parts)
             return self._merged
+        try:
+            self._merged = self._patch(added, removed, touched, active, resolve_part)
+        except BaseException:
+            self._forget()  # half patched: the next resolution starts afresh
+            raise
+        return self._merged
+
+    def _patch(
+        self,
+        added: Sequence[Candidate],
+        removed: Sequence[Candidate],
+        touched: set[PluginName],
+        active: Mapping[PluginName, Version],
+        resolve_part: Callable[[Sequence[Candidate]], PartPlan],
+    ) -> Merged:
         self._regroup(added, removed)
         region, gone = self._take_out(touched)
         pace()
         parts = split([c for name in region for c in self._by_name.get(name, ())])
-        plans = self._memo.plans(parts, active, terms, resolve_part)
+        assert self._terms is not None
+        plans = self._memo.plans(parts, active, self._terms, resolve_part)
         self._memo.hits += len(self._parts)  # the parts kept as they were
         came: dict[PluginName, int] = {}
         for part, plan in zip(parts, plans, strict=True):
             self._put(part, plan)
             came.update(plan.levels)
         pace()
-        self._merged = self._merge(self._merged if gone == came else None, came)
-        return self._merged
+        return self._merge(self._merged if gone == came else None, came)
 
     def _touched(
         self,
