@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
-import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
@@ -25,7 +24,7 @@ from ..install.sites import Handover, SiteDirs
 from ..load.bounded import bounded
 from ..load.modules import PluginFinder
 from ..load.reaper import Reaper
-from ..model.candidate import Candidate, CandidateKey, without_keys
+from ..model.candidate import Candidate, CandidateKey, candidate_name, without_keys
 from ..model.errors import ActivationError, HostStateError, PluginHostError, StoreError
 from ..model.events import Event
 from ..model.names import PluginName
@@ -54,7 +53,6 @@ __all__ = ["Engine", "Outcome"]
 logger = logging.getLogger("pluginhost")
 
 _NONE_WITHDRAWN: Mapping[str, str] = MappingProxyType({})
-_NAME = operator.attrgetter("name")
 
 
 @attrs.frozen
@@ -171,7 +169,7 @@ class Engine:
         pace()
         # A plugin offered only with conflicting bytes, or only in a version rolled back from,
         # is still offered: it stays loaded.
-        if gone := ledger.active.keys() - set(map(_NAME, present)):  # in C: a thousand names
+        if gone := ledger.active.keys() - set(map(candidate_name, present)):  # in C
             for name in reversed([n for n in ledger.order if n in gone]):
                 if name in ledger.active:
                     self._changer.unload(name, removed=self.admission.allows(name))

@@ -182,6 +182,8 @@ def _requires(
 
 #: A candidate's :attr:`Candidate.key`, read in C.
 candidate_key = operator.attrgetter("key")
+#: A candidate's :attr:`Candidate.name`, read in C.
+candidate_name = operator.attrgetter("name")
 
 
 def without_keys(

@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import attrs
 
-from ..model.candidate import Candidate, candidate_key, without_keys
+from ..model.candidate import Candidate, candidate_key, candidate_name, without_keys
 from ..model.names import PluginName
 from ..model.pacing import pace
 from ..model.policy import BreakingChange, VersionPolicy
@@ -28,7 +28,6 @@ from .resolution import Plan, resolve_linked
 __all__ = ["Outlook", "drop_conflicts", "pin", "plan"]
 
 _VERSION = operator.attrgetter("version")
-_NAME = operator.attrgetter("name")
 
 
 @attrs.frozen
@@ -168,7 +167,7 @@ def _breaking(
     allow_pre = policy.allow_prerelease
     # Only a plugin offered in several versions can have a newer one held back: counted at C
     # speed, since most plugins of a large pool are offered in one version.
-    several = sorted(n for n, k in collections.Counter(map(_NAME, pool)).items() if k > 1)
+    several = sorted(n for n, k in collections.Counter(map(candidate_name, pool)).items() if k > 1)
     if not several:
         return problems
     # Grouped once: looking through the whole pool for each plugin grew with its square.

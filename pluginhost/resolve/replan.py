@@ -25,19 +25,17 @@ from itertools import chain, compress
 from types import MappingProxyType
 from typing import final
 
-from ..model.candidate import Candidate
+from ..model.candidate import Candidate, candidate_name
 from ..model.names import PluginName
 from ..model.pacing import pace
 from ..model.policy import VersionPolicy
 from ..model.problems import Problem
 from ..model.versions import Version
 from .graph import Graph
-from .parts import PartMemo, PartPlan, split
+from .parts import PartMemo, PartPlan, merge_order, names_of, split
 from .reports import problem_key
 
 __all__ = ["Merged", "Replan"]
-
-_name = operator.attrgetter("name")
 
 #: A plan's choice, load order, problems and graph, each sorted as :class:`.resolution.Plan`
 #: has them.
@@ -99,7 +97,7 @@ class Replan:
             self._memo.hits += len(self._parts)
             return self._merged
         try:
-            self._merged = self._patch(added, removed, touched, active, resolve_part)
+            self._merged = self._patch(added, removed, touched, active, terms, resolve_part)
         except BaseException:
             self._forget()  # half patched: the next resolution starts afresh
             raise
@@ -111,14 +109,14 @@ class Replan:
         removed: Sequence[Candidate],
         touched: set[PluginName],
         active: Mapping[PluginName, Version],
+        terms: tuple[Version, VersionPolicy],
         resolve_part: Callable[[Sequence[Candidate]], PartPlan],
     ) -> Merged:
         self._regroup(added, removed)
         region, gone = self._take_out(touched)
         pace()
         parts = split([c for name in region for c in self._by_name.get(name, ())])
-        assert self._terms is not None
-        plans = self._memo.plans(parts, active, self._terms, resolve_part)
+        plans = self._memo.plans(parts, active, terms, resolve_part)
         self._memo.hits += len(self._parts)  # the parts kept as they were
         came: dict[PluginName, int] = {}
         for part, plan in zip(parts, plans, strict=True):
@@ -135,10 +133,10 @@ class Replan:
     ) -> set[PluginName]:
         """The plugins a change touches: those of candidates added or taken out, those an
         added candidate names, and those whose active version is another object."""
-        touched = set(map(_name, added))
-        touched.update(map(_name, removed))
+        touched = set(map(candidate_name, added))
+        touched.update(map(candidate_name, removed))
         for c in added:
-            touched.update(c.requires, c.manifest.optional)
+            touched.update(names_of(c))
         last = self._active.keys()
         names = list(active.keys() if active.keys() == last else active.keys() | last)
         # Compared by identity: a version is the active candidate's own object, unchanged
@@ -178,9 +176,9 @@ class Replan:
 
     def _put(self, part: Sequence[Candidate], plan: PartPlan) -> None:
         root = part[0].name
-        names = set(map(_name, part))
+        names = set(map(candidate_name, part))
         for c in part:
-            names.update(c.requires, c.manifest.optional)
+            names.update(names_of(c))
         self._parts[root] = (frozenset(names), plan)
         self._part_of.update(dict.fromkeys(names, root))
         self._chosen.update(plan.chosen)
@@ -203,11 +201,9 @@ class Replan:
             chosen = {**last[0], **{name: self._chosen[name] for name in came}}
             graph = {**last[3], **{name: self._graph[name] for name in came}}
             return MappingProxyType(chosen), last[1], problems, MappingProxyType(graph)
-        by_level = sorted(zip(self._levels.values(), self._levels.keys(), strict=True))
-        order = tuple(map(operator.itemgetter(1), by_level))
         return (
             MappingProxyType(dict(sorted(self._chosen.items()))),
-            order,
+            merge_order(self._levels),
             problems,
             MappingProxyType(dict(sorted(self._graph.items()))),
         )
