@@ -105,3 +105,30 @@ def test_pace_lets_a_waiting_thread_run() -> None:
 def test_paced_keeps_every_item_in_order() -> None:
     assert list(paced(range(1000), every=7)) == list(range(1000))
     assert list(paced([])) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="timer slack is Linux's")
+def test_a_paced_thread_sleeps_without_timer_slack_after_its_first_yield() -> None:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def slack() -> int:  # the calling thread's, in ns, as the kernel tells it
+        return int(libc.prctl(30, 0, 0, 0, 0))  # PR_GET_TIMERSLACK
+
+    seen: dict[str, int] = {}
+
+    def run() -> None:
+        seen["before"] = slack()
+        paced_thread()
+        seen["paced"] = slack()
+        deadline = time.thread_time() + 0.005
+        while time.thread_time() < deadline:
+            pace()
+        seen["after"] = slack()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert seen["before"] == seen["paced"] == slack() > 1  # only a yield takes it off
+    assert seen["after"] == 1

@@ -105,9 +105,11 @@ class Discovery:
         self.sources = tuple(sources)
         self.limits = limits
         self.gate = gate
-        self._reads: dict[Path, _Read] = {}
+        # Keyed by the path's text: a str keeps its hash, a Path computes it in Python, and a
+        # look goes through a thousand of them at each swap.
+        self._reads: dict[str, _Read] = {}
         # What the last look found in each folder, per wheel: its scan and whether it was held.
-        self._found: dict[Path, dict[Path, tuple[Scan, bool]]] = {}
+        self._found: dict[Path, dict[str, tuple[Scan, bool]]] = {}
         self._handover = ValidatedWheels(keep_bytes)
         # This look's validated bytes by path, and the candidates read from them.
         self._validated_now: dict[Path, ValidatedWheel] = {}
@@ -149,7 +151,7 @@ class Discovery:
             )
         scans = [self._sources_scan]
         held: list[Path] = []
-        seen: set[Path] = set()
+        seen: set[str] = set()
         for folder, refusal in zip(self.folders, refusals, strict=True):
             if refusal is not None or not os.access(folder.path, os.R_OK | os.X_OK):
                 held.append(folder.path)
@@ -169,14 +171,14 @@ class Discovery:
         folder: WheelFolderSource,
         changed: Mapping[Path, Collection[Path]] | None,
         held: list[Path],
-    ) -> dict[Path, tuple[Scan, bool]]:
+    ) -> dict[str, tuple[Scan, bool]]:
         """One folder's wheels, in name order: those ``changed`` names (all, for a full look,
         or for a folder with subfolders, which are not watched) read again, the others as last
         time (with whether they were held)."""
         last = self._found.get(folder.path)
         if changed is None or last is None or folder.max_depth > 0:
             paths = paced(folder.wheel_paths())
-            found = {path: self._read_held(path, folder, held) for path in paths}
+            found = {str(path): self._read_held(path, folder, held) for path in paths}
         else:
             found = self._look_again(folder, last, changed.get(folder.path, ()), held)
         self._found[folder.path] = found
@@ -185,28 +187,29 @@ class Discovery:
     def _look_again(
         self,
         folder: WheelFolderSource,
-        last: dict[Path, tuple[Scan, bool]],
+        last: dict[str, tuple[Scan, bool]],
         touched: Collection[Path],
         held: list[Path],
-    ) -> dict[Path, tuple[Scan, bool]]:
+    ) -> dict[str, tuple[Scan, bool]]:
         """The last look of ``folder`` with the files ``touched`` read again, and added or
         taken out as the folder lists them now."""
         # Copied at C speed, with the paths' hashes: going through a thousand paths in Python
         # at each swap cost more than reading the one that changed.
         found = dict(last)
-        read: set[Path] = set()
+        read: set[str] = set()
         for path in touched:
+            key = str(path)
             if folder.lists(path):
-                read.add(path)
+                read.add(key)
                 entry = self._read_held(path, folder, held)
-                if path in found:
-                    found[path] = entry
+                if key in found:
+                    found[key] = entry
                 else:
-                    found = _inserted(found, path, entry)
+                    found = _inserted(found, key, entry)
             else:
-                found.pop(path, None)
+                found.pop(key, None)
         was_held = compress(found.keys(), map(_HELD, found.values()))  # in C, as above
-        held.extend(p for p in was_held if p not in read)
+        held.extend(Path(p) for p in was_held if p not in read)
         return found
 
     def _read_held(
@@ -273,7 +276,7 @@ class Discovery:
 
     def _version_read(self, path: Path) -> str | None:
         """The version of the plugin read from ``path``, if one was."""
-        read = self._reads.get(path)
+        read = self._reads.get(str(path))
         found = read.outcome if read is not None else None
         return str(found.version) if isinstance(found, Candidate) else None
 
@@ -354,11 +357,11 @@ class Discovery:
         :raises WheelError: when validation refuses it.
         :raises ManifestError: when its manifest is unusable.
         """
-        read = self._reads.get(path)
+        read = self._reads.get(str(path))
         data = None
         if read is None or read.key != key:
             read, data = self._read_file(path, key)
-            self._reads[path] = read
+            self._reads[str(path)] = read
         if self.gate.hashes:
             self.gate.check_sha256(path, read.sha256)  # refused unread
         outcome = read.outcome
@@ -366,7 +369,7 @@ class Discovery:
             outcome = self._validate(path, data, next_look)
             # A wheel too large to hold was read again: what was validated is what is screened.
             validated = outcome.sha256 if isinstance(outcome, Candidate | WheelInfo) else None
-            self._reads[path] = _Read(key, validated or read.sha256, outcome)
+            self._reads[str(path)] = _Read(key, validated or read.sha256, outcome)
         if isinstance(outcome, WheelError | ManifestError):
             raise outcome.with_traceback(None)
         self._screen_identity(outcome)
@@ -486,14 +489,10 @@ def _untrusted(exc: TrustError, path: Path, *, version: str | None = None) -> Pr
 
 
 def _inserted(
-    found: dict[Path, tuple[Scan, bool]], path: Path, entry: tuple[Scan, bool]
-) -> dict[Path, tuple[Scan, bool]]:
+    found: dict[str, tuple[Scan, bool]], path: str, entry: tuple[Scan, bool]
+) -> dict[str, tuple[Scan, bool]]:
     """``found`` with ``path`` added in name order, as a full look lists a folder (in one
-    folder, the name order is the path order); a bisection, not a sort of every name."""
+    folder, the name order is the order of the paths' texts); a bisection, not a sort."""
     items = list(found.items())
-    items.insert(bisect.bisect(items, path.name, key=_by_name), (path, entry))
-    return dict(items)
-
-
-def _by_name(item: tuple[Path, object]) -> str:
-    return item[0].name
+    items.insert(bisect.bisect(list(found), path), (path, entry))
+    return dict(items)  # the keys' hashes are kept by their str objects

@@ -377,7 +377,9 @@ class Engine:
         """Load, update or re-import what the plan chooses, in its order."""
         ledger = self._ledger
         try:
-            for index, name in enumerate(plan.order):
+            # Those serving before are passed over in C; a change keeps or puts back a group.
+            for index in ledger.not_serving(plan.order, plan.chosen):
+                name = plan.order[index]
                 candidate = plan.chosen[name]
                 # No local reference to the active plugin here: it would outlive the change
                 # below and keep the replaced version's modules alive.

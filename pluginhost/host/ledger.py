@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from itertools import compress
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,19 @@ class Ledger:
         """Whether exactly these bytes of ``candidate`` serve now."""
         active = self.active.get(candidate.name)
         return active is not None and active.candidate.key == candidate.key
+
+    def not_serving(
+        self, order: Sequence[PluginName], chosen: Mapping[PluginName, Candidate]
+    ) -> list[int]:
+        """The indexes in ``order`` of the plugins whose ``chosen`` bytes do not serve now.
+
+        Sifted in C: a plan orders every plugin, a thousand at each swap, of which few change.
+        """
+        serving = set(map(candidate_key, map(_CANDIDATE, self.active.values())))
+        keys = map(candidate_key, map(chosen.__getitem__, order))
+        return list(
+            compress(range(len(order)), map(operator.not_, map(serving.__contains__, keys)))
+        )
 
     def record(self, active: Active) -> Record:
         """The registry record of an active plugin."""
