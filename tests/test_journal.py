@@ -191,6 +191,21 @@ class TestEvents:
             (EventKind.DISCOVERED, "hello", "1.0.0", "0" * 64),
         ]
 
+    def test_a_copy_of_announced_bytes_is_not_announced(
+        self, journal: Journal, events: list[Event]
+    ) -> None:
+        """Candidates of the last announce are passed over by identity; another object with
+        the same bytes (a second copy of a wheel, read again) by its key, whenever it comes."""
+        journal.announce([HELLO1])
+        journal.announce([HELLO1, POLITE])
+        journal.announce([candidate("hello", "1.0.0"), HELLO2])
+        journal.announce([candidate("polite", "1.0.0"), candidate("hello", "1.0.0")])
+        assert [(e.plugin, e.version) for e in events] == [
+            ("hello", "1.0.0"),
+            ("polite", "1.0.0"),
+            ("hello", "2.0.0"),
+        ]
+
     def test_refusal_reported_once_while_it_stays(
         self, journal: Journal, events: list[Event]
     ) -> None:

@@ -243,6 +243,33 @@ class TestSites:
         assert not ledger.is_active(POLITE)
 
 
+class TestSifting:
+    """What the engine asks of every candidate at each change: the serving objects are passed
+    over by identity, copies of their bytes (read from the registry) by their keys, with the
+    same answers, whether few or many are left to compare."""
+
+    @pytest.mark.parametrize("size", [4, 60])
+    @pytest.mark.parametrize("copies", [False, True])
+    def test_not_serving(self, pm: pluggy.PluginManager, size: int, copies: bool) -> None:
+        planned = [candidate(f"p{i}", "1.0.0") for i in range(size)]
+        serving = [candidate(f"p{i}", "1.0.0") for i in range(size)] if copies else planned
+        ledger = loaded(pm, *serving)
+        planned[2] = candidate("p2", "2.0.0")
+        planned.append(candidate("new", "1.0.0"))
+        chosen = {c.name: c for c in planned}
+        assert ledger.not_serving(list(chosen), chosen) == [2, size]
+
+    @pytest.mark.parametrize("size", [4, 60])
+    @pytest.mark.parametrize("copies", [False, True])
+    def test_pool(self, pm: pluggy.PluginManager, size: int, copies: bool) -> None:
+        offered = [candidate(f"p{i}", "2.0.0") for i in range(size)]
+        serving = [candidate(f"p{i}", "2.0.0") for i in range(size)] if copies else offered[:]
+        serving[0] = candidate("p0", "1.0.0")  # an active version no longer offered
+        ledger = loaded(pm, *serving)
+        assert ledger.pool(offered, allow_downgrade=False) == [*offered, serving[0]]
+        assert ledger.pool(offered, allow_downgrade=True) == offered
+
+
 class TestRegistry:
     def test_unchanged_plugin_keeps_its_record(self, pm: pluggy.PluginManager) -> None:
         """Each registry hands an unchanged plugin's record over again (the very object its

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
 from resolving import N, versions_of
 from strategies import API_VERSION, candidate
 
@@ -58,6 +59,24 @@ class TestDropConflicts:
         env = candidate("hello", "1.0.0", installed=True)
         kept, problems = drop_conflicts([env], {N("hello"): env})
         assert (kept, problems) == ([env], [])
+
+    @pytest.mark.parametrize("size", [4, 60])  # below and above what is compared one by one
+    @pytest.mark.parametrize("copies", [False, True])
+    def test_same_answer_for_the_serving_objects_and_for_copies(
+        self, size: int, copies: bool
+    ) -> None:
+        """The active versions are passed over by identity, and copies of their bytes (as read
+        from the registry) by their keys: the conflicts are the same either way."""
+        offered = [candidate(f"p{i}", "1.0.0") for i in range(size)]
+        impostor = candidate("p0", "1.0.0", sha="f" * 64)
+        update = candidate("p1", "2.0.0")
+        serving = [candidate(f"p{i}", "1.0.0") for i in range(size)] if copies else offered
+        active = {c.name: c for c in serving}
+        kept, problems = drop_conflicts([*offered, impostor, update], active)
+        assert kept == [*offered, update]
+        assert [(p.kind, p.plugin, p.version) for p in problems] == [
+            (ProblemKind.CONFLICT, "p0", "1.0.0")
+        ]
 
 
 class TestPin:

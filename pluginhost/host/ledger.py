@@ -14,7 +14,14 @@ from typing import Any
 
 import attrs
 
-from ..model.candidate import Candidate, CandidateKey, WheelOrigin, candidate_key, without_keys
+from ..model.candidate import (
+    Candidate,
+    CandidateKey,
+    WheelOrigin,
+    candidate_key,
+    not_among,
+    without_keys,
+)
 from ..model.names import PluginName
 from ..model.problems import Problem
 from ..model.status import PluginInfo, PluginState
@@ -27,6 +34,8 @@ from .view import active_info, failed_info
 __all__ = ["Ledger"]
 
 _CANDIDATE = operator.attrgetter("candidate")
+#: Candidates few enough to look at one by one rather than sift by their keys in C.
+_FEW = 32
 
 
 @attrs.define
@@ -110,11 +119,18 @@ class Ledger:
 
         Sifted in C: a plan orders every plugin, a thousand at each swap, of which few change.
         """
-        serving = set(map(candidate_key, map(_CANDIDATE, self.active.values())))
-        keys = map(candidate_key, map(chosen.__getitem__, order))
-        return list(
-            compress(range(len(order)), map(operator.not_, map(serving.__contains__, keys)))
+        serving = list(map(_CANDIDATE, self.active.values()))
+        plan = list(map(chosen.__getitem__, order))
+        # The very objects that serve are passed over by identity (see not_among); the rest,
+        # mostly what changes, compared by key: one by one when few, else in C.
+        ids = set(map(id, serving))
+        rest = list(
+            compress(range(len(plan)), map(operator.not_, map(ids.__contains__, map(id, plan))))
         )
+        if len(rest) > _FEW:
+            keys = set(map(candidate_key, serving))
+            return [i for i in rest if plan[i].key not in keys]
+        return [i for i in rest if not self.is_active(plan[i])]
 
     def record(self, active: Active) -> Record:
         """The registry record of an active plugin."""
@@ -180,11 +196,15 @@ class Ledger:
 
         :param dropped: plugins whose active version is not kept (its index took it back).
         """
-        # Sifted in C: a thousand candidates at each change.
-        kept = [] if allow_downgrade else list(map(_CANDIDATE, self.active.values()))
+        # Sifted in C: a thousand candidates at each change. An active version offered is
+        # mostly the very object offered, passed over by identity; one read from the registry
+        # is compared by its key.
+        kept = [] if allow_downgrade else not_among(map(_CANDIDATE, self.active.values()), offered)
         if dropped:
             kept = [c for c in kept if c.name not in dropped]
-        pool = [*offered, *without_keys(kept, set(map(candidate_key, offered)))]
+        if kept:
+            kept = without_keys(kept, set(map(candidate_key, offered)))
+        pool = [*offered, *kept]
         return pin(pool, {n: self.manual[n] for n in self.pinned if n in self.manual})
 
     def held_in(self, folders: Sequence[Path]) -> list[Candidate]:

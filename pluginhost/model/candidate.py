@@ -186,6 +186,21 @@ candidate_key = operator.attrgetter("key")
 candidate_name = operator.attrgetter("name")
 
 
+def not_among(candidates: Iterable[Candidate], others: Iterable[Candidate]) -> list[Candidate]:
+    """``candidates`` that are none of the objects ``others``, in order.
+
+    Sifted in C by identity: an id is the object's address, read without touching the object,
+    where comparing keys reads four objects per candidate (a key and its three strings), and
+    a host's swap went through a thousand candidates several times, each pass paying for the
+    memory it read. ``others`` stays alive meanwhile, so no address is reused.
+    """
+    candidates = list(candidates)
+    ids = set(map(id, others))
+    return list(
+        compress(candidates, map(operator.not_, map(ids.__contains__, map(id, candidates))))
+    )
+
+
 def without_keys(
     candidates: Iterable[Candidate], keys: Collection[CandidateKey]
 ) -> list[Candidate]:

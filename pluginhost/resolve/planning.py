@@ -15,7 +15,13 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import attrs
 
-from ..model.candidate import Candidate, candidate_key, candidate_name, without_keys
+from ..model.candidate import (
+    Candidate,
+    candidate_key,
+    candidate_name,
+    not_among,
+    without_keys,
+)
 from ..model.names import PluginName
 from ..model.pacing import pace
 from ..model.policy import BreakingChange, VersionPolicy
@@ -28,6 +34,8 @@ from .resolution import Plan, resolve_linked
 __all__ = ["Outlook", "drop_conflicts", "pin", "plan"]
 
 _VERSION = operator.attrgetter("version")
+#: Candidates few enough to look at one by one rather than sift by their keys in C.
+_FEW = 32
 
 
 @attrs.frozen
@@ -55,10 +63,15 @@ def drop_conflicts(
     """
     problems: list[Problem] = []
     refused: set[int] = set()
-    # Only bytes that no active version has can conflict: sifted in C, mostly the new wheel.
-    for c in without_keys(offered, set(map(candidate_key, active.values()))):
+    # Only bytes that no active version has can conflict: the active versions themselves are
+    # passed over by identity, in C; what is left is mostly the new wheel, unless the active
+    # versions were read from the registry (then their keys are compared in C too).
+    rest = not_among(offered, active.values())
+    if len(rest) > _FEW:
+        rest = without_keys(rest, set(map(candidate_key, active.values())))
+    for c in rest:
         current = active.get(c.name)
-        if current is None or current.version_text != c.version_text:
+        if current is None or current.version_text != c.version_text or current.key == c.key:
             continue
         refused.add(id(c))
         problems.append(
