@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import greet_code
+from processhost import build, counter
 
 from pluginhost import Event, PluginHost, PluginState, ProblemKind
 from pluginhost.state.audit import AuditEntry, read_audit
@@ -117,3 +118,24 @@ class TestOnlyAndBlock:
         problems = {p.plugin: p.kind for p in host.problems()}
         assert problems["hello"] is ProblemKind.BLOCKED
         assert problems["polite"] is ProblemKind.MISSING
+
+
+def test_time_process_calls_until_stopped(
+    make_host: Callable[..., PluginHost], factory: WheelFactory
+) -> None:
+    """A timer given to the host hears of each call into a process plugin, with its plugin and
+    a duration, until the function it got back stops it; in-process calls are not timed."""
+    build(factory, "counter", code=counter())
+    factory.build("hello", code=greet_code("one"))
+    host = make_host(start=False)
+    heard: list[tuple[str, float]] = []
+    stop = host.time_process_calls(lambda plugin, seconds: heard.append((plugin, seconds)))
+    host.start()
+    host.hook.greet(name="a")
+    host.hook.greet(name="b")
+    assert [plugin for plugin, _ in heard] == ["counter", "counter"]
+    assert all(seconds > 0 for _, seconds in heard)
+    stop()
+    stop()  # a second stop changes nothing
+    host.hook.greet(name="c")
+    assert len(heard) == 2

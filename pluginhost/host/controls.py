@@ -6,7 +6,7 @@ file stays one job.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -25,8 +25,8 @@ __all__ = ["Controls"]
 
 
 class Controls:
-    """:meth:`disable`, :meth:`enable`, :meth:`disabled`, :meth:`restart` and
-    :meth:`call_each`."""
+    """:meth:`disable`, :meth:`enable`, :meth:`disabled`, :meth:`restart`, :meth:`call_each`
+    and :meth:`time_process_calls`."""
 
     # Set by PluginHost.__init__.
     _lock: threading.RLock
@@ -43,6 +43,21 @@ class Controls:
 
     def _reconcile(self) -> None:
         raise NotImplementedError
+
+    def time_process_calls(self, timer: Callable[[str, float], None]) -> Callable[[], None]:
+        """Have ``timer(plugin, seconds)`` called after each call into a process plugin, from
+        the calling thread (``HostMetrics`` times them so).
+
+        :returns: the function that stops it.
+        """
+        timers = self._engine.processes.timers
+        timers.append(timer)
+
+        def stop() -> None:
+            if timer in timers:
+                timers.remove(timer)
+
+        return stop
 
     def restart(self, name: str) -> PluginInfo:
         """Start a process plugin's worker again now: one quarantined after repeated crashes

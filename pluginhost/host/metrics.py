@@ -109,8 +109,7 @@ class HostMetrics:
         self._started: dict[str, float] = {}
         self._server: Any = None
         self._unsubscribe = host.subscribe(self.record)
-        self._timers = host._engine.processes.timers
-        self._timers.append(self.process_call)
+        self._stop_timing = host.time_process_calls(self.process_call)
 
     def record(self, event: Event) -> None:
         """An event subscriber: count ``event``."""
@@ -169,8 +168,7 @@ class HostMetrics:
     def close(self) -> None:
         """Stop serving and stop counting."""
         self._unsubscribe()
-        if self.process_call in self._timers:
-            self._timers.remove(self.process_call)
+        self._stop_timing()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
