@@ -9,6 +9,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import time
 import timeit
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -151,6 +152,29 @@ def _write_dist(
         record.append(f"{info.name}/entry_points.txt")
     record.append(f"{info.name}/RECORD")
     (info / "RECORD").write_text("".join(f"{path},,\n" for path in record))
+
+
+def answered_after(
+    rename: Callable[[], object],
+    answer: Callable[[], object],
+    expected: object,
+    *,
+    timeout: float = 30.0,
+    failed: Callable[[], BaseException | None] = lambda: None,
+) -> float:
+    """Seconds from ``rename()`` (a new wheel put into a watched folder) until ``answer()``
+    returns ``expected``, polled every 0.2 ms: a short sleep between polls leaves the
+    interpreter to the threads that swap. ``failed()`` names an error that ends the wait."""
+    started = time.perf_counter()
+    rename()
+    while answer() != expected:
+        error = failed()
+        if error is not None:
+            raise RuntimeError("the swap failed") from error
+        if time.perf_counter() - started > timeout:
+            raise TimeoutError(f"{expected!r} not answering after {timeout} s")
+        time.sleep(0.0002)
+    return time.perf_counter() - started
 
 
 def rss_bytes() -> int:

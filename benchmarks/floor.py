@@ -21,13 +21,12 @@ import os
 import struct
 import tempfile
 import threading
-import time
 import types
 import zipfile
 from pathlib import Path
 
 import pluggy
-from _common import Row, hook_module, row
+from _common import Row, answered_after, hook_module, row
 
 from pluginhost.testing import WheelFactory
 
@@ -96,15 +95,13 @@ class FloorRig:
 
     def swap(self, wheel: Path, version: str, timeout: float = 30.0) -> float:
         """Seconds from the rename into the folder to the first call the new version answers."""
-        started = time.perf_counter()
-        os.replace(wheel, self.folder / wheel.name)
-        while self.pm.hook.version() != version:
-            if self.errors:
-                raise RuntimeError("the floor's swap failed") from self.errors[0]
-            if time.perf_counter() - started > timeout:
-                raise TimeoutError(f"version {version} not answering after {timeout} s")
-            time.sleep(0.0002)  # as the host's rig polls
-        return time.perf_counter() - started
+        return answered_after(
+            lambda: os.replace(wheel, self.folder / wheel.name),
+            self.pm.hook.version,
+            version,
+            timeout=timeout,
+            failed=lambda: self.errors[0] if self.errors else None,
+        )
 
     def close(self) -> None:
         (self.folder / _STOP).touch()

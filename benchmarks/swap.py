@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pluggy
-from _common import Row, hook_module, row
+from _common import Row, answered_after, hook_module, row
 from floor import floor_rows
 
 from pluginhost import PluginHost
@@ -82,18 +82,11 @@ class Rig:
     def swap(self, wheel: Path, timeout: float = 30.0) -> float:
         """Seconds from the rename into the folder to the first call the new version answers."""
         version = wheel.name.split("-")[1]
-        hook = self.host.hook
-        started = time.perf_counter()
-        target = self._drop(wheel)
-        deadline = started + timeout
-        # A short sleep between polls leaves the interpreter to the host's threads.
-        while hook.version() != version:
-            if time.perf_counter() > deadline:
-                raise TimeoutError(f"version {version} not answering after {timeout} s")
-            time.sleep(0.0002)
-        elapsed = time.perf_counter() - started
+        elapsed = answered_after(
+            lambda: self._drop(wheel), self.host.hook.version, version, timeout=timeout
+        )
         self.old.append(self.current)
-        self.current = target
+        self.current = self.folder / wheel.name
         return elapsed
 
     def clean_up(self) -> None:
