@@ -192,7 +192,7 @@ def calls_during_swaps(swaps: int, rounds: int, threads: int = 4) -> Row:
         hook = r.host.hook
 
         def call(slot: int) -> None:
-            seen = (1, 0, 1)
+            seen: tuple[int, ...] = (1, 0, 1)
             while not stop.is_set():
                 try:
                     answer = hook.version()
