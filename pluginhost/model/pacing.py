@@ -70,14 +70,14 @@ def _fine_sleeps() -> None:
     yield, so that a host that never yields never imports ``ctypes`` (2 ms)."""
     if not sys.platform.startswith("linux"):
         return
-    import ctypes  # noqa: PLC0415  (see above)
-
     try:
+        import ctypes  # noqa: PLC0415  (see above)
+
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(_PR_SET_TIMERSLACK, 1, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_TIMERSLACK) refused")
-    except (OSError, AttributeError) as exc:  # a libc without prctl: yields cost more
-        logger.debug("timer slack left as it was: %s", exc)
+    except (ImportError, OSError, AttributeError) as exc:  # no ctypes, no prctl, a sandbox
+        logger.debug("timer slack left as it was (yields cost more): %s", exc)
 
 
 def paced(items: Iterable[T], every: int = 64) -> Iterator[T]:
