@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from ..model.candidate import (
+    ONE_BY_ONE,
     Candidate,
     CandidateKey,
     WheelOrigin,
@@ -34,8 +35,6 @@ from .view import active_info, failed_info
 __all__ = ["Ledger"]
 
 _CANDIDATE = operator.attrgetter("candidate")
-#: Candidates few enough to look at one by one rather than sift by their keys in C.
-_FEW = 32
 
 
 @attrs.define
@@ -127,7 +126,7 @@ class Ledger:
         rest = list(
             compress(range(len(plan)), map(operator.not_, map(ids.__contains__, map(id, plan))))
         )
-        if len(rest) > _FEW:
+        if len(rest) > ONE_BY_ONE:
             keys = set(map(candidate_key, serving))
             return [i for i in rest if plan[i].key not in keys]
         return [i for i in rest if not self.is_active(plan[i])]

@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable, Mapping
 from itertools import compress
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 import attrs
 
@@ -184,6 +184,10 @@ def _requires(
 candidate_key = operator.attrgetter("key")
 #: A candidate's :attr:`Candidate.name`, read in C.
 candidate_name = operator.attrgetter("name")
+
+
+#: Candidates few enough to compare one by one, where more are sifted by their keys in C.
+ONE_BY_ONE: Final = 32
 
 
 def not_among(candidates: Iterable[Candidate], others: Iterable[Candidate]) -> list[Candidate]:

@@ -8,10 +8,9 @@ caller waited that long between two calls. :func:`pace`, called between the step
 and inside its long loops, lets go of the lock once the thread has run :data:`SLICE` seconds of
 CPU since it last did. Letting go is a sleep just long enough for a waiting thread to wake and
 take the lock (an immediate release is taken back before any other thread wakes); on a thread
-nobody waits for, it costs that sleep (0.13 ms measured, the kernel's timer slack included).
-Only the threads that ask for it (:func:`paced_thread`) yield. On Linux such a thread's sleeps
-are made as long as asked, without the 50 µs of timer slack the kernel may add to each (a
-yield nobody waits for then costs 0.08 ms instead of 0.14, measured).
+nobody waits for, it costs that sleep: 0.084 ms measured (median of 2,000), where the kernel's
+default timer slack of 50 µs made it 0.136 ms. On Linux a thread's first yield takes the slack
+off its sleeps. Only the threads that ask for it (:func:`paced_thread`) yield.
 
 The price is the paced thread's share of the lock: after each yield it waits for the lock
 again, up to the switch interval when the caller that took it does not wait itself. A swap

@@ -16,6 +16,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 import attrs
 
 from ..model.candidate import (
+    ONE_BY_ONE,
     Candidate,
     candidate_key,
     candidate_name,
@@ -34,8 +35,6 @@ from .resolution import Plan, resolve_linked
 __all__ = ["Outlook", "drop_conflicts", "pin", "plan"]
 
 _VERSION = operator.attrgetter("version")
-#: Candidates few enough to look at one by one rather than sift by their keys in C.
-_FEW = 32
 
 
 @attrs.frozen
@@ -67,7 +66,7 @@ def drop_conflicts(
     # passed over by identity, in C; what is left is mostly the new wheel, unless the active
     # versions were read from the registry (then their keys are compared in C too).
     rest = not_among(offered, active.values())
-    if len(rest) > _FEW:
+    if len(rest) > ONE_BY_ONE:
         rest = without_keys(rest, set(map(candidate_key, active.values())))
     for c in rest:
         current = active.get(c.name)
