@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import types
 import weakref
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,12 @@ import pytest
 
 from hookspecs.lifecycle import lifecycle_specs
 from pluginhost import ActivationError
-from pluginhost.load.modules import PluginFinder, import_entry_point, purge_modules
+from pluginhost.load.modules import (
+    PluginFinder,
+    import_entry_point,
+    owned_modules,
+    purge_modules,
+)
 
 hookspec = pluggy.HookspecMarker("acttest")
 hookimpl = pluggy.HookimplMarker("acttest")
@@ -155,3 +161,28 @@ class TestRelease:
             gc.callbacks.remove(seen)
             gc.enable()
         finder.unmap(["free_fn"])
+
+
+class TestOwnedModules:
+    def test_the_names_then_their_submodules_and_nothing_else(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A plugin owns its top-level names and what is under them, not a module whose name
+        only begins the same (``pkg2``, ``pkg_extra``) nor one it merely contains."""
+        for name in (
+            "pkg.sub",
+            "pkg2",
+            "pkg",
+            "pkg_extra.pkg",
+            "pkg.sub.deeper",
+            "mod",
+            "other.pkg",
+        ):
+            monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+        assert list(owned_modules(["pkg", "mod", "pkg", "absent"])) == [
+            "pkg",
+            "mod",
+            "pkg.sub",
+            "pkg.sub.deeper",
+        ]
+        assert list(owned_modules([])) == []

@@ -130,5 +130,7 @@ def test_a_paced_thread_sleeps_without_timer_slack_after_its_first_yield() -> No
     thread = threading.Thread(target=run)
     thread.start()
     thread.join()
-    assert seen["before"] == seen["paced"] == slack() > 1  # only a yield takes it off
+    if seen["before"] <= 1:  # a thread inherits its creator's slack
+        pytest.skip("this process runs without timer slack already")
+    assert seen["before"] == seen["paced"]  # only a yield takes it off
     assert seen["after"] == 1
