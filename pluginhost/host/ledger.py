@@ -21,6 +21,7 @@ from ..model.candidate import (
     WheelOrigin,
     candidate_key,
     not_among,
+    outside_mask,
     without_keys,
 )
 from ..model.names import PluginName
@@ -120,12 +121,9 @@ class Ledger:
         """
         serving = list(map(_CANDIDATE, self.active.values()))
         plan = list(map(chosen.__getitem__, order))
-        # The very objects that serve are passed over by identity (see not_among); the rest,
-        # mostly what changes, compared by key: one by one when few, else in C.
-        ids = set(map(id, serving))
-        rest = list(
-            compress(range(len(plan)), map(operator.not_, map(ids.__contains__, map(id, plan))))
-        )
+        # The very objects that serve are passed over by identity; the rest, mostly what
+        # changes, compared by key: one by one when few, else in C.
+        rest = list(compress(range(len(plan)), outside_mask(plan, serving)))
         if len(rest) > ONE_BY_ONE:
             keys = set(map(candidate_key, serving))
             return [i for i in rest if plan[i].key not in keys]

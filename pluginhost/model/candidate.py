@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from itertools import compress
 from pathlib import Path
 from types import MappingProxyType
@@ -191,18 +191,22 @@ ONE_BY_ONE: Final = 32
 
 
 def not_among(candidates: Iterable[Candidate], others: Iterable[Candidate]) -> list[Candidate]:
-    """``candidates`` that are none of the objects ``others``, in order.
+    """``candidates`` that are none of the objects ``others``, in order (see
+    :func:`outside_mask`)."""
+    candidates = list(candidates)
+    return list(compress(candidates, outside_mask(candidates, others)))
 
-    Sifted in C by identity: an id is the object's address, read without touching the object,
+
+def outside_mask(candidates: Iterable[object], others: Iterable[object]) -> Iterator[bool]:
+    """For each of ``candidates``, whether it is none of the objects ``others``.
+
+    Told in C by identity: an id is the object's address, read without touching the object,
     where comparing keys reads four objects per candidate (a key and its three strings), and
     a host's swap went through a thousand candidates several times, each pass paying for the
     memory it read. ``others`` stays alive meanwhile, so no address is reused.
     """
-    candidates = list(candidates)
     ids = set(map(id, others))
-    return list(
-        compress(candidates, map(operator.not_, map(ids.__contains__, map(id, candidates))))
-    )
+    return map(operator.not_, map(ids.__contains__, map(id, candidates)))
 
 
 def without_keys(
