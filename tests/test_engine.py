@@ -29,6 +29,7 @@ from pluginhost.host.engine import Engine
 from pluginhost.load.modules import PluginFinder
 from pluginhost.model.candidate import Candidate
 from pluginhost.model.names import PluginName
+from pluginhost.model.status import PluginInfo
 from pluginhost.state.registry import Registry
 from pluginhost.testing import WheelFactory
 
@@ -73,6 +74,16 @@ def scan_of(*wheels: Path) -> Scan:
     for wheel in wheels:
         scan += read_wheel(wheel, "greeter.plugins")
     return scan
+
+
+TYPO = """
+import pluggy
+hookimpl = pluggy.HookimplMarker("greeter")
+
+@hookimpl
+def gret(name):
+    return "typo"
+"""
 
 
 def candidate_of(wheel: Path) -> Candidate:
@@ -314,3 +325,92 @@ class TestWithdrawn:
         assert [k for k in rig.kinds() if k[0] is not EventKind.DISCOVERED][-1][0] is (
             EventKind.LOADED
         )
+
+
+def fresh_infos(engine: Engine) -> dict[str, PluginInfo]:
+    """Every active plugin's snapshot made anew, as a first publication makes them."""
+    ledger = engine._ledger
+    draining = engine._changer.draining()
+    return {name: ledger.info(name, draining, None) for name in ledger.order}
+
+
+class TestPublication:
+    def test_a_swap_makes_again_only_the_snapshot_it_touched(
+        self, rig: Rig, built: WheelFactory
+    ) -> None:
+        """The other plugins' snapshots are the very objects of the view before."""
+        wheels = [built.build(n, code=greet_code(n)) for n in ("a", "b", "c")]
+        rig.engine.reconcile(scan_of(*wheels))
+        before = rig.engine.view.plugins
+        b2 = built.build("b", "1.1.0", code=greet_code("b2"))
+        rig.engine.reconcile(scan_of(*wheels, b2))
+        after = rig.engine.view.plugins
+        assert after["a"] is before["a"]
+        assert after["c"] is before["c"]
+        assert (after["b"].version, after["b"].state) == ("1.1.0", PluginState.ACTIVE)
+        assert list(after) == list(rig.engine.view.order) == ["a", "b", "c"]
+
+    def test_each_step_shows_what_a_fresh_publication_shows(self, tmp_path: Path) -> None:
+        """Swaps, a rollback, a pin and its end, a removal and a reload: after each, the view
+        holds the snapshots a publication made from nothing holds, in load order."""
+        rig = Rig(tmp_path / "home", policy=VersionPolicy(allow_downgrade=True))
+        folder, outside = WheelFactory(tmp_path / "f"), WheelFactory(tmp_path / "o")
+        offered = [folder.build(n, "1.1.0", code=greet_code(n)) for n in ("a", "b", "c")]
+        older_a = candidate_of(outside.build("a", "1.0.0", code=greet_code("a0")))
+
+        def check() -> None:
+            view = rig.engine.view
+            assert {n: view.plugins[n] for n in view.order} == fresh_infos(rig.engine)
+            assert list(view.plugins)[: len(view.order)] == list(view.order)
+
+        try:
+            rig.engine.reconcile(scan_of(*offered))
+            check()
+            offered.append(folder.build("b", "1.2.0", code=greet_code("b2")))
+            rig.engine.reconcile(scan_of(*offered))
+            check()
+            rig.engine.rollback(PluginName("b"))
+            assert rig.engine.view.plugins["b"].state is PluginState.ROLLED_BACK
+            check()
+            offered.append(folder.build("b", "1.3.0", code=greet_code("b3")))
+            rig.engine.reconcile(scan_of(*offered))
+            assert rig.engine.view.plugins["b"].state is PluginState.ACTIVE
+            check()
+            assert rig.engine.install(older_a, scan_of(*offered), ()).pinned
+            check()
+            rig.engine.unpin(PluginName("a"), scan_of(*offered), ())
+            assert not rig.engine.view.plugins["a"].pinned
+            check()
+            assert rig.engine.install(older_a, scan_of(*offered), ()).pinned
+            # Unpinned where nothing newer is offered: the same version serves on, unpinned.
+            rig.engine.unpin(PluginName("a"), scan_of(*offered[1:]), ())
+            assert rig.engine.view.plugins["a"].version == "1.0.0"
+            assert not rig.engine.view.plugins["a"].pinned
+            check()
+            rig.engine.remove(PluginName("a"))
+            assert "a" not in rig.engine.view.plugins
+            check()
+            rig.engine.install(candidate_of(offered[0]), scan_of(*offered), ())
+            assert rig.engine.view.order == ("b", "c", "a")
+            check()
+        finally:
+            rig.close()
+
+    def test_a_spec_added_later_ends_the_warning_at_the_next_change(
+        self, rig: Rig, built: WheelFactory
+    ) -> None:
+        """The plugin that implements the hook did not change; the next change looks at it."""
+        typo = built.build("typo", code=TYPO)
+        hello = built.build("hello", code=greet_code("hello"))
+        rig.engine.reconcile(scan_of(typo, hello))
+        assert [p.plugin for p in rig.engine.view.problems] == ["typo"]
+
+        class Later:
+            @pluggy.HookspecMarker(greeter.PROJECT)
+            def gret(self, name: str) -> str: ...
+
+        rig.pm.add_hookspecs(Later)
+        hello2 = built.build("hello", "1.1.0", code=greet_code("hello2"))
+        rig.engine.reconcile(scan_of(typo, hello, hello2))
+        assert rig.answers() == ["hello2"]
+        assert rig.engine.view.problems == ()

@@ -44,6 +44,7 @@ from .failures import refusal, rollback_failed, skipped_for
 from .hookcheck import HookCheck
 from .journal import Journal
 from .ledger import Ledger
+from .published import Published
 from .settings import Settings
 from .view import View, failed_info, kept_out_info
 from .withdrawal import drop_revoked, withdraw
@@ -114,8 +115,9 @@ class Engine:
         self._parts = Replan()  # a change re-plans only the parts of the pool it touches
         # The active plugins whose version their index took back, and why (this reconcile's).
         self._withdrawn: dict[PluginName, str] = {}
-        # Each active plugin's snapshot, in load order, as last published.
+        # Each active plugin's snapshot, in load order, as last published, and what from.
         self._infos: dict[PluginName, PluginInfo] = {}
+        self._published = Published()
 
     @property
     def view(self) -> View:
@@ -460,23 +462,21 @@ class Engine:
         """Replace the view with the ledger as it stands: one reference store.
 
         :param changed: the only plugins whose snapshot may have changed since the last
-            publication; ``None`` to look at every one. A start publishes once per plugin
-            loaded (a plugin's activate may ask whether its dependencies are), so what is
-            copied each time is copied at C speed.
+            publication (a start publishes once per plugin loaded: what is copied each time is
+            copied at C speed); ``None`` for those found changed (``host/published.py``).
         """
         ledger = self._ledger
         draining = self._changer.draining()
-        if changed is None:
-            self._infos = {
-                name: ledger.info(name, draining, self._infos.get(name))
-                for name in paced(ledger.order)
-            }
-        else:
-            for name in changed:
-                if name in ledger.active:
-                    self._infos[name] = ledger.info(name, draining, self._infos.get(name))
-                else:
-                    self._infos.pop(name, None)
+        if full := changed is None:
+            marked = ledger.marked(draining) | {PluginName(p.plugin) for p in self.processes.live()}
+            changed = self._published.since(ledger.active, marked)
+        for name in paced(changed):
+            if name in ledger.active:
+                self._infos[name] = ledger.info(name, draining, self._infos.get(name))
+            else:
+                self._infos.pop(name, None)
+        if full and list(self._infos) != ledger.order:  # compared in C; made again if not
+            self._infos = {name: self._infos[name] for name in ledger.order}
         plugins: dict[str, PluginInfo] = {**self._infos}  # type: ignore[dict-item]
         for name, (candidate, problem) in self._kept_out.items():
             plugins.setdefault(name, kept_out_info(candidate, problem))
@@ -487,7 +487,7 @@ class Engine:
             plugins=MappingProxyType(plugins),
             problems=(
                 *self._journal.problems(),
-                *self.hooks.problems(changed),
+                *self.hooks.problems(changed, settled=full),
                 *self.processes.problems(ledger.active),
             ),
             history=self._journal.history.view(),

@@ -43,32 +43,48 @@ class HookCheck:
         self.pm: Final = pm
         self._actives = actives
         self._emit = emit
-        # Per version: the number of hook callers the answer was found with (a spec added
-        # since makes it stale), and the answer.
-        self._seen: dict[CandidateKey, tuple[int, tuple[str, ...]]] = {}
+        # Per version: the hooks the answer was found with (a spec added since makes it
+        # stale), and the answer.
+        self._seen: dict[CandidateKey, tuple[tuple[int, int], tuple[str, ...]]] = {}
         self._problems: dict[PluginName, Problem] = {}
+        self._settled = (0, 0)  # the hooks when a change was last settled
 
-    def unknown(self, active: Active) -> tuple[str, ...]:
-        """The hooks ``active`` implements that no spec knows (empty when none)."""
-        size = len(vars(self.pm.hook))
+    def unknown(self, active: Active, hooks: tuple[int, int] | None = None) -> tuple[str, ...]:
+        """The hooks ``active`` implements that no spec knows (empty when none).
+
+        :param hooks: :meth:`hooks` now, when the caller has it.
+        """
+        hooks = hooks or self.hooks()
         key = active.candidate.key
         seen = self._seen.get(key)
-        if seen is None or seen[0] != size:
-            seen = (size, unknown_hooks(self.pm, active.registrations))
+        if seen is None or seen[0] != hooks:
+            seen = (hooks, unknown_hooks(self.pm, active.registrations))
             self._seen[key] = seen
         return seen[1]
 
-    def problems(self, changed: Iterable[PluginName] | None = None) -> tuple[Problem, ...]:
+    def hooks(self) -> tuple[int, int]:
+        """The number of hook callers, and of those with a spec: a spec added changes one (a
+        plugin implementing a hook no spec knows made its caller without one)."""
+        callers = vars(self.pm.hook).values()
+        return len(callers), sum(getattr(c, "spec", None) is not None for c in callers)
+
+    def problems(
+        self, changed: Iterable[PluginName] | None = None, *, settled: bool = False
+    ) -> tuple[Problem, ...]:
         """A problem for each active plugin with hooks no spec knows.
 
         :param changed: the only plugins that may have changed since the last call (a start
             publishes once per plugin loaded: looking at every plugin each time would cost the
             square of their number); ``None`` to look at every one.
+        :param settled: a change is over: every plugin is looked at if the hooks are others
+            than at the last such call (a spec added may answer a plugin that did not change).
         """
-        actives = self._actives()
+        actives, now = self._actives(), self.hooks()
+        if settled and now != self._settled:
+            changed, self._settled = None, now
         for name in actives if changed is None else changed:
             active = actives.get(name)
-            hooks = self.unknown(active) if active is not None else ()
+            hooks = self.unknown(active, now) if active is not None else ()
             if hooks and active is not None:
                 version = active.candidate.version_text
                 text = f"{name} {version} {unknown_text(hooks)} (it loaded: a typo?)"
@@ -76,9 +92,9 @@ class HookCheck:
                 self._problems[name] = problem
             else:
                 self._problems.pop(name, None)
-        if changed is None:
+        if changed is None or len(self._seen) > 2 * len(actives) + 8:
             # Versions and plugins no longer active are forgotten, so the memory stays the
-            # size of the active set.
+            # size of the active set (a change names the plugins it took out).
             keys = {a.candidate.key for a in actives.values()}
             self._seen = {k: v for k, v in self._seen.items() if k in keys}
             self._problems = {n: p for n, p in self._problems.items() if n in actives}

@@ -292,6 +292,10 @@ class Ledger:
         pinned = name in self.pinned and self.manual.get(name) == active.candidate
         return active_info(active, state, pinned, last)
 
+    def marked(self, draining: Collection[PluginName]) -> frozenset[PluginName]:
+        """The plugins whose :meth:`info` depends on more than their ``Active``."""
+        return frozenset(draining) | self.rolled_back | self.pinned
+
     def versions_text(self) -> str:
         """Every active version, as the crash points of a commit name them."""
         return ",".join(a.candidate.version_text for a in self.active.values())
