@@ -40,6 +40,33 @@ class TestInterrupt:
         assert err == ""
         assert "Traceback" not in out
 
+    def test_ctrl_c_swallowed_in_a_collector_callback_still_exits_130(self) -> None:
+        """A KeyboardInterrupt raised inside a gc callback is dropped by Python; the command
+        runs on, and ends with 130, not 0, without Python's "Exception ignored" report."""
+        script = """
+import gc, os, signal, sys
+from pluginhost.cli import main as cli
+armed = []
+def once(phase, info):
+    if phase == "start" and armed:
+        armed.clear()
+        os.kill(os.getpid(), signal.SIGINT)  # handled here, inside the collector's callback
+gc.callbacks.append(once)
+command = cli._run
+def run(args):
+    armed.append(True)
+    gc.collect()
+    return command(args)
+cli._run = run
+sys.exit(cli.main(["completion", "bash"]))
+"""
+        proc = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert proc.stderr == ""
+        assert "complete" in proc.stdout  # the command ran on
+        assert proc.returncode == 130, proc.stderr
+
 
 class TestClosedPipe:
     def test_reader_gone(self, tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from .common import (
     note,
     say,
 )
+from .interrupts import Interrupts
 from .pipe import ClosedPipeGuard, silence
 from .run_options import add_run_options
 
@@ -357,14 +358,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     guard = ClosedPipeGuard(sys.stdout)
     sys.stdout = guard
     try:
-        code = _main(argv, guard)
+        with Interrupts() as interrupts:
+            code = _main(argv, guard)
         # What stdout still buffers goes out here, where a reader gone is caught and said by
         # the exit code, not at the interpreter's exit ("Exception ignored ... BrokenPipeError").
         with contextlib.suppress(BrokenPipeError):  # the guard has recorded it: exit 141
             guard.flush()
     finally:
         sys.stdout = guard.inner
-    return EXIT_PIPE if guard.reader_gone else code
+    if guard.reader_gone:
+        return EXIT_PIPE
+    # A Ctrl-C whose KeyboardInterrupt Python dropped (see .interrupts) still ends with 130.
+    return EXIT_INTERRUPTED if interrupts.lost and code == 0 else code
 
 
 def _main(argv: Sequence[str] | None, guard: ClosedPipeGuard) -> int:
