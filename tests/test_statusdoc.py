@@ -9,8 +9,8 @@ from pathlib import Path
 
 from conftest import greet_code
 
-from pluginhost import PluginHost
-from pluginhost.host.statusdoc import document, problem_json
+from pluginhost import Event, PluginHost
+from pluginhost.host.statusdoc import document, event_json, problem_json
 from pluginhost.model.problems import Problem, ProblemKind, Requirement
 from pluginhost.state.bounds import bound_strings, bound_text
 from pluginhost.state.store import canonical
@@ -81,6 +81,21 @@ class TestBoundStrings:
     def test_short_strings_unchanged(self) -> None:
         """Text within the bound is kept as it is."""
         assert bound_text("x" * 2048) == "x" * 2048
+
+
+class TestEvents:
+    def test_the_recent_events_as_emitted(
+        self, make_host: MakeHost, factory: WheelFactory, tmp_path: Path, events: list[Event]
+    ) -> None:
+        """The document ends with the host's latest events, each described once."""
+        factory.build("p0", code=greet_code("0"))
+        host = make_host()
+        outside = WheelFactory(tmp_path / "outside", group="greeter.plugins")
+        host.install(outside.build("p0", "1.1.0", code=greet_code("new")))
+        shown = json.loads((tmp_path / "home" / "status.json").read_text())["data"]["events"]
+        assert shown == [event_json(e) for e in events][-len(shown) :]
+        assert shown[-1]["text"] == events[-1].describe()
+        assert "1.1.0" in " ".join(e["text"] for e in shown)
 
 
 class TestIncrementalText:

@@ -33,7 +33,15 @@ if TYPE_CHECKING:
     from .host import PluginHost
     from .view import View
 
-__all__ = ["STATUS_FILE", "StatusWriter", "history_json", "info_json", "problem_json"]
+__all__ = [
+    "STATUS_FILE",
+    "StatusWriter",
+    "document",
+    "event_json",
+    "history_json",
+    "info_json",
+    "problem_json",
+]
 
 logger = logging.getLogger("pluginhost")
 
@@ -52,7 +60,9 @@ class StatusWriter:
         # Rewritten after every change and at every start: syncing it to disk and keeping a
         # backup copy cost as much as committing the registry, for a document nothing restores.
         self._file = AtomicJsonFile(home / STATUS_FILE, durable=False)
-        self._events: collections.deque[Event] = collections.deque(maxlen=RECENT_EVENTS)
+        # The recent events as JSON data, each made once: a document is written after every
+        # change, and describing the fifty events again each time cost half a millisecond.
+        self._events: collections.deque[dict[str, Any]] = collections.deque(maxlen=RECENT_EVENTS)
         # Each plugin's entry as text, kept while its snapshot, history and backups are the
         # very objects of the last view: a change re-encodes only the plugins it touched, and
         # finds them in C, not in a loop over a host's thousand (see state/kept.py).
@@ -67,7 +77,7 @@ class StatusWriter:
 
     def record(self, event: Event) -> None:
         """An event bus subscriber: remember the event for the next document."""
-        self._events.append(event)
+        self._events.append(event_json(event))
 
     def publish(self, host: PluginHost, view: View) -> None:
         """Write the document for ``host`` now; call with the host's lock held.
@@ -147,10 +157,13 @@ def _graph_json(graph: Mapping[str, tuple[str, ...]]) -> dict[str, list[str]]:
 
 
 def document(
-    host: PluginHost, events: list[Event], *, plugins: bool = True, graph: bool = True
+    host: PluginHost, events: list[dict[str, Any]], *, plugins: bool = True, graph: bool = True
 ) -> dict[str, Any]:
     """The status document's data for ``host`` (without its ``plugins`` entry if not
-    ``plugins``, nor its ``graph`` if not ``graph``: the writer encodes those itself)."""
+    ``plugins``, nor its ``graph`` if not ``graph``: the writer encodes those itself).
+
+    :param events: the recent events, each as :func:`event_json` gives it.
+    """
     doc = {
         "format": FORMAT,
         "project": host.project,
@@ -158,7 +171,7 @@ def document(
         "updated": time.time(),
         "load_order": list(host.load_order()),
         "problems": [problem_json(p) for p in host.problems()],
-        "events": [_event_json(e) for e in events],
+        "events": events,
     }
     if graph:
         doc["graph"] = _graph_json(host.dependency_graph())
@@ -247,7 +260,8 @@ def _requirement_json(requirement: Requirement | None) -> dict[str, Any] | None:
     }
 
 
-def _event_json(event: Event) -> dict[str, Any]:
+def event_json(event: Event) -> dict[str, Any]:
+    """An :class:`Event` as the status document shows it."""
     return {
         "kind": str(event.kind),
         "plugin": event.plugin,
