@@ -69,6 +69,17 @@ class TestWheelFolderSource:
         assert names(max_depth=2, exclude=("skipped*",)) == ["two_down", "one_down", "top"]
         assert names(include=("top-*",)) == ["top"]
 
+    def test_sorted_as_paths_not_as_text(self, tmp_path: Path) -> None:
+        """``a/b...`` comes before ``a-1...`` as paths sort (by parts), though ``/`` sorts
+        after ``-`` as text."""
+        root = tmp_path / "root"
+        top = WheelFactory(root).build("a")
+        below = WheelFactory(root / "a").build("b")
+        assert str(top) < str(below)
+        listed = WheelFolderSource(root, max_depth=1).wheel_paths()
+        assert listed == sorted([top, below]) == [below, top]
+        assert all(type(p) is type(top) for p in listed)
+
     def test_symlinks_not_followed_by_default(self, factory: WheelFactory, tmp_path: Path) -> None:
         """A symlinked wheel is ignored unless follow_symlinks is set."""
         real = factory.build("hello")
