@@ -60,9 +60,12 @@ class StatusWriter:
         # Rewritten after every change and at every start: syncing it to disk and keeping a
         # backup copy cost as much as committing the registry, for a document nothing restores.
         self._file = AtomicJsonFile(home / STATUS_FILE, durable=False)
-        # The recent events as JSON data, each made once: a document is written after every
-        # change, and describing the fifty events again each time cost half a millisecond.
-        self._events: collections.deque[dict[str, Any]] = collections.deque(maxlen=RECENT_EVENTS)
+        self._events: collections.deque[Event] = collections.deque(maxlen=RECENT_EVENTS)
+        # Each recent event's JSON data, made when a document first shows it, by the event's
+        # id (the event kept with it, so that no id is reused while it is here): a document is
+        # written after every change, and describing the fifty events again each time was
+        # wasted; describing each when recorded cost a start hundreds of descriptions.
+        self._described: dict[int, tuple[Event, dict[str, Any]]] = {}
         # Each plugin's entry as text, kept while its snapshot, history and backups are the
         # very objects of the last view: a change re-encodes only the plugins it touched, and
         # finds them in C, not in a loop over a host's thousand (see state/kept.py).
@@ -77,7 +80,7 @@ class StatusWriter:
 
     def record(self, event: Event) -> None:
         """An event bus subscriber: remember the event for the next document."""
-        self._events.append(event_json(event))
+        self._events.append(event)
 
     def publish(self, host: PluginHost, view: View) -> None:
         """Write the document for ``host`` now; call with the host's lock held.
@@ -98,7 +101,7 @@ class StatusWriter:
     def _text(self, host: PluginHost, view: View) -> str:
         """The document as canonical JSON, byte for byte ``canonical(bound_strings(document(
         host, events)))``, with the entries of unchanged plugins taken from the last one."""
-        doc = document(host, list(self._events), plugins=False, graph=False)
+        doc = document(host, self._events_json(), plugins=False, graph=False)
         pace()
         names = list(view.plugins)
         histories: list[object] = list(map(view.history.get, names))
@@ -134,6 +137,16 @@ class StatusWriter:
         # One join: the document of a thousand plugins is most of a megabyte, and each copy of
         # it cost a good part of a millisecond.
         return "".join(pieces)
+
+    def _events_json(self) -> list[dict[str, Any]]:
+        """The recent events as :func:`event_json` gives them, each made once."""
+        events = list(self._events)  # a copy in C: the bus appends from other threads
+        last, made = self._described, {}
+        for event in events:
+            kept = last.get(id(event))
+            made[id(event)] = kept if kept and kept[0] is event else (event, event_json(event))
+        self._described = made
+        return [made[id(event)][1] for event in events]
 
     def _sorted_order(self, names: list[str]) -> list[int]:
         """The positions of ``names`` in the order canonical JSON sorts their keys: by the
