@@ -96,6 +96,7 @@ def install_wheel(
     limits: WheelLimits = WheelLimits(),
     validated: ValidatedWheel | None = None,
     write: SiteWrite = write_site,
+    preload: tuple[str, ...] = (),
 ) -> InstalledSite:
     """Validate ``wheel`` and its ``extra_wheels`` and install them into one new site dir.
 
@@ -119,6 +120,8 @@ def install_wheel(
         with ``expected_sha256``.
     :param write: writes the site dir once every wheel is validated: in this process
         (:func:`~.site_writer.write_site`), or in the host's helper process.
+    :param preload: the modules whose bytecode the helper process is to send back
+        (:mod:`.compiled`).
     :raises WheelError: when a wheel is refused, changed since the caller read it, or names a
         member the file system cannot hold under ``site_root`` (a path too long).
     :raises InstallError: when the filesystem fails the install.
@@ -146,14 +149,21 @@ def install_wheel(
             _check_stamp(target, sha256, original)
             return InstalledSite(target, sha256, top_level, reused=True)
         wheels = tuple(StagedWheel(copy.original, copy.contents) for copy in (own, *extras))
-        reused = write(SiteJob(wheels, Path(staging_root), target, name, version, sha256))
+        job = SiteJob(wheels, Path(staging_root), target, name, version, sha256, preload=preload)
+        reused = write(job)
         if reused:
             _check_stamp(target, sha256, original)
         return InstalledSite(target, sha256, top_level, reused=reused)
 
 
 def plugin_job(
-    wheel: ValidatedWheel, *, site_root: Path, staging_root: Path, name: str, version: str
+    wheel: ValidatedWheel,
+    *,
+    site_root: Path,
+    staging_root: Path,
+    name: str,
+    version: str,
+    preload: tuple[str, ...] = (),
 ) -> SiteJob:
     """The job that writes the site dir of a plugin wheel validated already, with no extra
     wheels: the job :func:`install_wheel` gives its writer for that wheel.
@@ -163,7 +173,7 @@ def plugin_job(
     sha256 = wheel.info.sha256
     target = Path(site_root) / site_dir_name(name, version, sha256)
     staged = (StagedWheel(wheel.info.path, wheel.data),)
-    return SiteJob(staged, Path(staging_root), target, name, version, sha256)
+    return SiteJob(staged, Path(staging_root), target, name, version, sha256, preload=preload)
 
 
 class _Copies:

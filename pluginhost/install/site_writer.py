@@ -75,6 +75,8 @@ class SiteJob:
     :param sha256: the plugin wheel's digest, stamped inside the site dir.
     :param compile: also write each module's bytecode, as the host's import would (its
         optimization level), so that the host's first import writes nothing.
+    :param preload: modules whose bytecode the site writer sends back with its answer
+        (:mod:`.compiled`): those the plugin's entry points name.
     """
 
     wheels: tuple[StagedWheel, ...]
@@ -85,6 +87,7 @@ class SiteJob:
     sha256: str
     compile: bool = False
     optimize: int = 0
+    preload: tuple[str, ...] = ()
 
 
 #: Writes a job's site dir; ``True`` when an identical one got there first.
@@ -118,7 +121,7 @@ def write_site(job: SiteJob) -> bool:
             # Private already: every file and directory was made so (install/destination.py).
             _write_stamp(site, job.sha256)
         if job.compile:
-            failed = compile_site(site, job.optimize)
+            failed = compile_site(site, job.optimize, job.target)
             if failed:
                 logger.debug(
                     "%d modules of %s not compiled: their import tells why", failed, job.plugin
@@ -132,8 +135,11 @@ def write_site(job: SiteJob) -> bool:
         _remove_staging(site)
 
 
-def compile_site(site: Path, optimize: int) -> int:
+def compile_site(site: Path, optimize: int, shown: Path | None = None) -> int:
     """Write the bytecode of every module under ``site`` (not under ``.pluginhost``).
+
+    :param shown: where ``site`` is imported from, when it is renamed there after: the code's
+        file names (in tracebacks) name it, so that its bytecode can be used as it is.
 
     :returns: how many modules did not compile. Such a module is left to its import, which
         raises its ``SyntaxError`` where the plugin is loaded (a wheel may ship modules for
@@ -149,10 +155,12 @@ def compile_site(site: Path, optimize: int) -> int:
                 continue
             source = os.path.join(folder, name)
             target = importlib.util.cache_from_source(source, optimization=level)
+            dfile = None if shown is None else os.path.join(shown, os.path.relpath(source, site))
             try:
                 py_compile.compile(
                     source,
                     cfile=target,
+                    dfile=dfile,
                     doraise=True,
                     optimize=optimize,
                     invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP,

@@ -21,9 +21,11 @@ from ..model.candidate import Candidate, CandidateKey, WheelOrigin
 from ..model.errors import TrustError
 from ..state.faults import crash_point
 from ..state.registry import Record
+from .compiled import entry_modules
 from .site_record import SiteCheck, site_fault
 
 if TYPE_CHECKING:
+    from .compiled import Compiled
     from .site_writer import SiteJob, SiteWrite
     from .writer_process import WriterProcess
 
@@ -34,6 +36,9 @@ Placed = tuple[Path | None, tuple[str, ...]]
 
 Handover = Callable[[Path, str], ValidatedWheel | None]
 """Gives the bytes discovery read and validated for a wheel path and sha256, if it kept them."""
+
+Preload = Callable[[Path, "tuple[Compiled, ...]"], None]
+"""Takes the bytecode the site writer sent back for a site dir it wrote (the host's finder)."""
 
 
 class SiteDirs:
@@ -49,6 +54,8 @@ class SiteDirs:
     :param offload: write site dirs in a helper process the host keeps
         (:class:`~.writer_process.WriterProcess`), so that a swap's file work does not wait
         for the interpreter lock behind threads that call hooks; :meth:`close` ends it.
+    :param preload: given the bytecode of a plugin's entry modules that the helper process
+        sent back with a site dir it wrote, so that their import reads no file.
     """
 
     def __init__(
@@ -60,6 +67,7 @@ class SiteDirs:
         verify: SiteCheck = "size",
         *,
         offload: bool = False,
+        preload: Preload = lambda site, modules: None,
     ) -> None:
         self.site_root = site_root
         self.staging_root = staging_root
@@ -67,6 +75,7 @@ class SiteDirs:
         self.verify = verify
         self._validated = validated
         self._offload = offload
+        self._preload = preload
         self._writer: WriterProcess | None = None
         self._fresh: set[Path] = set()
         # Site dirs found unchanged, or installed, by this process: not compared again.
@@ -134,9 +143,11 @@ class SiteDirs:
             limits=self.limits,
             validated=validated,
             write=self._site_writer(),
+            preload=entry_modules(candidate.entry_points),
         )
         if not site.reused:
             self._fresh.add(site.path)
+            self._hand_over_compiled(site.path)
         elif site.path not in self._verified:
             # Installed by an earlier process, and not named by any record this one read.
             fault = site_fault(site.path, self.verify)
@@ -193,6 +204,7 @@ class SiteDirs:
                 staging_root=self.staging_root,
                 name=candidate.name,
                 version=candidate.version_text,
+                preload=entry_modules(candidate.entry_points),
             )
         except ValueError:
             return None  # refused by its install, which says why
@@ -213,8 +225,13 @@ class SiteDirs:
             return None
         self._fresh.add(job.target)
         self._verified.add(job.target)
+        self._hand_over_compiled(job.target)
         crash_point("after_install", candidate.version_text)
         return job.target, tuple(sorted(set(validated.info.top_level)))
+
+    def _hand_over_compiled(self, site: Path) -> None:
+        if self._writer is not None:
+            self._preload(site, self._writer.take_compiled(site))
 
     def _site_writer(self) -> SiteWrite:
         # The installer and the site writer are imported at the first install: a host whose

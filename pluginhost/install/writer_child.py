@@ -16,7 +16,8 @@ import msgspec
 
 from ..model.errors import InstallError, WheelError
 from ..state.frames import read_frame, write_frame
-from .site_writer import load_installer, write_site
+from .compiled import read_compiled
+from .site_writer import SiteJob, load_installer, write_site
 from .writer_messages import (
     PROTOCOL,
     JobMsg,
@@ -70,7 +71,7 @@ def _serve(payload: bytes, messages: msgspec.msgpack.Decoder[object]) -> Reply:
         return WriteFailed("install", f"the site writer got no job: {message!r}", None, None)
     job = job_of(message)
     try:
-        return WriteDone(write_site(job))
+        return _done(job, write_site(job))
     except WheelError as exc:
         return WriteFailed("wheel", exc.reason, exc.plugin, exc.path)
     except InstallError as exc:
@@ -78,3 +79,11 @@ def _serve(payload: bytes, messages: msgspec.msgpack.Decoder[object]) -> Reply:
     except Exception as exc:  # the host must have an answer, and a typed one
         reason = f"the site writer failed: {type(exc).__name__}: {exc}"
         return WriteFailed("install", reason, job.plugin, str(job.wheels[0].original))
+
+
+def _done(job: SiteJob, reused: bool) -> WriteDone:
+    """The answer to a job done: with the bytecode it asked for, of a site dir written now
+    (one found there already was compiled by another process, as it saw fit)."""
+    if reused or not job.compile or not job.preload:
+        return WriteDone.of(reused, ())
+    return WriteDone.of(reused, read_compiled(job.target, job.preload, job.optimize))

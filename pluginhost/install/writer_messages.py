@@ -2,7 +2,8 @@
 
 MessagePack through msgspec, as with process plugins (``proc/messages.py``): values only, never
 pickle. The writer speaks first, once, with :class:`WriterReady`; then it answers each
-:class:`JobMsg` with :class:`WriteDone` or :class:`WriteFailed`.
+:class:`JobMsg` with :class:`WriteDone` (with the bytecode of the modules the job asked for:
+:mod:`.compiled`) or :class:`WriteFailed`.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from typing import Any, Union
 
 import msgspec
 
+from .compiled import Compiled
 from .site_writer import SiteJob, StagedWheel
 
 __all__ = [
     "PROTOCOL",
+    "CompiledMsg",
     "JobMsg",
     "Reply",
     "WheelMsg",
@@ -28,7 +31,7 @@ __all__ = [
 ]
 
 #: Raised whenever the messages change shape: a writer of another version is not used.
-PROTOCOL = 1
+PROTOCOL = 2
 
 
 class WheelMsg(msgspec.Struct, array_like=True):
@@ -49,6 +52,7 @@ class JobMsg(msgspec.Struct, tag="job", array_like=True):
     sha256: str
     compile: bool
     optimize: int
+    preload: list[str]
 
 
 class WriterReady(msgspec.Struct, tag="ready", array_like=True):
@@ -56,8 +60,22 @@ class WriterReady(msgspec.Struct, tag="ready", array_like=True):
     pid: int
 
 
+class CompiledMsg(msgspec.Struct, array_like=True):
+    module: str
+    path: str
+    pyc: bytes
+
+
 class WriteDone(msgspec.Struct, tag="done", array_like=True):
     reused: bool
+    compiled: list[CompiledMsg]
+
+    def modules(self) -> tuple[Compiled, ...]:
+        return tuple(Compiled(c.module, c.path, c.pyc) for c in self.compiled)
+
+    @classmethod
+    def of(cls, reused: bool, modules: tuple[Compiled, ...]) -> WriteDone:
+        return cls(reused, [CompiledMsg(c.module, c.path, c.pyc) for c in modules])
 
 
 class WriteFailed(msgspec.Struct, tag="failed", array_like=True):
@@ -94,6 +112,7 @@ def message_of(job: SiteJob) -> JobMsg:
         job.sha256,
         job.compile,
         job.optimize,
+        list(job.preload),
     )
 
 
@@ -111,4 +130,5 @@ def job_of(message: JobMsg) -> SiteJob:
         message.sha256,
         message.compile,
         message.optimize,
+        tuple(message.preload),
     )

@@ -5,7 +5,8 @@ Why a process: writing a site dir takes dozens of system calls (``mkdir``, ``ope
 each slow one. When other threads call hooks without pause, it waits for the lock again each
 time, up to the switch interval (5 ms) or more, so a swap of a small plugin took over a second
 under four busy callers. Here the host hands the validated bytes over and waits once for the
-answer; the writer also writes the modules' bytecode, so that the host's import only reads.
+answer; the writer also writes the modules' bytecode, so that the host's import only reads,
+and sends back that of the plugin's entry modules (:mod:`.compiled`), which it need not read.
 
 The writer starts with a host that watches folders or follows an index, or else at the first
 install (which is written in the host's process, as is every install until the writer said it
@@ -36,6 +37,7 @@ from ..model.errors import InstallError, WheelError
 from ..model.interpreter import fresh_interpreter
 from ..state.faults import armed
 from ..state.frames import read_frame, write_frame
+from .compiled import Compiled
 from .site_writer import SiteJob, write_site
 from .writer_messages import (
     PROTOCOL,
@@ -59,6 +61,8 @@ _GREETING_TIMEOUT: Final = 5.0
 _AHEAD: Final = 4
 #: Writers lost in a row after which every install is written in the host's process.
 _GIVE_UP: Final = 3
+#: The bytecode of at most this many site dirs is kept for the host to take.
+_KEPT: Final = 8
 #: What the writer runs (a module attribute: the tests give it a misbehaving program).
 _BOOT: Final = fresh_interpreter("pluginhost.install.writer_child")
 
@@ -170,6 +174,8 @@ class WriterProcess:
         self._lost = 0
         # The site dirs of the jobs sent ahead and not answered yet, oldest first.
         self._ahead: collections.deque[Path] = collections.deque()
+        # The bytecode sent back with the last answers, until the host takes it.
+        self._compiled: dict[Path, tuple[Compiled, ...]] = {}
         _WRITERS.add(self)
 
     @property
@@ -198,7 +204,7 @@ class WriterProcess:
                     self._lose(child, exc)
                 else:
                     self._lost = 0
-                    return _outcome(reply, job)
+                    return self._outcome(reply, job)
         return write_site(job)
 
     def send_ahead(self, job: SiteJob) -> bool:
@@ -243,7 +249,21 @@ class WriterProcess:
                 self._lose(child, exc)
                 return None
             self._lost = 0
-            return _outcome(reply, job)
+            return self._outcome(reply, job)
+
+    def take_compiled(self, target: Path) -> tuple[Compiled, ...]:
+        """The bytecode the writer sent back for the site dir ``target`` (see
+        :mod:`.compiled`), handed over once; nothing when it sent none."""
+        with self._lock:
+            return self._compiled.pop(target, ())
+
+    def _outcome(self, reply: Reply, job: SiteJob) -> bool:
+        reused = _outcome(reply, job)
+        if isinstance(reply, WriteDone) and reply.compiled:
+            if len(self._compiled) >= _KEPT:
+                self._compiled.pop(next(iter(self._compiled)))  # never taken: not wanted
+            self._compiled[job.target] = reply.modules()
+        return reused
 
     def settle(self) -> None:
         """Wait for the answers to every job sent ahead (their outcomes are not wanted)."""

@@ -10,6 +10,7 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.metadata
+import os
 import sys
 import threading
 import types
@@ -20,8 +21,10 @@ from pathlib import Path
 
 import importlib_metadata
 
+from ..install.compiled import Compiled
 from ..model.candidate import EntryPoint
 from ..model.errors import ActivationError
+from .compiled import spec_of
 from .distributions import Context, find_distributions
 from .guard import describe_exception
 from .reaper import Released
@@ -44,12 +47,31 @@ class PluginFinder(importlib.abc.MetaPathFinder):
     One finder serves every plugin of a host, so ``sys.path`` does not grow by an entry per
     plugin and a lookup of any other module costs one dictionary miss. It also answers
     ``importlib.metadata`` with the distributions of the site dirs it maps
-    (:mod:`pluginhost.load.distributions`).
+    (:mod:`pluginhost.load.distributions`), and imports the modules whose bytecode the site
+    writer sent back from that bytecode (:mod:`pluginhost.load.compiled`).
     """
+
+    #: The bytecode of at most this many site dirs is kept.
+    KEPT = 8
 
     def __init__(self) -> None:
         self._roots: dict[str, str] = {}
         self._lock = threading.Lock()
+        # Site dir -> module name -> its bytecode, as the site writer sent it back.
+        self._compiled: dict[str, dict[str, Compiled]] = {}
+
+    def preload(self, root: Path, modules: Iterable[Compiled]) -> None:
+        """Keep the bytecode of modules of the site dir ``root``, for their import from there.
+
+        Kept for the last :attr:`KEPT` site dirs given, until their names are unmapped.
+        """
+        held = {c.module: c for c in modules}
+        if not held:
+            return
+        with self._lock:
+            while len(self._compiled) >= self.KEPT:
+                self._compiled.pop(next(iter(self._compiled)))
+            self._compiled[str(root)] = held
 
     def map(self, names: Iterable[str], root: Path) -> None:
         """Make the top-level ``names`` importable from ``root``."""
@@ -61,7 +83,9 @@ class PluginFinder(importlib.abc.MetaPathFinder):
         """Forget ``names``; they are no longer importable through this finder."""
         with self._lock:
             for name in names:
-                self._roots.pop(name, None)
+                root = self._roots.pop(name, None)
+                if root is not None:
+                    self._compiled.pop(root, None)
 
     def find_spec(
         self,
@@ -69,10 +93,15 @@ class PluginFinder(importlib.abc.MetaPathFinder):
         path: Sequence[str] | None = None,
         target: types.ModuleType | None = None,
     ) -> ModuleSpec | None:
-        # Submodules are found through their package's __path__, which already points into the
-        # right site dir; only top-level names need the map.
-        root = self._roots.get(fullname)
+        top, dot, _ = fullname.partition(".")
+        root = self._roots.get(top)
         if root is None:
+            return None
+        compiled = self._compiled.get(root, {}).get(fullname)
+        if compiled is not None and _found_there(compiled, root, path):
+            return spec_of(compiled, root)
+        if dot:
+            # Found through its package's __path__, which points into the right site dir.
             return None
         return importlib.machinery.PathFinder.find_spec(fullname, [root])
 
@@ -84,6 +113,16 @@ class PluginFinder(importlib.abc.MetaPathFinder):
         with self._lock:
             roots = set(self._roots.values())
         return find_distributions(roots, context or importlib.metadata.DistributionFinder.Context())
+
+
+def _found_there(compiled: Compiled, root: str, path: Sequence[str] | None) -> bool:
+    """Whether a path finder would look for ``compiled``'s module in ``root`` first: always
+    for a top-level module, and for a submodule when its package's ``__path__`` starts with
+    the package's own folder there (a package may change its ``__path__``)."""
+    if path is None:
+        return True
+    parent = compiled.module.rpartition(".")[0].split(".")
+    return bool(path) and path[0] == os.path.join(root, *parent)
 
 
 def owned_modules(top_level: Iterable[str]) -> Iterator[str]:
