@@ -4,8 +4,8 @@ the same run, so that a noisy machine does not fake a result.
     python benchmarks/run.py [--quick] [--json results.json] [--only 2,5]
 
 The figures live beside this script, one module per subject: ``hook_call`` (1), ``swap`` (2, 3),
-``startup`` (4, 5), ``memory`` (6), ``pauses`` (8), ``index`` (9), ``floor`` (beside 2 and 7:
-a swap done by hand, the least any swap costs); figure 7 runs 2, 4 and 5
+``startup`` (4, 5), ``memory`` (6), ``pauses`` (8), ``index`` (9), ``busy`` (14), ``floor``
+(beside 2, 7 and 14: a swap done by hand, the least any swap costs); figure 7 runs 2, 4 and 5
 at growing sizes.
 """
 
@@ -23,6 +23,7 @@ from pathlib import Path
 # Run as a script: the figure modules are siblings, and pluginhost comes from the environment.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import busy
 import hook_call
 import index
 import memory
@@ -69,6 +70,7 @@ FIGURES: dict[str, Callable[[bool], list[Row]]] = {
     "9": process_calls.figures,
     "10": process_host.figures,
     "13": index.figures,
+    "14": busy.figures,
 }
 
 _SCALE = {"us": 1e6, "ms": 1e3, "MB": 1 / 2**20, "B": 1.0, "calls/s": 1.0, "exp": 1.0}

@@ -44,6 +44,8 @@ FIGURES = [
     "13 idle poll (serial), bytes",
     "13 idle poll (per project), wall time",
     "13 idle poll (per project), bytes",
+    "14 swap under 4 busy callers",
+    "14 swap under 4 busy callers, floor with a helper process",
 ]
 
 
