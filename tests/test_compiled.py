@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.machinery
+import importlib.metadata
 import importlib.util
 import inspect
 import marshal
@@ -26,6 +27,7 @@ from pluginhost.install.compiled import LIMIT, Compiled, entry_modules, read_com
 from pluginhost.install.installer import install_wheel
 from pluginhost.install.writer_process import WriterProcess
 from pluginhost.load.compiled import CompiledLoader
+from pluginhost.load.distributions import _site_dist_infos, dist_infos
 from pluginhost.load.modules import PluginFinder, purge_modules
 from pluginhost.model.candidate import EntryPoint
 from pluginhost.testing import WheelFactory
@@ -169,12 +171,13 @@ class TestFinder:
     ) -> None:
         init = site_with_package(tmp_path)
         finder.map(["phcomp"], tmp_path)
-        finder.preload(
+        finder.written(
             tmp_path,
             [
                 memory("phcomp", "phcomp/__init__.py", tmp_path, "VALUE = 'memory'\n"),
                 memory("phcomp.sub", "phcomp/sub.py", tmp_path, "WHERE = 'memory'\n"),
             ],
+            (),
         )
         touched = files_touched(lambda: importlib.import_module("phcomp.sub"))
         assert touched == []
@@ -202,8 +205,8 @@ class TestFinder:
     ) -> None:
         site_with_package(tmp_path)
         finder.map(["phcomp"], tmp_path)
-        finder.preload(
-            tmp_path, [memory("phcomp", "phcomp/__init__.py", tmp_path, "VALUE = 'memory'\n")]
+        finder.written(
+            tmp_path, [memory("phcomp", "phcomp/__init__.py", tmp_path, "VALUE = 'memory'\n")], ()
         )
         finder.unmap(["phcomp"])
         finder.map(["phcomp"], tmp_path)
@@ -216,7 +219,7 @@ class TestFinder:
         site_with_package(tmp_path)
         finder.map(["phcomp"], tmp_path)
         stray = Compiled("phcomp", "phcomp/__init__.py", pyc_of("VALUE = 'x'\n", "/elsewhere.py"))
-        finder.preload(tmp_path, [stray])
+        finder.written(tmp_path, [stray], ())
         assert importlib.import_module("phcomp").VALUE == "disk"
 
     def test_bytecode_of_another_python_is_not_used(
@@ -225,7 +228,7 @@ class TestFinder:
         site_with_package(tmp_path)
         finder.map(["phcomp"], tmp_path)
         good = memory("phcomp", "phcomp/__init__.py", tmp_path, "VALUE = 'memory'\n")
-        finder.preload(tmp_path, [good._replace(pyc=b"\0\0\r\n" + good.pyc[4:])])
+        finder.written(tmp_path, [good._replace(pyc=b"\0\0\r\n" + good.pyc[4:])], ())
         assert importlib.import_module("phcomp").VALUE == "disk"
 
     def test_a_package_that_moves_its_path_has_its_submodules_found_there(
@@ -236,14 +239,15 @@ class TestFinder:
         site = tmp_path / "site"
         site_with_package(site, f"__path__ = [{str(elsewhere)!r}]\n")
         finder.map(["phcomp"], site)
-        finder.preload(site, [memory("phcomp.sub", "phcomp/sub.py", site, "WHERE = 'memory'\n")])
+        sub = memory("phcomp.sub", "phcomp/sub.py", site, "WHERE = 'memory'\n")
+        finder.written(site, [sub], ())
         assert importlib.import_module("phcomp.sub").WHERE == "elsewhere"
 
     def test_tracebacks_name_the_site_file(self, finder: PluginFinder, tmp_path: Path) -> None:
         init = site_with_package(tmp_path, "def boom():\n    raise ValueError('x')\n")
         finder.map(["phcomp"], tmp_path)
         source = "def boom():\n    raise ValueError('x')\n"
-        finder.preload(tmp_path, [memory("phcomp", "phcomp/__init__.py", tmp_path, source)])
+        finder.written(tmp_path, [memory("phcomp", "phcomp/__init__.py", tmp_path, source)], ())
         module = importlib.import_module("phcomp")
         assert isinstance(module.__spec__.loader, CompiledLoader)
         with pytest.raises(ValueError, match="x") as raised:
@@ -255,12 +259,11 @@ class TestFinder:
     def test_only_the_last_site_dirs_are_kept(self, finder: PluginFinder, tmp_path: Path) -> None:
         site_with_package(tmp_path)
         finder.map(["phcomp"], tmp_path)
-        finder.preload(
-            tmp_path, [memory("phcomp", "phcomp/__init__.py", tmp_path, "VALUE = 'memory'\n")]
-        )
+        init = memory("phcomp", "phcomp/__init__.py", tmp_path, "VALUE = 'memory'\n")
+        finder.written(tmp_path, [init], ())
         for index in range(PluginFinder.KEPT):
             other = tmp_path / f"other{index}"
-            finder.preload(other, [memory("o", "o.py", other, "")])
+            finder.written(other, [memory("o", "o.py", other, "")], ())
         assert importlib.import_module("phcomp").VALUE == "disk"
 
 
@@ -335,3 +338,28 @@ class TestHost:
         site = host.plugins["hello"].site_dir
         assert site is not None
         assert module.__file__ == str(site / "hello" / "__init__.py")
+        # The dist-info dirs told for the site dir are those installer wrote there.
+        assert _site_dist_infos(str(site)) == dist_infos(str(site))
+        assert len(dist_infos(str(site))) == 1
+
+
+class TestDistInfos:
+    def test_a_written_site_is_not_listed(self, finder: PluginFinder, tmp_path: Path) -> None:
+        """The dist-info dirs told for a site dir written just now are what a listing gives,
+        and its distribution is found without listing it."""
+        site = tmp_path / "site-told"
+        write(site / "told-1.0.dist-info" / "METADATA", "Metadata-Version: 2.1\nName: told\n")
+        finder.written(site, [], ["told-1.0.dist-info"])
+        finder.map(["told"], site)
+        touched = files_touched(lambda: _site_dist_infos(str(site)))
+        assert touched == []
+        assert _site_dist_infos(str(site)) == dist_infos(str(site))
+        dist = next(iter(importlib.metadata.distributions(name="told")))
+        assert dist.metadata["Name"] == "told"
+
+    def test_an_untold_site_is_listed_once(self, tmp_path: Path) -> None:
+        site = tmp_path / "site-untold"
+        write(site / "untold-1.0.dist-info" / "METADATA", "Name: untold\n")
+        first = files_touched(lambda: _site_dist_infos(str(site)))
+        assert ("os.listdir", str(site)) in first
+        assert files_touched(lambda: _site_dist_infos(str(site))) == []

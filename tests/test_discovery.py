@@ -358,13 +358,13 @@ class TestIncrementalLook:
         found.look()
         new = factory.build("third", code=greet_code("new"))
         stated: list[str] = []
-        real_stat = pluginhost.discover.discovery._stat_key
+        real_stat = pluginhost.discover.discovery.identity
 
         def counting(path: Path) -> Any:
             stated.append(path.name)
             return real_stat(path)
 
-        monkeypatch.setattr(pluginhost.discover.discovery, "_stat_key", counting)
+        monkeypatch.setattr(pluginhost.discover.discovery, "identity", counting)
         io_hello, io_new = count_io(hello), count_io(new)
         scan = found.look({wheels: {new}}).scan
         assert stated == [new.name]

@@ -22,13 +22,13 @@ MakeHost = Callable[..., PluginHost]
 def stated(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names of the wheel files discovery looks at (one stat each), from now on."""
     seen: list[str] = []
-    real = pluginhost.discover.discovery._stat_key
+    real = pluginhost.discover.discovery.identity
 
     def counting(path: Path) -> Any:
         seen.append(path.name)
         return real(path)
 
-    monkeypatch.setattr(pluginhost.discover.discovery, "_stat_key", counting)
+    monkeypatch.setattr(pluginhost.discover.discovery, "identity", counting)
     return seen
 
 

@@ -123,24 +123,30 @@ class WheelBytes:
         return cls(data, hashlib.sha256(data).hexdigest())
 
 
-def read_wheel_bytes(path: str | os.PathLike[str]) -> WheelBytes | None:
+def read_wheel_bytes(
+    path: str | os.PathLike[str], before: os.stat_result | None = None
+) -> WheelBytes | None:
     """The whole file, read at once and hashed, or ``None`` when it is too large to hold in
     memory (32 MiB).
 
     Only a regular file is read, and a symbolic link is not followed (see
-    :func:`~.regular.open_regular`): a FIFO or a device is refused at once.
+    :func:`~.regular.open_regular`, which takes ``before``): a FIFO or a device is refused at
+    once.
 
     :raises NotRegularFileError: when ``path`` is not a regular file.
     :raises OSError: when the file cannot be opened or read.
     """
-    fd, st = open_regular(path)
-    with open(fd, "rb", buffering=0) as handle:
+    fd, st = open_regular(path, before=before)
+    try:
         size = st.st_size
         if size > _IN_MEMORY:
             return None
         # One read, normally: asking for a byte more than the size finds a file grown meanwhile.
-        data = handle.read(size + 1)
-        whole = data if len(data) == size else _read_on(handle, data)
+        # On the descriptor itself: a file object would fstat it once more.
+        data = os.read(fd, size + 1)
+        whole = data if len(data) == size else _read_on(fd, data)
+    finally:
+        os.close(fd)
     return WheelBytes.of(whole) if whole is not None else None
 
 
@@ -153,11 +159,11 @@ def open_wheel_file(path: str | os.PathLike[str]) -> BinaryIO:
     return open(fd, "rb")
 
 
-def _read_on(handle: io.FileIO, data: bytes) -> bytes | None:
+def _read_on(fd: int, data: bytes) -> bytes | None:
     """The rest of a file whose size changed while it was read, unless it outgrows the bound."""
     parts, total = [data], len(data)
     while parts[-1] and total <= _IN_MEMORY:
-        parts.append(handle.read(_IN_MEMORY + 1 - total))
+        parts.append(os.read(fd, _IN_MEMORY + 1 - total))
         total += len(parts[-1])
     return b"".join(parts) if total <= _IN_MEMORY else None
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import bisect
 import operator
 import os
+import stat
 from collections.abc import Collection, Mapping, Sequence
 from itertools import compress
 from pathlib import Path
@@ -43,31 +44,16 @@ from .archive import WheelBytes, WheelLimits, read_wheel_bytes
 from .candidates import candidate_from_wheel, inspect_plugin_wheel
 from .folder import WheelFolderSource, is_sdist, problem_from, sdist_problem, unexpected
 from .handover import DEFAULT_CAP, ValidatedWheel, ValidatedWheels
+from .reads import Outcome, Read, StatKey, identity, stat_key
 from .sources import Scan, Source
 from .trust import TrustGate, file_sha256
 from .wheel import WheelInfo
 
 __all__ = ["Discovery", "Look"]
 
-_StatKey = tuple[int, int, int]
 # A folder's last look holds (scan, held) per wheel.
 _SCAN = operator.itemgetter(0)
 _HELD = operator.itemgetter(1)
-_Outcome = Candidate | WheelInfo | WheelError | ManifestError
-
-
-@attrs.frozen
-class _Read:
-    """What one wheel file yielded, for as long as its identity stays the same.
-
-    :param key: the file's ``(size, mtime_ns, inode)`` when it was read.
-    :param sha256: the digest of the bytes read.
-    :param outcome: what validation made of them; ``None`` while refused unread.
-    """
-
-    key: _StatKey
-    sha256: str
-    outcome: _Outcome | None = None
 
 
 @attrs.frozen
@@ -107,7 +93,7 @@ class Discovery:
         self.gate = gate
         # Keyed by the path's text: a str keeps its hash, a Path computes it in Python, and a
         # look goes through a thousand of them at each swap.
-        self._reads: dict[str, _Read] = {}
+        self._reads: dict[str, Read] = {}
         # What the last look found in each folder, per wheel: its scan and whether it was held.
         self._found: dict[Path, dict[str, tuple[Scan, bool]]] = {}
         self._handover = ValidatedWheels(keep_bytes)
@@ -250,17 +236,18 @@ class Discovery:
             return Scan(problems=(problem_from(unexpected(exc, path), path),))
 
     def _read_one(self, path: Path, folder: WheelFolderSource, held: list[Path]) -> Scan:
+        # One lstat serves the key, the trust check and the read.
         try:
-            key = _stat_key(path)
+            st, key = identity(path)
         except OSError:
             return Scan()  # gone since the folder was listed: the next look settles it
         try:
-            self._check_file(path, folder)
+            self._check_file(path, folder, st)
         except TrustError as exc:
             held.append(path)
             return Scan(problems=(_untrusted(exc, path),))
         try:
-            found = self._admit(path, key, next_look=False)
+            found = self._admit(path, key, next_look=False, st=st)
         except TrustError as exc:
             # Listed under another name or version: the version read is part of the refusal.
             version = self._version_read(path) if exc.plugin else None
@@ -280,7 +267,7 @@ class Discovery:
         found = read.outcome if read is not None else None
         return str(found.version) if isinstance(found, Candidate) else None
 
-    def _check_file(self, path: Path, folder: WheelFolderSource) -> None:
+    def _check_file(self, path: Path, folder: WheelFolderSource, st: os.stat_result) -> None:
         """Refuse a wheel file of a folder under the trust policy before a byte is read.
 
         A wheel refused here, because it or the trust file cannot be trusted *now*, is held:
@@ -293,8 +280,11 @@ class Discovery:
         # what must be safe then.
         real = Path(os.path.realpath(path)) if folder.follow_symlinks else path
         # The folder itself was checked by this look: a wheel in it costs one lstat.
-        checked = Path(os.path.abspath(folder.path)) if real == path else None
-        self.gate.check_path(real, "wheel", checked=checked)
+        if real == path:
+            checked = Path(os.path.abspath(folder.path))
+            self.gate.check_path(real, "wheel", checked=checked, leaf=st)
+        else:
+            self.gate.check_path(real, "wheel")
         if self.gate.hashes:
             self.gate.trusted()
 
@@ -328,7 +318,7 @@ class Discovery:
         self.gate.check_path(path, "wheel")
         path = path.resolve()
         try:
-            key = _stat_key(path)
+            key = stat_key(path)
         except OSError as exc:
             raise WheelError(f"cannot read the file: {exc}", path=path) from exc
         with self.gate.pinned():
@@ -343,7 +333,9 @@ class Discovery:
         """
         return self._handover.take(path, sha256)
 
-    def _admit(self, path: Path, key: _StatKey, *, next_look: bool) -> Candidate | WheelInfo:
+    def _admit(
+        self, path: Path, key: StatKey, *, next_look: bool, st: os.stat_result | None = None
+    ) -> Candidate | WheelInfo:
         """The one path of a wheel file: read once, hashed once, screened, validated.
 
         Under ``trust="hashes"`` the file's hash must be listed before its archive is parsed,
@@ -360,7 +352,7 @@ class Discovery:
         read = self._reads.get(str(path))
         data = None
         if read is None or read.key != key:
-            read, data = self._read_file(path, key)
+            read, data = self._read_file(path, key, st)
             self._reads[str(path)] = read
         if self.gate.hashes:
             self.gate.check_sha256(path, read.sha256)  # refused unread
@@ -369,28 +361,34 @@ class Discovery:
             outcome = self._validate(path, data, next_look)
             # A wheel too large to hold was read again: what was validated is what is screened.
             validated = outcome.sha256 if isinstance(outcome, Candidate | WheelInfo) else None
-            self._reads[str(path)] = _Read(key, validated or read.sha256, outcome)
+            self._reads[str(path)] = Read(key, validated or read.sha256, outcome)
         if isinstance(outcome, WheelError | ManifestError):
             raise outcome.with_traceback(None)
         self._screen_identity(outcome)
         return outcome
 
-    def _read_file(self, path: Path, key: _StatKey) -> tuple[_Read, WheelBytes | None]:
-        """The file's bytes, read once and hashed once (a file too large to hold: its hash)."""
-        source = path
-        if path.is_symlink():
+    def _read_file(
+        self, path: Path, key: StatKey, st: os.stat_result | None
+    ) -> tuple[Read, WheelBytes | None]:
+        """The file's bytes, read once and hashed once (a file too large to hold: its hash).
+
+        :param st: the ``lstat`` of ``path`` made by this look, if it made one.
+        """
+        symlink = path.is_symlink() if st is None else stat.S_ISLNK(st.st_mode)
+        source, before = path, None if symlink else st
+        if symlink:
             # Listed only by a folder that follows symlinks. The bytes are read from the
             # target (the read itself follows no link), checked here, where it is read.
             source = Path(os.path.realpath(path))
             self.gate.check_path(source, "wheel")
         try:
-            data = read_wheel_bytes(source)
+            data = read_wheel_bytes(source, before)
             sha256 = data.sha256 if data is not None else file_sha256(source)
         except OSError as exc:
             raise WheelError(f"cannot read the file: {exc}", path=path) from exc
-        return _Read(key, sha256), data
+        return Read(key, sha256), data
 
-    def _validate(self, path: Path, data: WheelBytes | None, next_look: bool) -> _Outcome:
+    def _validate(self, path: Path, data: WheelBytes | None, next_look: bool) -> Outcome:
         """What the bytes read make of the wheel; the bytes are kept for its install.
 
         Without bytes (the wheel is too large to hold, or was refused unread at an earlier
@@ -466,11 +464,6 @@ class Discovery:
                 return
         assert failure is not None
         raise failure
-
-
-def _stat_key(path: Path) -> _StatKey:
-    st = path.stat()
-    return (st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 def _filename_version(path: Path) -> tuple[str, ...]:

@@ -52,7 +52,11 @@ def kind_of(mode: int) -> str:
 
 
 def open_regular(
-    path: str | os.PathLike[str], *, dir_fd: int | None = None, owner: int | None = None
+    path: str | os.PathLike[str],
+    *,
+    dir_fd: int | None = None,
+    owner: int | None = None,
+    before: os.stat_result | None = None,
 ) -> tuple[int, os.stat_result]:
     """Open a regular file for reading, never blocking and never following a final link.
 
@@ -60,12 +64,16 @@ def open_regular(
     :param dir_fd: a directory opened already: ``path`` is found there, whatever its name
         leads to now.
     :param owner: the uid the file must belong to, if any.
+    :param before: the ``lstat`` of ``path`` that the caller made just now, if it did: not
+        made again (a system call, and so a wait for the interpreter lock when threads call
+        hooks without pause). The file opened must be that very file.
     :returns: the descriptor (the caller closes it) and its ``fstat``.
     :raises NotRegularFileError: when ``path`` is not a regular file, not the owner's, or was
         replaced between the look and the open.
     :raises OSError: when it cannot be found or opened.
     """
-    before = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)
+    if before is None:
+        before = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)
     _check(path, before, owner)
     try:
         fd = os.open(path, _FLAGS, dir_fd=dir_fd)

@@ -160,33 +160,40 @@ def _read_trust_file(path: Path) -> bytes:
     return read_regular(os.path.realpath(path), max_size=MAX_TRUST_FILE)
 
 
-def unsafe_path(path: Path, *, uid: int | None = None, checked: Path | None = None) -> str | None:
+def unsafe_path(
+    path: Path,
+    *,
+    uid: int | None = None,
+    checked: Path | None = None,
+    leaf: os.stat_result | None = None,
+) -> str | None:
     """Why ``path`` is not safe to read code from, or ``None`` when it is (or does not exist).
 
     ``path`` and every folder above it are checked: no symlink, owned by ``uid`` (the effective
     user by default) or root, not writable by group or others except a sticky folder above.
 
     :param checked: a folder above ``path`` already found safe: the walk stops there.
+    :param leaf: the ``lstat`` of ``path`` the caller made just now, if it did: not made again.
     """
     uid = os.geteuid() if uid is None else uid
     # Strings, not Path objects: a look runs this for every wheel of every folder, and
     # pathlib's parents and comparisons cost more than the lstat.
     current = os.path.abspath(path)
     stop = os.path.abspath(checked) if checked is not None else None
-    leaf = True
+    given, first = leaf, True
     while current != stop:
         try:
-            st = os.lstat(current)
+            st = given if given is not None else os.lstat(current)
         except FileNotFoundError:
             pass
         else:
-            reason = _unsafe_entry(current, st, uid, leaf=leaf)
+            reason = _unsafe_entry(current, st, uid, leaf=first)
             if reason is not None:
                 return reason
         parent = os.path.dirname(current)
         if parent == current:
             break
-        current, leaf = parent, False
+        current, given, first = parent, None, False
     return None
 
 
@@ -235,15 +242,23 @@ class TrustGate:
     def hashes(self) -> bool:
         return self.mode == "hashes"
 
-    def check_path(self, path: Path, what: str, *, checked: Path | None = None) -> None:
+    def check_path(
+        self,
+        path: Path,
+        what: str,
+        *,
+        checked: Path | None = None,
+        leaf: os.stat_result | None = None,
+    ) -> None:
         """Refuse ``path`` (a folder, a wheel, the home) under strict modes.
 
         :param checked: a folder above ``path`` already checked (see :func:`unsafe_path`).
+        :param leaf: the ``lstat`` of ``path`` made just now, if any (see :func:`unsafe_path`).
         :raises TrustError: naming ``what`` and the component at fault.
         """
         if not self.strict_modes:
             return
-        _refuse(path, what, unsafe_path(path, checked=checked))
+        _refuse(path, what, unsafe_path(path, checked=checked, leaf=leaf))
 
     def check_folder(self, path: Path, what: str, *, again: bool = True) -> None:
         """:meth:`check_path` for a watched folder.

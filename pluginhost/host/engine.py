@@ -90,7 +90,7 @@ class Engine:
         self._journal = Journal(emit)
         sites = (config.site_root, config.staging_root, config.limits, validated)
         # Public: the host starts its site writer when it starts (host.py).
-        self.sites = SiteDirs(*sites, config.verify_sites, offload=True, preload=finder.preload)
+        self.sites = SiteDirs(*sites, config.verify_sites, offload=True, written=finder.written)
         reaper = reaper or Reaper()
         self.deps = SharedDependencies.of_home(config, validated, finder, reaper)
         self._changer = Changer(

@@ -37,8 +37,9 @@ Placed = tuple[Path | None, tuple[str, ...]]
 Handover = Callable[[Path, str], ValidatedWheel | None]
 """Gives the bytes discovery read and validated for a wheel path and sha256, if it kept them."""
 
-Preload = Callable[[Path, "tuple[Compiled, ...]"], None]
-"""Takes the bytecode the site writer sent back for a site dir it wrote (the host's finder)."""
+Written = Callable[[Path, "tuple[Compiled, ...]", tuple[str, ...]], None]
+"""Told what a site dir written just now holds, so that its import need not look (the host's
+finder): the bytecode the site writer sent back, and the ``.dist-info`` dirs."""
 
 
 class SiteDirs:
@@ -54,8 +55,9 @@ class SiteDirs:
     :param offload: write site dirs in a helper process the host keeps
         (:class:`~.writer_process.WriterProcess`), so that a swap's file work does not wait
         for the interpreter lock behind threads that call hooks; :meth:`close` ends it.
-    :param preload: given the bytecode of a plugin's entry modules that the helper process
-        sent back with a site dir it wrote, so that their import reads no file.
+    :param written: told what each site dir written from validated wheels holds: the
+        bytecode of the plugin's entry modules that the helper process sent back, and the
+        ``.dist-info`` dirs, so that the plugin's import reads and lists no file.
     """
 
     def __init__(
@@ -67,7 +69,7 @@ class SiteDirs:
         verify: SiteCheck = "size",
         *,
         offload: bool = False,
-        preload: Preload = lambda site, modules: None,
+        written: Written = lambda site, modules, dist_infos: None,
     ) -> None:
         self.site_root = site_root
         self.staging_root = staging_root
@@ -75,7 +77,7 @@ class SiteDirs:
         self.verify = verify
         self._validated = validated
         self._offload = offload
-        self._preload = preload
+        self._written = written
         self._writer: WriterProcess | None = None
         self._fresh: set[Path] = set()
         # Site dirs found unchanged, or installed, by this process: not compared again.
@@ -147,7 +149,8 @@ class SiteDirs:
         )
         if not site.reused:
             self._fresh.add(site.path)
-            self._hand_over_compiled(site.path)
+            if validated is not None:
+                self._tell_written(site.path, (validated.info, *support))
         elif site.path not in self._verified:
             # Installed by an earlier process, and not named by any record this one read.
             fault = site_fault(site.path, self.verify)
@@ -225,13 +228,15 @@ class SiteDirs:
             return None
         self._fresh.add(job.target)
         self._verified.add(job.target)
-        self._hand_over_compiled(job.target)
+        self._tell_written(job.target, (validated.info,))
         crash_point("after_install", candidate.version_text)
         return job.target, tuple(sorted(set(validated.info.top_level)))
 
-    def _hand_over_compiled(self, site: Path) -> None:
-        if self._writer is not None:
-            self._preload(site, self._writer.take_compiled(site))
+    def _tell_written(self, site: Path, wheels: Sequence[WheelInfo]) -> None:
+        """Tell ``site``'s contents, written from ``wheels``: installer names each wheel's
+        ``.dist-info`` dir as the wheel does."""
+        compiled = self._writer.take_compiled(site) if self._writer is not None else ()
+        self._written(site, compiled, tuple(w.dist_info_dir for w in wheels))
 
     def _site_writer(self) -> SiteWrite:
         # The installer and the site writer are imported at the first install: a host whose

@@ -16,6 +16,7 @@ import importlib.metadata
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Final
 
 import importlib_metadata
 
@@ -59,14 +60,14 @@ def dist_infos(root: str) -> tuple[tuple[str, str], ...]:
         entries = sorted(os.listdir(root))
     except OSError:
         return ()
-    found = []
-    for entry in entries:
-        stem, dot, suffix = entry.rpartition(".")
-        if dot and suffix == "dist-info":
-            # ``name-version``: a wheel's name part is escaped, so it has no ``-`` of its own.
-            name = canonicalize_name(stem.rpartition("-")[0] or stem)
-            found.append((name, os.path.join(root, entry)))
-    return tuple(found)
+    return tuple(_dist_info(root, entry) for entry in entries if entry.endswith(".dist-info"))
+
+
+def _dist_info(root: str, entry: str) -> tuple[str, str]:
+    """The canonical name and path of the dist-info dir ``entry`` of ``root``."""
+    # ``name-version``: a wheel's name part is escaped, so it has no ``-`` of its own.
+    stem = entry.removesuffix(".dist-info")
+    return canonicalize_name(stem.rpartition("-")[0] or stem), os.path.join(root, entry)
 
 
 def _installed_dist_infos(location: str) -> dict[str, str]:
@@ -87,7 +88,31 @@ def _listing(location: str, stamp: int) -> dict[str, str]:
 
 #: For site dirs only: a site dir's name carries its content's hash, and it is never changed
 #: once renamed into place. Asked at every ``importlib.metadata`` look-up.
-_site_dist_infos = functools.lru_cache(maxsize=4096)(dist_infos)
+_SITES: dict[str, tuple[tuple[str, str], ...]] = {}
+#: How many site dirs' listings are kept.
+_SITES_KEPT: Final = 4096
+
+
+def _site_dist_infos(root: str) -> tuple[tuple[str, str], ...]:
+    found = _SITES.get(root)
+    if found is None:
+        found = dist_infos(root)
+        _keep(root, found)
+    return found
+
+
+def site_written(root: Path, dist_info_dirs: Iterable[str]) -> None:
+    """Tell the ``*.dist-info`` dirs of the site dir ``root``, written just now, so that it
+    is not listed: under threads that call hooks without pause, a listing is three waits for
+    the interpreter lock (open, read, close) in a swap."""
+    entries = sorted(dist_info_dirs)
+    _keep(str(root), tuple(_dist_info(str(root), entry) for entry in entries))
+
+
+def _keep(root: str, found: tuple[tuple[str, str], ...]) -> None:
+    while len(_SITES) >= _SITES_KEPT:
+        _SITES.pop(next(iter(_SITES), ""), None)
+    _SITES[root] = found
 
 
 def distribution_of(

@@ -25,7 +25,7 @@ from ..install.compiled import Compiled
 from ..model.candidate import EntryPoint
 from ..model.errors import ActivationError
 from .compiled import spec_of
-from .distributions import Context, find_distributions
+from .distributions import Context, find_distributions, site_written
 from .guard import describe_exception
 from .reaper import Released
 from .reclaim import reclaim
@@ -60,11 +60,14 @@ class PluginFinder(importlib.abc.MetaPathFinder):
         # Site dir -> module name -> its bytecode, as the site writer sent it back.
         self._compiled: dict[str, dict[str, Compiled]] = {}
 
-    def preload(self, root: Path, modules: Iterable[Compiled]) -> None:
-        """Keep the bytecode of modules of the site dir ``root``, for their import from there.
+    def written(self, root: Path, modules: Iterable[Compiled], dist_infos: Iterable[str]) -> None:
+        """Told what the site dir ``root``, written just now, holds: the bytecode of some of
+        its modules, for their import from there, and its ``.dist-info`` dirs.
 
-        Kept for the last :attr:`KEPT` site dirs given, until their names are unmapped.
+        The bytecode is kept for the last :attr:`KEPT` site dirs told, until their names are
+        unmapped.
         """
+        site_written(root, dist_infos)
         held = {c.module: c for c in modules}
         if not held:
             return
