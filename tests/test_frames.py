@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from pluginhost.state.frames import HEADER, MAX_FRAME, FrameError, read_frame, write_frame
+from pluginhost.state.frames import (
+    HEADER,
+    MAX_FRAME,
+    FrameError,
+    FrameReader,
+    frame,
+    read_frame,
+    write_frame,
+)
 
 
 @pytest.fixture
@@ -73,3 +82,62 @@ def test_write_deadline_on_a_full_pipe(pipe: tuple[int, int]) -> None:
     os.set_blocking(writer, False)
     with pytest.raises(FrameError, match="did not answer in time"):
         write_frame(writer, b"x" * 1_000_000, time.monotonic() + 0.2)
+
+
+class TestFrameReader:
+    def test_frames_cross_whole(self, pipe: tuple[int, int]) -> None:
+        """As read_frame: frames larger than the pipe's buffer arrive whole and in order."""
+        reader, writer = pipe
+        big = os.urandom(300_000)
+        frames = FrameReader(reader)
+        thread = threading.Thread(
+            target=lambda: [write_frame(writer, p) for p in (b"a", big, b"", b"z")]
+        )
+        thread.start()
+        assert frames.read() == b"a"
+        assert frames.read(time.monotonic() + 10) == big
+        assert frames.read() == b""
+        assert frames.read() == b"z"
+        thread.join()
+        os.close(writer)
+        assert frames.read() is None
+
+    def test_frames_there_already_are_read_at_once(self, pipe: tuple[int, int]) -> None:
+        """Two frames waiting in the pipe: the first read takes both (the pipe is empty after
+        it), and the second frame needs no read of its own."""
+        reader, writer = pipe
+        os.write(writer, frame(b"first") + frame(b"second"))
+        frames = FrameReader(reader)
+        assert frames.read() == b"first"
+        assert select.select([reader], [], [], 0)[0] == []
+        assert frames.read() == b"second"
+
+    def test_end_mid_frame_is_an_error(self, pipe: tuple[int, int]) -> None:
+        reader, writer = pipe
+        os.write(writer, HEADER.pack(10) + b"abc")
+        os.close(writer)
+        with pytest.raises(FrameError, match="ended in the middle"):
+            FrameReader(reader).read()
+
+    def test_a_frame_past_the_limit_is_refused_unread(self, pipe: tuple[int, int]) -> None:
+        reader, writer = pipe
+        os.write(writer, HEADER.pack(MAX_FRAME + 1) + b"x")
+        with pytest.raises(FrameError, match="past the limit"):
+            FrameReader(reader).read()
+
+    def test_deadline_on_a_non_blocking_pipe(self, pipe: tuple[int, int]) -> None:
+        """A peer that says nothing: the read gives up at its deadline; what comes later is
+        read whole."""
+        reader, writer = pipe
+        os.set_blocking(reader, False)
+        frames = FrameReader(reader)
+        started = time.monotonic()
+        with pytest.raises(FrameError, match="did not answer in time"):
+            frames.read(started + 0.2)
+        assert 0.2 <= time.monotonic() - started < 2
+        there = frame(b"there")
+        os.write(writer, there[:3])
+        with pytest.raises(FrameError, match="did not answer in time"):
+            frames.read(time.monotonic() + 0.1)  # most of a header: kept
+        os.write(writer, there[3:] + frame(b"x")[:2])
+        assert frames.read(time.monotonic() + 1) == b"there"

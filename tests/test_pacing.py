@@ -27,12 +27,12 @@ def long_interval() -> Iterator[None]:
     sys.setswitchinterval(before)
 
 
-def turns_while(work: Callable[[Callable[[], None]], Callable[[], None]]) -> int:
-    """How many times the interpreter lock went to a thread that counts without pause and
-    back, while the work ``work(note)`` makes runs on the calling thread (it calls ``note``
+def turns_while(work: Callable[[Callable[[], None]], Callable[[], None]], others: int = 1) -> int:
+    """How many times the interpreter lock went to ``others`` threads that count without pause
+    and back, while the work ``work(note)`` makes runs on the calling thread (it calls ``note``
     at each step).
 
-    Counted by the work itself, as the times the other thread's count moved between two of its
+    Counted by the work itself, as the times the others' count moved between two of its
     steps: a machine busy with other processes may stop either thread for a while, but only a
     hand-over of the lock lets the other thread count in between.
     """
@@ -45,8 +45,9 @@ def turns_while(work: Callable[[Callable[[], None]], Callable[[], None]]) -> int
         while not stop.is_set():
             count[0] += 1
 
-    thread = threading.Thread(target=run)
-    thread.start()
+    threads = [threading.Thread(target=run) for _ in range(others)]
+    for thread in threads:
+        thread.start()
     started.wait()
     turns = [0]
     seen = [count[0]]
@@ -58,7 +59,8 @@ def turns_while(work: Callable[[Callable[[], None]], Callable[[], None]]) -> int
 
     work(note)()
     stop.set()
-    thread.join()
+    for thread in threads:
+        thread.join()
     return turns[0]
 
 
@@ -134,3 +136,15 @@ def test_a_paced_thread_sleeps_without_timer_slack_after_its_first_yield() -> No
         pytest.skip("this process runs without timer slack already")
     assert seen["before"] == seen["paced"]  # only a yield takes it off
     assert seen["after"] == 1
+
+
+@pytest.mark.usefixtures("long_interval")
+def test_a_crowded_lock_is_yielded_once_per_interval() -> None:
+    """Among four threads that count without pause, a yield waits for the lock several
+    intervals: the paced thread then yields about once per switch interval of CPU time (the
+    interpreter's own hand-overs come as often), not at every slice. Alone with one such
+    thread, it yields at every slice again."""
+    crowded = in_a_paced_thread(lambda: turns_while(spin(pace), others=4))
+    alone = in_a_paced_thread(lambda: turns_while(spin(pace)))
+    assert crowded <= 30
+    assert alone >= 40

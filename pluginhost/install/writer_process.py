@@ -36,7 +36,7 @@ import msgspec
 from ..model.errors import InstallError, WheelError
 from ..model.interpreter import fresh_interpreter
 from ..state.faults import armed
-from ..state.frames import read_frame, write_frame
+from ..state.frames import FrameReader, write_frame
 from .compiled import Compiled
 from .site_writer import SiteJob, write_site
 from .writer_messages import (
@@ -88,6 +88,7 @@ class _Child:
         self.answers = self.process.stdout.fileno()
         os.set_blocking(self.jobs, False)
         os.set_blocking(self.answers, False)
+        self.frames = FrameReader(self.answers)
         self.ready = False
         self.encoder = msgspec.msgpack.Encoder()
         self.decoder = decoder()
@@ -129,7 +130,7 @@ class _Child:
 
     def _read(self, deadline: float) -> Reply:
         try:
-            payload = read_frame(self.answers, deadline)
+            payload = self.frames.read(deadline)
         except OSError as exc:
             raise _LostError(str(exc)) from exc
         if payload is None:
