@@ -360,9 +360,9 @@ class TestIncrementalLook:
         stated: list[str] = []
         real_stat = pluginhost.discover.discovery.identity
 
-        def counting(path: Path) -> Any:
+        def counting(path: Path, st: Any = None) -> Any:
             stated.append(path.name)
-            return real_stat(path)
+            return real_stat(path, st)
 
         monkeypatch.setattr(pluginhost.discover.discovery, "identity", counting)
         io_hello, io_new = count_io(hello), count_io(new)

@@ -24,9 +24,9 @@ def stated(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real = pluginhost.discover.discovery.identity
 
-    def counting(path: Path) -> Any:
+    def counting(path: Path, st: Any = None) -> Any:
         seen.append(path.name)
-        return real(path)
+        return real(path, st)
 
     monkeypatch.setattr(pluginhost.discover.discovery, "identity", counting)
     return seen

@@ -185,9 +185,10 @@ class Discovery:
         read: set[str] = set()
         for path in touched:
             key = str(path)
-            if folder.lists(path):
+            st = folder.listed(path)
+            if st is not None:
                 read.add(key)
-                entry = self._read_held(path, folder, held)
+                entry = self._read_held(path, folder, held, st)
                 if key in found:
                     found[key] = entry
                 else:
@@ -199,12 +200,16 @@ class Discovery:
         return found
 
     def _read_held(
-        self, path: Path, folder: WheelFolderSource, held: list[Path]
+        self,
+        path: Path,
+        folder: WheelFolderSource,
+        held: list[Path],
+        st: os.stat_result | None = None,
     ) -> tuple[Scan, bool]:
         """:meth:`_read` of ``path``, and whether it was held."""
         before = len(held)
         pace()  # each wheel read is a step of its own
-        return self._read(path, folder, held), len(held) > before
+        return self._read(path, folder, held, st), len(held) > before
 
     def trust_changed(self) -> bool:
         """Whether what trust decisions depend on (the folders' owners and modes, the trust
@@ -222,7 +227,9 @@ class Discovery:
             return _untrusted(exc, folder.path)
         return None
 
-    def _read(self, path: Path, folder: WheelFolderSource, held: list[Path]) -> Scan:
+    def _read(
+        self, path: Path, folder: WheelFolderSource, held: list[Path], st: os.stat_result | None
+    ) -> Scan:
         """One wheel of a watched folder, through :meth:`_admit`; refusals become problems.
 
         So does any error no step expected: it names the file, and the other files of the
@@ -231,14 +238,16 @@ class Discovery:
         try:
             if is_sdist(path.name):
                 return Scan(problems=(sdist_problem(path),))  # reported unopened
-            return self._read_one(path, folder, held)
+            return self._read_one(path, folder, held, st)
         except Exception as exc:
             return Scan(problems=(problem_from(unexpected(exc, path), path),))
 
-    def _read_one(self, path: Path, folder: WheelFolderSource, held: list[Path]) -> Scan:
-        # One lstat serves the key, the trust check and the read.
+    def _read_one(
+        self, path: Path, folder: WheelFolderSource, held: list[Path], listed: os.stat_result | None
+    ) -> Scan:
+        # One lstat (the listing's, if any) serves the key, the trust check and the read.
         try:
-            st, key = identity(path)
+            st, key = identity(path, listed)
         except OSError:
             return Scan()  # gone since the folder was listed: the next look settles it
         try:

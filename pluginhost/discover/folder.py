@@ -92,18 +92,18 @@ class WheelFolderSource:
                 # when read (opened without blocking), not skipped without a word.
                 yield entry.path
 
-    def lists(self, path: Path) -> bool:
-        """Whether :meth:`wheel_paths` lists ``path``, a direct child of the folder (used
-        when an event names it)."""
+    def listed(self, path: Path) -> os.stat_result | None:
+        """The ``lstat`` of ``path``, a direct child of the folder, if :meth:`wheel_paths`
+        lists it (used when an event names it); ``None`` if it does not."""
         if path.parent != self.path or not self.wanted(path.name):
-            return False
+            return None
         if self.offers is not None and not self.offers(path):
-            return False
+            return None
         try:
             st = os.lstat(path)
         except OSError:
-            return False
-        return self.follow_symlinks or not stat.S_ISLNK(st.st_mode)
+            return None
+        return st if self.follow_symlinks or not stat.S_ISLNK(st.st_mode) else None
 
     def wanted(self, filename: str) -> bool:
         """Whether a file of this name is a wheel this source reads, or a source distribution

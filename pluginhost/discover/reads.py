@@ -49,9 +49,10 @@ def key_of(st: os.stat_result) -> StatKey:
     return (st.st_size, st.st_mtime_ns, st.st_ino)
 
 
-def identity(path: Path) -> tuple[os.stat_result, StatKey]:
+def identity(path: Path, st: os.stat_result | None = None) -> tuple[os.stat_result, StatKey]:
     """The ``lstat`` of a folder's wheel, and the wheel's identity (its target's, for a
-    symlink): one system call for a file, where each is a wait for the interpreter lock
-    when threads call hooks without pause."""
-    st = os.lstat(path)
+    symlink): one system call for a file, none when ``st`` is its ``lstat`` made just now.
+    Each is a wait for the interpreter lock when threads call hooks without pause."""
+    if st is None:
+        st = os.lstat(path)
     return st, stat_key(path) if stat.S_ISLNK(st.st_mode) else key_of(st)
