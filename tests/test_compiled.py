@@ -243,6 +243,23 @@ class TestFinder:
         finder.written(site, [sub], ())
         assert importlib.import_module("phcomp.sub").WHERE == "elsewhere"
 
+    def test_a_package_path_that_is_only_iterable_is_followed(
+        self, finder: PluginFinder, tmp_path: Path
+    ) -> None:
+        """A __path__ that can be iterated but not indexed: the submodule is found by the
+        import system, and the finder does not fail it."""
+        site = tmp_path / "site"
+        site_with_package(
+            site,
+            "class P:\n    def __init__(self, p): self.p = p\n"
+            "    def __iter__(self): return iter(self.p)\n"
+            "__path__ = P(__path__)\n",
+        )
+        finder.map(["phcomp"], site)
+        sub = memory("phcomp.sub", "phcomp/sub.py", site, "WHERE = 'memory'\n")
+        finder.written(site, [sub], ())
+        assert importlib.import_module("phcomp.sub").WHERE == "memory"
+
     def test_tracebacks_name_the_site_file(self, finder: PluginFinder, tmp_path: Path) -> None:
         init = site_with_package(tmp_path, "def boom():\n    raise ValueError('x')\n")
         finder.map(["phcomp"], tmp_path)

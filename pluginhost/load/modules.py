@@ -125,7 +125,8 @@ def _found_there(compiled: Compiled, root: str, path: Sequence[str] | None) -> b
     if path is None:
         return True
     parent = compiled.module.rpartition(".")[0].split(".")
-    return bool(path) and path[0] == os.path.join(root, *parent)
+    # Iterated, not indexed: a package may set any iterable as its __path__.
+    return next(iter(path), None) == os.path.join(root, *parent)
 
 
 def owned_modules(top_level: Iterable[str]) -> Iterator[str]:
