@@ -15,6 +15,8 @@ from hypothesis import HealthCheck, settings
 
 from hookspecs import greeter
 from pluginhost import Event, IndexSource, PluginHost
+from pluginhost.install.installer import install_wheel
+from pluginhost.install.writer_process import WriterProcess
 from pluginhost.load.modules import PluginFinder
 from pluginhost.testing import WheelFactory
 from pluginhost.testkit.indexes import DevpiIndex, DevpiServer, PypiServer, StaticIndex
@@ -36,6 +38,35 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 # draw, says the machine is busy, not that the code is wrong. What they check stays the same.
 settings.register_profile("pluginhost", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("pluginhost")
+
+
+@pytest.fixture
+def writer() -> Iterator[WriterProcess]:
+    """A site writer, ended after the test."""
+    made = WriterProcess()
+    yield made
+    made.close()
+
+
+def ready(writer: WriterProcess, tmp_path: Path, factory: WheelFactory) -> int:
+    """Start ``writer`` (its first install is written here) and wait until it is ready."""
+    deadline = time.monotonic() + 30
+    serial = 0
+    while writer.pid is None:
+        assert time.monotonic() < deadline, "the site writer never said it is ready"
+        serial += 1  # other bytes each time: the same ones would reuse their site dir
+        wheel = factory.build("warm", f"1.0.{serial}", code=greet_code("warm"))
+        home = tmp_path / "warm"
+        install_wheel(
+            wheel,
+            site_root=home / "site",
+            staging_root=home / "staging",
+            name="warm",
+            version=f"1.0.{serial}",
+            write=writer,
+        )
+        time.sleep(0.05)
+    return writer.pid
 
 
 @pytest.fixture

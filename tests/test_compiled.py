@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import greet_code
+from conftest import greet_code, ready
 
 from pluginhost import PluginHost
 from pluginhost.install.compiled import LIMIT, Compiled, entry_modules, read_compiled
@@ -143,11 +143,9 @@ class TestReadCompiled:
 
 
 @pytest.fixture
-def finder() -> Iterator[PluginFinder]:
-    made = PluginFinder()
-    sys.meta_path.insert(0, made)
-    yield made
-    sys.meta_path.remove(made)
+def finder(finder: PluginFinder) -> Iterator[PluginFinder]:
+    """conftest's finder; the package the tests import leaves ``sys.modules`` after each."""
+    yield finder
     purge_modules(["phcomp"])
 
 
@@ -284,13 +282,6 @@ class TestFinder:
         assert importlib.import_module("phcomp").VALUE == "disk"
 
 
-@pytest.fixture
-def writer() -> Iterator[WriterProcess]:
-    made = WriterProcess()
-    yield made
-    made.close()
-
-
 class TestWriter:
     def test_the_writer_sends_back_the_entry_modules_bytecode(
         self,
@@ -302,24 +293,17 @@ class TestWriter:
         """Once ready, the writer answers with the bytecode it wrote for the modules asked
         for, compiled under the file names of the site dir (not of its staging dir)."""
         monkeypatch.setattr(sys, "dont_write_bytecode", False)
-        deadline = time.monotonic() + 30
-        serial = 0
-        while True:
-            serial += 1
-            wheel = factory.build("hello", f"1.0.{serial}", code=GREET)
-            site = install_wheel(
-                wheel,
-                site_root=tmp_path / "site",
-                staging_root=tmp_path / "staging",
-                name="hello",
-                version=f"1.0.{serial}",
-                write=writer,
-                preload=("hello", "absent"),
-            )
-            sent = writer.take_compiled(site.path)
-            if sent or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)  # written here: the writer was not ready yet
+        ready(writer, tmp_path, factory)
+        site = install_wheel(
+            factory.build("hello", code=GREET),
+            site_root=tmp_path / "site",
+            staging_root=tmp_path / "staging",
+            name="hello",
+            version="1.0.0",
+            write=writer,
+            preload=("hello", "absent"),
+        )
+        sent = writer.take_compiled(site.path)
         assert [(c.module, c.path) for c in sent] == [("hello", "hello/__init__.py")]
         cached = importlib.util.cache_from_source(str(site.path / "hello" / "__init__.py"))
         assert sent[0].pyc == Path(cached).read_bytes()

@@ -8,11 +8,11 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import greet_code
+from conftest import greet_code, ready
 
 import pluginhost.install.writer_process
 from pluginhost import PluginHost, WheelError
@@ -26,26 +26,6 @@ from pluginhost.testing import WheelFactory
 
 MakeHost = Callable[..., PluginHost]
 GREET = "def greet(name):\n    return f'hello, {name}'\n"
-
-
-@pytest.fixture
-def writer() -> Iterator[WriterProcess]:
-    made = WriterProcess()
-    yield made
-    made.close()
-
-
-def ready(writer: WriterProcess, tmp_path: Path, factory: WheelFactory) -> int:
-    """Start ``writer`` (its first install is written here) and wait until it is ready."""
-    deadline = time.monotonic() + 30
-    serial = 0
-    while writer.pid is None:
-        assert time.monotonic() < deadline, "the site writer never said it is ready"
-        serial += 1  # other bytes each time: the same ones would reuse their site dir
-        wheel = factory.build("warm", f"1.0.{serial}", code=GREET)
-        install(writer, tmp_path / "warm", wheel, "warm")
-        time.sleep(0.05)
-    return writer.pid
 
 
 def install(writer: WriterProcess, home: Path, wheel: Path, name: str) -> InstalledSite:

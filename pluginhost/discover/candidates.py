@@ -19,6 +19,7 @@ __all__ = [
     "candidate_from_wheel",
     "default_plugin_name",
     "inspect_plugin_wheel",
+    "is_dotted_name",
     "manifest_member",
     "own_entry_point",
     "unit_entry_points",
@@ -156,7 +157,7 @@ def own_entry_point(value: str, top_level: Sequence[str], plugin: str, path: str
     :raises ManifestError: when the value is malformed or its module is not the wheel's.
     """
     module, colon, attr = (part.strip() for part in value.partition(":"))
-    if not _dotted(module) or (colon and not _dotted(attr)):
+    if not is_dotted_name(module) or (colon and not is_dotted_name(attr)):
         raise ManifestError(
             f"entry point {_clipped(value)} is not 'module' or 'module:attribute'",
             plugin=plugin,
@@ -175,7 +176,8 @@ def own_entry_point(value: str, top_level: Sequence[str], plugin: str, path: str
         )
 
 
-def _dotted(name: str) -> bool:
+def is_dotted_name(name: str) -> bool:
+    """Whether ``name`` is a dotted Python name (``pkg.sub.mod``)."""
     return all(part.isidentifier() for part in name.split("."))
 
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Final, NamedTuple
 
+from ..discover.candidates import is_dotted_name
 from ..model.candidate import EntryPoint
 
 __all__ = ["LIMIT", "Compiled", "entry_modules", "read_compiled"]
@@ -56,9 +57,10 @@ def entry_modules(entry_points: Iterable[EntryPoint]) -> tuple[str, ...]:
     """
     found: dict[str, None] = {}
     for ep in entry_points:
-        parts = ep.value.partition(":")[0].strip().split(".")
-        if not all(part.isidentifier() for part in parts):
+        module = ep.value.partition(":")[0].strip()
+        if not is_dotted_name(module):
             continue
+        parts = module.split(".")
         for end in range(1, len(parts) + 1):
             found[".".join(parts[:end])] = None
     return tuple(found)
