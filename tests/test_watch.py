@@ -394,6 +394,25 @@ class TestRescan:
         (folder / "a.whl").write_bytes(b"wheel")
         assert recorder.wait_for_paths(folder / "a.whl")
 
+    @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's inotify")
+    def test_events_the_kernel_dropped_make_a_rescan_at_once(
+        self, folder: Path, make_watcher: Any, recorder: Recorder
+    ) -> None:
+        """inotify's queue overflows while the watcher is held: the wheel whose events were
+        dropped is found at once, not at the next periodic rescan (an hour away here)."""
+        watcher = make_watcher(folder, rescan_interval=3600)
+        limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+        pair = [folder / "x.txt", folder / "y.txt"]  # not wanted: told, never stat'ed
+        for path in pair:
+            path.write_bytes(b"")
+        with watcher._cond:  # the observer's thread waits for it at the next wanted file
+            (folder / "first.whl").write_bytes(b"wheel")
+            time.sleep(0.2)
+            for index in range(limit + 10):  # two files in turn: the kernel merges repeats
+                os.utime(pair[index % 2])
+            (folder / "dropped.whl").write_bytes(b"wheel")
+        assert recorder.wait_for_paths(folder / "first.whl", folder / "dropped.whl")
+
     def test_wait_quiet_rescans(self, folder: Path, make_watcher: Any, recorder: Recorder) -> None:
         """With its events lost, a new wheel is still found before wait_quiet returns."""
         watcher = make_watcher(folder)

@@ -1,6 +1,7 @@
-"""The watchdog side of the folder watcher: which events are watched, the handler passing them
-on, the observer (inotify where it can, polling otherwise), and :class:`Observers`, which arms
-and disarms folders on it."""
+"""The event side of the folder watcher: which events are watched, the handler passing them
+on, the observer (Linux's inotify read by one thread of ours, :mod:`.inotify`; watchdog's
+observer on other systems; watchdog's polling when asked or when inotify ran out), and
+:class:`Observers`, which arms and disarms folders on it."""
 
 from __future__ import annotations
 
@@ -24,14 +25,11 @@ from watchdog.events import (
     FileSystemEvent,
     FileSystemEventHandler,
 )
-from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
 from .folder_snapshot import Signature, folder_identity, read_snapshot, unwatchable_reason
-
-if sys.platform.startswith("linux"):
-    from watchdog.observers.inotify import InotifyObserver
+from .inotify import InotifyObserver, InotifyWatch
 
 __all__ = ["EVENTS", "STOPPED", "Armed", "Handler", "Observers", "make_observer"]
 
@@ -62,14 +60,21 @@ class Handler(FileSystemEventHandler):
         self._sink(event)
 
 
-def make_observer(*, polling: bool, poll_interval: float) -> tuple[BaseObserver, str | None]:
+#: An observer of folder events: ours on Linux, watchdog's elsewhere or when polling.
+AnyObserver = BaseObserver | InotifyObserver
+
+
+def make_observer(
+    *, polling: bool, poll_interval: float, on_overflow: Callable[[], None]
+) -> tuple[AnyObserver, str | None]:
     """An event observer, or a polling one when asked or when inotify is unavailable.
 
+    :param on_overflow: called when the system dropped events (inotify's queue overflowed).
     :returns: the observer, and why it polls when it was not asked to.
     """
     if not polling:
         try:
-            return event_observer(), None
+            return event_observer(on_overflow), None
         except OSError as exc:
             # Out of inotify instances, for one: polling still works.
             reason = f"{_unavailable(exc)}: polling it every {poll_interval:g}s"
@@ -82,13 +87,16 @@ def _unavailable(exc: OSError) -> str:
     return _EXHAUSTED.get(exc.errno or 0, f"inotify is unavailable ({exc})")
 
 
-def event_observer() -> BaseObserver:
-    """The platform's event observer; on Linux one that reports a file renamed in from outside
-    the folder as a move (with its destination) rather than as a creation, which a writer that
-    is still writing also causes."""
-    if sys.platform.startswith("linux") and Observer is InotifyObserver:
-        return InotifyObserver(generate_full_events=True)
-    return Observer()
+def event_observer(on_overflow: Callable[[], None]) -> AnyObserver:
+    """The platform's event observer. On Linux, ours: one thread reads inotify and delivers
+    (watchdog's passes each event through three), and a file renamed in from outside the
+    folder is a move with its destination, not a creation, which a writer that is still
+    writing also causes."""
+    if not sys.platform.startswith("linux"):
+        from watchdog.observers import Observer  # noqa: PLC0415 (on Linux, its inotify's not ours)
+
+        return Observer()
+    return InotifyObserver(on_overflow)
 
 
 # What inotify says when the system's limits ran out, said for people.
@@ -129,10 +137,12 @@ class Observers:
         armed = observers.arm("/srv/wheels")  # Armed(identity, snapshot), or why not
         observers.stop(timeout=5.0)
 
-    :param sink: called with each event, on watchdog's thread.
+    :param sink: called with each event, on the observer's thread.
     :param wanted: which file names a snapshot holds.
     :param polling: poll the folders instead of using inotify.
     :param poll_interval: seconds between polls when ``polling``.
+    :param on_overflow: called when the system dropped events: every folder is to be read
+        again.
     """
 
     def __init__(
@@ -142,24 +152,26 @@ class Observers:
         *,
         polling: bool,
         poll_interval: float,
+        on_overflow: Callable[[], None] = lambda: None,
     ) -> None:
         self._handler: Final = Handler(sink)
+        self._on_overflow: Final = on_overflow
         self._wanted: Final = wanted
         self._polling: Final = polling
         self._poll_interval: Final = poll_interval
         self._lock: Final = threading.Lock()
-        self._observer: BaseObserver | None = None
+        self._observer: AnyObserver | None = None
         # Why the observer polls though it was not asked to (inotify unavailable at start).
         self._polls: str | None = None
         # Made when an event observer runs out of inotify instances or watches for a folder.
         self._fallback: BaseObserver | None = None
         self._stopped = False
-        self._watches: dict[str, tuple[BaseObserver, ObservedWatch]] = {}
+        self._watches: dict[str, tuple[AnyObserver, ObservedWatch | InotifyWatch]] = {}
 
     def start(self) -> None:
         """Make the observer and start its threads."""
         self._observer, self._polls = make_observer(
-            polling=self._polling, poll_interval=self._poll_interval
+            polling=self._polling, poll_interval=self._poll_interval, on_overflow=self._on_overflow
         )
         self._observer.start()
 
@@ -201,7 +213,7 @@ class Observers:
         ran out, with a polling observer; returns why it is polled, if it is."""
         assert self._observer is not None
         try:
-            watch = self._observer.schedule(self._handler, folder, event_filter=EVENTS)
+            watch = _schedule(self._observer, self._handler, folder)
         except OSError as exc:
             if exc.errno not in _EXHAUSTED or isinstance(self._observer, PollingObserver):
                 raise
@@ -232,4 +244,19 @@ class Observers:
             observer, watch = scheduled
             # Already gone when the observer was stopped.
             with contextlib.suppress(KeyError):
-                observer.unschedule(watch)
+                _unschedule(observer, watch)
+
+
+def _schedule(observer: AnyObserver, handler: Handler, folder: str) -> ObservedWatch | InotifyWatch:
+    if isinstance(observer, InotifyObserver):
+        return observer.schedule(handler, folder)
+    return observer.schedule(handler, folder, event_filter=EVENTS)
+
+
+def _unschedule(observer: AnyObserver, watch: ObservedWatch | InotifyWatch) -> None:
+    if isinstance(observer, InotifyObserver):
+        assert isinstance(watch, InotifyWatch)
+        observer.unschedule(watch)
+    else:
+        assert isinstance(watch, ObservedWatch)
+        observer.unschedule(watch)

@@ -8,18 +8,20 @@ still being written (as far as its size, mtime and inode tell).
 
 How a change travels::
 
-    watchdog thread   event ──► pending[path] = (stat signature, due = now + settle)
+    observer thread   event ──► pending[path] = (stat signature, due = now + settle)
                                     (renamed into the folder: due = now)
     watcher thread    due   ──► stat again ── same ──► settled ──► on_change(FolderChange)
                                            └─ differs ─► due = now + settle
                       every second             ──► folder still there? down folders re-armed
                       every rescan_interval,   ──► folder snapshot compared with what was
-                      and on wait_quiet()          handed over; differences become pending
+                      on wait_quiet(), and when    handed over; differences become pending
+                      the system dropped events
 
 One thread (``pluginhost-watcher``) does every stat after the first, every rescan and every
 callback, so callbacks never run concurrently and no timer is started per event.
-The paths settling are kept in :mod:`.pending`, folders are armed on watchdog by
-:mod:`.observers`, and folders are read and checked by :mod:`.folder_snapshot`.
+The paths settling are kept in :mod:`.pending`, folders are armed by :mod:`.observers` (on
+Linux, inotify read by one thread of ours, :mod:`.inotify`; elsewhere, and when polling,
+watchdog's observers), and folders are read and checked by :mod:`.folder_snapshot`.
 
 What is guaranteed:
 
@@ -33,8 +35,8 @@ What is guaranteed:
 - :meth:`FolderWatcher.wait_quiet` is exact: it does not trust that events have arrived but has
   the watcher rescan every folder after the call, so every change made before it is handed over,
   settled, before it returns ``True``. :meth:`FolderWatcher.busy` alone only knows the events
-  delivered so far: about a millisecond after a writer's ``close()``, about 0.5 s after a file
-  is moved out of the folder (watchdog waits for a matching move-in).
+  delivered so far: on Linux, about a millisecond after a writer's ``close()`` or a rename
+  (watchdog's observers elsewhere tell a file moved out of the folder about 0.5 s late).
 
 What is not: a writer that pauses for longer than ``settle`` mid-file is taken as done (its
 next write makes another call), and a file replaced by one of the same size, mtime and inode
@@ -144,7 +146,11 @@ class FolderWatcher:
         self._rescan_interval: Final = rescan_interval
         # Its lock is never taken while holding _cond.
         self._observers: Final = Observers(
-            self._on_event, wanted, polling=polling, poll_interval=poll_interval
+            self._on_event,
+            wanted,
+            polling=polling,
+            poll_interval=poll_interval,
+            on_overflow=self._events_lost,
         )
         self._cond: Final = threading.Condition()
         self._thread: Final = threading.Thread(
@@ -205,9 +211,9 @@ class FolderWatcher:
     def busy(self) -> bool:
         """Whether a change was seen and not handed over yet, or ``on_change`` is running.
 
-        An event reaches the watcher within the inotify latency (about a millisecond; a file
-        moved out of the folder about 0.5 s late), so right after a write this may still say
-        ``False``: use :meth:`wait_quiet` for an exact answer.
+        An event reaches the watcher within the inotify latency (about a millisecond), so
+        right after a write this may still say ``False``: use :meth:`wait_quiet` for an exact
+        answer.
         """
         with self._cond:
             return self._busy()
@@ -240,10 +246,10 @@ class FolderWatcher:
                 self._cond.wait(remaining)
             return True
 
-    # -- watchdog's thread -------------------------------------------------------------------
+    # -- the observer's thread ---------------------------------------------------------------
 
     def _on_event(self, event: FileSystemEvent) -> None:
-        # An exception here would end watchdog's dispatch thread and every later event with it.
+        # An exception here would end the observer's thread and every later event with it.
         try:
             if event.is_directory:
                 self._on_folder_event(os.fsdecode(event.src_path))
@@ -255,6 +261,12 @@ class FolderWatcher:
                 self._note(os.fsdecode(event.dest_path), at_once=True)
         except Exception:
             logger.exception("folder watcher: handling %s failed", event)
+
+    def _events_lost(self) -> None:
+        # The system dropped events: every folder is read again now, as at a periodic rescan.
+        with self._cond:
+            self._next_rescan = 0.0
+            self._cond.notify_all()
 
     def _on_folder_event(self, path: str) -> None:
         folder = self._folders.get(path)
