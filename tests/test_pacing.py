@@ -7,10 +7,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 
+from pluginhost.model import pacing
 from pluginhost.model.pacing import pace, paced, paced_thread
+
+T = TypeVar("T")
 
 #: A long switch interval for these tests: without yields, a waiting thread runs at most once
 #: per interval while the work runs.
@@ -77,8 +81,8 @@ def spin(step: Callable[[], None]) -> Callable[[Callable[[], None]], Callable[[]
     return make
 
 
-def in_a_paced_thread(work: Callable[[], int]) -> int:
-    outcome: list[int] = []
+def in_a_paced_thread(work: Callable[[], T]) -> T:
+    outcome: list[T] = []
 
     def run() -> None:
         paced_thread()
@@ -139,12 +143,28 @@ def test_a_paced_thread_sleeps_without_timer_slack_after_its_first_yield() -> No
 
 
 @pytest.mark.usefixtures("long_interval")
-def test_a_crowded_lock_is_yielded_once_per_interval() -> None:
+def test_a_crowded_lock_is_not_yielded_at_every_slice() -> None:
     """Among four threads that count without pause, a yield waits for the lock several
-    intervals: the paced thread then yields about once per switch interval of CPU time (the
-    interpreter's own hand-overs come as often), not at every slice. Alone with one such
-    thread, it yields at every slice again."""
+    intervals: the paced thread then leaves the hand-overs to the interpreter (one per switch
+    interval), not yielding at every slice. Alone with one such thread, it yields at every
+    slice again."""
     crowded = in_a_paced_thread(lambda: turns_while(spin(pace), others=4))
     alone = in_a_paced_thread(lambda: turns_while(spin(pace)))
+    assert crowded <= 30
+    assert alone >= 40
+
+
+@pytest.mark.usefixtures("long_interval")
+def test_a_crowded_lock_is_looked_at_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the lock is no longer crowded, the same thread yields at every slice again after
+    CROWDED_FOR seconds."""
+    monkeypatch.setattr(pacing, "CROWDED_FOR", 0.2)
+
+    def crowded_then_alone() -> tuple[int, int]:
+        crowded = turns_while(spin(pace), others=4)
+        time.sleep(0.3)
+        return crowded, turns_while(spin(pace))
+
+    crowded, alone = in_a_paced_thread(crowded_then_alone)
     assert crowded <= 30
     assert alone >= 40

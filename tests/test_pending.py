@@ -29,10 +29,22 @@ class TestDue:
         assert (entry.signature, entry.due, entry.forced) == (ONE, 11.0, False)
 
     def test_renamed_in_due_at_once(self) -> None:
-        """A path renamed into place is due when seen."""
+        """A path renamed into place is due when seen, complete: the watcher takes the
+        signature its event took, and stats it no more."""
         pending = PendingPaths(SETTLE)
         pending.seen(KEY, ONE, 10.0, at_once=True)
-        assert set(pending.due(10.0)) == {KEY}
+        [entry] = pending.due(10.0).values()
+        assert entry.complete
+        assert pending.settled(KEY, entry, entry.signature, 10.0)
+
+    def test_a_later_event_makes_it_settle_again(self) -> None:
+        """Written to after its rename: no longer complete, it waits the settle time."""
+        pending = PendingPaths(SETTLE)
+        pending.seen(KEY, ONE, 10.0, at_once=True)
+        pending.seen(KEY, TWO, 10.1, at_once=False)
+        assert pending.due(10.5) == {}
+        [entry] = pending.due(11.1).values()
+        assert (entry.signature, entry.complete) == (TWO, False)
 
     def test_next_round_takes_in_close_paths(self) -> None:
         """The next round waits for the paths due within one more settle time, no longer."""

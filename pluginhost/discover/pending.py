@@ -25,6 +25,9 @@ class Pending:
     signature: Signature | None  # None: the path is gone (or is no regular file)
     due: float
     forced: bool = False  # hand over even if it matches what was handed over before
+    # Renamed into place, so complete: its signature, taken at the event, is not taken again
+    # (a later change makes an event of its own).
+    complete: bool = False
 
 
 @final
@@ -57,7 +60,8 @@ class PendingPaths:
         """
         before = self._paths.get(key)
         forced = before is not None and before.forced
-        self._paths[key] = Pending(signature, now + (0.0 if at_once else self._settle), forced)
+        due = now + (0.0 if at_once else self._settle)
+        self._paths[key] = Pending(signature, due, forced, complete=at_once)
 
     def force(self, key: Key, signature: Signature | None, now: float) -> None:
         """Settle ``key`` and hand it over even if it matches what was handed over before."""

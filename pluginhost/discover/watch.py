@@ -11,7 +11,8 @@ How a change travels::
     observer thread   event ──► pending[path] = (stat signature, due = now + settle)
                                     (renamed into the folder: due = now)
     watcher thread    due   ──► stat again ── same ──► settled ──► on_change(FolderChange)
-                                           └─ differs ─► due = now + settle
+                             (renamed in: └─ differs ─► due = now + settle
+                              settled at once)
                       every second             ──► folder still there? down folders re-armed
                       every rescan_interval,   ──► folder snapshot compared with what was
                       on wait_quiet(), and when    handed over; differences become pending
@@ -29,7 +30,8 @@ What is guaranteed:
   seconds (a path that went away: stayed away as long), in one call per folder per round; the
   paths due within one more settle time join the same round. A file renamed into the folder
   (``mv``, ``os.replace``; reported by inotify, not by polling) is complete when it appears:
-  it is due at once, and only the stat check stands between the event and the call.
+  it is due at once, with the stat taken at its event (a later change makes an event of its
+  own).
 - A change that nets to nothing against what was last handed over (a wheel created and removed
   within the settle time, a late event for a file already reported) makes no call.
 - :meth:`FolderWatcher.wait_quiet` is exact: it does not trust that events have arrived but has
@@ -383,7 +385,12 @@ class FolderWatcher:
         """Take the due paths that stayed the same out of ``pending``: names by folder key."""
         with self._cond:
             due = self._pending.due(time.monotonic())
-        current = {key: read_signature(os.path.join(*key)) for key in due}  # no I/O under the lock
+        # No I/O under the lock. A path renamed into place keeps the signature its event took:
+        # under busy callers, each stat is one more wait for the interpreter lock.
+        current = {
+            key: entry.signature if entry.complete else read_signature(os.path.join(*key))
+            for key, entry in due.items()
+        }
         settled: dict[str, set[str]] = {}
         with self._cond:
             now = time.monotonic()

@@ -18,9 +18,11 @@ several threads compete for the lock, that wait is several intervals (four threa
 without pause: 24 ms, median of 200 yields), and a caller already waits that long for the
 others: yielding every slice then only makes the paced thread's work last longer (a swap of
 one plugin under four such threads waited a dozen times). So after a yield that took
-:data:`CROWDED` switch intervals or more, the thread yields again only after a switch
-interval of CPU time, when the interpreter would hand the lock around anyway; after a yield
-that did not, every :data:`SLICE` again.
+:data:`CROWDED` switch intervals or more, the thread yields again only after
+:data:`CROWDED_SLICES` switch intervals of CPU time (the interpreter hands the lock around at
+each interval anyway, and a yield there waited 45 ms, median of a swap's), or once
+:data:`CROWDED_FOR` seconds have passed, when a yield looks again; after a yield that did
+not wait that long, every :data:`SLICE` again.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Final, TypeVar
 
-__all__ = ["CROWDED", "SLICE", "pace", "paced", "paced_thread"]
+__all__ = ["CROWDED", "CROWDED_FOR", "CROWDED_SLICES", "SLICE", "pace", "paced", "paced_thread"]
 
 T = TypeVar("T")
 
@@ -40,6 +42,10 @@ T = TypeVar("T")
 SLICE: Final = 0.001
 #: A yield that waited this many switch intervals for the lock found it crowded (see above).
 CROWDED: Final = 3
+#: Switch intervals of CPU time between two yields while the lock is crowded.
+CROWDED_SLICES: Final = 20
+#: Seconds a crowded lock is taken to stay so; the next slice after them yields and looks again.
+CROWDED_FOR: Final = 10.0
 #: How long a yield sleeps: more than a waiting thread takes to wake and take the lock (50 µs
 #: handed over as often as 100 µs did, 80-90 times in 100 slices, under three CPU hogs too).
 _HANDOFF: Final = 0.00005
@@ -58,6 +64,7 @@ def paced_thread() -> None:
     _last.on = True
     _last.cpu = time.thread_time()
     _last.slice = SLICE
+    _last.until = 0.0  # while crowded: when to look again
 
 
 def pace() -> None:
@@ -65,15 +72,21 @@ def pace() -> None:
     if not getattr(_last, "on", False):
         return
     now = time.thread_time()
+    if _last.slice > SLICE and time.perf_counter() >= _last.until:
+        _last.slice = SLICE  # crowded a while ago: the next slice's yield looks again
     if now - _last.cpu >= _last.slice:
         if not getattr(_last, "fine", False):
             _last.fine = True
             _fine_sleeps()
         started = time.perf_counter()
         time.sleep(_HANDOFF)
+        ended = time.perf_counter()
         interval = sys.getswitchinterval()
-        crowded = time.perf_counter() - started >= CROWDED * interval
-        _last.slice = max(SLICE, interval) if crowded else SLICE
+        if ended - started >= CROWDED * interval:
+            _last.slice = max(SLICE, CROWDED_SLICES * interval)
+            _last.until = ended + CROWDED_FOR
+        else:
+            _last.slice = SLICE
         _last.cpu = time.thread_time()
 
 
