@@ -4,13 +4,18 @@ are in ``test_crash.py``)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import stat
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import attrs
 import pytest
+from test_faults import tmpfs
 
 from pluginhost import ActivationError, Event, EventKind, PluginHost, ProblemKind
 from pluginhost.discover.candidates import candidate_from_wheel, inspect_plugin_wheel
@@ -59,7 +64,8 @@ class TestMarker:
             assert stat.S_IMODE(marker.stat().st_mode) == 0o600
             assert stat.S_IMODE(marker.parent.stat().st_mode) == 0o700
             assert loading.key.content in marker.read_text()
-        assert marker.read_bytes() == b""  # the process's marker file, empty: nothing loads
+        # The process's marker file, mapped: spaces only, nothing loads.
+        assert marker.read_bytes().strip() == b""
         quarantine.close()
         assert list(marker.parent.iterdir()) == []
 
@@ -97,6 +103,108 @@ class TestMarker:
         with caplog.at_level(logging.WARNING, "pluginhost"):
             quarantine.loading([Loading.of(candidate(wheel))]).clear()
         assert "cannot write loading marker" in caplog.text
+
+
+# Marks the loads given (as JSON) in the home given, in a process of its own that then dies
+# without clearing them; with --fork, the second load is marked by a child made by fork.
+_MARKING = """
+import json, os, sys
+from pathlib import Path
+from pluginhost.state.quarantine import Loading, Quarantine
+
+home, first, second = Path(sys.argv[1]), *map(json.loads, sys.argv[2:4])
+quarantine = Quarantine.of_home(home)
+quarantine.loading([Loading.from_json(first)])
+if sys.argv[4:] == ["--fork"]:
+    pid = os.fork()
+    if pid == 0:
+        quarantine.loading([Loading.from_json(second)])
+        os._exit(0)
+    os.waitpid(pid, 0)
+elif sys.argv[4:] == ["--full"]:
+    quarantine.close()  # its folder stays: the next marker file meets a full disk
+    filler = home / "filler"
+    with filler.open("wb", buffering=0) as stream:
+        try:
+            while True:
+                stream.write(b"x" * 4096)
+        except OSError:
+            pass
+    quarantine = Quarantine.of_home(home)
+    marker = quarantine.loading([Loading.from_json(second)])
+    print("marked" if marker._done else "unmarked", flush=True)
+os._exit(0)
+"""
+
+
+def mark_and_die(home: Path, first: Loading, second: Loading, *how: str) -> str:
+    argv = [
+        sys.executable,
+        "-c",
+        _MARKING,
+        str(home),
+        *(json.dumps(x.to_json()) for x in (first, second)),
+        *how,
+    ]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout + proc.stderr
+
+
+def markers(home: Path) -> dict[str, set[str]]:
+    """The plugins each marker file names, by file."""
+    return {
+        path.name: {p["key"][0] for p in json.loads(path.read_bytes().strip() or b"[]")}
+        for path in (home / "quarantine" / "loading").iterdir()
+    }
+
+
+class TestMarkerFile:
+    def test_a_marking_that_outgrows_the_file_is_whole(
+        self, tmp_path: Path, factory: WheelFactory
+    ) -> None:
+        """More loads at once than the file's first size holds: it grows, and a crash then
+        convicts each of them."""
+        one = Loading.of(candidate(factory.build("a", "1.0.0", code=GREET.format(answer="a"))))
+        many = [
+            attrs.evolve(one, key=one.key._replace(name=PluginName(f"plugin-{i:04d}")))
+            for i in range(500)
+        ]
+        quarantine = Quarantine.of_home(tmp_path)
+        quarantine.loading(many)
+        [names] = markers(tmp_path).values()
+        assert len(json.dumps([m.to_json() for m in many])) > 64 * 1024
+        assert names == {m.key.name for m in many}
+        assert len(Quarantine.of_home(tmp_path).crashed()) == 500
+
+    def test_a_child_made_by_fork_marks_in_a_file_of_its_own(
+        self, tmp_path: Path, factory: WheelFactory
+    ) -> None:
+        """The parent's marker keeps naming only what the parent loads; both crashes count."""
+        first, second = (
+            Loading.of(candidate(factory.build(n, "1.0.0", code=GREET.format(answer=n))))
+            for n in ("parent", "child")
+        )
+        mark_and_die(tmp_path, first, second, "--fork")
+        assert sorted(markers(tmp_path).values(), key=sorted) == [{"child"}, {"parent"}]
+        verdicts = Quarantine.of_home(tmp_path).crashed()
+        assert {v.key.name for v in verdicts} == {"parent", "child"}
+
+    def test_a_full_disk_leaves_the_load_unmarked_not_killed(
+        self, tmp_path: Path, factory: WheelFactory
+    ) -> None:
+        """The marker file is written before it is mapped: on a full file system that fails
+        with ENOSPC, and the load goes on without a marker. (A page of a mapping the file
+        system has no room for kills the process with SIGBUS when stored to.)"""
+        first, second = (
+            Loading.of(candidate(factory.build(n, "1.0.0", code=GREET.format(answer=n))))
+            for n in ("before", "after")
+        )
+        with tmpfs(tmp_path / "home", "1m") as home:
+            said = mark_and_die(home, first, second, "--full")
+            assert "unmarked" in said
+            assert "cannot write loading marker" in said
+            assert "No space left on device" in said
 
 
 class TestVerdicts:

@@ -14,22 +14,27 @@ A verdict goes when its file goes: when the wheel it names is removed (:meth:`Qu
 lifts it), or when an operator runs ``pluginhost release NAME`` (:func:`release`), with or without
 a host running; a running host reads the folder at each reconcile.
 
-The marker is written, not fsynced: it must outlive the process, not the machine. Once
-``write()`` returns, the kernel holds the bytes whatever happens to the process; a marker lost to a
-power cut only means the crash happens once more. A start with hundreds of plugins pays two
-small writes in place per plugin, not two disk flushes nor two folder changes.
+The marker is written, not fsynced: it must outlive the process, not the machine. It is a
+file mapped into memory (``mmap``, shared): the bytes stored there are the kernel's page cache,
+which keeps them whatever happens to the process, as it keeps a ``write()``'s; a marker lost
+to a power cut only means the crash happens once more. Marking a load is then a copy in
+memory, no system call: a swap waited for the interpreter lock after each of the two it made
+(a write and a truncate) while threads called hooks, and a start paid them for every plugin.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import json
 import logging
+import mmap
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -159,8 +164,10 @@ class Quarantine:
         self._live: dict[int, list[dict[str, Any]]] = {}
         self._next = 0
         self._fd: int | None = None
-        self._length = 0  # of what the marker file holds
+        self._map: mmap.mmap | None = None  # the marker file, mapped
+        self._length = 0  # of the JSON the marker holds (spaces after it)
         self._seen: frozenset[str] | None = None
+        _QUARANTINES.add(self)
 
     @classmethod
     def of_home(cls, home: Path) -> Quarantine:
@@ -188,10 +195,24 @@ class Quarantine:
         with self._lock:
             if self._fd is None:
                 return
-            os.close(self._fd)
-            self._fd, self._length = None, 0
+            self._let_go()
             with contextlib.suppress(OSError):
                 os.unlink(self._markers / str(os.getpid()))
+
+    def forget(self) -> None:
+        """In a child made by ``fork``: let go of the parent's marker without touching it (the
+        child's loads are marked in a file of its own pid)."""
+        self._lock = threading.Lock()  # another thread of the parent may have held it
+        self._live.clear()
+        if self._fd is not None:
+            self._let_go()
+
+    def _let_go(self) -> None:
+        assert self._fd is not None
+        if self._map is not None:
+            self._map.close()  # this process's mapping only: the file keeps its bytes
+        os.close(self._fd)
+        self._fd, self._map, self._length = None, None, 0
 
     def _done(self, ident: int) -> None:
         with self._lock:
@@ -199,30 +220,41 @@ class Quarantine:
                 self._rewrite()
 
     def _rewrite(self) -> bool:
-        """Write what loads now into this process's marker file, in place.
+        """Store what loads now in this process's marker file, mapped in memory.
 
-        One file per process, rewritten with ``pwrite``: a start loading hundreds of plugins
-        paid a file created and removed (two folder changes) for each. One system call each
-        time (a swap waited for the interpreter lock after each while threads called hooks):
-        emptied with a truncate, written over with the JSON padded with spaces to the length
-        it had, which JSON reads the same. A write cut short does not parse, and is dropped at
-        the next start with a warning: that crash then happens once more.
+        One file per process, written over in place: a start loading hundreds of plugins paid
+        a file created and removed (two folder changes) for each. The JSON is followed by
+        spaces to the end of the file, which JSON reads the same, so that a shorter one needs
+        no truncate. A store cut short does not parse, and is dropped at the next start with a
+        warning: that crash then happens once more.
         """
         live = [p for plugins in self._live.values() for p in plugins]
+        data = json.dumps(live).encode() if live else b""
         try:
-            if self._fd is None:
-                self._fd = self._open_marker()
-            if live:
-                data = json.dumps(live).encode()
-                os.pwrite(self._fd, data.ljust(self._length), 0)
-                self._length = max(self._length, len(data))
-            else:
-                os.ftruncate(self._fd, 0)
-                self._length = 0
+            if self._map is None or len(data) > len(self._map):
+                self._map_marker(len(data))
         except OSError as exc:
             logger.warning("cannot write loading marker in %s: %s", self._markers, exc)
             return False
+        assert self._map is not None
+        self._map[: max(len(data), self._length)] = data.ljust(self._length)
+        self._length = len(data)
         return True
+
+    def _map_marker(self, needed: int) -> None:
+        """Open (the first time) and map the marker file, at least ``needed`` bytes long,
+        spaces throughout: written once, and again when it grows."""
+        if self._fd is None:
+            self._fd = self._open_marker()
+        size = max(_CAPACITY, 1 << needed.bit_length())
+        # Written, not only sized: a store into a page the file system has no room for kills
+        # the process (SIGBUS), where a write fails with ENOSPC.
+        if os.pwrite(self._fd, b" " * size, 0) < size:
+            raise OSError(errno.ENOSPC, "the marker file was written short")
+        mapped = mmap.mmap(self._fd, size)
+        if self._map is not None:
+            self._map.close()
+        self._map, self._length = mapped, 0
 
     def _open_marker(self) -> int:
         path = self._markers / str(os.getpid())
@@ -233,7 +265,11 @@ class Quarantine:
         except FileNotFoundError:  # the first marker of this home: its folder is made
             make_dirs(self._markers)
             fd = os.open(path, flags, 0o600)
-        os.fchmod(fd, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+        except OSError:
+            os.close(fd)
+            raise
         return fd
 
     def crashed(self) -> list[Verdict]:
@@ -247,7 +283,8 @@ class Quarantine:
                 marker.unlink(missing_ok=True)  # a marker half written when the process died
                 continue
             try:
-                data = marker.read_bytes()
+                # Spaces (and zeros, if the process died as the file grew) around the JSON.
+                data = marker.read_bytes().strip(b" \0")
                 plugins = [Loading.from_json(p) for p in json.loads(data)] if data else []
             except (OSError, ValueError, TypeError) as exc:
                 logger.warning("unreadable loading marker %s dropped: %s", marker, exc)
@@ -290,6 +327,22 @@ class Quarantine:
         """Whether verdicts came or went since :meth:`held` last looked."""
         names = frozenset(p.name for p in _entries(self.folder) if p.name.endswith(_SUFFIX))
         return self._seen is not None and names != self._seen
+
+
+#: A marker file's size at first: about 300 loads at once (a start marks each plugin apart).
+_CAPACITY: Final = 64 * 1024
+
+#: The quarantines of this process, for a child made by ``fork`` to let go of.
+_QUARANTINES: Final[weakref.WeakSet[Quarantine]] = weakref.WeakSet()
+
+
+def _forget_in_child() -> None:
+    for quarantine in list(_QUARANTINES):
+        quarantine.forget()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def release(home: Path, name: PluginName) -> list[Verdict]:
