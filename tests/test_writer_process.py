@@ -239,6 +239,24 @@ class TestAhead:
         assert caught.value.path == str(wheel)
         assert not job.target.exists()
 
+    def test_settle_tells_the_site_dirs_written_for_jobs_no_one_collected(
+        self, writer: WriterProcess, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """Written now: told, to be deleted. Found there already (a kept version's) or
+        refused: not told, so the caller leaves them."""
+        ready(writer, tmp_path, factory)
+        home = tmp_path / "home"
+        new = ahead_job(home, factory.build("new", code=GREET), "new")
+        kept_wheel = factory.build("kept", code=GREET)
+        kept = ahead_job(home, kept_wheel, "kept")
+        assert not install(writer, home, kept_wheel, "kept").reused
+        refused = factory.build("bad", files={"bad-1.0.0.dist-info/RECORD.jws": "signature"})
+        for job in (new, kept, ahead_job(home, refused, "bad")):
+            assert writer.send_ahead(job)
+        assert writer.settle() == [new.target]
+        assert writer.settle() == []  # told once
+        assert (kept.target / "kept" / "__init__.py").is_file()
+
     def test_writer_killed_with_a_job_ahead(
         self,
         writer: WriterProcess,
@@ -339,6 +357,43 @@ class TestHost:
         assert host.plugins["hello"].version == f"1.0.{version}"
         assert not list(sites.glob("hello-9.0.0-*"))
         assert not any((host.home / "staging").iterdir())
+
+    def test_a_kept_versions_site_dir_read_again_and_not_chosen_stays(
+        self,
+        make_host: MakeHost,
+        factory: WheelFactory,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """After a restart, the wheel of the version kept for a rollback is read again
+        (rewritten with the same bytes) while a newer one serves: the writer is sent it ahead
+        and finds its site dir there. The change over, that site dir is still there, and the
+        rollback uses it."""
+        monkeypatch.setattr(sys, "dont_write_bytecode", False)
+        kept = factory.build("hello", "1.0.0", code=greet_code("v1"))
+        host = make_host()
+        kept_site = host.plugins["hello"].site_dir
+        assert kept_site is not None
+        factory.build("hello", "2.0.0", code=greet_code("v2"))
+        assert host.wait_idle(20)
+        host.stop()
+        host = make_host()  # restored: the kept site dir is not verified in this process
+        assert host.hook.greet(name="x") == ["v2"]
+        deadline = time.monotonic() + 30
+        serial = 0
+        while host._engine.sites.writer_pid is None:  # the test peeks: no API tells it
+            assert time.monotonic() < deadline, "the site writer never said it is ready"
+            serial += 1
+            factory.build("other", f"1.0.{serial}", code=greet_code("other"))
+            assert host.wait_idle(20)
+            time.sleep(0.05)
+        data = kept.read_bytes()
+        kept.unlink()
+        kept.write_bytes(data)  # the same bytes: the same site dir, which is there
+        assert host.wait_idle(20)
+        assert sorted(host.hook.greet(name="x")) == ["other", "v2"]
+        assert (kept_site / "hello" / "__init__.py").is_file()
+        info = host.rollback("hello")
+        assert (info.version, info.site_dir) == ("1.0.0", kept_site)
 
     def test_a_host_of_installed_plugins_starts_none(
         self, make_host: MakeHost, tmp_path: Path

@@ -164,8 +164,11 @@ class SiteDirs:
         """Have the site writer start on wheels a look just validated, while the host plans:
         the install of one that is chosen then only waits for the writer's answer.
 
-        Only when the writer is ready, for a few wheels at a time, and for site dirs not there
-        yet. A site dir written ahead that no install took is deleted by :meth:`end_ahead`.
+        Only when the writer is ready, for a few wheels at a time, and for site dirs not known
+        to be there. A site dir written ahead that no install took is deleted by
+        :meth:`end_ahead`; one the writer found there already (a kept version's) is left: its
+        answer tells, so the worker asks the disk nothing here (under busy callers, each
+        system call is a wait for the interpreter lock).
         """
         writer = self._writer
         if writer is None:
@@ -174,21 +177,20 @@ class SiteDirs:
             job = self._ahead_job(candidate, wheel)
             if job is None or job.target in self._verified or job.target in self._ahead:
                 continue
-            if job.target.exists():
-                continue
             if not writer.send_ahead(job):
                 return
             self._ahead.add(job.target)
 
     def end_ahead(self) -> None:
-        """After a change: delete the site dirs written ahead that no install took (nothing
-        names them; a crash before this leaves them to the prune at the next start)."""
+        """After a change: delete the site dirs the writer wrote ahead that no install took
+        (nothing names them; a crash before this, or a writer lost before it answered, leaves
+        them to the prune at the next start)."""
         if not self._ahead:
             return
         assert self._writer is not None
-        self._writer.settle()
-        for target in self._ahead:
-            delete_dir(target, "")
+        for target in self._writer.settle():
+            if target in self._ahead:
+                delete_dir(target, "")
         self._ahead.clear()
 
     def _ahead_job(self, candidate: Candidate, wheel: ValidatedWheel) -> SiteJob | None:

@@ -177,6 +177,8 @@ class WriterProcess:
         self._ahead: collections.deque[Path] = collections.deque()
         # The bytecode sent back with the last answers, until the host takes it.
         self._compiled: dict[Path, tuple[Compiled, ...]] = {}
+        # The site dirs written for jobs sent ahead whose answers no collect took (see settle).
+        self._uncollected: list[Path] = []
         _WRITERS.add(self)
 
     @property
@@ -243,8 +245,8 @@ class WriterProcess:
             if child is None or job.target not in self._ahead:
                 return None
             try:
-                while self._ahead.popleft() != job.target:
-                    child.answer()  # a job ahead of it, which no install asked for
+                while (target := self._ahead.popleft()) != job.target:
+                    self._keep(target, child.answer())  # a job no install asked for
                 reply = child.answer()
             except _LostError as exc:
                 self._lose(child, exc)
@@ -266,8 +268,11 @@ class WriterProcess:
             self._compiled[job.target] = reply.modules()
         return reused
 
-    def settle(self) -> None:
-        """Wait for the answers to every job sent ahead (their outcomes are not wanted)."""
+    def settle(self) -> list[Path]:
+        """Wait for the answers to every job sent ahead and not collected; the site dirs the
+        writer wrote for them since the last call (not those it found there already, nor
+        those of a writer lost before it answered: a start's prune takes those).
+        """
         with self._lock:
             child = self._child
             if child is not None:
@@ -275,11 +280,18 @@ class WriterProcess:
                     self._settle(child)
                 except _LostError as exc:
                     self._lose(child, exc)
+            written, self._uncollected = self._uncollected, []
+            return written
 
     def _settle(self, child: _Child) -> None:
         while self._ahead:
-            self._ahead.popleft()
-            child.answer()
+            target = self._ahead.popleft()
+            self._keep(target, child.answer())
+
+    def _keep(self, target: Path, reply: Reply) -> None:
+        """Note an answer nobody collects: a site dir written now is for :meth:`settle`."""
+        if isinstance(reply, WriteDone) and not reply.reused:
+            self._uncollected.append(target)
 
     def start(self) -> None:
         """Start the writer now, ahead of the first install, unless it runs or was given up."""
@@ -292,6 +304,7 @@ class WriterProcess:
         with self._lock:
             child, self._child = self._child, None
             self._ahead.clear()
+            self._uncollected.clear()
         if child is not None:
             child.close()
 
@@ -301,6 +314,7 @@ class WriterProcess:
         child, self._child = self._child, None
         self._lock = threading.Lock()  # another thread of the parent may have held it
         self._ahead.clear()
+        self._uncollected.clear()
         if child is not None:
             child.forget()
 
