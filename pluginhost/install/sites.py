@@ -185,9 +185,9 @@ class SiteDirs:
         """After a change: delete the site dirs the writer wrote ahead that no install took
         (nothing names them; a crash before this, or a writer lost before it answered, leaves
         them to the prune at the next start)."""
-        if not self._ahead:
+        if self._writer is None:
             return
-        assert self._writer is not None
+        # Drained every time: an answer read for another install meanwhile is told here too.
         for target in self._writer.settle():
             if target in self._ahead:
                 delete_dir(target, "")
