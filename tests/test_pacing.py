@@ -21,6 +21,8 @@ T = TypeVar("T")
 INTERVAL = 0.02
 #: CPU seconds of work: five intervals, or a hundred slices.
 WORK = 0.1
+#: CPU seconds between two yields of a paced thread that finds the lock free.
+SLICE_CPU = pacing.SLICE
 
 
 @pytest.fixture
@@ -68,10 +70,15 @@ def turns_while(work: Callable[[Callable[[], None]], Callable[[], None]], others
     return turns[0]
 
 
-def spin(step: Callable[[], None]) -> Callable[[Callable[[], None]], Callable[[], None]]:
+def spin(
+    step: Callable[[], None], work: float = 0.0
+) -> Callable[[Callable[[], None]], Callable[[], None]]:
+    """Work of ``work`` CPU seconds (:data:`WORK` by default) calling ``step`` between steps."""
+    seconds = work or WORK
+
     def make(note: Callable[[], None]) -> Callable[[], None]:
         def work() -> None:
-            deadline = time.thread_time() + WORK
+            deadline = time.thread_time() + seconds
             while time.thread_time() < deadline:
                 note()
                 step()
@@ -152,6 +159,19 @@ def test_a_crowded_lock_is_not_yielded_at_every_slice() -> None:
     alone = in_a_paced_thread(lambda: turns_while(spin(pace)))
     assert crowded <= 30
     assert alone >= 40
+
+
+@pytest.mark.usefixtures("long_interval")
+def test_one_slow_yield_alone_does_not_stop_the_yields() -> None:
+    """One yield that waited long (here: the only one made among four busy threads) may be
+    the machine: alone with one busy thread afterwards, the thread yields at every slice
+    again, after one switch interval."""
+
+    def once_crowded_then_alone() -> int:
+        turns_while(spin(pace, work=2 * SLICE_CPU), others=4)
+        return turns_while(spin(pace))
+
+    assert in_a_paced_thread(once_crowded_then_alone) >= 40
 
 
 @pytest.mark.usefixtures("long_interval")

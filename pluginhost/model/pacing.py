@@ -18,11 +18,12 @@ several threads compete for the lock, that wait is several intervals (four threa
 without pause: 24 ms, median of 200 yields), and a caller already waits that long for the
 others: yielding every slice then only makes the paced thread's work last longer (a swap of
 one plugin under four such threads waited a dozen times). So after a yield that took
-:data:`CROWDED` switch intervals or more, the thread yields again only after
-:data:`CROWDED_SLICES` switch intervals of CPU time (the interpreter hands the lock around at
-each interval anyway, and a yield there waited 45 ms, median of a swap's), or once
-:data:`CROWDED_FOR` seconds have passed, when a yield looks again; after a yield that did
-not wait that long, every :data:`SLICE` again.
+:data:`CROWDED` switch intervals or more, the thread yields again after a switch interval
+of CPU time; after a second one in a row (one alone may be the machine not running this
+process), only after :data:`CROWDED_SLICES` switch intervals of CPU time (the interpreter
+hands the lock around at each interval anyway, and a yield there waited 45 ms, median of a
+swap's), or once :data:`CROWDED_FOR` seconds have passed, when a yield looks again; after a
+yield that did not wait that long, every :data:`SLICE` again.
 """
 
 from __future__ import annotations
@@ -83,9 +84,14 @@ def pace() -> None:
         ended = time.perf_counter()
         interval = sys.getswitchinterval()
         if ended - started >= CROWDED * interval:
-            _last.slice = max(SLICE, CROWDED_SLICES * interval)
+            # One slow yield may be the machine (this process was not run); two in a row are
+            # the lock, which the interpreter hands around then: the thread stops yielding.
+            _last.strikes = getattr(_last, "strikes", 0) + 1
+            slices = CROWDED_SLICES if _last.strikes >= 2 else 1
+            _last.slice = max(SLICE, slices * interval)
             _last.until = ended + CROWDED_FOR
         else:
+            _last.strikes = 0
             _last.slice = SLICE
         _last.cpu = time.thread_time()
 
