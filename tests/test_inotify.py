@@ -218,7 +218,7 @@ class TestEnd:
         fd = observer._fd
         observer.stop()
         observer.join(TIMEOUT)
-        assert not [t for t in threading.enumerate() if t.name == "pluginhost-inotify"]
+        assert not observer._thread.is_alive()
         assert not Path(f"/proc/self/fd/{fd}").exists() or fd in _other_files()
         observer.stop()  # twice: nothing written to a number another file may have now
         observer.join(TIMEOUT)
