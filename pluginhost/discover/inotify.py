@@ -45,7 +45,7 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 
-__all__ = ["InotifyObserver", "InotifyWatch"]
+__all__ = ["ATTRIB_EVENT", "InotifyObserver", "InotifyWatch"]
 
 logger = logging.getLogger("pluginhost")
 
@@ -87,8 +87,11 @@ MASK: Final = (
 _HEADER: Final = struct.Struct("iIII")  # wd, mask, cookie, length of the name
 _BUFFER: Final = 64 * 1024
 
-# watchdog 7 reports attribute changes (a touch, a chmod) apart; earlier versions as changes.
-_ATTRIB_EVENT: Final = getattr(watchdog.events, "FileAttribEvent", FileModifiedEvent)
+#: The event of an attribute change (a touch, a chmod): watchdog 7 has one of its own; earlier
+#: versions report it as a modification.
+ATTRIB_EVENT: Final[type[FileSystemEvent]] = getattr(
+    watchdog.events, "FileAttribEvent", FileModifiedEvent
+)
 
 
 class _Libc:
@@ -315,5 +318,5 @@ _KINDS: Final[tuple[tuple[int, type[FileSystemEvent]], ...]] = (
     (_CLOSE_WRITE, FileClosedEvent),
     (_CREATE, FileCreatedEvent),
     (_MODIFY, FileModifiedEvent),
-    (_ATTRIB, _ATTRIB_EVENT),
+    (_ATTRIB, ATTRIB_EVENT),
 )

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Final, final
 
 import attrs
-import watchdog.events
 from watchdog.events import (
     DirDeletedEvent,
     FileClosedEvent,
@@ -29,22 +28,17 @@ from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
 from .folder_snapshot import Signature, folder_identity, read_snapshot, unwatchable_reason
-from .inotify import InotifyObserver, InotifyWatch
+from .inotify import ATTRIB_EVENT, InotifyObserver, InotifyWatch
 
 __all__ = ["EVENTS", "STOPPED", "Armed", "Handler", "Observers", "make_observer"]
 
 logger = logging.getLogger("pluginhost")
 
 # Opened and closed-without-writing are left out: the host reading a wheel is not a change.
-# watchdog 7 reports attribute changes (a touch, a chmod) apart; earlier versions report them
-# as modifications.
-_ATTRIB: Final = getattr(watchdog.events, "FileAttribEvent", FileModifiedEvent)
-
-
 EVENTS: Final[list[type[FileSystemEvent]]] = [
     FileCreatedEvent,
     FileModifiedEvent,
-    _ATTRIB,
+    ATTRIB_EVENT,
     FileClosedEvent,
     FileMovedEvent,
     FileDeletedEvent,

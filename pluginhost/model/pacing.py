@@ -66,6 +66,7 @@ def paced_thread() -> None:
     _last.cpu = time.thread_time()
     _last.slice = SLICE
     _last.until = 0.0  # while crowded: when to look again
+    _last.strikes = 0  # slow yields in a row
 
 
 def pace() -> None:
@@ -86,7 +87,7 @@ def pace() -> None:
         if ended - started >= CROWDED * interval:
             # One slow yield may be the machine (this process was not run); two in a row are
             # the lock, which the interpreter hands around then: the thread stops yielding.
-            _last.strikes = getattr(_last, "strikes", 0) + 1
+            _last.strikes += 1
             slices = CROWDED_SLICES if _last.strikes >= 2 else 1
             _last.slice = max(SLICE, slices * interval)
             _last.until = ended + CROWDED_FOR
