@@ -232,6 +232,70 @@ class TestSettling:
         assert recorder.times[0] - started < 1.5
         assert folder / "b.whl" not in recorder.paths()
 
+    @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="our inotify thread")
+    def test_renamed_in_handed_over_by_the_events_thread(
+        self, folder: Path, tmp_path: Path, recorder: Recorder
+    ) -> None:
+        """A wheel renamed in is handed over by the thread that read its event; a wheel written
+        in place, once settled, by the watcher's thread. Never two callbacks at once."""
+        threads: dict[Path, str] = {}
+        running = threading.Lock()
+        overlapped: list[Path] = []
+
+        def on_change(change: FolderChange) -> None:
+            if not running.acquire(blocking=False):
+                overlapped.extend(change.paths)
+                return
+            try:
+                time.sleep(0.05)  # long enough for the other thread's hand-over to collide
+                for path in change.paths:
+                    threads[path] = threading.current_thread().name
+                recorder.on_change(change)
+            finally:
+                running.release()
+
+        watcher = FolderWatcher([folder], on_change, settle=SETTLE)
+        watcher.start()
+        try:
+            (folder / "b.whl").write_bytes(b"wheel")
+            time.sleep(SETTLE * 0.9)  # b settles while a is handed over
+            (tmp_path / "a.whl").write_bytes(b"wheel")
+            os.replace(tmp_path / "a.whl", folder / "a.whl")
+            assert recorder.wait_for_paths(folder / "a.whl", folder / "b.whl")
+            assert watcher.wait_quiet(TIMEOUT)
+        finally:
+            watcher.stop()
+        assert threads == {
+            folder / "a.whl": "pluginhost-inotify",
+            folder / "b.whl": "pluginhost-watcher",
+        }
+        assert overlapped == []
+
+    @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify reports moves")
+    def test_wait_quiet_from_the_events_thread(
+        self, folder: Path, tmp_path: Path, recorder: Recorder
+    ) -> None:
+        """wait_quiet from an on_change run by the events' thread refuses too."""
+        errors: list[Exception] = []
+        watcher: FolderWatcher
+
+        def on_change(change: FolderChange) -> None:
+            try:
+                watcher.wait_quiet(1)
+            except HostStateError as exc:
+                errors.append(exc)
+            recorder.on_change(change)
+
+        watcher = FolderWatcher([folder], on_change, settle=3.0)
+        watcher.start()
+        try:
+            (tmp_path / "a.whl").write_bytes(b"wheel")
+            os.replace(tmp_path / "a.whl", folder / "a.whl")
+            assert recorder.wait_for_paths(folder / "a.whl")
+        finally:
+            watcher.stop()
+        assert len(errors) == 1
+
     def test_come_and_go(self, folder: Path, make_watcher: Any, recorder: Recorder) -> None:
         """A wheel created and removed within the settle time changed nothing: no call."""
         watcher = make_watcher(folder, settle=0.3)

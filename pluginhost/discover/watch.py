@@ -19,7 +19,10 @@ How a change travels::
                       the system dropped events
 
 One thread (``pluginhost-watcher``) does every stat after the first, every rescan and every
-callback, so callbacks never run concurrently and no timer is started per event.
+callback but one, and no timer is started per event. The one: a wheel renamed into a folder is
+complete, and the thread that reads the events hands it over itself (each hand-over between
+two threads is a wait for the interpreter lock, which threads calling hooks without pause make
+long). Callbacks run one at a time all the same.
 The paths settling are kept in :mod:`.pending`, folders are armed by :mod:`.observers` (on
 Linux, inotify read by one thread of ours, :mod:`.inotify`; elsewhere, and when polling,
 watchdog's observers), and folders are read and checked by :mod:`.folder_snapshot`.
@@ -160,7 +163,9 @@ class FolderWatcher:
         )
         self._state: Literal["new", "running", "stopped"] = "new"
         self._pending: Final = PendingPaths(settle)  # under _cond
-        self._handing_over = False
+        self._handing_over = 0  # hand-overs under way (the watcher's, the events' thread's)
+        self._calling: Final = threading.Lock()  # callbacks one at a time
+        self._in_callback: Final = threading.local()
         self._sync_asked = 0  # wait_quiet() tickets handed out ...
         self._sync_done = 0  # ... and covered by a full rescan
         self._next_check = self._next_rescan = 0.0
@@ -232,7 +237,7 @@ class FolderWatcher:
         :returns: ``False`` when changes were still pending at ``timeout``.
         :raises HostStateError: when called from ``on_change`` or ``on_problem``.
         """
-        if threading.current_thread() is self._thread:
+        if getattr(self._in_callback, "on", False):
             raise HostStateError("wait_quiet() cannot be called from the watcher's callbacks")
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -286,6 +291,9 @@ class FolderWatcher:
         with self._cond:
             self._pending.seen((parent, name), signature, time.monotonic(), at_once=at_once)
             self._cond.notify_all()
+        if at_once:
+            # Due now: handed over from here, not after a wake of the watcher's thread.
+            self._hand_over(self._collect_settled())
 
     # -- the watcher's thread ----------------------------------------------------------------
 
@@ -402,23 +410,23 @@ class FolderWatcher:
                     remember(folder.known, key[1], entry.signature) or entry.forced
                 ):
                     settled.setdefault(key[0], set()).add(key[1])
-            # Set in the same breath as the paths leave ``pending``: busy() never blinks.
-            self._handing_over = bool(settled)
-            self._cond.notify_all()
+            # Counted in the same breath as the paths leave ``pending``: busy() never blinks.
+            if settled:
+                self._handing_over += 1
+                self._cond.notify_all()
         return settled
 
     def _hand_over(self, settled: dict[str, set[str]]) -> None:
+        if not settled:
+            return
         try:
             for key, names in settled.items():
                 folder = self._folders[key]
                 change = FolderChange(folder.path, frozenset(folder.path / n for n in names))
-                try:
-                    self._on_change(change)
-                except Exception:
-                    logger.exception("watched folder %s: on_change failed", folder.path)
+                self._call(self._on_change, change, what="on_change", folder=folder.path)
         finally:
             with self._cond:
-                self._handing_over = False
+                self._handing_over -= 1
                 self._cond.notify_all()
 
     # -- helpers -------------------------------------------------------------------------------
@@ -426,22 +434,29 @@ class FolderWatcher:
     def _busy(self) -> bool:
         if self._state != "running":
             return False  # nothing more will be handed over
-        return bool(self._pending) or self._handing_over or self._sync_asked > self._sync_done
+        return bool(self._pending or self._handing_over) or self._sync_asked > self._sync_done
 
     def _report_problem(self, folder: WatchedFolder, reason: str) -> None:
-        try:
-            self._on_problem(folder.path, reason)
-        except Exception:
-            logger.exception("watched folder %s: on_problem failed", folder.path)
+        self._call(self._on_problem, folder.path, reason, what="on_problem", folder=folder.path)
 
     def _report_polled(self, folder: WatchedFolder, reason: str | None) -> None:
         """Tell that ``folder`` is polled, not watched with events (inotify ran out)."""
-        if reason is None:
-            return
-        try:
-            self._on_polled(folder.path, reason)
-        except Exception:
-            logger.exception("watched folder %s: on_polled failed", folder.path)
+        if reason is not None:
+            self._call(self._on_polled, folder.path, reason, what="on_polled", folder=folder.path)
+
+    def _call(
+        self, callback: Callable[..., object], *args: object, what: str, folder: Path
+    ) -> None:
+        """Run one callback: one at a time, marked as such for :meth:`wait_quiet`, and logged
+        when it raises (the watcher goes on)."""
+        with self._calling:
+            self._in_callback.on = True
+            try:
+                callback(*args)
+            except Exception:
+                logger.exception("watched folder %s: %s failed", folder, what)
+            finally:
+                self._in_callback.on = False
 
 
 def _log_problem(folder: Path, reason: str) -> None:
