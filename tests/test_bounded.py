@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 
@@ -52,6 +53,35 @@ class TestBounded:
         retire_idle_helpers()
         helper.join(_IDLE / 2)
         assert not helper.is_alive()
+
+    def test_last_idle_helper_waits_for_the_next_step(self) -> None:
+        """Of two helpers left idle, one ends after the idle time and the other waits for the
+        next step, which runs on it (no thread started for it)."""
+        retire_idle_helpers()
+        together = threading.Barrier(2)
+
+        def step() -> threading.Thread:
+            together.wait(10)  # both steps under way at once: on two helpers
+            return threading.current_thread()
+
+        results: list[threading.Thread] = []
+        other = threading.Thread(
+            target=lambda: results.append(bounded(step, 10, plugin="p", step="a"))
+        )
+        other.start()
+        results.append(bounded(step, 10, plugin="q", step="b"))
+        other.join(10)
+        helpers = set(results)
+        assert len(helpers) == 2
+        deadline = time.monotonic() + _IDLE + 5
+        while all(h.is_alive() for h in helpers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(_IDLE / 2)  # the kept one stays past its idle time
+        [kept] = [h for h in helpers if h.is_alive()]
+        assert bounded(threading.current_thread, 10, plugin="p", step="next") is kept
+        retire_idle_helpers()
+        kept.join(_IDLE / 2)
+        assert not kept.is_alive()
 
     @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
     # Python 3.12 warns about forking a process with threads: that is the case under test.

@@ -76,7 +76,10 @@ class Helper:
 
     Starting a thread per step cost more than a plugin's import itself when hundreds of plugins
     load at once. A helper left idle for :data:`_IDLE` seconds ends, so none outlives a burst
-    of changes for long; one that overran its step is abandoned, never taken again.
+    of changes for long, except the last one idle: it waits for the next swap, which would
+    otherwise start a thread and wait for it to run (two more waits for the interpreter lock
+    while threads call hooks). :meth:`retire_idle` ends it, as a host's stop does. One that
+    overran its step is abandoned, never taken again.
     """
 
     _idle: ClassVar[list[Helper]] = []
@@ -129,7 +132,7 @@ class Helper:
                 item = self.jobs.get(timeout=_IDLE)
             except queue.Empty:
                 with self._lock:
-                    if self in self._idle:
+                    if self in self._idle and len(self._idle) > _KEPT_IDLE:
                         self._idle.remove(self)
                         return
                 if self.abandoned:
@@ -151,6 +154,8 @@ class Helper:
 
 #: Seconds an idle helper waits for another step before it ends.
 _IDLE: Final = 2.0
+#: Idle helpers kept past :data:`_IDLE`, for the next step.
+_KEPT_IDLE: Final = 1
 
 
 def retire_idle_helpers() -> None:
