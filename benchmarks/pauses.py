@@ -9,6 +9,11 @@ never waits more than 2 ms.
 Python's switch interval (5 ms by default) bounds what any other thread doing pure Python work
 can take from a caller; a gap far beyond it is a pause that holds the interpreter lock (a full
 garbage collection, a long C call).
+
+Each row also says what the worst gap was made of: the calling thread's own CPU time in it (a
+slow call of its own, a collection it ran), and, on Linux, how long the thread waited for a
+core over that swap's window (the kernel's run-queue delay, from ``schedstat``). The rest of
+the gap the thread waited for the interpreter lock.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import statistics
 import sys
 import threading
 import time
+from pathlib import Path
 
 from _common import Row, row
 from swap import rig
@@ -30,11 +36,15 @@ class Caller:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._longest = 0.0
+        self._longest_cpu = 0.0
         self.calls = 0
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self._started = threading.Event()
+        self._schedstat: Path | None = None
 
     def __enter__(self) -> Caller:
         self._thread.start()
+        self._started.wait()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -45,24 +55,44 @@ class Caller:
         """Start a new window: the longest gap counts from now."""
         with self._lock:
             self._longest = 0.0
+            self._longest_cpu = 0.0
 
     def longest(self) -> float:
         """The longest gap between two calls since :meth:`window`, in seconds."""
         with self._lock:
             return self._longest
 
+    def longest_cpu(self) -> float:
+        """The calling thread's CPU time within that gap, in seconds."""
+        with self._lock:
+            return self._longest_cpu
+
+    def runqueue(self) -> float | None:
+        """Seconds the calling thread has waited for a core since it started (Linux)."""
+        if self._schedstat is None:
+            return None
+        try:
+            return int(self._schedstat.read_text().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            return None
+
     def _run(self) -> None:
+        stat = Path(f"/proc/self/task/{threading.get_native_id()}/schedstat")
+        self._schedstat = stat if stat.exists() else None
+        self._started.set()
         call = self._hook.version  # type: ignore[attr-defined]
-        last = time.perf_counter()
+        cpu = time.thread_time
+        last, last_cpu = time.perf_counter(), cpu()
         while not self._stop.is_set():
             call()
-            now = time.perf_counter()
+            now, now_cpu = time.perf_counter(), cpu()
             gap = now - last
-            last = now
-            self.calls += 1
             if gap > self._longest:
                 with self._lock:
-                    self._longest = max(self._longest, gap)
+                    if gap > self._longest:
+                        self._longest, self._longest_cpu = gap, now_cpu - last_cpu
+            last, last_cpu = now, now_cpu
+            self.calls += 1
 
 
 def longest_gap(others: int, swaps: int) -> Row:
@@ -70,22 +100,28 @@ def longest_gap(others: int, swaps: int) -> Row:
     more plugins loaded, against quiet windows of the same length."""
     during: list[float] = []
     quiet: list[float] = []
+    # Of the worst gap: the caller's CPU time in it, its run-queue wait over that window.
+    worst: tuple[float, float | None] = (0.0, None)
     with rig(others) as r, Caller(r.host.hook) as caller:
         for _ in range(swaps):
             wheel = r.build()
             r.host.wait_idle(60)
             caller.window()
+            queued = caller.runqueue()
             started = time.perf_counter()
             r.swap(wheel)
             r.host.wait_idle(60)
             length = time.perf_counter() - started
+            after = caller.runqueue()
+            if caller.longest() > max(during, default=0.0):
+                waited = None if queued is None or after is None else after - queued
+                worst = (caller.longest_cpu(), waited)
             during.append(caller.longest())
             caller.window()
             time.sleep(length)
             quiet.append(caller.longest())
             if len(r.old) >= 10:
                 r.clean_up()
-    worst = max(during)
     return row(
         "8 longest call gap during a swap",
         others + 1,
@@ -95,8 +131,10 @@ def longest_gap(others: int, swaps: int) -> Row:
         baseline_name="same thread, no swap",
         ratio=statistics.median(during) / statistics.median(quiet),
         target="max <= 2 ms",
-        met=worst <= 0.002,
+        met=max(during) <= 0.002,
         switch_interval_ms=1000 * sys.getswitchinterval(),
+        worst_gap_caller_cpu_ms=1000 * worst[0],
+        worst_window_runqueue_ms=None if worst[1] is None else 1000 * worst[1],
     )
 
 

@@ -70,3 +70,8 @@ def test_quick_run(tmp_path: Path) -> None:
     assert calls["failed_calls"] == 0
     memory = next(r for r in results if r["figure"].startswith("6 "))
     assert memory["old_versions_alive"] == 0
+    for gaps in (r for r in results if r["figure"].startswith("8 ")):
+        # The caller's own CPU time in its worst gap is part of that gap.
+        assert 0 <= gaps["worst_gap_caller_cpu_ms"] / 1000 <= gaps["pluginhost"]["max"]
+        if sys.platform.startswith("linux"):
+            assert gaps["worst_window_runqueue_ms"] >= 0
