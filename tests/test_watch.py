@@ -550,6 +550,40 @@ class TestLifecycle:
         assert not watcher.busy()
         assert watcher.wait_quiet(0)
 
+    @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify reports moves")
+    @pytest.mark.parametrize("polling", [False, True])
+    def test_stop_from_a_wheel_renamed_in(
+        self, folder: Path, recorder: Recorder, polling: bool
+    ) -> None:
+        """stop() from the on_change of a wheel renamed in, run by the thread that read its
+        event (ours, or watchdog's polling observer), ends the watcher; nothing is handed over
+        after it."""
+        errors: list[BaseException] = []
+        watcher: FolderWatcher
+
+        def on_change(change: FolderChange) -> None:
+            try:
+                watcher.stop(TIMEOUT)
+            except BaseException as exc:
+                errors.append(exc)
+            recorder.on_change(change)
+
+        before = set(threading.enumerate())
+        watcher = FolderWatcher([folder], on_change, settle=3.0, polling=polling, poll_interval=0.1)
+        watcher.start()
+        (folder / ".a.whl.tmp").write_bytes(b"wheel")
+        time.sleep(0.3)  # seen by a poll before the rename: polling reports a move then
+        os.replace(folder / ".a.whl.tmp", folder / "a.whl")
+        assert recorder.wait_for_paths(folder / "a.whl")
+        (folder / ".b.whl.tmp").write_bytes(b"wheel")
+        os.replace(folder / ".b.whl.tmp", folder / "b.whl")
+        deadline = time.monotonic() + TIMEOUT
+        while set(threading.enumerate()) - before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert errors == []
+        assert set(threading.enumerate()) <= before
+        assert recorder.paths() == {folder / "a.whl"}
+
     def test_stop_unstarted(self, folder: Path, recorder: Recorder) -> None:
         """A watcher never started can be stopped, and then not started."""
         before = set(threading.enumerate())

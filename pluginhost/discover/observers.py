@@ -180,7 +180,9 @@ class Observers:
             for observer in running:
                 observer.stop()
         for observer in running:
-            observer.join(timeout)
+            # Not from its own thread: a callback it runs (a wheel renamed in) may stop us.
+            if observer is not threading.current_thread():
+                observer.join(timeout)
 
     def arm(self, folder: str) -> Armed | str:
         """Watch ``folder`` afresh (dropping its earlier watch) and read it.

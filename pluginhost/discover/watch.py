@@ -235,7 +235,8 @@ class FolderWatcher:
 
         :param timeout: seconds to wait at most.
         :returns: ``False`` when changes were still pending at ``timeout``.
-        :raises HostStateError: when called from ``on_change`` or ``on_problem``.
+        :raises HostStateError: when called from a callback (``on_change``, ``on_problem``,
+            ``on_polled``).
         """
         if getattr(self._in_callback, "on", False):
             raise HostStateError("wait_quiet() cannot be called from the watcher's callbacks")
@@ -392,6 +393,8 @@ class FolderWatcher:
     def _collect_settled(self) -> dict[str, set[str]]:
         """Take the due paths that stayed the same out of ``pending``: names by folder key."""
         with self._cond:
+            if self._state != "running":
+                return {}  # stopped: what was not handed over is dropped
             due = self._pending.due(time.monotonic())
         # No I/O under the lock. A path renamed into place keeps the signature its event took:
         # under busy callers, each stat is one more wait for the interpreter lock.
