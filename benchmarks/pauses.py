@@ -100,8 +100,8 @@ def longest_gap(others: int, swaps: int) -> Row:
     more plugins loaded, against quiet windows of the same length."""
     during: list[float] = []
     quiet: list[float] = []
-    # Of the worst gap: the caller's CPU time in it, its run-queue wait over that window.
-    worst: tuple[float, float | None] = (0.0, None)
+    # Per swap: its longest gap, the caller's CPU time in it, its run-queue wait over the swap.
+    made_of: list[tuple[float, float, float | None]] = []
     with rig(others) as r, Caller(r.host.hook) as caller:
         for _ in range(swaps):
             wheel = r.build()
@@ -113,15 +113,15 @@ def longest_gap(others: int, swaps: int) -> Row:
             r.host.wait_idle(60)
             length = time.perf_counter() - started
             after = caller.runqueue()
-            if caller.longest() > max(during, default=0.0):
-                waited = None if queued is None or after is None else after - queued
-                worst = (caller.longest_cpu(), waited)
+            waited = None if queued is None or after is None else after - queued
+            made_of.append((caller.longest(), caller.longest_cpu(), waited))
             during.append(caller.longest())
             caller.window()
             time.sleep(length)
             quiet.append(caller.longest())
             if len(r.old) >= 10:
                 r.clean_up()
+    _, worst_cpu, worst_waited = max(made_of, key=lambda m: m[0])
     return row(
         "8 longest call gap during a swap",
         others + 1,
@@ -133,8 +133,8 @@ def longest_gap(others: int, swaps: int) -> Row:
         target="max <= 2 ms",
         met=max(during) <= 0.002,
         switch_interval_ms=1000 * sys.getswitchinterval(),
-        worst_gap_caller_cpu_ms=1000 * worst[0],
-        worst_window_runqueue_ms=None if worst[1] is None else 1000 * worst[1],
+        worst_gap_caller_cpu_ms=1000 * worst_cpu,
+        worst_window_runqueue_ms=None if worst_waited is None else 1000 * worst_waited,
     )
 
 
