@@ -48,6 +48,24 @@ def writer() -> Iterator[WriterProcess]:
     made.close()
 
 
+def writers() -> set[int]:
+    """The site writers this process started and that still run."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = next(line for line in status.splitlines() if line.startswith("PPid:"))
+        ours = int(parent.split()[1]) == os.getpid() and b"writer_child" in cmdline
+        if ours and "State:\tZ" not in status:  # a zombie has ended
+            found.add(int(entry.name))
+    return found
+
+
 def ready(writer: WriterProcess, tmp_path: Path, factory: WheelFactory) -> int:
     """Start ``writer`` (its first install is written here) and wait until it is ready."""
     deadline = time.monotonic() + 30

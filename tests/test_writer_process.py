@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import greet_code, ready
+from conftest import greet_code, ready, writers
 
 import pluginhost.install.writer_process
 from pluginhost import PluginHost, WheelError
@@ -278,24 +278,6 @@ class TestAhead:
         assert any(f"site writer (pid {pid}) lost" in r.getMessage() for r in caplog.records)
         site = install(writer, tmp_path / "home", factory.build("hello", code=GREET), "hello")
         assert (site.path / "hello" / "__init__.py").is_file()
-
-
-def writers() -> set[int]:
-    """The site writers this process started and that still run."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        parent = next(line for line in status.splitlines() if line.startswith("PPid:"))
-        ours = int(parent.split()[1]) == os.getpid() and b"writer_child" in cmdline
-        if ours and "State:\tZ" not in status:  # a zombie has ended
-            found.add(int(entry.name))
-    return found
 
 
 class TestHost:

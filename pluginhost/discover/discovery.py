@@ -36,17 +36,19 @@ from pathlib import Path
 
 import attrs
 
-from ..model.candidate import Candidate, WheelOrigin
+from ..model.candidate import Candidate
 from ..model.errors import ManifestError, PluginHostError, TrustError, WheelError
 from ..model.pacing import pace, paced
-from ..model.problems import Problem, ProblemKind
-from .archive import WheelBytes, WheelLimits, read_wheel_bytes
-from .candidates import candidate_from_wheel, inspect_plugin_wheel
+from ..model.problems import Problem
+from .archive import WheelBytes, WheelLimits
+from .candidates import candidate_from_wheel
 from .folder import WheelFolderSource, is_sdist, problem_from, sdist_problem, unexpected
 from .handover import DEFAULT_CAP, ValidatedWheel, ValidatedWheels
+from .reading import ReadElsewhere, WheelRead, elsewhere_allowed, inspected, read_here
 from .reads import Outcome, Read, StatKey, identity, stat_key
+from .screening import screen, screen_identity, untrusted
 from .sources import Scan, Source
-from .trust import TrustGate, file_sha256
+from .trust import TrustGate
 from .wheel import WheelInfo
 
 __all__ = ["Discovery", "Look"]
@@ -102,6 +104,12 @@ class Discovery:
         self._fresh: list[tuple[Candidate, ValidatedWheel]] = []
         self._trust_seen: object = None
         self._sources_scan: Scan | None = None
+        self._elsewhere: ReadElsewhere | None = None
+
+    def read_elsewhere(self, reader: ReadElsewhere) -> None:
+        """Have ``reader`` (the site writer's process) read and validate the small wheels of
+        the looks that it can take (see :mod:`~.reading`)."""
+        self._elsewhere = reader
 
     def look(self, changed: Mapping[Path, Collection[Path]] | None = None) -> Look:
         """Read every source now; one bad wheel or folder never hides the others.
@@ -133,7 +141,7 @@ class Discovery:
             # The other sources (the environment's installed distributions) are read again at
             # every full look; a look told what changed in a folder reuses what they offered.
             self._sources_scan = Scan.joined(
-                self._screen(source.scan(self.group)) for source in self.sources
+                screen(self.gate, source.scan(self.group)) for source in self.sources
             )
         scans = [self._sources_scan]
         held: list[Path] = []
@@ -224,7 +232,7 @@ class Discovery:
         try:
             self.gate.check_folder(folder.path, "watched folder", again=again)
         except TrustError as exc:
-            return _untrusted(exc, folder.path)
+            return untrusted(exc, folder.path)
         return None
 
     def _read(
@@ -254,13 +262,13 @@ class Discovery:
             self._check_file(path, folder, st)
         except TrustError as exc:
             held.append(path)
-            return Scan(problems=(_untrusted(exc, path),))
+            return Scan(problems=(untrusted(exc, path),))
         try:
             found = self._admit(path, key, next_look=False, st=st)
         except TrustError as exc:
             # Listed under another name or version: the version read is part of the refusal.
             version = self._version_read(path) if exc.plugin else None
-            return Scan(problems=(_untrusted(exc, path, version=version),))
+            return Scan(problems=(untrusted(exc, path, version=version),))
         except (WheelError, ManifestError) as exc:
             return Scan(problems=(problem_from(exc, path),))
         if isinstance(found, WheelInfo):
@@ -359,30 +367,37 @@ class Discovery:
         :raises ManifestError: when its manifest is unusable.
         """
         read = self._reads.get(str(path))
-        data = None
+        fresh: WheelRead | WheelBytes | None = None
         if read is None or read.key != key:
-            read, data = self._read_file(path, key, st)
+            read, fresh = self._read_file(path, key, st)
             self._reads[str(path)] = read
         if self.gate.hashes:
             self.gate.check_sha256(path, read.sha256)  # refused unread
         outcome = read.outcome
         if outcome is None:
-            outcome = self._validate(path, data, next_look)
+            outcome = self._validate(path, fresh, next_look)
             # A wheel too large to hold was read again: what was validated is what is screened.
             validated = outcome.sha256 if isinstance(outcome, Candidate | WheelInfo) else None
             self._reads[str(path)] = Read(key, validated or read.sha256, outcome)
         if isinstance(outcome, WheelError | ManifestError):
             raise outcome.with_traceback(None)
-        self._screen_identity(outcome)
+        screen_identity(self.gate, outcome)
         return outcome
 
     def _read_file(
         self, path: Path, key: StatKey, st: os.stat_result | None
-    ) -> tuple[Read, WheelBytes | None]:
-        """The file's bytes, read once and hashed once (a file too large to hold: its hash).
+    ) -> tuple[Read, WheelRead | WheelBytes | None]:
+        """The file's bytes, read once and hashed once (a file too large to hold: its hash);
+        read and validated by the site writer when it can (see :mod:`~.reading`).
 
         :param st: the ``lstat`` of ``path`` made by this look, if it made one.
+        :raises WheelError: when the file cannot be read.
         """
+        if self._elsewhere is not None and elsewhere_allowed(st, self.gate.hashes):
+            assert st is not None
+            done = self._elsewhere(path, st, self.limits)
+            if done is not None:
+                return Read(key, done.data.sha256), done
         symlink = path.is_symlink() if st is None else stat.S_ISLNK(st.st_mode)
         source, before = path, None if symlink else st
         if symlink:
@@ -390,21 +405,26 @@ class Discovery:
             # target (the read itself follows no link), checked here, where it is read.
             source = Path(os.path.realpath(path))
             self.gate.check_path(source, "wheel")
-        try:
-            data = read_wheel_bytes(source, before)
-            sha256 = data.sha256 if data is not None else file_sha256(source)
-        except OSError as exc:
-            raise WheelError(f"cannot read the file: {exc}", path=path) from exc
-        return Read(key, sha256), data
+        data = read_here(source, before)
+        if isinstance(data, str):
+            return Read(key, data), None
+        return Read(key, data.sha256), data
 
-    def _validate(self, path: Path, data: WheelBytes | None, next_look: bool) -> Outcome:
+    def _validate(
+        self, path: Path, fresh: WheelRead | WheelBytes | None, next_look: bool
+    ) -> Outcome:
         """What the bytes read make of the wheel; the bytes are kept for its install.
 
         Without bytes (the wheel is too large to hold, or was refused unread at an earlier
         look) the file is read again.
         """
+        data = fresh.data if isinstance(fresh, WheelRead) else fresh
+        inspection = (
+            fresh.inspected if isinstance(fresh, WheelRead) else inspected(path, fresh, self.limits)
+        )
+        if isinstance(inspection, WheelError):
+            return inspection
         try:
-            inspection = inspect_plugin_wheel(path, self.limits, data)
             candidate = candidate_from_wheel(inspection, self.group, self.limits)
         except (WheelError, ManifestError) as exc:
             return exc
@@ -416,78 +436,6 @@ class Discovery:
             if self._handover.keep(wheel, next_look=next_look) and not next_look:
                 self._validated_now[path] = wheel
         return candidate or inspection.info
-
-    def _screen_identity(self, found: Candidate | WheelInfo) -> None:
-        """Under ``trust="hashes"``, the name and version a hash is listed for must be the
-        wheel's own.
-
-        :raises TrustError: when they are not.
-        """
-        if not self.gate.hashes:
-            return
-        if isinstance(found, WheelInfo):
-            self.check_identity(found.path, found.sha256, (found.distribution,), (found.version,))
-            return
-        assert isinstance(found.origin, WheelOrigin)
-        versions = (str(found.version), *_filename_version(found.origin.path))
-        names = (found.name, found.distribution)
-        self.check_identity(found.origin.path, found.origin.sha256, names, versions)
-
-    def _screen(self, scan: Scan) -> Scan:
-        """Under ``trust="hashes"``, keep only the wheels of other sources listed under their
-        own name and version."""
-        if not self.gate.hashes:
-            return scan
-        candidates, problems = [], list(scan.problems)
-        for c in scan.candidates:
-            if not isinstance(c.origin, WheelOrigin):
-                candidates.append(c)  # installed in the environment: trusted as the host is
-                continue
-            try:
-                self._screen_identity(c)
-            except TrustError as exc:
-                problems.append(_untrusted(exc, c.origin.path, version=str(c.version)))
-            else:
-                candidates.append(c)
-        support = []
-        for info in scan.support:
-            try:
-                self._screen_identity(info)
-            except TrustError as exc:
-                problems.append(_untrusted(exc, info.path))
-            else:
-                support.append(info)
-        return Scan(tuple(candidates), tuple(problems), tuple(support))
-
-    def check_identity(
-        self, path: Path, sha256: str, names: tuple[str, ...], versions: tuple[str, ...]
-    ) -> None:
-        """:raises TrustError: unless one of ``versions`` is the one listed for the hash."""
-        failure: TrustError | None = None
-        for version in versions:
-            try:
-                self.gate.check_identity(path, sha256, names, version)
-            except TrustError as exc:
-                failure = failure or exc
-            else:
-                return
-        assert failure is not None
-        raise failure
-
-
-def _filename_version(path: Path) -> tuple[str, ...]:
-    # Imported here: packaging.utils loads packaging.tags and subprocess, which a host that
-    # reads no wheel never needs.
-    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
-
-    try:
-        return (str(parse_wheel_filename(path.name)[1]),)
-    except InvalidWheelFilename:
-        return ()
-
-
-def _untrusted(exc: TrustError, path: Path, *, version: str | None = None) -> Problem:
-    return Problem(ProblemKind.UNTRUSTED, exc.plugin, str(exc), version=version, path=str(path))
 
 
 def _inserted(

@@ -112,6 +112,10 @@ class Inspection:
             raise WheelError(str(exc), path=self.info.path) from exc.__cause__
         return data
 
+    def kept_members(self) -> list[tuple[zipfile.ZipInfo, bytes]]:
+        """The kept members with their directory entries (to send them to another process)."""
+        return list(self._kept.values())
+
 
 def inspect_wheel(
     path: str | os.PathLike[str],

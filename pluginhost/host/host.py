@@ -146,6 +146,7 @@ class PluginHost(Controls):
             reaper=self._reaper,
         )
         self._events.subscribe(self._engine.hooks.after)  # names hooks no spec knows
+        self._discovery.read_elsewhere(self._engine.sites.read_wheel)
         # Process plugins' workers: a crash is told, restarted or quarantined from its thread.
         self._supervisor = Supervisor(
             self._settings,

@@ -9,6 +9,7 @@ process did not install is first imported from, its files are compared with thei
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ from .compiled import entry_modules
 from .site_record import SiteCheck, site_fault
 
 if TYPE_CHECKING:
+    from ..discover.reading import WheelRead
     from .compiled import Compiled
     from .site_writer import SiteJob, SiteWrite
     from .writer_process import WriterProcess
@@ -266,6 +268,16 @@ class SiteDirs:
         self._site_writer()
         if self._writer is not None:
             self._writer.start()
+
+    def read_wheel(
+        self, path: Path, lstat: os.stat_result, limits: WheelLimits
+    ) -> WheelRead | None:
+        """Have the site writer read and validate a look's wheel file (a
+        :data:`~pluginhost.discover.reading.ReadElsewhere`); ``None`` unless it is ready.
+
+        :raises WheelError: when the file cannot be read, or the writer was lost meanwhile.
+        """
+        return self._writer.read_wheel(path, lstat, limits) if self._writer is not None else None
 
     def close(self) -> None:
         """End the helper process that writes site dirs, if there is one."""

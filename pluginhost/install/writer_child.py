@@ -1,9 +1,11 @@
-"""The site writer's own process: it writes the site dirs the host gives it, one at a time.
+"""The site writer's own process: it writes the site dirs the host gives it, one at a time,
+and reads and validates the wheels of the host's looks that the host asks it to.
 
 The host (:mod:`.writer_process`) starts it with ``python -I``, writes each job as a frame to
-its stdin and reads each answer from its stdout. What it is given was validated by the host:
-it only writes (:func:`~.site_writer.write_site`). It ends at the end of its stdin, or when
-the host that started it is gone.
+its stdin and reads each answer from its stdout. A site dir's wheel was validated already: it
+only writes (:func:`~.site_writer.write_site`). A wheel to read is read and validated by the
+functions the host would run (:func:`~pluginhost.discover.reading.read_and_inspect`). It ends
+at the end of its stdin, or when the host that started it is gone.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Final
 
 import msgspec
 
+from ..discover.reading import read_and_inspect
 from ..model.errors import InstallError, WheelError
 from ..state.frames import read_frame, write_frame
 from .compiled import read_compiled
@@ -21,12 +24,16 @@ from .site_writer import SiteJob, load_installer, write_site
 from .writer_messages import (
     PROTOCOL,
     JobMsg,
+    ReadFailed,
+    ReadMsg,
     Reply,
     WriteDone,
     WriteFailed,
     WriterReady,
     decoder,
     job_of,
+    read_done,
+    read_of,
 )
 
 __all__ = ["main"]
@@ -67,9 +74,15 @@ def _serve(payload: bytes, messages: msgspec.msgpack.Decoder[object]) -> Reply:
         message = messages.decode(payload)
     except msgspec.DecodeError as exc:
         return WriteFailed("install", f"the site writer cannot read its job: {exc}", None, None)
+    if isinstance(message, ReadMsg):
+        return _read(message)
     if not isinstance(message, JobMsg):
         return WriteFailed("install", f"the site writer got no job: {message!r}", None, None)
-    job = job_of(message)
+    return _write(job_of(message))
+
+
+def _write(job: SiteJob) -> Reply:
+    """Write a site dir; a refusal or a failure is the answer."""
     try:
         return _done(job, write_site(job))
     except WheelError as exc:
@@ -87,3 +100,17 @@ def _done(job: SiteJob, reused: bool) -> WriteDone:
     if reused or not job.compile or not job.preload:
         return WriteDone.of(reused, ())
     return WriteDone.of(reused, read_compiled(job.target, job.preload, job.optimize))
+
+
+def _read(message: ReadMsg) -> Reply:
+    """Read and validate a look's wheel; a refusal of the wheel is part of the answer."""
+    try:
+        path, lstat, limits = read_of(message)
+    except (ValueError, TypeError) as exc:
+        return ReadFailed(f"the site writer cannot read its job: {exc}", message.path)
+    try:
+        return read_done(read_and_inspect(path, lstat, limits))
+    except WheelError as exc:
+        return ReadFailed(exc.reason, message.path)
+    except Exception as exc:  # the host must have an answer, and a typed one
+        return ReadFailed(f"the site writer failed: {type(exc).__name__}: {exc}", message.path)

@@ -3,16 +3,26 @@
 MessagePack through msgspec, as with process plugins (``proc/messages.py``): values only, never
 pickle. The writer speaks first, once, with :class:`WriterReady`; then it answers each
 :class:`JobMsg` with :class:`WriteDone` (with the bytecode of the modules the job asked for:
-:mod:`.compiled`) or :class:`WriteFailed`.
+:mod:`.compiled`) or :class:`WriteFailed`, and each :class:`ReadMsg` (a look's wheel to read
+and validate: :mod:`~pluginhost.discover.reading`) with :class:`ReadDone` or
+:class:`ReadFailed`.
 """
 
 from __future__ import annotations
 
+import os
+import zipfile
 from pathlib import Path
 from typing import Any, Union
 
+import attrs
 import msgspec
 
+from ..discover.archive import WheelBytes, WheelLimits
+from ..discover.metadata import EntryPointSpec
+from ..discover.reading import WheelRead
+from ..discover.wheel import Inspection, WheelInfo
+from ..model.errors import WheelError
 from .compiled import Compiled
 from .site_writer import SiteJob, StagedWheel
 
@@ -20,6 +30,9 @@ __all__ = [
     "PROTOCOL",
     "CompiledMsg",
     "JobMsg",
+    "ReadDone",
+    "ReadFailed",
+    "ReadMsg",
     "Reply",
     "WheelMsg",
     "WriteDone",
@@ -28,10 +41,14 @@ __all__ = [
     "decoder",
     "job_of",
     "message_of",
+    "read_done",
+    "read_message",
+    "read_of",
+    "wheel_read",
 ]
 
 #: Raised whenever the messages change shape: a writer of another version is not used.
-PROTOCOL = 2
+PROTOCOL = 3
 
 
 class WheelMsg(msgspec.Struct, array_like=True):
@@ -88,12 +105,146 @@ class WriteFailed(msgspec.Struct, tag="failed", array_like=True):
     path: str | None
 
 
-Reply = Union[WriterReady, WriteDone, WriteFailed]  # noqa: UP007
+class ReadMsg(msgspec.Struct, tag="read", array_like=True):
+    """A wheel file to read and validate: its path, its ``lstat`` (as the ten numbers of an
+    ``os.stat_result``: the file opened must be that file) and the limits, in
+    :class:`~pluginhost.WheelLimits`' order."""
+
+    path: str
+    lstat: list[int]
+    limits: list[int]
+
+
+class KeptMsg(msgspec.Struct, array_like=True):
+    """A member kept by validation (a manifest), with the sizes its directory declares."""
+
+    name: str
+    file_size: int
+    compress_size: int
+    data: bytes
+
+
+class InfoMsg(msgspec.Struct, array_like=True):
+    """A :class:`~pluginhost.discover.wheel.WheelInfo`, field by field (entry points as
+    ``[name, group, value]``)."""
+
+    path: str
+    sha256: str
+    distribution: str
+    version: str
+    dist_info_dir: str
+    tags: list[str]
+    requires_python: str | None
+    requires_dist: list[str]
+    entry_points: list[tuple[str, str, str]]
+    top_level: list[str]
+    members: list[str]
+
+
+class ReadDone(msgspec.Struct, tag="read_done", array_like=True):
+    """The file's bytes and sha256, and either what validation read or why it refused."""
+
+    data: bytes
+    sha256: str
+    info: InfoMsg | None
+    kept: list[KeptMsg]
+    refused: str | None
+    plugin: str | None
+    path: str | None
+
+
+class ReadFailed(msgspec.Struct, tag="read_failed", array_like=True):
+    """The file could not be read (nothing is known of its bytes)."""
+
+    reason: str
+    path: str
+
+
+Reply = Union[WriterReady, WriteDone, WriteFailed, ReadDone, ReadFailed]  # noqa: UP007
 
 
 def decoder() -> msgspec.msgpack.Decoder[Any]:
     """A decoder that accepts the writer's messages and jobs, nothing else."""
-    return msgspec.msgpack.Decoder(Union[JobMsg, WriterReady, WriteDone, WriteFailed])  # noqa: UP007
+    return msgspec.msgpack.Decoder(
+        Union[JobMsg, ReadMsg, WriterReady, WriteDone, WriteFailed, ReadDone, ReadFailed]  # noqa: UP007
+    )
+
+
+def read_message(path: Path, lstat: os.stat_result, limits: WheelLimits) -> ReadMsg:
+    numbers = [int(lstat[i]) for i in range(10)]  # mode, ino, dev, nlink, uid, gid, size, times
+    return ReadMsg(str(path), numbers, list(attrs.astuple(limits)))
+
+
+def read_of(message: ReadMsg) -> tuple[Path, os.stat_result, WheelLimits]:
+    """The path, ``lstat`` and limits a :class:`ReadMsg` carries.
+
+    :raises ValueError, TypeError: when they are not a stat's ten numbers and valid limits.
+    """
+    if len(message.lstat) != 10:
+        raise ValueError(f"an lstat is ten numbers, not {len(message.lstat)}")
+    return Path(message.path), os.stat_result(message.lstat), WheelLimits(*message.limits)
+
+
+def read_done(done: WheelRead) -> ReadDone:
+    """The answer that carries ``done`` back to the host."""
+    data, inspected = done.data, done.inspected
+    if isinstance(inspected, WheelError):
+        return ReadDone(data.data, data.sha256, None, [], *_refusal(inspected))
+    kept = [
+        KeptMsg(info.filename, info.file_size, info.compress_size, member)
+        for info, member in inspected.kept_members()
+    ]
+    return ReadDone(data.data, data.sha256, _info_msg(inspected.info), kept, None, None, None)
+
+
+def wheel_read(reply: ReadDone) -> WheelRead:
+    """The :class:`~pluginhost.discover.reading.WheelRead` a :class:`ReadDone` carries."""
+    data = WheelBytes(reply.data, reply.sha256)
+    if reply.info is None:
+        reason = reply.refused or "refused by the site writer"
+        return WheelRead(data, WheelError(reason, plugin=reply.plugin, path=reply.path))
+    kept = {}
+    for member in reply.kept:
+        entry = zipfile.ZipInfo(member.name)
+        entry.file_size, entry.compress_size = member.file_size, member.compress_size
+        kept[member.name] = (entry, member.data)
+    return WheelRead(data, Inspection(_info(reply.info), kept))
+
+
+def _refusal(exc: WheelError) -> tuple[str, str | None, str | None]:
+    return exc.reason, exc.plugin, exc.path
+
+
+def _info_msg(info: WheelInfo) -> InfoMsg:
+    return InfoMsg(
+        str(info.path),
+        info.sha256,
+        info.distribution,
+        info.version,
+        info.dist_info_dir,
+        list(info.tags),
+        info.requires_python,
+        list(info.requires_dist),
+        [(ep.name, ep.group, ep.value) for ep in info.entry_points],
+        list(info.top_level),
+        sorted(info.members),
+    )
+
+
+def _info(msg: InfoMsg) -> WheelInfo:
+    return WheelInfo(
+        path=Path(msg.path),
+        sha256=msg.sha256,
+        distribution=msg.distribution,
+        version=msg.version,
+        dist_info_dir=msg.dist_info_dir,
+        tags=tuple(msg.tags),
+        requires_python=msg.requires_python,
+        requires_dist=tuple(msg.requires_dist),
+        entry_points=tuple(EntryPointSpec(*ep) for ep in msg.entry_points),
+        top_level=tuple(msg.top_level),
+        members=frozenset(msg.members),
+    )
 
 
 def message_of(job: SiteJob) -> JobMsg:

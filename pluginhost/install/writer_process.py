@@ -33,6 +33,8 @@ from typing import Final
 import attrs
 import msgspec
 
+from ..discover.archive import WheelLimits
+from ..discover.reading import WheelRead
 from ..model.errors import InstallError, WheelError
 from ..model.interpreter import fresh_interpreter
 from ..state.faults import armed
@@ -41,12 +43,17 @@ from .compiled import Compiled
 from .site_writer import SiteJob, write_site
 from .writer_messages import (
     PROTOCOL,
+    ReadDone,
+    ReadFailed,
+    ReadMsg,
     Reply,
     WriteDone,
     WriteFailed,
     WriterReady,
     decoder,
     message_of,
+    read_message,
+    wheel_read,
 )
 
 __all__ = ["WriterProcess"]
@@ -55,6 +62,9 @@ logger = logging.getLogger(__name__)
 
 #: Seconds a job may take in the writer before it is taken for hung.
 _JOB_TIMEOUT: Final = 120.0
+#: Seconds a wheel may take to be read and validated in the writer: the limits bound that to
+#: a few seconds, and the host's lock is held meanwhile.
+_READ_TIMEOUT: Final = 30.0
 #: Seconds for the rest of a greeting that has begun to arrive.
 _GREETING_TIMEOUT: Final = 5.0
 #: The most jobs sent ahead of their install and not answered yet.
@@ -109,24 +119,23 @@ class _Child:
             self.ready = True
         return True
 
-    def send(self, job: SiteJob) -> None:
+    def send(self, job: SiteJob | ReadMsg) -> None:
         """Send ``job``; its answer comes in the order of the jobs sent.
 
         :raises _LostError: the writer cannot be reached, or passed the deadline.
         """
+        message = job if isinstance(job, ReadMsg) else message_of(job)
         try:
-            write_frame(
-                self.jobs, self.encoder.encode(message_of(job)), time.monotonic() + _JOB_TIMEOUT
-            )
+            write_frame(self.jobs, self.encoder.encode(message), time.monotonic() + _JOB_TIMEOUT)
         except OSError as exc:
             raise _LostError(f"cannot send a job: {exc}") from exc
 
-    def answer(self) -> Reply:
+    def answer(self, timeout: float = _JOB_TIMEOUT) -> Reply:
         """Wait for the answer to the oldest job sent and not answered yet.
 
         :raises _LostError: the writer ended, answered garbage, or passed the deadline.
         """
-        return self._read(time.monotonic() + _JOB_TIMEOUT)
+        return self._read(time.monotonic() + timeout)
 
     def _read(self, deadline: float) -> Reply:
         try:
@@ -209,6 +218,41 @@ class WriterProcess:
                     self._lost = 0
                     return self._outcome(reply, job)
         return write_site(job)
+
+    def read_wheel(
+        self, path: Path, lstat: os.stat_result, limits: WheelLimits
+    ) -> WheelRead | None:
+        """Have the writer read and validate a look's wheel file (see
+        :mod:`~pluginhost.discover.reading`), and wait for its answer.
+
+        :returns: ``None`` when the writer is not ready (the host reads the file itself).
+        :raises WheelError: when the file cannot be read, or the writer was lost meanwhile (it
+            died, answered garbage or passed :data:`_READ_TIMEOUT`: the file is not handed
+            back to the host, it is refused now and read again at the next look).
+        """
+        if self._lost >= _GIVE_UP:
+            return None
+        with self._lock:
+            child = self._child
+            if child is None:
+                return None
+            try:
+                if not child.check_ready():
+                    return None
+                self._settle(child)
+                child.send(read_message(path, lstat, limits))
+                reply = child.answer(_READ_TIMEOUT)
+            except _LostError as exc:
+                self._lose(child, exc)
+                raise WheelError(
+                    f"the site writer was lost while it read the file: {exc}", path=path
+                ) from None
+            self._lost = 0
+        if isinstance(reply, ReadDone):
+            return wheel_read(reply)
+        if isinstance(reply, ReadFailed):
+            raise WheelError(reply.reason, path=path)
+        raise WheelError(f"the site writer answered {reply!r}", path=path)
 
     def send_ahead(self, job: SiteJob) -> bool:
         """Send ``job`` to a ready writer and return at once, so that it is written while the

@@ -1,0 +1,114 @@
+"""Reading one wheel file of a look, and validating its bytes: here, or in the site writer.
+
+Under threads that call hooks without pause, every call of the worker that lets the
+interpreter lock go (``open``, ``fstat``, ``read``, ``close``, each member's decompressing)
+costs it about a switch interval to take the lock back. A look may therefore have the site
+writer's process (:mod:`~pluginhost.install.writer_process`) read and validate a small wheel:
+the worker then waits once, for the answer, which carries the bytes, their sha256 and what
+validation read (:class:`WheelRead`). The same functions run there as here, on the same bytes.
+
+The writer is asked only when it can be, and only when nothing must come between the read and
+the validation: not under ``trust="hashes"`` (the hash is checked before the archive is parsed),
+not for a symlinked wheel (its target is checked first), not for a file over
+:data:`ELSEWHERE_MAX`. Otherwise, or when the writer is not ready, the file is read here.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+import attrs
+
+from ..model.errors import WheelError
+from .archive import WheelBytes, WheelLimits, read_wheel_bytes
+from .candidates import inspect_plugin_wheel
+from .folder import unexpected
+from .trust import file_sha256
+from .wheel import Inspection
+
+__all__ = [
+    "ELSEWHERE_MAX",
+    "ReadElsewhere",
+    "WheelRead",
+    "elsewhere_allowed",
+    "inspected",
+    "read_and_inspect",
+    "read_here",
+]
+
+#: The largest wheel the writer is asked to read: its bytes come back through a pipe.
+ELSEWHERE_MAX: Final = 1024 * 1024
+
+
+@attrs.frozen
+class WheelRead:
+    """A wheel file's bytes, and what validating them made of the wheel.
+
+    :param data: the whole file and its sha256.
+    :param inspected: the validated wheel, or why it is refused.
+    """
+
+    data: WheelBytes
+    inspected: Inspection | WheelError
+
+
+ReadElsewhere = Callable[[Path, os.stat_result, WheelLimits], "WheelRead | None"]
+"""Reads and validates a wheel file in another process (its ``lstat`` and the limits given);
+``None`` when that process cannot take it now.
+
+:raises WheelError: when the file cannot be read (nothing is known of its bytes).
+"""
+
+
+def read_here(path: Path, before: os.stat_result | None) -> WheelBytes | str:
+    """The file's bytes, read once and hashed once, or only their sha256 when the file is too
+    large to hold (it is then validated from the file).
+
+    :param before: its ``lstat``, made just now, if made: the file opened must be that file.
+    :raises WheelError: when the file cannot be read.
+    """
+    try:
+        data = read_wheel_bytes(path, before)
+        return data if data is not None else file_sha256(path)
+    except OSError as exc:
+        raise WheelError(f"cannot read the file: {exc}", path=path) from exc
+
+
+def read_and_inspect(path: Path, before: os.stat_result, limits: WheelLimits) -> WheelRead:
+    """Read a small wheel file and validate its bytes (what the site writer runs for a look).
+
+    :raises WheelError: when the file cannot be read, or is larger than
+        :data:`ELSEWHERE_MAX` (nothing is known of its bytes then).
+    """
+    data = read_here(path, before)
+    if isinstance(data, str) or len(data.data) > ELSEWHERE_MAX:
+        raise WheelError(f"is over {ELSEWHERE_MAX} bytes: read by the host", path=path)
+    return WheelRead(data, inspected(path, data, limits))
+
+
+def inspected(path: Path, data: WheelBytes | None, limits: WheelLimits) -> Inspection | WheelError:
+    """What validating a wheel's bytes (the file's, without ``data``) makes of it.
+
+    An error no check expected refuses the wheel too, logged (see
+    :func:`~.folder.unexpected`): one file must never stop a look at the others.
+    """
+    try:
+        return inspect_plugin_wheel(path, limits, data)
+    except WheelError as exc:
+        return exc
+    except Exception as exc:
+        return unexpected(exc, path)
+
+
+def elsewhere_allowed(st: os.stat_result | None, hashes: bool) -> bool:
+    """Whether a wheel of this ``lstat`` may be read and validated in another process."""
+    return (
+        st is not None
+        and not hashes
+        and stat.S_ISREG(st.st_mode)
+        and 0 < st.st_size <= ELSEWHERE_MAX
+    )
