@@ -141,3 +141,32 @@ class TestFrameReader:
             frames.read(time.monotonic() + 0.1)  # most of a header: kept
         os.write(writer, there[3:] + frame(b"x")[:2])
         assert frames.read(time.monotonic() + 1) == b"there"
+
+
+class TestToldNonBlocking:
+    """A descriptor the caller says is non-blocking is not asked (a system call fewer)."""
+
+    def test_an_answer_waited_for_first(self, pipe: tuple[int, int]) -> None:
+        """``soon=False``: waited for, then read whole, whether it comes later or is there."""
+        reader, writer = pipe
+        os.set_blocking(reader, False)
+        frames = FrameReader(reader, nonblocking=True)
+        later = threading.Timer(0.1, lambda: os.write(writer, frame(b"later")))
+        later.start()
+        assert frames.read(time.monotonic() + 10, soon=False) == b"later"
+        later.join()
+        os.write(writer, frame(b"there"))
+        assert frames.read(time.monotonic() + 10, soon=False) == b"there"
+        with pytest.raises(FrameError, match="did not answer in time"):
+            frames.read(time.monotonic() + 0.1, soon=False)
+
+    def test_write_keeps_its_deadline(self, pipe: tuple[int, int]) -> None:
+        """Written at once while the pipe takes it; on a full pipe, refused at the deadline."""
+        reader, writer = pipe
+        os.set_blocking(writer, False)
+        write_frame(writer, b"small", time.monotonic() + 1, nonblocking=True)
+        assert read_frame(reader) == b"small"
+        started = time.monotonic()
+        with pytest.raises(FrameError, match="did not answer in time"):
+            write_frame(writer, b"x" * 1_000_000, started + 0.2, nonblocking=True)
+        assert time.monotonic() - started < 2

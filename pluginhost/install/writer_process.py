@@ -98,7 +98,7 @@ class _Child:
         self.answers = self.process.stdout.fileno()
         os.set_blocking(self.jobs, False)
         os.set_blocking(self.answers, False)
-        self.frames = FrameReader(self.answers)
+        self.frames = FrameReader(self.answers, nonblocking=True)
         self.ready = False
         self.encoder = msgspec.msgpack.Encoder()
         self.decoder = decoder()
@@ -126,20 +126,22 @@ class _Child:
         """
         message = job if isinstance(job, ReadMsg) else message_of(job)
         try:
-            write_frame(self.jobs, self.encoder.encode(message), time.monotonic() + _JOB_TIMEOUT)
+            deadline = time.monotonic() + _JOB_TIMEOUT
+            write_frame(self.jobs, self.encoder.encode(message), deadline, nonblocking=True)
         except OSError as exc:
             raise _LostError(f"cannot send a job: {exc}") from exc
 
-    def answer(self, timeout: float = _JOB_TIMEOUT) -> Reply:
+    def answer(self, timeout: float = _JOB_TIMEOUT, *, soon: bool = True) -> Reply:
         """Wait for the answer to the oldest job sent and not answered yet.
 
+        :param soon: whether it may be there already (see :meth:`FrameReader.read`).
         :raises _LostError: the writer ended, answered garbage, or passed the deadline.
         """
-        return self._read(time.monotonic() + timeout)
+        return self._read(time.monotonic() + timeout, soon=soon)
 
-    def _read(self, deadline: float) -> Reply:
+    def _read(self, deadline: float, *, soon: bool = True) -> Reply:
         try:
-            payload = self.frames.read(deadline)
+            payload = self.frames.read(deadline, soon=soon)
         except OSError as exc:
             raise _LostError(str(exc)) from exc
         if payload is None:
@@ -211,7 +213,7 @@ class WriterProcess:
                 try:
                     self._settle(child)
                     child.send(_full(job))
-                    reply = child.answer()
+                    reply = child.answer(soon=False)
                 except _LostError as exc:
                     self._lose(child, exc)
                 else:
@@ -241,7 +243,7 @@ class WriterProcess:
                     return None
                 self._settle(child)
                 child.send(read_message(path, lstat, limits))
-                reply = child.answer(_READ_TIMEOUT)
+                reply = child.answer(_READ_TIMEOUT, soon=False)
             except _LostError as exc:
                 self._lose(child, exc)
                 raise WheelError(

@@ -32,15 +32,18 @@ def frame(payload: bytes) -> bytes:
     return HEADER.pack(len(payload)) + payload
 
 
-def write_frame(fd: int, payload: bytes, deadline: float | None = None) -> None:
+def write_frame(
+    fd: int, payload: bytes, deadline: float | None = None, *, nonblocking: bool = False
+) -> None:
     """Write ``payload`` as one frame to ``fd`` (a non-blocking fd when ``deadline`` is given).
 
     :param deadline: a :func:`time.monotonic` time past which the write gives up.
+    :param nonblocking: the caller knows ``fd`` is non-blocking: it is not asked.
     :raises FrameError: the deadline passed.
     :raises OSError: the peer is gone (``BrokenPipeError``).
     """
     data = memoryview(frame(payload))
-    first = _tried_first(fd, deadline)
+    first = nonblocking or _tried_first(fd, deadline)
     while data:
         if not first:
             _wait(fd, select.POLLOUT, deadline)
@@ -76,19 +79,25 @@ class FrameReader:
     Each read asks for what is there, so a frame that arrived whole costs one system call, not
     two (its header, then its payload): the host's thread waits for the interpreter lock again
     after each one while threads call hooks. Nothing else may read the descriptor.
+
+    :param nonblocking: the caller knows ``fd`` is non-blocking: it is not asked at each read
+        (another system call).
     """
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, *, nonblocking: bool = False) -> None:
         self.fd = fd
+        self._nonblocking = nonblocking
         self._held = bytearray()
         self._ended = False
 
-    def read(self, deadline: float | None = None) -> bytes | None:
+    def read(self, deadline: float | None = None, *, soon: bool = True) -> bytes | None:
         """As :func:`read_frame`: the next frame's payload; ``None`` at the end of the stream.
 
+        :param soon: whether the frame may have come already, so that a read is tried before
+            waiting; not for an answer asked for just now (the try would find nothing).
         :raises FrameError: as :func:`read_frame` does.
         """
-        first = _tried_first(self.fd, deadline)
+        first = soon and (self._nonblocking or _tried_first(self.fd, deadline))
         while True:
             missing = self._missing()
             if missing == 0:
