@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import types
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -68,6 +69,20 @@ class TestCheck:
             owners.check(HELLO, ["host_only_mod"], SITE, {"hello"})
         assert str(tmp_path / "host_only_mod.py") in err.value.reason
         assert "host_only_mod" not in sys.modules
+
+    def test_host_module_whose_attributes_raise(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A module in ``sys.modules`` that raises when asked its ``__file__`` is named as
+        already imported: the refusal is typed, whatever the module does."""
+
+        class Raising(types.ModuleType):
+            def __getattr__(self, name: str) -> object:
+                raise RuntimeError(f"no {name}")
+
+        monkeypatch.setitem(sys.modules, "raising_mod", Raising("raising_mod"))
+        owners = ModuleOwners(Active())
+        with pytest.raises(ResolutionError, match="already provided by the host") as err:
+            owners.check(HELLO, ["hello", "raising_mod"], SITE, {"hello"})
+        assert "(already imported)" in err.value.reason
 
     def test_stdlib_module_not_imported_refused(self) -> None:
         """A standard library module nobody imported yet is refused as the standard library's."""

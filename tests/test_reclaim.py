@@ -36,6 +36,24 @@ TABLE = [Counter() for _ in range(10)]
 """
 
 
+# As pytest-mock-resources 2.15.0 has it (compat/import_.py): no super().__init__(), so no
+# __name__, and a __getattr__ that raises for dunders and fails loudly for the rest.
+ADAPTOR = """
+from types import ModuleType
+
+class ImportAdaptor(ModuleType):
+    def __init__(self, package):
+        self.package = package
+
+    def __getattr__(self, attr):
+        if attr.startswith("__") and attr.endswith("__"):
+            raise AttributeError(attr)
+        raise RuntimeError(f"Cannot use {attr} without {self.package}")
+
+psycopg = ImportAdaptor("psycopg")
+"""
+
+
 class Big:
     """Something a module holds, watched through a weak reference."""
 
@@ -154,6 +172,29 @@ class TestReclaim:
         go.set()
         thread.join(10)
         assert results == [2]
+
+    def test_a_module_type_whose_attributes_raise(self) -> None:
+        """A module type of the plugin's whose instance has no ``__name__`` and whose
+        ``__getattr__`` raises (pytest-mock-resources' optional-import stand-ins): nothing
+        escapes, and the version is still freed at once."""
+        made, big = module("adaptor", ADAPTOR)
+        held = [made]
+        del made
+        assert reclaim(held) is True
+        del held
+        assert big() is None
+
+    def test_release_of_what_is_no_module(self) -> None:
+        """What a plugin put in ``sys.modules`` that is no module (an object taking no weak
+        reference) is let go of without an error, and left to the collector."""
+        made, big = module("slotted", SOURCE + "class Slotted:\n    __slots__ = ('x',)\n")
+        modules = {"slotted": made, "slotted.object": made.Slotted()}
+        del made
+        released = release(modules)
+        assert big() is not None
+        gc.collect()
+        assert big() is None
+        assert released.alive() == []
 
     def test_release_reclaims(self) -> None:
         """``release`` frees what only its cycles hold, and the release is then not alive."""

@@ -108,7 +108,11 @@ def _host_spec(module: str) -> importlib.machinery.ModuleSpec | None:
 def _host_location(module: str) -> str:
     loaded = sys.modules.get(module)
     if loaded is not None:
-        return getattr(loaded, "__file__", None) or "already imported"
+        try:
+            origin = getattr(loaded, "__file__", None)
+        except Exception:  # a module object whose attributes raise: it is there all the same
+            origin = None
+        return origin if isinstance(origin, str) and origin else "already imported"
     if module in sys.stdlib_module_names or module in sys.builtin_module_names:
         return "the standard library"
     spec = _host_spec(module)

@@ -53,6 +53,19 @@ class _Marker:
     """Put in a module's namespace to learn whether the namespace outlives the module."""
 
 
+def _ref(module: types.ModuleType) -> Callable[[], object]:
+    """A weak reference to ``module``; a plugin may have put in ``sys.modules`` an object that
+    takes none (an instance of a class with ``__slots__``): its marker alone tells then."""
+    try:
+        return weakref.ref(module)
+    except TypeError:
+        return _gone
+
+
+def _gone() -> None:
+    return None
+
+
 def _mark(module: types.ModuleType) -> Callable[[], object]:
     # A function keeps its module's namespace alive (__globals__), not the module object: a
     # function of the plugin kept anywhere shows only through an object in its namespace.
@@ -60,7 +73,7 @@ def _mark(module: types.ModuleType) -> Callable[[], object]:
     try:
         vars(module)["__pluginhost_marker__"] = marker
     except Exception:  # a module object that refuses it; its own weak reference still counts
-        return lambda: None
+        return _gone
     return weakref.ref(marker)
 
 
@@ -74,13 +87,13 @@ class Released:
         completes beyond that number began after.
     """
 
-    refs: Mapping[str, tuple[weakref.ref[types.ModuleType], Callable[[], object]]]
+    refs: Mapping[str, tuple[Callable[[], object], Callable[[], object]]]
     since: int
 
     @classmethod
     def of(cls, modules: Mapping[str, types.ModuleType]) -> Released:
         """Watch ``modules``; the caller drops its own references right after."""
-        refs = {name: (weakref.ref(module), _mark(module)) for name, module in modules.items()}
+        refs = {name: (_ref(module), _mark(module)) for name, module in modules.items()}
         return cls(refs, full_collections()[0])
 
     def alive(self) -> list[str]:

@@ -48,6 +48,8 @@ def reclaim(modules: Sequence[types.ModuleType]) -> bool:
 
     The caller holds ``modules`` in this one sequence only, and drops it after the call.
     """
+    if not all(isinstance(module, types.ModuleType) for module in modules):
+        return False  # something else put in sys.modules (an object, a class): the collector's
     namespaces = [vars(module) for module in modules]
     found = _gather([*modules, *namespaces], modules, namespaces)
     if found is None or _held(found, len(modules)):
@@ -63,7 +65,7 @@ def _gather(
 ) -> list[object] | None:
     """The objects ``roots`` reach inside the version, roots first; ``None`` past the budget
     or when one has a finalizer."""
-    names = {module.__name__ for module in modules}
+    names = {name for ns in namespaces if isinstance(name := ns.get("__name__"), str)}
     inside = {id(ns) for ns in namespaces}
     seen = {id(root) for root in roots}
     found = list(roots)
@@ -85,13 +87,27 @@ def _gather(
 
 def _owned(obj: object, names: set[str], namespaces: set[int]) -> bool:
     """Whether ``obj`` may belong to the version: not another module, nor a class or function
-    defined elsewhere (shared with the rest of the process, and reached from everywhere)."""
+    defined elsewhere (shared with the rest of the process, and reached from everywhere).
+
+    Names are read from the objects' own dicts: a module type of a plugin's may answer
+    ``__name__`` with its own ``__getattr__`` (and raise), and what cannot be told is taken
+    for the version's, which can only keep it whole (the collector's then).
+    """
+    try:
+        return _owned_by_name(obj, names, namespaces)
+    except Exception:  # a plugin's object that answers nothing as expected
+        return True
+
+
+def _owned_by_name(obj: object, names: set[str], namespaces: set[int]) -> bool:
     if obj is _BUILTINS:
         return False
     if isinstance(obj, types.ModuleType):
-        return obj.__name__ in names
+        # The version's own were gathered first; another one in sys.modules is shared (an
+        # instance of a module type the version made, kept in a global, is the version's).
+        return not _module_namespace(vars(obj))
     if isinstance(obj, type):
-        return obj.__module__ in names
+        return vars(obj).get("__module__") in names
     if isinstance(obj, types.FunctionType):
         # Defined there, or a wrapper of something defined there (functools.wraps copies
         # __module__: dataclasses wraps each generated __repr__ so).
