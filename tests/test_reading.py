@@ -120,26 +120,29 @@ class TestInTheWriter:
         assert refused.value.path == str(fifo)
         assert isinstance(elsewhere(writer, factory.build("hello", code=GREET)), WheelRead)
 
-    def test_a_file_replaced_since_its_lstat(
-        self, writer: WriterProcess, factory: WheelFactory, tmp_path: Path
+    @pytest.mark.parametrize(
+        ("change", "refusal"), [("replaced", "replaced"), ("removed", "cannot read the file")]
+    )
+    def test_a_file_changed_since_its_lstat(
+        self,
+        change: str,
+        refusal: str,
+        writer: WriterProcess,
+        factory: WheelFactory,
+        tmp_path: Path,
     ) -> None:
-        """The file the writer opens must be the one the look's ``lstat`` saw."""
+        """The file the writer opens must be the one the look's ``lstat`` saw, and one gone
+        since is a typed refusal naming it."""
         ready(writer, tmp_path, factory)
         path = factory.build("hello", code=GREET)
         seen = os.lstat(path)
-        os.replace(factory.build("other", code=GREET), path)
-        with pytest.raises(WheelError, match="replaced"):
+        if change == "replaced":
+            os.replace(factory.build("other", code=GREET), path)
+        else:
+            path.unlink()
+        with pytest.raises(WheelError, match=refusal) as refused:
             writer.read_wheel(path, seen, WheelLimits())
-
-    def test_a_missing_file(
-        self, writer: WriterProcess, factory: WheelFactory, tmp_path: Path
-    ) -> None:
-        ready(writer, tmp_path, factory)
-        path = factory.build("hello", code=GREET)
-        seen = os.lstat(path)
-        path.unlink()
-        with pytest.raises(WheelError, match="cannot read the file"):
-            writer.read_wheel(path, seen, WheelLimits())
+        assert refused.value.path == str(path)
 
     def test_not_ready_reads_nothing(self, writer: WriterProcess, factory: WheelFactory) -> None:
         """Before the writer said it is ready, the host reads the file itself."""
