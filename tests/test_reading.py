@@ -4,8 +4,11 @@ meanwhile; and a host that reads its folders' wheels there, except under ``trust
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import ready, writers
 
+import pluginhost.install.writer_process
 from pluginhost import EventKind, ManifestError, PluginHost, WheelError
 from pluginhost.discover.archive import WheelLimits
 from pluginhost.discover.candidates import candidate_from_wheel
@@ -67,7 +71,9 @@ class TestInTheWriter:
         ready(writer, tmp_path, factory)
         path = factory.build("hello", code=GREET, broken=kind)
         done = elsewhere(writer, path)
-        assert done.data.data == path.read_bytes()
+        assert done.data.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+        valid = isinstance(done.inspected, Inspection)
+        assert done.data.data == (path.read_bytes() if valid else b"")
         here = inspected(path, None, WheelLimits())
         assert verdict(done.inspected) == verdict(here)
         assert made(done.inspected) == made(here)
@@ -165,6 +171,28 @@ class TestInTheWriter:
         assert ready(writer, tmp_path, factory) != pid
         assert isinstance(elsewhere(writer, path), WheelRead)
 
+    def test_a_writer_that_greets_with_garbage_leaves_the_read_here(
+        self,
+        writer: WriterProcess,
+        factory: WheelFactory,
+        monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """A writer lost before the read was sent: nothing is refused, the host reads."""
+        garbage = "import os, time; os.write(1, b'\\x00\\x00\\x00\\x03abc'); time.sleep(30)"
+        monkeypatch.setattr(
+            pluginhost.install.writer_process, "_BOOT", [sys.executable, "-I", "-c", garbage]
+        )
+        writer.start()
+        path = factory.build("hello", code=GREET)
+        deadline = time.monotonic() + 30
+        with caplog.at_level(logging.WARNING, logger=pluginhost.install.writer_process.__name__):
+            while not any("garbage" in r.getMessage() for r in caplog.records):
+                assert time.monotonic() < deadline, "the garbage greeting never arrived"
+                assert writer.read_wheel(path, os.lstat(path), WheelLimits()) is None
+                time.sleep(0.05)
+        assert writer.read_wheel(path, os.lstat(path), WheelLimits()) is None
+
 
 class TestHere:
     def test_read_and_inspect_refuses_a_large_file(
@@ -194,7 +222,9 @@ class TestHere:
         path = factory.build("hello", code=GREET, broken=kind)
         done = read_and_inspect(path, os.lstat(path), WheelLimits())
         back = wheel_read(read_done(done))
-        assert back.data == done.data
+        assert back.data.sha256 == done.data.sha256
+        if kind is None:
+            assert back.data == done.data
         assert verdict(back.inspected) == verdict(done.inspected)
 
 

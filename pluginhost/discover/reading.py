@@ -64,18 +64,21 @@ ReadElsewhere = Callable[[Path, os.stat_result, WheelLimits], "WheelRead | None"
 """
 
 
-def read_here(path: Path, before: os.stat_result | None) -> WheelBytes | str:
+def read_here(
+    path: Path, before: os.stat_result | None, *, named: Path | None = None
+) -> WheelBytes | str:
     """The file's bytes, read once and hashed once, or only their sha256 when the file is too
     large to hold (it is then validated from the file).
 
     :param before: its ``lstat``, made just now, if made: the file opened must be that file.
+    :param named: the path errors name, if not ``path`` (a symlink's, read at its target).
     :raises WheelError: when the file cannot be read.
     """
     try:
         data = read_wheel_bytes(path, before)
         return data if data is not None else file_sha256(path)
     except OSError as exc:
-        raise WheelError(f"cannot read the file: {exc}", path=path) from exc
+        raise WheelError(f"cannot read the file: {exc}", path=named or path) from exc
 
 
 def read_and_inspect(path: Path, before: os.stat_result, limits: WheelLimits) -> WheelRead:

@@ -142,7 +142,8 @@ class InfoMsg(msgspec.Struct, array_like=True):
 
 
 class ReadDone(msgspec.Struct, tag="read_done", array_like=True):
-    """The file's bytes and sha256, and either what validation read or why it refused."""
+    """The file's sha256, and either its bytes and what validation read, or why it refused
+    (and no bytes)."""
 
     data: bytes
     sha256: str
@@ -189,7 +190,8 @@ def read_done(done: WheelRead) -> ReadDone:
     """The answer that carries ``done`` back to the host."""
     data, inspected = done.data, done.inspected
     if isinstance(inspected, WheelError):
-        return ReadDone(data.data, data.sha256, None, [], *_refusal(inspected))
+        # The bytes of a refused wheel are not used: its digest is enough (and it may be large).
+        return ReadDone(b"", data.sha256, None, [], *_refusal(inspected))
     kept = [
         KeptMsg(info.filename, info.file_size, info.compress_size, member)
         for info, member in inspected.kept_members()

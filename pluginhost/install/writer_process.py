@@ -235,26 +235,37 @@ class WriterProcess:
         if self._lost >= _GIVE_UP:
             return None
         with self._lock:
-            child = self._child
+            child = self._usable_now()
             if child is None:
                 return None
             try:
-                if not child.check_ready():
-                    return None
-                self._settle(child)
                 child.send(read_message(path, lstat, limits))
                 reply = child.answer(_READ_TIMEOUT, soon=False)
+                if not isinstance(reply, ReadDone | ReadFailed):
+                    raise _LostError(f"the site writer answered {reply!r} to a read")
             except _LostError as exc:
                 self._lose(child, exc)
-                raise WheelError(
-                    f"the site writer was lost while it read the file: {exc}", path=path
-                ) from None
+                reason = f"the site writer was lost while it read the file: {exc}"
+                raise WheelError(reason, path=path) from None
             self._lost = 0
-        if isinstance(reply, ReadDone):
-            return wheel_read(reply)
         if isinstance(reply, ReadFailed):
             raise WheelError(reply.reason, path=path)
-        raise WheelError(f"the site writer answered {reply!r}", path=path)
+        return wheel_read(reply)
+
+    def _usable_now(self) -> _Child | None:
+        """The writer if it is ready, with every answer to the jobs sent ahead read; ``None``
+        otherwise (none is started here: the caller does the work itself)."""
+        child = self._child
+        if child is None:
+            return None
+        try:
+            if not child.check_ready():
+                return None
+            self._settle(child)
+        except _LostError as exc:
+            self._lose(child, exc)
+            return None
+        return child
 
     def send_ahead(self, job: SiteJob) -> bool:
         """Send ``job`` to a ready writer and return at once, so that it is written while the
