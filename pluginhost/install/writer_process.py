@@ -230,7 +230,7 @@ class WriterProcess:
         :returns: ``None`` when the writer is not ready (the host reads the file itself).
         :raises WheelError: when the file cannot be read, or the writer was lost meanwhile (it
             died, answered garbage or passed :data:`_READ_TIMEOUT`: the file is not handed
-            back to the host, it is refused now and read again at the next look).
+            back to the host, it is refused now and read again at the next full look).
         """
         if self._lost >= _GIVE_UP:
             return None
