@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, settings
 
 from hookspecs import greeter
 from pluginhost import Event, IndexSource, PluginHost
+from pluginhost.install import writer_process
 from pluginhost.install.installer import install_wheel
 from pluginhost.install.writer_process import WriterProcess
 from pluginhost.load.modules import PluginFinder
@@ -64,6 +65,13 @@ def writers() -> set[int]:
         if ours and "State:\tZ" not in status:  # a zombie has ended
             found.add(int(entry.name))
     return found
+
+
+@pytest.fixture
+def garbage_writer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Site writers started from now on greet with garbage (and then say nothing)."""
+    garbage = "import os, time; os.write(1, b'\\x00\\x00\\x00\\x03abc'); time.sleep(30)"
+    monkeypatch.setattr(writer_process, "_BOOT", [sys.executable, "-I", "-c", garbage])
 
 
 def ready(writer: WriterProcess, tmp_path: Path, factory: WheelFactory) -> int:

@@ -8,7 +8,6 @@ import hashlib
 import logging
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -175,14 +174,10 @@ class TestInTheWriter:
         self,
         writer: WriterProcess,
         factory: WheelFactory,
-        monkeypatch: pytest.MonkeyPatch,
+        garbage_writer: None,
         caplog: pytest.LogCaptureFixture,
     ) -> None:
         """A writer lost before the read was sent: nothing is refused, the host reads."""
-        garbage = "import os, time; os.write(1, b'\\x00\\x00\\x00\\x03abc'); time.sleep(30)"
-        monkeypatch.setattr(
-            pluginhost.install.writer_process, "_BOOT", [sys.executable, "-I", "-c", garbage]
-        )
         writer.start()
         path = factory.build("hello", code=GREET)
         deadline = time.monotonic() + 30

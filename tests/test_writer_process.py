@@ -117,14 +117,10 @@ class TestWriter:
         writer: WriterProcess,
         factory: WheelFactory,
         tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch,
+        garbage_writer: None,
         caplog: pytest.LogCaptureFixture,
     ) -> None:
         """A writer that greets with garbage is not used: installs go on here."""
-        garbage = "import os, time; os.write(1, b'\\x00\\x00\\x00\\x03abc'); time.sleep(30)"
-        monkeypatch.setattr(
-            pluginhost.install.writer_process, "_BOOT", [sys.executable, "-I", "-c", garbage]
-        )
         home = tmp_path / "home"
         with caplog.at_level(logging.WARNING, logger=pluginhost.install.writer_process.__name__):
             for n in range(5):

@@ -235,8 +235,13 @@ class WriterProcess:
         if self._lost >= _GIVE_UP:
             return None
         with self._lock:
-            child = self._usable_now()
+            child = self._usable(start=False)
             if child is None:
+                return None
+            try:
+                self._settle(child)
+            except _LostError as exc:  # lost before the read was sent: the host reads
+                self._lose(child, exc)
                 return None
             try:
                 child.send(read_message(path, lstat, limits))
@@ -251,21 +256,6 @@ class WriterProcess:
         if isinstance(reply, ReadFailed):
             raise WheelError(reply.reason, path=path)
         return wheel_read(reply)
-
-    def _usable_now(self) -> _Child | None:
-        """The writer if it is ready, with every answer to the jobs sent ahead read; ``None``
-        otherwise (none is started here: the caller does the work itself)."""
-        child = self._child
-        if child is None:
-            return None
-        try:
-            if not child.check_ready():
-                return None
-            self._settle(child)
-        except _LostError as exc:
-            self._lose(child, exc)
-            return None
-        return child
 
     def send_ahead(self, job: SiteJob) -> bool:
         """Send ``job`` to a ready writer and return at once, so that it is written while the
@@ -375,12 +365,14 @@ class WriterProcess:
         if child is not None:
             child.forget()
 
-    def _usable(self) -> _Child | None:
-        """The writer if it is ready; starts one when there is none (this job is then written
-        here: the writer takes longer to start than a small site dir to write)."""
+    def _usable(self, *, start: bool = True) -> _Child | None:
+        """The writer if it is ready; with ``start``, starts one when there is none (this job
+        is then written here: the writer takes longer to start than a small site dir to
+        write)."""
         child = self._child
         if child is None:
-            self._start()
+            if start:
+                self._start()
             return None
         try:
             return child if child.check_ready() else None
