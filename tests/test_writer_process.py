@@ -15,12 +15,14 @@ import pytest
 from conftest import greet_code, ready, writers
 
 import pluginhost.install.writer_process
-from pluginhost import PluginHost, WheelError
-from pluginhost.discover.archive import read_wheel_bytes
+from pluginhost import ManifestError, PluginHost, WheelError
+from pluginhost.discover.archive import WheelLimits, read_wheel_bytes
+from pluginhost.discover.candidates import candidate_from_wheel
 from pluginhost.discover.handover import ValidatedWheel
 from pluginhost.discover.wheel import inspect_wheel
-from pluginhost.install.installer import InstalledSite, install_wheel, plugin_job
+from pluginhost.install.installer import InstalledSite, candidate_job, install_wheel, plugin_job
 from pluginhost.install.site_writer import SiteJob
+from pluginhost.install.writer_messages import AheadMsg
 from pluginhost.install.writer_process import WriterProcess
 from pluginhost.testing import WheelFactory
 
@@ -274,6 +276,98 @@ class TestAhead:
         assert any(f"site writer (pid {pid}) lost" in r.getMessage() for r in caplog.records)
         site = install(writer, tmp_path / "home", factory.build("hello", code=GREET), "hello")
         assert (site.path / "hello" / "__init__.py").is_file()
+
+
+def read_with_write(
+    writer: WriterProcess, home: Path, wheel: Path, group: str = "greeter.plugins"
+) -> SiteJob | None:
+    """Have ``writer`` read ``wheel`` and write its plugin's site dir under ``home``; the job
+    the host makes of what was read (``None`` when the wheel offers no plugin to ``group``)."""
+    ahead = AheadMsg(group, str(home / "site"), str(home / "staging"), False, 0)
+    done = writer.read_wheel(wheel, os.lstat(wheel), WheelLimits(), ahead)
+    assert done is not None, "the writer was ready"
+    inspected = done.inspected
+    if isinstance(inspected, WheelError):
+        return None
+    candidate = candidate_from_wheel(inspected, group)
+    if candidate is None:
+        return None
+    validated = ValidatedWheel(inspected.info, done.data.data)
+    return candidate_job(
+        candidate, validated, site_root=home / "site", staging_root=home / "staging"
+    )
+
+
+class TestWithTheRead:
+    def test_the_read_writes_the_site_dir_the_host_asks_for(
+        self,
+        writer: WriterProcess,
+        factory: WheelFactory,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """The site dir is written when the read's answer comes, with its bytecode; sending
+        the host's job ahead and collecting it take that answer, once."""
+        monkeypatch.setattr(sys, "dont_write_bytecode", False)
+        ready(writer, tmp_path, factory)
+        wheel = factory.build("hello", "2.0.0", code=GREET)
+        job = read_with_write(writer, tmp_path / "home", wheel)
+        assert job is not None
+        assert (job.target / "hello" / "__init__.py").is_file()  # before any other call
+        assert job.target.name.startswith("hello-2.0.0-")
+        assert writer.send_ahead(job)
+        assert writer.collect(job) is False  # written, not found
+        assert [c.module for c in writer.take_compiled(job.target)] == ["hello"]
+        assert writer.collect(job) is None  # answered once
+        assert writer.settle() == []
+
+    def test_no_site_dir_for_a_wheel_that_offers_no_plugin(
+        self, writer: WriterProcess, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        ready(writer, tmp_path, factory)
+        wheel = factory.build("hello", code=GREET)
+        assert read_with_write(writer, tmp_path / "home", wheel, "other.plugins") is None
+        assert not (tmp_path / "home" / "site").exists()
+        assert writer.settle() == []
+
+    @pytest.mark.parametrize("kind", ["bad-record-hash", "pth-file", "metadata-mismatch"])
+    def test_no_site_dir_for_a_wheel_the_host_refuses(
+        self, kind: str, writer: WriterProcess, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """Refused when read, or when its candidate is made: nothing is written for it."""
+        ready(writer, tmp_path, factory)
+        wheel = factory.build("hello", code=GREET, broken=kind)
+        try:
+            job = read_with_write(writer, tmp_path / "home", wheel)
+        except (WheelError, ManifestError):  # refused when its candidate is made
+            job = None
+        assert job is None
+        assert not (tmp_path / "home" / "site").exists()
+
+    def test_settle_tells_a_site_dir_no_install_took(
+        self, writer: WriterProcess, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        ready(writer, tmp_path, factory)
+        job = read_with_write(writer, tmp_path / "home", factory.build("hello", code=GREET))
+        assert job is not None
+        assert writer.settle() == [job.target]
+        assert writer.settle() == []
+        assert writer.collect(job) is None  # to be written again, as without
+
+    def test_the_answer_outlives_a_writer_lost_after_it(
+        self, writer: WriterProcess, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """The site dir was renamed into place before the answer came: a writer killed
+        afterwards takes nothing back."""
+        ready(writer, tmp_path, factory)
+        job = read_with_write(writer, tmp_path / "home", factory.build("hello", code=GREET))
+        assert job is not None
+        pid = writer.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        assert writer.send_ahead(job)
+        assert writer.collect(job) is False
+        assert (job.target / "hello" / "__init__.py").is_file()
 
 
 class TestHost:

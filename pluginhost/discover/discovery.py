@@ -395,7 +395,7 @@ class Discovery:
         """
         if self._elsewhere is not None and elsewhere_allowed(st, self.gate.hashes):
             assert st is not None
-            done = self._elsewhere(path, st, self.limits)
+            done = self._elsewhere(path, st, self.limits, self.group)
             if done is not None:
                 return Read(key, done.data.sha256), done
         symlink = path.is_symlink() if st is None else stat.S_ISLNK(st.st_mode)

@@ -56,8 +56,9 @@ class WheelRead:
     inspected: Inspection | WheelError
 
 
-ReadElsewhere = Callable[[Path, os.stat_result, WheelLimits], "WheelRead | None"]
-"""Reads and validates a wheel file in another process (its ``lstat`` and the limits given);
+ReadElsewhere = Callable[[Path, os.stat_result, WheelLimits, str], "WheelRead | None"]
+"""Reads and validates a wheel file in another process (its ``lstat``, the limits and the
+host's entry-point group given: that process may install the plugin the wheel offers meanwhile);
 ``None`` when that process cannot take it now.
 
 :raises WheelError: when the file cannot be read (nothing is known of its bytes).

@@ -22,7 +22,7 @@ import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import attrs
 
@@ -31,9 +31,13 @@ from ..discover.handover import ValidatedWheel
 from ..discover.wheel import WheelInfo, inspect_wheel
 from ..model.errors import InstallError, WheelError
 from ..state import fs
+from .compiled import entry_modules
 from .site_writer import STAMP, SiteJob, SiteWrite, StagedWheel, disk_errors, write_site
 
-__all__ = ["InstalledSite", "install_wheel", "plugin_job", "site_dir_name"]
+if TYPE_CHECKING:
+    from ..model.candidate import Candidate
+
+__all__ = ["InstalledSite", "candidate_job", "install_wheel", "plugin_job", "site_dir_name"]
 
 # What a name or version may look like in a directory name: no separators, no leading dot.
 _SAFE_PART: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!-]*")
@@ -174,6 +178,29 @@ def plugin_job(
     target = Path(site_root) / site_dir_name(name, version, sha256)
     staged = (StagedWheel(wheel.info.path, wheel.data),)
     return SiteJob(staged, Path(staging_root), target, name, version, sha256, preload=preload)
+
+
+def candidate_job(
+    candidate: Candidate, wheel: ValidatedWheel, *, site_root: Path, staging_root: Path
+) -> SiteJob | None:
+    """The :func:`plugin_job` of ``candidate``, read from ``wheel``: the job its install gives
+    the writer, with the bytecode of its entry modules asked for. The host and the site
+    writer (which writes it with the read of a look's wheel) make it alike.
+
+    :returns: ``None`` when the plugin's name or version cannot name a site dir (its install
+        refuses it, saying why).
+    """
+    try:
+        return plugin_job(
+            wheel,
+            site_root=site_root,
+            staging_root=staging_root,
+            name=candidate.name,
+            version=candidate.version_text,
+            preload=entry_modules(candidate.entry_points),
+        )
+    except ValueError:
+        return None
 
 
 class _Copies:

@@ -184,14 +184,15 @@ class SiteDirs:
             self._ahead.add(job.target)
 
     def end_ahead(self) -> None:
-        """After a change: delete the site dirs the writer wrote ahead that no install took
-        (nothing names them; a crash before this, or a writer lost before it answered, leaves
-        them to the prune at the next start)."""
+        """After a change: delete the site dirs the writer wrote ahead, or with a look's
+        reads, that no install took (nothing names them; a crash before this, or a writer lost
+        before it answered, leaves them to the prune at the next start)."""
         if self._writer is None:
             return
         # Drained every time: an answer read for another install meanwhile is told here too.
         for target in self._writer.settle():
-            if target in self._ahead:
+            # One an install found there and took (it was not collected) is verified.
+            if target not in self._verified:
                 delete_dir(target, "")
         self._ahead.clear()
 
@@ -202,19 +203,11 @@ class SiteDirs:
             origin.sha256,
         ):
             return None
-        from .installer import plugin_job
+        from .installer import candidate_job
 
-        try:
-            return plugin_job(
-                wheel,
-                site_root=self.site_root,
-                staging_root=self.staging_root,
-                name=candidate.name,
-                version=candidate.version_text,
-                preload=entry_modules(candidate.entry_points),
-            )
-        except ValueError:
-            return None  # refused by its install, which says why
+        return candidate_job(
+            candidate, wheel, site_root=self.site_root, staging_root=self.staging_root
+        )
 
     def _written_ahead(self, candidate: Candidate, validated: ValidatedWheel) -> Placed | None:
         """The site dir of ``candidate`` if the writer wrote it ahead (see :meth:`write_ahead`);
@@ -270,14 +263,22 @@ class SiteDirs:
             self._writer.start()
 
     def read_wheel(
-        self, path: Path, lstat: os.stat_result, limits: WheelLimits
+        self, path: Path, lstat: os.stat_result, limits: WheelLimits, group: str
     ) -> WheelRead | None:
         """Have the site writer read and validate a look's wheel file (a
-        :data:`~pluginhost.discover.reading.ReadElsewhere`); ``None`` unless it is ready.
+        :data:`~pluginhost.discover.reading.ReadElsewhere`), and write the site dir of the
+        plugin it offers to ``group`` right after, as :meth:`write_ahead` would have it write
+        (the worker then waits once for both); ``None`` unless the writer is ready.
 
         :raises WheelError: when the file cannot be read, or the writer was lost meanwhile.
         """
-        return self._writer.read_wheel(path, lstat, limits) if self._writer is not None else None
+        if self._writer is None:
+            return None
+        # Imported with the writer already: msgspec is for hosts that install.
+        from .writer_messages import AheadMsg
+
+        ahead = AheadMsg(group, str(self.site_root), str(self.staging_root), False, 0)
+        return self._writer.read_wheel(path, lstat, limits, ahead)
 
     def close(self) -> None:
         """End the helper process that writes site dirs, if there is one."""

@@ -4,25 +4,34 @@ and reads and validates the wheels of the host's looks that the host asks it to.
 The host (:mod:`.writer_process`) starts it with ``python -I``, writes each job as a frame to
 its stdin and reads each answer from its stdout. A site dir's wheel was validated already: it
 only writes (:func:`~.site_writer.write_site`). A wheel to read is read and validated by the
-functions the host would run (:func:`~pluginhost.discover.reading.read_and_inspect`). It ends
-at the end of its stdin, or when the host that started it is gone.
+functions the host would run (:func:`~pluginhost.discover.reading.read_and_inspect`); when the
+host asks, the site dir of the plugin it offers is written right after, so that the host waits
+once for both (see :func:`_write_ahead`). It ends at the end of its stdin, or when the host
+that started it is gone.
 """
 
 from __future__ import annotations
 
 import os
 import select
+from pathlib import Path
 from typing import Final
 
+import attrs
 import msgspec
 
-from ..discover.reading import read_and_inspect
+from ..discover.archive import WheelLimits
+from ..discover.candidates import candidate_from_wheel
+from ..discover.handover import ValidatedWheel
+from ..discover.reading import WheelRead, read_and_inspect
 from ..model.errors import InstallError, WheelError
 from ..state.frames import read_frame, write_frame
 from .compiled import read_compiled
+from .installer import candidate_job
 from .site_writer import SiteJob, load_installer, write_site
 from .writer_messages import (
     PROTOCOL,
+    AheadMsg,
     JobMsg,
     ReadFailed,
     ReadMsg,
@@ -81,7 +90,7 @@ def _serve(payload: bytes, messages: msgspec.msgpack.Decoder[object]) -> Reply:
     return _write(job_of(message))
 
 
-def _write(job: SiteJob) -> Reply:
+def _write(job: SiteJob) -> WriteDone | WriteFailed:
     """Write a site dir; a refusal or a failure is the answer."""
     try:
         return _done(job, write_site(job))
@@ -109,8 +118,39 @@ def _read(message: ReadMsg) -> Reply:
     except (ValueError, TypeError) as exc:
         return ReadFailed(f"the site writer cannot read its job: {exc}", message.path)
     try:
-        return read_done(read_and_inspect(path, lstat, limits))
+        done = read_and_inspect(path, lstat, limits)
     except WheelError as exc:
         return ReadFailed(exc.reason, message.path)
     except Exception as exc:  # the host must have an answer, and a typed one
         return ReadFailed(f"the site writer failed: {type(exc).__name__}: {exc}", message.path)
+    reply = read_done(done)
+    job = _ahead_job(done, limits, message.ahead) if message.ahead is not None else None
+    if job is not None:
+        reply.target, reply.written = str(job.target), _write(job)
+    return reply
+
+
+def _ahead_job(done: WheelRead, limits: WheelLimits, ahead: AheadMsg) -> SiteJob | None:
+    """The site dir job of the plugin a validated wheel offers, as the host's install would
+    make it; ``None`` for a refused wheel, a wheel that offers no plugin, or one whose
+    candidate the host will refuse (it says why then; nothing is written for it here).
+
+    Written before the host planned the change: a site dir no install takes (the plan chose
+    another version, say) is deleted by the host when the change ends.
+    """
+    inspected = done.inspected
+    if isinstance(inspected, WheelError):
+        return None
+    try:
+        candidate = candidate_from_wheel(inspected, ahead.group, limits)
+    except Exception:  # the host validates it again, and reports the refusal
+        return None
+    if candidate is None:
+        return None
+    wheel = ValidatedWheel(inspected.info, done.data.data)
+    job = candidate_job(
+        candidate, wheel, site_root=Path(ahead.site_root), staging_root=Path(ahead.staging_root)
+    )
+    if job is None:
+        return None
+    return attrs.evolve(job, compile=ahead.compile, optimize=ahead.optimize)

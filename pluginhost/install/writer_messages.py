@@ -5,7 +5,8 @@ pickle. The writer speaks first, once, with :class:`WriterReady`; then it answer
 :class:`JobMsg` with :class:`WriteDone` (with the bytecode of the modules the job asked for:
 :mod:`.compiled`) or :class:`WriteFailed`, and each :class:`ReadMsg` (a look's wheel to read
 and validate: :mod:`~pluginhost.discover.reading`) with :class:`ReadDone` or
-:class:`ReadFailed`.
+:class:`ReadFailed`. A read may also ask for the site dir of the plugin the wheel offers
+(:class:`AheadMsg`): its :class:`ReadDone` then carries that write's answer too.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .site_writer import SiteJob, StagedWheel
 
 __all__ = [
     "PROTOCOL",
+    "AheadMsg",
     "CompiledMsg",
     "JobMsg",
     "ReadDone",
@@ -48,7 +50,7 @@ __all__ = [
 ]
 
 #: Raised whenever the messages change shape: a writer of another version is not used.
-PROTOCOL = 3
+PROTOCOL = 4
 
 
 class WheelMsg(msgspec.Struct, array_like=True):
@@ -105,14 +107,27 @@ class WriteFailed(msgspec.Struct, tag="failed", array_like=True):
     path: str | None
 
 
+class AheadMsg(msgspec.Struct, array_like=True):
+    """With a read: once the wheel is validated, write the site dir of the plugin it offers to
+    ``group``, as its install would (:func:`~.installer.candidate_job`), with the job's
+    bytecode settings (see :class:`~.site_writer.SiteJob`)."""
+
+    group: str
+    site_root: str
+    staging_root: str
+    compile: bool
+    optimize: int
+
+
 class ReadMsg(msgspec.Struct, tag="read", array_like=True):
     """A wheel file to read and validate: its path, its ``lstat`` (as the ten numbers of an
     ``os.stat_result``: the file opened must be that file) and the limits, in
-    :class:`~pluginhost.WheelLimits`' order."""
+    :class:`~pluginhost.WheelLimits`' order; and the site dir to write then, if any."""
 
     path: str
     lstat: list[int]
     limits: list[int]
+    ahead: AheadMsg | None = None
 
 
 class KeptMsg(msgspec.Struct, array_like=True):
@@ -143,7 +158,8 @@ class InfoMsg(msgspec.Struct, array_like=True):
 
 class ReadDone(msgspec.Struct, tag="read_done", array_like=True):
     """The file's sha256, and either its bytes and what validation read, or why it refused
-    (and no bytes)."""
+    (and no bytes); with the site dir written for the read's :class:`AheadMsg` (``target``)
+    and that write's answer, when one was written."""
 
     data: bytes
     sha256: str
@@ -152,6 +168,8 @@ class ReadDone(msgspec.Struct, tag="read_done", array_like=True):
     refused: str | None
     plugin: str | None
     path: str | None
+    target: str | None = None
+    written: WriteDone | WriteFailed | None = None
 
 
 class ReadFailed(msgspec.Struct, tag="read_failed", array_like=True):
@@ -171,9 +189,11 @@ def decoder() -> msgspec.msgpack.Decoder[Any]:
     )
 
 
-def read_message(path: Path, lstat: os.stat_result, limits: WheelLimits) -> ReadMsg:
+def read_message(
+    path: Path, lstat: os.stat_result, limits: WheelLimits, ahead: AheadMsg | None = None
+) -> ReadMsg:
     numbers = [int(lstat[i]) for i in range(10)]  # mode, ino, dev, nlink, uid, gid, size, times
-    return ReadMsg(str(path), numbers, list(attrs.astuple(limits)))
+    return ReadMsg(str(path), numbers, list(attrs.astuple(limits)), ahead)
 
 
 def read_of(message: ReadMsg) -> tuple[Path, os.stat_result, WheelLimits]:

@@ -37,12 +37,13 @@ from ..discover.archive import WheelLimits
 from ..discover.reading import WheelRead
 from ..model.errors import InstallError, WheelError
 from ..model.interpreter import fresh_interpreter
-from ..state.faults import armed
+from ..state.faults import any_armed, armed
 from ..state.frames import FrameReader, write_frame
 from .compiled import Compiled
 from .site_writer import SiteJob, write_site
 from .writer_messages import (
     PROTOCOL,
+    AheadMsg,
     ReadDone,
     ReadFailed,
     ReadMsg,
@@ -190,6 +191,8 @@ class WriterProcess:
         self._compiled: dict[Path, tuple[Compiled, ...]] = {}
         # The site dirs written for jobs sent ahead whose answers no collect took (see settle).
         self._uncollected: list[Path] = []
+        # The site dirs written with a read (see read_wheel), and the writes' answers.
+        self._with_reads: dict[Path, WriteDone | WriteFailed] = {}
         _WRITERS.add(self)
 
     @property
@@ -222,11 +225,19 @@ class WriterProcess:
         return write_site(job)
 
     def read_wheel(
-        self, path: Path, lstat: os.stat_result, limits: WheelLimits
+        self,
+        path: Path,
+        lstat: os.stat_result,
+        limits: WheelLimits,
+        ahead: AheadMsg | None = None,
     ) -> WheelRead | None:
         """Have the writer read and validate a look's wheel file (see
         :mod:`~pluginhost.discover.reading`), and wait for its answer.
 
+        :param ahead: also write the site dir of the plugin the wheel offers, in the same
+            wait: the host's :meth:`send_ahead` and :meth:`collect` of that job then take this
+            answer, and ask the writer nothing (each would be a wait for the interpreter lock
+            under busy callers).
         :returns: ``None`` when the writer is not ready (the host reads the file itself).
         :raises WheelError: when the file cannot be read, or the writer was lost meanwhile (it
             died, answered garbage or passed :data:`_READ_TIMEOUT`: the file is not handed
@@ -244,7 +255,7 @@ class WriterProcess:
                 self._lose(child, exc)
                 return None
             try:
-                child.send(read_message(path, lstat, limits))
+                child.send(read_message(path, lstat, limits, self._ahead_of(ahead)))
                 reply = child.answer(_READ_TIMEOUT, soon=False)
                 if not isinstance(reply, ReadDone | ReadFailed):
                     raise _LostError(f"the site writer answered {reply!r} to a read")
@@ -253,9 +264,18 @@ class WriterProcess:
                 reason = f"the site writer was lost while it read the file: {exc}"
                 raise WheelError(reason, path=path) from None
             self._lost = 0
+            if isinstance(reply, ReadDone) and reply.target and reply.written is not None:
+                self._with_reads[Path(reply.target)] = reply.written
         if isinstance(reply, ReadFailed):
             raise WheelError(reply.reason, path=path)
         return wheel_read(reply)
+
+    def _ahead_of(self, ahead: AheadMsg | None) -> AheadMsg | None:
+        """``ahead`` with this process's bytecode settings; none while a crash point is armed
+        (the host must be the process that writes, and crashes: see :meth:`send_ahead`)."""
+        if ahead is None or any_armed() or len(self._with_reads) >= _KEPT:
+            return None
+        return msgspec.structs.replace(ahead, compile=_compiles(), optimize=sys.flags.optimize)
 
     def send_ahead(self, job: SiteJob) -> bool:
         """Send ``job`` to a ready writer and return at once, so that it is written while the
@@ -266,6 +286,8 @@ class WriterProcess:
         if self._lost >= _GIVE_UP or armed("before_publish", job.version):
             return False
         with self._lock:
+            if job.target in self._with_reads:
+                return True  # written with its read: collect takes that answer
             child = self._child
             if child is None or len(self._ahead) >= _AHEAD:
                 return False
@@ -288,6 +310,9 @@ class WriterProcess:
         :raises InstallError: when the file system failed the install.
         """
         with self._lock:
+            written = self._with_reads.pop(job.target, None)
+            if written is not None:
+                return self._outcome(written, job)
             child = self._child
             if child is None or job.target not in self._ahead:
                 return None
@@ -317,8 +342,9 @@ class WriterProcess:
 
     def settle(self) -> list[Path]:
         """Wait for the answers to every job sent ahead and not collected; the site dirs the
-        writer wrote for them since the last call (not those it found there already, nor
-        those of a writer lost before it answered: a start's prune takes those).
+        writer wrote for them, and with reads, since the last call and that no collect took
+        (not those it found there already, nor those of a writer lost before it answered: a
+        start's prune takes those).
         """
         with self._lock:
             child = self._child
@@ -327,6 +353,9 @@ class WriterProcess:
                     self._settle(child)
                 except _LostError as exc:
                     self._lose(child, exc)
+            for target, reply in self._with_reads.items():
+                self._keep(target, reply)
+            self._with_reads.clear()
             written, self._uncollected = self._uncollected, []
             return written
 
@@ -352,6 +381,7 @@ class WriterProcess:
             child, self._child = self._child, None
             self._ahead.clear()
             self._uncollected.clear()
+            self._with_reads.clear()
         if child is not None:
             child.close()
 
@@ -362,6 +392,7 @@ class WriterProcess:
         self._lock = threading.Lock()  # another thread of the parent may have held it
         self._ahead.clear()
         self._uncollected.clear()
+        self._with_reads.clear()
         if child is not None:
             child.forget()
 
