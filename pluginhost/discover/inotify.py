@@ -45,6 +45,8 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 
+from ..state import held
+
 __all__ = ["ATTRIB_EVENT", "InotifyObserver", "InotifyWatch"]
 
 logger = logging.getLogger("pluginhost")
@@ -243,7 +245,9 @@ class InotifyObserver:
 
     def _read(self) -> None:
         try:
-            data = os.read(self._fd, _BUFFER)
+            # Non-blocking: read keeping the interpreter lock (one wait for it fewer, under
+            # threads that call hooks without pause).
+            data = held.read(self._fd, _BUFFER)
         except BlockingIOError:
             return
         except OSError:

@@ -291,7 +291,11 @@ class FolderWatcher:
         signature = read_signature(path)
         with self._cond:
             self._pending.seen((parent, name), signature, time.monotonic(), at_once=at_once)
-            self._cond.notify_all()
+            if not at_once:
+                # The watcher's thread waits for it to settle. One due now is handed over
+                # below: a thread woken for nothing would only wait for the interpreter lock
+                # beside the worker.
+                self._cond.notify_all()
         if at_once:
             # Due now: handed over from here, not after a wake of the watcher's thread.
             self._hand_over(self._collect_settled())

@@ -13,6 +13,8 @@ import struct
 import time
 from typing import Final
 
+from . import held
+
 __all__ = ["HEADER", "MAX_FRAME", "FrameError", "FrameReader", "frame", "read_frame", "write_frame"]
 
 HEADER: Final = struct.Struct(">I")
@@ -38,7 +40,8 @@ def write_frame(
     """Write ``payload`` as one frame to ``fd`` (a non-blocking fd when ``deadline`` is given).
 
     :param deadline: a :func:`time.monotonic` time past which the write gives up.
-    :param nonblocking: the caller knows ``fd`` is non-blocking: it is not asked.
+    :param nonblocking: the caller knows ``fd`` is non-blocking: it is not asked, and it is
+        written keeping the interpreter lock (:mod:`.held`).
     :raises FrameError: the deadline passed.
     :raises OSError: the peer is gone (``BrokenPipeError``).
     """
@@ -48,7 +51,7 @@ def write_frame(
         if not first:
             _wait(fd, select.POLLOUT, deadline)
         try:
-            written = os.write(fd, data[:_CHUNK])
+            written = (held.write if nonblocking else os.write)(fd, data[:_CHUNK])
         except BlockingIOError:
             first = False
             continue
@@ -81,7 +84,8 @@ class FrameReader:
     after each one while threads call hooks. Nothing else may read the descriptor.
 
     :param nonblocking: the caller knows ``fd`` is non-blocking: it is not asked at each read
-        (another system call).
+        (another system call), and it is read keeping the interpreter lock (:mod:`.held`), a
+        pipe's buffer at a time.
     """
 
     def __init__(self, fd: int, *, nonblocking: bool = False) -> None:
@@ -109,7 +113,7 @@ class FrameReader:
             if not first:
                 _wait(self.fd, select.POLLIN, deadline)
             try:
-                chunk = os.read(self.fd, min(max(missing, _PIPE), _CHUNK))
+                chunk = self._read(missing)
             except BlockingIOError:
                 first = False
                 continue
@@ -117,6 +121,11 @@ class FrameReader:
                 self._held += chunk
             else:
                 self._ended = True
+
+    def _read(self, missing: int) -> bytes:
+        if self._nonblocking:
+            return held.read(self.fd, _PIPE)
+        return os.read(self.fd, min(max(missing, _PIPE), _CHUNK))
 
     def _missing(self) -> int:
         """How many bytes the next frame still lacks (at least its header's)."""
