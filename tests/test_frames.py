@@ -160,6 +160,25 @@ class TestToldNonBlocking:
         with pytest.raises(FrameError, match="did not answer in time"):
             frames.read(time.monotonic() + 0.1, soon=False)
 
+    def test_a_frame_larger_than_the_pipe_crosses_whole(self, pipe: tuple[int, int]) -> None:
+        """Written and read a pipe's buffer at a time on both sides (keeping the interpreter
+        lock), a frame of megabytes arrives whole, and the next one after it."""
+        reader, writer = pipe
+        os.set_blocking(reader, False)
+        os.set_blocking(writer, False)
+        payload = bytes(range(256)) * (3 * 4096)  # 3 MiB
+        sending = threading.Thread(
+            target=lambda: [
+                write_frame(writer, data, time.monotonic() + 30, nonblocking=True)
+                for data in (payload, b"next")
+            ]
+        )
+        sending.start()
+        frames = FrameReader(reader, nonblocking=True)
+        assert frames.read(time.monotonic() + 30, soon=False) == payload
+        assert frames.read(time.monotonic() + 30) == b"next"
+        sending.join()
+
     def test_write_keeps_its_deadline(self, pipe: tuple[int, int]) -> None:
         """Written at once while the pipe takes it; on a full pipe, refused at the deadline."""
         reader, writer = pipe

@@ -51,7 +51,8 @@ def write_frame(
         if not first:
             _wait(fd, select.POLLOUT, deadline)
         try:
-            written = (held.write if nonblocking else os.write)(fd, data[:_CHUNK])
+            # Held: a pipe's buffer at a time (the call copies what it is given).
+            written = held.write(fd, data[:_PIPE]) if nonblocking else os.write(fd, data[:_CHUNK])
         except BlockingIOError:
             first = False
             continue
