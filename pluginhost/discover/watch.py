@@ -157,7 +157,13 @@ class FolderWatcher:
             poll_interval=poll_interval,
             on_overflow=self._events_lost,
         )
-        self._cond: Final = threading.Condition()
+        # One lock, two conditions: the watcher's thread waits on _cond for work, wait_quiet()
+        # on _quiet for the end of a hand-over. A hand-over wakes no thread that has no use
+        # for it: under busy callers, a thread woken for nothing waits for the interpreter
+        # lock beside the worker.
+        lock = threading.RLock()
+        self._cond: Final = threading.Condition(lock)
+        self._quiet: Final = threading.Condition(lock)
         self._thread: Final = threading.Thread(
             target=self._run, name="pluginhost-watcher", daemon=True
         )
@@ -208,6 +214,7 @@ class FolderWatcher:
             started = self._state == "running"
             self._state = "stopped"
             self._cond.notify_all()
+            self._quiet.notify_all()
         if not started:
             return
         self._observers.stop(timeout)
@@ -251,7 +258,7 @@ class FolderWatcher:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                self._cond.wait(remaining)
+                self._quiet.wait(remaining)
             return True
 
     # -- the observer's thread ---------------------------------------------------------------
@@ -347,7 +354,7 @@ class FolderWatcher:
                 self._next_rescan = now + self._rescan_interval
                 # The differences found are pending by now, so wait_quiet() sees them as busy.
                 self._sync_done = max(self._sync_done, ticket)
-            self._cond.notify_all()
+            self._quiet.notify_all()
 
     def _check_folder(self, folder: WatchedFolder, *, full: bool) -> None:
         if folder.problem is not None:
@@ -381,6 +388,7 @@ class FolderWatcher:
             for name in {*armed.snapshot, *folder.known}:
                 self._pending.force((folder.key, name), armed.snapshot.get(name), now)
             self._cond.notify_all()
+            self._quiet.notify_all()
         self._report_problem(folder, WATCHING_AGAIN)
 
     def _rescan(self, folder: WatchedFolder) -> None:
@@ -420,7 +428,7 @@ class FolderWatcher:
             # Counted in the same breath as the paths leave ``pending``: busy() never blinks.
             if settled:
                 self._handing_over += 1
-                self._cond.notify_all()
+            self._quiet.notify_all()  # none settled may leave nothing pending
         return settled
 
     def _hand_over(self, settled: dict[str, set[str]]) -> None:
@@ -434,7 +442,7 @@ class FolderWatcher:
         finally:
             with self._cond:
                 self._handing_over -= 1
-                self._cond.notify_all()
+                self._quiet.notify_all()
 
     # -- helpers -------------------------------------------------------------------------------
 
