@@ -3,11 +3,14 @@
 ``os.read`` and ``os.write`` let Python's interpreter lock go for the system call, as they
 must for a call that may block. On a non-blocking descriptor nothing blocks: the call copies
 what fits and returns (``EAGAIN`` when nothing does) within microseconds. Letting the lock go
-for it anyway is what costs, when other threads call hooks without pause: one of them takes
-the lock, and the host's thread waits for it again, up to the switch interval or more. Measured
-under four such threads (2026-12-05, a round trip of 200 bytes to a child that echoes them:
-write, wait, read): p50 9-31 ms with ``os.write``, 0.1 ms with the write made here (the wait
-lets the lock go, as it must).
+for it anyway can cost, when other threads call hooks without pause: a write that wakes the
+process reading the pipe lets one of them take the lock before the call returns, and the
+host's thread waits for it again, a switch interval or more. Measured under four such threads
+(``benchmarks/lock_waits.py``, 2026-12-05, load 1.4-1.9, two runs of 40): a write of 200 bytes
+to a pipe a child process waits on took p50 0.03 and 2.6 ms, p90 33 and 37 ms with
+``os.write``; p90 0.11 and 0.15 ms made here. A round trip to a child that echoes (the write,
+the wait for the answer, which lets the lock go as it must, the read): p50 22.5 and 24.7 ms
+with ``os``, 14.5 and 17.6 ms here.
 
 So the host's side of its helper processes' pipes, which it makes non-blocking, reads and
 writes through the C library's ``read`` and ``write`` called by ``ctypes.PyDLL``, which keeps
