@@ -354,6 +354,33 @@ class TestWithTheRead:
         assert writer.settle() == []
         assert writer.collect(job) is None  # to be written again, as without
 
+    def test_a_site_dir_named_outside_the_site_root_loses_the_writer(
+        self,
+        writer: WriterProcess,
+        factory: WheelFactory,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """The host deletes a site dir written with a read that no install takes: an answer
+        that names any other path than a child of the site root given is not believed. The
+        read is refused (typed, naming the file), the writer is lost, and the path stays."""
+        elsewhere = tmp_path / "precious"
+        elsewhere.mkdir()
+        (elsewhere / "keep.txt").write_text("mine")
+        monkeypatch.setattr(
+            pluginhost.install.writer_process,
+            "_BOOT",
+            [sys.executable, "-I", "-c", _ELSEWHERE, str(elsewhere)],
+        )
+        ready(writer, tmp_path, factory)
+        wheel = factory.build("hello", code=GREET)
+        with pytest.raises(WheelError, match="site writer was lost") as caught:
+            read_with_write(writer, tmp_path / "home", wheel)
+        assert caught.value.path == str(wheel)
+        assert writer.pid is None
+        assert writer.settle() == []
+        assert (elsewhere / "keep.txt").read_text() == "mine"
+
     def test_the_answer_outlives_a_writer_lost_after_it(
         self, writer: WriterProcess, factory: WheelFactory, tmp_path: Path
     ) -> None:
@@ -368,6 +395,28 @@ class TestWithTheRead:
         assert writer.send_ahead(job)
         assert writer.collect(job) is False
         assert (job.target / "hello" / "__init__.py").is_file()
+
+
+# A writer that does its jobs as the real one does, and answers each read as it would but
+# naming a site dir outside the site root it was given (argv[1]) as written with the read.
+_ELSEWHERE = """
+import os, sys
+import msgspec
+from pluginhost.discover.reading import read_and_inspect
+from pluginhost.install import writer_messages as m
+from pluginhost.install.writer_child import _serve
+from pluginhost.state.frames import read_frame, write_frame
+encoder, decoder = msgspec.msgpack.Encoder(), m.decoder()
+write_frame(1, encoder.encode(m.WriterReady(m.PROTOCOL, os.getpid())))
+while (payload := read_frame(0)) is not None:
+    message = decoder.decode(payload)
+    if not isinstance(message, m.ReadMsg):
+        write_frame(1, encoder.encode(_serve(payload, decoder)))
+        continue
+    reply = m.read_done(read_and_inspect(*m.read_of(message)))
+    reply.target, reply.written = sys.argv[1], m.WriteDone(False, [])
+    write_frame(1, encoder.encode(reply))
+"""
 
 
 class TestHost:

@@ -255,10 +255,12 @@ class WriterProcess:
                 self._lose(child, exc)
                 return None
             try:
-                child.send(read_message(path, lstat, limits, self._ahead_of(ahead)))
+                sent = self._ahead_of(ahead)
+                child.send(read_message(path, lstat, limits, sent))
                 reply = child.answer(_READ_TIMEOUT, soon=False)
                 if not isinstance(reply, ReadDone | ReadFailed):
                     raise _LostError(f"the site writer answered {reply!r} to a read")
+                _check_target(reply, sent)
             except _LostError as exc:
                 self._lose(child, exc)
                 reason = f"the site writer was lost while it read the file: {exc}"
@@ -454,6 +456,19 @@ def _full(job: SiteJob) -> SiteJob:
 def _compiles() -> bool:
     """Whether the host's imports write bytecode where the writer would (its own cache)."""
     return not sys.dont_write_bytecode and sys.pycache_prefix is None
+
+
+def _check_target(reply: ReadDone | ReadFailed, sent: AheadMsg | None) -> None:
+    """A site dir written with a read is a direct child of the site root the host gave: the
+    host deletes it unless an install takes it, and no answer may name another path.
+
+    :raises _LostError: when the answer names one.
+    """
+    if not isinstance(reply, ReadDone) or reply.target is None:
+        return
+    target = Path(reply.target)
+    if sent is None or target.parent != Path(sent.site_root) or target.name in ("", ".", ".."):
+        raise _LostError(f"the site writer answered a read with the site dir {reply.target!r}")
 
 
 def _outcome(reply: Reply, job: SiteJob) -> bool:
