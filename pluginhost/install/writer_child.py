@@ -25,6 +25,7 @@ from .writer_messages import (
     PROTOCOL,
     JobMsg,
     ReadFailed,
+    ReadHere,
     ReadMsg,
     Reply,
     WriteDone,
@@ -109,7 +110,8 @@ def _read(message: ReadMsg) -> Reply:
     except (ValueError, TypeError) as exc:
         return ReadFailed(f"the site writer cannot read its job: {exc}", message.path)
     try:
-        return read_done(read_and_inspect(path, lstat, limits))
+        done = read_and_inspect(path, lstat, limits)
+        return read_done(done) if done is not None else ReadHere(message.path)
     except WheelError as exc:
         return ReadFailed(exc.reason, message.path)
     except Exception as exc:  # the host must have an answer, and a typed one

@@ -45,6 +45,7 @@ from .writer_messages import (
     PROTOCOL,
     ReadDone,
     ReadFailed,
+    ReadHere,
     ReadMsg,
     Reply,
     WriteDone,
@@ -204,7 +205,7 @@ class WriterProcess:
         :raises WheelError: when installer refuses a wheel.
         :raises InstallError: when the file system fails the install.
         """
-        if self._lost >= _GIVE_UP or armed("before_publish", job.version):
+        if self._lost >= _GIVE_UP or armed("before_publish", job.version) or not _sendable(job):
             # Given up on; or the host is the process that is to crash before the publish.
             return write_site(job)
         with self._lock:
@@ -227,12 +228,13 @@ class WriterProcess:
         """Have the writer read and validate a look's wheel file (see
         :mod:`~pluginhost.discover.reading`), and wait for its answer.
 
-        :returns: ``None`` when the writer is not ready (the host reads the file itself).
+        :returns: ``None`` when the writer is not ready, the path is not UTF-8 (the messages'
+            text is) or the file grew too large for the writer: the host reads it itself.
         :raises WheelError: when the file cannot be read, or the writer was lost meanwhile (it
             died, answered garbage or passed :data:`_READ_TIMEOUT`: the file is not handed
             back to the host, it is refused now and read again at the next full look).
         """
-        if self._lost >= _GIVE_UP:
+        if self._lost >= _GIVE_UP or not _utf8(path):
             return None
         with self._lock:
             child = self._usable(start=False)
@@ -246,7 +248,7 @@ class WriterProcess:
             try:
                 child.send(read_message(path, lstat, limits))
                 reply = child.answer(_READ_TIMEOUT, soon=False)
-                if not isinstance(reply, ReadDone | ReadFailed):
+                if not isinstance(reply, ReadDone | ReadFailed | ReadHere):
                     raise _LostError(f"the site writer answered {reply!r} to a read")
             except _LostError as exc:
                 self._lose(child, exc)
@@ -255,7 +257,7 @@ class WriterProcess:
             self._lost = 0
         if isinstance(reply, ReadFailed):
             raise WheelError(reply.reason, path=path)
-        return wheel_read(reply)
+        return wheel_read(reply) if isinstance(reply, ReadDone) else None
 
     def send_ahead(self, job: SiteJob) -> bool:
         """Send ``job`` to a ready writer and return at once, so that it is written while the
@@ -263,7 +265,7 @@ class WriterProcess:
 
         :returns: whether it was sent (not when the writer is not ready, or was given up).
         """
-        if self._lost >= _GIVE_UP or armed("before_publish", job.version):
+        if self._lost >= _GIVE_UP or armed("before_publish", job.version) or not _sendable(job):
             return False
         with self._lock:
             child = self._child
@@ -413,6 +415,22 @@ def _forget_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_in_child)
+
+
+def _utf8(*paths: Path) -> bool:
+    """Whether ``paths`` can be sent: the messages' text is UTF-8, and a file name of other
+    bytes is held with surrogates, which no encoder takes (such a job is done here)."""
+    try:
+        for path in paths:
+            str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _sendable(job: SiteJob) -> bool:
+    copies = [w.contents for w in job.wheels if isinstance(w.contents, Path)]
+    return _utf8(job.staging_root, job.target, *(w.original for w in job.wheels), *copies)
 
 
 def _full(job: SiteJob) -> SiteJob:
