@@ -206,7 +206,8 @@ class WriterProcess:
         :raises InstallError: when the file system fails the install.
         """
         if self._lost >= _GIVE_UP or armed("before_publish", job.version) or not _sendable(job):
-            # Given up on; or the host is the process that is to crash before the publish.
+            # Given up on; paths the messages cannot carry; or the host is the process that is
+            # to crash before the publish.
             return write_site(job)
         with self._lock:
             child = self._usable()
