@@ -89,6 +89,7 @@ REASONS = {
     "long-path": "over the limit of 1024 (a path the file system cannot hold)",
     "file-and-directory": "'evil/sub' is a file where member 'evil/sub/x.py' needs a directory",
     "data-same-file": "install to the same file",
+    "metadata-over-limit": "METADATA is 1197520 bytes, over the limit of 1048576",
 }
 
 Snapshot = Callable[[], dict[str, tuple[int, int]]]

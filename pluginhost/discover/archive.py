@@ -92,6 +92,9 @@ class WheelLimits:
         exempt. A wheel of code compresses 3 to 10 times.
     :param max_member_size: uncompressed size of one member, in bytes.
     :param max_manifest_size: the most :func:`read_member` callers read of a ``plugin.toml``.
+    :param max_metadata_size: uncompressed size of each text file of the ``.dist-info`` that
+        validation parses (METADATA, WHEEL, RECORD, ``entry_points.txt``): parsing costs about
+        1.5 s a MiB, so a few kilobytes deflated could hold the host's lock for minutes.
     """
 
     max_members: int = attrs.field(default=10_000, validator=_positive)
@@ -100,6 +103,7 @@ class WheelLimits:
     max_member_size: int = attrs.field(default=64 * 1024 * 1024, validator=_positive)
     max_manifest_size: int = attrs.field(default=64 * 1024, validator=_positive)
     max_archive_ratio: int = attrs.field(default=100, validator=_positive)
+    max_metadata_size: int = attrs.field(default=1024 * 1024, validator=_positive)
 
 
 class RefusedError(Exception):
@@ -337,6 +341,11 @@ class MemberReader:
         self._limits: Final = limits
         self._compressed: Final = sum(info.compress_size for info in archive.infolist())
         self._total = 0
+
+    @property
+    def limits(self) -> WheelLimits:
+        """The limits this reader checks."""
+        return self._limits
 
     def read(self, info: zipfile.ZipInfo) -> bytes:
         """The whole member."""

@@ -77,7 +77,9 @@ class EntryPointSpec:
         import configparser
 
         # No interpolation: a "%" in a value is text, and "=" alone separates name from value.
-        parser = _case_sensitive_parser()(interpolation=None, delimiters=("=",))
+        # No DEFAULT section either: configparser copies its keys into every section, so a
+        # few kilobytes declared millions of entry points (importlib.metadata has none).
+        parser = _case_sensitive_parser()(interpolation=None, delimiters=("=",), default_section="")
         try:
             parser.read_string(text)
         except configparser.Error as exc:
@@ -178,8 +180,13 @@ def read_headers(
 
 
 def read_text(reader: MemberReader, infos: Mapping[str, zipfile.ZipInfo], member: str) -> str:
+    """A text file of the ``.dist-info``, refused over ``max_metadata_size`` before a byte is
+    decompressed (zipfile reads no more than the size declared)."""
     if member not in infos:
         raise RefusedError(f"has no {member}")
+    size, limit = infos[member].file_size, reader.limits.max_metadata_size
+    if size > limit:
+        raise RefusedError(f"{member} is {size} bytes, over the limit of {limit}")
     try:
         return reader.read(infos[member]).decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -82,15 +82,17 @@ def read_here(
         raise WheelError(f"cannot read the file: {exc}", path=named or path) from exc
 
 
-def read_and_inspect(path: Path, before: os.stat_result, limits: WheelLimits) -> WheelRead:
+def read_and_inspect(path: Path, before: os.stat_result, limits: WheelLimits) -> WheelRead | None:
     """Read a small wheel file and validate its bytes (what the site writer runs for a look).
 
-    :raises WheelError: when the file cannot be read, or is larger than
-        :data:`ELSEWHERE_MAX` (nothing is known of its bytes then).
+    :returns: ``None`` when the file grew past :data:`ELSEWHERE_MAX` since its ``lstat``: the
+        host reads it then, as it reads any larger file (not a refusal: the same file read
+        there might be valid).
+    :raises WheelError: when the file cannot be read.
     """
     data = read_here(path, before)
     if isinstance(data, str) or len(data.data) > ELSEWHERE_MAX:
-        raise WheelError(f"is over {ELSEWHERE_MAX} bytes: read by the host", path=path)
+        return None
     return WheelRead(data, inspected(path, data, limits))
 
 

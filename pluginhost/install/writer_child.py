@@ -34,6 +34,7 @@ from .writer_messages import (
     AheadMsg,
     JobMsg,
     ReadFailed,
+    ReadHere,
     ReadMsg,
     Reply,
     WriteDone,
@@ -123,6 +124,8 @@ def _read(message: ReadMsg) -> Reply:
         return ReadFailed(exc.reason, message.path)
     except Exception as exc:  # the host must have an answer, and a typed one
         return ReadFailed(f"the site writer failed: {type(exc).__name__}: {exc}", message.path)
+    if done is None:
+        return ReadHere(message.path)
     reply = read_done(done)
     job = _ahead_job(done, limits, message.ahead) if message.ahead is not None else None
     if job is not None:

@@ -4,13 +4,14 @@ MessagePack through msgspec, as with process plugins (``proc/messages.py``): val
 pickle. The writer speaks first, once, with :class:`WriterReady`; then it answers each
 :class:`JobMsg` with :class:`WriteDone` (with the bytecode of the modules the job asked for:
 :mod:`.compiled`) or :class:`WriteFailed`, and each :class:`ReadMsg` (a look's wheel to read
-and validate: :mod:`~pluginhost.discover.reading`) with :class:`ReadDone` or
-:class:`ReadFailed`. A read may also ask for the site dir of the plugin the wheel offers
+and validate: :mod:`~pluginhost.discover.reading`) with :class:`ReadDone`, :class:`ReadFailed`
+or :class:`ReadHere`. A read may also ask for the site dir of the plugin the wheel offers
 (:class:`AheadMsg`): its :class:`ReadDone` then carries that write's answer too.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import zipfile
 from pathlib import Path
@@ -34,6 +35,7 @@ __all__ = [
     "JobMsg",
     "ReadDone",
     "ReadFailed",
+    "ReadHere",
     "ReadMsg",
     "Reply",
     "WheelMsg",
@@ -50,7 +52,7 @@ __all__ = [
 ]
 
 #: Raised whenever the messages change shape: a writer of another version is not used.
-PROTOCOL = 4
+PROTOCOL = 5
 
 
 class WheelMsg(msgspec.Struct, array_like=True):
@@ -141,7 +143,8 @@ class KeptMsg(msgspec.Struct, array_like=True):
 
 class InfoMsg(msgspec.Struct, array_like=True):
     """A :class:`~pluginhost.discover.wheel.WheelInfo`, field by field (entry points as
-    ``[name, group, value]``)."""
+    ``[group, [[name, value], ...]]``, a group's name once: once per entry point, a group
+    named by 1 MB of text made a wheel of 3 kB an answer of 300 MB)."""
 
     path: str
     sha256: str
@@ -151,7 +154,7 @@ class InfoMsg(msgspec.Struct, array_like=True):
     tags: list[str]
     requires_python: str | None
     requires_dist: list[str]
-    entry_points: list[tuple[str, str, str]]
+    entry_points: list[tuple[str, list[tuple[str, str]]]]
     top_level: list[str]
     members: list[str]
 
@@ -179,13 +182,21 @@ class ReadFailed(msgspec.Struct, tag="read_failed", array_like=True):
     path: str
 
 
-Reply = Union[WriterReady, WriteDone, WriteFailed, ReadDone, ReadFailed]  # noqa: UP007
+class ReadHere(msgspec.Struct, tag="read_here", array_like=True):
+    """The file is the host's to read: it grew past what the writer reads since its ``lstat``."""
+
+    path: str
+
+
+Reply = Union[WriterReady, WriteDone, WriteFailed, ReadDone, ReadFailed, ReadHere]  # noqa: UP007
 
 
 def decoder() -> msgspec.msgpack.Decoder[Any]:
     """A decoder that accepts the writer's messages and jobs, nothing else."""
     return msgspec.msgpack.Decoder(
-        Union[JobMsg, ReadMsg, WriterReady, WriteDone, WriteFailed, ReadDone, ReadFailed]  # noqa: UP007
+        Union[  # noqa: UP007
+            JobMsg, ReadMsg, WriterReady, WriteDone, WriteFailed, ReadDone, ReadFailed, ReadHere
+        ]
     )
 
 
@@ -247,7 +258,7 @@ def _info_msg(info: WheelInfo) -> InfoMsg:
         list(info.tags),
         info.requires_python,
         list(info.requires_dist),
-        [(ep.name, ep.group, ep.value) for ep in info.entry_points],
+        _grouped(info.entry_points),
         list(info.top_level),
         sorted(info.members),
     )
@@ -263,10 +274,24 @@ def _info(msg: InfoMsg) -> WheelInfo:
         tags=tuple(msg.tags),
         requires_python=msg.requires_python,
         requires_dist=tuple(msg.requires_dist),
-        entry_points=tuple(EntryPointSpec(*ep) for ep in msg.entry_points),
+        entry_points=tuple(
+            EntryPointSpec(name, group, value)
+            for group, pairs in msg.entry_points
+            for name, value in pairs
+        ),
         top_level=tuple(msg.top_level),
         members=frozenset(msg.members),
     )
+
+
+def _grouped(
+    entry_points: tuple[EntryPointSpec, ...],
+) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The entry points in runs of one group, in their order."""
+    return [
+        (group, [(ep.name, ep.value) for ep in run])
+        for group, run in itertools.groupby(entry_points, key=lambda ep: ep.group)
+    ]
 
 
 def message_of(job: SiteJob) -> JobMsg:

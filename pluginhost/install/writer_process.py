@@ -46,6 +46,7 @@ from .writer_messages import (
     AheadMsg,
     ReadDone,
     ReadFailed,
+    ReadHere,
     ReadMsg,
     Reply,
     WriteDone,
@@ -207,8 +208,9 @@ class WriterProcess:
         :raises WheelError: when installer refuses a wheel.
         :raises InstallError: when the file system fails the install.
         """
-        if self._lost >= _GIVE_UP or armed("before_publish", job.version):
-            # Given up on; or the host is the process that is to crash before the publish.
+        if self._lost >= _GIVE_UP or armed("before_publish", job.version) or not _sendable(job):
+            # Given up on; paths the messages cannot carry; or the host is the process that is
+            # to crash before the publish.
             return write_site(job)
         with self._lock:
             child = self._usable()
@@ -238,12 +240,13 @@ class WriterProcess:
             wait: the host's :meth:`send_ahead` and :meth:`collect` of that job then take this
             answer, and ask the writer nothing (each would be a wait for the interpreter lock
             under busy callers).
-        :returns: ``None`` when the writer is not ready (the host reads the file itself).
+        :returns: ``None`` when the writer is not ready, the path is not UTF-8 (the messages'
+            text is) or the file grew too large for the writer: the host reads it itself.
         :raises WheelError: when the file cannot be read, or the writer was lost meanwhile (it
             died, answered garbage or passed :data:`_READ_TIMEOUT`: the file is not handed
             back to the host, it is refused now and read again at the next full look).
         """
-        if self._lost >= _GIVE_UP:
+        if self._lost >= _GIVE_UP or not _utf8(path):
             return None
         with self._lock:
             child = self._usable(start=False)
@@ -258,7 +261,7 @@ class WriterProcess:
                 sent = self._ahead_of(ahead)
                 child.send(read_message(path, lstat, limits, sent))
                 reply = child.answer(_READ_TIMEOUT, soon=False)
-                if not isinstance(reply, ReadDone | ReadFailed):
+                if not isinstance(reply, ReadDone | ReadFailed | ReadHere):
                     raise _LostError(f"the site writer answered {reply!r} to a read")
                 _check_target(reply, sent)
             except _LostError as exc:
@@ -270,13 +273,15 @@ class WriterProcess:
                 self._with_reads[Path(reply.target)] = reply.written
         if isinstance(reply, ReadFailed):
             raise WheelError(reply.reason, path=path)
-        return wheel_read(reply)
+        return wheel_read(reply) if isinstance(reply, ReadDone) else None
 
     def _ahead_of(self, ahead: AheadMsg | None) -> AheadMsg | None:
         """``ahead`` with this process's bytecode settings; none while a crash point is armed
         (the host must be the process that writes, and crashes: see :meth:`send_ahead`)."""
         if ahead is None or any_armed() or len(self._with_reads) >= _KEPT:
             return None
+        if not _utf8(Path(ahead.site_root), Path(ahead.staging_root)):
+            return None  # the messages' text is UTF-8: such a home's installs are the host's
         return msgspec.structs.replace(ahead, compile=_compiles(), optimize=sys.flags.optimize)
 
     def send_ahead(self, job: SiteJob) -> bool:
@@ -285,7 +290,7 @@ class WriterProcess:
 
         :returns: whether it was sent (not when the writer is not ready, or was given up).
         """
-        if self._lost >= _GIVE_UP or armed("before_publish", job.version):
+        if self._lost >= _GIVE_UP or armed("before_publish", job.version) or not _sendable(job):
             return False
         with self._lock:
             if job.target in self._with_reads:
@@ -448,6 +453,22 @@ def _forget_in_child() -> None:
 os.register_at_fork(after_in_child=_forget_in_child)
 
 
+def _utf8(*paths: Path) -> bool:
+    """Whether ``paths`` can be sent: the messages' text is UTF-8, and a file name of other
+    bytes is held with surrogates, which no encoder takes (such a job is done here)."""
+    try:
+        for path in paths:
+            str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _sendable(job: SiteJob) -> bool:
+    copies = [w.contents for w in job.wheels if isinstance(w.contents, Path)]
+    return _utf8(job.staging_root, job.target, *(w.original for w in job.wheels), *copies)
+
+
 def _full(job: SiteJob) -> SiteJob:
     """``job`` with the bytecode settings of this process, for the writer to follow."""
     return attrs.evolve(job, compile=_compiles(), optimize=sys.flags.optimize)
@@ -458,12 +479,9 @@ def _compiles() -> bool:
     return not sys.dont_write_bytecode and sys.pycache_prefix is None
 
 
-def _check_target(reply: ReadDone | ReadFailed, sent: AheadMsg | None) -> None:
-    """A site dir written with a read is a direct child of the site root the host gave: the
-    host deletes it unless an install takes it, and no answer may name another path.
-
-    :raises _LostError: when the answer names one.
-    """
+def _check_target(reply: Reply, sent: AheadMsg | None) -> None:
+    """A site dir written with a read is a direct child of the site root the host gave (the
+    host deletes it unless an install takes it). :raises _LostError: when it is not."""
     if not isinstance(reply, ReadDone) or reply.target is None:
         return
     target = Path(reply.target)

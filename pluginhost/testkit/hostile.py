@@ -81,6 +81,7 @@ BROKEN_KINDS: Final = (
     "long-path",  # a member name of over 1,200 bytes (no file system path holds it)
     "file-and-directory",  # <module>/sub is a file, and <module>/sub/x.py needs it a directory
     "data-same-file",  # .data/purelib/<module>/__init__.py installs over <module>/__init__.py
+    "metadata-over-limit",  # a METADATA of over 1 MiB: a minute of parsing in a few kilobytes
 )
 
 _HUGE: Final = "1" * 5000  # over int()'s default limit of 4,300 digits
@@ -195,6 +196,15 @@ def _metadata_line(key: str, value: str) -> Callable[[Draft], None]:
         draft.metadata[key] = [value]
 
     return change
+
+
+def _many_requirements(draft: Draft) -> None:
+    # Varied enough to deflate under the member ratio limit (a rare line is a digest), so
+    # that only the size of METADATA refuses it: parsed, it takes seconds.
+    draft.metadata["Requires-Dist"] = [
+        f"p{hashlib.sha256(bytes(i)).hexdigest()[:16]}" if i % 150 == 0 else "a"
+        for i in range(70_000)
+    ]
 
 
 def _data_escape(draft: Draft) -> None:
@@ -366,6 +376,7 @@ _BREAKERS: Final[Mapping[str, Callable[[Draft], None]]] = {
     "long-path": _add("{m}/" + "/".join(["d" * 200] * 6) + "/x.py"),
     "file-and-directory": _both(_add("{m}/sub", b"a file\n"), _add("{m}/sub/x.py")),
     "data-same-file": _data_twice,
+    "metadata-over-limit": _many_requirements,
 }
 
 # Kinds made by editing the finished bytes (zipfile cannot write a NUL in a name).
