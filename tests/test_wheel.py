@@ -18,7 +18,7 @@ from pluginhost.discover.archive import WheelBytes, WheelLimits, read_wheel_byte
 from pluginhost.discover.candidates import candidate_from_wheel, inspect_plugin_wheel
 from pluginhost.discover.metadata import EntryPointSpec
 from pluginhost.discover.wheel import inspect_members, inspect_wheel, read_member
-from pluginhost.model.errors import WheelError
+from pluginhost.model.errors import ManifestError, WheelError
 from pluginhost.testing import BROKEN_KINDS, WheelFactory
 
 # "too-many-members" needs a limit below the default; the other kinds are refused either way.
@@ -392,6 +392,41 @@ class TestInspectMembers:
             inspect_members(wheel, is_toml).read_member(member, max_size=max_size)
         assert str(kept.value) == str(from_file.value)
         assert kept.value.path == str(wheel)
+
+    def test_a_member_larger_than_a_manifest_is_kept_without_its_bytes(
+        self, factory: WheelFactory
+    ) -> None:
+        """Checked against RECORD but not held; read, it is refused on its size as before."""
+        limits = WheelLimits(max_manifest_size=64)
+        wheel = factory.build("hello", manifest="x = 1\n" * 50)
+        inspection = inspect_members(wheel, is_toml, limits=limits)
+        [(info, data)] = inspection.kept_members()
+        assert (info.filename, info.file_size, data) == ("hello/plugin.toml", 300, None)
+        with pytest.raises(WheelError, match="300 bytes"):
+            inspection.read_member("hello/plugin.toml", max_size=64)
+
+    def test_a_manifest_not_held_is_a_manifest_error(self, factory: WheelFactory) -> None:
+        """Validated under a smaller manifest limit than the candidate is made with: the
+        manifest was not held, and the candidate is refused, typed, naming the member."""
+        wheel = factory.build("hello", manifest="x = 1\n" * 50)
+        inspection = inspect_plugin_wheel(wheel, WheelLimits(max_manifest_size=64))
+        with pytest.raises(ManifestError, match="validation held") as caught:
+            candidate_from_wheel(inspection, "greeter.plugins")
+        assert caught.value.path == f"{wheel}!hello/plugin.toml"
+
+    def test_manifests_holding_too_much_refuse_the_wheel(self, factory: WheelFactory) -> None:
+        """Manifests hold at most sixteen of the largest size together; past that the wheel
+        is refused, naming the file: a wheel of a few kB held hundreds of MB of them before."""
+        limits = WheelLimits(max_manifest_size=1000)
+        manifest = "# " + "x" * 996 + "\n"  # 1,000 bytes
+        files = {f"hello/part{i}/plugin.toml": manifest for i in range(15)}
+        wheel = factory.build("hello", files=files)
+        assert len(inspect_members(wheel, is_toml, limits=limits).kept_members()) >= 15
+        files.update({f"hello/more{i}/plugin.toml": manifest for i in range(2)})
+        wheel = factory.build("hello", files=files)
+        with pytest.raises(WheelError, match="its manifests hold over 16000 bytes") as caught:
+            inspect_members(wheel, is_toml, limits=limits)
+        assert caught.value.path == str(wheel)
 
     def test_member_not_kept(self, factory: WheelFactory) -> None:
         """Asking for a member the inspection did not keep is a programming error."""

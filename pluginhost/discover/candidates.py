@@ -87,12 +87,15 @@ def candidate_from_wheel(
 
 
 def _read_manifest(inspection: Inspection, member: str, plugin: str, limits: WheelLimits) -> bytes:
+    path = inspection.info.path
     try:
         return inspection.read_member(member, max_size=limits.max_manifest_size)
     except WheelError as exc:
         # An oversized manifest is the manifest's fault, reported as such.
-        path = inspection.info.path
         raise ManifestError(exc.reason, plugin=plugin, path=f"{path}!{member}") from exc
+    except KeyError:  # validated under smaller limits than these: not held
+        reason = "is larger than the wheel's validation held"
+        raise ManifestError(reason, plugin=plugin, path=f"{path}!{member}") from None
 
 
 def unit_entry_points(

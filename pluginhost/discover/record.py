@@ -95,25 +95,39 @@ def check_record(
     dist_info: str,
     record: Mapping[str, _RecordEntry | None],
     keep: Callable[[str], bool],
-) -> dict[str, tuple[zipfile.ZipInfo, bytes]]:
+    *,
+    hold: int,
+    hold_total: int,
+) -> dict[str, tuple[zipfile.ZipInfo, bytes | None]]:
     """Every file member is in RECORD with its true hash and size, and nothing else is.
 
-    :returns: the members ``keep`` accepts, each with the bytes that matched RECORD.
+    :param hold: the most bytes of one kept member held: a larger one is kept without its
+        bytes (its size refuses it when it is read; a wheel of 1 MB held hundreds of MB of
+        manifests that nothing would read).
+    :param hold_total: the most bytes held for all kept members together.
+    :returns: the members ``keep`` accepts, each with the bytes that matched RECORD, if held.
+    :raises RefusedError: also when the kept members would hold over ``hold_total`` bytes.
     """
     listed = {path: entry for path, entry in record.items() if entry is not None}
-    kept = {}
+    kept: dict[str, tuple[zipfile.ZipInfo, bytes | None]] = {}
+    held = 0
     for name, info in infos.items():
         if info.is_dir() or is_unlisted(name, dist_info):
             continue
         entry = listed.pop(name, None)
         if entry is None:
             raise RefusedError(f"member {name!r} is not listed in RECORD with a hash")
-        if keep(name):
+        if keep(name) and info.file_size <= hold:
+            held += info.file_size
+            if held > hold_total:
+                raise RefusedError(f"its manifests hold over {hold_total} bytes")
             data = reader.read(info)
             _verify(name, entry, [data])
             kept[name] = (info, data)
         else:
             _verify(name, entry, reader.chunks(info))
+            if keep(name):
+                kept[name] = (info, None)
     if listed:
         raise RefusedError(f"RECORD lists {min(listed)!r}, which is not in the archive")
     return kept

@@ -92,7 +92,7 @@ class Inspection:
     """
 
     info: WheelInfo
-    _kept: Mapping[str, tuple[zipfile.ZipInfo, bytes]] = attrs.field(repr=False)
+    _kept: Mapping[str, tuple[zipfile.ZipInfo, bytes | None]] = attrs.field(repr=False)
 
     def read_member(self, member: str, *, max_size: int) -> bytes:
         """A kept member, refused as :func:`read_member` would refuse it in the same file.
@@ -101,7 +101,8 @@ class Inspection:
         replaced since cannot slip in other bytes.
 
         :raises WheelError: when the member is missing or larger than ``max_size``.
-        :raises KeyError: when the member is in the wheel but was not kept.
+        :raises KeyError: when the member is in the wheel but was not kept, or kept without
+            its bytes (it is larger than ``WheelLimits.max_manifest_size``).
         """
         try:
             if member not in self.info.members:
@@ -110,10 +111,13 @@ class Inspection:
             _check_member(info, max_size)
         except RefusedError as exc:
             raise WheelError(str(exc), path=self.info.path) from exc.__cause__
+        if data is None:
+            raise KeyError(member)
         return data
 
-    def kept_members(self) -> list[tuple[zipfile.ZipInfo, bytes]]:
-        """The kept members with their directory entries (to send them to another process)."""
+    def kept_members(self) -> list[tuple[zipfile.ZipInfo, bytes | None]]:
+        """The kept members with their directory entries and bytes, if held (to send them to
+        another process)."""
         return list(self._kept.values())
 
 
@@ -215,7 +219,9 @@ def _inspect(
         requires_python = check_requires_python(metadata)
         requires_dist = read_requires_dist(metadata)
         entry_points = read_entry_points(reader, infos, f"{dist_info}/entry_points.txt")
-        kept = check_record(reader, infos, dist_info, record, keep)
+        # Manifests are what is kept: one larger than a manifest may be is refused when read.
+        hold = limits.max_manifest_size
+        kept = check_record(reader, infos, dist_info, record, keep, hold=hold, hold_total=16 * hold)
     info = WheelInfo(
         path=wheel,
         sha256=sha256,

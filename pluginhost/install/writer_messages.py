@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 #: Raised whenever the messages change shape: a writer of another version is not used.
-PROTOCOL = 5
+PROTOCOL = 6
 
 
 class WheelMsg(msgspec.Struct, array_like=True):
@@ -138,7 +138,7 @@ class KeptMsg(msgspec.Struct, array_like=True):
     name: str
     file_size: int
     compress_size: int
-    data: bytes
+    data: bytes | None
 
 
 class InfoMsg(msgspec.Struct, array_like=True):
