@@ -91,7 +91,9 @@ class WheelLimits:
         small bombs, each under the per-member floor); archives under 8 MiB uncompressed are
         exempt. A wheel of code compresses 3 to 10 times.
     :param max_member_size: uncompressed size of one member, in bytes.
-    :param max_manifest_size: the most :func:`read_member` callers read of a ``plugin.toml``.
+    :param max_manifest_size: the most :func:`read_member` callers read of a ``plugin.toml``,
+        and the most validation holds of one kept for them (sixteen times it of all together;
+        a wheel whose manifests hold more is refused).
     :param max_metadata_size: uncompressed size of each text file of the ``.dist-info`` that
         validation parses (METADATA, WHEEL, RECORD, ``entry_points.txt``): parsing costs about
         1.5 s a MiB, so a few kilobytes deflated could hold the host's lock for minutes.
