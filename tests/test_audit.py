@@ -293,6 +293,20 @@ class TestBounds:
         )
         assert faults(tmp_path / "audit.log") == []
 
+    def test_a_path_that_is_not_utf8_is_written_and_read_back(self, tmp_path: Path) -> None:
+        """A wheel's path with a byte that is not UTF-8 (a lone surrogate in Python's text):
+        its line is written, valid UTF-8, chained, and reads back as the same path."""
+        origin = os.fsdecode(b"/srv/wheels-\xff/hello-1.0.0-py3-none-any.whl")
+        log = AuditLog(tmp_path)
+        log.open()
+        log.record(Event(EventKind.LOADED, "hello", version="1.0.0", origin=origin))
+        log.close()
+        raw = (tmp_path / "audit.log").read_bytes()
+        raw.decode("utf-8")  # strict: no raw surrogate on disk
+        (entry,) = [e for e in entries(tmp_path / "audit.log") if e.plugin == "hello"]
+        assert entry.origin == origin
+        assert faults(tmp_path / "audit.log") == []
+
     def test_every_field_is_bounded(self, tmp_path: Path) -> None:
         """Not only the reason: a huge plugin name, version or origin is cut too."""
         log = AuditLog(tmp_path)

@@ -261,7 +261,10 @@ class AuditLog:
                 return
             data = entry.to_json()
             data["prev"] = self._prev
-            line = json.dumps(data, sort_keys=True, ensure_ascii=False).encode() + b"\n"
+            text = json.dumps(data, sort_keys=True, ensure_ascii=False)
+            # A path that is not UTF-8 holds lone surrogates: written as JSON's own escapes of
+            # them (\udcXX), which read back as the same text; the line is dropped otherwise.
+            line = text.encode("utf-8", "backslashreplace") + b"\n"
             try:
                 written = os.write(self._fd, line)
             except OSError as exc:
