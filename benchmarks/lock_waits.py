@@ -24,39 +24,15 @@ import select
 import statistics
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+
+from busy import callers
 
 from pluginhost.state import held
 
 _ECHO = "import os\nwhile (data := os.read(0, 65536)):\n    os.write(1, data)\n"
 _MESSAGE = b"x" * 200
-
-
-@contextmanager
-def busy_threads(count: int = 4) -> Iterator[None]:
-    """``count`` threads calling a function without pause, for the block's length."""
-    stop = threading.Event()
-
-    def call() -> int:
-        return 1
-
-    def run() -> None:
-        while not stop.is_set():
-            for _ in range(1000):
-                call()
-
-    threads = [threading.Thread(target=run, daemon=True) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
 
 
 def timed(call: Callable[[], object]) -> Callable[[], float]:
@@ -135,7 +111,7 @@ def main(rounds: int) -> None:
         calls = kinds(echo)
         times: dict[str, list[float]] = {name: [] for name in calls}
         load = os.getloadavg()[0]
-        with busy_threads():
+        with callers(lambda: 1):  # figure 14's four threads, calling a function
             for _ in range(rounds):
                 for name, call in calls.items():
                     times[name].append(call())
