@@ -6,7 +6,7 @@ its stdin and reads each answer from its stdout. A site dir's wheel was validate
 only writes (:func:`~.site_writer.write_site`). A wheel to read is read and validated by the
 functions the host would run (:func:`~pluginhost.discover.reading.read_and_inspect`); when the
 host asks, the site dir of the plugin it offers is written right after, so that the host waits
-once for both (see :func:`_write_ahead`). It ends at the end of its stdin, or when the host
+once for both (see :func:`_ahead_job`). It ends at the end of its stdin, or when the host
 that started it is gone.
 """
 

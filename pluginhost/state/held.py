@@ -6,11 +6,11 @@ what fits and returns (``EAGAIN`` when nothing does) within microseconds. Lettin
 for it anyway can cost, when other threads call hooks without pause: a write that wakes the
 process reading the pipe lets one of them take the lock before the call returns, and the
 host's thread waits for it again, a switch interval or more. Measured under four such threads
-(``benchmarks/lock_waits.py``, 2026-12-05, load 1.4-1.9, two runs of 40): a write of 200 bytes
-to a pipe a child process waits on took p50 0.03 and 2.6 ms, p90 33 and 37 ms with
-``os.write``; p90 0.11 and 0.15 ms made here. A round trip to a child that echoes (the write,
-the wait for the answer, which lets the lock go as it must, the read): p50 22.5 and 24.7 ms
-with ``os``, 14.5 and 17.6 ms here.
+(``benchmarks/lock_waits.py``, 2026-12-05, load 1.1-1.9, three runs): a write of 200 bytes to
+a pipe a child process waits on took p50 0.03, 2.6 and 0.3 ms, p90 33, 37 and 48 ms with
+``os.write``; p90 0.11, 0.15 and 1.0 ms made here. A round trip to a child that echoes (the
+write, the wait for the answer, which lets the lock go as it must, the read): p50 22.5, 24.7
+and 26.0 ms with ``os``, 14.5, 17.6 and 8.9 ms here.
 
 So the host's side of its helper processes' pipes, which it makes non-blocking, reads and
 writes through the C library's ``read`` and ``write`` called by ``ctypes.PyDLL``, which keeps
