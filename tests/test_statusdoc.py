@@ -52,10 +52,11 @@ class TestBounds:
     def test_huge_requires_dist_keeps_the_documents_small(
         self, make_host: MakeHost, factory: WheelFactory, tmp_path: Path
     ) -> None:
-        """A wheel with a 4 MB ``Requires-Dist`` quoted by its refusal adds kilobytes, not
-        megabytes, to status.json and to the audit log."""
+        """A wheel with a ``Requires-Dist`` of 800 kB quoted by its refusal adds kilobytes, not
+        hundreds, to status.json and to the audit log (its METADATA is under the 1 MiB
+        ``WheelLimits.max_metadata_size``, so it is parsed and the line is quoted)."""
         factory.build("hello", code=greet_code("hi"))
-        factory.build("huge", requires_dist=["huge-dep-" + secrets.token_hex(2_000_000)])
+        factory.build("huge", requires_dist=["huge-dep-" + secrets.token_hex(400_000)])
         host = make_host()
         assert host.hook.greet(name="x") == ["hi"]
         home = tmp_path / "home"
