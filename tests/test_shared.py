@@ -93,3 +93,10 @@ class TestChoose:
         assert [r.name for r in applicable("a", texts)] == ["z"]
         with pytest.raises(ResolutionError, match="invalid Requires-Dist"):
             applicable("a", ["not a requirement !"])
+
+    def test_marker_naming_no_environment_value(self) -> None:
+        """A marker comparing two strings (an installed plugin's METADATA is not validated):
+        a ResolutionError naming the plugin, not packaging's KeyError."""
+        with pytest.raises(ResolutionError, match="names what no environment has") as caught:
+            applicable("a", ['z; "y" < "z"'])
+        assert caught.value.plugin == "a"

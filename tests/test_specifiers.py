@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from pluginhost.model.specifiers import BothConstraints, DistSpecifier, both
+from pluginhost.model.specifiers import (
+    BothConstraints,
+    DistSpecifier,
+    applies_here,
+    both,
+    requirement,
+)
 from pluginhost.model.versions import Constraint, Version, from_pep440
 
 
@@ -65,3 +71,25 @@ class TestBoth:
         manifest, dist = Constraint.parse("^1.0"), spec(">=1.2")
         assert both(manifest, None) is manifest
         assert both(None, dist) is dist
+
+
+class TestAppliesHere:
+    @pytest.mark.parametrize(
+        ("text", "applies"),
+        [
+            ("attrs", True),
+            ('attrs; python_version >= "3"', True),
+            ('attrs; extra == "cli"', False),
+            ('attrs; sys_platform == "nonesuch"', False),
+        ],
+    )
+    def test_markers(self, text: str, applies: bool) -> None:
+        assert applies_here(requirement(text)) is applies
+
+    @pytest.mark.parametrize(
+        "text", ['attrs; "y" < "z"', 'attrs; python_version < "1~x" and "a" == "b"']
+    )
+    def test_unevaluable_marker_is_a_value_error(self, text: str) -> None:
+        """packaging raises a KeyError for a marker naming no environment value: one type."""
+        with pytest.raises(ValueError, match="marker"):
+            applies_here(requirement(text))

@@ -90,6 +90,9 @@ REASONS = {
     "file-and-directory": "'evil/sub' is a file where member 'evil/sub/x.py' needs a directory",
     "data-same-file": "install to the same file",
     "metadata-over-limit": "METADATA is 1197520 bytes, over the limit of 1048576",
+    "requires-dist-marker-undefined": """an invalid Requires-Dist 'attrs; "y" < "z"'""",
+    "too-many-requirements": "METADATA has 5001 Requires-Dist lines, over the limit of 5000",
+    "too-many-entry-points": "declares more than 10000 entry points",
 }
 
 Snapshot = Callable[[], dict[str, tuple[int, int]]]
@@ -236,6 +239,22 @@ class TestInspectWheel:
         wheel = factory.build("hello", files=files)
         with pytest.raises(WheelError, match="over the limit of 1500"):
             inspect_wheel(wheel, limits=WheelLimits(max_total_size=1500))
+
+    def test_requirement_count_limit(self, factory: WheelFactory) -> None:
+        """``max_requirements`` Requires-Dist lines pass; one more is refused before parsing."""
+        lines = [f"dep{i}" for i in range(3)]
+        wheel = factory.build("hello", requires_dist=lines)
+        assert inspect_wheel(wheel, limits=WheelLimits(max_requirements=3)).requires_dist
+        with pytest.raises(WheelError, match="3 Requires-Dist lines, over the limit of 2"):
+            inspect_wheel(wheel, limits=WheelLimits(max_requirements=2))
+
+    def test_entry_point_count_limit(self, factory: WheelFactory) -> None:
+        """Declarations are counted, not section headers, comments or blank lines."""
+        more = {"two": "hello:two", "three": "hello:three"}
+        wheel = factory.build("hello", more_entry_points=more)
+        assert len(inspect_wheel(wheel, limits=WheelLimits(max_entry_points=3)).entry_points) == 3
+        with pytest.raises(WheelError, match="declares more than 2 entry points"):
+            inspect_wheel(wheel, limits=WheelLimits(max_entry_points=2))
 
     def test_small_repetitive_member_accepted(self, factory: WheelFactory) -> None:
         """A small member with a high ratio (a regular source file) is not taken for a bomb."""

@@ -97,6 +97,10 @@ class WheelLimits:
     :param max_metadata_size: uncompressed size of each text file of the ``.dist-info`` that
         validation parses (METADATA, WHEEL, RECORD, ``entry_points.txt``): parsing costs about
         1.5 s a MiB, so a few kilobytes deflated could hold the host's lock for minutes.
+    :param max_requirements: ``Requires-Dist`` lines in METADATA, each parsed by packaging
+        (about 17 microseconds each): within ``max_metadata_size`` there can be 60,000.
+    :param max_entry_points: entry points declared in ``entry_points.txt``: within
+        ``max_metadata_size`` there can be 100,000, and the host holds each.
     """
 
     max_members: int = attrs.field(default=10_000, validator=_positive)
@@ -106,6 +110,8 @@ class WheelLimits:
     max_manifest_size: int = attrs.field(default=64 * 1024, validator=_positive)
     max_archive_ratio: int = attrs.field(default=100, validator=_positive)
     max_metadata_size: int = attrs.field(default=1024 * 1024, validator=_positive)
+    max_requirements: int = attrs.field(default=5_000, validator=_positive)
+    max_entry_points: int = attrs.field(default=10_000, validator=_positive)
 
 
 class RefusedError(Exception):

@@ -19,10 +19,10 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from ..model.names import canonicalize_name
+from ..model.specifiers import applies_here
 from .archive import MemberReader, RefusedError
 
 if TYPE_CHECKING:
-    import configparser
     import email.message
     import zipfile
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from packaging.tags import Tag
     from packaging.utils import NormalizedName
 
-# email, configparser, packaging.requirements and packaging.tags (with subprocess) are imported
+# email, packaging.requirements and packaging.tags (with subprocess) are imported
 # where a wheel is read, not with this module: a host that reads no wheel (its plugins all
 # installed) starts without them.
 
@@ -66,41 +66,59 @@ class EntryPointSpec:
     value: str
 
     @classmethod
-    def parse_all(cls, text: str) -> tuple[EntryPointSpec, ...]:
+    def parse_all(cls, text: str, limit: int | None = None) -> tuple[EntryPointSpec, ...]:
         """Parse an ``entry_points.txt``, keeping the case of names and the text of values.
+
+        Read line by line as ``importlib.metadata`` reads it (not with ``configparser``, which
+        took seconds for a MiB of blank lines or section headers): blank lines and lines that
+        start with ``#`` or ``;`` are skipped, ``[group]`` starts a group (a group may appear
+        twice), and every other line is ``name = value``, split at the first ``=``.
 
         >>> EntryPointSpec.parse_all("[greeter.plugins]\\nHello = hello_plugin\\n")
         (EntryPointSpec(name='Hello', group='greeter.plugins', value='hello_plugin'),)
 
-        :raises ValueError: when the text is not a valid INI file.
+        :param limit: the most entry points it may declare.
+        :raises ValueError: a line outside a group or without ``=``, an empty group name, a
+            name declared twice in one group, or more than ``limit`` entry points.
         """
-        import configparser
+        found: list[EntryPointSpec] = []
+        seen: set[tuple[str, str]] = set()
+        group: str | None = None
+        for number, raw in enumerate(text.splitlines(), 1):
+            line = raw.strip()
+            if not line or line.startswith(("#", ";")):
+                continue
+            if line.startswith("[") and line.endswith("]"):
+                group = _group_name(line, number)
+                continue
+            entry = _entry(line, group, number)
+            if (entry.group, entry.name) in seen:
+                raise ValueError(f"line {number} declares {entry.name!r} in [{group}] again")
+            seen.add((entry.group, entry.name))
+            found.append(entry)
+            if limit is not None and len(found) > limit:
+                raise ValueError(
+                    f"it declares more than {limit} entry points (WheelLimits.max_entry_points)"
+                )
+        return tuple(found)
 
-        # No interpolation: a "%" in a value is text, and "=" alone separates name from value.
-        # No DEFAULT section either: configparser copies its keys into every section, so a
-        # few kilobytes declared millions of entry points (importlib.metadata has none).
-        parser = _case_sensitive_parser()(interpolation=None, delimiters=("=",), default_section="")
-        try:
-            parser.read_string(text)
-        except configparser.Error as exc:
-            raise ValueError(str(exc)) from exc
-        return tuple(
-            cls(name, group, value.strip())
-            for group in parser.sections()
-            for name, value in parser.items(group)
-        )
+
+def _group_name(line: str, number: int) -> str:
+    """The group a ``[group]`` line names."""
+    name = line[1:-1]
+    if not name.strip():
+        raise ValueError(f"line {number} names an empty group")
+    return name
 
 
-@functools.cache
-def _case_sensitive_parser() -> type[configparser.ConfigParser]:
-    import configparser
-
-    class CaseSensitiveParser(configparser.ConfigParser):
-        def optionxform(self, optionstr: str) -> str:
-            # Entry point names are case-sensitive; ConfigParser lowercases keys by default.
-            return optionstr
-
-    return CaseSensitiveParser
+def _entry(line: str, group: str | None, number: int) -> EntryPointSpec:
+    """The entry point a ``name = value`` line declares in ``group``."""
+    if group is None:
+        raise ValueError(f"line {number} is outside a [group]: {_cut(line)!r}")
+    name, equals, value = line.partition("=")
+    if not equals:
+        raise ValueError(f"line {number} has no '=': {_cut(line)!r}")
+    return EntryPointSpec(name.strip(), group, value.strip())
 
 
 @attrs.frozen
@@ -245,19 +263,25 @@ def check_requires_python(metadata: email.message.Message) -> str | None:
     return str(text)
 
 
-def read_requires_dist(metadata: email.message.Message) -> tuple[str, ...]:
+def read_requires_dist(metadata: email.message.Message, limit: int) -> tuple[str, ...]:
     """The ``Requires-Dist`` lines, each checked as resolution will use it.
 
     A specifier's version is parsed only when it is compared, and a marker only when evaluated:
     both are done here once, so that resolving the requirement later cannot fail untyped.
+    More than ``limit`` lines are refused before any is parsed.
     """
     from packaging.requirements import Requirement
 
     lines = tuple(str(line).strip() for line in metadata.get_all("Requires-Dist") or ())
+    if len(lines) > limit:
+        raise RefusedError(
+            f"METADATA has {len(lines)} Requires-Dist lines, over the limit of {limit}"
+            " (WheelLimits.max_requirements)"
+        )
     for line in lines:
         try:
             _check_requirement(Requirement(line))
-        except ValueError as exc:  # InvalidRequirement, InvalidVersion, UndefinedComparison...
+        except ValueError as exc:  # InvalidRequirement, InvalidVersion, a marker (applies_here)
             raise RefusedError(f"METADATA has an invalid Requires-Dist {_cut(line)!r}") from exc
     return lines
 
@@ -269,8 +293,7 @@ def _check_requirement(req: Requirement) -> None:
     """
     for spec in req.specifier:
         spec.contains("0", prereleases=True)
-    if req.marker is not None:
-        req.marker.evaluate({"extra": ""})
+    applies_here(req)
 
 
 def _cut(text: str, limit: int = 80) -> str:
@@ -281,10 +304,12 @@ def _cut(text: str, limit: int = 80) -> str:
 def read_entry_points(
     reader: MemberReader, infos: Mapping[str, zipfile.ZipInfo], member: str
 ) -> tuple[EntryPointSpec, ...]:
+    """The entry points of ``member``, at most ``max_entry_points`` of them."""
     if member not in infos:
         return ()
+    text = read_text(reader, infos, member)
     try:
-        return EntryPointSpec.parse_all(read_text(reader, infos, member))
+        return EntryPointSpec.parse_all(text, reader.limits.max_entry_points)
     except ValueError as exc:
         raise RefusedError(f"{member} is not valid: {exc}") from exc
 

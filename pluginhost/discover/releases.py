@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import attrs
-from packaging.requirements import InvalidRequirement, Requirement
+from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import sys_tags
 from packaging.utils import (
@@ -28,6 +28,8 @@ from packaging.utils import (
 )
 from packaging.version import Version
 
+from ..model.specifiers import applies_here
+from .index.client import MAX_METADATA_BYTES
 from .index.pages import IndexFile
 
 __all__ = [
@@ -130,15 +132,20 @@ def requires_of(path: Path) -> dict[NormalizedName, SpecifierSet]:
     """The distributions a cached wheel's ``Requires-Dist`` names for this interpreter (extras
     aside), each with the versions it allows: the follower fetches them from the same index.
 
-    A wheel that cannot be read names none: validation refuses it, and says why.
+    A wheel that cannot be read names none: validation refuses it, and says why. So does one
+    whose METADATA is larger than an index may serve on its own (a few kilobytes of deflated
+    METADATA could otherwise take gigabytes to read).
     """
     try:
         with zipfile.ZipFile(path) as archive:
-            names = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
-            if len(names) != 1:
+            infos = [i for i in archive.infolist() if i.filename.endswith(".dist-info/METADATA")]
+            # zipfile stops at the declared size, so checking it bounds what is read.
+            if len(infos) != 1 or infos[0].file_size > MAX_METADATA_BYTES:
                 return {}
-            text = archive.read(names[0]).decode("utf-8", "replace")
-    except (OSError, zipfile.BadZipFile):
+            text = archive.read(infos[0]).decode("utf-8", "replace")
+    except (OSError, zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError):
+        # EOFError: truncated member; NotImplementedError: unknown compression;
+        # RuntimeError: an encrypted member.
         return {}
     return requires_in(text)
 
@@ -156,9 +163,10 @@ def requires_in(text: str) -> dict[NormalizedName, SpecifierSet]:
     for line in _headers(text).get_all("Requires-Dist", []):
         try:
             requirement = Requirement(line)
-        except InvalidRequirement:
+            applies = applies_here(requirement)
+        except ValueError:  # InvalidRequirement, or its marker: validation says why
             continue
-        if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+        if applies:
             name = canonicalize_name(requirement.name)
             # Two lines on one distribution (under different markers) both hold.
             found[name] = (

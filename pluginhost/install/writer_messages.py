@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 #: Raised whenever the messages change shape: a writer of another version is not used.
-PROTOCOL = 6
+PROTOCOL = 7
 
 
 class WheelMsg(msgspec.Struct, array_like=True):

@@ -20,7 +20,14 @@ from .versions import Constraint, Version
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
 
-__all__ = ["BothConstraints", "DistSpecifier", "PluginConstraint", "both", "requirement"]
+__all__ = [
+    "BothConstraints",
+    "DistSpecifier",
+    "PluginConstraint",
+    "applies_here",
+    "both",
+    "requirement",
+]
 
 
 def requirement(text: str) -> Requirement:
@@ -34,6 +41,21 @@ def requirement(text: str) -> Requirement:
     from packaging.requirements import Requirement
 
     return Requirement(text)
+
+
+def applies_here(req: Requirement) -> bool:
+    """Whether ``req`` applies on this interpreter when no extra is asked for.
+
+    :raises ValueError: when its marker cannot be evaluated: ``UndefinedComparison``, and
+        ``UndefinedEnvironmentName`` (a marker comparing two strings, ``"y" < "z"``), which is
+        a ``KeyError`` in packaging 26 and is raised again here as a ``ValueError``.
+    """
+    if req.marker is None:
+        return True
+    try:
+        return req.marker.evaluate({"extra": ""})
+    except LookupError as exc:
+        raise ValueError(f"marker {str(req.marker)!r} names what no environment has") from exc
 
 
 @attrs.frozen

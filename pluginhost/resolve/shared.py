@@ -21,7 +21,7 @@ from packaging.version import InvalidVersion, Version
 from ..discover.wheel import WheelInfo
 from ..model.errors import DependencyConflictError, ResolutionError
 from ..model.names import canonicalize_name
-from ..model.specifiers import requirement
+from ..model.specifiers import applies_here, requirement
 
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
@@ -73,9 +73,10 @@ def applicable(who: str, texts: Iterable[str]) -> list[Requirement]:
     for text in texts:
         try:
             req = requirement(text)
-        except ValueError as exc:  # InvalidRequirement
+            applies = applies_here(req)
+        except ValueError as exc:  # InvalidRequirement, or a marker that cannot be evaluated
             raise ResolutionError(f"invalid Requires-Dist {text!r}: {exc}", plugin=who) from exc
-        if req.marker is None or req.marker.evaluate({"extra": ""}):
+        if applies:
             found.append(req)
     return found
 

@@ -54,6 +54,7 @@ class Draft:
     record: bool = True
     weak: frozenset[str] = frozenset()
     after_record: Callable[[list[Member]], None] | None = None
+    entry_points_tail: str = ""
 
     @property
     def dist_info(self) -> str:
@@ -77,7 +78,10 @@ def write_archive(draft: Draft, entry_points: Mapping[str, Mapping[str, str]]) -
         *draft.members,
         Member(f"{dist_info}/METADATA", _metadata(draft).encode()),
         Member(f"{dist_info}/WHEEL", _wheel_file(draft).encode()),
-        Member(f"{dist_info}/entry_points.txt", _entry_points(entry_points).encode()),
+        Member(
+            f"{dist_info}/entry_points.txt",
+            (_entry_points(entry_points) + draft.entry_points_tail).encode(),
+        ),
     ]
     if draft.record:
         members.append(Member(f"{dist_info}/RECORD", _record(members, dist_info, draft.weak)))

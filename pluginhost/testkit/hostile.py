@@ -82,6 +82,9 @@ BROKEN_KINDS: Final = (
     "file-and-directory",  # <module>/sub is a file, and <module>/sub/x.py needs it a directory
     "data-same-file",  # .data/purelib/<module>/__init__.py installs over <module>/__init__.py
     "metadata-over-limit",  # a METADATA of over 1 MiB: a minute of parsing in a few kilobytes
+    "requires-dist-marker-undefined",  # a Requires-Dist marker comparing two strings, "y" < "z"
+    "too-many-requirements",  # 5,001 Requires-Dist lines, over WheelLimits.max_requirements
+    "too-many-entry-points",  # 10,001 entry points, over WheelLimits.max_entry_points
 )
 
 _HUGE: Final = "1" * 5000  # over int()'s default limit of 4,300 digits
@@ -205,6 +208,14 @@ def _many_requirements(draft: Draft) -> None:
         f"p{hashlib.sha256(bytes(i)).hexdigest()[:16]}" if i % 150 == 0 else "a"
         for i in range(70_000)
     ]
+
+
+def _requirement_lines(draft: Draft) -> None:
+    draft.metadata["Requires-Dist"] = [f"r{i}" for i in range(5_001)]
+
+
+def _entry_point_lines(draft: Draft) -> None:
+    draft.entry_points_tail = "[other.group]\n" + "".join(f"e{i} = m\n" for i in range(10_001))
 
 
 def _data_escape(draft: Draft) -> None:
@@ -377,6 +388,9 @@ _BREAKERS: Final[Mapping[str, Callable[[Draft], None]]] = {
     "file-and-directory": _both(_add("{m}/sub", b"a file\n"), _add("{m}/sub/x.py")),
     "data-same-file": _data_twice,
     "metadata-over-limit": _many_requirements,
+    "requires-dist-marker-undefined": _metadata_line("Requires-Dist", 'attrs; "y" < "z"'),
+    "too-many-requirements": _requirement_lines,
+    "too-many-entry-points": _entry_point_lines,
 }
 
 # Kinds made by editing the finished bytes (zipfile cannot write a NUL in a name).

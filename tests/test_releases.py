@@ -1,0 +1,53 @@
+"""What the index follower reads of a wheel's METADATA before validation: the distributions
+it requires. A line it cannot read names nothing (validation refuses the wheel and says why),
+and a METADATA too large to read is not read."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from packaging.specifiers import SpecifierSet
+
+from pluginhost.discover.index.client import MAX_METADATA_BYTES
+from pluginhost.discover.releases import requires_in, requires_of
+from pluginhost.testing import WheelFactory
+
+
+def metadata(*lines: str) -> str:
+    return "Metadata-Version: 2.1\nName: p\nVersion: 1.0\n" + "".join(
+        f"Requires-Dist: {line}\n" for line in lines
+    )
+
+
+class TestRequiresIn:
+    def test_names_what_applies_here(self) -> None:
+        lines = ["attrs>=23", 'click; extra == "cli"', "Attrs<30", "nope; sys_platform == 'x'"]
+        text = metadata(*lines)
+        assert requires_in(text) == {"attrs": SpecifierSet(">=23,<30")}
+
+    def test_lines_it_cannot_read_name_nothing(self) -> None:
+        """Not a requirement, a marker comparing two strings (packaging raises KeyError), an
+        invalid version in a marker: each skipped, the others kept."""
+        text = metadata("not a requirement !", 'a; "y" < "z"', 'b; python_version < "1~"', "c")
+        assert requires_in(text) == {"c": SpecifierSet()}
+
+
+class TestRequiresOf:
+    def test_reads_the_wheel(self, factory: WheelFactory) -> None:
+        wheel = factory.build("needy", "1.0.0", requires_dist=["attrs>=23"])
+        assert requires_of(wheel) == {"attrs": SpecifierSet(">=23")}
+
+    def test_metadata_over_the_index_limit_is_not_read(self, tmp_path: Path) -> None:
+        """A few kilobytes deflating to more than an index may serve as METADATA: not read."""
+        wheel = tmp_path / "bomb-1.0-py3-none-any.whl"
+        body = metadata("attrs") + "X: " + "a" * MAX_METADATA_BYTES + "\n"
+        with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("bomb-1.0.dist-info/METADATA", body)
+        assert wheel.stat().st_size < 64 * 1024
+        assert requires_of(wheel) == {}
+
+    def test_unreadable_wheel_names_nothing(self, tmp_path: Path) -> None:
+        wheel = tmp_path / "junk-1.0-py3-none-any.whl"
+        wheel.write_bytes(b"not a zip")
+        assert requires_of(wheel) == {}
