@@ -21,8 +21,7 @@ from pluginhost.discover.candidates import candidate_from_wheel
 from pluginhost.discover.handover import ValidatedWheel
 from pluginhost.discover.wheel import inspect_wheel
 from pluginhost.install.installer import InstalledSite, candidate_job, install_wheel, plugin_job
-from pluginhost.install.site_writer import SiteJob
-from pluginhost.install.writer_messages import AheadMsg
+from pluginhost.install.site_writer import SiteJob, WriteAhead
 from pluginhost.install.writer_process import WriterProcess
 from pluginhost.testing import WheelFactory
 
@@ -283,7 +282,7 @@ def read_with_write(
 ) -> SiteJob | None:
     """Have ``writer`` read ``wheel`` and write its plugin's site dir under ``home``; the job
     the host makes of what was read (``None`` when the wheel offers no plugin to ``group``)."""
-    ahead = AheadMsg(group, str(home / "site"), str(home / "staging"), False, 0)
+    ahead = WriteAhead(group, home / "site", home / "staging")
     done = writer.read_wheel(wheel, os.lstat(wheel), WheelLimits(), ahead)
     assert done is not None, "the writer was ready"
     inspected = done.inspected

@@ -35,6 +35,7 @@ __all__ = [
     "SiteJob",
     "SiteWrite",
     "StagedWheel",
+    "WriteAhead",
     "compile_site",
     "disk_errors",
     "load_installer",
@@ -61,6 +62,16 @@ class StagedWheel:
 
     original: Path
     contents: bytes | Path = attrs.field(repr=False)
+
+
+@attrs.frozen
+class WriteAhead:
+    """With a read of a wheel: write the site dir of the plugin it offers to ``group``, as its
+    install would, under ``site_root`` (staged under ``staging_root``)."""
+
+    group: str
+    site_root: Path
+    staging_root: Path
 
 
 @attrs.frozen

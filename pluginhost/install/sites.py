@@ -274,10 +274,9 @@ class SiteDirs:
         """
         if self._writer is None:
             return None
-        # Imported with the writer already: msgspec is for hosts that install.
-        from .writer_messages import AheadMsg
+        from .site_writer import WriteAhead  # imported with the writer already
 
-        ahead = AheadMsg(group, str(self.site_root), str(self.staging_root), False, 0)
+        ahead = WriteAhead(group, self.site_root, self.staging_root)
         return self._writer.read_wheel(path, lstat, limits, ahead)
 
     def close(self) -> None:

@@ -40,7 +40,7 @@ from ..model.interpreter import fresh_interpreter
 from ..state.faults import any_armed, armed
 from ..state.frames import FrameReader, write_frame
 from .compiled import Compiled
-from .site_writer import SiteJob, write_site
+from .site_writer import SiteJob, WriteAhead, write_site
 from .writer_messages import (
     PROTOCOL,
     AheadMsg,
@@ -231,7 +231,7 @@ class WriterProcess:
         path: Path,
         lstat: os.stat_result,
         limits: WheelLimits,
-        ahead: AheadMsg | None = None,
+        ahead: WriteAhead | None = None,
     ) -> WheelRead | None:
         """Have the writer read and validate a look's wheel file (see
         :mod:`~pluginhost.discover.reading`), and wait for its answer.
@@ -275,14 +275,15 @@ class WriterProcess:
             raise WheelError(reply.reason, path=path)
         return wheel_read(reply) if isinstance(reply, ReadDone) else None
 
-    def _ahead_of(self, ahead: AheadMsg | None) -> AheadMsg | None:
+    def _ahead_of(self, ahead: WriteAhead | None) -> AheadMsg | None:
         """``ahead`` with this process's bytecode settings; none while a crash point is armed
         (the host must be the process that writes, and crashes: see :meth:`send_ahead`)."""
         if ahead is None or any_armed() or len(self._with_reads) >= _KEPT:
             return None
-        if not _utf8(Path(ahead.site_root), Path(ahead.staging_root)):
+        if not _utf8(ahead.site_root, ahead.staging_root):
             return None  # the messages' text is UTF-8: such a home's installs are the host's
-        return msgspec.structs.replace(ahead, compile=_compiles(), optimize=sys.flags.optimize)
+        site_root, staging_root = str(ahead.site_root), str(ahead.staging_root)
+        return AheadMsg(ahead.group, site_root, staging_root, _compiles(), sys.flags.optimize)
 
     def send_ahead(self, job: SiteJob) -> bool:
         """Send ``job`` to a ready writer and return at once, so that it is written while the
