@@ -50,6 +50,7 @@ CSV_LIMIT = "A" * 140_000  # over the csv module's field limit of 131,072 charac
 # Text that broke, or could break, a parser: digits int() refuses, numbers over its digit
 # limit, a field over csv's limit, separators of each format, control characters.
 HOSTILE = [
+    'a; "y" < "z"',  # a marker packaging 26 answers with a KeyError
     "\u00b9",
     "\u00b9.0",
     "\u0663",
