@@ -17,7 +17,9 @@ import pytest
 from conftest import greet_code
 
 import pluginhost.cli.commands
+from pluginhost.cli.commands.run import problem_line
 from pluginhost.host.config_file import HostConfig
+from pluginhost.model.problems import Problem, ProblemKind
 from pluginhost.state.store import AtomicJsonFile
 from pluginhost.testing import WheelFactory
 
@@ -380,6 +382,31 @@ class TestRunTellsTheTruth:
         assert told.count(f"not loaded: {missing}") == 1
         assert told.count(f"cleared: {missing}") == 1
         assert f"pluginhost: WARNING: watched folder {wheels}: folder is missing" in err
+
+    @pytest.mark.parametrize(
+        ("kind", "message"),
+        [
+            (
+                ProblemKind.UNKNOWN_HOOKS,
+                "typo 0.1.0 implements no hook at all (it loaded: a typo?)",
+            ),
+            (
+                ProblemKind.INDEX_UNAVAILABLE,
+                "index https://x/ cannot be read (down); what it offered keeps serving",
+            ),
+            (
+                ProblemKind.NOT_ON_INDEX,
+                "the index offers no version of hello; the version serving keeps serving",
+            ),
+        ],
+    )
+    def test_a_problem_that_keeps_nothing_out_is_a_warning(
+        self, kind: ProblemKind, message: str
+    ) -> None:
+        """A problem whose plugins serve on is told as a warning, never as "not loaded"."""
+        problem = Problem(kind, "typo", message)
+        assert problem_line(problem, appeared=True) == f"warning: {message}"
+        assert problem_line(problem, appeared=False) == f"cleared: {message}"
 
     def test_json_records(self, tmp_path: Path) -> None:
         """--json prints one document per line: events as the audit log records them, and

@@ -109,13 +109,23 @@ class ProblemTracker:
         self._known = now
 
 
+# Problems that keep nothing out: the plugins they name serve on (a hook no spec knows, an
+# index that cannot be read or offers nothing), so their line does not say "not loaded".
+_WARNINGS: Final = frozenset(
+    {ProblemKind.UNKNOWN_HOOKS, ProblemKind.INDEX_UNAVAILABLE, ProblemKind.NOT_ON_INDEX}
+)
+
+
 def problem_line(problem: Problem, *, appeared: bool) -> str:
     """One line for people: ``not loaded: polite 1.1.0 requires hello ^1.0 ...`` when it
-    appears, ``cleared: ...`` when it is gone."""
+    appears (``warning: ...`` for a problem that keeps nothing out), ``cleared: ...`` when it
+    is gone."""
     if not appeared:
         return f"cleared: {problem.message}"
     if problem.kind is ProblemKind.FOLDER_UNAVAILABLE:
         return f"watched folder unavailable: {problem.message}"
+    if problem.kind in _WARNINGS:
+        return f"warning: {problem.message}"
     return f"not loaded: {problem.message}"
 
 
