@@ -9,6 +9,7 @@ event and an audit entry.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -196,6 +197,34 @@ class TestHostileManifests:
         with pytest.raises(ManifestError) as info:
             scene.host.install(wheel)
         assert str(info.value).startswith(f"{wheel}")
+        scene.assert_contained(wheel, events)
+
+
+class TestSparseFile:
+    """A sparse file of 64 GiB named like a wheel takes no room on disk and minutes to hash
+    (2 GiB took 10 s here): refused from its size, before a byte of it is read."""
+
+    REASON = "over the limit of 268435456 (WheelLimits.max_wheel_size)"
+
+    def sparse(self, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "hello-1.1.0-py3-none-any.whl"
+        with open(path, "wb") as f:
+            f.truncate(64 << 30)
+        return path
+
+    def test_dropped(self, scene: Scene, events: list[Event]) -> None:
+        wheel = self.sparse(scene.factory.directory)
+        assert scene.host.wait_idle(timeout=30)
+        problems = [p for p in scene.host.problems() if p.path == str(wheel)]
+        assert [p.kind for p in problems] == [ProblemKind.WHEEL_INVALID]
+        assert self.REASON in problems[0].message
+        scene.assert_contained(wheel, events)
+
+    def test_installed(self, scene: Scene, events: list[Event]) -> None:
+        wheel = self.sparse(scene.tmp_path / "elsewhere")
+        with pytest.raises(WheelError, match=re.escape(self.REASON)):
+            scene.host.install(wheel)
         scene.assert_contained(wheel, events)
 
 

@@ -15,10 +15,10 @@ import pytest
 from test_hostile import LIMITS, Scene, marker_code
 
 from pluginhost import Event, EventKind, PluginHost, ProblemKind, TrustError, WheelError
-from pluginhost.discover.archive import read_wheel_bytes
+from pluginhost.discover.archive import hash_wheel_file, read_wheel_bytes
 from pluginhost.discover.regular import NotRegularFileError, open_regular, read_regular
 from pluginhost.discover.report import WheelReport
-from pluginhost.discover.trust import TrustGate, file_sha256
+from pluginhost.discover.trust import TrustGate
 from pluginhost.state.audit import read_audit
 from pluginhost.testing import WheelFactory
 
@@ -115,7 +115,7 @@ class TestWheelReaders:
         with pytest.raises(NotRegularFileError, match=reason):
             within(lambda: read_wheel_bytes(path))
         with pytest.raises(NotRegularFileError, match=reason):
-            within(lambda: file_sha256(path))
+            within(lambda: hash_wheel_file(path, 1 << 30))
 
     @pytest.mark.parametrize("kind", KINDS)
     def test_inspect_command(self, tmp_path: Path, kind: str) -> None:

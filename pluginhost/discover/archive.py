@@ -41,6 +41,7 @@ __all__ = [
     "check_directory",
     "check_entry",
     "check_size",
+    "hash_wheel_file",
     "open_wheel_file",
     "open_zip",
     "read_wheel_bytes",
@@ -101,6 +102,9 @@ class WheelLimits:
         (about 17 microseconds each): within ``max_metadata_size`` there can be 60,000.
     :param max_entry_points: entry points declared in ``entry_points.txt``: within
         ``max_metadata_size`` there can be 100,000, and the host holds each.
+    :param max_wheel_size: size of the wheel file itself, in bytes, checked on its ``fstat``
+        before a byte is read or hashed: a sparse file of 100 GB takes no room on disk, and
+        minutes to hash.
     """
 
     max_members: int = attrs.field(default=10_000, validator=_positive)
@@ -112,6 +116,7 @@ class WheelLimits:
     max_metadata_size: int = attrs.field(default=1024 * 1024, validator=_positive)
     max_requirements: int = attrs.field(default=5_000, validator=_positive)
     max_entry_points: int = attrs.field(default=10_000, validator=_positive)
+    max_wheel_size: int = attrs.field(default=256 * 1024 * 1024, validator=_positive)
 
 
 class RefusedError(Exception):
@@ -136,7 +141,9 @@ class WheelBytes:
 
 
 def read_wheel_bytes(
-    path: str | os.PathLike[str], before: os.stat_result | None = None
+    path: str | os.PathLike[str],
+    before: os.stat_result | None = None,
+    max_size: int | None = None,
 ) -> WheelBytes | None:
     """The whole file, read at once and hashed, or ``None`` when it is too large to hold in
     memory (32 MiB).
@@ -145,12 +152,15 @@ def read_wheel_bytes(
     :func:`~.regular.open_regular`, which takes ``before``): a FIFO or a device is refused at
     once.
 
+    :param max_size: the largest file accepted (``WheelLimits.max_wheel_size``), if bounded.
     :raises NotRegularFileError: when ``path`` is not a regular file.
+    :raises RefusedError: when it is larger than ``max_size``.
     :raises OSError: when the file cannot be opened or read.
     """
     fd, st = open_regular(path, before=before)
     try:
         size = st.st_size
+        check_file_size(size, max_size)
         if size > _IN_MEMORY:
             return None
         # One read, normally: asking for a byte more than the size finds a file grown meanwhile.
@@ -162,13 +172,39 @@ def read_wheel_bytes(
     return WheelBytes.of(whole) if whole is not None else None
 
 
-def open_wheel_file(path: str | os.PathLike[str]) -> BinaryIO:
+def open_wheel_file(path: str | os.PathLike[str], max_size: int | None = None) -> BinaryIO:
     """A wheel too large to hold, opened to be read by chunks: a regular file only.
 
     :raises NotRegularFileError: when ``path`` is not a regular file.
+    :raises RefusedError: when it is larger than ``max_size``.
     """
-    fd, _st = open_regular(path)
+    fd, st = open_regular(path)
+    try:
+        check_file_size(st.st_size, max_size)
+    except RefusedError:
+        os.close(fd)
+        raise
     return open(fd, "rb")
+
+
+def hash_wheel_file(path: str | os.PathLike[str], max_size: int) -> str:
+    """The sha256 of a wheel too large to hold, read by chunks, at most ``max_size`` bytes
+    of it (a file that grows past that while it is read is refused).
+
+    :raises NotRegularFileError: when ``path`` is not a regular file.
+    :raises RefusedError: when it is larger than ``max_size``.
+    :raises OSError: when it cannot be read.
+    """
+    with open_wheel_file(path, max_size) as handle:
+        return _hash_file(handle, max_size)
+
+
+def check_file_size(size: int, max_size: int | None) -> None:
+    """:raises RefusedError: when a wheel file of ``size`` bytes is over ``max_size``."""
+    if max_size is not None and size > max_size:
+        raise RefusedError(
+            f"the file is {size} bytes, over the limit of {max_size} (WheelLimits.max_wheel_size)"
+        )
 
 
 def _read_on(fd: int, data: bytes) -> bytes | None:
@@ -182,11 +218,14 @@ def _read_on(fd: int, data: bytes) -> bytes | None:
 
 @contextmanager
 def open_zip(
-    path: str | os.PathLike[str], data: WheelBytes | None = None
+    path: str | os.PathLike[str], data: WheelBytes | None = None, max_size: int | None = None
 ) -> Iterator[tuple[zipfile.ZipFile, str]]:
     """Read the wheel once and hash it (unless ``data`` holds its bytes already), then read the
-    zip from those same bytes; yields the archive and the sha256 of the bytes."""
-    with _contents(path, data) as (handle, sha256):
+    zip from those same bytes; yields the archive and the sha256 of the bytes.
+
+    :param max_size: the largest file read (``WheelLimits.max_wheel_size``), if bounded.
+    """
+    with _contents(path, data, max_size) as (handle, sha256):
         try:
             archive = zipfile.ZipFile(handle)
         except ZIP_ERRORS as exc:
@@ -201,18 +240,18 @@ def open_zip(
 
 @contextmanager
 def _contents(
-    path: str | os.PathLike[str], data: WheelBytes | None
+    path: str | os.PathLike[str], data: WheelBytes | None, max_size: int | None
 ) -> Iterator[tuple[BinaryIO, str]]:
     """The wheel's bytes as a file and their sha256: in memory, unless too large to hold."""
     try:
         if data is None:
-            data = read_wheel_bytes(path)
-        handle = io.BytesIO(data.data) if data is not None else open_wheel_file(path)
+            data = read_wheel_bytes(path, max_size=max_size)
+        handle = io.BytesIO(data.data) if data is not None else open_wheel_file(path, max_size)
     except OSError as exc:
         raise RefusedError(f"cannot read the file: {exc}") from exc
     with handle:
         try:
-            sha256 = data.sha256 if data is not None else _hash_file(handle)
+            sha256 = data.sha256 if data is not None else _hash_file(handle, max_size)
             handle.seek(0)
         except OSError as exc:
             raise RefusedError(
@@ -267,9 +306,11 @@ def _member_end(handle: BinaryIO, info: zipfile.ZipInfo) -> int:
     return info.header_offset + _LOCAL_HEADER_SIZE + name_size + extra_size + info.compress_size
 
 
-def _hash_file(handle: BinaryIO) -> str:
-    digest = hashlib.sha256()
+def _hash_file(handle: BinaryIO, max_size: int | None) -> str:
+    digest, total = hashlib.sha256(), 0
     while chunk := handle.read(_CHUNK):
+        total += len(chunk)
+        check_file_size(total, max_size)  # it grew since its fstat
         digest.update(chunk)
     return digest.hexdigest()
 

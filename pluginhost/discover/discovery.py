@@ -405,7 +405,7 @@ class Discovery:
             # target (the read itself follows no link), checked here, where it is read.
             source = Path(os.path.realpath(path))
             self.gate.check_path(source, "wheel")
-        data = read_here(source, before, named=path)
+        data = read_here(source, before, self.limits.max_wheel_size, named=path)
         if isinstance(data, str):
             return Read(key, data), None
         return Read(key, data.sha256), data

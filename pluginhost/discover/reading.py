@@ -24,10 +24,10 @@ from typing import Final
 import attrs
 
 from ..model.errors import WheelError
-from .archive import WheelBytes, WheelLimits, read_wheel_bytes
+from .archive import RefusedError, WheelBytes, WheelLimits, hash_wheel_file, read_wheel_bytes
 from .candidates import inspect_plugin_wheel
 from .folder import unexpected
-from .trust import file_sha256
+from .metadata import FileName
 from .wheel import Inspection
 
 __all__ = [
@@ -66,20 +66,33 @@ host's entry-point group given: that process may install the plugin the wheel of
 
 
 def read_here(
-    path: Path, before: os.stat_result | None, *, named: Path | None = None
+    path: Path, before: os.stat_result | None, max_size: int, *, named: Path | None = None
 ) -> WheelBytes | str:
     """The file's bytes, read once and hashed once, or only their sha256 when the file is too
     large to hold (it is then validated from the file).
 
     :param before: its ``lstat``, made just now, if made: the file opened must be that file.
+    :param max_size: the largest file read or hashed (``WheelLimits.max_wheel_size``).
     :param named: the path errors name, if not ``path`` (a symlink's, read at its target).
-    :raises WheelError: when the file cannot be read.
+    :raises WheelError: when the file cannot be read, or is larger than ``max_size``.
     """
+    shown = named or path
     try:
-        data = read_wheel_bytes(path, before)
-        return data if data is not None else file_sha256(path)
+        data = read_wheel_bytes(path, before, max_size)
+        return data if data is not None else hash_wheel_file(path, max_size)
     except OSError as exc:
-        raise WheelError(f"cannot read the file: {exc}", path=named or path) from exc
+        reason = f"cannot read the file: {exc}"
+        raise WheelError(reason, plugin=_plugin_named(shown), path=shown) from exc
+    except RefusedError as exc:
+        raise WheelError(str(exc), plugin=_plugin_named(shown), path=shown) from None
+
+
+def _plugin_named(path: Path) -> str | None:
+    """The distribution a wheel's file name names, if it is a wheel's name: errors name it."""
+    try:
+        return FileName.parse(path.name).distribution
+    except RefusedError:
+        return None
 
 
 def read_and_inspect(path: Path, before: os.stat_result, limits: WheelLimits) -> WheelRead | None:
@@ -90,7 +103,7 @@ def read_and_inspect(path: Path, before: os.stat_result, limits: WheelLimits) ->
         there might be valid).
     :raises WheelError: when the file cannot be read.
     """
-    data = read_here(path, before)
+    data = read_here(path, before, limits.max_wheel_size)
     if isinstance(data, str) or len(data.data) > ELSEWHERE_MAX:
         return None
     return WheelRead(data, inspected(path, data, limits))

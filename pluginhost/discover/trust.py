@@ -23,7 +23,6 @@ drops the wheel.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import stat
@@ -36,14 +35,13 @@ from packaging.version import InvalidVersion, Version
 
 from ..model.errors import TrustError
 from ..model.names import canonicalize_name
-from .regular import open_regular, read_regular
+from .regular import read_regular
 
 __all__ = [
     "MAX_TRUST_FILE",
     "TrustGate",
     "TrustMode",
     "TrustedHash",
-    "file_sha256",
     "parse_trust_file",
 ]
 
@@ -51,7 +49,6 @@ TrustMode = Literal["permissions", "hashes"]
 
 _HEX64: Final = re.compile(r"^[0-9a-f]{64}$")
 _REQUIREMENT: Final = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s=;]+)$")
-_CHUNK: Final = 1024 * 1024
 #: The largest trust file read: 4 MiB is some 25,000 hashes.
 MAX_TRUST_FILE: Final = 4 * 1024 * 1024
 
@@ -135,20 +132,6 @@ def _hash_values(tokens: list[str], number: int, path: Path) -> list[str]:
         values.append(value.lower())
         i += 1
     return values
-
-
-def file_sha256(path: Path) -> str:
-    """The sha256 of a regular file's bytes, read in chunks.
-
-    :raises NotRegularFileError: when ``path`` is not a regular file (see
-        :func:`~.regular.open_regular`).
-    """
-    digest = hashlib.sha256()
-    fd, _st = open_regular(path)
-    with open(fd, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _read_trust_file(path: Path) -> bytes:
