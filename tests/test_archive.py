@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pluginhost import WheelError, WheelLimits
+from pluginhost.discover.candidates import candidate_from_wheel, inspect_plugin_wheel
 from pluginhost.discover.names import installed_parts, name_refusal, tree_refusal
 from pluginhost.discover.wheel import inspect_wheel
 from pluginhost.testing import WheelFactory
@@ -93,3 +94,29 @@ class TestNames:
         """Scripts and data land under .pluginhost/: no clash with the package's own names."""
         assert tree_refusal(["a/b.py", "p.data/scripts/a", "p.data/data/a/b.py/c"]) is None
         assert installed_parts("p.data/scripts/a") == [".pluginhost", "scripts", "a"]
+
+    @pytest.mark.parametrize(
+        "member",
+        ["hello/utils/coverage/sitecustomize.py", "hello/bootstrap/usercustomize/__init__.py"],
+    )
+    def test_startup_module_inside_a_package_is_accepted(
+        self, factory: WheelFactory, member: str
+    ) -> None:
+        """A sitecustomize below the root is the plugin's own module, not site's (as
+        pytest-salt-factories 1.0.5 and ddtrace ship one): accepted, plugin and all."""
+        wheel = factory.build("hello", group="pytest11", files={member: "X = 1\n"})
+        candidate = candidate_from_wheel(inspect_plugin_wheel(wheel), "pytest11")
+        assert candidate is not None
+        assert member in inspect_wheel(wheel).members
+
+    @pytest.mark.parametrize(
+        "member",
+        ["sitecustomize.py", "hello-1.0.0.data/purelib/sitecustomize.py", "UserCustomize/a.py"],
+    )
+    def test_startup_module_at_the_root_is_refused(self, member: str) -> None:
+        """At the root of the site dir, .data/purelib included, it is site's: refused."""
+        assert "is a startup module" in (name_refusal(member) or "")
+
+    def test_startup_name_in_other_schemes_is_accepted(self) -> None:
+        """Scripts and data land under .pluginhost/, where nothing imports them."""
+        assert name_refusal("hello-1.0.0.data/scripts/sitecustomize.py") is None

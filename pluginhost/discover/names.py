@@ -79,7 +79,10 @@ def _size(text: str) -> int:
 def _parts_refusal(name: str, parts: list[str]) -> str | None:
     if "__pycache__" in parts:
         return f"member {name!r} is in a __pycache__ directory (stale bytecode)"
-    if any(part.split(".", 1)[0] in STARTUP_MODULES for part in parts):
+    # Only at the root of the site dir is it ``site``'s: deeper, it is a module of the plugin's
+    # own packages (pytest-salt-factories ships saltfactories/utils/coverage/sitecustomize.py,
+    # ddtrace ddtrace/bootstrap/sitecustomize.py), imported by nothing at interpreter start.
+    if installed_parts(name)[0].casefold().split(".", 1)[0] in STARTUP_MODULES:
         return f"member {name!r} is a startup module (sitecustomize/usercustomize)"
     return None
 
