@@ -29,7 +29,6 @@ ARCHIVE_KINDS = [kind for kind in BROKEN_KINDS if kind != "pth-file"]
 REASONS = {
     "bad-record-hash": "does not match its RECORD hash",
     "missing-from-record": "is not listed in RECORD",
-    "record-extra-entry": "RECORD lists 'evil/ghost.py', which is not in the archive",
     "no-record": "has no evil-1.0.0.dist-info/RECORD",
     "absolute-path": "is an absolute path",
     "dotdot-path": "has a '..' component",

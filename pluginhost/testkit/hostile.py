@@ -23,7 +23,6 @@ __all__ = ["BROKEN_KINDS", "break_bytes", "break_draft", "break_filename", "chec
 BROKEN_KINDS: Final = (
     "bad-record-hash",  # the package's __init__.py differs from its RECORD hash
     "missing-from-record",  # the package's __init__.py has no RECORD row
-    "record-extra-entry",  # RECORD lists <module>/ghost.py, which is not in the archive
     "no-record",  # the .dist-info has no RECORD
     "absolute-path",  # a member named /tmp/pluginhost-evil.py
     "dotdot-path",  # a member named ../pluginhost-evil.py
@@ -128,14 +127,6 @@ def _add(name: str, data: bytes = b"", mode: int = FILE_MODE) -> Callable[[Draft
 
 def _unlisted_init(draft: Draft) -> None:
     _package_init(draft).in_record = False
-
-
-def _ghost(draft: Draft) -> None:
-    def add_row(members: list[Member]) -> None:
-        ghost = f"{draft.module}/ghost.py,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0\n"
-        members[-1].data = ghost.encode() + members[-1].data
-
-    draft.after_record = add_row
 
 
 def _no_record(draft: Draft) -> None:
@@ -339,7 +330,6 @@ def _into_central(data: bytes) -> bytes:
 _BREAKERS: Final[Mapping[str, Callable[[Draft], None]]] = {
     "bad-record-hash": _set(after_record=_tamper),
     "missing-from-record": _unlisted_init,
-    "record-extra-entry": _ghost,
     "no-record": _no_record,
     "absolute-path": _add("/tmp/pluginhost-evil.py"),
     "dotdot-path": _add("../pluginhost-evil.py"),
