@@ -32,7 +32,6 @@ BROKEN_KINDS: Final = (
     "symlink",  # <module>/link.py is a symbolic link to /etc/passwd
     "duplicate-member",  # <module>/__init__.py is in the archive twice
     "case-duplicate",  # <module>/__init__.py and <module>/__INIT__.py
-    "pth-file",  # a pluginhost-evil.pth at the root, which would run at every interpreter start
     "sitecustomize",  # a sitecustomize.py at the root, same danger
     "pycache-member",  # stale bytecode in <module>/__pycache__/
     "filename-mismatch",  # the .dist-info says version 9.9.9, the file name does not
@@ -339,7 +338,6 @@ _BREAKERS: Final[Mapping[str, Callable[[Draft], None]]] = {
     "symlink": _add("{m}/link.py", b"/etc/passwd", LINK_MODE),
     "duplicate-member": _duplicate,
     "case-duplicate": _add("{m}/__INIT__.py"),
-    "pth-file": _add("pluginhost-evil.pth", b"import os\n"),
     "sitecustomize": _add("sitecustomize.py", b"print('every start')\n"),
     "pycache-member": _add("{m}/__pycache__/__init__.cpython-311.pyc", b"\0" * 16),
     "filename-mismatch": _set(dist_info_version="9.9.9"),
