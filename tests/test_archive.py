@@ -3,6 +3,8 @@ ratio, and member names no file system holds (pluginhost.discover.archive and .n
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from pluginhost import WheelError, WheelLimits
@@ -52,6 +54,18 @@ class TestArchiveRatio:
         wheel = factory.build("hello", broken="archive-ratio")
         with pytest.raises(WheelError, match=r"declares \d+ bytes uncompressed from \d+ comp"):
             inspect_wheel(wheel)
+
+    def test_padded_shared_library_accepted_by_default(self, factory: WheelFactory) -> None:
+        """A vendored library padded with zeros, as auditwheel leaves them (pillow 13.0.0's
+        libXau: 2 MiB at a ratio of 224), is no bomb under the default limits."""
+        library = random.Random(0).randbytes(7000) + bytes(2 * MIB)
+        wheel = factory.build("hello", files={"hello.libs/libXau-0.so.6": library})
+        assert WheelLimits().max_ratio == 500
+        inspect_wheel(wheel)
+
+    def test_member_size_bounded_by_the_total_by_default(self) -> None:
+        """One member may be as large as the whole (playwright's driver/node is 146 MiB)."""
+        assert WheelLimits().max_member_size == WheelLimits().max_total_size == 256 * MIB
 
     def test_raised_limit_accepts(self, factory: WheelFactory) -> None:
         """The same wheel passes with a limit above its ratio (and a per-member one too)."""
