@@ -3,9 +3,12 @@ ratio, and member names no file system holds (pluginhost.discover.archive and .n
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from pluginhost import WheelError, WheelLimits
+from pluginhost.discover.candidates import candidate_from_wheel, inspect_plugin_wheel
 from pluginhost.discover.names import installed_parts, name_refusal, tree_refusal
 from pluginhost.discover.wheel import inspect_wheel
 from pluginhost.testing import WheelFactory
@@ -52,6 +55,18 @@ class TestArchiveRatio:
         with pytest.raises(WheelError, match=r"declares \d+ bytes uncompressed from \d+ comp"):
             inspect_wheel(wheel)
 
+    def test_padded_shared_library_accepted_by_default(self, factory: WheelFactory) -> None:
+        """A vendored library padded with zeros, as auditwheel leaves them (pillow 13.0.0's
+        libXau: 2 MiB at a ratio of 224), is no bomb under the default limits."""
+        library = random.Random(0).randbytes(7000) + bytes(2 * MIB)
+        wheel = factory.build("hello", files={"hello.libs/libXau-0.so.6": library})
+        assert WheelLimits().max_ratio == 500
+        inspect_wheel(wheel)
+
+    def test_member_size_bounded_by_the_total_by_default(self) -> None:
+        """One member may be as large as the whole (playwright's driver/node is 146 MiB)."""
+        assert WheelLimits().max_member_size == WheelLimits().max_total_size == 256 * MIB
+
     def test_raised_limit_accepts(self, factory: WheelFactory) -> None:
         """The same wheel passes with a limit above its ratio (and a per-member one too)."""
         wheel = factory.build("hello", broken="archive-ratio")
@@ -93,3 +108,29 @@ class TestNames:
         """Scripts and data land under .pluginhost/: no clash with the package's own names."""
         assert tree_refusal(["a/b.py", "p.data/scripts/a", "p.data/data/a/b.py/c"]) is None
         assert installed_parts("p.data/scripts/a") == [".pluginhost", "scripts", "a"]
+
+    @pytest.mark.parametrize(
+        "member",
+        ["hello/utils/coverage/sitecustomize.py", "hello/bootstrap/usercustomize/__init__.py"],
+    )
+    def test_startup_module_inside_a_package_is_accepted(
+        self, factory: WheelFactory, member: str
+    ) -> None:
+        """A sitecustomize below the root is the plugin's own module, not site's (as
+        pytest-salt-factories 1.0.5 and ddtrace ship one): accepted, plugin and all."""
+        wheel = factory.build("hello", group="pytest11", files={member: "X = 1\n"})
+        candidate = candidate_from_wheel(inspect_plugin_wheel(wheel), "pytest11")
+        assert candidate is not None
+        assert member in inspect_wheel(wheel).members
+
+    @pytest.mark.parametrize(
+        "member",
+        ["sitecustomize.py", "hello-1.0.0.data/purelib/sitecustomize.py", "UserCustomize/a.py"],
+    )
+    def test_startup_module_at_the_root_is_refused(self, member: str) -> None:
+        """At the root of the site dir, .data/purelib included, it is site's: refused."""
+        assert "is a startup module" in (name_refusal(member) or "")
+
+    def test_startup_name_in_other_schemes_is_accepted(self) -> None:
+        """Scripts and data land under .pluginhost/, where nothing imports them."""
+        assert name_refusal("hello-1.0.0.data/scripts/sitecustomize.py") is None

@@ -25,6 +25,7 @@ from pluginhost.discover.candidates import candidate_from_wheel, inspect_plugin_
 from pluginhost.host.dependencies import environment_version
 from pluginhost.state.store import AtomicJsonFile
 from pluginhost.testing import WheelFactory
+from pluginhost.testkit.archive import Draft, Member, write_archive
 
 MakeHost = Callable[..., PluginHost]
 
@@ -44,6 +45,26 @@ def _user(factory: WheelFactory, name: str, requirement: str, version: str = "1.
     """A plugin whose ``greet`` answers the version of ``sharedlib`` it imported."""
     code = greet_code("x").replace('return "x"', "return sharedlib.VALUE") + "\nimport sharedlib\n"
     return factory.build(name, version, code=code, requires_dist=[requirement])
+
+
+def _portion(factory: WheelFactory, distribution: str, module: str) -> Path:
+    """A dependency wheel shipping one portion, ``nsjar/<module>.py``, of the namespace package
+    ``nsjar`` (no ``__init__.py``), as jaraco.functools and jaraco.context ship ``jaraco/``."""
+    code = f"VALUE = {module!r}\n".encode()
+    draft = Draft(
+        distribution, "1.0.0", "py3-none-any", "", [Member(f"nsjar/{module}.py", code)], {}
+    )
+    path = factory.directory / draft.filename
+    path.write_bytes(write_archive(draft, {}))
+    return path
+
+
+def _nsjar_user(factory: WheelFactory, name: str, modules: list[str]) -> Path:
+    """A plugin whose ``greet`` answers the values of the ``nsjar`` portions it imports."""
+    imports = "".join(f"import nsjar.{m}\n" for m in modules)
+    values = " + ".join(f"nsjar.{m}.VALUE" for m in modules)
+    code = greet_code("x").replace('return "x"', f"return {values}") + imports
+    return factory.build(name, code=code, requires_dist=[f"nsjar.{m}" for m in modules])
 
 
 def _deps(home: Path) -> list[str]:
@@ -152,6 +173,42 @@ class TestShared:
         assert host.load_order() == ()
         assert "sharedlib" not in sys.modules
         assert _deps(tmp_path / "home") == []
+
+    def test_namespace_package_shared_by_two_dependencies(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """Two dependencies shipping portions of one namespace package serve both portions,
+        as site-packages does (pytest-enabler 3.4.0 needs jaraco.functools and jaraco.context,
+        and failed with "No module named 'jaraco.functools'"); and again after a restart."""
+        _portion(factory, "nsjar.functools", "functools")
+        _portion(factory, "nsjar.context", "context")
+        _nsjar_user(factory, "enabler", ["functools", "context"])
+        host = make_host()
+        assert host.hook.greet(name="x") == ["functoolscontext"]
+        host.stop()
+        for name in ("nsjar", "nsjar.functools", "nsjar.context"):
+            assert name not in sys.modules
+        host.start()
+        assert host.hook.greet(name="x") == ["functoolscontext"]
+
+    def test_namespace_portion_retired_alone(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """When the last user of one portion goes, that portion goes; the other portion keeps
+        serving its own user, from its own dir."""
+        _portion(factory, "nsjar.functools", "functools")
+        _portion(factory, "nsjar.context", "context")
+        both = _nsjar_user(factory, "enabler", ["functools", "context"])
+        _nsjar_user(factory, "other", ["context"])
+        host = make_host()
+        assert sorted(host.hook.greet(name="x")) == ["context", "functoolscontext"]
+        both.unlink()
+        host.wait_idle(10)
+        assert host.load_order() == ("other",)
+        assert "nsjar.functools" not in sys.modules
+        assert host.hook.greet(name="x") == ["context"]
+        (site,) = _deps(tmp_path / "home")
+        assert site.startswith("nsjar.context-1.0.0-")
 
     def test_dependency_clashing_with_a_plugin_module_is_refused(
         self, factory: WheelFactory, make_host: MakeHost
@@ -390,11 +447,12 @@ class TestRefusedDependency:
         assert (tmp_path / "home" / "deps" / site / "sharedlib-hook.pth").is_file()
         assert not hasattr(builtins, "PTH_RAN")
 
-    def test_pth_member_refused_in_plugin_wheel(
+    def test_pth_member_inert_in_plugin_wheel(
         self, factory: WheelFactory, make_host: MakeHost
     ) -> None:
-        """A plugin wheel with a .pth member is still refused."""
-        factory.build("user", code=greet_code("x"), files={"user-hook.pth": "import os\n"})
+        """A plugin wheel with a .pth member (pytest-cov before 7) loads, the .pth inert."""
+        pth = "import builtins; builtins.PLUGIN_PTH_RAN = True\n"
+        factory.build("user", code=greet_code("x"), files={"user-hook.pth": pth})
         host = make_host()
-        assert host.load_order() == ()
-        assert ".pth" in (host.plugins["user"].error or "")
+        assert host.load_order() == ("user",)
+        assert not hasattr(builtins, "PLUGIN_PTH_RAN")

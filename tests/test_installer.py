@@ -15,6 +15,7 @@ import pytest
 
 import pluginhost.discover.archive
 import pluginhost.install.installer
+from hookspecs.greeter import GreeterSpec
 from pluginhost import PluginHost, ProblemKind
 from pluginhost.discover.archive import WheelLimits
 from pluginhost.discover.wheel import WheelInfo, inspect_wheel
@@ -24,10 +25,8 @@ from pluginhost.model.errors import InstallError, WheelError
 from pluginhost.state.audit import AuditEntry, read_audit
 from pluginhost.testing import BROKEN_KINDS, WheelFactory
 
-# A .pth member refuses a plugin wheel when it is read as a plugin (see test_wheel.py), not an
-# install: a dependency wheel may ship one, inert in a site dir.
-ARCHIVE_KINDS = [kind for kind in BROKEN_KINDS if kind != "pth-file"]
 GREET = "def greet(name):\n    return f'hello, {name}'\n"
+GREETER = "from hookspecs.greeter import hookimpl\n\n@hookimpl\ndef greet(name):\n    return 'hi'\n"
 
 
 @attrs.frozen
@@ -150,7 +149,7 @@ class TestInstallWheel:
         assert not roots.site.exists()
         assert roots.staging_is_empty()
 
-    @pytest.mark.parametrize("kind", ARCHIVE_KINDS)
+    @pytest.mark.parametrize("kind", BROKEN_KINDS)
     def test_broken_leaves_nothing(self, kind: str, factory: WheelFactory, roots: Roots) -> None:
         """A broken wheel is refused before anything exists in the site root or staging."""
         wheel = factory.build("evil", broken=kind)
@@ -163,12 +162,25 @@ class TestInstallWheel:
     def test_pth_member_installed_as_a_plain_file(
         self, factory: WheelFactory, roots: Roots
     ) -> None:
-        """A dependency wheel's .pth member is installed as an ordinary file at the root of its
-        dir, where nothing processes it."""
+        """A .pth member is installed as an ordinary file at the root of its dir, where nothing
+        processes it."""
         wheel = factory.build("lib", group="other.group", files={"lib-hook.pth": "import os\n"})
         site = roots.install(wheel, name="lib")
         assert (site.path / "lib-hook.pth").read_text() == "import os\n"
         assert site.top_level == ("lib",)
+
+    def test_plugin_with_pth_member_served(
+        self, factory: WheelFactory, host_factory: Callable[..., PluginHost], tmp_path: Path
+    ) -> None:
+        """A plugin wheel shipping a .pth (pytest-cov 2.0 to 6.x) is served, and its .pth
+        never runs: nothing processes a site dir."""
+        marker = tmp_path / "pth-ran"
+        pth = f"import pathlib; pathlib.Path({str(marker)!r}).touch()\n"
+        factory.build("cov", code=GREETER, files={"pytest-cov.pth": pth})
+        host = host_factory("greeter", [GreeterSpec], watch=[factory.directory], live=False)
+        assert host.hook.greet(name="Ada") == ["hi"]
+        assert not host.problems()
+        assert not marker.exists()
 
     def test_broken_extra_wheel(self, factory: WheelFactory, roots: Roots) -> None:
         """A broken extra wheel is refused like the plugin's own, and nothing is installed."""

@@ -329,13 +329,18 @@ class TestWithTheRead:
         assert not (tmp_path / "home" / "site").exists()
         assert writer.settle() == []
 
-    @pytest.mark.parametrize("kind", ["bad-record-hash", "pth-file", "metadata-mismatch"])
+    @pytest.mark.parametrize(
+        "how",
+        # The entry point naming a module the wheel does not ship is refused when the
+        # candidate is made, after the read.
+        [{"broken": "bad-record-hash"}, {"entry_point": "os"}, {"broken": "metadata-mismatch"}],
+    )
     def test_no_site_dir_for_a_wheel_the_host_refuses(
-        self, kind: str, writer: WriterProcess, factory: WheelFactory, tmp_path: Path
+        self, how: dict[str, str], writer: WriterProcess, factory: WheelFactory, tmp_path: Path
     ) -> None:
         """Refused when read, or when its candidate is made: nothing is written for it."""
         ready(writer, tmp_path, factory)
-        wheel = factory.build("hello", code=GREET, broken=kind)
+        wheel = factory.build("hello", code=GREET, **how)
         try:
             job = read_with_write(writer, tmp_path / "home", wheel)
         except (WheelError, ManifestError):  # refused when its candidate is made

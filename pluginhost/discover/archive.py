@@ -87,11 +87,15 @@ class WheelLimits:
     :param max_members: entries in the archive, directories included.
     :param max_total_size: sum of the uncompressed sizes of all members, in bytes.
     :param max_ratio: uncompressed / compressed size of one member (zip bombs); members under
-        1 MiB uncompressed are exempt, since a small repetitive file is not a bomb.
+        1 MiB uncompressed are exempt, since a small repetitive file is not a bomb. A shared
+        library that auditwheel vendored is padded with zeros (pillow 13.0.0's
+        ``libXau.so``: 2 MiB at a ratio of 224); a bomb of zeros deflates at about 1,000.
     :param max_archive_ratio: uncompressed / compressed size of all members together (many
         small bombs, each under the per-member floor); archives under 8 MiB uncompressed are
         exempt. A wheel of code compresses 3 to 10 times.
-    :param max_member_size: uncompressed size of one member, in bytes.
+    :param max_member_size: uncompressed size of one member, in bytes; members are read by
+        chunks, so only ``max_total_size`` bounds what they cost together (playwright's
+        ``driver/node`` is 146 MiB).
     :param max_manifest_size: the most :func:`read_member` callers read of a ``plugin.toml``,
         and the most validation holds of one kept for them (sixteen times it of all together;
         a wheel whose manifests hold more is refused).
@@ -109,8 +113,8 @@ class WheelLimits:
 
     max_members: int = attrs.field(default=10_000, validator=_positive)
     max_total_size: int = attrs.field(default=256 * 1024 * 1024, validator=_positive)
-    max_ratio: int = attrs.field(default=200, validator=_positive)
-    max_member_size: int = attrs.field(default=64 * 1024 * 1024, validator=_positive)
+    max_ratio: int = attrs.field(default=500, validator=_positive)
+    max_member_size: int = attrs.field(default=256 * 1024 * 1024, validator=_positive)
     max_manifest_size: int = attrs.field(default=64 * 1024, validator=_positive)
     max_archive_ratio: int = attrs.field(default=100, validator=_positive)
     max_metadata_size: int = attrs.field(default=1024 * 1024, validator=_positive)

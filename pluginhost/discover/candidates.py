@@ -12,7 +12,6 @@ from ..model.candidate import Candidate, EntryPoint, WheelOrigin
 from ..model.errors import ManifestError, WheelError
 from ..model.manifest import MANIFEST_NAME, Manifest
 from .archive import WheelBytes, WheelLimits
-from .names import startup_file_refusal
 from .wheel import Inspection, inspect_members
 
 __all__ = [
@@ -61,9 +60,6 @@ def candidate_from_wheel(
     )
     if not entry_points:
         return None
-    startup = startup_file_refusal(info.members)
-    if startup is not None:
-        raise WheelError(startup, plugin=info.distribution, path=info.path)
     name = default_plugin_name(entry_points, info.distribution)
     for ep in entry_points:
         own_entry_point(ep.value, info.top_level, name, str(info.path))

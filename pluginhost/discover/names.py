@@ -19,7 +19,6 @@ __all__ = [
     "STARTUP_MODULES",
     "installed_parts",
     "name_refusal",
-    "startup_file_refusal",
     "tree_refusal",
 ]
 
@@ -79,21 +78,11 @@ def _size(text: str) -> int:
 def _parts_refusal(name: str, parts: list[str]) -> str | None:
     if "__pycache__" in parts:
         return f"member {name!r} is in a __pycache__ directory (stale bytecode)"
-    if any(part.split(".", 1)[0] in STARTUP_MODULES for part in parts):
+    # Only at the root of the site dir is it ``site``'s: deeper, it is a module of the plugin's
+    # own packages (pytest-salt-factories ships saltfactories/utils/coverage/sitecustomize.py,
+    # ddtrace ddtrace/bootstrap/sitecustomize.py), imported by nothing at interpreter start.
+    if installed_parts(name)[0].casefold().split(".", 1)[0] in STARTUP_MODULES:
         return f"member {name!r} is a startup module (sitecustomize/usercustomize)"
-    return None
-
-
-def startup_file_refusal(names: Iterable[str]) -> str | None:
-    """Why a *plugin* wheel cannot ship these members: a ``.pth`` file among them.
-
-    A ``.pth`` file runs at interpreter start from a directory ``site`` processes. Site dirs
-    never are, so one installed there is inert; a dependency wheel (coverage ships one) is
-    accepted with it, and a plugin wheel, which has no reason to ship one, is refused.
-    """
-    for name in sorted(names):
-        if name.casefold().endswith(".pth") and not name.endswith("/"):
-            return f"member {name!r} is a .pth file, which runs at interpreter start"
     return None
 
 

@@ -1,4 +1,8 @@
-"""RECORD: every file of a wheel is listed with a strong hash and its size, and nothing else is.
+"""RECORD: every file of a wheel is listed with a strong hash and its size.
+
+A row naming no member is let be, as pip and ``installer`` let it be: nothing is installed from
+it, and the site dir's own RECORD is written from the files installed (ddtrace 2.21.0's
+manylinux wheels list C sources that its build removed after RECORD was written).
 
 Each member's bytes are hashed as they are read (through the counting
 :class:`~pluginhost.discover.archive.MemberReader`) and compared with its row; the members a
@@ -99,7 +103,8 @@ def check_record(
     hold: int,
     hold_total: int,
 ) -> dict[str, tuple[zipfile.ZipInfo, bytes | None]]:
-    """Every file member is in RECORD with its true hash and size, and nothing else is.
+    """Every file member is in RECORD with its true hash and size (rows naming no member
+    install nothing, and are let be).
 
     :param hold: the most bytes of one kept member held: a larger one is kept without its
         bytes (its size refuses it when it is read; a wheel of 1 MB held hundreds of MB of
@@ -114,7 +119,7 @@ def check_record(
     for name, info in infos.items():
         if info.is_dir() or is_unlisted(name, dist_info):
             continue
-        entry = listed.pop(name, None)
+        entry = listed.get(name)
         if entry is None:
             raise RefusedError(f"member {name!r} is not listed in RECORD with a hash")
         if keep(name) and info.file_size <= hold:
@@ -128,8 +133,6 @@ def check_record(
             _verify(name, entry, reader.chunks(info))
             if keep(name):
                 kept[name] = (info, None)
-    if listed:
-        raise RefusedError(f"RECORD lists {min(listed)!r}, which is not in the archive")
     return kept
 
 

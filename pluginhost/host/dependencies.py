@@ -248,8 +248,9 @@ class SharedDependencies:
         if current is not None:
             # Set aside, not dropped: the users' old versions serve calls through them until
             # the switch, and an undo puts them back.
-            stash = pop_modules(current.top_level)
-            self._finder.unmap(current.top_level)
+            current_site = self._sites.root / current.site_dir
+            stash = pop_modules(current.top_level, current_site)
+            self._finder.unmap(current.top_level, current_site)
             self._swaps.append(_Swap(current, stash, record, fresh))
         self._map(record)
 
@@ -259,8 +260,8 @@ class SharedDependencies:
         while self._swaps:
             swap = self._swaps.pop()
             new_site = self._sites.root / swap.new.site_dir
-            self._finder.unmap(swap.new.top_level)
-            self._watch(purge_modules(swap.new.top_level, [new_site]), swap.new)
+            self._finder.unmap(swap.new.top_level, new_site)
+            self._watch(purge_modules(swap.new.top_level, [new_site], new_site), swap.new)
             sys.modules.update(swap.stash)
             self._map(swap.old)
             if swap.fresh:
@@ -279,7 +280,17 @@ class SharedDependencies:
         self.retain(active)
 
     def _map(self, record: DepRecord) -> None:
-        self._finder.map(record.top_level, self._sites.root / record.site_dir)
+        site = self._sites.root / record.site_dir
+        # A name another dependency serves is a namespace package they share (jaraco.functools
+        # and jaraco.context both ship jaraco/): importable from both dirs, as in site-packages.
+        others = {
+            name
+            for serving in self._serving.values()
+            if serving.distribution != record.distribution
+            for name in serving.top_level
+        }
+        self._finder.map([n for n in record.top_level if n not in others], site)
+        self._finder.share([n for n in record.top_level if n in others], site)
         self._serving[record.distribution] = record
 
     def retain(self, active: Mapping[PluginName, Candidate]) -> list[str]:
@@ -300,8 +311,8 @@ class SharedDependencies:
 
     def _retire(self, record: DepRecord) -> None:
         site = self._sites.root / record.site_dir
-        self._finder.unmap(record.top_level)
-        self._watch(purge_modules(record.top_level, [site]), record)
+        self._finder.unmap(record.top_level, site)
+        self._watch(purge_modules(record.top_level, [site], site), record)
         self._sites.delete(record.site_dir, record.version)
 
     def _watch(self, released: Released, record: DepRecord) -> None:
@@ -314,10 +325,9 @@ class SharedDependencies:
         """Stop serving every dependency, keeping their dirs: the host halts, and its next
         start serves them again from what the registry recorded."""
         for record in self._serving.values():
-            self._finder.unmap(record.top_level)
-            self._watch(
-                purge_modules(record.top_level, [self._sites.root / record.site_dir]), record
-            )
+            site = self._sites.root / record.site_dir
+            self._finder.unmap(record.top_level, site)
+            self._watch(purge_modules(record.top_level, [site], site), record)
         self._serving.clear()
 
     def records(self) -> tuple[DepRecord, ...]:

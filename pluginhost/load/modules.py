@@ -55,7 +55,9 @@ class PluginFinder(importlib.abc.MetaPathFinder):
     KEPT = 8
 
     def __init__(self) -> None:
-        self._roots: dict[str, str] = {}
+        # Top-level name -> the dirs it is found in: one, or several for a namespace package
+        # that several dependencies share (see :meth:`share`).
+        self._roots: dict[str, tuple[str, ...]] = {}
         self._lock = threading.Lock()
         # Site dir -> module name -> its bytecode, as the site writer sent it back.
         self._compiled: dict[str, dict[str, Compiled]] = {}
@@ -77,18 +79,32 @@ class PluginFinder(importlib.abc.MetaPathFinder):
             self._compiled[str(root)] = held
 
     def map(self, names: Iterable[str], root: Path) -> None:
-        """Make the top-level ``names`` importable from ``root``."""
+        """Make the top-level ``names`` importable from ``root`` (and from nowhere else)."""
         with self._lock:
             for name in names:
-                self._roots[name] = str(root)
+                self._roots[name] = (str(root),)
 
-    def unmap(self, names: Iterable[str]) -> None:
-        """Forget ``names``; they are no longer importable through this finder."""
+    def share(self, names: Iterable[str], root: Path) -> None:
+        """Make the top-level ``names`` importable from ``root`` too, after the dirs they are
+        mapped to: namespace packages that several distributions provide portions of
+        (jaraco.functools and jaraco.context both ship ``jaraco/``), as in site-packages.
+        """
         with self._lock:
             for name in names:
-                root = self._roots.pop(name, None)
-                if root is not None:
-                    self._compiled.pop(root, None)
+                kept = tuple(r for r in self._roots.get(name, ()) if r != str(root))
+                self._roots[name] = (*kept, str(root))
+
+    def unmap(self, names: Iterable[str], root: Path | None = None) -> None:
+        """Forget ``names``, or only their mapping to ``root`` when it is given: a namespace
+        package stays importable from the other dirs that share it."""
+        with self._lock:
+            for name in names:
+                roots = self._roots.pop(name, ())
+                gone = roots if root is None else tuple(r for r in roots if r == str(root))
+                if len(gone) < len(roots):
+                    self._roots[name] = tuple(r for r in roots if r not in gone)
+                for dropped in gone:
+                    self._compiled.pop(dropped, None)
 
     def find_spec(
         self,
@@ -97,16 +113,18 @@ class PluginFinder(importlib.abc.MetaPathFinder):
         target: types.ModuleType | None = None,
     ) -> ModuleSpec | None:
         top, dot, _ = fullname.partition(".")
-        root = self._roots.get(top)
-        if root is None:
+        roots = self._roots.get(top)
+        if roots is None:
             return None
-        compiled = self._compiled.get(root, {}).get(fullname)
-        if compiled is not None and _found_there(compiled, root, path):
-            return spec_of(compiled, root)
+        for root in roots:
+            compiled = self._compiled.get(root, {}).get(fullname)
+            if compiled is not None and _found_there(compiled, root, path):
+                return spec_of(compiled, root)
         if dot:
-            # Found through its package's __path__, which points into the right site dir.
+            # Found through its package's __path__, which points into the right site dir(s).
             return None
-        return importlib.machinery.PathFinder.find_spec(fullname, [root])
+        # Several roots only for a namespace package: PathFinder joins their portions.
+        return importlib.machinery.PathFinder.find_spec(fullname, list(roots))
 
     def find_distributions(
         self, context: Context | None = None
@@ -114,7 +132,7 @@ class PluginFinder(importlib.abc.MetaPathFinder):
         """The distributions installed in the site dirs mapped now, for ``importlib.metadata``
         and ``importlib_metadata``, which ask every finder on ``sys.meta_path``."""
         with self._lock:
-            roots = set(self._roots.values())
+            roots = {root for shared in self._roots.values() for root in shared}
         return find_distributions(roots, context or importlib.metadata.DistributionFinder.Context())
 
 
@@ -202,17 +220,28 @@ def import_entry_points(
     )
 
 
-def pop_modules(top_level: Iterable[str]) -> dict[str, types.ModuleType]:
-    """Take a plugin's modules out of ``sys.modules``, returning them by name."""
-    return {name: sys.modules.pop(name) for name in list(owned_modules(top_level))}
+def pop_modules(
+    top_level: Iterable[str], within: Path | None = None
+) -> dict[str, types.ModuleType]:
+    """Take a plugin's modules out of ``sys.modules``, returning them by name.
+
+    :param within: only the modules loaded from under this dir (and those of no file, such as
+        a namespace package): the others are another distribution's portions of a namespace
+        package they share (see :meth:`PluginFinder.share`).
+    """
+    names = [n for n in owned_modules(top_level) if within is None or _loaded_from(n, within)]
+    return {name: sys.modules.pop(name) for name in names}
 
 
-def purge_modules(top_level: Iterable[str], roots: Iterable[Path] = ()) -> Released:
+def purge_modules(
+    top_level: Iterable[str], roots: Iterable[Path] = (), within: Path | None = None
+) -> Released:
     """Remove a plugin's modules from ``sys.modules`` and its dirs from the import caches.
 
+    :param within: as :func:`pop_modules` takes it.
     :returns: see :func:`release`.
     """
-    return release(pop_modules(top_level), roots)
+    return release(pop_modules(top_level, within), roots)
 
 
 def release(modules: dict[str, types.ModuleType], roots: Iterable[Path] = ()) -> Released:

@@ -23,7 +23,6 @@ __all__ = ["BROKEN_KINDS", "break_bytes", "break_draft", "break_filename", "chec
 BROKEN_KINDS: Final = (
     "bad-record-hash",  # the package's __init__.py differs from its RECORD hash
     "missing-from-record",  # the package's __init__.py has no RECORD row
-    "record-extra-entry",  # RECORD lists <module>/ghost.py, which is not in the archive
     "no-record",  # the .dist-info has no RECORD
     "absolute-path",  # a member named /tmp/pluginhost-evil.py
     "dotdot-path",  # a member named ../pluginhost-evil.py
@@ -33,7 +32,6 @@ BROKEN_KINDS: Final = (
     "symlink",  # <module>/link.py is a symbolic link to /etc/passwd
     "duplicate-member",  # <module>/__init__.py is in the archive twice
     "case-duplicate",  # <module>/__init__.py and <module>/__INIT__.py
-    "pth-file",  # a pluginhost-evil.pth at the root, which would run at every interpreter start
     "sitecustomize",  # a sitecustomize.py at the root, same danger
     "pycache-member",  # stale bytecode in <module>/__pycache__/
     "filename-mismatch",  # the .dist-info says version 9.9.9, the file name does not
@@ -128,14 +126,6 @@ def _add(name: str, data: bytes = b"", mode: int = FILE_MODE) -> Callable[[Draft
 
 def _unlisted_init(draft: Draft) -> None:
     _package_init(draft).in_record = False
-
-
-def _ghost(draft: Draft) -> None:
-    def add_row(members: list[Member]) -> None:
-        ghost = f"{draft.module}/ghost.py,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0\n"
-        members[-1].data = ghost.encode() + members[-1].data
-
-    draft.after_record = add_row
 
 
 def _no_record(draft: Draft) -> None:
@@ -339,7 +329,6 @@ def _into_central(data: bytes) -> bytes:
 _BREAKERS: Final[Mapping[str, Callable[[Draft], None]]] = {
     "bad-record-hash": _set(after_record=_tamper),
     "missing-from-record": _unlisted_init,
-    "record-extra-entry": _ghost,
     "no-record": _no_record,
     "absolute-path": _add("/tmp/pluginhost-evil.py"),
     "dotdot-path": _add("../pluginhost-evil.py"),
@@ -349,7 +338,6 @@ _BREAKERS: Final[Mapping[str, Callable[[Draft], None]]] = {
     "symlink": _add("{m}/link.py", b"/etc/passwd", LINK_MODE),
     "duplicate-member": _duplicate,
     "case-duplicate": _add("{m}/__INIT__.py"),
-    "pth-file": _add("pluginhost-evil.pth", b"import os\n"),
     "sitecustomize": _add("sitecustomize.py", b"print('every start')\n"),
     "pycache-member": _add("{m}/__pycache__/__init__.cpython-311.pyc", b"\0" * 16),
     "filename-mismatch": _set(dist_info_version="9.9.9"),
