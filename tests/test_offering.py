@@ -3,13 +3,14 @@ plugins it offers, followed on the same index, through a host on a static index 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 from conftest import counter_code, greet_code, wait_for
 from strategies import candidate
 
-from pluginhost import Event, EventKind, PluginHost, PluginInfo, PluginState
+from pluginhost import Event, EventKind, PluginHost, PluginInfo, PluginState, WheelLimits
 from pluginhost.host.indexes import Indexes
 from pluginhost.host.settings import Settings
 from pluginhost.host.view import View
@@ -215,3 +216,30 @@ class TestMetadata:
         assert "/files/hello-2.0.0-py3-none-any.whl" not in downloads(static_index)
         (refused,) = [e for e in events if e.kind is EventKind.REFUSED]
         assert "metadata of hello-2.0.0-py3-none-any.whl has sha256" in str(refused.error)
+
+
+class TestTooLarge:
+    def test_release_over_the_hosts_wheel_size_refused_alone(
+        self,
+        static_index: StaticIndex,
+        built: WheelFactory,
+        follow: HostMaker,
+        events: list[Event],
+    ) -> None:
+        """A release whose file is larger than the host validates (``max_wheel_size``) is
+        refused alone, once: the release below serves, the other projects are followed, and
+        later polls do not download it again. Raised, it failed every poll of the index."""
+        static_index.publish(built.build("hello", "1.0.0", code=greet_code("hello 1.0")))
+        padding = {"hello/padding.bin": os.urandom(64 * 1024)}
+        static_index.publish(built.build("hello", "2.0.0", code=greet_code("x"), files=padding))
+        static_index.publish(built.build("polite", "1.0.0", code=greet_code("polite 1.0")))
+        host = follow(static_index, limits=WheelLimits(max_wheel_size=32 * 1024))
+        wait_for(lambda: host.load_order() == ("hello", "polite"))
+        assert sorted(host.hook.greet(name="x")) == ["hello 1.0", "polite 1.0"]
+        (refused,) = [e for e in events if e.kind is EventKind.REFUSED]
+        assert "sent a file larger than 32768 bytes" in str(refused.error)
+        assert not [e for e in events if e.kind is EventKind.INDEX_UNAVAILABLE]
+        big = "/files/hello-2.0.0-py3-none-any.whl"
+        polls = len(static_index.requests)
+        wait_for(lambda: len(static_index.requests) > polls + 4)  # a few polls later
+        assert downloads(static_index).count(big) == 1

@@ -151,7 +151,7 @@ class IndexSource:
             cached, the rest is pruned), its trust file's hashes, the wheels it did not take.
         """
         # Imported here: httpx costs every import of pluginhost otherwise.
-        from .index.client import IndexClient
+        from .index.client import MAX_DOWNLOAD_BYTES, IndexClient
 
         assert self.cache is not None, "attach() comes first"
         make_dirs(self.cache)
@@ -162,6 +162,7 @@ class IndexSource:
             ca=given.ca,
             timeout=given.timeout,
             follow_offsite_redirects=given.follow_offsite_redirects,
+            max_download_bytes=host.max_wheel_size() or MAX_DOWNLOAD_BYTES,
         )
         sightings = Sightings(self.cache / "sightings.json")
         self._offering = Offering(

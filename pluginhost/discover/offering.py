@@ -42,7 +42,7 @@ import attrs
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from ..model.errors import IndexHashError
+from ..model.errors import IndexHashError, IndexResponseError
 from ..model.events import Event, EventKind
 from ..model.names import canonicalize_name
 from ..model.problems import Problem, ProblemKind
@@ -89,6 +89,10 @@ class HostSide(Protocol):
         """The wheels (paths) the host did not take (invalid, untrusted, failed to load): the
         next release down is fetched, so that an older good one serves."""
 
+    def max_wheel_size(self) -> int | None:
+        """The largest wheel file the host validates (``WheelLimits.max_wheel_size``): a larger
+        one is not downloaded. ``None``: the client's own bound."""
+
 
 class _NoHost:
     def kept(self) -> Collection[str] | None:
@@ -99,6 +103,9 @@ class _NoHost:
 
     def refused(self) -> Collection[str]:
         return ()
+
+    def max_wheel_size(self) -> int | None:
+        return None
 
 
 #: A host that tells nothing (an offering used alone, as the benchmarks do).
@@ -179,8 +186,8 @@ class Offering:
         self._stopping = stopping
         self._pages: dict[str, ProjectPage | None] = {}
         self._deps: set[NormalizedName] = set()
-        # Per project: the files whose download did not match their sha256 (the refusal), until
-        # the project's page changes.
+        # Per project: the files whose download or metadata was refused (a sha256 that does not
+        # match, a file over the size the host validates), until the project's page changes.
         self._refused: dict[str, dict[str, Problem]] = {}
         # Each offered wheel's Requires-Dist, by its sha256.
         self._requires: dict[str, dict[NormalizedName, SpecifierSet]] = {}
@@ -410,7 +417,9 @@ class Offering:
         try:
             if self._installable(project, release):
                 mine[file.filename] = self._client.download(file, self._cache)
-        except IndexHashError as exc:
+        except (IndexHashError, IndexResponseError) as exc:
+            # The release's own fault (its bytes, its size, its name): refused alone, until its
+            # page changes. Raised, it failed the whole poll, and every poll downloaded it again.
             self._refuse(project, release, exc.reason)
             self._emit(Event.failure(EventKind.REFUSED, project, exc, origin=file.url))
 

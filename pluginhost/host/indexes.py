@@ -75,6 +75,7 @@ class Indexes:
         # the trust file lacks is never downloaded.
         self._gate = TrustGate(settings.trust, settings.strict_modes, settings.trust_file)
         self._before: View | None = None  # the view before the host restored its plugins
+        self._max_wheel_size = settings.limits.max_wheel_size
 
     def start(self, changed: Changed, emit: Callable[[Event], None], *, live: bool) -> None:
         """Start every source's polling; the host id is made (or read) for their rollouts."""
@@ -104,6 +105,10 @@ class Indexes:
         if self._view is None:
             return frozenset()
         return frozenset(p.path for p in self._view().problems if p.path)
+
+    def max_wheel_size(self) -> int:
+        """The host's ``WheelLimits.max_wheel_size``: a larger wheel is not downloaded."""
+        return self._max_wheel_size
 
     def kept(self) -> frozenset[str] | None:
         """The sha256 of every version the host's view names (serving, failed, a backup);
