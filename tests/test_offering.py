@@ -4,6 +4,7 @@ plugins it offers, followed on the same index, through a host on a static index 
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -112,6 +113,31 @@ class TestRefused:
         assert sorted(host.hook.greet(name="x")) == ["hello 1.0", "polite 1.0"]
         downloads = [path for _, path, _ in static_index.requests if path.startswith("/files/")]
         assert not [path for path in downloads if "0.9.0" in path]
+
+    def test_corrupt_metadata_refused_alone(
+        self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker
+    ) -> None:
+        """A release whose METADATA's deflate stream is corrupt (zlib.error, which escaped the
+        follower's reading of its requirements and failed every poll): refused by validation,
+        the release below serves and the other projects are followed."""
+        static_index.publish(built.build("hello", "1.0.0", code=greet_code("hello 1.0")))
+        static_index.publish(built.build("polite", "1.0.0", code=greet_code("polite 1.0")))
+        broken = corrupt_metadata(built.build("hello", "2.0.0", code=greet_code("x")))
+        static_index.publish(broken, metadata=False)
+        host = follow(static_index)
+        wait_for(lambda: sorted(host.load_order()) == ["hello", "polite"])
+        assert sorted(host.hook.greet(name="x")) == ["hello 1.0", "polite 1.0"]
+
+
+def corrupt_metadata(wheel: Path) -> Path:
+    """``wheel`` with bytes of its METADATA's deflate stream flipped (its RECORD unchanged)."""
+    with zipfile.ZipFile(wheel) as archive:
+        info = next(i for i in archive.infolist() if i.filename.endswith("/METADATA"))
+    data = bytearray(wheel.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode())
+    data[start] = 0xFF  # a deflate block of type 3, which does not exist: zlib.error
+    wheel.write_bytes(bytes(data))
+    return wheel
 
 
 def cached(host: PluginHost) -> list[str]:

@@ -5,12 +5,14 @@ and a METADATA too large to read is not read."""
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 
+import pytest
 from packaging.specifiers import SpecifierSet
 
 from pluginhost.discover.index.client import MAX_METADATA_BYTES
-from pluginhost.discover.releases import requires_in, requires_of
+from pluginhost.discover.releases import python_fits, requires_in, requires_of
 from pluginhost.testing import WheelFactory
 
 
@@ -33,6 +35,18 @@ class TestRequiresIn:
         assert requires_in(text) == {"c": SpecifierSet()}
 
 
+class TestPythonFits:
+    def test_this_python(self) -> None:
+        assert python_fits(">=3.8")
+        assert not python_fits(">=3.99")
+
+    @pytest.mark.parametrize("text", ["not a specifier", ">=3." + "1" * 5000])
+    def test_unreadable_is_taken_as_met(self, text: str) -> None:
+        """Validation reads the wheel's own and says why; a version over int()'s digit limit
+        (a ValueError when the specifier compares) failed every poll of the index."""
+        assert python_fits(text)
+
+
 class TestRequiresOf:
     def test_reads_the_wheel(self, factory: WheelFactory) -> None:
         wheel = factory.build("needy", "1.0.0", requires_dist=["attrs>=23"])
@@ -45,6 +59,21 @@ class TestRequiresOf:
         with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("bomb-1.0.dist-info/METADATA", body)
         assert wheel.stat().st_size < 64 * 1024
+        assert requires_of(wheel) == {}
+
+    def test_corrupt_metadata_names_nothing(self, tmp_path: Path) -> None:
+        """A METADATA whose deflate stream is corrupt (zlib.error, which escaped and failed
+        every poll of the index): nothing is named, and validation says why."""
+        wheel = tmp_path / "corrupt-1.0-py3-none-any.whl"
+        name = "corrupt-1.0.dist-info/METADATA"
+        with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(name, metadata(*["attrs"] * 200))
+        data = bytearray(wheel.read_bytes())
+        start = 30 + len(name)  # the local header, then the deflated bytes
+        data[start + 5 : start + 25] = bytes(b ^ 0xFF for b in data[start + 5 : start + 25])
+        wheel.write_bytes(bytes(data))
+        with zipfile.ZipFile(wheel) as archive, pytest.raises(zlib.error):
+            archive.read(name)
         assert requires_of(wheel) == {}
 
     def test_unreadable_wheel_names_nothing(self, tmp_path: Path) -> None:

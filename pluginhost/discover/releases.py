@@ -18,7 +18,7 @@ from pathlib import Path
 
 import attrs
 from packaging.requirements import Requirement
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.specifiers import SpecifierSet
 from packaging.tags import sys_tags
 from packaging.utils import (
     InvalidWheelFilename,
@@ -29,6 +29,7 @@ from packaging.utils import (
 from packaging.version import Version
 
 from ..model.specifiers import applies_here
+from .archive import ZIP_ERRORS
 from .index.client import MAX_METADATA_BYTES
 from .index.pages import IndexFile
 
@@ -92,7 +93,9 @@ def python_fits(requires_python: str) -> bool:
     (validation reads the wheel's own, and says what is wrong)."""
     try:
         return SpecifierSet(requires_python).contains(_python(), prereleases=True)
-    except InvalidSpecifier:
+    except ValueError:
+        # InvalidSpecifier, and a version over int()'s digit limit, which the specifier parses
+        # only when it compares: raised, it failed every poll of the index.
         return True
 
 
@@ -143,9 +146,8 @@ def requires_of(path: Path) -> dict[NormalizedName, SpecifierSet]:
             if len(infos) != 1 or infos[0].file_size > MAX_METADATA_BYTES:
                 return {}
             text = archive.read(infos[0]).decode("utf-8", "replace")
-    except (OSError, zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError):
-        # EOFError: truncated member; NotImplementedError: unknown compression;
-        # RuntimeError: an encrypted member.
+    except (*ZIP_ERRORS, RuntimeError):  # RuntimeError: an encrypted member
+        # Raised, a corrupt deflate stream (zlib.error) failed every poll of the index.
         return {}
     return requires_in(text)
 
