@@ -128,6 +128,19 @@ class TestRefused:
         wait_for(lambda: sorted(host.load_order()) == ["hello", "polite"])
         assert sorted(host.hook.greet(name="x")) == ["hello 1.0", "polite 1.0"]
 
+    def test_requirement_that_cannot_compare_refused_alone(
+        self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker
+    ) -> None:
+        """A release requiring a version over int()'s digit limit (a ValueError when the
+        follower compared it with the dependency's releases, which failed every poll): the
+        requirement is left to validation, which refuses the release; the one below serves."""
+        publish_sharedlib(static_index, built, "1.0.0")
+        static_index.publish(built.build("hello", "1.0.0", code=greet_code("hello 1.0")))
+        publish_hello(static_index, built, "2.0.0", "sharedlib>=1." + "1" * 5000)
+        host = follow(static_index, projects=["hello"])
+        wait_for(lambda: host.load_order() == ("hello",))
+        assert host.hook.greet(name="x") == ["hello 1.0"]
+
 
 def corrupt_metadata(wheel: Path) -> Path:
     """``wheel`` with bytes of its METADATA's deflate stream flipped (its RECORD unchanged)."""

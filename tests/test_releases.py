@@ -12,7 +12,8 @@ import pytest
 from packaging.specifiers import SpecifierSet
 
 from pluginhost.discover.index.client import MAX_METADATA_BYTES
-from pluginhost.discover.releases import python_fits, requires_in, requires_of
+from pluginhost.discover.index.pages import IndexFile
+from pluginhost.discover.releases import python_fits, releases, requires_in, requires_of
 from pluginhost.testing import WheelFactory
 
 
@@ -30,9 +31,32 @@ class TestRequiresIn:
 
     def test_lines_it_cannot_read_name_nothing(self) -> None:
         """Not a requirement, a marker comparing two strings (packaging raises KeyError), an
-        invalid version in a marker: each skipped, the others kept."""
-        text = metadata("not a requirement !", 'a; "y" < "z"', 'b; python_version < "1~"', "c")
+        invalid version in a marker, a specifier over int()'s digit limit (a ValueError when
+        the follower compared it, which failed every poll): each skipped, the others kept."""
+        lines = ["not a requirement !", 'a; "y" < "z"', 'b; python_version < "1~"', "c"]
+        text = metadata(*lines, "d>=1." + "1" * 5000)
         assert requires_in(text) == {"c": SpecifierSet()}
+
+
+class TestReleases:
+    def test_wheels_of_the_project_this_python_installs(self) -> None:
+        names = ["hello-1.0-py3-none-any.whl", "hello-2.0.tar.gz", "other-3.0-py3-none-any.whl"]
+        files = [IndexFile(name, f"http://index/{name}") for name in names]
+        assert [str(r.version) for r in releases("hello", files)] == ["1.0"]
+
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "hello-" + "9" * 5000 + "-py3-none-any.whl",  # a ValueError: it failed every poll
+            "hello-1.0.0.x-py3-none-any.whl",
+            "hello--py3-none-any.whl",
+            "hello-1.0-py3.none.any.whl",
+        ],
+    )
+    def test_a_name_that_is_no_wheel_of_it_is_passed_over(self, name: str) -> None:
+        good = IndexFile("hello-1.0-py3-none-any.whl", "http://index/good")
+        files = [IndexFile(name, "http://index/bad"), good]
+        assert [r.file for r in releases("hello", files)] == [good]
 
 
 class TestPythonFits:

@@ -94,6 +94,12 @@ class TestChoose:
         with pytest.raises(ResolutionError, match="invalid Requires-Dist"):
             applicable("a", ["not a requirement !"])
 
+    def test_specifier_that_cannot_compare(self) -> None:
+        """A version over int()'s digit limit: a ResolutionError naming the plugin."""
+        with pytest.raises(ResolutionError, match="invalid Requires-Dist") as caught:
+            applicable("a", ["z>=1." + "1" * 5000])
+        assert caught.value.plugin == "a"
+
     def test_marker_naming_no_environment_value(self) -> None:
         """A marker comparing two strings (an installed plugin's METADATA is not validated):
         a ResolutionError naming the plugin, not packaging's KeyError."""

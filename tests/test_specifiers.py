@@ -10,6 +10,7 @@ from pluginhost.model.specifiers import (
     DistSpecifier,
     applies_here,
     both,
+    checked_applies,
     requirement,
 )
 from pluginhost.model.versions import Constraint, Version, from_pep440
@@ -93,3 +94,16 @@ class TestAppliesHere:
         """packaging raises a KeyError for a marker naming no environment value: one type."""
         with pytest.raises(ValueError, match="marker"):
             applies_here(requirement(text))
+
+
+class TestCheckedApplies:
+    def test_applies(self) -> None:
+        assert checked_applies(requirement('attrs>=1; python_version >= "3"'))
+        assert not checked_applies(requirement('attrs>=1; extra == "cli"'))
+
+    def test_a_specifier_that_cannot_compare(self) -> None:
+        """Parsed lazily: a version over int()'s digit limit fails when it first compares,
+        here, not later in the resolver or the follower."""
+        req = requirement("attrs>=1." + "1" * 5000)
+        with pytest.raises(ValueError, match="digit"):
+            checked_applies(req)

@@ -12,7 +12,7 @@ import os
 from collections.abc import Collection
 from pathlib import Path
 
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.utils import parse_wheel_filename
 
 from .releases import file_sha256
 
@@ -43,7 +43,7 @@ class IndexCache:
                 continue
             try:
                 name = parse_wheel_filename(entry.name)[0]
-            except InvalidWheelFilename:
+            except ValueError:  # InvalidWheelFilename, or a version int() refuses
                 continue
             found.setdefault(name, {})[entry.name] = Path(entry.path)
         return found

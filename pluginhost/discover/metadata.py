@@ -19,14 +19,13 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from ..model.names import canonicalize_name
-from ..model.specifiers import applies_here
+from ..model.specifiers import checked_applies
 from .archive import MemberReader, RefusedError
 
 if TYPE_CHECKING:
     import email.message
     import zipfile
 
-    from packaging.requirements import Requirement
     from packaging.tags import Tag
     from packaging.utils import NormalizedName
 
@@ -280,20 +279,10 @@ def read_requires_dist(metadata: email.message.Message, limit: int) -> tuple[str
         )
     for line in lines:
         try:
-            _check_requirement(Requirement(line))
-        except ValueError as exc:  # InvalidRequirement, InvalidVersion, a marker (applies_here)
+            checked_applies(Requirement(line))
+        except ValueError as exc:  # InvalidRequirement, InvalidVersion, a marker
             raise RefusedError(f"METADATA has an invalid Requires-Dist {_cut(line)!r}") from exc
     return lines
-
-
-def _check_requirement(req: Requirement) -> None:
-    """Compare each specifier and evaluate the marker once, as resolution will.
-
-    :raises ValueError: when one of them cannot be.
-    """
-    for spec in req.specifier:
-        spec.contains("0", prereleases=True)
-    applies_here(req)
 
 
 def _cut(text: str, limit: int = 80) -> str:

@@ -21,14 +21,13 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.tags import sys_tags
 from packaging.utils import (
-    InvalidWheelFilename,
     NormalizedName,
     canonicalize_name,
     parse_wheel_filename,
 )
 from packaging.version import Version
 
-from ..model.specifiers import applies_here
+from ..model.specifiers import checked_applies
 from .archive import ZIP_ERRORS
 from .index.client import MAX_METADATA_BYTES
 from .index.pages import IndexFile
@@ -76,8 +75,10 @@ def _rank(file: IndexFile, project: str) -> tuple[Version, int] | None:
     wheel of ``project`` this interpreter can install."""
     try:
         name, version, _build, tags = parse_wheel_filename(file.filename)
-    except InvalidWheelFilename:
-        return None  # a source distribution, or no wheel at all
+    except ValueError:
+        # InvalidWheelFilename: a source distribution, or no wheel at all; a version over
+        # int()'s digit limit, a ValueError too, failed every poll of the index when raised.
+        return None
     if name != project:
         return None
     ranks = [_tag_rank()[t] for t in tags if t in _tag_rank()]
@@ -165,8 +166,8 @@ def requires_in(text: str) -> dict[NormalizedName, SpecifierSet]:
     for line in _headers(text).get_all("Requires-Dist", []):
         try:
             requirement = Requirement(line)
-            applies = applies_here(requirement)
-        except ValueError:  # InvalidRequirement, or its marker: validation says why
+            applies = checked_applies(requirement)
+        except ValueError:  # InvalidRequirement, a specifier, its marker: validation says why
             continue
         if applies:
             name = canonicalize_name(requirement.name)

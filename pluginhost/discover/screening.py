@@ -83,9 +83,9 @@ def untrusted(exc: TrustError, path: Path, *, version: str | None = None) -> Pro
 def _filename_version(path: Path) -> tuple[str, ...]:
     # Imported here: packaging.utils loads packaging.tags and subprocess, which a host that
     # reads no wheel never needs.
-    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+    from packaging.utils import parse_wheel_filename
 
     try:
         return (str(parse_wheel_filename(path.name)[1]),)
-    except InvalidWheelFilename:
+    except ValueError:  # InvalidWheelFilename, or a version int() refuses
         return ()

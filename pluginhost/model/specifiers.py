@@ -26,6 +26,7 @@ __all__ = [
     "PluginConstraint",
     "applies_here",
     "both",
+    "checked_applies",
     "requirement",
 ]
 
@@ -41,6 +42,18 @@ def requirement(text: str) -> Requirement:
     from packaging.requirements import Requirement
 
     return Requirement(text)
+
+
+def checked_applies(req: Requirement) -> bool:
+    """Whether ``req`` applies here (:func:`applies_here`), once each of its specifiers has
+    compared a version: a specifier's version is parsed only when it compares, so that a line
+    read now cannot fail untyped later (a version over ``int()``'s digit limit).
+
+    :raises ValueError: when a specifier cannot compare, or the marker cannot be evaluated.
+    """
+    for spec in req.specifier:
+        spec.contains("0", prereleases=True)
+    return applies_here(req)
 
 
 def applies_here(req: Requirement) -> bool:

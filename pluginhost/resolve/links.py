@@ -26,7 +26,7 @@ from packaging.specifiers import SpecifierSet
 
 from ..model.candidate import Candidate
 from ..model.names import PluginName, canonicalize_name
-from ..model.specifiers import DistSpecifier, applies_here, requirement
+from ..model.specifiers import DistSpecifier, checked_applies, requirement
 
 if TYPE_CHECKING:
     from packaging.utils import NormalizedName
@@ -131,7 +131,7 @@ def _parse(line: str) -> tuple[NormalizedName, str, SpecifierSet] | None:
     except ValueError:  # InvalidRequirement
         return None
     try:
-        applies = applies_here(req)
+        applies = checked_applies(req)
     except ValueError:  # UndefinedComparison and the like: the third-party check says why
         return None
     if not applies:

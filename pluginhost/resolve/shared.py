@@ -21,7 +21,7 @@ from packaging.version import InvalidVersion, Version
 from ..discover.wheel import WheelInfo
 from ..model.errors import DependencyConflictError, ResolutionError
 from ..model.names import canonicalize_name
-from ..model.specifiers import applies_here, requirement
+from ..model.specifiers import checked_applies, requirement
 
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
@@ -73,8 +73,8 @@ def applicable(who: str, texts: Iterable[str]) -> list[Requirement]:
     for text in texts:
         try:
             req = requirement(text)
-            applies = applies_here(req)
-        except ValueError as exc:  # InvalidRequirement, or a marker that cannot be evaluated
+            applies = checked_applies(req)
+        except ValueError as exc:  # InvalidRequirement, a specifier or marker that cannot be used
             raise ResolutionError(f"invalid Requires-Dist {text!r}: {exc}", plugin=who) from exc
         if applies:
             found.append(req)
