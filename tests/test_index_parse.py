@@ -18,6 +18,9 @@ URL = "https://index.example/simple/hello/"
 SHA = "ab" * 32
 META = "cd" * 32
 
+#: Times past datetime's range once in UTC: the parser raised OverflowError for them.
+LATEST, EARLIEST = "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"
+
 
 def json_page(*files: dict[str, object], version: str = "1.1") -> bytes:
     return json.dumps({"meta": {"api-version": version}, "name": "hello", "files": files}).encode()
@@ -103,6 +106,16 @@ class TestProjectFiles:
                 "json",
                 "month",
             ),
+            (
+                json_page({"filename": "a", "url": "a", "upload-time": LATEST}),
+                "json",
+                "out of range",  # an OverflowError escaped the parser
+            ),
+            (
+                json_page({"filename": "a", "url": "a", "upload-time": EARLIEST}),
+                "json",
+                "out of range",
+            ),
             (json_page({"filename": "a", "url": "file:///etc/passwd"}), "json", "not an http"),
             (b"\xff\xfe<a href='x'>", "html", "UnicodeDecodeError"),
             (b'<meta name="pypi:repository-version" content="2.0">', "html", "version '2.0'"),
@@ -160,3 +173,45 @@ class TestAnyBytes:
         """Text made of markup's characters parses as HTML or is an IndexResponseError."""
         with contextlib.suppress(IndexResponseError):
             parse.project_files(text.encode(), "html", URL)
+
+
+#: JSON values of any shape, small.
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+#: ISO 8601 times at any offset, within a day of datetime's ends too (where UTC is past them).
+iso_times = st.builds(
+    lambda when, minutes: (
+        when.isoformat()
+        + f"{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    ),
+    st.datetimes()
+    | st.datetimes(max_value=datetime(1, 1, 2))
+    | st.datetimes(min_value=datetime(9999, 12, 30)),
+    st.integers(-(23 * 60 + 59), 23 * 60 + 59),
+)
+
+
+class TestAnyFields:
+    @given(
+        st.fixed_dictionaries(
+            {"filename": st.just("hello-1.0-py3-none-any.whl"), "url": st.just("a.whl")},
+            optional={
+                "hashes": json_values,
+                "yanked": json_values,
+                "requires-python": json_values,
+                "upload-time": json_values | iso_times,
+                "core-metadata": json_values,
+                "dist-info-metadata": json_values,
+            },
+        )
+    )
+    def test_a_file_parses_or_is_typed(self, entry: dict[str, object]) -> None:
+        """Any value in any field of a JSON file entry: read, or an IndexResponseError (an
+        upload-time past datetime's range once in UTC raised OverflowError)."""
+        with contextlib.suppress(IndexResponseError):
+            parse.project_files(json_page(entry), "json", URL)

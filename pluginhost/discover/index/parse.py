@@ -73,7 +73,15 @@ def _guarded(url: str, parse: Callable[[], _T]) -> _T:
         return parse()
     except _PageError as e:
         raise IndexResponseError(str(e), url=url) from e
-    except (ValueError, TypeError, KeyError, AttributeError, RecursionError, AssertionError) as e:
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        RecursionError,
+        AssertionError,
+        OverflowError,
+    ) as e:
         # json's and html.parser's own failures (before 3.13, _markupbase raises AssertionError
         # on an unknown marked section such as "<![0"), and fields of the wrong shape.
         raise IndexResponseError(f"is not a readable page: {type(e).__name__}: {e}", url=url) from e
@@ -145,8 +153,11 @@ def _upload_time(value: object, filename: str) -> datetime | None:
     stamp, fraction, zone = match.groups()
     micro = (fraction or "")[1:7].ljust(6, "0")
     offset = "+00:00" if zone in (None, "Z", "z") else zone
-    when = datetime.fromisoformat(f"{stamp}.{micro}{offset}")
-    return when.astimezone(timezone.utc)
+    try:
+        when = datetime.fromisoformat(f"{stamp}.{micro}{offset}")
+        return when.astimezone(timezone.utc)
+    except OverflowError:  # year 9999 at -23:59 is past datetime's range in UTC
+        raise _PageError(f"gives {filename} an upload-time out of range: {value!r}") from None
 
 
 def _json_names(body: bytes) -> tuple[str, ...]:
