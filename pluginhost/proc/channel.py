@@ -134,7 +134,19 @@ class Channel:
         :raises TimeoutError: ``deadline`` passed.
         """
         payload = self.frames.next(deadline)
-        return None if payload is None else self._decode(payload)
+        return None if payload is None else self._message(payload)
+
+    def _message(self, payload: bytes) -> Any:
+        """The message ``payload`` encodes.
+
+        :raises msgspec.DecodeError: it is not a message, or one nested past what msgspec
+            decodes (a ``RecursionError``, which escaped to the caller of a hook: a worker
+            answered a call with a value nested 100,000 deep).
+        """
+        try:
+            return self._decode(payload)
+        except RecursionError:
+            raise msgspec.DecodeError("the message nests too deeply to decode") from None
 
     # -- requests
     def request(self, make: Callable[[int], object]) -> tuple[int, Slot]:
@@ -213,7 +225,7 @@ class Channel:
         while slot is None or not slot.done:
             try:
                 payload = self.frames.next(deadline)
-                message = None if payload is None else self._decode(payload)
+                message = None if payload is None else self._message(payload)
             except (OSError, msgspec.DecodeError):
                 message = None
             if message is None:

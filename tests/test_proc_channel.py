@@ -1,0 +1,77 @@
+"""The host's end of a worker's socket (proc/channel.py), against a peer that answers with what
+a hostile plugin's worker could send: a message that is not one, or one nested too deeply."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+
+import msgspec
+import pytest
+
+from pluginhost.proc.channel import Channel
+from pluginhost.proc.messages import Call, Result, frame
+from pluginhost.state.frames import HEADER
+
+# A Result whose value is a list nested 100,000 deep: msgspec raises RecursionError for it.
+DEEP = b"\x93" + msgspec.msgpack.encode("result") + b"\x01" + b"\x91" * 100_000 + b"\xc0"
+
+
+class Peer:
+    """The worker's end: answers each request with the bytes it is given."""
+
+    def __init__(self, sock: socket.socket, answers: list[bytes]) -> None:
+        self.sock, self.answers = sock, answers
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        for answer in self.answers:
+            (size,) = HEADER.unpack(self._exactly(HEADER.size))
+            self._exactly(size)
+            self.sock.sendall(frame(answer))
+
+    def _exactly(self, size: int) -> bytes:
+        data = b""
+        while len(data) < size:
+            data += self.sock.recv(size - len(data))
+        return data
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    ours, theirs = socket.socketpair()
+    yield ours, theirs
+    ours.close()
+    theirs.close()
+
+
+def call(ident: int) -> Call:
+    return Call(ident, "hook", "greet", None, {"name": "x"})
+
+
+class TestAnswers:
+    def test_a_result_reaches_its_caller(self, pair: tuple[socket.socket, socket.socket]) -> None:
+        ours, theirs = pair
+        Peer(theirs, [msgspec.msgpack.encode(Result(1, ["hello"]))])
+        channel = Channel(ours, lambda message: None, lambda: None)
+        _ident, slot = channel.request(call)
+        assert channel.wait(slot, timeout=10)
+        assert slot.reply == Result(1, ["hello"])
+
+    @pytest.mark.parametrize("answer", [DEEP, b"\xc1 not msgpack"], ids=["deep", "garbage"])
+    def test_an_answer_that_cannot_be_decoded_ends_the_channel(
+        self, pair: tuple[socket.socket, socket.socket], answer: bytes
+    ) -> None:
+        """Taken as the worker's end (its crash handling restarts it), never raised to the
+        caller: the deep one raised RecursionError out of the hook call."""
+        ours, theirs = pair
+        Peer(theirs, [answer])
+        end = EOFError("the worker's end")
+        channels: list[Channel] = []
+        channel = Channel(ours, lambda message: None, lambda: channels[0].close(end))
+        channels.append(channel)
+        _ident, slot = channel.request(call)
+        assert channel.wait(slot, timeout=10)
+        assert slot.error is end
