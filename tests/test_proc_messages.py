@@ -9,6 +9,9 @@ import pytest
 
 from pluginhost.proc.messages import HEADER, Call, Result, decoder, encoder, frame, uncarried
 
+LOOPED: list[object] = []
+LOOPED.append(LOOPED)  # it raised RecursionError out of uncarried
+
 
 class TestCodec:
     def test_a_call_round_trips(self) -> None:
@@ -43,6 +46,7 @@ class TestUncarried:
             ({"a": {1: 2}}, ("x['a'] key 1", "int")),
             (2**64, ("x", "int (past 64 bits)")),
             (pytest, ("x", "module")),
+            (LOOPED, ("x", "list nested too deeply or holding itself")),
         ],
     )
     def test_the_first_part_that_cannot_cross_is_named(

@@ -69,6 +69,10 @@ class Plugin:
 
     @hookimpl
     def give(self, what):
+        if what == "itself":
+            looped = []
+            looped.append(looped)
+            return looped
         return object() if what == "object" else {"nested": [1, {2}]}
 
     @hookimpl
@@ -296,6 +300,19 @@ class TestErrors:
         assert caught.value.type_name == "object"
         with pytest.raises(CodecError, match=r"result\['nested'\]\[1\] of type set"):
             worker.call("give", {"what": "set"})
+        assert worker.call("echo", {"value": "still here"}) == "still here"
+
+    def test_a_value_holding_itself_is_a_codec_error(self, workers: Workers) -> None:
+        """An argument or a result that holds itself (or nests past the recursion limit)
+        cannot cross: a CodecError, where a RecursionError reached the caller; the worker
+        keeps serving."""
+        worker = workers.start(GREET)
+        looped: list[object] = []
+        looped.append(looped)
+        with pytest.raises(CodecError, match="list nested too deeply or holding itself"):
+            worker.call("echo", {"value": looped})
+        with pytest.raises(CodecError, match="list nested too deeply or holding itself"):
+            worker.call("give", {"what": "itself"})
         assert worker.call("echo", {"value": "still here"}) == "still here"
 
 

@@ -150,8 +150,18 @@ _INT_RANGE = (-(2**63), 2**64 - 1)
 def uncarried(value: object, where: str) -> tuple[str, str] | None:
     """The first part of ``value`` that cannot cross, as ``(place, type name)``; None if all can.
 
+    A value nested past the interpreter's recursion limit, or one that holds itself, cannot
+    cross either (it raised ``RecursionError`` to the hook's caller).
+
     :param where: the name of ``value`` (an argument's name, ``result``), the root of the place.
     """
+    try:
+        return _uncarried(value, where)
+    except RecursionError:
+        return (where, f"{_type_name(type(value))} nested too deeply or holding itself")
+
+
+def _uncarried(value: object, where: str) -> tuple[str, str] | None:
     kind = type(value)
     if kind is str or kind is float or kind is bool or value is None or kind is bytes:
         return None
@@ -160,7 +170,7 @@ def uncarried(value: object, where: str) -> tuple[str, str] | None:
         return None if in_range else (where, "int (past 64 bits)")
     if kind is list or kind is tuple:
         items: Iterable[object] = value  # type: ignore[assignment]
-        return _first(uncarried(item, f"{where}[{i}]") for i, item in enumerate(items))
+        return _first(_uncarried(item, f"{where}[{i}]") for i, item in enumerate(items))
     if kind is dict:
         entries: dict[object, object] = value  # type: ignore[assignment]
         return _first(_entry(key, item, where) for key, item in entries.items())
@@ -170,7 +180,7 @@ def uncarried(value: object, where: str) -> tuple[str, str] | None:
 def _entry(key: object, item: object, where: str) -> tuple[str, str] | None:
     if type(key) is not str:
         return (f"{where} key {key!r}", _type_name(type(key)))
-    return uncarried(item, f"{where}[{key!r}]")
+    return _uncarried(item, f"{where}[{key!r}]")
 
 
 def _first(found: Iterable[tuple[str, str] | None]) -> tuple[str, str] | None:
