@@ -27,11 +27,11 @@ from collections.abc import Mapping
 from typing import Final, Literal, NoReturn, get_args
 
 import attrs
-import semver
 
 from .errors import ManifestError, VersionError
 from .limits import ResourceLimits
 from .names import PluginName, plugin_name
+from .semver_base import SemVer
 from .versions import ANY, Constraint, Version, parse_dist_version, parse_version
 
 __all__ = ["MANIFEST_NAME", "MAX_MANIFEST_SIZE", "Isolation", "Manifest"]
@@ -230,7 +230,7 @@ def _agrees(stated: Version, dist: Version) -> bool:
     mine, theirs = stated.pep440, dist.pep440
     if mine is not None and theirs is not None:
         return mine.public == theirs.public
-    return semver.Version.compare(stated, dist) == 0  # semver's order sees no build metadata
+    return SemVer.compare(stated, dist) == 0  # semver's order sees no build metadata
 
 
 def _dist_version(text: str, where: _Where) -> Version:

@@ -36,10 +36,10 @@ from collections.abc import Callable
 from typing import Final, SupportsInt
 
 import attrs
-import semver
 from packaging.version import Version as Pep440Version
 
 from .errors import UnorderableVersionError, VersionError
+from .semver_base import SemVer
 
 __all__ = [
     "Constraint",
@@ -64,7 +64,7 @@ _SEMVER_PRE: Final = re.compile(r"(?P<name>alpha|beta|rc)\.(?P<number>\d+)", re.
 _PEP440_PRE: Final = {"alpha": "a", "beta": "b", "rc": "rc"}
 
 
-class Version(semver.Version):
+class Version(SemVer):
     """A plugin or host version: a semver version, or a PEP 440 version and its projection.
 
     >>> v = from_pep440("0.2.0.post2")
@@ -127,7 +127,7 @@ class Version(semver.Version):
             if mine is not None and theirs is not None:
                 return (mine > theirs) - (mine < theirs)
         result = super().compare(other)  # type: ignore[arg-type]
-        if result or not isinstance(other, semver.Version):
+        if result or not isinstance(other, SemVer):
             return result
         # semver orders no build metadata; here it orders like a PEP 440 local label, so that
         # each local rebuild (``1.2.0+dev.3``, ``pluginhost dev``) is newer than the last.
@@ -151,7 +151,7 @@ class Version(semver.Version):
         try:
             return self._hash
         except AttributeError:
-            self._hash: int = semver.Version.__hash__(self)
+            self._hash: int = SemVer.__hash__(self)
             return self._hash
 
 
@@ -231,7 +231,7 @@ def _projected_pre(pv: Pep440Version, extra: bool) -> str | None:
     return None
 
 
-def _as_pep440(version: semver.Version) -> Pep440Version | None:
+def _as_pep440(version: SemVer) -> Pep440Version | None:
     if version.build is not None:
         return None
     text = f"{version.major}.{version.minor}.{version.patch}"
@@ -287,7 +287,7 @@ class _Comparator:
 
     def allows(self, version: Version) -> bool:
         # The projection, not the PEP 440 order: a post release satisfies what its release does.
-        return _OPS[self.op](semver.Version.compare(version, self.bound))
+        return _OPS[self.op](SemVer.compare(version, self.bound))
 
 
 _OPS: Final[dict[str, Callable[[int], bool]]] = {
