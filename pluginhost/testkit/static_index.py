@@ -10,6 +10,7 @@ HTML, by the request's ``Accept``; TLS when given a certificate. Every request i
 from __future__ import annotations
 
 import functools
+import gzip
 import hashlib
 import html
 import json
@@ -53,6 +54,7 @@ class Fault:
     :param body: the bytes to answer (garbage), with ``content_type``.
     :param delay: seconds to wait before answering (a slow index).
     :param redirect: answer a 302 to this URL.
+    :param headers: more headers to answer with (a ``Content-Encoding`` for ``body``, say).
     """
 
     status: int = 200
@@ -60,6 +62,7 @@ class Fault:
     content_type: str = JSON_TYPE
     delay: float = 0.0
     redirect: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @attrs.frozen
@@ -105,6 +108,8 @@ class StaticIndex(Serving):
     :param validators: send ``ETag`` and ``Last-Modified`` and answer 304 to conditional
         requests; ``"last-modified"``: send only ``Last-Modified`` (answering 304 to
         ``If-Modified-Since``), as a server that keeps no ETags does.
+    :param gzip_pages: send pages gzipped (``Content-Encoding: gzip``) to a client that accepts
+        it, as PyPI and most web servers do.
     """
 
     def __init__(
@@ -114,8 +119,10 @@ class StaticIndex(Serving):
         certificate: tuple[Path, Path] | None = None,
         serial: bool = True,
         validators: bool | Literal["last-modified"] = True,
+        gzip_pages: bool = False,
     ) -> None:
         self.root: Final = Path(root)
+        self.gzip_pages: Final = gzip_pages
         self.certificate: Final = certificate
         self.send_serial: Final = serial
         self.validators: Final = validators
@@ -337,7 +344,8 @@ def _handler(index: StaticIndex) -> type[BaseHTTPRequestHandler]:
             if fault.redirect is not None:
                 self._send(302, b"", "text/plain", {"Location": fault.redirect})
             else:
-                self._send(fault.status, fault.body or b"", fault.content_type)
+                headers = dict(fault.headers)
+                self._send(fault.status, fault.body or b"", fault.content_type, headers)
 
         def _file(self, path: Path) -> None:
             if "/" in self.path.removeprefix("/files/") or not path.is_file():
@@ -366,6 +374,9 @@ def _handler(index: StaticIndex) -> type[BaseHTTPRequestHandler]:
                 if self._not_modified(etag if index.validators is True else None, modified):
                     self._send(304, b"", None, headers)
                     return
+            if index.gzip_pages and "gzip" in self.headers.get("Accept-Encoding", ""):
+                body = gzip.compress(body)
+                headers["Content-Encoding"] = "gzip"
             self._send(200, body, JSON_TYPE if wants_json else HTML_TYPE, headers)
 
         def _not_modified(self, etag: str | None, modified: int) -> bool:

@@ -26,6 +26,7 @@ from packaging.utils import canonicalize_name
 from ...model.errors import IndexHashError, IndexResponseError, IndexUnavailableError
 from . import parse
 from .auth import find_credentials, split_userinfo
+from .encoding import ACCEPT_FILE
 from .pages import NOT_MODIFIED, IndexFile, NotModifiedType, ProjectPage
 from .transport import Transport
 
@@ -244,10 +245,12 @@ class IndexClient:
 
     def _fetch_into(self, url: str, out: BinaryIO) -> str:
         digest = hashlib.sha256()
-        with self._transport.get(url, {}) as response:
+        # Asked for as it is, and hashed as sent whatever coding it is labelled with: the file
+        # the index's sha256 is of (encoding.py).
+        with self._transport.get(url, {"Accept-Encoding": ACCEPT_FILE}) as response:
             _check_status(response)
             size = 0
-            for chunk in self._transport.stream(response):
+            for chunk in self._transport.raw(response):
                 size += len(chunk)
                 if size > self.max_download_bytes:
                     reason = f"sent a file larger than {self.max_download_bytes} bytes"

@@ -8,13 +8,14 @@ from __future__ import annotations
 import contextlib
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urljoin, urlsplit
 
 from ...model.errors import IndexResponseError, IndexUnavailableError, SettingsError
 from .auth import Credentials
+from .encoding import ACCEPT_PAGE, decoded
 
 if TYPE_CHECKING:
     import httpx
@@ -75,7 +76,12 @@ class Transport:
             httpx.BasicAuth(credentials.username, credentials.password) if credentials else None
         )
         self._client = httpx.Client(
-            verify=_verify(ca, index_url), timeout=httpx.Timeout(timeout), follow_redirects=False
+            verify=_verify(ca, index_url),
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=False,
+            # httpx would offer what it can decode (br, zstd when their libraries are there),
+            # and decode it unbounded; see encoding.py.
+            headers={"Accept-Encoding": ACCEPT_PAGE},
         )
 
     @contextlib.contextmanager
@@ -125,14 +131,25 @@ class Transport:
         return target
 
     def read(self, response: httpx.Response, cap: int, *, started: float) -> bytes:
-        """The body of ``response``, at most ``cap`` bytes and within the timeout in total.
+        """The body of ``response`` decoded (gzip, deflate), at most ``cap`` bytes both as sent
+        and once decoded, and within the timeout in total.
 
-        :raises IndexResponseError: the body is larger than ``cap``.
+        :raises IndexResponseError: the body is larger than ``cap``, in a coding not decoded
+            here, or not in the coding it claims.
         :raises IndexUnavailableError: the body trickled in past the timeout, or broke off.
         """
         url = str(response.url)
-        chunks, size = [], 0
-        for chunk in self.stream(response):
+        coding = response.headers.get("Content-Encoding", "")
+        sent = self._within(self.raw(response), cap, started, url)
+        # What is sent and what it inflates to are both counted: a body may send much and
+        # inflate to nothing (empty deflate blocks), or send little and inflate to much.
+        return b"".join(self._within(decoded(coding, sent, url=url), cap, started, url))
+
+    def _within(
+        self, chunks: Iterable[bytes], cap: int, started: float, url: str
+    ) -> Iterator[bytes]:
+        size = 0
+        for chunk in chunks:
             size += len(chunk)
             if size > cap:
                 raise IndexResponseError(f"sent a page larger than {cap} bytes", url=url)
@@ -140,15 +157,15 @@ class Transport:
                 raise IndexUnavailableError(
                     f"took more than {self.timeout:g} s to send a page", url=url
                 )
-            chunks.append(chunk)
-        return b"".join(chunks)
+            yield chunk
 
-    def stream(self, response: httpx.Response) -> Iterator[bytes]:
-        """The body of ``response`` in chunks; a transport failure is IndexUnavailableError."""
+    def raw(self, response: httpx.Response) -> Iterator[bytes]:
+        """The body of ``response`` in chunks, as sent (never decoded); a transport failure is
+        IndexUnavailableError."""
         import httpx  # noqa: PLC0415
 
         try:
-            yield from response.iter_bytes()
+            yield from response.iter_raw()
         except httpx.TimeoutException as e:
             raise IndexUnavailableError(
                 f"stopped sending for {self.timeout:g} s", url=str(response.url)
