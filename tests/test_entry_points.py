@@ -15,10 +15,18 @@ import types
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import pluggy
 import pytest
 from test_hostile import LIMITS, MakeHost, Scene, marker_code
 
-from pluginhost import Event, EventKind, ManifestError, ProblemKind, ResolutionError
+from pluginhost import (
+    Event,
+    EventKind,
+    ManifestError,
+    PluginHost,
+    ProblemKind,
+    ResolutionError,
+)
 from pluginhost.discover.candidates import own_entry_point
 from pluginhost.state.audit import AuditEntry, read_audit
 from pluginhost.testing import WheelFactory
@@ -33,7 +41,6 @@ HOSTILE_ENTRY_POINTS = {
     "pluginhost-package": "pluginhost",
     "scripts-only": "evil_script",
     "relative": ".evil",
-    "extras-suffix": "evil [extra]",
     "empty-attribute": "evil:",
     "not-an-identifier": "evil-plugin",
 }
@@ -94,6 +101,52 @@ class TestHostileEntryPoints:
         assert scene.host.wait_idle()
         assert scene.host.plugins["hello"].state.value == "active"
         assert scene.host.hook.greet(name="x") == ["1.0.0"]
+
+
+class TestExtras:
+    """Extras after an entry point's value (``module:attr [extra]``) are dropped, as
+    ``importlib.metadata`` drops them: the specification asks consumers to parse them."""
+
+    @pytest.mark.parametrize("value", ["evil [extra]", " evil [one, two] ", "evil[x]"])
+    def test_a_wheel_with_extras_loads(self, scene: Scene, value: str) -> None:
+        """Dropped into the folder, it loads and answers beside hello."""
+        scene.factory.build(
+            "evil", "1.1.0", code=marker_code(scene.marker, "evil"), entry_point=value
+        )
+        assert scene.host.wait_idle()
+        assert scene.host.problems() == ()
+        assert sorted(scene.host.hook.greet(name="x")) == ["1.0.0", "evil"]
+
+    def test_an_installed_plugin_with_extras_loads(self, tmp_path: Path) -> None:
+        """A distribution installed in the environment, its entry point with extras."""
+        site = tmp_path / "site"
+        (site / "plain_plugin").mkdir(parents=True)
+        (site / "plain_plugin" / "__init__.py").write_text(
+            "import pluggy\n\n@pluggy.HookimplMarker('extras')\ndef ping():\n    return 'pong'\n"
+        )
+        info = site / "plain_plugin-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: plain-plugin\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text("[extras.plugins]\nplain = plain_plugin [fast]\n")
+
+        class Spec:
+            @pluggy.HookspecMarker("extras")
+            def ping(self) -> str:  # type: ignore[empty-body]
+                ...
+
+        sys.path.insert(0, str(site))
+        try:
+            host = PluginHost(
+                "extras", specs=[Spec], home=tmp_path / "home", live=False, environment=True
+            ).start()
+            try:
+                assert host.hook.ping() == ["pong"], host.problems()
+                assert host.plugins["plain"].entry_points == ("plain",)
+            finally:
+                host.stop()
+        finally:
+            sys.path.remove(str(site))
+            sys.modules.pop("plain_plugin", None)
 
 
 class TestOwnEntryPoint:

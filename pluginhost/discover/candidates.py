@@ -100,6 +100,10 @@ def unit_entry_points(
     """The entry points one distribution declares in the host's group: one plugin, however
     many there are (pytest-xdist declares ``xdist`` and ``xdist.looponfail``).
 
+    Extras after a value (``module:attr [extra]``) are dropped, as ``importlib.metadata``
+    drops them when it loads one: the entry points specification asks consumers to parse
+    them in existing distributions and lets them be ignored.
+
     :param entries: ``(name, value)`` pairs, in the order the distribution declares them.
     :returns: none when the distribution offers no plugin to the group.
     :raises ManifestError: when one name is declared twice: both would be registered under it.
@@ -114,7 +118,19 @@ def unit_entry_points(
                 key="entry_points",
             )
         seen.add(name)
-    return tuple(EntryPoint(name, value) for name, value in entries)
+    return tuple(EntryPoint(name, _without_extras(value)) for name, value in entries)
+
+
+def _without_extras(value: str) -> str:
+    """``value`` without the ``[extras]`` that may end it (another value is left as it is,
+    for validation to judge). Without a regular expression: values are read from wheels."""
+    stripped = value.rstrip()
+    if not stripped.endswith("]"):
+        return value
+    reference, bracket, _extras = stripped[:-1].rpartition("[")
+    if not bracket or "[" in reference or "]" in reference:
+        return value
+    return reference.strip()
 
 
 def default_plugin_name(entry_points: Sequence[EntryPoint], distribution: str) -> str:
