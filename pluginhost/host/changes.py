@@ -271,7 +271,7 @@ class Changer:
             self._publish(previous_versions)  # the new versions serve, the old ones drain
         crash_point("during_drain", members[0].candidate.version_text)
         drained, problems = retirement.finish()
-        self.deps.finish(self._ledger.candidates())  # after the drain: old versions used them
+        self.deps.finish(self._ledger.candidates)  # after the drain: old versions used them
         self._draining.clear()
         why = [reason, *problems] if reason else problems
         told = self._retired(members, previous_versions, drained, why, rollback, restoring)
@@ -386,7 +386,7 @@ class Changer:
 
     def _failed_change(self, members: Sequence[Member], exc: PluginHostError) -> PluginHostError:
         """Report a change that was undone: the failure, and the rollback if something served."""
-        self.deps.undo(self._ledger.candidates())
+        self.deps.undo(self._ledger.candidates)
         # The blame goes to the version that changed: a dependent re-imported against it and
         # failing is a symptom, and must not be marked as broken bytes itself.
         changed = [m for m in members if m.changed]
@@ -442,7 +442,7 @@ class Changer:
         if commit:
             # Committed without it: its site dir is named by nothing (halt() keeps it).
             self._sites.delete(record, ledger.sites_in_use())
-            self.deps.retain(self._ledger.candidates())
+            self.deps.retain(self._ledger.candidates)
         self._owners.forget()
         kind = EventKind.REMOVED if removed else EventKind.UNLOADED
         error = "; ".join(problems) or None

@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SharedDependencies", "dependency_refusals", "environment_version"]
 
+Active = Callable[[], Mapping[PluginName, Candidate]]
+"""The candidate of each active plugin, made when asked for."""
+
 logger = logging.getLogger("pluginhost")
 
 
@@ -254,7 +257,7 @@ class SharedDependencies:
             self._swaps.append(_Swap(current, stash, record, fresh))
         self._map(record)
 
-    def undo(self, active: Mapping[PluginName, Candidate]) -> None:
+    def undo(self, active: Active) -> None:
         """The change failed, and its plugins are back: so are the dependencies it swapped,
         with their modules; the dependencies nobody uses any more go."""
         while self._swaps:
@@ -268,7 +271,7 @@ class SharedDependencies:
                 self._sites.delete(swap.new.site_dir, swap.new.version)
         self.retain(active)
 
-    def finish(self, active: Mapping[PluginName, Candidate]) -> None:
+    def finish(self, active: Active) -> None:
         """The change is committed and drained: the versions swapped out let go of their
         modules and their dirs; the dependencies nobody uses any more go."""
         while self._swaps:
@@ -293,14 +296,19 @@ class SharedDependencies:
         self._finder.share([n for n in record.top_level if n in others], site)
         self._serving[record.distribution] = record
 
-    def retain(self, active: Mapping[PluginName, Candidate]) -> list[str]:
+    def retain(self, active: Active) -> list[str]:
         """Keep as users only the plugins active now; retire the dependencies nobody uses.
 
+        :param active: called only when a dependency serves: a start loading a thousand
+            plugins without any made a map of the active plugins after each one.
         :returns: the names of the dependencies retired.
         """
+        if not self._serving:
+            return []
+        plugins = active()
         retired = []
         for name, record in list(self._serving.items()):
-            users = tuple(u for u in record.users if _uses(active, u))
+            users = tuple(u for u in record.users if _uses(plugins, u))
             if users:
                 self._serving[name] = DepRecord(*_fields(record), users)
                 continue

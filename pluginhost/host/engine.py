@@ -333,7 +333,7 @@ class Engine:
         self.deps.restore(registry.deps)
         with self._changer.loading():
             self._restore_each(registry, inherited)
-        self.deps.retain(self._ledger.candidates())
+        self.deps.retain(self._ledger.candidates)
         self._publish()
 
     def prune_sites(self) -> list[str]:
