@@ -120,7 +120,6 @@ class TestProjectFiles:
             (b"\xff\xfe<a href='x'>", "html", "UnicodeDecodeError"),
             (b'<meta name="pypi:repository-version" content="2.0">', "html", "version '2.0'"),
             (b'<a href="javascript:alert(1)">a.whl</a>', "html", "not an http"),
-            (b"<![0", "html", "not a readable page|"),
         ],
     )
     def test_bad_page_is_typed(self, body: bytes, kind: str, reason: str) -> None:

@@ -11,13 +11,13 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from html.parser import HTMLParser
 from typing import TypeVar
 from urllib.parse import urljoin, urlsplit
 
 from packaging.utils import canonicalize_name
 
 from ...model.errors import IndexResponseError
+from .html_anchors import Page, read_page
 from .pages import IndexFile
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -82,8 +82,7 @@ def _guarded(url: str, parse: Callable[[], _T]) -> _T:
         AssertionError,
         OverflowError,
     ) as e:
-        # json's and html.parser's own failures (before 3.13, _markupbase raises AssertionError
-        # on an unknown marked section such as "<![0"), and fields of the wrong shape.
+        # json's own failures, undecodable bytes, and fields of the wrong shape.
         raise IndexResponseError(f"is not a readable page: {type(e).__name__}: {e}", url=url) from e
 
 
@@ -173,58 +172,19 @@ def _json_names(body: bytes) -> tuple[str, ...]:
 # -- PEP 503 HTML --------------------------------------------------------------------------------
 
 
-class _Anchors(HTMLParser):
-    """Collects the ``<a>`` elements of a page (attributes and text) and its ``<base href>``."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.anchors: list[tuple[dict[str, str | None], str]] = []
-        self.base: str | None = None
-        self.version: str | None = None
-        self._open: dict[str, str | None] | None = None
-        self._text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = dict(attrs)
-        if tag == "a":
-            self._close()
-            self._open, self._text = found, []
-        elif tag == "base" and self.base is None:
-            self.base = found.get("href")
-        elif tag == "meta" and found.get("name") == "pypi:repository-version":
-            self.version = found.get("content")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "a":
-            self._close()
-
-    def handle_data(self, data: str) -> None:
-        if self._open is not None:
-            self._text.append(data)
-
-    def close(self) -> None:
-        super().close()
-        self._close()
-
-    def _close(self) -> None:
-        if self._open is not None:
-            self.anchors.append((self._open, "".join(self._text).strip()))
-            self._open = None
-
-
-def _html_page(body: bytes) -> _Anchors:
-    parser = _Anchors()
-    parser.feed(body.decode("utf-8"))
-    parser.close()
-    if parser.version is not None and parser.version.partition(".")[0] != "1":
-        raise _PageError(f"speaks simple API version {parser.version!r}, not 1.x")
-    return parser
+def _html_page(body: bytes) -> Page:
+    page = read_page(body.decode("utf-8"))
+    if page.version is not None and page.version.partition(".")[0] != "1":
+        raise _PageError(f"speaks simple API version {page.version!r}, not 1.x")
+    return page
 
 
 def _html_files(body: bytes, url: str) -> tuple[IndexFile, ...]:
     page = _html_page(body)
     base = urljoin(url, page.base) if page.base else url
-    return tuple(_html_file(a, text, base) for a, text in page.anchors if a.get("href"))
+    return tuple(
+        _html_file(a.attributes, a.text, base) for a in page.anchors if a.attributes.get("href")
+    )
 
 
 def _html_file(attrs: Mapping[str, str | None], text: str, base: str) -> IndexFile:
@@ -246,7 +206,7 @@ def _html_file(attrs: Mapping[str, str | None], text: str, base: str) -> IndexFi
 
 
 def _html_names(body: bytes) -> tuple[str, ...]:
-    return tuple(canonicalize_name(text) for _, text in _html_page(body).anchors if text)
+    return tuple(canonicalize_name(a.text) for a in _html_page(body).anchors if a.text)
 
 
 # -- shared --------------------------------------------------------------------------------------
