@@ -232,6 +232,16 @@ class TestJsonDocuments:
             ("loaded", "hello", "1.0.0")
         ]
 
+    def test_audit_lines_start_with_schema(self, tmp_path: Path, stopped_home: Path) -> None:
+        """Each audit --json line has "schema" first, then the fields in the order the log and
+        run --json keep them (they were printed with their keys sorted: "schema" in the
+        middle)."""
+        proc = run_cli("audit", "--json", "--home", str(stopped_home), tmp_path=tmp_path)
+        records = [json.loads(line) for line in proc.stdout.splitlines()]
+        assert records
+        for r in records:
+            assert list(r)[:4] == ["schema", "time", "action", "outcome"], list(r)
+
     @pytest.mark.parametrize(
         "args",
         [

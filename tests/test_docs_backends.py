@@ -1,5 +1,6 @@
 """The plugin tutorial's other backends build as the page says: the project of the tutorial, with
-the ``[build-system]`` of its hatchling or its setuptools block, built by the page's command,
+the ``[build-system]`` of its hatchling, setuptools, pdm-backend, poetry-core or uv_build block,
+built by the page's command,
 gives a wheel that carries ``plugin.toml``, and a host reads the manifest from it.
 
 The backend is installed by pip into an isolated build environment, from the package index:
@@ -21,7 +22,7 @@ from pluginhost import WheelReport
 pytestmark = pytest.mark.slow
 
 PAGE = "docs/plugin-tutorial.md"
-SECTION = "### Another backend: hatchling or setuptools"
+SECTION = "### Another backend"
 # What pip says when the index cannot be reached (no route, no DNS, a proxy refusing).
 _OFFLINE = re.compile(
     r"No matching distribution found|Could not find a version|NewConnectionError|"
@@ -72,19 +73,28 @@ def _build(project: Path, command: str) -> Path:
     return wheel
 
 
-def test_section_shows_two_backends_and_one_command() -> None:
-    """The section has a hatchling and a setuptools ``[build-system]`` and one build command."""
+BACKENDS = {
+    "hatchling": "hatchling.build",
+    "setuptools": "setuptools.build_meta",
+    "pdm-backend": "pdm.backend",
+    "poetry-core": "poetry.core.masonry.api",
+    "uv_build": "uv_build",
+}
+
+
+def test_section_shows_five_backends_and_one_command() -> None:
+    """The section has one ``[build-system]`` per backend, in order, and one build command."""
     found = _section()
     tomls = [b.body for b in found if b.lang == "toml"]
-    assert len(tomls) == 2
-    assert "hatchling.build" in tomls[0]
-    assert "setuptools.build_meta" in tomls[1]
+    assert len(tomls) == len(BACKENDS)
+    for toml, backend in zip(tomls, BACKENDS.values(), strict=True):
+        assert f'build-backend = "{backend}"' in toml
     assert [b.body.strip() for b in found if b.lang == "console"] == [
         "python -m pip wheel --no-deps -w dist ."
     ]
 
 
-@pytest.mark.parametrize("backend", ["hatchling", "setuptools"])
+@pytest.mark.parametrize("backend", list(BACKENDS))
 def test_backend_wheel_carries_the_manifest(backend: str, tmp_path: Path) -> None:
     """The wheel built with the section's backend has ``plugin.toml``, read by a host."""
     found = _section()

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         entries = entries[-args.tail :] if args.tail > 0 else []
     for e in entries:
         if isinstance(e, AuditEntry):
-            say(json.dumps(document(e.to_json()), sort_keys=True) if args.json else e.describe())
+            say(json.dumps(document(e.to_json())) if args.json else e.describe())
         else:
             say(json.dumps(document({"unreadable": e})) if args.json else f"unreadable line: {e}")
     return EXIT_OK
