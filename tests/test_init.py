@@ -111,7 +111,6 @@ class TestLightImport:
             "packaging.tags",
             "pluginhost.discover.following",
             "pluginhost.install.installer",
-            "semver",
             "semver.cli",
             "subprocess",
             "tomllib",

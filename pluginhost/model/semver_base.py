@@ -3,65 +3,71 @@
 semver's package ``__init__`` imports its command line (``semver.cli``, and with it
 ``argparse``) whatever one imports from the package, which every application importing
 pluginhost would pay at each start (issue 13). The class lives in ``semver.version``, whose own
-imports are the standard library and ``semver._types``; so that module is imported under a
-package object that is not run, and that object is taken out again. A later ``import semver``,
-by the application or a plugin, runs semver's ``__init__`` as usual, and its
-``from .version import Version`` finds the module already imported: both see one class.
+imports are the standard library and ``semver._types``.
+
+So the package's module is made from its spec and put in ``sys.modules`` without running its
+``__init__``, and ``semver.version`` is imported under it. The ``__init__`` runs, in that same
+module, the first time anyone asks the package for a name it does not have yet
+(``semver.Version``, ``from semver import main``): the application, a plugin or another thread
+then gets semver whole, with one ``Version`` class shared with pluginhost, and
+``semver.version`` is the submodule it always was. Until then only ``vars(semver)`` shows
+the difference.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
+import importlib.abc
 import importlib.util
 import sys
+import threading
 import types
 from typing import TYPE_CHECKING
 
 __all__ = ["SemVer"]
 
 
+class _Completion:
+    """A package's ``__getattr__`` that runs the package's ``__init__`` at the first name asked
+    for, then gives that name."""
+
+    def __init__(self, package: types.ModuleType, loader: importlib.abc.Loader) -> None:
+        self._package = package
+        self._loader = loader
+        self._lock = threading.RLock()
+        self._running = False
+
+    def __call__(self, name: str) -> object:
+        namespace = vars(self._package)
+        with self._lock:  # another thread waits until the package is whole
+            if self._running:
+                # The __init__ itself asks (`from . import cli` looks for the name before it
+                # imports the submodule): not there yet, as in any package being imported.
+                raise AttributeError(name)
+            if namespace.get("__getattr__") is self:
+                self._running = True
+                try:
+                    self._loader.exec_module(self._package)
+                finally:
+                    self._running = False
+                if namespace.get("__getattr__") is self:
+                    del namespace["__getattr__"]
+        try:
+            return namespace[name]
+        except KeyError:
+            raise AttributeError(f"module 'semver' has no attribute {name!r}") from None
+
+
 def _version_module() -> types.ModuleType:
     """``semver.version``, its package's ``__init__`` not run unless something else ran it."""
-    loaded = sys.modules.get("semver.version")
-    if loaded is not None or "semver" in sys.modules:
-        return loaded or importlib.import_module("semver.version")
-    spec = importlib.util.find_spec("semver")
-    if spec is None or spec.submodule_search_locations is None:
-        return importlib.import_module("semver.version")  # raises the usual ImportError
-    # Another thread importing semver meanwhile must not take the stand-in for the package:
-    # the import system's own lock of the name is held, and the stand-in is marked as being
-    # initialized, so that such a thread waits for the lock. What it may still hold then
-    # (CPython's import statement keeps the object it found before waiting) forwards every
-    # attribute to the package imported for real.
-    with _module_lock("semver"):
-        if "semver" in sys.modules:
-            return importlib.import_module("semver.version")
-        package = importlib.util.module_from_spec(spec)
-        setattr(package, "__getattr__", _forwarded)  # noqa: B010 (a module's __getattr__)
-        setattr(spec, "_initializing", True)  # noqa: B010 (read by the import system only)
-        sys.modules["semver"] = package
-        try:
-            return importlib.import_module("semver.version")
-        finally:
-            # The package's real import, when it comes, builds its module anew and takes
-            # the submodules already loaded.
-            setattr(spec, "_initializing", False)  # noqa: B010
-            if sys.modules.get("semver") is package:
-                del sys.modules["semver"]
-
-
-def _forwarded(name: str) -> object:
-    """An attribute of the stand-in package, taken from semver's package proper."""
-    package = importlib.import_module("semver")
-    if getattr(package, "__getattr__", None) is _forwarded:
-        raise AttributeError(f"module 'semver' has no attribute {name!r} yet")
-    return getattr(package, name)
-
-
-def _module_lock(name: str) -> contextlib.AbstractContextManager[object]:
-    manager = getattr(importlib._bootstrap, "_ModuleLockManager", None)  # CPython 3.3 and later
-    return manager(name) if manager is not None else contextlib.nullcontext()
+    if "semver" not in sys.modules:
+        spec = importlib.util.find_spec("semver")
+        if spec is not None and spec.loader is not None and spec.submodule_search_locations:
+            package = importlib.util.module_from_spec(spec)
+            setattr(package, "__getattr__", _Completion(package, spec.loader))  # noqa: B010
+            # Another thread may have imported semver meanwhile: its module is kept.
+            sys.modules.setdefault("semver", package)
+    return importlib.import_module("semver.version")
 
 
 if TYPE_CHECKING:
