@@ -15,15 +15,16 @@ import types
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import pluggy
 import pytest
+from conftest import greet_code
+from test_environment import install_into
 from test_hostile import LIMITS, MakeHost, Scene, marker_code
 
 from pluginhost import (
+    EnvironmentSource,
     Event,
     EventKind,
     ManifestError,
-    PluginHost,
     ProblemKind,
     ResolutionError,
 )
@@ -117,36 +118,19 @@ class TestExtras:
         assert scene.host.problems() == ()
         assert sorted(scene.host.hook.greet(name="x")) == ["1.0.0", "evil"]
 
-    def test_an_installed_plugin_with_extras_loads(self, tmp_path: Path) -> None:
+    def test_an_installed_plugin_with_extras_loads(
+        self, tmp_path: Path, make_host: MakeHost, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """A distribution installed in the environment, its entry point with extras."""
+        factory = WheelFactory(tmp_path / "built", group="greeter.plugins")
+        wheel = factory.build("envplug", code=greet_code("from env"), entry_point="envplug [x]")
         site = tmp_path / "site"
-        (site / "plain_plugin").mkdir(parents=True)
-        (site / "plain_plugin" / "__init__.py").write_text(
-            "import pluggy\n\n@pluggy.HookimplMarker('extras')\ndef ping():\n    return 'pong'\n"
-        )
-        info = site / "plain_plugin-1.0.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: plain-plugin\nVersion: 1.0\n")
-        (info / "entry_points.txt").write_text("[extras.plugins]\nplain = plain_plugin [fast]\n")
-
-        class Spec:
-            @pluggy.HookspecMarker("extras")
-            def ping(self) -> str:  # type: ignore[empty-body]
-                ...
-
-        sys.path.insert(0, str(site))
-        try:
-            host = PluginHost(
-                "extras", specs=[Spec], home=tmp_path / "home", live=False, environment=True
-            ).start()
-            try:
-                assert host.hook.ping() == ["pong"], host.problems()
-                assert host.plugins["plain"].entry_points == ("plain",)
-            finally:
-                host.stop()
-        finally:
-            sys.path.remove(str(site))
-            sys.modules.pop("plain_plugin", None)
+        install_into(wheel, site)
+        monkeypatch.syspath_prepend(str(site))
+        host = make_host(sources=[EnvironmentSource(path=(str(site),))])
+        assert host.problems() == ()
+        assert host.hook.greet(name="x") == ["from env"]
+        host.remove("envplug")
 
 
 class TestOwnEntryPoint:

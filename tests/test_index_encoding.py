@@ -78,9 +78,11 @@ class TestPages:
         index.fault(PAGE, Fault(body=bomb, headers=(("Content-Encoding", "gzip, gzip"),)))
         tracemalloc.start()
         try:
-            with IndexClient(index.url, max_page_bytes=1 << 20) as client:
-                with pytest.raises(IndexResponseError, match="larger than 1048576 bytes") as e:
-                    client.project("hello")
+            with (
+                IndexClient(index.url, max_page_bytes=1 << 20) as client,
+                pytest.raises(IndexResponseError, match="larger than 1048576 bytes") as e,
+            ):
+                client.project("hello")
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
@@ -93,18 +95,22 @@ class TestPages:
         empty_block = b"\x00\x00\x00\xff\xff"  # a stored block of no byte, not the last
         body = b"\x78\x01" + empty_block * (300 * 1024)
         index.fault(PAGE, Fault(body=body, headers=(("Content-Encoding", "deflate"),)))
-        with IndexClient(index.url, max_page_bytes=1 << 20) as client:
-            with pytest.raises(IndexResponseError, match="larger than 1048576 bytes"):
-                client.project("hello")
+        with (
+            IndexClient(index.url, max_page_bytes=1 << 20) as client,
+            pytest.raises(IndexResponseError, match="larger than 1048576 bytes"),
+        ):
+            client.project("hello")
 
     @pytest.mark.parametrize("coding", ["br", "zstd", "compress", "gzip, br"])
     def test_other_codings_are_refused_by_name(self, index: StaticIndex, coding: str) -> None:
         """A coding the client did not ask for is an IndexResponseError naming it and the URL,
         before a byte of the body is read."""
         index.fault(PAGE, Fault(body=b"\x00" * 64, headers=(("Content-Encoding", coding),)))
-        with IndexClient(index.url) as client:
-            with pytest.raises(IndexResponseError, match="Content-Encoding '(br|zstd|compress)'"):
-                client.project("hello")
+        with (
+            IndexClient(index.url) as client,
+            pytest.raises(IndexResponseError, match=r"Content-Encoding '(br|zstd|compress)'"),
+        ):
+            client.project("hello")
 
     @pytest.mark.parametrize(
         ("coding", "body"),
@@ -118,9 +124,11 @@ class TestPages:
     def test_a_body_not_in_its_coding(self, index: StaticIndex, coding: str, body: bytes) -> None:
         """A body that is not what its coding claims: an IndexResponseError naming the URL."""
         index.fault(PAGE, Fault(body=body, headers=(("Content-Encoding", coding),)))
-        with IndexClient(index.url) as client:
-            with pytest.raises(IndexResponseError, match=f"not the {coding} it claims") as e:
-                client.project("hello")
+        with (
+            IndexClient(index.url) as client,
+            pytest.raises(IndexResponseError, match=f"not the {coding} it claims") as e,
+        ):
+            client.project("hello")
         assert e.value.url == index.url + "hello/"
 
 
