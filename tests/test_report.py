@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,18 @@ class TestWheelReport:
         link = tmp_path / "link.whl"
         link.symlink_to(wheel_factory.build("hello"))
         assert WheelReport.read(link).to_json()["path"] == str(link)
+
+    def test_a_link_to_a_device_is_refused_for_what_it_leads_to(self, tmp_path: Path) -> None:
+        """A link named like a wheel that leads to /dev/zero: refused as a device, unread
+        (it was refused for the target's name, ``zero``)."""
+        link = tmp_path / "evil-1.0-py3-none-any.whl"
+        link.symlink_to("/dev/zero")
+        report = WheelReport.read(link)
+        assert report.refused == (
+            "leads to /dev/zero, which is a character device, not a regular file",
+        )
+
+    def test_a_fifo_is_refused_unread(self, tmp_path: Path) -> None:
+        fifo = tmp_path / "fifo-1.0-py3-none-any.whl"
+        os.mkfifo(fifo)
+        assert WheelReport.read(fifo).refused == ("is a FIFO, not a regular file",)

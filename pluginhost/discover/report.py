@@ -10,6 +10,7 @@ given an API version, the manifest's ``host`` constraint.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Any, Final
 
@@ -20,6 +21,7 @@ from ..model.errors import ManifestError, WheelError
 from ..model.manifest import Manifest
 from ..model.versions import Version, parse_version
 from .candidates import candidate_from_wheel, inspect_plugin_wheel
+from .regular import kind_of
 from .wheel import WheelInfo
 
 __all__ = ["WheelReport"]
@@ -76,8 +78,14 @@ class WheelReport:
         """
         api = parse_version(api_version) if isinstance(api_version, str) else api_version
         path = Path(path)
+        target = Path(os.path.realpath(path))
+        if (kind := _not_regular(target)) is not None:
+            # Said of what the link leads to, before its name is judged (a link named like a
+            # wheel to /dev/zero was refused for the name "zero").
+            where = f"leads to {target}, which is" if target != path.absolute() else "is"
+            return cls(path, (f"{where} {kind}, not a regular file",))
         try:
-            inspection = inspect_plugin_wheel(Path(os.path.realpath(path)))
+            inspection = inspect_plugin_wheel(target)
         except WheelError as exc:
             return cls(path, (exc.reason,))
         info = inspection.info
@@ -147,3 +155,12 @@ def _wheel_json(info: WheelInfo) -> dict[str, Any]:
             {"group": ep.group, "name": ep.name, "value": ep.value} for ep in info.entry_points
         ],
     }
+
+
+def _not_regular(path: Path) -> str | None:
+    """What ``path`` is when it exists and is not a regular file (``a character device``)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None  # the read says why
+    return None if stat.S_ISREG(mode) else kind_of(mode)
