@@ -611,7 +611,18 @@ class TestCrashDuringLoad:
         released = cli(scene, "release", "crasher")
         assert released.returncode == 0, released.stderr
         assert "released crasher 1.0.0" in released.stdout
-        assert cli(scene, "release", "crasher").returncode == 1
+        again = cli(scene, "release", "crasher")
+        assert again.returncode == 1
+        assert again.stderr == "pluginhost: error: no quarantined version of crasher\n"
+        as_json = cli(scene, "release", "crasher", "--json")
+        assert json.loads(as_json.stdout) == {
+            "schema": 1,
+            "ok": False,
+            "command": "release",
+            "error": "no quarantined version of crasher",
+            "exit": 1,
+            "released": [],
+        }
         crashed_during_load(run_host(scene), "exit")
         held_back(scene, "crasher")
         kept = wheel.read_bytes()

@@ -10,10 +10,11 @@ the version again; so does the next start.
 from __future__ import annotations
 
 import argparse
+import json
 
 from ...model.names import plugin_name
 from ...state.quarantine import release
-from ..common import EXIT_ERROR, EXIT_OK, home, print_json, say
+from ..common import EXIT_ERROR, EXIT_OK, error_document, home, note, print_json, say
 
 __all__ = ["run"]
 
@@ -22,16 +23,20 @@ def run(args: argparse.Namespace) -> int:
     """Release ``args.name``; exit 1 when none of its versions was quarantined."""
     name = plugin_name(args.name)
     lifted = release(home(args), name)
+    if not lifted:
+        # Told as every command tells a failure: one line on stderr, and the error document.
+        reason = f"no quarantined version of {name}"
+        note(f"error: {reason}")
+        if args.json:
+            # One line, as every command's failure document.
+            say(json.dumps({**error_document("release", reason, EXIT_ERROR), "released": []}))
+        return EXIT_ERROR
     if args.json:
         released = [
             {"plugin": v.key.name, "version": v.key.version, "origin": v.loading.origin}
             for v in lifted
         ]
-        print_json({"ok": bool(lifted), "released": released})
+        print_json({"ok": True, "released": released})
     for verdict in lifted if not args.json else ():
         say(f"released {name} {verdict.key.version} ({verdict.loading.origin})")
-    if not lifted:
-        if not args.json:
-            say(f"no quarantined version of {name}")
-        return EXIT_ERROR
     return EXIT_OK
