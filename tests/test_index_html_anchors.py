@@ -74,8 +74,10 @@ def read(page: str) -> tuple[tuple[Anchor, ...], str | None, str | None]:
     return found.anchors, found.base, found.version
 
 
-# Text as indexes write it: names, versions, specifiers, escaped or not.
-words = st.text(st.sampled_from("abcXYZ019-_.=<>!~,; &#x3c;&lt;&gt;&amp;"), max_size=30)
+# Text as indexes write it: names, versions, specifiers, with "<" and ">" escaped (html.parser
+# reads a "<" in text that starts no tag by rules for unfinished markup that this reader does
+# not copy: markup that does not end ends the page here).
+words = st.text(st.sampled_from("abcXYZ019-_.=!~,; &#x3c;&lt;&gt;&amp;"), max_size=30)
 quoted = st.text(st.sampled_from("abcXYZ019-_.=<>!~,; &lt;&gt;&amp;/:#'"), max_size=30)
 attribute_names = st.sampled_from(
     ["href", "HREF", "data-requires-python", "data-yanked", "data-core-metadata", "rel", "id"]
