@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from packaging.version import Version as Pep440Version
 
 from pluginhost.model.errors import ManifestError, UnorderableVersionError, VersionError
+from pluginhost.model.semver_base import SemVer
 from pluginhost.model.versions import (
     ANY,
     Constraint,
@@ -727,3 +728,26 @@ class TestPep440Properties:
         )
         if not version.is_prerelease:
             assert parsed.allows(version, prerelease=pre_ok) is parsed.allows(version.project())
+
+
+@pytest.mark.skipif(
+    not hasattr(SemVer, "MAX_LENGTH"), reason="semver before 3.2 holds versions of any length"
+)
+class TestSemverLimits:
+    """semver 3.2 refuses versions longer than 255 characters (``Version.MAX_LENGTH``), with a
+    ``ValueError`` that escaped the parsers of wheels and of constraints."""
+
+    @pytest.mark.parametrize(
+        "text", ["1" + "0" * 300, "1.0a" + "1" * 300, "1.0.dev" + "9" * 300, "1.0rc" + "1" * 260]
+    )
+    @pytest.mark.parametrize("parse", [parse_dist_version, parse_version])
+    def test_a_version_semver_cannot_hold(self, text: str, parse: Any) -> None:
+        """A VersionError naming the text, never a bare ValueError."""
+        with pytest.raises(VersionError, match="cannot be held as a semantic version") as caught:
+            parse(text)
+        assert repr(text[:40])[:-1] in str(caught.value)
+
+    @pytest.mark.parametrize("text", ["^1.2.3-" + "a." * 200 + "a", ">=" + "9" * 300])
+    def test_a_constraint_semver_cannot_hold(self, text: str) -> None:
+        with pytest.raises(VersionError, match="in constraint"):
+            Constraint.parse(text)

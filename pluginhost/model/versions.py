@@ -88,7 +88,12 @@ class Version(SemVer):
         *,
         exact: Pep440Version | None = None,
     ) -> None:
-        super().__init__(major, minor, patch, prerelease, build)
+        try:
+            super().__init__(major, minor, patch, prerelease, build)
+        except ValueError as exc:
+            # semver 3.2 refuses a version longer than its MAX_LENGTH (255 characters): one
+            # pluginhost cannot read, like any other (callers say which text it was).
+            raise VersionError(f"cannot be held as a semantic version: {exc}") from None
         self._exact = exact
 
     @classmethod
@@ -209,6 +214,14 @@ def from_pep440(text: str) -> Version:
         pv = Pep440Version(text)
     except ValueError:  # InvalidVersion, or a part over int()'s digit limit (which can be set)
         raise VersionError(f"{_show(text)} is neither a semantic nor a PEP 440 version") from None
+    try:
+        return _projected(pv)
+    except VersionError as exc:
+        raise VersionError(f"{_show(text)} {exc.reason}") from None
+
+
+def _projected(pv: Pep440Version) -> Version:
+    """The version standing for ``pv`` (its projection, with ``pv`` kept when they differ)."""
     major, minor, patch = (*pv.release, 0, 0)[:3]
     extra = any(pv.release[3:])
     mappable = pv.epoch == 0 and pv.post is None and pv.dev is None and pv.local is None
@@ -385,7 +398,10 @@ def _parse_token(token: str, whole: str) -> list[_Comparator]:
         known.append(_number(p, token, whole))
     if match["pre"] and len(known) < 3:
         raise VersionError(f"prerelease on a partial version {token!r} in constraint {whole!r}")
-    return _expand(op.rstrip(">") if op == "~>" else op.replace("==", "="), known, match["pre"])
+    try:
+        return _expand(op.rstrip(">") if op == "~>" else op.replace("==", "="), known, match["pre"])
+    except VersionError as exc:
+        raise VersionError(f"{_show(token)} in constraint {_show(whole)} {exc.reason}") from None
 
 
 def _number(digits: str, token: str, whole: str) -> int:
