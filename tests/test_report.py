@@ -65,7 +65,11 @@ class TestWheelReport:
             "leads to /dev/zero, which is a character device, not a regular file",
         )
 
-    def test_a_fifo_is_refused_unread(self, tmp_path: Path) -> None:
-        fifo = tmp_path / "fifo-1.0-py3-none-any.whl"
+    def test_a_link_to_a_fifo_is_refused_unread(self, tmp_path: Path) -> None:
+        fifo = tmp_path / "fifo"
         os.mkfifo(fifo)
-        assert WheelReport.read(fifo).refused == ("is a FIFO, not a regular file",)
+        link = tmp_path / "fifo-1.0-py3-none-any.whl"
+        link.symlink_to(fifo)
+        assert WheelReport.read(link).refused == (
+            f"leads to {fifo}, which is a FIFO, not a regular file",
+        )

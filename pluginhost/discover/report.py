@@ -79,11 +79,10 @@ class WheelReport:
         api = parse_version(api_version) if isinstance(api_version, str) else api_version
         path = Path(path)
         target = Path(os.path.realpath(path))
-        if (kind := _not_regular(target)) is not None:
+        if path.is_symlink() and (kind := _not_regular(target)) is not None:
             # Said of what the link leads to, before its name is judged (a link named like a
             # wheel to /dev/zero was refused for the name "zero").
-            where = f"leads to {target}, which is" if target != path.absolute() else "is"
-            return cls(path, (f"{where} {kind}, not a regular file",))
+            return cls(path, (f"leads to {target}, which is {kind}, not a regular file",))
         try:
             inspection = inspect_plugin_wheel(target)
         except WheelError as exc:
