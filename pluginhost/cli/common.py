@@ -20,6 +20,7 @@ __all__ = [
     "UsageError",
     "document",
     "error_document",
+    "failed",
     "home",
     "note",
     "print_json",
@@ -51,6 +52,22 @@ def document(data: Mapping[str, Any]) -> dict[str, Any]:
 def error_document(command: str, message: str, code: int) -> dict[str, Any]:
     """The document a command asked for JSON prints when it fails."""
     return document({"ok": False, "command": command, "error": message, "exit": code})
+
+
+def failed(
+    args: argparse.Namespace, text: str, code: int, more: Mapping[str, Any] | None = None
+) -> int:
+    """Tell a failure as every command does: one line on stderr and, for a command asked for
+    JSON, its error document on stdout (with ``more`` fields); returns ``code``.
+
+    :param text: the line, ``error: <reason>``; the document's ``error`` is the reason.
+    """
+    note(text)
+    if getattr(args, "json", False) and not getattr(args, "json_done", False):
+        # One line: also the last line of a command that prints JSON lines (run, audit).
+        document = error_document(args.command, text.partition(": ")[2], code)
+        say(json.dumps({**document, **(more or {})}))
+    return code
 
 
 def print_json(data: Mapping[str, Any]) -> None:

@@ -27,6 +27,7 @@ from .common import (
     EXIT_USAGE,
     UsageError,
     error_document,
+    failed,
     note,
     say,
 )
@@ -420,30 +421,21 @@ def _run(args: argparse.Namespace) -> int:
     except (KeyboardInterrupt, BrokenPipeError):
         raise
     except UsageError as exc:
-        return _failed(args, f"error: {exc}", EXIT_USAGE)
+        return failed(args, f"error: {exc}", EXIT_USAGE)
     except PluginHostError as exc:
         if args.debug:
             raise
-        return _failed(args, f"error: {exc}", EXIT_ERROR)
+        return failed(args, f"error: {exc}", EXIT_ERROR)
     except OSError as exc:
         # A file the command was pointed at, or one it writes: the system's words, one line.
         if args.debug:
             raise
-        return _failed(args, f"error: {_os_error(exc)}", EXIT_ERROR)
+        return failed(args, f"error: {_os_error(exc)}", EXIT_ERROR)
     except Exception as exc:
         if args.debug:
             raise
         text = f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)"
-        return _failed(args, text, EXIT_ERROR)
-
-
-def _failed(args: argparse.Namespace, text: str, code: int) -> int:
-    """One line on stderr and, for a command asked for JSON, an error document on stdout."""
-    note(text)
-    if getattr(args, "json", False) and not getattr(args, "json_done", False):
-        # One line: also the last line of a command that prints JSON lines (run, audit).
-        say(json.dumps(error_document(args.command, text.partition(": ")[2], code)))
-    return code
+        return failed(args, text, EXIT_ERROR)
 
 
 def _os_error(exc: OSError) -> str:

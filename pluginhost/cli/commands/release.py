@@ -10,11 +10,10 @@ the version again; so does the next start.
 from __future__ import annotations
 
 import argparse
-import json
 
 from ...model.names import plugin_name
 from ...state.quarantine import release
-from ..common import EXIT_ERROR, EXIT_OK, error_document, home, note, print_json, say
+from ..common import EXIT_ERROR, EXIT_OK, failed, home, print_json, say
 
 __all__ = ["run"]
 
@@ -24,13 +23,8 @@ def run(args: argparse.Namespace) -> int:
     name = plugin_name(args.name)
     lifted = release(home(args), name)
     if not lifted:
-        # Told as every command tells a failure: one line on stderr, and the error document.
-        reason = f"no quarantined version of {name}"
-        note(f"error: {reason}")
-        if args.json:
-            # One line, as every command's failure document.
-            say(json.dumps({**error_document("release", reason, EXIT_ERROR), "released": []}))
-        return EXIT_ERROR
+        text = f"error: no quarantined version of {name}"
+        return failed(args, text, EXIT_ERROR, {"released": []})
     if args.json:
         released = [
             {"plugin": v.key.name, "version": v.key.version, "origin": v.loading.origin}
