@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import tracemalloc
 from datetime import datetime, timezone
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pluginhost import IndexResponseError
+from pluginhost.discover.index import json_page as json_page_module
 from pluginhost.discover.index import parse
 from pluginhost.discover.index.pages import IndexFile
 
@@ -22,7 +24,7 @@ META = "cd" * 32
 LATEST, EARLIEST = "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"
 
 
-def json_page(*files: dict[str, object], version: str = "1.1") -> bytes:
+def json_page(*files: object, version: str = "1.1") -> bytes:
     return json.dumps({"meta": {"api-version": version}, "name": "hello", "files": files}).encode()
 
 
@@ -94,12 +96,34 @@ class TestProjectFiles:
         ("body", "kind", "reason"),
         [
             (b"{not json", "json", "not a readable page"),
-            (b"[1, 2]", "json", "not an object"),
+            (b"[1, 2]", "json", "Expected `object`, got `array`"),
+            (b'{"files": []}', "json", "version None"),
             (json_page(version="2.0"), "json", "version '2.0'"),
-            (b'{"meta": {"api-version": "1.0"}, "files": 3}', "json", "no list of files"),
-            (json_page({"filename": 3, "url": "a"}), "json", "without a filename"),
+            (b'{"meta": {"api-version": "1.0"}, "files": 3}', "json", r"got `int` - at `\$.files`"),
+            (b'{"meta": {"api-version": "1.0"}}', "json", "no list of files"),
+            (json_page({"filename": 3, "url": "a"}), "json", r"at `\$.files\[0\].filename`"),
+            (json_page({"filename": "", "url": "a"}), "json", "without a filename"),
+            (
+                json_page({"url": "a"}),
+                "json",
+                r"missing required field `filename` - at `\$.files\[0\]`",
+            ),
+            (
+                json_page({"filename": "a", "url": "a"}, 7),
+                "json",
+                r"got `int` - at `\$.files\[1\]`",
+            ),
             (json_page({"filename": "a", "url": "a", "hashes": {"sha256": "xyz"}}), "json", "64"),
-            (json_page({"filename": "a", "url": "a", "yanked": 3}), "json", "yanked field"),
+            (
+                json_page({"filename": "a", "url": "a", "yanked": 3}),
+                "json",
+                r"\$.files\[0\].yanked",
+            ),
+            (
+                json_page({"filename": "a", "url": "a", "upload-time": 3}),
+                "json",
+                r"got `int` - at `\$.files\[0\].upload-time`",
+            ),
             (json_page({"filename": "a", "url": "a", "upload-time": "nope"}), "json", "ISO 8601"),
             (
                 json_page({"filename": "a", "url": "a", "upload-time": "2026-13-40T00:00:00Z"}),
@@ -128,6 +152,83 @@ class TestProjectFiles:
             parse.project_files(body, kind, URL)
         assert caught.value.url == URL
         assert URL in str(caught.value)
+
+
+class TestJsonBounds:
+    """A JSON page's entries are counted before any is built, and only the known keys are."""
+
+    def test_too_many_files_refused(self) -> None:
+        """A page of more files than an HTML page may link is refused, not built: one of 1.2
+        million tiny entries (31 MiB) took 31 s and 529 MB through ``json.loads``."""
+        entry = b'{"filename": "a", "url": "a"}'
+        body = (
+            b'{"meta": {"api-version": "1.0"}, "files": ['
+            + b",".join([entry] * (json_page_module.MAX_ENTRIES + 1))
+            + b"]}"
+        )
+        tracemalloc.start()
+        try:
+            with pytest.raises(IndexResponseError, match="more than 200000 files"):
+                parse.project_files(body, "json", URL)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        # Counted as views of the page (about 50 bytes each), not as dicts (about 400).
+        assert peak < 40 * 2**20
+
+    def test_the_bound_itself(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """As many entries as allowed are read; one more is refused."""
+        monkeypatch.setattr(json_page_module, "MAX_ENTRIES", 3)
+        body = json_page(*[{"filename": "a.whl", "url": "a.whl"}] * 3)
+        assert len(parse.project_files(body, "json", URL)) == 3
+        body = json_page(*[{"filename": "a.whl", "url": "a.whl"}] * 4)
+        with pytest.raises(IndexResponseError, match="more than 3 files"):
+            parse.project_files(body, "json", URL)
+
+    def test_too_many_projects_refused(self) -> None:
+        entry = b'{"name": "a"}'
+        body = (
+            b'{"meta": {"api-version": "1.0"}, "projects": ['
+            + b",".join([entry] * (json_page_module.MAX_ENTRIES + 1))
+            + b"]}"
+        )
+        with pytest.raises(IndexResponseError, match="more than 200000 projects"):
+            parse.project_names(body, "json", URL)
+
+    def test_unknown_keys_skipped(self) -> None:
+        """Keys this client does not read are skipped whatever they hold (PyPI sends ``size``,
+        ``provenance``, ``data-dist-info-metadata`` and more)."""
+        entry = {
+            "filename": "a.whl",
+            "url": "a.whl",
+            "size": 3,
+            "provenance": {"x": [1, {"y": None}]},
+            "gpg-sig": False,
+        }
+        page = {"meta": {"api-version": "1.1", "_last-serial": 7}, "name": "a", "files": [entry]}
+        (file,) = parse.project_files(json.dumps(page).encode(), "json", URL)
+        assert file.filename == "a.whl"
+
+    def test_dist_info_metadata_read_when_alone(self) -> None:
+        """PEP 691's first name for core-metadata counts when core-metadata is absent."""
+        entry: dict[str, object] = {
+            "filename": "a.whl",
+            "url": "a.whl",
+            "dist-info-metadata": {"sha256": META},
+        }
+        (file,) = parse.project_files(json_page(entry), "json", URL)
+        assert (file.has_metadata, file.metadata_sha256) == (True, META)
+        entry["core-metadata"] = False
+        (file,) = parse.project_files(json_page(entry), "json", URL)
+        assert (file.has_metadata, file.metadata_sha256) == (False, None)
+
+    def test_project_without_name(self) -> None:
+        body = b'{"meta": {"api-version": "1.0"}, "projects": [{"name": "a"}, {"name": ""}]}'
+        with pytest.raises(IndexResponseError, match="without a name"):
+            parse.project_names(body, "json", URL)
+        body = b'{"meta": {"api-version": "1.0"}, "projects": [{"name": "a"}, {}]}'
+        with pytest.raises(IndexResponseError, match=r"`name` - at `\$.projects\[1\]`"):
+            parse.project_names(body, "json", URL)
 
 
 class TestProjectNames:

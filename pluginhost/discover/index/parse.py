@@ -7,16 +7,17 @@ nothing untyped escapes a parser.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import TypeVar
 from urllib.parse import urljoin, urlsplit
 
+import msgspec
 from packaging.utils import canonicalize_name
 
 from ...model.errors import IndexResponseError
+from . import json_page
 from .html_anchors import Page, read_page
 from .pages import IndexFile
 
@@ -82,46 +83,42 @@ def _guarded(url: str, parse: Callable[[], _T]) -> _T:
         AssertionError,
         OverflowError,
     ) as e:
-        # json's own failures, undecodable bytes, and fields of the wrong shape.
+        # msgspec's failures (a DecodeError is a ValueError; its ValidationError names the
+        # place of a value of the wrong type), undecodable bytes, fields of the wrong shape.
         raise IndexResponseError(f"is not a readable page: {type(e).__name__}: {e}", url=url) from e
 
 
 # -- PEP 691 JSON --------------------------------------------------------------------------------
 
 
-def _json_document(body: bytes) -> Mapping[str, object]:
-    document = json.loads(body.decode("utf-8"))
-    if not isinstance(document, dict):
-        raise _PageError("is JSON but not an object")
-    meta = document.get("meta")
-    version = meta.get("api-version") if isinstance(meta, dict) else None
-    if not isinstance(version, str) or version.partition(".")[0] != "1":
+def _json_entries(body: bytes, key: str) -> list[msgspec.Raw]:
+    version, found = json_page.entries(body, key)
+    if version is None or version.partition(".")[0] != "1":
         raise _PageError(f"speaks simple API version {version!r}, not 1.x")
-    return document
+    if found is None:
+        raise _PageError(f"has no list of {key}")
+    return found
 
 
 def _json_files(body: bytes, url: str) -> tuple[IndexFile, ...]:
-    entries = _json_document(body).get("files")
-    if not isinstance(entries, list):
-        raise _PageError("has no list of files")
-    return tuple(_json_file(entry, url) for entry in entries)
+    entries = _json_entries(body, "files")
+    return tuple(_json_file(json_page.file_of(raw, i), url) for i, raw in enumerate(entries))
 
 
-def _json_file(entry: object, page_url: str) -> IndexFile:
-    if not isinstance(entry, dict):
-        raise _PageError("lists a file that is not an object")
-    filename, href = entry.get("filename"), entry.get("url")
-    if not isinstance(filename, str) or not isinstance(href, str) or not filename:
-        raise _PageError("lists a file without a filename or url")
-    hashes = entry.get("hashes", {})
-    metadata = entry.get("core-metadata", entry.get("dist-info-metadata", False))
+def _json_file(entry: json_page.JsonFile, page_url: str) -> IndexFile:
+    filename = entry.filename
+    if not filename:
+        raise _PageError("lists a file without a filename")
+    metadata = entry.core_metadata
+    if metadata is None:
+        metadata = entry.dist_info_metadata
     return IndexFile(
         filename=filename,
-        url=_absolute(page_url, href),
-        sha256=_sha256(hashes.get("sha256") if isinstance(hashes, dict) else None, filename),
-        yanked=_yanked_json(entry.get("yanked", False)),
-        requires_python=_text(entry.get("requires-python")),
-        upload_time=_upload_time(entry.get("upload-time"), filename),
+        url=_absolute(page_url, entry.url),
+        sha256=_sha256(entry.hashes.get("sha256"), filename),
+        yanked=_yanked_json(entry.yanked),
+        requires_python=entry.requires_python or None,
+        upload_time=_upload_time(entry.upload_time, filename),
         metadata_sha256=_sha256(
             metadata.get("sha256") if isinstance(metadata, dict) else None, filename
         ),
@@ -129,21 +126,15 @@ def _json_file(entry: object, page_url: str) -> IndexFile:
     )
 
 
-def _yanked_json(value: object) -> str | None:
+def _yanked_json(value: bool | str | None) -> str | None:
     if value is False or value is None:
         return None
-    if value is True:
-        return ""
-    if isinstance(value, str):
-        return value
-    raise _PageError(f"has a yanked field of type {type(value).__name__}")
+    return "" if value is True else value
 
 
-def _upload_time(value: object, filename: str) -> datetime | None:
+def _upload_time(value: str | None, filename: str) -> datetime | None:
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise _PageError(f"gives {filename} an upload-time that is not a string")
     # PEP 700: ISO 8601 in UTC, usually with a "Z" and any number of fraction digits; Python
     # 3.10's fromisoformat reads neither, so the fraction is padded to microseconds here.
     match = _ISO_TIME.fullmatch(value.strip())
@@ -160,13 +151,11 @@ def _upload_time(value: object, filename: str) -> datetime | None:
 
 
 def _json_names(body: bytes) -> tuple[str, ...]:
-    entries = _json_document(body).get("projects")
-    if not isinstance(entries, list):
-        raise _PageError("has no list of projects")
-    names = [e.get("name") if isinstance(e, dict) else None for e in entries]
-    if not all(isinstance(n, str) and n for n in names):
+    entries = _json_entries(body, "projects")
+    names = [json_page.project_of(raw, i).name for i, raw in enumerate(entries)]
+    if not all(names):
         raise _PageError("lists a project without a name")
-    return tuple(canonicalize_name(str(n)) for n in names)
+    return tuple(map(canonicalize_name, names))
 
 
 # -- PEP 503 HTML --------------------------------------------------------------------------------
