@@ -14,20 +14,24 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Final
-
-import importlib_metadata
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 from ..model.candidate import Candidate, InstalledOrigin
 from ..model.names import canonicalize_name
 
-__all__ = ["dist_infos", "distribution_of", "find_distributions"]
+if TYPE_CHECKING:
+    # Imported by whoever asks through it, never here: importing the backport cost a start
+    # 10 ms, for an application that uses only the standard library's.
+    import importlib_metadata
+
+__all__ = ["Context", "dist_infos", "distribution_of", "find_distributions"]
 
 #: Either library's context object (``name``, ``path``); the two share no base class.
-Context = (
-    importlib.metadata.DistributionFinder.Context | importlib_metadata.DistributionFinder.Context
+Context: TypeAlias = (
+    "importlib.metadata.DistributionFinder.Context | importlib_metadata.DistributionFinder.Context"
 )
 
 
@@ -42,8 +46,7 @@ def find_distributions(
     :param context: its ``name`` (``None`` for all) and, when the caller gave one, ``path``,
         which only the site dirs it lists then match.
     """
-    backport = isinstance(context, importlib_metadata.DistributionFinder.Context)
-    make = importlib_metadata.PathDistribution if backport else importlib.metadata.PathDistribution
+    make = _path_distribution(context)
     wanted = None if context.name is None else canonicalize_name(context.name)
     searched = set(context.path) if "path" in vars(context) else None
     for root in sorted(roots):
@@ -52,6 +55,18 @@ def find_distributions(
         for name, path in _site_dist_infos(root):
             if wanted is None or name == wanted:
                 yield make(Path(path))
+
+
+def _path_distribution(
+    context: Context,
+) -> type[importlib.metadata.PathDistribution | importlib_metadata.PathDistribution]:
+    """The asking library's ``PathDistribution``: the backport's only when it is the one
+    asking, which it can only be once something imported it."""
+    backport = sys.modules.get("importlib_metadata")
+    if backport is not None and isinstance(context, backport.DistributionFinder.Context):
+        made: type[importlib_metadata.PathDistribution] = backport.PathDistribution
+        return made
+    return importlib.metadata.PathDistribution
 
 
 def dist_infos(root: str) -> tuple[tuple[str, str], ...]:

@@ -18,17 +18,21 @@ from collections.abc import Iterable, Iterator, Sequence
 from importlib.machinery import ModuleSpec
 from itertools import compress, repeat
 from pathlib import Path
-
-import importlib_metadata
+from typing import TYPE_CHECKING
 
 from ..install.compiled import Compiled
 from ..model.candidate import EntryPoint
 from ..model.errors import ActivationError
 from .compiled import spec_of
-from .distributions import Context, find_distributions, site_written
+from .distributions import find_distributions, site_written
 from .guard import describe_exception
 from .reaper import Released
 from .reclaim import reclaim
+
+if TYPE_CHECKING:
+    import importlib_metadata
+
+    from .distributions import Context
 
 __all__ = [
     "PluginFinder",
