@@ -377,6 +377,27 @@ class TestInstall:
         with pytest.raises(ActivationError, match="ZeroDivisionError"):
             host.install(wheel)
 
+    def test_install_errors_name_the_wheel(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """Every error install() raises names the wheel it was given, in ``.path`` and first in
+        its text: a requirement missing, a failed import and a downgrade refused, not only a
+        refused wheel."""
+        factory.build("hello", "1.1.0", code=greet_code("hi"))
+        given = WheelFactory(tmp_path / "w")
+        refused = [
+            (given.build("needy", requires={"ghost": "^1"}), ResolutionError),
+            (given.build("crash", code="1/0"), ActivationError),
+            (given.build("hello", "1.0.0", code=greet_code("old")), ResolutionError),
+        ]
+        host = make_host()
+        for wheel, kind in refused:
+            with pytest.raises(kind) as info:
+                host.install(wheel)
+            assert info.value.path == str(wheel)
+            assert str(info.value).startswith(f"{wheel}: "), str(info.value)
+        assert host.hook.greet(name="x") == ["hi"]
+
     def test_install_same_bytes_twice(self, make_host: MakeHost, tmp_path: Path) -> None:
         """Installing the same wheel twice reuses the site dir and keeps one registration."""
         wheel = WheelFactory(tmp_path / "w").build("hello", code=greet_code("hi"))

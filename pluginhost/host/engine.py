@@ -40,7 +40,7 @@ from ..state.registry import Registry
 from ..swap.hooks import json_state
 from .changes import Changer
 from .dependencies import SharedDependencies
-from .failures import refusal, rollback_failed, skipped_for
+from .failures import given, refusal, rollback_failed, skipped_for
 from .hookcheck import HookCheck
 from .journal import Journal
 from .ledger import Ledger
@@ -233,8 +233,11 @@ class Engine:
         # Only the candidate that serves, never the active plugin: the traceback of the error
         # raised here keeps this frame, and with it what its locals reference.
         serving = self._ledger.candidates().get(name)
-        raise outcome.failures.get(candidate.key) or refusal(
-            candidate, self._journal.problems(), serving, self.config.policy
+        # No local holds the error: its traceback keeps this frame, a cycle through it.
+        raise given(
+            outcome.failures.get(candidate.key)
+            or refusal(candidate, self._journal.problems(), serving, self.config.policy),
+            candidate,
         )
 
     def unpin(self, name: PluginName, scan: Scan, unavailable: Sequence[Path]) -> None:

@@ -6,7 +6,7 @@ import copy
 from collections.abc import Sequence
 
 from ..load.reaper import Leak
-from ..model.candidate import Candidate
+from ..model.candidate import Candidate, WheelOrigin
 from ..model.errors import (
     ActivationError,
     InstallError,
@@ -29,6 +29,7 @@ __all__ = [
     "candidate_event",
     "dependency_gone",
     "detached",
+    "given",
     "leak_event",
     "load_problem",
     "member_event",
@@ -130,6 +131,20 @@ def detached(exc: PluginHostError, plugin: str) -> PluginHostError:
     if clone.plugin is None:
         clone.plugin = plugin
         clone.args = (clone._message(),)
+    return clone
+
+
+def given(exc: PluginHostError, candidate: Candidate) -> PluginHostError:
+    """``exc`` naming the wheel ``candidate`` was read from, when it names no file: the error of
+    ``install()`` says which wheel it was given, whatever step refused it.
+
+    A copy, like :func:`detached`: the original may be kept as the change's failure.
+    """
+    if exc.path is not None or not isinstance(candidate.origin, WheelOrigin):
+        return exc
+    clone = copy.copy(exc)
+    clone.path = str(candidate.origin.path)
+    clone.args = (clone._message(),)
     return clone
 
 
