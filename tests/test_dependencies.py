@@ -278,6 +278,10 @@ class TestChoice:
             host.install(wheel)
         assert caught.value.needs == (("mistral 1.0.0", "sharedlib>=3"),)
         assert caught.value.available[0][0] == "1.0.0"
+        # One requirement is not said to conflict with others.
+        assert "no version of sharedlib at hand meets the requirement (mistral 1.0.0 needs" in (
+            caught.value.reason
+        )
 
 
 class TestSwap:

@@ -191,7 +191,11 @@ def _conflict(
     who = "; ".join(f"{n.who} needs {n.requirement}" for n in needs)
     if at_hand:
         versions = ", ".join(f"{v} ({where})" for v, where in at_hand)
-        reason = f"no single version of {name} meets every requirement ({who}); at hand: {versions}"
+        if len(needs) > 1:
+            wanted = f"no single version of {name} meets every requirement"
+        else:  # one requirement alone is no conflict between requirements
+            wanted = f"no version of {name} at hand meets the requirement"
+        reason = f"{wanted} ({who}); at hand: {versions}"
     elif not turned_down:
         reason = (
             f"requirement {needs[-1].requirement!r} is met neither by the host environment nor "
