@@ -82,9 +82,14 @@ class TestImportAhead:
         assert getattr(first(results[1]), "VALUE", None) == 1
         sys.modules.pop(broken, None)
         one = functools.partial(import_entry_point, broken, plugin=broken, top_level=(broken,))
-        with pytest.raises(ActivationError, match="import failed") as alone:
+        with pytest.raises(ActivationError, match="failed: ZeroDivisionError: boom") as alone:
             bounded(one, 10, plugin=broken, step="import")
         assert results[0].error == alone.value.reason
+        # The host's own error inside the step is told in its words, not nested in a second
+        # one ("import failed: ActivationError: plugin 'x': import of 'x' failed: ...").
+        assert (
+            alone.value.reason == f"import of {broken!r} failed: ZeroDivisionError: boom at import"
+        )
         assert broken not in sys.modules
 
     def test_machinery_changes_put_back_and_fail(self, modules: Callable[[str], str]) -> None:

@@ -26,7 +26,7 @@ from ..model.candidate import CandidateKey, EntryPoint
 from ..model.names import PluginName
 from ..state.quarantine import Loading, Marker, unmarked
 from . import guard
-from .bounded import Helper, outcome, overran
+from .bounded import Helper, failed, outcome, overran
 from .guard import Effects
 from .modules import import_entry_points
 
@@ -187,7 +187,7 @@ def _thread_name(plugin: Ahead) -> str:
 
 
 def _imported(plugin: Ahead, ok: bool, value: object, effects: Effects) -> Imported:
-    reason = None if ok else f"import failed: {value}"
+    reason = None if ok else failed("import", value)
     if reason is None and not effects.undone:
         return Imported(plugin, value=value, effects=effects)
     return Imported(plugin, error=guard.failure("import", reason, effects.undone), effects=effects)

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Final, TypeVar
 from ..model.errors import ActivationError
 from . import guard
 
-__all__ = ["Helper", "bounded", "outcome", "overran", "retire_idle_helpers"]
+__all__ = ["Helper", "Reason", "bounded", "failed", "outcome", "overran", "retire_idle_helpers"]
 
 T = TypeVar("T")
 
@@ -46,8 +46,13 @@ def bounded(fn: Callable[[], T], timeout: float, *, plugin: str, step: str) -> T
     Helper.give_back(helper)
     ok, value = result[0]
     if not ok:
-        raise ActivationError(f"{step} failed: {value}", plugin=plugin, step=step)
+        raise ActivationError(failed(step, value), plugin=plugin, step=step)
     return value  # type: ignore[no-any-return]
+
+
+class Reason(str):
+    """The reason of an :class:`ActivationError` raised inside a step: it names what failed
+    already (``import of 'hello_plugin' failed: RuntimeError: ...``)."""
 
 
 def outcome(fn: Callable[[], T]) -> tuple[bool, T | str]:
@@ -59,8 +64,16 @@ def outcome(fn: Callable[[], T]) -> tuple[bool, T | str]:
     """
     try:
         return True, fn()
+    except ActivationError as exc:
+        return False, Reason(exc.reason)
     except BaseException as exc:
         return False, guard.describe_exception(exc)
+
+
+def failed(step: str, text: object) -> str:
+    """Why ``step`` failed, from the text :func:`outcome` gave: an error of the host's own is
+    told in its words, not as ``import failed: ActivationError: plugin 'x': import of ...``."""
+    return text if isinstance(text, Reason) else f"{step} failed: {text}"
 
 
 def overran(step: str, timeout: float, thread: str) -> str:
