@@ -169,8 +169,7 @@ class Engine:
         active = ledger.candidates()  # made again only if a plugin is unloaded below
         offered, conflicts = drop_conflicts(offered, active)
         pace()
-        # A plugin offered only with conflicting bytes, or only in a version rolled back from,
-        # is still offered: it stays loaded.
+        # Offered only with conflicting bytes, or in a version rolled back from: it stays loaded.
         if gone := ledger.active.keys() - set(map(candidate_name, present)):  # in C
             for name in reversed([n for n in ledger.order if n in gone]):
                 if name in ledger.active:
@@ -230,10 +229,8 @@ class Engine:
         if before[1] or name in ledger.pinned:
             # A pin that did not take leaves the plugin where it was.
             ledger.set_pin(name, *before)
-        # Only the candidate that serves, never the active plugin: the traceback of the error
-        # raised here keeps this frame, and with it what its locals reference.
+        # The error's traceback keeps this frame: no local for it, and only the serving candidate.
         serving = self._ledger.candidates().get(name)
-        # No local holds the error: its traceback keeps this frame, a cycle through it.
         raise given(
             outcome.failures.get(candidate.key)
             or refusal(candidate, self._journal.problems(), serving, self.config.policy),
