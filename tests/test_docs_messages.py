@@ -112,8 +112,15 @@ def registry(scene: Scene) -> None:
     emptied too; the warning of the one start and the error of the next."""
     scene.wheels.build("hello", code=HOOK)
     scene.serve()
-    scene.serve()  # the second commit keeps the first as registry.json.bak
     home = scene.root / "home"
+    good = (home / "registry.json").read_bytes()
+    (home / "registry.json").write_bytes(good[:40])
+    try:  # committed once: no backup yet
+        scene.serve()
+    except PluginHostError as exc:
+        scene.said.append(("error", f"{type(exc).__name__}: {exc}"))
+    (home / "registry.json").write_bytes(good)
+    scene.serve()  # the second commit keeps the first as registry.json.bak
     (home / "registry.json").write_bytes((home / "registry.json").read_bytes()[:40])
     handler = logging.handlers.BufferingHandler(capacity=1000)
     records = handler.buffer
