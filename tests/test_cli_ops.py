@@ -77,6 +77,23 @@ class TestArguments:
 
 
 @pytest.mark.slow
+class TestNoHome:
+    @pytest.mark.parametrize("command", ["disable", "enable"])
+    def test_choice_on_no_home_refused(self, tmp_path: Path, command: str) -> None:
+        """disable/enable with no host running, on a folder that is no host's home (a typo),
+        is refused as list and status refuse it, and makes no folder."""
+        for where in (tmp_path / "nohome", tmp_path / "empty"):
+            (tmp_path / "empty").mkdir(exist_ok=True)
+            proc = run_cli(command, "hello", "--home", str(where), tmp_path=tmp_path)
+            assert proc.returncode == 1, proc.stdout
+            assert proc.stderr == (
+                f"pluginhost: error: {where}: not a pluginhost home (no lock, no registry.json)\n"
+            )
+            assert proc.stdout == ""
+        assert not (tmp_path / "nohome").exists()
+        assert list((tmp_path / "empty").iterdir()) == []
+
+
 class TestOperate:
     def test_call_disable_metrics_and_unknown_hooks(self, tmp_path: Path) -> None:
         """A running host answers `call`, warns of a hook no spec knows, keeps out what

@@ -8,6 +8,8 @@ as the page's ``/tmp/greeter``.
 
 from __future__ import annotations
 
+import logging
+import logging.handlers
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -105,6 +107,40 @@ def misuse(scene: Scene) -> None:
     host.stop()
 
 
+def registry(scene: Scene) -> None:
+    """The page's damaged registry: the main copy cut short after 40 bytes, then the backup
+    emptied too; the warning of the one start and the error of the next."""
+    scene.wheels.build("hello", code=HOOK)
+    scene.serve()
+    home = scene.root / "home"
+    good = (home / "registry.json").read_bytes()
+    (home / "registry.json").write_bytes(good[:40])
+    try:  # committed once: no backup yet
+        scene.serve()
+    except PluginHostError as exc:
+        scene.said.append(("error", f"{type(exc).__name__}: {exc}"))
+    (home / "registry.json").write_bytes(good)
+    scene.serve()  # the second commit keeps the first as registry.json.bak
+    (home / "registry.json").write_bytes((home / "registry.json").read_bytes()[:40])
+    handler = logging.handlers.BufferingHandler(capacity=1000)
+    records = handler.buffer
+    logger = logging.getLogger("pluginhost")
+    logger.addHandler(handler)
+    try:
+        scene.serve()
+    finally:
+        logger.removeHandler(handler)
+    scene.said += [
+        ("log", f"{r.levelname}:{r.name}:{r.getMessage()}") for r in records if "registry" in r.msg
+    ]
+    (home / "registry.json").write_bytes((home / "registry.json").read_bytes()[:40])
+    (home / "registry.json.bak").write_bytes(b"")
+    try:
+        scene.serve()
+    except PluginHostError as exc:
+        scene.said.append(("error", f"{type(exc).__name__}: {exc}"))
+
+
 SCENES: dict[str, Callable[[Scene], None]] = {
     "unknown key": lambda s: manifest(s, '[plugin]\nrequire = "x"\n'),
     "version disagrees": lambda s: manifest(s, '[plugin]\nversion = "1.1.0"\n'),
@@ -180,6 +216,7 @@ SCENES: dict[str, Callable[[Scene], None]] = {
         s.serve(lambda h: h.disable("hello")),
     ),
     "misuse": misuse,
+    "registry": registry,
 }
 
 
@@ -189,6 +226,7 @@ FORMS: dict[str, set[str]] = {
     "unknown hooks refused": {"event"},
     "health": {"event", "problem"},
     "misuse": {"error"},
+    "registry": {"log", "error"},
 }
 
 

@@ -443,6 +443,36 @@ class TestImportMachinery:
         sys.modules.pop("misbehave_fake", None)
         assert answers(host) == [OTHER_ANSWER]
 
+    @pytest.mark.parametrize(
+        ("behaviour", "what"),
+        [
+            ("meta-path", r"sys\.meta_path entry hello\.Finder"),
+            ("path-hook", r"sys\.path_hooks entry hello\.path_hook"),
+            ("fake-module", r"sys\.modules\['misbehave_alias'\]"),
+        ],
+    )
+    def test_hook_call_patches_swept_at_update(
+        self,
+        factory: WheelFactory,
+        outside: WheelFactory,
+        make_host: MakeHost,
+        events: list[Event],
+        behaviour: str,
+        what: str,
+    ) -> None:
+        """What an old version's hook calls left in the import machinery goes when an update
+        retires it, reported on the update, and is not blamed on the new version later."""
+        code = misbehaving_code("call", behaviour, body=MISBEHAVING_GREET)
+        host = serving(factory, make_host, code)
+        event = change(host, outside, events, removal=False)
+        pattern = rf"removed what it left in the import machinery: {what}"
+        assert re.search(pattern, event.error or ""), event.error
+        assert "misbehave_alias" not in sys.modules
+        assert not [e for e in [*sys.meta_path, *sys.path_hooks] if "hello" in repr(e)]
+        sys.modules.pop("misbehave_fake", None)
+        host.remove("hello")
+        assert "import machinery" not in (last(events, EventKind.UNLOADED).error or "")
+
 
 def change(host: PluginHost, outside: WheelFactory, events: list[Event], removal: bool) -> Event:
     """Update ``hello`` to a well-behaved 1.1.0, or remove it; both must complete. Returns the

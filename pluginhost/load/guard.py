@@ -17,11 +17,12 @@ from __future__ import annotations
 import atexit
 import itertools
 import operator
+import os
 import sys
 import threading
 import time
 import types
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -131,29 +132,74 @@ def restore(before: Snapshot, owned: Collection[str]) -> Effects:
     )
 
 
-def sweep(owned: Collection[str]) -> list[str]:
+def sweep(owned: Collection[str], roots: Sequence[Path] = ()) -> list[str]:
     """Remove the plugin's code from the import machinery, wherever it put it, whenever.
 
     Run at unload, after the plugin's own modules left ``sys.modules``: what is left of it there
     (its modules under other names), in ``sys.meta_path`` or ``sys.path_hooks`` was put there
     by the plugin, possibly during a hook call, where nothing is guarded.
 
+    :param roots: when given, only entries whose code lies under one of these folders count:
+        an old version's site dirs, retired by an update while the new version, with the same
+        module names, serves on.
     :returns: one phrase per entry removed.
     """
     tops = frozenset(owned)
+    prefixes = tuple(os.path.join(str(root), "") for root in roots)
+
+    def left(value: object) -> bool:
+        return _owned(value, tops) and (not prefixes or _runs_from(value, prefixes))
+
     removed = []
-    for name, value in list(sys.modules.items()):
-        if _top(name) not in tops and _owned(value, tops):
+    # A module under its own name is the plugin's only if the name is (a few hundred
+    # microseconds for thousands of modules, where judging each entry takes milliseconds).
+    aliases = [
+        (name, value)
+        for name, value in list(sys.modules.items())
+        if _name_of(value) != name and _top(name) not in tops
+    ]
+    for name, value in aliases:
+        if left(value):
             sys.modules.pop(name, None)
             removed.append(f"sys.modules[{name!r}]")
-    removed += _sweep_list(sys.meta_path, "sys.meta_path", tops)
-    removed += _sweep_list(sys.path_hooks, "sys.path_hooks", tops)
+    removed += _sweep_list(sys.meta_path, "sys.meta_path", left)
+    removed += _sweep_list(sys.path_hooks, "sys.path_hooks", left)
     return removed
 
 
-def _sweep_list(entries: list[Any], label: str, tops: frozenset[str]) -> list[str]:
+def _name_of(value: object) -> object:
+    """``value.__name__``, or ``None`` when it has none or reading it raises."""
+    try:
+        return getattr(value, "__name__", None)
+    except Exception:  # anything can sit in sys.modules
+        return None
+
+
+def _runs_from(value: object, prefixes: tuple[str, ...]) -> bool:
+    """Whether ``value`` (a module, function, class or object) has its code in a file under
+    one of ``prefixes``."""
+    try:
+        if isinstance(value, types.ModuleType):
+            files = [getattr(value, "__file__", None)]
+        else:
+            if isinstance(value, types.MethodType):
+                value = value.__func__
+            if isinstance(value, types.FunctionType):
+                functions = [value]
+            else:
+                kind = value if isinstance(value, type) else type(value)
+                functions = [
+                    getattr(f, "__func__", f) for k in kind.__mro__ for f in vars(k).values()
+                ]
+            files = [f.__code__.co_filename for f in functions if isinstance(f, types.FunctionType)]
+    except Exception:  # attributes that raise: no proof either way
+        return False
+    return any(isinstance(f, str) and f.startswith(prefixes) for f in files)
+
+
+def _sweep_list(entries: list[Any], label: str, left: Callable[[object], bool]) -> list[str]:
     removed = []
-    for entry in [e for e in entries if _owned(e, tops)]:
+    for entry in [e for e in entries if left(e)]:
         entries.remove(entry)
         removed.append(f"{label} entry {_kind(entry)}")
     return removed

@@ -82,6 +82,13 @@ class Retirement:
                 )
                 roots = [m.old.site_dir] if m.old.site_dir else []
                 errors += failures + left_behind(m.old.effects + effects, roots)
+                # What its hook calls (never guarded) left of its code: the new version has
+                # the same module names, so only code from the old site dir is the old one's.
+                swept = guard.sweep(m.old.top_level, roots) if roots else []
+                if swept:
+                    errors.append(
+                        f"removed what it left in the import machinery: {', '.join(swept)}"
+                    )
         # Every reference this object holds to the old versions goes before the purge, which
         # checks that their modules are freed.
         self.old = []
