@@ -43,7 +43,8 @@ class JsonFile(msgspec.Struct, frozen=True):
 
     filename: str
     url: str
-    hashes: dict[str, str] = {}
+    # A null digest is taken as none, as before msgspec read these pages.
+    hashes: dict[str, str | None] = {}
     requires_python: str | None = msgspec.field(default=None, name="requires-python")
     yanked: bool | str | None = False
     upload_time: str | None = msgspec.field(default=None, name="upload-time")
