@@ -209,6 +209,16 @@ class TestJsonBounds:
         (file,) = parse.project_files(json.dumps(page).encode(), "json", URL)
         assert file.filename == "a.whl"
 
+    def test_null_digest_is_none(self) -> None:
+        entry = {
+            "filename": "a.whl",
+            "url": "a.whl",
+            "hashes": {"sha256": None, "md5": None},
+            "core-metadata": {"sha256": None},
+        }
+        (file,) = parse.project_files(json_page(entry), "json", URL)
+        assert (file.sha256, file.has_metadata, file.metadata_sha256) == (None, True, None)
+
     def test_dist_info_metadata_read_when_alone(self) -> None:
         """PEP 691's first name for core-metadata counts when core-metadata is absent."""
         entry: dict[str, object] = {

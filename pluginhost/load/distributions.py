@@ -23,8 +23,8 @@ from ..model.candidate import Candidate, InstalledOrigin
 from ..model.names import canonicalize_name
 
 if TYPE_CHECKING:
-    # Imported by whoever asks through it, never here: importing the backport cost a start
-    # 10 ms, for an application that uses only the standard library's.
+    # Imported by whoever asks through it, never here: importing the backport cost 10 ms of
+    # a start that does not discover in the environment (environment.py reads with it).
     import importlib_metadata
 
 __all__ = ["Context", "dist_infos", "distribution_of", "find_distributions"]

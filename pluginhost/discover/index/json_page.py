@@ -43,13 +43,16 @@ class JsonFile(msgspec.Struct, frozen=True):
 
     filename: str
     url: str
-    hashes: dict[str, str] = {}
+    # A null digest (here and in the metadata's) is taken as none, as json.loads' reading took it.
+    hashes: dict[str, str | None] = {}
     requires_python: str | None = msgspec.field(default=None, name="requires-python")
     yanked: bool | str | None = False
     upload_time: str | None = msgspec.field(default=None, name="upload-time")
-    core_metadata: bool | dict[str, str] | None = msgspec.field(default=None, name="core-metadata")
+    core_metadata: bool | dict[str, str | None] | None = msgspec.field(
+        default=None, name="core-metadata"
+    )
     # PEP 691's first name for core-metadata (PEP 714 renamed it): read when it is alone.
-    dist_info_metadata: bool | dict[str, str] | None = msgspec.field(
+    dist_info_metadata: bool | dict[str, str | None] | None = msgspec.field(
         default=None, name="dist-info-metadata"
     )
 
