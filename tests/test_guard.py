@@ -26,8 +26,8 @@ from pluginhost.load.guard import (
     lingering,
     restore,
     snapshot,
-    sweep,
 )
+from pluginhost.load.sweep import sweep
 from pluginhost.testing import WheelFactory
 
 # Stands for a plugin's top-level name: objects defined in this test module count as its own.

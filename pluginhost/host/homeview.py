@@ -18,7 +18,7 @@ from ..model.status import PluginState
 from ..state.store import AtomicJsonFile, HomeLock
 from .statusdoc import STATUS_FILE
 
-__all__ = ["HomeView", "read_document", "read_home"]
+__all__ = ["HomeView", "read_document", "read_home", "require_home"]
 
 
 @attrs.frozen
@@ -62,13 +62,19 @@ def read_document(path: Path) -> Any | None:
     return AtomicJsonFile(path).peek()
 
 
+def require_home(home: Path) -> None:
+    """:raises HostStateError: when ``home`` is not a pluginhost home at all (no host ever
+    started on it), as a mistyped ``--home`` is."""
+    if not (home / "lock").exists() and not (home / "registry.json").exists():
+        raise HostStateError("not a pluginhost home (no lock, no registry.json)", path=home)
+
+
 def read_home(home: Path) -> HomeView:
     """Read a home's documents once.
 
     :raises HostStateError: when ``home`` is not a pluginhost home at all.
     """
-    if not (home / "lock").exists() and not (home / "registry.json").exists():
-        raise HostStateError("not a pluginhost home (no lock, no registry.json)", path=home)
+    require_home(home)
     errors: dict[str, str] = {}
     documents: dict[str, Any] = {}
     for name in (STATUS_FILE, "registry.json"):

@@ -9,7 +9,7 @@ so that the unload can report it. Once a plugin is gone, :func:`lingering` finds
 running and :func:`holders` the process-wide places that still hold its code.
 
 Hook calls are never guarded: the hot path stays pluggy's. What a plugin does during a hook call
-is only seen by :func:`sweep` and :func:`lingering` when it is unloaded.
+is only seen by :func:`~.sweep.sweep` and :func:`lingering` when it is retired.
 """
 
 from __future__ import annotations
@@ -17,16 +17,19 @@ from __future__ import annotations
 import atexit
 import itertools
 import operator
-import os
 import sys
 import threading
 import time
 import types
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
+
+from .owners import kind as _kind
+from .owners import owned as _owned
+from .owners import top as _top
 
 __all__ = [
     "Effects",
@@ -38,7 +41,6 @@ __all__ = [
     "lingering",
     "restore",
     "snapshot",
-    "sweep",
     "type_name",
 ]
 
@@ -132,79 +134,6 @@ def restore(before: Snapshot, owned: Collection[str]) -> Effects:
     )
 
 
-def sweep(owned: Collection[str], roots: Sequence[Path] = ()) -> list[str]:
-    """Remove the plugin's code from the import machinery, wherever it put it, whenever.
-
-    Run at unload, after the plugin's own modules left ``sys.modules``: what is left of it there
-    (its modules under other names), in ``sys.meta_path`` or ``sys.path_hooks`` was put there
-    by the plugin, possibly during a hook call, where nothing is guarded.
-
-    :param roots: when given, only entries whose code lies under one of these folders count:
-        an old version's site dirs, retired by an update while the new version, with the same
-        module names, serves on.
-    :returns: one phrase per entry removed.
-    """
-    tops = frozenset(owned)
-    prefixes = tuple(os.path.join(str(root), "") for root in roots)
-
-    def left(value: object) -> bool:
-        return _owned(value, tops) and (not prefixes or _runs_from(value, prefixes))
-
-    removed = []
-    # A module under its own name is the plugin's only if the name is (a few hundred
-    # microseconds for thousands of modules, where judging each entry takes milliseconds).
-    aliases = [
-        (name, value)
-        for name, value in list(sys.modules.items())
-        if _name_of(value) != name and _top(name) not in tops
-    ]
-    for name, value in aliases:
-        if left(value):
-            sys.modules.pop(name, None)
-            removed.append(f"sys.modules[{name!r}]")
-    removed += _sweep_list(sys.meta_path, "sys.meta_path", left)
-    removed += _sweep_list(sys.path_hooks, "sys.path_hooks", left)
-    return removed
-
-
-def _name_of(value: object) -> object:
-    """``value.__name__``, or ``None`` when it has none or reading it raises."""
-    try:
-        return getattr(value, "__name__", None)
-    except Exception:  # anything can sit in sys.modules
-        return None
-
-
-def _runs_from(value: object, prefixes: tuple[str, ...]) -> bool:
-    """Whether ``value`` (a module, function, class or object) has its code in a file under
-    one of ``prefixes``."""
-    try:
-        if isinstance(value, types.ModuleType):
-            files = [getattr(value, "__file__", None)]
-        else:
-            if isinstance(value, types.MethodType):
-                value = value.__func__
-            if isinstance(value, types.FunctionType):
-                functions = [value]
-            else:
-                kind = value if isinstance(value, type) else type(value)
-                functions = [
-                    getattr(f, "__func__", f) for k in kind.__mro__ for f in vars(k).values()
-                ]
-            files = [f.__code__.co_filename for f in functions if isinstance(f, types.FunctionType)]
-    except Exception:  # attributes that raise: no proof either way
-        return False
-    return any(isinstance(f, str) and f.startswith(prefixes) for f in files)
-
-
-def _sweep_list(entries: list[Any], label: str, left: Callable[[object], bool]) -> list[str]:
-    removed = []
-    for entry in [e for e in entries if left(e)]:
-        entries.remove(entry)
-        removed.append(f"{label} entry {_kind(entry)}")
-    return removed
-
-
 def lingering(threads: Iterable[ThreadRef], roots: Sequence[Path], grace: float) -> list[str]:
     """Threads still running after a plugin was deactivated, one sentence each.
 
@@ -273,10 +202,6 @@ def describe_exception(exc: BaseException) -> str:
 
 
 # -- the parts ---------------------------------------------------------------------------------
-
-
-def _top(name: str) -> str:
-    return name.partition(".")[0]
 
 
 def _restore_modules(before: dict[str, types.ModuleType], tops: frozenset[str]) -> list[str]:
@@ -392,20 +317,6 @@ def _origin(value: object) -> str | None:
     return origin if isinstance(origin, str) else None
 
 
-def _owned(value: object, tops: frozenset[str]) -> bool:
-    """Whether ``value`` is one of the plugin's modules, functions, classes or objects."""
-    try:
-        if isinstance(value, types.ModuleType):
-            name = value.__name__
-        elif isinstance(value, (type, types.FunctionType, types.MethodType)):
-            name = value.__module__
-        else:
-            name = type(value).__module__
-    except Exception:  # a module or class whose attributes raise is no proof either way
-        return False
-    return isinstance(name, str) and _top(name) in tops
-
-
 def _restore_list(
     current: list[Any], before: list[Any], label: str, tops: frozenset[str]
 ) -> list[str]:
@@ -451,12 +362,6 @@ def _merged(current: list[Any], kept: list[Any]) -> tuple[list[Any], bool]:
 
 def _contains(entries: Iterable[object], entry: object) -> bool:
     return any(e is entry for e in entries)
-
-
-def _kind(entry: object) -> str:
-    """A finder or hook by the name of its class, or its own for a class or function."""
-    named = entry if isinstance(entry, (type, types.FunctionType)) else type(entry)
-    return f"{named.__module__}.{named.__qualname__}"
 
 
 def _restore_path(before: list[str]) -> list[str]:

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ..load import guard
 from ..load.modules import purge_modules, release
+from ..load.sweep import sweep
 from ..model.names import PluginName
 from ..model.pacing import pace
 from ..state.faults import crash_point
@@ -84,7 +84,7 @@ class Retirement:
                 errors += failures + left_behind(m.old.effects + effects, roots)
                 # What its hook calls (never guarded) left of its code: the new version has
                 # the same module names, so only code from the old site dir is the old one's.
-                swept = guard.sweep(m.old.top_level, roots) if roots else []
+                swept = sweep(m.old.top_level, roots) if roots else []
                 if swept:
                     errors.append(
                         f"removed what it left in the import machinery: {', '.join(swept)}"
@@ -137,7 +137,7 @@ def unload(
     problems += left_behind(active.effects + effects, roots)
     # No other version of it serves: whatever of its code remains in the import machinery
     # was left behind (possibly by a hook call, which nothing guards).
-    swept = guard.sweep(tops)
+    swept = sweep(tops)
     if swept:
         problems.append(f"removed what it left in the import machinery: {', '.join(swept)}")
     if active.site_dir is not None:

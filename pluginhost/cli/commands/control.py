@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Final
 
 from ...host.control import send_request
-from ...model.errors import HostStateError, PluginHostError
+from ...host.homeview import require_home
+from ...model.errors import PluginHostError
 from ...state.disabled import record_choice
 from ...state.store import HomeLock
 from ..common import EXIT_OK, home, print_json, say
@@ -63,8 +64,7 @@ def _record(args: argparse.Namespace, where: Path) -> int:
     :raises HostStateError: when ``where`` is no host's home (a mistyped ``--home`` would
         otherwise become a new home holding the choice, which no host reads).
     """
-    if not (where / "lock").exists() and not (where / "registry.json").exists():
-        raise HostStateError("not a pluginhost home (no lock, no registry.json)", path=where)
+    require_home(where)
     changed = record_choice(where, args.name, disabled=args.command == "disable")
     if args.json:
         print_json({"ok": True, "action": args.command, "plugin": args.name, "changed": changed,
