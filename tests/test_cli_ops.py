@@ -94,6 +94,7 @@ class TestNoHome:
         assert list((tmp_path / "empty").iterdir()) == []
 
 
+@pytest.mark.slow
 class TestOperate:
     def test_call_disable_metrics_and_unknown_hooks(self, tmp_path: Path) -> None:
         """A running host answers `call`, warns of a hook no spec knows, keeps out what
