@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import attrs
@@ -84,11 +85,7 @@ class Retirement:
                 errors += failures + left_behind(m.old.effects + effects, roots)
                 # What its hook calls (never guarded) left of its code: the new version has
                 # the same module names, so only code from the old site dir is the old one's.
-                swept = sweep(m.old.top_level, roots) if roots else []
-                if swept:
-                    errors.append(
-                        f"removed what it left in the import machinery: {', '.join(swept)}"
-                    )
+                errors += _swept(m.old.top_level, roots) if roots else []
         # Every reference this object holds to the old versions goes before the purge, which
         # checks that their modules are freed.
         self.old = []
@@ -137,11 +134,15 @@ def unload(
     problems += left_behind(active.effects + effects, roots)
     # No other version of it serves: whatever of its code remains in the import machinery
     # was left behind (possibly by a hook call, which nothing guards).
-    swept = sweep(tops)
-    if swept:
-        problems.append(f"removed what it left in the import machinery: {', '.join(swept)}")
+    problems += _swept(tops)
     if active.site_dir is not None:
         transition.finder.unmap(tops)
     del active
     transition.reaper.watch(purge_modules(tops, roots), name, version, tops)
     return problems
+
+
+def _swept(tops: Sequence[str], roots: Sequence[Path] = ()) -> list[str]:
+    """What a retired version left in the import machinery, removed, told as one problem."""
+    swept = sweep(tops, roots)
+    return [f"removed what it left in the import machinery: {', '.join(swept)}"] if swept else []
