@@ -117,7 +117,35 @@ class TestLightImport:
             "tomli",
             "watchdog",
             "httpx",
+            # The backport's import puts its finder on sys.meta_path (discover/environment.py).
+            "importlib_metadata",
         }
         if sys.version_info < (3, 11):
             unneeded.remove("subprocess")  # imported by 3.10's platform, which attrs imports
         assert not loaded & unneeded, sorted(loaded & unneeded)
+
+    def test_no_converter_is_a_builtin(self) -> None:
+        """attrs reads each converter's signature when it builds a class; a builtin's (``tuple``)
+        is parsed from its text by ``inspect``, whose tokenizer compiles its regular expressions
+        first: 20 ms of a start on a slow machine. Every converter of the package is a function."""
+        import attrs
+
+        package = Path(pluginhost.__file__).parent
+        builtins = []
+        for path in sorted(package.rglob("*.py")):
+            parts = path.relative_to(package.parent).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            if ".cli" in name or name.endswith("__main__"):
+                continue  # the command line is never imported by a host
+            module = importlib.import_module(name)
+            for value in vars(module).values():
+                if not (attrs.has(value) and value.__module__ == name):
+                    continue
+                for field in attrs.fields(value):
+                    converter = getattr(field.converter, "converter", field.converter)
+                    if (
+                        converter is not None
+                        and getattr(converter, "__module__", None) == "builtins"
+                    ):
+                        builtins.append(f"{name}.{value.__name__}.{field.name}")
+        assert not builtins, builtins

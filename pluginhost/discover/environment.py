@@ -13,10 +13,9 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast
 
 import attrs
-import importlib_metadata
 
 from ..model.candidate import Candidate, EntryPoint, InstalledOrigin
 from ..model.errors import ManifestError
@@ -24,6 +23,16 @@ from ..model.manifest import Manifest
 from ..model.problems import Problem, ProblemKind
 from .candidates import default_plugin_name, unit_entry_points, unit_manifest_member
 from .sources import Scan
+
+if TYPE_CHECKING:
+    # Never imported here: importing the backport puts its finder on ``sys.meta_path`` and
+    # takes the standard library's out, a change to the host application's imports that
+    # discovery has no business making; and it cost 10 to 20 ms of every start (issue 13).
+    import importlib_metadata
+
+#: A distribution of the standard library's ``importlib.metadata`` or, when the application
+#: imported it, of the backport's finder: the two have the same interface and no common base.
+_Distribution: TypeAlias = "importlib.metadata.Distribution | importlib_metadata.Distribution"
 
 logger = logging.getLogger("pluginhost")
 
@@ -82,16 +91,16 @@ class EnvironmentSource:
             (*unreadable, *(p for scan in scans for p in scan.problems)),
         )
 
-    def _installed(self) -> Iterator[str | importlib_metadata.Distribution]:
-        """What ``importlib_metadata.distributions()`` finds, in its order: the metadata
+    def _installed(self) -> Iterator[str | _Distribution]:
+        """What ``importlib.metadata.distributions()`` finds, in its order: the metadata
         directory of each distribution in a plain directory of the path, the others as
         distributions.
 
-        A plain directory is listed here, by the rules of importlib_metadata's own finder (its
+        A plain directory is listed here, by the rules of importlib.metadata's own finder (its
         ``*.dist-info`` and ``*.egg-info`` entries, ``EGG-INFO`` in an ``*.egg`` directory):
         that finder made a ``pathlib.Path`` for each of them, a quarter of the time a start
         with a thousand distributions took to discover its plugins. A zip archive on the path
-        and other finders' distributions still come from importlib_metadata.
+        and other finders' distributions still come from importlib.metadata.
         """
         entries = list(self.path) if self.path is not None else list(sys.path)
         listed = False
@@ -126,22 +135,26 @@ def _settled(stamp: Sequence[tuple[str, int | None]]) -> bool:
 
 def _lists_path(finder: object) -> bool:
     """Whether ``finder`` finds distributions by listing the directories of the path."""
-    return isinstance(finder, importlib_metadata.MetadataPathFinder) or finder in (
+    # The backport's finder can be on the path only once something imported the backport.
+    backport = sys.modules.get("importlib_metadata")
+    if backport is not None and isinstance(finder, backport.MetadataPathFinder):
+        return True
+    return finder in (
         importlib.machinery.PathFinder,
         getattr(importlib.metadata, "MetadataPathFinder", None),
     )
 
 
-def _listed(entry: str) -> Iterator[str | importlib_metadata.Distribution]:
-    """The metadata directories in one path entry, grouped by name as importlib_metadata
-    groups them; a path entry that is no directory is left to importlib_metadata."""
+def _listed(entry: str) -> Iterator[str | _Distribution]:
+    """The metadata directories in one path entry, grouped by name as importlib.metadata
+    groups them; a path entry that is no directory is left to importlib.metadata."""
     root = entry or "."
     try:
         names = os.listdir(root)
     except FileNotFoundError:
-        return  # as python3XX.zip, often: importlib_metadata finds nothing there either
+        return  # as python3XX.zip, often: importlib.metadata finds nothing there either
     except OSError:
-        yield from _found_by(importlib_metadata.MetadataPathFinder, [entry])
+        yield from _found_by(importlib.metadata.MetadataPathFinder, [entry])
         return
     in_egg = os.path.basename(root).lower().endswith(".egg")
     infos: dict[str, list[str]] = {}
@@ -158,18 +171,18 @@ def _listed(entry: str) -> Iterator[str | importlib_metadata.Distribution]:
     yield from eggs
 
 
-#: Runs of the characters a distribution name normalizes away (PEP 503), as importlib_metadata
+#: Runs of the characters a distribution name normalizes away (PEP 503), as importlib.metadata
 #: groups the metadata directories of one path entry by name.
 _NAME_RUN: Final = re.compile(r"[-_.]+")
 
 
-def _found_by(finder: Any, entries: list[str]) -> Iterator[importlib_metadata.Distribution]:
+def _found_by(finder: Any, entries: list[str]) -> Iterator[_Distribution]:
     """The distributions ``finder`` finds on ``entries``."""
-    context = importlib_metadata.DistributionFinder.Context(path=entries)  # type: ignore[no-untyped-call]
-    return cast(Iterator[importlib_metadata.Distribution], finder.find_distributions(context))
+    context = importlib.metadata.DistributionFinder.Context(path=entries)
+    return cast(Iterator[_Distribution], finder.find_distributions(context))
 
 
-def _reader(dist: importlib_metadata.Distribution) -> Callable[[str], str | None]:
+def _reader(dist: _Distribution) -> Callable[[str], str | None]:
     """A function reading one file of the distribution's metadata directory, or ``None``.
 
     For a distribution in a plain directory the file is read directly: ``read_text`` goes
@@ -237,9 +250,7 @@ class _CoreMetadata:
     requires_dist: tuple[str, ...]
 
     @classmethod
-    def read(
-        cls, dist: importlib_metadata.Distribution, read: Callable[[str], str | None]
-    ) -> _CoreMetadata:
+    def read(cls, dist: _Distribution, read: Callable[[str], str | None]) -> _CoreMetadata:
         # Only the header lines, without the email parser that ``dist.metadata`` runs on the
         # whole file (long descriptions included) each time it is asked: about 80 us a time.
         text = read("METADATA") or read("PKG-INFO") or ""
@@ -263,10 +274,10 @@ class _CoreMetadata:
         )
 
 
-_Found = tuple[importlib_metadata.Distribution, "_CoreMetadata", list[tuple[str, str]]]
+_Found = tuple["_Distribution", "_CoreMetadata", list[tuple[str, str]]]
 
 
-def _in_group(installed: str | importlib_metadata.Distribution, group: str) -> _Found | None:
+def _in_group(installed: str | _Distribution, group: str) -> _Found | None:
     """An installed distribution with its metadata and entry points, if it has some in
     ``group``."""
     read = _folder_reader(installed) if isinstance(installed, str) else _reader(installed)
@@ -279,7 +290,7 @@ def _in_group(installed: str | importlib_metadata.Distribution, group: str) -> _
     if not eps:
         return None
     dist = (
-        importlib_metadata.PathDistribution(Path(installed))
+        importlib.metadata.PathDistribution(Path(installed))
         if isinstance(installed, str)
         else installed
     )
@@ -287,7 +298,7 @@ def _in_group(installed: str | importlib_metadata.Distribution, group: str) -> _
 
 
 def _guarded_read(
-    dist: importlib_metadata.Distribution, core: _CoreMetadata, entries: Sequence[tuple[str, str]]
+    dist: _Distribution, core: _CoreMetadata, entries: Sequence[tuple[str, str]]
 ) -> Scan:
     try:
         return _read_installed(dist, core, entries)
@@ -295,7 +306,7 @@ def _guarded_read(
         return Scan(problems=(_unreadable(_location(dist), exc),))
 
 
-def _where(installed: str | importlib_metadata.Distribution) -> str:
+def _where(installed: str | _Distribution) -> str:
     if isinstance(installed, str):
         return installed
     return str(getattr(installed, "_path", None) or installed)
@@ -313,7 +324,7 @@ def _unreadable(where: str, exc: Exception) -> Problem:
 
 
 def _read_installed(
-    dist: importlib_metadata.Distribution, core: _CoreMetadata, entries: Sequence[tuple[str, str]]
+    dist: _Distribution, core: _CoreMetadata, entries: Sequence[tuple[str, str]]
 ) -> Scan:
     name = core.name
     location = _location(dist)
@@ -337,9 +348,7 @@ def _read_installed(
     return Scan(candidates=(candidate,))
 
 
-def _installed_files(
-    dist: importlib_metadata.Distribution, read: Callable[[str], str | None]
-) -> list[str]:
+def _installed_files(dist: _Distribution, read: Callable[[str], str | None]) -> list[str]:
     """The paths an installed distribution's RECORD lists, relative to its location."""
     record = read("RECORD")
     if record is None:
@@ -352,7 +361,7 @@ def _installed_files(
     return [line.partition(",")[0] for line in lines if line]
 
 
-def _location(dist: importlib_metadata.Distribution) -> str:
+def _location(dist: _Distribution) -> str:
     """The directory the distribution's files are relative to."""
     folder = getattr(dist, "_path", None)
     if isinstance(folder, Path):

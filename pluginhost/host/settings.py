@@ -88,6 +88,13 @@ def _names(value: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(plugin_name(v) for v in _strings(value))
 
 
+def _indexes(value: Iterable[IndexSettings]) -> tuple[IndexSettings, ...]:
+    # A function, not ``tuple``: attrs reads a converter's signature, and a builtin's is parsed
+    # from its text by ``inspect``, whose tokenizer compiles its regexes first: 20 ms of every
+    # ``import pluginhost`` on a slow machine, for one line (issue 13).
+    return tuple(value)
+
+
 def _optional_names(value: str | Iterable[str] | None) -> tuple[str, ...] | None:
     return None if value is None else _names(value)
 
@@ -245,7 +252,7 @@ class Settings:
     event and problem name the hooks) or ``"refuse"`` (it is not loaded, for that reason)."""
     index: tuple[IndexSettings, ...] = attrs.field(
         default=(),
-        converter=tuple,
+        converter=_indexes,
         validator=attrs.validators.deep_iterable(attrs.validators.instance_of(IndexSettings)),
         metadata=_file("indexes"),
     )

@@ -23,8 +23,8 @@ from ..model.candidate import Candidate, InstalledOrigin
 from ..model.names import canonicalize_name
 
 if TYPE_CHECKING:
-    # Imported by whoever asks through it, never here: importing the backport cost 10 ms of
-    # a start that does not discover in the environment (environment.py reads with it).
+    # Imported by whoever asks through it, never here: importing the backport changes
+    # ``sys.meta_path`` and cost 10 ms of a start (discover/environment.py does without it too).
     import importlib_metadata
 
 __all__ = ["Context", "dist_infos", "distribution_of", "find_distributions"]

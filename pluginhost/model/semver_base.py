@@ -17,12 +17,16 @@ the difference.
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.util
 import sys
 import threading
 import types
 from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    # Only for a signature: the module imports importlib.resources, tempfile and random (7 ms
+    # of a start here).
+    import importlib.abc
 
 __all__ = ["SemVer"]
 
