@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from hypothesis import given
 from resolving import N, only, run, versions_of
-from strategies import candidate
+from strategies import API_VERSION, actives, candidate, candidate_sets, policies
 
+from pluginhost.model.candidate import Candidate
+from pluginhost.model.names import PluginName
+from pluginhost.model.policy import VersionPolicy
 from pluginhost.model.problems import ProblemKind, Requirement
+from pluginhost.model.versions import Version
+from pluginhost.resolve.greedy import Greedy, choice_alone
+from pluginhost.resolve.screen import collapse, screen
 
 
 class TestChoice:
@@ -175,3 +182,47 @@ class TestOptional:
             ]
         )
         assert versions_of(plan)["beta"] == "2.0.0"
+
+
+class TestChoiceAlone:
+    """A part of one plugin with one eligible version that requires nothing is chosen without
+    the rounds; every other part goes through them."""
+
+    @given(
+        candidate_sets(names=("solo", "other"), max_versions=2),
+        policies,
+        actives(names=("solo", "other")),
+    )
+    def test_same_choice_as_the_rounds(
+        self,
+        cands: list[Candidate],
+        policy: VersionPolicy,
+        active: dict[PluginName, Version],
+    ) -> None:
+        pool, _ = collapse(cands)
+        refused = screen(pool, API_VERSION, policy, active)
+        eligible = {n: tuple(c for c in cs if c not in refused) for n, cs in pool.items()}
+        alone = choice_alone(eligible, policy.allow_prerelease)
+        if alone is None:
+            return
+        greedy = Greedy(pool, eligible, refused, policy.allow_prerelease)
+        assert greedy.run() == alone
+        assert greedy.failures == []
+
+    def test_lone_plugin(self) -> None:
+        """The usual plugin of a start: chosen as it is."""
+        hello = candidate("hello", "1.0.0")
+        assert choice_alone({N("hello"): (hello,)}, False) == {N("hello"): hello}
+
+    def test_other_parts_go_through_the_rounds(self) -> None:
+        """A requirement, a prerelease left out, two versions, two plugins or an optional
+        dependency on itself: ``None``."""
+        hello, pre = candidate("hello", "1.0.0"), candidate("hello", "2.0.0-rc.1")
+        polite = candidate("polite", "1.0.0", requires={"hello": "^1"})
+        assert choice_alone({N("polite"): (polite,)}, False) is None
+        assert choice_alone({N("hello"): (pre,)}, False) is None
+        assert choice_alone({N("hello"): (pre,)}, True) == {N("hello"): pre}
+        assert choice_alone({N("hello"): (pre, hello)}, True) is None
+        assert choice_alone({N("hello"): (hello,), N("polite"): (polite,)}, False) is None
+        narcissus = candidate("narcissus", "1.0.0", optional={"narcissus": "*"})
+        assert choice_alone({N("narcissus"): (narcissus,)}, False) is None

@@ -21,7 +21,7 @@ from .graph import demands_of, find_cycles, graph_of
 from .reports import label, problem_for, requirement_of
 from .screen import Pool
 
-__all__ = ["Greedy"]
+__all__ = ["Greedy", "choice_alone"]
 
 
 @attrs.frozen
@@ -37,6 +37,26 @@ class _Failure:
     candidate: Candidate
     problem: Problem
     skip: _Skip
+
+
+def choice_alone(eligible: Pool, allow_pre: bool) -> dict[PluginName, Candidate] | None:
+    """What the greedy rounds choose for a part of one plugin with one eligible version that
+    requires nothing and is no prerelease left out: that version. ``None`` for any other part.
+
+    Most parts of a start are such plugins: hundreds of them went through the rounds' set-up,
+    one round and its checks, for a choice known beforehand (issue 13).
+    """
+    if len(eligible) != 1:
+        return None
+    ((name, cands),) = eligible.items()
+    if len(cands) != 1:
+        return None
+    (cand,) = cands
+    if cand.requires or (cand.version.is_prerelease and not allow_pre):
+        return None
+    if name in cand.manifest.optional:  # an edge to itself: a cycle the rounds skip it for
+        return None
+    return {name: cand}
 
 
 @final

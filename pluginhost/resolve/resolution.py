@@ -73,7 +73,7 @@ from ..model.policy import VersionPolicy
 from ..model.problems import Problem
 from ..model.versions import Version
 from .graph import Graph, graph_of, load_order
-from .greedy import Greedy
+from .greedy import Greedy, choice_alone
 from .links import link
 from .parts import PartPlan, levels_of, merge_order, split
 from .replan import Replan
@@ -180,9 +180,13 @@ def _resolve_part(
     refused = screen(pool, api_version, policy, active)
     eligible = {name: tuple(c for c in cands if c not in refused) for name, cands in pool.items()}
     # 3-4. Greedy rounds choose versions and skip what cannot load, cycles included.
-    greedy = Greedy(pool, eligible, refused, allow_pre)
-    chosen = greedy.run()
-    failures = greedy.failures
+    alone = choice_alone(eligible, allow_pre)
+    if alone is not None:
+        chosen, failures = alone, []
+    else:
+        greedy = Greedy(pool, eligible, refused, allow_pre)
+        chosen = greedy.run()
+        failures = greedy.failures
     # 5. The rounds may have skipped more than needed: prefer a load of everything if one exists.
     if len(chosen) < len(pool):
         full = search_full(eligible, allow_pre)
