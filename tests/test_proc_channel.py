@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import msgspec
 import pytest
 
-from pluginhost.proc.channel import Channel
+from pluginhost.proc.channel import SPIN, Channel, Frames
 from pluginhost.proc.messages import Call, Result, frame
 from pluginhost.state.frames import HEADER
 
@@ -75,3 +76,43 @@ class TestAnswers:
         _ident, slot = channel.request(call)
         assert channel.wait(slot, timeout=10)
         assert slot.error is end
+
+
+class TestSpin:
+    """A reader asks the socket without sleeping for :data:`SPIN` before it sleeps in poll."""
+
+    def test_what_is_there_is_taken_at_once(
+        self, pair: tuple[socket.socket, socket.socket]
+    ) -> None:
+        ours, theirs = pair
+        theirs.sendall(b"ready")
+        assert Frames(ours)._spun() == b"ready"
+
+    def test_nothing_within_the_spin_is_none(
+        self, pair: tuple[socket.socket, socket.socket]
+    ) -> None:
+        ours, _theirs = pair
+        began = time.perf_counter()
+        assert Frames(ours)._spun() is None
+        assert time.perf_counter() - began >= SPIN
+
+    def test_the_end_is_empty(self, pair: tuple[socket.socket, socket.socket]) -> None:
+        ours, theirs = pair
+        theirs.shutdown(socket.SHUT_WR)
+        assert Frames(ours)._spun() == b""
+
+    def test_a_frame_after_the_spin_is_read_by_poll(
+        self, pair: tuple[socket.socket, socket.socket]
+    ) -> None:
+        """A reply slower than the spin is still read, within the deadline, and one that does
+        not come times out as before."""
+        ours, theirs = pair
+        frames = Frames(ours)
+        timer = threading.Timer(0.05, lambda: theirs.sendall(frame(b"late")))
+        timer.start()
+        try:
+            assert frames.next(time.monotonic() + 10) == b"late"
+        finally:
+            timer.join()
+        with pytest.raises(TimeoutError):
+            frames.next(time.monotonic() + 0.01)
