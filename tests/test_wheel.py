@@ -282,6 +282,25 @@ class TestInspectWheel:
         with pytest.raises(WheelError, match="invalid Requires-Dist"):
             inspect_wheel(wheel)
 
+    @pytest.mark.parametrize("text", [">=3.6.*", ">= 3.5.*", "3.6"])
+    def test_requires_python_that_is_no_specifier_is_ignored(
+        self, text: str, factory: WheelFactory, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """As pip ignores it, with a warning naming the wheel: wheels built before packaging
+        22 carry such lines, and refusing them refused published plugins pip installs."""
+        wheel = factory.build("hello", requires_python=text)
+        with caplog.at_level("WARNING", logger="pluginhost"):
+            info = inspect_wheel(wheel)
+        assert info.requires_python == text
+        (record,) = [r for r in caplog.records if "Requires-Python" in r.getMessage()]
+        assert str(wheel) in record.getMessage()
+        assert "ignored" in record.getMessage()
+
+    def test_requires_python_unmet_is_refused(self, factory: WheelFactory) -> None:
+        wheel = factory.build("hello", requires_python="<3")
+        with pytest.raises(WheelError, match="requires Python <3, this is Python 3"):
+            inspect_wheel(wheel)
+
     def test_missing_file(self, tmp_path: Path) -> None:
         """A wheel file that does not exist is refused, not an OSError."""
         with pytest.raises(WheelError, match="cannot read the file"):

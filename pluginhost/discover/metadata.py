@@ -9,13 +9,14 @@ and the wheel must fit this interpreter.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final
 
 import attrs
-from packaging.specifiers import SpecifierSet
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
 from ..model.names import canonicalize_name
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 # email, packaging.requirements and packaging.tags (with subprocess) are imported
 # where a wheel is read, not with this module: a host that reads no wheel (its plugins all
 # installed) starts without them.
+
+logger = logging.getLogger("pluginhost")
 
 __all__ = [
     "DATA_SCHEMES",
@@ -247,15 +250,27 @@ def check_tags(tags: frozenset[Tag]) -> None:
         raise RefusedError(f"none of its tags ({listed}) is supported by this interpreter")
 
 
-def check_requires_python(metadata: email.message.Message) -> str | None:
+def check_requires_python(metadata: email.message.Message, wheel: str) -> str | None:
+    """The wheel's ``Requires-Python``, refused when this interpreter does not meet it.
+
+    One that is not a specifier (``>=3.6.*``, which packaging accepted before version 22 and
+    wheels of that time carry) is ignored with a warning, as pip ignores it ("has an invalid
+    Requires-Python"): refusing it refused published plugins that pip installs. One that
+    parses but cannot be compared (a version of thousands of digits) is refused.
+    """
     text = metadata.get("Requires-Python")
     if text is None:
         return None
     running = ".".join(str(part) for part in sys.version_info[:3])
     try:
-        # Specifiers parse their versions only when compared: both steps can refuse.
-        fits = SpecifierSet(str(text)).contains(running, prereleases=True)
-    except ValueError as exc:  # InvalidSpecifier, InvalidVersion, or int()'s digit limit
+        specifier = SpecifierSet(str(text))
+    except InvalidSpecifier as exc:
+        logger.warning("%s: Requires-Python is ignored, as pip ignores it: %s", wheel, exc)
+        return str(text)
+    try:
+        # Specifiers parse their versions only when compared.
+        fits = specifier.contains(running, prereleases=True)
+    except ValueError as exc:  # InvalidVersion, or int()'s digit limit
         raise RefusedError(f"METADATA has an invalid Requires-Python {_cut(str(text))!r}") from exc
     if not fits:
         raise RefusedError(f"requires Python {_cut(str(text))}, this is Python {running}")

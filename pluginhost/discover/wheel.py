@@ -216,7 +216,7 @@ def _inspect(
         distribution, version = check_metadata(metadata, filename)
         check_wheel_version(wheel_meta)
         check_tags(filename.tags)
-        requires_python = check_requires_python(metadata)
+        requires_python = check_requires_python(metadata, str(wheel))
         requires_dist = read_requires_dist(metadata, limits.max_requirements)
         entry_points = read_entry_points(reader, infos, f"{dist_info}/entry_points.txt")
         # Manifests are what is kept: one larger than a manifest may be is refused when read.
