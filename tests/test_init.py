@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib
 import json
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
@@ -130,13 +131,15 @@ class TestLightImport:
         first: 20 ms of a start on a slow machine. Every converter of the package is a function."""
         import attrs
 
-        package = Path(pluginhost.__file__).parent
         builtins = []
-        for path in sorted(package.rglob("*.py")):
-            parts = path.relative_to(package.parent).with_suffix("").parts
-            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-            if ".cli" in name or name.endswith("__main__"):
+        # The package's modules as an installed copy has them: its data (the demo plugins'
+        # source trees, shipped under pluginhost/demo_plugins) is no module of it.
+        for module_info in pkgutil.walk_packages(pluginhost.__path__, "pluginhost."):
+            name = module_info.name
+            if name.startswith(("pluginhost.cli", "pluginhost.demo_plugins")):
                 continue  # the command line is never imported by a host
+            if name == "pluginhost.__main__":
+                continue
             module = importlib.import_module(name)
             for value in vars(module).values():
                 if not (attrs.has(value) and value.__module__ == name):
