@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -526,3 +527,44 @@ class TestHost:
         before = writers()
         make_host(watch=[], environment=True)
         assert writers() == before
+
+
+class TestPrepare:
+    def test_first_read_and_write_import_nothing(self, tmp_path: Path) -> None:
+        """What :func:`~pluginhost.install.writer_child.prepare` imports before the greeting
+        is all that a read of a wheel with a manifest, and the write of its site dir, import
+        (their lazy imports took 20-30 ms of the first swap after a start). Run in a fresh
+        ``python -I``, as the writer is."""
+        wheel = WheelFactory(tmp_path / "wheels").build(
+            "hello",
+            "1.0.0",
+            code=GREET,
+            requires={"other": ">=1"},
+            requires_dist=["attrs>=22; python_version >= '3.8'"],
+            requires_python=">=3.10",
+        )
+        script = f"""
+import os, sys
+from pathlib import Path
+from pluginhost.discover.archive import WheelLimits
+from pluginhost.install import writer_child
+from pluginhost.install.writer_messages import AheadMsg, ReadDone, read_message
+writer_child.prepare()
+before = set(sys.modules)
+wheel = Path({str(wheel)!r})
+site, staging = {str(tmp_path / "site")!r}, {str(tmp_path / "staging")!r}
+ahead = AheadMsg("greeter.plugins", site, staging, True, 0)
+reply = writer_child._read(read_message(wheel, os.lstat(wheel), WheelLimits(), ahead))
+assert isinstance(reply, ReadDone) and reply.written is not None, reply
+assert not reply.written.reused and reply.written.compiled, reply.written
+print(sorted(set(sys.modules) - before))
+"""
+        done = subprocess.run(
+            [sys.executable, "-I", "-c", script],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "[]"

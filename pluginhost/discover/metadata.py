@@ -46,6 +46,7 @@ __all__ = [
     "check_wheel_version",
     "find_dist_info",
     "find_top_level",
+    "load_parsers",
     "read_entry_points",
     "read_headers",
     "read_requires_dist",
@@ -242,6 +243,19 @@ def _supported_tags() -> frozenset[Tag]:
 
     # sys_tags() yields hundreds of tags and costs about a millisecond: compute it once.
     return frozenset(sys_tags())
+
+
+def load_parsers() -> None:
+    """Import the parsers that reading a wheel's metadata imports when first needed, and
+    compute the interpreter's tags: for a process whose first wheel must not wait for them
+    (the site writer, whose first read a swap waits for: 20-30 ms of imports here)."""
+    import email.parser
+    import email.policy  # noqa: F401
+
+    import packaging.requirements
+    import packaging.utils  # noqa: F401
+
+    _supported_tags()
 
 
 def check_tags(tags: frozenset[Tag]) -> None:

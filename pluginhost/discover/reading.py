@@ -15,6 +15,7 @@ not for a symlinked wheel (its target is checked first), not for a file over
 
 from __future__ import annotations
 
+import codecs
 import os
 import stat
 from collections.abc import Callable
@@ -24,10 +25,11 @@ from typing import Final
 import attrs
 
 from ..model.errors import WheelError
+from ..model.manifest import load_toml_parser
 from .archive import RefusedError, WheelBytes, WheelLimits, hash_wheel_file, read_wheel_bytes
 from .candidates import inspect_plugin_wheel
 from .folder import unexpected
-from .metadata import FileName
+from .metadata import FileName, load_parsers
 from .wheel import Inspection
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "WheelRead",
     "elsewhere_allowed",
     "inspected",
+    "prepare_reading",
     "read_and_inspect",
     "read_here",
 ]
@@ -107,6 +110,16 @@ def read_and_inspect(path: Path, before: os.stat_result, limits: WheelLimits) ->
     if isinstance(data, str) or len(data.data) > ELSEWHERE_MAX:
         return None
     return WheelRead(data, inspected(path, data, limits))
+
+
+def prepare_reading() -> None:
+    """Import now what reading and validating a wheel imports when first needed (the
+    metadata parsers, the TOML parser, the codec of zip member names that are not UTF-8) and
+    compute the interpreter's tags. The site writer runs this before it says it is ready, so
+    that the first swap after a start does not wait for it."""
+    load_parsers()
+    load_toml_parser()
+    codecs.lookup("cp437")  # zipfile's codec for names without the UTF-8 flag
 
 
 def inspected(path: Path, data: WheelBytes | None, limits: WheelLimits) -> Inspection | WheelError:

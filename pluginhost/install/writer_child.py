@@ -23,7 +23,7 @@ import msgspec
 from ..discover.archive import WheelLimits
 from ..discover.candidates import candidate_from_wheel
 from ..discover.handover import ValidatedWheel
-from ..discover.reading import WheelRead, read_and_inspect
+from ..discover.reading import WheelRead, prepare_reading, read_and_inspect
 from ..model.errors import InstallError, WheelError
 from ..state.frames import read_frame, write_frame
 from .compiled import read_compiled
@@ -46,7 +46,7 @@ from .writer_messages import (
     read_of,
 )
 
-__all__ = ["main"]
+__all__ = ["main", "prepare"]
 
 #: How often an idle writer looks whether its host is still there.
 _LOOK: Final = 5.0
@@ -59,7 +59,7 @@ def main() -> None:
     os.dup2(2, 1)
     host = os.getppid()
     encoder = msgspec.msgpack.Encoder()
-    load_installer()
+    prepare()
     messages = decoder()
     try:
         write_frame(channel, encoder.encode(WriterReady(PROTOCOL, os.getpid())))
@@ -67,6 +67,13 @@ def main() -> None:
             write_frame(channel, encoder.encode(_serve(payload, messages)))
     except BrokenPipeError:
         return  # the host closed the channel (it stopped, or gave this writer up): done
+
+
+def prepare() -> None:
+    """Import now what a read and a write import when first needed: run before the greeting,
+    so that the host's first read and write (a swap waits for them) wait for no import."""
+    load_installer()
+    prepare_reading()
 
 
 def _next_job(fd: int, host: int) -> bytes | None:

@@ -24,6 +24,7 @@ import json
 import re
 import sys
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Final, Literal, NoReturn, get_args
 
 import attrs
@@ -34,7 +35,7 @@ from .names import PluginName, plugin_name
 from .semver_base import SemVer
 from .versions import ANY, Constraint, Version, parse_dist_version, parse_version
 
-__all__ = ["MANIFEST_NAME", "MAX_MANIFEST_SIZE", "Isolation", "Manifest"]
+__all__ = ["MANIFEST_NAME", "MAX_MANIFEST_SIZE", "Isolation", "Manifest", "load_toml_parser"]
 
 MANIFEST_NAME: Final = "plugin.toml"
 MAX_MANIFEST_SIZE: Final = 64 * 1024
@@ -147,12 +148,19 @@ class _Where:
         raise kind(reason, plugin=self.plugin, path=self.path, key=key) from cause
 
 
-def _load(data: bytes, max_size: int, where: _Where) -> dict[str, object]:
-    # Imported here: a host whose plugins have no manifest starts without a TOML parser.
+def load_toml_parser() -> ModuleType:
+    """The TOML parser, imported when first needed: a host whose plugins have no manifest
+    starts without it."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:
         import tomli as tomllib
+    parser: ModuleType = tomllib
+    return parser
+
+
+def _load(data: bytes, max_size: int, where: _Where) -> dict[str, object]:
+    tomllib = load_toml_parser()
     if len(data) > max_size:
         where.fail(f"manifest of {len(data)} bytes is larger than the limit of {max_size} bytes")
     try:
