@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import sys
 import types
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from conftest import greet_code
 from strategies import candidate
 
+from pluginhost import PluginHost
 from pluginhost.load.collisions import ModuleOwners
 from pluginhost.model.errors import ResolutionError
 from pluginhost.model.names import PluginName, plugin_name
+from pluginhost.testing import WheelFactory
 
 N = plugin_name
 SITE = Path("/home/site/x")
@@ -102,6 +105,38 @@ class TestCheck:
         ModuleOwners(Active(hello=["hello"])).check(POLITE, ["polite_xyz"], SITE, {"polite"})
 
 
+class TestStrayNames:
+    def test_stray_name_of_another_plugin_left_out(self, caplog: pytest.LogCaptureFixture) -> None:
+        """A ``tests`` package another plugin provides is left out of the plugin's names, with
+        a warning naming both plugins; its other names are its own."""
+        owners = ModuleOwners(Active(hello=["hello", "tests"]))
+        assert owners.check(POLITE, ["polite", "tests"], SITE, {"polite"}) == ("polite",)
+        [record] = caplog.records
+        assert record.levelname == "WARNING"
+        assert "'tests' is provided both by plugin 'hello' and by plugin 'polite'" in (
+            record.getMessage()
+        )
+        assert "plugin 'polite' loads without its own" in record.getMessage()
+
+    def test_stray_name_of_the_host_left_out(self, caplog: pytest.LogCaptureFixture) -> None:
+        """``test`` is the standard library's: a plugin shipping one loads without it."""
+        owners = ModuleOwners(Active())
+        assert owners.check(HELLO, ["hello", "test"], SITE, {"hello"}) == ("hello",)
+        assert "provided by the host environment" in caplog.records[0].getMessage()
+
+    def test_stray_name_nobody_has_is_kept(self, caplog: pytest.LogCaptureFixture) -> None:
+        owners = ModuleOwners(Active(hello=["hello"]))
+        kept = owners.check(POLITE, ["polite", "unit_tests"], SITE, {"polite"})
+        assert kept == ("polite", "unit_tests")
+        assert caplog.records == []
+
+    def test_other_names_still_refused(self) -> None:
+        """Only the stray names: ``utils`` is code a plugin imports, and is refused."""
+        owners = ModuleOwners(Active(hello=["tests", "utils"]))
+        with pytest.raises(ResolutionError, match="'utils' is provided both"):
+            owners.check(POLITE, ["tests", "utils"], SITE, {"polite"})
+
+
 class TestMap:
     def test_map_built_once(self) -> None:
         """The map is built once and kept between checks."""
@@ -140,3 +175,89 @@ class TestMap:
         owners.forget()
         owners.check(POLITE, ["hello_mod"], SITE, {"polite"})
         assert active.asked == 2
+
+
+@pytest.fixture
+def no_tests_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sys.path without this project's folder: its ``tests`` folder is a namespace package
+    there, which the host would provide (as it does for an application run from a checkout)."""
+    kept = [p for p in sys.path if not Path(p or ".", "tests").is_dir()]
+    monkeypatch.setattr(sys, "path", kept)
+    monkeypatch.delitem(sys.modules, "tests", raising=False)
+
+
+@pytest.mark.usefixtures("no_tests_on_path")
+class TestStrayNamesInAHost:
+    """Real wheels that ship a stray ``tests`` package, as pytest-monkeytype, pytest-tmpfs and
+    tox-battery do, loaded by a host from its watched folder."""
+
+    def test_two_plugins_shipping_tests_both_load(
+        self,
+        factory: WheelFactory,
+        make_host: Callable[..., PluginHost],
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        for name in ("hello", "polite"):
+            factory.build(
+                name,
+                code=greet_code(name),
+                files={"tests/__init__.py": f"OWNER = {name!r}\n", "tests/test_it.py": ""},
+            )
+        host = make_host()
+        assert sorted(host.hook.greet(name="x")) == ["hello", "polite"]
+        assert host.problems() == ()
+        import tests  # the first plugin's: the second loaded without its own
+
+        assert tests.OWNER == "hello"
+        assert "plugin 'polite' loads without its own" in caplog.text
+        assert "'tests' is provided both by plugin 'hello' and by plugin 'polite'" in caplog.text
+
+    def test_a_stray_name_the_host_has_is_left_out(
+        self,
+        factory: WheelFactory,
+        make_host: Callable[..., PluginHost],
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """An application run from a checkout has its ``tests`` folder on sys.path: a plugin
+        shipping ``tests`` loads without it, and the warning says where the host's is."""
+        checkout = tmp_path / "checkout"
+        (checkout / "tests").mkdir(parents=True)
+        monkeypatch.syspath_prepend(str(checkout))
+        factory.build("hello", code=greet_code("hi"), files={"tests/__init__.py": "MINE = 1\n"})
+        host = make_host()
+        assert host.hook.greet(name="x") == ["hi"]
+        assert host.problems() == ()
+        assert f"a namespace package in {checkout / 'tests'}" in caplog.text
+
+    def test_a_swap_keeps_the_owners_stray_name(
+        self, factory: WheelFactory, make_host: Callable[..., PluginHost], wheels: Path
+    ) -> None:
+        """The plugin serving ``tests`` keeps it across a swap; the other one still has none."""
+        files = {"tests/__init__.py": "OWNER = 'hello 1'\n"}
+        factory.build("hello", code=greet_code("hello 1"), files=files)
+        factory.build("polite", code=greet_code("polite"), files={"tests/__init__.py": ""})
+        host = make_host(settle=0.05)
+        files = {"tests/__init__.py": "OWNER = 'hello 2'\n"}
+        newer = factory.build("hello", "2.0.0", code=greet_code("hello 2"), files=files)
+        (wheels / "hello-1.0.0-py3-none-any.whl").unlink()
+        assert newer.parent == wheels
+        assert host.wait_idle(20)
+        assert sorted(host.hook.greet(name="x")) == ["hello 2", "polite"]
+        assert host.problems() == ()
+        import tests
+
+        assert tests.OWNER == "hello 2"
+
+    def test_a_plugin_shipping_the_standard_librarys_test_loads(
+        self, factory: WheelFactory, make_host: Callable[..., PluginHost]
+    ) -> None:
+        """``test`` is CPython's own test package: a plugin shipping one loads without it."""
+        factory.build("hello", code=greet_code("hi"), files={"test/__init__.py": "MINE = 1\n"})
+        host = make_host()
+        assert host.hook.greet(name="x") == ["hi"]
+        assert host.problems() == ()
+        import test
+
+        assert not hasattr(test, "MINE")

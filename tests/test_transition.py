@@ -117,8 +117,10 @@ def transition(
         )
         return site.path, site.top_level
 
-    def check(c: Candidate, tops: Sequence[str], site: Path | None, names: set[str]) -> None:
-        pass
+    def check(
+        c: Candidate, tops: Sequence[str], site: Path | None, names: set[str]
+    ) -> tuple[str, ...]:
+        return tuple(tops)
 
     timeouts = Timeouts(import_=10, activate=10, health=10, drain=5)
     yield Transition(pm, finder, HOST, install, check, timeouts)

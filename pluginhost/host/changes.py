@@ -222,10 +222,10 @@ class Changer:
         if placed is None or not self.deps.ready(candidate):
             return None
         try:
-            self._owners.check(candidate, placed[1], placed[0], {candidate.name})
+            kept = self._owners.check(candidate, placed[1], placed[0], {candidate.name})
         except ResolutionError:
             return None  # refused in its own transition, which says why
-        return placed
+        return placed[0], kept
 
     def change(
         self,

@@ -2,14 +2,20 @@
 
 Plugins import through one finder that maps top-level names to site dirs, so two plugins
 shipping ``utils``, or a plugin shipping ``json``, would shadow each other or the host.
+
+Names that wheels ship by mistake (:data:`STRAY_NAMES`: a ``tests`` package beside the
+plugin's own) are the exception: a plugin whose stray name another plugin or the host provides
+loads without it, with a warning, where any other clash refuses it.
 """
 
 from __future__ import annotations
 
 import importlib.machinery
+import logging
 import sys
 from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
+from typing import Final
 
 from ..model.candidate import Candidate
 from ..model.errors import ResolutionError
@@ -17,7 +23,30 @@ from ..model.names import PluginName
 from .guard import find_spec_anywhere
 from .modules import PluginFinder
 
-__all__ = ["ModuleOwners", "host_provider"]
+__all__ = ["STRAY_NAMES", "ModuleOwners", "host_provider", "warn_left_out"]
+
+logger = logging.getLogger("pluginhost")
+
+#: Top-level names that a wheel ships by mistake, beside its own package: the test, docs,
+#: examples and benchmarks folders of a project, which setuptools' automatic discovery never
+#: takes for packages (so a wheel holds them only from an explicit ``find_packages()``).
+#: pytest-monkeytype, pytest-tmpfs and tox-battery each ship ``tests``; pip merges such
+#: folders into one. No plugin's code is expected to import one.
+STRAY_NAMES: Final = frozenset(
+    {
+        "test",
+        "tests",
+        "unit_test",
+        "unit_tests",
+        "doc",
+        "docs",
+        "documentation",
+        "example",
+        "examples",
+        "benchmark",
+        "benchmarks",
+    }
+)
 
 Providers = Callable[[], Iterable[tuple[PluginName, Sequence[str]]]]
 """The active plugins and the top-level names each serves."""
@@ -54,29 +83,43 @@ class ModuleOwners:
         top_level: Sequence[str],
         site_dir: Path | None,
         members: Collection[str],
-    ) -> None:
-        """Refuse top-level names that another plugin or the host already provides.
+    ) -> tuple[str, ...]:
+        """Refuse top-level names that another plugin or the host already provides; a stray
+        name (:data:`STRAY_NAMES`) is left out instead, with a warning.
 
         :param members: the plugins changing together with ``candidate``: their names are
             theirs to keep.
+        :returns: the names of ``top_level`` that ``candidate`` is to serve.
         :raises ResolutionError: naming the module and who provides it.
         """
         if self._owners is None:
             self._owners = {m: n for n, names in self._providers() for m in names}
+        kept = []
         for module in top_level:
             owner = self._owners.get(module)
             if owner is not None and owner not in members:
-                raise ResolutionError(
-                    f"top-level module {module!r} is provided both by plugin {owner!r} "
-                    f"and by plugin {candidate.name!r}",
-                    plugin=candidate.name,
-                )
-            if owner is None and site_dir is not None and _host_provides(module):
-                raise ResolutionError(
-                    f"top-level module {module!r} of plugin {candidate.name!r} is already "
-                    f"provided by the host environment ({_host_location(module)})",
-                    plugin=candidate.name,
-                )
+                clash = f"top-level module {module!r} is provided both by plugin {owner!r} "
+                clash += f"and by plugin {candidate.name!r}"
+            elif owner is None and site_dir is not None and _host_provides(module):
+                clash = f"top-level module {module!r} of plugin {candidate.name!r} is already "
+                clash += f"provided by the host environment ({_host_location(module)})"
+            else:
+                kept.append(module)
+                continue
+            if module not in STRAY_NAMES:
+                raise ResolutionError(clash, plugin=candidate.name)
+            warn_left_out(candidate, clash)
+        return tuple(kept)
+
+
+def warn_left_out(candidate: Candidate, clash: str) -> None:
+    """Say that ``candidate`` loads without a stray name of its own, and why."""
+    logger.warning(
+        "%s: plugin %r loads without its own, a name that wheels ship by mistake (from %s)",
+        clash,
+        candidate.name,
+        candidate.origin,
+    )
 
 
 def host_provider(module: str) -> str | None:
@@ -118,4 +161,8 @@ def _host_location(module: str) -> str:
     spec = _host_spec(module)
     if spec is None:
         return "on sys.path"
-    return str(spec.origin) if spec.origin else f"through {spec.loader!r}"
+    if spec.origin:
+        return str(spec.origin)
+    if spec.submodule_search_locations:
+        return f"a namespace package in {', '.join(spec.submodule_search_locations)}"
+    return f"through {spec.loader!r}"

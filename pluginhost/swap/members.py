@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 
+from ..load.collisions import STRAY_NAMES, warn_left_out
 from ..load.guard import Effects
 from ..model.candidate import Candidate
 from ..model.errors import ResolutionError
@@ -83,16 +84,23 @@ def owned_names(members: Sequence[Member]) -> list[str]:
     return sorted(names)
 
 
-def claim(claimed: dict[str, PluginName], member: Member) -> None:
-    """Record ``member``'s top-level names; two members of one change never share one.
+def claim(claimed: dict[str, PluginName], member: Member) -> tuple[str, ...]:
+    """Record ``member``'s top-level names; two members of one change never share one, but a
+    stray name (:data:`~pluginhost.load.collisions.STRAY_NAMES`) another member claimed is
+    left out, with a warning.
 
-    :raises ResolutionError: when another member claimed one of them.
+    :returns: the names ``member`` is to serve.
+    :raises ResolutionError: when another member claimed one of its other names.
     """
+    kept = []
     for module in member.top_level:
         owner = claimed.setdefault(module, member.name)
-        if owner != member.name:
-            raise ResolutionError(
-                f"top-level module {module!r} is provided both by plugin {owner!r} "
-                f"and by plugin {member.name!r}",
-                plugin=member.name,
-            )
+        if owner == member.name:
+            kept.append(module)
+            continue
+        clash = f"top-level module {module!r} is provided both by plugin {owner!r} "
+        clash += f"and by plugin {member.name!r}"
+        if module not in STRAY_NAMES:
+            raise ResolutionError(clash, plugin=member.name)
+        warn_left_out(member.candidate, clash)
+    return tuple(kept)

@@ -86,7 +86,7 @@ class Timeouts:
 
 
 Installer = Callable[[Candidate], tuple[Path | None, tuple[str, ...]]]
-Checker = Callable[[Candidate, Sequence[str], Path | None, set[str]], None]
+Checker = Callable[[Candidate, Sequence[str], Path | None, set[str]], tuple[str, ...]]
 
 
 @attrs.define(eq=False)
@@ -97,7 +97,8 @@ class Transition:
     :param finder: the host's import finder.
     :param host: passed to ``pluginhost_activate`` and ``pluginhost_deactivate``.
     :param install: puts a candidate's files in place; returns its site dir and top-level names.
-    :param check: refuses a candidate whose modules clash with others (outside ``members``).
+    :param check: refuses a candidate whose modules clash with others (outside ``members``);
+        returns the names it is to serve (stray ones another provides left out).
     :param timeouts: the step timeouts.
     :param mark: puts a loading marker on disk while new versions' code first runs (their
         import, the state handed to them, their activate), so that a crash there is known at
@@ -239,8 +240,8 @@ class Transition:
             if self.processes.isolated(m.candidate):
                 m.top_level = ()  # none of its names is imported here: none to own or clash
             elif not self._is_ahead(m):
-                self.check(m.candidate, m.top_level, m.site_dir, {m.name})
-            claim(claimed, m)
+                m.top_level = self.check(m.candidate, m.top_level, m.site_dir, {m.name})
+            m.top_level = claim(claimed, m)
 
     def _import(self, members: Sequence[Member]) -> None:
         # The old versions' modules leave sys.modules (kept alive in the stash, still serving
