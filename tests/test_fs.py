@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -133,3 +135,64 @@ class TestOpenLock:
             _fs.open_lock(tmp_path / "lock")
         assert caught.value.errno == errno.ELOOP
         assert not (tmp_path / "elsewhere").exists()
+
+
+class TestRemoveTree:
+    def test_a_tree_goes_whole(self, tmp_path: Path) -> None:
+        tree = tmp_path / "site"
+        (tree / "pkg" / "__pycache__").mkdir(parents=True)
+        (tree / "pkg" / "__init__.py").write_text("")
+        (tree / "pkg" / "__pycache__" / "x.pyc").write_bytes(b"")
+        (tree / "top.py").write_text("")
+        assert _fs.remove_tree(tree) == 0
+        assert not tree.exists()
+        assert _fs.remove_tree(tree) == 0  # gone already: nothing left
+
+    def test_symbolic_links_are_removed_not_followed(self, tmp_path: Path) -> None:
+        """A link to a folder outside, inside the tree or as the tree itself: the link goes,
+        what it points at stays."""
+        outside = tmp_path / "outside"
+        outside.mkdir()
+        (outside / "keep.txt").write_text("mine")
+        tree = tmp_path / "site"
+        tree.mkdir()
+        (tree / "dir_link").symlink_to(outside)
+        (tree / "file_link").symlink_to(outside / "keep.txt")
+        assert _fs.remove_tree(tree) == 0
+        assert not tree.exists()
+        top = tmp_path / "top_link"
+        top.symlink_to(outside)
+        assert _fs.remove_tree(top) == 0
+        assert not top.is_symlink()
+        assert (outside / "keep.txt").read_text() == "mine"
+
+    def test_what_cannot_go_is_counted(self, tmp_path: Path) -> None:
+        """An entry that cannot be deleted (immutable, which binds root too) is left, with the
+        folders holding it; the rest goes."""
+        tree = tmp_path / "site"
+        (tree / "pkg").mkdir(parents=True)
+        stuck = tree / "pkg" / "stuck.py"
+        stuck.write_text("")
+        (tree / "pkg" / "a.py").write_text("")
+        (tree / "b.py").write_text("")
+        if shutil.which("chattr") is None:
+            pytest.skip("no chattr here to make a file immutable")
+        made = subprocess.run(["chattr", "+i", str(stuck)], capture_output=True, check=False)
+        if made.returncode != 0:
+            pytest.skip(f"cannot make a file immutable here: {made.stderr!r}")
+        try:
+            assert _fs.remove_tree(tree) == 3  # stuck.py, then pkg (not empty), then site
+            assert sorted(p.name for p in tree.rglob("*")) == ["pkg", "stuck.py"]
+        finally:
+            subprocess.run(["chattr", "-i", str(stuck)], check=True)
+
+    def test_it_paces(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """One pace after each entry: a thousand unlinks do not hold the interpreter lock."""
+        paces: list[None] = []
+        monkeypatch.setattr(_fs, "pace", lambda: paces.append(None))
+        tree = tmp_path / "site"
+        tree.mkdir()
+        for index in range(20):
+            (tree / f"m{index}.py").write_text("")
+        assert _fs.remove_tree(tree) == 0
+        assert len(paces) == 21

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import (
@@ -14,6 +15,7 @@ from strategies import (
     versions,
 )
 
+from pluginhost.model import pacing
 from pluginhost.model.candidate import Candidate
 from pluginhost.model.names import PluginName
 from pluginhost.model.policy import VersionPolicy
@@ -96,6 +98,16 @@ class TestMemo:
         assert (memo.hits, memo.misses) == (99, 201)
         assert second == run(pool, active, None)
         assert str(second.chosen[PluginName("p07")].version) == "1.1.0"
+
+    def test_a_full_replan_paces(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Planning a thousand parts in one go (the first resolution after a start) gives the
+        interpreter lock back along the way, not only before and after: one pace per 32
+        parts."""
+        paces: list[None] = []
+        monkeypatch.setattr(pacing, "pace", lambda: paces.append(None))
+        pool = [candidate(f"p{i:03d}", "1.0.0") for i in range(320)]
+        run(pool, {}, Replan())
+        assert len(paces) >= 320 // 32
 
     def test_a_changed_active_version_replans_its_part(self) -> None:
         """The active version takes part in the downgrade rule, so a part is re-planned when it

@@ -171,7 +171,7 @@ class Discovery:
         time (with whether they were held)."""
         last = self._found.get(folder.path)
         if changed is None or last is None or folder.max_depth > 0:
-            paths = paced(folder.each_wheel_path())
+            paths = paced(folder.each_wheel_path(), every=8)  # an lstat or two each
             found = {str(path): self._read_held(path, folder, held) for path in paths}
         else:
             found = self._look_again(folder, last, changed.get(folder.path, ()), held)

@@ -9,6 +9,7 @@ process did not install is first imported from, its files are compared with thei
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Callable, Collection, Sequence
@@ -20,6 +21,7 @@ from ..discover.handover import ValidatedWheel
 from ..discover.wheel import WheelInfo
 from ..model.candidate import Candidate, CandidateKey, WheelOrigin
 from ..model.errors import TrustError
+from ..state import fs
 from ..state.faults import crash_point
 from ..state.registry import Record
 from .compiled import entry_modules
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
     from .writer_process import WriterProcess
 
 __all__ = ["Placed", "SiteDirs", "delete_dir", "prune_dirs"]
+
+logger = logging.getLogger("pluginhost")
 
 Placed = tuple[Path | None, tuple[str, ...]]
 """Where a plugin imports from (``None``: the environment) and the top-level names it serves."""
@@ -322,7 +326,11 @@ def delete_dir(target: Path, version: str) -> None:
     except OSError:
         doomed = target
     crash_point("while_deleting_site", version)
-    shutil.rmtree(doomed, ignore_errors=True)
+    left = fs.remove_tree(doomed)
+    if left:
+        logger.warning(
+            "%d entries of %s could not be deleted: the next start prunes them", left, doomed
+        )
 
 
 def prune_dirs(root: Path, keep: Collection[str]) -> list[str]:

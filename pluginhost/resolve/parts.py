@@ -27,6 +27,7 @@ import attrs
 
 from ..model.candidate import Candidate
 from ..model.names import PluginName
+from ..model.pacing import paced
 from ..model.policy import VersionPolicy
 from ..model.problems import Problem
 from ..model.versions import Version
@@ -136,7 +137,8 @@ class PartMemo:
         now, before = self._now, self._before
         singles: dict[int, tuple[Candidate, Version | None, PartPlan]] = {}
         last_singles = self._singles
-        for part in parts:
+        # A full resolution (the first after a start) plans a thousand parts in one go.
+        for part in paced(parts, every=32):
             single = len(part) == 1 and not part[0].plugin_requires
             if single:  # most parts
                 only, version = part[0], active.get(part[0].name)
