@@ -23,7 +23,7 @@ from ..model.names import PluginName
 from .guard import find_spec_anywhere
 from .modules import PluginFinder
 
-__all__ = ["STRAY_NAMES", "ModuleOwners", "host_provider", "warn_left_out"]
+__all__ = ["STRAY_NAMES", "ModuleOwners", "both_provide", "host_provider", "refuse_or_leave_out"]
 
 logger = logging.getLogger("pluginhost")
 
@@ -98,22 +98,32 @@ class ModuleOwners:
         for module in top_level:
             owner = self._owners.get(module)
             if owner is not None and owner not in members:
-                clash = f"top-level module {module!r} is provided both by plugin {owner!r} "
-                clash += f"and by plugin {candidate.name!r}"
+                refuse_or_leave_out(candidate, module, both_provide(module, owner, candidate.name))
             elif owner is None and site_dir is not None and _host_provides(module):
                 clash = f"top-level module {module!r} of plugin {candidate.name!r} is already "
                 clash += f"provided by the host environment ({_host_location(module)})"
+                refuse_or_leave_out(candidate, module, clash)
             else:
                 kept.append(module)
-                continue
-            if module not in STRAY_NAMES:
-                raise ResolutionError(clash, plugin=candidate.name)
-            warn_left_out(candidate, clash)
         return tuple(kept)
 
 
-def warn_left_out(candidate: Candidate, clash: str) -> None:
-    """Say that ``candidate`` loads without a stray name of its own, and why."""
+def both_provide(module: str, owner: str, claimant: str) -> str:
+    """The words for a top-level name that two plugins ship."""
+    return (
+        f"top-level module {module!r} is provided both by plugin {owner!r} "
+        f"and by plugin {claimant!r}"
+    )
+
+
+def refuse_or_leave_out(candidate: Candidate, module: str, clash: str) -> None:
+    """Refuse ``candidate`` for its top-level name ``module``, provided elsewhere (``clash``
+    says where); a stray name (:data:`STRAY_NAMES`) is left out instead, with a warning.
+
+    :raises ResolutionError: unless ``module`` is a stray name.
+    """
+    if module not in STRAY_NAMES:
+        raise ResolutionError(clash, plugin=candidate.name)
     logger.warning(
         "%s: plugin %r loads without its own, a name that wheels ship by mistake (from %s)",
         clash,

@@ -10,10 +10,9 @@ from typing import Any
 
 import attrs
 
-from ..load.collisions import STRAY_NAMES, warn_left_out
+from ..load.collisions import both_provide, refuse_or_leave_out
 from ..load.guard import Effects
 from ..model.candidate import Candidate
-from ..model.errors import ResolutionError
 from ..model.names import PluginName
 from .switch import Implementations
 
@@ -98,9 +97,5 @@ def claim(claimed: dict[str, PluginName], member: Member) -> tuple[str, ...]:
         if owner == member.name:
             kept.append(module)
             continue
-        clash = f"top-level module {module!r} is provided both by plugin {owner!r} "
-        clash += f"and by plugin {member.name!r}"
-        if module not in STRAY_NAMES:
-            raise ResolutionError(clash, plugin=member.name)
-        warn_left_out(member.candidate, clash)
+        refuse_or_leave_out(member.candidate, module, both_provide(module, owner, member.name))
     return tuple(kept)
