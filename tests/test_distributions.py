@@ -8,6 +8,7 @@ from pathlib import Path
 import importlib_metadata
 import pytest
 
+from pluginhost import EnvironmentSource
 from pluginhost.load.distributions import distribution_of, find_distributions
 from pluginhost.load.modules import PluginFinder
 from pluginhost.model.candidate import Candidate, InstalledOrigin, WheelOrigin
@@ -98,6 +99,32 @@ class TestDistributionOf:
         found = distribution_of(candidate("phx-inst", origin), None)
         assert found is not None
         assert found.metadata["Name"] == "phx-inst"
+
+    def test_installed_as_discovered(self, tmp_path: Path) -> None:
+        """Discovery tells the metadata dir it read, and the distribution is made from it:
+        an egg-info plugin, which no listing of dist-info dirs finds, has its distribution
+        too (as pluggy's ``load_setuptools_entrypoints`` gives it)."""
+        root = tmp_path / "site"
+        info = root / "eggplug-1.0.egg-info"
+        info.mkdir(parents=True)
+        (root / "eggplug.py").write_text("VALUE = 1\n")
+        (info / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: eggplug\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text("[greeter.plugins]\neggplug = eggplug\n")
+        (info / "top_level.txt").write_text("eggplug\n")
+        (found,) = EnvironmentSource(path=(str(root),)).scan("greeter.plugins").candidates
+        assert isinstance(found.origin, InstalledOrigin)
+        assert found.origin.metadata_dir == str(info)
+        dist = distribution_of(found, None)
+        assert dist is not None
+        assert (dist.metadata["Name"], dist.version) == ("eggplug", "1.0")
+
+    def test_metadata_dir_is_not_identity(self, tmp_path: Path) -> None:
+        """The same installed distribution, with or without its metadata dir known (as the
+        registry restores it), is the same origin."""
+        told = InstalledOrigin("phx", str(tmp_path), str(tmp_path / "phx-1.0.dist-info"))
+        plain = InstalledOrigin("phx", str(tmp_path))
+        assert told == plain
+        assert hash(told) == hash(plain)
 
     def test_none_without_dist_info(self, tmp_path: Path) -> None:
         """A site dir without the plugin's dist-info gives no distribution."""

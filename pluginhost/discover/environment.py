@@ -339,7 +339,7 @@ def _read_installed(
         )
     candidate = Candidate(
         manifest=manifest,
-        origin=InstalledOrigin(name, location),
+        origin=InstalledOrigin(name, location, _metadata_dir(dist)),
         distribution=name,
         entry_points=entry_points,
         requires_dist=core.requires_dist,
@@ -359,6 +359,12 @@ def _installed_files(dist: _Distribution, read: Callable[[str], str | None]) -> 
     if any('"' in line for line in lines):
         return [row[0] for row in csv.reader(lines) if row]
     return [line.partition(",")[0] for line in lines if line]
+
+
+def _metadata_dir(dist: _Distribution) -> str | None:
+    """The distribution's metadata directory, when it is one (not a zip archive's)."""
+    folder = getattr(dist, "_path", None)
+    return os.fspath(folder) if isinstance(folder, Path) else None
 
 
 def _location(dist: _Distribution) -> str:

@@ -139,7 +139,9 @@ def distribution_of(
     if site_dir is not None:
         found = dict(reversed(_site_dist_infos(str(site_dir)))).get(wanted)
     elif isinstance(candidate.origin, InstalledOrigin):
-        found = _installed_dist_infos(candidate.origin.location).get(wanted)
+        found = candidate.origin.metadata_dir or _installed_dist_infos(
+            candidate.origin.location
+        ).get(wanted)
     else:
         return None
     return None if found is None else importlib.metadata.PathDistribution(Path(found))

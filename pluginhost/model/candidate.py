@@ -33,10 +33,18 @@ class WheelOrigin:
 
 @attrs.frozen
 class InstalledOrigin:
-    """The plugin is a distribution already installed in the host's environment."""
+    """The plugin is a distribution already installed in the host's environment.
+
+    :param metadata_dir: its ``*.dist-info`` (or ``*.egg-info``) directory, when discovery
+        read it from a plain directory of the path: the plugin's distribution is then made
+        from it, not found again by listing ``location`` (a few milliseconds per thousand
+        distributions installed there). Not part of the origin's identity, and not kept by
+        the registry: a restored plugin's is found by listing.
+    """
 
     distribution: str
     location: str
+    metadata_dir: str | None = attrs.field(default=None, eq=False, repr=False)
 
     def __str__(self) -> str:
         return f"{self.distribution} (installed at {self.location})"
