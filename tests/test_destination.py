@@ -95,3 +95,21 @@ class TestPrivateDestination:
             destination.write_to_fs("purelib", "../escape.py", io.BytesIO(b"x"), False)  # type: ignore[arg-type]
         assert not (tmp_path / "escape.py").exists()
         assert not (tmp_path / "site").exists()
+
+    @pytest.mark.parametrize("path", ["../site2/escape.py", "/abs/escape.py", "a/../../x.py"])
+    def test_path_into_a_sibling_or_elsewhere_is_refused(self, tmp_path: Path, path: str) -> None:
+        """A path that lands in a sibling whose name starts like the scheme's dir (``site2``
+        beside ``site``), an absolute path, or one that climbs out halfway is refused."""
+        destination = private_destination({"purelib": str(tmp_path / "site")}, "python3")
+        with pytest.raises(ValueError, match="outside of the target directory"):
+            destination.write_to_fs("purelib", path, io.BytesIO(b"x"), False)  # type: ignore[arg-type]
+        assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+    def test_member_in_new_folders_is_written_private(self, tmp_path: Path) -> None:
+        """A member deep in folders not made yet gets them, each private."""
+        destination = private_destination({"purelib": str(tmp_path / "site")}, "python3")
+        destination.write_to_fs("purelib", "pkg/sub/mod.py", io.BytesIO(b"x = 1\n"), False)  # type: ignore[arg-type]
+        written = tmp_path / "site" / "pkg" / "sub" / "mod.py"
+        assert written.read_bytes() == b"x = 1\n"
+        for folder in (tmp_path / "site", written.parent.parent, written.parent):
+            assert folder.stat().st_mode & 0o777 == 0o700

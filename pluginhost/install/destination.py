@@ -19,7 +19,6 @@ import base64
 import dataclasses
 import hashlib
 import os
-from pathlib import Path
 from typing import BinaryIO, Final
 
 from installer.destinations import SchemeDictionaryDestination
@@ -48,7 +47,7 @@ class PrivateDestination(SchemeDictionaryDestination):
         self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool
     ) -> RecordEntry:
         target = _within(self.scheme_dict[scheme], path)
-        _make_dir(target.parent, self.made)
+        _make_dir(os.path.dirname(target), self.made)
         data = stream.read()  # a member of a validated wheel: bounded, in memory already
         _write_new(target, data, _EXECUTABLE if is_executable else _FILE)
         # RECORD's form: the digest in URL-safe base64 without padding.
@@ -67,32 +66,34 @@ def private_destination(scheme_dict: dict[str, str], interpreter: str) -> Privat
     )
 
 
-def _within(root: str, path: str) -> Path:
+def _within(root: str, path: str) -> str:
     """``root/path``, refusing a path that leaves ``root`` (validation refused such names
-    already; this holds whatever installer hands over)."""
+    already; this holds whatever installer hands over). Strings, not ``Path`` objects: a
+    site dir's members are written in the site writer's answer to a swap, each one costing
+    the parsing of a path several times over."""
     base = os.path.abspath(root)
     target = os.path.abspath(os.path.join(base, path))
-    if os.path.commonpath((base, target)) != base:
+    if not target.startswith(os.path.join(base, "")):
         raise ValueError(f"attempting to write {path} outside of the target directory")
-    return Path(target)
+    return target
 
 
-def _make_dir(directory: Path, made: set[str]) -> None:
+def _make_dir(directory: str, made: set[str]) -> None:
     """Make ``directory`` and its missing parents, private; each is asked for once."""
-    key = os.fspath(directory)
-    if key in made:
+    if directory in made:
         return
     try:
         os.mkdir(directory, _DIR)
     except FileExistsError:
         pass  # the staged site root's parent, or a directory of an earlier member
     except FileNotFoundError:
-        _make_dir(directory.parent, made)  # as deep as a member's path: validation bounds it
+        # As deep as a member's path: validation bounds it.
+        _make_dir(os.path.dirname(directory), made)
         os.mkdir(directory, _DIR)
-    made.add(key)
+    made.add(directory)
 
 
-def _write_new(target: Path, data: bytes, mode: int) -> None:
+def _write_new(target: str, data: bytes, mode: int) -> None:
     try:
         fd = os.open(target, _NEW, mode)
     except FileExistsError:

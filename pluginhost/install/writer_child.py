@@ -29,6 +29,7 @@ from ..state.frames import read_frame, write_frame
 from .compiled import read_compiled
 from .installer import candidate_job
 from .site_writer import SiteJob, load_installer, write_site
+from .writer_cpu import whole_mask
 from .writer_messages import (
     PROTOCOL,
     AheadMsg,
@@ -61,9 +62,11 @@ def main() -> None:
     encoder = msgspec.msgpack.Encoder()
     prepare()
     messages = decoder()
+    widen = whole_mask()
     try:
         write_frame(channel, encoder.encode(WriterReady(PROTOCOL, os.getpid())))
         while (payload := _next_job(0, host)) is not None:
+            widen()  # the host may have placed this job on its own CPU (see writer_cpu)
             write_frame(channel, encoder.encode(_serve(payload, messages)))
     except BrokenPipeError:
         return  # the host closed the channel (it stopped, or gave this writer up): done

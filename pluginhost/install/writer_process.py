@@ -41,6 +41,7 @@ from ..state.faults import any_armed, armed
 from ..state.frames import FrameReader, write_frame
 from .compiled import Compiled
 from .site_writer import SiteJob, WriteAhead, write_site
+from .writer_cpu import SendingCpu
 from .writer_messages import (
     PROTOCOL,
     AheadMsg,
@@ -104,6 +105,7 @@ class _Child:
         self.ready = False
         self.encoder = msgspec.msgpack.Encoder()
         self.decoder = decoder()
+        self.cpu = SendingCpu()
 
     def check_ready(self) -> bool:
         """Whether the writer said it is ready; reads its greeting if it is there already.
@@ -121,12 +123,16 @@ class _Child:
             self.ready = True
         return True
 
-    def send(self, job: SiteJob | ReadMsg) -> None:
+    def send(self, job: SiteJob | ReadMsg, *, waiting: bool) -> None:
         """Send ``job``; its answer comes in the order of the jobs sent.
 
+        :param waiting: the calling thread waits for the answer next: the writer runs the job
+            on this thread's CPU (see :mod:`.writer_cpu`).
         :raises _LostError: the writer cannot be reached, or passed the deadline.
         """
         message = job if isinstance(job, ReadMsg) else message_of(job)
+        if waiting:
+            self.cpu.place(self.process.pid)
         try:
             deadline = time.monotonic() + _JOB_TIMEOUT
             write_frame(self.jobs, self.encoder.encode(message), deadline, nonblocking=True)
@@ -217,7 +223,7 @@ class WriterProcess:
             if child is not None:
                 try:
                     self._settle(child)
-                    child.send(_full(job))
+                    child.send(_full(job), waiting=True)
                     reply = child.answer(soon=False)
                 except _LostError as exc:
                     self._lose(child, exc)
@@ -259,7 +265,7 @@ class WriterProcess:
                 return None
             try:
                 sent = self._ahead_of(ahead)
-                child.send(read_message(path, lstat, limits, sent))
+                child.send(read_message(path, lstat, limits, sent), waiting=True)
                 reply = child.answer(_READ_TIMEOUT, soon=False)
                 if not isinstance(reply, ReadDone | ReadFailed | ReadHere):
                     raise _LostError(f"the site writer answered {reply!r} to a read")
@@ -302,7 +308,7 @@ class WriterProcess:
             try:
                 if not child.check_ready():
                     return False
-                child.send(_full(job))
+                child.send(_full(job), waiting=False)
             except _LostError as exc:
                 self._lose(child, exc)
                 return False

@@ -134,7 +134,7 @@ def _private(fd: int, path: Path) -> int:
     return fd
 
 
-def write(fd: int, data: bytes | Sequence[bytes], path: Path) -> None:
+def write(fd: int, data: bytes | Sequence[bytes], path: str | Path) -> None:
     """Write all of ``data`` to ``fd``, the open file ``path``: one bytes, or parts written one
     after the other without joining them first, in one system call where the kernel takes them
     all (a call that waits costs a turn of the interpreter lock when other threads want it)."""
@@ -238,7 +238,7 @@ def _removed(remove: Callable[..., None], name: str, dir_fd: int | None = None) 
     return 0
 
 
-def _naming(exc: OSError, path: Path) -> OSError:
+def _naming(exc: OSError, path: str | Path) -> OSError:
     """``exc`` with ``path`` in it: calls on descriptors do not name the file."""
     if exc.filename is not None:
         return exc
