@@ -521,6 +521,19 @@ class TestHost:
         info = host.rollback("hello")
         assert (info.version, info.site_dir) == ("1.0.0", kept_site)
 
+    def test_the_writer_boots_while_a_restart_restores(
+        self, make_host: MakeHost, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """A watching host starts its writer before it restores and reconciles: a plugin
+        restored at a restart (nothing to install) finds the writer's process there already,
+        booting on another core, rather than started once the start is done."""
+        factory.build("looker", code=_LOOKS_FOR_WRITERS)
+        make_host(home=tmp_path / "home").stop()
+        before = writers()
+        host = make_host(home=tmp_path / "home")
+        (seen,) = host.hook.greet(name="x")
+        assert set(map(int, seen.split())) - before, "no writer while the plugin was restored"
+
     def test_a_host_of_installed_plugins_starts_none(
         self, make_host: MakeHost, tmp_path: Path
     ) -> None:
@@ -568,3 +581,35 @@ print(sorted(set(sys.modules) - before))
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == "[]"
+
+
+_LOOKS_FOR_WRITERS = """
+import os
+from pathlib import Path
+
+import pluggy
+
+hookimpl = pluggy.HookimplMarker("greeter")
+
+
+def _writers():
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rpartition(")")[2].split()[1])
+        if parent == os.getpid() and b"writer_child" in cmdline:
+            found.add(int(entry.name))
+    return found
+
+
+SEEN = " ".join(map(str, sorted(_writers())))
+
+
+@hookimpl
+def greet(name):
+    return SEEN
+"""

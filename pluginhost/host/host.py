@@ -203,6 +203,12 @@ class PluginHost(Controls):
             check_start(self.home, self._discovery.gate)
             self._home_lock.acquire()
             try:
+                if self._discovery.folders or self._indexes.sources:
+                    # Such a host installs sooner or later. The writer boots in a few hundred
+                    # milliseconds, on another core meanwhile: started after the first
+                    # reconcile, it left the swaps of the host's first moments to be written
+                    # in this process.
+                    self._engine.sites.start_writer()
                 self._audit.open()
                 self._audit.host("start")
                 registry = self._read_registry()
@@ -228,8 +234,6 @@ class PluginHost(Controls):
                 self._watching.stop()
                 self._halt(commit=False)
                 raise
-        if self._discovery.folders or self._indexes.sources:
-            self._engine.sites.start_writer()  # such a host installs sooner or later
         if self._indexes.sources:
             # Outside the lock: the first polls download, and the host serves meanwhile.
             self._indexes.wait_polled(_FIRST_POLL_WAIT)
