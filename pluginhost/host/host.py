@@ -169,8 +169,7 @@ class PluginHost(Controls):
 
     @property
     def settings(self) -> Settings:
-        """The settings this host runs with; ``group``, ``home`` and ``trust_file`` are always
-        set (their defaults depend on the project)."""
+        """The settings this host runs with (``group``, ``home``, ``trust_file`` always set)."""
         return self._settings
 
     # -- life -------------------------------------------------------------------------------
@@ -204,10 +203,7 @@ class PluginHost(Controls):
             self._home_lock.acquire()
             try:
                 if self._discovery.folders or self._indexes.sources:
-                    # Such a host installs sooner or later. The writer boots in a few hundred
-                    # milliseconds, on another core meanwhile: started after the first
-                    # reconcile, it left the swaps of the host's first moments to be written
-                    # in this process.
+                    # Such a host installs sooner or later: its writer boots meanwhile.
                     self._engine.sites.start_writer()
                 self._audit.open()
                 self._audit.host("start")

@@ -48,6 +48,8 @@ __all__ = [
     "read_done",
     "read_message",
     "read_of",
+    "sendable",
+    "utf8_paths",
     "wheel_read",
 ]
 
@@ -292,6 +294,23 @@ def _grouped(
         (group, [(ep.name, ep.value) for ep in run])
         for group, run in itertools.groupby(entry_points, key=lambda ep: ep.group)
     ]
+
+
+def utf8_paths(*paths: Path) -> bool:
+    """Whether ``paths`` can be sent: the messages' text is UTF-8, and a file name of other
+    bytes is held with surrogates, which no encoder takes (such a job is done by the host)."""
+    try:
+        for path in paths:
+            str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def sendable(job: SiteJob) -> bool:
+    """Whether every path of ``job`` can be sent (see :func:`utf8_paths`)."""
+    copies = [w.contents for w in job.wheels if isinstance(w.contents, Path)]
+    return utf8_paths(job.staging_root, job.target, *(w.original for w in job.wheels), *copies)
 
 
 def message_of(job: SiteJob) -> JobMsg:

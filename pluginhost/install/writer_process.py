@@ -56,6 +56,8 @@ from .writer_messages import (
     decoder,
     message_of,
     read_message,
+    sendable,
+    utf8_paths,
     wheel_read,
 )
 
@@ -214,7 +216,7 @@ class WriterProcess:
         :raises WheelError: when installer refuses a wheel.
         :raises InstallError: when the file system fails the install.
         """
-        if self._lost >= _GIVE_UP or armed("before_publish", job.version) or not _sendable(job):
+        if self._lost >= _GIVE_UP or armed("before_publish", job.version) or not sendable(job):
             # Given up on; paths the messages cannot carry; or the host is the process that is
             # to crash before the publish.
             return write_site(job)
@@ -252,7 +254,7 @@ class WriterProcess:
             died, answered garbage or passed :data:`_READ_TIMEOUT`: the file is not handed
             back to the host, it is refused now and read again at the next full look).
         """
-        if self._lost >= _GIVE_UP or not _utf8(path):
+        if self._lost >= _GIVE_UP or not utf8_paths(path):
             return None
         with self._lock:
             child = self._usable(start=False)
@@ -286,7 +288,7 @@ class WriterProcess:
         (the host must be the process that writes, and crashes: see :meth:`send_ahead`)."""
         if ahead is None or any_armed() or len(self._with_reads) >= _KEPT:
             return None
-        if not _utf8(ahead.site_root, ahead.staging_root):
+        if not utf8_paths(ahead.site_root, ahead.staging_root):
             return None  # the messages' text is UTF-8: such a home's installs are the host's
         site_root, staging_root = str(ahead.site_root), str(ahead.staging_root)
         return AheadMsg(ahead.group, site_root, staging_root, _compiles(), sys.flags.optimize)
@@ -297,7 +299,7 @@ class WriterProcess:
 
         :returns: whether it was sent (not when the writer is not ready, or was given up).
         """
-        if self._lost >= _GIVE_UP or armed("before_publish", job.version) or not _sendable(job):
+        if self._lost >= _GIVE_UP or armed("before_publish", job.version) or not sendable(job):
             return False
         with self._lock:
             if job.target in self._with_reads:
@@ -458,22 +460,6 @@ def _forget_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_in_child)
-
-
-def _utf8(*paths: Path) -> bool:
-    """Whether ``paths`` can be sent: the messages' text is UTF-8, and a file name of other
-    bytes is held with surrogates, which no encoder takes (such a job is done here)."""
-    try:
-        for path in paths:
-            str(path).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _sendable(job: SiteJob) -> bool:
-    copies = [w.contents for w in job.wheels if isinstance(w.contents, Path)]
-    return _utf8(job.staging_root, job.target, *(w.original for w in job.wheels), *copies)
 
 
 def _full(job: SiteJob) -> SiteJob:
