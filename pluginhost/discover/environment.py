@@ -369,10 +369,10 @@ def _metadata_dir(dist: _Distribution) -> str | None:
 
 def _location(dist: _Distribution) -> str:
     """The directory the distribution's files are relative to."""
-    folder = getattr(dist, "_path", None)
-    if isinstance(folder, Path):
+    folder = _metadata_dir(dist)
+    if folder is not None:
         # What locate_file("") answers, without pathlib's parsing, paid once per plugin.
-        return os.path.dirname(os.fspath(folder))
+        return os.path.dirname(folder)
     return str(dist.locate_file(""))
 
 
