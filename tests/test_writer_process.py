@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
 import pytest
 from conftest import greet_code, ready, writers
 
@@ -23,6 +24,14 @@ from pluginhost.discover.handover import ValidatedWheel
 from pluginhost.discover.wheel import inspect_wheel
 from pluginhost.install.installer import InstalledSite, candidate_job, install_wheel, plugin_job
 from pluginhost.install.site_writer import SiteJob, WriteAhead
+from pluginhost.install.writer_child import _serve
+from pluginhost.install.writer_messages import (
+    AheadMsg,
+    ReadDone,
+    WriteDone,
+    decoder,
+    read_message,
+)
 from pluginhost.install.writer_process import WriterProcess
 from pluginhost.testing import WheelFactory
 
@@ -306,17 +315,17 @@ class TestWithTheRead:
         tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        """The site dir is written when the read's answer comes, with its bytecode; sending
-        the host's job ahead and collecting it take that answer, once."""
+        """The site dir is written after the read's answer, with its bytecode; sending the
+        host's job ahead sends nothing, and collecting it takes the write's answer, once."""
         monkeypatch.setattr(sys, "dont_write_bytecode", False)
         ready(writer, tmp_path, factory)
         wheel = factory.build("hello", "2.0.0", code=GREET)
         job = read_with_write(writer, tmp_path / "home", wheel)
         assert job is not None
-        assert (job.target / "hello" / "__init__.py").is_file()  # before any other call
         assert job.target.name.startswith("hello-2.0.0-")
         assert writer.send_ahead(job)
         assert writer.collect(job) is False  # written, not found
+        assert (job.target / "hello" / "__init__.py").is_file()
         assert [c.module for c in writer.take_compiled(job.target)] == ["hello"]
         assert writer.collect(job) is None  # answered once
         assert writer.settle() == []
@@ -389,17 +398,82 @@ class TestWithTheRead:
     def test_the_answer_outlives_a_writer_lost_after_it(
         self, writer: WriterProcess, factory: WheelFactory, tmp_path: Path
     ) -> None:
-        """The site dir was renamed into place before the answer came: a writer killed
-        afterwards takes nothing back."""
+        """The site dir was renamed into place before the write's answer came: a writer
+        killed afterwards takes nothing back."""
         ready(writer, tmp_path, factory)
         job = read_with_write(writer, tmp_path / "home", factory.build("hello", code=GREET))
         assert job is not None
+        assert writer.send_ahead(job)
+        assert writer.collect(job) is False
         pid = writer.pid
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
-        assert writer.send_ahead(job)
-        assert writer.collect(job) is False
         assert (job.target / "hello" / "__init__.py").is_file()
+        assert writer.collect(job) is None  # answered once, by the writer now gone
+
+    def test_a_writer_lost_while_it_writes_after_the_read(
+        self,
+        writer: WriterProcess,
+        factory: WheelFactory,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A writer that ends once it answered the read, before the write's answer: the
+        collect says the job is to be written again, and the host writes it itself."""
+        monkeypatch.setattr(
+            pluginhost.install.writer_process, "_BOOT", [sys.executable, "-I", "-c", _DIES]
+        )
+        ready(writer, tmp_path, factory)
+        job = read_with_write(writer, tmp_path / "home", factory.build("hello", code=GREET))
+        assert job is not None
+        assert not job.target.exists()
+        assert writer.collect(job) is None
+        assert writer(job) is False  # written here, in this process
+        assert (job.target / "hello" / "__init__.py").is_file()
+
+    def test_the_read_is_answered_before_the_write(
+        self, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """The writer's answers to a read with a write: the read's first, naming the site dir
+        not yet written (the host plans meanwhile), then the write's."""
+        wheel = factory.build("hello", code=GREET)
+        site, staging = tmp_path / "site", tmp_path / "staging"
+        ahead = AheadMsg("greeter.plugins", str(site), str(staging), False, 0)
+        message = read_message(wheel, os.lstat(wheel), WheelLimits(), ahead)
+        payload = msgspec.msgpack.encode(message)
+        answers = _serve(payload, decoder())
+        read = next(answers)
+        assert isinstance(read, ReadDone)
+        assert read.target is not None
+        target = Path(read.target)
+        assert target.parent == site
+        assert not target.exists()
+        written = next(answers)
+        assert isinstance(written, WriteDone)
+        assert not written.reused
+        assert (target / "hello" / "__init__.py").is_file()
+        assert next(answers, None) is None
+
+
+# A writer that does its jobs as the real one does, but ends once it answered a read that
+# asked for a write, before writing.
+_DIES = """
+import os
+import msgspec
+from pluginhost.install import writer_messages as m
+from pluginhost.install.writer_child import _serve
+from pluginhost.state.frames import read_frame, write_frame
+encoder, decoder = msgspec.msgpack.Encoder(), m.decoder()
+write_frame(1, encoder.encode(m.WriterReady(m.PROTOCOL, os.getpid())))
+while (payload := read_frame(0)) is not None:
+    answers = _serve(payload, decoder)
+    write_frame(1, encoder.encode(next(answers)))
+    message = decoder.decode(payload)
+    if isinstance(message, m.ReadMsg) and message.ahead is not None:
+        os._exit(3)
+    for answer in answers:
+        write_frame(1, encoder.encode(answer))
+"""
 
 
 # A writer that does its jobs as the real one does, and answers each read as it would but
@@ -416,11 +490,13 @@ write_frame(1, encoder.encode(m.WriterReady(m.PROTOCOL, os.getpid())))
 while (payload := read_frame(0)) is not None:
     message = decoder.decode(payload)
     if not isinstance(message, m.ReadMsg):
-        write_frame(1, encoder.encode(_serve(payload, decoder)))
+        for reply in _serve(payload, decoder):
+            write_frame(1, encoder.encode(reply))
         continue
     reply = m.read_done(read_and_inspect(*m.read_of(message)))
-    reply.target, reply.written = sys.argv[1], m.WriteDone(False, [])
+    reply.target = sys.argv[1]
     write_frame(1, encoder.encode(reply))
+    write_frame(1, encoder.encode(m.WriteDone(False, [])))
 """
 
 
@@ -561,15 +637,15 @@ import os, sys
 from pathlib import Path
 from pluginhost.discover.archive import WheelLimits
 from pluginhost.install import writer_child
-from pluginhost.install.writer_messages import AheadMsg, ReadDone, read_message
+from pluginhost.install.writer_messages import AheadMsg, ReadDone, WriteDone, read_message
 writer_child.prepare()
 before = set(sys.modules)
 wheel = Path({str(wheel)!r})
 site, staging = {str(tmp_path / "site")!r}, {str(tmp_path / "staging")!r}
 ahead = AheadMsg("greeter.plugins", site, staging, True, 0)
-reply = writer_child._read(read_message(wheel, os.lstat(wheel), WheelLimits(), ahead))
-assert isinstance(reply, ReadDone) and reply.written is not None, reply
-assert not reply.written.reused and reply.written.compiled, reply.written
+reply, written = writer_child._read(read_message(wheel, os.lstat(wheel), WheelLimits(), ahead))
+assert isinstance(reply, ReadDone) and reply.target is not None, reply
+assert isinstance(written, WriteDone) and not written.reused and written.compiled, written
 print(sorted(set(sys.modules) - before))
 """
         done = subprocess.run(

@@ -271,8 +271,9 @@ class SiteDirs:
     ) -> WheelRead | None:
         """Have the site writer read and validate a look's wheel file (a
         :data:`~pluginhost.discover.reading.ReadElsewhere`), and write the site dir of the
-        plugin it offers to ``group`` right after, as :meth:`write_ahead` would have it write
-        (the worker then waits once for both); ``None`` unless the writer is ready.
+        plugin it offers to ``group`` right after its answer, as :meth:`write_ahead` would have
+        it write (the worker plans meanwhile, and its install takes the write's answer);
+        ``None`` unless the writer is ready.
 
         :raises WheelError: when the file cannot be read, or the writer was lost meanwhile.
         """

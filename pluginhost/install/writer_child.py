@@ -5,15 +5,16 @@ The host (:mod:`.writer_process`) starts it with ``python -I``, writes each job 
 its stdin and reads each answer from its stdout. A site dir's wheel was validated already: it
 only writes (:func:`~.site_writer.write_site`). A wheel to read is read and validated by the
 functions the host would run (:func:`~pluginhost.discover.reading.read_and_inspect`); when the
-host asks, the site dir of the plugin it offers is written right after, so that the host waits
-once for both (see :func:`_ahead_job`). It ends at the end of its stdin, or when the host
-that started it is gone.
+host asks, the site dir of the plugin it offers is written right after the read's answer, while
+the host plans the change that installs it (see :func:`_ahead_job`). It ends at the end of its
+stdin, or when the host that started it is gone.
 """
 
 from __future__ import annotations
 
 import os
 import select
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
@@ -67,7 +68,8 @@ def main() -> None:
         write_frame(channel, encoder.encode(WriterReady(PROTOCOL, os.getpid())))
         while (payload := _next_job(0, host)) is not None:
             widen()  # the host may have placed this job on its own CPU (see writer_cpu)
-            write_frame(channel, encoder.encode(_serve(payload, messages)))
+            for reply in _serve(payload, messages):
+                write_frame(channel, encoder.encode(reply))
     except BrokenPipeError:
         return  # the host closed the channel (it stopped, or gave this writer up): done
 
@@ -89,16 +91,20 @@ def _next_job(fd: int, host: int) -> bytes | None:
     return read_frame(fd)
 
 
-def _serve(payload: bytes, messages: msgspec.msgpack.Decoder[object]) -> Reply:
+def _serve(payload: bytes, messages: msgspec.msgpack.Decoder[object]) -> Iterator[Reply]:
+    """The answers to one job, each sent as soon as it is made: one, or two for a read whose
+    site dir is written after it."""
     try:
         message = messages.decode(payload)
     except msgspec.DecodeError as exc:
-        return WriteFailed("install", f"the site writer cannot read its job: {exc}", None, None)
+        yield WriteFailed("install", f"the site writer cannot read its job: {exc}", None, None)
+        return
     if isinstance(message, ReadMsg):
-        return _read(message)
-    if not isinstance(message, JobMsg):
-        return WriteFailed("install", f"the site writer got no job: {message!r}", None, None)
-    return _write(job_of(message))
+        yield from _read(message)
+    elif isinstance(message, JobMsg):
+        yield _write(job_of(message))
+    else:
+        yield WriteFailed("install", f"the site writer got no job: {message!r}", None, None)
 
 
 def _write(job: SiteJob) -> WriteDone | WriteFailed:
@@ -122,25 +128,33 @@ def _done(job: SiteJob, reused: bool) -> WriteDone:
     return WriteDone.of(reused, read_compiled(job.target, job.preload, job.optimize))
 
 
-def _read(message: ReadMsg) -> Reply:
-    """Read and validate a look's wheel; a refusal of the wheel is part of the answer."""
+def _read(message: ReadMsg) -> Iterator[Reply]:
+    """Read and validate a look's wheel; a refusal of the wheel is part of the answer. When
+    the read's :class:`AheadMsg` asks, the site dir is written after the answer, which names
+    it: the host plans meanwhile, and the write's answer follows."""
     try:
         path, lstat, limits = read_of(message)
     except (ValueError, TypeError) as exc:
-        return ReadFailed(f"the site writer cannot read its job: {exc}", message.path)
+        yield ReadFailed(f"the site writer cannot read its job: {exc}", message.path)
+        return
     try:
         done = read_and_inspect(path, lstat, limits)
     except WheelError as exc:
-        return ReadFailed(exc.reason, message.path)
+        yield ReadFailed(exc.reason, message.path)
+        return
     except Exception as exc:  # the host must have an answer, and a typed one
-        return ReadFailed(f"the site writer failed: {type(exc).__name__}: {exc}", message.path)
+        yield ReadFailed(f"the site writer failed: {type(exc).__name__}: {exc}", message.path)
+        return
     if done is None:
-        return ReadHere(message.path)
+        yield ReadHere(message.path)
+        return
     reply = read_done(done)
     job = _ahead_job(done, limits, message.ahead) if message.ahead is not None else None
     if job is not None:
-        reply.target, reply.written = str(job.target), _write(job)
-    return reply
+        reply.target = str(job.target)
+    yield reply
+    if job is not None:
+        yield _write(job)
 
 
 def _ahead_job(done: WheelRead, limits: WheelLimits, ahead: AheadMsg) -> SiteJob | None:

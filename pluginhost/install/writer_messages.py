@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 #: Raised whenever the messages change shape: a writer of another version is not used.
-PROTOCOL = 7
+PROTOCOL = 8
 
 
 class WheelMsg(msgspec.Struct, array_like=True):
@@ -163,8 +163,8 @@ class InfoMsg(msgspec.Struct, array_like=True):
 
 class ReadDone(msgspec.Struct, tag="read_done", array_like=True):
     """The file's sha256, and either its bytes and what validation read, or why it refused
-    (and no bytes); with the site dir written for the read's :class:`AheadMsg` (``target``)
-    and that write's answer, when one was written."""
+    (and no bytes); with the site dir the writer writes next for the read's :class:`AheadMsg`
+    (``target``), when it writes one: that write's answer is the next frame."""
 
     data: bytes
     sha256: str
@@ -174,7 +174,6 @@ class ReadDone(msgspec.Struct, tag="read_done", array_like=True):
     plugin: str | None
     path: str | None
     target: str | None = None
-    written: WriteDone | WriteFailed | None = None
 
 
 class ReadFailed(msgspec.Struct, tag="read_failed", array_like=True):

@@ -200,8 +200,10 @@ class WriterProcess:
         self._compiled: dict[Path, tuple[Compiled, ...]] = {}
         # The site dirs written for jobs sent ahead whose answers no collect took (see settle).
         self._uncollected: list[Path] = []
-        # The site dirs written with a read (see read_wheel), and the writes' answers.
-        self._with_reads: dict[Path, WriteDone | WriteFailed] = {}
+        # The site dirs written with a read (see read_wheel) whose answers came, and those
+        # whose answers are still to come (also in _ahead, in their order).
+        self._with_reads: dict[Path, Reply] = {}
+        self._read_ahead: set[Path] = set()
         _WRITERS.add(self)
 
     @property
@@ -244,10 +246,10 @@ class WriterProcess:
         """Have the writer read and validate a look's wheel file (see
         :mod:`~pluginhost.discover.reading`), and wait for its answer.
 
-        :param ahead: also write the site dir of the plugin the wheel offers, in the same
-            wait: the host's :meth:`send_ahead` and :meth:`collect` of that job then take this
-            answer, and ask the writer nothing (each would be a wait for the interpreter lock
-            under busy callers).
+        :param ahead: also write the site dir of the plugin the wheel offers, right after the
+            read's answer, while the host plans: the host's :meth:`send_ahead` of that job then
+            sends nothing (a send is a wait for the interpreter lock under busy callers), and
+            its :meth:`collect` takes the write's answer.
         :returns: ``None`` when the writer is not ready, the path is not UTF-8 (the messages'
             text is) or the file grew too large for the writer: the host reads it itself.
         :raises WheelError: when the file cannot be read, or the writer was lost meanwhile (it
@@ -277,8 +279,10 @@ class WriterProcess:
                 reason = f"the site writer was lost while it read the file: {exc}"
                 raise WheelError(reason, path=path) from None
             self._lost = 0
-            if isinstance(reply, ReadDone) and reply.target and reply.written is not None:
-                self._with_reads[Path(reply.target)] = reply.written
+            if isinstance(reply, ReadDone) and reply.target:
+                target = Path(reply.target)
+                self._ahead.append(target)
+                self._read_ahead.add(target)
         if isinstance(reply, ReadFailed):
             raise WheelError(reply.reason, path=path)
         return wheel_read(reply) if isinstance(reply, ReadDone) else None
@@ -286,7 +290,7 @@ class WriterProcess:
     def _ahead_of(self, ahead: WriteAhead | None) -> AheadMsg | None:
         """``ahead`` with this process's bytecode settings; none while a crash point is armed
         (the host must be the process that writes, and crashes: see :meth:`send_ahead`)."""
-        if ahead is None or any_armed() or len(self._with_reads) >= _KEPT:
+        if ahead is None or any_armed() or len(self._with_reads) + len(self._read_ahead) >= _KEPT:
             return None
         if not utf8_paths(ahead.site_root, ahead.staging_root):
             return None  # the messages' text is UTF-8: such a home's installs are the host's
@@ -302,7 +306,7 @@ class WriterProcess:
         if self._lost >= _GIVE_UP or armed("before_publish", job.version) or not sendable(job):
             return False
         with self._lock:
-            if job.target in self._with_reads:
+            if job.target in self._with_reads or job.target in self._read_ahead:
                 return True  # written with its read: collect takes that answer
             child = self._child
             if child is None or len(self._ahead) >= _AHEAD:
@@ -334,7 +338,8 @@ class WriterProcess:
                 return None
             try:
                 while (target := self._ahead.popleft()) != job.target:
-                    self._keep(target, child.answer())  # a job no install asked for
+                    self._arrived(target, child.answer())  # not this install's
+                self._read_ahead.discard(job.target)
                 reply = child.answer()
             except _LostError as exc:
                 self._lose(child, exc)
@@ -378,7 +383,16 @@ class WriterProcess:
     def _settle(self, child: _Child) -> None:
         while self._ahead:
             target = self._ahead.popleft()
-            self._keep(target, child.answer())
+            self._arrived(target, child.answer())
+
+    def _arrived(self, target: Path, reply: Reply) -> None:
+        """Note an answer no collect waits for now: a write that came with a read waits for
+        its install's collect, any other is for :meth:`_keep`."""
+        if target in self._read_ahead:
+            self._read_ahead.discard(target)
+            self._with_reads[target] = reply
+        else:
+            self._keep(target, reply)
 
     def _keep(self, target: Path, reply: Reply) -> None:
         """Note an answer nobody collects: a site dir written now is for :meth:`settle`."""
@@ -398,6 +412,7 @@ class WriterProcess:
             self._ahead.clear()
             self._uncollected.clear()
             self._with_reads.clear()
+            self._read_ahead.clear()
         if child is not None:
             child.close()
 
@@ -409,6 +424,7 @@ class WriterProcess:
         self._ahead.clear()
         self._uncollected.clear()
         self._with_reads.clear()
+        self._read_ahead.clear()
         if child is not None:
             child.forget()
 
@@ -437,6 +453,7 @@ class WriterProcess:
     def _lose(self, child: _Child, exc: _LostError) -> None:
         self._child = None
         self._ahead.clear()
+        self._read_ahead.clear()
         self._lost += 1
         child.close(kill=True)
         give_up = " (no more after this)" if self._lost >= _GIVE_UP else ""
