@@ -21,57 +21,43 @@ from __future__ import annotations
 import collections
 import logging
 import os
-import select
-import subprocess
 import sys
 import threading
-import time
 import weakref
 from pathlib import Path
 from typing import Final
 
 import attrs
-import msgspec
 
 from ..discover.archive import WheelLimits
 from ..discover.reading import WheelRead
 from ..model.errors import InstallError, WheelError
 from ..model.interpreter import fresh_interpreter
 from ..state.faults import any_armed, armed
-from ..state.frames import FrameReader, write_frame
 from .compiled import Compiled
 from .site_writer import SiteJob, WriteAhead, write_site
-from .writer_cpu import SendingCpu
 from .writer_messages import (
-    PROTOCOL,
     AheadMsg,
     ReadDone,
     ReadFailed,
     ReadHere,
-    ReadMsg,
     Reply,
     WriteDone,
     WriteFailed,
-    WriterReady,
-    decoder,
-    message_of,
     read_message,
     sendable,
     utf8_paths,
     wheel_read,
 )
+from .writer_pipes import LostError, WriterPipes
 
 __all__ = ["WriterProcess"]
 
 logger = logging.getLogger(__name__)
 
-#: Seconds a job may take in the writer before it is taken for hung.
-_JOB_TIMEOUT: Final = 120.0
 #: Seconds a wheel may take to be read and validated in the writer: the limits bound that to
 #: a few seconds, and the host's lock is held meanwhile.
 _READ_TIMEOUT: Final = 30.0
-#: Seconds for the rest of a greeting that has begun to arrive.
-_GREETING_TIMEOUT: Final = 5.0
 #: The most jobs sent ahead of their install and not answered yet.
 _AHEAD: Final = 4
 #: Writers lost in a row after which every install is written in the host's process.
@@ -80,106 +66,6 @@ _GIVE_UP: Final = 3
 _KEPT: Final = 8
 #: What the writer runs (a module attribute: the tests give it a misbehaving program).
 _BOOT: Final = fresh_interpreter("pluginhost.install.writer_child")
-
-
-class _LostError(Exception):
-    """The writer cannot be used any more (it is killed)."""
-
-
-class _Child:
-    """One writer process and its two pipes (non-blocking on the host's side)."""
-
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            _BOOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            # Out of the host's process group: a Ctrl-C in its terminal is the host's.
-            start_new_session=True,
-        )
-        assert self.process.stdin is not None
-        assert self.process.stdout is not None
-        self.jobs = self.process.stdin.fileno()
-        self.answers = self.process.stdout.fileno()
-        os.set_blocking(self.jobs, False)
-        os.set_blocking(self.answers, False)
-        self.frames = FrameReader(self.answers, nonblocking=True)
-        self.ready = False
-        self.encoder = msgspec.msgpack.Encoder()
-        self.decoder = decoder()
-        self.cpu = SendingCpu()
-
-    def check_ready(self) -> bool:
-        """Whether the writer said it is ready; reads its greeting if it is there already.
-
-        :raises _LostError: it ended, or greeted with garbage or another protocol.
-        """
-        if not self.ready:
-            poller = select.poll()  # not select(): a busy host's descriptors pass 1024
-            poller.register(self.answers, select.POLLIN)
-            if not poller.poll(0):
-                return False  # still starting: nothing to read yet (an end would be readable)
-            greeting = self._read(time.monotonic() + _GREETING_TIMEOUT)
-            if not isinstance(greeting, WriterReady) or greeting.protocol != PROTOCOL:
-                raise _LostError(f"the site writer greeted with {greeting!r}")
-            self.ready = True
-        return True
-
-    def send(self, job: SiteJob | ReadMsg, *, waiting: bool) -> None:
-        """Send ``job``; its answer comes in the order of the jobs sent.
-
-        :param waiting: the calling thread waits for the answer next: the writer runs the job
-            on this thread's CPU (see :mod:`.writer_cpu`).
-        :raises _LostError: the writer cannot be reached, or passed the deadline.
-        """
-        message = job if isinstance(job, ReadMsg) else message_of(job)
-        if waiting:
-            self.cpu.place(self.process.pid)
-        try:
-            deadline = time.monotonic() + _JOB_TIMEOUT
-            write_frame(self.jobs, self.encoder.encode(message), deadline, nonblocking=True)
-        except OSError as exc:
-            raise _LostError(f"cannot send a job: {exc}") from exc
-
-    def answer(self, timeout: float = _JOB_TIMEOUT, *, soon: bool = True) -> Reply:
-        """Wait for the answer to the oldest job sent and not answered yet.
-
-        :param soon: whether it may be there already (see :meth:`FrameReader.read`).
-        :raises _LostError: the writer ended, answered garbage, or passed the deadline.
-        """
-        return self._read(time.monotonic() + timeout, soon=soon)
-
-    def _read(self, deadline: float, *, soon: bool = True) -> Reply:
-        try:
-            payload = self.frames.read(deadline, soon=soon)
-        except OSError as exc:
-            raise _LostError(str(exc)) from exc
-        if payload is None:
-            raise _LostError(f"the site writer ended (exit code {self.process.poll()})")
-        try:
-            reply: Reply = self.decoder.decode(payload)
-        except msgspec.DecodeError as exc:
-            raise _LostError(f"the site writer answered garbage: {exc}") from exc
-        return reply
-
-    def forget(self) -> None:
-        """Close this process's copies of the pipes, leaving the writer to its starter."""
-        for pipe in (self.process.stdin, self.process.stdout):
-            if pipe is not None:
-                pipe.close()
-        self.process.returncode = 0  # not this process's child to wait for
-
-    def close(self, *, kill: bool = False) -> None:
-        if kill:
-            self.process.kill()
-        for pipe in (self.process.stdin, self.process.stdout):
-            if pipe is not None:
-                pipe.close()  # the writer reads the end of its stdin and ends
-        try:
-            self.process.wait(timeout=2.0)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 class WriterProcess:
@@ -192,7 +78,7 @@ class WriterProcess:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._child: _Child | None = None
+        self._child: WriterPipes | None = None
         self._lost = 0
         # The site dirs of the jobs sent ahead and not answered yet, oldest first.
         self._ahead: collections.deque[Path] = collections.deque()
@@ -229,7 +115,7 @@ class WriterProcess:
                     self._settle(child)
                     child.send(_full(job), waiting=True)
                     reply = child.answer(soon=False)
-                except _LostError as exc:
+                except LostError as exc:
                     self._lose(child, exc)
                 else:
                     self._lost = 0
@@ -264,7 +150,7 @@ class WriterProcess:
                 return None
             try:
                 self._settle(child)
-            except _LostError as exc:  # lost before the read was sent: the host reads
+            except LostError as exc:  # lost before the read was sent: the host reads
                 self._lose(child, exc)
                 return None
             try:
@@ -272,9 +158,9 @@ class WriterProcess:
                 child.send(read_message(path, lstat, limits, sent), waiting=True)
                 reply = child.answer(_READ_TIMEOUT, soon=False)
                 if not isinstance(reply, ReadDone | ReadFailed | ReadHere):
-                    raise _LostError(f"the site writer answered {reply!r} to a read")
+                    raise LostError(f"the site writer answered {reply!r} to a read")
                 _check_target(reply, sent)
-            except _LostError as exc:
+            except LostError as exc:
                 self._lose(child, exc)
                 reason = f"the site writer was lost while it read the file: {exc}"
                 raise WheelError(reason, path=path) from None
@@ -315,7 +201,7 @@ class WriterProcess:
                 if not child.check_ready():
                     return False
                 child.send(_full(job), waiting=False)
-            except _LostError as exc:
+            except LostError as exc:
                 self._lose(child, exc)
                 return False
             self._ahead.append(job.target)
@@ -341,7 +227,7 @@ class WriterProcess:
                     self._arrived(target, child.answer())  # not this install's
                 self._read_ahead.discard(job.target)
                 reply = child.answer()
-            except _LostError as exc:
+            except LostError as exc:
                 self._lose(child, exc)
                 return None
             self._lost = 0
@@ -372,7 +258,7 @@ class WriterProcess:
             if child is not None:
                 try:
                     self._settle(child)
-                except _LostError as exc:
+                except LostError as exc:
                     self._lose(child, exc)
             for target, reply in self._with_reads.items():
                 self._keep(target, reply)
@@ -380,7 +266,7 @@ class WriterProcess:
             written, self._uncollected = self._uncollected, []
             return written
 
-    def _settle(self, child: _Child) -> None:
+    def _settle(self, child: WriterPipes) -> None:
         while self._ahead:
             target = self._ahead.popleft()
             self._arrived(target, child.answer())
@@ -428,7 +314,7 @@ class WriterProcess:
         if child is not None:
             child.forget()
 
-    def _usable(self, *, start: bool = True) -> _Child | None:
+    def _usable(self, *, start: bool = True) -> WriterPipes | None:
         """The writer if it is ready; with ``start``, starts one when there is none (this job
         is then written here: the writer takes longer to start than a small site dir to
         write)."""
@@ -439,18 +325,18 @@ class WriterProcess:
             return None
         try:
             return child if child.check_ready() else None
-        except _LostError as exc:
+        except LostError as exc:
             self._lose(child, exc)
             return None
 
     def _start(self) -> None:
         try:
-            self._child = _Child()
+            self._child = WriterPipes(_BOOT)
         except OSError as exc:
             self._lost += 1
             logger.warning("cannot start the site writer (%s): installing in this process", exc)
 
-    def _lose(self, child: _Child, exc: _LostError) -> None:
+    def _lose(self, child: WriterPipes, exc: LostError) -> None:
         self._child = None
         self._ahead.clear()
         self._read_ahead.clear()
@@ -491,12 +377,12 @@ def _compiles() -> bool:
 
 def _check_target(reply: Reply, sent: AheadMsg | None) -> None:
     """A site dir written with a read is a direct child of the site root the host gave (the
-    host deletes it unless an install takes it). :raises _LostError: when it is not."""
+    host deletes it unless an install takes it). :raises LostError: when it is not."""
     if not isinstance(reply, ReadDone) or reply.target is None:
         return
     target = Path(reply.target)
     if sent is None or target.parent != Path(sent.site_root) or target.name in ("", ".", ".."):
-        raise _LostError(f"the site writer answered a read with the site dir {reply.target!r}")
+        raise LostError(f"the site writer answered a read with the site dir {reply.target!r}")
 
 
 def _outcome(reply: Reply, job: SiteJob) -> bool:

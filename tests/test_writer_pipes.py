@@ -1,0 +1,87 @@
+"""One site writer process and its pipes: real processes that greet, answer, hang or end."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import pytest
+
+from pluginhost.install.writer_messages import PROTOCOL, ReadFailed, ReadMsg
+from pluginhost.install.writer_pipes import LostError, WriterPipes
+from pluginhost.model.interpreter import fresh_interpreter
+
+# Greets with the protocol given as argv[1], then answers every frame with a ReadFailed that
+# names the frame's length, or does nothing with it when argv[2] says "mute".
+_PEER = """
+import os, sys
+import msgspec
+from pluginhost.install import writer_messages as m
+from pluginhost.state.frames import read_frame, write_frame
+encoder = msgspec.msgpack.Encoder()
+write_frame(1, encoder.encode(m.WriterReady(int(sys.argv[1]), os.getpid())))
+while (payload := read_frame(0)) is not None:
+    if sys.argv[2] != "mute":
+        write_frame(1, encoder.encode(m.ReadFailed(str(len(payload)), "p")))
+"""
+
+
+def peer(protocol: int, how: str = "answer") -> WriterPipes:
+    pipes = WriterPipes([sys.executable, "-I", "-c", _PEER, str(protocol), how])
+    deadline = time.monotonic() + 30
+    while not pipes.check_ready():
+        assert time.monotonic() < deadline, "no greeting"
+        time.sleep(0.01)
+    return pipes
+
+
+def job() -> ReadMsg:
+    return ReadMsg("/nowhere.whl", [0] * 10, [], None)
+
+
+def test_answers_come_in_the_order_of_the_jobs() -> None:
+    pipes = peer(PROTOCOL)
+    try:
+        pipes.send(job(), waiting=False)
+        pipes.send(ReadMsg("/a/longer/path.whl", [0] * 10, [], None), waiting=True)
+        first, second = pipes.answer(10), pipes.answer(10)
+        assert isinstance(first, ReadFailed)
+        assert isinstance(second, ReadFailed)
+        assert int(first.reason) < int(second.reason)
+    finally:
+        pipes.close()
+
+
+def test_another_protocol_is_refused() -> None:
+    pipes = WriterPipes([sys.executable, "-I", "-c", _PEER, str(PROTOCOL + 1), "answer"])
+    try:
+        with pytest.raises(LostError, match="greeted with"):
+            deadline = time.monotonic() + 30
+            while not pipes.check_ready() and time.monotonic() < deadline:
+                time.sleep(0.01)
+    finally:
+        pipes.close(kill=True)
+
+
+def test_a_mute_writer_passes_its_deadline() -> None:
+    pipes = peer(PROTOCOL, "mute")
+    try:
+        pipes.send(job(), waiting=True)
+        started = time.monotonic()
+        with pytest.raises(LostError):
+            pipes.answer(0.3)
+        assert 0.25 < time.monotonic() - started < 10
+    finally:
+        pipes.close(kill=True)
+
+
+def test_an_ended_writer_is_lost() -> None:
+    pipes = WriterPipes(fresh_interpreter("this_module_does_not_exist_here"))
+    try:
+        with pytest.raises(LostError):
+            deadline = time.monotonic() + 30
+            while not pipes.check_ready() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            pipes.answer(10)
+    finally:
+        pipes.close(kill=True)
