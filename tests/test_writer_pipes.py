@@ -26,13 +26,17 @@ while (payload := read_frame(0)) is not None:
 """
 
 
-def peer(protocol: int, how: str = "answer") -> WriterPipes:
-    pipes = WriterPipes([sys.executable, "-I", "-c", _PEER, str(protocol), how])
+def greeted(pipes: WriterPipes) -> WriterPipes:
+    """``pipes`` once its writer greeted."""
     deadline = time.monotonic() + 30
     while not pipes.check_ready():
         assert time.monotonic() < deadline, "no greeting"
         time.sleep(0.01)
     return pipes
+
+
+def peer(protocol: int, how: str = "answer") -> WriterPipes:
+    return greeted(WriterPipes([sys.executable, "-I", "-c", _PEER, str(protocol), how]))
 
 
 def job() -> ReadMsg:
@@ -56,9 +60,7 @@ def test_another_protocol_is_refused() -> None:
     pipes = WriterPipes([sys.executable, "-I", "-c", _PEER, str(PROTOCOL + 1), "answer"])
     try:
         with pytest.raises(LostError, match="greeted with"):
-            deadline = time.monotonic() + 30
-            while not pipes.check_ready() and time.monotonic() < deadline:
-                time.sleep(0.01)
+            greeted(pipes)
     finally:
         pipes.close(kill=True)
 
@@ -78,10 +80,7 @@ def test_a_mute_writer_passes_its_deadline() -> None:
 def test_an_ended_writer_is_lost() -> None:
     pipes = WriterPipes(fresh_interpreter("this_module_does_not_exist_here"))
     try:
-        with pytest.raises(LostError):
-            deadline = time.monotonic() + 30
-            while not pipes.check_ready() and time.monotonic() < deadline:
-                time.sleep(0.01)
-            pipes.answer(10)
+        with pytest.raises(LostError, match="ended"):
+            greeted(pipes)
     finally:
         pipes.close(kill=True)
