@@ -103,6 +103,32 @@ class TestDistributions:
         assert ref() is None
         assert listener.heard == ["p"]
 
+    def test_only_the_leaving_plugin_is_taken_out(
+        self, pm: pluggy.PluginManager, tmp_path: Path
+    ) -> None:
+        """Among others, listed before and after it (one listed twice by the application), the
+        leaving plugin's entries go and the others keep their order, in both lists."""
+        listener = Listener()
+        pm.register(listener, "listener")
+        plugins = [Plugin() for _ in range(5)]
+        for index, plugin in enumerate(plugins):
+            made = prepare(pm, plugin, f"p{index}", dist(tmp_path / str(index), f"d{index}", "1"))
+            switch(pm, [], [made])
+        pm._plugin_distinfo.append((plugins[2], dist(tmp_path / "again", "again", "1")))
+        new = Plugin()
+        made = prepare(pm, new, "p2", dist(tmp_path / "new", "d2", "2"))
+        switch(pm, [implementations_of(pm, "p2")], [made])
+        assert listed(pm) == [
+            (plugins[0], "d0", "1"),
+            (plugins[1], "d1", "1"),
+            (plugins[3], "d3", "1"),
+            (plugins[4], "d4", "1"),
+            (new, "d2", "2"),
+        ]
+        late = Listener()
+        pm.register(late, "late")
+        assert late.heard == ["p0", "p1", "p3", "p4", "p2"]
+
     def test_plugin_without_distribution_not_listed(self, pm: pluggy.PluginManager) -> None:
         """A plugin with no distribution registers, and list_plugin_distinfo() leaves it out."""
         switch(pm, [], [prepare(pm, Plugin(), "p")])
