@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 
@@ -12,7 +13,8 @@ from pluginhost.install.writer_pipes import LostError, WriterPipes
 from pluginhost.model.interpreter import fresh_interpreter
 
 # Greets with the protocol given as argv[1], then answers every frame with a ReadFailed that
-# names the frame's length, or does nothing with it when argv[2] says "mute".
+# names the frame's length, or does nothing with it when argv[2] says "mute"; when it says
+# "log", each answer comes after two warnings, one of them under a logger not this package's.
 _PEER = """
 import os, sys
 import msgspec
@@ -21,6 +23,9 @@ from pluginhost.state.frames import read_frame, write_frame
 encoder = msgspec.msgpack.Encoder()
 write_frame(1, encoder.encode(m.WriterReady(int(sys.argv[1]), os.getpid())))
 while (payload := read_frame(0)) is not None:
+    if sys.argv[2] == "log":
+        write_frame(1, encoder.encode(m.LogMsg("pluginhost.discover.metadata", 30, "told")))
+        write_frame(1, encoder.encode(m.LogMsg("elsewhere", 10, "told too")))
     if sys.argv[2] != "mute":
         write_frame(1, encoder.encode(m.ReadFailed(str(len(payload)), "p")))
 """
@@ -84,3 +89,23 @@ def test_an_ended_writer_is_lost() -> None:
             greeted(pipes)
     finally:
         pipes.close(kill=True)
+
+
+def test_warnings_come_before_the_answer_and_are_logged_here(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The writer's warnings are logged with this process's handlers as the answer is read,
+    under this package's loggers, at warning level at least."""
+    pipes = peer(PROTOCOL, "log")
+    try:
+        pipes.send(job(), waiting=True)
+        with caplog.at_level(logging.DEBUG, logger="pluginhost"):
+            answer = pipes.answer(10)
+        assert isinstance(answer, ReadFailed)
+        told = [(r.name, r.levelno, r.getMessage()) for r in caplog.records]
+        assert told == [
+            ("pluginhost.discover.metadata", logging.WARNING, "told"),
+            ("pluginhost", logging.WARNING, "told too"),
+        ]
+    finally:
+        pipes.close()

@@ -18,6 +18,7 @@ from conftest import greet_code, ready, writers
 
 import pluginhost.install.writer_process
 from pluginhost import ManifestError, PluginHost, WheelError
+from pluginhost.discover import metadata
 from pluginhost.discover.archive import WheelLimits, read_wheel_bytes
 from pluginhost.discover.candidates import candidate_from_wheel
 from pluginhost.discover.handover import ValidatedWheel
@@ -453,6 +454,29 @@ class TestWithTheRead:
         assert not written.reused
         assert (target / "hello" / "__init__.py").is_file()
         assert next(answers, None) is None
+
+    def test_a_warning_of_the_read_is_logged_by_the_host(
+        self,
+        writer: WriterProcess,
+        factory: WheelFactory,
+        tmp_path: Path,
+        caplog: pytest.LogCaptureFixture,
+        capfd: pytest.CaptureFixture[str],
+    ) -> None:
+        """A warning the writer logs while it reads a wheel reaches this process's handlers,
+        under the logger that logged it, once; the writer prints nothing of it."""
+        ready(writer, tmp_path, factory)
+        capfd.readouterr()
+        wheel = factory.build("hello", "2.0.0", code=GREET, requires_python=">=3.6.*")
+        with caplog.at_level(logging.WARNING, logger="pluginhost"):
+            assert read_with_write(writer, tmp_path / "home", wheel) is not None
+        said = [r for r in caplog.records if "Requires-Python is ignored" in r.getMessage()]
+        assert len(said) == 1
+        assert said[0].name == metadata.logger.name  # as when this process reads it
+        assert said[0].levelno == logging.WARNING
+        assert str(wheel) in said[0].getMessage()
+        assert writer.pid is not None  # read in the writer, not here
+        assert "Requires-Python" not in capfd.readouterr().err
 
 
 # A writer that does its jobs as the real one does, but ends once it answered a read that

@@ -12,6 +12,7 @@ stdin, or when the host that started it is gone.
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from .writer_messages import (
     PROTOCOL,
     AheadMsg,
     JobMsg,
+    LogMsg,
     ReadFailed,
     ReadHere,
     ReadMsg,
@@ -61,6 +63,7 @@ def main() -> None:
     os.dup2(2, 1)
     host = os.getppid()
     encoder = msgspec.msgpack.Encoder()
+    _forward_warnings(channel, encoder)
     prepare()
     messages = decoder()
     widen = whole_mask()
@@ -72,6 +75,31 @@ def main() -> None:
                 write_frame(channel, encoder.encode(reply))
     except BrokenPipeError:
         return  # the host closed the channel (it stopped, or gave this writer up): done
+
+
+class _Forward(logging.Handler):
+    """Sends each warning of this package's loggers to the host as it is logged (a
+    :class:`LogMsg`, before the answer to the job that logged it)."""
+
+    def __init__(self, channel: int, encoder: msgspec.msgpack.Encoder) -> None:
+        super().__init__(logging.WARNING)
+        self._channel = channel
+        self._encoder = encoder
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = LogMsg(record.name, record.levelno, record.getMessage())
+            write_frame(self._channel, self._encoder.encode(message))
+        except Exception:
+            self.handleError(record)
+
+
+def _forward_warnings(channel: int, encoder: msgspec.msgpack.Encoder) -> None:
+    # In place of logging's last resort, which printed them to the host's stderr, unseen by
+    # the host's handlers.
+    package = logging.getLogger("pluginhost")
+    package.addHandler(_Forward(channel, encoder))
+    package.propagate = False
 
 
 def prepare() -> None:

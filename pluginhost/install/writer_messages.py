@@ -33,6 +33,7 @@ __all__ = [
     "AheadMsg",
     "CompiledMsg",
     "JobMsg",
+    "LogMsg",
     "ReadDone",
     "ReadFailed",
     "ReadHere",
@@ -54,7 +55,7 @@ __all__ = [
 ]
 
 #: Raised whenever the messages change shape: a writer of another version is not used.
-PROTOCOL = 8
+PROTOCOL = 9
 
 
 class WheelMsg(msgspec.Struct, array_like=True):
@@ -81,6 +82,16 @@ class JobMsg(msgspec.Struct, tag="job", array_like=True):
 class WriterReady(msgspec.Struct, tag="ready", array_like=True):
     protocol: int
     pid: int
+
+
+class LogMsg(msgspec.Struct, tag="log", array_like=True):
+    """A warning the writer logged during a job, sent ahead of the job's answer, for the host
+    to log with its own handlers: a wheel read in the writer is told of as one the host
+    reads itself."""
+
+    logger: str
+    level: int
+    message: str
 
 
 class CompiledMsg(msgspec.Struct, array_like=True):
@@ -196,7 +207,15 @@ def decoder() -> msgspec.msgpack.Decoder[Any]:
     """A decoder that accepts the writer's messages and jobs, nothing else."""
     return msgspec.msgpack.Decoder(
         Union[  # noqa: UP007
-            JobMsg, ReadMsg, WriterReady, WriteDone, WriteFailed, ReadDone, ReadFailed, ReadHere
+            JobMsg,
+            ReadMsg,
+            WriterReady,
+            WriteDone,
+            WriteFailed,
+            ReadDone,
+            ReadFailed,
+            ReadHere,
+            LogMsg,
         ]
     )
 

@@ -6,6 +6,7 @@ waited for. :mod:`.writer_process` decides what to send and what an answer means
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import subprocess
@@ -18,7 +19,7 @@ import msgspec
 from ..state.frames import FrameReader, write_frame
 from .site_writer import SiteJob
 from .writer_cpu import SendingCpu
-from .writer_messages import PROTOCOL, ReadMsg, Reply, WriterReady, decoder, message_of
+from .writer_messages import PROTOCOL, LogMsg, ReadMsg, Reply, WriterReady, decoder, message_of
 
 __all__ = ["LostError", "WriterPipes"]
 
@@ -96,17 +97,20 @@ class WriterPipes:
         return self._read(time.monotonic() + timeout, soon=soon)
 
     def _read(self, deadline: float, *, soon: bool = True) -> Reply:
-        try:
-            payload = self.frames.read(deadline, soon=soon)
-        except OSError as exc:
-            raise LostError(str(exc)) from exc
-        if payload is None:
-            raise LostError(f"the site writer ended (exit code {self.process.poll()})")
-        try:
-            reply: Reply = self.decoder.decode(payload)
-        except msgspec.DecodeError as exc:
-            raise LostError(f"the site writer answered garbage: {exc}") from exc
-        return reply
+        while True:
+            try:
+                payload = self.frames.read(deadline, soon=soon)
+            except OSError as exc:
+                raise LostError(str(exc)) from exc
+            if payload is None:
+                raise LostError(f"the site writer ended (exit code {self.process.poll()})")
+            try:
+                reply: Reply | LogMsg = self.decoder.decode(payload)
+            except msgspec.DecodeError as exc:
+                raise LostError(f"the site writer answered garbage: {exc}") from exc
+            if not isinstance(reply, LogMsg):
+                return reply
+            _log(reply)
 
     def forget(self) -> None:
         """Close this process's copies of the pipes, leaving the writer to its starter."""
@@ -126,3 +130,11 @@ class WriterPipes:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def _log(message: LogMsg) -> None:
+    """Log what the writer logged, with this process's handlers, under the same logger (one
+    of this package's: the writer's own messages come from this code)."""
+    name = message.logger if message.logger.startswith("pluginhost.") else "pluginhost"
+    level = min(max(message.level, logging.WARNING), logging.CRITICAL)
+    logging.getLogger(name).log(level, "%s", message.message)
