@@ -7,7 +7,7 @@ import builtins
 import shutil
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +47,14 @@ def _user(factory: WheelFactory, name: str, requirement: str, version: str = "1.
     return factory.build(name, version, code=code, requires_dist=[requirement])
 
 
-def _portion(factory: WheelFactory, distribution: str, module: str) -> Path:
+def _portion(
+    factory: WheelFactory, distribution: str, module: str, namespace: str = "nsjar"
+) -> Path:
     """A dependency wheel shipping one portion, ``nsjar/<module>.py``, of the namespace package
     ``nsjar`` (no ``__init__.py``), as jaraco.functools and jaraco.context ship ``jaraco/``."""
     code = f"VALUE = {module!r}\n".encode()
-    draft = Draft(
-        distribution, "1.0.0", "py3-none-any", "", [Member(f"nsjar/{module}.py", code)], {}
-    )
+    member = Member(f"{namespace}/{module}.py", code)
+    draft = Draft(distribution, "1.0.0", "py3-none-any", "", [member], {})
     path = factory.directory / draft.filename
     path.write_bytes(write_archive(draft, {}))
     return path
@@ -69,6 +70,26 @@ def _nsjar_user(factory: WheelFactory, name: str, modules: list[str]) -> Path:
 
 def _deps(home: Path) -> list[str]:
     return sorted(p.name for p in (home / "deps").iterdir()) if (home / "deps").is_dir() else []
+
+
+@pytest.fixture
+def host_namespace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A namespace package ``nsenv`` of the host environment (a dir on ``sys.path`` holding
+    ``nsenv/hostpart.py``, no ``__init__.py``), as zope.interface ships ``zope/``."""
+    root = tmp_path / "environment"
+    (root / "nsenv").mkdir(parents=True)
+    (root / "nsenv" / "hostpart.py").write_text("VALUE = 'host'\n")
+    monkeypatch.syspath_prepend(str(root))
+    yield root
+    for name in [n for n in sys.modules if n == "nsenv" or n.startswith("nsenv.")]:
+        del sys.modules[name]
+
+
+def _nsenv_user(factory: WheelFactory) -> Path:
+    """A plugin that imports the environment's portion of ``nsenv`` and its dependency's."""
+    code = greet_code("x").replace('return "x"', "return hostpart.VALUE + deppart.VALUE")
+    code += "\nfrom nsenv import deppart, hostpart\n"
+    return factory.build("nsuser", code=code, requires_dist=["nsenv.deppart"])
 
 
 class TestShared:
@@ -190,6 +211,59 @@ class TestShared:
             assert name not in sys.modules
         host.start()
         assert host.hook.greet(name="x") == ["functoolscontext"]
+
+    @pytest.mark.parametrize("imported", [False, True])
+    def test_a_namespace_package_of_the_environment_gets_the_dependencys_portion(
+        self,
+        imported: bool,
+        host_namespace: Path,
+        factory: WheelFactory,
+        make_host: MakeHost,
+        tmp_path: Path,
+    ) -> None:
+        """A dependency shipping a portion of a namespace package the environment has (as
+        zope.event ships ``zope/`` beside zope.interface) serves beside it, whether the host
+        imported the namespace package first or not; the environment keeps its modules when
+        the dependency goes."""
+        if imported:
+            import nsenv.hostpart  # noqa: F401
+        _portion(factory, "nsenv.deppart", "deppart", namespace="nsenv")
+        wheel = _nsenv_user(factory)
+        host = make_host()
+        assert host.hook.greet(name="x") == ["hostdeppart"]
+        namespace, hostpart = sys.modules["nsenv"], sys.modules["nsenv.hostpart"]
+        assert list(namespace.__path__) == [str(host_namespace / "nsenv")]  # the environment's
+        (site,) = _deps(tmp_path / "home")
+        assert site.startswith("nsenv.deppart-1.0.0-")
+        wheel.unlink()
+        host.wait_idle(10)
+        assert host.load_order() == ()
+        assert "nsenv.deppart" not in sys.modules
+        assert sys.modules["nsenv"] is namespace
+        assert sys.modules["nsenv.hostpart"] is hostpart
+        assert _deps(tmp_path / "home") == []
+
+    def test_a_regular_package_in_an_environments_namespace_is_refused(
+        self, host_namespace: Path, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """A dependency shipping ``nsenv/__init__.py`` would replace the environment's
+        namespace package: refused, naming it."""
+        draft = Draft(
+            "nsenv-owner",
+            "1.0.0",
+            "py3-none-any",
+            "",
+            [Member("nsenv/__init__.py", b"VALUE = 'mine'\n")],
+            {},
+        )
+        (factory.directory / draft.filename).write_bytes(write_archive(draft, {}))
+        code = greet_code("x") + "\nimport nsenv\n"
+        factory.build("owner", code=code, requires_dist=["nsenv-owner"])
+        host = make_host()
+        assert host.load_order() == ()
+        error = host.plugins["owner"].error or ""
+        assert "top-level module 'nsenv' of shared dependency nsenv-owner" in error
+        assert "a namespace package in" in error
 
     def test_namespace_portion_retired_alone(
         self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path

@@ -71,6 +71,46 @@ class TestPluginFinder:
         with pytest.raises(ModuleNotFoundError):
             import mapped_pkg  # type: ignore[import-not-found]  # noqa: F401
 
+    def test_portions_extend_a_namespace_package_of_the_environment(
+        self, finder: PluginFinder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Portions added to an environment's namespace package serve the modules inside it,
+        nested namespaces too (``google.cloud``), beside the environment's; the package itself
+        stays the environment's; unmapping one portion leaves the other."""
+        env = tmp_path / "env"
+        (env / "nsext" / "deep").mkdir(parents=True)
+        (env / "nsext" / "deep" / "envmod.py").write_text("WHERE = 'env'\n")
+        (env / "nsext" / "envtop.py").write_text("WHERE = 'env'\n")
+        one, two = tmp_path / "one", tmp_path / "two"
+        (one / "nsext" / "deep").mkdir(parents=True)
+        (one / "nsext" / "deep" / "onemod.py").write_text("WHERE = 'one'\n")
+        (two / "nsext").mkdir(parents=True)
+        (two / "nsext" / "twomod.py").write_text("WHERE = 'two'\n")
+        monkeypatch.syspath_prepend(str(env))
+        try:
+            finder.extend(["nsext"], one)
+            finder.extend(["nsext"], two)
+            assert finder.find_spec("nsext") is None  # the environment's own
+            from nsext import envtop, twomod  # type: ignore[import-not-found]
+            from nsext.deep import envmod, onemod  # type: ignore[import-not-found]
+
+            assert (envtop.WHERE, twomod.WHERE, envmod.WHERE, onemod.WHERE) == (
+                "env",
+                "two",
+                "env",
+                "one",
+            )
+            assert list(sys.modules["nsext"].__path__) == [str(env / "nsext")]
+            finder.unmap(["nsext"], two)
+            assert finder.find_spec("nsext.onemod_absent") is None
+            spec = finder.find_spec("nsext.deep.onemod", sys.modules["nsext.deep"].__path__)
+            assert spec is not None
+            assert spec.origin == str(one / "nsext" / "deep" / "onemod.py")
+            assert finder.find_spec("nsext.twomod", sys.modules["nsext"].__path__) is None
+        finally:
+            for name in [n for n in sys.modules if n.partition(".")[0] == "nsext"]:
+                del sys.modules[name]
+
     def test_unmapped_names_ignored(self, finder: PluginFinder) -> None:
         """The finder answers None for names it does not map."""
         assert finder.find_spec("json") is None

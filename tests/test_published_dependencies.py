@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,7 +25,12 @@ from pluginhost.testing import WheelFactory
 
 MakeHost = Callable[..., PluginHost]
 
-PINNED = {"coverage": "7.13.5", "tabulate": "0.9.0"}
+PINNED = {
+    "coverage": "7.13.5",
+    "tabulate": "0.9.0",
+    "zope.deprecation": "6.0",
+    "zope.event": "6.2",
+}
 """The published versions these tests use (coverage 7.13.5 ships ``a1_coverage.pth``, and wheels
 for Python 3.10 to 3.13)."""
 
@@ -39,7 +45,9 @@ def _published(name: str, version: str | None = None) -> Path:
     downloaded once."""
     version = version or PINNED[name]
     cache = _cache()
-    found = sorted(cache.glob(f"{name}-{version}-*.whl"))
+    # Wheel file names spell the name with underscores (zope_event for zope.event).
+    stem = name.replace("-", "_").replace(".", "_")
+    found = sorted(cache.glob(f"{stem}-{version}-*.whl"))
     fitting = [w for w in found if _fits(w)]
     if fitting:
         return fitting[0]
@@ -57,7 +65,7 @@ def _published(name: str, version: str | None = None) -> Path:
             f"pip download {name}=={version} failed (no registry, or no wheel for this Python):"
             f" {done.stderr[-300:]}"
         )
-    fitting = [w for w in sorted(cache.glob(f"{name}-{version}-*.whl")) if _fits(w)]
+    fitting = [w for w in sorted(cache.glob(f"{stem}-{version}-*.whl")) if _fits(w)]
     if not fitting:
         pytest.skip(f"no wheel of {name}=={version} for this interpreter")
     return fitting[0]
@@ -110,3 +118,35 @@ class TestPublished:
         assert host.hook.greet(name="Ada") == ["Ada", "Ada"]
         (site,) = (tmp_path / "home" / "deps").iterdir()
         assert site.name.startswith("tabulate-0.9.0-")
+
+    def test_zope_event_beside_the_environments_zope_namespace(
+        self,
+        factory: WheelFactory,
+        make_host: MakeHost,
+        wheels: Path,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """zope.event ships a portion of the namespace package ``zope``; with the environment
+        holding another (zope.deprecation's, unpacked onto ``sys.path``), it serves beside it,
+        as pip installs them side by side: it was refused as a clash with the host."""
+        _not_in_environment("zope.event")
+        environment = tmp_path / "environment"
+        with zipfile.ZipFile(_published("zope.deprecation")) as archive:
+            archive.extractall(environment)
+        monkeypatch.syspath_prepend(str(environment))
+        _drop(_published("zope.event"), wheels)
+        code = "import pluggy\nimport zope.deprecation, zope.event\n"
+        code += "hookimpl = pluggy.HookimplMarker('greeter')\n"
+        code += "\n@hookimpl\ndef greet(name):\n"
+        code += "    return zope.event.notify.__module__ + ' ' + zope.deprecation.__name__\n"
+        factory.build("zopish", code=code, requires_dist=["zope.event"])
+        try:
+            host = make_host()
+            assert host.hook.greet(name="x") == ["zope.event zope.deprecation"]
+            (site,) = (tmp_path / "home" / "deps").iterdir()
+            assert site.name.startswith("zope.event-6.2-")
+        finally:
+            for name in [n for n in sys.modules if n.partition(".")[0] == "zope"]:
+                if str(environment) in str(getattr(sys.modules[name], "__file__", "") or ""):
+                    del sys.modules[name]

@@ -24,7 +24,7 @@ from ..discover.sources import Scan
 from ..discover.wheel import WheelInfo
 from ..install.deps import DepSites
 from ..install.sites import Handover
-from ..load.collisions import host_provider
+from ..load.collisions import check_host_clash, host_namespace
 from ..load.modules import PluginFinder, pop_modules, purge_modules, release
 from ..load.reaper import Reaper, Released
 from ..model.candidate import Candidate, WheelOrigin
@@ -89,6 +89,8 @@ class SharedDependencies:
         self._swaps: list[_Swap] = []
         self._wheels: tuple[WheelInfo, ...] = ()
         self._refused: dict[str, list[tuple[str, str]]] = {}
+        # Top-level names of dependencies that are namespace packages of the environment.
+        self._host_namespaces: set[str] = set()
         #: Whether a plugin's dependencies are its own (a process plugin's: :mod:`.private`).
         self.private: Callable[[Candidate], bool] = lambda candidate: False
         self.validated: Handover = lambda path, sha256: None
@@ -236,7 +238,7 @@ class SharedDependencies:
                 )
         wheel = choice.wheel
         if current is None:
-            _check_host(choice.distribution, wheel.top_level, plugin)
+            check_host_clash(choice.distribution, wheel, plugin)
         site, top_level, fresh = self._sites.install(wheel, plugin)
         others = tuple(u for u in current.users if u.plugin != plugin) if current else ()
         record = DepRecord(
@@ -252,7 +254,7 @@ class SharedDependencies:
             # Set aside, not dropped: the users' old versions serve calls through them until
             # the switch, and an undo puts them back.
             current_site = self._sites.root / current.site_dir
-            stash = pop_modules(current.top_level, current_site)
+            stash = pop_modules(current.top_level, current_site, self._host_namespaces)
             self._finder.unmap(current.top_level, current_site)
             self._swaps.append(_Swap(current, stash, record, fresh))
         self._map(record)
@@ -264,7 +266,10 @@ class SharedDependencies:
             swap = self._swaps.pop()
             new_site = self._sites.root / swap.new.site_dir
             self._finder.unmap(swap.new.top_level, new_site)
-            self._watch(purge_modules(swap.new.top_level, [new_site], new_site), swap.new)
+            released = purge_modules(
+                swap.new.top_level, [new_site], new_site, self._host_namespaces
+            )
+            self._watch(released, swap.new)
             sys.modules.update(swap.stash)
             self._map(swap.old)
             if swap.fresh:
@@ -292,8 +297,14 @@ class SharedDependencies:
             if serving.distribution != record.distribution
             for name in serving.top_level
         }
-        self._finder.map([n for n in record.top_level if n not in others], site)
-        self._finder.share([n for n in record.top_level if n in others], site)
+        # One the environment has as a namespace package gets this dir's portion added (as pip
+        # installs zope.event beside zope.interface); the environment keeps the name.
+        host = [n for n in record.top_level if n in self._host_namespaces or host_namespace(n)]
+        self._host_namespaces.update(host)
+        self._finder.extend(host, site)
+        own = [n for n in record.top_level if n not in host]
+        self._finder.map([n for n in own if n not in others], site)
+        self._finder.share([n for n in own if n in others], site)
         self._serving[record.distribution] = record
 
     def retain(self, active: Active) -> list[str]:
@@ -320,8 +331,11 @@ class SharedDependencies:
     def _retire(self, record: DepRecord) -> None:
         site = self._sites.root / record.site_dir
         self._finder.unmap(record.top_level, site)
-        self._watch(purge_modules(record.top_level, [site], site), record)
+        self._watch(self._purge(record, site), record)
         self._sites.delete(record.site_dir, record.version)
+
+    def _purge(self, record: DepRecord, site: Path) -> Released:
+        return purge_modules(record.top_level, [site], site, self._host_namespaces)
 
     def _watch(self, released: Released, record: DepRecord) -> None:
         """Have the reaper tell if the modules of ``record`` let go of outlive a collection."""
@@ -335,7 +349,7 @@ class SharedDependencies:
         for record in self._serving.values():
             site = self._sites.root / record.site_dir
             self._finder.unmap(record.top_level, site)
-            self._watch(purge_modules(record.top_level, [site], site), record)
+            self._watch(self._purge(record, site), record)
         self._serving.clear()
 
     def records(self) -> tuple[DepRecord, ...]:
@@ -434,22 +448,6 @@ def _wheel_name(problem: Problem) -> tuple[str, str] | None:
     except ValueError:  # InvalidWheelFilename, InvalidVersion
         return None
     return str(name), str(version)
-
-
-def _check_host(distribution: str, top_level: Sequence[str], plugin: str) -> None:
-    """Refuse a dependency whose top-level name the host environment already provides: one
-    interpreter has one module of a name.
-
-    :raises ResolutionError: naming the module and where the host has it from.
-    """
-    for module in top_level:
-        where = host_provider(module)
-        if where is not None:
-            raise ResolutionError(
-                f"top-level module {module!r} of shared dependency {distribution} is already "
-                f"provided by the host environment ({where})",
-                plugin=plugin,
-            )
 
 
 @attrs.define

@@ -17,13 +17,22 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Final
 
+from ..discover.wheel import WheelInfo
 from ..model.candidate import Candidate
 from ..model.errors import ResolutionError
 from ..model.names import PluginName
 from .guard import find_spec_anywhere
 from .modules import PluginFinder
 
-__all__ = ["STRAY_NAMES", "ModuleOwners", "both_provide", "host_provider", "refuse_or_leave_out"]
+__all__ = [
+    "STRAY_NAMES",
+    "ModuleOwners",
+    "both_provide",
+    "check_host_clash",
+    "host_namespace",
+    "host_provider",
+    "refuse_or_leave_out",
+]
 
 logger = logging.getLogger("pluginhost")
 
@@ -138,6 +147,22 @@ def host_provider(module: str) -> str | None:
     return _host_location(module) if _host_provides(module) else None
 
 
+def host_namespace(module: str) -> bool:
+    """Whether the host environment has top-level ``module`` as a namespace package (PEP 420,
+    no ``__init__.py``): one a dependency may add its portion to, as pip installs them side by
+    side (zope.event beside zope.interface)."""
+    if module in sys.stdlib_module_names or module in sys.builtin_module_names:
+        return False
+    loaded = sys.modules.get(module)
+    try:
+        if loaded is not None and getattr(loaded, "__file__", None) is not None:
+            return False  # a regular module or package of that name is imported already
+    except Exception:  # a module object whose attributes raise: not a namespace to share
+        return False
+    spec = _host_spec(module)
+    return spec is not None and spec.origin is None and bool(spec.submodule_search_locations)
+
+
 def _host_provides(module: str) -> bool:
     if module in sys.modules or module in sys.builtin_module_names:
         return True
@@ -176,3 +201,30 @@ def _host_location(module: str) -> str:
     if spec.submodule_search_locations:
         return f"a namespace package in {', '.join(spec.submodule_search_locations)}"
     return f"through {spec.loader!r}"
+
+
+def check_host_clash(distribution: str, wheel: WheelInfo, plugin: str) -> None:
+    """Refuse a shared dependency whose top-level name the host environment already provides:
+    one interpreter has one module of a name. A namespace package of the environment is not
+    refused when the wheel ships a portion of it (no ``__init__.py``): both serve, as in one
+    site-packages.
+
+    :raises ResolutionError: naming the module and where the host has it from.
+    """
+    for module in wheel.top_level:
+        where = host_provider(module)
+        if where is None or (_portion_of(wheel, module) and host_namespace(module)):
+            continue
+        raise ResolutionError(
+            f"top-level module {module!r} of shared dependency {distribution} is "
+            f"already provided by the host environment ({where})",
+            plugin=plugin,
+        )
+
+
+def _portion_of(wheel: WheelInfo, module: str) -> bool:
+    """Whether ``wheel`` ships ``module`` as a portion of a namespace package: a folder of
+    that name at its root, with no ``__init__.py``."""
+    return f"{module}/__init__.py" not in wheel.members and any(
+        member.startswith(f"{module}/") for member in wheel.members
+    )

@@ -14,7 +14,7 @@ import os
 import sys
 import threading
 import types
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from importlib.machinery import ModuleSpec
 from itertools import compress, repeat
 from pathlib import Path
@@ -62,6 +62,9 @@ class PluginFinder(importlib.abc.MetaPathFinder):
         # Top-level name -> the dirs it is found in: one, or several for a namespace package
         # that several dependencies share (see :meth:`share`).
         self._roots: dict[str, tuple[str, ...]] = {}
+        # Namespace packages of the host environment -> the dirs that add portions to them
+        # (see :meth:`extend`).
+        self._portions: dict[str, tuple[str, ...]] = {}
         self._lock = threading.Lock()
         # Site dir -> module name -> its bytecode, as the site writer sent it back.
         self._compiled: dict[str, dict[str, Compiled]] = {}
@@ -98,11 +101,27 @@ class PluginFinder(importlib.abc.MetaPathFinder):
                 kept = tuple(r for r in self._roots.get(name, ()) if r != str(root))
                 self._roots[name] = (*kept, str(root))
 
+    def extend(self, names: Iterable[str], root: Path) -> None:
+        """Make the modules under the top-level ``names``, namespace packages of the host
+        environment, importable from their portions in ``root`` too (zope.event's ``zope/``
+        beside the environment's zope.interface). The names themselves stay the environment's:
+        what is in ``root`` is looked for when a module inside them is imported, whether the
+        namespace package was imported before or not.
+        """
+        with self._lock:
+            for name in names:
+                kept = tuple(r for r in self._portions.get(name, ()) if r != str(root))
+                self._portions[name] = (*kept, str(root))
+
     def unmap(self, names: Iterable[str], root: Path | None = None) -> None:
         """Forget ``names``, or only their mapping to ``root`` when it is given: a namespace
         package stays importable from the other dirs that share it."""
         with self._lock:
             for name in names:
+                portions = self._portions.pop(name, ())
+                rest = () if root is None else tuple(r for r in portions if r != str(root))
+                if rest:
+                    self._portions[name] = rest
                 roots = self._roots.pop(name, ())
                 gone = roots if root is None else tuple(r for r in roots if r == str(root))
                 if len(gone) < len(roots):
@@ -119,7 +138,8 @@ class PluginFinder(importlib.abc.MetaPathFinder):
         top, dot, _ = fullname.partition(".")
         roots = self._roots.get(top)
         if roots is None:
-            return None
+            portions = self._portions.get(top)
+            return _in_portions(fullname, portions, path) if portions and dot else None
         for root in roots:
             compiled = self._compiled.get(root, {}).get(fullname)
             if compiled is not None and _found_there(compiled, root, path):
@@ -137,7 +157,27 @@ class PluginFinder(importlib.abc.MetaPathFinder):
         and ``importlib_metadata``, which ask every finder on ``sys.meta_path``."""
         with self._lock:
             roots = {root for shared in self._roots.values() for root in shared}
+            roots.update(root for added in self._portions.values() for root in added)
         return find_distributions(roots, context or importlib.metadata.DistributionFinder.Context())
+
+
+def _in_portions(
+    fullname: str, portions: Sequence[str], path: Sequence[str] | None
+) -> ModuleSpec | None:
+    """``fullname``, inside a namespace package of the environment, as found in the portions
+    dependencies add to it; ``None`` to leave it to the environment's finders.
+
+    A namespace package inside it that the environment has too (``google.cloud``) is left to
+    them, with the environment's portions: the modules inside are looked for here again.
+    """
+    parent = fullname.rpartition(".")[0].split(".")
+    spec = importlib.machinery.PathFinder.find_spec(
+        fullname, [os.path.join(root, *parent) for root in portions]
+    )
+    if spec is None or spec.origin is not None or path is None:
+        return spec
+    there = importlib.machinery.PathFinder.find_spec(fullname, list(path))
+    return None if there is not None else spec
 
 
 def _found_there(compiled: Compiled, root: str, path: Sequence[str] | None) -> bool:
@@ -225,27 +265,37 @@ def import_entry_points(
 
 
 def pop_modules(
-    top_level: Iterable[str], within: Path | None = None
+    top_level: Iterable[str], within: Path | None = None, shared: Collection[str] = ()
 ) -> dict[str, types.ModuleType]:
     """Take a plugin's modules out of ``sys.modules``, returning them by name.
 
     :param within: only the modules loaded from under this dir (and those of no file, such as
         a namespace package): the others are another distribution's portions of a namespace
         package they share (see :meth:`PluginFinder.share`).
+    :param shared: top-level names that are namespace packages of the host environment (see
+        :meth:`PluginFinder.extend`): a namespace package under them stays, unless all its
+        portions are under ``within``.
     """
-    names = [n for n in owned_modules(top_level) if within is None or _loaded_from(n, within)]
+    names = [
+        n
+        for n in owned_modules(top_level)
+        if within is None or _loaded_from(n, within, n.partition(".")[0] in shared)
+    ]
     return {name: sys.modules.pop(name) for name in names}
 
 
 def purge_modules(
-    top_level: Iterable[str], roots: Iterable[Path] = (), within: Path | None = None
+    top_level: Iterable[str],
+    roots: Iterable[Path] = (),
+    within: Path | None = None,
+    shared: Collection[str] = (),
 ) -> Released:
     """Remove a plugin's modules from ``sys.modules`` and its dirs from the import caches.
 
-    :param within: as :func:`pop_modules` takes it.
+    :param within: :param shared: as :func:`pop_modules` takes them.
     :returns: see :func:`release`.
     """
-    return release(pop_modules(top_level, within), roots)
+    return release(pop_modules(top_level, within, shared), roots)
 
 
 def release(modules: dict[str, types.ModuleType], roots: Iterable[Path] = ()) -> Released:
@@ -270,10 +320,20 @@ def release(modules: dict[str, types.ModuleType], roots: Iterable[Path] = ()) ->
     return released
 
 
-def _loaded_from(name: str, root: Path) -> bool:
-    """Whether module ``name`` was loaded from under ``root`` (or cannot tell: no file)."""
-    origin = getattr(sys.modules.get(name), "__file__", None)
-    return not isinstance(origin, str) or origin.startswith(str(root))
+def _loaded_from(name: str, root: Path, environments: bool = False) -> bool:
+    """Whether module ``name`` was loaded from under ``root`` (or cannot tell: no file).
+
+    :param environments: ``name`` is inside a namespace package of the host environment: one
+        of no file is a namespace package, the environment's unless its portions are all here.
+    """
+    module = sys.modules.get(name)
+    origin = getattr(module, "__file__", None)
+    if isinstance(origin, str):
+        return origin.startswith(str(root))
+    if not environments:
+        return True
+    portions = [str(p) for p in getattr(module, "__path__", ())]
+    return bool(portions) and all(p.startswith(str(root)) for p in portions)
 
 
 def _drop_modules(names: Iterable[str]) -> None:
