@@ -30,6 +30,7 @@ import attrs
 from .owners import kind as _kind
 from .owners import owned as _owned
 from .owners import top as _top
+from .stacks import current_frames
 
 __all__ = [
     "Effects",
@@ -100,7 +101,7 @@ def snapshot() -> Snapshot:
         path_hooks=list(sys.path_hooks),
         path=list(sys.path),
         atexit=atexit._ncallbacks(),
-        threads=frozenset(sys._current_frames()),
+        threads=frozenset(current_frames()),
     )
 
 
@@ -377,7 +378,7 @@ def _restore_path(before: list[str]) -> list[str]:
 
 
 def _new_threads(before: frozenset[int]) -> list[ThreadRef]:
-    new = sys._current_frames().keys() - before
+    new = current_frames().keys() - before
     if not new:
         return []  # the usual case, after each import of a start with hundreds of plugins
     by_ident = {t.ident: t for t in threading.enumerate()}
@@ -393,7 +394,7 @@ def _new_threads(before: frozenset[int]) -> list[ThreadRef]:
 
 def _running(tracked: dict[int, ThreadRef], prefixes: tuple[str, ...]) -> dict[int, str | None]:
     """Live threads that are tracked or inside code under ``prefixes``: ident to where."""
-    frames = sys._current_frames()
+    frames = current_frames()
     # This thread's own frame, bound to a local here, would hold itself in a cycle, and with
     # it its callers' frames and everything they hold (the versions just retired, until the
     # next full collection).

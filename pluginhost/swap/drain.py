@@ -28,6 +28,7 @@ from collections.abc import Collection, Sequence
 import pluggy
 from pluggy._callers import _multicall
 
+from ..load.stacks import current_frames
 from .switch import Implementations
 
 __all__ = ["Drained", "drain", "in_flight", "running"]
@@ -92,7 +93,7 @@ def running(groups: Sequence[Implementations]) -> bool:
     Only executing frames count: a frame kept by a traceback has returned.
     """
     old = {id(impl) for group in groups for _, impl in group.impls}
-    return any(_runs(frame, old) for frame in sys._current_frames().values())
+    return any(_runs(frame, old) for frame in current_frames().values())
 
 
 def _runs(frame: types.FrameType | None, old: Collection[int]) -> bool:
