@@ -12,6 +12,7 @@ from conftest import greet_code
 from strategies import candidate
 
 from pluginhost import PluginHost
+from pluginhost.load import collisions
 from pluginhost.load.collisions import ModuleOwners
 from pluginhost.model.errors import ResolutionError
 from pluginhost.model.names import PluginName, plugin_name
@@ -261,3 +262,22 @@ class TestStrayNamesInAHost:
         import test
 
         assert not hasattr(test, "MINE")
+
+
+class TestNamespacePortions:
+    def test_a_module_inside_the_environments_namespace_clashes_nested_too(
+        self, tmp_path: Path
+    ) -> None:
+        """A wheel's portion clashes where it ships a module the environment's portions have,
+        looked for inside a namespace package both have portions of (``google.cloud``); a
+        module only the wheel has does not."""
+        env = tmp_path / "env"
+        (env / "nsclash" / "deep").mkdir(parents=True)
+        (env / "nsclash" / "deep" / "envmod.py").write_text("")
+        (env / "nsclash" / "top.py").write_text("")
+        portions = [str(env / "nsclash")]
+        clash = collisions._portion_clash
+        assert clash({"nsclash/deep/envmod.py"}, "nsclash", portions) == "nsclash.deep.envmod"
+        assert clash({"nsclash/top/__init__.py"}, "nsclash", portions) == "nsclash.top"
+        assert clash({"nsclash/deep/mine.py", "nsclash/other.py"}, "nsclash", portions) is None
+        assert clash({"nsclash/deep/__init__.py"}, "nsclash", portions) == "nsclash.deep"

@@ -265,6 +265,21 @@ class TestShared:
         assert "top-level module 'nsenv' of shared dependency nsenv-owner" in error
         assert "a namespace package in" in error
 
+    def test_a_portion_shadowing_a_module_of_the_environments_namespace_is_refused(
+        self, host_namespace: Path, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """A dependency's portion that ships a module the environment's namespace package
+        has too (an older zope.event beside the environment's, say) would shadow it for
+        everyone: refused, naming the module."""
+        _portion(factory, "nsenv-hostpart", "hostpart", namespace="nsenv")
+        code = greet_code("x") + "\nimport nsenv.hostpart\n"
+        factory.build("shadower", code=code, requires_dist=["nsenv-hostpart"])
+        host = make_host()
+        assert host.load_order() == ()
+        error = host.plugins["shadower"].error or ""
+        assert "module 'nsenv.hostpart' of shared dependency nsenv-hostpart" in error
+        assert "inside its namespace package 'nsenv'" in error
+
     def test_namespace_portion_retired_alone(
         self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
     ) -> None:

@@ -15,7 +15,7 @@ import logging
 import sys
 from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from ..discover.wheel import WheelInfo
 from ..model.candidate import Candidate
@@ -213,8 +213,17 @@ def check_host_clash(distribution: str, wheel: WheelInfo, plugin: str) -> None:
     """
     for module in wheel.top_level:
         where = host_provider(module)
-        if where is None or (_portion_of(wheel, module) and host_namespace(module)):
+        if where is None:
             continue
+        if _portion_of(wheel.members, module) and host_namespace(module):
+            clash = _portion_clash(wheel.members, module, _host_portions(module))
+            if clash is None:
+                continue
+            raise ResolutionError(
+                f"module {clash!r} of shared dependency {distribution} is already provided by "
+                f"the host environment (inside its namespace package {module!r})",
+                plugin=plugin,
+            )
         raise ResolutionError(
             f"top-level module {module!r} of shared dependency {distribution} is "
             f"already provided by the host environment ({where})",
@@ -222,9 +231,64 @@ def check_host_clash(distribution: str, wheel: WheelInfo, plugin: str) -> None:
         )
 
 
-def _portion_of(wheel: WheelInfo, module: str) -> bool:
-    """Whether ``wheel`` ships ``module`` as a portion of a namespace package: a folder of
-    that name at its root, with no ``__init__.py``."""
-    return f"{module}/__init__.py" not in wheel.members and any(
-        member.startswith(f"{module}/") for member in wheel.members
-    )
+def _portion_of(members: Collection[str], package: str) -> bool:
+    """Whether a wheel of ``members`` ships ``package`` (dotted) as a portion of a namespace
+    package: a folder of that name, with no ``__init__.py``."""
+    folder = package.replace(".", "/") + "/"
+    return f"{folder}__init__.py" not in members and any(m.startswith(folder) for m in members)
+
+
+def _host_portions(package: str) -> list[str]:
+    spec = _host_spec(package)
+    return list(spec.submodule_search_locations or ()) if spec is not None else []
+
+
+def _portion_clash(members: Collection[str], package: str, portions: list[str]) -> str | None:
+    """A module a wheel's portion of the environment's namespace ``package`` ships that the
+    environment has too (in its ``portions``, or imported): it would shadow it for everyone.
+    A namespace package inside that both have portions of is looked into in turn."""
+    folder = package.replace(".", "/") + "/"
+    inside = (m[len(folder) :].split("/", 1)[0] for m in members if m.startswith(folder))
+    stems = {entry.split(".", 1)[0] for entry in inside}
+    for stem in sorted(s for s in stems if s.isidentifier()):
+        name = f"{package}.{stem}"
+        regular, inner = _environment_has(name, portions)
+        if regular or (not inner and name in sys.modules):
+            return name
+        if not inner:
+            continue
+        clash = _portion_clash(members, name, inner) if _portion_of(members, name) else name
+        if clash is not None:
+            return clash
+    return None
+
+
+def _environment_has(name: str, portions: list[str]) -> tuple[bool, list[str]]:
+    """Whether the environment's ``portions`` of a namespace package hold module ``name`` as
+    a module or regular package, and the portions they hold of it as a namespace package.
+
+    Asked of each directory's own finder (``sys.path_hooks``): a path finder's answer for a
+    namespace package needs its parent imported.
+    """
+    inner: list[str] = []
+    for portion in portions:
+        finder = _directory_finder(portion)
+        try:
+            spec = finder.find_spec(name) if finder is not None else None
+        except (ImportError, OSError):
+            continue
+        if spec is None:
+            continue
+        if spec.loader is not None:
+            return True, []
+        inner += list(spec.submodule_search_locations or ())
+    return False, inner
+
+
+def _directory_finder(path: str) -> Any:
+    for hook in sys.path_hooks:
+        try:
+            return hook(path)
+        except ImportError:
+            continue
+    return None
