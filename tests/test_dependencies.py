@@ -52,9 +52,12 @@ def _portion(
 ) -> Path:
     """A dependency wheel shipping one portion, ``nsjar/<module>.py``, of the namespace package
     ``nsjar`` (no ``__init__.py``), as jaraco.functools and jaraco.context ship ``jaraco/``."""
-    code = f"VALUE = {module!r}\n".encode()
-    member = Member(f"{namespace}/{module}.py", code)
-    draft = Draft(distribution, "1.0.0", "py3-none-any", "", [member], {})
+    return _dependency(factory, distribution, f"{namespace}/{module}.py", f"VALUE = {module!r}\n")
+
+
+def _dependency(factory: WheelFactory, distribution: str, member: str, code: str) -> Path:
+    """A dependency wheel (no plugin) of one member, written as it is."""
+    draft = Draft(distribution, "1.0.0", "py3-none-any", "", [Member(member, code.encode())], {})
     path = factory.directory / draft.filename
     path.write_bytes(write_archive(draft, {}))
     return path
@@ -248,15 +251,7 @@ class TestShared:
     ) -> None:
         """A dependency shipping ``nsenv/__init__.py`` would replace the environment's
         namespace package: refused, naming it."""
-        draft = Draft(
-            "nsenv-owner",
-            "1.0.0",
-            "py3-none-any",
-            "",
-            [Member("nsenv/__init__.py", b"VALUE = 'mine'\n")],
-            {},
-        )
-        (factory.directory / draft.filename).write_bytes(write_archive(draft, {}))
+        _dependency(factory, "nsenv-owner", "nsenv/__init__.py", "VALUE = 'mine'\n")
         code = greet_code("x") + "\nimport nsenv\n"
         factory.build("owner", code=code, requires_dist=["nsenv-owner"])
         host = make_host()

@@ -147,20 +147,22 @@ def host_provider(module: str) -> str | None:
     return _host_location(module) if _host_provides(module) else None
 
 
-def host_namespace(module: str) -> bool:
-    """Whether the host environment has top-level ``module`` as a namespace package (PEP 420,
-    no ``__init__.py``): one a dependency may add its portion to, as pip installs them side by
-    side (zope.event beside zope.interface)."""
+def host_namespace(module: str) -> list[str]:
+    """The portions of top-level ``module`` when the host environment has it as a namespace
+    package (PEP 420, no ``__init__.py``), else none: one a dependency may add its portion to,
+    as pip installs them side by side (zope.event beside zope.interface)."""
     if module in sys.stdlib_module_names or module in sys.builtin_module_names:
-        return False
+        return []
     loaded = sys.modules.get(module)
     try:
         if loaded is not None and getattr(loaded, "__file__", None) is not None:
-            return False  # a regular module or package of that name is imported already
+            return []  # a regular module or package of that name is imported already
     except Exception:  # a module object whose attributes raise: not a namespace to share
-        return False
+        return []
     spec = _host_spec(module)
-    return spec is not None and spec.origin is None and bool(spec.submodule_search_locations)
+    if spec is None or spec.origin is not None:
+        return []
+    return list(spec.submodule_search_locations or ())
 
 
 def _host_provides(module: str) -> bool:
@@ -215,8 +217,9 @@ def check_host_clash(distribution: str, wheel: WheelInfo, plugin: str) -> None:
         where = host_provider(module)
         if where is None:
             continue
-        if _portion_of(wheel.members, module) and host_namespace(module):
-            clash = _portion_clash(wheel.members, module, _host_portions(module))
+        portions = host_namespace(module) if _portion_of(wheel.members, module) else []
+        if portions:
+            clash = _portion_clash(wheel.members, module, portions)
             if clash is None:
                 continue
             raise ResolutionError(
@@ -236,11 +239,6 @@ def _portion_of(members: Collection[str], package: str) -> bool:
     package: a folder of that name, with no ``__init__.py``."""
     folder = package.replace(".", "/") + "/"
     return f"{folder}__init__.py" not in members and any(m.startswith(folder) for m in members)
-
-
-def _host_portions(package: str) -> list[str]:
-    spec = _host_spec(package)
-    return list(spec.submodule_search_locations or ()) if spec is not None else []
 
 
 def _portion_clash(members: Collection[str], package: str, portions: list[str]) -> str | None:
