@@ -11,12 +11,12 @@ import argparse
 import shlex
 from collections.abc import Callable, Iterator
 
-import attrs
+from ..model.frozen import frozen
 
 __all__ = ["Command", "Option", "commands", "script"]
 
 
-@attrs.frozen
+@frozen
 class Option:
     """One option of a command.
 
@@ -32,7 +32,7 @@ class Option:
     choices: tuple[str, ...] = ()
 
 
-@attrs.frozen
+@frozen
 class Command:
     """One command: its options, and the fixed choices of its positional arguments, if any."""
 

@@ -27,6 +27,7 @@ from typing import BinaryIO, Final
 
 import attrs
 
+from ..model.frozen import frozen
 from .names import STARTUP_MODULES, name_refusal, tree_refusal
 from .regular import open_regular
 
@@ -80,7 +81,7 @@ def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> 
         raise ValueError(f"WheelLimits.{attribute.name} must be a positive integer, not {value!r}")
 
 
-@attrs.frozen
+@frozen
 class WheelLimits:
     """Bounds on what a wheel may cost to read, checked on declared and on actual sizes.
 
@@ -127,7 +128,7 @@ class RefusedError(Exception):
     """One reason to refuse a wheel; the public functions add the path and the plugin."""
 
 
-@attrs.frozen
+@frozen
 class WheelBytes:
     """A wheel file's bytes, read at once, and their sha256, taken once.
 

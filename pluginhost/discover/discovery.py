@@ -34,10 +34,9 @@ from collections.abc import Collection, Mapping, Sequence
 from itertools import compress
 from pathlib import Path
 
-import attrs
-
 from ..model.candidate import Candidate
 from ..model.errors import ManifestError, PluginHostError, TrustError, WheelError
+from ..model.frozen import frozen
 from ..model.pacing import pace, paced
 from ..model.problems import Problem
 from .archive import WheelBytes, WheelLimits
@@ -58,7 +57,7 @@ _SCAN = operator.itemgetter(0)
 _HELD = operator.itemgetter(1)
 
 
-@attrs.frozen
+@frozen
 class Look:
     """What one look found.
 

@@ -19,6 +19,7 @@ import attrs
 
 from ..model.candidate import Candidate, EntryPoint, InstalledOrigin
 from ..model.errors import ManifestError
+from ..model.frozen import frozen
 from ..model.manifest import Manifest
 from ..model.problems import Problem, ProblemKind
 from .candidates import default_plugin_name, unit_entry_points, unit_manifest_member
@@ -44,7 +45,7 @@ __all__ = ["EnvironmentSource"]
 _RACY: Final = 2.0
 
 
-@attrs.frozen
+@frozen
 class EnvironmentSource:
     """Distributions installed in the environment (``sys.path`` unless ``path`` is given).
 
@@ -241,7 +242,7 @@ def _entry_points(text: str, group: str) -> list[tuple[str, str]]:
     return pairs
 
 
-@attrs.frozen
+@frozen
 class _CoreMetadata:
     """What discovery needs of an installed distribution's metadata."""
 

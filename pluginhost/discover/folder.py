@@ -16,6 +16,7 @@ from typing import Final
 import attrs
 
 from ..model.errors import ManifestError, PluginHostError, WheelError
+from ..model.frozen import frozen
 from ..model.pacing import paced
 from ..model.problems import Problem, ProblemKind
 from .archive import WheelLimits
@@ -41,7 +42,7 @@ _PARTS: Final = operator.methodcaller("split", os.sep)
 logger = logging.getLogger("pluginhost")
 
 
-@attrs.frozen
+@frozen
 class WheelFolderSource:
     """The wheels in one folder (and its subfolders, down to ``max_depth``).
 

@@ -20,6 +20,7 @@ from typing import Final, final
 
 import attrs
 
+from ..model.frozen import frozen
 from .wheel import WheelInfo
 
 __all__ = ["DEFAULT_CAP", "ValidatedWheel", "ValidatedWheels"]
@@ -29,7 +30,7 @@ __all__ = ["DEFAULT_CAP", "ValidatedWheel", "ValidatedWheels"]
 DEFAULT_CAP: Final = 64 * 1024 * 1024
 
 
-@attrs.frozen
+@frozen
 class ValidatedWheel:
     """A wheel's bytes as validated, and what validation read from them.
 

@@ -26,9 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
-import attrs
-
 from ..model.errors import TrustError
+from ..model.frozen import frozen
 from .trust import TrustGate, unsafe_path
 
 __all__ = ["HomeFault", "check_home", "check_start", "home_faults"]
@@ -39,7 +38,7 @@ _NOT_WALKED: Final = frozenset({"staging", "control"})
 _ENTER_BITS: Final = stat.S_IXGRP | stat.S_IXOTH
 
 
-@attrs.frozen
+@frozen
 class HomeFault:
     """One entry of a home that fails strict modes.
 

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import attrs
 
 from ..model.errors import SettingsError
+from ..model.frozen import frozen
 from ..model.names import canonicalize_name
 from ..model.rollout import Rollout
 
@@ -63,7 +64,7 @@ def _auth_pair(value: Iterable[str] | None) -> tuple[str, str] | None:
     return None if value is None else tuple(value)  # type: ignore[return-value]  # checked
 
 
-@attrs.frozen
+@frozen
 class IndexSettings:
     """A package index to follow; see :class:`~pluginhost.IndexSource` for each field.
 

@@ -15,10 +15,10 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final
 
-import attrs
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
+from ..model.frozen import frozen
 from ..model.names import canonicalize_name
 from ..model.specifiers import checked_applies
 from .archive import MemberReader, RefusedError
@@ -60,7 +60,7 @@ _MODULE_SUFFIXES: Final = (".py", ".pyc", ".so", ".pyd")
 _WHEEL_VERSION: Final = re.compile(r"0*1(?:\.[0-9]{1,9})*", re.ASCII)
 
 
-@attrs.frozen
+@frozen
 class EntryPointSpec:
     """One entry point declared in a wheel's ``entry_points.txt``."""
 
@@ -124,7 +124,7 @@ def _entry(line: str, group: str | None, number: int) -> EntryPointSpec:
     return EntryPointSpec(name.strip(), group, value.strip())
 
 
-@attrs.frozen
+@frozen
 class FileName:
     distribution: NormalizedName
     version: Version

@@ -13,7 +13,6 @@ import threading
 from collections.abc import Callable
 from typing import Final, final
 
-import attrs
 from watchdog.events import (
     DirDeletedEvent,
     FileClosedEvent,
@@ -27,6 +26,7 @@ from watchdog.events import (
 from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
+from ..model.frozen import frozen
 from .folder_snapshot import Signature, folder_identity, read_snapshot, unwatchable_reason
 from .inotify import ATTRIB_EVENT, InotifyObserver, InotifyWatch
 
@@ -103,7 +103,7 @@ _EXHAUSTED: Final = {
 STOPPED: Final = "watcher stopped"
 
 
-@attrs.frozen
+@frozen
 class Armed:
     """A folder just armed: what it is and what it held once the watch was in place.
 

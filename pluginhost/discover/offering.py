@@ -44,6 +44,7 @@ from packaging.version import Version
 
 from ..model.errors import IndexHashError, IndexResponseError
 from ..model.events import Event, EventKind
+from ..model.frozen import frozen
 from ..model.names import canonicalize_name
 from ..model.problems import Problem, ProblemKind
 from ..model.rollout import Rollout, cohort
@@ -112,7 +113,7 @@ class _NoHost:
 NO_HOST: HostSide = _NoHost()
 
 
-@attrs.frozen
+@frozen
 class Offer:
     """What a poll decided.
 
@@ -472,10 +473,9 @@ class Offering:
         return set(needs)
 
 
-@attrs.frozen
+@frozen
 class _Told:
-    """What the host told one decision: the hashes its trust file lists (``None``: no such
-    policy), and the wheels it did not take (absolute paths)."""
+    """The host's word on a decision: trusted hashes (None: no trust file), paths it refused."""
 
     trusted: Collection[str] | None = None
     refused: Collection[str] = frozenset()

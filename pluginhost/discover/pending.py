@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Final, final
 
-import attrs
-
+from ..model.frozen import frozen
 from .folder_snapshot import Signature
 
 __all__ = ["Key", "Pending", "PendingPaths"]
@@ -15,7 +14,7 @@ __all__ = ["Key", "Pending", "PendingPaths"]
 Key = tuple[str, str]
 
 
-@attrs.frozen(eq=False)
+@frozen(eq=False)
 class Pending:
     """A path seen changing: its signature when last looked at, and when to look again.
 

@@ -22,9 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
-import attrs
-
 from ..model.errors import WheelError
+from ..model.frozen import frozen
 from ..model.manifest import load_toml_parser
 from .archive import RefusedError, WheelBytes, WheelLimits, hash_wheel_file, read_wheel_bytes
 from .candidates import inspect_plugin_wheel
@@ -47,7 +46,7 @@ __all__ = [
 ELSEWHERE_MAX: Final = 1024 * 1024
 
 
-@attrs.frozen
+@frozen
 class WheelRead:
     """A wheel file's bytes, and what validating them made of the wheel.
 

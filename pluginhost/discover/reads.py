@@ -11,10 +11,9 @@ import os
 import stat
 from pathlib import Path
 
-import attrs
-
 from ..model.candidate import Candidate
 from ..model.errors import ManifestError, WheelError
+from ..model.frozen import frozen
 from .wheel import WheelInfo
 
 __all__ = ["Outcome", "Read", "StatKey", "identity", "key_of", "stat_key"]
@@ -26,7 +25,7 @@ Outcome = Candidate | WheelInfo | WheelError | ManifestError
 """What validation made of a wheel's bytes."""
 
 
-@attrs.frozen
+@frozen
 class Read:
     """What one wheel file yielded.
 

@@ -19,8 +19,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from typing import Final
 
-import attrs
-
+from ..model.frozen import frozen
 from .archive import MemberReader, RefusedError
 from .metadata import read_text
 
@@ -36,7 +35,7 @@ _UNLISTED: Final = frozenset({"RECORD", "RECORD.jws", "RECORD.p7s"})
 _SIZE: Final = re.compile(r"[0-9]{1,20}", re.ASCII)
 
 
-@attrs.frozen
+@frozen
 class _RecordEntry:
     algorithm: str
     digest: str

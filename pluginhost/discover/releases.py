@@ -16,7 +16,6 @@ import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import attrs
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.tags import sys_tags
@@ -27,6 +26,7 @@ from packaging.utils import (
 )
 from packaging.version import Version
 
+from ..model.frozen import frozen
 from ..model.specifiers import checked_applies
 from .archive import ZIP_ERRORS
 from .index.client import MAX_METADATA_BYTES
@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen
+@frozen
 class Release:
     """One version of a project: the wheel of it this interpreter prefers.
 

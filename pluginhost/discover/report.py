@@ -14,10 +14,9 @@ import stat
 from pathlib import Path
 from typing import Any, Final
 
-import attrs
-
 from ..model.candidate import EntryPoint
 from ..model.errors import ManifestError, WheelError
+from ..model.frozen import frozen
 from ..model.manifest import Manifest
 from ..model.versions import Version, parse_version
 from .candidates import candidate_from_wheel, inspect_plugin_wheel
@@ -29,7 +28,7 @@ __all__ = ["WheelReport"]
 _GROUP_SUFFIX: Final = ".plugins"
 
 
-@attrs.frozen
+@frozen
 class WheelReport:
     """One wheel, checked as a host would check it before installing it.
 

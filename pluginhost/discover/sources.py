@@ -16,16 +16,15 @@ from collections.abc import Iterable
 from itertools import chain
 from typing import Protocol
 
-import attrs
-
 from ..model.candidate import Candidate
+from ..model.frozen import frozen
 from ..model.problems import Problem
 from .wheel import WheelInfo
 
 __all__ = ["Scan", "Source"]
 
 
-@attrs.frozen
+@frozen
 class Scan:
     """What one look at a source found.
 

@@ -34,6 +34,7 @@ import attrs
 from packaging.version import InvalidVersion, Version
 
 from ..model.errors import TrustError
+from ..model.frozen import frozen
 from ..model.names import canonicalize_name
 from .regular import read_regular
 
@@ -53,7 +54,7 @@ _REQUIREMENT: Final = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s=;]+)$")
 MAX_TRUST_FILE: Final = 4 * 1024 * 1024
 
 
-@attrs.frozen
+@frozen
 class TrustedHash:
     """One hash listed in a trust file, with the name and version it is listed for."""
 

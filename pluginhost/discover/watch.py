@@ -58,10 +58,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final, Literal, final
 
-import attrs
 from watchdog.events import FileSystemEvent
 
 from ..model.errors import HostStateError
+from ..model.frozen import frozen
 from ..model.pacing import paced_thread
 from .folder_snapshot import (
     WatchedFolder,
@@ -88,7 +88,7 @@ CHECK_INTERVAL: Final = 1.0
 WATCHING_AGAIN: Final = "folder is back, watching again"
 
 
-@attrs.frozen
+@frozen
 class FolderChange:
     """Wanted files of one watched folder that appeared, changed or went away, each settled.
 

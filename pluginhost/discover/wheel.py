@@ -20,6 +20,7 @@ from pathlib import Path
 import attrs
 
 from ..model.errors import WheelError
+from ..model.frozen import frozen
 from .archive import (
     MemberReader,
     RefusedError,
@@ -54,7 +55,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen
+@frozen
 class WheelInfo:
     """What a valid wheel declares, as read by :func:`inspect_wheel`.
 
@@ -84,7 +85,7 @@ class WheelInfo:
     members: frozenset[str]
 
 
-@attrs.frozen
+@frozen
 class Inspection:
     """A valid wheel's :class:`WheelInfo`, and the members kept by :func:`inspect_members`.
 

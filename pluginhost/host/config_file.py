@@ -44,6 +44,7 @@ from typing import Any, Final
 import attrs
 
 from ..model.errors import PluginHostError, SettingsError, VersionError
+from ..model.frozen import frozen
 from .host import PluginHost
 from .index_config import read_indexes
 from .settings import FileKey, FileKind, Settings, positive_seconds
@@ -74,7 +75,7 @@ class ConfigError(PluginHostError):
         super().__init__(f"{key}: {reason}" if key else reason, path=path)
 
 
-@attrs.frozen(kw_only=True)
+@frozen(kw_only=True)
 class HostConfig(Settings):
     """What ``pluginhost run`` needs to build a :class:`~pluginhost.PluginHost`: the file's
     settings, plus the file, the project and the hookspecs it names.

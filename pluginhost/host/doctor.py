@@ -10,11 +10,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-import attrs
-
 from ..discover.home_check import home_faults
 from ..install.site_record import site_fault
 from ..model.errors import StoreError
+from ..model.frozen import frozen
 from ..state.audit import AUDIT_NAME, verify_audit
 from .homeview import HomeView, read_home
 from .statusdoc import STATUS_FILE
@@ -40,7 +39,7 @@ _PROBLEM_CHECKS: Final = {
 _LEAK_MARK: Final = "modules still referenced after unload"
 
 
-@attrs.frozen
+@frozen
 class Finding:
     """One result of a check.
 
@@ -57,7 +56,7 @@ class Finding:
         return {"check": self.check, "ok": self.ok, "message": self.message}
 
 
-@attrs.frozen
+@frozen
 class Diagnosis:
     """Every finding of ``pluginhost doctor`` on one home, information first.
 

@@ -27,6 +27,7 @@ from ..load.reaper import Reaper
 from ..model.candidate import Candidate, CandidateKey, candidate_name, without_keys
 from ..model.errors import ActivationError, HostStateError, PluginHostError, StoreError
 from ..model.events import Event
+from ..model.frozen import frozen
 from ..model.names import PluginName
 from ..model.pacing import pace, paced
 from ..model.problems import Problem
@@ -56,12 +57,10 @@ logger = logging.getLogger("pluginhost")
 _NONE_WITHDRAWN: Mapping[str, str] = MappingProxyType({})
 
 
-@attrs.frozen
+@frozen
 class Outcome:
-    """What a reconcile did that its caller may need to answer for.
-
-    :param failures: the error of each candidate whose change failed, by its key.
-    """
+    """What a reconcile did that its caller may need to answer for: ``failures``, the error
+    of each candidate whose change failed, by its key."""
 
     failures: Mapping[CandidateKey, PluginHostError] = MappingProxyType({})
 

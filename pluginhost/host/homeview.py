@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from ..model.errors import HostStateError, PluginHostError
+from ..model.frozen import frozen
 from ..model.status import PluginState
 from ..state.store import AtomicJsonFile, HomeLock
 from .statusdoc import STATUS_FILE
@@ -21,7 +22,7 @@ from .statusdoc import STATUS_FILE
 __all__ = ["HomeView", "read_document", "read_home", "require_home"]
 
 
-@attrs.frozen
+@frozen
 class HomeView:
     """What the documents of a home say, read once.
 

@@ -22,6 +22,7 @@ from ..discover.index_settings import IndexSettings
 from ..discover.trust import TrustMode
 from ..install.site_record import SiteCheck
 from ..model.errors import SettingsError, VersionError
+from ..model.frozen import frozen
 from ..model.limits import ResourceLimits
 from ..model.names import plugin_name
 from ..model.policy import BreakingChange, VersionPolicy
@@ -47,7 +48,7 @@ HostIsolation = Literal["manifest", "process"]
 UnknownHooks = Literal["warn", "refuse"]
 
 
-@attrs.frozen
+@frozen
 class FileKey:
     """How a configuration file holds one setting.
 
@@ -127,7 +128,7 @@ def _seconds(settings: object, attribute: attrs.Attribute[float], value: float) 
 _bool = attrs.validators.instance_of(bool)
 
 
-@attrs.frozen(kw_only=True)
+@frozen(kw_only=True)
 class Settings:
     """Everything about a :class:`~pluginhost.PluginHost` that a configuration file can say,
     and ``live``. Each field is a keyword argument of ``PluginHost`` of the same name.

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ..model.errors import PluginHostError
+from ..model.frozen import frozen
 from ..model.limits import ResourceLimits
 from ..model.problems import Problem, ProblemKind, Requirement
 from ..model.status import HistoryEntry, PluginInfo, PluginState, PluginStatus
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["HostSnapshot"]
 
 
-@attrs.frozen
+@frozen
 class HostSnapshot:
     """A host's plugins and problems at one moment.
 

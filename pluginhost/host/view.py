@@ -17,6 +17,7 @@ import attrs
 
 from ..model.candidate import Candidate
 from ..model.errors import HostStateError
+from ..model.frozen import frozen
 from ..model.names import PluginName
 from ..model.problems import Problem, ProblemKind
 from ..model.status import HistoryEntry, PluginInfo, PluginState, PluginStatus
@@ -32,7 +33,7 @@ HISTORY_LIMIT: Final = 100
 _EMPTY: Mapping[str, object] = MappingProxyType({})
 
 
-@attrs.frozen
+@frozen
 class View:
     """One consistent picture of the plugins.
 

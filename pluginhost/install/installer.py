@@ -30,6 +30,7 @@ from ..discover.archive import WheelLimits, open_wheel_file, read_wheel_bytes
 from ..discover.handover import ValidatedWheel
 from ..discover.wheel import WheelInfo, inspect_wheel
 from ..model.errors import InstallError, WheelError
+from ..model.frozen import frozen
 from ..state import fs
 from .compiled import entry_modules
 from .site_writer import STAMP, SiteJob, SiteWrite, StagedWheel, disk_errors, write_site
@@ -44,7 +45,7 @@ _SAFE_PART: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!-]*")
 _CHUNK: Final = 64 * 1024
 
 
-@attrs.frozen
+@frozen
 class InstalledSite:
     """A plugin's site dir, ready to import from.
 
@@ -60,7 +61,7 @@ class InstalledSite:
     reused: bool
 
 
-@attrs.frozen
+@frozen
 class _Copy:
     """A wheel's bytes as validated, and what validation read from them.
 

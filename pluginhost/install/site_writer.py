@@ -27,6 +27,7 @@ from typing import Final
 import attrs
 
 from ..model.errors import InstallError, PluginHostError, WheelError
+from ..model.frozen import frozen
 from ..state import fs
 from ..state.faults import crash_point
 
@@ -51,7 +52,7 @@ STAMP: Final = ".pluginhost/wheel.sha256"
 _CANNOT_HOLD: Final = frozenset({errno.ENAMETOOLONG, errno.ENOTDIR, errno.EISDIR, errno.EEXIST})
 
 
-@attrs.frozen
+@frozen
 class StagedWheel:
     """One validated wheel to write.
 
@@ -64,7 +65,7 @@ class StagedWheel:
     contents: bytes | Path = attrs.field(repr=False)
 
 
-@attrs.frozen
+@frozen
 class WriteAhead:
     """With a read of a wheel: write the site dir of the plugin it offers to ``group``, as its
     install would, under ``site_root`` (staged under ``staging_root``)."""
@@ -74,7 +75,7 @@ class WriteAhead:
     staging_root: Path
 
 
-@attrs.frozen
+@frozen
 class SiteJob:
     """What to write: the plugin's wheel first, then the wheels installed beside it.
 

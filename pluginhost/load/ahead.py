@@ -23,6 +23,7 @@ from typing import Final
 import attrs
 
 from ..model.candidate import CandidateKey, EntryPoint
+from ..model.frozen import frozen
 from ..model.names import PluginName
 from ..state.quarantine import Loading, Marker, unmarked
 from . import guard
@@ -33,7 +34,7 @@ from .modules import import_entry_points
 __all__ = ["Ahead", "Imported", "import_ahead"]
 
 
-@attrs.frozen
+@frozen
 class Ahead:
     """A plugin to import ahead: what :func:`~pluginhost.load.modules.import_entry_points` needs.
 

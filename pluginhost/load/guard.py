@@ -25,8 +25,7 @@ from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import attrs
-
+from ..model.frozen import frozen
 from .owners import kind as _kind
 from .owners import owned as _owned
 from .owners import top as _top
@@ -50,7 +49,7 @@ _HELPER_PREFIX = "pluginhost-"
 """The host's own helper threads (see ``_helpers.bounded``): never counted as the plugin's."""
 
 
-@attrs.frozen
+@frozen
 class ThreadRef:
     """A thread started by plugin code: its id and name, never the thread object (which would
     keep the plugin's function, and so its modules, alive)."""
@@ -60,7 +59,7 @@ class ThreadRef:
     daemon: bool
 
 
-@attrs.frozen
+@frozen
 class Effects:
     """What plugin code did during guarded steps that outlives them.
 
@@ -81,7 +80,7 @@ class Effects:
         )
 
 
-@attrs.frozen(eq=False)
+@frozen(eq=False)
 class Snapshot:
     """The process-wide state plugin code may change, as it was before the code ran."""
 

@@ -24,7 +24,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import attrs
+from ..model.frozen import frozen
 
 __all__ = ["Leak", "Reaper", "Released", "full_collections"]
 
@@ -77,7 +77,7 @@ def _mark(module: types.ModuleType) -> Callable[[], object]:
     return weakref.ref(marker)
 
 
-@attrs.frozen(eq=False)
+@frozen(eq=False)
 class Released:
     """Modules out of ``sys.modules`` and out of the host's hands, watched through weak
     references (to each module and to a marker in its namespace).
@@ -102,7 +102,7 @@ class Released:
         return sorted(name for name, (ref, mark) in refs if ref() is not None or mark())
 
 
-@attrs.frozen
+@frozen
 class Leak:
     """A retired version whose modules outlived a full collection.
 
@@ -118,7 +118,7 @@ class Leak:
     owned: tuple[str, ...]
 
 
-@attrs.frozen(eq=False)
+@frozen(eq=False)
 class _Watched:
     released: Released
     plugin: str

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import attrs
+from .frozen import frozen
 
 __all__ = ["HookAnswer"]
 
 
-@attrs.frozen
+@frozen
 class HookAnswer:
     """One implementation's answer to one hook call.
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Final, NamedTuple
 
 import attrs
 
+from .frozen import frozen
 from .manifest import Manifest
 from .names import PluginName, canonicalize_name, display_name
 from .specifiers import DistSpecifier, PluginConstraint, both
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from packaging.utils import NormalizedName
 
 
-@attrs.frozen
+@frozen
 class WheelOrigin:
     """The plugin is a wheel file that must be installed before it can load."""
 
@@ -31,7 +32,7 @@ class WheelOrigin:
         return str(self.path)
 
 
-@attrs.frozen
+@frozen
 class InstalledOrigin:
     """The plugin is a distribution already installed in the host's environment.
 
@@ -53,7 +54,7 @@ class InstalledOrigin:
 Origin = WheelOrigin | InstalledOrigin
 
 
-@attrs.frozen
+@frozen
 class EntryPoint:
     """One entry point of a plugin's distribution in the host's group.
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import attrs
 
+from .frozen import frozen
 from .names import display_name
 
 __all__ = ["Event", "EventBus", "EventKind"]
@@ -78,7 +79,7 @@ _FAILURES = frozenset(
 )
 
 
-@attrs.frozen
+@frozen
 class Event:
     """Something that happened to one plugin.
 

@@ -10,6 +10,8 @@ from typing import Any, TypeVar, final
 
 import attrs
 
+from .frozen import frozen
+
 __all__ = ["LIMIT_NAMES", "ResourceLimits"]
 
 #: The fields of :class:`ResourceLimits`, as :attr:`ExitInfo.limit` names the one that was hit.
@@ -32,7 +34,7 @@ def _positive(instance: object, attribute: attrs.Attribute[Any], value: Any) -> 
 
 
 @final
-@attrs.frozen
+@frozen
 class ResourceLimits:
     """What one worker process may use.
 

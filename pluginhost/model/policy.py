@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-import attrs
+from .frozen import frozen
 
 #: What to do with an update that an active dependent's constraint excludes: ``"reject"`` it,
 #: or ``"cascade"``: unload that dependent and update.
 BreakingChange = Literal["reject", "cascade"]
 
 
-@attrs.frozen
+@frozen
 class VersionPolicy:
     """The host operator's rules for choosing plugin versions.
 

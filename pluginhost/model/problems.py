@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-import attrs
+from .frozen import frozen
 
 
 class ProblemKind(str, enum.Enum):
@@ -62,7 +62,7 @@ class ProblemKind(str, enum.Enum):
         return self.value
 
 
-@attrs.frozen
+@frozen
 class Requirement:
     """One plugin's requirement on another, as a problem reports it: who requires what, and
     what was at hand.
@@ -89,7 +89,7 @@ class Requirement:
     chosen: str | None = None
 
 
-@attrs.frozen
+@frozen
 class Problem:
     """One reason why a plugin (or one of its versions) is not loaded.
 

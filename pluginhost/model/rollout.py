@@ -20,6 +20,7 @@ from collections.abc import Iterable
 import attrs
 
 from .errors import SettingsError
+from .frozen import frozen
 
 __all__ = ["DEFAULT_STEPS", "Rollout", "RolloutStep", "cohort", "duration_text"]
 
@@ -27,7 +28,7 @@ __all__ = ["DEFAULT_STEPS", "Rollout", "RolloutStep", "cohort", "duration_text"]
 DEFAULT_STEPS: tuple[tuple[float, int], ...] = ((0, 10), (1800, 50), (7200, 100))
 
 
-@attrs.frozen
+@frozen
 class RolloutStep:
     """From ``after`` seconds past the upload, the cohorts below ``percent`` take a release."""
 
@@ -75,7 +76,7 @@ def _host_id(rollout: object, attribute: object, value: str | None) -> None:
         raise SettingsError(f"host_id must be a non-empty string, not {value!r}", key="rollout")
 
 
-@attrs.frozen
+@frozen
 class Rollout:
     """How a new release reaches the hosts of a fleet; see the module docstring.
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypeAlias
 
-import attrs
 from packaging.specifiers import SpecifierSet
 
+from .frozen import frozen
 from .versions import Constraint, Version
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ def applies_here(req: Requirement) -> bool:
         raise ValueError(f"marker {str(req.marker)!r} names what no environment has") from exc
 
 
-@attrs.frozen
+@frozen
 class DistSpecifier:
     """A ``Requires-Dist`` requirement on a plugin's distribution.
 
@@ -107,7 +107,7 @@ class DistSpecifier:
         return str(self.specifier) or "*"
 
 
-@attrs.frozen
+@frozen
 class BothConstraints:
     """``plugin.toml`` and ``Requires-Dist`` name the same plugin: a version must satisfy both.
 

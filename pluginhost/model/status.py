@@ -8,6 +8,7 @@ from pathlib import Path
 
 import attrs
 
+from .frozen import frozen
 from .limits import ResourceLimits
 from .names import display_name
 
@@ -37,7 +38,7 @@ class PluginState(str, enum.Enum):
         return self.value
 
 
-@attrs.frozen
+@frozen
 class PluginInfo:
     """A snapshot of one plugin.
 
@@ -90,7 +91,7 @@ class PluginInfo:
         return display_name(self.name, self.distribution)
 
 
-@attrs.frozen
+@frozen
 class HistoryEntry:
     """One change in a plugin's life.
 
@@ -108,7 +109,7 @@ class HistoryEntry:
     error: str | None = None
 
 
-@attrs.frozen
+@frozen
 class PluginStatus:
     """``host.status(name)``: the plugin now, its history, and whether it can be rolled back.
 

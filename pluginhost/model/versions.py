@@ -39,6 +39,7 @@ import attrs
 from packaging.version import Version as Pep440Version
 
 from .errors import UnorderableVersionError, VersionError
+from .frozen import frozen
 from .semver_base import SemVer
 
 __all__ = [
@@ -286,7 +287,7 @@ def check_orderable(constraint: Constraint, version: Version, *, plugin: str) ->
     )
 
 
-@attrs.frozen
+@frozen
 class _Comparator:
     """One bound: ``op`` is a function of (candidate, bound).
 
@@ -312,7 +313,7 @@ _OPS: Final[dict[str, Callable[[int], bool]]] = {
 }
 
 
-@attrs.frozen
+@frozen
 class Constraint:
     """A parsed version constraint; build one with :meth:`parse`.
 

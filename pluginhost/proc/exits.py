@@ -5,15 +5,14 @@ from __future__ import annotations
 import signal
 from typing import final
 
-import attrs
-
+from ..model.frozen import frozen
 from .child import EXIT_LIMIT, EXIT_REFUSED
 
 __all__ = ["ExitInfo", "exit_info"]
 
 
 @final
-@attrs.frozen
+@frozen
 class ExitInfo:
     """How a worker ended.
 

@@ -23,13 +23,14 @@ from typing import Final
 
 import attrs
 
+from ..model.frozen import frozen
 from . import launcher
 from .messages import PROTOCOL_VERSION
 
 __all__ = ["Booted", "Spares", "boot"]
 
 
-@attrs.frozen
+@frozen
 class Booted:
     """A worker process started and waiting for its hello.
 

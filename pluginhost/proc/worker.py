@@ -34,6 +34,7 @@ from ..model.errors import (
     PluginTimeoutError,
     RemotePluginError,
 )
+from ..model.frozen import frozen
 from ..model.limits import ResourceLimits
 from . import cgroup
 from .channel import Channel, FrameTooLargeError, Slot
@@ -58,7 +59,7 @@ __all__ = ["HookDescription", "Worker", "WorkerSpec"]
 
 
 @final
-@attrs.frozen
+@frozen
 class HookDescription:
     """One hook implementation the worker found in the plugin.
 
@@ -83,7 +84,7 @@ class HookDescription:
 
 
 @final
-@attrs.frozen
+@frozen
 class WorkerSpec:
     """What a worker loads and under which limits.
 
@@ -490,8 +491,7 @@ class Worker:
 
 
 def _fresh(error: PluginCrashedError) -> PluginCrashedError:
-    """A new instance of the channel's one closing error for each caller: one instance raised
-    in several threads would gather all their tracebacks."""
+    """A new instance of the channel's closing error per caller (one gathers all tracebacks)."""
     return PluginCrashedError(error.reason, plugin=error.plugin, limit=error.limit)
 
 

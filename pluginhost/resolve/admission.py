@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 import attrs
 
 from ..model.candidate import Candidate
+from ..model.frozen import frozen
 from ..model.names import PluginName, plugin_name
 from ..model.problems import Problem, ProblemKind
 
@@ -26,7 +27,7 @@ def _optional_names(value: Iterable[str] | None) -> frozenset[PluginName] | None
     return None if value is None else _names(value)
 
 
-@attrs.frozen
+@frozen
 class Admission:
     """The names that may load.
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import final
 
-import attrs
-
 from ..model.candidate import Candidate
+from ..model.frozen import frozen
 from ..model.names import PluginName
 from ..model.problems import Problem, ProblemKind, Requirement
 from ..model.specifiers import PluginConstraint
@@ -24,7 +23,7 @@ from .screen import Pool
 __all__ = ["Greedy", "choice_alone"]
 
 
-@attrs.frozen
+@frozen
 class _Skip:
     """Why a plugin is skipped: the chain of plugins down to the root cause, and that cause."""
 
@@ -32,7 +31,7 @@ class _Skip:
     cause: str
 
 
-@attrs.frozen
+@frozen
 class _Failure:
     candidate: Candidate
     problem: Problem

@@ -23,9 +23,8 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from itertools import chain
 from typing import final
 
-import attrs
-
 from ..model.candidate import Candidate
+from ..model.frozen import frozen
 from ..model.names import PluginName
 from ..model.pacing import paced
 from ..model.policy import VersionPolicy
@@ -37,7 +36,7 @@ __all__ = ["PartMemo", "PartPlan", "levels_of", "merge_order", "names_of", "spli
 
 
 @final
-@attrs.frozen
+@frozen
 class PartPlan:
     """The plan of one part: what to load, the edges among it, why the rest is left out.
 

@@ -13,8 +13,6 @@ import collections
 import operator
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
-import attrs
-
 from ..model.candidate import (
     ONE_BY_ONE,
     Candidate,
@@ -23,6 +21,7 @@ from ..model.candidate import (
     not_among,
     without_keys,
 )
+from ..model.frozen import frozen
 from ..model.names import PluginName
 from ..model.pacing import pace
 from ..model.policy import BreakingChange, VersionPolicy
@@ -37,7 +36,7 @@ __all__ = ["Outlook", "drop_conflicts", "pin", "plan"]
 _VERSION = operator.attrgetter("version")
 
 
-@attrs.frozen
+@frozen
 class Outlook:
     """A plan, with what planning found around it.
 

@@ -67,6 +67,7 @@ from typing import final
 import attrs
 
 from ..model.candidate import Candidate
+from ..model.frozen import frozen
 from ..model.names import PluginName
 from ..model.pacing import paced
 from ..model.policy import VersionPolicy
@@ -85,7 +86,7 @@ __all__ = ["Plan", "resolve", "resolve_linked"]
 
 
 @final
-@attrs.frozen
+@frozen
 class Plan:
     """What to load, in which order, and why the rest is left out.
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-import attrs
 from packaging.version import InvalidVersion, Version
 
 from ..discover.wheel import WheelInfo
 from ..model.errors import DependencyConflictError, ResolutionError
+from ..model.frozen import frozen
 from ..model.names import canonicalize_name
 from ..model.specifiers import checked_applies, requirement
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["Choice", "Need", "Serving", "applicable", "choose_dependencies"]
 
 
-@attrs.frozen
+@frozen
 class Need:
     """One requirement on a dependency: who needs it (``"anthropic 1.0.0"``) and the
     requirement as written (``"opentelemetry-api>=1.20"``)."""
@@ -38,7 +38,7 @@ class Need:
     requirement: str
 
 
-@attrs.frozen
+@frozen
 class Serving:
     """A shared dependency serving now: its version and what its users need of it."""
 
@@ -46,7 +46,7 @@ class Serving:
     needs: tuple[Need, ...] = ()
 
 
-@attrs.frozen
+@frozen
 class Choice:
     """What meets one dependency of a plugin.
 

@@ -35,6 +35,7 @@ import attrs
 
 from ..model.errors import StoreError
 from ..model.events import Event, EventKind
+from ..model.frozen import frozen
 from .bounds import bound_text
 from .fs import FILE_MODE, describe
 from .store import AtomicJsonFile
@@ -78,7 +79,7 @@ _GENESIS: Final = "0" * 64
 _TAIL: Final = 64 * 1024
 
 
-@attrs.frozen
+@frozen
 class AuditEntry:
     """One line of the audit log, and one event as ``pluginhost run --json`` prints it.
 
@@ -163,7 +164,7 @@ def _iso(timestamp: float) -> str:
     return moment.isoformat(timespec="milliseconds")
 
 
-@attrs.frozen
+@frozen
 class AuditFault:
     """What ``--verify`` finds wrong with one line, or with the log as a whole.
 

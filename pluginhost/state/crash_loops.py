@@ -26,10 +26,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-import attrs
-
 from ..model.candidate import CandidateKey
 from ..model.errors import StoreError
+from ..model.frozen import frozen
 from .store import AtomicJsonFile
 
 __all__ = ["CRASH_LOOPS_FILE", "CrashLoops", "Quarantined"]
@@ -50,7 +49,7 @@ _HOOK_FIELDS: Final = (
 )
 
 
-@attrs.frozen
+@frozen
 class Quarantined:
     """One process plugin version quarantined after a crash loop.
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
+from ..model.frozen import frozen
 
 __all__ = ["DepRecord", "DepUser"]
 
 
-@attrs.frozen
+@frozen
 class DepUser:
     """A plugin using a shared dependency, and what it needs of it.
 
@@ -27,7 +27,7 @@ class DepUser:
     requirement: str
 
 
-@attrs.frozen
+@frozen
 class DepRecord:
     """One shared dependency serving, enough to serve it again after a restart.
 

@@ -39,10 +39,9 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-import attrs
-
 from ..model.candidate import Candidate, CandidateKey, WheelOrigin
 from ..model.errors import ActivationError
+from ..model.frozen import frozen
 from ..model.names import PluginName
 from ..model.problems import Problem, ProblemKind
 from .fs import make_dirs
@@ -57,7 +56,7 @@ _LOADING: Final = "loading"
 _SUFFIX: Final = ".json"
 
 
-@attrs.frozen
+@frozen
 class Loading:
     """One plugin version about to run code: what its marker, and a verdict, record.
 
@@ -88,7 +87,7 @@ class Loading:
         return cls(CandidateKey.from_json(data.get("key")), origin, wheel)
 
 
-@attrs.frozen
+@frozen
 class Verdict:
     """A version that crashed the process during its load, and when that was found."""
 

@@ -25,6 +25,7 @@ from ..model.candidate import (
     WheelOrigin,
 )
 from ..model.errors import PluginHostError
+from ..model.frozen import frozen
 from ..model.limits import ResourceLimits
 from ..model.manifest import Manifest
 from ..model.names import PluginName, plugin_name
@@ -42,7 +43,7 @@ logger = logging.getLogger("pluginhost")
 FORMAT = 1
 
 
-@attrs.frozen
+@frozen
 class Record:
     """One installed version of a plugin: enough to load it again without its wheel.
 
@@ -81,7 +82,7 @@ class Record:
         )
 
 
-@attrs.frozen
+@frozen
 class Registry:
     """The committed state of a host home.
 

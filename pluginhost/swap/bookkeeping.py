@@ -21,11 +21,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import attrs
 import pluggy
 import pluggy._manager
 
 from ..model.errors import ActivationError
+from ..model.frozen import frozen
 
 if TYPE_CHECKING:
     from .switch import Implementations
@@ -47,7 +47,7 @@ def _history_owners(entries: list[Any]) -> list[int]:
     return [id(entry[0].get("plugin")) for entry in entries]  # (kwargs, result callback)
 
 
-@attrs.frozen(eq=False)
+@frozen(eq=False)
 class Bookkeeping:
     """The manager's lists as they were before a switch, to put back on undo.
 

@@ -13,13 +13,14 @@ import attrs
 from ..load.collisions import both_provide, refuse_or_leave_out
 from ..load.guard import Effects
 from ..model.candidate import Candidate
+from ..model.frozen import frozen
 from ..model.names import PluginName
 from .switch import Implementations
 
 __all__ = ["Active", "Member", "claim", "mark_reimports", "owned_names"]
 
 
-@attrs.frozen(eq=False)
+@frozen(eq=False)
 class Active:
     """An active plugin as the host keeps it: a frozen value, so that the registry can tell an
     unchanged plugin by the identity of its ``Active`` (:mod:`pluginhost.state.kept`)."""

@@ -32,6 +32,7 @@ import attrs
 import pluggy
 
 from ..model.errors import ActivationError
+from ..model.frozen import frozen
 from .bookkeeping import Bookkeeping, keep
 
 __all__ = ["Implementations", "Switch", "implementations_of", "prepare", "switch"]
@@ -46,7 +47,7 @@ _IMPL_DEFAULTS: dict[str, Any] = {
 }
 
 
-@attrs.frozen(eq=False)
+@frozen(eq=False)
 class Implementations:
     """One plugin object and its hook implementations, ready to switch in or out.
 
@@ -102,7 +103,7 @@ def implementations_of(pm: pluggy.PluginManager, name: str) -> Implementations:
     return Implementations(name, plugin, tuple(impls))
 
 
-@attrs.frozen(eq=False)
+@frozen(eq=False)
 class Switch:
     """What :func:`switch` replaced, so that :meth:`undo` can put it back exactly."""
 

@@ -42,6 +42,7 @@ from ..load.modules import PluginFinder, import_entry_points, pop_modules, purge
 from ..load.reaper import Reaper
 from ..model.candidate import Candidate
 from ..model.errors import ActivationError, PluginHostError
+from ..model.frozen import frozen
 from ..model.names import PluginName
 from ..model.pacing import pace
 from ..state.faults import crash_point
@@ -69,7 +70,7 @@ T = TypeVar("T")
 logger = logging.getLogger("pluginhost")
 
 
-@attrs.frozen
+@frozen
 class Timeouts:
     """How long each step may take before it counts as a failure (seconds).
 

@@ -33,6 +33,8 @@ from typing import Final, Literal, TypeVar
 import attrs
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
+from ..model.frozen import frozen
+
 __all__ = ["Fault", "Serving", "StaticIndex", "free_port"]
 
 JSON_TYPE: Final = "application/vnd.pypi.simple.v1+json"
@@ -46,7 +48,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@attrs.frozen
+@frozen
 class Fault:
     """What the index does instead of answering a path.
 
@@ -65,7 +67,7 @@ class Fault:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-@attrs.frozen
+@frozen
 class _Entry:
     filename: str
     sha256: str

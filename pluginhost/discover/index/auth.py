@@ -12,16 +12,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import attrs
-
 from ...model.errors import SettingsError
+from ...model.frozen import frozen
 
 #: The environment variables that give the index's credentials when the settings do not.
 USERNAME_VAR = "PLUGINHOST_INDEX_USERNAME"
 PASSWORD_VAR = "PLUGINHOST_INDEX_PASSWORD"
 
 
-@attrs.frozen(repr=False)
+@frozen(repr=False)
 class Credentials:
     """A user name and password for HTTP basic auth; the repr shows the user, never the password."""
 

@@ -15,7 +15,7 @@ import html
 import re
 from typing import Final
 
-import attrs
+from ...model.frozen import frozen
 
 __all__ = ["MAX_ANCHORS", "MAX_ATTRIBUTES", "MAX_MARKUP", "Anchor", "Page", "read_page"]
 
@@ -39,7 +39,7 @@ _UNQUOTED: Final = re.compile(r"[^\s>]*")
 Attributes = dict[str, "str | None"]
 
 
-@attrs.frozen
+@frozen
 class Anchor:
     """One ``<a>`` element: its attributes (names lowercased, values unescaped; ``None`` for
     an attribute without a value) and its text."""
@@ -48,7 +48,7 @@ class Anchor:
     text: str
 
 
-@attrs.frozen
+@frozen
 class Page:
     """What a page says: its anchors, its ``<base href>`` and its
     ``<meta name="pypi:repository-version">``."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-import attrs
+from ...model.frozen import frozen
 
 
-@attrs.frozen
+@frozen
 class IndexFile:
     """One file of a project, as the index lists it.
 
@@ -43,7 +43,7 @@ class IndexFile:
         return f"{base}.metadata"
 
 
-@attrs.frozen
+@frozen
 class ProjectPage:
     """A project's page on the index: its files, and what tells a later poll whether it changed.
 
