@@ -23,6 +23,7 @@ FIGURES = [
     "5 cold start",
     "5 cold start, import counted",
     "5 import",
+    "5 import PluginHost",
     "5 unrelated import",
     "6 memory, RSS growth",
     "7 swap latency, N plugins",

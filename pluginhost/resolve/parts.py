@@ -136,8 +136,10 @@ class PartMemo:
         now, before = self._now, self._before
         singles: dict[int, tuple[Candidate, Version | None, PartPlan]] = {}
         last_singles = self._singles
-        # A full resolution (the first after a start) plans a thousand parts in one go.
-        for part in paced(parts, every=32):
+        # A full resolution (the first after a start) plans a thousand parts in one go, at
+        # about 45 us each: 32 between two yields paused a caller up to 5 ms (a switch
+        # interval) at the first swap after a start among 1,000 plugins.
+        for part in paced(parts, every=8):
             single = len(part) == 1 and not part[0].plugin_requires
             if single:  # most parts
                 only, version = part[0], active.get(part[0].name)
