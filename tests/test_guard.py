@@ -312,6 +312,21 @@ class TestSweep:
         assert "guard_fake" in sys.modules
         assert finder not in sys.meta_path
 
+    def test_entry_whose_attributes_raise(self) -> None:
+        """An entry whose attribute lookup raises does not stop the sweep, nor is it taken."""
+
+        class Raising:
+            def __getattribute__(self, name: str) -> object:
+                raise RuntimeError(f"no {name} here")
+
+        sys.modules["guard_raising"] = Raising()  # type: ignore[assignment]
+        sys.modules["guard_alias"] = sys.modules[__name__]
+        try:
+            assert sweep(OWNED) == ["sys.modules['guard_alias']"]
+            assert "guard_raising" in sys.modules
+        finally:
+            sys.modules.pop("guard_raising", None)
+
 
 class TestLingering:
     def test_tracked_and_running_code_found(self, tmp_path: Path) -> None:

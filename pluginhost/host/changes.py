@@ -153,9 +153,9 @@ class Changer:
     def loading(self) -> Iterator[None]:
         """Commit plugins newly loaded in this block once, at its end.
 
-        One registry write (two fsyncs, the whole set encoded) per plugin made a start with
-        hundreds of plugins take seconds. A crash before the end loses only loads, which the
-        next start repeats from the same sources; updates and unloads still commit at once.
+        One registry write per plugin made a start with hundreds of plugins take seconds. A
+        crash before the end loses only loads, which the next start repeats from the same
+        sources; updates and unloads still commit at once.
         """
         self._batch = []
         try:
@@ -309,8 +309,9 @@ class Changer:
             return self._failed_change(members, exc)
         del before
         # Backups beyond keep_backups go only now: the registry no longer names them.
+        in_use = self._ledger.sites_in_use() if self._doomed else set()  # O(plugins): once
         for record in self._doomed:
-            self._sites.delete(record, self._ledger.sites_in_use())
+            self._sites.delete(record, in_use)
         self._doomed.clear()
         return None
 
@@ -452,8 +453,7 @@ class Changer:
         self._journal.emit(candidate_event(kind, candidate, error=error))
 
     def _commit_unload(self, name: PluginName) -> None:
-        """Commit the active set without ``name``, before it is switched out: when the registry
-        cannot be written, nothing has changed yet and the plugin keeps serving."""
+        """Commit the set without ``name`` before it is switched out (a failed write: no change)."""
         ledger = self._ledger
         version = ledger.active[name].candidate.version_text
         index = ledger.order.index(name)

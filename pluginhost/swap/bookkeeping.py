@@ -19,6 +19,7 @@ Like :mod:`.switch`, the only other module that touches pluggy's private attribu
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -35,12 +36,14 @@ __all__ = ["Bookkeeping", "announcer", "keep"]
 #: The arguments an announcement may take, as pytest's ``pytest_plugin_registered`` does.
 _ANNOUNCED = frozenset({"plugin", "plugin_name", "manager"})
 
+_FIRST = itemgetter(0)
+
 #: The ids of the plugins a list's entries are about, in its order.
 Owners = Callable[[list[Any]], list[int]]
 
 
 def _distinfo_owners(entries: list[Any]) -> list[int]:
-    return [id(entry[0]) for entry in entries]  # (plugin, distribution)
+    return list(map(id, map(_FIRST, entries)))  # (plugin, distribution), in C
 
 
 def _history_owners(entries: list[Any]) -> list[int]:
