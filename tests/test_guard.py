@@ -266,6 +266,34 @@ class TestAddedOrTampered:
         sys.modules["guard_pkg.vendored"] = types.ModuleType("guard_pkg.vendored")
         del guard_pkg
 
+    def test_module_replacing_its_own_entry_kept(self, tmp_path: Path) -> None:
+        """A module that puts an instance of its own class in its place,
+        ``sys.modules[__name__] = Wrapper(__name__)`` (torch._VF), is what its import made."""
+        (tmp_path / "guard_selfmade.py").write_text(SELF_REPLACING)
+        sys.path.insert(0, str(tmp_path))
+        before = snapshot()
+        import guard_selfmade  # type: ignore[import-not-found]
+
+        assert type(guard_selfmade).__name__ == "Wrapper"
+        assert restore(before, OWNED).undone == ()
+        assert sys.modules["guard_selfmade"] is guard_selfmade
+        del guard_selfmade
+
+    def test_object_of_another_file_in_a_modules_place_removed(self, tmp_path: Path) -> None:
+        """An instance of a class whose code is elsewhere (this file: a plugin's, say) in the
+        way of an importable module is removed, even a module subclass with no spec."""
+        (tmp_path / "guard_shadowed.py").write_text("")
+        sys.path.insert(0, str(tmp_path))
+
+        class Impostor(types.ModuleType):
+            def __getattr__(self, name: str) -> object:
+                raise AttributeError(name)
+
+        before = snapshot()
+        sys.modules["guard_shadowed"] = Impostor("guard_shadowed")
+        assert restore(before, OWNED).undone == ("sys.modules['guard_shadowed'] added",)
+        assert "guard_shadowed" not in sys.modules
+
     @pytest.mark.parametrize("label", ["meta_path", "path_hooks"])
     def test_reordered_entries_put_back(self, label: str) -> None:
         """Moving an entry ahead of another (the environment's finder before the host's) is
@@ -389,6 +417,20 @@ class TestDescribeException:
         )
 
 
+# A module replacing its own entry in sys.modules with an instance of a class it defines, as
+# torch._VF and sh do.
+SELF_REPLACING = """
+import sys, types
+
+
+class Wrapper(types.ModuleType):
+    def __getattr__(self, name):
+        raise AttributeError(name)
+
+
+sys.modules[__name__] = Wrapper(__name__)
+"""
+
 # Plugins whose import is the process's first import of a library that registers modules by
 # hand: the standard library's expat (``pyexpat.errors``), multiprocessing (``__mp_main__``),
 # and a compiled extension made by Cython (``_cython_3_*``, ``cython_runtime``, registered with
@@ -419,9 +461,13 @@ def greet(name):
 CRASH_HOST = Path(__file__).with_name("crash_host.py")
 
 
-def run_host(home: Path, folder: Path) -> dict[str, object]:
-    """Start a greeter host in a fresh interpreter on ``folder``; its report."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+def run_host(home: Path, folder: Path, *libraries: Path) -> dict[str, object]:
+    """Start a greeter host in a fresh interpreter on ``folder``; its report.
+
+    :param libraries: folders of the host's environment (``PYTHONPATH``), after the project.
+    """
+    path = [str(Path(__file__).resolve().parents[1]), *map(str, libraries)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     env.pop("PLUGINHOST_CRASH_AT", None)
     proc = subprocess.run(
         [sys.executable, str(CRASH_HOST), "--home", str(home), "--watch", str(folder), "--report"],
@@ -453,6 +499,19 @@ class TestFirstImports:
         assert report["problems"] == []
         assert sorted(report["load_order"]) == names  # type: ignore[call-overload]
         assert sorted(report["greet"]) == names  # type: ignore[call-overload]
+
+    def test_library_replacing_its_own_entry(self, tmp_path: Path) -> None:
+        """A plugin whose import first imports a library of the environment that replaces its
+        own ``sys.modules`` entry (as torch does, for llm-embed-jina) loads."""
+        environment = tmp_path / "environment"
+        environment.mkdir()
+        (environment / "selfmade_lib.py").write_text(SELF_REPLACING)
+        factory = WheelFactory(tmp_path / "wheels")
+        code = FIRST_IMPORT_PLUGIN.format(imports="import selfmade_lib", name="selfmade-user")
+        factory.build("selfmade-user", code=code)
+        report = run_host(tmp_path / "home", factory.directory, environment)
+        assert report["problems"] == []
+        assert report["greet"] == ["selfmade-user"]
 
     @pytest.mark.parametrize("variable", ["PLUGINHOST_PYYAML_WHEEL", "PLUGINHOST_LXML_WHEEL"])
     def test_real_cython_extension_as_support_wheel(self, tmp_path: Path, variable: str) -> None:

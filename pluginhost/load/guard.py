@@ -254,7 +254,7 @@ def _planted(name: str, value: object, tops: frozenset[str]) -> bool:
     if _imported_as(value, name):
         return False
     found = _found(name)
-    return found is not None and found != _origin(value)
+    return found is not None and found != _origin(value) and not _made_in(value, found)
 
 
 def _imported_as(value: object, name: str) -> bool:
@@ -264,6 +264,19 @@ def _imported_as(value: object, name: str) -> bool:
         return spec is not None and spec.name == name
     except Exception:  # a module whose attributes raise was not made by the import system
         return False
+
+
+def _made_in(value: object, origin: str) -> bool:
+    """Whether ``value`` is an instance of a class whose code is in ``origin``: the module an
+    import of its name loads replaced its own entry, ``sys.modules[__name__] = Wrapper()``, an
+    idiom the import system honours (``torch._VF``, ``sh``). A plugin planting an object of its
+    own class there is not let through: that class's code is in the plugin's files."""
+    try:
+        functions = [getattr(f, "__func__", f) for f in vars(type(value)).values()]
+        files = {f.__code__.co_filename for f in functions if isinstance(f, types.FunctionType)}
+    except Exception:  # a class whose attributes raise is no proof either way
+        return False
+    return origin in files
 
 
 def _found(name: str) -> str | None:
