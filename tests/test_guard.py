@@ -157,6 +157,35 @@ class TestRestore:
         assert str(tmp_path) not in sys.path
         assert str(tmp_path) not in sys.path_importer_cache
 
+    def test_library_vendor_folder_appended_kept(self, tmp_path: Path) -> None:
+        """A folder inside another package of the environment, appended, is kept: setuptools
+        appends its ``_vendor`` folder when ``pkg_resources`` is first imported."""
+        vendor = tmp_path / "somelib" / "_vendor"
+        vendor.mkdir(parents=True)
+        sys.path.append(str(tmp_path))
+        before = snapshot()
+        sys.path.append(str(vendor))
+        assert restore(before, OWNED).undone == ()
+        assert sys.path[-1] == str(vendor)
+
+    @pytest.mark.parametrize("where", ["own package", "first", "elsewhere"])
+    def test_other_folders_added_put_back(self, tmp_path: Path, where: str) -> None:
+        """The plugin's own package folder, any folder put first, and one outside the
+        environment's folders are put back."""
+        environment = tmp_path / "environment"
+        top = sorted(OWNED)[0]
+        folder = {
+            "own package": environment / top / "_vendor",
+            "first": environment / "somelib" / "_vendor",
+            "elsewhere": tmp_path / "elsewhere",
+        }[where]
+        folder.mkdir(parents=True)
+        sys.path.append(str(environment))
+        before = snapshot()
+        sys.path.insert(0 if where == "first" else len(sys.path), str(folder))
+        assert restore(before, OWNED).undone == (f"sys.path entry {str(folder)!r} added",)
+        assert str(folder) not in sys.path
+
     def test_atexit_and_threads_counted(self) -> None:
         """atexit handlers registered and threads still running are reported, not undone."""
         stop = threading.Event()
@@ -512,6 +541,22 @@ class TestFirstImports:
         report = run_host(tmp_path / "home", factory.directory, environment)
         assert report["problems"] == []
         assert report["greet"] == ["selfmade-user"]
+
+    def test_library_appending_its_vendor_folder(self, tmp_path: Path) -> None:
+        """A plugin whose import first imports a library of the environment that appends its
+        own vendor folder to ``sys.path`` (``pkg_resources`` of setuptools 71 and later, for
+        pytest-freezegun) loads, and the folder stays."""
+        environment = tmp_path / "environment"
+        (environment / "vendoring_lib" / "_vendor").mkdir(parents=True)
+        (environment / "vendoring_lib" / "__init__.py").write_text(
+            "import os, sys\nsys.path.append(os.path.join(os.path.dirname(__file__), '_vendor'))\n"
+        )
+        factory = WheelFactory(tmp_path / "wheels")
+        code = FIRST_IMPORT_PLUGIN.format(imports="import vendoring_lib", name="vendoring-user")
+        factory.build("vendoring-user", code=code)
+        report = run_host(tmp_path / "home", factory.directory, environment)
+        assert report["problems"] == []
+        assert report["greet"] == ["vendoring-user"]
 
     @pytest.mark.parametrize("variable", ["PLUGINHOST_PYYAML_WHEEL", "PLUGINHOST_LXML_WHEEL"])
     def test_real_cython_extension_as_support_wheel(self, tmp_path: Path, variable: str) -> None:

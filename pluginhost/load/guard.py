@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import itertools
 import operator
+import os
 import sys
 import threading
 import time
@@ -112,7 +113,8 @@ def restore(before: Snapshot, owned: Collection[str]) -> Effects:
     ``sys.modules`` replaced or removed; one added that stands where an import would find
     another module (:func:`_shadows`), or that is the plugin's own code under another name; a
     finder or path hook of the plugin's own code added, any entry removed, or the entries
-    reordered; any change to ``sys.path`` (and the finders cached for entries it lost).
+    reordered; any change to ``sys.path`` (and the finders cached for entries it lost) but a
+    library's vendor folder appended (:func:`_vendored`).
 
     What a first import adds is kept and not blamed: modules, finders and hooks of a library
     imported for the first time, and the entries the interpreter or a compiled extension
@@ -125,7 +127,7 @@ def restore(before: Snapshot, owned: Collection[str]) -> Effects:
         *_restore_modules(before.modules, tops),
         *_restore_list(sys.meta_path, before.meta_path, "sys.meta_path", tops),
         *_restore_list(sys.path_hooks, before.path_hooks, "sys.path_hooks", tops),
-        *_restore_path(before.path),
+        *_restore_path(before.path, tops),
     ]
     return Effects(
         undone=tuple(undone),
@@ -377,8 +379,12 @@ def _contains(entries: Iterable[object], entry: object) -> bool:
     return any(e is entry for e in entries)
 
 
-def _restore_path(before: list[str]) -> list[str]:
+def _restore_path(before: list[str], tops: frozenset[str]) -> list[str]:
     if sys.path == before:
+        return []
+    if sys.path[: len(before)] == before and all(
+        _vendored(entry, before, tops) for entry in sys.path[len(before) :]
+    ):
         return []
     known = set(before)
     added = [entry for entry in sys.path if entry not in known]
@@ -387,6 +393,23 @@ def _restore_path(before: list[str]) -> list[str]:
         # Otherwise the finder cached for it would keep serving imports from it.
         sys.path_importer_cache.pop(entry, None)
     return [f"sys.path entry {e!r} added" for e in added] or ["sys.path reordered or shortened"]
+
+
+def _vendored(entry: str, before: list[str], tops: frozenset[str]) -> bool:
+    """Whether ``entry``, appended to ``sys.path``, is a folder inside a package of the
+    environment other than the plugin's: where a library keeps what it vendors, as setuptools
+    appends its ``_vendor`` folder when ``pkg_resources`` is first imported. Appended, it can
+    shadow no module an earlier entry provides."""
+    if not isinstance(entry, str) or not entry or not os.path.isabs(entry):
+        return False
+    for root in before:
+        if not isinstance(root, str) or not root or not os.path.isabs(root):
+            continue
+        inside = os.path.relpath(entry, root)
+        package = inside.split(os.sep)[0]
+        if inside != "." and package not in {"..", *tops} and os.path.isdir(entry):
+            return True
+    return False
 
 
 def _new_threads(before: frozenset[int]) -> list[ThreadRef]:
