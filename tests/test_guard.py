@@ -159,7 +159,7 @@ class TestRestore:
 
     def test_library_vendor_folder_appended_kept(self, tmp_path: Path) -> None:
         """A folder inside another package of the environment, appended, is kept: setuptools
-        appends its ``_vendor`` folder when ``pkg_resources`` is first imported."""
+        appends its ``_vendor`` folder when first imported."""
         vendor = tmp_path / "somelib" / "_vendor"
         vendor.mkdir(parents=True)
         sys.path.append(str(tmp_path))
@@ -544,8 +544,8 @@ class TestFirstImports:
 
     def test_library_appending_its_vendor_folder(self, tmp_path: Path) -> None:
         """A plugin whose import first imports a library of the environment that appends its
-        own vendor folder to ``sys.path`` (``pkg_resources`` of setuptools 71 and later, for
-        pytest-freezegun) loads, and the folder stays."""
+        own vendor folder to ``sys.path`` (setuptools 71 and later, which pytest-freezegun's
+        ``import distutils`` imports) loads, and the folder stays."""
         environment = tmp_path / "environment"
         (environment / "vendoring_lib" / "_vendor").mkdir(parents=True)
         (environment / "vendoring_lib" / "__init__.py").write_text(

@@ -398,8 +398,9 @@ def _restore_path(before: list[str], tops: frozenset[str]) -> list[str]:
 def _vendored(entry: str, before: list[str], tops: frozenset[str]) -> bool:
     """Whether ``entry``, appended to ``sys.path``, is a folder inside a package of the
     environment other than the plugin's: where a library keeps what it vendors, as setuptools
-    appends its ``_vendor`` folder when ``pkg_resources`` is first imported. Appended, it can
-    shadow no module an earlier entry provides."""
+    (71 and later) appends its ``_vendor`` folder when first imported, ``import distutils``
+    included (its ``_distutils_hack`` serves that name). Appended, it can shadow no module an
+    earlier entry provides."""
     if not isinstance(entry, str) or not entry or not os.path.isabs(entry):
         return False
     for root in before:
