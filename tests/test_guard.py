@@ -460,6 +460,21 @@ class Wrapper(types.ModuleType):
 sys.modules[__name__] = Wrapper(__name__)
 """
 
+# Libraries of the host's environment (their files) that a plugin's import imports first.
+ENVIRONMENT_LIBRARIES = {
+    "selfmade-user": ({"selfmade_lib.py": SELF_REPLACING}, "import selfmade_lib"),
+    "vendoring-user": (
+        {
+            "vendoring_lib/__init__.py": (
+                "import os, sys\n"
+                "sys.path.append(os.path.join(os.path.dirname(__file__), '_vendor'))\n"
+            ),
+            "vendoring_lib/_vendor/README": "",
+        },
+        "import vendoring_lib",
+    ),
+}
+
 # Plugins whose import is the process's first import of a library that registers modules by
 # hand: the standard library's expat (``pyexpat.errors``), multiprocessing (``__mp_main__``),
 # and a compiled extension made by Cython (``_cython_3_*``, ``cython_runtime``, registered with
@@ -529,34 +544,22 @@ class TestFirstImports:
         assert sorted(report["load_order"]) == names  # type: ignore[call-overload]
         assert sorted(report["greet"]) == names  # type: ignore[call-overload]
 
-    def test_library_replacing_its_own_entry(self, tmp_path: Path) -> None:
+    @pytest.mark.parametrize("name", sorted(ENVIRONMENT_LIBRARIES))
+    def test_library_of_the_environment(self, tmp_path: Path, name: str) -> None:
         """A plugin whose import first imports a library of the environment that replaces its
-        own ``sys.modules`` entry (as torch does, for llm-embed-jina) loads."""
+        own ``sys.modules`` entry (torch, for llm-embed-jina) or appends its vendor folder to
+        ``sys.path`` (setuptools 71 and later, which pytest-freezegun's ``import distutils``
+        imports) loads."""
         environment = tmp_path / "environment"
-        environment.mkdir()
-        (environment / "selfmade_lib.py").write_text(SELF_REPLACING)
+        files, imports = ENVIRONMENT_LIBRARIES[name]
+        for relative, text in files.items():
+            (environment / relative).parent.mkdir(parents=True, exist_ok=True)
+            (environment / relative).write_text(text)
         factory = WheelFactory(tmp_path / "wheels")
-        code = FIRST_IMPORT_PLUGIN.format(imports="import selfmade_lib", name="selfmade-user")
-        factory.build("selfmade-user", code=code)
+        factory.build(name, code=FIRST_IMPORT_PLUGIN.format(imports=imports, name=name))
         report = run_host(tmp_path / "home", factory.directory, environment)
         assert report["problems"] == []
-        assert report["greet"] == ["selfmade-user"]
-
-    def test_library_appending_its_vendor_folder(self, tmp_path: Path) -> None:
-        """A plugin whose import first imports a library of the environment that appends its
-        own vendor folder to ``sys.path`` (setuptools 71 and later, which pytest-freezegun's
-        ``import distutils`` imports) loads, and the folder stays."""
-        environment = tmp_path / "environment"
-        (environment / "vendoring_lib" / "_vendor").mkdir(parents=True)
-        (environment / "vendoring_lib" / "__init__.py").write_text(
-            "import os, sys\nsys.path.append(os.path.join(os.path.dirname(__file__), '_vendor'))\n"
-        )
-        factory = WheelFactory(tmp_path / "wheels")
-        code = FIRST_IMPORT_PLUGIN.format(imports="import vendoring_lib", name="vendoring-user")
-        factory.build("vendoring-user", code=code)
-        report = run_host(tmp_path / "home", factory.directory, environment)
-        assert report["problems"] == []
-        assert report["greet"] == ["vendoring-user"]
+        assert report["greet"] == [name]
 
     @pytest.mark.parametrize("variable", ["PLUGINHOST_PYYAML_WHEEL", "PLUGINHOST_LXML_WHEEL"])
     def test_real_cython_extension_as_support_wheel(self, tmp_path: Path, variable: str) -> None:
