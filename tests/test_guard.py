@@ -44,6 +44,9 @@ LEFTOVERS = {
     "_cython_0_0_guard",
     "guard_main",
     "guard_mp_main",
+    "guard_selfmade",
+    "guard_vendoring",
+    "guard_raising",
 }
 
 
@@ -160,27 +163,36 @@ class TestRestore:
     def test_library_vendor_folder_appended_kept(self, tmp_path: Path) -> None:
         """A folder inside another package of the environment, appended, is kept: setuptools
         appends its ``_vendor`` folder when first imported."""
-        vendor = tmp_path / "somelib" / "_vendor"
+        vendor = tmp_path / "guard_vendoring" / "_vendor"
         vendor.mkdir(parents=True)
+        (tmp_path / "guard_vendoring" / "__init__.py").write_text("")
         sys.path.append(str(tmp_path))
         before = snapshot()
+        import guard_vendoring  # type: ignore[import-not-found]  # noqa: F401
+
         sys.path.append(str(vendor))
         assert restore(before, OWNED).undone == ()
         assert sys.path[-1] == str(vendor)
 
-    @pytest.mark.parametrize("where", ["own package", "first", "elsewhere"])
+    @pytest.mark.parametrize("where", ["own package", "first", "not imported", "elsewhere"])
     def test_other_folders_added_put_back(self, tmp_path: Path, where: str) -> None:
-        """The plugin's own package folder, any folder put first, and one outside the
+        """The plugin's own package folder, any folder put first, one inside no imported
+        package (a host's home under the application's folder), and one outside the
         environment's folders are put back."""
         environment = tmp_path / "environment"
+        (environment / "guard_vendoring").mkdir(parents=True)
+        (environment / "guard_vendoring" / "__init__.py").write_text("")
         top = sorted(OWNED)[0]
         folder = {
             "own package": environment / top / "_vendor",
-            "first": environment / "somelib" / "_vendor",
+            "first": environment / "guard_vendoring" / "_vendor",
+            "not imported": environment / "home" / "site",
             "elsewhere": tmp_path / "elsewhere",
         }[where]
         folder.mkdir(parents=True)
         sys.path.append(str(environment))
+        import guard_vendoring  # noqa: F401
+
         before = snapshot()
         sys.path.insert(0 if where == "first" else len(sys.path), str(folder))
         assert restore(before, OWNED).undone == (f"sys.path entry {str(folder)!r} added",)

@@ -396,21 +396,34 @@ def _restore_path(before: list[str], tops: frozenset[str]) -> list[str]:
 
 
 def _vendored(entry: str, before: list[str], tops: frozenset[str]) -> bool:
-    """Whether ``entry``, appended to ``sys.path``, is a folder inside a package of the
-    environment other than the plugin's: where a library keeps what it vendors, as setuptools
-    (71 and later) appends its ``_vendor`` folder when first imported, ``import distutils``
-    included (its ``_distutils_hack`` serves that name). Appended, it can shadow no module an
-    earlier entry provides."""
-    if not isinstance(entry, str) or not entry or not os.path.isabs(entry):
+    """Whether ``entry``, appended to ``sys.path``, is a folder inside the package of a library
+    imported from the environment, not the plugin's: where a library keeps what it vendors, as
+    setuptools (71 and later) appends its ``_vendor`` folder when first imported, ``import
+    distutils`` included (its ``_distutils_hack`` serves that name). Appended, it can shadow no
+    module an earlier entry provides; a folder of no imported package (a host's home under the
+    application's folder, say) does not count."""
+    if not isinstance(entry, str) or not os.path.isabs(entry) or not os.path.isdir(entry):
         return False
     for root in before:
-        if not isinstance(root, str) or not root or not os.path.isabs(root):
+        if not isinstance(root, str) or not os.path.isabs(root):
             continue
-        inside = os.path.relpath(entry, root)
-        package = inside.split(os.sep)[0]
-        if inside != "." and package not in {"..", *tops} and os.path.isdir(entry):
+        try:
+            package = os.path.relpath(entry, root).split(os.sep)[0]
+        except ValueError:  # another drive
+            continue
+        folder = os.path.join(root, package)
+        if package not in {".", "..", *tops} and _imported_from(package, folder):
             return True
     return False
+
+
+def _imported_from(name: str, folder: str) -> bool:
+    """Whether top-level package ``name`` is imported, from ``folder``."""
+    try:
+        location = getattr(sys.modules.get(name), "__file__", None)
+    except Exception:  # a module whose attributes raise is no proof either way
+        return False
+    return isinstance(location, str) and os.path.dirname(location) == folder
 
 
 def _new_threads(before: frozenset[int]) -> list[ThreadRef]:
