@@ -93,3 +93,19 @@ class TestFrozen:
         assert cached(1) == cached(1)
         assert hash(cached(1)) == hash(cached(1))
         assert "attrs generated" in cached.__eq__.__code__.co_filename
+
+    def test_own_methods_kept(self) -> None:
+        """A class's own repr, equality or hash stays, as attrs keeps them."""
+
+        def own_repr(self: object) -> str:
+            return "mine"
+
+        def own_eq(self: object, other: object) -> bool:
+            return True
+
+        shown = frozen(type("Shown", (), {"__annotations__": {"a": "int"}, "__repr__": own_repr}))
+        equal = frozen(type("Equal", (), {"__annotations__": {"a": "int"}, "__eq__": own_eq}))
+        assert repr(shown(1)) == "mine"
+        assert shown(1) == shown(1) != shown(2)
+        assert equal(1) == equal(2)
+        assert repr(equal(1)) == "Equal(a=1)"

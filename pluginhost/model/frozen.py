@@ -13,7 +13,8 @@ alike:
 - ``repr`` is ``Name(field=value, ...)`` over the shown fields.
 
 A class that asks for ``eq=False`` keeps identity equality, and one that asks for
-``repr=False`` keeps the repr it inherits, as with attrs. A class asking for ``cache_hash``
+``repr=False`` keeps the repr it inherits, and a class's own ``__repr__``, ``__eq__`` or
+``__hash__`` stays, as with attrs. A class asking for ``cache_hash``
 (its hash lives in a slot that attrs manages), ``order`` or its own hashing is attrs' alone.
 For the type checker ``frozen`` *is* :func:`attrs.frozen`, so its attrs plugin types the
 classes as it always did.
@@ -38,15 +39,20 @@ else:
         """:func:`attrs.frozen` with the shared methods, bare or with options."""
         if options.keys() & _ATTRS_ALONE:
             return attrs.frozen(maybe_cls, **options)
+        given = dict(options)
         eq = options.pop("eq", True)
         show = options.pop("repr", True)
 
         def wrap(cls: type) -> type:
+            own = vars(cls)
+            if "__eq__" in own or "__hash__" in own:
+                # attrs keeps a class's own equality or hash and decides the rest around it.
+                return attrs.frozen(cls, **given)
             made = attrs.frozen(cls, eq=False, repr=False, **options)
             fields = attrs.fields(made)
             if eq:
                 _add_equality(made, fields)
-            if show:
+            if show and "__repr__" not in own:  # a class's own repr stays, as with attrs
                 made.__repr__ = _repr_of(fields)
             return made
 
