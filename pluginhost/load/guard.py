@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model.frozen import frozen
+from .owners import code_files
 from .owners import kind as _kind
 from .owners import owned as _owned
 from .owners import top as _top
@@ -274,11 +275,9 @@ def _made_in(value: object, origin: str) -> bool:
     idiom the import system honours (``torch._VF``, ``sh``). A plugin planting an object of its
     own class there is not let through: that class's code is in the plugin's files."""
     try:
-        functions = [getattr(f, "__func__", f) for f in vars(type(value)).values()]
-        files = {f.__code__.co_filename for f in functions if isinstance(f, types.FunctionType)}
+        return origin in code_files([type(value)])  # its own class only, not its bases
     except Exception:  # a class whose attributes raise is no proof either way
         return False
-    return origin in files
 
 
 def _found(name: str) -> str | None:
@@ -419,11 +418,8 @@ def _vendored(entry: str, before: list[str], tops: frozenset[str]) -> bool:
 
 def _imported_from(name: str, folder: str) -> bool:
     """Whether top-level package ``name`` is imported, from ``folder``."""
-    try:
-        location = getattr(sys.modules.get(name), "__file__", None)
-    except Exception:  # a module whose attributes raise is no proof either way
-        return False
-    return isinstance(location, str) and os.path.dirname(location) == folder
+    location = _origin(sys.modules.get(name))
+    return location is not None and os.path.dirname(location) == folder
 
 
 def _new_threads(before: frozenset[int]) -> list[ThreadRef]:

@@ -7,8 +7,9 @@ names; a finder or hook is named after its class (or itself, for a class or func
 from __future__ import annotations
 
 import types
+from collections.abc import Iterable
 
-__all__ = ["kind", "owned", "top"]
+__all__ = ["code_files", "kind", "owned", "top"]
 
 
 def top(name: str) -> str:
@@ -34,3 +35,13 @@ def kind(entry: object) -> str:
     """A finder or hook by the name of its class, or its own for a class or function."""
     named = entry if isinstance(entry, (type, types.FunctionType)) else type(entry)
     return f"{named.__module__}.{named.__qualname__}"
+
+
+def code_files(classes: Iterable[type]) -> set[str]:
+    """The files of the functions defined in ``classes`` (class and static methods too).
+
+    :raises Exception: whatever a class's attributes raise: the caller decides what that
+        proves.
+    """
+    functions = [getattr(f, "__func__", f) for cls in classes for f in vars(cls).values()]
+    return {f.__code__.co_filename for f in functions if isinstance(f, types.FunctionType)}

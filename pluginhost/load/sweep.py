@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model.pacing import paced
-from .owners import kind, owned, top
+from .owners import code_files, kind, owned, top
 
 __all__ = ["sweep"]
 
@@ -86,13 +86,10 @@ def _runs_from(value: object, prefixes: tuple[str, ...]) -> bool:
             if isinstance(value, types.MethodType):
                 value = value.__func__
             if isinstance(value, types.FunctionType):
-                functions = [value]
+                files = [value.__code__.co_filename]
             else:
                 cls = value if isinstance(value, type) else type(value)
-                functions = [
-                    getattr(f, "__func__", f) for k in cls.__mro__ for f in vars(k).values()
-                ]
-            files = [f.__code__.co_filename for f in functions if isinstance(f, types.FunctionType)]
+                files = list(code_files(cls.__mro__))
     except Exception:  # attributes that raise: no proof either way
         return False
     return any(isinstance(f, str) and f.startswith(prefixes) for f in files)
