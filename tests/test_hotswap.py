@@ -844,3 +844,22 @@ class TestModuleCollisionsInOneChange:
             conflict.message
         )
         assert host.load_order() == ("hello", "polite")
+
+
+class TestFirstSwap:
+    def test_first_swap_after_a_start_plans_only_its_part(
+        self, factory: WheelFactory, outside: WheelFactory, make_host: MakeHost, wheels: Path
+    ) -> None:
+        """The start planned each part with nothing active; the worker plans them again against
+        the versions it made active (``resolve/planner.py``), so that the first swap plans only
+        the part it touches, where it planned all of them."""
+        for index in range(5):
+            factory.build(f"p{index}", "1.0.0", code=code("1.0.0"))
+        host = live(make_host)
+        assert host.wait_idle(20)
+        memo = host._engine._planner.memo  # no public count of the parts planned
+        before = memo.misses
+        drop(outside.build("p3", "2.0.0", code=code("2.0.0")), wheels)
+        assert host.wait_idle(20)
+        assert host.plugins["p3"].version == "2.0.0"
+        assert memo.misses == before + 1

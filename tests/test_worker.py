@@ -57,6 +57,48 @@ class TestWorker:
         assert len(runs) == 2
         assert "applying folder changes failed" in caplog.text
 
+    def test_a_task_runs_once_on_the_worker_before_the_job(self) -> None:
+        """``once()``: the task runs on the worker's thread, once, ahead of a run asked with it;
+        ``wait_idle()`` waits for it."""
+        done: list[tuple[str, str]] = []
+        release = threading.Event()
+
+        def task() -> None:
+            release.wait(10)
+            done.append(("task", threading.current_thread().name))
+
+        worker = Worker(lambda: done.append(("job", threading.current_thread().name)))
+        worker.start()
+        try:
+            worker.once(task)
+            worker.request()
+            assert not worker.wait_idle(0.2)  # the task holds the worker
+            release.set()
+            assert worker.wait_idle(10)
+            worker.request()
+            assert worker.wait_idle(10)
+        finally:
+            worker.stop()
+        assert done == [("task", "pluginhost-worker"), *[("job", "pluginhost-worker")] * 2]
+
+    def test_survives_a_failed_task(self, caplog: pytest.LogCaptureFixture) -> None:
+        """A task that raises is logged; the job asked with it still runs."""
+        runs: list[int] = []
+
+        def task() -> None:
+            raise RuntimeError("bug")
+
+        worker = Worker(lambda: runs.append(1))
+        worker.start()
+        try:
+            worker.once(task)
+            worker.request()
+            assert worker.wait_idle(10)
+        finally:
+            worker.stop()
+        assert runs == [1]
+        assert "a task of the host failed" in caplog.text
+
     def test_survives_a_failed_poll(self) -> None:
         """A poll that raises counts as no change; the worker keeps polling."""
         polls: list[int] = []

@@ -33,8 +33,8 @@ from ..model.pacing import pace, paced
 from ..model.problems import Problem
 from ..model.status import PluginInfo
 from ..resolve.admission import Admission
-from ..resolve.planning import drop_conflicts, plan
-from ..resolve.replan import Replan
+from ..resolve.planner import Planner
+from ..resolve.planning import drop_conflicts
 from ..resolve.resolution import Plan
 from ..state.faults import any_armed, crash_point
 from ..state.registry import Registry
@@ -111,7 +111,8 @@ class Engine:
         self._kept_out: dict[PluginName, tuple[Candidate, Problem]] = {}
         self.hooks = HookCheck(pm, lambda: self._ledger.active, emit)
         self._plan: Plan | None = None
-        self._parts = Replan()  # a change re-plans only the parts of the pool it touches
+        # A change re-plans only the parts of the pool it touches.
+        self._planner = Planner(config.api, config.policy, config.breaking_change)
         # The active plugins whose version their index took back, and why (this reconcile's).
         self._withdrawn: dict[PluginName, str] = {}
         # Each active plugin's snapshot, in load order, as last published, and what from.
@@ -122,6 +123,11 @@ class Engine:
     def view(self) -> View:
         """The plugins as of the last completed change (safe to read without the host lock)."""
         return self._view
+
+    def warm(self) -> None:
+        """Plan the last reconcile's pool against the versions active now, applying nothing
+        (``resolve/planner.py``): run on the worker once a start is done."""
+        self._planner.warm(self._ledger.candidates())
 
     def wants_retry(self) -> bool:
         """Whether the file system refused a change (disk full, read-only) since the last
@@ -178,15 +184,7 @@ class Engine:
             offered, allow_downgrade=self.config.policy.allow_downgrade, dropped=self._withdrawn
         )
         pace()
-        outlook = plan(
-            pool,
-            active,
-            api_version=self.config.api,
-            policy=self.config.policy,
-            breaking_change=self.config.breaking_change,
-            memo=self._parts,
-            downgradable=self._withdrawn,
-        )
+        outlook = self._planner.plan(pool, active, self._withdrawn)
         for name in outlook.victims:
             if name in ledger.active:
                 self._changer.unload(name, removed=False)

@@ -24,13 +24,7 @@ from ..load.bounded import retire_idle_helpers
 from ..load.modules import PluginFinder
 from ..load.reaper import Leak, Reaper
 from ..model.candidate import Candidate
-from ..model.errors import (
-    HostStateError,
-    ManifestError,
-    StoreError,
-    TrustError,
-    WheelError,
-)
+from ..model.errors import HostStateError, ManifestError, StoreError, TrustError, WheelError
 from ..model.events import Event, EventBus, EventKind, Subscriber
 from ..model.names import plugin_name
 from ..model.pacing import pace
@@ -234,6 +228,8 @@ class PluginHost(Controls):
             # Outside the lock: the first polls download, and the host serves meanwhile.
             self._indexes.wait_polled(_FIRST_POLL_WAIT)
             self._reconcile()
+        # Planned again off the start's path, against the versions now active: planner.py.
+        self._watching.once(self._warm)
         return self
 
     @property
@@ -398,9 +394,8 @@ class PluginHost(Controls):
         try:
             return self._discovery.admit(path)
         except (TrustError, WheelError, ManifestError) as exc:
-            kind = (
-                EventKind.MANIFEST_INVALID if isinstance(exc, ManifestError) else EventKind.REFUSED
-            )
+            invalid = isinstance(exc, ManifestError)
+            kind = EventKind.MANIFEST_INVALID if invalid else EventKind.REFUSED
             self._events.emit(Event.failure(kind, exc.plugin, exc, origin=exc.path or str(path)))
             raise
 
@@ -451,6 +446,11 @@ class PluginHost(Controls):
                 finally:
                     self._engine.sites.end_ahead()
                     self._after_change()
+
+    def _warm(self) -> None:
+        with self._lock:
+            if self._started:
+                self._engine.warm()
 
     def _worth_a_look(self) -> bool:
         """Asked by the worker every rescan interval: the trust file changed, the file system

@@ -142,6 +142,11 @@ class Watching:
         if self._worker is not None:
             self._worker.request()
 
+    def once(self, task: Callable[[], None]) -> None:
+        """Run ``task`` once on the worker, before its next run (nothing when not live)."""
+        if self._worker is not None:
+            self._worker.once(task)
+
     def refresh(self) -> None:
         """Ask the worker for a full look now."""
         self._full_at = float("-inf")

@@ -36,6 +36,7 @@ class Worker:
         self._interval = interval
         self._cond = threading.Condition()
         self._pending = False
+        self._tasks: list[Callable[[], None]] = []
         self._running = False
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
@@ -50,11 +51,17 @@ class Worker:
             self._pending = True
             self._cond.notify_all()
 
+    def once(self, task: Callable[[], None]) -> None:
+        """Run ``task`` once on the worker's thread, before the job's next run."""
+        with self._cond:
+            self._tasks.append(task)
+            self._cond.notify_all()
+
     def wait_idle(self, timeout: float) -> bool:
-        """Wait until no run is pending or under way; ``False`` on timeout."""
+        """Wait until no run or task is pending or under way; ``False`` on timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._pending or self._running:
+            while self._pending or self._tasks or self._running:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -74,27 +81,42 @@ class Worker:
         while True:
             with self._cond:
                 timeout = self._interval if self._poll is not None else None
-                self._cond.wait_for(lambda: self._pending or self._stopping, timeout)
+                self._cond.wait_for(lambda: self._pending or self._tasks or self._stopping, timeout)
                 if self._stopping:
                     self._pending = False
+                    self._tasks.clear()
                     self._cond.notify_all()
                     return
+                tasks, self._tasks = self._tasks, []
                 asked, self._pending = self._pending, False
-            if not asked and not self._polled():
-                continue
-            with self._cond:
-                self._running = True
+                # Running from the moment the request is taken: wait_idle() never sees a
+                # request taken and its run not yet begun as idle.
+                self._running = bool(tasks or asked)
+            if not (tasks or asked):
+                if not self._polled():
+                    continue
+                asked = True
+                with self._cond:
+                    self._running = True
             try:
-                self._job()
-            except BaseException:
-                # One bad run must not end the worker, whatever it raised (a SystemExit would
-                # end the thread silently): the next change gets its own chance. The steps
-                # turn what one file causes into a problem naming it; this is the last resort.
-                logger.exception("pluginhost worker: applying folder changes failed")
+                for task in tasks:
+                    self._step(task, "a task of the host failed")
+                if asked:
+                    self._step(self._job, "applying folder changes failed")
             finally:
                 with self._cond:
                     self._running = False
                     self._cond.notify_all()
+
+    @staticmethod
+    def _step(step: Callable[[], None], failed: str) -> None:
+        try:
+            step()
+        except BaseException:
+            # One bad run must not end the worker, whatever it raised (a SystemExit would
+            # end the thread silently): the next change gets its own chance. The steps
+            # turn what one file causes into a problem naming it; this is the last resort.
+            logger.exception("pluginhost worker: %s", failed)
 
     def _polled(self) -> bool:
         assert self._poll is not None
