@@ -13,7 +13,11 @@ garbage collection, a long C call).
 Each row also says what the worst gap was made of: the calling thread's own CPU time in it (a
 slow call of its own, a collection it ran), and, on Linux, how long the thread waited for a
 core over that swap's window (the kernel's run-queue delay, from ``schedstat``). The rest of
-the gap the thread waited for the interpreter lock.
+the gap the thread waited for the interpreter lock. For that, the row names where each other
+thread was when the worst gap ended (``worst_gap_ended_in``: its innermost frame, taken by the
+calling thread as soon as it ran again): the thread that held the lock through the gap was then
+at the point where it let go (a yield in ``pace``, a system call), one that took it from the
+caller in passing was back at a wait.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class Caller:
         self._lock = threading.Lock()
         self._longest = 0.0
         self._longest_cpu = 0.0
+        self._ended_in: dict[str, str] = {}
         self.calls = 0
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._started = threading.Event()
@@ -56,6 +61,7 @@ class Caller:
         with self._lock:
             self._longest = 0.0
             self._longest_cpu = 0.0
+            self._ended_in = {}
 
     def longest(self) -> float:
         """The longest gap between two calls since :meth:`window`, in seconds."""
@@ -66,6 +72,11 @@ class Caller:
         """The calling thread's CPU time within that gap, in seconds."""
         with self._lock:
             return self._longest_cpu
+
+    def ended_in(self) -> dict[str, str]:
+        """Where each other thread was when the longest gap ended: ``file:line function``."""
+        with self._lock:
+            return dict(self._ended_in)
 
     def runqueue(self) -> float | None:
         """Seconds the calling thread has waited for a core since it started (Linux)."""
@@ -91,8 +102,22 @@ class Caller:
                 with self._lock:
                     if gap > self._longest:
                         self._longest, self._longest_cpu = gap, now_cpu - last_cpu
+                        self._ended_in = _innermost_frames()
             last, last_cpu = now, now_cpu
             self.calls += 1
+
+
+def _innermost_frames() -> dict[str, str]:
+    """Each other thread's innermost frame, by thread name."""
+    names = {t.ident: t.name for t in threading.enumerate()}
+    me = threading.get_ident()
+    return {
+        names.get(ident, str(ident)): (
+            f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno} {frame.f_code.co_name}"
+        )
+        for ident, frame in sys._current_frames().items()
+        if ident != me
+    }
 
 
 def longest_gap(others: int, swaps: int) -> Row:
@@ -101,7 +126,7 @@ def longest_gap(others: int, swaps: int) -> Row:
     during: list[float] = []
     quiet: list[float] = []
     # Per swap: its longest gap, the caller's CPU time in it, its run-queue wait over the swap.
-    made_of: list[tuple[float, float, float | None]] = []
+    made_of: list[tuple[float, float, float | None, dict[str, str]]] = []
     with rig(others) as r, Caller(r.host.hook) as caller:
         for _ in range(swaps):
             wheel = r.build()
@@ -114,14 +139,14 @@ def longest_gap(others: int, swaps: int) -> Row:
             length = time.perf_counter() - started
             after = caller.runqueue()
             waited = None if queued is None or after is None else after - queued
-            made_of.append((caller.longest(), caller.longest_cpu(), waited))
+            made_of.append((caller.longest(), caller.longest_cpu(), waited, caller.ended_in()))
             during.append(caller.longest())
             caller.window()
             time.sleep(length)
             quiet.append(caller.longest())
             if len(r.old) >= 10:
                 r.clean_up()
-    _, worst_cpu, worst_waited = max(made_of, key=lambda m: m[0])
+    _, worst_cpu, worst_waited, ended_in = max(made_of, key=lambda m: m[0])
     return row(
         "8 longest call gap during a swap",
         others + 1,
@@ -135,6 +160,7 @@ def longest_gap(others: int, swaps: int) -> Row:
         switch_interval_ms=1000 * sys.getswitchinterval(),
         worst_gap_caller_cpu_ms=1000 * worst_cpu,
         worst_window_runqueue_ms=None if worst_waited is None else 1000 * worst_waited,
+        worst_gap_ended_in=ended_in,
     )
 
 

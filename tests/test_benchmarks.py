@@ -76,3 +76,5 @@ def test_quick_run(tmp_path: Path) -> None:
         assert 0 <= gaps["worst_gap_caller_cpu_ms"] / 1000 <= gaps["pluginhost"]["max"]
         if sys.platform.startswith("linux"):
             assert gaps["worst_window_runqueue_ms"] >= 0
+        # Where the other threads were when it ended: the host's worker among them.
+        assert {"MainThread", "pluginhost-worker"} <= gaps["worst_gap_ended_in"].keys()
