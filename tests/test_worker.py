@@ -4,9 +4,10 @@ other change still applies: at start, in the watched folders and through ``insta
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,16 @@ from pluginhost.testing import WheelFactory
 MakeHost = Callable[..., PluginHost]
 
 
+@contextlib.contextmanager
+def running(worker: Worker) -> Iterator[Worker]:
+    """``worker``, started, and stopped afterwards whatever happened."""
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
 class TestWorker:
     @pytest.mark.parametrize("error", [RuntimeError("bug"), SystemExit(3)])
     def test_survives_a_failed_run(
@@ -45,15 +56,11 @@ class TestWorker:
             if len(runs) == 1:
                 raise error
 
-        worker = Worker(job)
-        worker.start()
-        try:
+        with running(Worker(job)) as worker:
             worker.request()
             assert worker.wait_idle(10)
             worker.request()
             assert worker.wait_idle(10)
-        finally:
-            worker.stop()
         assert len(runs) == 2
         assert "applying folder changes failed" in caplog.text
 
@@ -67,18 +74,14 @@ class TestWorker:
             release.wait(10)
             done.append(("task", threading.current_thread().name))
 
-        worker = Worker(lambda: done.append(("job", threading.current_thread().name)))
-        worker.start()
-        try:
-            worker.once(task)
-            worker.request()
-            assert not worker.wait_idle(0.2)  # the task holds the worker
+        with running(Worker(lambda: done.append(("job", threading.current_thread().name)))) as w:
+            w.once(task)
+            w.request()
+            assert not w.wait_idle(0.2)  # the task holds the worker
             release.set()
-            assert worker.wait_idle(10)
-            worker.request()
-            assert worker.wait_idle(10)
-        finally:
-            worker.stop()
+            assert w.wait_idle(10)
+            w.request()
+            assert w.wait_idle(10)
         assert done == [("task", "pluginhost-worker"), *[("job", "pluginhost-worker")] * 2]
 
     def test_survives_a_failed_task(self, caplog: pytest.LogCaptureFixture) -> None:
@@ -88,14 +91,10 @@ class TestWorker:
         def task() -> None:
             raise RuntimeError("bug")
 
-        worker = Worker(lambda: runs.append(1))
-        worker.start()
-        try:
+        with running(Worker(lambda: runs.append(1))) as worker:
             worker.once(task)
             worker.request()
             assert worker.wait_idle(10)
-        finally:
-            worker.stop()
         assert runs == [1]
         assert "a task of the host failed" in caplog.text
 
@@ -110,12 +109,8 @@ class TestWorker:
                 again.set()
             raise SystemExit(1)
 
-        worker = Worker(lambda: None, poll=poll, interval=0.01)
-        worker.start()
-        try:
+        with running(Worker(lambda: None, poll=poll, interval=0.01)):
             assert again.wait(10)
-        finally:
-            worker.stop()
 
 
 @pytest.fixture
