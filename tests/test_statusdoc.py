@@ -100,6 +100,22 @@ class TestEvents:
 
 
 class TestIncrementalText:
+    def test_long_field_of_an_entry_is_bounded(
+        self, make_host: MakeHost, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """An entry with a field longer than the bound (a failed plugin's error quoting 5,000
+        characters) is written bounded, byte for byte as bounding the whole document would
+        write the plugins."""
+        factory.build("p0", code=greet_code("0"))
+        factory.build("loud", code=f"raise RuntimeError({'x' * 5000!r})\n")
+        host = make_host()
+        written = (tmp_path / "home" / "status.json").read_text()
+        entry = json.loads(written)["data"]["plugins"]["loud"]
+        assert len(entry["error"]) < 2500
+        assert "more characters cut; sha256 of the whole" in entry["error"]
+        plugins = bound_strings(document(host, [], plugins=True))["plugins"]
+        assert f'"plugins":{canonical(plugins)}' in written
+
     def test_same_document_as_encoding_it_whole(
         self, make_host: MakeHost, factory: WheelFactory, tmp_path: Path
     ) -> None:
