@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import graphlib
 import itertools
 
 from hypothesis import given
+from hypothesis import strategies as st
 from resolving import N, only, run, versions_of
 from strategies import API_VERSION, actives, candidate, candidate_sets, policies
 
@@ -109,6 +111,26 @@ class TestLoadOrder:
         """Dependencies come first, and plugins ready together come in name order."""
         graph = {N("top"): (N("b"), N("a")), N("b"): (), N("a"): ()}
         assert load_order(graph) == ("a", "b", "top")
+
+    @given(st.sets(st.sampled_from("abcdefgh"), max_size=8), st.data())
+    def test_same_order_as_a_topological_sorter(self, names: set[str], data: st.DataObject) -> None:
+        """With edges or none (the common case, taken without a sorter), the order is that of
+        graphlib's sorter taken batch by batch, each batch in name order."""
+        nodes = sorted(N(n) for n in names)
+        edges = st.lists(st.sampled_from(nodes), unique=True) if nodes else st.just([])
+        order = data.draw(st.permutations(nodes))  # the graph's own order is no sorted one
+        graph = {n: tuple(data.draw(edges)) if data.draw(st.booleans()) else () for n in order}
+        sorter = graphlib.TopologicalSorter(graph)
+        try:
+            sorter.prepare()
+        except graphlib.CycleError:
+            return
+        expected: list[str] = []
+        while sorter.is_active():
+            batch = sorted(sorter.get_ready())
+            expected += batch
+            sorter.done(*batch)
+        assert load_order(graph) == tuple(expected)
 
 
 class TestDemands:
