@@ -228,7 +228,7 @@ class PluginHost(Controls):
             # Outside the lock: the first polls download, and the host serves meanwhile.
             self._indexes.wait_polled(_FIRST_POLL_WAIT)
             self._reconcile()
-        # Planned again off the start's path, against the versions now active: planner.py.
+        # The worker plans the start's parts again, against the versions now active (planner.py).
         self._watching.once(self._warm)
         return self
 
