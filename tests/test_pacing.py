@@ -101,6 +101,14 @@ def in_a_paced_thread(work: Callable[[], T]) -> T:
     return outcome[0]
 
 
+def at_best(count: Callable[[], int], tries: int = 3) -> int:
+    """The highest of ``tries`` counts of turns. A loaded machine lowers such a count (a thread
+    not run for a while, a yield that waits long enough to look crowded), never raises it, so
+    the best of a few shows what the pacing allows; a pacing that did not yield fails them all
+    (a count over WORK is about five turns without yields, a hundred with)."""
+    return max(count() for _ in range(tries))
+
+
 @pytest.mark.usefixtures("long_interval")
 def test_pace_lets_a_waiting_thread_run() -> None:
     """Pure Python work of 100 ms of CPU: without yields the lock goes to the other thread
@@ -109,7 +117,7 @@ def test_pace_lets_a_waiting_thread_run() -> None:
     that did not ask to be paced does not yield."""
     unpaced = turns_while(spin(lambda: None))
     not_asked = turns_while(spin(pace))
-    yielding = in_a_paced_thread(lambda: turns_while(spin(pace)))
+    yielding = at_best(lambda: in_a_paced_thread(lambda: turns_while(spin(pace))))
     assert unpaced <= 20
     assert not_asked <= 20
     assert yielding >= 40
@@ -156,7 +164,7 @@ def test_a_crowded_lock_is_not_yielded_at_every_slice() -> None:
     interval), not yielding at every slice. Alone with one such thread, it yields at every
     slice again."""
     crowded = in_a_paced_thread(lambda: turns_while(spin(pace), others=4))
-    alone = in_a_paced_thread(lambda: turns_while(spin(pace)))
+    alone = at_best(lambda: in_a_paced_thread(lambda: turns_while(spin(pace))))
     assert crowded <= 30
     assert alone >= 40
 
@@ -171,7 +179,7 @@ def test_one_slow_yield_alone_does_not_stop_the_yields() -> None:
         turns_while(spin(pace, work=2 * SLICE_CPU), others=4)
         return turns_while(spin(pace))
 
-    assert in_a_paced_thread(once_crowded_then_alone) >= 40
+    assert at_best(lambda: in_a_paced_thread(once_crowded_then_alone)) >= 40
 
 
 @pytest.mark.usefixtures("long_interval")
@@ -185,6 +193,6 @@ def test_a_crowded_lock_is_looked_at_again(monkeypatch: pytest.MonkeyPatch) -> N
         time.sleep(0.3)
         return crowded, turns_while(spin(pace))
 
-    crowded, alone = in_a_paced_thread(crowded_then_alone)
-    assert crowded <= 30
-    assert alone >= 40
+    runs = [in_a_paced_thread(crowded_then_alone) for _ in range(3)]
+    assert all(crowded <= 30 for crowded, _ in runs)
+    assert max(alone for _, alone in runs) >= 40  # at best, as at_best() says why
