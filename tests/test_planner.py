@@ -48,11 +48,15 @@ def started(
 class TestWarm:
     def test_warm_plans_every_part_against_the_active_versions(self) -> None:
         """Each of the 31 parts (30 alone, app with lib) is planned once at start and once
-        more when warmed; nothing is applied: the answer is the start's."""
+        more when warmed; the next reconcile, with nothing changed, plans none and answers as a
+        fresh plan does."""
         p = planner()
         first = p.plan(POOL, {})
         assert p.memo.misses == 31
-        p.warm(dict(first.plan.chosen))
+        active = dict(first.plan.chosen)
+        p.warm(active)
+        assert p.memo.misses == 62
+        assert p.plan(list(POOL), active) == fresh(POOL, active)
         assert p.memo.misses == 62
 
     def test_after_a_warm_a_swap_plans_only_its_part(self) -> None:
