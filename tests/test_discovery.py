@@ -5,8 +5,11 @@ through real hosts, one read and one hash per wheel."""
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
+import shutil
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,6 +36,7 @@ from pluginhost.discover.trust import TrustGate
 from pluginhost.testing import WheelFactory
 
 GROUP = "greeter.plugins"
+ROOT = os.geteuid() == 0
 MakeHost = Callable[..., PluginHost]
 CountIO = Callable[..., "WheelIO"]
 
@@ -127,6 +131,46 @@ def buggy(monkeypatch: pytest.MonkeyPatch) -> None:
 
     for module in (pluginhost.discover.discovery, pluginhost.discover.folder):
         monkeypatch.setattr(module, "candidate_from_wheel", read)
+
+
+#: Run by ``test_folder_unreadable_for_the_host_is_held`` in a process without capabilities.
+_UNREADABLE_SCRIPT = """
+import json, os
+from pathlib import Path
+from pluginhost import WheelFolderSource, WheelLimits
+from pluginhost.discover.discovery import Discovery
+from pluginhost.discover.trust import TrustGate
+from pluginhost.testing import WheelFactory
+
+folder = Path({folder!r})
+staging = folder.parent / "staging"
+folder.mkdir()
+code = "import pluggy\\nhookimpl = pluggy.HookimplMarker('greeter')\\n"
+old = WheelFactory(folder, group={group!r}).build("hello", "1.0.0", code=code)
+found = Discovery({group!r}, [WheelFolderSource(folder)], [], WheelLimits(),
+                  TrustGate("permissions", True, None))
+
+
+def shown(look):
+    return {{"held": folder in look.held,
+            "candidates": [f"{{c.name}} {{c.version}}" for c in look.scan.candidates]}}
+
+
+out = {{"first": shown(found.look())["candidates"]}}
+new = WheelFactory(staging, group={group!r}).build("hello", "2.0.0", code=code)
+os.replace(new, folder / new.name)
+folder.chmod(0o600)
+out["new file, no search"] = shown(found.look({{folder: {{folder / new.name}}}}))
+folder.chmod(0o700)
+found.look()
+old.unlink()
+folder.chmod(0o600)
+out["file gone, no search"] = shown(found.look({{folder: {{old}}}}))
+out["full look, no search"] = shown(found.look())
+folder.chmod(0o700)
+out["searchable again"] = shown(found.look({{folder: {{old}}}}))
+print(json.dumps(out))
+"""
 
 
 class TestLook:
@@ -425,6 +469,59 @@ class TestIncrementalLook:
         assert environment.scans == 1
         found.look()
         assert environment.scans == 2
+
+    def test_folder_permissions_asked_when_a_file_is_not_listed(
+        self, factory: WheelFactory, wheels: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A full look asks whether the folder may be read before listing it; a look told of
+        a file that is there asks nothing (its ``lstat`` proves the folder can be searched);
+        one told of a file it cannot list asks, so that a folder whose permissions were taken
+        back is held rather than emptied (see the test below, without root's capabilities)."""
+        hello = factory.build("hello", code=greet_code("hi"))
+        asked: list[Path] = []
+        real = pluginhost.discover.discovery._readable
+
+        def counting(folder: Path) -> bool:
+            asked.append(folder)
+            return real(folder)
+
+        monkeypatch.setattr(pluginhost.discover.discovery, "_readable", counting)
+        found = discovery(wheels)
+        found.look()
+        assert asked == [wheels]
+        new = factory.build("other", code=greet_code("yo"))
+        found.look({wheels: {new}})
+        assert asked == [wheels]
+        hello.unlink()
+        scan = found.look({wheels: {hello}}).scan
+        assert asked == [wheels, wheels]
+        assert [c.name for c in scan.candidates] == ["other"]
+
+    @pytest.mark.skipif(
+        not ROOT or shutil.which("setpriv") is None,
+        reason="needs root and setpriv to run without the capabilities that bypass permissions",
+    )
+    def test_folder_unreadable_for_the_host_is_held(self, tmp_path: Path) -> None:
+        """Without search permission on its folder, a look told of a new file or of a file
+        gone holds the folder (what it offered keeps serving) instead of taking the plugins
+        out; a full look does too; once the permission is back, a look reads it all again.
+        Run in a process that is root without root's capabilities, which obeys permissions."""
+        script = _UNREADABLE_SCRIPT.format(folder=str(tmp_path / "wheels"), group=GROUP)
+        ran = subprocess.run(
+            ["setpriv", "--inh-caps=-all", "--bounding-set=-all", sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert ran.returncode == 0, ran.stderr
+        assert json.loads(ran.stdout.splitlines()[-1]) == {
+            "first": ["hello 1.0.0"],
+            "new file, no search": {"held": True, "candidates": []},
+            "file gone, no search": {"held": True, "candidates": []},
+            "full look, no search": {"held": True, "candidates": []},
+            "searchable again": {"held": False, "candidates": ["hello 2.0.0"]},
+        }
 
     def test_held_file_stays_held(self, factory: WheelFactory, wheels: Path) -> None:
         """A wheel held by the trust policy at the last look is held again when reused."""

@@ -146,12 +146,12 @@ class Discovery:
         held: list[Path] = []
         seen: set[str] = set()
         for folder, refusal in zip(self.folders, refusals, strict=True):
-            if refusal is not None or not os.access(folder.path, os.R_OK | os.X_OK):
+            found = self._look_in(folder, changed, held) if refusal is None else None
+            if found is None:  # refused, or the host may not read it: what it offered holds
                 held.append(folder.path)
                 scans.append(Scan(problems=(refusal,) if refusal else ()))
                 self._found.pop(folder.path, None)
                 continue
-            found = self._look_in(folder, changed, held)
             seen.update(found)
             scans += map(_SCAN, found.values())  # in C: a thousand wheels, at each swap
         for stale in set(self._reads) - seen:
@@ -164,17 +164,22 @@ class Discovery:
         folder: WheelFolderSource,
         changed: Mapping[Path, Collection[Path]] | None,
         held: list[Path],
-    ) -> dict[str, tuple[Scan, bool]]:
+    ) -> dict[str, tuple[Scan, bool]] | None:
         """One folder's wheels, in name order: those ``changed`` names (all, for a full look,
         or for a folder with subfolders, which are not watched) read again, the others as last
-        time (with whether they were held)."""
+        time (with whether they were held); ``None`` when the host may not read the folder."""
         last = self._found.get(folder.path)
         if changed is None or last is None or folder.max_depth > 0:
+            if not _readable(folder.path):
+                return None
             paths = paced(folder.each_wheel_path(), every=8)  # an lstat or two each
-            found = {str(path): self._read_held(path, folder, held) for path in paths}
+            found: dict[str, tuple[Scan, bool]] | None = {
+                str(path): self._read_held(path, folder, held) for path in paths
+            }
         else:
             found = self._look_again(folder, last, changed.get(folder.path, ()), held)
-        self._found[folder.path] = found
+        if found is not None:
+            self._found[folder.path] = found
         return found
 
     def _look_again(
@@ -183,9 +188,15 @@ class Discovery:
         last: dict[str, tuple[Scan, bool]],
         touched: Collection[Path],
         held: list[Path],
-    ) -> dict[str, tuple[Scan, bool]]:
+    ) -> dict[str, tuple[Scan, bool]] | None:
         """The last look of ``folder`` with the files ``touched`` read again, and added or
-        taken out as the folder lists them now."""
+        taken out as the folder lists them now; ``None`` when a file it no longer lists may
+        only be hidden by the folder's permissions.
+
+        The folder's own permissions are asked only then: a look that lists nothing needs
+        none but search, which each ``lstat`` proves (one system call less at each swap,
+        and under busy callers each one is a wait for the interpreter lock).
+        """
         # Copied at C speed, with the paths' hashes: going through a thousand paths in Python
         # at each swap cost more than reading the one that changed.
         found = dict(last)
@@ -200,6 +211,8 @@ class Discovery:
                     found[key] = entry
                 else:
                     found = _inserted(found, key, entry)
+            elif not _readable(folder.path):
+                return None
             else:
                 found.pop(key, None)
         was_held = compress(found.keys(), map(_HELD, found.values()))  # in C, as above
@@ -435,6 +448,12 @@ class Discovery:
             if self._handover.keep(wheel, next_look=next_look) and not next_look:
                 self._validated_now[path] = wheel
         return candidate or inspection.info
+
+
+def _readable(folder: Path) -> bool:
+    """Whether this process may list ``folder`` and reach its files: when it may not (its
+    owner took the permissions back), what its wheels offered is held, not unloaded."""
+    return os.access(folder, os.R_OK | os.X_OK)
 
 
 def _inserted(
