@@ -80,6 +80,21 @@ class TestUnknownHooks:
         """A plugin with no implementation at all is told as such."""
         assert unknown_hooks(spec_pm(), [prepare(spec_pm(), Plain(), "p")]) == ("(none)",)
 
+    def test_no_hooks_on_a_manager_announcing_plugins(self) -> None:
+        """A manager with a historic ``<project>_plugin_registered`` hook (pytest's) tells
+        its listeners of each plugin, which use more of it than its hooks (pytest's fixtures):
+        no hook at all is then nothing to tell. An announcement hook that is not historic
+        announces nothing (the switch tells only a historic one), so it is still told."""
+        for historic, told in ((True, ()), (False, ("(none)",))):
+            pm = spec_pm()
+
+            class Announce:
+                @pluggy.HookspecMarker("greeter")(historic=historic)
+                def greeter_plugin_registered(self, plugin: object) -> None: ...
+
+            pm.add_hookspecs(Announce)
+            assert unknown_hooks(pm, [prepare(pm, Plain(), "p")]) == told
+
 
 class TestWarn:
     def test_typo_loads_with_an_event_and_a_problem(

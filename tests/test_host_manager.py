@@ -39,6 +39,16 @@ def pytest_report_header(config):
 """
 
 
+#: A plugin of fixtures only, as pytest-datadir is: no hook implementation at all.
+FIXTURES_ONLY = """
+import pytest
+
+@pytest.fixture
+def shared_data():
+    return {"answer": 42}
+"""
+
+
 class Listener:
     """A plugin of the application: hears of every plugin registered, like pytest's fixture
     manager does."""
@@ -148,6 +158,26 @@ class TestPytestManager:
             importlib.metadata.version("phx-pytest")
         assert own_plugins(pm) == before
         assert host.problems() == ()
+
+    @pytest.mark.parametrize("unknown_hooks", ["warn", "refuse"])
+    def test_plugin_of_fixtures_only(
+        self, adopt: Any, config: Config, wheels: Path, unknown_hooks: str
+    ) -> None:
+        """A plugin that implements no hook but offers fixtures (pytest-datadir,
+        pytest-tmpfs) loads with no problem, even under unknown_hooks="refuse": pytest
+        announces each plugin registered, and its fixture manager takes the fixtures from it
+        then. Its listeners hear of it as they would from pytest's own register."""
+        pm = config.pluginmanager
+        listener = Listener()
+        pm.register(listener, "listener")
+        WheelFactory(wheels, "pytest11").build(
+            "phx-fixtures", code=FIXTURES_ONLY, no_manifest=True
+        )
+        host = adopt(pm, unknown_hooks=unknown_hooks)
+        assert host.load_order() == ("phx-fixtures",)
+        assert host.problems() == ()
+        assert listener.heard.count("phx-fixtures") == 1
+        assert pm.get_plugin("phx-fixtures").shared_data.__name__ == "shared_data"
 
     def test_name_held_by_the_application_refused(
         self, adopt: Any, config: Config, wheels: Path

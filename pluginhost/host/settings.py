@@ -249,7 +249,8 @@ class Settings:
         metadata={**_file("choice"), "choices": get_args(UnknownHooks)},
     )
     """A plugin that implements hooks no spec of the host knows (pluggy's ``check_pending``:
-    ``optionalhook`` exempt), or no hook at all: ``"warn"`` (it loads; an ``unknown_hooks``
+    ``optionalhook`` exempt), or no hook at all (unless the manager announces each plugin
+    registered, as pytest's does for its fixtures): ``"warn"`` (it loads; an ``unknown_hooks``
     event and problem name the hooks) or ``"refuse"`` (it is not loaded, for that reason)."""
     index: tuple[IndexSettings, ...] = attrs.field(
         default=(),

@@ -18,6 +18,7 @@ from ..load.bounded import bounded
 from ..load.guard import type_name
 from ..model.errors import ActivationError
 from ..model.names import PluginName
+from .bookkeeping import announcer
 from .switch import Implementations
 
 __all__ = [
@@ -40,11 +41,14 @@ def unknown_hooks(
     """The hooks a plugin (each of its entry points) implements that no spec of ``pm`` knows,
     as pluggy's ``check_pending`` finds them: an ``optionalhook`` is exempt, and a spec added
     to ``pm`` since the plugin loaded counts. A plugin with no hook implementation at all gets
-    ``("(none)",)``: it can answer nothing.
+    ``("(none)",)``: it can answer nothing; unless ``pm`` announces each plugin registered
+    (:func:`~.bookkeeping.announcer`), whose listeners use more of a plugin than its hooks:
+    pytest's fixture manager collects the fixtures of a plugin that has nothing else
+    (pytest-datadir, pytest-tmpfs).
     """
     pairs = [pair for r in registrations for pair in r.impls]
     if not pairs:
-        return ("(none)",)
+        return () if announcer(pm) is not None else ("(none)",)
     unknown = []
     for name, impl in pairs:
         caller = getattr(pm.hook, name, None)
