@@ -170,9 +170,7 @@ class TestPytestManager:
         pm = config.pluginmanager
         listener = Listener()
         pm.register(listener, "listener")
-        WheelFactory(wheels, "pytest11").build(
-            "phx-fixtures", code=FIXTURES_ONLY, no_manifest=True
-        )
+        WheelFactory(wheels, "pytest11").build("phx-fixtures", code=FIXTURES_ONLY, no_manifest=True)
         host = adopt(pm, unknown_hooks=unknown_hooks)
         assert host.load_order() == ("phx-fixtures",)
         assert host.problems() == ()
