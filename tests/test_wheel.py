@@ -79,6 +79,8 @@ REASONS = {
     "record-size-arabic-digits": "RECORD gives the invalid size '\u0660'",
     "overlapping-entries": "overlaps member 'evil/overlap.bin' in the archive",
     "same-offset": "(overlapping members: a zip bomb)",
+    "directory-only": "has more than the limit of 50 members in its central directory",
+    "directory-only-zip64": "has more than the limit of 50 members in its central directory",
     "into-central-directory": "runs into the central directory",
     "archive-ratio": "a ratio over the archive limit of 100",
     "long-component": "has a component of 303 bytes, over the limit of 255",

@@ -207,7 +207,7 @@ def _inspect(
     keep: Callable[[str], bool],
     data: WheelBytes | None,
 ) -> Inspection:
-    with open_zip(wheel, data, limits.max_wheel_size) as (archive, sha256):
+    with open_zip(wheel, data, limits.max_wheel_size, limits.max_members) as (archive, sha256):
         infos = check_directory(archive.infolist(), limits)
         dist_info = find_dist_info(infos, filename)
         reader = MemberReader(archive, limits)

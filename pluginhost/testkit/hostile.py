@@ -83,6 +83,8 @@ BROKEN_KINDS: Final = (
     "requires-dist-marker-undefined",  # a Requires-Dist marker comparing two strings, "y" < "z"
     "too-many-requirements",  # 5,001 Requires-Dist lines, over WheelLimits.max_requirements
     "too-many-entry-points",  # 10,001 entry points, over WheelLimits.max_entry_points
+    "directory-only",  # 400 directory entries more, all at __init__.py's header: over max_members
+    "directory-only-zip64",  # the same, its sizes in a zip64 end record
 )
 
 _HUGE: Final = "1" * 5000  # over int()'s default limit of 4,300 digits
@@ -256,6 +258,8 @@ def _header_name(data: bytes) -> bytes:
 _LOCAL: Final = struct.Struct("<4sHHHHHIIIHH")
 _CENTRAL: Final = struct.Struct("<4sHHHHHHIIIHHHHHII")
 _END: Final = struct.Struct("<4sHHHHIIH")
+_ZIP64_END: Final = struct.Struct("<4sQHHIIQQQQ")
+_ZIP64_LOCATOR: Final = struct.Struct("<4sIQI")
 _DOS_DATE: Final = 0x21  # 1980-01-01
 
 
@@ -287,10 +291,30 @@ def _laid_out(members: list[tuple[str, bytes]]) -> tuple[bytes, list[tuple[str, 
     return out, placed
 
 
-def _finish(local: bytes, central: list[bytes]) -> bytes:
+def _finish(local: bytes, central: list[bytes], *, zip64: bool = False) -> bytes:
     directory = b"".join(central)
-    end = _END.pack(b"PK\x05\x06", 0, 0, len(central), len(central), len(directory), len(local), 0)
-    return local + directory + end
+    count, size, offset = len(central), len(directory), len(local)
+    if not zip64:
+        return local + directory + _END.pack(b"PK\x05\x06", 0, 0, count, count, size, offset, 0)
+    record = _ZIP64_END.pack(b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, size, offset)
+    locator = _ZIP64_LOCATOR.pack(b"PK\x06\x07", 0, offset + size, 1)
+    end = _END.pack(b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    return local + directory + record + locator + end
+
+
+def _directory_only(zip64: bool) -> Callable[[bytes], bytes]:
+    """A central directory of hundreds of entries, each a name and 46 bytes, all at one
+    member's header: a file of nothing else makes zipfile build an object per entry, millions
+    in 80 MB, before any count is checked; refused by its count as the directory is walked."""
+
+    def make(data: bytes) -> bytes:
+        local, placed = _laid_out(_members(data))
+        name, body, offset = placed[0]
+        aliases = [(f"{name.rsplit('/', 1)[0]}/a{i}.py", body, offset) for i in range(400)]
+        entries = [_central(*entry) for entry in [*placed, *aliases]]
+        return _finish(local, entries, zip64=zip64)
+
+    return make
 
 
 def _row_for(name: str, body: bytes) -> bytes:
@@ -395,6 +419,8 @@ _BYTE_BREAKERS: Final[Mapping[str, Callable[[bytes], bytes]]] = {
     "overlapping-entries": _overlapping,
     "same-offset": _same_offset,
     "into-central-directory": _into_central,
+    "directory-only": _directory_only(zip64=False),
+    "directory-only-zip64": _directory_only(zip64=True),
 }
 
 
