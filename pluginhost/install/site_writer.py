@@ -19,6 +19,7 @@ import os
 import py_compile
 import shutil
 import sys
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,6 +33,8 @@ from ..state import fs
 from ..state.faults import crash_point
 
 __all__ = [
+    "COMPILE_MAX_SOURCE",
+    "COMPILE_SECONDS",
     "STAMP",
     "SiteJob",
     "SiteWrite",
@@ -47,6 +50,13 @@ logger = logging.getLogger(__name__)
 
 #: Where a site dir holds the full sha256 of its plugin's wheel.
 STAMP: Final = ".pluginhost/wheel.sha256"
+#: Seconds of compiling a site dir's modules at most; those left are compiled by their import.
+#: Far under the host's deadline for the writer's answer (two minutes), with the largest file
+#: compiled below: about 2 s per MB for the worst source, lines of ``x = 1``.
+COMPILE_SECONDS: Final = 10.0
+#: A module's source larger than this is left to its import: compiling it alone could take
+#: most of :data:`COMPILE_SECONDS`.
+COMPILE_MAX_SOURCE: Final = 4 * 1024 * 1024
 # Failures of a fresh, private site dir that come from the member names, not from the disk:
 # validation refuses such names; a path that outgrows PATH_MAX under a deep home is the rest.
 _CANNOT_HOLD: Final = frozenset({errno.ENAMETOOLONG, errno.ENOTDIR, errno.EISDIR, errno.EEXIST})
@@ -136,7 +146,10 @@ def write_site(job: SiteJob) -> bool:
             failed = compile_site(site, job.optimize, job.target)
             if failed:
                 logger.debug(
-                    "%d modules of %s not compiled: their import tells why", failed, job.plugin
+                    "%d modules of %s not compiled (a syntax error, or past the compile budget):"
+                    " their import compiles them",
+                    failed,
+                    job.plugin,
                 )
         crash_point("before_publish", job.version)
         # One rename makes the site dir appear whole; a concurrent install may have won.
@@ -148,38 +161,54 @@ def write_site(job: SiteJob) -> bool:
 
 
 def compile_site(site: Path, optimize: int, shown: Path | None = None) -> int:
-    """Write the bytecode of every module under ``site`` (not under ``.pluginhost``).
+    """Write the bytecode of the modules under ``site`` (not under ``.pluginhost``), the
+    smallest first, within :data:`COMPILE_SECONDS` and up to :data:`COMPILE_MAX_SOURCE` bytes
+    of source each: the rest is compiled by its import, if it is ever imported.
+
+    Compiling is the one step of a write whose cost the wheel's size does not bound: a wheel
+    of 9 kB held 7 MB of ``x = 1`` lines, which took 8.7 s to compile, and a few more such
+    wheels would have run past the host's deadline for the writer's answer.
 
     :param shown: where ``site`` is imported from, when it is renamed there after: the code's
         file names (in tracebacks) name it, so that its bytecode can be used as it is.
 
-    :returns: how many modules did not compile. Such a module is left to its import, which
+    :returns: how many modules were not compiled. Such a module is left to its import, which
         raises its ``SyntaxError`` where the plugin is loaded (a wheel may ship modules for
         other Pythons that are never imported, as pip's own compile step allows).
     """
     failed = 0
     level = "" if optimize == 0 else optimize
+    until = time.monotonic() + COMPILE_SECONDS
+    for size, source in sorted(_sources(site)):
+        if size > COMPILE_MAX_SOURCE or time.monotonic() > until:
+            failed += 1
+            continue
+        target = importlib.util.cache_from_source(source, optimization=level)
+        dfile = None if shown is None else os.path.join(shown, os.path.relpath(source, site))
+        try:
+            py_compile.compile(
+                source,
+                cfile=target,
+                dfile=dfile,
+                doraise=True,
+                optimize=optimize,
+                invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP,
+            )
+        except (py_compile.PyCompileError, OSError, ValueError):
+            failed += 1
+    return failed
+
+
+def _sources(site: Path) -> Iterator[tuple[int, str]]:
+    """Each module's source file under ``site`` (not under ``.pluginhost``), with its size."""
     for folder, dirs, files in os.walk(site):
         if folder == str(site):
             dirs[:] = [d for d in dirs if d != ".pluginhost"]
         for name in files:
-            if not name.endswith(".py"):
-                continue
-            source = os.path.join(folder, name)
-            target = importlib.util.cache_from_source(source, optimization=level)
-            dfile = None if shown is None else os.path.join(shown, os.path.relpath(source, site))
-            try:
-                py_compile.compile(
-                    source,
-                    cfile=target,
-                    dfile=dfile,
-                    doraise=True,
-                    optimize=optimize,
-                    invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP,
-                )
-            except (py_compile.PyCompileError, OSError, ValueError):
-                failed += 1
-    return failed
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                with contextlib.suppress(OSError):  # gone: nothing to compile
+                    yield os.lstat(path).st_size, path
 
 
 @contextlib.contextmanager
