@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 
@@ -99,3 +100,27 @@ class TestBounded:
             os._exit(0)
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
+
+    @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+    @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # forking with threads: the case
+    def test_child_forked_by_a_step_ends_when_the_step_returns_there(self) -> None:
+        """A step that forks (plugin code calling os.fork() while it is imported) returns in
+        both processes; in the child, the helper ends the process rather than wait for steps
+        that never come, holding the host's files and pipes: the child exits at once, 0."""
+        children: list[int] = []
+
+        def forks() -> None:
+            pid = os.fork()
+            if pid:
+                children.append(pid)
+
+        bounded(forks, 10, plugin="p", step="import")
+        (child,) = children
+        deadline = time.monotonic() + 30
+        while (ended := os.waitpid(child, os.WNOHANG))[0] == 0:
+            if time.monotonic() > deadline:
+                os.kill(child, signal.SIGKILL)
+                os.waitpid(child, 0)
+                pytest.fail("the forked child was still waiting for steps after 30 s")
+            time.sleep(0.01)
+        assert os.waitstatus_to_exitcode(ended[1]) == 0

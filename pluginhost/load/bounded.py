@@ -140,6 +140,7 @@ class Helper:
             cls._idle.append(helper)
 
     def _loop(self) -> None:
+        pid = os.getpid()
         while True:
             try:
                 item = self.jobs.get(timeout=_IDLE)
@@ -160,6 +161,11 @@ class Helper:
             # The job references the plugin: held on to, it would keep the modules alive past
             # the purge that follows, which would then report them as leaked.
             del job
+            if os.getpid() != pid:
+                # Plugin code forked during its step, and the child came back here rather than
+                # exec or exit: no thread of the host is in it, and nothing of the host may run
+                # there (it would wait for steps forever, holding the host's files and pipes).
+                os._exit(0)
             done.release()
             if self.abandoned:
                 return
