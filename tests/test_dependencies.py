@@ -306,7 +306,58 @@ class TestShared:
         host = make_host()
         assert host.load_order() == ("anthropic",)
         assert host.plugins["squatter"].state is PluginState.FAILED
-        assert "shared dependency" in (host.plugins["squatter"].error or "")
+        assert "by shared dependency 'sharedlib' and by plugin 'squatter'" in (
+            host.plugins["squatter"].error or ""
+        )
+
+    def test_a_missing_requirement_names_the_plugins_distribution(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """A plugin named by its entry point (``memray``) unlike its distribution
+        (``pytest-memray``) is shown as both where it needs a dependency of the entry point's
+        name: ``memray 1.11.0 needs memray>=1.19.1`` read as if it needed itself."""
+        factory.build(
+            "memray",
+            "1.11.0",
+            distribution="pytest-memray",
+            code=greet_code("m"),
+            requires_dist=["memray>=1.19.1"],
+        )
+        host = make_host()
+        assert host.load_order() == ()
+        (problem,) = host.problems()
+        assert problem.message.endswith(
+            "requirement 'memray>=1.19.1' is met neither by the host environment nor by a "
+            "wheel in the watched folders (pytest-memray (memray) 1.11.0 needs memray>=1.19.1)"
+        )
+
+    def test_plugin_sharing_a_namespace_with_dependencies_is_refused_saying_so(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """A plugin that ships a portion of a namespace package that dependency wheels serve
+        portions of (jaraco.test's ``jaraco/test/`` beside jaraco.functools and
+        jaraco.context) is refused: the message says it is a namespace package and names
+        every dependency serving it (see docs/limits.md)."""
+        _portion(factory, "nsjar.functools", "functools")
+        _portion(factory, "nsjar.context", "context")
+        _nsjar_user(factory, "enabler", ["functools", "context"])
+        code = greet_code("t") + "\nimport nsjar.functools\n"
+        factory.build(
+            "nsjar-test",
+            module="nsjar/test",
+            entry_point="nsjar.test",
+            code=code,
+            requires_dist=["nsjar.functools"],
+        )
+        host = make_host()
+        assert host.load_order() == ("enabler",)
+        assert host.plugins["nsjar-test"].state is PluginState.FAILED
+        assert (host.plugins["nsjar-test"].error or "").endswith(
+            "top-level module 'nsjar' is a namespace package that plugin 'nsjar-test' ships a "
+            "portion of, and shared dependency 'nsjar-context' and shared dependency "
+            "'nsjar-functools' serve it already: a plugin cannot share a namespace package "
+            "with other plugins or shared dependencies"
+        )
 
     def test_dependency_shadowing_the_host_is_refused(
         self, factory: WheelFactory, make_host: MakeHost

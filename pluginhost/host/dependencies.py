@@ -24,7 +24,7 @@ from ..discover.sources import Scan
 from ..discover.wheel import WheelInfo
 from ..install.deps import DepSites
 from ..install.sites import Handover
-from ..load.collisions import check_host_clash, host_namespace
+from ..load.collisions import DEPENDENCY_OWNER, check_host_clash, host_namespace
 from ..load.modules import PluginFinder, pop_modules, purge_modules, release
 from ..load.reaper import Reaper, Released
 from ..model.candidate import Candidate, WheelOrigin
@@ -138,7 +138,7 @@ class SharedDependencies:
     def owners(self) -> Iterator[tuple[PluginName, Sequence[str]]]:
         """Each dependency serving, as an owner of top-level names for the collision check."""
         for name, record in self._serving.items():
-            yield PluginName(f"{name} (a shared dependency)"), record.top_level
+            yield PluginName(f"{name}{DEPENDENCY_OWNER}"), record.top_level
 
     # -- a plugin's requirements ---------------------------------------------------------------
 
@@ -208,7 +208,7 @@ class SharedDependencies:
         }
         return choose_dependencies(
             candidate.name,
-            f"{candidate.name} {candidate.version_text}",
+            f"{candidate.display} {candidate.version_text}",
             # Lines naming another plugin are plugin dependencies (resolve/links.py).
             third_party(candidate),
             self._wheels,

@@ -91,7 +91,7 @@ class PrivateDependencies:
 
         choices = choose_dependencies(
             candidate.name,
-            f"{candidate.name} {candidate.version_text}",
+            f"{candidate.display} {candidate.version_text}",
             third_party(candidate),
             wheels,
             {},

@@ -25,6 +25,7 @@ from .guard import find_spec_anywhere
 from .modules import PluginFinder
 
 __all__ = [
+    "DEPENDENCY_OWNER",
     "STRAY_NAMES",
     "ModuleOwners",
     "both_provide",
@@ -59,6 +60,10 @@ STRAY_NAMES: Final = frozenset(
 
 Providers = Callable[[], Iterable[tuple[PluginName, Sequence[str]]]]
 """The active plugins and the top-level names each serves."""
+
+#: How a shared dependency is named among the owners of top-level names (its distribution's
+#: name, then this): no plugin's name has a space.
+DEPENDENCY_OWNER: Final = " (a shared dependency)"
 
 
 class ModuleOwners:
@@ -107,7 +112,10 @@ class ModuleOwners:
         for module in top_level:
             owner = self._owners.get(module)
             if owner is not None and owner not in members:
-                refuse_or_leave_out(candidate, module, both_provide(module, owner, candidate.name))
+                clash = both_provide(module, owner, candidate.name)
+                if site_dir is not None and _portion_in(site_dir, module):
+                    clash = self._shared_namespace(module, candidate.name)
+                refuse_or_leave_out(candidate, module, clash)
             elif owner is None and site_dir is not None and _host_provides(module):
                 clash = f"top-level module {module!r} of plugin {candidate.name!r} is already "
                 clash += f"provided by the host environment ({_host_location(module)})"
@@ -116,13 +124,39 @@ class ModuleOwners:
                 kept.append(module)
         return tuple(kept)
 
+    def _shared_namespace(self, module: str, claimant: str) -> str:
+        """The words for a namespace package that a plugin ships a portion of and others
+        serve already: every one of them is named (refused, a rare case: asked again)."""
+        others = sorted(_owner_text(n) for n, names in self._providers() if module in names)
+        serve = "serves" if len(others) == 1 else "serve"
+        listed = " and ".join([", ".join(others[:-1]), others[-1]] if len(others) > 1 else others)
+        return (
+            f"top-level module {module!r} is a namespace package that plugin {claimant!r} "
+            f"ships a portion of, and {listed} {serve} it already: a plugin cannot share a "
+            "namespace package with other plugins or shared dependencies"
+        )
+
 
 def both_provide(module: str, owner: str, claimant: str) -> str:
-    """The words for a top-level name that two plugins ship."""
+    """The words for a top-level name that a plugin ships and ``owner`` serves already."""
     return (
-        f"top-level module {module!r} is provided both by plugin {owner!r} "
+        f"top-level module {module!r} is provided both by {_owner_text(owner)} "
         f"and by plugin {claimant!r}"
     )
+
+
+def _owner_text(owner: str) -> str:
+    """``plugin 'hello'``, or ``shared dependency 'jaraco-text'``."""
+    if owner.endswith(DEPENDENCY_OWNER):
+        return f"shared dependency {owner.removesuffix(DEPENDENCY_OWNER)!r}"
+    return f"plugin {owner!r}"
+
+
+def _portion_in(site_dir: Path, module: str) -> bool:
+    """Whether ``site_dir`` holds ``module`` as a portion of a namespace package: a folder
+    with no ``__init__.py``."""
+    folder = site_dir / module
+    return folder.is_dir() and not (folder / "__init__.py").exists()
 
 
 def refuse_or_leave_out(candidate: Candidate, module: str, clash: str) -> None:

@@ -204,7 +204,8 @@ class DependencyConflictError(ResolutionError):
 
     :param distribution: the dependency (its normalized name).
     :param needs: who needs what, as ``(plugin, requirement)`` pairs (``("anthropic 1.0.0",
-        "opentelemetry-api>=1.20")``).
+        "opentelemetry-api>=1.20")``; a plugin whose distribution has another name is shown
+        as both, ``"pytest-memray (memray) 1.11.0"``).
     :param available: the versions at hand, as ``(version, where)`` pairs (``where`` is
         ``environment``, a wheel path, or a refusal).
     """
