@@ -28,6 +28,7 @@ from typing import BinaryIO, Final
 import attrs
 
 from ..model.frozen import frozen
+from .central_directory import END_RECORD, END_RECORD_SIZE, more_entries_than
 from .names import STARTUP_MODULES, name_refusal, tree_refusal
 from .regular import open_regular
 
@@ -61,17 +62,6 @@ _CHUNK: Final = 64 * 1024
 # it, reading by chunks bounds the memory a wheel costs, at the price of a system call per seek.
 _IN_MEMORY: Final = 32 * 1024 * 1024
 _LOCAL_HEADER: Final = b"PK\x03\x04"
-_END_RECORD: Final = b"PK\x05\x06"
-_END_RECORD_SIZE: Final = 22
-_DIRECTORY_HEADER: Final = b"PK\x01\x02"
-_DIRECTORY_HEADER_SIZE: Final = 46
-_MAX_COMMENT: Final = 0xFFFF
-#: A field of the end record that says "in the zip64 end record".
-_ZIP64_MARK: Final = 0xFFFFFFFF
-_ZIP64_LOCATOR: Final = b"PK\x06\x07"
-_ZIP64_LOCATOR_SIZE: Final = 20
-_ZIP64_RECORD: Final = b"PK\x06\x06"
-_ZIP64_RECORD_SIZE: Final = 56
 #: What zipfile and zlib raise on corrupt, truncated or unsupported data (an unknown compression
 #: method or zip version is NotImplementedError); OSError covers the file itself.
 ZIP_ERRORS: Final = (
@@ -245,8 +235,12 @@ def open_zip(
         (``WheelLimits.max_members``), counted before zipfile reads them, if bounded.
     """
     with _contents(path, data, max_size) as (handle, sha256):
-        if max_members is not None:
-            _check_entry_count(handle, max_members)
+        if max_members is not None and more_entries_than(handle, max_members):
+            # Counted before zipfile reads them: it makes an object of each, and a file of
+            # nothing but entries all at one member (1.5 million in 81 MB) took it 16 s.
+            raise RefusedError(
+                f"has more than the limit of {max_members} members in its central directory"
+            )
         try:
             archive = zipfile.ZipFile(handle)
         except ZIP_ERRORS as exc:
@@ -281,84 +275,17 @@ def _contents(
         yield handle, sha256
 
 
-def _check_entry_count(handle: BinaryIO, max_members: int) -> None:
-    """Refuse a central directory of more than ``max_members`` entries, counted by walking
-    their headers, before zipfile makes an object of each: a file of nothing but directory
-    entries (46 bytes and a name each, all pointing at one member) made it build a million
-    and a half of them, 16 s and 700 MB for an 81 MB file, before the count was checked.
-
-    Only counts: a directory this walk cannot follow (no end record, an entry without its
-    signature, a zip64 record it cannot find) is left to zipfile, which refuses it.
-    """
-    span = _directory_span(handle)
-    if span is None:
-        return
-    position, end = span
-    count = 0
-    while position < end:
-        handle.seek(position)
-        header = handle.read(_DIRECTORY_HEADER_SIZE)
-        if len(header) < _DIRECTORY_HEADER_SIZE or header[:4] != _DIRECTORY_HEADER:
-            return
-        count += 1
-        if count > max_members:
-            raise RefusedError(
-                f"has more than the limit of {max_members} members in its central directory"
-            )
-        name, extra, comment = struct.unpack("<HHH", header[28:34])
-        position += _DIRECTORY_HEADER_SIZE + name + extra + comment
-
-
-def _directory_span(handle: BinaryIO) -> tuple[int, int] | None:
-    """Where the central directory starts and ends, as the end record (or the zip64 end
-    record it points at) gives its size; ``None`` when there is no such record."""
-    handle.seek(0, os.SEEK_END)
-    size = handle.tell()
-    start = max(0, size - _END_RECORD_SIZE - _MAX_COMMENT)
-    handle.seek(start)
-    tail = handle.read()
-    at = tail.rfind(_END_RECORD)
-    if at < 0 or len(tail) - at < _END_RECORD_SIZE:
-        return None
-    end = start + at
-    (dir_size,) = struct.unpack("<I", tail[at + 12 : at + 16])
-    if dir_size == _ZIP64_MARK:
-        found = _zip64_directory(handle, end)
-        if found is None:
-            return None
-        end, dir_size = found
-    return (end - dir_size, end) if dir_size <= end else None
-
-
-def _zip64_directory(handle: BinaryIO, end_record: int) -> tuple[int, int] | None:
-    """The zip64 end record's position and the directory size it gives, found through the
-    locator right before the end record."""
-    if end_record < _ZIP64_LOCATOR_SIZE:
-        return None
-    handle.seek(end_record - _ZIP64_LOCATOR_SIZE)
-    locator = handle.read(_ZIP64_LOCATOR_SIZE)
-    if locator[:4] != _ZIP64_LOCATOR:
-        return None
-    (record,) = struct.unpack("<Q", locator[8:16])
-    handle.seek(record)
-    head = handle.read(_ZIP64_RECORD_SIZE)
-    if len(head) < _ZIP64_RECORD_SIZE or head[:4] != _ZIP64_RECORD:
-        return None
-    (dir_size,) = struct.unpack("<Q", head[40:48])
-    return record, dir_size
-
-
 def _check_bounds(handle: BinaryIO, archive: zipfile.ZipFile) -> None:
     """Refuse bytes before the first member or after the end record: zipfile reads past both
     (a self-extracting stub, a polyglot file), and what else reads the file may not."""
     handle.seek(0)
     if handle.read(4) != _LOCAL_HEADER:
         raise RefusedError("has data before its first member (not a plain zip archive)")
-    end = _END_RECORD_SIZE + len(archive.comment)
+    end = END_RECORD_SIZE + len(archive.comment)
     handle.seek(0, os.SEEK_END)
     size = handle.tell()
     handle.seek(max(0, size - end))
-    if size < end or handle.read(4) != _END_RECORD:
+    if size < end or handle.read(4) != END_RECORD:
         raise RefusedError("has data after the end of its zip archive")
 
 
