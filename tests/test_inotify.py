@@ -5,6 +5,7 @@ and its end."""
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import sys
 import threading
@@ -225,6 +226,22 @@ class TestEnd:
         with pytest.raises(OSError, match="closed") as info:
             observer.schedule(Recorder(), str(folder))
         assert info.value.errno == errno.EBADF
+
+    def test_an_instance_closed_beneath_it_ends_the_thread_with_a_warning(
+        self, overflows: Overflows, folder: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Plugin code that closes descriptors it did not open (os.closerange()) closed the
+        instance: the thread still ends at stop, saying so, and raises nothing (an exception
+        would end it with a traceback and the pytest run with a warning)."""
+        observer = InotifyObserver(overflows)
+        observer.start()
+        observer.schedule(Recorder(), str(folder))
+        os.close(observer._fd)
+        with caplog.at_level(logging.WARNING, logger="pluginhost"):
+            observer.stop()
+            observer.join(TIMEOUT)
+        assert not observer._thread.is_alive()
+        assert f"closing descriptor {observer._fd} failed" in caplog.text
 
     def test_never_started_closes_at_join(self, overflows: Overflows) -> None:
         observer = InotifyObserver(overflows)

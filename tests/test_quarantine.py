@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import stat
 import subprocess
 import sys
@@ -176,6 +177,21 @@ class TestMarkerFile:
         assert len(json.dumps([m.to_json() for m in many])) > 64 * 1024
         assert names == {m.key.name for m in many}
         assert len(Quarantine.of_home(tmp_path).crashed()) == 500
+
+    def test_a_marker_closed_beneath_it_closes_with_a_warning(
+        self, tmp_path: Path, factory: WheelFactory, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Plugin code that closed the marker's descriptor (os.closerange()) does not make
+        the host's stop raise: the close says so, and the quarantine lets it go."""
+        one = Loading.of(candidate(factory.build("a", "1.0.0", code=GREET.format(answer="a"))))
+        quarantine = Quarantine.of_home(tmp_path)
+        quarantine.loading([one]).clear()
+        assert quarantine._fd is not None  # the marker file, kept open between loads
+        os.close(quarantine._fd)
+        with caplog.at_level(logging.WARNING, logger="pluginhost"):
+            quarantine.close()
+        assert "cannot close the loading marker" in caplog.text
+        quarantine.close()  # let go already: nothing to close twice
 
     def test_a_child_made_by_fork_marks_in_a_file_of_its_own(
         self, tmp_path: Path, factory: WheelFactory

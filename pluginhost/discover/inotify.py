@@ -284,7 +284,12 @@ class InotifyObserver:
             self._closed = True
             self._watches.clear()
             for fd in (self._fd, self._wake_read, self._wake_write):
-                os.close(fd)
+                try:
+                    os.close(fd)
+                except OSError as exc:
+                    # Closed by someone else (plugin code calling os.closerange()): the thread
+                    # still ends as it should, and the rescans go on finding changes.
+                    logger.warning("folder watcher: closing descriptor %d failed: %s", fd, exc)
 
 
 def _events(data: bytes) -> list[tuple[int, int, str]]:

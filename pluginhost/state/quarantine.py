@@ -210,7 +210,12 @@ class Quarantine:
         assert self._fd is not None
         if self._map is not None:
             self._map.close()  # this process's mapping only: the file keeps its bytes
-        os.close(self._fd)
+        try:
+            os.close(self._fd)
+        except OSError as exc:
+            # Closed by someone else (plugin code calling os.closerange()): the host stops
+            # all the same; the marker file is read and emptied at the next start.
+            logger.warning("cannot close the loading marker %s: %s", self._markers, exc)
         self._fd, self._map, self._length = None, None, 0
 
     def _done(self, ident: int) -> None:
