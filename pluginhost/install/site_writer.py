@@ -166,8 +166,9 @@ def compile_site(site: Path, optimize: int, shown: Path | None = None) -> int:
     of source each: the rest is compiled by its import, if it is ever imported.
 
     Compiling is the one step of a write whose cost the wheel's size does not bound: a wheel
-    of 9 kB held 7 MB of ``x = 1`` lines, which took 8.7 s to compile, and a few more such
-    wheels would have run past the host's deadline for the writer's answer.
+    of 9 kB held 7 MB of ``x = 1`` lines, which took 8.7 s to compile; a wheel of about a
+    megabyte holding a hundred such modules would take minutes (an estimate), past the host's
+    deadline for the writer's answer.
 
     :param shown: where ``site`` is imported from, when it is renamed there after: the code's
         file names (in tracebacks) name it, so that its bytecode can be used as it is.

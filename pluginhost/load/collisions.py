@@ -114,7 +114,7 @@ class ModuleOwners:
             if owner is not None and owner not in members:
                 clash = both_provide(module, owner, candidate.name)
                 if site_dir is not None and _portion_in(site_dir, module):
-                    clash = self._shared_namespace(module, candidate.name)
+                    clash = self._shared_namespace(module, owner, candidate.name)
                 refuse_or_leave_out(candidate, module, clash)
             elif owner is None and site_dir is not None and _host_provides(module):
                 clash = f"top-level module {module!r} of plugin {candidate.name!r} is already "
@@ -124,10 +124,11 @@ class ModuleOwners:
                 kept.append(module)
         return tuple(kept)
 
-    def _shared_namespace(self, module: str, claimant: str) -> str:
+    def _shared_namespace(self, module: str, owner: str, claimant: str) -> str:
         """The words for a namespace package that a plugin ships a portion of and others
         serve already: every one of them is named (refused, a rare case: asked again)."""
-        others = sorted(_owner_text(n) for n, names in self._providers() if module in names)
+        serving = {n for n, names in self._providers() if module in names} or {owner}
+        others = sorted(_owner_text(n) for n in serving)
         serve = "serves" if len(others) == 1 else "serve"
         listed = " and ".join([", ".join(others[:-1]), others[-1]] if len(others) > 1 else others)
         return (
