@@ -127,8 +127,8 @@ class ModuleOwners:
     def _shared_namespace(self, module: str, owner: str, claimant: str) -> str:
         """The words for a namespace package that a plugin ships a portion of and others
         serve already: every one of them is named (refused, a rare case: asked again)."""
-        serving = {n for n, names in self._providers() if module in names} or {owner}
-        others = sorted(_owner_text(n) for n in serving)
+        serving: set[str] = {n for n, names in self._providers() if module in names}
+        others = sorted(_owner_text(n) for n in serving or {owner})
         serve = "serves" if len(others) == 1 else "serve"
         listed = " and ".join([", ".join(others[:-1]), others[-1]] if len(others) > 1 else others)
         return (
