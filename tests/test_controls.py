@@ -99,6 +99,62 @@ class TestDisable:
         assert actions.index(("enable", "hello")) > actions.index(("disable", "hello"))
 
 
+class TestInstalledAndKeptOut:
+    """A plugin installed with host.install() from a folder no host watches: only the home
+    remembers it, so being kept out must not make the home forget it."""
+
+    @pytest.fixture
+    def outside(self, tmp_path: Path) -> Path:
+        return WheelFactory(tmp_path / "outside", group="greeter.plugins").build(
+            "hello", "1.0.0", code=greet_code("hello")
+        )
+
+    def test_disabled_while_running_comes_back_after_a_restart(
+        self, make_host: Callable[..., PluginHost], outside: Path
+    ) -> None:
+        host = make_host()
+        host.install(outside)
+        host.disable("hello")
+        host.stop()
+        again = make_host()
+        assert again.plugins["hello"].state is PluginState.DISABLED
+        assert {p.plugin: p.kind for p in again.problems()} == {"hello": ProblemKind.DISABLED}
+        assert again.enable("hello") is True
+        assert again.load_order() == ("hello",)
+        assert again.hook.greet(name="x") == ["hello"]
+
+    def test_disabled_while_stopped_is_shown_disabled_and_enabled_again(
+        self, make_host: Callable[..., PluginHost], outside: Path
+    ) -> None:
+        host = make_host()
+        host.install(outside)
+        host.stop()
+        stopped = make_host(start=False)
+        assert stopped.disable("hello") is True
+        stopped.start()
+        assert stopped.load_order() == ()
+        assert stopped.plugins["hello"].state is PluginState.DISABLED
+        assert stopped.enable("hello") is True
+        assert stopped.load_order() == ("hello",)
+
+    def test_blocked_for_a_run_loads_again_after_it(
+        self, make_host: Callable[..., PluginHost], outside: Path
+    ) -> None:
+        host = make_host()
+        host.install(outside)
+        host.stop()
+        blocked = make_host(block=["hello"])
+        assert blocked.load_order() == ()
+        assert {p.plugin: p.kind for p in blocked.problems()} == {"hello": ProblemKind.BLOCKED}
+        blocked.install(
+            WheelFactory(outside.parent, group="greeter.plugins").build(
+                "other", "1.0.0", code=greet_code("other")
+            )
+        )  # a commit while hello is kept out
+        blocked.stop()
+        assert sorted(make_host().load_order()) == ["hello", "other"]
+
+
 @pytest.mark.usefixtures("two")
 class TestOnlyAndBlock:
     def test_block(self, make_host: Callable[..., PluginHost]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -120,6 +121,18 @@ class TestRegistryEncoder:
         older = reg.to_json()
         del older["deps"]  # written before shared dependencies existed: none
         assert Registry.from_json(older, tmp_path).deps == ()
+
+    def test_held_installs_encoded_only_when_there_are_some(self, tmp_path: Path) -> None:
+        """Explicit installs of plugins kept out are in the text when there are any, as in
+        the whole document's encoding, and read back; a document without them reads none."""
+        held = (Record(candidate("b", "1.0.0"), None, (), manual=True, pinned=True),)
+        reg = Registry(active=(record(candidate("a", "1.0.0")),), held=held)
+        text = RegistryEncoder().canonical(reg)
+        assert text == canonical(reg.to_json())
+        assert Registry.from_json(json.loads(text), tmp_path) == reg
+        plain = attrs.evolve(reg, held=())
+        assert "held" not in RegistryEncoder().canonical(plain)
+        assert Registry.from_json(plain.to_json(), tmp_path).held == ()
 
 
 class TestRegistryFile:

@@ -318,10 +318,12 @@ class Engine:
         """Load exactly the committed active set, from its site dirs, without reinstalling;
         but not a version whose load crashed the process (it is quarantined)."""
         self._changer.convict_crashed()
+        # Its explicit installs and pins taken whole: one disabled since is offered again by
+        # them (kept out by the admission, which says so, until it is enabled).
+        self._ledger.restored_from(registry)
         # Disabled or blocked since the commit: not imported again, not even to be unloaded.
         allowed = tuple(r for r in registry.active if self.admission.allows(r.candidate.name))
         registry = attrs.evolve(registry, active=allowed)
-        self._ledger.restored_from(registry)
         for record in registry.active:
             self._changer.remember(record)
         inherited = dict(registry.state) if self.config.persist_state else {}

@@ -277,6 +277,7 @@ class Ledger:
             state=dict(self.state),
             removed=tuple(sorted(self.removed)),
             rejected=tuple(sorted(self.rejected)),
+            held=_held_records(manual, pinned, set(order)),
         )
 
     def info(
@@ -309,8 +310,20 @@ class Ledger:
             self.backups[name] = tuple(records)
         self.removed.update(registry.removed)
         self.rejected.update(registry.rejected)
-        for record in registry.active:
+        for record in (*registry.active, *registry.held):
             if record.manual:
                 self.manual[record.candidate.name] = record.candidate
                 if record.pinned:
                     self.pinned.add(record.candidate.name)
+
+
+def _held_records(
+    manual: dict[PluginName, Candidate], pinned: frozenset[PluginName], active: set[PluginName]
+) -> tuple[Record, ...]:
+    """The explicit installs of plugins not ``active`` in the registry written (an operator
+    disabled one, say): a restart would forget them, and ``enable`` find nothing to load."""
+    return tuple(
+        Record(candidate, None, (), manual=True, pinned=name in pinned)
+        for name, candidate in sorted(manual.items())
+        if name not in active
+    )

@@ -95,6 +95,10 @@ class Registry:
         out until their bytes change or they are installed again.
     :param deps: the shared dependencies serving the active plugins (absent from documents
         written before they existed: none).
+    :param held: versions installed with ``host.install()`` of plugins that are not active
+        (disabled, blocked, or failed since): offered again at the next start, so that an
+        ``enable`` loads them (without a site dir: installed again from their wheel). Written
+        only when there are any.
     """
 
     active: tuple[Record, ...] = ()
@@ -103,6 +107,7 @@ class Registry:
     removed: tuple[PluginName, ...] = ()
     rejected: tuple[CandidateKey, ...] = ()
     deps: tuple[DepRecord, ...] = ()
+    held: tuple[Record, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -113,6 +118,7 @@ class Registry:
             "removed": sorted(self.removed),
             "rejected": [k.to_json() for k in sorted(self.rejected)],
             "deps": [d.to_json() for d in self.deps],
+            **({"held": [r.to_json() for r in self.held]} if self.held else {}),
         }
 
     @classmethod
@@ -131,6 +137,7 @@ class Registry:
                 removed=tuple(plugin_name(n) for n in data.get("removed", [])),
                 rejected=tuple(_key(k) for k in data.get("rejected", [])),
                 deps=tuple(DepRecord.from_json(d) for d in data.get("deps", [])),
+                held=tuple(Record.from_json(r) for r in data.get("held", [])),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PluginHostError(f"registry is not readable: {exc}", path=path) from exc
@@ -161,8 +168,9 @@ class RegistryEncoder:
         history = ",".join(self._history.results(plugins, backups, _history_text))
         rejected = canonical([k.to_json() for k in sorted(registry.rejected)])
         deps = canonical([d.to_json() for d in registry.deps])
+        held = f'"held":{canonical([r.to_json() for r in registry.held])},' if registry.held else ""
         return (
-            f'{{"active":[{active}],"deps":{deps},"format":{FORMAT},'
+            f'{{"active":[{active}],"deps":{deps},"format":{FORMAT},{held}'
             f'"history":{{{history}}},'
             f'"rejected":{rejected},"removed":{canonical(sorted(registry.removed))},'
             f'"state":{canonical(dict(registry.state))}}}'
