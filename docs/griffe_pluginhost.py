@@ -22,7 +22,16 @@ from typing import Any
 import griffe
 
 _ATTRS_DECORATORS = frozenset(
-    {"attrs.frozen", "attrs.define", "attrs.mutable", "attr.s", "attr.attrs", "attr.define"}
+    {
+        "attrs.frozen",
+        "attrs.define",
+        "attrs.mutable",
+        "attr.s",
+        "attr.attrs",
+        "attr.define",
+        # attrs.frozen with shared methods: the value classes of pluginhost.model use it.
+        "pluginhost.model.frozen.frozen",
+    }
 )
 _ROLE = re.compile(r":(?:class|meth|func|attr|data|mod|exc|obj):`(~?)([^`]+)`")
 # Names documented in the reference, by the path they are documented under.

@@ -90,6 +90,23 @@ class TestNewWithHost:
 
 
 class TestDev:
+    def test_first_build_refused_serves_nothing(self, project: Path, tmp_path: Path) -> None:
+        """A first build whose import fails is listed by the host as failed: the message
+        says the host serves nothing, not that it serves the version it refused."""
+        home = project / ".pluginhost-home"
+        init = project / INIT
+        init.write_text(init.read_text() + '\nraise RuntimeError("boom at import")\n')
+        host = HostProcess(project / "pluginhost.toml")
+        try:
+            wait_file(home / "control" / "server.json")
+            refused = dev_once(project, tmp_path)
+            assert refused.returncode == 1
+            assert "!! the host did not load 0.1.0+dev.1; it serves nothing:" in refused.stdout
+            assert "boom at import" in refused.stdout
+        finally:
+            code, err = host.stop()
+        assert code == 0, err
+
     def test_loop(self, project: Path, tmp_path: Path) -> None:
         """Each build swaps in as +dev.N; failures are one block and the old version serves."""
         home = project / ".pluginhost-home"

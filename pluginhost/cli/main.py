@@ -99,8 +99,9 @@ def _parser() -> argparse.ArgumentParser:
         "run",
         "run a host from a config file, logging events until SIGINT or SIGTERM",
         "The config is a pluginhost.toml ([pluginhost] table) or a pyproject.toml\n"
-        "([tool.pluginhost]). The host serves `pluginhost rollback`, `remove` and\n"
-        "`unpin` through HOME/control/. Exit 0 after a clean stop on SIGINT/SIGTERM.",
+        "([tool.pluginhost]). The host serves `pluginhost rollback`, `remove`, `unpin`,\n"
+        "`disable`, `enable`, `restart` and `call` through HOME/control/. Exit 0 after\n"
+        "a clean stop on SIGINT/SIGTERM.",
     )
     run.add_argument("--config", type=Path, required=True, metavar="FILE")
     run.add_argument("--json", action="store_true", help="print events as JSON lines")

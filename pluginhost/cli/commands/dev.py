@@ -137,7 +137,11 @@ class DevLoop:
     def _serving(self, distribution: str) -> str | None:
         status = self._status()
         for info in (status or {}).get("plugins", {}).values():
-            if _same_dist(info.get("distribution"), distribution):
+            # A failed load of this build is listed too: it serves nothing.
+            if _same_dist(info.get("distribution"), distribution) and info.get("state") in (
+                "active",
+                "rolled_back",
+            ):
                 version: str = info["version"]
                 return version
         return None

@@ -6,8 +6,8 @@ backup, a folder that cannot be watched) go to stderr by default; ``-q`` keeps o
 ``-v`` adds info and ``-vv`` debug logs. With ``--json`` every line on stdout is one JSON
 document: an event as the audit log records it, or a problem that appeared or cleared.
 
-While it runs, it serves ``pluginhost rollback``, ``remove`` and ``unpin`` through
-``HOME/control/``.
+While it runs, it serves ``pluginhost rollback``, ``remove``, ``unpin``, ``disable``,
+``enable``, ``restart`` and ``call`` through ``HOME/control/``.
 """
 
 from __future__ import annotations
