@@ -57,7 +57,35 @@ def host(make_host: Callable[..., PluginHost], factory: WheelFactory) -> PluginH
     return make_host()
 
 
+BASE = """
+import pluggy
+hookimpl = pluggy.HookimplMarker("greeter")
+
+class Mine(BaseException):
+    pass
+
+@hookimpl
+def greet(name):
+    raise {kind}
+"""
+
+
 class TestCallEach:
+    @pytest.mark.parametrize(
+        ("kind", "error"), [("GeneratorExit()", "GeneratorExit"), ("Mine('odd')", "Mine: odd")]
+    )
+    def test_a_base_exception_is_one_plugins_answer(
+        self, make_host: Callable[..., PluginHost], factory: WheelFactory, kind: str, error: str
+    ) -> None:
+        """GeneratorExit or a BaseException of the plugin's own is its answer too: the other
+        plugins are still asked."""
+        factory.build("hello", "1.2.0", code=greet_code("hi"))
+        factory.build("base", "1.0.0", code=BASE.format(kind=kind))
+        answers = {a.plugin: a for a in make_host().call_each("greet", name="Ada")}
+        assert answers["hello"] == HookAnswer("hello", "1.2.0", "hi")
+        assert answers["base"].error == error
+        assert not answers["base"].ok
+
     def test_every_answer_with_plugin_and_version(self, host: PluginHost) -> None:
         """Each implementation answers on its own, in pluggy's order; an exception is one
         plugin's answer; the wrapper gives none."""

@@ -656,6 +656,56 @@ class TestContainment:
         assert "activate failed: SystemExit: 3" in (info.error or "")
 
     @pytest.mark.parametrize(
+        ("state", "reason"),
+        [
+            # JSON writes these keys, but cannot sort them, as the registry's encoding does.
+            ('{1: "a", "b": 2}', "TypeError: '<' not supported"),
+        ],
+    )
+    def test_persisted_state_the_registry_cannot_encode(
+        self,
+        factory: WheelFactory,
+        make_host: MakeHost,
+        caplog: pytest.LogCaptureFixture,
+        state: str,
+        reason: str,
+    ) -> None:
+        """A state that plain JSON writes but the registry's canonical encoding refuses is
+        logged, not saved; every commit after it, and stop, complete."""
+        code = (
+            behaving("1.0.0") + f"\n@hookimpl\ndef pluginhost_export_state():\n    return {state}\n"
+        )
+        factory.build("hello", code=code)
+        host = make_host(timeouts=TIMEOUTS, persist_state=True)
+        with caplog.at_level(logging.WARNING, logger="pluginhost"):
+            host.install(factory.build("other", code=OTHER))
+            host.stop()
+        assert re.search(rf"plugin hello: state not saved: .*{re.escape(reason)}", caplog.text)
+        registry = json.loads((host.home / "registry.json").read_text())
+        assert [r["candidate"]["name"] for r in registry["data"]["active"]] == ["hello", "other"]
+
+    def test_persisted_state_is_the_hosts_copy(
+        self, factory: WheelFactory, make_host: MakeHost, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The state saved is a copy taken when it was exported: the plugin changing its own
+        object afterwards (a set put in it) fails no later commit."""
+        code = behaving("1.0.0") + (
+            "\nSTATE = {'n': 1}\n"
+            "@hookimpl\ndef pluginhost_export_state():\n    return STATE\n"
+            "@hookimpl\ndef greet(name):\n    STATE['later'] = {1, 2}\n    return 'x'\n"
+        )
+        factory.build("hello", code=code)
+        host = make_host(timeouts=TIMEOUTS, persist_state=True)
+        host.install(factory.build("other", code=OTHER))  # a commit: hello's state saved
+        host.hook.greet(name="x")  # the plugin's object now holds a set
+        with caplog.at_level(logging.WARNING, logger="pluginhost"):
+            host.install(factory.build("third", code=OTHER.replace("other", "third")))
+            host.stop()
+        registry = json.loads((host.home / "registry.json").read_text())
+        assert registry["data"]["state"]["hello"]["value"] == {"n": 1}
+        assert len(registry["data"]["active"]) == 3
+
+    @pytest.mark.parametrize(
         ("behaviour", "reason"),
         [
             ("hang", r"export_state did not finish within 1s"),

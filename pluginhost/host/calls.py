@@ -107,8 +107,11 @@ def call_each(
 def _answer(impl: pluggy.HookImpl, version: str, kwargs: Mapping[str, Any]) -> HookAnswer:
     try:
         result = impl.function(*[kwargs[a] for a in impl.argnames])
-    except (Exception, SystemExit) as exc:
-        # One plugin's exception is its answer: the others are still asked.
+    except KeyboardInterrupt:
+        raise  # the caller's Ctrl-C, not an answer
+    except BaseException as exc:
+        # One plugin's exception is its answer, whatever it is (GeneratorExit, a class of its
+        # own): the others are still asked.
         error_type = f"{type(exc).__module__}.{type(exc).__qualname__}"
         error = describe_exception(exc)
         return HookAnswer(impl.plugin_name, version, error=error, error_type=error_type)

@@ -18,6 +18,7 @@ from ..load.bounded import bounded
 from ..load.guard import type_name
 from ..model.errors import ActivationError
 from ..model.names import PluginName
+from ..state.store import canonical
 from .bookkeeping import announcer
 from .switch import Implementations
 
@@ -129,14 +130,17 @@ def export_state(registrations: Sequence[Implementations]) -> object:
 
 
 def json_state(registrations: Sequence[Implementations]) -> object:
-    """A plugin's exported state (:func:`export_state`), checked to be JSON here, so that one
-    plugin's odd state never fails the commit of the whole registry.
+    """A plugin's exported state (:func:`export_state`) as the registry will hold it: encoded
+    here (in the bounded step that exports it) as the registry encodes it, and decoded again,
+    so that one plugin's odd state never fails the commit of the whole registry.
 
-    :raises TypeError, ValueError: when the state is not JSON.
+    The copy is the host's: the plugin's own object (a dict it goes on changing, a subclass
+    whose ``items()`` blocks, keys that JSON writes but cannot sort, ``{1: "a", "b": 2}``)
+    is never encoded again at a commit, on the host's thread.
+
+    :raises TypeError, ValueError, RecursionError: when the state is not JSON.
     """
-    value = export_state(registrations)
-    json.dumps(value, allow_nan=False)
-    return value
+    return json.loads(canonical(export_state(registrations)))
 
 
 def judge_health(verdict: object, plugin: PluginName) -> None:
