@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sys
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -100,6 +103,20 @@ class TestBounded:
             os._exit(0)
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
+
+    @pytest.mark.parametrize("setter", [sys.settrace, sys.setprofile])
+    def test_a_tracer_a_step_set_does_not_run_in_the_next(self, setter: Any) -> None:
+        """A trace or profile function set on the helper thread by one plugin's step (its
+        import called sys.settrace) is taken off as the step ends: the next step, another
+        plugin's on the same helper, does not fail for it."""
+
+        def tracer(frame: Any, event: str, arg: Any) -> None:
+            raise RuntimeError("the tracer of the first plugin")
+
+        # A profile function sees the first step's own return, and fails it: its own fault.
+        with contextlib.suppress(ActivationError):
+            bounded(lambda: setter(tracer), 10, plugin="first", step="import")
+        assert bounded(lambda: "second", 10, plugin="second", step="import") == "second"
 
     @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
     @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # forking with threads: the case

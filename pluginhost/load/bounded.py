@@ -10,6 +10,7 @@ from __future__ import annotations
 import _thread
 import os
 import queue
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any, ClassVar, Final, TypeVar
@@ -157,7 +158,14 @@ class Helper:
             name, job, done = item
             del item
             threading.current_thread().name = name
+            tracing = (sys.gettrace(), sys.getprofile())
             job()
+            # Put back first, before any Python call here: a trace or profile function the
+            # plugin's code set on this thread would run in the next plugin's step, and its
+            # failure be blamed on that one (a debugger's or coverage's, set before, stays).
+            if sys.gettrace() is not tracing[0] or sys.getprofile() is not tracing[1]:
+                sys.settrace(tracing[0])
+                sys.setprofile(tracing[1])
             # The job references the plugin: held on to, it would keep the modules alive past
             # the purge that follows, which would then report them as leaked.
             del job
