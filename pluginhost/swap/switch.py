@@ -184,16 +184,19 @@ def _check_names(
     pm: pluggy.PluginManager, old: Sequence[Implementations], new: Sequence[Implementations]
 ) -> None:
     """Refuse a new plugin whose name the manager blocks or gives to a plugin not leaving, or
-    whose object it has already (pluggy's ``register`` refuses them all): two entry points
-    naming one module would have its hooks called twice."""
+    one object under two names (pluggy's ``register`` refuses them all): two entry points
+    naming one module would have its hooks called twice.
+
+    Only the new plugins' objects are compared, by identity: an entry point names its own
+    wheel's modules, which no other plugin and not the application registers, and looking
+    through every plugin registered for each new one made a start cost their square.
+    """
     leaving = {id(o.plugin) for o in old}
     named: dict[int, str] = {}
     for n in new:
         first = named.setdefault(id(n.plugin), n.name)
-        held_as = pm.get_name(n.plugin)
-        if first != n.name or (held_as is not None and id(n.plugin) not in leaving):
-            other = held_as if first == n.name else first
-            reason = f"{n.name!r} names the object that {other!r} names already: {n.plugin!r}"
+        if first != n.name:
+            reason = f"{n.name!r} names the object that {first!r} names already: {n.plugin!r}"
             raise ActivationError(reason, plugin=n.name, step="register")
         if n.name not in pm._name2plugin:
             continue
