@@ -496,6 +496,12 @@ class TestIncrementalLook:
         scan = found.look({wheels: {hello}}).scan
         assert asked == [wheels, wheels]
         assert [c.name for c in scan.candidates] == ["other"]
+        gone = [factory.build(n, code=greet_code(n)) for n in ("a", "b", "c")]
+        found.look()
+        for wheel in gone:
+            wheel.unlink()
+        assert [c.name for c in found.look({wheels: set(gone)}).scan.candidates] == ["other"]
+        assert asked == [wheels] * 4  # the full look's, and one for the three files gone
 
     @pytest.mark.skipif(
         not ROOT or shutil.which("setpriv") is None,

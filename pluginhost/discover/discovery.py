@@ -201,6 +201,7 @@ class Discovery:
         # at each swap cost more than reading the one that changed.
         found = dict(last)
         read: set[str] = set()
+        searchable = False  # asked once a look, at the first file named that is not listed
         for path in touched:
             key = str(path)
             st = folder.listed(path)
@@ -211,10 +212,10 @@ class Discovery:
                     found[key] = entry
                 else:
                     found = _inserted(found, key, entry)
-            elif not _readable(folder.path):
-                return None
-            else:
+            elif searchable or (searchable := _readable(folder.path)):
                 found.pop(key, None)
+            else:
+                return None
         was_held = compress(found.keys(), map(_HELD, found.values()))  # in C, as above
         held.extend(Path(p) for p in was_held if p not in read)
         return found
