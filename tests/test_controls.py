@@ -109,6 +109,13 @@ class TestInstalledAndKeptOut:
             "hello", "1.0.0", code=greet_code("hello")
         )
 
+    @pytest.fixture
+    def installed(self, make_host: Callable[..., PluginHost], outside: Path) -> None:
+        """hello installed from ``outside``, committed, and the host stopped."""
+        host = make_host()
+        host.install(outside)
+        host.stop()
+
     def test_disabled_while_running_comes_back_after_a_restart(
         self, make_host: Callable[..., PluginHost], outside: Path
     ) -> None:
@@ -123,12 +130,10 @@ class TestInstalledAndKeptOut:
         assert again.load_order() == ("hello",)
         assert again.hook.greet(name="x") == ["hello"]
 
+    @pytest.mark.usefixtures("installed")
     def test_disabled_while_stopped_is_shown_disabled_and_enabled_again(
-        self, make_host: Callable[..., PluginHost], outside: Path
+        self, make_host: Callable[..., PluginHost]
     ) -> None:
-        host = make_host()
-        host.install(outside)
-        host.stop()
         stopped = make_host(start=False)
         assert stopped.disable("hello") is True
         stopped.start()
@@ -137,12 +142,10 @@ class TestInstalledAndKeptOut:
         assert stopped.enable("hello") is True
         assert stopped.load_order() == ("hello",)
 
+    @pytest.mark.usefixtures("installed")
     def test_blocked_for_a_run_loads_again_after_it(
         self, make_host: Callable[..., PluginHost], outside: Path
     ) -> None:
-        host = make_host()
-        host.install(outside)
-        host.stop()
         blocked = make_host(block=["hello"])
         assert blocked.load_order() == ()
         assert {p.plugin: p.kind for p in blocked.problems()} == {"hello": ProblemKind.BLOCKED}
