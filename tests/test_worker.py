@@ -15,7 +15,7 @@ import pytest
 from conftest import greet_code
 
 import pluginhost.discover.discovery
-import pluginhost.install.installer
+import pluginhost.install.sites
 from pluginhost import (
     ActivationError,
     Event,
@@ -128,16 +128,19 @@ def buggy_reading(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def buggy_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Installing any version 2.0.0 fails as a bug would, with a bare KeyError."""
-    real = pluginhost.install.installer.install_wheel
+    """Installing any version 2.0.0 fails as a bug would, with a bare KeyError.
 
-    def install(wheel: Path, *args: Any, **kwargs: Any) -> Any:
-        if "-2.0.0-" in Path(wheel).name:
+    Put in the site dirs' install, which every install goes through: the installer's
+    install_wheel alone is skipped when the site writer, ready early, wrote the site dir ahead
+    (CI on 4cf5339 saw 2.0.0 load so, on a loaded machine)."""
+    real = pluginhost.install.sites.SiteDirs.install
+
+    def install(self: Any, candidate: Any, *args: Any, **kwargs: Any) -> Any:
+        if candidate.version_text == "2.0.0":
             raise KeyError("a bug in the installer")
-        return real(wheel, *args, **kwargs)
+        return real(self, candidate, *args, **kwargs)
 
-    # The site dirs import the installer when they first install, from its module.
-    monkeypatch.setattr(pluginhost.install.installer, "install_wheel", install)
+    monkeypatch.setattr(pluginhost.install.sites.SiteDirs, "install", install)
 
 
 def problem_for(host: PluginHost, wheel: Path) -> str:
