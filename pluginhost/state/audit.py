@@ -108,7 +108,12 @@ class AuditEntry:
 
     def to_json(self) -> dict[str, str | None]:
         """The entry as the log stores it, each field bounded."""
-        return {k: v if v is None else bound_text(v) for k, v in attrs.asdict(self).items()}
+        # By name, not attrs.asdict(), which recurses and copies: one line per audited event.
+        data: dict[str, str | None] = {}
+        for name in _ENTRY_FIELDS:
+            value = getattr(self, name)
+            data[name] = value if value is None else bound_text(value)
+        return data
 
     def describe(self) -> str:
         """One line for people."""
@@ -123,6 +128,11 @@ class AuditEntry:
         if self.reason:
             parts.append(f"({self.reason})")
         return " ".join(p for p in parts if p)
+
+
+_ENTRY_FIELDS: Final = tuple(field.name for field in attrs.fields(AuditEntry))
+#: One encoder for every line: ``json.dumps`` with options makes a new one at each call.
+_LINE_ENCODER: Final = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
 
 
 def entry_for(event: Event) -> AuditEntry | None:
@@ -262,7 +272,7 @@ class AuditLog:
                 return
             data = entry.to_json()
             data["prev"] = self._prev
-            text = json.dumps(data, sort_keys=True, ensure_ascii=False)
+            text = _LINE_ENCODER.encode(data)
             # A path that is not UTF-8 holds lone surrogates: written as JSON's own escapes of
             # them (\udcXX), which read back as the same text; the line is dropped otherwise.
             line = text.encode("utf-8", "backslashreplace") + b"\n"
