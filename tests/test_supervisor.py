@@ -194,6 +194,8 @@ class TestQuarantine:
         assert [p.kind for p in host.problems()] == [ProblemKind.QUARANTINED]
         with pytest.raises(PluginCrashedError, match="quarantined"):
             host.hook.greet(name="a")
+        # The operator's list says so too (it said "active" alone).
+        wait_for(lambda: "active (quarantined)" in _listed(host.home, "counter"))
         time.sleep(0.3)
         assert kinds(events, "counter").count(EventKind.RESTARTED) == 2  # no more restarts
         host.restart("counter")
@@ -366,3 +368,10 @@ def _saved(host: PluginHost, name: str) -> object:
         if link.plugin == name:
             return link.state
     return None
+
+
+def _listed(home: Path, plugin: str) -> str:
+    """The row of ``plugin`` in ``pluginhost list`` of ``home``, run as an operator runs it."""
+    command = [sys.executable, "-m", "pluginhost", "list", "--home", str(home)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return next((line for line in out.splitlines() if line.startswith(plugin)), "")

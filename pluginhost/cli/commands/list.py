@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
         say("no plugins")
     else:
         header = [["NAME", "VERSION", "STATE", "ORIGIN / ERROR"]]
-        body = [[_name(r), r["version"], r["state"], r["error"] or r["origin"]] for r in rows]
+        body = [[_name(r), r["version"], _state(r), r["error"] or r["origin"]] for r in rows]
         table(header + body)
     return EXIT_OK
 
@@ -35,6 +35,12 @@ def run(args: argparse.Namespace) -> int:
 def _name(row: dict[str, Any]) -> str:
     # A status.json written before the display name was kept has the plugin's name alone.
     return str(row.get("display") or row["name"])
+
+
+def _state(row: dict[str, Any]) -> str:
+    # A quarantined process plugin is still the registered version (its calls fail at once,
+    # with why): said beside its state, as `pluginhost status` says it of its worker.
+    return f"{row['state']} (quarantined)" if row.get("quarantined") else str(row["state"])
 
 
 def plugin_rows(snapshot: HostSnapshot) -> list[dict[str, Any]]:
