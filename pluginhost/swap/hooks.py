@@ -8,11 +8,14 @@ its state goes across by entry-point name (:func:`unit_state`, :func:`state_of`)
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pluggy
+
+from hookspecs.lifecycle import HOOK_NAMES
 
 from ..load.bounded import bounded
 from ..load.guard import type_name
@@ -29,6 +32,7 @@ __all__ = [
     "implements",
     "json_state",
     "judge_health",
+    "lifecycle_faults",
     "state_of",
     "unit_state",
     "unknown_hooks",
@@ -64,6 +68,32 @@ def unknown_text(hooks: tuple[str, ...]) -> str:
     if hooks == ("(none)",):
         return "implements no hook at all"
     return f"implements hooks that no spec of the host knows: {', '.join(hooks)}"
+
+
+def lifecycle_faults(impls: Implementations) -> list[str]:
+    """Why the lifecycle hooks of one entry point's object cannot run as :func:`call_hook`
+    calls them, one clause each: alone (not a wrapper around other implementations), at once
+    (not a coroutine or a generator, whose body a call does not run) and once per object (not
+    two functions under one hook name, through ``specname``). Each of these was skipped
+    without a word: an ``activate`` or ``import_state`` that never ran, a state never handed
+    over."""
+    faults = []
+    seen: dict[str, str] = {}
+    for hook, impl in impls.impls:
+        if hook not in HOOK_NAMES:
+            continue
+        function = impl.function
+        name = getattr(function, "__name__", hook)
+        if hook in seen:
+            faults.append(f"implements {hook} twice ({seen[hook]} and {name})")
+        seen.setdefault(hook, name)
+        if impl.hookwrapper or impl.wrapper:
+            faults.append(f"{hook} is a hook wrapper: a lifecycle hook is called alone")
+        elif inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function):
+            faults.append(f"{hook} is async: a lifecycle hook is called, never awaited")
+        elif inspect.isgeneratorfunction(function):
+            faults.append(f"{hook} is a generator function: calling it would not run its body")
+    return faults
 
 
 def implements(impls: Implementations, hook: str) -> bool:

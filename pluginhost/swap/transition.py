@@ -52,6 +52,7 @@ from .hooks import (
     call_hook,
     implements,
     judge_health,
+    lifecycle_faults,
     state_of,
     unit_state,
     unknown_hooks,
@@ -290,6 +291,9 @@ class Transition:
             self._prepare_one(obj, ep.name, m.name, dist)
             for ep, obj in zip(eps, objects, strict=True)
         )
+        faults = [fault for r in registrations for fault in lifecycle_faults(r)]
+        if faults:
+            raise ActivationError(f"refused: {'; '.join(faults)}", plugin=m.name, step="register")
         unknown = unknown_hooks(self.pm, registrations) if self.refuse_unknown_hooks else ()
         if unknown:
             reason = f"refused: it {unknown_text(unknown)} (unknown_hooks='refuse')"
