@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -189,6 +190,14 @@ def counter_code(version: str) -> str:
     """Plugin code whose ``greet`` answers ``<version>:<calls so far>``, the count handed over
     from version to version as the plugin's state."""
     return COUNTER.format(version=version)
+
+
+def cli_row(home: Path, plugin: str, *command: str) -> str:
+    """The first line of ``pluginhost COMMAND --home HOME`` that begins with ``plugin``, run as an
+    operator runs it (``""`` when there is none)."""
+    argv = [sys.executable, "-m", "pluginhost", *command, "--home", str(home)]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    return next((line for line in out.splitlines() if line.startswith(plugin)), "")
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:

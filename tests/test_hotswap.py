@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import cli_row
 
 from pluginhost import (
     ActivationError,
@@ -768,8 +769,12 @@ class TestPin:
         again = live(make_host, policy=policy)
         assert served(again) == ["1.0.0"]
         assert again.plugins["hello"].pinned
+        # The operator sees it (list and status said nothing of it).
+        assert "active (pinned)" in cli_row(again.home, "hello", "list")
+        assert "newer versions wait" in cli_row(again.home, "  pinned", "status", "hello")
         again.unpin("hello")
         assert served(again) == ["1.2.0"]
+        assert "(pinned)" not in cli_row(again.home, "hello", "list")
         with pytest.raises(HostStateError, match="not pinned"):
             again.unpin("hello")
 

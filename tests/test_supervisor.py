@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import greet_code, wait_for
+from conftest import cli_row, greet_code, wait_for
 from processhost import build, counter, kinds, serving
 from procplugins import alive, wait_gone
 
@@ -195,7 +195,7 @@ class TestQuarantine:
         with pytest.raises(PluginCrashedError, match="quarantined"):
             host.hook.greet(name="a")
         # The operator's list says so too (it said "active" alone).
-        wait_for(lambda: "active (quarantined)" in _listed(host.home, "counter"))
+        wait_for(lambda: "active (quarantined)" in cli_row(host.home, "counter", "list"))
         time.sleep(0.3)
         assert kinds(events, "counter").count(EventKind.RESTARTED) == 2  # no more restarts
         host.restart("counter")
@@ -368,10 +368,3 @@ def _saved(host: PluginHost, name: str) -> object:
         if link.plugin == name:
             return link.state
     return None
-
-
-def _listed(home: Path, plugin: str) -> str:
-    """The row of ``plugin`` in ``pluginhost list`` of ``home``, run as an operator runs it."""
-    command = [sys.executable, "-m", "pluginhost", "list", "--home", str(home)]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    return next((line for line in out.splitlines() if line.startswith(plugin)), "")

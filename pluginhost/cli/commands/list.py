@@ -38,9 +38,11 @@ def _name(row: dict[str, Any]) -> str:
 
 
 def _state(row: dict[str, Any]) -> str:
-    # A quarantined process plugin is still the registered version (its calls fail at once,
-    # with why): said beside its state, as `pluginhost status` says it of its worker.
-    return f"{row['state']} (quarantined)" if row.get("quarantined") else str(row["state"])
+    """The state, and beside it what holds the plugin there: a quarantined process plugin is
+    still the version registered (its calls fail at once, with why), and a pinned one stays at
+    its version whatever newer wheels come (until ``pluginhost unpin``)."""
+    marks = [mark for mark in ("quarantined", "pinned") if row.get(mark)]
+    return f"{row['state']} ({', '.join(marks)})" if marks else str(row["state"])
 
 
 def plugin_rows(snapshot: HostSnapshot) -> list[dict[str, Any]]:

@@ -85,6 +85,8 @@ def status_lines(entry: Mapping[str, Any]) -> list[str]:
         ("error", entry["error"] or "-"),
     )
     lines = [f"{entry.get('display') or entry['name']} {entry['version']}: {entry['state']}"]
+    if entry.get("pinned"):
+        lines.append(f"  {'pinned':<13}yes: newer versions wait for `pluginhost unpin`")
     lines += [f"  {label:<13}{value}" for label, value in (*fields[:3], *_process(entry))]
     lines += [f"  {label:<13}{value}" for label, value in fields[3:]]
     lines += [f"  {'pending':<13}{line}" for line in entry.get("pending", ())]
