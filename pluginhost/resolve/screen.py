@@ -57,9 +57,13 @@ def _same_bytes(a: Candidate, b: Candidate) -> bool:
 
 
 def _conflict(kept: Candidate, other: Candidate) -> Problem:
+    if kept.sha256 is None or other.sha256 is None:
+        # An installed copy has no wheel hash to compare: the two may well be the same bytes.
+        how = "installed and as a wheel (an installed copy's files are not compared with a wheel)"
+    else:
+        how = "with different contents"
     message = (
-        f"{label(kept)} is offered twice with different contents: {kept.origin} and"
-        f" {other.origin}; the first is used"
+        f"{label(kept)} is offered twice {how}: {kept.origin} and {other.origin}; the first is used"
     )
     return problem_for(ProblemKind.CONFLICT, other, message)
 
