@@ -660,6 +660,12 @@ class TestContainment:
         [
             # JSON writes these keys, but cannot sort them, as the registry's encoding does.
             ('{1: "a", "b": 2}', "TypeError: '<' not supported"),
+            # Deep enough that encoding the registry on the host's deeper stacks failed (983:
+            # both copies of the registry were written, and no start could read them back).
+            (
+                "__import__('functools').reduce(lambda s, _: [s], range(983), 1)",
+                "ValueError: the state is nested more than 100 levels deep",
+            ),
         ],
     )
     def test_persisted_state_the_registry_cannot_encode(
@@ -683,6 +689,7 @@ class TestContainment:
         assert re.search(rf"plugin hello: state not saved: .*{re.escape(reason)}", caplog.text)
         registry = json.loads((host.home / "registry.json").read_text())
         assert [r["candidate"]["name"] for r in registry["data"]["active"]] == ["hello", "other"]
+        assert sorted(make_host(timeouts=TIMEOUTS).load_order()) == ["hello", "other"]
 
     def test_persisted_state_is_the_hosts_copy(
         self, factory: WheelFactory, make_host: MakeHost, caplog: pytest.LogCaptureFixture

@@ -11,7 +11,7 @@ import functools
 import inspect
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 import pluggy
 
@@ -159,6 +159,14 @@ def export_state(registrations: Sequence[Implementations]) -> object:
     return unit_state(states, len(registrations))
 
 
+#: The deepest nesting of lists and objects a saved state may have. The registry holding it is
+#: encoded and decoded by recursive code on the host's threads, whose stacks are deeper than the
+#: export's helper's: a state a few levels short of the export's limit (983 deep) was saved, and
+#: then failed the commit, or was written into both copies of the registry where no start could
+#: read it back.
+STATE_MAX_DEPTH: Final = 100
+
+
 def json_state(registrations: Sequence[Implementations]) -> object:
     """A plugin's exported state (:func:`export_state`) as the registry will hold it: encoded
     here (in the bounded step that exports it) as the registry encodes it, and decoded again,
@@ -168,9 +176,31 @@ def json_state(registrations: Sequence[Implementations]) -> object:
     whose ``items()`` blocks, keys that JSON writes but cannot sort, ``{1: "a", "b": 2}``)
     is never encoded again at a commit, on the host's thread.
 
-    :raises TypeError, ValueError, RecursionError: when the state is not JSON.
+    :raises TypeError, ValueError, RecursionError: when the state is not JSON, or is nested
+        deeper than :data:`STATE_MAX_DEPTH`.
     """
-    return json.loads(canonical(export_state(registrations)))
+    state = json.loads(canonical(export_state(registrations)))
+    if _deeper_than(state, STATE_MAX_DEPTH):
+        raise ValueError(f"the state is nested more than {STATE_MAX_DEPTH} levels deep")
+    return state
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether JSON ``value`` nests lists and objects more than ``limit`` levels deep (walked
+    without recursion: the value may be as deep as the export's stack allowed)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: list[object] = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def judge_health(verdict: object, plugin: PluginName) -> None:
