@@ -214,6 +214,24 @@ class TestDownload:
                 client.download(file, tmp_path / "cache")
         assert list((tmp_path / "cache").iterdir()) == []
 
+    def test_trickled_download_refused(
+        self, static_index: StaticIndex, built: WheelFactory, tmp_path: Path
+    ) -> None:
+        """A file sent a byte at a time, each read within the timeout, is refused once it falls
+        behind the slowest rate taken, and nothing of it is left (it held the poller for as
+        long as the index liked)."""
+        wheel = built.build("hello", "1.0.0")
+        static_index.publish(wheel)
+        with IndexClient(static_index.url, timeout=0.5) as client:
+            file = read(client, "hello").files[0]
+            path = "/" + file.url.split("/", 3)[3]
+            static_index.fault(path, Fault(body=wheel.read_bytes(), trickle=0.05))
+            started = time.monotonic()
+            with pytest.raises(IndexUnavailableError, match="sent a file slower than 16384 bytes"):
+                client.download(file, tmp_path / "cache")
+            assert time.monotonic() - started < 3.0
+        assert list((tmp_path / "cache").iterdir()) == []
+
     def test_metadata(self, static_index: StaticIndex, built: WheelFactory) -> None:
         """PEP 658 metadata is read and checked before any download."""
         static_index.publish(built.build("hello", "1.0.0"))

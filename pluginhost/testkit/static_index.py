@@ -57,6 +57,7 @@ class Fault:
     :param delay: seconds to wait before answering (a slow index).
     :param redirect: answer a 302 to this URL.
     :param headers: more headers to answer with (a ``Content-Encoding`` for ``body``, say).
+    :param trickle: seconds between two bytes of ``body`` (a slow-loris index).
     """
 
     status: int = 200
@@ -65,6 +66,7 @@ class Fault:
     delay: float = 0.0
     redirect: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    trickle: float = 0.0
 
 
 @frozen
@@ -347,7 +349,8 @@ def _handler(index: StaticIndex) -> type[BaseHTTPRequestHandler]:
                 self._send(302, b"", "text/plain", {"Location": fault.redirect})
             else:
                 headers = dict(fault.headers)
-                self._send(fault.status, fault.body or b"", fault.content_type, headers)
+                body = fault.body or b""
+                self._send(fault.status, body, fault.content_type, headers, trickle=fault.trickle)
 
         def _file(self, path: Path) -> None:
             if "/" in self.path.removeprefix("/files/") or not path.is_file():
@@ -394,7 +397,13 @@ def _handler(index: StaticIndex) -> type[BaseHTTPRequestHandler]:
                 return False  # not a date: the page is sent
 
         def _send(
-            self, status: int, body: bytes, kind: str | None, headers: dict[str, str] | None = None
+            self,
+            status: int,
+            body: bytes,
+            kind: str | None,
+            headers: dict[str, str] | None = None,
+            *,
+            trickle: float = 0.0,
         ) -> None:
             self.send_response(status)
             for key, value in (headers or {}).items():
@@ -403,7 +412,13 @@ def _handler(index: StaticIndex) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if not trickle:
+                self.wfile.write(body)
+                return
+            for at in range(len(body)):
+                self.wfile.write(body[at : at + 1])
+                self.wfile.flush()
+                time.sleep(trickle)
 
         def log_message(self, format: str, *args: object) -> None:
             pass  # the requests are recorded in index.requests; stderr stays quiet

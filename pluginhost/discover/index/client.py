@@ -47,6 +47,10 @@ MAX_PAGE_BYTES: Final = 32 * 1024 * 1024
 MAX_DOWNLOAD_BYTES: Final = 1024 * 1024 * 1024
 #: The largest core metadata file read (PEP 658).
 MAX_METADATA_BYTES: Final = 4 * 1024 * 1024
+#: The slowest download taken, in bytes a second on average, past the first ``timeout`` seconds.
+#: Each read has the timeout, but an index sending a byte every half second never overran one:
+#: a wheel of a kilobyte held the poller for minutes, and with it the yanks of every project.
+MIN_DOWNLOAD_RATE: Final = 16 * 1024
 _SERIAL_HEADERS: Final = ("X-PyPI-Last-Serial", "X-Devpi-Serial")
 
 
@@ -247,6 +251,7 @@ class IndexClient:
         digest = hashlib.sha256()
         # Asked for as it is, and hashed as sent whatever coding it is labelled with: the file
         # the index's sha256 is of (encoding.py).
+        started = time.monotonic()
         with self._transport.get(url, {"Accept-Encoding": ACCEPT_FILE}) as response:
             _check_status(response)
             size = 0
@@ -255,9 +260,20 @@ class IndexClient:
                 if size > self.max_download_bytes:
                     reason = f"sent a file larger than {self.max_download_bytes} bytes"
                     raise IndexResponseError(reason, url=url)
+                self._check_rate(size, started, url)
                 digest.update(chunk)
                 out.write(chunk)
         return digest.hexdigest()
+
+    def _check_rate(self, size: int, started: float, url: str) -> None:
+        """Refuse a download slower than :data:`MIN_DOWNLOAD_RATE` once its grace is over."""
+        elapsed = time.monotonic() - started
+        if elapsed > self._transport.timeout + size / MIN_DOWNLOAD_RATE:
+            raise IndexUnavailableError(
+                f"sent a file slower than {MIN_DOWNLOAD_RATE} bytes a second "
+                f"({size} bytes in {elapsed:.1f} s)",
+                url=url,
+            )
 
 
 def _conditional(last: ProjectPage | None) -> dict[str, str]:
