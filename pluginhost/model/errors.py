@@ -436,16 +436,19 @@ def _remote_type(type_name: str) -> type[RemotePluginError]:
     if known is not None:
         return known
     found = getattr(builtins, type_name, None)
+    if not (isinstance(found, type) and issubclass(found, Exception)):
+        # Not cached: the names come from the worker, and one naming a new type at each call
+        # (480 MiB of names after 60 calls) would grow the cache without end.
+        return RemotePluginError
     kind: type[RemotePluginError] = RemotePluginError
-    if isinstance(found, type) and issubclass(found, Exception):
-        try:
-            kind = type(f"Remote{type_name}", (RemotePluginError, found), {})
-            kind("probe", type_name=type_name)
-        except TypeError:
-            kind = RemotePluginError
-        else:
-            kind.__module__ = "pluginhost"
-    _REMOTE_TYPES[type_name] = kind
+    try:
+        kind = type(f"Remote{type_name}", (RemotePluginError, found), {})
+        kind("probe", type_name=type_name)
+    except TypeError:
+        kind = RemotePluginError
+    else:
+        kind.__module__ = "pluginhost"
+    _REMOTE_TYPES[type_name] = kind  # one per builtin exception type at most
     return kind
 
 
