@@ -111,6 +111,20 @@ class TestPolling:
             assert (devpi.serial() or 0) > before
             assert pypi.serial() is None
 
+    @pytest.mark.parametrize(
+        ("header", "serial"),
+        [("42", 42), (" 7 ", 7), ("\u00b2", None), ("1" * 5000, None), ("-3", None), ("", None)],
+    )
+    def test_odd_serial_header_ignored(
+        self, static_index: StaticIndex, header: str, serial: int | None
+    ) -> None:
+        """A serial header that is not a plain number is no serial (a superscript digit, or
+        5,000 digits, raised ValueError out of every poll)."""
+        headers = (("X-PyPI-Last-Serial", header),)
+        static_index.fault("/simple/", Fault(body=b"{}", headers=headers))
+        with IndexClient(static_index.url) as client:
+            assert client.serial() == serial
+
     def test_etag_gives_304(self, static_index: StaticIndex, built: WheelFactory) -> None:
         """Where the server honours If-None-Match (the static index; PyPI does too), an idle
         poll is one request answered 304, with no body and no download."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -52,6 +53,8 @@ MAX_METADATA_BYTES: Final = 4 * 1024 * 1024
 #: a wheel of a kilobyte held the poller for minutes, and with it the yanks of every project.
 MIN_DOWNLOAD_RATE: Final = 16 * 1024
 _SERIAL_HEADERS: Final = ("X-PyPI-Last-Serial", "X-Devpi-Serial")
+#: A serial as indexes send it: a decimal number, at most as long as a 64-bit one.
+_SERIAL: Final = re.compile(r"[0-9]{1,19}")
 
 
 class IndexClient:
@@ -300,10 +303,13 @@ def _check_status(response: httpx.Response) -> None:
 
 
 def _serial(response: httpx.Response) -> int | None:
+    """The index's serial, when a header gives one; one that is not a plain number is ignored
+    (``"²".isdigit()`` holds, and ``int()`` of it, or of 5,000 digits, raised ValueError out of
+    every poll)."""
     for header in _SERIAL_HEADERS:
         value = response.headers.get(header)
-        if value is not None and value.strip().isdigit():
-            return int(value)
+        if value is not None and (text := value.strip()).isascii() and _SERIAL.fullmatch(text):
+            return int(text)
     return None
 
 
