@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,27 @@ class TestWheelFolderSource:
         os.symlink(real, linked / real.name)
         assert WheelFolderSource(linked).wheel_paths() == []
         assert WheelFolderSource(linked, follow_symlinks=True).wheel_paths() == [linked / real.name]
+
+    def test_links_back_up_walked_once(self, factory: WheelFactory, wheels: Path) -> None:
+        """Links back to the folder, followed, list each wheel once: two of them listed it
+        under 2**depth paths (30 s for a start at max_depth=12)."""
+        real = factory.build("hello")
+        os.symlink(".", wheels / "a")
+        os.symlink(".", wheels / "b")
+        os.symlink(wheels, wheels / "c")
+        started = time.monotonic()
+        listed = WheelFolderSource(wheels, follow_symlinks=True, max_depth=12).wheel_paths()
+        assert listed == [real]
+        assert time.monotonic() - started < 5
+
+    def test_one_folder_linked_twice_walked_once(
+        self, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        root = tmp_path / "root"
+        inner = WheelFactory(root / "inner").build("hello")
+        os.symlink(root / "inner", root / "again")
+        listed = WheelFolderSource(root, follow_symlinks=True, max_depth=2).wheel_paths()
+        assert [p.name for p in listed] == [inner.name]
 
     def test_bad_wheel_is_a_problem(self, factory: WheelFactory, wheels: Path) -> None:
         """A broken wheel is a wheel_invalid problem naming the file; others are still read."""

@@ -3,6 +3,7 @@ dependency wheel or one problem naming the file."""
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import logging
 import operator
@@ -75,10 +76,11 @@ class WheelFolderSource:
         interpreter lock for milliseconds. The listing paces itself (model/pacing.py), the
         text is sorted as paths sort (by their parts, in C), and the reader paces itself
         between wheels."""
-        paths = map(Path, sorted(paced(self._walk(str(self.path), 0)), key=_PARTS))
+        walked = _Walked(str(self.path)) if self.follow_symlinks else None
+        paths = map(Path, sorted(paced(self._walk(str(self.path), 0, walked)), key=_PARTS))
         return paths if self.offers is None else filter(self.offers, paths)
 
-    def _walk(self, folder: str, depth: int) -> Iterator[str]:
+    def _walk(self, folder: str, depth: int, walked: _Walked | None) -> Iterator[str]:
         try:
             entries = list(os.scandir(folder))
         except FileNotFoundError:
@@ -87,7 +89,8 @@ class WheelFolderSource:
             if entry.is_symlink() and not self.follow_symlinks:
                 continue
             if entry.is_dir() and depth < self.max_depth:
-                yield from self._walk(entry.path, depth + 1)
+                if walked is None or walked.first(entry):
+                    yield from self._walk(entry.path, depth + 1, walked)
             elif self.wanted(entry.name):
                 # Whatever it is: a FIFO, a device or a folder named like a wheel is refused
                 # when read (opened without blocking), not skipped without a word.
@@ -191,3 +194,28 @@ def unexpected(exc: Exception, path: Path) -> WheelError:
     text = text if len(text) <= 200 else text[:200] + "..."
     reason = f"reading it failed unexpectedly ({type(exc).__name__}: {text})"
     return WheelError(reason, path=path)
+
+
+class _Walked:
+    """The folders a walk that follows links went into, by identity: a link back up the tree
+    (``a -> .``) is a loop, and two such links listed every wheel under 2**depth paths (30 s
+    for a start at ``max_depth=12``). A folder reached twice is walked once."""
+
+    def __init__(self, root: str) -> None:
+        self._seen: set[tuple[int, int]] = set()
+        with contextlib.suppress(OSError):  # gone: the walk finds nothing either
+            st = os.stat(root)
+            self._seen.add((st.st_dev, st.st_ino))
+
+    def first(self, entry: os.DirEntry[str]) -> bool:
+        """Whether ``entry``'s folder (its link followed) was not walked yet; it counts as
+        walked from now on."""
+        try:
+            st = entry.stat()
+        except OSError:
+            return False  # gone, or a link that leads nowhere now: nothing to walk
+        key = (st.st_dev, st.st_ino)
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        return True
