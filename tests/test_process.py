@@ -49,6 +49,27 @@ class TestLoad:
         info = host.plugins["counter"]
         assert (info.isolation, info.pid, info.restarts) == ("process", pid, 0)
 
+    def test_worker_writes_nothing_open_to_others(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """Under a umask of 0, what the worker writes in the home (its imports' bytecode) is
+        private like the rest: it wrote __pycache__ 0o777."""
+        build(factory, "counter", code=counter())
+        before = os.umask(0)
+        try:
+            host = make_host()
+            assert host.hook.greet(name="Ada")
+        finally:
+            os.umask(before)
+        site = host.plugins["counter"].site_dir
+        assert site is not None
+        opened = [
+            (oct(os.lstat(p).st_mode), str(p))
+            for p in [site, *site.rglob("*")]
+            if os.lstat(p).st_mode & 0o077
+        ]
+        assert opened == []
+
     def test_beside_in_process_plugins(self, factory: WheelFactory, make_host: MakeHost) -> None:
         """Process and in-process plugins answer the same hook, each in its own place."""
         build(factory, "counter", code=counter())

@@ -91,6 +91,9 @@ class Channel:
 def main() -> NoReturn:
     """Run the worker until its host goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the host's to handle
+    # What the plugin's imports write in the home (their bytecode) is private like the rest of
+    # it, whatever umask the host was started with (0 left its __pycache__ open to all).
+    os.umask(0o077)
     version, fd, parent, secret = _boot()
     _watch_parent(parent)
     channel = Channel(_socket(fd))
