@@ -154,6 +154,17 @@ class TestChain:
             "line 3: chain broken (a line before it was changed, removed or added)"
         ]
 
+    def test_deeply_nested_line_is_damage(self, tmp_path: Path) -> None:
+        """A line nested past the JSON decoder's stack is reported as one that is no entry (it
+        made `audit --verify` and `doctor` end in an internal RecursionError)."""
+        self.write(tmp_path, 2)
+        path = tmp_path / "audit.log"
+        lines = path.read_bytes().splitlines(keepends=True)
+        lines[1] = b"[" * 100_000 + b"]" * 100_000 + b"\n"
+        path.write_bytes(b"".join(lines))
+        found = faults(path)
+        assert found[0].startswith("line 2: not an audit entry"), found
+
     def test_removal_is_found(self, tmp_path: Path) -> None:
         """A line removed in the middle breaks the chain, and the head counts it missing."""
         self.write(tmp_path, 3)

@@ -108,7 +108,20 @@ def test_make_host(tmp_path: Path) -> None:
             "pluginhost.timeouts.drain: must be a positive number of seconds",
         ),
         ("[pluginhost\n", "not valid TOML"),
+        # What the TOML parser lets out on hostile input (a hostile-input probe's): no internal
+        # error of the CLI.
+        ("[pluginhost]\nproject = 'g'\nx = " + "[" * 5000 + "]" * 5000, "not valid TOML"),
+        ("[pluginhost]\nproject = 'g'\nkeep_backups = " + "9" * 5000 + "\n", "not valid TOML"),
+        (
+            "[pluginhost]\nproject = 'g'\nhome = \"a\\u0000b\"\n",
+            "home: is not a path: it holds a NUL",
+        ),
+        ("[pluginhost]\nproject = 'g'\nwatch = [\"w\\u0000\"]\n", "watch: is not a path: it holds"),
         ("[pluginhost]\nproject = 'g'\ntrust = 'all'\n", "trust: must be one of permissions"),
+        (
+            "[pluginhost]\nproject = 'g'\n[pluginhost.resources]\nmemory_mb = 99999999999999\n",
+            "pluginhost.resources: memory_mb must be at most",
+        ),
         ("[pluginhost]\nproject = 'g'\nstrict_modes = 'no'\n", "must be a boolean"),
         ("[pluginhost]\nproject = 'g'\n[pluginhost.limits]\nmax_ratio = 0\n", "positive int"),
         ("[pluginhost]\nproject = 'g'\n[pluginhost.limits]\nmax_files = 1\n", "unknown key"),

@@ -20,6 +20,23 @@ class TestResourceLimits:
         """A field neither side limits stays unlimited."""
         assert ResourceLimits().lowered_by(ResourceLimits()).is_unlimited()
 
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            ("memory_mb", 99_999_999_999_999),
+            ("memory_mb", 10**30),
+            ("threads", 2**31),
+            ("call_timeout_s", float("inf")),
+        ],
+    )
+    def test_a_limit_past_what_a_worker_can_enforce_is_refused(
+        self, field: str, value: float
+    ) -> None:
+        """A limit no worker can put in force is refused where it is given: it failed every
+        process plugin's load later (an OverflowError, or a worker dying as it started)."""
+        with pytest.raises(ValueError, match=f"{field} must be at most"):
+            ResourceLimits(**{field: value})
+
     @pytest.mark.parametrize("field", ["memory_mb", "cpu_cores", "threads", "open_files"])
     def test_a_limit_must_be_positive(self, field: str) -> None:
         """A zero or negative limit is refused."""

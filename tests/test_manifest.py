@@ -203,6 +203,12 @@ ERRORS: list[tuple[str | bytes, str | None, str, type[ManifestError]]] = [
         ManifestError,
     ),
     (
+        "[plugin.resources]\nmemory_mb = 99999999999999\n",
+        "plugin.resources",
+        "memory_mb must be at most",
+        ManifestError,
+    ),
+    (
         "[plugin.resources]\nthreads = true\n",
         "plugin.resources.threads",
         "not a boolean",

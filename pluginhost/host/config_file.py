@@ -98,7 +98,9 @@ class HostConfig(Settings):
             document = tomllib.loads(file.read_text("utf-8"))
         except OSError as exc:
             raise ConfigError(f"cannot read: {exc.strerror or exc}", path=file) from exc
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:
+            # TOMLDecodeError and UnicodeDecodeError, and what the parser lets out on hostile
+            # input: RecursionError for deep nesting, ValueError for an integer of 5,000 digits.
             raise ConfigError(f"not valid TOML: {exc}", path=file) from exc
         prefix, table = _root_table(document, file)
         return _Reader(file, prefix).config(table)
@@ -277,9 +279,9 @@ class _Reader:
 
     def value(self, key: str, spec: FileKey, value: object) -> object:
         if spec.kind == "path":
-            return self.resolve(self.scalar(key, _string, value))
+            return self.resolve(key, self.scalar(key, _string, value))
         if spec.kind == "paths":
-            return tuple(self.resolve(p) for p in self.scalar(key, _strings, value))
+            return tuple(self.resolve(key, p) for p in self.scalar(key, _strings, value))
         read = self.scalar(key, _SCALARS[spec.kind], value)
         choices = attrs.fields_dict(Settings)[key].metadata.get("choices")
         if choices is not None and read not in choices:
@@ -292,7 +294,9 @@ class _Reader:
         except _BadValueError as exc:
             raise self.fail(key, str(exc)) from None
 
-    def resolve(self, text: str) -> Path:
+    def resolve(self, key: str, text: str) -> Path:
+        if "\0" in text:  # no path holds one: the file system would refuse it untyped
+            raise self.fail(key, "is not a path: it holds a NUL character")
         return (self.file.parent / Path(text).expanduser()).resolve()
 
     def table(self, key: str, spec: FileKey, value: object) -> object:
@@ -309,9 +313,11 @@ class _Reader:
         assert spec.item is not None  # every table setting names the kind of its values
         read = _ITEMS[spec.item]
         # A key ending in ``_s`` is seconds in a table of counts (``resources.call_timeout_s``).
-        return kind(
-            **{
-                names[k]: self.scalar(f"{key}.{k}", _seconds if k.endswith("_s") else read, v)
-                for k, v in value.items()
-            }
-        )
+        values = {
+            names[k]: self.scalar(f"{key}.{k}", _seconds if k.endswith("_s") else read, v)
+            for k, v in value.items()
+        }
+        try:
+            return kind(**values)
+        except ValueError as exc:  # the value's own checks: a limit past what can be enforced
+            raise self.fail(key, str(exc)) from None

@@ -6,7 +6,8 @@ them (:meth:`ResourceLimits.lowered_by`). ``None`` in a field means no limit.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar, final
+import threading
+from typing import Any, Final, TypeVar, final
 
 import attrs
 
@@ -28,9 +29,27 @@ def _lower(ceiling: _N | None, wanted: _N | None) -> _N | None:
     return min(ceiling, wanted)
 
 
+#: The largest value of each limit the worker can put in force: setrlimit() takes a signed
+#: 64-bit number of bytes, the others are counts the kernel keeps in 32 bits, and a wait longer
+#: than threading.TIMEOUT_MAX raises. A larger one failed every process plugin's load (an
+#: OverflowError, or a worker dying as it started) instead of the settings.
+_LARGEST: Final = {
+    "memory_mb": (2**63 - 1) // 2**20,
+    "cpu_cores": 2**31 - 1,
+    "threads": 2**31 - 1,
+    "open_files": 2**31 - 1,
+    "call_timeout_s": threading.TIMEOUT_MAX,
+}
+
+
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and not (isinstance(value, (int, float)) and value > 0):
+    if value is None:
+        return
+    if not (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0):
         raise ValueError(f"{attribute.name} must be a positive number or None, not {value!r}")
+    largest = _LARGEST[attribute.name]
+    if value > largest:
+        raise ValueError(f"{attribute.name} must be at most {largest}, not {value!r}")
 
 
 @final

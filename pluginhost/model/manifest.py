@@ -305,7 +305,10 @@ def _resources(table: dict[str, object], where: _Where) -> ResourceLimits:
         if not 0 < value < float("inf"):  # also refuses nan
             where.fail(f"must be a positive finite number, not {value}", key)
         values[raw] = value
-    return ResourceLimits(**values)  # type: ignore[arg-type]
+    try:
+        return ResourceLimits(**values)  # type: ignore[arg-type]
+    except ValueError as exc:  # past what a worker can put in force
+        where.fail(str(exc), _dotted("resources"), cause=exc)
 
 
 def _constraint(value: object, key: str, where: _Where) -> Constraint:

@@ -363,7 +363,7 @@ def _parse(raw: bytes) -> AuditEntry | None:
         if not isinstance(data, dict) or set(data) - known:
             return None
         return AuditEntry(**data)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # nested past the decoder's stack: damage
         return None
 
 
