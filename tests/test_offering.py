@@ -236,6 +236,21 @@ class TestMetadata:
         (problem,) = host.problems()
         assert "requires Python >=3.99 (its metadata)" in problem.message
 
+    def test_metadata_of_too_many_requirements_refused(
+        self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker
+    ) -> None:
+        """Core metadata of more Requires-Dist lines than a wheel may have is refused before
+        any is parsed, and its wheel not downloaded (4 MiB of them, 10 kB gzipped, held the
+        poller for a minute of CPU); the release below serves."""
+        static_index.publish(built.build("hello", "1.0.0", code=greet_code("hello 1.0")))
+        lines = [f"dep{n}>=1" for n in range(5_001)]
+        static_index.publish(built.build("hello", "2.0.0", code="x", requires_dist=lines))
+        host = follow(static_index)
+        assert host.hook.greet(name="x") == ["hello 1.0"]
+        assert "/files/hello-2.0.0-py3-none-any.whl" not in downloads(static_index)
+        (problem,) = host.problems()
+        assert "its metadata has 5001 Requires-Dist lines, over 5000" in problem.message
+
     def test_metadata_not_matching_its_hash_refused(
         self,
         static_index: StaticIndex,

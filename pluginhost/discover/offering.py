@@ -436,7 +436,11 @@ class Offering:
         if body is None:
             return True
         assert file.sha256 is not None
-        requires, python = metadata_fields(body.decode("utf-8", "replace"))
+        try:
+            requires, python = metadata_fields(body.decode("utf-8", "replace"))
+        except ValueError as exc:  # too many Requires-Dist lines to read
+            self._refuse(project, release, f"{file.filename}: its metadata {exc}")
+            return False
         self._requires[file.sha256] = requires
         if python is None or python_fits(python):
             return True

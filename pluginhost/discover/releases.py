@@ -15,6 +15,7 @@ import platform
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Final
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -28,7 +29,7 @@ from packaging.version import Version
 
 from ..model.frozen import frozen
 from ..model.specifiers import checked_applies
-from .archive import ZIP_ERRORS
+from .archive import ZIP_ERRORS, WheelLimits
 from .index.client import MAX_METADATA_BYTES
 from .index.pages import IndexFile
 
@@ -132,6 +133,10 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+#: The most ``Requires-Dist`` lines a release's metadata may have: a wheel's default limit.
+MAX_REQUIREMENTS: Final = WheelLimits().max_requirements
+
+
 def requires_of(path: Path) -> dict[NormalizedName, SpecifierSet]:
     """The distributions a cached wheel's ``Requires-Dist`` names for this interpreter (extras
     aside), each with the versions it allows: the follower fetches them from the same index.
@@ -150,32 +155,51 @@ def requires_of(path: Path) -> dict[NormalizedName, SpecifierSet]:
     except (*ZIP_ERRORS, RuntimeError):  # RuntimeError: an encrypted member
         # Raised, a corrupt deflate stream (zlib.error) failed every poll of the index.
         return {}
-    return requires_in(text)
+    try:
+        return requires_in(text)
+    except ValueError:  # too many lines: validation refuses the wheel for them, and says why
+        return {}
 
 
 def metadata_fields(text: str) -> tuple[dict[NormalizedName, SpecifierSet], str | None]:
     """The ``Requires-Dist`` (as :func:`requires_in`) and the ``Requires-Python`` of a core
-    metadata file (PEP 658/714: what an index serves beside a wheel, read before it)."""
-    return requires_in(text), _headers(text).get("Requires-Python")
+    metadata file (PEP 658/714: what an index serves beside a wheel, read before it).
+
+    :raises ValueError: as :func:`requires_in`.
+    """
+    headers = _headers(text)
+    return _requires(headers), headers.get("Requires-Python")
 
 
 def requires_in(text: str) -> dict[NormalizedName, SpecifierSet]:
     """The distributions a METADATA text's ``Requires-Dist`` names for this interpreter
-    (extras aside), each with the versions it allows."""
-    found: dict[NormalizedName, SpecifierSet] = {}
-    for line in _headers(text).get_all("Requires-Dist", []):
+    (extras aside), each with the versions it allows.
+
+    :raises ValueError: when it has more than :data:`MAX_REQUIREMENTS` lines, as a wheel may
+        not (:attr:`~pluginhost.WheelLimits.max_requirements`).
+    """
+    return _requires(_headers(text))
+
+
+def _requires(headers: email.message.Message) -> dict[NormalizedName, SpecifierSet]:
+    lines = headers.get_all("Requires-Dist", [])
+    if len(lines) > MAX_REQUIREMENTS:
+        # Each line is parsed by packaging: a core metadata file of 4 MiB, 10 kB gzipped,
+        # held the poller for a minute of CPU.
+        raise ValueError(f"has {len(lines)} Requires-Dist lines, over {MAX_REQUIREMENTS}")
+    found: dict[NormalizedName, list[str]] = {}
+    for line in lines:
         try:
             requirement = Requirement(line)
             applies = checked_applies(requirement)
         except ValueError:  # InvalidRequirement, a specifier, its marker: validation says why
             continue
         if applies:
-            name = canonicalize_name(requirement.name)
-            # Two lines on one distribution (under different markers) both hold.
-            found[name] = (
-                found[name] & requirement.specifier if name in found else requirement.specifier
-            )
-    return found
+            # Two lines on one distribution (under different markers) both hold: joined once
+            # at the end (joined line by line, the sets were copied again at each one).
+            specifiers = found.setdefault(canonicalize_name(requirement.name), [])
+            specifiers.extend(str(s) for s in requirement.specifier)
+    return {name: SpecifierSet(",".join(specs)) for name, specs in found.items()}
 
 
 def _headers(text: str) -> email.message.Message:
