@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -136,6 +137,37 @@ class TestCrash:
         wait_for(lambda: host.plugins["spinner"].restarts == 1)
         crashed = [e for e in events if e.kind is EventKind.CRASHED]
         assert crashed[0].step == "call_timeout_s"
+
+    def test_calls_waiting_their_turn_are_not_timed(
+        self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
+    ) -> None:
+        """The worker answers one call at a time: calls sent together, each well within
+        call_timeout_s, all answer, and the worker is not killed (the later ones timed out,
+        counting their wait, and three such rounds quarantined a plugin that never hung)."""
+        slow = "@hookimpl\ndef farewell(name):\n    time.sleep(0.4)\n    return name\n"
+        build(
+            factory,
+            "slow",
+            code="import time\n" + counter(more=slow),
+            resources="call_timeout_s = 0.7",
+        )
+        host = make_host()
+        answers: list[object] = []
+
+        def call(name: str) -> None:
+            try:
+                answers.append(host.hook.farewell(name=name))
+            except Exception as exc:  # the failure is what the test shows
+                answers.append(exc)
+
+        threads = [threading.Thread(target=call, args=(str(n),)) for n in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert sorted(map(str, answers)) == ["0", "1", "2"]
+        assert EventKind.CRASHED not in kinds(events, "slow")
+        assert host.plugins["slow"].restarts == 0
 
     @pytest.mark.parametrize(
         ("limit", "resources", "hog"),

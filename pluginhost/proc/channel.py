@@ -146,6 +146,8 @@ class Channel:
         self._leading = False
         self._eof = False
         self._waiting = 0
+        self._answered = 0.0
+        """When the last reply came (``time.monotonic()``): the worker was answering then."""
         self._on_other = on_other
         self._on_eof = on_eof
 
@@ -207,16 +209,27 @@ class Channel:
     def wait(self, slot: Slot, timeout: float | None) -> bool:
         """Wait for ``slot``'s reply, reading the socket when no other thread does.
 
-        :returns: whether the reply (or the channel's end) came within ``timeout`` seconds.
+        The worker answers one request at a time, in turn: ``timeout`` counts from the request,
+        or from the last reply of any request if that came later. A request waiting behind
+        others that the worker goes on answering is not timed while they run (two calls of
+        2 s each, sent at once with a limit of 3 s, had the second time out, and the worker
+        killed as hung).
+
+        :returns: whether the reply (or the channel's end) came in time.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
+        sent = time.monotonic()
         while True:
+            deadline = None if timeout is None else max(sent, self._answered) + timeout
+            if deadline is not None and deadline <= time.monotonic():
+                return slot.done  # no reply of any request for ``timeout`` seconds
             if not self._lead_or_wait(slot, deadline):
-                return slot.done
+                if slot.done:
+                    return True
+                continue  # past the deadline: unless a reply came meanwhile, that is all
             try:
                 eof = self._read_until(slot, deadline)
             except TimeoutError:
-                return slot.done
+                continue
             finally:
                 self._step_down()
             if eof:
@@ -261,6 +274,10 @@ class Channel:
             try:
                 payload = self.frames.next(deadline)
                 message = None if payload is None else self._message(payload)
+            except TimeoutError:
+                # An OSError too: caught below, it was taken for the worker's end, and a call
+                # waiting its turn behind a slow one could never be answered.
+                raise
             except (OSError, msgspec.DecodeError):
                 message = None
             if message is None:
@@ -279,6 +296,7 @@ class Channel:
             # name the limit.
             self._on_other(message)
         with self._cond:
+            self._answered = time.monotonic()
             slot = self._pending.pop(message.id, None)
             if slot is not None:
                 slot.reply = message
