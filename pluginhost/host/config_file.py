@@ -34,6 +34,7 @@ can fix it without reading code.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 import types
@@ -267,7 +268,7 @@ class _Reader:
     def apply(self, settings: Settings, key: str, spec: FileKey, value: object) -> Settings:
         """``settings`` with the file's ``value`` for ``key``, checked by the setting too."""
         if spec.kind == "indexes":
-            read: object = read_indexes(value, self.fail, self.resolve)
+            read: object = read_indexes(value, self.fail, functools.partial(self.resolve, key))
         elif spec.kind == "table":
             read = self.table(key, spec, value)
         else:
