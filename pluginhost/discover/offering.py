@@ -53,8 +53,7 @@ from .index.pages import NOT_MODIFIED, ProjectPage
 from .index_cache import IndexCache
 from .releases import (
     Release,
-    metadata_fields,
-    python_fits,
+    metadata_verdict,
     releases,
     requires_of,
     withdrawal_reason,
@@ -436,15 +435,11 @@ class Offering:
         if body is None:
             return True
         assert file.sha256 is not None
-        try:
-            requires, python = metadata_fields(body.decode("utf-8", "replace"))
-        except ValueError as exc:  # too many Requires-Dist lines to read
-            self._refuse(project, release, f"{file.filename}: its metadata {exc}")
-            return False
+        requires, why = metadata_verdict(body.decode("utf-8", "replace"), file.filename)
         self._requires[file.sha256] = requires
-        if python is None or python_fits(python):
+        if why is None:
             return True
-        self._refuse(project, release, f"{file.filename} requires Python {python} (its metadata)")
+        self._refuse(project, release, why)
         return False
 
     def _refuse(self, project: str, release: Release, reason: str) -> None:

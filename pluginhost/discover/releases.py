@@ -37,6 +37,7 @@ __all__ = [
     "Release",
     "file_sha256",
     "metadata_fields",
+    "metadata_verdict",
     "python_fits",
     "releases",
     "requires_in",
@@ -169,6 +170,21 @@ def metadata_fields(text: str) -> tuple[dict[NormalizedName, SpecifierSet], str 
     """
     headers = _headers(text)
     return _requires(headers), headers.get("Requires-Python")
+
+
+def metadata_verdict(
+    text: str, filename: str
+) -> tuple[dict[NormalizedName, SpecifierSet], str | None]:
+    """The ``Requires-Dist`` of a release's core metadata, and why this interpreter does not
+    take the release (``None`` when it does): its ``Requires-Python``, or more lines than it
+    reads (:func:`requires_in`)."""
+    try:
+        requires, python = metadata_fields(text)
+    except ValueError as exc:
+        return {}, f"{filename}: its metadata {exc}"
+    if python is None or python_fits(python):
+        return requires, None
+    return requires, f"{filename} requires Python {python} (its metadata)"
 
 
 def requires_in(text: str) -> dict[NormalizedName, SpecifierSet]:
