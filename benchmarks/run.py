@@ -110,8 +110,25 @@ def machine() -> str:
     """Where the figures were measured: they mean little without it."""
     return (
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}, "
+        f"{BYTECODE}"
     )
+
+
+def write_bytecode() -> str:
+    """Have this process and its children write and use bytecode, as Python does by default,
+    and say so. ``PYTHONDONTWRITEBYTECODE`` set in the environment (it is on these machines)
+    made the hosts of the swap figures compile each new version's modules at their import,
+    and their site writer skip its compile step, while the rows said bytecode was cached."""
+    lifted = sys.dont_write_bytecode or "PYTHONDONTWRITEBYTECODE" in os.environ
+    sys.dont_write_bytecode = False
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    return "bytecode written and cached" + (
+        " (PYTHONDONTWRITEBYTECODE, set in the environment, lifted for the run)" if lifted else ""
+    )
+
+
+BYTECODE = write_bytecode()
 
 
 def main(argv: list[str] | None = None) -> int:
