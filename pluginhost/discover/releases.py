@@ -36,7 +36,6 @@ from .index.pages import IndexFile
 __all__ = [
     "Release",
     "file_sha256",
-    "metadata_fields",
     "metadata_verdict",
     "python_fits",
     "releases",
@@ -162,26 +161,19 @@ def requires_of(path: Path) -> dict[NormalizedName, SpecifierSet]:
         return {}
 
 
-def metadata_fields(text: str) -> tuple[dict[NormalizedName, SpecifierSet], str | None]:
-    """The ``Requires-Dist`` (as :func:`requires_in`) and the ``Requires-Python`` of a core
-    metadata file (PEP 658/714: what an index serves beside a wheel, read before it).
-
-    :raises ValueError: as :func:`requires_in`.
-    """
-    headers = _headers(text)
-    return _requires(headers), headers.get("Requires-Python")
-
-
 def metadata_verdict(
     text: str, filename: str
 ) -> tuple[dict[NormalizedName, SpecifierSet], str | None]:
-    """The ``Requires-Dist`` of a release's core metadata, and why this interpreter does not
-    take the release (``None`` when it does): its ``Requires-Python``, or more lines than it
-    reads (:func:`requires_in`)."""
+    """The ``Requires-Dist`` (as :func:`requires_in`) of a release's core metadata (PEP
+    658/714: what an index serves beside a wheel, read before it), and why this interpreter
+    does not take the release (``None`` when it does): its ``Requires-Python``, or more lines
+    than it reads."""
+    headers = _headers(text)
     try:
-        requires, python = metadata_fields(text)
+        requires = _requires(headers)
     except ValueError as exc:
         return {}, f"{filename}: its metadata {exc}"
+    python = headers.get("Requires-Python")
     if python is None or python_fits(python):
         return requires, None
     return requires, f"{filename} requires Python {python} (its metadata)"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import pluggy
@@ -192,7 +192,7 @@ def _deeper_than(value: object, limit: int) -> bool:
     while stack:
         item, depth = stack.pop()
         if isinstance(item, dict):
-            children: list[object] = list(item.values())
+            children: Iterable[object] = item.values()
         elif isinstance(item, list):
             children = item
         else:

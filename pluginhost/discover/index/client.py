@@ -308,7 +308,7 @@ def _serial(response: httpx.Response) -> int | None:
     every poll)."""
     for header in _SERIAL_HEADERS:
         value = response.headers.get(header)
-        if value is not None and (text := value.strip()).isascii() and _SERIAL.fullmatch(text):
+        if value is not None and _SERIAL.fullmatch(text := value.strip()):
             return int(text)
     return None
 
