@@ -315,6 +315,28 @@ class TestErrors:
             worker.call("give", {"what": "itself"})
         assert worker.call("echo", {"value": "still here"}) == "still here"
 
+    def test_a_result_that_inflates_is_refused_before_it_is_decoded(self, workers: Workers) -> None:
+        """A result small on the wire and huge in memory (``[[]] * N``: N bytes sent, 64N in
+        Python) is a CodecError saying so, where the host decoded it (5 MB sent grew the host
+        by 354 MB); a large result that is not inflated still crosses, and the worker keeps
+        serving."""
+        worker = workers.start(
+            """
+            class Plugin:
+                @hookimpl
+                def many(self, count, empty):
+                    return [[] if empty else b"x" * 1000] * count
+            plugin = Plugin()
+            """
+        )
+        with pytest.raises(CodecError, match="too large to take in the host") as caught:
+            worker.call("many", {"count": 5_000_000, "empty": True})
+        assert (caught.value.hook, caught.value.argument) == ("many", "result")
+        assert "5,000,0" in str(caught.value)
+        assert "past the limit of 268,435,456" in str(caught.value)
+        assert len(worker.call("many", {"count": 5_000, "empty": False})) == 5_000  # 5 MB
+        assert worker.call("many", {"count": 3, "empty": True}) == [[], [], []]
+
 
 class TestCrash:
     @pytest.mark.parametrize(

@@ -28,6 +28,7 @@ from typing import Any, Final
 import msgspec
 
 from .messages import HEADER, MAX_FRAME, Failure, Result, decoder, encoder, frame
+from .weigh import WEIGH_ABOVE, TooHeavyError, head, weigh
 
 __all__ = ["Channel", "FrameTooLargeError", "Slot"]
 
@@ -38,6 +39,16 @@ class FrameTooLargeError(ValueError):
     def __init__(self, size: int) -> None:
         self.size = size
         super().__init__(f"a message of {size} bytes is past the limit of {MAX_FRAME}")
+
+
+def _too_heavy(payload: bytes, error: TooHeavyError) -> Failure:
+    """The failure of the call a reply too heavy to decode answers (its worker goes on
+    serving: it answered)."""
+    started = head(payload)
+    if started is None or started[0] != "result":
+        raise msgspec.DecodeError(f"a message of {len(payload):,} bytes: {error}")
+    sent = f"{len(payload):,} bytes sent: {error}"
+    return Failure(started[1], "heavy", "result", sent, "", argument="result")
 
 
 class Slot:
@@ -178,8 +189,14 @@ class Channel:
 
         :raises msgspec.DecodeError: it is not a message, or one nested past what msgspec
             decodes (a ``RecursionError``, which escaped to the caller of a hook: a worker
-            answered a call with a value nested 100,000 deep).
+            answered a call with a value nested 100,000 deep), or one that is not a reply and
+            would take more than :data:`~pluginhost.proc.weigh.MAX_DECODED` bytes decoded.
         """
+        if len(payload) > WEIGH_ABOVE:
+            try:
+                weigh(payload)
+            except TooHeavyError as e:
+                return _too_heavy(payload, e)
         try:
             return self._decode(payload)
         except RecursionError:

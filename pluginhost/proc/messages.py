@@ -112,7 +112,8 @@ class Result(msgspec.Struct, tag="result", array_like=True):
 class Failure(msgspec.Struct, tag="failure", array_like=True):
     """``kind``: ``remote`` (plugin code raised), ``codec`` (the result cannot cross; then
     ``argument`` says where), ``call`` (no such hook), ``limit`` (a limit was hit: the worker
-    stops after sending it; ``type_name`` is then the limit)."""
+    stops after sending it; ``type_name`` is then the limit). The host makes one of kind
+    ``heavy`` for a result too large to decode (:mod:`pluginhost.proc.weigh`)."""
 
     id: int
     kind: str

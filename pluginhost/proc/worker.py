@@ -299,18 +299,20 @@ class Worker:
     def _check(self, hook: str, argument: str, value: object) -> None:
         found = uncarried(value, argument)
         if found is not None:
-            self._codec_error(hook, *found)
+            raise self._codec(hook, *found)
 
-    def _codec_error(self, hook: str, place: str, type_name: str) -> NoReturn:
+    def _codec(self, hook: str, place: str, type_name: str, heavy: str = "") -> CodecError:
+        """The error of a value that cannot cross, or of a result too ``heavy`` to decode."""
         side = "returned" if place.startswith("result") else "passed"
-        raise CodecError(
+        reason = (
             f"hook {hook!r} {side} {place} of type {type_name}, which cannot cross to or from"
             " a worker process (None, bool, int, float, str, bytes, lists and str-keyed dicts"
-            " can)",
-            plugin=self.spec.plugin,
-            hook=hook,
-            argument=place,
-            type_name=type_name,
+            " can)"
+        )
+        if heavy:
+            reason = f"hook {hook!r} returned a result too large to take in the host: {heavy}"
+        return CodecError(
+            reason, plugin=self.spec.plugin, hook=hook, argument=place, type_name=type_name
         )
 
     def _request(
@@ -347,7 +349,7 @@ class Worker:
         try:
             return self._channel.request(numbered)
         except FrameTooLargeError as e:
-            self._codec_error(call.name, "the arguments", f"message of {e.size} bytes")
+            raise self._codec(call.name, "the arguments", f"message of {e.size} bytes") from e
         except PluginCrashedError as e:
             raise _fresh(e) from None
         except OSError as e:
@@ -379,11 +381,9 @@ class Worker:
                 hook=name,
                 builtin=failure.builtin,
             )
-        if failure.kind == "codec":
-            try:
-                self._codec_error(name, failure.argument or "result", failure.type_name)
-            except CodecError as e:
-                return e
+        if failure.kind in ("codec", "heavy"):
+            heavy = failure.message if failure.kind == "heavy" else ""
+            return self._codec(name, failure.argument or "result", failure.type_name, heavy)
         if failure.kind == "limit":
             reason = f"the worker hit its {failure.type_name} limit in hook {name!r} and stopped"
             return PluginCrashedError(
