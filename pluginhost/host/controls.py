@@ -5,7 +5,6 @@ file stays one job.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,6 +18,7 @@ from ..model.status import PluginInfo, PluginState
 from ..state.disabled import DisabledList, record_choice
 from .calls import call_each
 from .engine import Engine
+from .hostlock import HostLock
 from .supervisor import Supervisor
 
 __all__ = ["Controls"]
@@ -29,7 +29,7 @@ class Controls:
     and :meth:`time_process_calls`."""
 
     # Set by PluginHost.__init__.
-    _lock: threading.RLock
+    _lock: HostLock
     _engine: Engine
     _events: EventBus
     _disabled: DisabledList

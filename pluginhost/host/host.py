@@ -6,7 +6,6 @@ import logging
 import os
 import shutil
 import sys
-import threading
 import types
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -38,6 +37,7 @@ from ..state.store import HomeLock
 from .controls import Controls
 from .engine import Engine
 from .failures import leak_event
+from .hostlock import HostLock
 from .indexes import Indexes
 from .manager import plugin_manager
 from .settings import Settings, watched_folders
@@ -115,7 +115,7 @@ class PluginHost(Controls):
         #: pluggy's own hook relay: ``host.hook.greet(name="Ada")``. Calls take no lock. A plain
         #: attribute rather than a property, so the hot path pays no extra function call.
         self.hook: Final[pluggy.HookRelay] = self.plugin_manager.hook
-        self._lock = threading.RLock()
+        self._lock = HostLock()
         self._events = EventBus()
         self._finder = PluginFinder()
         self._registry = RegistryFile(self.home / "registry.json")

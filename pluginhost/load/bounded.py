@@ -18,7 +18,16 @@ from typing import Any, ClassVar, Final, TypeVar
 from ..model.errors import ActivationError
 from . import guard
 
-__all__ = ["Helper", "Reason", "bounded", "failed", "outcome", "overran", "retire_idle_helpers"]
+__all__ = [
+    "Helper",
+    "Reason",
+    "bounded",
+    "failed",
+    "outcome",
+    "overran",
+    "retire_idle_helpers",
+    "step_submitter",
+]
 
 T = TypeVar("T")
 
@@ -49,6 +58,15 @@ def bounded(fn: Callable[[], T], timeout: float, *, plugin: str, step: str) -> T
     if not ok:
         raise ActivationError(failed(step, value), plugin=plugin, step=step)
     return value  # type: ignore[no-any-return]
+
+
+def step_submitter() -> int | None:
+    """The thread that handed this thread the step it runs now (its ident), when this is a
+    helper running a step: the thread that waits for the step to end."""
+    return getattr(_running, "submitter", None)
+
+
+_running = threading.local()
 
 
 class Reason(str):
@@ -100,9 +118,9 @@ class Helper:
     _lock: ClassVar = threading.Lock()
 
     def __init__(self, name: str) -> None:
-        self.jobs: queue.SimpleQueue[tuple[str, Callable[[], None], _thread.LockType] | None] = (
-            queue.SimpleQueue()
-        )
+        self.jobs: queue.SimpleQueue[
+            tuple[str, Callable[[], None], _thread.LockType, int] | None
+        ] = queue.SimpleQueue()
         self.abandoned = False
         threading.Thread(target=self._loop, name=name, daemon=True).start()
 
@@ -125,7 +143,7 @@ class Helper:
         done = _thread.allocate_lock()
         done.acquire()
         helper = cls.take(name)
-        helper.jobs.put((name, job, done))
+        helper.jobs.put((name, job, done, threading.get_ident()))
         return helper, done
 
     @classmethod
@@ -155,11 +173,14 @@ class Helper:
                 continue  # taken meanwhile: its job is on the way
             if item is None:
                 return
-            name, job, done = item
+            name, job, done, _running.submitter = item
             del item
             threading.current_thread().name = name
             tracing = (sys.gettrace(), sys.getprofile())
-            job()
+            try:
+                job()
+            finally:
+                _running.submitter = None
             # Put back first, before any Python call here: a trace or profile function the
             # plugin's code set on this thread would run in the next plugin's step, and its
             # failure be blamed on that one (a debugger's or coverage's, set before, stays).

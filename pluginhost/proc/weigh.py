@@ -92,7 +92,7 @@ _SIZED: Final = {
     0xDB: (struct.Struct(">I"), _STR),
 }
 # Extension values: header -> (length's struct, or the fixed length).
-_EXTS: Final = {
+_EXTS: Final[dict[int, struct.Struct | int]] = {
     0xC7: struct.Struct(">B"),
     0xC8: struct.Struct(">H"),
     0xC9: struct.Struct(">I"),
