@@ -49,6 +49,24 @@ class TestLoad:
         info = host.plugins["counter"]
         assert (info.isolation, info.pid, info.restarts) == ("process", pid, 0)
 
+    def test_a_hook_named_as_the_proxy_link_fails_that_plugin_only(
+        self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
+    ) -> None:
+        """A process plugin implementing a hook named ``_pluginhost_link`` replaced the host's
+        link to its worker: the start raised AssertionError, the other plugins never loaded
+        and the stop raised too. It fails its own register step now."""
+        code = (
+            greet_code("hi") + "\n@hookimpl(optionalhook=True)\ndef _pluginhost_link():\n    pass\n"
+        )
+        build(factory, "clobber", code=code)
+        factory.build("hello", code=greet_code("hello"))
+        host = make_host()
+        assert host.hook.greet(name="x") == ["hello"]
+        failed = next(e for e in events if e.kind is EventKind.LOAD_FAILED)
+        assert (failed.plugin, failed.step) == ("clobber", "register")
+        assert "_pluginhost_link" in (failed.error or "")
+        host.stop()
+
     def test_worker_writes_nothing_open_to_others(
         self, factory: WheelFactory, make_host: MakeHost
     ) -> None:

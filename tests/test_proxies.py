@@ -110,3 +110,24 @@ class TestProxies:
         with pytest.raises(ActivationError) as info:
             build_proxies("p", greeter.PROJECT, ["main"], [bad], Recorder(), None)
         assert (info.value.plugin, info.value.step) == ("p", "register")
+
+    @pytest.mark.parametrize(
+        "names",
+        [
+            ("_pluginhost_link",),
+            ("pluginhost_link",),
+            ("_pluginhost_plugin",),
+            ("__repr__",),
+            ("__init__",),
+            ("greet", "greet"),
+        ],
+        ids=["link", "link-property", "plugin-name", "repr", "init", "twice"],
+    )
+    def test_a_hook_named_as_the_proxy_holds_is_refused(self, names: tuple[str, ...]) -> None:
+        """A hook named like an attribute of the proxy (its link to the worker: ``link_of``
+        then failed an assert in every publication, and the host could neither start nor
+        stop) or like a hook set already is refused at register."""
+        with pytest.raises(ActivationError, match="name the host's proxy of the plugin uses"):
+            build_proxies(
+                "p", greeter.PROJECT, ["main"], [hook(n, ()) for n in names], Recorder(), "link"
+            )

@@ -106,6 +106,11 @@ def build_proxies(
         if proxy is None:
             reason = f"its worker named an unknown entry point {hook.entry_point!r}"
             raise ActivationError(reason, plugin=plugin, step="register")
+        if hasattr(proxy, hook.name):
+            # Set, it would replace what the proxy holds (its link to the worker, its repr)
+            # or a hook already set: a plugin of any hook name must not reach the host's own.
+            reason = f"hook {hook.name!r} has a name the host's proxy of the plugin uses"
+            raise ActivationError(reason, plugin=plugin, step="register")
         function = _function(plugin, hook, forward)
         marked = marker(
             tryfirst=hook.tryfirst,
