@@ -42,6 +42,7 @@ OTHER: dict[str, tuple[Any, str | None]] = {
     "strict_modes": (False, "false"),
     "verify_sites": ("hash", '"hash"'),
     "live": (False, None),
+    "application_first": (True, None),
     "polling": (True, "true"),
     "rescan_interval": (2.5, "2.5"),
     "settle": (1.0, "1"),
@@ -97,8 +98,10 @@ class TestFields:
             assert re.search(rf'^    {name}: .*?\n    """\S', text, re.MULTILINE | re.DOTALL), name
 
     def test_file_keys_are_the_fields_a_file_can_hold(self) -> None:
-        """The file's keys are project, specs and every field but live."""
-        assert ("project", "specs", *(n for n in NAMES if n != "live")) == FILE_KEYS
+        """The file's keys are project, specs and every field but live and application_first
+        (which only a host given an application's plugin manager uses)."""
+        unfiled = ("live", "application_first")
+        assert ("project", "specs", *(n for n in NAMES if n not in unfiled)) == FILE_KEYS
 
 
 class TestConstructor:
@@ -161,6 +164,11 @@ class TestConstructor:
             ({"api_version": "one"}, VersionError, "one"),
             ({"api_version": "1!2.0"}, VersionError, "has an epoch"),
             ({"policy": {}}, TypeError, "policy"),
+            ({"live": "yes"}, SettingsError, "live must be True or False, not 'yes'"),
+            ({"application_first": 1}, SettingsError, "application_first must be True or"),
+            ({"timeouts": Timeouts(import_=-1)}, SettingsError, "timeouts.import_ must be a po"),
+            ({"timeouts": Timeouts(health=0)}, SettingsError, "timeouts.health must be a posi"),
+            ({"timeouts": 5}, SettingsError, "timeouts must be a Timeouts, not 5"),
         ],
     )
     def test_bad_values(

@@ -33,6 +33,7 @@ from .dependencies import SharedDependencies
 from .failures import candidate_event, dependency_gone, detached, load_problem, member_event
 from .journal import Journal
 from .ledger import Ledger
+from .manager import placement
 from .settings import Settings
 from .supervisor import processes_for
 from .view import failed_info
@@ -88,6 +89,7 @@ class Changer:
             owner_of=ledger.registered_by,
             refuse_unknown_hooks=config.unknown_hooks == "refuse",
             processes=self.processes,
+            placement=placement(pm, application_first=config.application_first),
         )
         # Installed copies known from the registry and from rollbacks, beside the ledger's.
         self._records: dict[CandidateKey, Record] = {}
@@ -167,11 +169,9 @@ class Changer:
                 self._commit_loads(batched)
 
     def _commit_loads(self, batched: Sequence[Candidate]) -> None:
-        """Commit the loads of a batch; if that fails, unload the plugins loaded anew.
-
-        Restored plugins stay: the registry already names them. The others are not what a
-        restart would load, so, as for an update, what is not committed does not serve.
-        """
+        """Commit the loads of a batch; if that fails, unload the plugins loaded anew (restored
+        ones stay: the registry names them; as for an update, what is not committed does not
+        serve, since a restart would not load it)."""
         try:
             self._commit()
         except StoreError as exc:

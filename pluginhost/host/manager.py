@@ -10,6 +10,7 @@ that manager's own hook parsing, and leaves the plugins the application register
 from __future__ import annotations
 
 import types
+import weakref
 from collections.abc import Iterable
 
 import pluggy
@@ -17,8 +18,23 @@ import pluggy
 from hookspecs.lifecycle import lifecycle_specs
 
 from ..model.errors import SettingsError
+from ..swap.placement import Placement
 
-__all__ = ["plugin_manager"]
+__all__ = ["placement", "plugin_manager"]
+
+#: The managers made here, not adopted from an application.
+_MADE: weakref.WeakSet[pluggy.PluginManager] = weakref.WeakSet()
+
+
+def placement(manager: pluggy.PluginManager, *, application_first: bool) -> Placement | None:
+    """Where the plugins go among the application's in ``manager``, from now on (see
+    :mod:`pluginhost.swap.placement`); ``None`` for a manager made here: its plugins are the
+    host's, added on top (placing them among the application's plugins costs a look at every
+    implementation of each hook a change touches)."""
+    if manager in _MADE:
+        return None
+    return Placement.of(manager, application_first=application_first)
+
 
 Specs = types.ModuleType | type
 
@@ -39,6 +55,7 @@ def plugin_manager(
     """
     if manager is None:
         manager = pluggy.PluginManager(project)
+        _MADE.add(manager)
     elif not isinstance(manager, pluggy.PluginManager):
         raise SettingsError(
             f"must be a pluggy.PluginManager, not {type(manager).__name__}", key="manager"

@@ -125,7 +125,20 @@ def _seconds(settings: object, attribute: attrs.Attribute[float], value: float) 
         raise SettingsError("must be a positive number of seconds", key=attribute.name)
 
 
-_bool = attrs.validators.instance_of(bool)
+def _bool(settings: object, attribute: attrs.Attribute[bool], value: bool) -> None:
+    if not isinstance(value, bool):
+        raise SettingsError(f"must be True or False, not {value!r}", key=attribute.name)
+
+
+def _timeouts(settings: object, attribute: attrs.Attribute[Timeouts], value: Timeouts) -> None:
+    # Checked as the configuration file checks them: a negative import timeout waited
+    # forever, and a zero one failed every plugin with a traceback.
+    if not isinstance(value, Timeouts):
+        raise SettingsError(f"must be a Timeouts, not {value!r}", key=attribute.name)
+    for field in attrs.fields(Timeouts):
+        if not positive_seconds(getattr(value, field.name)):
+            key = f"{attribute.name}.{field.name}"
+            raise SettingsError("must be a positive number of seconds", key=key)
 
 
 @frozen(kw_only=True)
@@ -219,7 +232,7 @@ class Settings:
     """Seconds a new or changed wheel must stay unchanged before it is read."""
     timeouts: Timeouts = attrs.field(
         default=Timeouts(),
-        validator=attrs.validators.instance_of(Timeouts),
+        validator=_timeouts,
         metadata=_file("table", "seconds"),
     )
     """How long imports, lifecycle hooks, health checks and drains may take."""
@@ -252,6 +265,13 @@ class Settings:
     ``optionalhook`` exempt), or no hook at all (unless the manager announces each plugin
     registered, as pytest's does for its fixtures): ``"warn"`` (it loads; an ``unknown_hooks``
     event and problem name the hooks) or ``"refuse"`` (it is not loaded, for that reason)."""
+    application_first: bool = attrs.field(default=False, validator=_bool)
+    """With an adopted ``manager``: the host's plugins are called after every plugin the
+    application registered itself, as datasette, llm and tox call the plugins they load (they
+    register their built-in plugins after them). ``False``: after those it registered before
+    the host was made only, and before those it registers afterwards, as if it loaded its
+    installed plugins at the moment the host is made (pytest: make the host after
+    ``get_config()`` and before ``config.parse()``). See :mod:`pluginhost.swap.placement`."""
     index: tuple[IndexSettings, ...] = attrs.field(
         default=(),
         converter=_indexes,

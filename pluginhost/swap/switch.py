@@ -25,6 +25,7 @@ to 1.7; their tests fail loudly if a pluggy release changes them.
 from __future__ import annotations
 
 import importlib.metadata
+import weakref
 from collections.abc import Iterable, Sequence
 from itertools import compress
 from operator import attrgetter, not_
@@ -36,6 +37,7 @@ import pluggy
 from ..model.errors import ActivationError
 from ..model.frozen import frozen
 from .bookkeeping import Bookkeeping, keep
+from .placement import Placement, registration_order
 
 __all__ = ["Implementations", "Switch", "implementations_of", "prepare", "switch"]
 
@@ -105,6 +107,15 @@ def implementations_of(pm: pluggy.PluginManager, name: str) -> Implementations:
     return Implementations(name, plugin, tuple(impls))
 
 
+#: The names each manager holds the host's plugins under (switched in here): a placement
+#: tells them from the application's.
+_HOSTED: weakref.WeakKeyDictionary[pluggy.PluginManager, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _hosted(pm: pluggy.PluginManager) -> set[str]:
+    return _HOSTED.setdefault(pm, set())
+
+
 @frozen(eq=False)
 class Switch:
     """What :func:`switch` replaced, so that :meth:`undo` can put it back exactly."""
@@ -116,11 +127,16 @@ class Switch:
     touched: frozenset[str]
     created: tuple[str, ...]
     kept: Bookkeeping | None = None
+    hosted: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
+    """The names of the host's plugins the switch took out and put in."""
 
     def undo(self) -> None:
         """Restore every hook list and name as they were before the switch, atomically per hook."""
         if self.kept is not None:
             self.kept.undo()
+        hosted = _hosted(self.pm)
+        hosted.difference_update(self.hosted[1])
+        hosted.update(self.hosted[0])
         for hook_name, impls in self.lists.items():
             caller = getattr(self.pm.hook, hook_name)
             caller._hookimpls = impls
@@ -140,8 +156,12 @@ def switch(
     pm: pluggy.PluginManager,
     old: Sequence[Implementations],
     new: Sequence[Implementations],
+    placement: Placement | None = None,
 ) -> Switch:
     """Replace the plugins of ``old`` by those of ``new`` in one step per hook.
+
+    ``new`` go on top of each hook's list, as ``register`` puts them, or beneath the
+    application's plugins that ``placement`` names (:mod:`.placement`).
 
     The caller must hold the host's lock: two switches at once would each build on a list the
     other is about to replace.
@@ -158,15 +178,19 @@ def switch(
     created = tuple(sorted(h for h in hook_names if not hasattr(pm.hook, h)))
     for hook_name in created:
         setattr(pm.hook, hook_name, pluggy.HookCaller(hook_name, pm._hookexec))
-    staged = {h: _staged_list(pm, h, gone, new) for h in hook_names}
+    hosted = _hosted(pm)
+    staged = {h: _staged_list(pm, h, gone, new, placement, hosted) for h in hook_names}
     names = {o.name: pm._name2plugin[o.name] for o in old if o.name in pm._name2plugin}
     names.update({n.name: pm._name2plugin[n.name] for n in new if n.name in pm._name2plugin})
     touched = frozenset(g.name for g in (*old, *new))
     lists = {h: getattr(pm.hook, h)._hookimpls for h in hook_names}
-    record = Switch(pm, lists, names, touched, created)
+    moved = (frozenset(o.name for o in old), frozenset(n.name for n in new))
+    record = Switch(pm, lists, names, touched, created, hosted=moved)
     # The switch itself: one reference store per hook.
     for hook_name, impls in staged.items():
         getattr(pm.hook, hook_name)._hookimpls = impls
+    hosted.difference_update(moved[0])
+    hosted.update(moved[1])
     for o in old:
         pm._name2plugin.pop(o.name, None)
     for n in new:
@@ -214,24 +238,36 @@ _PLUGIN = attrgetter("plugin")
 
 
 def _staged_list(
-    pm: pluggy.PluginManager, hook_name: str, gone: set[int], new: Sequence[Implementations]
+    pm: pluggy.PluginManager,
+    hook_name: str,
+    gone: set[int],
+    new: Sequence[Implementations],
+    placement: Placement | None,
+    hosted: set[str],
 ) -> list[pluggy.HookImpl]:
-    """The hook's next implementation list, built on a scratch caller with pluggy's ordering."""
+    """The hook's next implementation list, built on a scratch caller with pluggy's ordering:
+    the new implementations registered after the others, or after all but the ones that
+    ``placement`` keeps above them, which are registered again after them."""
     current = getattr(pm.hook, hook_name)
     scratch = pluggy.HookCaller(hook_name, pm._hookexec)
+    impls = current._hookimpls
     if gone:
         # Filtered in C: a stop unloads every plugin, each from hooks that all of them implement.
-        impls = current._hookimpls
         leaving = map(gone.__contains__, map(id, map(_PLUGIN, impls)))
-        scratch._hookimpls.extend(compress(impls, map(not_, leaving)))
-    else:
-        # A plain load removes nothing: a copy at C speed, where the filter above, run for each
-        # of hundreds of plugins loaded, grew with the square of their number.
-        scratch._hookimpls.extend(current._hookimpls)
+        impls = list(compress(impls, map(not_, leaving)))
+    above = placement.above(impls, hosted) if placement is not None and new else []
+    if above:
+        lifted = set(map(id, above))
+        impls = [impl for impl in impls if id(impl) not in lifted]
+    # A plain load removes nothing: a copy at C speed, where the filter above, run for each of
+    # hundreds of plugins loaded, grew with the square of their number.
+    scratch._hookimpls.extend(impls)
     for group in new:
         for name, impl in group.impls:
             if name == hook_name:
                 scratch._add_hookimpl(impl)
+    for impl in registration_order(above):
+        scratch._add_hookimpl(impl)
     return list(scratch._hookimpls)
 
 

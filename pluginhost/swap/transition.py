@@ -5,19 +5,18 @@ the active plugins that depend on it) from their old versions, if any, to new ca
 
 1. install every new candidate into its own site dir (the old versions keep serving);
 2. set the old versions' modules aside and import the new ones, in dependency order, each import
-   bounded by a timeout (a new plugin may have been imported ahead, see
-   :mod:`pluginhost.load.ahead`);
+   bounded by a timeout (or imported ahead: :mod:`pluginhost.load.ahead`);
 3. validate every new hook implementation against its spec, registering nothing yet;
 4. hand each old version's exported state to its new version;
 5. activate the new versions (``pluginhost_activate``), still unseen by hook calls;
-6. switch, in one step per hook, from the old implementations to the new ones;
+6. switch, in one step per hook, from the old implementations to the new ones (placed among the
+   application's plugins as :mod:`.placement` says);
 7. check the new versions' health within a timeout.
 
-A failure at any step undoes every earlier one, in reverse, and the old versions are back as they
-were: their modules in ``sys.modules``, their hook implementations in place, their state untouched
-(export does not change it). After a successful switch, the :class:`~.retirement.Retirement` it
-returns drains, deactivates and purges the old versions (:mod:`pluginhost.swap.retirement`).
-:meth:`Transition.unload` takes a plugin out the same way, with no new version.
+A failure at any step undoes every earlier one, in reverse: the old versions are back as they
+were (modules in ``sys.modules``, hook implementations in place, state untouched). After a
+successful switch, the :class:`~.retirement.Retirement` it returns drains, deactivates and
+purges the old versions. :meth:`Transition.unload` takes a plugin out the same way.
 """
 
 from __future__ import annotations
@@ -59,6 +58,7 @@ from .hooks import (
     unknown_text,
 )
 from .members import Active, Member, claim, owned_names
+from .placement import Placement
 from .process import Processes, stop_workers
 from .registered import Owner, check_registered_names, no_owner
 from .retirement import Retirement, unload
@@ -125,6 +125,7 @@ class Transition:
     owner_of: Owner = attrs.field(default=no_owner, kw_only=True)
     refuse_unknown_hooks: bool = attrs.field(default=False, kw_only=True)
     processes: Processes = attrs.field(factory=Processes, kw_only=True)
+    placement: Placement | None = attrs.field(default=None, kw_only=True)
     _ahead: dict[PluginName, Imported] = attrs.field(factory=dict, init=False, repr=False)
     """Plugins imported ahead of their transitions, by name (see :meth:`import_ahead`)."""
 
@@ -200,6 +201,7 @@ class Transition:
                 self.pm,
                 [r for m in members if m.old for r in m.old.registrations],
                 [r for m in members if m.registrations for r in m.registrations],
+                self.placement,
             )
             crash_point("after_switch", members[0].candidate.version_text)
             self._check_health(members)
