@@ -27,12 +27,30 @@ from pluginhost import (
     PluginHost,
     PluginTimeoutError,
     ProblemKind,
+    Timeouts,
 )
 from pluginhost.host.control import ControlServer, send_request
 from pluginhost.host.supervisor import BACKOFF_MAX, backoff
 from pluginhost.testing import WheelFactory
 
 MakeHost = Callable[..., PluginHost]
+
+
+class TestExport:
+    def test_a_long_call_is_not_killed_by_the_export_of_its_state(
+        self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
+    ) -> None:
+        """The periodic export of a process plugin's state waits behind the plugin's calls:
+        timing out, it killed the worker in the middle of a call the plugin was allowed (no
+        call_timeout_s), as if that limit had been hit, and the call failed. It keeps the last
+        state now, and the call returns."""
+        slow = "import time\n@hookimpl\ndef farewell(name):\n    time.sleep(2.5)\n    return 'x'\n"
+        build(factory, "counter", code=counter(more=slow))
+        host = make_host(state_interval=0.2, timeouts=Timeouts(activate=0.5))
+        pid = host.plugins["counter"].pid
+        assert host.hook.farewell(name="x") == "x"
+        assert host.plugins["counter"].pid == pid
+        assert EventKind.CRASHED not in kinds(events, "counter")
 
 
 class TestCrash:

@@ -328,8 +328,11 @@ class Supervisor:
                 continue
             timeout = self.config.timeouts.activate
             try:
+                # A worker that does not answer in time is left serving: it answers one call at
+                # a time, and the plugin's own calls, each under its call_timeout_s if it has
+                # one, may hold it longer (a 45 s call was killed after 40 s by this export).
                 states = {
-                    entry_point: _call(worker, _EXPORT, {}, entry_point, timeout)
+                    entry_point: _call(worker, _EXPORT, {}, entry_point, timeout, kill=False)
                     for entry_point in _implementing(worker, _EXPORT)
                 }
                 # Shaped as the worker's own export (and the in-process hand-over) shape it.
@@ -341,10 +344,17 @@ class Supervisor:
 
 
 def _call(
-    worker: Worker, hook: str, kwargs: dict[str, Any], entry_point: str, timeout: float
+    worker: Worker,
+    hook: str,
+    kwargs: dict[str, Any],
+    entry_point: str,
+    timeout: float,
+    *,
+    kill: bool = True,
 ) -> Any:
-    """One lifecycle hook of one entry point in ``worker``, within ``timeout`` seconds."""
-    return worker.call(hook, kwargs, entry_point=entry_point, timeout=timeout)
+    """One lifecycle hook of one entry point in ``worker``, within ``timeout`` seconds; past
+    it, the worker is killed if ``kill``."""
+    return worker.call(hook, kwargs, entry_point=entry_point, timeout=timeout, kill=kill)
 
 
 def _implementing(worker: Worker, hook: str) -> Sequence[str]:

@@ -216,10 +216,7 @@ class Worker:
     def _receive(self, deadline: float) -> Any:
         """The worker's next message while it starts; None at EOF, which its exit brings even
         when a process it forked at import keeps its socket open (that wait lasted the whole
-        start timeout).
-
-        :raises TimeoutError: ``deadline`` passed.
-        """
+        start timeout); ``TimeoutError`` once ``deadline`` passed."""
         while True:
             try:
                 return self._channel.receive(min(deadline, time.monotonic() + _EXIT_POLL))
@@ -256,14 +253,16 @@ class Worker:
         *,
         entry_point: str | None = None,
         timeout: float | None = None,
+        kill: bool = True,
     ) -> Any:
         """Call the plugin's implementation of the hook ``name`` in the worker.
 
         :param entry_point: whose implementation, when several entry points implement
             ``name`` (the first one's otherwise).
         :param timeout: the deadline in seconds; the limits' ``call_timeout_s`` when None.
+        :param kill: kill the worker when the deadline passes, or leave it serving.
         :raises PluginCrashedError: the worker died during the call, or was gone.
-        :raises PluginTimeoutError: the deadline passed; the worker was killed.
+        :raises PluginTimeoutError: the deadline passed; the worker was killed if ``kill``.
         :raises RemotePluginError: the plugin's code raised (for a builtin type, an instance
             of that type too).
         :raises CodecError: an argument or the result cannot cross.
@@ -271,7 +270,7 @@ class Worker:
         """
         for argument, value in kwargs.items():
             self._check(name, argument, value)
-        return self._request("hook", name, dict(kwargs), entry_point, timeout)
+        return self._request("hook", name, dict(kwargs), entry_point, timeout, kill=kill)
 
     def export_state(self) -> Any:
         """The plugin's state from ``pluginhost_export_state`` (None if not implemented)."""
