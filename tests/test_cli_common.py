@@ -1,14 +1,25 @@
-"""What the CLI's commands share: aligned tables, JSON output and the home a command works on."""
+"""What the CLI's commands share: aligned tables, JSON output, the home a command works on, and
+text made safe for a terminal."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from pluginhost.cli.common import UsageError, home, print_json, table
+from pluginhost.cli.common import (
+    PrintableFormatter,
+    UsageError,
+    home,
+    print_json,
+    printable,
+    table,
+)
 
 
 def namespace(home: Path | None = None, config: Path | None = None) -> argparse.Namespace:
@@ -58,3 +69,28 @@ class TestHome:
         monkeypatch.chdir(tmp_path)
         with pytest.raises(UsageError, match="no home given"):
             home(namespace())
+
+
+def test_printable_escapes_control_characters_but_newlines_and_tabs() -> None:
+    text = "a\x1b]0;title\x07\x1b[2J\x9b31m\x7f\x00\tb\nc é ✓"
+    assert printable(text) == "a\\x1b]0;title\\x07\\x1b[2J\\x9b31m\\x7f\\x00\tb\nc é ✓"
+
+
+def test_log_lines_are_printable() -> None:
+    record = logging.LogRecord(
+        "pluginhost", logging.WARNING, "f", 1, "yanked: %s", ("\x1b[2J",), None
+    )
+    line = PrintableFormatter("%(levelname)s: %(message)s").format(record)
+    assert line == "WARNING: yanked: \\x1b[2J"
+
+
+def test_a_hostile_file_name_does_not_reach_the_terminal(tmp_path: Path) -> None:
+    """A refused wheel's name, printed by ``inspect``, with escape sequences that would clear
+    the screen and print a forged line in colour: shown escaped."""
+    name = "x\x1b]0;PWNED\x07\x1b[2J\x1b[31mFAKE: all plugins verified OK\x1b[0m.whl"
+    (tmp_path / name).write_bytes(b"PK\x05\x06" + b"\x00" * 18)
+    argv = [sys.executable, "-m", "pluginhost", "inspect", str(tmp_path / name)]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert "\x1b" not in done.stdout + done.stderr
+    assert "\x07" not in done.stdout + done.stderr
+    assert "x\\x1b]0;PWNED\\x07\\x1b[2J" in done.stdout + done.stderr

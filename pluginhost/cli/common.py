@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -75,14 +76,36 @@ def print_json(data: Mapping[str, Any]) -> None:
     print(json.dumps(document(data), indent=2, sort_keys=False), flush=True)
 
 
+#: Control characters but newline and tab, as escapes: a name or a yank reason from a wheel,
+#: a folder or an index must not drive the operator's terminal (clear it, retitle it, forge
+#: a line in colour, write its clipboard).
+_ESCAPES: Final = {
+    code: f"\\x{code:02x}"
+    for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))
+    if chr(code) not in "\n\t"
+}
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters (but newlines and tabs) escaped as ``\\xNN``."""
+    return text.translate(_ESCAPES)
+
+
+class PrintableFormatter(logging.Formatter):
+    """A log formatter whose lines carry no control characters (see :func:`printable`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 def say(text: str) -> None:
     """One line on stdout, flushed so that a reader of a pipe sees it at once."""
-    print(text, flush=True)
+    print(printable(text), flush=True)
 
 
 def note(text: str) -> None:
     """One line about the command itself on stderr, prefixed ``pluginhost:``."""
-    print(f"pluginhost: {text}", file=sys.stderr, flush=True)
+    print(f"pluginhost: {printable(text)}", file=sys.stderr, flush=True)
 
 
 def table(rows: Sequence[Sequence[str]]) -> None:

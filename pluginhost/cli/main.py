@@ -25,6 +25,7 @@ from .common import (
     EXIT_PIPE,
     EXIT_PROBLEMS,
     EXIT_USAGE,
+    PrintableFormatter,
     UsageError,
     error_document,
     failed,
@@ -386,6 +387,7 @@ def _main(argv: Sequence[str] | None, guard: ClosedPipeGuard) -> int:
         )
         for handler in logging.getLogger().handlers:
             handler.addFilter(guard.quiet_log)
+            handler.setFormatter(PrintableFormatter("pluginhost: %(levelname)s: %(message)s"))
         args.parser = parser
         return _run(args)
     except KeyboardInterrupt:
