@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import Path
 
@@ -52,6 +53,47 @@ class TestBuildWheel:
         with pytest.raises(BuildError, match="no_such_backend_module") as info:
             build_wheel(project, tmp_path / "out")
         assert info.value.path == str(project.resolve())
+
+    @pytest.mark.parametrize(
+        ("requires", "named"),
+        [
+            ('["no-such-build-backend-pkg>=1"]', "no-such-build-backend-pkg>=1"),
+            ('["flit_core>=99"]', "flit_core>=99 (found "),
+        ],
+        ids=["absent", "too-old"],
+    )
+    def test_build_requirements_not_installed_are_named(
+        self, tmp_path: Path, requires: str, named: str
+    ) -> None:
+        """The build runs without isolation: a [build-system] requirement the environment
+        lacks is named with the way to install it, where only the backend's ImportError was
+        told (hatchling: "No module named 'hatchling'"), or a later failure."""
+        project = tmp_path / "needs"
+        project.mkdir()
+        (project / "pyproject.toml").write_text(
+            f'[build-system]\nrequires = {requires}\nbuild-backend = "flit_core.buildapi"\n'
+        )
+        with pytest.raises(BuildError, match=re.escape(named)) as info:
+            build_wheel(project, tmp_path / "out")
+        assert "python -m pip install" in str(info.value)
+        assert "without isolation" in str(info.value)
+
+    def test_what_the_backend_asks_for_is_checked_too(self, tmp_path: Path) -> None:
+        """A backend's get_requires_for_build_wheel (setuptools 65 asks for wheel, which its
+        own requirement does not name) is checked before it builds."""
+        project = tmp_path / "asks"
+        (project / "backend").mkdir(parents=True)
+        (project / "backend" / "asking.py").write_text(
+            "def get_requires_for_build_wheel(config_settings=None):\n"
+            "    return ['no-such-wheel-helper-pkg']\n"
+            "def build_wheel(out, config_settings=None, metadata_directory=None):\n"
+            "    raise RuntimeError('should not be reached')\n"
+        )
+        (project / "pyproject.toml").write_text(
+            '[build-system]\nrequires = []\nbuild-backend = "asking"\nbackend-path = ["backend"]\n'
+        )
+        with pytest.raises(BuildError, match="needs no-such-wheel-helper-pkg, not installed"):
+            build_wheel(project, tmp_path / "out")
 
 
 class TestCache:

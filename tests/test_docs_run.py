@@ -37,6 +37,8 @@ from typing import IO
 import attrs
 import pytest
 
+from pluginhost.cli.build import build_wheel
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:
@@ -227,6 +229,24 @@ def test_page_runs_as_written(page: str, tmp_path: Path) -> None:
         if shown is not None:
             assert normalise(out, folder) == normalise(shown.body, folder), f"output of {block}"
     assert ran > 0
+
+
+def test_the_readme_plugin_builds_and_passes_inspection(tmp_path: Path) -> None:
+    """The plugin project the README's files make builds with its own backend (flit_core
+    refused it without a description) into a wheel that ships its manifest."""
+    folder = tmp_path / "reader"
+    folder.mkdir()
+    for block in blocks("README.md"):
+        if block.path is not None and block.path.startswith(("pyproject", "polite_plugin/")):
+            target = folder / block.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(block.body, "utf-8")
+    wheel = build_wheel(folder, tmp_path / "dist")
+    assert wheel.name == "polite_plugin-1.1.0-py3-none-any.whl"
+    argv = [sys.executable, "-m", "pluginhost", "inspect", str(wheel)]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "polite_plugin/plugin.toml" in done.stdout
 
 
 @pytest.mark.parametrize("page", PAGES)

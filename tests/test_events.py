@@ -118,6 +118,14 @@ class TestEvent:
         event = Event(EventKind.UPDATED, "hello", version="1.1.0", previous_version="1.0.0")
         assert event.describe() == "updated hello 1.0.0 -> 1.1.0"
 
+    def test_describe_names_a_step_other_than_the_kind(self) -> None:
+        """The step is told when it adds something: not ``manifest_invalid at
+        manifest_invalid``."""
+        kind = EventKind.MANIFEST_INVALID
+        assert Event(kind, "p", step=str(kind)).describe() == "manifest_invalid p"
+        failed = Event(EventKind.LOAD_FAILED, "p", step="health")
+        assert failed.describe() == "load_failed p at health"
+
     def test_describe_reimport(self) -> None:
         """A dependent re-imported at its version names the change, never ``1.0.0 -> 1.0.0``."""
         event = Event(

@@ -55,6 +55,16 @@ class TestWheelFactory:
             "My_Plugin_Name",
         )
 
+    def test_a_semver_prerelease_is_written_as_pep_440(self, factory: WheelFactory) -> None:
+        """The docs' ``1.1.0-rc.1`` made ``rc-1.1.0-rc.1-py3-none-any.whl``, a file name every
+        host refused; the distribution's version is normalized, the manifest keeps it."""
+        wheel = factory.build("rc", "1.1.0-rc.1")
+        assert wheel.name == "rc-1.1.0rc1-py3-none-any.whl"
+        assert inspect_wheel(wheel).version == "1.1.0rc1"
+        assert manifest_of(wheel, "rc")["plugin"] == {"name": "rc", "version": "1.1.0-rc.1"}
+        with pytest.raises(ValueError, match="'one' is not a PEP 440 version"):
+            factory.build("rc", "one")
+
     def test_overrides(self, factory: WheelFactory) -> None:
         """Module, group, entry point, distribution, tag and file name can all be chosen."""
         wheel = factory.build(

@@ -8,6 +8,7 @@ frontends do, so it cannot disturb the host process.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -23,16 +24,46 @@ if sys.version_info >= (3, 11):
 else:
     import tomli as tomllib
 
-__all__ = ["build_wheel", "cached_wheel", "source_digest"]
+__all__ = ["backend_of", "build_wheel", "cached_wheel", "source_digest"]
 
+# Run in the interpreter that runs pluginhost (packaging is one of its dependencies). The last
+# line it prints says what happened: {"wheel": name}, or {"missing": [requirement, ...]} when the
+# project's [build-system] requires, or what its backend asks for (setuptools 65: wheel), is
+# not installed here, where a backend that cannot be imported told only its ImportError.
 _HOOK_SCRIPT: Final = """
 import importlib, json, sys
-backend_name, out_dir = sys.argv[1], sys.argv[2]
+from importlib.metadata import PackageNotFoundError, version
+from packaging.requirements import InvalidRequirement, Requirement
+backend_name, out_dir, requires = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+
+def stop_if_missing(texts):
+    missing = []
+    for text in texts:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            continue  # the backend says what is wrong with it
+        if req.marker is not None and not req.marker.evaluate():
+            continue
+        try:
+            found = version(req.name)
+        except PackageNotFoundError:
+            missing.append(text)
+            continue
+        if not req.specifier.contains(found, prereleases=True):
+            missing.append(f"{text} (found {found})")
+    if missing:
+        print(json.dumps({"missing": missing}))
+        sys.exit(3)
+
+stop_if_missing(requires)
 module_name, _, obj_path = backend_name.partition(":")
 backend = importlib.import_module(module_name)
 for part in filter(None, obj_path.split(".")):
     backend = getattr(backend, part)
-print(json.dumps(backend.build_wheel(out_dir)))
+asks = getattr(backend, "get_requires_for_build_wheel", None)
+stop_if_missing(asks() if asks is not None else [])
+print(json.dumps({"wheel": backend.build_wheel(out_dir)}))
 """
 
 
@@ -44,27 +75,54 @@ def build_wheel(project: str | os.PathLike[str], out_dir: str | os.PathLike[str]
     project = Path(project).resolve()
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    backend, backend_path = _backend(project)
+    backend, backend_path, requires = _build_system(project)
     env = dict(os.environ)
     if backend_path:
         extra = os.pathsep.join(str(project / p) for p in backend_path)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [extra, env.get("PYTHONPATH")]))
     proc = subprocess.run(
-        [sys.executable, "-c", _HOOK_SCRIPT, backend, str(out)],
+        [sys.executable, "-c", _HOOK_SCRIPT, backend, str(out), json.dumps(requires)],
         cwd=project,
         env=env,
         capture_output=True,
         text=True,
         check=False,
     )
-    if proc.returncode != 0:
+    told = _told(proc.stdout)
+    if "missing" in told:
+        missing = ", ".join(told["missing"])
+        raise BuildError(
+            f"the build needs {missing}, not installed where pluginhost runs ({sys.executable}):"
+            " it builds without isolation, offline; install them there (python -m pip install"
+            " ...)",
+            path=project,
+        )
+    if proc.returncode != 0 or not isinstance(told.get("wheel"), str):
         detail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise BuildError(f"backend {backend!r} failed: {detail}", path=project)
-    name = proc.stdout.strip().splitlines()[-1].strip('"')
-    return out / name
+    return out / str(told["wheel"])
 
 
-def _backend(project: Path) -> tuple[str, list[str]]:
+def backend_of(project: str | os.PathLike[str]) -> str:
+    """The PEP 517 backend ``project`` names (PEP 517's fallback when it names none).
+
+    :raises BuildError: when its ``pyproject.toml`` cannot be read.
+    """
+    return _build_system(Path(project))[0]
+
+
+def _told(stdout: str) -> dict[str, Any]:
+    """What the hook script's last line says (after whatever the backend printed)."""
+    lines = stdout.strip().splitlines()
+    try:
+        told = json.loads(lines[-1]) if lines else {}
+    except ValueError:
+        return {}
+    return told if isinstance(told, dict) else {}
+
+
+def _build_system(project: Path) -> tuple[str, list[str], list[str]]:
+    """The project's backend, its backend path and its build requirements."""
     try:
         data: dict[str, Any] = tomllib.loads((project / "pyproject.toml").read_text("utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -72,7 +130,8 @@ def _backend(project: Path) -> tuple[str, list[str]]:
     system = data.get("build-system", {})
     # PEP 517's fallback for projects that name no backend.
     backend = system.get("build-backend", "setuptools.build_meta:__legacy__")
-    return str(backend), list(system.get("backend-path", []))
+    requires = [str(r) for r in system.get("requires", []) if isinstance(r, str)]
+    return str(backend), list(system.get("backend-path", [])), requires
 
 
 def source_digest(project: str | os.PathLike[str]) -> str:

@@ -45,7 +45,7 @@ exit codes:
   {EXIT_USAGE}  usage error: bad arguments
   {EXIT_PROBLEMS}  problems found (inspect: a wheel would be refused; doctor: the home has
      problems; audit --verify: the log was damaged; call: an implementation raised)
-  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C; run and dev stop cleanly instead: 0)
   {EXIT_PIPE}  stdout closed early (`pluginhost list | head -2`), silently, as git does"""
 
 _HOME_HELP: Final = (
@@ -104,7 +104,13 @@ def _parser() -> argparse.ArgumentParser:
         "`disable`, `enable`, `restart` and `call` through HOME/control/. Exit 0 after\n"
         "a clean stop on SIGINT/SIGTERM.",
     )
-    run.add_argument("--config", type=Path, required=True, metavar="FILE")
+    run.add_argument(
+        "--config",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="the host's pluginhost.toml: project, specs, home, folders and every setting",
+    )
     run.add_argument("--json", action="store_true", help="print events as JSON lines")
     _add_loudness(run)
     add_run_options(run)

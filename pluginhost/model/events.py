@@ -144,7 +144,7 @@ class Event:
             parts.append(f"{self.previous_version} -> {self.version}")
         elif self.version:
             parts.append(self.version)
-        if self.step:
+        if self.step and self.step != str(self.kind):  # "manifest_invalid at manifest_invalid"
             parts.append(f"at {self.step}")
         if self.origin:
             parts.append(f"from {self.origin}")

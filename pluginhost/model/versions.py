@@ -68,7 +68,7 @@ _PEP440_PRE: Final = {"alpha": "a", "beta": "b", "rc": "rc"}
 class Version(SemVer):
     """A plugin or host version: a semver version, or a PEP 440 version and its projection.
 
-    >>> v = from_pep440("0.2.0.post2")
+    >>> v = Version.from_pep440("0.2.0.post2")  # Version.parse() takes semver only
     >>> str(v), v > Version(0, 2, 0), Constraint.parse("=0.2.0").allows(v)
     ('0.2.0.post2', True, True)
 

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
+from packaging.version import InvalidVersion, Version
+
 from .archive import Draft, Member, write_archive
 from .hostile import break_bytes, break_draft, break_filename, check_kind
 
@@ -61,7 +63,8 @@ class WheelFactory:
         """Write a wheel for plugin ``name`` and return its path.
 
         :param name: the plugin (entry point) name; also the distribution name by default.
-        :param version: the distribution version, and the manifest's.
+        :param version: the distribution version (normalized as PEP 440 does:
+            ``1.1.0-rc.1`` is ``1.1.0rc1``), and the manifest's (as given).
         :param code: the text of ``<module>/__init__.py``.
         :param module: the package name; defaults to ``name`` with ``-`` and ``.`` as ``_``.
         :param group: the entry point group; defaults to the factory's.
@@ -81,7 +84,8 @@ class WheelFactory:
         :param broken: one of :data:`~pluginhost.testing.BROKEN_KINDS`, to write a wheel that
             validation must refuse.
         :param filename: the file name in :attr:`directory`; defaults to the standard one.
-        :raises ValueError: when ``broken`` is not one of :data:`~pluginhost.testing.BROKEN_KINDS`.
+        :raises ValueError: when ``broken`` is not one of :data:`~pluginhost.testing.BROKEN_KINDS`,
+            or ``version`` is not a PEP 440 version.
         """
         if broken is not None:
             check_kind(broken)
@@ -95,7 +99,8 @@ class WheelFactory:
         metadata = {"Requires-Dist": list(requires_dist)}
         if requires_python is not None:
             metadata["Requires-Python"] = [requires_python]
-        draft = Draft(distribution or name, version, tag, package, members, metadata)
+        release = version if broken is not None or filename is not None else _pep440(version)
+        draft = Draft(distribution or name, release, tag, package, members, metadata)
         declared = {name: entry_point or package, **(more_entry_points or {})}
         entry_points = {group or self.group: declared}
         break_draft(draft, broken)
@@ -110,6 +115,17 @@ class WheelFactory:
         temp.write_bytes(data)
         os.replace(temp, path)
         return path
+
+
+def _pep440(version: str) -> str:
+    """``version`` as the distribution's, normalized: semver's ``1.1.0-rc.1`` is ``1.1.0rc1``
+    (written as given, its hyphen made a file name every host refused); the manifest keeps it
+    as given."""
+    try:
+        return str(Version(version))
+    except InvalidVersion:
+        reason = f"{version!r} is not a PEP 440 version, as a distribution's must be"
+        raise ValueError(reason) from None
 
 
 def _bytes(data: str | bytes) -> bytes:

@@ -31,7 +31,7 @@ from ...host.host import PluginHost
 from ...model.errors import HostStateError
 from ...model.events import Event, EventKind
 from ...model.problems import ProblemKind
-from ..build import _backend, cached_wheel
+from ..build import backend_of, cached_wheel
 from ..common import UsageError
 from ..crash_demo import crash_step
 
@@ -255,7 +255,7 @@ class _Demo:
 
     def build(self) -> None:
         source = demo_plugins_dir()
-        backend, _ = _backend(source / "hello")
+        backend = backend_of(source / "hello")
         self.say.say(
             f"1. Build the demo plugins in {source} with their PEP 517 backend ({backend})"
         )
