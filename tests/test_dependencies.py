@@ -310,6 +310,42 @@ class TestShared:
             host.plugins["squatter"].error or ""
         )
 
+    def test_a_dependency_needing_a_plugin_links_to_it(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """A plugin needing a dependency that needs a plugin needs that plugin (pytest-
+        factoryboy needs factory_boy, which needs Faker, a pytest plugin; tox-extra needs
+        tox-uv, which needs tox-uv-bare): it loads after it, and the dependency imports it.
+        The requirement was refused as met by no wheel, Faker's in the folder."""
+        factory.build("zzfaker", "1.2.0", code=greet_code("faker") + "VALUE = 'faked'\n")
+        factory.build(
+            "midlib",
+            group="other.group",
+            code="import zzfaker\nVALUE = zzfaker.VALUE\n",
+            requires_dist=["zzfaker>=1.0"],
+        )
+        code = greet_code("x").replace('return "x"', "return midlib.VALUE") + "\nimport midlib\n"
+        factory.build("aaauser", code=code, requires_dist=["midlib>=1"])
+        host = make_host()
+        assert host.problems() == ()
+        assert host.load_order() == ("zzfaker", "aaauser")
+        assert sorted(host.hook.greet(name="x")) == ["faked", "faker"]
+        assert host.plugins["aaauser"].requires == {"zzfaker": ">=1.0"}
+
+    def test_a_dependency_needing_a_plugin_too_old_is_refused(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """The link constrains the plugin's version as the dependency's line says."""
+        factory.build("zzfaker", "0.5.0", code=greet_code("faker"))
+        factory.build(
+            "midlib", group="other.group", code="VALUE = 1\n", requires_dist=["zzfaker>=1.0"]
+        )
+        factory.build("aaauser", code=greet_code("user"), requires_dist=["midlib>=1"])
+        host = make_host()
+        assert host.hook.greet(name="x") == ["faker"]
+        assert host.plugins["aaauser"].state is PluginState.FAILED
+        assert "zzfaker" in (host.plugins["aaauser"].error or "")
+
     def test_a_missing_requirement_names_the_plugins_distribution(
         self, factory: WheelFactory, make_host: MakeHost
     ) -> None:

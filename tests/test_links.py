@@ -54,6 +54,21 @@ class TestLink:
         assert alone.plugin_requires == {}
         assert third_party(alone) == alone.requires_dist
 
+    def test_through_a_dependency(self) -> None:
+        """A line naming a dependency (not a plugin) whose own lines name a plugin's
+        distribution links to that plugin, with that line's specifier; the dependency stays a
+        third-party requirement; a loop of dependencies ends."""
+        user = html("1.0", "jinja2>=3")
+        via = {
+            N("jinja2"): ("markupsafe>=2", "pytest-metadata>=3.0"),
+            N("markupsafe"): ("jinja2",),  # a loop
+        }
+        linked, _ = link([user, metadata()], via=via)
+        assert list(linked.plugin_requires) == [N("metadata")]
+        assert str(linked.requires[N("metadata")]) == ">=3.0"
+        assert third_party(linked) == ("jinja2>=3",)
+        assert link([user, metadata()])[0].plugin_requires == {}  # without the dependencies
+
     def test_known_counts(self) -> None:
         """Candidates given as known (the active ones) count as plugins too."""
         linked = link([html()], [metadata()])[0]

@@ -32,8 +32,8 @@ from ..model.errors import PluginHostError, ResolutionError
 from ..model.names import PluginName, canonicalize_name
 from ..model.problems import Problem, ProblemKind
 from ..model.specifiers import requirement
-from ..resolve.links import third_party
-from ..resolve.shared import Choice, Need, Serving, choose_dependencies
+from ..resolve.links import Via, third_party
+from ..resolve.shared import Choice, Need, Serving, choose_dependencies, requirements_of
 from ..state.dependencies import DepRecord, DepUser
 from .settings import Settings
 
@@ -88,6 +88,7 @@ class SharedDependencies:
         self._changing: frozenset[str] = frozenset()
         self._swaps: list[_Swap] = []
         self._wheels: tuple[WheelInfo, ...] = ()
+        self._requirements: Via = {}
         self._refused: dict[str, list[tuple[str, str]]] = {}
         # Top-level names of dependencies that are namespace packages of the environment.
         self._host_namespaces: set[str] = set()
@@ -115,9 +116,16 @@ class SharedDependencies:
             :func:`dependency_refusals`).
         """
         problems, refused = dependency_refusals(scan.problems, scan.candidates)
-        self._wheels = tuple(scan.support)
+        if tuple(scan.support) != self._wheels:
+            self._wheels = tuple(scan.support)
+            self._requirements = requirements_of(self._wheels)
         self._refused = refused
         return attrs.evolve(scan, problems=tuple(problems))
+
+    def requirements(self) -> Via:
+        """The ``Requires-Dist`` lines of each dependency at hand, every version's, by
+        normalized name: through one, a plugin may need another (:func:`~..resolve.links.link`)."""
+        return self._requirements
 
     def wheels(self) -> tuple[WheelInfo, ...]:
         """The dependency wheels at hand in the watched folders, as the last look found them."""
@@ -209,12 +217,14 @@ class SharedDependencies:
         return choose_dependencies(
             candidate.name,
             f"{candidate.display} {candidate.version_text}",
-            # Lines naming another plugin are plugin dependencies (resolve/links.py).
+            # Lines naming another plugin are plugin dependencies (resolve/links.py), also
+            # when a dependency's line names it.
             third_party(candidate),
             self._wheels,
             serving,
             self._installed,
             self._refused,
+            linked={canonicalize_name(s.distribution) for s in candidate.plugin_requires.values()},
         )
 
     def _serve(self, candidate: Candidate, choice: Choice) -> None:

@@ -184,7 +184,7 @@ class Engine:
             offered, allow_downgrade=self.config.policy.allow_downgrade, dropped=self._withdrawn
         )
         pace()
-        outlook = self._planner.plan(pool, active, self._withdrawn)
+        outlook = self._planner.plan(pool, active, self._withdrawn, self.deps.requirements())
         for name in outlook.victims:
             if name in ledger.active:
                 self._changer.unload(name, removed=False)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import operator
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import compress
 from typing import TYPE_CHECKING, Final
 
@@ -31,11 +31,16 @@ from ..model.specifiers import DistSpecifier, checked_applies, requirement
 if TYPE_CHECKING:
     from packaging.utils import NormalizedName
 
-__all__ = ["link", "plugins_by_distribution", "third_party"]
+__all__ = ["Via", "link", "plugins_by_distribution", "third_party"]
 
 _PARSED_CACHE: Final = 4096
 _REQUIRES_DIST: Final = operator.attrgetter("requires_dist")
 _DIST_KEY: Final = operator.attrgetter("dist_key")
+
+
+Via = Mapping["NormalizedName", Sequence[str]]
+"""The ``Requires-Dist`` lines of each dependency distribution at hand (not a plugin), by its
+normalized name: a plugin needing one that needs a plugin needs that plugin too."""
 
 
 def link(
@@ -43,8 +48,11 @@ def link(
     known: Iterable[Candidate] = (),
     *,
     plugins: Mapping[NormalizedName, set[PluginName]] | None = None,
+    via: Via | None = None,
 ) -> list[Candidate]:
-    """``candidates``, each with the plugins its ``Requires-Dist`` names as ``plugin_requires``.
+    """``candidates``, each with the plugins its ``Requires-Dist`` names as ``plugin_requires``,
+    directly or through the dependencies of ``via`` (pytest-factoryboy needs factory_boy,
+    which needs Faker, a plugin).
 
     :param known: more candidates whose distributions count as plugins (the active ones).
     :param plugins: :func:`plugins_by_distribution` of ``candidates`` and ``known``, when the
@@ -55,8 +63,8 @@ def link(
     if not any(map(_REQUIRES_DIST, candidates)):
         return list(candidates)  # nothing to link: found at C speed, as for most plugins
     if plugins is None:
-        plugins = plugins_by_distribution([*candidates, *known])
-    return [_linked(c, plugins) for c in candidates]
+        plugins = plugins_by_distribution([*candidates, *known], via)
+    return [_linked(c, plugins, via or {}) for c in candidates]
 
 
 def third_party(candidate: Candidate) -> tuple[str, ...]:
@@ -72,15 +80,16 @@ def third_party(candidate: Candidate) -> tuple[str, ...]:
 
 
 def plugins_by_distribution(
-    candidates: Iterable[Candidate],
+    candidates: Iterable[Candidate], via: Via | None = None
 ) -> dict[NormalizedName, set[PluginName]]:
     """The plugins of each distribution among ``candidates`` that a ``Requires-Dist`` line of
-    one of them names (the only ones a link looks up), by its normalized name."""
+    one of them, or of a dependency of ``via``, names (the only ones a link looks up), by its
+    normalized name."""
     candidates = list(candidates)
     # Found at C speed: going through a thousand candidates in Python at each change cost a
     # millisecond, for the few distributions that lines name.
     lines = map(_REQUIRES_DIST, filter(_REQUIRES_DIST, candidates))
-    named = set().union(*map(_named, lines))
+    named = set().union(*map(_named, lines), *map(_named, map(tuple, (via or {}).values())))
     if not named:
         return {}
     plugins: dict[NormalizedName, set[PluginName]] = defaultdict(set)
@@ -89,16 +98,14 @@ def plugins_by_distribution(
     return plugins
 
 
-def _linked(cand: Candidate, plugins: Mapping[NormalizedName, set[PluginName]]) -> Candidate:
+def _linked(
+    cand: Candidate, plugins: Mapping[NormalizedName, set[PluginName]], via: Via
+) -> Candidate:
     if not cand.requires_dist:
         return cand  # most plugins: nothing to link, and links made earlier stay (see below)
     found: dict[PluginName, DistSpecifier] = {}
     own = cand.dist_key
-    for line in cand.requires_dist:
-        parsed = _parse(line)
-        if parsed is None or parsed[0] == own:
-            continue
-        dist, written, specifier = parsed
+    for dist, written, specifier in _named_through(cand.requires_dist, own, plugins, via):
         for name in plugins.get(dist, ()):
             if name == cand.name:
                 continue
@@ -112,6 +119,27 @@ def _linked(cand: Candidate, plugins: Mapping[NormalizedName, set[PluginName]]) 
     if merged_links == cand.plugin_requires:
         return cand
     return attrs.evolve(cand, plugin_requires=dict(sorted(merged_links.items())))
+
+
+def _named_through(
+    lines: Iterable[str],
+    own: NormalizedName,
+    plugins: Mapping[NormalizedName, set[PluginName]],
+    via: Via,
+) -> Iterator[tuple[NormalizedName, str, SpecifierSet]]:
+    """The requirements of ``lines`` and, through each dependency of ``via`` they name (not a
+    plugin's distribution), of that dependency's lines, once each."""
+    pending = list(lines)
+    seen = {own}
+    while pending:
+        parsed = _parse(pending.pop(0))
+        if parsed is None or parsed[0] == own:
+            continue
+        yield parsed
+        dist = parsed[0]
+        if dist not in plugins and dist in via and dist not in seen:
+            seen.add(dist)
+            pending += via[dist]
 
 
 @functools.lru_cache(maxsize=_PARSED_CACHE)

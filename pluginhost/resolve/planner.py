@@ -18,6 +18,7 @@ from ..model.candidate import Candidate
 from ..model.names import PluginName
 from ..model.policy import BreakingChange, VersionPolicy
 from ..model.versions import Version
+from .links import Via
 from .planning import Outlook, plan
 from .replan import Replan
 
@@ -38,16 +39,17 @@ class Planner:
         self._policy = policy
         self._breaking_change = breaking_change
         self.memo = Replan()
-        self._last: tuple[Sequence[Candidate], Collection[PluginName]] | None = None
+        self._last: tuple[Sequence[Candidate], Collection[PluginName], Via | None] | None = None
 
     def plan(
         self,
         pool: Sequence[Candidate],
         active: Mapping[PluginName, Candidate],
         downgradable: Collection[PluginName] = (),
+        via: Via | None = None,
     ) -> Outlook:
         """The outlook of ``pool`` against the ``active`` versions (:func:`.planning.plan`)."""
-        self._last = (pool, downgradable)
+        self._last = (pool, downgradable, via)
         return plan(
             pool,
             active,
@@ -56,11 +58,11 @@ class Planner:
             breaking_change=self._breaking_change,
             memo=self.memo,
             downgradable=downgradable,
+            via=via,
         )
 
     def warm(self, active: Mapping[PluginName, Candidate]) -> None:
         """Plan the last pool again against ``active``, for the memo alone: what the plan says
         was applied by the change that made these versions active."""
         if self._last is not None:
-            pool, downgradable = self._last
-            self.plan(pool, active, downgradable)
+            self.plan(self._last[0], active, *self._last[1:])

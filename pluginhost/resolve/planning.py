@@ -27,7 +27,7 @@ from ..model.pacing import pace
 from ..model.policy import BreakingChange, VersionPolicy
 from ..model.problems import Problem, ProblemKind
 from ..model.versions import Version
-from .links import link, plugins_by_distribution
+from .links import Via, link, plugins_by_distribution
 from .replan import Replan
 from .resolution import Plan, resolve_linked
 
@@ -104,6 +104,7 @@ def plan(
     breaking_change: BreakingChange,
     memo: Replan | None = None,
     downgradable: Collection[PluginName] = (),
+    via: Via | None = None,
 ) -> Outlook:
     """Resolve ``pool`` against the active versions, holding back or cascading breaking updates.
 
@@ -112,16 +113,18 @@ def plan(
     :param memo: the planner's last resolution, patched (see :class:`.replan.Replan`).
     :param downgradable: plugins that may go to a lower version whatever the policy (their
         active version was taken back by its index).
+    :param via: the requirements of the dependency wheels at hand, through which a plugin may
+        need another (:func:`.links.link`).
     """
     # Active plugins link to the plugins on offer and to each other (a removed wheel's plugin
     # is still active until it is unloaded), and the pool to the active ones.
     # Both links are made with one map: the active plugins and the pool name the same
     # distributions either way (a thousand candidates, at each swap).
-    plugins = plugins_by_distribution([*active.values(), *pool])
+    plugins = plugins_by_distribution([*active.values(), *pool], via)
     pace()
-    linked = link(list(active.values()), plugins=plugins)
+    linked = link(list(active.values()), plugins=plugins, via=via)
     active = dict(zip(active.keys(), linked, strict=True))  # in C: a thousand, at each change
-    pool = link(pool, plugins=plugins)
+    pool = link(pool, plugins=plugins, via=via)
     pace()
     versions = dict(zip(active.keys(), map(_VERSION, linked), strict=True))
     for name in downgradable:

@@ -12,7 +12,7 @@ Pure: the environment is asked through the ``installed`` callable the caller giv
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from packaging.version import InvalidVersion, Version
@@ -25,8 +25,9 @@ from ..model.specifiers import checked_applies, requirement
 
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
+    from packaging.utils import NormalizedName
 
-__all__ = ["Choice", "Need", "Serving", "applicable", "choose_dependencies"]
+__all__ = ["Choice", "Need", "Serving", "applicable", "choose_dependencies", "requirements_of"]
 
 
 @frozen
@@ -89,6 +90,8 @@ def choose_dependencies(
     serving: Mapping[str, Serving],
     installed: Installed,
     refused: Mapping[str, Sequence[tuple[str, str]]] = {},
+    *,
+    linked: Collection[str] = (),
 ) -> list[Choice]:
     """The shared dependencies that meet ``requires_dist`` and those of the wheels chosen.
 
@@ -99,6 +102,8 @@ def choose_dependencies(
     :param installed: the version of a distribution in the environment.
     :param refused: dependency wheels at hand that validation refused, by normalized name, as
         ``(version, reason)`` pairs: an unmet requirement names them.
+    :param linked: the normalized distributions of the plugins ``plugin`` is linked to: a
+        chosen wheel's requirement on one is the link's, met by that plugin.
     :returns: one choice per dependency the environment does not meet, in the order needed.
     :raises DependencyConflictError: naming the requirement that no version meets.
     """
@@ -107,6 +112,8 @@ def choose_dependencies(
     while pending:
         needer, req = pending.pop(0)
         name = canonicalize_name(req.name)
+        if name in linked:
+            continue  # a plugin, loaded before this one (resolve/links.py)
         need = Need(needer, str(req))
         env = installed(name)
         if env is not None and req.specifier.contains(env, prereleases=True):
@@ -120,6 +127,17 @@ def choose_dependencies(
             label = f"{name} {choice.wheel.version}"
             pending += [(label, r) for r in applicable(plugin, choice.wheel.requires_dist)]
     return list(chosen.values())
+
+
+def requirements_of(wheels: Iterable[WheelInfo]) -> dict[NormalizedName, tuple[str, ...]]:
+    """The ``Requires-Dist`` lines of each distribution among ``wheels``, every version's, by
+    normalized name (the :data:`~.links.Via` of the dependency wheels at hand)."""
+    lines: dict[NormalizedName, dict[str, None]] = {}
+    for wheel in wheels:
+        lines.setdefault(canonicalize_name(wheel.distribution), {}).update(
+            dict.fromkeys(wheel.requires_dist)
+        )
+    return {name: tuple(found) for name, found in lines.items()}
 
 
 def _choose(
