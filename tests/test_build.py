@@ -78,6 +78,25 @@ class TestBuildWheel:
         assert "python -m pip install" in str(info.value)
         assert "without isolation" in str(info.value)
 
+    def test_a_listed_requirement_the_backend_does_not_need_refuses_nothing(
+        self, tmp_path: Path
+    ) -> None:
+        """[build-system] lists often name what the backend no longer needs (setuptools 70.1
+        and later build without wheel): a build that works is not refused for them."""
+        project = tmp_path / "lists"
+        project.mkdir()
+        for path in (demo_plugins_dir() / "hello").rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts:
+                target = project / path.relative_to(demo_plugins_dir() / "hello")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(path.read_bytes())
+        pyproject = project / "pyproject.toml"
+        text = pyproject.read_text()
+        pyproject.write_text(text.replace("requires = [", 'requires = ["no-such-wheel-pkg", ', 1))
+        assert "no-such-wheel-pkg" in pyproject.read_text()
+        wheel = build_wheel(project, tmp_path / "out")
+        assert wheel.name == "hello_plugin-1.0.0-py3-none-any.whl"
+
     def test_what_the_backend_asks_for_is_checked_too(self, tmp_path: Path) -> None:
         """A backend's get_requires_for_build_wheel (setuptools 65 asks for wheel, which its
         own requirement does not name) is checked before it builds."""

@@ -71,17 +71,34 @@ class TestHome:
             home(namespace())
 
 
-def test_printable_escapes_control_characters_but_newlines_and_tabs() -> None:
+def test_printable_escapes_control_characters() -> None:
+    """Newlines too: a wheel's file name may hold one (Linux allows it), and printed as it is
+    it made a line of its own (``pluginhost: all plugins verified OK``)."""
     text = "a\x1b]0;title\x07\x1b[2J\x9b31m\x7f\x00\tb\nc é ✓"
-    assert printable(text) == "a\\x1b]0;title\\x07\\x1b[2J\\x9b31m\\x7f\\x00\tb\nc é ✓"
+    expected = "a\\x1b]0;title\\x07\\x1b[2J\\x9b31m\\x7f\\x00\\x09b\\x0ac é ✓"
+    assert printable(text) == expected
 
 
 def test_log_lines_are_printable() -> None:
+    """The message is one line; a traceback after it keeps its lines."""
     record = logging.LogRecord(
-        "pluginhost", logging.WARNING, "f", 1, "yanked: %s", ("\x1b[2J",), None
+        "pluginhost", logging.WARNING, "f", 1, "yanked: %s", ("\x1b[2J\nforged",), None
     )
     line = PrintableFormatter("%(levelname)s: %(message)s").format(record)
-    assert line == "WARNING: yanked: \\x1b[2J"
+    assert line == "WARNING: yanked: \\x1b[2J\\x0aforged"
+    try:
+        raise ValueError("\x1b[31m")
+    except ValueError:
+        record.exc_info = sys.exc_info()
+    text = PrintableFormatter("%(message)s").format(record)
+    assert "\x1b" not in text
+    assert text.count("\n") >= 2  # the traceback's lines
+
+
+def test_table_pads_what_it_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    table([["NAME", "STATE"], ["a\x1b[2Jb", "active"], ["c", "failed"]])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["NAME       STATE", "a\\x1b[2Jb  active", "c          failed"]
 
 
 def test_a_hostile_file_name_does_not_reach_the_terminal(tmp_path: Path) -> None:

@@ -8,7 +8,14 @@ import tracemalloc
 import msgspec
 import pytest
 
-from pluginhost.proc.weigh import MAX_DECODED, WEIGH_ABOVE, TooHeavyError, head, weigh
+from pluginhost.proc.weigh import (
+    MAX_DECODED,
+    MOST_STEPS,
+    WEIGH_ABOVE,
+    TooHeavyError,
+    head,
+    weigh,
+)
 
 VALUES = {
     "empty lists": [[]] * 20_000,
@@ -23,6 +30,10 @@ VALUES = {
     "dicts": [{"a": i, "b": "t", "c": [None, True]} for i in range(10_000)],
     "mixed": [[None, False, 2.5, "x", b"y", {"k": [1, -7, 70_000]}]] * 5_000,
     "one blob": b"z" * 500_000,
+    "non-ascii strings": ["é" * 50 + str(i) for i in range(2_000)],
+    "an emoji among ascii": ["x" * 300 + "\U0001f600" + str(i) for i in range(2_000)],
+    "cjk strings": ["中" * 20 + str(i) for i in range(5_000)],
+    "one long emoji string": "\U0001f600" + "y" * 400_000,
     "wide containers": [list(range(100))] * 500 + [{str(i): i for i in range(100)}] * 200,
 }
 
@@ -63,8 +74,21 @@ def test_weight_bounds_what_decoding_allocates(name: str) -> None:
 def test_an_inflating_message_is_too_heavy(payload: bytes) -> None:
     with pytest.raises(TooHeavyError) as caught:
         weigh(payload)
-    assert caught.value.weight > caught.value.limit == MAX_DECODED
-    assert "past the limit of 268,435,456" in str(caught.value)
+    assert caught.value.limit == MAX_DECODED
+    heavy = caught.value.weight > MAX_DECODED and "past the limit of 268,435,456" in str(
+        caught.value
+    )
+    assert heavy or "too many to weigh" in str(caught.value)  # strings and maps alternate
+
+
+def test_values_of_alternating_kinds_are_weighed_a_bounded_number_of_steps() -> None:
+    """Numbers of every width in turn make no run: each is a step in Python, 30 to 100 times
+    slower than decoding (40 MB took 33 s). Past MOST_STEPS values of that kind the message
+    is refused as too many to weigh."""
+    payload = b"\xdd" + (3 * MOST_STEPS).to_bytes(4, "big") + b"\xcc\x05\x00" * MOST_STEPS
+    with pytest.raises(TooHeavyError, match="more than 1,000,000 values of kinds that alternate"):
+        weigh(payload)
+    assert weigh(payload[: 3 * 1000]) > 0  # fewer: weighed
 
 
 def test_the_smallest_message_weighed_cannot_pass_the_limit_unweighed() -> None:

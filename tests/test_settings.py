@@ -169,6 +169,8 @@ class TestConstructor:
             ({"timeouts": Timeouts(import_=-1)}, SettingsError, "timeouts.import_ must be a po"),
             ({"timeouts": Timeouts(health=0)}, SettingsError, "timeouts.health must be a posi"),
             ({"timeouts": 5}, SettingsError, "timeouts must be a Timeouts, not 5"),
+            ({"timeouts": Timeouts(activate=float("inf"))}, SettingsError, "a year at most"),
+            ({"settle": 1e300}, SettingsError, "settle must be a positive number of seconds"),
         ],
     )
     def test_bad_values(
@@ -219,6 +221,7 @@ class TestFile:
             ("follow_symlinks = 'yes'", "pluginhost.follow_symlinks: must be a boolean"),
             ("max_depth = -1", "pluginhost.max_depth: must not be negative"),
             ("settle = 0", "pluginhost.settle: must be a positive number of seconds"),
+            ("settle = inf", "pluginhost.settle: must be a positive number of seconds, a year"),
             ("exclude = 3", "pluginhost.exclude: must be a list of strings"),
             ("trust_file = 1", "pluginhost.trust_file: must be a string"),
             ("timeouts = 3", "pluginhost.timeouts: must be a table"),

@@ -27,16 +27,20 @@ else:
 __all__ = ["backend_of", "build_wheel", "cached_wheel", "source_digest"]
 
 # Run in the interpreter that runs pluginhost (packaging is one of its dependencies). The last
-# line it prints says what happened: {"wheel": name}, or {"missing": [requirement, ...]} when the
-# project's [build-system] requires, or what its backend asks for (setuptools 65: wheel), is
-# not installed here, where a backend that cannot be imported told only its ImportError.
+# line it prints says what happened: {"wheel": name}, or {"missing": [requirement, ...]} when
+# what the backend asks for (get_requires_for_build_wheel: setuptools 65 asks for wheel) is not
+# installed here, or when the backend cannot be imported or fails and a [build-system]
+# requirement is not installed (where its ImportError was all that was told). The
+# [build-system] list alone refuses nothing: it often names what the backend no longer needs
+# ("wheel", with setuptools 70.1 and later).
 _HOOK_SCRIPT: Final = """
 import importlib, json, sys
 from importlib.metadata import PackageNotFoundError, version
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.version import InvalidVersion
 backend_name, out_dir, requires = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 
-def stop_if_missing(texts):
+def missing_of(texts):
     missing = []
     for text in texts:
         try:
@@ -50,20 +54,40 @@ def stop_if_missing(texts):
         except PackageNotFoundError:
             missing.append(text)
             continue
-        if not req.specifier.contains(found, prereleases=True):
-            missing.append(f"{text} (found {found})")
+        try:
+            if not req.specifier.contains(found, prereleases=True):
+                missing.append(f"{text} (found {found})")
+        except InvalidVersion:
+            continue  # installed under a version PEP 440 cannot read: taken as there
+    return missing
+
+def stop(missing):
     if missing:
         print(json.dumps({"missing": missing}))
         sys.exit(3)
 
-stop_if_missing(requires)
+listed = missing_of(requires)
 module_name, _, obj_path = backend_name.partition(":")
-backend = importlib.import_module(module_name)
+try:
+    backend = importlib.import_module(module_name)
+except ImportError:
+    stop(listed)
+    raise
 for part in filter(None, obj_path.split(".")):
     backend = getattr(backend, part)
 asks = getattr(backend, "get_requires_for_build_wheel", None)
-stop_if_missing(asks() if asks is not None else [])
-print(json.dumps({"wheel": backend.build_wheel(out_dir)}))
+try:
+    needed = asks() if asks is not None else []
+except Exception:
+    stop(listed)
+    raise
+stop(missing_of(needed))
+try:
+    built = backend.build_wheel(out_dir)
+except Exception:
+    stop(listed)
+    raise
+print(json.dumps({"wheel": built}))
 """
 
 

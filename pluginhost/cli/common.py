@@ -76,30 +76,35 @@ def print_json(data: Mapping[str, Any]) -> None:
     print(json.dumps(document(data), indent=2, sort_keys=False), flush=True)
 
 
-#: Control characters but newline and tab, as escapes: a name or a yank reason from a wheel,
-#: a folder or an index must not drive the operator's terminal (clear it, retitle it, forge
-#: a line in colour, write its clipboard).
-_ESCAPES: Final = {
-    code: f"\\x{code:02x}"
-    for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))
-    if chr(code) not in "\n\t"
-}
+#: Control characters, as escapes: a name or a yank reason from a wheel, a folder or an index
+#: must not drive the operator's terminal (clear it, retitle it, forge a line in colour, write
+#: its clipboard) nor, with a newline, print a line of its own making.
+_ESCAPES: Final = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+#: The same but newlines and tabs, for text of several lines (a traceback).
+_ESCAPES_IN_LINES: Final = {code: e for code, e in _ESCAPES.items() if chr(code) not in "\n\t"}
 
 
 def printable(text: str) -> str:
-    """``text`` with its control characters (but newlines and tabs) escaped as ``\\xNN``."""
+    """``text`` as one line: its control characters, newlines included, escaped (``\\xNN``)."""
     return text.translate(_ESCAPES)
 
 
 class PrintableFormatter(logging.Formatter):
-    """A log formatter whose lines carry no control characters (see :func:`printable`)."""
+    """A log formatter whose message is one line of no control characters (:func:`printable`);
+    a traceback after it keeps its lines."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return printable(super().format(record))
+        saved = record.msg, record.args
+        record.msg, record.args = printable(record.getMessage()), None
+        try:
+            return super().format(record).translate(_ESCAPES_IN_LINES)
+        finally:
+            record.msg, record.args = saved
 
 
 def say(text: str) -> None:
-    """One line on stdout, flushed so that a reader of a pipe sees it at once."""
+    """One line on stdout (see :func:`printable`), flushed so that a reader of a pipe sees it
+    at once."""
     print(printable(text), flush=True)
 
 
@@ -110,6 +115,7 @@ def note(text: str) -> None:
 
 def table(rows: Sequence[Sequence[str]]) -> None:
     """``rows`` in aligned columns; the last column is not padded."""
+    rows = [[printable(cell) for cell in row] for row in rows]  # padded as printed
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]

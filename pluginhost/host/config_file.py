@@ -203,7 +203,7 @@ def _strings(value: object) -> tuple[str, ...]:
 
 def _seconds(value: object) -> float:
     if not positive_seconds(value):
-        raise _BadValueError("must be a positive number of seconds")
+        raise _BadValueError("must be a positive number of seconds, a year at most")
     return float(value)  # type: ignore[arg-type]  # positive_seconds checked it
 
 

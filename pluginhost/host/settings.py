@@ -64,9 +64,17 @@ def _file(kind: FileKind, item: FileKind | None = None) -> dict[str, FileKey]:
     return {"file": FileKey(kind, item)}
 
 
+#: The longest a time setting may be: a year. ``inf`` or 1e300 seconds passed the check and
+#: failed every step with OverflowError (a deadline past what the clock can hold).
+MOST_SECONDS: Final = 365 * 24 * 3600.0
+
+
 def positive_seconds(value: object) -> bool:
-    """Whether ``value`` is a positive number (a bool is not a number here)."""
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and value > 0
+    """Whether ``value`` is a positive number of seconds, a year at most (a bool is not a
+    number here)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return 0 < value <= MOST_SECONDS
 
 
 def _optional_path(value: str | os.PathLike[str] | None) -> Path | None:
@@ -122,7 +130,9 @@ def _count(settings: object, attribute: attrs.Attribute[int], value: int) -> Non
 
 def _seconds(settings: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not positive_seconds(value):
-        raise SettingsError("must be a positive number of seconds", key=attribute.name)
+        raise SettingsError(
+            "must be a positive number of seconds, a year at most", key=attribute.name
+        )
 
 
 def _bool(settings: object, attribute: attrs.Attribute[bool], value: bool) -> None:
@@ -138,7 +148,7 @@ def _timeouts(settings: object, attribute: attrs.Attribute[Timeouts], value: Tim
     for field in attrs.fields(Timeouts):
         if not positive_seconds(getattr(value, field.name)):
             key = f"{attribute.name}.{field.name}"
-            raise SettingsError("must be a positive number of seconds", key=key)
+            raise SettingsError("must be a positive number of seconds, a year at most", key=key)
 
 
 @frozen(kw_only=True)

@@ -316,5 +316,6 @@ def _same_dist(name: object, distribution: str) -> bool:
 
 def _block(title: str, text: str) -> None:
     """One block: a title line, then the detail indented, so that it stands out in a log."""
-    lines = [f"!! {title}:"] + [f"   {line}" for line in text.splitlines()]
-    say("\n".join(lines))
+    say(f"!! {title}:")
+    for line in text.splitlines():
+        say(f"   {line}")
