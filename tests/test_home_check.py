@@ -19,6 +19,7 @@ from conftest import greet_code
 
 from pluginhost import PluginHost, TrustError
 from pluginhost.discover.home_check import check_home, home_faults
+from pluginhost.state import fs
 from pluginhost.testing import WheelFactory
 
 MakeHost = Callable[..., PluginHost]
@@ -83,6 +84,34 @@ def reachable(home: Path) -> None:
     folder in it may be entered and read by others (nothing is made writable)."""
     for folder, _dirs, _files in os.walk(home):
         os.chmod(folder, 0o755)
+
+
+class TestBeforeTheHomeIsMade:
+    def test_a_home_through_a_link_is_refused_before_anything_is_made(
+        self, tmp_path: Path
+    ) -> None:
+        """Strict modes refused a home reached through a symbolic link only after the home's
+        folders were made through it (another user's link to /etc: /etc/greeter/site)."""
+        (tmp_path / "target").mkdir()
+        (tmp_path / "link").symlink_to(tmp_path / "target")
+        host = PluginHost("greeter", home=tmp_path / "link" / "greeter", environment=False)
+        with pytest.raises(TrustError, match="is a symbolic link"):
+            host.start()
+        assert list((tmp_path / "target").iterdir()) == []
+
+    def test_a_link_put_in_place_of_a_folder_just_made_is_not_followed(
+        self, tmp_path: Path
+    ) -> None:
+        """A folder's mode is set through a descriptor of the folder, not by path: a link put
+        in its place (whoever owns the folder above can) would have had root chmod any file
+        0700. Here the link is in place when the mode is set: refused, the file untouched."""
+        victim = tmp_path / "victim.txt"
+        victim.write_text("x")
+        victim.chmod(0o644)
+        (tmp_path / "made").symlink_to(victim)
+        with pytest.raises(OSError, match=r"Too many levels|Not a directory"):
+            fs._make_private(tmp_path / "made")
+        assert stat.S_IMODE(victim.stat().st_mode) == 0o644
 
 
 class TestWhatTheHostCreates:

@@ -22,15 +22,16 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Final
 
-from ..model.errors import TrustError
+from ..model.errors import HostStateError, TrustError
 from ..model.frozen import frozen
+from ..state.fs import describe, make_dirs
 from .trust import TrustGate, unsafe_path
 
-__all__ = ["HomeFault", "check_home", "check_start", "home_faults"]
+__all__ = ["HomeFault", "check_home", "check_start", "home_faults", "prepare_home"]
 
 # Folders of the home whose contents are not walked (see the module's docstring).
 _NOT_WALKED: Final = frozenset({"staging", "control"})
@@ -110,6 +111,25 @@ def _fault(path: Path, st: os.stat_result, uid: int, *, reachable: bool) -> str 
     if st.st_uid not in (uid, 0):
         return f"{path} is owned by uid {st.st_uid}, neither this user (uid {uid}) nor root"
     return None
+
+
+def prepare_home(home: Path, folders: Iterable[Path], *, strict_modes: bool) -> None:
+    """Make the home's ``folders``, private; with ``strict_modes``, only once the home and the
+    folders above it pass them.
+
+    Judged before anything is made: a home reached through another user's link had its folders
+    made through it (in /etc), before :func:`check_start` refused it.
+
+    :raises TrustError: when the home or a folder above it fails strict modes.
+    :raises HostStateError: when a folder cannot be made.
+    """
+    if strict_modes and (reason := unsafe_path(home)) is not None:
+        raise TrustError(f"home refused by strict_modes: {reason}", path=str(home))
+    try:
+        for folder in folders:
+            make_dirs(folder)
+    except OSError as exc:
+        raise HostStateError(f"cannot prepare home: {describe(exc)}", path=home) from exc
 
 
 def check_start(home: Path, gate: TrustGate) -> None:

@@ -15,7 +15,7 @@ import pluggy
 
 from ..discover.discovery import Discovery
 from ..discover.environment import EnvironmentSource
-from ..discover.home_check import check_start
+from ..discover.home_check import check_start, prepare_home
 from ..discover.revocation import revoker
 from ..discover.sources import Source
 from ..discover.trust import TrustGate
@@ -31,7 +31,7 @@ from ..model.problems import Problem
 from ..model.status import PluginInfo, PluginStatus
 from ..state.audit import AuditLog
 from ..state.disabled import DisabledList
-from ..state.fs import describe, make_dirs
+from ..state.fs import make_dirs
 from ..state.registry import Registry, RegistryFile
 from ..state.store import HomeLock
 from .controls import Controls
@@ -192,7 +192,8 @@ class PluginHost(Controls):
         with self._lock:
             if self._started:
                 raise HostStateError("host is already started")
-            self._prepare_home()
+            strict = self._discovery.gate.strict_modes
+            prepare_home(self.home, (self.site_root, self.staging_root), strict_modes=strict)
             check_start(self.home, self._discovery.gate)
             self._home_lock.acquire()
             try:
@@ -461,14 +462,6 @@ class PluginHost(Controls):
         return changed or self._engine.wants_retry() or self._watching.full_look_due()
 
     # -- home -------------------------------------------------------------------------------
-
-    def _prepare_home(self) -> None:
-        try:
-            # Private whatever the umask: whoever may write in the home may run code here.
-            make_dirs(self.site_root)
-            make_dirs(self.staging_root)
-        except OSError as exc:
-            raise HostStateError(f"cannot prepare home: {describe(exc)}", path=self.home) from exc
 
     def _read_registry(self) -> Registry:
         # Only once the home is locked: leftovers of an interrupted install are never trusted.

@@ -96,14 +96,28 @@ def make_dirs(path: Path) -> None:
             if not directory.is_dir():
                 raise
             continue  # made meanwhile by another thread or process: theirs to set
-        os.chmod(directory, DIR_MODE)
+        _make_private(directory)
 
 
 def make_temp_dir(root: Path, prefix: str) -> Path:
     """Create a new, private directory in ``root``."""
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
-    os.chmod(path, DIR_MODE)
+    _make_private(path)
     return path
+
+
+def _make_private(directory: Path) -> None:
+    """Set the mode of the directory this process just made, through a descriptor of it.
+
+    Not ``chmod`` by path, which follows a symbolic link: whoever owns the folder above could
+    put one in its place meanwhile, and root's start then made any file of theirs choosing
+    0700 (/etc/passwd). A link there now is ``ELOOP``, a file ``ENOTDIR``: an ``OSError``.
+    """
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fchmod(fd, DIR_MODE)
+    finally:
+        os.close(fd)
 
 
 def create(path: Path) -> BinaryIO:
