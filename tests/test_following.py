@@ -182,6 +182,30 @@ class TestFollowing:
         wait_for(lambda: host.plugins["hello"].version == "1.1.0")
         assert answers(host) == ["1.1.0:2"]
 
+    def test_a_download_the_cache_cannot_keep_leaves_the_poll_going(
+        self,
+        static_index: StaticIndex,
+        built: WheelFactory,
+        follow: HostMaker,
+        events: list[Event],
+        tmp_path: Path,
+    ) -> None:
+        """A release the cache cannot keep (a full disk; here a folder where its file goes)
+        is told and waits for the next poll, and the poll goes on: a yank in the same poll is
+        applied. The OSError failed every poll, and the yanked version served on, silently."""
+        static_index.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
+        static_index.publish(built.build("hello", "2.0.0", code=counter_code("2.0.0")))
+        host = follow(static_index)
+        assert answers(host) == ["2.0.0:1"]
+        (cached,) = (tmp_path / "home").rglob("hello-2.0.0-py3-none-any.whl")
+        (cached.parent / "hello-3.0.0-py3-none-any.whl").mkdir()
+        static_index.publish(built.build("hello", "3.0.0", code=counter_code("3.0.0")))
+        static_index.yank("hello", "2.0.0", "broken")
+        wait_for(lambda: host.plugins["hello"].version == "1.0.0")
+        assert answers(host) == ["1.0.0:2"]
+        refused = [e for e in events if e.kind is EventKind.REFUSED]
+        assert any("cannot keep hello-3.0.0-py3-none-any.whl" in (e.error or "") for e in refused)
+
     def test_outage_polls_back_off(
         self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker, events: list[Event]
     ) -> None:

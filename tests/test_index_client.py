@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import attrs
 import pytest
 
 from pluginhost import IndexHashError, IndexResponseError, IndexUnavailableError
@@ -227,6 +228,19 @@ class TestDownload:
             with pytest.raises(IndexResponseError, match="larger than 100 bytes"):
                 client.download(file, tmp_path / "cache")
         assert list((tmp_path / "cache").iterdir()) == []
+
+    def test_a_file_name_too_long_to_keep_is_refused_before_the_download(
+        self, static_index: StaticIndex, built: WheelFactory, tmp_path: Path
+    ) -> None:
+        """A name longer than a file system keeps (a 300-character local version label): its
+        rename into the cache raised ENAMETOOLONG, an OSError that failed every poll."""
+        static_index.publish(built.build("hello", "1.0.0"))
+        with IndexClient(static_index.url) as client:
+            file = read(client, "hello").files[0]
+            long = attrs.evolve(file, filename="hello-1.0.0+" + "a" * 300 + "-py3-none-any.whl")
+            with pytest.raises(IndexResponseError, match="longer than a cache can keep"):
+                client.download(long, tmp_path / "cache")
+        assert static_index.requests == [r for r in static_index.requests if "files" not in r[1]]
 
     def test_trickled_download_refused(
         self, static_index: StaticIndex, built: WheelFactory, tmp_path: Path

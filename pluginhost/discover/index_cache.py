@@ -50,16 +50,17 @@ class IndexCache:
 
     def sha(self, path: Path) -> str:
         """The sha256 of a cached wheel, hashed again only when its size or mtime changed
-        (``""`` for a file gone meanwhile)."""
+        (``""`` for a file gone meanwhile, or one that cannot be read: a folder in its place
+        failed every poll)."""
         try:
             st = path.stat()
-        except FileNotFoundError:
+            stamp = (st.st_size, st.st_mtime_ns)
+            known = self._hashes.get(path)
+            if known is None or known[0] != stamp:
+                known = (stamp, file_sha256(path))
+                self._hashes[path] = known
+        except OSError:
             return ""
-        stamp = (st.st_size, st.st_mtime_ns)
-        known = self._hashes.get(path)
-        if known is None or known[0] != stamp:
-            known = (stamp, file_sha256(path))
-            self._hashes[path] = known
         return known[1]
 
     def prune(self, mine: dict[str, Path], wanted: Collection[str], keep: Collection[str]) -> None:

@@ -42,22 +42,17 @@ import attrs
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from ..model.errors import IndexHashError, IndexResponseError
+from ..model.errors import IndexHashError, IndexResponseError, IndexUnavailableError, StoreError
 from ..model.events import Event, EventKind
 from ..model.frozen import frozen
 from ..model.names import canonicalize_name
 from ..model.problems import Problem, ProblemKind
 from ..model.rollout import Rollout, cohort
+from ..state.fs import describe
 from ..state.sightings import Sightings
 from .index.pages import NOT_MODIFIED, ProjectPage
 from .index_cache import IndexCache
-from .releases import (
-    Release,
-    metadata_verdict,
-    releases,
-    requires_of,
-    withdrawal_reason,
-)
+from .releases import Release, metadata_verdict, releases, requires_of, withdrawal_reason
 
 if TYPE_CHECKING:
     from packaging.utils import NormalizedName
@@ -173,17 +168,12 @@ class Offering:
         stopping: Callable[[], bool] = lambda: False,
         host: HostSide = NO_HOST,
     ) -> None:
-        self._client = client
-        self._host = host
-        self._cache = cache
-        self._files = IndexCache(cache)
-        self._projects = projects
-        self._rollout = rollout
-        self._host_id = host_id
-        self._sightings = sightings
-        self._emit = emit
-        self._now = now
-        self._stopping = stopping
+        self._client, self._host, self._cache, self._files = client, host, cache, IndexCache(cache)
+        self._projects, self._rollout, self._host_id = projects, rollout, host_id
+        self._sightings, self._emit, self._now, self._stopping = sightings, emit, now, stopping
+        # The files the cache could not keep (a full disk): tried again at each poll, and
+        # passed over meanwhile, so that the release below serves (a yank rolls back to it).
+        self._unkept: set[str] = set()
         self._pages: dict[str, ProjectPage | None] = {}
         self._deps: set[NormalizedName] = set()
         # Per project: the files whose download or metadata was refused (a sha256 that does not
@@ -304,7 +294,7 @@ class Offering:
         # The newest release the rollout brought (and the next ones down, while the host did
         # not take them), and each release a plugin's Requires-Dist needs (older ones too):
         # downloaded when missing.
-        skipped = self._refused.get(project, {}).keys()
+        skipped = self._refused.get(project, {}).keys() | self._unkept
         top = _down_to_taken(admitted, mine, told.refused, skipped)
         wanted = list(dict.fromkeys([*top, *needed]))
         for release in wanted:
@@ -406,22 +396,29 @@ class Offering:
     def _fetch(
         self, project: str, release: Release, mine: dict[str, Path], decision: _Decision
     ) -> None:
-        """Download ``release`` into the cache when it is missing or not the index's bytes,
-        unless its core metadata says this interpreter cannot install it."""
-        file = release.file
-        path = mine.get(file.filename)
-        if path is not None and self._intact(path, release):
-            return
+        """Download ``release`` when the cache lacks its bytes, unless its metadata refuses it."""
+        file, path = release.file, mine.get(release.file.filename)
         if file.filename in self._refused.get(project, {}):
             return
         try:
+            if path is not None and self._intact(path, release):
+                return
             if self._installable(project, release):
                 mine[file.filename] = self._client.download(file, self._cache)
+                self._unkept.discard(file.filename)
         except (IndexHashError, IndexResponseError) as exc:
             # The release's own fault (its bytes, its size, its name): refused alone, until its
             # page changes. Raised, it failed the whole poll, and every poll downloaded it again.
             self._refuse(project, release, exc.reason)
             self._emit(Event.failure(EventKind.REFUSED, project, exc, origin=file.url))
+        except OSError as exc:
+            if isinstance(exc, IndexUnavailableError):
+                raise  # the index's: the poll fails, and the next one tries again
+            # The cache's (a full disk): the release waits for the next poll, and this one goes
+            # on with the withdrawals; raised, it failed every poll, and no yank was applied.
+            self._unkept.add(file.filename)
+            where = StoreError(f"cannot keep {file.filename}: {describe(exc)}", path=self._cache)
+            self._emit(Event.failure(EventKind.REFUSED, project, where, origin=file.url))
 
     def _installable(self, project: str, release: Release) -> bool:
         """Whether the release's core metadata (PEP 658/714, when the index offers it: one

@@ -319,4 +319,15 @@ def _plain_filename(file: IndexFile) -> str:
         raise IndexResponseError(
             f"lists a file named {name!r}, not a plain file name", url=file.url
         )
+    if len(name.encode("utf-8", "surrogateescape")) > _LONGEST_NAME:
+        # A file system keeps 255 bytes of a name: longer, its rename into the cache raised
+        # OSError (ENAMETOOLONG), which failed every poll of the index.
+        raise IndexResponseError(
+            f"lists a file name of {len(name)} characters, longer than a cache can keep",
+            url=file.url,
+        )
     return name
+
+
+#: The longest file name kept: 255 bytes (NAME_MAX), less the download's temporary prefix.
+_LONGEST_NAME: Final = 255 - len(".partial-") - 16
