@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
+import socket
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -144,3 +148,59 @@ class TestOrigin:
     def test_same_origin(self, a: str, b: str, same: bool) -> None:
         """Scheme, host and port make an origin; userinfo and case do not."""
         assert (origin(a) == origin(b)) is same
+
+
+class _Stalling:
+    """A server on loopback that answers every request with ``send(conn)``, forever."""
+
+    def __init__(self, send: Callable[[socket.socket, bool], None]) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/simple/"
+        self._send = send
+        self._stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            conn, _ = self._listener.accept()
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError), conn:
+            conn.recv(65536)
+            first = True
+            while not self._stop.is_set():
+                self._send(conn, first)
+                first = False
+                time.sleep(0.2)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._listener.close()
+
+
+def _continue(conn: socket.socket, first: bool) -> None:
+    conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+
+def _trickle(conn: socket.socket, first: bool) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nX-A: " if first else b"a")
+
+
+@pytest.mark.parametrize("send", [_continue, _trickle], ids=["100-continue", "trickled-head"])
+def test_a_head_that_never_ends_is_given_up_in_time(
+    send: Callable[[socket.socket, bool], None],
+) -> None:
+    """httpx's timeout is per read: an index that sends ``100 Continue`` again and again, or
+    its head a byte at a time, held the poll for hours (and every yank with it). The head of
+    an answer must come within the timeout in all; the next request is made anew."""
+    server = _Stalling(send)
+    try:
+        with IndexClient(server.url, timeout=1.0) as client:
+            for _ in range(2):  # the second one on a client made anew
+                started = time.monotonic()
+                with pytest.raises(IndexUnavailableError, match="did not send the head"):
+                    client.project("hello")
+                assert time.monotonic() - started < 5
+    finally:
+        server.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -75,14 +76,48 @@ class Transport:
         self._auth = (
             httpx.BasicAuth(credentials.username, credentials.password) if credentials else None
         )
-        self._client = httpx.Client(
-            verify=_verify(ca, index_url),
-            timeout=httpx.Timeout(timeout),
+        self._verify = _verify(ca, index_url)
+        self._client = self._new_client()
+
+    def _new_client(self) -> httpx.Client:
+        import httpx  # noqa: PLC0415
+
+        return httpx.Client(
+            verify=self._verify,
+            timeout=httpx.Timeout(self.timeout),
             follow_redirects=False,
             # httpx would offer what it can decode (br, zstd when their libraries are there),
             # and decode it unbounded; see encoding.py.
             headers={"Accept-Encoding": ACCEPT_PAGE},
         )
+
+    def _send(self, request: httpx.Request, auth: httpx.Auth | None) -> httpx.Response:
+        """``request`` sent, and its response's head read, within :attr:`timeout` in all.
+
+        httpx's timeout is per read: an index that sent ``100 Continue`` again and again, or
+        its head a byte a second, held the poll for hours, with every yank of the index. Past
+        the deadline the client is closed, which ends the read (the next one made anew).
+
+        :raises IndexUnavailableError: the head did not come in time.
+        """
+        if self._client.is_closed:  # by the deadline, as a body was read: made anew
+            self._client = self._new_client()
+        client = self._client
+        late = threading.Timer(self.timeout, client.close)
+        late.daemon = True
+        late.start()
+        try:
+            return client.send(request, auth=auth, stream=True)
+        except Exception as e:
+            if late.finished.is_set() or client.is_closed:
+                self._client = self._new_client()
+                raise IndexUnavailableError(
+                    f"did not send the head of its answer within {self.timeout:g} s",
+                    url=str(request.url),
+                ) from e
+            raise
+        finally:
+            late.cancel()
 
     @contextlib.contextmanager
     def get(self, url: str, headers: dict[str, str]) -> Iterator[httpx.Response]:
@@ -98,7 +133,7 @@ class Transport:
             auth = self._auth if origin(url) == self._origin else None
             try:
                 request = self._client.build_request("GET", url, headers=headers)
-                response = self._client.send(request, auth=auth, stream=True)
+                response = self._send(request, auth)
             except httpx.TimeoutException as e:
                 raise IndexUnavailableError(
                     f"did not answer within {self.timeout:g} s ({type(e).__name__})", url=url
