@@ -4,12 +4,15 @@ do not hold it, or that it does not wait for, take it as usual."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pluggy
 import pytest
 from conftest import greet_code, wait_for
 
+from hookspecs import greeter
 from pluginhost import HostStateError, PluginHost, PluginState, Timeouts
 from pluginhost.host.hostlock import HostLock
 from pluginhost.load.bounded import bounded
@@ -71,6 +74,63 @@ def test_a_lifecycle_hook_changing_plugins_fails_at_once(
     assert host.hook.greet(name="x") == ["other"]
     with pytest.raises(HostStateError, match=r"not active"):
         host.remove("meddler")
+
+
+def test_a_step_given_up_cannot_change_plugins_afterwards(
+    factory: WheelFactory, make_host: MakeHost, events: list[Event]
+) -> None:
+    """An activate that overran its timeout was undone, and once the change was over and
+    the lock free, its thread went on and removed another plugin."""
+    factory.build("other", code=greet_code("other"))
+    body = "import time; time.sleep(1.5); host.remove('other')"
+    factory.build("late", code=greet_code("l") + ACTIVATE.format(body=body))
+    host = make_host(timeouts=Timeouts(activate=0.5))
+    assert host.wait_idle(10)
+    failed = next(e for e in events if e.kind is EventKind.LOAD_FAILED)
+    assert (failed.plugin, failed.step) == ("late", "activate")
+    time.sleep(2.0)  # the abandoned thread has tried by now
+    assert host.plugins["other"].state is PluginState.ACTIVE
+    assert host.hook.greet(name="x") == ["other"]
+
+
+class HistoricSpec:
+    @greeter.hookspec(historic=True)
+    def greeter_configure(self, config: object) -> None:
+        """Historic: replayed to each plugin that loads later."""
+
+
+def test_a_historic_call_replayed_cannot_change_plugins(
+    factory: WheelFactory, tmp_path: Path, events: list[Event]
+) -> None:
+    """A historic call replayed to a new plugin runs on the thread that holds the lock: a
+    removal made from it re-entered the lock, and the change's undo then put the removed
+    plugin's hooks back, answering while unloaded. It is refused, and the plugin fails at
+    its register step."""
+    pm = pluggy.PluginManager(greeter.PROJECT)
+    pm.add_hookspecs(greeter.GreeterSpec)
+    pm.add_hookspecs(HistoricSpec)
+    pm.hook.greeter_configure.call_historic(kwargs={"config": None})
+    factory.build("other", code=greet_code("other"))
+    code = greet_code("m") + (
+        "HOST = []\n@hookimpl\ndef pluginhost_activate(host):\n    HOST.append(host)\n"
+        "@hookimpl\ndef greeter_configure(config):\n    HOST[0].remove('other')\n"
+    )
+    factory.build("zmeddler", code=code)
+    host = PluginHost(
+        greeter.PROJECT,
+        manager=pm,
+        home=tmp_path / "home",
+        watch=[factory.directory],
+        environment=False,
+        api_version=greeter.API_VERSION,
+    )
+    host.subscribe(events.append)
+    with host:
+        failed = next(e for e in events if e.kind is EventKind.LOAD_FAILED)
+        assert (failed.plugin, failed.step) == ("zmeddler", "register")
+        assert "runs this plugin's hook as part of it" in (failed.error or "")
+        assert host.plugins["other"].state is PluginState.ACTIVE
+        assert pm.hook.greet(name="x") == ["other"]
 
 
 def test_a_thread_started_by_a_lifecycle_hook_changes_plugins_afterwards(

@@ -8,11 +8,12 @@ helper cannot be stopped: it is abandoned, and ends if ever the plugin's code re
 from __future__ import annotations
 
 import _thread
+import contextlib
 import os
 import queue
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Final, TypeVar
 
 from ..model.errors import ActivationError
@@ -23,9 +24,12 @@ __all__ = [
     "Reason",
     "bounded",
     "failed",
+    "in_inline_step",
+    "inline_step",
     "outcome",
     "overran",
     "retire_idle_helpers",
+    "step_abandoned",
     "step_submitter",
 ]
 
@@ -64,6 +68,30 @@ def step_submitter() -> int | None:
     """The thread that handed this thread the step it runs now (its ident), when this is a
     helper running a step: the thread that waits for the step to end."""
     return getattr(_running, "submitter", None)
+
+
+@contextlib.contextmanager
+def inline_step() -> Iterator[None]:
+    """Mark plugin code run on this very thread while it holds the host's lock (a historic
+    call replayed to a new plugin, an announcement of it): a host change it asks for is
+    refused, as one asked from a helper's step is (see :mod:`pluginhost.host.hostlock`)."""
+    before = getattr(_running, "inline", False)
+    _running.inline = True
+    try:
+        yield
+    finally:
+        _running.inline = before
+
+
+def in_inline_step() -> bool:
+    """Whether this thread runs plugin code marked by :func:`inline_step`."""
+    return bool(getattr(_running, "inline", False))
+
+
+def step_abandoned() -> bool:
+    """Whether this thread runs a step its host gave up waiting for (it overran its timeout)."""
+    helper = getattr(_running, "helper", None)
+    return helper is not None and helper.abandoned
 
 
 _running = threading.local()
@@ -174,6 +202,7 @@ class Helper:
             if item is None:
                 return
             name, job, done, _running.submitter = item
+            _running.helper = self
             del item
             threading.current_thread().name = name
             tracing = (sys.gettrace(), sys.getprofile())

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 import pluggy._manager
 
+from ..load.bounded import inline_step
 from ..model.errors import ActivationError
 from ..model.frozen import frozen
 
@@ -93,7 +94,8 @@ def keep(
     start = len(history)
     for n in new:
         try:
-            announce.call_historic(kwargs=_announcement(announce, n, pm))
+            with inline_step():  # plugins' code, on the thread holding the host's lock
+                announce.call_historic(kwargs=_announcement(announce, n, pm))
         except Exception as exc:
             Bookkeeping((distinfo, (live, before, history[start:]))).undo()
             raise ActivationError(

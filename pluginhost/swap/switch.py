@@ -34,6 +34,7 @@ from typing import Any
 import attrs
 import pluggy
 
+from ..load.bounded import inline_step
 from ..model.errors import ActivationError
 from ..model.frozen import frozen
 from .bookkeeping import Bookkeeping, keep
@@ -280,7 +281,8 @@ def _apply_history(pm: pluggy.PluginManager, new: Sequence[Implementations]) -> 
     for group in new:
         for hook_name, impl in group.impls:
             try:
-                getattr(pm.hook, hook_name)._maybe_apply_history(impl)
+                with inline_step():  # the plugin's code, on the thread holding the host's lock
+                    getattr(pm.hook, hook_name)._maybe_apply_history(impl)
             except Exception as exc:
                 raise ActivationError(
                     f"{hook_name} raised when given the calls made before it was loaded: "
