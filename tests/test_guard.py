@@ -174,6 +174,37 @@ class TestRestore:
         assert restore(before, OWNED).undone == ()
         assert sys.path[-1] == str(vendor)
 
+    def test_vendor_folder_of_a_package_not_imported_kept(self, tmp_path: Path) -> None:
+        """pkg_resources appends setuptools' ``_vendor`` without importing setuptools: a
+        folder inside a package of the environment counts, imported or not (devpi-findlinks,
+        the first to import pkg_resources through pyramid, was refused)."""
+        vendor = tmp_path / "guard_vendoring" / "_vendor"
+        vendor.mkdir(parents=True)
+        (tmp_path / "guard_vendoring" / "__init__.py").write_text("")
+        sys.path.append(str(tmp_path))
+        before = snapshot()
+        sys.path.append(str(vendor))
+        assert restore(before, OWNED).undone == ()
+        assert sys.path[-1] == str(vendor)
+
+    @pytest.mark.parametrize("extends", [True, False], ids=["extended", "another"])
+    def test_a_package_imported_again_larger_is_kept(self, tmp_path: Path, extends: bool) -> None:
+        """pkg_resources drops ``backports`` from sys.modules and imports it again, with a
+        portion more in its ``__path__``: a package replaced by itself made larger is kept;
+        replaced by one that drops a folder, it is put back."""
+        first = types.ModuleType("guard_pkg")
+        first.__path__ = [str(tmp_path / "a")]
+        sys.modules["guard_pkg"] = first
+        before = snapshot()
+        again = types.ModuleType("guard_pkg")
+        again.__path__ = (
+            [str(tmp_path / "a"), str(tmp_path / "b")] if extends else [str(tmp_path / "b")]
+        )
+        sys.modules["guard_pkg"] = again
+        undone = restore(before, OWNED).undone
+        assert undone == (() if extends else ("sys.modules['guard_pkg'] replaced",))
+        assert sys.modules["guard_pkg"] is (again if extends else first)
+
     @pytest.mark.parametrize("where", ["own package", "first", "not imported", "elsewhere"])
     def test_other_folders_added_put_back(self, tmp_path: Path, where: str) -> None:
         """The plugin's own package folder, any folder put first, one inside no imported

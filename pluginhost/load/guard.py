@@ -214,7 +214,11 @@ def _restore_modules(before: dict[str, types.ModuleType], tops: frozenset[str]) 
         added: Iterable[str] = list(itertools.islice(now, len(before), None))
     else:
         changed = [
-            n for n, m in before.items() if now.get(n, _MISSING) is not m and _top(n) not in tops
+            n
+            for n, m in before.items()
+            if now.get(n, _MISSING) is not m
+            and _top(n) not in tops
+            and not _extended(m, now.get(n), tops)
         ]
         added = now.keys() - before.keys()
     undone = []
@@ -242,6 +246,22 @@ def _only_added(before: dict[str, types.ModuleType], now: dict[str, types.Module
         and not any(map(operator.is_not, before, now))
         and not any(map(operator.is_not, before.values(), now.values()))
     )
+
+
+def _extended(old: types.ModuleType, new: object, tops: frozenset[str]) -> bool:
+    """Whether ``new`` replaces the package ``old`` with itself made larger: a package of the
+    same name whose ``__path__`` holds every folder of ``old``'s, not the plugin's own code.
+    pkg_resources does it when first imported (it drops ``backports`` and imports it again with
+    setuptools' vendored portion): whichever plugin imported it first was refused."""
+    if not isinstance(new, types.ModuleType) or _owned(new, tops) or new.__name__ != old.__name__:
+        return False
+    before, after = getattr(old, "__path__", None), getattr(new, "__path__", None)
+    if before is None or after is None:
+        return False
+    try:
+        return set(map(str, before)) <= set(map(str, after))
+    except TypeError:  # a __path__ that cannot be iterated
+        return False
 
 
 def _planted(name: str, value: object, tops: frozenset[str]) -> bool:
@@ -398,9 +418,10 @@ def _vendored(entry: str, before: list[str], tops: frozenset[str]) -> bool:
     """Whether ``entry``, appended to ``sys.path``, is a folder inside the package of a library
     imported from the environment, not the plugin's: where a library keeps what it vendors, as
     setuptools (71 and later) appends its ``_vendor`` folder when first imported, ``import
-    distutils`` included (its ``_distutils_hack`` serves that name). Appended, it can shadow no
-    module an earlier entry provides; a folder of no imported package (a host's home under the
-    application's folder, say) does not count."""
+    distutils`` included (its ``_distutils_hack`` serves that name), and pkg_resources appends
+    setuptools' without importing it. Appended, it can shadow no module an earlier entry
+    provides; a folder in no package (a host's home under the application's folder, say) does
+    not count."""
     if not isinstance(entry, str) or not os.path.isabs(entry) or not os.path.isdir(entry):
         return False
     for root in before:
@@ -411,7 +432,11 @@ def _vendored(entry: str, before: list[str], tops: frozenset[str]) -> bool:
         except ValueError:  # another drive
             continue
         folder = os.path.join(root, package)
-        if package not in {".", "..", *tops} and _imported_from(package, folder):
+        if package in {".", "..", *tops}:
+            continue
+        # pkg_resources appends setuptools' _vendor without importing setuptools: a package of
+        # the environment counts, imported or not.
+        if _imported_from(package, folder) or os.path.isfile(os.path.join(folder, "__init__.py")):
             return True
     return False
 
