@@ -4,6 +4,7 @@ loops quarantined, and the operator's way back."""
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import signal
 import subprocess
@@ -51,6 +52,22 @@ class TestExport:
         assert host.hook.farewell(name="x") == "x"
         assert host.plugins["counter"].pid == pid
         assert EventKind.CRASHED not in kinds(events, "counter")
+
+    def test_an_export_that_hangs_is_asked_again_less_and_less_often(
+        self, factory: WheelFactory, make_host: MakeHost, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A worker hung in its export is left serving, not killed; each round waited the
+        activate timeout for it and sent one more request, so the supervisor's thread was
+        always waiting. It is asked again after the timeout, then twice as long each time."""
+        stuck = "import time\n@hookimpl\ndef pluginhost_export_state():\n    time.sleep(60)\n"
+        build(factory, "stuck", code=greet_code("stuck") + stuck)
+        caplog.set_level(logging.INFO, logger="pluginhost")
+        host = make_host(state_interval=0.1, timeouts=Timeouts(activate=0.5))
+        pid = host.plugins["stuck"].pid
+        time.sleep(6.0)
+        tries = [r for r in caplog.records if "state of stuck not exported" in r.getMessage()]
+        assert 2 <= len(tries) <= 4  # at 0, 1, 2.5 and 5 s; every 0.6 s it was ten
+        assert host.plugins["stuck"].pid == pid
 
 
 class TestCrash:

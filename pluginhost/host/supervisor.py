@@ -26,12 +26,13 @@ import logging
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import pluggy
 
-from ..model.errors import PluginHostError, StoreError
+from ..model.errors import PluginHostError, PluginTimeoutError, StoreError
 from ..model.events import Event, EventKind
 from ..state.crash_loops import CrashLoops
 from ..swap.process import Link, Processes
@@ -49,6 +50,9 @@ __all__ = ["Supervisor", "processes_for"]
 logger = logging.getLogger("pluginhost")
 
 _EXPORT: Final = "pluginhost_export_state"
+#: The longest wait before a worker whose exports go unanswered is asked again (doubled from
+#: the activate timeout at each one).
+_EXPORT_WAIT: Final = 600.0
 #: The first restart's delay, and the most any restart waits (seconds).
 BACKOFF_BASE: Final = 0.05
 BACKOFF_MAX: Final = 30.0
@@ -111,6 +115,10 @@ class Supervisor:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._next_export = 0.0
+        # Workers whose export did not answer in time: when to ask again, and the wait after.
+        self._unanswered: weakref.WeakKeyDictionary[Worker, tuple[float, float]] = (
+            weakref.WeakKeyDictionary()
+        )
         processes.on_exit = self.crashed
 
     def start(self) -> None:
@@ -327,6 +335,9 @@ class Supervisor:
             if worker is None or not _implementing(worker, _EXPORT):
                 continue
             timeout = self.config.timeouts.activate
+            again, wait = self._unanswered.get(worker, (0.0, timeout))
+            if time.monotonic() < again:
+                continue  # its last export is unanswered: asked again later, and less often
             try:
                 # A worker that does not answer in time is left serving: it answers one call at
                 # a time, and the plugin's own calls, each under its call_timeout_s if it has
@@ -338,6 +349,13 @@ class Supervisor:
                 # Shaped as the worker's own export (and the in-process hand-over) shape it.
                 several = len(link.spec.entry_points) > 1
                 link.keep((states or None) if several else next(iter(states.values())))
+                self._unanswered.pop(worker, None)
+            except PluginTimeoutError as exc:
+                # Each round waited for it and sent one more request: the worker hung in its
+                # export, the supervisor's thread was always waiting (30 s a round, every
+                # 10 s), and crashed workers were restarted seconds late.
+                self._unanswered[worker] = (time.monotonic() + wait, min(2 * wait, _EXPORT_WAIT))
+                logger.info("state of %s not exported: %s", link.plugin, exc)
             except PluginHostError as exc:
                 # A crash meanwhile is told by the link; anything else keeps the last state.
                 logger.info("state of %s not exported: %s", link.plugin, exc)
