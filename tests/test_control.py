@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -126,6 +127,26 @@ def test_refused_without_server(make_host: Callable[..., PluginHost], tmp_path: 
     host = make_host()
     with pytest.raises(HostStateError, match="does not accept control requests"):
         send_request(host.home, "remove", "hello", timeout=1)
+
+
+def test_a_control_folder_that_is_a_link_is_refused_by_the_sender(
+    served: tuple[PluginHost, ControlServer], tmp_path: Path
+) -> None:
+    """The sender judges the control folder as the host does: a link put there (another
+    user's home) had root write its request, and read the result, wherever it pointed."""
+    host, server = served
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy(server.folder / "server.json", elsewhere / "server.json")
+    server.folder.rename(tmp_path / "aside")
+    (host.home / CONTROL_DIR).symlink_to(elsewhere)
+    try:
+        with pytest.raises(TrustError, match="control folder refused: it is not a directory"):
+            send_request(host.home, "remove", "hello", timeout=1)
+        assert sorted(p.name for p in elsewhere.iterdir()) == ["server.json"]
+    finally:
+        (host.home / CONTROL_DIR).unlink()
+        (tmp_path / "aside").rename(server.folder)
 
 
 def test_timeout_withdraws_request(make_host: Callable[..., PluginHost]) -> None:

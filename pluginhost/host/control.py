@@ -111,6 +111,7 @@ def send_request(
     :returns: the result document (``ok`` says whether the host performed it).
     :raises HostStateError: when no host runs on ``home``, the host there serves no control
         requests, or no result came within ``timeout`` seconds.
+    :raises TrustError: when the control folder is a link, or not this user's alone.
     """
     folder = _check_server(home)
     request_id = secrets.token_hex(8)
@@ -136,6 +137,11 @@ def _check_server(home: Path) -> Path:
     if holder is None:
         raise HostStateError(f"no host is running on {home}")
     folder = home / CONTROL_DIR
+    # Judged as the host judges it, not followed: a link there (another user's home) had this
+    # user write its request and read the result wherever the link pointed. None there: no
+    # server either, refused below.
+    with contextlib.suppress(FileNotFoundError):
+        _check_folder(folder, os.lstat(folder))
     try:
         server = _read_json(folder / _SERVER)
     except (OSError, ValueError):
