@@ -87,9 +87,7 @@ def reachable(home: Path) -> None:
 
 
 class TestBeforeTheHomeIsMade:
-    def test_a_home_through_a_link_is_refused_before_anything_is_made(
-        self, tmp_path: Path
-    ) -> None:
+    def test_a_home_through_a_link_is_refused_before_anything_is_made(self, tmp_path: Path) -> None:
         """Strict modes refused a home reached through a symbolic link only after the home's
         folders were made through it (another user's link to /etc: /etc/greeter/site)."""
         (tmp_path / "target").mkdir()
