@@ -196,23 +196,3 @@ def test_a_crowded_lock_is_looked_at_again(monkeypatch: pytest.MonkeyPatch) -> N
     runs = [in_a_paced_thread(crowded_then_alone) for _ in range(3)]
     assert all(crowded <= 30 for crowded, _ in runs)
     assert max(alone for _, alone in runs) >= 40  # at best, as at_best() says why
-
-
-@pytest.mark.parametrize(
-    ("strikes", "waited", "expected"),
-    [
-        (0, 2.0, 1),  # two intervals or more: slow
-        (2, 5.0, 3),
-        (3, 9.0, 3),  # counted up to three
-        (3, 1.0, 2),  # one interval: a caller took the lock and gave it back, counted down
-        (0, 1.0, 0),
-        (2, 0.01, 2),  # nobody took it: nothing is said of the crowd
-        (0, 0.01, 0),
-    ],
-)
-def test_yields_are_counted_up_and_down(strikes: int, waited: float, expected: int) -> None:
-    """Slow yields count up, quick ones a caller took count down, untaken ones count nothing:
-    among four busy threads a yield in four or five comes back quickly, and the yields
-    between two bursts of calls are untaken; either reset the count, and each swap under
-    busy callers yielded again (a few times, at 20 ms a yield)."""
-    assert pacing.counted(strikes, waited * INTERVAL, INTERVAL) == expected

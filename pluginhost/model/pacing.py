@@ -17,17 +17,13 @@ again, up to the switch interval when the caller that took it does not wait itse
 several threads compete for the lock, that wait is several intervals (four threads calling
 without pause: 24 ms, median of 200 yields), and a caller already waits that long for the
 others: yielding every slice then only makes the paced thread's work last longer (a swap of
-one plugin under four such threads waited a dozen times). So yields that took
-:data:`CROWDED` switch intervals or more are counted (up to three), and quicker ones count
-them down: with one counted, the thread yields again after a switch interval of CPU time;
-with two or more (one alone may be the machine not running this process), only after
-:data:`CROWDED_SLICES` switch intervals of CPU time (the interpreter hands the lock around at
-each interval anyway, and a yield there waited 45 ms, median of a swap's), until
-:data:`CROWDED_FOR` seconds have passed since the last slow one, when a yield looks again;
-with none, every :data:`SLICE`. Counted down rather than forgotten at the first quick
-yield: among four busy threads one yield in four or five came back within two intervals, and
-each swap under them started yielding again. A yield that no thread took (nobody calls)
-counts nothing either way.
+one plugin under four such threads waited a dozen times). So after a yield that took
+:data:`CROWDED` switch intervals or more, the thread yields again after a switch interval
+of CPU time; after a second one in a row (one alone may be the machine not running this
+process), only after :data:`CROWDED_SLICES` switch intervals of CPU time (the interpreter
+hands the lock around at each interval anyway, and a yield there waited 45 ms, median of a
+swap's), or once :data:`CROWDED_FOR` seconds have passed, when a yield looks again; after a
+yield that did not wait that long, every :data:`SLICE` again.
 """
 
 from __future__ import annotations
@@ -39,26 +35,14 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Final, TypeVar
 
-__all__ = [
-    "CROWDED",
-    "CROWDED_FOR",
-    "CROWDED_SLICES",
-    "SLICE",
-    "counted",
-    "pace",
-    "paced",
-    "paced_thread",
-]
+__all__ = ["CROWDED", "CROWDED_FOR", "CROWDED_SLICES", "SLICE", "pace", "paced", "paced_thread"]
 
 T = TypeVar("T")
 
 #: Seconds of this thread's CPU time between two yields.
 SLICE: Final = 0.001
-#: A yield that waited this many switch intervals for the lock found it crowded (see above):
-#: one busy caller gives it back after one interval, several after one to a dozen.
-CROWDED: Final = 2
-#: Crowded yields counted at most: as many quick ones in a row undo them.
-_MOST_STRIKES: Final = 3
+#: A yield that waited this many switch intervals for the lock found it crowded (see above).
+CROWDED: Final = 3
 #: Switch intervals of CPU time between two yields while the lock is crowded.
 CROWDED_SLICES: Final = 20
 #: Seconds a crowded lock is taken to stay so; the next slice after them yields and looks again.
@@ -82,7 +66,7 @@ def paced_thread() -> None:
     _last.cpu = time.thread_time()
     _last.slice = SLICE
     _last.until = 0.0  # while crowded: when to look again
-    _last.strikes = 0  # slow yields counted (see counted())
+    _last.strikes = 0  # slow yields in a row
 
 
 def pace() -> None:
@@ -92,7 +76,6 @@ def pace() -> None:
     now = time.thread_time()
     if _last.slice > SLICE and time.perf_counter() >= _last.until:
         _last.slice = SLICE  # crowded a while ago: the next slice's yield looks again
-        _last.strikes = 0
     if now - _last.cpu >= _last.slice:
         if not getattr(_last, "fine", False):
             _last.fine = True
@@ -101,29 +84,17 @@ def pace() -> None:
         time.sleep(_HANDOFF)
         ended = time.perf_counter()
         interval = sys.getswitchinterval()
-        _last.strikes = counted(_last.strikes, ended - started, interval)
         if ended - started >= CROWDED * interval:
+            # One slow yield may be the machine (this process was not run); two in a row are
+            # the lock, which the interpreter hands around then: the thread stops yielding.
+            _last.strikes += 1
+            slices = CROWDED_SLICES if _last.strikes >= 2 else 1
+            _last.slice = max(SLICE, slices * interval)
             _last.until = ended + CROWDED_FOR
-        slices = (SLICE / interval, 1, CROWDED_SLICES)[min(_last.strikes, 2)]
-        _last.slice = max(SLICE, slices * interval)
+        else:
+            _last.strikes = 0
+            _last.slice = SLICE
         _last.cpu = time.thread_time()
-
-
-def counted(strikes: int, waited: float, interval: float) -> int:
-    """The slow yields counted after one that waited ``waited`` seconds for the lock."""
-    if waited >= CROWDED * interval:
-        # One slow yield may be the machine (this process was not run); two are the lock,
-        # which the interpreter hands around then: the thread stops yielding.
-        return min(strikes + 1, _MOST_STRIKES)
-    if waited >= interval / 2:
-        # A thread took the lock and gave it back within two intervals. Among four busy
-        # threads one yield in four or five does: counted down, not reset, it does not start
-        # the yields again (a swap under such threads yielded a few times each, at 20 ms a
-        # yield).
-        return max(strikes - 1, 0)
-    # No thread took the lock: nobody calls now, which says nothing of a crowd that comes
-    # back (the yields between two bursts of calls counted each burst's down).
-    return strikes
 
 
 def _fine_sleeps() -> None:
