@@ -245,17 +245,27 @@ class _Watchdog:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while self._watched is None:
+                if self._watched is None:
+                    # Idle: the thread ends after a while (one per index client lived on as
+                    # long as the process), and the next request starts another.
                     self._idle = True
-                    self._cond.wait()
+                    self._cond.wait(_WATCHDOG_IDLE)
                     self._idle = False
-                deadline, client = self._watched
+                watched = self._watched
+                if watched is None:
+                    self._thread = None
+                    return
+                deadline, client = watched
                 left = deadline - time.monotonic()
                 if left > 0:
                     self._cond.wait(left)
                     continue
                 self._watched = None
             client.close()  # ends the read the request is blocked in
+
+
+#: Seconds the watchdog waits with no request before its thread ends.
+_WATCHDOG_IDLE: Final = 2.0
 
 
 def _transport_reason(error: Exception) -> str:
