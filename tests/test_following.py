@@ -182,6 +182,36 @@ class TestFollowing:
         wait_for(lambda: host.plugins["hello"].version == "1.1.0")
         assert answers(host) == ["1.1.0:2"]
 
+    def test_releases_refused_for_their_bytes_leave_the_cache(
+        self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker, tmp_path: Path
+    ) -> None:
+        """Broken releases the host refuses are deleted from the cache and not downloaded
+        again while the index lists the same files; their problems are still shown, and a
+        release uploaded again with other bytes is downloaded and served. Every refused
+        release stayed cached: a project of many broken releases filled the home."""
+        static_index.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
+        host = follow(static_index)
+        broken = ["1.1.0", "1.2.0", "1.3.0"]
+        for version in broken:
+            static_index.publish(built.build("hello", version, broken="bad-record-hash"))
+
+        def refusals() -> set[str]:
+            told = [p for p in host.problems() if "deleted from the cache" in p.message]
+            return {Path(p.path or "").name.split("-")[1] for p in told}
+
+        wait_for(lambda: refusals() == set(broken), timeout=20)
+        cached = sorted(p.name for p in (tmp_path / "home").rglob("hello-*.whl"))
+        assert cached == ["hello-1.0.0-py3-none-any.whl"]
+        time.sleep(POLL * 5)
+        for version in broken:
+            path = f"/files/hello-{version}-py3-none-any.whl"
+            assert [p for _, p, _ in static_index.requests].count(path) == 1, version
+        assert all(p.kind is ProblemKind.WHEEL_INVALID for p in host.problems())
+        assert answers(host) == ["1.0.0:1"]
+        static_index.publish(built.build("hello", "1.3.0", code=counter_code("1.3.0")))
+        wait_for(lambda: host.plugins["hello"].version == "1.3.0")
+        assert answers(host) == ["1.3.0:2"]
+
     def test_a_download_the_cache_cannot_keep_leaves_the_poll_going(
         self,
         static_index: StaticIndex,

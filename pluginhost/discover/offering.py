@@ -36,7 +36,7 @@ import os
 from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import attrs
 from packaging.specifiers import SpecifierSet
@@ -50,9 +50,11 @@ from ..model.problems import Problem, ProblemKind
 from ..model.rollout import Rollout, cohort
 from ..state.fs import describe
 from ..state.sightings import Sightings
+from .host_side import NO_HOST, NONE_REFUSED, HostSide
 from .index.pages import NOT_MODIFIED, ProjectPage
 from .index_cache import IndexCache
 from .releases import Release, metadata_verdict, releases, requires_of, withdrawal_reason
+from .spoiled import SpoiledReleases
 
 if TYPE_CHECKING:
     from packaging.utils import NormalizedName
@@ -66,45 +68,6 @@ _NONE: Mapping[str, str] = MappingProxyType({})
 
 class PollStoppedError(Exception):
     """The source is stopping: the poll under way ends between two requests, deciding nothing."""
-
-
-class HostSide(Protocol):
-    """What a poll asks of the host that follows the index (``host/indexes.py`` answers); the
-    defaults (:data:`NO_HOST`) prune nothing, screen nothing and see no refusal."""
-
-    def kept(self) -> Collection[str] | None:
-        """The sha256 of the versions the host names (serving, failed, backups): their wheels
-        stay cached. ``None`` while it cannot tell (before its restore): nothing is pruned."""
-
-    def trusted(self) -> Collection[str] | None:
-        """The sha256 its trust file lists (``trust="hashes"``): a release it lacks is never
-        downloaded. ``None``: any may be."""
-
-    def refused(self) -> Collection[str]:
-        """The wheels (paths) the host did not take (invalid, untrusted, failed to load): the
-        next release down is fetched, so that an older good one serves."""
-
-    def max_wheel_size(self) -> int | None:
-        """The largest wheel file the host validates (``WheelLimits.max_wheel_size``): a larger
-        one is not downloaded. ``None``: the client's own bound."""
-
-
-class _NoHost:
-    def kept(self) -> Collection[str] | None:
-        return None
-
-    def trusted(self) -> Collection[str] | None:
-        return None
-
-    def refused(self) -> Collection[str]:
-        return ()
-
-    def max_wheel_size(self) -> int | None:
-        return None
-
-
-#: A host that tells nothing (an offering used alone, as the benchmarks do).
-NO_HOST: HostSide = _NoHost()
 
 
 @frozen
@@ -179,6 +142,8 @@ class Offering:
         # Per project: the files whose download or metadata was refused (a sha256 that does not
         # match, a file over the size the host validates), until the project's page changes.
         self._refused: dict[str, dict[str, Problem]] = {}
+        # Per project: the cached wheels the host refused for their bytes, pruned all the same.
+        self._spoiled = SpoiledReleases()
         # Each offered wheel's Requires-Dist, by its sha256.
         self._requires: dict[str, dict[NormalizedName, SpecifierSet]] = {}
         # What the offered wheels' Requires-Dist allow of each dependency (one specifier set
@@ -241,8 +206,10 @@ class Offering:
             if page is NOT_MODIFIED:
                 continue
             last = self._pages.get(name)
-            if page is None or last is None or page.files != last.files:
+            changed = page is None or last is None or page.files != last.files
+            if changed:
                 self._refused.pop(name, None)  # the page changed: a refused file may be fixed
+            self._spoiled.retain(name, page.files if page is not None else (), changed=changed)
             self._pages[name] = page
 
     # -- deciding --------------------------------------------------------------------------
@@ -253,7 +220,8 @@ class Offering:
         now = self._now()
         cached = self._files.wheels()
         keep = self._host.kept() if prune else None
-        told = _Told(self._host.trusted(), {os.path.abspath(p) for p in self._host.refused()})
+        refused = {os.path.abspath(p): problem for p, problem in self._host.refused().items()}
+        told = _Told(self._host.trusted(), refused)
         decision = _Decision()
         for project, page in sorted(self._pages.items()):
             mine = cached.get(project, {})
@@ -294,9 +262,11 @@ class Offering:
         # The newest release the rollout brought (and the next ones down, while the host did
         # not take them), and each release a plugin's Requires-Dist needs (older ones too):
         # downloaded when missing.
-        skipped = self._refused.get(project, {}).keys() | self._unkept
+        self._spoiled.note(project, mine, told.refused, self._files.sha)
+        spoiled = self._spoiled.names(project)
+        skipped = self._refused.get(project, {}).keys() | self._unkept | spoiled
         top = _down_to_taken(admitted, mine, told.refused, skipped)
-        wanted = list(dict.fromkeys([*top, *needed]))
+        wanted = [r for r in dict.fromkeys([*top, *needed]) if r.file.filename not in spoiled]
         for release in wanted:
             self._fetch(project, release, mine, decision)
         if keep is not None:
@@ -304,10 +274,15 @@ class Offering:
         offered = [
             mine[r.file.filename]
             for r in dict.fromkeys([*admitted, *needed])
-            if r.file.filename in mine and self._intact(mine[r.file.filename], r)
+            if r.file.filename in mine
+            and r.file.filename not in spoiled
+            and self._intact(mine[r.file.filename], r)
         ]
         decision.offered.update(offered)
-        decision.notes += self._refused.get(project, {}).values()
+        decision.notes += [
+            *self._refused.get(project, {}).values(),
+            *self._spoiled.problems(project),
+        ]
         if not offered:
             decision.held += mine.values()
         if not live and followed:  # a dependency may well come from the environment
@@ -474,7 +449,7 @@ class _Told:
     """The host's word on a decision: trusted hashes (None: no trust file), paths it refused."""
 
     trusted: Collection[str] | None = None
-    refused: Collection[str] = frozenset()
+    refused: Mapping[str, Problem] = NONE_REFUSED
 
 
 def _down_to_taken(

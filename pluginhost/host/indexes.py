@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeGuard
 
 from ..discover.sources import Source
+from ..discover.spoiled import CONTENT_KINDS
 from ..discover.trust import TrustGate
 from ..model.errors import TrustError
 from ..model.events import Event
@@ -99,12 +100,16 @@ class Indexes:
         except TrustError:
             return None
 
-    def refused(self) -> frozenset[str]:
-        """The wheels the host's view names in a problem (refused, untrusted, failed to load):
-        the polls fetch the next release down for them."""
-        if self._view is None:
-            return frozenset()
-        return frozenset(p.path for p in self._view().problems if p.path)
+    def refused(self) -> dict[str, Problem]:
+        """The wheels the host's view names in a problem (refused, untrusted, failed to load),
+        each with its problem (one for its bytes first, if any): the polls fetch the next
+        release down for them, and forget those refused for their bytes."""
+        found: dict[str, Problem] = {}
+        for problem in self._view().problems if self._view is not None else ():
+            path = problem.path
+            if path and (path not in found or problem.kind in CONTENT_KINDS):
+                found[path] = problem
+        return found
 
     def max_wheel_size(self) -> int:
         """The host's ``WheelLimits.max_wheel_size``: a larger wheel is not downloaded."""
