@@ -216,9 +216,9 @@ class TestHostImportsAhead:
         runs: list[list[str]] = []
         real = _transition.import_ahead
 
-        def spy(plugins: list[Ahead], timeout: float, mark: Any) -> list[Imported]:
+        def spy(plugins: list[Ahead], timeout: float, mark: Any, **options: Any) -> list[Imported]:
             runs.append([p.name for p in plugins])
-            return real(plugins, timeout, mark)
+            return real(plugins, timeout, mark, **options)
 
         monkeypatch.setattr(_transition, "import_ahead", spy)
         host = make_host()

@@ -70,6 +70,8 @@ def import_ahead(
     plugins: Sequence[Ahead],
     timeout: float,
     mark: Callable[[Sequence[Loading]], Marker] = unmarked,
+    *,
+    then: Callable[[Ahead, tuple[object, ...]], object] | None = None,
 ) -> list[Imported]:
     """Import ``plugins`` in order on one helper thread; their results, in the same order.
 
@@ -80,8 +82,11 @@ def import_ahead(
 
     :param mark: puts a loading marker on disk for the plugin whose import runs (see
         :mod:`pluginhost.state.quarantine`), one plugin at a time.
+    :param then: run on the helper with each plugin and its entry points' objects, within the
+        import's step and bound: what it returns is the result's value (the transition
+        collects the hooks there, :mod:`pluginhost.swap.collect`).
     """
-    return _Run(plugins, timeout, mark).wait()
+    return _Run(plugins, timeout, mark, then).wait()
 
 
 _NAP: Final = 0.001
@@ -97,9 +102,14 @@ class _Run:
     """
 
     def __init__(
-        self, plugins: Sequence[Ahead], timeout: float, mark: Callable[[Sequence[Loading]], Marker]
+        self,
+        plugins: Sequence[Ahead],
+        timeout: float,
+        mark: Callable[[Sequence[Loading]], Marker],
+        then: Callable[[Ahead, tuple[object, ...]], object] | None,
     ) -> None:
         self._plugins = plugins
+        self._then = then
         self._timeout = timeout
         self._mark = mark
         self._marker = Marker()
@@ -162,15 +172,7 @@ class _Run:
                 self._marker = marker
             # Named as the helper of a single import is, so that reports read the same.
             threading.current_thread().name = _thread_name(plugin)
-            ok, value = outcome(
-                functools.partial(
-                    import_entry_points,
-                    plugin.entry_points,
-                    plugin=plugin.name,
-                    top_level=plugin.top_level,
-                    root=plugin.site_dir,
-                )
-            )
+            ok, value = outcome(functools.partial(self._import, plugin))
             marker.clear()
             with self._lock:
                 if self._given_up():
@@ -181,6 +183,15 @@ class _Run:
                 del before
                 self._results.append(_imported(plugin, ok, value, effects))
             del value  # this helper thread goes on to other work: it must not keep the plugin
+
+    def _import(self, plugin: Ahead) -> object:
+        objects = import_entry_points(
+            plugin.entry_points,
+            plugin=plugin.name,
+            top_level=plugin.top_level,
+            root=plugin.site_dir,
+        )
+        return objects if self._then is None else self._then(plugin, objects)
 
 
 def _thread_name(plugin: Ahead) -> str:

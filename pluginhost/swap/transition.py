@@ -47,22 +47,14 @@ from ..model.pacing import pace
 from ..state.faults import crash_point
 from ..state.quarantine import Loading, Marker, unmarked
 from .cleanup import deactivate, left_behind
-from .hooks import (
-    call_hook,
-    implements,
-    judge_health,
-    lifecycle_faults,
-    state_of,
-    unit_state,
-    unknown_hooks,
-    unknown_text,
-)
+from .collect import Collected, checked, collect
+from .hooks import call_hook, implements, judge_health, state_of, unit_state
 from .members import Active, Member, claim, owned_names
 from .placement import Placement
 from .process import Processes, stop_workers
 from .registered import Owner, check_registered_names, no_owner
 from .retirement import Retirement, unload
-from .switch import Implementations, Switch, prepare, switch
+from .switch import Implementations, Switch, switch
 
 __all__ = ["Checker", "Installer", "Timeouts", "Transition"]
 
@@ -151,7 +143,9 @@ class Transition:
             )
             for m in members
         ]
-        results = import_ahead(plugins, self.timeouts.import_, self.mark)
+        dists = {m.name: distribution_of(m.candidate, m.site_dir) for m in members}
+        then = functools.partial(self._collect_ahead, dists)
+        results = import_ahead(plugins, self.timeouts.import_, self.mark, then=then)
         for result in results:
             self._ahead[result.plugin.name] = result
         # After an import that overran, the rest are imported the usual way, if at all.
@@ -266,53 +260,40 @@ class Transition:
             ahead = self._imported_ahead(m)
             if ahead is not None:
                 m.effects += ahead.effects
-                obj, ahead.value = ahead.value, None
+                collected, ahead.value = ahead.value, None
                 if ahead.error is not None:
                     raise ActivationError(ahead.error, plugin=m.name, step="import")
-                m.registrations = self._prepare(m, obj)
+                m.registrations = self._checked(m, collected)
                 continue
-            eps, name, tops = m.candidate.entry_points, m.name, m.top_level
-            obj = self._guarded(
-                m,
-                owned,
-                functools.partial(
-                    import_entry_points, eps, plugin=name, top_level=tops, root=m.site_dir
-                ),
-                self.timeouts.import_,
-                "import",
-            )
-            m.registrations = self._prepare(m, obj)
+            importing = functools.partial(self._import_and_collect, m)
+            collected = self._guarded(m, owned, importing, self.timeouts.import_, "import")
+            m.registrations = self._checked(m, collected)
+
+    def _import_and_collect(self, m: Member) -> Collected:
+        """On the import's helper: the plugin imported, its hooks collected (see
+        :mod:`.collect`), with its distribution (for ``pm.list_plugin_distinfo()``)."""
+        eps, dist = m.candidate.entry_points, distribution_of(m.candidate, m.site_dir)
+        objects = import_entry_points(eps, plugin=m.name, top_level=m.top_level, root=m.site_dir)
+        return collect(self.pm, objects, eps, m.name, dist)
+
+    def _collect_ahead(
+        self,
+        dists: dict[PluginName, importlib.metadata.Distribution | None],
+        plugin: Ahead,
+        objects: tuple[object, ...],
+    ) -> Collected:
+        """On the helper importing ahead: ``plugin``'s hooks collected right after its import."""
+        return collect(self.pm, objects, plugin.entry_points, plugin.name, dists[plugin.name])
 
     def _prepare(self, m: Member, objects: object) -> tuple[Implementations, ...]:
-        """Each entry point's object, prepared under the entry point's name, with the plugin's
-        distribution (for the manager's ``list_plugin_distinfo()``)."""
+        """A process plugin's proxies prepared on the host's thread: the host's own objects."""
         assert isinstance(objects, tuple)
-        eps = m.candidate.entry_points
-        dist = distribution_of(m.candidate, m.site_dir)
-        registrations = tuple(
-            self._prepare_one(obj, ep.name, m.name, dist)
-            for ep, obj in zip(eps, objects, strict=True)
-        )
-        faults = [fault for r in registrations for fault in lifecycle_faults(r)]
-        if faults:
-            raise ActivationError(f"refused: {'; '.join(faults)}", plugin=m.name, step="register")
-        unknown = unknown_hooks(self.pm, registrations) if self.refuse_unknown_hooks else ()
-        if unknown:
-            reason = f"refused: it {unknown_text(unknown)} (unknown_hooks='refuse')"
-            raise ActivationError(reason, plugin=m.name, step="register")
-        return registrations
+        eps, dist = m.candidate.entry_points, distribution_of(m.candidate, m.site_dir)
+        return self._checked(m, collect(self.pm, objects, eps, m.name, dist, on_helper=False))
 
-    def _prepare_one(
-        self, obj: object, name: str, plugin: str, dist: importlib.metadata.Distribution | None
-    ) -> Implementations:
-        try:
-            return prepare(self.pm, obj, name, dist)
-        except pluggy.PluginValidationError as exc:
-            message = f"hook validation failed: {exc}"
-        except Exception as exc:
-            # Collecting hooks reads the entry point object's attributes: plugin code may run.
-            message = f"collecting hook implementations failed: {guard.describe_exception(exc)}"
-        raise ActivationError(message, plugin=plugin, step="register")
+    def _checked(self, m: Member, collected: object) -> tuple[Implementations, ...]:
+        assert isinstance(collected, (tuple, ActivationError))
+        return checked(self.pm, collected, m.name, refuse_unknown_hooks=self.refuse_unknown_hooks)
 
     def _guarded(
         self, m: Member, owned: Sequence[str], fn: Callable[[], T], timeout: float, step: str
