@@ -69,6 +69,11 @@ class TestArguments:
         with pytest.raises(UsageError):
             parse_arguments(bad)
 
+    def test_a_value_nested_too_deeply_is_a_usage_error(self) -> None:
+        """It ended the CLI with an internal RecursionError."""
+        with pytest.raises(UsageError, match="'names': its JSON value is nested too deeply"):
+            parse_arguments(["names=" + "[" * 3000 + "]" * 3000])
+
     def test_blocked_names(self) -> None:
         """-p takes no:NAME only."""
         assert blocked_names(["no:a", "no:b"]) == ("a", "b")

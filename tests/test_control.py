@@ -290,6 +290,17 @@ class TestRequestFiles:
             "request refused unread: is 65537 bytes, over the limit of 65536"
         )
 
+    def test_request_nested_too_deeply_answered(self, idle: ControlServer) -> None:
+        """JSON nested 20,000 deep (under 64 KiB) is a malformed request, answered: it raised
+        RecursionError out of the poll, the client waited its whole timeout, and the taken
+        request file stayed in the folder."""
+        request_id = plant(idle, lambda p: p.write_text("[" * 20_000 + "]" * 20_000))
+        assert idle.poll() == 1
+        assert answer(idle, request_id)["error"] == (
+            "malformed request: ValueError('JSON nested too deeply')"
+        )
+        assert [p.name for p in idle.folder.iterdir() if p.name.endswith(".taken")] == []
+
     def test_another_users_request_refused(self, idle: ControlServer, tmp_path: Path) -> None:
         """A request owned by another user is not performed: hello stays."""
         if os.geteuid() != 0:

@@ -95,7 +95,17 @@ def _unlink_at(folder: int, name: str) -> bool:
 
 
 def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text("utf-8"))
+    return _loads(path.read_text("utf-8"))
+
+
+def _loads(text: str) -> Any:
+    """JSON text as Python values; nesting deeper than the interpreter's recursion limit (a
+    request of 64 KiB holds 20,000 levels) is a ``ValueError`` like any other malformed text.
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 # -- the client: the CLI ---------------------------------------------------------------------
@@ -339,7 +349,7 @@ class ControlServer:
 
     def _parse(self, data: bytes, result: dict[str, Any]) -> Callable[[], dict[str, Any]]:
         """What a request asks, ready to perform; it returns the fields of the result."""
-        request = json.loads(data.decode("utf-8"))
+        request = _loads(data.decode("utf-8"))
         action = request["action"]
         plugin = request["hook"] if action == "call" else request["plugin"]
         result.update(action=action, plugin=plugin)

@@ -26,8 +26,8 @@ __all__ = ["parse_arguments", "run"]
 def parse_arguments(items: Sequence[str]) -> dict[str, Any]:
     """``key=value`` arguments as keyword arguments (see the module docstring for values).
 
-    :raises UsageError: for an item without ``=``, a key that is not a Python name, or a key
-        given twice.
+    :raises UsageError: for an item without ``=``, a key that is not a Python name, a key
+        given twice, or a JSON value nested deeper than the interpreter's recursion limit.
     """
     kwargs: dict[str, Any] = {}
     for item in items:
@@ -36,15 +36,17 @@ def parse_arguments(items: Sequence[str]) -> dict[str, Any]:
             raise UsageError(f"argument {item!r} is not key=value (key a Python name)")
         if key in kwargs:
             raise UsageError(f"argument {key!r} given twice")
-        kwargs[key] = _value(text)
+        kwargs[key] = _value(key, text)
     return kwargs
 
 
-def _value(text: str) -> Any:
+def _value(key: str, text: str) -> Any:
     try:
         return json.loads(text)
     except ValueError:
         return text
+    except RecursionError:
+        raise UsageError(f"argument {key!r}: its JSON value is nested too deeply") from None
 
 
 def run(args: argparse.Namespace) -> int:
