@@ -3,6 +3,7 @@ pypiserver (PEP 503 HTML) and the static index (yanks, ETags, faults)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -338,6 +339,16 @@ class TestFaults:
                 assert elsewhere.requests == []
             with IndexClient(static_index.url, follow_offsite_redirects=True) as client:
                 assert versions(read(client, "hello")) == ["1.0.0"]
+
+    def test_redirect_to_no_url(self, static_index: StaticIndex) -> None:
+        """A Location that is not a URL is a response error naming it: the ValueError of
+        urljoin() failed every poll, logged as unexpected, with no problem for the operator."""
+        static_index.fault("/simple/hello/", Fault(redirect="http://["))
+        with (
+            IndexClient(static_index.url) as client,
+            pytest.raises(IndexResponseError, match=re.escape("a redirect to 'http://['")),
+        ):
+            client.project("hello")
 
     def test_redirect_on_host_followed(
         self, static_index: StaticIndex, built: WheelFactory

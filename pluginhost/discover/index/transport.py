@@ -154,9 +154,18 @@ class Transport:
     def _redirect(self, url: str, location: str | None) -> str:
         if not location:
             raise IndexResponseError("answered a redirect without a Location", url=url)
-        target = urljoin(url, location)
-        if origin(target) != self._origin and not self.follow_offsite_redirects:
-            where = "://".join(origin(target))
+        import httpx  # noqa: PLC0415  (imported by get(), which calls this)
+
+        try:
+            target = urljoin(url, location)
+            httpx.URL(target)  # what build_request() would refuse with no HTTPError
+            where_to = origin(target)
+        except (ValueError, httpx.InvalidURL) as exc:
+            raise IndexResponseError(
+                f"answered a redirect to {location[:200]!r}, which is not a URL ({exc})", url=url
+            ) from None
+        if where_to != self._origin and not self.follow_offsite_redirects:
+            where = "://".join(where_to)
             raise IndexUnavailableError(
                 f"redirected to another host ({where}), which the settings do not allow "
                 "(follow_offsite_redirects)",
