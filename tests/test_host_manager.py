@@ -17,7 +17,7 @@ import pluggy
 import pytest
 from _pytest.config import Config, get_config
 
-from pluginhost import PluginHost, SettingsError
+from pluginhost import HostStateError, PluginHost, SettingsError
 from pluginhost.testing import WheelFactory
 
 #: A published plugin whose two hooks are unmarked ``pytest_*`` functions.
@@ -46,6 +46,41 @@ import pytest
 @pytest.fixture
 def shared_data():
     return {"answer": 42}
+"""
+
+
+#: A pytest plugin with an option of its own, read when pytest loads its initial conftests.
+OPTIONS_PLUGIN = """
+import os
+
+def pytest_addoption(parser):
+    parser.addoption("--phx-early", default="no")
+
+def pytest_load_initial_conftests(early_config, parser, args):
+    os.environ["PHX_EARLY"] = early_config.known_args_namespace.phx_early
+"""
+
+#: docs/hosting.md's pytest recipe, run as a program.
+OPTIONS_RUN = """
+import sys
+from _pytest.config import get_config
+from pluginhost import PluginHost
+
+args = sys.argv[1:]
+config = get_config(args)
+host = PluginHost("pytest", (), manager=config.pluginmanager, group="pytest11",
+                  watch=[{folder!r}], environment=False, home={home!r})
+host.start_with_application()
+config = config.pluginmanager.hook.pytest_cmdline_parse(
+    pluginmanager=config.pluginmanager, args=args
+)
+try:
+    print(*(f"{{n}}: {{i.state.value}}" for n, i in host.plugins.items()))
+    status = config.hook.pytest_cmdline_main(config=config)
+finally:
+    config._ensure_unconfigure()
+    host.stop()
+sys.exit(int(status))
 """
 
 
@@ -209,6 +244,33 @@ class TestPytestManager:
         assert "mock_use_standalone_module" in config._parser._inidict
         assert versions("pytest_mock") == {"3.17.0"}
         assert listed(pm) == [("pytest-mock", "3.17.0")]
+
+    def test_started_with_the_application(self, factory: WheelFactory, tmp_path: Path) -> None:
+        """A host started with the application (``start_with_application``) loads its plugins
+        where pytest loads its installed ones, inside ``parse()``: a plugin's command-line
+        option is parsed and its ``pytest_load_initial_conftests`` runs, as for an installed
+        plugin. Started after ``parse()``, pytest refused the option and the hook never came."""
+        factory.build("phx-options", group="pytest11", code=OPTIONS_PLUGIN, no_manifest=True)
+        (tmp_path / "test_it.py").write_text(
+            "import os\n\ndef test_it():\n    assert os.environ['PHX_EARLY'] == 'yes'\n"
+        )
+        script = OPTIONS_RUN.format(folder=str(factory.directory), home=str(tmp_path / "home"))
+        run = subprocess.run(
+            [sys.executable, "-c", script, "-p", "no:cacheprovider", "--phx-early", "yes"],
+            cwd=tmp_path,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "phx-options: active" in run.stdout
+        assert "1 passed" in run.stdout
+
+    def test_started_with_a_manager_of_its_own_refused(self, tmp_path: Path) -> None:
+        host = PluginHost("phx", (), home=tmp_path / "home", environment=False)
+        with pytest.raises(HostStateError, match="application's own manager"):
+            host.start_with_application()
 
     def test_other_project_refused(self, config: Config, tmp_path: Path) -> None:
         """Adopting pytest's manager for another project is a SettingsError."""

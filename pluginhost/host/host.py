@@ -39,7 +39,7 @@ from .engine import Engine
 from .failures import leak_event
 from .hostlock import HostLock
 from .indexes import Indexes
-from .manager import plugin_manager
+from .manager import plugin_manager, start_at_load
 from .settings import Settings, watched_folders
 from .statusdoc import StatusWriter
 from .supervisor import Supervisor
@@ -232,6 +232,14 @@ class PluginHost(Controls):
         # The worker plans the start's parts again, against the versions now active (planner.py).
         self._watching.once(self._warm)
         return self
+
+    def start_with_application(self) -> None:
+        """Start right after the application next loads its installed plugins of this host's
+        group (``load_setuptools_entrypoints`` on the adopted manager: docs/hosting.md).
+        :raises HostStateError: when the host made its own manager, or is started already."""
+        if self._started:
+            raise HostStateError("host is started already")
+        start_at_load(self.plugin_manager, self.group, self.start)
 
     @property
     def running(self) -> bool:
@@ -435,18 +443,18 @@ class PluginHost(Controls):
     def _reconcile(self) -> None:
         """Bring the active set in line with what the sources offer now (the worker's job:
         reading only the files the watcher reported, when it reported some)."""
-        with self._lock:
-            if self._started:
-                try:
-                    look = self._discovery.look(self._watching.take_changes())
-                    self._engine.sites.write_ahead(look.fresh)  # written while this plans
-                    pace()
-                    held = (*look.held, *self._indexes.held())
-                    with self._discovery.gate.pinned():
-                        self._engine.reconcile(look.scan, held, self._indexes.withdrawn())
-                finally:
-                    self._engine.sites.end_ahead()
-                    self._after_change()
+        self._supervised(self._look_and_reconcile)
+
+    def _look_and_reconcile(self) -> None:
+        try:
+            look = self._discovery.look(self._watching.take_changes())
+            self._engine.sites.write_ahead(look.fresh)  # written while this plans
+            pace()
+            held = (*look.held, *self._indexes.held())
+            with self._discovery.gate.pinned():
+                self._engine.reconcile(look.scan, held, self._indexes.withdrawn())
+        finally:
+            self._engine.sites.end_ahead()
 
     def _warm(self) -> None:
         with self._lock:
@@ -454,10 +462,8 @@ class PluginHost(Controls):
                 self._engine.warm()
 
     def _worth_a_look(self) -> bool:
-        """Asked by the worker every rescan interval: the trust file changed, the file system
-        refused a change (disk full, read-only) that may go through now, or a full look is due
-        (what no event announces, a wheel's mode changed say, is seen then). The run that
-        follows ends in :meth:`_after_change`, which also tells the leaks that came due."""
+        """Asked by the worker every rescan interval: the trust file changed, a change the file
+        system refused may go through now, or a full look is due (what no event announces)."""
         changed = self._discovery.trust_changed()
         return changed or self._engine.wants_retry() or self._watching.full_look_due()
 
@@ -470,7 +476,7 @@ class PluginHost(Controls):
         return self._registry.read()
 
     def _supervised(self, change: Callable[[], None]) -> None:
-        """Run one step of the supervisor under the lock, while the host runs."""
+        """Run one change (the worker's, the supervisor's) under the lock, while the host runs."""
         with self._lock:
             if self._started:
                 try:
@@ -479,8 +485,8 @@ class PluginHost(Controls):
                     self._after_change()
 
     def _after_change(self) -> None:
-        """Once a change is complete: the audit log's head anchored, the status document
-        written. Neither fails the change, which has happened."""
+        """Once a change is complete: leaks told, the audit log anchored, the status document
+        written (neither fails the change, which has happened)."""
         self._tell_leaks(self._reaper.due())
         try:
             self._audit.anchor()

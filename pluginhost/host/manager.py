@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import types
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import pluggy
 
 from hookspecs.lifecycle import lifecycle_specs
 
-from ..model.errors import SettingsError
+from ..model.errors import HostStateError, SettingsError
 from ..swap.placement import Placement
 
-__all__ = ["placement", "plugin_manager"]
+__all__ = ["placement", "plugin_manager", "start_at_load"]
 
 #: The managers made here, not adopted from an application.
 _MADE: weakref.WeakSet[pluggy.PluginManager] = weakref.WeakSet()
@@ -34,6 +34,34 @@ def placement(manager: pluggy.PluginManager, *, application_first: bool) -> Plac
     if manager in _MADE:
         return None
     return Placement.of(manager, application_first=application_first)
+
+
+def start_at_load(manager: pluggy.PluginManager, group: str, start: Callable[[], object]) -> None:
+    """Call ``start`` right after the application next loads its installed plugins of ``group``
+    through ``manager.load_setuptools_entrypoints`` (see
+    :meth:`~pluginhost.PluginHost.start_with_application`).
+
+    The manager's method is wrapped on the instance, and unwrapped at that call: an application
+    that loads again starts nothing more. ``start`` runs inside the application's call, so what
+    it raises is raised there.
+
+    :raises HostStateError: for a manager made by the host (no application loads through it),
+        or one that waits already.
+    """
+    if manager in _MADE:
+        raise HostStateError("start_with_application() needs the application's own manager")
+    if "load_setuptools_entrypoints" in vars(manager):
+        raise HostStateError("the manager's load_setuptools_entrypoints is wrapped already")
+    load = manager.load_setuptools_entrypoints
+
+    def load_then_start(asked: str, name: str | None = None) -> int:
+        loaded = load(asked, name)
+        if asked == group:
+            vars(manager).pop("load_setuptools_entrypoints", None)
+            start()
+        return loaded
+
+    setattr(manager, "load_setuptools_entrypoints", load_then_start)  # noqa: B010  (a method)
 
 
 Specs = types.ModuleType | type
