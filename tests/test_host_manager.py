@@ -60,6 +60,17 @@ def pytest_load_initial_conftests(early_config, parser, args):
     os.environ["PHX_EARLY"] = early_config.known_args_namespace.phx_early
 """
 
+#: A pytest plugin of assertion helpers, as pytest-mock's are.
+CHECKS_PLUGIN = """
+import pytest
+
+@pytest.fixture
+def check_equal():
+    def check(got, wanted):
+        assert got == wanted
+    return check
+"""
+
 #: docs/hosting.md's pytest recipe, run as a program.
 OPTIONS_RUN = """
 import sys
@@ -266,6 +277,30 @@ class TestPytestManager:
         assert run.returncode == 0, run.stdout + run.stderr
         assert "phx-options: active" in run.stdout
         assert "1 passed" in run.stdout
+
+    def test_plugin_asserts_rewritten_as_pytest_rewrites_installed_ones(
+        self, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """pytest rewrites the ``assert`` statements of its installed plugins' modules, and of
+        the host's plugins too: a failing assert in a plugin's helper says what differed
+        (pytest-mock's ``assert_called_with`` relies on it). The host's own import hook served
+        the modules first, and the assert failed with a bare AssertionError."""
+        factory.build("phx-checks", group="pytest11", code=CHECKS_PLUGIN, no_manifest=True)
+        (tmp_path / "test_it.py").write_text(
+            "def test_it(check_equal):\n    check_equal([1, 2, 3], [1, 2, 4])\n"
+        )
+        script = OPTIONS_RUN.format(folder=str(factory.directory), home=str(tmp_path / "home"))
+        run = subprocess.run(
+            [sys.executable, "-c", script, "-p", "no:cacheprovider"],
+            cwd=tmp_path,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert "1 failed" in run.stdout, run.stdout + run.stderr
+        assert "assert [1, 2, 3] == [1, 2, 4]" in run.stdout
+        assert "cannot be rewritten" not in run.stdout + run.stderr
 
     def test_started_with_a_manager_of_its_own_refused(self, tmp_path: Path) -> None:
         host = PluginHost("phx", (), home=tmp_path / "home", environment=False)

@@ -39,7 +39,7 @@ from .engine import Engine
 from .failures import leak_event
 from .hostlock import HostLock
 from .indexes import Indexes
-from .manager import plugin_manager, start_at_load
+from .manager import plugin_manager, rewriting, start_at_load
 from .settings import Settings, watched_folders
 from .statusdoc import StatusWriter
 from .supervisor import Supervisor
@@ -118,6 +118,7 @@ class PluginHost(Controls):
         self._lock = HostLock()
         self._events = EventBus()
         self._finder = PluginFinder()
+        self._finder.rewrite_with(rewriting(self.plugin_manager))  # pytest's assert rewriting
         self._registry = RegistryFile(self.home / "registry.json")
         self._home_lock = HomeLock(self.home)
         # home/status.json, read by the CLI (list, status, graph, doctor) in other processes.

@@ -12,15 +12,17 @@ from __future__ import annotations
 import types
 import weakref
 from collections.abc import Callable, Iterable
+from importlib.machinery import ModuleSpec
 
 import pluggy
 
 from hookspecs.lifecycle import lifecycle_specs
 
+from ..load.modules import Rewrite
 from ..model.errors import HostStateError, SettingsError
 from ..swap.placement import Placement
 
-__all__ = ["placement", "plugin_manager", "start_at_load"]
+__all__ = ["placement", "plugin_manager", "rewriting", "start_at_load"]
 
 #: The managers made here, not adopted from an application.
 _MADE: weakref.WeakSet[pluggy.PluginManager] = weakref.WeakSet()
@@ -62,6 +64,30 @@ def start_at_load(manager: pluggy.PluginManager, group: str, start: Callable[[],
         return loaded
 
     setattr(manager, "load_setuptools_entrypoints", load_then_start)  # noqa: B010  (a method)
+
+
+def rewriting(manager: pluggy.PluginManager) -> Rewrite | None:
+    """The application's code-rewriting import hook, for the plugins' modules: pytest's
+    assertion rewriting, which pytest applies to its installed plugins' modules (its manager's
+    ``rewrite_hook``, installed inside ``config.parse()``). ``None`` for other managers.
+
+    A plugin's top-level name is marked for rewriting as it is imported, as pytest marks the
+    modules of its installed plugins; the hook then reads the source from the site dir.
+    """
+    if manager in _MADE or not hasattr(manager, "rewrite_hook"):
+        return None
+
+    def rewrite(fullname: str, path: list[str]) -> ModuleSpec | None:
+        hook = getattr(manager, "rewrite_hook", None)
+        find = getattr(hook, "find_spec", None)  # none until pytest installs its hook
+        if find is None:
+            return None
+        if "." not in fullname:
+            hook.mark_rewrite(fullname)  # type: ignore[union-attr]
+        spec = find(fullname, path)
+        return spec if isinstance(spec, ModuleSpec) else None
+
+    return rewrite
 
 
 Specs = types.ModuleType | type

@@ -14,7 +14,7 @@ import os
 import sys
 import threading
 import types
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from importlib.machinery import ModuleSpec
 from itertools import compress, repeat
 from pathlib import Path
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PluginFinder",
+    "Rewrite",
     "import_entry_point",
     "import_entry_points",
     "owned_modules",
@@ -43,6 +44,10 @@ __all__ = [
     "purge_modules",
     "release",
 ]
+
+
+Rewrite = Callable[[str, list[str]], ModuleSpec | None]
+"""Finds a plugin's module (its full name, the folders to look in) when it rewrites its code."""
 
 
 class PluginFinder(importlib.abc.MetaPathFinder):
@@ -68,6 +73,13 @@ class PluginFinder(importlib.abc.MetaPathFinder):
         self._lock = threading.Lock()
         # Site dir -> module name -> its bytecode, as the site writer sent it back.
         self._compiled: dict[str, dict[str, Compiled]] = {}
+        self._rewrite: Rewrite | None = None
+
+    def rewrite_with(self, rewrite: Rewrite | None) -> None:
+        """Have the plugins' modules found by ``rewrite`` first, when it finds them: the
+        application's import hook that rewrites code (pytest's assertion rewriting, see
+        :func:`pluginhost.host.manager.rewriting`)."""
+        self._rewrite = rewrite
 
     def written(self, root: Path, modules: Iterable[Compiled], dist_infos: Iterable[str]) -> None:
         """Told what the site dir ``root``, written just now, holds: the bytecode of some of
@@ -140,6 +152,10 @@ class PluginFinder(importlib.abc.MetaPathFinder):
         if roots is None:
             portions = self._portions.get(top)
             return _in_portions(fullname, portions, path) if portions and dot else None
+        if self._rewrite is not None:
+            spec = self._rewrite(fullname, list(path) if dot and path is not None else list(roots))
+            if spec is not None:
+                return spec
         for root in roots:
             compiled = self._compiled.get(root, {}).get(fullname)
             if compiled is not None and _found_there(compiled, root, path):
