@@ -50,7 +50,8 @@ class LifecycleSpec:
         """
 
     def pluginhost_import_state(self, state: Any, previous_version: str) -> None:
-        """Receive the state exported by ``previous_version`` of this plugin."""
+        """Receive the state exported by ``previous_version`` of this plugin: ``None`` when that
+        version exported nothing (it implements no ``pluginhost_export_state``)."""
 
     def pluginhost_health(self) -> Any:
         """Called right after an update switched to this version; return ``True`` or ``None`` if

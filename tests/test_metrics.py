@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -107,3 +109,32 @@ class TestHostMetrics:
         metrics.close()
         with pytest.raises(urllib.error.URLError, match="Connection refused"):
             urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
+
+
+WITHOUT_PROMETHEUS = """
+import sys
+sys.modules["prometheus_client"] = None  # as if the metrics extra were not installed
+import pydoc
+import pluginhost
+from pluginhost import *
+assert "HostMetrics(host: " in pydoc.render_doc(pluginhost)
+try:
+    HostMetrics(PluginHost("greeter", (), home=sys.argv[1], environment=False))
+except ImportError as exc:
+    print(exc)
+"""
+
+
+def test_without_the_metrics_extra(tmp_path: Path) -> None:
+    """Without prometheus_client, the public surface imports (``help(pluginhost)`` printed
+    only ``No module named 'prometheus_client'``, and ``from pluginhost import *`` raised) and
+    HostMetrics says which extra it needs."""
+    run = subprocess.run(
+        [sys.executable, "-c", WITHOUT_PROMETHEUS, str(tmp_path / "home")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "pip install 'pluginhost[metrics]'" in run.stdout

@@ -62,13 +62,12 @@ def start_metrics(host: PluginHost, port: int | None, address: str) -> HostMetri
     """
     if port is None:
         return None
+    from ..host.metrics import HostMetrics
+
     try:
-        from ..host.metrics import HostMetrics
+        metrics = HostMetrics(host)
     except ImportError as exc:
-        raise UsageError(
-            f"--metrics-port needs prometheus_client ({exc}): pip install 'pluginhost[metrics]'"
-        ) from exc
-    metrics = HostMetrics(host)
+        raise UsageError(f"--metrics-port: {exc}") from exc
     try:
         bound = metrics.serve(port, address)
     except OSError:

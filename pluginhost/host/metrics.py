@@ -36,15 +36,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Final
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import start_http_server
-from prometheus_client.registry import Collector
-
 from ..model.events import Event, EventKind
 from ..model.status import PluginState
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.core import Metric
+
     from .host import PluginHost
 
 __all__ = ["HostMetrics"]
@@ -53,13 +51,16 @@ __all__ = ["HostMetrics"]
 _BUCKETS: Final = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
-class _PluginStates(Collector):
-    """``pluginhost_plugins{state}``, counted from the host's view at each scrape."""
+class _PluginStates:
+    """``pluginhost_plugins{state}``, counted from the host's view at each scrape (a collector
+    as prometheus_client takes one: an object with ``collect()``)."""
 
     def __init__(self, host: PluginHost) -> None:
         self._host = host
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import GaugeMetricFamily  # noqa: PLC0415  (see HostMetrics)
+
         counts = dict.fromkeys((str(s) for s in PluginState), 0)
         for info in self._host.plugins.values():  # a snapshot: no lock taken
             counts[str(info.state)] += 1
@@ -75,9 +76,18 @@ class HostMetrics:
     :param host: the host to watch (subscribed to at once).
     :param registry: where the metrics are registered; default a registry of their own, so
         that two hosts in one process do not clash.
+    :raises ImportError: naming the extra to install, without prometheus_client (this module
+        imports it only here, so that ``help(pluginhost)`` and ``from pluginhost import *``
+        work without it).
     """
 
     def __init__(self, host: PluginHost, registry: CollectorRegistry | None = None) -> None:
+        try:
+            from prometheus_client import CollectorRegistry, Counter, Histogram  # noqa: PLC0415
+        except ImportError as exc:
+            raise ImportError(
+                f"HostMetrics needs prometheus_client ({exc}): pip install 'pluginhost[metrics]'"
+            ) from exc
         self.registry: Final = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.loads: Final = Counter("pluginhost_loads", "First loads.", ["result"], registry=r)
@@ -161,6 +171,8 @@ class HostMetrics:
         :returns: the port it listens on.
         :raises OSError: when the address cannot be bound.
         """
+        from prometheus_client.exposition import start_http_server  # noqa: PLC0415
+
         server, _thread = start_http_server(port, address, registry=self.registry)
         self._server = server
         return int(server.server_port)
