@@ -17,6 +17,7 @@ from hookspecs import greeter
 from pluginhost import (
     Event,
     EventKind,
+    HostStateError,
     IndexSource,
     PluginHost,
     PluginState,
@@ -112,6 +113,11 @@ class TestFollowing:
         wait_for(lambda: any(e.kind is EventKind.ROLLED_BACK for e in events))
         (event,) = [e for e in events if e.kind is EventKind.ROLLED_BACK]
         assert event.error == "deleted from the index"
+        # The version it went back to serves: it is no backup of itself (it was listed, and
+        # rollback() went back to 1.0.0 from 1.0.0).
+        assert host.status("hello").backups == ()
+        with pytest.raises(HostStateError, match="no earlier version"):
+            host.rollback("hello")
 
     def test_no_version_left_keeps_serving(
         self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker

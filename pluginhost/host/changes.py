@@ -336,7 +336,7 @@ class Changer:
             ledger.order.append(name)
         elif m.old.candidate.key != m.candidate.key and not rollback:
             self._doomed += ledger.push_backup(ledger.record(m.old), self.config.keep_backups)
-        ledger.active[name] = Active(m.candidate, regs, m.site_dir, m.top_level, m.effects)
+        ledger.activate(name, Active(m.candidate, regs, m.site_dir, m.top_level, m.effects))
         self._owners.moved(name, m.old.top_level if m.old else (), m.top_level)
         ledger.failed.pop(name, None)
         if rollback:

@@ -162,6 +162,15 @@ class Ledger:
         self.backups[name] = tuple(rest)
         return first
 
+    def activate(self, name: PluginName, active: Active) -> None:
+        """``active`` serves as ``name`` now, and is none of its backups. (A rollback by
+        withdrawal, a release yanked or deleted on the index, made the backup it went back to
+        serve and left it listed: ``rollback()`` then went back to the version serving.)"""
+        self.active[name] = active
+        key = active.candidate.key
+        if name in self.backups:
+            self.backups[name] = tuple(r for r in self.backups[name] if r.candidate.key != key)
+
     def push_back(self, record: Record) -> None:
         """Put a backup taken off by :meth:`pop_backup` back in first place."""
         name = record.candidate.name
