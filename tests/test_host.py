@@ -22,6 +22,7 @@ from pluginhost import (
     ProblemKind,
     Requirement,
     ResolutionError,
+    VersionPolicy,
     WheelError,
 )
 from pluginhost.state.store import AtomicJsonFile
@@ -342,6 +343,24 @@ class TestInstall:
             host.install(bad)
         assert str(bad) in str(info.value)
         assert host.hook.greet(name="x") == ["hi"]
+
+    def test_a_refused_install_leaves_the_serving_version(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """With downgrades allowed, an install that is refused leaves the version serving, and
+        is not offered again: it swapped the plugin down to the folder's older version (the
+        version installed before was no longer offered), and the refused one stayed offered."""
+        factory.build("hello", "1.0.0", code=greet_code("1.0"))
+        factory.build("polite", code=greet_code("polite"), requires={"hello": "^1.0"})
+        host = make_host(policy=VersionPolicy(allow_downgrade=True))
+        other = WheelFactory(tmp_path / "other")
+        host.install(other.build("hello", "1.1.0", code=greet_code("1.1")))
+        with pytest.raises(ResolutionError, match="would break polite"):
+            host.install(other.build("hello", "2.0.0", code=greet_code("2.0")))
+        assert host.plugins["hello"].version == "1.1.0"
+        host.refresh()
+        host.wait_idle(10)
+        assert sorted(host.hook.greet(name="x")) == ["1.1", "polite"]
 
     def test_install_unresolvable(self, make_host: MakeHost, tmp_path: Path) -> None:
         """install() of a plugin whose requirement is missing raises ResolutionError."""

@@ -220,12 +220,13 @@ class Engine:
         ledger.removed.discard(name)
         ledger.rejected.discard(candidate.key)
         self._journal.forgive(candidate.key)
+        serving = ledger.candidates().get(name)
+        if serving is not None and serving.key != candidate.key:
+            scan = scan + Scan(candidates=(serving,))  # refused, it leaves the plugin as it was
         outcome = self.reconcile(scan, unavailable)
         if ledger.is_active(candidate):
             return self._view.plugins[name]
-        if before[1] or name in ledger.pinned:
-            # A pin that did not take leaves the plugin where it was.
-            ledger.set_pin(name, *before)
+        ledger.set_pin(name, *before)  # what did not take is not offered again, nor pinned
         # The error's traceback keeps this frame: no local for it, and only the serving candidate.
         serving = self._ledger.candidates().get(name)
         raise given(
