@@ -309,6 +309,28 @@ class TestRollout:
         (note,) = [p for p in second.problems() if p.kind is ProblemKind.ROLLOUT]
         group = cohort(late, "hello", "2.0.0")
         assert f"rollout: 50% of hosts after 1 min; this host is in cohort {group}" in note.message
+        due = now - datetime.timedelta(seconds=100) + datetime.timedelta(hours=1)
+        # A time, not a countdown: a countdown made the problem another one every minute.
+        assert f"(its turn after 1 h, at {due:%Y-%m-%d %H:%M} UTC)" in note.message
+
+    def test_a_serving_version_is_not_held_back_by_a_rollout(
+        self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker
+    ) -> None:
+        """A rollout set on a host that serves a version already brings new versions, and
+        takes none back: the serving version stays offered and no problem calls it "not
+        serving here yet" (it did, for a version served before the rollout was set)."""
+        now = datetime.datetime.now(datetime.timezone.utc)
+        wheel = built.build("hello", "1.0.0", code=counter_code("1.0.0"))
+        static_index.publish(wheel, upload_time=now - datetime.timedelta(seconds=10))
+        follow(static_index).stop()
+        hosts = [f"host-{i}" for i in range(40)]
+        late = next(h for h in hosts if cohort(h, "hello", "1.0.0") >= 50)
+        rollout = Rollout(host_id=late, steps=[(0, 0), (3600, 100)])
+        host = follow(static_index, rollout=rollout)
+        host.refresh()
+        host.wait_idle(10)
+        assert host.plugins["hello"].version == "1.0.0"
+        assert not [p for p in host.problems() if p.kind is ProblemKind.ROLLOUT]
 
     def test_first_sighting_persists(
         self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker, tmp_path: Path

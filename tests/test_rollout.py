@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import datetime
 
 import pytest
 
@@ -53,6 +54,12 @@ class TestRollout:
         text = Rollout().wait_text(73, 1900)
         assert text.startswith("rollout: 50% of hosts after 30 min; this host is in cohort 73")
         assert "its turn after 2 h" in text
+
+    def test_wait_text_with_the_upload_time(self) -> None:
+        """Given when the release was uploaded, the host's turn is a time in UTC."""
+        uploaded = datetime.datetime(2026, 12, 7, 8, 0, tzinfo=datetime.timezone.utc)
+        text = Rollout().wait_text(73, 1900, uploaded=uploaded)
+        assert text.endswith("(its turn after 2 h, at 2026-12-07 10:00 UTC)")
 
     def test_wait_text_before_any_step(self) -> None:
         """Before the first step, no host has it yet."""

@@ -221,7 +221,8 @@ class Offering:
         cached = self._files.wheels()
         keep = self._host.kept() if prune else None
         refused = {os.path.abspath(p): problem for p, problem in self._host.refused().items()}
-        told = _Told(self._host.trusted(), refused)
+        named = (self._host.kept() or ()) if self._rollout is not None else ()
+        told = _Told(self._host.trusted(), refused, frozenset(named))
         decision = _Decision()
         for project, page in sorted(self._pages.items()):
             mine = cached.get(project, {})
@@ -256,7 +257,7 @@ class Offering:
         live = [r for r in found if not r.yanked]
         followed = project not in self._deps
         eligible = self._trusted_only(project, live, told.trusted, decision if followed else None)
-        admitted = self._admitted(project, eligible, now, decision) if followed else []
+        admitted = self._admitted(project, eligible, now, decision, told) if followed else []
         wants = not followed or project in self._needs
         needed = self._fitting(project, eligible) if wants else []
         # The newest release the rollout brought (and the next ones down, while the host did
@@ -342,10 +343,17 @@ class Offering:
         return [r for r in live if r.version in wanted]
 
     def _admitted(
-        self, project: str, live: list[Release], now: datetime.datetime, decision: _Decision
+        self,
+        project: str,
+        live: list[Release],
+        now: datetime.datetime,
+        decision: _Decision,
+        told: _Told,
     ) -> list[Release]:
         """The releases the rollout has brought to this host, highest first; a note for each
-        newer one it has not brought yet."""
+        newer one it has not brought yet. A version the host serves or keeps is brought: a
+        rollout brings new versions, it takes none back (one served before the rollout was
+        set was said to be "not serving here yet")."""
         if self._rollout is None:
             return live
         admitted = []
@@ -354,10 +362,10 @@ class Offering:
             uploaded = release.file.upload_time or self._sightings.first_seen(project, version, now)
             age = (now - uploaded).total_seconds()
             group = cohort(self._host_id, project, version)
-            if self._rollout.admits(group, age):
+            if self._rollout.admits(group, age) or release.file.sha256 in told.kept:
                 admitted.append(release)
             elif not admitted:  # an older release not here yet is no news
-                wait = self._rollout.wait_text(group, age)
+                wait = self._rollout.wait_text(group, age, uploaded=uploaded)
                 decision.notes.append(
                     Problem(
                         ProblemKind.ROLLOUT,
@@ -450,6 +458,8 @@ class _Told:
 
     trusted: Collection[str] | None = None
     refused: Mapping[str, Problem] = NONE_REFUSED
+    kept: frozenset[str] = frozenset()
+    """The sha256 of the versions the host serves or keeps (asked only under a rollout)."""
 
 
 def _down_to_taken(

@@ -13,6 +13,7 @@ the clock, the upload times and the host id.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import itertools
 from collections.abc import Iterable
@@ -109,10 +110,14 @@ class Rollout:
         """Whether a release of age ``age`` has reached a host in ``cohort``."""
         return cohort < self.percent_at(age)
 
-    def wait_text(self, cohort: int, age: float) -> str:
+    def wait_text(
+        self, cohort: int, age: float, *, uploaded: datetime.datetime | None = None
+    ) -> str:
         """Why a release of age ``age`` has not reached a host in ``cohort`` yet, for people:
         ``rollout: 50% of hosts after 30 min; this host is in cohort 73 (its turn after 2 h,
-        in 1 h 30 min)``."""
+        in 1 h 30 min)``; given when the release was ``uploaded``, the turn is a time
+        (``at 2026-12-07 10:30 UTC``): a countdown made the problem another one every minute.
+        """
         current = [s for s in self.steps if s.after <= age]
         if current:
             now = f"{current[-1].percent}% of hosts after {duration_text(current[-1].after)}"
@@ -122,8 +127,14 @@ class Rollout:
         step = self.step_for(cohort)
         if step is None:
             return f"{text}, which no step reaches"
-        left = max(0.0, step.after - age)
-        return f"{text} (its turn after {duration_text(step.after)}, in {duration_text(left)})"
+        if uploaded is not None:
+            due = uploaded.astimezone(datetime.timezone.utc) + datetime.timedelta(
+                seconds=step.after
+            )
+            when = f"at {due:%Y-%m-%d %H:%M} UTC"
+        else:
+            when = f"in {duration_text(max(0.0, step.after - age))}"
+        return f"{text} (its turn after {duration_text(step.after)}, {when})"
 
 
 def cohort(host_id: str, project: str, version: str) -> int:
