@@ -134,12 +134,23 @@ class TestOperate:
             os.replace(newer, wheels / newer.name)
             host.wait_for("updated hello 1.0.0 -> 1.1.0")
             self.check_metrics(port)
+            self.check_second_run_says_no_metrics(tmp_path, config)
             self.check_disable(tmp_path, home, host)
         finally:
             code, err = host.stop()
         assert code == 0, err
         assert f"metrics on http://127.0.0.1:{port}/metrics" in err
         self.check_stopped(tmp_path, home, config)
+
+    def check_second_run_says_no_metrics(self, tmp_path: Path, config: Path) -> None:
+        """A second run on the home in use fails without announcing metrics it never serves
+        (it said 'metrics on http://...' before the failure)."""
+        second = run_cli(
+            "run", "--config", str(config), "--metrics-port", str(free_port()), tmp_path=tmp_path
+        )
+        assert second.returncode == 1, second.stderr
+        assert "is in use by process" in second.stderr
+        assert "metrics on" not in second.stderr
 
     def check_call(self, tmp_path: Path, home: Path) -> None:
         call = run_cli("call", "greet", "name=Ada", "--home", str(home), tmp_path=tmp_path)

@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .common import UsageError, note
+from .common import UsageError
 
 if TYPE_CHECKING:
     from ..host.host import PluginHost
@@ -54,8 +54,11 @@ def blocked_names(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(names)
 
 
-def start_metrics(host: PluginHost, port: int | None, address: str) -> HostMetrics | None:
-    """Count ``host``'s events and serve them when ``port`` is given.
+def start_metrics(
+    host: PluginHost, port: int | None, address: str
+) -> tuple[HostMetrics, str] | None:
+    """Count ``host``'s events and serve them when ``port`` is given: the metrics, and where
+    they are served (told once the host has started: a start that fails serves nothing).
 
     :raises UsageError: when prometheus_client is not installed.
     :raises OSError: when the address cannot be bound.
@@ -73,5 +76,4 @@ def start_metrics(host: PluginHost, port: int | None, address: str) -> HostMetri
     except OSError:
         metrics.close()
         raise
-    note(f"metrics on http://{address}:{bound}/metrics")
-    return metrics
+    return metrics, f"http://{address}:{bound}/metrics"

@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, _setter(stop)) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         host.start()
+        if metrics is not None:
+            note(f"metrics on {metrics[1]}")
         server = ControlServer(host)
         server.start()
         watched = ", ".join(str(f.path) for f in host.folders) or "no folder"
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         host.stop()
         if metrics is not None:
-            metrics.close()
+            metrics[0].close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     note("stopped")
