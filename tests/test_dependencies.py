@@ -215,6 +215,23 @@ class TestShared:
         host.start()
         assert host.hook.greet(name="x") == ["functoolscontext"]
 
+    def test_a_portion_added_after_the_namespace_package_was_imported(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """A second plugin's dependency shipping another portion of a namespace package that
+        the first plugin's dependency serves, imported already, is shared: llm-mistral 0.16
+        (opentelemetry-semantic-conventions) beside llm-anthropic 0.30 (opentelemetry-api)
+        was refused, 'opentelemetry' taken as the host environment's, since it was imported."""
+        _portion(factory, "nsjar.functools", "functools")
+        _nsjar_user(factory, "first", ["functools"])
+        host = make_host()
+        assert "nsjar" in sys.modules
+        _portion(factory, "nsjar.context", "context")
+        _nsjar_user(factory, "second", ["context"])
+        host.wait_idle(10)
+        assert host.problems() == ()
+        assert sorted(host.hook.greet(name="x")) == ["context", "functools"]
+
     @pytest.mark.parametrize("imported", [False, True])
     def test_a_namespace_package_of_the_environment_gets_the_dependencys_portion(
         self,

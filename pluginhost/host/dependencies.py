@@ -248,7 +248,8 @@ class SharedDependencies:
                 )
         wheel = choice.wheel
         if current is None:
-            check_host_clash(choice.distribution, wheel, plugin)
+            served = {n for record in self._serving.values() for n in record.top_level}
+            check_host_clash(choice.distribution, wheel, plugin, served)
         site, top_level, fresh = self._sites.install(wheel, plugin)
         others = tuple(u for u in current.users if u.plugin != plugin) if current else ()
         record = DepRecord(

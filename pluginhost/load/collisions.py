@@ -240,15 +240,22 @@ def _host_location(module: str) -> str:
     return f"through {spec.loader!r}"
 
 
-def check_host_clash(distribution: str, wheel: WheelInfo, plugin: str) -> None:
+def check_host_clash(
+    distribution: str, wheel: WheelInfo, plugin: str, shared: Collection[str] = ()
+) -> None:
     """Refuse a shared dependency whose top-level name the host environment already provides:
     one interpreter has one module of a name. A namespace package of the environment is not
     refused when the wheel ships a portion of it (no ``__init__.py``): both serve, as in one
     site-packages.
 
+    :param shared: the top-level names the host's shared dependencies serve: not the
+        environment's, even once imported (the dependencies share them, see
+        :meth:`~pluginhost.load.modules.PluginFinder.share`).
     :raises ResolutionError: naming the module and where the host has it from.
     """
     for module in wheel.top_level:
+        if module in shared:
+            continue
         where = host_provider(module)
         if where is None:
             continue

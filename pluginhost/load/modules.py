@@ -107,11 +107,16 @@ class PluginFinder(importlib.abc.MetaPathFinder):
         """Make the top-level ``names`` importable from ``root`` too, after the dirs they are
         mapped to: namespace packages that several distributions provide portions of
         (jaraco.functools and jaraco.context both ship ``jaraco/``), as in site-packages.
+
+        A namespace package imported already gets the portion in its ``__path__``: its
+        submodules are looked for there, not through this finder.
         """
         with self._lock:
             for name in names:
                 kept = tuple(r for r in self._roots.get(name, ()) if r != str(root))
                 self._roots[name] = (*kept, str(root))
+        for name in names:
+            _add_portion(sys.modules.get(name), os.path.join(root, name))
 
     def extend(self, names: Iterable[str], root: Path) -> None:
         """Make the modules under the top-level ``names``, namespace packages of the host
@@ -175,6 +180,18 @@ class PluginFinder(importlib.abc.MetaPathFinder):
             roots = {root for shared in self._roots.values() for root in shared}
             roots.update(root for added in self._portions.values() for root in added)
         return find_distributions(roots, context or importlib.metadata.DistributionFinder.Context())
+
+
+def _add_portion(module: types.ModuleType | None, portion: str) -> None:
+    """Add ``portion`` to the ``__path__`` of ``module`` when it is an imported namespace
+    package (PEP 420: no ``__file__``) that lacks it."""
+    if module is None or getattr(module, "__file__", None) is not None:
+        return
+    path = getattr(module, "__path__", None)
+    if path is None or not os.path.isdir(portion) or portion in list(path):
+        return
+    # A namespace package's _NamespacePath keeps an entry added so; a list would too.
+    path.append(portion)
 
 
 def _in_portions(
