@@ -301,6 +301,17 @@ class TestRequestFiles:
         )
         assert [p.name for p in idle.folder.iterdir() if p.name.endswith(".taken")] == []
 
+    def test_request_naming_no_string_answered(self, idle: ControlServer) -> None:
+        """A plugin named by a list is a malformed request: it was answered with an
+        AttributeError, logged as an unexpected failure."""
+        request = '{"id": "x", "action": "remove", "plugin": ["hello"]}'
+        request_id = plant(idle, lambda p: p.write_text(request))
+        assert idle.poll() == 1
+        assert answer(idle, request_id)["error"] == (
+            "malformed request: ValueError('action, plugin and hook must be strings')"
+        )
+        assert idle._host.load_order() == ("hello",)
+
     def test_another_users_request_refused(self, idle: ControlServer, tmp_path: Path) -> None:
         """A request owned by another user is not performed: hello stays."""
         if os.geteuid() != 0:

@@ -232,6 +232,25 @@ class TestShared:
         assert host.problems() == ()
         assert sorted(host.hook.greet(name="x")) == ["context", "functools"]
 
+    def test_a_second_dependency_shipping_the_same_package_is_refused(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """Two dependencies shipping one regular package: the second is refused, naming the
+        first; it would have run the first one's code under its own name."""
+        _dependency(factory, "regpkg-a", "regpkg/__init__.py", "VALUE = 'a'\n")
+        code = greet_code("x").replace('return "x"', "return regpkg.VALUE") + "\nimport regpkg\n"
+        factory.build("first", code=code, requires_dist=["regpkg-a"])
+        host = make_host()
+        assert host.hook.greet(name="x") == ["a"]
+        _dependency(factory, "regpkg-b", "regpkg/__init__.py", "VALUE = 'b'\n")
+        factory.build("second", code=code, requires_dist=["regpkg-b"])
+        host.wait_idle(10)
+        assert host.hook.greet(name="x") == ["a"]
+        (problem,) = [p for p in host.problems() if p.plugin == "second"]
+        assert "'regpkg' of shared dependency regpkg-b is already served by shared dependency" in (
+            problem.message
+        )
+
     @pytest.mark.parametrize("imported", [False, True])
     def test_a_namespace_package_of_the_environment_gets_the_dependencys_portion(
         self,

@@ -362,6 +362,24 @@ class TestInstall:
         host.wait_idle(10)
         assert sorted(host.hook.greet(name="x")) == ["1.1", "polite"]
 
+    def test_a_refused_install_leaves_a_removed_plugin_out(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """A plugin the operator removed stays out when an install of it fails: the folder's
+        version came back during the install, and served on."""
+        factory.build("hello", "1.0.0", code=greet_code("1.0"))
+        host = make_host()
+        host.remove("hello")
+        bad = WheelFactory(tmp_path / "other").build(
+            "hello", "2.0.0", code="raise RuntimeError('boom')\n" + greet_code("2.0")
+        )
+        with pytest.raises(ActivationError, match="boom"):
+            host.install(bad)
+        host.refresh()
+        host.wait_idle(10)
+        assert host.hook.greet(name="x") == []
+        assert "hello" not in host.load_order()
+
     def test_install_unresolvable(self, make_host: MakeHost, tmp_path: Path) -> None:
         """install() of a plugin whose requirement is missing raises ResolutionError."""
         wheel = WheelFactory(tmp_path / "w").build("needy", requires={"ghost": "^1"})

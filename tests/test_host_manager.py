@@ -71,6 +71,12 @@ def check_equal():
     return check
 """
 
+#: A library a pytest plugin requires, with an assertion of its own.
+DEP_CHECK = """
+def check(got, wanted):
+    assert got == wanted
+"""
+
 #: docs/hosting.md's pytest recipe, run as a program.
 OPTIONS_RUN = """
 import sys
@@ -85,6 +91,8 @@ host.start_with_application()
 config = config.pluginmanager.hook.pytest_cmdline_parse(
     pluginmanager=config.pluginmanager, args=args
 )
+if not host.running:  # PYTEST_DISABLE_PLUGIN_AUTOLOAD=1: pytest loaded no installed plugin
+    host.start()
 try:
     print(*(f"{{n}}: {{i.state.value}}" for n, i in host.plugins.items()))
     status = config.hook.pytest_cmdline_main(config=config)
@@ -301,6 +309,57 @@ class TestPytestManager:
         assert "1 failed" in run.stdout, run.stdout + run.stderr
         assert "assert [1, 2, 3] == [1, 2, 4]" in run.stdout
         assert "cannot be rewritten" not in run.stdout + run.stderr
+
+    def test_dependency_asserts_not_rewritten(self, factory: WheelFactory, tmp_path: Path) -> None:
+        """pytest rewrites its plugins' modules, not their dependencies': neither does the host
+        (the rewrite reached every module the host served, dependencies too)."""
+        factory.build("phx-dep", group="other", code=DEP_CHECK, no_manifest=True)
+        code = "import pytest\nimport phx_dep\n\n@pytest.fixture\ndef check_equal():\n"
+        code += "    return phx_dep.check\n"
+        factory.build(
+            "phx-checks", group="pytest11", code=code, no_manifest=True, requires_dist=["phx-dep"]
+        )
+        (tmp_path / "test_it.py").write_text(
+            "def test_it(check_equal):\n    check_equal([1, 2, 3], [1, 2, 4])\n"
+        )
+        script = OPTIONS_RUN.format(folder=str(factory.directory), home=str(tmp_path / "home"))
+        run = subprocess.run(
+            [sys.executable, "-c", script, "-p", "no:cacheprovider"],
+            cwd=tmp_path,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert "1 failed" in run.stdout, run.stdout + run.stderr
+        assert "phx-checks: active" in run.stdout
+        assert "assert [1, 2, 3] == [1, 2, 4]" not in run.stdout
+
+    def test_plugins_loaded_by_name_do_not_start_it(
+        self, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """A plugin pytest loads by its name (``-p NAME``, a module's ``pytest_plugins``) is
+        not the moment pytest loads its installed plugins: the host waits for that one, or,
+        with autoload off, for the recipe's own start. A test module's ``pytest_plugins``
+        then started the host a second time, and the module failed to import."""
+        factory.build("phx-options", group="pytest11", code=OPTIONS_PLUGIN, no_manifest=True)
+        (tmp_path / "helpermod.py").write_text("import pytest\n")
+        (tmp_path / "test_it.py").write_text(
+            "pytest_plugins = ['helpermod']\n\ndef test_it():\n    pass\n"
+        )
+        script = OPTIONS_RUN.format(folder=str(factory.directory), home=str(tmp_path / "home"))
+        run = subprocess.run(
+            [sys.executable, "-c", script, "-p", "no:cacheprovider"],
+            cwd=tmp_path,
+            env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONPATH": str(tmp_path)},
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "phx-options: active" in run.stdout
+        assert "1 passed" in run.stdout
 
     def test_started_with_a_manager_of_its_own_refused(self, tmp_path: Path) -> None:
         host = PluginHost("phx", (), home=tmp_path / "home", environment=False)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from pluginhost.discover.index.pages import IndexFile
 from pluginhost.discover.spoiled import SpoiledReleases
-from pluginhost.model.problems import Problem, ProblemKind
+from pluginhost.model.problems import CANNOT_READ, READ_FAILED, WRITER_LOST, Problem, ProblemKind
 
 NAME = "hello-1.1.0-py3-none-any.whl"
 
@@ -36,6 +38,19 @@ def test_a_wheel_refused_for_its_bytes_is_remembered_with_its_problem(tmp_path: 
 def test_a_refusal_that_may_pass_later_is_not_remembered(tmp_path: Path) -> None:
     assert not _noted(tmp_path, ProblemKind.MISSING).names("hello")
     assert not _noted(tmp_path, ProblemKind.UNTRUSTED).names("hello")
+
+
+@pytest.mark.parametrize("reason", [CANNOT_READ, WRITER_LOST, READ_FAILED])
+def test_a_read_that_did_not_go_through_is_not_remembered(tmp_path: Path, reason: str) -> None:
+    """An I/O error, a lost site writer or an error no check expected refuse a wheel as
+    invalid too, and may pass at the next read: its wheel was deleted and never tried again."""
+    wheel = tmp_path / NAME
+    wheel.write_bytes(b"fine")
+    message = f"{wheel}: plugin 'hello': {reason}: EIO"
+    refused = {str(wheel): Problem(ProblemKind.WHEEL_INVALID, "hello", message, path=str(wheel))}
+    spoiled = SpoiledReleases()
+    spoiled.note("hello", {NAME: wheel}, refused, lambda path: "aa")
+    assert not spoiled.names("hello")
 
 
 def test_kept_while_the_index_lists_the_same_bytes(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from typing import BinaryIO, Final
 import attrs
 
 from ..model.frozen import frozen
+from ..model.problems import CANNOT_READ
 from .central_directory import END_RECORD, END_RECORD_SIZE, more_entries_than
 from .names import STARTUP_MODULES, name_refusal, tree_refusal
 from .regular import open_regular
@@ -263,7 +264,7 @@ def _contents(
             data = read_wheel_bytes(path, max_size=max_size)
         handle = io.BytesIO(data.data) if data is not None else open_wheel_file(path, max_size)
     except OSError as exc:
-        raise RefusedError(f"cannot read the file: {exc}") from exc
+        raise RefusedError(f"{CANNOT_READ}: {exc}") from exc
     with handle:
         try:
             sha256 = data.sha256 if data is not None else _hash_file(handle, max_size)

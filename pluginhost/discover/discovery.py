@@ -38,7 +38,7 @@ from ..model.candidate import Candidate
 from ..model.errors import ManifestError, PluginHostError, TrustError, WheelError
 from ..model.frozen import frozen
 from ..model.pacing import pace, paced
-from ..model.problems import Problem
+from ..model.problems import CANNOT_READ, Problem
 from .archive import WheelBytes, WheelLimits
 from .candidates import candidate_from_wheel
 from .folder import WheelFolderSource, is_sdist, problem_from, sdist_problem, unexpected
@@ -350,7 +350,7 @@ class Discovery:
         try:
             key = stat_key(path)
         except OSError as exc:
-            raise WheelError(f"cannot read the file: {exc}", path=path) from exc
+            raise WheelError(f"{CANNOT_READ}: {exc}", path=path) from exc
         with self.gate.pinned():
             return self._admit(path, key, next_look=True)
 

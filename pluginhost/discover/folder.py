@@ -19,7 +19,7 @@ import attrs
 from ..model.errors import ManifestError, PluginHostError, WheelError
 from ..model.frozen import frozen
 from ..model.pacing import paced
-from ..model.problems import Problem, ProblemKind
+from ..model.problems import READ_FAILED, Problem, ProblemKind
 from .archive import WheelLimits
 from .candidates import candidate_from_wheel, inspect_plugin_wheel
 from .regular import kind_of
@@ -192,7 +192,7 @@ def unexpected(exc: Exception, path: Path) -> WheelError:
     logger.error("reading %s failed unexpectedly, refused:\n%s", path, trace)
     text = str(exc)
     text = text if len(text) <= 200 else text[:200] + "..."
-    reason = f"reading it failed unexpectedly ({type(exc).__name__}: {text})"
+    reason = f"{READ_FAILED} ({type(exc).__name__}: {text})"
     return WheelError(reason, path=path)
 
 

@@ -25,6 +25,7 @@ from typing import Final
 from ..model.errors import WheelError
 from ..model.frozen import frozen
 from ..model.manifest import load_toml_parser
+from ..model.problems import CANNOT_READ
 from .archive import RefusedError, WheelBytes, WheelLimits, hash_wheel_file, read_wheel_bytes
 from .candidates import inspect_plugin_wheel
 from .folder import unexpected
@@ -83,7 +84,7 @@ def read_here(
         data = read_wheel_bytes(path, before, max_size)
         return data if data is not None else hash_wheel_file(path, max_size)
     except OSError as exc:
-        reason = f"cannot read the file: {exc}"
+        reason = f"{CANNOT_READ}: {exc}"
         raise WheelError(reason, plugin=_plugin_named(shown), path=shown) from exc
     except RefusedError as exc:
         raise WheelError(str(exc), plugin=_plugin_named(shown), path=shown) from None

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 
-from ..model.problems import Problem, ProblemKind
+from ..model.problems import UNREAD, Problem, ProblemKind
 
 if TYPE_CHECKING:
     from .index.pages import IndexFile
@@ -40,6 +40,12 @@ _WHY_GONE: Final = (
     "; its wheel is deleted from the cache, and not downloaded again while the index lists"
     " the same file"
 )
+
+
+def _for_its_bytes(problem: Problem) -> bool:
+    """Whether ``problem`` refuses a wheel for what its bytes hold: of a kind that does, and
+    not a read that did not go through (an I/O error, the site writer lost), which may pass."""
+    return problem.kind in CONTENT_KINDS and not any(m in problem.message for m in UNREAD)
 
 
 class SpoiledReleases:
@@ -60,7 +66,7 @@ class SpoiledReleases:
         content (``refused``: its problems by absolute path)."""
         for filename, path in cached.items():
             problem = refused.get(os.path.abspath(path))
-            if problem is None or problem.kind not in CONTENT_KINDS:
+            if problem is None or not _for_its_bytes(problem):
                 continue
             digest = sha(path)
             if digest:  # "" for a file gone meanwhile: nothing known of its bytes

@@ -352,6 +352,8 @@ class ControlServer:
         request = _loads(data.decode("utf-8"))
         action = request["action"]
         plugin = request["hook"] if action == "call" else request["plugin"]
+        if not isinstance(action, str) or not isinstance(plugin, str):
+            raise ValueError("action, plugin and hook must be strings")
         result.update(action=action, plugin=plugin)
         if action == "call":
             call = remote_call(self._host, request)

@@ -24,7 +24,7 @@ from ..discover.sources import Scan
 from ..discover.wheel import WheelInfo
 from ..install.deps import DepSites
 from ..install.sites import Handover
-from ..load.collisions import DEPENDENCY_OWNER, check_host_clash, host_namespace
+from ..load.collisions import DEPENDENCY_OWNER, check_host_clash, check_shared_clash, host_namespace
 from ..load.modules import PluginFinder, pop_modules, purge_modules, release
 from ..load.reaper import Reaper, Released
 from ..model.candidate import Candidate, WheelOrigin
@@ -248,8 +248,13 @@ class SharedDependencies:
                 )
         wheel = choice.wheel
         if current is None:
-            served = {n for record in self._serving.values() for n in record.top_level}
-            check_host_clash(choice.distribution, wheel, plugin, served)
+            served = {
+                n: (record.distribution, self._sites.root / record.site_dir)
+                for record in self._serving.values()
+                for n in record.top_level
+            }
+            shared = check_shared_clash(choice.distribution, wheel, plugin, served)
+            check_host_clash(choice.distribution, wheel, plugin, shared)
         site, top_level, fresh = self._sites.install(wheel, plugin)
         others = tuple(u for u in current.users if u.plugin != plugin) if current else ()
         record = DepRecord(

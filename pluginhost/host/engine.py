@@ -44,7 +44,7 @@ from .dependencies import SharedDependencies
 from .failures import given, refusal, rollback_failed, skipped_for
 from .hookcheck import HookCheck
 from .journal import Journal
-from .ledger import Ledger
+from .ledger import Ledger, install_scan
 from .published import Published
 from .settings import Settings
 from .view import View, failed_info, kept_out_info
@@ -209,9 +209,10 @@ class Engine:
 
         :raises PluginHostError: the error of the step that failed, or why it was not chosen.
         """
-        ledger = self._ledger
-        name = candidate.name
+        ledger, name = self._ledger, candidate.name
         before = (ledger.manual.get(name), name in ledger.pinned)
+        removed = name in ledger.removed
+        scan = install_scan(scan, candidate, ledger.candidates().get(name), removed=removed)
         ledger.manual[name] = candidate
         if ledger.newer_on_offer(candidate, scan.candidates) and self.config.policy.allow_downgrade:
             ledger.pinned.add(name)
@@ -220,13 +221,12 @@ class Engine:
         ledger.removed.discard(name)
         ledger.rejected.discard(candidate.key)
         self._journal.forgive(candidate.key)
-        serving = ledger.candidates().get(name)
-        if serving is not None and serving.key != candidate.key:
-            scan = scan + Scan(candidates=(serving,))  # refused, it leaves the plugin as it was
         outcome = self.reconcile(scan, unavailable)
         if ledger.is_active(candidate):
             return self._view.plugins[name]
         ledger.set_pin(name, *before)  # what did not take is not offered again, nor pinned
+        if removed:
+            ledger.removed.add(name)
         # The error's traceback keeps this frame: no local for it, and only the serving candidate.
         serving = self._ledger.candidates().get(name)
         raise given(

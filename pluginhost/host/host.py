@@ -240,7 +240,7 @@ class PluginHost(Controls):
         :raises HostStateError: when the host made its own manager, or is started already."""
         if self._started:
             raise HostStateError("host is started already")
-        start_at_load(self.plugin_manager, self.group, self.start)
+        start_at_load(self.plugin_manager, self.group, self.start, lambda: self._started)
 
     @property
     def running(self) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from ..discover.sources import Scan
 from ..model.candidate import (
     ONE_BY_ONE,
     Candidate,
@@ -33,7 +34,7 @@ from ..state.registry import Record, Registry
 from ..swap.members import Active
 from .view import active_info, failed_info
 
-__all__ = ["Ledger"]
+__all__ = ["Ledger", "install_scan"]
 
 _CANDIDATE = operator.attrgetter("candidate")
 
@@ -336,3 +337,18 @@ def _held_records(
         for name, candidate in sorted(manual.items())
         if name not in active
     )
+
+
+def install_scan(
+    scan: Scan, candidate: Candidate, serving: Candidate | None, *, removed: bool
+) -> Scan:
+    """What ``install(candidate)`` chooses from, so that a refused install leaves its plugin as
+    it was: the version serving stays offered (with downgrades allowed it would not be, and
+    the sources' older version took its place), and a plugin an operator removed stays out
+    (only ``candidate``, offered by the install itself, may bring it back)."""
+    if removed:
+        kept = tuple(c for c in scan.candidates if c.name != candidate.name)
+        return attrs.evolve(scan, candidates=kept)
+    if serving is not None and serving.key != candidate.key:
+        return scan + Scan(candidates=(serving,))
+    return scan

@@ -38,14 +38,21 @@ def placement(manager: pluggy.PluginManager, *, application_first: bool) -> Plac
     return Placement.of(manager, application_first=application_first)
 
 
-def start_at_load(manager: pluggy.PluginManager, group: str, start: Callable[[], object]) -> None:
-    """Call ``start`` right after the application next loads its installed plugins of ``group``
-    through ``manager.load_setuptools_entrypoints`` (see
+def start_at_load(
+    manager: pluggy.PluginManager,
+    group: str,
+    start: Callable[[], object],
+    started: Callable[[], bool],
+) -> None:
+    """Call ``start`` right after the application next loads all its installed plugins of
+    ``group`` through ``manager.load_setuptools_entrypoints`` (see
     :meth:`~pluginhost.PluginHost.start_with_application`).
 
     The manager's method is wrapped on the instance, and unwrapped at that call: an application
-    that loads again starts nothing more. ``start`` runs inside the application's call, so what
-    it raises is raised there.
+    that loads again starts nothing more. A load of one plugin by its name (pytest's ``-p
+    NAME``, ``PYTEST_PLUGINS``, a conftest's ``pytest_plugins``) is not that moment; nor is a
+    load once the host was ``started`` otherwise (then the wrapper only goes). ``start`` runs
+    inside the application's call, so what it raises is raised there.
 
     :raises HostStateError: for a manager made by the host (no application loads through it),
         or one that waits already.
@@ -58,9 +65,10 @@ def start_at_load(manager: pluggy.PluginManager, group: str, start: Callable[[],
 
     def load_then_start(asked: str, name: str | None = None) -> int:
         loaded = load(asked, name)
-        if asked == group:
+        if asked == group and (name is None or started()):
             vars(manager).pop("load_setuptools_entrypoints", None)
-            start()
+            if not started():
+                start()
         return loaded
 
     setattr(manager, "load_setuptools_entrypoints", load_then_start)  # noqa: B010  (a method)

@@ -33,6 +33,7 @@ from ..discover.archive import WheelLimits
 from ..discover.reading import WheelRead
 from ..model.errors import InstallError, WheelError
 from ..model.interpreter import fresh_interpreter
+from ..model.problems import WRITER_LOST
 from ..state.faults import any_armed, armed
 from .compiled import Compiled
 from .site_writer import SiteJob, WriteAhead, write_site
@@ -162,7 +163,7 @@ class WriterProcess:
                 _check_target(reply, sent)
             except LostError as exc:
                 self._lose(child, exc)
-                reason = f"the site writer was lost while it read the file: {exc}"
+                reason = f"{WRITER_LOST} while it read the file: {exc}"
                 raise WheelError(reason, path=path) from None
             self._lost = 0
             if isinstance(reply, ReadDone) and reply.target:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.machinery
 import logging
 import sys
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -240,6 +240,36 @@ def _host_location(module: str) -> str:
     return f"through {spec.loader!r}"
 
 
+def check_shared_clash(
+    distribution: str, wheel: WheelInfo, plugin: str, served: Mapping[str, tuple[str, Path]]
+) -> set[str]:
+    """The top-level names of a new shared dependency that other shared dependencies serve
+    already (``served``: each name's distribution and site dir), as namespace packages both
+    ship a portion of (jaraco.functools and jaraco.context both ship ``jaraco/``): shared, as
+    in site-packages, whether imported already or not.
+
+    :raises ResolutionError: naming both distributions, for a name one of them ships as a
+        regular module or package: one interpreter has one module of a name, and the second
+        would get the first one's code.
+    """
+    shared = set()
+    for module in wheel.top_level:
+        if module not in served:
+            continue
+        other, site = served[module]
+        there = site / module
+        portion = _portion_of(wheel.members, module)
+        if portion and there.is_dir() and not (there / "__init__.py").exists():
+            shared.add(module)
+            continue
+        raise ResolutionError(
+            f"top-level module {module!r} of shared dependency {distribution} is already "
+            f"served by shared dependency {other}",
+            plugin=plugin,
+        )
+    return shared
+
+
 def check_host_clash(
     distribution: str, wheel: WheelInfo, plugin: str, shared: Collection[str] = ()
 ) -> None:
@@ -248,9 +278,9 @@ def check_host_clash(
     refused when the wheel ships a portion of it (no ``__init__.py``): both serve, as in one
     site-packages.
 
-    :param shared: the top-level names the host's shared dependencies serve: not the
-        environment's, even once imported (the dependencies share them, see
-        :meth:`~pluginhost.load.modules.PluginFinder.share`).
+    :param shared: names the host's shared dependencies serve as a namespace package the
+        wheel adds a portion to (:func:`check_shared_clash`): not the environment's, even once
+        imported.
     :raises ResolutionError: naming the module and where the host has it from.
     """
     for module in wheel.top_level:

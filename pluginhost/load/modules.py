@@ -74,6 +74,9 @@ class PluginFinder(importlib.abc.MetaPathFinder):
         # Site dir -> module name -> its bytecode, as the site writer sent it back.
         self._compiled: dict[str, dict[str, Compiled]] = {}
         self._rewrite: Rewrite | None = None
+        # The plugins' own top-level names: only those are handed to the rewrite, as pytest
+        # rewrites its installed plugins' modules, not their dependencies'.
+        self._rewritable: set[str] = set()
 
     def rewrite_with(self, rewrite: Rewrite | None) -> None:
         """Have the plugins' modules found by ``rewrite`` first, when it finds them: the
@@ -97,11 +100,19 @@ class PluginFinder(importlib.abc.MetaPathFinder):
                 self._compiled.pop(next(iter(self._compiled)))
             self._compiled[str(root)] = held
 
-    def map(self, names: Iterable[str], root: Path) -> None:
-        """Make the top-level ``names`` importable from ``root`` (and from nowhere else)."""
+    def map(self, names: Iterable[str], root: Path, *, plugin: bool = False) -> None:
+        """Make the top-level ``names`` importable from ``root`` (and from nowhere else).
+
+        :param plugin: the names are a plugin's own (see :meth:`rewrite_with`), not a shared
+            dependency's.
+        """
         with self._lock:
             for name in names:
                 self._roots[name] = (str(root),)
+                if plugin:
+                    self._rewritable.add(name)
+                else:
+                    self._rewritable.discard(name)
 
     def share(self, names: Iterable[str], root: Path) -> None:
         """Make the top-level ``names`` importable from ``root`` too, after the dirs they are
@@ -111,6 +122,7 @@ class PluginFinder(importlib.abc.MetaPathFinder):
         A namespace package imported already gets the portion in its ``__path__``: its
         submodules are looked for there, not through this finder.
         """
+        names = list(names)
         with self._lock:
             for name in names:
                 kept = tuple(r for r in self._roots.get(name, ()) if r != str(root))
@@ -140,6 +152,7 @@ class PluginFinder(importlib.abc.MetaPathFinder):
                 if rest:
                     self._portions[name] = rest
                 roots = self._roots.pop(name, ())
+                self._rewritable.discard(name)
                 gone = roots if root is None else tuple(r for r in roots if r == str(root))
                 if len(gone) < len(roots):
                     self._roots[name] = tuple(r for r in roots if r not in gone)
@@ -157,7 +170,7 @@ class PluginFinder(importlib.abc.MetaPathFinder):
         if roots is None:
             portions = self._portions.get(top)
             return _in_portions(fullname, portions, path) if portions and dot else None
-        if self._rewrite is not None:
+        if self._rewrite is not None and top in self._rewritable:
             spec = self._rewrite(fullname, list(path) if dot and path is not None else list(roots))
             if spec is not None:
                 return spec

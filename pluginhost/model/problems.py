@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import enum
+from typing import Final
 
 from .frozen import frozen
+
+#: How a wheel's refusal reads when its bytes could not be read through (an I/O error, the
+#: site writer lost, an error no check expected): unlike a refusal for what the bytes hold,
+#: it may pass at the next read.
+CANNOT_READ: Final = "cannot read the file"
+WRITER_LOST: Final = "the site writer was lost"
+READ_FAILED: Final = "reading it failed unexpectedly"
+UNREAD: Final = (CANNOT_READ, WRITER_LOST, READ_FAILED)
 
 
 class ProblemKind(str, enum.Enum):

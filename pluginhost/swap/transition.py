@@ -131,7 +131,7 @@ class Transition:
         members = [m for m in members if not self.processes.isolated(m.candidate)]
         for m in members:
             if m.site_dir is not None:
-                self.finder.map(m.top_level, m.site_dir)
+                self.finder.map(m.top_level, m.site_dir, plugin=True)
         plugins = [
             Ahead(
                 m.name,
@@ -251,7 +251,7 @@ class Transition:
         for m in members:
             m.imported = True
             if m.site_dir is not None:
-                self.finder.map(m.top_level, m.site_dir)
+                self.finder.map(m.top_level, m.site_dir, plugin=True)
         owned = owned_names(members)
         for m in members:
             if self.processes.isolated(m.candidate):
@@ -429,7 +429,7 @@ class Transition:
                 sys.modules.update(m.stash)
                 m.stash = {}
                 if m.old.site_dir is not None:
-                    self.finder.map(m.old.top_level, m.old.site_dir)
+                    self.finder.map(m.old.top_level, m.old.site_dir, plugin=True)
         crash_point("after_undoing", members[0].candidate.version_text)
         return problems
 
