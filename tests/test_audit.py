@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import greet_code
 
-from pluginhost import PluginHost
+from pluginhost import PluginHost, StoreError
 from pluginhost.model.events import Event, EventKind
 from pluginhost.state.audit import AuditEntry, AuditLog, entry_for, read_audit, verify_audit
 from pluginhost.testing import WheelFactory
@@ -383,3 +383,14 @@ class TestCommand:
         proc = self.run("--home", str(tmp_path))
         assert proc.returncode == 1
         assert "no audit log" in proc.stderr
+
+
+def test_a_fifo_in_place_of_the_audit_log_is_refused(tmp_path: Path) -> None:
+    """A FIFO where the audit log goes makes opening it a StoreError naming the file, not a
+    wait for a writer that never comes (the host's start hung there)."""
+    path = tmp_path / "audit.log"
+    os.mkfifo(path, 0o600)
+    with pytest.raises(StoreError, match="not a regular file"):
+        AuditLog(tmp_path).open()
+    with pytest.raises(StoreError, match="not a regular file"):
+        list(read_audit(path))

@@ -317,3 +317,10 @@ class TestHostHoldsBack:
         host.stop()
         assert list((host.home / "quarantine" / "loading").iterdir()) == []
         assert make_host().load_order() == ("hello",)
+
+
+def test_a_verdict_nested_too_deeply_is_skipped(tmp_path: Path) -> None:
+    """A verdict file of JSON nested past the recursion limit is skipped with a warning, as
+    every other unreadable one is: RecursionError escaped the host's start."""
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert read_verdicts(tmp_path) == []

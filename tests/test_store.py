@@ -229,6 +229,17 @@ class TestAtomicJsonFile:
         assert reason in doc.recovered
         assert "registry.json.bak" in doc.recovered
 
+    def test_a_fifo_in_place_of_the_main_copy_is_not_read(self, doc: AtomicJsonFile) -> None:
+        """A FIFO put where the document was is refused unread, and the backup is used: it
+        hung the host's start, and the CLI that read the home."""
+        doc.write({"n": 1})
+        doc.write({"n": 2})
+        doc.path.unlink()
+        os.mkfifo(doc.path, 0o600)
+        assert doc.read() == {"n": 1}
+        assert doc.recovered is not None
+        assert "not a regular file (a FIFO)" in doc.recovered
+
     def test_missing_main_falls_back_to_backup(self, doc: AtomicJsonFile) -> None:
         """A deleted main copy is recovered from the backup."""
         doc.write({"n": 1})

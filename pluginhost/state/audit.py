@@ -36,6 +36,7 @@ import attrs
 from ..model.errors import StoreError
 from ..model.events import Event, EventKind
 from ..model.frozen import frozen
+from . import fs
 from .bounds import bound_text
 from .fs import FILE_MODE, describe
 from .store import AtomicJsonFile
@@ -323,7 +324,7 @@ def _last_link(path: Path) -> tuple[str, bool]:
     """The sha256 of the file's last line (the next entry's ``prev``), and whether that line
     is torn (a crash mid-write) and needs its newline before anything is appended."""
     try:
-        with open(path, "rb") as f:
+        with os.fdopen(fs.open_read(path), "rb") as f:
             f.seek(0, os.SEEK_END)
             f.seek(max(0, f.tell() - _TAIL))
             tail = f.read()
@@ -350,7 +351,7 @@ def read_audit(path: Path) -> Iterator[AuditEntry | str]:
 
 def _raw_lines(path: Path) -> Iterator[tuple[int, bytes]]:
     try:
-        with open(path, "rb") as f:
+        with os.fdopen(fs.open_read(path), "rb") as f:
             yield from enumerate(f, start=1)
     except OSError as exc:
         raise StoreError(f"cannot read the audit log: {describe(exc)}", path=path) from exc

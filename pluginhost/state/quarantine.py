@@ -44,6 +44,7 @@ from ..model.errors import ActivationError
 from ..model.frozen import frozen
 from ..model.names import PluginName
 from ..model.problems import Problem, ProblemKind
+from . import fs
 from .fs import make_dirs
 
 __all__ = ["Loading", "Marker", "Quarantine", "Verdict", "release", "unmarked"]
@@ -288,9 +289,9 @@ class Quarantine:
                 continue
             try:
                 # Spaces (and zeros, if the process died as the file grew) around the JSON.
-                data = marker.read_bytes().strip(b" \0")
+                data = fs.read_file(marker).strip(b" \0")
                 plugins = [Loading.from_json(p) for p in json.loads(data)] if data else []
-            except (OSError, ValueError, TypeError) as exc:
+            except (OSError, ValueError, TypeError, RecursionError) as exc:
                 logger.warning("unreadable loading marker %s dropped: %s", marker, exc)
                 marker.unlink(missing_ok=True)
                 continue
@@ -368,10 +369,10 @@ def read_verdicts(folder: Path) -> list[Verdict]:
         if not path.name.endswith(_SUFFIX) or path.name.startswith("."):
             continue
         try:
-            data = json.loads(path.read_bytes())
+            data = json.loads(fs.read_file(path))
             since = data.get("since") if isinstance(data, dict) else None
             verdicts.append(Verdict(Loading.from_json(data), str(since), path))
-        except (OSError, ValueError, TypeError) as exc:
+        except (OSError, ValueError, TypeError, RecursionError) as exc:
             logger.warning("unreadable quarantine entry %s skipped: %s", path, exc)
     return verdicts
 

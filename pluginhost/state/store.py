@@ -205,7 +205,7 @@ class AtomicJsonFile:
         content: bytes | None = None
         try:
             if self._verified is None or _identity(self.path) != self._verified:
-                content = self.path.read_bytes()
+                content = fs.read_file(self.path)
                 _decode(content)
         except (OSError, _UnusableCopyError):
             return
@@ -214,7 +214,7 @@ class AtomicJsonFile:
             fs.link(self.path, link)
         except OSError:
             # File systems without hard links (vfat, some network mounts): copy what we verified.
-            link = self._write_temp(self.path.read_bytes() if content is None else content)
+            link = self._write_temp(fs.read_file(self.path) if content is None else content)
         try:
             fs.replace(link, self.backup)
         finally:
@@ -256,7 +256,7 @@ def _digest(text: str) -> str:
 
 def _read_copy(path: Path) -> Any:
     try:
-        content = path.read_bytes()
+        content = fs.read_file(path)
     except FileNotFoundError:
         raise _UnusableCopyError("is missing", missing=True) from None
     except OSError as exc:

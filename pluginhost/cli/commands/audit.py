@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from ...model.errors import PluginHostError
@@ -20,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     :raises PluginHostError: when the home has no audit log.
     """
     path = home(args) / AUDIT_NAME
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise PluginHostError("no audit log: no host has started on this home", path=path)
     if args.verify:
         return _verify(path, as_json=args.json)
