@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import msgspec
 import pytest
 
-from pluginhost.proc.channel import SPIN, Channel, Frames
+from pluginhost.proc.channel import SPIN, Channel, Frames, frame_bound
 from pluginhost.proc.messages import Call, Result, frame
-from pluginhost.state.frames import HEADER
+from pluginhost.state.frames import HEADER, MAX_FRAME
 
 # A Result whose value is a list nested 100,000 deep: msgspec raises RecursionError for it.
 DEEP = b"\x93" + msgspec.msgpack.encode("result") + b"\x01" + b"\x91" * 100_000 + b"\xc0"
@@ -116,3 +116,28 @@ class TestSpin:
             timer.join()
         with pytest.raises(TimeoutError):
             frames.next(time.monotonic() + 0.01)
+
+
+class TestBound:
+    def test_a_frame_past_the_bound_ends_at_its_header(
+        self, pair: tuple[socket.socket, socket.socket]
+    ) -> None:
+        """A frame larger than the worker's bound is refused when its header is read, before
+        anything of it is buffered: a worker with a small memory limit made the host buffer
+        a 240 MiB frame, and copy it twice."""
+        ours, theirs = pair
+        frames = Frames(ours, frame_bound(1))
+        theirs.sendall(HEADER.pack(2 * 2**20) + b"x" * 1024)
+        assert frames.next(time.monotonic() + 10) is None
+        assert len(frames.buffer) < 2**16  # the header and what came with it, no more
+
+    def test_a_frame_within_the_bound_is_taken(
+        self, pair: tuple[socket.socket, socket.socket]
+    ) -> None:
+        ours, theirs = pair
+        threading.Thread(target=theirs.sendall, args=(frame(b"y" * 2**20),), daemon=True).start()
+        assert Frames(ours, frame_bound(2)).next(time.monotonic() + 10) == b"y" * 2**20
+
+    def test_no_memory_limit_keeps_the_largest_frame(self) -> None:
+        assert frame_bound(None) == MAX_FRAME
+        assert frame_bound(10**6) == MAX_FRAME

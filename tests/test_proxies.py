@@ -12,7 +12,7 @@ import pytest
 from hookspecs import greeter
 from pluginhost import ActivationError
 from pluginhost.proc.worker import HookDescription
-from pluginhost.swap.proxies import ProcessProxy, build_proxies
+from pluginhost.swap.proxies import MOST_HOOKS, ProcessProxy, build_proxies
 
 
 def hook(
@@ -102,14 +102,22 @@ class TestProxies:
             hook("greet", ("_pluginhost_forward_",)),
             hook("greet", ("a", "a")),
             hook("greet", entry_point="elsewhere"),
+            hook("greet", ("\ufb01", "fi")),
         ],
-        ids=["hook-name", "keyword", "reserved", "twice", "entry-point"],
+        ids=["hook-name", "keyword", "reserved", "twice", "entry-point", "one-once-normal"],
     )
     def test_refused_descriptions(self, bad: HookDescription) -> None:
         """A description no function can honour is refused at register, naming the plugin."""
         with pytest.raises(ActivationError) as info:
             build_proxies("p", greeter.PROJECT, ["main"], [bad], Recorder(), None)
         assert (info.value.plugin, info.value.step) == ("p", "register")
+
+    def test_too_many_hooks_refused(self) -> None:
+        """A worker describing more hooks than any plugin has is refused before any is made:
+        switching 40,000 in held the host's lock for minutes."""
+        hooks = [hook(f"h{i}", ()) for i in range(MOST_HOOKS + 1)]
+        with pytest.raises(ActivationError, match=f"described {MOST_HOOKS + 1} hooks"):
+            build_proxies("p", greeter.PROJECT, ["main"], hooks, Recorder(), None)
 
     @pytest.mark.parametrize(
         "names",

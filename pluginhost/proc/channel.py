@@ -30,7 +30,7 @@ import msgspec
 from .messages import HEADER, MAX_FRAME, Failure, Result, decoder, encoder, frame
 from .weigh import WEIGH_ABOVE, TooHeavyError, head, weigh
 
-__all__ = ["Channel", "FrameTooLargeError", "Slot"]
+__all__ = ["Channel", "FrameTooLargeError", "Slot", "frame_bound"]
 
 
 class FrameTooLargeError(ValueError):
@@ -82,18 +82,30 @@ def _spins() -> bool:
     return cores > 1 and _DONTWAIT != 0
 
 
-class Frames:
-    """Whole frames from a blocking socket, each read within an optional deadline."""
+def frame_bound(memory_mb: int | None) -> int:
+    """The largest message the host takes from a worker: one it could have encoded in its
+    memory (``memory_mb``), at most :data:`MAX_FRAME`. A worker streaming a frame a bit at a
+    time made the host buffer (and copy) up to 256 MiB, whatever its own limit."""
+    return MAX_FRAME if memory_mb is None else min(MAX_FRAME, memory_mb * 2**20)
 
-    def __init__(self, sock: socket.socket) -> None:
+
+class Frames:
+    """Whole frames from a blocking socket, each read within an optional deadline.
+
+    :param most: the largest frame taken; a larger one ends the channel as soon as its
+        header is read, before any of it is buffered.
+    """
+
+    def __init__(self, sock: socket.socket, most: int = MAX_FRAME) -> None:
         self.sock = sock
+        self.most = most
         self.buffer = bytearray()
         self.poller = select.poll()
         self.poller.register(sock, select.POLLIN)
         self.spin = _spins()
 
     def next(self, deadline: float | None) -> bytes | None:
-        """The next frame's payload; None at EOF (or a frame past :data:`MAX_FRAME`).
+        """The next frame's payload; None at EOF (or a frame past :attr:`most`).
 
         :raises TimeoutError: ``deadline`` (a ``time.monotonic()`` value) passed first.
         """
@@ -101,10 +113,11 @@ class Frames:
         while True:
             if len(buffer) >= 4:
                 (size,) = HEADER.unpack_from(buffer)
-                if size > MAX_FRAME:
+                if size > self.most:
                     return None
                 if len(buffer) >= 4 + size:
-                    payload = bytes(buffer[4 : 4 + size])
+                    with memoryview(buffer) as view:  # one copy of a large frame, not two
+                        payload = bytes(view[4 : 4 + size])
                     del buffer[: 4 + size]
                     return payload
             chunk = self._spun() if self.spin else None
@@ -144,9 +157,11 @@ class Channel:
         sock: socket.socket,
         on_other: Callable[[object], None],
         on_eof: Callable[[], None],
+        *,
+        most: int = MAX_FRAME,
     ) -> None:
         self.sock = sock
-        self.frames = Frames(sock)
+        self.frames = Frames(sock, most)
         self._encode = encoder().encode
         self._decode = decoder().decode
         self._send_lock = threading.Lock()

@@ -37,7 +37,7 @@ from ..model.errors import (
 from ..model.frozen import frozen
 from ..model.limits import ResourceLimits
 from . import cgroup
-from .channel import Channel, FrameTooLargeError, Slot
+from .channel import Channel, FrameTooLargeError, Slot, frame_bound
 from .exits import ExitInfo, exit_info
 from .messages import (
     PROTOCOL_VERSION,
@@ -146,7 +146,8 @@ class Worker:
         self._cgroup = cgroup_path
         self._limit: str | None = None
         self._exited = threading.Event()
-        self._channel = Channel(sock, self._on_message, self._on_eof)
+        most = frame_bound(spec.limits.memory_mb)
+        self._channel = Channel(sock, self._on_message, self._on_eof, most=most)
         self._watcher: threading.Thread | None = None
 
     @classmethod

@@ -16,6 +16,7 @@ Each function hands its arguments, by name, to a ``forward`` callable (the plugi
 from __future__ import annotations
 
 import keyword
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
@@ -32,6 +33,10 @@ _FORWARD: Final = "_pluginhost_forward_"
 #: Arguments of lifecycle hooks that are live objects of the host: they cannot cross to the
 #: worker, which gets ``None`` in their place.
 HOST_ONLY: Final = {"pluginhost_activate": "host", "pluginhost_deactivate": "host"}
+#: The most hooks a worker may describe: far more than any plugin implements (pytest has about
+#: a hundred hook specifications), and few enough that switching them in stays quick; each
+#: one is a hook the host's manager gets.
+MOST_HOOKS: Final = 1000
 
 
 class HookLike(Protocol):
@@ -97,8 +102,11 @@ def build_proxies(
     :param forward: how a call reaches the worker.
     :param link: kept on each proxy (see :class:`ProcessProxy`).
     :raises ActivationError: at ``register``, when a hook or argument name is not one a
-        function can have.
+        function can have, or the worker described more than :data:`MOST_HOOKS` hooks.
     """
+    if len(hooks) > MOST_HOOKS:
+        reason = f"its worker described {len(hooks)} hooks, more than {MOST_HOOKS}"
+        raise ActivationError(reason, plugin=plugin, step="register")
     marker = pluggy.HookimplMarker(project)
     proxies = {ep: ProcessProxy(plugin, ep, link) for ep in entry_points}
     for hook in hooks:
@@ -126,7 +134,9 @@ def _function(plugin: str, hook: HookLike, forward: Forward) -> Callable[..., An
     """A function named ``hook.name`` taking ``hook.argnames`` that forwards them by name."""
     names = [hook.name, *hook.argnames]
     for name in names:
-        if not name.isidentifier() or keyword.iskeyword(name) or name == _FORWARD:
+        # Python reads identifiers in NFKC form: "\ufb01" and "fi" would be one argument.
+        normal = unicodedata.normalize("NFKC", name) == name
+        if not name.isidentifier() or keyword.iskeyword(name) or name == _FORWARD or not normal:
             reason = f"hook {hook.name!r} has a name a function cannot take: {name!r}"
             raise ActivationError(reason, plugin=plugin, step="register")
     if len(set(hook.argnames)) != len(hook.argnames):

@@ -180,7 +180,17 @@ def switch(
     for hook_name in created:
         setattr(pm.hook, hook_name, pluggy.HookCaller(hook_name, pm._hookexec))
     hosted = _hosted(pm)
-    staged = {h: _staged_list(pm, h, gone, new, placement, hosted) for h in hook_names}
+    # Each hook's new implementations, in order, gathered once: looked for in every plugin's
+    # list at each hook, it grew with the square of the hooks (a worker that described
+    # 40,000 held the host's lock for minutes).
+    adding: dict[str, list[pluggy.HookImpl]] = {}
+    for group in new:
+        for name, impl in group.impls:
+            adding.setdefault(name, []).append(impl)
+    staged = {
+        h: _staged_list(pm, h, gone, adding.get(h, ()), bool(new), placement, hosted)
+        for h in hook_names
+    }
     names = {o.name: pm._name2plugin[o.name] for o in old if o.name in pm._name2plugin}
     names.update({n.name: pm._name2plugin[n.name] for n in new if n.name in pm._name2plugin})
     touched = frozenset(g.name for g in (*old, *new))
@@ -242,7 +252,8 @@ def _staged_list(
     pm: pluggy.PluginManager,
     hook_name: str,
     gone: set[int],
-    new: Sequence[Implementations],
+    adding: Sequence[pluggy.HookImpl],
+    any_new: bool,
     placement: Placement | None,
     hosted: set[str],
 ) -> list[pluggy.HookImpl]:
@@ -256,17 +267,15 @@ def _staged_list(
         # Filtered in C: a stop unloads every plugin, each from hooks that all of them implement.
         leaving = map(gone.__contains__, map(id, map(_PLUGIN, impls)))
         impls = list(compress(impls, map(not_, leaving)))
-    above = placement.above(impls, hosted) if placement is not None and new else []
+    above = placement.above(impls, hosted) if placement is not None and any_new else []
     if above:
         lifted = set(map(id, above))
         impls = [impl for impl in impls if id(impl) not in lifted]
     # A plain load removes nothing: a copy at C speed, where the filter above, run for each of
     # hundreds of plugins loaded, grew with the square of their number.
     scratch._hookimpls.extend(impls)
-    for group in new:
-        for name, impl in group.impls:
-            if name == hook_name:
-                scratch._add_hookimpl(impl)
+    for impl in adding:
+        scratch._add_hookimpl(impl)
     for impl in registration_order(above):
         scratch._add_hookimpl(impl)
     return list(scratch._hookimpls)
