@@ -356,6 +356,25 @@ class TestRun:
 
 
 class TestRunTellsTheTruth:
+    def test_a_plugins_huge_error_text_is_cut(self, tmp_path: Path) -> None:
+        """An event or problem line is cut as the audit log's fields are: a plugin raising a
+        2 MB message made two lines of 2 MB each (and 20 MB ones for 20 MB)."""
+        config = tmp_path / "pluginhost.toml"
+        config.write_text(CONFIG)
+        (tmp_path / "wheels").mkdir()
+        code = 'raise RuntimeError("big" + "A" * 2_000_000)\n'
+        wheel = WheelFactory(tmp_path / "out").build("evil", "1.0.0", code=code)
+        os.replace(wheel, tmp_path / "wheels" / wheel.name)
+        host = HostProcess(config)
+        try:
+            host.wait_for("not loaded: evil 1.0.0")
+        finally:
+            status, err = host.stop()
+        assert status == 0, err
+        told = [line for line in host.lines if "evil" in line]
+        assert any("more characters cut; sha256 of the whole" in line for line in told)
+        assert max(map(len, host.lines)) < 5000
+
     def test_problems_appear_and_clear(self, tmp_path: Path) -> None:
         """A missing folder and a plugin left out each get one line when they appear and one
         when they clear, without --debug."""

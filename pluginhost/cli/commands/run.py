@@ -33,6 +33,7 @@ from ...host.statusdoc import problem_json
 from ...model.events import Event
 from ...model.problems import Problem, ProblemKind
 from ...state.audit import record_for
+from ...state.bounds import bound_strings, bound_text
 from ..common import EXIT_OK, document, note, say
 from ..run_options import blocked_names, start_metrics
 
@@ -131,11 +132,13 @@ def problem_line(problem: Problem, *, appeared: bool) -> str:
     return f"not loaded: {problem.message}"
 
 
+# Each line is bounded as the audit log's fields are: a plugin's 20 MB error text made two
+# lines of 20 MB each in the run's log.
 def _show_event(event: Event, *, as_json: bool) -> None:
     if as_json:
         _json_line({"type": "event", **record_for(event).to_json()})
     else:
-        say(f"{_clock()}  {event.describe()}")
+        say(f"{_clock()}  {bound_text(event.describe())}")
 
 
 def _show_problem(problem: Problem, appeared: bool, *, as_json: bool) -> None:
@@ -144,12 +147,12 @@ def _show_problem(problem: Problem, appeared: bool, *, as_json: bool) -> None:
         now = datetime.datetime.now(tz=datetime.timezone.utc).isoformat(timespec="milliseconds")
         _json_line({"type": "problem", "change": change, "time": now, **problem_json(problem)})
     else:
-        say(f"{_clock()}  {problem_line(problem, appeared=appeared)}")
+        say(f"{_clock()}  {bound_text(problem_line(problem, appeared=appeared))}")
 
 
 def _json_line(data: dict[str, Any]) -> None:
     data.pop("prev", None)  # the audit log's chain: no meaning outside the log
-    say(json.dumps(document(data), sort_keys=False))
+    say(json.dumps(document(bound_strings(data)), sort_keys=False))
 
 
 def _clock() -> str:
