@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import zipfile
 from pathlib import Path
 
@@ -53,6 +54,47 @@ class TestBuildWheel:
         with pytest.raises(BuildError, match="no_such_backend_module") as info:
             build_wheel(project, tmp_path / "out")
         assert info.value.path == str(project.resolve())
+
+    def test_a_backend_that_hangs_times_out(self, tmp_path: Path) -> None:
+        """A backend that never returns is a BuildError after the timeout; `dev --once`
+        waited for ever. What it prints is kept in files, its end read back."""
+        project = tmp_path / "hangs"
+        (project / "backend").mkdir(parents=True)
+        (project / "backend" / "slowpoke.py").write_text(
+            "import sys, time\n"
+            "def build_wheel(out, config=None, metadata=None):\n"
+            "    sys.stdout.write('x' * 10_000_000)\n"
+            "    time.sleep(60)\n"
+        )
+        (project / "pyproject.toml").write_text(
+            '[build-system]\nrequires = []\nbuild-backend = "slowpoke"\n'
+            'backend-path = ["backend"]\n'
+        )
+        started = time.monotonic()
+        with pytest.raises(BuildError, match="'slowpoke' did not finish within 2 s"):
+            build_wheel(project, tmp_path / "out", timeout=2)
+        assert time.monotonic() - started < 30
+
+    @pytest.mark.parametrize(
+        "build_system",
+        [
+            "[build-system]\nbackend-path = [1]\n",
+            "[build-system]\nbuild-backend = 3\n",
+            "build-system = 5\n",
+            "[build-system]\nrequires = " + "[" * 5000 + "]" * 5000 + "\n",
+            "x = " + "9" * 5000 + "\n",
+        ],
+        ids=["backend-path", "backend", "table", "nested", "digits"],
+    )
+    def test_a_pyproject_that_cannot_be_read_is_a_build_error(
+        self, tmp_path: Path, build_system: str
+    ) -> None:
+        """A [build-system] of the wrong shape, nesting past the recursion limit or an integer
+        past int()'s digits is a BuildError naming the project: each was an internal error."""
+        (tmp_path / "pyproject.toml").write_text(build_system)
+        with pytest.raises(BuildError) as info:
+            build_wheel(tmp_path, tmp_path / "out")
+        assert info.value.path == str(tmp_path.resolve())
 
     @pytest.mark.parametrize(
         ("requires", "named"),

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final, TypeGuard
 
 from ..model.errors import BuildError
 
@@ -33,6 +33,11 @@ __all__ = ["backend_of", "build_wheel", "cached_wheel", "source_digest"]
 # requirement is not installed (where its ImportError was all that was told). The
 # [build-system] list alone refuses nothing: it often names what the backend no longer needs
 # ("wheel", with setuptools 70.1 and later).
+#: Seconds a backend may take to build a wheel (a compiled extension's build takes minutes).
+BUILD_SECONDS: Final = 1800.0
+#: How much of the backend's output is read back: its last lines say what it built or why not.
+_TAIL: Final = 64 * 1024
+
 _HOOK_SCRIPT: Final = """
 import importlib, json, sys
 from importlib.metadata import PackageNotFoundError, version
@@ -91,10 +96,17 @@ print(json.dumps({"wheel": built}))
 """
 
 
-def build_wheel(project: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Path:
+def build_wheel(
+    project: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    timeout: float = BUILD_SECONDS,
+) -> Path:
     """Build ``project``'s wheel into ``out_dir`` by calling its backend's ``build_wheel`` hook.
 
-    :raises BuildError: naming the project and the backend's own error output.
+    :param timeout: seconds the backend may take; it is killed then.
+    :raises BuildError: naming the project and the backend's own error output, or the
+        timeout; or what in its ``pyproject.toml`` cannot be read.
     """
     project = Path(project).resolve()
     out = Path(out_dir).resolve()
@@ -104,15 +116,25 @@ def build_wheel(project: str | os.PathLike[str], out_dir: str | os.PathLike[str]
     if backend_path:
         extra = os.pathsep.join(str(project / p) for p in backend_path)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [extra, env.get("PYTHONPATH")]))
-    proc = subprocess.run(
-        [sys.executable, "-c", _HOOK_SCRIPT, backend, str(out), json.dumps(requires)],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    told = _told(proc.stdout)
+    command = [sys.executable, "-c", _HOOK_SCRIPT, backend, str(out), json.dumps(requires)]
+    # Into files, of which only the ends are read: a backend printing gigabytes was held in
+    # memory whole.
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        try:
+            returncode = subprocess.run(
+                command,
+                cwd=project,
+                env=env,
+                stdout=stdout,
+                stderr=stderr,
+                timeout=timeout,
+                check=False,
+            ).returncode
+        except subprocess.TimeoutExpired:
+            reason = f"backend {backend!r} did not finish within {timeout:g} s"
+            raise BuildError(reason, path=project) from None
+        said, errors = _tail(stdout), _tail(stderr)
+    told = _told(said)
     if "missing" in told:
         missing = ", ".join(told["missing"])
         raise BuildError(
@@ -121,8 +143,8 @@ def build_wheel(project: str | os.PathLike[str], out_dir: str | os.PathLike[str]
             " ...)",
             path=project,
         )
-    if proc.returncode != 0 or not isinstance(told.get("wheel"), str):
-        detail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    if returncode != 0 or not isinstance(told.get("wheel"), str):
+        detail = (errors.strip().splitlines() or ["no output"])[-1]
         raise BuildError(f"backend {backend!r} failed: {detail}", path=project)
     return out / str(told["wheel"])
 
@@ -133,6 +155,13 @@ def backend_of(project: str | os.PathLike[str]) -> str:
     :raises BuildError: when its ``pyproject.toml`` cannot be read.
     """
     return _build_system(Path(project))[0]
+
+
+def _tail(stream: IO[bytes]) -> str:
+    """The last :data:`_TAIL` bytes written to ``stream``, as text."""
+    size = stream.seek(0, os.SEEK_END)
+    stream.seek(max(0, size - _TAIL))
+    return stream.read().decode("utf-8", "replace")
 
 
 def _told(stdout: str) -> dict[str, Any]:
@@ -149,13 +178,24 @@ def _build_system(project: Path) -> tuple[str, list[str], list[str]]:
     """The project's backend, its backend path and its build requirements."""
     try:
         data: dict[str, Any] = tomllib.loads((project / "pyproject.toml").read_text("utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise BuildError(f"cannot read pyproject.toml: {exc}", path=project) from exc
+    # ValueError: also an integer of more digits than int() takes; RecursionError: nesting.
+    except (OSError, ValueError, RecursionError) as exc:
+        raise BuildError(f"cannot read pyproject.toml: {exc}", path=project) from None
     system = data.get("build-system", {})
+    system = system if isinstance(system, dict) else None
     # PEP 517's fallback for projects that name no backend.
-    backend = system.get("build-backend", "setuptools.build_meta:__legacy__")
-    requires = [str(r) for r in system.get("requires", []) if isinstance(r, str)]
-    return str(backend), list(system.get("backend-path", [])), requires
+    fallback = "setuptools.build_meta:__legacy__"
+    backend = system.get("build-backend", fallback) if system is not None else None
+    path = system.get("backend-path", []) if system is not None else None
+    requires = system.get("requires", []) if system is not None else None
+    if not isinstance(backend, str) or not _strings(path) or not _strings(requires):
+        reason = "pyproject.toml: [build-system] must give build-backend as a string, and "
+        raise BuildError(reason + "backend-path and requires as lists of strings", path=project)
+    return backend, path, requires
+
+
+def _strings(value: object) -> TypeGuard[list[str]]:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 def source_digest(project: str | os.PathLike[str]) -> str:
