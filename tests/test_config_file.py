@@ -117,6 +117,8 @@ def test_make_host(tmp_path: Path) -> None:
             "home: is not a path: it holds a NUL",
         ),
         ("[pluginhost]\nproject = 'g'\nwatch = [\"w\\u0000\"]\n", "watch: is not a path: it holds"),
+        ("[pluginhost]\nproject = 'g'\nhome = '~nosuchuser-ph/x'\n", "home: cannot be resolved"),
+        ("[pluginhost]\nproject = 'g'\nwatch = ['loop/w']\n", "watch: cannot be resolved: "),
         ("[pluginhost]\nproject = 'g'\ntrust = 'all'\n", "trust: must be one of permissions"),
         (
             "[pluginhost]\nproject = 'g'\n[pluginhost.resources]\nmemory_mb = 99999999999999\n",
@@ -129,6 +131,7 @@ def test_make_host(tmp_path: Path) -> None:
 )
 def test_errors_name_file_and_key(tmp_path: Path, text: str, message: str) -> None:
     """Each mistake is one line naming the file and the key."""
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")  # a symlink loop (resolve() raised)
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
         HostConfig.from_file(path)

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import candidate, candidate_sets
 
+from pluginhost import PluginHostError
 from pluginhost.model.candidate import Candidate, CandidateKey
 from pluginhost.model.names import plugin_name
 from pluginhost.state.dependencies import DepRecord, DepUser
@@ -101,6 +102,14 @@ class TestRegistryEncoder:
         reg = registry([candidate("a", "1.0.0"), candidate("a", "0.9.0"), candidate("b", "2.0.0")])
         data = json.loads(RegistryEncoder().canonical(reg))
         assert Registry.from_json(data, tmp_path) == reg
+
+    def test_a_site_dir_of_the_wrong_type_is_unreadable(self, tmp_path: Path) -> None:
+        """A record whose site dir is a number (a hand edit with its checksum made again) is an
+        unreadable registry, as other wrong types are: a TypeError left the host's start."""
+        data = json.loads(RegistryEncoder().canonical(registry([candidate("a", "1.0.0")])))
+        data["active"][0]["site_dir"] = 5
+        with pytest.raises(PluginHostError, match="registry is not readable: site_dir must be"):
+            Registry.from_json(data, tmp_path)
 
     def test_shared_dependencies_encoded(self, tmp_path: Path) -> None:
         """The shared dependencies serving are in the text, as in the whole document's

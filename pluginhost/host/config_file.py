@@ -298,7 +298,10 @@ class _Reader:
     def resolve(self, key: str, text: str) -> Path:
         if "\0" in text:  # no path holds one: the file system would refuse it untyped
             raise self.fail(key, "is not a path: it holds a NUL character")
-        return (self.file.parent / Path(text).expanduser()).resolve()
+        try:
+            return (self.file.parent / Path(text).expanduser()).resolve()
+        except (RuntimeError, OSError) as exc:  # a symlink loop; ~user of no such user
+            raise self.fail(key, f"cannot be resolved: {exc}") from None
 
     def table(self, key: str, spec: FileKey, value: object) -> object:
         """A sub-table (``[pluginhost.timeouts]``) as the value type of its setting."""

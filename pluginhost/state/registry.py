@@ -73,10 +73,14 @@ class Record:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Record:
+        site_dir = data["site_dir"]
+        if site_dir is not None and not isinstance(site_dir, str):
+            # Else a TypeError out of the start, where the site dir is made a path.
+            raise TypeError(f"site_dir must be a string or null, not {type(site_dir).__name__}")
         return cls(
             candidate=_candidate_from_json(data["candidate"]),
-            site_dir=data["site_dir"],
-            top_level=tuple(data["top_level"]),
+            site_dir=site_dir,
+            top_level=tuple(str(n) for n in data["top_level"]),
             manual=bool(data.get("manual", False)),
             pinned=bool(data.get("pinned", False)),
         )
