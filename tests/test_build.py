@@ -17,6 +17,16 @@ from pluginhost.cli.commands.demo import demo_plugins_dir
 pytestmark = pytest.mark.slow
 
 
+def in_tree_backend(project: Path, module: str, code: str) -> Path:
+    """A project built by a backend of its own tree: ``backend/<module>.py`` holding ``code``."""
+    (project / "backend").mkdir(parents=True)
+    (project / "backend" / f"{module}.py").write_text(code)
+    (project / "pyproject.toml").write_text(
+        f'[build-system]\nrequires = []\nbuild-backend = "{module}"\nbackend-path = ["backend"]\n'
+    )
+    return project
+
+
 class TestBuildWheel:
     def test_demo_plugin_builds_and_loads(self, tmp_path: Path) -> None:
         """A demo plugin built by its own backend loads in a host and answers a hook."""
@@ -58,17 +68,13 @@ class TestBuildWheel:
     def test_a_backend_that_hangs_times_out(self, tmp_path: Path) -> None:
         """A backend that never returns is a BuildError after the timeout; `dev --once`
         waited for ever. What it prints is kept in files, its end read back."""
-        project = tmp_path / "hangs"
-        (project / "backend").mkdir(parents=True)
-        (project / "backend" / "slowpoke.py").write_text(
+        project = in_tree_backend(
+            tmp_path / "hangs",
+            "slowpoke",
             "import sys, time\n"
             "def build_wheel(out, config=None, metadata=None):\n"
             "    sys.stdout.write('x' * 10_000_000)\n"
-            "    time.sleep(60)\n"
-        )
-        (project / "pyproject.toml").write_text(
-            '[build-system]\nrequires = []\nbuild-backend = "slowpoke"\n'
-            'backend-path = ["backend"]\n'
+            "    time.sleep(60)\n",
         )
         started = time.monotonic()
         with pytest.raises(BuildError, match="'slowpoke' did not finish within 2 s"):
@@ -142,16 +148,13 @@ class TestBuildWheel:
     def test_what_the_backend_asks_for_is_checked_too(self, tmp_path: Path) -> None:
         """A backend's get_requires_for_build_wheel (setuptools 65 asks for wheel, which its
         own requirement does not name) is checked before it builds."""
-        project = tmp_path / "asks"
-        (project / "backend").mkdir(parents=True)
-        (project / "backend" / "asking.py").write_text(
+        project = in_tree_backend(
+            tmp_path / "asks",
+            "asking",
             "def get_requires_for_build_wheel(config_settings=None):\n"
             "    return ['no-such-wheel-helper-pkg']\n"
             "def build_wheel(out, config_settings=None, metadata_directory=None):\n"
-            "    raise RuntimeError('should not be reached')\n"
-        )
-        (project / "pyproject.toml").write_text(
-            '[build-system]\nrequires = []\nbuild-backend = "asking"\nbackend-path = ["backend"]\n'
+            "    raise RuntimeError('should not be reached')\n",
         )
         with pytest.raises(BuildError, match="needs no-such-wheel-helper-pkg, not installed"):
             build_wheel(project, tmp_path / "out")

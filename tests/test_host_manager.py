@@ -103,6 +103,23 @@ sys.exit(int(status))
 """
 
 
+def run_recipe(
+    factory: WheelFactory, tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """:data:`OPTIONS_RUN` on ``factory``'s folder, a real pytest in a subprocess, in
+    ``tmp_path`` with ``args``."""
+    script = OPTIONS_RUN.format(folder=str(factory.directory), home=str(tmp_path / "home"))
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=tmp_path,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 class Listener:
     """A plugin of the application: hears of every plugin registered, like pytest's fixture
     manager does."""
@@ -273,15 +290,7 @@ class TestPytestManager:
         (tmp_path / "test_it.py").write_text(
             "import os\n\ndef test_it():\n    assert os.environ['PHX_EARLY'] == 'yes'\n"
         )
-        script = OPTIONS_RUN.format(folder=str(factory.directory), home=str(tmp_path / "home"))
-        run = subprocess.run(
-            [sys.executable, "-c", script, "-p", "no:cacheprovider", "--phx-early", "yes"],
-            cwd=tmp_path,
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        run = run_recipe(factory, tmp_path, "-p", "no:cacheprovider", "--phx-early", "yes")
         assert run.returncode == 0, run.stdout + run.stderr
         assert "phx-options: active" in run.stdout
         assert "1 passed" in run.stdout
@@ -297,15 +306,7 @@ class TestPytestManager:
         (tmp_path / "test_it.py").write_text(
             "def test_it(check_equal):\n    check_equal([1, 2, 3], [1, 2, 4])\n"
         )
-        script = OPTIONS_RUN.format(folder=str(factory.directory), home=str(tmp_path / "home"))
-        run = subprocess.run(
-            [sys.executable, "-c", script, "-p", "no:cacheprovider"],
-            cwd=tmp_path,
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        run = run_recipe(factory, tmp_path, "-p", "no:cacheprovider")
         assert "1 failed" in run.stdout, run.stdout + run.stderr
         assert "assert [1, 2, 3] == [1, 2, 4]" in run.stdout
         assert "cannot be rewritten" not in run.stdout + run.stderr
@@ -322,15 +323,7 @@ class TestPytestManager:
         (tmp_path / "test_it.py").write_text(
             "def test_it(check_equal):\n    check_equal([1, 2, 3], [1, 2, 4])\n"
         )
-        script = OPTIONS_RUN.format(folder=str(factory.directory), home=str(tmp_path / "home"))
-        run = subprocess.run(
-            [sys.executable, "-c", script, "-p", "no:cacheprovider"],
-            cwd=tmp_path,
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        run = run_recipe(factory, tmp_path, "-p", "no:cacheprovider")
         assert "1 failed" in run.stdout, run.stdout + run.stderr
         assert "phx-checks: active" in run.stdout
         assert "assert [1, 2, 3] == [1, 2, 4]" not in run.stdout
@@ -347,15 +340,12 @@ class TestPytestManager:
         (tmp_path / "test_it.py").write_text(
             "pytest_plugins = ['helpermod']\n\ndef test_it():\n    pass\n"
         )
-        script = OPTIONS_RUN.format(folder=str(factory.directory), home=str(tmp_path / "home"))
-        run = subprocess.run(
-            [sys.executable, "-c", script, "-p", "no:cacheprovider"],
-            cwd=tmp_path,
+        run = run_recipe(
+            factory,
+            tmp_path,
+            "-p",
+            "no:cacheprovider",
             env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONPATH": str(tmp_path)},
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=120,
         )
         assert run.returncode == 0, run.stdout + run.stderr
         assert "phx-options: active" in run.stdout
