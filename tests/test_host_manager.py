@@ -353,6 +353,20 @@ class TestPytestManager:
         assert "phx-options: active" in run.stdout
         assert "1 passed" in run.stdout
 
+    def test_started_by_a_load_asked_with_keywords(self, tmp_path: Path) -> None:
+        """The application may name pluggy's parameters (``group=``): the wrapper takes them
+        as pluggy does; a load of another group starts nothing."""
+        pm = pluggy.PluginManager("phx")
+        host = PluginHost("phx", (), manager=pm, home=tmp_path / "home", environment=False)
+        host.start_with_application()
+        pm.load_setuptools_entrypoints(group="other.plugins")
+        assert not host.running
+        pm.load_setuptools_entrypoints(group="phx.plugins", name=None)
+        try:
+            assert host.running
+        finally:
+            host.stop()
+
     def test_started_with_a_manager_of_its_own_refused(self, tmp_path: Path) -> None:
         host = PluginHost("phx", (), home=tmp_path / "home", environment=False)
         with pytest.raises(HostStateError, match="application's own manager"):

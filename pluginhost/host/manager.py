@@ -40,12 +40,12 @@ def placement(manager: pluggy.PluginManager, *, application_first: bool) -> Plac
 
 def start_at_load(
     manager: pluggy.PluginManager,
-    group: str,
+    wanted: str,
     start: Callable[[], object],
     started: Callable[[], bool],
 ) -> None:
     """Call ``start`` right after the application next loads all its installed plugins of
-    ``group`` through ``manager.load_setuptools_entrypoints`` (see
+    the group ``wanted`` through ``manager.load_setuptools_entrypoints`` (see
     :meth:`~pluginhost.PluginHost.start_with_application`).
 
     The manager's method is wrapped on the instance, and unwrapped at that call: an application
@@ -63,9 +63,10 @@ def start_at_load(
         raise HostStateError("the manager's load_setuptools_entrypoints is wrapped already")
     load = manager.load_setuptools_entrypoints
 
-    def load_then_start(asked: str, name: str | None = None) -> int:
-        loaded = load(asked, name)
-        if asked == group and (name is None or started()):
+    # pluggy's own parameter names: an application may pass them as keywords.
+    def load_then_start(group: str, name: str | None = None) -> int:
+        loaded = load(group, name)
+        if group == wanted and (name is None or started()):
             vars(manager).pop("load_setuptools_entrypoints", None)
             if not started():
                 start()
