@@ -391,6 +391,43 @@ class TestCrash:
             None,
         )
 
+    @pytest.mark.parametrize(
+        ("frame", "said"),
+        [
+            ("struct.pack('>I', 2**31) + b'x' * 16", "a message of 2,147,483,648 bytes, past the"),
+            ("struct.pack('>I', 3) + b'\\xc1\\xc1\\xc1'", "a message that does not decode"),
+        ],
+    )
+    def test_a_worker_that_breaks_its_channel_is_told_why(
+        self, workers: Workers, frame: str, said: str
+    ) -> None:
+        """A worker writing a frame past its bound, or one that does not decode, straight to
+        its socket is ended, and its end says what it sent, not only the signal."""
+        plugin = f"""
+import socket, stat, os, struct
+
+class Plugin:
+    @hookimpl
+    def greet(self, name):
+        for fd in range(3, 256):
+            try:
+                if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                    os.write(fd, {frame})
+            except OSError:
+                pass
+        import time
+        time.sleep(60)
+
+plugin = Plugin()
+"""
+        worker = workers.start(plugin, limits=ResourceLimits(memory_mb=200))
+        with pytest.raises(PluginCrashedError) as caught:
+            worker.call("greet", {"name": "x"})
+        assert said in caught.value.reason, caught.value.reason
+        assert wait_gone(worker.pid, 10)
+        assert worker.exit_info is not None
+        assert said in worker.exit_info.reason
+
     def test_calls_in_flight_fail_at_once_when_the_worker_is_killed(self, workers: Workers) -> None:
         """Callers waiting on a worker that is killed get PluginCrashedError at once, without
         waiting for any deadline."""

@@ -99,6 +99,8 @@ class Frames:
     def __init__(self, sock: socket.socket, most: int = MAX_FRAME) -> None:
         self.sock = sock
         self.most = most
+        self.refused: int | None = None
+        """The size a frame announced past :attr:`most`, once one did."""
         self.buffer = bytearray()
         self.poller = select.poll()
         self.poller.register(sock, select.POLLIN)
@@ -114,6 +116,7 @@ class Frames:
             if len(buffer) >= 4:
                 (size,) = HEADER.unpack_from(buffer)
                 if size > self.most:
+                    self.refused = size
                     return None
                 if len(buffer) >= 4 + size:
                     with memoryview(buffer) as view:  # one copy of a large frame, not two
@@ -171,6 +174,7 @@ class Channel:
         self._closed: BaseException | None = None
         self._leading = False
         self._eof = False
+        self._broken: str | None = None
         self._waiting = 0
         self._answered = 0.0
         """When the last reply came (``time.monotonic()``): the worker was answering then."""
@@ -216,6 +220,17 @@ class Channel:
             return self._decode(payload)
         except RecursionError:
             raise msgspec.DecodeError("the message nests too deeply to decode") from None
+
+    def broken(self) -> str | None:
+        """Why the channel ended before the worker did, when the worker broke it: a frame past
+        the bound, or one that does not decode (the worker is killed then, and its end says
+        why, not only the signal)."""
+        if self.frames.refused is not None:
+            return (
+                f"it sent a message of {self.frames.refused:,} bytes, past the "
+                f"{self.frames.most:,} the host takes from it"
+            )
+        return self._broken
 
     # -- requests
     def request(self, make: Callable[[int], object]) -> tuple[int, Slot]:
@@ -310,8 +325,10 @@ class Channel:
                 # An OSError too: caught below, it was taken for the worker's end, and a call
                 # waiting its turn behind a slow one could never be answered.
                 raise
-            except (OSError, msgspec.DecodeError):
+            except OSError:
                 message = None
+            except msgspec.DecodeError as exc:
+                message, self._broken = None, f"it sent a message that does not decode: {exc}"
             if message is None:
                 with self._cond:
                     first, self._eof = not self._eof, True

@@ -29,9 +29,13 @@ class ExitInfo:
     reason: str
 
 
-def exit_info(code: int, limit: str | None, *, started: bool) -> ExitInfo:
+def exit_info(code: int, limit: str | None, *, started: bool, cause: str | None = None) -> ExitInfo:
     """How a worker ended; once it serves, an exit code is the plugin's own (``os._exit(3)``),
-    not one of the worker's start-up codes."""
+    not one of the worker's start-up codes.
+
+    :param cause: what the worker did that made the host end it, if it did (a message past
+        its bound): said after how it ended.
+    """
     if code < 0:
         try:
             name = signal.Signals(-code).name
@@ -47,4 +51,6 @@ def exit_info(code: int, limit: str | None, *, started: bool) -> ExitInfo:
     if limit is None and code == EXIT_LIMIT and not started:
         limit = "unknown"  # a limit hit while loading is told by its message, or by this code
     reason = f"{how} after hitting its {limit} limit" if limit else how
+    if cause:
+        reason = f"{reason}: {cause}"
     return ExitInfo(returncode=returncode, signal=sig, limit=limit, reason=reason)

@@ -484,7 +484,8 @@ class Worker:
             if self._limit is None and cgroup.oom_killed(self._cgroup):
                 self._limit = "memory_mb"
             cgroup.remove(self._cgroup)
-        info = exit_info(code, self._limit, started=self._watcher is not None)
+        started = self._watcher is not None
+        info = exit_info(code, self._limit, started=started, cause=self._channel.broken())
         self.exit_info = info
         self._exited.set()
         return info
