@@ -26,9 +26,9 @@ from pluginhost.discover.candidates import (
     inspect_plugin_wheel,
     unit_entry_points,
 )
-from pluginhost.discover.regular import open_regular
 from pluginhost.discover.wheel import Inspection
 from pluginhost.model.candidate import EntryPoint
+from pluginhost.state.regular import open_regular
 from pluginhost.testing import WheelFactory
 
 GROUP = "greeter.plugins"

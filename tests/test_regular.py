@@ -16,10 +16,10 @@ from test_hostile import LIMITS, Scene, marker_code
 
 from pluginhost import Event, EventKind, PluginHost, ProblemKind, TrustError, WheelError
 from pluginhost.discover.archive import hash_wheel_file, read_wheel_bytes
-from pluginhost.discover.regular import NotRegularFileError, open_regular, read_regular
 from pluginhost.discover.report import WheelReport
 from pluginhost.discover.trust import TrustGate
 from pluginhost.state.audit import read_audit
+from pluginhost.state.regular import NotRegularFileError, open_regular, read_regular
 from pluginhost.testing import WheelFactory
 
 MakeHost = Callable[..., PluginHost]

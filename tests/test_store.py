@@ -238,7 +238,7 @@ class TestAtomicJsonFile:
         os.mkfifo(doc.path, 0o600)
         assert doc.read() == {"n": 1}
         assert doc.recovered is not None
-        assert "not a regular file (a FIFO)" in doc.recovered
+        assert "is a FIFO, not a regular file" in doc.recovered
 
     def test_missing_main_falls_back_to_backup(self, doc: AtomicJsonFile) -> None:
         """A deleted main copy is recovered from the backup."""

@@ -29,9 +29,9 @@ import attrs
 
 from ..model.frozen import frozen
 from ..model.problems import CANNOT_READ
+from ..state.regular import open_regular
 from .central_directory import END_RECORD, END_RECORD_SIZE, more_entries_than
 from .names import STARTUP_MODULES, name_refusal, tree_refusal
-from .regular import open_regular
 
 __all__ = [
     "STARTUP_MODULES",

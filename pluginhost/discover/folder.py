@@ -20,9 +20,9 @@ from ..model.errors import ManifestError, PluginHostError, WheelError
 from ..model.frozen import frozen
 from ..model.pacing import paced
 from ..model.problems import READ_FAILED, Problem, ProblemKind
+from ..state.regular import kind_of
 from .archive import WheelLimits
 from .candidates import candidate_from_wheel, inspect_plugin_wheel
-from .regular import kind_of
 from .sources import Scan
 
 __all__ = [

@@ -19,8 +19,8 @@ from ..model.errors import ManifestError, WheelError
 from ..model.frozen import frozen
 from ..model.manifest import Manifest
 from ..model.versions import Version, parse_version
+from ..state.regular import kind_of
 from .candidates import candidate_from_wheel, inspect_plugin_wheel
-from .regular import kind_of
 from .wheel import WheelInfo
 
 __all__ = ["WheelReport"]

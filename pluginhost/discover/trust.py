@@ -36,7 +36,7 @@ from packaging.version import InvalidVersion, Version
 from ..model.errors import TrustError
 from ..model.frozen import frozen
 from ..model.names import canonicalize_name
-from .regular import read_regular
+from ..state.regular import read_regular
 
 __all__ = [
     "MAX_TRUST_FILE",

@@ -39,10 +39,10 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from ..discover.regular import read_regular
 from ..model.errors import HostStateError, PluginHostError, TrustError
 from ..model.status import PluginInfo
 from ..state import fs
+from ..state.regular import read_regular
 from ..state.store import HomeLock
 from .calls import remote_call
 from .statusdoc import info_json

@@ -445,9 +445,8 @@ class Worker:
             self._limit = message.type_name
 
     def _on_eof(self) -> None:
-        # The socket closes as the worker exits, and the watcher, waiting for the process,
-        # closes the channel then. A worker alive without its channel serves nobody (a broken
-        # frame): it is killed if it has not exited after a grace period.
+        # The socket closes as the worker exits, and the watcher then closes the channel. A
+        # worker alive without its channel (a broken frame) is killed after a grace period.
         timer = threading.Timer(_EOF_GRACE, self._signal, (signal.SIGKILL,))
         timer.daemon = True
         timer.start()

@@ -21,13 +21,13 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import stat
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO, Final
 
 from ..model.pacing import pace
+from .regular import open_regular
 
 __all__ = [
     "DIR_MODE",
@@ -137,17 +137,13 @@ def open_new(path: Path) -> int:
 def open_read(path: Path) -> int:
     """Open a file of the home for reading: never through a symbolic link, never blocking (a
     FIFO put in a document's place hung the start and the CLI that read it), and only a
-    regular file.
+    regular file (:func:`~.regular.open_regular`).
 
     :raises OSError: when it cannot be opened, naming ``path``; one that is not a regular file
-        is refused with ``EINVAL`` and says what it is.
+        is refused with ``EINVAL`` (:class:`~.regular.NotRegularFileError`) and says what it is.
     """
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0)
-    fd = os.open(path, flags)
+    fd, _ = open_regular(path)
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise OSError(errno.EINVAL, f"not a regular file ({_kind(mode)})", str(path))
         os.set_blocking(fd, True)  # a regular file never blocks; reads are whole again
     except BaseException:
         os.close(fd)
@@ -159,11 +155,6 @@ def read_file(path: Path) -> bytes:
     """The content of a file of the home, opened by :func:`open_read`."""
     with os.fdopen(open_read(path), "rb") as stream:
         return stream.read()
-
-
-def _kind(mode: int) -> str:
-    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
-    return next((kind for test, kind in kinds if test(mode)), "a device")
 
 
 def open_lock(path: Path) -> int:
