@@ -20,6 +20,7 @@ from ..model.errors import ManifestError, PluginHostError, WheelError
 from ..model.frozen import frozen
 from ..model.pacing import paced
 from ..model.problems import READ_FAILED, Problem, ProblemKind
+from ..state import held_stat
 from ..state.regular import kind_of
 from .archive import WheelLimits
 from .candidates import candidate_from_wheel, inspect_plugin_wheel
@@ -104,7 +105,7 @@ class WheelFolderSource:
         if self.offers is not None and not self.offers(path):
             return None
         try:
-            st = os.lstat(path)
+            st = held_stat.lstat(path, str(self.path))
         except OSError:
             return None
         return st if self.follow_symlinks or not stat.S_ISLNK(st.st_mode) else None

@@ -13,6 +13,7 @@ from pathlib import Path
 import attrs
 
 from ..model.pacing import paced
+from ..state import held_stat
 
 __all__ = [
     "Signature",
@@ -51,7 +52,8 @@ def read_signature(path: str) -> Signature | None:
     that blocks), rather than it going unseen until a full look.
     """
     try:
-        st = os.stat(path)
+        # Made by the thread that reads the folder's events, as a renamed wheel's swap starts.
+        st = held_stat.lstat(path, os.path.dirname(path), follow=True)
     except OSError:
         return None
     return (st.st_size if stat.S_ISREG(st.st_mode) else -1, st.st_mtime_ns, st.st_ino)

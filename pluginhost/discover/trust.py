@@ -36,6 +36,7 @@ from packaging.version import InvalidVersion, Version
 from ..model.errors import TrustError
 from ..model.frozen import frozen
 from ..model.names import canonicalize_name
+from ..state import held_stat
 from ..state.regular import read_regular
 
 __all__ = [
@@ -258,8 +259,10 @@ class TrustGate:
         if not self.strict_modes:
             return
         key = os.path.abspath(path)
+        if again:
+            held_stat.forget()  # a file system mounted over a folder is seen here
         try:
-            st = os.lstat(key)
+            st = held_stat.lstat(key, key)
             signature: object = (st.st_ino, st.st_mode, st.st_uid)
         except OSError as exc:
             signature = exc.errno
