@@ -17,6 +17,8 @@ from conftest import greet_code
 from pluginhost import (
     Candidate,
     DependencyConflictError,
+    Event,
+    EventKind,
     PluginHost,
     PluginState,
     ProblemKind,
@@ -139,6 +141,25 @@ class TestShared:
         assert host.hook.greet(name="x") == ["1.2.0"]
         assert _deps(tmp_path / "home") == before
         assert (tmp_path / "home" / "deps" / before[0]).stat().st_ino == stamp
+
+    def test_restart_keeps_the_dependencies_of_plugins_restored_later(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path, events: list[Event]
+    ) -> None:
+        """A plugin restored before one that needs a dependency did not retire it: the second
+        was refused as missing it ("met neither by the host environment nor by a wheel"), then
+        loaded again from the folder with the dependency installed anew (tox-extras beside
+        tox-docker, published probe 10)."""
+        factory.build("aaa", code=greet_code("a"))
+        _lib(factory, "1.2.0")
+        _user(factory, "zzz", "sharedlib>=1.0")
+        make_host().stop()
+        (dep,) = _deps(tmp_path / "home")
+        stamp = (tmp_path / "home" / "deps" / dep).stat().st_ino
+        events.clear()
+        host = make_host()
+        assert sorted(host.hook.greet(name="x")) == ["1.2.0", "a"]
+        assert [e for e in events if e.kind is EventKind.LOAD_FAILED] == []
+        assert (tmp_path / "home" / "deps" / dep).stat().st_ino == stamp
 
     def test_lost_dependency_dir_is_installed_again(
         self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path

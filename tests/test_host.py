@@ -45,6 +45,29 @@ class TestStart:
         assert host.dependency_graph() == {"zeta": (), "alpha": ("zeta",)}
         assert sorted(host.hook.greet(name="Ada")) == ["alpha", "zeta"]
 
+    def test_a_relative_home_is_the_working_directorys_at_construction(
+        self,
+        factory: WheelFactory,
+        make_host: MakeHost,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A relative home (the default, ``./.pluginhost/<project>``) is made absolute once:
+        the application may change its working directory, and the site dirs and the modules
+        imported from them stay named by one path (a relative one lost plugins' shared
+        dependencies at restart: published probe 10, tox-extras)."""
+        factory.build("hello", code=greet_code("hi"))
+        monkeypatch.chdir(tmp_path)
+        host = make_host(home="relhome")
+        assert host.home == tmp_path / "relhome"
+        assert host.settings.home == tmp_path / "relhome"
+        monkeypatch.chdir(tmp_path / "wheels")
+        host.stop()  # writes the registry where it was read from
+        assert (tmp_path / "relhome" / "registry.json").is_file()
+        assert not (tmp_path / "wheels" / "relhome").exists()
+        again = make_host(home=tmp_path / "relhome")
+        assert again.hook.greet(name="Ada") == ["hi"]
+
     def test_plugin_info(self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path) -> None:
         """host.plugins reports version, state, origin, requires, site dir and sha256."""
         wheel = factory.build("hello", "1.2.0", code=greet_code("hi"), host="^1.0")

@@ -134,8 +134,8 @@ class TestConstructor:
         """group, home and trust_file, whose defaults depend on the project, are set."""
         settings = PluginHost("greeter").settings
         assert settings.group == "greeter.plugins"
-        assert settings.home == Path(".pluginhost", "greeter")
-        assert settings.trust_file == Path(".pluginhost", "greeter", "trusted.txt")
+        assert settings.home == Path(".pluginhost", "greeter").absolute()
+        assert settings.trust_file == Path(".pluginhost", "greeter", "trusted.txt").absolute()
         assert settings.site_root == Path(".pluginhost", "greeter", "site")
         assert settings.staging_root == Path(".pluginhost", "greeter", "staging")
 

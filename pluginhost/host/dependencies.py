@@ -10,6 +10,7 @@ restart maps them again without reinstalling.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import logging
 import sys
@@ -30,17 +31,16 @@ from ..load.reaper import Reaper, Released
 from ..model.candidate import Candidate, WheelOrigin
 from ..model.errors import PluginHostError, ResolutionError
 from ..model.names import PluginName, canonicalize_name
-from ..model.problems import Problem, ProblemKind
-from ..model.specifiers import requirement
+from ..resolve.dependency_wheels import dependency_refusals
 from ..resolve.links import Via, third_party
 from ..resolve.shared import Choice, Need, Serving, choose_dependencies, requirements_of
 from ..state.dependencies import DepRecord, DepUser
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from packaging.requirements import Requirement
+    pass
 
-__all__ = ["SharedDependencies", "dependency_refusals", "environment_version"]
+__all__ = ["SharedDependencies", "environment_version"]
 
 Active = Callable[[], Mapping[PluginName, Candidate]]
 """The candidate of each active plugin, made when asked for."""
@@ -92,6 +92,7 @@ class SharedDependencies:
         self._refused: dict[str, list[tuple[str, str]]] = {}
         # Top-level names of dependencies that are namespace packages of the environment.
         self._host_namespaces: set[str] = set()
+        self._restoring = False  # see restoring()
         #: Whether a plugin's dependencies are its own (a process plugin's: :mod:`.private`).
         self.private: Callable[[Candidate], bool] = lambda candidate: False
         self.validated: Handover = lambda path, sha256: None
@@ -323,6 +324,17 @@ class SharedDependencies:
         self._finder.share([n for n in own if n in others], site)
         self._serving[record.distribution] = record
 
+    @contextlib.contextmanager
+    def restoring(self) -> Iterator[None]:
+        """Retire nothing while a start restores the committed plugins one by one: after the
+        first, the dependencies of those still to come had no active user, and went (each of
+        their plugins was refused as missing one, then loaded again, reinstalling it)."""
+        self._restoring = True
+        try:
+            yield
+        finally:
+            self._restoring = False
+
     def retain(self, active: Active) -> list[str]:
         """Keep as users only the plugins active now; retire the dependencies nobody uses.
 
@@ -330,7 +342,7 @@ class SharedDependencies:
             plugins without any made a map of the active plugins after each one.
         :returns: the names of the dependencies retired.
         """
-        if not self._serving:
+        if not self._serving or self._restoring:
             return []
         plugins = active()
         retired = []
@@ -396,74 +408,6 @@ class SharedDependencies:
     def prune(self) -> list[str]:
         """Delete the dependency dirs nothing serves from (left by a crash)."""
         return self._sites.prune(self.in_use())
-
-
-def dependency_refusals(
-    problems: Sequence[Problem], candidates: Sequence[Candidate]
-) -> tuple[list[Problem], dict[str, list[tuple[str, str]]]]:
-    """Tell refused dependency wheels from refused plugins.
-
-    A wheel refused by validation whose distribution no candidate offers as a plugin, and which
-    a candidate's ``Requires-Dist`` names, is a dependency wheel: it is no failed plugin (its
-    problem names no plugin, its refusal is still reported), and the plugin needing it names the
-    refusal instead of calling the dependency missing.
-
-    :returns: the problems, those of dependency wheels naming no plugin; and the refusals, by
-        normalized distribution name, as ``(version, reason)`` pairs.
-    """
-    kept: list[Problem] = []
-    refused: dict[str, list[tuple[str, str]]] = {}
-    named: tuple[set[str], set[str]] | None = None  # made for the first refused wheel only
-    for problem in problems:
-        found = _wheel_name(problem) if problem.kind is ProblemKind.WHEEL_INVALID else None
-        if found is not None and named is None:
-            named = _plugins_and_needs(candidates)
-        if found is None or named is None or found[0] in named[0] or found[0] not in named[1]:
-            kept.append(problem)
-            continue
-        reason = _reason(problem)
-        refused.setdefault(found[0], []).append((found[1], reason))
-        kept.append(attrs.evolve(problem, plugin=None, version=found[1]))
-    return kept, refused
-
-
-def _plugins_and_needs(candidates: Sequence[Candidate]) -> tuple[set[str], set[str]]:
-    """The distributions of ``candidates``, and those their ``Requires-Dist`` name (both
-    normalized): made only when a look refused a wheel, not at every swap among a thousand."""
-    plugins: set[str] = {canonicalize_name(c.distribution) for c in candidates}
-    needed: set[str] = {
-        canonicalize_name(r.name) for c in candidates for r in _parsed(c.requires_dist)
-    }
-    return plugins, needed
-
-
-def _parsed(texts: Sequence[str]) -> Iterator[Requirement]:
-    for text in texts:
-        try:
-            yield requirement(text)
-        except ValueError:  # InvalidRequirement
-            continue  # refused with the plugin, when its requirements are checked
-
-
-def _reason(problem: Problem) -> str:
-    """A refusal's reason, without the file and the distribution its message starts with."""
-    reason = problem.message.removeprefix(f"{problem.path}: ")
-    if problem.plugin:
-        reason = reason.removeprefix(f"plugin {problem.plugin!r}: ")
-    return reason
-
-
-def _wheel_name(problem: Problem) -> tuple[str, str] | None:
-    """The normalized distribution and version a refused wheel's file name declares."""
-    if not problem.path:
-        return None
-    from packaging.utils import parse_wheel_filename
-
-    try:
-        name, version, _, _ = parse_wheel_filename(Path(problem.path).name)
-    except ValueError:  # InvalidWheelFilename, InvalidVersion
-        return None
-    return str(name), str(version)
 
 
 @attrs.define

@@ -331,7 +331,7 @@ class Engine:
         # Kept in every later commit, so a crash before the next stop does not lose it.
         self._ledger.state.update(inherited)
         self.deps.restore(registry.deps)
-        with self._changer.loading():
+        with self._changer.loading(), self.deps.restoring():
             self._restore_each(registry, inherited)
         self.deps.retain(self._ledger.candidates)
         self._publish()

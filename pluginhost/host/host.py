@@ -92,7 +92,8 @@ class PluginHost(Controls):
         given = (settings if settings is not None else Settings()).replace(**options)
         self.project: Final = project
         self.group: Final = given.group or f"{project}.plugins"
-        self.home: Final = given.home if given.home is not None else Path(".pluginhost", project)
+        # Absolute: a relative one, changing with the working directory, lost dependencies.
+        self.home: Final = (given.home or Path(".pluginhost", project)).absolute()
         self.trust_file: Final = (
             given.trust_file if given.trust_file is not None else self.home / "trusted.txt"
         )
@@ -249,9 +250,7 @@ class PluginHost(Controls):
 
     def stop(self) -> None:
         """Stop watching, save state if asked, and unload every plugin, dependents first.
-
-        The registry keeps the active set, so the next start restores it.
-        """
+        The registry keeps the active set, so the next start restores it."""
         self._indexes.stop()
         self._watching.stop()
         self._supervisor.stop()  # before the lock: its thread may be waiting for it
