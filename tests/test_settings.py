@@ -131,13 +131,15 @@ class TestConstructor:
         assert host.home == tmp_path
 
     def test_project_defaults_are_filled_in(self) -> None:
-        """group, home and trust_file, whose defaults depend on the project, are set."""
+        """group, home and trust_file, whose defaults depend on the project, are set (the home
+        made absolute: the working directory's at construction)."""
         settings = PluginHost("greeter").settings
+        home = Path.cwd() / ".pluginhost" / "greeter"
         assert settings.group == "greeter.plugins"
-        assert settings.home == Path(".pluginhost", "greeter").absolute()
-        assert settings.trust_file == Path(".pluginhost", "greeter", "trusted.txt").absolute()
-        assert settings.site_root == Path(".pluginhost", "greeter", "site")
-        assert settings.staging_root == Path(".pluginhost", "greeter", "staging")
+        assert settings.home == home
+        assert settings.trust_file == home / "trusted.txt"
+        assert settings.site_root == home / "site"
+        assert settings.staging_root == home / "staging"
 
     def test_settings_are_read_only(self, tmp_path: Path) -> None:
         """host.settings cannot be replaced, nor its fields assigned."""
