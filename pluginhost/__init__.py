@@ -5,6 +5,11 @@ The public surface is what this module exports; every other module is private.
 The names are imported when first used (PEP 562): ``import pluginhost`` costs next to nothing,
 and a host pays for what it uses. Errors go by their public name (``pluginhost.WheelError``)
 wherever they are raised, so the type an event or the audit log names stays importable.
+
+PYTEST_DONT_REWRITE: pytest marks every module of a distribution declaring a ``pytest11``
+plugin (``pluginhost.testing``) for its assertion rewriting, and warns of those imported
+before it parses its arguments, as this package is by a host started with pytest
+(docs/hosting.md): a warning ``filterwarnings = error`` turned into a failed session.
 """
 
 from __future__ import annotations
