@@ -356,6 +356,38 @@ class TestRollbackOnFailure:
         assert host.status("hello").info.state is PluginState.ROLLED_BACK
         assert host.plugins["hello"].version == "1.0.0"
 
+    def test_a_first_load_that_fails_falls_back_to_the_next_version(
+        self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
+    ) -> None:
+        """Three wheels of a plugin none serves, the newest failing its health check: the host
+        loads the newest that passes, in the same start, and still tells the failure. It left
+        the plugin unloaded beside working older wheels (newcomer 10: the README's
+        ``demo --keep`` wheels, whose hello 1.2.0 is broken on purpose)."""
+        factory.build("hello", "1.0.0", code=code("1.0.0"))
+        factory.build("hello", "1.1.0", code=code("1.1.0"))
+        factory.build("hello", "1.2.0", code=code("1.2.0", health="raise OSError('down')"))
+        host = make_host()
+        assert answers(host) == ["1.1.0:1"]
+        failed = [e for e in events if e.kind is EventKind.LOAD_FAILED]
+        assert [(e.version, e.step) for e in failed] == [("1.2.0", "health")]
+        assert [p.version for p in host.problems() if p.plugin == "hello"] == ["1.2.0"]
+        host.refresh()
+        host.wait_idle(10)
+        assert answers(host) == ["1.1.0:2"]  # not tried again, still told
+        assert [p.version for p in host.problems() if p.plugin == "hello"] == ["1.2.0"]
+
+    def test_every_version_failing_leaves_the_plugin_failed(
+        self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
+    ) -> None:
+        """Falling back ends with the versions on offer: each is tried once, newest first."""
+        for version in ("1.0.0", "1.1.0"):
+            factory.build("hello", version, code=code(version, health="raise OSError('down')"))
+        host = make_host()
+        assert answers(host) == []
+        failed = [e.version for e in events if e.kind is EventKind.LOAD_FAILED]
+        assert failed == ["1.1.0", "1.0.0"]
+        assert host.plugins["hello"].state is PluginState.FAILED
+
     def test_import_that_hangs_times_out(
         self, factory: WheelFactory, outside: WheelFactory, make_host: MakeHost
     ) -> None:

@@ -24,10 +24,9 @@ from ..install.sites import Handover, SiteDirs
 from ..load.bounded import bounded
 from ..load.modules import PluginFinder
 from ..load.reaper import Reaper
-from ..model.candidate import Candidate, CandidateKey, candidate_name, without_keys
-from ..model.errors import ActivationError, HostStateError, PluginHostError, StoreError
+from ..model.candidate import Candidate, candidate_name, without_keys
+from ..model.errors import ActivationError, HostStateError, StoreError
 from ..model.events import Event
-from ..model.frozen import frozen
 from ..model.names import PluginName
 from ..model.pacing import pace, paced
 from ..model.problems import Problem
@@ -43,7 +42,7 @@ from .changes import Changer
 from .dependencies import SharedDependencies
 from .failures import given, refusal, rollback_failed, skipped_for
 from .hookcheck import HookCheck
-from .journal import Journal
+from .journal import Journal, Outcome
 from .ledger import Ledger, install_scan
 from .published import Published
 from .settings import Settings
@@ -55,14 +54,6 @@ __all__ = ["Engine", "Outcome"]
 logger = logging.getLogger("pluginhost")
 
 _NONE_WITHDRAWN: Mapping[str, str] = MappingProxyType({})
-
-
-@frozen
-class Outcome:
-    """What a reconcile did that its caller may need to answer for: ``failures``, the error
-    of each candidate whose change failed, by its key."""
-
-    failures: Mapping[CandidateKey, PluginHostError] = MappingProxyType({})
 
 
 class Engine:
@@ -153,6 +144,16 @@ class Engine:
         """
         scan = self.deps.offer(scan)  # refused dependency wheels are no failed plugins
         self._journal.begin(scan.problems)
+        while self._plan_and_apply(scan, unavailable, withdrawn):
+            self._journal.begin(scan.problems, again=True)  # falling back: Journal.passed_over
+        self._publish()  # at once: the view is not to lag behind what the hooks answer
+        self._journal.report_refusals(scan.problems)  # told once the view shows them
+        return Outcome(self._journal.failures())
+
+    def _plan_and_apply(
+        self, scan: Scan, unavailable: Sequence[Path], withdrawn: Mapping[str, str]
+    ) -> bool:
+        """One plan of ``reconcile``, applied; whether to plan again, falling back."""
         ledger = self._ledger
         present = [*scan.candidates, *ledger.manual.values(), *ledger.held_in(unavailable)]
         if ledger.removed:
@@ -169,6 +170,7 @@ class Engine:
         for _candidate, problem in self._kept_out.values():
             self._journal.file(problem)
         offered = self._changer.hold_back(without_keys(present, ledger.rejected))
+        offered = self._journal.passed_over(offered)
         pace()
         self._journal.announce(offered)
         active = ledger.candidates()  # made again only if a plugin is unloaded below
@@ -197,9 +199,7 @@ class Engine:
         pace()
         with self._changer.loading():
             self._apply(outlook.plan)
-        self._publish()  # at once: the view is not to lag behind what the hooks answer
-        self._journal.report_refusals(scan.problems)  # told once the view shows them
-        return Outcome(self._journal.failures())
+        return self._journal.fallback_due(offered)
 
     def install(self, candidate: Candidate, scan: Scan, unavailable: Sequence[Path]) -> PluginInfo:
         """Load ``candidate`` (installed explicitly), or update its plugin to it.

@@ -13,14 +13,23 @@ from types import MappingProxyType
 from ..model.candidate import Candidate, CandidateKey, not_among, without_keys
 from ..model.errors import InstallError, PluginHostError, StoreError
 from ..model.events import Event, EventKind
+from ..model.frozen import frozen
 from ..model.problems import Problem, ProblemKind
 from .failures import REFUSALS, candidate_event, detached, refusal_event
 from .view import History
 
-__all__ = ["Journal"]
+__all__ = ["Journal", "Outcome"]
 
 # Kinds of failure that are the bytes' own: the same bytes would fail the same way again.
 _FOR_GOOD = frozenset({ProblemKind.LOAD_FAILED, ProblemKind.WHEEL_INVALID, ProblemKind.CONFLICT})
+
+
+@frozen
+class Outcome:
+    """What a reconcile did that its caller may need to answer for: ``failures``, the error
+    of each candidate whose change failed, by its key."""
+
+    failures: Mapping[CandidateKey, PluginHostError] = MappingProxyType({})
 
 
 class Journal:
@@ -35,6 +44,8 @@ class Journal:
         self._problems: list[Problem] = []
         self._failures: dict[CandidateKey, PluginHostError] = {}
         self._for_good: dict[CandidateKey, Problem] = {}
+        # Plugins whose version failed for good since begin(), with none serving.
+        self._unserved: set[str] = set()
         self._seen: set[CandidateKey] = set()
         # The candidates of the last announce: seen then.
         self._offered: Sequence[Candidate] = ()
@@ -43,11 +54,17 @@ class Journal:
 
     # -- a reconcile's account ---------------------------------------------------------------
 
-    def begin(self, problems: Iterable[Problem]) -> None:
-        """Start the account of a reconcile with the problems its plan found."""
+    def begin(self, problems: Iterable[Problem], *, again: bool = False) -> None:
+        """Start the account of a reconcile with the problems its plan found.
+
+        :param again: the same reconcile planned once more (falling back: see
+            :meth:`passed_over`): its failures so far stay in the account.
+        """
         self._problems = list(problems)
-        self._failures = {}
-        self._retry = False
+        self._unserved = set()
+        if not again:
+            self._failures = {}
+            self._retry = False
 
     def problems(self) -> tuple[Problem, ...]:
         return tuple(self._problems)
@@ -74,6 +91,27 @@ class Journal:
     def failed_before(self, key: CandidateKey) -> Problem | None:
         """The problem of bytes that failed before: trying them again would fail the same way."""
         return self._for_good.get(key)
+
+    def passed_over(self, offered: list[Candidate]) -> list[Candidate]:
+        """``offered`` without the bytes that failed for good whose plugin has another version
+        on offer that has not: the host falls back to the newest that loads (a wheel whose
+        health check failed left its plugin unloaded beside working older wheels). Their
+        failures stay told."""
+        if not self._for_good:
+            return offered  # the common case: nothing to look at
+        failed = [c for c in offered if c.key in self._for_good]
+        others = {c.name for c in offered if c.key not in self._for_good} if failed else set()
+        dropped = {c.key for c in failed if c.name in others}
+        for key in dropped:
+            self.file(self._for_good[key])
+        return without_keys(offered, dropped) if dropped else offered
+
+    def fallback_due(self, offered: Sequence[Candidate]) -> bool:
+        """Whether a plugin none serves failed for good since :meth:`begin` while another of
+        its versions on offer has not: planning again falls back to it."""
+        return bool(self._unserved) and any(
+            c.name in self._unserved and c.key not in self._for_good for c in offered
+        )
 
     def forgive(self, key: CandidateKey) -> None:
         """Let bytes that failed be tried again (``install()`` asks for them explicitly)."""
@@ -120,6 +158,8 @@ class Journal:
             self._retry = True
         elif problem.kind in _FOR_GOOD:
             self._for_good[candidate.key] = problem
+            if previous is None:
+                self._unserved.add(candidate.name)
         self.history.add("failed", candidate, problem.message)
         if exc is not None:
             self.emit(
