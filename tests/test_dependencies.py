@@ -464,6 +464,26 @@ class TestShared:
         assert "top-level module 'json' of shared dependency hostlib" in error
         assert "host environment" in error
 
+    def test_an_older_copy_of_an_environments_distribution_says_the_version_conflict(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """A plugin needing a version of a distribution the environment has at another
+        version, whose wheel is in the folder, is refused saying both: it said only "already
+        provided by the host environment" (pytest-httpx 0.36.2 with httpx 0.28.1 dropped beside
+        the environment's 0.29.0, published probe 10)."""
+        installed = environment_version("pluggy")
+        factory.build("pluggy", "0.1.0", group="other.group", module="pluggy")
+        factory.build("user", code=greet_code("x"), requires_dist=["pluggy==0.1.0"])
+        host = make_host()
+        assert host.load_order() == ()
+        error = host.plugins["user"].error or ""
+        assert (
+            f"user 1.0.0 needs pluggy==0.1.0, which the host environment's pluggy {installed}"
+            in error
+        )
+        assert "does not meet" in error
+        assert "top-level module 'pluggy' of shared dependency pluggy" in error
+
 
 class TestChoice:
     def test_environment_copy_preferred(self, factory: WheelFactory, make_host: MakeHost) -> None:

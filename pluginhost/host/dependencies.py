@@ -255,7 +255,10 @@ class SharedDependencies:
                 for n in record.top_level
             }
             shared = check_shared_clash(choice.distribution, wheel, plugin, served)
-            check_host_clash(choice.distribution, wheel, plugin, shared)
+            try:
+                check_host_clash(choice.distribution, wheel, plugin, shared)
+            except ResolutionError as exc:
+                raise self._unreplaceable(choice, exc) from None
         site, top_level, fresh = self._sites.install(wheel, plugin)
         others = tuple(u for u in current.users if u.plugin != plugin) if current else ()
         record = DepRecord(
@@ -383,6 +386,20 @@ class SharedDependencies:
     def records(self) -> tuple[DepRecord, ...]:
         """What the registry records of the dependencies serving."""
         return tuple(self._serving[n] for n in sorted(self._serving))
+
+    def _unreplaceable(self, choice: Choice, clash: ResolutionError) -> ResolutionError:
+        """The clash of a dependency wheel with the environment's own copy of it, saying the
+        version conflict that brought the wheel in (it said only "already provided")."""
+        installed = self._installed(choice.distribution)
+        if installed is None:
+            return clash
+        need = choice.need
+        return ResolutionError(
+            f"{need.who} needs {need.requirement}, which the host environment's "
+            f"{choice.distribution} {installed} does not meet, and the environment's copy cannot "
+            f"be replaced while the host runs: {clash.reason}",
+            plugin=clash.plugin,
+        )
 
     def restore(self, records: Sequence[DepRecord]) -> None:
         """Serve again the dependencies a registry records, from their dirs, unless changed.
