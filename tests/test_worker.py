@@ -113,6 +113,67 @@ class TestWorker:
             assert again.wait(10)
 
 
+class TestRunHere:
+    def test_an_idle_worker_lets_the_caller_run_the_job(self) -> None:
+        """The thread that asks runs the job itself: no hand-over to the worker's thread."""
+        threads: list[threading.Thread] = []
+        with running(Worker(lambda: threads.append(threading.current_thread()))) as worker:
+            worker.run_here()
+            assert threads == [threading.current_thread()]
+            assert worker.wait_idle(10)
+
+    def test_a_run_under_way_takes_the_ask_as_a_request(self) -> None:
+        """Asked while the worker's thread runs the job, the job runs once more there."""
+        threads: list[threading.Thread] = []
+        started, release = threading.Event(), threading.Event()
+
+        def job() -> None:
+            threads.append(threading.current_thread())
+            if len(threads) == 1:
+                started.set()
+                assert release.wait(10)
+
+        with running(Worker(job)) as worker:
+            worker.request()
+            assert started.wait(10)
+            worker.run_here()  # returns at once: the run under way is not waited for
+            assert len(threads) == 1
+            release.set()
+            assert worker.wait_idle(10)
+        assert len(threads) == 2
+        assert threading.current_thread() not in threads
+
+    def test_one_run_at_a_time(self) -> None:
+        """While a run made here is under way, the worker's thread starts none (not for a
+        request, not for its poll), and wait_idle waits for it."""
+        inside, overlaps, runs = [0], [0], []
+        started, release = threading.Event(), threading.Event()
+
+        def job() -> None:
+            inside[0] += 1
+            overlaps[0] = max(overlaps[0], inside[0])
+            runs.append(threading.current_thread())
+            if len(runs) == 1:
+                started.set()
+                assert release.wait(10)
+            inside[0] -= 1
+
+        worker = Worker(job, poll=lambda: True, interval=0.01)
+        with running(worker):
+            here = threading.Thread(target=worker.run_here)
+            here.start()
+            assert started.wait(10)
+            worker.request()
+            threading.Event().wait(0.1)  # ten polls' time
+            assert not worker.wait_idle(0.05)
+            release.set()
+            here.join(10)
+            assert worker.wait_idle(10)
+        assert overlaps == [1]
+        assert runs[0] is here
+        assert len(runs) >= 2  # the request, run after by the worker's thread
+
+
 @pytest.fixture
 def buggy_reading(monkeypatch: pytest.MonkeyPatch) -> None:
     """Reading the distribution ``buggy`` fails as a bug would, with a bare RuntimeError."""

@@ -132,7 +132,10 @@ class Watching:
 
     def _on_change(self, change: FolderChange) -> None:
         self._problems.pop(change.folder, None)
-        self.changed(change.folder, change.paths)
+        with self._changed_lock:
+            self._changed.setdefault(change.folder, set()).update(change.paths)
+        if self._worker is not None:
+            self._worker.run_here()  # on the watcher's thread, when the worker is idle
 
     def changed(self, folder: Path, paths: Iterable[Path]) -> None:
         """Files of ``folder`` that changed (none: something else did), for the worker to

@@ -1,4 +1,5 @@
-"""The host's single worker: folder changes are applied by one thread, one at a time, in order."""
+"""The host's single worker: folder changes are applied one at a time, in order (by its thread,
+or by the thread that saw the change when the worker is idle: :meth:`Worker.run_here`)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,28 @@ class Worker:
             self._pending = True
             self._cond.notify_all()
 
+    def run_here(self) -> None:
+        """Ask for one more run of the job, made on the calling thread when the worker is idle.
+
+        A thread that hands a run to the worker's thread makes the worker wait for the
+        interpreter lock as it wakes: a switch interval or more per thread calling hooks
+        without pause. The thread that read a wheel's arrival runs the swap itself (busy
+        callers). When a run or a task is under way or pending, this is :meth:`request`.
+        """
+        with self._cond:
+            if self._stopping or self._running or self._pending or self._tasks:
+                self._pending = True
+                self._cond.notify_all()
+                return
+            self._running = True
+        paced_thread()  # as the worker's own thread: the swap runs while callers call
+        try:
+            self._step(self._job, "applying folder changes failed")
+        finally:
+            with self._cond:
+                self._running = False
+                self._cond.notify_all()
+
     def once(self, task: Callable[[], None]) -> None:
         """Run ``task`` once on the worker's thread, before the job's next run."""
         with self._cond:
@@ -81,12 +104,15 @@ class Worker:
         while True:
             with self._cond:
                 timeout = self._interval if self._poll is not None else None
-                self._cond.wait_for(lambda: self._pending or self._tasks or self._stopping, timeout)
+                # Not while a run made elsewhere (run_here) is under way: one run at a time.
+                self._cond.wait_for(self._due, timeout)
                 if self._stopping:
                     self._pending = False
                     self._tasks.clear()
                     self._cond.notify_all()
                     return
+                if self._running:
+                    continue  # the poll's time came during a run made elsewhere (run_here)
                 tasks, self._tasks = self._tasks, []
                 asked, self._pending = self._pending, False
                 # Running from the moment the request is taken: wait_idle() never sees a
@@ -107,6 +133,9 @@ class Worker:
                 with self._cond:
                     self._running = False
                     self._cond.notify_all()
+
+    def _due(self) -> bool:
+        return self._stopping or (bool(self._pending or self._tasks) and not self._running)
 
     @staticmethod
     def _step(step: Callable[[], None], failed: str) -> None:
