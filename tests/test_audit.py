@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -129,6 +130,44 @@ def test_entry_for(
     entry = entry_for(Event(kind, "p", version="1.1.0", **fields))  # type: ignore[arg-type]
     got = (entry.action, entry.outcome) if entry is not None else None
     assert got == expected
+
+
+def _written() -> tuple[set[str], set[str]]:
+    """Every action and outcome the log writes: each event's, and the host's own."""
+    found = [
+        entry_for(event)
+        for kind in EventKind
+        for event in (
+            Event(kind, "p", version="1.1.0"),
+            Event(kind, "p", version="1.1.0", previous_version="1.0.0"),
+            Event(kind, "p", version="1.1.0", step="restore"),
+        )
+    ]
+    made = [e for e in found if e is not None]
+    return {e.action for e in made} | {"start", "stop", "recover"}, {e.outcome for e in made}
+
+
+def _quoted(page: str, start: str, end: str) -> set[str]:
+    """The words in backticks of ``page`` between ``start`` and the next ``end``."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / page).read_text("utf-8")
+    begin = text.index(start)
+    return set(re.findall(r"`([^`]+)`", text[begin : text.index(end, begin)]))
+
+
+class TestDocs:
+    def test_security_page_names_every_action_and_outcome(self) -> None:
+        """ "The audit log" of docs/security.md names every action and outcome written (it
+        named neither ``disable`` nor ``enable``)."""
+        actions, outcomes = _written()
+        assert actions <= _quoted("security.md", "Actions: ", "Outcomes: ")
+        assert outcomes <= _quoted("security.md", "Outcomes: ", "\n\n")
+
+    def test_json_page_names_every_action_and_outcome(self) -> None:
+        """The ``action`` and ``outcome`` rows of docs/json.md name every action and outcome
+        written, and no other (but the kinds of events that only announce)."""
+        actions, outcomes = _written()
+        assert _quoted("json.md", "| `action` |", "\n") - {"action"} == actions
+        assert _quoted("json.md", "| `outcome` |", "\n") - {"outcome"} == outcomes | {"info"}
 
 
 def faults(path: Path) -> list[str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shlex
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -103,19 +105,34 @@ class TestBuildWheel:
         assert info.value.path == str(tmp_path.resolve())
 
     @pytest.mark.parametrize(
-        ("requires", "named"),
+        ("requires", "named", "install"),
         [
-            ('["no-such-build-backend-pkg>=1"]', "no-such-build-backend-pkg>=1"),
-            ('["flit_core>=99"]', "flit_core>=99 (found "),
+            (
+                '["no-such-build-backend-pkg"]',
+                "no-such-build-backend-pkg",
+                "no-such-build-backend-pkg",
+            ),
+            (
+                '["no-such-build-backend-pkg>=1"]',
+                "no-such-build-backend-pkg>=1",
+                "'no-such-build-backend-pkg>=1'",
+            ),
+            ('["flit_core>=99"]', "flit_core>=99 (found ", "'flit_core>=99'"),
+            (
+                '["no-such-pkg-a", "no-such-pkg-b; python_version >= \'3\'"]',
+                "no-such-pkg-a, no-such-pkg-b; python_version >= '3'",
+                "no-such-pkg-a no-such-pkg-b",
+            ),
         ],
-        ids=["absent", "too-old"],
+        ids=["absent", "absent-with-version", "too-old", "two-one-with-marker"],
     )
     def test_build_requirements_not_installed_are_named(
-        self, tmp_path: Path, requires: str, named: str
+        self, tmp_path: Path, requires: str, named: str, install: str
     ) -> None:
         """The build runs without isolation: a [build-system] requirement the environment
-        lacks is named with the way to install it, where only the backend's ImportError was
-        told (hatchling: "No module named 'hatchling'"), or a later failure."""
+        lacks is named with the command that installs it where pluginhost runs (the message
+        ended in "python -m pip install ..."), where only the backend's ImportError was told
+        (hatchling: "No module named 'hatchling'"), or a later failure."""
         project = tmp_path / "needs"
         project.mkdir()
         (project / "pyproject.toml").write_text(
@@ -123,8 +140,57 @@ class TestBuildWheel:
         )
         with pytest.raises(BuildError, match=re.escape(named)) as info:
             build_wheel(project, tmp_path / "out")
-        assert "python -m pip install" in str(info.value)
+        command = f"{shlex.quote(sys.executable)} -m pip install {install}"
+        assert str(info.value).endswith(f" there: {command}")
+        assert "..." not in str(info.value)
         assert "without isolation" in str(info.value)
+
+    def test_a_failed_setuptools_build_says_why(self, tmp_path: Path) -> None:
+        """A real setuptools build refused for its layout (the project of `new --with-host`,
+        its wheels/ folder beside the package) is a BuildError quoting setuptools' reason: only
+        its last line was told, which points at its documentation."""
+        pytest.importorskip("setuptools", reason="the build runs in this environment's setuptools")
+        project = tmp_path / "shout-plugin"
+        (project / "shout_plugin").mkdir(parents=True)
+        (project / "shout_plugin" / "__init__.py").write_text("")
+        (project / "wheels").mkdir()
+        (project / "pyproject.toml").write_text(
+            '[build-system]\nrequires = ["setuptools>=61"]\n'
+            'build-backend = "setuptools.build_meta"\n\n'
+            '[project]\nname = "shout-plugin"\nversion = "0.1.0"\n'
+        )
+        with pytest.raises(BuildError) as info:
+            build_wheel(project, tmp_path / "out")
+        message = str(info.value)
+        assert "backend 'setuptools.build_meta' failed" in message
+        assert "Multiple top-level packages discovered in a flat-layout" in message
+        assert "'wheels'" in message
+
+    def test_a_failed_build_quotes_the_end_of_its_output_bounded(self, tmp_path: Path) -> None:
+        """The error line, then the last lines of what the backend wrote, each cut to a width
+        and with its control characters escaped: the message stays short and cannot drive a
+        terminal."""
+        project = in_tree_backend(
+            tmp_path / "noisy",
+            "noisy",
+            "import sys\n"
+            "def build_wheel(out, config=None, metadata=None):\n"
+            "    sys.stderr.write('warming up\\n' * 1000)\n"
+            "    sys.stderr.write('error: the reason\\n\\n')\n"
+            "    sys.stderr.write('advice\\n' * 20)\n"
+            "    sys.stderr.write('\\x1b[2J' + 'y' * 5000 + '\\n')\n"
+            "    sys.exit(1)\n",
+        )
+        with pytest.raises(BuildError) as info:
+            build_wheel(project, tmp_path / "out")
+        lines = str(info.value).splitlines()
+        assert lines[0].endswith("backend 'noisy' failed; its output ends:")
+        assert [line.strip() for line in lines[1:3]] == ["error: the reason", "..."]
+        assert [line.strip() for line in lines[3:-1]] == ["advice"] * 5
+        assert lines[-1].strip().startswith("\\x1b[2Jyyy")
+        assert lines[-1].endswith(" more characters]")
+        assert "\x1b" not in str(info.value)
+        assert len(str(info.value)) < 1000
 
     def test_a_listed_requirement_the_backend_does_not_need_refuses_nothing(
         self, tmp_path: Path

@@ -208,6 +208,10 @@ class TestOperate:
         assert enable.stdout == "hello: enabled\n"
         host.wait_for("loaded polite 1.0.0")  # the dependent came back with it
         wait_status(home, "polite", "polite 1.0.0: active")
+        assert [(e["action"], e["plugin"]) for e in self.audited(tmp_path, home, "able")] == [
+            ("disable", "hello"),
+            ("enable", "hello"),
+        ]
 
     def check_stopped(self, tmp_path: Path, home: Path, config: Path) -> None:
         disable = run_cli("disable", "polite", "--home", str(home), tmp_path=tmp_path)
@@ -229,3 +233,13 @@ class TestOperate:
         finally:
             code, err = host.stop()
         assert code == 0, err
+        # Recorded in disabled.json only: no audit entry, then or at the start that acted on it.
+        assert [e["plugin"] for e in self.audited(tmp_path, home, "able")] == ["hello", "hello"]
+
+    @staticmethod
+    def audited(tmp_path: Path, home: Path, ending: str) -> list[dict[str, str]]:
+        """The audit log's entries whose action ends with ``ending``."""
+        audit = run_cli("audit", "--json", "--home", str(home), tmp_path=tmp_path)
+        assert audit.returncode == 0, audit.stderr
+        entries = [json.loads(line) for line in audit.stdout.splitlines()]
+        return [e for e in entries if e["action"].endswith(ending)]

@@ -186,6 +186,17 @@ class TestDev:
         assert f"no host is running on {home}: the wheel waits in {folder}" in proc.stdout
         assert (project / "wheels" / "shout_plugin-0.1.0+dev.1-py3-none-any.whl").is_file()
 
+    def test_failed_build_without_a_host_promises_none(self, project: Path, tmp_path: Path) -> None:
+        """A build that fails with no host running says so and no more: it said "the host
+        keeps serving what it has" with no host at all."""
+        init = project / INIT
+        init.write_text(init.read_text() + "\nx = (\n")
+        proc = run_cli("dev", str(project), "--once", tmp_path=tmp_path)
+        assert proc.returncode == 1
+        assert "!! build failed:" in proc.stdout
+        assert "never closed" in proc.stdout
+        assert "keeps serving" not in proc.stdout
+
     def test_no_folder(self, tmp_path: Path) -> None:
         """A project without a config and without --into is a usage error."""
         target = tmp_path / "bare"

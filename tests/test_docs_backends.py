@@ -1,7 +1,8 @@
 """The plugin tutorial's other backends build as the page says: the project of the tutorial, with
 the ``[build-system]`` of its hatchling, setuptools, pdm-backend, poetry-core or uv_build block,
 built by the page's command,
-gives a wheel that carries ``plugin.toml``, and a host reads the manifest from it.
+gives a wheel that carries ``plugin.toml``, and a host reads the manifest from it; so does the
+project of ``pluginhost new --with-host`` with the page's block for it (setuptools).
 
 The backend is installed by pip into an isolated build environment, from the package index:
 skipped, saying why, when the index cannot be reached.
@@ -18,6 +19,7 @@ import pytest
 from test_docs_run import Block, blocks
 
 from pluginhost import WheelReport
+from pluginhost.cli.commands.new import scaffold
 
 pytestmark = pytest.mark.slow
 
@@ -82,10 +84,21 @@ BACKENDS = {
 }
 
 
+#: What tells the block for the project of ``pluginhost new`` from the tutorial's.
+_SCAFFOLD = '[tool.setuptools]\npackages = ["polite_plugin"]'
+
+
+def _tutorial_tomls(found: list[Block]) -> list[str]:
+    """The section's blocks for the tutorial's project, one per backend."""
+    return [b.body for b in found if b.lang == "toml" and _SCAFFOLD not in b.body]
+
+
 def test_section_shows_five_backends_and_one_command() -> None:
-    """The section has one ``[build-system]`` per backend, in order, and one build command."""
+    """The section has one ``[build-system]`` per backend, in order, one for the project of
+    ``pluginhost new``, and one build command."""
     found = _section()
-    tomls = [b.body for b in found if b.lang == "toml"]
+    tomls = _tutorial_tomls(found)
+    assert len([b for b in found if b.lang == "toml" and _SCAFFOLD in b.body]) == 1
     assert len(tomls) == len(BACKENDS)
     for toml, backend in zip(tomls, BACKENDS.values(), strict=True):
         assert f'build-backend = "{backend}"' in toml
@@ -98,7 +111,7 @@ def test_section_shows_five_backends_and_one_command() -> None:
 def test_backend_wheel_carries_the_manifest(backend: str, tmp_path: Path) -> None:
     """The wheel built with the section's backend has ``plugin.toml``, read by a host."""
     found = _section()
-    (build_system,) = [b.body for b in found if b.lang == "toml" and backend in b.body]
+    (build_system,) = [toml for toml in _tutorial_tomls(found) if backend in toml]
     (command,) = [b.body.strip() for b in found if b.lang == "console"]
     files = _tutorial_files()
     files["pyproject.toml"] = _with_build_system(files["pyproject.toml"], build_system)
@@ -112,6 +125,25 @@ def test_backend_wheel_carries_the_manifest(backend: str, tmp_path: Path) -> Non
     assert report.manifest.path is not None
     assert report.manifest.path.endswith("!polite_plugin/plugin.toml")
     assert list(report.manifest.requires) == ["hello"]
+
+
+def test_setuptools_builds_the_project_of_new(tmp_path: Path) -> None:
+    """The project ``pluginhost new --with-host`` writes, with the section's block for it,
+    builds with setuptools into a wheel carrying ``plugin.toml``: with the tutorial's block,
+    setuptools stopped at the ``wheels/`` folder beside the package."""
+    found = _section()
+    (build_system,) = [b.body for b in found if b.lang == "toml" and _SCAFFOLD in b.body]
+    (command,) = [b.body.strip() for b in found if b.lang == "console"]
+    project = tmp_path / "polite-plugin"
+    scaffold("polite", project, with_host=True)
+    assert (project / "wheels").is_dir()
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(_with_build_system("\n" + pyproject.read_text("utf-8"), build_system))
+    report = WheelReport.read(_build(project, command), group="greeter.plugins")
+    assert report.ok, report.refused
+    assert report.manifest is not None
+    assert report.manifest.path is not None
+    assert report.manifest.path.endswith("!polite_plugin/plugin.toml")
 
 
 def test_build_system_is_replaced() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import signal
@@ -287,8 +288,20 @@ class TestErrors:
         assert caught.value.hook == "echo"
         assert caught.value.argument == "value['a'][1]"
         assert caught.value.type_name == "_thread.lock"
+        # What can cross, as the message says it (tuples were left out, though they cross).
+        assert "(None, bool, int of 64 bits, float, str, bytes, and lists, tuples and" in str(
+            caught.value
+        )
         with pytest.raises(CodecError, match="key 3"):
             worker.call("echo", {"value": {3: "int key"}})
+        with pytest.raises(CodecError, match=r"int \(past 64 bits\)"):
+            worker.call("echo", {"value": 2**64})
+        with pytest.raises(CodecError, match=r"collections\.OrderedDict"):
+            worker.call("echo", {"value": collections.OrderedDict(a=1)})
+        carried = [None, True, -(2**63), 2**64 - 1, 1.5, "s", b"b", (1, [2]), {"k": (3,)}]
+        assert worker.call("echo", {"value": carried}) == [
+            None, True, -(2**63), 2**64 - 1, 1.5, "s", b"b", [1, [2]], {"k": [3]}
+        ]  # fmt: skip
 
     def test_unencodable_result_names_hook_and_type(self, workers: Workers) -> None:
         """A result the codec cannot carry is a CodecError naming the hook and the type, and

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any, Final, TypeGuard
 
 from ..model.errors import BuildError
+from .common import printable
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -27,16 +30,23 @@ else:
 __all__ = ["backend_of", "build_wheel", "cached_wheel", "source_digest"]
 
 # Run in the interpreter that runs pluginhost (packaging is one of its dependencies). The last
-# line it prints says what happened: {"wheel": name}, or {"missing": [requirement, ...]} when
-# what the backend asks for (get_requires_for_build_wheel: setuptools 65 asks for wheel) is not
-# installed here, or when the backend cannot be imported or fails and a [build-system]
-# requirement is not installed (where its ImportError was all that was told). The
-# [build-system] list alone refuses nothing: it often names what the backend no longer needs
-# ("wheel", with setuptools 70.1 and later).
+# line it prints says what happened: {"wheel": name}, or {"missing": [[requirement, version
+# found or null, what to ask pip for], ...]} when what the backend asks for
+# (get_requires_for_build_wheel: setuptools 65 asks for wheel) is not installed here, or when
+# the backend cannot be imported or fails and a [build-system] requirement is not installed
+# (where its ImportError was all that was told). The [build-system] list alone refuses
+# nothing: it often names what the backend no longer needs ("wheel", with setuptools 70.1 and
+# later).
 #: Seconds a backend may take to build a wheel (a compiled extension's build takes minutes).
 BUILD_SECONDS: Final = 1800.0
 #: How much of the backend's output is read back: its last lines say what it built or why not.
 _TAIL: Final = 64 * 1024
+#: How many of the last lines of a failed backend's output its BuildError quotes, and how long
+#: each may be: bounded, as the message goes to a terminal and into the status of ``dev``.
+_DETAIL_LINES: Final = 6
+_DETAIL_WIDTH: Final = 300
+#: A line that says what went wrong: setuptools' ``error: ...``, a traceback's last line.
+_ERROR_LINE: Final = re.compile(r"\s*(error\b|[\w.]*(Error|Exception)\b)", re.IGNORECASE)
 
 _HOOK_SCRIPT: Final = """
 import importlib, json, sys
@@ -57,14 +67,18 @@ def missing_of(texts):
         try:
             found = version(req.name)
         except PackageNotFoundError:
-            missing.append(text)
+            missing.append([text, None, install_form(req)])
             continue
         try:
             if not req.specifier.contains(found, prereleases=True):
-                missing.append(f"{text} (found {found})")
+                missing.append([text, found, install_form(req)])
         except InvalidVersion:
             continue  # installed under a version PEP 440 cannot read: taken as there
     return missing
+
+def install_form(req):
+    req.marker = None  # true here: what pip is asked for needs none
+    return str(req)
 
 def stop(missing):
     if missing:
@@ -135,17 +149,24 @@ def build_wheel(
             raise BuildError(reason, path=project) from None
         said, errors = _tail(stdout), _tail(stderr)
     told = _told(said)
-    if "missing" in told:
-        missing = ", ".join(told["missing"])
+    missing = _missing(told)
+    if missing:
+        needs = ", ".join(
+            text if found is None else f"{text} (found {found})" for text, found, _ in missing
+        )
+        install = shlex.join([sys.executable, "-m", "pip", "install", *(m[2] for m in missing)])
+        them = "it" if len(missing) == 1 else "them"
         raise BuildError(
-            f"the build needs {missing}, not installed where pluginhost runs ({sys.executable}):"
-            " it builds without isolation, offline; install them there (python -m pip install"
-            " ...)",
+            f"the build needs {needs}, not installed where pluginhost runs ({sys.executable}):"
+            f" it builds without isolation, offline; install {them} there: {install}",
             path=project,
         )
     if returncode != 0 or not isinstance(told.get("wheel"), str):
-        detail = (errors.strip().splitlines() or ["no output"])[-1]
-        raise BuildError(f"backend {backend!r} failed: {detail}", path=project)
+        # The end of what the backend said, where its reason is (setuptools' last line only
+        # pointed at its documentation), else of what it printed on stdout.
+        detail = _detail(errors) or _detail(said) or ["no output"]
+        text = "\n".join(f"    {line}" for line in detail)
+        raise BuildError(f"backend {backend!r} failed; its output ends:\n{text}", path=project)
     return out / str(told["wheel"])
 
 
@@ -162,6 +183,41 @@ def _tail(stream: IO[bytes]) -> str:
     size = stream.seek(0, os.SEEK_END)
     stream.seek(max(0, size - _TAIL))
     return stream.read().decode("utf-8", "replace")
+
+
+def _missing(told: dict[str, Any]) -> list[tuple[str, str | None, str]]:
+    """The requirements the hook script found missing: each as listed, the version found (or
+    ``None``) and what to ask pip for."""
+    entries = told.get("missing")
+    if not isinstance(entries, list):
+        return []
+    return [
+        (text, found, install)
+        for text, found, install in (e for e in entries if isinstance(e, list) and len(e) == 3)
+        if isinstance(text, str)
+        and isinstance(found, (str, type(None)))
+        and isinstance(install, str)
+    ]
+
+
+def _detail(output: str) -> list[str]:
+    """The meaningful end of a failed backend's output: its last :data:`_DETAIL_LINES` lines
+    that are not blank, led by its last error line when that came before them, each cut to
+    :data:`_DETAIL_WIDTH` characters and with its control characters escaped."""
+    lines = [line.rstrip() for line in output.splitlines() if line.strip()]
+    start = max(0, len(lines) - _DETAIL_LINES)
+    shown = lines[start:]
+    errors = [i for i in range(start) if _ERROR_LINE.match(lines[i])]
+    if errors:
+        skipped = ["..."] if errors[-1] < start - 1 else []
+        shown = [lines[errors[-1]], *skipped, *shown]
+    return [printable(_cut(line)) for line in shown]
+
+
+def _cut(line: str) -> str:
+    if len(line) <= _DETAIL_WIDTH:
+        return line
+    return f"{line[:_DETAIL_WIDTH]}... [{len(line) - _DETAIL_WIDTH} more characters]"
 
 
 def _told(stdout: str) -> dict[str, Any]:

@@ -306,8 +306,8 @@ class Worker:
         side = "returned" if place.startswith("result") else "passed"
         reason = (
             f"hook {hook!r} {side} {place} of type {type_name}, which cannot cross to or from"
-            " a worker process (None, bool, int, float, str, bytes, lists and str-keyed dicts"
-            " can)"
+            " a worker process (None, bool, int of 64 bits, float, str, bytes, and lists,"
+            " tuples and str-keyed dicts of them can)"
         )
         if heavy:
             reason = f"hook {hook!r} returned a result too large to take in the host: {heavy}"

@@ -103,7 +103,9 @@ class DevLoop:
             _check_syntax(self.project, self.outputs)
             wheel = self._build()
         except BuildError as exc:
-            _block("build failed; the host keeps serving what it has", str(exc))
+            # Only a host that runs serves anything: without one, the words promised a host.
+            kept = "; the host keeps serving what it has" if self._host_running() else ""
+            _block(f"build failed{kept}", str(exc))
             return False
         self.digest, self.last = digest, DevWheel(wheel)
         took = time.monotonic() - started
@@ -185,7 +187,8 @@ class DevLoop:
         return False
 
     def _host_running(self) -> bool:
-        assert self.home is not None
+        if self.home is None:
+            return False
         try:
             return read_home(self.home).holder is not None
         except PluginHostError:  # not a home yet: no host ever ran on it
