@@ -17,6 +17,7 @@ from conftest import greet_code
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
 from installer.sources import WheelFile
+from test_regular import within
 
 from hookspecs import greeter
 from pluginhost import EnvironmentSource, PluginHost, ProblemKind
@@ -160,6 +161,34 @@ class TestEnvironmentSource:
         with host:
             assert host.hook.greet(name="x") == ["env"]
             assert str(broken) in [p.path for p in host.problems()]
+
+    @pytest.mark.parametrize("file", ["entry_points.txt", "METADATA", "RECORD", "plugin.toml"])
+    @pytest.mark.parametrize("kind", ["fifo", "link to /dev/zero", "too large"])
+    def test_file_not_regular_is_a_problem(
+        self, factory: WheelFactory, tmp_path: Path, file: str, kind: str
+    ) -> None:
+        """A FIFO, a link to /dev/zero or a file over its bound in place of one file of an
+        installed plugin's metadata (its plugin.toml too) is a problem naming the
+        distribution and the file, read at once; the other plugin is read all the same. A
+        FIFO blocked the start for good, the link read for ever."""
+        site = tmp_path / "site"
+        install_into(factory.build("envplug", code=greet_code("env")), site)
+        install_into(factory.build("other", code=greet_code("other")), site)
+        (dist,) = site.glob("other-*.dist-info")
+        path = site / "other" / file if file == "plugin.toml" else dist / file
+        path.unlink()
+        if kind == "fifo":
+            os.mkfifo(path)
+        elif kind == "link to /dev/zero":
+            path.symlink_to("/dev/zero")
+        else:
+            path.write_bytes(b"#" * (16 * 1024 * 1024 + 1))
+        scan = within(lambda: EnvironmentSource(path=(str(site),)).scan(GROUP))
+        assert [c.name for c in scan.candidates] == ["envplug"]
+        (problem,) = scan.problems
+        assert problem.kind is ProblemKind.MANIFEST_INVALID
+        assert str(path) in problem.message
+        assert str(dist) in problem.message or file == "plugin.toml"
 
     def test_metadata_headers_read(self, factory: WheelFactory, tmp_path: Path) -> None:
         """Name, version and Requires-Dist come from the METADATA headers, whatever follows."""

@@ -25,6 +25,7 @@ from pluginhost import (
     Rollout,
 )
 from pluginhost.model.rollout import cohort
+from pluginhost.state.store import AtomicJsonFile
 from pluginhost.testing import WheelFactory
 from pluginhost.testkit.static_index import Fault, StaticIndex
 
@@ -344,6 +345,24 @@ class TestRollout:
         host.stop()
         (sightings,) = (tmp_path / "home" / "index").glob("*/sightings.json")
         assert "hello 1.0.0" in sightings.read_text()
+
+    def test_sighting_without_a_zone_leaves_the_polls_going(
+        self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker, tmp_path: Path
+    ) -> None:
+        """A first sighting of no time zone (checksummed, from another writer) is dropped: the
+        polls go on and a yank is applied. It failed every poll (naive minus aware), and the
+        yanked version served on."""
+        static_index.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
+        static_index.publish(built.build("hello", "2.0.0", code=counter_code("2.0.0")))
+        rollout = Rollout(host_id="h", steps=[(0, 100)])
+        follow(static_index, rollout=rollout).stop()
+        (path,) = (tmp_path / "home" / "index").glob("*/sightings.json")
+        forged = dict.fromkeys(AtomicJsonFile(path).read(), "2026-01-01T00:00:00")
+        AtomicJsonFile(path).write(forged)
+        host = follow(static_index, rollout=rollout)
+        assert answers(host) == ["2.0.0:1"]
+        static_index.yank("hello", "2.0.0", "broken")
+        wait_for(lambda: host.plugins["hello"].version == "1.0.0")
 
 
 class TestRefresh:

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
+import operator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, Final
 
 import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from packaging.specifiers import SpecifierSet
 from strategies import candidate, candidate_sets
 
 from pluginhost import PluginHostError
 from pluginhost.model.candidate import Candidate, CandidateKey
+from pluginhost.model.limits import LIMIT_NAMES, ResourceLimits
 from pluginhost.model.names import plugin_name
+from pluginhost.model.specifiers import DistSpecifier
 from pluginhost.state.dependencies import DepRecord, DepUser
 from pluginhost.state.registry import Record, Registry, RegistryEncoder, RegistryFile
 from pluginhost.state.store import canonical
@@ -165,3 +173,72 @@ class TestRegistryFile:
         (tmp_path / "registry.json").write_text('{"format": 1, "sha')
         assert RegistryFile(tmp_path / "registry.json").read() == first
         assert "registry:" in caplog.text
+
+
+def _full_document() -> dict[str, Any]:
+    """A registry using every field a record can have, as the encoder writes it."""
+    process = candidate("a", "1.0.0", requires={"b": "^2.0"}, requires_dist=["sharedlib>=1"])
+    manifest = attrs.evolve(
+        process.manifest, isolation="process", resources=ResourceLimits(memory_mb=256)
+    )
+    needs = {plugin_name("b"): DistSpecifier("b", SpecifierSet(">=2"))}
+    process = attrs.evolve(process, manifest=manifest, plugin_requires=needs)
+    dep = DepRecord("sharedlib", "1.0.0", "ab" * 32, "s-1", ("sharedlib",), "s.dist-info")
+    dep = attrs.evolve(dep, users=(DepUser("a", "1.0.0", "a 1.0.0", "sharedlib>=1"),))
+    reg = registry([process, candidate("b", "2.0.0", installed=True), candidate("a", "0.9.0")])
+    reg = attrs.evolve(reg, deps=(dep,), held=(record(candidate("c", "1.0.0")),))
+    data: dict[str, Any] = json.loads(RegistryEncoder().canonical(reg))
+    return data
+
+
+def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """The path of every value under ``value``, containers included."""
+    if isinstance(value, dict | list):
+        for key, inner in value.items() if isinstance(value, dict) else enumerate(value):
+            yield (*path, key)
+            yield from _paths(inner, (*path, key))
+
+
+def _same_type(written: Any, value: Any) -> bool:
+    # The manifest path is null in the document, a string from a wheel.
+    return type(written) is type(value) or (written is None and isinstance(value, str))
+
+
+def _refusal(data: Any, path: Path) -> str | None:
+    """Why the registry ``data`` is not readable; ``None`` when it is read."""
+    try:
+        Registry.from_json(data, path)
+    except PluginHostError as exc:
+        return exc.reason
+    return None
+
+
+#: Values of every JSON type, and of the wrong shape inside a list or an object.
+WRONG: Final = [None, 7, "zz", [], {}, 1e300, -1, True, ["a", 1], {"a": None}]
+#: Where null is a value as good as the type the encoder wrote (for a limit: no limit).
+NULLABLE: Final = {"site_dir", "manifest_path", *LIMIT_NAMES}
+
+
+class TestFieldTypes:
+    def test_every_field_of_another_type_is_unreadable(self, tmp_path: Path) -> None:
+        """Each field of a record (the candidate's, its origin's, a shared dependency's...)
+        given a value of another type makes the registry unreadable, a PluginHostError naming
+        the field: a sha256 that was a list, a Requires-Dist that was a number were taken in
+        and failed the host's start with a TypeError (unhashable, or packaging's)."""
+        document = _full_document()
+        Registry.from_json(document, tmp_path)
+        accepted = []
+        for path in _paths(document):
+            if path[0] == "state":
+                continue  # a plugin's exported state: any JSON
+            for value in WRONG:
+                data = copy.deepcopy(document)
+                *parents, last = path
+                container = functools.reduce(operator.getitem, parents, data)
+                if _same_type(container[last], value) or (value is None and last in NULLABLE):
+                    continue
+                container[last] = value
+                refusal = _refusal(data, tmp_path)
+                if refusal is None or not refusal.startswith("registry is not readable"):
+                    accepted.append((path, value, refusal))
+        assert accepted == [], "\n".join(map(repr, accepted))

@@ -19,7 +19,7 @@ from pluginhost.discover.archive import hash_wheel_file, read_wheel_bytes
 from pluginhost.discover.report import WheelReport
 from pluginhost.discover.trust import TrustGate
 from pluginhost.state.audit import read_audit
-from pluginhost.state.regular import NotRegularFileError, open_regular, read_regular
+from pluginhost.state.regular import NotRegularFileError, open_regular, read_regular, read_small
 from pluginhost.testing import WheelFactory
 
 MakeHost = Callable[..., PluginHost]
@@ -104,6 +104,43 @@ class TestOpenRegular:
         other = os.geteuid() + 1
         with pytest.raises(NotRegularFileError, match=f"not by uid {other}"):
             read_regular(path, max_size=10, owner=other)
+
+
+class TestReadSmall:
+    @pytest.mark.parametrize("kind", KINDS)
+    def test_refused_at_once(self, tmp_path: Path, kind: str) -> None:
+        """A FIFO, socket, directory or device is refused, never blocking, never read."""
+        path = tmp_path / "x"
+        reason = make_special(path, kind)
+        with pytest.raises(NotRegularFileError) as caught:
+            within(lambda: read_small(str(path), max_size=10))
+        assert str(caught.value) == reason
+        assert caught.value.filename == str(path)
+
+    def test_link_not_followed(self, tmp_path: Path) -> None:
+        """A symbolic link is refused: one to /dev/zero read for ever."""
+        (tmp_path / "link").symlink_to("/dev/zero")
+        with pytest.raises(NotRegularFileError, match="is a symbolic link"):
+            within(lambda: read_small(str(tmp_path / "link"), max_size=10))
+
+    @pytest.mark.parametrize("size", [0, 1, 4, 5])
+    def test_regular_file_read(self, tmp_path: Path, size: int) -> None:
+        """A regular file is read whole, up to the bound."""
+        path = tmp_path / "x"
+        path.write_bytes(b"12345"[:size])
+        assert read_small(str(path), max_size=5) == b"12345"[:size]
+
+    def test_over_the_bound(self, tmp_path: Path) -> None:
+        """A file over the bound is refused."""
+        path = tmp_path / "x"
+        path.write_bytes(b"12345")
+        with pytest.raises(NotRegularFileError, match="is 5 bytes, over the limit of 4"):
+            read_small(str(path), max_size=4)
+
+    def test_missing(self, tmp_path: Path) -> None:
+        """A missing file is the OSError of the open."""
+        with pytest.raises(FileNotFoundError):
+            read_small(str(tmp_path / "x"), max_size=10)
 
 
 class TestWheelReaders:

@@ -20,8 +20,9 @@ import attrs
 from ..model.candidate import Candidate, EntryPoint, InstalledOrigin
 from ..model.errors import ManifestError
 from ..model.frozen import frozen
-from ..model.manifest import Manifest
+from ..model.manifest import MAX_MANIFEST_SIZE, Manifest
 from ..model.problems import Problem, ProblemKind
+from ..state.regular import NotRegularFileError, read_small
 from .candidates import default_plugin_name, unit_entry_points, unit_manifest_member
 from .sources import Scan
 
@@ -202,32 +203,29 @@ def _folder_reader(base: str) -> Callable[[str], str | None]:
     prefix = os.path.join(base, "")
 
     def read(filename: str) -> str | None:
+        path = prefix + filename
         try:
-            return _read_file(prefix + filename).decode("utf-8")
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
+            return read_small(path, max_size=_LIMITS.get(filename, _METADATA_LIMIT)).decode()
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
             return None
+        except NotRegularFileError as exc:
+            # A FIFO here blocked the start for good, a link to /dev/zero read for ever.
+            raise ManifestError(str(exc), path=path) from None
 
     return read
 
 
-def _read_file(path: str) -> bytes:
-    """A small file's bytes, with ``os.open`` and ``os.read``.
+# Read with os.open and os.read (regular.read_small): open() builds a file object and a text
+# decoder that cost twice the reading itself, and discovery reads a file of each installed
+# distribution and four of each plugin. Lines are split with splitlines() afterwards, which
+# knows every newline open() translates.
 
-    ``open()`` builds a file object and a text decoder that cost twice the reading itself, and
-    discovery reads a file of each installed distribution and four of each plugin. Lines are
-    split with ``splitlines()`` afterwards, which knows every newline ``open()`` translates.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        chunks = []
-        while chunk := os.read(fd, _READ_CHUNK):
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
-    return b"".join(chunks)
-
-
-_READ_CHUNK: Final = 64 * 1024
+#: The most read of a metadata file: a wheel's, validated, may hold no more
+#: (WheelLimits.max_metadata_size), and a parse of more held a start for seconds.
+_METADATA_LIMIT: Final = 1024 * 1024
+#: Larger for the files that grow with a distribution installed by other means than a
+#: validated wheel: a long description in METADATA, a RECORD of thousands of files.
+_LIMITS: Final = dict.fromkeys(("METADATA", "PKG-INFO", "RECORD"), 16 * 1024 * 1024)
 
 
 def _entry_points(text: str, group: str) -> list[tuple[str, str]]:
@@ -394,7 +392,7 @@ def _installed_manifest(
     # A string, not a Path: made for each of hundreds of plugins at a start, for error messages.
     path = os.path.join(location, member)
     try:
-        data = _read_file(path)
+        data = read_small(path, max_size=MAX_MANIFEST_SIZE)
     except OSError as exc:
         raise ManifestError(f"cannot read manifest: {exc}", plugin=ep_name, path=path) from exc
     return Manifest.from_toml(data, path=path, default_name=ep_name, dist_version=version)

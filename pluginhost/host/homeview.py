@@ -17,6 +17,7 @@ from ..model.errors import HostStateError, PluginHostError
 from ..model.frozen import frozen
 from ..model.status import PluginState
 from ..state.store import AtomicJsonFile, HomeLock
+from .status_shape import check_status
 from .statusdoc import STATUS_FILE
 
 __all__ = ["HomeView", "read_document", "read_home", "require_home"]
@@ -86,10 +87,23 @@ def read_home(home: Path) -> HomeView:
     return HomeView(
         home=home,
         holder=HomeLock.holder(home),
-        status=documents.get(STATUS_FILE),
+        status=_checked_status(documents.get(STATUS_FILE), errors),
         registry=documents.get("registry.json"),
         errors=errors,
     )
+
+
+def _checked_status(data: Any | None, errors: dict[str, str]) -> Any | None:
+    """``data``, or ``None`` when it is not shaped as a status document: then read as an
+    unreadable status is, named in ``errors`` and the registry shown in its place."""
+    if data is None:
+        return None
+    try:
+        check_status(data)
+    except ValueError as exc:
+        errors[STATUS_FILE] = f"unreadable ({exc})"
+        return None
+    return data
 
 
 def _record_plugin(record: Mapping[str, Any]) -> dict[str, Any]:

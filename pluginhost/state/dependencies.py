@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from ..model.frozen import frozen
+from .fields import obj, text, texts
 
 __all__ = ["DepRecord", "DepUser"]
 
@@ -60,13 +60,23 @@ class DepRecord:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> DepRecord:
+    def from_json(cls, data: Any) -> DepRecord:
+        """:raises TypeError: naming a field of another type than :meth:`to_json` writes;
+        KeyError."""
+        data = obj(data, "a shared dependency")
+        users = data["users"]
+        if not isinstance(users, list) or not all(_is_user(u) for u in users):
+            raise TypeError("users must be a list of four strings each")
         return cls(
-            distribution=str(data["distribution"]),
-            version=str(data["version"]),
-            sha256=str(data["sha256"]),
-            site_dir=str(data["site_dir"]),
-            top_level=tuple(str(n) for n in data["top_level"]),
-            dist_info=str(data["dist_info"]),
-            users=tuple(DepUser(str(p), str(v), str(w), str(r)) for p, v, w, r in data["users"]),
+            distribution=text(data, "distribution"),
+            version=text(data, "version"),
+            sha256=text(data, "sha256"),
+            site_dir=text(data, "site_dir"),
+            top_level=texts(data, "top_level"),
+            dist_info=text(data, "dist_info"),
+            users=tuple(DepUser(*u) for u in users),
         )
+
+
+def _is_user(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 4 and all(isinstance(v, str) for v in value)

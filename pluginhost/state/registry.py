@@ -33,6 +33,7 @@ from ..model.pacing import pace
 from ..model.specifiers import DistSpecifier
 from ..model.versions import Constraint, parse_dist_version
 from .dependencies import DepRecord
+from .fields import array, flag, maybe_text, obj, text, texts
 from .kept import Kept
 from .store import AtomicJsonFile, canonical
 
@@ -72,17 +73,16 @@ class Record:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Record:
-        site_dir = data["site_dir"]
-        if site_dir is not None and not isinstance(site_dir, str):
-            # Else a TypeError out of the start, where the site dir is made a path.
-            raise TypeError(f"site_dir must be a string or null, not {type(site_dir).__name__}")
+    def from_json(cls, data: Any) -> Record:
+        """:raises TypeError: naming a field of another type than :meth:`to_json` writes
+        (else an untyped error out of the start, where it is used); KeyError, ValueError."""
+        data = obj(data, "a record")
         return cls(
-            candidate=_candidate_from_json(data["candidate"]),
-            site_dir=site_dir,
-            top_level=tuple(str(n) for n in data["top_level"]),
-            manual=bool(data.get("manual", False)),
-            pinned=bool(data.get("pinned", False)),
+            candidate=_candidate_from_json(obj(data["candidate"], "candidate")),
+            site_dir=maybe_text(data, "site_dir"),
+            top_level=texts(data, "top_level"),
+            manual=flag(data, "manual"),
+            pinned=flag(data, "pinned"),
         )
 
 
@@ -129,19 +129,18 @@ class Registry:
     def from_json(cls, data: Any, path: Path) -> Registry:
         """Rebuild a registry; a document of another format or shape is a PluginHostError."""
         try:
-            if data.get("format") != FORMAT:
-                raise ValueError(f"unknown format {data.get('format')!r}")
+            data = obj(data, "the registry")
+            written = data.get("format")
+            if written != FORMAT or isinstance(written, bool):
+                raise ValueError(f"unknown format {written!r}")
             return cls(
-                active=tuple(Record.from_json(r) for r in data["active"]),
-                history={
-                    plugin_name(k): tuple(Record.from_json(r) for r in v)
-                    for k, v in data["history"].items()
-                },
-                state={plugin_name(k): v for k, v in data.get("state", {}).items()},
-                removed=tuple(plugin_name(n) for n in data.get("removed", [])),
-                rejected=tuple(_key(k) for k in data.get("rejected", [])),
-                deps=tuple(DepRecord.from_json(d) for d in data.get("deps", [])),
-                held=tuple(Record.from_json(r) for r in data.get("held", [])),
+                active=_records(data, "active"),
+                history=_history(obj(data["history"], "history")),
+                state={plugin_name(k): v for k, v in obj(data.get("state", {}), "state").items()},
+                removed=tuple(map(plugin_name, texts(data, "removed", []))),
+                rejected=tuple(map(_key, array(data, "rejected", []))),
+                deps=tuple(map(DepRecord.from_json, array(data, "deps", []))),
+                held=_records(data, "held", []),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PluginHostError(f"registry is not readable: {exc}", path=path) from exc
@@ -197,6 +196,16 @@ def _history_text(name: PluginName, records: tuple[Record, ...]) -> str:
     return f"{canonical(name)}:[{','.join(_record_text(name, r) for r in records)}]"
 
 
+def _records(
+    data: Mapping[str, Any], key: str, default: list[Any] | None = None
+) -> tuple[Record, ...]:
+    return tuple(map(Record.from_json, array(data, key, default)))
+
+
+def _history(history: Mapping[str, Any]) -> dict[PluginName, tuple[Record, ...]]:
+    return {plugin_name(k): _records(history, k) for k in history}
+
+
 def _key(data: Any) -> CandidateKey:
     key = CandidateKey.from_json(data)
     return key._replace(name=plugin_name(key.name))
@@ -241,44 +250,61 @@ def _isolation_to_json(m: Manifest) -> dict[str, Any]:
 
 def _candidate_from_json(d: Mapping[str, Any]) -> Candidate:
     manifest = Manifest(
-        name=plugin_name(d["name"]),
-        version=parse_dist_version(d["version"]),
-        host=Constraint.parse(d["host"]),
-        requires={plugin_name(k): Constraint.parse(v) for k, v in d["requires"].items()},
-        optional={plugin_name(k): Constraint.parse(v) for k, v in d["optional"].items()},
-        path=d["manifest_path"],
-        isolation="process" if d.get("isolation") == "process" else "in-process",
-        resources=ResourceLimits(**d.get("resources", {})),
-    )
-    o = d["origin"]
-    origin: Origin = (
-        WheelOrigin(Path(o["wheel"]), o["sha256"])
-        if "wheel" in o
-        else InstalledOrigin(o["distribution"], o["location"])
+        name=plugin_name(text(d, "name")),
+        version=parse_dist_version(text(d, "version")),
+        host=Constraint.parse(text(d, "host")),
+        requires=_constraints(d, "requires"),
+        optional=_constraints(d, "optional"),
+        path=maybe_text(d, "manifest_path"),
+        isolation="process" if text(d, "isolation", "in-process") == "process" else "in-process",
+        resources=ResourceLimits(**obj(d.get("resources", {}), "resources")),
     )
     return Candidate(
         manifest=manifest,
-        origin=origin,
-        distribution=d["distribution"],
+        origin=_origin_from_json(obj(d["origin"], "origin")),
+        distribution=text(d, "distribution"),
         entry_points=_entry_points_from_json(d, manifest.name),
-        requires_dist=tuple(d["requires_dist"]),
-        top_level=tuple(d["top_level"]),
+        requires_dist=texts(d, "requires_dist"),
+        top_level=texts(d, "top_level"),
         plugin_requires={
-            plugin_name(k): DistSpecifier(dist, SpecifierSet(spec))
-            for k, (dist, spec) in d.get("plugin_requires", {}).items()
+            plugin_name(k): _dist_specifier(k, v)
+            for k, v in obj(d.get("plugin_requires", {}), "plugin_requires").items()
         },
     )
 
 
+def _constraints(d: Mapping[str, Any], key: str) -> dict[PluginName, Constraint]:
+    found = obj(d[key], key)
+    return {plugin_name(k): Constraint.parse(text(found, k)) for k in found}
+
+
+def _origin_from_json(o: Mapping[str, Any]) -> Origin:
+    if "wheel" in o:
+        return WheelOrigin(Path(text(o, "wheel")), text(o, "sha256"))
+    return InstalledOrigin(text(o, "distribution"), text(o, "location"))
+
+
+def _dist_specifier(plugin: str, value: Any) -> DistSpecifier:
+    if not _is_pair(value):
+        raise TypeError(f"plugin_requires of {plugin} must be two strings")
+    return DistSpecifier(value[0], SpecifierSet(value[1]))
+
+
 def _entry_points_from_json(d: Mapping[str, Any], name: str) -> tuple[EntryPoint, ...]:
     if "entry_points" in d:
-        found = tuple(EntryPoint(str(n), str(v)) for n, v in d["entry_points"])
-        if not found:
+        pairs = d["entry_points"]
+        if not isinstance(pairs, list) or not all(_is_pair(p) for p in pairs):
+            raise TypeError("entry_points must be a list of [name, value] strings")
+        if not pairs:
             raise ValueError(f"plugin {name!r} has no entry point")
-        return found
+        return tuple(EntryPoint(n, v) for n, v in pairs)
     # Written before a plugin could have several: its one entry point, whose name was not
     # kept, registered under the plugin's name.
-    return (EntryPoint(name, d["entry_point"]),)
+    return (EntryPoint(name, text(d, "entry_point")),)
+
+
+def _is_pair(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)
 
 
 class RegistryFile:

@@ -20,7 +20,7 @@ import os
 import stat
 from typing import Final
 
-__all__ = ["NotRegularFileError", "kind_of", "open_regular", "read_regular"]
+__all__ = ["NotRegularFileError", "kind_of", "open_regular", "read_regular", "read_small"]
 
 _FLAGS: Final = (
     os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
@@ -113,6 +113,51 @@ def read_regular(
     if len(data) > max_size:
         raise _refusal(path, f"holds over {max_size} bytes, the limit")
     return data
+
+
+def read_small(path: str, *, max_size: int) -> bytes:
+    """The whole of a regular file of at most ``max_size`` bytes, opened without a look first.
+
+    For the files read by the thousand (each installed distribution's ``entry_points.txt``):
+    the ``lstat`` before :func:`open_regular`'s open was one more system call each. The open
+    neither blocks (a FIFO) nor follows a final link, and its ``fstat`` refuses anything but a
+    regular file, so a FIFO or a link to ``/dev/zero`` is refused unread; a device node in
+    place of the file itself is opened before it is refused. The size from ``fstat`` sizes
+    the read: a file read whole in one ``read``, as many calls as a read to the end took.
+
+    :raises NotRegularFileError: when ``path`` is a link, not a regular file, or holds more
+        than ``max_size`` bytes.
+    :raises OSError: when it cannot be opened or read.
+    """
+    try:
+        fd = os.open(path, _FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _refusal(path, f"is {kind_of(stat.S_IFLNK)}") from exc
+        if exc.errno == errno.ENXIO:
+            raise _refusal(path, f"is {kind_of(stat.S_IFSOCK)}, not a regular file") from exc
+        raise
+    try:
+        st = os.fstat(fd)
+        _check(path, st, None)
+        if st.st_size > max_size:
+            raise _refusal(path, f"is {st.st_size} bytes, over the limit of {max_size}")
+        return _read_to_end(fd, path, st.st_size, max_size)
+    finally:
+        os.close(fd)
+
+
+def _read_to_end(fd: int, path: str, size: int, max_size: int) -> bytes:
+    data = os.read(fd, size + 1)
+    if len(data) == size:
+        return data  # all that fstat said, and the end: the one read a file read whole takes
+    chunks, total = [data], len(data)
+    while total <= max_size and (chunk := os.read(fd, max_size + 1 - total)):
+        chunks.append(chunk)
+        total += len(chunk)
+    if total > max_size:
+        raise _refusal(path, f"holds over {max_size} bytes, the limit")
+    return b"".join(chunks)
 
 
 def _check(path: str | os.PathLike[str], st: os.stat_result, owner: int | None) -> None:

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from ...host.snapshot import HostSnapshot
-from ...host.statusdoc import info_json
+from ...host.statusdoc import STATUS_FILE, info_json
 from ..common import EXIT_OK, home, print_json, say, table
 
 __all__ = ["host_json", "plugin_rows", "run", "stopped_line"]
@@ -63,6 +63,9 @@ def stopped_line(snapshot: HostSnapshot) -> str | None:
     what follows is the home as the last host left it, not a live host."""
     if snapshot.running:
         return None
+    unreadable = snapshot.errors.get(STATUS_FILE)
+    if unreadable is not None:
+        return f"host not running ({STATUS_FILE} {unreadable}: the registry's plugins are shown)"
     if snapshot.updated is None:
         return "host not running (no status written: the registry's plugins are shown)"
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(snapshot.updated))
