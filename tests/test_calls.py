@@ -6,13 +6,18 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from conftest import greet_code
 
 from pluginhost import CallError, HookAnswer, PluginHost
+from pluginhost.cli.commands.call import answer_text
+from pluginhost.cli.main import main
 from pluginhost.host.calls import MAX_RESULT, answers_json
+from pluginhost.host.control import ControlServer, send_request
 from pluginhost.testing import WheelFactory
 
 RAISES = """
@@ -45,6 +50,30 @@ hookimpl = pluggy.HookimplMarker("greeter")
 def greet(name):
     return (yield)
 """
+
+
+SHARED = """
+import pluggy
+hookimpl = pluggy.HookimplMarker("greeter")
+
+@hookimpl
+def greet(name):
+    value = []
+    for _ in range(40):
+        value = [value, value]  # 40 small lists; as JSON, or repr, 2**41 of them
+    return value
+"""
+
+#: Why an answer like SHARED's is not sent.
+NOT_SENT = "its result is not sent: it holds more than 1,000,000 values once written out"
+
+
+def shared(times: int) -> list[Any]:
+    """``times`` lists, each holding the one before twice: 2**times of them written out."""
+    value: list[Any] = []
+    for _ in range(times):
+        value = [value, value]
+    return value
 
 
 @pytest.fixture
@@ -170,3 +199,75 @@ class TestAnswersJson:
 
         (data,) = answers_json([HookAnswer("a", "1", Bad())])
         assert data["repr"] == "<repr() raised RuntimeError: nope>"
+
+    @pytest.mark.parametrize("times", [24, 40])
+    def test_too_large_even_for_repr(self, times: int) -> None:
+        """A result that JSON and repr would write out past a million values is that answer's
+        error, found in a blink; the other answers still come."""
+        started = time.monotonic()
+        dag, fine = answers_json([HookAnswer("a", "1", shared(times)), HookAnswer("b", "1", "x")])
+        assert time.monotonic() - started < 2
+        assert dag == {
+            "plugin": "a",
+            "version": "1",
+            "ok": False,
+            "result": None,
+            "repr": None,
+            "type": None,
+            "error": NOT_SENT,
+            "error_type": None,
+        }
+        assert (fine["ok"], fine["result"]) == (True, "x")
+
+    def test_too_many_characters_even_for_repr(self) -> None:
+        """A result of few values but a repr past 32 MiB is an error too, its repr not made."""
+        (data,) = answers_json([HookAnswer("a", "1", ["x" * 1_000_000] * 40)])
+        assert not data["ok"]
+        assert data["error"] == (
+            "its result is not sent: it takes more than 33,554,432 characters once written out"
+        )
+
+    def test_cycles_and_shared_parts_in_bounds_as_before(self) -> None:
+        """A result that contains itself is shown by its repr, and one sharing its parts within
+        the bounds is sent as JSON, as before."""
+        loop: list[Any] = []
+        loop.append(loop)
+        cyclic, small = answers_json([HookAnswer("a", "1", loop), HookAnswer("b", "1", shared(5))])
+        assert (cyclic["result"], cyclic["repr"], cyclic["type"]) == (None, "[[...]]", "list")
+        assert small["result"] == shared(5)
+        assert len(json.dumps(small["result"])) < MAX_RESULT
+
+
+class TestRemoteCall:
+    def test_answer_too_large_over_the_control_folder(
+        self,
+        make_host: Callable[..., PluginHost],
+        factory: WheelFactory,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """pluginhost call of a hook one plugin answers with 2**41 lists once written out: the
+        call is answered within seconds, that answer an error, the other one sent; the control
+        folder goes on serving."""
+        factory.build("dag", "1.0.0", code=SHARED)
+        factory.build("hello", "1.2.0", code=greet_code("hi"))
+        host = make_host()
+        server = ControlServer(host, interval=0.02)
+        server.start()
+        try:
+            started = time.monotonic()
+            result = send_request(
+                host.home, "call", "greet", timeout=10, hook="greet", kwargs={"name": "x"}
+            )
+            assert time.monotonic() - started < 5
+            assert result["ok"], result
+            answers = {a["plugin"]: a for a in result["answers"]}
+            assert (answers["dag"]["ok"], answers["dag"]["error"]) == (False, NOT_SENT)
+            assert answer_text(answers["dag"]) == NOT_SENT
+            assert answers["hello"]["result"] == "hi"
+            refused = send_request(host.home, "remove", "ghost", timeout=10)
+            assert refused["error"] == "plugin 'ghost' is not active"
+            # As the command says it: that plugin's line, and exit 3 as for one that raised.
+            assert main(["call", "greet", "name=x", "--home", str(host.home)]) == 3
+            assert f"dag 1.0.0: {NOT_SENT}\n" in capsys.readouterr().out
+        finally:
+            server.stop()

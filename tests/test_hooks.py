@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -11,9 +14,15 @@ import pytest
 from conftest import counter_code
 
 from hookspecs.lifecycle import lifecycle_specs
-from pluginhost import Event, EventKind, PluginHost
+from pluginhost import Event, EventKind, PluginHost, Timeouts
 from pluginhost.model.errors import ActivationError
-from pluginhost.swap.hooks import bounded_hook, call_hook, implements, lifecycle_faults
+from pluginhost.swap.hooks import (
+    bounded_hook,
+    call_hook,
+    implements,
+    json_state,
+    lifecycle_faults,
+)
 from pluginhost.swap.switch import Implementations, prepare
 from pluginhost.testing import WheelFactory
 
@@ -148,6 +157,99 @@ class TestLifecycleFaults:
         assert "pluginhost_import_state is async" in str(failed.error)
         assert host.plugins["hello"].version == "1.0.0"
         assert host.hook.greet(name="a") == ["1.0.0:2"]
+
+
+class Exporting:
+    """A plugin whose exported state is whatever the test puts in ``state``."""
+
+    def __init__(self, state: object) -> None:
+        self.state = state
+
+    @hookimpl
+    def pluginhost_export_state(self) -> object:
+        return self.state
+
+
+def shared(times: int) -> list[Any]:
+    """``times`` lists, each holding the one before twice: 2**times of them written out."""
+    value: list[Any] = []
+    for _ in range(times):
+        value = [value, value]
+    return value
+
+
+SHARED_STATE = """
+import pluggy
+hookimpl = pluggy.HookimplMarker("greeter")
+
+@hookimpl
+def greet(name):
+    return "hi " + name
+
+@hookimpl
+def pluginhost_export_state():
+    value = []
+    for _ in range(40):
+        value = [value, value]  # 40 small lists; as JSON, 2**41 of them
+    return {"cache": value}
+"""
+
+
+class TestJsonState:
+    def test_ordinary_state_is_the_registrys_copy(self, pm: pluggy.PluginManager) -> None:
+        """An ordinary state comes back as the registry decodes it: tuples as lists."""
+        impls = prepare(pm, Exporting({"n": (1, 2), "s": "x"}), "solo")
+        assert json_state([impls]) == {"n": [1, 2], "s": "x"}
+
+    @pytest.mark.parametrize(
+        ("state", "reason"),
+        [
+            (shared(40), "it holds more than 1,000,000 values once written out"),
+            (["x" * 1_000_000] * 40, "it takes more than 33,554,432 characters once written"),
+            (shared(20), "it holds more than 1,000,000 values"),  # 2**21 lists written out
+        ],
+    )
+    def test_too_large_once_written_out(
+        self, pm: pluggy.PluginManager, state: object, reason: str
+    ) -> None:
+        """A state that would be too large once written out is refused, measured in a blink."""
+        impls = prepare(pm, Exporting(state), "solo")
+        started = time.monotonic()
+        with pytest.raises(ValueError, match=f"^the state cannot be saved: {reason}"):
+            json_state([impls])
+        assert time.monotonic() - started < 2
+
+    def test_state_that_contains_itself(self, pm: pluggy.PluginManager) -> None:
+        """A state that contains itself is refused: JSON cannot write it."""
+        loop: list[Any] = []
+        loop.append({"again": loop})
+        impls = prepare(pm, Exporting(loop), "solo")
+        with pytest.raises(ValueError, match=r"^the state cannot be saved: it contains itself$"):
+            json_state([impls])
+
+    def test_start_returns_and_plugin_serves(
+        self,
+        factory: WheelFactory,
+        make_host: Callable[..., PluginHost],
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """With persist_state, a state sharing its parts (2**41 lists as JSON) no longer hangs
+        start and every commit: it is logged as not saved, and the plugin serves."""
+        factory.build("dag", code=SHARED_STATE)
+        with caplog.at_level(logging.WARNING, logger="pluginhost"):
+            started = time.monotonic()
+            host = make_host(persist_state=True, timeouts=Timeouts(activate=5))
+            assert time.monotonic() - started < 5
+            assert host.hook.greet(name="a") == ["hi a"]
+            host.stop()
+        reason = (
+            "plugin dag: state not saved: export_state failed: ValueError: the state cannot be "
+            "saved: it holds more than 1,000,000 values once written out"
+        )
+        assert caplog.text.count(reason) == 2, caplog.text  # the commit at start, and at stop
+        registry = json.loads((host.home / "registry.json").read_text())
+        assert [r["candidate"]["name"] for r in registry["data"]["active"]] == ["dag"]
+        assert "dag" not in registry["data"].get("state", {})
 
 
 def _failed(events: list[Event]) -> Any:

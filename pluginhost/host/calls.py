@@ -9,7 +9,9 @@ host's lock (like any hook call), from the list pluggy holds at the time of the 
 called. Lifecycle hooks (``pluginhost_*``) are the host's to call and are refused.
 
 For the control folder, :func:`answers_json` turns the answers into JSON with bounded sizes: a
-result that JSON cannot encode, or too large, is sent as its ``repr`` (cut) and its type.
+result that JSON cannot encode, or too large, is sent as its ``repr`` (cut) and its type; one too
+large even for that (see :mod:`pluginhost.model.extent`) as an error, measured without being
+written out.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ..load.bounded import bounded
 from ..load.guard import describe_exception, type_name
 from ..model.answers import HookAnswer
 from ..model.errors import CallError
+from ..model.extent import json_extent
 from ..model.status import PluginInfo
 
 if TYPE_CHECKING:
@@ -122,7 +125,9 @@ def answers_json(answers: Sequence[HookAnswer]) -> list[dict[str, Any]]:
     """The answers as JSON values, each result bounded to :data:`MAX_RESULT` characters.
 
     A result is ``{"result": value}`` when JSON encodes it, else ``{"result": None, "repr":
-    text, "type": qualified name}``.
+    text, "type": qualified name}``; one that even ``repr`` would write out past the bounds of
+    :func:`~pluginhost.model.extent.json_extent` is an error (``"ok": false``, ``"error"``
+    saying why, ``"error_type": null``).
     """
     return [_answer_json(a) for a in answers]
 
@@ -141,15 +146,30 @@ def _answer_json(answer: HookAnswer) -> dict[str, Any]:
     if not answer.ok:
         data["type"] = None
         return data
-    try:
-        text = json.dumps(answer.result, allow_nan=False)
-    except (TypeError, ValueError, RecursionError):
-        text = None
+    text = _json_text(answer.result)
     if text is not None and len(text) <= MAX_RESULT:
         data["result"] = answer.result
-    else:
+        return data
+    # Measured before repr() writes it out: the encoders run in C, never letting another
+    # thread in, and a result sharing its parts (forty lists, each holding the one before
+    # twice) would take them forever.
+    too_large = json_extent(answer.result, as_repr=True).over
+    if too_large is None:
         data["repr"] = _bounded_repr(answer.result)
+    else:
+        data.update(ok=False, type=None, error=f"its result is not sent: {too_large}")
     return data
+
+
+def _json_text(value: object) -> str | None:
+    """``value`` as JSON, or None when JSON cannot write it or it is surely longer than
+    :data:`MAX_RESULT` (measured before it is written out, which is then short)."""
+    try:
+        if json_extent(value, max_values=MAX_RESULT, max_characters=MAX_RESULT).over is not None:
+            return None
+        return json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return None
 
 
 def _bounded_repr(value: object) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import pluggy
@@ -20,6 +20,7 @@ from hookspecs.lifecycle import HOOK_NAMES
 from ..load.bounded import bounded
 from ..load.guard import type_name
 from ..model.errors import ActivationError
+from ..model.extent import json_extent
 from ..model.names import PluginName
 from ..state.store import canonical
 from .bookkeeping import announcer
@@ -176,31 +177,20 @@ def json_state(registrations: Sequence[Implementations]) -> object:
     whose ``items()`` blocks, keys that JSON writes but cannot sort, ``{1: "a", "b": 2}``)
     is never encoded again at a commit, on the host's thread.
 
-    :raises TypeError, ValueError, RecursionError: when the state is not JSON, or is nested
-        deeper than :data:`STATE_MAX_DEPTH`.
+    :raises TypeError, ValueError, RecursionError: when the state is not JSON, is nested deeper
+        than :data:`STATE_MAX_DEPTH`, or would pass the bounds of
+        :func:`~pluginhost.model.extent.json_extent` once written out.
     """
-    state = json.loads(canonical(export_state(registrations)))
-    if _deeper_than(state, STATE_MAX_DEPTH):
+    state = export_state(registrations)
+    # Measured first: a state sharing its parts (forty lists, each holding the one before
+    # twice) is 2**40 lists as text, and the encoder writing it never lets the step's timeout
+    # fire.
+    extent = json_extent(state)
+    if extent.over is not None:
+        raise ValueError(f"the state cannot be saved: {extent.over}")
+    if extent.depth > STATE_MAX_DEPTH:
         raise ValueError(f"the state is nested more than {STATE_MAX_DEPTH} levels deep")
-    return state
-
-
-def _deeper_than(value: object, limit: int) -> bool:
-    """Whether JSON ``value`` nests lists and objects more than ``limit`` levels deep (walked
-    without recursion: the value may be as deep as the export's stack allowed)."""
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Iterable[object] = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
+    return json.loads(canonical(state))
 
 
 def judge_health(verdict: object, plugin: PluginName) -> None:

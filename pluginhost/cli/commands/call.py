@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
 def answer_text(answer: dict[str, Any]) -> str:
     """One answer for people: its JSON, its repr and type, or what it raised."""
     if not answer["ok"]:
-        return f"raised {answer['error']}"
+        # No type: the host's own reason (a result too large to send), not the plugin's error.
+        return f"raised {answer['error']}" if answer["error_type"] else str(answer["error"])
     if answer["repr"] is not None:
         return f"{answer['repr']} (a {answer['type']}, not JSON)"
     return json.dumps(answer["result"])
