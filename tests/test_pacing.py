@@ -12,7 +12,7 @@ from typing import TypeVar
 import pytest
 
 from pluginhost.model import pacing
-from pluginhost.model.pacing import pace, paced, paced_thread
+from pluginhost.model.pacing import CROWDED_SLICES, pace, paced, paced_thread
 
 T = TypeVar("T")
 
@@ -196,3 +196,18 @@ def test_a_crowded_lock_is_looked_at_again(monkeypatch: pytest.MonkeyPatch) -> N
     runs = [in_a_paced_thread(crowded_then_alone) for _ in range(3)]
     assert all(crowded <= 30 for crowded, _ in runs)
     assert max(alone for _, alone in runs) >= 40  # at best, as at_best() says why
+
+
+def test_a_thread_paced_again_keeps_what_its_yields_found() -> None:
+    """paced_thread() on a thread paced already changes nothing: the thread that reads folder
+    events asks at each swap it runs, and forgetting that the lock was crowded made every
+    swap yield each slice again (each yield a wait behind every busy caller)."""
+
+    def run() -> tuple[float, float]:
+        paced_thread()
+        pacing._last.slice = CROWDED_SLICES * sys.getswitchinterval()  # as a crowded yield sets
+        paced_thread()
+        return pacing._last.slice, CROWDED_SLICES * sys.getswitchinterval()
+
+    kept, crowded = in_a_paced_thread(run)
+    assert kept == crowded

@@ -61,7 +61,11 @@ _last = threading.local()
 def paced_thread() -> None:
     """Make this thread's :func:`pace` calls yield: called by the host's own threads (the
     worker, the watcher), whose work runs while the application calls hooks. Elsewhere (a
-    host's start on the application's thread, say) they cost nothing."""
+    host's start on the application's thread, say) they cost nothing. A thread paced already
+    keeps what its yields found (a thread that reads folder events and runs each swap asks at
+    each: had the crowding it saw been forgotten, each swap yielded every slice again)."""
+    if getattr(_last, "on", False):
+        return
     _last.on = True
     _last.cpu = time.thread_time()
     _last.slice = SLICE
