@@ -398,6 +398,7 @@ class TestInstall:
         )
         with pytest.raises(ActivationError, match="boom"):
             host.install(bad)
+        assert "hello" not in host.load_order()  # not even for a while (no fallback to 1.0.0)
         host.refresh()
         host.wait_idle(10)
         assert host.hook.greet(name="x") == []

@@ -221,8 +221,8 @@ class Offering:
         cached = self._files.wheels()
         keep = self._host.kept() if prune else None
         refused = {os.path.abspath(p): problem for p, problem in self._host.refused().items()}
-        named = (self._host.kept() or ()) if self._rollout is not None else ()
-        told = _Told(self._host.trusted(), refused, frozenset(named))
+        named = self._host.kept() if self._rollout is not None else ()
+        told = _Told(self._host.trusted(), refused, None if named is None else frozenset(named))
         decision = _Decision()
         for project, page in sorted(self._pages.items()):
             mine = cached.get(project, {})
@@ -362,9 +362,12 @@ class Offering:
             uploaded = release.file.upload_time or self._sightings.first_seen(project, version, now)
             age = (now - uploaded).total_seconds()
             group = cohort(self._host_id, project, version)
-            if self._rollout.admits(group, age) or release.file.sha256 in told.kept:
+            if self._rollout.admits(group, age) or release.file.sha256 in (told.kept or ()):
                 admitted.append(release)
-            elif not admitted:  # an older release not here yet is no news
+            elif not admitted and told.kept is not None:
+                # Not news for an older release, nor before the host can tell what it keeps
+                # (a poll during its start): the version it was about to restore was told
+                # "not serving here yet" until the next poll.
                 wait = self._rollout.wait_text(group, age, uploaded=uploaded)
                 decision.notes.append(
                     Problem(
@@ -458,8 +461,9 @@ class _Told:
 
     trusted: Collection[str] | None = None
     refused: Mapping[str, Problem] = NONE_REFUSED
-    kept: frozenset[str] = frozenset()
-    """The sha256 of the versions the host serves or keeps (asked only under a rollout)."""
+    kept: frozenset[str] | None = frozenset()
+    """The sha256 of the versions the host serves or keeps (asked only under a rollout);
+    ``None`` while it cannot tell (before its restore)."""
 
 
 def _down_to_taken(
