@@ -16,6 +16,7 @@ import attrs
 from ..model.errors import HostStateError, PluginHostError
 from ..model.frozen import frozen
 from ..model.status import PluginState
+from ..state.registry import Registry
 from ..state.store import AtomicJsonFile, HomeLock
 from .status_shape import check_status
 from .statusdoc import STATUS_FILE
@@ -88,9 +89,23 @@ def read_home(home: Path) -> HomeView:
         home=home,
         holder=HomeLock.holder(home),
         status=_checked_status(documents.get(STATUS_FILE), errors),
-        registry=documents.get("registry.json"),
+        registry=_checked_registry(documents.get("registry.json"), home, errors),
         errors=errors,
     )
+
+
+def _checked_registry(data: Any | None, home: Path, errors: dict[str, str]) -> Any | None:
+    """``data``, or ``None`` when a host could not start from it (a record of the wrong
+    shape): named in ``errors``, as an unreadable one is. ``list``, ``status`` and ``graph``
+    ended in an internal error on such a registry, and ``doctor`` found it fine."""
+    if data is None:
+        return None
+    try:
+        Registry.from_json(data, home / "registry.json")
+    except PluginHostError as exc:
+        errors["registry.json"] = exc.reason
+        return None
+    return data
 
 
 def _checked_status(data: Any | None, errors: dict[str, str]) -> Any | None:

@@ -64,9 +64,14 @@ def stopped_line(snapshot: HostSnapshot) -> str | None:
     if snapshot.running:
         return None
     unreadable = snapshot.errors.get(STATUS_FILE)
-    if unreadable is not None:
-        return f"host not running ({STATUS_FILE} {unreadable}: the registry's plugins are shown)"
-    if snapshot.updated is None:
-        return "host not running (no status written: the registry's plugins are shown)"
+    if unreadable is not None or snapshot.updated is None:
+        why = f"{STATUS_FILE} {unreadable}" if unreadable is not None else "no status written"
+        registry = snapshot.errors.get("registry.json")
+        shown = (
+            "the registry's plugins are shown"
+            if registry is None
+            else f"registry.json cannot be read either: {registry}"
+        )
+        return f"host not running ({why}: {shown})"
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(snapshot.updated))
     return f"host not running (last seen {when}, pid {snapshot.pid})"
