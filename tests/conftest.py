@@ -149,6 +149,15 @@ def make_host(
         host.stop()
 
 
+@pytest.fixture
+def stopped_home(make_host: Callable[..., PluginHost], factory: WheelFactory) -> Path:
+    """The home of a stopped host that served ``hello`` 1.0.0, its documents as it wrote them."""
+    factory.build("hello", "1.0.0", code=greet_code("hi"))
+    host = make_host()
+    host.stop()
+    return host.home
+
+
 GREET = """
 import pluggy
 hookimpl = pluggy.HookimplMarker("greeter")

@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import greet_code
 
-from pluginhost import Diagnosis, HostSnapshot, PluginHost
+from pluginhost import Diagnosis, HostSnapshot
 from pluginhost.cli.commands.list import stopped_line
 from pluginhost.host.homeview import read_document, read_home
 from pluginhost.model.errors import HostStateError, StoreError
 from pluginhost.state.store import AtomicJsonFile
-from pluginhost.testing import WheelFactory
-
-
-@pytest.fixture
-def stopped(make_host: Callable[..., PluginHost], factory: WheelFactory) -> Path:
-    """The home of a stopped host that served ``hello`` 1.0.0, its documents as it wrote them."""
-    factory.build("hello", "1.0.0", code=greet_code("hi"))
-    host = make_host()
-    host.stop()
-    return host.home
 
 
 class TestReadDocument:
@@ -55,10 +43,10 @@ class TestReadHome:
         with pytest.raises(HostStateError, match="not a pluginhost home"):
             read_home(tmp_path)
 
-    def test_registry_only(self, stopped: Path) -> None:
+    def test_registry_only(self, stopped_home: Path) -> None:
         """Without a status document, the registry's active plugins are shown as committed."""
-        (stopped / "status.json").unlink()
-        view = read_home(stopped)
+        (stopped_home / "status.json").unlink()
+        view = read_home(stopped_home)
         assert (view.status, view.holder, dict(view.errors)) == (None, None, {})
         assert view.load_order == ["hello"]
         entry = view.plugins["hello"]
@@ -74,30 +62,30 @@ class TestReadHome:
         ],
     )
     def test_a_registry_no_host_could_start_from_is_unreadable(
-        self, stopped: Path, field: str, value: object, said: str
+        self, stopped_home: Path, field: str, value: object, said: str
     ) -> None:
         """A registry whose record has a field of the wrong shape (checksummed: by hand, or by
         another version) is named in the errors and not shown: list, status and graph ended in
         an internal error (TypeError: unhashable type), and doctor found nothing wrong."""
-        (stopped / "status.json").unlink()
-        path = stopped / "registry.json"
+        (stopped_home / "status.json").unlink()
+        path = stopped_home / "registry.json"
         data = json.loads(path.read_text())["data"]
         data["active"][0]["candidate"][field] = value
         AtomicJsonFile(path, durable=False).write(data)
-        view = read_home(stopped)
+        view = read_home(stopped_home)
         assert view.registry is None
         assert said in view.errors["registry.json"]
         assert view.plugins == {}
-        line = stopped_line(HostSnapshot.read(stopped))
+        line = stopped_line(HostSnapshot.read(stopped_home))
         assert line is not None
         assert "registry.json cannot be read either: registry is not readable" in line
-        problems = [f.message for f in Diagnosis.read(stopped).problems]
+        problems = [f.message for f in Diagnosis.read(stopped_home).problems]
         assert any(m.startswith("registry.json cannot be read: ") for m in problems), problems
 
-    def test_unreadable_document(self, stopped: Path) -> None:
+    def test_unreadable_document(self, stopped_home: Path) -> None:
         """A document that cannot be read is reported by name instead of failing the read."""
-        (stopped / "status.json").write_bytes(b"{half")
-        (stopped / "status.json.bak").unlink(missing_ok=True)
-        view = read_home(stopped)
+        (stopped_home / "status.json").write_bytes(b"{half")
+        (stopped_home / "status.json.bak").unlink(missing_ok=True)
+        view = read_home(stopped_home)
         assert view.status is None
         assert "status.json" in view.errors

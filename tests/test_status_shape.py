@@ -10,16 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import greet_code
 
-from pluginhost import HostSnapshot, PluginHost, PluginState
+from pluginhost import HostSnapshot, PluginState
 from pluginhost.cli.commands.graph import graph_report
 from pluginhost.cli.commands.list import stopped_line
 from pluginhost.host.doctor import Diagnosis
 from pluginhost.host.homeview import read_home
 from pluginhost.host.status_shape import check_status
 from pluginhost.state.store import AtomicJsonFile
-from pluginhost.testing import WheelFactory
 
 Mutation = Callable[[dict[str, Any]], object]
 
@@ -59,15 +57,6 @@ MUTATIONS: dict[str, tuple[Mutation, str]] = {
 }
 
 
-@pytest.fixture
-def home(make_host: Callable[..., PluginHost], factory: WheelFactory) -> Path:
-    """A stopped host's home with one plugin, its status document as the host wrote it."""
-    factory.build("hello", "1.0.0", code=greet_code("hi"))
-    host = make_host()
-    host.stop()
-    return host.home
-
-
 def _forge(home: Path, mutate: Mutation) -> str:
     """Rewrite the status document, checksummed, with one change; the reason it gives."""
     path = home / "status.json"
@@ -82,25 +71,25 @@ def _forge(home: Path, mutate: Mutation) -> str:
 
 
 class TestCheckStatus:
-    def test_written_document_passes(self, home: Path) -> None:
+    def test_written_document_passes(self, stopped_home: Path) -> None:
         """The document a host writes has the shape."""
-        check_status(json.loads((home / "status.json").read_text())["data"])
+        check_status(json.loads((stopped_home / "status.json").read_text())["data"])
 
     @pytest.mark.parametrize("case", MUTATIONS)
-    def test_wrong_shape_named(self, home: Path, case: str) -> None:
+    def test_wrong_shape_named(self, stopped_home: Path, case: str) -> None:
         """Each wrong shape is a ValueError naming the field."""
         mutate, field = MUTATIONS[case]
-        assert field in _forge(home, mutate)
+        assert field in _forge(stopped_home, mutate)
 
 
 class TestReaders:
     @pytest.mark.parametrize("case", MUTATIONS)
-    def test_wrong_shape_read_as_unreadable(self, home: Path, case: str) -> None:
+    def test_wrong_shape_read_as_unreadable(self, stopped_home: Path, case: str) -> None:
         """The snapshot, doctor and graph read a document of the wrong shape as an unreadable
         one: named in the errors, the registry's plugins shown. Each ended in an internal
         error (OverflowError, ValueError, KeyError, AttributeError, TypeError)."""
-        reason = _forge(home, MUTATIONS[case][0])
-        snapshot = HostSnapshot.read(home)
+        reason = _forge(stopped_home, MUTATIONS[case][0])
+        snapshot = HostSnapshot.read(stopped_home)
         assert snapshot.errors["status.json"] == f"unreadable ({reason})"
         assert snapshot.plugins["hello"].info.state is PluginState.COMMITTED
         assert snapshot.updated is None
@@ -108,6 +97,6 @@ class TestReaders:
             f"host not running (status.json unreadable ({reason}): "
             "the registry's plugins are shown)"
         )
-        messages = [f.message for f in Diagnosis.read(home).problems]
+        messages = [f.message for f in Diagnosis.read(stopped_home).problems]
         assert f"status.json cannot be read: unreadable ({reason})" in messages
-        assert graph_report(read_home(home))["load_order"] == ["hello"]
+        assert graph_report(read_home(stopped_home))["load_order"] == ["hello"]
