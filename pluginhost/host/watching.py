@@ -132,17 +132,22 @@ class Watching:
 
     def _on_change(self, change: FolderChange) -> None:
         self._problems.pop(change.folder, None)
-        with self._changed_lock:
-            self._changed.setdefault(change.folder, set()).update(change.paths)
-        if self._worker is not None:
-            self._worker.run_here()  # on the watcher's thread, when the worker is idle
+        self.changed(change.folder, change.paths, here=True)
 
-    def changed(self, folder: Path, paths: Iterable[Path]) -> None:
+    def changed(self, folder: Path, paths: Iterable[Path], *, here: bool = False) -> None:
         """Files of ``folder`` that changed (none: something else did), for the worker to
-        apply; told by the watcher, and by the sources that follow an index."""
+        apply; told by the watcher, and by the sources that follow an index.
+
+        :param here: apply them on the calling thread when the worker is idle (the watcher's:
+            :meth:`Worker.run_here`), not on the worker's.
+        """
         with self._changed_lock:
             self._changed.setdefault(folder, set()).update(paths)
-        if self._worker is not None:
+        if self._worker is None:
+            return
+        if here:
+            self._worker.run_here()
+        else:
             self._worker.request()
 
     def once(self, task: Callable[[], None]) -> None:
