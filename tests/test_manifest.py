@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 import pytest
+import tomli as tomllib  # the manifest parser (model/manifest.py: load_toml_parser)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -16,11 +17,6 @@ from pluginhost.model.limits import ResourceLimits
 from pluginhost.model.manifest import MANIFEST_NAME, MAX_MANIFEST_SIZE, Manifest
 from pluginhost.model.names import PluginName, plugin_name
 from pluginhost.model.versions import ANY, Constraint, Version
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
 
 PATH = "polite-1.1.0-py3-none-any.whl!polite/plugin.toml"
 
