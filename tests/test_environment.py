@@ -190,6 +190,34 @@ class TestEnvironmentSource:
         assert str(path) in problem.message
         assert str(dist) in problem.message or file == "plugin.toml"
 
+    @pytest.mark.parametrize("file", ["installed-files.txt", "SOURCES.txt", "requires.txt"])
+    def test_egg_info_file_not_regular_is_a_problem(
+        self, factory: WheelFactory, tmp_path: Path, file: str
+    ) -> None:
+        """An egg-info (no RECORD; its files listed in installed-files.txt or SOURCES.txt, its
+        requirements in requires.txt) with a FIFO in place of one of those files is a problem
+        naming the file, read at once: importlib.metadata opened it without O_NONBLOCK, and
+        the start blocked for good."""
+        site = tmp_path / "site"
+        install_into(factory.build("envplug", code=greet_code("env")), site)
+        install_into(factory.build("other", code=greet_code("other")), site)
+        (dist,) = site.glob("other-*.dist-info")
+        egg = dist.with_name("other-1.0.0.egg-info")
+        dist.rename(egg)
+        (egg / "METADATA").rename(egg / "PKG-INFO")
+        (egg / "RECORD").unlink()
+        (egg / "installed-files.txt").write_text("../other/__init__.py\n")
+        (egg / "requires.txt").write_text("attrs\n")
+        listed = EnvironmentSource(path=(str(site),)).scan(GROUP).candidates
+        assert sorted(c.name for c in listed) == ["envplug", "other"]  # read as an egg-info
+        (egg / file).unlink(missing_ok=True)
+        os.mkfifo(egg / file)
+        scan = within(lambda: EnvironmentSource(path=(str(site),)).scan(GROUP))
+        assert [c.name for c in scan.candidates] == ["envplug"]
+        (problem,) = scan.problems
+        assert problem.kind is ProblemKind.MANIFEST_INVALID
+        assert str(egg / file) in problem.message
+
     def test_metadata_headers_read(self, factory: WheelFactory, tmp_path: Path) -> None:
         """Name, version and Requires-Dist come from the METADATA headers, whatever follows."""
         wheel = factory.build(

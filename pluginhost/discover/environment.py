@@ -354,6 +354,11 @@ def _installed_files(dist: _Distribution, read: Callable[[str], str | None]) -> 
     """The paths an installed distribution's RECORD lists, relative to its location."""
     record = read("RECORD")
     if record is None:
+        # An egg-info's: importlib.metadata opens its list with open(), which blocks for good
+        # on a FIFO. Both files it may read (SOURCES.txt alone before Python 3.12) are read
+        # here first, bounded and refused unless regular.
+        read("installed-files.txt")
+        read("SOURCES.txt")
         return [f.as_posix() for f in dist.files or ()]
     # Read directly rather than through ``dist.files``, which also stats every file listed.
     # Only a path with a comma or a quote in it needs the csv module.
