@@ -61,6 +61,13 @@ class TestRollout:
         text = Rollout().wait_text(73, 1900, uploaded=uploaded)
         assert text.endswith("(its turn after 2 h, at 2026-12-07 10:00 UTC)")
 
+    def test_wait_text_past_the_calendar(self) -> None:
+        """An upload time whose turn falls past year 9999 (an index may say anything) gives
+        the wait as a duration; it raised OverflowError."""
+        uploaded = datetime.datetime(9999, 12, 31, 23, 0, tzinfo=datetime.timezone.utc)
+        text = Rollout().wait_text(73, 1900, uploaded=uploaded)
+        assert text.endswith("(its turn after 2 h, in 1 h 28 min)")
+
     def test_wait_text_before_any_step(self) -> None:
         """Before the first step, no host has it yet."""
         text = Rollout(steps=[(60, 100)]).wait_text(5, 0)

@@ -127,14 +127,19 @@ class Rollout:
         step = self.step_for(cohort)
         if step is None:
             return f"{text}, which no step reaches"
-        if uploaded is not None:
-            due = uploaded.astimezone(datetime.timezone.utc) + datetime.timedelta(
-                seconds=step.after
-            )
-            when = f"at {due:%Y-%m-%d %H:%M} UTC"
-        else:
+        when = _due(uploaded, step.after) if uploaded is not None else None
+        if when is None:
             when = f"in {duration_text(max(0.0, step.after - age))}"
         return f"{text} (its turn after {duration_text(step.after)}, {when})"
+
+
+def _due(uploaded: datetime.datetime, after: float) -> str | None:
+    """``at <time> UTC``; ``None`` past the calendar's end (the index gave the upload time)."""
+    try:
+        due = uploaded.astimezone(datetime.timezone.utc) + datetime.timedelta(seconds=after)
+    except OverflowError:
+        return None
+    return f"at {due:%Y-%m-%d %H:%M} UTC"
 
 
 def cohort(host_id: str, project: str, version: str) -> int:
