@@ -344,6 +344,24 @@ def greet(name):
 """
 
 
+#: A plugin whose answer hangs when it is written out: its repr() waits.
+HANGING_REPR = """
+import threading
+import pluggy
+hookimpl = pluggy.HookimplMarker("greeter")
+release = threading.Event()
+
+class Stubborn:
+    def __repr__(self):
+        release.wait(30)
+        return "Stubborn()"
+
+@hookimpl
+def greet(name):
+    return Stubborn()
+"""
+
+
 class TestCallAndChoices:
     def test_call(self, served: tuple[PluginHost, ControlServer]) -> None:
         """A call request is answered with each implementation's answer as JSON."""
@@ -400,6 +418,29 @@ class TestCallAndChoices:
             assert not result["ok"]
             assert result["error"].startswith("call of greet did not finish within 0.3s")
             # The control folder is not held up: the next request is answered.
+            refused = send_request(host.home, "remove", "ghost", timeout=10)
+            assert refused["error"] == "plugin 'ghost' is not active"
+        finally:
+            release.set()
+            server.stop()
+
+    def test_hanging_repr_is_bounded(
+        self, make_host: Callable[..., PluginHost], factory: WheelFactory
+    ) -> None:
+        """An answer whose repr() hangs as it is written out is bounded like a hanging
+        implementation; it held the control folder for good."""
+        factory.build("stubborn", code=HANGING_REPR)
+        host = make_host(timeouts=Timeouts(health=0.3))
+        (impl,) = host.hook.greet.get_hookimpls()
+        release = impl.function.__globals__["release"]
+        server = ControlServer(host, interval=0.02)
+        server.start()
+        try:
+            result = send_request(
+                host.home, "call", "greet", timeout=10, hook="greet", kwargs={"name": "x"}
+            )
+            assert not result["ok"]
+            assert result["error"].startswith("call of greet did not finish within 0.3s")
             refused = send_request(host.home, "remove", "ghost", timeout=10)
             assert refused["error"] == "plugin 'ghost' is not active"
         finally:

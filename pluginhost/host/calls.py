@@ -16,7 +16,6 @@ written out.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
@@ -195,13 +194,16 @@ def remote_call(host: PluginHost, request: Mapping[str, Any]) -> Callable[[], li
         raise ValueError("'hook' must be a string and 'kwargs' an object")
     check_call(host.plugin_manager, hook, kwargs)  # refused now, before a thread is taken
 
+    def call() -> list[dict[str, Any]]:
+        # Written out on the helper thread too: an answer's repr() is the plugin's code.
+        return answers_json(host.call_each(hook, **kwargs))
+
     def run() -> list[dict[str, Any]]:
-        answers = bounded(
-            functools.partial(host.call_each, hook, **kwargs),
+        return bounded(
+            call,
             host.settings.timeouts.health,
             plugin="",  # every plugin implementing the hook: the error names none
             step=f"call of {hook}",
         )
-        return answers_json(answers)
 
     return run
