@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import greet_code
 
-from pluginhost import Diagnosis, HostSnapshot
-from pluginhost.cli.commands.list import stopped_line
+from pluginhost import Diagnosis, HostSnapshot, PluginHost
+from pluginhost.cli.commands.list import home_line
 from pluginhost.host.homeview import read_document, read_home
 from pluginhost.model.errors import HostStateError, StoreError
 from pluginhost.state.store import AtomicJsonFile
+from pluginhost.testing import WheelFactory
 
 
 class TestReadDocument:
@@ -76,11 +80,30 @@ class TestReadHome:
         assert view.registry is None
         assert said in view.errors["registry.json"]
         assert view.plugins == {}
-        line = stopped_line(HostSnapshot.read(stopped_home))
+        line = home_line(HostSnapshot.read(stopped_home))
         assert line is not None
         assert "registry.json cannot be read either: registry is not readable" in line
         problems = [f.message for f in Diagnosis.read(stopped_home).problems]
         assert any(m.startswith("registry.json cannot be read: ") for m in problems), problems
+
+    def test_unreadable_status_of_a_running_host_is_said(
+        self, make_host: Callable[..., PluginHost], factory: WheelFactory
+    ) -> None:
+        """While a host runs, an unreadable status document is said before the registry's
+        plugins, shown in its place (list and status said nothing, as if they were the host's
+        own status)."""
+        factory.build("hello", "1.0.0", code=greet_code("hi"))
+        host = make_host()
+        (host.home / "status.json").write_bytes(b"{half")
+        (host.home / "status.json.bak").unlink(missing_ok=True)
+        snapshot = HostSnapshot.read(host.home)
+        assert snapshot.running
+        assert snapshot.plugins["hello"].info.version == "1.0.0"
+        line = home_line(snapshot)
+        assert line is not None
+        assert line.startswith(f"host running (pid {os.getpid()}), but status.json ")
+        assert line.endswith(": the registry's plugins are shown")
+        assert home_line(HostSnapshot.of(host)) is None
 
     def test_unreadable_document(self, stopped_home: Path) -> None:
         """A document that cannot be read is reported by name instead of failing the read."""

@@ -13,7 +13,7 @@ import pytest
 
 from pluginhost import HostSnapshot, PluginState
 from pluginhost.cli.commands.graph import graph_report
-from pluginhost.cli.commands.list import stopped_line
+from pluginhost.cli.commands.list import home_line
 from pluginhost.host.doctor import Diagnosis
 from pluginhost.host.homeview import read_home
 from pluginhost.host.status_shape import check_status
@@ -93,7 +93,7 @@ class TestReaders:
         assert snapshot.errors["status.json"] == f"unreadable ({reason})"
         assert snapshot.plugins["hello"].info.state is PluginState.COMMITTED
         assert snapshot.updated is None
-        assert stopped_line(snapshot) == (
+        assert home_line(snapshot) == (
             f"host not running (status.json unreadable ({reason}): "
             "the registry's plugins are shown)"
         )

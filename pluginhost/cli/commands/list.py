@@ -10,7 +10,7 @@ from ...host.snapshot import HostSnapshot
 from ...host.statusdoc import STATUS_FILE, info_json
 from ..common import EXIT_OK, home, print_json, say, table
 
-__all__ = ["host_json", "plugin_rows", "run", "stopped_line"]
+__all__ = ["home_line", "host_json", "plugin_rows", "run"]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -20,9 +20,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"host": host_json(snapshot), "plugins": rows})
         return EXIT_OK
-    stopped = stopped_line(snapshot)
-    if stopped is not None:
-        say(stopped)
+    line = home_line(snapshot)
+    if line is not None:
+        say(line)
     if not rows:
         say("no plugins")
     else:
@@ -58,20 +58,27 @@ def host_json(snapshot: HostSnapshot) -> dict[str, Any]:
     return {"running": snapshot.running, "pid": snapshot.pid, "last_seen": snapshot.updated}
 
 
-def stopped_line(snapshot: HostSnapshot) -> str | None:
-    """``host not running (last seen ...)`` when no host runs on the home, else ``None``:
-    what follows is the home as the last host left it, not a live host."""
-    if snapshot.running:
-        return None
+def home_line(snapshot: HostSnapshot) -> str | None:
+    """The line before the plugins when they are not a running host's own status: ``host not
+    running (last seen ...)``, or, while a host runs, its status document unreadable (the
+    registry's plugins are shown, which may lag behind it). ``None`` otherwise."""
     unreadable = snapshot.errors.get(STATUS_FILE)
+    if snapshot.running:
+        if unreadable is None:
+            return None
+        return (
+            f"host running (pid {snapshot.pid}), but {STATUS_FILE} {unreadable}: {_shown(snapshot)}"
+        )
     if unreadable is not None or snapshot.updated is None:
         why = f"{STATUS_FILE} {unreadable}" if unreadable is not None else "no status written"
-        registry = snapshot.errors.get("registry.json")
-        shown = (
-            "the registry's plugins are shown"
-            if registry is None
-            else f"registry.json cannot be read either: {registry}"
-        )
-        return f"host not running ({why}: {shown})"
+        return f"host not running ({why}: {_shown(snapshot)})"
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(snapshot.updated))
     return f"host not running (last seen {when}, pid {snapshot.pid})"
+
+
+def _shown(snapshot: HostSnapshot) -> str:
+    """What is shown in place of the status document."""
+    registry = snapshot.errors.get("registry.json")
+    if registry is None:
+        return "the registry's plugins are shown"
+    return f"registry.json cannot be read either: {registry}"

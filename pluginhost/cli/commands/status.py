@@ -16,7 +16,7 @@ from ...model.errors import HostStateError
 from ...model.names import plugin_name
 from ...model.problems import ProblemKind
 from ..common import EXIT_OK, home, print_json, say
-from .list import host_json, stopped_line
+from .list import home_line, host_json
 
 __all__ = ["plugin_status", "run", "status_lines"]
 
@@ -29,8 +29,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"host": host_json(snapshot), **entry})
         return EXIT_OK
-    stopped = stopped_line(snapshot)
-    for line in [stopped] if stopped is not None else []:
+    for line in filter(None, [home_line(snapshot)]):
         say(line)
     for line in status_lines(entry):
         say(line)
