@@ -232,7 +232,9 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__, "__version__"})
+    # The public names and the module's own dunders: not this module's helpers (importlib,
+    # Any) nor the subpackages imported as the names were used.
+    return sorted({*__all__, "__version__", *(n for n in globals() if n.startswith("__"))})
 
 
 def _version() -> str:

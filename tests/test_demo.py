@@ -202,11 +202,12 @@ class TestSecondRun:
         assert "hello" in listed.stdout
 
     def test_keep_refuses_used_folder(self, cache: Path, tmp_path: Path) -> None:
-        """--keep on a folder with things in it is one clear error, not a mixed-up demo."""
+        """--keep on a folder with things in it is one clear usage error (exit 2, as for a
+        path that names nothing usable), not a mixed-up demo."""
         (tmp_path / "kept").mkdir()
         (tmp_path / "kept" / "something").write_text("x")
         proc = run_demo("--keep", str(tmp_path / "kept"), cache=cache)
-        assert proc.returncode == 1
+        assert proc.returncode == 2
         assert proc.stderr.strip() == (
             f"pluginhost: error: --keep {tmp_path / 'kept'}: not a new or empty folder"
         )

@@ -66,10 +66,14 @@ def test_generic_hookspec(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"name": "1bad"}, ManifestError, "starts with a letter"),
+        ({"name": "1bad"}, ManifestError, "makes a Python package of the name: it starts with"),
         ({"hookspec": "no_such_mod:X"}, HostStateError, "cannot import hookspec module"),
         ({"hookspec": "hookspecs.greeter"}, HostStateError, "declares no hookspecs"),
-        ({"project": "other"}, HostStateError, "declares no hookspecs of project 'other'"),
+        (
+            {"project": "other"},
+            HostStateError,
+            "declares no hookspecs of project 'other': name the host's hookspecs with --hookspec",
+        ),
     ],
 )
 def test_refusals(

@@ -83,7 +83,9 @@ def _parser() -> argparse.ArgumentParser:
         return cmd
 
     demo = command("demo", "build the demo plugins and show the whole pipeline")
-    demo.add_argument("--keep", type=Path, metavar="DIR", help="leave the home and wheels in DIR")
+    demo.add_argument(
+        "--keep", type=Path, metavar="DIR", help="leave the home and wheels in DIR (new or empty)"
+    )
 
     inspect = command(
         "inspect",
@@ -146,7 +148,8 @@ def _parser() -> argparse.ArgumentParser:
     for action, verb in verbs.items():
         cmd = command(
             action,
-            f"{verb} on the host running on a home",
+            f"{verb} on the host running on a home"
+            + (" (or for its next start)" if action in ("disable", "enable") else ""),
             "The request goes through HOME/control/ to the host started with `pluginhost run`,\n"
             "which performs it under its lock. When no host runs on HOME, nothing is done\n"
             "(exit 1): start one with `pluginhost run`"

@@ -65,6 +65,9 @@ class Controls:
         restart. The worker gets the state its plugin last exported. It starts on the
         supervisor's thread: watch for the ``restarted`` event, or :meth:`status`.
 
+        :returns: the plugin's :class:`PluginInfo` as it was when asked (still quarantined,
+            say, with the old worker's pid): the restart has not happened yet.
+
         :raises HostStateError: when the plugin is not active, or not a process plugin.
         """
         key = plugin_name(name)

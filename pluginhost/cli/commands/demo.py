@@ -28,7 +28,6 @@ import attrs
 from hookspecs import greeter
 
 from ...host.host import PluginHost
-from ...model.errors import HostStateError
 from ...model.events import Event, EventKind
 from ...model.problems import ProblemKind
 from ..build import backend_of, cached_wheel
@@ -110,7 +109,7 @@ def _workspace(keep: Path | None) -> Iterator[Path]:
         # A kept folder from an earlier run holds a registry and newer wheels: the host would
         # restore those, and the story told here would no longer be true.
         if keep.exists() and (not keep.is_dir() or any(keep.iterdir())):
-            raise HostStateError(f"--keep {keep}: not a new or empty folder")
+            raise UsageError(f"--keep {keep}: not a new or empty folder")
         try:
             keep.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -470,7 +469,7 @@ def run_demo(keep: Path | None = None, out: TextIO = sys.stdout) -> int:
     :param keep: a new or empty folder to leave the home and watched folder in; a temporary
         one otherwise.
     :returns: the process exit code: 0 when every step behaved as shown, 1 otherwise.
-    :raises HostStateError: when ``keep`` is a folder that is not empty.
+    :raises UsageError: when ``keep`` is a folder that is not empty, or cannot be made.
     """
     with _workspace(keep) as root:
         say = _Narrator(out, root)

@@ -26,7 +26,7 @@ from watchdog.observers import Observer
 
 from ...host.config_file import HostConfig
 from ...host.homeview import read_home
-from ...model.errors import BuildError, HostStateError, PluginHostError
+from ...model.errors import BuildError, PluginHostError
 from ..build import build_wheel
 from ..common import EXIT_ERROR, EXIT_OK, UsageError, say
 from ..devwheel import DevWheel, dev_number, dev_wheels, relabel
@@ -70,7 +70,7 @@ def _target(args: argparse.Namespace, project: Path) -> tuple[Path, Path | None]
         raise UsageError("no folder to drop wheels into: use --into FOLDER or --config FILE")
     folder = Path(folder).resolve()
     if not folder.is_dir():
-        raise HostStateError("the folder to drop wheels into does not exist", path=folder)
+        raise UsageError(f"{folder}: the folder to drop wheels into does not exist")
     return folder, home
 
 
@@ -109,7 +109,7 @@ class DevLoop:
             return False
         self.digest, self.last = digest, DevWheel(wheel)
         took = time.monotonic() - started
-        say(f"built {wheel.name} in {took:.1f}s; dropped into {self.folder}")
+        say(f"built {wheel.name} in {took:.2f}s; dropped into {self.folder}")
         return self._outcome(self.last)
 
     def _build(self) -> Path:

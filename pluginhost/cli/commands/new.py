@@ -173,7 +173,9 @@ def scaffold(
     """
     if not _NAME.match(name):
         raise ManifestError(
-            "a plugin name starts with a letter, then letters, digits, '-' or '_'", plugin=name
+            "pluginhost new makes a Python package of the name: it starts with a letter, then "
+            "letters, digits, '-' or '_' (a plugin's name may be any other, in its plugin.toml)",
+            plugin=name,
         )
     if target.exists() and any(target.iterdir()):
         raise HostStateError("exists and is not empty", path=target)
@@ -181,7 +183,10 @@ def scaffold(
     module_obj, spec = _import(spec_module, spec_attr)
     hooks = _hooks(spec, project)
     if not hooks:
-        raise HostStateError(f"{hookspec!r} declares no hookspecs of project {project!r}")
+        raise HostStateError(
+            f"{hookspec!r} declares no hookspecs of project {project!r}: name the host's"
+            " hookspecs with --hookspec module:Class (or module)"
+        )
     api = api_version or getattr(module_obj, "API_VERSION", None)
     fields = _fields(name, project, spec_module, spec_attr or "", api)
     fields["hookspec_q"] = _q(hookspec)
