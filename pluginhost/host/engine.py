@@ -8,24 +8,21 @@ replaces once each change is complete.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
 import attrs
 import pluggy
 
 from ..discover.sources import Scan
 from ..install.sites import Handover, SiteDirs
-from ..load.bounded import bounded
 from ..load.modules import PluginFinder
 from ..load.reaper import Reaper
 from ..model.candidate import Candidate, candidate_name, without_keys
-from ..model.errors import ActivationError, HostStateError, StoreError
+from ..model.errors import HostStateError, StoreError
 from ..model.events import Event
 from ..model.names import PluginName
 from ..model.pacing import pace, paced
@@ -37,7 +34,7 @@ from ..resolve.planning import drop_conflicts
 from ..resolve.resolution import Plan
 from ..state.faults import any_armed, crash_point
 from ..state.registry import Registry
-from ..swap.hooks import json_state
+from ..swap.hooks import saved_state
 from .changes import Changer
 from .dependencies import SharedDependencies
 from .failures import given, refusal, rollback_failed, skipped_for
@@ -45,6 +42,7 @@ from .hookcheck import HookCheck
 from .journal import Journal, Outcome
 from .ledger import Ledger, install_scan
 from .published import Published
+from .restore import StartUpgrades, restore_records
 from .settings import Settings
 from .view import View, failed_info, kept_out_info
 from .withdrawal import drop_revoked, withdraw
@@ -104,6 +102,7 @@ class Engine:
         self._plan: Plan | None = None
         # A change re-plans only the parts of the pool it touches.
         self._planner = Planner(config.api, config.policy, config.breaking_change)
+        self._upgrades = StartUpgrades()
         # The active plugins whose version their index took back, and why (this reconcile's).
         self._withdrawn: dict[PluginName, str] = {}
         # Each active plugin's snapshot, in load order, as last published, and what from.
@@ -156,6 +155,7 @@ class Engine:
         """One plan of ``reconcile``, applied; whether to plan again, falling back."""
         ledger = self._ledger
         present = [*scan.candidates, *ledger.manual.values(), *ledger.held_in(unavailable)]
+        present += self._upgrades.offers(scan.candidates)  # a start's: upgrades.py
         if ledger.removed:
             present = [c for c in present if c.name not in ledger.removed]
         # Each step looks at every candidate: the lock is let go between them (model/pacing.py).
@@ -315,9 +315,10 @@ class Engine:
         self._publish()
         return self._view.plugins[name]
 
-    def restore(self, registry: Registry) -> None:
+    def restore(self, registry: Registry, offered: Iterable[Candidate] = ()) -> None:
         """Load exactly the committed active set, from its site dirs, without reinstalling;
-        but not a version whose load crashed the process (it is quarantined)."""
+        but not a version whose load crashed the process (it is quarantined), nor one that a
+        newer version ``offered`` replaces: the next reconcile loads that one (upgrades.py)."""
         self._changer.convict_crashed()
         # Its explicit installs and pins taken whole: one disabled since is offered again by
         # them (kept out by the admission, which says so, until it is enabled).
@@ -330,16 +331,46 @@ class Engine:
         inherited = dict(registry.state) if self.config.persist_state else {}
         # Kept in every later commit, so a crash before the next stop does not lose it.
         self._ledger.state.update(inherited)
+        now = self._upgrades.choose(registry.active, offered, inherited, passed_over=self._stays)
         self.deps.restore(registry.deps)
         with self._changer.loading(), self.deps.restoring():
-            self._restore_each(registry, inherited)
-        self.deps.retain(self._ledger.candidates)
+            restore_records(self._changer, self._ledger.active, now, inherited, self._revoked)
+        self.deps.retain(lambda: {**self._upgrades.candidates(), **self._ledger.candidates()})
         self._publish()
 
-    def prune_sites(self) -> list[str]:
+    def _stays(self, candidate: Candidate) -> bool:
+        """Whether ``candidate`` cannot replace its plugin's committed version at a start."""
+        ledger = self._ledger
+        return (
+            candidate.name in ledger.pinned
+            or candidate.key in ledger.rejected
+            or (self._changer.held(candidate))
+        )
+
+    def prune_sites(self) -> None:
         """Delete site dirs that neither the active set nor a backup names (left by a crash
-        between an install and its commit); returns their names."""
-        return self.sites.prune(self._ledger.sites_in_use()) + self.deps.prune()
+        between an install and its commit), nor a version a start's upgrade may fall back to."""
+        in_use = self._ledger.sites_in_use() | self._upgrades.site_dirs()
+        for name in self.sites.prune(in_use) + self.deps.prune():
+            logger.info("removed site dir %s: no committed plugin uses it", name)
+
+    def settle_start(self) -> None:
+        """After a start's first reconcile: the versions its upgrades replaced are backups."""
+        replaced = self._upgrades.settle(self._ledger.candidates())
+        doomed = [
+            d for r in replaced for d in self._ledger.push_backup(r, self.config.keep_backups)
+        ]
+        if not replaced:
+            return
+        try:
+            self.commit()
+        except StoreError as exc:  # they serve no more, and the backups are bookkeeping
+            logger.error("the versions replaced at the start are not kept as backups: %s", exc)
+            return
+        in_use = self._ledger.sites_in_use()
+        for record in doomed:
+            self.sites.delete(record, in_use)
+        self._publish()
 
     def halt(self, *, save_state: bool) -> None:
         """Unload every plugin, dependents first, without committing: the next start restores
@@ -400,8 +431,10 @@ class Engine:
                 upcoming = (plan.chosen[n] for n in itertools.islice(plan.order, index, None))
                 self._changer.import_ahead(upcoming, plan.chosen)
                 reason = self._withdrawn.get(name)
+                back = bool(reason) or self._upgrades.returning(candidate)
+                state = self._upgrades.state  # a start's upgrade takes the state saved
                 self._changer.change(
-                    [name], {name: candidate}, rollback=bool(reason), reason=reason
+                    [name], {name: candidate}, inherited=state, rollback=back, reason=reason
                 )
         finally:
             self._changer.discard_ahead()
@@ -412,49 +445,14 @@ class Engine:
         if candidate.name not in self._ledger.active:
             self._ledger.failed[candidate.name] = failed_info(candidate.name, candidate, known)
 
-    def _restore_each(self, registry: Registry, inherited: Mapping[PluginName, Any]) -> None:
-        # A revoked version is never imported again, not even to be unloaded at once.
-        records = []
-        for record in registry.active:
-            problem = self._revoked(record.candidate) if self._revoked else None
-            if problem is None:
-                records.append(record)
-            else:
-                self._changer.fail(record.candidate, problem, None)
-        committed = {r.candidate.name for r in records}
-        try:
-            for index, record in enumerate(records):
-                c = record.candidate
-                if self._changer.held(c):
-                    continue
-                missing = [d for d in c.requires if d not in self._ledger.active]
-                if missing:
-                    self._changer.fail(c, skipped_for(c, missing[0]), None)
-                    continue
-                upcoming = (r.candidate for r in itertools.islice(records, index, None))
-                self._changer.import_ahead(upcoming, committed)
-                self._changer.change([c.name], {c.name: c}, inherited=inherited, restoring=True)
-        finally:
-            self._changer.discard_ahead()
-
     # -- steps the transition delegates, and bookkeeping --------------------------------------
 
     def _save_state(self, name: PluginName) -> None:
         active = self._ledger.active[name]
-        try:
-            # Bounded like every other run of plugin code: a state export that hangs or raises
-            # SystemExit must not take the commit, and the host's lock, with it.
-            value = bounded(
-                functools.partial(json_state, active.registrations),
-                self.config.timeouts.activate,
-                plugin=name,
-                step="export_state",
-            )
-        except ActivationError as exc:
-            logger.warning("plugin %s: state not saved: %s", name, exc.reason)
-            return
-        if value is not None:
-            self._ledger.state[name] = {"version": active.candidate.version_text, "value": value}
+        version, timeout = active.candidate.version_text, self.config.timeouts.activate
+        saved = saved_state(active.registrations, version, plugin=name, timeout=timeout)
+        if saved is not None:
+            self._ledger.state[name] = saved
 
     # -- the view ------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -13,7 +14,7 @@ from typing import Any, Final
 
 import pluggy
 
-from ..discover.discovery import Discovery
+from ..discover.discovery import Discovery, Look
 from ..discover.environment import EnvironmentSource
 from ..discover.home_check import check_start, prepare_home
 from ..discover.revocation import revoker
@@ -208,8 +209,7 @@ class PluginHost(Controls):
                 self._engine.admission = self._engine.admission.with_disabled(self._disabled.read())
                 sys.meta_path.insert(0, self._finder)
                 self._started = True
-                # Watch first: a wheel dropped while the folders are read is then seen twice
-                # (harmless, reads are idempotent) rather than never.
+                # Watch first: a wheel dropped while the folders are read is seen twice, not never.
                 self._watching.start()
                 # Polled on their own threads; until an index first answers, what was
                 # committed from it is held, so the restore below is not undone.
@@ -217,10 +217,11 @@ class PluginHost(Controls):
                 self._indexes.start(self._watching.changed, self._events.emit, live=live)
                 # The trust file read once for the whole restore (revoked versions stay out).
                 with self._discovery.gate.pinned():
-                    self._engine.restore(registry)
-                for name in self._engine.prune_sites():
-                    logger.info("removed site dir %s: no committed plugin uses it", name)
-                self._reconcile()
+                    look = self._discovery.look(self._watching.take_changes())
+                    self._engine.restore(registry, look.scan.candidates)  # upgrades: restore.py
+                self._engine.prune_sites()
+                self._supervised(functools.partial(self._look_and_reconcile, look))
+                self._engine.settle_start()
                 self._supervisor.start()
             except BaseException:
                 self._indexes.stop()
@@ -445,9 +446,9 @@ class PluginHost(Controls):
         reading only the files the watcher reported, when it reported some)."""
         self._supervised(self._look_and_reconcile)
 
-    def _look_and_reconcile(self) -> None:
+    def _look_and_reconcile(self, look: Look | None = None) -> None:
         try:
-            look = self._discovery.look(self._watching.take_changes())
+            look = look or self._discovery.look(self._watching.take_changes())
             self._engine.sites.write_ahead(look.fresh)  # written while this plans
             pace()
             held = (*look.held, *self._indexes.held())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -26,6 +27,8 @@ from ..state.store import canonical
 from .bookkeeping import announcer
 from .switch import Implementations
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "bounded_hook",
     "call_hook",
@@ -34,6 +37,7 @@ __all__ = [
     "json_state",
     "judge_health",
     "lifecycle_faults",
+    "saved_state",
     "state_of",
     "unit_state",
     "unknown_hooks",
@@ -191,6 +195,28 @@ def json_state(registrations: Sequence[Implementations]) -> object:
     if extent.depth > STATE_MAX_DEPTH:
         raise ValueError(f"the state is nested more than {STATE_MAX_DEPTH} levels deep")
     return json.loads(canonical(state))
+
+
+def saved_state(
+    registrations: Sequence[Implementations], version: str, *, plugin: PluginName, timeout: float
+) -> dict[str, Any] | None:
+    """The registry's entry for the state a plugin exports now (:func:`json_state`), with the
+    version that exported it; ``None`` when it exports none, or the export failed (logged).
+
+    Bounded like every other run of plugin code: a state export that hangs or raises
+    SystemExit must not take the commit, and the host's lock, with it.
+    """
+    try:
+        value = bounded(
+            functools.partial(json_state, registrations),
+            timeout,
+            plugin=plugin,
+            step="export_state",
+        )
+    except ActivationError as exc:
+        logger.warning("plugin %s: state not saved: %s", plugin, exc.reason)
+        return None
+    return None if value is None else {"version": version, "value": value}
 
 
 def judge_health(verdict: object, plugin: PluginName) -> None:
