@@ -49,6 +49,41 @@ class TestWheelReport:
         )
         assert report.wheel is not None
 
+    @pytest.mark.parametrize("group", ["pytest11", "datasette", "llm", "tox"])
+    def test_an_application_group_is_the_default(
+        self, wheel_factory: WheelFactory, group: str
+    ) -> None:
+        """A wheel whose only group (scripts aside) is an application's own, as published
+        pytest, datasette, llm and tox plugins declare, is read in it: such wheels were
+        refused as support wheels unless --group was given."""
+        path = wheel_factory.build(
+            "timer",
+            group=group,
+            no_manifest=True,
+            other_groups={"console_scripts": {"timer-cli": "timer:main"}},
+        )
+        report = WheelReport.read(path)
+        assert report.ok, report.refused
+        assert report.group == group
+
+    def test_several_application_groups_ask_for_one(self, wheel_factory: WheelFactory) -> None:
+        """Two groups and no ``*.plugins`` one: which host is meant is asked."""
+        path = wheel_factory.build(
+            "both", group="pytest11", no_manifest=True, other_groups={"tox": {"both": "both"}}
+        )
+        assert WheelReport.read(path).refused == (
+            "declares plugins for several hosts (pytest11, tox); choose with --group",
+        )
+
+    def test_scripts_alone_are_no_plugin(self, wheel_factory: WheelFactory) -> None:
+        """A wheel with commands and no other entry point is a support wheel."""
+        path = wheel_factory.build(
+            "tool", group="console_scripts", entry_point="tool:main", no_manifest=True
+        )
+        assert WheelReport.read(path).refused == (
+            "declares no entry point but scripts: not a plugin (a support wheel)",
+        )
+
     def test_json_path(self, tmp_path: Path, wheel_factory: WheelFactory) -> None:
         """The JSON names the path as given, also for a link to the wheel."""
         link = tmp_path / "link.whl"

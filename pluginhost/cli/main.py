@@ -93,7 +93,11 @@ def _parser() -> argparse.ArgumentParser:
         "Exit 3 when any wheel would be refused.",
     )
     inspect.add_argument("wheels", nargs="+", type=Path, metavar="WHEEL")
-    inspect.add_argument("--group", help="the host's entry-point group (default: the wheel's)")
+    inspect.add_argument(
+        "--group",
+        help="the host's entry-point group (default: the wheel's one *.plugins group, else its "
+        "one group but scripts, such as pytest11)",
+    )
     inspect.add_argument("--project", help="the host's pluggy project (group PROJECT.plugins)")
     inspect.add_argument("--api-version", help="also check the host constraint against this API")
     _add_json(inspect)

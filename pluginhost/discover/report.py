@@ -26,6 +26,8 @@ from .wheel import WheelInfo
 __all__ = ["WheelReport"]
 
 _GROUP_SUFFIX: Final = ".plugins"
+#: The entry-point groups of a distribution's commands: never a host's plugins.
+_SCRIPTS: Final = frozenset({"console_scripts", "gui_scripts"})
 
 
 @frozen
@@ -71,7 +73,8 @@ class WheelReport:
         regular file only: a FIFO or a device is refused at once, not waited on.
 
         :param group: the host's entry-point group; ``None`` takes the wheel's one
-            ``*.plugins`` group.
+            ``*.plugins`` group, or, with none, its one group that is not scripts
+            (``pytest11``, say).
         :param api_version: the host API version to check the ``host`` constraint against.
         :raises VersionError: when ``api_version`` is not a version.
         """
@@ -87,7 +90,7 @@ class WheelReport:
         except WheelError as exc:
             return cls(path, (exc.reason,))
         info = inspection.info
-        groups = sorted({ep.group for ep in info.entry_points if ep.group.endswith(_GROUP_SUFFIX)})
+        groups = _plugin_groups({ep.group for ep in info.entry_points})
         chosen = group or (groups[0] if len(groups) == 1 else None)
         if chosen is None:
             return cls(path, (_no_group(groups),), info)
@@ -134,10 +137,18 @@ class WheelReport:
         return data
 
 
+def _plugin_groups(groups: set[str]) -> list[str]:
+    """The groups a wheel's plugins may be for: its ``*.plugins`` groups, pluginhost's naming;
+    when it has none, its entry-point groups but scripts (an application's own group, such
+    as pytest's ``pytest11``, datasette's ``datasette``, tox's ``tox``)."""
+    named = sorted(g for g in groups if g.endswith(_GROUP_SUFFIX))
+    return named or sorted(groups - _SCRIPTS)
+
+
 def _no_group(groups: list[str]) -> str:
     if groups:
         return f"declares plugins for several hosts ({', '.join(groups)}); choose with --group"
-    return "declares no entry point in a '*.plugins' group: not a plugin (a support wheel)"
+    return "declares no entry point but scripts: not a plugin (a support wheel)"
 
 
 def _wheel_json(info: WheelInfo) -> dict[str, Any]:

@@ -47,6 +47,7 @@ class WheelFactory:
         group: str | None = None,
         entry_point: str | None = None,
         more_entry_points: Mapping[str, str] | None = None,
+        other_groups: Mapping[str, Mapping[str, str]] | None = None,
         manifest: str | None = None,
         no_manifest: bool = False,
         host: str | None = None,
@@ -71,6 +72,8 @@ class WheelFactory:
         :param entry_point: the entry point value; defaults to ``module``.
         :param more_entry_points: more entry points in the same group, by name, declared after
             ``name``'s: one distribution, one plugin of several entry points.
+        :param other_groups: entry points of other groups, by group then name (a
+            ``console_scripts`` command, a plugin of another host).
         :param manifest: the text of ``<module>/plugin.toml``, verbatim.
         :param no_manifest: ship no ``plugin.toml`` at all.
         :param host: the manifest's ``host`` constraint.
@@ -102,7 +105,7 @@ class WheelFactory:
         release = version if broken is not None or filename is not None else _pep440(version)
         draft = Draft(distribution or name, release, tag, package, members, metadata)
         declared = {name: entry_point or package, **(more_entry_points or {})}
-        entry_points = {group or self.group: declared}
+        entry_points = {**(other_groups or {}), group or self.group: declared}
         break_draft(draft, broken)
         data = break_bytes(write_archive(draft, entry_points), broken)
         return self._write(break_filename(filename or draft.filename, broken), data)
