@@ -105,9 +105,15 @@ class TestNames:
         assert reason in (tree_refusal(names) or "")
 
     def test_tree_without_clash(self) -> None:
-        """Scripts and data land under .pluginhost/: no clash with the package's own names."""
+        """Scripts land in bin/, data under .pluginhost/: no clash with the package's own
+        names."""
         assert tree_refusal(["a/b.py", "p.data/scripts/a", "p.data/data/a/b.py/c"]) is None
-        assert installed_parts("p.data/scripts/a") == [".pluginhost", "scripts", "a"]
+        assert installed_parts("p.data/scripts/a") == ["bin", "a"]
+        assert installed_parts("p.data/data/a") == [".pluginhost", "data", "a"]
+
+    def test_a_script_and_a_root_bin_member_clash(self) -> None:
+        """A member at bin/ of the root and a script of the same name are one file."""
+        assert "install to the same file" in (tree_refusal(["bin/x", "p.data/scripts/x"]) or "")
 
     @pytest.mark.parametrize(
         "member",
@@ -132,5 +138,5 @@ class TestNames:
         assert "is a startup module" in (name_refusal(member) or "")
 
     def test_startup_name_in_other_schemes_is_accepted(self) -> None:
-        """Scripts and data land under .pluginhost/, where nothing imports them."""
+        """Scripts land in bin/, data under .pluginhost/, where nothing imports them."""
         assert name_refusal("hello-1.0.0.data/scripts/sitecustomize.py") is None

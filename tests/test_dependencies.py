@@ -114,6 +114,31 @@ class TestShared:
         dist_info = host._engine.deps.dist_info_dirs()["sharedlib"]
         assert (dist_info / "METADATA").is_file()
 
+    def test_a_dependency_finds_its_executable_beside_its_package(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """A dependency that ships an executable (a ``.data/scripts`` member) finds it in
+        ``bin/`` beside its package, where ``pip install --target`` puts it and where uv's
+        ``find_uv_bin`` and ruff's ``find_ruff_bin`` look: it was in ``.pluginhost/scripts``,
+        and tox-uv failed with "uv not found", pytest-ruff with RuffNotFound."""
+        finder = (
+            "import os, subprocess\n"
+            "def run():\n"
+            "    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))\n"
+            "    exe = os.path.join(root, 'bin', 'toolexe')\n"
+            "    return subprocess.run([exe], capture_output=True, text=True).stdout.strip()\n"
+        )
+        factory.build(
+            "toollib",
+            group="other.group",
+            code=finder,
+            files={"toollib-1.0.0.data/scripts/toolexe": "#!/bin/sh\necho ran\n"},
+        )
+        code = greet_code("x").replace('return "x"', "return toollib.run()") + "\nimport toollib\n"
+        factory.build("runner", code=code, requires_dist=["toollib"])
+        host = make_host()
+        assert host.hook.greet(name="x") == ["ran"]
+
     def test_registry_records_the_serving_dependency(
         self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
     ) -> None:

@@ -55,6 +55,7 @@ class TestPrivateDestination:
         }
         assert {path: mode for path, mode in modes.items() if mode & 0o077} == {}
         assert modes["hello/sub/deep/mod.py"] == 0o600
+        assert modes["bin/hello-tool"] == 0o700  # where pip install --target puts scripts
         assert modes["hello/sub/deep"] == 0o700
         assert site_fault(site, "hash") is None
 

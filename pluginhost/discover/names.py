@@ -121,11 +121,14 @@ def installed_parts(name: str) -> list[str]:
     >>> installed_parts("hello-1.0.data/purelib/hello/a.py"), installed_parts("hello/a.py")
     (['hello', 'a.py'], ['hello', 'a.py'])
 
-    The other ``.data`` schemes (scripts, headers, data) land under ``.pluginhost/``.
+    Scripts land in ``bin/`` (as with ``pip install --target``), the other ``.data`` schemes
+    (headers, data) under ``.pluginhost/``.
     """
     parts = name.removesuffix("/").split("/")
     if len(parts) < 2 or not parts[0].endswith(".data"):
         return parts
     if parts[1] in _DATA_SCHEMES and len(parts) > 2:
         return parts[2:]
+    if parts[1] == "scripts" and len(parts) > 2:
+        return ["bin", *parts[2:]]
     return [".pluginhost", *parts[1:]]

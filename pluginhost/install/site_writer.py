@@ -265,13 +265,17 @@ def _open_archive(wheel: StagedWheel) -> zipfile.ZipFile:
 
 
 def _scheme_dict(site: Path) -> dict[str, str]:
-    # Only the import root is importable: ".pluginhost" is not a valid module name, so scripts,
-    # data and headers under it cannot shadow or be imported as modules.
+    # Only the import root is importable: ".pluginhost" is not a valid module name, so data
+    # and headers under it cannot shadow or be imported as modules. Scripts go to bin/, where
+    # `pip install --target` puts them and where the packages that ship an executable look for
+    # it beside their package (uv's find_uv_bin, ruff's find_ruff_bin); no site dir serves a
+    # top-level name a wheel does not declare (discover/metadata.py: find_top_level), so bin/
+    # is not importable.
     hidden = site / ".pluginhost"
     return {
         "purelib": str(site),
         "platlib": str(site),
-        "scripts": str(hidden / "scripts"),
+        "scripts": str(site / "bin"),
         "data": str(hidden / "data"),
         "headers": str(hidden / "headers"),
     }

@@ -19,11 +19,20 @@ from typing import Final
 import attrs
 from packaging.utils import canonicalize_name
 
-__all__ = ["FILE_MODE", "LINK_MODE", "Draft", "Member", "escape", "write_archive"]
+__all__ = [
+    "EXECUTABLE_MODE",
+    "FILE_MODE",
+    "LINK_MODE",
+    "Draft",
+    "Member",
+    "escape",
+    "write_archive",
+]
 
 # Fixed so that identical inputs give identical bytes, whatever the clock or the platform.
 _DATE_TIME: Final = (1980, 1, 1, 0, 0, 0)
 FILE_MODE: Final = (stat.S_IFREG | 0o644) << 16
+EXECUTABLE_MODE: Final = (stat.S_IFREG | 0o755) << 16
 LINK_MODE: Final = (stat.S_IFLNK | 0o777) << 16
 
 

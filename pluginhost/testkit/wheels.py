@@ -14,7 +14,7 @@ from typing import Final
 
 from packaging.version import InvalidVersion, Version
 
-from .archive import Draft, Member, write_archive
+from .archive import EXECUTABLE_MODE, FILE_MODE, Draft, Member, write_archive
 from .hostile import break_bytes, break_draft, break_filename, check_kind
 
 __all__ = ["WheelFactory"]
@@ -98,7 +98,7 @@ class WheelFactory:
             manifest = _manifest(name, version, host, requires, optional)
         if manifest is not None:
             members.append(Member(f"{package}/plugin.toml", manifest.encode()))
-        members += [Member(path, _bytes(data)) for path, data in (files or {}).items()]
+        members += [Member(path, _bytes(data), _mode(path)) for path, data in (files or {}).items()]
         metadata = {"Requires-Dist": list(requires_dist)}
         if requires_python is not None:
             metadata["Requires-Python"] = [requires_python]
@@ -129,6 +129,14 @@ def _pep440(version: str) -> str:
     except InvalidVersion:
         reason = f"{version!r} is not a PEP 440 version, as a distribution's must be"
         raise ValueError(reason) from None
+
+
+def _mode(path: str) -> int:
+    """A member's mode bits in the archive: a ``.data/scripts`` member is executable, as the
+    build backends write them (installer makes a script executable only then)."""
+    parts = path.split("/")
+    scripts = len(parts) > 2 and parts[0].endswith(".data") and parts[1] == "scripts"
+    return EXECUTABLE_MODE if scripts else FILE_MODE
 
 
 def _bytes(data: str | bytes) -> bytes:
