@@ -139,6 +139,38 @@ class TestShared:
         host = make_host()
         assert host.hook.greet(name="x") == ["ran"]
 
+    def test_a_meta_package_brings_the_plugin_its_dependencies(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """A dependency wheel that requires a plugin and a library (a meta-package, as tox-uv
+        is of tox-uv-bare and uv) has the library served to the plugin, as ``pip install``
+        of the meta-package would: nothing required the meta-package, and tox-uv-bare ran
+        without uv ("uv not found")."""
+        _lib(factory, "1.2.0")
+        code = greet_code("x").replace('return "x"', "import sharedlib; return sharedlib.VALUE")
+        factory.build("bare", "1.0.0", code=code)
+        factory.build(
+            "meta", "1.0.0", group="other.group", requires_dist=["bare==1.0.0", "sharedlib>=1.0"]
+        )
+        host = make_host()
+        assert host.load_order() == ("bare",)
+        assert host.hook.greet(name="x") == ["1.2.0"]
+        assert _deps(tmp_path / "home")[0].startswith("sharedlib-1.2.0-")
+
+    def test_a_meta_package_of_another_version_adds_nothing(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """A meta-package requiring another version of the plugin than the one at hand adds
+        nothing to it."""
+        _lib(factory, "1.2.0")
+        factory.build("bare", "1.0.0", code=greet_code("x"))
+        factory.build(
+            "meta", "1.0.0", group="other.group", requires_dist=["bare==2.0", "sharedlib>=1.0"]
+        )
+        host = make_host()
+        assert host.hook.greet(name="x") == ["x"]
+        assert _deps(tmp_path / "home") == []
+
     def test_registry_records_the_serving_dependency(
         self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
     ) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import logging
+import operator
 import sys
 import types
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -33,14 +34,17 @@ from ..model.errors import PluginHostError, ResolutionError
 from ..model.names import PluginName, canonicalize_name
 from ..resolve.dependency_wheels import dependency_refusals
 from ..resolve.links import Via, third_party
+from ..resolve.metas import Meta, meta_lines, metas_of
 from ..resolve.shared import Choice, Need, Serving, choose_dependencies, requirements_of
 from ..state.dependencies import DepRecord, DepUser
 from .settings import Settings
 
 if TYPE_CHECKING:
-    pass
+    from packaging.utils import NormalizedName
 
 __all__ = ["SharedDependencies", "environment_version"]
+
+_DIST_KEY = operator.attrgetter("dist_key")
 
 Active = Callable[[], Mapping[PluginName, Candidate]]
 """The candidate of each active plugin, made when asked for."""
@@ -89,6 +93,8 @@ class SharedDependencies:
         self._swaps: list[_Swap] = []
         self._wheels: tuple[WheelInfo, ...] = ()
         self._requirements: Via = {}
+        self._metas: dict[NormalizedName, tuple[Meta, ...]] = {}  # resolve/metas.py
+        self._plugins: frozenset[NormalizedName] = frozenset()  # their distributions
         self._refused: dict[str, list[tuple[str, str]]] = {}
         # Top-level names of dependencies that are namespace packages of the environment.
         self._host_namespaces: set[str] = set()
@@ -120,7 +126,10 @@ class SharedDependencies:
         if tuple(scan.support) != self._wheels:
             self._wheels = tuple(scan.support)
             self._requirements = requirements_of(self._wheels)
+            self._metas = metas_of(self._wheels)
         self._refused = refused
+        # Only when a wheel at hand requires something: a set of every plugin's otherwise.
+        self._plugins = frozenset(map(_DIST_KEY, scan.candidates)) if self._metas else frozenset()
         return attrs.evolve(scan, problems=tuple(problems))
 
     def requirements(self) -> Via:
@@ -226,6 +235,7 @@ class SharedDependencies:
             self._installed,
             self._refused,
             linked={canonicalize_name(s.distribution) for s in candidate.plugin_requires.values()},
+            more=meta_lines(self._metas, candidate, self._plugins) if self._metas else (),
         )
 
     def _serve(self, candidate: Candidate, choice: Choice) -> None:

@@ -92,6 +92,7 @@ def choose_dependencies(
     refused: Mapping[str, Sequence[tuple[str, str]]] = {},
     *,
     linked: Collection[str] = (),
+    more: Iterable[tuple[str, str]] = (),
 ) -> list[Choice]:
     """The shared dependencies that meet ``requires_dist`` and those of the wheels chosen.
 
@@ -104,11 +105,14 @@ def choose_dependencies(
         ``(version, reason)`` pairs: an unmet requirement names them.
     :param linked: the normalized distributions of the plugins ``plugin`` is linked to: a
         chosen wheel's requirement on one is the link's, met by that plugin.
+    :param more: ``(who, line)`` requirements others add to the plugin's own (its
+        meta-packages': :mod:`.metas`).
     :returns: one choice per dependency the environment does not meet, in the order needed.
     :raises DependencyConflictError: naming the requirement that no version meets.
     """
     chosen: dict[str, Choice] = {}
     pending = [(who, req) for req in applicable(plugin, requires_dist)]
+    pending += [(by, req) for by, line in more for req in applicable(plugin, [line])]
     while pending:
         needer, req = pending.pop(0)
         name = canonicalize_name(req.name)
