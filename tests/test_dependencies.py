@@ -157,6 +157,22 @@ class TestShared:
         assert host.hook.greet(name="x") == ["1.2.0"]
         assert _deps(tmp_path / "home")[0].startswith("sharedlib-1.2.0-")
 
+    def test_a_need_a_meta_package_adds_names_it(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """A requirement of the meta-package that nothing meets is the plugin's failure,
+        naming the meta-package as the one that needs it."""
+        _lib(factory, "1.2.0")
+        _user(factory, "other", "sharedlib>=1.0")
+        factory.build("bare", "1.0.0", code=greet_code("x"), requires_dist=["sharedlib<1.5"])
+        factory.build(
+            "meta", "1.0.0", group="other.group", requires_dist=["bare==1.0.0", "sharedlib>=2"]
+        )
+        host = make_host()
+        assert "bare" not in host.load_order()
+        (problem,) = [p for p in host.problems() if p.plugin == "bare"]
+        assert "meta 1.0.0 needs sharedlib>=2" in problem.message, problem.message
+
     def test_a_meta_package_of_another_version_adds_nothing(
         self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
     ) -> None:
