@@ -57,6 +57,9 @@ class StartUpgrades:
         :param passed_over: whether an offered candidate cannot replace a committed version
             (taken back by a rollback, quarantined, or its plugin pinned).
         """
+        self._records, self._state = {}, {}
+        if not records:
+            return []  # a first start: nothing committed, no candidate looked at
         newest: dict[PluginName, Version] = {}
         for candidate in offered:
             best = newest.get(candidate.name)
