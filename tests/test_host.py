@@ -68,6 +68,27 @@ class TestStart:
         again = make_host(home=tmp_path / "relhome")
         assert again.hook.greet(name="Ada") == ["hi"]
 
+    def test_relative_watched_folder_is_made_absolute(
+        self,
+        factory: WheelFactory,
+        make_host: MakeHost,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A watched folder given relative (``watch=["./wheels"]``, as the README's example)
+        is watched where it was when the host was made, whatever directory the application
+        or a plugin changes to later: the watch then saw nothing, and said nothing (attack
+        probe 11)."""
+        factory.build("hello", "1.0.0", code=greet_code("one"))
+        monkeypatch.chdir(tmp_path)
+        host = make_host(watch=["wheels"])
+        assert [f.path for f in host.folders] == [tmp_path / "wheels"]
+        assert host.hook.greet(name="Ada") == ["one"]
+        monkeypatch.chdir(tmp_path / "home")
+        factory.build("hello", "1.1.0", code=greet_code("two"))
+        assert host.wait_idle(30)
+        assert host.hook.greet(name="Ada") == ["two"]
+
     def test_plugin_info(self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path) -> None:
         """host.plugins reports version, state, origin, requires, site dir and sha256."""
         wheel = factory.build("hello", "1.2.0", code=greet_code("hi"), host="^1.0")

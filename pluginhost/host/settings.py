@@ -358,10 +358,14 @@ NAMES: Final = tuple(f.name for f in attrs.fields(Settings))
 
 
 def watched_folders(settings: Settings) -> tuple[WheelFolderSource, ...]:
-    """A source for each folder of ``settings.watch``, with the settings' filters and limits."""
+    """A source for each folder of ``settings.watch``, with the settings' filters and limits.
+
+    A relative folder is made absolute now, as the home is: the application (or a plugin) may
+    change the working directory later, and the folder's watch then saw nothing, silently.
+    """
     return tuple(
         WheelFolderSource(
-            folder,
+            Path(folder).absolute(),
             include=settings.include,
             exclude=settings.exclude,
             max_depth=settings.max_depth,
