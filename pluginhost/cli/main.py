@@ -35,6 +35,7 @@ from .common import (
 from .interrupts import Interrupts
 from .pipe import ClosedPipeGuard, silence
 from .run_options import add_run_options
+from .streams import escaped_output
 
 __all__ = ["main"]
 
@@ -374,7 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     guard = ClosedPipeGuard(sys.stdout)
     sys.stdout = guard
     try:
-        with Interrupts() as interrupts:
+        with Interrupts() as interrupts, escaped_output(guard.inner, sys.stderr):
             code = _main(argv, guard)
         # What stdout still buffers goes out here, where a reader gone is caught and said by
         # the exit code, not at the interpreter's exit ("Exception ignored ... BrokenPipeError").
