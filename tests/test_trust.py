@@ -55,6 +55,8 @@ class TestParseTrustFile:
             ("hello==1.0 --hash=md5:" + "a" * 32, "only sha256 hashes are accepted"),
             ("hello==1.0 --hash=sha256:abc", "is not a sha256 hex digest"),
             ("hello==1.0 -e .", "unexpected '-e'"),
+            # Past int()'s digit limit: the good wheel was refused instead (attack probe 11).
+            ("hello==" + "9" * 5000 + " --hash=sha256:" + "a" * 64, "the version cannot be read"),
         ],
     )
     def test_errors_name_file_and_line(self, tmp_path: Path, line: str, reason: str) -> None:

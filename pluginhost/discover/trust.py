@@ -75,8 +75,20 @@ def _same_version(listed: str, actual: str) -> bool:
         return True
     try:
         return Version(listed) == Version(actual)
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion; a number past int()'s digit limit in the wheel's
         return False
+
+
+def _readable_version(text: str, number: int, path: Path) -> None:
+    """Refuse a version no comparison could read: a number past ``int()``'s digit limit made
+    the wheel the line names be refused, as if it were at fault, and the file never named.
+    One that is not PEP 440 is compared as text."""
+    try:
+        Version(text)
+    except InvalidVersion:
+        pass
+    except ValueError as exc:
+        raise TrustError(f"line {number}: the version cannot be read: {exc}", path=path) from None
 
 
 def parse_trust_file(text: str, path: Path) -> dict[str, TrustedHash]:
@@ -90,6 +102,7 @@ def parse_trust_file(text: str, path: Path) -> dict[str, TrustedHash]:
         match = _REQUIREMENT.match(tokens[0])
         if match is None:
             raise TrustError(f"line {number}: {tokens[0]!r} is not 'name==version'", path=path)
+        _readable_version(match[2], number, path)
         values = _hash_values(tokens[1:], number, path)
         if not values:
             raise TrustError(f"line {number}: {tokens[0]} lists no --hash", path=path)
