@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
+from test_regular import within
 
 from hookspecs import greeter
 from pluginhost import Timeouts, VersionPolicy, WheelLimits
-from pluginhost.host.config_file import ConfigError, HostConfig
+from pluginhost.host.config_file import MAX_CONFIG_SIZE, ConfigError, HostConfig
 
 FULL = """
 [pluginhost]
@@ -155,6 +157,25 @@ def test_missing_file(tmp_path: Path) -> None:
     """A file that is not there is a ConfigError naming it."""
     with pytest.raises(ConfigError, match="cannot read"):
         HostConfig.from_file(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "too large"])
+def test_a_file_that_is_not_a_small_regular_file_is_refused_unread(
+    tmp_path: Path, kind: str
+) -> None:
+    """A FIFO named as the configuration is refused at once (every command given it with
+    --config blocked for good: attack probe 11), so are a directory and a file past the
+    bound."""
+    path = tmp_path / "pluginhost.toml"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        path.write_text("# " + "x" * MAX_CONFIG_SIZE + "\n")
+    with pytest.raises(ConfigError, match="cannot read") as info:
+        within(lambda: HostConfig.from_file(path))
+    assert str(path) in str(info.value)
 
 
 def test_module_without_hooks(tmp_path: Path) -> None:

@@ -46,6 +46,7 @@ import attrs
 
 from ..model.errors import PluginHostError, SettingsError, VersionError
 from ..model.frozen import frozen
+from ..state.regular import read_small
 from .host import PluginHost
 from .index_config import read_indexes
 from .settings import FileKey, FileKind, Settings, positive_seconds
@@ -63,6 +64,9 @@ _SETTINGS: Final = {
 }
 #: Every key of the root table: what the host is for, then its settings.
 FILE_KEYS: Final = ("project", "specs", *_SETTINGS)
+#: The largest configuration file read: a pyproject.toml with a long [tool] section is far
+#: smaller.
+MAX_CONFIG_SIZE: Final = 4 * 1024 * 1024
 
 
 class ConfigError(PluginHostError):
@@ -94,9 +98,11 @@ class HostConfig(Settings):
 
         :raises ConfigError: naming the file and the key at fault.
         """
-        file = Path(path).resolve()
+        file = Path(path).resolve()  # a link followed: the file it leads to is read
         try:
-            document = tomllib.loads(file.read_text("utf-8"))
+            # A regular file only, bounded: a FIFO named by --config blocked every command.
+            text = read_small(str(file), max_size=MAX_CONFIG_SIZE).decode("utf-8")
+            document = tomllib.loads(text)
         except OSError as exc:
             raise ConfigError(f"cannot read: {exc.strerror or exc}", path=file) from exc
         except (ValueError, RecursionError) as exc:
