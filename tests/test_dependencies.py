@@ -187,6 +187,31 @@ class TestShared:
         assert host.hook.greet(name="x") == ["x"]
         assert _deps(tmp_path / "home") == []
 
+    def test_a_requirement_on_itself_is_met_by_the_plugin(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """A plugin whose Requires-Dist names its own distribution, directly or through a
+        library that requires it back, loads, as pip installs it: it was refused as missing a
+        requirement that "no wheel in the watched folders" met, beside its own wheel (attack
+        probe 11)."""
+        factory.build("selfish", "1.0.0", code=greet_code("s"), requires_dist=["selfish>=1"])
+        member, needs = Member("backlib.py", b"X = 1\n"), {"Requires-Dist": ["looped"]}
+        draft = Draft("backlib", "1.0.0", "py3-none-any", "", [member], needs)
+        (factory.directory / draft.filename).write_bytes(write_archive(draft, {}))
+        factory.build("looped", "1.0.0", code=greet_code("l"), requires_dist=["backlib"])
+        host = make_host()
+        assert sorted(host.load_order()) == ["looped", "selfish"]
+
+    def test_a_requirement_on_itself_at_another_version_is_refused(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """One its own version does not meet is refused, saying so."""
+        factory.build("selfish", "1.0.0", code=greet_code("s"), requires_dist=["selfish>=2"])
+        host = make_host()
+        assert host.load_order() == ()
+        (problem,) = [p for p in host.problems() if p.plugin == "selfish"]
+        assert "needs selfish>=2, the plugin's own distribution at 1.0.0" in problem.message
+
     def test_registry_records_the_serving_dependency(
         self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
     ) -> None:

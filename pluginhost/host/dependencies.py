@@ -236,6 +236,7 @@ class SharedDependencies:
             self._refused,
             linked={canonicalize_name(s.distribution) for s in candidate.plugin_requires.values()},
             more=meta_lines(self._metas, candidate, self._plugins) if self._metas else (),
+            itself=(candidate.dist_key, candidate.version_text),
         )
 
     def _serve(self, candidate: Candidate, choice: Choice) -> None:

@@ -93,6 +93,7 @@ def choose_dependencies(
     *,
     linked: Collection[str] = (),
     more: Iterable[tuple[str, str]] = (),
+    itself: tuple[str, str] | None = None,
 ) -> list[Choice]:
     """The shared dependencies that meet ``requires_dist`` and those of the wheels chosen.
 
@@ -107,6 +108,8 @@ def choose_dependencies(
         chosen wheel's requirement on one is the link's, met by that plugin.
     :param more: ``(who, line)`` requirements others add to the plugin's own (its
         meta-packages': :mod:`.metas`).
+    :param itself: the plugin's own distribution (normalized) and version: a requirement on
+        it, its own or a dependency's (a cycle through a library), is met by the plugin.
     :returns: one choice per dependency the environment does not meet, in the order needed.
     :raises DependencyConflictError: naming the requirement that no version meets.
     """
@@ -119,6 +122,9 @@ def choose_dependencies(
         if name in linked:
             continue  # a plugin, loaded before this one (resolve/links.py)
         need = Need(needer, str(req))
+        if itself is not None and name == itself[0]:
+            _met_by_itself(plugin, need, req, itself[1])
+            continue
         env = installed(name)
         if env is not None and req.specifier.contains(env, prereleases=True):
             continue  # the environment's copy is preferred
@@ -131,6 +137,22 @@ def choose_dependencies(
             label = f"{name} {choice.wheel.version}"
             pending += [(label, r) for r in applicable(plugin, choice.wheel.requires_dist)]
     return list(chosen.values())
+
+
+def _met_by_itself(plugin: str, need: Need, req: Requirement, version: str) -> None:
+    """Check a requirement on the plugin's own distribution against its version, as ``pip``
+    does; such a requirement was looked for among the dependencies, and the plugin refused as
+    missing a wheel that was its own.
+
+    :raises ResolutionError: when its version does not meet it.
+    """
+    try:
+        meets = req.specifier.contains(version, prereleases=True)
+    except InvalidVersion:  # a semver text PEP 440 cannot read: it is the plugin all the same
+        return
+    if not meets:
+        reason = f"{need.who} needs {need.requirement}, the plugin's own distribution at {version}"
+        raise ResolutionError(reason, plugin=plugin)
 
 
 def requirements_of(wheels: Iterable[WheelInfo]) -> dict[NormalizedName, tuple[str, ...]]:
