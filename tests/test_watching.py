@@ -3,6 +3,7 @@ only the files it names, and a full look still comes at least once per rescan in
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -55,6 +56,19 @@ class TestWatching:
         assert host.wait_idle(20)
         assert set(stated) == {wheel.name}
         assert sorted(host.hook.greet(name="x")) == ["0", "1", "3", "4", "new"]
+
+    def test_wait_idle_takes_an_infinite_timeout_and_refuses_nan(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """``wait_idle(math.inf)`` waits for as long as it takes (it raised OverflowError),
+        and a NaN timeout is a ValueError (it waited for ever, spinning a core)."""
+        factory.build("hello", code=greet_code("hi"))
+        host = make_host(settle=0.05)
+        factory.build("hello", "1.1.0", code=greet_code("new"))
+        assert host.wait_idle(math.inf)
+        assert host.hook.greet(name="x") == ["new"]
+        with pytest.raises(ValueError, match="not NaN"):
+            host.wait_idle(math.nan)
 
     def test_full_look_once_per_rescan_interval(
         self, factory: WheelFactory, make_host: MakeHost, stated: list[str]

@@ -286,10 +286,10 @@ class PluginHost(Controls):
         return self._events.subscribe(callback)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
-        """Wait until every pending folder change has been applied.
+        """Wait until every pending folder change has been applied (``math.inf``: however long).
 
         :returns: ``False`` when changes were still pending at ``timeout``.
-        """
+        :raises ValueError: when ``timeout`` is NaN."""
         return self._watching.wait_idle(timeout)
 
     # -- what users ask -----------------------------------------------------------------------

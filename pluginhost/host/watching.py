@@ -4,6 +4,7 @@ them, with what each watched folder's trouble is now."""
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -95,8 +96,15 @@ class Watching:
             self._worker = None
 
     def wait_idle(self, timeout: float) -> bool:
-        """Wait until every noticed change has been applied; ``False`` at ``timeout``."""
-        deadline = time.monotonic() + timeout
+        """Wait until every noticed change has been applied; ``False`` at ``timeout``.
+
+        :param timeout: seconds; ``math.inf`` waits as long as it takes.
+        :raises ValueError: when ``timeout`` is NaN (it waited for ever, spinning).
+        """
+        if math.isnan(timeout):
+            raise ValueError("wait_idle() timeout must be a number of seconds, not NaN")
+        # Lock waits take no more than TIMEOUT_MAX: an infinite one raised OverflowError.
+        deadline = time.monotonic() + min(timeout, threading.TIMEOUT_MAX)
         while True:
             watcher, worker = self._watcher, self._worker
             quiet = watcher is None or watcher.wait_quiet(max(0.0, deadline - time.monotonic()))
