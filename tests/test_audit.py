@@ -404,6 +404,9 @@ class TestCommand:
         assert (entry["plugin"], entry["action"], entry["outcome"]) == ("polite", "install", "ok")
         tail = self.run("--home", home, "--tail", "1")
         assert tail.stdout.split()[1:3] == ["stop", "ok"]
+        negative = self.run("--home", home, "--tail", "-1")  # it printed nothing, exit 0
+        assert negative.returncode == 2
+        assert "argument --tail: -1 is negative" in negative.stderr
         assert self.run("--home", home, "--verify").stdout.strip() == "audit log intact"
         log = tmp_path / "home" / "audit.log"
         whole = log.read_bytes()

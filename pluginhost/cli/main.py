@@ -198,7 +198,7 @@ def _add_audit(command: Callable[..., argparse.ArgumentParser]) -> None:
     _add_home(audit)
     audit.add_argument("--plugin", metavar="NAME", help="only the entries of this plugin")
     audit.add_argument("--action", help="only this action (install, swap, refusal, ...)")
-    audit.add_argument("--tail", type=int, metavar="N", help="only the last N entries")
+    audit.add_argument("--tail", type=_count, metavar="N", help="only the last N entries")
     audit.add_argument("--verify", action="store_true", help="check the log's hash chain")
 
 
@@ -364,6 +364,17 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
     module = importlib.import_module(f"{__package__}.commands.{_MODULES[name]}")
     run: Callable[[argparse.Namespace], int] = module.run
     return run
+
+
+def _count(text: str) -> int:
+    """A number of entries, 0 or more (``--tail -1`` printed nothing and exited 0)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
