@@ -376,6 +376,25 @@ class TestRollbackOnFailure:
         assert answers(host) == ["1.1.0:2"]  # not tried again, still told
         assert [p.version for p in host.problems() if p.plugin == "hello"] == ["1.2.0"]
 
+    def test_a_serving_plugin_is_held_by_its_failed_newest_version(
+        self, factory: WheelFactory, outside: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """A plugin that serves, whose newest version failed and was rolled back from, stays
+        at its version at the next looks, though a version between the two is on offer: the
+        fallback is for a plugin none serves (the soak test found 1.1.0 loaded, unasked, at
+        the next unrelated change)."""
+        factory.build("hello", "1.0.0", code=code("1.0.0"))
+        host = make_host(persist_state=True)
+        assert answers(host) == ["1.0.0:1"]
+        for version, health in (("1.2.0", "raise OSError('down')"), ("1.1.0", "")):
+            wheel = outside.build("hello", version, code=code(version, health=health))
+            wheel.rename(factory.directory / wheel.name)
+            assert host.wait_idle(30)
+        assert host.plugins["hello"].version == "1.0.0"
+        host.refresh()
+        assert host.wait_idle(30)
+        assert host.plugins["hello"].version == "1.0.0"
+
     def test_every_version_failing_leaves_the_plugin_failed(
         self, factory: WheelFactory, make_host: MakeHost, events: list[Event]
     ) -> None:

@@ -95,6 +95,19 @@ class TestUpgradeWhileDown:
         )
         assert any(p.version == "1.1.0" for p in host.problems() if p.plugin == "hello")
 
+    def test_a_failing_upgrade_goes_back_to_the_committed_version_not_between(
+        self, make_host: Callable[..., PluginHost], factory: WheelFactory
+    ) -> None:
+        """The newest version failing at the start, the committed one serves again, not a
+        version between the two on offer: as the failed swap of a restore did (the soak test
+        found 1.1.0 loaded)."""
+        served_then_stopped(make_host, factory)
+        factory.build("hello", "1.1.0", code=counter_code("1.1.0"))
+        factory.build("hello", "1.2.0", code=UNHEALTHY)
+        host = make_host(persist_state=True)
+        assert host.hook.greet(name="x") == ["1.0.0:2"]
+        assert host.plugins["hello"].state.value == "rolled_back"
+
     def test_dependents_load_after_it(
         self, make_host: Callable[..., PluginHost], factory: WheelFactory, events: list[Event]
     ) -> None:

@@ -222,7 +222,9 @@ class Soak:
         """What a look at the folder must lead to from ``before``: for each plugin whose
         requirements are active, the highest version offered and not rolled back from, if it
         is good and higher than the active one, else the active one; nothing for a plugin no
-        wheel offers. A broken highest version is tried, fails, and blocks lower ones."""
+        wheel offers. A broken highest version is tried, fails, and blocks lower ones for a
+        plugin that serves; one that none serves falls back to the highest good one
+        (docs/operations.md, "A plugin that no version serves yet falls back")."""
         expected: dict[str, str] = {}
         for name in ("alpha", "gamma", "beta"):
             if not self.offered[name] or any(d not in expected for d in REQUIRES[name]):
@@ -230,9 +232,13 @@ class Soak:
             wanted = [m for m in self.offered[name] if m not in self.rejected[name]]
             top = max(wanted, default=None)
             current = _minor(before[name]) if name in before else None
-            if top is not None and self.offered[name][top] and (current or 0) < top:
+            if current is None:
+                good = [m for m in wanted if self.offered[name][m]]
+                if good:
+                    expected[name] = f"1.{max(good)}.0"
+            elif top is not None and self.offered[name][top] and current < top:
                 expected[name] = f"1.{top}.0"
-            elif current is not None:
+            else:
                 expected[name] = before[name]
         return expected
 

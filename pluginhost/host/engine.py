@@ -170,7 +170,8 @@ class Engine:
         for _candidate, problem in self._kept_out.values():
             self._journal.file(problem)
         offered = self._changer.hold_back(without_keys(present, ledger.rejected))
-        offered = self._journal.passed_over(offered)
+        offered = self._journal.passed_over(offered, ledger.active)
+        offered = self._upgrades.fallen_back(offered, self._journal.failed_before)
         pace()
         self._journal.announce(offered)
         active = ledger.candidates()  # made again only if a plugin is unloaded below
@@ -383,6 +384,7 @@ class Engine:
         for name in reversed(list(self._ledger.order)):
             if name in self._ledger.active:
                 self._changer.unload(name, removed=False, commit=False)
+        self._ledger.forget_records()
         self._changer.close()
         self.deps.close()
         self.sites.close()

@@ -7,7 +7,7 @@ history, and emits the events of discovery, refusal and failure.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from itertools import compress
 from types import MappingProxyType
 
@@ -15,6 +15,7 @@ from ..model.candidate import Candidate, CandidateKey, candidate_key, not_among,
 from ..model.errors import InstallError, PluginHostError, StoreError
 from ..model.events import Event, EventKind
 from ..model.frozen import frozen
+from ..model.names import PluginName
 from ..model.problems import Problem, ProblemKind
 from .failures import REFUSALS, candidate_event, detached, refusal_event
 from .view import History
@@ -93,11 +94,15 @@ class Journal:
         """The problem of bytes that failed before: trying them again would fail the same way."""
         return self._for_good.get(key)
 
-    def passed_over(self, offered: list[Candidate]) -> list[Candidate]:
-        """``offered`` without the bytes that failed for good whose plugin has another version
-        on offer that has not: the host falls back to the newest that loads (a wheel whose
-        health check failed left its plugin unloaded beside working older wheels). Their
-        failures stay told."""
+    def passed_over(
+        self, offered: list[Candidate], serving: Collection[PluginName]
+    ) -> list[Candidate]:
+        """``offered`` without the bytes that failed for good whose plugin no version serves
+        and has another version on offer that has not: the host falls back to the newest that
+        loads (a wheel whose health check failed left its plugin unloaded beside working older
+        wheels). Their failures stay told. A plugin that serves keeps its version: the failed
+        newest holds it there, as its rollback left it (passed over, a version between the two
+        was loaded at the next look, unasked)."""
         if not self._for_good:
             return offered  # the common case: nothing to look at
         # Picked out in C: a thousand candidates at each swap once any version failed.
@@ -105,7 +110,7 @@ class Journal:
             compress(offered, map(self._for_good.__contains__, map(candidate_key, offered)))
         )
         others = {c.name for c in offered if c.key not in self._for_good} if failed else set()
-        dropped = {c.key for c in failed if c.name in others}
+        dropped = {c.key for c in failed if c.name in others and c.name not in serving}
         for key in dropped:
             self.file(self._for_good[key])
         return without_keys(offered, dropped) if dropped else offered

@@ -314,6 +314,12 @@ class Ledger:
     def _record_of(self, _name: PluginName, active: Active) -> Record:
         return self.record(active)
 
+    def forget_records(self) -> None:
+        """Let go of the records kept between two registry writes: they hold each plugin's
+        :class:`Active`, and so its modules, until the next write, which a stopped host never
+        makes (each stopped host kept its plugins' modules alive for as long as it was)."""
+        self._records.forget()
+
     def restored_from(self, registry: Registry) -> None:
         """Take the committed bookkeeping of ``registry``, before its plugins load again."""
         for name, records in registry.history.items():

@@ -19,7 +19,7 @@ import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, final
 
-from ..model.candidate import Candidate, candidate_key, without_keys
+from ..model.candidate import Candidate, CandidateKey, candidate_key, without_keys
 from ..model.names import PluginName
 from ..model.problems import Problem
 from ..model.versions import Version
@@ -39,7 +39,8 @@ class StartUpgrades:
     def __init__(self) -> None:
         self._records: dict[PluginName, Record] = {}
         self._state: dict[PluginName, Any] = {}
-        self._tried: set[PluginName] = set()  # plugins whose upgrade the reconcile loaded
+        # The upgrade each plugin left out was taken to, by the reconcile.
+        self._tried: dict[PluginName, CandidateKey] = {}
 
     def choose(
         self,
@@ -86,9 +87,21 @@ class StartUpgrades:
         if record is None:
             return False
         if record.candidate.key != candidate.key:
-            self._tried.add(candidate.name)
+            self._tried[candidate.name] = candidate.key
             return False
         return candidate.name in self._tried
+
+    def fallen_back(
+        self, offered: list[Candidate], failed: Callable[[CandidateKey], object]
+    ) -> list[Candidate]:
+        """``offered``, with each plugin whose upgrade failed at this start offered at its
+        committed version alone: it goes back to the version it served, as a failed swap did
+        before, not to a version between the two."""
+        back = {name for name, key in self._tried.items() if failed(key) is not None}
+        if not back:
+            return offered
+        committed = {name: self._records[name].candidate.key for name in back}
+        return [c for c in offered if c.name not in back or c.key == committed[c.name]]
 
     def candidates(self) -> dict[PluginName, Candidate]:
         """The records left out, by plugin: their shared dependencies stay until settled."""

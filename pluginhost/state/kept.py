@@ -46,6 +46,10 @@ class Kept(Generic[K, V, R]):
         #: How many entries the last call made (the others were kept): for the tests.
         self.made = 0
 
+    def forget(self) -> None:
+        """Let go of what the last call was given and made: the next call makes every entry."""
+        self._keys, self._values, self._also, self._made = [], [], (), []
+
     def results(
         self,
         keys: list[K],
