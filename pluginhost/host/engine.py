@@ -155,7 +155,7 @@ class Engine:
         """One plan of ``reconcile``, applied; whether to plan again, falling back."""
         ledger = self._ledger
         present = [*scan.candidates, *ledger.manual.values(), *ledger.held_in(unavailable)]
-        present += self._upgrades.offers(scan.candidates)  # a start's: upgrades.py
+        present += self._upgrades.offers(scan.candidates)  # a start's: restore.py
         if ledger.removed:
             present = [c for c in present if c.name not in ledger.removed]
         # Each step looks at every candidate: the lock is let go between them (model/pacing.py).
@@ -319,7 +319,7 @@ class Engine:
     def restore(self, registry: Registry, offered: Iterable[Candidate] = ()) -> None:
         """Load exactly the committed active set, from its site dirs, without reinstalling;
         but not a version whose load crashed the process (it is quarantined), nor one that a
-        newer version ``offered`` replaces: the next reconcile loads that one (upgrades.py)."""
+        newer version ``offered`` replaces: the next reconcile loads that one (restore.py)."""
         self._changer.convict_crashed()
         # Its explicit installs and pins taken whole: one disabled since is offered again by
         # them (kept out by the admission, which says so, until it is enabled).
@@ -341,12 +341,8 @@ class Engine:
 
     def _stays(self, candidate: Candidate) -> bool:
         """Whether ``candidate`` cannot replace its plugin's committed version at a start."""
-        ledger = self._ledger
-        return (
-            candidate.name in ledger.pinned
-            or candidate.key in ledger.rejected
-            or (self._changer.held(candidate))
-        )
+        ledger, held = self._ledger, self._changer.held
+        return candidate.name in ledger.pinned or candidate.key in ledger.rejected or held(candidate)
 
     def prune_sites(self) -> None:
         """Delete site dirs that neither the active set nor a backup names (left by a crash
@@ -358,11 +354,10 @@ class Engine:
     def settle_start(self) -> None:
         """After a start's first reconcile: the versions its upgrades replaced are backups."""
         replaced = self._upgrades.settle(self._ledger.candidates())
-        doomed = [
-            d for r in replaced for d in self._ledger.push_backup(r, self.config.keep_backups)
-        ]
         if not replaced:
             return
+        keep = self.config.keep_backups
+        doomed = [d for r in replaced for d in self._ledger.push_backup(r, keep)]
         try:
             self.commit()
         except StoreError as exc:  # they serve no more, and the backups are bookkeeping
