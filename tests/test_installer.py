@@ -95,7 +95,8 @@ class TestInstallWheel:
         assert roots.staging_is_empty()
 
     def test_layout(self, factory: WheelFactory, roots: Roots) -> None:
-        """Scripts and data go under the unimportable ``.pluginhost``; no bytecode is compiled."""
+        """Scripts go to ``bin/`` (as with ``pip install --target``), data under the
+        unimportable ``.pluginhost``; no bytecode is compiled."""
         wheel = factory.build(
             "hello",
             files={
@@ -108,7 +109,7 @@ class TestInstallWheel:
         site = info.path
         # No bytecode is compiled at install (checked before anything imports from the dir).
         assert not list(site.rglob("__pycache__"))
-        assert (site / ".pluginhost" / "scripts" / "tool").is_file()
+        assert (site / "bin" / "tool").is_file()
         assert (site / ".pluginhost" / "data" / "share" / "hello.txt").read_text() == "data"
         assert load(site, "extra_mod").X == 2
         assert (site / "hello-1.0.0.dist-info" / "INSTALLER").read_text() == "pluginhost\n"

@@ -341,8 +341,8 @@ class Engine:
 
     def _stays(self, candidate: Candidate) -> bool:
         """Whether ``candidate`` cannot replace its plugin's committed version at a start."""
-        ledger, held = self._ledger, self._changer.held
-        return candidate.name in ledger.pinned or candidate.key in ledger.rejected or held(candidate)
+        name, key, ledger = candidate.name, candidate.key, self._ledger
+        return name in ledger.pinned or key in ledger.rejected or self._changer.held(candidate)
 
     def prune_sites(self) -> None:
         """Delete site dirs that neither the active set nor a backup names (left by a crash
