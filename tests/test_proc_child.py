@@ -1,4 +1,5 @@
-"""The worker process's own side: the handshake it demands and the sys.path it builds."""
+"""The worker process's own side: the handshake it demands, the sys.path it builds, and the
+replies it sends whatever the plugin's values and errors hold."""
 
 from __future__ import annotations
 
@@ -9,9 +10,18 @@ import subprocess
 import pytest
 from procplugins import Workers, workers
 
+from pluginhost.model.errors import PluginLoadError, RemotePluginError
 from pluginhost.proc import launcher
-from pluginhost.proc.child import EXIT_ORPHAN, EXIT_REFUSED, Channel
-from pluginhost.proc.messages import PROTOCOL_VERSION, Hello, LimitsMsg, Ready, SpecMsg
+from pluginhost.proc.child import EXIT_ORPHAN, EXIT_REFUSED, Channel, _reply
+from pluginhost.proc.messages import (
+    PROTOCOL_VERSION,
+    Failure,
+    Hello,
+    LimitsMsg,
+    Ready,
+    Result,
+    SpecMsg,
+)
 
 __all__ = ["workers"]
 
@@ -129,3 +139,140 @@ def test_a_malformed_boot_line_is_refused(line: str) -> None:
     _, err = process.communicate(line.encode() + b"\n", timeout=10)
     assert process.returncode == EXIT_REFUSED
     assert b"refused" in err
+
+
+#: What ``os.fsdecode`` makes of a file name that is not UTF-8: a str UTF-8 cannot encode.
+SURROGATE = os.fsdecode(b"caf\xe9")
+#: How it reaches the host in an error's text.
+ESCAPED = "caf\\udce9"
+
+ERRORS = """
+import os
+
+class Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("no str")
+
+class Named(Exception):
+    pass
+
+class Noted(Exception):
+    @property
+    def __notes__(self):
+        raise RuntimeError("no notes")
+
+class Plugin:
+    @hookimpl
+    def fail(self, how):
+        name = os.fsdecode(b"caf\\xe9")
+        if how == "builtin":
+            raise ValueError(f"no file {name}")
+        if how == "mine":
+            raise Named(name)
+        if how == "noted":
+            raise Noted("noted")
+        raise Unprintable()
+
+    @hookimpl
+    def echo(self, value):
+        return value
+plugin = Plugin()
+"""
+
+
+class TestErrorText:
+    """An error always reaches the host: what UTF-8 cannot encode in its text is escaped, and
+    a str() that raises is said; the worker, which exited on either, serves on."""
+
+    def test_a_surrogate_in_a_builtin_errors_message_is_escaped(self, workers: Workers) -> None:
+        """A ValueError whose message holds a surrogate is still a ValueError in the host, its
+        message and traceback with the surrogate escaped."""
+        worker = workers.start(ERRORS)
+        with pytest.raises(ValueError, match=r"no file caf\\udce9") as caught:
+            worker.call("fail", {"how": "builtin"})
+        assert isinstance(caught.value, RemotePluginError)
+        assert caught.value.message == f"no file {ESCAPED}"
+        assert f"ValueError: no file {ESCAPED}" in caught.value.remote_traceback
+        assert worker.call("echo", {"value": "still here"}) == "still here"
+        assert workers.exits == []
+
+    def test_a_surrogate_in_a_plugin_errors_message_is_escaped(self, workers: Workers) -> None:
+        """The plugin's own exception type comes back with its name and the escaped message."""
+        worker = workers.start(ERRORS)
+        with pytest.raises(RemotePluginError) as caught:
+            worker.call("fail", {"how": "mine"})
+        assert (caught.value.type_name, caught.value.message) == ("plug.Named", ESCAPED)
+        assert worker.call("echo", {"value": 1}) == 1
+        assert workers.exits == []
+
+    def test_an_error_whose_str_raises_is_said_so(self, workers: Workers) -> None:
+        """An exception whose ``__str__`` raises comes back with a message saying so, and the
+        traceback the worker could format."""
+        worker = workers.start(ERRORS)
+        with pytest.raises(RemotePluginError) as caught:
+            worker.call("fail", {"how": "unprintable"})
+        error = caught.value
+        assert (error.type_name, error.message) == (
+            "plug.Unprintable",
+            "<str() raised RuntimeError>",
+        )
+        assert "raise Unprintable()" in error.remote_traceback
+        assert worker.call("echo", {"value": 1}) == 1
+        assert workers.exits == []
+
+    def test_an_error_whose_traceback_cannot_be_formatted_is_told(self, workers: Workers) -> None:
+        """An exception the traceback module cannot format (a ``__notes__`` that raises) comes
+        back with its message and a traceback text saying so."""
+        worker = workers.start(ERRORS)
+        with pytest.raises(RemotePluginError) as caught:
+            worker.call("fail", {"how": "noted"})
+        error = caught.value
+        assert (error.type_name, error.message) == ("plug.Noted", "noted")
+        assert error.remote_traceback == (
+            "<the traceback could not be formatted: RuntimeError: no notes>"
+        )
+        assert worker.call("echo", {"value": 1}) == 1
+        assert workers.exits == []
+
+    @pytest.mark.parametrize(
+        ("raised", "said"),
+        [
+            ("RuntimeError(os.fsdecode(b'caf\\xe9'))", f"RuntimeError: {ESCAPED}"),
+            ("Unprintable()", "Unprintable: <str() raised RuntimeError>"),
+        ],
+    )
+    def test_an_import_error_with_such_text_is_a_load_error(
+        self, workers: Workers, raised: str, said: str
+    ) -> None:
+        """An error at import whose text cannot be sent as it is fails the load with the
+        error's text escaped (the worker exited and the load failed as a crash)."""
+        source = ERRORS.replace("plugin = Plugin()", f"raise {raised}")
+        with pytest.raises(PluginLoadError) as caught:
+            workers.start(source)
+        assert said in caught.value.reason
+
+
+class TestReply:
+    @pytest.mark.parametrize(
+        ("value", "refused"),
+        [
+            ({"names": [object()]}, "dict (the encoder refused it: TypeError: "),
+            (SURROGATE, "str (the encoder refused it: UnicodeEncodeError: "),
+        ],
+    )
+    def test_a_reply_the_encoder_refuses_fails_its_call(self, value: object, refused: str) -> None:
+        """A result the encoder refuses though it passed the checks (a thread of the plugin's
+        changed it since) is answered with a codec failure of its call: the encoder's error
+        ended the worker."""
+        ours, theirs = socket.socketpair()
+        host, worker = Channel(ours), Channel(theirs)
+        try:
+            _reply(worker, Result(5, value))
+            failure = host.receive()
+        finally:
+            for channel in (host, worker):
+                channel.reader.close()
+                channel.sock.close()
+        assert isinstance(failure, Failure)
+        assert (failure.id, failure.kind, failure.argument) == (5, "codec", "result")
+        assert failure.type_name.startswith(refused)

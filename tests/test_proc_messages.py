@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 
 import msgspec
 import pytest
+from procplugins import Workers, workers
 
+from pluginhost.model.errors import CodecError
 from pluginhost.proc.messages import HEADER, Call, Result, decoder, encoder, frame, uncarried
+
+__all__ = ["workers"]
 
 LOOPED: list[object] = []
 LOOPED.append(LOOPED)  # it raised RecursionError out of uncarried
@@ -39,6 +44,13 @@ class TestUncarried:
         assert uncarried(value, "x") is None
 
     @pytest.mark.parametrize(
+        "value", ["caf\u00e9", "\u65e5\u672c", "\U0001f600", {"\u00e9": ["\u00fc"]}]
+    )
+    def test_any_text_utf8_encodes_crosses(self, value: object) -> None:
+        """Strings (values and keys) of any width cross, as long as UTF-8 encodes them."""
+        assert uncarried(value, "x") is None
+
+    @pytest.mark.parametrize(
         ("value", "found"),
         [
             (object(), ("x", "object")),
@@ -47,6 +59,15 @@ class TestUncarried:
             (2**64, ("x", "int (past 64 bits)")),
             (pytest, ("x", "module")),
             (LOOPED, ("x", "list nested too deeply or holding itself")),
+            ("caf\udce9", ("x", "str (not UTF-8: surrogate '\\udce9' at index 3)")),
+            (
+                {"k\udcff": 1},
+                ("x key 'k\\udcff'", "str (not UTF-8: surrogate '\\udcff' at index 1)"),
+            ),
+            (
+                ["\u00e9", {"a": "\ud83d\ude00"}],
+                ("x[1]['a']", "str (not UTF-8: surrogate '\\ud83d' at index 0)"),
+            ),
         ],
     )
     def test_the_first_part_that_cannot_cross_is_named(
@@ -54,3 +75,54 @@ class TestUncarried:
     ) -> None:
         """The place and the type of the first part that cannot cross are named."""
         assert uncarried(value, "x") == found
+
+
+class TestSurrogates:
+    """A string holding a surrogate (``os.fsdecode`` of a name that is not UTF-8) cannot be
+    encoded: it is refused like any value that cannot cross, in either direction."""
+
+    SOURCE = """
+    import os
+    class Plugin:
+        @hookimpl
+        def give(self, what):
+            name = os.fsdecode(b"caf\\xe9")
+            return {"value": name, "key": {name: 1}, "deep": [1, {"a": name}]}[what]
+
+        @hookimpl
+        def echo(self, value):
+            return value
+    plugin = Plugin()
+    """
+
+    def test_an_argument_is_a_codec_error(self, workers: Workers) -> None:
+        """The host passing one gets a CodecError naming the plugin, the hook, the place and
+        the surrogate, not a bare UnicodeEncodeError; the worker serves on."""
+        worker = workers.start(self.SOURCE)
+        with pytest.raises(CodecError) as caught:
+            worker.call("echo", {"value": ["ok", {"n": os.fsdecode(b"caf\xe9")}]})
+        error = caught.value
+        assert (error.plugin, error.hook, error.argument) == (
+            worker.spec.plugin,
+            "echo",
+            "value[1]['n']",
+        )
+        assert error.type_name == "str (not UTF-8: surrogate '\\udce9' at index 3)"
+        with pytest.raises(CodecError, match=r"value key 'caf\\udce9'"):
+            worker.call("echo", {"value": {os.fsdecode(b"caf\xe9"): 1}})
+        assert worker.call("echo", {"value": "caf\u00e9"}) == "caf\u00e9"
+
+    @pytest.mark.parametrize(
+        ("what", "place"),
+        [("value", "result"), ("key", "result key 'caf\\udce9'"), ("deep", "result[1]['a']")],
+    )
+    def test_a_result_is_a_codec_error(self, workers: Workers, what: str, place: str) -> None:
+        """A hook returning one (or a dict keyed by one) is a CodecError naming the place, and
+        the worker serves on (it exited, and the host quarantined the plugin after three)."""
+        worker = workers.start(self.SOURCE)
+        with pytest.raises(CodecError) as caught:
+            worker.call("give", {"what": what})
+        assert (caught.value.hook, caught.value.argument) == ("give", place)
+        assert "surrogate '\\udce9'" in caught.value.type_name
+        assert worker.call("echo", {"value": "still here"}) == "still here"
+        assert workers.exits == []

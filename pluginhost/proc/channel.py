@@ -27,18 +27,19 @@ from typing import Any, Final
 
 import msgspec
 
-from .messages import HEADER, MAX_FRAME, Failure, Result, decoder, encoder, frame
+from .messages import (
+    HEADER,
+    MAX_FRAME,
+    Failure,
+    FrameTooLargeError,
+    Result,
+    decoder,
+    encoder,
+    frame,
+)
 from .weigh import WEIGH_ABOVE, TooHeavyError, head, weigh
 
 __all__ = ["Channel", "FrameTooLargeError", "Slot", "frame_bound"]
-
-
-class FrameTooLargeError(ValueError):
-    """A message encodes past the largest frame a peer accepts."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        super().__init__(f"a message of {size} bytes is past the limit of {MAX_FRAME}")
 
 
 def _too_heavy(payload: bytes, error: TooHeavyError) -> Failure:

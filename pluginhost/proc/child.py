@@ -31,6 +31,7 @@ from .messages import (
     PROTOCOL_VERSION,
     Call,
     Failure,
+    FrameTooLargeError,
     Hello,
     HookMsg,
     LoadFailed,
@@ -80,11 +81,11 @@ class Channel:
     def send(self, message: object) -> None:
         """Send one message.
 
-        :raises ValueError: ``(reason, size)`` when it encodes past the largest frame.
+        :raises FrameTooLargeError: it encodes past the largest frame.
         """
         payload = self.encode(message)
         if len(payload) > MAX_FRAME:
-            raise ValueError(f"it encodes to {len(payload)} bytes, past {MAX_FRAME}", len(payload))
+            raise FrameTooLargeError(len(payload))
         self.sock.sendall(frame(payload))
 
 
@@ -222,10 +223,7 @@ def _serve(channel: Channel, plugin: Plugin) -> NoReturn:
             _exit(0)
         reply = _answer(plugin, message)
         try:
-            channel.send(reply)
-        except ValueError as e:  # past the largest frame
-            size = f"message of {e.args[1]} bytes"
-            channel.send(Failure(message.id, "codec", size, str(e.args[0]), "", argument="result"))
+            _reply(channel, reply)
         except OSError:
             _exit(0)
         limit = reply.type_name if isinstance(reply, Failure) and reply.kind == "limit" else None
@@ -233,6 +231,27 @@ def _serve(channel: Channel, plugin: Plugin) -> NoReturn:
             _send_quietly(channel, Stopping(limit=limit, reason=f"{limit} limit hit"))
         if limit is not None:
             _exit(EXIT_LIMIT)
+
+
+def _reply(channel: Channel, reply: Result | Failure) -> None:
+    """Send ``reply``, or a failure of its call saying why it cannot be sent: the caller gets
+    an answer and the worker serves on."""
+    try:
+        channel.send(reply)
+    except FrameTooLargeError as e:
+        size = f"message of {e.size} bytes"
+        channel.send(Failure(reply.id, "codec", size, str(e), "", argument="result"))
+    except (TypeError, ValueError, OverflowError, RecursionError) as e:
+        # uncarried passed the result, so only a thread of the plugin's changing it since gets
+        # here; the encoder's error ended the worker, where a bad value must fail its call only.
+        channel.send(_unsent(reply, e))
+
+
+def _unsent(reply: Result | Failure, error: Exception) -> Failure:
+    """The codec failure of ``reply``'s call, which the encoder refused with ``error``."""
+    kind = type(reply.value).__qualname__ if isinstance(reply, Result) else "failure"
+    refused = f"{_sendable(kind)} (the encoder refused it: {_describe(error)})"
+    return Failure(reply.id, "codec", refused, refused, "", argument="result")
 
 
 def _answer(plugin: Plugin, call: Call) -> Result | Failure:
@@ -256,16 +275,37 @@ def _failure(plugin: Plugin, call: Call, error: BaseException) -> Failure:
     kind = type(error)
     builtin = kind.__module__ == "builtins"
     name = kind.__qualname__ if builtin else f"{kind.__module__}.{kind.__qualname__}"
-    return Failure(call.id, "remote", name, str(error), _trace(error), builtin=builtin)
+    text, trace = _text(error), _trace(error)
+    return Failure(call.id, "remote", _sendable(name), text, trace, builtin=builtin)
 
 
 def _describe(error: BaseException) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    text = _text(error)
+    name = _sendable(type(error).__name__)
+    return f"{name}: {text}" if text else name
+
+
+def _text(error: BaseException) -> str:
+    """``str(error)``, made safe to send: the host must hear of every error the plugin raises."""
+    try:
+        text = str(error)
+    except BaseException as e:  # plugin code (its __str__) raised, even SystemExit
+        return f"<str() raised {_sendable(type(e).__qualname__)}>"
+    return _sendable(text)
 
 
 def _trace(error: BaseException) -> str:
-    return "".join(traceback.format_exception(error))
+    try:
+        return _sendable("".join(traceback.format_exception(error)))
+    except BaseException as e:  # plugin code ran in it (a __notes__ property that raises)
+        return f"<the traceback could not be formatted: {_describe(e)}>"
+
+
+def _sendable(text: str) -> str:
+    """``text`` with what UTF-8 cannot encode escaped (``\\udce9``): a lone surrogate, from
+    ``os.fsdecode`` of a name that is not UTF-8, ended the worker that tried to send it."""
+    # str.encode, not text.encode: str() may have given a subclass, with an encode of its own.
+    return str.encode(text, "utf-8", "backslashreplace").decode("utf-8")
 
 
 def _send_quietly(channel: Channel, message: object) -> None:

@@ -5,9 +5,10 @@ MessagePack through msgspec, never pickle in either direction: a worker can only
 read. Each message is a tagged :class:`msgspec.Struct` encoded as an array; a frame on the
 socket is a 4-byte big-endian length followed by the encoded message.
 
-A value crosses if it is made of ``None``, ``bool``, ``int`` (64-bit), ``float``, ``str``,
-``bytes``, and lists, tuples and dicts (string keys) of those. Tuples come back as lists.
-:func:`uncarried` finds the part of a value that cannot cross, so that the error names it.
+A value crosses if it is made of ``None``, ``bool``, ``int`` (64-bit), ``float``, ``str``
+(that UTF-8 encodes: no lone surrogate), ``bytes``, and lists, tuples and dicts (string keys) of
+those. Tuples come back as lists. :func:`uncarried` finds the part of a value that cannot cross,
+so that the error names it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "Call",
     "Failure",
+    "FrameTooLargeError",
     "Hello",
     "HookMsg",
     "LimitsMsg",
@@ -42,6 +44,14 @@ __all__ = [
 
 #: Raised whenever the messages change shape: a worker of another version is refused.
 PROTOCOL_VERSION = 1
+
+
+class FrameTooLargeError(ValueError):
+    """A message encodes past the largest frame a peer accepts."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        super().__init__(f"a message of {size} bytes is past the limit of {MAX_FRAME}")
 
 
 class LimitsMsg(msgspec.Struct, array_like=True):
@@ -164,7 +174,12 @@ def uncarried(value: object, where: str) -> tuple[str, str] | None:
 
 def _uncarried(value: object, where: str) -> tuple[str, str] | None:
     kind = type(value)
-    if kind is str or kind is float or kind is bool or value is None or kind is bytes:
+    if kind is str:
+        # isascii answers in constant time, and most strings are ASCII: only others are encoded.
+        text: str = value  # type: ignore[assignment]
+        bad = None if text.isascii() else _unencodable(text)
+        return None if bad is None else (where, bad)
+    if kind is float or kind is bool or value is None or kind is bytes:
         return None
     if kind is int:
         in_range = _INT_RANGE[0] <= value <= _INT_RANGE[1]  # type: ignore[operator]
@@ -181,7 +196,24 @@ def _uncarried(value: object, where: str) -> tuple[str, str] | None:
 def _entry(key: object, item: object, where: str) -> tuple[str, str] | None:
     if type(key) is not str:
         return (f"{where} key {key!r}", _type_name(type(key)))
+    if not key.isascii() and (bad := _unencodable(key)) is not None:
+        return (f"{where} key {key!r}", bad)
     return _uncarried(item, f"{where}[{key!r}]")
+
+
+def _unencodable(text: str) -> str | None:
+    """None if UTF-8 encodes ``text``; else why not, as the type that cannot cross.
+
+    A lone surrogate cannot be encoded, and ``os.fsdecode`` (``os.listdir``, ``sys.argv``) makes
+    one of each byte of a file name that is not UTF-8: routine, so named, not left to the
+    encoder (its ``UnicodeEncodeError`` reached the caller, and ended the worker it escaped in).
+    """
+    try:
+        text.encode()
+    except UnicodeEncodeError as e:
+        # repr escapes the surrogate, so the error that names it can cross and be printed.
+        return f"str (not UTF-8: surrogate {text[e.start]!r} at index {e.start})"
+    return None
 
 
 def _first(found: Iterable[tuple[str, str] | None]) -> tuple[str, str] | None:
