@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,7 @@ from pluginhost import (
     ProblemKind,
     Rollout,
 )
+from pluginhost.discover.index.client import IndexClient
 from pluginhost.model.rollout import cohort
 from pluginhost.state.store import AtomicJsonFile
 from pluginhost.testing import WheelFactory
@@ -165,6 +167,43 @@ class TestFollowing:
         wait_for(lambda: any(e.kind is EventKind.INDEX_UNAVAILABLE for e in events))
         time.sleep(POLL * 4)
         assert answers(host) == ["1.0.0:1"]
+
+    def test_a_poll_that_fails_unexpectedly_is_a_problem(
+        self,
+        static_index: StaticIndex,
+        built: WheelFactory,
+        follow: HostMaker,
+        events: list[Event],
+        monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """A poll that fails with an error no check expected (a bug) is an
+        ``index_unavailable`` problem and event saying why, its traceback logged; the plugins
+        serve on, and the next poll that succeeds ends it. Logged alone, it left
+        host.problems() empty while the index's yanks went unapplied."""
+        static_index.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
+        host = follow(static_index)
+
+        def project(client: IndexClient, name: str) -> object:
+            raise RuntimeError("a bug in a poll")
+
+        monkeypatch.setattr(IndexClient, "project", project)
+        with caplog.at_level(logging.ERROR, logger="pluginhost"):
+            static_index.publish(built.build("hello", "1.1.0", code=counter_code("1.1.0")))
+            wait_for(lambda: any(e.kind is EventKind.INDEX_UNAVAILABLE for e in events))
+        (problem,) = host.problems()
+        assert problem.kind is ProblemKind.INDEX_UNAVAILABLE
+        assert "its poll failed unexpectedly, RuntimeError: a bug in a poll" in problem.message
+        assert "the poll failed unexpectedly" in caplog.text
+        assert "Traceback (most recent call last)" in caplog.text
+        assert answers(host) == ["1.0.0:1"]
+        monkeypatch.undo()
+        wait_for(lambda: host.plugins["hello"].version == "1.1.0")
+        assert host.problems() == ()
+        kinds = [e.kind for e in events]
+        assert (
+            kinds.count(EventKind.INDEX_UNAVAILABLE) == kinds.count(EventKind.INDEX_AVAILABLE) == 1
+        )
 
     def test_hash_mismatch_refused_until_page_changes(
         self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker, events: list[Event]

@@ -243,6 +243,34 @@ class TestDownload:
                 client.download(long, tmp_path / "cache")
         assert static_index.requests == [r for r in static_index.requests if "files" not in r[1]]
 
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "hello-1.0.0-1\x00-py3-none-any.whl",
+            "hello-1.0.0-1\x1b[2J-py3-none-any.whl",
+            "hello-1.0.0-1\n-py3-none-any.whl",
+            "hello-1.0.0-1\x85-py3-none-any.whl",
+            "hello-1.0.0-1\ud800-py3-none-any.whl",
+        ],
+        ids=["nul", "escape", "newline", "c1-control", "lone-surrogate"],
+    )
+    def test_a_file_name_no_cache_keeps_is_refused_before_the_download(
+        self, name: str, static_index: StaticIndex, built: WheelFactory, tmp_path: Path
+    ) -> None:
+        """A name with a NUL (packaging takes one in a build tag), another control character
+        or a lone surrogate is refused naming it, before any request: the NUL's rename into
+        the cache raised ValueError, the surrogate's UnicodeEncodeError, and either failed
+        every poll of the index, untyped; the others reached the cache's file names."""
+        static_index.publish(built.build("hello", "1.0.0"))
+        with IndexClient(static_index.url) as client:
+            file = read(client, "hello").files[0]
+            hostile = attrs.evolve(file, filename=name)
+            with pytest.raises(IndexResponseError, match="no cached file name takes") as caught:
+                client.download(hostile, tmp_path / "cache")
+        assert repr(name) in caught.value.reason
+        assert not [path for _, path, _ in static_index.requests if path.startswith("/files/")]
+        assert not list(tmp_path.glob("cache/*"))
+
     def test_trickled_download_refused(
         self, static_index: StaticIndex, built: WheelFactory, tmp_path: Path
     ) -> None:

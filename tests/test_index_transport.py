@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import attrs
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from pluginhost import (
+    IndexResponseError,
     IndexSettings,
     IndexUnavailableError,
     PluginHost,
@@ -204,3 +206,39 @@ def test_a_head_that_never_ends_is_given_up_in_time(
                 assert time.monotonic() - started < 5
     finally:
         server.close()
+
+
+class TestUnrequestableLinks:
+    @pytest.mark.parametrize(
+        "link",
+        [
+            "{base}/files/a\x00b.whl",
+            "{base}/files/a\x7fb.whl",
+            "{base}/files/a\ud800b.whl",
+            "http://a..b/files/hello-1.0.0-py3-none-any.whl",
+            "http://" + "a" * 64 + ".example/files/hello-1.0.0-py3-none-any.whl",
+        ],
+        ids=["nul", "del", "lone-surrogate", "empty-label", "label-over-63"],
+    )
+    def test_a_link_no_client_can_request_is_a_response_error(
+        self, link: str, static_index: StaticIndex, built: WheelFactory, tmp_path: Path
+    ) -> None:
+        """A file's link that httpx cannot parse (a NUL, DEL), encode (a lone surrogate), or
+        the socket resolve (a host of an empty or over-long label) is an IndexResponseError
+        naming the link, for the file and its metadata alike, and nothing is sent. httpx's
+        InvalidURL is no HTTPError and the socket's UnicodeError no transport error: either
+        escaped untyped and failed every poll of the index."""
+        static_index.publish(built.build("hello", "1.0.0"))
+        url = link.format(base=static_index.base)
+        with IndexClient(static_index.url) as client:
+            page = client.project("hello")
+            assert isinstance(page, ProjectPage)
+            file = attrs.evolve(page.files[0], url=url)
+            refused = "cannot be requested"
+            with pytest.raises(IndexResponseError, match=refused) as caught:
+                client.download(file, tmp_path / "cache")
+            assert caught.value.url == url
+            assert f"the URL {url!r} cannot be requested" in caught.value.reason
+            with pytest.raises(IndexResponseError, match=refused):
+                client.metadata(file)
+        assert [path for _, path, _ in static_index.requests] == ["/simple/hello/"]

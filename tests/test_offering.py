@@ -3,15 +3,28 @@ plugins it offers, followed on the same index, through a host on a static index 
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 from conftest import counter_code, greet_code, wait_for
 from strategies import candidate
 
-from pluginhost import Event, EventKind, PluginHost, PluginInfo, PluginState, WheelLimits
+from pluginhost import (
+    Event,
+    EventKind,
+    PluginHost,
+    PluginInfo,
+    PluginState,
+    ProblemKind,
+    WheelLimits,
+)
+from pluginhost.discover.index.client import IndexClient
 from pluginhost.host.indexes import Indexes
 from pluginhost.host.settings import Settings
 from pluginhost.host.view import View
@@ -140,6 +153,97 @@ class TestRefused:
         host = follow(static_index, projects=["hello"])
         wait_for(lambda: host.load_order() == ("hello",))
         assert host.hook.greet(name="x") == ["hello 1.0"]
+
+    @pytest.mark.parametrize("hostile", ["name", "url"])
+    def test_a_file_listed_with_a_nul_is_refused_alone(
+        self,
+        hostile: str,
+        static_index: StaticIndex,
+        built: WheelFactory,
+        follow: HostMaker,
+        events: list[Event],
+    ) -> None:
+        """A file the index lists with a NUL in its name (packaging takes one in a build tag)
+        or in its URL is refused alone, once, with a problem and an event naming the project
+        and the file, and the poll goes on: a yank of the version serving, in the same poll,
+        rolls it back. The NUL raised ValueError (the rename into the cache) or httpx's
+        InvalidURL out of every poll, reported nowhere but the log, and the yanked release
+        served on while the file was downloaded again at each poll."""
+        static_index.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
+        static_index.publish(built.build("hello", "1.1.0", code=counter_code("1.1.0")))
+        host = follow(static_index)
+        assert host.hook.greet(name="x") == ["1.1.0:1"]
+        good = static_index.file_path(wheel_name("1.0.0"))
+        sha256 = hashlib.sha256(good.read_bytes()).hexdigest()
+        if hostile == "name":  # the bytes of 1.0.0, which match: only the name is wrong
+            name, url = (
+                "hello-1.2.0-1\x00-py3-none-any.whl",
+                f"{static_index.base}/files/{good.name}",
+            )
+        else:
+            name, url = wheel_name("1.2.0"), f"{static_index.base}/files/a\x00b.whl"
+        static_index.list_file("hello", name, url=url, sha256=sha256)
+        static_index.yank("hello", "1.1.0", "broken")
+        wait_for(lambda: host.plugins["hello"].version == "1.0.0")
+        assert host.hook.greet(name="x") == ["1.0.0:2"]
+        (problem,) = host.problems()
+        assert (problem.kind, problem.plugin, problem.version) == (
+            ProblemKind.WHEEL_INVALID,
+            "hello",
+            "1.2.0",
+        )
+        assert problem.path == url
+        assert "'\\x00'" in problem.message  # shown escaped, never as a NUL
+        assert "\x00" not in problem.message
+        # Told once a page: again only if a poll read the line before the yank.
+        told = [(e.plugin, e.origin) for e in events if e.kind is EventKind.REFUSED]
+        assert told
+        assert set(told) == {("hello", url)}
+        polls = len(static_index.requests)
+        wait_for(lambda: len(static_index.requests) > polls + 4)  # a few polls later
+        assert [e for e in events if e.kind is EventKind.REFUSED][len(told) :] == []
+        assert downloads(static_index).count(f"/files/{good.name}") <= 1  # the rollback's
+        assert not [e for e in events if e.kind is EventKind.INDEX_UNAVAILABLE]
+
+    def test_a_release_whose_fetch_fails_unexpectedly_is_refused_alone(
+        self,
+        static_index: StaticIndex,
+        built: WheelFactory,
+        follow: HostMaker,
+        monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """A release whose download fails with an error no check expected (a bug) is refused
+        alone, saying so, its traceback logged; the poll goes on, and a yank in it rolls the
+        version serving back (raised, the error failed every poll with its yanks)."""
+        static_index.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
+        static_index.publish(built.build("hello", "1.1.0", code=counter_code("1.1.0")))
+        host = follow(static_index)
+        assert host.hook.greet(name="x") == ["1.1.0:1"]
+        real = IndexClient.download
+
+        def download(client: IndexClient, file: Any, into: Path) -> Path:
+            if file.filename == wheel_name("1.2.0"):
+                raise RuntimeError("a bug in a download")
+            return real(client, file, into)
+
+        monkeypatch.setattr(IndexClient, "download", download)
+        with caplog.at_level(logging.ERROR, logger="pluginhost"):
+            static_index.publish(built.build("hello", "1.2.0", code=counter_code("1.2.0")))
+            static_index.yank("hello", "1.1.0", "broken")
+            wait_for(lambda: host.plugins["hello"].version == "1.0.0")
+        (problem,) = host.problems()
+        assert (problem.kind, problem.plugin, problem.version) == (
+            ProblemKind.WHEEL_INVALID,
+            "hello",
+            "1.2.0",
+        )
+        assert (
+            f"fetching {wheel_name('1.2.0')} failed unexpectedly (RuntimeError: a bug in a "
+            "download); not tried again until the index's page for hello changes"
+        ) == problem.message
+        assert "fetching" in caplog.text
+        assert "Traceback (most recent call last)" in caplog.text
 
 
 def corrupt_metadata(wheel: Path) -> Path:

@@ -277,10 +277,13 @@ class IndexSource:
             return None
         except PollStoppedError:
             return None
-        except Exception:
+        except Exception as exc:
             # A bug here must not end the polling, nor pass unseen: what was offered stays
-            # offered, and the next poll tries again.
+            # offered, the next poll tries again, and the outage's problem and event say why
+            # (logged alone, it left host.problems() empty while a yank went unapplied).
             logger.exception("index %s: the poll failed unexpectedly", self.url)
+            why = f"its poll failed unexpectedly, {type(exc).__name__}: {str(exc)[:200]}"
+            self._down(PackageIndexError(why, url=self.url))
             return None
         recovered = self._up()
         before, self._offer = self._offer, offer

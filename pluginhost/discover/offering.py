@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import logging
 import operator
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -62,6 +63,8 @@ if TYPE_CHECKING:
     from .index.client import IndexClient
 
 __all__ = ["NO_HOST", "HostSide", "Offer", "Offering", "PollStoppedError"]
+
+logger = logging.getLogger("pluginhost")
 
 _NONE: Mapping[str, str] = MappingProxyType({})
 
@@ -405,6 +408,14 @@ class Offering:
             self._unkept.add(file.filename)
             where = StoreError(f"cannot keep {file.filename}: {describe(exc)}", path=self._cache)
             self._emit(Event.failure(EventKind.REFUSED, project, where, origin=file.url))
+        except Exception as exc:
+            # A bug (an error no check expected, like the NUL in a name that once reached the
+            # rename): this release is refused alone as above, not every poll with its yanks.
+            logger.exception("index: fetching %s failed unexpectedly", file.url)
+            error = f"{type(exc).__name__}: {str(exc)[:200]}"
+            why = f"fetching {file.filename} failed unexpectedly ({error})"
+            self._refuse(project, release, why)
+            self._emit(Event.failure(EventKind.REFUSED, project, exc, origin=file.url))
 
     def _installable(self, project: str, release: Release) -> bool:
         """Whether the release's core metadata (PEP 658/714, when the index offers it: one

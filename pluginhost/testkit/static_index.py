@@ -76,6 +76,7 @@ class _Entry:
     upload_time: datetime | None
     yanked: str | None
     metadata_sha256: str | None
+    url: str | None = None  # None: where ``filename`` is stored, under ``files/``
 
 
 _S = TypeVar("_S", bound="Serving")
@@ -191,6 +192,18 @@ class StaticIndex(Serving):
         self._entries[project] = [*kept, entry]
         self._write_project(project)
 
+    def list_file(self, project: str, filename: str, *, url: str, sha256: str) -> None:
+        """List a file on ``project``'s page as given, storing nothing: a line that a broken
+        or hostile index writes (a name no file system takes, a URL no client can request).
+
+        :param url: where the line links to, absolute.
+        :param sha256: the hash the line gives (the bytes at ``url`` may match it).
+        """
+        entry = _Entry(filename, sha256, None, None, None, url)
+        name = canonicalize_name(project)
+        self._entries[name] = [*self._entries.get(name, []), entry]
+        self._write_project(name)
+
     def yank(self, project: str, version: str, reason: str = "") -> None:
         """Yank every file of a release (PEP 592), with ``reason``."""
         self._change(project, version, lambda e: attrs.evolve(e, yanked=reason))
@@ -287,7 +300,7 @@ def _project_json(project: str, entries: list[_Entry]) -> str:
     for e in entries:
         item: dict[str, object] = {
             "filename": e.filename,
-            "url": f"../../files/{e.filename}",
+            "url": e.url or f"../../files/{e.filename}",
             "hashes": {"sha256": e.sha256},
             "yanked": e.yanked if e.yanked else e.yanked is not None,
         }
@@ -309,8 +322,8 @@ def _project_html(project: str, entries: list[_Entry]) -> str:
             extra += f' data-yanked="{html.escape(e.yanked)}"'
         if e.metadata_sha256 is not None:
             extra += f' data-core-metadata="sha256={e.metadata_sha256}"'
-        href = f"../../files/{e.filename}#sha256={e.sha256}"
-        links.append(f'<a href="{href}"{extra}>{e.filename}</a><br>\n')
+        href = html.escape(e.url or f"../../files/{e.filename}") + f"#sha256={e.sha256}"
+        links.append(f'<a href="{href}"{extra}>{html.escape(e.filename)}</a><br>\n')
     return f"<!DOCTYPE html><html><body><h1>{project}</h1>\n{''.join(links)}</body></html>\n"
 
 

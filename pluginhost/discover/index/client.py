@@ -319,6 +319,15 @@ def _plain_filename(file: IndexFile) -> str:
         raise IndexResponseError(
             f"lists a file named {name!r}, not a plain file name", url=file.url
         )
+    unfit = _UNFIT.search(name)
+    if unfit is not None:
+        # A NUL made the rename into the cache raise ValueError, and a lone surrogate
+        # UnicodeEncodeError: neither is an OSError, and each failed every poll of the index.
+        what = "a lone surrogate" if unfit[0] >= "\ud800" else "a control character"
+        raise IndexResponseError(
+            f"lists a file named {name!r}, with {what} ({unfit[0]!r}) no cached file name takes",
+            url=file.url,
+        )
     if len(name.encode("utf-8", "surrogateescape")) > _LONGEST_NAME:
         # A file system keeps 255 bytes of a name: longer, its rename into the cache raised
         # OSError (ENAMETOOLONG), which failed every poll of the index.
@@ -331,3 +340,7 @@ def _plain_filename(file: IndexFile) -> str:
 
 #: The longest file name kept: 255 bytes (NAME_MAX), less the download's temporary prefix.
 _LONGEST_NAME: Final = 255 - len(".partial-") - 16
+#: What no cached file name holds: the C0 and C1 controls and DEL (the characters the CLI
+#: escapes: a cached name is listed, logged and printed), and lone surrogates (no UTF-8 spells
+#: them).
+_UNFIT: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")

@@ -125,13 +125,14 @@ class Transport:
 
         :raises IndexUnavailableError: the index cannot be reached, timed out, refused TLS, or
             redirected where it may not.
+        :raises IndexResponseError: ``url`` (a link of a page) is not one httpx can request.
         """
         import httpx  # noqa: PLC0415
 
         for _ in range(MAX_REDIRECTS + 1):
             auth = self._auth if origin(url) == self._origin else None
+            request = self._request(url, headers)
             try:
-                request = self._client.build_request("GET", url, headers=headers)
                 response = self._send(request, auth)
             except httpx.TimeoutException as e:
                 raise IndexUnavailableError(
@@ -141,6 +142,10 @@ class Transport:
                 raise IndexUnavailableError(
                     f"cannot be reached: {_transport_reason(e)}", url=url
                 ) from e
+            except UnicodeError as e:
+                # The socket's IDNA encoding of the host (an empty label, one over 63
+                # characters), which httpx leaves to it and does not translate.
+                raise _not_requestable(url, e) from None
             if response.status_code not in _REDIRECTS:
                 try:
                     yield response
@@ -150,6 +155,21 @@ class Transport:
             response.close()
             url = self._redirect(url, response.headers.get("Location"))
         raise IndexUnavailableError(f"redirected more than {MAX_REDIRECTS} times", url=url)
+
+    def _request(self, url: str, headers: dict[str, str]) -> httpx.Request:
+        """The GET of ``url``; a URL httpx cannot take is the fault of the page that listed it.
+
+        :raises IndexResponseError: naming the URL and why (a NUL or another control
+            character, a lone surrogate, a host that is no IDNA name).
+        """
+        import httpx  # noqa: PLC0415  (imported by get(), which calls this)
+
+        try:
+            return self._client.build_request("GET", url, headers=headers)
+        except (httpx.InvalidURL, ValueError) as exc:
+            # InvalidURL is no HTTPError, and a lone surrogate is a UnicodeEncodeError: either
+            # escaped untyped, and a link of one file failed every poll of the index.
+            raise _not_requestable(url, exc) from None
 
     def _redirect(self, url: str, location: str | None) -> str:
         if not location:
@@ -275,6 +295,14 @@ class _Watchdog:
 
 #: Seconds the watchdog waits with no request before its thread ends.
 _WATCHDOG_IDLE: Final = 2.0
+
+
+def _not_requestable(url: str, error: Exception) -> IndexResponseError:
+    # The URL in the reason too, escaped: a refused file's problem says only the reason.
+    shown = repr(url if len(url) <= 200 else url[:200] + "...")
+    return IndexResponseError(
+        f"the URL {shown} cannot be requested ({type(error).__name__}: {error})", url=url
+    )
 
 
 def _transport_reason(error: Exception) -> str:
