@@ -400,12 +400,16 @@ class TestCallAndChoices:
         assert not result["ok"]
         assert result["error"].startswith("request refused unread")
 
+    @pytest.mark.parametrize(
+        ("name", "code"), [("slow", HANGS), ("stubborn", HANGING_REPR)], ids=["call", "repr"]
+    )
     def test_hanging_call_is_bounded(
-        self, make_host: Callable[..., PluginHost], factory: WheelFactory
+        self, make_host: Callable[..., PluginHost], factory: WheelFactory, name: str, code: str
     ) -> None:
-        """An implementation that hangs makes the call an error after the health timeout,
-        and the control folder serves the next request."""
-        factory.build("slow", code=HANGS)
+        """An implementation that hangs, or an answer whose repr() hangs as it is written out
+        (that held the control folder for good), makes the call an error after the health
+        timeout, and the control folder serves the next request."""
+        factory.build(name, code=code)
         host = make_host(timeouts=Timeouts(health=0.3))
         (impl,) = host.hook.greet.get_hookimpls()
         release = impl.function.__globals__["release"]
@@ -418,29 +422,6 @@ class TestCallAndChoices:
             assert not result["ok"]
             assert result["error"].startswith("call of greet did not finish within 0.3s")
             # The control folder is not held up: the next request is answered.
-            refused = send_request(host.home, "remove", "ghost", timeout=10)
-            assert refused["error"] == "plugin 'ghost' is not active"
-        finally:
-            release.set()
-            server.stop()
-
-    def test_hanging_repr_is_bounded(
-        self, make_host: Callable[..., PluginHost], factory: WheelFactory
-    ) -> None:
-        """An answer whose repr() hangs as it is written out is bounded like a hanging
-        implementation; it held the control folder for good."""
-        factory.build("stubborn", code=HANGING_REPR)
-        host = make_host(timeouts=Timeouts(health=0.3))
-        (impl,) = host.hook.greet.get_hookimpls()
-        release = impl.function.__globals__["release"]
-        server = ControlServer(host, interval=0.02)
-        server.start()
-        try:
-            result = send_request(
-                host.home, "call", "greet", timeout=10, hook="greet", kwargs={"name": "x"}
-            )
-            assert not result["ok"]
-            assert result["error"].startswith("call of greet did not finish within 0.3s")
             refused = send_request(host.home, "remove", "ghost", timeout=10)
             assert refused["error"] == "plugin 'ghost' is not active"
         finally:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import counter_code
+from conftest import counter_code, greet_code
 
 from pluginhost import Event, EventKind, PluginHost, VersionPolicy
 from pluginhost.testing import WheelFactory
@@ -22,15 +22,6 @@ def greet(name):
 @hookimpl
 def pluginhost_health():
     return False
-"""
-
-POLITE = """
-import pluggy
-hookimpl = pluggy.HookimplMarker("greeter")
-
-@hookimpl
-def greet(name):
-    return "polite"
 """
 
 
@@ -113,7 +104,7 @@ class TestUpgradeWhileDown:
     ) -> None:
         """A plugin requiring the upgraded one loads after its new version, once, with no
         problem (restored first, it found its dependency missing)."""
-        factory.build("polite", "1.0.0", code=POLITE, requires={"hello": "^1.0"})
+        factory.build("polite", "1.0.0", code=greet_code("polite"), requires={"hello": "^1.0"})
         served_then_stopped(make_host, factory).unlink()
         factory.build("hello", "1.1.0", code=counter_code("1.1.0"))
         events.clear()
