@@ -58,7 +58,7 @@ class StartUpgrades:
         :param passed_over: whether an offered candidate cannot replace a committed version
             (taken back by a rollback, quarantined, or its plugin pinned).
         """
-        self._records, self._state = {}, {}
+        self._records, self._state, self._tried = {}, {}, {}  # a start that failed left some
         if not records:
             return []  # a first start: nothing committed, no candidate looked at
         newest: dict[PluginName, Version] = {}
