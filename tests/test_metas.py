@@ -6,12 +6,13 @@ from pathlib import Path
 
 from pluginhost.discover.candidates import candidate_from_wheel, inspect_plugin_wheel
 from pluginhost.discover.wheel import inspect_wheel
+from pluginhost.model.candidate import Candidate
 from pluginhost.model.names import canonicalize_name
 from pluginhost.resolve.metas import meta_lines, metas_of
 from pluginhost.testing import WheelFactory
 
 
-def _plugin(factory: WheelFactory, version: str) -> object:
+def _plugin(factory: WheelFactory, version: str) -> Candidate:
     wheel = factory.build("bare", version)
     candidate = candidate_from_wheel(inspect_plugin_wheel(wheel), factory.group)
     assert candidate is not None
@@ -37,10 +38,10 @@ class TestMetas:
         )
         metas = metas_of([inspect_wheel(meta)])
         plugins = {canonicalize_name("bare")}
-        assert meta_lines(metas, _plugin(wheel_factory, "1.4.0"), plugins) == [  # type: ignore[arg-type]
+        assert meta_lines(metas, _plugin(wheel_factory, "1.4.0"), plugins) == [
             ("meta 1.0.0", "uv>=0.9")
         ]
-        assert meta_lines(metas, _plugin(wheel_factory, "2.0.0"), plugins) == []  # type: ignore[arg-type]
+        assert meta_lines(metas, _plugin(wheel_factory, "2.0.0"), plugins) == []
 
     def test_requirements_on_plugins_are_not_added(self, wheel_factory: WheelFactory) -> None:
         """A meta-package's requirement on another plugin is that plugin's link, not a
@@ -48,6 +49,4 @@ class TestMetas:
         meta = _meta(wheel_factory, "bare", "other-plugin", "uv")
         metas = metas_of([inspect_wheel(meta)])
         plugins = {canonicalize_name("bare"), canonicalize_name("other_plugin")}
-        assert meta_lines(metas, _plugin(wheel_factory, "1.0.0"), plugins) == [  # type: ignore[arg-type]
-            ("meta 1.0.0", "uv")
-        ]
+        assert meta_lines(metas, _plugin(wheel_factory, "1.0.0"), plugins) == [("meta 1.0.0", "uv")]
