@@ -212,6 +212,40 @@ class TestShared:
         (problem,) = [p for p in host.problems() if p.plugin == "selfish"]
         assert "needs selfish>=2, the plugin's own distribution at 1.0.0" in problem.message
 
+    @pytest.mark.parametrize("kept", [True, False], ids=["wheels-at-hand", "wheels-gone"])
+    def test_a_new_version_keeps_the_dependencies_of_a_serving_dependency(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path, kept: bool
+    ) -> None:
+        """A new version of a plugin using a serving dependency uses that dependency's own
+        dependencies too: they were left to the old version alone, retired with it, and the
+        plugin failed at the next start (pytest-html 4.1.1 -> 4.2.0, whose jinja2 needs
+        markupsafe: "No module named 'markupsafe'"; found by the verification probe). With
+        the dependency wheels gone from the folder, the installed METADATA says what the
+        serving copy needs."""
+        outer = Member("outerlib.py", b"import innerlib\nVALUE = innerlib.VALUE\n")
+        draft = Draft(
+            "outerlib", "1.0.0", "py3-none-any", "", [outer], {"Requires-Dist": ["innerlib"]}
+        )
+        (factory.directory / draft.filename).write_bytes(write_archive(draft, {}))
+        _dependency(factory, "innerlib", "innerlib.py", "VALUE = 'inner'\n")
+        code = greet_code("x").replace('return "x"', "import outerlib; return outerlib.VALUE")
+        factory.build("htmlish", "1.0.0", code=code, requires_dist=["outerlib"])
+        host = make_host()
+        assert host.hook.greet(name="x") == ["inner"]
+        if not kept:
+            for lib in factory.directory.glob("*lib-*.whl"):
+                lib.unlink()
+            assert host.wait_idle(30)
+        new = WheelFactory(tmp_path / "new", group="greeter.plugins")
+        wheel = new.build("htmlish", "1.1.0", code=code, requires_dist=["outerlib"])
+        wheel.rename(factory.directory / wheel.name)
+        assert host.wait_idle(30)
+        assert host.plugins["htmlish"].version == "1.1.0"
+        assert [d.split("-")[0] for d in _deps(tmp_path / "home")] == ["innerlib", "outerlib"]
+        host.stop()
+        again = make_host()
+        assert again.hook.greet(name="x") == ["inner"]
+
     def test_registry_records_the_serving_dependency(
         self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
     ) -> None:

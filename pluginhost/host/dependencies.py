@@ -24,7 +24,7 @@ import attrs
 
 from ..discover.sources import Scan
 from ..discover.wheel import WheelInfo
-from ..install.deps import DepSites
+from ..install.deps import DepSites, requires_dist_of
 from ..install.sites import Handover
 from ..load.collisions import DEPENDENCY_OWNER, check_host_clash, check_shared_clash, host_namespace
 from ..load.modules import PluginFinder, pop_modules, purge_modules, release
@@ -94,6 +94,7 @@ class SharedDependencies:
         self._wheels: tuple[WheelInfo, ...] = ()
         self._requirements: Via = {}
         self._metas: dict[NormalizedName, tuple[Meta, ...]] = {}  # resolve/metas.py
+        self._requires: dict[tuple[str, str], tuple[str, ...]] = {}  # by serving version
         self._plugins: frozenset[NormalizedName] = frozenset()  # their distributions
         self._refused: dict[str, list[tuple[str, str]]] = {}
         # Top-level names of dependencies that are namespace packages of the environment.
@@ -221,6 +222,7 @@ class SharedDependencies:
             n: Serving(
                 r.version,
                 tuple(Need(u.who, u.requirement) for u in r.users if u.plugin not in replaced),
+                self._requires_of(r),
             )
             for n, r in self._serving.items()
         }
@@ -238,6 +240,18 @@ class SharedDependencies:
             more=meta_lines(self._metas, candidate, self._plugins) if self._metas else (),
             itself=(candidate.dist_key, candidate.version_text),
         )
+
+    def _requires_of(self, record: DepRecord) -> tuple[str, ...]:
+        """A serving dependency's ``Requires-Dist`` lines: its wheel's, when at hand, else its
+        installed METADATA's (read once per version)."""
+        key = (record.distribution, record.version)
+        found = self._requires.get(key)
+        if found is None:
+            wheel = next((w for w in self._wheels if _is_version(w, *key)), None)
+            dist_info = self._sites.root / record.site_dir / record.dist_info
+            found = wheel.requires_dist if wheel else requires_dist_of(dist_info / "METADATA")
+            self._requires[key] = found
+        return found
 
     def _serve(self, candidate: Candidate, choice: Choice) -> None:
         plugin = candidate.name
@@ -458,6 +472,10 @@ def _fields(record: DepRecord) -> tuple[str, str, str, str, tuple[str, ...], str
         record.top_level,
         record.dist_info,
     )
+
+
+def _is_version(wheel: WheelInfo, distribution: str, version: str) -> bool:
+    return wheel.version == version and canonicalize_name(wheel.distribution) == distribution
 
 
 def _uses(active: Mapping[PluginName, Candidate], user: DepUser) -> bool:

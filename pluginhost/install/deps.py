@@ -9,16 +9,23 @@ not install is first imported from.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from pathlib import Path
+from typing import Final
 
 from ..discover.archive import WheelLimits
 from ..discover.wheel import WheelInfo
 from ..model.errors import TrustError
+from ..state.regular import read_small
 from .site_record import SiteCheck, site_fault
 from .sites import Handover, delete_dir, prune_dirs
 
-__all__ = ["DepSites"]
+__all__ = ["DepSites", "requires_dist_of"]
+
+logger = logging.getLogger(__name__)
+#: The most of an installed dependency's METADATA read for its requirements.
+_METADATA_SIZE: Final = 16 * 1024 * 1024
 
 
 class DepSites:
@@ -99,3 +106,19 @@ class DepSites:
     def prune(self, keep: Collection[str]) -> list[str]:
         """Delete the dirs not in ``keep`` (left by a crash); returns their names."""
         return prune_dirs(self.root, keep)
+
+
+def requires_dist_of(metadata: Path) -> tuple[str, ...]:
+    """The ``Requires-Dist`` header lines of an installed ``METADATA`` (validated when its
+    wheel was installed); none when it cannot be read (logged: its users' imports say more)."""
+    try:
+        text = read_small(str(metadata), max_size=_METADATA_SIZE).decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        logger.warning("cannot read %s: %s", metadata, exc)
+        return ()
+    head = text.split("\n\n", 1)[0]
+    return tuple(
+        line.partition(":")[2].strip()
+        for line in head.splitlines()
+        if line.lower().startswith("requires-dist:")
+    )

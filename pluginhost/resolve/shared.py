@@ -41,10 +41,12 @@ class Need:
 
 @frozen
 class Serving:
-    """A shared dependency serving now: its version and what its users need of it."""
+    """A shared dependency serving now: its version, what its users need of it, and its own
+    ``Requires-Dist`` lines (a new user of it uses what it requires too)."""
 
     version: str
     needs: tuple[Need, ...] = ()
+    requires: tuple[str, ...] = ()
 
 
 @frozen
@@ -133,9 +135,15 @@ def choose_dependencies(
             continue
         choice = _choose(plugin, name, need, req, serving, wheels, refused, env)
         chosen[name] = choice
-        if choice.wheel is not None:
-            label = f"{name} {choice.wheel.version}"
-            pending += [(label, r) for r in applicable(plugin, choice.wheel.requires_dist)]
+        # What the chosen copy needs in turn, the serving one's too: its dependencies have
+        # this plugin as a user, or they went with their last other user (and the plugin
+        # failed to import at the next start).
+        version, lines = (
+            (choice.wheel.version, choice.wheel.requires_dist)
+            if choice.wheel is not None
+            else (serving[name].version, serving[name].requires)
+        )
+        pending += [(f"{name} {version}", r) for r in applicable(plugin, lines)]
     return list(chosen.values())
 
 
