@@ -69,8 +69,15 @@ sys.exit(cli.main(["completion", "bash"]))
 
 
 class TestClosedPipe:
-    def test_reader_gone(self, tmp_path: Path) -> None:
-        """A reader that closed the pipe before the output came: silent, exit 141, as git."""
+    @pytest.mark.parametrize("encoding", [None, "utf-8"], ids=["locale", "strict-utf-8"])
+    def test_reader_gone(self, tmp_path: Path, encoding: str | None) -> None:
+        """A reader that closed the pipe before the output came: silent, exit 141, as git;
+        also where stdout is strict UTF-8, whose settings the command changes and puts back
+        (putting them back flushed first, past the guard: exit 1, or 0 with the output lost)."""
+        # As tox runs it: no locale variables, so that the stream's defaults are Python's own.
+        env = {"PATH": os.environ["PATH"]}
+        if encoding is not None:
+            env["PYTHONIOENCODING"] = encoding
         read_end, write_end = os.pipe()
         os.close(read_end)
         try:
@@ -81,6 +88,7 @@ class TestClosedPipe:
                 text=True,
                 timeout=60,
                 check=False,
+                env=env,
             )
         finally:
             os.close(write_end)

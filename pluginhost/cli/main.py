@@ -386,12 +386,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     guard = ClosedPipeGuard(sys.stdout)
     sys.stdout = guard
     try:
-        with Interrupts() as interrupts, escaped_output(guard.inner, sys.stderr):
-            code = _main(argv, guard)
-        # What stdout still buffers goes out here, where a reader gone is caught and said by
-        # the exit code, not at the interpreter's exit ("Exception ignored ... BrokenPipeError").
-        with contextlib.suppress(BrokenPipeError):  # the guard has recorded it: exit 141
-            guard.flush()
+        with escaped_output(guard.inner, sys.stderr):
+            with Interrupts() as interrupts:
+                code = _main(argv, guard)
+            # What stdout still buffers goes out here, through the guard (before the streams'
+            # settings are put back, which flushes too), where a reader gone is caught and
+            # said by the exit code, not at the interpreter's exit ("Exception ignored ...
+            # BrokenPipeError").
+            with contextlib.suppress(BrokenPipeError):  # the guard has recorded it: exit 141
+                guard.flush()
     finally:
         sys.stdout = guard.inner
     if guard.reader_gone:

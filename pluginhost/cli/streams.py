@@ -31,4 +31,7 @@ def escaped_output(*streams: TextIO) -> Iterator[None]:
         yield
     finally:
         for reconfigure, errors in restore:
-            reconfigure(errors=errors)
+            # reconfigure() flushes first: a reader that left (`| head -1`) fails that flush,
+            # and the closed-pipe guard that met it already ends the command with 141 (pipe.py).
+            with contextlib.suppress(BrokenPipeError):
+                reconfigure(errors=errors)
