@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 
 import pytest
 from procplugins import Workers, workers
@@ -220,6 +221,7 @@ class TestErrorText:
         assert worker.call("echo", {"value": 1}) == 1
         assert workers.exits == []
 
+    @pytest.mark.skipif(sys.version_info < (3, 11), reason="traceback reads __notes__ from 3.11")
     def test_an_error_whose_traceback_cannot_be_formatted_is_told(self, workers: Workers) -> None:
         """An exception the traceback module cannot format (a ``__notes__`` that raises) comes
         back with its message and a traceback text saying so."""
