@@ -24,6 +24,7 @@ from ..model.manifest import MAX_MANIFEST_SIZE, Manifest
 from ..model.problems import Problem, ProblemKind
 from ..state.regular import NotRegularFileError, read_small
 from .candidates import default_plugin_name, unit_entry_points, unit_manifest_member
+from .core_headers import core_headers
 from .sources import Scan
 
 if TYPE_CHECKING:
@@ -253,17 +254,7 @@ class _CoreMetadata:
 
     @classmethod
     def read(cls, dist: _Distribution, read: Callable[[str], str | None]) -> _CoreMetadata:
-        # Only the header lines, without the email parser that ``dist.metadata`` runs on the
-        # whole file (long descriptions included) each time it is asked: about 80 us a time.
-        text = read("METADATA") or read("PKG-INFO") or ""
-        fields: dict[str, list[str]] = {}
-        for line in text.splitlines():
-            if not line:
-                break
-            key, colon, value = line.partition(":")
-            # Continuation lines (leading whitespace) belong to long fields we do not read.
-            if colon and not line[0].isspace():
-                fields.setdefault(key.strip().lower(), []).append(value.strip())
+        fields = core_headers(read("METADATA") or read("PKG-INFO") or "")
         requires = fields.get("requires-dist")
         # Only an egg-info keeps its requirements apart, in requires.txt.
         egg = not str(getattr(dist, "_path", "")).endswith(".dist-info")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Final
 
 from ..discover.archive import WheelLimits
+from ..discover.core_headers import core_headers
 from ..discover.wheel import WheelInfo
 from ..model.errors import TrustError
 from ..state.regular import read_small
@@ -116,9 +117,4 @@ def requires_dist_of(metadata: Path) -> tuple[str, ...]:
     except (OSError, UnicodeDecodeError) as exc:
         logger.warning("cannot read %s: %s", metadata, exc)
         return ()
-    head = text.split("\n\n", 1)[0]
-    return tuple(
-        line.partition(":")[2].strip()
-        for line in head.splitlines()
-        if line.lower().startswith("requires-dist:")
-    )
+    return tuple(core_headers(text).get("requires-dist", ()))
