@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from procplugins import Workers, workers
@@ -118,6 +119,28 @@ class TestPath:
         """
         worker = workers.start(source, attrs="WHICH = 'private attrs'\n")
         assert worker.call("which", {}) == "private attrs"
+
+    def test_paths_that_are_not_utf8(self, tmp_path: Path) -> None:
+        """The plugin's paths reach the worker as they are on disk, a byte that is not UTF-8
+        included (the codec cannot carry the lone surrogate ``os.fsdecode`` makes of it as
+        text: the worker's start failed)."""
+        root = Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9"))
+        root.mkdir()
+        made = Workers(root)
+        source = """
+        import os, sys
+        class Plugin:
+            @hookimpl
+            def where(self):
+                return [os.fsencode(__file__), os.fsencode(sys.path[0])]
+        plugin = Plugin()
+        """
+        try:
+            worker = made.start(source)
+            site = os.fsencode(worker.spec.paths[0])
+            assert worker.call("where", {}) == [site + b"/plug.py", site]
+        finally:
+            made.stop_all()
 
     def test_the_worker_imports_no_host_module_of_the_plugin(self, workers: Workers) -> None:
         """The plugin's paths come before everything else on the worker's sys.path."""

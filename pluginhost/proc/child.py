@@ -165,12 +165,12 @@ def _handshake(channel: Channel, version: int, secret: bytes) -> SpecMsg:
 
 
 def _load(channel: Channel, spec: SpecMsg) -> Plugin:
-    joined = spec.cgroup is not None and cgroup.join(spec.cgroup)
+    joined = spec.cgroup is not None and cgroup.join(os.fsdecode(spec.cgroup))
     try:
         enforced = confine.apply(spec.limits, joined)
     except confine.LimitError as e:
         _fail_load(channel, str(e), "", e.limit)
-    _set_path(spec.paths)
+    _set_path([os.fsdecode(path) for path in spec.paths])
     try:
         plugin = Plugin.load(spec.project_name, spec.entry_points)
     except Exception as e:

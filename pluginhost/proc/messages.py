@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 #: Raised whenever the messages change shape: a worker of another version is refused.
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 
 class FrameTooLargeError(ValueError):
@@ -67,10 +67,12 @@ class SpecMsg(msgspec.Struct, array_like=True):
     project_name: str
     group: str
     entry_points: list[tuple[str, str]]
-    paths: list[str]
+    #: File system paths go as bytes (``os.fsencode``): a home whose path is not UTF-8 gives a
+    #: str with lone surrogates, which the codec cannot carry as text.
+    paths: list[bytes]
     limits: LimitsMsg
     #: The cgroup v2 directory the host made for this worker, which it joins; None: rlimits.
-    cgroup: str | None = None
+    cgroup: bytes | None = None
 
 
 class HookMsg(msgspec.Struct, array_like=True):

@@ -110,9 +110,9 @@ class WorkerSpec:
             project_name=self.project_name,
             group=self.group,
             entry_points=[tuple(pair) for pair in self.entry_points],  # type: ignore[misc]
-            paths=list(self.paths),
+            paths=[os.fsencode(path) for path in self.paths],
             limits=limits,
-            cgroup=str(cgroup_path) if cgroup_path is not None else None,
+            cgroup=os.fsencode(cgroup_path) if cgroup_path is not None else None,
         )
 
 
