@@ -24,6 +24,7 @@ from typing import Any, BinaryIO, NoReturn
 
 import msgspec
 
+from ..model.exception_text import describe_exception, escaped, exception_text
 from . import cgroup, confine
 from .messages import (
     HEADER,
@@ -175,7 +176,8 @@ def _load(channel: Channel, spec: SpecMsg) -> Plugin:
         plugin = Plugin.load(spec.project_name, spec.entry_points)
     except Exception as e:
         limit = confine.limit_of(e, spec.limits)
-        _fail_load(channel, f"importing the plugin failed: {_describe(e)}", _trace(e), limit)
+        reason = f"importing the plugin failed: {describe_exception(e)}"
+        _fail_load(channel, reason, _trace(e), limit)
     if plugin.wrappers:
         names = ", ".join(plugin.wrappers)
         reason = f"hook wrappers cannot cross a process boundary: {names}"
@@ -250,7 +252,7 @@ def _reply(channel: Channel, reply: Result | Failure) -> None:
 def _unsent(reply: Result | Failure, error: Exception) -> Failure:
     """The codec failure of ``reply``'s call, which the encoder refused with ``error``."""
     kind = type(reply.value).__qualname__ if isinstance(reply, Result) else "failure"
-    refused = f"{_sendable(kind)} (the encoder refused it: {_describe(error)})"
+    refused = f"{escaped(kind)} (the encoder refused it: {describe_exception(error)})"
     return Failure(reply.id, "codec", refused, refused, "", argument="result")
 
 
@@ -271,41 +273,19 @@ def _answer(plugin: Plugin, call: Call) -> Result | Failure:
 def _failure(plugin: Plugin, call: Call, error: BaseException) -> Failure:
     limit = confine.limit_of(error, plugin.limits)
     if limit is not None:
-        return Failure(call.id, "limit", limit, _describe(error), _trace(error))
+        return Failure(call.id, "limit", limit, describe_exception(error), _trace(error))
     kind = type(error)
     builtin = kind.__module__ == "builtins"
     name = kind.__qualname__ if builtin else f"{kind.__module__}.{kind.__qualname__}"
-    text, trace = _text(error), _trace(error)
-    return Failure(call.id, "remote", _sendable(name), text, trace, builtin=builtin)
-
-
-def _describe(error: BaseException) -> str:
-    text = _text(error)
-    name = _sendable(type(error).__name__)
-    return f"{name}: {text}" if text else name
-
-
-def _text(error: BaseException) -> str:
-    """``str(error)``, made safe to send: the host must hear of every error the plugin raises."""
-    try:
-        text = str(error)
-    except BaseException as e:  # plugin code (its __str__) raised, even SystemExit
-        return f"<str() raised {_sendable(type(e).__qualname__)}>"
-    return _sendable(text)
+    text, trace = exception_text(error), _trace(error)
+    return Failure(call.id, "remote", escaped(name), text, trace, builtin=builtin)
 
 
 def _trace(error: BaseException) -> str:
     try:
-        return _sendable("".join(traceback.format_exception(error)))
+        return escaped("".join(traceback.format_exception(error)))
     except BaseException as e:  # plugin code ran in it (a __notes__ property that raises)
-        return f"<the traceback could not be formatted: {_describe(e)}>"
-
-
-def _sendable(text: str) -> str:
-    """``text`` with what UTF-8 cannot encode escaped (``\\udce9``): a lone surrogate, from
-    ``os.fsdecode`` of a name that is not UTF-8, ended the worker that tried to send it."""
-    # str.encode, not text.encode: str() may have given a subclass, with an encode of its own.
-    return str.encode(text, "utf-8", "backslashreplace").decode("utf-8")
+        return f"<the traceback could not be formatted: {describe_exception(e)}>"
 
 
 def _send_quietly(channel: Channel, message: object) -> None:
