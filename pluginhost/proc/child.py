@@ -40,7 +40,9 @@ from .messages import (
     Result,
     SpecMsg,
     Stopping,
+    UnencodableError,
     decoder,
+    encoded,
     encoder,
     frame,
     uncarried,
@@ -82,12 +84,10 @@ class Channel:
     def send(self, message: object) -> None:
         """Send one message.
 
+        :raises UnencodableError: the encoder refused it.
         :raises FrameTooLargeError: it encodes past the largest frame.
         """
-        payload = self.encode(message)
-        if len(payload) > MAX_FRAME:
-            raise FrameTooLargeError(len(payload))
-        self.sock.sendall(frame(payload))
+        self.sock.sendall(frame(encoded(self.encode, message)))
 
 
 def main() -> NoReturn:
@@ -243,16 +243,16 @@ def _reply(channel: Channel, reply: Result | Failure) -> None:
     except FrameTooLargeError as e:
         size = f"message of {e.size} bytes"
         channel.send(Failure(reply.id, "codec", size, str(e), "", argument="result"))
-    except (TypeError, ValueError, OverflowError, RecursionError) as e:
+    except UnencodableError as e:
         # uncarried passed the result, so only a thread of the plugin's changing it since gets
         # here; the encoder's error ended the worker, where a bad value must fail its call only.
         channel.send(_unsent(reply, e))
 
 
-def _unsent(reply: Result | Failure, error: Exception) -> Failure:
-    """The codec failure of ``reply``'s call, which the encoder refused with ``error``."""
+def _unsent(reply: Result | Failure, error: UnencodableError) -> Failure:
+    """The codec failure of ``reply``'s call, which the encoder refused (``error``)."""
     kind = type(reply.value).__qualname__ if isinstance(reply, Result) else "failure"
-    refused = f"{escaped(kind)} (the encoder refused it: {describe_exception(error)})"
+    refused = f"{escaped(kind)} ({error})"
     return Failure(reply.id, "codec", refused, refused, "", argument="result")
 
 
