@@ -280,6 +280,24 @@ class TestErrorText:
             workers.start(source)
         assert said in caught.value.reason
 
+    def test_a_hook_name_the_codec_cannot_carry_is_a_load_error(self, workers: Workers) -> None:
+        """A hook implementation whose name holds a lone surrogate fails the load with a
+        PluginLoadError saying why (the encoder's error ended the worker as a fault of its
+        own, and the start failed as a crash)."""
+        source = """
+        import os
+        class Plugin:
+            @hookimpl(specname=os.fsdecode(b"caf\\xe9"))
+            def echo(self, value):
+                return value
+        plugin = Plugin()
+        """
+        with pytest.raises(PluginLoadError) as caught:
+            workers.start(source)
+        assert caught.value.plugin == "plug1"
+        assert "its hooks cannot be described to the host" in caught.value.reason
+        assert "\\udce9" in caught.value.reason
+
 
 class TestReply:
     @pytest.mark.parametrize(

@@ -183,7 +183,10 @@ def _load(channel: Channel, spec: SpecMsg) -> Plugin:
         reason = f"hook wrappers cannot cross a process boundary: {names}"
         _fail_load(channel, reason, "", None)
     hooks = [HookMsg(*h) for h in plugin.hooks]
-    channel.send(Ready(pid=os.getpid(), hooks=hooks, enforced=enforced))
+    try:
+        channel.send(Ready(pid=os.getpid(), hooks=hooks, enforced=enforced))
+    except UnencodableError as e:  # a hook's name the codec cannot carry (a lone surrogate)
+        _fail_load(channel, f"its hooks cannot be described to the host: {e}", "", None)
     plugin.limits = spec.limits
     return plugin
 
