@@ -16,6 +16,8 @@ from procplugins import Workers, alive, workers
 
 from pluginhost.model.errors import CodecError, PluginLoadError
 from pluginhost.proc import messages
+from pluginhost.proc.crossing import unsent
+from pluginhost.proc.messages import UnencodableError
 from pluginhost.proc.worker import Worker
 
 __all__ = ["workers"]
@@ -163,3 +165,23 @@ class TestSpec:
         assert "cannot be told what to load" in error.reason
         assert "UnicodeEncodeError" in error.reason
         assert our_workers() <= before
+
+
+class TestUnsent:
+    def test_a_value_changed_back_is_still_told(self) -> None:
+        """When the second look finds nothing (the value changed back), the error still
+        names the plugin and the hook, and says the place is not known."""
+        refused = UnencodableError(TypeError("Encoding objects of type set is unsupported"))
+        error = unsent("plug", "echo", {"value": [1]}, refused)
+        assert (error.plugin, error.hook, error.argument, error.type_name) == (
+            "plug",
+            "echo",
+            "the arguments",
+            "",
+        )
+        assert str(error) == (
+            "plugin 'plug': hook 'echo' was passed an argument, which changed after it was"
+            " checked (another thread's doing) and cannot cross to a worker process: the"
+            " encoder refused it: TypeError: Encoding objects of type set is unsupported; the"
+            " call was not sent"
+        )

@@ -61,8 +61,9 @@ def unsent(
     :func:`checked`: another thread changed one of them since. A second look names the place
     and the type when the change is still there."""
     found = next(filter(None, (uncarried(v, k) for k, v in arguments.items())), None)
-    place, type_name = found or ("an argument", type(error.error).__name__)
-    passed = f"{place} of type {type_name}" if found else place
+    # Not found: the value changed back since; which one it was is not known.
+    place, type_name = found or ("the arguments", "")
+    passed = f"{place} of type {type_name}" if found else "an argument"
     reason = (
         f"hook {hook!r} was passed {passed}, which changed after it was checked (another"
         f" thread's doing) and cannot cross to a worker process: {error}; the call was not"
