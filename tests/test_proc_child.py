@@ -87,6 +87,25 @@ class TestHandshake:
         assert finish(process, channel) == EXIT_REFUSED
 
 
+class TestLight:
+    def test_the_worker_imports_none_of_the_hosts_heavy_modules(self) -> None:
+        """The worker's own modules import the standard library, msgspec, pluggy and a few of
+        pluginhost's light modules: not attrs (a plugin may bring its own), not the host's
+        stages above the messages (load, swap, host), whose imports cost every start."""
+        code = (
+            "import sys, pluginhost.proc.child; "
+            "print(*(m for m in sys.modules if m.startswith(('pluginhost', 'attrs'))))"
+        )
+        imported = subprocess.run(
+            [sys.executable, "-I", "-c", code], capture_output=True, check=True, text=True
+        ).stdout.split()
+        assert "pluginhost.proc.child" in imported
+        assert not [m for m in imported if m == "attrs" or m.startswith("attrs.")]
+        heavy = ("pluginhost.load", "pluginhost.swap", "pluginhost.host", "pluginhost.discover")
+        assert not [m for m in imported if m.startswith(heavy)]
+        assert "pluginhost.model.errors" not in imported
+
+
 class TestPath:
     def test_a_private_dependency_wins_over_the_hosts_copy(self, workers: Workers) -> None:
         """A module in the plugin's paths wins over the host's module of the same name."""
