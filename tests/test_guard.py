@@ -21,7 +21,6 @@ import pytest
 
 from pluginhost.load.guard import (
     ThreadRef,
-    describe_exception,
     holders,
     lingering,
     restore,
@@ -469,24 +468,6 @@ class TestHolders:
         finally:
             del json_module._guard_stash  # type: ignore[attr-defined]
         assert "json._guard_stash" not in holders(OWNED)
-
-
-class TestDescribeException:
-    def test_plain(self) -> None:
-        """Type and text; the type alone when there is no text."""
-        assert describe_exception(ValueError("bad")) == "ValueError: bad"
-        assert describe_exception(KeyboardInterrupt()) == "KeyboardInterrupt"
-
-    def test_str_raises(self) -> None:
-        """An exception whose str() raises is still described."""
-
-        class UnprintableError(Exception):
-            def __str__(self) -> str:
-                raise RuntimeError("no")
-
-        assert describe_exception(UnprintableError()) == (
-            "UnprintableError: <str() of the exception raised RuntimeError>"
-        )
 
 
 # A module replacing its own entry in sys.modules with an instance of a class it defines, as

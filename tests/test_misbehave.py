@@ -152,7 +152,7 @@ RAISES = [
     ("raise", r"RuntimeError: misbehaving on purpose"),
     ("exit", r"SystemExit: 3"),
     ("interrupt", r"KeyboardInterrupt"),
-    ("unprintable", r"Unprintable: <str\(\) of the exception raised ValueError>"),
+    ("unprintable", r"Unprintable: <str\(\) raised ValueError>"),
     ("hang", r"did not finish within 1s; its thread 'pluginhost-\w+-hello' goes on running"),
 ]
 

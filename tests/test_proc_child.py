@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from procplugins import Workers, workers
@@ -86,6 +87,25 @@ class TestHandshake:
         assert finish(process, channel) == EXIT_REFUSED
 
 
+class TestLight:
+    def test_the_worker_imports_none_of_the_hosts_heavy_modules(self) -> None:
+        """The worker's own modules import the standard library, msgspec, pluggy and a few of
+        pluginhost's light modules: not attrs (a plugin may bring its own), not the host's
+        stages above the messages (load, swap, host), whose imports cost every start."""
+        code = (
+            "import sys, pluginhost.proc.child; "
+            "print(*(m for m in sys.modules if m.startswith(('pluginhost', 'attrs'))))"
+        )
+        imported = subprocess.run(
+            [sys.executable, "-I", "-c", code], capture_output=True, check=True, text=True
+        ).stdout.split()
+        assert "pluginhost.proc.child" in imported
+        assert not [m for m in imported if m == "attrs" or m.startswith("attrs.")]
+        heavy = ("pluginhost.load", "pluginhost.swap", "pluginhost.host", "pluginhost.discover")
+        assert not [m for m in imported if m.startswith(heavy)]
+        assert "pluginhost.model.errors" not in imported
+
+
 class TestPath:
     def test_a_private_dependency_wins_over_the_hosts_copy(self, workers: Workers) -> None:
         """A module in the plugin's paths wins over the host's module of the same name."""
@@ -118,6 +138,28 @@ class TestPath:
         """
         worker = workers.start(source, attrs="WHICH = 'private attrs'\n")
         assert worker.call("which", {}) == "private attrs"
+
+    def test_paths_that_are_not_utf8(self, tmp_path: Path) -> None:
+        """The plugin's paths reach the worker as they are on disk, a byte that is not UTF-8
+        included (the codec cannot carry the lone surrogate ``os.fsdecode`` makes of it as
+        text: the worker's start failed)."""
+        root = Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9"))
+        root.mkdir()
+        made = Workers(root)
+        source = """
+        import os, sys
+        class Plugin:
+            @hookimpl
+            def where(self):
+                return [os.fsencode(__file__), os.fsencode(sys.path[0])]
+        plugin = Plugin()
+        """
+        try:
+            worker = made.start(source)
+            site = os.fsencode(worker.spec.paths[0])
+            assert worker.call("where", {}) == [site + b"/plug.py", site]
+        finally:
+            made.stop_all()
 
     def test_the_worker_imports_no_host_module_of_the_plugin(self, workers: Workers) -> None:
         """The plugin's paths come before everything else on the worker's sys.path."""
@@ -256,6 +298,24 @@ class TestErrorText:
         with pytest.raises(PluginLoadError) as caught:
             workers.start(source)
         assert said in caught.value.reason
+
+    def test_a_hook_name_the_codec_cannot_carry_is_a_load_error(self, workers: Workers) -> None:
+        """A hook implementation whose name holds a lone surrogate fails the load with a
+        PluginLoadError saying why (the encoder's error ended the worker as a fault of its
+        own, and the start failed as a crash)."""
+        source = """
+        import os
+        class Plugin:
+            @hookimpl(specname=os.fsdecode(b"caf\\xe9"))
+            def echo(self, value):
+                return value
+        plugin = Plugin()
+        """
+        with pytest.raises(PluginLoadError) as caught:
+            workers.start(source)
+        assert caught.value.plugin == "plug1"
+        assert "its hooks cannot be described to the host" in caught.value.reason
+        assert "\\udce9" in caught.value.reason
 
 
 class TestReply:

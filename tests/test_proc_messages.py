@@ -10,7 +10,17 @@ import pytest
 from procplugins import Workers, workers
 
 from pluginhost.model.errors import CodecError
-from pluginhost.proc.messages import HEADER, Call, Result, decoder, encoder, frame, uncarried
+from pluginhost.proc.messages import (
+    HEADER,
+    Call,
+    Result,
+    UnencodableError,
+    decoder,
+    encoded,
+    encoder,
+    frame,
+    uncarried,
+)
 
 __all__ = ["workers"]
 
@@ -33,6 +43,26 @@ class TestCodec:
         """A pickled value is refused by the decoder: nothing is ever unpickled."""
         with pytest.raises(msgspec.DecodeError):
             decoder().decode(pickle.dumps(Result(1, 2)))
+
+    @pytest.mark.parametrize(
+        ("value", "raised"),
+        [
+            (object(), TypeError),
+            (os.fsdecode(b"caf\xe9"), UnicodeEncodeError),
+            (2**64, OverflowError),
+            (LOOPED, RecursionError),
+        ],
+    )
+    def test_what_the_encoder_refuses_is_one_error(
+        self, value: object, raised: type[Exception]
+    ) -> None:
+        """Whatever the encoder raises for a value comes as an UnencodableError holding it, so
+        that each side can turn it into a failure of the call alone."""
+        with pytest.raises(UnencodableError) as caught:
+            encoded(encoder().encode, Result(1, value))
+        assert isinstance(caught.value.error, raised)
+        assert caught.value.__cause__ is caught.value.error
+        assert str(caught.value).startswith(f"the encoder refused it: {raised.__name__}")
 
 
 class TestUncarried:

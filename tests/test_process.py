@@ -88,6 +88,24 @@ class TestLoad:
         ]
         assert opened == []
 
+    def test_a_home_whose_path_is_not_utf8(
+        self, factory: WheelFactory, make_host: MakeHost, events: list[Event], tmp_path: Path
+    ) -> None:
+        """A home whose path holds a byte that is not UTF-8 (``os.fsdecode`` makes a lone
+        surrogate of it) serves process plugins, and again after a restart: the handshake
+        carries paths as bytes. The worker's start failed as a crash (quarantined after
+        three)."""
+        home = Path(os.fsdecode(os.fsencode(tmp_path) + b"/home\xff"))
+        build(factory, "counter", code=counter())
+        for _ in range(2):
+            host = make_host(home=home)
+            (answer,) = host.hook.greet(name="Ada")
+            assert answer.startswith("hi Ada #1 from ")
+            assert host.plugins["counter"].pid == int(answer.rpartition(" ")[2])
+            host.stop()
+        assert kinds(events, "counter").count(EventKind.LOADED) == 2
+        assert EventKind.LOAD_FAILED not in kinds(events, "counter")
+
     def test_beside_in_process_plugins(self, factory: WheelFactory, make_host: MakeHost) -> None:
         """Process and in-process plugins answer the same hook, each in its own place."""
         build(factory, "counter", code=counter())

@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any, Final
 import pluggy
 
 from ..load.bounded import bounded
-from ..load.guard import describe_exception, type_name
+from ..load.guard import type_name
 from ..model.answers import HookAnswer
 from ..model.errors import CallError
+from ..model.exception_text import describe_exception
 from ..model.extent import json_extent
 from ..model.status import PluginInfo
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Final, TypeVar
 
 from ..model.errors import ActivationError
-from . import guard
+from ..model.exception_text import describe_exception
 
 __all__ = [
     "Helper",
@@ -114,7 +114,7 @@ def outcome(fn: Callable[[], T]) -> tuple[bool, T | str]:
     except ActivationError as exc:
         return False, Reason(exc.reason)
     except BaseException as exc:
-        return False, guard.describe_exception(exc)
+        return False, describe_exception(exc)
 
 
 def failed(step: str, text: object) -> str:

@@ -37,7 +37,6 @@ __all__ = [
     "Effects",
     "Snapshot",
     "ThreadRef",
-    "describe_exception",
     "failure",
     "holders",
     "lingering",
@@ -191,17 +190,6 @@ def type_name(value: object) -> str:
         if kind.__module__ == "builtins"
         else f"{kind.__module__}.{kind.__qualname__}"
     )
-
-
-def describe_exception(exc: BaseException) -> str:
-    """``Type: message`` for an exception raised by plugin code, even one whose ``__str__``
-    raises or returns nothing."""
-    name = type(exc).__name__
-    try:
-        text = str(exc)
-    except Exception as inner:
-        text = f"<str() of the exception raised {type(inner).__name__}>"
-    return f"{name}: {text}" if text else name
 
 
 # -- the parts ---------------------------------------------------------------------------------

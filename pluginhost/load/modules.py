@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING
 from ..install.compiled import Compiled
 from ..model.candidate import EntryPoint
 from ..model.errors import ActivationError
+from ..model.exception_text import describe_exception
 from .compiled import spec_of
 from .distributions import find_distributions, site_written
-from .guard import describe_exception
 from .reaper import Released
 from .reclaim import reclaim
 

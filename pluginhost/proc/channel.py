@@ -33,13 +33,15 @@ from .messages import (
     Failure,
     FrameTooLargeError,
     Result,
+    UnencodableError,
     decoder,
+    encoded,
     encoder,
     frame,
 )
 from .weigh import WEIGH_ABOVE, TooHeavyError, head, weigh
 
-__all__ = ["Channel", "FrameTooLargeError", "Slot", "frame_bound"]
+__all__ = ["Channel", "FrameTooLargeError", "Slot", "UnencodableError", "frame_bound"]
 
 
 def _too_heavy(payload: bytes, error: TooHeavyError) -> Failure:
@@ -185,13 +187,11 @@ class Channel:
     def send(self, message: object) -> None:
         """Send one message.
 
+        :raises UnencodableError: the encoder refused it (a value changed since it was checked).
         :raises FrameTooLargeError: the message encodes past :data:`MAX_FRAME`.
         :raises OSError: the worker is gone.
         """
-        payload = self._encode(message)
-        if len(payload) > MAX_FRAME:
-            raise FrameTooLargeError(len(payload))
-        data = frame(payload)
+        data = frame(encoded(self._encode, message))
         with self._send_lock:
             self.sock.sendall(data)
 
@@ -238,6 +238,7 @@ class Channel:
         """Send the message ``make(id)`` and return the slot its reply will fill.
 
         :raises BaseException: the error the channel was closed with, when it is closed.
+        :raises UnencodableError: the encoder refused the message.
         :raises FrameTooLargeError: the message is too large to send.
         :raises OSError: the socket broke before the worker's end was seen.
         """
@@ -249,8 +250,8 @@ class Channel:
             self._pending[ident] = slot
         try:
             self.send(make(ident))
-        except (OSError, FrameTooLargeError):
-            self.forget(ident)
+        except (OSError, FrameTooLargeError, UnencodableError):
+            self.forget(ident)  # no reply will come: the slot must not wait for the end
             raise
         return ident, slot
 

@@ -24,6 +24,7 @@ from typing import Any, BinaryIO, NoReturn
 
 import msgspec
 
+from ..model.exception_text import describe_exception, escaped, exception_text
 from . import cgroup, confine
 from .messages import (
     HEADER,
@@ -39,7 +40,9 @@ from .messages import (
     Result,
     SpecMsg,
     Stopping,
+    UnencodableError,
     decoder,
+    encoded,
     encoder,
     frame,
     uncarried,
@@ -81,12 +84,10 @@ class Channel:
     def send(self, message: object) -> None:
         """Send one message.
 
+        :raises UnencodableError: the encoder refused it.
         :raises FrameTooLargeError: it encodes past the largest frame.
         """
-        payload = self.encode(message)
-        if len(payload) > MAX_FRAME:
-            raise FrameTooLargeError(len(payload))
-        self.sock.sendall(frame(payload))
+        self.sock.sendall(frame(encoded(self.encode, message)))
 
 
 def main() -> NoReturn:
@@ -165,23 +166,27 @@ def _handshake(channel: Channel, version: int, secret: bytes) -> SpecMsg:
 
 
 def _load(channel: Channel, spec: SpecMsg) -> Plugin:
-    joined = spec.cgroup is not None and cgroup.join(spec.cgroup)
+    joined = spec.cgroup is not None and cgroup.join(os.fsdecode(spec.cgroup))
     try:
         enforced = confine.apply(spec.limits, joined)
     except confine.LimitError as e:
         _fail_load(channel, str(e), "", e.limit)
-    _set_path(spec.paths)
+    _set_path([os.fsdecode(path) for path in spec.paths])
     try:
         plugin = Plugin.load(spec.project_name, spec.entry_points)
     except Exception as e:
         limit = confine.limit_of(e, spec.limits)
-        _fail_load(channel, f"importing the plugin failed: {_describe(e)}", _trace(e), limit)
+        reason = f"importing the plugin failed: {describe_exception(e)}"
+        _fail_load(channel, reason, _trace(e), limit)
     if plugin.wrappers:
         names = ", ".join(plugin.wrappers)
         reason = f"hook wrappers cannot cross a process boundary: {names}"
         _fail_load(channel, reason, "", None)
     hooks = [HookMsg(*h) for h in plugin.hooks]
-    channel.send(Ready(pid=os.getpid(), hooks=hooks, enforced=enforced))
+    try:
+        channel.send(Ready(pid=os.getpid(), hooks=hooks, enforced=enforced))
+    except UnencodableError as e:  # a hook's name the codec cannot carry (a lone surrogate)
+        _fail_load(channel, f"its hooks cannot be described to the host: {e}", "", None)
     plugin.limits = spec.limits
     return plugin
 
@@ -241,16 +246,16 @@ def _reply(channel: Channel, reply: Result | Failure) -> None:
     except FrameTooLargeError as e:
         size = f"message of {e.size} bytes"
         channel.send(Failure(reply.id, "codec", size, str(e), "", argument="result"))
-    except (TypeError, ValueError, OverflowError, RecursionError) as e:
+    except UnencodableError as e:
         # uncarried passed the result, so only a thread of the plugin's changing it since gets
         # here; the encoder's error ended the worker, where a bad value must fail its call only.
         channel.send(_unsent(reply, e))
 
 
-def _unsent(reply: Result | Failure, error: Exception) -> Failure:
-    """The codec failure of ``reply``'s call, which the encoder refused with ``error``."""
+def _unsent(reply: Result | Failure, error: UnencodableError) -> Failure:
+    """The codec failure of ``reply``'s call, which the encoder refused (``error``)."""
     kind = type(reply.value).__qualname__ if isinstance(reply, Result) else "failure"
-    refused = f"{_sendable(kind)} (the encoder refused it: {_describe(error)})"
+    refused = f"{escaped(kind)} ({error})"
     return Failure(reply.id, "codec", refused, refused, "", argument="result")
 
 
@@ -271,41 +276,19 @@ def _answer(plugin: Plugin, call: Call) -> Result | Failure:
 def _failure(plugin: Plugin, call: Call, error: BaseException) -> Failure:
     limit = confine.limit_of(error, plugin.limits)
     if limit is not None:
-        return Failure(call.id, "limit", limit, _describe(error), _trace(error))
+        return Failure(call.id, "limit", limit, describe_exception(error), _trace(error))
     kind = type(error)
     builtin = kind.__module__ == "builtins"
     name = kind.__qualname__ if builtin else f"{kind.__module__}.{kind.__qualname__}"
-    text, trace = _text(error), _trace(error)
-    return Failure(call.id, "remote", _sendable(name), text, trace, builtin=builtin)
-
-
-def _describe(error: BaseException) -> str:
-    text = _text(error)
-    name = _sendable(type(error).__name__)
-    return f"{name}: {text}" if text else name
-
-
-def _text(error: BaseException) -> str:
-    """``str(error)``, made safe to send: the host must hear of every error the plugin raises."""
-    try:
-        text = str(error)
-    except BaseException as e:  # plugin code (its __str__) raised, even SystemExit
-        return f"<str() raised {_sendable(type(e).__qualname__)}>"
-    return _sendable(text)
+    text, trace = exception_text(error), _trace(error)
+    return Failure(call.id, "remote", escaped(name), text, trace, builtin=builtin)
 
 
 def _trace(error: BaseException) -> str:
     try:
-        return _sendable("".join(traceback.format_exception(error)))
+        return escaped("".join(traceback.format_exception(error)))
     except BaseException as e:  # plugin code ran in it (a __notes__ property that raises)
-        return f"<the traceback could not be formatted: {_describe(e)}>"
-
-
-def _sendable(text: str) -> str:
-    """``text`` with what UTF-8 cannot encode escaped (``\\udce9``): a lone surrogate, from
-    ``os.fsdecode`` of a name that is not UTF-8, ended the worker that tried to send it."""
-    # str.encode, not text.encode: str() may have given a subclass, with an encode of its own.
-    return str.encode(text, "utf-8", "backslashreplace").decode("utf-8")
+        return f"<the traceback could not be formatted: {describe_exception(e)}>"
 
 
 def _send_quietly(channel: Channel, message: object) -> None:

@@ -13,11 +13,12 @@ so that the error names it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Union
 
 import msgspec
 
+from ..model.exception_text import describe_exception
 from ..state.frames import HEADER, MAX_FRAME, frame
 
 __all__ = [
@@ -36,14 +37,16 @@ __all__ = [
     "Result",
     "SpecMsg",
     "Stopping",
+    "UnencodableError",
     "decoder",
+    "encoded",
     "encoder",
     "frame",
     "uncarried",
 ]
 
 #: Raised whenever the messages change shape: a worker of another version is refused.
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 
 class FrameTooLargeError(ValueError):
@@ -52,6 +55,18 @@ class FrameTooLargeError(ValueError):
     def __init__(self, size: int) -> None:
         self.size = size
         super().__init__(f"a message of {size} bytes is past the limit of {MAX_FRAME}")
+
+
+class UnencodableError(ValueError):
+    """The encoder refused a message. Its values passed :func:`uncarried` before it was
+    made, so one changed since: another thread's doing (a caller's, or a plugin's own).
+
+    :param error: what the encoder raised.
+    """
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        super().__init__(f"the encoder refused it: {describe_exception(error)}")
 
 
 class LimitsMsg(msgspec.Struct, array_like=True):
@@ -67,10 +82,12 @@ class SpecMsg(msgspec.Struct, array_like=True):
     project_name: str
     group: str
     entry_points: list[tuple[str, str]]
-    paths: list[str]
+    #: File system paths go as bytes (``os.fsencode``): a home whose path is not UTF-8 gives a
+    #: str with lone surrogates, which the codec cannot carry as text.
+    paths: list[bytes]
     limits: LimitsMsg
     #: The cgroup v2 directory the host made for this worker, which it joins; None: rlimits.
-    cgroup: str | None = None
+    cgroup: bytes | None = None
 
 
 class HookMsg(msgspec.Struct, array_like=True):
@@ -152,6 +169,29 @@ def encoder() -> msgspec.msgpack.Encoder:
 def decoder() -> msgspec.msgpack.Decoder[Any]:
     """A decoder that accepts only :data:`Message` values."""
     return msgspec.msgpack.Decoder(Message)
+
+
+#: What msgspec's encoder raises for a value it cannot encode: ``TypeError`` (a type),
+#: ``UnicodeEncodeError`` (a lone surrogate), ``OverflowError`` (an int past 64 bits),
+#: ``RecursionError`` (too deep), ``msgspec.EncodeError``, and ``RuntimeError`` for a dict or
+#: list changed while it was read.
+_ENCODER_ERRORS = (TypeError, ValueError, ArithmeticError, RuntimeError, msgspec.EncodeError)
+
+
+def encoded(encode: Callable[[object], bytes], message: object) -> bytes:
+    """``message`` encoded with ``encode`` (an :func:`encoder`'s), checked against the
+    largest frame: how each side sends.
+
+    :raises UnencodableError: the encoder refused it.
+    :raises FrameTooLargeError: it encodes past :data:`MAX_FRAME`.
+    """
+    try:
+        payload = encode(message)
+    except _ENCODER_ERRORS as e:
+        raise UnencodableError(e) from e
+    if len(payload) > MAX_FRAME:
+        raise FrameTooLargeError(len(payload))
+    return payload
 
 
 _SCALARS = (type(None), bool, int, float, str, bytes)

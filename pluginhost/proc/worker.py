@@ -28,7 +28,6 @@ import msgspec
 
 from ..model.errors import (
     CallError,
-    CodecError,
     PluginCrashedError,
     PluginLoadError,
     PluginTimeoutError,
@@ -37,7 +36,8 @@ from ..model.errors import (
 from ..model.frozen import frozen
 from ..model.limits import ResourceLimits
 from . import cgroup
-from .channel import Channel, FrameTooLargeError, Slot, frame_bound
+from .channel import Channel, FrameTooLargeError, Slot, UnencodableError, frame_bound
+from .crossing import checked, codec_error, unsent
 from .exits import ExitInfo, exit_info
 from .messages import (
     PROTOCOL_VERSION,
@@ -51,7 +51,6 @@ from .messages import (
     Result,
     SpecMsg,
     Stopping,
-    uncarried,
 )
 from .spare import Spares, boot
 
@@ -110,9 +109,9 @@ class WorkerSpec:
             project_name=self.project_name,
             group=self.group,
             entry_points=[tuple(pair) for pair in self.entry_points],  # type: ignore[misc]
-            paths=list(self.paths),
+            paths=[os.fsencode(path) for path in self.paths],
             limits=limits,
-            cgroup=str(cgroup_path) if cgroup_path is not None else None,
+            cgroup=os.fsencode(cgroup_path) if cgroup_path is not None else None,
         )
 
 
@@ -165,7 +164,7 @@ class Worker:
             (never when :meth:`start` raises).
         :param spares: where a worker booted ahead is taken from (see :mod:`.spare`).
         :raises PluginLoadError: the import failed, or the plugin declares a hook wrapper; the
-            reason says which, with the remote traceback text.
+            reason says which, with the remote traceback text. Or ``spec`` cannot be sent.
         :raises PluginCrashedError: the worker died (or hit a limit) while starting, refused the
             handshake, or did not start within ``start_timeout``.
         """
@@ -201,6 +200,10 @@ class Worker:
         except TimeoutError:
             reason = f"the worker did not load the plugin within {timeout} s and was killed"
             self._refuse_start(reason, False)
+        except UnencodableError as e:  # the spec itself: a name the codec cannot carry
+            self._reap(kill=True)
+            reason = f"its worker cannot be told what to load: the spec {e}"
+            raise PluginLoadError(reason, plugin=self.spec.plugin) from e.error
         except (OSError, ValueError) as e:
             self._refuse_start(f"the handshake failed: {e}", None)
         if isinstance(ready, LoadFailed):
@@ -269,9 +272,8 @@ class Worker:
         :raises CodecError: an argument or the result cannot cross.
         :raises CallError: the plugin implements no such hook, or an argument is missing.
         """
-        for argument, value in kwargs.items():
-            self._check(name, argument, value)
-        return self._request("hook", name, dict(kwargs), entry_point, timeout, kill=kill)
+        arguments = checked(self.spec.plugin, name, kwargs)
+        return self._request("hook", name, arguments, entry_point, timeout, kill=kill)
 
     def export_state(self) -> Any:
         """The plugin's state from ``pluginhost_export_state`` (None if not implemented)."""
@@ -279,9 +281,10 @@ class Worker:
 
     def import_state(self, state: Any, previous_version: str | None) -> None:
         """Hand ``state`` to the plugin's ``pluginhost_import_state``, if implemented."""
-        self._check("pluginhost_import_state", "state", state)
-        kwargs = {"state": state, "previous_version": previous_version}
-        self._request("import_state", "pluginhost_import_state", kwargs, None, None)
+        hook = "pluginhost_import_state"
+        kwargs = checked(self.spec.plugin, hook, {"state": state})
+        kwargs["previous_version"] = previous_version
+        self._request("import_state", hook, kwargs, None, None)
 
     def ping(self, timeout: float = 2.0) -> None:
         """Check that the worker answers within ``timeout``.
@@ -295,25 +298,6 @@ class Worker:
             raise PluginCrashedError(
                 f"the worker did not answer a ping within {timeout} s", plugin=self.spec.plugin
             ) from e
-
-    def _check(self, hook: str, argument: str, value: object) -> None:
-        found = uncarried(value, argument)
-        if found is not None:
-            raise self._codec(hook, *found)
-
-    def _codec(self, hook: str, place: str, type_name: str, heavy: str = "") -> CodecError:
-        """The error of a value that cannot cross, or of a result too ``heavy`` to decode."""
-        side = "returned" if place.startswith("result") else "passed"
-        reason = (
-            f"hook {hook!r} {side} {place} of type {type_name}, which cannot cross to or from"
-            " a worker process (None, bool, int of 64 bits, float, str, bytes, and lists,"
-            " tuples and str-keyed dicts of them can)"
-        )
-        if heavy:
-            reason = f"hook {hook!r} returned a result too large to take in the host: {heavy}"
-        return CodecError(
-            reason, plugin=self.spec.plugin, hook=hook, argument=place, type_name=type_name
-        )
 
     def _request(
         self,
@@ -348,8 +332,11 @@ class Worker:
 
         try:
             return self._channel.request(numbered)
+        except UnencodableError as e:
+            raise unsent(self.spec.plugin, call.name, call.kwargs, e) from e.error
         except FrameTooLargeError as e:
-            raise self._codec(call.name, "the arguments", f"message of {e.size} bytes") from e
+            size = f"message of {e.size} bytes"
+            raise codec_error(self.spec.plugin, call.name, "the arguments", size) from e
         except PluginCrashedError as e:
             raise _fresh(e) from None
         except OSError as e:
@@ -383,7 +370,8 @@ class Worker:
             )
         if failure.kind in ("codec", "heavy"):
             heavy = failure.message if failure.kind == "heavy" else ""
-            return self._codec(name, failure.argument or "result", failure.type_name, heavy)
+            place = failure.argument or "result"
+            return codec_error(plugin, name, place, failure.type_name, heavy)
         if failure.kind == "limit":
             reason = f"the worker hit its {failure.type_name} limit in hook {name!r} and stopped"
             return PluginCrashedError(

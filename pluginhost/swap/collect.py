@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 import pluggy
 
-from ..load import guard
 from ..model.candidate import EntryPoint
 from ..model.errors import ActivationError
+from ..model.exception_text import describe_exception
 from .hooks import lifecycle_faults, unknown_hooks, unknown_text
 from .switch import Implementations, prepare
 
@@ -58,7 +58,7 @@ def collect(
         except pluggy.PluginValidationError as exc:
             return ActivationError(f"hook validation failed: {exc}", plugin=plugin, step="register")
         except contained as exc:
-            described = guard.describe_exception(exc)
+            described = describe_exception(exc)
             reason = f"collecting hook implementations failed: {described}"
             return ActivationError(reason, plugin=plugin, step="register")
     return tuple(registrations)
