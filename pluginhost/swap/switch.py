@@ -37,6 +37,7 @@ import pluggy
 from ..load.bounded import inline_step
 from ..model.errors import ActivationError
 from ..model.frozen import frozen
+from .attributes import hook_candidates
 from .bookkeeping import Bookkeeping, keep
 from .placement import Placement, registration_order
 
@@ -77,23 +78,42 @@ def prepare(
     """Collect and validate ``plugin``'s hook implementations without registering anything.
 
     The manager's own ``parse_hookimpl_opts`` decides what is a hook implementation, as in
-    its ``register``.
+    its ``register`` (asked about the names :func:`~.attributes.hook_candidates` gives).
 
     :raises pluggy.PluginValidationError: when an implementation does not fit its spec.
     """
     impls: list[tuple[str, pluggy.HookImpl]] = []
-    for attr in dir(plugin):
+    for attr in hook_candidates(pm, plugin):
         opts = pm.parse_hookimpl_opts(plugin, attr)
         if opts is None:
             continue
         full: Any = {**_IMPL_DEFAULTS, **opts}
-        impl = pluggy.HookImpl(plugin, name, getattr(plugin, attr), full)
+        impl = pluggy.HookImpl(plugin, name, _hook_function(plugin, attr), full)
         hook_name = full["specname"] or attr
         caller = getattr(pm.hook, hook_name, None)
         if isinstance(caller, pluggy.HookCaller) and caller.has_spec():
             pm._verify_hook(caller, impl)
         impls.append((hook_name, impl))
     return Implementations(name, plugin, tuple(impls), dist)
+
+
+#: pluggy's own lookup of a hook attribute, which binds it as its ``register`` does (1.7: a
+#: ``staticmethod`` in a module is its function, a property is not run); ``getattr`` before.
+_STATIC_HOOK_ATTR: Any = getattr(pluggy._manager, "_static_hook_attr", None)
+
+
+def _hook_function(plugin: object, attr: str) -> Any:
+    """What ``register`` would register for ``plugin``'s attribute ``attr``.
+
+    :raises pluggy.PluginValidationError: the manager's ``parse_hookimpl_opts`` claimed an
+        attribute that pluggy cannot bind (a property, say).
+    """
+    if _STATIC_HOOK_ATTR is None:
+        return getattr(plugin, attr)
+    found = _STATIC_HOOK_ATTR(plugin, attr)
+    if found is None:
+        raise pluggy.PluginValidationError(plugin, f"{attr!r} is not a hookable attribute")
+    return found[1]
 
 
 def implementations_of(pm: pluggy.PluginManager, name: str) -> Implementations:
