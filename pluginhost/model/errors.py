@@ -272,7 +272,7 @@ class PackageIndexError(PluginHostError):
     """
 
     def __init__(self, reason: str, *, url: str, plugin: str | None = None) -> None:
-        self.url = _without_userinfo(url)
+        self.url = without_userinfo(url)
         super().__init__(reason, plugin=plugin)
 
     def _message(self) -> str:
@@ -293,7 +293,7 @@ class IndexHashError(PackageIndexError, ValueError):
     """A downloaded file does not match the sha256 the index gave for it; nothing is kept."""
 
 
-def _without_userinfo(url: str) -> str:
+def without_userinfo(url: str) -> str:
     """``url`` without ``user:password@``: what an error may print."""
     scheme, sep, rest = url.partition("://")
     if not sep:
