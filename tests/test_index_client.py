@@ -378,6 +378,24 @@ class TestFaults:
         with IndexClient(static_index.url) as client, pytest.raises(IndexUnavailableError) as e:
             client.project("hello")
         assert f"failed ({status}" in str(e.value)
+
+    @pytest.mark.parametrize(
+        ("fault", "kind"),
+        [(Fault(status=503), IndexUnavailableError), (Fault(body=b"<"), IndexResponseError)],
+        ids=["5xx", "garbage"],
+    )
+    def test_a_page_error_names_the_project(
+        self, static_index: StaticIndex, fault: Fault, kind: type[Exception]
+    ) -> None:
+        """A page that cannot be read is an error naming the project (``.plugin``), its URL
+        and the reason, of the same type as before: a poller tells that project's problem."""
+        static_index.fault("/simple/hello/", fault)
+        with IndexClient(static_index.url) as client, pytest.raises(kind) as e:
+            client.project("Hello")
+        error = e.value
+        assert isinstance(error, IndexUnavailableError | IndexResponseError)
+        assert (error.plugin, error.url) == ("hello", f"{static_index.url}hello/")
+        assert str(error) == f"{static_index.url}hello/: project 'hello': {error.reason}"
         assert f"{static_index.url}hello/" in str(e.value)
 
     @pytest.mark.parametrize(

@@ -269,6 +269,7 @@ class PackageIndexError(PluginHostError):
 
     :param url: the URL asked for, printed without its userinfo so that a password never reaches
         a message, a log or an event.
+    :param plugin: the project concerned (the one whose page failed), when one is.
     """
 
     def __init__(self, reason: str, *, url: str, plugin: str | None = None) -> None:
@@ -276,7 +277,8 @@ class PackageIndexError(PluginHostError):
         super().__init__(reason, plugin=plugin)
 
     def _message(self) -> str:
-        return f"{self.url}: {super()._message()}"
+        project = f"project {self.plugin!r}: " if self.plugin else ""
+        return f"{self.url}: {project}{self.reason}"
 
 
 class IndexUnavailableError(PackageIndexError, OSError):

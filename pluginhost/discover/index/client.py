@@ -24,7 +24,12 @@ from typing import TYPE_CHECKING, BinaryIO, Final
 
 from packaging.utils import canonicalize_name
 
-from ...model.errors import IndexHashError, IndexResponseError, IndexUnavailableError
+from ...model.errors import (
+    IndexHashError,
+    IndexResponseError,
+    IndexUnavailableError,
+    PackageIndexError,
+)
 from . import parse
 from .auth import find_credentials, split_userinfo
 from .encoding import ACCEPT_FILE
@@ -111,8 +116,15 @@ class IndexClient:
             index when it had one); :data:`NOT_MODIFIED` on a 304 or an unchanged serial.
         :raises IndexUnavailableError: the index is down, slow, failing (5xx) or refused us.
         :raises IndexResponseError: the answer is not a page of the simple API.
+        Either names the project (``.plugin``) and the page's URL.
         """
         project = canonicalize_name(name)
+        try:
+            return self._project(project)
+        except PackageIndexError as exc:
+            raise type(exc)(exc.reason, url=exc.url, plugin=project) from exc
+
+    def _project(self, project: str) -> ProjectPage | NotModifiedType | None:
         url = f"{self.url}{project}/"
         last = self._last.get(project)
         started = time.monotonic()
