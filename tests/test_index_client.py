@@ -56,7 +56,7 @@ class TestPages:
         index = request.getfixturevalue(server)
         index.publish(built.build("Hello_World", "1.0.0"))
         with IndexClient(index.url) as client:
-            assert client.projects() == ("hello-world",)
+            assert client.projects().names == ("hello-world",)
 
     def test_page_size_cap(self, static_index: StaticIndex) -> None:
         """A page past the size cap is an IndexResponseError, not read into memory whole; its

@@ -128,3 +128,52 @@ class TestOnePageUnread:
             index.start()
             wait_for(lambda: any(e.kind is EventKind.INDEX_AVAILABLE for e in events))
             wait_for(lambda: host.problems() == ())
+
+
+class TestListing:
+    @pytest.mark.parametrize(
+        ("entry", "shown", "why"),
+        [
+            ("bad\\u0000name", "bad\\x00name", "with a control character ('\\x00')"),
+            ("esc\\u001bname", "esc\\x1bname", "with a control character ('\\x1b')"),
+            ("lone\\ud800", "lone\\ud800", "with a lone surrogate ('\\ud800')"),
+        ],
+        ids=["nul", "escape", "surrogate"],
+    )
+    def test_an_unfit_name_is_refused_alone(
+        self,
+        entry: str,
+        shown: str,
+        why: str,
+        static_index: StaticIndex,
+        built: WheelFactory,
+        follow: HostMaker,
+        events: list[Event],
+    ) -> None:
+        """A root listing naming a project with a NUL, another control character or a lone
+        surrogate: that entry alone is a ``project_unavailable`` problem naming the listing,
+        the entry (escaped) and why, told once; the rest of the listing counts, and a yank in
+        the same poll is applied. The entry failed the whole poll (msgspec refused the listing
+        for a lone surrogate; a NUL made its page's URL one httpx refuses)."""
+        publish(static_index, built)
+        host = follow(static_index)
+        assert answers(host) == ["hello 2.0.0:1", "polite 1.0.0:1"]
+        names = ", ".join(f'{{"name": "{n}"}}' for n in ("hello", entry, "polite"))
+        listing = f'{{"meta": {{"api-version": "1.0"}}, "projects": [{names}]}}'
+        static_index.fault("/simple/", Fault(body=listing.encode()))
+        static_index.yank("hello", "2.0.0", "broken")
+        wait_for(lambda: host.plugins["hello"].version == "1.0.0", timeout=20)
+        assert answers(host) == ["hello 1.0.0:2", "polite 1.0.0:2"]
+        wait_for(lambda: unread(host) == [shown])
+        (problem,) = host.problems()
+        assert problem.path == static_index.url
+        assert problem.message == (
+            f"index {static_index.url}: lists a project named '{shown}', {why}: not followed; "
+            "the rest of the listing is followed"
+        )
+        time.sleep(POLL * 4)  # a few polls later, still one event
+        (told,) = [e for e in events if e.kind is EventKind.PROJECT_UNAVAILABLE]
+        assert (told.plugin, told.origin) == (shown, static_index.url)
+        assert not [e for e in events if e.kind is EventKind.INDEX_UNAVAILABLE]
+        del static_index.faults["/simple/"]
+        wait_for(lambda: host.problems() == ())

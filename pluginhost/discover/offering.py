@@ -61,7 +61,7 @@ from ..model.problems import Problem, ProblemKind
 from ..model.rollout import Rollout, cohort
 from ..state.fs import describe
 from ..state.sightings import Sightings
-from .host_side import NO_HOST, NONE_REFUSED, HostSide
+from .host_side import NO_HOST, HostSide, Told
 from .index.pages import NOT_MODIFIED, ProjectPage
 from .index_cache import IndexCache
 from .releases import (
@@ -190,7 +190,7 @@ class Offering:
         if serial is not None and serial == self._serial:
             return self._decide(prune=True).offer()  # nothing changed: no page read
         self._unread.begin()
-        names = self._projects if self._projects is not None else self._client.projects()
+        names = self._projects if self._projects is not None else self._listing()
         # Following every project, the listing tells which dependencies the index has.
         listed = None if self._projects is not None else frozenset(names)
         self._read(dict.fromkeys([*names, *sorted(self._deps & self._needs.keys())]), listed)
@@ -224,6 +224,13 @@ class Offering:
         serial = self._client.serial()
         self._serials, self._root_read = serial is not None, True
         return serial
+
+    def _listing(self) -> tuple[str, ...]:
+        """The root listing's projects; an entry it names no request can take is a problem."""
+        listing = self._client.projects()
+        self._root_read = True
+        self._unread.listed(listing.refused)
+        return listing.names
 
     def _read(self, names: Iterable[str], listed: frozenset[str] | None) -> None:
         """Read the pages of ``names`` (conditionally); a name the index's listing lacks is
@@ -267,7 +274,7 @@ class Offering:
         keep = self._host.kept() if prune else None
         refused = {os.path.abspath(p): problem for p, problem in self._host.refused().items()}
         named = self._host.kept() if self._rollout is not None else ()
-        told = _Told(self._host.trusted(), refused, None if named is None else frozenset(named))
+        told = Told(self._host.trusted(), refused, None if named is None else frozenset(named))
         decision = _Decision()
         for project, page in sorted(self._pages.items()):
             mine = cached.get(project, {})
@@ -290,7 +297,7 @@ class Offering:
         now: datetime.datetime,
         decision: _Decision,
         keep: Collection[str] | None,
-        told: _Told,
+        told: Told,
     ) -> None:
         files = page.files if page is not None else ()
         listed = {f.filename for f in files}
@@ -370,7 +377,7 @@ class Offering:
         live: list[Release],
         now: datetime.datetime,
         decision: _Decision,
-        told: _Told,
+        told: Told,
     ) -> list[Release]:
         """The releases the rollout has brought to this host, highest first; a note for each
         newer one it has not brought yet. A version the host serves or keeps is brought: a
@@ -483,14 +490,3 @@ class Offering:
                 needs.setdefault(name, set()).add(allowed)
         self._needs = {name: frozenset(allowed) for name, allowed in needs.items()}
         return set(needs)
-
-
-@frozen
-class _Told:
-    """The host's word on a decision: trusted hashes (None: no trust file), paths it refused."""
-
-    trusted: Collection[str] | None = None
-    refused: Mapping[str, Problem] = NONE_REFUSED
-    kept: frozenset[str] | None = frozenset()
-    """The sha256 of the versions the host serves or keeps (asked only under a rollout);
-    ``None`` while it cannot tell (before its restore)."""

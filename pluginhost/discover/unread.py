@@ -6,14 +6,18 @@ was applied. Now that project alone is a ``project_unavailable`` problem, told o
 (and its end once), and the poll goes on with the others; what the index offered of the project
 stands as it was last read (:class:`~pluginhost.discover.offering.Offering` decides on its last
 page, or holds its cached wheels when it has none).
+
+So is an entry of the root listing that no request can take (a name with a NUL, another control
+character or a lone surrogate): refused alone, the rest of the listing counts. It failed the
+listing, and so every poll of the index.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-from ..model.errors import PackageIndexError
+from ..model.errors import IndexResponseError, PackageIndexError
 from ..model.events import Event, EventKind
 from ..model.problems import Problem, ProblemKind
 
@@ -34,6 +38,7 @@ class UnreadProjects:
         self._emit = emit
         self._pages: dict[str, Problem] = {}
         self._tried: set[str] = set()
+        self._listed: dict[str, Problem] = {}
 
     def begin(self) -> None:
         """A poll that reads pages starts."""
@@ -68,9 +73,27 @@ class UnreadProjects:
         for project in self._pages.keys() - self._tried:
             del self._pages[project]
 
+    def listed(self, refused: Iterable[IndexResponseError]) -> None:
+        """The entries of the root listing refused (:attr:`ProjectList.refused`), each a
+        problem while the listing names it, told once."""
+        now: dict[str, Problem] = {}
+        for error in refused:
+            key = error.reason
+            if key not in self._listed:
+                logger.warning("index %s: %s", self._url, error.reason)
+                kind = EventKind.PROJECT_UNAVAILABLE
+                self._emit(Event.failure(kind, error.plugin, error, origin=error.url))
+            now[key] = Problem(
+                ProblemKind.PROJECT_UNAVAILABLE,
+                error.plugin,
+                f"index {self._url}: {error.reason}; the rest of the listing is followed",
+                path=error.url,
+            )
+        self._listed = now
+
     def pages(self) -> frozenset[str]:
         """The projects whose page could not be read."""
         return frozenset(self._pages)
 
     def problems(self) -> list[Problem]:
-        return list(self._pages.values())
+        return [*self._pages.values(), *self._listed.values()]

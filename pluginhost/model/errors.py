@@ -269,7 +269,8 @@ class PackageIndexError(PluginHostError):
 
     :param url: the URL asked for, printed without its userinfo so that a password never reaches
         a message, a log or an event.
-    :param plugin: the project concerned (the one whose page failed), when one is.
+    :param plugin: the project concerned (the one whose page failed), when one is; escaped
+        (``'a\\x00b'``) when the index names it with characters a message must not hold.
     """
 
     def __init__(self, reason: str, *, url: str, plugin: str | None = None) -> None:
@@ -277,7 +278,8 @@ class PackageIndexError(PluginHostError):
         super().__init__(reason, plugin=plugin)
 
     def _message(self) -> str:
-        project = f"project {self.plugin!r}: " if self.plugin else ""
+        # Quoted, not repr(): a name from an index's listing comes escaped already.
+        project = f"project '{self.plugin}': " if self.plugin else ""
         return f"{self.url}: {project}{self.reason}"
 
 

@@ -33,7 +33,7 @@ from ...model.errors import (
 from . import parse
 from .auth import find_credentials, split_userinfo
 from .encoding import ACCEPT_FILE
-from .pages import NOT_MODIFIED, IndexFile, NotModifiedType, ProjectPage
+from .pages import NOT_MODIFIED, IndexFile, NotModifiedType, ProjectList, ProjectPage
 from .transport import Transport, over_cap
 
 if TYPE_CHECKING:
@@ -165,8 +165,10 @@ class IndexClient:
             _check_status(response)
             return _serial(response)
 
-    def projects(self) -> tuple[str, ...]:
-        """The normalized names of every project of the index (its root listing).
+    def projects(self) -> ProjectList:
+        """The normalized names of every project of the index (its root listing), and the
+        entries refused alone (a name with a NUL, another control character or a lone
+        surrogate, or no project name at all: no request can be made for it).
 
         :raises IndexUnavailableError: as :meth:`project`.
         :raises IndexResponseError: as :meth:`project`.
