@@ -117,14 +117,20 @@ class TestOnePageUnread:
     ) -> None:
         """An index that sends no serial, followed for named projects (its root is not read
         at each poll), and down as a whole, is an ``index_unavailable`` outage, not a problem
-        per project: a failed page asks the root once."""
+        per project: a page that cannot be reached asks the root once. One page failing while
+        the root answers is that project's problem."""
         with StaticIndex(tmp_path / "plain", serial=False) as index:
             publish(index, built)
             host = follow(index, projects=["hello", "polite"])
+            index.fault("/simple/polite/", Fault(status=502))
+            wait_for(lambda: unread(host) == ["polite"])
+            del index.faults["/simple/polite/"]
+            wait_for(lambda: host.problems() == ())
             index.stop()
             wait_for(lambda: any(e.kind is EventKind.INDEX_UNAVAILABLE for e in events))
             assert [p.kind for p in host.problems()] == [ProblemKind.INDEX_UNAVAILABLE]
-            assert not [e for e in events if e.kind is EventKind.PROJECT_UNAVAILABLE]
+            told = [e.plugin for e in events if e.kind is EventKind.PROJECT_UNAVAILABLE]
+            assert told == ["polite"]  # the 502 alone
             index.start()
             wait_for(lambda: any(e.kind is EventKind.INDEX_AVAILABLE for e in events))
             wait_for(lambda: host.problems() == ())
