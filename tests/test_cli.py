@@ -417,6 +417,11 @@ class TestRunTellsTheTruth:
                 ProblemKind.NOT_ON_INDEX,
                 "the index offers no version of hello; the version serving keeps serving",
             ),
+            (
+                ProblemKind.PROJECT_UNAVAILABLE,
+                "index https://x/: the page of hello cannot be read (down); what the index "
+                "offered of hello stands, and what serves of it keeps serving",
+            ),
         ],
     )
     def test_a_problem_that_keeps_nothing_out_is_a_warning(

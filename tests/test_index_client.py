@@ -13,6 +13,7 @@ import attrs
 import pytest
 
 from pluginhost import IndexHashError, IndexResponseError, IndexUnavailableError
+from pluginhost.discover.index import client as client_module
 from pluginhost.discover.index.client import IndexClient
 from pluginhost.discover.index.pages import NOT_MODIFIED, ProjectPage
 from pluginhost.testing import WheelFactory
@@ -55,15 +56,33 @@ class TestPages:
         index = request.getfixturevalue(server)
         index.publish(built.build("Hello_World", "1.0.0"))
         with IndexClient(index.url) as client:
-            assert client.projects() == ("hello-world",)
+            assert client.projects().names == ("hello-world",)
 
     def test_page_size_cap(self, static_index: StaticIndex) -> None:
-        """A page past the size cap is an IndexResponseError, not read into memory whole."""
+        """A page past the size cap is an IndexResponseError, not read into memory whole; its
+        reason names the page, the cap and the URL (a problem shows the reason alone, which
+        said neither which page nor where)."""
         big = b'{"meta": {"api-version": "1.0"}, "files": []}' + b" " * 5000
         static_index.fault("/simple/hello/", Fault(body=big))
         refused = pytest.raises(IndexResponseError, match="larger than 1000 bytes")
-        with IndexClient(static_index.url, max_page_bytes=1000) as client, refused:
+        with IndexClient(static_index.url, max_page_bytes=1000) as client, refused as info:
             client.project("hello")
+        page = f"{static_index.url}hello/"
+        assert info.value.reason == (
+            f"sent the page of hello larger than 1000 bytes (its size cap): {page!r}"
+        )
+        assert info.value.url == page
+
+    def test_root_listing_size_cap(self, static_index: StaticIndex) -> None:
+        """A root listing past the size cap names the listing, the cap and the URL."""
+        big = b'{"meta": {"api-version": "1.0"}, "projects": []}' + b" " * 5000
+        static_index.fault("/simple/", Fault(body=big))
+        refused = pytest.raises(IndexResponseError, match="larger than 1000 bytes")
+        with IndexClient(static_index.url, max_page_bytes=1000) as client, refused as info:
+            client.projects()
+        assert info.value.reason == (
+            f"sent the root listing larger than 1000 bytes (its size cap): {static_index.url!r}"
+        )
 
 
 class TestPolling:
@@ -226,9 +245,32 @@ class TestDownload:
         static_index.publish(built.build("hello", "1.0.0"))
         with IndexClient(static_index.url, max_download_bytes=100) as client:
             file = read(client, "hello").files[0]
-            with pytest.raises(IndexResponseError, match="larger than 100 bytes"):
+            with pytest.raises(IndexResponseError, match="larger than 100 bytes") as info:
                 client.download(file, tmp_path / "cache")
         assert list((tmp_path / "cache").iterdir()) == []
+        assert info.value.reason == (
+            "sent the file hello-1.0.0-py3-none-any.whl larger than 100 bytes (its size cap): "
+            f"{file.url!r}"
+        )
+
+    def test_metadata_size_cap(
+        self,
+        static_index: StaticIndex,
+        built: WheelFactory,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A core metadata file past its cap is refused naming the file, the cap and the URL
+        (it said "a page", and no URL in its reason)."""
+        monkeypatch.setattr(client_module, "MAX_METADATA_BYTES", 10)
+        static_index.publish(built.build("hello", "1.0.0"))
+        with IndexClient(static_index.url) as client:
+            file = read(client, "hello").files[0]
+            with pytest.raises(IndexResponseError, match="larger than 10 bytes") as info:
+                client.metadata(file)
+        assert info.value.reason == (
+            "sent the core metadata file of hello-1.0.0-py3-none-any.whl larger than 10 bytes "
+            f"(its size cap): {file.metadata_url!r}"
+        )
 
     def test_a_file_name_too_long_to_keep_is_refused_before_the_download(
         self, static_index: StaticIndex, built: WheelFactory, tmp_path: Path
@@ -336,6 +378,24 @@ class TestFaults:
         with IndexClient(static_index.url) as client, pytest.raises(IndexUnavailableError) as e:
             client.project("hello")
         assert f"failed ({status}" in str(e.value)
+
+    @pytest.mark.parametrize(
+        ("fault", "kind"),
+        [(Fault(status=503), IndexUnavailableError), (Fault(body=b"<"), IndexResponseError)],
+        ids=["5xx", "garbage"],
+    )
+    def test_a_page_error_names_the_project(
+        self, static_index: StaticIndex, fault: Fault, kind: type[Exception]
+    ) -> None:
+        """A page that cannot be read is an error naming the project (``.plugin``), its URL
+        and the reason, of the same type as before: a poller tells that project's problem."""
+        static_index.fault("/simple/hello/", fault)
+        with IndexClient(static_index.url) as client, pytest.raises(kind) as e:
+            client.project("Hello")
+        error = e.value
+        assert isinstance(error, IndexUnavailableError | IndexResponseError)
+        assert (error.plugin, error.url) == ("hello", f"{static_index.url}hello/")
+        assert str(error) == f"{static_index.url}hello/: project 'hello': {error.reason}"
         assert f"{static_index.url}hello/" in str(e.value)
 
     @pytest.mark.parametrize(

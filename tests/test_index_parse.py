@@ -246,8 +246,65 @@ class TestProjectNames:
         """The root listing's names come normalized, from JSON and from HTML."""
         as_json = b'{"meta": {"api-version": "1.0"}, "projects": [{"name": "Hello_World"}]}'
         as_html = b'<a href="hello-world/">Hello_World</a>'
-        assert parse.project_names(as_json, "json", URL) == ("hello-world",)
-        assert parse.project_names(as_html, "html", URL) == ("hello-world",)
+        assert parse.project_names(as_json, "json", URL).names == ("hello-world",)
+        assert parse.project_names(as_html, "html", URL).names == ("hello-world",)
+
+    def test_unfit_json_entries_refused_alone(self) -> None:
+        """A listed name with a NUL, another control character or a lone surrogate (high or
+        low; a pair is a character, but no project name), or no project name at all, is
+        refused alone, naming the listing's URL, the entry (escaped) and why; the rest of the
+        listing counts. msgspec refused the whole listing for a lone surrogate, and a NUL
+        failed the page's request: either failed every poll of the index."""
+        body = (
+            b'{"meta": {"api-version": "1.0"}, "projects": [{"name": "Hello"}, '
+            b'{"name": "a\\u0000b"}, {"name": "esc\\u001b"}, {"name": "hi\\ud800"}, '
+            b'{"name": "lo\\udc00w"}, {"name": "pair\\ud83d\\ude00"}, {"name": "a/b"}, '
+            b'{"name": "text\\\\ud800"}, {"name": "polite"}]}'
+        )
+        listing = parse.project_names(body, "json", URL)
+        assert listing.names == ("hello", "polite")
+        control, lone, no_name = (
+            "with a control character",
+            "with a lone surrogate",
+            "which is no project name (PEP 508)",
+        )
+        expected = [
+            ("a\\x00b", f"{control} ('\\x00')"),
+            ("esc\\x1b", f"{control} ('\\x1b')"),
+            ("hi\\ud800", f"{lone} ('\\ud800')"),
+            ("lo\\udc00w", f"{lone} ('\\udc00')"),
+            ("pair\U0001f600", no_name),
+            ("a/b", no_name),
+            # The text of an escape is read as what it spells: refused all the same.
+            ("text\\ud800", f"{lone} ('\\ud800')"),
+        ]
+        assert [(e.plugin, e.url, e.reason) for e in listing.refused] == [
+            (shown, URL, f"lists a project named '{shown}', {why}: not followed")
+            for shown, why in expected
+        ]
+        assert all("\x00" not in str(e) for e in listing.refused)
+
+    def test_unfit_html_entries_refused_alone(self) -> None:
+        """An HTML listing's anchor text with a NUL or another control character is refused
+        alone too."""
+        body = b'<a href="hello/">hello</a><a href="x/">b\x00ad</a><a>e\x1b</a><a>ok</a>'
+        listing = parse.project_names(body, "html", URL)
+        assert listing.names == ("hello", "ok")
+        assert [e.plugin for e in listing.refused] == ["b\\x00ad", "e\\x1b"]
+
+    def test_many_unfit_entries_are_counted(self) -> None:
+        """Past the first ``MAX_REFUSED`` refusals, the rest are counted in one: a listing of
+        200,000 such names is not 200,000 problems and events."""
+        entries = [{"name": f"p{i}\x00"} for i in range(parse.MAX_REFUSED + 5)]
+        body = json.dumps({"meta": {"api-version": "1.0"}, "projects": entries}).encode()
+        listing = parse.project_names(body, "json", URL)
+        assert listing.names == ()
+        assert len(listing.refused) == parse.MAX_REFUSED + 1
+        last = listing.refused[-1]
+        assert (last.plugin, last.reason) == (
+            None,
+            "lists 5 more projects no request can take (not shown): not followed",
+        )
 
 
 class TestContentKind:

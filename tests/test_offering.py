@@ -395,7 +395,15 @@ class TestTooLarge:
         wait_for(lambda: host.load_order() == ("hello", "polite"))
         assert sorted(host.hook.greet(name="x")) == ["hello 1.0", "polite 1.0"]
         (refused,) = [e for e in events if e.kind is EventKind.REFUSED]
-        assert "sent a file larger than 32768 bytes" in str(refused.error)
+        big_url = f"{static_index.base}/files/hello-2.0.0-py3-none-any.whl"
+        told = (
+            "sent the file hello-2.0.0-py3-none-any.whl larger than 32768 bytes (its size cap): "
+            f"{big_url!r}"
+        )
+        assert told in str(refused.error)
+        # The problem names the file and its URL (it said only "sent a file larger than ...").
+        (problem,) = [p for p in host.problems() if p.kind is ProblemKind.WHEEL_INVALID]
+        assert told in problem.message
         assert not [e for e in events if e.kind is EventKind.INDEX_UNAVAILABLE]
         big = "/files/hello-2.0.0-py3-none-any.whl"
         polls = len(static_index.requests)

@@ -224,8 +224,9 @@ class IndexSource:
         return self._offer.held
 
     def problems(self) -> tuple[Problem, ...]:
-        """The outage, projects the index offers nothing of, refused downloads, and newer
-        releases the rollout has not brought here yet."""
+        """The outage, projects whose page (or listing entry) cannot be read, projects the
+        index offers nothing of, refused downloads, and newer releases the rollout has not
+        brought here yet."""
         outage = (self._outage,) if self._outage is not None else ()
         return (*outage, *self._offer.notes)
 

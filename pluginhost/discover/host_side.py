@@ -7,9 +7,10 @@ from collections.abc import Collection, Mapping
 from types import MappingProxyType
 from typing import Protocol
 
+from ..model.frozen import frozen
 from ..model.problems import Problem
 
-__all__ = ["NONE_REFUSED", "NO_HOST", "HostSide"]
+__all__ = ["NONE_REFUSED", "NO_HOST", "HostSide", "Told"]
 
 #: No wheel refused.
 NONE_REFUSED: Mapping[str, Problem] = MappingProxyType({})
@@ -53,3 +54,14 @@ class _NoHost:
 
 #: A host that tells nothing (an offering used alone, as the benchmarks do).
 NO_HOST: HostSide = _NoHost()
+
+
+@frozen
+class Told:
+    """The host's word on a decision: trusted hashes (None: no trust file), paths it refused."""
+
+    trusted: Collection[str] | None = None
+    refused: Mapping[str, Problem] = NONE_REFUSED
+    kept: frozenset[str] | None = frozenset()
+    """The sha256 of the versions the host serves or keeps (asked only under a rollout);
+    ``None`` while it cannot tell (before its restore)."""

@@ -11,6 +11,10 @@ For each followed project:
   cache lacks it. The cache keeps it, the versions the host serves or keeps as backups (so
   that a rollback downloads nothing) and what the plugins' dependencies need, and prunes the
   rest once the poll has settled (a long-running host does not grow without bound);
+- a project whose page cannot be read (an HTTP error, garbage, a page over the size cap, a
+  timeout) is a problem of its own, and the poll goes on with the others: what was last read
+  of it stands (its cached wheels are held when nothing was), and nothing of it is taken back;
+  the index is down as a whole only when its root cannot be read either;
 - when the index offers no version of the project at all (every release deleted, or the
   project gone), nothing is taken back: its cached wheels are *held*, the serving version
   serves on, and a problem says so;
@@ -43,7 +47,13 @@ import attrs
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from ..model.errors import IndexHashError, IndexResponseError, IndexUnavailableError, StoreError
+from ..model.errors import (
+    IndexHashError,
+    IndexResponseError,
+    IndexUnavailableError,
+    PackageIndexError,
+    StoreError,
+)
 from ..model.events import Event, EventKind
 from ..model.frozen import frozen
 from ..model.names import canonicalize_name
@@ -51,11 +61,20 @@ from ..model.problems import Problem, ProblemKind
 from ..model.rollout import Rollout, cohort
 from ..state.fs import describe
 from ..state.sightings import Sightings
-from .host_side import NO_HOST, NONE_REFUSED, HostSide
+from .host_side import NO_HOST, HostSide, Told
 from .index.pages import NOT_MODIFIED, ProjectPage
 from .index_cache import IndexCache
-from .releases import Release, metadata_verdict, releases, requires_of, withdrawal_reason
+from .releases import (
+    Release,
+    down_to_taken,
+    metadata_verdict,
+    releases,
+    requires_of,
+    trusted_only,
+    withdrawal_reason,
+)
 from .spoiled import SpoiledReleases
+from .unread import UnreadProjects
 
 if TYPE_CHECKING:
     from packaging.utils import NormalizedName
@@ -155,6 +174,9 @@ class Offering:
         # The index-wide serial at the last complete poll; whether the index sends one.
         self._serial: int | None = None
         self._serials: bool | None = None
+        # The projects whose page the poll could not read; whether this poll read the root.
+        self._unread = UnreadProjects(client.url, emit)
+        self._root_read = False
 
     def close(self) -> None:
         self._client.close()
@@ -167,7 +189,8 @@ class Offering:
         serial = self._index_serial()
         if serial is not None and serial == self._serial:
             return self._decide(prune=True).offer()  # nothing changed: no page read
-        names = self._projects if self._projects is not None else self._client.projects()
+        self._unread.begin()
+        names = self._projects if self._projects is not None else self._listing()
         # Following every project, the listing tells which dependencies the index has.
         listed = None if self._projects is not None else frozenset(names)
         self._read(dict.fromkeys([*names, *sorted(self._deps & self._needs.keys())]), listed)
@@ -179,25 +202,35 @@ class Offering:
         # a dependency's own dependencies are found in the next).
         for _ in range(3):
             allowed = self._needs
-            wanted = self._dependencies(decision) - set(self._pages)
+            wanted = self._dependencies(decision) - set(self._pages) - self._unread.pages()
             if wanted:
                 self._deps |= wanted
                 self._read(sorted(wanted), listed)
             elif self._needs == allowed:
                 break  # no dependency to read, and each one's constraints as decided
             decision = self._decide()
-        self._serial = serial  # only once every page was read
+        self._unread.end()
+        # Only once every page was read: an unread one is asked for again at the next poll.
+        self._serial = None if self._unread.pages() else serial
         # Pruned once the dependencies are settled (a wheel pruned for lack of them would be
         # downloaded again in the next round).
         return self._decide(prune=True).offer()
 
     def _index_serial(self) -> int | None:
         """The index-wide serial (one small request), while the index sends one."""
+        self._root_read = False
         if self._serials is False:
             return None
         serial = self._client.serial()
-        self._serials = serial is not None
+        self._serials, self._root_read = serial is not None, True
         return serial
+
+    def _listing(self) -> tuple[str, ...]:
+        """The root listing's projects; an entry it names no request can take is a problem."""
+        listing = self._client.projects()
+        self._root_read = True
+        self._unread.listed(listing.refused)
+        return listing.names
 
     def _read(self, names: Iterable[str], listed: frozenset[str] | None) -> None:
         """Read the pages of ``names`` (conditionally); a name the index's listing lacks is
@@ -205,7 +238,12 @@ class Offering:
         for name in names:
             if self._stopping():
                 raise PollStoppedError  # a poll of many projects must not hold up the host's stop
-            page = self._client.project(name) if listed is None or name in listed else None
+            try:
+                page = self._client.project(name) if listed is None or name in listed else None
+            except PackageIndexError as exc:
+                self._unreadable(name, exc)
+                continue
+            self._unread.read(name)
             if page is NOT_MODIFIED:
                 continue
             last = self._pages.get(name)
@@ -214,6 +252,17 @@ class Offering:
                 self._refused.pop(name, None)  # the page changed: a refused file may be fixed
             self._spoiled.retain(name, page.files if page is not None else (), changed=changed)
             self._pages[name] = page
+
+    def _unreadable(self, name: str, error: PackageIndexError) -> None:
+        """The page of ``name`` could not be read: its own problem, and the poll goes on.
+
+        :raises IndexUnavailableError: the index's root cannot be read either (asked once a
+            poll, when the poll did not read it yet): the index is down as a whole.
+        """
+        if isinstance(error, IndexUnavailableError) and not self._root_read:
+            self._client.serial()
+            self._root_read = True
+        self._unread.failed(name, error)
 
     # -- deciding --------------------------------------------------------------------------
 
@@ -225,15 +274,19 @@ class Offering:
         keep = self._host.kept() if prune else None
         refused = {os.path.abspath(p): problem for p, problem in self._host.refused().items()}
         named = self._host.kept() if self._rollout is not None else ()
-        told = _Told(self._host.trusted(), refused, None if named is None else frozenset(named))
+        told = Told(self._host.trusted(), refused, None if named is None else frozenset(named))
         decision = _Decision()
         for project, page in sorted(self._pages.items()):
             mine = cached.get(project, {})
             self._decide_project(project, page, mine, now, decision, keep, told)
-        if keep is not None:
-            for project in cached.keys() - self._pages.keys():  # no longer followed
+        for project in cached.keys() - self._pages.keys():
+            if project in self._unread.pages():  # no page read yet: what it offered serves on
+                decision.held += cached[project].values()
+            elif keep is not None:  # no longer followed
                 self._files.prune(cached[project], (), keep)
+        if keep is not None:
             self._files.prune_partials()
+        decision.notes += self._unread.problems()
         return decision
 
     def _decide_project(
@@ -244,7 +297,7 @@ class Offering:
         now: datetime.datetime,
         decision: _Decision,
         keep: Collection[str] | None,
-        told: _Told,
+        told: Told,
     ) -> None:
         files = page.files if page is not None else ()
         listed = {f.filename for f in files}
@@ -259,7 +312,8 @@ class Offering:
                 decision.withdrawn[r.file.sha256] = withdrawal_reason(r.file)
         live = [r for r in found if not r.yanked]
         followed = project not in self._deps
-        eligible = self._trusted_only(project, live, told.trusted, decision if followed else None)
+        notes = decision.notes if followed else []
+        eligible = trusted_only(project, live, told.trusted, notes)
         admitted = self._admitted(project, eligible, now, decision, told) if followed else []
         wants = not followed or project in self._needs
         needed = self._fitting(project, eligible) if wants else []
@@ -269,7 +323,7 @@ class Offering:
         self._spoiled.note(project, mine, told.refused, self._files.sha)
         spoiled = self._spoiled.names(project)
         skipped = self._refused.get(project, {}).keys() | self._unkept | spoiled
-        top = _down_to_taken(admitted, mine, told.refused, skipped)
+        top = down_to_taken(admitted, mine, told.refused, skipped)
         wanted = [r for r in dict.fromkeys([*top, *needed]) if r.file.filename not in spoiled]
         for release in wanted:
             self._fetch(project, release, mine, decision)
@@ -299,34 +353,6 @@ class Offering:
                 )
             )
 
-    def _trusted_only(
-        self,
-        project: str,
-        live: list[Release],
-        trusted: Collection[str] | None,
-        decision: _Decision | None,
-    ) -> list[Release]:
-        """The releases whose sha256 on the index the trust file lists (all, without
-        ``trusted``); a note, in ``decision``, for each newer one it lacks: none is downloaded,
-        so a trusted older release serves."""
-        if trusted is None:
-            return live
-        kept = [r for r in live if r.file.sha256 in trusted]
-        newer = live[: live.index(kept[0])] if kept else live
-        notes = decision.notes if decision is not None else []
-        for release in newer:
-            notes.append(
-                Problem(
-                    ProblemKind.UNTRUSTED,
-                    project,
-                    f"{project} {release.version} on the index: its sha256 "
-                    f"{release.file.sha256} is not listed in the trust file; not downloaded",
-                    version=str(release.version),
-                    path=release.file.url,
-                )
-            )
-        return kept
-
     def _fitting(self, project: str, live: list[Release]) -> list[Release]:
         """The releases of a dependency its users need, highest first: the highest that every
         offered wheel's ``Requires-Dist`` allows (one version serves every plugin in the
@@ -351,7 +377,7 @@ class Offering:
         live: list[Release],
         now: datetime.datetime,
         decision: _Decision,
-        told: _Told,
+        told: Told,
     ) -> list[Release]:
         """The releases the rollout has brought to this host, highest first; a note for each
         newer one it has not brought yet. A version the host serves or keeps is brought: a
@@ -464,33 +490,3 @@ class Offering:
                 needs.setdefault(name, set()).add(allowed)
         self._needs = {name: frozenset(allowed) for name, allowed in needs.items()}
         return set(needs)
-
-
-@frozen
-class _Told:
-    """The host's word on a decision: trusted hashes (None: no trust file), paths it refused."""
-
-    trusted: Collection[str] | None = None
-    refused: Mapping[str, Problem] = NONE_REFUSED
-    kept: frozenset[str] | None = frozenset()
-    """The sha256 of the versions the host serves or keeps (asked only under a rollout);
-    ``None`` while it cannot tell (before its restore)."""
-
-
-def _down_to_taken(
-    admitted: list[Release],
-    mine: Mapping[str, Path],
-    refused: Collection[str],
-    skipped: Collection[str],
-) -> list[Release]:
-    """The admitted releases from the newest down to the first one neither the host refused
-    (``refused``: paths) nor the poll did (``skipped``: file names refused before or at the
-    download): a broken newest release must not leave a new host without any."""
-    wanted = []
-    for release in admitted:
-        wanted.append(release)
-        name = release.file.filename
-        path = mine.get(name)
-        if name not in skipped and (path is None or os.path.abspath(path) not in refused):
-            break
-    return wanted

@@ -1,8 +1,9 @@
 """The releases of one project on an index, as a follower sees them: one wheel per version that
 this interpreter can install, what was yanked, and what a cached wheel's bytes are.
 
-Pure functions of the index's page and this interpreter's tags, but for :func:`file_sha256`
-and :func:`requires_of`, which read a wheel of the cache.
+Pure functions of the index's page and this interpreter's tags (and of what the host trusts
+and refused), but for :func:`file_sha256` and :func:`requires_of`, which read a wheel of the
+cache.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import email.message
 import email.parser
 import functools
 import hashlib
+import os
 import platform
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Final
 
@@ -28,6 +30,7 @@ from packaging.utils import (
 from packaging.version import Version
 
 from ..model.frozen import frozen
+from ..model.problems import Problem, ProblemKind
 from ..model.specifiers import checked_applies
 from .archive import ZIP_ERRORS, WheelLimits
 from .index.client import MAX_METADATA_BYTES
@@ -35,12 +38,14 @@ from .index.pages import IndexFile
 
 __all__ = [
     "Release",
+    "down_to_taken",
     "file_sha256",
     "metadata_verdict",
     "python_fits",
     "releases",
     "requires_in",
     "requires_of",
+    "trusted_only",
     "withdrawal_reason",
 ]
 
@@ -117,6 +122,49 @@ def releases(project: str, files: Iterable[IndexFile]) -> list[Release]:
         if version not in best or key[:2] < best[version][:2]:
             best[version] = key
     return [Release(v, best[v][2]) for v in sorted(best, reverse=True)]
+
+
+def trusted_only(
+    project: str, live: list[Release], trusted: Collection[str] | None, notes: list[Problem]
+) -> list[Release]:
+    """The releases whose sha256 on the index the trust file lists (all, without
+    ``trusted``); a note, in ``notes``, for each newer one it lacks: none is downloaded, so a
+    trusted older release serves."""
+    if trusted is None:
+        return live
+    kept = [r for r in live if r.file.sha256 in trusted]
+    newer = live[: live.index(kept[0])] if kept else live
+    for release in newer:
+        notes.append(
+            Problem(
+                ProblemKind.UNTRUSTED,
+                project,
+                f"{project} {release.version} on the index: its sha256 "
+                f"{release.file.sha256} is not listed in the trust file; not downloaded",
+                version=str(release.version),
+                path=release.file.url,
+            )
+        )
+    return kept
+
+
+def down_to_taken(
+    admitted: list[Release],
+    mine: Mapping[str, Path],
+    refused: Collection[str],
+    skipped: Collection[str],
+) -> list[Release]:
+    """The admitted releases from the newest down to the first one neither the host refused
+    (``refused``: paths) nor the poll did (``skipped``: file names refused before or at the
+    download): a broken newest release must not leave a new host without any."""
+    wanted = []
+    for release in admitted:
+        wanted.append(release)
+        name = release.file.filename
+        path = mine.get(name)
+        if name not in skipped and (path is None or os.path.abspath(path) not in refused):
+            break
+    return wanted
 
 
 def withdrawal_reason(file: IndexFile) -> str:

@@ -269,14 +269,18 @@ class PackageIndexError(PluginHostError):
 
     :param url: the URL asked for, printed without its userinfo so that a password never reaches
         a message, a log or an event.
+    :param plugin: the project concerned (the one whose page failed), when one is; escaped
+        (``'a\\x00b'``) when the index names it with characters a message must not hold.
     """
 
     def __init__(self, reason: str, *, url: str, plugin: str | None = None) -> None:
-        self.url = _without_userinfo(url)
+        self.url = without_userinfo(url)
         super().__init__(reason, plugin=plugin)
 
     def _message(self) -> str:
-        return f"{self.url}: {super()._message()}"
+        # Quoted, not repr(): a name from an index's listing comes escaped already.
+        project = f"project '{self.plugin}': " if self.plugin else ""
+        return f"{self.url}: {project}{self.reason}"
 
 
 class IndexUnavailableError(PackageIndexError, OSError):
@@ -293,7 +297,7 @@ class IndexHashError(PackageIndexError, ValueError):
     """A downloaded file does not match the sha256 the index gave for it; nothing is kept."""
 
 
-def _without_userinfo(url: str) -> str:
+def without_userinfo(url: str) -> str:
     """``url`` without ``user:password@``: what an error may print."""
     scheme, sep, rest = url.partition("://")
     if not sep:

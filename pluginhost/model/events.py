@@ -58,6 +58,11 @@ class EventKind(str, enum.Enum):
     """A followed package index cannot be read (told once per outage; ``origin`` is its URL)."""
     INDEX_AVAILABLE = "index_available"
     """A followed package index that could not be read answers again."""
+    PROJECT_UNAVAILABLE = "project_unavailable"
+    """A project on a followed index cannot be read, while the index answers (told once per
+    outage; ``plugin`` is the project, ``origin`` its page's URL)."""
+    PROJECT_AVAILABLE = "project_available"
+    """A project whose page could not be read is read again."""
 
     def __str__(self) -> str:
         return self.value
@@ -75,6 +80,7 @@ _FAILURES = frozenset(
         EventKind.CRASHED,
         EventKind.QUARANTINED,
         EventKind.INDEX_UNAVAILABLE,
+        EventKind.PROJECT_UNAVAILABLE,
     }
 )
 

@@ -61,6 +61,11 @@ class ProblemKind(str, enum.Enum):
     INDEX_UNAVAILABLE = "index_unavailable"
     """A followed package index cannot be read now (down, slow, failing, garbage); what it
     offered keeps serving."""
+    PROJECT_UNAVAILABLE = "project_unavailable"
+    """A project on a followed package index cannot be read now (its page failed: an HTTP
+    error, garbage, a page over the size cap, a timeout), or the index's root listing names it
+    in a way no request can take; the other projects are followed, and what the index offered
+    of this one stands (it keeps serving, nothing of it is taken back)."""
     NOT_ON_INDEX = "not_on_index"
     """A followed package index offers no version of a project; the version serving keeps
     serving."""

@@ -115,7 +115,12 @@ class ProblemTracker:
 # Problems that keep nothing out: the plugins they name serve on (a hook no spec knows, an
 # index that cannot be read or offers nothing), so their line does not say "not loaded".
 _WARNINGS: Final = frozenset(
-    {ProblemKind.UNKNOWN_HOOKS, ProblemKind.INDEX_UNAVAILABLE, ProblemKind.NOT_ON_INDEX}
+    {
+        ProblemKind.UNKNOWN_HOOKS,
+        ProblemKind.INDEX_UNAVAILABLE,
+        ProblemKind.PROJECT_UNAVAILABLE,
+        ProblemKind.NOT_ON_INDEX,
+    }
 )
 
 

@@ -24,12 +24,17 @@ from typing import TYPE_CHECKING, BinaryIO, Final
 
 from packaging.utils import canonicalize_name
 
-from ...model.errors import IndexHashError, IndexResponseError, IndexUnavailableError
+from ...model.errors import (
+    IndexHashError,
+    IndexResponseError,
+    IndexUnavailableError,
+    PackageIndexError,
+)
 from . import parse
 from .auth import find_credentials, split_userinfo
 from .encoding import ACCEPT_FILE
-from .pages import NOT_MODIFIED, IndexFile, NotModifiedType, ProjectPage
-from .transport import Transport
+from .pages import NOT_MODIFIED, IndexFile, NotModifiedType, ProjectList, ProjectPage
+from .transport import Transport, over_cap
 
 if TYPE_CHECKING:
     import httpx
@@ -111,8 +116,15 @@ class IndexClient:
             index when it had one); :data:`NOT_MODIFIED` on a 304 or an unchanged serial.
         :raises IndexUnavailableError: the index is down, slow, failing (5xx) or refused us.
         :raises IndexResponseError: the answer is not a page of the simple API.
+        Either names the project (``.plugin``) and the page's URL.
         """
         project = canonicalize_name(name)
+        try:
+            return self._project(project)
+        except PackageIndexError as exc:
+            raise type(exc)(exc.reason, url=exc.url, plugin=project) from exc
+
+    def _project(self, project: str) -> ProjectPage | NotModifiedType | None:
         url = f"{self.url}{project}/"
         last = self._last.get(project)
         started = time.monotonic()
@@ -153,8 +165,10 @@ class IndexClient:
             _check_status(response)
             return _serial(response)
 
-    def projects(self) -> tuple[str, ...]:
-        """The normalized names of every project of the index (its root listing).
+    def projects(self) -> ProjectList:
+        """The normalized names of every project of the index (its root listing), and the
+        entries refused alone (a name with a NUL, another control character or a lone
+        surrogate, or no project name at all: no request can be made for it).
 
         :raises IndexUnavailableError: as :meth:`project`.
         :raises IndexResponseError: as :meth:`project`.
@@ -162,7 +176,7 @@ class IndexClient:
         started = time.monotonic()
         with self._transport.get(self.url, {"Accept": ACCEPT}) as response:
             _check_status(response)
-            kind, body = self._body(response, self.max_page_bytes, started)
+            kind, body = self._body(response, started, "the root listing")
             return parse.project_names(body, kind, str(response.url))
 
     def download(self, file: IndexFile, into: Path) -> Path:
@@ -187,7 +201,7 @@ class IndexClient:
         fd, partial = tempfile.mkstemp(dir=target.parent, prefix=".partial-", suffix=".whl")
         try:
             with os.fdopen(fd, "wb") as out:
-                digest = self._fetch_into(file.url, out)
+                digest = self._fetch_into(file, out)
             if digest != file.sha256:
                 raise IndexHashError(
                     f"{file.filename} has sha256 {digest}, the index says {file.sha256}: refused",
@@ -212,7 +226,9 @@ class IndexClient:
             if response.status_code == 404:
                 return None
             _check_status(response)
-            body = self._transport.read(response, MAX_METADATA_BYTES, started=time.monotonic())
+            what = f"the core metadata file of {file.filename}"
+            started = time.monotonic()
+            body = self._transport.read(response, MAX_METADATA_BYTES, started=started, what=what)
         digest = hashlib.sha256(body).hexdigest()
         if file.metadata_sha256 is not None and digest != file.metadata_sha256:
             raise IndexHashError(
@@ -235,7 +251,7 @@ class IndexClient:
     def _page(
         self, project: str, response: httpx.Response, serial: int | None, started: float
     ) -> ProjectPage:
-        kind, body = self._body(response, self.max_page_bytes, started)
+        kind, body = self._body(response, started, f"the page of {project}")
         url = str(response.url)
         return ProjectPage(
             project=project,
@@ -246,12 +262,13 @@ class IndexClient:
             url=url,
         )
 
-    def _body(self, response: httpx.Response, cap: int, started: float) -> tuple[str, bytes]:
+    def _body(self, response: httpx.Response, started: float, what: str) -> tuple[str, bytes]:
         kind = parse.content_kind(response.headers.get("Content-Type", ""), str(response.url))
-        return kind, self._transport.read(response, cap, started=started)
+        cap = self.max_page_bytes
+        return kind, self._transport.read(response, cap, started=started, what=what)
 
-    def _fetch_into(self, url: str, out: BinaryIO) -> str:
-        digest = hashlib.sha256()
+    def _fetch_into(self, file: IndexFile, out: BinaryIO) -> str:
+        url, digest = file.url, hashlib.sha256()
         # Asked for as it is, and hashed as sent whatever coding it is labelled with: the file
         # the index's sha256 is of (encoding.py).
         started = time.monotonic()
@@ -261,7 +278,8 @@ class IndexClient:
             for chunk in self._transport.raw(response):
                 size += len(chunk)
                 if size > self.max_download_bytes:
-                    reason = f"sent a file larger than {self.max_download_bytes} bytes"
+                    what = f"the file {file.filename}"
+                    reason = over_cap(what, self.max_download_bytes, url)
                     raise IndexResponseError(reason, url=url)
                 self._check_rate(size, started, url)
                 digest.update(chunk)

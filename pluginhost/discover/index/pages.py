@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
+from ...model.errors import IndexResponseError
 from ...model.frozen import frozen
 
 
@@ -62,6 +63,20 @@ class ProjectPage:
     etag: str | None = None
     last_modified: str | None = None
     url: str = ""
+
+
+@frozen
+class ProjectList:
+    """The index's root listing: the projects it names, and the entries refused.
+
+    :param names: the normalized names of the projects, in the listing's order.
+    :param refused: an error for each entry no request can take (a NUL or another control
+        character, a lone surrogate, no project name at all), naming the listing's URL, the
+        entry (``.plugin``, escaped) and why: refused alone, the rest of the listing counts.
+    """
+
+    names: tuple[str, ...]
+    refused: tuple[IndexResponseError, ...] = ()
 
 
 class NotModifiedType(enum.Enum):

@@ -19,12 +19,18 @@ from packaging.utils import canonicalize_name
 from ...model.errors import IndexResponseError
 from . import json_page
 from .html_anchors import Page, read_page
-from .pages import IndexFile
+from .pages import IndexFile, ProjectList
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPES = ("application/vnd.pypi.simple.v1+html", "text/html")
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+#: The most entries of a root listing refused one by one (the rest are counted).
+MAX_REFUSED = 20
+#: A project's name as PEP 508 has it (before normalization).
+_PROJECT = re.compile(r"[A-Z0-9]([A-Z0-9._-]*[A-Z0-9])?", re.IGNORECASE)
+#: What no name a request is made for holds: the C0 and C1 controls and DEL, lone surrogates.
+_UNFIT = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _ISO_TIME = re.compile(r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)(\.\d+)?(Z|z|[+-]\d\d:\d\d)?")
 _T = TypeVar("_T")
 
@@ -57,12 +63,44 @@ def project_files(body: bytes, kind: str, url: str) -> tuple[IndexFile, ...]:
     )
 
 
-def project_names(body: bytes, kind: str, url: str) -> tuple[str, ...]:
-    """The normalized project names of the index's root listing.
+def project_names(body: bytes, kind: str, url: str) -> ProjectList:
+    """The normalized project names of the index's root listing; an entry no request can take
+    is refused alone (:attr:`ProjectList.refused`).
 
     :raises IndexResponseError: the page cannot be read.
     """
-    return _guarded(url, lambda: _json_names(body) if kind == "json" else _html_names(body))
+    names = _guarded(url, lambda: _json_names(body) if kind == "json" else _html_names(body))
+    kept: list[str] = []
+    refused: list[IndexResponseError] = []
+    more = 0
+    for name in names:
+        why = _unfit_project(name)
+        if why is None:
+            kept.append(canonicalize_name(name))
+        elif len(refused) < MAX_REFUSED:
+            shown = repr(name[:100])[1:-1]
+            refused.append(IndexResponseError(why, url=url, plugin=shown))
+        else:
+            more += 1
+    if more:
+        # Each refusal is a problem and an event: a listing of 200,000 such names is told in
+        # a bounded number of them.
+        why = f"lists {more} more projects no request can take (not shown): not followed"
+        refused.append(IndexResponseError(why, url=url))
+    return ProjectList(tuple(kept), tuple(refused))
+
+
+def _unfit_project(name: str) -> str | None:
+    """Why the listing's entry ``name`` names no project a request can be made for; ``None``
+    when it does. A NUL made the page's URL one httpx refuses, which failed every poll."""
+    unfit = _UNFIT.search(name)
+    if unfit is None and _PROJECT.fullmatch(name) is not None:
+        return None
+    shown = repr(name if len(name) <= 200 else name[:200] + "...")
+    if unfit is not None:
+        what = "a lone surrogate" if unfit[0] >= "\ud800" else "a control character"
+        return f"lists a project named {shown}, with {what} ({unfit[0]!r}): not followed"
+    return f"lists a project named {shown}, which is no project name (PEP 508): not followed"
 
 
 class _PageError(Exception):
@@ -155,7 +193,7 @@ def _json_names(body: bytes) -> tuple[str, ...]:
     names = [json_page.project_of(raw, i).name for i, raw in enumerate(entries)]
     if not all(names):
         raise _PageError("lists a project without a name")
-    return tuple(map(canonicalize_name, names))
+    return tuple(names)
 
 
 # -- PEP 503 HTML --------------------------------------------------------------------------------
@@ -195,7 +233,7 @@ def _html_file(attrs: Mapping[str, str | None], text: str, base: str) -> IndexFi
 
 
 def _html_names(body: bytes) -> tuple[str, ...]:
-    return tuple(canonicalize_name(a.text) for a in _html_page(body).anchors if a.text)
+    return tuple(a.text for a in _html_page(body).anchors if a.text)
 
 
 # -- shared --------------------------------------------------------------------------------------

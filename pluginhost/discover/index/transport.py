@@ -14,7 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urljoin, urlsplit
 
-from ...model.errors import IndexResponseError, IndexUnavailableError, SettingsError
+from ...model.errors import (
+    IndexResponseError,
+    IndexUnavailableError,
+    SettingsError,
+    without_userinfo,
+)
 from .auth import Credentials
 from .encoding import ACCEPT_PAGE, decoded
 
@@ -193,29 +198,33 @@ class Transport:
             )
         return target
 
-    def read(self, response: httpx.Response, cap: int, *, started: float) -> bytes:
+    def read(
+        self, response: httpx.Response, cap: int, *, started: float, what: str = "a page"
+    ) -> bytes:
         """The body of ``response`` decoded (gzip, deflate), at most ``cap`` bytes both as sent
         and once decoded, and within the timeout in total.
 
-        :raises IndexResponseError: the body is larger than ``cap``, in a coding not decoded
-            here, or not in the coding it claims.
+        :param what: what the body is, for the refusal of one over ``cap`` (``a page``).
+        :raises IndexResponseError: the body is larger than ``cap`` (naming what, the cap and
+            the URL), in a coding not decoded here, or not in the coding it claims.
         :raises IndexUnavailableError: the body trickled in past the timeout, or broke off.
         """
         url = str(response.url)
         coding = response.headers.get("Content-Encoding", "")
-        sent = self._within(self.raw(response), cap, started, url)
+        sent = self._within(self.raw(response), cap, started, url, what)
         # What is sent and what it inflates to are both counted: a body may send much and
         # inflate to nothing (empty deflate blocks), or send little and inflate to much.
-        return b"".join(self._within(decoded(coding, sent, url=url), cap, started, url))
+        inflated = decoded(coding, sent, url=url)
+        return b"".join(self._within(inflated, cap, started, url, what))
 
     def _within(
-        self, chunks: Iterable[bytes], cap: int, started: float, url: str
+        self, chunks: Iterable[bytes], cap: int, started: float, url: str, what: str
     ) -> Iterator[bytes]:
         size = 0
         for chunk in chunks:
             size += len(chunk)
             if size > cap:
-                raise IndexResponseError(f"sent a page larger than {cap} bytes", url=url)
+                raise IndexResponseError(over_cap(what, cap, url), url=url)
             if time.monotonic() - started > self.timeout:
                 raise IndexUnavailableError(
                     f"took more than {self.timeout:g} s to send a page", url=url
@@ -297,11 +306,23 @@ class _Watchdog:
 _WATCHDOG_IDLE: Final = 2.0
 
 
+def shown(url: str) -> str:
+    """``url`` as a reason shows it: without userinfo, escaped, at most 200 characters."""
+    bare = without_userinfo(url)
+    return repr(bare if len(bare) <= 200 else bare[:200] + "...")
+
+
+def over_cap(what: str, cap: int, url: str) -> str:
+    """The reason a body over its size cap is refused: what it is, the cap and the URL (the
+    URL in the reason too: a problem says only the reason, and one of a page said neither
+    which page nor which cap)."""
+    return f"sent {what} larger than {cap} bytes (its size cap): {shown(url)}"
+
+
 def _not_requestable(url: str, error: Exception) -> IndexResponseError:
     # The URL in the reason too, escaped: a refused file's problem says only the reason.
-    shown = repr(url if len(url) <= 200 else url[:200] + "...")
     return IndexResponseError(
-        f"the URL {shown} cannot be requested ({type(error).__name__}: {error})", url=url
+        f"the URL {shown(url)} cannot be requested ({type(error).__name__}: {error})", url=url
     )
 
 
