@@ -7,9 +7,11 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from conftest import counter_code, greet_code
+from test_environment import install_into
 
-from pluginhost import Event, EventKind, PluginHost, VersionPolicy
+from pluginhost import EnvironmentSource, Event, EventKind, PluginHost, VersionPolicy
 from pluginhost.state.store import AtomicJsonFile
 from pluginhost.testing import WheelFactory
 
@@ -191,6 +193,32 @@ class TestRemovedWhileDown:
         host.refresh()
         assert host.wait_idle(20)
         assert host.load_order() == ("hello",)
+
+    def test_uninstalled_from_the_environment(
+        self,
+        make_host: Callable[..., PluginHost],
+        factory: WheelFactory,
+        events: list[Event],
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """The same for a plugin installed in the environment and uninstalled while the host
+        was down: not loaded (its modules are gone too), told removed."""
+        wheel = factory.build("envplug", code=greet_code("from env"))
+        wheel = wheel.rename(tmp_path / wheel.name)
+        site = tmp_path / "site"
+        install_into(wheel, site)
+        monkeypatch.syspath_prepend(str(site))
+        sources = [EnvironmentSource(path=(str(site),))]
+        host = make_host(sources=sources)
+        assert host.hook.greet(name="x") == ["from env"]
+        host.stop()
+        for installed in site.iterdir():  # uninstalled, as pip uninstall does
+            shutil.rmtree(installed)
+        events.clear()
+        host = make_host(sources=[EnvironmentSource(path=(str(site),))])
+        assert told(events, "envplug") == ["removed"]
+        assert host.load_order() == ()
 
     def test_a_folder_that_cannot_be_read_holds_it(
         self, make_host: Callable[..., PluginHost], factory: WheelFactory, events: list[Event]
