@@ -187,6 +187,45 @@ class TestShared:
         assert host.hook.greet(name="x") == ["x"]
         assert _deps(tmp_path / "home") == []
 
+    def test_a_meta_package_whose_plugin_is_not_at_hand_says_so(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """A meta-package dropped without its plugin (llm-claude-3 0.11 alone, a shim that
+        requires llm-anthropic) is a ``missing`` problem naming the wheel and the requirement
+        nothing meets, and no plugin: it did nothing and said nothing. The other plugins load
+        as before."""
+        meta = factory.build(
+            "llm-claude-3", "0.11", group="other.group", requires_dist=["llm-anthropic>=0.11"]
+        )
+        factory.build("hello", "1.0.0", code=greet_code("hi"))
+        host = make_host()
+        assert host.load_order() == ("hello",)
+        (problem,) = host.problems()
+        assert (problem.kind, problem.plugin, problem.path) == (
+            ProblemKind.MISSING,
+            None,
+            str(meta),
+        )
+        assert problem.involved == ("llm-anthropic",)
+        assert "llm-claude-3 0.11" in problem.message
+        assert "llm-anthropic>=0.11" in problem.message
+        assert set(host.plugins) == {"hello"}
+
+    def test_a_meta_package_is_quiet_once_its_plugin_is_there(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """Its plugin dropped beside it, the problem goes."""
+        factory.build(
+            "llm-claude-3", "0.11", group="other.group", requires_dist=["llm-anthropic>=0.11"]
+        )
+        host = make_host()
+        assert [p.kind for p in host.problems()] == [ProblemKind.MISSING]
+        factory.build("llm-anthropic", "0.11", code=greet_code("claude"))
+        host.refresh()
+        assert host.wait_idle(20)
+        assert host.load_order() == ("llm-anthropic",)
+        assert host.problems() == ()
+
     def test_a_requirement_on_itself_is_met_by_the_plugin(
         self, factory: WheelFactory, make_host: MakeHost
     ) -> None:

@@ -296,6 +296,25 @@ class TestPytestManager:
         assert "phx-options: active" in run.stdout
         assert "1 passed" in run.stdout
 
+    def test_plugin_removed_while_down_adds_no_option(
+        self, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """A plugin whose wheel was deleted between two runs of pytest is not loaded by the
+        second: its option is unknown there. It was restored, then unloaded by the first
+        reconcile, and pytest kept the option it had added."""
+        wheel = factory.build(
+            "phx-options", group="pytest11", code=OPTIONS_PLUGIN, no_manifest=True
+        )
+        (tmp_path / "test_it.py").write_text("def test_it():\n    pass\n")
+        run = run_recipe(factory, tmp_path, "-p", "no:cacheprovider", "--phx-early", "yes")
+        assert run.returncode == 0, run.stdout + run.stderr
+        wheel.unlink()
+        run = run_recipe(factory, tmp_path, "-p", "no:cacheprovider", "--phx-early", "yes")
+        assert "unrecognized arguments: --phx-early" in run.stderr, run.stdout + run.stderr
+        run = run_recipe(factory, tmp_path, "-p", "no:cacheprovider")
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "phx-options" not in run.stdout
+
     def test_plugin_asserts_rewritten_as_pytest_rewrites_installed_ones(
         self, factory: WheelFactory, tmp_path: Path
     ) -> None:

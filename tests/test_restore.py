@@ -3,12 +3,16 @@ offered replaces (host/restore.py)."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from conftest import counter_code, greet_code
+from test_environment import install_into
 
-from pluginhost import Event, EventKind, PluginHost, VersionPolicy
+from pluginhost import EnvironmentSource, Event, EventKind, PluginHost, VersionPolicy
+from pluginhost.state.store import AtomicJsonFile
 from pluginhost.testing import WheelFactory
 
 UNHEALTHY = """
@@ -140,3 +144,200 @@ class TestUpgradeWhileDown:
         assert host.hook.greet(name="x") == ["1.0.0:2"]
         assert versions_loaded(events, "hello") == [("loading", "1.0.0"), ("loaded", "1.0.0")]
         assert list(host.status("hello").backups) == []
+
+
+def committed_versions(home: Path) -> dict[str, str]:
+    """The committed active set of ``home``'s registry, as ``{plugin: version}``."""
+    data = AtomicJsonFile(home / "registry.json").read()
+    assert isinstance(data, dict)
+    return {r["candidate"]["name"]: r["candidate"]["version"] for r in data["active"]}
+
+
+def told(events: list[Event], plugin: str) -> list[str]:
+    """The kinds of the events about ``plugin``, in order."""
+    return [e.kind.value for e in events if e.plugin == plugin]
+
+
+class TestRemovedWhileDown:
+    def test_not_loaded_and_recorded_removed(
+        self, make_host: Callable[..., PluginHost], factory: WheelFactory, events: list[Event]
+    ) -> None:
+        """A plugin whose wheel was deleted while the host was down is not loaded at the
+        start (it was restored, then unloaded by the first reconcile: an application's
+        manager kept the options it added); it is told removed, committed without, and its
+        site dir deleted, as the reconcile's removal did."""
+        wheel = served_then_stopped(make_host, factory)
+        home = wheel.parents[1] / "home"
+        wheel.unlink()
+        events.clear()
+        host = make_host(persist_state=True)
+        assert told(events, "hello") == ["removed"]
+        assert host.load_order() == ()
+        assert committed_versions(home) == {}
+        assert list((home / "site").iterdir()) == []
+        host.stop()
+        events.clear()
+        make_host(persist_state=True)  # removed once: nothing more to tell
+        assert told(events, "hello") == []
+
+    def test_loads_again_when_its_wheel_is_back(
+        self, make_host: Callable[..., PluginHost], factory: WheelFactory
+    ) -> None:
+        """Removed at the start, it loads again once its wheel is dropped back."""
+        wheel = served_then_stopped(make_host, factory)
+        content = wheel.read_bytes()
+        wheel.unlink()
+        host = make_host(persist_state=True)
+        assert host.load_order() == ()
+        wheel.write_bytes(content)
+        host.refresh()
+        assert host.wait_idle(20)
+        assert host.load_order() == ("hello",)
+
+    def test_uninstalled_from_the_environment(
+        self,
+        make_host: Callable[..., PluginHost],
+        factory: WheelFactory,
+        events: list[Event],
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """The same for a plugin installed in the environment and uninstalled while the host
+        was down: not loaded (its modules are gone too), told removed."""
+        wheel = factory.build("envplug", code=greet_code("from env"))
+        wheel = wheel.rename(tmp_path / wheel.name)
+        site = tmp_path / "site"
+        install_into(wheel, site)
+        monkeypatch.syspath_prepend(str(site))
+        sources = [EnvironmentSource(path=(str(site),))]
+        host = make_host(sources=sources)
+        assert host.hook.greet(name="x") == ["from env"]
+        host.stop()
+        for installed in site.iterdir():  # uninstalled, as pip uninstall does
+            shutil.rmtree(installed)
+        events.clear()
+        host = make_host(sources=[EnvironmentSource(path=(str(site),))])
+        assert told(events, "envplug") == ["removed"]
+        assert host.load_order() == ()
+
+    def test_a_folder_that_cannot_be_read_holds_it(
+        self, make_host: Callable[..., PluginHost], factory: WheelFactory, events: list[Event]
+    ) -> None:
+        """A watched folder gone (or unreadable) tells nothing of its wheels: what was
+        committed from it is restored and serves, as the reconcile holds it."""
+        wheel = served_then_stopped(make_host, factory)
+        shutil.rmtree(wheel.parent)
+        events.clear()
+        host = make_host(persist_state=True)
+        assert host.hook.greet(name="x") == ["1.0.0:2"]
+        assert "removed" not in told(events, "hello")
+
+    def test_a_wheel_that_cannot_be_trusted_now_holds_it(
+        self, make_host: Callable[..., PluginHost], factory: WheelFactory, events: list[Event]
+    ) -> None:
+        """The same for the plugin's wheel, there but refused unread now (group-writable,
+        under strict modes): what was loaded from it keeps serving."""
+        wheel = served_then_stopped(make_host, factory)
+        wheel.chmod(0o664)
+        events.clear()
+        host = make_host(persist_state=True)
+        assert host.hook.greet(name="x") == ["1.0.0:2"]
+        assert "removed" not in told(events, "hello")
+
+    def test_a_plugin_requiring_it_is_not_loaded_either(
+        self, make_host: Callable[..., PluginHost], factory: WheelFactory, events: list[Event]
+    ) -> None:
+        """A plugin that requires the removed one is not loaded either (it was, then
+        unloaded); it is listed failed, naming the plugin it lacks."""
+        factory.build("polite", "1.0.0", code=greet_code("polite"), requires={"hello": "^1.0"})
+        served_then_stopped(make_host, factory).unlink()
+        events.clear()
+        host = make_host(persist_state=True)
+        assert host.load_order() == ()
+        assert told(events, "hello") == ["removed"]
+        assert "loading" not in told(events, "polite")
+        assert host.plugins["polite"].state.value == "failed"
+        assert any("hello" in p.message for p in host.problems() if p.plugin == "polite")
+
+
+DOWNGRADES = VersionPolicy(allow_downgrade=True)
+
+
+def served_at(
+    make_host: Callable[..., PluginHost], factory: WheelFactory, version: str, **kwargs: object
+) -> Path:
+    """Serve ``hello`` at ``version`` (a counter, called once) and stop; its wheel's path."""
+    wheel = factory.build("hello", version, code=counter_code(version))
+    host = make_host(persist_state=True, **kwargs)
+    assert f"{version}:1" in host.hook.greet(name="x")
+    host.stop()
+    return wheel
+
+
+class TestDowngradeWhileDown:
+    def test_the_lower_version_is_loaded_directly(
+        self, make_host: Callable[..., PluginHost], factory: WheelFactory, events: list[Event]
+    ) -> None:
+        """With downgrades allowed, a wheel replaced by a lower version while the host was
+        down loads at the start at that version, with the committed one's state; the
+        committed version is never imported (it was, then swapped), and is kept as a backup."""
+        served_at(make_host, factory, "1.1.0", policy=DOWNGRADES).unlink()
+        factory.build("hello", "1.0.0", code=counter_code("1.0.0"))
+        events.clear()
+        host = make_host(persist_state=True, policy=DOWNGRADES)
+        assert host.hook.greet(name="x") == ["1.0.0:2"]
+        assert versions_loaded(events, "hello") == [("loading", "1.0.0"), ("loaded", "1.0.0")]
+        assert list(host.status("hello").backups) == ["1.1.0"]
+
+    def test_a_failing_lower_version_goes_back_to_the_committed_one(
+        self, make_host: Callable[..., PluginHost], factory: WheelFactory, events: list[Event]
+    ) -> None:
+        """A lower version that fails to load leaves the committed one serving, loaded then
+        only, from its site dir (its wheel deleted), with its state, ``rolled_back``, as after
+        a failed upgrade; the failure is a problem."""
+        served_at(make_host, factory, "1.1.0", policy=DOWNGRADES).unlink()
+        factory.build("hello", "1.0.0", code=UNHEALTHY)
+        events.clear()
+        host = make_host(persist_state=True, policy=DOWNGRADES)
+        assert versions_loaded(events, "hello") == [
+            ("loading", "1.0.0"),
+            ("loading", "1.1.0"),
+            ("loaded", "1.1.0"),
+        ]
+        assert host.hook.greet(name="x") == ["1.1.0:2"]
+        assert host.plugins["hello"].state.value == "rolled_back"
+        assert any(p.version == "1.0.0" for p in host.problems() if p.plugin == "hello")
+
+    def test_without_downgrades_the_committed_version_serves(
+        self, make_host: Callable[..., PluginHost], factory: WheelFactory, events: list[Event]
+    ) -> None:
+        """Downgrades not allowed, the committed version is restored and serves on."""
+        served_at(make_host, factory, "1.1.0").unlink()
+        factory.build("hello", "1.0.0", code=counter_code("1.0.0"))
+        events.clear()
+        host = make_host(persist_state=True)
+        assert host.hook.greet(name="x") == ["1.1.0:2"]
+        assert versions_loaded(events, "hello") == [("loading", "1.1.0"), ("loaded", "1.1.0")]
+
+    def test_a_lower_version_a_dependent_refuses_is_left_to_the_reconcile(
+        self, make_host: Callable[..., PluginHost], factory: WheelFactory, events: list[Event]
+    ) -> None:
+        """A lower version that a committed dependent's constraint refuses does not replace
+        the committed one at the start: the committed version is restored, and the
+        reconcile's breaking-change policy decides, as before."""
+        factory.build("polite", "1.0.0", code=greet_code("polite"), requires={"hello": "^1.1"})
+        served_at(make_host, factory, "1.1.0", policy=DOWNGRADES).unlink()
+        factory.build("hello", "1.0.0", code=counter_code("1.0.0"))
+        events.clear()
+        make_host(persist_state=True, policy=DOWNGRADES)
+        assert versions_loaded(events, "hello")[:2] == [("loading", "1.1.0"), ("loaded", "1.1.0")]
+
+    def test_a_lower_version_not_chosen_leaves_the_committed_one(
+        self, make_host: Callable[..., PluginHost], factory: WheelFactory
+    ) -> None:
+        """A lower version the plan refuses (for another host API) leaves the committed
+        version serving, loaded from its site dir once the plan has refused the other."""
+        served_at(make_host, factory, "1.1.0", policy=DOWNGRADES).unlink()
+        factory.build("hello", "1.0.0", code=counter_code("1.0.0"), host=">=99.0")
+        host = make_host(persist_state=True, policy=DOWNGRADES)
+        assert host.hook.greet(name="x") == ["1.1.0:2"]

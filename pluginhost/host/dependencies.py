@@ -34,7 +34,7 @@ from ..model.errors import PluginHostError, ResolutionError
 from ..model.names import PluginName, canonicalize_name
 from ..resolve.dependency_wheels import dependency_refusals
 from ..resolve.links import Via, third_party
-from ..resolve.metas import Meta, meta_lines, metas_of
+from ..resolve.metas import Meta, Unmet, meta_lines, metas_of, missing_plugins, unmet_requirements
 from ..resolve.shared import Choice, Need, Serving, choose_dependencies, requirements_of
 from ..state.dependencies import DepRecord, DepUser
 from .settings import Settings
@@ -94,6 +94,7 @@ class SharedDependencies:
         self._wheels: tuple[WheelInfo, ...] = ()
         self._requirements: Via = {}
         self._metas: dict[NormalizedName, tuple[Meta, ...]] = {}  # resolve/metas.py
+        self._unmet: tuple[Unmet, ...] = ()  # meta-packages perhaps, their plugins not at hand
         self._requires: dict[tuple[str, str], tuple[str, ...]] = {}  # by serving version
         self._plugins: frozenset[NormalizedName] = frozenset()  # their distributions
         self._refused: dict[str, list[tuple[str, str]]] = {}
@@ -121,16 +122,19 @@ class SharedDependencies:
         """Take the dependency wheels of a look at the sources, and those refused.
 
         :returns: ``scan``, the problems of refused dependency wheels naming no plugin (see
-            :func:`dependency_refusals`).
+            :func:`dependency_refusals`), and those of meta-packages whose plugin is not at
+            hand (:func:`~..resolve.metas.missing_plugins`).
         """
         problems, refused = dependency_refusals(scan.problems, scan.candidates)
         if tuple(scan.support) != self._wheels:
             self._wheels = tuple(scan.support)
             self._requirements = requirements_of(self._wheels)
             self._metas = metas_of(self._wheels)
+            self._unmet = unmet_requirements(self._wheels, self._installed)
         self._refused = refused
         # Only when a wheel at hand requires something: a set of every plugin's otherwise.
         self._plugins = frozenset(map(_DIST_KEY, scan.candidates)) if self._metas else frozenset()
+        problems += missing_plugins(self._unmet, scan.candidates)  # told, refusing nothing
         return attrs.evolve(scan, problems=tuple(problems))
 
     def requirements(self) -> Via:

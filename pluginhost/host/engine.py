@@ -42,7 +42,7 @@ from .hookcheck import HookCheck
 from .journal import Journal, Outcome
 from .ledger import Ledger, install_scan
 from .published import Published
-from .restore import StartUpgrades, restore_records
+from .restore import StartUpgrades, restore_records, tell_removed
 from .settings import Settings
 from .view import View, failed_info, kept_out_info
 from .withdrawal import drop_revoked, withdraw
@@ -102,7 +102,7 @@ class Engine:
         self._plan: Plan | None = None
         # A change re-plans only the parts of the pool it touches.
         self._planner = Planner(config.api, config.policy, config.breaking_change)
-        self._upgrades = StartUpgrades()
+        self._upgrades = StartUpgrades(self._stays, allow_downgrade=config.policy.allow_downgrade)
         # The active plugins whose version their index took back, and why (this reconcile's).
         self._withdrawn: dict[PluginName, str] = {}
         # Each active plugin's snapshot, in load order, as last published, and what from.
@@ -200,7 +200,7 @@ class Engine:
         pace()
         with self._changer.loading():
             self._apply(outlook.plan)
-        return self._journal.fallback_due(offered)
+        return self._journal.fallback_due(offered) or self._upgrades.back_due(ledger.active)
 
     def install(self, candidate: Candidate, scan: Scan, unavailable: Sequence[Path]) -> PluginInfo:
         """Load ``candidate`` (installed explicitly), or update its plugin to it.
@@ -316,10 +316,12 @@ class Engine:
         self._publish()
         return self._view.plugins[name]
 
-    def restore(self, registry: Registry, offered: Iterable[Candidate] = ()) -> None:
-        """Load exactly the committed active set, from its site dirs, without reinstalling;
-        but not a version whose load crashed the process (it is quarantined), nor one that a
-        newer version ``offered`` replaces: the next reconcile loads that one (restore.py)."""
+    def restore(
+        self, registry: Registry, look: Scan | None = None, held: Sequence[Path] = ()
+    ) -> None:
+        """Load exactly the committed active set, from its site dirs, without reinstalling; not
+        a version whose load crashed the process (quarantined), nor one that the start's
+        ``look`` shows replaced or removed (``held``: what it could not read): restore.py."""
         self._changer.convict_crashed()
         # Its explicit installs and pins taken whole: one disabled since is offered again by
         # them (kept out by the admission, which says so, until it is enabled).
@@ -332,7 +334,7 @@ class Engine:
         inherited = dict(registry.state) if self.config.persist_state else {}
         # Kept in every later commit, so a crash before the next stop does not lose it.
         self._ledger.state.update(inherited)
-        now = self._upgrades.choose(registry.active, offered, inherited, passed_over=self._stays)
+        now = self._upgrades.choose(registry.active, inherited, look, held, self._ledger.manual)
         self.deps.restore(registry.deps)
         with self._changer.loading(), self.deps.restoring():
             restore_records(self._changer, self._ledger.active, now, inherited, self._revoked)
@@ -352,20 +354,23 @@ class Engine:
             logger.info("removed site dir %s: no committed plugin uses it", name)
 
     def settle_start(self) -> None:
-        """After a start's first reconcile: the versions its upgrades replaced are backups."""
-        replaced = self._upgrades.settle(self._ledger.candidates())
-        if not replaced:
+        """After a start's first reconcile: the versions its upgrades replaced are backups, and
+        the plugins removed while the host was down are committed removed (restore.py)."""
+        replaced, removed = self._upgrades.settle(self._ledger.candidates())
+        if not (replaced or removed):
             return
         keep = self.config.keep_backups
         doomed = [d for r in replaced for d in self._ledger.push_backup(r, keep)]
         try:
             self.commit()
         except StoreError as exc:  # they serve no more, and the backups are bookkeeping
-            logger.error("the versions replaced at the start are not kept as backups: %s", exc)
+            logger.error("the start's replaced or removed versions are not committed: %s", exc)
             return
         in_use = self._ledger.sites_in_use()
-        for record in doomed:
+        for record in [*doomed, *removed]:
             self.sites.delete(record, in_use)
+        self.deps.retain(self._ledger.candidates)
+        tell_removed(self._journal, removed)
         self._publish()
 
     def halt(self, *, save_state: bool) -> None:

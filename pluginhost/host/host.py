@@ -218,7 +218,7 @@ class PluginHost(Controls):
                 # The trust file read once for the whole restore (revoked versions stay out).
                 with self._discovery.gate.pinned():
                     look = self._discovery.look(self._watching.take_changes())
-                    self._engine.restore(registry, look.scan.candidates)  # upgrades: restore.py
+                    self._engine.restore(registry, look.scan, (*look.held, *self._indexes.held()))
                 self._engine.prune_sites()
                 self._supervised(functools.partial(self._look_and_reconcile, look))
                 self._engine.settle_start()

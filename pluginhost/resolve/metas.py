@@ -8,13 +8,20 @@ distribution, at a version the plugin's meets, adds its other requirements to th
 they are served as the plugin's shared dependencies, each need naming the meta-package. Its
 requirements on other plugins are not added (what a plugin needs of plugins is its own to say).
 
+A meta-package whose plugin is not at hand did nothing and said nothing (llm-claude-3 0.11
+alone, a shim that requires llm-anthropic). Its plugin unknown, the host cannot tell it from any
+other wheel by what it requires; but a dependency wheel that nothing at hand requires serves
+nothing, unless it is some plugin's meta-package. So such a wheel with a requirement that
+nothing meets (no plugin, no wheel at hand, nothing installed) is a ``missing`` problem naming
+the wheel and that requirement (:func:`missing_plugins`); it refuses nothing.
+
 Pure: the wheels and the candidates are the caller's.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from packaging.version import InvalidVersion
@@ -23,13 +30,14 @@ from ..discover.wheel import WheelInfo
 from ..model.candidate import Candidate
 from ..model.frozen import frozen
 from ..model.names import canonicalize_name
+from ..model.problems import Problem, ProblemKind
 from ..model.specifiers import checked_applies, requirement
 
 if TYPE_CHECKING:
     from packaging.specifiers import SpecifierSet
     from packaging.utils import NormalizedName
 
-__all__ = ["Meta", "meta_lines", "metas_of"]
+__all__ = ["Meta", "Unmet", "meta_lines", "metas_of", "missing_plugins", "unmet_requirements"]
 
 
 @frozen
@@ -76,6 +84,77 @@ def meta_lines(
         if meets:
             added += [(meta.who, line) for name, line in meta.lines if name not in plugins]
     return added
+
+
+@frozen
+class Unmet:
+    """A wheel at hand that no other wheel at hand requires, with its requirements that no
+    wheel at hand and nothing installed meets.
+
+    :param wheel: the wheel.
+    :param names: the normalized names of every distribution it requires (here).
+    :param lines: the requirements met by nothing, as written, with their normalized names.
+    """
+
+    wheel: WheelInfo
+    names: frozenset[NormalizedName]
+    lines: tuple[tuple[NormalizedName, str], ...]
+
+
+def unmet_requirements(
+    wheels: Sequence[WheelInfo], installed: Callable[[str], str | None]
+) -> tuple[Unmet, ...]:
+    """The wheels among ``wheels`` that none of them requires and that require something no
+    wheel at hand and nothing installed meets: checked against the plugins at hand by
+    :func:`missing_plugins` (made when the wheels at hand change, not at each look).
+
+    :param installed: the version of a distribution in the host environment, or ``None``.
+    """
+    parsed = {w.path: [p for line in w.requires_dist if (p := _applying(line))] for w in wheels}
+    at_hand = {canonicalize_name(w.distribution) for w in wheels}
+    required = {name for found in parsed.values() for name, _, _ in found}
+    unmet = []
+    for wheel in wheels:
+        if canonicalize_name(wheel.distribution) in required:
+            continue  # a dependency of another wheel: that one's requirements tell
+        lines = tuple(
+            (name, line)
+            for name, _, line in parsed[wheel.path]
+            if name not in at_hand and installed(name) is None
+        )
+        if lines:
+            names = frozenset(name for name, _, _ in parsed[wheel.path])
+            unmet.append(Unmet(wheel, names, lines))
+    return tuple(unmet)
+
+
+def missing_plugins(unmet: Sequence[Unmet], candidates: Sequence[Candidate]) -> list[Problem]:
+    """A ``missing`` problem for each of the ``unmet`` wheels that no plugin at hand requires
+    and that requires none (a meta-package whose plugin is not at hand): it names the wheel
+    and what it requires that nothing meets, and no plugin."""
+    if not unmet:
+        return []  # the common case, at every look
+    plugins = {c.dist_key for c in candidates}
+    needed = {
+        name for c in candidates for name, _, _ in filter(None, map(_applying, c.requires_dist))
+    }
+    problems = []
+    for found in unmet:
+        wheel = found.wheel
+        if canonicalize_name(wheel.distribution) in needed or not found.names.isdisjoint(plugins):
+            continue  # a plugin's dependency, or a meta-package whose plugin is at hand
+        lines = ", ".join(line for _, line in found.lines)
+        message = (
+            f"{wheel.path}: {wheel.distribution} {wheel.version} is required by no plugin at"
+            f" hand and requires {lines}, which no plugin, wheel at hand or installed"
+            " distribution provides: a meta-package does nothing until the plugin it requires"
+            " is at hand"
+        )
+        involved = tuple(name for name, _ in found.lines)
+        path, version = str(wheel.path), wheel.version
+        problem = Problem(ProblemKind.MISSING, None, message, involved, version, path)
+        problems.append(problem)
+    return problems
 
 
 def _applying(line: str) -> tuple[NormalizedName, SpecifierSet, str] | None:
