@@ -332,6 +332,24 @@ class TestWriteAhead:
         offloading.end_ahead()
         assert set(offloading.site_root.iterdir()) == before
 
+    def test_a_prune_leaves_a_write_ahead_for_its_install(
+        self, offloading: SiteDirs, kept: tuple[Candidate, ValidatedWheel]
+    ) -> None:
+        """A start prunes the site dirs no record names after its look, which had the writer
+        write the new wheels' dirs: the install then took a dir the prune had deleted (the
+        plugin failed its import, or served from a dir that was gone)."""
+        c, wheel = kept
+        warmed = [p.name for p in offloading.site_root.iterdir()]  # the fixture's installs
+        offloading.write_ahead([(c, wheel)])
+        target = offloading.site_root / f"hello-1.0.0-{c.sha256[:8]}"
+        assert appears(target)
+        stray = offloading.site_root / "hello-0.9.0-0badc0de"
+        stray.mkdir()
+        assert offloading.prune(keep=warmed) == [stray.name]
+        site, _ = offloading.install(c, ())
+        assert site == target
+        assert (site / "hello" / "__init__.py").read_text() == "VERSION = 'seen'\n"
+
     def test_install_with_support_wheels_does_not_take_a_write_ahead(
         self, offloading: SiteDirs, kept: tuple[Candidate, ValidatedWheel], factory: WheelFactory
     ) -> None:

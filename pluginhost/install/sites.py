@@ -310,11 +310,14 @@ class SiteDirs:
 
     def prune(self, keep: Collection[str]) -> list[str]:
         """Delete the site dirs not in ``keep`` (left by a crash between an install and its
-        commit, or midway through a deletion).
+        commit, or midway through a deletion), nor written ahead of an install to come: a
+        start prunes after its look, whose reads had the writer write the new wheels' dirs,
+        and the install that takes one does not write it again.
 
         :returns: the names of the dirs deleted.
         """
-        return prune_dirs(self.site_root, keep)
+        ahead = self._writer.written_ahead() if self._writer is not None else frozenset()
+        return prune_dirs(self.site_root, {*keep, *(path.name for path in ahead)})
 
 
 def delete_dir(target: Path, version: str) -> None:

@@ -248,6 +248,12 @@ class WriterProcess:
             self._compiled[job.target] = reply.modules()
         return reused
 
+    def written_ahead(self) -> frozenset[Path]:
+        """The site dirs this writer is writing, or wrote, ahead of an install that has not
+        taken them yet: a prune must leave them, for that install takes them as they are."""
+        with self._lock:
+            return frozenset((*self._ahead, *self._with_reads, *self._uncollected))
+
     def settle(self) -> list[Path]:
         """Wait for the answers to every job sent ahead and not collected; the site dirs the
         writer wrote for them, and with reads, since the last call and that no collect took
