@@ -179,3 +179,43 @@ class TestPlan:
         assert versions_of(result.plan) == {"hello": "1.0.0", "polite": "1.0.0", "world": "2.0.0"}
         kinds = sorted((p.plugin or "", p.kind) for p in result.problems)
         assert kinds == [("fan", ProblemKind.DEPENDENCY_FAILED), ("hello", ProblemKind.REFUSED)]
+
+
+class TestStranded:
+    """A plan that must take a plugin to a version an active dependent refuses (the active
+    version left the pool: its wheel gone, or yanked) lets the dependent go: left loaded, it
+    served beside that version, re-imported against it."""
+
+    @pytest.mark.parametrize("breaking_change", ["reject", "cascade"])
+    def test_a_dependent_refusing_the_only_version_left_is_let_go(
+        self, breaking_change: BreakingChange
+    ) -> None:
+        hello11 = candidate("hello", "1.1.0")
+        picky = candidate("picky", "1.0.0", requires={"hello": "^1.1"})
+        result = outlook(
+            [HELLO1, picky],
+            [hello11, picky],
+            breaking_change,
+            VersionPolicy(allow_downgrade=True),
+        )
+        assert versions_of(result.plan) == {"hello": "1.0.0"}
+        assert result.victims == ("picky",)
+        (problem,) = [p for p in result.problems if p.kind is ProblemKind.DEPENDENCY_FAILED]
+        assert (problem.plugin, problem.version, problem.involved) == (
+            "picky",
+            "1.0.0",
+            ("hello",),
+        )
+        assert problem.message == (
+            "picky 1.0.0 was unloaded for hello 1.0.0: it requires hello ^1.1"
+        )
+
+    def test_a_dependent_the_plan_keeps_is_not_let_go(self) -> None:
+        """The same dependent, with the version it needs still on offer, stays chosen."""
+        hello11 = candidate("hello", "1.1.0")
+        picky = candidate("picky", "1.0.0", requires={"hello": "^1.1"})
+        result = outlook(
+            [HELLO1, hello11, picky], [hello11, picky], policy=VersionPolicy(allow_downgrade=True)
+        )
+        assert versions_of(result.plan) == {"hello": "1.1.0", "picky": "1.0.0"}
+        assert result.victims == ()

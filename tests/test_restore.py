@@ -12,6 +12,7 @@ from conftest import counter_code, greet_code
 from test_environment import install_into
 
 from pluginhost import EnvironmentSource, Event, EventKind, PluginHost, VersionPolicy
+from pluginhost.model.problems import ProblemKind
 from pluginhost.state.store import AtomicJsonFile
 from pluginhost.testing import WheelFactory
 
@@ -323,14 +324,20 @@ class TestDowngradeWhileDown:
         self, make_host: Callable[..., PluginHost], factory: WheelFactory, events: list[Event]
     ) -> None:
         """A lower version that a committed dependent's constraint refuses does not replace
-        the committed one at the start: the committed version is restored, and the
-        reconcile's breaking-change policy decides, as before."""
+        the committed one at the start: the committed version is restored, then the reconcile
+        takes the plugin to the only version left, and lets the dependent go (it served on
+        beside the version it refuses, re-imported against it)."""
         factory.build("polite", "1.0.0", code=greet_code("polite"), requires={"hello": "^1.1"})
         served_at(make_host, factory, "1.1.0", policy=DOWNGRADES).unlink()
         factory.build("hello", "1.0.0", code=counter_code("1.0.0"))
         events.clear()
-        make_host(persist_state=True, policy=DOWNGRADES)
+        host = make_host(persist_state=True, policy=DOWNGRADES)
         assert versions_loaded(events, "hello")[:2] == [("loading", "1.1.0"), ("loaded", "1.1.0")]
+        assert host.hook.greet(name="x") == ["1.0.0:2"]
+        assert host.plugins["polite"].state.value == "failed"
+        assert any(
+            p.kind is ProblemKind.DEPENDENCY_FAILED for p in host.problems() if p.plugin == "polite"
+        )
 
     def test_a_lower_version_not_chosen_leaves_the_committed_one(
         self, make_host: Callable[..., PluginHost], factory: WheelFactory

@@ -142,7 +142,7 @@ def plan(
     pace()
     breaking = _breaking(first, pool, active, api_version, policy)
     if not breaking or breaking_change != "cascade":
-        return Outlook(first, tuple(breaking))
+        return _stranding(Outlook(first, tuple(breaking)), active, policy)
     # The dependents that stand in the way are let go, and the update goes ahead.
     again = without(_victims(breaking))
     # Unless it cannot load even then (it misses a plugin of its own, say): such an update is
@@ -155,7 +155,37 @@ def plan(
     if held:
         again = without(victims)
     let_go = tuple(_let_go(p, active[PluginName(p.involved[0])]) for p in ahead)
-    return Outlook(again, held + let_go, victims)
+    return _stranding(Outlook(again, held + let_go, victims), active, policy)
+
+
+def _stranding(
+    outlook: Outlook, active: Mapping[PluginName, Candidate], policy: VersionPolicy
+) -> Outlook:
+    """``outlook`` with the active plugins its plan strands let go too.
+
+    A plan can choose, for a plugin whose active version left the pool (its wheel gone, its
+    release yanked), a version that an active dependent's constraint refuses: the only one
+    on offer, lower, with downgrades allowed. The dependent is then not chosen (its
+    requirement cannot be met), and, left loaded, it served on beside a version it refuses,
+    re-imported against it. It is let go, as when the plugin it requires goes away.
+    """
+    chosen = outlook.plan.chosen
+    stranded: list[Problem] = []
+    for name, dependent in active.items():
+        if name in chosen or name in outlook.victims:
+            continue
+        for required, constraint in dependent.requires.items():
+            serving = chosen.get(required)
+            if serving is not None and not constraint.allows(
+                serving.version, prerelease=policy.allow_prerelease
+            ):
+                update = Problem(ProblemKind.REFUSED, required, "", version=serving.version_text)
+                stranded.append(_let_go(update, dependent))
+                break
+    if not stranded:
+        return outlook
+    victims = (*outlook.victims, *(PluginName(p.plugin or "") for p in stranded))
+    return Outlook(outlook.plan, (*outlook.problems, *stranded), victims)
 
 
 def _victims(breaking: Sequence[Problem]) -> tuple[PluginName, ...]:
