@@ -183,3 +183,45 @@ class TestListing:
         assert not [e for e in events if e.kind is EventKind.INDEX_UNAVAILABLE]
         del static_index.faults["/simple/"]
         wait_for(lambda: host.problems() == ())
+
+
+class TestManyPagesUnanswered:
+    def test_pages_that_hang_are_asked_a_few_a_poll_in_turn(
+        self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker
+    ) -> None:
+        """Pages that hang one after another are asked after the others, and once three in a
+        row went unanswered, the rest of those the last poll could not read either are left
+        for the next poll, in turn: each poll held on for every such page, and the news of
+        the projects after them waited as long."""
+        publish(static_index, built)
+        hanging = [f"a{n}" for n in range(1, 6)]
+        for name in hanging:
+            static_index.publish(built.build(name, "1.0.0", code=counter_code(name)))
+        host = follow(static_index, timeout=0.3)
+        for name in hanging:
+            static_index.fault(f"/simple/{name}/", Fault(delay=1.0))
+        static_index.yank("hello", "2.0.0", "broken")  # a change: the pages are asked again
+        wait_for(lambda: sorted(unread(host)) == hanging, timeout=30)
+        wait_for(lambda: host.plugins["hello"].version == "1.0.0")
+        static_index.requests.clear()
+        # Whole polls only: the one under way when the requests were cleared is cut.
+        wait_for(lambda: len(_polls(static_index)) > 5, timeout=60)
+        asked = [
+            [p for p in poll if p.split("/")[2] in hanging] for poll in _polls(static_index)[1:5]
+        ]
+        assert all(len(pages) == 3 for pages in asked), asked
+        assert {page for pages in asked for page in pages} == {f"/simple/{n}/" for n in hanging}
+        assert sorted(unread(host)) == hanging  # each keeps its problem, deferred or not
+
+
+def _polls(index: StaticIndex) -> list[list[str]]:
+    """The page requests the index received, split at each poll's requests of the root (its
+    serial, then its listing: two in a row)."""
+    polls: list[list[str]] = []
+    for _method, path, _headers in list(index.requests):
+        if path == "/simple/":
+            if not polls or polls[-1]:
+                polls.append([])
+        elif polls and path.startswith("/simple/"):
+            polls[-1].append(path)
+    return polls

@@ -234,10 +234,13 @@ class Offering:
 
     def _read(self, names: Iterable[str], listed: frozenset[str] | None) -> None:
         """Read the pages of ``names`` (conditionally); a name the index's listing lacks is
-        taken as gone without a request."""
-        for name in names:
+        taken as gone without a request; the pages the last poll could not read last, and
+        maybe not at all (:meth:`UnreadProjects.deferred`)."""
+        for name in self._unread.ordered(names):
             if self._stopping():
                 raise PollStoppedError  # a poll of many projects must not hold up the host's stop
+            if self._unread.deferred(name):
+                continue
             try:
                 page = self._client.project(name) if listed is None or name in listed else None
             except PackageIndexError as exc:
