@@ -54,6 +54,27 @@ class TestMetas:
         plugins = {canonicalize_name("bare"), canonicalize_name("other_plugin")}
         assert meta_lines(metas, _plugin(wheel_factory, "1.0.0"), plugins) == [("meta 1.0.0", "uv")]
 
+    def test_only_the_newest_version_of_a_meta_package_counts(
+        self, wheel_factory: WheelFactory
+    ) -> None:
+        """Two versions of one meta-package at hand (an upgrade dropped beside the old wheel):
+        the highest adds its lines, the other nothing, as pip installs one version of it."""
+        old = wheel_factory.build(
+            "meta", "1.0", group="other.group", requires_dist=["bare", "uv==1.0"]
+        )
+        new = wheel_factory.build(
+            "meta", "2.0", group="other.group", requires_dist=["bare", "uv==2.0"]
+        )
+        metas = metas_of([inspect_wheel(new), inspect_wheel(old)])
+        plugins = {canonicalize_name("bare")}
+        assert meta_lines(metas, _plugin(wheel_factory, "1.0.0"), plugins) == [
+            ("meta 2.0", "uv==2.0")
+        ]
+        metas = metas_of([inspect_wheel(old), inspect_wheel(new)])
+        assert meta_lines(metas, _plugin(wheel_factory, "1.0.0"), plugins) == [
+            ("meta 2.0", "uv==2.0")
+        ]
+
 
 def _nothing_installed(name: str) -> str | None:
     return None

@@ -32,6 +32,7 @@ from ..model.frozen import frozen
 from ..model.names import canonicalize_name
 from ..model.problems import Problem, ProblemKind
 from ..model.specifiers import checked_applies, requirement
+from .shared import version_key
 
 if TYPE_CHECKING:
     from packaging.specifiers import SpecifierSet
@@ -56,9 +57,15 @@ class Meta:
 
 def metas_of(wheels: Iterable[WheelInfo]) -> dict[NormalizedName, tuple[Meta, ...]]:
     """For each distribution a wheel at hand requires, those wheels, with their other
-    requirements: used only for the distributions that are plugins' (:func:`meta_lines`)."""
+    requirements: used only for the distributions that are plugins' (:func:`meta_lines`).
+
+    Of a distribution with several versions at hand, only the one a dependency is served from
+    counts, the highest (:func:`~.shared.version_key`), as ``pip install`` takes one version:
+    meta 2.0 dropped beside meta 1.0 added both their pins, and the plugin was refused ("no
+    single version of uv meets every requirement").
+    """
     found: dict[NormalizedName, list[Meta]] = defaultdict(list)
-    for wheel in wheels:
+    for wheel in _newest(wheels):
         parsed = [parsed for line in wheel.requires_dist if (parsed := _applying(line))]
         who = f"{wheel.distribution} {wheel.version}"
         for name, specifier, _ in parsed:
@@ -84,6 +91,16 @@ def meta_lines(
         if meets:
             added += [(meta.who, line) for name, line in meta.lines if name not in plugins]
     return added
+
+
+def _newest(wheels: Iterable[WheelInfo]) -> list[WheelInfo]:
+    """The highest version at hand of each distribution among ``wheels``."""
+    best: dict[NormalizedName, WheelInfo] = {}
+    for wheel in wheels:
+        name = canonicalize_name(wheel.distribution)
+        if name not in best or version_key(wheel) > version_key(best[name]):
+            best[name] = wheel
+    return list(best.values())
 
 
 @frozen

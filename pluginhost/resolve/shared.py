@@ -27,7 +27,15 @@ if TYPE_CHECKING:
     from packaging.requirements import Requirement
     from packaging.utils import NormalizedName
 
-__all__ = ["Choice", "Need", "Serving", "applicable", "choose_dependencies", "requirements_of"]
+__all__ = [
+    "Choice",
+    "Need",
+    "Serving",
+    "applicable",
+    "choose_dependencies",
+    "requirements_of",
+    "version_key",
+]
 
 
 @frozen
@@ -189,7 +197,7 @@ def _choose(
         return Choice(name, need, None)
     needs = (*(current.needs if current else ()), need)
     fitting = [w for w in wheels if _meets(w, name, needs)]
-    best = max(fitting, key=_version_key, default=None)
+    best = max(fitting, key=version_key, default=None)
     if best is None:
         raise _conflict(plugin, name, needs, wheels, refused, env)
     return Choice(name, need, best)
@@ -234,7 +242,7 @@ def _conflict(
     """The refusal naming who needs what of ``name``, and every version at hand."""
     at_hand = [
         (w.version, str(w.path))
-        for w in sorted(wheels, key=_version_key, reverse=True)
+        for w in sorted(wheels, key=version_key, reverse=True)
         if canonicalize_name(w.distribution) == name
     ]
     if env is not None:
@@ -266,7 +274,9 @@ def _conflict(
     )
 
 
-def _version_key(wheel: WheelInfo) -> tuple[Version, str]:
+def version_key(wheel: WheelInfo) -> tuple[Version, str]:
+    """How the wheels of one distribution are ordered: by PEP 440 version, the highest chosen
+    (one that PEP 440 cannot read sorts lowest), then by path."""
     try:
         return (Version(wheel.version), str(wheel.path))
     except InvalidVersion:
