@@ -33,6 +33,7 @@ __all__ = [
     "Serving",
     "applicable",
     "choose_dependencies",
+    "remembered",
     "requirements_of",
     "version_key",
 ]
@@ -73,6 +74,20 @@ class Choice:
 
 Installed = Callable[[str], str | None]
 """The version of a distribution in the host environment, ``None`` when it has none."""
+
+
+def remembered(installed: Installed) -> Installed:
+    """``installed``, asked once per name: the host's lookup searches ``sys.path`` and parses
+    a METADATA each time (about 0.6 ms), and 40 meta-packages of 1,000 lines naming one
+    library asked it 40,000 times, for 20 s under the host's lock."""
+    known: dict[str, str | None] = {}
+
+    def lookup(name: str) -> str | None:
+        if name not in known:
+            known[name] = installed(name)
+        return known[name]
+
+    return lookup
 
 
 def applicable(who: str, texts: Iterable[str]) -> list[Requirement]:
@@ -124,6 +139,7 @@ def choose_dependencies(
     :raises DependencyConflictError: naming the requirement that no version meets.
     """
     chosen: dict[str, Choice] = {}
+    installed = remembered(installed)
     pending = [(who, req) for req in applicable(plugin, requires_dist)]
     pending += [(by, req) for by, line in more for req in applicable(plugin, [line])]
     while pending:
