@@ -166,6 +166,20 @@ class TestMissingPlugins:
         unmet_requirements([inspect_wheel(_meta(wheel_factory, *lines))], installed)
         assert sorted(asked) == ["gone-plugin", "lib"]
 
+    def test_an_older_version_beside_a_newer_one_is_not_named(
+        self, wheel_factory: WheelFactory
+    ) -> None:
+        """meta 1.0 requires a plugin gone, meta 2.0 beside it one at hand: only meta 2.0
+        counts, and it is met, so nothing is named (the older one is ignored, no error)."""
+        old = wheel_factory.build(
+            "meta", "1.0", group="other.group", requires_dist=["gone-plugin", "uv"]
+        )
+        new = wheel_factory.build("meta", "2.0", group="other.group", requires_dist=["bare"])
+        wheels = [inspect_wheel(old), inspect_wheel(new)]
+        assert missing_plugins(unmet_requirements(wheels, _nothing_installed), []) != []
+        bare = _plugin(wheel_factory, "1.0.0")
+        assert missing_plugins(unmet_requirements(wheels, _nothing_installed), [bare]) == []
+
     def test_met_by_the_environment_or_a_plugin_at_hand(self, wheel_factory: WheelFactory) -> None:
         """A requirement an installed distribution meets is met; a meta-package whose plugin
         is at hand is no problem (its other requirements are that plugin's)."""

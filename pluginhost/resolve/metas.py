@@ -148,7 +148,8 @@ def unmet_requirements(
     wheels: Sequence[WheelInfo], installed: Callable[[str], str | None]
 ) -> tuple[Unmet, ...]:
     """The wheels among ``wheels`` that none of them requires and that require something no
-    wheel at hand and nothing installed meets: checked against the plugins at hand by
+    wheel at hand and nothing installed meets, of each distribution its highest version alone
+    (:func:`metas_of`): checked against the plugins at hand by
     :func:`missing_plugins` (made when the wheels at hand change, not at each look).
 
     :param installed: the version of a distribution in the host environment, or ``None``.
@@ -158,7 +159,7 @@ def unmet_requirements(
     at_hand = {canonicalize_name(w.distribution) for w in wheels}
     required = {name for found in parsed.values() for name, _, _ in found}
     unmet = []
-    for wheel in wheels:
+    for wheel in _newest(wheels):  # an older version beside it is no meta-package any more
         if canonicalize_name(wheel.distribution) in required:
             continue  # a dependency of another wheel: that one's requirements tell
         lines = tuple(
