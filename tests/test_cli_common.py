@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import pwd
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +65,32 @@ class TestHome:
         (tmp_path / "pluginhost.toml").write_text('[pluginhost]\nproject = "greeter"\nhome = "h"\n')
         monkeypatch.chdir(tmp_path)
         assert home(namespace()).resolve() == (tmp_path / "h").resolve()
+
+    def test_default_config_of_another_user_is_refused(self, tmp_path: Path) -> None:
+        """A ./pluginhost.toml that another user owns, or that others may write, is refused by
+        the read-only commands too, naming the file (attack probe 12's F5): it names the home
+        whose documents they read and trust."""
+        if os.geteuid() != 0:
+            pytest.skip("needs root, to give a file to another user")
+        try:
+            mallory = pwd.getpwnam("mallory").pw_uid
+        except KeyError:
+            pytest.skip("needs a second user named mallory")
+        config = tmp_path / "pluginhost.toml"
+        config.write_text('[pluginhost]\nproject = "greeter"\nhome = "h"\n')
+        for owner, mode, reason in (
+            (mallory, 0o644, f"is owned by uid {mallory}"),
+            (0, 0o666, "is writable by group and others"),
+        ):
+            os.chown(config, owner, -1)
+            config.chmod(mode)
+            argv = [sys.executable, "-m", "pluginhost", "list"]
+            done = subprocess.run(
+                argv, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
+            )
+            assert done.returncode != 0
+            expected = f"{config}: config file refused by strict_modes: {config} {reason}"
+            assert expected in done.stderr, done.stderr
 
     def test_no_home(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """With no home, no config and no ./pluginhost.toml, it is a usage error."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pwd
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,8 +12,9 @@ import pytest
 from test_regular import within
 
 from hookspecs import greeter
-from pluginhost import Timeouts, VersionPolicy, WheelLimits
+from pluginhost import Timeouts, TrustError, VersionPolicy, WheelLimits
 from pluginhost.host.config_file import MAX_CONFIG_SIZE, ConfigError, HostConfig
+from pluginhost.testing import WheelFactory
 
 FULL = """
 [pluginhost]
@@ -199,3 +202,104 @@ def test_bad_specs(tmp_path: Path, spec: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as info:
         config.load_specs()
     assert info.value.key == "specs"
+
+
+def _mallory() -> int:
+    """The uid of the second user, ``mallory``; these tests need root and her."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to give a file to another user")
+    try:
+        return pwd.getpwnam("mallory").pw_uid
+    except KeyError:
+        pytest.skip("needs a second user named mallory")
+
+
+EVIL = """
+[pluginhost]
+project = "greeter"
+specs = ["hookspecs.greeter:GreeterSpec"]
+home = "home"
+watch = ["evil-wheels"]
+strict_modes = false
+environment = false
+"""
+
+
+class TestStrictModes:
+    """The configuration file gets strict modes' owner and mode checks, always: it can turn
+    them off and name the folders the host imports from (attack probe 12's F5)."""
+
+    def test_owned_by_another_user(self, tmp_path: Path) -> None:
+        """A file another user owns is refused, though it turns strict modes off."""
+        path = write(tmp_path, EVIL)
+        os.chown(path, _mallory(), -1)
+        with pytest.raises(TrustError) as caught:
+            HostConfig.from_file(path)
+        assert caught.value.path == str(path)
+        assert f"is owned by uid {_mallory()}" in caught.value.reason, caught.value.reason
+        assert caught.value.reason.startswith("config file refused by strict_modes: ")
+
+    @pytest.mark.parametrize(
+        ("mode", "who"), [(0o666, "group and others"), (0o646, "others"), (0o664, "group")]
+    )
+    def test_writable_by_others(self, tmp_path: Path, mode: int, who: str) -> None:
+        """A file of this user that group or others may write is refused, naming the mode."""
+        path = write(tmp_path, EVIL)
+        path.chmod(mode)
+        with pytest.raises(TrustError, match=f"writable by {who} \\(mode {oct(mode)}"):
+            HostConfig.from_file(path)
+
+    def test_a_folder_above_writable_by_others(self, tmp_path: Path) -> None:
+        """A folder above the file that others may write (not sticky) is refused: they could
+        put another file in its place."""
+        folder = tmp_path / "open"
+        folder.mkdir()
+        folder.chmod(0o777)
+        path = write(folder, EVIL)
+        with pytest.raises(TrustError, match=f"{folder} is writable by group and others"):
+            HostConfig.from_file(path)
+
+    def test_a_link_is_followed_and_the_file_reached_checked(self, tmp_path: Path) -> None:
+        """A link is followed, as documented: to a safe file it reads it; to another
+        user's file, that file is refused, named."""
+        safe = write(tmp_path, FULL, "real.toml")
+        link = tmp_path / "pluginhost.toml"
+        link.symlink_to(safe)
+        assert HostConfig.from_file(link).path == safe
+        theirs = write(tmp_path, EVIL, "theirs.toml")
+        os.chown(theirs, _mallory(), -1)
+        link.unlink()
+        link.symlink_to(theirs)
+        with pytest.raises(TrustError) as caught:
+            HostConfig.from_file(link)
+        assert caught.value.path == str(theirs)
+
+    def test_a_safe_file_still_reads(self, tmp_path: Path) -> None:
+        """This user's file, mode 0o644 or 0o600, in a private folder is read as before."""
+        path = write(tmp_path, FULL)
+        for mode in (0o644, 0o600):
+            path.chmod(mode)
+            assert HostConfig.from_file(path).strict_modes is False
+
+    def test_run_refuses_her_config_before_anything_runs(self, tmp_path: Path) -> None:
+        """``pluginhost run --config`` on mallory's file (mode 666, strict_modes = false, a
+        watched folder of hers) exits with the error naming the file; her wheel is never
+        imported (root's host ran it as uid 0)."""
+        mallory = _mallory()
+        marker = tmp_path / "PWNED"
+        WheelFactory(tmp_path / "evil-wheels").build(
+            "evil", code=f"open({str(marker)!r}, 'w').write('ran')\n"
+        )
+        path = write(tmp_path, EVIL)
+        os.chown(path, mallory, -1)
+        path.chmod(0o666)
+        env = dict(os.environ, PYTHONPATH=str(Path(__file__).parent.parent))
+        argv = [sys.executable, "-m", "pluginhost", "run", "--config", str(path)]
+        done = subprocess.run(
+            argv, capture_output=True, text=True, env=env, timeout=60, check=False
+        )
+        assert done.returncode != 0
+        assert f"error: {path}: config file refused by strict_modes:" in done.stderr, done.stderr
+        assert f"{path} is owned by uid {mallory}" in done.stderr
+        assert not marker.exists()
+        assert not (tmp_path / "home").exists()

@@ -22,6 +22,7 @@ from pluginhost import (
     PluginHost,
     PluginState,
     ProblemKind,
+    WheelLimits,
 )
 from pluginhost.discover.candidates import candidate_from_wheel, inspect_plugin_wheel
 from pluginhost.host.dependencies import environment_version
@@ -172,6 +173,73 @@ class TestShared:
         assert "bare" not in host.load_order()
         (problem,) = [p for p in host.problems() if p.plugin == "bare"]
         assert "meta 1.0.0 needs sharedlib>=2" in problem.message, problem.message
+
+    def test_two_versions_of_a_meta_package_serve_the_newest(
+        self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path
+    ) -> None:
+        """meta 1.0 (``sharedlib==1.0.0``) and meta 2.0 (``sharedlib==2.0.0``) side by side
+        serve the plugin with what meta 2.0 requires, as ``pip install`` would: both added
+        their pins and the plugin was refused (attack probe 12's F3). Dropping meta 2.0 beside
+        meta 1.0 while the plugin serves swaps it to sharedlib 2.0.0."""
+        _lib(factory, "1.0.0")
+        _lib(factory, "2.0.0")
+        code = greet_code("x").replace('return "x"', "import sharedlib; return sharedlib.VALUE")
+        factory.build("bare", "1.0.0", code=code)
+        for version in ("1.0", "2.0"):
+            factory.build(
+                "meta",
+                version,
+                group="other.group",
+                requires_dist=["bare", f"sharedlib=={version}.0"],
+            )
+        host = make_host()
+        assert host.load_order() == ("bare",), host.problems()
+        assert host.hook.greet(name="x") == ["2.0.0"]
+        assert host.problems() == ()
+
+    def test_a_meta_package_upgrade_dropped_beside_the_old_one(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """meta 2.0 dropped beside meta 1.0 while the plugin serves: no problem, the plugin
+        serves on, and its next version takes meta 2.0's requirements."""
+        _lib(factory, "1.0.0")
+        _lib(factory, "2.0.0")
+        code = greet_code("x").replace('return "x"', "import sharedlib; return sharedlib.VALUE")
+        factory.build("bare", "1.0.0", code=code)
+        meta = ["bare", "sharedlib==1.0.0"]
+        factory.build("meta", "1.0", group="other.group", requires_dist=meta)
+        host = make_host()
+        assert host.hook.greet(name="x") == ["1.0.0"]
+        meta = ["bare", "sharedlib==2.0.0"]
+        factory.build("meta", "2.0", group="other.group", requires_dist=meta)
+        factory.build("bare", "1.0.1", code=code)
+        host.refresh()
+        assert host.wait_idle(20)
+        assert host.plugins["bare"].version == "1.0.1", host.problems()
+        assert host.hook.greet(name="x") == ["2.0.0"]
+        assert host.problems() == ()
+
+    def test_too_many_lines_from_meta_packages_refuse_the_swap(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        """Past WheelLimits.max_requirements, the lines the meta-packages of a plugin add
+        together refuse its new version, naming the plugin and them; the serving version
+        serves on (40 metas of 1,000 lines each made a swap take 21 s: attack probe 12's M4)."""
+        lines = [f"pluggy>=0.{j}" for j in range(20)]  # met by the environment's pluggy
+        factory.build("bare", "1.0.0", code=greet_code("one"))
+        factory.build("meta0", "1.0", group="other.group", requires_dist=["bare", *lines])
+        host = make_host(limits=WheelLimits(max_requirements=50))
+        assert host.hook.greet(name="x") == ["one"]
+        for i in (1, 2):
+            factory.build(f"meta{i}", "1.0", group="other.group", requires_dist=["bare", *lines])
+        factory.build("bare", "1.0.1", code=greet_code("two"))
+        host.refresh()
+        assert host.wait_idle(20)
+        assert host.hook.greet(name="x") == ["one"]
+        assert host.plugins["bare"].version == "1.0.0"
+        (problem,) = [p for p in host.problems() if p.plugin == "bare"]
+        assert "meta0 1.0, meta1 1.0, meta2 1.0" in problem.message, problem.message
+        assert "more than 50 requirement lines" in problem.message, problem.message
 
     def test_a_meta_package_of_another_version_adds_nothing(
         self, factory: WheelFactory, make_host: MakeHost, tmp_path: Path

@@ -27,6 +27,11 @@ Example::
     poll_interval = 30
     rollout = { steps = [[0, 10], [1800, 50], [7200, 100]] }
 
+The file can turn strict modes off and name the folders the host imports from, so it is
+checked first, always, as strict modes check a watched folder: owned by this user or root, not
+writable by group or others, nor is any folder above it; a link is followed, and the file
+reached is checked (:class:`~pluginhost.TrustError` otherwise).
+
 Besides ``project`` and ``specs``, the keys are the fields of :class:`Settings` that carry a
 :class:`FileKey`, read by its kind. Every error names the file and the key, so that an operator
 can fix it without reading code.
@@ -44,7 +49,8 @@ from typing import Any, Final
 
 import attrs
 
-from ..model.errors import PluginHostError, SettingsError, VersionError
+from ..discover.trust import unsafe_path
+from ..model.errors import PluginHostError, SettingsError, TrustError, VersionError
 from ..model.frozen import frozen
 from ..state.regular import read_small
 from .host import PluginHost
@@ -97,8 +103,10 @@ class HostConfig(Settings):
         """Read a ``pluginhost.toml`` or a ``pyproject.toml``.
 
         :raises ConfigError: naming the file and the key at fault.
+        :raises TrustError: when the file fails strict modes (:func:`_check_owner`).
         """
         file = Path(path).resolve()  # a link followed: the file it leads to is read
+        _check_owner(file)
         try:
             # A regular file only, bounded: a FIFO named by --config blocked every command.
             text = read_small(str(file), max_size=MAX_CONFIG_SIZE).decode("utf-8")
@@ -141,6 +149,21 @@ class HostConfig(Settings):
         except ValueError as exc:  # pluggy: a spec without hooks of this project
             hint = f"{exc} (name a class: 'module:Class')"
             raise ConfigError(hint, path=self.path, key="specs") from exc
+
+
+def _check_owner(file: Path) -> None:
+    """Refuse a configuration file that another user could have written, whatever it says.
+
+    The file can turn strict modes off and name the folders whose wheels the host imports, so
+    it gets their checks itself, always, before a key of it applies: the file reached and
+    every folder above it owned by this user or root, and not writable by group or others
+    (a mallory-owned file of mode 666 made root's host import her wheel).
+
+    :raises TrustError: naming the file and the component at fault.
+    """
+    reason = unsafe_path(file)
+    if reason is not None:
+        raise TrustError(f"config file refused by strict_modes: {reason}", path=file)
 
 
 def _root_table(document: Mapping[str, Any], file: Path) -> tuple[str, Mapping[str, Any]]:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from ..discover.archive import WheelLimits
 from ..discover.sources import Scan
 from ..discover.wheel import WheelInfo
 from ..install.deps import DepSites, requires_dist_of
@@ -74,6 +75,7 @@ class SharedDependencies:
     :param finder: the host's import finder, which serves their modules.
     :param reaper: watches the modules of versions let go of (leaks are told by the host).
     :param installed: the version of a distribution in the host environment.
+    :param meta_limit: the most requirement lines meta-packages may add to one plugin.
     """
 
     def __init__(
@@ -82,11 +84,13 @@ class SharedDependencies:
         finder: PluginFinder,
         reaper: Reaper,
         installed: Callable[[str], str | None] = environment_version,
+        meta_limit: int = WheelLimits().max_requirements,
     ) -> None:
         self._sites = sites
         self._finder = finder
         self._reaper = reaper
         self._installed = installed
+        self._meta_limit = meta_limit
         self._serving: dict[str, DepRecord] = {}
         # The change under way: the plugins changing, and the dependencies swapped for them.
         self._changing: frozenset[str] = frozenset()
@@ -112,7 +116,7 @@ class SharedDependencies:
         """The shared dependencies of a home, served from its ``deps/`` folder."""
         root = config.site_root.parent / "deps"
         sites = DepSites(root, config.staging_root, config.limits, validated, config.verify_sites)
-        shared = cls(sites, finder, reaper)
+        shared = cls(sites, finder, reaper, meta_limit=config.limits.max_requirements)
         shared.validated = validated
         return shared
 
@@ -241,9 +245,14 @@ class SharedDependencies:
             self._installed,
             self._refused,
             linked={canonicalize_name(s.distribution) for s in candidate.plugin_requires.values()},
-            more=meta_lines(self._metas, candidate, self._plugins) if self._metas else (),
+            more=self._meta_lines(candidate),
             itself=(candidate.dist_key, candidate.version_text),
         )
+
+    def _meta_lines(self, candidate: Candidate) -> list[tuple[str, str]]:
+        if not self._metas:
+            return []
+        return meta_lines(self._metas, candidate, self._plugins, self._meta_limit)
 
     def _requires_of(self, record: DepRecord) -> tuple[str, ...]:
         """A serving dependency's ``Requires-Dist`` lines: its wheel's, when at hand, else its

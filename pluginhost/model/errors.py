@@ -8,7 +8,8 @@ fits, so ``except ValueError`` keeps working for code that does not know pluginh
     │   └── VersionError                    a version or constraint string cannot be parsed
     │       └── UnorderableVersionError     a constraint cannot order a version (an epoch)
     ├── WheelError (ValueError)             a wheel is refused before anything is written
-    ├── TrustError (PermissionError)        a folder, wheel or trust file fails the trust policy
+    ├── TrustError (PermissionError)        a folder, wheel, trust or config file fails the
+    │                                       trust policy
     ├── InstallError (OSError)              installing a valid wheel failed on the filesystem
     ├── StoreError (OSError)                a stored document (the registry) has no usable copy,
     │                                       or the filesystem refused a write
@@ -157,7 +158,8 @@ class WheelError(PluginHostError, ValueError):
 
 
 class TrustError(PluginHostError, PermissionError):
-    """A watched folder, a wheel, the home or the trust file fails the trust policy.
+    """A watched folder, a wheel, the home, the trust file or the configuration file fails the
+    trust policy.
 
     Nothing of a refused wheel is read beyond its file's owner, mode and hash.
     """

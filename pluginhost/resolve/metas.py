@@ -28,10 +28,12 @@ from packaging.version import InvalidVersion
 
 from ..discover.wheel import WheelInfo
 from ..model.candidate import Candidate
+from ..model.errors import ResolutionError
 from ..model.frozen import frozen
 from ..model.names import canonicalize_name
 from ..model.problems import Problem, ProblemKind
 from ..model.specifiers import checked_applies, requirement
+from .shared import remembered, version_key
 
 if TYPE_CHECKING:
     from packaging.specifiers import SpecifierSet
@@ -46,7 +48,9 @@ class Meta:
 
     :param who: the wheel, as a need names it (``"tox-uv 1.37.1"``).
     :param specifier: what it requires of that distribution.
-    :param lines: its other requirements that apply here, with their normalized names.
+    :param lines: its requirements that apply here, with their normalized names: one tuple
+        shared by the wheel's metas (a tuple of the others for each made a wheel of 5,000 lines
+        cost 25 million steps).
     """
 
     who: str
@@ -56,15 +60,23 @@ class Meta:
 
 def metas_of(wheels: Iterable[WheelInfo]) -> dict[NormalizedName, tuple[Meta, ...]]:
     """For each distribution a wheel at hand requires, those wheels, with their other
-    requirements: used only for the distributions that are plugins' (:func:`meta_lines`)."""
+    requirements: used only for the distributions that are plugins' (:func:`meta_lines`).
+
+    Of a distribution with several versions at hand, only the one a dependency is served from
+    counts, the highest (:func:`~.shared.version_key`), as ``pip install`` takes one version:
+    meta 2.0 dropped beside meta 1.0 added both their pins, and the plugin was refused ("no
+    single version of uv meets every requirement").
+    """
     found: dict[NormalizedName, list[Meta]] = defaultdict(list)
-    for wheel in wheels:
+    for wheel in _newest(wheels):
         parsed = [parsed for line in wheel.requires_dist if (parsed := _applying(line))]
+        names = {name for name, _, _ in parsed}
+        if len(names) < 2:
+            continue  # nothing to add to what it requires
         who = f"{wheel.distribution} {wheel.version}"
+        lines = tuple((name, line) for name, _, line in parsed)
         for name, specifier, _ in parsed:
-            others = tuple((n, line) for n, _, line in parsed if n != name)
-            if others:
-                found[name].append(Meta(who, specifier, others))
+            found[name].append(Meta(who, specifier, lines))
     return {name: tuple(metas) for name, metas in found.items()}
 
 
@@ -72,18 +84,49 @@ def meta_lines(
     metas: Mapping[NormalizedName, tuple[Meta, ...]],
     candidate: Candidate,
     plugins: Collection[NormalizedName],
+    limit: int,
 ) -> list[tuple[str, str]]:
     """The ``(who, line)`` requirements the meta-packages of ``candidate``'s version add to
-    its own, but those naming a plugin's distribution (``plugins``)."""
-    added = []
-    for meta in metas.get(candidate.dist_key, ()):
+    its own, but those naming its distribution or another plugin's (``plugins``).
+
+    :param limit: the most lines they may add together, as one wheel may hold
+        (:attr:`~pluginhost.WheelLimits.max_requirements`): each wheel within it, 40 of them
+        naming one plugin added 40,000.
+    :raises ResolutionError: naming the plugin and its meta-packages, when they add more.
+    """
+    added: list[tuple[str, str]] = []
+    own = candidate.dist_key
+    for meta in metas.get(own, ()):
         try:
             meets = meta.specifier.contains(candidate.version_text, prereleases=True)
         except InvalidVersion:  # a semver text PEP 440 cannot read: no meta-package meant it
             continue
         if meets:
-            added += [(meta.who, line) for name, line in meta.lines if name not in plugins]
+            added += [(meta.who, line) for n, line in meta.lines if n != own and n not in plugins]
+            if len(added) > limit:
+                raise _too_many(candidate, metas[own], limit)
     return added
+
+
+def _too_many(candidate: Candidate, metas: Sequence[Meta], limit: int) -> ResolutionError:
+    whose = list(dict.fromkeys(meta.who for meta in metas))
+    named = ", ".join(whose[:10]) + (f" and {len(whose) - 10} more" if len(whose) > 10 else "")
+    reason = (
+        f"the meta-packages of {candidate.display} {candidate.version_text} ({named}) add more"
+        f" than {limit} requirement lines to it, the most one wheel may hold"
+        " (WheelLimits.max_requirements)"
+    )
+    return ResolutionError(reason, plugin=candidate.name)
+
+
+def _newest(wheels: Iterable[WheelInfo]) -> list[WheelInfo]:
+    """The highest version at hand of each distribution among ``wheels``."""
+    best: dict[NormalizedName, WheelInfo] = {}
+    for wheel in wheels:
+        name = canonicalize_name(wheel.distribution)
+        if name not in best or version_key(wheel) > version_key(best[name]):
+            best[name] = wheel
+    return list(best.values())
 
 
 @frozen
@@ -105,16 +148,18 @@ def unmet_requirements(
     wheels: Sequence[WheelInfo], installed: Callable[[str], str | None]
 ) -> tuple[Unmet, ...]:
     """The wheels among ``wheels`` that none of them requires and that require something no
-    wheel at hand and nothing installed meets: checked against the plugins at hand by
+    wheel at hand and nothing installed meets, of each distribution its highest version alone
+    (:func:`metas_of`): checked against the plugins at hand by
     :func:`missing_plugins` (made when the wheels at hand change, not at each look).
 
     :param installed: the version of a distribution in the host environment, or ``None``.
     """
+    installed = remembered(installed)  # asked per line, of a few names
     parsed = {w.path: [p for line in w.requires_dist if (p := _applying(line))] for w in wheels}
     at_hand = {canonicalize_name(w.distribution) for w in wheels}
     required = {name for found in parsed.values() for name, _, _ in found}
     unmet = []
-    for wheel in wheels:
+    for wheel in _newest(wheels):  # an older version beside it is no meta-package any more
         if canonicalize_name(wheel.distribution) in required:
             continue  # a dependency of another wheel: that one's requirements tell
         lines = tuple(

@@ -27,7 +27,16 @@ if TYPE_CHECKING:
     from packaging.requirements import Requirement
     from packaging.utils import NormalizedName
 
-__all__ = ["Choice", "Need", "Serving", "applicable", "choose_dependencies", "requirements_of"]
+__all__ = [
+    "Choice",
+    "Need",
+    "Serving",
+    "applicable",
+    "choose_dependencies",
+    "remembered",
+    "requirements_of",
+    "version_key",
+]
 
 
 @frozen
@@ -65,6 +74,20 @@ class Choice:
 
 Installed = Callable[[str], str | None]
 """The version of a distribution in the host environment, ``None`` when it has none."""
+
+
+def remembered(installed: Installed) -> Installed:
+    """``installed``, asked once per name: the host's lookup searches ``sys.path`` and parses
+    a METADATA each time (about 0.6 ms), and 40 meta-packages of 1,000 lines naming one
+    library asked it 40,000 times, for 20 s under the host's lock."""
+    known: dict[str, str | None] = {}
+
+    def lookup(name: str) -> str | None:
+        if name not in known:
+            known[name] = installed(name)
+        return known[name]
+
+    return lookup
 
 
 def applicable(who: str, texts: Iterable[str]) -> list[Requirement]:
@@ -116,6 +139,7 @@ def choose_dependencies(
     :raises DependencyConflictError: naming the requirement that no version meets.
     """
     chosen: dict[str, Choice] = {}
+    installed = remembered(installed)
     pending = [(who, req) for req in applicable(plugin, requires_dist)]
     pending += [(by, req) for by, line in more for req in applicable(plugin, [line])]
     while pending:
@@ -189,7 +213,7 @@ def _choose(
         return Choice(name, need, None)
     needs = (*(current.needs if current else ()), need)
     fitting = [w for w in wheels if _meets(w, name, needs)]
-    best = max(fitting, key=_version_key, default=None)
+    best = max(fitting, key=version_key, default=None)
     if best is None:
         raise _conflict(plugin, name, needs, wheels, refused, env)
     return Choice(name, need, best)
@@ -234,7 +258,7 @@ def _conflict(
     """The refusal naming who needs what of ``name``, and every version at hand."""
     at_hand = [
         (w.version, str(w.path))
-        for w in sorted(wheels, key=_version_key, reverse=True)
+        for w in sorted(wheels, key=version_key, reverse=True)
         if canonicalize_name(w.distribution) == name
     ]
     if env is not None:
@@ -266,7 +290,9 @@ def _conflict(
     )
 
 
-def _version_key(wheel: WheelInfo) -> tuple[Version, str]:
+def version_key(wheel: WheelInfo) -> tuple[Version, str]:
+    """How the wheels of one distribution are ordered: by PEP 440 version, the highest chosen
+    (one that PEP 440 cannot read sorts lowest), then by path."""
     try:
         return (Version(wheel.version), str(wheel.path))
     except InvalidVersion:
