@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from conftest import greet_code
 
-from pluginhost import Diagnosis, Finding, PluginHost
+from pluginhost import Diagnosis, Finding, HostStateError, PluginHost
 from pluginhost.host.doctor import diagnose
 from pluginhost.host.homeview import read_home
 from pluginhost.testing import WheelFactory
@@ -89,3 +90,26 @@ class TestDiagnosis:
         assert stopped.problems == running.problems
         assert Finding("lock", True, f"no host is running on {host.home}") in stopped.findings
         assert stopped.to_json()["ok"] is False
+
+
+class TestLockFile:
+    def test_a_lock_that_is_no_regular_file(
+        self, make_host: MakeHost, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """A directory at home/lock, which start() refuses, is a problem doctor names (it was
+        taken for a home no host runs on)."""
+        home = stopped_home(make_host, factory, tmp_path)
+        (home / "lock").unlink()
+        (home / "lock").mkdir(mode=0o700)
+        report = Diagnosis.read(home)
+        assert (
+            Finding(
+                "lock",
+                False,
+                f"{home / 'lock'}: cannot open the lock file: it is a directory, not a regular "
+                "file: no host can lock it (remove it; a start makes a new one)",
+            )
+            in report.problems
+        )
+        with pytest.raises(HostStateError, match="it is a directory, not a regular file"):
+            make_host()

@@ -77,7 +77,7 @@ class Diagnosis:
 
         :raises HostStateError: when ``home`` is not a pluginhost home.
         """
-        view = read_home(Path(home))
+        view = read_home(Path(home), lock_errors=True)
         return cls(view.home, tuple(diagnose(view)))
 
     @property
@@ -111,6 +111,10 @@ def diagnose(view: HomeView) -> list[Finding]:
 
 
 def _lock(view: HomeView) -> Iterator[Finding]:
+    if "lock" in view.errors:
+        # No host can lock it, and whether one runs cannot be told: start() refuses it.
+        yield Finding("lock", False, f"{view.home / 'lock'}: {view.errors['lock']}")
+        return
     if view.holder is None:
         yield Finding("lock", True, f"no host is running on {view.home}")
         if view.status is not None:
@@ -135,7 +139,8 @@ def _lock(view: HomeView) -> Iterator[Finding]:
 
 def _documents(view: HomeView) -> Iterator[Finding]:
     for name, reason in sorted(view.errors.items()):
-        yield Finding("documents", False, f"{name} cannot be read: {reason}")
+        if name != "lock":  # told by _lock
+            yield Finding("documents", False, f"{name} cannot be read: {reason}")
     if view.status is None and STATUS_FILE not in view.errors:
         yield Finding("documents", True, "no status.json yet: reports come from the registry")
 
