@@ -113,3 +113,19 @@ class TestLockFile:
         )
         with pytest.raises(HostStateError, match="it is a directory, not a regular file"):
             make_host()
+
+
+class TestQuarantine:
+    def test_damaged_quarantine_entries(
+        self, make_host: MakeHost, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """An unreadable verdict and a loading marker that is a directory are named (doctor
+        found no problem in either)."""
+        home = stopped_home(make_host, factory, tmp_path)
+        (home / "quarantine" / "bad.json").write_text("{")
+        (home / "quarantine" / "loading" / "99999").mkdir()
+        assert [f.message for f in Diagnosis.read(home).problems if f.check == "quarantine"] == [
+            f"{home}/quarantine/bad.json: unreadable, not honoured: Expecting property name "
+            "enclosed in double quotes: line 1 column 2 (char 1)",
+            f"{home}/quarantine/loading/99999: loading marker is a directory, not a regular file",
+        ]

@@ -14,6 +14,7 @@ from ..discover.home_check import home_faults
 from ..install.site_record import site_fault
 from ..model.errors import StoreError
 from ..model.frozen import frozen
+from ..state import quarantine
 from ..state.audit import AUDIT_NAME, verify_audit
 from .homeview import HomeView, read_home
 from .statusdoc import STATUS_FILE
@@ -106,6 +107,7 @@ def diagnose(view: HomeView) -> list[Finding]:
         *_permissions(view.home),
         *_trust(view.home),
         *_audit(view.home),
+        *_quarantine(view.home),
     ]
     return sorted(findings, key=lambda f: not f.ok)
 
@@ -236,3 +238,8 @@ def _audit(home: Path) -> Iterator[Finding]:
         yield Finding("audit", fault.crash, f"{path}: {fault}")
     if not any(not f.crash for f in faults):
         yield Finding("audit", True, f"{path}: intact")
+
+
+def _quarantine(home: Path) -> Iterator[Finding]:
+    for fault in quarantine.home_faults(home):
+        yield Finding("quarantine", False, fault)
