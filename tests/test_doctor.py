@@ -3,13 +3,14 @@ head guard against (its lock probe is tested with HomeLock, in test_store.py).""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from conftest import greet_code
 
-from pluginhost import Diagnosis, Finding, HostStateError, PluginHost
+from pluginhost import Diagnosis, Finding, HostStateError, PluginHost, StoreError
 from pluginhost.host.doctor import diagnose
 from pluginhost.host.homeview import read_home
 from pluginhost.testing import WheelFactory
@@ -128,4 +129,33 @@ class TestQuarantine:
             f"{home}/quarantine/bad.json: unreadable, not honoured: Expecting property name "
             "enclosed in double quotes: line 1 column 2 (char 1)",
             f"{home}/quarantine/loading/99999: loading marker is a directory, not a regular file",
+        ]
+
+
+class TestHomeDocuments:
+    def test_a_directory_at_disabled_json(
+        self, make_host: MakeHost, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """A directory at home/disabled.json, on which start() raises, is a problem doctor
+        names (it said "no problems found")."""
+        home = stopped_home(make_host, factory, tmp_path)
+        (home / "disabled.json").mkdir()
+        assert [f.message for f in Diagnosis.read(home).problems] == [
+            f"{home}/disabled.json: unusable: is unreadable (is a directory, not a regular "
+            "file); backup is missing (start() refuses it)"
+        ]
+        with pytest.raises(StoreError, match="is a directory, not a regular file"):
+            make_host()
+
+    def test_a_site_dir_replaced_by_a_file(
+        self, make_host: MakeHost, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """A site dir of the registry with a file in its place is said to be one, not missing."""
+        home = stopped_home(make_host, factory, tmp_path)
+        (site,) = home.glob("site/hello-*")
+        shutil.rmtree(site)
+        site.write_text("")
+        assert problems(home) == [
+            f"site dir {site} is in the registry, but it is a regular file, not a directory "
+            "(its plugin is not imported)"
         ]

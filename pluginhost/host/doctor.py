@@ -5,6 +5,7 @@ and :class:`Diagnosis`, on the home of a running host or of a stopped one.
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -16,6 +17,9 @@ from ..model.errors import StoreError
 from ..model.frozen import frozen
 from ..state import quarantine
 from ..state.audit import AUDIT_NAME, verify_audit
+from ..state.disabled import DisabledList
+from ..state.fs import describe
+from ..state.regular import kind_of
 from .homeview import HomeView, read_home
 from .statusdoc import STATUS_FILE
 
@@ -100,6 +104,7 @@ def diagnose(view: HomeView) -> list[Finding]:
     findings = [
         *_lock(view),
         *_documents(view),
+        *_disabled(view.home),
         *_problems(view),
         *_leaks(view),
         *_site_dirs(view),
@@ -147,6 +152,14 @@ def _documents(view: HomeView) -> Iterator[Finding]:
         yield Finding("documents", True, "no status.json yet: reports come from the registry")
 
 
+def _disabled(home: Path) -> Iterator[Finding]:
+    # What start() raises on, told here: a directory there was "no problems found".
+    try:
+        DisabledList(home).peek()
+    except StoreError as exc:
+        yield Finding("documents", False, f"{exc} (start() refuses it)")
+
+
 def _problems(view: HomeView) -> Iterator[Finding]:
     for problem in (view.status or {}).get("problems", []):
         check = _PROBLEM_CHECKS.get(problem["kind"], problem["kind"])
@@ -174,8 +187,22 @@ def _site_dirs(view: HomeView) -> Iterator[Finding]:
     for name in sorted(referenced):
         # Only a direct child of site/: never follow a path a document could smuggle in.
         site = site_root / Path(name).name
-        if not site.is_dir():
+        try:
+            mode = os.lstat(site).st_mode
+        except FileNotFoundError:
             yield Finding("site_dirs", False, f"site dir {name} is in the registry but missing")
+            continue
+        except OSError as exc:
+            yield Finding("site_dirs", False, f"site dir {site} cannot be read: {describe(exc)}")
+            continue
+        if not stat.S_ISDIR(mode):
+            # Not "missing": something was put in its place (never imported through).
+            yield Finding(
+                "site_dirs",
+                False,
+                f"site dir {site} is in the registry, but it is {kind_of(mode)}, not a directory "
+                "(its plugin is not imported)",
+            )
             continue
         fault = site_fault(site)
         if fault is not None:
