@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import stat
@@ -318,6 +319,55 @@ class TestChain:
         assert faults(tmp_path / "audit.log") == [
             "no audit.head: lines removed from the end go unseen"
         ]
+
+    @pytest.mark.parametrize(
+        ("damage", "found"),
+        [
+            ("removed", "no audit.head beside a log of 2 line(s)"),
+            (
+                "garbled",
+                "audit.head unusable: is truncated or not JSON (Expecting value: line 1 column 1 "
+                "(char 0)); backup is missing",
+            ),
+            (
+                "kept",
+                "audit.head recorded 3 line(s), the last of which the log (of 2 lines) does not "
+                "have there: lines removed from the end, or the head replaced",
+            ),
+        ],
+    )
+    def test_a_start_does_not_launder_a_cut_log(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: str, found: str
+    ) -> None:
+        """The last line removed, the head removed, garbled or kept: the next start records a
+        ``recover`` entry saying what it found and warns, and --verify still reports it (it
+        said "intact" once the start had anchored the head again in silence)."""
+        self.write(tmp_path, 3)
+        path, head = tmp_path / "audit.log", tmp_path / "audit.head"
+        path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:-1]))
+        if damage == "removed":
+            head.unlink()
+        elif damage == "garbled":
+            head.write_text("garbage")
+        assert faults(path)
+        with caplog.at_level(logging.WARNING, logger="pluginhost"):
+            self.write(tmp_path, 0)
+        told = f"{found}; the head was anchored again on the log as found"
+        assert f"{path}: {found}; recorded in the log" in [r.getMessage() for r in caplog.records]
+        assert faults(path) == [f"line 3: the start here found: {told}"]
+        recover = list(read_audit(path))[2]
+        assert isinstance(recover, AuditEntry)
+        assert (recover.action, recover.outcome, recover.reason) == ("recover", "warning", told)
+        self.write(tmp_path, 1)
+        assert faults(path) == [f"line 3: the start here found: {told}"]
+
+    def test_a_start_after_a_clean_stop_records_nothing(self, tmp_path: Path) -> None:
+        """A head that vouches for the log, or one behind it (a kill before the anchor), is
+        trusted: no ``recover`` entry, no fault."""
+        self.write(tmp_path, 2)
+        self.write(tmp_path, 0)
+        assert [e.action for e in entries(tmp_path / "audit.log")] == ["install", "install"]
+        assert faults(tmp_path / "audit.log") == []
 
     def test_head_is_private(self, tmp_path: Path) -> None:
         """The head is written like the log: private."""

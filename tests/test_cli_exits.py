@@ -208,6 +208,33 @@ class TestStoppedHost:
         assert doc["host"]["last_seen"] <= time.time()
         assert [p["name"] for p in doc["plugins"]] == ["hello"]
 
+    def test_a_lock_that_is_no_regular_file_is_named_never_waited_on(
+        self, tmp_path: Path, stopped_home: Path
+    ) -> None:
+        """A FIFO or a directory in place of home/lock: list, status and graph fail at once
+        naming the file and what it is (a FIFO blocked them forever), doctor reports it."""
+        lock = stopped_home / "lock"
+        env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), NO_COLOR="1")
+        for make, kind in ((lambda: os.mkfifo(lock, 0o600), "a FIFO"), (lock.mkdir, "a directory")):
+            lock.unlink()  # the host's regular file, then the FIFO: the directory comes last
+            make()
+            for args in (["list"], ["status", "hello"], ["graph"], ["doctor"]):
+                proc = subprocess.run(
+                    [sys.executable, "-m", "pluginhost", *args, "--home", str(stopped_home)],
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    timeout=30,
+                    check=False,
+                )
+                told = f"{lock}: cannot open the lock file: it is {kind}, not a regular file"
+                if args == ["doctor"]:
+                    assert proc.returncode == 3, proc.stdout
+                    assert f"PROBLEM  lock            {told}" in proc.stdout
+                else:
+                    assert proc.returncode == 1, proc.stdout
+                    assert proc.stderr.startswith(f"pluginhost: error: {told}: no host can")
+
 
 class TestJsonDocuments:
     def test_audit_verify(self, tmp_path: Path, stopped_home: Path) -> None:

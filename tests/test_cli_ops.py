@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -97,6 +99,32 @@ class TestNoHome:
             assert proc.stdout == ""
         assert not (tmp_path / "nohome").exists()
         assert list((tmp_path / "empty").iterdir()) == []
+
+
+class TestNames:
+    @pytest.mark.parametrize("command", ["disable", "enable", "remove", "release"])
+    def test_a_name_no_plugin_can_have_is_a_usage_error(
+        self, tmp_path: Path, stopped_home: Path, command: str
+    ) -> None:
+        """Empty, a path, a newline, 5,000 characters or bytes that are not UTF-8: exit 2
+        saying why, the name escaped (disable recorded them in the home, printed raw)."""
+        names: list[str | bytes] = ["", "../../x", "p1\nx", "a" * 5000, b"\xff\xfe"]
+        env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), NO_COLOR="1")
+        for name in names:
+            proc = subprocess.run(
+                [sys.executable, "-m", "pluginhost", command, name, "--home", str(stopped_home)],
+                capture_output=True,
+                env=env,
+                timeout=60,
+                check=False,
+            )
+            assert proc.returncode == 2, proc.stderr
+            assert proc.stdout == b""
+            (line,) = proc.stderr.decode("ascii").splitlines()
+            assert line.startswith("pluginhost: error: '")
+            assert line.endswith("' is not a plugin name: use at most 100 letters, digits, '-', "
+                                 "'_' and '.', starting with a letter or digit")  # fmt: skip
+        assert not (stopped_home / "disabled.json").exists()
 
 
 @pytest.mark.slow

@@ -3,12 +3,14 @@ head guard against (its lock probe is tested with HomeLock, in test_store.py).""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from conftest import greet_code
 
-from pluginhost import Diagnosis, Finding, PluginHost
+from pluginhost import Diagnosis, Finding, HostStateError, PluginHost, StoreError
 from pluginhost.host.doctor import diagnose
 from pluginhost.host.homeview import read_home
 from pluginhost.testing import WheelFactory
@@ -89,3 +91,71 @@ class TestDiagnosis:
         assert stopped.problems == running.problems
         assert Finding("lock", True, f"no host is running on {host.home}") in stopped.findings
         assert stopped.to_json()["ok"] is False
+
+
+class TestLockFile:
+    def test_a_lock_that_is_no_regular_file(
+        self, make_host: MakeHost, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """A directory at home/lock, which start() refuses, is a problem doctor names (it was
+        taken for a home no host runs on)."""
+        home = stopped_home(make_host, factory, tmp_path)
+        (home / "lock").unlink()
+        (home / "lock").mkdir(mode=0o700)
+        report = Diagnosis.read(home)
+        assert (
+            Finding(
+                "lock",
+                False,
+                f"{home / 'lock'}: cannot open the lock file: it is a directory, not a regular "
+                "file: no host can lock it (remove it; a start makes a new one)",
+            )
+            in report.problems
+        )
+        with pytest.raises(HostStateError, match="it is a directory, not a regular file"):
+            make_host()
+
+
+class TestQuarantine:
+    def test_damaged_quarantine_entries(
+        self, make_host: MakeHost, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """An unreadable verdict and a loading marker that is a directory are named (doctor
+        found no problem in either)."""
+        home = stopped_home(make_host, factory, tmp_path)
+        (home / "quarantine" / "bad.json").write_text("{")
+        (home / "quarantine" / "loading" / "99999").mkdir()
+        assert [f.message for f in Diagnosis.read(home).problems if f.check == "quarantine"] == [
+            f"{home}/quarantine/bad.json: unreadable, not honoured: Expecting property name "
+            "enclosed in double quotes: line 1 column 2 (char 1)",
+            f"{home}/quarantine/loading/99999: loading marker is a directory, not a regular file",
+        ]
+
+
+class TestHomeDocuments:
+    def test_a_directory_at_disabled_json(
+        self, make_host: MakeHost, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """A directory at home/disabled.json, on which start() raises, is a problem doctor
+        names (it said "no problems found")."""
+        home = stopped_home(make_host, factory, tmp_path)
+        (home / "disabled.json").mkdir()
+        assert [f.message for f in Diagnosis.read(home).problems] == [
+            f"{home}/disabled.json: unusable: is unreadable (is a directory, not a regular "
+            "file); backup is missing (start() refuses it)"
+        ]
+        with pytest.raises(StoreError, match="is a directory, not a regular file"):
+            make_host()
+
+    def test_a_site_dir_replaced_by_a_file(
+        self, make_host: MakeHost, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """A site dir of the registry with a file in its place is said to be one, not missing."""
+        home = stopped_home(make_host, factory, tmp_path)
+        (site,) = home.glob("site/hello-*")
+        shutil.rmtree(site)
+        site.write_text("")
+        assert problems(home) == [
+            f"site dir {site} is in the registry, but it is a regular file, not a directory "
+            "(its plugin is not imported)"
+        ]

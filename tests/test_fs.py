@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pluginhost.state import fs as _fs
+from pluginhost.state.regular import NotRegularFileError
 
 
 class TestDescribe:
@@ -135,6 +136,15 @@ class TestOpenLock:
             _fs.open_lock(tmp_path / "lock")
         assert caught.value.errno == errno.ELOOP
         assert not (tmp_path / "elsewhere").exists()
+
+    def test_open_lock_refuses_what_is_not_a_regular_file(self, tmp_path: Path) -> None:
+        """A FIFO or a directory in the lock's place is refused, saying what it is; the FIFO's
+        open does not wait for a writer."""
+        os.mkfifo(tmp_path / "fifo", 0o600)
+        (tmp_path / "dir").mkdir()
+        for name, kind in (("fifo", "a FIFO"), ("dir", "a directory")):
+            with pytest.raises(NotRegularFileError, match=f"is {kind}, not a regular file"):
+                _fs.open_lock(tmp_path / name)
 
 
 class TestRemoveTree:

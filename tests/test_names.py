@@ -6,7 +6,7 @@ import packaging.utils
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pluginhost.model.names import canonicalize_name, display_name, plugin_name
+from pluginhost.model.names import canonicalize_name, display_name, name_fault, plugin_name
 
 
 class TestCanonicalizeName:
@@ -32,3 +32,24 @@ class TestPluginNames:
             "datasette-render-binary (export)"
         )
         assert display_name("pytest-xdist", "pytest_xdist") == "pytest_xdist"
+
+
+class TestNameFault:
+    def test_valid_names_pass(self) -> None:
+        """The names a manifest or an entry point may give pass."""
+        for name in ("hello", "Hello_World", "a.b-c", "x" * 100, "0day"):
+            assert name_fault(name) is None
+
+    def test_invalid_names_say_why_escaped_and_cut(self) -> None:
+        """Empty, a path, a newline, too long or not UTF-8: refused, shown escaped and cut."""
+        for name, shown in (
+            ("", "''"),
+            ("../../x", "'../../x'"),
+            ("p1\nx", "'p1\\nx'"),
+            ("a" * 5000, repr("a" * 60 + "...")),
+            (b"\xff".decode("utf-8", "surrogateescape"), "'\\udcff'"),
+        ):
+            assert name_fault(name) == (
+                f"{shown} is not a plugin name: use at most 100 letters, digits, '-', '_' and "
+                "'.', starting with a letter or digit"
+            )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -18,12 +19,13 @@ import attrs
 import pytest
 from test_faults import tmpfs
 
-from pluginhost import ActivationError, Event, EventKind, PluginHost, ProblemKind
+from pluginhost import ActivationError, Event, EventKind, PluginHost, ProblemKind, StoreError
 from pluginhost.discover.candidates import candidate_from_wheel, inspect_plugin_wheel
 from pluginhost.model.candidate import Candidate
 from pluginhost.model.names import PluginName
 from pluginhost.state.audit import AuditEntry, read_audit
 from pluginhost.state.quarantine import Loading, Quarantine, read_verdicts, release
+from pluginhost.state.quarantine import home_faults as quarantine_faults
 from pluginhost.testing import WheelFactory
 
 MakeHost = Callable[..., PluginHost]
@@ -324,3 +326,65 @@ def test_a_verdict_nested_too_deeply_is_skipped(tmp_path: Path) -> None:
     every other unreadable one is: RecursionError escaped the host's start."""
     (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
     assert read_verdicts(tmp_path) == []
+
+
+class TestDamagedQuarantine:
+    def test_a_verdict_whose_wheel_holds_a_nul_is_skipped_and_the_host_serves(
+        self, wheel: Path, make_host: MakeHost, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A verdict edited to name a wheel with a NUL is skipped with a warning naming it (its
+        os.stat raised a bare ValueError out of start()), once, and the host serves."""
+        make_host().stop()
+        bad = wheel.parent.parent / "home" / "quarantine" / "bad.json"
+        key = ["hello", "9.9.9", "abc"]
+        bad.write_text(json.dumps({"key": key, "origin": "x", "wheel": "/tmp/a\0b", "since": "n"}))
+        with caplog.at_level(logging.WARNING, logger="pluginhost"):
+            host = make_host(rescan_interval=0.05)
+            assert host.hook.greet(name="x") == ["1.1.0"]
+            time.sleep(0.3)  # some looks at the home
+        told = [r.getMessage() for r in caplog.records if str(bad) in r.getMessage()]
+        assert told == [
+            f"unreadable quarantine entry {bad} skipped: the wheel's path holds a NUL character"
+        ]
+
+    def test_an_unreadable_verdict_is_no_change_at_every_look(self, tmp_path: Path) -> None:
+        """Once read, an unreadable verdict does not make the folder look changed (each look
+        of a running host reconciled again)."""
+        (tmp_path / "quarantine").mkdir()
+        (tmp_path / "quarantine" / "bad.json").write_text("not json")
+        quarantine = Quarantine.of_home(tmp_path)
+        assert quarantine.held() == {}
+        assert not quarantine.changed()
+
+    def test_a_marker_that_is_a_directory_is_left_with_a_warning(
+        self, wheel: Path, make_host: MakeHost, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A directory among the loading markers convicts nobody and is left, told (its
+        unlink raised a bare IsADirectoryError out of start()); the host serves."""
+        make_host().stop()
+        marker = wheel.parent.parent / "home" / "quarantine" / "loading" / "99999"
+        marker.mkdir(mode=0o700)
+        with caplog.at_level(logging.WARNING, logger="pluginhost"):
+            host = make_host()
+        assert host.hook.greet(name="x") == ["1.1.0"]
+        assert f"loading marker {marker} not removed: Is a directory (EISDIR): {marker}" in [
+            r.getMessage() for r in caplog.records
+        ]
+        assert marker.is_dir()
+
+    @pytest.mark.parametrize("name", ["quarantine", "quarantine/loading"])
+    def test_a_folder_that_is_a_file_refuses_the_start(
+        self, wheel: Path, make_host: MakeHost, name: str
+    ) -> None:
+        """A regular file in place of the quarantine's folders turned crash quarantine off
+        with only a log line: the start refuses it by name, and doctor reports it."""
+        home = wheel.parent.parent / "home"
+        make_host().stop()
+        folder = home / name
+        shutil.rmtree(folder)
+        folder.write_text("")
+        with pytest.raises(StoreError, match="is a regular file, not a directory") as caught:
+            make_host()
+        assert caught.value.path == str(folder)
+        [fault] = quarantine_faults(home)
+        assert fault.startswith(f"{folder}: is a regular file, not a directory: a plugin")

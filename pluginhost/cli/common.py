@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from ..model.names import PluginName, name_fault, plugin_name
+
 __all__ = [
     "EXIT_ERROR",
     "EXIT_INTERRUPTED",
@@ -24,6 +26,7 @@ __all__ = [
     "failed",
     "home",
     "note",
+    "plugin_argument",
     "print_json",
     "say",
     "table",
@@ -140,3 +143,15 @@ def home(args: argparse.Namespace) -> Path:
             raise UsageError("no home given: use --home DIR or --config FILE")
         config = default
     return HostConfig.from_file(config).resolved_home
+
+
+def plugin_argument(text: str) -> PluginName:
+    """A plugin's name given on the command line, normalized.
+
+    :raises UsageError: when no plugin can have it (empty, a path, a newline, too long, not
+        UTF-8), saying why: ``disable`` recorded such names in the home as they came.
+    """
+    fault = name_fault(text)
+    if fault is not None:
+        raise UsageError(fault)
+    return plugin_name(text)

@@ -5,6 +5,7 @@ and :class:`Diagnosis`, on the home of a running host or of a stopped one.
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -14,7 +15,11 @@ from ..discover.home_check import home_faults
 from ..install.site_record import site_fault
 from ..model.errors import StoreError
 from ..model.frozen import frozen
+from ..state import quarantine
 from ..state.audit import AUDIT_NAME, verify_audit
+from ..state.disabled import DisabledList
+from ..state.fs import describe
+from ..state.regular import kind_of
 from .homeview import HomeView, read_home
 from .statusdoc import STATUS_FILE
 
@@ -77,7 +82,7 @@ class Diagnosis:
 
         :raises HostStateError: when ``home`` is not a pluginhost home.
         """
-        view = read_home(Path(home))
+        view = read_home(Path(home), lock_errors=True)
         return cls(view.home, tuple(diagnose(view)))
 
     @property
@@ -99,6 +104,7 @@ def diagnose(view: HomeView) -> list[Finding]:
     findings = [
         *_lock(view),
         *_documents(view),
+        *_disabled(view.home),
         *_problems(view),
         *_leaks(view),
         *_site_dirs(view),
@@ -106,11 +112,16 @@ def diagnose(view: HomeView) -> list[Finding]:
         *_permissions(view.home),
         *_trust(view.home),
         *_audit(view.home),
+        *_quarantine(view.home),
     ]
     return sorted(findings, key=lambda f: not f.ok)
 
 
 def _lock(view: HomeView) -> Iterator[Finding]:
+    if "lock" in view.errors:
+        # No host can lock it, and whether one runs cannot be told: start() refuses it.
+        yield Finding("lock", False, f"{view.home / 'lock'}: {view.errors['lock']}")
+        return
     if view.holder is None:
         yield Finding("lock", True, f"no host is running on {view.home}")
         if view.status is not None:
@@ -135,9 +146,18 @@ def _lock(view: HomeView) -> Iterator[Finding]:
 
 def _documents(view: HomeView) -> Iterator[Finding]:
     for name, reason in sorted(view.errors.items()):
-        yield Finding("documents", False, f"{name} cannot be read: {reason}")
+        if name != "lock":  # told by _lock
+            yield Finding("documents", False, f"{name} cannot be read: {reason}")
     if view.status is None and STATUS_FILE not in view.errors:
         yield Finding("documents", True, "no status.json yet: reports come from the registry")
+
+
+def _disabled(home: Path) -> Iterator[Finding]:
+    # What start() raises on, told here: a directory there was "no problems found".
+    try:
+        DisabledList(home).peek()
+    except StoreError as exc:
+        yield Finding("documents", False, f"{exc} (start() refuses it)")
 
 
 def _problems(view: HomeView) -> Iterator[Finding]:
@@ -167,8 +187,22 @@ def _site_dirs(view: HomeView) -> Iterator[Finding]:
     for name in sorted(referenced):
         # Only a direct child of site/: never follow a path a document could smuggle in.
         site = site_root / Path(name).name
-        if not site.is_dir():
+        try:
+            mode = os.lstat(site).st_mode
+        except FileNotFoundError:
             yield Finding("site_dirs", False, f"site dir {name} is in the registry but missing")
+            continue
+        except OSError as exc:
+            yield Finding("site_dirs", False, f"site dir {site} cannot be read: {describe(exc)}")
+            continue
+        if not stat.S_ISDIR(mode):
+            # Not "missing": something was put in its place (never imported through).
+            yield Finding(
+                "site_dirs",
+                False,
+                f"site dir {site} is in the registry, but it is {kind_of(mode)}, not a directory "
+                "(its plugin is not imported)",
+            )
             continue
         fault = site_fault(site)
         if fault is not None:
@@ -231,3 +265,8 @@ def _audit(home: Path) -> Iterator[Finding]:
         yield Finding("audit", fault.crash, f"{path}: {fault}")
     if not any(not f.crash for f in faults):
         yield Finding("audit", True, f"{path}: intact")
+
+
+def _quarantine(home: Path) -> Iterator[Finding]:
+    for fault in quarantine.home_faults(home):
+        yield Finding("quarantine", False, fault)

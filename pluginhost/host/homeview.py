@@ -72,10 +72,14 @@ def require_home(home: Path) -> None:
         raise HostStateError("not a pluginhost home (no lock, no registry.json)", path=home)
 
 
-def read_home(home: Path) -> HomeView:
+def read_home(home: Path, *, lock_errors: bool = False) -> HomeView:
     """Read a home's documents once.
 
-    :raises HostStateError: when ``home`` is not a pluginhost home at all.
+    :param lock_errors: put a lock file that cannot be probed (a FIFO, a directory) in the
+        view's ``errors`` under ``lock``, as if no host ran (``pluginhost doctor`` reports it
+        among its findings); else it is raised.
+    :raises HostStateError: when ``home`` is not a pluginhost home at all, or (unless
+        ``lock_errors``) its lock file is not a regular file.
     """
     require_home(home)
     errors: dict[str, str] = {}
@@ -85,9 +89,15 @@ def read_home(home: Path) -> HomeView:
             documents[name] = read_document(home / name)
         except PluginHostError as exc:
             errors[name] = exc.reason
+    try:
+        holder = HomeLock.holder(home)
+    except HostStateError as exc:
+        if not lock_errors:
+            raise
+        errors["lock"], holder = exc.reason, None
     return HomeView(
         home=home,
-        holder=HomeLock.holder(home),
+        holder=holder,
         status=_checked_status(documents.get(STATUS_FILE), errors),
         registry=_checked_registry(documents.get("registry.json"), home, errors),
         errors=errors,

@@ -30,7 +30,7 @@ import attrs
 
 from .errors import ManifestError, VersionError
 from .limits import ResourceLimits
-from .names import PluginName, plugin_name
+from .names import NAME_RULE, VALID_NAME, PluginName, plugin_name
 from .semver_base import SemVer
 from .versions import ANY, Constraint, Version, parse_dist_version, parse_version
 
@@ -50,7 +50,6 @@ _RESOURCES: Final = {
     "open_files": False,
     "call_timeout_s": True,
 }
-_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _BARE_KEY: Final = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -206,12 +205,8 @@ def _name(table: dict[str, object], default_name: str, where: _Where) -> PluginN
 
 
 def _valid_name(text: str, what: str, key: str, where: _Where) -> PluginName:
-    if not _NAME.fullmatch(text):
-        where.fail(
-            f"{what} {_show(text)} is not a valid plugin name: use at most 100 letters, digits,"
-            " '-', '_' and '.', starting with a letter or digit",
-            key,
-        )
+    if not VALID_NAME.fullmatch(text):
+        where.fail(f"{what} {_show(text)} is not a valid plugin name: {NAME_RULE}", key)
     return plugin_name(text)
 
 

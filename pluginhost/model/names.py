@@ -11,6 +11,12 @@ if TYPE_CHECKING:
 PluginName = NewType("PluginName", str)
 
 _RUNS: Final = re.compile(r"-{2,}")
+#: What a plugin's name may be, as a manifest or an entry point gives it (before normalizing).
+VALID_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+#: Why a name that :data:`VALID_NAME` refuses is refused, in words.
+NAME_RULE: Final = (
+    "use at most 100 letters, digits, '-', '_' and '.', starting with a letter or digit"
+)
 
 
 def canonicalize_name(name: str) -> NormalizedName:
@@ -52,3 +58,18 @@ def display_name(plugin: str, distribution: str | None) -> str:
     if not distribution or canonicalize_name(distribution) == plugin:
         return distribution or plugin
     return f"{distribution} ({plugin})"
+
+
+def name_fault(text: str) -> str | None:
+    """Why ``text`` cannot name a plugin (every plugin's name passed :data:`VALID_NAME`), or
+    ``None``; the text is shown escaped and cut to 60 characters, whatever it holds.
+
+    >>> name_fault("hello_world") is None
+    True
+    >>> name_fault("../x").split(":")[0]
+    "'../x' is not a plugin name"
+    """
+    if VALID_NAME.fullmatch(text):
+        return None
+    shown = repr(text if len(text) <= 60 else text[:60] + "...")
+    return f"{shown} is not a plugin name: {NAME_RULE}"

@@ -17,7 +17,10 @@ longer one keeps its beginning, the number of characters cut and the sha256 of t
 Lines are written with one ``write`` on a file opened for appending and are not fsynced: a killed
 host loses no line it wrote, a power cut may lose the last ones (and leave the head ahead of the
 log). A line cut short by a crash while it was written is closed at the next start, which
-records a ``recover`` entry after it: ``--verify`` reports it as a crash, not as tampering.
+records a ``recover`` entry after it: ``--verify`` reports it as a crash, not as tampering. A
+start that finds the head unable to vouch for the log (missing, unusable, or anchored on a line
+the log does not have where it says) records a ``recover`` entry with outcome ``warning`` before
+it anchors a new head, which ``--verify`` reports from then on: the cut is never laundered.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -40,6 +44,8 @@ from . import fs
 from .bounds import bound_text
 from .fs import FILE_MODE, describe
 from .store import AtomicJsonFile
+
+logger = logging.getLogger("pluginhost")
 
 __all__ = [
     "AUDIT_HEAD",
@@ -77,6 +83,8 @@ _ACTIONS: Final = {
     EventKind.QUARANTINED: ("quarantine", "failed"),
 }
 _GENESIS: Final = "0" * 64
+#: The outcome of a ``recover`` entry saying the head could not vouch for the log.
+_DISTRUST: Final = "warning"
 _TAIL: Final = 64 * 1024
 
 
@@ -208,13 +216,17 @@ class AuditLog:
     def open(self) -> None:
         """Open for appending (creating it private), find the chain's last link and anchor it.
 
-        A line cut short by a crash is closed, and a ``recover`` entry says so.
+        A line cut short by a crash is closed, and a ``recover`` entry says so. So does one
+        (outcome ``warning``, and a logged warning) when the head cannot vouch for the log: it
+        is missing while the log has lines, unusable, or anchored on a line the log does not
+        have where it says. Anchoring the head again in silence made ``--verify`` call a log
+        whose last lines were removed intact after one start.
 
         :raises StoreError: when the file cannot be opened or the head cannot be written.
         """
         try:
             self._prev, torn = _last_link(self.path)
-            self._count = self._counted()
+            self._count, distrust = self._counted()
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
             os.fchmod(self._fd, FILE_MODE)
             if torn:
@@ -226,16 +238,45 @@ class AuditLog:
             self.append(
                 AuditEntry(time=_iso(_now()), action="recover", outcome="ok", reason=reason)
             )
+        if distrust is not None:
+            logger.warning("%s: %s; recorded in the log", self.path, distrust)
+            reason = f"{distrust}; the head was anchored again on the log as found"
+            self.append(
+                AuditEntry(time=_iso(_now()), action="recover", outcome=_DISTRUST, reason=reason)
+            )
         self._anchor()
 
-    def _counted(self) -> int:
-        """The log's number of lines: from the head when it matches the last line."""
-        head = _read_head(self._head)
-        if isinstance(head, dict) and head.get("last") == self._prev:
-            count = head.get("count")
-            if isinstance(count, int):
-                return count
-        return sum(1 for _ in _raw_lines(self.path)) if self.path.exists() else 0
+    def _counted(self) -> tuple[int, str | None]:
+        """The log's number of lines (from the head when it matches the last line), and why
+        the head cannot vouch for the log, if it cannot.
+
+        A head behind the log is no fault: lines are written before the head is anchored on
+        them, and a host killed meanwhile leaves it so.
+        """
+        try:
+            head, distrust = self._head.peek(), None
+        except StoreError as exc:
+            head, distrust = None, f"{AUDIT_HEAD} {exc.reason}"
+        count, last = _head(head)
+        if count is not None and last == self._prev:
+            return count, None
+        lines, anchored = 0, None
+        if self.path.exists():
+            for lines, raw in _raw_lines(self.path):
+                if lines == count:
+                    anchored = hashlib.sha256(raw).hexdigest()
+        if distrust is not None or (not lines and not count):
+            return lines, distrust
+        if head is None:
+            return lines, f"no {AUDIT_HEAD} beside a log of {lines} line(s)"
+        if count is None or last is None:
+            return lines, f"{AUDIT_HEAD} was not a head"
+        if (count == 0 and last == _GENESIS) or anchored == last:
+            return lines, None
+        return lines, (
+            f"{AUDIT_HEAD} recorded {count} line(s), the last of which the log (of {lines} "
+            "lines) does not have there: lines removed from the end, or the head replaced"
+        )
 
     def close(self) -> None:
         """Anchor the head on the last line, and close the log.
@@ -308,14 +349,6 @@ class AuditLog:
         self._unanchored = False
 
 
-def _read_head(head: AtomicJsonFile) -> Any:
-    """The head's data; ``None`` when it is missing or unusable (it is then counted again)."""
-    try:
-        return head.peek()
-    except StoreError:
-        return None
-
-
 def _now() -> float:
     return datetime.datetime.now(tz=datetime.timezone.utc).timestamp()
 
@@ -383,6 +416,7 @@ def verify_audit(path: Path) -> list[AuditFault]:
         ]
     count, last = _head(head)
     faults = list(_chain_faults(lines, count or 0))
+    faults.extend(_distrusted(lines))
     if head is None and lines:
         faults.append(AuditFault(None, f"no {AUDIT_HEAD}: lines removed from the end go unseen"))
     elif head is not None and (count is None or last is None):
@@ -390,6 +424,15 @@ def verify_audit(path: Path) -> list[AuditFault]:
     elif count is not None and last is not None:
         faults.extend(_head_faults(count, last, lines, {f.line for f in faults}))
     return faults
+
+
+def _distrusted(lines: list[bytes]) -> Iterator[AuditFault]:
+    """The ``recover`` entries of starts that found the head unable to vouch for the log: what
+    they found stays a fault, though the head now matches the log."""
+    for number, raw in enumerate(lines, start=1):
+        entry = _parse(raw) if b'"recover"' in raw else None
+        if entry is not None and entry.action == "recover" and entry.outcome == _DISTRUST:
+            yield AuditFault(number, f"the start here found: {entry.reason}")
 
 
 def _head(data: Any) -> tuple[int | None, str | None]:

@@ -42,7 +42,16 @@ class DisabledList:
 
         :raises StoreError: when the document (and its last good copy) is unusable.
         """
-        data = self._file.read()
+        return self._names(self._file.read())
+
+    def peek(self) -> frozenset[PluginName]:
+        """Like :meth:`read`, writing nothing: for ``pluginhost doctor``.
+
+        :raises StoreError: when the document is unusable, as :meth:`read` raises it at start.
+        """
+        return self._names(self._file.peek())
+
+    def _names(self, data: object) -> frozenset[PluginName]:
         if data is None:
             return frozenset()
         names = data.get("disabled") if isinstance(data, dict) else None

@@ -18,16 +18,18 @@ Every function raises the ``OSError`` of the call that failed, with the path it 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO, Final
 
 from ..model.pacing import pace
-from .regular import open_regular
+from .regular import open_regular, require_regular
 
 __all__ = [
     "DIR_MODE",
@@ -159,8 +161,27 @@ def read_file(path: Path) -> bytes:
 
 def open_lock(path: Path) -> int:
     """Open (or create, private) a lock file for reading and writing, as a descriptor closed on
-    exec; a symbolic link is refused (``ELOOP``)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, FILE_MODE)
+    exec; a symbolic link is refused (``ELOOP``), and so is anything but a regular file.
+
+    A FIFO put there was opened and locked: the host started, and every reader of the lock
+    failed on it. The open never blocks, a device is judged by ``lstat`` before it is opened,
+    and what was opened is checked again by ``fstat``.
+
+    :raises NotRegularFileError: when ``path`` is a FIFO, a directory, a socket or a device,
+        saying which.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        st = os.lstat(path)
+        if not stat.S_ISLNK(st.st_mode):  # refused by the open below, with ELOOP
+            require_regular(path, st)
+    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+    fd = os.open(path, flags, FILE_MODE)
+    try:
+        require_regular(path, os.fstat(fd))
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
     return _private(fd, path)
 
 

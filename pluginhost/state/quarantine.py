@@ -32,6 +32,7 @@ import json
 import logging
 import mmap
 import os
+import stat
 import threading
 import time
 import weakref
@@ -40,14 +41,15 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..model.candidate import Candidate, CandidateKey, WheelOrigin
-from ..model.errors import ActivationError
+from ..model.errors import ActivationError, StoreError
 from ..model.frozen import frozen
 from ..model.names import PluginName
 from ..model.problems import Problem, ProblemKind
 from . import fs
 from .fs import make_dirs
+from .regular import kind_of
 
-__all__ = ["Loading", "Marker", "Quarantine", "Verdict", "release", "unmarked"]
+__all__ = ["Loading", "Marker", "Quarantine", "Verdict", "home_faults", "release", "unmarked"]
 
 logger = logging.getLogger("pluginhost")
 
@@ -85,6 +87,9 @@ class Loading:
         origin, wheel = data.get("origin"), data.get("wheel")
         if not isinstance(origin, str) or not isinstance(wheel, str | None):
             raise ValueError("origin or wheel is not text")
+        if wheel is not None and "\0" in wheel:
+            # No path holds one: os.stat() of it raised a bare ValueError out of start().
+            raise ValueError("the wheel's path holds a NUL character")
         return cls(CandidateKey.from_json(data.get("key")), origin, wheel)
 
 
@@ -167,6 +172,7 @@ class Quarantine:
         self._map: mmap.mmap | None = None  # the marker file, mapped
         self._length = 0  # of the JSON the marker holds (spaces after it)
         self._seen: frozenset[str] | None = None
+        self._told: set[str] = set()  # the unreadable verdicts warned about already
         _QUARANTINES.add(self)
 
     @classmethod
@@ -281,11 +287,17 @@ class Quarantine:
         """Turn the markers a dead process left into verdicts; the new verdicts.
 
         Only at start, with the home lock held: no marker then belongs to a load under way.
+
+        :raises StoreError: when the quarantine folder, or its ``loading`` folder, is there but
+            is not a directory: no crash could be quarantined (refused like other damage to
+            the home, not only logged).
         """
+        for folder in (self.folder, self._markers):
+            _require_folder(folder)
         found = []
         for marker in _entries(self._markers):
             if marker.name.startswith("."):
-                marker.unlink(missing_ok=True)  # a marker half written when the process died
+                _drop(marker)  # a marker half written when the process died
                 continue
             try:
                 # Spaces (and zeros, if the process died as the file grew) around the JSON.
@@ -293,11 +305,11 @@ class Quarantine:
                 plugins = [Loading.from_json(p) for p in json.loads(data)] if data else []
             except (OSError, ValueError, TypeError, RecursionError) as exc:
                 logger.warning("unreadable loading marker %s dropped: %s", marker, exc)
-                marker.unlink(missing_ok=True)
+                _drop(marker)
                 continue
             found += [self._convict(p) for p in plugins]
             self._seen = None  # new verdicts: read the folder again
-            marker.unlink(missing_ok=True)
+            _drop(marker)
         return found
 
     def _convict(self, plugin: Loading) -> Verdict:
@@ -317,8 +329,10 @@ class Quarantine:
         """
         if self._seen == frozenset():
             return {}
-        verdicts = read_verdicts(self.folder)
-        self._seen = frozenset(v.path.name for v in verdicts)
+        # Every name listed, unreadable ones too (told once each): with the readable ones
+        # only, changed() saw a change at every look, and each look reconciled again.
+        self._seen = self._listed()
+        verdicts = read_verdicts(self.folder, told=self._told)
         held = {}
         for verdict in verdicts:
             if verdict.loading.wheel is not None and _gone(verdict.loading.wheel):
@@ -330,8 +344,10 @@ class Quarantine:
 
     def changed(self) -> bool:
         """Whether verdicts came or went since :meth:`held` last looked."""
-        names = frozenset(p.name for p in _entries(self.folder) if p.name.endswith(_SUFFIX))
-        return self._seen is not None and names != self._seen
+        return self._seen is not None and self._listed() != self._seen
+
+    def _listed(self) -> frozenset[str]:
+        return frozenset(p.name for p in _entries(self.folder) if _is_verdict(p))
 
 
 #: A marker file's size at first: about 300 loads at once (a start marks each plugin apart).
@@ -362,19 +378,82 @@ def release(home: Path, name: PluginName) -> list[Verdict]:
     return lifted
 
 
-def read_verdicts(folder: Path) -> list[Verdict]:
-    """The verdicts in a quarantine folder; unreadable files are logged and skipped."""
+def read_verdicts(folder: Path, *, told: set[str] | None = None) -> list[Verdict]:
+    """The verdicts in a quarantine folder; unreadable files are logged and skipped.
+
+    :param told: the names of the unreadable files logged already, not logged again (a
+        running host reads the folder at each reconcile); those logged now are added.
+    """
     verdicts = []
     for path in _entries(folder):
-        if not path.name.endswith(_SUFFIX) or path.name.startswith("."):
+        if not _is_verdict(path):
             continue
         try:
-            data = json.loads(fs.read_file(path))
-            since = data.get("since") if isinstance(data, dict) else None
-            verdicts.append(Verdict(Loading.from_json(data), str(since), path))
+            verdicts.append(_read_verdict(path))
         except (OSError, ValueError, TypeError, RecursionError) as exc:
-            logger.warning("unreadable quarantine entry %s skipped: %s", path, exc)
+            if told is None or path.name not in told:
+                logger.warning("unreadable quarantine entry %s skipped: %s", path, exc)
+            if told is not None:
+                told.add(path.name)
     return verdicts
+
+
+def home_faults(home: Path) -> list[str]:
+    """What is wrong with a home's quarantine, for ``pluginhost doctor``: a folder that is not
+    one (``start()`` refuses it), a verdict that cannot be read (not honoured), a loading
+    marker that is not a regular file (left at each start)."""
+    folder = home / FOLDER
+    faults = []
+    for path in (folder, folder / _LOADING):
+        try:
+            _require_folder(path)
+        except StoreError as exc:
+            faults.append(str(exc))
+    for path in filter(_is_verdict, _entries(folder)):
+        try:
+            _read_verdict(path)
+        except (OSError, ValueError, TypeError, RecursionError) as exc:
+            faults.append(f"{path}: unreadable, not honoured: {exc}")
+    for path in _entries(folder / _LOADING):
+        with contextlib.suppress(OSError):
+            if not stat.S_ISREG(mode := os.lstat(path).st_mode):
+                faults.append(f"{path}: loading marker is {kind_of(mode)}, not a regular file")
+    return faults
+
+
+def _read_verdict(path: Path) -> Verdict:
+    data = json.loads(fs.read_file(path))
+    since = data.get("since") if isinstance(data, dict) else None
+    return Verdict(Loading.from_json(data), str(since), path)
+
+
+def _is_verdict(path: Path) -> bool:
+    return path.name.endswith(_SUFFIX) and not path.name.startswith(".")
+
+
+def _require_folder(folder: Path) -> None:
+    """:raises StoreError: when ``folder`` is there and is not a directory (a link included)."""
+    try:
+        st = os.lstat(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return  # made when first needed; or its parent is the fault
+    except OSError as exc:
+        raise StoreError(f"cannot be read: {fs.describe(exc)}", path=folder) from exc
+    if not stat.S_ISDIR(st.st_mode):
+        raise StoreError(
+            f"is {kind_of(st.st_mode)}, not a directory: a plugin crashing the host while it "
+            "loads could not be quarantined (remove it; the host makes the folder)",
+            path=folder,
+        )
+
+
+def _drop(marker: Path) -> None:
+    """Remove a loading marker read (or refused); one that cannot be removed (a directory put
+    there) is left with a warning: the start goes on."""
+    try:
+        marker.unlink(missing_ok=True)
+    except OSError as exc:
+        logger.warning("loading marker %s not removed: %s", marker, fs.describe(exc))
 
 
 def _write_private(path: Path, data: bytes) -> None:

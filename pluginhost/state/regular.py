@@ -20,7 +20,14 @@ import os
 import stat
 from typing import Final
 
-__all__ = ["NotRegularFileError", "kind_of", "open_regular", "read_regular", "read_small"]
+__all__ = [
+    "NotRegularFileError",
+    "kind_of",
+    "open_regular",
+    "read_regular",
+    "read_small",
+    "require_regular",
+]
 
 _FLAGS: Final = (
     os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
@@ -160,9 +167,17 @@ def _read_to_end(fd: int, path: str, size: int, max_size: int) -> bytes:
     return b"".join(chunks)
 
 
-def _check(path: str | os.PathLike[str], st: os.stat_result, owner: int | None) -> None:
+def require_regular(path: str | os.PathLike[str], st: os.stat_result) -> None:
+    """Refuse ``path`` unless ``st`` (its ``lstat`` or ``fstat``) is a regular file's.
+
+    :raises NotRegularFileError: saying what it is instead (``is a FIFO, not a regular file``).
+    """
     if not stat.S_ISREG(st.st_mode):
         raise _refusal(path, f"is {kind_of(st.st_mode)}, not a regular file")
+
+
+def _check(path: str | os.PathLike[str], st: os.stat_result, owner: int | None) -> None:
+    require_regular(path, st)
     if owner is not None and st.st_uid != owner:
         raise _refusal(path, f"is owned by uid {st.st_uid}, not by uid {owner}")
 

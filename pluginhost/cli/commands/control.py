@@ -17,7 +17,7 @@ from ...host.homeview import require_home
 from ...model.errors import PluginHostError
 from ...state.disabled import record_choice
 from ...state.store import HomeLock
-from ..common import EXIT_OK, home, print_json, say
+from ..common import EXIT_OK, home, plugin_argument, print_json, say
 
 __all__ = ["run"]
 
@@ -26,7 +26,9 @@ def run(args: argparse.Namespace) -> int:
     """Send ``args.command`` for ``args.name`` and print the host's answer.
 
     :raises PluginHostError: when no host answers, or it refuses the request.
+    :raises UsageError: when ``args.name`` cannot name a plugin (checked first).
     """
+    plugin_argument(args.name)
     where = home(args)
     if args.command in _CHOICES and HomeLock.holder(where) is None:
         return _record(args, where)

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import argparse
 
-from ...model.names import plugin_name
 from ...state.quarantine import release
-from ..common import EXIT_ERROR, EXIT_OK, failed, home, print_json, say
+from ..common import EXIT_ERROR, EXIT_OK, failed, home, plugin_argument, print_json, say
 
 __all__ = ["run"]
 
 
 def run(args: argparse.Namespace) -> int:
     """Release ``args.name``; exit 1 when none of its versions was quarantined."""
-    name = plugin_name(args.name)
+    name = plugin_argument(args.name)
     lifted = release(home(args), name)
     if not lifted:
         text = f"error: no quarantined version of {name}"
