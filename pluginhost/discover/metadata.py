@@ -22,6 +22,7 @@ from ..model.frozen import frozen
 from ..model.names import canonicalize_name
 from ..model.specifiers import checked_applies
 from .archive import MemberReader, RefusedError
+from .scripts import check_scripts
 
 if TYPE_CHECKING:
     import email.message
@@ -322,14 +323,18 @@ def _cut(text: str, limit: int = 80) -> str:
 def read_entry_points(
     reader: MemberReader, infos: Mapping[str, zipfile.ZipInfo], member: str
 ) -> tuple[EntryPointSpec, ...]:
-    """The entry points of ``member``, at most ``max_entry_points`` of them."""
+    """The entry points of ``member``, at most ``max_entry_points`` of them; the file is
+    refused when installer cannot read it, or cannot write its scripts
+    (:func:`~.scripts.check_scripts`)."""
     if member not in infos:
         return ()
     text = read_text(reader, infos, member)
     try:
-        return EntryPointSpec.parse_all(text, reader.limits.max_entry_points)
+        found = EntryPointSpec.parse_all(text, reader.limits.max_entry_points)
     except ValueError as exc:
         raise RefusedError(f"{member} is not valid: {exc}") from exc
+    check_scripts(text, member, infos)
+    return found
 
 
 def find_top_level(
