@@ -3,15 +3,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import greet_code
 from installer.utils import parse_entrypoints
 
+from pluginhost import Event, EventKind, PluginHost
 from pluginhost.discover.archive import RefusedError
 from pluginhost.discover.scripts import read_scripts
 from pluginhost.discover.wheel import inspect_wheel
 from pluginhost.model.errors import WheelError
+from pluginhost.model.problems import ProblemKind
+from pluginhost.state.audit import AuditEntry, read_audit
 from pluginhost.testing import WheelFactory
 from pluginhost.testkit.archive import Draft, Member, write_archive
 
@@ -178,3 +183,30 @@ class TestCheckScripts:
             files={"s1-1.0.0.data/scripts/other": "#!python\n"},
         )
         assert inspect_wheel(wheel).distribution == "s1"
+
+
+class TestInAHost:
+    def test_a_colliding_script_is_refused_once(
+        self, make_host: Callable[..., PluginHost], factory: WheelFactory, events: list[Event]
+    ) -> None:
+        """A wheel whose console script collides with one of its files is a wheel_invalid
+        problem from the first look, never loaded, and one refusal in the audit log while
+        other plugins are dropped beside it (it was an install tried again at each)."""
+        wheel = factory.build(
+            "s1",
+            code=greet_code("s1") + "def main(): pass\n",
+            other_groups={"console_scripts": {"tool": "s1:main"}},
+            files={"s1-1.0.0.data/scripts/tool": "#!python\n"},
+        )
+        host = make_host()
+        for i in range(3):
+            factory.build(f"other{i}", code=greet_code(f"other{i}"))
+            assert host.wait_idle(30)
+        assert sorted(host.hook.greet(name="x")) == ["other0", "other1", "other2"]
+        [problem] = [p for p in host.problems() if p.plugin == "s1"]
+        assert problem.kind is ProblemKind.WHEEL_INVALID
+        assert "'tool' and member 's1-1.0.0.data/scripts/tool' both install" in problem.message
+        mine = [e for e in events if e.plugin == "s1"]
+        assert [e.kind for e in mine] == [EventKind.REFUSED]
+        audit = [e for e in read_audit(host.audit_log) if isinstance(e, AuditEntry)]
+        assert [e.outcome for e in audit if e.origin == str(wheel)] == ["refused"]
