@@ -91,6 +91,12 @@ REASONS = {
     "requires-dist-marker-undefined": """an invalid Requires-Dist 'attrs; "y" < "z"'""",
     "too-many-requirements": "METADATA has 5001 Requires-Dist lines, over the limit of 5000",
     "too-many-entry-points": "declares more than 10000 entry points",
+    "console-script-no-reference": "[console_scripts] 't' = 'not a ref!!' is no 'module:attr'",
+    "console-script-empty-name": "line 5 in [console_scripts] has an empty name",
+    "console-script-collision": (
+        "[console_scripts] 'tool' and member 'evil-1.0.0.data/scripts/tool' both install 'bin/tool'"
+    ),
+    "stamp-member": "member '.pluginhost/wheel.sha256' installs under .pluginhost/",
 }
 
 Snapshot = Callable[[], dict[str, tuple[int, int]]]
