@@ -57,8 +57,9 @@ __all__ = [
 #: The ``.data`` subdirectories a wheel may use (the installation schemes).
 DATA_SCHEMES: Final = frozenset({"purelib", "platlib", "headers", "scripts", "data"})
 _MODULE_SUFFIXES: Final = (".py", ".pyc", ".so", ".pyd")
-# ASCII digits, and few: int() refuses "¹" (which str.isdigit() accepts) and 5,000 digits.
-_WHEEL_VERSION: Final = re.compile(r"0*1(?:\.[0-9]{1,9})*", re.ASCII)
+# ASCII digits, and few: int() refuses "¹" (which str.isdigit() accepts) and 5,000 digits. A
+# minor version, and no leading zero: installer installs a value starting with "1." only.
+_WHEEL_VERSION: Final = re.compile(r"1(?:\.[0-9]{1,9})+", re.ASCII)
 
 
 @frozen
@@ -233,7 +234,8 @@ def check_metadata(metadata: email.message.Message, filename: FileName) -> tuple
 
 
 def check_wheel_version(wheel_meta: email.message.Message) -> None:
-    text = str(wheel_meta.get("Wheel-Version", "")).strip()
+    # Kept as the parser gave it but for trailing space: a leading form feed fails installer.
+    text = str(wheel_meta.get("Wheel-Version", "")).rstrip()
     if not _WHEEL_VERSION.fullmatch(text):
         raise RefusedError(f"WHEEL has Wheel-Version {_cut(text)!r}; only 1.x is supported")
 

@@ -89,6 +89,7 @@ BROKEN_KINDS: Final = (
     "console-script-empty-name",  # a console_scripts line " = evil:main": configparser refuses
     "console-script-collision",  # a console script "tool" and a .data/scripts/tool file
     "stamp-member",  # .pluginhost/wheel.sha256, where the site dir's stamp goes
+    "wheel-version-no-minor",  # Wheel-Version: 1 (installer installs "1." versions only)
 )
 
 _HUGE: Final = "1" * 5000  # over int()'s default limit of 4,300 digits
@@ -416,6 +417,7 @@ _BREAKERS: Final[Mapping[str, Callable[[Draft], None]]] = {
     "console-script-no-reference": _set(entry_points_tail="\n[console_scripts]\nt = not a ref!!\n"),
     "console-script-empty-name": _set(entry_points_tail="\n[console_scripts]\n = evil:main\n"),
     "console-script-collision": _script_over_data,
+    "wheel-version-no-minor": _set(wheel_version="1"),
     "stamp-member": _add(".pluginhost/wheel.sha256", b"0" * 64 + b"\n"),
 }
 
