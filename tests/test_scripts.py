@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from conftest import greet_code
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from installer.utils import parse_entrypoints
 
 from pluginhost import Event, EventKind, PluginHost
@@ -70,6 +72,44 @@ STRICTER = {
 }
 
 
+# What installer's reading of entry_points.txt turns on: groups, names, '=', indents, comments,
+# line ends of every kind, '%', references and what breaks them.
+PIECES = (
+    "[console_scripts]",
+    "[gui_scripts]",
+    "[DEFAULT]",
+    "[other]",
+    "[",
+    "]",
+    "\n",
+    "\r\n",
+    "\x0c",
+    "\u2028",
+    " ",
+    "\t",
+    "=",
+    " = ",
+    ":",
+    "t",
+    "T",
+    "a.b",
+    "a:b",
+    "[x]",
+    "%",
+    "%(t)s",
+    "#",
+    ";",
+    "/",
+    ".",
+)
+# Why a text installer takes may be refused all the same.
+ON_PURPOSE = ("over several lines", "holds '%'", "is no file name")
+
+
+def _ours_or_raise(text: str) -> list[tuple[str, str]]:
+    return [(s.name, s.group) for s in read_scripts(text, "entry_points.txt")]
+
+
 def _installer(text: str) -> list[tuple[str, str]] | None:
     """The scripts installer writes for ``text`` (name, group); ``None`` when it raises."""
     try:
@@ -97,6 +137,22 @@ class TestReadScripts:
         """A script's value over several lines or holding ``%`` is refused."""
         assert _installer(text)
         assert _ours(text) is None
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(st.sampled_from(PIECES), max_size=24).map("".join))
+    def test_as_installer_reads_any_text(self, text: str) -> None:
+        """On texts made of the pieces that matter to either reader: refused whenever
+        installer raises; else the same scripts, or refused on purpose (a value over several
+        lines or with '%', a name that is no file name)."""
+        theirs = _installer(text)
+        try:
+            ours: list[tuple[str, str]] | str = _ours_or_raise(text)
+        except RefusedError as exc:
+            ours = str(exc)
+        if theirs is None or isinstance(ours, list):
+            assert ours == theirs or (theirs is None and isinstance(ours, str))
+        else:
+            assert any(why in ours for why in ON_PURPOSE), ours
 
     def test_refusal_names_line_group_and_entry(self) -> None:
         """The reason names the file, the line, the group, the name and the value."""
