@@ -137,6 +137,36 @@ class TestNames:
         """At the root of the site dir, .data/purelib included, it is site's: refused."""
         assert "is a startup module" in (name_refusal(member) or "")
 
+    @pytest.mark.parametrize(
+        "member",
+        [
+            ".pluginhost/wheel.sha256",
+            ".pluginhost/evil.py",
+            ".PluginHost/x",
+            ".pluginhost",
+            ".pluginhost/data/x",
+            "hello-1.0.0.data/purelib/.pluginhost/x",
+            "hello-1.0.0.data/platlib/.pluginhost/headers/h.h",
+        ],
+    )
+    def test_the_site_dirs_own_folder_is_refused(self, member: str) -> None:
+        """No member installs under .pluginhost/: the site dir's stamp and data are there."""
+        assert "installs under .pluginhost/, the site dir's own folder" in (
+            name_refusal(member) or ""
+        )
+
+    def test_a_stamp_member_refuses_the_wheel(self, factory: WheelFactory) -> None:
+        """A wheel shipping .pluginhost/wheel.sha256 is refused at validation, named."""
+        wheel = factory.build("hello", files={".pluginhost/wheel.sha256": "0" * 64 + "\n"})
+        with pytest.raises(WheelError, match=r"member '\.pluginhost/wheel\.sha256' installs under"):
+            inspect_wheel(wheel)
+
+    @pytest.mark.parametrize("member", ["hello-1.0.0.data/data/x", "hello-1.0.0.data/headers/h.h"])
+    def test_data_and_headers_go_there_accepted(self, member: str) -> None:
+        """The data and headers schemes are put under .pluginhost/ by the site writer."""
+        assert name_refusal(member) is None
+        assert installed_parts(member)[0] == ".pluginhost"
+
     def test_startup_name_in_other_schemes_is_accepted(self) -> None:
         """Scripts land in bin/, data under .pluginhost/, where nothing imports them."""
         assert name_refusal("hello-1.0.0.data/scripts/sitecustomize.py") is None

@@ -123,6 +123,15 @@ class TestInspect:
         )
         assert f"{bad}: REFUSED" in proc.stdout
 
+    def test_a_script_installer_cannot_write(self, tmp_path: Path) -> None:
+        """A console script that is no reference is refused, naming the line and the entry."""
+        factory = WheelFactory(tmp_path / "out")
+        bad = factory.build("s1", other_groups={"console_scripts": {"t": "not a ref!!"}})
+        proc = run_cli("inspect", str(bad), tmp_path=tmp_path)
+        assert proc.returncode == 3, proc.stdout
+        assert f"{bad}: REFUSED" in proc.stdout
+        assert "line 2: [console_scripts] 't' = 'not a ref!!' is no 'module:attr'" in proc.stdout
+
     def test_json(self, tmp_path: Path) -> None:
         """--json: one report per wheel, with the refusals."""
         factory = WheelFactory(tmp_path / "out")

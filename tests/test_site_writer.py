@@ -1,17 +1,28 @@
-"""The bytecode a site writer compiles into a site dir (pluginhost.install.site_writer): every
-module within a budget of time and of source size, the rest left to its import."""
+"""The site writer (pluginhost.install.site_writer): the bytecode it compiles into a site dir
+(every module within a budget of time and of source size, the rest left to its import), and
+its refusals."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import pluginhost.install.site_writer
-from pluginhost.install.site_writer import COMPILE_MAX_SOURCE, compile_site
+from pluginhost.install.site_writer import (
+    COMPILE_MAX_SOURCE,
+    SiteJob,
+    StagedWheel,
+    compile_site,
+    write_site,
+)
+from pluginhost.model.errors import WheelError
+from pluginhost.testing import WheelFactory
 
 
 def _site(root: Path, files: dict[str, str]) -> Path:
@@ -73,3 +84,57 @@ def test_past_the_time_budget_the_rest_is_left(
     assert compile_site(site, 0) == 2
     assert not _compiled(site, "a.py")
     assert not _compiled(site, "b.py")
+
+
+def _job(tmp_path: Path, wheel: Path) -> SiteJob:
+    data = wheel.read_bytes()
+    sha256 = hashlib.sha256(data).hexdigest()
+    return SiteJob(
+        wheels=(StagedWheel(wheel, data),),
+        staging_root=tmp_path / "staging",
+        target=tmp_path / "site" / f"s1-1.0.0-{sha256[:8]}",
+        plugin="s1",
+        version="1.0.0",
+        sha256=sha256,
+    )
+
+
+class TestWheelsValidationWouldRefuse:
+    """Wheels that only validation refuses, written all the same: whatever installer raises
+    is a WheelError naming the wheel and the plugin (the same bytes fail the same way, so
+    the host does not try them again), and nothing is left behind."""
+
+    @pytest.mark.parametrize(
+        ("build", "reason"),
+        [
+            (
+                {
+                    "other_groups": {"console_scripts": {"tool": "s1:main"}},
+                    "files": {"s1-1.0.0.data/scripts/tool": "#!python\n"},
+                },
+                "two of its files install to one path: File already exists",
+            ),
+            (
+                {"other_groups": {"console_scripts": {"t": "not a ref!!"}}},
+                "refused by installer: AssertionError",
+            ),
+            (
+                {"other_groups": {"console_scripts": {"": "s1:main"}}},
+                "refused by installer: ParsingError",
+            ),
+            (
+                {"files": {".pluginhost/wheel.sha256": "0" * 64 + "\n"}},
+                "a member of it is where the site dir's stamp goes (.pluginhost/wheel.sha256)",
+            ),
+        ],
+        ids=["script-collision", "bad-reference", "empty-name", "stamp-member"],
+    )
+    def test_a_typed_refusal(self, tmp_path: Path, build: dict[str, Any], reason: str) -> None:
+        wheel = WheelFactory(tmp_path / "wheels").build("s1", code="def main(): pass\n", **build)
+        job = _job(tmp_path, wheel)
+        with pytest.raises(WheelError) as caught:
+            write_site(job)
+        assert reason in caught.value.reason
+        assert (caught.value.plugin, caught.value.path) == ("s1", str(wheel))
+        assert not job.target.exists()
+        assert list(job.staging_root.iterdir()) == []

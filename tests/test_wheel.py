@@ -20,6 +20,7 @@ from pluginhost.discover.metadata import EntryPointSpec
 from pluginhost.discover.wheel import inspect_members, inspect_wheel, read_member
 from pluginhost.model.errors import ManifestError, WheelError
 from pluginhost.testing import BROKEN_KINDS, WheelFactory
+from pluginhost.testkit.archive import Draft, write_archive
 
 # "too-many-members" needs a limit below the default; the other kinds are refused either way.
 LOW = WheelLimits(max_members=50)
@@ -91,6 +92,13 @@ REASONS = {
     "requires-dist-marker-undefined": """an invalid Requires-Dist 'attrs; "y" < "z"'""",
     "too-many-requirements": "METADATA has 5001 Requires-Dist lines, over the limit of 5000",
     "too-many-entry-points": "declares more than 10000 entry points",
+    "console-script-no-reference": "[console_scripts] 't' = 'not a ref!!' is no 'module:attr'",
+    "console-script-empty-name": "line 5 in [console_scripts] has an empty name",
+    "console-script-collision": (
+        "[console_scripts] 'tool' and member 'evil-1.0.0.data/scripts/tool' both install 'bin/tool'"
+    ),
+    "stamp-member": "member '.pluginhost/wheel.sha256' installs under .pluginhost/",
+    "wheel-version-no-minor": "WHEEL has Wheel-Version '1'; only 1.x is supported",
 }
 
 Snapshot = Callable[[], dict[str, tuple[int, int]]]
@@ -183,6 +191,30 @@ class TestInspectWheel:
         wheel = factory.build("hello", group="Some.Group", entry_point="hello:obj  # 100%")
         (entry,) = inspect_wheel(wheel).entry_points
         assert entry == EntryPointSpec("hello", "Some.Group", "hello:obj  # 100%")
+
+    @pytest.mark.parametrize(
+        ("text", "accepted"),
+        [
+            ("1.0", True),
+            ("1.9", True),
+            ("1.0.1", True),
+            ("1", False),
+            ("01.0", False),
+            ("2.0", False),
+            ("\x0c1.0", False),
+        ],
+    )
+    def test_wheel_version_as_installer_takes_it(self, text: str, accepted: bool) -> None:
+        """A Wheel-Version is accepted when installer installs it (it starts with ``1.``)."""
+        draft = Draft("hello", "1.0.0", "py3-none-any", "hello", [], {}, wheel_version=text)
+        with tempfile.TemporaryDirectory() as folder:
+            wheel = Path(folder) / draft.filename
+            wheel.write_bytes(write_archive(draft, {"greeter.plugins": {"hello": "hello"}}))
+            if accepted:
+                assert inspect_wheel(wheel).distribution == "hello"
+            else:
+                with pytest.raises(WheelError, match=r"only 1\.x is supported"):
+                    inspect_wheel(wheel)
 
     def test_writes_nothing(self, factory: WheelFactory, snapshot: Snapshot) -> None:
         """Inspecting a valid wheel leaves every file and directory as it was."""

@@ -22,6 +22,7 @@ from ..model.frozen import frozen
 from ..model.names import canonicalize_name
 from ..model.specifiers import checked_applies
 from .archive import MemberReader, RefusedError
+from .scripts import check_scripts
 
 if TYPE_CHECKING:
     import email.message
@@ -56,8 +57,9 @@ __all__ = [
 #: The ``.data`` subdirectories a wheel may use (the installation schemes).
 DATA_SCHEMES: Final = frozenset({"purelib", "platlib", "headers", "scripts", "data"})
 _MODULE_SUFFIXES: Final = (".py", ".pyc", ".so", ".pyd")
-# ASCII digits, and few: int() refuses "¹" (which str.isdigit() accepts) and 5,000 digits.
-_WHEEL_VERSION: Final = re.compile(r"0*1(?:\.[0-9]{1,9})*", re.ASCII)
+# ASCII digits, and few: int() refuses "¹" (which str.isdigit() accepts) and 5,000 digits. A
+# minor version, and no leading zero: installer installs a value starting with "1." only.
+_WHEEL_VERSION: Final = re.compile(r"1(?:\.[0-9]{1,9})+", re.ASCII)
 
 
 @frozen
@@ -232,7 +234,8 @@ def check_metadata(metadata: email.message.Message, filename: FileName) -> tuple
 
 
 def check_wheel_version(wheel_meta: email.message.Message) -> None:
-    text = str(wheel_meta.get("Wheel-Version", "")).strip()
+    # Kept as the parser gave it but for trailing space: a leading form feed fails installer.
+    text = str(wheel_meta.get("Wheel-Version", "")).rstrip()
     if not _WHEEL_VERSION.fullmatch(text):
         raise RefusedError(f"WHEEL has Wheel-Version {_cut(text)!r}; only 1.x is supported")
 
@@ -322,14 +325,18 @@ def _cut(text: str, limit: int = 80) -> str:
 def read_entry_points(
     reader: MemberReader, infos: Mapping[str, zipfile.ZipInfo], member: str
 ) -> tuple[EntryPointSpec, ...]:
-    """The entry points of ``member``, at most ``max_entry_points`` of them."""
+    """The entry points of ``member``, at most ``max_entry_points`` of them; the file is
+    refused when installer cannot read it, or cannot write its scripts
+    (:func:`~.scripts.check_scripts`)."""
     if member not in infos:
         return ()
     text = read_text(reader, infos, member)
     try:
-        return EntryPointSpec.parse_all(text, reader.limits.max_entry_points)
+        found = EntryPointSpec.parse_all(text, reader.limits.max_entry_points)
     except ValueError as exc:
         raise RefusedError(f"{member} is not valid: {exc}") from exc
+    check_scripts(text, member, infos)
+    return found
 
 
 def find_top_level(

@@ -16,6 +16,7 @@ from typing import Final
 __all__ = [
     "MEMBER_PATH_MAX",
     "NAME_MAX",
+    "PRIVATE",
     "STARTUP_MODULES",
     "installed_parts",
     "name_refusal",
@@ -30,8 +31,12 @@ STARTUP_MODULES: Final = frozenset({"sitecustomize", "usercustomize"})
 NAME_MAX: Final = 255
 MEMBER_PATH_MAX: Final = 1024
 _DRIVE: Final = re.compile(r"^[A-Za-z]:")
+#: The site dir's own folder: its stamp, and the ``.data`` schemes nothing imports.
+PRIVATE: Final = ".pluginhost"
 # The installer's scheme puts these at the root of the site dir, like the root's own members.
 _DATA_SCHEMES: Final = frozenset({"purelib", "platlib"})
+# And these under PRIVATE (install/site_writer.py: the scheme dict).
+_PRIVATE_SCHEMES: Final = frozenset({"data", "headers"})
 
 
 def name_refusal(name: str) -> str | None:
@@ -78,12 +83,24 @@ def _size(text: str) -> int:
 def _parts_refusal(name: str, parts: list[str]) -> str | None:
     if "__pycache__" in parts:
         return f"member {name!r} is in a __pycache__ directory (stale bytecode)"
+    top = installed_parts(name)[0].casefold()
     # Only at the root of the site dir is it ``site``'s: deeper, it is a module of the plugin's
     # own packages (pytest-salt-factories ships saltfactories/utils/coverage/sitecustomize.py,
     # ddtrace ddtrace/bootstrap/sitecustomize.py), imported by nothing at interpreter start.
-    if installed_parts(name)[0].casefold().split(".", 1)[0] in STARTUP_MODULES:
+    if top.split(".", 1)[0] in STARTUP_MODULES:
         return f"member {name!r} is a startup module (sitecustomize/usercustomize)"
+    if top == PRIVATE and not _data_scheme(parts):
+        return (
+            f"member {name!r} installs under {PRIVATE}/, the site dir's own folder (its stamp, "
+            "the data and headers schemes)"
+        )
     return None
+
+
+def _data_scheme(parts: list[str]) -> bool:
+    """Whether a member is one of ``.data``'s schemes that the site dir keeps under
+    :data:`PRIVATE` (data, headers): the installer puts it there, not the member's name."""
+    return len(parts) > 2 and parts[0].endswith(".data") and parts[1] in _PRIVATE_SCHEMES
 
 
 def tree_refusal(names: Iterable[str]) -> str | None:
@@ -131,4 +148,4 @@ def installed_parts(name: str) -> list[str]:
         return parts[2:]
     if parts[1] == "scripts" and len(parts) > 2:
         return ["bin", *parts[2:]]
-    return [".pluginhost", *parts[1:]]
+    return [PRIVATE, *parts[1:]]

@@ -127,7 +127,8 @@ def load_installer() -> None:
 def write_site(job: SiteJob) -> bool:
     """Write ``job``'s site dir; ``True`` when an identical one got there first.
 
-    :raises WheelError: when installer refuses a wheel, or a member cannot be held here.
+    :raises WheelError: when installer refuses a wheel (whatever it raised), or a member
+        cannot be held here: the same bytes would fail the same way at every install.
     :raises InstallError: when the file system fails the install.
     """
     first = job.wheels[0].original
@@ -138,10 +139,10 @@ def write_site(job: SiteJob) -> bool:
         site = fs.make_temp_dir(job.staging_root, "install-")
     try:
         for wheel in job.wheels:
-            _install(wheel, site, job.plugin)
+            _install(wheel, site, job.plugin, alone=wheel is job.wheels[0])
         with disk_errors("cannot stamp the site dir", job.plugin, first):
             # Private already: every file and directory was made so (install/destination.py).
-            _write_stamp(site, job.sha256)
+            _write_stamp(site, job.sha256, job.plugin, first)
         if job.compile:
             failed = compile_site(site, job.optimize, job.target)
             if failed:
@@ -223,8 +224,11 @@ def disk_errors(action: str, plugin: str, original: Path) -> Iterator[None]:
         raise InstallError(f"{action}: {fs.describe(exc)}", plugin=plugin, path=original) from exc
 
 
-def _install(wheel: StagedWheel, site: Path, plugin: str) -> None:
-    """Install one validated wheel into ``site`` with installer, from the bytes validated."""
+def _install(wheel: StagedWheel, site: Path, plugin: str, *, alone: bool) -> None:
+    """Install one validated wheel into ``site`` with installer, from the bytes validated.
+
+    :param alone: ``site`` holds nothing of another wheel yet: a file there is this one's.
+    """
     # Imported here: a host that restores its plugins from their site dirs never needs it.
     from installer import install
     from installer.exceptions import InstallerError
@@ -242,18 +246,42 @@ def _install(wheel: StagedWheel, site: Path, plugin: str) -> None:
             # and rows stay: they refuse a few rows our validation lets through.
             source.validate_record(validate_contents=False)
             install(source, destination, {"INSTALLER": b"pluginhost\n"})
+    except FileExistsError as exc:
+        if not alone:
+            # Another wheel's file, maybe: a new version of that one may not clash.
+            raise InstallError(
+                f"installing failed: {fs.describe(exc)}", plugin=plugin, path=wheel.original
+            ) from exc
+        # The work dir is fresh and private: a file there already is one of the wheel's own
+        # (a script named like a member), whatever errno installer gave it (none).
+        raise WheelError(
+            f"two of its files install to one path: {fs.describe(exc)}",
+            plugin=plugin,
+            path=wheel.original,
+        ) from exc
     except OSError as exc:
         if exc.errno in _CANNOT_HOLD:
             # No retry makes room for this path here: refused for good, like at validation.
             raise WheelError(
                 f"the file system cannot hold a member here: {fs.describe(exc)}",
+                plugin=plugin,
                 path=wheel.original,
             ) from exc
         raise InstallError(
             f"installing failed: {fs.describe(exc)}", plugin=plugin, path=wheel.original
         ) from exc
     except (InstallerError, ValueError, zipfile.BadZipFile) as exc:
-        raise WheelError(f"refused by installer: {exc}", path=wheel.original) from exc
+        raise WheelError(
+            f"refused by installer: {exc}", plugin=plugin, path=wheel.original
+        ) from exc
+    except Exception as exc:
+        # What validation let through and installer cannot take (its asserts, configparser's
+        # errors): the same bytes fail the same way, so it is the wheel's refusal, typed.
+        raise WheelError(
+            f"refused by installer: {type(exc).__name__}: {exc}",
+            plugin=plugin,
+            path=wheel.original,
+        ) from exc
 
 
 def _open_archive(wheel: StagedWheel) -> zipfile.ZipFile:
@@ -281,10 +309,18 @@ def _scheme_dict(site: Path) -> dict[str, str]:
     }
 
 
-def _write_stamp(site: Path, sha256: str) -> None:
+def _write_stamp(site: Path, sha256: str, plugin: str, original: Path) -> None:
     stamp = site / STAMP
-    fs.make_dirs(stamp.parent)
-    fd = fs.open_new(stamp)
+    try:
+        fs.make_dirs(stamp.parent)
+        fd = fs.open_new(stamp)
+    except (FileExistsError, NotADirectoryError) as exc:
+        # Only a member of the wheel put it there: every install of these bytes would fail.
+        raise WheelError(
+            f"a member of it is where the site dir's stamp goes ({STAMP})",
+            plugin=plugin,
+            path=original,
+        ) from exc
     try:
         fs.write(fd, sha256.encode("ascii") + b"\n", stamp)
     finally:

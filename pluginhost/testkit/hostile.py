@@ -85,6 +85,11 @@ BROKEN_KINDS: Final = (
     "too-many-entry-points",  # 10,001 entry points, over WheelLimits.max_entry_points
     "directory-only",  # 400 directory entries more, all at __init__.py's header: over max_members
     "directory-only-zip64",  # the same, its sizes in a zip64 end record
+    "console-script-no-reference",  # a console script "t = not a ref!!": installer asserts
+    "console-script-empty-name",  # a console_scripts line " = evil:main": configparser refuses
+    "console-script-collision",  # a console script "tool" and a .data/scripts/tool file
+    "stamp-member",  # .pluginhost/wheel.sha256, where the site dir's stamp goes
+    "wheel-version-no-minor",  # Wheel-Version: 1 (installer installs "1." versions only)
 )
 
 _HUGE: Final = "1" * 5000  # over int()'s default limit of 4,300 digits
@@ -208,6 +213,12 @@ def _requirement_lines(draft: Draft) -> None:
 
 def _entry_point_lines(draft: Draft) -> None:
     draft.entry_points_tail = "[other.group]\n" + "".join(f"e{i} = m\n" for i in range(10_001))
+
+
+def _script_over_data(draft: Draft) -> None:
+    draft.entry_points_tail = "\n[console_scripts]\ntool = evil:main\n"
+    name = f"{escape(draft.distribution)}-{draft.version}.data/scripts/tool"
+    draft.members.append(Member(name, b"#!python\n"))
 
 
 def _data_escape(draft: Draft) -> None:
@@ -403,6 +414,11 @@ _BREAKERS: Final[Mapping[str, Callable[[Draft], None]]] = {
     "requires-dist-marker-undefined": _metadata_line("Requires-Dist", 'attrs; "y" < "z"'),
     "too-many-requirements": _requirement_lines,
     "too-many-entry-points": _entry_point_lines,
+    "console-script-no-reference": _set(entry_points_tail="\n[console_scripts]\nt = not a ref!!\n"),
+    "console-script-empty-name": _set(entry_points_tail="\n[console_scripts]\n = evil:main\n"),
+    "console-script-collision": _script_over_data,
+    "wheel-version-no-minor": _set(wheel_version="1"),
+    "stamp-member": _add(".pluginhost/wheel.sha256", b"0" * 64 + b"\n"),
 }
 
 # Kinds made by editing the finished bytes (zipfile cannot write a NUL in a name).
