@@ -155,6 +155,22 @@ class TestNames:
             name_refusal(member) or ""
         )
 
+    @pytest.mark.parametrize(
+        "member",
+        [f"hello-1.0.0.data/{scheme}/" for scheme in ("scripts", "purelib", "platlib", "data")]
+        + ["hello-1.0.0.data/headers/", "hello-1.0.0.data/"],
+    )
+    def test_a_schemes_directory_entry_is_accepted(self, member: str) -> None:
+        """The directory entries of the .data schemes (ninja 1.13.2's wheel holds
+        ninja-1.13.2.data/scripts/) install nothing: accepted (they were refused, as members
+        installing under .pluginhost/)."""
+        assert name_refusal(member) is None
+
+    def test_a_file_named_as_a_scheme_is_refused(self) -> None:
+        """A file, not a directory entry, where a scheme's folder goes lands under
+        .pluginhost/: refused."""
+        assert "installs under .pluginhost/" in (name_refusal("hello-1.0.0.data/scripts") or "")
+
     def test_a_stamp_member_refuses_the_wheel(self, factory: WheelFactory) -> None:
         """A wheel shipping .pluginhost/wheel.sha256 is refused at validation, named."""
         wheel = factory.build("hello", files={".pluginhost/wheel.sha256": "0" * 64 + "\n"})

@@ -89,7 +89,7 @@ def _parts_refusal(name: str, parts: list[str]) -> str | None:
     # ddtrace ddtrace/bootstrap/sitecustomize.py), imported by nothing at interpreter start.
     if top.split(".", 1)[0] in STARTUP_MODULES:
         return f"member {name!r} is a startup module (sitecustomize/usercustomize)"
-    if top == PRIVATE and not _data_scheme(parts):
+    if top == PRIVATE and not _data_scheme(parts) and not _scheme_folder(name, parts):
         return (
             f"member {name!r} installs under {PRIVATE}/, the site dir's own folder (its stamp, "
             "the data and headers schemes)"
@@ -101,6 +101,12 @@ def _data_scheme(parts: list[str]) -> bool:
     """Whether a member is one of ``.data``'s schemes that the site dir keeps under
     :data:`PRIVATE` (data, headers): the installer puts it there, not the member's name."""
     return len(parts) > 2 and parts[0].endswith(".data") and parts[1] in _PRIVATE_SCHEMES
+
+
+def _scheme_folder(name: str, parts: list[str]) -> bool:
+    """Whether a member is the directory entry of one of ``.data``'s schemes
+    (``ninja-1.13.2.data/scripts/``, as ninja's wheel holds): nothing installs from it."""
+    return name.endswith("/") and len(parts) == 2 and parts[0].endswith(".data")
 
 
 def tree_refusal(names: Iterable[str]) -> str | None:
