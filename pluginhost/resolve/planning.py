@@ -171,9 +171,9 @@ def _stranding(
     """
     chosen = outlook.plan.chosen
     stranded: list[Problem] = []
-    for name, dependent in active.items():
-        if name in chosen or name in outlook.victims:
-            continue
+    # Set differences, in C: a thousand active plugins, at each change, most often all chosen.
+    for name in sorted(active.keys() - chosen.keys() - set(outlook.victims)):
+        dependent = active[name]
         for required, constraint in dependent.requires.items():
             serving = chosen.get(required)
             if serving is not None and not constraint.allows(
