@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, settings
 
 from hookspecs import greeter
 from pluginhost import Event, IndexSource, PluginHost
+from pluginhost.discover.private_group import private_group
 from pluginhost.install import writer_process
 from pluginhost.install.installer import install_wheel
 from pluginhost.install.writer_process import WriterProcess
@@ -207,6 +208,21 @@ def cli_row(home: Path, plugin: str, *command: str) -> str:
     argv = [sys.executable, "-m", "pluginhost", *command, "--home", str(home)]
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     return next((line for line in out.splitlines() if line.startswith(plugin)), "")
+
+
+#: A gid no account has: a group that is not provably its file's owner's alone.
+OTHERS_GID = 54321
+
+
+def others_group(*paths: Path) -> None:
+    """Give ``paths`` a group that is not their owner's alone, so that its write permission is
+    others' for strict modes (the owner's private group passes: discover/private_group.py);
+    the test is skipped where this user cannot, its own group being private."""
+    for path in paths:
+        if os.geteuid() == 0:
+            os.chown(path, -1, OTHERS_GID, follow_symlinks=False)
+        elif private_group(path.lstat().st_gid, os.geteuid()):
+            pytest.skip("this user's group is theirs alone, and it cannot give a file another")
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:

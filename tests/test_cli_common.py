@@ -75,7 +75,7 @@ class TestHome:
         try:
             mallory = pwd.getpwnam("mallory").pw_uid
         except KeyError:
-            pytest.skip("needs a second user named mallory")
+            mallory = 54321  # no account needed: a file can belong to any uid
         config = tmp_path / "pluginhost.toml"
         config.write_text('[pluginhost]\nproject = "greeter"\nhome = "h"\n')
         for owner, mode, reason in (

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import greet_code
+from conftest import greet_code, others_group
 
 from pluginhost import HostSnapshot, HostStateError, PluginHost, Timeouts, TrustError
 from pluginhost.cli.commands.graph import graph_dot, graph_report
@@ -91,6 +91,7 @@ def test_doctor_checks_audit_log_and_home_modes(
     assert ("audit", True) in {(f.check, f.ok) for f in diagnose(read_home(host.home))}
     log = host.audit_log
     log.write_bytes(b"".join(log.read_bytes().splitlines(keepends=True)[1:]))
+    others_group(host.home)
     host.home.chmod(0o775)
     try:
         problems = [f.message for f in diagnose(read_home(host.home)) if not f.ok]

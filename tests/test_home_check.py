@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import greet_code
+from conftest import greet_code, others_group
 
 from pluginhost import PluginHost, TrustError
 from pluginhost.discover.home_check import check_home, home_faults
@@ -157,6 +157,7 @@ class TestHomeFaults:
         (home / "site" / "x").mkdir(parents=True)
         (home / "site" / "x" / "mod.py").write_text("")
         reachable(home)
+        others_group(home / "site" / "x" / "mod.py")
         (home / "site" / "x" / "mod.py").chmod(0o664)
         (fault,) = home_faults(home)
         assert fault.path == home / "site" / "x" / "mod.py"

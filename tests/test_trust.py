@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import greet_code
+from conftest import greet_code, others_group
 
 from pluginhost import Event, EventKind, PluginHost, ProblemKind, TrustError
 from pluginhost.discover.trust import TrustGate, parse_trust_file, unsafe_path
@@ -82,6 +82,7 @@ class TestUnsafePath:
     def test_writable_folder(self, tmp_path: Path, mode: int, who: str) -> None:
         folder = tmp_path / "wheels"
         folder.mkdir()
+        others_group(folder)
         folder.chmod(mode)
         reason = unsafe_path(folder)
         assert reason is not None
@@ -98,6 +99,7 @@ class TestUnsafePath:
     def test_writable_parent(self, tmp_path: Path) -> None:
         parent = tmp_path / "shared"
         (parent / "wheels").mkdir(parents=True)
+        others_group(parent)
         parent.chmod(0o775)
         assert f"{parent} is writable by group" in (unsafe_path(parent / "wheels") or "")
 
@@ -183,6 +185,7 @@ class TestStrictModesInHost:
         factory.build("hello", code=greet_code("hi"))
         host = make_host(rescan_interval=0.1)
         assert greetings(host) == ["hi"]
+        others_group(wheels)
         wheels.chmod(0o775)
         factory.build("hello", "1.1.0", code=greet_code("new"))
         assert _eventually(lambda: untrusted(host) != [])
@@ -239,6 +242,7 @@ class TestStrictModesInHost:
     def test_unsafe_home_refuses_to_start(self, make_host: MakeHost, tmp_path: Path) -> None:
         home = tmp_path / "home"
         home.mkdir()
+        others_group(home)
         home.chmod(0o770)
         with pytest.raises(TrustError, match=r"home refused by strict_modes: .* writable"):
             make_host(home=home)
@@ -248,6 +252,7 @@ class TestStrictModesInHost:
     ) -> None:
         wheel = factory.build("hello", code=greet_code("hi"))
         host = make_host(rescan_interval=0.1)
+        others_group(wheel)
         wheel.chmod(0o664)
         factory.build("polite", code=greet_code("polite"))  # an event, so a look happens
         assert _eventually(lambda: untrusted(host) != [])

@@ -5,7 +5,8 @@ Two checks, both made before a byte of the archive is parsed:
 - **Strict modes** (on by default, in the manner of sshd's ``StrictModes``): a watched folder, a
   wheel file, the trust file and the home must not be reachable through a symlink, and neither
   they nor any folder above them may be owned by another user (root aside) or be writable by
-  group or others. Whoever can write there could put code in front of the host. A world-writable
+  group or others (but the owner's own private group, :mod:`.private_group`). Whoever can
+  write there could put code in front of the host. A world-writable
   folder with the sticky bit (``/tmp``) is accepted as a parent: others cannot rename or delete
   the entries they do not own in it.
 - **Hashes** (``trust="hashes"``): only wheels whose sha256 is listed in a trust file load. The
@@ -38,6 +39,7 @@ from ..model.frozen import frozen
 from ..model.names import canonicalize_name
 from ..state import held_stat
 from ..state.regular import read_regular
+from .private_group import private_group
 
 __all__ = [
     "MAX_TRUST_FILE",
@@ -201,6 +203,8 @@ def _unsafe_entry(path: str, st: os.stat_result, uid: int, *, leaf: bool) -> str
     if st.st_uid not in (uid, 0):
         return f"{path} is owned by uid {st.st_uid}, neither this user (uid {uid}) nor root"
     writable = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    if writable == stat.S_IWGRP and private_group(st.st_gid, st.st_uid):
+        writable = 0  # the owner's own group (a umask of 002): nobody else writes there
     sticky_parent = not leaf and stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
     if writable and not sticky_parent:
         who = (
