@@ -350,6 +350,23 @@ class TestWriteAhead:
         assert site == target
         assert (site / "hello" / "__init__.py").read_text() == "VERSION = 'seen'\n"
 
+    def test_a_prune_takes_a_dir_the_writer_found_there_already(
+        self, offloading: SiteDirs, kept: tuple[Candidate, ValidatedWheel]
+    ) -> None:
+        """A look's read of a wheel whose site dir is there already (a plugin removed, its
+        dir left by a crash after the removal's commit) writes nothing: the start's prune
+        takes that dir, which nothing names (it was left on disk when the read's answer had
+        come before the prune)."""
+        c, wheel = kept
+        site, _ = offloading.install(c, ())
+        warmed = [p.name for p in offloading.site_root.iterdir() if p != site]
+        read = offloading.read_wheel(
+            wheel.info.path, os.lstat(wheel.info.path), WheelLimits(), GROUP
+        )
+        assert read is not None
+        assert offloading.prune(keep=warmed) == [site.name]
+        assert not site.exists()
+
     def test_install_with_support_wheels_does_not_take_a_write_ahead(
         self, offloading: SiteDirs, kept: tuple[Candidate, ValidatedWheel], factory: WheelFactory
     ) -> None:

@@ -249,10 +249,24 @@ class WriterProcess:
         return reused
 
     def written_ahead(self) -> frozenset[Path]:
-        """The site dirs this writer is writing, or wrote, ahead of an install that has not
-        taken them yet: a prune must leave them, for that install takes them as they are."""
+        """The site dirs this writer wrote ahead of an install that has not taken them yet,
+        once every job sent ahead is answered: a prune must leave them, for that install takes
+        them as they are. Not one it found there already: an install finds that one gone, if
+        pruned, and writes it again (a start's prune left a removed plugin's dir so, which
+        its look had read again)."""
         with self._lock:
-            return frozenset((*self._ahead, *self._with_reads, *self._uncollected))
+            child = self._child
+            if child is not None:
+                try:
+                    self._settle(child)  # the answers wait with their reads, for the collects
+                except LostError as exc:
+                    self._lose(child, exc)
+            fresh = [
+                target
+                for target, reply in self._with_reads.items()
+                if isinstance(reply, WriteDone) and not reply.reused
+            ]
+            return frozenset((*fresh, *self._uncollected))
 
     def settle(self) -> list[Path]:
         """Wait for the answers to every job sent ahead and not collected; the site dirs the
