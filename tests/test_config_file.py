@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import others_group
 from test_regular import within
 
 from hookspecs import greeter
 from pluginhost import Timeouts, TrustError, VersionPolicy, WheelLimits
-from pluginhost.discover.private_group import private_group
 from pluginhost.host.config_file import MAX_CONFIG_SIZE, ConfigError, HostConfig
 from pluginhost.testing import WheelFactory
 
@@ -248,10 +248,7 @@ class TestStrictModes:
         """A file of this user that group or others may write is refused, naming the mode;
         its group is one of others (a group of its owner alone passes, test_private_group)."""
         path = write(tmp_path, EVIL)
-        if os.geteuid() == 0:
-            os.chown(path, -1, 54321)  # a group no account has: not provably the owner's own
-        elif private_group(path.stat().st_gid, os.geteuid()):
-            pytest.skip("this user's group is theirs alone: group-writable passes")
+        others_group(path)
         path.chmod(mode)
         with pytest.raises(TrustError, match=f"writable by {who} \\(mode {oct(mode)}"):
             HostConfig.from_file(path)

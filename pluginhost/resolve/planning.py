@@ -154,7 +154,9 @@ def plan(
     victims = _victims(ahead)
     if held:
         again = without(victims)
-    let_go = tuple(_let_go(p, active[PluginName(p.involved[0])]) for p in ahead)
+    let_go = tuple(
+        _let_go(p.plugin or "", p.version or "", active[PluginName(p.involved[0])]) for p in ahead
+    )
     return _stranding(Outlook(again, held + let_go, victims), active, policy)
 
 
@@ -179,8 +181,7 @@ def _stranding(
             if serving is not None and not constraint.allows(
                 serving.version, prerelease=policy.allow_prerelease
             ):
-                update = Problem(ProblemKind.REFUSED, required, "", version=serving.version_text)
-                stranded.append(_let_go(update, dependent))
+                stranded.append(_let_go(required, serving.version_text, dependent))
                 break
     if not stranded:
         return outlook
@@ -249,15 +250,15 @@ def _breaking(
     return problems
 
 
-def _let_go(breaking: Problem, dependent: Candidate) -> Problem:
-    """The problem of a dependent unloaded for an update: filed under the dependent."""
-    update = f"{breaking.plugin} {breaking.version}"
-    constraint = dependent.requires.get(PluginName(breaking.plugin or ""))
+def _let_go(plugin: str, version: str, dependent: Candidate) -> Problem:
+    """The problem of a dependent unloaded for ``plugin`` at ``version``: filed under the
+    dependent."""
+    constraint = dependent.requires.get(PluginName(plugin))
     return Problem(
         ProblemKind.DEPENDENCY_FAILED,
         dependent.name,
-        f"{dependent.name} {dependent.version} was unloaded for {update}: it requires "
-        f"{breaking.plugin} {constraint}",
-        involved=(breaking.plugin or "",),
+        f"{dependent.name} {dependent.version} was unloaded for {plugin} {version}: it "
+        f"requires {plugin} {constraint}",
+        involved=(plugin,),
         version=dependent.version_text,
     )
