@@ -570,17 +570,18 @@ class TestHost:
         host = make_host()
         sites = host.home / "site"
         deadline = time.monotonic() + 30
-        version = 1
+        version, serving = 1, "1.0.0"  # the writer may be ready before the loop runs once
         while host._engine.sites.writer_pid is None:  # the test peeks: no API tells it
             assert time.monotonic() < deadline, "the site writer never said it is ready"
             version += 1
-            factory.build("hello", f"1.0.{version}", code=greet_code(f"v{version}"))
+            serving = f"1.0.{version}"
+            factory.build("hello", serving, code=greet_code(f"v{version}"))
             assert host.wait_idle(20)
             time.sleep(0.05)
         factory.build("hello", "9.0.0", code=greet_code("v9"), host=">=99")
         assert host.wait_idle(20)
         assert host.hook.greet(name="x") == [f"v{version}"]
-        assert host.plugins["hello"].version == f"1.0.{version}"
+        assert host.plugins["hello"].version == serving
         assert not list(sites.glob("hello-9.0.0-*"))
         assert not any((host.home / "staging").iterdir())
 
