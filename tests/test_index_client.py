@@ -234,9 +234,12 @@ class TestDownload:
             file = read(client, "hello").files[0]
             stored = index.file_path(wheel.name)
             stored.write_bytes(stored.read_bytes().replace(b"PK", b"Pk", 1))
-            with pytest.raises(IndexHashError, match="sha256"):
+            with pytest.raises(IndexHashError, match="sha256") as caught:
                 client.download(file, tmp_path / "cache")
         assert list((tmp_path / "cache").iterdir()) == []
+        # The error names the project, as the poll's problem does (it named only the URL).
+        assert caught.value.plugin == "hello"
+        assert "project 'hello'" in str(caught.value)
 
     def test_download_size_cap(
         self, static_index: StaticIndex, built: WheelFactory, tmp_path: Path
@@ -248,6 +251,7 @@ class TestDownload:
             with pytest.raises(IndexResponseError, match="larger than 100 bytes") as info:
                 client.download(file, tmp_path / "cache")
         assert list((tmp_path / "cache").iterdir()) == []
+        assert info.value.plugin == "hello"
         assert info.value.reason == (
             "sent the file hello-1.0.0-py3-none-any.whl larger than 100 bytes (its size cap): "
             f"{file.url!r}"
@@ -267,6 +271,7 @@ class TestDownload:
             file = read(client, "hello").files[0]
             with pytest.raises(IndexResponseError, match="larger than 10 bytes") as info:
                 client.metadata(file)
+        assert info.value.plugin == "hello"
         assert info.value.reason == (
             "sent the core metadata file of hello-1.0.0-py3-none-any.whl larger than 10 bytes "
             f"(its size cap): {file.metadata_url!r}"
@@ -310,6 +315,7 @@ class TestDownload:
             with pytest.raises(IndexResponseError, match="no cached file name takes") as caught:
                 client.download(hostile, tmp_path / "cache")
         assert repr(name) in caught.value.reason
+        assert caught.value.plugin == "hello"
         assert not [path for _, path, _ in static_index.requests if path.startswith("/files/")]
         assert not list(tmp_path.glob("cache/*"))
 
@@ -326,9 +332,11 @@ class TestDownload:
             path = "/" + file.url.split("/", 3)[3]
             static_index.fault(path, Fault(body=wheel.read_bytes(), trickle=0.05))
             started = time.monotonic()
-            with pytest.raises(IndexUnavailableError, match="sent a file slower than 16384 bytes"):
+            slower = "sent a file slower than 16384 bytes"
+            with pytest.raises(IndexUnavailableError, match=slower) as caught:
                 client.download(file, tmp_path / "cache")
             assert time.monotonic() - started < 3.0
+        assert caught.value.plugin == "hello"
         assert list((tmp_path / "cache").iterdir()) == []
 
     def test_metadata(self, static_index: StaticIndex, built: WheelFactory) -> None:

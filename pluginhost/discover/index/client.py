@@ -14,6 +14,7 @@ request and never a download::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -37,6 +38,8 @@ from .pages import NOT_MODIFIED, IndexFile, NotModifiedType, ProjectList, Projec
 from .transport import Transport, over_cap
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import httpx
 
 __all__ = ["IndexClient"]
@@ -191,8 +194,13 @@ class IndexClient:
         :raises IndexResponseError: the file is larger than ``max_download_bytes``, or its name
             is not a plain file name (nothing is left either way).
         :raises IndexUnavailableError: the download failed.
+        Each names the project (``.plugin``, from the file's name) and the file's URL.
         """
-        target = Path(into) / _plain_filename(file)
+        with _naming(file):
+            return self._download(file, Path(into))
+
+    def _download(self, file: IndexFile, into: Path) -> Path:
+        target = into / _plain_filename(file)
         if file.sha256 is None:
             raise IndexHashError(
                 f"gives no sha256 for {file.filename}: not downloaded", url=file.url
@@ -218,7 +226,12 @@ class IndexClient:
 
         :returns: its bytes; None when the index offers none.
         :raises IndexHashError: the bytes do not match the index's ``core-metadata`` sha256.
+        Errors name the project (``.plugin``, from the file's name).
         """
+        with _naming(file):
+            return self._metadata(file)
+
+    def _metadata(self, file: IndexFile) -> bytes | None:
         if not file.has_metadata:
             return None
         url = file.metadata_url
@@ -295,6 +308,24 @@ class IndexClient:
                 f"({size} bytes in {elapsed:.1f} s)",
                 url=url,
             )
+
+
+@contextlib.contextmanager
+def _naming(file: IndexFile) -> Iterator[None]:
+    """Errors of the work on ``file`` raised again naming its project: the poll's problem did,
+    the error a caller of the client catches did not."""
+    try:
+        yield
+    except PackageIndexError as exc:
+        raise type(exc)(exc.reason, url=exc.url, plugin=_project_of(file)) from exc
+
+
+def _project_of(file: IndexFile) -> str | None:
+    """The project a file's name gives (a wheel's or an sdist's name starts with it), when it
+    is a name a message may hold."""
+    name = file.filename.partition("-")[0]
+    fit = name.isprintable() and name.strip() and len(name) <= _LONGEST_NAME
+    return canonicalize_name(name) if fit else None
 
 
 def _conditional(last: ProjectPage | None) -> dict[str, str]:
