@@ -19,6 +19,7 @@ from ..state.faults import crash_point
 from .cleanup import deactivate, left_behind
 from .drain import Drained, drain
 from .members import Active, Member, owned_names
+from .specs import declared_by, withdraw
 from .switch import Switch, switch
 
 if TYPE_CHECKING:
@@ -119,6 +120,7 @@ def unload(
     active = actives.pop(name)
     version = active.candidate.version_text
     switch(transition.pm, active.registrations, [])
+    withdraw(declared_by(transition.pm, active.top_level).values())
     crash_point("removal_after_unregister", version)
     problems = []
     timeouts = transition.timeouts

@@ -16,8 +16,8 @@ implementations are collected by its ``parse_hookimpl_opts`` (pytest's collects 
 ``register`` keeps besides hook lists is kept by :mod:`.bookkeeping`. Plugins it registered
 itself are never touched.
 
-This module, :mod:`.bookkeeping` and the drain are the only ones that touch pluggy's private
-attributes (``_hookimpls``, ``_name2plugin``, ``_verify_hook``, ``_hookexec``,
+This module, :mod:`.bookkeeping`, :mod:`.specs` and the drain are the only ones that touch
+pluggy's private attributes (``_hookimpls``, ``_name2plugin``, ``_verify_hook``, ``_hookexec``,
 ``_plugin_distinfo``, ``_call_history``, the call loop ``_multicall``), present from pluggy 1.5
 to 1.7; their tests fail loudly if a pluggy release changes them.
 """

@@ -54,6 +54,7 @@ from .placement import Placement
 from .process import Processes, stop_workers
 from .registered import Owner, check_registered_names, no_owner
 from .retirement import Retirement, unload
+from .specs import Takeover
 from .switch import Implementations, Switch, switch
 
 __all__ = ["Checker", "Installer", "Timeouts", "Transition"]
@@ -183,22 +184,24 @@ class Transition:
         :raises PluginHostError: the first failure (``ActivationError`` carries the step).
         """
         applied: Switch | None = None
+        specs = Takeover.of(self.pm, members)
         try:
-            self._install(members)
-            pace()
-            with self.mark(_new_versions(members)):
-                self._import(members)
-                self._hand_over_state(members)
-                self._activate(members)
-            crash_point("after_import", members[0].candidate.version_text)
-            applied = switch(
-                self.pm,
-                [r for m in members if m.old for r in m.old.registrations],
-                [r for m in members if m.registrations for r in m.registrations],
-                self.placement,
-            )
-            crash_point("after_switch", members[0].candidate.version_text)
-            self._check_health(members)
+            with specs:
+                self._install(members)
+                pace()
+                with self.mark(_new_versions(members)):
+                    self._import(members)
+                    self._hand_over_state(members)
+                    self._activate(members)
+                crash_point("after_import", members[0].candidate.version_text)
+                applied = switch(
+                    self.pm,
+                    [r for m in members if m.old for r in m.old.registrations],
+                    [r for m in members if m.registrations for r in m.registrations],
+                    self.placement,
+                )
+                crash_point("after_switch", members[0].candidate.version_text)
+                self._check_health(members)
         except PluginHostError as exc:
             failure = exc
         except Exception as exc:
@@ -206,11 +209,13 @@ class Transition:
             # undone, filed under the plugin and its file, and the changes after it still run.
             failure = _unexpected(members[0], exc)
         else:
+            specs.settle()
             return Retirement(self, [m.old for m in members if m.old], members, applied)
         # The failure's traceback holds the steps' frames, whose locals hold the new versions
         # (a snapshot of sys.modules, a health verdict): let go before the undo checks that
         # they are freed.
         _drop_tracebacks(failure)
+        specs.undo()
         problems = self.undo(members, applied)
         if problems and isinstance(failure, ActivationError):
             # What undoing could not clean up belongs to the same report as the failure.
