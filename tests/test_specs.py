@@ -69,6 +69,20 @@ from specs_app import pm
 pm.add_hookspecs(Specs)
 """
 
+# Two more hooks: one beside the taken-over spec, one in a namespace of its own.
+MORE = """
+Specs.aroma = hookspec(lambda self: None)
+
+class Texture:
+    @hookspec
+    def texture(self): ...
+
+@hookimpl
+def addhooks(pluginmanager):
+    pluginmanager.add_hookspecs(Specs)
+    pluginmanager.add_hookspecs(Texture)
+"""
+
 # A version that declares no spec and implements no hook of its own any more.
 PLAIN = """
 import pluggy
@@ -236,6 +250,28 @@ class TestSwap:
             ("1.1.0", "1.0.0", "health")
         ]
         assert host.check_leaks() == []  # the new version's spec let its module go
+
+    def test_a_failed_new_version_takes_its_new_hooks_with_it(
+        self,
+        factory: WheelFactory,
+        outside: WheelFactory,
+        wheels: Path,
+        start: Callable[..., PluginHost],
+    ) -> None:
+        """The hooks a failed new version's specs created, beside its taken-over spec and
+        in a namespace of their own, are gone with it."""
+        factory.build("flavoured", "1.0.0", code=plugin("1.0.0"))
+        host = start()
+        more = MORE
+        drop(
+            outside.build("flavoured", "1.1.0", code=plugin("1.1.0", declare=more, health="False")),
+            wheels,
+        )
+        assert host.wait_idle(20)
+        assert host.plugins["flavoured"].version == "1.0.0"
+        assert not hasattr(host.hook, "aroma")
+        assert not hasattr(host.hook, "texture")
+        assert host.check_leaks() == []
 
     def test_a_spec_the_next_version_no_longer_declares_is_withdrawn(
         self,

@@ -106,9 +106,21 @@ class Takeover:
         :raises pluggy.PluginValidationError: an implementation that stays does not fit the
             new spec (nothing changed for that hook).
         """
+        specs = [(n, self.pm.parse_hookspec_opts(module_or_class, n)) for n in dir(module_or_class)]
+        if not any(n in self.held and n not in self._before for n, o in specs if o is not None):
+            # Nothing to take over: the manager's own method (a subclass may have its own).
+            original = self._shadowed or type(self.pm).add_hookspecs.__get__(self.pm)
+            declared = [n for n, o in specs if o is not None]
+            callers = {n: getattr(self.pm.hook, n, None) for n in declared}
+            had = {n: (c.spec, c._call_history) for n, c in callers.items() if c is not None}
+            original(module_or_class)
+            # What it did, for the undo: the callers it created, the specs it set.
+            self._created += [n for n, c in callers.items() if c is None]
+            for name, was in had.items():
+                self._before.setdefault(name, was)
+            return
         names = []
-        for name in dir(module_or_class):
-            opts = self.pm.parse_hookspec_opts(module_or_class, name)
+        for name, opts in specs:
             if opts is None:
                 continue
             names.append(name)
