@@ -83,6 +83,18 @@ def addhooks(pluginmanager):
     pluginmanager.add_hookspecs(Texture)
 """
 
+# A historic hook of the plugin's own.
+HISTORIC = """
+class Announcements:
+    @hookspec(historic=True)
+    def announce(self, what): ...
+
+@hookimpl
+def addhooks(pluginmanager):
+    pluginmanager.add_hookspecs(Specs)
+    pluginmanager.add_hookspecs(Announcements)
+"""
+
 # A version that declares no spec and implements no hook of its own any more.
 PLAIN = """
 import pluggy
@@ -328,3 +340,21 @@ class TestSwap:
         assert host.load_order() == ()
         assert host.hook.flavour.spec is None
         assert host.check_leaks() == []
+
+    def test_a_withdrawn_historic_spec_keeps_its_calls(
+        self,
+        factory: WheelFactory,
+        outside: WheelFactory,
+        wheels: Path,
+        start: Callable[..., PluginHost],
+    ) -> None:
+        """The application may go on calling a historic hook a plugin declared after the
+        plugin drops its spec: its calls are kept and replayed, as before the spec went."""
+        factory.build("flavoured", "1.0.0", code=plugin("1.0.0", declare=HISTORIC))
+        host = start()
+        host.hook.announce.call_historic(kwargs={"what": "one"})
+        drop(outside.build("flavoured", "2.0.0", code=PLAIN.format(version="2.0.0")), wheels)
+        assert host.wait_idle(20)
+        assert host.hook.announce.spec is None
+        host.hook.announce.call_historic(kwargs={"what": "two"})
+        assert host.hook.announce.is_historic()

@@ -166,10 +166,9 @@ def declared_by(pm: pluggy.PluginManager, roots: Collection[str]) -> dict[str, p
 def withdraw(callers: Iterable[pluggy.HookCaller]) -> None:
     """Leave ``callers`` without a spec: their plugin is gone, and a spec would keep its module
     alive (the implementations other plugins give them are called as pluggy calls a hook no
-    spec knows)."""
+    spec knows). A historic hook's calls stay, and so does ``call_historic`` for it."""
     for caller in callers:
         caller.spec = None
-        caller._call_history = None
 
 
 def _declared_in(caller: pluggy.HookCaller, roots: Collection[str]) -> bool:
