@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from conftest import greet_code
 from procplugins import Workers, workers
 
 from pluginhost import Event, EventKind, PluginHost, RemotePluginError
-from pluginhost.model.exception_text import describe_exception, escaped, exception_text
+from pluginhost.model.exception_text import (
+    UNNAMED,
+    builtin_type,
+    describe_exception,
+    escaped,
+    exception_text,
+    safe_repr,
+    type_name,
+)
 from pluginhost.testing import WheelFactory
 
 __all__ = ["workers"]
@@ -77,6 +86,80 @@ class TestDescribeException:
         text = exception_text(SlyError())
         assert (type(text), text) == (str, "sly caf\\udce9")
         assert describe_exception(SlyError()) == "SlyError: sly caf\\udce9"
+
+
+class Module(str):
+    """A ``__module__`` that refuses to be compared."""
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("no eq")
+
+    __hash__ = str.__hash__
+
+
+class Refusing(type):
+    """A metaclass that refuses its classes' names."""
+
+    def __getattribute__(cls, name: str) -> Any:
+        if name in ("__name__", "__qualname__", "__module__"):
+            raise SystemExit(f"no {name}")
+        return type.__getattribute__(cls, name)
+
+
+class OddModuleError(Exception):
+    __module__ = Module("plug")
+
+
+class NamelessError(Exception, metaclass=Refusing):
+    pass
+
+
+class StrRaisesNamelessError(Exception):
+    def __str__(self) -> str:
+        raise NamelessError()
+
+
+class Unrepresentable:
+    def __repr__(self) -> str:
+        raise SystemExit(3)
+
+
+class TestHostileClasses:
+    """A plugin's class runs its code when named or shown; these never raise, and say what
+    the class itself holds, not what its metaclass makes up."""
+
+    def test_type_name(self) -> None:
+        """``module.Class``, the class alone for builtins, read past a metaclass."""
+        assert type_name(ValueError) == "ValueError"
+        assert type_name(OddModuleError) == "plug.OddModuleError"
+        assert type_name(NamelessError) == f"{__name__}.NamelessError"
+
+    def test_a_name_that_is_not_a_str_is_left_out(self) -> None:
+        """A ``__module__`` that is not a str is left out; an unreadable type is unnamed."""
+        odd = type("Odd", (), {"__module__": 5})
+        assert type_name(odd) == "Odd"
+        assert type_name(5) == UNNAMED  # type: ignore[arg-type]
+
+    def test_builtin_type(self) -> None:
+        """A ``__module__`` that reads ``builtins`` is builtin, compared as a plain str: the
+        plugin's ``__eq__`` is never asked."""
+        assert builtin_type(KeyError)
+        assert builtin_type(type("Fake", (), {"__module__": Module("builtins")}))
+        assert not builtin_type(OddModuleError)
+        assert not builtin_type(NamelessError)
+
+    def test_describe_exception(self) -> None:
+        """An exception is described past its class's names and past its ``__str__``'s
+        error's class."""
+        assert describe_exception(NamelessError("x")) == "NamelessError: x"
+        assert describe_exception(OddModuleError("y")) == "OddModuleError: y"
+        assert exception_text(StrRaisesNamelessError()) == "<str() raised NamelessError>"
+
+    def test_safe_repr(self) -> None:
+        """A ``__repr__`` that raises, whatever it raises, is said; a text is escaped."""
+        assert safe_repr(Unrepresentable()) == "<repr() raised SystemExit: 3>"
+        assert safe_repr(SURROGATE) == repr(SURROGATE)
+        assert safe_repr(type("R", (), {"__repr__": lambda self: SURROGATE})()) == "caf\\udce9"
 
 
 #: An in-process plugin whose activation raises the error ``RAISE`` stands for.

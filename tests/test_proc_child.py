@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from procplugins import Workers, workers
 
-from pluginhost.model.errors import PluginLoadError, RemotePluginError
-from pluginhost.proc import launcher
-from pluginhost.proc.child import EXIT_ORPHAN, EXIT_REFUSED, Channel, _reply
+from pluginhost.model.errors import CodecError, PluginLoadError, RemotePluginError
+from pluginhost.proc import child, launcher
+from pluginhost.proc.child import EXIT_ORPHAN, EXIT_REFUSED, Channel, _answer, _reply
 from pluginhost.proc.messages import (
     PROTOCOL_VERSION,
+    Call,
     Failure,
     Hello,
     LimitsMsg,
@@ -342,3 +343,106 @@ class TestReply:
         assert isinstance(failure, Failure)
         assert (failure.id, failure.kind, failure.argument) == (5, "codec", "result")
         assert failure.type_name.startswith(refused)
+
+
+HOSTILE = """
+class Key:
+    def __hash__(self):
+        return 1
+    def __repr__(self):
+        raise SystemExit("no repr")
+
+class Module(str):
+    def __eq__(self, other):
+        raise RuntimeError("no eq")
+    __hash__ = str.__hash__
+
+class Weird(Exception):
+    __module__ = Module("elsewhere")
+
+class Meta(type):
+    def __getattribute__(cls, name):
+        if name in ("__name__", "__qualname__", "__module__"):
+            raise RuntimeError("no " + name)
+        return type.__getattribute__(cls, name)
+
+class Nameless(Exception, metaclass=Meta):
+    @property
+    def __class__(self):
+        raise RuntimeError("no class")
+
+class Plugin:
+    @hookimpl
+    def hostile(self, how):
+        if how == "key":
+            return {Key(): 1}
+        if how == "nameless key":
+            return {Nameless(): 1}
+        if how == "module":
+            raise Weird("weird")
+        raise Nameless("nameless")
+
+    @hookimpl
+    def echo(self, value):
+        return value
+plugin = Plugin()
+"""
+
+
+class TestHostileReplies:
+    """Making a reply of what a plugin returned or raised runs the plugin's code; what that
+    raises fails the call, never the worker (which exited, its call a crash)."""
+
+    @pytest.mark.parametrize(
+        ("how", "place", "type_name"),
+        [
+            ("key", "result key <repr() raised SystemExit: no repr>", "plug.Key"),
+            ("nameless key", "result key Nameless()", "plug.Nameless"),
+        ],
+    )
+    def test_a_result_key_that_runs_code(
+        self, workers: Workers, how: str, place: str, type_name: str
+    ) -> None:
+        """A key that is not a str is named by a repr that cannot raise, and its class's own
+        name: a CodecError, and the worker serves on."""
+        worker = workers.start(HOSTILE)
+        with pytest.raises(CodecError) as caught:
+            worker.call("hostile", {"how": how})
+        assert (caught.value.argument, caught.value.type_name) == (place, type_name)
+        assert worker.call("echo", {"value": 1}) == 1
+        assert workers.exits == []
+
+    @pytest.mark.parametrize(
+        ("how", "type_name"), [("module", "elsewhere.Weird"), ("nameless", "plug.Nameless")]
+    )
+    def test_an_exception_whose_class_runs_code(
+        self, workers: Workers, how: str, type_name: str
+    ) -> None:
+        """An exception whose ``__module__`` refuses to compare, or whose metaclass refuses
+        its names and whose ``__class__`` raises, is a RemotePluginError named by its class."""
+        worker = workers.start(HOSTILE)
+        with pytest.raises(RemotePluginError) as caught:
+            worker.call("hostile", {"how": how})
+        assert caught.value.type_name == type_name
+        assert not isinstance(caught.value, (RuntimeError, ValueError))
+        assert worker.call("echo", {"value": 1}) == 1
+        assert workers.exits == []
+
+    def test_a_reply_that_cannot_be_made_fails_its_call(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Whatever goes wrong while a reply is made (here the check itself out of memory) is
+        that call's failure: it escaped the worker's loop and ended it."""
+
+        class Plugin:
+            def run(self, call: Call) -> object:
+                return {"fine": 1}
+
+        def exhausted(value: object, where: str) -> None:
+            raise MemoryError("exhausted")
+
+        monkeypatch.setattr(child, "uncarried", exhausted)
+        reply = _answer(Plugin(), Call(9, "hook", "echo", None, {}))  # type: ignore[arg-type]
+        assert isinstance(reply, Failure)
+        assert (reply.id, reply.kind, reply.type_name) == (9, "remote", "MemoryError")
+        assert reply.message == "the worker could not reply: MemoryError: exhausted"

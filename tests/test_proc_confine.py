@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 
@@ -10,8 +11,9 @@ from procplugins import Workers, wait_gone, workers
 
 from pluginhost.model.errors import PluginCrashedError
 from pluginhost.model.limits import ResourceLimits
-from pluginhost.proc import cgroup
+from pluginhost.proc import cgroup, confine
 from pluginhost.proc.child import EXIT_LIMIT
+from pluginhost.proc.messages import LimitsMsg
 
 __all__ = ["workers"]
 
@@ -126,3 +128,25 @@ class TestCpu:
         """cpu_cores=1 pins the worker to the first CPU the host may use."""
         worker = workers.start(HOGS, limits=ResourceLimits(cpu_cores=1))
         assert worker.call("cpus", {}) == sorted(os.sched_getaffinity(0))[:1]
+
+
+class DisguisedError(OSError):
+    """An error whose ``__class__`` (``isinstance`` asks it) and ``errno`` raise."""
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        raise RuntimeError("no class")
+
+    @property
+    def errno(self) -> int:  # type: ignore[override]
+        raise RuntimeError("no errno")
+
+
+class TestLimitOf:
+    def test_an_error_of_the_plugins_is_read_without_its_code(self) -> None:
+        """The limit an error says was hit is read from its type and its errno slot, never
+        by its properties: they raised out of the worker's reply."""
+        limits = LimitsMsg(open_files=64, memory_mb=512)
+        assert confine.limit_of(DisguisedError(errno.EMFILE, "too many"), limits) == "open_files"
+        assert confine.limit_of(DisguisedError("plain"), limits) is None
+        assert confine.limit_of(MemoryError(), limits) == "memory_mb"

@@ -107,6 +107,43 @@ class TestUncarried:
         assert uncarried(value, "x") == found
 
 
+class Unrepresentable:
+    """A key whose ``__repr__`` raises, and whose class hides its names behind a metaclass."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+class Refusing(type):
+    def __getattribute__(cls, name: str) -> object:
+        if name in ("__name__", "__qualname__", "__module__"):
+            raise RuntimeError(f"no {name}")
+        return type.__getattribute__(cls, name)
+
+
+class Hidden(metaclass=Refusing):
+    pass
+
+
+class TestHostileParts:
+    """Naming a part that cannot cross runs no code of its own: a key's ``__repr__`` that
+    raised, or a metaclass's, left uncarried (and ended a worker)."""
+
+    def test_a_key_whose_repr_raises_is_named(self) -> None:
+        """The place says the key's repr raised; the type is the key's class."""
+        found = uncarried({"a": [{Unrepresentable(): 1}]}, "x")
+        assert found == (
+            "x['a'][0] key <repr() raised RuntimeError: no repr>",
+            f"{__name__}.Unrepresentable",
+        )
+
+    def test_a_class_whose_metaclass_refuses_its_names(self) -> None:
+        """A value or a key of such a class is named by the class's own names."""
+        name = f"{__name__}.Hidden"
+        assert uncarried([Hidden()], "x") == ("x[0]", name)
+        assert uncarried({Hidden: 1}, "x")[1] == f"{__name__}.Refusing"  # type: ignore[index]
+
+
 class TestSurrogates:
     """A string holding a surrogate (``os.fsdecode`` of a name that is not UTF-8) cannot be
     encoded: it is refused like any value that cannot cross, in either direction."""

@@ -18,12 +18,14 @@ from procplugins import alive
 from hookspecs import greeter
 from pluginhost import (
     ActivationError,
+    CodecError,
     Event,
     EventKind,
     HostSnapshot,
     PluginCrashedError,
     PluginHost,
     PluginState,
+    RemotePluginError,
     ResourceLimits,
 )
 from pluginhost.cli.commands.status import plugin_status, status_lines
@@ -372,6 +374,116 @@ class TestIsolation:
         )
         processes = Processes(isolation=host)  # type: ignore[arg-type]
         assert processes.isolated(self.candidate(manifest, origin)) is expected
+
+
+#: A plugin whose values and errors run its own code when described: a result key whose
+#: ``__repr__`` raises, an exception whose ``__module__`` is a str whose ``__eq__`` raises, and
+#: one whose metaclass refuses its names and whose ``__class__`` raises (``isinstance``).
+HOSTILE = """
+import os, pluggy
+hookimpl = pluggy.HookimplMarker("greeter")
+
+class Key:
+    def __hash__(self):
+        return 1
+    def __repr__(self):
+        raise RuntimeError("no repr")
+
+class Module(str):
+    def __eq__(self, other):
+        raise RuntimeError("no eq")
+    __hash__ = str.__hash__
+
+class Weird(Exception):
+    __module__ = Module("hostile")
+
+class Meta(type):
+    def __getattribute__(cls, name):
+        if name in ("__name__", "__qualname__", "__module__"):
+            raise RuntimeError("no " + name)
+        return type.__getattribute__(cls, name)
+
+class Nameless(Exception, metaclass=Meta):
+    @property
+    def __class__(self):
+        raise RuntimeError("no class")
+
+@hookimpl
+def greet(name):
+    if name == "key":
+        return {"fine": [{Key(): 1}]}
+    if name == "module":
+        raise Weird("weird")
+    if name == "nameless":
+        raise Nameless("nameless")
+    return f"hi {name} from {os.getpid()}"
+"""
+
+
+class Unrepresentable:
+    """An argument's dict key whose ``__repr__`` raises."""
+
+    def __hash__(self) -> int:
+        return 1
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr here")
+
+
+class TestHostileValues:
+    """Describing what a plugin returned or raised runs its code; the worker used to die of
+    it (a crash, the third a quarantine). It is the call's error now, and the worker serves on."""
+
+    @pytest.fixture
+    def host(self, factory: WheelFactory, make_host: MakeHost) -> PluginHost:
+        build(factory, "hostile", code=HOSTILE)
+        return make_host()
+
+    def serves_on(self, host: PluginHost, events: list[Event], pid: int | None) -> None:
+        assert host.hook.greet(name="Ada") == [f"hi Ada from {pid}"]
+        info = host.plugins["hostile"]
+        assert (info.pid, info.restarts, info.quarantined) == (pid, 0, False)
+        assert EventKind.CRASHED not in kinds(events, "hostile")
+
+    def test_a_result_key_whose_repr_raises(self, host: PluginHost, events: list[Event]) -> None:
+        """A result dict with a key that is not a str and whose ``__repr__`` raises is a
+        CodecError naming the hook, the place (the repr's failure told) and the key's type."""
+        pid = host.plugins["hostile"].pid
+        for _ in range(4):  # past restart_limit: the third crash quarantined it
+            with pytest.raises(CodecError) as caught:
+                host.hook.greet(name="key")
+            error = caught.value
+            assert (error.hook, error.type_name) == ("greet", "hostile.Key")
+            assert error.argument == "result['fine'][0] key <repr() raised RuntimeError: no repr>"
+        self.serves_on(host, events, pid)
+
+    @pytest.mark.parametrize(
+        ("name", "type_name", "message"),
+        [("module", "hostile.Weird", "weird"), ("nameless", "hostile.Nameless", "nameless")],
+    )
+    def test_an_exception_whose_class_raises(
+        self, host: PluginHost, events: list[Event], name: str, type_name: str, message: str
+    ) -> None:
+        """An exception whose class runs the plugin's code when named (``__module__``'s
+        ``__eq__``, a metaclass's ``__getattribute__``, ``__class__``) reaches the caller as a
+        RemotePluginError with the class's own name."""
+        pid = host.plugins["hostile"].pid
+        for _ in range(4):
+            with pytest.raises(RemotePluginError) as caught:
+                host.hook.greet(name=name)
+            assert (caught.value.type_name, caught.value.message) == (type_name, message)
+        self.serves_on(host, events, pid)
+
+    def test_an_argument_key_whose_repr_raises(self, host: PluginHost, events: list[Event]) -> None:
+        """The host's check of the arguments names such a key too: a CodecError, where the
+        key's own RuntimeError reached the caller; the call is not sent."""
+        pid = host.plugins["hostile"].pid
+        with pytest.raises(CodecError) as caught:
+            host.hook.greet(name={Unrepresentable(): 1})
+        error = caught.value
+        assert (error.hook, error.type_name) == ("greet", f"{__name__}.Unrepresentable")
+        assert error.argument == "name key <repr() raised RuntimeError: no repr here>"
+        self.serves_on(host, events, pid)
 
 
 def _child_workers() -> set[int]:

@@ -26,7 +26,7 @@ from ..load.bounded import bounded
 from ..load.guard import type_name
 from ..model.answers import HookAnswer
 from ..model.errors import CallError
-from ..model.exception_text import describe_exception
+from ..model.exception_text import describe_exception, safe_repr
 from ..model.extent import json_extent
 from ..model.status import PluginInfo
 
@@ -173,11 +173,8 @@ def _json_text(value: object) -> str | None:
 
 
 def _bounded_repr(value: object) -> str:
-    try:
-        text = repr(value)
-    except Exception as exc:
-        # A plugin's object whose repr fails is still an answer: say so rather than fail.
-        return f"<repr() raised {describe_exception(exc)}>"
+    # A plugin's object whose repr fails is still an answer: safe_repr says so rather than fail.
+    text = safe_repr(value)
     return text if len(text) <= MAX_RESULT else f"{text[:MAX_RESULT]}... ({len(text)} characters)"
 
 

@@ -26,6 +26,7 @@ from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..model import exception_text
 from ..model.frozen import frozen
 from .owners import code_files
 from .owners import kind as _kind
@@ -183,13 +184,10 @@ def failure(step: str, reason: str | None, undone: Sequence[str]) -> str:
 
 
 def type_name(value: object) -> str:
-    """The name of ``value``'s type for people: ``set``, or ``module.Class`` beyond builtins."""
-    kind = type(value)
-    return (
-        kind.__qualname__
-        if kind.__module__ == "builtins"
-        else f"{kind.__module__}.{kind.__qualname__}"
-    )
+    """The name of ``value``'s type for people: ``set``, or ``module.Class`` beyond builtins
+    (:func:`~pluginhost.model.exception_text.type_name`: a plugin's class cannot make it
+    raise)."""
+    return exception_text.type_name(type(value))
 
 
 # -- the parts ---------------------------------------------------------------------------------

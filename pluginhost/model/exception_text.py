@@ -6,11 +6,32 @@ each byte of a file name that is not UTF-8) that no UTF-8 writer takes, neither 
 a worker's host nor a log file. Both the host and the worker process describe exceptions
 with these functions, so this module imports the standard library only: the worker must not
 import what a plugin may bring its own copy of (attrs).
+
+A plugin's classes run its code too: a metaclass may make ``__name__`` or ``__qualname__`` a
+property that raises, a class may set ``__module__`` to a ``str`` whose ``__eq__`` raises, an
+object's ``__repr__`` may raise anything. :func:`type_name`, :func:`builtin_type` and
+:func:`safe_repr` read what they need past those, and never raise.
 """
 
 from __future__ import annotations
 
-__all__ = ["describe_exception", "escaped", "exception_text"]
+__all__ = [
+    "builtin_type",
+    "describe_exception",
+    "escaped",
+    "exception_text",
+    "safe_repr",
+    "type_name",
+]
+
+#: ``type``'s own descriptors: read through them, a metaclass's property of the same name (or
+#: its ``__getattribute__``) is never run.
+_NAME = type.__dict__["__name__"]
+_QUALNAME = type.__dict__["__qualname__"]
+_MODULE = type.__dict__["__module__"]
+
+#: The name of a type that could not be read at all.
+UNNAMED = "<unnamed type>"
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -23,7 +44,7 @@ def describe_exception(exc: BaseException) -> str:
     'KeyboardInterrupt'
     """
     text = exception_text(exc)
-    name = escaped(type(exc).__name__)
+    name = _plain(_NAME, type(exc)) or UNNAMED
     return f"{name}: {text}" if text else name
 
 
@@ -33,8 +54,55 @@ def exception_text(exc: BaseException) -> str:
     try:
         text = str(exc)
     except BaseException as inner:  # plugin code, even a SystemExit from its __str__
-        return f"<str() raised {escaped(type(inner).__qualname__)}>"
+        return f"<str() raised {_plain(_QUALNAME, type(inner)) or UNNAMED}>"
     return escaped(text)
+
+
+def type_name(kind: type) -> str:
+    """``kind``'s name for people: ``ValueError`` for a builtin, else ``module.Class``, as the
+    class itself says it (not a metaclass's property); :data:`UNNAMED` when that cannot be read.
+
+    >>> type_name(ValueError), type_name(type(describe_exception))
+    ('ValueError', 'function')
+    """
+    qualname = _plain(_QUALNAME, kind)
+    if qualname is None:
+        return UNNAMED
+    module = _plain(_MODULE, kind)
+    return qualname if module in (None, "builtins") else f"{module}.{qualname}"
+
+
+def builtin_type(kind: type) -> bool:
+    """Whether ``kind``'s module is ``builtins`` (an exact ``str`` compared: a ``__module__``
+    of the plugin's own ``str`` type is read, never asked to compare itself)."""
+    return _plain(_MODULE, kind) == "builtins"
+
+
+def safe_repr(value: object) -> str:
+    """``repr(value)`` escaped (:func:`escaped`), or ``<repr() raised Error: text>`` when the
+    ``__repr__`` raised, whatever it raised.
+
+    >>> safe_repr("a"), safe_repr(type("Odd", (), {"__repr__": lambda self: 1 / 0})())
+    ("'a'", '<repr() raised ZeroDivisionError: division by zero>')
+    """
+    try:
+        text = repr(value)
+    except BaseException as inner:  # plugin code, even a SystemExit from its __repr__
+        return f"<repr() raised {describe_exception(inner)}>"
+    return escaped(text)
+
+
+def _plain(descriptor: object, kind: type) -> str | None:
+    """The exact ``str`` that ``type``'s ``descriptor`` reads from ``kind`` (a subclass of str
+    copied out without running its methods, what UTF-8 cannot encode escaped), or None: not a
+    str, or reading it raised."""
+    try:
+        value = descriptor.__get__(kind, type(kind))  # type: ignore[attr-defined]
+        if not issubclass(type(value), str):  # issubclass of two types runs no code of theirs
+            return None
+        return escaped(str.__str__(value))
+    except BaseException:  # a type the plugin made past reading: it has no name to give
+        return None
 
 
 def escaped(text: str) -> str:

@@ -24,7 +24,13 @@ from typing import Any, BinaryIO, NoReturn
 
 import msgspec
 
-from ..model.exception_text import describe_exception, escaped, exception_text
+from ..model.exception_text import (
+    builtin_type,
+    describe_exception,
+    escaped,
+    exception_text,
+    type_name,
+)
 from . import cgroup, confine
 from .messages import (
     HEADER,
@@ -104,7 +110,8 @@ def main() -> NoReturn:
         plugin = _load(channel, spec)
         _serve(channel, plugin)
     except BaseException:  # a fault of the worker itself: told, then out at once
-        traceback.print_exc()
+        with contextlib.suppress(BaseException):  # printing it may run plugin code that raises
+            traceback.print_exc()
         _exit(EXIT_FAULT)
 
 
@@ -254,12 +261,22 @@ def _reply(channel: Channel, reply: Result | Failure) -> None:
 
 def _unsent(reply: Result | Failure, error: UnencodableError) -> Failure:
     """The codec failure of ``reply``'s call, which the encoder refused (``error``)."""
-    kind = type(reply.value).__qualname__ if isinstance(reply, Result) else "failure"
-    refused = f"{escaped(kind)} ({error})"
+    kind = type_name(type(reply.value)) if isinstance(reply, Result) else "failure"
+    refused = f"{kind} ({error})"
     return Failure(reply.id, "codec", refused, refused, "", argument="result")
 
 
 def _answer(plugin: Plugin, call: Call) -> Result | Failure:
+    """The reply to ``call``. Whatever goes wrong while it is made (describing the plugin's
+    values and errors runs the plugin's code) fails that call only, never the worker."""
+    try:
+        return _answered(plugin, call)
+    except BaseException as e:  # each step guards itself: this is the last line, not the rule
+        text = f"the worker could not reply: {describe_exception(e)}"
+        return Failure(call.id, "remote", type_name(type(e)), text, _trace(e))
+
+
+def _answered(plugin: Plugin, call: Call) -> Result | Failure:
     try:
         value = plugin.run(call)
     except BadCallError as e:
@@ -278,10 +295,8 @@ def _failure(plugin: Plugin, call: Call, error: BaseException) -> Failure:
     if limit is not None:
         return Failure(call.id, "limit", limit, describe_exception(error), _trace(error))
     kind = type(error)
-    builtin = kind.__module__ == "builtins"
-    name = kind.__qualname__ if builtin else f"{kind.__module__}.{kind.__qualname__}"
     text, trace = exception_text(error), _trace(error)
-    return Failure(call.id, "remote", escaped(name), text, trace, builtin=builtin)
+    return Failure(call.id, "remote", type_name(kind), text, trace, builtin=builtin_type(kind))
 
 
 def _trace(error: BaseException) -> str:

@@ -81,14 +81,28 @@ def apply(limits: LimitsMsg, cgroup_joined: bool) -> list[str]:
 
 
 def limit_of(error: BaseException, limits: LimitsMsg) -> str | None:
-    """The limit that ``error``, raised by plugin code, says was hit; None for a plain error."""
-    if isinstance(error, MemoryError) and limits.memory_mb is not None:
+    """The limit that ``error``, raised by plugin code, says was hit; None for a plain error.
+
+    Read without running the plugin's code: ``isinstance`` asks an object its ``__class__``
+    and ``error.errno`` may be a property, either of which the plugin's exception may make
+    raise (the worker, which read them before it replied, died of it)."""
+    kind = type(error)
+    if issubclass(kind, MemoryError) and limits.memory_mb is not None:
         return "memory_mb"
-    if isinstance(error, OSError) and error.errno in (errno.EMFILE, errno.ENFILE):
+    if issubclass(kind, OSError) and _errno(error) in (errno.EMFILE, errno.ENFILE):
         return "open_files" if limits.open_files is not None else None
-    if isinstance(error, ThreadLimitError):
+    if issubclass(kind, ThreadLimitError):
         return "threads"
     return None
+
+
+#: The errno that OSError itself holds, read past any property of a subclass.
+_ERRNO = OSError.__dict__["errno"]
+
+
+def _errno(error: BaseException) -> int | None:
+    value = _ERRNO.__get__(error, OSError)
+    return value if type(value) is int else None
 
 
 def _memory(memory_mb: int, cgroup_joined: bool) -> str:

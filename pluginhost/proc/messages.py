@@ -18,7 +18,7 @@ from typing import Any, Union
 
 import msgspec
 
-from ..model.exception_text import describe_exception
+from ..model.exception_text import describe_exception, safe_repr, type_name
 from ..state.frames import HEADER, MAX_FRAME, frame
 
 __all__ = [
@@ -202,14 +202,19 @@ def uncarried(value: object, where: str) -> tuple[str, str] | None:
     """The first part of ``value`` that cannot cross, as ``(place, type name)``; None if all can.
 
     A value nested past the interpreter's recursion limit, or one that holds itself, cannot
-    cross either (it raised ``RecursionError`` to the hook's caller).
+    cross either (it raised ``RecursionError`` to the hook's caller), nor can a dict that
+    another thread changes as it is read. Only exact built-in types are looked into, and the
+    others are named without running their code (:func:`type_name`, :func:`safe_repr`): a
+    plugin's ``__repr__`` that raised ended the worker, and reached the host's caller as it was.
 
     :param where: the name of ``value`` (an argument's name, ``result``), the root of the place.
     """
     try:
         return _uncarried(value, where)
     except RecursionError:
-        return (where, f"{_type_name(type(value))} nested too deeply or holding itself")
+        return (where, f"{type_name(type(value))} nested too deeply or holding itself")
+    except RuntimeError:  # "dictionary changed size during iteration": another thread's doing
+        return (where, f"{type_name(type(value))} changed by another thread as it was read")
 
 
 def _uncarried(value: object, where: str) -> tuple[str, str] | None:
@@ -230,12 +235,12 @@ def _uncarried(value: object, where: str) -> tuple[str, str] | None:
     if kind is dict:
         entries: dict[object, object] = value  # type: ignore[assignment]
         return _first(_entry(key, item, where) for key, item in entries.items())
-    return (where, _type_name(kind))
+    return (where, type_name(kind))
 
 
 def _entry(key: object, item: object, where: str) -> tuple[str, str] | None:
     if type(key) is not str:
-        return (f"{where} key {key!r}", _type_name(type(key)))
+        return (f"{where} key {safe_repr(key)}", type_name(type(key)))
     if not key.isascii() and (bad := _unencodable(key)) is not None:
         return (f"{where} key {key!r}", bad)
     return _uncarried(item, f"{where}[{key!r}]")
@@ -258,8 +263,3 @@ def _unencodable(text: str) -> str | None:
 
 def _first(found: Iterable[tuple[str, str] | None]) -> tuple[str, str] | None:
     return next((f for f in found if f is not None), None)
-
-
-def _type_name(kind: type) -> str:
-    module = kind.__module__
-    return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
