@@ -42,6 +42,29 @@ def greet(name):
     return Odd()
 """
 
+# An exception whose class runs the plugin's code when named: a __module__ of its own str type,
+# whose formatting and comparison raise.
+HOSTILE_TYPE = """
+import pluggy
+hookimpl = pluggy.HookimplMarker("greeter")
+
+class Module(str):
+    def __format__(self, spec):
+        raise RuntimeError("no format")
+    def __str__(self):
+        raise RuntimeError("no str")
+    def __eq__(self, other):
+        raise RuntimeError("no eq")
+    __hash__ = str.__hash__
+
+class Weird(Exception):
+    __module__ = Module("hostile")
+
+@hookimpl
+def greet(name):
+    raise Weird("weird")
+"""
+
 WRAPPER = """
 import pluggy
 hookimpl = pluggy.HookimplMarker("greeter")
@@ -114,6 +137,19 @@ class TestCallEach:
         assert answers["hello"] == HookAnswer("hello", "1.2.0", "hi")
         assert answers["base"].error == error
         assert not answers["base"].ok
+
+    def test_an_exception_type_that_runs_code_when_named_is_one_plugins_answer(
+        self, make_host: Callable[..., PluginHost], factory: WheelFactory
+    ) -> None:
+        """An exception whose class's ``__module__`` formats itself with the plugin's code is
+        named without it: the name's f-string let the plugin's RuntimeError out of call_each,
+        and no plugin was answered."""
+        factory.build("hello", "1.2.0", code=greet_code("hi"))
+        factory.build("hostile", "1.0.0", code=HOSTILE_TYPE)
+        answers = {a.plugin: a for a in make_host().call_each("greet", name="Ada")}
+        assert answers["hello"] == HookAnswer("hello", "1.2.0", "hi")
+        assert answers["hostile"].error_type == "hostile.Weird"
+        assert answers["hostile"].error == "Weird: weird"
 
     def test_every_answer_with_plugin_and_version(self, host: PluginHost) -> None:
         """Each implementation answers on its own, in pluggy's order; an exception is one

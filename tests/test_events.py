@@ -113,6 +113,32 @@ class TestEvent:
         assert event.error_type == "builtins.ValueError"
         assert event.version == "1.0.0"
 
+    def test_failure_of_an_exception_that_runs_code_when_described(self) -> None:
+        """An exception whose ``__str__``, ``__module__`` formatting and ``step`` raise is
+        described without them: each raised out of Event.failure."""
+
+        class Module(str):
+            def __format__(self, spec: str) -> str:
+                raise RuntimeError("no format")
+
+            __hash__ = str.__hash__
+
+        class WeirdError(Exception):
+            __module__ = Module("plugin")
+
+            def __str__(self) -> str:
+                raise SystemExit("no str")
+
+            @property
+            def step(self) -> str:
+                raise RuntimeError("no step")
+
+        event = Event.failure(EventKind.LOAD_FAILED, "p", WeirdError())
+        assert event.error_type.endswith(".WeirdError")
+        assert event.error_type.startswith("plugin.")
+        assert event.error == "<str() raised SystemExit>"
+        assert event.step is None
+
     def test_describe(self) -> None:
         """describe() is one readable line."""
         event = Event(EventKind.UPDATED, "hello", version="1.1.0", previous_version="1.0.0")

@@ -26,7 +26,7 @@ from ..load.bounded import bounded
 from ..load.guard import type_name
 from ..model.answers import HookAnswer
 from ..model.errors import CallError
-from ..model.exception_text import describe_exception, safe_repr
+from ..model.exception_text import describe_exception, qualified_name, safe_repr
 from ..model.extent import json_extent
 from ..model.status import PluginInfo
 
@@ -115,7 +115,7 @@ def _answer(impl: pluggy.HookImpl, version: str, kwargs: Mapping[str, Any]) -> H
     except BaseException as exc:
         # One plugin's exception is its answer, whatever it is (GeneratorExit, a class of its
         # own): the others are still asked.
-        error_type = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        error_type = qualified_name(type(exc))
         error = describe_exception(exc)
         return HookAnswer(impl.plugin_name, version, error=error, error_type=error_type)
     return HookAnswer(impl.plugin_name, version, result)

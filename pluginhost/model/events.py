@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 import attrs
 
+from .errors import PluginHostError
+from .exception_text import exception_text, qualified_name
 from .frozen import frozen
 from .names import display_name
 
@@ -130,10 +132,12 @@ class Event:
         cls, kind: EventKind, plugin: str | None, exc: BaseException, **fields: str | None
     ) -> Event:
         """An event for ``exc``, carrying its text and type but not the exception itself."""
-        error_type = f"{type(exc).__module__}.{type(exc).__qualname__}"
-        step = getattr(exc, "step", None)
+        error_type = qualified_name(type(exc))
+        # Asked only of our own errors: a plugin's exception may answer any attribute with code.
+        ours = issubclass(type(exc), PluginHostError)
+        step = getattr(exc, "step", None) if ours else None
         fields.setdefault("step", step if isinstance(step, str) else None)
-        return cls(kind, plugin, error=str(exc), error_type=error_type, **fields)  # type: ignore[arg-type]
+        return cls(kind, plugin, error=_text(exc), error_type=error_type, **fields)  # type: ignore[arg-type]
 
     def drained_in(self, seconds: float | None) -> Event:
         """This event with ``drain_seconds``, when it tells of a version replaced."""
@@ -216,3 +220,12 @@ class EventBus:
                 # A broken subscriber must not break the host or starve the others; it is
                 # reported, not hidden.
                 logger.exception("event subscriber %r raised on %s", callback, event.kind)
+
+
+def _text(exc: BaseException) -> str:
+    """``str(exc)``: our errors' messages as they are; a plugin exception whose ``__str__``
+    raises told so (:func:`~.exception_text.exception_text`), never raising here."""
+    try:
+        return str(exc)
+    except BaseException:  # plugin code, even a SystemExit from its __str__
+        return exception_text(exc)

@@ -20,6 +20,7 @@ __all__ = [
     "describe_exception",
     "escaped",
     "exception_text",
+    "qualified_name",
     "safe_repr",
     "type_name",
 ]
@@ -70,6 +71,19 @@ def type_name(kind: type) -> str:
         return UNNAMED
     module = _plain(_MODULE, kind)
     return qualname if module in (None, "builtins") else f"{module}.{qualname}"
+
+
+def qualified_name(kind: type) -> str:
+    """``module.Class`` always (``builtins.ValueError`` too), read as :func:`type_name` reads
+    it: what an event's and an answer's ``error_type`` holds.
+
+    >>> qualified_name(ValueError)
+    'builtins.ValueError'
+    """
+    qualname = _plain(_QUALNAME, kind)
+    if qualname is None:
+        return UNNAMED
+    return f"{_plain(_MODULE, kind) or '<unknown module>'}.{qualname}"
 
 
 def builtin_type(kind: type) -> bool:
