@@ -7,6 +7,7 @@ import datetime
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -583,3 +584,50 @@ class TestStop:
             started = time.monotonic()
             host.stop()
             assert time.monotonic() - started < 2.5  # the whole poll takes 5 s
+
+
+def trickle_a_release(index: StaticIndex, built: WheelFactory) -> str:
+    """Publish ``big`` 1.0.0, its wheel sent a byte a millisecond (minutes for its 200 kB,
+    well within a rate floor whose grace is the test's 60 s timeout); the download's path."""
+    blob = {"big/blob.bin": os.urandom(200 * 1024)}
+    wheel = built.build("big", "1.0.0", code=greet_code("big"), files=blob)
+    path = f"/files/{wheel.name}"
+    index.fault(path, Fault(body=wheel.read_bytes(), content_type="application/octet-stream",
+                            trickle=0.001))  # fmt: skip
+    index.publish(wheel)
+    wait_for(lambda: any(p == path for _, p, _ in index.requests))
+    return path
+
+
+class TestDownloads:
+    def test_a_yank_applies_while_another_projects_download_trickles(
+        self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker
+    ) -> None:
+        """A yank rolls back within a few polls while another project's new release is still
+        being downloaded: the poll publishes what it read without waiting for the download
+        (it waited, and an index trickling a big wheel held every yank for hours)."""
+        static_index.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
+        static_index.publish(built.build("hello", "2.0.0", code=counter_code("2.0.0")))
+        host = follow(static_index, timeout=60.0)
+        assert answers(host) == ["2.0.0:1"]
+        trickle_a_release(static_index, built)
+        static_index.yank("hello", "2.0.0", "broken")
+        wait_for(lambda: host.plugins["hello"].version == "1.0.0", timeout=10.0)
+        assert answers(host) == ["1.0.0:2"]
+        assert "big" not in host.plugins  # still on its way, and nothing of it is offered
+        assert not list((host.home / "index").glob("*/big-*.whl"))
+
+    def test_stop_abandons_a_trickling_download(
+        self, static_index: StaticIndex, built: WheelFactory, follow: HostMaker
+    ) -> None:
+        """A host stops without waiting for a download under way, and leaves no partial file
+        of it (it waited for the download, 30 s, and left its thread downloading)."""
+        static_index.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
+        host = follow(static_index, timeout=60.0)
+        trickle_a_release(static_index, built)
+        started = time.monotonic()
+        host.stop()
+        assert time.monotonic() - started < 5.0  # a hang guard: the download takes minutes
+        cache = host.home / "index"
+        wait_for(lambda: not list(cache.glob("*/.partial-*")), timeout=5.0)
+        assert not list(cache.glob("*/big-*.whl"))

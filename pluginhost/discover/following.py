@@ -1,13 +1,15 @@
 """Following a package index: :class:`IndexSource`, a source whose wheels come from an index
 that speaks the simple repository API (devpi-server, pypiserver, Artifactory, PyPI).
 
-The source polls the index on a thread of its own (never under the host's lock), downloads
-the versions it wants into a cache folder of the home (``home/index/<key>/``, each file's
-sha256 checked against the index's before anything else), and decides which cached wheels
-are *offered*: not yanked, not deleted from the index, reached by the staged rollout. The
-host's discovery reads that folder like a watched one, so a wheel from an index takes the
-same strict modes, trust policy, validation and swap as a wheel dropped in a folder. When a
-poll changes what is offered, the host's worker is asked to apply it.
+The source polls the index on a thread of its own (never under the host's lock), and decides
+which cached wheels are *offered*: not yanked, not deleted from the index, reached by the
+staged rollout. The versions it wants are downloaded on another thread, one at a time, into a
+cache folder of the home (``home/index/<key>/``, each file's sha256 checked against the
+index's before anything else): a poll publishes what it read at once, yanks and deletions
+included, whatever a download is doing, and a download that ends wakes the poller, whose next
+poll offers it. The host's discovery reads that folder like a watched one, so a wheel from an
+index takes the same strict modes, trust policy, validation and swap as a wheel dropped in a
+folder. When a poll changes what is offered, the host's worker is asked to apply it.
 
 What a poll decides is in :mod:`~pluginhost.discover.offering`; this module is the source's
 life: its thread, its outages, and what the host reads of it.
@@ -15,6 +17,7 @@ life: its thread, its outages, and what the host reads of it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -31,6 +34,7 @@ from ..model.problems import Problem, ProblemKind
 from ..model.rollout import Rollout
 from ..state.fs import make_dirs
 from ..state.sightings import Sightings
+from .downloads import DownloadThreads
 from .folder import WheelFolderSource
 from .index.backoff import Backoff
 from .index_settings import IndexSettings
@@ -103,6 +107,8 @@ class IndexSource:
         self._outage: Problem | None = None
         self._backoff = Backoff(base=self.poll_interval, cap=self.poll_interval * 10)
         self._thread: threading.Thread | None = None
+        self._downloads: DownloadThreads | None = None
+        self._gave_up = False  # a download failed for the index or the cache, tried again later
         self._wake = threading.Event()
         self._stopping = False
         self._polled = threading.Event()
@@ -150,23 +156,14 @@ class IndexSource:
         :param host: what the host tells the polls: the versions it names (their wheels stay
             cached, the rest is pruned), its trust file's hashes, the wheels it did not take.
         """
-        # Imported here: httpx costs every import of pluginhost otherwise.
-        from .index.client import MAX_DOWNLOAD_BYTES, IndexClient
-
         assert self.cache is not None, "attach() comes first"
         make_dirs(self.cache)
-        given = self.settings
-        client: IndexClient = IndexClient(
-            given.url,
-            auth=given.auth,
-            ca=given.ca,
-            timeout=given.timeout,
-            follow_offsite_redirects=given.follow_offsite_redirects,
-            max_download_bytes=host.max_wheel_size() or MAX_DOWNLOAD_BYTES,
-        )
         sightings = Sightings(self.cache / "sightings.json")
+        # A client each: the poller's pages never wait behind a download.
+        make_client = functools.partial(self._client, host)
+        self._downloads = DownloadThreads(make_client, self.cache, self._download_ended)
         self._offering = Offering(
-            client,
+            self._client(host),
             self.cache,
             self.projects,
             self.rollout,
@@ -175,6 +172,7 @@ class IndexSource:
             self._told.append,
             stopping=lambda: self._stopping,
             host=host,
+            downloads=self._downloads,
         )
         self._changed, self._emit = changed, emit
         self._stopping = False
@@ -183,10 +181,27 @@ class IndexSource:
         )
         self._thread.start()
 
+    def _client(self, host: HostSide) -> IndexClient:
+        # Imported here: httpx costs every import of pluginhost otherwise.
+        from .index.client import MAX_DOWNLOAD_BYTES, IndexClient
+
+        given = self.settings
+        return IndexClient(
+            given.url,
+            auth=given.auth,
+            ca=given.ca,
+            timeout=given.timeout,
+            follow_offsite_redirects=given.follow_offsite_redirects,
+            max_download_bytes=host.max_wheel_size() or MAX_DOWNLOAD_BYTES,
+        )
+
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop polling (the poll under way ends first) and close the connections."""
+        """Stop polling (the poll under way ends between two requests, the download under way
+        between two chunks, waited for a few seconds at most) and close the connections."""
         self._stopping = True
         self._wake.set()
+        if self._downloads is not None:
+            self._downloads.stop()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
         self._thread = None
@@ -199,10 +214,12 @@ class IndexSource:
         if self._thread is not None and self._thread.is_alive():
             self._wake.set()
         elif self._offering is not None:
-            self._poll()
+            self._gave_up = False
+            self._run(live=False)
 
     def wait_polled(self, timeout: float) -> bool:
-        """Wait for the first poll to end (answered or not); ``False`` at ``timeout``."""
+        """Wait for the first poll to end (answered or not) with the downloads it asked for
+        (or one of them failed, tried again later); ``False`` at ``timeout``."""
         return self._polled.wait(timeout)
 
     # -- what the host reads (under its lock; each a value replaced whole) ------------------------
@@ -233,14 +250,29 @@ class IndexSource:
     # -- polling ---------------------------------------------------------------------------
 
     def _run(self, live: bool) -> None:
+        """Poll, every ``poll_interval`` when ``live``; else until the downloads end (or one
+        failed for the index or the cache: tried again at the next refresh)."""
         while not self._stopping:
             answered = self._poll()
-            self._polled.set()
-            if not live:
-                return
+            assert self._offering is not None
+            if not answered or not self._offering.downloading():
+                self._polled.set()
+                if not live:
+                    return
             delay = self.poll_interval if answered else self._backoff.next_delay()
             self._wake.wait(delay)
             self._wake.clear()
+            if not live and self._gave_up:
+                return
+
+    def _download_ended(self, retried: bool) -> None:
+        """A download ended (on the downloads' thread): the next poll offers it, at once; one
+        tried again later lets the host's start wait no more (the release below serves)."""
+        if retried:
+            self._gave_up = True
+            self._polled.set()
+        else:
+            self._wake.set()
 
     def _poll(self) -> bool:
         """One poll; whether the index answered.

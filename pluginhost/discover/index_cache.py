@@ -1,8 +1,9 @@
 """The cache folder of a followed index (``home/index/<key>/``): its wheels by project, their
 sha256 (hashed again only when a file changes), and pruning what nothing needs.
 
-Only the source's poller thread writes it (downloads, pruning); the host's discovery reads it
-like a watched folder.
+The source's download threads write it (a temporary file each, renamed in once its sha256
+matches) and its poller thread prunes it (never a temporary file while a download is under
+way); the host's discovery reads it like a watched folder.
 """
 
 from __future__ import annotations
@@ -80,6 +81,6 @@ class IndexCache:
             logger.info("index cache: removed %s (nothing serving or kept for a rollback)", path)
 
     def prune_partials(self) -> None:
-        """Delete downloads a crash cut short (the poller is the cache's only writer)."""
+        """Delete downloads a crash cut short (called while no download is under way)."""
         for partial in self.folder.glob(".partial-*"):
             partial.unlink(missing_ok=True)

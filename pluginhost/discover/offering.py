@@ -8,9 +8,12 @@ For each followed project:
   index. Both are *withdrawn*: a host serving one rolls back, saying why;
 - each version not yanked is offered once the rollout has reached this host for it (upload
   time from the index, PEP 700, else the first sighting); the highest is downloaded when the
-  cache lacks it. The cache keeps it, the versions the host serves or keeps as backups (so
-  that a rollback downloads nothing) and what the plugins' dependencies need, and prunes the
-  rest once the poll has settled (a long-running host does not grow without bound);
+  cache lacks it, apart from the poll (:mod:`~pluginhost.discover.downloads`): the poll
+  decides on what the cache holds, so a yank applies whatever a download is doing, and the
+  release is offered by the poll after its download. The cache keeps it, the versions the
+  host serves or keeps as backups (so that a rollback downloads nothing) and what the
+  plugins' dependencies need, and prunes the rest once the poll has settled (a long-running
+  host does not grow without bound);
 - a project whose page cannot be read (an HTTP error, garbage, a page over the size cap, a
   timeout) is a problem of its own, and the poll goes on with the others: what was last read
   of it stands (its cached wheels are held when nothing was), and nothing of it is taken back;
@@ -48,22 +51,20 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from ..model.errors import (
-    IndexHashError,
-    IndexResponseError,
     IndexUnavailableError,
     PackageIndexError,
-    StoreError,
 )
-from ..model.events import Event, EventKind
+from ..model.events import Event
 from ..model.frozen import frozen
 from ..model.names import canonicalize_name
 from ..model.problems import Problem, ProblemKind
 from ..model.rollout import Rollout, cohort
-from ..state.fs import describe
 from ..state.sightings import Sightings
+from .downloads import Done, Downloads
 from .host_side import NO_HOST, HostSide, Told
 from .index.pages import NOT_MODIFIED, ProjectPage
 from .index_cache import IndexCache
+from .passed_over import PassedOver
 from .releases import (
     Release,
     down_to_taken,
@@ -138,6 +139,7 @@ class Offering:
     :param now: the clock, for the rollout.
     :param stopping: whether the source is stopping.
     :param host: what the host tells the polls (:class:`HostSide`).
+    :param downloads: where the downloads go; ``None``: done in the poll (:class:`Downloads`).
     """
 
     def __init__(
@@ -152,18 +154,16 @@ class Offering:
         now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.timezone.utc),
         stopping: Callable[[], bool] = lambda: False,
         host: HostSide = NO_HOST,
+        downloads: Downloads | None = None,
     ) -> None:
         self._client, self._host, self._cache, self._files = client, host, cache, IndexCache(cache)
+        self._downloads = downloads if downloads is not None else Downloads(client, cache)
         self._projects, self._rollout, self._host_id = projects, rollout, host_id
         self._sightings, self._emit, self._now, self._stopping = sightings, emit, now, stopping
-        # The files the cache could not keep (a full disk): tried again at each poll, and
-        # passed over meanwhile, so that the release below serves (a yank rolls back to it).
-        self._unkept: set[str] = set()
+        # Refused files, and files waiting for the next poll: the release below serves.
+        self._passed = PassedOver(cache, emit)
         self._pages: dict[str, ProjectPage | None] = {}
         self._deps: set[NormalizedName] = set()
-        # Per project: the files whose download or metadata was refused (a sha256 that does not
-        # match, a file over the size the host validates), until the project's page changes.
-        self._refused: dict[str, dict[str, Problem]] = {}
         # Per project: the cached wheels the host refused for their bytes, pruned all the same.
         self._spoiled = SpoiledReleases()
         # Each offered wheel's Requires-Dist, by its sha256.
@@ -181,11 +181,17 @@ class Offering:
     def close(self) -> None:
         self._client.close()
 
+    def downloading(self) -> bool:
+        """Whether a download the polls asked for is under way or waiting."""
+        return self._downloads.busy()
+
     def poll(self) -> Offer:
         """Read the index and decide.
 
         :raises PackageIndexError: when the index cannot be read; nothing changed then.
         """
+        for done in self._downloads.finished():
+            self._passed.took(done, None)
         serial = self._index_serial()
         if serial is not None and serial == self._serial:
             return self._decide(prune=True).offer()  # nothing changed: no page read
@@ -210,8 +216,10 @@ class Offering:
                 break  # no dependency to read, and each one's constraints as decided
             decision = self._decide()
         self._unread.end()
-        # Only once every page was read: an unread one is asked for again at the next poll.
-        self._serial = None if self._unread.pages() else serial
+        # Only once every page was read and every download taken: an unread one is asked for
+        # again at the next poll, and a downloaded wheel's dependencies are read then.
+        pending = self._unread.pages() or self._downloads.busy()
+        self._serial = None if pending else serial
         # Pruned once the dependencies are settled (a wheel pruned for lack of them would be
         # downloaded again in the next round).
         return self._decide(prune=True).offer()
@@ -252,7 +260,7 @@ class Offering:
             last = self._pages.get(name)
             changed = page is None or last is None or page.files != last.files
             if changed:
-                self._refused.pop(name, None)  # the page changed: a refused file may be fixed
+                self._passed.page_changed(name)
             self._spoiled.retain(name, page.files if page is not None else (), changed=changed)
             self._pages[name] = page
 
@@ -287,8 +295,8 @@ class Offering:
                 decision.held += cached[project].values()
             elif keep is not None:  # no longer followed
                 self._files.prune(cached[project], (), keep)
-        if keep is not None:
-            self._files.prune_partials()
+        if keep is not None and not self._downloads.busy():
+            self._files.prune_partials()  # never the file of a download under way
         decision.notes += self._unread.problems()
         return decision
 
@@ -325,7 +333,7 @@ class Offering:
         # downloaded when missing.
         self._spoiled.note(project, mine, told.refused, self._files.sha)
         spoiled = self._spoiled.names(project)
-        skipped = self._refused.get(project, {}).keys() | self._unkept | spoiled
+        skipped = self._passed.skipped(project) | spoiled
         top = down_to_taken(admitted, mine, told.refused, skipped)
         wanted = [r for r in dict.fromkeys([*top, *needed]) if r.file.filename not in spoiled]
         for release in wanted:
@@ -341,7 +349,7 @@ class Offering:
         ]
         decision.offered.update(offered)
         decision.notes += [
-            *self._refused.get(project, {}).values(),
+            *self._passed.problems(project),
             *self._spoiled.problems(project),
         ]
         if not offered:
@@ -414,37 +422,27 @@ class Offering:
     def _fetch(
         self, project: str, release: Release, mine: dict[str, Path], decision: _Decision
     ) -> None:
-        """Download ``release`` when the cache lacks its bytes, unless its metadata refuses it."""
+        """Ask for ``release``'s download when the cache lacks its bytes, unless its metadata
+        refuses it; a download that ended meanwhile is taken (in ``mine`` when done in the
+        poll)."""
         file, path = release.file, mine.get(release.file.filename)
-        if file.filename in self._refused.get(project, {}):
+        if self._passed.refused(project, file.filename) or self._downloads.has(file.filename):
+            return
+        if path is not None and self._intact(path, release):
             return
         try:
-            if path is not None and self._intact(path, release):
-                return
-            if self._installable(project, release):
-                mine[file.filename] = self._client.download(file, self._cache)
-                self._unkept.discard(file.filename)
-        except (IndexHashError, IndexResponseError) as exc:
-            # The release's own fault (its bytes, its size, its name): refused alone, until its
-            # page changes. Raised, it failed the whole poll, and every poll downloaded it again.
-            self._refuse(project, release, exc.reason)
-            self._emit(Event.failure(EventKind.REFUSED, project, exc, origin=file.url))
-        except OSError as exc:
-            if isinstance(exc, IndexUnavailableError):
-                raise  # the index's: the poll fails, and the next one tries again
-            # The cache's (a full disk): the release waits for the next poll, and this one goes
-            # on with the withdrawals; raised, it failed every poll, and no yank was applied.
-            self._unkept.add(file.filename)
-            where = StoreError(f"cannot keep {file.filename}: {describe(exc)}", path=self._cache)
-            self._emit(Event.failure(EventKind.REFUSED, project, where, origin=file.url))
+            installable = self._installable(project, release)
+        except IndexUnavailableError:
+            raise  # the index's: the poll fails, and the next one tries again
         except Exception as exc:
-            # A bug (an error no check expected, like the NUL in a name that once reached the
-            # rename): this release is refused alone as above, not every poll with its yanks.
-            logger.exception("index: fetching %s failed unexpectedly", file.url)
-            error = f"{type(exc).__name__}: {str(exc)[:200]}"
-            why = f"fetching {file.filename} failed unexpectedly ({error})"
-            self._refuse(project, release, why)
-            self._emit(Event.failure(EventKind.REFUSED, project, exc, origin=file.url))
+            if not isinstance(exc, PackageIndexError):
+                logger.exception("index: fetching %s failed unexpectedly", file.metadata_url)
+            self._passed.took(Done(project, release, error=exc), mine)  # refused alone
+            return
+        if installable:
+            self._downloads.want(project, release)
+        for done in self._downloads.finished():
+            self._passed.took(done, mine if done.project == project else None)
 
     def _installable(self, project: str, release: Release) -> bool:
         """Whether the release's core metadata (PEP 658/714, when the index offers it: one
@@ -462,18 +460,8 @@ class Offering:
         self._requires[file.sha256] = requires
         if why is None:
             return True
-        self._refuse(project, release, why)
+        self._passed.refuse(project, release, why)
         return False
-
-    def _refuse(self, project: str, release: Release, reason: str) -> None:
-        """Say why ``release`` is not downloaded; not tried again until its page changes."""
-        self._refused.setdefault(project, {})[release.file.filename] = Problem(
-            ProblemKind.WHEEL_INVALID,
-            project,
-            f"{reason}; not tried again until the index's page for {project} changes",
-            version=str(release.version),
-            path=release.file.url,
-        )
 
     def _intact(self, path: Path, release: Release) -> bool:
         """Whether the cached wheel is the file the index lists now (a release replaced under

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
     import httpx
 
-__all__ = ["IndexClient"]
+__all__ = ["DownloadStoppedError", "IndexClient"]
 
 #: PEP 691 JSON preferred, PEP 503 HTML accepted (its versioned type first).
 ACCEPT: Final = (
@@ -65,11 +65,15 @@ _SERIAL_HEADERS: Final = ("X-PyPI-Last-Serial", "X-Devpi-Serial")
 _SERIAL: Final = re.compile(r"[0-9]{1,19}")
 
 
+class DownloadStoppedError(Exception):
+    """A download abandoned between two chunks (:meth:`IndexClient.abandon`); nothing is left."""
+
+
 class IndexClient:
     """Reads one package index through the simple repository API.
 
-    Used from one thread (a source's poller); it keeps one connection pool and the validators
-    of the last answer for each project.
+    Used from one thread (a source's poller, or one of its downloads; :meth:`abandon` from any):
+    it keeps one connection pool and the validators of the last answer for each project.
 
     :param url: the index's simple root (``https://host/simple/``, devpi's
         ``http://host/user/index/+simple/``); userinfo in it is taken as credentials.
@@ -106,6 +110,7 @@ class IndexClient:
             follow_offsite_redirects=follow_offsite_redirects,
         )
         self._last: dict[str, ProjectPage] = {}
+        self._abandoned = False
 
     def __repr__(self) -> str:
         user = f", user={self._credentials.username!r}" if self._credentials else ""
@@ -189,6 +194,7 @@ class IndexClient:
         match the index's sha256, so that no reader ever sees a partial or wrong file.
 
         :returns: ``into / file.filename``.
+        :raises DownloadStoppedError: :meth:`abandon` was called (nothing is left).
         :raises IndexHashError: the bytes do not match (nothing is left), or the index gave no
             sha256 to check them against.
         :raises IndexResponseError: the file is larger than ``max_download_bytes``, or its name
@@ -210,6 +216,8 @@ class IndexClient:
         try:
             with os.fdopen(fd, "wb") as out:
                 digest = self._fetch_into(file, out)
+            if self._abandoned:
+                raise DownloadStoppedError(file.url)
             if digest != file.sha256:
                 raise IndexHashError(
                     f"{file.filename} has sha256 {digest}, the index says {file.sha256}: refused",
@@ -251,6 +259,11 @@ class IndexClient:
             )
         return body
 
+    def abandon(self) -> None:
+        """Abandon the download under way (from another thread), at its next chunk, and every
+        later one: a stopping source does not wait for a wheel an index trickles in."""
+        self._abandoned = True
+
     def close(self) -> None:
         """Close the connections."""
         self._transport.close()
@@ -289,6 +302,8 @@ class IndexClient:
             _check_status(response)
             size = 0
             for chunk in self._transport.raw(response):
+                if self._abandoned:
+                    raise DownloadStoppedError(url)
                 size += len(chunk)
                 if size > self.max_download_bytes:
                     what = f"the file {file.filename}"
