@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +27,7 @@ from pluginhost import (
     ProblemKind,
     Rollout,
 )
+from pluginhost.discover import downloads
 from pluginhost.discover.index.client import IndexClient
 from pluginhost.model.rollout import cohort
 from pluginhost.state.store import AtomicJsonFile
@@ -631,3 +633,35 @@ class TestDownloads:
         cache = host.home / "index"
         wait_for(lambda: not list(cache.glob("*/.partial-*")), timeout=5.0)
         assert not list(cache.glob("*/big-*.whl"))
+
+    def test_download_threads_are_bounded(
+        self,
+        static_index: StaticIndex,
+        built: WheelFactory,
+        follow: HostMaker,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Projects past MAX_THREADS wait for a thread, and each is served in turn: an index
+        trickling a release of each of many projects held a thread and a connection per
+        project (1,000 followed projects: past the usual limit of 1,024 file descriptors)."""
+        monkeypatch.setattr(downloads, "MAX_THREADS", 2)
+        static_index.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
+        host = follow(static_index, timeout=60.0)
+        names = [f"slow{index}" for index in range(5)]
+        for name in names:
+            blob = {f"{name}/blob.bin": os.urandom(4096)}
+            wheel = built.build(name, "1.0.0", code=greet_code(name), files=blob)
+            body = wheel.read_bytes()
+            fault = Fault(body=body, content_type="application/octet-stream", trickle=0.0002)
+            static_index.fault(f"/files/{wheel.name}", fault)
+            static_index.publish(wheel)
+        most = 0
+
+        def served() -> bool:
+            nonlocal most
+            threads = threading.enumerate()
+            most = max(most, sum(t.name.startswith("pluginhost-index-download") for t in threads))
+            return all(name in host.plugins for name in names)
+
+        wait_for(served, timeout=120.0)
+        assert most == 2

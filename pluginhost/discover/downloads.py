@@ -36,9 +36,14 @@ if TYPE_CHECKING:
     from .index.client import IndexClient
     from .releases import Release
 
-__all__ = ["STOP_WAIT", "Done", "DownloadThreads", "Downloads"]
+__all__ = ["MAX_THREADS", "STOP_WAIT", "Done", "DownloadThreads", "Downloads"]
 
 logger = logging.getLogger("pluginhost")
+
+#: Download threads at most, each with its connection: projects past them wait for a thread in
+#: the order asked (an index that trickled a new release of each of 1,000 followed projects
+#: held a thread and a file descriptor per project, past the process's usual limit of 1,024).
+MAX_THREADS: Final = 8
 
 #: Seconds a stopping source waits for its download to give up (it does between two chunks;
 #: a read that gets no byte ends within the index's timeout, on a thread left to end alone).
@@ -124,7 +129,8 @@ class Downloads:
 @final
 class DownloadThreads(Downloads):
     """Downloads on threads of their own: one per project with downloads to do, doing them one
-    at a time in the order asked, each with a client of its own (a client has one user).
+    at a time in the order asked, each with a client of its own (a client has one user), and
+    :data:`MAX_THREADS` at most: a thread done with its project takes the next one waiting.
 
     :param make_client: makes a client of the index.
     :param into: the cache folder.
@@ -141,7 +147,10 @@ class DownloadThreads(Downloads):
         super().__init__(None, into)
         self._make_client, self._ended = make_client, ended
         self._queues: dict[str, collections.deque[Release]] = {}
+        self._waiting: collections.deque[str] = collections.deque()
+        """Projects with downloads asked for and no thread yet."""
         self._threads: dict[str, threading.Thread] = {}
+        """The threads, by the project each works on."""
         self._clients: set[IndexClient] = set()
         self._pending: set[str] = set()
 
@@ -153,14 +162,17 @@ class DownloadThreads(Downloads):
             queued = self._queues.get(project)
             if queued is None:
                 queued = self._queues[project] = collections.deque()
-                thread = threading.Thread(
-                    target=self._run,
-                    args=(project, queued),
-                    name=f"pluginhost-index-download {project}",
-                    daemon=True,
-                )
-                self._threads[project] = thread
-                thread.start()
+                if len(self._threads) < MAX_THREADS:
+                    thread = threading.Thread(
+                        target=self._run,
+                        args=(project,),
+                        name="pluginhost-index-download",
+                        daemon=True,
+                    )
+                    self._threads[project] = thread
+                    thread.start()
+                else:
+                    self._waiting.append(project)
             queued.append(release)
 
     def has(self, filename: str) -> bool:
@@ -174,6 +186,9 @@ class DownloadThreads(Downloads):
     def stop(self, timeout: float = STOP_WAIT) -> None:
         with self._lock:
             self._stopping = True
+            while self._waiting:  # never to start: no longer pending
+                queued = self._queues.pop(self._waiting.popleft())
+                self._pending.difference_update(r.file.filename for r in queued)
             threads = list(self._threads.values())
             for client in self._clients:
                 client.abandon()
@@ -182,12 +197,13 @@ class DownloadThreads(Downloads):
             if thread is not threading.current_thread():
                 thread.join(max(0.0, deadline - time.monotonic()))
 
-    def _run(self, project: str, queued: collections.deque[Release]) -> None:
+    def _run(self, project: str) -> None:
         client = self._make_client()
         with self._lock:
             self._clients.add(client)
         try:
-            while self._next(project, queued):
+            while (found := self._next(project)) is not None:
+                project, queued = found
                 release = queued[0]
                 done = self._download(client, project, release)
                 with self._lock:
@@ -202,16 +218,25 @@ class DownloadThreads(Downloads):
                 self._clients.discard(client)
             client.close()  # here: the client is this thread's alone
 
-    def _next(self, project: str, queued: collections.deque[Release]) -> bool:
-        """Whether a download of ``project`` waits; the thread ends otherwise (under the lock:
-        a download asked for meanwhile starts another)."""
+    def _next(self, project: str) -> tuple[str, collections.deque[Release]] | None:
+        """The project whose download this thread does next: ``project`` while it has one
+        waiting, then a project waiting for a thread; ``None`` when the thread ends (under the
+        lock: a download asked for meanwhile finds a thread or starts one)."""
         with self._lock:
+            thread = self._threads.pop(project)
+            queued = self._queues[project]
             if queued and not self._stopping:
-                return True
-            self._queues.pop(project, None)
-            self._threads.pop(project, None)
+                self._threads[project] = thread
+                return project, queued
+            del self._queues[project]
             self._pending.difference_update(r.file.filename for r in queued)
-            return False
+            if self._stopping:
+                return None
+            if self._waiting:
+                project = self._waiting.popleft()
+                self._threads[project] = thread
+                return project, self._queues[project]
+            return None
 
 
 def _retried(done: Done) -> bool:

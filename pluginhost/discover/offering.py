@@ -425,9 +425,16 @@ class Offering:
         """Ask for ``release``'s download when the cache lacks its bytes, unless its metadata
         refuses it; a download that ended meanwhile is taken (in ``mine`` when done in the
         poll)."""
-        file, path = release.file, mine.get(release.file.filename)
-        if self._passed.refused(project, file.filename) or self._downloads.has(file.filename):
+        file = release.file
+        if self._downloads.has(file.filename):
             return
+        # Then the downloads that ended, this one's among them if it ended since: asked after
+        # it, the refused check missed a refusal not yet taken, and the file was fetched twice.
+        for done in self._downloads.finished():
+            self._passed.took(done, mine if done.project == project else None)
+        if self._passed.refused(project, file.filename):
+            return
+        path = mine.get(file.filename)
         if path is not None and self._intact(path, release):
             return
         try:
