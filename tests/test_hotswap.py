@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import cli_row
+from conftest import cli_row, greet_code
 
 from pluginhost import (
     ActivationError,
@@ -217,6 +217,51 @@ class TestLiveFolder:
         os.replace(part, wheels / wheel.name)
         assert host.wait_idle(20)
         assert host.load_order() == ("hello",)
+
+
+class TestTwoDistributionsOneName:
+    """Two distributions whose one entry point has the same name (pytest-tornado and
+    pytest-tornasync declare ``tornado``): one plugin name, so one of them serves and the other
+    is refused naming both, never taken for a version of the first."""
+
+    def test_both_at_the_start_the_first_by_name_serves(
+        self, factory: WheelFactory, make_host: MakeHost
+    ) -> None:
+        factory.build("tornado", "0.8.1", distribution="pytest-tornado", module="a_tornado",
+                      code=greet_code("tornado"))  # fmt: skip
+        factory.build("tornado", "9.0.0", distribution="pytest-tornasync", module="b_tornasync",
+                      code=greet_code("tornasync"))  # fmt: skip
+        host = make_host()
+        assert host.hook.greet(name="x") == ["tornado"]
+        (problem,) = [p for p in host.problems() if p.kind is ProblemKind.CONFLICT]
+        assert "pytest-tornasync 9.0.0" in problem.message
+        assert "pytest-tornado provides" in problem.message
+
+    def test_another_distribution_dropped_beside_the_serving_one_is_refused(
+        self,
+        factory: WheelFactory,
+        outside: WheelFactory,
+        make_host: MakeHost,
+        wheels: Path,
+        events: list[Event],
+    ) -> None:
+        """It came in as an update: the higher version replaced the serving plugin, with its
+        state. Once the serving distribution's wheel is deleted, the other one replaces it."""
+        served = factory.build("tornado", "0.8.1", distribution="pytest-tornado",
+                               module="a_tornado", code=greet_code("tornado"))  # fmt: skip
+        host = live(make_host)
+        drop(outside.build("tornado", "9.0.0", distribution="pytest-tornasync",
+                           module="b_tornasync", code=greet_code("tornasync")), wheels)  # fmt: skip
+        assert host.wait_idle(20)
+        assert host.hook.greet(name="x") == ["tornado"]
+        assert not [e for e in events if e.kind is EventKind.UPDATED]
+        conflicts = [p for p in host.problems() if p.kind is ProblemKind.CONFLICT]
+        assert [p.version for p in conflicts] == ["9.0.0"]
+        assert "(the active one)" in conflicts[0].message
+        served.unlink()
+        assert host.wait_idle(20)
+        assert host.hook.greet(name="x") == ["tornasync"]
+        assert host.plugins["tornado"].distribution == "pytest-tornasync"
 
 
 class TestAtomicSwap:

@@ -79,6 +79,54 @@ class TestDropConflicts:
         ]
 
 
+class TestOneDistribution:
+    """A plugin is one distribution: another distribution offering its name is a conflict."""
+
+    TORNADO = candidate("tornado", "0.8.1", distribution="pytest-tornado", path="/w/a.whl")
+    TORNASYNC = candidate("tornado", "0.6.0", distribution="pytest-tornasync", path="/w/b.whl")
+
+    def test_with_none_active_the_first_distribution_by_name_is_kept(self) -> None:
+        """Both offered at a start: the first by name stays (not the higher version, which
+        took the name before, the other ignored in silence), the other is a conflict naming
+        both."""
+        kept, problems = drop_conflicts([self.TORNASYNC, self.TORNADO], {})
+        assert kept == [self.TORNADO]
+        (problem,) = problems
+        assert (problem.kind, problem.plugin, problem.path) == (
+            ProblemKind.CONFLICT,
+            "tornado",
+            "/w/b.whl",
+        )
+        assert "pytest-tornasync 0.6.0" in problem.message
+        assert "pytest-tornado provides" in problem.message
+
+    def test_the_distribution_named_like_the_plugin_is_kept(self) -> None:
+        named = candidate("constrained", "0.1.0", distribution="constrained")
+        other = candidate("constrained", "2.0.0", distribution="a-mirrors")
+        assert drop_conflicts([other, named], {})[0] == [named]
+
+    def test_the_active_distribution_keeps_the_name_while_it_is_offered(self) -> None:
+        """Another distribution dropped beside the active one is refused, not an update (it
+        came in as one, the active plugin's state handed to unrelated code)."""
+        newer = candidate("tornado", "9.0.0", distribution="pytest-tornasync")
+        active = {N("tornado"): self.TORNADO}
+        kept, problems = drop_conflicts([self.TORNADO, newer], active)
+        assert kept == [self.TORNADO]
+        assert [p.version for p in problems] == ["9.0.0"]
+        assert "(the active one)" in problems[0].message
+
+    def test_the_one_left_replaces_an_active_distribution_no_longer_offered(self) -> None:
+        """The active distribution's wheels deleted, the other one's is kept: it replaces it."""
+        active = {N("tornado"): self.TORNADO}
+        assert drop_conflicts([self.TORNASYNC], active) == ([self.TORNASYNC], [])
+
+    def test_versions_of_one_distribution_are_no_conflict_whatever_its_spelling(self) -> None:
+        one = candidate("hello", "1.0.0", distribution="Hello_World")
+        two = candidate("hello", "2.0.0", distribution="hello-world")
+        assert drop_conflicts([one, two], {}) == ([one, two], [])
+        assert drop_conflicts([two], {N("hello"): one}) == ([two], [])
+
+
 class TestPin:
     def test_only_the_pinned_version_of_a_pinned_plugin(self) -> None:
         """A pinned plugin keeps only its pinned bytes in the pool; others keep all theirs."""

@@ -22,7 +22,7 @@ from ..model.candidate import (
     without_keys,
 )
 from ..model.frozen import frozen
-from ..model.names import PluginName
+from ..model.names import PluginName, canonicalize_name
 from ..model.pacing import pace
 from ..model.policy import BreakingChange, VersionPolicy
 from ..model.problems import Problem, ProblemKind
@@ -84,8 +84,72 @@ def drop_conflicts(
                 path=str(c.origin),
             )
         )
+    refused.update(_other_distributions(offered, rest, active, problems))
     kept = [c for c in offered if id(c) not in refused] if refused else list(offered)
     return kept, problems
+
+
+def _other_distributions(
+    offered: Sequence[Candidate],
+    rest: Sequence[Candidate],
+    active: Mapping[PluginName, Candidate],
+    problems: list[Problem],
+) -> set[int]:
+    """The candidates of a plugin that another distribution provides: a plugin is one
+    distribution, whose versions replace each other.
+
+    Two distributions whose one entry point has the same name (pytest-tornado and
+    pytest-tornasync both declare ``tornado``) got one plugin name: the higher version served
+    and the other was ignored in silence, or came in as an update, the state of one handed to
+    the other. The active plugin's distribution keeps the name while it is offered; otherwise
+    the distribution named like the plugin, else the first by name (the active one's wheels
+    deleted, the one left replaces it). Each other one is a ``CONFLICT`` naming both.
+    """
+    named = [(c, canonicalize_name(c.distribution)) for c in rest]  # what is new: a wheel
+    offers: dict[PluginName, set[str]] = collections.defaultdict(set)  # at a swap
+    for c, dist in named:
+        offers[c.name].add(dist)
+    chosen: dict[PluginName, str] = {}
+    for name, dists in offers.items():
+        current = active.get(name)
+        mine = canonicalize_name(current.distribution) if current is not None else None
+        if mine is not None and (mine in dists or _offered(offered, name, mine)):
+            chosen[name] = mine
+        elif len(dists) > 1:
+            chosen[name] = name if name in dists else min(dists)
+    refused = set()
+    for c, dist in named:
+        keeps = chosen.get(c.name, dist)
+        if dist != keeps:
+            refused.add(id(c))
+            problems.append(_distribution_conflict(c, keeps, keeps == _dist(active, c)))
+    return refused
+
+
+def _offered(offered: Sequence[Candidate], name: PluginName, distribution: str) -> bool:
+    """Whether a candidate of ``name`` from ``distribution`` is offered (the active version's
+    own, passed over as new): looked for only when another distribution offers the name."""
+    return any(
+        c.name == name and canonicalize_name(c.distribution) == distribution for c in offered
+    )
+
+
+def _dist(active: Mapping[PluginName, Candidate], c: Candidate) -> str | None:
+    current = active.get(c.name)
+    return None if current is None else canonicalize_name(current.distribution)
+
+
+def _distribution_conflict(c: Candidate, keeps: str, active: bool) -> Problem:
+    which = "the active one" if active else "the one kept"
+    return Problem(
+        ProblemKind.CONFLICT,
+        c.name,
+        f"{c.distribution} {c.version} from {c.origin} provides the plugin {c.name}, which the "
+        f"distribution {keeps} provides ({which}): two distributions cannot be one plugin "
+        "(their entry points share a name); refused",
+        version=c.version_text,
+        path=str(c.origin),
+    )
 
 
 def pin(pool: Iterable[Candidate], pins: Mapping[PluginName, Candidate]) -> list[Candidate]:
