@@ -412,19 +412,27 @@ class TestSweep:
         assert finder not in sys.meta_path
 
     def test_entry_whose_attributes_raise(self) -> None:
-        """An entry whose attribute lookup raises does not stop the sweep, nor is it taken."""
+        """An entry whose attribute lookup raises does not stop the sweep: it is taken when
+        its class is the plugin's (read through ``type``'s own descriptor, not asked of the
+        object), left alone otherwise."""
 
-        class Raising:
-            def __getattribute__(self, name: str) -> object:
-                raise RuntimeError(f"no {name} here")
+        def raising(self: object, name: str) -> object:
+            raise RuntimeError(f"no {name} here")
 
-        sys.modules["guard_raising"] = Raising()  # type: ignore[assignment]
+        mine = type("Mine", (), {"__getattribute__": raising, "__module__": __name__})
+        other = type("Other", (), {"__getattribute__": raising, "__module__": "elsewhere"})
+        sys.modules["guard_raising"] = mine()
+        sys.modules["guard_other"] = other()
         sys.modules["guard_alias"] = sys.modules[__name__]
         try:
-            assert sweep(OWNED) == ["sys.modules['guard_alias']"]
-            assert "guard_raising" in sys.modules
+            assert sorted(sweep(OWNED)) == [
+                "sys.modules['guard_alias']",
+                "sys.modules['guard_raising']",
+            ]
+            assert "guard_other" in sys.modules
         finally:
             sys.modules.pop("guard_raising", None)
+            sys.modules.pop("guard_other", None)
 
 
 class TestLingering:
@@ -468,6 +476,29 @@ class TestHolders:
         finally:
             del json_module._guard_stash  # type: ignore[attr-defined]
         assert "json._guard_stash" not in holders(OWNED)
+
+    def test_a_class_that_raises_when_named_is_named_past_its_metaclass(self) -> None:
+        """A plugin's class whose metaclass raises SystemExit when asked its ``__module__``,
+        held by another module: it is found (read through ``type``'s own descriptor); asked,
+        its SystemExit ended the leak report, and with it the change that made it."""
+
+        class Meta(type):
+            def __getattribute__(cls, name: str) -> object:
+                if name in ("__module__", "__class__"):
+                    raise SystemExit(f"no {name}")
+                return super().__getattribute__(name)
+
+        hostile = Meta("Hostile", (), {"__module__": next(iter(OWNED)) + ".inner"})
+        json_module = sys.modules["json"]
+        json_module._guard_hostile = hostile  # type: ignore[attr-defined]
+        json_module._guard_hostile_object = hostile()  # type: ignore[attr-defined]
+        try:
+            found = holders(OWNED)
+        finally:
+            del json_module._guard_hostile  # type: ignore[attr-defined]
+            del json_module._guard_hostile_object  # type: ignore[attr-defined]
+        assert "json._guard_hostile" in found
+        assert "json._guard_hostile_object" in found
 
 
 # A module replacing its own entry in sys.modules with an instance of a class it defines, as

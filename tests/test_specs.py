@@ -95,6 +95,23 @@ def addhooks(pluginmanager):
     pluginmanager.add_hookspecs(Announcements)
 """
 
+# Specs in a class whose metaclass raises SystemExit when asked its __module__.
+HOSTILE_NAMESPACE = """
+class Meta(type):
+    def __getattribute__(cls, name):
+        if name == "__module__":
+            raise SystemExit("no __module__")
+        return super().__getattribute__(name)
+
+class Specs(metaclass=Meta):
+    @hookspec(firstresult=True)
+    def flavour(self): ...
+
+@hookimpl
+def addhooks(pluginmanager):
+    pluginmanager.add_hookspecs(Specs)
+"""
+
 # A version that declares no spec and implements no hook of its own any more.
 PLAIN = """
 import pluggy
@@ -358,3 +375,23 @@ class TestSwap:
         assert host.hook.announce.spec is None
         host.hook.announce.call_historic(kwargs={"what": "two"})
         assert host.hook.announce.is_historic()
+
+    def test_a_namespace_that_raises_when_named_is_read_past_its_metaclass(
+        self,
+        factory: WheelFactory,
+        outside: WheelFactory,
+        wheels: Path,
+        start: Callable[..., PluginHost],
+    ) -> None:
+        """Whose spec a hook has is read through ``type``'s own descriptor: asked of the
+        namespace, a metaclass's SystemExit ended the host's worker at the next swap."""
+        hostile = HOSTILE_NAMESPACE
+        factory.build("flavoured", "1.0.0", code=plugin("1.0.0", declare=hostile))
+        host = start()
+        drop(outside.build("flavoured", "1.1.0", code=plugin("1.1.0", declare=hostile)), wheels)
+        assert host.wait_idle(20)
+        assert host.plugins["flavoured"].version == "1.1.0"
+        assert host.hook.flavour() == "1.1.0"
+        drop(outside.build("flavoured", "1.2.0", code=plugin("1.2.0")), wheels)
+        assert host.wait_idle(20)
+        assert host.hook.flavour() == "1.2.0"

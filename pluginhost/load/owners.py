@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import types
 from collections.abc import Iterable
+from typing import cast
+
+from ..model.exception_text import module_name, qualified_name
 
 __all__ = ["code_files", "kind", "owned", "top"]
 
@@ -18,23 +21,44 @@ def top(name: str) -> str:
 
 
 def owned(value: object, tops: frozenset[str]) -> bool:
-    """Whether ``value`` is one of the plugin's modules, functions, classes or objects."""
+    """Whether ``value`` is one of the plugin's modules, functions, classes or objects.
+
+    Whatever it is, it may be a plugin's: a class is named through ``type``'s own descriptor
+    (a metaclass may raise, ``SystemExit`` included, when asked its ``__module__``), and the
+    name is copied out as an exact ``str`` before it is compared.
+    """
+    kind = type(value)  # type() and issubclass() of two types run no code of theirs
     try:
-        if isinstance(value, types.ModuleType):
-            name = value.__name__
-        elif isinstance(value, (type, types.FunctionType, types.MethodType)):
+        if issubclass(kind, type):
+            name = module_name(cast(type, value))
+        elif issubclass(kind, types.ModuleType):
+            name = value.__name__  # type: ignore[attr-defined]
+        elif issubclass(kind, (types.FunctionType, types.MethodType)):
             name = value.__module__
         else:
-            name = type(value).__module__
-    except Exception:  # a module or class whose attributes raise is no proof either way
+            name = module_name(kind)
+        if not issubclass(type(name), str):
+            return False
+        name = str.__str__(name)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # a module's or a method's attribute raised: no proof either way
         return False
-    return isinstance(name, str) and top(name) in tops
+    return top(name) in tops
 
 
 def kind(entry: object) -> str:
     """A finder or hook by the name of its class, or its own for a class or function."""
-    named = entry if isinstance(entry, (type, types.FunctionType)) else type(entry)
-    return f"{named.__module__}.{named.__qualname__}"
+    if issubclass(type(entry), types.FunctionType):
+        function = cast(types.FunctionType, entry)
+        return f"{_exact(function.__module__)}.{_exact(function.__qualname__)}"
+    return qualified_name(cast(type, entry) if issubclass(type(entry), type) else type(entry))
+
+
+def _exact(text: object) -> str:
+    """A function's name as an exact ``str`` (one of the plugin's own ``str`` types may
+    format itself with code)."""
+    return str.__str__(text) if issubclass(type(text), str) else "?"
 
 
 def code_files(classes: Iterable[type]) -> set[str]:

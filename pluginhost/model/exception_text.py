@@ -20,6 +20,7 @@ __all__ = [
     "describe_exception",
     "escaped",
     "exception_text",
+    "module_name",
     "qualified_name",
     "safe_repr",
     "type_name",
@@ -84,6 +85,12 @@ def qualified_name(kind: type) -> str:
     if qualname is None:
         return UNNAMED
     return f"{_plain(_MODULE, kind) or '<unknown module>'}.{qualname}"
+
+
+def module_name(kind: type) -> str | None:
+    """``kind``'s ``__module__`` as the class itself holds it (past a metaclass), an exact
+    ``str``; None when it has none that is text, or reading it raised."""
+    return _plain(_MODULE, kind)
 
 
 def builtin_type(kind: type) -> bool:

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import types
 from collections.abc import Collection, Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import pluggy
 
+from ..model.exception_text import module_name
 from .members import Member
 
 __all__ = ["Takeover", "declared_by", "withdraw"]
@@ -177,8 +178,13 @@ def _declared_in(caller: pluggy.HookCaller, roots: Collection[str]) -> bool:
     spec = caller.spec
     if spec is None:
         return False
-    namespace = spec.namespace
-    module = namespace.__name__ if isinstance(namespace, types.ModuleType) else None
-    if module is None:
-        module = getattr(namespace, "__module__", None)
-    return isinstance(module, str) and module.partition(".")[0] in roots
+    # A plugin's namespace (a class of its own, its metaclass perhaps hostile) is read
+    # through ``type``'s own descriptors: asked at every swap, an error would fail them all.
+    namespace: object = spec.namespace
+    kind = type(namespace)
+    module: object
+    if issubclass(kind, types.ModuleType):
+        module = vars(namespace).get("__name__")
+    else:
+        module = module_name(cast(type, namespace) if issubclass(kind, type) else kind)
+    return isinstance(module, str) and str.partition(module, ".")[0] in roots
