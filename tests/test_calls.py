@@ -65,6 +65,20 @@ def greet(name):
     raise Weird("weird")
 """
 
+# A result whose own iteration raises, as JSON reads it.
+SNEAKY = """
+import pluggy
+hookimpl = pluggy.HookimplMarker("greeter")
+
+class Sneaky(list):
+    def __iter__(self):
+        raise SystemExit("plugin __iter__ ran in the host")
+
+@hookimpl
+def greet(name):
+    return Sneaky([1, 2])
+"""
+
 WRAPPER = """
 import pluggy
 hookimpl = pluggy.HookimplMarker("greeter")
@@ -150,6 +164,22 @@ class TestCallEach:
         assert answers["hello"] == HookAnswer("hello", "1.2.0", "hi")
         assert answers["hostile"].error_type == "hostile.Weird"
         assert answers["hostile"].error == "Weird: weird"
+
+    def test_a_result_whose_own_code_raises_when_read_is_one_plugins_error(
+        self, make_host: Callable[..., PluginHost], factory: WheelFactory
+    ) -> None:
+        """A result whose ``__iter__`` raises (SystemExit even) as JSON reads it is that
+        plugin's error in the answers' JSON: it raised out of answers_json, and the control
+        folder's call lost every plugin's answer."""
+        factory.build("hello", "1.2.0", code=greet_code("hi"))
+        factory.build("sneaky", "1.0.0", code=SNEAKY)
+        answers = make_host().call_each("greet", name="Ada")
+        data = {a["plugin"]: a for a in answers_json(answers)}
+        assert data["hello"]["result"] == "hi"
+        assert data["sneaky"]["ok"] is False
+        assert "SystemExit: plugin __iter__ ran in the host" in data["sneaky"]["error"]
+        assert data["sneaky"]["error_type"] == "builtins.SystemExit"
+        json.dumps(data)  # plain values throughout
 
     def test_every_answer_with_plugin_and_version(self, host: PluginHost) -> None:
         """Each implementation answers on its own, in pluggy's order; an exception is one

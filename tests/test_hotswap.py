@@ -263,6 +263,29 @@ class TestTwoDistributionsOneName:
         assert host.hook.greet(name="x") == ["tornasync"]
         assert host.plugins["tornado"].distribution == "pytest-tornasync"
 
+    def test_the_serving_distribution_keeps_the_name_across_a_restart(
+        self,
+        factory: WheelFactory,
+        outside: WheelFactory,
+        make_host: MakeHost,
+        wheels: Path,
+    ) -> None:
+        """At the start, the committed distribution is restored: the other one's higher
+        version was taken for its upgrade, and with nothing active yet, the first by name
+        took the plugin over."""
+        factory.build("tornado", "1.0.0", distribution="zeta-tornado", module="z_tornado",
+                      code=greet_code("zeta"))  # fmt: skip
+        host = live(make_host)
+        drop(outside.build("tornado", "9.0.0", distribution="alpha_Tornado", module="a_tornado",
+                           code=greet_code("alpha")), wheels)  # fmt: skip
+        assert host.wait_idle(20)
+        assert host.hook.greet(name="x") == ["zeta"]
+        host.stop()
+        again = live(make_host)
+        assert again.hook.greet(name="x") == ["zeta"]
+        conflicts = [p for p in again.problems() if p.kind is ProblemKind.CONFLICT]
+        assert [p.version for p in conflicts] == ["9.0.0"]
+
 
 class TestAtomicSwap:
     def test_calls_during_many_swaps(

@@ -15,12 +15,20 @@ from typing import Any
 
 import pluggy
 import pytest
+from conftest import wait_for
 
 from hookspecs import greeter
 from pluginhost import Event, EventKind, PluginHost
 from pluginhost.testing import WheelFactory
 
 hookspec = pluggy.HookspecMarker(greeter.PROJECT)
+
+
+class AppLater:
+    """A spec the application adds while the host serves."""
+
+    @hookspec
+    def app_later(self) -> None: ...
 
 
 class AddHooks:
@@ -110,6 +118,37 @@ class Specs(metaclass=Meta):
 @hookimpl
 def addhooks(pluginmanager):
     pluginmanager.add_hookspecs(Specs)
+"""
+
+# Its own spec, then a namespace that pluggy refuses part-way: a new hook ``aaa`` first (dir()
+# order), then the application's ``greet`` again.
+PART_WAY = """
+class Mixed:
+    @hookspec
+    def aaa(self): ...
+
+    @hookspec
+    def greet(self, name): ...
+
+@hookimpl
+def addhooks(pluginmanager):
+    pluginmanager.add_hookspecs(Specs)
+    pluginmanager.add_hookspecs(Mixed)
+"""
+
+# A namespace object whose class makes __module__ a property that raises.
+PROPERTY_NAMESPACE = """
+class Namespace:
+    @property
+    def __module__(self):
+        raise RuntimeError("evil __module__ ran in the host")
+
+    @hookspec
+    def evil_hook(self): ...
+
+@hookimpl
+def addhooks(pluginmanager):
+    pluginmanager.add_hookspecs(Namespace())
 """
 
 # A version that declares no spec and implements no hook of its own any more.
@@ -395,3 +434,61 @@ class TestSwap:
         drop(outside.build("flavoured", "1.2.0", code=plugin("1.2.0")), wheels)
         assert host.wait_idle(20)
         assert host.hook.flavour() == "1.2.0"
+
+    def test_a_refusal_part_way_through_a_namespace_is_undone_whole(
+        self,
+        factory: WheelFactory,
+        outside: WheelFactory,
+        wheels: Path,
+        start: Callable[..., PluginHost],
+    ) -> None:
+        """pluggy made the new hook, then refused the application's: the hook it made stayed
+        after the undo, and kept the failed version's module alive."""
+        factory.build("flavoured", "1.0.0", code=plugin("1.0.0"))
+        host = start()
+        drop(outside.build("flavoured", "1.1.0", code=plugin("1.1.0", declare=PART_WAY)), wheels)
+        assert host.wait_idle(20)
+        assert host.plugins["flavoured"].version == "1.0.0"
+        assert not hasattr(host.hook, "aaa")
+        assert host.hook.greet.spec.namespace is greeter.GreeterSpec
+        assert host.check_leaks() == []
+
+    def test_the_applications_specs_added_during_a_failed_swap_stay(
+        self,
+        factory: WheelFactory,
+        outside: WheelFactory,
+        wheels: Path,
+        start: Callable[..., PluginHost],
+    ) -> None:
+        """Specs the application adds while a swap runs are its own: recorded as the new
+        version's, the failed swap's undo took them out."""
+        factory.build("flavoured", "1.0.0", code=plugin("1.0.0"))
+        host = start()
+        pm = host.plugin_manager
+        slow = plugin("1.1.0", health="__import__('time').sleep(0.5) or False")
+        drop(outside.build("flavoured", "1.1.0", code=slow), wheels)
+        wait_for(lambda: "add_hookspecs" in vars(pm), timeout=20)  # the swap is under way
+        pm.add_hookspecs(AppLater)
+        assert host.wait_idle(20)
+        assert host.plugins["flavoured"].version == "1.0.0"  # the swap failed
+        assert pm.hook.app_later.spec.namespace is AppLater
+
+    def test_a_namespace_whose_module_raises_fails_nobodys_swap(
+        self,
+        factory: WheelFactory,
+        outside: WheelFactory,
+        wheels: Path,
+        start: Callable[..., PluginHost],
+    ) -> None:
+        """One plugin's spec namespace whose ``__module__`` raises when read: asked at every
+        swap and unload, it failed another plugin's update, left its removal half done and
+        made ``host.stop()`` raise."""
+        factory.build("evil", "1.0.0", code=plugin("1.0.0", declare=PROPERTY_NAMESPACE))
+        factory.build("good", "1.0.0", code=plugin("1.0.0", declare=""))
+        host = start()
+        drop(outside.build("good", "1.1.0", code=plugin("1.1.0", declare="")), wheels)
+        assert host.wait_idle(20)
+        assert host.plugins["good"].version == "1.1.0"
+        host.remove("good")
+        assert host.load_order() == ("evil",)
+        host.stop()

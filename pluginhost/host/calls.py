@@ -146,16 +146,30 @@ def _answer_json(answer: HookAnswer) -> dict[str, Any]:
     if not answer.ok:
         data["type"] = None
         return data
-    text = _json_text(answer.result)
+    try:
+        return _result_json(answer.result, data)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # the result's own code (a list's __iter__, a dict's items)
+        why = f"its result is not sent: reading it raised {describe_exception(exc)}"
+        data.update(ok=False, type=None, error=why, error_type=qualified_name(type(exc)))
+        return data
+
+
+def _result_json(result: object, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with ``result`` as JSON, or its ``repr``, or why neither is sent."""
+    text = _json_text(result)
     if text is not None and len(text) <= MAX_RESULT:
-        data["result"] = answer.result
+        # Decoded again: plain values, which the writer of the answer encodes without asking
+        # the plugin's own types a second time.
+        data["result"] = json.loads(text)
         return data
     # Measured before repr() writes it out: the encoders run in C, never letting another
     # thread in, and a result sharing its parts (forty lists, each holding the one before
     # twice) would take them forever.
-    too_large = json_extent(answer.result, as_repr=True).over
+    too_large = json_extent(result, as_repr=True).over
     if too_large is None:
-        data["repr"] = _bounded_repr(answer.result)
+        data["repr"] = _bounded_repr(result)
     else:
         data.update(ok=False, type=None, error=f"its result is not sent: {too_large}")
     return data

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, final
 from ..discover.sources import Scan
 from ..model.candidate import Candidate, CandidateKey, WheelOrigin, candidate_key, without_keys
 from ..model.events import EventKind
-from ..model.names import PluginName
+from ..model.names import PluginName, canonicalize_name
 from ..model.problems import Problem
 from ..state.registry import Record
 from .failures import candidate_event, skipped_for
@@ -131,18 +131,21 @@ class StartUpgrades:
             return list(records)  # a first start: nothing committed, no candidate looked at
         removed = removed_while_down(records, look, held, manual)
         self._removed = [r for r in records if r.candidate.name in removed]
-        newest: dict[PluginName, Candidate] = {}
+        # Of each plugin's distribution: another distribution giving the plugin's name is no
+        # upgrade of it (a conflict, resolve/planning.py), and the committed one is restored.
+        newest: dict[tuple[PluginName, str], Candidate] = {}
         for candidate in look.candidates:
-            best = newest.get(candidate.name)
+            mine = (candidate.name, canonicalize_name(candidate.distribution))
+            best = newest.get(mine)
             if best is not None and candidate.version <= best.version:
                 continue
             if not self._passed_over(candidate):
-                newest[candidate.name] = candidate
+                newest[mine] = candidate
         # A plugin requiring one removed is left to the reconcile too, which names what it lacks.
         left: set[PluginName] = set(removed)
         for record in records:  # dependencies first: one pass finds dependents of dependents
             c = record.candidate
-            other = newest.get(c.name)
+            other = newest.get((c.name, canonicalize_name(c.distribution)))
             if c.name in removed:
                 continue
             if other is not None and other.version > c.version:

@@ -42,11 +42,14 @@ class Takeover:
     :param held: the callers whose spec a leaving version declared, by hook name.
     :param leaving: the plugin objects of the leaving versions (their implementations are not
         checked against a new spec: they are on their way out).
+    :param members: the transition's plugins: only their namespaces' specs are taken over and
+        recorded; the application's, added meanwhile, are added as the manager adds them.
     """
 
     pm: pluggy.PluginManager
     held: dict[str, pluggy.HookCaller]
     leaving: frozenset[int]
+    members: tuple[Member, ...] = ()
     _before: dict[str, tuple[Any, Any]] = attrs.field(factory=dict, init=False)
     """Each caller a new version's spec changed: its spec and call history before."""
     _created: list[str] = attrs.field(factory=list, init=False)
@@ -60,7 +63,17 @@ class Takeover:
         roots = {name for m in members if m.old is not None for name in m.old.top_level}
         held = declared_by(pm, roots) if roots else {}
         plugins = {id(r.plugin) for m in members if m.old for r in m.old.registrations}
-        return cls(pm, held, frozenset(plugins))
+        return cls(pm, held, frozenset(plugins), tuple(members))
+
+    def _of_members(self, namespace: object) -> bool:
+        """Whether ``namespace`` is one of the transition's plugins' (their modules are known
+        once installed: read now)."""
+        module = namespace_module(namespace)
+        if module is None:
+            return False
+        roots = {n for m in self.members for n in m.top_level}
+        roots.update(n for m in self.members if m.old is not None for n in m.old.top_level)
+        return str.partition(module, ".")[0] in roots
 
     def __enter__(self) -> Takeover:
         if self.held:
@@ -101,25 +114,20 @@ class Takeover:
 
     def _add_hookspecs(self, module_or_class: Any) -> None:
         """``PluginManager.add_hookspecs``, a leaving version's spec replaced rather than
-        refused.
+        refused, for the namespaces of the transition's plugins; every step is recorded as it
+        is made, so that a refusal part-way leaves nothing the undo does not know.
 
         :raises ValueError: as pluggy's: a spec declared twice otherwise, or no spec found.
         :raises pluggy.PluginValidationError: an implementation that stays does not fit the
             new spec (nothing changed for that hook).
         """
-        specs = [(n, self.pm.parse_hookspec_opts(module_or_class, n)) for n in dir(module_or_class)]
-        if not any(n in self.held and n not in self._before for n, o in specs if o is not None):
-            # Nothing to take over: the manager's own method (a subclass may have its own).
+        if not self._of_members(module_or_class):
+            # The application's (or another plugin's, from a thread of its own): added as the
+            # manager adds it, and never undone with this transition.
             original = self._shadowed or type(self.pm).add_hookspecs.__get__(self.pm)
-            declared = [n for n, o in specs if o is not None]
-            callers = {n: getattr(self.pm.hook, n, None) for n in declared}
-            had = {n: (c.spec, c._call_history) for n, c in callers.items() if c is not None}
             original(module_or_class)
-            # What it did, for the undo: the callers it created, the specs it set.
-            self._created += [n for n, c in callers.items() if c is None]
-            for name, was in had.items():
-                self._before.setdefault(name, was)
             return
+        specs = [(n, self.pm.parse_hookspec_opts(module_or_class, n)) for n in dir(module_or_class)]
         names = []
         for name, opts in specs:
             if opts is None:
@@ -144,7 +152,9 @@ class Takeover:
 
     def _replace(self, caller: pluggy.HookCaller, namespace: Any, opts: Any) -> None:
         # The new spec is built and checked on a scratch caller, then put in place in one
-        # store: a call sees the old spec or the new one.
+        # store: a call sees the old spec or the new one (a spec that turns historic, or stops
+        # being so, changes the call history one store before; callers see the new version's
+        # spec from here on, as they see its implementations from the switch, until an undo).
         scratch = pluggy.HookCaller(caller.name, self.pm._hookexec, namespace, opts)
         for impl in caller.get_hookimpls():
             if id(impl.plugin) not in self.leaving:
@@ -176,15 +186,21 @@ def _declared_in(caller: pluggy.HookCaller, roots: Collection[str]) -> bool:
     """Whether ``caller``'s spec comes from a module under one of the top-level names
     ``roots``."""
     spec = caller.spec
-    if spec is None:
-        return False
-    # A plugin's namespace (a class of its own, its metaclass perhaps hostile) is read
-    # through ``type``'s own descriptors: asked at every swap, an error would fail them all.
-    namespace: object = spec.namespace
+    module = None if spec is None else namespace_module(spec.namespace)
+    return module is not None and str.partition(module, ".")[0] in roots
+
+
+def namespace_module(namespace: object) -> str | None:
+    """The module a spec namespace comes from, an exact ``str``, or None.
+
+    A plugin's namespace (a class of its own, its metaclass perhaps hostile, or an object whose
+    class makes ``__module__`` a property) is read through ``type``'s own descriptors: asked at
+    every swap and unload, an error would fail them all.
+    """
     kind = type(namespace)
     module: object
     if issubclass(kind, types.ModuleType):
         module = vars(namespace).get("__name__")
     else:
         module = module_name(cast(type, namespace) if issubclass(kind, type) else kind)
-    return isinstance(module, str) and str.partition(module, ".")[0] in roots
+    return str.__str__(module) if issubclass(type(module), str) else None
