@@ -665,3 +665,25 @@ class TestDownloads:
 
         wait_for(served, timeout=120.0)
         assert most == 2
+
+    def test_a_download_the_index_keeps_failing_is_told_once(
+        self,
+        static_index: StaticIndex,
+        built: WheelFactory,
+        follow: HostMaker,
+        events: list[Event],
+    ) -> None:
+        """A file the index answers 503 for is tried again at each poll, and told once while
+        its failure stays the same (a refused event came at every poll); the release below
+        serves meanwhile."""
+        static_index.publish(built.build("hello", "1.0.0", code=counter_code("1.0.0")))
+        host = follow(static_index)
+        wheel = built.build("hello", "2.0.0", code=counter_code("2.0.0"))
+        path = f"/files/{wheel.name}"
+        static_index.fault(path, Fault(status=503, body=b"down"))
+        static_index.publish(wheel)
+        wait_for(lambda: sum(p == path for _, p, _ in static_index.requests) >= 4)
+        refused = [e for e in events if e.kind is EventKind.REFUSED]
+        assert len(refused) == 1
+        assert "503" in str(refused[0].error)
+        assert host.plugins["hello"].version == "1.0.0"

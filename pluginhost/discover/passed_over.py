@@ -41,6 +41,9 @@ class PassedOver:
         # Per project: the files whose download or metadata was refused (a sha256 that does not
         # match, a file over the size the host validates), until the project's page changes.
         self._refused: dict[str, dict[str, Problem]] = {}
+        # What was told of each waiting file: told once while its failure stays the same (an
+        # index down for an hour made a ``refused`` event at every poll).
+        self._told: dict[str, str] = {}
 
     def page_changed(self, project: str) -> None:
         """The project's page changed: a refused file may be fixed."""
@@ -76,6 +79,7 @@ class PassedOver:
         if exc is None:
             assert done.path is not None
             self._waiting.discard(file.filename)
+            self._told.pop(file.filename, None)
             if mine is not None:
                 mine[file.filename] = done.path
             return
@@ -87,6 +91,9 @@ class PassedOver:
             if not isinstance(exc, IndexUnavailableError):
                 why = f"cannot keep {file.filename}: {describe(exc)}"
                 exc = StoreError(why, path=self._cache)
+            if self._told.get(file.filename) == str(exc):
+                return  # told at an earlier poll, and tried again at each
+            self._told[file.filename] = str(exc)
         else:
             # A bug (an error no check expected, like the NUL in a name that once reached the
             # rename; logged where it was raised): this release is refused alone.
