@@ -30,6 +30,7 @@ from ...model.errors import (
     IndexResponseError,
     IndexUnavailableError,
     PackageIndexError,
+    PluginHostError,
 )
 from . import parse
 from .auth import find_credentials, split_userinfo
@@ -65,8 +66,9 @@ _SERIAL_HEADERS: Final = ("X-PyPI-Last-Serial", "X-Devpi-Serial")
 _SERIAL: Final = re.compile(r"[0-9]{1,19}")
 
 
-class DownloadStoppedError(Exception):
-    """A download abandoned between two chunks (:meth:`IndexClient.abandon`); nothing is left."""
+class DownloadStoppedError(PluginHostError):
+    """A download abandoned between two chunks (:meth:`IndexClient.abandon`); nothing is left.
+    Not a fault of the index or of the file: the source stopping asked for it."""
 
 
 class IndexClient:
@@ -217,7 +219,7 @@ class IndexClient:
             with os.fdopen(fd, "wb") as out:
                 digest = self._fetch_into(file, out)
             if self._abandoned:
-                raise DownloadStoppedError(file.url)
+                raise DownloadStoppedError(f"the download of {file.url} was abandoned")
             if digest != file.sha256:
                 raise IndexHashError(
                     f"{file.filename} has sha256 {digest}, the index says {file.sha256}: refused",
@@ -303,7 +305,7 @@ class IndexClient:
             size = 0
             for chunk in self._transport.raw(response):
                 if self._abandoned:
-                    raise DownloadStoppedError(url)
+                    raise DownloadStoppedError(f"the download of {url} was abandoned")
                 size += len(chunk)
                 if size > self.max_download_bytes:
                     what = f"the file {file.filename}"
