@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, final
 from ..discover.sources import Scan
 from ..model.candidate import Candidate, CandidateKey, WheelOrigin, candidate_key, without_keys
 from ..model.events import EventKind
-from ..model.names import PluginName, canonicalize_name
+from ..model.names import PluginName
 from ..model.problems import Problem
 from ..state.registry import Record
 from .failures import candidate_event, skipped_for
@@ -135,7 +135,7 @@ class StartUpgrades:
         # upgrade of it (a conflict, resolve/planning.py), and the committed one is restored.
         newest: dict[tuple[PluginName, str], Candidate] = {}
         for candidate in look.candidates:
-            mine = (candidate.name, canonicalize_name(candidate.distribution))
+            mine = (candidate.name, candidate.dist_key)
             best = newest.get(mine)
             if best is not None and candidate.version <= best.version:
                 continue
@@ -145,7 +145,7 @@ class StartUpgrades:
         left: set[PluginName] = set(removed)
         for record in records:  # dependencies first: one pass finds dependents of dependents
             c = record.candidate
-            other = newest.get((c.name, canonicalize_name(c.distribution)))
+            other = newest.get((c.name, c.dist_key))
             if c.name in removed:
                 continue
             if other is not None and other.version > c.version:

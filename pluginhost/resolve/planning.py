@@ -22,7 +22,7 @@ from ..model.candidate import (
     without_keys,
 )
 from ..model.frozen import frozen
-from ..model.names import PluginName, canonicalize_name
+from ..model.names import PluginName
 from ..model.pacing import pace
 from ..model.policy import BreakingChange, VersionPolicy
 from ..model.problems import Problem, ProblemKind
@@ -105,38 +105,32 @@ def _other_distributions(
     the distribution named like the plugin, else the first by name (the active one's wheels
     deleted, the one left replaces it). Each other one is a ``CONFLICT`` naming both.
     """
-    named = [(c, canonicalize_name(c.distribution)) for c in rest]  # what is new: a wheel
-    offers: dict[PluginName, set[str]] = collections.defaultdict(set)  # at a swap
-    for c, dist in named:
-        offers[c.name].add(dist)
+    offers: dict[PluginName, set[str]] = collections.defaultdict(set)
+    for c in rest:  # what is new: a wheel or two at a swap, every candidate only at a start
+        offers[c.name].add(c.dist_key)
     chosen: dict[PluginName, str] = {}
     for name, dists in offers.items():
         current = active.get(name)
-        mine = canonicalize_name(current.distribution) if current is not None else None
+        mine = current.dist_key if current is not None else None
         if mine is not None and (mine in dists or _offered(offered, name, mine)):
             chosen[name] = mine
         elif len(dists) > 1:
             chosen[name] = name if name in dists else min(dists)
     refused = set()
-    for c, dist in named:
-        keeps = chosen.get(c.name, dist)
-        if dist != keeps:
+    for c in rest:
+        keeps = chosen.get(c.name, c.dist_key)
+        if c.dist_key != keeps:
             refused.add(id(c))
-            problems.append(_distribution_conflict(c, keeps, keeps == _dist(active, c)))
+            current = active.get(c.name)
+            serving = current is not None and current.dist_key == keeps
+            problems.append(_distribution_conflict(c, keeps, serving))
     return refused
 
 
 def _offered(offered: Sequence[Candidate], name: PluginName, distribution: str) -> bool:
     """Whether a candidate of ``name`` from ``distribution`` is offered (the active version's
     own, passed over as new): looked for only when another distribution offers the name."""
-    return any(
-        c.name == name and canonicalize_name(c.distribution) == distribution for c in offered
-    )
-
-
-def _dist(active: Mapping[PluginName, Candidate], c: Candidate) -> str | None:
-    current = active.get(c.name)
-    return None if current is None else canonicalize_name(current.distribution)
+    return any(c.name == name and c.dist_key == distribution for c in offered)
 
 
 def _distribution_conflict(c: Candidate, keeps: str, active: bool) -> Problem:
