@@ -10,7 +10,7 @@ import types
 from collections.abc import Iterable
 from typing import cast
 
-from ..model.exception_text import module_name, qualified_name
+from ..model.exception_text import exact_str, module_name, qualified_name
 
 __all__ = ["code_files", "kind", "owned", "top"]
 
@@ -37,28 +37,21 @@ def owned(value: object, tops: frozenset[str]) -> bool:
             name = value.__module__
         else:
             name = module_name(kind)
-        if not issubclass(type(name), str):
-            return False
-        name = str.__str__(name)
+        text = exact_str(name)
     except KeyboardInterrupt:
         raise
     except BaseException:  # a module's or a method's attribute raised: no proof either way
         return False
-    return top(name) in tops
+    return text is not None and top(text) in tops
 
 
 def kind(entry: object) -> str:
     """A finder or hook by the name of its class, or its own for a class or function."""
     if issubclass(type(entry), types.FunctionType):
         function = cast(types.FunctionType, entry)
-        return f"{_exact(function.__module__)}.{_exact(function.__qualname__)}"
+        names = (exact_str(function.__module__), exact_str(function.__qualname__))
+        return ".".join("?" if name is None else name for name in names)
     return qualified_name(cast(type, entry) if issubclass(type(entry), type) else type(entry))
-
-
-def _exact(text: object) -> str:
-    """A function's name as an exact ``str`` (one of the plugin's own ``str`` types may
-    format itself with code)."""
-    return str.__str__(text) if issubclass(type(text), str) else "?"
 
 
 def code_files(classes: Iterable[type]) -> set[str]:

@@ -19,6 +19,7 @@ __all__ = [
     "builtin_type",
     "describe_exception",
     "escaped",
+    "exact_str",
     "exception_text",
     "module_name",
     "qualified_name",
@@ -113,17 +114,21 @@ def safe_repr(value: object) -> str:
     return escaped(text)
 
 
+def exact_str(value: object) -> str | None:
+    """``value`` as an exact ``str`` when it is one, a subclass of ``str`` copied out without
+    running its methods (it may compare or format itself with the plugin's code); else None."""
+    # issubclass of two types runs no code of theirs; str.__str__ copies a subclass's text.
+    return str.__str__(value) if issubclass(type(value), str) else None
+
+
 def _plain(descriptor: object, kind: type) -> str | None:
-    """The exact ``str`` that ``type``'s ``descriptor`` reads from ``kind`` (a subclass of str
-    copied out without running its methods, what UTF-8 cannot encode escaped), or None: not a
-    str, or reading it raised."""
+    """The exact ``str`` that ``type``'s ``descriptor`` reads from ``kind`` (:func:`exact_str`,
+    what UTF-8 cannot encode escaped), or None: not a str, or reading it raised."""
     try:
-        value = descriptor.__get__(kind, type(kind))  # type: ignore[attr-defined]
-        if not issubclass(type(value), str):  # issubclass of two types runs no code of theirs
-            return None
-        return escaped(str.__str__(value))
+        text = exact_str(descriptor.__get__(kind, type(kind)))  # type: ignore[attr-defined]
     except BaseException:  # a type the plugin made past reading: it has no name to give
         return None
+    return None if text is None else escaped(text)
 
 
 def escaped(text: str) -> str:

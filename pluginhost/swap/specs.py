@@ -28,7 +28,7 @@ from typing import Any, cast
 import attrs
 import pluggy
 
-from ..model.exception_text import module_name
+from ..model.exception_text import exact_str, module_name
 from .members import Member
 
 __all__ = ["Takeover", "declared_by", "withdraw"]
@@ -203,4 +203,4 @@ def namespace_module(namespace: object) -> str | None:
         module = vars(namespace).get("__name__")
     else:
         module = module_name(cast(type, namespace) if issubclass(kind, type) else kind)
-    return str.__str__(module) if issubclass(type(module), str) else None
+    return exact_str(module)
