@@ -66,11 +66,15 @@ def pluginhost_health():
     return {health}
 """
 
-THROUGH_HOOK = """
-@hookimpl
-def addhooks(pluginmanager):
-    pluginmanager.add_hookspecs(Specs)
-"""
+
+def declaring(*namespaces: str) -> str:
+    """The plugin's ``addhooks`` implementation: adds ``namespaces`` (expressions in its module)
+    as specs, in order."""
+    adds = "".join(f"    pluginmanager.add_hookspecs({n})\n" for n in namespaces)
+    return f"\n@hookimpl\ndef addhooks(pluginmanager):\n{adds}"
+
+
+THROUGH_HOOK = declaring("Specs")
 
 AT_IMPORT = """
 from specs_app import pm
@@ -84,24 +88,14 @@ Specs.aroma = hookspec(lambda self: None)
 class Texture:
     @hookspec
     def texture(self): ...
-
-@hookimpl
-def addhooks(pluginmanager):
-    pluginmanager.add_hookspecs(Specs)
-    pluginmanager.add_hookspecs(Texture)
-"""
+""" + declaring("Specs", "Texture")
 
 # A historic hook of the plugin's own.
 HISTORIC = """
 class Announcements:
     @hookspec(historic=True)
     def announce(self, what): ...
-
-@hookimpl
-def addhooks(pluginmanager):
-    pluginmanager.add_hookspecs(Specs)
-    pluginmanager.add_hookspecs(Announcements)
-"""
+""" + declaring("Specs", "Announcements")
 
 # Specs in a class whose metaclass raises SystemExit when asked its __module__.
 HOSTILE_NAMESPACE = """
@@ -114,11 +108,7 @@ class Meta(type):
 class Specs(metaclass=Meta):
     @hookspec(firstresult=True)
     def flavour(self): ...
-
-@hookimpl
-def addhooks(pluginmanager):
-    pluginmanager.add_hookspecs(Specs)
-"""
+""" + declaring("Specs")
 
 # Its own spec, then a namespace that pluggy refuses part-way: a new hook ``aaa`` first (dir()
 # order), then the application's ``greet`` again.
@@ -129,12 +119,7 @@ class Mixed:
 
     @hookspec
     def greet(self, name): ...
-
-@hookimpl
-def addhooks(pluginmanager):
-    pluginmanager.add_hookspecs(Specs)
-    pluginmanager.add_hookspecs(Mixed)
-"""
+""" + declaring("Specs", "Mixed")
 
 # A namespace object whose class makes __module__ a property that raises.
 PROPERTY_NAMESPACE = """
@@ -145,11 +130,7 @@ class Namespace:
 
     @hookspec
     def evil_hook(self): ...
-
-@hookimpl
-def addhooks(pluginmanager):
-    pluginmanager.add_hookspecs(Namespace())
-"""
+""" + declaring("Namespace()")
 
 # A version that declares no spec and implements no hook of its own any more.
 PLAIN = """
