@@ -141,3 +141,36 @@ class TestBound:
     def test_no_memory_limit_keeps_the_largest_frame(self) -> None:
         assert frame_bound(None) == MAX_FRAME
         assert frame_bound(10**6) == MAX_FRAME
+
+
+class TestTimeout:
+    def test_replies_to_no_request_do_not_put_the_deadline_off(
+        self, pair: tuple[socket.socket, socket.socket]
+    ) -> None:
+        """A hung call times out though a thread of the worker sends replies to ids nobody
+        waits for: each of them used to count as the worker answering, and the call waited for
+        ever."""
+        ours, theirs = pair
+        stop = threading.Event()
+
+        def heartbeat() -> None:
+            while not stop.is_set():
+                theirs.sendall(frame(msgspec.msgpack.encode(Result(10**9, None))))
+                time.sleep(0.05)
+
+        beats = threading.Thread(target=heartbeat, daemon=True)
+        beats.start()
+        try:
+            channel = Channel(ours, lambda message: None, lambda: None)
+            _ident, slot = channel.request(call)
+            answered: list[bool] = []
+            waiter = threading.Thread(
+                target=lambda: answered.append(channel.wait(slot, timeout=0.5)), daemon=True
+            )
+            waiter.start()
+            waiter.join(10)
+            assert answered == [False]  # timed out, where it waited for ever
+            assert not slot.done
+        finally:
+            stop.set()
+            beats.join()

@@ -347,9 +347,12 @@ class Channel:
             # name the limit.
             self._on_other(message)
         with self._cond:
-            self._answered = time.monotonic()
             slot = self._pending.pop(message.id, None)
             if slot is not None:
+                # Only a reply to a request waiting here shows the worker answering: replies
+                # to ids nobody waits for, sent by a thread of the plugin every second, kept a
+                # hung call from ever timing out.
+                self._answered = time.monotonic()
                 slot.reply = message
                 slot.done = True
                 if self._waiting:
