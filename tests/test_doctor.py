@@ -72,6 +72,24 @@ class TestDoctor:
         assert [f.ok for f in crash] == [True]
 
 
+class TestRegistryCopies:
+    def test_a_registry_read_from_its_backup_is_a_problem(
+        self, make_host: MakeHost, factory: WheelFactory, tmp_path: Path
+    ) -> None:
+        """A damaged registry.json is named, and the host's next start repairs it: doctor said
+        nothing of it, and the home had one good copy left."""
+        home = stopped_home(make_host, factory, tmp_path)
+        make_host().stop()  # a second commit: registry.json.bak exists
+        (home / "registry.json").write_bytes((home / "registry.json").read_bytes()[:40])
+        (message,) = problems(home)
+        assert message.startswith("registry.json is truncated or not JSON (")
+        assert message.endswith(
+            f"; used {home / 'registry.json.bak'}; the next start repairs registry.json from it"
+        )
+        make_host().stop()
+        assert problems(home) == []
+
+
 class TestDiagnosis:
     def test_running_and_stopped(
         self, make_host: MakeHost, factory: WheelFactory, tmp_path: Path

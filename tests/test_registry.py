@@ -173,6 +173,23 @@ class TestRegistryFile:
         (tmp_path / "registry.json").write_text('{"format": 1, "sha')
         assert RegistryFile(tmp_path / "registry.json").read() == first
         assert "registry:" in caplog.text
+        assert "and repaired registry.json from it" in caplog.text
+
+    def test_the_next_read_finds_the_main_copy_repaired(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Once read from its backup, the registry is whole again: the next start reads the
+        main copy and warns of nothing (it stayed damaged until a commit, and every start
+        warned again)."""
+        file = RegistryFile(tmp_path / "registry.json")
+        first = registry([candidate("a", "1.0.0")])
+        file.write(first)
+        file.write(registry([candidate("a", "1.1.0")]))
+        (tmp_path / "registry.json").write_text('{"format": 1, "sha')
+        RegistryFile(tmp_path / "registry.json").read()
+        caplog.clear()
+        assert RegistryFile(tmp_path / "registry.json").read() == first
+        assert caplog.text == ""
 
 
 def _full_document() -> dict[str, Any]:

@@ -229,6 +229,46 @@ class TestAtomicJsonFile:
         assert reason in doc.recovered
         assert "registry.json.bak" in doc.recovered
 
+    def test_the_main_copy_is_repaired_from_the_backup(self, doc: AtomicJsonFile) -> None:
+        """The writer's read puts the backup's document back as the main copy, the backup
+        kept: two good copies again."""
+        doc.write({"n": 1})
+        doc.write({"n": 2})
+        backup = doc.backup.read_bytes()
+        doc.path.write_bytes(b"{")
+        assert doc.read() == {"n": 1}
+        assert doc.recovered is not None
+        assert doc.recovered.endswith("and repaired registry.json from it")
+        assert doc.path.read_bytes() == backup
+        assert doc.backup.read_bytes() == backup
+        again = AtomicJsonFile(doc.path)
+        assert again.read() == {"n": 1}
+        assert again.recovered is None
+
+    def test_a_repair_that_fails_is_told(self, doc: AtomicJsonFile) -> None:
+        """A main copy that cannot be replaced (a directory in its place) leaves the read as
+        good, and says so."""
+        doc.write({"n": 1})
+        doc.write({"n": 2})
+        doc.path.unlink()
+        doc.path.mkdir()
+        (doc.path / "inside").write_text("x")
+        assert doc.read() == {"n": 1}
+        assert doc.recovered is not None
+        assert "(the main copy could not be repaired: " in doc.recovered
+        assert not [p for p in doc.path.parent.iterdir() if p.name.startswith(".registry")]
+
+    def test_peek_tells_the_recovery_and_repairs_nothing(self, doc: AtomicJsonFile) -> None:
+        """A reader that is not the writer learns the main copy is damaged, and leaves it."""
+        doc.write({"n": 1})
+        doc.write({"n": 2})
+        doc.path.write_bytes(b"{")
+        assert doc.peek() == {"n": 1}
+        assert doc.recovered is not None
+        assert doc.recovered.startswith("registry.json is truncated or not JSON")
+        assert "repaired" not in doc.recovered
+        assert doc.path.read_bytes() == b"{"
+
     def test_a_fifo_in_place_of_the_main_copy_is_not_read(self, doc: AtomicJsonFile) -> None:
         """A FIFO put where the document was is refused unread, and the backup is used: it
         hung the host's start, and the CLI that read the home."""

@@ -148,6 +148,9 @@ def _documents(view: HomeView) -> Iterator[Finding]:
     for name, reason in sorted(view.errors.items()):
         if name != "lock":  # told by _lock
             yield Finding("documents", False, f"{name} cannot be read: {reason}")
+    for name, reason in sorted(view.recovered.items()):
+        # Read from its backup: one good copy left until a host's start repairs it.
+        yield Finding("documents", False, f"{reason}; the next start repairs {name} from it")
     if view.status is None and STATUS_FILE not in view.errors:
         yield Finding("documents", True, "no status.json yet: reports come from the registry")
 

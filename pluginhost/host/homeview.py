@@ -32,6 +32,8 @@ class HomeView:
     :param status: the status document's data, if it could be read.
     :param registry: the registry's data, if it could be read.
     :param errors: why a document could not be read, by file name.
+    :param recovered: why a document's main copy could not be read, by file name, when its
+        backup was read instead.
     """
 
     home: Path
@@ -39,6 +41,7 @@ class HomeView:
     status: Mapping[str, Any] | None
     registry: Mapping[str, Any] | None
     errors: Mapping[str, str] = attrs.field(factory=dict)
+    recovered: Mapping[str, str] = attrs.field(factory=dict)
 
     @property
     def plugins(self) -> Mapping[str, Mapping[str, Any]]:
@@ -83,12 +86,16 @@ def read_home(home: Path, *, lock_errors: bool = False) -> HomeView:
     """
     require_home(home)
     errors: dict[str, str] = {}
+    recovered: dict[str, str] = {}
     documents: dict[str, Any] = {}
     for name in (STATUS_FILE, "registry.json"):
+        document = AtomicJsonFile(home / name)
         try:
-            documents[name] = read_document(home / name)
+            documents[name] = document.peek()
         except PluginHostError as exc:
             errors[name] = exc.reason
+        if document.recovered:
+            recovered[name] = document.recovered
     try:
         holder = HomeLock.holder(home)
     except HostStateError as exc:
@@ -101,6 +108,7 @@ def read_home(home: Path, *, lock_errors: bool = False) -> HomeView:
         status=_checked_status(documents.get(STATUS_FILE), errors),
         registry=_checked_registry(documents.get("registry.json"), home, errors),
         errors=errors,
+        recovered=recovered,
     )
 
 

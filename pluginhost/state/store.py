@@ -75,13 +75,17 @@ class AtomicJsonFile:
 
     @property
     def recovered(self) -> str | None:
-        """After :meth:`read`: why the main copy was not used (corrupt, missing), else ``None``."""
+        """After :meth:`read` or :meth:`peek`: why the main copy was not used (corrupt,
+        missing) and, after :meth:`read`, whether it was repaired from the backup; else
+        ``None``."""
         return self._recovered
 
     def read(self) -> Any | None:
         """Return the newest committed document, from the backup if the main copy is unusable.
 
-        Also removes temp files left by writers of this document that have died.
+        Also removes temp files left by writers of this document that have died, and puts a
+        damaged main copy right from a good backup: the caller is the document's one writer
+        (it holds the home lock); other readers :meth:`peek`.
 
         :returns: the document's data, or ``None`` when neither copy exists.
         :raises StoreError: when a copy exists but neither is a complete, checksummed document.
@@ -97,7 +101,8 @@ class AtomicJsonFile:
             self._verified = before
             return data
         try:
-            data = _read_copy(self.backup)
+            content = _read_content(self.backup)
+            data = _decode(content)
         except _UnusableCopyError as bak:
             if main.missing and bak.missing:
                 return None
@@ -105,8 +110,31 @@ class AtomicJsonFile:
                 f"no usable copy: {self.path.name} {main.reason}; {self.backup.name} {bak.reason}",
                 path=self.path,
             ) from None
-        self._recovered = f"{self.path.name} {main.reason}; used {self.backup}"
+        told = f"{self.path.name} {main.reason}; used {self.backup}"
+        self._recovered = told + self._repair(content)
         return data
+
+    def _repair(self, content: bytes) -> str:
+        """Put the backup's document back as the main copy, so that the home has two good
+        copies again: left damaged, it stayed so until a commit rewrote it, with one copy
+        between the host and a lost registry, and a warning at every start.
+
+        :returns: what to add to :attr:`recovered`.
+        """
+        if not self.durable:
+            return ""
+        try:
+            temp = self._write_temp(content)
+            try:
+                fs.replace(temp, self.path)
+                self._verified = _identity(self.path)
+            finally:
+                _unlink_quietly(temp)
+            fs.fsync_dir(self.path.parent)
+        except OSError as exc:
+            # The document read is good: this start goes on from the backup, told.
+            return f" (the main copy could not be repaired: {fs.describe(exc)})"
+        return f", and repaired {self.path.name} from it"
 
     def peek(self) -> Any | None:
         """Like :meth:`read`, but writing nothing (no stale temp file removed): for readers
@@ -115,17 +143,20 @@ class AtomicJsonFile:
         :returns: the document's data, or ``None`` when neither copy exists.
         :raises StoreError: when a copy exists but neither is usable.
         """
+        self._recovered = None
         try:
             return _read_copy(self.path)
         except _UnusableCopyError as main:
             try:
-                return _read_copy(self.backup)
+                data = _read_copy(self.backup)
             except _UnusableCopyError as bak:
                 if main.missing and bak.missing:
                     return None
                 raise StoreError(
                     f"unusable: {main.reason}; backup {bak.reason}", path=self.path
                 ) from None
+            self._recovered = f"{self.path.name} {main.reason}; used {self.backup}"
+            return data
 
     def write(self, data: Any) -> None:
         """Commit ``data`` as the new document, durably, keeping the previous one as backup.
@@ -254,13 +285,16 @@ def _digest(text: str) -> str:
 
 
 def _read_copy(path: Path) -> Any:
+    return _decode(_read_content(path))
+
+
+def _read_content(path: Path) -> bytes:
     try:
-        content = fs.read_file(path)
+        return fs.read_file(path)
     except FileNotFoundError:
         raise _UnusableCopyError("is missing", missing=True) from None
     except OSError as exc:
         raise _UnusableCopyError(f"is unreadable ({exc.strerror or exc})") from None
-    return _decode(content)
 
 
 def _decode(content: bytes) -> Any:
