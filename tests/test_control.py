@@ -17,7 +17,7 @@ from conftest import greet_code, others_group
 from pluginhost import HostSnapshot, HostStateError, PluginHost, Timeouts, TrustError
 from pluginhost.cli.commands.graph import graph_dot, graph_report
 from pluginhost.cli.commands.list import plugin_rows
-from pluginhost.cli.commands.status import plugin_status
+from pluginhost.cli.commands.status import plugin_status, status_lines
 from pluginhost.host.control import CONTROL_DIR, MAX_REQUEST, ControlServer, send_request
 from pluginhost.host.doctor import diagnose
 from pluginhost.host.homeview import read_home
@@ -53,6 +53,20 @@ def test_status_document_follows_changes(served: tuple[PluginHost, ControlServer
     assert plugin_status(view, "needy")["state"] == "failed"
     with pytest.raises(HostStateError, match="no plugin named 'ghost'"):
         plugin_status(view, "ghost")
+
+
+def test_status_marks_a_quarantined_plugin_as_list_does(
+    served: tuple[PluginHost, ControlServer],
+) -> None:
+    """`pluginhost status NAME` says `active (quarantined)` on its first line, as `list` does
+    (it said `active`, the quarantine only on the worker's line)."""
+    host, _ = served
+    hello = plugin_status(HostSnapshot.read(host.home), "hello")
+    assert status_lines(hello)[0] == "hello 1.1.0: active"
+    quarantined = {**hello, "isolation": "process", "quarantined": True, "pid": None}
+    lines = status_lines(quarantined)
+    assert lines[0] == "hello 1.1.0: active (quarantined)"
+    assert "  worker       none (quarantined after repeated crashes), 0 restart(s)" in lines
 
 
 def test_graph(served: tuple[PluginHost, ControlServer]) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import attrs
 import pytest
+import tomli
 
 import pluginhost
 
@@ -273,3 +274,15 @@ def test_index_map_lists_every_page() -> None:
     )
     unmapped = [p.name for p in doc_files() if p.name != "index.md" and p.name not in mapped]
     assert not unmapped, f"pages missing from the map of index.md: {unmapped}"
+
+
+def test_ecosystem_table_lists_every_pinned_plugin() -> None:
+    """docs/hosting.md's outcome table names each plugin of tests/ecosystem/plugins.toml at its
+    pinned version, and no other: a plugin pinned later was missing from it."""
+    pinned = tomli.loads((ROOT / "tests" / "ecosystem" / "plugins.toml").read_text())
+    wanted = {(p["app"], p["dist"], p["version"]) for p in pinned["plugin"]}
+    text = (ROOT / "docs" / "hosting.md").read_text()
+    begin, end = text.index("<!-- ecosystem table: begin"), text.index("<!-- ecosystem table: end")
+    rows = re.findall(r"^\| (\w+) \| ([\w.-]+) \| ([\w.]+) \|", text[begin:end], re.MULTILINE)
+    shown = {row for row in rows if row[0] != "application"}
+    assert shown == wanted

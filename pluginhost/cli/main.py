@@ -206,9 +206,9 @@ def _add_new(command: Callable[..., argparse.ArgumentParser]) -> None:
     new = command(
         "new",
         "scaffold a plugin project (pyproject, plugin.toml, hookimpl stubs, a test)",
-        "Build it with `pip wheel --no-deps --no-build-isolation DIR` and drop the wheel\n"
-        "into a folder a host watches; with --with-host, `pluginhost run --config\n"
-        "DIR/pluginhost.toml` and `pluginhost dev DIR` do both on each save.",
+        "Build it with `python -m pip wheel --no-deps --no-build-isolation DIR` and drop\n"
+        "the wheel into a folder a host watches; with --with-host, `pluginhost run\n"
+        "--config DIR/pluginhost.toml` and `pluginhost dev DIR` do both on each save.",
     )
     new.add_argument("name", metavar="NAME")
     new.add_argument("--dir", type=Path, help="where to write it (default: ./NAME-plugin)")

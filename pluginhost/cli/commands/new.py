@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         # pip reads a bare name as a project to fetch: a path must look like one.
         where = str(target) if target.is_absolute() else f"./{target}"
-        say(f"next: pip wheel --no-deps --no-build-isolation -w wheels {where}")
+        say(f"next: python -m pip wheel --no-deps --no-build-isolation -w wheels {where}")
     return EXIT_OK
 
 

@@ -83,7 +83,9 @@ def status_lines(entry: Mapping[str, Any]) -> list[str]:
         ("backups", ", ".join(entry["backups"]) or "none (no rollback available)"),
         ("error", entry["error"] or "-"),
     )
-    lines = [f"{entry.get('display') or entry['name']} {entry['version']}: {entry['state']}"]
+    # Marked as `list` marks it: the version is still the one registered, its calls failing.
+    state = f"{entry['state']} (quarantined)" if entry.get("quarantined") else entry["state"]
+    lines = [f"{entry.get('display') or entry['name']} {entry['version']}: {state}"]
     if entry.get("pinned"):
         lines.append(f"  {'pinned':<13}yes: newer versions wait for `pluginhost unpin`")
     lines += [f"  {label:<13}{value}" for label, value in (*fields[:3], *_process(entry))]
