@@ -76,6 +76,23 @@ def test_a_lifecycle_hook_changing_plugins_fails_at_once(
         host.remove("meddler")
 
 
+def test_a_lifecycle_hook_stopping_the_host_stops_nothing(
+    factory: WheelFactory, make_host: MakeHost, events: list[Event]
+) -> None:
+    """``host.stop()`` from ``pluginhost_activate`` is refused before anything stops: it
+    stopped the watcher first, and the host went on serving without ever seeing a wheel
+    dropped into its folder again."""
+    factory.build("stopper", code=greet_code("s") + ACTIVATE.format(body="host.stop()"))
+    host = make_host(timeouts=Timeouts(activate=3))
+    assert host.wait_idle(10)
+    failed = next(e for e in events if e.kind is EventKind.LOAD_FAILED)
+    assert (failed.plugin, failed.step) == ("stopper", "activate")
+    assert "cannot change plugins from inside it" in (failed.error or "")
+    assert host.running
+    factory.build("later", code=greet_code("later"))
+    wait_for(lambda: host.hook.greet(name="x") == ["later"], timeout=10)
+
+
 def test_a_step_given_up_cannot_change_plugins_afterwards(
     factory: WheelFactory, make_host: MakeHost, events: list[Event]
 ) -> None:

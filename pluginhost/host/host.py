@@ -251,7 +251,10 @@ class PluginHost(Controls):
 
     def stop(self) -> None:
         """Stop watching, save state if asked, and unload every plugin, dependents first.
-        The registry keeps the active set, so the next start restores it."""
+        The registry keeps the active set, so the next start restores it.
+
+        :raises HostStateError: from plugin code the host runs during a change, at once."""
+        self._lock.check()  # before anything stops: refused at the lock, it left the host deaf
         self._indexes.stop()
         self._watching.stop()
         self._supervisor.stop()  # before the lock: its thread may be waiting for it
@@ -385,8 +388,7 @@ class PluginHost(Controls):
         versions whose modules something still holds (a ``leaked`` event each, returned).
 
         The host never collects on its own, since a full collection pauses every thread: it
-        reports leaks after the interpreter's own next full collection.
-        """
+        reports leaks after the interpreter's own next full collection."""
         with self._lock:
             return self._tell_leaks(self._reaper.collect())
 
@@ -397,10 +399,8 @@ class PluginHost(Controls):
         return events
 
     def _admit(self, path: Path) -> Candidate:
-        """The plugin a wheel given to ``install()`` offers, once trust and validation pass.
-
-        A refusal is reported like one in a watched folder (event, audit) and raised.
-        """
+        """The plugin a wheel given to ``install()`` offers, once trust and validation pass; a
+        refusal is reported like one in a watched folder (event, audit) and raised."""
         try:
             return self._discovery.admit(path)
         except (TrustError, WheelError, ManifestError) as exc:

@@ -37,6 +37,17 @@ class HostLock:
         :raises HostStateError: when this thread runs plugin code for the thread that holds
             the lock, which waits for it: waiting would hold both until the step's timeout.
         """
+        self.check()
+        self._lock.acquire()
+        self._owner = threading.get_ident()
+        self._depth += 1
+        return self
+
+    def check(self) -> None:
+        """Refuse this thread the lock now, before it does anything that needs it next.
+
+        :raises HostStateError: as :meth:`__enter__` would.
+        """
         submitter = step_submitter()
         if submitter is not None and submitter == self._owner:
             raise HostStateError(
@@ -59,10 +70,6 @@ class HostLock:
                 "this plugin's import, lifecycle hook or state hand-over overran its timeout"
                 " and was given up: it cannot change plugins any more"
             )
-        self._lock.acquire()
-        self._owner = threading.get_ident()
-        self._depth += 1
-        return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._depth -= 1
