@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import socket
@@ -18,6 +19,7 @@ from test_cli import CONFIG, HostProcess, run_cli, wait_file, wait_status
 
 from pluginhost.cli.commands.call import parse_arguments
 from pluginhost.cli.common import UsageError
+from pluginhost.cli.main import main
 from pluginhost.cli.run_options import blocked_names
 from pluginhost.testing import WheelFactory
 
@@ -81,6 +83,37 @@ class TestArguments:
         assert blocked_names(["no:a", "no:b"]) == ("a", "b")
         with pytest.raises(UsageError, match="only -p no:NAME"):
             blocked_names(["a"])
+
+
+class TestSeconds:
+    @pytest.mark.parametrize("value", ["nan", "-1", "0", "-inf", "inf", "soon"])
+    @pytest.mark.parametrize(
+        "command",
+        [["rollback", "x"], ["disable", "x"], ["call", "greet"], ["dev", "."]],
+        ids=["rollback", "disable", "call", "dev"],
+    )
+    def test_a_wait_that_is_no_time_is_a_usage_error(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str], value: str
+    ) -> None:
+        """``--timeout nan`` (or -1) wrote a request and withdrew it at once, saying the host
+        had not answered 'within nans'; it is refused before anything is done."""
+        if command[0] == "dev":
+            argv = [*command[:-1], f"--wait={value}"]
+        else:
+            argv = [*command, f"--timeout={value}", "--home", str(tmp_path / "home")]
+        with pytest.raises(SystemExit) as exited:
+            main(argv)
+        assert exited.value.code == 2
+        err = capsys.readouterr().err
+        assert "seconds" in err.splitlines()[-1]
+        assert not (tmp_path / "home").exists()
+
+    def test_debounce_may_be_zero(self) -> None:
+        from pluginhost.cli.main import _quiet
+
+        assert _quiet("0") == 0.0
+        with pytest.raises(argparse.ArgumentTypeError, match="finite"):
+            _quiet("nan")
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import json
 import logging
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -166,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
             ),
         )
         _add_name_and_home(cmd)
-        cmd.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (60)")
+        cmd.add_argument("--timeout", type=_seconds, default=60.0, help="seconds to wait (60)")
 
     _add_call(command("call", _CALL_HELP, _CALL_EPILOG))
 
@@ -288,7 +289,7 @@ def _add_call(call: argparse.ArgumentParser) -> None:
     call.add_argument("hook", metavar="HOOK")
     call.add_argument("arguments", nargs="*", metavar="KEY=VALUE")
     _add_home(call)
-    call.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (60)")
+    call.add_argument("--timeout", type=_seconds, default=60.0, help="seconds to wait (60)")
 
 
 _WITH_HOST_HELP: Final = (
@@ -311,10 +312,10 @@ def _add_dev(dev: argparse.ArgumentParser) -> None:
     dev.add_argument("--into", type=Path, metavar="FOLDER", help="drop wheels here instead")
     dev.add_argument("--once", action="store_true", help="build and drop once, then exit")
     dev.add_argument(
-        "--debounce", type=float, default=0.3, help="seconds of quiet before a rebuild (0.3)"
+        "--debounce", type=_quiet, default=0.3, help="seconds of quiet before a rebuild (0.3)"
     )
     dev.add_argument(
-        "--wait", type=float, default=15.0, help="seconds to wait for the host to take it (15)"
+        "--wait", type=_seconds, default=15.0, help="seconds to wait for the host to take it (15)"
     )
 
 
@@ -374,6 +375,26 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """A time to wait, more than 0 (``nan`` and ``-1`` wrote a request and withdrew it at once,
+    as if the host had not answered)."""
+    value = _quiet(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text} is not more than 0 seconds")
+    return value
+
+
+def _quiet(text: str) -> float:
+    """A number of seconds, 0 or more, and finite."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number of seconds, 0 or more")
     return value
 
 
