@@ -69,6 +69,32 @@ class TestEventBus:
         assert "raised on loaded" in caplog.text
         assert "KeyError" in caplog.text
 
+    @pytest.mark.parametrize("raised", [SystemExit(3), GeneratorExit()], ids=["exit", "genexit"])
+    def test_a_subscriber_raising_a_base_exception_is_contained(
+        self, caplog: pytest.LogCaptureFixture, raised: BaseException
+    ) -> None:
+        """A plugin's subscriber raising SystemExit reached the thread applying the change
+        (the worker's every later change failed); it is logged like any other, its repr
+        guarded too."""
+        bus = EventBus()
+        seen: list[Event] = []
+
+        class Hostile:
+            def __call__(self, event: Event) -> None:
+                raise raised
+
+            def __repr__(self) -> str:
+                raise SystemExit(4)
+
+        bus.subscribe(Hostile())
+        bus.subscribe(seen.append)
+        with caplog.at_level(logging.ERROR, logger="pluginhost"):
+            bus.emit(Event(EventKind.LOADED, "a"))
+            bus.emit(Event(EventKind.LOADED, "b"))
+        assert [e.plugin for e in seen] == ["a", "b"]
+        assert "<repr() raised SystemExit: 4> raised on loaded" in caplog.text
+        assert type(raised).__name__ in caplog.text
+
     def test_events_logged(self, caplog: pytest.LogCaptureFixture) -> None:
         """Each event is logged; failures at WARNING."""
         bus = EventBus()

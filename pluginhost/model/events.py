@@ -12,7 +12,7 @@ from collections.abc import Callable
 import attrs
 
 from .errors import PluginHostError
-from .exception_text import exception_text, qualified_name
+from .exception_text import exception_text, qualified_name, safe_repr
 from .frozen import frozen
 from .names import display_name
 
@@ -216,10 +216,15 @@ class EventBus:
         for callback in list(self._subscribers):
             try:
                 callback(event)
-            except Exception:
+            except KeyboardInterrupt:
+                raise  # the user's, on the thread that called start() or install()
+            except BaseException:
                 # A broken subscriber must not break the host or starve the others; it is
-                # reported, not hidden.
-                logger.exception("event subscriber %r raised on %s", callback, event.kind)
+                # reported, not hidden. A plugin's (it reaches the host from its activate) that
+                # raised SystemExit failed every later change of the worker.
+                logger.exception(
+                    "event subscriber %s raised on %s", safe_repr(callback), event.kind.value
+                )
 
 
 def _text(exc: BaseException) -> str:
