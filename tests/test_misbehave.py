@@ -333,6 +333,7 @@ MACHINERY = [
     ("fake-module", r"sys\.modules\['misbehave_alias'\] added(?!, sys\.modules\['misbehave_fake')"),
     ("meta-path", r"sys\.meta_path entry hello\.Finder added"),
     ("path-hook", r"sys\.path_hooks entry hello\.path_hook added"),
+    ("path-cache", r"sys\.path_importer_cache\['\S+'\] entry hello\.Finder added"),
     ("sys-path", r"sys\.path entry '\S+/hello' added"),
 ]
 
@@ -343,6 +344,7 @@ def assert_machinery_intact(json_module: object) -> None:
     assert "misbehave_alias" not in sys.modules
     assert not [f for f in sys.meta_path if type(f).__module__ == "hello"]
     assert not [h for h in sys.path_hooks if getattr(h, "__module__", None) == "hello"]
+    assert not [f for f in sys.path_importer_cache.values() if type(f).__module__ == "hello"]
     assert not [p for p in sys.path if p.endswith("/hello")]
 
 
@@ -420,6 +422,7 @@ class TestImportMachinery:
         [
             ("meta-path", r"sys\.meta_path entry hello\.Finder"),
             ("path-hook", r"sys\.path_hooks entry hello\.path_hook"),
+            ("path-cache", r"sys\.path_importer_cache\['\S+'\] entry hello\.Finder"),
             ("fake-module", r"sys\.modules\['misbehave_alias'\]"),
         ],
     )
@@ -448,6 +451,7 @@ class TestImportMachinery:
         [
             ("meta-path", r"sys\.meta_path entry hello\.Finder"),
             ("path-hook", r"sys\.path_hooks entry hello\.path_hook"),
+            ("path-cache", r"sys\.path_importer_cache\['\S+'\] entry hello\.Finder"),
             ("fake-module", r"sys\.modules\['misbehave_alias'\]"),
         ],
     )

@@ -32,6 +32,7 @@ from .owners import code_files
 from .owners import kind as _kind
 from .owners import owned as _owned
 from .owners import top as _top
+from .path_cache import restore_cache
 from .stacks import current_frames
 
 __all__ = [
@@ -89,6 +90,7 @@ class Snapshot:
     modules: dict[str, types.ModuleType]
     meta_path: list[Any]
     path_hooks: list[Any]
+    path_cache: dict[Any, Any]
     path: list[str]
     atexit: int
     threads: frozenset[int]
@@ -100,6 +102,7 @@ def snapshot() -> Snapshot:
         modules=sys.modules.copy(),
         meta_path=list(sys.meta_path),
         path_hooks=list(sys.path_hooks),
+        path_cache=sys.path_importer_cache.copy(),
         path=list(sys.path),
         atexit=atexit._ncallbacks(),
         threads=frozenset(current_frames()),
@@ -114,8 +117,9 @@ def restore(before: Snapshot, owned: Collection[str]) -> Effects:
     ``sys.modules`` replaced or removed; one added that stands where an import would find
     another module (:func:`_shadows`), or that is the plugin's own code under another name; a
     finder or path hook of the plugin's own code added, any entry removed, or the entries
-    reordered; any change to ``sys.path`` (and the finders cached for entries it lost) but a
-    library's vendor folder appended (:func:`_vendored`).
+    reordered; a finder of its own code cached in ``sys.path_importer_cache``, or any key there
+    that is not a ``str``; any change to ``sys.path`` (and the finders cached for entries it
+    lost) but a library's vendor folder appended (:func:`_vendored`).
 
     What a first import adds is kept and not blamed: modules, finders and hooks of a library
     imported for the first time, and the entries the interpreter or a compiled extension
@@ -128,6 +132,7 @@ def restore(before: Snapshot, owned: Collection[str]) -> Effects:
         *_restore_modules(before.modules, tops),
         *_restore_list(sys.meta_path, before.meta_path, "sys.meta_path", tops),
         *_restore_list(sys.path_hooks, before.path_hooks, "sys.path_hooks", tops),
+        *restore_cache(before.path_cache, tops),
         *_restore_path(before.path, tops),
     ]
     return Effects(

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..model.pacing import paced
 from .owners import code_files, kind, owned, top
+from .path_cache import sweep_cache
 
 __all__ = ["sweep"]
 
@@ -28,7 +29,8 @@ def sweep(names: Collection[str], roots: Sequence[Path] = ()) -> list[str]:
 
     Run when a version is retired, after its own modules left ``sys.modules``: what is left of
     it there (its modules under other names), in ``sys.meta_path`` or ``sys.path_hooks`` was
-    put there by the plugin, possibly during a hook call, where nothing is guarded.
+    put there by the plugin, possibly during a hook call, where nothing is guarded (and its
+    finders cached in ``sys.path_importer_cache``).
 
     :param roots: when given, only entries whose code lies under one of these folders count:
         an old version's site dirs, retired by an update while the new version, with the same
@@ -48,6 +50,7 @@ def sweep(names: Collection[str], roots: Sequence[Path] = ()) -> list[str]:
             removed.append(f"sys.modules[{name!r}]")
     removed += _sweep_list(sys.meta_path, "sys.meta_path", left)
     removed += _sweep_list(sys.path_hooks, "sys.path_hooks", left)
+    removed += sweep_cache(left)
     return removed
 
 

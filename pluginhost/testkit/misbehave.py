@@ -56,6 +56,8 @@ _BODIES: Final = {
     ),
     "meta-path": "sys.meta_path.insert(0, Finder())",
     "path-hook": "sys.path_hooks.insert(0, path_hook)",
+    # The standard library's folder: cached already, its finder replaced by the plugin's.
+    "path-cache": "sys.path_importer_cache[os.path.dirname(json.__path__[0])] = Finder()",
     "sys-path": "sys.path.insert(0, os.path.dirname(__file__))",
     "stash-builtins": "builtins._misbehave_stash = misbehave",
     "stash-stdlib": "json._misbehave_stash = misbehave",
