@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -172,6 +173,17 @@ def greet(name):
 def greet_code(text: str) -> str:
     """Plugin code whose ``greet`` answers ``text``."""
     return GREET.format(text=text)
+
+
+def traced_peak(action: Callable[[], object]) -> int:
+    """The most bytes Python held at once while ``action`` ran (``tracemalloc``)."""
+    tracemalloc.start()
+    try:
+        action()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
 
 
 COUNTER = """

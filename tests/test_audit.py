@@ -14,11 +14,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import greet_code
+from conftest import greet_code, traced_peak
 
 from pluginhost import PluginHost, StoreError
 from pluginhost.model.events import Event, EventKind
-from pluginhost.state.audit import AuditEntry, AuditLog, entry_for, read_audit, verify_audit
+from pluginhost.state.audit import (
+    AuditEntry,
+    AuditFault,
+    AuditLog,
+    entry_for,
+    read_audit,
+    verify_audit,
+)
+from pluginhost.state.audit_lines import MAX_LINE
 from pluginhost.testing import WheelFactory
 
 MakeHost = Callable[..., PluginHost]
@@ -247,6 +255,60 @@ class TestChain:
             f.write(b'{"action": "inst')
         found = verify_audit(path)
         assert [(f.line, f.crash) for f in found] == [(3, True)]
+
+    def test_a_line_past_the_limit_is_a_fault_never_held(self, tmp_path: Path) -> None:
+        """64 MiB of zeros after the last line: --verify reports a line longer than any
+        entry, with no more than a MiB of it in memory at once."""
+        self.write(tmp_path, 2)
+        path = tmp_path / "audit.log"
+        size = 64 * 1024 * 1024
+        os.truncate(path, path.stat().st_size + size)
+        found: list[AuditFault] = []
+        assert traced_peak(lambda: found.extend(verify_audit(path))) < 4 * 1024 * 1024
+        too_long = f"longer than any entry ({MAX_LINE} bytes at most), not an entry"
+        assert [(f.line, f.reason, f.crash) for f in found] == [
+            (3, f"is {size} bytes long: {too_long}; not read whole", False)
+        ]
+        shown = list(read_audit(path))[2]
+        assert shown == f"(a line of {size} bytes, not shown: {too_long}; not read whole)"
+
+    def test_a_start_after_a_line_past_the_limit(self, tmp_path: Path) -> None:
+        """A start reads the log to find its head without holding the long line, closes it
+        as it closes a torn one, and the fault stays for --verify to report."""
+        self.write(tmp_path, 2)
+        path = tmp_path / "audit.log"
+        os.truncate(path, path.stat().st_size + 64 * 1024 * 1024)
+        assert traced_peak(lambda: self.write(tmp_path, 1)) < 4 * 1024 * 1024
+        found = verify_audit(path)
+        assert (found[0].line, found[0].crash) == (3, False)
+        assert "bytes long: longer than any entry" in found[0].reason
+        assert [e.action for e in read_audit(path) if isinstance(e, AuditEntry)] == [
+            "install",
+            "install",
+            "recover",
+            "install",
+        ]
+
+    def test_no_entry_reaches_the_limit(self, tmp_path: Path) -> None:
+        """The longest line the host can write (every field at its bound, each character
+        escaped) stays well under the line limit."""
+        log = AuditLog(tmp_path)
+        log.open()
+        huge = "\x01" * 100_000
+        log.record(
+            Event(
+                EventKind.UPDATED,
+                huge,
+                version=huge,
+                previous_version=huge,
+                origin=huge,
+                sha256=huge,
+                error=huge,
+            )
+        )
+        log.close()
+        longest = max(map(len, (tmp_path / "audit.log").read_bytes().splitlines()))
+        assert 50_000 < longest < MAX_LINE // 4
 
     def test_lines_removed_from_the_end(self, tmp_path: Path) -> None:
         """Lines cut off the end leave an intact chain: the head shows them missing."""

@@ -8,13 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import greet_code
+from conftest import greet_code, traced_peak
 
 from pluginhost import Diagnosis, HostSnapshot, PluginHost
 from pluginhost.cli.commands.list import home_line
-from pluginhost.host.homeview import read_document, read_home
+from pluginhost.host.homeview import HomeView, read_document, read_home
 from pluginhost.model.errors import HostStateError, StoreError
-from pluginhost.state.store import AtomicJsonFile
+from pluginhost.state.store import DOCUMENT_LIMIT, AtomicJsonFile
 from pluginhost.testing import WheelFactory
 
 
@@ -112,3 +112,20 @@ class TestReadHome:
         view = read_home(stopped_home)
         assert view.status is None
         assert "status.json" in view.errors
+
+    def test_an_oversized_status_is_named_at_once(self, stopped_home: Path) -> None:
+        """A status document grown past its limit (sparse zeros after it) is refused unread:
+        named with its size in the errors and by doctor, and the registry shown instead."""
+        path = stopped_home / "status.json"
+        size = 4 * 1024**3
+        os.truncate(path, size)
+        views: list[HomeView] = []
+        assert traced_peak(lambda: views.append(read_home(stopped_home))) < 4 * 1024 * 1024
+        (view,) = views
+        assert view.status is None
+        assert view.errors["status.json"] == (
+            f"unusable: is {size} bytes, over the limit of {DOCUMENT_LIMIT}; backup is missing"
+        )
+        assert view.load_order == ["hello"]
+        problems = [f.message for f in Diagnosis.read(stopped_home).problems]
+        assert f"status.json cannot be read: {view.errors['status.json']}" in problems

@@ -19,7 +19,14 @@ from pluginhost.discover.archive import hash_wheel_file, read_wheel_bytes
 from pluginhost.discover.report import WheelReport
 from pluginhost.discover.trust import TrustGate
 from pluginhost.state.audit import read_audit
-from pluginhost.state.regular import NotRegularFileError, open_regular, read_regular, read_small
+from pluginhost.state.regular import (
+    NotRegularFileError,
+    TooLargeError,
+    open_regular,
+    read_open,
+    read_regular,
+    read_small,
+)
 from pluginhost.testing import WheelFactory
 
 MakeHost = Callable[..., PluginHost]
@@ -141,6 +148,35 @@ class TestReadSmall:
         """A missing file is the OSError of the open."""
         with pytest.raises(FileNotFoundError):
             read_small(str(tmp_path / "x"), max_size=10)
+
+
+class TestReadOpen:
+    def test_a_file_that_grew_since_its_fstat_is_read_to_the_limit(self, tmp_path: Path) -> None:
+        """The size ``fstat`` gave is not trusted: a file that grew past the limit once it
+        was looked at is refused on what is read, with no more than the limit held."""
+        path = tmp_path / "x"
+        path.write_bytes(b"{}")
+        fd, st = open_regular(path)
+        try:
+            os.truncate(path, 3 * 1024 * 1024)
+            with pytest.raises(TooLargeError) as caught:
+                read_open(fd, path, st, max_size=2 * 1024 * 1024)
+        finally:
+            os.close(fd)
+        assert (caught.value.size, caught.value.limit) == (None, 2 * 1024 * 1024)
+        assert str(caught.value) == f"holds over {2 * 1024 * 1024} bytes, the limit"
+
+    def test_too_large_at_once(self, tmp_path: Path) -> None:
+        """A file larger than the limit by its ``fstat`` is refused with its size."""
+        path = tmp_path / "x"
+        path.write_bytes(b"")
+        os.truncate(path, 1025)
+        fd, st = open_regular(path)
+        try:
+            with pytest.raises(TooLargeError, match="is 1025 bytes, over the limit of 1024"):
+                read_open(fd, path, st, max_size=1024)
+        finally:
+            os.close(fd)
 
 
 class TestWheelReaders:

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import traced_peak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pluginhost.state.store
 from pluginhost.model.errors import HostStateError, PluginHostError
-from pluginhost.state.store import AtomicJsonFile, HomeLock, StoreError
+from pluginhost.state.store import DOCUMENT_LIMIT, AtomicJsonFile, HomeLock, StoreError
 
 # The children import the module under test from this checkout, not from an installed copy.
 SOURCE_ROOT = Path(pluginhost.state.store.__file__).resolve().parents[1]
@@ -433,6 +434,63 @@ class TestAtomicJsonFile:
         doc.write(data)
         assert doc.read() == data
         assert doc.recovered is None
+
+
+class TestSizeLimit:
+    """A copy larger than its document's limit is unusable, refused before it is read."""
+
+    def test_an_oversized_main_copy_is_passed_over_for_the_backup(
+        self, doc: AtomicJsonFile
+    ) -> None:
+        """A main copy grown past the limit (a sparse file of zeros after the document) is
+        refused unread: the backup is used, and the main copy repaired from it."""
+        doc.write({"n": 1})
+        doc.write({"n": 2})
+        backup = doc.backup.read_bytes()
+        size = DOCUMENT_LIMIT + 1
+        os.truncate(doc.path, size)
+        assert traced_peak(lambda: doc.read() == {"n": 1}) < 1024 * 1024
+        assert doc.recovered == (
+            f"registry.json is {size} bytes, over the limit of {DOCUMENT_LIMIT}; used "
+            f"{doc.backup}, and repaired registry.json from it"
+        )
+        assert doc.path.read_bytes() == backup
+        assert AtomicJsonFile(doc.path).read() == {"n": 1}
+
+    def test_an_oversized_copy_without_backup_is_refused_at_once(self, doc: AtomicJsonFile) -> None:
+        """No backup: a StoreError naming the file and its size, with nothing of it read."""
+        doc.write({"n": 1})
+        size = 4 * 1024**3
+        os.truncate(doc.path, size)
+
+        def refused() -> None:
+            with pytest.raises(StoreError) as caught:
+                doc.read()
+            assert str(caught.value) == (
+                f"{doc.path}: no usable copy: registry.json is {size} bytes, over the limit "
+                f"of {DOCUMENT_LIMIT}; registry.json.bak is missing"
+            )
+
+        assert traced_peak(refused) < 1024 * 1024
+
+    def test_the_owner_sets_the_limit(self, tmp_path: Path) -> None:
+        """A document's own limit is kept to, by a reader who peeks too."""
+        small = AtomicJsonFile(tmp_path / "small.json", max_size=200)
+        small.write({"n": 1})
+        os.truncate(small.path, 201)
+        with pytest.raises(
+            StoreError, match=r"small\.json: unusable: is 201 bytes, over the limit of 200"
+        ):
+            small.peek()
+
+    def test_a_write_past_the_limit_is_refused(self, tmp_path: Path) -> None:
+        """The host never commits a document it could not read back: the old one stays."""
+        small = AtomicJsonFile(tmp_path / "small.json", max_size=200)
+        small.write({"n": 1})
+        with pytest.raises(StoreError, match=r"would be 2\d\d bytes, over the limit of 200"):
+            small.write({"n": "x" * 150})
+        assert small.read() == {"n": 1}
+        assert temps(small.path) == []
 
 
 @pytest.mark.slow

@@ -16,8 +16,8 @@ import attrs
 from ..model.errors import HostStateError, PluginHostError
 from ..model.frozen import frozen
 from ..model.status import PluginState
-from ..state.registry import Registry
-from ..state.store import AtomicJsonFile, HomeLock
+from ..state.registry import REGISTRY_LIMIT, Registry
+from ..state.store import DOCUMENT_LIMIT, AtomicJsonFile, HomeLock
 from .status_shape import check_status
 from .statusdoc import STATUS_FILE
 
@@ -88,8 +88,9 @@ def read_home(home: Path, *, lock_errors: bool = False) -> HomeView:
     errors: dict[str, str] = {}
     recovered: dict[str, str] = {}
     documents: dict[str, Any] = {}
-    for name in (STATUS_FILE, "registry.json"):
-        document = AtomicJsonFile(home / name)
+    # Each with the limit its writer keeps to: a larger copy is unusable, refused unread.
+    for name, limit in ((STATUS_FILE, DOCUMENT_LIMIT), ("registry.json", REGISTRY_LIMIT)):
+        document = AtomicJsonFile(home / name, max_size=limit)
         try:
             documents[name] = document.peek()
         except PluginHostError as exc:

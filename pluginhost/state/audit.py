@@ -40,7 +40,8 @@ import attrs
 from ..model.errors import StoreError
 from ..model.events import Event, EventKind
 from ..model.frozen import frozen
-from . import fs
+from .audit_lines import GENESIS as _GENESIS
+from .audit_lines import MAX_LINE, Overlong, last_link, line_digest, raw_lines
 from .bounds import bound_text
 from .fs import FILE_MODE, describe
 from .store import AtomicJsonFile
@@ -61,6 +62,8 @@ __all__ = [
 AUDIT_NAME: Final = "audit.log"
 #: The chain's head, beside the log: ``{"count": <lines>, "last": <sha256 of the last line>}``.
 AUDIT_HEAD: Final = "audit.head"
+#: The most bytes ``audit.head`` may hold: it holds a count and a sha256.
+HEAD_LIMIT: Final = 64 * 1024
 
 # Each audited event kind: the action it records and its outcome. Events that only announce
 # (discovered, loading, unloading) are not audited: the outcome that follows them is.
@@ -82,10 +85,9 @@ _ACTIONS: Final = {
     EventKind.RESTARTED: ("restart", "ok"),
     EventKind.QUARANTINED: ("quarantine", "failed"),
 }
-_GENESIS: Final = "0" * 64
+_TOO_LONG: Final = f"longer than any entry ({MAX_LINE} bytes at most), not an entry; not read whole"
 #: The outcome of a ``recover`` entry saying the head could not vouch for the log.
 _DISTRUST: Final = "warning"
-_TAIL: Final = 64 * 1024
 
 
 @frozen
@@ -206,7 +208,7 @@ class AuditLog:
 
     def __init__(self, home: Path) -> None:
         self.path = home / AUDIT_NAME
-        self._head = AtomicJsonFile(home / AUDIT_HEAD, durable=False)
+        self._head = _head_file(home / AUDIT_HEAD)
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._prev = _GENESIS
@@ -225,7 +227,7 @@ class AuditLog:
         :raises StoreError: when the file cannot be opened or the head cannot be written.
         """
         try:
-            self._prev, torn = _last_link(self.path)
+            self._prev, torn = last_link(self.path)
             self._count, distrust = self._counted()
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
             os.fchmod(self._fd, FILE_MODE)
@@ -264,7 +266,7 @@ class AuditLog:
         if self.path.exists():
             for lines, raw in _raw_lines(self.path):
                 if lines == count:
-                    anchored = hashlib.sha256(raw).hexdigest()
+                    anchored = line_digest(raw)
         if distrust is not None or (not lines and not count):
             return lines, distrust
         if head is None:
@@ -353,25 +355,6 @@ def _now() -> float:
     return datetime.datetime.now(tz=datetime.timezone.utc).timestamp()
 
 
-def _last_link(path: Path) -> tuple[str, bool]:
-    """The sha256 of the file's last line (the next entry's ``prev``), and whether that line
-    is torn (a crash mid-write) and needs its newline before anything is appended."""
-    try:
-        with os.fdopen(fs.open_read(path), "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - _TAIL))
-            tail = f.read()
-    except FileNotFoundError:
-        return _GENESIS, False
-    lines = tail.splitlines(keepends=True)
-    if not lines:
-        return _GENESIS, False
-    last = lines[-1]
-    torn = not last.endswith(b"\n")
-    # The torn line, once closed, is a link like any other: --verify reports the line itself.
-    return hashlib.sha256(last + b"\n" if torn else last).hexdigest(), torn
-
-
 def read_audit(path: Path) -> Iterator[AuditEntry | str]:
     """The entries of an audit log in order; a line that is not an entry comes as its text.
 
@@ -379,13 +362,19 @@ def read_audit(path: Path) -> Iterator[AuditEntry | str]:
     """
     for _number, raw in _raw_lines(path):
         entry = _parse(raw)
-        yield entry if entry is not None else raw.decode("utf-8", "replace").rstrip("\n")
+        if isinstance(raw, Overlong):
+            yield f"(a line of {raw.length} bytes, not shown: {_TOO_LONG})"
+        else:
+            yield entry if entry is not None else raw.decode("utf-8", "replace").rstrip("\n")
+
+
+def _head_file(path: Path) -> AtomicJsonFile:
+    return AtomicJsonFile(path, durable=False, max_size=HEAD_LIMIT)
 
 
 def _raw_lines(path: Path) -> Iterator[tuple[int, bytes]]:
     try:
-        with os.fdopen(fs.open_read(path), "rb") as f:
-            yield from enumerate(f, start=1)
+        yield from raw_lines(path)
     except OSError as exc:
         raise StoreError(f"cannot read the audit log: {describe(exc)}", path=path) from exc
 
@@ -408,7 +397,7 @@ def verify_audit(path: Path) -> list[AuditFault]:
     """
     lines = [raw for _number, raw in _raw_lines(path)]
     try:
-        head = AtomicJsonFile(path.with_name(AUDIT_HEAD), durable=False).peek()
+        head = _head_file(path.with_name(AUDIT_HEAD)).peek()
     except StoreError as exc:
         return [
             *_chain_faults(lines, 0),
@@ -452,14 +441,16 @@ def _chain_faults(lines: list[bytes], anchored: int) -> Iterator[AuditFault]:
     for index, raw in enumerate(lines):
         number = index + 1
         entry = _parse(raw)
-        if entry is None:
+        if isinstance(raw, Overlong):
+            yield AuditFault(number, f"is {raw.length} bytes long: {_TOO_LONG}")
+        elif entry is None:
             after = lines[index + 1] if index + 1 < len(lines) else None
             yield _unreadable(number, raw, after, anchored=number <= anchored)
         elif entry.prev != prev:
             yield AuditFault(
                 number, "chain broken (a line before it was changed, removed or added)"
             )
-        prev = hashlib.sha256(raw).hexdigest()
+        prev = line_digest(raw)
 
 
 def _unreadable(number: int, raw: bytes, after: bytes | None, *, anchored: bool) -> AuditFault:
@@ -481,12 +472,12 @@ def _head_faults(
     """Lines missing at the end, or a last anchored line that is not the one anchored."""
     if count > len(lines):
         missing = count - len(lines)
-        ends_right = bool(lines) and hashlib.sha256(lines[-1]).hexdigest() == last
+        ends_right = bool(lines) and line_digest(lines[-1]) == last
         where = "before the last line" if ends_right else "at the end"
         yield AuditFault(
             None,
             f"{missing} line(s) missing {where}: {AUDIT_HEAD} records {count} lines, the log "
             f"has {len(lines)}" + ("" if ends_right else " (lines removed from the end)"),
         )
-    elif count and count not in reported and hashlib.sha256(lines[count - 1]).hexdigest() != last:
+    elif count and count not in reported and line_digest(lines[count - 1]) != last:
         yield AuditFault(count, f"is not the line {AUDIT_HEAD} records (cut and written again?)")

@@ -36,6 +36,8 @@ __all__ = ["CRASH_LOOPS_FILE", "CrashLoops", "Quarantined"]
 logger = logging.getLogger("pluginhost")
 
 CRASH_LOOPS_FILE: Final = "crash_loops.json"
+#: The most bytes ``crash_loops.json`` may hold: a record of a few KB per quarantined plugin.
+CRASH_LOOPS_LIMIT: Final = 16 * 1024 * 1024
 _FORMAT: Final = 1
 #: The fields of one recorded hook implementation (as the worker described it).
 _HOOK_FIELDS: Final = (
@@ -103,7 +105,7 @@ class CrashLoops:
     """
 
     def __init__(self, home: Path) -> None:
-        self._file = AtomicJsonFile(home / CRASH_LOOPS_FILE)
+        self._file = AtomicJsonFile(home / CRASH_LOOPS_FILE, max_size=CRASH_LOOPS_LIMIT)
         self._lock = threading.Lock()
 
     @property

@@ -20,6 +20,8 @@ from .store import AtomicJsonFile, HomeLock
 __all__ = ["DISABLED_FILE", "DisabledList", "record_choice"]
 
 DISABLED_FILE: Final = "disabled.json"
+#: The most bytes ``disabled.json`` may hold: names, tens of thousands of them.
+DISABLED_LIMIT: Final = 4 * 1024 * 1024
 _FORMAT: Final = 1
 
 
@@ -31,7 +33,7 @@ class DisabledList:
 
     def __init__(self, home: Path) -> None:
         self.home: Final = home
-        self._file = AtomicJsonFile(home / DISABLED_FILE)
+        self._file = AtomicJsonFile(home / DISABLED_FILE, max_size=DISABLED_LIMIT)
 
     @property
     def path(self) -> Path:

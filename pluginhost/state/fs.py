@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import BinaryIO, Final
 
 from ..model.pacing import pace
-from .regular import open_regular, require_regular
+from .regular import open_regular, read_open, require_regular
 
 __all__ = [
     "DIR_MODE",
@@ -144,19 +144,32 @@ def open_read(path: Path) -> int:
     :raises OSError: when it cannot be opened, naming ``path``; one that is not a regular file
         is refused with ``EINVAL`` (:class:`~.regular.NotRegularFileError`) and says what it is.
     """
-    fd, _ = open_regular(path)
+    return _open_read(path)[0]
+
+
+def _open_read(path: Path) -> tuple[int, os.stat_result]:
+    fd, st = open_regular(path)
     try:
         os.set_blocking(fd, True)  # a regular file never blocks; reads are whole again
     except BaseException:
         os.close(fd)
         raise
-    return fd
+    return fd, st
 
 
-def read_file(path: Path) -> bytes:
-    """The content of a file of the home, opened by :func:`open_read`."""
-    with os.fdopen(open_read(path), "rb") as stream:
-        return stream.read()
+def read_file(path: Path, *, max_size: int) -> bytes:
+    """The content of a file of the home, opened by :func:`open_read`, when it holds at most
+    ``max_size`` bytes: a document grown huge (a sparse GiB of zeros) was held twice in memory
+    and decoded for seconds before it was refused.
+
+    :raises TooLargeError: when it is larger, judged by its ``fstat`` before it is read and by
+        what is read (see :func:`~.regular.read_open`).
+    """
+    fd, st = _open_read(path)
+    try:
+        return read_open(fd, path, st, max_size=max_size)
+    finally:
+        os.close(fd)
 
 
 def open_lock(path: Path) -> int:

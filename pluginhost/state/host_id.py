@@ -17,6 +17,8 @@ from .store import AtomicJsonFile
 __all__ = ["HOST_ID_FILE", "host_id"]
 
 HOST_ID_FILE: Final = "host-id.json"
+#: The most bytes the document may hold: it holds 32 hex digits.
+HOST_ID_LIMIT: Final = 64 * 1024
 
 
 def host_id(home: Path) -> str:
@@ -25,7 +27,7 @@ def host_id(home: Path) -> str:
     :raises StoreError: when the document is unusable, or cannot be written.
     """
     make_dirs(home)
-    document = AtomicJsonFile(home / HOST_ID_FILE)
+    document = AtomicJsonFile(home / HOST_ID_FILE, max_size=HOST_ID_LIMIT)
     data = document.read()
     if data is None:
         data = {"id": secrets.token_hex(16)}

@@ -57,6 +57,8 @@ FOLDER: Final = "quarantine"
 """The quarantine's folder in the home."""
 _LOADING: Final = "loading"
 _SUFFIX: Final = ".json"
+#: The most bytes a marker or a verdict is read to: about 200 a load, thousands at a start.
+_LIMIT: Final = 16 * 1024 * 1024
 
 
 @frozen
@@ -301,7 +303,7 @@ class Quarantine:
                 continue
             try:
                 # Spaces (and zeros, if the process died as the file grew) around the JSON.
-                data = fs.read_file(marker).strip(b" \0")
+                data = fs.read_file(marker, max_size=_LIMIT).strip(b" \0")
                 plugins = [Loading.from_json(p) for p in json.loads(data)] if data else []
             except (OSError, ValueError, TypeError, RecursionError) as exc:
                 logger.warning("unreadable loading marker %s dropped: %s", marker, exc)
@@ -422,7 +424,7 @@ def home_faults(home: Path) -> list[str]:
 
 
 def _read_verdict(path: Path) -> Verdict:
-    data = json.loads(fs.read_file(path))
+    data = json.loads(fs.read_file(path, max_size=_LIMIT))
     since = data.get("since") if isinstance(data, dict) else None
     return Verdict(Loading.from_json(data), str(since), path)
 

@@ -11,7 +11,7 @@ import logging
 import operator
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import attrs
 from packaging.specifiers import SpecifierSet
@@ -35,13 +35,16 @@ from ..model.versions import Constraint, parse_dist_version
 from .dependencies import DepRecord
 from .fields import array, flag, maybe_text, obj, text, texts
 from .kept import Kept
-from .store import AtomicJsonFile, canonical
+from .store import DOCUMENT_LIMIT, AtomicJsonFile, canonical
 
-__all__ = ["Record", "Registry", "RegistryEncoder", "RegistryFile"]
+__all__ = ["REGISTRY_LIMIT", "Record", "Registry", "RegistryEncoder", "RegistryFile"]
 
 logger = logging.getLogger("pluginhost")
 
 FORMAT = 1
+#: The most bytes ``registry.json`` may hold: 0.5 MB for 1,000 plugins, but a persisted state
+#: may take 32 MiB (see limits.md), and a commit that would pass it is refused.
+REGISTRY_LIMIT: Final = DOCUMENT_LIMIT
 
 
 @frozen
@@ -315,7 +318,7 @@ class RegistryFile:
     """
 
     def __init__(self, path: Path) -> None:
-        self._file = AtomicJsonFile(path)
+        self._file = AtomicJsonFile(path, max_size=REGISTRY_LIMIT)
         self._text = RegistryEncoder()
 
     @property

@@ -22,8 +22,10 @@ from typing import Final
 
 __all__ = [
     "NotRegularFileError",
+    "TooLargeError",
     "kind_of",
     "open_regular",
+    "read_open",
     "read_regular",
     "read_small",
     "require_regular",
@@ -32,6 +34,7 @@ __all__ = [
 _FLAGS: Final = (
     os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
 )
+_CHUNK: Final = 1024 * 1024
 _KINDS: Final = (
     (stat.S_ISLNK, "a symbolic link (not followed)"),
     (stat.S_ISDIR, "a directory"),
@@ -51,6 +54,24 @@ class NotRegularFileError(OSError):
 
     def __str__(self) -> str:
         return str(self.strerror)
+
+
+class TooLargeError(NotRegularFileError):
+    """A regular file larger than its reader's limit, refused before more than the limit is read.
+
+    :ivar size: its size as ``fstat`` gave it, or ``None`` when it grew past the limit while it
+        was read.
+    :ivar limit: the most bytes its reader takes.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], limit: int, size: int | None = None) -> None:
+        if size is None:
+            reason = f"holds over {limit} bytes, the limit"
+        else:
+            reason = f"is {size} bytes, over the limit of {limit}"
+        super().__init__(errno.EINVAL, reason, os.fspath(path))
+        self.size = size
+        self.limit = limit
 
 
 def kind_of(mode: int) -> str:
@@ -115,10 +136,10 @@ def read_regular(
     fd, st = open_regular(path, dir_fd=dir_fd, owner=owner)
     with open(fd, "rb", buffering=0, closefd=True) as handle:
         if st.st_size > max_size:
-            raise _refusal(path, f"is {st.st_size} bytes, over the limit of {max_size}")
+            raise TooLargeError(path, max_size, st.st_size)
         data = handle.read(max_size + 1)
     if len(data) > max_size:
-        raise _refusal(path, f"holds over {max_size} bytes, the limit")
+        raise TooLargeError(path, max_size)
     return data
 
 
@@ -147,23 +168,37 @@ def read_small(path: str, *, max_size: int) -> bytes:
     try:
         st = os.fstat(fd)
         _check(path, st, None)
-        if st.st_size > max_size:
-            raise _refusal(path, f"is {st.st_size} bytes, over the limit of {max_size}")
-        return _read_to_end(fd, path, st.st_size, max_size)
+        return read_open(fd, path, st, max_size=max_size)
     finally:
         os.close(fd)
 
 
-def _read_to_end(fd: int, path: str, size: int, max_size: int) -> bytes:
+def read_open(fd: int, path: str | os.PathLike[str], st: os.stat_result, *, max_size: int) -> bytes:
+    """The whole of the regular file open as ``fd`` (``st`` its ``fstat``), read from where it
+    is, when it holds at most ``max_size`` bytes.
+
+    Judged by ``st`` before anything is read, and by what is read, since the file may grow
+    meanwhile: never more than ``max_size + 1`` bytes are held.
+
+    :raises TooLargeError: when it holds more than ``max_size`` bytes.
+    :raises OSError: when it cannot be read.
+    """
+    if st.st_size > max_size:
+        raise TooLargeError(path, max_size, st.st_size)
+    return _read_to_end(fd, path, st.st_size, max_size)
+
+
+def _read_to_end(fd: int, path: str | os.PathLike[str], size: int, max_size: int) -> bytes:
     data = os.read(fd, size + 1)
     if len(data) == size:
         return data  # all that fstat said, and the end: the one read a file read whole takes
     chunks, total = [data], len(data)
-    while total <= max_size and (chunk := os.read(fd, max_size + 1 - total)):
+    # A file that grew since its fstat: read by the MiB, not by a buffer of the whole limit.
+    while total <= max_size and (chunk := os.read(fd, min(max_size + 1 - total, _CHUNK))):
         chunks.append(chunk)
         total += len(chunk)
     if total > max_size:
-        raise _refusal(path, f"holds over {max_size} bytes, the limit")
+        raise TooLargeError(path, max_size)
     return b"".join(chunks)
 
 

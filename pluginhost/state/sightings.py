@@ -21,6 +21,9 @@ __all__ = ["Sightings"]
 
 logger = logging.getLogger("pluginhost")
 
+#: The most bytes the document may hold: about 70 a release, for hundreds of thousands.
+SIGHTINGS_LIMIT: Final = 16 * 1024 * 1024
+
 
 class Sightings:
     """First sightings of releases, by ``"<project> <version>"``.
@@ -29,7 +32,7 @@ class Sightings:
     """
 
     def __init__(self, path: Path) -> None:
-        self._file: Final = AtomicJsonFile(path)
+        self._file: Final = AtomicJsonFile(path, max_size=SIGHTINGS_LIMIT)
         self._seen: dict[str, datetime.datetime] | None = None
 
     def first_seen(self, project: str, version: str, now: datetime.datetime) -> datetime.datetime:

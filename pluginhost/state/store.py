@@ -20,10 +20,15 @@ from typing import Any, Final, final
 from ..model.errors import StoreError
 from . import fs
 from .home_lock import HomeLock
+from .regular import TooLargeError
 
-__all__ = ["AtomicJsonFile", "HomeLock", "StoreError", "canonical"]
+__all__ = ["DOCUMENT_LIMIT", "AtomicJsonFile", "HomeLock", "StoreError", "canonical"]
 
 FORMAT: Final = 1
+#: The most bytes a document may hold unless its owner sets less: the status document of a host
+#: of 1,000 plugins, each with its history of 100 changes, is tens of MB at most (0.5 MB with one
+#: change each); a larger file is damage, refused before it is read (see operations.md).
+DOCUMENT_LIMIT: Final = 256 * 1024 * 1024
 
 logger = logging.getLogger("pluginhost")
 
@@ -60,11 +65,16 @@ class AtomicJsonFile:
         only a view, rewritten after every change (the status document), can do without
         both: a reader still sees the old document or the new one, never a torn one, except
         after a power loss.
+    :param max_size: the most bytes a copy may hold, set by the document's owner from what it
+        really holds, with headroom. A larger copy is unusable, refused before it is read (a
+        sparse GiB of zeros was held twice in memory and decoded for seconds), and a write
+        that would make one is refused, so that the host never commits what it cannot read.
     """
 
-    def __init__(self, path: Path, *, durable: bool = True) -> None:
+    def __init__(self, path: Path, *, durable: bool = True, max_size: int = DOCUMENT_LIMIT) -> None:
         self.path: Final = Path(path)
         self.durable: Final = durable
+        self.max_size: Final = max_size
         self.backup: Final = self.path.with_name(self.path.name + ".bak")
         self._temp_prefix: Final = f".{self.path.name}.tmp-"
         self._recovered: str | None = None
@@ -94,14 +104,14 @@ class AtomicJsonFile:
         self._recovered = None
         try:
             before = _identity(self.path)
-            data = _read_copy(self.path)
+            data = _read_copy(self.path, self.max_size)
         except _UnusableCopyError as exc:
             main = exc
         else:
             self._verified = before
             return data
         try:
-            content = _read_content(self.backup)
+            content = _read_content(self.backup, self.max_size)
             data = _decode(content)
         except _UnusableCopyError as bak:
             if main.missing and bak.missing:
@@ -145,10 +155,10 @@ class AtomicJsonFile:
         """
         self._recovered = None
         try:
-            return _read_copy(self.path)
+            return _read_copy(self.path, self.max_size)
         except _UnusableCopyError as main:
             try:
-                data = _read_copy(self.backup)
+                data = _read_copy(self.backup, self.max_size)
             except _UnusableCopyError as bak:
                 if main.missing and bak.missing:
                     return None
@@ -175,9 +185,10 @@ class AtomicJsonFile:
 
         :param data: JSON-able data (no NaN or infinity: they are not JSON).
         :raises TypeError, ValueError: when ``data`` cannot be serialized; nothing is written.
-        :raises StoreError: when the file system refuses; the committed document is unchanged.
-            A failure of the final directory sync is logged, not raised: the new document is
-            in place, and only its survival of a power loss is in doubt.
+        :raises StoreError: when the file system refuses, or the document would be larger than
+            ``max_size``; the committed document is unchanged. A failure of the final
+            directory sync is logged, not raised: the new document is in place, and only its
+            survival of a power loss is in doubt.
         """
         self.write_canonical(canonical(data))
 
@@ -189,6 +200,13 @@ class AtomicJsonFile:
         # a status document of a thousand plugins is most of a megabyte.
         content = data.encode("ascii")
         head = f'{{"format": {FORMAT}, "sha256": "{hashlib.sha256(content).hexdigest()}", "data": '
+        size = len(head) + len(content) + 2
+        if size > self.max_size:
+            raise StoreError(
+                f"cannot write: the document would be {size} bytes, over the limit of "
+                f"{self.max_size}",
+                path=self.path,
+            )
         try:
             temp = self._write_temp(head.encode("ascii"), content, b"}\n")
             try:
@@ -235,7 +253,7 @@ class AtomicJsonFile:
         content: bytes | None = None
         try:
             if self._verified is None or _identity(self.path) != self._verified:
-                content = fs.read_file(self.path)
+                content = fs.read_file(self.path, max_size=self.max_size)
                 _decode(content)
         except (OSError, _UnusableCopyError):
             return
@@ -244,7 +262,9 @@ class AtomicJsonFile:
             fs.link(self.path, link)
         except OSError:
             # File systems without hard links (vfat, some network mounts): copy what we verified.
-            link = self._write_temp(fs.read_file(self.path) if content is None else content)
+            if content is None:
+                content = fs.read_file(self.path, max_size=self.max_size)
+            link = self._write_temp(content)
         try:
             fs.replace(link, self.backup)
         finally:
@@ -284,15 +304,17 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _read_copy(path: Path) -> Any:
-    return _decode(_read_content(path))
+def _read_copy(path: Path, max_size: int) -> Any:
+    return _decode(_read_content(path, max_size))
 
 
-def _read_content(path: Path) -> bytes:
+def _read_content(path: Path, max_size: int) -> bytes:
     try:
-        return fs.read_file(path)
+        return fs.read_file(path, max_size=max_size)
     except FileNotFoundError:
         raise _UnusableCopyError("is missing", missing=True) from None
+    except TooLargeError as exc:
+        raise _UnusableCopyError(str(exc)) from None
     except OSError as exc:
         raise _UnusableCopyError(f"is unreadable ({exc.strerror or exc})") from None
 
