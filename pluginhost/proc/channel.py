@@ -206,13 +206,20 @@ class Channel:
         with self._send_lock:
             self.sock.sendall(data)
 
-    def receive(self, deadline: float | None) -> Any:
-        """The next message, for the handshake (before any request); None at EOF.
+    def receive(self, deadline: float | None, most: int | None = None) -> Any:
+        """The next message, for the handshake (before any request); None at EOF, or when it
+        is larger than ``most`` bytes (then :meth:`broken` says so, and the channel is done).
 
         :raises msgspec.DecodeError: the peer sent something that is not a message.
         :raises TimeoutError: ``deadline`` passed.
         """
-        payload = self.frames.next(deadline)
+        frames = self.frames
+        bound = frames.most
+        frames.most = bound if most is None else min(bound, most)
+        try:
+            payload = frames.next(deadline)
+        finally:
+            frames.most = bound
         return None if payload is None else self._message(payload)
 
     def _message(self, payload: bytes) -> Any:
