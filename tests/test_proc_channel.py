@@ -3,6 +3,7 @@ a hostile plugin's worker could send: a message that is not one, or one nested t
 
 from __future__ import annotations
 
+import datetime
 import socket
 import threading
 import time
@@ -12,7 +13,7 @@ import msgspec
 import pytest
 
 from pluginhost.proc.channel import SPIN, Channel, Frames, frame_bound
-from pluginhost.proc.messages import Call, Result, frame
+from pluginhost.proc.messages import Call, Failure, Result, frame
 from pluginhost.state.frames import HEADER, MAX_FRAME
 
 # A Result whose value is a list nested 100,000 deep: msgspec raises RecursionError for it.
@@ -76,6 +77,48 @@ class TestAnswers:
         _ident, slot = channel.request(call)
         assert channel.wait(slot, timeout=10)
         assert slot.error is end
+
+
+def raw_result(ident: int, value: object) -> bytes:
+    """A reply as a worker writing raw frames makes it: values its encoder never sends."""
+    return msgspec.msgpack.encode(["result", ident, value])
+
+
+# An array as a map key: msgspec's encoder writes none, and decodes one as a tuple.
+ARRAY_KEY = b"\x93\xa6result\x01\x91\x81\x92\x01\x02\xa1x"
+WHEN = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+class TestForeignValues:
+    @pytest.mark.parametrize(
+        ("answer", "place", "kind"),
+        [
+            (raw_result(1, msgspec.msgpack.Ext(7, b"evil")), "result", "msgspec.msgpack.Ext"),
+            (raw_result(1, ["ok", WHEN]), "result[1]", "datetime.datetime"),
+            (raw_result(1, {"a": [{1: "int key"}]}), "result['a'][0] key 1", "int"),
+            (raw_result(1, [{"a": None, b"k": 1}]), "result[0] key b'k'", "bytes"),
+            (ARRAY_KEY, "result[0] key (1, 2)", "tuple"),
+        ],
+        ids=["ext", "timestamp", "int-key", "bytes-key", "array-key"],
+    )
+    def test_a_value_the_encoder_never_sends_fails_the_call(
+        self, pair: tuple[socket.socket, socket.socket], answer: bytes, place: str, kind: str
+    ) -> None:
+        """An extension value, a timestamp, a map keyed by other than strings: the call fails
+        as a result that cannot cross, naming the place and the type (the caller got an
+        ``Ext``, a ``datetime``, an int or tuple key), and the channel serves on."""
+        ours, theirs = pair
+        plain = {"k\u00e9": [1, 2.5, "s\u00e9", b"\x80\x8f", None, True, {"n": {}}]}
+        Peer(theirs, [answer, raw_result(2, plain)])
+        channel = Channel(ours, lambda message: None, lambda: None)
+        _ident, slot = channel.request(call)
+        assert channel.wait(slot, timeout=10)
+        failure = slot.reply
+        assert isinstance(failure, Failure)
+        assert (failure.kind, failure.argument, failure.type_name) == ("codec", place, kind)
+        _ident, slot = channel.request(call)
+        assert channel.wait(slot, timeout=10)
+        assert slot.reply == Result(2, plain)
 
 
 class TestSpin:

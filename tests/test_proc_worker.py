@@ -350,6 +350,55 @@ class TestErrors:
         assert len(worker.call("many", {"count": 5_000, "empty": False})) == 5_000  # 5 MB
         assert worker.call("many", {"count": 3, "empty": True}) == [[], [], []]
 
+    def test_a_raw_reply_of_values_the_encoder_never_sends_is_a_codec_error(
+        self, workers: Workers
+    ) -> None:
+        """A worker writing its own reply on its socket (an extension value, a timestamp, an
+        int key: the caller got an ``Ext``, a ``datetime``, ``{1: ...}``) fails the call with
+        a CodecError naming the plugin, the hook, the place and the type; it serves on."""
+        worker = workers.start(
+            """
+            import datetime, os, socket, stat, struct, msgspec
+            class Plugin:
+                @hookimpl
+                def forge(self, ident, what):
+                    value = {
+                        "ext": [msgspec.msgpack.Ext(7, b"evil")],
+                        "timestamp": {"at": datetime.datetime.now(datetime.timezone.utc)},
+                        "key": [1, {1: "int key"}],
+                    }[what]
+                    payload = msgspec.msgpack.encode(["result", ident, value])
+                    for fd in range(3, 256):
+                        try:
+                            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                                os.write(fd, struct.pack(">I", len(payload)) + payload)
+                        except OSError:
+                            pass
+                    return "the reply its encoder sends, to a call answered already"
+
+                @hookimpl
+                def echo(self, value):
+                    return value
+            plugin = Plugin()
+            """
+        )
+        said = [
+            ("ext", "result[0]", "msgspec.msgpack.Ext"),
+            ("timestamp", "result['at']", "datetime.datetime"),
+            ("key", "result[1] key 1", "int"),
+        ]
+        # Ids count from 1, one a call, each ``echo`` taking one too.
+        for ident, (what, place, kind) in enumerate(said, start=1):
+            with pytest.raises(CodecError) as caught:
+                worker.call("forge", {"ident": 2 * ident - 1, "what": what})
+            error = caught.value
+            assert (error.plugin, error.hook, error.argument, error.type_name) == (
+                worker.spec.plugin, "forge", place, kind
+            )  # fmt: skip
+            assert f"returned {place} of type {kind}" in str(error)
+            assert worker.call("echo", {"value": {"still": ["here"]}}) == {"still": ["here"]}
+        assert workers.exits == []
+
 
 class TestCrash:
     @pytest.mark.parametrize(

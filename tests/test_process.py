@@ -315,6 +315,51 @@ class TestSwap:
         assert host.hook.greet(name="x")[0].startswith("v1 x #1")
         assert _workers_of(host) == {pid}
 
+    @pytest.mark.parametrize(
+        ("hooks", "arguments", "said"),
+        [
+            (40, 10_000, "its worker described its hooks in 2,"),
+            (2, 300, "takes 300 arguments, more than 256"),
+        ],
+        ids=["past-the-bytes", "past-the-arguments"],
+    )
+    def test_a_description_past_the_caps_is_refused_at_once(
+        self,
+        factory: WheelFactory,
+        make_host: MakeHost,
+        events: list[Event],
+        hooks: int,
+        arguments: int,
+        said: str,
+    ) -> None:
+        """A new version whose worker describes hooks of thousands of arguments is refused at
+        register, naming the plugin and the cap, in well under a second of the host's time
+        (40 of 10,000 arguments each were decoded and compiled under its lock); the version
+        serving serves on, and a normal new version loads after it."""
+        build(factory, "counter", code=counter("v1"))
+        host = make_host()
+        pid = host.plugins["counter"].pid
+        wide = (
+            "import types\n"
+            f"exec('def _wide(' + ', '.join(f'a{{i}}' for i in range({arguments})) + '): pass')\n"
+            f"for _n in range({hooks}):\n"
+            "    _f = types.FunctionType(_wide.__code__, globals(), f'wide_{_n}')\n"
+            "    globals()[f'wide_{_n}'] = hookimpl(optionalhook=True)(_f)\n"
+        )
+        began = time.process_time()
+        build(factory, "counter", "1.1.0", code=counter("v2", more=wide))
+        host.wait_idle()
+        assert time.process_time() - began < 0.5
+        failed = next(e for e in events if e.kind is EventKind.LOAD_FAILED)
+        assert (failed.plugin, failed.version, failed.step) == ("counter", "1.1.0", "register")
+        assert said in (failed.error or ""), failed.error
+        assert (host.plugins["counter"].version, host.plugins["counter"].pid) == ("1.0.0", pid)
+        assert host.hook.greet(name="x")[0].startswith("v1 x #1")
+        assert _workers_of(host) == {pid}
+        build(factory, "counter", "1.2.0", code=counter("v3"))
+        host.wait_idle()
+        assert host.hook.greet(name="x")[0].startswith("v3 x #2")
+
     def test_rollback(self, factory: WheelFactory, make_host: MakeHost) -> None:
         """host.rollback() goes back to the earlier version in a new worker, with the state."""
         build(factory, "counter", code=counter("v1"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,7 +13,14 @@ import pytest
 from hookspecs import greeter
 from pluginhost import ActivationError
 from pluginhost.proc.worker import HookDescription
-from pluginhost.swap.proxies import MOST_HOOKS, ProcessProxy, build_proxies
+from pluginhost.swap.proxies import (
+    MOST_ARGUMENTS,
+    MOST_ARGUMENTS_IN_ALL,
+    MOST_HOOKS,
+    MOST_NAME,
+    ProcessProxy,
+    build_proxies,
+)
 
 
 def hook(
@@ -139,3 +147,50 @@ class TestProxies:
             build_proxies(
                 "p", greeter.PROJECT, ["main"], [hook(n, ()) for n in names], Recorder(), "link"
             )
+
+
+#: As many arguments as a hook may take, and one more.
+FULL = tuple(f"a{i}" for i in range(MOST_ARGUMENTS))
+LONG = "n" * (MOST_NAME + 1)
+
+
+class TestCaps:
+    @pytest.mark.parametrize(
+        ("hooks", "said"),
+        [
+            ([hook("greet", (*FULL, "one_more"))], "takes 257 arguments, more than 256"),
+            (
+                [hook(f"h{i}", FULL) for i in range(MOST_ARGUMENTS_IN_ALL // MOST_ARGUMENTS + 1)],
+                "16,640 arguments in all, more than 16,384",
+            ),
+            ([hook(LONG)], "has a name of 129 characters, more than 128"),
+            ([hook("greet", ("name", LONG))], "has a name of 129 characters, more than 128"),
+            ([hook("other", specname=LONG)], "has a name of 129 characters, more than 128"),
+            ([hook("other", specname="not a name")], "a name a function cannot take"),
+        ],
+        ids=["arguments", "arguments-in-all", "hook-name", "argument", "specname", "spec-ident"],
+    )
+    def test_a_description_past_a_cap_is_refused(
+        self, hooks: list[HookDescription], said: str
+    ) -> None:
+        """A hook of more arguments than any hook takes, descriptions of more arguments in all,
+        names longer than any hook's: refused at register, naming the plugin and the reason,
+        where each was compiled into a proxy under the host's lock."""
+        with pytest.raises(ActivationError, match=said) as info:
+            build_proxies("p", greeter.PROJECT, ["main"], hooks, Recorder(), None)
+        assert (info.value.plugin, info.value.step) == ("p", "register")
+
+    def test_a_refusal_compiles_nothing(self) -> None:
+        """Hooks of 10,000 arguments each are refused in a count, before any is compiled (30 of
+        them took more than a second to compile); a description at the caps is taken."""
+        wide = tuple(f"a{i}" for i in range(10_000))
+        began = time.process_time()
+        for hooks in ([hook(f"w{i}", wide) for i in range(30)], [hook("w", wide)]):
+            with pytest.raises(ActivationError, match="more than"):
+                build_proxies("p", greeter.PROJECT, ["main"], hooks, Recorder(), None)
+        assert time.process_time() - began < 0.2
+        name = "n" * MOST_NAME
+        (proxy,) = build_proxies(
+            "p", greeter.PROJECT, ["main"], [hook(name, FULL)], Recorder(), None
+        )
+        assert len(inspect.signature(getattr(proxy, name)).parameters) == MOST_ARGUMENTS

@@ -38,6 +38,8 @@ from .messages import (
     encoded,
     encoder,
     frame,
+    only_values,
+    uncarried,
 )
 from .weigh import WEIGH_ABOVE, TooHeavyError, head, weigh
 
@@ -52,6 +54,15 @@ def _too_heavy(payload: bytes, error: TooHeavyError) -> Failure:
         raise msgspec.DecodeError(f"a message of {len(payload):,} bytes: {error}")
     sent = f"{len(payload):,} bytes sent: {error}"
     return Failure(started[1], "heavy", "result", sent, "", argument="result")
+
+
+def _foreign(reply: Result) -> Failure:
+    """The failure of the call a reply answers with a value the worker's encoder never sends
+    (see :func:`~pluginhost.proc.messages.only_values`), naming its place and type: the caller
+    gets a ``CodecError``, as for a result that cannot cross, and the worker goes on serving."""
+    place, kind = uncarried(reply.value, "result") or ("result", "a value of another type")
+    sent = f"the worker sent {place} of type {kind}, which its encoder never sends"
+    return Failure(reply.id, "codec", kind, sent, "", argument=place)
 
 
 class Slot:
@@ -195,13 +206,20 @@ class Channel:
         with self._send_lock:
             self.sock.sendall(data)
 
-    def receive(self, deadline: float | None) -> Any:
-        """The next message, for the handshake (before any request); None at EOF.
+    def receive(self, deadline: float | None, most: int | None = None) -> Any:
+        """The next message, for the handshake (before any request); None at EOF, or when it
+        is larger than ``most`` bytes (then :meth:`broken` says so, and the channel is done).
 
         :raises msgspec.DecodeError: the peer sent something that is not a message.
         :raises TimeoutError: ``deadline`` passed.
         """
-        payload = self.frames.next(deadline)
+        frames = self.frames
+        bound = frames.most
+        frames.most = bound if most is None else min(bound, most)
+        try:
+            payload = frames.next(deadline)
+        finally:
+            frames.most = bound
         return None if payload is None else self._message(payload)
 
     def _message(self, payload: bytes) -> Any:
@@ -211,6 +229,8 @@ class Channel:
             decodes (a ``RecursionError``, which escaped to the caller of a hook: a worker
             answered a call with a value nested 100,000 deep), or one that is not a reply and
             would take more than :data:`~pluginhost.proc.weigh.MAX_DECODED` bytes decoded.
+            A reply whose value is not made only of what crosses is decoded as the failure of
+            its call (:func:`_foreign`).
         """
         if len(payload) > WEIGH_ABOVE:
             try:
@@ -218,9 +238,12 @@ class Channel:
             except TooHeavyError as e:
                 return _too_heavy(payload, e)
         try:
-            return self._decode(payload)
+            message = self._decode(payload)
         except RecursionError:
             raise msgspec.DecodeError("the message nests too deeply to decode") from None
+        if type(message) is Result and not only_values(message.value, payload):
+            return _foreign(message)
+        return message
 
     def broken(self) -> str | None:
         """Why the channel ended before the worker did, when the worker broke it: a frame past

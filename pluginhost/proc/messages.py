@@ -8,13 +8,15 @@ socket is a 4-byte big-endian length followed by the encoded message.
 A value crosses if it is made of ``None``, ``bool``, ``int`` (64-bit), ``float``, ``str``
 (that UTF-8 encodes: no lone surrogate), ``bytes``, and lists, tuples and dicts (string keys) of
 those. Tuples come back as lists. :func:`uncarried` finds the part of a value that cannot cross,
-so that the error names it.
+so that the error names it, and :func:`only_values` tells whether a result the host decoded holds
+only those (a worker writing raw frames can send more than its encoder does).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
-from typing import Any, Union
+from typing import Any, Final, Union
 
 import msgspec
 
@@ -42,6 +44,7 @@ __all__ = [
     "encoded",
     "encoder",
     "frame",
+    "only_values",
     "uncarried",
 ]
 
@@ -263,3 +266,42 @@ def _unencodable(text: str) -> str | None:
 
 def _first(found: Iterable[tuple[str, str] | None]) -> tuple[str, str] | None:
     return next((f for f in found if f is not None), None)
+
+
+_PLAIN: Final = frozenset((type(None), bool, int, float, str, bytes))
+#: The first bytes of a map (fixmap, map 16, map 32) and of an extension value (ext 8 to 32,
+#: fixext 1 to 16; a timestamp is one): what makes the decoder build a key that is not a string,
+#: an ``Ext`` or a ``datetime``. A payload without any of these bytes holds none of them.
+_MAPS_OR_EXTENSIONS: Final = re.compile(rb"[\x80-\x8f\xc7-\xc9\xd4-\xd8\xde\xdf]")
+
+
+def only_values(value: object, payload: bytes) -> bool:
+    """Whether ``value``, decoded from ``payload`` (a message from a worker), is made only of
+    what crosses, each of exactly its built-in type.
+
+    msgspec decodes more than the worker's encoder sends, and a worker can write raw frames: an
+    extension value (``msgspec.msgpack.Ext``), a timestamp (``datetime.datetime``), a map keyed
+    by ints or arrays (tuples). Its typed unions can say neither "str or bytes" nor a value
+    that nests, so the decoded value is looked at instead, unless a search in C finds no map
+    and no extension in the payload (a scalar, a list of strings or numbers: most results).
+    The look is a loop, not a recursion: whatever msgspec decoded is looked at whole.
+    """
+    if type(value) in _PLAIN or _MAPS_OR_EXTENSIONS.search(payload) is None:
+        return True
+    pending = [value]
+    more, plain = pending.append, _PLAIN
+    while pending:
+        container = pending.pop()
+        if type(container) is dict:
+            for key, item in container.items():
+                if type(key) is not str:
+                    return False
+                if type(item) not in plain:
+                    more(item)
+        elif type(container) is list:
+            for item in container:
+                if type(item) not in plain:
+                    more(item)
+        else:
+            return False
+    return True

@@ -54,7 +54,7 @@ from .messages import (
 )
 from .spare import Spares, boot
 
-__all__ = ["HookDescription", "Worker", "WorkerSpec"]
+__all__ = ["MOST_DESCRIPTION", "HookDescription", "Worker", "WorkerSpec"]
 
 
 @final
@@ -115,6 +115,9 @@ class WorkerSpec:
         )
 
 
+#: The largest description of the plugin's hooks (``Ready``) taken, in bytes, refused as its
+#: length is read: 300 hooks of 10,000 arguments were weighed and decoded under the host's lock.
+MOST_DESCRIPTION: Final = 2**20
 #: How long a worker may take to exit after its channel closed before it is killed.
 _EOF_GRACE = 2.0
 #: How often a starting worker's exit is looked for while the host waits for its messages.
@@ -164,7 +167,8 @@ class Worker:
             (never when :meth:`start` raises).
         :param spares: where a worker booted ahead is taken from (see :mod:`.spare`).
         :raises PluginLoadError: the import failed, or the plugin declares a hook wrapper; the
-            reason says which, with the remote traceback text. Or ``spec`` cannot be sent.
+            reason says which, with the remote traceback text. Or ``spec`` cannot be sent, or
+            (at ``register``) the description is past :data:`MOST_DESCRIPTION` bytes.
         :raises PluginCrashedError: the worker died (or hit a limit) while starting, refused the
             handshake, or did not start within ``start_timeout``.
         """
@@ -196,7 +200,7 @@ class Worker:
                 self._refuse_start("the worker's hello is missing or of another version", echo)
             if not secrets.compare_digest(echo.secret, secret):
                 self._refuse_start("the worker's hello does not carry its secret", echo)
-            ready = self._receive(deadline)
+            ready = self._receive(deadline, MOST_DESCRIPTION)
         except TimeoutError:
             reason = f"the worker did not load the plugin within {timeout} s and was killed"
             self._refuse_start(reason, False)
@@ -208,6 +212,8 @@ class Worker:
             self._refuse_start(f"the handshake failed: {e}", None)
         if isinstance(ready, LoadFailed):
             self._load_failed(ready)
+        if ready is None and channel.frames.refused is not None:
+            self._refuse_description(channel.frames.refused)
         if not isinstance(ready, Ready):
             self._refuse_start("the worker sent no description of the plugin", ready)
         self.hooks = tuple(_description(h) for h in ready.hooks)
@@ -217,13 +223,13 @@ class Worker:
         self._watcher = watcher
         watcher.start()
 
-    def _receive(self, deadline: float) -> Any:
+    def _receive(self, deadline: float, most: int | None = None) -> Any:
         """The worker's next message while it starts; None at EOF, which its exit brings even
         when a process it forked at import keeps its socket open (that wait lasted the whole
-        start timeout); ``TimeoutError`` once ``deadline`` passed."""
+        start timeout), or past ``most`` bytes; ``TimeoutError`` once ``deadline`` passed."""
         while True:
             try:
-                return self._channel.receive(min(deadline, time.monotonic() + _EXIT_POLL))
+                return self._channel.receive(min(deadline, time.monotonic() + _EXIT_POLL), most)
             except TimeoutError:
                 if time.monotonic() >= deadline:
                     raise
@@ -238,6 +244,12 @@ class Worker:
         else:
             self._reap(kill=True)
         raise PluginCrashedError(reason, plugin=self.spec.plugin)
+
+    def _refuse_description(self, size: int) -> NoReturn:
+        """Kill the worker (its channel is done) and raise, as the proxies' checks do."""
+        self._reap(kill=True)
+        reason = f"its worker described its hooks in {size:,} bytes, more than {MOST_DESCRIPTION:,}"
+        raise PluginLoadError(reason, plugin=self.spec.plugin, step="register")
 
     def _load_failed(self, failed: LoadFailed) -> NoReturn:
         self._limit = failed.limit

@@ -24,7 +24,7 @@ import pluggy
 
 from ..model.errors import ActivationError
 
-__all__ = ["Forward", "HookLike", "ProcessProxy", "build_proxies"]
+__all__ = ["Forward", "HookLike", "ProcessProxy", "build_proxies", "check_description"]
 
 #: The argument name of the forwarding callable inside each generated function: a plugin's
 #: argument cannot take it (it is refused at load).
@@ -37,6 +37,15 @@ HOST_ONLY: Final = {"pluginhost_activate": "host", "pluginhost_deactivate": "hos
 #: a hundred hook specifications), and few enough that switching them in stays quick; each
 #: one is a hook the host's manager gets.
 MOST_HOOKS: Final = 1000
+#: The most arguments a hook may take: hooks take a handful (pytest's take at most four).
+#: Each one is compiled into its proxy, under the host's lock: a worker describing hooks of
+#: 10,000 arguments each held it for seconds.
+MOST_ARGUMENTS: Final = 256
+#: The most arguments of all the hooks together: 1,000 hooks of 256 arguments took a second to
+#: compile, 16,384 arguments of 128 characters about 0.1 s.
+MOST_ARGUMENTS_IN_ALL: Final = 16_384
+#: The longest name a hook, the hook it implements or an argument may have, in characters.
+MOST_NAME: Final = 128
 
 
 class HookLike(Protocol):
@@ -101,12 +110,11 @@ def build_proxies(
     :param hooks: what the worker found.
     :param forward: how a call reaches the worker.
     :param link: kept on each proxy (see :class:`ProcessProxy`).
-    :raises ActivationError: at ``register``, when a hook or argument name is not one a
-        function can have, or the worker described more than :data:`MOST_HOOKS` hooks.
+    :raises ActivationError: at ``register``, before any function is made, when the
+        description is past a cap (:func:`check_description`) or a hook names an unknown entry
+        point or one of the proxy's own attributes.
     """
-    if len(hooks) > MOST_HOOKS:
-        reason = f"its worker described {len(hooks)} hooks, more than {MOST_HOOKS}"
-        raise ActivationError(reason, plugin=plugin, step="register")
+    check_description(plugin, hooks)
     marker = pluggy.HookimplMarker(project)
     proxies = {ep: ProcessProxy(plugin, ep, link) for ep in entry_points}
     for hook in hooks:
@@ -130,23 +138,61 @@ def build_proxies(
     return tuple(proxies[ep] for ep in entry_points)
 
 
-def _function(plugin: str, hook: HookLike, forward: Forward) -> Callable[..., Any]:
-    """A function named ``hook.name`` taking ``hook.argnames`` that forwards them by name."""
-    names = [hook.name, *hook.argnames]
+def check_description(plugin: str, hooks: Sequence[HookLike]) -> None:
+    """Refuse a description that no proxy should be compiled from: more than
+    :data:`MOST_HOOKS` hooks, :data:`MOST_ARGUMENTS` arguments to a hook or
+    :data:`MOST_ARGUMENTS_IN_ALL` in all, a name longer than :data:`MOST_NAME` or one a function
+    cannot take, an argument named twice. Every hook is checked before any is compiled, and the
+    counts before any name: a refusal takes the host no longer than a count.
+
+    :raises ActivationError: at ``register``, naming ``plugin`` and the reason.
+    """
+    arguments = sum(len(hook.argnames) for hook in hooks)
+    reason = None
+    if len(hooks) > MOST_HOOKS:
+        reason = f"its worker described {len(hooks)} hooks, more than {MOST_HOOKS}"
+    elif arguments > MOST_ARGUMENTS_IN_ALL:
+        reason = (
+            f"its worker described {arguments:,} arguments in all, more than"
+            f" {MOST_ARGUMENTS_IN_ALL:,}"
+        )
+    for hook in hooks if reason is None else ():
+        reason = _refused_hook(hook)
+        if reason is not None:
+            break
+    if reason is not None:
+        raise ActivationError(reason, plugin=plugin, step="register")
+
+
+def _refused_hook(hook: HookLike) -> str | None:
+    """Why no proxy function can be made of ``hook``; None when one can."""
+    shown = hook.name if len(hook.name) <= MOST_NAME else f"{hook.name[:MOST_NAME]}..."
+    if len(hook.argnames) > MOST_ARGUMENTS:
+        return f"hook {shown!r} takes {len(hook.argnames):,} arguments, more than {MOST_ARGUMENTS}"
+    names = [hook.name, *([hook.specname] if hook.specname else []), *hook.argnames]
     for name in names:
+        if len(name) > MOST_NAME:
+            return (
+                f"hook {shown!r} has a name of {len(name):,} characters, more than {MOST_NAME}:"
+                f" {name[:MOST_NAME]!r}..."
+            )
         # Python reads identifiers in NFKC form: "\ufb01" and "fi" would be one argument.
         normal = unicodedata.normalize("NFKC", name) == name
         if not name.isidentifier() or keyword.iskeyword(name) or name == _FORWARD or not normal:
-            reason = f"hook {hook.name!r} has a name a function cannot take: {name!r}"
-            raise ActivationError(reason, plugin=plugin, step="register")
+            return f"hook {shown!r} has a name a function cannot take: {name!r}"
     if len(set(hook.argnames)) != len(hook.argnames):
-        reason = f"hook {hook.name!r} names an argument twice"
-        raise ActivationError(reason, plugin=plugin, step="register")
+        return f"hook {shown!r} names an argument twice"
+    return None
+
+
+def _function(plugin: str, hook: HookLike, forward: Forward) -> Callable[..., Any]:
+    """A function named ``hook.name`` taking ``hook.argnames`` that forwards them by name
+    (the names passed :func:`check_description`)."""
     called = hook.specname or hook.name  # the worker finds an implementation by its hook
     local = HOST_ONLY.get(called)
     items = ", ".join(f"{a!r}: {'None' if a == local else a}" for a in hook.argnames)
-    # Only identifiers checked above, and string literals, reach the source: nothing the worker
-    # sends runs.
+    # Only identifiers checked before, and string literals, reach the source: nothing the
+    # worker sends runs.
     source = (
         f"def make({_FORWARD}):\n"
         f"    def {hook.name}({', '.join(hook.argnames)}):\n"
