@@ -130,13 +130,22 @@ class TestWheelFolderSource:
         """A chain of 1,100 nested subfolders is walked to its end: a generator per level
         raised RecursionError (attack probe 03)."""
         top = factory.build("hello")
-        deep = str(wheels)
-        for _ in range(1100):  # one by one: mkdir(parents=True) recurses as deep
-            deep += "/d"
-            os.mkdir(deep)
-        bottom = WheelFactory(Path(deep)).build("bottom")
-        listed = WheelFolderSource(wheels, max_depth=2000).wheel_paths()
-        assert sorted(listed) == sorted([top, bottom])
+        chain = [str(wheels / "d")]
+        for _ in range(1099):  # one by one: mkdir(parents=True) recurses as deep
+            chain.append(chain[-1] + "/d")
+        for folder in chain:
+            os.mkdir(folder)
+        try:
+            bottom = WheelFactory(Path(chain[-1])).build("bottom")
+            listed = WheelFolderSource(wheels, max_depth=2000).wheel_paths()
+            assert sorted(listed) == sorted([top, bottom])
+        finally:
+            # Taken down here: pytest's removal of old temporary folders recurses as deep.
+            for folder in reversed(chain):
+                for entry in os.scandir(folder):
+                    if not entry.is_dir():
+                        os.unlink(entry.path)
+                os.rmdir(folder)
 
     def test_subfolder_too_long_to_list_is_a_problem(
         self, factory: WheelFactory, wheels: Path
