@@ -3,7 +3,10 @@ ratio, and member names no file system holds (pluginhost.discover.archive and .n
 
 from __future__ import annotations
 
+import os
 import random
+import time
+from pathlib import Path
 
 import pytest
 
@@ -186,3 +189,37 @@ class TestNames:
     def test_startup_name_in_other_schemes_is_accepted(self) -> None:
         """Scripts land in bin/, data under .pluginhost/, where nothing imports them."""
         assert name_refusal("hello-1.0.0.data/scripts/sitecustomize.py") is None
+
+
+def deep_names(count: int, top: str = "heavy") -> list[str]:
+    """``count`` member names 500 components deep (1,000 bytes, under the 1,024-byte cap), all
+    in one directory, as attack probe 07 shipped them."""
+    return [f"{top}/" + "/".join(["d"] * 500) + f"/m{i}.py" for i in range(count)]
+
+
+class TestDeepNames:
+    def test_checked_in_time_linear_in_their_length(self) -> None:
+        """9,990 names of 500 components are checked in well under a second (20 s before:
+        every prefix of every name was joined), and a clash among them is still named."""
+        names = deep_names(9_990)
+        started = time.monotonic()
+        assert [name_refusal(name) for name in names] == [None] * len(names)
+        assert tree_refusal(names) is None
+        clash = [*names, names[7] + "/below.py"]
+        reason = tree_refusal(clash) or ""
+        assert time.monotonic() - started < 2
+        assert f"member {names[7]!r} is a file where member {clash[-1]!r} needs" in reason
+
+    def test_a_wheel_of_deep_names_refused_in_time(self, tmp_path: Path) -> None:
+        """Attack probe 07's wheel (9,990 such members, 21 MB) is refused for its RECORD, in
+        well under a second of validation (13 s before); a plain wheel still validates."""
+        files: dict[str, str | bytes] = dict.fromkeys(deep_names(9_990), "")
+        files["heavy/pad.bin"] = os.urandom(300_000)  # keeps the archive's ratio in bounds
+        heavy = WheelFactory(tmp_path).build("heavy", code="", files=files)
+        started = time.monotonic()
+        with pytest.raises(WheelError, match=r"RECORD is \d+ bytes, over the limit") as caught:
+            inspect_plugin_wheel(heavy)
+        assert time.monotonic() - started < 2
+        assert caught.value.path == str(heavy)
+        plain = WheelFactory(tmp_path).build("plain", files={"plain/a/b/c.py": ""})
+        assert inspect_plugin_wheel(plain).info.distribution == "plain"

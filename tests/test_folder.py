@@ -42,6 +42,21 @@ def drop_entry_points(site: Path, distribution: str) -> None:
     assert site.stat().st_mtime_ns == before
 
 
+def nest_long_names(root: Path, levels: int) -> str:
+    """Nest ``levels`` folders of 200-character names in ``root`` (through descriptors: past
+    about 20 levels the path is longer than the system takes); the deepest one's path."""
+    name = "n" * 200
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(levels):
+            os.mkdir(name, dir_fd=fd)
+            fd, parent = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd), fd
+            os.close(parent)
+    finally:
+        os.close(fd)
+    return str(root.joinpath(*[name] * levels))
+
+
 class TestWheelFolderSource:
     def test_reads_plugins_and_support(self, factory: WheelFactory, wheels: Path) -> None:
         """Plugins become candidates; wheels without an entry point in the group are support."""
@@ -110,6 +125,54 @@ class TestWheelFolderSource:
         os.symlink(root / "inner", root / "again")
         listed = WheelFolderSource(root, follow_symlinks=True, max_depth=2).wheel_paths()
         assert [p.name for p in listed] == [inner.name]
+
+    def test_deep_chain_of_subfolders_walked(self, factory: WheelFactory, wheels: Path) -> None:
+        """A chain of 1,100 nested subfolders is walked to its end: a generator per level
+        raised RecursionError (attack probe 03)."""
+        top = factory.build("hello")
+        chain = [str(wheels / "d")]
+        for _ in range(1099):  # one by one: mkdir(parents=True) recurses as deep
+            chain.append(chain[-1] + "/d")
+        for folder in chain:
+            os.mkdir(folder)
+        try:
+            bottom = WheelFactory(Path(chain[-1])).build("bottom")
+            listed = WheelFolderSource(wheels, max_depth=2000).wheel_paths()
+            assert sorted(listed) == sorted([top, bottom])
+        finally:
+            # Taken down here: pytest's removal of old temporary folders recurses as deep.
+            for folder in reversed(chain):
+                for entry in os.scandir(folder):
+                    if not entry.is_dir():
+                        os.unlink(entry.path)
+                os.rmdir(folder)
+
+    def test_subfolder_too_long_to_list_is_a_problem(
+        self, factory: WheelFactory, wheels: Path
+    ) -> None:
+        """A subfolder whose path is longer than the system lists is a folder problem naming
+        it; the folder's other wheels are read all the same."""
+        factory.build("good", code=greet_code("hi"))
+        deepest = nest_long_names(wheels, 30)
+        scan = WheelFolderSource(wheels, max_depth=100).scan(GROUP)
+        assert [c.name for c in scan.candidates] == ["good"]
+        (problem,) = scan.problems
+        assert problem.kind is ProblemKind.FOLDER_UNAVAILABLE
+        assert problem.path is not None
+        assert deepest.startswith(problem.path)
+        assert "cannot be listed: File name too long" in problem.message
+
+    def test_host_serves_beside_a_subfolder_too_long_to_list(
+        self, factory: WheelFactory, wheels: Path, make_host: Any
+    ) -> None:
+        """A host starts with such a subfolder in its folder: the other plugins serve, and
+        the subfolder is a folder_unavailable problem."""
+        factory.build("hello", code=greet_code("hi"))
+        nest_long_names(wheels, 30)
+        host = make_host(max_depth=100)
+        assert host.hook.greet(name="x") == ["hi"]
+        kinds = [p.kind for p in host.problems()]
+        assert kinds == [ProblemKind.FOLDER_UNAVAILABLE]
 
     def test_bad_wheel_is_a_problem(self, factory: WheelFactory, wheels: Path) -> None:
         """A broken wheel is a wheel_invalid problem naming the file; others are still read."""

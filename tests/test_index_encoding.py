@@ -112,6 +112,31 @@ class TestPages:
         ):
             client.project("hello")
 
+    def test_more_than_four_stacked_codings_refused(self, index: StaticIndex) -> None:
+        """A page gzipped four times over reads; five, or 2,000 (a decoder stacked on the one
+        before for each: a bare RecursionError, attack probe 08), are an IndexResponseError
+        naming the URL and the count, before a byte of the body is read."""
+        page = b'{"meta": {"api-version": "1.1"}, "name": "hello", "files": []}'
+
+        def stacked(count: int) -> Fault:
+            body = page
+            for _ in range(count):
+                body = gzip.compress(body, compresslevel=1)
+            return Fault(body=body, headers=(("Content-Encoding", ", ".join(["gzip"] * count)),))
+
+        with IndexClient(index.url) as client:
+            index.fault(PAGE, stacked(4))
+            read = client.project("hello")
+            assert isinstance(read, ProjectPage)
+            assert read.files == ()
+            for count in (5, 2_000):
+                index.fault(PAGE, stacked(count))
+                with pytest.raises(IndexResponseError) as e:
+                    client.project("hello")
+                assert f"in {count} stacked content codings" in e.value.reason
+                assert "more than the 4 decoded here" in e.value.reason
+                assert e.value.url == index.url + "hello/"
+
     @pytest.mark.parametrize(
         ("coding", "body"),
         [

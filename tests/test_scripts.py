@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from installer.utils import parse_entrypoints
 
 from pluginhost import Event, EventKind, PluginHost
 from pluginhost.discover.archive import RefusedError
-from pluginhost.discover.scripts import read_scripts
+from pluginhost.discover.scripts import check_scripts, read_scripts
 from pluginhost.discover.wheel import inspect_wheel
 from pluginhost.model.errors import WheelError
 from pluginhost.model.problems import ProblemKind
@@ -239,6 +240,23 @@ class TestCheckScripts:
             files={"s1-1.0.0.data/scripts/other": "#!python\n"},
         )
         assert inspect_wheel(wheel).distribution == "s1"
+
+
+class TestDeepMembers:
+    def test_checked_in_time_linear_in_their_length(self) -> None:
+        """9,990 members of .data/scripts 500 components deep are checked against the scripts
+        in well under a second (11 s before: every prefix of every name was joined, though a
+        script is bin/<name>), and a member needing bin/<script> as a directory is named."""
+        deep = "/".join(["d"] * 500)
+        names = [f"s1-1.0.0.data/scripts/{deep}/m{i}" for i in range(9_990)]
+        text = "[console_scripts]\ntool = s1:main\n"
+        member = "s1-1.0.0.dist-info/entry_points.txt"
+        started = time.monotonic()
+        check_scripts(text, member, names)
+        with pytest.raises(RefusedError) as caught:
+            check_scripts(text, member, [*names, f"s1-1.0.0.data/scripts/tool/{deep}/x"])
+        assert time.monotonic() - started < 2
+        assert "installs the file 'bin/tool', a directory for member" in str(caught.value)
 
 
 class TestInAHost:

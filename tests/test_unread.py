@@ -27,6 +27,11 @@ FAULTS = {
         f"sent the page of polite larger than {MAX_PAGE_BYTES} bytes (its size cap)",
     ),
     "timeout": (Fault(delay=1.5), "did not send the head of its answer within 0.5 s"),
+    # A decoder per coding raised a bare RecursionError, which failed the whole poll.
+    "stacked-codings": (
+        Fault(body=b"\x1f\x8b" * 32, headers=(("Content-Encoding", ",".join(["gzip"] * 2000)),)),
+        "sent a body in 2000 stacked content codings",
+    ),
 }
 
 
@@ -54,11 +59,12 @@ class TestOnePageUnread:
         follow: HostMaker,
         events: list[Event],
     ) -> None:
-        """One project's page answering an HTTP error, garbage, a page over the size cap, or
-        nothing in time is a ``project_unavailable`` problem naming the index, the project
-        and the reason, told once: the poll goes on, a yank of another project is applied,
-        and the project's serving version serves on (no yank is inferred from its page). It
-        made the whole index unavailable, and the yank waited for that page."""
+        """One project's page answering an HTTP error, garbage, a page over the size cap, in
+        2,000 stacked codings, or nothing in time is a ``project_unavailable`` problem naming
+        the index, the project and the reason, told once: the poll goes on, a yank of another
+        project is applied, and the project's serving version serves on (no yank is inferred
+        from its page). It made the whole index unavailable, and the yank waited for that
+        page."""
         publish(static_index, built)
         host = follow(static_index, timeout=0.5)
         assert answers(host) == ["hello 2.0.0:1", "polite 1.0.0:1"]

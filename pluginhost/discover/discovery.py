@@ -30,7 +30,7 @@ import bisect
 import operator
 import os
 import stat
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from itertools import compress
 from pathlib import Path
 
@@ -41,7 +41,14 @@ from ..model.pacing import pace, paced
 from ..model.problems import CANNOT_READ, Problem
 from .archive import WheelBytes, WheelLimits
 from .candidates import candidate_from_wheel
-from .folder import WheelFolderSource, is_sdist, problem_from, sdist_problem, unexpected
+from .folder import (
+    WheelFolderSource,
+    is_sdist,
+    problem_from,
+    sdist_problem,
+    unexpected,
+    unlisted_problem,
+)
 from .handover import DEFAULT_CAP, ValidatedWheel, ValidatedWheels
 from .reading import ReadElsewhere, WheelRead, elsewhere_allowed, inspected, read_here
 from .reads import Outcome, Read, StatKey, identity, stat_key
@@ -172,9 +179,11 @@ class Discovery:
         if changed is None or last is None or folder.max_depth > 0:
             if not _readable(folder.path):
                 return None
-            paths = paced(folder.each_wheel_path(), every=8)  # an lstat or two each
+            unlisted: list[tuple[str, OSError]] = []
+            paths = paced(folder.each_wheel_path(_collect(unlisted)), every=8)  # an lstat or two
             found: dict[str, tuple[Scan, bool]] | None = {
-                str(path): self._read_held(path, folder, held) for path in paths
+                **{str(path): self._read_held(path, folder, held) for path in paths},
+                **_unlisted(unlisted, held),
             }
         else:
             found = self._look_again(folder, last, changed.get(folder.path, ()), held)
@@ -449,6 +458,19 @@ class Discovery:
             if self._handover.keep(wheel, next_look=next_look) and not next_look:
                 self._validated_now[path] = wheel
         return candidate or inspection.info
+
+
+def _collect(into: list[tuple[str, OSError]]) -> Callable[[str, OSError], None]:
+    return lambda folder, exc: into.append((folder, exc))
+
+
+def _unlisted(
+    unlisted: list[tuple[str, OSError]], held: list[Path]
+) -> dict[str, tuple[Scan, bool]]:
+    """The problems of the subfolders a walk could not list, each held like a folder the host
+    may not read: what its wheels offered keeps serving until it can be listed again."""
+    held += (Path(folder) for folder, _ in unlisted)
+    return {f: (Scan(problems=(unlisted_problem(f, exc),)), True) for f, exc in unlisted}
 
 
 def _readable(folder: Path) -> bool:

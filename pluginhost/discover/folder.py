@@ -34,6 +34,7 @@ __all__ = [
     "read_wheel",
     "sdist_problem",
     "unexpected",
+    "unlisted_problem",
 ]
 
 #: The file names of source distributions (PEP 625's ``.tar.gz``, and the older ``.zip``).
@@ -42,6 +43,9 @@ SDIST_SUFFIXES: Final = (".tar.gz", ".zip")
 _PARTS: Final = operator.methodcaller("split", os.sep)
 
 logger = logging.getLogger("pluginhost")
+
+#: Told each subfolder a walk could not list, and why.
+Unlisted = Callable[[str, OSError], None]
 
 
 @frozen
@@ -66,36 +70,58 @@ class WheelFolderSource:
     limits: WheelLimits = WheelLimits()
     offers: Callable[[Path], bool] | None = attrs.field(default=None, eq=False, repr=False)
 
-    def wheel_paths(self) -> list[Path]:
+    def wheel_paths(self, unlisted: Unlisted | None = None) -> list[Path]:
         """The wheel files this source would read (and the source distributions it reports),
-        sorted."""
-        return list(self.each_wheel_path())
+        sorted.
 
-    def each_wheel_path(self) -> Iterator[Path]:
+        :param unlisted: called with each subfolder that could not be listed (its path too
+            long for the system, its permissions taken back) and the error; without it, the
+            error is raised.
+        """
+        return list(self.each_wheel_path(unlisted))
+
+    def each_wheel_path(self, unlisted: Unlisted | None = None) -> Iterator[Path]:
         """:meth:`wheel_paths`, each made a ``Path`` as it is asked for: a full look among a
         thousand wheels made and sorted a thousand ``Path`` objects in one go, holding the
         interpreter lock for milliseconds. The listing paces itself (model/pacing.py), the
         text is sorted as paths sort (by their parts, in C), and the reader paces itself
         between wheels."""
         walked = _Walked(str(self.path)) if self.follow_symlinks else None
-        paths = map(Path, sorted(paced(self._walk(str(self.path), 0, walked)), key=_PARTS))
+        walk = self._walk(walked, unlisted)
+        paths = map(Path, sorted(paced(walk), key=_PARTS))
         return paths if self.offers is None else filter(self.offers, paths)
 
-    def _walk(self, folder: str, depth: int, walked: _Walked | None) -> Iterator[str]:
+    def _walk(self, walked: _Walked | None, unlisted: Unlisted | None) -> Iterator[str]:
+        # A stack of folders to list, not a generator per level: a chain of a thousand nested
+        # subfolders (with a max_depth as high) raised RecursionError out of a host's start
+        # and of every rescan. The order does not matter: the paths are sorted.
+        stack = [(str(self.path), 0)]
+        while stack:
+            folder, depth = stack.pop()
+            for entry in self._entries(folder, unlisted):
+                if entry.is_symlink() and not self.follow_symlinks:
+                    continue
+                if entry.is_dir() and depth < self.max_depth:
+                    if walked is None or walked.first(entry):
+                        stack.append((entry.path, depth + 1))
+                elif self.wanted(entry.name):
+                    # Whatever it is: a FIFO, a device or a folder named like a wheel is
+                    # refused when read (opened without blocking), not skipped without a word.
+                    yield entry.path
+
+    def _entries(self, folder: str, unlisted: Unlisted | None) -> list[os.DirEntry[str]]:
         try:
-            entries = list(os.scandir(folder))
+            return list(os.scandir(folder))
         except FileNotFoundError:
-            return
-        for entry in entries:
-            if entry.is_symlink() and not self.follow_symlinks:
-                continue
-            if entry.is_dir() and depth < self.max_depth:
-                if walked is None or walked.first(entry):
-                    yield from self._walk(entry.path, depth + 1, walked)
-            elif self.wanted(entry.name):
-                # Whatever it is: a FIFO, a device or a folder named like a wheel is refused
-                # when read (opened without blocking), not skipped without a word.
-                yield entry.path
+            return []
+        except OSError as exc:
+            # The watched folder's own access is checked before a look; a subfolder that
+            # cannot be listed (a path longer than the system takes) hides its wheels, not
+            # the folder's others.
+            if unlisted is None or folder == str(self.path):
+                raise
+            unlisted(folder, exc)
+            return []
 
     def listed(self, path: Path) -> os.stat_result | None:
         """The ``lstat`` of ``path``, a direct child of the folder, if :meth:`wheel_paths`
@@ -125,7 +151,16 @@ class WheelFolderSource:
 
     def scan(self, group: str) -> Scan:
         """Read every wheel; bad ones become problems, non-plugins dependency wheels."""
-        return Scan.joined(read_wheel(path, group, self.limits) for path in self.wheel_paths())
+        unlisted: list[Problem] = []
+        paths = self.wheel_paths(lambda folder, exc: unlisted.append(unlisted_problem(folder, exc)))
+        scans = [read_wheel(path, group, self.limits) for path in paths]
+        return Scan.joined([*scans, Scan(problems=tuple(unlisted))])
+
+
+def unlisted_problem(folder: str, exc: OSError) -> Problem:
+    """The report of a subfolder of a watched folder that could not be listed."""
+    reason = f"cannot be listed: {exc.strerror or exc}"
+    return Problem(ProblemKind.FOLDER_UNAVAILABLE, None, f"{folder}: {reason}", path=folder)
 
 
 def is_sdist(filename: str) -> bool:

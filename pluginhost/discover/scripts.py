@@ -174,7 +174,9 @@ def _check_files(scripts: Iterable[Script], member: str, names: Iterable[str]) -
             continue
         path = "/".join(parts).casefold()
         (folders if name.endswith("/") else files)[path] = name
-        for depth in range(1, len(parts)):
+        # A script is bin/<name>: only the first two levels can hold one. Every prefix of a
+        # name 500 components deep made this quadratic in its depth (attack probe 07).
+        for depth in range(1, min(len(parts), 3)):
             folders.setdefault("/".join(parts[:depth]).casefold(), name)
     if "bin" in files:
         raise RefusedError(f"member {files['bin']!r} is a file where its scripts need bin/")

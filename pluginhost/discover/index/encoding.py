@@ -19,12 +19,15 @@ from typing import Final
 
 from ...model.errors import IndexResponseError
 
-__all__ = ["ACCEPT_FILE", "ACCEPT_PAGE", "decoded"]
+__all__ = ["ACCEPT_FILE", "ACCEPT_PAGE", "MAX_CODINGS", "decoded"]
 
 #: The ``Accept-Encoding`` of a page or of core metadata.
 ACCEPT_PAGE: Final = "gzip, deflate"
 #: The ``Accept-Encoding`` of a file download.
 ACCEPT_FILE: Final = "identity"
+#: The most codings a body may be sent in, one on top of the other (urllib3 takes five; a
+#: server sends one).
+MAX_CODINGS: Final = 4
 #: The most bytes one step of inflating may give.
 STEP: Final = 64 * 1024
 
@@ -39,10 +42,19 @@ def decoded(header: str, chunks: Iterable[bytes], *, url: str) -> Iterator[bytes
     """``chunks`` (the body of ``url``) with every coding of ``Content-Encoding: header``
     undone, in order.
 
-    :raises IndexResponseError: a coding other than gzip, deflate and identity (raised before
-        a chunk is read), or a body that is not in the coding it claims.
+    :raises IndexResponseError: a coding other than gzip, deflate and identity, or more than
+        :data:`MAX_CODINGS` of them (raised before a chunk is read), or a body that is not in
+        the coding it claims.
     """
     codings = [c.strip().lower() for c in header.split(",") if c.strip()]
+    if len(codings) > MAX_CODINGS:
+        # Each coding is a decoder stacked on the one before: 2,000 of them raised a bare
+        # RecursionError out of the read (attack probe 08), which failed the whole poll.
+        reason = (
+            f"sent a body in {len(codings)} stacked content codings "
+            f"(Content-Encoding: {_cut(header)!r}), more than the {MAX_CODINGS} decoded here"
+        )
+        raise IndexResponseError(reason, url=url)
     for coding in codings:
         if coding not in {"gzip", "x-gzip", "deflate", "identity"}:
             reason = f"sent a body in Content-Encoding {coding!r}, which is not decoded here"
@@ -54,6 +66,11 @@ def decoded(header: str, chunks: Iterable[bytes], *, url: str) -> Iterator[bytes
         elif coding == "deflate":
             chunks = _inflated(chunks, _ZLIB, fallback=_RAW)
     return _checked(chunks, header, url)
+
+
+def _cut(text: str, limit: int = 60) -> str:
+    """``text`` for a message, cut short: a header may be kilobytes long."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _checked(chunks: Iterable[bytes], header: str, url: str) -> Iterator[bytes]:
