@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from conftest import greet_code
+from conftest import greet_code, wait_for
 from strategies import candidate
 
 from pluginhost import PluginHost
@@ -281,3 +281,31 @@ class TestNamespacePortions:
         assert clash({"nsclash/top/__init__.py"}, "nsclash", portions) == "nsclash.top"
         assert clash({"nsclash/deep/mine.py", "nsclash/other.py"}, "nsclash", portions) is None
         assert clash({"nsclash/deep/__init__.py"}, "nsclash", portions) == "nsclash.deep"
+
+
+class TestAConflictGone:
+    """A plugin refused because another one has its top-level module loads once that one is
+    gone: it stayed refused until a restart (published: datasette-render-binary 0.3.1, whose
+    renamed entry point made it another plugin of the same module as 0.3)."""
+
+    @pytest.mark.parametrize("renamed", [False, True], ids=["two-distributions", "renamed"])
+    def test_loads_when_the_other_plugin_is_removed(
+        self,
+        factory: WheelFactory,
+        make_host: Callable[..., PluginHost],
+        wheels: Path,
+        renamed: bool,
+    ) -> None:
+        factory.build("hello", module="greetings", code=greet_code("hello"))
+        host = make_host(settle=0.05)
+        other = {"distribution": "hello"} if renamed else {}
+        factory.build("polite", "1.1.0", module="greetings", code=greet_code("polite"), **other)
+        assert host.wait_idle(20)
+        assert host.hook.greet(name="x") == ["hello"]
+        (problem,) = [p for p in host.problems() if p.plugin == "polite"]
+        assert "top-level module 'greetings' is provided both by plugin" in problem.message
+        next(wheels.glob("hello-1.0.0-*.whl")).unlink()
+        assert host.wait_idle(20)
+        wait_for(lambda: host.hook.greet(name="x") == ["polite"], timeout=10)
+        assert "hello" not in host.plugins
+        assert [p for p in host.problems() if p.plugin == "polite"] == []

@@ -170,6 +170,22 @@ class TestForGood:
         journal.forgive(HELLO1.key)
         assert journal.failed_before(HELLO2.key) is None
 
+    def test_a_conflict_is_tried_again_once_a_plugin_active_then_is_gone(
+        self, journal: Journal
+    ) -> None:
+        """A conflict with the plugins active when it failed holds while they all are; once
+        one of them is gone the bytes are tried again, other plugins coming meanwhile aside."""
+        problem = Problem(ProblemKind.CONFLICT, "hello", "hello 2.0.0: clash", version="2.0.0")
+        journal.failed(HELLO2, problem, None, None, ["hello", "polite", "other"])
+        assert journal.failed_before(HELLO2.key, ["polite", "other", "new"]) == problem
+        assert journal.failed_before(HELLO2.key) == problem  # no view of the active set
+        assert journal.failed_before(HELLO2.key, ["other", "new"]) is None
+        assert journal.failed_before(HELLO2.key, ["polite", "other"]) is None  # forgiven
+
+    def test_other_failures_wait_for_new_bytes_whatever_is_active(self, journal: Journal) -> None:
+        journal.failed(HELLO2, load_failed(), ActivationError("boom"), None, ["polite"])
+        assert journal.failed_before(HELLO2.key, []) is not None
+
     def test_survives_a_new_reconcile(self, journal: Journal) -> None:
         """Bytes failed for good stay marked across reconciles."""
         journal.failed(HELLO2, load_failed(), ActivationError("boom"), None)

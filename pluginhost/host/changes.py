@@ -497,4 +497,4 @@ class Changer:
             self._ledger.failed[name] = failed_info(name, candidate, problem)
         previous = serving.candidate.version_text if serving is not None else None
         del serving
-        self._journal.failed(candidate, problem, exc, previous)
+        self._journal.failed(candidate, problem, exc, previous, self._ledger.active)

@@ -420,7 +420,7 @@ class Engine:
                 # below and keep the replaced version's modules alive.
                 if ledger.is_active(candidate):
                     continue
-                known = self._journal.failed_before(candidate.key)
+                known = self._journal.failed_before(candidate.key, ledger.active)
                 if known is not None:
                     self._refile(candidate, known)
                     continue

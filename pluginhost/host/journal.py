@@ -46,6 +46,9 @@ class Journal:
         self._problems: list[Problem] = []
         self._failures: dict[CandidateKey, PluginHostError] = {}
         self._for_good: dict[CandidateKey, Problem] = {}
+        # Bytes refused for a conflict with the plugins active then (a top-level module another
+        # one has), and those plugins: the conflict may go with them.
+        self._conflicted: dict[CandidateKey, frozenset[str]] = {}
         # Plugins whose version failed for good since begin(), with none serving.
         self._unserved: set[str] = set()
         self._seen: set[CandidateKey] = set()
@@ -90,8 +93,19 @@ class Journal:
 
     # -- bytes that failed for good ----------------------------------------------------------
 
-    def failed_before(self, key: CandidateKey) -> Problem | None:
-        """The problem of bytes that failed before: trying them again would fail the same way."""
+    def failed_before(
+        self, key: CandidateKey, active: Collection[str] | None = None
+    ) -> Problem | None:
+        """The problem of bytes that failed before: trying them again would fail the same way.
+
+        :param active: the plugins active now: bytes refused for a conflict while a plugin
+            active then is gone since are tried again (a plugin refused for a top-level module
+            another one had stayed refused once that one was removed, until a restart).
+        """
+        others = self._conflicted.get(key)
+        if others is not None and active is not None and not others <= set(active):
+            self.forgive(key)
+            return None
         return self._for_good.get(key)
 
     def passed_over(
@@ -125,6 +139,7 @@ class Journal:
     def forgive(self, key: CandidateKey) -> None:
         """Let bytes that failed be tried again (``install()`` asks for them explicitly)."""
         self._for_good.pop(key, None)
+        self._conflicted.pop(key, None)
 
     # -- events ------------------------------------------------------------------------------
 
@@ -153,10 +168,12 @@ class Journal:
         problem: Problem,
         exc: PluginHostError | None,
         previous: str | None,
+        active: Collection[str] = (),
     ) -> None:
         """Tell that a change to ``candidate`` failed with ``problem`` (and ``exc``).
 
         :param previous: the version that serves on, if one does.
+        :param active: the plugins active when it failed.
         """
         self.file(problem)
         if exc is not None:
@@ -167,6 +184,8 @@ class Journal:
             self._retry = True
         elif problem.kind in _FOR_GOOD:
             self._for_good[candidate.key] = problem
+            if problem.kind is ProblemKind.CONFLICT:
+                self._conflicted[candidate.key] = frozenset(active) - {candidate.name}
             if previous is None:
                 self._unserved.add(candidate.name)
         self.history.add("failed", candidate, problem.message)
