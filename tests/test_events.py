@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
+import types
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from conftest import greet_code
 
-from pluginhost import Event, EventKind
+from pluginhost import Event, EventKind, PluginHost
 from pluginhost.model.events import EventBus
+from pluginhost.testing import WheelFactory
 
 
 class TestEventBus:
@@ -94,6 +100,49 @@ class TestEventBus:
         assert [e.plugin for e in seen] == ["a", "b"]
         assert "<repr() raised SystemExit: 4> raised on loaded" in caplog.text
         assert type(raised).__name__ in caplog.text
+
+    def test_keyboard_interrupt_contained_off_the_main_thread(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Raised by a subscriber on a host's thread, where no Ctrl-C is ever delivered, it is
+        the plugin's: logged, and the others still called. On the main thread it goes on."""
+        bus = EventBus()
+        seen: list[Event] = []
+
+        def interrupting(event: Event) -> None:
+            raise KeyboardInterrupt
+
+        bus.subscribe(interrupting)
+        bus.subscribe(seen.append)
+        with caplog.at_level(logging.ERROR, logger="pluginhost"):
+            worker = threading.Thread(target=bus.emit, args=(Event(EventKind.LOADED, "a"),))
+            worker.start()
+            worker.join(10)
+        assert [e.plugin for e in seen] == ["a"]
+        assert "raised on loaded" in caplog.text
+        with pytest.raises(KeyboardInterrupt):
+            bus.emit(Event(EventKind.LOADED, "b"))
+
+    def test_a_subscriber_whose_module_is_unloaded_is_dropped(
+        self, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A plugin's subscriber outlived the plugin (a swap or a removal purges its
+        modules): it is dropped at the next event, with a warning; others stay."""
+        plugin = types.ModuleType("subscribing_plugin")
+        exec("SEEN = []\ndef on_event(event):\n    SEEN.append(event.plugin)\n", vars(plugin))
+        monkeypatch.setitem(sys.modules, "subscribing_plugin", plugin)
+        bus = EventBus()
+        seen: list[Event] = []
+        bus.subscribe(plugin.on_event)
+        bus.subscribe(seen.append)
+        bus.emit(Event(EventKind.LOADED, "a"))
+        del sys.modules["subscribing_plugin"]  # what an unload does
+        with caplog.at_level(logging.WARNING, logger="pluginhost"):
+            bus.emit(Event(EventKind.LOADED, "b"))
+            bus.emit(Event(EventKind.LOADED, "c"))
+        assert plugin.SEEN == ["a"]
+        assert [e.plugin for e in seen] == ["a", "b", "c"]
+        assert caplog.text.count("its module subscribing_plugin was unloaded") == 1
 
     def test_events_logged(self, caplog: pytest.LogCaptureFixture) -> None:
         """Each event is logged; failures at WARNING."""
@@ -194,3 +243,34 @@ class TestEvent:
         event = Event(EventKind.LOADED, "a")
         with pytest.raises(AttributeError):
             event.plugin = "b"  # type: ignore[misc]
+
+
+class TestPluginSubscribers:
+    def test_a_removed_plugins_subscriber_hears_no_more(
+        self,
+        factory: WheelFactory,
+        make_host: Callable[..., PluginHost],
+        tmp_path: Path,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """A plugin that subscribes from its activate and never unsubscribes: once it is
+        removed, its subscriber is dropped (it was called for every later event, its code
+        kept alive)."""
+        heard = tmp_path / "heard.txt"
+        code = greet_code("hi") + (
+            "\ndef _heard(event):\n"
+            f"    with open({str(heard)!r}, 'a') as file:\n"
+            "        file.write(event.kind.value + '\\n')\n"
+            "\n@hookimpl\ndef pluginhost_activate(host):\n"
+            "    host.subscribe(_heard)\n"
+        )
+        factory.build("hello", code=code)
+        host = make_host(settle=0.05)
+        assert host.hook.greet(name="x") == ["hi"]
+        with caplog.at_level(logging.WARNING, logger="pluginhost"):
+            host.remove("hello")
+            factory.build("other", code=greet_code("other"))
+            assert host.wait_idle(20)
+        assert host.hook.greet(name="x") == ["other"]
+        assert "discovered" not in heard.read_text().split()  # other's: heard by no one
+        assert "its module hello was unloaded" in caplog.text

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import enum
 import logging
+import sys
 import threading
 import time
+import types
 from collections import deque
 from collections.abc import Callable
 
 import attrs
 
 from .errors import PluginHostError
-from .exception_text import exception_text, qualified_name, safe_repr
+from .exception_text import exact_str, exception_text, module_name, qualified_name, safe_repr
 from .frozen import frozen
 from .names import display_name
 
@@ -174,23 +176,27 @@ class EventBus:
     """
 
     def __init__(self) -> None:
-        self._subscribers: list[Subscriber] = []
+        # Each subscriber with the module its code lives in, if one can be told: a subscriber
+        # whose module is gone (a plugin's, once unloaded) is dropped.
+        self._subscribers: list[tuple[Subscriber, str | None, types.ModuleType | None]] = []
         self._pending: deque[Event] = deque()
         self._lock = threading.RLock()
         self._delivering = False
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        """Call ``callback(event)`` for every later event.
+        """Call ``callback(event)`` for every later event, until unsubscribed or its module
+        is unloaded (a plugin's subscriber, once the plugin is unloaded or replaced).
 
         :returns: a function that unsubscribes the callback.
         """
+        name = _module_of(callback)
+        entry = (callback, name, sys.modules.get(name) if name is not None else None)
         with self._lock:
-            self._subscribers.append(callback)
+            self._subscribers.append(entry)
 
         def unsubscribe() -> None:
             with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
+                self._subscribers = [e for e in self._subscribers if e is not entry]
 
         return unsubscribe
 
@@ -213,18 +219,44 @@ class EventBus:
             # Only then: describing every event of a start with hundreds of plugins, for a log
             # that drops the line, took a few milliseconds.
             event_logger.log(level, "%s", event.describe())
-        for callback in list(self._subscribers):
+        for entry in list(self._subscribers):
+            callback, name, module = entry
+            if module is not None and sys.modules.get(name or "") is not module:
+                self._drop(entry)
+                continue
             try:
                 callback(event)
             except KeyboardInterrupt:
-                raise  # the user's, on the thread that called start() or install()
+                if threading.current_thread() is threading.main_thread():
+                    raise  # the user's Ctrl-C, on the thread that called start() or install()
+                self._failed(callback, event)  # elsewhere only plugin code raises it
             except BaseException:
-                # A broken subscriber must not break the host or starve the others; it is
-                # reported, not hidden. A plugin's (it reaches the host from its activate) that
-                # raised SystemExit failed every later change of the worker.
-                logger.exception(
-                    "event subscriber %s raised on %s", safe_repr(callback), event.kind.value
-                )
+                self._failed(callback, event)
+
+    def _failed(self, callback: Subscriber, event: Event) -> None:
+        # A broken subscriber must not break the host or starve the others; it is reported,
+        # not hidden. A plugin's (it reaches the host from its activate) that raised
+        # SystemExit failed every later change of the worker.
+        logger.exception("event subscriber %s raised on %s", safe_repr(callback), event.kind.value)
+
+    def _drop(self, entry: tuple[Subscriber, str | None, types.ModuleType | None]) -> None:
+        with self._lock:
+            self._subscribers = [e for e in self._subscribers if e is not entry]
+        logger.warning(
+            "event subscriber %s dropped: its module %s was unloaded (a plugin unsubscribes"
+            " in pluginhost_deactivate)",
+            safe_repr(entry[0]),
+            entry[1],
+        )
+
+
+def _module_of(callback: object) -> str | None:
+    """The name of the module a subscriber's code lives in, read without running its code:
+    a function's or a method's ``__module__``, else its class's."""
+    function = callback.__func__ if type(callback) is types.MethodType else callback
+    if type(function) is types.FunctionType:
+        return exact_str(function.__module__)
+    return module_name(type(callback))
 
 
 def _text(exc: BaseException) -> str:
