@@ -334,6 +334,10 @@ MACHINERY = [
     ("meta-path", r"sys\.meta_path entry hello\.Finder added"),
     ("path-hook", r"sys\.path_hooks entry hello\.path_hook added"),
     ("path-cache", r"sys\.path_importer_cache\['\S+'\] entry hello\.Finder added"),
+    (
+        "path-cache-elsewhere",
+        r"sys\.path_importer_cache\['\S+'\] entry \S+\.FileFinder added",
+    ),
     ("sys-path", r"sys\.path entry '\S+/hello' added"),
 ]
 
@@ -345,6 +349,8 @@ def assert_machinery_intact(json_module: object) -> None:
     assert not [f for f in sys.meta_path if type(f).__module__ == "hello"]
     assert not [h for h in sys.path_hooks if getattr(h, "__module__", None) == "hello"]
     assert not [f for f in sys.path_importer_cache.values() if type(f).__module__ == "hello"]
+    cached = list(sys.path_importer_cache.items())
+    assert not [k for k, f in cached if getattr(f, "path", k) != k and "/hello-" in f.path]
     assert not [p for p in sys.path if p.endswith("/hello")]
 
 
@@ -423,6 +429,7 @@ class TestImportMachinery:
             ("meta-path", r"sys\.meta_path entry hello\.Finder"),
             ("path-hook", r"sys\.path_hooks entry hello\.path_hook"),
             ("path-cache", r"sys\.path_importer_cache\['\S+'\] entry hello\.Finder"),
+            ("path-cache-elsewhere", r"sys\.path_importer_cache\['\S+'\] entry \S+\.FileFinder"),
             ("fake-module", r"sys\.modules\['misbehave_alias'\]"),
         ],
     )
@@ -452,6 +459,7 @@ class TestImportMachinery:
             ("meta-path", r"sys\.meta_path entry hello\.Finder"),
             ("path-hook", r"sys\.path_hooks entry hello\.path_hook"),
             ("path-cache", r"sys\.path_importer_cache\['\S+'\] entry hello\.Finder"),
+            ("path-cache-elsewhere", r"sys\.path_importer_cache\['\S+'\] entry \S+\.FileFinder"),
             ("fake-module", r"sys\.modules\['misbehave_alias'\]"),
         ],
     )

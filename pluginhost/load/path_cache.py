@@ -9,6 +9,8 @@ import from that folder with the plugin's code, after the plugin was gone; the g
 
 from __future__ import annotations
 
+import importlib.machinery
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +25,8 @@ def restore_cache(before: dict[Any, Any], tops: frozenset[str]) -> list[str]:
     """Take the plugin's own finders out of the cache and put back what was cached before.
 
     What imports cache there (a finder for a folder met for the first time, or made again
-    after ``importlib.invalidate_caches``) stays; so does the cache's own order of business.
+    after ``importlib.invalidate_caches``) stays; the standard library's finder cached for
+    another folder than its own goes.
     A key that is not a ``str`` is no folder's: one added goes too.
 
     :returns: one phrase per entry put back.
@@ -33,7 +36,9 @@ def restore_cache(before: dict[Any, Any], tops: frozenset[str]) -> list[str]:
     for entry, finder in list(cache.items()):
         if type(entry) is str:
             # A str key runs no code when hashed; the same finder is the common case.
-            if before.get(entry, cache) is finder or not owned(finder, tops):
+            if before.get(entry, cache) is finder:
+                continue
+            if not owned(finder, tops) and not _elsewhere(entry, finder):
                 continue
         elif any(key is entry and value is finder for key, value in before.items()):
             continue  # there before: not this step's
@@ -45,17 +50,38 @@ def restore_cache(before: dict[Any, Any], tops: frozenset[str]) -> list[str]:
     return undone
 
 
-def sweep_cache(left: Callable[[object], bool]) -> list[str]:
-    """Take out the cached finders that ``left`` says a retired version left behind.
+def sweep_cache(left: Callable[[object], bool], roots: tuple[str, ...] = ()) -> list[str]:
+    """Take out the cached finders that ``left`` says a retired version left behind, and the
+    standard library's finders cached for another folder than their own (pointing under
+    ``roots``, when given: a retired version's site dirs).
 
     :returns: one phrase per entry taken out.
     """
     removed = []
     for entry, finder in list(sys.path_importer_cache.items()):
-        if left(finder):
+        if left(finder) or (
+            type(entry) is str and _elsewhere(entry, finder) and _points_into(finder, roots)
+        ):
             _forget(entry)
             removed.append(f"{_described(entry)} entry {kind(finder)}")
     return removed
+
+
+def _elsewhere(entry: str, finder: object) -> bool:
+    """Whether ``finder`` is the standard library's finder of a folder, cached for another
+    folder: it imports from where it points, whatever the entry (a plugin serving its own
+    modules for the standard library's this way used no class of its own)."""
+    if type(finder) is not importlib.machinery.FileFinder:
+        return False
+    where = vars(finder).get("path")  # the instance's own: no property of a subclass runs
+    if type(where) is not str:
+        return True
+    return os.path.abspath(where) != os.path.abspath(entry or ".")
+
+
+def _points_into(finder: object, roots: tuple[str, ...]) -> bool:
+    where = vars(finder).get("path")
+    return not roots or (type(where) is str and os.path.join(where, "").startswith(roots))
 
 
 def _described(entry: object) -> str:

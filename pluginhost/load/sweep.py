@@ -50,7 +50,7 @@ def sweep(names: Collection[str], roots: Sequence[Path] = ()) -> list[str]:
             removed.append(f"sys.modules[{name!r}]")
     removed += _sweep_list(sys.meta_path, "sys.meta_path", left)
     removed += _sweep_list(sys.path_hooks, "sys.path_hooks", left)
-    removed += sweep_cache(left)
+    removed += sweep_cache(left, prefixes)
     return removed
 
 

@@ -58,6 +58,11 @@ _BODIES: Final = {
     "path-hook": "sys.path_hooks.insert(0, path_hook)",
     # The standard library's folder: cached already, its finder replaced by the plugin's.
     "path-cache": "sys.path_importer_cache[os.path.dirname(json.__path__[0])] = Finder()",
+    # The same with the standard library's own finder, pointed at the plugin's folder.
+    "path-cache-elsewhere": (
+        "sys.path_importer_cache[os.path.dirname(json.__path__[0])] = "
+        "importlib.machinery.FileFinder(os.path.dirname(__file__))"
+    ),
     "sys-path": "sys.path.insert(0, os.path.dirname(__file__))",
     "stash-builtins": "builtins._misbehave_stash = misbehave",
     "stash-stdlib": "json._misbehave_stash = misbehave",
