@@ -93,6 +93,21 @@ def test_a_lifecycle_hook_stopping_the_host_stops_nothing(
     wait_for(lambda: host.hook.greet(name="x") == ["later"], timeout=10)
 
 
+def test_a_lifecycle_hook_waiting_for_the_host_is_refused_at_once(
+    factory: WheelFactory, make_host: MakeHost, events: list[Event]
+) -> None:
+    """``host.wait_idle()`` from ``pluginhost_activate`` waited for the change that waits for
+    it, until the step's timeout (6 s here); it is a HostStateError at once now."""
+    host = make_host(timeouts=Timeouts(activate=6), settle=0.05)
+    begun = time.monotonic()  # dropped into a running host: its worker applies the change
+    factory.build("waiter", code=greet_code("w") + ACTIVATE.format(body="host.wait_idle(60)"))
+    wait_for(lambda: any(e.kind is EventKind.LOAD_FAILED for e in events), timeout=20)
+    failed = next(e for e in events if e.kind is EventKind.LOAD_FAILED)
+    assert (failed.plugin, failed.step) == ("waiter", "activate")
+    assert "HostStateError" in (failed.error or "")
+    assert time.monotonic() - begun < 6
+
+
 def test_a_step_given_up_cannot_change_plugins_afterwards(
     factory: WheelFactory, make_host: MakeHost, events: list[Event]
 ) -> None:

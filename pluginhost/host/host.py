@@ -169,8 +169,6 @@ class PluginHost(Controls):
         """The settings this host runs with (``group``, ``home``, ``trust_file`` always set)."""
         return self._settings
 
-    # -- life -------------------------------------------------------------------------------
-
     @property
     def site_root(self) -> Path:
         """Where each plugin's isolated site dir lives."""
@@ -292,7 +290,9 @@ class PluginHost(Controls):
         """Wait until every pending folder change has been applied (``math.inf``: however long).
 
         :returns: ``False`` when changes were still pending at ``timeout``.
-        :raises ValueError: when ``timeout`` is NaN."""
+        :raises ValueError: when ``timeout`` is NaN.
+        :raises HostStateError: from plugin code the change it would wait for runs."""
+        self._lock.check()  # it waited for itself until the step's timeout
         return self._watching.wait_idle(timeout)
 
     # -- what users ask -----------------------------------------------------------------------
@@ -328,8 +328,7 @@ class PluginHost(Controls):
         return (*view.problems, *watching.problems(), *indexes.problems())
 
     def refresh(self) -> None:
-        """Ask every source to look again now: each followed index is polled at once, and
-        the watched folders are read in full; what changed is applied as usual."""
+        """Ask every source to look again now: indexes polled at once, folders read in full."""
         self._indexes.refresh()
         if self._settings.live:
             self._watching.refresh()
