@@ -106,6 +106,8 @@ def test_a_lifecycle_hook_waiting_for_the_host_is_refused_at_once(
     assert (failed.plugin, failed.step) == ("waiter", "activate")
     assert "HostStateError" in (failed.error or "")
     assert time.monotonic() - begun < 6
+    assert host.running
+    assert host.hook.greet(name="x") == []
 
 
 def test_a_step_given_up_cannot_change_plugins_afterwards(
