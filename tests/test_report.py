@@ -33,6 +33,9 @@ class TestWheelReport:
         assert report.refused == ("polite 1.2.0 requires host API ^1.2, the host provides 2.0.0",)
         with pytest.raises(VersionError):
             WheelReport.read(path, api_version="one")
+        # A host refuses an api_version with an epoch: inspect took it and answered exit 0.
+        with pytest.raises(VersionError, match="has an epoch"):
+            WheelReport.read(path, api_version="1!2.0.0")
 
     def test_bad_wheel(self, wheel_factory: WheelFactory) -> None:
         """A wheel that fails validation is a report with the reason, never an exception."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..model.candidate import EntryPoint
-from ..model.errors import ManifestError, WheelError
+from ..model.errors import ManifestError, VersionError, WheelError
 from ..model.frozen import frozen
 from ..model.manifest import Manifest
 from ..model.versions import Version, parse_version
@@ -76,9 +76,14 @@ class WheelReport:
             ``*.plugins`` group, or, with none, its one group that is not scripts
             (``pytest11``, say).
         :param api_version: the host API version to check the ``host`` constraint against.
-        :raises VersionError: when ``api_version`` is not a version.
+        :raises VersionError: when ``api_version`` is not a version, or one with an epoch,
+            which a host refuses as its ``api_version`` too.
         """
         api = parse_version(api_version) if isinstance(api_version, str) else api_version
+        if api is not None and not api.orderable:
+            raise VersionError(
+                f"api_version {str(api)!r} has an epoch, which no host constraint orders"
+            )
         path = Path(path)
         target = Path(os.path.realpath(path))
         if path.is_symlink() and (kind := _not_regular(target)) is not None:
