@@ -32,7 +32,7 @@ from .owners import code_files
 from .owners import kind as _kind
 from .owners import owned as _owned
 from .owners import top as _top
-from .path_cache import restore_cache
+from .path_cache import only_added, restore_cache
 from .stacks import current_frames
 
 __all__ = [
@@ -200,7 +200,7 @@ def type_name(value: object) -> str:
 
 def _restore_modules(before: dict[str, types.ModuleType], tops: frozenset[str]) -> list[str]:
     now = sys.modules
-    if _only_added(before, now):
+    if only_added(before, now):
         changed: list[str] = []
         added: Iterable[str] = list(itertools.islice(now, len(before), None))
     else:
@@ -223,20 +223,6 @@ def _restore_modules(before: dict[str, types.ModuleType], tops: frozenset[str]) 
             now.pop(name, None)
             undone.append(f"sys.modules[{name!r}] added")
     return sorted(undone)
-
-
-def _only_added(before: dict[str, types.ModuleType], now: dict[str, types.ModuleType]) -> bool:
-    """Whether ``now`` begins with every entry of ``before``, the same objects in the same order.
-
-    Dicts keep insertion order, so an entry removed or replaced (even put back) breaks the
-    match. Compared by identity in C: a start with hundreds of plugins looks at sys.modules,
-    which grows with each of them, once per plugin.
-    """
-    return (
-        len(now) >= len(before)
-        and not any(map(operator.is_not, before, now))
-        and not any(map(operator.is_not, before.values(), now.values()))
-    )
 
 
 def _extended(old: types.ModuleType, new: object, tops: frozenset[str]) -> bool:

@@ -10,6 +10,8 @@ import from that folder with the plugin's code, after the plugin was gone; the g
 from __future__ import annotations
 
 import importlib.machinery
+import itertools
+import operator
 import os
 import sys
 from collections.abc import Callable
@@ -18,7 +20,7 @@ from typing import Any
 from ..model.exception_text import safe_repr
 from .owners import kind, owned
 
-__all__ = ["restore_cache", "sweep_cache"]
+__all__ = ["only_added", "restore_cache", "sweep_cache"]
 
 
 def restore_cache(before: dict[Any, Any], tops: frozenset[str]) -> list[str]:
@@ -33,7 +35,9 @@ def restore_cache(before: dict[Any, Any], tops: frozenset[str]) -> list[str]:
     """
     cache = sys.path_importer_cache
     undone = []
-    for entry, finder in list(cache.items()):
+    # Mostly what an import cached for folders met for the first time: only those are looked at.
+    start = len(before) if only_added(before, cache) else 0
+    for entry, finder in list(itertools.islice(cache.items(), start, None)):
         if type(entry) is str:
             # A str key runs no code when hashed; the same finder is the common case.
             if before.get(entry, cache) is finder:
@@ -48,6 +52,20 @@ def restore_cache(before: dict[Any, Any], tops: frozenset[str]) -> list[str]:
         else:
             _forget(entry)
     return undone
+
+
+def only_added(before: dict[Any, Any], now: dict[Any, Any]) -> bool:
+    """Whether ``now`` begins with every entry of ``before``, the same objects in the same order.
+
+    Dicts keep insertion order, so an entry removed or replaced (even put back) breaks the
+    match. Compared by identity in C: a start with hundreds of plugins looks at sys.modules
+    and at this cache, which grow with each of them, once per plugin.
+    """
+    return (
+        len(now) >= len(before)
+        and not any(map(operator.is_not, before, now))
+        and not any(map(operator.is_not, before.values(), now.values()))
+    )
 
 
 def sweep_cache(left: Callable[[object], bool], roots: tuple[str, ...] = ()) -> list[str]:
