@@ -82,6 +82,10 @@ REASONS = {
     "same-offset": "(overlapping members: a zip bomb)",
     "directory-only": "has more than the limit of 50 members in its central directory",
     "directory-only-zip64": "has more than the limit of 50 members in its central directory",
+    "long-extra-field": (
+        "member 'evil/__init__.py' (entry 1 of its central directory) has an extra field of "
+        "1024 bytes, over the limit of 256"
+    ),
     "into-central-directory": "runs into the central directory",
     "archive-ratio": "a ratio over the archive limit of 100",
     "long-component": "has a component of 303 bytes, over the limit of 255",

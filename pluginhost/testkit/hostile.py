@@ -85,6 +85,7 @@ BROKEN_KINDS: Final = (
     "too-many-entry-points",  # 10,001 entry points, over WheelLimits.max_entry_points
     "directory-only",  # 400 directory entries more, all at __init__.py's header: over max_members
     "directory-only-zip64",  # the same, its sizes in a zip64 end record
+    "long-extra-field",  # every directory entry has 1 KiB of empty extra records (quadratic)
     "console-script-no-reference",  # a console script "t = not a ref!!": installer asserts
     "console-script-empty-name",  # a console_scripts line " = evil:main": configparser refuses
     "console-script-collision",  # a console script "tool" and a .data/scripts/tool file
@@ -287,10 +288,10 @@ def _local(name: str, body: bytes) -> bytes:
     return header + raw + body
 
 
-def _central(name: str, body: bytes, offset: int, overrun: int = 0) -> bytes:
+def _central(name: str, body: bytes, offset: int, overrun: int = 0, extra: bytes = b"") -> bytes:
     raw, crc, size = name.encode(), zlib.crc32(body), len(body)
-    fields = (0x314, 20, 0, 0, 0, _DOS_DATE, crc, size + overrun, size, len(raw), 0, 0, 0, 0)
-    return _CENTRAL.pack(b"PK\x01\x02", *fields, FILE_MODE, offset) + raw
+    fields = (0x314, 20, 0, 0, 0, _DOS_DATE, crc, size + overrun, size, len(raw), len(extra), 0)
+    return _CENTRAL.pack(b"PK\x01\x02", *fields, 0, 0, FILE_MODE, offset) + raw + extra
 
 
 def _laid_out(members: list[tuple[str, bytes]]) -> tuple[bytes, list[tuple[str, bytes, int]]]:
@@ -326,6 +327,15 @@ def _directory_only(zip64: bool) -> Callable[[bytes], bytes]:
         return _finish(local, entries, zip64=zip64)
 
     return make
+
+
+def _long_extra(data: bytes) -> bytes:
+    """Every directory entry with 1 KiB of empty extra records (a private id, no data): legal,
+    and zipfile slices the rest of the field once per record, so 64 KiB cost it 16 ms an entry
+    at every opening; refused by the field's length as the directory is walked."""
+    local, placed = _laid_out(_members(data))
+    extra = struct.pack("<HH", 0x9900, 0) * 256
+    return _finish(local, [_central(*entry, extra=extra) for entry in placed])
 
 
 def _row_for(name: str, body: bytes) -> bytes:
@@ -437,6 +447,7 @@ _BYTE_BREAKERS: Final[Mapping[str, Callable[[bytes], bytes]]] = {
     "into-central-directory": _into_central,
     "directory-only": _directory_only(zip64=False),
     "directory-only-zip64": _directory_only(zip64=True),
+    "long-extra-field": _long_extra,
 }
 
 
