@@ -116,6 +116,14 @@ class TestRequiresOf:
             archive.read(name)
         assert requires_of(wheel) == {}
 
+    def test_a_directory_validation_refuses_is_not_opened(self, factory: WheelFactory) -> None:
+        """Entries with extra fields zipfile decodes in quadratic time: refused by the walk
+        validation makes first, here too (the follower opened it with zipfile directly)."""
+        wheel = factory.build(
+            "needy", "1.0.0", requires_dist=["attrs>=23"], broken="long-extra-field"
+        )
+        assert requires_of(wheel) == {}
+
     def test_unreadable_wheel_names_nothing(self, tmp_path: Path) -> None:
         wheel = tmp_path / "junk-1.0-py3-none-any.whl"
         wheel.write_bytes(b"not a zip")

@@ -17,7 +17,7 @@ import platform
 import zipfile
 from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -33,6 +33,7 @@ from ..model.frozen import frozen
 from ..model.problems import Problem, ProblemKind
 from ..model.specifiers import checked_applies
 from .archive import ZIP_ERRORS, WheelLimits
+from .central_directory import directory_refusal
 from .index.client import MAX_METADATA_BYTES
 from .index.pages import IndexFile
 
@@ -194,12 +195,15 @@ def requires_of(path: Path) -> dict[NormalizedName, SpecifierSet]:
     METADATA could otherwise take gigabytes to read).
     """
     try:
-        with zipfile.ZipFile(path) as archive:
-            infos = [i for i in archive.infolist() if i.filename.endswith(".dist-info/METADATA")]
-            # zipfile stops at the declared size, so checking it bounds what is read.
-            if len(infos) != 1 or infos[0].file_size > MAX_METADATA_BYTES:
+        with open(path, "rb") as handle:
+            # Walked first, as validation does: zipfile decodes each entry's extra field in
+            # quadratic time, here on the follower's thread.
+            if directory_refusal(handle, WheelLimits().max_members) is not None:
                 return {}
-            text = archive.read(infos[0]).decode("utf-8", "replace")
+            handle.seek(0)
+            text = _metadata(handle)
+            if text is None:
+                return {}
     except (*ZIP_ERRORS, RuntimeError):  # RuntimeError: an encrypted member
         # Raised, a corrupt deflate stream (zlib.error) failed every poll of the index.
         return {}
@@ -207,6 +211,16 @@ def requires_of(path: Path) -> dict[NormalizedName, SpecifierSet]:
         return requires_in(text)
     except ValueError:  # too many lines: validation refuses the wheel for them, and says why
         return {}
+
+
+def _metadata(handle: BinaryIO) -> str | None:
+    """The wheel's one METADATA, unless it is larger than an index may serve on its own."""
+    with zipfile.ZipFile(handle) as archive:
+        infos = [i for i in archive.infolist() if i.filename.endswith(".dist-info/METADATA")]
+        # zipfile stops at the declared size, so checking it bounds what is read.
+        if len(infos) != 1 or infos[0].file_size > MAX_METADATA_BYTES:
+            return None
+        return archive.read(infos[0]).decode("utf-8", "replace")
 
 
 def metadata_verdict(
