@@ -28,6 +28,7 @@ from .compiled import spec_of
 from .distributions import find_distributions, site_written
 from .reaper import Released
 from .reclaim import reclaim
+from .typing_caches import forget_in_typing
 
 if TYPE_CHECKING:
     import importlib_metadata
@@ -359,6 +360,7 @@ def release(modules: dict[str, types.ModuleType], roots: Iterable[Path] = ()) ->
     """
     released = Released.of(modules)
     held = list(modules.values())
+    forget_in_typing(list(modules))
     modules.clear()
     _drop_path_caches(roots)
     reclaim(held)
