@@ -166,6 +166,8 @@ class Event:
 
 
 Subscriber = Callable[[Event], object]
+#: A subscriber, the name of the module its code lives in and that module, when one is told.
+_Entry = tuple[Subscriber, str | None, types.ModuleType | None]
 
 
 class EventBus:
@@ -178,7 +180,7 @@ class EventBus:
     def __init__(self) -> None:
         # Each subscriber with the module its code lives in, if one can be told: a subscriber
         # whose module is gone (a plugin's, once unloaded) is dropped.
-        self._subscribers: list[tuple[Subscriber, str | None, types.ModuleType | None]] = []
+        self._subscribers: list[_Entry] = []
         self._pending: deque[Event] = deque()
         self._lock = threading.RLock()
         self._delivering = False
@@ -195,10 +197,13 @@ class EventBus:
             self._subscribers.append(entry)
 
         def unsubscribe() -> None:
-            with self._lock:
-                self._subscribers = [e for e in self._subscribers if e is not entry]
+            self._remove(entry)
 
         return unsubscribe
+
+    def _remove(self, entry: _Entry) -> None:
+        with self._lock:
+            self._subscribers = [e for e in self._subscribers if e is not entry]
 
     def emit(self, event: Event) -> None:
         """Log ``event`` and deliver it to every subscriber."""
@@ -239,9 +244,8 @@ class EventBus:
         # SystemExit failed every later change of the worker.
         logger.exception("event subscriber %s raised on %s", safe_repr(callback), event.kind.value)
 
-    def _drop(self, entry: tuple[Subscriber, str | None, types.ModuleType | None]) -> None:
-        with self._lock:
-            self._subscribers = [e for e in self._subscribers if e is not entry]
+    def _drop(self, entry: _Entry) -> None:
+        self._remove(entry)
         logger.warning(
             "event subscriber %s dropped: its module %s was unloaded (a plugin unsubscribes"
             " in pluginhost_deactivate)",

@@ -134,12 +134,7 @@ class AtomicJsonFile:
         if not self.durable:
             return ""
         try:
-            temp = self._write_temp(content)
-            try:
-                fs.replace(temp, self.path)
-                self._verified = _identity(self.path)
-            finally:
-                _unlink_quietly(temp)
+            self._put((content,), rotate=False)  # the damaged copy is no backup
             fs.fsync_dir(self.path.parent)
         except OSError as exc:
             # The document read is good: this start goes on from the backup, told.
@@ -208,14 +203,7 @@ class AtomicJsonFile:
                 path=self.path,
             )
         try:
-            temp = self._write_temp(head.encode("ascii"), content, b"}\n")
-            try:
-                if self.durable:
-                    self._rotate_backup()
-                fs.replace(temp, self.path)
-                self._verified = _identity(self.path)
-            finally:
-                _unlink_quietly(temp)
+            self._put((head.encode("ascii"), content, b"}\n"), rotate=self.durable)
         except OSError as exc:
             raise StoreError(f"cannot write: {fs.describe(exc)}", path=self.path) from exc
         if not self.durable:
@@ -226,6 +214,21 @@ class AtomicJsonFile:
             # Every reader, and a restart after this process is killed, already sees the new
             # document: failing here would make the caller undo what is committed.
             logger.warning("%s: written, but its directory sync failed: %s", self.path, exc)
+
+    def _put(self, content: tuple[bytes, ...], *, rotate: bool) -> None:
+        """Make ``content`` the main copy: written to a temp file (synced when durable), the
+        good main copy made the backup first when ``rotate``, then renamed into place.
+
+        :raises OSError: when a step fails; the main copy is then as it was.
+        """
+        temp = self._write_temp(*content)
+        try:
+            if rotate:
+                self._rotate_backup()
+            fs.replace(temp, self.path)
+            self._verified = _identity(self.path)
+        finally:
+            _unlink_quietly(temp)
 
     def _write_temp(self, *content: bytes) -> Path:
         # Same directory as the target so that os.replace is one atomic rename, never a copy.
